@@ -1,0 +1,14 @@
+#include "revenant_stub.h"
+
+extern const unsigned char revenant_stub_start[];
+extern const unsigned char revenant_stub_end[];
+extern const unsigned char revenant_stub_vectors[];
+
+const unsigned char *revenant_stub_bytes(unsigned long *length) {
+    *length = (unsigned long)(revenant_stub_end - revenant_stub_start);
+    return revenant_stub_start;
+}
+
+unsigned long revenant_stub_vector_offset(unsigned vector) {
+    return (unsigned long)(revenant_stub_vectors - revenant_stub_start) + 16ul * vector;
+}

@@ -1,0 +1,33 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Layers (arrows point down only), see ../shared/DESIGN.md "Layers":
+//   RevenantCLI → Machine → KVM → CKVM   (the CLI joins Machine and Personality)
+//                         → GuestMemory
+//               Personality → LinuxABI, GuestMemory
+let package = Package(
+    name: "Revenant",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "revenant", targets: ["RevenantCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+    ],
+    targets: [
+        .target(name: "LinuxABI", dependencies: [.product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "CKVM"),
+        .target(name: "CHost"),
+        .target(name: "CGuestStub", path: "GuestAgents/stub"),
+        .target(name: "KVM", dependencies: ["CKVM", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "GuestMemory", dependencies: ["LinuxABI", "CHost"]),
+        .target(name: "Personality", dependencies: ["LinuxABI", "GuestMemory", "CHost", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "LinuxABI", "CGuestStub"]),
+        .executableTarget(name: "RevenantCLI", dependencies: [
+            "Machine", "Personality", "LinuxABI",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "RevenantTests", dependencies: ["LinuxABI", "GuestMemory", "Personality", "Machine"]),
+    ]
+)

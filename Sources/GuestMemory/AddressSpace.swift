@@ -1,0 +1,270 @@
+import CHost
+import Glibc
+
+/// Who provides guest-physical memory for a range (the Machine registers KVM memory slots).
+public protocol PhysicalBacking: AnyObject {
+    /// Make guest-physical [range) usable by the vCPU. Throws when it cannot (out of slots).
+    func back(physical range: Range<UInt64>) throws
+}
+
+/// One mapping of the guest's address space, as /proc/PID/maps would list it.
+public struct Mapping: Equatable, Sendable {
+    public var start: UInt64
+    public var end: UInt64
+    public var prot: Int32
+    public var shared: Bool
+    /// The file behind it (guest path) and the file offset of `start`; nil for anonymous memory.
+    public var path: String?
+    public var offset: UInt64
+    /// The host mapping cannot be written (a shared mapping of a read-only file): the VMM must not write there.
+    public var hostReadOnly: Bool
+}
+
+/// The guest address space: one host reservation where guest virtual = host address, the list of
+/// the guest's mappings, and the one place where guest pointers are checked before use.
+public final class AddressSpace: @unchecked Sendable {
+    public let layout: GuestLayout
+    /// Host pointer to the start of the reservation (= the system area).
+    public let systemArea: UnsafeMutableRawPointer
+    public weak var backing: PhysicalBacking?
+    public private(set) var mappings: [Mapping] = []
+    private var hostReadOnlyCount = 0
+
+    public enum SetupError: Error, CustomStringConvertible {
+        case reserve(address: UInt64, size: UInt64, errno: Int32)
+        public var description: String {
+            switch self {
+            case .reserve(let a, let s, let e):
+                return "cannot reserve guest memory at 0x\(String(a, radix: 16)) (\(s >> 20) MiB): \(String(cString: strerror(e)))"
+            }
+        }
+    }
+
+    public init(layout: GuestLayout) throws {
+        self.layout = layout
+        // MAP_NORESERVE: untouched guest memory costs nothing. MAP_PRIVATE: see notes (shared anonymous
+        // RAM made PVM loop on faults, and checkpoints by fork need copy-on-write).
+        let p = mmap(UnsafeMutableRawPointer(bitPattern: UInt(layout.start)), Int(layout.size),
+                     PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0)
+        guard let p, p != MAP_FAILED, UInt64(UInt(bitPattern: p)) == layout.start else {
+            throw SetupError.reserve(address: layout.start, size: layout.size, errno: errno)
+        }
+        systemArea = p
+    }
+
+    deinit { munmap(systemArea, Int(layout.size)) }
+
+    // MARK: - Checked access (every guest pointer goes through here)
+
+    /// The host pointer for guest [addr, addr+len), or an error when any byte lies outside the
+    /// program's part of the space (the system area included) or, for writes, in a host-read-only mapping.
+    @inline(__always)
+    public func pointer(_ addr: UInt64, _ len: Int, write: Bool = false) throws(GuestMemoryError) -> UnsafeMutableRawPointer {
+        guard len > 0 else {
+            if len == 0 { return UnsafeMutableRawPointer(bitPattern: UInt(max(addr, 1)))! }
+            throw GuestMemoryError(address: addr, length: 0)
+        }
+        let n = UInt64(len)
+        guard addr >= layout.programStart, addr < layout.end, n <= layout.end - addr else {
+            throw GuestMemoryError(address: addr, length: n)
+        }
+        if write && hostReadOnlyCount > 0 {
+            for m in mappings where m.hostReadOnly && m.start < addr + n && addr < m.end {
+                throw GuestMemoryError(address: addr, length: n)
+            }
+        }
+        return UnsafeMutableRawPointer(bitPattern: UInt(addr))!
+    }
+
+    public func load<T: BitwiseCopyable>(_: T.Type, at addr: UInt64) throws(GuestMemoryError) -> T {
+        try pointer(addr, MemoryLayout<T>.size).loadUnaligned(as: T.self)
+    }
+
+    public func store<T: BitwiseCopyable>(_ value: T, at addr: UInt64) throws(GuestMemoryError) {
+        try pointer(addr, MemoryLayout<T>.size, write: true).storeBytes(of: value, as: T.self)
+    }
+
+    public func bytes(at addr: UInt64, count: Int) throws(GuestMemoryError) -> [UInt8] {
+        let p = try pointer(addr, count)
+        return Array(UnsafeRawBufferPointer(start: p, count: count))
+    }
+
+    public func write(_ bytes: [UInt8], at addr: UInt64) throws(GuestMemoryError) {
+        let p = try pointer(addr, bytes.count, write: true)
+        bytes.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+    }
+
+    /// A NUL-terminated string of at most `max` bytes (without the NUL); nil when it is longer.
+    public func cString(at addr: UInt64, max: Int = 4096) throws(GuestMemoryError) -> [UInt8]? {
+        guard addr >= layout.programStart, addr < layout.end else { throw GuestMemoryError(address: addr, length: 1) }
+        let limit = Int(min(UInt64(max + 1), layout.end - addr))
+        let p = UnsafeRawPointer(bitPattern: UInt(addr))!.assumingMemoryBound(to: UInt8.self)
+        guard let nul = memchr(p, 0, limit) else {
+            if limit <= max { throw GuestMemoryError(address: addr, length: UInt64(limit)) }
+            return nil
+        }
+        let n = UnsafeRawPointer(nul) - UnsafeRawPointer(p)
+        return Array(UnsafeBufferPointer(start: p, count: n))
+    }
+
+    /// The iovec array at `addr`, each buffer checked (nested guest pointers).
+    public func iovecs(at addr: UInt64, count: Int, write: Bool) throws(GuestMemoryError) -> [iovec] {
+        guard count >= 0, count <= 1024 else { throw GuestMemoryError(address: addr, length: UInt64(max(count, 0))) }
+        var out: [iovec] = []
+        out.reserveCapacity(count)
+        for i in 0..<count {
+            let base = try load(UInt64.self, at: addr + UInt64(16 * i))
+            let len = try load(UInt64.self, at: addr + UInt64(16 * i) + 8)
+            guard len <= UInt64(Int.max) else { throw GuestMemoryError(address: base, length: len) }
+            out.append(iovec(iov_base: try pointer(base, Int(len), write: write), iov_len: Int(len)))
+        }
+        return out
+    }
+
+    // MARK: - Mappings (the VMM owns mmap and friends)
+
+    public func mapping(containing addr: UInt64) -> Mapping? {
+        var lo = 0, hi = mappings.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if mappings[mid].end <= addr { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < mappings.count && mappings[lo].start <= addr ? mappings[lo] : nil
+    }
+
+    /// Highest free range of `length` bytes inside [low, high), page-aligned, or nil.
+    public func findFree(length: UInt64, low: UInt64, high: UInt64) -> UInt64? {
+        var top = high
+        for m in mappings.reversed() {
+            if m.start >= top { continue }
+            if m.end <= top, top - m.end >= length, top - length >= low { return top - length }
+            top = min(top, m.start)
+            if top < low + length { return nil }
+        }
+        return top >= low + length ? top - length : nil
+    }
+
+    public func isFree(_ start: UInt64, _ end: UInt64) -> Bool {
+        !mappings.contains { $0.start < end && start < $0.end }
+    }
+
+    public enum Backing {
+        case anonymous
+        /// A host descriptor to map (zero-copy), the guest path for reports, and the file offset.
+        case file(fd: Int32, path: String, offset: UInt64, shared: Bool, writable: Bool)
+    }
+
+    /// Map [start, start+length) replacing whatever was there (MAP_FIXED semantics). Returns errno on failure.
+    public func map(start: UInt64, length: UInt64, prot: Int32, backing kind: Backing) -> Int32 {
+        guard start >= layout.programStart, start % GuestLayout.page == 0, length > 0,
+              length <= layout.end - start else { return ENOMEM }
+        do { try backing?.back(physical: layout.physical(start)..<layout.physical(start + length)) } catch { return ENOMEM }
+        let addr = UnsafeMutableRawPointer(bitPattern: UInt(start))
+        var m = Mapping(start: start, end: start + length, prot: prot, shared: false, path: nil, offset: 0, hostReadOnly: false)
+        switch kind {
+        case .anonymous:
+            guard mmap(addr, Int(length), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) != MAP_FAILED
+            else { return errno }
+        case .file(let fd, let path, let offset, let shared, let writable):
+            // Private file mappings are always writable on the host (copy-on-write): the guest's page
+            // tables do not follow mprotect, so a host-read-only page would fault inside KVM_RUN.
+            let hostProt = (shared && !writable) ? PROT_READ : PROT_READ | PROT_WRITE
+            guard mmap(addr, Int(length), hostProt, (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED, fd, off_t(offset)) != MAP_FAILED
+            else { let e = errno; resetHost(start, length); return e }
+            m.shared = shared
+            m.path = path
+            m.offset = offset
+            m.hostReadOnly = hostProt == PROT_READ
+        }
+        removeRecords(start, start + length)
+        insert(m)
+        return 0
+    }
+
+    /// Unmap [start, end): the host range goes back to zero-filled anonymous memory.
+    public func unmap(_ start: UInt64, _ end: UInt64) {
+        guard start < end else { return }
+        resetHost(start, end - start)
+        removeRecords(start, end)
+    }
+
+    /// Change the recorded protection (the guest's 2 MiB page tables do not enforce it).
+    public func protect(_ start: UInt64, _ end: UInt64, prot: Int32) {
+        split(at: start)
+        split(at: end)
+        for i in mappings.indices where mappings[i].start >= start && mappings[i].end <= end {
+            mappings[i].prot = prot
+        }
+    }
+
+    /// Move [old, old+oldLen) to [new, new+newLen) on the host (page-table moves, no copy).
+    public func move(from old: UInt64, oldLength: UInt64, to new: UInt64, newLength: UInt64) -> Int32 {
+        guard let first = mapping(containing: old) else { return EFAULT }
+        do { try backing?.back(physical: layout.physical(new)..<layout.physical(new + newLength)) } catch { return ENOMEM }
+        // mremap(2) with MREMAP_MAYMOVE | MREMAP_FIXED (not exported by Glibc's Swift module).
+        let r = chost_syscall6(25, old, oldLength, newLength, 3, new, 0)
+        if r < 0 {
+            // The range spans several host mappings: copy instead (anonymous memory only).
+            guard first.path == nil, first.end >= old + oldLength else { return Int32(-r) }
+            resetHost(new, newLength)
+            memcpy(UnsafeMutableRawPointer(bitPattern: UInt(new))!, UnsafeRawPointer(bitPattern: UInt(old))!, Int(min(oldLength, newLength)))
+        }
+        // mremap left a hole in the reservation: fill it again.
+        resetHost(old, oldLength)
+        removeRecords(old, old + oldLength)
+        removeRecords(new, new + newLength)
+        var m = first
+        m.offset += old - first.start
+        m.start = new
+        m.end = new + newLength
+        insert(m)
+        return 0
+    }
+
+    /// Grow a mapping in place (the caller checked the range after it is free).
+    public func extend(_ start: UInt64, from oldEnd: UInt64, to newEnd: UInt64) -> Int32 {
+        guard let m = mapping(containing: start) else { return EFAULT }
+        if m.path != nil {
+            // A file mapping grows by mapping the next part of the file.
+            return EINVAL
+        }
+        do { try backing?.back(physical: layout.physical(oldEnd)..<layout.physical(newEnd)) } catch { return ENOMEM }
+        resetHost(oldEnd, newEnd - oldEnd)
+        var grown = m
+        grown.start = oldEnd
+        grown.end = newEnd
+        insert(grown)
+        return 0
+    }
+
+    private func resetHost(_ start: UInt64, _ length: UInt64) {
+        _ = mmap(UnsafeMutableRawPointer(bitPattern: UInt(start)), Int(length), PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0)
+    }
+
+    private func split(at addr: UInt64) {
+        guard let i = mappings.firstIndex(where: { $0.start < addr && addr < $0.end }) else { return }
+        var tail = mappings[i]
+        tail.offset += addr - tail.start
+        tail.start = addr
+        mappings[i].end = addr
+        mappings.insert(tail, at: i + 1)
+        if tail.hostReadOnly { hostReadOnlyCount += 1 }
+    }
+
+    private func removeRecords(_ start: UInt64, _ end: UInt64) {
+        split(at: start)
+        split(at: end)
+        mappings.removeAll { m in
+            let gone = m.start >= start && m.end <= end
+            if gone && m.hostReadOnly { hostReadOnlyCount -= 1 }
+            return gone
+        }
+    }
+
+    private func insert(_ m: Mapping) {
+        let i = mappings.firstIndex { $0.start >= m.end } ?? mappings.count
+        mappings.insert(m, at: i)
+        if m.hostReadOnly { hostReadOnlyCount += 1 }
+    }
+}

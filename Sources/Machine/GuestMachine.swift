@@ -1,0 +1,220 @@
+import CGuestStub
+import CKVM
+import Glibc
+import GuestMemory
+import KVM
+import LinuxABI
+
+/// The operating system side the vCPU loop calls for each syscall (Personality in `run`; the
+/// recorder and replayer later).
+public protocol GuestKernel: AnyObject {
+    func handle(_ request: SyscallRequest) -> SyscallOutcome
+}
+
+/// How a guest run ended.
+public enum Termination: Equatable {
+    case exited(Int32)
+    /// Killed by a signal (exit status 128+signal), with a one-line report.
+    case killed(signal: Int32, report: String)
+
+    public var exitStatus: Int32 {
+        switch self {
+        case .exited(let s): return s
+        case .killed(let sig, _): return 128 + sig
+        }
+    }
+}
+
+public enum MachineError: Error, CustomStringConvertible {
+    case kvm(KVMError)
+    case setup(String)
+    public var description: String {
+        switch self {
+        case .kvm(let e): return "KVM: \(e)"
+        case .setup(let s): return s
+        }
+    }
+}
+
+/// One VM running one program: the guest address space, the vCPU, and the run loop.
+/// The loop is a small state machine (Firecracker-style): run → exit → serve → run, until the
+/// kernel says exit or the guest faults.
+public final class GuestMachine: PhysicalBacking {
+    public let kvm: KVMSystem
+    public let vm: VirtualMachine
+    public let space: AddressSpace
+    public let strategy: TrapStrategy
+    public let hypervisor: String
+    let cpuid: [kvm_cpuid_entry2]
+    private(set) var vcpu: VCPU?
+    private var slots: [Bool]
+    public static let slotChunk: UInt64 = 64 << 20
+    public private(set) var exits = 0
+    public private(set) var startupNanoseconds: UInt64 = 0
+
+    public init(memory: UInt64, kvmPath: String = "/dev/kvm") throws {
+        let t0 = GuestMachine.now()
+        (strategy, hypervisor) = TrapStrategy.probe()
+        do {
+            kvm = try KVMSystem(path: kvmPath)
+            guard kvm.checkExtension(KVM_CAP_SYNC_REGS) != 0 else { throw KVMError.missingCapability("KVM_CAP_SYNC_REGS") }
+            vm = try kvm.createVM()
+            cpuid = try kvm.supportedCPUID()
+        } catch let e as KVMError { throw MachineError.kvm(e) }
+        let layout = GuestLayout(memory: memory)
+        space = try AddressSpace(layout: layout)
+        slots = [Bool](repeating: false, count: Int((layout.size + GuestMachine.slotChunk - 1) / GuestMachine.slotChunk))
+        space.backing = self
+        PageTables.build(space)
+        LongMode.writeSystemTables(space)
+        try back(physical: 0..<GuestLayout.systemSize)
+        startupNanoseconds = GuestMachine.now() - t0
+    }
+
+    static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    /// Register memory slots lazily, in 64 MiB chunks, as the guest's mappings reach them:
+    /// slot registration under PVM costs in proportion to size (a 4 GiB slot ~3 ms).
+    public func back(physical range: Range<UInt64>) throws {
+        guard !range.isEmpty else { return }
+        let first = Int(range.lowerBound / GuestMachine.slotChunk)
+        let last = Int((range.upperBound - 1) / GuestMachine.slotChunk)
+        for i in first...last where i < slots.count && !slots[i] {
+            let gpa = UInt64(i) * GuestMachine.slotChunk
+            let size = min(GuestMachine.slotChunk, space.layout.size - gpa)
+            try vm.setMemoryRegion(slot: UInt32(i), guestPhysical: gpa, size: size, host: space.layout.virtual(physical: gpa))
+            slots[i] = true
+        }
+    }
+
+    public var cpuSignature: CPUSignature { CPUSignature.captureHost() }
+
+    /// Create the vCPU in the state the loaded program expects.
+    public func start(_ program: LoadedProgram) throws {
+        let t0 = GuestMachine.now()
+        do {
+            let v = try vm.createVCPU()
+            try LongMode.configure(v, entry: program.entry, stack: program.stackPointer, cpuid: cpuid)
+            v.enableSyncRegs()
+            vcpu = v
+        } catch let e as KVMError { throw MachineError.kvm(e) }
+        startupNanoseconds += GuestMachine.now() - t0
+    }
+
+    /// Run until the program ends.
+    public func run(kernel: GuestKernel) throws -> Termination {
+        guard let vcpu else { throw MachineError.setup("run before start") }
+        let windowGPA = GuestLayout.mmioBase
+        while true {
+            let result: VCPU.RunResult
+            do { result = try vcpu.runOnce() } catch { throw MachineError.kvm(error) }
+            exits += 1
+            switch result {
+            case .interrupted:
+                continue
+            case .hostFault:
+                let regs = (try? vcpu.getRegs()) ?? kvm_regs()
+                return .killed(signal: Signal.sigbus, report: crashReport(signal: Signal.sigbus, what: "memory the host cannot provide (a write to a read-only mapping, or past the end of a mapped file)", rip: regs.rip, address: nil))
+            case .exited(let reason):
+                switch Int32(reason) {
+                case KVM_EXIT_MMIO:
+                    let addr = ckvm_mmio_addr(vcpu.run)
+                    let regs = vcpu.syncRegs
+                    if addr == windowGPA + UInt64(REVENANT_MMIO_SYSCALL) {
+                        let req = SyscallRequest(number: regs.pointee.rax,
+                                                 args: (regs.pointee.rdi, regs.pointee.rsi, regs.pointee.rdx,
+                                                        regs.pointee.r10, regs.pointee.r8, regs.pointee.r9),
+                                                 rip: regs.pointee.rcx)
+                        var value: UInt64
+                        switch kernel.handle(req) {
+                        case .value(let v): value = UInt64(bitPattern: v)
+                        case .setFSBase(let b):
+                            do {
+                                var s = try vcpu.getSregs()
+                                s.fs.base = b
+                                try vcpu.setSregs(s)
+                            } catch { throw MachineError.kvm(error) }
+                            value = 0
+                        case .exit(let status): return .exited(status)
+                        case .killed(let sig, let reason):
+                            return .killed(signal: sig, report: crashReport(signal: sig, what: reason, rip: req.rip, address: nil))
+                        }
+                        var r = SyscallRegisters(rax: regs.pointee.rax, rip: regs.pointee.rip, rflags: regs.pointee.rflags,
+                                                 rcx: regs.pointee.rcx, r11: regs.pointee.r11)
+                        strategy.complete(&r, result: value)
+                        regs.pointee.rax = r.rax
+                        regs.pointee.rip = r.rip
+                        regs.pointee.rflags = r.rflags
+                        vcpu.markRegsDirty()
+                    } else if addr == windowGPA + UInt64(REVENANT_MMIO_EXCEPTION) {
+                        return try exception(vcpu)
+                    } else {
+                        let va = addr < space.layout.size ? space.layout.virtual(physical: addr) : addr
+                        return .killed(signal: Signal.sigsegv, report: crashReport(signal: Signal.sigsegv,
+                            what: "access to unmapped memory", rip: regs.pointee.rip, address: va))
+                    }
+                case KVM_EXIT_SHUTDOWN:
+                    let regs = (try? vcpu.getRegs()) ?? kvm_regs()
+                    return .killed(signal: Signal.sigsegv, report: crashReport(signal: Signal.sigsegv, what: "triple fault (the guest's exception stack is unusable)", rip: regs.rip, address: nil))
+                case KVM_EXIT_INTERNAL_ERROR:
+                    let regs = (try? vcpu.getRegs()) ?? kvm_regs()
+                    return .killed(signal: Signal.sigill, report: crashReport(signal: Signal.sigill, what: "KVM internal error \(ckvm_internal_suberror(vcpu.run)) (an instruction the hypervisor cannot emulate)", rip: regs.rip, address: nil))
+                case KVM_EXIT_FAIL_ENTRY:
+                    throw MachineError.setup("KVM refused to enter the guest (hardware reason 0x\(String(ckvm_fail_entry_reason(vcpu.run), radix: 16)))")
+                default:
+                    let regs = (try? vcpu.getRegs()) ?? kvm_regs()
+                    return .killed(signal: Signal.sigsegv, report: crashReport(signal: Signal.sigsegv, what: "unexpected VM exit \(reason)", rip: regs.rip, address: nil))
+                }
+            }
+        }
+    }
+
+    /// A CPU exception from the program: the frame the CPU pushed is on the exception stack.
+    func exception(_ vcpu: VCPU) throws -> Termination {
+        let rsp = vcpu.syncRegs.pointee.rsp
+        let frameOff = Int(rsp - GuestLayout.base)
+        guard rsp >= GuestLayout.base + GuestLayout.exceptionStackBottom, rsp + 56 <= GuestLayout.base + GuestLayout.exceptionStackTop else {
+            return .killed(signal: Signal.sigsegv, report: "revenant: guest exception with a corrupt frame (rsp 0x\(String(rsp, radix: 16)))")
+        }
+        func word(_ i: Int) -> UInt64 { space.systemArea.load(fromByteOffset: frameOff + 8 * i, as: UInt64.self) }
+        let vector = word(0), error = word(1), rip = word(2)
+        let cr2 = (try? vcpu.getSregs().cr2) ?? 0
+        let (sig, name): (Int32, String)
+        switch vector {
+        case 0: (sig, name) = (Signal.sigfpe, "divide error (#DE)")
+        case 1: (sig, name) = (Signal.sigtrap, "debug exception (#DB)")
+        case 3: (sig, name) = (Signal.sigtrap, "breakpoint (#BP)")
+        case 6: (sig, name) = (Signal.sigill, "invalid opcode (#UD)")
+        case 7: (sig, name) = (Signal.sigfpe, "device not available (#NM)")
+        case 13: (sig, name) = (Signal.sigsegv, "general protection fault (#GP, error 0x\(String(error, radix: 16)))")
+        case 14:
+            let kind = (error & 2 != 0 ? "write" : (error & 16 != 0 ? "instruction fetch" : "read")) + (error & 1 != 0 ? ", protection" : ", not present")
+            (sig, name) = (Signal.sigsegv, "page fault (#PF, \(kind))")
+        case 16, 19: (sig, name) = (Signal.sigfpe, "floating-point exception (vector \(vector))")
+        case 17: (sig, name) = (Signal.sigbus, "alignment check (#AC)")
+        default: (sig, name) = (Signal.sigsegv, "CPU exception \(vector) (error 0x\(String(error, radix: 16)))")
+        }
+        return .killed(signal: sig, report: crashReport(signal: sig, what: name, rip: rip, address: vector == 14 ? cr2 : nil))
+    }
+
+    /// "revenant: guest killed by SIGSEGV: page fault (…) at address 0x…, rip 0x… (libc.so.6: strlen+0x11)"
+    public func crashReport(signal: Int32, what: String, rip: UInt64, address: UInt64?) -> String {
+        var s = "revenant: guest killed by \(Signal.name(signal)): \(what)"
+        if let address { s += " at address 0x\(String(address, radix: 16))" }
+        s += ", rip 0x\(String(rip, radix: 16))"
+        if let m = space.mapping(containing: rip), let path = m.path {
+            let fileOffset = rip - m.start + m.offset
+            let file = path.split(separator: "/").last.map(String.init) ?? path
+            if let sym = Symbolizer.symbol(inFile: path, fileOffset: fileOffset) {
+                s += " (\(file): \(sym))"
+            } else {
+                s += " (\(file)+0x\(String(fileOffset, radix: 16)))"
+            }
+        }
+        return s
+    }
+}

@@ -1,0 +1,69 @@
+import Glibc
+
+/// The guest's descriptor table. Guest numbers are allocated as Linux does (lowest free), so they
+/// are the same in every run whatever the VMM itself has open; each maps to a host descriptor.
+public final class FDTable {
+    public struct Entry {
+        public var host: Int32
+        /// The guest path it was opened with (for *at calls, fchdir, reports); nil for pipes, stdio.
+        public var path: String?
+        public var cloexec: Bool
+        /// Opened on a writable mount (fchmod, ftruncate… need it).
+        public var writableMount: Bool
+    }
+
+    public static let limit = 1024
+    private(set) var entries: [Entry?] = []
+
+    public init() {}
+
+    /// Give the guest copies of the VMM's own stdin/stdout/stderr as fds 0–2, so a guest closing
+    /// its fd 2 does not close the VMM's.
+    public func installStdio(_ hostFDs: [Int32]) {
+        for (i, fd) in hostFDs.enumerated() {
+            let copy = fcntl(fd, F_DUPFD_CLOEXEC, 1000)
+            if copy >= 0 { set(i, Entry(host: copy, path: nil, cloexec: false, writableMount: true)) }
+        }
+    }
+
+    public func entry(_ fd: UInt64) throws(SysError) -> Entry {
+        let i = Int(truncatingIfNeeded: Int32(truncatingIfNeeded: fd))
+        guard i >= 0, i < entries.count, let e = entries[i] else { throw SysError(EBADF) }
+        return e
+    }
+
+    public func host(_ fd: UInt64) throws(SysError) -> Int32 { try entry(fd).host }
+
+    /// Install at the lowest free number ≥ `from`.
+    public func install(_ e: Entry, from: Int = 0) throws(SysError) -> Int {
+        var i = max(from, 0)
+        while i < entries.count, entries[i] != nil { i += 1 }
+        guard i < FDTable.limit else { throw SysError(EMFILE) }
+        set(i, e)
+        return i
+    }
+
+    /// Install at exactly `fd`, closing what was there (dup2 semantics).
+    public func set(_ fd: Int, _ e: Entry) {
+        while entries.count <= fd { entries.append(nil) }
+        if let old = entries[fd] { close(old.host) }
+        entries[fd] = e
+    }
+
+    public func remove(_ fd: UInt64) throws(SysError) -> Entry {
+        let e = try entry(fd)
+        entries[Int(fd)] = nil
+        return e
+    }
+
+    public func update(_ fd: UInt64, _ body: (inout Entry) -> Void) throws(SysError) {
+        var e = try entry(fd)
+        body(&e)
+        entries[Int(fd)] = e
+    }
+
+    public func closeAll() {
+        for case let e? in entries { close(e.host) }
+        entries.removeAll()
+    }
+}

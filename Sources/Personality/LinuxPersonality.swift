@@ -1,0 +1,148 @@
+import Glibc
+import GuestMemory
+import LinuxABI
+
+/// What the personality needs to know about the run.
+public struct PersonalityConfig {
+    public var mounts: [Mount]
+    public var cwd: String
+    public var programPath: String
+    public var network: Bool
+    /// Where diagnostics go (one line each): unsupported calls and the like.
+    public var diagnostic: (String) -> Void
+
+    public init(mounts: [Mount], cwd: String, programPath: String, network: Bool, diagnostic: @escaping (String) -> Void) {
+        self.mounts = mounts
+        self.cwd = cwd
+        self.programPath = programPath
+        self.network = network
+        self.diagnostic = diagnostic
+    }
+}
+
+/// The Linux system-call ABI, implemented for one guest process over a `GuestMemory.AddressSpace`.
+/// It never touches KVM: effects on the CPU (the FS base) come back as a `SyscallOutcome`.
+/// One file per syscall family extends it; the set it serves is `LinuxABI.SyscallTable`.
+public final class LinuxPersonality {
+    public let memory: AddressSpace
+    public let fds = FDTable()
+    public let sandbox: Sandbox
+    public let nondeterminism: Nondeterminism
+    let config: PersonalityConfig
+
+    // Process state the VMM owns.
+    public internal(set) var brkStart: UInt64 = 0
+    public internal(set) var brkCurrent: UInt64 = 0
+    /// mmap allocates top-down below this address (under the stack).
+    public var mmapTop: UInt64 = 0
+    var fsBase: UInt64 = 0
+    var signalActions = [[UInt8]](repeating: [UInt8](repeating: 0, count: 32), count: 65)
+    var signalMask: UInt64 = 0
+    var altStack: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]  // SS_DISABLE
+    var threadName: [UInt8] = Array("revenant-guest".utf8.prefix(15))
+    var warnedUnsupported: Set<UInt64> = []
+    /// A signal the last call raised (SIGPIPE from a write to a broken pipe).
+    var pendingSignal: Int32?
+
+    public private(set) var syscallCount = 0
+
+    public init(memory: AddressSpace, config: PersonalityConfig, nondeterminism: Nondeterminism = HostNondeterminism()) {
+        self.memory = memory
+        self.config = config
+        self.sandbox = Sandbox(mounts: config.mounts, cwd: config.cwd, programPath: config.programPath)
+        self.nondeterminism = nondeterminism
+        if let name = config.programPath.split(separator: "/").last { threadName = Array(name.utf8.prefix(15)) }
+    }
+
+    /// Start of the heap (right after the executable's bss).
+    public func setBreak(_ start: UInt64) {
+        brkStart = start
+        brkCurrent = start
+    }
+
+    public func setInitialFSBase(_ v: UInt64) { fsBase = v }
+
+    typealias Handler = @Sendable (LinuxPersonality, SyscallRequest) throws -> Int64
+    typealias OutcomeHandler = @Sendable (LinuxPersonality, SyscallRequest) throws -> SyscallOutcome
+
+    /// The dispatch table, indexed by syscall number, built from each family's handlers.
+    nonisolated(unsafe) static let table: [OutcomeHandler?] = {
+        var t = [OutcomeHandler?](repeating: nil, count: 512)
+        for (name, h) in allHandlers {
+            guard let nr = SyscallNames.byName[name] else { fatalError("unknown syscall name \(name) in the handler list") }
+            t[nr] = h
+        }
+        return t
+    }()
+
+    static var allHandlers: [(String, OutcomeHandler)] {
+        let plain: [(String, Handler)] = descriptorHandlers + pathHandlers + memoryHandlers + processHandlers
+            + signalHandlers + timeHandlers + networkHandlers
+        return plain.map { name, h in (name, { p, r in .value(try h(p, r)) }) } + outcomeHandlers
+    }
+
+    /// Names of the syscalls this personality implements (a test compares them with the table).
+    public static var implementedNames: Set<String> { Set(allHandlers.map(\.0)) }
+
+    /// Serve one syscall.
+    public func handle(_ req: SyscallRequest) -> SyscallOutcome {
+        syscallCount += 1
+        let nr = Int(truncatingIfNeeded: req.number)
+        guard nr >= 0, nr < LinuxPersonality.table.count, let h = LinuxPersonality.table[nr] else {
+            return unsupported(req)
+        }
+        do {
+            let out = try h(self, req)
+            if let sig = pendingSignal {
+                pendingSignal = nil
+                if disposition(sig) == 0 { return .killed(signal: sig, reason: "write to a pipe with no reader") }
+            }
+            return out
+        } catch let e as SysError {
+            return .value(-Int64(e.code))
+        } catch is GuestMemoryError {
+            return .value(-Int64(EFAULT))
+        } catch {
+            return .value(-Int64(EIO))
+        }
+    }
+
+    func unsupported(_ req: SyscallRequest, detail: String = "") -> SyscallOutcome {
+        let notes = SyscallTable.byNumber[Int(req.number)]?.notes ?? ""
+        let detail = detail.isEmpty ? notes : detail
+        diagnose("unsupported syscall \(req.name) (\(req.number))\(detail.isEmpty ? "" : ": " + detail); returning ENOSYS", key: req.number)
+        return .value(-Int64(ENOSYS))
+    }
+
+    /// One diagnostic line; with a key, only the first time.
+    func diagnose(_ line: String, key: UInt64? = nil) {
+        if let key {
+            guard !warnedUnsupported.contains(key) else { return }
+            warnedUnsupported.insert(key)
+        }
+        config.diagnostic(line)
+    }
+
+    // MARK: - Helpers shared by the families
+
+    func path(_ addr: UInt64) throws -> [UInt8] {
+        guard let p = try memory.cString(at: addr, max: 4095) else { throw SysError(ENAMETOOLONG) }
+        return p
+    }
+
+    /// The guest directory an *at call's dirfd names (AT_FDCWD: the working directory).
+    func base(_ dirfd: UInt64) throws -> String {
+        if Int32(truncatingIfNeeded: dirfd) == AT_FDCWD { return sandbox.cwd }
+        let e = try fds.entry(dirfd)
+        guard let p = e.path else { throw SysError(ENOTDIR) }
+        return p
+    }
+
+    func resolve(_ dirfd: UInt64, _ pathAddr: UInt64, follow: Bool = true) throws -> ResolvedPath {
+        let p = try path(pathAddr)
+        if p.first == UInt8(ascii: "/") { return try sandbox.resolve(p, followFinal: follow) }
+        return try sandbox.resolve(p, base: try base(dirfd), followFinal: follow)
+    }
+
+    public func shutdown() { fds.closeAll() }
+}

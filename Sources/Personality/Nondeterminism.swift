@@ -1,0 +1,22 @@
+import Glibc
+
+/// The one door through which host nondeterminism (clocks, randomness, ids) reaches the guest.
+/// `run` reads the host; the recorder (#4) logs what passes here and the replayer feeds it back.
+public protocol Nondeterminism: AnyObject {
+    /// The guest's process id (also its thread id: one thread).
+    var pid: Int32 { get }
+    var ppid: Int32 { get }
+    /// The 16 bytes behind AT_RANDOM.
+    func atRandom() -> [UInt8]
+}
+
+public final class HostNondeterminism: Nondeterminism {
+    public let pid: Int32 = getpid()
+    public let ppid: Int32 = getppid()
+    public init() {}
+    public func atRandom() -> [UInt8] {
+        var b = [UInt8](repeating: 0, count: 16)
+        _ = b.withUnsafeMutableBytes { hostSyscall(NR.getrandom, UInt64(UInt(bitPattern: $0.baseAddress)), 16) }
+        return b
+    }
+}

@@ -1,0 +1,67 @@
+import ArgumentParser
+import CKVM
+import Glibc
+import KVM
+import LinuxABI
+import Machine
+
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Describe this host's virtualization (hypervisor, trap strategy, CPU signature).",
+        discussion: "With a TRACE (from `revenant record`, coming with record/replay) it will describe the trace."
+    )
+
+    @Argument(help: "A trace directory (not yet supported: record/replay is the next capability).")
+    var trace: String?
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        if let trace { throw CLIError("info \(trace): traces are not supported yet (record/replay is not implemented)") }
+        let (strategy, hypervisor) = TrapStrategy.probe()
+        let sig = CPUSignature.captureHost()
+        var kvmState = "usable"
+        var memslots: Int32 = 0
+        do {
+            let kvm = try KVMSystem()
+            memslots = kvm.checkExtension(KVM_CAP_NR_MEMSLOTS)
+        } catch { kvmState = "unavailable: \(error)" }
+        if json {
+            let leaves = sig.leaves.map { l in
+                "{\"leaf\":\(l.leaf),\"subleaf\":\(l.subleaf),\"eax\":\(l.eax),\"ebx\":\(l.ebx),\"ecx\":\(l.ecx),\"edx\":\(l.edx)}"
+            }.joined(separator: ",")
+            print("{\"kvm\":\"\(kvmState)\",\"hypervisor\":\"\(hypervisor)\",\"trap_strategy\":\"\(strategy.rawValue)\",\"memslots\":\(memslots),\"cpu_vendor\":\"\(sig.vendor)\",\"cpu_brand\":\"\(sig.brand)\",\"cpuid\":[\(leaves)]}")
+            return
+        }
+        print("""
+        /dev/kvm:       \(kvmState)\(memslots > 0 ? " (\(memslots) memory slots)" : "")
+        hypervisor:     \(hypervisor)
+        trap strategy:  \(strategy.rawValue)\(strategy == .ring0Sysret ? " (untested on hardware)" : "")
+        CPU:            \(sig.vendor), \(sig.brand)
+        CPU features:   \(sig.features.joined(separator: " "))
+        determinism:    \(strategy == .pvmUserStub ? "CPUID and RDTSC run natively (PVM cannot trap them): replay needs the same CPU signature" : "CPUID fixed, RDTSC trapped (planned)")
+        syscalls:       \(SyscallTable.entries.filter { $0.status != .unsupported }.count) implemented (revenant syscalls)
+        """)
+    }
+}
+
+struct Syscalls: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the syscalls the guest may make and how each is handled.")
+    @Flag(help: "Print Docs/syscalls.md.")
+    var markdown = false
+
+    func run() throws {
+        if markdown {
+            print(SyscallTable.markdown(), terminator: "")
+            return
+        }
+        for e in SyscallTable.entries.sorted(by: { $0.number < $1.number }) {
+            let name = e.name.padding(18)
+            print("\(String(e.number).padding(4)) \(name) \(e.status.rawValue.padding(12)) \(e.replay.rawValue.padding(17)) \(e.notes)")
+        }
+    }
+}
+
+extension String {
+    func padding(_ n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
+}

@@ -1,0 +1,216 @@
+import ArgumentParser
+import Glibc
+import GuestMemory
+import LinuxABI
+import Machine
+import Personality
+
+extension LinuxPersonality: GuestKernel {}
+
+/// Options shared by `run` and (later) `record`: the sandbox and the machine.
+struct SandboxOptions: ParsableArguments {
+    @Option(name: .customLong("rw"), help: ArgumentHelp("Make PATH writable inside the guest (repeatable).", valueName: "PATH"))
+    var readWrite: [String] = []
+    @Option(name: .customLong("ro"), help: ArgumentHelp("Make PATH visible read-only, even under a writable mount (repeatable).", valueName: "PATH"))
+    var readOnly: [String] = []
+    @Flag(name: .customLong("net"), help: "Allow network access (sockets).")
+    var network = false
+    @Option(name: .customLong("env"), help: ArgumentHelp("Set K=V in the guest's environment (repeatable).", valueName: "K=V"))
+    var environment: [String] = []
+    @Flag(name: .customLong("clear-env"), help: "Start the guest with an empty environment (before --env).")
+    var clearEnvironment = false
+    @Option(name: .customLong("memory"), help: ArgumentHelp("Guest memory, e.g. 512M, 4G (default 4G).", valueName: "SIZE"))
+    var memory: String = "4G"
+    @Flag(name: .shortAndLong, help: "Say which hypervisor and trap strategy ran, and what the run cost.")
+    var verbose = false
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a program in the deterministic VM, as if natively.",
+        discussion: """
+        The guest sees the host filesystem read-only, the working directory read-write, a private
+        /tmp, no network and the caller's environment.
+
+        Examples:
+          revenant run -- perl script.pl arg1
+          revenant run -- sqlite3 app.db < session.sql
+          revenant run --rw /srv/data --env LANG=C -- perl import.pl
+        """
+    )
+
+    @OptionGroup var options: SandboxOptions
+    @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The program and its arguments (after --).", valueName: "PROGRAM"))
+    var command: [String] = []
+
+    func run() throws {
+        var cmd = command
+        if cmd.first == "--" { cmd.removeFirst() }
+        guard let program = cmd.first else { throw CLIError("run: no program given (usage: revenant run [options] -- PROGRAM [ARGS...])") }
+        let session = try GuestSession(options: options, program: program, arguments: Array(cmd.dropFirst()))
+        let status = session.run()
+        Glibc.exit(status)
+    }
+}
+
+/// Everything one guest run needs, set up from the command line.
+final class GuestSession {
+    let options: SandboxOptions
+    let machine: GuestMachine
+    let personality: LinuxPersonality
+    let privateTmp: String
+    let spec: ProgramSpec
+
+    init(options: SandboxOptions, program: String, arguments: [String]) throws {
+        self.options = options
+        guard let memory = parseSize(options.memory) else { throw CLIError("--memory: cannot read size '\(options.memory)' (e.g. 512M, 4G)") }
+        guard memory <= GuestLayout.maxMemory else { throw CLIError("--memory: at most \(GuestLayout.maxMemory >> 30)G") }
+        let env = try guestEnvironment(options)
+        let cwd = currentDirectory()
+        let pathVar = env.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) }
+        do { spec = try ProgramSpec.locate(program, arguments: arguments, pathVariable: pathVar, cwd: cwd) } catch {
+            fail(error.description, code: error.exitCode)
+        }
+        var mounts = [Mount(guest: "/", host: "/", writable: false)]
+        var template = Array("/tmp/revenant-tmp-XXXXXX".utf8CString)
+        guard mkdtemp(&template) != nil else { throw CLIError("cannot create the private /tmp: \(String(cString: strerror(errno)))") }
+        privateTmp = String(cString: template)
+        mounts.append(Mount(guest: "/tmp", host: privateTmp, writable: true))
+        mounts.append(Mount(guest: cwd, host: cwd, writable: true))
+        for (paths, writable) in [(options.readWrite, true), (options.readOnly, false)] {
+            for p in paths {
+                guard let real = realpath(p, nil) else {
+                    removeTree(privateTmp)
+                    throw CLIError("--\(writable ? "rw" : "ro") \(p): \(String(cString: strerror(errno)))")
+                }
+                let path = String(cString: real)
+                free(real)
+                mounts.removeAll { $0.guest == path }
+                mounts.append(Mount(guest: path, host: path, writable: writable))
+            }
+        }
+        do {
+            machine = try GuestMachine(memory: memory)
+        } catch let e as MachineError {
+            removeTree(privateTmp)
+            throw CLIError(e.description)
+        } catch {
+            removeTree(privateTmp)
+            throw CLIError("\(error)")
+        }
+        let config = PersonalityConfig(mounts: mounts, cwd: cwd, programPath: spec.path, network: options.network,
+                                       diagnostic: { FileHandleStderr.write("revenant: \($0)\n") })
+        personality = LinuxPersonality(memory: machine.space, config: config)
+        let loaded: LoadedProgram
+        do {
+            loaded = try Loader.load(program: spec, environment: env, atRandom: personality.nondeterminism.atRandom(),
+                                     hwcap: machine.cpuSignature.hwcap,
+                                     ids: (getuid(), geteuid(), getgid(), getegid()), into: machine.space)
+        } catch {
+            removeTree(privateTmp)
+            fail(error.description, code: error.exitCode)
+        }
+        personality.setBreak(loaded.brkStart)
+        personality.mmapTop = loaded.mmapTop
+        personality.fds.installStdio([0, 1, 2])
+        do { try machine.start(loaded) } catch {
+            removeTree(privateTmp)
+            throw CLIError("\(error)")
+        }
+    }
+
+    /// Run to the end; returns the exit status `revenant run` should have.
+    func run() -> Int32 {
+        signal(SIGPIPE, SIG_IGN)
+        let t0 = monotonicNanos()
+        let termination: Termination
+        do { termination = try machine.run(kernel: personality) } catch {
+            personality.shutdown()
+            removeTree(privateTmp)
+            fail("\(error)", code: 125)
+        }
+        let elapsed = monotonicNanos() - t0
+        personality.shutdown()
+        removeTree(privateTmp)
+        if case .killed(_, let report) = termination { FileHandleStderr.write(report + "\n") }
+        if options.verbose {
+            FileHandleStderr.write("""
+            revenant: hypervisor \(machine.hypervisor), trap strategy \(machine.strategy.rawValue)
+            revenant: VM start-up \(fmtMs(machine.startupNanoseconds)), guest run \(fmtMs(elapsed)), \
+            \(personality.syscallCount) syscalls, \(machine.exits) exits
+
+            """)
+        }
+        return termination.exitStatus
+    }
+}
+
+func fmtMs(_ ns: UInt64) -> String {
+    let ms = Double(ns) / 1e6
+    return ms < 10 ? "\(Double(Int(ms * 1000)) / 1000) ms" : "\(Double(Int(ms * 10)) / 10) ms"
+}
+
+func monotonicNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+func parseSize(_ s: String) -> UInt64? {
+    guard let last = s.last else { return nil }
+    let mult: UInt64
+    var digits = Substring(s)
+    switch last {
+    case "K", "k": mult = 1 << 10
+    case "M", "m": mult = 1 << 20
+    case "G", "g": mult = 1 << 30
+    default: mult = 1
+    }
+    if mult != 1 { digits = digits.dropLast() }
+    guard let v = UInt64(digits), v > 0 else { return nil }
+    let (r, o) = v.multipliedReportingOverflow(by: mult)
+    return o ? nil : r
+}
+
+/// The caller's environment as is (order kept), then --clear-env and --env.
+func guestEnvironment(_ o: SandboxOptions) throws -> [String] {
+    var env: [String] = []
+    if !o.clearEnvironment {
+        var p = environ
+        while let s = p.pointee {
+            env.append(String(cString: s))
+            p += 1
+        }
+    }
+    for kv in o.environment {
+        guard let eq = kv.firstIndex(of: "="), eq != kv.startIndex else { throw CLIError("--env \(kv): expected K=V") }
+        let key = kv[..<eq]
+        if let i = env.firstIndex(where: { $0.hasPrefix(key + "=") }) { env[i] = kv } else { env.append(kv) }
+    }
+    return env
+}
+
+func currentDirectory() -> String {
+    var buf = [CChar](repeating: 0, count: 4096)
+    guard getcwd(&buf, buf.count) != nil else { return "/" }
+    return String(cString: buf)
+}
+
+/// rm -rf, without following symlinks.
+func removeTree(_ path: String) {
+    var st = stat()
+    guard lstat(path, &st) == 0 else { return }
+    if (st.st_mode & S_IFMT) == S_IFDIR {
+        if let d = opendir(path) {
+            while let e = readdir(d) {
+                let name = withUnsafePointer(to: e.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
+                if name == "." || name == ".." { continue }
+                removeTree(path + "/" + name)
+            }
+            closedir(d)
+        }
+        rmdir(path)
+    } else {
+        unlink(path)
+    }
+}

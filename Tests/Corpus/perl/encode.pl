@@ -1,0 +1,35 @@
+# Encode: decode/encode UTF-8, character vs byte lengths, :encoding layers on files, latin1, errors.
+use strict;
+use warnings;
+use Encode qw(encode decode encode_utf8 decode_utf8 is_utf8 FB_CROAK);
+
+my $bytes = do { local $/; open my $fh, '<:raw', 'utf8.txt' or die "utf8.txt: $!"; <$fh> };
+my $chars = decode('UTF-8', $bytes);
+print "bytes=", length($bytes), " chars=", length($chars), " is_utf8(bytes)=", (is_utf8($bytes) ? 1 : 0), " is_utf8(chars)=", (is_utf8($chars) ? 1 : 0), "\n";
+print "codepoints of first line: ", join(" ", map { sprintf "U+%04X", ord } split //, (split /\n/, $chars)[0]), "\n";
+binmode STDOUT, ':encoding(UTF-8)';
+print "upper: ", uc($chars);
+print "reversed first line: ", scalar reverse((split /\n/, $chars)[0]), "\n";
+my $latin1 = encode('ISO-8859-1', "caf\x{e9} na\x{ef}ve");
+print "latin1 hex: ", unpack("H*", $latin1), "\n";
+print "utf8 hex: ", unpack("H*", encode_utf8("caf\x{e9} \x{2603}")), "\n";
+print "utf16be hex: ", unpack("H*", encode('UTF-16BE', "A\x{263a}\x{1F600}")), "\n";
+my $round = decode_utf8(encode_utf8("\x{1F600} smile"));
+print "round trip length=", length($round), "\n";
+my $bad = "\xff\xfe invalid";
+my $r = eval { decode('UTF-8', $bad, FB_CROAK); 1 } ? "no error" : "error caught";
+print "strict decode of invalid: $r\n";
+print "lax decode of invalid: ", join(" ", map { sprintf "U+%04X", ord } split //, decode('UTF-8', "\xffA")), "\n";
+open my $out, '>:encoding(UTF-8)', 'written-utf8.txt' or die;
+print $out "\x{263a} smiley, \x{e9}t\x{e9}, \x{65e5}\x{672c}\n";
+close $out;
+print "written-utf8.txt size=", -s 'written-utf8.txt', "\n";
+open my $in, '<:encoding(UTF-8)', 'written-utf8.txt' or die;
+my $line = <$in>;
+close $in;
+print "read back chars=", length($line), ": $line";
+open my $l1, '>:encoding(latin1)', 'written-latin1.txt' or die;
+print $l1 "caf\x{e9}\n";
+close $l1;
+print "latin1 file size=", -s 'written-latin1.txt', "\n";
+print "wide char sort: ", join(",", sort("\x{e9}", "z", "a", "\x{263a}", "E")), "\n";

@@ -1,0 +1,43 @@
+-- Transactions: BEGIN/COMMIT, ROLLBACK, SAVEPOINT / ROLLBACK TO / RELEASE, autocommit state.
+CREATE TABLE accounts(name TEXT PRIMARY KEY, balance INTEGER NOT NULL CHECK (balance >= 0));
+INSERT INTO accounts VALUES ('alice', 100), ('bob', 50), ('carol', 0);
+.headers on
+.mode column
+BEGIN;
+UPDATE accounts SET balance = balance - 30 WHERE name = 'alice';
+UPDATE accounts SET balance = balance + 30 WHERE name = 'bob';
+COMMIT;
+SELECT 'after commit' AS step, * FROM accounts ORDER BY name;
+BEGIN TRANSACTION;
+UPDATE accounts SET balance = 0;
+DELETE FROM accounts WHERE name = 'carol';
+SELECT 'inside tx' AS step, count(*) AS n, sum(balance) AS total FROM accounts;
+ROLLBACK;
+SELECT 'after rollback' AS step, * FROM accounts ORDER BY name;
+BEGIN;
+INSERT INTO accounts VALUES ('dave', 10);
+SAVEPOINT sp1;
+INSERT INTO accounts VALUES ('erin', 20);
+SAVEPOINT sp2;
+UPDATE accounts SET balance = 999 WHERE name = 'dave';
+ROLLBACK TO sp2;
+RELEASE sp2;
+ROLLBACK TO sp1;
+INSERT INTO accounts VALUES ('frank', 30);
+RELEASE sp1;
+COMMIT;
+SELECT 'after savepoints' AS step, * FROM accounts ORDER BY name;
+BEGIN IMMEDIATE;
+INSERT INTO accounts SELECT 'user' || value, value FROM generate_series(1, 1000);
+COMMIT;
+SELECT count(*) AS n, sum(balance) AS total FROM accounts;
+SAVEPOINT outer_sp;
+DELETE FROM accounts WHERE name LIKE 'user%';
+SELECT count(*) AS n_inside FROM accounts;
+ROLLBACK TO outer_sp;
+RELEASE outer_sp;
+SELECT count(*) AS n_restored FROM accounts;
+BEGIN EXCLUSIVE;
+UPDATE accounts SET balance = balance * 2 WHERE name IN ('alice', 'bob');
+END;
+SELECT name, balance FROM accounts WHERE name NOT LIKE 'user%' ORDER BY name;

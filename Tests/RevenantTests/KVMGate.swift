@@ -1,0 +1,62 @@
+// KVMGate.swift — shared gate for tests that need a usable /dev/kvm.
+//
+// Usage (from any XCTestCase method that needs KVM):
+//
+//     func testSomething() throws {
+//         try requireKVM()
+//         ...
+//     }
+//
+// If /dev/kvm cannot be opened read-write:
+//   * REVENANT_REQUIRE_KVM=1  -> throws `KVMUnavailableError` (the test FAILS, with the reason);
+//   * otherwise               -> throws `XCTSkip` (the test is SKIPPED, with the reason).
+
+import Foundation
+import XCTest
+
+/// Thrown by `requireKVM()` when KVM is unavailable and REVENANT_REQUIRE_KVM=1 is set.
+/// Deliberately not an `XCTSkip`, so XCTest records a failure.
+struct KVMUnavailableError: Error, CustomStringConvertible, LocalizedError {
+    let reason: String
+    var description: String {
+        "KVM unavailable: \(reason) (REVENANT_REQUIRE_KVM=1 is set, so this is a failure)"
+    }
+    var errorDescription: String? { description }
+}
+
+/// Path of the KVM device; tests may only read it.
+let kvmDevicePath = "/dev/kvm"
+
+/// Returns nil when `/dev/kvm` can be opened read-write, otherwise a human-readable reason.
+func kvmUnavailableReason() -> String? {
+    let fd = open(kvmDevicePath, O_RDWR | O_CLOEXEC)
+    if fd >= 0 {
+        close(fd)
+        return nil
+    }
+    let err = errno
+    let message = String(cString: strerror(err))
+    switch err {
+    case ENOENT:
+        return "\(kvmDevicePath) does not exist (\(message)); is the kvm module loaded / is this a VM without nested virtualisation?"
+    case EACCES, EPERM:
+        return "cannot open \(kvmDevicePath) read-write (\(message)); add the user to the 'kvm' group or fix the device permissions"
+    default:
+        return "cannot open \(kvmDevicePath) read-write: \(message) (errno \(err))"
+    }
+}
+
+/// True when the environment asks for a missing KVM to be a failure rather than a skip.
+func kvmIsRequired() -> Bool {
+    let value = ProcessInfo.processInfo.environment["REVENANT_REQUIRE_KVM"] ?? ""
+    return value == "1" || value.lowercased() == "true" || value.lowercased() == "yes"
+}
+
+/// Skips the calling test when KVM is unavailable, or fails it when REVENANT_REQUIRE_KVM=1.
+func requireKVM() throws {
+    guard let reason = kvmUnavailableReason() else { return }
+    if kvmIsRequired() {
+        throw KVMUnavailableError(reason: reason)
+    }
+    throw XCTSkip("KVM unavailable: \(reason); set REVENANT_REQUIRE_KVM=1 to make this a failure")
+}
