@@ -23,7 +23,7 @@ let package = Package(
         .target(name: "KVM", dependencies: ["CKVM", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "GuestMemory", dependencies: ["LinuxABI", "CHost"]),
         .target(name: "Personality", dependencies: ["LinuxABI", "GuestMemory", "CHost", .product(name: "SystemPackage", package: "swift-system")]),
-        .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "LinuxABI", "CGuestStub"]),
+        .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "LinuxABI", "CGuestStub", "CHost"]),
         .executableTarget(name: "RevenantCLI", dependencies: [
             "Machine", "Personality", "LinuxABI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

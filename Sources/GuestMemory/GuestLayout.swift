@@ -39,6 +39,7 @@ public struct GuestLayout: Sendable, Equatable {
     public static let stubCode: UInt64 = 0x44000         // user-executable: PVM runs the LSTAR stub at CPL3
     public static let stubCodeSize: UInt64 = 0x2000
     public static let mmioWindow: UInt64 = 0x46000       // virtual page mapped to `mmioBase`
+    public static let mailbox: UInt64 = 0x47000          // shared by the stub (CPL3 under PVM) and the spinner
     public static let exceptionStackBottom: UInt64 = 0x48000
     public static let exceptionStackTop: UInt64 = 0x50000
 }

@@ -35,6 +35,7 @@ public enum PageTables {
             let off = i * GuestLayout.page
             var flags = present | writable
             if off >= GuestLayout.stubCode && off < GuestLayout.stubCode + GuestLayout.stubCodeSize { flags |= user }
+            if off == GuestLayout.mailbox { flags |= user }
             var target = off
             if off == GuestLayout.mmioWindow {
                 target = GuestLayout.mmioBase

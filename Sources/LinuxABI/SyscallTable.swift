@@ -141,7 +141,7 @@ public enum SyscallTable {
         .init("set_tid_address", .supported, .vmm),
         .init("set_robust_list", .supported, .vmm),
         .init("rseq", .partial, .vmm, "always ENOSYS, silently: glibc then does without"),
-        .init("prlimit64", .partial, .host, "reads host limits; setting is refused (EPERM) except for the stack limit, which is ignored"),
+        .init("prlimit64", .partial, .host, "reads host limits; new limits are accepted and ignored"),
         .init("getrlimit", .supported, .host),
         .init("setrlimit", .partial, .none, "accepted and ignored"),
         .init("umask", .supported, .vmm),
@@ -167,7 +167,7 @@ public enum SyscallTable {
         .init("rt_sigaction", .supported, .vmm),
         .init("rt_sigprocmask", .supported, .vmm),
         .init("sigaltstack", .supported, .vmm),
-        .init("alarm", .partial, .vmm, "remembered, never fires yet"),
+        .init("alarm", .partial, .vmm, "accepted, never fires yet (asynchronous signals come with record/replay)"),
         // Time and randomness (Personality/Time.swift): read through the Nondeterminism interface.
         .init("clock_gettime", .supported, .nondeterministic, "no vDSO: every clock read is a syscall"),
         .init("clock_getres", .supported, .nondeterministic),

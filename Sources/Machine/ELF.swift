@@ -26,7 +26,8 @@ public struct ELFFile {
         }
     }
 
-    public init(bytes: [UInt8]) throws(ParseError) {
+    /// `bytes` holds the start of the file; `readAt` fetches what lies beyond (PT_INTERP may sit far in).
+    public init(bytes: [UInt8], readAt: ((UInt64, Int) -> [UInt8]?)? = nil) throws(ParseError) {
         guard bytes.count >= 64, bytes[0] == 0x7f, bytes[1] == 0x45, bytes[2] == 0x4c, bytes[3] == 0x46 else { throw .notELF }
         guard bytes[4] == 2, bytes[5] == 1 else { throw .unsupported("not a 64-bit little-endian ELF file") }
         func u16(_ o: Int) -> UInt16 { UInt16(bytes[o]) | UInt16(bytes[o + 1]) << 8 }
@@ -49,19 +50,29 @@ public struct ELFFile {
         interpreter = nil
         let segs = segments
         if let interp = segs.first(where: { $0.type == ELFFile.ptInterp }) {
-            guard interp.offset + interp.filesz <= UInt64(bytes.count), interp.filesz > 0 else { throw .truncated }
-            let raw = bytes[Int(interp.offset)..<Int(interp.offset + interp.filesz)].prefix { $0 != 0 }
-            interpreter = String(decoding: raw, as: UTF8.self)
+            guard interp.filesz > 0, interp.filesz < 4096 else { throw .truncated }
+            let raw: [UInt8]
+            if interp.offset + interp.filesz <= UInt64(bytes.count) {
+                raw = Array(bytes[Int(interp.offset)..<Int(interp.offset + interp.filesz)])
+            } else if let r = readAt?(interp.offset, Int(interp.filesz)), r.count == Int(interp.filesz) {
+                raw = r
+            } else { throw .truncated }
+            interpreter = String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
         }
     }
 
     /// Reads the header and program headers of the file at `fd`.
     public static func read(fd: Int32) throws(ParseError) -> ELFFile {
-        var head = [UInt8](repeating: 0, count: 4096)
-        let n = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 4096, 0) }
+        let want = 4096
+        var head = [UInt8](repeating: 0, count: want)
+        let n = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, 0) }
         guard n >= 4 else { throw .notELF }
-        head.removeLast(4096 - max(n, 0))
-        return try ELFFile(bytes: head)
+        head.removeLast(want - n)
+        return try ELFFile(bytes: head) { offset, count in
+            var b = [UInt8](repeating: 0, count: count)
+            let got = b.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
+            return got == count ? b : nil
+        }
     }
 
     public var loads: [Segment] { segments.filter { $0.type == ELFFile.ptLoad } }

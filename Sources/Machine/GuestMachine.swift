@@ -50,11 +50,19 @@ public final class GuestMachine: PhysicalBacking {
     private var slots: [Bool]
     public static let slotChunk: UInt64 = 64 << 20
     public private(set) var exits = 0
+    /// Time inside KVM_RUN (guest execution plus the hypervisor's own exit handling).
+    public private(set) var runNanoseconds: UInt64 = 0
     public private(set) var startupNanoseconds: UInt64 = 0
 
-    public init(memory: UInt64, kvmPath: String = "/dev/kvm") throws {
+    /// Serve syscalls through the mailbox and spinner (PVM only); false: every syscall exits.
+    public let useMailbox: Bool
+    private var mailbox: SyscallMailbox?
+    public var mailboxStats: (served: Int, fallbacks: Int)? { mailbox.map { ($0.servedBySpinner, $0.fallbacks) } }
+
+    public init(memory: UInt64, kvmPath: String = "/dev/kvm", mailbox: Bool = true) throws {
         let t0 = GuestMachine.now()
         (strategy, hypervisor) = TrapStrategy.probe()
+        useMailbox = mailbox && strategy == .pvmUserStub
         do {
             kvm = try KVMSystem(path: kvmPath)
             guard kvm.checkExtension(KVM_CAP_SYNC_REGS) != 0 else { throw KVMError.missingCapability("KVM_CAP_SYNC_REGS") }
@@ -93,12 +101,21 @@ public final class GuestMachine: PhysicalBacking {
 
     public var cpuSignature: CPUSignature { CPUSignature.captureHost() }
 
+    /// The vCPU's KVM statistics (exits, page faults…), when the kernel offers them.
+    public func vcpuStats() -> KVMStats? {
+        guard let fd = vcpu?.statsFD() else { return nil }
+        defer { close(fd) }
+        return KVMStats(fd: fd)
+    }
+
     /// Create the vCPU in the state the loaded program expects.
     public func start(_ program: LoadedProgram) throws {
         let t0 = GuestMachine.now()
         do {
             let v = try vm.createVCPU()
-            try LongMode.configure(v, entry: program.entry, stack: program.stackPointer, cpuid: cpuid)
+            let entry = useMailbox ? revenant_stub_syscall_mailbox_offset() : revenant_stub_syscall_exit_offset()
+            try LongMode.configure(v, entry: program.entry, stack: program.stackPointer, cpuid: cpuid,
+                                   lstar: GuestLayout.base + GuestLayout.stubCode + UInt64(entry))
             v.enableSyncRegs()
             vcpu = v
         } catch let e as KVMError { throw MachineError.kvm(e) }
@@ -109,9 +126,17 @@ public final class GuestMachine: PhysicalBacking {
     public func run(kernel: GuestKernel) throws -> Termination {
         guard let vcpu else { throw MachineError.setup("run before start") }
         let windowGPA = GuestLayout.mmioBase
+        if useMailbox {
+            let mb = SyscallMailbox(page: space.systemArea + Int(GuestLayout.mailbox), kernel: kernel)
+            mb.start()
+            mailbox = mb
+        }
+        defer { mailbox?.stop() }
         while true {
             let result: VCPU.RunResult
+            let tRun = GuestMachine.now()
             do { result = try vcpu.runOnce() } catch { throw MachineError.kvm(error) }
+            runNanoseconds += GuestMachine.now() - tRun
             exits += 1
             switch result {
             case .interrupted:
@@ -124,7 +149,23 @@ public final class GuestMachine: PhysicalBacking {
                 case KVM_EXIT_MMIO:
                     let addr = ckvm_mmio_addr(vcpu.run)
                     let regs = vcpu.syncRegs
-                    if addr == windowGPA + UInt64(REVENANT_MMIO_SYSCALL) {
+                    if addr == windowGPA + UInt64(REVENANT_MMIO_WAIT), let mb = mailbox {
+                        switch mb.completeWait() {
+                        case .value(let v, let rcx, let r11):
+                            regs.pointee.rax = v
+                            regs.pointee.rcx = rcx
+                            regs.pointee.r11 = r11
+                            regs.pointee.rip = rcx
+                            regs.pointee.rflags = r11
+                            vcpu.markRegsDirty()
+                        case .outcome(.exit(let status), _): return .exited(status)
+                        case .outcome(.killed(let sig, let reason), let rip):
+                            return .killed(signal: sig, report: crashReport(signal: sig, what: reason, rip: rip, address: nil))
+                        case .outcome(let other, _):
+                            throw MachineError.setup("the spinner served a call it must not: \(other)")
+                        }
+                    } else if addr == windowGPA + UInt64(REVENANT_MMIO_SYSCALL) {
+                        mailbox?.noteExitPath()
                         let req = SyscallRequest(number: regs.pointee.rax,
                                                  args: (regs.pointee.rdi, regs.pointee.rsi, regs.pointee.rdx,
                                                         regs.pointee.r10, regs.pointee.r8, regs.pointee.r9),

@@ -2,6 +2,7 @@ import CGuestStub
 import CKVM
 import GuestMemory
 import KVM
+import Glibc
 
 /// The CPU state a Linux x86-64 program expects at its first instruction: 64-bit mode at CPL3
 /// with Linux's selectors, `syscall` enabled and aimed at the stub, exceptions through an IDT
@@ -34,19 +35,11 @@ enum LongMode {
         (sys + Int(GuestLayout.tss + 36)).storeBytes(of: stackTop, as: UInt64.self)
         (sys + Int(GuestLayout.tss + 102)).storeBytes(of: UInt16(104), as: UInt16.self)
 
-        // The stub, with its two MMIO stores aimed at the window (rip-relative, patched here so the
-        // bytes do not depend on how the host linker placed the section).
+        // The stub. Its rip-relative stores reach the MMIO window and the mailbox at fixed distances.
         var length: UInt = 0
         let stub = revenant_stub_bytes(&length)!
-        let code = sys + Int(GuestLayout.stubCode)
-        code.copyMemory(from: stub, byteCount: Int(length))
-        func aim(_ insn: Int, _ target: UInt64) {
-            precondition(code.load(fromByteOffset: insn, as: UInt8.self) == 0x89, "stub layout changed")
-            let disp = Int32(Int64(GuestLayout.mmioWindow + target) - Int64(GuestLayout.stubCode) - Int64(insn + 6))
-            (code + insn + 2).storeBytes(of: disp, as: Int32.self)
-        }
-        aim(0x00, UInt64(REVENANT_MMIO_SYSCALL))
-        aim(0x10, UInt64(REVENANT_MMIO_EXCEPTION))
+        precondition(UInt64(length) <= GuestLayout.stubCodeSize, "stub larger than its pages")
+        (sys + Int(GuestLayout.stubCode)).copyMemory(from: stub, byteCount: Int(length))
 
         // IDT: vectors 0–31 to the stub's entries, interrupt gates on IST1; int3/into callable from CPL3.
         for v in 0..<32 {
@@ -73,7 +66,7 @@ enum LongMode {
         return s
     }
 
-    static func configure(_ vcpu: VCPU, entry: UInt64, stack: UInt64, cpuid: [kvm_cpuid_entry2]) throws(KVMError) {
+    static func configure(_ vcpu: VCPU, entry: UInt64, stack: UInt64, cpuid: [kvm_cpuid_entry2], lstar: UInt64) throws(KVMError) {
         try vcpu.setCPUID(cpuid)
         var sregs = try vcpu.getSregs()
         let base = GuestLayout.base
@@ -103,9 +96,9 @@ enum LongMode {
 
         try vcpu.setMSRs([
             (0xC000_0081, UInt64(0x23) << 48 | UInt64(kernelCS) << 32),  // STAR: sysret → CS 0x33, SS 0x2b
-            (0xC000_0082, base + GuestLayout.stubCode),  // LSTAR
-            (0xC000_0083, base + GuestLayout.stubCode),  // CSTAR
-            (0xC000_0084, 0x47700),                       // SFMASK: TF IF DF IOPL NT AC, as Linux
+            (0xC000_0082, lstar),                         // LSTAR
+            (0xC000_0083, lstar),                         // CSTAR
+            (0xC000_0084, getenv("REVENANT_SFMASK").map { UInt64(String(cString: $0), radix: 16) ?? 0x47700 } ?? 0x47700),
             (0xC000_0102, 0),                             // KERNEL_GS_BASE
         ])
 

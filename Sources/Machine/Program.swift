@@ -29,6 +29,8 @@ public struct ProgramSpec: Equatable {
     public static func locate(_ name: String, arguments: [String], pathVariable: String?, cwd: String) throws(LaunchError) -> ProgramSpec {
         var path = try find(name, pathVariable: pathVariable, cwd: cwd)
         var argv = [name] + arguments
+        // What execve got: the name itself when it has a slash, else the file found on PATH.
+        var executed = name.contains("/") ? name : path
         for _ in 0..<4 {
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw .notExecutable(name, reason: String(cString: strerror(errno))) }
@@ -40,8 +42,9 @@ public struct ProgramSpec: Equatable {
             let words = String(decoding: line, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
             guard let interp = words.first else { throw .notExecutable(name, reason: "empty #! line") }
             let optional = words.count > 1 ? [words.dropFirst().joined(separator: " ")] : []
-            argv = [interp] + optional + [argv[0] == name ? name : path] + argv.dropFirst()
+            argv = [interp] + optional + [executed] + argv.dropFirst()
             path = try find(interp, pathVariable: nil, cwd: cwd)
+            executed = interp
         }
         throw .notExecutable(name, reason: "too many levels of #! interpreters")
     }

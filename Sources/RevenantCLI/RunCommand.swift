@@ -136,10 +136,14 @@ final class GuestSession {
         if options.verbose {
             FileHandleStderr.write("""
             revenant: hypervisor \(machine.hypervisor), trap strategy \(machine.strategy.rawValue)
-            revenant: VM start-up \(fmtMs(machine.startupNanoseconds)), guest run \(fmtMs(elapsed)), \
+            revenant: VM start-up \(fmtMs(machine.startupNanoseconds)), guest run \(fmtMs(elapsed)) (\(fmtMs(machine.runNanoseconds)) in KVM_RUN), \
             \(personality.syscallCount) syscalls, \(machine.exits) exits
 
             """)
+            if let stats = machine.vcpuStats() {
+                let interesting = stats.values.filter { $0.value > 0 }.sorted { $0.key < $1.key }
+                FileHandleStderr.write("revenant: KVM vCPU stats: " + interesting.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + "\n")
+            }
         }
         return termination.exitStatus
     }

@@ -1,0 +1,50 @@
+# Revenant — record/replay of Linux programs in a deterministic KVM virtual machine.
+#   make demo    install what is missing (apt), build, and show what works so far
+#   make test    the whole test suite (KVM tests skip loudly without /dev/kvm;
+#                REVENANT_REQUIRE_KVM=1 makes that a failure, as .ci/run does)
+#   make bench   benchmarks (interleaved rounds; writes bench-results/)
+#   make docs    regenerate Docs/syscalls.md from the syscall table
+
+SHELL := /bin/bash
+export PATH := /opt/swift/usr/bin:$(PATH)
+
+# Build and test dependencies from Debian (the code needs liblz4-dev later, perl/sqlite headers for
+# the shims; tests and benchmarks use the rest).
+APT_PACKAGES := liblz4-dev libperl-dev libsqlite3-dev linux-libc-dev sqlite3 libdbd-sqlite3-perl \
+                perl gcc make hyperfine valgrind strace qemu-user
+
+# One build configuration everywhere (a clean release build takes minutes on 2 cores).
+SWIFT_CONFIG := -c release
+BIN := .build/release/revenant
+
+.PHONY: all deps build test demo bench docs clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "need root to apt-get install:$$missing" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+build: deps
+	swift build $(SWIFT_CONFIG)
+
+test: build
+	swift test $(SWIFT_CONFIG) 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+
+demo: build
+	@bash Scripts/demo.sh $(BIN)
+
+bench: build
+	@bash Scripts/bench.sh $(BIN)
+
+docs: build
+	$(BIN) syscalls --markdown > Docs/syscalls.md
+
+clean:
+	rm -rf .build bench-results

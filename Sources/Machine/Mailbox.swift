@@ -1,0 +1,167 @@
+import CGuestStub
+import CHost
+import Glibc
+import GuestMemory
+import LinuxABI
+
+/// The fast syscall path under PVM: the stub posts each call in a guest page and a VMM thread,
+/// spinning on another core, serves it without a VM exit (~3–4 µs instead of ≥ 22 µs per exit;
+/// ../shared/notes/kvm-host.md). It needs a free core, so it falls back to exits by itself:
+/// the spinner sleeps after 1 ms without calls (the next exit wakes it), and a call the spinner
+/// does not pick up within 1 ms (another process holds the core) parks it for 20 ms, doubling up to
+/// 1 s while it keeps starving. Only one call is ever in flight, so the personality is used by one
+/// thread at a time; the state word's sequentially consistent operations order the hand-overs.
+final class SyscallMailbox: @unchecked Sendable {
+    let page: UnsafeMutableRawPointer
+    unowned let kernel: GuestKernel
+    private var state: UnsafeMutablePointer<UInt32> { page.assumingMemoryBound(to: UInt32.self) }
+    private var waiter: UnsafeMutablePointer<UInt32> { (page + Int(REVENANT_MB_WAITER)).assumingMemoryBound(to: UInt32.self) }
+    /// A call the spinner served whose outcome is not a plain value (the process ended…).
+    static let outcomeState: UInt32 = 5
+
+    private var stopFlag: UInt32 = 0
+    private var parkMillis: UInt32 = 0
+    // Owned by the vCPU thread.
+    private var parkedUntil: UInt64 = 0
+    private var nextPark: UInt32 = 20
+    // Written by whichever thread serves, read after the state hand-over.
+    private var pendingOutcome: SyscallOutcome?
+    private(set) var servedBySpinner = 0
+    private(set) var fallbacks = 0
+
+    init(page: UnsafeMutableRawPointer, kernel: GuestKernel) {
+        self.page = page
+        self.kernel = kernel
+        memset(page, 0, 4096)
+        chost_store_u32(state, UInt32(REVENANT_MB_ASLEEP))
+    }
+
+    /// Start the spinner thread (asleep: the first exit wakes it).
+    func start() {
+        let me = Unmanaged.passRetained(self).toOpaque()
+        _ = chost_thread_start({ ctx in
+            let mb = Unmanaged<SyscallMailbox>.fromOpaque(ctx!).takeRetainedValue()
+            mb.spin()
+        }, me)
+    }
+
+    func stop() {
+        withUnsafeMutablePointer(to: &stopFlag) { chost_store_u32($0, 1) }
+        chost_store_u32(state, UInt32(REVENANT_MB_ASLEEP))
+        chost_futex_wake(state)
+    }
+
+    private var stopped: Bool { withUnsafeMutablePointer(to: &stopFlag) { chost_load_u32($0) != 0 } }
+
+    private func request() -> SyscallRequest {
+        func word(_ off: Int32) -> UInt64 { page.load(fromByteOffset: Int(off), as: UInt64.self) }
+        let a = Int32(REVENANT_MB_ARGS)
+        return SyscallRequest(number: word(Int32(REVENANT_MB_NR)),
+                              args: (word(a), word(a + 8), word(a + 16), word(a + 24), word(a + 32), word(a + 40)),
+                              rip: word(Int32(REVENANT_MB_RCX)))
+    }
+
+    // MARK: spinner thread
+
+    private func spin() {
+        var idleSince = monotonicNow()
+        var polls = 0
+        while !stopped {
+            let s = chost_load_acquire_u32(state)
+            if s == UInt32(REVENANT_MB_POSTED) {
+                if chost_cas_u32(state, s, UInt32(REVENANT_MB_TAKEN)) != 0 {
+                    serve()
+                    idleSince = monotonicNow()
+                }
+                continue
+            }
+            if s == UInt32(REVENANT_MB_ASLEEP) {
+                let park = withUnsafeMutablePointer(to: &parkMillis) { chost_load_u32($0) }
+                if park > 0 {
+                    _ = chost_futex_wait(state, s, UInt64(park) * 1_000_000)
+                    withUnsafeMutablePointer(to: &parkMillis) { chost_store_u32($0, 0) }
+                    _ = chost_cas_u32(state, s, UInt32(REVENANT_MB_IDLE))
+                } else {
+                    _ = chost_futex_wait(state, s, 0)
+                }
+                idleSince = monotonicNow()
+                continue
+            }
+            chost_pause()
+            polls += 1
+            if polls & 255 == 0, s == UInt32(REVENANT_MB_IDLE), monotonicNow() - idleSince > 1_000_000 {
+                _ = chost_cas_u32(state, s, UInt32(REVENANT_MB_ASLEEP))
+            }
+        }
+    }
+
+    private func serve() {
+        let outcome = kernel.handle(request())
+        servedBySpinner += 1
+        if case .value(let v) = outcome {
+            page.storeBytes(of: UInt64(bitPattern: v), toByteOffset: Int(REVENANT_MB_RESULT), as: UInt64.self)
+            chost_store_u32(state, UInt32(REVENANT_MB_REPLIED))
+        } else {
+            pendingOutcome = outcome
+            chost_store_u32(state, SyscallMailbox.outcomeState)
+        }
+        if chost_load_u32(waiter) != 0 { chost_futex_wake(state) }
+    }
+
+    // MARK: vCPU thread
+
+    /// Before a syscall that took the exit path: wake a spinner that fell asleep while idle.
+    func noteExitPath() {
+        guard chost_load_u32(state) == UInt32(REVENANT_MB_ASLEEP), monotonicNow() >= parkedUntil else { return }
+        if chost_cas_u32(state, UInt32(REVENANT_MB_ASLEEP), UInt32(REVENANT_MB_IDLE)) != 0 { chost_futex_wake(state) }
+    }
+
+    enum Completion {
+        case value(UInt64, rcx: UInt64, r11: UInt64)
+        case outcome(SyscallOutcome, rip: UInt64)
+    }
+
+    /// The stub gave up spinning ("wait" exit): wait for the spinner, or serve the call here when
+    /// the spinner has not picked it up within 1 ms.
+    func completeWait() -> Completion {
+        let start = monotonicNow()
+        let rcx = page.load(fromByteOffset: Int(REVENANT_MB_RCX), as: UInt64.self)
+        let r11 = page.load(fromByteOffset: Int(REVENANT_MB_R11), as: UInt64.self)
+        while true {
+            let s = chost_load_u32(state)
+            if s == UInt32(REVENANT_MB_REPLIED) {
+                let v = page.load(fromByteOffset: Int(REVENANT_MB_RESULT), as: UInt64.self)
+                chost_store_u32(state, UInt32(REVENANT_MB_IDLE))
+                return .value(v, rcx: rcx, r11: r11)
+            }
+            if s == SyscallMailbox.outcomeState {
+                let o = pendingOutcome ?? .value(-Int64(EIO))
+                pendingOutcome = nil
+                chost_store_u32(state, UInt32(REVENANT_MB_IDLE))
+                return .outcome(o, rip: rcx)
+            }
+            if s == UInt32(REVENANT_MB_POSTED), monotonicNow() - start > 1_000_000 {
+                // Starved: take the call back, park the spinner, and serve it here.
+                withUnsafeMutablePointer(to: &parkMillis) { chost_store_u32($0, nextPark) }
+                if chost_cas_u32(state, s, UInt32(REVENANT_MB_ASLEEP)) != 0 {
+                    parkedUntil = monotonicNow() + UInt64(nextPark) * 1_000_000
+                    nextPark = min(nextPark * 2, 1000)
+                    fallbacks += 1
+                    let outcome = kernel.handle(request())
+                    if case .value(let v) = outcome { return .value(UInt64(bitPattern: v), rcx: rcx, r11: r11) }
+                    return .outcome(outcome, rip: rcx)
+                }
+                continue
+            }
+            chost_store_u32(waiter, 1)
+            if chost_load_u32(state) == s { _ = chost_futex_wait(state, s, 200_000) }
+            chost_store_u32(waiter, 0)
+        }
+    }
+}
+
+func monotonicNow() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
