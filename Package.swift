@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "Personality", dependencies: ["LinuxABI", "GuestMemory", "CHost", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "LinuxABI", "CGuestStub", "CHost"]),
         .executableTarget(name: "RevenantCLI", dependencies: [
-            "Machine", "Personality", "LinuxABI",
+            "Machine", "Personality", "LinuxABI", "CHost",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "RevenantTests", dependencies: ["LinuxABI", "GuestMemory", "Personality", "Machine"]),

@@ -42,7 +42,10 @@ revenant_stub_syscall_exit:
 
     .p2align 4
 revenant_stub_syscall_mailbox:
-    /* arch_prctl needs the vCPU's registers and exit/exit_group end the run: the vCPU thread serves them. */
+    /* arch_prctl and rt_sigreturn need the vCPU's registers, exit/exit_group end the run: the vCPU
+       thread serves them. */
+    cmpl $15, %eax
+    je .Lexit_path
     cmpl $158, %eax
     je .Lexit_path
     cmpl $60, %eax

@@ -13,6 +13,7 @@ int64_t chost_syscall6(long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t 
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
+#include <string.h>
 
 int chost_futex_wait(volatile uint32_t *p, uint32_t v, uint64_t timeout_ns) {
     struct timespec ts = { (time_t)(timeout_ns / 1000000000ull), (long)(timeout_ns % 1000000000ull) };
@@ -47,3 +48,44 @@ int chost_thread_start(void (*fn)(void *), void *arg) {
     if (r != 0) free(a);
     return r;
 }
+
+#include <signal.h>
+
+static volatile uint64_t chost_pending_signals;
+static volatile unsigned chost_counts[65];
+static uint64_t chost_forwarded;
+
+static void chost_forwarder(int sig) {
+    __atomic_or_fetch(&chost_pending_signals, 1ull << (sig - 1), __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&chost_counts[sig], 1, __ATOMIC_SEQ_CST);
+}
+
+int chost_forward_signal(int sig) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = chost_forwarder;
+    sigemptyset(&sa.sa_mask);
+    chost_forwarded |= 1ull << (sig - 1);
+    return sigaction(sig, &sa, NULL);
+}
+
+static volatile unsigned chost_takes;
+
+uint64_t chost_take_signals(void) {
+    uint64_t s = __atomic_exchange_n(&chost_pending_signals, 0, __ATOMIC_SEQ_CST);
+    if (s) __atomic_add_fetch(&chost_takes, 1, __ATOMIC_SEQ_CST);
+    return s;
+}
+
+unsigned chost_signal_takes(void) { return __atomic_load_n(&chost_takes, __ATOMIC_SEQ_CST); }
+
+unsigned chost_signal_count(int sig) { return sig > 0 && sig < 65 ? __atomic_load_n(&chost_counts[sig], __ATOMIC_SEQ_CST) : 0; }
+
+void chost_block_forwarded_signals(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s = 1; s < 65; s++) if (chost_forwarded & (1ull << (s - 1))) sigaddset(&set, s);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+int chost_signal_pending(void) { return __atomic_load_n(&chost_pending_signals, __ATOMIC_SEQ_CST) != 0; }

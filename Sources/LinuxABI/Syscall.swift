@@ -4,11 +4,14 @@ public struct SyscallRequest: Sendable {
     public var args: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
     /// Where the guest made the call (for diagnostics).
     public var rip: UInt64
+    /// The guest's stack pointer, where the VMM has it (calls that take the exit path); else 0.
+    public var rsp: UInt64
 
-    public init(number: UInt64, args: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64), rip: UInt64 = 0) {
+    public init(number: UInt64, args: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64), rip: UInt64 = 0, rsp: UInt64 = 0) {
         self.number = number
         self.args = args
         self.rip = rip
+        self.rsp = rsp
     }
 
     @inline(__always) public subscript(_ i: Int) -> UInt64 {
@@ -35,6 +38,39 @@ public enum SyscallOutcome: Equatable, Sendable {
     case exit(Int32)
     /// The process is killed by this signal (default action of a signal it sent itself, …).
     case killed(signal: Int32, reason: String)
+    /// Return from the syscall into a signal handler (Linux's rt_sigframe on the user stack).
+    case deliver(SignalDelivery)
+    /// rt_sigreturn: restore the registers saved in the signal frame at this address.
+    case signalReturn(frame: UInt64)
+}
+
+/// What the machine needs to enter a signal handler as Linux does. The personality has already
+/// updated its signal mask; `savedMask` goes into the frame for rt_sigreturn to restore.
+public struct SignalDelivery: Equatable, Sendable {
+    public var signal: Int32
+    public var handler: UInt64
+    public var restorer: UInt64
+    public var flags: UInt64
+    public var savedMask: UInt64
+    /// siginfo's si_code (SI_USER 0, SI_TKILL -6, SI_KERNEL 0x80) and sender.
+    public var code: Int32
+    public var senderPID: Int32
+    public var senderUID: UInt32
+    /// The interrupted syscall's result, seen by the program after the handler returns.
+    public var result: Int64
+
+    public init(signal: Int32, handler: UInt64, restorer: UInt64, flags: UInt64, savedMask: UInt64,
+                code: Int32, senderPID: Int32, senderUID: UInt32, result: Int64) {
+        self.signal = signal
+        self.handler = handler
+        self.restorer = restorer
+        self.flags = flags
+        self.savedMask = savedMask
+        self.code = code
+        self.senderPID = senderPID
+        self.senderUID = senderUID
+        self.result = result
+    }
 }
 
 /// How the guest was killed by a CPU exception, as Linux would report it.

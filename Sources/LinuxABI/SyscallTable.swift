@@ -153,7 +153,7 @@ public enum SyscallTable {
         .init("getpriority", .supported, .host),
         .init("prctl", .partial, .vmm, "PR_SET_NAME/PR_GET_NAME, PR_SET_DUMPABLE; others EINVAL"),
         .init("futex", .partial, .vmm, "single thread: WAKE returns 0, WAIT returns EAGAIN when the value differs"),
-        .init("kill", .partial, .vmm, "to itself only; a signal with a handler is not delivered yet (ENOSYS)"),
+        .init("kill", .partial, .vmm, "to itself only; delivered at the syscall's return"),
         .init("tgkill", .partial, .vmm, "to itself only"),
         .init("tkill", .partial, .vmm, "to itself only"),
         .init("wait4", .partial, .vmm, "there are no children: ECHILD"),
@@ -163,18 +163,24 @@ public enum SyscallTable {
         .init("clone3", .unsupported, .none, "one process per VM for now; threads too"),
         .init("execve", .unsupported, .none, "one program per VM for now"),
         .init("execveat", .unsupported, .none, "one program per VM for now"),
-        // Signals (Personality/Signals.swift): dispositions kept; asynchronous delivery comes with #4.
+        // Signals (Personality/Signals.swift): delivered at syscall boundaries through a Linux rt_sigframe;
+        // a signal sent to revenant (Ctrl-C, SIGTERM) reaches the guest the same way.
         .init("rt_sigaction", .supported, .vmm),
         .init("rt_sigprocmask", .supported, .vmm),
         .init("sigaltstack", .supported, .vmm),
-        .init("alarm", .partial, .vmm, "accepted, never fires yet (asynchronous signals come with record/replay)"),
+        .init("rt_sigreturn", .supported, .vmm, "restores the frame the VMM built"),
+        .init("rt_sigpending", .supported, .vmm),
+        .init("alarm", .supported, .vmm, "delivered at the next syscall boundary; sleeps end early with EINTR"),
+        .init("setitimer", .partial, .vmm, "ITIMER_REAL only"),
+        .init("getitimer", .partial, .vmm, "ITIMER_REAL only"),
+        .init("pause", .partial, .vmm, "returns when an alarm fires"),
         // Time and randomness (Personality/Time.swift): read through the Nondeterminism interface.
         .init("clock_gettime", .supported, .nondeterministic, "no vDSO: every clock read is a syscall"),
         .init("clock_getres", .supported, .nondeterministic),
         .init("gettimeofday", .supported, .nondeterministic),
         .init("time", .supported, .nondeterministic),
-        .init("nanosleep", .supported, .host),
-        .init("clock_nanosleep", .supported, .host),
+        .init("nanosleep", .supported, .host, "ends early with EINTR when a signal is due"),
+        .init("clock_nanosleep", .supported, .host, "relative sleeps end early with EINTR when a signal is due"),
         .init("getrandom", .supported, .nondeterministic),
         // Network (Personality/Network.swift): none unless --net.
         .init("socket", .partial, .host, "EACCES unless --net"),

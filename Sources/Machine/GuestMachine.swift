@@ -1,4 +1,5 @@
 import CGuestStub
+import CHost
 import CKVM
 import Glibc
 import GuestMemory
@@ -14,13 +15,14 @@ public protocol GuestKernel: AnyObject {
 /// How a guest run ended.
 public enum Termination: Equatable {
     case exited(Int32)
-    /// Killed by a signal (exit status 128+signal), with a one-line report.
-    case killed(signal: Int32, report: String)
+    /// Killed by a signal (exit status 128+signal), with a one-line report; `fault` when the CPU
+    /// raised it (a crash, always reported) rather than a signal the program sent itself.
+    case killed(signal: Int32, report: String, fault: Bool)
 
     public var exitStatus: Int32 {
         switch self {
         case .exited(let s): return s
-        case .killed(let sig, _): return 128 + sig
+        case .killed(let sig, _, _): return 128 + sig
         }
     }
 }
@@ -50,6 +52,8 @@ public final class GuestMachine: PhysicalBacking {
     private var slots: [Bool]
     public static let slotChunk: UInt64 = 64 << 20
     public private(set) var exits = 0
+    private var interruptedWithPending = false
+    private var takesAtInterrupt: UInt32 = 0
     /// Time inside KVM_RUN (guest execution plus the hypervisor's own exit handling).
     public private(set) var runNanoseconds: UInt64 = 0
     public private(set) var startupNanoseconds: UInt64 = 0
@@ -140,78 +144,109 @@ public final class GuestMachine: PhysicalBacking {
             exits += 1
             switch result {
             case .interrupted:
+                // A signal from outside waits for the guest's next syscall. A second one while the
+                // first is still waiting (a guest computing without syscalls) stops the run.
+                let pending = chost_signal_pending() != 0, takes = chost_signal_takes()
+                if pending && interruptedWithPending && takes == takesAtInterrupt {
+                    let sig = [SIGINT, SIGTERM, SIGHUP].first { chost_signal_count($0) > 0 } ?? SIGINT
+                    return .killed(signal: sig, report: "revenant: \(Signal.name(sig)) twice while the guest made no syscall to receive the first: stopped", fault: false)
+                }
+                interruptedWithPending = pending
+                takesAtInterrupt = takes
                 continue
             case .hostFault:
                 let regs = (try? vcpu.getRegs()) ?? kvm_regs()
-                return .killed(signal: Signal.sigbus, report: crashReport(signal: Signal.sigbus, what: "memory the host cannot provide (a write to a read-only mapping, or past the end of a mapped file)", rip: regs.rip, address: nil))
+                return .killed(signal: Signal.sigbus, report: crashReport(signal: Signal.sigbus, what: "memory the host cannot provide (a write to a read-only mapping, or past the end of a mapped file)", rip: regs.rip, address: nil), fault: true)
             case .exited(let reason):
                 switch Int32(reason) {
                 case KVM_EXIT_MMIO:
                     let addr = ckvm_mmio_addr(vcpu.run)
                     let regs = vcpu.syncRegs
                     if addr == windowGPA + UInt64(REVENANT_MMIO_WAIT), let mb = mailbox {
-                        switch mb.completeWait() {
-                        case .value(let v, let rcx, let r11):
-                            regs.pointee.rax = v
-                            regs.pointee.rcx = rcx
-                            regs.pointee.r11 = r11
-                            regs.pointee.rip = rcx
-                            regs.pointee.rflags = r11
-                            vcpu.markRegsDirty()
-                        case .outcome(.exit(let status), _): return .exited(status)
-                        case .outcome(.killed(let sig, let reason), let rip):
-                            return .killed(signal: sig, report: crashReport(signal: sig, what: reason, rip: rip, address: nil))
-                        case .outcome(let other, _):
-                            throw MachineError.setup("the spinner served a call it must not: \(other)")
-                        }
+                        let (outcome, rcx, r11) = mb.completeWait()
+                        // The stub used rcx as its spin counter: the caller's rip and rflags are in the mailbox.
+                        regs.pointee.rcx = rcx
+                        regs.pointee.r11 = r11
+                        if let end = try finish(outcome, vcpu: vcpu, alwaysReturn: true) { return end }
                     } else if addr == windowGPA + UInt64(REVENANT_MMIO_SYSCALL) {
                         mailbox?.noteExitPath()
                         let req = SyscallRequest(number: regs.pointee.rax,
                                                  args: (regs.pointee.rdi, regs.pointee.rsi, regs.pointee.rdx,
                                                         regs.pointee.r10, regs.pointee.r8, regs.pointee.r9),
-                                                 rip: regs.pointee.rcx)
-                        var value: UInt64
-                        switch kernel.handle(req) {
-                        case .value(let v): value = UInt64(bitPattern: v)
-                        case .setFSBase(let b):
-                            do {
-                                var s = try vcpu.getSregs()
-                                s.fs.base = b
-                                try vcpu.setSregs(s)
-                            } catch { throw MachineError.kvm(error) }
-                            value = 0
-                        case .exit(let status): return .exited(status)
-                        case .killed(let sig, let reason):
-                            return .killed(signal: sig, report: crashReport(signal: sig, what: reason, rip: req.rip, address: nil))
-                        }
-                        var r = SyscallRegisters(rax: regs.pointee.rax, rip: regs.pointee.rip, rflags: regs.pointee.rflags,
-                                                 rcx: regs.pointee.rcx, r11: regs.pointee.r11)
-                        strategy.complete(&r, result: value)
-                        regs.pointee.rax = r.rax
-                        regs.pointee.rip = r.rip
-                        regs.pointee.rflags = r.rflags
-                        vcpu.markRegsDirty()
+                                                 rip: regs.pointee.rcx, rsp: regs.pointee.rsp)
+                        if let end = try finish(kernel.handle(req), vcpu: vcpu, alwaysReturn: false) { return end }
                     } else if addr == windowGPA + UInt64(REVENANT_MMIO_EXCEPTION) {
                         return try exception(vcpu)
                     } else {
                         let va = addr < space.layout.size ? space.layout.virtual(physical: addr) : addr
                         return .killed(signal: Signal.sigsegv, report: crashReport(signal: Signal.sigsegv,
-                            what: "access to unmapped memory", rip: regs.pointee.rip, address: va))
+                            what: "access to unmapped memory", rip: regs.pointee.rip, address: va), fault: true)
                     }
                 case KVM_EXIT_SHUTDOWN:
                     let regs = (try? vcpu.getRegs()) ?? kvm_regs()
-                    return .killed(signal: Signal.sigsegv, report: crashReport(signal: Signal.sigsegv, what: "triple fault (the guest's exception stack is unusable)", rip: regs.rip, address: nil))
+                    return .killed(signal: Signal.sigsegv, report: crashReport(signal: Signal.sigsegv, what: "triple fault (the guest's exception stack is unusable)", rip: regs.rip, address: nil), fault: true)
                 case KVM_EXIT_INTERNAL_ERROR:
                     let regs = (try? vcpu.getRegs()) ?? kvm_regs()
-                    return .killed(signal: Signal.sigill, report: crashReport(signal: Signal.sigill, what: "KVM internal error \(ckvm_internal_suberror(vcpu.run)) (an instruction the hypervisor cannot emulate)", rip: regs.rip, address: nil))
+                    return .killed(signal: Signal.sigill, report: crashReport(signal: Signal.sigill, what: "KVM internal error \(ckvm_internal_suberror(vcpu.run)) (an instruction the hypervisor cannot emulate)", rip: regs.rip, address: nil), fault: true)
                 case KVM_EXIT_FAIL_ENTRY:
                     throw MachineError.setup("KVM refused to enter the guest (hardware reason 0x\(String(ckvm_fail_entry_reason(vcpu.run), radix: 16)))")
                 default:
                     let regs = (try? vcpu.getRegs()) ?? kvm_regs()
-                    return .killed(signal: Signal.sigsegv, report: crashReport(signal: Signal.sigsegv, what: "unexpected VM exit \(reason)", rip: regs.rip, address: nil))
+                    return .killed(signal: Signal.sigsegv, report: crashReport(signal: Signal.sigsegv, what: "unexpected VM exit \(reason)", rip: regs.rip, address: nil), fault: true)
                 }
             }
         }
+    }
+
+    /// Complete a syscall: the registers as the program sees them after it. `alwaysReturn`: the
+    /// VMM returns to the caller itself (the mailbox's wait exit), whatever the strategy.
+    /// Returns a termination when the call ended the program.
+    func finish(_ outcome: SyscallOutcome, vcpu: VCPU, alwaysReturn: Bool) throws -> Termination? {
+        let regs = vcpu.syncRegs
+        let userRIP = regs.pointee.rcx, userFlags = regs.pointee.r11
+        func returnValue(_ v: UInt64) {
+            var r = SyscallRegisters(rax: regs.pointee.rax, rip: regs.pointee.rip, rflags: regs.pointee.rflags,
+                                     rcx: userRIP, r11: userFlags)
+            (alwaysReturn ? TrapStrategy.pvmUserStub : strategy).complete(&r, result: v)
+            regs.pointee.rax = r.rax
+            regs.pointee.rip = r.rip
+            regs.pointee.rflags = r.rflags
+        }
+        switch outcome {
+        case .value(let v):
+            returnValue(UInt64(bitPattern: v))
+        case .setFSBase(let b):
+            do {
+                var s = try vcpu.getSregs()
+                s.fs.base = b
+                try vcpu.setSregs(s)
+            } catch { throw MachineError.kvm(error) }
+            returnValue(0)
+        case .exit(let status):
+            return .exited(status)
+        case .killed(let sig, let reason):
+            return .killed(signal: sig, report: crashReport(signal: sig, what: reason, rip: userRIP, address: nil), fault: false)
+        case .deliver(let d):
+            // The state the handler returns to: just after the syscall, with its result.
+            var r = regs.pointee
+            r.rax = UInt64(bitPattern: d.result)
+            r.rip = userRIP
+            r.rflags = userFlags
+            do { try SignalFrame.deliver(d, regs: &r, space: space) } catch {
+                return .killed(signal: Signal.sigsegv, report: crashReport(signal: Signal.sigsegv,
+                    what: "no room for the \(Signal.name(d.signal)) frame on the stack", rip: userRIP, address: regs.pointee.rsp), fault: true)
+            }
+            regs.pointee = r
+        case .signalReturn(let frame):
+            var r = regs.pointee
+            do { try SignalFrame.restore(frame: frame, regs: &r, space: space) } catch {
+                return .killed(signal: Signal.sigsegv, report: crashReport(signal: Signal.sigsegv,
+                    what: "bad signal frame in rt_sigreturn", rip: userRIP, address: frame), fault: true)
+            }
+            regs.pointee = r
+        }
+        vcpu.markRegsDirty()
+        return nil
     }
 
     /// A CPU exception from the program: the frame the CPU pushed is on the exception stack.
@@ -219,7 +254,7 @@ public final class GuestMachine: PhysicalBacking {
         let rsp = vcpu.syncRegs.pointee.rsp
         let frameOff = Int(rsp - GuestLayout.base)
         guard rsp >= GuestLayout.base + GuestLayout.exceptionStackBottom, rsp + 56 <= GuestLayout.base + GuestLayout.exceptionStackTop else {
-            return .killed(signal: Signal.sigsegv, report: "revenant: guest exception with a corrupt frame (rsp 0x\(String(rsp, radix: 16)))")
+            return .killed(signal: Signal.sigsegv, report: "revenant: guest exception with a corrupt frame (rsp 0x\(String(rsp, radix: 16)))", fault: true)
         }
         func word(_ i: Int) -> UInt64 { space.systemArea.load(fromByteOffset: frameOff + 8 * i, as: UInt64.self) }
         let vector = word(0), error = word(1), rip = word(2)
@@ -239,7 +274,7 @@ public final class GuestMachine: PhysicalBacking {
         case 17: (sig, name) = (Signal.sigbus, "alignment check (#AC)")
         default: (sig, name) = (Signal.sigsegv, "CPU exception \(vector) (error 0x\(String(error, radix: 16)))")
         }
-        return .killed(signal: sig, report: crashReport(signal: sig, what: name, rip: rip, address: vector == 14 ? cr2 : nil))
+        return .killed(signal: sig, report: crashReport(signal: sig, what: name, rip: rip, address: vector == 14 ? cr2 : nil), fault: true)
     }
 
     /// "revenant: guest killed by SIGSEGV: page fault (…) at address 0x…, rip 0x… (libc.so.6: strlen+0x11)"

@@ -41,6 +41,8 @@ final class SyscallMailbox: @unchecked Sendable {
         let me = Unmanaged.passRetained(self).toOpaque()
         _ = chost_thread_start({ ctx in
             let mb = Unmanaged<SyscallMailbox>.fromOpaque(ctx!).takeRetainedValue()
+            // Signals from outside go to the vCPU thread, so that they interrupt KVM_RUN.
+            chost_block_forwarded_signals()
             mb.spin()
         }, me)
     }
@@ -116,14 +118,10 @@ final class SyscallMailbox: @unchecked Sendable {
         if chost_cas_u32(state, UInt32(REVENANT_MB_ASLEEP), UInt32(REVENANT_MB_IDLE)) != 0 { chost_futex_wake(state) }
     }
 
-    enum Completion {
-        case value(UInt64, rcx: UInt64, r11: UInt64)
-        case outcome(SyscallOutcome, rip: UInt64)
-    }
-
     /// The stub gave up spinning ("wait" exit): wait for the spinner, or serve the call here when
     /// the spinner has not picked it up within 1 ms.
-    func completeWait() -> Completion {
+    /// Returns the outcome and the caller's rip and rflags (saved rcx and r11).
+    func completeWait() -> (SyscallOutcome, UInt64, UInt64) {
         let start = monotonicNow()
         let rcx = page.load(fromByteOffset: Int(REVENANT_MB_RCX), as: UInt64.self)
         let r11 = page.load(fromByteOffset: Int(REVENANT_MB_R11), as: UInt64.self)
@@ -132,13 +130,13 @@ final class SyscallMailbox: @unchecked Sendable {
             if s == UInt32(REVENANT_MB_REPLIED) {
                 let v = page.load(fromByteOffset: Int(REVENANT_MB_RESULT), as: UInt64.self)
                 chost_store_u32(state, UInt32(REVENANT_MB_IDLE))
-                return .value(v, rcx: rcx, r11: r11)
+                return (.value(Int64(bitPattern: v)), rcx, r11)
             }
             if s == SyscallMailbox.outcomeState {
                 let o = pendingOutcome ?? .value(-Int64(EIO))
                 pendingOutcome = nil
                 chost_store_u32(state, UInt32(REVENANT_MB_IDLE))
-                return .outcome(o, rip: rcx)
+                return (o, rcx, r11)
             }
             if s == UInt32(REVENANT_MB_POSTED), monotonicNow() - start > 1_000_000 {
                 // Starved: take the call back, park the spinner, and serve it here.
@@ -147,9 +145,7 @@ final class SyscallMailbox: @unchecked Sendable {
                     parkedUntil = monotonicNow() + UInt64(nextPark) * 1_000_000
                     nextPark = min(nextPark * 2, 1000)
                     fallbacks += 1
-                    let outcome = kernel.handle(request())
-                    if case .value(let v) = outcome { return .value(UInt64(bitPattern: v), rcx: rcx, r11: r11) }
-                    return .outcome(outcome, rip: rcx)
+                    return (kernel.handle(request()), rcx, r11)
                 }
                 continue
             }

@@ -43,6 +43,13 @@ public final class LinuxPersonality {
     var warnedUnsupported: Set<UInt64> = []
     /// A signal the last call raised (SIGPIPE from a write to a broken pipe).
     var pendingSignal: Int32?
+    /// Signals waiting for delivery (bit sig-1) and their si_code.
+    var pendingSignals: UInt64 = 0
+    var pendingCodes = [Int32](repeating: 0, count: 65)
+    /// ITIMER_REAL / alarm: when it fires (monotonic ns) and its period.
+    var alarmDeadline: UInt64?
+    var alarmInterval: UInt64 = 0
+    var clock: Nondeterminism { nondeterminism }
 
     public private(set) var syscallCount = 0
 
@@ -89,22 +96,33 @@ public final class LinuxPersonality {
         syscallCount += 1
         let nr = Int(truncatingIfNeeded: req.number)
         guard nr >= 0, nr < LinuxPersonality.table.count, let h = LinuxPersonality.table[nr] else {
-            return unsupported(req)
-        }
-        do {
-            let out = try h(self, req)
-            if let sig = pendingSignal {
-                pendingSignal = nil
-                if disposition(sig) == 0 { return .killed(signal: sig, reason: "write to a pipe with no reader") }
-            }
+            let out = unsupported(req)
+            if case .value(let v) = out, pendingSignals != 0, let signalled = signalAtBoundary(result: v) { return signalled }
             return out
-        } catch let e as SysError {
-            return .value(-Int64(e.code))
-        } catch is GuestMemoryError {
-            return .value(-Int64(EFAULT))
-        } catch {
-            return .value(-Int64(EIO))
         }
+        var out: SyscallOutcome
+        do {
+            out = try h(self, req)
+        } catch let e as SysError {
+            out = .value(-Int64(e.code))
+        } catch is GuestMemoryError {
+            out = .value(-Int64(EFAULT))
+        } catch {
+            out = .value(-Int64(EIO))
+        }
+        if let sig = pendingSignal {
+            pendingSignal = nil
+            raise(sig, code: 0x80)
+        }
+        let host = nondeterminism.takeHostSignals()
+        if host != 0 {
+            for sig in 1...64 where host & (UInt64(1) << (sig - 1)) != 0 { raise(Int32(sig), code: 0 /* SI_USER */) }
+        }
+        // Signals are delivered as the syscall returns (not after exit or rt_sigreturn).
+        if case .value(let v) = out, pendingSignals != 0 || alarmDeadline != nil, let signalled = signalAtBoundary(result: v) {
+            return signalled
+        }
+        return out
     }
 
     func unsupported(_ req: SyscallRequest, detail: String = "") -> SyscallOutcome {

@@ -1,3 +1,4 @@
+import CHost
 import Glibc
 
 /// The one door through which host nondeterminism (clocks, randomness, ids) reaches the guest.
@@ -8,9 +9,20 @@ public protocol Nondeterminism: AnyObject {
     var ppid: Int32 { get }
     /// The 16 bytes behind AT_RANDOM.
     func atRandom() -> [UInt8]
+    /// CLOCK_MONOTONIC in nanoseconds (alarms, sleeps).
+    func monotonicNow() -> UInt64
+    /// Signals sent to the VMM from outside (Ctrl-C…) since the last call, as a bit set.
+    func takeHostSignals() -> UInt64
 }
 
 public final class HostNondeterminism: Nondeterminism {
+    public func monotonicNow() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+    public func takeHostSignals() -> UInt64 { chost_take_signals() }
+
     public let pid: Int32 = getpid()
     public let ppid: Int32 = getppid()
     public init() {}

@@ -103,16 +103,17 @@ extension LinuxPersonality {
         ("kill", { p, r in
             let pid = Int32(truncatingIfNeeded: r[0])
             guard pid == p.nondeterminism.pid || pid == 0 || pid == -1 else { return .value(-Int64(EPERM)) }
-            return try p.signalSelf(Int32(truncatingIfNeeded: r[1]))
+            return try p.signalSelf(Int32(truncatingIfNeeded: r[1]), code: 0 /* SI_USER */)
         }),
+        ("rt_sigreturn", sigreturnHandler),
         ("tgkill", { p, r in
             guard Int32(truncatingIfNeeded: r[0]) == p.nondeterminism.pid, Int32(truncatingIfNeeded: r[1]) == p.nondeterminism.pid
             else { return .value(-Int64(ESRCH)) }
-            return try p.signalSelf(Int32(truncatingIfNeeded: r[2]))
+            return try p.signalSelf(Int32(truncatingIfNeeded: r[2]), code: -6 /* SI_TKILL */)
         }),
         ("tkill", { p, r in
             guard Int32(truncatingIfNeeded: r[0]) == p.nondeterminism.pid else { return .value(-Int64(ESRCH)) }
-            return try p.signalSelf(Int32(truncatingIfNeeded: r[1]))
+            return try p.signalSelf(Int32(truncatingIfNeeded: r[1]), code: -6 /* SI_TKILL */)
         }),
     ]
 

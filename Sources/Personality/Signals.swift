@@ -1,9 +1,12 @@
+import CHost
 import Glibc
 import GuestMemory
 import LinuxABI
 
-/// Signal dispositions and the mask are VMM state. Asynchronous delivery (SIGINT to the recorder…)
-/// comes with record/replay (#4); a signal the process sends itself takes its default action.
+/// Signals: dispositions and the mask are VMM state; a signal becomes pending (sent to itself, or
+/// an alarm that expired) and is delivered at the next syscall boundary, as the return of that
+/// syscall into the handler (the machine builds Linux's rt_sigframe). Sleeps end early with EINTR
+/// when an alarm falls inside them. Blocking reads are not interrupted (documented limitation).
 extension LinuxPersonality {
     static let signalHandlers: [(String, Handler)] = [
         ("rt_sigaction", { p, r in
@@ -13,6 +16,8 @@ extension LinuxPersonality {
             if r[1] != 0 {
                 guard sig != 9, sig != 19 else { throw SysError(EINVAL) }
                 p.signalActions[sig] = try p.memory.bytes(at: r[1], count: 32)
+                // Setting SIG_IGN discards a pending instance, as Linux does.
+                if p.disposition(Int32(sig)) == 1 { p.pendingSignals &= ~(UInt64(1) << (sig - 1)) }
             }
             return 0
         }),
@@ -20,7 +25,7 @@ extension LinuxPersonality {
             guard r[3] == 8 else { throw SysError(EINVAL) }
             let old = p.signalMask
             if r[1] != 0 {
-                let set = try p.memory.load(UInt64.self, at: r[1]) & ~(UInt64(1) << 8 | UInt64(1) << 18)  // never SIGKILL/SIGSTOP
+                let set = try p.memory.load(UInt64.self, at: r[1]) & ~LinuxPersonality.unblockable
                 switch Int32(truncatingIfNeeded: r[0]) {
                 case SIG_BLOCK: p.signalMask |= set
                 case SIG_UNBLOCK: p.signalMask &= ~set
@@ -31,13 +36,62 @@ extension LinuxPersonality {
             if r[2] != 0 { try p.memory.store(old, at: r[2]) }
             return 0
         }),
+        ("rt_sigpending", { p, r in
+            try p.memory.store(p.pendingSignals & p.signalMask, at: r[0])
+            return 0
+        }),
         ("sigaltstack", { p, r in
             if r[1] != 0 { try p.memory.write(p.altStack, at: r[1]) }
             if r[0] != 0 { p.altStack = try p.memory.bytes(at: r[0], count: 24) }
             return 0
         }),
-        ("alarm", { _, _ in 0 }),
+        ("alarm", { p, r in
+            let now = p.clock.monotonicNow()
+            let left = p.alarmDeadline.map { $0 > now ? ($0 - now + 999_999_999) / 1_000_000_000 : 0 } ?? 0
+            p.alarmDeadline = r[0] == 0 ? nil : now + r[0] * 1_000_000_000
+            p.alarmInterval = 0
+            return Int64(left)
+        }),
+        ("setitimer", { p, r in
+            guard r[0] == 0 /* ITIMER_REAL */ else {
+                p.diagnose("setitimer: only ITIMER_REAL is supported; returning EINVAL", key: 0x4_0000_0000)
+                throw SysError(EINVAL)
+            }
+            if r[2] != 0 { try p.storeItimer(at: r[2]) }
+            if r[1] != 0 {
+                let v = try p.memory.bytes(at: r[1], count: 32).withUnsafeBytes { b in (0..<4).map { b.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self) } }
+                let interval = UInt64(max(0, v[0])) * 1_000_000_000 + UInt64(max(0, v[1])) * 1000
+                let value = UInt64(max(0, v[2])) * 1_000_000_000 + UInt64(max(0, v[3])) * 1000
+                p.alarmDeadline = value == 0 ? nil : p.clock.monotonicNow() + value
+                p.alarmInterval = interval
+            }
+            return 0
+        }),
+        ("getitimer", { p, r in
+            guard r[0] == 0 else { throw SysError(EINVAL) }
+            try p.storeItimer(at: r[1])
+            return 0
+        }),
+        ("pause", { p, _ in
+            // Only an alarm can end it: nothing else signals a lone process here.
+            guard let deadline = p.alarmDeadline else {
+                p.diagnose("pause() with no alarm set would never return; returning EINTR", key: 0x5_0000_0000)
+                throw SysError(EINTR)
+            }
+            p.sleep(until: deadline)
+            throw SysError(EINTR)
+        }),
     ]
+
+    static let unblockable: UInt64 = (1 << 8) | (1 << 18)  // SIGKILL, SIGSTOP
+
+    func storeItimer(at addr: UInt64) throws {
+        let now = clock.monotonicNow()
+        let left = alarmDeadline.map { $0 > now ? $0 - now : 1000 } ?? 0
+        let words: [Int64] = [Int64(alarmInterval / 1_000_000_000), Int64(alarmInterval % 1_000_000_000 / 1000),
+                              Int64(left / 1_000_000_000), Int64(left % 1_000_000_000 / 1000)]
+        for (i, w) in words.enumerated() { try memory.store(w, at: addr + UInt64(8 * i)) }
+    }
 
     /// The handler address of a signal: 0 = SIG_DFL, 1 = SIG_IGN, else a function.
     func disposition(_ sig: Int32) -> UInt64 {
@@ -48,15 +102,72 @@ extension LinuxPersonality {
     /// Signals whose default action is to do nothing.
     static let ignoredByDefault: Set<Int32> = [17 /* SIGCHLD */, 18 /* SIGCONT */, 23 /* SIGURG */, 28 /* SIGWINCH */]
 
-    func signalSelf(_ sig: Int32) throws -> SyscallOutcome {
+    /// kill/tgkill/tkill to the process itself.
+    func signalSelf(_ sig: Int32, code: Int32) throws -> SyscallOutcome {
         guard sig >= 0, sig <= 64 else { throw SysError(EINVAL) }
         if sig == 0 { return .value(0) }
-        let d = disposition(sig)
-        if sig == 9 || (d == 0 && !LinuxPersonality.ignoredByDefault.contains(sig)) {
-            return .killed(signal: sig, reason: "the program sent itself \(Signal.name(sig))")
+        if sig == 9 { return .killed(signal: 9, reason: "the program sent itself SIGKILL") }
+        raise(sig, code: code)
+        return .value(0)
+    }
+
+    /// Make `sig` pending (it is delivered at the end of this or a later syscall).
+    func raise(_ sig: Int32, code: Int32) {
+        guard disposition(sig) != 1 else { return }
+        pendingSignals |= UInt64(1) << (sig - 1)
+        pendingCodes[Int(sig)] = code
+    }
+
+    /// At the end of a syscall: expire the alarm, then deliver the lowest deliverable signal.
+    func signalAtBoundary(result: Int64) -> SyscallOutcome? {
+        if let deadline = alarmDeadline, clock.monotonicNow() >= deadline {
+            alarmDeadline = alarmInterval > 0 ? deadline + alarmInterval : nil
+            raise(14, code: 0x80 /* SI_KERNEL */)
         }
-        if d == 1 || d == 0 { return .value(0) }
-        return unsupported(SyscallRequest(number: 62, args: (0, UInt64(sig), 0, 0, 0, 0)),
-                           detail: "delivering \(Signal.name(sig)) to a handler is not supported yet")
+        while true {
+            let deliverable = pendingSignals & ~signalMask
+            guard deliverable != 0 else { return nil }
+            let sig = Int32(deliverable.trailingZeroBitCount + 1)
+            pendingSignals &= ~(UInt64(1) << (sig - 1))
+            let action = signalActions[Int(sig)]
+            let handler = disposition(sig)
+            if handler == 1 { continue }
+            if handler == 0 {
+                if LinuxPersonality.ignoredByDefault.contains(sig) { continue }
+                return .killed(signal: sig, reason: sig == 14 ? "SIGALRM (alarm expired)" : "the program sent itself \(Signal.name(sig))")
+            }
+            let word = { (i: Int) in action.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) } }
+            let flags = word(1), restorer = word(2), saMask = word(3)
+            let saved = signalMask
+            signalMask |= (saMask | (flags & 0x4000_0000 /* SA_NODEFER */ != 0 ? 0 : UInt64(1) << (sig - 1))) & ~LinuxPersonality.unblockable
+            if flags & 0x8000_0000 /* SA_RESETHAND */ != 0 { signalActions[Int(sig)] = [UInt8](repeating: 0, count: 32) }
+            return .deliver(SignalDelivery(signal: sig, handler: handler, restorer: restorer, flags: flags, savedMask: saved,
+                                           code: pendingCodes[Int(sig)], senderPID: nondeterminism.pid,
+                                           senderUID: getuid(), result: result))
+        }
+    }
+
+    /// Sleep on the host until `deadline` (monotonic ns).
+    func sleep(until deadline: UInt64) {
+        let now = clock.monotonicNow()
+        guard deadline > now else { return }
+        var ts = timespec(tv_sec: Int((deadline - now) / 1_000_000_000), tv_nsec: Int((deadline - now) % 1_000_000_000))
+        var rem = timespec()
+        while nanosleep(&ts, &rem) != 0 && errno == EINTR {
+            if chost_signal_pending() != 0 { return }
+            ts = rem
+        }
+    }
+
+    /// rt_sigreturn: the frame is 8 bytes below the stack pointer (the handler's `ret` popped the
+    /// restorer address); its ucontext's saved mask becomes the mask again.
+    static let sigreturnHandler: OutcomeHandler = { p, r in
+        guard r.rsp != 0 else { return .killed(signal: Signal.sigsegv, reason: "rt_sigreturn without a stack pointer") }
+        let frame = r.rsp - 8
+        guard let mask = try? p.memory.load(UInt64.self, at: frame + 8 + 296) else {
+            return .killed(signal: Signal.sigsegv, reason: "rt_sigreturn with a bad signal frame")
+        }
+        p.signalMask = mask & ~LinuxPersonality.unblockable
+        return .signalReturn(frame: frame)
     }
 }

@@ -21,19 +21,53 @@ extension LinuxPersonality {
             if r[0] != 0 { try p.memory.store(t, at: r[0]) }
             return t
         }),
-        ("nanosleep", { p, r in
-            let req = try p.memory.pointer(r[0], 16)
-            let rem: UInt64 = r[1] == 0 ? 0 : u(try p.memory.pointer(r[1], 16, write: true))
-            return p.host(r.number, u(req), rem)
-        }),
+        ("nanosleep", { p, r in try p.interruptibleSleep(request: r[0], remaining: r[1]) }),
         ("clock_nanosleep", { p, r in
-            let req = try p.memory.pointer(r[2], 16)
-            let rem: UInt64 = r[3] == 0 ? 0 : u(try p.memory.pointer(r[3], 16, write: true))
-            return p.host(r.number, r[0], r[1], u(req), rem)
+            if r[1] & 1 /* TIMER_ABSTIME */ != 0 {
+                let req = try p.memory.pointer(r[2], 16)
+                return p.host(r.number, r[0], r[1], u(req), 0)
+            }
+            return try p.interruptibleSleep(request: r[2], remaining: r[3])
         }),
         ("getrandom", { p, r in
             let buf = try p.memory.pointer(r[0], Int(clamping: r[1]), write: true)
             return p.host(r.number, u(buf), r[1], r[2])
         }),
     ]
+}
+
+extension LinuxPersonality {
+    /// A relative sleep that ends early, with EINTR and the time left, when an alarm falls due or
+    /// a signal arrives from outside — as Linux ends it when a handled signal comes in.
+    func interruptibleSleep(request: UInt64, remaining: UInt64) throws -> Int64 {
+        let sec = try memory.load(Int64.self, at: request), nsec = try memory.load(Int64.self, at: request + 8)
+        guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw SysError(EINVAL) }
+        if remaining != 0 { _ = try memory.pointer(remaining, 16, write: true) }
+        let start = clock.monotonicNow()
+        let end = start &+ UInt64(sec) &* 1_000_000_000 &+ UInt64(nsec)
+        while true {
+            let now = clock.monotonicNow()
+            if now >= end { return 0 }
+            var wake = min(end, now + 50_000_000)  // look for outside signals every 50 ms
+            if let alarm = alarmDeadline { wake = min(wake, alarm) }
+            sleep(until: wake)
+            let interrupted = (alarmDeadline.map { clock.monotonicNow() >= $0 } ?? false) || hostSignalWaiting()
+            if interrupted && clock.monotonicNow() < end {
+                if remaining != 0 {
+                    let left = end - clock.monotonicNow()
+                    try memory.store(Int64(left / 1_000_000_000), at: remaining)
+                    try memory.store(Int64(left % 1_000_000_000), at: remaining + 8)
+                }
+                throw SysError(EINTR)
+            }
+        }
+    }
+
+    /// A signal from outside arrived (it stays recorded for the end of this syscall).
+    func hostSignalWaiting() -> Bool {
+        let s = nondeterminism.takeHostSignals()
+        guard s != 0 else { return false }
+        for sig in 1...64 where s & (UInt64(1) << (sig - 1)) != 0 { raise(Int32(sig), code: 0) }
+        return true
+    }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CHost
 import Glibc
 import GuestMemory
 import LinuxABI
@@ -47,6 +48,9 @@ struct Run: ParsableCommand {
         var cmd = command
         if cmd.first == "--" { cmd.removeFirst() }
         guard let program = cmd.first else { throw CLIError("run: no program given (usage: revenant run [options] -- PROGRAM [ARGS...])") }
+        if program.hasPrefix("-") && command.first != "--" {
+            throw CLIError("run: unknown option '\(program)' (see revenant run --help)")
+        }
         let session = try GuestSession(options: options, program: program, arguments: Array(cmd.dropFirst()))
         let status = session.run()
         Glibc.exit(status)
@@ -89,6 +93,11 @@ final class GuestSession {
                 mounts.append(Mount(guest: path, host: path, writable: writable))
             }
         }
+        // Mount points must exist in the file system they are mounted on (as with bind mounts): a
+        // working directory under /tmp needs its parent directories inside the private /tmp.
+        for m in mounts where m.guest.hasPrefix("/tmp/") {
+            makeDirectories(privateTmp + m.guest.dropFirst(4))
+        }
         do {
             machine = try GuestMachine(memory: memory)
         } catch let e as MachineError {
@@ -122,6 +131,8 @@ final class GuestSession {
     /// Run to the end; returns the exit status `revenant run` should have.
     func run() -> Int32 {
         signal(SIGPIPE, SIG_IGN)
+        // Ctrl-C, SIGTERM, SIGHUP reach the guest at its next syscall, as signals Linux would deliver.
+        for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2] { _ = chost_forward_signal(sig) }
         let t0 = monotonicNanos()
         let termination: Termination
         do { termination = try machine.run(kernel: personality) } catch {
@@ -132,7 +143,9 @@ final class GuestSession {
         let elapsed = monotonicNanos() - t0
         personality.shutdown()
         removeTree(privateTmp)
-        if case .killed(_, let report) = termination { FileHandleStderr.write(report + "\n") }
+        // A crash is always reported; a signal the program sent itself or got from outside is not
+        // (Linux prints nothing either), except with --verbose.
+        if case .killed(_, let report, let fault) = termination, fault || options.verbose { FileHandleStderr.write(report + "\n") }
         if options.verbose {
             FileHandleStderr.write("""
             revenant: hypervisor \(machine.hypervisor), trap strategy \(machine.strategy.rawValue)
@@ -198,6 +211,15 @@ func currentDirectory() -> String {
     var buf = [CChar](repeating: 0, count: 4096)
     guard getcwd(&buf, buf.count) != nil else { return "/" }
     return String(cString: buf)
+}
+
+/// mkdir -p.
+func makeDirectories(_ path: String) {
+    var prefix = ""
+    for c in path.split(separator: "/") {
+        prefix += "/" + c
+        mkdir(prefix, 0o755)
+    }
 }
 
 /// rm -rf, without following symlinks.

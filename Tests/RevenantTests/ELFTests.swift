@@ -46,7 +46,7 @@ final class ELFTests: XCTestCase {
         let elf = try ELFFile.read(fd: fd)
         guard let seg = elf.loads.first(where: { vaddr >= $0.vaddr && vaddr < $0.vaddr + $0.filesz }) else { return XCTFail("no segment") }
         let name = Symbolizer.symbol(inFile: libc, fileOffset: vaddr - seg.vaddr + seg.offset + 3)
-        XCTAssertEqual(name, "getpid+0x3")
+        XCTAssertTrue(name?.hasSuffix("getpid+0x3") ?? false, "\(name ?? "nil")")  // getpid or its alias __getpid
     }
 
     func testProgramLookupFollowsPathAndShebang() throws {

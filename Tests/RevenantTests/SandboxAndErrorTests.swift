@@ -199,7 +199,7 @@ final class SandboxAndErrorTests: XCTestCase {
 
     func testPerlKillSelfTERMIs143() throws {
         try requireKVM()
-        let r = try revenant(["run", "--", Self.perl, "-e", #"print "before\n"; kill 'TERM', $$; print "after\n""#])
+        let r = try revenant(["run", "--", Self.perl, "-e", #"$| = 1; print "before\n"; kill 'TERM', $$; print "after\n""#])
         XCTAssertEqual(r.status, 143, r.describe)
         XCTAssertEqual(r.stdout, "before\n", r.describe)
         let line = assertSingleRevenantLine(r)
@@ -252,8 +252,18 @@ final class SandboxAndErrorTests: XCTestCase {
         mkdir("\(rootDir)") and print "mkdir ok\\n" or print "mkdir: $!\\n";
         rename("\(victim)", "\(victim).moved") and print "renamed\\n" or print "rename: $!\\n";
         """
-        // If the sandbox leaks, make sure nothing stays behind on the host.
+        // If the sandbox leaks, make sure nothing stays behind on the host and the victim comes back.
         hostLeftovers += [usrFile, rootDir]
+        let saved = try Data(contentsOf: URL(fileURLWithPath: victim))
+        defer {
+            if !fm.fileExists(atPath: victim) {
+                if fm.fileExists(atPath: victim + ".moved") {
+                    try? fm.moveItem(atPath: victim + ".moved", toPath: victim)
+                } else {
+                    try? saved.write(to: URL(fileURLWithPath: victim))
+                }
+            }
+        }
         let r = try revenant(["run", "--", Self.perl, "-e", script])
         assertGuest(r, status: 0,
                     stdout: "open: Read-only file system\nunlink: Read-only file system\nmkdir: Read-only file system\nrename: Read-only file system\n",
@@ -279,6 +289,28 @@ final class SandboxAndErrorTests: XCTestCase {
         XCTAssertEqual(try? String(contentsOf: workDir.appendingPathComponent("made-by-guest.txt"), encoding: .utf8), "hello from guest\n")
         XCTAssertEqual(try? String(contentsOf: workDir.appendingPathComponent("subdir/inner.txt"), encoding: .utf8), "inner\n")
         XCTAssertEqual(try? String(contentsOf: workDir.appendingPathComponent("existing.txt"), encoding: .utf8), "old\nappended\n")
+    }
+
+    /// The working directory is reachable by its absolute path too (programs use getcwd() and
+    /// absolute paths all the time), and `cd ..; cd wd` works as on Linux.
+    func testWorkingDirectoryByAbsolutePath() throws {
+        try requireKVM()
+        let cwd = workDir.path
+        let name = workDir.lastPathComponent
+        let parent = workDir.deletingLastPathComponent().path
+        let script = """
+        use Cwd;
+        print getcwd(), "\\n";
+        print -d "\(cwd)" ? "cwd is a directory\\n" : "cwd missing: $!\\n";
+        my $f; open($f, ">", "\(cwd)/abs.txt") and print $f "abs\\n" and close($f) and print "abs write ok\\n" or print "abs write: $!\\n";
+        chdir("..") and print "up: ", getcwd(), "\\n" or print "up: $!\\n";
+        chdir("\(name)") and print "back: ", getcwd(), "\\n" or print "back: $!\\n";
+        """
+        let r = try revenant(["run", "--", Self.perl, "-e", script])
+        assertGuest(r, status: 0,
+                    stdout: "\(cwd)\ncwd is a directory\nabs write ok\nup: \(parent)\nback: \(cwd)\n",
+                    stderr: "")
+        XCTAssertEqual(try? String(contentsOf: workDir.appendingPathComponent("abs.txt"), encoding: .utf8), "abs\n")
     }
 
     // MARK: - Sandbox: private /tmp
@@ -341,7 +373,7 @@ final class SandboxAndErrorTests: XCTestCase {
         let script = """
         print -e "tmplink/\(hostName)" ? "tmplink: visible\\n" : "tmplink: hidden\\n";
         print -e "escape" ? "escape: visible\\n" : "escape: hidden\\n";
-        open(my $r, "<", "escape") and print "escape read: ", scalar(<$r>) or print "escape read: $!\\n";
+        my $r; open($r, "<", "escape") and print "escape read: ", scalar(<$r>) or print "escape read: $!\\n";
         open(my $w, ">", "escape") or die "escape write: $!\\n"; print $w "guest\\n"; close $w;
         open(my $e, ">", "etclink/\(etcName)") and print "etclink: opened\\n" or print "etclink: $!\\n";
         """
@@ -366,26 +398,44 @@ final class SandboxAndErrorTests: XCTestCase {
 
     // MARK: - Sandbox: --rw and --ro
 
+    /// `--rw` of a second temporary directory (a sibling of the working directory, both nested
+    /// under the host's temp directory).
     func testRwMountIsWritable() throws {
         try requireKVM()
         let extra = base.appendingPathComponent("extra-rw")
         try FileManager.default.createDirectory(at: extra, withIntermediateDirectories: true)
+        try checkRwMount(extra)
+    }
+
+    /// `--rw` of a directory directly under /tmp (so it sits right inside the private /tmp).
+    func testRwMountDirectlyUnderTmp() throws {
+        try requireKVM()
+        let extra = URL(fileURLWithPath: "/tmp/revenant-rw-\(uniq())")
+        hostLeftovers.append(extra.path)
+        try FileManager.default.createDirectory(at: extra, withIntermediateDirectories: true)
+        try checkRwMount(extra)
+    }
+
+    private func checkRwMount(_ extra: URL, file: StaticString = #filePath, line: UInt = #line) throws {
         let target = extra.appendingPathComponent("from-guest.txt").path
         let script = """
         open(my $f, ">", "\(target)") or die "open: $!\\n"; print $f "rw ok\\n"; close $f or die; print "wrote\\n";
+        opendir(my $d, "\(extra.path)") or die "opendir: $!\\n"; print join(",", sort readdir $d), "\\n";
         """
         let r = try revenant(["run", "--rw", extra.path, "--", Self.perl, "-e", script])
-        assertGuest(r, status: 0, stdout: "wrote\n", stderr: "")
-        XCTAssertEqual(try? String(contentsOfFile: target, encoding: .utf8), "rw ok\n")
+        assertGuest(r, status: 0, stdout: "wrote\n.,..,from-guest.txt\n", stderr: "", file: file, line: line)
+        XCTAssertEqual(try? String(contentsOfFile: target, encoding: .utf8), "rw ok\n", file: file, line: line)
 
-        // Without --rw the same directory is read-only.
+        // Without --rw the same path is not writable: read-only host, or, under /tmp, absent
+        // from the private /tmp.
         try? FileManager.default.removeItem(atPath: target)
         let script2 = """
         open(my $f, ">", "\(target)") and print "opened\\n" or print "$!\\n";
         """
+        let expected = extra.path.hasPrefix("/tmp/") ? "No such file or directory\n" : "Read-only file system\n"
         let r2 = try revenant(["run", "--", Self.perl, "-e", script2])
-        assertGuest(r2, status: 0, stdout: "Read-only file system\n", stderr: "")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: target))
+        assertGuest(r2, status: 0, stdout: expected, stderr: "", file: file, line: line)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: target), file: file, line: line)
     }
 
     func testRoMountInsideWorkingDirectoryIsReadOnly() throws {
@@ -396,7 +446,7 @@ final class SandboxAndErrorTests: XCTestCase {
         let script = """
         open(my $f, ">", "sub/new.txt") and print "opened\\n" or print "new: $!\\n";
         unlink("sub/keep.txt") and print "unlinked\\n" or print "unlink: $!\\n";
-        open(my $r, "<", "sub/keep.txt") and print "read: ", scalar(<$r>) or print "read: $!\\n";
+        my $r; open($r, "<", "sub/keep.txt") and print "read: ", scalar(<$r>) or print "read: $!\\n";
         open(my $g, ">", "outside-sub.txt") or die "cwd: $!\\n"; print $g "x"; close $g; print "cwd ok\\n";
         """
         let r = try revenant(["run", "--ro", sub.path, "--", Self.perl, "-e", script])

@@ -21,6 +21,19 @@ static inline void chost_pause(void) { __builtin_ia32_pause(); }
 int chost_futex_wait(volatile uint32_t *p, uint32_t v, uint64_t timeout_ns);
 /// futex(FUTEX_WAKE) of every waiter on p.
 void chost_futex_wake(volatile uint32_t *p);
+/// Forward a host signal to the guest: the handler only records it (no SA_RESTART, so the
+/// VMM's blocking calls return EINTR); chost_take_signals() collects the set.
+int chost_forward_signal(int sig);
+/// The signals recorded since the last call (bit sig-1), cleared.
+uint64_t chost_take_signals(void);
+/// How many times chost_take_signals() collected something.
+unsigned chost_signal_takes(void);
+/// Whether any forwarded signal is waiting to be taken.
+int chost_signal_pending(void);
+/// How many times `sig` arrived in all.
+unsigned chost_signal_count(int sig);
+/// Block the forwarded signals in the calling thread (so they reach the vCPU thread).
+void chost_block_forwarded_signals(void);
 /// Start a detached thread running fn(arg).
 int chost_thread_start(void (*fn)(void *), void *arg);
 #endif
