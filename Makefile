@@ -34,14 +34,16 @@ deps:
 build: deps
 	swift build $(SWIFT_CONFIG)
 
-test: build
-	swift test $(SWIFT_CONFIG) 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+# The tests are built with the same configuration as the binary (no second, testable build).
+test: deps
+	swift build $(SWIFT_CONFIG) --build-tests
+	swift test $(SWIFT_CONFIG) --skip-build 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
 
 demo: build
 	@bash Scripts/demo.sh $(BIN)
 
 bench: build
-	@bash Scripts/bench.sh $(BIN)
+	@python3 Scripts/bench.py $(BIN)
 
 docs: build
 	$(BIN) syscalls --markdown > Docs/syscalls.md

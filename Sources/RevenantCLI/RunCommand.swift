@@ -24,6 +24,10 @@ struct SandboxOptions: ParsableArguments {
     var memory: String = "4G"
     @Flag(name: .shortAndLong, help: "Say which hypervisor and trap strategy ran, and what the run cost.")
     var verbose = false
+    @Option(name: .customLong("syscall-path"), help: ArgumentHelp("How syscalls reach the VMM under PVM: mailbox (a spinning VMM thread, the default) or exit (a VM exit each).", valueName: "mailbox|exit"))
+    var syscallPath: SyscallPath = .mailbox
+
+    enum SyscallPath: String, ExpressibleByArgument { case mailbox, exit }
 }
 
 struct Run: ParsableCommand {
@@ -99,7 +103,7 @@ final class GuestSession {
             makeDirectories(privateTmp + m.guest.dropFirst(4))
         }
         do {
-            machine = try GuestMachine(memory: memory)
+            machine = try GuestMachine(memory: memory, mailbox: options.syscallPath == .mailbox)
         } catch let e as MachineError {
             removeTree(privateTmp)
             throw CLIError(e.description)
@@ -148,7 +152,8 @@ final class GuestSession {
         if case .killed(_, let report, let fault) = termination, fault || options.verbose { FileHandleStderr.write(report + "\n") }
         if options.verbose {
             FileHandleStderr.write("""
-            revenant: hypervisor \(machine.hypervisor), trap strategy \(machine.strategy.rawValue)
+            revenant: hypervisor \(machine.hypervisor), trap strategy \(machine.strategy.rawValue), \
+            syscalls via \(machine.useMailbox ? "mailbox" : "exits")\(machine.mailboxStats.map { " (\($0.served) served by the spinner, \($0.fallbacks) starvation fallbacks)" } ?? "")
             revenant: VM start-up \(fmtMs(machine.startupNanoseconds)), guest run \(fmtMs(elapsed)) (\(fmtMs(machine.runNanoseconds)) in KVM_RUN), \
             \(personality.syscallCount) syscalls, \(machine.exits) exits
 

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# `make demo`: what Revenant can do so far, on this machine, step by step.
+set -u
+BIN=${1:-.build/release/revenant}
+BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+work=$(mktemp -d /tmp/revenant-demo-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "$2"; }
+
+step "The machine: which hypervisor and trap strategy" "revenant info"
+"$BIN" info
+
+step "Unmodified /usr/bin/perl inside the VM (no guest kernel: the VMM is the kernel)" \
+     "revenant run -v -- perl -MList::Util=sum -e 'print \"sum=\", sum(1..100), \"\\n\"'"
+"$BIN" run -v -- perl -MList::Util=sum -e 'print "sum=", sum(1..100), "\n"'
+
+step "sqlite3 with a file database in the working directory (read-write)" \
+     "revenant run -- sqlite3 demo.db < session.sql"
+cat > session.sql <<'SQL'
+create table t(id integer primary key, name text);
+insert into t(name) values ('alpha'), ('beta'), ('gamma');
+select id, name, length(name) from t order by name desc;
+SQL
+"$BIN" run -- sqlite3 demo.db < session.sql
+echo "(on the host afterwards: $(sqlite3 demo.db 'select count(*) from t') rows in demo.db)"
+
+step "The sandbox: the host is read-only, /tmp is private, /proc/self is the program's" \
+     "revenant run -- perl -e '...'"
+"$BIN" run -- perl -e 'open(my $f, ">", "/etc/revenant-demo") or print "write /etc: $!\n";
+    open($f, ">", "/tmp/private.txt") and print "write /tmp: ok (private to this run)\n";
+    print "readlink /proc/self/exe: ", readlink("/proc/self/exe"), "\n"'
+[ -e /tmp/private.txt ] && echo "LEAK: /tmp/private.txt on the host" || echo "(the host's /tmp has no private.txt)"
+
+step "Signals: a handler, an alarm, and the exit status" \
+     "revenant run -- perl -e '\$SIG{ALRM} = sub { die \"alarm\\n\" }; alarm 1; sleep 5'"
+"$BIN" run -- perl -e '$SIG{USR1} = sub { print "USR1 handled\n" }; kill USR1 => $$;
+    $SIG{ALRM} = sub { die "alarm fired\n" }; alarm 1; sleep 5'
+echo "exit status $? (perl's die: 255)"
+
+step "A crash is reported with rip, symbol and faulting address; the status is 128+SIGSEGV" \
+     "revenant run -- ./crash"
+printf '#include <stdio.h>\nint main(void){ volatile int *p = 0; printf("about to crash\\n"); fflush(stdout); return *p; }\n' > crash.c
+cc -O0 -o crash crash.c && "$BIN" run -- ./crash
+echo "exit status $?"
+
+step "An unsupported syscall: ENOSYS and one line naming it (child processes come later)" \
+     "revenant run -- perl -e 'fork // print \"fork: \$!\\n\"'"
+"$BIN" run -- perl -e 'defined(fork) or print "fork: $!\n"'
+
+printf '\nNext: record and replay (revenant record/replay), then the Perl and SQLite shims.\n'
