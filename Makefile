@@ -31,12 +31,11 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-build: deps
-	swift build $(SWIFT_CONFIG)
-
 # The tests are built with the same configuration as the binary (no second, testable build).
-test: deps
+build: deps
 	swift build $(SWIFT_CONFIG) --build-tests
+
+test: build
 	swift test $(SWIFT_CONFIG) --skip-build 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
 
 demo: build

@@ -19,7 +19,7 @@
  */
 #define WINDOW (.Lbase + 0x2000)
 #define MB     (.Lbase + 0x3000)
-#define SPIN   2000
+#define SPIN   5000
 
     .section .rodata.revenant_stub, "a"
     .globl revenant_stub_start

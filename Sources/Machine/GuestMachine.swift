@@ -105,6 +105,10 @@ public final class GuestMachine: PhysicalBacking {
 
     public var cpuSignature: CPUSignature { CPUSignature.captureHost() }
 
+    /// AT_HWCAP (CPUID.1:EDX) from KVM's table: no CPUID instruction here, which traps to the
+    /// outer hypervisor on nested machines (tens of µs each).
+    public var hwcap: UInt64 { UInt64(cpuid.first { $0.function == 1 }?.edx ?? 0) }
+
     /// The vCPU's KVM statistics (exits, page faults…), when the kernel offers them.
     public func vcpuStats() -> KVMStats? {
         guard let fd = vcpu?.statsFD() else { return nil }

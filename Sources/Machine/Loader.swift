@@ -27,6 +27,7 @@ public enum Loader {
         guard space.map(start: stackLow, length: stackSize, prot: PROT_READ | PROT_WRITE, backing: .anonymous) == 0 else {
             throw .notExecutable(program.path, reason: "cannot map the stack")
         }
+        space.prefault(stackTop - (256 << 10), 256 << 10)
 
         let (exe, exeBase) = try mapELF(program.path, shown: program.argv[0], into: space, fixedBase: layout.programStart, top: mmapTop)
         let brkStart = (exeBase + exe.span.high + 0xfff) & ~0xfff

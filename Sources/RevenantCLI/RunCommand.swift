@@ -117,7 +117,7 @@ final class GuestSession {
         let loaded: LoadedProgram
         do {
             loaded = try Loader.load(program: spec, environment: env, atRandom: personality.nondeterminism.atRandom(),
-                                     hwcap: machine.cpuSignature.hwcap,
+                                     hwcap: machine.hwcap,
                                      ids: (getuid(), geteuid(), getgid(), getegid()), into: machine.space)
         } catch {
             removeTree(privateTmp)
