@@ -39,7 +39,7 @@ for i in range(100):
     open(f"files/f{i}", "w").write("f\n")
 
 workloads = {
-    "cpu": {"args": [PERL, os.path.join(BENCH, "cpu.pl"), "400000"],
+    "cpu": {"args": [PERL, os.path.join(BENCH, "cpu.pl"), "2000000"],
             "variants": ["native", "run"]},
     "perl -e 1": {"args": [PERL, "-e", "1"], "variants": ["native", "run", "run-exits", "strace", "qemu"]},
     "syscall-heavy": {"args": [PERL, os.path.join(BENCH, "syscall_heavy.pl"), "big.txt", "files"],

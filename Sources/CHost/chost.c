@@ -89,3 +89,23 @@ void chost_block_forwarded_signals(void) {
 }
 
 int chost_signal_pending(void) { return __atomic_load_n(&chost_pending_signals, __ATOMIC_SEQ_CST) != 0; }
+
+/* Kicking a thread out of a blocking host call: a real-time signal with an empty handler and no
+   SA_RESTART, so the call returns EINTR. */
+static void chost_kick_handler(int sig) { (void)sig; }
+static pthread_t chost_kickable;
+static int chost_kickable_set;
+
+void chost_make_kickable(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = chost_kick_handler;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGRTMIN, &sa, NULL);
+    chost_kickable = pthread_self();
+    __atomic_store_n(&chost_kickable_set, 1, __ATOMIC_SEQ_CST);
+}
+
+void chost_kick(void) {
+    if (__atomic_load_n(&chost_kickable_set, __ATOMIC_SEQ_CST)) pthread_kill(chost_kickable, SIGRTMIN);
+}

@@ -43,6 +43,7 @@ final class SyscallMailbox: @unchecked Sendable {
             let mb = Unmanaged<SyscallMailbox>.fromOpaque(ctx!).takeRetainedValue()
             // Signals from outside go to the vCPU thread, so that they interrupt KVM_RUN.
             chost_block_forwarded_signals()
+            chost_make_kickable()
             mb.spin()
         }, me)
     }
@@ -123,6 +124,7 @@ final class SyscallMailbox: @unchecked Sendable {
     /// Returns the outcome and the caller's rip and rflags (saved rcx and r11).
     func completeWait() -> (SyscallOutcome, UInt64, UInt64) {
         let start = monotonicNow()
+        var kicked = false
         let rcx = page.load(fromByteOffset: Int(REVENANT_MB_RCX), as: UInt64.self)
         let r11 = page.load(fromByteOffset: Int(REVENANT_MB_R11), as: UInt64.self)
         while true {
@@ -148,6 +150,13 @@ final class SyscallMailbox: @unchecked Sendable {
                     return (kernel.handle(request()), rcx, r11)
                 }
                 continue
+            }
+            if s == UInt32(REVENANT_MB_TAKEN), !kicked, chost_signal_pending() != 0 {
+                // A signal came from outside (Ctrl-C) while the spinner is blocked in a host call
+                // (a read from the terminal…): interrupt it, so the call ends with EINTR and the
+                // signal reaches the guest as it would under Linux.
+                chost_kick()
+                kicked = true
             }
             chost_store_u32(waiter, 1)
             if chost_load_u32(state) == s { _ = chost_futex_wait(state, s, 200_000) }

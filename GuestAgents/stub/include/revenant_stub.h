@@ -9,6 +9,10 @@ unsigned long revenant_stub_vector_offset(unsigned vector);
 unsigned long revenant_stub_syscall_exit_offset(void);
 unsigned long revenant_stub_syscall_mailbox_offset(void);
 
+/// A syscall number the PVM stub answers itself with 0 (no VMM involved): `make bench` uses it to
+/// measure the hypervisor's own syscall trap. Must match stub.S.
+enum { REVENANT_NR_PROBE = 0x52560001 };
+
 /// Offsets within the MMIO window page: what the exit's address means.
 enum { REVENANT_MMIO_SYSCALL = 0, REVENANT_MMIO_EXCEPTION = 8, REVENANT_MMIO_WAIT = 16 };
 

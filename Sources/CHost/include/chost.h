@@ -34,6 +34,10 @@ int chost_signal_pending(void);
 unsigned chost_signal_count(int sig);
 /// Block the forwarded signals in the calling thread (so they reach the vCPU thread).
 void chost_block_forwarded_signals(void);
+/// Let chost_kick() interrupt the calling thread's blocking host calls (EINTR).
+void chost_make_kickable(void);
+/// Interrupt the kickable thread's blocking host call.
+void chost_kick(void);
 /// Start a detached thread running fn(arg).
 int chost_thread_start(void (*fn)(void *), void *arg);
 #endif
