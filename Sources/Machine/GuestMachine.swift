@@ -256,10 +256,10 @@ public final class GuestMachine: PhysicalBacking {
     /// A CPU exception from the program: the frame the CPU pushed is on the exception stack.
     func exception(_ vcpu: VCPU) throws -> Termination {
         let rsp = vcpu.syncRegs.pointee.rsp
-        let frameOff = Int(rsp - GuestLayout.base)
-        guard rsp >= GuestLayout.base + GuestLayout.exceptionStackBottom, rsp + 56 <= GuestLayout.base + GuestLayout.exceptionStackTop else {
+        guard rsp >= GuestLayout.base + GuestLayout.exceptionStackBottom, rsp <= GuestLayout.base + GuestLayout.exceptionStackTop - 56 else {
             return .killed(signal: Signal.sigsegv, report: "revenant: guest exception with a corrupt frame (rsp 0x\(String(rsp, radix: 16)))", fault: true)
         }
+        let frameOff = Int(rsp - GuestLayout.base)
         func word(_ i: Int) -> UInt64 { space.systemArea.load(fromByteOffset: frameOff + 8 * i, as: UInt64.self) }
         let vector = word(0), error = word(1), rip = word(2)
         let cr2 = (try? vcpu.getSregs().cr2) ?? 0

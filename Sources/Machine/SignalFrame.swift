@@ -21,7 +21,7 @@ enum SignalFrame {
     /// Enter the handler: `regs` hold the state to resume after it (the syscall already returned).
     static func deliver(_ d: SignalDelivery, regs: inout kvm_regs, space: AddressSpace) throws {
         // Below the red zone, 16-byte aligned, then -8 as if `call` had pushed the return address.
-        let frame = ((regs.rsp - 128 - size) & ~15) - 8
+        let frame = ((regs.rsp &- 128 &- size) & ~15) &- 8  // a wild rsp fails the write below
         var bytes = [UInt8](repeating: 0, count: Int(size))
         func put(_ v: UInt64, _ off: UInt64) { withUnsafeBytes(of: v) { bytes.replaceSubrange(Int(off)..<Int(off) + 8, with: $0) } }
         func put32(_ v: UInt32, _ off: UInt64) { withUnsafeBytes(of: v) { bytes.replaceSubrange(Int(off)..<Int(off) + 4, with: $0) } }

@@ -136,7 +136,7 @@ extension LinuxPersonality {
         let r = try installClosingOnFailure(FDTable.Entry(host: pair[0], path: nil, cloexec: cloexec, writableMount: true))
         let w: Int
         do { w = try installClosingOnFailure(FDTable.Entry(host: pair[1], path: nil, cloexec: cloexec, writableMount: true)) } catch {
-            _ = try? fds.remove(UInt64(r)).host
+            if let e = try? fds.remove(UInt64(r)) { close(e.host) }
             throw error
         }
         try memory.store(Int32(r), at: addr)

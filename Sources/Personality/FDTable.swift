@@ -26,8 +26,11 @@ public final class FDTable {
         }
     }
 
+    /// The table index of a guest fd argument: the kernel reads fds as 32-bit ints.
+    static func index(_ fd: UInt64) -> Int { Int(Int32(truncatingIfNeeded: fd)) }
+
     public func entry(_ fd: UInt64) throws(SysError) -> Entry {
-        let i = Int(truncatingIfNeeded: Int32(truncatingIfNeeded: fd))
+        let i = FDTable.index(fd)
         guard i >= 0, i < entries.count, let e = entries[i] else { throw SysError(EBADF) }
         return e
     }
@@ -52,14 +55,14 @@ public final class FDTable {
 
     public func remove(_ fd: UInt64) throws(SysError) -> Entry {
         let e = try entry(fd)
-        entries[Int(fd)] = nil
+        entries[FDTable.index(fd)] = nil
         return e
     }
 
     public func update(_ fd: UInt64, _ body: (inout Entry) -> Void) throws(SysError) {
         var e = try entry(fd)
         body(&e)
-        entries[Int(fd)] = e
+        entries[FDTable.index(fd)] = e
     }
 
     public func closeAll() {

@@ -59,6 +59,9 @@ public final class LinuxPersonality {
         self.sandbox = Sandbox(mounts: config.mounts, cwd: config.cwd, programPath: config.programPath)
         self.nondeterminism = nondeterminism
         if let name = config.programPath.split(separator: "/").last { threadName = Array(name.utf8.prefix(15)) }
+        // A guest write to a pipe nobody reads must give EPIPE here (and SIGPIPE to the guest), not
+        // kill the VMM.
+        signal(SIGPIPE, SIG_IGN)
     }
 
     /// Start of the heap (right after the executable's bss).

@@ -48,7 +48,7 @@ extension LinuxPersonality {
     ]
 
     func brk(_ want: UInt64) -> Int64 {
-        guard want >= brkStart else { return Int64(brkCurrent) }
+        guard want >= brkStart, want <= mmapTop else { return Int64(brkCurrent) }
         let oldTop = LinuxPersonality.pageUp(brkCurrent), newTop = LinuxPersonality.pageUp(want)
         if newTop > oldTop {
             guard newTop <= mmapTop, memory.isFree(oldTop, newTop),

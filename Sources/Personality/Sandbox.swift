@@ -99,7 +99,7 @@ public final class Sandbox {
                     push(programPath)
                     continue
                 }
-                if rest[0] == "fd", rest.count == 2, let n = Int(rest[1]) {
+                if rest[0] == "fd", rest.count == 2, let n = Int(rest[1]), n >= 0, n < FDTable.limit {
                     return ResolvedPath(kind: .guestFD(n), guest: "/proc/self/fd/\(n)", host: "", writable: true)
                 }
                 throw SysError(ENOENT)

@@ -48,7 +48,8 @@ extension LinuxPersonality {
         ("alarm", { p, r in
             let now = p.clock.monotonicNow()
             let left = p.alarmDeadline.map { $0 > now ? ($0 - now + 999_999_999) / 1_000_000_000 : 0 } ?? 0
-            p.alarmDeadline = r[0] == 0 ? nil : now + r[0] * 1_000_000_000
+            let seconds = r[0] & 0xffff_ffff  // alarm takes an unsigned int
+            p.alarmDeadline = seconds == 0 ? nil : now + seconds * 1_000_000_000
             p.alarmInterval = 0
             return Int64(left)
         }),
@@ -60,8 +61,11 @@ extension LinuxPersonality {
             if r[2] != 0 { try p.storeItimer(at: r[2]) }
             if r[1] != 0 {
                 let v = try p.memory.bytes(at: r[1], count: 32).withUnsafeBytes { b in (0..<4).map { b.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self) } }
-                let interval = UInt64(max(0, v[0])) * 1_000_000_000 + UInt64(max(0, v[1])) * 1000
-                let value = UInt64(max(0, v[2])) * 1_000_000_000 + UInt64(max(0, v[3])) * 1000
+                guard v.allSatisfy({ $0 >= 0 }), v[1] < 1_000_000, v[3] < 1_000_000 else { throw SysError(EINVAL) }
+                // Capped at ~100 years: no overflow, and nothing a run will wait for.
+                let cap: Int64 = 3_000_000_000
+                let interval = UInt64(min(v[0], cap)) * 1_000_000_000 + UInt64(v[1]) * 1000
+                let value = UInt64(min(v[2], cap)) * 1_000_000_000 + UInt64(v[3]) * 1000
                 p.alarmDeadline = value == 0 ? nil : p.clock.monotonicNow() + value
                 p.alarmInterval = interval
             }

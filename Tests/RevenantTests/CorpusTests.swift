@@ -77,7 +77,7 @@ final class CorpusTests: XCTestCase {
 
     private func runCorpus(kind: CorpusKind) throws {
         try requireKVM()
-        let revenant = try CorpusLocator.revenantBinary()
+        let revenant = try revenantBinary()
         let corpus = try CorpusLocator.corpusDirectory()
         let settings = CorpusSettings.fromEnvironment()
         var entries = try CorpusEntry.loadAll(kind: kind, corpus: corpus)
@@ -164,19 +164,6 @@ private enum CorpusLocator {
         URL(fileURLWithPath: file).deletingLastPathComponent()
     }
 
-    /// Walks up from this file to the directory containing Package.swift.
-    static func packageRoot() -> URL {
-        var dir = testsSourceDirectory()
-        while dir.path != "/" {
-            if FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) {
-                return dir
-            }
-            dir = dir.deletingLastPathComponent()
-        }
-        // Fallback: <root>/Tests/RevenantTests/CorpusTests.swift
-        return testsSourceDirectory().deletingLastPathComponent().deletingLastPathComponent()
-    }
-
     static func corpusDirectory() throws -> URL {
         let env = ProcessInfo.processInfo.environment
         let url: URL
@@ -190,21 +177,6 @@ private enum CorpusLocator {
             throw CorpusSetupError(description: "corpus directory not found at \(url.path)")
         }
         return url.standardizedFileURL
-    }
-
-    static func revenantBinary() throws -> URL {
-        let env = ProcessInfo.processInfo.environment
-        if let b = env["REVENANT_BIN"], !b.isEmpty {
-            guard FileManager.default.isExecutableFile(atPath: b) else {
-                throw CorpusSetupError(description: "REVENANT_BIN=\(b) is not an executable file")
-            }
-            return URL(fileURLWithPath: b)
-        }
-        let url = packageRoot().appendingPathComponent(".build/release/revenant")
-        guard FileManager.default.isExecutableFile(atPath: url.path) else {
-            throw CorpusSetupError(description: "revenant binary not found at \(url.path); build it with `swift build -c release` or set REVENANT_BIN")
-        }
-        return url
     }
 }
 

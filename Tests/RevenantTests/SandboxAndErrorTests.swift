@@ -631,7 +631,7 @@ final class SandboxAndErrorTests: XCTestCase {
 
     private func revenant(_ arguments: [String], stdin: Data? = nil,
                           extraEnvironment: [String: String] = [:]) throws -> SBXRunResult {
-        let bin = try sbxRevenantBinary()
+        let bin = try revenantBinary()
         let r = try runProcess(executable: bin.path, arguments: arguments, stdin: stdin, extraEnvironment: extraEnvironment)
         if r.timedOut {
             XCTFail("revenant timed out after \(Int(Self.timeout)) s; " + r.describe)
@@ -762,25 +762,3 @@ private func sbxSignal(_ pid: pid_t, _ sig: Int32) {
     _ = kill(pid, sig)
 }
 
-/// The revenant binary: $REVENANT_BIN, else <package root>/.build/release/revenant.
-private func sbxRevenantBinary(file: String = #filePath) throws -> URL {
-    if let b = ProcessInfo.processInfo.environment["REVENANT_BIN"], !b.isEmpty {
-        guard FileManager.default.isExecutableFile(atPath: b) else {
-            throw SBXError("REVENANT_BIN=\(b) is not an executable file")
-        }
-        return URL(fileURLWithPath: b)
-    }
-    var dir = URL(fileURLWithPath: file).deletingLastPathComponent()
-    while dir.path != "/" {
-        if FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) { break }
-        dir = dir.deletingLastPathComponent()
-    }
-    if dir.path == "/" {
-        dir = URL(fileURLWithPath: file).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
-    let url = dir.appendingPathComponent(".build/release/revenant")
-    guard FileManager.default.isExecutableFile(atPath: url.path) else {
-        throw SBXError("revenant binary not found at \(url.path); build it with `swift build -c release` or set REVENANT_BIN")
-    }
-    return url
-}

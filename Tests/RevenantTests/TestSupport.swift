@@ -60,3 +60,33 @@ func requireKVM() throws {
     }
     throw XCTSkip("KVM unavailable: \(reason); set REVENANT_REQUIRE_KVM=1 to make this a failure")
 }
+
+// MARK: - The binary under test
+
+struct TestSetupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The package root: the nearest directory above this file holding Package.swift.
+func packageRootDirectory(file: String = #filePath) -> URL {
+    var dir = URL(fileURLWithPath: file).deletingLastPathComponent()
+    while dir.path != "/" {
+        if FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) { return dir }
+        dir = dir.deletingLastPathComponent()
+    }
+    return URL(fileURLWithPath: file).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+}
+
+/// The revenant binary: $REVENANT_BIN, else <package root>/.build/release/revenant.
+func revenantBinary() throws -> URL {
+    if let b = ProcessInfo.processInfo.environment["REVENANT_BIN"], !b.isEmpty {
+        guard FileManager.default.isExecutableFile(atPath: b) else { throw TestSetupError("REVENANT_BIN=\(b) is not an executable file") }
+        return URL(fileURLWithPath: b)
+    }
+    let url = packageRootDirectory().appendingPathComponent(".build/release/revenant")
+    guard FileManager.default.isExecutableFile(atPath: url.path) else {
+        throw TestSetupError("revenant binary not found at \(url.path); build it with `make build` or set REVENANT_BIN")
+    }
+    return url
+}
