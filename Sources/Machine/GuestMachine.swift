@@ -126,7 +126,7 @@ public final class GuestMachine: PhysicalBacking {
                                    lstar: GuestLayout.base + GuestLayout.stubCode + UInt64(entry))
             v.enableSyncRegs()
             vcpu = v
-        } catch let e as KVMError { throw MachineError.kvm(e) }
+        } catch { throw MachineError.kvm(error) }
         startupNanoseconds += GuestMachine.now() - t0
     }
 

@@ -76,7 +76,7 @@ public final class LinuxPersonality {
     typealias OutcomeHandler = @Sendable (LinuxPersonality, SyscallRequest) throws -> SyscallOutcome
 
     /// The dispatch table, indexed by syscall number, built from each family's handlers.
-    nonisolated(unsafe) static let table: [OutcomeHandler?] = {
+    static let table: [OutcomeHandler?] = {
         var t = [OutcomeHandler?](repeating: nil, count: 512)
         for (name, h) in allHandlers {
             guard let nr = SyscallNames.byName[name] else { fatalError("unknown syscall name \(name) in the handler list") }

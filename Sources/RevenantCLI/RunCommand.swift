@@ -82,7 +82,7 @@ final class GuestSession {
         var mounts = [Mount(guest: "/", host: "/", writable: false)]
         var template = Array("/tmp/revenant-tmp-XXXXXX".utf8CString)
         guard mkdtemp(&template) != nil else { throw CLIError("cannot create the private /tmp: \(String(cString: strerror(errno)))") }
-        privateTmp = String(cString: template)
+        privateTmp = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         mounts.append(Mount(guest: "/tmp", host: privateTmp, writable: true))
         mounts.append(Mount(guest: cwd, host: cwd, writable: true))
         for (paths, writable) in [(options.readWrite, true), (options.readOnly, false)] {
@@ -215,7 +215,7 @@ func guestEnvironment(_ o: SandboxOptions) throws -> [String] {
 func currentDirectory() -> String {
     var buf = [CChar](repeating: 0, count: 4096)
     guard getcwd(&buf, buf.count) != nil else { return "/" }
-    return String(cString: buf)
+    return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
 }
 
 /// mkdir -p.
