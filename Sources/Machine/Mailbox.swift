@@ -92,7 +92,7 @@ final class SyscallMailbox: @unchecked Sendable {
             }
             chost_pause()
             polls += 1
-            if polls & 255 == 0, s == UInt32(REVENANT_MB_IDLE), monotonicNow() - idleSince > 10_000_000 {
+            if polls & 255 == 0, s == UInt32(REVENANT_MB_IDLE), monotonicNow() - idleSince > 1_000_000 {
                 _ = chost_cas_u32(state, s, UInt32(REVENANT_MB_ASLEEP))
             }
         }

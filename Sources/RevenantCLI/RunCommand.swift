@@ -103,7 +103,9 @@ final class GuestSession {
             makeDirectories(privateTmp + m.guest.dropFirst(4))
         }
         do {
-            machine = try GuestMachine(memory: memory, mailbox: options.syscallPath == .mailbox)
+            // REVENANT_KVM_DEVICE names another device node (tests use it to make KVM unavailable).
+            let device = environmentValue("REVENANT_KVM_DEVICE") ?? "/dev/kvm"
+            machine = try GuestMachine(memory: memory, kvmPath: device, mailbox: options.syscallPath == .mailbox)
         } catch let e as MachineError {
             removeTree(privateTmp)
             throw CLIError(e.description)
@@ -210,6 +212,11 @@ func guestEnvironment(_ o: SandboxOptions) throws -> [String] {
         if let i = env.firstIndex(where: { $0.hasPrefix(key + "=") }) { env[i] = kv } else { env.append(kv) }
     }
     return env
+}
+
+func environmentValue(_ name: String) -> String? {
+    guard let v = getenv(name) else { return nil }
+    return String(cString: v)
 }
 
 func currentDirectory() -> String {

@@ -78,3 +78,26 @@ final class SignalTests: XCTestCase {
         XCTAssertEqual(r.status, 130, "\(r)")
     }
 }
+
+/// KVM unavailable: one clear line and 125, never a trap.
+final class KVMUnavailableTests: XCTestCase {
+    func testMissingOrUnusableKVMDeviceIs125() throws {
+        for device in ["/nonexistent/kvm", "/tmp"] {
+            let p = Process()
+            p.executableURL = try revenantBinary()
+            p.arguments = ["run", "--", "/usr/bin/perl", "-e", "print 1"]
+            p.environment = ProcessInfo.processInfo.environment.merging(["REVENANT_KVM_DEVICE": device]) { $1 }
+            let out = Pipe(), err = Pipe()
+            p.standardOutput = out
+            p.standardError = err
+            try p.run()
+            p.waitUntilExit()
+            let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            XCTAssertEqual(p.terminationStatus, 125, "\(device): \(stderr)")
+            XCTAssertEqual(stdout, "")
+            XCTAssertTrue(stderr.hasPrefix("revenant: ") && stderr.hasSuffix("\n") && stderr.dropLast().contains("\n") == false, "one line: \(stderr)")
+            XCTAssertTrue(stderr.contains(device), stderr)
+        }
+    }
+}
