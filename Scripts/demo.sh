@@ -32,11 +32,11 @@ step "The sandbox: the host is read-only, /tmp is private, /proc/self is the pro
     print "readlink /proc/self/exe: ", readlink("/proc/self/exe"), "\n"'
 [ -e /tmp/private.txt ] && echo "LEAK: /tmp/private.txt on the host" || echo "(the host's /tmp has no private.txt)"
 
-step "Signals: a handler, an alarm, and the exit status" \
-     "revenant run -- perl -e '\$SIG{ALRM} = sub { die \"alarm\\n\" }; alarm 1; sleep 5'"
-"$BIN" run -- perl -e '$SIG{USR1} = sub { print "USR1 handled\n" }; kill USR1 => $$;
-    $SIG{ALRM} = sub { die "alarm fired\n" }; alarm 1; sleep 5'
-echo "exit status $? (perl's die: 255)"
+step "Signals: a handler, an alarm that interrupts a sleep, the exit status (same as natively)" \
+     "revenant run -- perl -e '\$| = 1; \$SIG{USR1} = ...; kill USR1 => \$\$; \$SIG{ALRM} = sub { die ... }; alarm 1; sleep 5'"
+"$BIN" run -- perl -e '$| = 1; $SIG{USR1} = sub { print "USR1 handled\n" }; kill USR1 => $$;
+    $SIG{ALRM} = sub { die "alarm fired after 1 s\n" }; alarm 1; sleep 5'
+echo "exit status $? (die in a signal handler exits with \$! = EINTR = 4, as natively)"
 
 step "A crash is reported with rip, symbol and faulting address; the status is 128+SIGSEGV" \
      "revenant run -- ./crash"
