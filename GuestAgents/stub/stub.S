@@ -83,6 +83,7 @@ revenant_stub_syscall_mailbox:
     movl $0, MB+0(%rip)                  /* back to IDLE */
     movq MB+64(%rip), %rcx
     movq MB+72(%rip), %r11
+.Lreturn:                                /* rflags := r11, rip := rcx, below the red zone */
     leaq -128(%rsp), %rsp
     pushq %r11
     popfq
@@ -90,11 +91,7 @@ revenant_stub_syscall_mailbox:
     jmp *%rcx
 .Lprobe:
     xorl %eax, %eax
-    leaq -128(%rsp), %rsp
-    pushq %r11
-    popfq
-    leaq 128(%rsp), %rsp
-    jmp *%rcx
+    jmp .Lreturn
 .Lpost_failed:
     movq MB+8(%rip), %rax
     movq MB+64(%rip), %rcx

@@ -50,6 +50,20 @@ extension LinuxPersonality {
             let buf = try p.memory.pointer(r[1], 120, write: true)
             return res.host.withCString { hostSyscall(NR.statfs, u(UnsafeMutableRawPointer(mutating: $0)), u(buf)) }
         }),
+        ("getxattr", { p, r in try p.xattrRead(r, follow: true) }),
+        ("lgetxattr", { p, r in try p.xattrRead(r, follow: false) }),
+        ("listxattr", { p, r in try p.xattrRead(r, follow: true, list: true) }),
+        ("llistxattr", { p, r in try p.xattrRead(r, follow: false, list: true) }),
+        ("fgetxattr", { p, r in
+            let fd = try p.fds.host(r[0])
+            guard let name = try p.memory.cString(at: r[1], max: 255) else { throw SysError(ERANGE) }
+            let value: UInt64 = r[3] == 0 ? 0 : u(try p.memory.pointer(r[2], Int(clamping: r[3]), write: true))
+            return (name + [0]).withUnsafeBytes { p.host(r.number, u(fd), u(UnsafeMutableRawPointer(mutating: $0.baseAddress!)), value, r[3]) }
+        }),
+        ("flistxattr", { p, r in
+            let list: UInt64 = r[2] == 0 ? 0 : u(try p.memory.pointer(r[1], Int(clamping: r[2]), write: true))
+            return p.host(r.number, u(try p.fds.host(r[0])), list, r[2])
+        }),
         ("getcwd", { p, r in
             let bytes = Array(p.sandbox.cwd.utf8) + [0]
             guard UInt64(bytes.count) <= r[1] else { throw SysError(ERANGE) }
@@ -255,6 +269,22 @@ extension LinuxPersonality {
         }
         return try hostWrite(r[0], r[1], follow: flags & AT_SYMLINK_NOFOLLOW == 0) {
             hostSyscall(NR.utimensat, u(AT_FDCWD), u($0), times, u(flags & AT_SYMLINK_NOFOLLOW))
+        }
+    }
+
+    /// getxattr/lgetxattr (name, value, size) and listxattr/llistxattr (list, size) on a path.
+    func xattrRead(_ r: SyscallRequest, follow: Bool, list: Bool = false) throws -> Int64 {
+        let res = try resolve(Self.atFDCWD, r[0], follow: follow)
+        guard res.kind == .host else { throw SysError(ENODATA) }
+        let nr = list ? 195 /* llistxattr */ : 192 /* lgetxattr: the path is already resolved */
+        if list {
+            let out: UInt64 = r[2] == 0 ? 0 : u(try memory.pointer(r[1], Int(clamping: r[2]), write: true))
+            return res.host.withCString { hostSyscall(nr, u(UnsafeMutableRawPointer(mutating: $0)), out, r[2]) }
+        }
+        guard let name = try memory.cString(at: r[1], max: 255) else { throw SysError(ERANGE) }
+        let out: UInt64 = r[3] == 0 ? 0 : u(try memory.pointer(r[2], Int(clamping: r[3]), write: true))
+        return res.host.withCString { path in
+            (name + [0]).withUnsafeBytes { hostSyscall(nr, u(UnsafeMutableRawPointer(mutating: path)), u(UnsafeMutableRawPointer(mutating: $0.baseAddress!)), out, r[3]) }
         }
     }
 
