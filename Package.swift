@@ -5,6 +5,7 @@ import PackageDescription
 //   RevenantCLI → Machine → KVM → CKVM   (the CLI joins Machine and Personality)
 //                         → GuestMemory
 //               Personality → LinuxABI, GuestMemory
+//               Trace → CLZ4, CHost (the trace format; record/replay builds on it)
 let package = Package(
     name: "Revenant",
     platforms: [.macOS(.v13)],
@@ -19,6 +20,8 @@ let package = Package(
         .target(name: "LinuxABI", dependencies: [.product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "CKVM"),
         .target(name: "CHost"),
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .target(name: "Trace", dependencies: ["CLZ4", "CHost"]),
         .target(name: "CGuestStub", path: "GuestAgents/stub"),
         .target(name: "KVM", dependencies: ["CKVM", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "GuestMemory", dependencies: ["LinuxABI", "CHost"]),
@@ -28,6 +31,6 @@ let package = Package(
             "Machine", "Personality", "LinuxABI", "CHost",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "RevenantTests", dependencies: ["LinuxABI", "GuestMemory", "Personality", "Machine"]),
+        .testTarget(name: "RevenantTests", dependencies: ["LinuxABI", "GuestMemory", "Personality", "Machine", "Trace"]),
     ]
 )

@@ -1,4 +1,6 @@
 #define _GNU_SOURCE
+#include <ftw.h>
+#include <stdio.h>
 #include "chost.h"
 #include <errno.h>
 #include <unistd.h>
@@ -108,4 +110,13 @@ void chost_make_kickable(void) {
 
 void chost_kick(void) {
     if (__atomic_load_n(&chost_kickable_set, __ATOMIC_SEQ_CST)) pthread_kill(chost_kickable, SIGRTMIN);
+}
+
+static int chost_remove_one(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+    (void)st; (void)ftw;
+    return (type == FTW_DP ? rmdir(path) : unlink(path)) == 0 ? 0 : 0;  /* keep going: remove what we can */
+}
+
+int chost_remove_tree(const char *path) {
+    return nftw(path, chost_remove_one, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -errno;
 }

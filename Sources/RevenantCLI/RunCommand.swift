@@ -235,20 +235,4 @@ func makeDirectories(_ path: String) {
 }
 
 /// rm -rf, without following symlinks.
-func removeTree(_ path: String) {
-    var st = stat()
-    guard lstat(path, &st) == 0 else { return }
-    if (st.st_mode & S_IFMT) == S_IFDIR {
-        if let d = opendir(path) {
-            while let e = readdir(d) {
-                let name = withUnsafePointer(to: e.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
-                if name == "." || name == ".." { continue }
-                removeTree(path + "/" + name)
-            }
-            closedir(d)
-        }
-        rmdir(path)
-    } else {
-        unlink(path)
-    }
-}
+func removeTree(_ path: String) { _ = chost_remove_tree(path) }

@@ -1,0 +1,224 @@
+import Glibc
+
+/// The `events` file: a preamble, then chunks that each hold a run of events, lz4-compressed and
+/// CRC-checked (layout in Docs/trace-format.md). Events are opaque here — a kind byte and a
+/// payload; the recorder gives them meaning. Writing only ever appends whole chunks, so a recorder
+/// killed midway leaves a stream that reads up to its last complete chunk.
+public enum EventStreamFormat {
+    public static let magic: [UInt8] = Array("RVNTEVTS".utf8)
+    public static let version: UInt32 = 1
+    public static let preambleSize = 16
+    public static let chunkMagic: UInt32 = 0x4B43_5652  // "RVCK"
+    public static let chunkHeaderSize = 32
+    /// Chunks are flushed at this many uncompressed bytes; no chunk may exceed `maxChunk`.
+    public static let chunkTarget = 64 << 10
+    public static let maxChunk = 16 << 20
+}
+
+public struct Event: Equatable, Sendable {
+    public var kind: UInt8
+    public var payload: [UInt8]
+    public init(kind: UInt8, payload: [UInt8]) {
+        self.kind = kind
+        self.payload = payload
+    }
+}
+
+/// Appends events to an `events` file.
+public final class EventWriter {
+    private let fd: Int32
+    private let path: String
+    private var buffer: [UInt8] = []
+    private var bufferedEvents: UInt32 = 0
+    public private(set) var eventCount: UInt64 = 0
+    public private(set) var bytesWritten: UInt64 = 0
+    public private(set) var chunks = 0
+
+    /// Create `path` (it must not exist) and write the preamble.
+    public init(path: String) throws(TraceError) {
+        self.path = path
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .io(path: path, errno: errno) }
+        var pre = EventStreamFormat.magic
+        pre += le(EventStreamFormat.version) + le(UInt32(0))
+        try writeAll(pre)
+    }
+
+    deinit { Glibc.close(fd) }
+
+    public func append(_ e: Event) throws(TraceError) {
+        buffer.append(e.kind)
+        appendVarint(&buffer, UInt64(e.payload.count))
+        buffer += e.payload
+        bufferedEvents += 1
+        eventCount += 1
+        if buffer.count >= EventStreamFormat.chunkTarget { try flush() }
+    }
+
+    /// Write the buffered events as one chunk.
+    public func flush() throws(TraceError) {
+        guard bufferedEvents > 0 else { return }
+        let payload = LZ4.compress(buffer)
+        var header = le(EventStreamFormat.chunkMagic) + le(UInt32(0)) + le(eventCount - UInt64(bufferedEvents))
+        header += le(bufferedEvents) + le(UInt32(buffer.count)) + le(UInt32(payload.count))
+        let crc = CRC32.checksum(payload, initial: CRC32.checksum(header))
+        try writeAll(header + le(crc) + payload)
+        buffer.removeAll(keepingCapacity: true)
+        bufferedEvents = 0
+        chunks += 1
+    }
+
+    public func close() throws(TraceError) {
+        try flush()
+        if fsync(fd) != 0 { throw .io(path: path, errno: errno) }
+    }
+
+    private func writeAll(_ bytes: [UInt8]) throws(TraceError) {
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, $0.count - off) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io(path: path, errno: errno)
+            }
+            off += n
+        }
+        bytesWritten += UInt64(bytes.count)
+    }
+}
+
+/// Reads the events of an `events` file, chunk by chunk, checking everything it reads.
+public struct EventReader {
+    public let bytes: [UInt8]
+    public let path: String
+    private var offset: Int
+    private var pending: [Event] = []
+    private var pendingIndex = 0
+    public private(set) var eventsRead: UInt64 = 0
+    /// Set when the file ends inside a chunk (a recorder killed while writing it): the events before
+    /// it are complete and valid.
+    public private(set) var truncatedAt: UInt64?
+
+    public init(path: String) throws(TraceError) {
+        guard let data = readWholeFile(path) else { throw .io(path: path, errno: errno) }
+        try self.init(bytes: data, path: path)
+    }
+
+    public init(bytes: [UInt8], path: String = "events") throws(TraceError) {
+        self.bytes = bytes
+        self.path = path
+        guard bytes.count >= EventStreamFormat.preambleSize, Array(bytes[0..<8]) == EventStreamFormat.magic else {
+            throw .notATrace(path: path, why: "the events file does not start with \(String(decoding: EventStreamFormat.magic, as: UTF8.self))")
+        }
+        let version = readLE32(bytes, 8)
+        guard version == EventStreamFormat.version else {
+            throw .unsupportedVersion(file: path, found: version, supported: EventStreamFormat.version)
+        }
+        offset = EventStreamFormat.preambleSize
+    }
+
+    /// The next event, nil at the end of the stream (or of its last complete chunk).
+    public mutating func next() throws(TraceError) -> Event? {
+        while pendingIndex >= pending.count {
+            guard try readChunk() else { return nil }
+        }
+        defer { pendingIndex += 1 }
+        eventsRead += 1
+        return pending[pendingIndex]
+    }
+
+    private mutating func readChunk() throws(TraceError) -> Bool {
+        let start = offset
+        guard start < bytes.count else { return false }
+        guard bytes.count - start >= EventStreamFormat.chunkHeaderSize else {
+            truncatedAt = UInt64(start)
+            return false
+        }
+        let off = UInt64(start)
+        guard readLE32(bytes, start) == EventStreamFormat.chunkMagic else { throw .corruptChunk(offset: off, why: "bad chunk magic") }
+        let first = readLE64(bytes, start + 8)
+        let count = readLE32(bytes, start + 16)
+        let rawSize = Int(readLE32(bytes, start + 20)), packedSize = Int(readLE32(bytes, start + 24))
+        let crc = readLE32(bytes, start + 28)
+        guard rawSize <= EventStreamFormat.maxChunk, packedSize <= EventStreamFormat.maxChunk, count > 0 else {
+            throw .corruptChunk(offset: off, why: "impossible sizes (\(count) events, \(rawSize) bytes, \(packedSize) compressed)")
+        }
+        guard first == eventsRead else { throw .corruptChunk(offset: off, why: "starts at event \(first), expected \(eventsRead)") }
+        let payloadStart = start + EventStreamFormat.chunkHeaderSize
+        guard bytes.count - payloadStart >= packedSize else {
+            truncatedAt = off
+            return false
+        }
+        let payload = bytes[payloadStart..<payloadStart + packedSize]
+        let expected = CRC32.checksum(payload, initial: CRC32.checksum(bytes[start..<start + 28]))
+        guard expected == crc else { throw .corruptChunk(offset: off, why: "CRC mismatch") }
+        guard let raw = LZ4.decompress(payload, size: rawSize) else { throw .corruptChunk(offset: off, why: "lz4 data does not decompress") }
+        var events: [Event] = []
+        var p = 0
+        while p < raw.count {
+            let kind = raw[p]
+            p += 1
+            guard let (len, used) = readVarint(raw, p), len <= UInt64(raw.count - p - used) else {
+                throw .corruptChunk(offset: off, why: "event \(eventsRead + UInt64(events.count)) overruns its chunk")
+            }
+            p += used
+            events.append(Event(kind: kind, payload: Array(raw[p..<p + Int(len)])))
+            p += Int(len)
+        }
+        guard events.count == Int(count) else { throw .corruptChunk(offset: off, why: "holds \(events.count) events, header says \(count)") }
+        pending = events
+        pendingIndex = 0
+        offset = payloadStart + packedSize
+        return true
+    }
+}
+
+// MARK: - Little-endian and varint helpers
+
+@inline(__always) func le(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * UInt32($0))) } }
+@inline(__always) func le(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> (8 * UInt64($0))) } }
+func readLE32(_ b: [UInt8], _ o: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(b[o + $1]) << (8 * UInt32($1)) } }
+func readLE64(_ b: [UInt8], _ o: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(b[o + $1]) << (8 * UInt64($1)) } }
+
+/// LEB128, as in DWARF and protobuf.
+public func appendVarint(_ out: inout [UInt8], _ value: UInt64) {
+    var v = value
+    while v >= 0x80 {
+        out.append(UInt8(v & 0x7f) | 0x80)
+        v >>= 7
+    }
+    out.append(UInt8(v))
+}
+
+/// The varint at `offset`, and how many bytes it took; nil if it runs off the end or past 64 bits.
+public func readVarint(_ b: [UInt8], _ offset: Int) -> (UInt64, Int)? {
+    var v: UInt64 = 0, shift: UInt64 = 0, i = offset
+    while i < b.count {
+        let byte = b[i]
+        i += 1
+        if shift == 63 && byte > 1 { return nil }
+        v |= UInt64(byte & 0x7f) << shift
+        if byte & 0x80 == 0 { return (v, i - offset) }
+        shift += 7
+        if shift > 63 { return nil }
+    }
+    return nil
+}
+
+func readWholeFile(_ path: String) -> [UInt8]? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var st = stat()
+    guard fstat(fd, &st) == 0 else { return nil }
+    var out = [UInt8](repeating: 0, count: Int(st.st_size))
+    var off = 0
+    while off < out.count {
+        let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + off, $0.count - off) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { break }
+        off += n
+    }
+    out.removeLast(out.count - off)
+    return out
+}

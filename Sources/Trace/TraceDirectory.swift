@@ -1,0 +1,96 @@
+import CHost
+import Glibc
+
+/// A trace on disk: `header`, `events`, `blobs/` (content-addressed by SHA-256), and later
+/// `index.sqlite` (written by `regen`, never by `record`).
+public struct TraceDirectory {
+    public let path: String
+    public var headerPath: String { path + "/header" }
+    public var eventsPath: String { path + "/events" }
+    public var blobsPath: String { path + "/blobs" }
+
+    public init(path: String) { self.path = path }
+
+    /// Make a new trace directory; an existing one is refused unless `force` (then it is replaced).
+    public static func create(_ path: String, force: Bool) throws(TraceError) -> TraceDirectory {
+        if access(path, F_OK) == 0 {
+            guard force else { throw .exists(path: path) }
+            let old = TraceDirectory(path: path)
+            guard old.looksLikeTrace || isEmptyDirectory(path) else {
+                throw .notATrace(path: path, why: "--force replaces only a trace, and this is something else")
+            }
+            removeTree(path)
+        }
+        guard mkdir(path, 0o755) == 0 else { throw .io(path: path, errno: errno) }
+        guard mkdir(path + "/blobs", 0o755) == 0 else { throw .io(path: path + "/blobs", errno: errno) }
+        return TraceDirectory(path: path)
+    }
+
+    /// Open an existing trace for reading; a directory that is not a trace gets a clear error.
+    public static func open(_ path: String) throws(TraceError) -> (TraceDirectory, TraceHeader) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw .io(path: path, errno: errno) }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else { throw .notATrace(path: path, why: "not a directory") }
+        let dir = TraceDirectory(path: path)
+        guard let bytes = readWholeFile(dir.headerPath) else { throw .notATrace(path: path, why: "it has no header file") }
+        return (dir, try TraceHeader.decode(bytes, path: dir.headerPath))
+    }
+
+    public var looksLikeTrace: Bool { access(headerPath, F_OK) == 0 && access(eventsPath, F_OK) == 0 }
+
+    public func writeHeader(_ h: TraceHeader) throws {
+        let bytes = try h.encoded()
+        let fd = Glibc.open(headerPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw TraceError.io(path: headerPath, errno: errno) }
+        defer { close(fd) }
+        guard bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count else {
+            throw TraceError.io(path: headerPath, errno: errno)
+        }
+    }
+
+    // MARK: Blobs
+
+    /// Store `bytes` under their SHA-256 (once); returns the hex digest.
+    @discardableResult
+    public func storeBlob(_ bytes: [UInt8]) throws(TraceError) -> String {
+        let digest = SHA256.hex(bytes)
+        let final = blobsPath + "/" + digest
+        if access(final, F_OK) == 0 { return digest }
+        let tmp = final + ".partial"
+        let fd = Glibc.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o444)
+        guard fd >= 0 else { throw .io(path: tmp, errno: errno) }
+        let ok = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count
+        close(fd)
+        guard ok, rename(tmp, final) == 0 else { throw .io(path: final, errno: errno) }
+        return digest
+    }
+
+    /// A blob's bytes, checked against its name.
+    public func blob(_ digest: String) throws(TraceError) -> [UInt8] {
+        guard digest.count == 64, digest.allSatisfy(\.isHexDigit) else { throw .missingBlob(digest) }
+        guard let bytes = readWholeFile(blobsPath + "/" + digest) else { throw .missingBlob(digest) }
+        guard SHA256.hex(bytes) == digest else { throw .corruptHeader(why: "blob \(digest) does not match its digest") }
+        return bytes
+    }
+
+    public var blobNames: [String] {
+        guard let d = opendir(blobsPath) else { return [] }
+        defer { closedir(d) }
+        var names: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafePointer(to: e.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
+            if name.count == 64 { names.append(name) }
+        }
+        return names.sorted()
+    }
+}
+
+func isEmptyDirectory(_ path: String) -> Bool {
+    guard let d = opendir(path) else { return false }
+    defer { closedir(d) }
+    var n = 0
+    while readdir(d) != nil { n += 1 }
+    return n <= 2
+}
+
+func removeTree(_ path: String) { _ = chost_remove_tree(path) }
