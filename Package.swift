@@ -5,7 +5,8 @@ import PackageDescription
 //   RevenantCLI → Machine → KVM → CKVM   (the CLI joins Machine and Personality)
 //                         → GuestMemory
 //               Personality → LinuxABI, GuestMemory
-//               Trace → CLZ4, CHost (the trace format; record/replay builds on it)
+//               Trace → CLZ4, CHost (the trace format)
+//               Replay → Machine, Personality, Trace (recorder and replayer)
 let package = Package(
     name: "Revenant",
     platforms: [.macOS(.v13)],
@@ -27,10 +28,11 @@ let package = Package(
         .target(name: "GuestMemory", dependencies: ["LinuxABI", "CHost"]),
         .target(name: "Personality", dependencies: ["LinuxABI", "GuestMemory", "CHost", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "LinuxABI", "CGuestStub", "CHost"]),
+        .target(name: "Replay", dependencies: ["Machine", "Personality", "Trace", "LinuxABI", "GuestMemory"]),
         .executableTarget(name: "RevenantCLI", dependencies: [
-            "Machine", "Personality", "LinuxABI", "CHost",
+            "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "RevenantTests", dependencies: ["LinuxABI", "GuestMemory", "Personality", "Machine", "Trace"]),
+        .testTarget(name: "RevenantTests", dependencies: ["LinuxABI", "GuestMemory", "Personality", "Machine", "Trace", "Replay"]),
     ]
 )

@@ -29,6 +29,9 @@ public final class AddressSpace: @unchecked Sendable {
     public weak var backing: PhysicalBacking?
     public private(set) var mappings: [Mapping] = []
     private var hostReadOnlyCount = 0
+    /// While non-nil, every range handed out for writing is noted here: the recorder logs what a
+    /// syscall wrote into guest memory by reading these ranges after the call.
+    public var writeRanges: [(address: UInt64, length: Int)]?
 
     public enum SetupError: Error, CustomStringConvertible {
         case reserve(address: UInt64, size: UInt64, errno: Int32)
@@ -68,10 +71,13 @@ public final class AddressSpace: @unchecked Sendable {
         guard addr >= layout.programStart, addr < layout.end, n <= layout.end - addr else {
             throw GuestMemoryError(address: addr, length: n)
         }
-        if write && hostReadOnlyCount > 0 {
-            for m in mappings where m.hostReadOnly && m.start < addr + n && addr < m.end {
-                throw GuestMemoryError(address: addr, length: n)
+        if write {
+            if hostReadOnlyCount > 0 {
+                for m in mappings where m.hostReadOnly && m.start < addr + n && addr < m.end {
+                    throw GuestMemoryError(address: addr, length: n)
+                }
             }
+            writeRanges?.append((addr, len))
         }
         return UnsafeMutableRawPointer(bitPattern: UInt(addr))!
     }

@@ -281,6 +281,17 @@ public final class GuestMachine: PhysicalBacking {
         return .killed(signal: sig, report: crashReport(signal: sig, what: name, rip: rip, address: vector == 14 ? cr2 : nil), fault: true)
     }
 
+    /// An address as "0x… (file: symbol+0x…)" when it lies in a mapped file.
+    public func describe(rip: UInt64) -> String {
+        var s = "0x\(String(rip, radix: 16))"
+        if let m = space.mapping(containing: rip), let path = m.path {
+            let fileOffset = rip - m.start + m.offset
+            let file = path.split(separator: "/").last.map(String.init) ?? path
+            s += " (\(file)" + (Symbolizer.symbol(inFile: path, fileOffset: fileOffset).map { ": " + $0 } ?? "+0x\(String(fileOffset, radix: 16))") + ")"
+        }
+        return s
+    }
+
     /// "revenant: guest killed by SIGSEGV: page fault (…) at address 0x…, rip 0x… (libc.so.6: strlen+0x11)"
     public func crashReport(signal: Int32, what: String, rip: UInt64, address: UInt64?) -> String {
         var s = "revenant: guest killed by \(Signal.name(signal)): \(what)"

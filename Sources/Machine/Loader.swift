@@ -19,7 +19,8 @@ public enum Loader {
 
     public static func load(program: ProgramSpec, environment: [String], atRandom: [UInt8], hwcap: UInt64,
                             ids: (uid: UInt32, euid: UInt32, gid: UInt32, egid: UInt32),
-                            into space: AddressSpace) throws(LaunchError) -> LoadedProgram {
+                            into space: AddressSpace,
+                            openFile: (String) -> Int32 = { open($0, O_RDONLY | O_CLOEXEC) }) throws(LaunchError) -> LoadedProgram {
         let layout = space.layout
         let stackTop = layout.end
         let stackLow = stackTop - stackSize
@@ -29,12 +30,12 @@ public enum Loader {
         }
         space.prefault(stackTop - (256 << 10), 256 << 10)
 
-        let (exe, exeBase) = try mapELF(program.path, shown: program.argv[0], into: space, fixedBase: layout.programStart, top: mmapTop)
+        let (exe, exeBase) = try mapELF(program.path, shown: program.argv[0], into: space, fixedBase: layout.programStart, top: mmapTop, openFile: openFile)
         let brkStart = (exeBase + exe.span.high + 0xfff) & ~0xfff
         var entry = exeBase + exe.entry
         var interpBase: UInt64?
         if let interp = exe.interpreter {
-            let (ld, base) = try mapELF(interp, shown: interp, into: space, fixedBase: nil, top: mmapTop)
+            let (ld, base) = try mapELF(interp, shown: interp, into: space, fixedBase: nil, top: mmapTop, openFile: openFile)
             entry = base + ld.entry
             interpBase = base
         }
@@ -82,8 +83,10 @@ public enum Loader {
     }
 
     /// Map one ELF file; PIE and ld.so go at `fixedBase` or the highest free range below `top`.
-    static func mapELF(_ path: String, shown: String, into space: AddressSpace, fixedBase: UInt64?, top: UInt64) throws(LaunchError) -> (ELFFile, UInt64) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+    /// `openFile` opens the file to map: the host file in `run` and `record`, its blob in `replay`.
+    static func mapELF(_ path: String, shown: String, into space: AddressSpace, fixedBase: UInt64?, top: UInt64,
+                       openFile: (String) -> Int32) throws(LaunchError) -> (ELFFile, UInt64) {
+        let fd = openFile(path)
         guard fd >= 0 else {
             if errno == ENOENT { throw .notFound(path) }
             throw .notExecutable(shown, reason: String(cString: strerror(errno)))

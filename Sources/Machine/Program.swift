@@ -22,6 +22,10 @@ public enum LaunchError: Error, CustomStringConvertible, Equatable {
 
 /// The program to run: its absolute host path and argv (after #! scripts are unwrapped).
 public struct ProgramSpec: Equatable {
+    public init(path: String, argv: [String]) {
+        self.path = path
+        self.argv = argv
+    }
     public var path: String
     public var argv: [String]
 

@@ -10,6 +10,9 @@ public final class FDTable {
         public var cloexec: Bool
         /// Opened on a writable mount (fchmod, ftruncate… need it).
         public var writableMount: Bool
+        /// 1 or 2 when this is (a duplicate of) the stdout or stderr Revenant was given: replay
+        /// writes what the guest wrote there to its own stdout/stderr.
+        public var console: UInt8 = 0
     }
 
     public static let limit = 1024
@@ -22,7 +25,7 @@ public final class FDTable {
     public func installStdio(_ hostFDs: [Int32]) {
         for (i, fd) in hostFDs.enumerated() {
             let copy = fcntl(fd, F_DUPFD_CLOEXEC, 1000)
-            if copy >= 0 { set(i, Entry(host: copy, path: nil, cloexec: false, writableMount: true)) }
+            if copy >= 0 { set(i, Entry(host: copy, path: nil, cloexec: false, writableMount: true, console: UInt8(i))) }
         }
     }
 

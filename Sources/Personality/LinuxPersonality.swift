@@ -53,6 +53,14 @@ public final class LinuxPersonality {
 
     public private(set) var syscallCount = 0
 
+    /// Record: called for every file mmap with the host descriptor and guest path (the recorder
+    /// keeps a copy of the file). Replay: supplies the file behind a guest fd for mmap (its blob),
+    /// since nothing is opened on the host then.
+    public var onFileMapped: ((Int32, String) -> Void)?
+    public var mappedFileProvider: ((UInt64) throws -> (host: Int32, path: String, writable: Bool))?
+    /// Replay: signals come only from the log (no alarms, no signals from outside, no raising).
+    public var signalsFromLog = false
+
     public init(memory: AddressSpace, config: PersonalityConfig, nondeterminism: Nondeterminism = HostNondeterminism()) {
         self.memory = memory
         self.config = config
@@ -117,12 +125,12 @@ public final class LinuxPersonality {
             pendingSignal = nil
             raise(sig, code: 0x80)
         }
-        let host = nondeterminism.takeHostSignals()
+        let host = signalsFromLog ? 0 : nondeterminism.takeHostSignals()
         if host != 0 {
             for sig in 1...64 where host & (UInt64(1) << (sig - 1)) != 0 { raise(Int32(sig), code: 0 /* SI_USER */) }
         }
         // Signals are delivered as the syscall returns (not after exit or rt_sigreturn).
-        if case .value(let v) = out, pendingSignals != 0 || alarmDeadline != nil, let signalled = signalAtBoundary(result: v) {
+        if !signalsFromLog, case .value(let v) = out, pendingSignals != 0 || alarmDeadline != nil, let signalled = signalAtBoundary(result: v) {
             return signalled
         }
         return out
@@ -166,4 +174,7 @@ public final class LinuxPersonality {
     }
 
     public func shutdown() { fds.closeAll() }
+
+    /// 1 or 2 when guest fd `fd` is (a duplicate of) Revenant's stdout or stderr, else 0.
+    public func consoleKind(_ fd: UInt64) -> UInt8 { (try? fds.entry(fd).console) ?? 0 }
 }

@@ -90,12 +90,16 @@ extension LinuxPersonality {
         let backing: AddressSpace.Backing
         if flags & MAP_ANONYMOUS != 0 {
             backing = .anonymous
+        } else if let provider = mappedFileProvider {
+            let f = try provider(fd)
+            backing = .file(fd: f.host, path: f.path, offset: offset, shared: mapType != MAP_PRIVATE, writable: f.writable)
         } else {
             let e = try fds.entry(fd)
             let accmode = Glibc.fcntl(e.host, F_GETFL) & O_ACCMODE
             let shared = mapType != MAP_PRIVATE
             if shared && protection & PROT_WRITE != 0 && accmode != O_RDWR { throw SysError(EACCES) }
             if accmode == O_WRONLY { throw SysError(EACCES) }
+            onFileMapped?(e.host, e.path ?? "")
             backing = .file(fd: e.host, path: e.path ?? "", offset: offset, shared: shared, writable: accmode == O_RDWR)
         }
         let err = memory.map(start: start, length: len, prot: protection, backing: backing)

@@ -117,7 +117,7 @@ extension LinuxPersonality {
 
     /// Make `sig` pending (it is delivered at the end of this or a later syscall).
     func raise(_ sig: Int32, code: Int32) {
-        guard disposition(sig) != 1 else { return }
+        guard !signalsFromLog, disposition(sig) != 1 else { return }
         pendingSignals |= UInt64(1) << (sig - 1)
         pendingCodes[Int(sig)] = code
     }
@@ -149,6 +149,22 @@ extension LinuxPersonality {
                                            code: pendingCodes[Int(sig)], senderPID: nondeterminism.pid,
                                            senderUID: getuid(), result: result))
         }
+    }
+
+    /// Replay: enter the handler of `sig` as the recording did (same mask and SA_RESETHAND
+    /// bookkeeping as `signalAtBoundary`). Nil when the program has no handler for it now.
+    public func deliverLogged(_ sig: Int32, code: Int32, result: Int64) -> SignalDelivery? {
+        guard sig >= 1, sig <= 64 else { return nil }
+        let handler = disposition(sig)
+        guard handler > 1 else { return nil }
+        pendingSignals = UInt64(1) << (sig - 1)
+        pendingCodes[Int(sig)] = code
+        let saved = (signalsFromLog, alarmDeadline)
+        signalsFromLog = false
+        alarmDeadline = nil
+        defer { (signalsFromLog, alarmDeadline) = saved; pendingSignals = 0 }
+        if case .deliver(let d)? = signalAtBoundary(result: result) { return d }
+        return nil
     }
 
     /// Sleep on the host until `deadline` (monotonic ns).

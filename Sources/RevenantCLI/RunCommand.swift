@@ -5,6 +5,8 @@ import GuestMemory
 import LinuxABI
 import Machine
 import Personality
+import Replay
+import Trace
 
 extension LinuxPersonality: GuestKernel {}
 
@@ -68,8 +70,10 @@ final class GuestSession {
     let personality: LinuxPersonality
     let privateTmp: String
     let spec: ProgramSpec
+    /// `record`: the trace being written and the recorder between the machine and the personality.
+    let recorder: Recorder?
 
-    init(options: SandboxOptions, program: String, arguments: [String]) throws {
+    init(options: SandboxOptions, program: String, arguments: [String], record: (path: String, force: Bool)? = nil) throws {
         self.options = options
         guard let memory = parseSize(options.memory) else { throw CLIError("--memory: cannot read size '\(options.memory)' (e.g. 512M, 4G)") }
         guard memory <= GuestLayout.maxMemory else { throw CLIError("--memory: at most \(GuestLayout.maxMemory >> 30)G") }
@@ -78,6 +82,11 @@ final class GuestSession {
         let pathVar = env.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) }
         do { spec = try ProgramSpec.locate(program, arguments: arguments, pathVariable: pathVar, cwd: cwd) } catch {
             fail(error.description, code: error.exitCode)
+        }
+        // An existing -o is refused before anything runs.
+        var trace: TraceDirectory?
+        if let record {
+            do { trace = try TraceDirectory.create(record.path, force: record.force) } catch { throw CLIError(error.description) }
         }
         var mounts = [Mount(guest: "/", host: "/", writable: false)]
         var template = Array("/tmp/revenant-tmp-XXXXXX".utf8CString)
@@ -117,13 +126,44 @@ final class GuestSession {
                                        diagnostic: { FileHandleStderr.write("revenant: \($0)\n") })
         personality = LinuxPersonality(memory: machine.space, config: config)
         let loaded: LoadedProgram
+        let atRandom = personality.nondeterminism.atRandom()
+        let ids = (uid: getuid(), euid: geteuid(), gid: getgid(), egid: getegid())
+        var files: [String: String] = [:]
         do {
-            loaded = try Loader.load(program: spec, environment: env, atRandom: personality.nondeterminism.atRandom(),
-                                     hwcap: machine.hwcap,
-                                     ids: (getuid(), geteuid(), getgid(), getegid()), into: machine.space)
+            if let trace { recorder = try Recorder(personality: personality, trace: trace) } else { recorder = nil }
         } catch {
             removeTree(privateTmp)
+            throw CLIError(error.description)
+        }
+        do {
+            loaded = try Loader.load(program: spec, environment: env, atRandom: atRandom, hwcap: machine.hwcap,
+                                     ids: ids, into: machine.space) { [recorder] path in
+                let fd = open(path, O_RDONLY | O_CLOEXEC)
+                if fd >= 0, let recorder { files[path] = recorder.storeFile(fd: fd, path: path) }
+                return fd
+            }
+        } catch {
+            removeTree(privateTmp)
+            if let trace { removeTree(trace.path) }
             fail(error.description, code: error.exitCode)
+        }
+        if let trace {
+            let header = TraceHeader(
+                program: spec.path, argv: spec.argv, env: env, cwd: cwd,
+                mounts: mounts.map { .init(guest: $0.guest, host: $0.host, writable: $0.writable) },
+                memory: machine.space.layout.size, network: options.network,
+                trapStrategy: machine.strategy.rawValue, hypervisor: machine.hypervisor,
+                cpuid: machine.cpuSignature.leaves.map { .init(leaf: $0.leaf, subleaf: $0.subleaf, eax: $0.eax, ebx: $0.ebx, ecx: $0.ecx, edx: $0.edx) },
+                revenantVersion: revenantVersion, recordedAt: isoNow())
+            var h = header
+            h.process = .init(atRandom: atRandom.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(),
+                              pid: personality.nondeterminism.pid, ppid: personality.nondeterminism.ppid,
+                              uid: ids.uid, euid: ids.euid, gid: ids.gid, egid: ids.egid, hwcap: machine.hwcap)
+            h.files = files
+            do { try trace.writeHeader(h) } catch {
+                removeTree(privateTmp)
+                throw CLIError("\(error)")
+            }
         }
         personality.setBreak(loaded.brkStart)
         personality.mmapTop = loaded.mmapTop
@@ -141,7 +181,7 @@ final class GuestSession {
         for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2] { _ = chost_forward_signal(sig) }
         let t0 = monotonicNanos()
         let termination: Termination
-        do { termination = try machine.run(kernel: personality) } catch {
+        do { termination = try machine.run(kernel: recorder ?? personality) } catch {
             personality.shutdown()
             removeTree(privateTmp)
             fail("\(error)", code: 125)
@@ -149,6 +189,12 @@ final class GuestSession {
         let elapsed = monotonicNanos() - t0
         personality.shutdown()
         removeTree(privateTmp)
+        if let recorder {
+            if let failure = recorder.failure { fail("recording failed: \(failure)", code: 125) }
+            do { try recorder.finish(status: termination.exitStatus, nanoseconds: elapsed) } catch {
+                fail("recording failed: \(error)", code: 125)
+            }
+        }
         // A crash is always reported; a signal the program sent itself or got from outside is not
         // (Linux prints nothing either), except with --verbose.
         if case .killed(_, let report, let fault) = termination, fault || options.verbose { FileHandleStderr.write(report + "\n") }
@@ -167,6 +213,17 @@ final class GuestSession {
         }
         return termination.exitStatus
     }
+}
+
+let revenantVersion = "0.2.0"
+
+func isoNow() -> String {
+    var t = time(nil)
+    var tmv = tm()
+    gmtime_r(&t, &tmv)
+    var buf = [CChar](repeating: 0, count: 32)
+    strftime(&buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tmv)
+    return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
 }
 
 func fmtMs(_ ns: UInt64) -> String {

@@ -31,6 +31,21 @@ public struct TraceHeader: Codable, Equatable, Sendable {
     public var cpuid: [CPUIDLeaf]
     public var revenantVersion: String
     public var recordedAt: String
+    /// The initial process state the loader builds (it must be rebuilt exactly in replay).
+    public var process: Process?
+    /// Files the loader mapped (the program, its interpreter): guest path → blob digest.
+    public var files: [String: String]?
+
+    public struct Process: Codable, Equatable, Sendable {
+        public var atRandom: String   // hex of the 16 AT_RANDOM bytes
+        public var pid: Int32, ppid: Int32
+        public var uid: UInt32, euid: UInt32, gid: UInt32, egid: UInt32
+        public var hwcap: UInt64
+        public init(atRandom: String, pid: Int32, ppid: Int32, uid: UInt32, euid: UInt32, gid: UInt32, egid: UInt32, hwcap: UInt64) {
+            self.atRandom = atRandom; self.pid = pid; self.ppid = ppid
+            self.uid = uid; self.euid = euid; self.gid = gid; self.egid = egid; self.hwcap = hwcap
+        }
+    }
 
     public init(program: String, argv: [String], env: [String], cwd: String, mounts: [Mount], memory: UInt64,
                 network: Bool, trapStrategy: String, hypervisor: String, cpuid: [CPUIDLeaf],

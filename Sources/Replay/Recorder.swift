@@ -1,0 +1,118 @@
+import Glibc
+import GuestMemory
+import LinuxABI
+import Machine
+import Personality
+import Trace
+
+/// Records a run: every syscall's outcome and the bytes it wrote into guest memory go into the
+/// event stream; every file the program maps goes into the blob store. It stands between the
+/// machine and the personality (rr-style: the same personality runs, and its effects are logged).
+public final class Recorder: GuestKernel {
+    public let personality: LinuxPersonality
+    let trace: TraceDirectory
+    let writer: EventWriter
+    private var memory: AddressSpace { personality.memory }
+    private var mappedDigest: String?
+    private var blobByFile: [String: String] = [:]
+    /// The first error writing the trace; the run is stopped and the CLI reports it.
+    public private(set) var failure: TraceError?
+    public private(set) var syscalls = 0
+
+    public init(personality: LinuxPersonality, trace: TraceDirectory) throws(TraceError) {
+        self.personality = personality
+        self.trace = trace
+        writer = try EventWriter(path: trace.eventsPath)
+        personality.onFileMapped = { [unowned self] fd, path in self.mappedDigest = self.storeFile(fd: fd, path: path) }
+    }
+
+    /// Keep a copy of a whole file (once per path and size/mtime) and return its digest.
+    public func storeFile(fd: Int32, path: String) -> String? {
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_size >= 0 else { return nil }
+        let key = "\(path)\u{0}\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
+        if let d = blobByFile[key] { return d }
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + off, $0.count - off, off_t(off)) }
+            if n <= 0 { break }
+            off += n
+        }
+        guard off == bytes.count else { return nil }
+        do {
+            let d = try trace.storeBlob(bytes)
+            blobByFile[key] = d
+            return d
+        } catch {
+            failure = failure ?? error
+            return nil
+        }
+    }
+
+    /// Store a file by path (the program and its interpreter, before they are loaded).
+    public func storeFile(path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        return storeFile(fd: fd, path: path)
+    }
+
+    public func handle(_ req: SyscallRequest) -> SyscallOutcome {
+        memory.writeRanges = []
+        mappedDigest = nil
+        let outcome = personality.handle(req)
+        let ranges = memory.writeRanges ?? []
+        memory.writeRanges = nil
+        syscalls += 1
+        guard failure == nil else { return .exit(125) }
+        var event = SyscallEvent(number: req.number, args: (0..<6).map { req[$0] }, outcome: outcome,
+                                 console: ReplayPolicy.output.contains(req.number) ? personality.consoleKind(req[0]) : 0,
+                                 writes: [])
+        if !ReplayPolicy.reexecutes(req.number) {
+            // What the call left in guest memory: each written range's contents now, trimmed to the
+            // result for calls whose result counts the bytes they produced.
+            var budget = ReplayPolicy.resultSized.contains(req.number) ? max(0, event.result) : Int64.max
+            var seen = Set<UInt64>()
+            for r in ranges where budget > 0 && seen.insert(r.address).inserted {
+                let n = Int(min(Int64(r.length), budget))
+                if budget != Int64.max { budget -= Int64(n) }
+                if n > 0, let bytes = try? memory.bytes(at: r.address, count: n) { event.writes.append((r.address, bytes)) }
+            }
+        }
+        do {
+            if let d = mappedDigest {
+                try writer.append(Event(kind: EventKind.mappedFile.rawValue, payload: hexBytes(d)))
+            }
+            try writer.append(Event(kind: EventKind.syscall.rawValue, payload: event.encoded()))
+        } catch {
+            failure = error
+            return .exit(125)
+        }
+        return outcome
+    }
+
+    /// Write the end event and flush: the trace is complete.
+    public func finish(status: Int32, nanoseconds: UInt64) throws(TraceError) {
+        var b: [UInt8] = []
+        appendVarint(&b, zigzag(Int64(status)))
+        appendVarint(&b, nanoseconds)
+        try writer.append(Event(kind: EventKind.end.rawValue, payload: b))
+        try writer.close()
+    }
+
+    /// Flush what is buffered (on a signal that ends the recorder early).
+    public func flush() { try? writer.flush() }
+}
+
+func hexBytes(_ s: String) -> [UInt8] {
+    var out: [UInt8] = []
+    var it = s.utf8.makeIterator()
+    while let a = it.next(), let b = it.next() {
+        func v(_ c: UInt8) -> UInt8 { c >= 97 ? c - 87 : (c >= 65 ? c - 55 : c - 48) }
+        out.append(v(a) << 4 | v(b))
+    }
+    return out
+}
+
+func hexString(_ b: [UInt8]) -> String { b.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }

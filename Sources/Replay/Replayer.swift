@@ -1,0 +1,187 @@
+import Glibc
+import GuestMemory
+import LinuxABI
+import Machine
+import Personality
+import Trace
+
+/// Values a replay must reproduce rather than read from the host.
+public final class ReplayNondeterminism: Nondeterminism {
+    public let pid: Int32, ppid: Int32
+    let random: [UInt8]
+    public init(pid: Int32, ppid: Int32, atRandom: [UInt8]) {
+        self.pid = pid
+        self.ppid = ppid
+        self.random = atRandom
+    }
+    public func atRandom() -> [UInt8] { random }
+    public func monotonicNow() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+    public func takeHostSignals() -> UInt64 { 0 }
+}
+
+/// Replays a recorded run: at each syscall the guest makes, it checks number and arguments against
+/// the log, then either feeds back the logged result and memory writes (everything that touched
+/// the host) or runs the call again on the personality (state the VMM owns: memory map, signal
+/// state, FS base), checking that it comes out as recorded. Nothing on the host is opened, read or
+/// written but the trace itself and the replay's own stdout/stderr.
+public final class Replayer: GuestKernel {
+    public let personality: LinuxPersonality
+    let trace: TraceDirectory
+    var reader: EventReader
+    let quiet: Bool
+    private var memory: AddressSpace { personality.memory }
+    public private(set) var index: UInt64 = 0
+    public private(set) var divergence: String?
+    /// Set when the log ended before the program did (the recording was cut short).
+    public private(set) var endedEarly = false
+    public private(set) var traceError: TraceError?
+    public private(set) var recordedStatus: Int32?
+    private var recent: [String] = []
+    private var openBlobs: [Int32] = []
+    /// For the divergence report: where the guest is (rip) and who it is (symbolizer).
+    public var describeRIP: (UInt64) -> String = { "0x" + String($0, radix: 16) }
+
+    public init(personality: LinuxPersonality, trace: TraceDirectory, quiet: Bool) throws(TraceError) {
+        self.personality = personality
+        self.trace = trace
+        self.quiet = quiet
+        reader = try EventReader(path: trace.eventsPath)
+        personality.signalsFromLog = true
+    }
+
+    deinit { for fd in openBlobs { close(fd) } }
+
+    public var truncatedAt: UInt64? { reader.truncatedAt }
+
+    public func handle(_ req: SyscallRequest) -> SyscallOutcome {
+        guard divergence == nil, traceError == nil, !endedEarly else { return .exit(124) }
+        var mapped: String?
+        let event: SyscallEvent
+        do {
+            guard var e = try reader.next() else { endedEarly = true; return .exit(125) }
+            if e.kind == EventKind.mappedFile.rawValue {
+                mapped = hexString(e.payload)
+                guard let next = try reader.next() else { endedEarly = true; return .exit(125) }
+                e = next
+            }
+            if e.kind == EventKind.end.rawValue {
+                return diverge(req, "the recorded run had ended here, but the program made \(req.name)")
+            }
+            guard e.kind == EventKind.syscall.rawValue else { return diverge(req, "unexpected event kind \(e.kind)") }
+            do { event = try SyscallEvent.decode(e.payload) } catch {
+                traceError = .corruptChunk(offset: 0, why: "event \(index) does not decode: \(error.why)")
+                return .exit(125)
+            }
+        } catch {
+            traceError = error
+            return .exit(125)
+        }
+        defer {
+            index += 1
+            recent.append("#\(index) \(event.name)(\(event.args.prefix(3).map { "0x" + String($0, radix: 16) }.joined(separator: ", ")), …) = \(event.result)")
+            if recent.count > 10 { recent.removeFirst() }
+        }
+        let seenArgs = (0..<6).map { req[$0] }
+        guard req.number == event.number, seenArgs == event.args else {
+            return diverge(req, "expected \(event.name)(\(hexList(event.args))), saw \(req.name)(\(hexList(seenArgs)))")
+        }
+
+        if ReplayPolicy.reexecutes(req.number) {
+            if let digest = mapped {
+                personality.mappedFileProvider = { [unowned self] _ in
+                    let fd = open(self.trace.blobsPath + "/" + digest, O_RDONLY | O_CLOEXEC)
+                    guard fd >= 0 else { throw SysError(ENOENT) }
+                    self.openBlobs.append(fd)
+                    return (fd, "blob:" + digest, false)
+                }
+            } else {
+                personality.mappedFileProvider = { _ in throw SysError(EBADF) }
+            }
+            let again = personality.handle(req)
+            switch (again, event.outcome) {
+            case (.value(let a), .value(let b)) where a == b: return again
+            case (.value(let a), .deliver(let d)) where a == d.result:
+                return deliver(d, req)
+            case (.setFSBase(let a), .setFSBase(let b)) where a == b: return again
+            case (.exit(let a), .exit(let b)) where a == b: return again
+            case (.signalReturn(let a), .signalReturn(let b)) where a == b: return again
+            case (.killed(let a, _), .killed(let b, _)) where a == b: return again
+            default:
+                return diverge(req, "\(req.name) ran again to \(again), recorded \(event.outcome)")
+            }
+        }
+
+        // Fed back from the log.
+        for w in event.writes {
+            do { try memory.write(w.bytes, at: w.address) } catch {
+                return diverge(req, "the recorded result of \(req.name) writes outside guest memory at 0x\(String(w.address, radix: 16))")
+            }
+        }
+        if event.console != 0 && !quiet && event.result > 0 { echo(req, event) }
+        switch event.outcome {
+        case .deliver(let d): return deliver(d, req)
+        case .exit, .killed, .value: return event.outcome
+        case .setFSBase, .signalReturn:
+            return diverge(req, "\(req.name) is fed back from the log but recorded \(event.outcome)")
+        }
+    }
+
+    func deliver(_ d: SignalDelivery, _ req: SyscallRequest) -> SyscallOutcome {
+        guard let mine = personality.deliverLogged(d.signal, code: d.code, result: d.result), mine.handler == d.handler else {
+            return diverge(req, "the recording delivered \(Signal.name(d.signal)) to a handler at 0x\(String(d.handler, radix: 16)); the program has none there now")
+        }
+        return .deliver(mine)
+    }
+
+    /// What the guest wrote to Revenant's stdout/stderr, written again from guest memory.
+    func echo(_ req: SyscallRequest, _ e: SyscallEvent) {
+        var chunks: [[UInt8]] = []
+        var left = Int(e.result)
+        if e.name == "writev" {
+            let n = Int(min(req[2], 1024))
+            for i in 0..<n where left > 0 {
+                guard let base = try? memory.load(UInt64.self, at: req[1] + UInt64(16 * i)),
+                      let len = try? memory.load(UInt64.self, at: req[1] + UInt64(16 * i) + 8) else { break }
+                let take = Int(min(UInt64(left), len))
+                if take > 0, let b = try? memory.bytes(at: base, count: take) { chunks.append(b) }
+                left -= take
+            }
+        } else if let b = try? memory.bytes(at: req[1], count: left) {
+            chunks.append(b)
+        }
+        let fd: Int32 = e.console == 2 ? 2 : 1
+        for c in chunks {
+            var off = 0
+            while off < c.count {
+                let n = c.withUnsafeBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
+                if n <= 0 { break }
+                off += n
+            }
+        }
+    }
+
+    func diverge(_ req: SyscallRequest, _ what: String) -> SyscallOutcome {
+        if divergence == nil {
+            var r = "replay diverged at event \(index): \(what)\n  at rip \(describeRIP(req.rip))"
+            if !recent.isEmpty { r += "\n  last events:\n" + recent.map { "    " + $0 }.joined(separator: "\n") }
+            divergence = r
+        }
+        return .exit(124)
+    }
+
+    /// After the run: the end event's recorded status, if the log has one.
+    public func readEnd() -> (status: Int32, nanoseconds: UInt64)? {
+        while let e = try? reader.next() {
+            if e.kind == EventKind.end.rawValue, let (s, n) = readVarint(e.payload, 0), let (ns, _) = readVarint(e.payload, n) {
+                return (Int32(truncatingIfNeeded: unzigzag(s)), ns)
+            }
+        }
+        return nil
+    }
+}
+
+func hexList(_ a: [UInt64]) -> String { a.map { "0x" + String($0, radix: 16) }.joined(separator: ", ") }

@@ -1,0 +1,142 @@
+import LinuxABI
+import Trace
+
+/// Event kinds in the `events` stream (Docs/trace-format.md).
+public enum EventKind: UInt8 {
+    /// One syscall: number, arguments, outcome, and the bytes it wrote into guest memory.
+    case syscall = 1
+    /// The file behind the next mmap (its blob's SHA-256): replay maps the blob.
+    case mappedFile = 2
+    /// The run's end: exit status and duration.
+    case end = 3
+}
+
+/// The payload of an `EventKind.syscall` event.
+public struct SyscallEvent: Equatable {
+    public var number: UInt64
+    public var args: [UInt64]
+    public var outcome: SyscallOutcome
+    /// 1 or 2 when the call wrote to the stdout or stderr Revenant was given.
+    public var console: UInt8
+    public var writes: [(address: UInt64, bytes: [UInt8])]
+
+    public init(number: UInt64, args: [UInt64], outcome: SyscallOutcome, console: UInt8, writes: [(address: UInt64, bytes: [UInt8])]) {
+        self.number = number
+        self.args = args
+        self.outcome = outcome
+        self.console = console
+        self.writes = writes
+    }
+
+    public static func == (a: SyscallEvent, b: SyscallEvent) -> Bool {
+        a.number == b.number && a.args == b.args && a.outcome == b.outcome && a.console == b.console
+            && a.writes.map(\.address) == b.writes.map(\.address) && a.writes.map(\.bytes) == b.writes.map(\.bytes)
+    }
+
+    public var name: String { SyscallNames.byNumber[Int(number)] ?? "syscall_\(number)" }
+
+    /// The value rax got (for outcomes that return into the program).
+    public var result: Int64 {
+        switch outcome {
+        case .value(let v): return v
+        case .deliver(let d): return d.result
+        default: return 0
+        }
+    }
+
+    public func encoded() -> [UInt8] {
+        var b: [UInt8] = []
+        appendVarint(&b, number)
+        for a in args { appendVarint(&b, a) }
+        b.append(console)
+        switch outcome {
+        case .value(let v): b.append(0); appendVarint(&b, zigzag(v))
+        case .setFSBase(let base): b.append(1); appendVarint(&b, base)
+        case .exit(let s): b.append(2); appendVarint(&b, zigzag(Int64(s)))
+        case .killed(let sig, let reason):
+            b.append(3); appendVarint(&b, UInt64(UInt32(bitPattern: sig)))
+            appendVarint(&b, UInt64(reason.utf8.count)); b += reason.utf8
+        case .deliver(let d):
+            b.append(4); appendVarint(&b, UInt64(UInt32(bitPattern: d.signal))); appendVarint(&b, zigzag(Int64(d.code)))
+            appendVarint(&b, zigzag(d.result)); appendVarint(&b, d.handler)
+        case .signalReturn(let frame): b.append(5); appendVarint(&b, frame)
+        }
+        appendVarint(&b, UInt64(writes.count))
+        for w in writes {
+            appendVarint(&b, w.address)
+            appendVarint(&b, UInt64(w.bytes.count))
+            b += w.bytes
+        }
+        return b
+    }
+
+    public struct DecodeError: Error { public let why: String }
+
+    public static func decode(_ p: [UInt8]) throws(DecodeError) -> SyscallEvent {
+        var i = 0
+        func varint() throws(DecodeError) -> UInt64 {
+            guard let (v, n) = readVarint(p, i) else { throw DecodeError(why: "truncated number at byte \(i)") }
+            i += n
+            return v
+        }
+        func byte() throws(DecodeError) -> UInt8 {
+            guard i < p.count else { throw DecodeError(why: "truncated at byte \(i)") }
+            defer { i += 1 }
+            return p[i]
+        }
+        func bytes(_ n: UInt64) throws(DecodeError) -> [UInt8] {
+            guard n <= UInt64(p.count - i) else { throw DecodeError(why: "\(n) bytes run past the event") }
+            defer { i += Int(n) }
+            return Array(p[i..<i + Int(n)])
+        }
+        let number = try varint()
+        var args: [UInt64] = []
+        for _ in 0..<6 { args.append(try varint()) }
+        let console = try byte()
+        let outcome: SyscallOutcome
+        switch try byte() {
+        case 0: outcome = .value(unzigzag(try varint()))
+        case 1: outcome = .setFSBase(try varint())
+        case 2: outcome = .exit(Int32(truncatingIfNeeded: unzigzag(try varint())))
+        case 3:
+            let sig = Int32(truncatingIfNeeded: try varint())
+            outcome = .killed(signal: sig, reason: String(decoding: try bytes(try varint()), as: UTF8.self))
+        case 4:
+            let sig = Int32(truncatingIfNeeded: try varint()), code = Int32(truncatingIfNeeded: unzigzag(try varint()))
+            let result = unzigzag(try varint()), handler = try varint()
+            outcome = .deliver(SignalDelivery(signal: sig, handler: handler, restorer: 0, flags: 0, savedMask: 0,
+                                              code: code, senderPID: 0, senderUID: 0, result: result))
+        case 5: outcome = .signalReturn(frame: try varint())
+        case let t: throw DecodeError(why: "unknown outcome \(t)")
+        }
+        let n = try varint()
+        guard n <= UInt64(p.count) else { throw DecodeError(why: "\(n) memory writes cannot fit") }
+        var writes: [(address: UInt64, bytes: [UInt8])] = []
+        for _ in 0..<n {
+            let addr = try varint()
+            writes.append((addr, try bytes(try varint())))
+        }
+        guard i == p.count else { throw DecodeError(why: "\(p.count - i) bytes left over") }
+        return SyscallEvent(number: number, args: args, outcome: outcome, console: console, writes: writes)
+    }
+}
+
+@inline(__always) func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
+@inline(__always) func unzigzag(_ u: UInt64) -> Int64 { Int64(bitPattern: u >> 1) ^ -Int64(bitPattern: u & 1) }
+
+/// Which calls replay runs again (state the VMM owns) rather than feeding back from the log.
+public enum ReplayPolicy {
+    public static let reexecuted: Set<String> = [
+        "brk", "mmap", "munmap", "mprotect", "mremap", "madvise", "mlock", "munlock",
+        "arch_prctl", "exit", "exit_group", "rt_sigaction", "rt_sigprocmask", "sigaltstack", "rt_sigreturn",
+        "set_robust_list", "rseq", "prctl", "sched_yield",
+    ]
+    static let reexecutedNumbers: Set<UInt64> = Set(reexecuted.compactMap { SyscallNames.byName[$0].map(UInt64.init) })
+    public static func reexecutes(_ nr: UInt64) -> Bool { reexecutedNumbers.contains(nr) }
+
+    /// Calls whose result is the number of bytes they wrote into their buffers (logged trimmed).
+    static let resultSized: Set<UInt64> = Set(["read", "pread64", "readv", "getdents64", "getrandom", "readlink", "readlinkat"]
+        .compactMap { SyscallNames.byName[$0].map(UInt64.init) })
+    /// Calls that write guest bytes to a descriptor (console output in replay).
+    static let output: Set<UInt64> = Set(["write", "writev", "pwrite64"].compactMap { SyscallNames.byName[$0].map(UInt64.init) })
+}
