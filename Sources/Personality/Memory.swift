@@ -91,8 +91,10 @@ extension LinuxPersonality {
         if flags & MAP_ANONYMOUS != 0 {
             backing = .anonymous
         } else if let provider = mappedFileProvider {
+            // Replay maps the recorded copy privately: nobody else shares it, and its writes must
+            // not reach the trace.
             let f = try provider(fd)
-            backing = .file(fd: f.host, path: f.path, offset: offset, shared: mapType != MAP_PRIVATE, writable: f.writable)
+            backing = .file(fd: f.host, path: f.path, offset: offset, shared: false, writable: f.writable)
         } else {
             let e = try fds.entry(fd)
             let accmode = Glibc.fcntl(e.host, F_GETFL) & O_ACCMODE

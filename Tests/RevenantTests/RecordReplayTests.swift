@@ -1,0 +1,221 @@
+import Foundation
+import Trace
+import XCTest
+
+/// Record every corpus entry, delete its working directory, replay the trace from elsewhere, and
+/// compare what the guest wrote — stdout and stderr, byte for byte — and the exit status.
+final class RecordReplayTests: XCTestCase {
+    struct Result: Equatable { var status: Int32; var stdout: Data; var stderr: Data }
+
+    func revenant(_ args: [String], cwd: URL, stdin: URL?, env: [String: String] = [:]) throws -> Result {
+        let p = Process()
+        p.executableURL = try revenantBinary()
+        p.arguments = args
+        p.currentDirectoryURL = cwd
+        p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+        let outURL = cwd.deletingLastPathComponent().appendingPathComponent("out-\(UUID().uuidString)")
+        let errURL = cwd.deletingLastPathComponent().appendingPathComponent("err-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: outURL); try? FileManager.default.removeItem(at: errURL) }
+        p.standardOutput = try FileHandle(forWritingTo: outURL)
+        p.standardError = try FileHandle(forWritingTo: errURL)
+        p.standardInput = try stdin.map { try FileHandle(forReadingFrom: $0) } ?? FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(180)
+        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit(); XCTFail("timed out: \(args)") }
+        p.waitUntilExit()
+        let status = p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus
+        return Result(status: status, stdout: try Data(contentsOf: outURL), stderr: try Data(contentsOf: errURL))
+    }
+
+    var base: URL!
+    override func setUpWithError() throws {
+        base = FileManager.default.temporaryDirectory.appendingPathComponent("rr-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: base) }
+
+    var corpus: URL { packageRootDirectory().appendingPathComponent("Tests/Corpus") }
+
+    /// Record `command` in a fresh copy of the fixtures, then replay it after the directory is gone.
+    func recordThenReplay(_ name: String, command: [String], stdin: URL?, env: [String: String] = [:]) throws -> (Result, Result) {
+        let work = base.appendingPathComponent("work-\(name)")
+        try FileManager.default.copyItem(at: corpus.appendingPathComponent("fixtures"), to: work)
+        let trace = base.appendingPathComponent("\(name).rvt")
+        let recorded = try revenant(["record", "-o", trace.path, "--"] + command, cwd: work, stdin: stdin, env: env)
+        try FileManager.default.removeItem(at: work)
+        let elsewhere = base.appendingPathComponent("elsewhere")
+        try? FileManager.default.createDirectory(at: elsewhere, withIntermediateDirectories: true)
+        let replayed = try revenant(["replay", trace.path], cwd: elsewhere, stdin: nil)
+        return (recorded, replayed)
+    }
+
+    func lines(_ url: URL) -> [String] {
+        ((try? String(contentsOf: url, encoding: .utf8)) ?? "").split(separator: "\n", omittingEmptySubsequences: false)
+            .map(String.init).filter { !$0.isEmpty && !$0.hasPrefix("#") }
+    }
+
+    func testCorpusRecordsAndReplaysIdentically() throws {
+        try requireKVM()
+        var failures: [String] = []
+        for kind in ["perl", "sqlite"] {
+            let dir = corpus.appendingPathComponent(kind)
+            let names = try FileManager.default.contentsOfDirectory(atPath: dir.path)
+                .filter { $0.hasSuffix(kind == "perl" ? ".pl" : ".sql") }.sorted()
+            for file in names {
+                let name = String(file.dropLast(kind == "perl" ? 3 : 4))
+                let command: [String]
+                var stdin: URL?
+                var env: [String: String] = [:]
+                if kind == "perl" {
+                    let script = base.appendingPathComponent("\(name).pl")
+                    try? FileManager.default.copyItem(at: dir.appendingPathComponent(file), to: script)
+                    let argsFile = dir.appendingPathComponent("\(name).args")
+                    let args = FileManager.default.fileExists(atPath: argsFile.path)
+                        ? ((try? String(contentsOf: argsFile, encoding: .utf8)) ?? "").split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init) : []
+                    command = ["/usr/bin/perl", script.path] + args
+                    let s = dir.appendingPathComponent("\(name).stdin")
+                    if FileManager.default.fileExists(atPath: s.path) { stdin = s }
+                    for kv in lines(dir.appendingPathComponent("\(name).env")) {
+                        if let eq = kv.firstIndex(of: "=") { env[String(kv[..<eq])] = String(kv[kv.index(after: eq)...]) }
+                    }
+                } else {
+                    command = ["/usr/bin/sqlite3", "test.db"]
+                    stdin = dir.appendingPathComponent(file)
+                }
+                let (rec, rep) = try recordThenReplay("\(kind)-\(name)", command: command, stdin: stdin, env: env)
+                if rec != rep {
+                    let why = rep.status != rec.status ? "status \(rec.status) recorded, \(rep.status) replayed" : "output differs"
+                    failures.append("\(kind)/\(name): \(why); replay stderr: \(String(decoding: rep.stderr.suffix(400), as: UTF8.self))")
+                }
+            }
+        }
+        XCTAssertEqual(failures, [], failures.joined(separator: "\n"))
+    }
+
+    /// Values that differ from run to run are reproduced, not recomputed.
+    func testNondeterministicValuesReplayExactly() throws {
+        try requireKVM()
+        let script = #"use Time::HiRes; opendir D, "/etc"; my @d = readdir D; print join(",", time, Time::HiRes::time(), rand(), $$, getppid(), scalar(@d), (stat "/etc/hostname")[1], (stat "/etc/hostname")[9]), "\n"; open R, "<", "/dev/urandom"; read R, my $b, 8; print unpack("H*", $b), "\n""#
+        let (rec, rep) = try recordThenReplay("nondet", command: ["/usr/bin/perl", "-e", script], stdin: nil)
+        XCTAssertEqual(rec.status, 0)
+        XCTAssertEqual(rep, rec)
+        let (r2, _) = try recordThenReplay("nondet2", command: ["/usr/bin/perl", "-e", script], stdin: nil)
+        XCTAssertNotEqual(r2.stdout, rec.stdout, "two recordings differ (time, pid, random…): the test can fail")
+        let sql = base.appendingPathComponent("now.sql")
+        try "select random(), datetime('now'), hex(randomblob(8));\n".write(to: sql, atomically: true, encoding: .utf8)
+        let (srec, srep) = try recordThenReplay("sqlnow", command: ["/usr/bin/sqlite3", ":memory:"], stdin: sql)
+        XCTAssertEqual(srep, srec)
+    }
+
+    func testExistingTraceIsRefusedUnlessForce() throws {
+        try requireKVM()
+        let trace = base.appendingPathComponent("t.rvt")
+        XCTAssertEqual(try revenant(["record", "-o", trace.path, "--", "/usr/bin/perl", "-e", "1"], cwd: base, stdin: nil).status, 0)
+        let again = try revenant(["record", "-o", trace.path, "--", "/usr/bin/perl", "-e", "1"], cwd: base, stdin: nil)
+        XCTAssertEqual(again.status, 125)
+        XCTAssertEqual(String(decoding: again.stderr, as: UTF8.self), "revenant: \(trace.path) already exists (use --force to replace it)\n")
+        XCTAssertEqual(try revenant(["record", "-o", trace.path, "--force", "--", "/usr/bin/perl", "-e", "print 2"], cwd: base, stdin: nil).stdout, Data("2".utf8))
+    }
+
+    /// Replay compares each call with the log: an edited event is a divergence with a report.
+    func testEditedEventIsADivergence() throws {
+        try requireKVM()
+        let (_, _) = try recordThenReplay("edit", command: ["/usr/bin/perl", "-e", #"open F, "<", "/etc/hostname" or die; my $l = <F>; close F; print "ok\n""#], stdin: nil)
+        let trace = base.appendingPathComponent("edit.rvt")
+        // Rewrite the events: the result of the first openat becomes fd 7 instead of what it was.
+        var reader = try EventReader(path: trace.appendingPathComponent("events").path)
+        var events: [Event] = []
+        while let e = try reader.next() { events.append(e) }
+        try FileManager.default.removeItem(at: trace.appendingPathComponent("events"))
+        let writer = try EventWriter(path: trace.appendingPathComponent("events").path)
+        var edited = false
+        for var e in events {
+            if !edited, e.kind == 1, let (nr, _) = readVarint(e.payload, 0), nr == 257 /* openat */ {
+                // Layout: nr, 6 args, console byte, outcome tag 0, zigzag result…
+                var i = 0
+                for _ in 0..<7 { i += readVarint(e.payload, i)!.1 }
+                i += 2
+                let (_, n) = readVarint(e.payload, i)!
+                var patched = Array(e.payload[..<i])
+                appendVarint(&patched, 14)  // zigzag(7)
+                patched += e.payload[(i + n)...]
+                e.payload = patched
+                edited = true
+            }
+            try writer.append(e)
+        }
+        try writer.close()
+        XCTAssertTrue(edited)
+        let r = try revenant(["replay", trace.path], cwd: base, stdin: nil)
+        XCTAssertEqual(r.status, 124, String(decoding: r.stderr, as: UTF8.self))
+        let report = String(decoding: r.stderr, as: UTF8.self)
+        XCTAssertTrue(report.contains("replay diverged at event"), report)
+        XCTAssertTrue(report.contains("at rip 0x"), report)
+        XCTAssertTrue(report.contains("last events:"), report)
+    }
+
+    func testBadTracesGetOneClearLine() throws {
+        try requireKVM()
+        let (_, _) = try recordThenReplay("bad", command: ["/usr/bin/perl", "-e", #"print "x" x 100 for 1..2000"#], stdin: nil)
+        let trace = base.appendingPathComponent("bad.rvt")
+        let header = trace.appendingPathComponent("header")
+        var h = try Data(contentsOf: header)
+        // Another format version.
+        h[8] = 7
+        try h.write(to: header)
+        var r = try revenant(["replay", trace.path], cwd: base, stdin: nil)
+        XCTAssertEqual(r.status, 125)
+        XCTAssertEqual(String(decoding: r.stderr, as: UTF8.self), "revenant: \(header.path) has trace format version 7; this revenant reads version 1\n")
+        h[8] = 1
+        try h.write(to: header)
+        // Another CPU: edit a CPUID value in the JSON.
+        var json = String(decoding: h[16...], as: UTF8.self)
+        json = json.replacingOccurrences(of: "\"eax\" : ", with: "\"eax\" : 1", options: [], range: json.range(of: "\"eax\" : "))
+        var edited = Data(h[0..<12])
+        edited.append(contentsOf: withUnsafeBytes(of: UInt32(json.utf8.count).littleEndian, Array.init))
+        edited.append(Data(json.utf8))
+        try edited.write(to: header)
+        r = try revenant(["replay", trace.path], cwd: base, stdin: nil)
+        XCTAssertEqual(r.status, 125)
+        XCTAssertTrue(String(decoding: r.stderr, as: UTF8.self).contains("was recorded on another CPU (CPUID leaf 0x0.0 eax: recorded"), String(decoding: r.stderr, as: UTF8.self))
+        try h.write(to: header)
+        // A corrupt chunk.
+        let events = trace.appendingPathComponent("events")
+        var ev = try Data(contentsOf: events)
+        ev[16 + 40] ^= 0xff
+        try ev.write(to: events)
+        r = try revenant(["replay", trace.path], cwd: base, stdin: nil)
+        XCTAssertEqual(r.status, 125)
+        XCTAssertTrue(String(decoding: r.stderr, as: UTF8.self).hasPrefix("revenant: \(trace.path): corrupt event chunk at byte offset 16"), String(decoding: r.stderr, as: UTF8.self))
+        // Not a trace.
+        r = try revenant(["replay", base.path], cwd: base, stdin: nil)
+        XCTAssertEqual(r.status, 125)
+        XCTAssertEqual(String(decoding: r.stderr, as: UTF8.self), "revenant: \(base.path) is not a Revenant trace: it has no header file\n")
+    }
+
+    /// A recorder killed with SIGKILL leaves a trace that replays up to its last complete chunk.
+    func testKilledRecorderLeavesAReplayablePrefix() throws {
+        try requireKVM()
+        let trace = base.appendingPathComponent("killed.rvt")
+        let p = Process()
+        p.executableURL = try revenantBinary()
+        p.arguments = ["record", "-o", trace.path, "--", "/usr/bin/perl", "-e", #"$| = 1; for (1..1000000) { print "line $_\n"; select undef, undef, undef, 0.0001 if $_ % 50 == 0 }"#]
+        p.currentDirectoryURL = base
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        Thread.sleep(forTimeInterval: 4)
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        let r = try revenant(["replay", trace.path], cwd: base, stdin: nil)
+        XCTAssertEqual(r.status, 125)
+        let err = String(decoding: r.stderr, as: UTF8.self)
+        XCTAssertTrue(err.contains("its recording was cut short") && err.contains("replay stopped there"), err)
+        let out = String(decoding: r.stdout, as: UTF8.self)
+        XCTAssertTrue(out.hasPrefix("line 1\nline 2\n"), String(out.prefix(100)))
+        XCTAssertGreaterThan(out.count, 1000, "the complete chunks replayed")
+    }
+}
