@@ -120,3 +120,5 @@ static int chost_remove_one(const char *path, const struct stat *st, int type, s
 int chost_remove_tree(const char *path) {
     return nftw(path, chost_remove_one, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -errno;
 }
+
+const char *chost_errno_name(int e) { return strerrorname_np(e); }

@@ -69,6 +69,9 @@ public final class Recorder: GuestKernel {
         var event = SyscallEvent(number: req.number, args: (0..<6).map { req[$0] }, outcome: outcome,
                                  console: ReplayPolicy.output.contains(req.number) ? personality.consoleKind(req[0]) : 0,
                                  writes: [])
+        for i in ReplayPolicy.pathArguments[req.number] ?? [] where req[i] != 0 {
+            if let s = try? memory.cString(at: req[i], max: 4095) { event.paths.append((i, s ?? [])) }
+        }
         if !ReplayPolicy.reexecutes(req.number) {
             // What the call left in guest memory: each written range's contents now, trimmed to the
             // result for calls whose result counts the bytes they produced.

@@ -19,6 +19,9 @@ public struct SyscallEvent: Equatable {
     /// 1 or 2 when the call wrote to the stdout or stderr Revenant was given.
     public var console: UInt8
     public var writes: [(address: UInt64, bytes: [UInt8])]
+    /// Path arguments as the program passed them (argument index → bytes), for `log` and search;
+    /// replay does not need them.
+    public var paths: [(index: Int, bytes: [UInt8])] = []
 
     public init(number: UInt64, args: [UInt64], outcome: SyscallOutcome, console: UInt8, writes: [(address: UInt64, bytes: [UInt8])]) {
         self.number = number
@@ -66,6 +69,12 @@ public struct SyscallEvent: Equatable {
             appendVarint(&b, w.address)
             appendVarint(&b, UInt64(w.bytes.count))
             b += w.bytes
+        }
+        appendVarint(&b, UInt64(paths.count))
+        for p in paths {
+            appendVarint(&b, UInt64(p.index))
+            appendVarint(&b, UInt64(p.bytes.count))
+            b += p.bytes
         }
         return b
     }
@@ -116,8 +125,17 @@ public struct SyscallEvent: Equatable {
             let addr = try varint()
             writes.append((addr, try bytes(try varint())))
         }
+        let np = try varint()
+        guard np <= 6 else { throw DecodeError(why: "\(np) path arguments") }
+        var paths: [(index: Int, bytes: [UInt8])] = []
+        for _ in 0..<np {
+            let index = Int(try varint() & 7)
+            paths.append((index, try bytes(try varint())))
+        }
         guard i == p.count else { throw DecodeError(why: "\(p.count - i) bytes left over") }
-        return SyscallEvent(number: number, args: args, outcome: outcome, console: console, writes: writes)
+        var e = SyscallEvent(number: number, args: args, outcome: outcome, console: console, writes: writes)
+        e.paths = paths
+        return e
     }
 }
 
@@ -137,6 +155,22 @@ public enum ReplayPolicy {
     /// Calls whose result is the number of bytes they wrote into their buffers (logged trimmed).
     static let resultSized: Set<UInt64> = Set(["read", "pread64", "readv", "getdents64", "getrandom", "readlink", "readlinkat"]
         .compactMap { SyscallNames.byName[$0].map(UInt64.init) })
+    /// Which arguments are paths, by syscall (logged for `revenant log` and search).
+    static let pathArguments: [UInt64: [Int]] = {
+        let table: [String: [Int]] = [
+            "open": [0], "creat": [0], "openat": [1], "stat": [0], "lstat": [0], "newfstatat": [1], "statx": [1],
+            "access": [0], "faccessat": [1], "faccessat2": [1], "readlink": [0], "readlinkat": [1], "unlink": [0],
+            "unlinkat": [1], "mkdir": [0], "mkdirat": [1], "rmdir": [0], "rename": [0, 1], "renameat": [1, 3],
+            "renameat2": [1, 3], "link": [0, 1], "linkat": [1, 3], "symlink": [0, 1], "symlinkat": [0, 2],
+            "chdir": [0], "chmod": [0], "fchmodat": [1], "chown": [0], "lchown": [0], "fchownat": [1],
+            "truncate": [0], "utimensat": [1], "statfs": [0], "getxattr": [0], "lgetxattr": [0],
+            "listxattr": [0], "llistxattr": [0], "execve": [0],
+        ]
+        var out: [UInt64: [Int]] = [:]
+        for (name, idx) in table { if let nr = SyscallNames.byName[name] { out[UInt64(nr)] = idx } }
+        return out
+    }()
+
     /// Calls that write guest bytes to a descriptor (console output in replay).
     static let output: Set<UInt64> = Set(["write", "writev", "pwrite64"].compactMap { SyscallNames.byName[$0].map(UInt64.init) })
 }

@@ -8,16 +8,16 @@ import Machine
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Describe this host's virtualization (hypervisor, trap strategy, CPU signature).",
-        discussion: "With a TRACE (from `revenant record`, coming with record/replay) it will describe the trace."
+        discussion: "With a TRACE (from `revenant record`) it describes the recorded run: program, duration, events by kind, sizes, blobs, trap strategy and CPU signature."
     )
 
-    @Argument(help: "A trace directory (not yet supported: record/replay is the next capability).")
+    @Argument(help: "A trace directory: describe the recorded run instead.")
     var trace: String?
     @Flag(help: "Print JSON.")
     var json = false
 
     func run() throws {
-        if let trace { throw CLIError("info \(trace): traces are not supported yet (record/replay is not implemented)") }
+        if let trace { return try describeTrace(trace, json: json) }
         let (strategy, hypervisor) = TrapStrategy.probe()
         let sig = CPUSignature.captureHost()
         var kvmState = "usable"

@@ -219,3 +219,54 @@ final class RecordReplayTests: XCTestCase {
         XCTAssertGreaterThan(out.count, 1000, "the complete chunks replayed")
     }
 }
+
+extension RecordReplayTests {
+    func testInfoAndLogReadTheTrace() throws {
+        try requireKVM()
+        let (rec, _) = try recordThenReplay("info", command: ["/usr/bin/perl", "-e", #"open F, "<", "/etc/hostname"; open G, "<", "/no/such/file"; print "done\n"; exit 4"#], stdin: nil)
+        XCTAssertEqual(rec.status, 4)
+        let trace = base.appendingPathComponent("info.rvt").path
+        let info = try revenant(["info", trace], cwd: base, stdin: nil)
+        let text = String(decoding: info.stdout, as: UTF8.self)
+        XCTAssertEqual(info.status, 0)
+        for needle in ["program:        /usr/bin/perl", "outcome:        exit status 4", "trap strategy:  pvm-user-stub", "blobs"] {
+            XCTAssertTrue(text.contains(needle), "\(needle) in\n\(text)")
+        }
+        let json = try revenant(["info", trace, "--json"], cwd: base, stdin: nil)
+        let obj = try JSONSerialization.jsonObject(with: json.stdout) as? [String: Any]
+        XCTAssertEqual(obj?["exit_status"] as? Int, 4)
+        XCTAssertEqual((obj?["syscalls"] as? [String: Int])?["exit_group"], 1)
+        let log = try revenant(["log", trace, "syscalls", "--where", "path=/no/*"], cwd: base, stdin: nil)
+        XCTAssertEqual(String(decoding: log.stdout, as: UTF8.self).split(separator: "\n").count, 1)
+        XCTAssertTrue(String(decoding: log.stdout, as: UTF8.self).contains(#"openat(AT_FDCWD, "/no/such/file", 0x80000, 0) = -1 ENOENT"#),
+                      String(decoding: log.stdout, as: UTF8.self))
+        let none = try revenant(["log", trace, "syscalls", "--where", "path=/nothing-like-this"], cwd: base, stdin: nil)
+        XCTAssertEqual(none.status, 1, "no hit: exit 1")
+        let jsonl = try revenant(["log", trace, "syscalls", "--jsonl", "--where", "name=exit_group"], cwd: base, stdin: nil)
+        let line = try JSONSerialization.jsonObject(with: jsonl.stdout) as? [String: Any]
+        XCTAssertEqual(line?["name"] as? String, "exit_group")
+    }
+
+    /// Ctrl-C to the recorder reaches the guest at a syscall boundary, is logged there, and replays identically.
+    func testSIGINTDuringRecordReplaysIdentically() throws {
+        try requireKVM()
+        let trace = base.appendingPathComponent("int.rvt")
+        let p = Process()
+        p.executableURL = try revenantBinary()
+        p.arguments = ["record", "-o", trace.path, "--", "/usr/bin/perl", "-e", #"$| = 1; $SIG{INT} = sub { print "got INT at ", time, "\n"; exit 6 }; print "waiting\n"; sleep 1 while 1"#]
+        p.currentDirectoryURL = base
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        Thread.sleep(forTimeInterval: 1.5)
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        let recorded = out.fileHandleForReading.readDataToEndOfFile()
+        XCTAssertEqual(p.terminationStatus, 6)
+        XCTAssertTrue(String(decoding: recorded, as: UTF8.self).contains("got INT at "))
+        let r = try revenant(["replay", trace.path], cwd: base, stdin: nil)
+        XCTAssertEqual(r.status, 6, String(decoding: r.stderr, as: UTF8.self))
+        XCTAssertEqual(r.stdout, recorded)
+    }
+}

@@ -38,6 +38,8 @@ void chost_block_forwarded_signals(void);
 void chost_make_kickable(void);
 /// Interrupt the kickable thread's blocking host call.
 void chost_kick(void);
+/// "ENOENT" for ENOENT (strerrorname_np), NULL when unknown.
+const char *chost_errno_name(int e);
 /// rm -rf PATH without following symlinks; 0 or -errno.
 int chost_remove_tree(const char *path);
 /// Start a detached thread running fn(arg).

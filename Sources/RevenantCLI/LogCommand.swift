@@ -1,0 +1,149 @@
+import ArgumentParser
+import CHost
+import Glibc
+import LinuxABI
+import Replay
+import Trace
+
+struct Log: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print what a trace recorded, without replaying it.",
+        discussion: """
+        `syscalls`: every recorded syscall, strace-like, with its path arguments and result.
+        `perl` and `sql` (the statement and query logs) come with the shims and `regen`.
+
+        --where filters (all must hold): name=GLOB, path=GLOB, path~TEXT (contains), result=N,
+        errno=NAME (e.g. errno=ENOENT).
+
+        Examples:
+          revenant log run.rvt syscalls --where 'name=open*' --where 'path=*.db'
+          revenant log run.rvt syscalls --jsonl --limit 20
+        """
+    )
+
+    @Argument(help: "The trace directory.") var trace: String
+    @Argument(help: "What to print: syscalls (perl and sql come with the shims).") var what: String
+    @Flag(help: "One JSON object per line.") var jsonl = false
+    @Option(help: "Print at most N entries.") var limit: Int?
+    @Option(help: ArgumentHelp("A filter, KEY=GLOB or KEY~TEXT (repeatable).", valueName: "EXPR")) var `where`: [String] = []
+
+    func run() throws {
+        guard what == "syscalls" else {
+            if what == "perl" || what == "sql" { throw CLIError("log \(what): the \(what == "perl" ? "Perl statement" : "SQL query") log comes with the shims and `revenant regen` (not implemented yet)") }
+            throw CLIError("log: unknown log '\(what)' (syscalls, perl or sql)")
+        }
+        let filters = try `where`.map(Filter.init)
+        let dir: TraceDirectory
+        do { (dir, _) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
+        var reader: EventReader
+        do { reader = try EventReader(path: dir.eventsPath) } catch { throw CLIError("\(trace): \(error)") }
+        var index: UInt64 = 0, printed = 0
+        do {
+            while let e = try reader.next() {
+                guard e.kind == EventKind.syscall.rawValue else { continue }
+                defer { index += 1 }
+                guard let s = try? SyscallEvent.decode(e.payload) else { throw CLIError("\(trace): event \(index) does not decode") }
+                guard filters.allSatisfy({ $0.matches(s) }) else { continue }
+                if let limit, printed >= limit { break }
+                printed += 1
+                print(jsonl ? json(index, s) : strace(index, s))
+            }
+        } catch let e as TraceError { throw CLIError("\(trace): \(e)") }
+        if printed == 0 && !filters.isEmpty { Glibc.exit(1) }
+    }
+
+    func strace(_ i: UInt64, _ s: SyscallEvent) -> String {
+        "#\(i) \(s.name)(\(arguments(s).joined(separator: ", "))) = \(resultText(s))"
+    }
+
+    func json(_ i: UInt64, _ s: SyscallEvent) -> String {
+        var o = "{\"event\":\(i),\"name\":\(jsonString(s.name)),\"args\":[\(s.args.map(String.init).joined(separator: ","))]"
+        if !s.paths.isEmpty {
+            o += ",\"paths\":{\(s.paths.map { "\"\($0.index)\":\(jsonString(String(decoding: $0.bytes, as: UTF8.self)))" }.joined(separator: ","))}"
+        }
+        o += ",\"result\":\(s.result)"
+        if s.result < 0 && s.result >= -4095, let n = errnoName(Int32(-s.result)) { o += ",\"errno\":\(jsonString(n))" }
+        if case .deliver(let d) = s.outcome { o += ",\"signal\":\(jsonString(Signal.name(d.signal)))" }
+        o += ",\"written\":\(s.writes.reduce(0) { $0 + $1.bytes.count })}"
+        return o
+    }
+
+    func arguments(_ s: SyscallEvent) -> [String] {
+        let count = Log.argumentCounts[s.name] ?? 6
+        return (0..<count).map { i in
+            if let p = s.paths.first(where: { $0.index == i }) { return cQuote(p.bytes) }
+            let v = s.args[i]
+            if v == 0xffff_ff9c || Int64(bitPattern: v) == -100 { return "AT_FDCWD" }
+            return v < 65536 ? String(v) : "0x" + String(v, radix: 16)
+        }
+    }
+
+    func resultText(_ s: SyscallEvent) -> String {
+        var r: String
+        let v = s.result
+        if v < 0 && v >= -4095 {
+            r = "-1 \(errnoName(Int32(-v)) ?? "E\(-v)") (\(String(cString: strerror(Int32(-v)))))"
+        } else {
+            r = v > 65536 ? "0x" + String(UInt64(bitPattern: v), radix: 16) : String(v)
+        }
+        switch s.outcome {
+        case .deliver(let d): r += " → \(Signal.name(d.signal)) handler"
+        case .exit(let st): r = "exit \(st)"
+        case .killed(let sig, _): r += " → killed by \(Signal.name(sig))"
+        default: break
+        }
+        return r
+    }
+
+    /// How many arguments each common syscall takes (the rest of the registers are noise).
+    static let argumentCounts: [String: Int] = [
+        "read": 3, "write": 3, "open": 3, "openat": 4, "close": 1, "stat": 2, "fstat": 2, "lstat": 2, "newfstatat": 4,
+        "lseek": 3, "mmap": 6, "munmap": 2, "mprotect": 3, "brk": 1, "pread64": 4, "pwrite64": 4, "readv": 3, "writev": 3,
+        "access": 2, "faccessat": 3, "faccessat2": 4, "getdents64": 3, "ioctl": 3, "fcntl": 3, "dup": 1, "dup2": 2, "dup3": 3,
+        "getpid": 0, "getppid": 0, "gettid": 0, "getuid": 0, "geteuid": 0, "getgid": 0, "getegid": 0, "exit_group": 1, "exit": 1,
+        "rt_sigaction": 4, "rt_sigprocmask": 4, "clock_gettime": 2, "getrandom": 3, "unlink": 1, "unlinkat": 3, "rename": 2,
+        "mkdir": 2, "rmdir": 1, "readlink": 3, "getcwd": 2, "chdir": 1, "arch_prctl": 2, "set_tid_address": 1,
+        "set_robust_list": 2, "prlimit64": 4, "fsync": 1, "fdatasync": 1, "ftruncate": 2, "kill": 2, "uname": 1, "time": 1,
+        "nanosleep": 2, "clock_nanosleep": 4, "statx": 5, "umask": 1, "sysinfo": 1, "mremap": 5, "madvise": 3,
+    ]
+
+    struct Filter {
+        var key: String, value: String, contains: Bool
+        init(_ expr: String) throws {
+            guard let i = expr.firstIndex(where: { $0 == "=" || $0 == "~" }) else {
+                throw CLIError("--where \(expr): expected KEY=GLOB or KEY~TEXT (keys: name, path, result, errno)")
+            }
+            key = String(expr[..<i])
+            value = String(expr[expr.index(after: i)...])
+            contains = expr[i] == "~"
+            guard ["name", "path", "result", "errno"].contains(key) else {
+                throw CLIError("--where \(expr): unknown key '\(key)' (name, path, result, errno)")
+            }
+        }
+        func matches(_ s: SyscallEvent) -> Bool {
+            func test(_ text: String) -> Bool { contains ? text.contains(value) : fnmatch(value, text, 0) == 0 }
+            switch key {
+            case "name": return test(s.name)
+            case "path": return s.paths.contains { test(String(decoding: $0.bytes, as: UTF8.self)) }
+            case "result": return test(String(s.result))
+            default: return s.result < 0 && test(errnoName(Int32(-s.result)) ?? "")
+            }
+        }
+    }
+}
+
+func errnoName(_ e: Int32) -> String? { chost_errno_name(e).map { String(cString: $0) } }
+
+func cQuote(_ b: [UInt8]) -> String {
+    var s = "\""
+    for c in b.prefix(256) {
+        switch c {
+        case 0x22: s += "\\\""
+        case 0x5c: s += "\\\\"
+        case 0x0a: s += "\\n"
+        case 0x20..<0x7f: s.unicodeScalars.append(Unicode.Scalar(c))
+        default: s += "\\x" + (c < 16 ? "0" : "") + String(c, radix: 16)
+        }
+    }
+    return s + (b.count > 256 ? "\"..." : "\"")
+}

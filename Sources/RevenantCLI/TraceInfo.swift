@@ -1,0 +1,115 @@
+import Glibc
+import LinuxABI
+import Replay
+import Trace
+
+/// What a trace holds, read straight from it.
+struct TraceSummary {
+    var header: TraceHeader
+    var events: UInt64 = 0
+    var byKind: [UInt8: UInt64] = [:]
+    var bySyscall: [String: UInt64] = [:]
+    var status: Int32?
+    var nanoseconds: UInt64?
+    var truncatedAt: UInt64?
+    var headerBytes = 0, eventBytes = 0, blobs = 0, blobBytes = 0
+    var syscallEventBytes = 0, writtenBytes = 0
+
+    init(_ path: String) throws {
+        let (dir, header): (TraceDirectory, TraceHeader)
+        do { (dir, header) = try TraceDirectory.open(path) } catch { throw CLIError(error.description) }
+        self.header = header
+        var reader: EventReader
+        do { reader = try EventReader(path: dir.eventsPath) } catch { throw CLIError("\(path): \(error)") }
+        do {
+            while let e = try reader.next() {
+                events += 1
+                byKind[e.kind, default: 0] += 1
+                if e.kind == EventKind.syscall.rawValue, let s = try? SyscallEvent.decode(e.payload) {
+                    bySyscall[s.name, default: 0] += 1
+                    let w = s.writes.reduce(0) { $0 + $1.bytes.count }
+                    writtenBytes += w
+                    syscallEventBytes += e.payload.count - w
+                } else if e.kind == EventKind.end.rawValue, let (s, n) = readVarint(e.payload, 0), let (ns, _) = readVarint(e.payload, n) {
+                    status = Int32(truncatingIfNeeded: Int64(bitPattern: s >> 1) ^ -Int64(bitPattern: s & 1))
+                    nanoseconds = ns
+                }
+            }
+        } catch { throw CLIError("\(path): \(error)") }
+        truncatedAt = reader.truncatedAt
+        headerBytes = fileSize(dir.headerPath)
+        eventBytes = fileSize(dir.eventsPath)
+        for b in dir.blobNames {
+            blobs += 1
+            blobBytes += fileSize(dir.blobsPath + "/" + b)
+        }
+    }
+}
+
+func fileSize(_ path: String) -> Int {
+    var st = stat()
+    return stat(path, &st) == 0 ? Int(st.st_size) : 0
+}
+
+func describeTrace(_ path: String, json: Bool) throws {
+    let s = try TraceSummary(path)
+    let h = s.header
+    let kinds: [(String, UInt64)] = [("syscall", s.byKind[EventKind.syscall.rawValue] ?? 0),
+                                     ("mapped file", s.byKind[EventKind.mappedFile.rawValue] ?? 0),
+                                     ("end", s.byKind[EventKind.end.rawValue] ?? 0)]
+    let top = s.bySyscall.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+    let syscallEvents = max(1, Int(s.byKind[EventKind.syscall.rawValue] ?? 0))
+    if json {
+        func q(_ x: String) -> String { jsonString(x) }
+        var o: [String] = []
+        o.append("\"program\":\(q(h.program))")
+        o.append("\"argv\":[\(h.argv.map(q).joined(separator: ","))]")
+        o.append("\"recorded_at\":\(q(h.recordedAt))")
+        o.append("\"exit_status\":\(s.status.map(String.init) ?? "null")")
+        o.append("\"duration_ns\":\(s.nanoseconds.map(String.init) ?? "null")")
+        o.append("\"complete\":\(s.status != nil)")
+        o.append("\"events\":\(s.events)")
+        o.append("\"events_by_kind\":{\(kinds.map { "\(q($0.0)):\($0.1)" }.joined(separator: ","))}")
+        o.append("\"syscalls\":{\(top.map { "\(q($0.key)):\($0.value)" }.joined(separator: ","))}")
+        o.append("\"bytes\":{\"header\":\(s.headerBytes),\"events\":\(s.eventBytes),\"blobs\":\(s.blobBytes)}")
+        o.append("\"blobs\":\(s.blobs)")
+        o.append("\"trap_strategy\":\(q(h.trapStrategy))")
+        o.append("\"hypervisor\":\(q(h.hypervisor))")
+        o.append("\"cpuid\":[\(h.cpuid.map { "{\"leaf\":\($0.leaf),\"subleaf\":\($0.subleaf),\"eax\":\($0.eax),\"ebx\":\($0.ebx),\"ecx\":\($0.ecx),\"edx\":\($0.edx)}" }.joined(separator: ","))]")
+        print("{" + o.joined(separator: ",") + "}")
+        return
+    }
+    let vendor = h.cpuid.first { $0.leaf == 0 }.map { l in
+        String(decoding: [l.ebx, l.edx, l.ecx].flatMap { v in (0..<4).map { UInt8((v >> (8 * $0)) & 0xff) } }, as: UTF8.self)
+    } ?? "?"
+    let family = h.cpuid.first { $0.leaf == 1 }.map { "family/model/stepping 0x\(String($0.eax, radix: 16))" } ?? ""
+    print("""
+    program:        \(h.program)
+    argv:           \(h.argv.joined(separator: " "))
+    recorded:       \(h.recordedAt) in \(h.cwd)
+    outcome:        \(s.status.map { "exit status \($0)" } ?? "incomplete (the recorder did not finish\(s.truncatedAt.map { "; the events end inside a chunk at byte \($0)" } ?? ""))")\(s.nanoseconds.map { ", \(fmtMs($0))" } ?? "")
+    events:         \(s.events): \(kinds.map { "\($0.1) \($0.0)" }.joined(separator: ", "))
+    syscalls:       \(top.prefix(8).map { "\($0.key) \($0.value)" }.joined(separator: ", "))\(top.count > 8 ? ", …" : "")
+    sizes:          header \(s.headerBytes) B, events \(s.eventBytes) B (compressed), blobs \(s.blobs) files \(s.blobBytes) B
+    per syscall:    \(s.syscallEventBytes / syscallEvents) B before compression, payload excluded (\(s.writtenBytes) B of memory writes in all)
+    trap strategy:  \(h.trapStrategy) (\(h.hypervisor))
+    CPU signature:  \(vendor), \(family), \(h.cpuid.count) CPUID leaves
+    """)
+}
+
+/// A JSON string literal.
+func jsonString(_ x: String) -> String {
+    var out = "\""
+    for u in x.unicodeScalars {
+        switch u {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        case "\r": out += "\\r"
+        default:
+            if u.value < 0x20 { out += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count) + String(u.value, radix: 16) } else { out.unicodeScalars.append(u) }
+        }
+    }
+    return out + "\""
+}
