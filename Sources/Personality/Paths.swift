@@ -103,6 +103,9 @@ extension LinuxPersonality {
                 flags &= ~O_CREAT
             }
         }
+        if wantsWrite, let hook = onOpenForWriting, let st = hostStat(res.host), (st.st_mode & S_IFMT) == S_IFREG {
+            hook(res.host, res.guest)
+        }
         var how = open_how_t(flags: UInt64(UInt32(bitPattern: flags | O_CLOEXEC)), mode: flags & (O_CREAT | 0x410000) != 0 ? mode & 0o7777 : 0,
                              resolve: 0x04 /* RESOLVE_NO_SYMLINKS */ | 0x02 /* RESOLVE_NO_MAGICLINKS */)
         let fd = res.host.withCString { cpath in

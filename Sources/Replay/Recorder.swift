@@ -24,6 +24,7 @@ public final class Recorder: GuestKernel {
         self.trace = trace
         writer = try EventWriter(path: trace.eventsPath)
         personality.onFileMapped = { [unowned self] fd, path in self.mappedDigest = self.storeFile(fd: fd, path: path) }
+        personality.onOpenForWriting = { [unowned self] host, guest in self.storePreImage(host: host, guest: guest) }
     }
 
     /// Keep a copy of a whole file (once per path and size/mtime) and return its digest.
@@ -47,6 +48,15 @@ public final class Recorder: GuestKernel {
         } catch {
             failure = failure ?? error
             return nil
+        }
+    }
+
+    /// The first time the run opens a file for writing, keep what it held before.
+    private var preImaged: Set<String> = []
+    func storePreImage(host: String, guest: String) {
+        guard preImaged.insert(guest).inserted, let digest = storeFile(path: host) else { return }
+        do { try writer.append(Event(kind: EventKind.preImage.rawValue, payload: hexBytes(digest) + Array(guest.utf8))) } catch {
+            failure = failure ?? error
         }
     }
 

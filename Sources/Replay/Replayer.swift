@@ -63,6 +63,10 @@ public final class Replayer: GuestKernel {
         let event: SyscallEvent
         do {
             guard var e = try reader.next() else { endedEarly = true; return .exit(125) }
+            while e.kind == EventKind.preImage.rawValue {
+                guard let next = try reader.next() else { endedEarly = true; return .exit(125) }
+                e = next
+            }
             if e.kind == EventKind.mappedFile.rawValue {
                 mapped = hexString(e.payload)
                 guard let next = try reader.next() else { endedEarly = true; return .exit(125) }

@@ -9,6 +9,9 @@ public enum EventKind: UInt8 {
     case mappedFile = 2
     /// The run's end: exit status and duration.
     case end = 3
+    /// A regular file's contents just before the program opened it for writing: the digest of
+    /// its blob (32 bytes) and its guest path. Replay ignores it; SQL time travel starts from it.
+    case preImage = 4
 }
 
 /// The payload of an `EventKind.syscall` event.

@@ -1,4 +1,5 @@
 import Foundation
+import Replay
 import Trace
 import XCTest
 
@@ -268,5 +269,64 @@ extension RecordReplayTests {
         let r = try revenant(["replay", trace.path], cwd: base, stdin: nil)
         XCTAssertEqual(r.status, 6, String(decoding: r.stderr, as: UTF8.self))
         XCTAssertEqual(r.stdout, recorded)
+    }
+}
+
+extension RecordReplayTests {
+    /// A file the program opens for writing is kept as it was before (the start of SQL time travel).
+    func testPreImageOfAFileOpenedForWriting() throws {
+        try requireKVM()
+        let work = base.appendingPathComponent("pre")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        let db = work.appendingPathComponent("data.txt")
+        try "before\n".write(to: db, atomically: true, encoding: .utf8)
+        let trace = base.appendingPathComponent("pre.rvt")
+        let r = try revenant(["record", "-o", trace.path, "--", "/usr/bin/perl", "-e", #"open F, ">>", "data.txt" or die; print F "after\n""#], cwd: work, stdin: nil)
+        XCTAssertEqual(r.status, 0)
+        XCTAssertEqual(try String(contentsOf: db, encoding: .utf8), "before\nafter\n")
+        var reader = try EventReader(path: trace.appendingPathComponent("events").path)
+        var found: [UInt8]?
+        while let e = try reader.next() {
+            guard e.kind == 4 else { continue }
+            XCTAssertNil(found, "one pre-image per file")
+            XCTAssertEqual(String(decoding: e.payload.dropFirst(32), as: UTF8.self), db.resolvingSymlinksInPath().path)
+            found = Array(e.payload.prefix(32))
+        }
+        guard let digest = found else { return XCTFail("no pre-image event") }
+        let hex = digest.map { String(format: "%02x", $0) }.joined()
+        let blob = try Data(contentsOf: trace.appendingPathComponent("blobs/\(hex)"))
+        XCTAssertEqual(String(decoding: blob, as: UTF8.self), "before\n")
+    }
+
+    /// A trace whose program was swapped for another binary diverges, with a report, not a hang.
+    func testChangedBinaryIsADivergence() throws {
+        try requireKVM()
+        let (rec, _) = try recordThenReplay("swap", command: ["/usr/bin/perl", "-e", "print 1"], stdin: nil)
+        XCTAssertEqual(rec.status, 0)
+        let trace = base.appendingPathComponent("swap.rvt")
+        let headerURL = trace.appendingPathComponent("header")
+        var h = try TraceHeader.decode([UInt8](try Data(contentsOf: headerURL)))
+        // Another build of the program: the same perl with one byte of its .text changed would
+        // do; a different program is the clearest case.
+        let other = try TraceDirectory(path: trace.path).storeBlob([UInt8](try Data(contentsOf: URL(fileURLWithPath: "/usr/bin/sqlite3"))))
+        h.files?["/usr/bin/perl"] = other
+        try Data(try h.encoded()).write(to: headerURL)
+        let r = try revenant(["replay", trace.path], cwd: base, stdin: nil)
+        XCTAssertEqual(r.status, 124, String(decoding: r.stderr, as: UTF8.self))
+        XCTAssertTrue(String(decoding: r.stderr, as: UTF8.self).contains("replay diverged"), String(decoding: r.stderr, as: UTF8.self))
+    }
+
+    /// Decoding arbitrary syscall-event payloads never traps.
+    func testSyscallEventDecodingFuzz() {
+        var g = SplitMix(seed: 99)
+        let valid = SyscallEvent(number: 0, args: [3, 0x1000, 10, 0, 0, 0], outcome: .value(10), console: 0,
+                                 writes: [(0x1000, Array("0123456789".utf8))]).encoded()
+        XCTAssertNotNil(try? SyscallEvent.decode(valid))
+        for _ in 0..<20_000 {
+            var m = valid
+            for _ in 0...(g.next() % 4) { m[Int(g.next() % UInt64(m.count))] = UInt8(truncatingIfNeeded: g.next()) }
+            if g.next() % 3 == 0 { m = Array(m.prefix(Int(g.next() % UInt64(m.count + 1)))) }
+            _ = try? SyscallEvent.decode(m)
+        }
     }
 }
