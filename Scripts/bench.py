@@ -15,9 +15,10 @@ os.makedirs(OUT, exist_ok=True)
 work = tempfile.mkdtemp(prefix="revenant-bench-")
 os.chdir(work)
 
-def run(cmd, env=None):
+def run(cmd, env=None, stdin=None):
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    with open(stdin) if stdin else subprocess.DEVNULL as inp:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, stdin=inp)
     dt = time.perf_counter() - t0
     if p.returncode != 0:
         sys.exit(f"bench: {' '.join(cmd)} failed ({p.returncode}): {p.stderr.decode()[-500:]}")
@@ -38,18 +39,29 @@ os.makedirs("files", exist_ok=True)
 for i in range(100):
     open(f"files/f{i}", "w").write("f\n")
 
+with open("insert100k.sql", "w") as f:
+    f.write("DROP TABLE IF EXISTS t;\nCREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT, v REAL);\nBEGIN;\n")
+    for i in range(100000):
+        f.write(f"INSERT INTO t(name, v) VALUES ('name{i}', {i * 0.5});\n")
+    f.write("COMMIT;\nSELECT count(*), sum(v) FROM t;\n")
+
 workloads = {
     "cpu": {"args": [PERL, os.path.join(BENCH, "cpu.pl"), "2000000"],
-            "variants": ["native", "run"]},
-    "perl -e 1": {"args": [PERL, "-e", "1"], "variants": ["native", "run", "run-exits", "strace", "qemu"]},
+            "variants": ["native", "run", "record", "replay"]},
+    "perl -e 1": {"args": [PERL, "-e", "1"], "variants": ["native", "run", "run-exits", "record", "replay", "strace", "qemu"]},
     "syscall-heavy": {"args": [PERL, os.path.join(BENCH, "syscall_heavy.pl"), "big.txt", "files"],
-                      "variants": ["native", "run", "run-exits", "strace", "qemu"]},
+                      "variants": ["native", "run", "run-exits", "record", "replay", "strace", "qemu"], "rounds": 3},
+    "sqlite 100k inserts": {"args": ["/usr/bin/sqlite3", "bench.db"], "stdin": "insert100k.sql",
+                            "variants": ["native", "run", "record", "replay"]},
 }
 
-def command(variant, args):
+def command(variant, args, name=""):
+    trace = os.path.join(work, "bench-" + name.replace(" ", "_") + ".rvt")
     if variant == "native": return args
     if variant == "run": return R + args
     if variant == "run-exits": return RX + args
+    if variant == "record": return [BIN, "record", "-o", trace, "--force", "--"] + args
+    if variant == "replay": return [BIN, "replay", "--quiet", trace]
     if variant == "strace": return ["strace", "-f", "-qq", "-o", "/dev/null"] + args
     if variant == "qemu": return ["qemu-x86_64", "-L", "/"] + args
 
@@ -63,18 +75,48 @@ say()
 info = subprocess.run([BIN, "info"], stdout=subprocess.PIPE).stdout.decode()
 say("```\n" + info.strip() + "\n```")
 say()
+traces = []
 say("| workload | variant | median time | ratio to native (median, min–max) |")
 say("|---|---|---:|---|")
 for name, w in workloads.items():
     variants = [v for v in w["variants"] if (v != "strace" or have("strace")) and (v != "qemu" or have("qemu-x86_64"))]
     times = {v: [] for v in variants}
-    for _ in range(ROUNDS):
+    if "replay" in variants:
+        run(command("record", w["args"], name), stdin=w.get("stdin"))  # the trace the replays read
+    for _ in range(w.get("rounds", ROUNDS)):
         for v in variants:
-            times[v].append(run(command(v, w["args"]))[0])
+            times[v].append(run(command(v, w["args"], name), stdin=w.get("stdin"))[0])
     for v in variants:
         ratios = [t / n for t, n in zip(times[v], times["native"])]
+        extra = ""
+        if v in ("record", "replay") and "run" in times:
+            rr = [t / n for t, n in zip(times[v], times["run"])]
+            extra = f"; {statistics.median(rr):.2f} of run"
+        if v == "replay":
+            rr = [t / n for t, n in zip(times["replay"], times["record"])]
+            extra += f", {statistics.median(rr):.2f} of record"
         say(f"| {name} | {v} | {statistics.median(times[v])*1000:.1f} ms | "
-            f"{statistics.median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f}) |")
+            f"{statistics.median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f}){extra} |")
+    if "record" in variants:
+        info = subprocess.run([BIN, "info", command("record", w["args"], name)[3]], stdout=subprocess.PIPE).stdout.decode()
+        sizes = [l.strip() for l in info.splitlines() if l.startswith(("events:", "sizes:", "per syscall:"))]
+        traces.append((name, sizes))
+
+say()
+say("## Trace sizes (`revenant info`)")
+say()
+for name, sizes in traces:
+    say(f"- {name}: " + "; ".join(sizes))
+
+# Bytes per syscall event after compression, payload excluded: a run of syscalls with no payload.
+tr = os.path.join(work, "getppid.rvt")
+run([BIN, "record", "-o", tr, "--force", "--", PERL, os.path.join(BENCH, "getppid.pl"), "100000"])
+base_tr = os.path.join(work, "base.rvt")
+run([BIN, "record", "-o", base_tr, "--force", "--", PERL, os.path.join(BENCH, "getppid.pl"), "0"])
+ev = os.path.getsize(os.path.join(tr, "events")) - os.path.getsize(os.path.join(base_tr, "events"))
+say()
+say(f"Trace bytes per syscall event after compression, payload excluded (100,000 getppid minus 0): "
+    f"{ev / 100000:.2f} B")
 
 # Syscall round trip, in µs per getppid, measured inside the guest (startup excluded).
 say()
