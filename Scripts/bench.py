@@ -17,8 +17,11 @@ os.chdir(work)
 
 def run(cmd, env=None, stdin=None):
     t0 = time.perf_counter()
-    with open(stdin) if stdin else subprocess.DEVNULL as inp:
+    inp = open(stdin) if stdin else subprocess.DEVNULL
+    try:
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, stdin=inp)
+    finally:
+        if stdin: inp.close()
     dt = time.perf_counter() - t0
     if p.returncode != 0:
         sys.exit(f"bench: {' '.join(cmd)} failed ({p.returncode}): {p.stderr.decode()[-500:]}")

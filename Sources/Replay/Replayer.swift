@@ -77,7 +77,7 @@ public final class Replayer: GuestKernel {
             }
             guard e.kind == EventKind.syscall.rawValue else { return diverge(req, "unexpected event kind \(e.kind)") }
             do { event = try SyscallEvent.decode(e.payload) } catch {
-                traceError = .corruptChunk(offset: 0, why: "event \(index) does not decode: \(error.why)")
+                traceError = .corruptEvent(index: index, why: error.why)
                 return .exit(125)
             }
         } catch {
@@ -100,12 +100,15 @@ public final class Replayer: GuestKernel {
                     let fd = open(self.trace.blobsPath + "/" + digest, O_RDONLY | O_CLOEXEC)
                     guard fd >= 0 else { throw SysError(ENOENT) }
                     self.openBlobs.append(fd)
-                    return (fd, "blob:" + digest, false)
+                    return (fd, self.trace.blobsPath + "/" + digest, false)
                 }
             } else {
                 personality.mappedFileProvider = { _ in throw SysError(EBADF) }
             }
             let again = personality.handle(req)
+            // The mapping holds the blob now; the descriptor is not needed any more.
+            for fd in openBlobs { close(fd) }
+            openBlobs.removeAll()
             switch (again, event.outcome) {
             case (.value(let a), .value(let b)) where a == b: return again
             case (.value(let a), .deliver(let d)) where a == d.result:

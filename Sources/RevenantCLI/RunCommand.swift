@@ -115,12 +115,11 @@ final class GuestSession {
             // REVENANT_KVM_DEVICE names another device node (tests use it to make KVM unavailable).
             let device = environmentValue("REVENANT_KVM_DEVICE") ?? "/dev/kvm"
             machine = try GuestMachine(memory: memory, kvmPath: device, mailbox: options.syscallPath == .mailbox)
-        } catch let e as MachineError {
-            removeTree(privateTmp)
-            throw CLIError(e.description)
         } catch {
+            // Nothing ran: leave no private /tmp and no empty trace behind.
             removeTree(privateTmp)
-            throw CLIError("\(error)")
+            if let trace { removeTree(trace.path) }
+            throw CLIError((error as? MachineError)?.description ?? "\(error)")
         }
         let config = PersonalityConfig(mounts: mounts, cwd: cwd, programPath: spec.path, network: options.network,
                                        diagnostic: { FileHandleStderr.write("revenant: \($0)\n") })

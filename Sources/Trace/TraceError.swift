@@ -7,6 +7,7 @@ public enum TraceError: Error, Equatable, CustomStringConvertible {
     case exists(path: String)
     case io(path: String, errno: Int32)
     case missingBlob(String)
+    case corruptEvent(index: UInt64, why: String)
 
     public var description: String {
         switch self {
@@ -18,6 +19,7 @@ public enum TraceError: Error, Equatable, CustomStringConvertible {
         case .exists(let p): return "\(p) already exists (use --force to replace it)"
         case .io(let p, let e): return "\(p): \(String(cString: strerror(e)))"
         case .missingBlob(let h): return "blob \(h) is missing from the trace"
+        case .corruptEvent(let i, let why): return "corrupt event \(i): \(why)"
         }
     }
 }

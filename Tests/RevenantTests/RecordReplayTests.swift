@@ -1,4 +1,5 @@
 import Foundation
+import LinuxABI
 import Replay
 import Trace
 import XCTest
@@ -105,6 +106,18 @@ final class RecordReplayTests: XCTestCase {
         XCTAssertEqual(rep, rec)
         let (r2, _) = try recordThenReplay("nondet2", command: ["/usr/bin/perl", "-e", script], stdin: nil)
         XCTAssertNotEqual(r2.stdout, rec.stdout, "two recordings differ (time, pid, random…): the test can fail")
+        // A copy of the trace elsewhere replays the same; --quiet replays without output.
+        let copy = base.appendingPathComponent("copies/nondet-copy.rvt")
+        try FileManager.default.createDirectory(at: copy.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: base.appendingPathComponent("nondet.rvt"), to: copy)
+        XCTAssertEqual(try revenant(["replay", copy.path], cwd: base, stdin: nil), rec)
+        let quiet = try revenant(["replay", "--quiet", copy.path], cwd: base, stdin: nil)
+        XCTAssertEqual(quiet.status, rec.status)
+        XCTAssertEqual(quiet.stdout, Data())
+        // Hash order (perl's hash seed is random per run) is reproduced too.
+        let hashes = #"my %h = map { $_ => 1 } 1..40; print join(",", keys %h), "\n""#
+        let (hrec, hrep) = try recordThenReplay("hash", command: ["/usr/bin/perl", "-e", hashes], stdin: nil)
+        XCTAssertEqual(hrep, hrec)
         let sql = base.appendingPathComponent("now.sql")
         try "select random(), datetime('now'), hex(randomblob(8));\n".write(to: sql, atomically: true, encoding: .utf8)
         let (srec, srep) = try recordThenReplay("sqlnow", command: ["/usr/bin/sqlite3", ":memory:"], stdin: sql)
@@ -314,6 +327,23 @@ extension RecordReplayTests {
         let r = try revenant(["replay", trace.path], cwd: base, stdin: nil)
         XCTAssertEqual(r.status, 124, String(decoding: r.stderr, as: UTF8.self))
         XCTAssertTrue(String(decoding: r.stderr, as: UTF8.self).contains("replay diverged"), String(decoding: r.stderr, as: UTF8.self))
+    }
+
+    /// The syscall event layout of Docs/trace-format.md, byte for byte.
+    func testSyscallEventEncodingIsPinned() throws {
+        var e = SyscallEvent(number: 257, args: [0xffff_ff9c, 0x1000, 0x80000, 0, 0, 0], outcome: .value(-2), console: 0,
+                             writes: [(0x2000, [0xaa, 0xbb])])
+        e.paths = [(1, Array("/x".utf8))]
+        let hex = e.encoded().map { String(format: "%02x", $0) }.joined()
+        // 257 | six args | console 0 | tag 0, zigzag(-2)=3 | 1 write: 0x2000, 2 bytes | 1 path: arg 1, "/x"
+        let expected = ["8102", "9cffffff0f", "8020", "808020", "00", "00", "00", "00", "00", "03", "01", "804002aabb", "0101022f78"]
+        XCTAssertEqual(hex, expected.joined())
+        XCTAssertEqual(try SyscallEvent.decode(e.encoded()), e)
+        let d = SyscallEvent(number: 62, args: [1, 10, 0, 0, 0, 0], outcome: .deliver(SignalDelivery(
+            signal: 10, handler: 0x4000, restorer: 0, flags: 0, savedMask: 0, code: -6, senderPID: 0, senderUID: 0, result: 0)),
+            console: 0, writes: [])
+        let expectedDelivery = ["3e", "010a00000000", "00", "04", "0a", "0b", "00", "808001", "00", "00"]
+        XCTAssertEqual(d.encoded().map { String(format: "%02x", $0) }.joined(), expectedDelivery.joined())
     }
 
     /// Decoding arbitrary syscall-event payloads never traps.
