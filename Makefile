@@ -10,7 +10,7 @@ export PATH := /opt/swift/usr/bin:$(PATH)
 
 # Build and test dependencies from Debian (the code needs liblz4-dev later, perl/sqlite headers for
 # the shims; tests and benchmarks use the rest).
-APT_PACKAGES := liblz4-dev libperl-dev libsqlite3-dev linux-libc-dev sqlite3 libdbd-sqlite3-perl \
+APT_PACKAGES := liblz4-dev libssl-dev pkg-config libperl-dev libsqlite3-dev linux-libc-dev sqlite3 libdbd-sqlite3-perl \
                 perl gcc make hyperfine valgrind strace qemu-user
 
 # One build configuration everywhere (a clean release build takes minutes on 2 cores).

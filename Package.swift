@@ -5,7 +5,7 @@ import PackageDescription
 //   RevenantCLI → Machine → KVM → CKVM   (the CLI joins Machine and Personality)
 //                         → GuestMemory
 //               Personality → LinuxABI, GuestMemory
-//               Trace → CLZ4, CHost (the trace format)
+//               Trace → CLZ4, CCrypto, CHost (the trace format)
 //               Replay → Machine, Personality, Trace (recorder and replayer)
 let package = Package(
     name: "Revenant",
@@ -22,7 +22,8 @@ let package = Package(
         .target(name: "CKVM"),
         .target(name: "CHost"),
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
-        .target(name: "Trace", dependencies: ["CLZ4", "CHost"]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .target(name: "Trace", dependencies: ["CLZ4", "CCrypto", "CHost"]),
         .target(name: "CGuestStub", path: "GuestAgents/stub"),
         .target(name: "KVM", dependencies: ["CKVM", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "GuestMemory", dependencies: ["LinuxABI", "CHost"]),

@@ -48,4 +48,18 @@ step "An unsupported syscall: ENOSYS and one line naming it (child processes com
      "revenant run -- perl -e 'fork // print \"fork: \$!\\n\"'"
 "$BIN" run -- perl -e 'defined(fork) or print "fork: $!\n"'
 
-printf '\nNext: record and replay (revenant record/replay), then the Perl and SQLite shims.\n'
+step "Record a run that reads the clock, randomness, its pid and a file; replay it after the file is gone" \
+     "revenant record -o run.rvt -- perl -e '...'; rm input.txt; revenant replay run.rvt"
+echo "a line from a file" > input.txt
+"$BIN" record -o run.rvt -- perl -e 'open F, "<", "input.txt" or die; print scalar <F>;
+    print "time ", time, ", rand ", rand(), ", pid $$\n"'
+rm input.txt
+echo "-- replayed (input.txt deleted):"
+"$BIN" replay run.rvt
+echo "exit status $?"
+
+step "What the trace holds, and its syscalls, without replaying" "revenant info run.rvt; revenant log run.rvt syscalls --where 'path=input*'"
+"$BIN" info run.rvt
+"$BIN" log run.rvt syscalls --where 'path=input*'
+
+printf '\nNext: the Perl and SQLite shims, regeneration of their logs, and replay at the Perl and SQL level.\n'
