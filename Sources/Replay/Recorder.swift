@@ -55,7 +55,7 @@ public final class Recorder: GuestKernel {
     private var preImaged: Set<String> = []
     func storePreImage(host: String, guest: String) {
         guard preImaged.insert(guest).inserted, let digest = storeFile(path: host) else { return }
-        do { try writer.append(Event(kind: EventKind.preImage.rawValue, payload: hexBytes(digest) + Array(guest.utf8))) } catch {
+        do { try writer.append(Event(kind: EventKind.preImage.rawValue, payload: Hex.bytes(digest) + Array(guest.utf8))) } catch {
             failure = failure ?? error
         }
     }
@@ -95,7 +95,7 @@ public final class Recorder: GuestKernel {
         }
         do {
             if let d = mappedDigest {
-                try writer.append(Event(kind: EventKind.mappedFile.rawValue, payload: hexBytes(d)))
+                try writer.append(Event(kind: EventKind.mappedFile.rawValue, payload: Hex.bytes(d)))
             }
             try writer.append(Event(kind: EventKind.syscall.rawValue, payload: event.encoded()))
         } catch {
@@ -117,15 +117,3 @@ public final class Recorder: GuestKernel {
     /// Flush what is buffered (on a signal that ends the recorder early).
     public func flush() { try? writer.flush() }
 }
-
-func hexBytes(_ s: String) -> [UInt8] {
-    var out: [UInt8] = []
-    var it = s.utf8.makeIterator()
-    while let a = it.next(), let b = it.next() {
-        func v(_ c: UInt8) -> UInt8 { c >= 97 ? c - 87 : (c >= 65 ? c - 55 : c - 48) }
-        out.append(v(a) << 4 | v(b))
-    }
-    return out
-}
-
-func hexString(_ b: [UInt8]) -> String { b.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }

@@ -68,7 +68,7 @@ public final class Replayer: GuestKernel {
                 e = next
             }
             if e.kind == EventKind.mappedFile.rawValue {
-                mapped = hexString(e.payload)
+                mapped = Hex.string(e.payload)
                 guard let next = try reader.next() else { endedEarly = true; return .exit(125) }
                 e = next
             }

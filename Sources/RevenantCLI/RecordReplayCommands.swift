@@ -34,13 +34,10 @@ struct Record: ParsableCommand {
     var command: [String] = []
 
     func run() throws {
-        var cmd = command
-        if cmd.first == "--" { cmd.removeFirst() }
-        guard let program = cmd.first else { throw CLIError("record: no program given (usage: revenant record -o TRACE [options] -- PROGRAM [ARGS...])") }
-        if program.hasPrefix("-") && command.first != "--" { throw CLIError("record: unknown option '\(program)' (see revenant record --help)") }
+        let (program, arguments) = try programAndArguments(command, verb: "record", usage: "revenant record -o TRACE [options] -- PROGRAM [ARGS...]")
         let valid = ["auto", "none", "perl", "sqlite", "perl,sqlite", "sqlite,perl"]
         guard valid.contains(shims) else { throw CLIError("--shims \(shims): expected auto, none, perl, sqlite or perl,sqlite") }
-        let session = try GuestSession(options: options, program: program, arguments: Array(cmd.dropFirst()), record: (output, force))
+        let session = try GuestSession(options: options, program: program, arguments: arguments, record: (output, force))
         Glibc.exit(session.run())
     }
 }
@@ -75,7 +72,7 @@ struct Replay: ParsableCommand {
         }
         let machine: GuestMachine
         do { machine = try GuestMachine(memory: header.memory) } catch { throw CLIError("\(error)") }
-        let random = hexToBytes(process.atRandom)
+        let random = Hex.bytes(process.atRandom)
         let config = PersonalityConfig(mounts: header.mounts.map { Mount(guest: $0.guest, host: $0.host, writable: $0.writable) },
                                        cwd: header.cwd, programPath: header.program, network: header.network,
                                        diagnostic: { FileHandleStderr.write("revenant: \($0)\n") })
@@ -129,14 +126,4 @@ func cpuDifference(_ recorded: [TraceHeader.CPUIDLeaf]) -> String? {
         }
     }
     return nil
-}
-
-func hexToBytes(_ s: String) -> [UInt8] {
-    var out: [UInt8] = []
-    var it = s.utf8.makeIterator()
-    while let a = it.next(), let b = it.next() {
-        func v(_ c: UInt8) -> UInt8 { c >= 97 ? c - 87 : (c >= 65 ? c - 55 : c - 48) }
-        out.append(v(a) << 4 | v(b))
-    }
-    return out
 }

@@ -51,16 +51,23 @@ struct Run: ParsableCommand {
     var command: [String] = []
 
     func run() throws {
-        var cmd = command
-        if cmd.first == "--" { cmd.removeFirst() }
-        guard let program = cmd.first else { throw CLIError("run: no program given (usage: revenant run [options] -- PROGRAM [ARGS...])") }
-        if program.hasPrefix("-") && command.first != "--" {
-            throw CLIError("run: unknown option '\(program)' (see revenant run --help)")
-        }
-        let session = try GuestSession(options: options, program: program, arguments: Array(cmd.dropFirst()))
+        let (program, arguments) = try programAndArguments(command, verb: "run", usage: "revenant run [options] -- PROGRAM [ARGS...]")
+        let session = try GuestSession(options: options, program: program, arguments: arguments)
         let status = session.run()
         Glibc.exit(status)
     }
+}
+
+/// PROGRAM and ARGS from what follows the options (`--` optional); an option ArgumentParser did
+/// not know lands here and is refused as a usage error rather than run as a program.
+func programAndArguments(_ command: [String], verb: String, usage: String) throws -> (String, [String]) {
+    var cmd = command
+    if cmd.first == "--" { cmd.removeFirst() }
+    guard let program = cmd.first else { throw CLIError("\(verb): no program given (usage: \(usage))") }
+    if program.hasPrefix("-") && command.first != "--" {
+        throw CLIError("\(verb): unknown option '\(program)' (see revenant \(verb) --help)")
+    }
+    return (program, Array(cmd.dropFirst()))
 }
 
 /// Everything one guest run needs, set up from the command line.
@@ -155,7 +162,7 @@ final class GuestSession {
                 cpuid: machine.cpuSignature.leaves.map { .init(leaf: $0.leaf, subleaf: $0.subleaf, eax: $0.eax, ebx: $0.ebx, ecx: $0.ecx, edx: $0.edx) },
                 revenantVersion: revenantVersion, recordedAt: isoNow())
             var h = header
-            h.process = .init(atRandom: atRandom.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(),
+            h.process = .init(atRandom: Hex.string(atRandom),
                               pid: personality.nondeterminism.pid, ppid: personality.nondeterminism.ppid,
                               uid: ids.uid, euid: ids.euid, gid: ids.gid, egid: ids.egid, hwcap: machine.hwcap)
             h.files = files

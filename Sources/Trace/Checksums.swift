@@ -43,6 +43,22 @@ public final class SHA256 {
     public static func hex<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
         let s = SHA256()
         s.update(bytes)
-        return s.finish().map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        return Hex.string(s.finish())
+    }
+}
+
+/// Lowercase hex, as blob names and header fields use it.
+public enum Hex {
+    public static func string<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+        bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+    }
+
+    /// The bytes of a hex string (pairs of digits; anything else reads as garbage, not a trap).
+    public static func bytes(_ s: String) -> [UInt8] {
+        func v(_ c: UInt8) -> UInt8 { c >= 97 ? c &- 87 : (c >= 65 ? c &- 55 : c &- 48) }
+        var out: [UInt8] = []
+        var it = s.utf8.makeIterator()
+        while let a = it.next(), let b = it.next() { out.append(v(a) << 4 | v(b) & 0xf) }
+        return out
     }
 }
