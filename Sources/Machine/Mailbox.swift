@@ -149,6 +149,8 @@ final class SyscallMailbox: @unchecked Sendable {
                     fallbacks += 1
                     return (kernel.handle(request()), rcx, r11)
                 }
+                // The spinner took it after all: no parking.
+                withUnsafeMutablePointer(to: &parkMillis) { chost_store_u32($0, 0) }
                 continue
             }
             if s == UInt32(REVENANT_MB_TAKEN), !kicked, chost_signal_pending() != 0 {
