@@ -42,9 +42,11 @@ final class RecordReplayTests: XCTestCase {
     var corpus: URL { packageRootDirectory().appendingPathComponent("Tests/Corpus") }
 
     /// Record `command` in a fresh copy of the fixtures, then replay it after the directory is gone.
-    func recordThenReplay(_ name: String, command: [String], stdin: URL?, env: [String: String] = [:]) throws -> (Result, Result) {
+    /// (The guest's /tmp is private: what it runs must be in the working directory, as `extra` files.)
+    func recordThenReplay(_ name: String, command: [String], stdin: URL?, env: [String: String] = [:], extra: [URL] = []) throws -> (Result, Result) {
         let work = base.appendingPathComponent("work-\(name)")
         try FileManager.default.copyItem(at: corpus.appendingPathComponent("fixtures"), to: work)
+        for f in extra { try FileManager.default.copyItem(at: f, to: work.appendingPathComponent(f.lastPathComponent)) }
         let trace = base.appendingPathComponent("\(name).rvt")
         let recorded = try revenant(["record", "-o", trace.path, "--"] + command, cwd: work, stdin: stdin, env: env)
         try FileManager.default.removeItem(at: work)
@@ -71,13 +73,13 @@ final class RecordReplayTests: XCTestCase {
                 let command: [String]
                 var stdin: URL?
                 var env: [String: String] = [:]
+                var extra: [URL] = []
                 if kind == "perl" {
-                    let script = base.appendingPathComponent("\(name).pl")
-                    try? FileManager.default.copyItem(at: dir.appendingPathComponent(file), to: script)
+                    extra = [dir.appendingPathComponent(file)]
                     let argsFile = dir.appendingPathComponent("\(name).args")
                     let args = FileManager.default.fileExists(atPath: argsFile.path)
                         ? ((try? String(contentsOf: argsFile, encoding: .utf8)) ?? "").split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init) : []
-                    command = ["/usr/bin/perl", script.path] + args
+                    command = ["/usr/bin/perl", file] + args
                     let s = dir.appendingPathComponent("\(name).stdin")
                     if FileManager.default.fileExists(atPath: s.path) { stdin = s }
                     for kv in lines(dir.appendingPathComponent("\(name).env")) {
@@ -87,7 +89,13 @@ final class RecordReplayTests: XCTestCase {
                     command = ["/usr/bin/sqlite3", "test.db"]
                     stdin = dir.appendingPathComponent(file)
                 }
-                let (rec, rep) = try recordThenReplay("\(kind)-\(name)", command: command, stdin: stdin, env: env)
+                let (rec, rep) = try recordThenReplay("\(kind)-\(name)", command: command, stdin: stdin, env: env, extra: extra)
+                // The recorded run must be the real one (the status the corpus expects natively).
+                let statusFile = dir.appendingPathComponent("\(name).status")
+                let expected = Int32(((try? String(contentsOf: statusFile, encoding: .utf8)) ?? "0").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+                if rec.status != expected {
+                    failures.append("\(kind)/\(name): recorded status \(rec.status), expected \(expected): \(String(decoding: rec.stderr.suffix(300), as: UTF8.self))")
+                }
                 if rec != rep {
                     let why = rep.status != rec.status ? "status \(rec.status) recorded, \(rep.status) replayed" : "output differs"
                     failures.append("\(kind)/\(name): \(why); replay stderr: \(String(decoding: rep.stderr.suffix(400), as: UTF8.self))")
