@@ -281,12 +281,18 @@ public final class GuestMachine: PhysicalBacking {
         return .killed(signal: sig, report: crashReport(signal: sig, what: name, rip: rip, address: vector == 14 ? cr2 : nil), fault: true)
     }
 
+    /// Names to show for mapped files, by the path they were mapped from (replay maps blobs:
+    /// this gives their recorded paths back).
+    public var displayNames: [String: String] = [:]
+
     /// An address as "0x… (file: symbol+0x…)" when it lies in a mapped file.
     public func describe(rip: UInt64) -> String {
         var s = "0x\(String(rip, radix: 16))"
         if let m = space.mapping(containing: rip), let path = m.path {
             let fileOffset = rip - m.start + m.offset
-            let file = path.split(separator: "/").last.map(String.init) ?? path
+            var file = displayNames[path] ?? path
+            file = file.split(separator: "/").last.map(String.init) ?? file
+            if file.count == 64, file.allSatisfy(\.isHexDigit) { file = "blob " + file.prefix(12) }
             s += " (\(file)" + (Symbolizer.symbol(inFile: path, fileOffset: fileOffset).map { ": " + $0 } ?? "+0x\(String(fileOffset, radix: 16))") + ")"
         }
         return s
@@ -296,16 +302,6 @@ public final class GuestMachine: PhysicalBacking {
     public func crashReport(signal: Int32, what: String, rip: UInt64, address: UInt64?) -> String {
         var s = "revenant: guest killed by \(Signal.name(signal)): \(what)"
         if let address { s += " at address 0x\(String(address, radix: 16))" }
-        s += ", rip 0x\(String(rip, radix: 16))"
-        if let m = space.mapping(containing: rip), let path = m.path {
-            let fileOffset = rip - m.start + m.offset
-            let file = path.split(separator: "/").last.map(String.init) ?? path
-            if let sym = Symbolizer.symbol(inFile: path, fileOffset: fileOffset) {
-                s += " (\(file): \(sym))"
-            } else {
-                s += " (\(file)+0x\(String(fileOffset, radix: 16)))"
-            }
-        }
-        return s
+        return s + ", rip " + describe(rip: rip)
     }
 }

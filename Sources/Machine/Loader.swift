@@ -20,7 +20,8 @@ public enum Loader {
     public static func load(program: ProgramSpec, environment: [String], atRandom: [UInt8], hwcap: UInt64,
                             ids: (uid: UInt32, euid: UInt32, gid: UInt32, egid: UInt32),
                             into space: AddressSpace,
-                            openFile: (String) -> Int32 = { open($0, O_RDONLY | O_CLOEXEC) }) throws(LaunchError) -> LoadedProgram {
+                            openFile: (String) -> Int32 = { open($0, O_RDONLY | O_CLOEXEC) },
+                            mappedName: (String) -> String = { $0 }) throws(LaunchError) -> LoadedProgram {
         let layout = space.layout
         let stackTop = layout.end
         let stackLow = stackTop - stackSize
@@ -30,12 +31,12 @@ public enum Loader {
         }
         space.prefault(stackTop - (256 << 10), 256 << 10)
 
-        let (exe, exeBase) = try mapELF(program.path, shown: program.argv[0], into: space, fixedBase: layout.programStart, top: mmapTop, openFile: openFile)
+        let (exe, exeBase) = try mapELF(program.path, shown: program.argv[0], into: space, fixedBase: layout.programStart, top: mmapTop, openFile: openFile, mappedName: mappedName)
         let brkStart = (exeBase + exe.span.high + 0xfff) & ~0xfff
         var entry = exeBase + exe.entry
         var interpBase: UInt64?
         if let interp = exe.interpreter {
-            let (ld, base) = try mapELF(interp, shown: interp, into: space, fixedBase: nil, top: mmapTop, openFile: openFile)
+            let (ld, base) = try mapELF(interp, shown: interp, into: space, fixedBase: nil, top: mmapTop, openFile: openFile, mappedName: mappedName)
             entry = base + ld.entry
             interpBase = base
         }
@@ -83,9 +84,10 @@ public enum Loader {
     }
 
     /// Map one ELF file; PIE and ld.so go at `fixedBase` or the highest free range below `top`.
-    /// `openFile` opens the file to map: the host file in `run` and `record`, its blob in `replay`.
+    /// `openFile` opens the file to map: the host file in `run` and `record`, its blob in `replay`;
+    /// `mappedName` is the file crash reports and divergence reports read symbols from.
     static func mapELF(_ path: String, shown: String, into space: AddressSpace, fixedBase: UInt64?, top: UInt64,
-                       openFile: (String) -> Int32) throws(LaunchError) -> (ELFFile, UInt64) {
+                       openFile: (String) -> Int32, mappedName: (String) -> String) throws(LaunchError) -> (ELFFile, UInt64) {
         let fd = openFile(path)
         guard fd >= 0 else {
             if errno == ENOENT { throw .notFound(path) }
@@ -118,7 +120,7 @@ public enum Loader {
             if seg.filesz > 0 {
                 mappedEnd = (fileEnd + 0xfff) & ~0xfff
                 let err = space.map(start: pageStart, length: mappedEnd - pageStart, prot: prot,
-                                    backing: .file(fd: fd, path: path, offset: seg.offset - (segStart - pageStart), shared: false, writable: false))
+                                    backing: .file(fd: fd, path: mappedName(path), offset: seg.offset - (segStart - pageStart), shared: false, writable: false))
                 guard err == 0 else { throw .notExecutable(shown, reason: "cannot map segment: \(String(cString: strerror(err)))") }
                 // The tail of the last file page belongs to the bss: zero it (copy-on-write on the host).
                 if seg.memsz > seg.filesz, fileEnd < mappedEnd, let p = try? space.pointer(fileEnd, Int(mappedEnd - fileEnd), write: true) {

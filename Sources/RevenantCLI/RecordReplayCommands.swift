@@ -85,10 +85,11 @@ struct Replay: ParsableCommand {
                                      ids: (process.uid, process.euid, process.gid, process.egid), into: machine.space) { path in
                 guard let digest = files[path] else { errno = ENOENT; return -1 }
                 return open(dir.blobsPath + "/" + digest, O_RDONLY | O_CLOEXEC)
-            }
+            } mappedName: { path in files[path].map { dir.blobsPath + "/" + $0 } ?? path }
         } catch { throw CLIError("\(trace): cannot load the recorded program: \(error.description)") }
         personality.setBreak(loaded.brkStart)
         personality.mmapTop = loaded.mmapTop
+        for (path, digest) in files { machine.displayNames[dir.blobsPath + "/" + digest] = path }
         let replayer: Replayer
         do { replayer = try Replayer(personality: personality, trace: dir, quiet: quiet) } catch { throw CLIError(error.description) }
         replayer.describeRIP = { rip in machine.describe(rip: rip) }
