@@ -368,3 +368,25 @@ extension RecordReplayTests {
         }
     }
 }
+
+extension RecordReplayTests {
+    /// A crash replays as it happened, reported with the symbol from the trace's copy of the program.
+    func testCrashReplaysWithItsReportAfterTheBinaryIsGone() throws {
+        try requireKVM()
+        let src = base.appendingPathComponent("crash.c")
+        try "#include <stdio.h>\nint main(void){ volatile int *p = 0; puts(\"before\"); fflush(stdout); return *p; }\n"
+            .write(to: src, atomically: true, encoding: .utf8)
+        let bin = base.appendingPathComponent("crash")
+        let cc = Process()
+        cc.executableURL = URL(fileURLWithPath: "/usr/bin/cc")
+        cc.arguments = ["-O0", "-o", bin.path, src.path]
+        try cc.run()
+        cc.waitUntilExit()
+        XCTAssertEqual(cc.terminationStatus, 0)
+        let (rec, rep) = try recordThenReplay("crash", command: ["./crash"], stdin: nil, extra: [bin])
+        XCTAssertEqual(rec.status, 139)
+        XCTAssertEqual(rep, rec)
+        let report = String(decoding: rep.stderr, as: UTF8.self)
+        XCTAssertTrue(report.contains("at address 0x0") && report.contains("(crash: main+0x"), report)
+    }
+}
