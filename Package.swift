@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "GuestMemory", dependencies: ["LinuxABI", "CHost"]),
         .target(name: "Personality", dependencies: ["LinuxABI", "GuestMemory", "CHost", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "LinuxABI", "CGuestStub", "CHost"]),
-        .target(name: "Replay", dependencies: ["Machine", "Personality", "Trace", "LinuxABI", "GuestMemory"]),
+        .target(name: "Replay", dependencies: ["Machine", "Personality", "Trace", "LinuxABI", "GuestMemory", "CHost"]),
         .executableTarget(name: "RevenantCLI", dependencies: [
             "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

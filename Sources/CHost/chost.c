@@ -122,3 +122,9 @@ int chost_remove_tree(const char *path) {
 }
 
 const char *chost_errno_name(int e) { return strerrorname_np(e); }
+
+uint64_t chost_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}

@@ -83,11 +83,7 @@ public final class GuestMachine: PhysicalBacking {
         startupNanoseconds = GuestMachine.now() - t0
     }
 
-    static func now() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
+    static func now() -> UInt64 { chost_monotonic_ns() }
 
     /// Register memory slots lazily, in 64 MiB chunks, as the guest's mappings reach them:
     /// slot registration under PVM costs in proportion to size (a 4 GiB slot ~3 ms).

@@ -167,8 +167,4 @@ final class SyscallMailbox: @unchecked Sendable {
     }
 }
 
-func monotonicNow() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
+@inline(__always) func monotonicNow() -> UInt64 { chost_monotonic_ns() }

@@ -109,14 +109,13 @@ public final class LinuxPersonality {
     public func handle(_ req: SyscallRequest) -> SyscallOutcome {
         syscallCount += 1
         let nr = Int(truncatingIfNeeded: req.number)
-        guard nr >= 0, nr < LinuxPersonality.table.count, let h = LinuxPersonality.table[nr] else {
-            let out = unsupported(req)
-            if case .value(let v) = out, pendingSignals != 0, let signalled = signalAtBoundary(result: v) { return signalled }
-            return out
-        }
         var out: SyscallOutcome
         do {
-            out = try h(self, req)
+            if nr >= 0, nr < LinuxPersonality.table.count, let h = LinuxPersonality.table[nr] {
+                out = try h(self, req)
+            } else {
+                out = unsupported(req)
+            }
         } catch let e as SysError {
             out = .value(-Int64(e.code))
         } catch is GuestMemoryError {
@@ -128,10 +127,7 @@ public final class LinuxPersonality {
             pendingSignal = nil
             raise(sig, code: 0x80)
         }
-        let host = signalsFromLog ? 0 : nondeterminism.takeHostSignals()
-        if host != 0 {
-            for sig in 1...64 where host & (UInt64(1) << (sig - 1)) != 0 { raise(Int32(sig), code: 0 /* SI_USER */) }
-        }
+        if !signalsFromLog { raiseHostSignals(nondeterminism.takeHostSignals()) }
         // Signals are delivered as the syscall returns (not after exit or rt_sigreturn).
         if !signalsFromLog, case .value(let v) = out, pendingSignals != 0 || alarmDeadline != nil, let signalled = signalAtBoundary(result: v) {
             return signalled

@@ -16,11 +16,7 @@ public protocol Nondeterminism: AnyObject {
 }
 
 public final class HostNondeterminism: Nondeterminism {
-    public func monotonicNow() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
+    public func monotonicNow() -> UInt64 { chost_monotonic_ns() }
     public func takeHostSignals() -> UInt64 { chost_take_signals() }
 
     public let pid: Int32 = getpid()

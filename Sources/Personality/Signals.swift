@@ -122,6 +122,12 @@ extension LinuxPersonality {
         pendingCodes[Int(sig)] = code
     }
 
+    /// Make pending the signals revenant received from outside (bit sig-1), as sent by a user.
+    func raiseHostSignals(_ set: UInt64) {
+        guard set != 0 else { return }
+        for sig in 1...64 where set & (UInt64(1) << (sig - 1)) != 0 { raise(Int32(sig), code: 0 /* SI_USER */) }
+    }
+
     /// At the end of a syscall: expire the alarm, then deliver the lowest deliverable signal.
     func signalAtBoundary(result: Int64) -> SyscallOutcome? {
         if let deadline = alarmDeadline, clock.monotonicNow() >= deadline {

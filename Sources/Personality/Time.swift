@@ -66,8 +66,7 @@ extension LinuxPersonality {
     /// A signal from outside arrived (it stays recorded for the end of this syscall).
     func hostSignalWaiting() -> Bool {
         let s = nondeterminism.takeHostSignals()
-        guard s != 0 else { return false }
-        for sig in 1...64 where s & (UInt64(1) << (sig - 1)) != 0 { raise(Int32(sig), code: 0) }
-        return true
+        raiseHostSignals(s)
+        return s != 0
     }
 }

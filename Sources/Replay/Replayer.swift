@@ -1,3 +1,4 @@
+import CHost
 import Glibc
 import GuestMemory
 import LinuxABI
@@ -15,11 +16,7 @@ public final class ReplayNondeterminism: Nondeterminism {
         self.random = atRandom
     }
     public func atRandom() -> [UInt8] { random }
-    public func monotonicNow() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
+    public func monotonicNow() -> UInt64 { chost_monotonic_ns() }
     public func takeHostSignals() -> UInt64 { 0 }
 }
 

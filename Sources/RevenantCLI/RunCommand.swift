@@ -97,14 +97,25 @@ final class GuestSession {
         }
         var mounts = [Mount(guest: "/", host: "/", writable: false)]
         var template = Array("/tmp/revenant-tmp-XXXXXX".utf8CString)
-        guard mkdtemp(&template) != nil else { throw CLIError("cannot create the private /tmp: \(String(cString: strerror(errno)))") }
-        privateTmp = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        guard mkdtemp(&template) != nil else {
+            let e = errno
+            if let trace { removeTree(trace.path) }
+            throw CLIError("cannot create the private /tmp: \(String(cString: strerror(e)))")
+        }
+        let tmp = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        privateTmp = tmp
+        // Any failure from here on, before the program runs, leaves no private /tmp and no
+        // half-written trace behind.
+        func abandon() {
+            removeTree(tmp)
+            if let trace { removeTree(trace.path) }
+        }
         mounts.append(Mount(guest: "/tmp", host: privateTmp, writable: true))
         mounts.append(Mount(guest: cwd, host: cwd, writable: true))
         for (paths, writable) in [(options.readWrite, true), (options.readOnly, false)] {
             for p in paths {
                 guard let real = realpath(p, nil) else {
-                    removeTree(privateTmp)
+                    abandon()
                     throw CLIError("--\(writable ? "rw" : "ro") \(p): \(String(cString: strerror(errno)))")
                 }
                 let path = String(cString: real)
@@ -118,14 +129,13 @@ final class GuestSession {
         for m in mounts where m.guest.hasPrefix("/tmp/") {
             makeDirectories(privateTmp + m.guest.dropFirst(4))
         }
+
         do {
             // REVENANT_KVM_DEVICE names another device node (tests use it to make KVM unavailable).
             let device = environmentValue("REVENANT_KVM_DEVICE") ?? "/dev/kvm"
             machine = try GuestMachine(memory: memory, kvmPath: device, mailbox: options.syscallPath == .mailbox)
         } catch {
-            // Nothing ran: leave no private /tmp and no empty trace behind.
-            removeTree(privateTmp)
-            if let trace { removeTree(trace.path) }
+            abandon()
             throw CLIError((error as? MachineError)?.description ?? "\(error)")
         }
         let config = PersonalityConfig(mounts: mounts, cwd: cwd, programPath: spec.path, network: options.network,
@@ -138,7 +148,7 @@ final class GuestSession {
         do {
             if let trace { recorder = try Recorder(personality: personality, trace: trace) } else { recorder = nil }
         } catch {
-            removeTree(privateTmp)
+            abandon()
             throw CLIError(error.description)
         }
         do {
@@ -149,25 +159,23 @@ final class GuestSession {
                 return fd
             }
         } catch {
-            removeTree(privateTmp)
-            if let trace { removeTree(trace.path) }
+            abandon()
             fail(error.description, code: error.exitCode)
         }
         if let trace {
-            let header = TraceHeader(
+            var h = TraceHeader(
                 program: spec.path, argv: spec.argv, env: env, cwd: cwd,
                 mounts: mounts.map { .init(guest: $0.guest, host: $0.host, writable: $0.writable) },
                 memory: machine.space.layout.size, network: options.network,
                 trapStrategy: machine.strategy.rawValue, hypervisor: machine.hypervisor,
                 cpuid: machine.cpuSignature.leaves.map { .init(leaf: $0.leaf, subleaf: $0.subleaf, eax: $0.eax, ebx: $0.ebx, ecx: $0.ecx, edx: $0.edx) },
                 revenantVersion: revenantVersion, recordedAt: isoNow())
-            var h = header
             h.process = .init(atRandom: Hex.string(atRandom),
                               pid: personality.nondeterminism.pid, ppid: personality.nondeterminism.ppid,
                               uid: ids.uid, euid: ids.euid, gid: ids.gid, egid: ids.egid, hwcap: machine.hwcap)
             h.files = files
             do { try trace.writeHeader(h) } catch {
-                removeTree(privateTmp)
+                abandon()
                 throw CLIError("\(error)")
             }
         }
@@ -175,7 +183,7 @@ final class GuestSession {
         personality.mmapTop = loaded.mmapTop
         personality.fds.installStdio([0, 1, 2])
         do { try machine.start(loaded) } catch {
-            removeTree(privateTmp)
+            abandon()
             throw CLIError("\(error)")
         }
     }
@@ -237,11 +245,7 @@ func fmtMs(_ ns: UInt64) -> String {
     return ms < 10 ? "\(Double(Int(ms * 1000)) / 1000) ms" : "\(Double(Int(ms * 10)) / 10) ms"
 }
 
-func monotonicNanos() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
+func monotonicNanos() -> UInt64 { chost_monotonic_ns() }
 
 func parseSize(_ s: String) -> UInt64? {
     guard let last = s.last else { return nil }

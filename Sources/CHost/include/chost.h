@@ -40,6 +40,8 @@ void chost_make_kickable(void);
 void chost_kick(void);
 /// "ENOENT" for ENOENT (strerrorname_np), NULL when unknown.
 const char *chost_errno_name(int e);
+/// CLOCK_MONOTONIC in nanoseconds.
+uint64_t chost_monotonic_ns(void);
 /// rm -rf PATH without following symlinks; 0 or -errno.
 int chost_remove_tree(const char *path);
 /// Start a detached thread running fn(arg).
