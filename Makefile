@@ -4,6 +4,7 @@
 #                REVENANT_REQUIRE_KVM=1 makes that a failure, as .ci/run does)
 #   make bench   benchmarks (interleaved rounds; writes bench-results/)
 #   make docs    regenerate Docs/syscalls.md from the syscall table
+#   make shims   build the guest shims (Shims/perl) into .build/shims, where revenant finds them
 
 SHELL := /bin/bash
 export PATH := /opt/swift/usr/bin:$(PATH)
@@ -17,7 +18,7 @@ APT_PACKAGES := liblz4-dev libssl-dev pkg-config libperl-dev libsqlite3-dev linu
 SWIFT_CONFIG := -c release
 BIN := .build/release/revenant
 
-.PHONY: all deps build test demo bench docs clean
+.PHONY: all deps build shims test demo bench docs clean
 
 all: build
 
@@ -32,8 +33,12 @@ deps:
 	fi
 
 # The tests are built with the same configuration as the binary (no second, testable build).
-build: deps
+build: deps shims
 	swift build $(SWIFT_CONFIG) --build-tests
+
+# The Perl shim (an XS module) is built against the installed perl, out of the source tree.
+shims: deps
+	bash Shims/perl/build.sh .build/shims/perl
 
 test: build
 	swift test $(SWIFT_CONFIG) --skip-build 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}

@@ -7,6 +7,7 @@ import PackageDescription
 //               Personality → LinuxABI, GuestMemory
 //               Trace → CLZ4, CCrypto, CHost (the trace format)
 //               Replay → Machine, Personality, Trace (recorder and replayer)
+//               Regen → Replay, Trace, GRDB (the channel's records decoded into index.sqlite)
 let package = Package(
     name: "Revenant",
     platforms: [.macOS(.v13)],
@@ -16,6 +17,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         .target(name: "LinuxABI", dependencies: [.product(name: "SystemPackage", package: "swift-system")]),
@@ -30,10 +32,13 @@ let package = Package(
         .target(name: "Personality", dependencies: ["LinuxABI", "GuestMemory", "CHost", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "LinuxABI", "CGuestStub", "CHost"]),
         .target(name: "Replay", dependencies: ["Machine", "Personality", "Trace", "LinuxABI", "GuestMemory", "CHost"]),
+        .target(name: "Regen", dependencies: ["Replay", "Trace", "Personality", "Machine", "LinuxABI",
+                                              .product(name: "GRDB", package: "GRDB.swift"),
+                                              .product(name: "GRDBSQLite", package: "GRDB.swift")]),
         .executableTarget(name: "RevenantCLI", dependencies: [
-            "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace",
+            "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace", "Regen",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "RevenantTests", dependencies: ["LinuxABI", "GuestMemory", "Personality", "Machine", "Trace", "Replay"]),
+        .testTarget(name: "RevenantTests", dependencies: ["LinuxABI", "GuestMemory", "Personality", "Machine", "Trace", "Replay", "Regen"]),
     ]
 )

@@ -28,6 +28,8 @@ public final class LinuxPersonality {
     public let fds = FDTable()
     public let sandbox: Sandbox
     public let nondeterminism: Nondeterminism
+    /// The shims' channel (not a Linux syscall: no event, no signal delivery at it).
+    public let channel: ChannelPort
     let config: PersonalityConfig
 
     // Process state the VMM owns.
@@ -69,6 +71,7 @@ public final class LinuxPersonality {
         self.config = config
         self.sandbox = Sandbox(mounts: config.mounts, cwd: config.cwd, programPath: config.programPath)
         self.nondeterminism = nondeterminism
+        self.channel = ChannelPort(memory: memory)
         if let name = config.programPath.split(separator: "/").last { threadName = Array(name.utf8.prefix(15)) }
         // A guest write to a pipe nobody reads must give EPIPE here (and SIGPIPE to the guest), not
         // kill the VMM.
@@ -107,6 +110,7 @@ public final class LinuxPersonality {
 
     /// Serve one syscall.
     public func handle(_ req: SyscallRequest) -> SyscallOutcome {
+        if req.number == ChannelPort.number { return .value(channel.handle(req[0], req[1])) }
         syscallCount += 1
         let nr = Int(truncatingIfNeeded: req.number)
         var out: SyscallOutcome

@@ -10,7 +10,7 @@ import Trace
 /// machine and the personality (rr-style: the same personality runs, and its effects are logged).
 public final class Recorder: GuestKernel {
     public let personality: LinuxPersonality
-    let trace: TraceDirectory
+    public let trace: TraceDirectory
     let writer: EventWriter
     private var memory: AddressSpace { personality.memory }
     private var mappedDigest: String?
@@ -69,6 +69,8 @@ public final class Recorder: GuestKernel {
     }
 
     public func handle(_ req: SyscallRequest) -> SyscallOutcome {
+        // The shims' channel is no event: the trace holds none of it.
+        if req.number == ChannelPort.number { return personality.handle(req) }
         memory.writeRanges = []
         mappedDigest = nil
         let outcome = personality.handle(req)

@@ -41,6 +41,9 @@ public final class Replayer: GuestKernel {
     private var openBlobs: [Int32] = []
     /// For the divergence report: where the guest is (rip) and who it is (symbolizer).
     public var describeRIP: (UInt64) -> String = { "0x" + String($0, radix: 16) }
+    /// Called as the guest reaches event `index`, before it is served (regeneration reads the
+    /// channel's write offset here).
+    public var onEvent: ((UInt64) -> Void)?
 
     public init(personality: LinuxPersonality, trace: TraceDirectory, quiet: Bool) throws(TraceError) {
         self.personality = personality
@@ -55,7 +58,10 @@ public final class Replayer: GuestKernel {
     public var truncatedAt: UInt64? { reader.truncatedAt }
 
     public func handle(_ req: SyscallRequest) -> SyscallOutcome {
+        // The shims' channel was no event when recording either (the same result in both modes).
+        if req.number == ChannelPort.number { return personality.handle(req) }
         guard divergence == nil, traceError == nil, !endedEarly else { return .exit(124) }
+        onEvent?(index)
         var mapped: String?
         let event: SyscallEvent
         do {

@@ -2,6 +2,7 @@ import ArgumentParser
 import CHost
 import Glibc
 import LinuxABI
+import Regen
 import Replay
 import Trace
 
@@ -10,26 +11,33 @@ struct Log: ParsableCommand {
         abstract: "Print what a trace recorded, without replaying it.",
         discussion: """
         `syscalls`: every recorded syscall, strace-like, with its path arguments and result.
-        `perl` and `sql` (the statement and query logs) come with the shims and `regen`.
+        `perl`: every Perl statement executed (file:line, sub) with its position (the syscall event
+        it precedes), and under it the nondeterministic results it saw (time, rand's seed, data
+        read, stat…). It reads the trace's index.sqlite, regenerating it first when it is missing
+        or stale (needs a trace recorded with the Perl shim: `record --shims auto`, the default).
+        `sql` comes with the SQLite shim.
 
-        --where filters (all must hold): name=GLOB, path=GLOB, path~TEXT (contains), result=N,
-        errno=NAME (e.g. errno=ENOENT).
+        --where filters (all must hold). syscalls: name=GLOB, path=GLOB, path~TEXT (contains),
+        result=N, errno=NAME (e.g. errno=ENOENT). perl: file=GLOB, line=N, sub=GLOB, package=GLOB
+        (statements), op=GLOB (results).
 
         Examples:
           revenant log run.rvt syscalls --where 'name=open*' --where 'path=*.db'
           revenant log run.rvt syscalls --jsonl --limit 20
+          revenant log run.rvt perl --where 'file=*app.pl' --where line=42
         """
     )
 
     @Argument(help: "The trace directory.") var trace: String
-    @Argument(help: "What to print: syscalls (perl and sql come with the shims).") var what: String
+    @Argument(help: "What to print: syscalls or perl (sql comes with the SQLite shim).") var what: String
     @Flag(help: "One JSON object per line.") var jsonl = false
     @Option(help: "Print at most N entries.") var limit: Int?
     @Option(help: ArgumentHelp("A filter, KEY=GLOB or KEY~TEXT (repeatable).", valueName: "EXPR")) var `where`: [String] = []
 
     func run() throws {
+        if what == "perl" { return try perlLog() }
         guard what == "syscalls" else {
-            if what == "perl" || what == "sql" { throw CLIError("log \(what): the \(what == "perl" ? "Perl statement" : "SQL query") log comes with the shims and `revenant regen` (not implemented yet)") }
+            if what == "sql" { throw CLIError("log sql: the SQL query log comes with the SQLite shim (not implemented yet)") }
             throw CLIError("log: unknown log '\(what)' (syscalls, perl or sql)")
         }
         let filters = try `where`.map(Filter.init)
@@ -146,4 +154,54 @@ func cQuote(_ b: [UInt8]) -> String {
         }
     }
     return s + (b.count > 256 ? "\"..." : "\"")
+}
+
+extension Log {
+    /// `log perl`: the regenerated statement log, from the index (made first when needed).
+    func perlLog() throws {
+        var filter = PerlFilter()
+        for w in `where` {
+            guard let eq = w.firstIndex(of: "=") else { throw CLIError("--where \(w): expected KEY=VALUE (file, line, sub, package, op)") }
+            let key = w[..<eq], value = String(w[w.index(after: eq)...])
+            switch key {
+            case "file": filter.file = value
+            case "line":
+                guard let n = Int64(value) else { throw CLIError("--where \(w): line wants a number") }
+                filter.line = n
+            case "sub": filter.sub = value
+            case "package": filter.package = value
+            case "op": filter.op = value
+            default: throw CLIError("--where \(w): log perl filters by file, line, sub, package or op")
+            }
+        }
+        let dir: TraceDirectory, header: TraceHeader
+        do { (dir, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
+        guard header.shims?.contains("perl") == true else {
+            throw CLIError("\(trace) was recorded without the Perl shim (the program is not perl, or --shims none): it has no Perl statement log", code: 1)
+        }
+        if PerlIndex.open(dir) == nil { _ = try regenerate(trace, ignoreCPU: false) }
+        guard let index = PerlIndex.open(dir) else { throw CLIError("\(trace): cannot read index.sqlite after regenerating it") }
+        var printed = 0
+        do {
+            try index.forEach(filter) { entry in
+                if let limit, printed >= limit { return false }
+                printed += 1
+                switch entry {
+                case .statement(let seq, let event, let file, let line, let package, let sub):
+                    let name = sub ?? package ?? "main"
+                    print(jsonl ? "{\"seq\":\(seq),\"event\":\(event),\"file\":\(jsonString(file)),\"line\":\(line),\"package\":\(package.map(jsonString) ?? "null"),\"sub\":\(sub.map(jsonString) ?? "null")}"
+                                : "#\(seq) \(file):\(line) \(name) [event \(event)]")
+                case .result(let seq, let op, let statement, let begin, let end, let err, let value):
+                    if jsonl {
+                        print("{\"result\":\(seq),\"op\":\(jsonString(op)),\"statement\":\(statement),\"begin_event\":\(begin),\"end_event\":\(end),\"errno\":\(err),\"value\":\(value)}")
+                    } else {
+                        let shown = value.count > 200 ? String(value.prefix(200)) + "…" : value
+                        print("    \(op) = \(shown)\(err != 0 ? " ($! = \(errnoName(Int32(err)) ?? String(err)))" : "")")
+                    }
+                }
+                return true
+            }
+        } catch { throw CLIError("\(trace)/index.sqlite: \(error)") }
+        if printed == 0 && !`where`.isEmpty { Glibc.exit(1) }
+    }
 }

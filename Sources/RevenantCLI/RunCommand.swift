@@ -80,16 +80,30 @@ final class GuestSession {
     /// `record`: the trace being written and the recorder between the machine and the personality.
     let recorder: Recorder?
 
-    init(options: SandboxOptions, program: String, arguments: [String], record: (path: String, force: Bool)? = nil) throws {
+    /// What `record` adds to a run.
+    struct RecordRequest {
+        var path: String
+        var force: Bool
+        var shims: ShimSelection
+        var keepChannel: Bool
+    }
+    let keepChannel: Bool
+
+    init(options: SandboxOptions, program: String, arguments: [String], record: RecordRequest? = nil) throws {
         self.options = options
         guard let memory = parseSize(options.memory) else { throw CLIError("--memory: cannot read size '\(options.memory)' (e.g. 512M, 4G)") }
         guard memory <= GuestLayout.maxMemory else { throw CLIError("--memory: at most \(GuestLayout.maxMemory >> 30)G") }
         let env = try guestEnvironment(options)
         let cwd = currentDirectory()
         let pathVar = env.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) }
-        do { spec = try ProgramSpec.locate(program, arguments: arguments, pathVariable: pathVar, cwd: cwd) } catch {
+        var located: ProgramSpec
+        do { located = try ProgramSpec.locate(program, arguments: arguments, pathVariable: pathVar, cwd: cwd) } catch {
             fail(error.description, code: error.exitCode)
         }
+        var shimsLoaded: [String] = []
+        if let record { (located, shimsLoaded) = try record.shims.apply(to: located) }
+        spec = located
+        keepChannel = record?.keepChannel ?? false
         // An existing -o is refused before anything runs.
         var trace: TraceDirectory?
         if let record {
@@ -174,6 +188,8 @@ final class GuestSession {
                               pid: personality.nondeterminism.pid, ppid: personality.nondeterminism.ppid,
                               uid: ids.uid, euid: ids.euid, gid: ids.gid, egid: ids.egid, hwcap: machine.hwcap)
             h.files = files
+            h.shims = shimsLoaded
+            if keepChannel { h.keptChannel = true }
             do { try trace.writeHeader(h) } catch {
                 abandon()
                 throw CLIError("\(error)")
@@ -182,6 +198,7 @@ final class GuestSession {
         personality.setBreak(loaded.brkStart)
         personality.mmapTop = loaded.mmapTop
         personality.fds.installStdio([0, 1, 2])
+        if keepChannel { personality.channel.mode = .collect }
         do { try machine.start(loaded) } catch {
             abandon()
             throw CLIError("\(error)")
@@ -205,6 +222,12 @@ final class GuestSession {
         removeTree(privateTmp)
         if let recorder {
             if let failure = recorder.failure { fail("recording failed: \(failure)", code: 125) }
+            if keepChannel {
+                personality.channel.collectTail()
+                do { try recorder.trace.writeLiveChannel(personality.channel.collected) } catch {
+                    fail("recording failed: \(error)", code: 125)
+                }
+            }
             do { try recorder.finish(status: termination.exitStatus, nanoseconds: elapsed) } catch {
                 fail("recording failed: \(error)", code: 125)
             }

@@ -8,6 +8,10 @@ public struct TraceDirectory {
     public var headerPath: String { path + "/header" }
     public var eventsPath: String { path + "/events" }
     public var blobsPath: String { path + "/blobs" }
+    /// `record --keep-channel`: the shims' channel as the live run handed it over.
+    public var liveChannelPath: String { path + "/channel.live" }
+    /// Written by `regen`, never by `record`; safe to delete.
+    public var indexPath: String { path + "/index.sqlite" }
 
     public init(path: String) { self.path = path }
 
@@ -47,6 +51,22 @@ public struct TraceDirectory {
             throw TraceError.io(path: headerPath, errno: errno)
         }
     }
+
+    /// `record --keep-channel`: store the live channel (written once, at the end of the run).
+    public func writeLiveChannel(_ bytes: [UInt8]) throws(TraceError) {
+        let fd = Glibc.open(liveChannelPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .io(path: liveChannelPath, errno: errno) }
+        defer { close(fd) }
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
+            guard n > 0 else { throw .io(path: liveChannelPath, errno: errno) }
+            off += n
+        }
+    }
+
+    /// The live channel, if the trace kept one.
+    public func readLiveChannel() -> [UInt8]? { readWholeFile(liveChannelPath) }
 
     // MARK: Blobs
 

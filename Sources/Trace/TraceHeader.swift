@@ -35,6 +35,10 @@ public struct TraceHeader: Codable, Equatable, Sendable {
     public var process: Process?
     /// Files the loader mapped (the program, its interpreter): guest path → blob digest.
     public var files: [String: String]?
+    /// The shims loaded into the guest ("perl"), and where from (added in 0.3; absent before).
+    public var shims: [String]?
+    /// `record --keep-channel`: the live channel is in the trace's `channel.live` (a debugging aid).
+    public var keptChannel: Bool?
 
     public struct Process: Codable, Equatable, Sendable {
         public var atRandom: String   // hex of the 16 AT_RANDOM bytes

@@ -69,13 +69,26 @@ final class CorpusTests: XCTestCase {
         try runCorpus(kind: .perl)
     }
 
+    /// The Perl shim is behaviour-neutral and its log is regenerated exactly: every perl corpus
+    /// entry runs natively without the shim, natively with it (logging to a file), and recorded
+    /// in the VM with it (`record --keep-channel`); all three give the same output. Then
+    /// `regen` must give, byte for byte, the channel the live run handed over, and for entries
+    /// without masks (deterministic ones) the same statement sequence as the native shim's log.
+    func testPerlCorpusWithShim() throws {
+        let lib = packageRootDirectory().appendingPathComponent(".build/shims/perl/lib")
+        guard FileManager.default.fileExists(atPath: lib.appendingPathComponent("auto/Revenant/Shim/Shim.so").path) else {
+            throw TestSetupError("the Perl shim is not built at \(lib.path): run `make shims` (make test does)")
+        }
+        try runCorpus(kind: .perl, variant: .shim(lib: lib.path))
+    }
+
     func testSQLiteCorpus() throws {
         try runCorpus(kind: .sqlite)
     }
 
     // MARK: - Driver
 
-    private func runCorpus(kind: CorpusKind) throws {
+    private func runCorpus(kind: CorpusKind, variant: RunVariant = .plain) throws {
         try requireKVM()
         let revenant = try revenantBinary()
         let corpus = try CorpusLocator.corpusDirectory()
@@ -104,7 +117,8 @@ final class CorpusTests: XCTestCase {
         var failed: [String] = []
         for entry in entries {   // strictly sequential
             let runner = EntryRunner(entry: entry, corpus: corpus, revenant: revenant,
-                                     settings: settings, base: base.appendingPathComponent("\(kind.rawValue)-\(entry.name)"))
+                                     settings: settings, base: base.appendingPathComponent("\(kind.rawValue)-\(entry.name)"),
+                                     variant: variant)
             let problems: [String]
             let timing: String
             do {
@@ -274,7 +288,7 @@ private struct CorpusEntry {
 
 // MARK: - Running one entry
 
-private struct RunOutcome {
+struct RunOutcome {
     var status: Int32 = -1          // exit status, or 128+N for death by signal N
     var signal: Int32? = nil
     var stdout = Data()
@@ -290,7 +304,7 @@ private struct RunOutcome {
     }
 }
 
-private enum ProcessRunner {
+enum ProcessRunner {
     /// Runs a process with stdout/stderr redirected to files (no pipes, so no deadlock on large
     /// outputs), stdin from a file, and a hard timeout (SIGTERM, then SIGKILL).
     static func run(executable: String, arguments: [String], directory: URL, environment: [String: String],
@@ -394,12 +408,23 @@ private enum FileNode: Equatable {
     }
 }
 
+/// How an entry runs: plainly (native vs `revenant run`), or with the Perl shim (native with
+/// the shim vs `revenant record --keep-channel`, plus the shim checks of ShimChecks.swift).
+enum RunVariant {
+    case plain
+    case shim(lib: String)
+}
+
 private struct EntryRunner {
     let entry: CorpusEntry
     let corpus: URL
     let revenant: URL
     let settings: CorpusSettings
     let base: URL
+    var variant: RunVariant = .plain
+
+    var traceDir: URL { base.appendingPathComponent("trace.rvt") }
+    var nativeLog: URL { base.appendingPathComponent("native-channel.bin") }
 
     private var nativeDir: URL { base.appendingPathComponent("native") }
     private var replayDir: URL { base.appendingPathComponent("replay") }   // same length as "native"
@@ -418,14 +443,20 @@ private struct EntryRunner {
         var environment = ProcessInfo.processInfo.environment
         for (k, v) in entry.extraEnvironment { environment[k] = v }
 
+        var nativeArguments = entry.arguments, nativeEnvironment = environment, verb = ["run"]
+        if case .shim(let lib) = variant {
+            nativeArguments = ["-I" + lib, "-MRevenant::Shim"] + nativeArguments
+            nativeEnvironment["REVENANT_SHIM_LOG"] = nativeLog.path
+            verb = ["record", "-o", traceDir.path, "--keep-channel"]
+        }
         let native = ProcessRunner.run(
-            executable: entry.kind.nativeExecutable, arguments: entry.arguments, directory: nativeDir,
-            environment: environment, stdinPath: entry.stdinPath,
+            executable: entry.kind.nativeExecutable, arguments: nativeArguments, directory: nativeDir,
+            environment: nativeEnvironment, stdinPath: entry.stdinPath,
             stdoutFile: outputDir.appendingPathComponent("native.stdout"),
             stderrFile: outputDir.appendingPathComponent("native.stderr"), timeout: settings.timeout)
         let replay = ProcessRunner.run(
             executable: revenant.path,
-            arguments: ["run"] + settings.extraRunArguments + ["--", entry.kind.nativeExecutable] + entry.arguments,
+            arguments: verb + settings.extraRunArguments + ["--", entry.kind.nativeExecutable] + entry.arguments,
             directory: replayDir, environment: environment, stdinPath: entry.stdinPath,
             stdoutFile: outputDir.appendingPathComponent("revenant.stdout"),
             stderrFile: outputDir.appendingPathComponent("revenant.stderr"), timeout: settings.timeout)
@@ -466,6 +497,23 @@ private struct EntryRunner {
 
         if native.status != replay.status {
             problems.append(tail(label: "revenant stderr", replay.stderr))
+        }
+        if case .shim = variant, problems.isEmpty {
+            // Natively without the shim, in a fresh directory: the same output as with it.
+            let plainDir = base.appendingPathComponent("noshim")
+            try FileManager.default.createDirectory(at: plainDir, withIntermediateDirectories: true)
+            try prepare(plainDir)
+            let plain = ProcessRunner.run(
+                executable: entry.kind.nativeExecutable, arguments: entry.arguments, directory: plainDir,
+                environment: environment, stdinPath: entry.stdinPath,
+                stdoutFile: outputDir.appendingPathComponent("plain.stdout"),
+                stderrFile: outputDir.appendingPathComponent("plain.stderr"), timeout: settings.timeout)
+            if plain.status != native.status { problems.append("exit status: without the shim \(plain.statusDescription), with it \(native.statusDescription)") }
+            let pOut = normaliser.apply(plain.stdout, cwd: plainDir), pErr = normaliser.apply(plain.stderr, cwd: plainDir)
+            if pOut != nStdout { problems.append("stdout without/with the shim " + describeDifference(pOut, nStdout)) }
+            if pErr != nStderr { problems.append("stderr without/with the shim " + describeDifference(pErr, nStderr)) }
+            problems += ShimChecks.afterRecord(revenant: revenant, trace: traceDir, nativeLog: nativeLog,
+                                               deterministic: !entry.hasMasks, scratch: base, timeout: settings.timeout)
         }
         if settings.keep {
             problems = problems.isEmpty ? [] : problems + ["kept: \(base.path)"]

@@ -1,0 +1,69 @@
+/* The channel: how shims inside the guest hand their logs to the VMM.
+ *
+ * One buffer per process, in guest memory, written by the shims (Perl and SQLite records
+ * interleave in true order) and handed to the VMM with a reserved syscall number. While
+ * recording the VMM discards what it is handed; during regeneration it copies it out, and at every
+ * event it reads `flushed + used` from this struct so that each record gets its machine position.
+ * The call returns the same value in both modes, so the guest cannot tell them apart.
+ * Natively the number is unknown to Linux and the call fails with ENOSYS: the channel is off.
+ *
+ * Docs/channel-format.md describes every byte; a golden test pins it.
+ */
+#ifndef REVENANT_CHANNEL_H
+#define REVENANT_CHANNEL_H
+
+#include <stdint.h>
+
+/* The reserved syscall number (next to the stub's probe, 0x52560001). */
+#define REVENANT_NR_CHANNEL 0x52560002L
+
+/* syscall(REVENANT_NR_CHANNEL, op, struct revenant_channel *) */
+#define REVENANT_CHANNEL_REGISTER 1  /* returns REVENANT_CHANNEL_MAGIC; the struct must be valid and
+                                        stay mapped for the life of the process */
+#define REVENANT_CHANNEL_FLUSH 2     /* hands data[0 .. used) over; returns 0. The shim then adds
+                                        `used` to `flushed` and sets `used` to 0 */
+
+#define REVENANT_CHANNEL_MAGIC 0x48435652L  /* "RVCH" little-endian */
+#define REVENANT_CHANNEL_VERSION 1
+
+struct revenant_channel {
+    uint32_t magic;     /* REVENANT_CHANNEL_MAGIC */
+    uint32_t version;   /* REVENANT_CHANNEL_VERSION: the layout of this struct and of the records */
+    uint64_t capacity;  /* bytes in data[] */
+    uint64_t used;      /* bytes of data[] written since the last flush */
+    uint64_t flushed;   /* bytes handed over before: the stream offset of data[0] */
+    uint8_t data[];     /* records (below), never split across a flush */
+};
+
+/* Records. Each starts with a tag byte. Integers are LEB128 varints (u = unsigned, s = zigzag
+ * signed). Strings are `u length` then the bytes. Ids are dense, starting at 1, defined before
+ * use by a DEF record. See Docs/channel-format.md for the per-op value lists. */
+enum revenant_record_tag {
+    REVENANT_REC_START     = 0x01, /* u shim format version, str interpreter ("perl 5.36.0"), str $0 */
+    REVENANT_REC_STR       = 0x02, /* u id, str bytes: the string table (package and sub names) */
+    REVENANT_REC_FILE      = 0x03, /* u id, str path, u8 digest kind (0 none, 1 SHA-256), [32 bytes] */
+    REVENANT_REC_CONTEXT   = 0x04, /* u id, u file id, u package str id, u sub str id (0 = file scope) */
+    REVENANT_REC_STMT      = 0x05, /* u context id, u line: a statement in another context */
+    REVENANT_REC_OP_BEGIN  = 0x06, /* u opcode (perl's op type number; the name is in the END) */
+    REVENANT_REC_OP_END    = 0x07, /* u opcode, u errno after the op, u count, count values */
+    REVENANT_REC_ENV       = 0x08, /* u count, count × (str key, str value): %ENV at start */
+    REVENANT_REC_ARGV      = 0x09, /* u count, count strings: @ARGV at start */
+    REVENANT_REC_HASH      = 0x0a, /* str seed bytes, u64 LE PL_hash_rand_bits, u8 enabled */
+    REVENANT_REC_SEED      = 0x0b, /* u seed: the seed perl's rand drew for itself (no srand call) */
+    REVENANT_REC_OPNAME    = 0x0c, /* u opcode, str name: sent once before an opcode's first BEGIN */
+    /* 0x80..0xff: a statement in the same context as the previous one, at line
+     * previous + (tag - 0xc0), i.e. a delta of -64..+63. */
+    REVENANT_REC_STMT_DELTA = 0x80,
+};
+
+/* Values (in OP_END): a tag byte, then the payload. */
+enum revenant_value_tag {
+    REVENANT_VAL_UNDEF  = 0, /* nothing */
+    REVENANT_VAL_INT    = 1, /* s */
+    REVENANT_VAL_UINT   = 2, /* u (above IV_MAX) */
+    REVENANT_VAL_DOUBLE = 3, /* 8 bytes, IEEE 754 little-endian */
+    REVENANT_VAL_STRING = 4, /* str */
+    REVENANT_VAL_UTF8   = 5, /* str, UTF-8 flagged */
+};
+
+#endif

@@ -1,0 +1,69 @@
+import Glibc
+import GuestMemory
+
+/// The VMM's end of the channel (GuestAgents/include/revenant_channel.h, Docs/channel-format.md):
+/// a shim registers its buffer with the reserved syscall number and hands it over when full.
+/// While recording (or running) the VMM discards what it is handed; when regenerating, or with
+/// `record --keep-channel`, it collects it. The call's result never depends on the mode — it
+/// reads the same guest memory either way — so the guest cannot tell and replays stay exact.
+/// The calls are not events: the recorder does not log them and the replayer does not expect them.
+public final class ChannelPort {
+    /// REVENANT_NR_CHANNEL and friends (must match the header; a test reads the header).
+    public static let number: UInt64 = 0x5256_0002
+    public static let register: UInt64 = 1
+    public static let flush: UInt64 = 2
+    public static let magic: UInt32 = 0x4843_5652
+    public static let version: UInt32 = 1
+    /// Offsets in `struct revenant_channel`.
+    static let capacityOffset: UInt64 = 8, usedOffset: UInt64 = 16, flushedOffset: UInt64 = 24, dataOffset: UInt64 = 32
+
+    public enum Mode { case discard, collect }
+    public var mode: Mode = .discard
+    /// The stream handed over so far (collect mode).
+    public private(set) var collected: [UInt8] = []
+    /// The registered `struct revenant_channel`, once a shim has registered one.
+    public private(set) var address: UInt64?
+    let memory: AddressSpace
+
+    init(memory: AddressSpace) { self.memory = memory }
+
+    /// Serve one channel call; the result is the syscall's return value.
+    func handle(_ op: UInt64, _ addr: UInt64) -> Int64 {
+        guard let header = try? memory.bytes(at: addr, count: Int(Self.dataOffset)) else { return -Int64(EFAULT) }
+        guard u32(header, 0) == Self.magic, u32(header, 4) == Self.version else { return -Int64(EINVAL) }
+        switch op {
+        case Self.register:
+            address = addr
+            return Int64(Self.magic)
+        case Self.flush:
+            guard addr == address else { return -Int64(EINVAL) }
+            if mode == .collect { take(header, at: addr) }
+            return 0
+        default:
+            return -Int64(EINVAL)
+        }
+    }
+
+    /// The stream offset the shim has written up to (flushed + used), read from guest memory.
+    public func position() -> UInt64? {
+        guard let a = address, let used = try? memory.load(UInt64.self, at: a + Self.usedOffset),
+              let flushed = try? memory.load(UInt64.self, at: a + Self.flushedOffset) else { return nil }
+        return flushed &+ used
+    }
+
+    /// At the end of the run: what is still in the buffer (the process may have died before its
+    /// shim flushed).
+    public func collectTail() {
+        guard mode == .collect, let a = address, let header = try? memory.bytes(at: a, count: Int(Self.dataOffset)) else { return }
+        take(header, at: a)
+    }
+
+    private func take(_ header: [UInt8], at addr: UInt64) {
+        let capacity = u64(header, Int(Self.capacityOffset)), used = u64(header, Int(Self.usedOffset))
+        let n = Int(min(used, capacity, 1 << 30))
+        if n > 0, let data = try? memory.bytes(at: addr + Self.dataOffset, count: n) { collected += data }
+    }
+
+    private func u32(_ b: [UInt8], _ o: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(b[o + $1]) << (8 * $1) } }
+    private func u64(_ b: [UInt8], _ o: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(b[o + $1]) << (8 * $1) } }
+}

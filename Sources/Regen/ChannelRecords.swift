@@ -1,0 +1,207 @@
+/// The channel's records (GuestAgents/include/revenant_channel.h, Docs/channel-format.md),
+/// decoded. Offsets are positions in the channel stream; `end` is where the record's last byte
+/// ends, which is what the VMM's reading of the write offset is compared with.
+public enum ChannelRecord: Equatable, Sendable {
+    case start(version: UInt64, interpreter: String, script: String)
+    case string(id: UInt64, value: String)
+    case file(id: UInt64, path: String, digest: [UInt8]?)
+    case context(id: UInt64, file: UInt64, package: UInt64, sub: UInt64)
+    /// A statement; `context` and `line` are resolved for delta records too.
+    case statement(context: UInt64, line: Int64)
+    case opBegin(opcode: UInt64)
+    case opEnd(opcode: UInt64, errno: UInt64, values: [ChannelValue])
+    case environment([(String, String)])
+    case arguments([String])
+    case hashState(seed: [UInt8], randBits: UInt64, enabled: Bool)
+    case seed(UInt64)
+    case opName(opcode: UInt64, name: String)
+
+    public static func == (a: ChannelRecord, b: ChannelRecord) -> Bool {
+        switch (a, b) {
+        case (.environment(let x), .environment(let y)): return x.map { [$0.0, $0.1] } == y.map { [$0.0, $0.1] }
+        case (.start(let a1, let a2, let a3), .start(let b1, let b2, let b3)): return a1 == b1 && a2 == b2 && a3 == b3
+        case (.string(let a1, let a2), .string(let b1, let b2)): return a1 == b1 && a2 == b2
+        case (.file(let a1, let a2, let a3), .file(let b1, let b2, let b3)): return a1 == b1 && a2 == b2 && a3 == b3
+        case (.context(let a1, let a2, let a3, let a4), .context(let b1, let b2, let b3, let b4)): return a1 == b1 && a2 == b2 && a3 == b3 && a4 == b4
+        case (.statement(let a1, let a2), .statement(let b1, let b2)): return a1 == b1 && a2 == b2
+        case (.opBegin(let x), .opBegin(let y)): return x == y
+        case (.opEnd(let a1, let a2, let a3), .opEnd(let b1, let b2, let b3)): return a1 == b1 && a2 == b2 && a3 == b3
+        case (.arguments(let x), .arguments(let y)): return x == y
+        case (.hashState(let a1, let a2, let a3), .hashState(let b1, let b2, let b3)): return a1 == b1 && a2 == b2 && a3 == b3
+        case (.seed(let x), .seed(let y)): return x == y
+        case (.opName(let a1, let a2), .opName(let b1, let b2)): return a1 == b1 && a2 == b2
+        default: return false
+        }
+    }
+}
+
+/// One value an op produced.
+public enum ChannelValue: Equatable, Sendable {
+    case undef
+    case int(Int64)
+    case uint(UInt64)
+    case double(Double)
+    case bytes([UInt8], utf8: Bool)
+
+    /// JSON, for the index and `--jsonl` (strings as text when they are UTF-8, else as hex).
+    public var json: String {
+        switch self {
+        case .undef: return "null"
+        case .int(let v): return String(v)
+        case .uint(let v): return String(v)
+        case .double(let v): return v.isFinite ? "\(v)" : "\"\(v)\""
+        case .bytes(let b, _):
+            if let s = String(validating: b, as: UTF8.self) { return jsonQuote(s) }
+            return "{\"hex\":\"" + b.map { String($0, radix: 16).leftPad(2) }.joined() + "\"}"
+        }
+    }
+}
+
+public struct ChannelFormatError: Error, CustomStringConvertible {
+    public let offset: Int
+    public let why: String
+    public var description: String { "channel record at stream offset \(offset): \(why)" }
+}
+
+/// Decodes a channel stream record by record.
+public struct ChannelDecoder {
+    public enum Tag: UInt8 {
+        case start = 0x01, string, file, context, statement, opBegin, opEnd, environment, arguments, hash, seed, opName
+    }
+    public static let deltaBase: UInt8 = 0x80
+    public static let version: UInt64 = 1
+
+    let bytes: [UInt8]
+    public private(set) var offset = 0
+    var context: UInt64 = 0
+    var line: Int64 = 0
+
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    /// The next record and where it ends, or nil at the end of the stream.
+    public mutating func next() throws(ChannelFormatError) -> (record: ChannelRecord, end: Int)? {
+        guard offset < bytes.count else { return nil }
+        let start = offset
+        let tag = bytes[offset]
+        offset += 1
+        if tag >= Self.deltaBase {
+            guard context != 0 else { throw ChannelFormatError(offset: start, why: "a line delta before any statement") }
+            line += Int64(tag) - 0xc0
+            return (.statement(context: context, line: line), offset)
+        }
+        guard let t = Tag(rawValue: tag) else { throw ChannelFormatError(offset: start, why: "unknown tag 0x\(String(tag, radix: 16))") }
+        let r: ChannelRecord
+        switch t {
+        case .start: r = .start(version: try u(), interpreter: try str(), script: try str())
+        case .string: r = .string(id: try u(), value: try str())
+        case .file:
+            let id = try u(), path = try str(), kind = try byte()
+            switch kind {
+            case 0: r = .file(id: id, path: path, digest: nil)
+            case 1: r = .file(id: id, path: path, digest: try raw(32))
+            default: throw ChannelFormatError(offset: start, why: "unknown digest kind \(kind)")
+            }
+        case .context: r = .context(id: try u(), file: try u(), package: try u(), sub: try u())
+        case .statement:
+            context = try u()
+            line = Int64(bitPattern: try u())
+            r = .statement(context: context, line: line)
+        case .opBegin: r = .opBegin(opcode: try u())
+        case .opEnd:
+            let op = try u(), err = try u(), n = try u()
+            guard n <= UInt64(bytes.count - offset) else { throw ChannelFormatError(offset: start, why: "\(n) values cannot fit") }
+            var values: [ChannelValue] = []
+            values.reserveCapacity(Int(n))
+            for _ in 0..<n { values.append(try value()) }
+            r = .opEnd(opcode: op, errno: err, values: values)
+        case .environment:
+            let n = try u()
+            guard n <= UInt64(bytes.count - offset) else { throw ChannelFormatError(offset: start, why: "\(n) variables cannot fit") }
+            var env: [(String, String)] = []
+            for _ in 0..<n { env.append((try str(), try str())) }
+            r = .environment(env)
+        case .arguments:
+            let n = try u()
+            guard n <= UInt64(bytes.count - offset) else { throw ChannelFormatError(offset: start, why: "\(n) arguments cannot fit") }
+            var args: [String] = []
+            for _ in 0..<n { args.append(try str()) }
+            r = .arguments(args)
+        case .hash:
+            let seed = try rawString()
+            let bits = try raw(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * $1.offset) }
+            r = .hashState(seed: seed, randBits: bits, enabled: try byte() != 0)
+        case .seed: r = .seed(try u())
+        case .opName: r = .opName(opcode: try u(), name: try str())
+        }
+        return (r, offset)
+    }
+
+    mutating func byte() throws(ChannelFormatError) -> UInt8 {
+        guard offset < bytes.count else { throw ChannelFormatError(offset: offset, why: "the stream ends inside a record") }
+        defer { offset += 1 }
+        return bytes[offset]
+    }
+
+    mutating func u() throws(ChannelFormatError) -> UInt64 {
+        var v: UInt64 = 0, shift: UInt64 = 0
+        while true {
+            let b = try byte()
+            guard shift < 64 else { throw ChannelFormatError(offset: offset, why: "a varint longer than 64 bits") }
+            v |= UInt64(b & 0x7f) << shift
+            if b & 0x80 == 0 { return v }
+            shift += 7
+        }
+    }
+
+    mutating func s() throws(ChannelFormatError) -> Int64 {
+        let z = try u()
+        return Int64(bitPattern: (z >> 1) ^ (0 &- (z & 1)))
+    }
+
+    mutating func raw(_ n: Int) throws(ChannelFormatError) -> [UInt8] {
+        guard n >= 0, n <= bytes.count - offset else { throw ChannelFormatError(offset: offset, why: "the stream ends inside a record") }
+        defer { offset += n }
+        return Array(bytes[offset..<offset + n])
+    }
+
+    mutating func rawString() throws(ChannelFormatError) -> [UInt8] {
+        let n = try u()
+        guard n <= UInt64(bytes.count - offset) else { throw ChannelFormatError(offset: offset, why: "a string of \(n) bytes runs past the end") }
+        return try raw(Int(n))
+    }
+
+    mutating func str() throws(ChannelFormatError) -> String { String(decoding: try rawString(), as: UTF8.self) }
+
+    mutating func value() throws(ChannelFormatError) -> ChannelValue {
+        let at = offset
+        switch try byte() {
+        case 0: return .undef
+        case 1: return .int(try s())
+        case 2: return .uint(try u())
+        case 3: return .double(Double(bitPattern: try raw(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * $1.offset) }))
+        case 4: return .bytes(try rawString(), utf8: false)
+        case 5: return .bytes(try rawString(), utf8: true)
+        case let t: throw ChannelFormatError(offset: at, why: "unknown value tag \(t)")
+        }
+    }
+}
+
+func jsonQuote(_ s: String) -> String {
+    var o = "\""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\"": o += "\\\""
+        case "\\": o += "\\\\"
+        case "\n": o += "\\n"
+        case "\r": o += "\\r"
+        case "\t": o += "\\t"
+        case _ where u.value < 0x20: o += "\\u" + String(u.value, radix: 16).leftPad(4)
+        default: o.unicodeScalars.append(u)
+        }
+    }
+    return o + "\""
+}
+
+extension String {
+    func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
+}

@@ -1,0 +1,191 @@
+/// Walks the channel's records and the trace's events together, in machine order, and hands
+/// the index its rows: statements and nondeterministic results with their event positions, and
+/// the first input that happened outside every hooked op (which rules out the fast Perl replay).
+struct IndexBuilder {
+    let stream: [UInt8]
+    /// The channel's write offset as the guest reached each event.
+    let positions: [UInt64]
+    let events: [EventDigest]
+    let cwd: String
+
+    private(set) var statementCount = 0
+    private(set) var nondeterministicCount = 0
+    private(set) var blocker: Blocker?
+
+    struct Blocker: CustomStringConvertible {
+        var event: Int
+        var syscall: String
+        var kind: InputSyscalls.Kind
+        var detail: String
+        var statement: String?
+        var description: String {
+            "event #\(event) \(syscall)\(detail.isEmpty ? "" : "(" + detail + ")") reads \(kind.rawValue) outside any hooked op"
+                + (statement.map { " (after \($0))" } ?? "")
+        }
+    }
+
+    /// An open op marker: which op, and whether a statement ran inside it since it began.
+    private struct Marker { var opcode: UInt64; var statementSince = false; var beginEvent: Int; var statement: Int }
+
+    init(stream: [UInt8], positions: [UInt64], events: [EventDigest], cwd: String) {
+        self.stream = stream
+        self.positions = positions
+        self.events = events
+        self.cwd = cwd
+    }
+
+    /// Decode everything and feed `sink`.
+    mutating func run(into sink: IndexSink) throws {
+        var decoder = ChannelDecoder(stream)
+        var strings: [UInt64: String] = [:]
+        var files: [UInt64: String] = [:]
+        var contexts: [UInt64: (file: UInt64, line: Int64)] = [:]
+        var opNames: [UInt64: String] = [:]
+        var markers: [Marker] = []
+        var currentStatement = -1
+        var registered = false
+        // Paths whose reads are program code, not input: source files the shim digested and
+        // files the program mapped.
+        var codePaths = mappedPaths()
+        var fdPaths: [UInt64: String] = [:]
+        var event = 0
+        var lastContext: UInt64 = 0
+        var lastLine: Int64 = 0
+
+        func where_() -> String? {
+            guard currentStatement >= 0, let c = contexts[lastContext] else { return nil }
+            return "\(files[c.file] ?? "?"):\(lastLine)"
+        }
+
+        // Serve events up to (not including) the first one the guest reached after `offset`.
+        func advance(to offset: UInt64) {
+            while event < positions.count && positions[event] < offset {
+                check(event)
+                event += 1
+            }
+        }
+        func check(_ i: Int) {
+            guard i < events.count else { return }
+            let e = events[i]
+            track(e, &fdPaths)
+            guard registered, blocker == nil, let kind = InputSyscalls.kind(e.number) else { return }
+            if let top = markers.last, !top.statementSince { return }
+            switch kind {
+            case .data:
+                if let p = fdPaths[e.fd], codePaths.contains(p) { return }
+            case .hostState:
+                // fstat-like calls (an empty path with AT_EMPTY_PATH) read nothing new.
+                if let p = e.path, p.isEmpty { return }
+                if e.path == nil && (e.name == "newfstatat" || e.name == "statx") { return }
+            case .fileSystem: break
+            }
+            blocker = Blocker(event: i, syscall: e.name, kind: kind, detail: e.path.map { "\"\($0)\"" } ?? (kind == .data ? "fd \(e.fd)" : ""),
+                              statement: where_())
+        }
+
+        while let (record, end) = try decoder.next() {
+            advance(to: UInt64(end))
+            registered = true
+            switch record {
+            case .start(let version, let interpreter, let script):
+                guard version == ChannelDecoder.version else {
+                    throw ChannelFormatError(offset: end, why: "shim format version \(version); this revenant reads \(ChannelDecoder.version)")
+                }
+                try sink.meta("interpreter", interpreter)
+                try sink.meta("script", script)
+            case .string(let id, let value): strings[id] = value
+            case .file(let id, let path, let digest):
+                files[id] = path
+                codePaths.insert(absolute(path))
+                try sink.file(id: id, path: path, digest: digest)
+            case .context(let id, let file, let package, let sub):
+                contexts[id] = (file, 0)
+                try sink.context(id: id, file: file, package: strings[package], sub: sub == 0 ? nil : strings[sub])
+            case .statement(let context, let line):
+                lastContext = context
+                lastLine = line
+                currentStatement = statementCount
+                try sink.statement(seq: statementCount, event: event, context: context, line: line)
+                statementCount += 1
+                if !markers.isEmpty { markers[markers.count - 1].statementSince = true }
+            case .opName(let opcode, let name): opNames[opcode] = name
+            case .opBegin(let opcode):
+                markers.append(Marker(opcode: opcode, beginEvent: event, statement: currentStatement))
+            case .opEnd(let opcode, let err, let values):
+                guard let m = markers.popLast(), m.opcode == opcode else {
+                    throw ChannelFormatError(offset: end, why: "the end of op \(opNames[opcode] ?? String(opcode)) without its begin")
+                }
+                try sink.nondeterminism(op: opNames[opcode] ?? "op\(opcode)", statement: m.statement, beginEvent: m.beginEvent,
+                                        endEvent: event, errno: err, values: "[" + values.map(\.json).joined(separator: ",") + "]")
+                nondeterministicCount += 1
+            case .environment(let env):
+                try sink.nondeterminism(op: "%ENV", statement: currentStatement, beginEvent: event, endEvent: event, errno: 0,
+                                        values: "{" + env.map { jsonQuote($0.0) + ":" + jsonQuote($0.1) }.joined(separator: ",") + "}")
+                nondeterministicCount += 1
+            case .arguments(let args):
+                try sink.nondeterminism(op: "@ARGV", statement: currentStatement, beginEvent: event, endEvent: event, errno: 0,
+                                        values: "[" + args.map(jsonQuote).joined(separator: ",") + "]")
+                nondeterministicCount += 1
+            case .hashState(let seed, let bits, let enabled):
+                try sink.nondeterminism(op: "hash seed", statement: currentStatement, beginEvent: event, endEvent: event, errno: 0,
+                                        values: "{\"seed\":\"\(seed.map { String($0, radix: 16).leftPad(2) }.joined())\",\"rand_bits\":\(bits),\"randomised\":\(enabled)}")
+                nondeterministicCount += 1
+            case .seed(let seed):
+                try sink.nondeterminism(op: "rand seed", statement: currentStatement, beginEvent: event, endEvent: event, errno: 0,
+                                        values: "[\(seed)]")
+                nondeterministicCount += 1
+            }
+        }
+        guard decoder.offset == stream.count else { throw ChannelFormatError(offset: decoder.offset, why: "trailing bytes") }
+        advance(to: UInt64.max)
+        while event < events.count { check(event); event += 1 }
+        try sink.meta("statements", String(statementCount))
+        try sink.meta("fast_replay", blocker == nil ? "yes" : "no")
+        if let b = blocker {
+            try sink.meta("fast_replay_blocker", b.description)
+            try sink.meta("fast_replay_blocker_event", String(b.event))
+        }
+    }
+
+    /// Descriptor → path, from opens and closes (dups are rare in what the shims watch).
+    func track(_ e: EventDigest, _ fdPaths: inout [UInt64: String]) {
+        if e.number == SyscallNamesLookup.openat || e.number == SyscallNamesLookup.open, e.result >= 0, let p = e.path {
+            fdPaths[UInt64(e.result)] = absolute(p)
+        } else if e.number == SyscallNamesLookup.close {
+            fdPaths[e.fd] = nil
+        }
+    }
+
+    /// Every file the program maps (shared objects): reading their headers is loading code.
+    func mappedPaths() -> Set<String> {
+        var fdPaths: [UInt64: String] = [:]
+        var out = Set<String>()
+        for e in events {
+            track(e, &fdPaths)
+            if e.number == SyscallNamesLookup.mmap, e.result >= 0, Int64(bitPattern: e.mmapFD) >= 0, let p = fdPaths[e.mmapFD] { out.insert(p) }
+        }
+        return out
+    }
+
+    func absolute(_ p: String) -> String {
+        if p.hasPrefix("/") { return p }
+        return (cwd.hasSuffix("/") ? cwd : cwd + "/") + (p.hasPrefix("./") ? String(p.dropFirst(2)) : p)
+    }
+}
+
+/// Where the builder's rows go (the GRDB index; tests may collect them instead).
+protocol IndexSink: AnyObject {
+    func meta(_ key: String, _ value: String) throws
+    func file(id: UInt64, path: String, digest: [UInt8]?) throws
+    func context(id: UInt64, file: UInt64, package: String?, sub: String?) throws
+    func statement(seq: Int, event: Int, context: UInt64, line: Int64) throws
+    func nondeterminism(op: String, statement: Int, beginEvent: Int, endEvent: Int, errno: UInt64, values: String) throws
+}
+
+import LinuxABI
+
+enum SyscallNamesLookup {
+    static func number(_ name: String) -> Int { SyscallNames.byName[name] ?? -1 }
+    static let openat = UInt64(number("openat")), open = UInt64(number("open")), close = UInt64(number("close"))
+    static let mmap = UInt64(number("mmap"))
+}

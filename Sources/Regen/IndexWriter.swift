@@ -1,0 +1,81 @@
+import GRDB
+import GRDBSQLite
+
+/// `index.sqlite`: the tables `regen` writes and `log`/search read (Docs/regen.md).
+public enum IndexSchema {
+    public static let sql = """
+    CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE files(id INTEGER PRIMARY KEY, path TEXT NOT NULL, sha256 TEXT);
+    CREATE TABLE contexts(id INTEGER PRIMARY KEY, file INTEGER NOT NULL REFERENCES files(id), package TEXT, sub TEXT);
+    -- One row per Perl statement executed; event = the index of the next syscall event (the
+    -- statement ran after event - 1 and before event).
+    CREATE TABLE statements(seq INTEGER PRIMARY KEY, event INTEGER NOT NULL, context INTEGER NOT NULL, line INTEGER NOT NULL);
+    -- Perl's nondeterministic results, and the process's start state (%ENV, @ARGV, hash seed).
+    CREATE TABLE nondeterminism(seq INTEGER PRIMARY KEY, op TEXT NOT NULL, statement INTEGER NOT NULL,
+                                begin_event INTEGER NOT NULL, end_event INTEGER NOT NULL, errno INTEGER NOT NULL, value TEXT NOT NULL);
+    CREATE VIEW perl_statements AS
+        SELECT s.seq, s.event, f.path AS file, s.line, c.package, c.sub
+        FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file;
+    """
+}
+
+/// Writes the index with GRDB; statement rows, the bulk of it, go through one prepared
+/// statement bound with SQLite's C API (GRDB's argument arrays cost more than the replay).
+final class IndexWriter: IndexSink {
+    let db: Database
+    let metaStatement: Statement, fileStatement: Statement, contextStatement: Statement, nondetStatement: Statement
+    let statementStatement: Statement
+    var nondetSeq = 0
+
+    init(_ db: Database) throws {
+        self.db = db
+        metaStatement = try db.makeStatement(sql: "INSERT OR REPLACE INTO meta VALUES (?, ?)")
+        fileStatement = try db.makeStatement(sql: "INSERT INTO files VALUES (?, ?, ?)")
+        contextStatement = try db.makeStatement(sql: "INSERT INTO contexts VALUES (?, ?, ?, ?)")
+        nondetStatement = try db.makeStatement(sql: "INSERT INTO nondeterminism VALUES (?, ?, ?, ?, ?, ?, ?)")
+        statementStatement = try db.makeStatement(sql: "INSERT INTO statements VALUES (?, ?, ?, ?)")
+    }
+
+    static func write(to path: String, builder: inout IndexBuilder, meta: [(String, String)]) throws {
+        var config = Configuration()
+        config.journalMode = .default
+        let queue = try DatabaseQueue(path: path, configuration: config)
+        try queue.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA page_size = 4096")
+            try db.inTransaction {
+                try db.execute(sql: IndexSchema.sql)
+                let w = try IndexWriter(db)
+                for (k, v) in meta { try w.meta(k, v) }
+                try builder.run(into: w)
+                return .commit
+            }
+        }
+        try queue.close()
+    }
+
+    func meta(_ key: String, _ value: String) throws { try metaStatement.execute(arguments: [key, value]) }
+
+    func file(id: UInt64, path: String, digest: [UInt8]?) throws {
+        try fileStatement.execute(arguments: [Int64(id), path, digest.map { $0.map { String($0, radix: 16).leftPad(2) }.joined() }])
+    }
+
+    func context(id: UInt64, file: UInt64, package: String?, sub: String?) throws {
+        try contextStatement.execute(arguments: [Int64(id), Int64(file), package, sub])
+    }
+
+    func statement(seq: Int, event: Int, context: UInt64, line: Int64) throws {
+        let s = statementStatement.sqliteStatement
+        sqlite3_bind_int64(s, 1, Int64(seq))
+        sqlite3_bind_int64(s, 2, Int64(event))
+        sqlite3_bind_int64(s, 3, Int64(bitPattern: context))
+        sqlite3_bind_int64(s, 4, line)
+        let rc = sqlite3_step(s)
+        sqlite3_reset(s)
+        guard rc == SQLITE_DONE else { throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: "inserting statement \(seq)") }
+    }
+
+    func nondeterminism(op: String, statement: Int, beginEvent: Int, endEvent: Int, errno: UInt64, values: String) throws {
+        try nondetStatement.execute(arguments: [nondetSeq, op, statement, beginEvent, endEvent, Int64(errno), values])
+        nondetSeq += 1
+    }
+}

@@ -1,0 +1,80 @@
+import GRDB
+import Glibc
+import Trace
+
+/// One line of the regenerated Perl log: a statement, or a nondeterministic result (printed
+/// under the statement it happened in).
+public enum PerlLogEntry {
+    case statement(seq: Int64, event: Int64, file: String, line: Int64, package: String?, sub: String?)
+    case result(seq: Int64, op: String, statement: Int64, beginEvent: Int64, endEvent: Int64, errno: Int64, value: String)
+}
+
+/// Filters for `log perl --where`: file=GLOB, line=N, sub=GLOB, package=GLOB select statements;
+/// op=GLOB selects nondeterministic results. Without statement filters every result is shown,
+/// without result filters every statement.
+public struct PerlFilter {
+    public var file: String?, line: Int64?, sub: String?, package: String?, op: String?
+    public init() {}
+    var selectsStatements: Bool { file != nil || line != nil || sub != nil || package != nil }
+}
+
+/// Reads `index.sqlite`.
+public final class PerlIndex {
+    let queue: DatabaseQueue
+
+    /// The trace's index if it exists and was made from this very trace by this index version.
+    public static func open(_ dir: TraceDirectory) -> PerlIndex? {
+        guard access(dir.indexPath, R_OK) == 0 else { return nil }
+        var config = Configuration()
+        config.readonly = true
+        guard let q = try? DatabaseQueue(path: dir.indexPath, configuration: config) else { return nil }
+        let index = PerlIndex(queue: q)
+        guard index.meta("index_version") == String(Regenerator.indexVersion),
+              let id = Regenerator.traceIdentity(dir), index.meta("trace") == id else { return nil }
+        return index
+    }
+
+    init(queue: DatabaseQueue) { self.queue = queue }
+
+    public func meta(_ key: String) -> String? {
+        try? queue.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key]) }
+    }
+
+    public var statementCount: Int { Int(meta("statements") ?? "") ?? 0 }
+
+    /// Every entry in order, filtered; `body` returns false to stop.
+    public func forEach(_ filter: PerlFilter, _ body: (PerlLogEntry) -> Bool) throws {
+        try queue.read { db in
+            var conditions: [String] = []
+            var args: [(any DatabaseValueConvertible)?] = []
+            if let f = filter.file { conditions.append("f.path GLOB ?"); args.append(f) }
+            if let l = filter.line { conditions.append("s.line = ?"); args.append(l) }
+            if let s = filter.sub { conditions.append("c.sub GLOB ?"); args.append(s) }
+            if let p = filter.package { conditions.append("c.package GLOB ?"); args.append(p) }
+            let statementsWanted = filter.op == nil || filter.selectsStatements
+            let resultsWanted = !filter.selectsStatements || filter.op != nil
+            let stmts = try Row.fetchCursor(db, sql: """
+                SELECT s.seq, s.event, f.path, s.line, c.package, c.sub FROM statements s
+                JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
+                \(statementsWanted ? (conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")) : "WHERE 0")
+                ORDER BY s.seq
+                """, arguments: StatementArguments(args.map { $0?.databaseValue ?? .null }))
+            let results = try Row.fetchCursor(db, sql: """
+                SELECT seq, op, statement, begin_event, end_event, errno, value FROM nondeterminism
+                \(resultsWanted ? (filter.op == nil ? "" : "WHERE op GLOB ?") : "WHERE 0") ORDER BY seq
+                """, arguments: filter.op.map { [$0] } ?? [])
+            var nextStatement = try stmts.next()
+            var nextResult = try results.next()
+            while nextStatement != nil || nextResult != nil {
+                // A result belongs after the statement it happened in.
+                if let r = nextResult, nextStatement == nil || (r["statement"] as Int64) < (nextStatement!["seq"] as Int64) {
+                    guard body(.result(seq: r[0], op: r[1], statement: r[2], beginEvent: r[3], endEvent: r[4], errno: r[5], value: r[6])) else { return }
+                    nextResult = try results.next()
+                } else if let s = nextStatement {
+                    guard body(.statement(seq: s[0], event: s[1], file: s[2], line: s[3], package: s[4], sub: s[5])) else { return }
+                    nextStatement = try stmts.next()
+                }
+            }
+        }
+    }
+}

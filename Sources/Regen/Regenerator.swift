@@ -1,0 +1,149 @@
+import CHost
+import Glibc
+import LinuxABI
+import Personality
+import Replay
+import Trace
+
+/// `revenant regen`: replay a trace with the channel collected, decode the shims' records, give
+/// each its machine position (the event index it precedes: the VMM reads the buffer's write
+/// offset at every event) and write `index.sqlite`. Also decides, from the events, whether the
+/// fast Perl-level replay can reproduce the run.
+public enum Regenerator {
+    /// Bumped when the index's tables or their meaning change; `log` regenerates older indexes.
+    public static let indexVersion = 1
+
+    public struct Summary: Sendable {
+        public var events: UInt64
+        public var channelBytes: Int
+        public var statements: Int
+        public var nondeterministic: Int
+        public var fastReplay: Bool
+        public var fastReplayBlocker: String?
+        public var replayNanoseconds: UInt64
+        public var totalNanoseconds: UInt64
+        public var indexBytes: Int
+    }
+
+    public enum Failure: Error, CustomStringConvertible {
+        case setup(String)
+        case diverged(String)
+        case trace(String)
+        public var description: String {
+            switch self {
+            case .setup(let s), .diverged(let s), .trace(let s): return s
+            }
+        }
+        public var exitCode: Int32 { if case .diverged = self { return 124 }; return 125 }
+    }
+
+    /// Replay `path` and collect its channel: the stream and the write offset at every event.
+    public static func collect(path: String, ignoreCPU: Bool, progress: ((UInt64) -> Void)? = nil,
+                               diagnostic: @escaping (String) -> Void) throws(Failure) -> (stream: [UInt8], positions: [UInt64], session: ReplaySession, nanoseconds: UInt64) {
+        let session: ReplaySession
+        do { session = try ReplaySession(path: path, quiet: true, ignoreCPU: ignoreCPU, diagnostic: diagnostic) } catch {
+            throw .setup(error.description)
+        }
+        let channel = session.personality.channel
+        channel.mode = .collect
+        var positions: [UInt64] = []
+        session.replayer.onEvent = { index in
+            positions.append(channel.position() ?? 0)
+            if let progress, index & 0xffff == 0 { progress(index) }
+        }
+        switch session.run() {
+        case .diverged(let d): throw .diverged(d)
+        case .traceFailed(let t): throw .trace(t)
+        case .finished(_, let ns):
+            channel.collectTail()
+            return (channel.collected, positions, session, ns)
+        }
+    }
+
+    /// Regenerate the index of the trace at `path` (idempotent: the same trace gives the same
+    /// index). Writes a temporary file and renames it over `index.sqlite`.
+    public static func regenerate(path: String, ignoreCPU: Bool = false, channelOut: String? = nil, progress: ((UInt64) -> Void)? = nil,
+                                  diagnostic: @escaping (String) -> Void) throws(Failure) -> Summary {
+        let t0 = chost_monotonic_ns()
+        let (stream, positions, session, replayNs) = try collect(path: path, ignoreCPU: ignoreCPU, progress: progress, diagnostic: diagnostic)
+        if let channelOut {
+            let fd = open(channelOut, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            let ok = fd >= 0 && stream.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == stream.count
+            if fd >= 0 { close(fd) }
+            guard ok else { throw .trace("cannot write \(channelOut): \(String(cString: strerror(errno)))") }
+        }
+        let events: [EventDigest]
+        do { events = try EventDigest.readAll(session.directory) } catch { throw .trace("\(path): \(error)") }
+        var build = IndexBuilder(stream: stream, positions: positions, events: events, cwd: session.header.cwd)
+        let out = session.directory.indexPath
+        let tmp = out + ".partial"
+        unlink(tmp)
+        do {
+            try IndexWriter.write(to: tmp, builder: &build, meta: [
+                ("index_version", String(indexVersion)),
+                ("trace", traceIdentity(session.directory) ?? ""),
+                ("program", session.header.program),
+                ("shims", (session.header.shims ?? []).joined(separator: ",")),
+                ("events", String(positions.count)),
+                ("channel_bytes", String(stream.count)),
+            ])
+        } catch {
+            unlink(tmp)
+            throw .trace("cannot write \(out): \(error)")
+        }
+        guard rename(tmp, out) == 0 else { throw .trace("cannot write \(out): \(String(cString: strerror(errno)))") }
+        var st = stat()
+        stat(out, &st)
+        return Summary(events: UInt64(positions.count), channelBytes: stream.count, statements: build.statementCount,
+                       nondeterministic: build.nondeterministicCount, fastReplay: build.blocker == nil,
+                       fastReplayBlocker: build.blocker?.description, replayNanoseconds: replayNs,
+                       totalNanoseconds: chost_monotonic_ns() - t0, indexBytes: Int(st.st_size))
+    }
+
+    /// What identifies the trace an index was made from: its header and events files' sizes and
+    /// the header's digest (a re-recorded trace at the same path gets a new index).
+    public static func traceIdentity(_ dir: TraceDirectory) -> String? {
+        var st = stat()
+        guard let header = readFile(dir.headerPath), stat(dir.eventsPath, &st) == 0 else { return nil }
+        return SHA256.hex(header) + ":" + String(st.st_size)
+    }
+}
+
+func readFile(_ path: String) -> [UInt8]? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 { return nil }
+        if n == 0 { return out }
+        out += buf[0..<n]
+    }
+}
+
+/// What the fast-replay decision needs of each syscall event.
+struct EventDigest {
+    var number: UInt64
+    var fd: UInt64
+    var result: Int64
+    var path: String?
+    /// mmap's descriptor (argument 4).
+    var mmapFD: UInt64 = 0
+
+    var name: String { SyscallNames.byNumber[Int(number)] ?? "syscall_\(number)" }
+
+    static func readAll(_ dir: TraceDirectory) throws -> [EventDigest] {
+        var reader = try EventReader(path: dir.eventsPath)
+        var out: [EventDigest] = []
+        while let e = try reader.next() {
+            guard e.kind == EventKind.syscall.rawValue else { continue }
+            let s = try SyscallEvent.decode(e.payload)
+            out.append(EventDigest(number: s.number, fd: s.args.first ?? 0, result: s.result,
+                                   path: s.paths.first.map { String(decoding: $0.bytes, as: UTF8.self) },
+                                   mmapFD: s.args.count > 4 ? s.args[4] : 0))
+        }
+        return out
+    }
+}

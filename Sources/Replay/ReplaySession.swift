@@ -1,0 +1,105 @@
+import CHost
+import Glibc
+import GuestMemory
+import LinuxABI
+import Machine
+import Personality
+import Trace
+
+/// A trace opened and loaded into a fresh VM, ready to replay: what `replay`, `regen` and the
+/// higher-level replays share. Nothing on the host is opened but the trace.
+public final class ReplaySession {
+    public let directory: TraceDirectory
+    public let header: TraceHeader
+    public let machine: GuestMachine
+    public let personality: LinuxPersonality
+    public let replayer: Replayer
+
+    /// How a replay ended, for the caller to report.
+    public enum Outcome {
+        case finished(Termination, nanoseconds: UInt64)
+        /// Exit 124: the program did something else than recorded.
+        case diverged(String)
+        /// Exit 125: the trace itself is unreadable or cut short.
+        case traceFailed(String)
+    }
+
+    /// Opens `path` and loads the recorded program; errors are one line for the user (exit 125).
+    public init(path: String, quiet: Bool, ignoreCPU: Bool, diagnostic: @escaping (String) -> Void) throws(ReplaySetupError) {
+        let (dir, header): (TraceDirectory, TraceHeader)
+        do { (dir, header) = try TraceDirectory.open(path) } catch { throw ReplaySetupError(error.description) }
+        guard let process = header.process, let files = header.files else {
+            throw ReplaySetupError("\(path): the header lacks the process state (a trace from an older revenant?)")
+        }
+        if !ignoreCPU, let difference = ReplaySession.cpuDifference(header.cpuid) {
+            throw ReplaySetupError("\(path) was recorded on another CPU (\(difference)); replay would not be exact (--ignore-cpu to try anyway)")
+        }
+        let machine: GuestMachine
+        do { machine = try GuestMachine(memory: header.memory) } catch { throw ReplaySetupError("\(error)") }
+        let random = Hex.bytes(process.atRandom)
+        let config = PersonalityConfig(mounts: header.mounts.map { Mount(guest: $0.guest, host: $0.host, writable: $0.writable) },
+                                       cwd: header.cwd, programPath: header.program, network: header.network,
+                                       diagnostic: diagnostic)
+        let personality = LinuxPersonality(memory: machine.space, config: config,
+                                           nondeterminism: ReplayNondeterminism(pid: process.pid, ppid: process.ppid, atRandom: random))
+        let spec = ProgramSpec(path: header.program, argv: header.argv)
+        let loaded: LoadedProgram
+        do {
+            loaded = try Loader.load(program: spec, environment: header.env, atRandom: random, hwcap: process.hwcap,
+                                     ids: (process.uid, process.euid, process.gid, process.egid), into: machine.space) { path in
+                guard let digest = files[path] else { errno = ENOENT; return -1 }
+                return open(dir.blobsPath + "/" + digest, O_RDONLY | O_CLOEXEC)
+            } mappedName: { path in files[path].map { dir.blobsPath + "/" + $0 } ?? path }
+        } catch { throw ReplaySetupError("\(path): cannot load the recorded program: \(error.description)") }
+        personality.setBreak(loaded.brkStart)
+        personality.mmapTop = loaded.mmapTop
+        for (p, digest) in files { machine.displayNames[dir.blobsPath + "/" + digest] = p }
+        let replayer: Replayer
+        do { replayer = try Replayer(personality: personality, trace: dir, quiet: quiet) } catch { throw ReplaySetupError(error.description) }
+        replayer.describeRIP = { rip in machine.describe(rip: rip) }
+        do { try machine.start(loaded) } catch { throw ReplaySetupError("\(error)") }
+        self.directory = dir
+        self.header = header
+        self.machine = machine
+        self.personality = personality
+        self.replayer = replayer
+    }
+
+    /// Replay to the end and check it ended as recorded.
+    public func run() -> Outcome {
+        let t0 = chost_monotonic_ns()
+        let termination: Termination
+        do { termination = try machine.run(kernel: replayer) } catch { return .traceFailed("\(error)") }
+        let elapsed = chost_monotonic_ns() - t0
+        if let d = replayer.divergence { return .diverged(d) }
+        if let e = replayer.traceError { return .traceFailed("\(directory.path): \(e)") }
+        if replayer.endedEarly {
+            let at = replayer.truncatedAt.map { " (the events file ends inside a chunk at byte offset \($0))" } ?? ""
+            return .traceFailed("\(directory.path) ends after event \(replayer.index): its recording was cut short\(at); replay stopped there")
+        }
+        if let end = replayer.readEnd(), end.status != termination.exitStatus {
+            return .diverged("replay diverged at the end: the program exited with \(termination.exitStatus), recorded \(end.status)")
+        }
+        return .finished(termination, nanoseconds: elapsed)
+    }
+
+    /// The first CPUID leaf where this host differs from the recording, named.
+    public static func cpuDifference(_ recorded: [TraceHeader.CPUIDLeaf]) -> String? {
+        let here = CPUSignature.captureHost().leaves
+        for r in recorded {
+            guard let h = here.first(where: { $0.leaf == r.leaf && $0.subleaf == r.subleaf }) else {
+                return "leaf 0x\(String(r.leaf, radix: 16)) is missing here"
+            }
+            for (name, a, b) in [("eax", r.eax, h.eax), ("ebx", r.ebx, h.ebx), ("ecx", r.ecx, h.ecx), ("edx", r.edx, h.edx)] where a != b {
+                return "CPUID leaf 0x\(String(r.leaf, radix: 16)).\(r.subleaf) \(name): recorded 0x\(String(a, radix: 16)), here 0x\(String(b, radix: 16))"
+            }
+        }
+        return nil
+    }
+}
+
+/// A trace that cannot be replayed here, in one line.
+public struct ReplaySetupError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ d: String) { description = d }
+}

@@ -1,0 +1,56 @@
+import ArgumentParser
+import Glibc
+import Regen
+import Trace
+
+struct RegenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "regen",
+        abstract: "Replay a trace, collect the shims' logs and write the trace's index.sqlite.",
+        discussion: """
+        The shims log every Perl statement (and its nondeterministic results) while recording, but
+        Revenant discards those logs then; `regen` resurrects them by replaying the run, and gives
+        every record its machine position (the syscall event it precedes). It also says whether the
+        fast Perl-level replay can reproduce the run, or which input the program read outside any
+        hooked op (XS code doing its own I/O). Running it again gives the same index.
+
+        Examples:
+          revenant regen run.rvt
+          revenant log run.rvt perl --limit 20
+          sqlite3 run.rvt/index.sqlite 'SELECT file, line, count(*) FROM perl_statements GROUP BY 1, 2'
+        """
+    )
+
+    @Argument(help: "The trace directory.") var trace: String
+    @Flag(help: "Replay although this host's CPU signature differs from the recording's.") var ignoreCPU = false
+    @Flag(name: .shortAndLong, help: "Say nothing on success.") var quiet = false
+    @Option(help: ArgumentHelp("Debugging aid: also write the regenerated channel stream to FILE (compare with a trace's channel.live from `record --keep-channel`).", valueName: "FILE"))
+    var channelOut: String?
+
+    func run() throws {
+        let s = try regenerate(trace, ignoreCPU: ignoreCPU, channelOut: channelOut)
+        if quiet { return }
+        let seconds = Double(s.totalNanoseconds) / 1e9
+        let rate = seconds > 0 ? Int(Double(s.statements) / seconds) : 0
+        print("regenerated \(s.statements) Perl statements and \(s.nondeterministic) nondeterministic results from \(s.events) events "
+              + "in \(fmtMs(s.totalNanoseconds)) (replay \(fmtMs(s.replayNanoseconds)); \(rate) statements/s)")
+        print("index: \(trace)/index.sqlite, \(s.indexBytes) bytes"
+              + (s.statements > 0 ? String(format: " (%.1f bytes per statement)", Double(s.indexBytes) / Double(s.statements)) : ""))
+        print("fast Perl replay: " + (s.fastReplay ? "possible (every input went through a hooked op)" : "not possible: \(s.fastReplayBlocker ?? "?")"))
+    }
+}
+
+/// Regenerate with a progress line on a terminal; failures end the command (124 or 125).
+func regenerate(_ trace: String, ignoreCPU: Bool, channelOut: String? = nil) throws -> Regenerator.Summary {
+    let tty = isatty(2) != 0
+    do {
+        let s = try Regenerator.regenerate(path: trace, ignoreCPU: ignoreCPU, channelOut: channelOut, progress: tty ? { index in
+            FileHandleStderr.write("\rregen: event \(index)…")
+        } : nil, diagnostic: { _ in })
+        if tty { FileHandleStderr.write("\r\u{1b}[K") }
+        return s
+    } catch {
+        if tty { FileHandleStderr.write("\r\u{1b}[K") }
+        throw CLIError(error.description, code: error.exitCode)
+    }
+}

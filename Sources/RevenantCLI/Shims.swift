@@ -1,0 +1,76 @@
+import Glibc
+import Machine
+
+/// Which shims `record --shims` asked for, and how each is loaded into the guest.
+struct ShimSelection {
+    var perl = false
+    var explicit = false
+
+    /// auto: every shim that applies to the program; none; or a comma-separated list.
+    init(_ value: String) throws {
+        switch value {
+        case "auto": perl = true
+        case "none": break
+        default:
+            explicit = true
+            for name in value.split(separator: ",", omittingEmptySubsequences: false) {
+                switch name {
+                case "perl": perl = true
+                case "sqlite": break  // the SQLite shim comes with its own capability (#6)
+                default: throw CLIError("--shims \(value): expected auto, none, or a list of perl, sqlite")
+                }
+            }
+        }
+    }
+
+    /// The program's argv with the shims added; fails (one line) when a shim named explicitly
+    /// cannot be loaded. `loaded` names what was added.
+    func apply(to spec: ProgramSpec) throws -> (spec: ProgramSpec, loaded: [String]) {
+        var spec = spec
+        var loaded: [String] = []
+        if perl {
+            if ShimSelection.isPerl(spec.path) {
+                guard let lib = ShimSelection.perlShimLibrary() else {
+                    let why = "the Perl shim is not built (run `make shims`, or set REVENANT_SHIMS to the folder holding perl/lib)"
+                    if explicit { throw CLIError("--shims perl: \(why)") }
+                    FileHandleStderr.write("revenant: \(why); recording without it\n")
+                    return (spec, loaded)
+                }
+                // First on the command line, so it loads before any -M the user gives (PERL5OPT
+                // would load after them). The shim takes its own -I out of @INC again.
+                spec.argv.insert(contentsOf: ["-I" + lib, "-MRevenant::Shim"], at: 1)
+                loaded.append("perl")
+            } else if explicit {
+                throw CLIError("--shims perl: \(spec.path) is not perl")
+            }
+        }
+        return (spec, loaded)
+    }
+
+    /// perl, perl5.36.0 …
+    static func isPerl(_ path: String) -> Bool {
+        let base = path.split(separator: "/").last.map(String.init) ?? path
+        return base == "perl" || (base.hasPrefix("perl5") && base.dropFirst(5).allSatisfy { $0.isNumber || $0 == "." })
+    }
+
+    /// The staged Perl shim's library folder: $REVENANT_SHIMS/perl/lib, else .build/shims/perl/lib
+    /// next to this binary (where `make shims` puts it).
+    static func perlShimLibrary() -> String? {
+        var candidates: [String] = []
+        if let env = getenv("REVENANT_SHIMS") { candidates.append(String(cString: env)) }
+        if let exe = realpath("/proc/self/exe", nil) {
+            let dir = String(String(cString: exe).split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/"))
+            free(exe)
+            candidates += [dir + "/../shims", dir + "/../../shims"]
+        }
+        for c in candidates {
+            let lib = c + "/perl/lib"
+            if access(lib + "/Revenant/Shim.pm", R_OK) == 0, access(lib + "/auto/Revenant/Shim/Shim.so", R_OK) == 0,
+               let real = realpath(lib, nil) {
+                defer { free(real) }
+                return String(cString: real)
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import Personality
+import Regen
+import XCTest
+
+/// The channel's contract: the VMM's constants match the C header the shims use, and the
+/// decoder reads the record format of Docs/channel-format.md.
+final class ChannelTests: XCTestCase {
+    func testConstantsMatchTheHeader() throws {
+        let header = try String(contentsOf: packageRootDirectory().appendingPathComponent("GuestAgents/include/revenant_channel.h"), encoding: .utf8)
+        func define(_ name: String) -> UInt64? {
+            for line in header.split(separator: "\n") where line.hasPrefix("#define \(name) ") {
+                var v = line.dropFirst("#define \(name) ".count).split(separator: " ").first.map(String.init) ?? ""
+                while v.hasSuffix("L") || v.hasSuffix("U") { v.removeLast() }
+                return v.hasPrefix("0x") ? UInt64(v.dropFirst(2), radix: 16) : UInt64(v)
+            }
+            return nil
+        }
+        XCTAssertEqual(define("REVENANT_NR_CHANNEL"), ChannelPort.number)
+        XCTAssertEqual(define("REVENANT_CHANNEL_REGISTER"), ChannelPort.register)
+        XCTAssertEqual(define("REVENANT_CHANNEL_FLUSH"), ChannelPort.flush)
+        XCTAssertEqual(define("REVENANT_CHANNEL_MAGIC"), UInt64(ChannelPort.magic))
+        XCTAssertEqual(define("REVENANT_CHANNEL_VERSION"), UInt64(ChannelPort.version))
+        XCTAssertEqual(define("REVENANT_CHANNEL_VERSION"), ChannelDecoder.version)
+    }
+
+    func testDecodesEveryRecordKind() throws {
+        var b: [UInt8] = [0x01, 1, 4] + Array("perl".utf8) + [1] + Array("x".utf8)   // START
+        b += [0x02, 1, 4] + Array("main".utf8)                                        // STR 1 "main"
+        b += [0x03, 1, 4] + Array("a.pl".utf8) + [0]                                  // FILE 1 "a.pl", no digest
+        b += [0x04, 1, 1, 1, 0]                                                       // CONTEXT 1: file 1, package main
+        b += [0x05, 1, 0x80, 0x01]                                                    // STMT ctx 1 line 128
+        b += [0xc1, 0xbf]                                                             // +1 → 129, -1 → 128
+        b += [0x0c, 9, 4] + Array("time".utf8)                                        // OPNAME 9 time
+        b += [0x06, 9, 0x07, 9, 0, 2, 1, 0x84, 0x01, 4, 2] + Array("hé".utf8).prefix(2)  // BEGIN, END errno 0, int 66, bytes
+        b += [0x09, 1, 1] + Array("a".utf8)                                           // ARGV ["a"]
+        b += [0x0b, 42]                                                               // SEED 42
+        var d = ChannelDecoder(b)
+        var records: [ChannelRecord] = []
+        var ends: [Int] = []
+        while let (r, end) = try d.next() {
+            records.append(r)
+            ends.append(end)
+        }
+        XCTAssertEqual(records, [
+            .start(version: 1, interpreter: "perl", script: "x"),
+            .string(id: 1, value: "main"),
+            .file(id: 1, path: "a.pl", digest: nil),
+            .context(id: 1, file: 1, package: 1, sub: 0),
+            .statement(context: 1, line: 128),
+            .statement(context: 1, line: 129),
+            .statement(context: 1, line: 128),
+            .opName(opcode: 9, name: "time"),
+            .opBegin(opcode: 9),
+            .opEnd(opcode: 9, errno: 0, values: [.int(66), .bytes(Array("hé".utf8).prefix(2).map { $0 }, utf8: false)]),
+            .arguments(["a"]),
+            .seed(42),
+        ])
+        XCTAssertEqual(ends.last, b.count)
+        XCTAssertEqual(ends[5], ends[4] + 1, "a line delta is one byte")
+    }
+
+    func testCorruptStreamsGiveAnErrorNotATrap() throws {
+        var d = ChannelDecoder([0x80])
+        XCTAssertThrowsError(try d.next()) { XCTAssertTrue("\($0)".contains("before any statement")) }
+        var e = ChannelDecoder([0x02, 1, 200])
+        XCTAssertThrowsError(try e.next())
+        var f = ChannelDecoder([0x7f])
+        XCTAssertThrowsError(try f.next()) { XCTAssertTrue("\($0)".contains("unknown tag")) }
+        // Random streams: never a trap, always an error or records.
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<20000 {
+            let bytes = (0..<Int.random(in: 0..<40, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            var g = ChannelDecoder(bytes)
+            while (try? g.next()) ?? nil != nil {}
+        }
+    }
+}

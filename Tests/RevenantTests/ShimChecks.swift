@@ -1,0 +1,82 @@
+import Foundation
+import Personality
+import Regen
+import Replay
+import Trace
+
+/// Checks on a run recorded with the Perl shim (used by the corpus and by PerlShimTests).
+enum ShimChecks {
+    /// A statement as the log names it: file, line and sub.
+    struct Statement: Equatable, CustomStringConvertible {
+        var file: String, line: Int64, sub: String
+        var description: String { "\(file):\(line) \(sub)" }
+    }
+
+    /// Decode a channel stream into its statements (file:line sub) and op results.
+    static func decode(_ bytes: [UInt8]) throws -> (statements: [Statement], records: [ChannelRecord]) {
+        var d = ChannelDecoder(bytes)
+        var strings: [UInt64: String] = [:], files: [UInt64: String] = [:], contexts: [UInt64: (UInt64, UInt64)] = [:]
+        var statements: [Statement] = [], records: [ChannelRecord] = []
+        while let (r, _) = try d.next() {
+            records.append(r)
+            switch r {
+            case .string(let id, let v): strings[id] = v
+            case .file(let id, let p, _): files[id] = p
+            case .context(let id, let f, _, let sub): contexts[id] = (f, sub)
+            case .statement(let c, let line):
+                let (f, sub) = contexts[c] ?? (0, 0)
+                statements.append(Statement(file: files[f] ?? "?", line: line, sub: sub == 0 ? "" : strings[sub] ?? "?"))
+            default: break
+            }
+        }
+        return (statements, records)
+    }
+
+    /// Syscall numbers of every event in a trace.
+    static func syscallNumbers(_ trace: URL) throws -> [UInt64] {
+        var reader = try EventReader(path: trace.appendingPathComponent("events").path)
+        var out: [UInt64] = []
+        while let e = try reader.next() {
+            guard e.kind == EventKind.syscall.rawValue else { continue }
+            out.append(try SyscallEvent.decode(e.payload).number)
+        }
+        return out
+    }
+
+    /// After `record --keep-channel`: regen gives the live channel byte for byte; the trace
+    /// holds no channel call; for deterministic runs the statements equal the native log's.
+    static func afterRecord(revenant: URL, trace: URL, nativeLog: URL, deterministic: Bool, scratch: URL, timeout: TimeInterval) -> [String] {
+        var problems: [String] = []
+        let regenOut = scratch.appendingPathComponent("regen-channel.bin")
+        let r = ProcessRunner.run(executable: revenant.path, arguments: ["regen", "-q", trace.path, "--channel-out", regenOut.path],
+                                  directory: scratch, environment: ProcessInfo.processInfo.environment, stdinPath: "/dev/null",
+                                  stdoutFile: scratch.appendingPathComponent("regen.stdout"),
+                                  stderrFile: scratch.appendingPathComponent("regen.stderr"), timeout: timeout)
+        guard r.status == 0 else {
+            return ["regen exited \(r.status): \(String(decoding: r.stderr.suffix(400), as: UTF8.self))"]
+        }
+        guard let live = try? Data(contentsOf: trace.appendingPathComponent("channel.live")),
+              let regen = try? Data(contentsOf: regenOut) else { return ["no channel.live or regenerated channel"] }
+        if live.isEmpty { problems.append("the live channel is empty: the shim did not run in the VM") }
+        if live != regen {
+            let common = zip(live, regen).prefix { $0 == $1 }.count
+            problems.append("regenerated channel (\(regen.count) bytes) differs from the live one (\(live.count) bytes) at byte \(common)")
+        }
+        do {
+            if try syscallNumbers(trace).contains(ChannelPort.number) { problems.append("the trace holds a channel call") }
+        } catch { problems.append("cannot read the trace's events: \(error)") }
+        if deterministic {
+            do {
+                guard let native = try? Data(contentsOf: nativeLog) else { return problems + ["the native shim wrote no log"] }
+                let n = try decode(Array(native)).statements, v = try decode(Array(regen)).statements
+                if n != v {
+                    let i = zip(n, v).prefix { $0 == $1 }.count
+                    problems.append("statements: native \(n.count), regenerated \(v.count); first difference at #\(i): "
+                                    + "native \(i < n.count ? n[i].description : "-") vs \(i < v.count ? v[i].description : "-")")
+                }
+                if n.isEmpty { problems.append("the native shim logged no statement") }
+            } catch { problems.append("a channel does not decode: \(error)") }
+        }
+        return problems
+    }
+}
