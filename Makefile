@@ -41,6 +41,7 @@ shims: deps
 	bash Shims/perl/build.sh .build/shims/perl
 
 test: build
+	bash Shims/perl/build.sh .build/shims/perl --test
 	swift test $(SWIFT_CONFIG) --skip-build 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
 
 demo: build

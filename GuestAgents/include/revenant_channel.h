@@ -44,7 +44,7 @@ enum revenant_record_tag {
     REVENANT_REC_FILE      = 0x03, /* u id, str path, u8 digest kind (0 none, 1 SHA-256), [32 bytes] */
     REVENANT_REC_CONTEXT   = 0x04, /* u id, u file id, u package str id, u sub str id (0 = file scope) */
     REVENANT_REC_STMT      = 0x05, /* u context id, u line: a statement in another context */
-    REVENANT_REC_OP_BEGIN  = 0x06, /* u opcode (perl's op type number; the name is in the END) */
+    REVENANT_REC_OP_BEGIN  = 0x06, /* u opcode (perl's op type number; its name is in an OPNAME record) */
     REVENANT_REC_OP_END    = 0x07, /* u opcode, u errno after the op, u count, count values */
     REVENANT_REC_ENV       = 0x08, /* u count, count × (str key, str value): %ENV at start */
     REVENANT_REC_ARGV      = 0x09, /* u count, count strings: @ARGV at start */

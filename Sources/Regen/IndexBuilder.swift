@@ -46,7 +46,7 @@ struct IndexBuilder {
         var registered = false
         // Paths whose reads are program code, not input: source files the shim digested and
         // files the program mapped.
-        var codePaths = mappedPaths()
+        let codePaths = try mappedPaths().union(sourcePaths())
         var fdPaths: [UInt64: String] = [:]
         var event = 0
         var lastContext: UInt64 = 0
@@ -96,7 +96,6 @@ struct IndexBuilder {
             case .string(let id, let value): strings[id] = value
             case .file(let id, let path, let digest):
                 files[id] = path
-                codePaths.insert(absolute(path))
                 try sink.file(id: id, path: path, digest: digest)
             case .context(let id, let file, let package, let sub):
                 contexts[id] = (file, 0)
@@ -154,6 +153,14 @@ struct IndexBuilder {
         } else if e.number == SyscallNamesLookup.close {
             fdPaths[e.fd] = nil
         }
+    }
+
+    /// Every Perl source file the shim saw (perl reads a file before its first statement runs).
+    func sourcePaths() throws -> Set<String> {
+        var d = ChannelDecoder(stream)
+        var out = Set<String>()
+        while let (r, _) = try d.next() { if case .file(_, let path, _) = r { out.insert(absolute(path)) } }
+        return out
     }
 
     /// Every file the program maps (shared objects): reading their headers is loading code.

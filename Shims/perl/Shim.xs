@@ -1,0 +1,829 @@
+/* Revenant::Shim — records a Perl program's statements and nondeterministic op results into the
+ * Revenant channel (GuestAgents/include/revenant_channel.h, Docs/channel-format.md).
+ *
+ * Loaded by lib/Revenant/Shim.pm without XSLoader/DynaLoader.pm. The boot function (BOOT: below)
+ * decides the mode: VM (the REGISTER hypercall answers the magic), native log file
+ * (REVENANT_SHIM_LOG=path), or off (nothing installed). When on, it overrides PL_ppaddr entries:
+ * nextstate/dbstate append one statement record per statement, and a list of nondeterministic ops
+ * are bracketed by OP_BEGIN/OP_END records carrying their results.
+ *
+ * Rules the hooks keep: never allocate SVs, never call magic or change an SV's flags, save and
+ * restore errno around the shim's own work, call the original pp function exactly once.
+ */
+#define PERL_NO_GET_CONTEXT
+#include "EXTERN.h"
+#include "perl.h"
+#include "XSUB.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "revenant_channel.h"
+#include "sha256.h"
+
+#define SHIM_FORMAT_VERSION 1
+#define CHANNEL_CAPACITY (256 * 1024)
+
+/* ------------------------------------------------------------------------------------------ */
+/* The channel buffer                                                                          */
+
+static uint64_t g_storage[(sizeof(struct revenant_channel) + CHANNEL_CAPACITY) / 8 + 1];
+#define CH ((struct revenant_channel *)g_storage)
+
+enum { MODE_OFF = 0, MODE_VM = 1, MODE_FILE = 2 };
+static int g_mode;            /* MODE_* */
+static volatile int g_on;     /* recording (cleared in a forked child) */
+static int g_fd = -1;         /* MODE_FILE */
+static PerlInterpreter *g_perl; /* the interpreter we record (others pass through) */
+
+/* An oversize record (bigger than the whole buffer) is built here and handed over on its own:
+ * in VM mode as a separate struct revenant_channel (same header) passed to FLUSH. */
+static struct revenant_channel *g_big;
+static size_t g_bigcap;
+static int g_inbig;
+
+static void write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return;
+        }
+        p += w; n -= (size_t)w;
+    }
+}
+
+static void chan_flush(void)
+{
+    int e;
+    if (!g_on || CH->used == 0) return;
+    e = errno;
+    if (g_mode == MODE_VM)
+        (void)syscall(REVENANT_NR_CHANNEL, (long)REVENANT_CHANNEL_FLUSH, CH);
+    else if (g_mode == MODE_FILE)
+        write_all(g_fd, CH->data, (size_t)CH->used);
+    CH->flushed += CH->used;
+    CH->used = 0;
+    errno = e;
+}
+
+/* Room for a record of exactly n bytes; commit(n) after writing it. */
+static int g_hash_pending;   /* the HASH record waits for the first event after the load */
+static void emit_hash(pTHX);
+
+static uint8_t *reserve(size_t n)
+{
+    if (UNLIKELY(g_hash_pending)) {
+        dTHX;
+        g_hash_pending = 0;
+        emit_hash(aTHX);
+    }
+    if (CH->used + n <= CH->capacity) return CH->data + CH->used;
+    chan_flush();
+    if (n <= CH->capacity) return CH->data;
+    if (n > g_bigcap) {
+        void *p = realloc(g_big, sizeof(struct revenant_channel) + n);
+        if (!p) return NULL;
+        g_big = p;
+        g_bigcap = n;
+    }
+    g_inbig = 1;
+    return g_big->data;
+}
+
+static void commit(size_t n)
+{
+    if (!g_inbig) { CH->used += n; return; }
+    g_inbig = 0;
+    if (g_mode == MODE_VM) {
+        g_big->magic = (uint32_t)REVENANT_CHANNEL_MAGIC;
+        g_big->version = REVENANT_CHANNEL_VERSION;
+        g_big->capacity = n;
+        g_big->used = n;
+        g_big->flushed = CH->flushed;
+        (void)syscall(REVENANT_NR_CHANNEL, (long)REVENANT_CHANNEL_FLUSH, g_big);
+    } else if (g_mode == MODE_FILE) {
+        write_all(g_fd, g_big->data, n);
+    }
+    CH->flushed += n;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Encoding                                                                                    */
+
+static inline size_t usize(uint64_t v) { size_t n = 1; while (v >= 0x80) { v >>= 7; n++; } return n; }
+static inline uint8_t *uput(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) { *p++ = (uint8_t)(v | 0x80); v >>= 7; }
+    *p++ = (uint8_t)v;
+    return p;
+}
+static inline uint64_t zz(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
+static inline size_t strsize(size_t len) { return usize(len) + len; }
+static inline uint8_t *strput(uint8_t *p, const char *s, size_t len)
+{
+    p = uput(p, len);
+    if (len) memcpy(p, s, len);
+    return p + len;
+}
+
+/* A value's encoding, from the SV's current flags only: no magic, no conversion. */
+static size_t val_size(pTHX_ SV *sv)
+{
+    U32 f;
+    if (!sv) return 1;
+    if (sv == &PL_sv_no) return 2;                  /* perl's false: STRING "" */
+    f = SvFLAGS(sv);
+    if (SvTYPE(sv) >= SVt_PVAV && SvTYPE(sv) != SVt_PVLV && SvTYPE(sv) != SVt_PVGV) return 1;
+    if ((f & SVp_POK) && !(f & (SVp_IOK | SVp_NOK))) return 1 + strsize(SvCUR(sv));
+    if (f & SVp_IOK) return 1 + (SvIsUV(sv) && SvUVX(sv) > (UV)IV_MAX ? usize(SvUVX(sv)) : usize(zz(SvIVX(sv))));
+    if (f & SVp_NOK) return 9;
+    if (f & SVp_POK) return 1 + strsize(SvCUR(sv));
+    return 1;
+}
+
+static uint8_t *val_put(pTHX_ uint8_t *p, SV *sv)
+{
+    U32 f;
+    if (!sv) { *p++ = REVENANT_VAL_UNDEF; return p; }
+    if (sv == &PL_sv_no) { *p++ = REVENANT_VAL_STRING; *p++ = 0; return p; }
+    f = SvFLAGS(sv);
+    if (SvTYPE(sv) >= SVt_PVAV && SvTYPE(sv) != SVt_PVLV && SvTYPE(sv) != SVt_PVGV) {
+        *p++ = REVENANT_VAL_UNDEF; return p;
+    }
+    if (((f & SVp_POK) && !(f & (SVp_IOK | SVp_NOK))) || (!(f & (SVp_IOK | SVp_NOK)) && (f & SVp_POK))) {
+        *p++ = SvUTF8(sv) ? REVENANT_VAL_UTF8 : REVENANT_VAL_STRING;
+        return strput(p, SvPVX_const(sv), SvCUR(sv));
+    }
+    if (f & SVp_IOK) {
+        if (SvIsUV(sv) && SvUVX(sv) > (UV)IV_MAX) { *p++ = REVENANT_VAL_UINT; return uput(p, SvUVX(sv)); }
+        *p++ = REVENANT_VAL_INT;
+        return uput(p, zz(SvIVX(sv)));
+    }
+    if (f & SVp_NOK) {
+        NV nv = SvNVX(sv);
+        double d = (double)nv;
+        uint64_t bits;
+        int i;
+        memcpy(&bits, &d, 8);
+        *p++ = REVENANT_VAL_DOUBLE;
+        for (i = 0; i < 8; i++) *p++ = (uint8_t)(bits >> (8 * i));
+        return p;
+    }
+    *p++ = REVENANT_VAL_UNDEF;
+    return p;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Interning: files, strings (packages, subs), contexts. Only touched on first sight of a COP.  */
+
+struct intern { char *key; size_t len; uint32_t id; struct intern *next; };
+struct itab { struct intern **b; size_t nb; uint32_t count; };
+static struct itab g_files, g_strs;
+
+static uint64_t fnv(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    while (n--) { h ^= (uint8_t)*s++; h *= 1099511628211ULL; }
+    return h;
+}
+
+static uint32_t intern_find(struct itab *t, const char *s, size_t n, int *isnew)
+{
+    struct intern *e;
+    uint64_t h;
+    if (!t->b) { t->nb = 256; t->b = calloc(t->nb, sizeof *t->b); }
+    if (t->count > t->nb) {
+        size_t nb = t->nb * 4, i;
+        struct intern **b = calloc(nb, sizeof *b);
+        for (i = 0; i < t->nb; i++) {
+            struct intern *x = t->b[i], *nx;
+            for (; x; x = nx) { nx = x->next; h = fnv(x->key, x->len) & (nb - 1); x->next = b[h]; b[h] = x; }
+        }
+        free(t->b); t->b = b; t->nb = nb;
+    }
+    h = fnv(s, n) & (t->nb - 1);
+    for (e = t->b[h]; e; e = e->next)
+        if (e->len == n && memcmp(e->key, s, n) == 0) { *isnew = 0; return e->id; }
+    e = malloc(sizeof *e);
+    e->key = malloc(n + 1); memcpy(e->key, s, n); e->key[n] = 0;
+    e->len = n; e->id = ++t->count;
+    e->next = t->b[h]; t->b[h] = e;
+    *isnew = 1;
+    return e->id;
+}
+
+static uint32_t str_id(const char *s, size_t n)
+{
+    int isnew;
+    uint32_t id = intern_find(&g_strs, s, n, &isnew);
+    if (isnew) {
+        size_t sz = 1 + usize(id) + strsize(n);
+        uint8_t *p = reserve(sz), *q = p;
+        if (!p) return id;
+        *q++ = REVENANT_REC_STR; q = uput(q, id); q = strput(q, s, n);
+        commit(sz);
+    }
+    return id;
+}
+
+static int file_digest(const char *path, uint8_t out[32])
+{
+    struct stat st;
+    revenant_sha256 c;
+    char buf[65536];
+    ssize_t r;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) return 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) { close(fd); return 0; }
+    revenant_sha256_init(&c);
+    for (;;) {
+        r = read(fd, buf, sizeof buf);
+        if (r < 0) { if (errno == EINTR) continue; close(fd); return 0; }
+        if (r == 0) break;
+        revenant_sha256_update(&c, buf, (size_t)r);
+    }
+    close(fd);
+    revenant_sha256_final(&c, out);
+    return 1;
+}
+
+static uint32_t file_id(const char *name)
+{
+    int isnew;
+    size_t n = strlen(name);
+    uint32_t id = intern_find(&g_files, name, n, &isnew);
+    if (isnew) {
+        uint8_t dig[32];
+        int kind = 0;
+        if (n > 0 && name[0] != '(' && strcmp(name, "-e") != 0 && strcmp(name, "-") != 0)
+            kind = file_digest(name, dig);
+        {
+            size_t sz = 1 + usize(id) + strsize(n) + 1 + (kind ? 32 : 0);
+            uint8_t *p = reserve(sz), *q = p;
+            if (!p) return id;
+            *q++ = REVENANT_REC_FILE; q = uput(q, id); q = strput(q, name, n);
+            *q++ = (uint8_t)kind;
+            if (kind) { memcpy(q, dig, 32); q += 32; }
+            commit(sz);
+        }
+    }
+    return id;
+}
+
+/* contexts: (file, package, sub) -> dense id */
+struct ctxe { uint32_t file, pkg, sub, id; struct ctxe *next; };
+static struct ctxe *g_ctxb[4096];
+static uint32_t g_nctx;
+
+static uint32_t ctx_id(uint32_t file, uint32_t pkg, uint32_t sub)
+{
+    size_t h = (size_t)((file * 2654435761u) ^ (pkg * 40503u) ^ (sub * 2246822519u)) & 4095;
+    struct ctxe *e;
+    for (e = g_ctxb[h]; e; e = e->next)
+        if (e->file == file && e->pkg == pkg && e->sub == sub) return e->id;
+    e = malloc(sizeof *e);
+    e->file = file; e->pkg = pkg; e->sub = sub; e->id = ++g_nctx;
+    e->next = g_ctxb[h]; g_ctxb[h] = e;
+    {
+        size_t sz = 1 + usize(e->id) + usize(file) + usize(pkg) + usize(sub);
+        uint8_t *p = reserve(sz), *q = p;
+        if (p) {
+            *q++ = REVENANT_REC_CONTEXT; q = uput(q, e->id); q = uput(q, file); q = uput(q, pkg); q = uput(q, sub);
+            commit(sz);
+        }
+    }
+    return e->id;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* COP cache: open addressing (linear probing), keyed by the COP's address.                    */
+
+struct centry { const COP *key; uint32_t ctx; uint32_t line; };
+static struct centry *g_tab;
+static size_t g_tmask;       /* size - 1 */
+static unsigned g_tshift;    /* 64 - log2(size) */
+static size_t g_tcount;
+
+static inline size_t cop_hash(const COP *c) { return (size_t)(((uintptr_t)c * 0x9E3779B97F4A7C15ULL) >> g_tshift); }
+
+static void tab_init(unsigned bits)
+{
+    g_tab = calloc((size_t)1 << bits, sizeof *g_tab);
+    g_tmask = ((size_t)1 << bits) - 1;
+    g_tshift = 64 - bits;
+    g_tcount = 0;
+}
+
+static void tab_insert(const COP *c, uint32_t ctx, uint32_t line)
+{
+    size_t i = cop_hash(c);
+    while (g_tab[i].key) i = (i + 1) & g_tmask;
+    g_tab[i].key = c; g_tab[i].ctx = ctx; g_tab[i].line = line;
+    g_tcount++;
+}
+
+static void tab_grow(void)
+{
+    struct centry *old = g_tab;
+    size_t n = g_tmask + 1, i;
+    unsigned bits = 64 - g_tshift + 1;
+    tab_init(bits);
+    for (i = 0; i < n; i++) if (old[i].key) tab_insert(old[i].key, old[i].ctx, old[i].line);
+    free(old);
+}
+
+/* backward-shift deletion, so probes never need tombstones */
+static void tab_delete(const COP *c)
+{
+    size_t i = cop_hash(c), j, k;
+    for (;;) {
+        if (!g_tab[i].key) return;
+        if (g_tab[i].key == c) break;
+        i = (i + 1) & g_tmask;
+    }
+    g_tcount--;
+    j = i;
+    for (;;) {
+        j = (j + 1) & g_tmask;
+        if (!g_tab[j].key) break;
+        k = cop_hash(g_tab[j].key);
+        /* move j into the hole at i if its home k is not cyclically in (i, j] */
+        if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
+            g_tab[i] = g_tab[j];
+            i = j;
+        }
+    }
+    g_tab[i].key = NULL;
+}
+
+static Perl_ophook_t g_prev_opfreehook;
+
+/* A freed COP's address can be reused by a later one (string evals): forget it. */
+static void shim_opfreehook(pTHX_ OP *o)
+{
+    if ((o->op_type == OP_NEXTSTATE || o->op_type == OP_DBSTATE) && g_tab && aTHX == g_perl)
+        tab_delete((const COP *)o);
+    if (g_prev_opfreehook) g_prev_opfreehook(aTHX_ o);
+}
+
+/* The enclosing sub's name, "Pkg::name", into buf; 0 length for file scope / eval / main. */
+static size_t sub_name(pTHX_ char *buf, size_t cap)
+{
+    CV *cv = find_runcv(NULL);
+    const char *pkg = NULL, *name = NULL;
+    STRLEN plen = 0, nlen = 0;
+    size_t n;
+    if (!cv || cv == PL_main_cv || CvEVAL(cv)) return 0;
+    if (CvNAMED(cv)) {
+        HEK *h = CvNAME_HEK(cv);
+        name = HEK_KEY(h); nlen = HEK_LEN(h);
+        if (CvSTASH(cv) && HvNAME_get(CvSTASH(cv))) { pkg = HvNAME_get(CvSTASH(cv)); plen = HvNAMELEN_get(CvSTASH(cv)); }
+    } else {
+        GV *gv = CvGV(cv);
+        if (!gv) return 0;
+        name = GvNAME(gv); nlen = GvNAMELEN(gv);
+        if (GvSTASH(gv) && HvNAME_get(GvSTASH(gv))) { pkg = HvNAME_get(GvSTASH(gv)); plen = HvNAMELEN_get(GvSTASH(gv)); }
+    }
+    if (!pkg) { pkg = "__ANON__"; plen = 8; }
+    n = 0;
+    if (plen + 2 + nlen + 1 > cap) { if (nlen + 1 > cap) return 0; plen = 0; }
+    if (plen) { memcpy(buf, pkg, plen); buf[plen] = ':'; buf[plen + 1] = ':'; n = plen + 2; }
+    memcpy(buf + n, name, nlen);
+    return n + nlen;
+}
+
+static uint32_t g_last_ctx, g_last_line;
+
+static __attribute__((noinline)) struct centry *cop_first_sight(pTHX_ const COP *c)
+{
+    int e = errno;
+    const char *file = CopFILE(c);
+    const char *pkg = CopSTASHPV(c);
+    char sbuf[1024];
+    size_t slen;
+    uint32_t fid, pid, sid, ctx;
+    size_t i;
+    fid = file_id(file ? file : "");
+    pid = pkg ? str_id(pkg, strlen(pkg)) : 0;
+    slen = sub_name(aTHX_ sbuf, sizeof sbuf);
+    sid = slen ? str_id(sbuf, slen) : 0;
+    ctx = ctx_id(fid, pid, sid);
+    if ((g_tcount + 1) * 2 > g_tmask + 1) tab_grow();
+    tab_insert(c, ctx, (uint32_t)CopLINE(c));
+    i = cop_hash(c);
+    while (g_tab[i].key != c) i = (i + 1) & g_tmask;
+    errno = e;
+    return &g_tab[i];
+}
+
+static __attribute__((noinline)) void stmt_slow(uint32_t ctx, uint32_t line)
+{
+    int32_t d = (int32_t)(line - g_last_line);
+    if (ctx == g_last_ctx && d >= -64 && d <= 63) {
+        uint8_t *p;
+        int e = errno;
+        p = reserve(1);
+        if (p) { *p = (uint8_t)(0xc0 + d); commit(1); }
+        errno = e;
+    } else {
+        size_t sz = 1 + usize(ctx) + usize(line);
+        uint8_t *p, *q;
+        int e = errno;
+        p = reserve(sz);
+        if (p) { q = p; *q++ = REVENANT_REC_STMT; q = uput(q, ctx); q = uput(q, line); commit(sz); }
+        errno = e;
+    }
+}
+
+static Perl_ppaddr_t g_orig[MAXO];
+
+#define STMT_HOOK(name, optype)                                                                  \
+static OP *name(pTHX)                                                                            \
+{                                                                                                \
+    if (LIKELY(g_on) && LIKELY(aTHX == g_perl)) {                                                \
+        const COP *c = (const COP *)PL_op;                                                       \
+        size_t i = cop_hash(c);                                                                  \
+        struct centry *e;                                                                        \
+        uint32_t ctx, line;                                                                      \
+        for (;;) {                                                                               \
+            e = &g_tab[i];                                                                       \
+            if (LIKELY(e->key == c)) break;                                                      \
+            if (!e->key) { e = cop_first_sight(aTHX_ c); break; }                                \
+            i = (i + 1) & g_tmask;                                                               \
+        }                                                                                        \
+        ctx = e->ctx; line = e->line;                                                            \
+        if (LIKELY(ctx == g_last_ctx) && LIKELY((uint32_t)(line - g_last_line + 64) < 128)       \
+            && LIKELY(CH->used < CHANNEL_CAPACITY))                                              \
+            CH->data[CH->used++] = (uint8_t)(0xc0 + (int32_t)(line - g_last_line));             \
+        else                                                                                     \
+            stmt_slow(ctx, line);                                                                \
+        g_last_ctx = ctx; g_last_line = line;                                                    \
+    }                                                                                            \
+    return g_orig[optype](aTHX);                                                                 \
+}
+
+STMT_HOOK(hook_nextstate, OP_NEXTSTATE)
+STMT_HOOK(hook_dbstate, OP_DBSTATE)
+
+/* ------------------------------------------------------------------------------------------ */
+/* Nondeterministic ops                                                                        */
+
+static uint8_t g_named[MAXO];
+
+static void emit_begin(int type)
+{
+    if (!g_named[type]) {
+        const char *nm = PL_op_name[type];
+        size_t n = strlen(nm), sz = 1 + usize(type) + strsize(n);
+        uint8_t *p = reserve(sz), *q = p;
+        g_named[type] = 1;
+        if (p) { *q++ = REVENANT_REC_OPNAME; q = uput(q, type); q = strput(q, nm, n); commit(sz); }
+    }
+    {
+        size_t sz = 1 + usize(type);
+        uint8_t *p = reserve(sz), *q = p;
+        if (p) { *q++ = REVENANT_REC_OP_BEGIN; q = uput(q, type); commit(sz); }
+    }
+}
+
+/* OP_END with the stack values (lo..hi], then the extra SV (buffer) and extra IV ($?) if any. */
+static void emit_end(pTHX_ int type, int err, SSize_t lo, SSize_t hi, SV *extra_sv, int has_status, IV status)
+{
+    size_t sz, count;
+    SSize_t k;
+    uint8_t *p, *q;
+    if (hi < lo) hi = lo;
+    count = (size_t)(hi - lo) + (extra_sv ? 1 : 0) + (has_status ? 1 : 0);
+    sz = 1 + usize(type) + usize((uint64_t)(err < 0 ? 0 : err)) + usize(count);
+    for (k = lo + 1; k <= hi; k++) sz += val_size(aTHX_ PL_stack_base[k]);
+    if (extra_sv) sz += val_size(aTHX_ extra_sv);
+    if (has_status) sz += 1 + usize(zz(status));
+    p = reserve(sz);
+    if (!p) return;
+    q = p;
+    *q++ = REVENANT_REC_OP_END;
+    q = uput(q, type);
+    q = uput(q, (uint64_t)(err < 0 ? 0 : err));
+    q = uput(q, count);
+    for (k = lo + 1; k <= hi; k++) q = val_put(aTHX_ q, PL_stack_base[k]);
+    if (extra_sv) q = val_put(aTHX_ q, extra_sv);
+    if (has_status) { *q++ = REVENANT_VAL_INT; q = uput(q, zz(status)); }
+    commit(sz);
+}
+
+/* How many stack arguments a mark-less op consumes. */
+static SSize_t op_nargs(const OP *o)
+{
+    switch (o->op_type) {
+    case OP_TIME: case OP_WAIT: case OP_GETPPID: case OP_TMS: case OP_FORK: case OP_GETLOGIN:
+    case OP_RCATLINE:
+        return 0;
+    case OP_READLINE:   /* the handle; with OPf_STACKED also the target ($x = <FH>) */
+        return (o->op_flags & OPf_STACKED) ? 2 : 1;
+    case OP_READDIR: case OP_BACKTICK:
+        return 1;
+    case OP_GLOB:
+        return (o->op_flags & OPf_SPECIAL) ? 1 : 2;
+    case OP_STAT: case OP_LSTAT:
+    case OP_FTRREAD: case OP_FTRWRITE: case OP_FTREXEC: case OP_FTEREAD: case OP_FTEWRITE:
+    case OP_FTEEXEC: case OP_FTIS: case OP_FTSIZE: case OP_FTMTIME: case OP_FTATIME:
+    case OP_FTCTIME: case OP_FTROWNED: case OP_FTEOWNED: case OP_FTZERO: case OP_FTSOCK:
+    case OP_FTCHR: case OP_FTBLK: case OP_FTFILE: case OP_FTDIR: case OP_FTPIPE: case OP_FTSUID:
+    case OP_FTSGID: case OP_FTSVTX: case OP_FTLINK: case OP_FTTTY: case OP_FTTEXT: case OP_FTBINARY:
+        return (o->op_flags & OPf_REF) ? 0 : 1;
+    default:
+        return (o->op_flags & OPf_KIDS) ? (SSize_t)(o->op_private & OPpARG4_MASK) : 0;
+    }
+}
+
+struct reqinfo { int type; };
+static struct reqinfo g_reqinfo[2] = { { OP_REQUIRE }, { OP_DOFILE } };
+
+/* Fires when a require/do FILE frame is left, normally or by an exception. */
+static void require_done(pTHX_ void *p)
+{
+    struct reqinfo *ri = (struct reqinfo *)p;
+    if (g_on && aTHX == g_perl) {
+        int e = errno;
+        emit_end(aTHX_ ri->type, e, 0, 0, NULL, 0, 0);
+        errno = e;
+    }
+}
+
+static OP *hook_rand(pTHX)
+{
+    if (g_on && aTHX == g_perl && !PL_srand_called) {
+        int e = errno;
+        U32 s = (U32)seed();
+        size_t sz = 1 + usize(s);
+        uint8_t *p = reserve(sz), *q = p;
+        (void)seedDrand01((Rand_seed_t)s);
+        PL_srand_called = TRUE;
+        if (p) { *q++ = REVENANT_REC_SEED; q = uput(q, s); commit(sz); }
+        errno = e;
+    }
+    return g_orig[OP_RAND](aTHX);
+}
+
+static OP *hook_op(pTHX)
+{
+    OP *const o = PL_op;
+    const int type = o->op_type;
+    SSize_t lo, sp0;
+    U8 gimme;
+    SV *bufsv = NULL;
+    I32 oldcx;
+    int saved, ret, err;
+    OP *next = NULL;
+    dJMPENV;
+
+    if (!g_on || aTHX != g_perl) return g_orig[type](aTHX);
+    saved = errno;
+    emit_begin(type);
+    gimme = GIMME_V;
+    sp0 = PL_stack_sp - PL_stack_base;
+    if (PL_opargs[type] & OA_MARK) {
+        lo = *PL_markstack_ptr;                     /* TOPMARK: results start above it */
+        if ((type == OP_READ || type == OP_SYSREAD || type == OP_RECV) && lo + 2 <= sp0)
+            bufsv = PL_stack_base[lo + 2];
+    } else {
+        lo = sp0 - op_nargs(o);
+    }
+    oldcx = cxstack_ix;
+    errno = saved;
+
+    JMPENV_PUSH(ret);
+    if (ret == 0) {
+        next = g_orig[type](aTHX);
+    }
+    JMPENV_POP;
+    err = errno;
+    if (ret != 0) {
+        /* an exception or exit passed through the op: close the bracket, then let it go on */
+        emit_end(aTHX_ type, err, 0, 0, NULL, 0, 0);
+        errno = err;
+        JMPENV_JUMP(ret);
+    }
+    if ((type == OP_REQUIRE || type == OP_DOFILE) && cxstack_ix > oldcx
+        && CxTYPE(&cxstack[cxstack_ix]) == CXt_EVAL) {
+        /* the file was compiled and its code runs after we return: END when its frame is left */
+        SAVEDESTRUCTOR_X(require_done, &g_reqinfo[type == OP_DOFILE]);
+        errno = err;
+        return next;
+    }
+    {
+        SSize_t hi = PL_stack_sp - PL_stack_base;
+        int has_status = (type == OP_BACKTICK || type == OP_WAIT || type == OP_WAITPID);
+        if (gimme != G_LIST && hi > lo) lo = hi - 1;   /* scalar/void: the one result on top */
+        emit_end(aTHX_ type, err, lo, hi, bufsv, has_status, has_status ? (IV)STATUS_CURRENT : 0);
+    }
+    errno = err;
+    return next;
+}
+
+static const int g_hooked_ops[] = {
+    OP_TIME, OP_SRAND, OP_LOCALTIME, OP_GMTIME, OP_SLEEP, OP_READLINE, OP_RCATLINE, OP_READ,
+    OP_SYSREAD, OP_RECV, OP_GETC, OP_EOF, OP_READDIR, OP_STAT, OP_LSTAT,
+    OP_FTRREAD, OP_FTRWRITE, OP_FTREXEC, OP_FTEREAD, OP_FTEWRITE, OP_FTEEXEC, OP_FTIS, OP_FTSIZE,
+    OP_FTMTIME, OP_FTATIME, OP_FTCTIME, OP_FTROWNED, OP_FTEOWNED, OP_FTZERO, OP_FTSOCK, OP_FTCHR,
+    OP_FTBLK, OP_FTFILE, OP_FTDIR, OP_FTPIPE, OP_FTSUID, OP_FTSGID, OP_FTSVTX, OP_FTLINK, OP_FTTTY,
+    OP_FTTEXT, OP_FTBINARY,
+    OP_OPEN, OP_SYSOPEN, OP_SYSTEM, OP_BACKTICK, OP_WAIT, OP_WAITPID, OP_GETPPID, OP_GLOB,
+    OP_REQUIRE, OP_DOFILE,
+    /* further nondeterministic ops */
+    OP_FORK, OP_TMS, OP_READLINK, OP_OPEN_DIR, OP_GETLOGIN, OP_SSELECT,
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* Boot                                                                                        */
+
+static void atfork_child(void) { g_on = 0; }
+
+static void exit_flush_perl(pTHX_ void *p) { PERL_UNUSED_ARG(p); chan_flush(); }
+static void exit_flush_libc(void) { chan_flush(); }
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    for (; *x == *y && *x && *x != '='; x++, y++) ;
+    {
+        unsigned char cx = (*x == '=') ? 0 : (unsigned char)*x;
+        unsigned char cy = (*y == '=') ? 0 : (unsigned char)*y;
+        if (cx != cy) return cx < cy ? -1 : 1;
+    }
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+extern char **environ;
+
+static void emit_start(pTHX)
+{
+    char interp[64];
+    const char *zero = PL_origfilename ? PL_origfilename : "";
+    STRLEN zlen;
+    SV *z = get_sv("0", 0);
+    size_t sz, il;
+    uint8_t *p, *q;
+    if (z && SvPOKp(z)) { zero = SvPVX_const(z); zlen = SvCUR(z); } else zlen = strlen(zero);
+    il = (size_t)snprintf(interp, sizeof interp, "perl %d.%d.%d", PERL_REVISION, PERL_VERSION, PERL_SUBVERSION);
+    sz = 1 + usize(SHIM_FORMAT_VERSION) + strsize(il) + strsize(zlen);
+    p = reserve(sz); q = p;
+    if (!p) return;
+    *q++ = REVENANT_REC_START; q = uput(q, SHIM_FORMAT_VERSION); q = strput(q, interp, il); q = strput(q, zero, zlen);
+    commit(sz);
+}
+
+static void emit_env(void)
+{
+    size_t n = 0, i, sz;
+    char **v;
+    uint8_t *p, *q;
+    for (n = 0; environ && environ[n]; n++) ;
+    v = malloc((n + 1) * sizeof *v);
+    {
+        size_t m = 0;
+        for (i = 0; i < n; i++) if (strchr(environ[i], '=')) v[m++] = environ[i];
+        n = m;
+    }
+    qsort(v, n, sizeof *v, cmp_cstr);
+    sz = 1 + usize(n);
+    for (i = 0; i < n; i++) {
+        const char *eq = strchr(v[i], '=');
+        sz += strsize((size_t)(eq - v[i])) + strsize(strlen(eq + 1));
+    }
+    p = reserve(sz); q = p;
+    if (p) {
+        *q++ = REVENANT_REC_ENV; q = uput(q, n);
+        for (i = 0; i < n; i++) {
+            const char *eq = strchr(v[i], '=');
+            q = strput(q, v[i], (size_t)(eq - v[i]));
+            q = strput(q, eq + 1, strlen(eq + 1));
+        }
+        commit(sz);
+    }
+    free(v);
+}
+
+static void emit_argv(pTHX)
+{
+    AV *av = get_av("ARGV", 0);
+    SSize_t n = av ? av_top_index(av) + 1 : 0, i;
+    size_t sz = 1 + usize((uint64_t)n);
+    uint8_t *p, *q;
+    for (i = 0; i < n; i++) {
+        SV **svp = av_fetch(av, i, 0);
+        sz += strsize(svp && SvPOKp(*svp) ? SvCUR(*svp) : 0);
+    }
+    p = reserve(sz); q = p;
+    if (!p) return;
+    *q++ = REVENANT_REC_ARGV; q = uput(q, (uint64_t)n);
+    for (i = 0; i < n; i++) {
+        SV **svp = av_fetch(av, i, 0);
+        if (svp && SvPOKp(*svp)) q = strput(q, SvPVX_const(*svp), SvCUR(*svp));
+        else q = strput(q, "", 0);
+    }
+    commit(sz);
+}
+
+static void emit_hash(pTHX)
+{
+    size_t sz = 1 + strsize(PERL_HASH_SEED_BYTES) + 8 + 1;
+    uint8_t *p = reserve(sz), *q = p;
+    uint64_t bits = (uint64_t)PL_hash_rand_bits;
+    int i;
+    if (!p) return;
+    *q++ = REVENANT_REC_HASH;
+    q = strput(q, (const char *)PL_hash_seed, PERL_HASH_SEED_BYTES);
+    for (i = 0; i < 8; i++) *q++ = (uint8_t)(bits >> (8 * i));
+    *q++ = (uint8_t)PL_hash_rand_bits_enabled;
+    commit(sz);
+}
+
+static void shim_boot(pTHX)
+{
+    long r;
+    const char *log;
+    HV *env;
+    size_t i;
+
+    CH->magic = (uint32_t)REVENANT_CHANNEL_MAGIC;
+    CH->version = REVENANT_CHANNEL_VERSION;
+    CH->capacity = CHANNEL_CAPACITY;
+    CH->used = 0;
+    CH->flushed = 0;
+
+    env = GvHVn(PL_envgv);
+    log = getenv("REVENANT_SHIM_LOG");
+    r = syscall(REVENANT_NR_CHANNEL, (long)REVENANT_CHANNEL_REGISTER, CH);
+    if (r == REVENANT_CHANNEL_MAGIC) {
+        g_mode = MODE_VM;
+    } else if (log && *log) {
+        g_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+        if (g_fd >= 0) g_mode = MODE_FILE;
+    }
+    errno = 0;
+    if (log) (void)hv_delete(env, "REVENANT_SHIM_LOG", 17, G_DISCARD);
+    if (g_mode == MODE_OFF) return;
+
+    g_perl = aTHX;
+    g_on = 1;
+    tab_init(12);
+    pthread_atfork(NULL, NULL, atfork_child);
+    call_atexit(exit_flush_perl, NULL);
+    atexit(exit_flush_libc);
+    g_prev_opfreehook = PL_opfreehook;
+    PL_opfreehook = shim_opfreehook;
+
+    emit_start(aTHX);
+    emit_env();
+    emit_argv(aTHX);
+
+    g_orig[OP_NEXTSTATE] = PL_ppaddr[OP_NEXTSTATE];
+    PL_ppaddr[OP_NEXTSTATE] = hook_nextstate;
+    g_orig[OP_DBSTATE] = PL_ppaddr[OP_DBSTATE];
+    PL_ppaddr[OP_DBSTATE] = hook_dbstate;
+    g_orig[OP_RAND] = PL_ppaddr[OP_RAND];
+    PL_ppaddr[OP_RAND] = hook_rand;
+    for (i = 0; i < sizeof g_hooked_ops / sizeof g_hooked_ops[0]; i++) {
+        int t = g_hooked_ops[i];
+        g_orig[t] = PL_ppaddr[t];
+        PL_ppaddr[t] = hook_op;
+    }
+    /* HASH: PL_hash_rand_bits is read when the first record after the load is written (the
+     * first statement or op), after Shim.pm's clean-up and the end of the require: whatever
+     * touches a hash before that is part of the load. */
+    g_hash_pending = 1;
+}
+
+/* Introspection for the tests; not registered by boot (t/ installs it with dl_install_xsub):
+ * returns (mode, number of PL_ppaddr entries currently pointing into this shim). */
+XS_EXTERNAL(XS_Revenant__Shim_introspect);
+XS_EXTERNAL(XS_Revenant__Shim_introspect)
+{
+    dXSARGS;
+    int n = 0, t;
+    PERL_UNUSED_VAR(items);
+    for (t = 0; t < MAXO; t++)
+        if (PL_ppaddr[t] == hook_op || PL_ppaddr[t] == hook_nextstate || PL_ppaddr[t] == hook_dbstate
+            || PL_ppaddr[t] == hook_rand) n++;
+    SP -= items;
+    EXTEND(SP, 2);
+    mPUSHi(g_mode);
+    mPUSHi(n);
+    PUTBACK;
+}
+
+MODULE = Revenant::Shim    PACKAGE = Revenant::Shim
+
+PROTOTYPES: DISABLE
+
+BOOT:
+    shim_boot(aTHX);

@@ -1,0 +1,170 @@
+import Foundation
+import Personality
+import Regen
+import XCTest
+
+/// The Perl shim in the VM: what `regen` brings back, what the trace does not hold, and the
+/// fast-replay verdict.
+final class PerlShimTests: XCTestCase {
+    var base: URL!
+    override func setUpWithError() throws {
+        base = FileManager.default.temporaryDirectory.appendingPathComponent("shim-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: base) }
+
+    struct Result { var status: Int32; var stdout: String; var stderr: String }
+
+    @discardableResult
+    func revenant(_ args: [String], stdin: String = "/dev/null") throws -> Result {
+        let r = ProcessRunner.run(executable: try revenantBinary().path, arguments: args, directory: base,
+                                  environment: ProcessInfo.processInfo.environment, stdinPath: stdin,
+                                  stdoutFile: base.appendingPathComponent("out-\(UUID().uuidString)"),
+                                  stderrFile: base.appendingPathComponent("err-\(UUID().uuidString)"), timeout: 120)
+        return Result(status: r.status, stdout: String(decoding: r.stdout, as: UTF8.self), stderr: String(decoding: r.stderr, as: UTF8.self))
+    }
+
+    func script(_ name: String, _ text: String) throws -> String {
+        try text.write(to: base.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        return name
+    }
+
+    /// `log perl --jsonl` as objects.
+    func perlLog(_ trace: String, _ extra: [String] = []) throws -> [[String: Any]] {
+        let r = try revenant(["log", trace, "perl", "--jsonl"] + extra)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    /// Values the live run printed are the values regeneration brings back.
+    func testRegeneratedValuesEqualWhatTheRunPrinted() throws {
+        try requireKVM()
+        try "first line\nsecond\n".write(to: base.appendingPathComponent("input.txt"), atomically: true, encoding: .utf8)
+        let s = try script("values.pl", """
+        my $t = time;
+        my $r = rand();
+        open my $fh, "<", "input.txt" or die;
+        my $line = <$fh>;
+        chomp $line;
+        my $size = -s "input.txt";
+        my $ok = open my $nope, "<", "missing.txt";
+        my $err = $! + 0;
+        print "$t|$r|$line|$size|$err\\n";
+        """)
+        let rec = try revenant(["record", "-o", "v.rvt", "--", "/usr/bin/perl", s])
+        XCTAssertEqual(rec.status, 0, rec.stderr)
+        let printed = rec.stdout.trimmingCharacters(in: .newlines).split(separator: "|").map(String.init)
+        XCTAssertEqual(printed.count, 5)
+        let log = try perlLog("v.rvt")
+        let results = log.filter { $0["op"] != nil }
+        func values(_ op: String) -> [[Any]] { results.filter { ($0["op"] as? String) == op }.compactMap { $0["value"] as? [Any] } }
+        XCTAssertEqual(values("time").first?.first as? Int, Int(printed[0]), "time")
+        XCTAssertFalse(values("rand seed").isEmpty, "rand's implicit seed is logged")
+        XCTAssertEqual(values("readline").first?.first as? String, printed[2] + "\n", "readline's data")
+        XCTAssertEqual(values("ftsize").first?.first as? Int, Int(printed[3]), "-s")
+        let failedOpen = results.filter { ($0["op"] as? String) == "open" }.last
+        XCTAssertEqual(failedOpen?["errno"] as? Int, Int(printed[4]), "open's $!")
+        // Statements: the script's lines in order, with their events increasing.
+        let lines = log.filter { ($0["file"] as? String) == s }.compactMap { $0["line"] as? Int }
+        XCTAssertEqual(lines, Array(1...9))
+        let events = log.compactMap { $0["event"] as? Int }
+        XCTAssertEqual(events, events.sorted(), "positions never go back")
+        XCTAssertGreaterThan(events.last ?? 0, events.first ?? 0, "statements have distinct machine positions")
+        // A second recording differs (time, rand): the test can fail.
+        let again = try revenant(["record", "-o", "v2.rvt", "--", "/usr/bin/perl", s])
+        XCTAssertNotEqual(again.stdout, rec.stdout)
+    }
+
+    /// Live, the VMM discards the channel: the trace holds no channel call and no copy, and its
+    /// events are those of a run that kept the channel (the guest cannot tell the modes apart).
+    func testTraceHoldsNoChannel() throws {
+        try requireKVM()
+        let s = try script("det.pl", "my %h;\nfor my $i (1..200) {\n  $h{$i} = $i * 2;\n}\nmy $t = 0; $t += $h{$_} for sort keys %h; print \"$t\\n\";\n")
+        XCTAssertEqual(try revenant(["record", "-o", "a.rvt", "--", "/usr/bin/perl", s]).status, 0)
+        XCTAssertEqual(try revenant(["record", "-o", "b.rvt", "--keep-channel", "--", "/usr/bin/perl", s]).status, 0)
+        let a = base.appendingPathComponent("a.rvt"), b = base.appendingPathComponent("b.rvt")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: a.appendingPathComponent("channel.live").path))
+        let live = try Data(contentsOf: b.appendingPathComponent("channel.live"))
+        XCTAssertGreaterThan(try ShimChecks.decode(Array(live)).statements.count, 200)
+        let na = try ShimChecks.syscallNumbers(a), nb = try ShimChecks.syscallNumbers(b)
+        XCTAssertFalse(na.contains(ChannelPort.number))
+        XCTAssertEqual(na, nb, "keeping the channel changes no event")
+        // The 256 KiB buffer was flushed at least once: no flush is an event either.
+        let big = try script("big.pl", "my $x = 0; for my $i (1..300000) { $x += $i } print \"$x\\n\";\n")
+        XCTAssertEqual(try revenant(["record", "-o", "c.rvt", "--keep-channel", "--", "/usr/bin/perl", big]).status, 0)
+        let c = base.appendingPathComponent("c.rvt")
+        XCTAssertGreaterThan(try Data(contentsOf: c.appendingPathComponent("channel.live")).count, 256 << 10)
+        XCTAssertFalse(try ShimChecks.syscallNumbers(c).contains(ChannelPort.number))
+        let out = base.appendingPathComponent("c.channel")
+        XCTAssertEqual(try revenant(["regen", "-q", "c.rvt", "--channel-out", out.path]).status, 0)
+        XCTAssertEqual(try Data(contentsOf: out), try Data(contentsOf: c.appendingPathComponent("channel.live")))
+    }
+
+    /// Inputs that bypass hooked ops (XS doing its own I/O, Time::HiRes) rule the fast replay out,
+    /// naming the event; a script whose inputs all went through hooked ops allows it.
+    func testFastReplayVerdict() throws {
+        try requireKVM()
+        try "data\n".write(to: base.appendingPathComponent("in.txt"), atomically: true, encoding: .utf8)
+        let cases: [(String, String, String?)] = [
+            ("plain.pl", "open my $f, '<', 'in.txt' or die; my @l = <$f>; print scalar(@l), time > 0 ? 1 : 0, \"\\n\";\n", nil),
+            ("md5.pl", "use Digest::MD5; open my $f, '<', 'in.txt' or die; print Digest::MD5->new->addfile($f)->hexdigest, \"\\n\";\n", " read(fd 3) reads data"),
+            ("hires.pl", "use Time::HiRes; print Time::HiRes::time() > 0 ? 1 : 0, \"\\n\";\n", "reads host state"),
+        ]
+        for (name, text, blocker) in cases {
+            let s = try script(name, text)
+            let trace = name + ".rvt"
+            XCTAssertEqual(try revenant(["record", "-o", trace, "--", "/usr/bin/perl", s]).status, 0)
+            let r = try revenant(["regen", trace])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            if let blocker {
+                XCTAssertTrue(r.stdout.contains("fast Perl replay: not possible: event #") && r.stdout.contains(blocker), "\(name): \(r.stdout)")
+                XCTAssertTrue(r.stdout.contains(name + ":"), "\(name): the blocker names the statement: \(r.stdout)")
+            } else {
+                XCTAssertTrue(r.stdout.contains("fast Perl replay: possible"), "\(name): \(r.stdout)")
+            }
+        }
+    }
+
+    /// regen twice gives the same index; log regenerates a missing index by itself.
+    func testRegenIsIdempotentAndLogRegenerates() throws {
+        try requireKVM()
+        let s = try script("idem.pl", "my @a = map { $_ * 3 } 1..50; print time - time, scalar(@a), \"\\n\";\n")
+        XCTAssertEqual(try revenant(["record", "-o", "i.rvt", "--", "/usr/bin/perl", s]).status, 0)
+        let index = base.appendingPathComponent("i.rvt/index.sqlite")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: index.path), "record never writes the index")
+        let first = try perlLog("i.rvt")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: index.path), "log perl regenerated the index")
+        let bytes1 = try Data(contentsOf: index)
+        XCTAssertEqual(try revenant(["regen", "-q", "i.rvt"]).status, 0)
+        XCTAssertEqual(try Data(contentsOf: index), bytes1, "regen is idempotent")
+        XCTAssertEqual(try perlLog("i.rvt").count, first.count)
+        let limited = try revenant(["log", "i.rvt", "perl", "--limit", "3"])
+        XCTAssertEqual(limited.stdout.split(separator: "\n").count, 3)
+        let line = try revenant(["log", "i.rvt", "perl", "--where", "line=1", "--where", "file=idem.pl"])
+        XCTAssertEqual(line.status, 0)
+        XCTAssertTrue(line.stdout.hasPrefix("#") && line.stdout.contains("idem.pl:1 main"), line.stdout)
+        XCTAssertEqual(try revenant(["log", "i.rvt", "perl", "--where", "line=999"]).status, 1, "no hit: exit 1")
+    }
+
+    /// What the script sees is the same with and without the shim; bad --shims values and
+    /// traces without the shim get one clear line.
+    func testShimIsInvisibleAndErrorsAreClear() throws {
+        try requireKVM()
+        let s = try script("see.pl", "print join(',', sort keys %INC), \"\\n\", join(',', @INC), \"\\n\", join(',', sort keys %ENV), \"\\n\", scalar(keys %Revenant::), \"\\n\";\n")
+        let with = try revenant(["record", "-o", "w.rvt", "--", "/usr/bin/perl", s])
+        let without = try revenant(["record", "-o", "n.rvt", "--shims", "none", "--", "/usr/bin/perl", s])
+        XCTAssertEqual(with.status, 0, with.stderr)
+        XCTAssertEqual(with.stdout, without.stdout)
+        XCTAssertTrue(with.stdout.contains("/usr/share/perl"), with.stdout)
+        let noShim = try revenant(["log", "n.rvt", "perl"])
+        XCTAssertEqual(noShim.status, 1)
+        XCTAssertTrue(noShim.stderr.contains("without the Perl shim"), noShim.stderr)
+        let bad = try revenant(["record", "-o", "x.rvt", "--shims", "bogus", "--", "/usr/bin/perl", "-e", "1"])
+        XCTAssertEqual(bad.status, 125)
+        XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1, bad.stderr)
+        let notPerl = try revenant(["record", "-o", "y.rvt", "--shims", "perl", "--", "/bin/true"])
+        XCTAssertEqual(notPerl.status, 125)
+        XCTAssertTrue(notPerl.stderr.contains("is not perl"), notPerl.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: base.appendingPathComponent("y.rvt").path), "no trace left behind")
+    }
+}
