@@ -76,3 +76,51 @@ final class ChannelTests: XCTestCase {
         }
     }
 }
+
+/// The record format, pinned: the shim's native stream for a fixed script in a fixed
+/// environment is compared byte for byte with Tests/Golden/channel-v1.hex.
+final class ChannelGoldenTests: XCTestCase {
+    func testNativeShimStreamMatchesTheGolden() throws {
+        let root = packageRootDirectory()
+        let lib = root.appendingPathComponent(".build/shims/perl/lib")
+        guard FileManager.default.fileExists(atPath: lib.appendingPathComponent("auto/Revenant/Shim/Shim.so").path) else {
+            throw TestSetupError("the Perl shim is not built at \(lib.path): run `make shims` (make test does)")
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("golden-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.copyItem(at: root.appendingPathComponent("Tests/Golden/channel-v1.pl"), to: dir.appendingPathComponent("channel-v1.pl"))
+        let log = dir.appendingPathComponent("channel.bin")
+        let r = ProcessRunner.run(executable: "/usr/bin/perl", arguments: ["-I" + lib.path, "-MRevenant::Shim", "channel-v1.pl"], directory: dir,
+                                  environment: ["PERL_HASH_SEED": "0", "PERL_PERTURB_KEYS": "0", "REVENANT_SHIM_LOG": log.path],
+                                  stdinPath: "/dev/null", stdoutFile: dir.appendingPathComponent("out"),
+                                  stderrFile: dir.appendingPathComponent("err"), timeout: 60)
+        XCTAssertEqual(r.status, 0, String(decoding: r.stderr, as: UTF8.self))
+        XCTAssertEqual(String(decoding: r.stdout, as: UTF8.self), "12 2 1 42\n")
+        let bytes = try Data(contentsOf: log)
+        let hex = stride(from: 0, to: bytes.count, by: 32).map { i in
+            bytes[i..<min(i + 32, bytes.count)].map { String(format: "%02x", $0) }.joined()
+        }.joined(separator: "\n") + "\n"
+        let golden = root.appendingPathComponent("Tests/Golden/channel-v1.hex")
+        if ProcessInfo.processInfo.environment["REVENANT_UPDATE_GOLDEN"] == "1" {
+            try hex.write(to: golden, atomically: true, encoding: .utf8)
+        }
+        XCTAssertEqual(hex, try String(contentsOf: golden, encoding: .utf8),
+                       "the channel format changed: bump REVENANT_CHANNEL_VERSION, update Docs/channel-format.md, regenerate with REVENANT_UPDATE_GOLDEN=1")
+        // What it says, decoded.
+        let (statements, records) = try ShimChecks.decode(Array(bytes))
+        let mine = statements.filter { $0.file == "channel-v1.pl" }
+        XCTAssertEqual(mine.map(\.line), [4, 5, 6, 3, 3, 6, 3, 3, 6, 3, 3, 8, 9, 10, 11, 12, 13, 14])
+        XCTAssertEqual(Set(mine.filter { $0.line == 3 }.map(\.sub)), ["main::twice"])
+        XCTAssertEqual(Set(mine.filter { $0.line != 3 }.map(\.sub)), [""], "file scope")
+        XCTAssertTrue(statements.contains { $0.file.hasPrefix("(eval") }, "the string eval's statement")
+        guard case .start(_, let interpreter, let script) = records.first else { return XCTFail("no START first") }
+        XCTAssertTrue(interpreter.hasPrefix("perl 5."))
+        XCTAssertEqual(script, "channel-v1.pl")
+        XCTAssertTrue(records.contains(.environment([("PERL_HASH_SEED", "0"), ("PERL_PERTURB_KEYS", "0")])), "%ENV without REVENANT_SHIM_LOG")
+        // (op, values + [errno]): errno is $! after the op, whatever left it there.
+        let ends = records.compactMap { r -> (UInt64, [ChannelValue])? in if case .opEnd(let op, let e, let v) = r { return (op, v + [.uint(e)]) }; return nil }
+        XCTAssertTrue(ends.contains { $0.1.first == .int(42) }, "srand's result: \(ends)")
+        XCTAssertTrue(ends.contains { $0.1 == [.undef, .uint(UInt64(ENOENT))] }, "the failed open: undef, $! = ENOENT")
+    }
+}
