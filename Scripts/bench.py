@@ -158,6 +158,50 @@ say(f"VM start-up (create VM, slots, page tables, vCPU state): median {statistic
 say()
 say("```\n" + err.strip() + "\n```")
 
+# Issue #5: the Perl shim's cost and regeneration speed.
+say()
+say("## Perl shim and regeneration")
+say()
+SHIM_LIB = os.path.join(ROOT, ".build", "shims", "perl", "lib")
+STMTS = os.path.join(ROOT, "Shims", "perl", "bench", "statements.pl")
+shutil.copy(STMTS, "statements.pl")
+if have("valgrind"):
+    n = os.environ.get("BENCH_SHIM_N", "200000")
+    def irefs(cmd, env_extra=None):
+        env = dict(os.environ, **(env_extra or {}))
+        _, _, err = run(["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"] + cmd, env=env)
+        m = re.search(r"I\s+refs:\s+([\d,]+)", err)
+        return int(m.group(1).replace(",", ""))
+    plain = irefs([PERL, "statements.pl", n])
+    shim = irefs([PERL, "-I" + SHIM_LIB, "-MRevenant::Shim", "statements.pl", n], {"REVENANT_SHIM_LOG": "/dev/null"})
+    dbg = irefs([PERL, "-d", "statements.pl", n], {"PERL5DB": "sub DB::DB {}"})
+    say(f"User-space instructions (cachegrind, statements.pl {n}): no shim {plain:,}; shim {shim:,} "
+        f"(**{shim / plain:.3f}**, target ≤ 1.10); `perl -d` with an empty DB::DB {dbg:,} ({dbg / plain:.3f})")
+    say()
+# Wall clock in the VM, interleaved: record with the shim vs without.
+args = [PERL, "statements.pl", "1000000"]
+t = {"native": [], "none": [], "auto": []}
+for _ in range(ROUNDS):
+    t["native"].append(run(args)[0])
+    t["none"].append(run([BIN, "record", "-o", "s-none.rvt", "--force", "--shims", "none", "--"] + args)[0])
+    t["auto"].append(run([BIN, "record", "-o", "s-auto.rvt", "--force", "--shims", "auto", "--"] + args)[0])
+ra = [a / b for a, b in zip(t["auto"], t["none"])]
+say(f"`record --shims auto` / `--shims none` on statements.pl 1000000 ({ROUNDS} interleaved rounds): "
+    f"median **{statistics.median(ra):.3f}** ({min(ra):.3f}–{max(ra):.3f}), target ≤ 1.10; "
+    f"none {statistics.median(t['none']):.2f} s, auto {statistics.median(t['auto']):.2f} s, native {statistics.median(t['native']):.2f} s")
+say()
+# Regeneration: statements per second and index bytes per statement.
+run([BIN, "record", "-o", "regen.rvt", "--force", "--", PERL, "statements.pl", os.environ.get("BENCH_REGEN_N", "300000")])
+rates, replay_ms = [], []
+for _ in range(max(3, ROUNDS // 2)):
+    _, out, _ = run([BIN, "regen", "regen.rvt", "--channel-out", "regen.channel"])
+    m = re.search(r"regenerated (\d+) Perl statements .* in ([\d.]+) ms \(replay ([\d.]+) ms; (\d+) statements/s\)", out)
+    stmts = int(m.group(1)); rates.append(int(m.group(4))); replay_ms.append(float(m.group(3)))
+idx = os.path.getsize("regen.rvt/index.sqlite"); ch = os.path.getsize("regen.channel")
+say(f"`regen` of {stmts:,} statements: median **{statistics.median(rates)/1e6:.2f} M statements/s** "
+    f"({min(rates)/1e6:.2f}–{max(rates)/1e6:.2f}; target ≥ 1 M/s), of which the replay itself {statistics.median(replay_ms):.0f} ms; "
+    f"index.sqlite {idx / stmts:.1f} bytes per statement; the channel {ch / stmts:.2f} bytes per statement")
+
 with open(os.path.join(OUT, "summary.md"), "w") as f:
     f.write("\n".join(lines) + "\n")
 shutil.rmtree(work, ignore_errors=True)

@@ -463,7 +463,14 @@ static OP *name(pTHX)                                                           
         if (LIKELY(ctx == g_last_ctx) && LIKELY((uint32_t)(line - g_last_line + 64) < 128)       \
             && LIKELY(CH->used < CHANNEL_CAPACITY))                                              \
             CH->data[CH->used++] = (uint8_t)(0xc0 + (int32_t)(line - g_last_line));             \
-        else                                                                                     \
+        else if (LIKELY(CH->used + 11 <= CHANNEL_CAPACITY) && LIKELY(!g_hash_pending)) {         \
+            /* a full STMT (sub calls and returns: a quarter of all statements), in place */     \
+            uint8_t *q = CH->data + CH->used;                                                    \
+            *q++ = REVENANT_REC_STMT;                                                            \
+            q = uput(q, ctx);                                                                    \
+            q = uput(q, line);                                                                   \
+            CH->used = (uint64_t)(q - CH->data);                                                 \
+        } else                                                                                   \
             stmt_slow(ctx, line);                                                                \
         g_last_ctx = ctx; g_last_line = line;                                                    \
     }                                                                                            \
