@@ -62,4 +62,15 @@ step "What the trace holds, and its syscalls, without replaying" "revenant info 
 "$BIN" info run.rvt
 "$BIN" log run.rvt syscalls --where 'path=input*'
 
-printf '\nNext: the Perl and SQLite shims, regeneration of their logs, and replay at the Perl and SQL level.\n'
+step "The Perl shim logged every statement live, and Revenant threw the log away; regen brings it back by replay" \
+     "revenant regen run.rvt; revenant log run.rvt perl"
+"$BIN" regen run.rvt
+"$BIN" log run.rvt perl | grep -v '^    %ENV'
+
+step "A script whose input bypasses perl's ops (XS reading a file itself): regen says the fast Perl replay cannot be trusted" \
+     "revenant record -o md5.rvt -- perl -MDigest::MD5 -e '...addfile...'; revenant regen md5.rvt"
+echo "some data" > data.txt
+"$BIN" record -o md5.rvt -- perl -MDigest::MD5 -e 'open my $f, "<", "data.txt" or die; print Digest::MD5->new->addfile($f)->hexdigest, "\n"'
+"$BIN" regen md5.rvt | tail -1
+
+printf '\nNext: the SQLite shim and time travel in databases, and replay at the Perl and SQL level.\n'

@@ -568,13 +568,24 @@ static void require_done(pTHX_ void *p)
 static OP *hook_rand(pTHX)
 {
     if (g_on && aTHX == g_perl && !PL_srand_called) {
-        int e = errno;
-        U32 s = (U32)seed();
-        size_t sz = 1 + usize(s);
-        uint8_t *p = reserve(sz), *q = p;
+        /* Perl seeds itself on its first rand: do exactly what it would (seed() reads
+         * /dev/urandom), inside rand's begin/end markers so regeneration knows whose read that
+         * was, and log the seed rather than every value. errno is left as seed() left it, as
+         * perl's own pp_rand would. */
+        U32 s;
+        int e;
+        size_t sz;
+        uint8_t *p, *q;
+        emit_begin(OP_RAND);
+        s = (U32)seed();
         (void)seedDrand01((Rand_seed_t)s);
         PL_srand_called = TRUE;
+        e = errno;
+        sz = 1 + usize(s);
+        p = reserve(sz);
+        q = p;
         if (p) { *q++ = REVENANT_REC_SEED; q = uput(q, s); commit(sz); }
+        emit_end(aTHX_ OP_RAND, e, 0, 0, NULL, 0, 0);
         errno = e;
     }
     return g_orig[OP_RAND](aTHX);

@@ -196,7 +196,10 @@ extension Log {
                         print("{\"result\":\(seq),\"op\":\(jsonString(op)),\"statement\":\(statement),\"begin_event\":\(begin),\"end_event\":\(end),\"errno\":\(err),\"value\":\(value)}")
                     } else {
                         let shown = value.count > 200 ? String(value.prefix(200)) + "…" : value
-                        print("    \(op) = \(shown)\(err != 0 ? " ($! = \(errnoName(Int32(err)) ?? String(err)))" : "")")
+                        // $! is shown where the op failed (a false first value): elsewhere it is
+                        // only what an earlier call left there (--jsonl always has it).
+                        let failed = value == "[]" || value.hasPrefix("[null") || value.hasPrefix("[0") || value.hasPrefix("[\"\"")
+                        print("    \(op) = \(shown)\(err != 0 && failed ? " ($! = \(errnoName(Int32(err)) ?? String(err)))" : "")")
                     }
                 }
                 return true

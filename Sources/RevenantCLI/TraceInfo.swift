@@ -1,6 +1,7 @@
 import Glibc
 import LinuxABI
 import Replay
+import Regen
 import Trace
 
 /// What a trace holds, read straight from it.
@@ -60,6 +61,15 @@ func describeTrace(_ path: String, json: Bool) throws {
                                      ("end", s.byKind[EventKind.end.rawValue] ?? 0)]
     let top = s.bySyscall.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
     let syscallEvents = max(1, Int(s.byKind[EventKind.syscall.rawValue] ?? 0))
+    let shims = h.shims ?? []
+    let index = PerlIndex.open(TraceDirectory(path: path))
+    let indexText: String
+    if let index {
+        indexText = "index.sqlite: \(index.statementCount) Perl statements; fast Perl replay "
+            + (index.meta("fast_replay") == "yes" ? "possible" : "not possible (\(index.meta("fast_replay_blocker") ?? "?"))")
+    } else {
+        indexText = shims.isEmpty ? "none" : "not made yet (revenant regen)"
+    }
     if json {
         func q(_ x: String) -> String { jsonString(x) }
         var o: [String] = []
@@ -74,6 +84,9 @@ func describeTrace(_ path: String, json: Bool) throws {
         o.append("\"syscalls\":{\(top.map { "\(q($0.key)):\($0.value)" }.joined(separator: ","))}")
         o.append("\"bytes\":{\"header\":\(s.headerBytes),\"events\":\(s.eventBytes),\"blobs\":\(s.blobBytes)}")
         o.append("\"blobs\":\(s.blobs)")
+        o.append("\"shims\":[\(shims.map(q).joined(separator: ","))]")
+        o.append("\"kept_channel\":\(h.keptChannel ?? false)")
+        o.append("\"index\":" + (index.map { "{\"statements\":\($0.statementCount),\"fast_replay\":\($0.meta("fast_replay") == "yes")}" } ?? "null"))
         o.append("\"trap_strategy\":\(q(h.trapStrategy))")
         o.append("\"hypervisor\":\(q(h.hypervisor))")
         o.append("\"cpuid\":[\(h.cpuid.map { "{\"leaf\":\($0.leaf),\"subleaf\":\($0.subleaf),\"eax\":\($0.eax),\"ebx\":\($0.ebx),\"ecx\":\($0.ecx),\"edx\":\($0.edx)}" }.joined(separator: ","))]")
@@ -93,6 +106,8 @@ func describeTrace(_ path: String, json: Bool) throws {
     syscalls:       \(top.prefix(8).map { "\($0.key) \($0.value)" }.joined(separator: ", "))\(top.count > 8 ? ", …" : "")
     sizes:          header \(s.headerBytes) B, events \(s.eventBytes) B (compressed), blobs \(s.blobs) files \(s.blobBytes) B
     per syscall:    \(s.syscallEventBytes / syscallEvents) B before compression, payload excluded (\(s.writtenBytes) B of memory writes in all)
+    shims:          \(shims.isEmpty ? "none" : shims.joined(separator: ", "))\(h.keptChannel == true ? " (live channel kept in channel.live)" : "")
+    index:          \(indexText)
     trap strategy:  \(h.trapStrategy) (\(h.hypervisor))
     CPU signature:  \(vendor), \(family), \(h.cpuid.count) CPUID leaves
     """)
