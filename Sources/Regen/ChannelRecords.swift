@@ -1,3 +1,5 @@
+import Trace
+
 /// The channel's records (GuestAgents/include/revenant_channel.h, Docs/channel-format.md),
 /// decoded. Offsets are positions in the channel stream; `end` is where the record's last byte
 /// ends, which is what the VMM's reading of the write offset is compared with.
@@ -186,21 +188,7 @@ public struct ChannelDecoder {
     }
 }
 
-func jsonQuote(_ s: String) -> String {
-    var o = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": o += "\\\""
-        case "\\": o += "\\\\"
-        case "\n": o += "\\n"
-        case "\r": o += "\\r"
-        case "\t": o += "\\t"
-        case _ where u.value < 0x20: o += "\\u" + String(u.value, radix: 16).leftPad(4)
-        default: o.unicodeScalars.append(u)
-        }
-    }
-    return o + "\""
-}
+func jsonQuote(_ s: String) -> String { JSON.quote(s) }
 
 extension String {
     func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }

@@ -114,18 +114,4 @@ func describeTrace(_ path: String, json: Bool) throws {
 }
 
 /// A JSON string literal.
-func jsonString(_ x: String) -> String {
-    var out = "\""
-    for u in x.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        case "\r": out += "\\r"
-        default:
-            if u.value < 0x20 { out += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count) + String(u.value, radix: 16) } else { out.unicodeScalars.append(u) }
-        }
-    }
-    return out + "\""
-}
+func jsonString(_ x: String) -> String { JSON.quote(x) }
