@@ -25,54 +25,25 @@
 #include <unistd.h>
 
 #include "revenant_channel.h"
+#include "revenant_channel_owner.h"
 #include "sha256.h"
 
 #define SHIM_FORMAT_VERSION 1
-#define CHANNEL_CAPACITY (256 * 1024)
 
 /* ------------------------------------------------------------------------------------------ */
 /* The channel buffer                                                                          */
 
-static uint64_t g_storage[(sizeof(struct revenant_channel) + CHANNEL_CAPACITY) / 8 + 1];
-#define CH ((struct revenant_channel *)g_storage)
+/* The process's channel (GuestAgents/channel/revenant_channel.c): this shim's own, or the one
+ * the SQLite shim (preloaded) already owns, so that Perl and SQL records interleave. */
+static struct revenant_channel_owner *g_owner;
+static struct revenant_channel *g_ch;
+#define CH g_ch
 
-enum { MODE_OFF = 0, MODE_VM = 1, MODE_FILE = 2 };
-static int g_mode;            /* MODE_* */
+static int g_mode;            /* REVENANT_CHANNEL_OFF / _VM / _FILE */
 static volatile int g_on;     /* recording (cleared in a forked child) */
-static int g_fd = -1;         /* MODE_FILE */
 static PerlInterpreter *g_perl; /* the interpreter we record (others pass through) */
 
-/* An oversize record (bigger than the whole buffer) is built here and handed over on its own:
- * in VM mode as a separate struct revenant_channel (same header) passed to FLUSH. */
-static struct revenant_channel *g_big;
-static size_t g_bigcap;
-static int g_inbig;
-
-static void write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return;
-        }
-        p += w; n -= (size_t)w;
-    }
-}
-
-static void chan_flush(void)
-{
-    int e;
-    if (!g_on || CH->used == 0) return;
-    e = errno;
-    if (g_mode == MODE_VM)
-        (void)syscall(REVENANT_NR_CHANNEL, (long)REVENANT_CHANNEL_FLUSH, CH);
-    else if (g_mode == MODE_FILE)
-        write_all(g_fd, CH->data, (size_t)CH->used);
-    CH->flushed += CH->used;
-    CH->used = 0;
-    errno = e;
-}
+static void chan_flush(void) { if (g_on) g_owner->flush(); }
 
 /* Room for a record of exactly n bytes; commit(n) after writing it. */
 static int g_hash_pending;   /* the HASH record waits for the first event after the load */
@@ -85,35 +56,10 @@ static uint8_t *reserve(size_t n)
         g_hash_pending = 0;
         emit_hash(aTHX);
     }
-    if (CH->used + n <= CH->capacity) return CH->data + CH->used;
-    chan_flush();
-    if (n <= CH->capacity) return CH->data;
-    if (n > g_bigcap) {
-        void *p = realloc(g_big, sizeof(struct revenant_channel) + n);
-        if (!p) return NULL;
-        g_big = p;
-        g_bigcap = n;
-    }
-    g_inbig = 1;
-    return g_big->data;
+    return g_owner->reserve(n);
 }
 
-static void commit(size_t n)
-{
-    if (!g_inbig) { CH->used += n; return; }
-    g_inbig = 0;
-    if (g_mode == MODE_VM) {
-        g_big->magic = (uint32_t)REVENANT_CHANNEL_MAGIC;
-        g_big->version = REVENANT_CHANNEL_VERSION;
-        g_big->capacity = n;
-        g_big->used = n;
-        g_big->flushed = CH->flushed;
-        (void)syscall(REVENANT_NR_CHANNEL, (long)REVENANT_CHANNEL_FLUSH, g_big);
-    } else if (g_mode == MODE_FILE) {
-        write_all(g_fd, g_big->data, n);
-    }
-    CH->flushed += n;
-}
+static void commit(size_t n) { g_owner->commit(n); }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Encoding                                                                                    */
@@ -461,9 +407,9 @@ static OP *name(pTHX)                                                           
         }                                                                                        \
         ctx = e->ctx; line = e->line;                                                            \
         if (LIKELY(ctx == g_last_ctx) && LIKELY((uint32_t)(line - g_last_line + 64) < 128)       \
-            && LIKELY(CH->used < CHANNEL_CAPACITY))                                              \
+            && LIKELY(CH->used < CH->capacity))                                              \
             CH->data[CH->used++] = (uint8_t)(0xc0 + (int32_t)(line - g_last_line));             \
-        else if (LIKELY(CH->used + 11 <= CHANNEL_CAPACITY) && LIKELY(!g_hash_pending)) {         \
+        else if (LIKELY(CH->used + 11 <= CH->capacity) && LIKELY(!g_hash_pending)) {         \
             /* a full STMT (sub calls and returns: a quarter of all statements), in place */     \
             uint8_t *q = CH->data + CH->used;                                                    \
             *q++ = REVENANT_REC_STMT;                                                            \
@@ -663,7 +609,7 @@ static const int g_hooked_ops[] = {
 /* ------------------------------------------------------------------------------------------ */
 /* Boot                                                                                        */
 
-static void atfork_child(void) { g_on = 0; }
+static void atfork_child(void) { g_on = 0; g_owner->off(); }
 
 static void exit_flush_perl(pTHX_ void *p) { PERL_UNUSED_ARG(p); chan_flush(); }
 static void exit_flush_libc(void) { chan_flush(); }
@@ -767,29 +713,18 @@ static void emit_hash(pTHX)
 
 static void shim_boot(pTHX)
 {
-    long r;
     const char *log;
     HV *env;
     size_t i;
 
-    CH->magic = (uint32_t)REVENANT_CHANNEL_MAGIC;
-    CH->version = REVENANT_CHANNEL_VERSION;
-    CH->capacity = CHANNEL_CAPACITY;
-    CH->used = 0;
-    CH->flushed = 0;
-
     env = GvHVn(PL_envgv);
     log = getenv("REVENANT_SHIM_LOG");
-    r = syscall(REVENANT_NR_CHANNEL, (long)REVENANT_CHANNEL_REGISTER, CH);
-    if (r == REVENANT_CHANNEL_MAGIC) {
-        g_mode = MODE_VM;
-    } else if (log && *log) {
-        g_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-        if (g_fd >= 0) g_mode = MODE_FILE;
-    }
+    g_owner = revenant_channel_open();
+    g_ch = g_owner->ch;
+    g_mode = g_owner->mode;
     errno = 0;
     if (log) (void)hv_delete(env, "REVENANT_SHIM_LOG", 17, G_DISCARD);
-    if (g_mode == MODE_OFF) return;
+    if (g_mode == REVENANT_CHANNEL_OFF) return;
 
     g_perl = aTHX;
     g_on = 1;

@@ -1,0 +1,140 @@
+/* The process's channel, shared by every shim in the process (Docs/channel-format.md).
+ *
+ * Each shim compiles this file in (it is small), but a process has one channel: the first shim
+ * to open it becomes its owner and exports `revenant_channel_process`; a shim loaded later finds
+ * that symbol with dlsym(RTLD_DEFAULT) and appends to the same buffer, so Perl and SQLite
+ * records interleave in true order. The SQLite shim (LD_PRELOAD, loaded first, global) owns it
+ * whenever it is present; the Perl shim (loaded RTLD_LOCAL by perl) owns it otherwise.
+ *
+ * Modes: VM (the REGISTER hypercall answers REVENANT_CHANNEL_MAGIC), native log file
+ * ($REVENANT_SHIM_LOG), or off. Records are never split across a flush; a record larger than the
+ * buffer is handed over in a struct of its own.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "revenant_channel.h"
+#include "revenant_channel_owner.h"
+
+#define CHANNEL_CAPACITY (256 * 1024)
+
+static uint64_t rc_storage[(sizeof(struct revenant_channel) + CHANNEL_CAPACITY) / 8 + 1];
+static int rc_fd = -1;
+static struct revenant_channel *rc_big;
+static size_t rc_bigcap;
+static int rc_inbig;
+
+/* The owner this copy created (exported only from a globally loaded shim). */
+__attribute__((visibility("default"))) struct revenant_channel_owner revenant_channel_process;
+
+static void rc_write_all(const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(rc_fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void rc_flush(void)
+{
+    struct revenant_channel *ch = revenant_channel_process.ch;
+    int e;
+    if (revenant_channel_process.mode == REVENANT_CHANNEL_OFF || ch->used == 0) return;
+    e = errno;
+    if (revenant_channel_process.mode == REVENANT_CHANNEL_VM)
+        (void)syscall(REVENANT_NR_CHANNEL, (long)REVENANT_CHANNEL_FLUSH, ch);
+    else
+        rc_write_all(ch->data, (size_t)ch->used);
+    ch->flushed += ch->used;
+    ch->used = 0;
+    errno = e;
+}
+
+static uint8_t *rc_reserve(size_t n)
+{
+    struct revenant_channel *ch = revenant_channel_process.ch;
+    if (revenant_channel_process.mode == REVENANT_CHANNEL_OFF) return NULL;
+    if (ch->used + n <= ch->capacity) return ch->data + ch->used;
+    rc_flush();
+    if (n <= ch->capacity) return ch->data;
+    if (n > rc_bigcap) {
+        void *p = realloc(rc_big, sizeof(struct revenant_channel) + n);
+        if (!p) return NULL;
+        rc_big = p;
+        rc_bigcap = n;
+    }
+    rc_inbig = 1;
+    return rc_big->data;
+}
+
+static void rc_commit(size_t n)
+{
+    struct revenant_channel *ch = revenant_channel_process.ch;
+    int e;
+    if (!rc_inbig) { ch->used += n; return; }
+    rc_inbig = 0;
+    e = errno;
+    if (revenant_channel_process.mode == REVENANT_CHANNEL_VM) {
+        rc_big->magic = (uint32_t)REVENANT_CHANNEL_MAGIC;
+        rc_big->version = REVENANT_CHANNEL_VERSION;
+        rc_big->capacity = n;
+        rc_big->used = n;
+        rc_big->flushed = ch->flushed;
+        (void)syscall(REVENANT_NR_CHANNEL, (long)REVENANT_CHANNEL_FLUSH, rc_big);
+    } else {
+        rc_write_all(rc_big->data, n);
+    }
+    ch->flushed += n;
+    errno = e;
+}
+
+static void rc_off(void) { revenant_channel_process.mode = REVENANT_CHANNEL_OFF; }
+
+struct revenant_channel_owner *revenant_channel_open(void)
+{
+    struct revenant_channel_owner *other;
+    struct revenant_channel *ch = (struct revenant_channel *)rc_storage;
+    const char *log;
+    long r;
+    int e = errno;
+
+    if (revenant_channel_process.version) return &revenant_channel_process;
+    other = dlsym(RTLD_DEFAULT, "revenant_channel_process");
+    if (other && other != &revenant_channel_process && other->version == REVENANT_CHANNEL_VERSION) {
+        errno = e;
+        return other;
+    }
+    ch->magic = (uint32_t)REVENANT_CHANNEL_MAGIC;
+    ch->version = REVENANT_CHANNEL_VERSION;
+    ch->capacity = CHANNEL_CAPACITY;
+    ch->used = 0;
+    ch->flushed = 0;
+    revenant_channel_process.ch = ch;
+    revenant_channel_process.reserve = rc_reserve;
+    revenant_channel_process.commit = rc_commit;
+    revenant_channel_process.flush = rc_flush;
+    revenant_channel_process.off = rc_off;
+    revenant_channel_process.mode = REVENANT_CHANNEL_OFF;
+    log = getenv("REVENANT_SHIM_LOG");
+    r = syscall(REVENANT_NR_CHANNEL, (long)REVENANT_CHANNEL_REGISTER, ch);
+    if (r == REVENANT_CHANNEL_MAGIC) {
+        revenant_channel_process.mode = REVENANT_CHANNEL_VM;
+    } else if (log && *log) {
+        rc_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+        if (rc_fd >= 0) revenant_channel_process.mode = REVENANT_CHANNEL_FILE;
+    }
+    if (log) unsetenv("REVENANT_SHIM_LOG");
+    revenant_channel_process.version = REVENANT_CHANNEL_VERSION;
+    errno = e;
+    return &revenant_channel_process;
+}
