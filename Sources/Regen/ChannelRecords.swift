@@ -17,6 +17,17 @@ public enum ChannelRecord: Equatable, Sendable {
     case hashState(seed: [UInt8], randBits: UInt64, enabled: Bool)
     case seed(UInt64)
     case opName(opcode: UInt64, name: String)
+    // The SQLite shim's records.
+    case sqlConnection(id: UInt64, file: String)
+    case sqlPrepare(statement: UInt64, connection: UInt64, sql: String, reads: [String], writes: [String])
+    case sqlExec(statement: UInt64, bindings: [ChannelValue])
+    case sqlDone(statement: UInt64, rc: UInt64, rows: UInt64, changes: Int64, digest: [UInt8])
+    case sqlClock(Int64)
+    case sqlRandom([UInt8])
+    case sqlSeed(requested: UInt64, bytes: [UInt8])
+    case sqlTrigger(connection: UInt64, text: String)
+    case sqlFlag(connection: UInt64, kind: UInt64, detail: String)
+    case sqlClose(connection: UInt64)
 
     public static func == (a: ChannelRecord, b: ChannelRecord) -> Bool {
         switch (a, b) {
@@ -32,6 +43,18 @@ public enum ChannelRecord: Equatable, Sendable {
         case (.hashState(let a1, let a2, let a3), .hashState(let b1, let b2, let b3)): return a1 == b1 && a2 == b2 && a3 == b3
         case (.seed(let x), .seed(let y)): return x == y
         case (.opName(let a1, let a2), .opName(let b1, let b2)): return a1 == b1 && a2 == b2
+        case (.sqlConnection(let a1, let a2), .sqlConnection(let b1, let b2)): return a1 == b1 && a2 == b2
+        case (.sqlPrepare(let a1, let a2, let a3, let a4, let a5), .sqlPrepare(let b1, let b2, let b3, let b4, let b5)):
+            return a1 == b1 && a2 == b2 && a3 == b3 && a4 == b4 && a5 == b5
+        case (.sqlExec(let a1, let a2), .sqlExec(let b1, let b2)): return a1 == b1 && a2 == b2
+        case (.sqlDone(let a1, let a2, let a3, let a4, let a5), .sqlDone(let b1, let b2, let b3, let b4, let b5)):
+            return a1 == b1 && a2 == b2 && a3 == b3 && a4 == b4 && a5 == b5
+        case (.sqlClock(let x), .sqlClock(let y)): return x == y
+        case (.sqlRandom(let x), .sqlRandom(let y)): return x == y
+        case (.sqlSeed(let a1, let a2), .sqlSeed(let b1, let b2)): return a1 == b1 && a2 == b2
+        case (.sqlTrigger(let a1, let a2), .sqlTrigger(let b1, let b2)): return a1 == b1 && a2 == b2
+        case (.sqlFlag(let a1, let a2, let a3), .sqlFlag(let b1, let b2, let b3)): return a1 == b1 && a2 == b2 && a3 == b3
+        case (.sqlClose(let x), .sqlClose(let y)): return x == y
         default: return false
         }
     }
@@ -44,6 +67,9 @@ public enum ChannelValue: Equatable, Sendable {
     case uint(UInt64)
     case double(Double)
     case bytes([UInt8], utf8: Bool)
+    /// SQL bindings: a blob, and a zero-filled blob of a size.
+    case blob([UInt8])
+    case zeroBlob(UInt64)
 
     /// JSON, for the index and `--jsonl` (strings as text when they are UTF-8, else as hex).
     public var json: String {
@@ -54,7 +80,9 @@ public enum ChannelValue: Equatable, Sendable {
         case .double(let v): return v.isFinite ? "\(v)" : "\"\(v)\""
         case .bytes(let b, _):
             if let s = String(validating: b, as: UTF8.self) { return jsonQuote(s) }
-            return "{\"hex\":\"" + b.map { String($0, radix: 16).leftPad(2) }.joined() + "\"}"
+            return "{\"hex\":\"" + hex(b) + "\"}"
+        case .blob(let b): return "{\"blob\":\"" + hex(b) + "\"}"
+        case .zeroBlob(let n): return "{\"zeroblob\":\(n)}"
         }
     }
 }
@@ -69,6 +97,7 @@ public struct ChannelFormatError: Error, CustomStringConvertible {
 public struct ChannelDecoder {
     public enum Tag: UInt8 {
         case start = 0x01, string, file, context, statement, opBegin, opEnd, environment, arguments, hash, seed, opName
+        case sqlConnection = 0x20, sqlPrepare, sqlExec, sqlDone, sqlClock, sqlRandom, sqlSeed, sqlTrigger, sqlFlag, sqlClose
     }
     public static let deltaBase: UInt8 = 0x80
     public static let version: UInt64 = 1
@@ -134,6 +163,23 @@ public struct ChannelDecoder {
             r = .hashState(seed: seed, randBits: bits, enabled: try byte() != 0)
         case .seed: r = .seed(try u())
         case .opName: r = .opName(opcode: try u(), name: try str())
+        case .sqlConnection: r = .sqlConnection(id: try u(), file: try str())
+        case .sqlPrepare:
+            let id = try u(), conn = try u(), sql = try str()
+            r = .sqlPrepare(statement: id, connection: conn, sql: sql, reads: try strings(at: start), writes: try strings(at: start))
+        case .sqlExec:
+            let id = try u(), n = try u()
+            guard n <= UInt64(bytes.count - offset) else { throw ChannelFormatError(offset: start, why: "\(n) bindings cannot fit") }
+            var values: [ChannelValue] = []
+            for _ in 0..<n { values.append(try value()) }
+            r = .sqlExec(statement: id, bindings: values)
+        case .sqlDone: r = .sqlDone(statement: try u(), rc: try u(), rows: try u(), changes: try s(), digest: try raw(16))
+        case .sqlClock: r = .sqlClock(try s())
+        case .sqlRandom: r = .sqlRandom(try rawString())
+        case .sqlSeed: r = .sqlSeed(requested: try u(), bytes: try rawString())
+        case .sqlTrigger: r = .sqlTrigger(connection: try u(), text: try str())
+        case .sqlFlag: r = .sqlFlag(connection: try u(), kind: try u(), detail: try str())
+        case .sqlClose: r = .sqlClose(connection: try u())
         }
         return (r, offset)
     }
@@ -174,6 +220,14 @@ public struct ChannelDecoder {
 
     mutating func str() throws(ChannelFormatError) -> String { String(decoding: try rawString(), as: UTF8.self) }
 
+    mutating func strings(at start: Int) throws(ChannelFormatError) -> [String] {
+        let n = try u()
+        guard n <= UInt64(bytes.count - offset) else { throw ChannelFormatError(offset: start, why: "\(n) names cannot fit") }
+        var out: [String] = []
+        for _ in 0..<n { out.append(try str()) }
+        return out
+    }
+
     mutating func value() throws(ChannelFormatError) -> ChannelValue {
         let at = offset
         switch try byte() {
@@ -183,12 +237,16 @@ public struct ChannelDecoder {
         case 3: return .double(Double(bitPattern: try raw(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * $1.offset) }))
         case 4: return .bytes(try rawString(), utf8: false)
         case 5: return .bytes(try rawString(), utf8: true)
+        case 6: return .blob(try rawString())
+        case 7: return .zeroBlob(try u())
         case let t: throw ChannelFormatError(offset: at, why: "unknown value tag \(t)")
         }
     }
 }
 
 func jsonQuote(_ s: String) -> String { JSON.quote(s) }
+
+func hex(_ b: [UInt8]) -> String { b.map { String($0, radix: 16).leftPad(2) }.joined() }
 
 extension String {
     func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }

@@ -10,6 +10,7 @@ struct IndexBuilder {
 
     private(set) var statementCount = 0
     private(set) var nondeterministicCount = 0
+    private(set) var sqlCount = 0
     private(set) var blocker: Blocker?
 
     struct Blocker: CustomStringConvertible {
@@ -22,6 +23,12 @@ struct IndexBuilder {
             "event #\(event) \(syscall)\(detail.isEmpty ? "" : "(" + detail + ")") reads \(kind.rawValue) outside any hooked op"
                 + (statement.map { " (after \($0))" } ?? "")
         }
+    }
+
+    /// A SQL execution between its SQL_EXEC and SQL_DONE, and what SQLite read while it ran.
+    private struct Execution {
+        var seq: Int, statement: UInt64, event: Int, perlStatement: Int, bindings: [ChannelValue]
+        var clock: [Int64] = [], random: [[UInt8]] = []
     }
 
     /// An open op marker: which op, and whether a statement ran inside it since it began.
@@ -49,6 +56,8 @@ struct IndexBuilder {
         let codePaths = try mappedPaths().union(sourcePaths())
         var fdPaths: [UInt64: String] = [:]
         var event = 0
+        var executions: [Execution] = []
+        var prepared: [UInt64: (connection: UInt64, sql: String)] = [:]
         var lastContext: UInt64 = 0
         var lastLine: Int64 = 0
 
@@ -129,6 +138,34 @@ struct IndexBuilder {
                 try sink.nondeterminism(op: "hash seed", statement: currentStatement, beginEvent: event, endEvent: event, errno: 0,
                                         values: "{\"seed\":\"\(seed.map { String($0, radix: 16).leftPad(2) }.joined())\",\"rand_bits\":\(bits),\"randomised\":\(enabled)}")
                 nondeterministicCount += 1
+            case .sqlConnection(let id, let file):
+                try sink.sqlConnection(id: id, file: file, event: event)
+            case .sqlClose(let id):
+                try sink.sqlClose(id: id, event: event)
+            case .sqlPrepare(let id, let connection, let sql, let reads, let writes):
+                prepared[id] = (connection, sql)
+                try sink.sqlPrepared(id: id, connection: connection, sql: sql, reads: reads, writes: writes)
+            case .sqlExec(let id, let bindings):
+                executions.append(Execution(seq: sqlCount, statement: id, event: event, perlStatement: currentStatement, bindings: bindings))
+                sqlCount += 1
+            case .sqlDone(let id, let rc, let rows, let changes, let digest):
+                guard let i = executions.lastIndex(where: { $0.statement == id }) else {
+                    throw ChannelFormatError(offset: end, why: "SQL statement \(id) ends without having started")
+                }
+                let x = executions.remove(at: i)
+                try write(x, prepared[id], result: (rc, rows, changes, digest), endEvent: event, into: sink)
+            case .sqlClock(let v):
+                if executions.isEmpty { try sink.sqlEvent(kind: "clock", statement: nil, event: event, value: String(v)) } else { executions[executions.count - 1].clock.append(v) }
+            case .sqlRandom(let b):
+                if executions.isEmpty { try sink.sqlEvent(kind: "random", statement: nil, event: event, value: "\"" + hex(b) + "\"") } else { executions[executions.count - 1].random.append(b) }
+            case .sqlSeed(let n, let b):
+                try sink.sqlEvent(kind: "seed", statement: executions.last?.seq, event: event, value: "{\"requested\":\(n),\"bytes\":\"\(hex(b))\"}")
+            case .sqlTrigger(let connection, let text):
+                try sink.sqlTrigger(statement: executions.last?.seq, connection: connection, text: text, event: event)
+            case .sqlFlag(let connection, let kind, let detail):
+                let names = [1: "function", 2: "collation", 3: "blob write", 4: "backup", 5: "deserialize", 6: "extension"]
+                try sink.sqlEvent(kind: "flag", statement: executions.last?.seq, event: event,
+                                  value: "{\"connection\":\(connection),\"kind\":\(jsonQuote(names[Int(kind)] ?? "kind \(kind)")),\"detail\":\(jsonQuote(detail))}")
             case .seed(let seed):
                 try sink.nondeterminism(op: "rand seed", statement: currentStatement, beginEvent: event, endEvent: event, errno: 0,
                                         values: "[\(seed)]")
@@ -136,6 +173,9 @@ struct IndexBuilder {
             }
         }
         guard decoder.offset == stream.count else { throw ChannelFormatError(offset: decoder.offset, why: "trailing bytes") }
+        // Executions still running when the process ended (no SQL_DONE).
+        for x in executions { try write(x, prepared[x.statement], result: nil, endEvent: event, into: sink) }
+        try sink.meta("sql_statements", String(sqlCount))
         advance(to: UInt64.max)
         while event < events.count { check(event); event += 1 }
         try sink.meta("statements", String(statementCount))
@@ -144,6 +184,17 @@ struct IndexBuilder {
             try sink.meta("fast_replay_blocker", b.description)
             try sink.meta("fast_replay_blocker_event", String(b.event))
         }
+    }
+
+    private func write(_ x: Execution, _ p: (connection: UInt64, sql: String)?, result: (UInt64, UInt64, Int64, [UInt8])?,
+                       endEvent: Int, into sink: IndexSink) throws {
+        try sink.sqlStatement(SQLStatementRow(
+            seq: x.seq, event: x.event, endEvent: endEvent, perlStatement: x.perlStatement >= 0 ? x.perlStatement : nil,
+            prepared: x.statement, connection: p?.connection, sql: p?.sql ?? "",
+            bindings: "[" + x.bindings.map(\.json).joined(separator: ",") + "]",
+            rc: result.map { Int64($0.0) }, rows: result.map { Int64($0.1) }, changes: result?.2,
+            digest: result.map { hex($0.3) }, clock: "[" + x.clock.map(String.init).joined(separator: ",") + "]",
+            random: "[" + x.random.map { "\"" + hex($0) + "\"" }.joined(separator: ",") + "]"))
     }
 
     /// Descriptor → path, from opens and closes (dups are rare in what the shims watch).
@@ -187,6 +238,18 @@ protocol IndexSink: AnyObject {
     func context(id: UInt64, file: UInt64, package: String?, sub: String?) throws
     func statement(seq: Int, event: Int, context: UInt64, line: Int64) throws
     func nondeterminism(op: String, statement: Int, beginEvent: Int, endEvent: Int, errno: UInt64, values: String) throws
+    func sqlConnection(id: UInt64, file: String, event: Int) throws
+    func sqlClose(id: UInt64, event: Int) throws
+    func sqlPrepared(id: UInt64, connection: UInt64, sql: String, reads: [String], writes: [String]) throws
+    func sqlStatement(_ row: SQLStatementRow) throws
+    func sqlTrigger(statement: Int?, connection: UInt64, text: String, event: Int) throws
+    func sqlEvent(kind: String, statement: Int?, event: Int, value: String) throws
+}
+
+/// One SQL statement execution, as the index keeps it.
+struct SQLStatementRow {
+    var seq: Int, event: Int, endEvent: Int, perlStatement: Int?, prepared: UInt64, connection: UInt64?, sql: String, bindings: String
+    var rc: Int64?, rows: Int64?, changes: Int64?, digest: String?, clock: String, random: String
 }
 
 import LinuxABI

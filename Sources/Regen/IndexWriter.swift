@@ -13,6 +13,20 @@ public enum IndexSchema {
     -- Perl's nondeterministic results, and the process's start state (%ENV, @ARGV, hash seed).
     CREATE TABLE nondeterminism(seq INTEGER PRIMARY KEY, op TEXT NOT NULL, statement INTEGER NOT NULL,
                                 begin_event INTEGER NOT NULL, end_event INTEGER NOT NULL, errno INTEGER NOT NULL, value TEXT NOT NULL);
+    -- The SQLite shim's log: connections, prepared statements (with the tables SQLite's authorizer
+    -- saw them read and write), and one row per statement execution (seq = N of `sql --at N`).
+    CREATE TABLE sql_connections(id INTEGER PRIMARY KEY, file TEXT NOT NULL, opened_event INTEGER NOT NULL, closed_event INTEGER);
+    CREATE TABLE sql_prepared(id INTEGER PRIMARY KEY, connection INTEGER NOT NULL, sql TEXT NOT NULL,
+                              tables_read TEXT NOT NULL, tables_written TEXT NOT NULL);
+    CREATE TABLE sql_statements(seq INTEGER PRIMARY KEY, event INTEGER NOT NULL, end_event INTEGER NOT NULL, perl_statement INTEGER,
+                                prepared INTEGER NOT NULL, connection INTEGER, sql TEXT NOT NULL, bindings TEXT NOT NULL,
+                                rc INTEGER, rows INTEGER, changes INTEGER, digest TEXT, clock TEXT NOT NULL, random TEXT NOT NULL);
+    CREATE TABLE sql_triggers(seq INTEGER PRIMARY KEY, statement INTEGER, connection INTEGER NOT NULL, text TEXT NOT NULL, event INTEGER NOT NULL);
+    CREATE TABLE sql_events(seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, statement INTEGER, event INTEGER NOT NULL, value TEXT NOT NULL);
+    CREATE VIEW sql_log AS
+        SELECT s.seq, s.event, s.perl_statement, c.file AS db, s.sql, s.bindings, s.rc, s.rows, s.changes, s.digest,
+               p.tables_read, p.tables_written, s.clock, s.random
+        FROM sql_statements s LEFT JOIN sql_connections c ON c.id = s.connection LEFT JOIN sql_prepared p ON p.id = s.prepared;
     CREATE VIEW perl_statements AS
         SELECT s.seq, s.event, f.path AS file, s.line, c.package, c.sub
         FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file;
@@ -25,7 +39,7 @@ final class IndexWriter: IndexSink {
     let db: Database
     let metaStatement: Statement, fileStatement: Statement, contextStatement: Statement, nondetStatement: Statement
     let statementStatement: Statement
-    var nondetSeq = 0
+    var nondetSeq = 0, triggerSeq = 0, sqlEventSeq = 0
 
     init(_ db: Database) throws {
         self.db = db
@@ -72,6 +86,36 @@ final class IndexWriter: IndexSink {
         let rc = sqlite3_step(s)
         sqlite3_reset(s)
         guard rc == SQLITE_DONE else { throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: "inserting statement \(seq)") }
+    }
+
+    func sqlConnection(id: UInt64, file: String, event: Int) throws {
+        try db.cachedStatement(sql: "INSERT OR REPLACE INTO sql_connections VALUES (?, ?, ?, NULL)").execute(arguments: [Int64(id), file, event])
+    }
+
+    func sqlClose(id: UInt64, event: Int) throws {
+        try db.cachedStatement(sql: "UPDATE sql_connections SET closed_event = ? WHERE id = ?").execute(arguments: [event, Int64(id)])
+    }
+
+    func sqlPrepared(id: UInt64, connection: UInt64, sql: String, reads: [String], writes: [String]) throws {
+        try db.cachedStatement(sql: "INSERT OR REPLACE INTO sql_prepared VALUES (?, ?, ?, ?, ?)")
+                       .execute(arguments: [Int64(id), Int64(connection), sql, "[" + reads.map(jsonQuote).joined(separator: ",") + "]",
+                                   "[" + writes.map(jsonQuote).joined(separator: ",") + "]"])
+    }
+
+    func sqlStatement(_ r: SQLStatementRow) throws {
+        try db.cachedStatement(sql: "INSERT INTO sql_statements VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                       .execute(arguments: [r.seq, r.event, r.endEvent, r.perlStatement, Int64(r.prepared), r.connection.map { Int64($0) }, r.sql,
+                                   r.bindings, r.rc, r.rows, r.changes, r.digest, r.clock, r.random])
+    }
+
+    func sqlTrigger(statement: Int?, connection: UInt64, text: String, event: Int) throws {
+        try db.cachedStatement(sql: "INSERT INTO sql_triggers VALUES (?, ?, ?, ?, ?)").execute(arguments: [triggerSeq, statement, Int64(connection), text, event])
+        triggerSeq += 1
+    }
+
+    func sqlEvent(kind: String, statement: Int?, event: Int, value: String) throws {
+        try db.cachedStatement(sql: "INSERT INTO sql_events VALUES (?, ?, ?, ?, ?)").execute(arguments: [sqlEventSeq, kind, statement, event, value])
+        sqlEventSeq += 1
     }
 
     func nondeterminism(op: String, statement: Int, beginEvent: Int, endEvent: Int, errno: UInt64, values: String) throws {

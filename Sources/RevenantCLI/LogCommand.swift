@@ -15,11 +15,13 @@ struct Log: ParsableCommand {
         it precedes), and under it the nondeterministic results it saw (time, rand's seed, data
         read, stat…). It reads the trace's index.sqlite, regenerating it first when it is missing
         or stale (needs a trace recorded with the Perl shim: `record --shims auto`, the default).
-        `sql` comes with the SQLite shim.
+        `sql`: every SQL statement SQLite executed (the sqlite3 CLI, DBD::SQLite…), with its exact
+        bindings, result code, rows and changes, the Perl statement that ran it, and the trigger
+        entries it fired (marked, not repeated as statements). From the index too.
 
         --where filters (all must hold). syscalls: name=GLOB, path=GLOB, path~TEXT (contains),
         result=N, errno=NAME (e.g. errno=ENOENT). perl: file=GLOB, line=N, sub=GLOB, package=GLOB
-        (statements), op=GLOB (results).
+        (statements), op=GLOB (results). sql: table=NAME (read or written), db=GLOB, sql~TEXT, rc=N.
 
         Examples:
           revenant log run.rvt syscalls --where 'name=open*' --where 'path=*.db'
@@ -29,17 +31,15 @@ struct Log: ParsableCommand {
     )
 
     @Argument(help: "The trace directory.") var trace: String
-    @Argument(help: "What to print: syscalls or perl (sql comes with the SQLite shim).") var what: String
+    @Argument(help: "What to print: syscalls, perl or sql.") var what: String
     @Flag(help: "One JSON object per line.") var jsonl = false
     @Option(help: "Print at most N entries.") var limit: Int?
     @Option(help: ArgumentHelp("A filter, KEY=GLOB or KEY~TEXT (repeatable).", valueName: "EXPR")) var `where`: [String] = []
 
     func run() throws {
         if what == "perl" { return try perlLog() }
-        guard what == "syscalls" else {
-            if what == "sql" { throw CLIError("log sql: the SQL query log comes with the SQLite shim (not implemented yet)") }
-            throw CLIError("log: unknown log '\(what)' (syscalls, perl or sql)")
-        }
+        if what == "sql" { return try sqlLog() }
+        guard what == "syscalls" else { throw CLIError("log: unknown log '\(what)' (syscalls, perl or sql)") }
         let filters = try `where`.map(Filter.init)
         let dir: TraceDirectory
         do { (dir, _) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
@@ -174,13 +174,7 @@ extension Log {
             default: throw CLIError("--where \(w): log perl filters by file, line, sub, package or op")
             }
         }
-        let dir: TraceDirectory, header: TraceHeader
-        do { (dir, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
-        guard header.shims?.contains("perl") == true else {
-            throw CLIError("\(trace) was recorded without the Perl shim (the program is not perl, or --shims none): it has no Perl statement log", code: 1)
-        }
-        if PerlIndex.open(dir) == nil { _ = try regenerate(trace, ignoreCPU: false) }
-        guard let index = PerlIndex.open(dir) else { throw CLIError("\(trace): cannot read index.sqlite after regenerating it") }
+        let index = try index(requiring: "perl", what: "Perl")
         var printed = 0
         do {
             try index.forEach(filter) { entry in
@@ -207,4 +201,72 @@ extension Log {
         } catch { throw CLIError("\(trace)/index.sqlite: \(error)") }
         if printed == 0 && !`where`.isEmpty { Glibc.exit(1) }
     }
+}
+
+extension Log {
+    /// The index of a trace recorded with `shim`, regenerated when missing or stale.
+    func index(requiring shim: String, what: String) throws -> TraceIndex {
+        let dir: TraceDirectory, header: TraceHeader
+        do { (dir, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
+        guard header.shims?.contains(shim) == true else {
+            throw CLIError("\(trace) was recorded without the \(what) shim (--shims none, or a revenant without it): it has no \(what) log", code: 1)
+        }
+        if TraceIndex.open(dir) == nil { _ = try regenerate(trace, ignoreCPU: false) }
+        guard let index = TraceIndex.open(dir) else { throw CLIError("\(trace): cannot read index.sqlite after regenerating it") }
+        return index
+    }
+
+    /// `log sql`: the regenerated query log.
+    func sqlLog() throws {
+        var filter = SQLFilter()
+        for w in `where` {
+            if let r = w.range(of: "sql~") , r.lowerBound == w.startIndex { filter.sqlContains = String(w[r.upperBound...]); continue }
+            guard let eq = w.firstIndex(of: "=") else { throw CLIError("--where \(w): expected table=NAME, db=GLOB, sql~TEXT or rc=N") }
+            let key = w[..<eq], value = String(w[w.index(after: eq)...])
+            switch key {
+            case "table": filter.table = value
+            case "db": filter.db = value
+            case "rc":
+                guard let n = Int64(value) else { throw CLIError("--where \(w): rc wants a number") }
+                filter.rc = n
+            default: throw CLIError("--where \(w): log sql filters by table, db, sql~ or rc")
+            }
+        }
+        let index = try index(requiring: "sqlite", what: "SQLite")
+        if index.sqlStatementCount == 0 && `where`.isEmpty {
+            throw CLIError("\(trace): the program ran no SQL statement (no SQLite activity)", code: 1)
+        }
+        var printed = 0
+        do {
+            try index.forEachSQL(filter) { e in
+                if let limit, printed >= limit { return false }
+                printed += 1
+                if jsonl {
+                    var o = ["\"seq\":\(e.seq)", "\"event\":\(e.event)", "\"db\":\(e.db.map(jsonString) ?? "null")", "\"sql\":\(jsonString(e.sql))",
+                             "\"bindings\":\(e.bindings)", "\"rc\":\(e.rc.map(String.init) ?? "null")", "\"rows\":\(e.rows.map(String.init) ?? "null")",
+                             "\"changes\":\(e.changes.map(String.init) ?? "null")", "\"tables_read\":\(e.reads ?? "[]")", "\"tables_written\":\(e.writes ?? "[]")"]
+                    o.append("\"perl\":\(e.perl.map(jsonString) ?? "null")")
+                    o.append("\"triggers\":[\(e.triggers.map(jsonString).joined(separator: ","))]")
+                    print("{" + o.joined(separator: ",") + "}")
+                } else {
+                    let db = e.db.map { $0.isEmpty ? ":memory:" : String($0.split(separator: "/").last ?? Substring($0)) } ?? "?"
+                    let result = e.rc.map { rc in rc == 101 || rc == 0 ? "ok" : "rc \(rc)" } ?? "unfinished"
+                    var line = "#\(e.seq) [\(db)] \(e.sql.replacingNewlines())"
+                    if e.bindings != "[]" { line += " -- bindings \(e.bindings)" }
+                    line += "  => \(result)"
+                    if let rows = e.rows, rows > 0 { line += ", \(rows) rows" }
+                    if let c = e.changes, c > 0 { line += ", \(c) changed" }
+                    if let p = e.perl { line += "  (perl \(p))" }
+                    print(line)
+                    for t in e.triggers { print("    trigger: \(t.replacingNewlines())") }
+                }
+                return true
+            }
+        } catch { throw CLIError("\(trace)/index.sqlite: \(error)") }
+        if printed == 0 && !`where`.isEmpty { Glibc.exit(1) }
+    }
+}
+
+extension String {
+    func replacingNewlines() -> String { split(separator: "\n", omittingEmptySubsequences: false).joined(separator: " ") }
 }

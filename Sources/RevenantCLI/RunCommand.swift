@@ -93,7 +93,7 @@ final class GuestSession {
         self.options = options
         guard let memory = parseSize(options.memory) else { throw CLIError("--memory: cannot read size '\(options.memory)' (e.g. 512M, 4G)") }
         guard memory <= GuestLayout.maxMemory else { throw CLIError("--memory: at most \(GuestLayout.maxMemory >> 30)G") }
-        let env = try guestEnvironment(options)
+        var env = try guestEnvironment(options)
         let cwd = currentDirectory()
         let pathVar = env.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) }
         var located: ProgramSpec
@@ -101,7 +101,7 @@ final class GuestSession {
             fail(error.description, code: error.exitCode)
         }
         var shimsLoaded: [String] = []
-        if let record { (located, shimsLoaded) = try record.shims.apply(to: located) }
+        if let record { (located, env, shimsLoaded) = try record.shims.apply(to: located, environment: env) }
         spec = located
         keepChannel = record?.keepChannel ?? false
         // An existing -o is refused before anything runs.

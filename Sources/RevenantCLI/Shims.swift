@@ -4,37 +4,56 @@ import Machine
 /// Which shims `record --shims` asked for, and how each is loaded into the guest.
 struct ShimSelection {
     var perl = false
+    var sqlite = false
     var explicit = false
 
     /// auto: every shim that applies to the program; none; or a comma-separated list.
     init(_ value: String) throws {
         switch value {
-        case "auto": perl = true
+        case "auto": perl = true; sqlite = true
         case "none": break
         default:
             explicit = true
             for name in value.split(separator: ",", omittingEmptySubsequences: false) {
                 switch name {
                 case "perl": perl = true
-                case "sqlite": break  // the SQLite shim comes with its own capability (#6)
+                case "sqlite": sqlite = true
                 default: throw CLIError("--shims \(value): expected auto, none, or a list of perl, sqlite")
                 }
             }
         }
     }
 
-    /// The program's argv with the shims added; fails (one line) when a shim named explicitly
-    /// cannot be loaded. `loaded` names what was added.
-    func apply(to spec: ProgramSpec) throws -> (spec: ProgramSpec, loaded: [String]) {
+    /// The program's argv and environment with the shims added; fails (one line) when a shim
+    /// named explicitly cannot be loaded. `loaded` names what was added.
+    func apply(to spec: ProgramSpec, environment: [String]) throws -> (spec: ProgramSpec, environment: [String], loaded: [String]) {
         var spec = spec
+        var env = environment
         var loaded: [String] = []
+        if sqlite {
+            // Preloaded into every program (inert until something initializes SQLite: perl may load
+            // DBD::SQLite at any point); it takes itself out of LD_PRELOAD before main runs.
+            if let lib = ShimSelection.sqliteShimLibrary() {
+                if let i = env.firstIndex(where: { $0.hasPrefix("LD_PRELOAD=") }) {
+                    let old = env[i].dropFirst("LD_PRELOAD=".count)
+                    env[i] = "LD_PRELOAD=" + lib + (old.isEmpty ? "" : ":" + old)
+                } else {
+                    env.append("LD_PRELOAD=" + lib)
+                }
+                loaded.append("sqlite")
+            } else {
+                let why = "the SQLite shim is not built (run `make shims`, or set REVENANT_SHIMS to the folder holding sqlite/)"
+                if explicit { throw CLIError("--shims sqlite: \(why)") }
+                if spec.path.hasSuffix("/sqlite3") { FileHandleStderr.write("revenant: \(why); recording without it\n") }
+            }
+        }
         if perl {
             if ShimSelection.isPerl(spec.path) {
                 guard let lib = ShimSelection.perlShimLibrary() else {
                     let why = "the Perl shim is not built (run `make shims`, or set REVENANT_SHIMS to the folder holding perl/lib)"
                     if explicit { throw CLIError("--shims perl: \(why)") }
                     FileHandleStderr.write("revenant: \(why); recording without it\n")
-                    return (spec, loaded)
+                    return (spec, env, loaded)
                 }
                 // First on the command line, so it loads before any -M the user gives (PERL5OPT
                 // would load after them). The shim takes its own -I out of @INC again.
@@ -44,7 +63,7 @@ struct ShimSelection {
                 throw CLIError("--shims perl: \(spec.path) is not perl")
             }
         }
-        return (spec, loaded)
+        return (spec, env, loaded)
     }
 
     /// perl, perl5.36.0 …
@@ -56,6 +75,20 @@ struct ShimSelection {
     /// The staged Perl shim's library folder: $REVENANT_SHIMS/perl/lib, else .build/shims/perl/lib
     /// next to this binary (where `make shims` puts it).
     static func perlShimLibrary() -> String? {
+        for c in shimFolders() {
+            let lib = c + "/perl/lib"
+            if access(lib + "/Revenant/Shim.pm", R_OK) == 0, access(lib + "/auto/Revenant/Shim/Shim.so", R_OK) == 0 { return lib }
+        }
+        return nil
+    }
+
+    /// The staged SQLite shim: $REVENANT_SHIMS/sqlite/librevenant_sqlite.so, else next to this binary.
+    static func sqliteShimLibrary() -> String? {
+        shimFolders().map { $0 + "/sqlite/librevenant_sqlite.so" }.first { access($0, R_OK) == 0 }
+    }
+
+    /// Where staged shims may be, real paths: $REVENANT_SHIMS, then .build/shims beside the binary.
+    static func shimFolders() -> [String] {
         var candidates: [String] = []
         if let env = getenv("REVENANT_SHIMS") { candidates.append(String(cString: env)) }
         if let exe = realpath("/proc/self/exe", nil) {
@@ -63,14 +96,10 @@ struct ShimSelection {
             free(exe)
             candidates += [dir + "/../shims", dir + "/../../shims"]
         }
-        for c in candidates {
-            let lib = c + "/perl/lib"
-            if access(lib + "/Revenant/Shim.pm", R_OK) == 0, access(lib + "/auto/Revenant/Shim/Shim.so", R_OK) == 0,
-               let real = realpath(lib, nil) {
-                defer { free(real) }
-                return String(cString: real)
-            }
+        return candidates.compactMap { c in
+            guard let real = realpath(c, nil) else { return nil }
+            defer { free(real) }
+            return String(cString: real)
         }
-        return nil
     }
 }

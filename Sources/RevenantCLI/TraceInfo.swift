@@ -62,7 +62,7 @@ func describeTrace(_ path: String, json: Bool) throws {
     let top = s.bySyscall.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
     let syscallEvents = max(1, Int(s.byKind[EventKind.syscall.rawValue] ?? 0))
     let shims = h.shims ?? []
-    let index = PerlIndex.open(TraceDirectory(path: path))
+    let index = TraceIndex.open(TraceDirectory(path: path))
     let indexText: String
     if let index {
         indexText = "index.sqlite: \(index.statementCount) Perl statements; fast Perl replay "

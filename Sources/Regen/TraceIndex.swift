@@ -19,16 +19,16 @@ public struct PerlFilter {
 }
 
 /// Reads `index.sqlite`.
-public final class PerlIndex {
+public final class TraceIndex {
     let queue: DatabaseQueue
 
     /// The trace's index if it exists and was made from this very trace by this index version.
-    public static func open(_ dir: TraceDirectory) -> PerlIndex? {
+    public static func open(_ dir: TraceDirectory) -> TraceIndex? {
         guard access(dir.indexPath, R_OK) == 0 else { return nil }
         var config = Configuration()
         config.readonly = true
         guard let q = try? DatabaseQueue(path: dir.indexPath, configuration: config) else { return nil }
-        let index = PerlIndex(queue: q)
+        let index = TraceIndex(queue: q)
         guard index.meta("index_version") == String(Regenerator.indexVersion),
               let id = Regenerator.traceIdentity(dir), index.meta("trace") == id else { return nil }
         return index
@@ -74,6 +74,56 @@ public final class PerlIndex {
                     guard body(.statement(seq: s[0], event: s[1], file: s[2], line: s[3], package: s[4], sub: s[5])) else { return }
                     nextStatement = try stmts.next()
                 }
+            }
+        }
+    }
+}
+
+/// One regenerated SQL statement execution.
+public struct SQLLogEntry {
+    public var seq: Int64, event: Int64, db: String?, sql: String, bindings: String
+    public var rc: Int64?, rows: Int64?, changes: Int64?, reads: String?, writes: String?
+    /// The Perl statement that ran it (file:line), when perl did.
+    public var perl: String?
+    /// Trigger entries SQLite reported while it ran ("-- TRIGGER name", "-- body statement").
+    public var triggers: [String]
+}
+
+/// Filters for `log sql --where`: table=NAME (read or written), db=GLOB, sql~TEXT, rc=N.
+public struct SQLFilter {
+    public var table: String?, db: String?, sqlContains: String?, rc: Int64?
+    public init() {}
+}
+
+extension TraceIndex {
+    public var sqlStatementCount: Int { Int(meta("sql_statements") ?? "") ?? 0 }
+
+    /// Every SQL statement execution in order, filtered; `body` returns false to stop.
+    public func forEachSQL(_ filter: SQLFilter, _ body: (SQLLogEntry) -> Bool) throws {
+        try queue.read { db in
+            var conditions: [String] = []
+            var args: [DatabaseValue] = []
+            if let t = filter.table {
+                conditions.append("(EXISTS (SELECT 1 FROM json_each(l.tables_read) WHERE value = ?1) OR EXISTS (SELECT 1 FROM json_each(l.tables_written) WHERE value = ?1))")
+                args.append(t.databaseValue)
+            }
+            if let d = filter.db { conditions.append("l.db GLOB ?\(args.count + 1)"); args.append(d.databaseValue) }
+            if let s = filter.sqlContains { conditions.append("instr(l.sql, ?\(args.count + 1)) > 0"); args.append(s.databaseValue) }
+            if let rc = filter.rc { conditions.append("l.rc = ?\(args.count + 1)"); args.append(rc.databaseValue) }
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT l.seq, l.event, l.db, l.sql, l.bindings, l.rc, l.rows, l.changes, l.tables_read, l.tables_written,
+                       (SELECT f.path || ':' || s.line FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
+                        WHERE s.seq = l.perl_statement) AS perl,
+                       (SELECT group_concat(text, char(31)) FROM (SELECT text FROM sql_triggers t WHERE t.statement = l.seq ORDER BY t.seq)) AS triggers
+                FROM sql_log l \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")) ORDER BY l.seq
+                """, arguments: StatementArguments(args))
+            while let r = try rows.next() {
+                let joined: String? = r["triggers"]
+                let triggers = joined.map { $0.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init) } ?? []
+                let e = SQLLogEntry(seq: r["seq"], event: r["event"], db: r["db"], sql: r["sql"], bindings: r["bindings"],
+                                    rc: r["rc"], rows: r["rows"], changes: r["changes"], reads: r["tables_read"],
+                                    writes: r["tables_written"], perl: r["perl"], triggers: triggers)
+                guard body(e) else { return }
             }
         }
     }
