@@ -8,6 +8,7 @@ import PackageDescription
 //               Trace → CLZ4, CCrypto, CHost (the trace format)
 //               Replay → Machine, Personality, Trace (recorder and replayer)
 //               Regen → Replay, Trace, GRDB (the channel's records decoded into index.sqlite)
+//               SQLReplay → Regen, CSQLReplay (the query log re-executed: time travel, SQL predicates)
 let package = Package(
     name: "Revenant",
     platforms: [.macOS(.v13)],
@@ -35,10 +36,13 @@ let package = Package(
         .target(name: "Regen", dependencies: ["Replay", "Trace", "Personality", "Machine", "LinuxABI",
                                               .product(name: "GRDB", package: "GRDB.swift"),
                                               .product(name: "GRDBSQLite", package: "GRDB.swift")]),
+        // SQL-level replay: the regenerated query log re-executed on a database's pre-image.
+        .target(name: "CSQLReplay", linkerSettings: [.linkedLibrary("sqlite3"), .linkedLibrary("crypto")]),
+        .target(name: "SQLReplay", dependencies: ["Regen", "Replay", "Trace", "CSQLReplay", .product(name: "GRDB", package: "GRDB.swift")]),
         .executableTarget(name: "RevenantCLI", dependencies: [
-            "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace", "Regen",
+            "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace", "Regen", "SQLReplay",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "RevenantTests", dependencies: ["LinuxABI", "GuestMemory", "Personality", "Machine", "Trace", "Replay", "Regen"]),
+        .testTarget(name: "RevenantTests", dependencies: ["LinuxABI", "GuestMemory", "Personality", "Machine", "Trace", "Replay", "Regen", "SQLReplay"]),
     ]
 )

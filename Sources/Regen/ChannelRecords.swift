@@ -93,6 +93,30 @@ public struct ChannelFormatError: Error, CustomStringConvertible {
     public var description: String { "channel record at stream offset \(offset): \(why)" }
 }
 
+extension ChannelValue {
+    /// The value in the channel's encoding (tag, payload): exact, unlike JSON.
+    public func encode(into b: inout [UInt8]) {
+        func u(_ v: UInt64) { var v = v; while v >= 0x80 { b.append(UInt8(v & 0x7f) | 0x80); v >>= 7 }; b.append(UInt8(v)) }
+        switch self {
+        case .undef: b.append(0)
+        case .int(let v): b.append(1); u(UInt64(bitPattern: (v << 1) ^ (v >> 63)))
+        case .uint(let v): b.append(2); u(v)
+        case .double(let d): b.append(3); withUnsafeBytes(of: d.bitPattern.littleEndian) { b += $0 }
+        case .bytes(let x, let utf8): b.append(utf8 ? 5 : 4); u(UInt64(x.count)); b += x
+        case .blob(let x): b.append(6); u(UInt64(x.count)); b += x
+        case .zeroBlob(let n): b.append(7); u(n)
+        }
+    }
+
+    /// Values encoded one after another, back.
+    public static func decodeAll(_ bytes: [UInt8]) throws(ChannelFormatError) -> [ChannelValue] {
+        var d = ChannelDecoder(bytes)
+        var out: [ChannelValue] = []
+        while d.offset < bytes.count { out.append(try d.value()) }
+        return out
+    }
+}
+
 /// Decodes a channel stream record by record.
 public struct ChannelDecoder {
     public enum Tag: UInt8 {

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import GRDBSQLite
 
@@ -20,7 +21,8 @@ public enum IndexSchema {
                               tables_read TEXT NOT NULL, tables_written TEXT NOT NULL);
     CREATE TABLE sql_statements(seq INTEGER PRIMARY KEY, event INTEGER NOT NULL, end_event INTEGER NOT NULL, perl_statement INTEGER,
                                 prepared INTEGER NOT NULL, connection INTEGER, sql TEXT NOT NULL, bindings TEXT NOT NULL,
-                                rc INTEGER, rows INTEGER, changes INTEGER, digest TEXT, clock TEXT NOT NULL, random TEXT NOT NULL);
+                                rc INTEGER, rows INTEGER, changes INTEGER, digest TEXT, clock TEXT NOT NULL, random TEXT NOT NULL,
+                                bindings_raw BLOB NOT NULL);
     CREATE TABLE sql_triggers(seq INTEGER PRIMARY KEY, statement INTEGER, connection INTEGER NOT NULL, text TEXT NOT NULL, event INTEGER NOT NULL);
     CREATE TABLE sql_events(seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, statement INTEGER, event INTEGER NOT NULL, value TEXT NOT NULL);
     CREATE VIEW sql_log AS
@@ -103,9 +105,9 @@ final class IndexWriter: IndexSink {
     }
 
     func sqlStatement(_ r: SQLStatementRow) throws {
-        try db.cachedStatement(sql: "INSERT INTO sql_statements VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        try db.cachedStatement(sql: "INSERT INTO sql_statements VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
                        .execute(arguments: [r.seq, r.event, r.endEvent, r.perlStatement, Int64(r.prepared), r.connection.map { Int64($0) }, r.sql,
-                                   r.bindings, r.rc, r.rows, r.changes, r.digest, r.clock, r.random])
+                                   r.bindings, r.rc, r.rows, r.changes, r.digest, r.clock, r.random, Data(r.rawBindings)])
     }
 
     func sqlTrigger(statement: Int?, connection: UInt64, text: String, event: Int) throws {

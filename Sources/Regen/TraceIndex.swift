@@ -20,7 +20,7 @@ public struct PerlFilter {
 
 /// Reads `index.sqlite`.
 public final class TraceIndex {
-    let queue: DatabaseQueue
+    public let queue: DatabaseQueue
 
     /// The trace's index if it exists and was made from this very trace by this index version.
     public static func open(_ dir: TraceDirectory) -> TraceIndex? {
@@ -92,6 +92,8 @@ public struct SQLLogEntry {
 /// Filters for `log sql --where`: table=NAME (read or written), db=GLOB, sql~TEXT, rc=N.
 public struct SQLFilter {
     public var table: String?, db: String?, sqlContains: String?, rc: Int64?
+    /// One statement by its number.
+    public var seq: Int64?
     public init() {}
 }
 
@@ -110,6 +112,7 @@ extension TraceIndex {
             if let d = filter.db { conditions.append("l.db GLOB ?\(args.count + 1)"); args.append(d.databaseValue) }
             if let s = filter.sqlContains { conditions.append("instr(l.sql, ?\(args.count + 1)) > 0"); args.append(s.databaseValue) }
             if let rc = filter.rc { conditions.append("l.rc = ?\(args.count + 1)"); args.append(rc.databaseValue) }
+            if let n = filter.seq { conditions.append("l.seq = ?\(args.count + 1)"); args.append(n.databaseValue) }
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT l.seq, l.event, l.db, l.sql, l.bindings, l.rc, l.rows, l.changes, l.tables_read, l.tables_written,
                        (SELECT f.path || ':' || s.line FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file

@@ -44,6 +44,9 @@ public final class Replayer: GuestKernel {
     /// Called as the guest reaches event `index`, before it is served (regeneration reads the
     /// channel's write offset here).
     public var onEvent: ((UInt64) -> Void)?
+    /// Called after a fed-back call is served (its logged writes are in guest memory): the
+    /// machine-level database reconstruction reads what the guest wrote out here.
+    public var onServed: ((UInt64, SyscallRequest, SyscallEvent) -> Void)?
 
     public init(personality: LinuxPersonality, trace: TraceDirectory, quiet: Bool) throws(TraceError) {
         self.personality = personality
@@ -132,6 +135,7 @@ public final class Replayer: GuestKernel {
             }
         }
         if event.console != 0 && !quiet && event.result > 0 { echo(req, event) }
+        onServed?(index, req, event)
         switch event.outcome {
         case .deliver(let d): return deliver(d, req)
         case .exit, .killed, .value: return event.outcome

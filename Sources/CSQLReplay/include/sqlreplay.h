@@ -1,0 +1,54 @@
+/* SQL-level replay: re-executing a regenerated query log against a database's pre-image with
+ * the values SQLite read live (clock, random(), the PRNG seed) fed back. C because a VFS and
+ * SQL functions are C callbacks. See Sources/SQLReplay and Docs/sql-replay.md. */
+#ifndef SQLREPLAY_H
+#define SQLREPLAY_H
+
+#include <stdint.h>
+
+typedef struct sqlreplay sqlreplay;
+
+enum { SQLREPLAY_NULL = 0, SQLREPLAY_INT = 1, SQLREPLAY_DOUBLE = 2, SQLREPLAY_TEXT = 3, SQLREPLAY_BLOB = 4, SQLREPLAY_ZEROBLOB = 5 };
+
+typedef struct {
+    int type;
+    int64_t i;
+    double d;
+    const unsigned char *bytes;  /* TEXT, BLOB */
+    int64_t length;              /* TEXT, BLOB bytes; ZEROBLOB size */
+} sqlreplay_value;
+
+/* Install the replay VFS as the default, with `seed` as what xRandomness returns, and reset
+ * SQLite's PRNG so that it reseeds from it. Call once, before opening. */
+void sqlreplay_begin(const unsigned char *seed, int seedlen);
+/* Put the host's default VFS back. */
+void sqlreplay_end(void);
+
+/* Open (create) the database at path through the replay VFS; NULL with *err on failure. */
+sqlreplay *sqlreplay_open(const char *path, char **err);
+void sqlreplay_close(sqlreplay *r);
+
+/* Values the next statement's execution will read: clock readings (xCurrentTimeInt64) and
+ * random()/randomblob() outputs, in order. */
+void sqlreplay_push_clock(int64_t v);
+void sqlreplay_push_random(const unsigned char *bytes, int n);
+/* How many pushed values are still unread (a statement that read fewer than it did live). */
+int sqlreplay_unread(void);
+
+/* Prepare, bind, step to the end, finalize. Returns the last step's result code (extended);
+ * *changes is sqlite3_changes64 for DML, *rows the number of SQLITE_ROW steps, digest[16] the
+ * row-change digest (the SQLite shim's algorithm). On a prepare failure returns its code with *err. */
+int sqlreplay_exec(sqlreplay *r, const char *sql, int nbind, const sqlreplay_value *binds,
+                   int64_t *changes, int64_t *rows, unsigned char digest[16], char **err);
+
+/* For predicates: 1 when `sql`'s first row has a true first column (non-NULL, non-zero,
+ * non-empty), 0 when not or no row, -1 with *err on error. */
+int sqlreplay_truth(sqlreplay *r, const char *sql, char **err);
+
+/* 1 when the connection is inside a transaction. */
+int sqlreplay_in_transaction(sqlreplay *r);
+/* Commit an open transaction (the restored file then holds what the connection saw). */
+int sqlreplay_commit_open(sqlreplay *r);
+
+void sqlreplay_free(char *p);
+#endif

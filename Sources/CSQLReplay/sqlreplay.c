@@ -1,0 +1,221 @@
+#include <stdlib.h>
+#include <string.h>
+/* Debian builds libsqlite3 with the pre-update hook; the header declares it only under this. */
+#define SQLITE_ENABLE_PREUPDATE_HOOK 1
+#include <sqlite3.h>
+
+#include "sqlreplay.h"
+
+struct sqlreplay { sqlite3 *db; };
+
+/* ---- the replay VFS: the default VFS with the logged randomness and clock ---- */
+
+static sqlite3_vfs g_vfs;
+static sqlite3_vfs *g_base;
+static unsigned char *g_seed;
+static int g_seedlen;
+
+#define QUEUE_MAX 4096
+static int64_t g_clock[QUEUE_MAX];
+static int g_clock_n, g_clock_at;
+static unsigned char *g_rand[QUEUE_MAX];
+static int g_rand_len[QUEUE_MAX];
+static int g_rand_n, g_rand_at;
+static int64_t g_last_clock;
+
+static int rv_randomness(sqlite3_vfs *v, int n, char *out)
+{
+    (void)v;
+    memset(out, 0, (size_t)n);
+    memcpy(out, g_seed, (size_t)(n < g_seedlen ? n : g_seedlen));
+    return n;
+}
+
+static int rv_time64(sqlite3_vfs *v, sqlite3_int64 *t)
+{
+    (void)v;
+    if (g_clock_at < g_clock_n) g_last_clock = g_clock[g_clock_at++];
+    *t = g_last_clock;
+    return SQLITE_OK;
+}
+
+static int rv_time(sqlite3_vfs *v, double *t)
+{
+    sqlite3_int64 i;
+    rv_time64(v, &i);
+    *t = (double)i / 86400000.0;
+    return SQLITE_OK;
+}
+
+void sqlreplay_begin(const unsigned char *seed, int seedlen)
+{
+    if (!g_base) {
+        g_base = sqlite3_vfs_find(0);
+        g_vfs = *g_base;
+        g_vfs.zName = "revenant-replay";
+        g_vfs.xRandomness = rv_randomness;
+        g_vfs.xCurrentTime = rv_time;
+        if (g_vfs.iVersion >= 2) g_vfs.xCurrentTimeInt64 = rv_time64;
+    }
+    free(g_seed);
+    g_seed = malloc(seedlen > 0 ? (size_t)seedlen : 1);
+    if (seedlen > 0) memcpy(g_seed, seed, (size_t)seedlen);
+    g_seedlen = seedlen;
+    sqlite3_vfs_register(&g_vfs, 1);
+    sqlite3_randomness(0, 0);  /* reseed from the replay VFS on next use */
+}
+
+void sqlreplay_end(void)
+{
+    if (g_base) {
+        sqlite3_vfs_unregister(&g_vfs);
+        sqlite3_vfs_register(g_base, 1);
+    }
+}
+
+void sqlreplay_push_clock(int64_t v) { if (g_clock_n < QUEUE_MAX) g_clock[g_clock_n++] = v; }
+
+void sqlreplay_push_random(const unsigned char *bytes, int n)
+{
+    if (g_rand_n >= QUEUE_MAX) return;
+    g_rand[g_rand_n] = malloc(n > 0 ? (size_t)n : 1);
+    if (n > 0) memcpy(g_rand[g_rand_n], bytes, (size_t)n);
+    g_rand_len[g_rand_n++] = n;
+}
+
+static void reset_queues(void)
+{
+    int i;
+    for (i = 0; i < g_rand_n; i++) free(g_rand[i]);
+    g_rand_n = g_rand_at = 0;
+    g_clock_n = g_clock_at = 0;
+}
+
+int sqlreplay_unread(void) { return (g_clock_n - g_clock_at) + (g_rand_n - g_rand_at); }
+
+/* random() and randomblob(N), fed from the log (SQLite's own would draw from its PRNG). */
+static void fn_random(sqlite3_context *c, int argc, sqlite3_value **argv)
+{
+    sqlite3_int64 v = 0;
+    (void)argc; (void)argv;
+    if (g_rand_at < g_rand_n) {
+        int n = g_rand_len[g_rand_at] < 8 ? g_rand_len[g_rand_at] : 8;
+        memcpy(&v, g_rand[g_rand_at++], (size_t)n);
+    } else {
+        sqlite3_randomness(8, &v);
+    }
+    if (v < 0) v = -(v & 0x7fffffffffffffffLL);  /* what SQLite's random() does with the sign */
+    sqlite3_result_int64(c, v);
+}
+
+static void fn_randomblob(sqlite3_context *c, int argc, sqlite3_value **argv)
+{
+    sqlite3_int64 n = argc > 0 ? sqlite3_value_int64(argv[0]) : 1;
+    if (n < 1) n = 1;
+    if (g_rand_at < g_rand_n) {
+        sqlite3_result_blob(c, g_rand[g_rand_at], g_rand_len[g_rand_at], SQLITE_TRANSIENT);
+        g_rand_at++;
+    } else {
+        unsigned char *p = sqlite3_malloc64((sqlite3_uint64)n);
+        if (!p) { sqlite3_result_error_nomem(c); return; }
+        sqlite3_randomness((int)n, p);
+        sqlite3_result_blob(c, p, (int)n, sqlite3_free);
+    }
+}
+
+/* ---- the row-change digest (the SQLite shim's pre-update hook, same algorithm) ---- */
+
+#include "sqlreplay_digest.h"
+
+sqlreplay *sqlreplay_open(const char *path, char **err)
+{
+    sqlreplay *r = calloc(1, sizeof *r);
+    int rc = sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, "revenant-replay");
+    if (rc != SQLITE_OK) {
+        if (err) *err = strdup(r->db ? sqlite3_errmsg(r->db) : sqlite3_errstr(rc));
+        sqlite3_close(r->db);
+        free(r);
+        return NULL;
+    }
+    sqlite3_create_function(r->db, "random", 0, SQLITE_UTF8, NULL, fn_random, NULL, NULL);
+    sqlite3_create_function(r->db, "randomblob", 1, SQLITE_UTF8, NULL, fn_randomblob, NULL, NULL);
+    sqlreplay_digest_attach(r->db);
+    return r;
+}
+
+void sqlreplay_close(sqlreplay *r)
+{
+    if (!r) return;
+    sqlite3_close_v2(r->db);
+    free(r);
+}
+
+int sqlreplay_exec(sqlreplay *r, const char *sql, int nbind, const sqlreplay_value *b,
+                   int64_t *changes, int64_t *rows, unsigned char digest[16], char **err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, i;
+    *changes = 0;
+    *rows = 0;
+    rc = sqlite3_prepare_v2(r->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK || !st) {
+        if (err) *err = strdup(sqlite3_errmsg(r->db));
+        sqlite3_finalize(st);
+        reset_queues();
+        return rc == SQLITE_OK ? SQLITE_MISUSE : rc;
+    }
+    for (i = 0; i < nbind; i++) {
+        const sqlreplay_value *v = &b[i];
+        switch (v->type) {
+        case SQLREPLAY_INT: sqlite3_bind_int64(st, i + 1, v->i); break;
+        case SQLREPLAY_DOUBLE: sqlite3_bind_double(st, i + 1, v->d); break;
+        case SQLREPLAY_TEXT: sqlite3_bind_text64(st, i + 1, (const char *)v->bytes, (sqlite3_uint64)v->length, SQLITE_TRANSIENT, SQLITE_UTF8); break;
+        case SQLREPLAY_BLOB: sqlite3_bind_blob64(st, i + 1, v->bytes, (sqlite3_uint64)v->length, SQLITE_TRANSIENT); break;
+        case SQLREPLAY_ZEROBLOB: sqlite3_bind_zeroblob64(st, i + 1, (sqlite3_uint64)v->length); break;
+        default: sqlite3_bind_null(st, i + 1); break;
+        }
+    }
+    sqlreplay_digest_start();
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) (*rows)++;
+    if (rc == SQLITE_DONE && sqlite3_stmt_readonly(st) == 0) *changes = sqlite3_changes64(r->db);
+    rc = sqlite3_extended_errcode(r->db) == SQLITE_OK ? rc : (rc == SQLITE_DONE ? rc : sqlite3_extended_errcode(r->db));
+    sqlreplay_digest_finish(digest);
+    sqlite3_finalize(st);
+    reset_queues();
+    return rc;
+}
+
+int sqlreplay_truth(sqlreplay *r, const char *sql, char **err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(r->db, sql, -1, &st, NULL), out = 0;
+    if (rc != SQLITE_OK || !st) {
+        if (err) *err = strdup(sqlite3_errmsg(r->db));
+        sqlite3_finalize(st);
+        return -1;
+    }
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_count(st) > 0) {
+        switch (sqlite3_column_type(st, 0)) {
+        case SQLITE_NULL: out = 0; break;
+        case SQLITE_INTEGER: out = sqlite3_column_int64(st, 0) != 0; break;
+        case SQLITE_FLOAT: out = sqlite3_column_double(st, 0) != 0.0; break;
+        default: out = sqlite3_column_bytes(st, 0) > 0; break;
+        }
+    } else if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        if (err) *err = strdup(sqlite3_errmsg(r->db));
+        out = -1;
+    }
+    sqlite3_finalize(st);
+    return out;
+}
+
+int sqlreplay_in_transaction(sqlreplay *r) { return !sqlite3_get_autocommit(r->db); }
+
+int sqlreplay_commit_open(sqlreplay *r)
+{
+    if (sqlite3_get_autocommit(r->db)) return SQLITE_OK;
+    return sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+}
+
+void sqlreplay_free(char *p) { free(p); }

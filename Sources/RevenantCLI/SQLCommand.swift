@@ -1,0 +1,127 @@
+import ArgumentParser
+import Glibc
+import Regen
+import SQLReplay
+import Trace
+
+struct SQLCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sql",
+        abstract: "Travel in time in a recorded run's databases: rebuild one as it was after any SQL statement, or find when a query becomes true.",
+        discussion: """
+        Statements are numbered as `revenant log TRACE sql` prints them (N = 0, 1, …, across all
+        connections). The database is rebuilt from its pre-image (the copy the trace kept when the
+        program first opened it for writing; empty when it did not exist) by re-executing the log's
+        statements on it — prepare + bind with the exact recorded values, the clock, random() and
+        the PRNG seed fed back — and each is checked against the log (result code, rows changed,
+        row-change digest): a difference stops with a report naming the statement (exit 124).
+        Statement N inside an open transaction: the file shows what that connection saw, its
+        uncommitted changes included.
+
+        --when QUERY prints every statement after which QUERY's first column becomes true
+        (non-NULL, non-zero, non-empty) having been false before; --first stops at the first.
+
+        Examples:
+          revenant sql run.rvt --at 41 --restore before-the-delete.db
+          revenant sql run.rvt --when 'SELECT count(*) = 0 FROM accounts WHERE id = 7' --first
+          revenant sql run.rvt --db app.db --when 'SELECT balance < 0 FROM accounts WHERE id = 7'
+        """
+    )
+
+    @Argument(help: "The trace directory.") var trace: String
+    @Option(help: ArgumentHelp("The database (path or file name) when the run opened several.", valueName: "NAME")) var db: String?
+    @Option(help: ArgumentHelp("The statement to stop after.", valueName: "N")) var at: Int?
+    @Option(help: ArgumentHelp("Write the database as it was after statement N to OUT.db.", valueName: "OUT.db")) var restore: String?
+    @Option(help: ArgumentHelp("A query evaluated after every statement; print where it becomes true.", valueName: "SQL QUERY")) var when: String?
+    @Flag(help: "With --when: stop at the first statement where it becomes true.") var first = false
+    @Flag(help: "With --restore: skip the machine-level cross-check (a replay of the whole run in the VM).") var noMachineCheck = false
+
+    func run() throws {
+        if restore != nil && at == nil { throw CLIError("--restore needs --at N") }
+        if when != nil && restore != nil { throw CLIError("--when and --restore do not go together") }
+        let dir: TraceDirectory, header: TraceHeader
+        do { (dir, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
+        guard header.shims?.contains("sqlite") == true else {
+            throw CLIError("\(trace) was recorded without the SQLite shim (--shims none, or a revenant without it): it has no query log", code: 1)
+        }
+        if TraceIndex.open(dir) == nil { _ = try regenerate(trace, ignoreCPU: false) }
+        guard let index = TraceIndex.open(dir) else { throw CLIError("\(trace): cannot read index.sqlite after regenerating it") }
+        let travel = TimeTravel(directory: dir, index: index)
+        do {
+            if let when { return try predicate(travel, index, when) }
+            guard let at else { return try summary(travel, index) }
+            if let restore {
+                let r = try travel.restore(db: db, at: at, to: restore)
+                let check = noMachineCheck ? "" : try machineCheck(r, restore)
+                print("restored \(r.file) as it was after statement \(at) into \(restore): \(r.statements) statements re-executed, \(r.checked) checked against the log"
+                      + (r.skipped.isEmpty ? "" : "; skipped " + r.skipped.map { "#\($0.seq) (\($0.why))" }.joined(separator: ", "))
+                      + (r.openTransaction ? "; statement \(at) is inside an open transaction: the file shows what its connection saw" : "")
+                      + check)
+            } else {
+                var printed = false
+                var filter = SQLFilter()
+                filter.seq = Int64(at)
+                try index.forEachSQL(filter) { e in
+                    printed = true
+                    print("#\(e.seq) [\(e.db ?? "?")] \(e.sql)\(e.bindings == "[]" ? "" : " -- bindings \(e.bindings)") => rc \(e.rc.map(String.init) ?? "?")"
+                          + (e.perl.map { "  (perl \($0))" } ?? "") + "  [event \(e.event)]")
+                    return false
+                }
+                if !printed { throw TimeTravel.Failure.noAnswer("statement \(at) is out of range: the log has statements 0…\(index.sqlStatementCount - 1)") }
+            }
+        } catch let f as TimeTravel.Failure {
+            throw CLIError(f.description, code: f.exitCode)
+        }
+    }
+
+    /// Rebuild the same file at the machine level (pre-image + the replayed writes) and compare.
+    func machineCheck(_ r: TimeTravel.Restored, _ out: String) throws -> String {
+        if r.openTransaction { return "; no machine-level cross-check inside a transaction (its pages are not written yet)" }
+        let machine: [UInt8]
+        do { machine = try MachineLevel.rebuild(trace: trace, file: r.file, preImage: r.preImage, until: r.endEvent) } catch {
+            return "; no machine-level cross-check: \(error)"
+        }
+        let sql = readAll(out) ?? []
+        guard sql == machine else {
+            let at = zip(sql, machine).prefix { $0 == $1 }.count
+            throw CLIError("the SQL-level and machine-level reconstructions of \(r.file) differ (\(sql.count) vs \(machine.count) bytes, first difference at byte \(at))", code: 124)
+        }
+        return "; the machine-level reconstruction (pre-image + replayed writes up to event \(r.endEvent)) is byte-identical"
+    }
+
+    func readAll(_ path: String) -> [UInt8]? {
+        guard let f = fopen(path, "rb") else { return nil }
+        defer { fclose(f) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = fread(&buf, 1, buf.count, f)
+            if n == 0 { return out }
+            out += buf[0..<n]
+        }
+    }
+
+    func summary(_ travel: TimeTravel, _ index: TraceIndex) throws {
+        let dbs = try travel.databases()
+        print("\(index.sqlStatementCount) SQL statements; databases: \(dbs.isEmpty ? "none (in memory only)" : dbs.joined(separator: ", "))")
+    }
+
+    func predicate(_ travel: TimeTravel, _ index: TraceIndex, _ query: String) throws {
+        let scratch = "/tmp/revenant-sql-when-\(getpid()).db"
+        defer { for s in ["", "-journal", "-wal", "-shm"] { unlink(scratch + s) } }
+        var before = false
+        var hits = 0
+        let last = index.sqlStatementCount - 1
+        guard last >= 0 else { throw TimeTravel.Failure.noAnswer("the program ran no SQL statement (no SQLite activity in the trace)") }
+        _ = try travel.restore(db: db, at: last, to: scratch) { s, probe in
+            let now = try probe(query)
+            if now && !before {
+                hits += 1
+                print("#\(s.seq) \(s.sql.replacingNewlines())" + (s.perl.map { "  (perl \($0))" } ?? ""))
+            }
+            before = now
+            return !(first && hits > 0)
+        }
+        if hits == 0 { Glibc.exit(1) }
+    }
+}

@@ -1,0 +1,247 @@
+import CSQLReplay
+import Foundation
+import GRDB
+import Regen
+import Replay
+import Trace
+
+/// SQL-level replay (DESIGN.md "Regeneration, higher-level replay, predicates"): a database
+/// rebuilt as it was right after any statement N of the regenerated query log, by re-executing
+/// the log on the database's pre-image (from the trace's blobs) with prepare + bind and the
+/// clock, random() values and PRNG seed the live run read fed back. Every re-executed statement
+/// is checked against the log (result code, changes, row-change digest); a difference is a
+/// divergence naming the statement.
+public struct TimeTravel {
+    public let directory: TraceDirectory
+    let index: TraceIndex
+
+    /// One logged execution, as re-execution needs it.
+    public struct Statement {
+        public var seq: Int, connection: Int64, sql: String, bindings: [ChannelValue]
+        public var rc: Int64?, changes: Int64?, digest: String?, clock: [Int64], random: [[UInt8]]
+        public var perl: String?
+    }
+
+    public enum Failure: Error, CustomStringConvertible {
+        case usage(String)        // exit 125
+        case noAnswer(String)     // exit 1 (index out of range, no SQL, no such database)
+        case diverged(String)     // exit 124
+        public var description: String {
+            switch self { case .usage(let s), .noAnswer(let s), .diverged(let s): return s }
+        }
+        public var exitCode: Int32 {
+            switch self { case .usage: return 125; case .noAnswer: return 1; case .diverged: return 124 }
+        }
+    }
+
+    public init(directory: TraceDirectory, index: TraceIndex) {
+        self.directory = directory
+        self.index = index
+    }
+
+    /// The database files the run's connections opened (":memory:" and temp ones excluded).
+    public func databases() throws -> [String] {
+        try index.queue.read { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT file FROM sql_connections WHERE file != '' ORDER BY id")
+        }
+    }
+
+    /// The file `name` designates: a path, a basename, or the only database.
+    public func resolve(_ name: String?) throws(Failure) -> String {
+        let all: [String]
+        do { all = try databases() } catch { throw .usage("cannot read the index: \(error)") }
+        guard !all.isEmpty else { throw .noAnswer("the run opened no database file (SQLite activity: \(index.sqlStatementCount) statements)") }
+        guard let name else {
+            guard all.count == 1 else { throw .usage("the run opened \(all.count) databases (\(all.joined(separator: ", "))): choose one with --db") }
+            return all[0]
+        }
+        if let exact = all.first(where: { $0 == name }) { return exact }
+        let byBase = all.filter { $0.split(separator: "/").last.map(String.init) == name }
+        guard byBase.count == 1 else {
+            throw .noAnswer("the run never opened a database named \(name) (it opened \(all.joined(separator: ", ")))")
+        }
+        return byBase[0]
+    }
+
+    /// The executions on connections to `file`, in order, up to and including `last`.
+    func statements(file: String, through last: Int) throws -> [Statement] {
+        try index.queue.read { db in
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT s.seq, s.connection, s.sql, s.bindings_raw, s.rc, s.changes, s.digest, s.clock, s.random,
+                       (SELECT f.path || ':' || st.line FROM statements st JOIN contexts c ON c.id = st.context JOIN files f ON f.id = c.file
+                        WHERE st.seq = s.perl_statement) AS perl
+                FROM sql_statements s JOIN sql_connections k ON k.id = s.connection
+                WHERE k.file = ? AND s.seq <= ? ORDER BY s.seq
+                """, arguments: [file, last])
+            var out: [Statement] = []
+            while let r = try rows.next() {
+                let raw: Data = r["bindings_raw"]
+                let clock: String = r["clock"], random: String = r["random"]
+                out.append(Statement(seq: r["seq"], connection: r["connection"], sql: r["sql"],
+                                     bindings: try ChannelValue.decodeAll(Array(raw)), rc: r["rc"], changes: r["changes"],
+                                     digest: r["digest"], clock: TimeTravel.integers(clock), random: TimeTravel.hexStrings(random),
+                                     perl: r["perl"]))
+            }
+            return out
+        }
+    }
+
+    /// The seed SQLite's PRNG drew from xRandomness in the live run.
+    func seed() throws -> [UInt8] {
+        let v = try index.queue.read { db in try String.fetchOne(db, sql: "SELECT value FROM sql_events WHERE kind = 'seed' ORDER BY seq LIMIT 1") }
+        guard let v, let r = v.range(of: "\"bytes\":\""), let end = v[r.upperBound...].firstIndex(of: "\"") else { return [] }
+        return Hex.bytes(String(v[r.upperBound..<end]))
+    }
+
+    /// The database's contents before the run: the pre-image blob the recorder kept when the
+    /// program first opened it for writing; nil when it did not exist then.
+    func preImage(_ file: String) throws -> [UInt8]? {
+        var reader = try EventReader(path: directory.eventsPath)
+        while let e = try reader.next() {
+            guard e.kind == EventKind.preImage.rawValue, e.payload.count > 32,
+                  String(decoding: e.payload[32...], as: UTF8.self) == file else { continue }
+            return try directory.blob(Hex.string(Array(e.payload[0..<32])))
+        }
+        return nil
+    }
+
+    public struct Restored {
+        public var file: String
+        /// The machine position right after statement N (its SQL_DONE record's event).
+        public var endEvent: Int
+        public var preImage: [UInt8]?
+        public var statements: Int
+        public var checked: Int
+        public var skipped: [(seq: Int, why: String)]
+        public var openTransaction: Bool
+    }
+
+    /// Rebuild `file` (nil: the only one) as it was right after statement `n` into `out`. With
+    /// `after`, called after each re-executed statement with a probe of the replay connection
+    /// (SQL predicates); returning false stops.
+    public func restore(db name: String?, at n: Int, to out: String,
+                        after: ((Statement, (String) throws -> Bool) throws -> Bool)? = nil) throws -> Restored {
+        let total = index.sqlStatementCount
+        guard total > 0 else { throw Failure.noAnswer("the program ran no SQL statement (no SQLite activity in the trace)") }
+        guard n >= 0 && n < total else { throw Failure.noAnswer("statement \(n) is out of range: the log has statements 0…\(total - 1)") }
+        let file = try resolve(name)
+        let list = try statements(file: file, through: n)
+        let endEvent = try index.queue.read { db in try Int.fetchOne(db, sql: "SELECT end_event FROM sql_statements WHERE seq = ?", arguments: [n]) } ?? 0
+        unlink(out)
+        for suffix in ["-journal", "-wal", "-shm"] { unlink(out + suffix) }
+        let pre = try preImage(file)
+        if let pre {
+            guard FileManager.default.createFile(atPath: out, contents: Data(pre)) else { throw Failure.usage("cannot write \(out)") }
+        }
+        let seed = try self.seed()
+        seed.withUnsafeBufferPointer { sqlreplay_begin($0.baseAddress, Int32($0.count)) }
+        defer { sqlreplay_end() }
+        var connections: [Int64: OpaquePointer] = [:]
+        defer { for c in connections.values { sqlreplay_close(c) } }
+        var result = Restored(file: file, endEvent: endEvent, preImage: pre, statements: list.count, checked: 0, skipped: [], openTransaction: false)
+        for s in list {
+            if let why = TimeTravel.cannotReexecute(s) {
+                result.skipped.append((s.seq, why))
+                continue
+            }
+            let conn: OpaquePointer
+            if let c = connections[s.connection] { conn = c } else {
+                var err: UnsafeMutablePointer<CChar>?
+                guard let c = sqlreplay_open(out, &err) else {
+                    defer { sqlreplay_free(err) }
+                    throw Failure.usage("cannot open \(out): \(err.map { String(cString: $0) } ?? "?")")
+                }
+                connections[s.connection] = c
+                conn = c
+            }
+            for v in s.clock { sqlreplay_push_clock(v) }
+            for r in s.random { r.withUnsafeBufferPointer { sqlreplay_push_random($0.baseAddress, Int32($0.count)) } }
+            let (rc, changes, digest, error) = TimeTravel.execute(conn, s)
+            if let liveRC = s.rc {
+                var problems: [String] = []
+                if Int64(rc) != liveRC { problems.append("result code \(rc)\(error.map { " (\($0))" } ?? ""), recorded \(liveRC)") }
+                if let c = s.changes, c != changes { problems.append("\(changes) rows changed, recorded \(c)") }
+                if let d = s.digest, d != digest { problems.append("row changes differ (digest \(digest), recorded \(d))") }
+                if !problems.isEmpty {
+                    throw Failure.diverged("SQL replay diverged at statement \(s.seq)\(s.perl.map { " (perl \($0))" } ?? ""): \(s.sql.prefix(200)): "
+                                           + problems.joined(separator: "; "))
+                }
+                result.checked += 1
+            }
+            if let after {
+                let probe: (String) throws -> Bool = { query in
+                    var err: UnsafeMutablePointer<CChar>?
+                    let t = sqlreplay_truth(conn, query, &err)
+                    defer { sqlreplay_free(err) }
+                    if t < 0 { throw Failure.usage("the query failed after statement \(s.seq): \(err.map { String(cString: $0) } ?? "?")") }
+                    return t == 1
+                }
+                if try !after(s, probe) { break }
+            }
+        }
+        // Inside an open transaction the file shows what that connection saw: commit it.
+        for c in connections.values where sqlreplay_in_transaction(c) != 0 {
+            result.openTransaction = true
+            _ = sqlreplay_commit_open(c)
+        }
+        return result
+    }
+
+    /// Statements re-execution must not run: the reason, or nil.
+    static func cannotReexecute(_ s: Statement) -> String? {
+        if s.sql.isEmpty { return "no SQL text" }
+        if s.sql.range(of: "fts3_tokenizer", options: .caseInsensitive) != nil {
+            return "fts3_tokenizer takes a pointer into the recorded process"
+        }
+        return nil
+    }
+
+    static func execute(_ conn: OpaquePointer, _ s: Statement) -> (Int32, Int64, String, String?) {
+        var keep: [[UInt8]] = []
+        var values: [sqlreplay_value] = s.bindings.map { v in
+            var x = sqlreplay_value()
+            switch v {
+            case .undef: x.type = Int32(SQLREPLAY_NULL)
+            case .int(let i): x.type = Int32(SQLREPLAY_INT); x.i = i
+            case .uint(let u): x.type = Int32(SQLREPLAY_INT); x.i = Int64(bitPattern: u)
+            case .double(let d): x.type = Int32(SQLREPLAY_DOUBLE); x.d = d
+            case .bytes(let b, _): x.type = Int32(SQLREPLAY_TEXT); x.length = Int64(b.count); keep.append(b)
+            case .blob(let b): x.type = Int32(SQLREPLAY_BLOB); x.length = Int64(b.count); keep.append(b)
+            case .zeroBlob(let n): x.type = Int32(SQLREPLAY_ZEROBLOB); x.length = Int64(n)
+            }
+            return x
+        }
+        var changes: Int64 = 0, rows: Int64 = 0
+        var digest = [UInt8](repeating: 0, count: 16)
+        var err: UnsafeMutablePointer<CChar>?
+        // Point text and blob values at their bytes for the duration of the call.
+        var k = 0
+        var pointers: [UnsafeMutablePointer<UInt8>] = []
+        for i in values.indices where values[i].type == Int32(SQLREPLAY_TEXT) || values[i].type == Int32(SQLREPLAY_BLOB) {
+            let b = keep[k]
+            k += 1
+            let p = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, b.count))
+            p.initialize(from: b, count: b.count)
+            pointers.append(p)
+            values[i].bytes = UnsafePointer(p)
+        }
+        defer { for p in pointers { p.deallocate() } }
+        let rc = values.withUnsafeBufferPointer { vb in
+            digest.withUnsafeMutableBufferPointer { db in
+                sqlreplay_exec(conn, s.sql, Int32(vb.count), vb.baseAddress, &changes, &rows, db.baseAddress, &err)
+            }
+        }
+        defer { sqlreplay_free(err) }
+        return (rc, changes, Hex.string(digest), err.map { String(cString: $0) })
+    }
+
+    static func integers(_ json: String) -> [Int64] {
+        json.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).split(separator: ",").compactMap { Int64($0.trimmingCharacters(in: .whitespaces)) }
+    }
+
+    static func hexStrings(_ json: String) -> [[UInt8]] {
+        json.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).split(separator: ",").map {
+            Hex.bytes($0.trimmingCharacters(in: CharacterSet(charactersIn: "\" ")))
+        }
+    }
+}
