@@ -36,12 +36,15 @@ deps:
 build: deps shims
 	swift build $(SWIFT_CONFIG) --build-tests
 
-# The Perl shim (an XS module) is built against the installed perl, out of the source tree.
+# The shims run inside the guest: the Perl XS module, built against the installed perl, and the
+# SQLite LD_PRELOAD library; both out of the source tree, where revenant looks for them.
 shims: deps
 	bash Shims/perl/build.sh .build/shims/perl
+	bash Shims/sqlite/build.sh .build/shims/sqlite
 
 test: build
 	bash Shims/perl/build.sh .build/shims/perl --test
+	bash Shims/sqlite/build.sh .build/shims/sqlite --test
 	swift test $(SWIFT_CONFIG) --skip-build 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
 
 demo: build

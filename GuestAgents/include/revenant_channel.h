@@ -51,12 +51,24 @@ enum revenant_record_tag {
     REVENANT_REC_HASH      = 0x0a, /* str seed bytes, u64 LE PL_hash_rand_bits, u8 enabled */
     REVENANT_REC_SEED      = 0x0b, /* u seed: the seed perl's rand drew for itself (no srand call) */
     REVENANT_REC_OPNAME    = 0x0c, /* u opcode, str name: sent once before an opcode's first BEGIN */
+    /* SQLite records (Shims/sqlite, Docs/channel-format.md "SQLite records") */
+    REVENANT_REC_SQL_CONN    = 0x20, /* u conn id, str filename of "main" ("" for :memory:/temp) */
+    REVENANT_REC_SQL_PREPARE = 0x21, /* u stmt id, u conn id, str sql, u n, n str tables read,
+                                        u m, m str tables written */
+    REVENANT_REC_SQL_EXEC    = 0x22, /* u stmt id, u nbind, nbind values */
+    REVENANT_REC_SQL_DONE    = 0x23, /* u stmt id, u rc, u rows, s changes, 16 bytes digest */
+    REVENANT_REC_SQL_CLOCK   = 0x24, /* s ms since the julian epoch (xCurrentTimeInt64) */
+    REVENANT_REC_SQL_RANDOM  = 0x25, /* str bytes: random()'s int64 LE, or randomblob's bytes */
+    REVENANT_REC_SQL_SEED    = 0x26, /* u n requested, str bytes: the VFS xRandomness output */
+    REVENANT_REC_SQL_TRIGGER = 0x27, /* u conn id, str text: a trace entry starting with "--" */
+    REVENANT_REC_SQL_FLAG    = 0x28, /* u conn id (0 none), u kind, str detail */
+    REVENANT_REC_SQL_CLOSE   = 0x29, /* u conn id */
     /* 0x80..0xff: a statement in the same context as the previous one, at line
      * previous + (tag - 0xc0), i.e. a delta of -64..+63. */
     REVENANT_REC_STMT_DELTA = 0x80,
 };
 
-/* Values (in OP_END): a tag byte, then the payload. */
+/* Values (in OP_END and SQL_EXEC): a tag byte, then the payload. */
 enum revenant_value_tag {
     REVENANT_VAL_UNDEF  = 0, /* nothing */
     REVENANT_VAL_INT    = 1, /* s */
@@ -64,6 +76,8 @@ enum revenant_value_tag {
     REVENANT_VAL_DOUBLE = 3, /* 8 bytes, IEEE 754 little-endian */
     REVENANT_VAL_STRING = 4, /* str */
     REVENANT_VAL_UTF8   = 5, /* str, UTF-8 flagged */
+    REVENANT_VAL_BLOB   = 6, /* str (SQLite blob) */
+    REVENANT_VAL_ZEROBLOB = 7, /* u size (SQLite zeroblob) */
 };
 
 #endif

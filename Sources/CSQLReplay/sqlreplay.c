@@ -99,12 +99,16 @@ static void fn_random(sqlite3_context *c, int argc, sqlite3_value **argv)
     sqlite3_int64 v = 0;
     (void)argc; (void)argv;
     if (g_rand_at < g_rand_n) {
-        int n = g_rand_len[g_rand_at] < 8 ? g_rand_len[g_rand_at] : 8;
-        memcpy(&v, g_rand[g_rand_at++], (size_t)n);
+        /* the shim logs the value random() returned, little-endian */
+        int i, n = g_rand_len[g_rand_at] < 8 ? g_rand_len[g_rand_at] : 8;
+        uint64_t u = 0;
+        for (i = 0; i < n; i++) u |= (uint64_t)g_rand[g_rand_at][i] << (8 * i);
+        g_rand_at++;
+        v = (sqlite3_int64)u;
     } else {
         sqlite3_randomness(8, &v);
+        if (v < 0) v = -(v & 0x7fffffffffffffffLL);  /* what SQLite's random() does with the sign */
     }
-    if (v < 0) v = -(v & 0x7fffffffffffffffLL);  /* what SQLite's random() does with the sign */
     sqlite3_result_int64(c, v);
 }
 
@@ -139,7 +143,6 @@ sqlreplay *sqlreplay_open(const char *path, char **err)
     }
     sqlite3_create_function(r->db, "random", 0, SQLITE_UTF8, NULL, fn_random, NULL, NULL);
     sqlite3_create_function(r->db, "randomblob", 1, SQLITE_UTF8, NULL, fn_randomblob, NULL, NULL);
-    sqlreplay_digest_attach(r->db);
     return r;
 }
 
@@ -175,8 +178,13 @@ int sqlreplay_exec(sqlreplay *r, const char *sql, int nbind, const sqlreplay_val
         default: sqlite3_bind_null(st, i + 1); break;
         }
     }
+    /* The hook is on while the statement runs, not while it is prepared: with a pre-update hook
+     * SQLite compiles `DELETE FROM t` without its truncate shortcut, and the file would differ
+     * (the SQLite shim does the same, so the digests agree). */
     sqlreplay_digest_start();
+    sqlreplay_digest_attach(r->db);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) (*rows)++;
+    sqlite3_preupdate_hook(r->db, NULL, NULL);
     if (rc == SQLITE_DONE && sqlite3_stmt_readonly(st) == 0) *changes = sqlite3_changes64(r->db);
     rc = sqlite3_extended_errcode(r->db) == SQLITE_OK ? rc : (rc == SQLITE_DONE ? rc : sqlite3_extended_errcode(r->db));
     sqlreplay_digest_finish(digest);

@@ -1,59 +1,68 @@
-/* The row-change digest, computed exactly as the SQLite shim does (Shims/sqlite): SHA-256 over
- * each pre-update event of one execution, truncated to 16 bytes. Included by sqlreplay.c only. */
+/* The row-change digest, computed exactly as the SQLite shim does (Shims/sqlite/sqlite_shim.c,
+ * cb_preupdate; Docs/channel-format.md): for each pre-update event of one execution, in order,
+ * u op, str schema, str table, s old rowid, s new rowid, u column count, the old values (not for
+ * INSERT) and the new values (not for DELETE) as channel values; SHA-256 over all of it, first
+ * 16 bytes; 16 zero bytes when the execution changed no row. Included by sqlreplay.c only. */
 #include <openssl/evp.h>
 
 static EVP_MD_CTX *g_dctx;
 static int g_devents;
 
-static void dg_bytes(const void *p, size_t n) { EVP_DigestUpdate(g_dctx, p, n); }
+static void dg_raw(const void *p, size_t n) { EVP_DigestUpdate(g_dctx, p, n); }
 
-static void dg_u64(uint64_t v)
+static void dg_u(uint64_t v)
 {
     unsigned char b[10];
     int n = 0;
     while (v >= 0x80) { b[n++] = (unsigned char)(v | 0x80); v >>= 7; }
     b[n++] = (unsigned char)v;
-    dg_bytes(b, (size_t)n);
+    dg_raw(b, (size_t)n);
 }
 
-static void dg_str(const char *s) { size_t n = s ? strlen(s) : 0; dg_u64(n); if (n) dg_bytes(s, n); }
+static uint64_t dg_zz(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
+
+static void dg_bytes(const void *p, size_t n) { dg_u(n); if (n) dg_raw(p, n); }
+
+static void dg_tag(unsigned char t) { dg_raw(&t, 1); }
 
 static void dg_value(sqlite3_value *v)
 {
-    unsigned char t = v ? (unsigned char)sqlite3_value_type(v) : 0;
-    dg_bytes(&t, 1);
-    if (!v) return;
+    int t = v ? sqlite3_value_type(v) : SQLITE_NULL;
     switch (t) {
-    case SQLITE_INTEGER: { sqlite3_int64 i = sqlite3_value_int64(v); dg_bytes(&i, 8); break; }
-    case SQLITE_FLOAT: { double d = sqlite3_value_double(v); dg_bytes(&d, 8); break; }
-    case SQLITE_TEXT: case SQLITE_BLOB: {
-        int n = sqlite3_value_bytes(v);
-        const void *p = t == SQLITE_TEXT ? (const void *)sqlite3_value_text(v) : sqlite3_value_blob(v);
-        dg_u64((uint64_t)n);
-        if (n > 0) dg_bytes(p, (size_t)n);
+    case SQLITE_INTEGER: dg_tag(1); dg_u(dg_zz(sqlite3_value_int64(v))); break;
+    case SQLITE_FLOAT: {
+        double d = sqlite3_value_double(v);
+        unsigned char b[8];
+        uint64_t bits;
+        int i;
+        memcpy(&bits, &d, 8);
+        for (i = 0; i < 8; i++) b[i] = (unsigned char)(bits >> (8 * i));
+        dg_tag(3);
+        dg_raw(b, 8);
         break;
     }
-    default: break;
+    case SQLITE_TEXT: { const unsigned char *s = sqlite3_value_text(v); dg_tag(4); dg_bytes(s, s ? (size_t)sqlite3_value_bytes(v) : 0); break; }
+    case SQLITE_BLOB: { const void *s = sqlite3_value_blob(v); dg_tag(6); dg_bytes(s, s ? (size_t)sqlite3_value_bytes(v) : 0); break; }
+    default: dg_tag(0);
     }
 }
 
-static void dg_hook(void *ctx, sqlite3 *db, int op, const char *schema, const char *table, sqlite3_int64 oldRowid, sqlite3_int64 newRowid)
+static void dg_hook(void *ctx, sqlite3 *db, int op, const char *schema, const char *table, sqlite3_int64 k1, sqlite3_int64 k2)
 {
     int i, n = sqlite3_preupdate_count(db);
-    unsigned char o = (unsigned char)op;
     (void)ctx;
     if (!g_dctx) return;
     g_devents++;
-    dg_bytes(&o, 1);
-    dg_str(schema);
-    dg_str(table);
-    dg_bytes(&oldRowid, 8);
-    dg_bytes(&newRowid, 8);
-    for (i = 0; i < n; i++) {
-        sqlite3_value *v = NULL;
-        if (op != SQLITE_INSERT) { sqlite3_preupdate_old(db, i, &v); dg_value(v); }
-        if (op != SQLITE_DELETE) { v = NULL; sqlite3_preupdate_new(db, i, &v); dg_value(v); }
-    }
+    dg_u((uint64_t)op);
+    dg_bytes(schema, schema ? strlen(schema) : 0);
+    dg_bytes(table, table ? strlen(table) : 0);
+    dg_u(dg_zz(k1));
+    dg_u(dg_zz(k2));
+    dg_u((uint64_t)(n > 0 ? n : 0));
+    if (op != SQLITE_INSERT)
+        for (i = 0; i < n; i++) { sqlite3_value *v = NULL; if (sqlite3_preupdate_old(db, i, &v) != SQLITE_OK) v = NULL; dg_value(v); }
+    if (op != SQLITE_DELETE)
+        for (i = 0; i < n; i++) { sqlite3_value *v = NULL; if (sqlite3_preupdate_new(db, i, &v) != SQLITE_OK) v = NULL; dg_value(v); }
 }
 
 static void sqlreplay_digest_attach(sqlite3 *db) { sqlite3_preupdate_hook(db, dg_hook, NULL); }

@@ -27,7 +27,7 @@ struct IndexBuilder {
 
     /// A SQL execution between its SQL_EXEC and SQL_DONE, and what SQLite read while it ran.
     private struct Execution {
-        var seq: Int, statement: UInt64, event: Int, perlStatement: Int, bindings: [ChannelValue]
+        var seq: Int, statement: UInt64, event: Int, perlStatement: Int, userStatement: Int, bindings: [ChannelValue]
         var clock: [Int64] = [], random: [[UInt8]] = []
     }
 
@@ -50,6 +50,10 @@ struct IndexBuilder {
         var opNames: [UInt64: String] = [:]
         var markers: [Marker] = []
         var currentStatement = -1
+        // The last statement in the program's own code (not a module under /usr, not an eval):
+        // where a SQL statement that DBI ran inside its own subs came from.
+        var userStatement = -1
+        var userFiles: [UInt64: Bool] = [:]
         var registered = false
         // Paths whose reads are program code, not input: source files the shim digested and
         // files the program mapped.
@@ -105,6 +109,7 @@ struct IndexBuilder {
             case .string(let id, let value): strings[id] = value
             case .file(let id, let path, let digest):
                 files[id] = path
+                userFiles[id] = !path.hasPrefix("/usr/") && !path.hasPrefix("(eval")
                 try sink.file(id: id, path: path, digest: digest)
             case .context(let id, let file, let package, let sub):
                 contexts[id] = (file, 0)
@@ -113,6 +118,7 @@ struct IndexBuilder {
                 lastContext = context
                 lastLine = line
                 currentStatement = statementCount
+                if let c = contexts[context], userFiles[c.file] == true { userStatement = statementCount }
                 try sink.statement(seq: statementCount, event: event, context: context, line: line)
                 statementCount += 1
                 if !markers.isEmpty { markers[markers.count - 1].statementSince = true }
@@ -146,7 +152,8 @@ struct IndexBuilder {
                 prepared[id] = (connection, sql)
                 try sink.sqlPrepared(id: id, connection: connection, sql: sql, reads: reads, writes: writes)
             case .sqlExec(let id, let bindings):
-                executions.append(Execution(seq: sqlCount, statement: id, event: event, perlStatement: currentStatement, bindings: bindings))
+                executions.append(Execution(seq: sqlCount, statement: id, event: event, perlStatement: currentStatement,
+                                            userStatement: userStatement, bindings: bindings))
                 sqlCount += 1
             case .sqlDone(let id, let rc, let rows, let changes, let digest):
                 guard let i = executions.lastIndex(where: { $0.statement == id }) else {
@@ -190,6 +197,7 @@ struct IndexBuilder {
                        endEvent: Int, into sink: IndexSink) throws {
         try sink.sqlStatement(SQLStatementRow(
             seq: x.seq, event: x.event, endEvent: endEvent, perlStatement: x.perlStatement >= 0 ? x.perlStatement : nil,
+            userStatement: x.userStatement >= 0 ? x.userStatement : nil,
             prepared: x.statement, connection: p?.connection, sql: p?.sql ?? "",
             bindings: "[" + x.bindings.map(\.json).joined(separator: ",") + "]",
             rawBindings: x.bindings.reduce(into: [UInt8]()) { $1.encode(into: &$0) },
@@ -249,7 +257,7 @@ protocol IndexSink: AnyObject {
 
 /// One SQL statement execution, as the index keeps it.
 struct SQLStatementRow {
-    var seq: Int, event: Int, endEvent: Int, perlStatement: Int?, prepared: UInt64, connection: UInt64?, sql: String, bindings: String
+    var seq: Int, event: Int, endEvent: Int, perlStatement: Int?, userStatement: Int?, prepared: UInt64, connection: UInt64?, sql: String, bindings: String
     /// The bindings exactly (channel value encoding), for re-execution.
     var rawBindings: [UInt8]
     var rc: Int64?, rows: Int64?, changes: Int64?, digest: String?, clock: String, random: String

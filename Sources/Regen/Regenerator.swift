@@ -11,13 +11,14 @@ import Trace
 /// fast Perl-level replay can reproduce the run.
 public enum Regenerator {
     /// Bumped when the index's tables or their meaning change; `log` regenerates older indexes.
-    public static let indexVersion = 2
+    public static let indexVersion = 3
 
     public struct Summary: Sendable {
         public var events: UInt64
         public var channelBytes: Int
         public var statements: Int
         public var nondeterministic: Int
+        public var sqlStatements: Int
         public var fastReplay: Bool
         public var fastReplayBlocker: String?
         public var replayNanoseconds: UInt64
@@ -95,7 +96,7 @@ public enum Regenerator {
         var st = stat()
         stat(out, &st)
         return Summary(events: UInt64(positions.count), channelBytes: stream.count, statements: build.statementCount,
-                       nondeterministic: build.nondeterministicCount, fastReplay: build.blocker == nil,
+                       nondeterministic: build.nondeterministicCount, sqlStatements: build.sqlCount, fastReplay: build.blocker == nil,
                        fastReplayBlocker: build.blocker?.description, replayNanoseconds: replayNs,
                        totalNanoseconds: chost_monotonic_ns() - t0, indexBytes: Int(st.st_size))
     }

@@ -83,8 +83,10 @@ public final class TraceIndex {
 public struct SQLLogEntry {
     public var seq: Int64, event: Int64, db: String?, sql: String, bindings: String
     public var rc: Int64?, rows: Int64?, changes: Int64?, reads: String?, writes: String?
-    /// The Perl statement that ran it (file:line), when perl did.
+    /// The Perl statement that ran it (file:line), when perl did, and the last statement of the
+    /// program's own code before it (where DBI was called from) when that is another.
     public var perl: String?
+    public var perlCaller: String?
     /// Trigger entries SQLite reported while it ran ("-- TRIGGER name", "-- body statement").
     public var triggers: [String]
 }
@@ -117,6 +119,8 @@ extension TraceIndex {
                 SELECT l.seq, l.event, l.db, l.sql, l.bindings, l.rc, l.rows, l.changes, l.tables_read, l.tables_written,
                        (SELECT f.path || ':' || s.line FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
                         WHERE s.seq = l.perl_statement) AS perl,
+                       (SELECT f.path || ':' || s.line FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
+                        WHERE s.seq = l.user_statement AND l.user_statement != l.perl_statement) AS caller,
                        (SELECT group_concat(text, char(31)) FROM (SELECT text FROM sql_triggers t WHERE t.statement = l.seq ORDER BY t.seq)) AS triggers
                 FROM sql_log l \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")) ORDER BY l.seq
                 """, arguments: StatementArguments(args))
@@ -125,7 +129,7 @@ extension TraceIndex {
                 let triggers = joined.map { $0.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init) } ?? []
                 let e = SQLLogEntry(seq: r["seq"], event: r["event"], db: r["db"], sql: r["sql"], bindings: r["bindings"],
                                     rc: r["rc"], rows: r["rows"], changes: r["changes"], reads: r["tables_read"],
-                                    writes: r["tables_written"], perl: r["perl"], triggers: triggers)
+                                    writes: r["tables_written"], perl: r["perl"], perlCaller: r["caller"], triggers: triggers)
                 guard body(e) else { return }
             }
         }

@@ -246,6 +246,7 @@ extension Log {
                              "\"bindings\":\(e.bindings)", "\"rc\":\(e.rc.map(String.init) ?? "null")", "\"rows\":\(e.rows.map(String.init) ?? "null")",
                              "\"changes\":\(e.changes.map(String.init) ?? "null")", "\"tables_read\":\(e.reads ?? "[]")", "\"tables_written\":\(e.writes ?? "[]")"]
                     o.append("\"perl\":\(e.perl.map(jsonString) ?? "null")")
+                    o.append("\"perl_caller\":\((e.perlCaller ?? e.perl).map(jsonString) ?? "null")")
                     o.append("\"triggers\":[\(e.triggers.map(jsonString).joined(separator: ","))]")
                     print("{" + o.joined(separator: ",") + "}")
                 } else {
@@ -256,7 +257,7 @@ extension Log {
                     line += "  => \(result)"
                     if let rows = e.rows, rows > 0 { line += ", \(rows) rows" }
                     if let c = e.changes, c > 0 { line += ", \(c) changed" }
-                    if let p = e.perl { line += "  (perl \(p))" }
+                    if let p = e.perl { line += "  (perl \(e.perlCaller.map { "\($0), in \(p)" } ?? p))" }
                     print(line)
                     for t in e.triggers { print("    trigger: \(t.replacingNewlines())") }
                 }

@@ -32,11 +32,16 @@ struct RegenCommand: ParsableCommand {
         if quiet { return }
         let seconds = Double(s.totalNanoseconds) / 1e9
         let rate = seconds > 0 ? Int(Double(s.statements) / seconds) : 0
-        print("regenerated \(s.statements) Perl statements and \(s.nondeterministic) nondeterministic results from \(s.events) events "
-              + "in \(fmtMs(s.totalNanoseconds)) (replay \(fmtMs(s.replayNanoseconds)); \(rate) statements/s)")
+        var what: [String] = []
+        if s.statements > 0 { what.append("\(s.statements) Perl statements and \(s.nondeterministic) nondeterministic results") }
+        if s.sqlStatements > 0 { what.append("\(s.sqlStatements) SQL statements") }
+        print("regenerated \(what.isEmpty ? "nothing (no shim logged anything)" : what.joined(separator: " and ")) from \(s.events) events "
+              + "in \(fmtMs(s.totalNanoseconds)) (replay \(fmtMs(s.replayNanoseconds))\(s.statements > 0 ? "; \(rate) statements/s" : ""))")
         print("index: \(trace)/index.sqlite, \(s.indexBytes) bytes"
               + (s.statements > 0 ? String(format: " (%.1f bytes per statement)", Double(s.indexBytes) / Double(s.statements)) : ""))
-        print("fast Perl replay: " + (s.fastReplay ? "possible (every input went through a hooked op)" : "not possible: \(s.fastReplayBlocker ?? "?")"))
+        if s.statements > 0 {
+            print("fast Perl replay: " + (s.fastReplay ? "possible (every input went through a hooked op)" : "not possible: \(s.fastReplayBlocker ?? "?")"))
+        }
     }
 }
 

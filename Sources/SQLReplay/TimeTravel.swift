@@ -138,6 +138,7 @@ public struct TimeTravel {
         defer { sqlreplay_end() }
         var connections: [Int64: OpaquePointer] = [:]
         defer { for c in connections.values { sqlreplay_close(c) } }
+        let appDefined = try flaggedNames()
         var result = Restored(file: file, endEvent: endEvent, preImage: pre, statements: list.count, checked: 0, skipped: [], openTransaction: false)
         for s in list {
             if let why = TimeTravel.cannotReexecute(s) {
@@ -157,6 +158,16 @@ public struct TimeTravel {
             for v in s.clock { sqlreplay_push_clock(v) }
             for r in s.random { r.withUnsafeBufferPointer { sqlreplay_push_random($0.baseAddress, Int32($0.count)) } }
             let (rc, changes, digest, error) = TimeTravel.execute(conn, s)
+            if let error, let name = appDefined.first(where: { error.contains("no such function: \($0)") || error.contains("no such collation sequence: \($0)") }) {
+                // The program defined it (sqlite3_create_function/collation, flagged in the log):
+                // harmless to skip when the statement changed nothing, fatal otherwise.
+                guard (s.changes ?? 0) == 0, s.digest.map({ $0.allSatisfy { $0 == "0" } }) ?? true else {
+                    throw Failure.noAnswer("statement \(s.seq)\(s.perl.map { " (perl \($0))" } ?? "") calls \(name), which the program defined itself, "
+                                           + "and changed rows: re-execution cannot rebuild the database after it")
+                }
+                result.skipped.append((s.seq, "calls \(name), defined by the program"))
+                continue
+            }
             if let liveRC = s.rc {
                 var problems: [String] = []
                 if Int64(rc) != liveRC { problems.append("result code \(rc)\(error.map { " (\($0))" } ?? ""), recorded \(liveRC)") }
@@ -185,6 +196,16 @@ public struct TimeTravel {
             _ = sqlreplay_commit_open(c)
         }
         return result
+    }
+
+    /// Functions and collations the program defined itself (the shim flags them).
+    func flaggedNames() throws -> [String] {
+        let values = try index.queue.read { db in try String.fetchAll(db, sql: "SELECT value FROM sql_events WHERE kind = 'flag'") }
+        return values.compactMap { v in
+            guard v.contains("\"function\"") || v.contains("\"collation\""), let r = v.range(of: "\"detail\":\""),
+                  let end = v[r.upperBound...].firstIndex(of: "\"") else { return nil }
+            return String(v[r.upperBound..<end])
+        }
     }
 
     /// Statements re-execution must not run: the reason, or nil.

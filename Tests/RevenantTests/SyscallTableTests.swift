@@ -33,3 +33,13 @@ final class SyscallTableTests: XCTestCase {
         XCTAssertEqual(doc, SyscallTable.markdown(), "Docs/syscalls.md is stale: run `make docs`")
     }
 }
+
+final class SyscallArityTests: XCTestCase {
+    /// Every call the personality implements has an argument count (replay compares only those).
+    func testEveryImplementedCallHasAnArity() {
+        let missing = SyscallTable.entries.map(\.name).filter { SyscallArity.byName[$0] == nil }
+        XCTAssertEqual(missing, [])
+        XCTAssertEqual(SyscallArity.count(UInt64(SyscallNames.byName["access"]!)), 2)
+        XCTAssertEqual(SyscallArity.count(0x5256_0002), 6, "unknown calls compare everything")
+    }
+}

@@ -1,0 +1,209 @@
+import Foundation
+import XCTest
+
+/// The SQLite shim in the VM, the regenerated query log, and time travel in databases.
+final class SQLShimTests: XCTestCase {
+    var base: URL!
+    override func setUpWithError() throws {
+        base = FileManager.default.temporaryDirectory.appendingPathComponent("sqlshim-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: base) }
+
+    struct Result { var status: Int32; var stdout: String; var stderr: String }
+
+    @discardableResult
+    func run(_ exe: String, _ args: [String], stdin: String = "/dev/null", env: [String: String] = [:]) throws -> Result {
+        let r = ProcessRunner.run(executable: exe, arguments: args, directory: base,
+                                  environment: ProcessInfo.processInfo.environment.merging(env) { $1 }, stdinPath: stdin,
+                                  stdoutFile: base.appendingPathComponent("out-\(UUID().uuidString)"),
+                                  stderrFile: base.appendingPathComponent("err-\(UUID().uuidString)"), timeout: 180)
+        return Result(status: r.status, stdout: String(decoding: r.stdout, as: UTF8.self), stderr: String(decoding: r.stderr, as: UTF8.self))
+    }
+
+    @discardableResult
+    func revenant(_ args: [String], stdin: String = "/dev/null") throws -> Result { try run(try revenantBinary().path, args, stdin: stdin) }
+
+    func file(_ name: String, _ text: String) throws -> String {
+        let url = base.appendingPathComponent(name)
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        return url.path
+    }
+
+    func sqlLog(_ trace: String, _ extra: [String] = []) throws -> [[String: Any]] {
+        let r = try revenant(["log", trace, "sql", "--jsonl"] + extra)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    func requireShim() throws {
+        try requireKVM()
+        let lib = packageRootDirectory().appendingPathComponent(".build/shims/sqlite/librevenant_sqlite.so")
+        guard FileManager.default.fileExists(atPath: lib.path) else {
+            throw TestSetupError("the SQLite shim is not built at \(lib.path): run `make shims` (make test does)")
+        }
+    }
+
+    static let session = """
+    CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT, v REAL);
+    CREATE TABLE audit(n INTEGER);
+    CREATE TRIGGER tr AFTER INSERT ON t BEGIN INSERT INTO audit VALUES (new.id); END;
+    INSERT INTO t(name, v) VALUES ('a', 0.1);
+    INSERT INTO t(name, v) VALUES ('b', 0.2);
+    BEGIN;
+    INSERT INTO t(name, v) VALUES ('c', 0.30000000000000004);
+    UPDATE t SET v = v * 2 WHERE name = 'a';
+    COMMIT;
+    DELETE FROM t WHERE name = 'b';
+    SELECT count(*) FROM audit;
+    INSERT INTO t(name, v) VALUES ('d', 4);
+    SELECT name FROM t ORDER BY id;
+
+    """
+
+    /// The query log: each statement once, in order, with its result; trigger entries marked
+    /// under the statement that fired them; the tables each read and wrote.
+    func testQueryLogFromTheCLI() throws {
+        try requireShim()
+        let s = try file("s.sql", SQLShimTests.session + "SELECT random(), hex(randomblob(4)), datetime('now') > '2000';\n")
+        let rec = try revenant(["record", "-o", "s.rvt", "--", "/usr/bin/sqlite3", "test.db"], stdin: s)
+        XCTAssertEqual(rec.status, 0, rec.stderr)
+        let log = try sqlLog("s.rvt")
+        let sqls = log.compactMap { $0["sql"] as? String }
+        let expected = SQLShimTests.session.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+        XCTAssertEqual(Array(sqls.prefix(expected.count)), expected, "every statement once, in order")
+        let inserts = log.filter { ($0["sql"] as? String)?.hasPrefix("INSERT INTO t(") == true }
+        XCTAssertEqual(inserts.count, 4)
+        for i in inserts {
+            XCTAssertEqual((i["triggers"] as? [String])?.count ?? 0, 2, "the trigger and its body, marked: \(i)")
+            XCTAssertEqual(i["changes"] as? Int, 1)
+            XCTAssertEqual(Set(i["tables_written"] as? [String] ?? []), ["t", "audit"], "the trigger's table too: \(i)")
+        }
+        XCTAssertFalse(sqls.contains { $0.hasPrefix("--") || $0.hasPrefix("INSERT INTO audit") }, "trigger bodies are not top-level statements")
+        let delete = log.first { ($0["sql"] as? String)?.hasPrefix("DELETE") == true }
+        XCTAssertEqual(delete?["changes"] as? Int, 1)
+        XCTAssertEqual(delete?["tables_written"] as? [String], ["t"])
+        let count = log.first { ($0["sql"] as? String) == "SELECT count(*) FROM audit;" }
+        XCTAssertEqual(count?["rows"] as? Int, 1)
+        XCTAssertEqual(count?["tables_read"] as? [String], ["audit"])
+        // random(): the regenerated value is the one the CLI printed.
+        let printed = rec.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        let random = printed.split(separator: "|").first.map(String.init)
+        let r = try revenant(["log", "s.rvt", "sql", "--where", "sql~random()"])
+        XCTAssertEqual(r.status, 0)
+        let db = base.appendingPathComponent("s.rvt/index.sqlite").path
+        let stored = try run("/usr/bin/sqlite3", [db, "SELECT random FROM sql_statements WHERE sql LIKE 'SELECT random()%'"]).stdout
+        let hex = stored.trimmingCharacters(in: CharacterSet(charactersIn: "[]\"\n")).split(separator: "\"").first.map(String.init) ?? ""
+        let bytes = stride(from: 0, to: min(16, hex.count), by: 2).map { UInt8(hex.dropFirst($0).prefix(2), radix: 16) ?? 0 }
+        let value = bytes.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        XCTAssertEqual(String(Int64(bitPattern: value)), random, "random() as logged = as printed")
+    }
+
+    /// Time travel: the last statement gives the file the live run left, byte for byte (and the
+    /// machine-level reconstruction agrees); every statement outside a transaction gives the file
+    /// a native run of the session cut after it leaves.
+    func testRestoreMatchesTheLiveFileAndNativeCuts() throws {
+        try requireShim()
+        let s = try file("s.sql", SQLShimTests.session)
+        XCTAssertEqual(try revenant(["record", "-o", "t.rvt", "--", "/usr/bin/sqlite3", "test.db"], stdin: s).status, 0)
+        let live = try Data(contentsOf: base.appendingPathComponent("test.db"))
+        let log = try sqlLog("t.rvt")
+        let last = log.count - 1
+        let r = try revenant(["sql", "t.rvt", "--at", String(last), "--restore", "last.db"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("byte-identical"), r.stdout)
+        XCTAssertEqual(try Data(contentsOf: base.appendingPathComponent("last.db")), live, "restore at the last statement = the live file")
+        // Native cuts: the session's first n+1 statements run by the real sqlite3 on a fresh file.
+        let statements = SQLShimTests.session.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+        var inTransaction = false
+        var compared = 0
+        for n in 0..<statements.count {
+            if statements[n] == "BEGIN;" { inTransaction = true }
+            if statements[n] == "COMMIT;" { inTransaction = false; continue }
+            if inTransaction { continue }
+            let cut = try file("cut\(n).sql", statements[0...n].joined(separator: "\n") + "\n")
+            try? FileManager.default.removeItem(at: base.appendingPathComponent("native\(n).db"))
+            XCTAssertEqual(try run("/usr/bin/sqlite3", ["native\(n).db"], stdin: cut).status, 0)
+            let restored = try revenant(["sql", "t.rvt", "--at", String(n), "--restore", "r\(n).db", "--no-machine-check"])
+            XCTAssertEqual(restored.status, 0, restored.stderr)
+            XCTAssertEqual(try Data(contentsOf: base.appendingPathComponent("r\(n).db")),
+                           try Data(contentsOf: base.appendingPathComponent("native\(n).db")), "statement \(n): \(statements[n])")
+            compared += 1
+        }
+        XCTAssertGreaterThan(compared, 8)
+        // Inside the transaction: what the connection saw (the uncommitted insert included).
+        let inside = statements.firstIndex(of: "UPDATE t SET v = v * 2 WHERE name = 'a';")!
+        let t = try revenant(["sql", "t.rvt", "--at", String(inside), "--restore", "inside.db"])
+        XCTAssertTrue(t.stdout.contains("open transaction"), t.stdout)
+        XCTAssertEqual(try run("/usr/bin/sqlite3", ["inside.db", "SELECT group_concat(name) FROM t"]).stdout, "a,b,c\n")
+    }
+
+    /// --when: the statements after which a query becomes true.
+    func testWhenAQueryBecomesTrue() throws {
+        try requireShim()
+        let s = try file("s.sql", SQLShimTests.session)
+        XCTAssertEqual(try revenant(["record", "-o", "w.rvt", "--", "/usr/bin/sqlite3", "test.db"], stdin: s).status, 0)
+        let r = try revenant(["sql", "w.rvt", "--when", "SELECT count(*) >= 3 FROM t"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        // True after 'c' is inserted, false after the DELETE, true again after 'd'.
+        XCTAssertEqual(r.stdout.split(separator: "\n").map { $0.split(separator: " ", maxSplits: 1).last.map(String.init) ?? "" },
+                       ["INSERT INTO t(name, v) VALUES ('c', 0.30000000000000004);", "INSERT INTO t(name, v) VALUES ('d', 4);"])
+        let f = try revenant(["sql", "w.rvt", "--when", "SELECT count(*) >= 3 FROM t", "--first"])
+        XCTAssertEqual(f.stdout.split(separator: "\n").count, 1)
+        XCTAssertEqual(try revenant(["sql", "w.rvt", "--when", "SELECT count(*) > 100 FROM t"]).status, 1, "never true: exit 1")
+    }
+
+    /// Perl + DBD::SQLite: each statement is attributed to the Perl line that ran it, with exact
+    /// bindings; the database restores byte for byte.
+    func testPerlDBIStatementsAreAttributedToPerlLines() throws {
+        try requireShim()
+        let p = try file("dbi.pl", """
+        use DBI;
+        my $dbh = DBI->connect("dbi:SQLite:dbname=app.db", "", "", { RaiseError => 1, AutoCommit => 1 });
+        $dbh->do("CREATE TABLE acc(id INTEGER PRIMARY KEY, owner TEXT, balance REAL)");
+        my $ins = $dbh->prepare("INSERT INTO acc(owner, balance) VALUES (?, ?)");
+        $ins->execute("ann", 0.1 + 0.2);
+        $ins->execute("bob\\0x", -5);
+        $dbh->do("UPDATE acc SET balance = balance - 10 WHERE owner = 'ann'");
+        print "done\\n";
+
+        """)
+        let rec = try revenant(["record", "-o", "p.rvt", "--", "/usr/bin/perl", p])
+        XCTAssertEqual(rec.status, 0, rec.stderr)
+        let log = try sqlLog("p.rvt", ["--where", "table=acc"])
+        let inserts = log.filter { ($0["sql"] as? String)?.hasPrefix("INSERT") == true }
+        XCTAssertEqual(inserts.count, 2)
+        XCTAssertEqual(inserts.compactMap { ($0["perl"] as? String)?.split(separator: "/").last.map(String.init) }, ["dbi.pl:5", "dbi.pl:6"])
+        let b0 = inserts[0]["bindings"] as? [Any]
+        XCTAssertEqual(b0?.first as? String, "ann")
+        XCTAssertEqual(b0?.last as? String, "0.3", "what DBD bound: perl's string for 0.1 + 0.2, as text")
+        XCTAssertEqual((inserts[1]["bindings"] as? [Any])?.first as? String, "bob\u{0}x", "text with a NUL")
+        let update = log.first { ($0["sql"] as? String)?.hasPrefix("UPDATE") == true }
+        XCTAssertTrue((update?["perl_caller"] as? String)?.hasSuffix("dbi.pl:7") == true, "do() runs inside DBD's own sub: the caller line: \(String(describing: update))")
+        let all = try sqlLog("p.rvt")
+        let r = try revenant(["sql", "p.rvt", "--db", "app.db", "--at", String(all.count - 1), "--restore", "back.db"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try Data(contentsOf: base.appendingPathComponent("back.db")), try Data(contentsOf: base.appendingPathComponent("app.db")))
+    }
+
+    func testErrorsAreClear() throws {
+        try requireShim()
+        let s = try file("s.sql", "CREATE TABLE t(x);\nINSERT INTO t VALUES (1);\n")
+        XCTAssertEqual(try revenant(["record", "-o", "e.rvt", "--", "/usr/bin/sqlite3", "e.db"], stdin: s).status, 0)
+        let range = try revenant(["sql", "e.rvt", "--at", "99", "--restore", "x.db"])
+        XCTAssertEqual(range.status, 1)
+        XCTAssertTrue(range.stderr.contains("out of range"), range.stderr)
+        let nodb = try revenant(["sql", "e.rvt", "--db", "nope.db", "--at", "0", "--restore", "x.db"])
+        XCTAssertEqual(nodb.status, 1)
+        XCTAssertTrue(nodb.stderr.contains("never opened"), nodb.stderr)
+        XCTAssertEqual(try revenant(["record", "-o", "n.rvt", "--", "/usr/bin/perl", "-e", "print 1"]).status, 0)
+        let none = try revenant(["log", "n.rvt", "sql"])
+        XCTAssertEqual(none.status, 1)
+        XCTAssertTrue(none.stderr.contains("no SQLite activity"), none.stderr)
+        XCTAssertEqual(try revenant(["record", "-o", "m.rvt", "--shims", "none", "--", "/usr/bin/sqlite3", "m.db"], stdin: s).status, 0)
+        let noShim = try revenant(["sql", "m.rvt", "--at", "0"])
+        XCTAssertEqual(noShim.status, 1)
+        XCTAssertTrue(noShim.stderr.contains("without the SQLite shim"), noShim.stderr)
+        for r in [range, nodb, none, noShim] { XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr) }
+    }
+}
