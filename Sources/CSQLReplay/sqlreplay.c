@@ -1,4 +1,6 @@
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 /* Debian builds libsqlite3 with the pre-update hook; the header declares it only under this. */
 #define SQLITE_ENABLE_PREUPDATE_HOOK 1
@@ -7,6 +9,8 @@
 #include "sqlreplay.h"
 
 struct sqlreplay { sqlite3 *db; };
+
+int sqlreplay_register_series(sqlite3 *db);  /* series.c */
 
 /* ---- the replay VFS: the default VFS with the logged randomness and clock ---- */
 
@@ -47,7 +51,83 @@ static int rv_time(sqlite3_vfs *v, double *t)
     return SQLITE_OK;
 }
 
-void sqlreplay_begin(const unsigned char *seed, int seedlen)
+/* Paths: the replay sees the recorded run's file names (relative ones resolved against the
+ * recorded working directory); the database being restored is `out`, every other file
+ * (attached databases, their journals) lives under the scratch folder, so re-executing
+ * `ATTACH '/srv/other.db'` never touches the host's /srv/other.db. */
+static char g_cwd[4096], g_main[4096], g_out[4096], g_scratch[4096];
+
+static void make_parents(const char *path)
+{
+    char buf[4096];
+    size_t i, n = strlen(path);
+    if (n >= sizeof buf) return;
+    memcpy(buf, path, n + 1);
+    for (i = 1; i < n; i++) if (buf[i] == '/') { buf[i] = 0; mkdir(buf, 0755); buf[i] = '/'; }
+}
+
+/* Where the logical (recorded) path lives on the host. */
+static void physical(const char *logical, char *out, size_t cap)
+{
+    size_t m = strlen(g_main);
+    if (strncmp(logical, g_main, m) == 0 && (logical[m] == 0 || logical[m] == '-')) {
+        snprintf(out, cap, "%s%s", g_out, logical + m);
+    } else {
+        snprintf(out, cap, "%s%s", g_scratch, logical);
+        make_parents(out);
+    }
+}
+
+static int rv_fullpath(sqlite3_vfs *v, const char *name, int n, char *out)
+{
+    (void)v;
+    if (name[0] == '/') snprintf(out, (size_t)n, "%s", name);
+    else snprintf(out, (size_t)n, "%s/%s", g_cwd, name);
+    return SQLITE_OK;
+}
+
+static int rv_open(sqlite3_vfs *v, sqlite3_filename name, sqlite3_file *f, int flags, int *outFlags)
+{
+    char p[4200];
+    (void)v;
+    if (!name) return g_base->xOpen(g_base, name, f, flags, outFlags);
+    physical(name, p, sizeof p);
+    /* The VFS keeps the name pointer for the file's life (and reads past its NUL for URI
+     * parameters): hand it an interned copy laid out the same way, the string then NULs. */
+    {
+        static char *names[1024];
+        static int count;
+        size_t n = strlen(p);
+        int i;
+        for (i = 0; i < count; i++) if (strcmp(names[i], p) == 0) break;
+        if (i == count) {
+            char *h = calloc(1, n + 4);
+            if (!h) return SQLITE_NOMEM;
+            memcpy(h, p, n);
+            if (count < 1024) names[count++] = h;
+            return g_base->xOpen(g_base, h, f, flags, outFlags);
+        }
+        return g_base->xOpen(g_base, names[i], f, flags, outFlags);
+    }
+}
+
+static int rv_delete(sqlite3_vfs *v, const char *name, int sync)
+{
+    char p[4200];
+    (void)v;
+    physical(name, p, sizeof p);
+    return g_base->xDelete(g_base, p, sync);
+}
+
+static int rv_access(sqlite3_vfs *v, const char *name, int flags, int *res)
+{
+    char p[4200];
+    (void)v;
+    physical(name, p, sizeof p);
+    return g_base->xAccess(g_base, p, flags, res);
+}
+
+void sqlreplay_begin(const unsigned char *seed, int seedlen, const char *cwd, const char *mainPath, const char *out, const char *scratch)
 {
     if (!g_base) {
         g_base = sqlite3_vfs_find(0);
@@ -56,7 +136,15 @@ void sqlreplay_begin(const unsigned char *seed, int seedlen)
         g_vfs.xRandomness = rv_randomness;
         g_vfs.xCurrentTime = rv_time;
         if (g_vfs.iVersion >= 2) g_vfs.xCurrentTimeInt64 = rv_time64;
+        g_vfs.xOpen = rv_open;
+        g_vfs.xDelete = rv_delete;
+        g_vfs.xAccess = rv_access;
+        g_vfs.xFullPathname = rv_fullpath;
     }
+    snprintf(g_cwd, sizeof g_cwd, "%s", cwd);
+    snprintf(g_main, sizeof g_main, "%s", mainPath);
+    snprintf(g_out, sizeof g_out, "%s", out);
+    snprintf(g_scratch, sizeof g_scratch, "%s", scratch);
     free(g_seed);
     g_seed = malloc(seedlen > 0 ? (size_t)seedlen : 1);
     if (seedlen > 0) memcpy(g_seed, seed, (size_t)seedlen);
@@ -143,6 +231,7 @@ sqlreplay *sqlreplay_open(const char *path, char **err)
     }
     sqlite3_create_function(r->db, "random", 0, SQLITE_UTF8, NULL, fn_random, NULL, NULL);
     sqlite3_create_function(r->db, "randomblob", 1, SQLITE_UTF8, NULL, fn_randomblob, NULL, NULL);
+    sqlreplay_register_series(r->db);
     return r;
 }
 
@@ -153,14 +242,26 @@ void sqlreplay_close(sqlreplay *r)
     free(r);
 }
 
-int sqlreplay_exec(sqlreplay *r, const char *sql, int nbind, const sqlreplay_value *b,
+/* During prepare: does the statement write a user table at top level? Then sqlite3_changes64
+ * means something (the SQLite shim applies the same rule to what it logs). */
+static int auth_dml(void *ctx, int code, const char *a1, const char *a2, const char *a3, const char *a4)
+{
+    (void)a2; (void)a3;
+    if ((code == SQLITE_INSERT || code == SQLITE_UPDATE || code == SQLITE_DELETE) && !a4 && a1 && strncmp(a1, "sqlite_", 7) != 0)
+        *(int *)ctx = 1;
+    return SQLITE_OK;
+}
+
+int sqlreplay_exec(sqlreplay *r, const char *sql, int nbind, const sqlreplay_value *b, int64_t maxrows,
                    int64_t *changes, int64_t *rows, unsigned char digest[16], char **err)
 {
     sqlite3_stmt *st = NULL;
-    int rc, i;
+    int rc, i, dml = 0;
     *changes = 0;
     *rows = 0;
+    sqlite3_set_authorizer(r->db, auth_dml, &dml);
     rc = sqlite3_prepare_v2(r->db, sql, -1, &st, NULL);
+    sqlite3_set_authorizer(r->db, NULL, NULL);
     if (rc != SQLITE_OK || !st) {
         if (err) *err = strdup(sqlite3_errmsg(r->db));
         sqlite3_finalize(st);
@@ -183,10 +284,16 @@ int sqlreplay_exec(sqlreplay *r, const char *sql, int nbind, const sqlreplay_val
      * (the SQLite shim does the same, so the digests agree). */
     sqlreplay_digest_start();
     sqlreplay_digest_attach(r->db);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) (*rows)++;
+    /* A statement the program reset before it was done (maxrows >= 0) steps that far only. */
+    while ((maxrows < 0 || *rows < maxrows) && (rc = sqlite3_step(st)) == SQLITE_ROW) (*rows)++;
+    if (maxrows >= 0 && *rows == maxrows) rc = SQLITE_ROW;
     sqlite3_preupdate_hook(r->db, NULL, NULL);
-    if (rc == SQLITE_DONE && sqlite3_stmt_readonly(st) == 0) *changes = sqlite3_changes64(r->db);
-    rc = sqlite3_extended_errcode(r->db) == SQLITE_OK ? rc : (rc == SQLITE_DONE ? rc : sqlite3_extended_errcode(r->db));
+    if (dml) *changes = sqlite3_changes64(r->db);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        int x = sqlite3_extended_errcode(r->db);
+        if ((x & 0xff) == (rc & 0xff)) rc = x;
+        if (err) *err = strdup(sqlite3_errmsg(r->db));
+    }
     sqlreplay_digest_finish(digest);
     sqlite3_finalize(st);
     reset_queues();

@@ -59,8 +59,9 @@ public final class LinuxPersonality {
     /// keeps a copy of the file). Replay: supplies the file behind a guest fd for mmap (its blob),
     /// since nothing is opened on the host then.
     public var onFileMapped: ((Int32, String) -> Void)?
-    /// Record: called before a regular file that exists is opened for writing (host path, guest
-    /// path), so the recorder can keep its pre-image.
+    /// Record: called before a regular file is opened for writing (host path, guest path), also
+    /// when it does not exist yet, so the recorder can keep its pre-image — the file as it was
+    /// before the run first wrote it, or nothing when the run created it.
     public var onOpenForWriting: ((String, String) -> Void)?
     public var mappedFileProvider: ((UInt64) throws -> (host: Int32, path: String, writable: Bool))?
     /// Replay: signals come only from the log (no alarms, no signals from outside, no raising).

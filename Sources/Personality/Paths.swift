@@ -103,7 +103,9 @@ extension LinuxPersonality {
                 flags &= ~O_CREAT
             }
         }
-        if wantsWrite, let hook = onOpenForWriting, let st = hostStat(res.host), (st.st_mode & S_IFMT) == S_IFREG {
+        // Also when the file does not exist yet: the recorder then knows the run created it, and
+        // does not take a later open (once it has contents) for its state before the run.
+        if wantsWrite, let hook = onOpenForWriting, hostStat(res.host).map({ ($0.st_mode & S_IFMT) == S_IFREG }) ?? true {
             hook(res.host, res.guest)
         }
         var how = open_how_t(flags: UInt64(UInt32(bitPattern: flags | O_CLOEXEC)), mode: flags & (O_CREAT | 0x410000) != 0 ? mode & 0o7777 : 0,

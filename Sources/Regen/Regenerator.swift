@@ -84,6 +84,7 @@ public enum Regenerator {
                 ("index_version", String(indexVersion)),
                 ("trace", traceIdentity(session.directory) ?? ""),
                 ("program", session.header.program),
+                ("cwd", session.header.cwd),
                 ("shims", (session.header.shims ?? []).joined(separator: ",")),
                 ("events", String(positions.count)),
                 ("channel_bytes", String(stream.count)),

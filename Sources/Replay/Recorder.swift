@@ -51,7 +51,8 @@ public final class Recorder: GuestKernel {
         }
     }
 
-    /// The first time the run opens a file for writing, keep what it held before.
+    /// The first time the run opens a file for writing, keep what it held before (nothing when
+    /// it did not exist: later opens must not take the run's own writes for its pre-image).
     private var preImaged: Set<String> = []
     func storePreImage(host: String, guest: String) {
         guard preImaged.insert(guest).inserted, let digest = storeFile(path: host) else { return }

@@ -18,7 +18,7 @@ public struct TimeTravel {
     /// One logged execution, as re-execution needs it.
     public struct Statement {
         public var seq: Int, connection: Int64, sql: String, bindings: [ChannelValue]
-        public var rc: Int64?, changes: Int64?, digest: String?, clock: [Int64], random: [[UInt8]]
+        public var rc: Int64?, rows: Int64?, changes: Int64?, digest: String?, clock: [Int64], random: [[UInt8]]
         public var perl: String?
     }
 
@@ -67,7 +67,7 @@ public struct TimeTravel {
     func statements(file: String, through last: Int) throws -> [Statement] {
         try index.queue.read { db in
             let rows = try Row.fetchCursor(db, sql: """
-                SELECT s.seq, s.connection, s.sql, s.bindings_raw, s.rc, s.changes, s.digest, s.clock, s.random,
+                SELECT s.seq, s.connection, s.sql, s.bindings_raw, s.rc, s.rows, s.changes, s.digest, s.clock, s.random,
                        (SELECT f.path || ':' || st.line FROM statements st JOIN contexts c ON c.id = st.context JOIN files f ON f.id = c.file
                         WHERE st.seq = s.perl_statement) AS perl
                 FROM sql_statements s JOIN sql_connections k ON k.id = s.connection
@@ -78,7 +78,7 @@ public struct TimeTravel {
                 let raw: Data = r["bindings_raw"]
                 let clock: String = r["clock"], random: String = r["random"]
                 out.append(Statement(seq: r["seq"], connection: r["connection"], sql: r["sql"],
-                                     bindings: try ChannelValue.decodeAll(Array(raw)), rc: r["rc"], changes: r["changes"],
+                                     bindings: try ChannelValue.decodeAll(Array(raw)), rc: r["rc"], rows: r["rows"], changes: r["changes"],
                                      digest: r["digest"], clock: TimeTravel.integers(clock), random: TimeTravel.hexStrings(random),
                                      perl: r["perl"]))
             }
@@ -96,13 +96,19 @@ public struct TimeTravel {
     /// The database's contents before the run: the pre-image blob the recorder kept when the
     /// program first opened it for writing; nil when it did not exist then.
     func preImage(_ file: String) throws -> [UInt8]? {
+        guard let digest = try preImages()[file] else { return nil }
+        return try directory.blob(digest)
+    }
+
+    /// Every pre-image in the trace: guest path → blob digest.
+    func preImages() throws -> [String: String] {
         var reader = try EventReader(path: directory.eventsPath)
+        var out: [String: String] = [:]
         while let e = try reader.next() {
-            guard e.kind == EventKind.preImage.rawValue, e.payload.count > 32,
-                  String(decoding: e.payload[32...], as: UTF8.self) == file else { continue }
-            return try directory.blob(Hex.string(Array(e.payload[0..<32])))
+            guard e.kind == EventKind.preImage.rawValue, e.payload.count > 32 else { continue }
+            out[String(decoding: e.payload[32...], as: UTF8.self)] = Hex.string(Array(e.payload[0..<32]))
         }
-        return nil
+        return out
     }
 
     public struct Restored {
@@ -134,7 +140,17 @@ public struct TimeTravel {
             guard FileManager.default.createFile(atPath: out, contents: Data(pre)) else { throw Failure.usage("cannot write \(out)") }
         }
         let seed = try self.seed()
-        seed.withUnsafeBufferPointer { sqlreplay_begin($0.baseAddress, Int32($0.count)) }
+        // Other files the statements open (attached databases) live in a scratch folder, from
+        // their pre-images: re-execution never writes where the recorded run wrote.
+        let scratch = "/tmp/revenant-sql-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { removeTree(scratch) }
+        for (path, digest) in try preImages() where path != file {
+            let host = scratch + path
+            makeParents(host)
+            _ = FileManager.default.createFile(atPath: host, contents: Data(try directory.blob(digest)))
+        }
+        let outAbsolute = out.hasPrefix("/") ? out : FileManager.default.currentDirectoryPath + "/" + out
+        seed.withUnsafeBufferPointer { sqlreplay_begin($0.baseAddress, Int32($0.count), index.meta("cwd") ?? "/", file, outAbsolute, scratch) }
         defer { sqlreplay_end() }
         var connections: [Int64: OpaquePointer] = [:]
         defer { for c in connections.values { sqlreplay_close(c) } }
@@ -148,7 +164,7 @@ public struct TimeTravel {
             let conn: OpaquePointer
             if let c = connections[s.connection] { conn = c } else {
                 var err: UnsafeMutablePointer<CChar>?
-                guard let c = sqlreplay_open(out, &err) else {
+                guard let c = sqlreplay_open(file, &err) else {
                     defer { sqlreplay_free(err) }
                     throw Failure.usage("cannot open \(out): \(err.map { String(cString: $0) } ?? "?")")
                 }
@@ -158,14 +174,16 @@ public struct TimeTravel {
             for v in s.clock { sqlreplay_push_clock(v) }
             for r in s.random { r.withUnsafeBufferPointer { sqlreplay_push_random($0.baseAddress, Int32($0.count)) } }
             let (rc, changes, digest, error) = TimeTravel.execute(conn, s)
-            if let error, let name = appDefined.first(where: { error.contains("no such function: \($0)") || error.contains("no such collation sequence: \($0)") }) {
-                // The program defined it (sqlite3_create_function/collation, flagged in the log):
-                // harmless to skip when the statement changed nothing, fatal otherwise.
+            if let error, rc != 0, rc != 100, rc != 101, s.rc.map({ $0 == 0 || $0 == 100 || $0 == 101 }) ?? false {
+                // It ran live but does not even prepare here: it uses something the program
+                // provided itself (an application function or collation, the CLI's
+                // generate_series…). Harmless to skip when it changed nothing, fatal otherwise.
+                let provided = appDefined.first { error.contains(": \($0)") }
                 guard (s.changes ?? 0) == 0, s.digest.map({ $0.allSatisfy { $0 == "0" } }) ?? true else {
-                    throw Failure.noAnswer("statement \(s.seq)\(s.perl.map { " (perl \($0))" } ?? "") calls \(name), which the program defined itself, "
-                                           + "and changed rows: re-execution cannot rebuild the database after it")
+                    throw Failure.noAnswer("statement \(s.seq)\(s.perl.map { " (perl \($0))" } ?? "") changed rows with \(provided.map { "\($0), which the program defined itself" } ?? "something this SQLite lacks (\(error))"): "
+                                           + "re-execution cannot rebuild the database after it")
                 }
-                result.skipped.append((s.seq, "calls \(name), defined by the program"))
+                result.skipped.append((s.seq, provided.map { "calls \($0), defined by the program" } ?? error))
                 continue
             }
             if let liveRC = s.rc {
@@ -249,12 +267,21 @@ public struct TimeTravel {
         defer { for p in pointers { p.deallocate() } }
         let rc = values.withUnsafeBufferPointer { vb in
             digest.withUnsafeMutableBufferPointer { db in
-                sqlreplay_exec(conn, s.sql, Int32(vb.count), vb.baseAddress, &changes, &rows, db.baseAddress, &err)
+                // SQLITE_ROW logged: the program reset it after that many rows.
+                sqlreplay_exec(conn, s.sql, Int32(vb.count), vb.baseAddress, s.rc == 100 ? (s.rows ?? -1) : -1,
+                               &changes, &rows, db.baseAddress, &err)
             }
         }
         defer { sqlreplay_free(err) }
         return (rc, changes, Hex.string(digest), err.map { String(cString: $0) })
     }
+
+    func makeParents(_ path: String) {
+        try? FileManager.default.createDirectory(atPath: String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)]),
+                                                 withIntermediateDirectories: true)
+    }
+
+    func removeTree(_ path: String) { try? FileManager.default.removeItem(atPath: path) }
 
     static func integers(_ json: String) -> [Int64] {
         json.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).split(separator: ",").compactMap { Int64($0.trimmingCharacters(in: .whitespaces)) }

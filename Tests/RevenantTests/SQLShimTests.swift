@@ -13,8 +13,8 @@ final class SQLShimTests: XCTestCase {
     struct Result { var status: Int32; var stdout: String; var stderr: String }
 
     @discardableResult
-    func run(_ exe: String, _ args: [String], stdin: String = "/dev/null", env: [String: String] = [:]) throws -> Result {
-        let r = ProcessRunner.run(executable: exe, arguments: args, directory: base,
+    func run(_ exe: String, _ args: [String], stdin: String = "/dev/null", env: [String: String] = [:], in directory: URL? = nil) throws -> Result {
+        let r = ProcessRunner.run(executable: exe, arguments: args, directory: directory ?? base,
                                   environment: ProcessInfo.processInfo.environment.merging(env) { $1 }, stdinPath: stdin,
                                   stdoutFile: base.appendingPathComponent("out-\(UUID().uuidString)"),
                                   stderrFile: base.appendingPathComponent("err-\(UUID().uuidString)"), timeout: 180)
@@ -184,6 +184,63 @@ final class SQLShimTests: XCTestCase {
         let r = try revenant(["sql", "p.rvt", "--db", "app.db", "--at", String(all.count - 1), "--restore", "back.db"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(try Data(contentsOf: base.appendingPathComponent("back.db")), try Data(contentsOf: base.appendingPathComponent("app.db")))
+    }
+
+    /// Every corpus session: restored at its last statement it is the file the live run left,
+    /// byte for byte; for sessions whose statements carry no bindings, restored at every
+    /// statement outside a transaction it is the file the real sqlite3 leaves after running the
+    /// logged statements up to that one on a fresh file.
+    func testCorpusSessionsRestoreExactly() throws {
+        try requireShim()
+        let corpus = packageRootDirectory().appendingPathComponent("Tests/Corpus")
+        let sessions = try FileManager.default.contentsOfDirectory(atPath: corpus.appendingPathComponent("sqlite").path)
+            .filter { $0.hasSuffix(".sql") }.sorted()
+        var failures: [String] = []
+        var cuts = 0
+        for session in sessions {
+            let name = String(session.dropLast(4))
+            let work = base.appendingPathComponent("c-\(name)")
+            try FileManager.default.copyItem(at: corpus.appendingPathComponent("fixtures"), to: work)
+            let trace = base.appendingPathComponent("\(name).rvt").path
+            let rec = ProcessRunner.run(executable: try revenantBinary().path, arguments: ["record", "-o", trace, "--", "/usr/bin/sqlite3", "test.db"],
+                                        directory: work, environment: ProcessInfo.processInfo.environment,
+                                        stdinPath: corpus.appendingPathComponent("sqlite/\(session)").path,
+                                        stdoutFile: base.appendingPathComponent("\(name).out"), stderrFile: base.appendingPathComponent("\(name).err"), timeout: 180)
+            guard rec.launchError == nil, !rec.timedOut else { failures.append("\(name): record failed"); continue }
+            let log = try sqlLog(trace, ["--where", "db=*/test.db"])
+            guard let last = log.last?["seq"] as? Int else { failures.append("\(name): no statement on test.db"); continue }
+            let out = base.appendingPathComponent("\(name)-last.db").path
+            let r = try revenant(["sql", trace, "--db", "test.db", "--at", String(last), "--restore", out])
+            if r.status != 0 { failures.append("\(name): restore at \(last): \(r.stderr)"); continue }
+            if (try? Data(contentsOf: URL(fileURLWithPath: out))) != (try? Data(contentsOf: work.appendingPathComponent("test.db"))) {
+                failures.append("\(name): restored at the last statement (\(last)) differs from the live test.db")
+            }
+            // Native cuts for deterministic sessions (no mask) whose statements carry no bindings.
+            let masked = FileManager.default.fileExists(atPath: corpus.appendingPathComponent("sqlite/\(name).mask").path)
+            guard !masked, log.allSatisfy({ ($0["bindings"] as? [Any])?.isEmpty ?? false }) else { continue }
+            var texts: [String] = []
+            for entry in log {
+                guard let seq = entry["seq"] as? Int, let sql = entry["sql"] as? String else { continue }
+                texts.append(sql.hasSuffix(";") ? sql : sql + ";")
+                let restored = base.appendingPathComponent("\(name)-\(seq).db").path
+                let t = try revenant(["sql", trace, "--db", "test.db", "--at", String(seq), "--restore", restored, "--no-machine-check"])
+                guard t.status == 0 else { failures.append("\(name): restore at \(seq): \(t.stderr)"); break }
+                if t.stdout.contains("open transaction") { continue }
+                // Each cut in a fresh folder: attached databases must start from nothing too.
+                let folder = base.appendingPathComponent("\(name)-\(seq)-native")
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                let native = folder.appendingPathComponent("test.db").path
+                let cut = try file("\(name)-\(seq).sql", texts.joined(separator: "\n") + "\n")
+                _ = try run("/usr/bin/sqlite3", [native], stdin: cut, in: folder)
+                if (try? Data(contentsOf: URL(fileURLWithPath: restored))) != (try? Data(contentsOf: URL(fileURLWithPath: native))) {
+                    failures.append("\(name): statement \(seq) (\(texts.last ?? "")) restores to another file than the native cut")
+                }
+                cuts += 1
+            }
+        }
+        XCTAssertEqual(failures, [], failures.joined(separator: "\n"))
+        XCTAssertGreaterThan(cuts, 100, "cut comparisons made")
+        print("[sql corpus] \(sessions.count) sessions restored at their last statement; \(cuts) statements compared with native cuts")
     }
 
     func testErrorsAreClear() throws {

@@ -19,12 +19,14 @@ typedef struct {
 } sqlreplay_value;
 
 /* Install the replay VFS as the default, with `seed` as what xRandomness returns, and reset
- * SQLite's PRNG so that it reseeds from it. Call once, before opening. */
-void sqlreplay_begin(const unsigned char *seed, int seedlen);
+ * SQLite's PRNG so that it reseeds from it. File names are the recorded run's (relative ones
+ * against its working directory `cwd`): `mainPath` and its journals are `out`, every other file
+ * lives under `scratch` (its recorded absolute path appended). Call before opening. */
+void sqlreplay_begin(const unsigned char *seed, int seedlen, const char *cwd, const char *mainPath, const char *out, const char *scratch);
 /* Put the host's default VFS back. */
 void sqlreplay_end(void);
 
-/* Open (create) the database at path through the replay VFS; NULL with *err on failure. */
+/* Open (create) the database at its recorded path through the replay VFS; NULL with *err on failure. */
 sqlreplay *sqlreplay_open(const char *path, char **err);
 void sqlreplay_close(sqlreplay *r);
 
@@ -35,10 +37,12 @@ void sqlreplay_push_random(const unsigned char *bytes, int n);
 /* How many pushed values are still unread (a statement that read fewer than it did live). */
 int sqlreplay_unread(void);
 
-/* Prepare, bind, step to the end, finalize. Returns the last step's result code (extended);
- * *changes is sqlite3_changes64 for DML, *rows the number of SQLITE_ROW steps, digest[16] the
- * row-change digest (the SQLite shim's algorithm). On a prepare failure returns its code with *err. */
-int sqlreplay_exec(sqlreplay *r, const char *sql, int nbind, const sqlreplay_value *binds,
+/* Prepare, bind, step to the end (or maxrows rows when >= 0: a statement the program reset
+ * early; the result is then SQLITE_ROW), finalize. Returns the last step's result code
+ * (extended when it is an error); *changes is sqlite3_changes64 for a top-level write to a user
+ * table, else 0, *rows the number of SQLITE_ROW steps, digest[16] the row-change digest — all as
+ * the SQLite shim logs them. On a prepare failure returns its code with *err. */
+int sqlreplay_exec(sqlreplay *r, const char *sql, int nbind, const sqlreplay_value *binds, int64_t maxrows,
                    int64_t *changes, int64_t *rows, unsigned char digest[16], char **err);
 
 /* For predicates: 1 when `sql`'s first row has a true first column (non-NULL, non-zero,
