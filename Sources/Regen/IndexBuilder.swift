@@ -198,7 +198,7 @@ struct IndexBuilder {
         try sink.sqlStatement(SQLStatementRow(
             seq: x.seq, event: x.event, endEvent: endEvent, perlStatement: x.perlStatement >= 0 ? x.perlStatement : nil,
             userStatement: x.userStatement >= 0 ? x.userStatement : nil,
-            prepared: x.statement, connection: p?.connection, sql: p?.sql ?? "",
+            prepared: x.statement, connection: p?.connection,
             bindings: "[" + x.bindings.map(\.json).joined(separator: ",") + "]",
             rawBindings: x.bindings.reduce(into: [UInt8]()) { $1.encode(into: &$0) },
             rc: result.map { Int64($0.0) }, rows: result.map { Int64($0.1) }, changes: result?.2,
@@ -257,7 +257,7 @@ protocol IndexSink: AnyObject {
 
 /// One SQL statement execution, as the index keeps it.
 struct SQLStatementRow {
-    var seq: Int, event: Int, endEvent: Int, perlStatement: Int?, userStatement: Int?, prepared: UInt64, connection: UInt64?, sql: String, bindings: String
+    var seq: Int, event: Int, endEvent: Int, perlStatement: Int?, userStatement: Int?, prepared: UInt64, connection: UInt64?, bindings: String
     /// The bindings exactly (channel value encoding), for re-execution.
     var rawBindings: [UInt8]
     var rc: Int64?, rows: Int64?, changes: Int64?, digest: String?, clock: String, random: String

@@ -19,15 +19,17 @@ public enum IndexSchema {
     CREATE TABLE sql_connections(id INTEGER PRIMARY KEY, file TEXT NOT NULL, opened_event INTEGER NOT NULL, closed_event INTEGER);
     CREATE TABLE sql_prepared(id INTEGER PRIMARY KEY, connection INTEGER NOT NULL, sql TEXT NOT NULL,
                               tables_read TEXT NOT NULL, tables_written TEXT NOT NULL);
+    -- rc NULL: the execution never finished (the process ended first). NULL bindings, clock,
+    -- random: none; NULL digest with an rc: no row changed. The SQL text is the prepared one's.
     CREATE TABLE sql_statements(seq INTEGER PRIMARY KEY, event INTEGER NOT NULL, end_event INTEGER NOT NULL, perl_statement INTEGER,
-                                prepared INTEGER NOT NULL, connection INTEGER, sql TEXT NOT NULL, bindings TEXT NOT NULL,
-                                rc INTEGER, rows INTEGER, changes INTEGER, digest TEXT, clock TEXT NOT NULL, random TEXT NOT NULL,
-                                bindings_raw BLOB NOT NULL, user_statement INTEGER);
+                                user_statement INTEGER, prepared INTEGER NOT NULL, connection INTEGER, bindings TEXT,
+                                rc INTEGER, rows INTEGER, changes INTEGER, digest TEXT, clock TEXT, random TEXT, bindings_raw BLOB);
     CREATE TABLE sql_triggers(seq INTEGER PRIMARY KEY, statement INTEGER, connection INTEGER NOT NULL, text TEXT NOT NULL, event INTEGER NOT NULL);
     CREATE TABLE sql_events(seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, statement INTEGER, event INTEGER NOT NULL, value TEXT NOT NULL);
     CREATE VIEW sql_log AS
-        SELECT s.seq, s.event, s.perl_statement, s.user_statement, c.file AS db, s.sql, s.bindings, s.rc, s.rows, s.changes, s.digest,
-               p.tables_read, p.tables_written, s.clock, s.random
+        SELECT s.seq, s.event, s.perl_statement, s.user_statement, c.file AS db, p.sql, coalesce(s.bindings, '[]') AS bindings,
+               s.rc, s.rows, s.changes, s.digest, p.tables_read, p.tables_written, coalesce(s.clock, '[]') AS clock,
+               coalesce(s.random, '[]') AS random
         FROM sql_statements s LEFT JOIN sql_connections c ON c.id = s.connection LEFT JOIN sql_prepared p ON p.id = s.prepared;
     CREATE VIEW perl_statements AS
         SELECT s.seq, s.event, f.path AS file, s.line, c.package, c.sub
@@ -105,9 +107,11 @@ final class IndexWriter: IndexSink {
     }
 
     func sqlStatement(_ r: SQLStatementRow) throws {
-        try db.cachedStatement(sql: "INSERT INTO sql_statements VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-                       .execute(arguments: [r.seq, r.event, r.endEvent, r.perlStatement, Int64(r.prepared), r.connection.map { Int64($0) }, r.sql,
-                                   r.bindings, r.rc, r.rows, r.changes, r.digest, r.clock, r.random, Data(r.rawBindings), r.userStatement])
+        try db.cachedStatement(sql: "INSERT INTO sql_statements VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                       .execute(arguments: [r.seq, r.event, r.endEvent, r.perlStatement, r.userStatement, Int64(r.prepared),
+                                   r.connection.map { Int64($0) }, r.bindings == "[]" ? nil : r.bindings, r.rc, r.rows, r.changes,
+                                   r.digest.flatMap { $0.allSatisfy { $0 == "0" } ? nil : $0 }, r.clock == "[]" ? nil : r.clock,
+                                   r.random == "[]" ? nil : r.random, r.rawBindings.isEmpty ? nil : Data(r.rawBindings)])
     }
 
     func sqlTrigger(statement: Int?, connection: UInt64, text: String, event: Int) throws {

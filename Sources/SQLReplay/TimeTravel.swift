@@ -67,19 +67,22 @@ public struct TimeTravel {
     func statements(file: String, through last: Int) throws -> [Statement] {
         try index.queue.read { db in
             let rows = try Row.fetchCursor(db, sql: """
-                SELECT s.seq, s.connection, s.sql, s.bindings_raw, s.rc, s.rows, s.changes, s.digest, s.clock, s.random,
+                SELECT s.seq, s.connection, p.sql, s.bindings_raw, s.rc, s.rows, s.changes, s.digest, s.clock, s.random,
                        (SELECT f.path || ':' || st.line FROM statements st JOIN contexts c ON c.id = st.context JOIN files f ON f.id = c.file
                         WHERE st.seq = s.perl_statement) AS perl
-                FROM sql_statements s JOIN sql_connections k ON k.id = s.connection
+                FROM sql_statements s JOIN sql_connections k ON k.id = s.connection JOIN sql_prepared p ON p.id = s.prepared
                 WHERE k.file = ? AND s.seq <= ? ORDER BY s.seq
                 """, arguments: [file, last])
             var out: [Statement] = []
             while let r = try rows.next() {
-                let raw: Data = r["bindings_raw"]
-                let clock: String = r["clock"], random: String = r["random"]
+                let raw: Data = r["bindings_raw"] ?? Data()
+                let clock: String = r["clock"] ?? "[]", random: String = r["random"] ?? "[]"
+                let rc: Int64? = r["rc"]
+                // No digest for a finished statement: it changed no row.
+                let digest: String? = r["digest"] ?? (rc == nil ? nil : String(repeating: "0", count: 32))
                 out.append(Statement(seq: r["seq"], connection: r["connection"], sql: r["sql"],
                                      bindings: try ChannelValue.decodeAll(Array(raw)), rc: r["rc"], rows: r["rows"], changes: r["changes"],
-                                     digest: r["digest"], clock: TimeTravel.integers(clock), random: TimeTravel.hexStrings(random),
+                                     digest: digest, clock: TimeTravel.integers(clock), random: TimeTravel.hexStrings(random),
                                      perl: r["perl"]))
             }
             return out

@@ -92,7 +92,7 @@ final class SQLShimTests: XCTestCase {
         let r = try revenant(["log", "s.rvt", "sql", "--where", "sql~random()"])
         XCTAssertEqual(r.status, 0)
         let db = base.appendingPathComponent("s.rvt/index.sqlite").path
-        let stored = try run("/usr/bin/sqlite3", [db, "SELECT random FROM sql_statements WHERE sql LIKE 'SELECT random()%'"]).stdout
+        let stored = try run("/usr/bin/sqlite3", [db, "SELECT random FROM sql_log WHERE sql LIKE 'SELECT random()%'"]).stdout
         let hex = stored.trimmingCharacters(in: CharacterSet(charactersIn: "[]\"\n")).split(separator: "\"").first.map(String.init) ?? ""
         let bytes = stride(from: 0, to: min(16, hex.count), by: 2).map { UInt8(hex.dropFirst($0).prefix(2), radix: 16) ?? 0 }
         let value = bytes.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
