@@ -73,4 +73,27 @@ echo "some data" > data.txt
 "$BIN" record -o md5.rvt -- perl -MDigest::MD5 -e 'open my $f, "<", "data.txt" or die; print Digest::MD5->new->addfile($f)->hexdigest, "\n"'
 "$BIN" regen md5.rvt | tail -1
 
-printf '\nNext: the SQLite shim and time travel in databases, and replay at the Perl and SQL level.\n'
+step "The SQLite shim: the query log of a Perl script using DBI, each statement with the Perl line that ran it" \
+     "revenant record -o bank.rvt -- perl bank.pl; revenant log bank.rvt sql --where table=accounts"
+cat > bank.pl <<'PERL'
+use DBI;
+my $dbh = DBI->connect("dbi:SQLite:dbname=bank.db", "", "", { RaiseError => 1 });
+$dbh->do("CREATE TABLE accounts(id INTEGER PRIMARY KEY, owner TEXT, balance INTEGER)");
+my $add = $dbh->prepare("INSERT INTO accounts(owner, balance) VALUES (?, ?)");
+$add->execute($_, 100) for qw(ann bob cy);
+my $pay = $dbh->prepare("UPDATE accounts SET balance = balance - ? WHERE owner = ?");
+$pay->execute(60, "bob");
+$pay->execute(70, "bob");
+$dbh->do("DELETE FROM accounts WHERE owner = 'cy'");
+print "done\n";
+PERL
+"$BIN" record -o bank.rvt -- perl bank.pl
+"$BIN" log bank.rvt sql --where table=accounts
+
+step "Time travel: when did bob's balance go negative, and the database just before the delete" \
+     "revenant sql bank.rvt --when \"SELECT balance < 0 FROM accounts WHERE owner = 'bob'\"; revenant sql bank.rvt --at 6 --restore before.db"
+"$BIN" sql bank.rvt --when "SELECT balance < 0 FROM accounts WHERE owner = 'bob'"
+"$BIN" sql bank.rvt --at 6 --restore before.db
+echo "-- before.db: $(sqlite3 before.db "SELECT group_concat(owner || '=' || balance, ' ') FROM accounts"); bank.db now: $(sqlite3 bank.db "SELECT group_concat(owner || '=' || balance, ' ') FROM accounts")"
+
+printf '\nNext: replay at the Perl level, statement by statement, and `revenant when` at every level.\n'

@@ -53,7 +53,7 @@ struct SQLCommand: ParsableCommand {
             if let restore {
                 let r = try travel.restore(db: db, at: at, to: restore)
                 let check = noMachineCheck ? "" : try machineCheck(r, restore)
-                print("restored \(r.file) as it was after statement \(at) into \(restore): \(r.statements) statements re-executed, \(r.checked) checked against the log"
+                print("restored \(r.file) as it was after statement \(at) into \(restore): \(r.statements - r.skipped.count) statements re-executed, \(r.checked) checked against the log"
                       + (r.skipped.isEmpty ? "" : "; skipped " + r.skipped.map { "#\($0.seq) (\($0.why))" }.joined(separator: ", "))
                       + (r.openTransaction ? "; statement \(at) is inside an open transaction: the file shows what its connection saw" : "")
                       + check)
