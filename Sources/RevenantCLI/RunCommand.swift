@@ -100,8 +100,8 @@ final class GuestSession {
         do { located = try ProgramSpec.locate(program, arguments: arguments, pathVariable: pathVar, cwd: cwd) } catch {
             fail(error.description, code: error.exitCode)
         }
-        var shimsLoaded: [String] = []
-        if let record { (located, env, shimsLoaded) = try record.shims.apply(to: located, environment: env) }
+        var shimsLoaded: [String] = [], shimFolders: [String] = []
+        if let record { (located, env, shimsLoaded, shimFolders) = try record.shims.apply(to: located, environment: env) }
         spec = located
         keepChannel = record?.keepChannel ?? false
         // An existing -o is refused before anything runs.
@@ -137,6 +137,10 @@ final class GuestSession {
                 mounts.removeAll { $0.guest == path }
                 mounts.append(Mount(guest: path, host: path, writable: writable))
             }
+        }
+        // The shims' folders, read-only, wherever they are (under /tmp the private /tmp would hide them).
+        for f in shimFolders where !mounts.contains(where: { $0.guest == f }) {
+            mounts.append(Mount(guest: f, host: f, writable: false))
         }
         // Mount points must exist in the file system they are mounted on (as with bind mounts): a
         // working directory under /tmp needs its parent directories inside the private /tmp.

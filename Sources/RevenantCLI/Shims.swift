@@ -25,11 +25,14 @@ struct ShimSelection {
     }
 
     /// The program's argv and environment with the shims added; fails (one line) when a shim
-    /// named explicitly cannot be loaded. `loaded` names what was added.
-    func apply(to spec: ProgramSpec, environment: [String]) throws -> (spec: ProgramSpec, environment: [String], loaded: [String]) {
+    /// named explicitly cannot be loaded. `loaded` names what was added; `folders` are the host
+    /// folders the guest must see (read-only) for them — a build under /tmp is hidden by the
+    /// guest's private /tmp otherwise.
+    func apply(to spec: ProgramSpec, environment: [String]) throws -> (spec: ProgramSpec, environment: [String], loaded: [String], folders: [String]) {
         var spec = spec
         var env = environment
         var loaded: [String] = []
+        var folders: [String] = []
         if sqlite {
             // Preloaded into every program (inert until something initializes SQLite: perl may load
             // DBD::SQLite at any point); it takes itself out of LD_PRELOAD before main runs.
@@ -41,6 +44,7 @@ struct ShimSelection {
                     env.append("LD_PRELOAD=" + lib)
                 }
                 loaded.append("sqlite")
+                folders.append(String(lib[..<(lib.lastIndex(of: "/") ?? lib.endIndex)]))
             } else {
                 let why = "the SQLite shim is not built (run `make shims`, or set REVENANT_SHIMS to the folder holding sqlite/)"
                 if explicit { throw CLIError("--shims sqlite: \(why)") }
@@ -53,17 +57,18 @@ struct ShimSelection {
                     let why = "the Perl shim is not built (run `make shims`, or set REVENANT_SHIMS to the folder holding perl/lib)"
                     if explicit { throw CLIError("--shims perl: \(why)") }
                     FileHandleStderr.write("revenant: \(why); recording without it\n")
-                    return (spec, env, loaded)
+                    return (spec, env, loaded, folders)
                 }
                 // First on the command line, so it loads before any -M the user gives (PERL5OPT
                 // would load after them). The shim takes its own -I out of @INC again.
                 spec.argv.insert(contentsOf: ["-I" + lib, "-MRevenant::Shim"], at: 1)
                 loaded.append("perl")
+                folders.append(lib)
             } else if explicit {
                 throw CLIError("--shims perl: \(spec.path) is not perl")
             }
         }
-        return (spec, env, loaded)
+        return (spec, env, loaded, folders)
     }
 
     /// perl, perl5.36.0 …

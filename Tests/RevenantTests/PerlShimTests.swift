@@ -54,7 +54,7 @@ final class PerlShimTests: XCTestCase {
         let rec = try revenant(["record", "-o", "v.rvt", "--", "/usr/bin/perl", s])
         XCTAssertEqual(rec.status, 0, rec.stderr)
         let printed = rec.stdout.trimmingCharacters(in: .newlines).split(separator: "|").map(String.init)
-        XCTAssertEqual(printed.count, 5)
+        guard printed.count == 5 else { return XCTFail("the script printed \(rec.stdout); stderr \(rec.stderr)") }
         let log = try perlLog("v.rvt")
         let results = log.filter { $0["op"] != nil }
         func values(_ op: String) -> [[Any]] { results.filter { ($0["op"] as? String) == op }.compactMap { $0["value"] as? [Any] } }
@@ -144,6 +144,24 @@ final class PerlShimTests: XCTestCase {
         XCTAssertEqual(line.status, 0)
         XCTAssertTrue(line.stdout.hasPrefix("#") && line.stdout.contains("idem.pl:1 main"), line.stdout)
         XCTAssertEqual(try revenant(["log", "i.rvt", "perl", "--where", "line=999"]).status, 1, "no hit: exit 1")
+    }
+
+    /// Shims built under /tmp (a CI clone there) are visible to the guest, whose /tmp is private.
+    func testShimsUnderTmpAreMountedForTheGuest() throws {
+        try requireKVM()
+        let copy = base.appendingPathComponent("shims")
+        try FileManager.default.copyItem(at: packageRootDirectory().appendingPathComponent(".build/shims"), to: copy)
+        let s = try script("tmp.pl", "print 6 * 7, \"\\n\";\n")
+        let r = ProcessRunner.run(executable: try revenantBinary().path, arguments: ["record", "-o", "tmp.rvt", "--", "/usr/bin/perl", s],
+                                  directory: base, environment: ProcessInfo.processInfo.environment.merging(["REVENANT_SHIMS": copy.path]) { $1 },
+                                  stdinPath: "/dev/null", stdoutFile: base.appendingPathComponent("tmp.out"),
+                                  stderrFile: base.appendingPathComponent("tmp.err"), timeout: 120)
+        XCTAssertEqual(r.status, 0)
+        XCTAssertEqual(String(decoding: r.stdout, as: UTF8.self), "42\n")
+        XCTAssertEqual(String(decoding: r.stderr, as: UTF8.self), "", "no ld.so complaint about the preload")
+        let info = try revenant(["info", "tmp.rvt"])
+        XCTAssertTrue(info.stdout.contains(copy.path + "/perl/lib"), "the copy was used: \(info.stdout)")
+        XCTAssertTrue(try perlLog("tmp.rvt").contains { ($0["file"] as? String) == s })
     }
 
     /// What the script sees is the same with and without the shim; bad --shims values and
