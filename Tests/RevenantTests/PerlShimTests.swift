@@ -149,8 +149,10 @@ final class PerlShimTests: XCTestCase {
     /// Shims built under /tmp (a CI clone there) are visible to the guest, whose /tmp is private.
     func testShimsUnderTmpAreMountedForTheGuest() throws {
         try requireKVM()
-        let copy = base.appendingPathComponent("shims")
+        // Outside the working directory (which the guest sees): a sibling under /tmp.
+        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("shims-\(UUID().uuidString)")
         try FileManager.default.copyItem(at: packageRootDirectory().appendingPathComponent(".build/shims"), to: copy)
+        defer { try? FileManager.default.removeItem(at: copy) }
         let s = try script("tmp.pl", "print 6 * 7, \"\\n\";\n")
         let r = ProcessRunner.run(executable: try revenantBinary().path, arguments: ["record", "-o", "tmp.rvt", "--", "/usr/bin/perl", s],
                                   directory: base, environment: ProcessInfo.processInfo.environment.merging(["REVENANT_SHIMS": copy.path]) { $1 },
