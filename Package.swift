@@ -38,7 +38,7 @@ let package = Package(
                                               .product(name: "GRDBSQLite", package: "GRDB.swift")]),
         // SQL-level replay: the regenerated query log re-executed on a database's pre-image.
         .target(name: "CSQLReplay", linkerSettings: [.linkedLibrary("sqlite3"), .linkedLibrary("crypto")]),
-        .target(name: "SQLReplay", dependencies: ["Regen", "Replay", "Trace", "CSQLReplay", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "SQLReplay", dependencies: ["Regen", "Replay", "Trace", "CSQLReplay", "CHost", "GuestMemory", "LinuxABI", .product(name: "GRDB", package: "GRDB.swift")]),
         .executableTarget(name: "RevenantCLI", dependencies: [
             "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace", "Regen", "SQLReplay",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

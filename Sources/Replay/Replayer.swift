@@ -44,8 +44,8 @@ public final class Replayer: GuestKernel {
     /// Called as the guest reaches event `index`, before it is served (regeneration reads the
     /// channel's write offset here).
     public var onEvent: ((UInt64) -> Void)?
-    /// Called after a fed-back call is served (its logged writes are in guest memory): the
-    /// machine-level database reconstruction reads what the guest wrote out here.
+    /// Called after each call is served (a fed-back call's logged writes are in guest memory):
+    /// the machine-level database reconstruction and `when --syscall` look at it here.
     public var onServed: ((UInt64, SyscallRequest, SyscallEvent) -> Void)?
 
     public init(personality: LinuxPersonality, trace: TraceDirectory, quiet: Bool) throws(TraceError) {
@@ -117,6 +117,7 @@ public final class Replayer: GuestKernel {
             // The mapping holds the blob now; the descriptor is not needed any more.
             for fd in openBlobs { close(fd) }
             openBlobs.removeAll()
+            onServed?(index, req, event)
             switch (again, event.outcome) {
             case (.value(let a), .value(let b)) where a == b: return again
             case (.value(let a), .deliver(let d)) where a == d.result:

@@ -107,20 +107,8 @@ struct SQLCommand: ParsableCommand {
     }
 
     func predicate(_ travel: TimeTravel, _ index: TraceIndex, _ query: String) throws {
-        let scratch = "/tmp/revenant-sql-when-\(getpid()).db"
-        defer { for s in ["", "-journal", "-wal", "-shm"] { unlink(scratch + s) } }
-        var before = false
-        var hits = 0
-        let last = index.sqlStatementCount - 1
-        guard last >= 0 else { throw TimeTravel.Failure.noAnswer("the program ran no SQL statement (no SQLite activity in the trace)") }
-        _ = try travel.restore(db: db, at: last, to: scratch) { s, probe in
-            let now = try probe(query)
-            if now && !before {
-                hits += 1
-                print("#\(s.seq) \(s.sql.replacingNewlines())" + (s.perl.map { "  (perl \($0))" } ?? ""))
-            }
-            before = now
-            return !(first && hits > 0)
+        let hits = try travel.whenTrue(query, db: db, first: first) { s in
+            print("#\(s.seq) \(s.sql.replacingNewlines())" + ((s.perlCaller ?? s.perl).map { "  (perl \($0))" } ?? ""))
         }
         if hits == 0 { Glibc.exit(1) }
     }

@@ -17,9 +17,13 @@ public struct TimeTravel {
 
     /// One logged execution, as re-execution needs it.
     public struct Statement {
-        public var seq: Int, connection: Int64, sql: String, bindings: [ChannelValue]
+        /// endEvent: the machine position right after it (its SQL_DONE record's event).
+        public var seq: Int, connection: Int64, sql: String, endEvent: Int, bindings: [ChannelValue]
         public var rc: Int64?, rows: Int64?, changes: Int64?, digest: String?, clock: [Int64], random: [[UInt8]]
+        /// The Perl statement that ran it, and the program's own line that called into DBI
+        /// (when the first is inside a module).
         public var perl: String?
+        public var perlCaller: String?
     }
 
     public enum Failure: Error, CustomStringConvertible {
@@ -67,9 +71,11 @@ public struct TimeTravel {
     func statements(file: String, through last: Int) throws -> [Statement] {
         try index.queue.read { db in
             let rows = try Row.fetchCursor(db, sql: """
-                SELECT s.seq, s.connection, p.sql, s.bindings_raw, s.rc, s.rows, s.changes, s.digest, s.clock, s.random,
+                SELECT s.seq, s.connection, p.sql, s.end_event, s.bindings_raw, s.rc, s.rows, s.changes, s.digest, s.clock, s.random,
                        (SELECT f.path || ':' || st.line FROM statements st JOIN contexts c ON c.id = st.context JOIN files f ON f.id = c.file
-                        WHERE st.seq = s.perl_statement) AS perl
+                        WHERE st.seq = s.perl_statement) AS perl,
+                       (SELECT f.path || ':' || st.line FROM statements st JOIN contexts c ON c.id = st.context JOIN files f ON f.id = c.file
+                        WHERE st.seq = s.user_statement) AS caller
                 FROM sql_statements s JOIN sql_connections k ON k.id = s.connection JOIN sql_prepared p ON p.id = s.prepared
                 WHERE k.file = ? AND s.seq <= ? ORDER BY s.seq
                 """, arguments: [file, last])
@@ -80,10 +86,10 @@ public struct TimeTravel {
                 let rc: Int64? = r["rc"]
                 // No digest for a finished statement: it changed no row.
                 let digest: String? = r["digest"] ?? (rc == nil ? nil : String(repeating: "0", count: 32))
-                out.append(Statement(seq: r["seq"], connection: r["connection"], sql: r["sql"],
+                out.append(Statement(seq: r["seq"], connection: r["connection"], sql: r["sql"], endEvent: r["end_event"],
                                      bindings: try ChannelValue.decodeAll(Array(raw)), rc: r["rc"], rows: r["rows"], changes: r["changes"],
                                      digest: digest, clock: TimeTravel.integers(clock), random: TimeTravel.hexStrings(random),
-                                     perl: r["perl"]))
+                                     perl: r["perl"], perlCaller: r["caller"]))
             }
             return out
         }
@@ -217,6 +223,28 @@ public struct TimeTravel {
             _ = sqlreplay_commit_open(c)
         }
         return result
+    }
+
+    /// SQL predicates: re-execute the whole log (in a scratch file) and call `hit` for every
+    /// statement after which `query`'s first column becomes true, having been false (or not
+    /// yet evaluated) before. Returns the number of hits.
+    public func whenTrue(_ query: String, db name: String?, first: Bool, hit: @escaping (Statement) throws -> Void) throws -> Int {
+        let last = index.sqlStatementCount - 1
+        guard last >= 0 else { throw Failure.noAnswer("the program ran no SQL statement (no SQLite activity in the trace)") }
+        let scratch = "/tmp/revenant-sql-when-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).db"
+        defer { for s in ["", "-journal", "-wal", "-shm"] { unlink(scratch + s) } }
+        var before = false
+        var hits = 0
+        _ = try restore(db: name, at: last, to: scratch) { s, probe in
+            let now = try probe(query)
+            if now && !before {
+                hits += 1
+                try hit(s)
+            }
+            before = now
+            return !(first && hits > 0)
+        }
+        return hits
     }
 
     /// Functions and collations the program defined itself (the shim flags them).
