@@ -26,7 +26,7 @@
 
 #include "revenant_channel.h"
 #include "revenant_channel_owner.h"
-#include "sha256.h"
+#include "revenant_sha256.h"
 
 #define SHIM_FORMAT_VERSION 1
 

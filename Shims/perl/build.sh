@@ -23,9 +23,9 @@ LOG="$OUT/build.log"
 rm -rf "$BUILD"
 mkdir -p "$BUILD"
 # copy the distribution (not t/ outputs, not bench results)
-( cd "$HERE" && tar cf - Makefile.PL Shim.xs sha256.c sha256.h lib t ) | ( cd "$BUILD" && tar xf - )
-# the channel every shim in a process shares (GuestAgents/channel)
-cp "$HERE/../../GuestAgents/channel/revenant_channel.c" "$BUILD/"
+( cd "$HERE" && tar cf - Makefile.PL Shim.xs lib t ) | ( cd "$BUILD" && tar xf - )
+# the channel every shim in a process shares, and its SHA-256 (GuestAgents/channel)
+cp "$HERE/../../GuestAgents/channel/revenant_channel.c" "$HERE/../../GuestAgents/channel/sha256.c" "$BUILD/"
 if ! ( cd "$BUILD" && perl Makefile.PL "INC=-I. -I$INCLUDE" && make ) > "$LOG" 2>&1; then
     cat "$LOG" >&2
     echo "Revenant::Shim: build failed (log: $LOG)" >&2

@@ -33,7 +33,7 @@
 
 #include "revenant_channel.h"
 #include "revenant_channel_owner.h"
-#include "sha256.h"
+#include "revenant_sha256.h"
 
 #define API __attribute__((visibility("default")))
 #define TLS __thread __attribute__((tls_model("initial-exec")))

@@ -1,7 +1,7 @@
-/* Minimal self-contained SHA-256 (FIPS 180-4). This copy (Shims/sqlite) adds the x86 SHA
- * extensions, chosen at run time: the shim hashes every statement's row changes. */
+/* Minimal self-contained SHA-256 (FIPS 180-4), shared by the shims (the Perl shim digests source
+ * files, the SQLite shim every statement's row changes); the x86 SHA extensions when present. */
 #include <string.h>
-#include "sha256.h"
+#include "revenant_sha256.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
