@@ -162,7 +162,7 @@ public final class AddressSpace: @unchecked Sendable {
 
     /// Map [start, start+length) replacing whatever was there (MAP_FIXED semantics). Returns errno on failure.
     public func map(start: UInt64, length: UInt64, prot: Int32, backing kind: Backing) -> Int32 {
-        guard start >= layout.programStart, start % GuestLayout.page == 0, length > 0,
+        guard start >= layout.programStart, start < layout.end, start % GuestLayout.page == 0, length > 0,
               length <= layout.end - start else { return ENOMEM }
         do { try backing?.back(physical: layout.physical(start)..<layout.physical(start + length)) } catch { return ENOMEM }
         let addr = UnsafeMutableRawPointer(bitPattern: UInt(start))
@@ -197,11 +197,20 @@ public final class AddressSpace: @unchecked Sendable {
         _ = madvise(UnsafeMutableRawPointer(bitPattern: UInt(start)), Int(length), 23 /* MADV_POPULATE_WRITE */)
     }
 
-    /// Unmap [start, end): the host range goes back to zero-filled anonymous memory.
+    /// Whether [start, start+length) lies inside the reservation (without overflowing). Every
+    /// host mmap/mremap below goes through it: a range outside would replace the VMM's own
+    /// memory, or outlive this address space.
+    func inReservation(_ start: UInt64, _ length: UInt64) -> Bool {
+        start >= layout.start && start <= layout.end && length <= layout.end - start
+    }
+
+    /// Unmap [start, end): the host range goes back to zero-filled anonymous memory. Only the
+    /// part inside the reservation is touched.
     public func unmap(_ start: UInt64, _ end: UInt64) {
-        guard start < end else { return }
-        resetHost(start, end - start)
-        removeRecords(start, end)
+        let s = max(start, layout.start), e = min(end, layout.end)
+        guard s < e else { return }
+        resetHost(s, e - s)
+        removeRecords(s, e)
     }
 
     /// Change the recorded protection (the guest's 2 MiB page tables do not enforce it).
@@ -215,6 +224,7 @@ public final class AddressSpace: @unchecked Sendable {
 
     /// Move [old, old+oldLen) to [new, new+newLen) on the host (page-table moves, no copy).
     public func move(from old: UInt64, oldLength: UInt64, to new: UInt64, newLength: UInt64) -> Int32 {
+        guard inReservation(old, oldLength), inReservation(new, newLength) else { return EINVAL }
         guard let first = mapping(containing: old) else { return EFAULT }
         do { try backing?.back(physical: layout.physical(new)..<layout.physical(new + newLength)) } catch { return ENOMEM }
         // mremap(2) with MREMAP_MAYMOVE | MREMAP_FIXED (not exported by Glibc's Swift module).
@@ -239,6 +249,7 @@ public final class AddressSpace: @unchecked Sendable {
 
     /// Grow a mapping in place (the caller checked the range after it is free).
     public func extend(_ start: UInt64, from oldEnd: UInt64, to newEnd: UInt64) -> Int32 {
+        guard oldEnd <= newEnd, inReservation(oldEnd, newEnd - oldEnd) else { return EINVAL }
         guard let m = mapping(containing: start) else { return EFAULT }
         if m.path != nil {
             // A file mapping grows by mapping the next part of the file.
@@ -254,6 +265,7 @@ public final class AddressSpace: @unchecked Sendable {
     }
 
     private func resetHost(_ start: UInt64, _ length: UInt64) {
+        guard inReservation(start, length) else { return }
         _ = mmap(UnsafeMutableRawPointer(bitPattern: UInt(start)), Int(length), PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0)
     }

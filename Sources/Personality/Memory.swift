@@ -110,9 +110,13 @@ extension LinuxPersonality {
     }
 
     func mremap(old: UInt64, oldLength: UInt64, newLength: UInt64, flags: Int32, newAddr: UInt64) throws -> Int64 {
-        guard old % LinuxPersonality.page == 0, newLength > 0 else { throw SysError(EINVAL) }
+        guard old % LinuxPersonality.page == 0, newLength > 0, oldLength <= memory.layout.size, newLength <= memory.layout.size else {
+            throw SysError(EINVAL)
+        }
         let oldLen = LinuxPersonality.pageUp(oldLength), newLen = LinuxPersonality.pageUp(newLength)
-        guard oldLen > 0, memory.mapping(containing: old) != nil else { throw SysError(EFAULT) }
+        // Both lengths are at most the guest's size and old is inside it: no sum below overflows.
+        guard oldLen > 0, old >= memory.layout.programStart, oldLen <= memory.layout.end - old,
+              memory.mapping(containing: old) != nil else { throw SysError(EFAULT) }
         let mayMove = flags & 1 != 0
         if flags & 2 != 0 {
             guard mayMove, newAddr % LinuxPersonality.page == 0, newAddr >= memory.layout.programStart,
@@ -127,7 +131,7 @@ extension LinuxPersonality {
             memory.unmap(old + newLen, old + oldLen)
             return Int64(old)
         }
-        if old + newLen <= mmapTop, memory.isFree(old + oldLen, old + newLen),
+        if newLen <= memory.layout.end - old, old + newLen <= mmapTop, memory.isFree(old + oldLen, old + newLen),
            memory.extend(old, from: old + oldLen, to: old + newLen) == 0 {
             return Int64(old)
         }

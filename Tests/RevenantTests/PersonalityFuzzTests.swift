@@ -8,6 +8,18 @@ import XCTest
 /// answer each with a value or an outcome — never a Swift trap (which would kill this test process).
 final class PersonalityFuzzTests: XCTestCase {
     func testRandomSyscallsNeverTrap() throws {
+        try fuzz()
+        // Once the address space is gone, nothing of it may be left mapped in this process (a
+        // mapping outside the reservation would outlive it and break the next test's).
+        let maps = (try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8)) ?? ""
+        let left = maps.split(separator: "\n").filter { line in
+            guard let dash = line.firstIndex(of: "-"), let lo = UInt64(line[..<dash], radix: 16) else { return false }
+            return lo >= GuestLayout.base && lo < GuestLayout.base + (16 << 30)
+        }
+        XCTAssertEqual(left, [], "host mappings left in the guest range after the fuzz")
+    }
+
+    func fuzz() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-\(UUID().uuidString)").resolvingSymlinksInPath()
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }

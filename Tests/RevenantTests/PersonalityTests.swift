@@ -33,7 +33,7 @@ final class PersonalityTests: XCTestCase {
     }
 
     override func tearDownWithError() throws {
-        personality.shutdown()
+        personality?.shutdown()
         personality = nil
         space = nil
         try? FileManager.default.removeItem(at: root)
