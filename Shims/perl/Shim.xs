@@ -604,6 +604,9 @@ static const int g_hooked_ops[] = {
     OP_REQUIRE, OP_DOFILE,
     /* further nondeterministic ops */
     OP_FORK, OP_TMS, OP_READLINK, OP_OPEN_DIR, OP_GETLOGIN, OP_SSELECT,
+    /* results that depend on the file system (a replay elsewhere must get them from the log) */
+    OP_UNLINK, OP_MKDIR, OP_RMDIR, OP_RENAME, OP_CHMOD, OP_CHOWN, OP_UTIME, OP_LINK, OP_SYMLINK,
+    OP_CHDIR, OP_TRUNCATE,
 };
 
 /* ------------------------------------------------------------------------------------------ */

@@ -106,7 +106,7 @@ final class PerlShimTests: XCTestCase {
         try requireKVM()
         try "data\n".write(to: base.appendingPathComponent("in.txt"), atomically: true, encoding: .utf8)
         let cases: [(String, String, String?)] = [
-            ("plain.pl", "open my $f, '<', 'in.txt' or die; my @l = <$f>; print scalar(@l), time > 0 ? 1 : 0, rand() < 1 ? 1 : 0, \"\\n\";\n", nil),
+            ("plain.pl", "open my $f, '<', 'in.txt' or die; my @l = <$f>; mkdir 'd'; unlink 'nope'; rename 'd', 'e'; print scalar(@l), time > 0 ? 1 : 0, rand() < 1 ? 1 : 0, \"\\n\";\n", nil),
             ("md5.pl", "use Digest::MD5; open my $f, '<', 'in.txt' or die; print Digest::MD5->new->addfile($f)->hexdigest, \"\\n\";\n", " read(fd 3) reads data"),
             ("hires.pl", "use Time::HiRes; print Time::HiRes::time() > 0 ? 1 : 0, \"\\n\";\n", "reads host state"),
         ]
