@@ -5,25 +5,7 @@ import XCTest
 
 /// The Perl shim in the VM: what `regen` brings back, what the trace does not hold, and the
 /// fast-replay verdict.
-final class PerlShimTests: XCTestCase {
-    var base: URL!
-    override func setUpWithError() throws {
-        base = FileManager.default.temporaryDirectory.appendingPathComponent("shim-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
-    }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: base) }
-
-    struct Result { var status: Int32; var stdout: String; var stderr: String }
-
-    @discardableResult
-    func revenant(_ args: [String], stdin: String = "/dev/null") throws -> Result {
-        let r = ProcessRunner.run(executable: try revenantBinary().path, arguments: args, directory: base,
-                                  environment: ProcessInfo.processInfo.environment, stdinPath: stdin,
-                                  stdoutFile: base.appendingPathComponent("out-\(UUID().uuidString)"),
-                                  stderrFile: base.appendingPathComponent("err-\(UUID().uuidString)"), timeout: 120)
-        return Result(status: r.status, stdout: String(decoding: r.stdout, as: UTF8.self), stderr: String(decoding: r.stderr, as: UTF8.self))
-    }
-
+final class PerlShimTests: ScratchTestCase {
     func script(_ name: String, _ text: String) throws -> String {
         try text.write(to: base.appendingPathComponent(name), atomically: true, encoding: .utf8)
         return name
@@ -154,13 +136,10 @@ final class PerlShimTests: XCTestCase {
         try FileManager.default.copyItem(at: packageRootDirectory().appendingPathComponent(".build/shims"), to: copy)
         defer { try? FileManager.default.removeItem(at: copy) }
         let s = try script("tmp.pl", "print 6 * 7, \"\\n\";\n")
-        let r = ProcessRunner.run(executable: try revenantBinary().path, arguments: ["record", "-o", "tmp.rvt", "--", "/usr/bin/perl", s],
-                                  directory: base, environment: ProcessInfo.processInfo.environment.merging(["REVENANT_SHIMS": copy.path]) { $1 },
-                                  stdinPath: "/dev/null", stdoutFile: base.appendingPathComponent("tmp.out"),
-                                  stderrFile: base.appendingPathComponent("tmp.err"), timeout: 120)
+        let r = try revenant(["record", "-o", "tmp.rvt", "--", "/usr/bin/perl", s], env: ["REVENANT_SHIMS": copy.path])
         XCTAssertEqual(r.status, 0)
-        XCTAssertEqual(String(decoding: r.stdout, as: UTF8.self), "42\n")
-        XCTAssertEqual(String(decoding: r.stderr, as: UTF8.self), "", "no ld.so complaint about the preload")
+        XCTAssertEqual(r.stdout, "42\n")
+        XCTAssertEqual(r.stderr, "", "no ld.so complaint about the preload")
         let info = try revenant(["info", "tmp.rvt"])
         XCTAssertTrue(info.stdout.contains(copy.path + "/perl/lib"), "the copy was used: \(info.stdout)")
         XCTAssertTrue(try perlLog("tmp.rvt").contains { ($0["file"] as? String) == s })

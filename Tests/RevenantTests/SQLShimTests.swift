@@ -2,28 +2,7 @@ import Foundation
 import XCTest
 
 /// The SQLite shim in the VM, the regenerated query log, and time travel in databases.
-final class SQLShimTests: XCTestCase {
-    var base: URL!
-    override func setUpWithError() throws {
-        base = FileManager.default.temporaryDirectory.appendingPathComponent("sqlshim-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
-    }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: base) }
-
-    struct Result { var status: Int32; var stdout: String; var stderr: String }
-
-    @discardableResult
-    func run(_ exe: String, _ args: [String], stdin: String = "/dev/null", env: [String: String] = [:], in directory: URL? = nil) throws -> Result {
-        let r = ProcessRunner.run(executable: exe, arguments: args, directory: directory ?? base,
-                                  environment: ProcessInfo.processInfo.environment.merging(env) { $1 }, stdinPath: stdin,
-                                  stdoutFile: base.appendingPathComponent("out-\(UUID().uuidString)"),
-                                  stderrFile: base.appendingPathComponent("err-\(UUID().uuidString)"), timeout: 180)
-        return Result(status: r.status, stdout: String(decoding: r.stdout, as: UTF8.self), stderr: String(decoding: r.stderr, as: UTF8.self))
-    }
-
-    @discardableResult
-    func revenant(_ args: [String], stdin: String = "/dev/null") throws -> Result { try run(try revenantBinary().path, args, stdin: stdin) }
-
+final class SQLShimTests: ScratchTestCase {
     func file(_ name: String, _ text: String) throws -> String {
         let url = base.appendingPathComponent(name)
         try text.write(to: url, atomically: true, encoding: .utf8)
@@ -202,11 +181,9 @@ final class SQLShimTests: XCTestCase {
             let work = base.appendingPathComponent("c-\(name)")
             try FileManager.default.copyItem(at: corpus.appendingPathComponent("fixtures"), to: work)
             let trace = base.appendingPathComponent("\(name).rvt").path
-            let rec = ProcessRunner.run(executable: try revenantBinary().path, arguments: ["record", "-o", trace, "--", "/usr/bin/sqlite3", "test.db"],
-                                        directory: work, environment: ProcessInfo.processInfo.environment,
-                                        stdinPath: corpus.appendingPathComponent("sqlite/\(session)").path,
-                                        stdoutFile: base.appendingPathComponent("\(name).out"), stderrFile: base.appendingPathComponent("\(name).err"), timeout: 180)
-            guard rec.launchError == nil, !rec.timedOut else { failures.append("\(name): record failed"); continue }
+            let rec = try run(try revenantBinary().path, ["record", "-o", trace, "--", "/usr/bin/sqlite3", "test.db"],
+                              stdin: corpus.appendingPathComponent("sqlite/\(session)").path, in: work)
+            guard rec.status < 124 else { failures.append("\(name): record failed: \(rec.stderr)"); continue }
             let log = try sqlLog(trace, ["--where", "db=*/test.db"])
             guard let last = log.last?["seq"] as? Int else { failures.append("\(name): no statement on test.db"); continue }
             let out = base.appendingPathComponent("\(name)-last.db").path

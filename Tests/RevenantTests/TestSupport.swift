@@ -90,3 +90,33 @@ func revenantBinary() throws -> URL {
     }
     return url
 }
+
+/// A test with a scratch folder of its own (`base`), which is also the working directory of the
+/// commands it runs; removed afterwards.
+class ScratchTestCase: XCTestCase {
+    var base: URL!
+
+    override func setUpWithError() throws {
+        base = FileManager.default.temporaryDirectory.appendingPathComponent("\(type(of: self))-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: base) }
+
+    struct Output { var status: Int32; var stdout: String; var stderr: String }
+
+    /// Run a command (in `base` unless told otherwise) and collect what it printed.
+    @discardableResult
+    func run(_ exe: String, _ args: [String], stdin: String = "/dev/null", env: [String: String] = [:], in directory: URL? = nil) throws -> Output {
+        let r = ProcessRunner.run(executable: exe, arguments: args, directory: directory ?? base,
+                                  environment: ProcessInfo.processInfo.environment.merging(env) { $1 }, stdinPath: stdin,
+                                  stdoutFile: base.appendingPathComponent("out-\(UUID().uuidString)"),
+                                  stderrFile: base.appendingPathComponent("err-\(UUID().uuidString)"), timeout: 180)
+        return Output(status: r.status, stdout: String(decoding: r.stdout, as: UTF8.self), stderr: String(decoding: r.stderr, as: UTF8.self))
+    }
+
+    @discardableResult
+    func revenant(_ args: [String], stdin: String = "/dev/null", env: [String: String] = [:]) throws -> Output {
+        try run(try revenantBinary().path, args, stdin: stdin, env: env)
+    }
+}

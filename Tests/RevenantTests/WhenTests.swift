@@ -2,22 +2,7 @@ import Foundation
 import XCTest
 
 /// `revenant when`: hits with their positions at the three levels.
-final class WhenTests: XCTestCase {
-    var base: URL!
-    override func setUpWithError() throws {
-        base = FileManager.default.temporaryDirectory.appendingPathComponent("when-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
-    }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: base) }
-
-    func revenant(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let r = ProcessRunner.run(executable: try revenantBinary().path, arguments: args, directory: base,
-                                  environment: ProcessInfo.processInfo.environment, stdinPath: "/dev/null",
-                                  stdoutFile: base.appendingPathComponent("out-\(UUID().uuidString)"),
-                                  stderrFile: base.appendingPathComponent("err-\(UUID().uuidString)"), timeout: 180)
-        return (r.status, String(decoding: r.stdout, as: UTF8.self), String(decoding: r.stderr, as: UTF8.self))
-    }
-
+final class WhenTests: ScratchTestCase {
     func testSyscallAndSQLPredicatesWithPositionsAtThreeLevels() throws {
         try requireKVM()
         try """
