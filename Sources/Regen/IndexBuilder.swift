@@ -46,7 +46,7 @@ struct IndexBuilder {
         var decoder = ChannelDecoder(stream)
         var strings: [UInt64: String] = [:]
         var files: [UInt64: String] = [:]
-        var contexts: [UInt64: (file: UInt64, line: Int64)] = [:]
+        var contextFiles: [UInt64: UInt64] = [:]
         var opNames: [UInt64: String] = [:]
         var markers: [Marker] = []
         var currentStatement = -1
@@ -66,8 +66,8 @@ struct IndexBuilder {
         var lastLine: Int64 = 0
 
         func where_() -> String? {
-            guard currentStatement >= 0, let c = contexts[lastContext] else { return nil }
-            return "\(files[c.file] ?? "?"):\(lastLine)"
+            guard currentStatement >= 0, let f = contextFiles[lastContext] else { return nil }
+            return "\(files[f] ?? "?"):\(lastLine)"
         }
 
         // Serve events up to (not including) the first one the guest reached after `offset`.
@@ -112,13 +112,13 @@ struct IndexBuilder {
                 userFiles[id] = !path.hasPrefix("/usr/") && !path.hasPrefix("(eval")
                 try sink.file(id: id, path: path, digest: digest)
             case .context(let id, let file, let package, let sub):
-                contexts[id] = (file, 0)
+                contextFiles[id] = file
                 try sink.context(id: id, file: file, package: strings[package], sub: sub == 0 ? nil : strings[sub])
             case .statement(let context, let line):
                 lastContext = context
                 lastLine = line
                 currentStatement = statementCount
-                if let c = contexts[context], userFiles[c.file] == true { userStatement = statementCount }
+                if let f = contextFiles[context], userFiles[f] == true { userStatement = statementCount }
                 try sink.statement(seq: statementCount, event: event, context: context, line: line)
                 statementCount += 1
                 if !markers.isEmpty { markers[markers.count - 1].statementSince = true }

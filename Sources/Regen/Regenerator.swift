@@ -38,9 +38,11 @@ public enum Regenerator {
         public var exitCode: Int32 { if case .diverged = self { return 124 }; return 125 }
     }
 
-    /// Replay `path` and collect its channel: the stream and the write offset at every event.
-    public static func collect(path: String, ignoreCPU: Bool, progress: ((UInt64) -> Void)? = nil,
-                               diagnostic: @escaping (String) -> Void) throws(Failure) -> (stream: [UInt8], positions: [UInt64], session: ReplaySession, nanoseconds: UInt64) {
+    /// Replay `path` and collect its channel: the stream, the write offset at every event, and
+    /// what the fast-replay decision needs of each event (taken as the replay serves it).
+    static func collect(path: String, ignoreCPU: Bool, progress: ((UInt64) -> Void)? = nil,
+                        diagnostic: @escaping (String) -> Void) throws(Failure)
+        -> (stream: [UInt8], positions: [UInt64], events: [EventDigest], session: ReplaySession, nanoseconds: UInt64) {
         let session: ReplaySession
         do { session = try ReplaySession(path: path, quiet: true, ignoreCPU: ignoreCPU, diagnostic: diagnostic) } catch {
             throw .setup(error.description)
@@ -48,16 +50,18 @@ public enum Regenerator {
         let channel = session.personality.channel
         channel.mode = .collect
         var positions: [UInt64] = []
+        var events: [EventDigest] = []
         session.replayer.onEvent = { index in
             positions.append(channel.position() ?? 0)
             if let progress, index & 0xffff == 0 { progress(index) }
         }
+        session.replayer.onServed = { _, _, e in events.append(EventDigest(e)) }
         switch session.run() {
         case .diverged(let d): throw .diverged(d)
         case .traceFailed(let t): throw .trace(t)
         case .finished(_, let ns):
             channel.collectTail()
-            return (channel.collected, positions, session, ns)
+            return (channel.collected, positions, events, session, ns)
         }
     }
 
@@ -66,15 +70,13 @@ public enum Regenerator {
     public static func regenerate(path: String, ignoreCPU: Bool = false, channelOut: String? = nil, progress: ((UInt64) -> Void)? = nil,
                                   diagnostic: @escaping (String) -> Void) throws(Failure) -> Summary {
         let t0 = chost_monotonic_ns()
-        let (stream, positions, session, replayNs) = try collect(path: path, ignoreCPU: ignoreCPU, progress: progress, diagnostic: diagnostic)
+        let (stream, positions, events, session, replayNs) = try collect(path: path, ignoreCPU: ignoreCPU, progress: progress, diagnostic: diagnostic)
         if let channelOut {
             let fd = open(channelOut, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             let ok = fd >= 0 && stream.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == stream.count
             if fd >= 0 { close(fd) }
             guard ok else { throw .trace("cannot write \(channelOut): \(String(cString: strerror(errno)))") }
         }
-        let events: [EventDigest]
-        do { events = try EventDigest.readAll(session.directory) } catch { throw .trace("\(path): \(error)") }
         var build = IndexBuilder(stream: stream, positions: positions, events: events, cwd: session.header.cwd)
         let out = session.directory.indexPath
         let tmp = out + ".partial"
@@ -136,16 +138,11 @@ struct EventDigest {
 
     var name: String { SyscallNames.byNumber[Int(number)] ?? "syscall_\(number)" }
 
-    static func readAll(_ dir: TraceDirectory) throws -> [EventDigest] {
-        var reader = try EventReader(path: dir.eventsPath)
-        var out: [EventDigest] = []
-        while let e = try reader.next() {
-            guard e.kind == EventKind.syscall.rawValue else { continue }
-            let s = try SyscallEvent.decode(e.payload)
-            out.append(EventDigest(number: s.number, fd: s.args.first ?? 0, result: s.result,
-                                   path: s.paths.first.map { String(decoding: $0.bytes, as: UTF8.self) },
-                                   mmapFD: s.args.count > 4 ? s.args[4] : 0))
-        }
-        return out
+    init(_ s: SyscallEvent) {
+        number = s.number
+        fd = s.args.first ?? 0
+        result = s.result
+        path = s.paths.first.map { String(decoding: $0.bytes, as: UTF8.self) }
+        mmapFD = s.args.count > 4 ? s.args[4] : 0
     }
 }
