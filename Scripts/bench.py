@@ -241,9 +241,9 @@ say(f"- Regenerated query log of the 100k-insert session ({n:,} statements): cha
     f"(the CLI's `.trace` wrote {trace_bytes:.1f}); index.sqlite {os.path.getsize('sq.rvt/index.sqlite') / n:.1f} bytes per statement")
 for pct in (10, 50, 100):
     at = max(0, n * pct // 100 - 1)
-    times = [run([BIN, "sql", "sq.rvt", "--at", str(at), "--restore", "restored.db", "--no-machine-check"])[0] for _ in range(3)]
+    times = [run([BIN, "sql", "sq.rvt", "--at", str(at), "--restore", "restored.db", "--force", "--no-machine-check"])[0] for _ in range(3)]
     say(f"- `sql --at {at} --restore` ({pct}% of the log): median {statistics.median(times)*1000:.0f} ms")
-dt, out, _ = run([BIN, "sql", "sq.rvt", "--at", str(n - 1), "--restore", "restored.db"])
+dt, out, _ = run([BIN, "sql", "sq.rvt", "--at", str(n - 1), "--restore", "restored.db", "--force"])
 say(f"- The same at 100% with the machine-level cross-check (a replay of the run in the VM): {dt*1000:.0f} ms; {out.strip().split('; ')[-1]}")
 
 with open(os.path.join(OUT, "summary.md"), "w") as f:

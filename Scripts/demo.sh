@@ -96,4 +96,8 @@ step "Time travel: when did bob's balance go negative, and the database just bef
 "$BIN" sql bank.rvt --at 6 --restore before.db
 echo "-- before.db: $(sqlite3 before.db "SELECT group_concat(owner || '=' || balance, ' ') FROM accounts"); bank.db now: $(sqlite3 bank.db "SELECT group_concat(owner || '=' || balance, ' ') FROM accounts")"
 
-printf '\nNext: replay at the Perl level, statement by statement, and `revenant when` at every level.\n'
+step "when: every open of the database, found in the VMM during a replay, with its position at three levels" \
+     "revenant when bank.rvt --syscall 'openat path=*bank.db'"
+"$BIN" when bank.rvt --syscall 'openat path=*bank.db'
+
+printf '\nNext: replay at the Perl level, statement by statement; Perl predicates, breakpoints and memory watches.\n'

@@ -35,6 +35,7 @@ struct SQLCommand: ParsableCommand {
     @Option(help: ArgumentHelp("A query evaluated after every statement; print where it becomes true.", valueName: "SQL QUERY")) var when: String?
     @Flag(help: "With --when: stop at the first statement where it becomes true.") var first = false
     @Flag(help: "With --restore: skip the machine-level cross-check (a replay of the whole run in the VM).") var noMachineCheck = false
+    @Flag(help: "With --restore: replace OUT.db if it exists.") var force = false
 
     func run() throws {
         if restore != nil && at == nil { throw CLIError("--restore needs --at N") }
@@ -51,6 +52,7 @@ struct SQLCommand: ParsableCommand {
             if let when { return try predicate(travel, index, when) }
             guard let at else { return try summary(travel, index) }
             if let restore {
+                guard force || access(restore, F_OK) != 0 else { throw CLIError("\(restore) exists (--force to replace it)") }
                 let r = try travel.restore(db: db, at: at, to: restore)
                 let check = noMachineCheck ? "" : try machineCheck(r, restore)
                 print("restored \(r.file) as it was after statement \(at) into \(restore): \(r.statements - r.skipped.count) statements re-executed, \(r.checked) checked against the log"

@@ -224,6 +224,12 @@ final class SQLShimTests: ScratchTestCase {
         try requireShim()
         let s = try file("s.sql", "CREATE TABLE t(x);\nINSERT INTO t VALUES (1);\n")
         XCTAssertEqual(try revenant(["record", "-o", "e.rvt", "--", "/usr/bin/sqlite3", "e.db"], stdin: s).status, 0)
+        // An existing OUT.db is refused unless --force.
+        XCTAssertEqual(try revenant(["sql", "e.rvt", "--at", "1", "--restore", "y.db"]).status, 0)
+        let again = try revenant(["sql", "e.rvt", "--at", "1", "--restore", "y.db"])
+        XCTAssertEqual(again.status, 125)
+        XCTAssertTrue(again.stderr.contains("exists"), again.stderr)
+        XCTAssertEqual(try revenant(["sql", "e.rvt", "--at", "0", "--restore", "y.db", "--force"]).status, 0)
         let range = try revenant(["sql", "e.rvt", "--at", "99", "--restore", "x.db"])
         XCTAssertEqual(range.status, 1)
         XCTAssertTrue(range.stderr.contains("out of range"), range.stderr)
@@ -238,6 +244,6 @@ final class SQLShimTests: ScratchTestCase {
         let noShim = try revenant(["sql", "m.rvt", "--at", "0"])
         XCTAssertEqual(noShim.status, 1)
         XCTAssertTrue(noShim.stderr.contains("without the SQLite shim"), noShim.stderr)
-        for r in [range, nodb, none, noShim] { XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr) }
+        for r in [again, range, nodb, none, noShim] { XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr) }
     }
 }
