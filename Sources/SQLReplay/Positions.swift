@@ -6,14 +6,17 @@ import Regen
 public struct Position: CustomStringConvertible {
     public var event: Int
     public var perl: String?
+    /// The program's own line running then, when `perl` is inside a module (DBI, DBD...).
+    public var perlCaller: String?
     public var sql: Int?
-    public init(event: Int, perl: String?, sql: Int?) {
+    public init(event: Int, perl: String?, perlCaller: String? = nil, sql: Int?) {
         self.event = event
         self.perl = perl
+        self.perlCaller = perlCaller
         self.sql = sql
     }
     public var description: String {
-        "event #\(event)" + (perl.map { ", perl \($0)" } ?? "") + (sql.map { ", SQL #\($0)" } ?? "")
+        "event #\(event)" + (perl.map { p in ", perl " + (perlCaller.map { "\($0), in \(p)" } ?? p) } ?? "") + (sql.map { ", SQL #\($0)" } ?? "")
     }
 }
 
@@ -26,8 +29,13 @@ extension TraceIndex {
                 SELECT f.path || ':' || s.line FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
                 WHERE s.seq = (SELECT max(seq) FROM statements WHERE event <= ?)
                 """, arguments: [event])
+            // The same rule as the SQL log's caller: files under /usr and string evals are library code.
+            let caller = try String.fetchOne(db, sql: """
+                SELECT f.path || ':' || s.line FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
+                WHERE s.event <= ? AND f.path NOT LIKE '/usr/%' AND f.path NOT LIKE '(eval%' ORDER BY s.seq DESC LIMIT 1
+                """, arguments: [event])
             let sql = try Int.fetchOne(db, sql: "SELECT max(seq) FROM sql_statements WHERE event <= ?", arguments: [event])
-            return Position(event: event, perl: perl, sql: sql)
+            return Position(event: event, perl: perl, perlCaller: caller == perl ? nil : caller, sql: sql)
         }
     }
 }

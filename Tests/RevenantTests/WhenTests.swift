@@ -28,7 +28,7 @@ final class WhenTests: ScratchTestCase {
         // Every open of the database, with the Perl statement that was running (inside DBI).
         let o = try revenant(["when", "b.rvt", "--syscall", "openat path=*bank.db"])
         XCTAssertEqual(o.status, 0, o.stderr)
-        XCTAssertTrue(o.stdout.contains("openat(") && o.stdout.contains("perl "), o.stdout)
+        XCTAssertTrue(o.stdout.contains("openat(") && o.stdout.contains("perl bank.pl:2, in "), "the program's own line, then DBI's: \(o.stdout)")
         // A SQL predicate: after the second insert, with its Perl line.
         let q = try revenant(["when", "b.rvt", "--sql", "SELECT min(balance) < 0 FROM acc"])
         XCTAssertEqual(q.status, 0, q.stderr)
