@@ -10,12 +10,16 @@ public struct PersonalityConfig {
     public var network: Bool
     /// Where diagnostics go (one line each): unsupported calls and the like.
     public var diagnostic: (String) -> Void
+    /// The file-creation mask the program starts with (what it would inherit natively).
+    public var umask: UInt32
 
-    public init(mounts: [Mount], cwd: String, programPath: String, network: Bool, diagnostic: @escaping (String) -> Void) {
+    public init(mounts: [Mount], cwd: String, programPath: String, network: Bool, umask: UInt32 = 0o022,
+                diagnostic: @escaping (String) -> Void) {
         self.mounts = mounts
         self.cwd = cwd
         self.programPath = programPath
         self.network = network
+        self.umask = umask
         self.diagnostic = diagnostic
     }
 }
@@ -38,6 +42,9 @@ public final class LinuxPersonality {
     /// mmap allocates top-down below this address (under the stack).
     public var mmapTop: UInt64 = 0
     var fsBase: UInt64 = 0
+    /// The guest's umask: the VMM's own state, applied to what the guest creates (the VMM
+    /// process's umask must not change with the guest's, nor the guest's with the VMM's).
+    var fileCreationMask: UInt64
     var signalActions = [[UInt8]](repeating: [UInt8](repeating: 0, count: 32), count: 65)
     var signalMask: UInt64 = 0
     var altStack: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]  // SS_DISABLE
@@ -73,6 +80,7 @@ public final class LinuxPersonality {
         self.sandbox = Sandbox(mounts: config.mounts, cwd: config.cwd, programPath: config.programPath)
         self.nondeterminism = nondeterminism
         self.channel = ChannelPort(memory: memory)
+        self.fileCreationMask = UInt64(config.umask & 0o777)
         if let name = config.programPath.split(separator: "/").last { threadName = Array(name.utf8.prefix(15)) }
         // A guest write to a pipe nobody reads must give EPIPE here (and SIGPIPE to the guest), not
         // kill the VMM.

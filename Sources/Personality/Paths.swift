@@ -108,7 +108,7 @@ extension LinuxPersonality {
         if wantsWrite, let hook = onOpenForWriting, hostStat(res.host).map({ ($0.st_mode & S_IFMT) == S_IFREG }) ?? true {
             hook(res.host, res.guest)
         }
-        var how = open_how_t(flags: UInt64(UInt32(bitPattern: flags | O_CLOEXEC)), mode: flags & (O_CREAT | 0x410000) != 0 ? mode & 0o7777 : 0,
+        var how = open_how_t(flags: UInt64(UInt32(bitPattern: flags | O_CLOEXEC)), mode: flags & (O_CREAT | 0x410000) != 0 ? mode & 0o7777 & ~fileCreationMask : 0,
                              resolve: 0x04 /* RESOLVE_NO_SYMLINKS */ | 0x02 /* RESOLVE_NO_MAGICLINKS */)
         let fd = res.host.withCString { cpath in
             withUnsafeMutablePointer(to: &how) {
@@ -227,7 +227,7 @@ extension LinuxPersonality {
         guard res.writable else {
             throw SysError(hostStat(res.host, follow: false) != nil ? EEXIST : EROFS)
         }
-        return res.host.withCString { hostSyscall(NR.mkdirat, u(AT_FDCWD), u(UnsafeMutableRawPointer(mutating: $0)), mode) }
+        return res.host.withCString { hostSyscall(NR.mkdirat, u(AT_FDCWD), u(UnsafeMutableRawPointer(mutating: $0)), mode & 0o7777 & ~fileCreationMask) }
     }
 
     func twoPaths(_ olddir: UInt64, _ oldAddr: UInt64, _ newdir: UInt64, _ newAddr: UInt64, followOld: Bool) throws -> (ResolvedPath, ResolvedPath) {

@@ -45,7 +45,11 @@ extension LinuxPersonality {
             let old: UInt64 = r[3] == 0 ? 0 : u(try p.memory.pointer(r[3], 16, write: true))
             return p.host(r.number, 0, r[1], 0, old)
         }),
-        ("umask", { p, r in p.host(r.number, r[0] & 0o777) }),
+        ("umask", { p, r in
+            let old = p.fileCreationMask
+            p.fileCreationMask = r[0] & 0o777
+            return Int64(old)
+        }),
         ("set_tid_address", { p, _ in Int64(p.nondeterminism.pid) }),
         ("set_robust_list", { _, r in r[1] == 24 ? 0 : -Int64(EINVAL) }),
         ("rseq", { _, _ in -Int64(ENOSYS) }),

@@ -156,7 +156,12 @@ final class GuestSession {
             abandon()
             throw CLIError((error as? MachineError)?.description ?? "\(error)")
         }
+        // The guest's umask is the personality's (it starts as the one revenant inherited); the
+        // VMM then creates files with exactly the modes the guest asks for, and its own files
+        // with explicit modes.
+        let inheritedUmask = Glibc.umask(0)
         let config = PersonalityConfig(mounts: mounts, cwd: cwd, programPath: spec.path, network: options.network,
+                                       umask: UInt32(inheritedUmask),
                                        diagnostic: { FileHandleStderr.write("revenant: \($0)\n") })
         personality = LinuxPersonality(memory: machine.space, config: config)
         let loaded: LoadedProgram

@@ -8,7 +8,12 @@ import XCTest
 /// answer each with a value or an outcome — never a Swift trap (which would kill this test process).
 final class PersonalityFuzzTests: XCTestCase {
     func testRandomSyscallsNeverTrap() throws {
+        let umaskBefore = umask(0o022)
+        umask(umaskBefore)
         try fuzz()
+        // The guest's umask is the personality's: random umask calls leave this process's alone.
+        let umaskAfter = umask(umaskBefore)
+        XCTAssertEqual(umaskAfter, umaskBefore, "the fuzzed guest changed the test process's umask")
         // Once the address space is gone, nothing of it may be left mapped in this process (a
         // mapping outside the reservation would outlive it and break the next test's).
         let maps = (try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8)) ?? ""
