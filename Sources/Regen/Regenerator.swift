@@ -59,6 +59,7 @@ public enum Regenerator {
         switch session.run() {
         case .diverged(let d): throw .diverged(d)
         case .traceFailed(let t): throw .trace(t)
+        case .stopped(let at): throw .trace("the replay stopped at event \(at)")
         case .finished(_, let ns):
             channel.collectTail()
             return (channel.collected, positions, events, session, ns)

@@ -18,6 +18,8 @@ public final class ReplaySession {
     /// How a replay ended, for the caller to report.
     public enum Outcome {
         case finished(Termination, nanoseconds: UInt64)
+        /// A hook asked the replay to stop early (Replayer.stopRequested).
+        case stopped(atEvent: UInt64)
         /// Exit 124: the program did something else than recorded.
         case diverged(String)
         /// Exit 125: the trace itself is unreadable or cut short.
@@ -71,6 +73,7 @@ public final class ReplaySession {
         let termination: Termination
         do { termination = try machine.run(kernel: replayer) } catch { return .traceFailed("\(error)") }
         let elapsed = chost_monotonic_ns() - t0
+        if replayer.stopped { return .stopped(atEvent: replayer.index) }
         if let d = replayer.divergence { return .diverged(d) }
         if let e = replayer.traceError { return .traceFailed("\(directory.path): \(e)") }
         if replayer.endedEarly {

@@ -47,6 +47,10 @@ public final class Replayer: GuestKernel {
     /// Called after each call is served (a fed-back call's logged writes are in guest memory):
     /// the machine-level database reconstruction and `when --syscall` look at it here.
     public var onServed: ((UInt64, SyscallRequest, SyscallEvent) -> Void)?
+    /// Set (from a hook) to end the replay at the guest's next syscall: a search that found
+    /// what it wanted (`when --first`) need not replay the rest.
+    public var stopRequested = false
+    public private(set) var stopped = false
 
     public init(personality: LinuxPersonality, trace: TraceDirectory, quiet: Bool) throws(TraceError) {
         self.personality = personality
@@ -63,6 +67,10 @@ public final class Replayer: GuestKernel {
     public func handle(_ req: SyscallRequest) -> SyscallOutcome {
         // The shims' channel was no event when recording either (the same result in both modes).
         if req.number == ChannelPort.number { return personality.handle(req) }
+        if stopRequested {
+            stopped = true
+            return .exit(0)
+        }
         guard divergence == nil, traceError == nil, !endedEarly else { return .exit(124) }
         onEvent?(index)
         var mapped: String?

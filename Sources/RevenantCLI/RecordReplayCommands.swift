@@ -72,6 +72,7 @@ struct Replay: ParsableCommand {
         switch session.run() {
         case .diverged(let report): fail(report, code: 124)
         case .traceFailed(let why): fail(why, code: 125)
+        case .stopped(let at): fail("the replay stopped at event \(at)", code: 125)
         case .finished(let termination, let elapsed):
             if case .killed(_, let report, let fault) = termination, fault || verbose, !quiet { FileHandleStderr.write(report + "\n") }
             if verbose {

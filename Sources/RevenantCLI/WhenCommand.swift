@@ -57,14 +57,16 @@ struct When: ParsableCommand {
             }
             var found: [(Int, String)] = []
             let memory = session.personality.memory
-            session.replayer.onServed = { i, req, e in
+            session.replayer.onServed = { [weak replayer = session.replayer] i, req, e in
                 guard !(first && !found.isEmpty), predicate.matches(req, e, memory: memory) else { return }
                 found.append((Int(i), "\(e.name)(\(e.args.prefix(SyscallArity.count(e.number)).map { "0x" + String($0, radix: 16) }.joined(separator: ", "))) = \(e.result)"))
+                // --first: the rest of the run need not be replayed.
+                if first { replayer?.stopRequested = true }
             }
             switch session.run() {
             case .diverged(let d): fail(d, code: 124)
             case .traceFailed(let t): fail(t, code: 125)
-            case .finished: break
+            case .finished, .stopped: break
             }
             for (i, call) in found {
                 let at = try index?.position(atEvent: i) ?? Position(event: i)

@@ -25,7 +25,9 @@ public enum MachineLevel {
             if bytes.count < offset + data.count { bytes += [UInt8](repeating: 0, count: offset + data.count - bytes.count) }
             bytes.replaceSubrange(offset..<offset + data.count, with: data)
         }
-        session.replayer.onServed = { index, req, e in
+        session.replayer.onServed = { [weak replayer = session.replayer] index, req, e in
+            // Nothing after the position matters: the rest of the run need not be replayed.
+            if index + 1 >= UInt64(until) { replayer?.stopRequested = true }
             guard index < UInt64(until) else { return }
             let result = e.result
             switch req.number {
@@ -52,7 +54,7 @@ public enum MachineLevel {
         switch session.run() {
         case .diverged(let d): throw Unsupported(description: d)
         case .traceFailed(let t): throw Unsupported(description: t)
-        case .finished: break
+        case .finished, .stopped: break
         }
         if walFile { throw Unsupported(description: "the database is in WAL mode: its pages live in \(file)-wal until a checkpoint") }
         return bytes

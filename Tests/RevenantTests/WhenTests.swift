@@ -34,6 +34,10 @@ final class WhenTests: ScratchTestCase {
         XCTAssertEqual(q.status, 0, q.stderr)
         XCTAssertEqual(q.stdout.split(separator: "\n").count, 1, q.stdout)
         XCTAssertTrue(q.stdout.contains("perl bank.pl:6") && q.stdout.contains("INSERT INTO acc"), q.stdout)
+        // --first stops at the first hit (and the replay there).
+        let firstOpen = try revenant(["when", "b.rvt", "--syscall", "openat", "--first"])
+        XCTAssertEqual(firstOpen.status, 0, firstOpen.stderr)
+        XCTAssertEqual(firstOpen.stdout.split(separator: "\n").count, 1, firstOpen.stdout)
         // No hit: exit 1. Unknown or unsupported predicates: one line, 125.
         XCTAssertEqual(try revenant(["when", "b.rvt", "--syscall", "openat path=*.nothing"]).status, 1)
         for bad in [["--syscall", "openat colour=red"], ["--perl", "$x > 1"], ["--symbol", "main"]] {
