@@ -109,8 +109,9 @@ struct IndexBuilder {
             case .string(let id, let value): strings[id] = value
             case .file(let id, let path, let digest):
                 files[id] = path
+                // The program's own code: not a module under /usr, not a string eval.
                 userFiles[id] = !path.hasPrefix("/usr/") && !path.hasPrefix("(eval")
-                try sink.file(id: id, path: path, digest: digest)
+                try sink.file(id: id, path: path, digest: digest, programCode: userFiles[id]!)
             case .context(let id, let file, let package, let sub):
                 contextFiles[id] = file
                 try sink.context(id: id, file: file, package: strings[package], sub: sub == 0 ? nil : strings[sub])
@@ -243,7 +244,7 @@ struct IndexBuilder {
 /// Where the builder's rows go (the GRDB index; tests may collect them instead).
 protocol IndexSink: AnyObject {
     func meta(_ key: String, _ value: String) throws
-    func file(id: UInt64, path: String, digest: [UInt8]?) throws
+    func file(id: UInt64, path: String, digest: [UInt8]?, programCode: Bool) throws
     func context(id: UInt64, file: UInt64, package: String?, sub: String?) throws
     func statement(seq: Int, event: Int, context: UInt64, line: Int64) throws
     func nondeterminism(op: String, statement: Int, beginEvent: Int, endEvent: Int, errno: UInt64, values: String) throws

@@ -6,7 +6,8 @@ import GRDBSQLite
 public enum IndexSchema {
     public static let sql = """
     CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE files(id INTEGER PRIMARY KEY, path TEXT NOT NULL, sha256 TEXT);
+    -- program_code: 1 for the program's own files (not a module under /usr, not a string eval).
+    CREATE TABLE files(id INTEGER PRIMARY KEY, path TEXT NOT NULL, sha256 TEXT, program_code INTEGER NOT NULL);
     CREATE TABLE contexts(id INTEGER PRIMARY KEY, file INTEGER NOT NULL REFERENCES files(id), package TEXT, sub TEXT);
     -- One row per Perl statement executed; event = the index of the next syscall event (the
     -- statement ran after event - 1 and before event).
@@ -48,7 +49,7 @@ final class IndexWriter: IndexSink {
     init(_ db: Database) throws {
         self.db = db
         metaStatement = try db.makeStatement(sql: "INSERT OR REPLACE INTO meta VALUES (?, ?)")
-        fileStatement = try db.makeStatement(sql: "INSERT INTO files VALUES (?, ?, ?)")
+        fileStatement = try db.makeStatement(sql: "INSERT INTO files VALUES (?, ?, ?, ?)")
         contextStatement = try db.makeStatement(sql: "INSERT INTO contexts VALUES (?, ?, ?, ?)")
         nondetStatement = try db.makeStatement(sql: "INSERT INTO nondeterminism VALUES (?, ?, ?, ?, ?, ?, ?)")
         statementStatement = try db.makeStatement(sql: "INSERT INTO statements VALUES (?, ?, ?, ?)")
@@ -73,8 +74,8 @@ final class IndexWriter: IndexSink {
 
     func meta(_ key: String, _ value: String) throws { try metaStatement.execute(arguments: [key, value]) }
 
-    func file(id: UInt64, path: String, digest: [UInt8]?) throws {
-        try fileStatement.execute(arguments: [Int64(id), path, digest.map { $0.map { String($0, radix: 16).leftPad(2) }.joined() }])
+    func file(id: UInt64, path: String, digest: [UInt8]?, programCode: Bool) throws {
+        try fileStatement.execute(arguments: [Int64(id), path, digest.map { $0.map { String($0, radix: 16).leftPad(2) }.joined() }, programCode])
     }
 
     func context(id: UInt64, file: UInt64, package: String?, sub: String?) throws {

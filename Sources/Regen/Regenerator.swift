@@ -11,7 +11,7 @@ import Trace
 /// fast Perl-level replay can reproduce the run.
 public enum Regenerator {
     /// Bumped when the index's tables or their meaning change; `log` regenerates older indexes.
-    public static let indexVersion = 4
+    public static let indexVersion = 5
 
     public struct Summary: Sendable {
         public var events: UInt64
@@ -72,11 +72,8 @@ public enum Regenerator {
                                   diagnostic: @escaping (String) -> Void) throws(Failure) -> Summary {
         let t0 = chost_monotonic_ns()
         let (stream, positions, events, session, replayNs) = try collect(path: path, ignoreCPU: ignoreCPU, progress: progress, diagnostic: diagnostic)
-        if let channelOut {
-            let fd = open(channelOut, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            let ok = fd >= 0 && stream.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == stream.count
-            if fd >= 0 { close(fd) }
-            guard ok else { throw .trace("cannot write \(channelOut): \(String(cString: strerror(errno)))") }
+        if let channelOut, let e = writeWholeFile(channelOut, stream) {
+            throw .trace("cannot write \(channelOut): \(String(cString: strerror(e)))")
         }
         var build = IndexBuilder(stream: stream, positions: positions, events: events, cwd: session.header.cwd)
         let out = session.directory.indexPath
@@ -109,22 +106,8 @@ public enum Regenerator {
     /// the header's digest (a re-recorded trace at the same path gets a new index).
     public static func traceIdentity(_ dir: TraceDirectory) -> String? {
         var st = stat()
-        guard let header = readFile(dir.headerPath), stat(dir.eventsPath, &st) == 0 else { return nil }
+        guard let header = readWholeFile(dir.headerPath), stat(dir.eventsPath, &st) == 0 else { return nil }
         return SHA256.hex(header) + ":" + String(st.st_size)
-    }
-}
-
-func readFile(_ path: String) -> [UInt8]? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var out: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 { return nil }
-        if n == 0 { return out }
-        out += buf[0..<n]
     }
 }
 

@@ -77,7 +77,7 @@ struct Log: ParsableCommand {
     }
 
     func arguments(_ s: SyscallEvent) -> [String] {
-        let count = Log.argumentCounts[s.name] ?? 6
+        let count = SyscallArity.count(s.number)
         return (0..<count).map { i in
             if let p = s.paths.first(where: { $0.index == i }) { return cQuote(p.bytes) }
             let v = s.args[i]
@@ -102,18 +102,6 @@ struct Log: ParsableCommand {
         }
         return r
     }
-
-    /// How many arguments each common syscall takes (the rest of the registers are noise).
-    static let argumentCounts: [String: Int] = [
-        "read": 3, "write": 3, "open": 3, "openat": 4, "close": 1, "stat": 2, "fstat": 2, "lstat": 2, "newfstatat": 4,
-        "lseek": 3, "mmap": 6, "munmap": 2, "mprotect": 3, "brk": 1, "pread64": 4, "pwrite64": 4, "readv": 3, "writev": 3,
-        "access": 2, "faccessat": 3, "faccessat2": 4, "getdents64": 3, "ioctl": 3, "fcntl": 3, "dup": 1, "dup2": 2, "dup3": 3,
-        "getpid": 0, "getppid": 0, "gettid": 0, "getuid": 0, "geteuid": 0, "getgid": 0, "getegid": 0, "exit_group": 1, "exit": 1,
-        "rt_sigaction": 4, "rt_sigprocmask": 4, "clock_gettime": 2, "getrandom": 3, "unlink": 1, "unlinkat": 3, "rename": 2,
-        "mkdir": 2, "rmdir": 1, "readlink": 3, "getcwd": 2, "chdir": 1, "arch_prctl": 2, "set_tid_address": 1,
-        "set_robust_list": 2, "prlimit64": 4, "fsync": 1, "fdatasync": 1, "ftruncate": 2, "kill": 2, "uname": 1, "time": 1,
-        "nanosleep": 2, "clock_nanosleep": 4, "statx": 5, "umask": 1, "sysinfo": 1, "mremap": 5, "madvise": 3,
-    ]
 
     struct Filter {
         var key: String, value: String, contains: Bool

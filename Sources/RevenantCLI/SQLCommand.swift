@@ -83,24 +83,12 @@ struct SQLCommand: ParsableCommand {
         do { machine = try MachineLevel.rebuild(trace: trace, file: r.file, preImage: r.preImage, until: r.endEvent) } catch {
             return "; no machine-level cross-check: \(error)"
         }
-        let sql = readAll(out) ?? []
+        let sql = readWholeFile(out) ?? []
         guard sql == machine else {
             let at = zip(sql, machine).prefix { $0 == $1 }.count
             throw CLIError("the SQL-level and machine-level reconstructions of \(r.file) differ (\(sql.count) vs \(machine.count) bytes, first difference at byte \(at))", code: 124)
         }
         return "; the machine-level reconstruction (pre-image + replayed writes up to event \(r.endEvent)) is byte-identical"
-    }
-
-    func readAll(_ path: String) -> [UInt8]? {
-        guard let f = fopen(path, "rb") else { return nil }
-        defer { fclose(f) }
-        var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = fread(&buf, 1, buf.count, f)
-            if n == 0 { return out }
-            out += buf[0..<n]
-        }
     }
 
     func summary(_ travel: TimeTravel, _ index: TraceIndex) throws {

@@ -29,10 +29,10 @@ extension TraceIndex {
                 SELECT f.path || ':' || s.line FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
                 WHERE s.seq = (SELECT max(seq) FROM statements WHERE event <= ?)
                 """, arguments: [event])
-            // The same rule as the SQL log's caller: files under /usr and string evals are library code.
+            // The same rule as the SQL log's caller (the index marks the program's own files).
             let caller = try String.fetchOne(db, sql: """
                 SELECT f.path || ':' || s.line FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
-                WHERE s.event <= ? AND f.path NOT LIKE '/usr/%' AND f.path NOT LIKE '(eval%' ORDER BY s.seq DESC LIMIT 1
+                WHERE s.event <= ? AND f.program_code ORDER BY s.seq DESC LIMIT 1
                 """, arguments: [event])
             let sql = try Int.fetchOne(db, sql: "SELECT max(seq) FROM sql_statements WHERE event <= ?", arguments: [event])
             return Position(event: event, perl: perl, perlCaller: caller == perl ? nil : caller, sql: sql)

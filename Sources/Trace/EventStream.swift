@@ -205,7 +205,8 @@ public func readVarint(_ b: [UInt8], _ offset: Int) -> (UInt64, Int)? {
     return nil
 }
 
-func readWholeFile(_ path: String) -> [UInt8]? {
+/// A whole file's bytes, or nil when it cannot be read.
+public func readWholeFile(_ path: String) -> [UInt8]? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
@@ -221,4 +222,19 @@ func readWholeFile(_ path: String) -> [UInt8]? {
     }
     out.removeLast(out.count - off)
     return out
+}
+
+/// Write `bytes` as the whole file at `path` (created with `mode`, or truncated); errno on failure.
+public func writeWholeFile(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) -> Int32? {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+    guard fd >= 0 else { return errno }
+    defer { close(fd) }
+    var off = 0
+    while off < bytes.count {
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { return errno }
+        off += n
+    }
+    return nil
 }

@@ -54,15 +54,7 @@ public struct TraceDirectory {
 
     /// `record --keep-channel`: store the live channel (written once, at the end of the run).
     public func writeLiveChannel(_ bytes: [UInt8]) throws(TraceError) {
-        let fd = Glibc.open(liveChannelPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw .io(path: liveChannelPath, errno: errno) }
-        defer { close(fd) }
-        var off = 0
-        while off < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
-            guard n > 0 else { throw .io(path: liveChannelPath, errno: errno) }
-            off += n
-        }
+        if let e = writeWholeFile(liveChannelPath, bytes) { throw .io(path: liveChannelPath, errno: e) }
     }
 
     /// The live channel, if the trace kept one.
