@@ -39,10 +39,11 @@ let package = Package(
         // SQL-level replay: the regenerated query log re-executed on a database's pre-image.
         .target(name: "CSQLReplay", linkerSettings: [.linkedLibrary("sqlite3"), .linkedLibrary("crypto")]),
         .target(name: "SQLReplay", dependencies: ["Regen", "Replay", "Trace", "CSQLReplay", "CHost", "GuestMemory", "LinuxABI", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "PerlReplay", dependencies: ["Regen", "Replay", "Personality", "GuestMemory"]),
         .executableTarget(name: "RevenantCLI", dependencies: [
-            "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace", "Regen", "SQLReplay",
+            "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace", "Regen", "SQLReplay", "PerlReplay",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "RevenantTests", dependencies: ["LinuxABI", "GuestMemory", "Personality", "Machine", "Trace", "Replay", "Regen", "SQLReplay"]),
+        .testTarget(name: "RevenantTests", dependencies: ["LinuxABI", "GuestMemory", "Personality", "Machine", "Trace", "Replay", "Regen", "SQLReplay", "PerlReplay"]),
     ]
 )

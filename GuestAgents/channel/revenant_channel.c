@@ -81,7 +81,11 @@ static void rc_commit(size_t n)
 {
     struct revenant_channel *ch = revenant_channel_process.ch;
     int e;
-    if (!rc_inbig) { ch->used += n; return; }
+    if (!rc_inbig) {
+        ch->used += n;
+        if (ch->used > ch->watch) rc_flush();  /* a replaying VMM asked to stop here */
+        return;
+    }
     rc_inbig = 0;
     e = errno;
     if (revenant_channel_process.mode == REVENANT_CHANNEL_VM) {
@@ -90,6 +94,8 @@ static void rc_commit(size_t n)
         rc_big->capacity = n;
         rc_big->used = n;
         rc_big->flushed = ch->flushed;
+        rc_big->watch = n;
+        rc_big->introspect = ch->introspect;
         (void)syscall(REVENANT_NR_CHANNEL, (long)REVENANT_CHANNEL_FLUSH, rc_big);
     } else {
         rc_write_all(rc_big->data, n);
@@ -119,6 +125,8 @@ struct revenant_channel_owner *revenant_channel_open(void)
     ch->capacity = CHANNEL_CAPACITY;
     ch->used = 0;
     ch->flushed = 0;
+    ch->watch = CHANNEL_CAPACITY;
+    ch->introspect = 0;
     revenant_channel_process.ch = ch;
     revenant_channel_process.reserve = rc_reserve;
     revenant_channel_process.commit = rc_commit;

@@ -24,7 +24,7 @@
                                         `used` to `flushed` and sets `used` to 0 */
 
 #define REVENANT_CHANNEL_MAGIC 0x48435652L  /* "RVCH" little-endian */
-#define REVENANT_CHANNEL_VERSION 1
+#define REVENANT_CHANNEL_VERSION 2  /* 2 added watch and introspect */
 
 struct revenant_channel {
     uint32_t magic;     /* REVENANT_CHANNEL_MAGIC */
@@ -32,6 +32,12 @@ struct revenant_channel {
     uint64_t capacity;  /* bytes in data[] */
     uint64_t used;      /* bytes of data[] written since the last flush */
     uint64_t flushed;   /* bytes handed over before: the stream offset of data[0] */
+    uint64_t watch;     /* after writing a record, flush at once if used > watch. The shim sets it to
+                           capacity (never true); only a replaying VMM lowers it, to stop the guest
+                           at a record boundary (revenant perl). Guest-visible behaviour is the same:
+                           flushes are not events and the call's result does not change */
+    uint64_t introspect; /* guest address of the Perl shim's struct revenant_perl_introspect
+                            (revenant_perl_introspect.h), 0 when no Perl shim runs */
     uint8_t data[];     /* records (below), never split across a flush */
 };
 

@@ -26,6 +26,7 @@
 
 #include "revenant_channel.h"
 #include "revenant_channel_owner.h"
+#include "revenant_perl_introspect.h"
 #include "revenant_sha256.h"
 
 #define SHIM_FORMAT_VERSION 1
@@ -419,6 +420,7 @@ static OP *name(pTHX)                                                           
         } else                                                                                   \
             stmt_slow(ctx, line);                                                                \
         g_last_ctx = ctx; g_last_line = line;                                                    \
+        if (UNLIKELY(CH->used > CH->watch)) chan_flush(); /* a replaying VMM stops here */      \
     }                                                                                            \
     return g_orig[optype](aTHX);                                                                 \
 }
@@ -714,6 +716,109 @@ static void emit_hash(pTHX)
     commit(sz);
 }
 
+/* Introspection (revenant_perl_introspect.h): where this interpreter is and how this perl lays
+ * out the structs the VMM reads at a stop. Deterministic: the same bytes in record and replay. */
+static struct revenant_perl_introspect g_introspect;
+static char g_layout[4096];
+
+static void publish_introspection(pTHX)
+{
+    size_t n = 0;
+#define L(name, value) \
+    do { int w_ = snprintf(g_layout + n, sizeof g_layout - n, "%s=%llu\n", name, (unsigned long long)(value)); \
+         if (w_ > 0 && (size_t)w_ < sizeof g_layout - n) n += (size_t)w_; } while (0)
+    L("interp.op", offsetof(PerlInterpreter, Iop));
+    L("interp.curpad", offsetof(PerlInterpreter, Icurpad));
+    L("interp.comppad", offsetof(PerlInterpreter, Icomppad));
+    L("interp.curstackinfo", offsetof(PerlInterpreter, Icurstackinfo));
+    L("interp.defstash", offsetof(PerlInterpreter, Idefstash));
+    L("interp.main_cv", offsetof(PerlInterpreter, Imain_cv));
+    L("interp.stashpad", offsetof(PerlInterpreter, Istashpad));
+    L("cop.line", offsetof(COP, cop_line));
+    L("cop.file", offsetof(COP, cop_file));
+    L("cop.seq", offsetof(COP, cop_seq));
+    L("cop.stashoff", offsetof(COP, cop_stashoff));
+    L("si.cxstack", offsetof(PERL_SI, si_cxstack));
+    L("si.cxix", offsetof(PERL_SI, si_cxix));
+    L("si.prev", offsetof(PERL_SI, si_prev));
+    L("cx.size", sizeof(PERL_CONTEXT));
+    L("cx.type", offsetof(PERL_CONTEXT, cx_u.cx_subst.sbu_type));
+    L("cx.sub_cv", offsetof(PERL_CONTEXT, cx_u.cx_blk.blk_u.blku_sub.cv));
+    L("cx.eval_cv", offsetof(PERL_CONTEXT, cx_u.cx_blk.blk_u.blku_eval.cv));
+    L("cx.oldcop", offsetof(PERL_CONTEXT, cx_u.cx_blk.blku_oldcop));
+    L("cx.typemask", CXTYPEMASK);
+    L("cxt.sub", CXt_SUB);
+    L("cxt.format", CXt_FORMAT);
+    L("cxt.eval", CXt_EVAL);
+    L("sv.any", offsetof(SV, sv_any));
+    L("sv.flags", offsetof(SV, sv_flags));
+    L("sv.u", offsetof(SV, sv_u));
+    L("xpv.cur", offsetof(XPV, xpv_cur));
+    L("xpviv.iv", offsetof(XPVIV, xiv_u));
+    L("xpvnv.nv", offsetof(XPVNV, xnv_u));
+    L("xpvav.fill", offsetof(XPVAV, xav_fill));
+    L("xpvhv.keys", offsetof(XPVHV, xhv_keys));
+    L("xpvhv.max", offsetof(XPVHV, xhv_max));
+    L("xpvcv.padlist", offsetof(XPVCV, xcv_padlist_u));
+    L("xpvcv.depth", offsetof(XPVCV, xcv_depth));
+    L("padlist.arr", offsetof(PADLIST, xpadl_arr));
+    L("padnamelist.fill", offsetof(PADNAMELIST, xpadnl_fill));
+    L("padnamelist.alloc", offsetof(PADNAMELIST, xpadnl_alloc));
+    L("padname.pv", offsetof(PADNAME, xpadn_pv));
+    L("padname.ourstash", offsetof(PADNAME, xpadn_ourstash));
+    L("padname.low", offsetof(PADNAME, xpadn_low));
+    L("padname.high", offsetof(PADNAME, xpadn_high));
+    L("padname.len", offsetof(PADNAME, xpadn_len));
+    L("padname.flags", offsetof(PADNAME, xpadn_flags));
+    L("padname.f_outer", PADNAMEt_OUTER);
+    L("padname.f_our", PADNAMEt_OUR);
+    L("he.next", offsetof(HE, hent_next));
+    L("he.hek", offsetof(HE, hent_hek));
+    L("he.val", offsetof(HE, he_valu));
+    L("hek.len", offsetof(HEK, hek_len));
+    L("hek.key", offsetof(HEK, hek_key));
+    L("gp.sv", offsetof(GP, gp_sv));
+    L("gp.av", offsetof(GP, gp_av));
+    L("gp.hv", offsetof(GP, gp_hv));
+    L("svf.iok", SVf_IOK);
+    L("svf.nok", SVf_NOK);
+    L("svf.pok", SVf_POK);
+    L("svf.rok", SVf_ROK);
+    L("svp.iok", SVp_IOK);
+    L("svp.nok", SVp_NOK);
+    L("svp.pok", SVp_POK);
+    L("svf.isuv", SVf_IVisUV);
+    L("svf.utf8", SVf_UTF8);
+    L("svf.magical", SVs_GMG | SVs_SMG | SVs_RMG);
+    L("svf.object", SVs_OBJECT);
+    L("svt.mask", SVTYPEMASK);
+    L("svt.iv", SVt_IV);
+    L("svt.nv", SVt_NV);
+    L("svt.pv", SVt_PV);
+    L("svt.pviv", SVt_PVIV);
+    L("svt.pvnv", SVt_PVNV);
+    L("svt.pvmg", SVt_PVMG);
+    L("svt.regexp", SVt_REGEXP);
+    L("svt.pvgv", SVt_PVGV);
+    L("svt.pvlv", SVt_PVLV);
+    L("svt.pvav", SVt_PVAV);
+    L("svt.pvhv", SVt_PVHV);
+    L("svt.pvcv", SVt_PVCV);
+    L("svt.pvio", SVt_PVIO);
+    L("xpvmg.stash", offsetof(XPVMG, xmg_stash));
+    L("xpvhv_aux.name", offsetof(struct xpvhv_aux, xhv_name_u));
+    L("xpvhv_with_aux.aux", offsetof(struct xpvhv_with_aux, xhv_aux));
+    L("svf.ook", SVf_OOK);
+    L("xpvhv_aux.name_count", offsetof(struct xpvhv_aux, xhv_name_count));
+#undef L
+    g_introspect.magic = (uint32_t)REVENANT_PERL_INTROSPECT_MAGIC;
+    g_introspect.version = REVENANT_PERL_INTROSPECT_VERSION;
+    g_introspect.interp = (uint64_t)(uintptr_t)aTHX;
+    g_introspect.layout = (uint64_t)(uintptr_t)g_layout;
+    g_introspect.layout_len = n;
+    CH->introspect = (uint64_t)(uintptr_t)&g_introspect;
+}
+
 static void shim_boot(pTHX)
 {
     const char *log;
@@ -738,6 +843,7 @@ static void shim_boot(pTHX)
     g_prev_opfreehook = PL_opfreehook;
     PL_opfreehook = shim_opfreehook;
 
+    if (g_mode == REVENANT_CHANNEL_VM) publish_introspection(aTHX);
     emit_start(aTHX);
     emit_env();
     emit_argv(aTHX);

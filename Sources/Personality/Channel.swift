@@ -13,9 +13,13 @@ public final class ChannelPort {
     public static let register: UInt64 = 1
     public static let flush: UInt64 = 2
     public static let magic: UInt32 = 0x4843_5652
-    public static let version: UInt32 = 1
-    /// Offsets in `struct revenant_channel`.
-    static let capacityOffset: UInt64 = 8, usedOffset: UInt64 = 16, flushedOffset: UInt64 = 24, dataOffset: UInt64 = 32
+    public static let version: UInt32 = 2
+    /// Offsets in `struct revenant_channel`. Version 1 (traces recorded before `watch`) has its
+    /// data at 32; version 2 adds `watch` and `introspect`.
+    static let capacityOffset: UInt64 = 8, usedOffset: UInt64 = 16, flushedOffset: UInt64 = 24
+    static let watchOffset: UInt64 = 32, introspectOffset: UInt64 = 40
+    static func dataOffset(_ version: UInt32) -> UInt64 { version == 1 ? 32 : 48 }
+    static let headerSize = 48
 
     public enum Mode { case discard, collect }
     public var mode: Mode = .discard
@@ -23,22 +27,32 @@ public final class ChannelPort {
     public private(set) var collected: [UInt8] = []
     /// The registered `struct revenant_channel`, once a shim has registered one.
     public private(set) var address: UInt64?
-    let memory: AddressSpace
+    /// The registered struct's version (1 has no `watch`: such a run cannot be stepped).
+    public private(set) var registeredVersion: UInt32 = 0
+    /// Called after each FLUSH has been taken (collect mode), the guest paused inside the call:
+    /// a stepping replay inspects the guest here and sets the next `watch`.
+    public var onFlush: (() -> Void)?
+    public let memory: AddressSpace
 
     init(memory: AddressSpace) { self.memory = memory }
 
     /// Serve one channel call; the result is the syscall's return value.
     func handle(_ op: UInt64, _ addr: UInt64) -> Int64 {
-        guard let header = try? memory.bytes(at: addr, count: Int(Self.dataOffset)) else { return -Int64(EFAULT) }
-        guard u32(header, 0) == Self.magic, u32(header, 4) == Self.version else { return -Int64(EINVAL) }
+        guard let header = try? memory.bytes(at: addr, count: 32) else { return -Int64(EFAULT) }
+        let version = u32(header, 4)
+        guard u32(header, 0) == Self.magic, version == 1 || version == Self.version else { return -Int64(EINVAL) }
         switch op {
         case Self.register:
             address = addr
+            registeredVersion = version
             return Int64(Self.magic)
         case Self.flush:
             // Usually the registered buffer; a record too big for it comes in a struct of its own.
             guard address != nil else { return -Int64(EINVAL) }
-            if mode == .collect { take(header, at: addr) }
+            if mode == .collect {
+                take(header, version: version, at: addr)
+                onFlush?()
+            }
             return 0
         default:
             return -Int64(EINVAL)
@@ -55,14 +69,32 @@ public final class ChannelPort {
     /// At the end of the run: what is still in the buffer (the process may have died before its
     /// shim flushed).
     public func collectTail() {
-        guard mode == .collect, let a = address, let header = try? memory.bytes(at: a, count: Int(Self.dataOffset)) else { return }
-        take(header, at: a)
+        guard mode == .collect, let a = address, let header = try? memory.bytes(at: a, count: 32) else { return }
+        take(header, version: registeredVersion, at: a)
     }
 
-    private func take(_ header: [UInt8], at addr: UInt64) {
+    /// Ask the shim to flush right after the record that makes `used` exceed `limit`: 0 stops
+    /// after the next record, `nil` never (the shim's own default, `capacity`). Only a version 2
+    /// struct has the field; the shim reads it after every record, so the guest stops at a record
+    /// boundary with nothing else changed (a flush is not an event). Returns false when the run's
+    /// shim cannot be stepped.
+    @discardableResult
+    public func setWatch(_ limit: UInt64?) -> Bool {
+        guard let a = address, registeredVersion >= 2,
+              let capacity = try? memory.load(UInt64.self, at: a + Self.capacityOffset) else { return false }
+        return (try? memory.store(limit ?? capacity, at: a + Self.watchOffset)) != nil
+    }
+
+    /// The Perl shim's introspection block (revenant_perl_introspect.h), if it published one.
+    public func introspectAddress() -> UInt64? {
+        guard let a = address, registeredVersion >= 2, let v = try? memory.load(UInt64.self, at: a + Self.introspectOffset), v != 0 else { return nil }
+        return v
+    }
+
+    private func take(_ header: [UInt8], version: UInt32, at addr: UInt64) {
         let capacity = u64(header, Int(Self.capacityOffset)), used = u64(header, Int(Self.usedOffset))
         let n = Int(min(used, capacity, 1 << 30))
-        if n > 0, let data = try? memory.bytes(at: addr + Self.dataOffset, count: n) { collected += data }
+        if n > 0, let data = try? memory.bytes(at: addr + Self.dataOffset(version), count: n) { collected += data }
     }
 
     private func u32(_ b: [UInt8], _ o: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(b[o + $1]) << (8 * $1) } }

@@ -132,6 +132,16 @@ public struct ChannelDecoder {
     var line: Int64 = 0
 
     public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    /// Where this decoder's bytes end (a record ending here is the last one handed over).
+    public var length: Int { bytes.count }
+
+    /// Decodes the next piece of a stream handed over piece by piece (a flush never splits a
+    /// record), carrying the statement context the deltas are relative to.
+    public init(_ bytes: [UInt8], continuing previous: ChannelDecoder) {
+        self.bytes = bytes
+        context = previous.context
+        line = previous.line
+    }
 
     /// The next record and where it ends, or nil at the end of the stream.
     public mutating func next() throws(ChannelFormatError) -> (record: ChannelRecord, end: Int)? {

@@ -135,3 +135,22 @@ extension TraceIndex {
         }
     }
 }
+
+extension TraceIndex {
+    /// The events the statements at FILE:LINE precede (their machine positions), for breakpoints.
+    /// FILE matches a recorded path exactly or as its last path components ("bank.pl" matches
+    /// "/home/u/bank.pl").
+    public func statementEvents(file: String, line: Int64) throws -> [Int] {
+        try queue.read { db in
+            try Int.fetchAll(db, sql: """
+                SELECT DISTINCT s.event FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
+                WHERE s.line = ? AND (f.path = ?2 OR f.path LIKE '%/' || ?2) ORDER BY s.event
+                """, arguments: [line, file])
+        }
+    }
+
+    /// The event statement `seq` precedes.
+    public func statementEvent(seq: Int) throws -> Int? {
+        try queue.read { db in try Int.fetchOne(db, sql: "SELECT event FROM statements WHERE seq = ?", arguments: [seq]) }
+    }
+}

@@ -10,7 +10,7 @@ struct Revenant: ParsableCommand {
         Exit status of `run`: the guest's own (128+N when signal N killed it). Revenant's own failures
         use 125 (usage, KVM unavailable), 126 (program not executable) and 127 (program not found).
         """,
-        subcommands: [Run.self, Record.self, Replay.self, Info.self, RegenCommand.self, Log.self, SQLCommand.self, When.self, Syscalls.self]
+        subcommands: [Run.self, Record.self, Replay.self, Info.self, RegenCommand.self, Log.self, PerlCommand.self, SQLCommand.self, When.self, Syscalls.self]
     )
 
     /// ArgumentParser's own exit codes are replaced by DESIGN.md's: usage errors are 125.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import LinuxABI
+import PerlReplay
 import Regen
 import Replay
 import SQLReplay
@@ -16,6 +17,9 @@ struct When: ParsableCommand {
         --syscall 'NAME[ KEY=GLOB|KEY~REGEX]...' is evaluated in the VMM during a replay, where
         guest memory can be read. NAME is a glob; keys: path, fd, result, errno (e.g. ENOENT),
         data (the bytes a write wrote or a read brought in). Every matching call is a hit.
+        --perl 'EXPR' steps the replay in the VM statement by statement and evaluates the Perl
+        expression by reading the paused interpreter's memory (see `revenant perl`): a hit is a
+        statement where it becomes true.
         --sql 'QUERY' re-executes the query log (see `revenant sql`) and evaluates the query after
         every statement: a hit is a statement after which its first column becomes true.
 
@@ -29,7 +33,7 @@ struct When: ParsableCommand {
     @Argument(help: "The trace directory.") var trace: String
     @Option(help: ArgumentHelp("A syscall filter: NAME then KEY=GLOB / KEY~REGEX conditions.", valueName: "SPEC")) var syscall: String?
     @Option(help: ArgumentHelp("A SQL query evaluated after every SQL statement.", valueName: "QUERY")) var sql: String?
-    @Option(help: ArgumentHelp("A Perl expression evaluated at every statement (comes with Perl-level replay).", valueName: "EXPR")) var perl: String?
+    @Option(help: ArgumentHelp("A Perl expression evaluated at every statement.", valueName: "EXPR")) var perl: String?
     @Option(help: ArgumentHelp("A breakpoint at an ELF symbol (comes with software breakpoints).", valueName: "SYM")) var symbol: String?
     @Option(help: ArgumentHelp("A memory watch (comes with software breakpoints).", valueName: "ADDR[:LEN]")) var watch: String?
     @Flag(help: "Stop at the first hit.") var first = false
@@ -37,7 +41,16 @@ struct When: ParsableCommand {
     func run() throws {
         let chosen = [syscall, sql, perl, symbol, watch].compactMap { $0 }
         guard chosen.count == 1 else { throw CLIError("when: give exactly one of --syscall, --sql, --perl, --symbol, --watch") }
-        if perl != nil { throw CLIError("when --perl: Perl predicates come with the Perl-level replay (not implemented yet); `revenant log TRACE perl --where` answers line and sub questions from the index") }
+        if let perl {
+            var run = try PerlReplayRun(trace: trace)
+            run.when = try parseExpression(perl, option: "--perl")
+            run.first = first
+            let hits = try run.run { stop, _, position in
+                print("\(position): statement #\(stop.seq)" + (stop.sub.map { " in \($0)" } ?? ""))
+            }
+            if hits == 0 { Glibc.exit(1) }
+            return
+        }
         if symbol != nil || watch != nil { throw CLIError("when --\(symbol != nil ? "symbol" : "watch"): breakpoints and memory watches in the VMM are not implemented yet") }
         let dir: TraceDirectory, header: TraceHeader
         do { (dir, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }

@@ -1,0 +1,165 @@
+import ArgumentParser
+import Glibc
+import PerlReplay
+import Regen
+import Replay
+import SQLReplay
+import Trace
+
+struct PerlCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "perl",
+        abstract: "Replay a recorded Perl script statement by statement.",
+        discussion: """
+        The exact form: the machine-level replay runs in the VM and the VMM stops it at Perl
+        statements, reading variables straight from the paused interpreter's memory (nothing runs
+        in the guest, so the replay stays exact for every script, XS and C I/O included).
+        Statements of interest come from the index (made by `regen` when missing); the replay runs
+        free between them.
+
+        Without --break or --when every statement is listed. --break stops at FILE:LINE (FILE may
+        be the script's name or any tail of its path). --when prints every statement where EXPR
+        becomes true (was false before); with --break it is a condition on the breakpoints.
+        --print shows expressions at each stop. Expressions: variables ($x, @a, %h, $a[1],
+        $h{k}, $r->{k}[0], $#a, @$r), literals, arithmetic, comparisons, =~ /re/, && || ! ?: and
+        defined/length/scalar/exists/ref/abs/int/lc/uc.
+
+        --debug: an interactive session (step, next, continue, break, print, reverse-step, where,
+        quit); reverse-step replays again from the start to the statement before.
+
+        Exit status: 0, 1 when nothing was hit, 124 when the replay diverged, 125 on failure.
+
+        Examples:
+          revenant perl run.rvt --break bank.pl:12 --print '$balance, @history'
+          revenant perl run.rvt --when '$balance < 0' --first
+          revenant perl run.rvt --debug
+        """
+    )
+
+    @Argument(help: "The trace directory.") var trace: String
+    @Option(name: .customLong("break"), help: ArgumentHelp("Stop at this line (any number of times).", valueName: "FILE:LINE")) var breaks: [String] = []
+    @Option(help: ArgumentHelp("Print every statement where this Perl expression becomes true.", valueName: "EXPR")) var when: String?
+    @Option(help: ArgumentHelp("Expressions to show at each stop, comma-separated.", valueName: "EXPRS")) var print: String?
+    @Flag(help: "Stop at the first hit.") var first = false
+    @Flag(help: "An interactive session (step, next, continue, break, print, reverse-step).") var debug = false
+
+    func run() throws {
+        var run = try PerlReplayRun(trace: trace)
+        run.breakpoints = try breaks.map(Breakpoint.init)
+        if let when { run.when = try parseExpression(when, option: "--when") }
+        if let print {
+            do { run.prints = try PerlExpression.parseList(print) } catch { throw CLIError("--print \(print): \(error)") }
+        }
+        run.first = first
+        if debug {
+            try PerlDebugger(run: run).start()
+            return
+        }
+        let hits = try run.run { stop, stepper, position in
+            Swift.print("\(position): statement #\(stop.seq)" + (stop.sub.map { " in \($0)" } ?? ""))
+            for line in run.printed(at: stop, stepper) { Swift.print("    " + line) }
+        }
+        if hits == 0 && (!breaks.isEmpty || when != nil) { Glibc.exit(1) }
+    }
+}
+
+func parseExpression(_ text: String, option: String) throws -> PerlExpression {
+    do { return try PerlExpression.parse(text) } catch { throw CLIError("\(option) \(text): \(error)") }
+}
+
+/// FILE:LINE.
+struct Breakpoint {
+    var file: String
+    var line: Int64
+    init(_ spec: String) throws {
+        guard let colon = spec.lastIndex(of: ":"), let l = Int64(spec[spec.index(after: colon)...]), l > 0, colon != spec.startIndex else {
+            throw CLIError("--break \(spec): expected FILE:LINE")
+        }
+        file = String(spec[..<colon])
+        line = l
+    }
+    func matches(_ s: PerlStop) -> Bool { s.line == line && (s.file == file || s.file.hasSuffix("/" + file)) }
+}
+
+/// One stepping replay of a trace at the Perl level, shared by `perl` and `when --perl`.
+struct PerlReplayRun {
+    let trace: String
+    let index: TraceIndex
+    var breakpoints: [Breakpoint] = []
+    var when: PerlExpression?
+    var prints: [(text: String, expression: PerlExpression)] = []
+    var first = false
+    /// The recorded working directory (where relative script paths lived).
+    let cwd: String
+
+    init(trace: String) throws {
+        self.trace = trace
+        index = try requireIndex(trace, shim: "perl", what: "Perl")
+        cwd = (try? TraceDirectory.open(trace).1.cwd) ?? "/"
+    }
+
+    /// The position of a stop at the three levels.
+    func position(_ stop: PerlStop) -> Position {
+        Position(event: stop.event, perl: stop.location, sql: (try? index.position(atEvent: stop.event))?.sql)
+    }
+
+    func printed(at stop: PerlStop, _ stepper: PerlStepper) -> [String] {
+        guard !prints.isEmpty else { return [] }
+        do {
+            let e = try stepper.evaluator(package: stop.package)
+            return prints.map { e.printable($0.expression).rendered(as: $0.text) }
+        } catch { return ["<\(error)>"] }
+    }
+
+    /// The events after which to step so as to stop at every statement on these lines.
+    func stepWindows(_ points: [Breakpoint]) throws -> Set<Int> {
+        var out = Set<Int>()
+        for b in points {
+            let events = try index.statementEvents(file: b.file, line: b.line)
+            for e in events { out.insert(e - 1) }
+        }
+        return out
+    }
+
+    /// Replay once, calling `report` at every hit; returns the number of hits.
+    func run(report: @escaping (PerlStop, PerlStepper, Position) -> Void) throws -> Int {
+        let session: ReplaySession
+        do { session = try ReplaySession(path: trace, quiet: true, ignoreCPU: false, diagnostic: { _ in }) } catch {
+            throw CLIError(error.description)
+        }
+        let stepper = PerlStepper(session: session)
+        if when != nil || breakpoints.isEmpty { stepper.stepAll = true } else { stepper.stepAfterEvents = try stepWindows(breakpoints) }
+        var hits = 0, previous: Bool? = nil
+        var failure: String?
+        var last = "(before the first statement)"
+        stepper.onStatement = { _, _, file, line in last = "\(file):\(line)" }
+        stepper.onStop = { stop, stepper in
+            guard breakpoints.isEmpty || breakpoints.contains(where: { $0.matches(stop) }) else { return true }
+            if let when {
+                let now: Bool
+                do { now = try stepper.evaluator(package: stop.package).truth(when) } catch {
+                    failure = "cannot evaluate --when at \(stop.location): \(error)"
+                    return false
+                }
+                defer { previous = now }
+                // Without breakpoints a hit is where it becomes true; with them, a condition.
+                guard now, !breakpoints.isEmpty || previous != true else { return true }
+            }
+            hits += 1
+            report(stop, stepper, position(stop))
+            return !first
+        }
+        let outcome = session.run()
+        if let failure { throw CLIError(failure) }
+        if let e = stepper.error { throw CLIError("\(trace): \(e)") }
+        switch outcome {
+        case .diverged(let d): throw CLIError("\(d) (last Perl statement: \(last))", code: 124)
+        case .traceFailed(let t): throw CLIError(t)
+        case .finished, .stopped: break
+        }
+        if !stepper.steppable {
+            throw CLIError("\(trace) was recorded with a Perl shim that cannot be stepped (channel version 1): record it again")
+        }
+        return hits
+    }
+}
