@@ -761,6 +761,8 @@ static void publish_introspection(pTHX)
     L("xpvhv.max", offsetof(XPVHV, xhv_max));
     L("xpvcv.padlist", offsetof(XPVCV, xcv_padlist_u));
     L("xpvcv.depth", offsetof(XPVCV, xcv_depth));
+    L("xpvcv.outside", offsetof(XPVCV, xcv_outside));
+    L("xpvcv.outside_seq", offsetof(XPVCV, xcv_outside_seq));
     L("padlist.arr", offsetof(PADLIST, xpadl_arr));
     L("padnamelist.fill", offsetof(PADNAMELIST, xpadnl_fill));
     L("padnamelist.alloc", offsetof(PADNAMELIST, xpadnl_alloc));

@@ -172,6 +172,14 @@ public struct PerlEvaluator {
     /// Scalar context: the value `--when` tests.
     public func truth(_ e: PerlExpression) throws(PerlIntrospectionError) -> Bool { try scalar(try evaluate(e)).truth }
 
+    /// The truth where every variable the expression names is visible (a lexical in scope or an
+    /// existing package variable), nil elsewhere: inside a module's code `$balance` means
+    /// nothing, and `--when` keeps its previous answer there instead of flickering to false.
+    public func truthInScope(_ e: PerlExpression) throws(PerlIntrospectionError) -> Bool? {
+        for name in Set(e.variables) where try vmi.variable(name, package: package) == nil { return nil }
+        return try truth(e)
+    }
+
     /// What `--print` shows for one expression.
     public func printable(_ e: PerlExpression) -> PerlValue {
         do {

@@ -11,9 +11,9 @@ public final class PerlIntrospector {
     let interp: UInt64
     // Offsets and constants, from the shim (perl's headers, via offsetof).
     let iOp, iCurpad, iCurstackinfo, iDefstash, iMainCV: UInt64
-    let copSeq, siCxstack, siCxix, siPrev, cxSize, cxType, cxSubCV, cxEvalCV, cxOldcop: UInt64
+    let copSeq, siCxstack, siCxix, siPrev, cxSize, cxType, cxSubCV, cxEvalCV: UInt64
     let cxTypemask, cxtSub, cxtFormat, cxtEval: UInt64
-    let svAny, svFlags, svU, xpvCur, xpvivIV, xpvnvNV, xpvavFill, xpvhvMax, xpvcvPadlist, xpvcvDepth: UInt64
+    let svAny, svFlags, svU, xpvCur, xpvivIV, xpvnvNV, xpvavFill, xpvhvMax, xpvcvPadlist, xpvcvDepth, xpvcvOutside, xpvcvOutsideSeq: UInt64
     let padlistArr, pnlFill, pnlAlloc, pnPV, pnOurstash, pnLow, pnHigh, pnLen, pnFlags, pnOuter: UInt64
     let heNext, heHek, heVal, hekLen, hekKey, gpSV, gpAV, gpHV: UInt64
     let fIOK, fNOK, fPOK, fROK, pIOK, pNOK, pPOK, fIsUV, fObject, tMask: UInt64
@@ -26,11 +26,11 @@ public final class PerlIntrospector {
         iDefstash = try L("interp.defstash"); iMainCV = try L("interp.main_cv")
         copSeq = try L("cop.seq"); siCxstack = try L("si.cxstack"); siCxix = try L("si.cxix"); siPrev = try L("si.prev")
         cxSize = try L("cx.size"); cxType = try L("cx.type"); cxSubCV = try L("cx.sub_cv"); cxEvalCV = try L("cx.eval_cv")
-        cxOldcop = try L("cx.oldcop")
         cxTypemask = try L("cx.typemask"); cxtSub = try L("cxt.sub"); cxtFormat = try L("cxt.format"); cxtEval = try L("cxt.eval")
         svAny = try L("sv.any"); svFlags = try L("sv.flags"); svU = try L("sv.u"); xpvCur = try L("xpv.cur")
         xpvivIV = try L("xpviv.iv"); xpvnvNV = try L("xpvnv.nv"); xpvavFill = try L("xpvav.fill"); xpvhvMax = try L("xpvhv.max")
         xpvcvPadlist = try L("xpvcv.padlist"); xpvcvDepth = try L("xpvcv.depth")
+        xpvcvOutside = try L("xpvcv.outside"); xpvcvOutsideSeq = try L("xpvcv.outside_seq")
         padlistArr = try L("padlist.arr"); pnlFill = try L("padnamelist.fill"); pnlAlloc = try L("padnamelist.alloc")
         pnPV = try L("padname.pv"); pnOurstash = try L("padname.ourstash"); pnLow = try L("padname.low"); pnHigh = try L("padname.high")
         pnLen = try L("padname.len"); pnFlags = try L("padname.flags"); pnOuter = try L("padname.f_outer")
@@ -64,16 +64,16 @@ public final class PerlIntrospector {
 
     // MARK: where the interpreter is
 
-    /// The sub (or string eval, or the main program) whose statement is about to run, the pad
-    /// its lexicals live in, and the statement's sequence number (which lexicals are in scope).
-    struct Frame { var cv: UInt64; var pad: UInt64; var seq: UInt32; var isEval: Bool }
+    /// A scope to look names up in: a sub (or string eval, or the main program), the pad its
+    /// lexicals live in, and the sequence number that says which of its lexicals are in scope.
+    struct Frame { var cv: UInt64; var pad: UInt64; var seq: UInt32 }
 
-    /// Innermost first: the running code, then (for a string eval) the code around it.
-    func frames() throws(PerlIntrospectionError) -> [Frame] {
+    /// The code whose statement is about to run: the innermost sub, format or string eval on the
+    /// context stacks (an eval block has no pad of its own), else the main program.
+    func currentFrame() throws(PerlIntrospectionError) -> Frame {
         let cop = try u64(interp + iOp)
-        var seq = try u32(cop + copSeq)
-        var out: [Frame] = []
-        var pad = try u64(interp + iCurpad)
+        let seq = try u32(cop + copSeq)
+        let pad = try u64(interp + iCurpad)
         var si = try u64(interp + iCurstackinfo)
         var guardCount = 0
         while si != 0, guardCount < 64 {
@@ -83,66 +83,58 @@ public final class PerlIntrospector {
             while ix >= 0 {
                 let cx = stack + UInt64(ix) * cxSize
                 let t = UInt64(try u8(cx + cxType)) & cxTypemask
-                var cv: UInt64 = 0, isEval = false
-                if t == cxtSub || t == cxtFormat { cv = try u64(cx + cxSubCV) } else if t == cxtEval { cv = try u64(cx + cxEvalCV); isEval = true }
-                if cv != 0 {
-                    out.append(Frame(cv: cv, pad: pad, seq: seq, isEval: isEval))
-                    if !isEval { return out }
-                    // The code around a string eval: its pad at its depth, its statement then.
-                    let oldcop = try u64(cx + cxOldcop)
-                    seq = oldcop != 0 ? try u32(oldcop + copSeq) : seq
-                    pad = 0
-                }
+                let cv = t == cxtSub || t == cxtFormat ? try u64(cx + cxSubCV) : t == cxtEval ? try u64(cx + cxEvalCV) : 0
+                if cv != 0 { return Frame(cv: cv, pad: pad, seq: seq) }
                 ix -= 1
             }
             si = try u64(si + siPrev)
         }
-        out.append(Frame(cv: try u64(interp + iMainCV), pad: pad, seq: seq, isEval: false))
-        return out
+        return Frame(cv: try u64(interp + iMainCV), pad: pad, seq: seq)
     }
 
     /// The pad (SV* array) of `cv` at its current depth.
     func padArray(of cv: UInt64) throws(PerlIntrospectionError) -> UInt64 {
         let any = try u64(cv + svAny)
         let padlist = try u64(any + xpvcvPadlist)
+        guard padlist != 0 else { return 0 }
         let depth = max(UInt64(try u32(any + xpvcvDepth)), 1)
         let pad = try u64(try u64(padlist + padlistArr) + 8 * depth)
         return pad == 0 ? 0 : try u64(pad + svU)
     }
 
     /// A lexical (`$x`, `@y`, `%h`, with its sigil) visible at the stop: its SV/AV/HV address.
+    /// Perl's own rule (pad_findmy): the current code's pad names in scope at this statement,
+    /// then the enclosing code's (CvOUTSIDE) as they were where this code was defined. `our`
+    /// names are package variables: nil, and the caller looks in the stash.
     public func lexical(_ name: String) throws(PerlIntrospectionError) -> UInt64? {
         let want = Array(name.utf8)
-        for frame in try frames() {
+        var frame = try currentFrame()
+        for _ in 0..<64 {
             let any = try u64(frame.cv + svAny)
             let padlist = try u64(any + xpvcvPadlist)
-            guard padlist != 0 else { continue }
-            let names = try u64(try u64(padlist + padlistArr))
-            guard names != 0 else { continue }
-            let fill = Int64(bitPattern: try u64(names + pnlFill)), alloc = try u64(names + pnlAlloc)
-            var found: Int64?, outer: Int64?
-            var i = min(fill, 1 << 20)
-            while i >= 1 {
-                let pn = try u64(alloc + 8 * UInt64(i))
-                if pn != 0, Int(try u8(pn + pnLen)) == want.count, try bytes(try u64(pn + pnPV), want.count) == want {
-                    // `our $x` names a package variable: the caller looks it up in the stash.
-                    if try u64(pn + pnOurstash) != 0 { if found == nil, outer == nil { return nil } }
-                    else if UInt64(try u8(pn + pnFlags)) & pnOuter != 0 {
-                        if outer == nil { outer = i }
-                    } else {
+            let names = padlist == 0 ? 0 : try u64(try u64(padlist + padlistArr))
+            if names != 0 {
+                let fill = Int64(bitPattern: try u64(names + pnlFill)), alloc = try u64(names + pnlAlloc)
+                var i = min(fill, 1 << 20)
+                while i >= 1 {
+                    let pn = try u64(alloc + 8 * UInt64(i))
+                    if pn != 0, Int(try u8(pn + pnLen)) == want.count, try bytes(try u64(pn + pnPV), want.count) == want {
+                        if try u64(pn + pnOurstash) != 0 { return nil }
                         let low = try u32(pn + pnLow), high = try u32(pn + pnHigh)
-                        if low != UInt32.max, low < frame.seq, frame.seq <= high { found = i; break }
+                        // A captured outer lexical (a closure's copy) or one in scope here.
+                        if UInt64(try u8(pn + pnFlags)) & pnOuter != 0 || (low != UInt32.max && low < frame.seq && frame.seq <= high) {
+                            let pad = frame.pad != 0 ? frame.pad : try padArray(of: frame.cv)
+                            guard pad != 0 else { return nil }
+                            let sv = try u64(pad + 8 * UInt64(i))
+                            return sv == 0 ? nil : sv
+                        }
                     }
+                    i -= 1
                 }
-                i -= 1
             }
-            if let idx = found ?? outer {
-                let pad = frame.pad != 0 ? frame.pad : try padArray(of: frame.cv)
-                guard pad != 0 else { return nil }
-                let sv = try u64(pad + 8 * UInt64(idx))
-                return sv == 0 ? nil : sv
-            }
-            if !frame.isEval { break }
+            let outside = try u64(any + xpvcvOutside)
+            guard outside != 0 else { return nil }
+            frame = Frame(cv: outside, pad: 0, seq: try u32(any + xpvcvOutsideSeq))
         }
         return nil
     }

@@ -99,7 +99,8 @@ public indirect enum PerlValue: Equatable {
         switch self {
         case .scalar(let s):
             if s.isUndef { return "undef" }
-            if s.bytes != nil { return PerlValue.quote(s.string) }
+            // Data::Dumper's rule: integers bare, every other string quoted.
+            if s.bytes != nil, s.string.wholeMatch(of: /-?(0|[1-9][0-9]{0,14})/) == nil { return PerlValue.quote(s.string) }
             return s.string
         case .reference(let r, let target):
             let bless = r.blessed.map { "bless(" + $0 + ") " } ?? ""

@@ -154,3 +154,10 @@ extension TraceIndex {
         try queue.read { db in try Int.fetchOne(db, sql: "SELECT event FROM statements WHERE seq = ?", arguments: [seq]) }
     }
 }
+
+extension TraceIndex {
+    /// The event of every SQL statement execution, by seq (for positions at many stops).
+    public func sqlStatementEvents() throws -> [Int] {
+        try queue.read { db in try Int.fetchAll(db, sql: "SELECT event FROM sql_statements ORDER BY seq") }
+    }
+}

@@ -96,11 +96,21 @@ struct PerlReplayRun {
         self.trace = trace
         index = try requireIndex(trace, shim: "perl", what: "Perl")
         cwd = (try? TraceDirectory.open(trace).1.cwd) ?? "/"
+        sqlEvents = try index.sqlStatementEvents()
     }
 
-    /// The position of a stop at the three levels.
+    /// The event of every SQL statement, by number (read once: a stop must cost no query).
+    let sqlEvents: [Int]
+
+    /// The position of a stop at the three levels: the SQL statement is the last one started
+    /// before the stop's event.
     func position(_ stop: PerlStop) -> Position {
-        Position(event: stop.event, perl: stop.location, sql: (try? index.position(atEvent: stop.event))?.sql)
+        var lo = 0, hi = sqlEvents.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if sqlEvents[mid] <= stop.event { lo = mid + 1 } else { hi = mid }
+        }
+        return Position(event: stop.event, perl: stop.location, sql: lo > 0 ? lo - 1 : nil)
     }
 
     func printed(at stop: PerlStop, _ stepper: PerlStepper) -> [String] {
@@ -136,11 +146,13 @@ struct PerlReplayRun {
         stepper.onStop = { stop, stepper in
             guard breakpoints.isEmpty || breakpoints.contains(where: { $0.matches(stop) }) else { return true }
             if let when {
-                let now: Bool
-                do { now = try stepper.evaluator(package: stop.package).truth(when) } catch {
+                let value: Bool?
+                do { value = try stepper.evaluator(package: stop.package).truthInScope(when) } catch {
                     failure = "cannot evaluate --when at \(stop.location): \(error)"
                     return false
                 }
+                // Where its variables are not visible the predicate is not evaluated.
+                guard let now = value else { return true }
                 defer { previous = now }
                 // Without breakpoints a hit is where it becomes true; with them, a condition.
                 guard now, !breakpoints.isEmpty || previous != true else { return true }

@@ -62,6 +62,7 @@ enum ShimChecks {
             let common = zip(live, regen).prefix { $0 == $1 }.count
             problems.append("regenerated channel (\(regen.count) bytes) differs from the live one (\(live.count) bytes) at byte \(common)")
         }
+        problems += steppedStatements(revenant: revenant, trace: trace, regenerated: regen, scratch: scratch, timeout: timeout)
         do {
             if try syscallNumbers(trace).contains(ChannelPort.number) { problems.append("the trace holds a channel call") }
         } catch { problems.append("cannot read the trace's events: \(error)") }
@@ -78,5 +79,30 @@ enum ShimChecks {
             } catch { problems.append("a channel does not decode: \(error)") }
         }
         return problems
+    }
+
+    /// `revenant perl TRACE` stops at every statement (the VMM pausing the guest inside the
+    /// shim's hook) and must list exactly the regenerated statements, in order, and replay to the
+    /// end without diverging: stepping changes nothing the program can see.
+    static func steppedStatements(revenant: URL, trace: URL, regenerated: Data, scratch: URL, timeout: TimeInterval) -> [String] {
+        let r = ProcessRunner.run(executable: revenant.path, arguments: ["perl", trace.path], directory: scratch,
+                                  environment: ProcessInfo.processInfo.environment, stdinPath: "/dev/null",
+                                  stdoutFile: scratch.appendingPathComponent("perl.stdout"),
+                                  stderrFile: scratch.appendingPathComponent("perl.stderr"), timeout: timeout)
+        guard r.status == 0 else { return ["revenant perl exited \(r.status): \(String(decoding: r.stderr.suffix(400), as: UTF8.self))"] }
+        // "event #E, perl FILE:LINE[, SQL #k]: statement #N[ in SUB]"
+        let stepped = String(decoding: r.stdout, as: UTF8.self).split(separator: "\n").map { line -> String in
+            guard let p = line.range(of: ", perl ") else { return String(line) }
+            let rest = line[p.upperBound...]
+            let end = rest.range(of: ", SQL #")?.lowerBound ?? rest.range(of: ": statement #")?.lowerBound ?? rest.endIndex
+            return String(rest[..<end])
+        }
+        guard let wanted = try? decode(Array(regenerated)).statements.map({ "\($0.file):\($0.line)" }) else { return ["the regenerated channel does not decode"] }
+        if stepped != wanted {
+            let i = zip(stepped, wanted).prefix { $0 == $1 }.count
+            return ["revenant perl stopped at \(stepped.count) statements, the channel has \(wanted.count); first difference at #\(i): "
+                    + "\(i < stepped.count ? stepped[i] : "-") vs \(i < wanted.count ? wanted[i] : "-")"]
+        }
+        return []
     }
 }

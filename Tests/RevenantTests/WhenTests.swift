@@ -40,7 +40,7 @@ final class WhenTests: ScratchTestCase {
         XCTAssertEqual(firstOpen.stdout.split(separator: "\n").count, 1, firstOpen.stdout)
         // No hit: exit 1. Unknown or unsupported predicates: one line, 125.
         XCTAssertEqual(try revenant(["when", "b.rvt", "--syscall", "openat path=*.nothing"]).status, 1)
-        for bad in [["--syscall", "openat colour=red"], ["--perl", "$x > 1"], ["--symbol", "main"]] {
+        for bad in [["--syscall", "openat colour=red"], ["--perl", "$x >"], ["--perl", "foo($x)"]] {
             let r = try revenant(["when", "b.rvt"] + bad)
             XCTAssertEqual(r.status, 125, r.stderr)
             XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)

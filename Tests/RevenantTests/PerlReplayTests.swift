@@ -1,0 +1,85 @@
+import Foundation
+import XCTest
+
+/// `revenant perl`: the stepping replay leaves the host alone, the debugger steps both ways, and
+/// bad input gets one line and DESIGN.md's exit code.
+final class PerlReplayTests: ScratchTestCase {
+    let script = """
+    use strict;
+    my $n = 0;
+    open(my $out, '>', 'out.txt') or die;
+    for my $i (1 .. 5) {
+        $n += $i;
+        print $out "n=$n\\n";
+    }
+    close $out;
+    unlink 'victim.txt' or die "unlink: $!";
+    mkdir 'made';
+    rename 'out.txt', 'made/out.txt' or die;
+    print "sum $n\\n";
+
+    """
+
+    /// Names, sizes, contents and modification times of everything under `base`, but traces.
+    func snapshot() throws -> [String] {
+        var out: [String] = []
+        let fm = FileManager.default
+        for case let p as String in fm.enumerator(atPath: base.path)! where !p.contains(".rvt") && !p.hasPrefix("out-") && !p.hasPrefix("err-") {
+            let a = try fm.attributesOfItem(atPath: base.appendingPathComponent(p).path)
+            let data = (try? Data(contentsOf: base.appendingPathComponent(p))) ?? Data()
+            out.append("\(p) \(a[.size] ?? 0) \((a[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0) \(data.hashValue)")
+        }
+        return out.sorted()
+    }
+
+    func testReplayWritesAndUnlinksNothingOnTheHost() throws {
+        try requireKVM()
+        try script.write(to: base.appendingPathComponent("t.pl"), atomically: true, encoding: .utf8)
+        try "precious\n".write(to: base.appendingPathComponent("victim.txt"), atomically: true, encoding: .utf8)
+        let rec = try revenant(["record", "-o", "t.rvt", "--", "/usr/bin/perl", "t.pl"])
+        XCTAssertEqual(rec.status, 0, rec.stderr)
+        XCTAssertEqual(rec.stdout, "sum 15\n")
+        // Back to the state before the run; the replays must leave it exactly so.
+        try FileManager.default.removeItem(at: base.appendingPathComponent("made"))
+        try "precious\n".write(to: base.appendingPathComponent("victim.txt"), atomically: true, encoding: .utf8)
+        let before = try snapshot()
+        let all = try revenant(["perl", "t.rvt"])
+        XCTAssertEqual(all.status, 0, all.stderr)
+        XCTAssertTrue(all.stdout.contains("perl t.pl:9: statement #") && all.stdout.contains("perl t.pl:11: "), all.stdout)
+        let w = try revenant(["perl", "t.rvt", "--when", "$n > 5", "--print", "$n, $i"])
+        XCTAssertEqual(w.status, 0, w.stderr)
+        XCTAssertTrue(w.stdout.contains("perl t.pl:6: ") && w.stdout.contains("$n = 6\n    $i = 3\n"), w.stdout)
+        XCTAssertEqual(try snapshot(), before, "a replay touched the host's files")
+    }
+
+    func testDebuggerStepsContinuesAndReverseSteps() throws {
+        try requireKVM()
+        try script.write(to: base.appendingPathComponent("t.pl"), atomically: true, encoding: .utf8)
+        try "x\n".write(to: base.appendingPathComponent("victim.txt"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try revenant(["record", "-o", "t.rvt", "--", "/usr/bin/perl", "t.pl"]).status, 0)
+        let commands = base.appendingPathComponent("commands")
+        try "b t.pl:6\nc\np $n, $i\nc\np $n\nrs\np $n, $i\nw\nn\np $n\nq\n".write(to: commands, atomically: true, encoding: .utf8)
+        let r = try revenant(["perl", "t.rvt", "--debug"], stdin: commands.path)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let printed = r.stdout.components(separatedBy: "(revenant) ").filter { $0.hasPrefix("$") }
+        // line 6 after $n += 1, then after $n += 2; back one statement (line 5, $n still 1);
+        // next (line 6 again, $n now 3).
+        XCTAssertEqual(printed, ["$n = 1\n$i = 1\n", "$n = 3\n", "$n = 1\n$i = 2\n", "$n = 3\n"], r.stdout)
+        XCTAssertTrue(r.stdout.contains("[#") && r.stdout.contains("t.pl:5") && r.stdout.contains("$n += $i;"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("event #") && r.stdout.contains("perl t.pl:5: statement #"), "where: \(r.stdout)")
+    }
+
+    func testErrorsAreOneLine() throws {
+        try requireKVM()
+        try "print 1;\n".write(to: base.appendingPathComponent("t.pl"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try revenant(["record", "-o", "t.rvt", "--", "/usr/bin/perl", "t.pl"]).status, 0)
+        XCTAssertEqual(try revenant(["record", "-o", "none.rvt", "--shims", "none", "--", "/usr/bin/perl", "t.pl"]).status, 0)
+        for (args, code) in [(["perl", "none.rvt"], Int32(1)), (["perl", "t.rvt", "--when", "$x +"], 125),
+                             (["perl", "t.rvt", "--when", "print($x)"], 125), (["perl", "t.rvt", "--break", "t.pl"], 125),
+                             (["perl", "missing.rvt"], 125), (["perl", "t.rvt", "--when", "$nothing > 1"], 1)] {
+            let r = try revenant(args)
+            XCTAssertEqual(r.status, code, "\(args): \(r.stderr)")
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, code == 1 && args.count > 2 ? 0 : 1, "\(args): \(r.stderr)")
+        }
+    }
+}
