@@ -20,6 +20,8 @@ struct When: ParsableCommand {
         --perl 'EXPR' steps the replay in the VM statement by statement and evaluates the Perl
         expression by reading the paused interpreter's memory (see `revenant perl`): a hit is a
         statement where it becomes true.
+        --watch ADDR[:LEN] (any number of them) reads guest memory at every event of the replay;
+        each change is a hit, placed at the first event after it (old -> new bytes in hex).
         --sql 'QUERY' re-executes the query log (see `revenant sql`) and evaluates the query after
         every statement: a hit is a statement after which its first column becomes true.
 
@@ -27,6 +29,7 @@ struct When: ParsableCommand {
           revenant when run.rvt --syscall 'openat path=*.db'
           revenant when run.rvt --syscall 'write fd=1 data~ERROR' --first
           revenant when run.rvt --sql 'SELECT balance < 0 FROM accounts WHERE id = 7'
+          revenant when run.rvt --watch 0x10000a0b40:8
         """
     )
 
@@ -35,11 +38,11 @@ struct When: ParsableCommand {
     @Option(help: ArgumentHelp("A SQL query evaluated after every SQL statement.", valueName: "QUERY")) var sql: String?
     @Option(help: ArgumentHelp("A Perl expression evaluated at every statement.", valueName: "EXPR")) var perl: String?
     @Option(help: ArgumentHelp("A breakpoint at an ELF symbol (comes with software breakpoints).", valueName: "SYM")) var symbol: String?
-    @Option(help: ArgumentHelp("A memory watch (comes with software breakpoints).", valueName: "ADDR[:LEN]")) var watch: String?
+    @Option(help: ArgumentHelp("A memory watch in the guest (any number): a hit at every change.", valueName: "ADDR[:LEN]")) var watch: [String] = []
     @Flag(help: "Stop at the first hit.") var first = false
 
     func run() throws {
-        let chosen = [syscall, sql, perl, symbol, watch].compactMap { $0 }
+        let chosen = [syscall, sql, perl, symbol, watch.isEmpty ? nil : ""].compactMap { $0 }
         guard chosen.count == 1 else { throw CLIError("when: give exactly one of --syscall, --sql, --perl, --symbol, --watch") }
         if let perl {
             var run = try PerlReplayRun(trace: trace)
@@ -51,7 +54,7 @@ struct When: ParsableCommand {
             if hits == 0 { Glibc.exit(1) }
             return
         }
-        if symbol != nil || watch != nil { throw CLIError("when --\(symbol != nil ? "symbol" : "watch"): breakpoints and memory watches in the VMM are not implemented yet") }
+        if symbol != nil { throw CLIError("when --symbol: breakpoints at ELF symbols are not implemented yet (int3 in the guest's code and a #BP exit to the VMM)") }
         let dir: TraceDirectory, header: TraceHeader
         do { (dir, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
         // Perl and SQL positions come from the index (made when missing or stale).
@@ -61,7 +64,9 @@ struct When: ParsableCommand {
             index = TraceIndex.open(dir)
         }
         var hits = 0
-        if let syscall {
+        if !watch.isEmpty {
+            hits = try watchMemory(index: index)
+        } else if let syscall {
             let predicate: SyscallPredicate
             do { predicate = try SyscallPredicate(syscall) } catch { throw CLIError("\(error)") }
             let session: ReplaySession
@@ -99,6 +104,48 @@ struct When: ParsableCommand {
             } catch let f as TimeTravel.Failure { throw CLIError(f.description, code: f.exitCode) }
         }
         if hits == 0 { Glibc.exit(1) }
+    }
+}
+
+extension When {
+    /// --watch: the watched bytes are read at every event of the replay (the VMM sees the guest
+    /// only there, so a change is placed between two events: the hit is the first event after
+    /// it, with the Perl statement last started before that event).
+    func watchMemory(index: TraceIndex?) throws -> Int {
+        var watches: [(spec: String, address: UInt64, length: Int)] = []
+        for w in watch {
+            let parts = w.split(separator: ":", maxSplits: 1).map(String.init)
+            let a = parts[0].hasPrefix("0x") ? UInt64(parts[0].dropFirst(2), radix: 16) : UInt64(parts[0])
+            let n = parts.count > 1 ? Int(parts[1]) : 8
+            guard let a, let n, n > 0, n <= 4096 else { throw CLIError("--watch \(w): expected ADDR[:LEN] (ADDR in hex as 0x…, LEN 1–4096 bytes)") }
+            watches.append((w, a, n))
+        }
+        let session: ReplaySession
+        do { session = try ReplaySession(path: trace, quiet: true, ignoreCPU: false, diagnostic: { _ in }) } catch {
+            throw CLIError(error.description)
+        }
+        let memory = session.personality.memory
+        var last: [[UInt8]?] = watches.map { _ in nil }
+        var found: [(Int, String)] = []
+        session.replayer.onEvent = { [weak replayer = session.replayer] i in
+            for (k, w) in watches.enumerated() {
+                let now = try? memory.bytes(at: w.address, count: w.length)
+                defer { last[k] = now }
+                guard i > 0, now != last[k] else { continue }
+                func hex(_ b: [UInt8]?) -> String { b.map { $0.map { String(format: "%02x", $0) }.joined() } ?? "unmapped" }
+                found.append((Int(i), "\(w.spec) \(hex(last[k])) -> \(hex(now))"))
+                if first { replayer?.stopRequested = true }
+            }
+        }
+        switch session.run() {
+        case .diverged(let d): fail(d, code: 124)
+        case .traceFailed(let t): fail(t, code: 125)
+        case .finished, .stopped: break
+        }
+        for (i, what) in found.prefix(first ? 1 : found.count) {
+            print("\(try index?.position(atEvent: i) ?? Position(event: i)): \(what)")
+        }
+        return found.count
     }
 }
 

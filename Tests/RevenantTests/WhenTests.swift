@@ -47,3 +47,46 @@ final class WhenTests: ScratchTestCase {
         }
     }
 }
+
+/// `when --watch`: the VMM reads the watched bytes at every event of the replay.
+final class WatchTests: ScratchTestCase {
+    func testWatchReportsEveryChangeAtTheEventAfterIt() throws {
+        try requireKVM()
+        try """
+        #include <stdio.h>
+        #include <unistd.h>
+        static volatile long counter;
+        int main(void) {
+            printf("%p\\n", (void *)&counter);
+            fflush(stdout);
+            for (int i = 0; i < 3; i++) {
+                counter += 10;
+                write(1, "tick\\n", 5);
+            }
+            return 0;
+        }
+        """.write(to: base.appendingPathComponent("w.c"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try run("/usr/bin/gcc", ["-O1", "-o", "w", "w.c"]).status, 0)
+        let rec = try revenant(["record", "-o", "w.rvt", "--", "./w"])
+        XCTAssertEqual(rec.status, 0, rec.stderr)
+        let address = String(rec.stdout.split(separator: "\n")[0])
+        let w = try revenant(["when", "w.rvt", "--watch", address + ":8", "--watch", address + ":1"])
+        XCTAssertEqual(w.status, 0, w.stderr)
+        let lines = w.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 6, w.stdout)
+        // Each change shows at the write that follows it (the events are the three ticks).
+        let ticks = try revenant(["log", "w.rvt", "syscalls"]).stdout.split(separator: "\n").filter { $0.contains("write(1, ") && $0.hasSuffix("= 5") }
+        let tickEvents = ticks.compactMap { $0.split(separator: " ").first.map { String($0.dropFirst()) } }
+        XCTAssertEqual(tickEvents.count, 3)
+        XCTAssertEqual(lines.filter { $0.contains(":8 ") }.map { String($0.split(separator: ":")[0].dropFirst(7)) }, tickEvents, w.stdout)
+        XCTAssertTrue(lines[0].hasSuffix("0000000000000000 -> 0a00000000000000") || lines[1].hasSuffix("0000000000000000 -> 0a00000000000000"), w.stdout)
+        XCTAssertTrue(w.stdout.contains(":8 1400000000000000 -> 1e00000000000000"), w.stdout)
+        let first = try revenant(["when", "w.rvt", "--watch", address + ":8", "--first"])
+        XCTAssertEqual(first.stdout.split(separator: "\n").count, 1, first.stdout)
+        // Unchanged memory: no hit, exit 1. A bad spec: one line, 125.
+        XCTAssertEqual(try revenant(["when", "w.rvt", "--watch", "0x1000:8"]).status, 1)
+        let bad = try revenant(["when", "w.rvt", "--watch", "lots"])
+        XCTAssertEqual(bad.status, 125)
+        XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1, bad.stderr)
+    }
+}
