@@ -250,3 +250,6 @@ with open(os.path.join(OUT, "summary.md"), "w") as f:
     f.write("\n".join(lines) + "\n")
 shutil.rmtree(work, ignore_errors=True)
 print(f"\nwritten: {os.path.join(OUT, 'summary.md')}")
+# Issue #7: the Perl-level replay (appends its section to summary.md).
+os.chdir(ROOT)
+subprocess.run([sys.executable, os.path.join(ROOT, "Scripts", "bench_perl_replay.py"), BIN], check=True)

@@ -100,4 +100,21 @@ step "when: every open of the database, found in the VMM during a replay, with i
      "revenant when bank.rvt --syscall 'openat path=*bank.db'"
 "$BIN" when bank.rvt --syscall 'openat path=*bank.db'
 
-printf '\nNext: replay at the Perl level, statement by statement; Perl predicates, breakpoints and memory watches.\n'
+step "Perl-level replay in the VM: the first statement where a lexical goes negative, with variables read from perl's memory" \
+     "revenant perl loan.rvt --when '\$balance < 0' --print '\$balance, @history'"
+cat > loan.pl <<'PERL'
+my $balance = 100;
+my @history;
+sub pay { my ($n) = @_; $balance -= $n; push @history, $n; }
+pay($_) for 30, 50, 40, 10;
+print "balance $balance\n";
+PERL
+"$BIN" record -o loan.rvt -- perl loan.pl
+"$BIN" perl loan.rvt --when '$balance < 0' --print '$balance, @history'
+
+step "Breakpoints: every time line 3 ran, with a value; the same question through when --perl" \
+     "revenant perl loan.rvt --break loan.pl:3 --print '\$n'; revenant when loan.rvt --perl '@history >= 3'"
+"$BIN" perl loan.rvt --break loan.pl:3 --print '$n'
+"$BIN" when loan.rvt --perl '@history >= 3'
+
+printf '\nNext: the fast Perl-level replay (native perl with the shim feeding the log back), checkpoints, breakpoints at ELF symbols.\n'

@@ -20,8 +20,8 @@ public struct PerlStop {
 /// (revenant_channel.h) so that the Perl shim flushes right after writing a statement's record;
 /// inside that flush the guest is paused exactly before the statement, and the VMM reads perl's
 /// state from memory (PerlIntrospector) without running anything in the guest. Between the
-/// statements of interest the replay runs free: `stepAfterEvents` (from the index) says after
-/// which events to start stepping, so breakpoints cost what their hits cost.
+/// statements of interest the replay runs free: `targets` (from the index) say where to step,
+/// so breakpoints cost what their hits cost.
 public final class PerlStepper {
     public let session: ReplaySession
     let channel: ChannelPort
@@ -36,8 +36,10 @@ public final class PerlStepper {
     private var ended = false
     /// Step every statement (`--when`, a statement-by-statement listing).
     public var stepAll = false
-    /// Events after which to step until the next event (a statement of interest has that position).
-    public var stepAfterEvents: Set<Int> = []
+    /// The statements of interest (number and the event each precedes, by number): the replay
+    /// steps only from the event before each of them until it is passed, and runs free between.
+    public var targets: [(seq: Int, event: Int)] = [] { didSet { nextTarget = targets.firstIndex { $0.seq >= statements } ?? targets.count } }
+    private var nextTarget = 0
     /// Called at each statement the replay stops at; return false to end the replay there.
     public var onStop: ((PerlStop, PerlStepper) -> Bool)?
     /// Called for every statement decoded (stopped at or run past), in order.
@@ -68,11 +70,14 @@ public final class PerlStepper {
 
     public var steppable: Bool { channel.registeredVersion >= 2 }
 
+    /// At every event: step if every statement is wanted, or the next target's record comes
+    /// before the next event.
     private func reached(event: Int) {
-        let want = stepAll || stepAfterEvents.contains(event)
-        if want != stepping, channel.address != nil {
-            if channel.setWatch(want ? 0 : nil) { stepping = want }
-        }
+        setStepping(stepAll || (nextTarget < targets.count && targets[nextTarget].event <= event + 1))
+    }
+
+    private func setStepping(_ want: Bool) {
+        if want != stepping, channel.address != nil, channel.setWatch(want ? 0 : nil) { stepping = want }
     }
 
     /// A flush: decode what it handed over; if it ends with a statement record and we are
@@ -94,6 +99,7 @@ public final class PerlStepper {
                     onStatement?(statements, session.replayerIndex, file(of: context), line)
                     if end == decoder.length { last = (statements, context, line) }
                     statements += 1
+                    while nextTarget < targets.count, targets[nextTarget].seq < statements - (last == nil ? 0 : 1) { nextTarget += 1 }
                 default: break
                 }
             }
@@ -106,11 +112,15 @@ public final class PerlStepper {
         let c = contexts[last.context]
         let stop = PerlStop(seq: last.seq, event: session.replayerIndex, file: file(of: last.context), line: last.line,
                             package: c.flatMap { strings[$0.package] } ?? "main", sub: c.flatMap { $0.sub == 0 ? nil : strings[$0.sub] })
-        if !onStop(stop, self) {
+        let goOn = onStop(stop, self)
+        if nextTarget < targets.count, targets[nextTarget].seq == stop.seq { nextTarget += 1 }
+        // Past the last target before the next event: run free again at once.
+        if !stepAll, !(nextTarget < targets.count && targets[nextTarget].event <= session.replayerIndex) { setStepping(false) }
+        if !goOn {
             // The replay ends at the next event; the statements until then are not stops.
             ended = true
             stepAll = false
-            stepAfterEvents = []
+            targets = []
             channel.setWatch(nil)
             session.replayer.stopRequested = true
         }

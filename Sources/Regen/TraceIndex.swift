@@ -137,15 +137,15 @@ extension TraceIndex {
 }
 
 extension TraceIndex {
-    /// The events the statements at FILE:LINE precede (their machine positions), for breakpoints.
-    /// FILE matches a recorded path exactly or as its last path components ("bank.pl" matches
-    /// "/home/u/bank.pl").
-    public func statementEvents(file: String, line: Int64) throws -> [Int] {
-        try queue.read { db in
-            try Int.fetchAll(db, sql: """
-                SELECT DISTINCT s.event FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
-                WHERE s.line = ? AND (f.path = ?2 OR f.path LIKE '%/' || ?2) ORDER BY s.event
-                """, arguments: [line, file])
+    /// Every statement on these lines: its number, the event it precedes (its machine position),
+    /// its file and line (one pass over the index, however many lines are asked for).
+    public func statements(onLines lines: Set<Int64>) throws -> [(seq: Int, event: Int, file: String, line: Int64)] {
+        guard !lines.isEmpty else { return [] }
+        return try queue.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT s.seq, s.event, f.path, s.line FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
+                WHERE s.line IN (\(lines.map(String.init).joined(separator: ","))) ORDER BY s.seq
+                """).map { (seq: $0[0], event: $0[1], file: $0[2], line: $0[3]) }
         }
     }
 

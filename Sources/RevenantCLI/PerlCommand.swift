@@ -78,7 +78,8 @@ struct Breakpoint {
         file = String(spec[..<colon])
         line = l
     }
-    func matches(_ s: PerlStop) -> Bool { s.line == line && (s.file == file || s.file.hasSuffix("/" + file)) }
+    func matches(_ s: PerlStop) -> Bool { matches(file: s.file, line: s.line) }
+    func matches(file f: String, line l: Int64) -> Bool { l == line && (f == file || f.hasSuffix("/" + file)) }
 }
 
 /// One stepping replay of a trace at the Perl level, shared by `perl` and `when --perl`.
@@ -121,14 +122,10 @@ struct PerlReplayRun {
         } catch { return ["<\(error)>"] }
     }
 
-    /// The events after which to step so as to stop at every statement on these lines.
-    func stepWindows(_ points: [Breakpoint]) throws -> Set<Int> {
-        var out = Set<Int>()
-        for b in points {
-            let events = try index.statementEvents(file: b.file, line: b.line)
-            for e in events { out.insert(e - 1) }
-        }
-        return out
+    /// Every statement on these lines (number and position), from the index, in order.
+    func targets(_ points: [Breakpoint]) throws -> [(seq: Int, event: Int)] {
+        try index.statements(onLines: Set(points.map(\.line))).filter { s in points.contains { $0.matches(file: s.file, line: s.line) } }
+            .map { ($0.seq, $0.event) }
     }
 
     /// Replay once, calling `report` at every hit; returns the number of hits.
@@ -138,13 +135,18 @@ struct PerlReplayRun {
             throw CLIError(error.description)
         }
         let stepper = PerlStepper(session: session)
-        if when != nil || breakpoints.isEmpty { stepper.stepAll = true } else { stepper.stepAfterEvents = try stepWindows(breakpoints) }
+        var wanted = Set<Int>()
+        if when != nil || breakpoints.isEmpty { stepper.stepAll = true }
+        if !breakpoints.isEmpty {
+            stepper.targets = try targets(breakpoints)
+            wanted = Set(stepper.targets.map(\.seq))
+        }
         var hits = 0, previous: Bool? = nil
         var failure: String?
         var last = "(before the first statement)"
         stepper.onStatement = { _, _, file, line in last = "\(file):\(line)" }
         stepper.onStop = { stop, stepper in
-            guard breakpoints.isEmpty || breakpoints.contains(where: { $0.matches(stop) }) else { return true }
+            guard breakpoints.isEmpty || wanted.contains(stop.seq) else { return true }
             if let when {
                 let value: Bool?
                 do { value = try stepper.evaluator(package: stop.package).truthInScope(when) } catch {

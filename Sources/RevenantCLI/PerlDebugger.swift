@@ -41,7 +41,7 @@ final class PerlDebugger {
         }
         let stepper = PerlStepper(session: session)
         var mode = Mode.target(seq)
-        stepper.stepAfterEvents = [(try run.index.statementEvent(seq: seq) ?? 1) - 1]
+        stepper.targets = [(seq, try run.index.statementEvent(seq: seq) ?? 0)]
         var quit = false, again: Int?
         stepper.onStop = { [self] stop, stepper in
             switch mode {
@@ -59,18 +59,18 @@ final class PerlDebugger {
                 let arg = words.count > 1 ? words[1].trimmingCharacters(in: .whitespaces) : ""
                 switch words.first ?? "s" {
                 case "s", "step":
-                    mode = .step; stepper.stepAll = true; return true
+                    mode = .step; stepper.stepAll = true; stepper.targets = []; return true
                 case "n", "next":
-                    mode = .next(depth: (try? stepper.inspector().depth()) ?? 0); stepper.stepAll = true; return true
+                    mode = .next(depth: (try? stepper.inspector().depth()) ?? 0); stepper.stepAll = true; stepper.targets = []; return true
                 case "c", "continue":
                     mode = .proceed; stepper.stepAll = false
-                    stepper.stepAfterEvents = (try? run.stepWindows(breakpoints)) ?? []
+                    stepper.targets = ((try? run.targets(breakpoints)) ?? []).filter { $0.seq > stop.seq }
                     return true
                 case "b", "break":
                     do {
                         let b = try Breakpoint(arg)
                         breakpoints.append(b)
-                        let n = try run.index.statementEvents(file: b.file, line: b.line).count
+                        let n = try run.targets([b]).count
                         say("breakpoint \(breakpoints.count) at \(b.file):\(b.line)" + (n == 0 ? " (no statement there ran)" : ""))
                     } catch let e as CLIError { say(e.message) } catch { say("\(error)") }
                 case "p", "print":

@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Issue #7's figures: the stepping Perl-level replay (`revenant perl`, `when --perl`).
+
+Run by Scripts/bench.py at its end (it appends to bench-results/summary.md), or alone:
+  python3 Scripts/bench_perl_replay.py .build/release/revenant
+Interleaved rounds (each round runs every variant once); ratios per round, median and range.
+"""
+import os, re, shutil, statistics, subprocess, sys, tempfile, time
+
+BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else ".build/release/revenant")
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "bench-results")
+PERL = "/usr/bin/perl"
+os.makedirs(OUT, exist_ok=True)
+work = tempfile.mkdtemp(prefix="revenant-bench-perl-")
+os.chdir(work)
+shutil.copy(os.path.join(ROOT, "Shims", "perl", "bench", "statements.pl"), "statements.pl")
+
+def run(cmd, ok=(0,)):
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    dt = time.perf_counter() - t0
+    if p.returncode not in ok:
+        sys.exit(f"bench: {' '.join(cmd)} failed ({p.returncode}): {p.stderr.decode()[-500:]}")
+    return dt, p.stdout.decode()
+
+lines = []
+def say(s=""):
+    print(s, flush=True)
+    lines.append(s)
+
+say()
+say("## Perl-level replay (`revenant perl`, `when --perl`)")
+say()
+# ~1M statements: statements.pl runs ~16 per iteration.
+N1 = os.environ.get("BENCH_PERL_N", "62000")
+run([BIN, "record", "-o", "p1m.rvt", "--force", "--", PERL, "statements.pl", N1])
+_, regen = run([BIN, "regen", "p1m.rvt"])
+n1 = int(re.search(r"regenerated (\d+) Perl statements", regen).group(1))
+t = {"native": [], "record": [], "replay": [], "when": []}
+for _ in range(ROUNDS):
+    t["native"].append(run([PERL, "statements.pl", N1])[0])
+    t["record"].append(run([BIN, "record", "-o", "p1m-again.rvt", "--force", "--", PERL, "statements.pl", N1])[0])
+    t["replay"].append(run([BIN, "replay", "--quiet", "p1m.rvt"])[0])
+    # Never true: evaluated (or found out of scope) at every statement.
+    t["when"].append(run([BIN, "perl", "p1m.rvt", "--when", "$acc < 0"], ok=(1,))[0])
+rr = [w / r for w, r in zip(t["when"], t["record"])]
+rn = [w / r for w, r in zip(t["when"], t["native"])]
+per_stop = [(w - p) / n1 * 1e6 for w, p in zip(t["when"], t["replay"])]
+say(f"- `perl --when '$acc < 0'` over {n1:,} statements (statements.pl {N1}; a stop at every statement): "
+    f"median {statistics.median(t['when']):.1f} s; **{statistics.median(rr):.1f}×** the original run (`record`, "
+    f"{min(rr):.1f}–{max(rr):.1f}), {statistics.median(rn):.1f}× native; replay without stops {statistics.median(t['replay']):.2f} s")
+say(f"- Per stop (the shim's flush trapping to the VMM, decoding, reading perl's memory, evaluating): "
+    f"median **{statistics.median(per_stop):.1f} µs** ({min(per_stop):.1f}–{max(per_stop):.1f})")
+# 1000 breakpoints vs none: a script with 1000 one-shot lines ahead of the same loop.
+with open("bp.pl", "w") as f:
+    f.write("use strict;\nmy %seen;\n")
+    for i in range(1000):
+        f.write(f"$seen{{k{i}}} = {i};\n")
+    f.write(open("statements.pl").read().replace("use strict;\nuse warnings;\n", ""))
+run([BIN, "record", "-o", "bp.rvt", "--force", "--", PERL, "bp.pl", N1])
+run([BIN, "regen", "bp.rvt"])
+breaks = sum((["--break", f"bp.pl:{3 + i}"] for i in range(1000)), [])
+tb = {"none": [], "bp": []}
+for _ in range(ROUNDS):
+    tb["none"].append(run([BIN, "replay", "--quiet", "bp.rvt"])[0])
+    tb["bp"].append(run([BIN, "perl", "bp.rvt"] + breaks)[0])
+rb = [b / n for b, n in zip(tb["bp"], tb["none"])]
+say(f"- 1000 breakpoints (`perl --break` ×1000, each line hit once) vs the replay without any: "
+    f"median **{statistics.median(rb):.2f}×** ({min(rb):.2f}–{max(rb):.2f}); none {statistics.median(tb['none']):.2f} s, "
+    f"1000 {statistics.median(tb['bp']):.2f} s")
+# Time to the first hit in a ~10M-statement run (the index made beforehand, as `log` would).
+N10 = os.environ.get("BENCH_PERL_N10", "620000")
+dt_rec, _ = run([BIN, "record", "-o", "p10m.rvt", "--force", "--", PERL, "statements.pl", N10])
+dt_regen, regen = run([BIN, "regen", "p10m.rvt"])
+n10 = int(re.search(r"regenerated (\d+) Perl statements", regen).group(1))
+firsts = [run([BIN, "perl", "p10m.rvt", "--when", "$i == 10000", "--first"])[0] for _ in range(3)]
+say(f"- First hit of `$i == 10000` (iteration 10,000 of {int(N10):,}) in a run of {n10:,} statements: median "
+    f"**{statistics.median(firsts):.2f} s** with `--first` (the recording took {dt_rec:.1f} s, `regen` {dt_regen:.1f} s)")
+
+with open(os.path.join(OUT, "summary.md"), "a") as f:
+    f.write("\n".join(lines) + "\n")
+shutil.rmtree(work, ignore_errors=True)
