@@ -105,16 +105,20 @@ step "Perl-level replay in the VM: the first statement where a lexical goes nega
 cat > loan.pl <<'PERL'
 my $balance = 100;
 my @history;
-sub pay { my ($n) = @_; $balance -= $n; push @history, $n; }
+sub pay {
+    my ($n) = @_;
+    $balance -= $n;
+    push @history, $n;
+}
 pay($_) for 30, 50, 40, 10;
 print "balance $balance\n";
 PERL
 "$BIN" record -o loan.rvt -- perl loan.pl
 "$BIN" perl loan.rvt --when '$balance < 0' --print '$balance, @history'
 
-step "Breakpoints: every time line 3 ran, with a value; the same question through when --perl" \
-     "revenant perl loan.rvt --break loan.pl:3 --print '\$n'; revenant when loan.rvt --perl '@history >= 3'"
-"$BIN" perl loan.rvt --break loan.pl:3 --print '$n'
+step "Breakpoints: every time line 5 ran, with values; the same question through when --perl" \
+     "revenant perl loan.rvt --break loan.pl:5 --print '\$n, \$balance'; revenant when loan.rvt --perl '@history >= 3'"
+"$BIN" perl loan.rvt --break loan.pl:5 --print '$n, $balance'
 "$BIN" when loan.rvt --perl '@history >= 3'
 
 printf '\nNext: the fast Perl-level replay (native perl with the shim feeding the log back), checkpoints, breakpoints at ELF symbols.\n'
