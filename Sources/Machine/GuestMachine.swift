@@ -63,6 +63,13 @@ public final class GuestMachine: PhysicalBacking {
     private var mailbox: SyscallMailbox?
     public var mailboxStats: (served: Int, fallbacks: Int)? { mailbox.map { ($0.servedBySpinner, $0.fallbacks) } }
 
+    /// Software breakpoints (Breakpoints.swift): the original byte under each int3, and the one
+    /// being stepped over.
+    var breakpoints: [UInt64: UInt8] = [:]
+    var steppingOver: UInt64?
+    /// Called on the vCPU thread when the guest reaches a breakpoint, before its instruction runs.
+    public var onBreakpoint: ((UInt64) -> Void)?
+
     public init(memory: UInt64, kvmPath: String = "/dev/kvm", mailbox: Bool = true) throws {
         let t0 = GuestMachine.now()
         (strategy, hypervisor) = TrapStrategy.probe()
@@ -176,7 +183,7 @@ public final class GuestMachine: PhysicalBacking {
                                                  rip: regs.pointee.rcx, rsp: regs.pointee.rsp)
                         if let end = try finish(kernel.handle(req), vcpu: vcpu, alwaysReturn: false) { return end }
                     } else if addr == windowGPA + UInt64(REVENANT_MMIO_EXCEPTION) {
-                        return try exception(vcpu)
+                        if let end = try exception(vcpu) { return end }
                     } else {
                         let va = addr < space.layout.size ? space.layout.virtual(physical: addr) : addr
                         return .killed(signal: Signal.sigsegv, report: crashReport(signal: Signal.sigsegv,
@@ -250,7 +257,8 @@ public final class GuestMachine: PhysicalBacking {
     }
 
     /// A CPU exception from the program: the frame the CPU pushed is on the exception stack.
-    func exception(_ vcpu: VCPU) throws -> Termination {
+    /// nil: one of our breakpoints, handled; the guest resumes through the stub's iretq.
+    func exception(_ vcpu: VCPU) throws -> Termination? {
         let rsp = vcpu.syncRegs.pointee.rsp
         guard rsp >= GuestLayout.base + GuestLayout.exceptionStackBottom, rsp <= GuestLayout.base + GuestLayout.exceptionStackTop - 56 else {
             return .killed(signal: Signal.sigsegv, report: "revenant: guest exception with a corrupt frame (rsp 0x\(String(rsp, radix: 16)))", fault: true)
@@ -258,6 +266,7 @@ public final class GuestMachine: PhysicalBacking {
         let frameOff = Int(rsp - GuestLayout.base)
         func word(_ i: Int) -> UInt64 { space.systemArea.load(fromByteOffset: frameOff + 8 * i, as: UInt64.self) }
         let vector = word(0), error = word(1), rip = word(2)
+        if vector == 3 || vector == 1, case .some(let handled) = breakpointFrame(vector: vector, rip: rip, at: frameOff) { return handled }
         let cr2 = (try? vcpu.getSregs().cr2) ?? 0
         let (sig, name): (Int32, String)
         switch vector {

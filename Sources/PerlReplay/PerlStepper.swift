@@ -40,8 +40,15 @@ public final class PerlStepper {
     /// steps only from the event before each of them until it is passed, and runs free between.
     public var targets: [(seq: Int, event: Int)] = [] { didSet { nextTarget = targets.firstIndex { $0.seq >= statements } ?? targets.count } }
     private var nextTarget = 0
+    private var lastDecoded: (seq: Int, context: UInt64, line: Int64) = (0, 0, 0)
     /// Called at each statement the replay stops at; return false to end the replay there.
     public var onStop: ((PerlStop, PerlStepper) -> Bool)?
+    /// Called at every event, after the stepper's own bookkeeping.
+    public var onEvent: ((Int) -> Void)?
+    /// SQL statement executions decoded so far (the next one gets this number).
+    public private(set) var sqlStatements = 0
+    /// The last statement in the program's own code (for "perl bank.pl:9, in DBI.pm:…").
+    public private(set) var lastProgramStatement: (file: String, line: Int64)?
     /// Called for every statement decoded (stopped at or run past), in order.
     public var onStatement: ((Int, Int, String, Int64) -> Void)?
     public private(set) var error: String?
@@ -53,7 +60,10 @@ public final class PerlStepper {
         channel = session.personality.channel
         channel.mode = .collect
         channel.onFlush = { [unowned self] in self.flushed() }
-        session.replayer.onEvent = { [unowned self] index in self.reached(event: Int(index)) }
+        session.replayer.onEvent = { [unowned self] index in
+            self.reached(event: Int(index))
+            self.onEvent?(Int(index))
+        }
     }
 
     /// The paused interpreter, read through the shim's introspection block (nil before the shim
@@ -95,9 +105,13 @@ public final class PerlStepper {
                 case .string(let id, let value): strings[id] = value
                 case .file(let id, let path, _): files[id] = path
                 case .context(let id, let file, let package, let sub): contexts[id] = (file, package, sub)
+                case .sqlExec: sqlStatements += 1
                 case .statement(let context, let line):
-                    onStatement?(statements, session.replayerIndex, file(of: context), line)
+                    let path = file(of: context)
+                    if ChannelDecoder.isProgramCode(path) { lastProgramStatement = (path, line) }
+                    onStatement?(statements, session.replayerIndex, path, line)
                     if end == decoder.length { last = (statements, context, line) }
+                    lastDecoded = (statements, context, line)
                     statements += 1
                     while nextTarget < targets.count, targets[nextTarget].seq < statements - (last == nil ? 0 : 1) { nextTarget += 1 }
                 default: break
@@ -127,6 +141,37 @@ public final class PerlStepper {
     }
 
     private func file(of context: UInt64) -> String { contexts[context].flatMap { files[$0.file] } ?? "?" }
+
+    /// Where the guest is right now, between flushes (a breakpoint, a watch): the last statement
+    /// and SQL statement started, read from the records still in the guest's buffer without
+    /// taking them (the next flush hands them over as usual).
+    public func current() -> (statement: PerlStop?, caller: String?, sql: Int?) {
+        var strings = strings, files = files, contexts = contexts
+        var last: (seq: Int, context: UInt64, line: Int64)? = statements > 0 ? lastDecoded : nil
+        var seq = statements, sql = sqlStatements, program = lastProgramStatement
+        if let tail = channel.unflushed() {
+            var d = ChannelDecoder(tail, continuing: decoder)
+            while let (record, _) = try? d.next() {
+                switch record {
+                case .string(let id, let value): strings[id] = value
+                case .file(let id, let path, _): files[id] = path
+                case .context(let id, let file, let package, let sub): contexts[id] = (file, package, sub)
+                case .sqlExec: sql += 1
+                case .statement(let context, let line):
+                    last = (seq, context, line)
+                    seq += 1
+                    if let f = contexts[context].flatMap({ files[$0.file] }), ChannelDecoder.isProgramCode(f) { program = (f, line) }
+                default: break
+                }
+            }
+        }
+        guard let last else { return (nil, nil, sql > 0 ? sql - 1 : nil) }
+        let c = contexts[last.context]
+        let stop = PerlStop(seq: last.seq, event: session.replayerIndex, file: c.flatMap { files[$0.file] } ?? "?", line: last.line,
+                            package: c.flatMap { strings[$0.package] } ?? "main", sub: c.flatMap { $0.sub == 0 ? nil : strings[$0.sub] })
+        let caller = program.map { "\($0.file):\($0.line)" }
+        return (stop, caller == stop.location ? nil : caller, sql > 0 ? sql - 1 : nil)
+    }
 
     /// Evaluate at the current stop.
     public func evaluator(package: String) throws(PerlIntrospectionError) -> PerlEvaluator { PerlEvaluator(try inspector(), package: package) }

@@ -85,6 +85,13 @@ public final class ChannelPort {
         return (try? memory.store(limit ?? capacity, at: a + Self.watchOffset)) != nil
     }
 
+    /// The records written since the last flush, still in the guest's buffer (read, not taken).
+    public func unflushed() -> [UInt8]? {
+        guard let a = address, let used = try? memory.load(UInt64.self, at: a + Self.usedOffset),
+              let capacity = try? memory.load(UInt64.self, at: a + Self.capacityOffset) else { return nil }
+        return try? memory.bytes(at: a + Self.dataOffset(registeredVersion), count: Int(min(used, capacity, 1 << 30)))
+    }
+
     /// The Perl shim's introspection block (revenant_perl_introspect.h), if it published one.
     public func introspectAddress() -> UInt64? {
         guard let a = address, registeredVersion >= 2, let v = try? memory.load(UInt64.self, at: a + Self.introspectOffset), v != 0 else { return nil }

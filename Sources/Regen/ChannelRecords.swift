@@ -132,6 +132,10 @@ public struct ChannelDecoder {
     var line: Int64 = 0
 
     public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    /// The program's own code: not a module under /usr, not a string eval (the index's
+    /// `files.program_code`, and the caller line positions name).
+    public static func isProgramCode(_ path: String) -> Bool { !path.hasPrefix("/usr/") && !path.hasPrefix("(eval") }
+
     /// Where this decoder's bytes end (a record ending here is the last one handed over).
     public var length: Int { bytes.count }
 

@@ -110,7 +110,7 @@ struct IndexBuilder {
             case .file(let id, let path, let digest):
                 files[id] = path
                 // The program's own code: not a module under /usr, not a string eval.
-                userFiles[id] = !path.hasPrefix("/usr/") && !path.hasPrefix("(eval")
+                userFiles[id] = ChannelDecoder.isProgramCode(path)
                 try sink.file(id: id, path: path, digest: digest, programCode: userFiles[id]!)
             case .context(let id, let file, let package, let sub):
                 contextFiles[id] = file

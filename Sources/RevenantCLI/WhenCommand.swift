@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import LinuxABI
+import Machine
 import PerlReplay
 import Regen
 import Replay
@@ -20,6 +21,9 @@ struct When: ParsableCommand {
         --perl 'EXPR' steps the replay in the VM statement by statement and evaluates the Perl
         expression by reading the paused interpreter's memory (see `revenant perl`): a hit is a
         statement where it becomes true.
+        --symbol SYM (any number of them) puts a software breakpoint (int3) on every function of
+        that name in the program and its libraries, armed as they are mapped; each time one is
+        reached is a hit, placed before the next event.
         --watch ADDR[:LEN] (any number of them) reads guest memory at every event of the replay;
         each change is a hit, placed at the first event after it (old -> new bytes in hex).
         --sql 'QUERY' re-executes the query log (see `revenant sql`) and evaluates the query after
@@ -30,6 +34,7 @@ struct When: ParsableCommand {
           revenant when run.rvt --syscall 'write fd=1 data~ERROR' --first
           revenant when run.rvt --sql 'SELECT balance < 0 FROM accounts WHERE id = 7'
           revenant when run.rvt --watch 0x10000a0b40:8
+          revenant when run.rvt --symbol sqlite3_prepare_v2
         """
     )
 
@@ -37,12 +42,12 @@ struct When: ParsableCommand {
     @Option(help: ArgumentHelp("A syscall filter: NAME then KEY=GLOB / KEY~REGEX conditions.", valueName: "SPEC")) var syscall: String?
     @Option(help: ArgumentHelp("A SQL query evaluated after every SQL statement.", valueName: "QUERY")) var sql: String?
     @Option(help: ArgumentHelp("A Perl expression evaluated at every statement.", valueName: "EXPR")) var perl: String?
-    @Option(help: ArgumentHelp("A breakpoint at an ELF symbol (comes with software breakpoints).", valueName: "SYM")) var symbol: String?
+    @Option(help: ArgumentHelp("A breakpoint at a function of the program or a library (any number).", valueName: "SYM")) var symbol: [String] = []
     @Option(help: ArgumentHelp("A memory watch in the guest (any number): a hit at every change.", valueName: "ADDR[:LEN]")) var watch: [String] = []
     @Flag(help: "Stop at the first hit.") var first = false
 
     func run() throws {
-        let chosen = [syscall, sql, perl, symbol, watch.isEmpty ? nil : ""].compactMap { $0 }
+        let chosen = [syscall, sql, perl, symbol.isEmpty ? nil : "", watch.isEmpty ? nil : ""].compactMap { $0 }
         guard chosen.count == 1 else { throw CLIError("when: give exactly one of --syscall, --sql, --perl, --symbol, --watch") }
         if let perl {
             var run = try PerlReplayRun(trace: trace)
@@ -54,7 +59,6 @@ struct When: ParsableCommand {
             if hits == 0 { Glibc.exit(1) }
             return
         }
-        if symbol != nil { throw CLIError("when --symbol: breakpoints at ELF symbols are not implemented yet (int3 in the guest's code and a #BP exit to the VMM)") }
         let dir: TraceDirectory, header: TraceHeader
         do { (dir, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
         // Perl and SQL positions come from the index (made when missing or stale).
@@ -64,8 +68,10 @@ struct When: ParsableCommand {
             index = TraceIndex.open(dir)
         }
         var hits = 0
-        if !watch.isEmpty {
-            hits = try watchMemory(index: index)
+        if !symbol.isEmpty {
+            hits = try breakAtSymbols(shims: !(header.shims ?? []).isEmpty)
+        } else if !watch.isEmpty {
+            hits = try watchMemory(shims: !(header.shims ?? []).isEmpty)
         } else if let syscall {
             let predicate: SyscallPredicate
             do { predicate = try SyscallPredicate(syscall) } catch { throw CLIError("\(error)") }
@@ -108,10 +114,49 @@ struct When: ParsableCommand {
 }
 
 extension When {
+    /// --symbol: an int3 at every function of that name in every executable mapping, armed as
+    /// the mappings appear (libraries are mapped during the run); a hit each time one is reached.
+    func breakAtSymbols(shims: Bool) throws -> Int {
+        let (session, live) = try liveSession(shims: shims)
+        let machine = session.machine, space = machine.space
+        var scanned = Set<String>(), names: [UInt64: String] = [:], mappingCount = -1
+        var found: [(Position, String)] = []
+        func arm() {
+            guard space.mappings.count != mappingCount else { return }
+            mappingCount = space.mappings.count
+            for m in space.mappings where m.prot & PROT_EXEC != 0 {
+                guard let path = m.path, scanned.insert("\(m.start) \(path)").inserted else { continue }
+                for sym in symbol {
+                    for off in Symbolizer.fileOffsets(of: sym, inFile: path) where off >= m.offset && off < m.offset + (m.end - m.start) {
+                        let address = m.start + off - m.offset
+                        if machine.insertBreakpoint(at: address) { names[address] = sym }
+                    }
+                }
+            }
+        }
+        if let live { live.onEvent = { _ in arm() } } else { session.replayer.onEvent = { _ in arm() } }
+        machine.onBreakpoint = { [weak replayer = session.replayer] address in
+            guard let replayer, !(first && !found.isEmpty) else { return }
+            found.append((position(Int(replayer.index), live), "\(names[address] ?? "?") at \(machine.describe(rip: address))"))
+            if first {
+                replayer.stopRequested = true
+                machine.removeAllBreakpoints()
+            }
+        }
+        switch session.run() {
+        case .diverged(let d): fail(d, code: 124)
+        case .traceFailed(let t): fail(t, code: 125)
+        case .finished, .stopped: break
+        }
+        if names.isEmpty { throw CLIError("when --symbol: no function called \(symbol.joined(separator: ", ")) in the program or its libraries", code: 1) }
+        for (at, what) in found { print("\(at): \(what)") }
+        return found.count
+    }
+
     /// --watch: the watched bytes are read at every event of the replay (the VMM sees the guest
     /// only there, so a change is placed between two events: the hit is the first event after
     /// it, with the Perl statement last started before that event).
-    func watchMemory(index: TraceIndex?) throws -> Int {
+    func watchMemory(shims: Bool) throws -> Int {
         var watches: [(spec: String, address: UInt64, length: Int)] = []
         for w in watch {
             let parts = w.split(separator: ":", maxSplits: 1).map(String.init)
@@ -120,32 +165,43 @@ extension When {
             guard let a, let n, n > 0, n <= 4096 else { throw CLIError("--watch \(w): expected ADDR[:LEN] (ADDR in hex as 0x…, LEN 1–4096 bytes)") }
             watches.append((w, a, n))
         }
-        let session: ReplaySession
-        do { session = try ReplaySession(path: trace, quiet: true, ignoreCPU: false, diagnostic: { _ in }) } catch {
-            throw CLIError(error.description)
-        }
+        let (session, live) = try liveSession(shims: shims)
         let memory = session.personality.memory
         var last: [[UInt8]?] = watches.map { _ in nil }
-        var found: [(Int, String)] = []
-        session.replayer.onEvent = { [weak replayer = session.replayer] i in
+        var found: [(Position, String)] = []
+        let check: (Int) -> Void = { [weak replayer = session.replayer] i in
             for (k, w) in watches.enumerated() {
                 let now = try? memory.bytes(at: w.address, count: w.length)
                 defer { last[k] = now }
                 guard i > 0, now != last[k] else { continue }
                 func hex(_ b: [UInt8]?) -> String { b.map { $0.map { String(format: "%02x", $0) }.joined() } ?? "unmapped" }
-                found.append((Int(i), "\(w.spec) \(hex(last[k])) -> \(hex(now))"))
+                found.append((position(i, live), "\(w.spec) \(hex(last[k])) -> \(hex(now))"))
                 if first { replayer?.stopRequested = true }
             }
         }
+        if let live { live.onEvent = check } else { session.replayer.onEvent = { check(Int($0)) } }
         switch session.run() {
         case .diverged(let d): fail(d, code: 124)
         case .traceFailed(let t): fail(t, code: 125)
         case .finished, .stopped: break
         }
-        for (i, what) in found.prefix(first ? 1 : found.count) {
-            print("\(try index?.position(atEvent: i) ?? Position(event: i)): \(what)")
-        }
+        for (at, what) in found.prefix(first ? 1 : found.count) { print("\(at): \(what)") }
         return found.count
+    }
+
+    /// A replay for a machine-level predicate; with shims, a non-stepping PerlStepper collects
+    /// the channel so that a hit between events gets the exact Perl and SQL statement running.
+    func liveSession(shims: Bool) throws -> (ReplaySession, PerlStepper?) {
+        let session: ReplaySession
+        do { session = try ReplaySession(path: trace, quiet: true, ignoreCPU: false, diagnostic: { _ in }) } catch {
+            throw CLIError(error.description)
+        }
+        return (session, shims ? PerlStepper(session: session) : nil)
+    }
+
+    func position(_ event: Int, _ live: PerlStepper?) -> Position {
+        guard let now = live?.current() else { return Position(event: event) }
+        return Position(event: event, perl: now.statement?.location, perlCaller: now.caller, sql: now.sql)
     }
 }
 

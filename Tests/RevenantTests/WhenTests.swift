@@ -89,4 +89,50 @@ final class WatchTests: ScratchTestCase {
         XCTAssertEqual(bad.status, 125)
         XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1, bad.stderr)
     }
+
+    /// `when --symbol`: software breakpoints (int3) at a function of the program and at one of
+    /// libperl, as many hits as calls, the replay unchanged, and the exact Perl statement.
+    func testSymbolBreakpointsHitEveryCallWithTheirStatement() throws {
+        try requireKVM()
+        try """
+        #include <stdio.h>
+        #include <unistd.h>
+        __attribute__((noinline)) long tick(long x) { write(1, "tick\\n", 5); return x * 3 + 1; }
+        int main(void) {
+            long v = 1;
+            for (int i = 0; i < 3; i++) v = tick(v);
+            printf("v=%ld\\n", v);
+            return 0;
+        }
+        """.write(to: base.appendingPathComponent("s.c"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try run("/usr/bin/gcc", ["-O1", "-o", "s", "s.c"]).status, 0)
+        XCTAssertEqual(try revenant(["record", "-o", "s.rvt", "--", "./s"]).stdout, "tick\ntick\ntick\nv=40\n")
+        let c = try revenant(["when", "s.rvt", "--symbol", "tick"])
+        XCTAssertEqual(c.status, 0, c.stderr)
+        let lines = c.stdout.split(separator: "\n")
+        XCTAssertEqual(lines.count, 3, c.stdout)
+        XCTAssertTrue(lines.allSatisfy { $0.contains(": tick at 0x") && $0.contains("tick+0x0") }, c.stdout)
+        XCTAssertEqual(Set(lines.map { $0.split(separator: ":")[0] }).count, 3, "each call before its own write: \(c.stdout)")
+        XCTAssertEqual(try revenant(["when", "s.rvt", "--symbol", "tick", "--first"]).stdout.split(separator: "\n").count, 1)
+        let none = try revenant(["when", "s.rvt", "--symbol", "no_such_function"])
+        XCTAssertEqual(none.status, 1)
+        XCTAssertEqual(none.stderr.split(separator: "\n").count, 1, none.stderr)
+
+        try """
+        my @words = qw(a b);
+        for my $w (@words) {
+            print "word $w\\n";
+            my $n = length $w;
+            print "length $n\\n";
+        }
+
+        """.write(to: base.appendingPathComponent("p.pl"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try revenant(["record", "-o", "p.rvt", "--", "/usr/bin/perl", "p.pl"]).status, 0)
+        let p = try revenant(["when", "p.rvt", "--symbol", "Perl_pp_print"])
+        XCTAssertEqual(p.status, 0, p.stderr)
+        // Output is buffered: all four prints happen between the same two events; the channel
+        // still names each one's statement.
+        let at = p.stdout.split(separator: "\n").map { $0.components(separatedBy: ", perl ")[1].components(separatedBy: ":")[0...1].joined(separator: ":") }
+        XCTAssertEqual(at, ["p.pl:3", "p.pl:5", "p.pl:3", "p.pl:5"], p.stdout)
+    }
 }

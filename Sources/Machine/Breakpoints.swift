@@ -1,0 +1,52 @@
+/// Software breakpoints, as many as wanted (DESIGN.md: "breakpoints at symbols — software
+/// breakpoints, not the CPU's four"). Under PVM the hypervisor's own debug support does not work
+/// (`notes/kvm-host.md`): an int3 reaches the guest's IDT, whose vector 3 entry in the stub exits
+/// to the VMM with the CPU's frame. The VMM reports the hit, puts the original byte back, rewinds
+/// rip and sets TF, so that exactly the original instruction runs; its #DB (vector 1) exits
+/// again, and the VMM re-inserts the int3 and clears TF. The program's registers and memory are
+/// as if nothing happened (the code byte is ours while armed; programs do not read their code).
+extension GuestMachine {
+    static let trapFlag: UInt64 = 0x100
+
+    /// Arm an int3 at `address` (guest code). False if it is not readable and writable here or
+    /// is armed already.
+    @discardableResult
+    public func insertBreakpoint(at address: UInt64) -> Bool {
+        guard breakpoints[address] == nil, let original = try? space.bytes(at: address, count: 1),
+              (try? space.write([0xCC], at: address)) != nil else { return false }
+        breakpoints[address] = original[0]
+        return true
+    }
+
+    /// Disarm every breakpoint (the one being stepped over is not re-armed).
+    public func removeAllBreakpoints() {
+        for (address, original) in breakpoints where address != steppingOver { try? space.write([original], at: address) }
+        breakpoints.removeAll()
+    }
+
+    public var breakpointCount: Int { breakpoints.count }
+
+    /// The exception frame at `frameOff` (vector, error, rip, cs, rflags, rsp, ss) is one of
+    /// ours: handle it and return nil-termination (resume); nil if it is the program's own.
+    func breakpointFrame(vector: UInt64, rip: UInt64, at frameOff: Int) -> Termination?? {
+        func store(_ i: Int, _ v: UInt64) { space.systemArea.storeBytes(of: v, toByteOffset: frameOff + 8 * i, as: UInt64.self) }
+        let rflags = space.systemArea.load(fromByteOffset: frameOff + 32, as: UInt64.self)
+        if vector == 3, rip > 0, let original = breakpoints[rip - 1] {
+            let at = rip - 1
+            onBreakpoint?(at)
+            // Run the original instruction once, then re-arm on its #DB.
+            _ = try? space.write([original], at: at)
+            store(2, at)
+            store(4, rflags | Self.trapFlag)
+            steppingOver = at
+            return .some(nil)
+        }
+        if vector == 1, let at = steppingOver {
+            steppingOver = nil
+            if breakpoints[at] != nil { _ = try? space.write([0xCC], at: at) }
+            store(4, rflags & ~Self.trapFlag)
+            return .some(nil)
+        }
+        return nil
+    }
+}
