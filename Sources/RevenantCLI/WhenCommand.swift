@@ -126,8 +126,8 @@ extension When {
             mappingCount = space.mappings.count
             for m in space.mappings where m.prot & PROT_EXEC != 0 {
                 guard let path = m.path, scanned.insert("\(m.start) \(path)").inserted else { continue }
-                for sym in symbol {
-                    for off in Symbolizer.fileOffsets(of: sym, inFile: path) where off >= m.offset && off < m.offset + (m.end - m.start) {
+                for (sym, offsets) in Symbolizer.fileOffsets(of: Set(symbol), inFile: path) {
+                    for off in offsets where off >= m.offset && off < m.offset + (m.end - m.start) {
                         let address = m.start + off - m.offset
                         if machine.insertBreakpoint(at: address) { names[address] = sym }
                     }
