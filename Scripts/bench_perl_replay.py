@@ -79,6 +79,32 @@ firsts = [run([BIN, "perl", "p10m.rvt", "--when", "$i == 10000", "--first"])[0] 
 say(f"- First hit of `$i == 10000` (iteration 10,000 of {int(N10):,}) in a run of {n10:,} statements: median "
     f"**{statistics.median(firsts):.2f} s** with `--first` (the recording took {dt_rec:.1f} s, `regen` {dt_regen:.1f} s)")
 
+# Machine-level breakpoints: 1000 int3 (`when --symbol` ×1000) in a C program whose 1000
+# functions each run once amid a loop of work, vs its replay without any.
+with open("fns.c", "w") as f:
+    f.write("#include <stdio.h>\n#include <unistd.h>\nvolatile long sink;\n")
+    for i in range(1000):
+        f.write(f"__attribute__((noinline)) void f{i}(long x) {{ sink += x * {i}; }}\n")
+    f.write("int main(void) {\n  for (long r = 0; r < 200000; r++) sink += r;\n")
+    for i in range(1000):
+        f.write(f"  f{i}(sink & 7);\n  if ({i} % 100 == 0) write(1, \".\", 1);\n")
+    f.write('  printf("%ld\\n", sink);\n  return 0;\n}\n')
+run(["gcc", "-O1", "-o", "fns", "fns.c"])
+run([BIN, "record", "-o", "fns.rvt", "--force", "--", "./fns"])
+syms = sum((["--symbol", f"f{i}"] for i in range(1000)), [])
+tf = {"none": [], "bp": []}
+for _ in range(ROUNDS):
+    tf["none"].append(run([BIN, "replay", "--quiet", "fns.rvt"])[0])
+    dt, out = run([BIN, "when", "fns.rvt"] + syms)
+    assert out.count("\n") == 1000, out[-300:]
+    tf["bp"].append(dt)
+rf = [b / n for b, n in zip(tf["bp"], tf["none"])]
+hit = [(b - n) / 1000 * 1e6 for b, n in zip(tf["bp"], tf["none"])]
+say(f"- Machine level: 1000 software breakpoints (`when --symbol` ×1000 on a C program's functions, each hit once) vs "
+    f"the replay without any: median **{statistics.median(rf):.2f}×** ({min(rf):.2f}–{max(rf):.2f}); none "
+    f"{statistics.median(tf['none'])*1000:.0f} ms, 1000 {statistics.median(tf['bp'])*1000:.0f} ms; **{statistics.median(hit):.0f} µs per hit** "
+    f"(int3 exit, the original instruction under TF, its #DB exit)")
+
 with open(os.path.join(OUT, "summary.md"), "a") as f:
     f.write("\n".join(lines) + "\n")
 shutil.rmtree(work, ignore_errors=True)

@@ -121,4 +121,8 @@ step "Breakpoints: every time line 5 ran, with values; the same question through
 "$BIN" perl loan.rvt --break loan.pl:5 --print '$n, $balance'
 "$BIN" when loan.rvt --perl '@history >= 3'
 
-printf '\nNext: the fast Perl-level replay (native perl with the shim feeding the log back), checkpoints, breakpoints at ELF symbols.\n'
+step "A software breakpoint in libsqlite3: every prepare, with the Perl line that asked for it" \
+     "revenant when bank.rvt --symbol sqlite3_prepare_v2"
+"$BIN" when bank.rvt --symbol sqlite3_prepare_v2 | tail -4
+
+printf '\nNext: the fast Perl-level replay (native perl with the shim feeding the log back), checkpoints.\n'
