@@ -111,6 +111,23 @@ public final class VCPU: @unchecked Sendable {
         _ = try check(ckvm_ioctl_ptr(fd, CKVM_SET_XCRS, &x), "KVM_SET_XCRS")
     }
 
+    /// KVM_GET_XSAVE: the FPU/SSE/AVX state (a checkpoint must carry the vector registers).
+    public func getXSAVE() throws(KVMError) -> [UInt8] {
+        var area = [UInt8](repeating: 0, count: Int(CKVM_XSAVE_SIZE))
+        // Safe: area is exactly sizeof(struct kvm_xsave) bytes, filled by the ioctl.
+        let r = area.withUnsafeMutableBytes { ckvm_ioctl_ptr(fd, CKVM_GET_XSAVE, $0.baseAddress) }
+        _ = try check(r, "KVM_GET_XSAVE")
+        return area
+    }
+
+    public func setXSAVE(_ area: [UInt8]) throws(KVMError) {
+        guard area.count == Int(CKVM_XSAVE_SIZE) else { throw .ioctl(name: "KVM_SET_XSAVE", errno: .invalidArgument) }
+        var a = area
+        // Safe: a is exactly sizeof(struct kvm_xsave) bytes, read by the ioctl.
+        let r = a.withUnsafeMutableBytes { ckvm_ioctl_ptr(fd, CKVM_SET_XSAVE, $0.baseAddress) }
+        _ = try check(r, "KVM_SET_XSAVE")
+    }
+
     /// KVM_GET_STATS_FD: a descriptor on the vCPU's binary statistics (exits, page faults…).
     public func statsFD() -> Int32? {
         // Safe: no argument; returns a new fd.

@@ -43,13 +43,13 @@ public enum MachineError: Error, CustomStringConvertible {
 /// kernel says exit or the guest faults.
 public final class GuestMachine: PhysicalBacking {
     public let kvm: KVMSystem
-    public let vm: VirtualMachine
+    public internal(set) var vm: VirtualMachine
     public let space: AddressSpace
     public let strategy: TrapStrategy
     public let hypervisor: String
     let cpuid: [kvm_cpuid_entry2]
-    private(set) var vcpu: VCPU?
-    private var slots: [Bool]
+    var vcpu: VCPU?
+    var slots: [Bool]
     public static let slotChunk: UInt64 = 64 << 20
     public private(set) var exits = 0
     private var interruptedWithPending = false
@@ -135,7 +135,7 @@ public final class GuestMachine: PhysicalBacking {
 
     /// Run until the program ends.
     public func run(kernel: GuestKernel) throws -> Termination {
-        guard let vcpu else { throw MachineError.setup("run before start") }
+        guard var vcpu else { throw MachineError.setup("run before start") }
         let windowGPA = GuestLayout.mmioBase
         if useMailbox {
             let mb = SyscallMailbox(page: space.systemArea + Int(GuestLayout.mailbox), kernel: kernel)
@@ -181,7 +181,10 @@ public final class GuestMachine: PhysicalBacking {
                                                  args: (regs.pointee.rdi, regs.pointee.rsi, regs.pointee.rdx,
                                                         regs.pointee.r10, regs.pointee.r8, regs.pointee.r9),
                                                  rip: regs.pointee.rcx, rsp: regs.pointee.rsp)
-                        if let end = try finish(kernel.handle(req), vcpu: vcpu, alwaysReturn: false) { return end }
+                        let outcome = kernel.handle(req)
+                        // A checkpoint resumed inside the call runs on a new vCPU (Checkpoint.swift).
+                        if let current = self.vcpu, current !== vcpu { vcpu = current }
+                        if let end = try finish(outcome, vcpu: vcpu, alwaysReturn: false) { return end }
                     } else if addr == windowGPA + UInt64(REVENANT_MMIO_EXCEPTION) {
                         if let end = try exception(vcpu) { return end }
                     } else {

@@ -27,7 +27,8 @@ public final class ReplaySession {
     }
 
     /// Opens `path` and loads the recorded program; errors are one line for the user (exit 125).
-    public init(path: String, quiet: Bool, ignoreCPU: Bool, diagnostic: @escaping (String) -> Void) throws(ReplaySetupError) {
+    /// `mailbox: false` serves every syscall on the vCPU thread at an exit (what checkpoints need).
+    public init(path: String, quiet: Bool, ignoreCPU: Bool, mailbox: Bool = true, diagnostic: @escaping (String) -> Void) throws(ReplaySetupError) {
         let (dir, header): (TraceDirectory, TraceHeader)
         do { (dir, header) = try TraceDirectory.open(path) } catch { throw ReplaySetupError(error.description) }
         guard let process = header.process, let files = header.files else {
@@ -37,7 +38,7 @@ public final class ReplaySession {
             throw ReplaySetupError("\(path) was recorded on another CPU (\(difference)); replay would not be exact (--ignore-cpu to try anyway)")
         }
         let machine: GuestMachine
-        do { machine = try GuestMachine(memory: header.memory) } catch { throw ReplaySetupError("\(error)") }
+        do { machine = try GuestMachine(memory: header.memory, mailbox: mailbox) } catch { throw ReplaySetupError("\(error)") }
         let random = Hex.bytes(process.atRandom)
         let config = PersonalityConfig(mounts: header.mounts.map { Mount(guest: $0.guest, host: $0.host, writable: $0.writable) },
                                        cwd: header.cwd, programPath: header.program, network: header.network,

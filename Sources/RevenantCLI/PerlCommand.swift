@@ -25,7 +25,8 @@ struct PerlCommand: ParsableCommand {
         defined/length/scalar/exists/ref/abs/int/lc/uc.
 
         --debug: an interactive session (step, next, continue, break, print, reverse-step, where,
-        quit); reverse-step replays again from the start to the statement before.
+        quit); reverse-step resumes a checkpoint (a paused, forked copy of the VMM taken at every
+        prompt) or, without one early enough, replays again from the start.
 
         Exit status: 0, 1 when nothing was hit, 124 when the replay diverged, 125 on failure.
 

@@ -1,16 +1,18 @@
 import Foundation
 import Glibc
+import Machine
 import PerlReplay
 import Regen
 import Replay
 
 /// `revenant perl --debug`: an interactive session over the stepping replay. Forward commands
-/// steer the running replay; reverse-step replays again from the start to the statement before
-/// (deterministic replay makes that exact; checkpoints would only make it faster).
+/// steer the running replay; reverse-step resumes the latest checkpoint before the target
+/// (Checkpoints.swift), else replays again from the start (deterministic replay makes both exact).
 final class PerlDebugger {
     var run: PerlReplayRun
     var breakpoints: [Breakpoint]
     private var sources: [String: [Substring]] = [:]
+    private let checkpoints = Checkpoints()
 
     enum Mode { case step, next(depth: Int), proceed, target(Int) }
 
@@ -36,7 +38,7 @@ final class PerlDebugger {
     /// One replay, stopping first at statement `seq`; `restart` asks for another from the start.
     private func session(from seq: Int, restart: (Int) -> Void) throws {
         let session: ReplaySession
-        do { session = try ReplaySession(path: run.trace, quiet: true, ignoreCPU: false, diagnostic: { _ in }) } catch {
+        do { session = try ReplaySession(path: run.trace, quiet: true, ignoreCPU: false, mailbox: false, diagnostic: { _ in }) } catch {
             throw CLIError(error.description)
         }
         let stepper = PerlStepper(session: session)
@@ -51,10 +53,22 @@ final class PerlDebugger {
             case .proceed: guard breakpoints.contains(where: { $0.matches(stop) }) else { return true }
             }
             show(stop)
+            // A paused copy of this moment, for reverse-steps; resumed, the copy carries on from
+            // here towards the statement it was asked for.
+            // (A copy resumed right here keeps a copy of itself too, for the next reverse-step.)
+            while let target = checkpoints.take(seq: stop.seq, machine: session.machine) {
+                guard target == stop.seq else {
+                    mode = .target(target)
+                    stepper.stepAll = false
+                    stepper.targets = [(target, (try? run.index.statementEvent(seq: target)) ?? 0)]
+                    return true
+                }
+                show(stop)
+            }
             while true {
                 Swift.print("(revenant) ", terminator: "")
                 fflush(nil)
-                guard let line = readLine() else { quit = true; return false }
+                guard let line = readCommandLine() else { quit = true; return false }
                 let words = line.split(separator: " ", maxSplits: 1).map(String.init)
                 let arg = words.count > 1 ? words[1].trimmingCharacters(in: .whitespaces) : ""
                 switch words.first ?? "s" {
@@ -80,6 +94,8 @@ final class PerlDebugger {
                     } catch { say("\(error)") }
                 case "rs", "reverse-step", "back":
                     guard stop.seq > 0 else { say("this is the first statement"); continue }
+                    // The latest checkpoint before it, else a replay from the start.
+                    _ = checkpoints.resume(to: stop.seq - 1)
                     again = stop.seq - 1
                     return false
                 case "w", "where":
@@ -93,7 +109,7 @@ final class PerlDebugger {
                     c|continue         run to the next breakpoint
                     b|break FILE:LINE  add a breakpoint
                     p|print EXPRS      show expressions ($x, @a, %h, $h{k}, $r->[0], $x + 1 ...)
-                    rs|reverse-step    back to the statement before (replays again from the start)
+                    rs|reverse-step    back to the statement before (from a checkpoint)
                     w|where            the position at every level
                     q|quit
                     """)
@@ -101,6 +117,7 @@ final class PerlDebugger {
             }
         }
         let outcome = session.run()
+        checkpoints.dropAll()
         if let e = stepper.error { throw CLIError("\(run.trace): \(e)") }
         switch outcome {
         case .diverged(let d): throw CLIError(d, code: 124)

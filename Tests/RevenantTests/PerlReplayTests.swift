@@ -69,6 +69,27 @@ final class PerlReplayTests: ScratchTestCase {
         XCTAssertTrue(r.stdout.contains("event #") && r.stdout.contains("perl t.pl:5: statement #"), "where: \(r.stdout)")
     }
 
+    /// Reverse-steps resume a forked checkpoint (a paused copy of the VMM with its own new VM);
+    /// the resumed copy replays on to the end exactly (the replay checks every remaining event).
+    func testReverseStepsResumeCheckpointsAndReplayOnExactly() throws {
+        try requireKVM()
+        try script.write(to: base.appendingPathComponent("t.pl"), atomically: true, encoding: .utf8)
+        try "x\n".write(to: base.appendingPathComponent("victim.txt"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try revenant(["record", "-o", "t.rvt", "--", "/usr/bin/perl", "t.pl"]).status, 0)
+        let commands = base.appendingPathComponent("commands")
+        try "b t.pl:6\nc\nc\nc\nrs\nrs\np $n, $i\ns\np $n\nc\nc\nc\nc\n".write(to: commands, atomically: true, encoding: .utf8)
+        let r = try revenant(["perl", "t.rvt", "--debug"], stdin: commands.path)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let printed = r.stdout.components(separatedBy: "(revenant) ").filter { $0.hasPrefix("$") }
+        // At the third stop on line 6 ($n = 6, $i = 3), two statements back is line 6 of the
+        // second iteration ($n = 3, $i = 2); one step on, line 5 with $n still 3.
+        XCTAssertEqual(printed, ["$n = 3\n$i = 2\n", "$n = 3\n"], r.stdout)
+        // #0, three stops on line 6, back twice, a step, three more stops on line 6, then the end.
+        let stops = r.stdout.components(separatedBy: "[#").dropFirst().map { $0.prefix { $0 != "]" } }
+        XCTAssertEqual(stops, ["0", "22", "24", "26", "25", "24", "25", "26", "28", "30"], r.stdout)
+        XCTAssertTrue(r.stdout.contains("the program ended ("), r.stdout)
+    }
+
     func testErrorsAreOneLine() throws {
         try requireKVM()
         try "print 1;\n".write(to: base.appendingPathComponent("t.pl"), atomically: true, encoding: .utf8)

@@ -24,6 +24,9 @@ static const unsigned long CKVM_SET_CPUID2 = KVM_SET_CPUID2;
 static const unsigned long CKVM_GET_XCRS = KVM_GET_XCRS;
 static const unsigned long CKVM_SET_XCRS = KVM_SET_XCRS;
 static const unsigned long CKVM_GET_STATS_FD = KVM_GET_STATS_FD;
+static const unsigned long CKVM_GET_XSAVE = KVM_GET_XSAVE;
+static const unsigned long CKVM_SET_XSAVE = KVM_SET_XSAVE;
+static const unsigned long CKVM_XSAVE_SIZE = sizeof(struct kvm_xsave);
 
 static const unsigned long CKVM_SYNC_X86_REGS = KVM_SYNC_X86_REGS;
 

@@ -1,0 +1,58 @@
+import CKVM
+import Glibc
+import CGuestStub
+import GuestMemory
+import KVM
+
+/// Checkpoints by fork (rr does the same; measured exact on this host, `notes/kvm-host.md`):
+/// a paused VMM forks; the child holds the guest's memory copy-on-write and waits. Resumed, it
+/// cannot use the parent's VM (KVM ties a VM to the process that made it), so it creates a new
+/// VM over the inherited memory and a vCPU in the saved state, and the run loop goes on with it
+/// from inside the same exit. Only for machines without the mailbox: the saved state is the
+/// vCPU's at an exit, on the vCPU thread.
+extension GuestMachine {
+    /// What a vCPU is, at an exit: general registers (the synced copy), special registers
+    /// (segments with FS base, control registers, EFER) and the XSAVE area (x87/SSE/AVX).
+    public struct VCPUState {
+        var regs: kvm_regs
+        var sregs: kvm_sregs
+        var xsave: [UInt8]
+    }
+
+    /// The vCPU's state, at an exit.
+    public func saveVCPU() throws -> VCPUState {
+        guard let vcpu, !useMailbox else { throw MachineError.setup("a checkpoint needs a stopped vCPU without the mailbox") }
+        do { return VCPUState(regs: vcpu.syncRegs.pointee, sregs: try vcpu.getSregs(), xsave: try vcpu.getXSAVE()) } catch {
+            throw MachineError.kvm(error)
+        }
+    }
+
+    /// In a forked child: a new VM over the inherited guest memory (the same memory slots), and
+    /// a vCPU in `state`. The next KVM_RUN continues the guest where the parent stopped it.
+    public func rebuildAfterFork(_ state: VCPUState) throws {
+        do {
+            let fresh = try kvm.createVM()
+            // The parent's VM and vCPU are unusable here (EIO); dropping them unmaps our copy
+            // of its kvm_run page and closes the descriptors.
+            vcpu = nil
+            vm = fresh
+            let registered = slots
+            slots = [Bool](repeating: false, count: registered.count)
+            for (i, on) in registered.enumerated() where on {
+                let gpa = UInt64(i) * GuestMachine.slotChunk
+                try back(physical: gpa..<(gpa + min(GuestMachine.slotChunk, space.layout.size - gpa)))
+            }
+            let v = try vm.createVCPU()
+            try LongMode.configure(v, entry: state.regs.rip, stack: state.regs.rsp, cpuid: cpuid,
+                                   lstar: GuestLayout.base + GuestLayout.stubCode + UInt64(revenant_stub_syscall_exit_offset()))
+            try v.setSregs(state.sregs)
+            try v.setXSAVE(state.xsave)
+            v.enableSyncRegs()
+            // The exit being served writes its result into the synced registers: start them
+            // from the saved ones, and have KVM load them all on the next KVM_RUN.
+            v.syncRegs.pointee = state.regs
+            v.markRegsDirty()
+            vcpu = v
+        } catch let e as KVMError { throw MachineError.kvm(e) }
+    }
+}
