@@ -52,7 +52,6 @@ public final class PerlStepper {
     /// Called for every statement decoded (stopped at or run past), in order.
     public var onStatement: ((Int, Int, String, Int64) -> Void)?
     public private(set) var error: String?
-    private var layoutTried = false
     private var introspector: PerlIntrospector?
 
     public init(session: ReplaySession) {
