@@ -60,6 +60,7 @@ public final class ReplaySession {
         let replayer: Replayer
         do { replayer = try Replayer(personality: personality, trace: dir, quiet: quiet) } catch { throw ReplaySetupError(error.description) }
         replayer.describeRIP = { rip in machine.describe(rip: rip) }
+        replayer.onMappedBlob = { blob, recorded in machine.displayNames[blob] = recorded }
         do { try machine.start(loaded) } catch { throw ReplaySetupError("\(error)") }
         self.directory = dir
         self.header = header

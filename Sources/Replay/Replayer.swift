@@ -112,9 +112,10 @@ public final class Replayer: GuestKernel {
 
         if ReplayPolicy.reexecutes(req.number) {
             if let digest = mapped {
-                personality.mappedFileProvider = { [unowned self] _ in
+                personality.mappedFileProvider = { [unowned self] guestFD in
                     let fd = open(self.trace.blobsPath + "/" + digest, O_RDONLY | O_CLOEXEC)
                     guard fd >= 0 else { throw SysError(ENOENT) }
+                    if let path = self.recordedPaths[guestFD] { self.onMappedBlob?(self.trace.blobsPath + "/" + digest, path) }
                     self.openBlobs.append(fd)
                     return (fd, self.trace.blobsPath + "/" + digest, false)
                 }
@@ -125,6 +126,7 @@ public final class Replayer: GuestKernel {
             // The mapping holds the blob now; the descriptor is not needed any more.
             for fd in openBlobs { close(fd) }
             openBlobs.removeAll()
+            notePaths(event)
             onServed?(index, req, event)
             switch (again, event.outcome) {
             case (.value(let a), .value(let b)) where a == b: return again
@@ -146,12 +148,29 @@ public final class Replayer: GuestKernel {
             }
         }
         if event.console != 0 && !quiet && event.result > 0 { echo(req, event) }
+        notePaths(event)
         onServed?(index, req, event)
         switch event.outcome {
         case .deliver(let d): return deliver(d, req)
         case .exit, .killed, .value: return event.outcome
         case .setFSBase, .signalReturn:
             return diverge(req, "\(req.name) is fed back from the log but recorded \(event.outcome)")
+        }
+    }
+
+    /// The recorded path of each open descriptor (for naming the blobs mapped from them).
+    private var recordedPaths: [UInt64: String] = [:]
+    /// A file mapped during the replay comes from the trace's blob store: the blob's path and the
+    /// path the recording opened it by (crash reports and breakpoints name the file).
+    public var onMappedBlob: ((String, String) -> Void)?
+
+    private func notePaths(_ event: SyscallEvent) {
+        switch event.name {
+        case "openat", "open", "creat":
+            if event.result >= 0, let p = event.paths.first { recordedPaths[UInt64(event.result)] = String(decoding: p.bytes, as: UTF8.self) }
+        case "close":
+            if event.result == 0 { recordedPaths[event.args[0]] = nil }
+        default: break
         }
     }
 
