@@ -51,12 +51,15 @@ static void rc_flush(void)
     int e;
     if (revenant_channel_process.mode == REVENANT_CHANNEL_OFF || ch->used == 0) return;
     e = errno;
+    long r = 0;
     if (revenant_channel_process.mode == REVENANT_CHANNEL_VM)
-        (void)syscall(REVENANT_NR_CHANNEL, (long)REVENANT_CHANNEL_FLUSH, ch);
+        r = syscall(REVENANT_NR_CHANNEL, (long)REVENANT_CHANNEL_FLUSH, ch);
     else
         rc_write_all(ch->data, (size_t)ch->used);
     ch->flushed += ch->used;
     ch->used = 0;
+    /* Only a throw-away clone of a paused replay answers this (revenant_channel.h). */
+    if (r == REVENANT_CHANNEL_EVAL_REQUEST && revenant_channel_process.eval) revenant_channel_process.eval();
     errno = e;
 }
 
@@ -132,6 +135,7 @@ struct revenant_channel_owner *revenant_channel_open(void)
     revenant_channel_process.commit = rc_commit;
     revenant_channel_process.flush = rc_flush;
     revenant_channel_process.off = rc_off;
+    revenant_channel_process.eval = NULL;
     revenant_channel_process.mode = REVENANT_CHANNEL_OFF;
     log = getenv("REVENANT_SHIM_LOG");
     r = syscall(REVENANT_NR_CHANNEL, (long)REVENANT_CHANNEL_REGISTER, ch);

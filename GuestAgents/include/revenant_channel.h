@@ -24,6 +24,10 @@
                                         `used` to `flushed` and sets `used` to 0 */
 
 #define REVENANT_CHANNEL_MAGIC 0x48435652L  /* "RVCH" little-endian */
+/* What FLUSH returns, instead of 0, only in a throw-away clone of a paused replay (never while
+ * recording or replaying): data[] holds a request, u32 length then Perl code; the Perl shim
+ * evaluates it and hands the answer back in an EVAL record. */
+#define REVENANT_CHANNEL_EVAL_REQUEST 0x4c564552L  /* "REVL" */
 #define REVENANT_CHANNEL_VERSION 2  /* 2 added watch and introspect */
 
 struct revenant_channel {
@@ -57,6 +61,7 @@ enum revenant_record_tag {
     REVENANT_REC_HASH      = 0x0a, /* str seed bytes, u64 LE PL_hash_rand_bits, u8 enabled */
     REVENANT_REC_SEED      = 0x0b, /* u seed: the seed perl's rand drew for itself (no srand call) */
     REVENANT_REC_OPNAME    = 0x0c, /* u opcode, str name: sent once before an opcode's first BEGIN */
+    REVENANT_REC_EVAL      = 0x0d, /* u ok (1) or died (0), str text: an answer in a clone only */
     /* SQLite records (Shims/sqlite, Docs/channel-format.md "SQLite records") */
     REVENANT_REC_SQL_CONN    = 0x20, /* u conn id, str filename of "main" ("" for :memory:/temp) */
     REVENANT_REC_SQL_PREPARE = 0x21, /* u stmt id, u conn id, str sql, u n, n str tables read,

@@ -18,6 +18,8 @@ struct revenant_channel_owner {
     void (*commit)(size_t n);         /* the record written at reserve's pointer is complete */
     void (*flush)(void);              /* hand the buffer over (the shim calls it at exit) */
     void (*off)(void);                /* stop recording (a forked child) */
+    void (*eval)(void);               /* the Perl shim's evaluator, run when a FLUSH answers
+                                         REVENANT_CHANNEL_EVAL_REQUEST (a clone only) */
 };
 
 /* The process's channel: found (another shim owns it) or created (this one does). Never NULL;

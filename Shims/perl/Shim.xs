@@ -821,6 +821,42 @@ static void publish_introspection(pTHX)
     CH->introspect = (uint64_t)(uintptr_t)&g_introspect;
 }
 
+/* In a throw-away clone of a paused replay only (REVENANT_CHANNEL_EVAL_REQUEST): evaluate the
+ * Perl code the VMM left in the buffer, in the scope of the statement about to run, and hand
+ * the answer back in an EVAL record. The clone is discarded afterwards, so what the evaluation
+ * changes (memory, PL_ state) never reaches the replay. */
+static void shim_eval(void)
+{
+    dTHXa(g_perl);
+    uint32_t n;
+    SV *code, *res;
+    const char *text;
+    STRLEN len;
+    int ok;
+    COP *saved = PL_curcop;
+    size_t sz;
+    uint8_t *p, *q;
+    memcpy(&n, CH->data, 4);
+    if (n > CH->capacity - 4) return;
+    code = newSVpvn((const char *)CH->data + 4, n);
+    if (PL_op && (PL_op->op_type == OP_NEXTSTATE || PL_op->op_type == OP_DBSTATE)) PL_curcop = (COP *)PL_op;
+    g_on = 0;   /* the evaluation's own statements and ops are not the run's */
+    res = eval_pv(SvPV_nolen(code), FALSE);
+    g_on = 1;
+    PL_curcop = saved;
+    ok = !SvTRUE(ERRSV);
+    text = ok ? SvPV(res, len) : SvPV(ERRSV, len);
+    sz = 1 + 1 + strsize(len);
+    p = reserve(sz);
+    if (!p) return;
+    q = p;
+    *q++ = REVENANT_REC_EVAL;
+    *q++ = (uint8_t)ok;
+    q = strput(q, text, len);
+    commit(sz);
+    g_owner->flush();
+}
+
 static void shim_boot(pTHX)
 {
     const char *log;
@@ -845,7 +881,10 @@ static void shim_boot(pTHX)
     g_prev_opfreehook = PL_opfreehook;
     PL_opfreehook = shim_opfreehook;
 
-    if (g_mode == REVENANT_CHANNEL_VM) publish_introspection(aTHX);
+    if (g_mode == REVENANT_CHANNEL_VM) {
+        publish_introspection(aTHX);
+        g_owner->eval = shim_eval;
+    }
     emit_start(aTHX);
     emit_env();
     emit_argv(aTHX);

@@ -55,4 +55,13 @@ extension GuestMachine {
             vcpu = v
         } catch let e as KVMError { throw MachineError.kvm(e) }
     }
+
+    /// In a clone rebuilt inside a syscall exit: finish that call with `value` and run on (the
+    /// guest continues in the clone, served by `kernel`).
+    public func continueInClone(returning value: Int64, kernel: GuestKernel) throws -> Termination {
+        guard let vcpu else { throw MachineError.setup("no vCPU") }
+        // As the run loop finishes a syscall exit (rax, and rip/rflags back to the caller).
+        if let end = try finish(.value(value), vcpu: vcpu, alwaysReturn: false) { return end }
+        return try run(kernel: kernel)
+    }
 }

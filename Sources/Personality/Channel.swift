@@ -32,6 +32,10 @@ public final class ChannelPort {
     /// Called after each FLUSH has been taken (collect mode), the guest paused inside the call:
     /// a stepping replay inspects the guest here and sets the next `watch`.
     public var onFlush: (() -> Void)?
+    /// What the next FLUSH returns instead of 0: only a throw-away clone sets it (to
+    /// REVENANT_CHANNEL_EVAL_REQUEST, with `putRequest`).
+    public var answerNextFlush: Int64?
+    public static let evalRequest: Int64 = 0x4c56_4552
     public let memory: AddressSpace
 
     init(memory: AddressSpace) { self.memory = memory }
@@ -52,6 +56,10 @@ public final class ChannelPort {
             if mode == .collect {
                 take(header, version: version, at: addr)
                 onFlush?()
+            }
+            if let answer = answerNextFlush {
+                answerNextFlush = nil
+                return answer
             }
             return 0
         default:
@@ -90,6 +98,15 @@ public final class ChannelPort {
         guard let a = address, let used = try? memory.load(UInt64.self, at: a + Self.usedOffset),
               let capacity = try? memory.load(UInt64.self, at: a + Self.capacityOffset) else { return nil }
         return try? memory.bytes(at: a + Self.dataOffset(registeredVersion), count: Int(min(used, capacity, 1 << 30)))
+    }
+
+    /// Leave a request (u32 length, then the bytes) in the registered buffer, for the shim to
+    /// read after this FLUSH returns (a clone only: it overwrites records already taken).
+    public func putRequest(_ bytes: [UInt8]) -> Bool {
+        guard let a = address, registeredVersion >= 2, let capacity = try? memory.load(UInt64.self, at: a + Self.capacityOffset),
+              UInt64(bytes.count) + 4 <= capacity else { return false }
+        let n = UInt32(bytes.count)
+        return (try? memory.write(withUnsafeBytes(of: n.littleEndian) { Array($0) } + bytes, at: a + Self.dataOffset(registeredVersion))) != nil
     }
 
     /// The Perl shim's introspection block (revenant_perl_introspect.h), if it published one.

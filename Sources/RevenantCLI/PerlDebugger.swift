@@ -88,10 +88,18 @@ final class PerlDebugger {
                         say("breakpoint \(breakpoints.count) at \(b.file):\(b.line)" + (n == 0 ? " (no statement there ran)" : ""))
                     } catch let e as CLIError { say(e.message) } catch { say("\(error)") }
                 case "p", "print":
-                    do {
-                        let e = try stepper.evaluator(package: stop.package)
-                        for (text, x) in try PerlExpression.parseList(arg) { say(e.printable(x).rendered(as: text)) }
-                    } catch { say("\(error)") }
+                    if let list = try? PerlExpression.parseList(arg) {
+                        do {
+                            let e = try stepper.evaluator(package: stop.package)
+                            for (text, x) in list { say(e.printable(x).rendered(as: text)) }
+                        } catch { say("\(error)") }
+                    } else {
+                        // Beyond the VMM's subset: the real interpreter, in a throw-away clone.
+                        switch CloneEvaluation.evaluate(arg, in: session) {
+                        case .success(let v): say("\(arg) = \(v)")
+                        case .failure(let f): say(f.message)
+                        }
+                    }
                 case "rs", "reverse-step", "back":
                     guard stop.seq > 0 else { say("this is the first statement"); continue }
                     // The latest checkpoint before it, else a replay from the start.
@@ -108,7 +116,8 @@ final class PerlDebugger {
                     n|next             the next statement in this sub or its callers
                     c|continue         run to the next breakpoint
                     b|break FILE:LINE  add a breakpoint
-                    p|print EXPRS      show expressions ($x, @a, %h, $h{k}, $r->[0], $x + 1 ...)
+                    p|print EXPRS      show expressions ($x, @a, $h{k}, $r->[0]; anything else, e.g.
+                                       $obj->name or join(',', @a), runs in a throw-away clone)
                     rs|reverse-step    back to the statement before (from a checkpoint)
                     w|where            the position at every level
                     q|quit

@@ -90,6 +90,36 @@ final class PerlReplayTests: ScratchTestCase {
         XCTAssertTrue(r.stdout.contains("the program ended ("), r.stdout)
     }
 
+    /// Expressions beyond the VMM's subset run in a throw-away clone of the paused VM: the real
+    /// interpreter answers (even a sub with side effects), and the replay goes on untouched.
+    func testAnyExpressionRunsInAThrowAwayClone() throws {
+        try requireKVM()
+        try """
+        my $balance = 100;
+        my @history;
+        sub pay { my ($n) = @_; $balance -= $n; push @history, $n; return $balance }
+        for my $n (30, 50) {
+            pay($n);
+            print "balance $balance\\n";
+        }
+        print "end $balance\\n";
+
+        """.write(to: base.appendingPathComponent("c.pl"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try revenant(["record", "-o", "c.rvt", "--", "/usr/bin/perl", "c.pl"]).stdout, "balance 70\nbalance 20\nend 20\n")
+        let p = try revenant(["perl", "c.rvt", "--break", "c.pl:6", "--print", "join('/', @history) . sprintf(' %03d', $balance)"])
+        XCTAssertEqual(p.status, 0, p.stderr)
+        XCTAssertTrue(p.stdout.contains(" = '30 070'\n") && p.stdout.contains(" = '30/50 020'\n"), p.stdout)
+        let commands = base.appendingPathComponent("commands")
+        try "b c.pl:8\nc\np pay(5)\np $balance, @history\np die('no')\nc\n".write(to: commands, atomically: true, encoding: .utf8)
+        let d = try revenant(["perl", "c.rvt", "--debug"], stdin: commands.path)
+        XCTAssertEqual(d.status, 0, d.stderr)
+        // The clone paid 5 (15 there); the replay still has 20, and replays to the end.
+        XCTAssertTrue(d.stdout.contains("pay(5) = 15\n"), d.stdout)
+        XCTAssertTrue(d.stdout.contains("$balance = 20\n@history = (30, 50)\n"), d.stdout)
+        XCTAssertTrue(d.stdout.contains("die('no'): no at (eval"), d.stdout)
+        XCTAssertTrue(d.stdout.contains("the program ended ("), d.stdout)
+    }
+
     func testErrorsAreOneLine() throws {
         try requireKVM()
         try "print 1;\n".write(to: base.appendingPathComponent("t.pl"), atomically: true, encoding: .utf8)
@@ -97,6 +127,7 @@ final class PerlReplayTests: ScratchTestCase {
         XCTAssertEqual(try revenant(["record", "-o", "none.rvt", "--shims", "none", "--", "/usr/bin/perl", "t.pl"]).status, 0)
         for (args, code) in [(["perl", "none.rvt"], Int32(1)), (["perl", "t.rvt", "--when", "$x +"], 125),
                              (["perl", "t.rvt", "--when", "print($x)"], 125), (["perl", "t.rvt", "--break", "t.pl"], 125),
+
                              (["perl", "missing.rvt"], 125), (["perl", "t.rvt", "--when", "$nothing > 1"], 1)] {
             let r = try revenant(args)
             XCTAssertEqual(r.status, code, "\(args): \(r.stderr)")
