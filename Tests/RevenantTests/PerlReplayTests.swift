@@ -52,16 +52,21 @@ final class PerlReplayTests: ScratchTestCase {
         XCTAssertEqual(try snapshot(), before, "a replay touched the host's files")
     }
 
-    func testDebuggerStepsContinuesAndReverseSteps() throws {
+    /// Record `script`, run a debug session on these commands: its output and what `p` printed.
+    func debugSession(_ commands: String) throws -> (Output, [String]) {
         try requireKVM()
         try script.write(to: base.appendingPathComponent("t.pl"), atomically: true, encoding: .utf8)
         try "x\n".write(to: base.appendingPathComponent("victim.txt"), atomically: true, encoding: .utf8)
         XCTAssertEqual(try revenant(["record", "-o", "t.rvt", "--", "/usr/bin/perl", "t.pl"]).status, 0)
-        let commands = base.appendingPathComponent("commands")
-        try "b t.pl:6\nc\np $n, $i\nc\np $n\nrs\np $n, $i\nw\nn\np $n\nq\n".write(to: commands, atomically: true, encoding: .utf8)
-        let r = try revenant(["perl", "t.rvt", "--debug"], stdin: commands.path)
+        let file = base.appendingPathComponent("commands")
+        try commands.write(to: file, atomically: true, encoding: .utf8)
+        let r = try revenant(["perl", "t.rvt", "--debug"], stdin: file.path)
         XCTAssertEqual(r.status, 0, r.stderr)
-        let printed = r.stdout.components(separatedBy: "(revenant) ").filter { $0.hasPrefix("$") }
+        return (r, r.stdout.components(separatedBy: "(revenant) ").filter { $0.hasPrefix("$") })
+    }
+
+    func testDebuggerStepsContinuesAndReverseSteps() throws {
+        let (r, printed) = try debugSession("b t.pl:6\nc\np $n, $i\nc\np $n\nrs\np $n, $i\nw\nn\np $n\nq\n")
         // line 6 after $n += 1, then after $n += 2; back one statement (line 5, $n still 1);
         // next (line 6 again, $n now 3).
         XCTAssertEqual(printed, ["$n = 1\n$i = 1\n", "$n = 3\n", "$n = 1\n$i = 2\n", "$n = 3\n"], r.stdout)
@@ -72,15 +77,7 @@ final class PerlReplayTests: ScratchTestCase {
     /// Reverse-steps resume a forked checkpoint (a paused copy of the VMM with its own new VM);
     /// the resumed copy replays on to the end exactly (the replay checks every remaining event).
     func testReverseStepsResumeCheckpointsAndReplayOnExactly() throws {
-        try requireKVM()
-        try script.write(to: base.appendingPathComponent("t.pl"), atomically: true, encoding: .utf8)
-        try "x\n".write(to: base.appendingPathComponent("victim.txt"), atomically: true, encoding: .utf8)
-        XCTAssertEqual(try revenant(["record", "-o", "t.rvt", "--", "/usr/bin/perl", "t.pl"]).status, 0)
-        let commands = base.appendingPathComponent("commands")
-        try "b t.pl:6\nc\nc\nc\nrs\nrs\np $n, $i\ns\np $n\nc\nc\nc\nc\n".write(to: commands, atomically: true, encoding: .utf8)
-        let r = try revenant(["perl", "t.rvt", "--debug"], stdin: commands.path)
-        XCTAssertEqual(r.status, 0, r.stderr)
-        let printed = r.stdout.components(separatedBy: "(revenant) ").filter { $0.hasPrefix("$") }
+        let (r, printed) = try debugSession("b t.pl:6\nc\nc\nc\nrs\nrs\np $n, $i\ns\np $n\nc\nc\nc\nc\n")
         // At the third stop on line 6 ($n = 6, $i = 3), two statements back is line 6 of the
         // second iteration ($n = 3, $i = 2); one step on, line 5 with $n still 3.
         XCTAssertEqual(printed, ["$n = 3\n$i = 2\n", "$n = 3\n"], r.stdout)
