@@ -74,6 +74,18 @@ public final class PerlIntrospector {
         let cop = try u64(interp + iOp)
         let seq = try u32(cop + copSeq)
         let pad = try u64(interp + iCurpad)
+        var cv: UInt64 = 0
+        try forEachContext { (cx: UInt64, type: UInt64) throws(PerlIntrospectionError) -> Bool in
+            cv = type == cxtSub || type == cxtFormat ? try u64(cx + cxSubCV) : type == cxtEval ? try u64(cx + cxEvalCV) : 0
+            return cv == 0
+        }
+        return Frame(cv: cv != 0 ? cv : try u64(interp + iMainCV), pad: pad, seq: seq)
+    }
+
+    /// Every context frame, innermost first, across the stack infos (sort blocks, signal handlers
+    /// and tie methods push their own); `body` gets the frame's address and type, and returns
+    /// false to stop.
+    func forEachContext(_ body: (UInt64, UInt64) throws(PerlIntrospectionError) -> Bool) throws(PerlIntrospectionError) {
         var si = try u64(interp + iCurstackinfo)
         var guardCount = 0
         while si != 0, guardCount < 64 {
@@ -82,14 +94,11 @@ public final class PerlIntrospector {
             var ix = Int64(Int32(bitPattern: try u32(si + siCxix)))
             while ix >= 0 {
                 let cx = stack + UInt64(ix) * cxSize
-                let t = UInt64(try u8(cx + cxType)) & cxTypemask
-                let cv = t == cxtSub || t == cxtFormat ? try u64(cx + cxSubCV) : t == cxtEval ? try u64(cx + cxEvalCV) : 0
-                if cv != 0 { return Frame(cv: cv, pad: pad, seq: seq) }
+                guard try body(cx, UInt64(try u8(cx + cxType)) & cxTypemask) else { return }
                 ix -= 1
             }
             si = try u64(si + siPrev)
         }
-        return Frame(cv: try u64(interp + iMainCV), pad: pad, seq: seq)
     }
 
     /// The pad (SV* array) of `cv` at its current depth.
@@ -294,17 +303,10 @@ public final class PerlIntrospector {
 extension PerlIntrospector {
     /// How many subs deep the interpreter is (for the debugger's `next`).
     public func depth() throws(PerlIntrospectionError) -> Int {
-        var n = 0, si = try u64(interp + iCurstackinfo), guardCount = 0
-        while si != 0, guardCount < 64 {
-            guardCount += 1
-            let stack = try u64(si + siCxstack)
-            var ix = Int64(Int32(bitPattern: try u32(si + siCxix)))
-            while ix >= 0 {
-                let t = UInt64(try u8(stack + UInt64(ix) * cxSize + cxType)) & cxTypemask
-                if t == cxtSub || t == cxtFormat { n += 1 }
-                ix -= 1
-            }
-            si = try u64(si + siPrev)
+        var n = 0
+        try forEachContext { (_: UInt64, type: UInt64) throws(PerlIntrospectionError) -> Bool in
+            if type == cxtSub || type == cxtFormat { n += 1 }
+            return true
         }
         return n
     }

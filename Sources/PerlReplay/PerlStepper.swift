@@ -16,6 +16,49 @@ public struct PerlStop {
     public var location: String { "\(file):\(line)" }
 }
 
+/// What the records so far say: the names behind each context, how many statements and SQL
+/// executions there were, the last statement, and the last one in the program's own code. A
+/// value, so that a look at the guest's unflushed records can work on a copy.
+struct StreamState {
+    struct Context { var file: String; var package: String; var sub: String?; var programCode: Bool }
+    var strings: [UInt64: String] = [:]
+    var files: [UInt64: String] = [:]
+    var contexts: [UInt64: Context] = [:]
+    /// Statements so far (the next one gets this number), and SQL statement executions.
+    var statements = 0
+    var sqlStatements = 0
+    var last: (seq: Int, context: UInt64, line: Int64)?
+    var lastProgram: (file: String, line: Int64)?
+
+    /// Take one record into account; true when it is a statement.
+    mutating func apply(_ record: ChannelRecord) -> Bool {
+        switch record {
+        case .string(let id, let value): strings[id] = value
+        case .file(let id, let path, _): files[id] = path
+        case .context(let id, let file, let package, let sub):
+            // Names are defined before the contexts that use them (Docs/channel-format.md).
+            let path = files[file] ?? "?"
+            contexts[id] = Context(file: path, package: strings[package] ?? "main", sub: sub == 0 ? nil : strings[sub],
+                                   programCode: ChannelDecoder.isProgramCode(path))
+        case .sqlExec: sqlStatements += 1
+        case .statement(let context, let line):
+            last = (statements, context, line)
+            statements += 1
+            if let c = contexts[context], c.programCode { lastProgram = (c.file, line) }
+            return true
+        default: break
+        }
+        return false
+    }
+
+    /// The last statement, as a stop at `event`.
+    func lastStop(event: Int) -> PerlStop? {
+        guard let last else { return nil }
+        let c = contexts[last.context]
+        return PerlStop(seq: last.seq, event: event, file: c?.file ?? "?", line: last.line, package: c?.package ?? "main", sub: c?.sub)
+    }
+}
+
 /// Steps a machine-level replay statement by statement. The VMM lowers the channel's `watch`
 /// (revenant_channel.h) so that the Perl shim flushes right after writing a statement's record;
 /// inside that flush the guest is paused exactly before the statement, and the VMM reads perl's
@@ -27,30 +70,19 @@ public final class PerlStepper {
     let channel: ChannelPort
     private var decoder = ChannelDecoder([])
     private var consumed = 0
-    private var strings: [UInt64: String] = [:]
-    private var files: [UInt64: String] = [:]
-    private var contexts: [UInt64: (file: UInt64, package: UInt64, sub: UInt64)] = [:]
-    /// Statements decoded so far (the next one gets this number).
-    public private(set) var statements = 0
+    private var state = StreamState()
     private var stepping = false
     private var ended = false
     /// Step every statement (`--when`, a statement-by-statement listing).
     public var stepAll = false
     /// The statements of interest (number and the event each precedes, by number): the replay
     /// steps only from the event before each of them until it is passed, and runs free between.
-    public var targets: [(seq: Int, event: Int)] = [] { didSet { nextTarget = targets.firstIndex { $0.seq >= statements } ?? targets.count } }
+    public var targets: [(seq: Int, event: Int)] = [] { didSet { nextTarget = targets.firstIndex { $0.seq >= state.statements } ?? targets.count } }
     private var nextTarget = 0
-    private var lastDecoded: (seq: Int, context: UInt64, line: Int64) = (0, 0, 0)
     /// Called at each statement the replay stops at; return false to end the replay there.
     public var onStop: ((PerlStop, PerlStepper) -> Bool)?
     /// Called at every event, after the stepper's own bookkeeping.
     public var onEvent: ((Int) -> Void)?
-    /// SQL statement executions decoded so far (the next one gets this number).
-    public private(set) var sqlStatements = 0
-    /// The last statement in the program's own code (for "perl bank.pl:9, in DBI.pm:…").
-    public private(set) var lastProgramStatement: (file: String, line: Int64)?
-    /// Called for every statement decoded (stopped at or run past), in order.
-    public var onStatement: ((Int, Int, String, Int64) -> Void)?
     public private(set) var error: String?
     private var introspector: PerlIntrospector?
 
@@ -96,35 +128,19 @@ public final class PerlStepper {
         guard bytes.count > consumed else { return }
         decoder = ChannelDecoder(Array(bytes[consumed...]), continuing: decoder)
         consumed = bytes.count
-        var last: (seq: Int, context: UInt64, line: Int64)?
+        var pausedBefore = false   // the chunk ends with a statement record
         do {
             while let (record, end) = try decoder.next() {
-                last = nil
-                switch record {
-                case .string(let id, let value): strings[id] = value
-                case .file(let id, let path, _): files[id] = path
-                case .context(let id, let file, let package, let sub): contexts[id] = (file, package, sub)
-                case .sqlExec: sqlStatements += 1
-                case .statement(let context, let line):
-                    let path = file(of: context)
-                    if ChannelDecoder.isProgramCode(path) { lastProgramStatement = (path, line) }
-                    onStatement?(statements, session.replayerIndex, path, line)
-                    if end == decoder.length { last = (statements, context, line) }
-                    lastDecoded = (statements, context, line)
-                    statements += 1
-                    while nextTarget < targets.count, targets[nextTarget].seq < statements - (last == nil ? 0 : 1) { nextTarget += 1 }
-                default: break
-                }
+                pausedBefore = state.apply(record) && end == decoder.length
+                // Targets run past without a stop (the one paused before is handled below).
+                while nextTarget < targets.count, targets[nextTarget].seq < state.statements - (pausedBefore ? 1 : 0) { nextTarget += 1 }
             }
         } catch {
             self.error = "the channel does not decode: \(error)"
             session.replayer.stopRequested = true
             return
         }
-        guard stepping, !ended, let last, let onStop else { return }
-        let c = contexts[last.context]
-        let stop = PerlStop(seq: last.seq, event: session.replayerIndex, file: file(of: last.context), line: last.line,
-                            package: c.flatMap { strings[$0.package] } ?? "main", sub: c.flatMap { $0.sub == 0 ? nil : strings[$0.sub] })
+        guard stepping, !ended, pausedBefore, let onStop, let stop = state.lastStop(event: session.replayerIndex) else { return }
         let goOn = onStop(stop, self)
         if nextTarget < targets.count, targets[nextTarget].seq == stop.seq { nextTarget += 1 }
         // Past the last target before the next event: run free again at once.
@@ -139,37 +155,19 @@ public final class PerlStepper {
         }
     }
 
-    private func file(of context: UInt64) -> String { contexts[context].flatMap { files[$0.file] } ?? "?" }
-
     /// Where the guest is right now, between flushes (a breakpoint, a watch): the last statement
     /// and SQL statement started, read from the records still in the guest's buffer without
     /// taking them (the next flush hands them over as usual).
     public func current() -> (statement: PerlStop?, caller: String?, sql: Int?) {
-        var strings = strings, files = files, contexts = contexts
-        var last: (seq: Int, context: UInt64, line: Int64)? = statements > 0 ? lastDecoded : nil
-        var seq = statements, sql = sqlStatements, program = lastProgramStatement
+        var now = state
         if let tail = channel.unflushed() {
             var d = ChannelDecoder(tail, continuing: decoder)
-            while let (record, _) = try? d.next() {
-                switch record {
-                case .string(let id, let value): strings[id] = value
-                case .file(let id, let path, _): files[id] = path
-                case .context(let id, let file, let package, let sub): contexts[id] = (file, package, sub)
-                case .sqlExec: sql += 1
-                case .statement(let context, let line):
-                    last = (seq, context, line)
-                    seq += 1
-                    if let f = contexts[context].flatMap({ files[$0.file] }), ChannelDecoder.isProgramCode(f) { program = (f, line) }
-                default: break
-                }
-            }
+            while let (record, _) = try? d.next() { _ = now.apply(record) }
         }
-        guard let last else { return (nil, nil, sql > 0 ? sql - 1 : nil) }
-        let c = contexts[last.context]
-        let stop = PerlStop(seq: last.seq, event: session.replayerIndex, file: c.flatMap { files[$0.file] } ?? "?", line: last.line,
-                            package: c.flatMap { strings[$0.package] } ?? "main", sub: c.flatMap { $0.sub == 0 ? nil : strings[$0.sub] })
-        let caller = program.map { "\($0.file):\($0.line)" }
-        return (stop, caller == stop.location ? nil : caller, sql > 0 ? sql - 1 : nil)
+        let sql = now.sqlStatements > 0 ? now.sqlStatements - 1 : nil
+        guard let stop = now.lastStop(event: session.replayerIndex) else { return (nil, nil, sql) }
+        let caller = now.lastProgram.map { "\($0.file):\($0.line)" }
+        return (stop, caller == stop.location ? nil : caller, sql)
     }
 
     /// Evaluate at the current stop.

@@ -179,13 +179,15 @@ public final class Replayer: GuestKernel {
     /// path the recording opened it by (crash reports and breakpoints name the file).
     public var onMappedBlob: ((String, String) -> Void)?
 
+    private static let opens: Set<UInt64> = Set(["openat", "open", "creat"].compactMap { SyscallNames.byName[$0] }.map(UInt64.init))
+    private static let closeNumber = UInt64(SyscallNames.byName["close"] ?? -1)
+
+    /// Runs for every event: compares numbers, not names.
     private func notePaths(_ event: SyscallEvent) {
-        switch event.name {
-        case "openat", "open", "creat":
+        if Self.opens.contains(event.number) {
             if event.result >= 0, let p = event.paths.first { recordedPaths[UInt64(event.result)] = String(decoding: p.bytes, as: UTF8.self) }
-        case "close":
-            if event.result == 0 { recordedPaths[event.args[0]] = nil }
-        default: break
+        } else if event.number == Self.closeNumber, event.result == 0 {
+            recordedPaths[event.args[0]] = nil
         }
     }
 

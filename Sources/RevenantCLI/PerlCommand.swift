@@ -143,11 +143,8 @@ struct PerlReplayRun {
 
     /// Replay once, calling `report` at every hit; returns the number of hits.
     func run(report: @escaping (PerlStop, PerlStepper, Position) -> Void) throws -> Int {
-        let session: ReplaySession
         // A clone needs the vCPU stopped at each exit: no mailbox then.
-        do { session = try ReplaySession(path: trace, quiet: true, ignoreCPU: false, mailbox: clonePrint == nil, diagnostic: { _ in }) } catch {
-            throw CLIError(error.description)
-        }
+        let session = try questionReplay(trace, mailbox: clonePrint == nil)
         let stepper = PerlStepper(session: session)
         var wanted = Set<Int>()
         if when != nil || breakpoints.isEmpty { stepper.stepAll = true }
@@ -157,8 +154,6 @@ struct PerlReplayRun {
         }
         var hits = 0, previous: Bool? = nil
         var failure: String?
-        var last = "(before the first statement)"
-        stepper.onStatement = { _, _, file, line in last = "\(file):\(line)" }
         stepper.onStop = { stop, stepper in
             guard breakpoints.isEmpty || wanted.contains(stop.seq) else { return true }
             if let when {
@@ -177,14 +172,10 @@ struct PerlReplayRun {
             report(stop, stepper, position(stop))
             return !first
         }
-        let outcome = session.run()
+        let finished = Result { try replayToEnd(session) { "last Perl statement: \(stepper.current().statement?.location ?? "none yet")" } }
         if let failure { throw CLIError(failure) }
         if let e = stepper.error { throw CLIError("\(trace): \(e)") }
-        switch outcome {
-        case .diverged(let d): throw CLIError("\(d) (last Perl statement: \(last))", code: 124)
-        case .traceFailed(let t): throw CLIError(t)
-        case .finished, .stopped: break
-        }
+        _ = try finished.get()
         if !stepper.steppable {
             throw CLIError("\(trace) was recorded with a Perl shim that cannot be stepped (channel version 1): record it again")
         }

@@ -37,10 +37,7 @@ final class PerlDebugger {
 
     /// One replay, stopping first at statement `seq`; `restart` asks for another from the start.
     private func session(from seq: Int, restart: (Int) -> Void) throws {
-        let session: ReplaySession
-        do { session = try ReplaySession(path: run.trace, quiet: true, ignoreCPU: false, mailbox: false, diagnostic: { _ in }) } catch {
-            throw CLIError(error.description)
-        }
+        let session = try questionReplay(run.trace, mailbox: false)
         let stepper = PerlStepper(session: session)
         var mode = Mode.target(seq)
         stepper.targets = [(seq, try run.index.statementEvent(seq: seq) ?? 0)]
@@ -125,15 +122,10 @@ final class PerlDebugger {
                 }
             }
         }
-        let outcome = session.run()
+        let finished = Result { try replayToEnd(session) }
         checkpoints.dropAll()
         if let e = stepper.error { throw CLIError("\(run.trace): \(e)") }
-        switch outcome {
-        case .diverged(let d): throw CLIError(d, code: 124)
-        case .traceFailed(let t): throw CLIError(t)
-        case .finished: if !quit { say("the program ended (\(session.replayer.index) events replayed)") }
-        case .stopped: break
-        }
+        if try finished.get(), !quit { say("the program ended (\(session.replayer.index) events replayed)") }
         if !stepper.steppable { throw CLIError("\(run.trace) was recorded with a Perl shim that cannot be stepped (channel version 1): record it again") }
         if let again { restart(again) }
     }

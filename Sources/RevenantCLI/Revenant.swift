@@ -1,4 +1,5 @@
 import ArgumentParser
+import Replay
 import Glibc
 
 @main
@@ -59,4 +60,25 @@ enum FileHandleStderr {
 func fail(_ message: String, code: Int32) -> Never {
     FileHandleStderr.write("revenant: \(message)\n")
     exit(code)
+}
+
+/// A replay that answers a question about the run (`when`, `perl`): nothing echoed, this CPU
+/// required; `mailbox: false` when the VMM must hold a stopped vCPU at each exit (checkpoints,
+/// clones). A trace that cannot be replayed is one line, exit 125.
+func questionReplay(_ trace: String, mailbox: Bool = true) throws -> ReplaySession {
+    do { return try ReplaySession(path: trace, quiet: true, ignoreCPU: false, mailbox: mailbox, diagnostic: { _ in }) } catch {
+        throw CLIError(error.description)
+    }
+}
+
+/// Run it to its end (or to the stop a hook asked for): a divergence is exit 124, a broken
+/// trace 125; `where` adds where the program was to the divergence report. True if it finished.
+@discardableResult
+func replayToEnd(_ session: ReplaySession, where: () -> String? = { nil }) throws -> Bool {
+    switch session.run() {
+    case .diverged(let d): throw CLIError(d + (`where`().map { " (\($0))" } ?? ""), code: 124)
+    case .traceFailed(let t): throw CLIError(t)
+    case .finished: return true
+    case .stopped: return false
+    }
 }

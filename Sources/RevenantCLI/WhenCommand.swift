@@ -75,10 +75,7 @@ struct When: ParsableCommand {
         } else if let syscall {
             let predicate: SyscallPredicate
             do { predicate = try SyscallPredicate(syscall) } catch { throw CLIError("\(error)") }
-            let session: ReplaySession
-            do { session = try ReplaySession(path: trace, quiet: true, ignoreCPU: false, diagnostic: { _ in }) } catch {
-                throw CLIError(error.description)
-            }
+            let session = try questionReplay(trace)
             var found: [(Int, String)] = []
             let memory = session.personality.memory
             session.replayer.onServed = { [weak replayer = session.replayer] i, req, e in
@@ -87,11 +84,7 @@ struct When: ParsableCommand {
                 // --first: the rest of the run need not be replayed.
                 if first { replayer?.stopRequested = true }
             }
-            switch session.run() {
-            case .diverged(let d): fail(d, code: 124)
-            case .traceFailed(let t): fail(t, code: 125)
-            case .finished, .stopped: break
-            }
+            try replayToEnd(session)
             for (i, call) in found {
                 let at = try index?.position(atEvent: i) ?? Position(event: i)
                 print("\(at): \(call)")
@@ -143,11 +136,7 @@ extension When {
                 machine.removeAllBreakpoints()
             }
         }
-        switch session.run() {
-        case .diverged(let d): fail(d, code: 124)
-        case .traceFailed(let t): fail(t, code: 125)
-        case .finished, .stopped: break
-        }
+        try replayToEnd(session)
         if names.isEmpty { throw CLIError("when --symbol: no function called \(symbol.joined(separator: ", ")) in the program or its libraries", code: 1) }
         for (at, what) in found { print("\(at): \(what)") }
         return found.count
@@ -180,11 +169,7 @@ extension When {
             }
         }
         if let live { live.onEvent = check } else { session.replayer.onEvent = { check(Int($0)) } }
-        switch session.run() {
-        case .diverged(let d): fail(d, code: 124)
-        case .traceFailed(let t): fail(t, code: 125)
-        case .finished, .stopped: break
-        }
+        try replayToEnd(session)
         for (at, what) in found.prefix(first ? 1 : found.count) { print("\(at): \(what)") }
         return found.count
     }
@@ -192,10 +177,7 @@ extension When {
     /// A replay for a machine-level predicate; with shims, a non-stepping PerlStepper collects
     /// the channel so that a hit between events gets the exact Perl and SQL statement running.
     func liveSession(shims: Bool) throws -> (ReplaySession, PerlStepper?) {
-        let session: ReplaySession
-        do { session = try ReplaySession(path: trace, quiet: true, ignoreCPU: false, diagnostic: { _ in }) } catch {
-            throw CLIError(error.description)
-        }
+        let session = try questionReplay(trace)
         return (session, shims ? PerlStepper(session: session) : nil)
     }
 
