@@ -45,6 +45,15 @@ struct revenant_channel {
     uint8_t data[];     /* records (below), never split across a flush */
 };
 
+/* REVENANT_REC_REPLAY kinds */
+enum revenant_replay_report {
+    REVENANT_REPLAY_HIT = 1,       /* a stop: the statement's --print lines, newline-separated */
+    REVENANT_REPLAY_DIVERGED = 2,  /* the run left the recording: where and how */
+    REVENANT_REPLAY_DONE = 3,      /* the program ended where the recording did */
+    REVENANT_REPLAY_FAILED = 4,    /* the feed or the request could not be used */
+    REVENANT_REPLAY_STOPPED = 5,   /* --first: stopped after the first hit */
+};
+
 /* Records. Each starts with a tag byte. Integers are LEB128 varints (u = unsigned, s = zigzag
  * signed). Strings are `u length` then the bytes. Ids are dense, starting at 1, defined before
  * use by a DEF record. See Docs/channel-format.md for the per-op value lists. */
@@ -62,6 +71,8 @@ enum revenant_record_tag {
     REVENANT_REC_SEED      = 0x0b, /* u seed: the seed perl's rand drew for itself (no srand call) */
     REVENANT_REC_OPNAME    = 0x0c, /* u opcode, str name: sent once before an opcode's first BEGIN */
     REVENANT_REC_EVAL      = 0x0d, /* u ok (1) or died (0), str text: an answer in a clone only */
+    REVENANT_REC_REPLAY    = 0x0e, /* u8 kind (below), u statement number, str text: a report of
+                                      the Perl shim's replay mode (the fast Perl-level replay) only */
     /* SQLite records (Shims/sqlite, Docs/channel-format.md "SQLite records") */
     REVENANT_REC_SQL_CONN    = 0x20, /* u conn id, str filename of "main" ("" for :memory:/temp) */
     REVENANT_REC_SQL_PREPARE = 0x21, /* u stmt id, u conn id, str sql, u n, n str tables read,

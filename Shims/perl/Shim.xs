@@ -28,21 +28,20 @@
 #include "revenant_channel_owner.h"
 #include "revenant_perl_introspect.h"
 #include "revenant_sha256.h"
-
-#define SHIM_FORMAT_VERSION 1
+#include "shim.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* The channel buffer                                                                          */
 
 /* The process's channel (GuestAgents/channel/revenant_channel.c): this shim's own, or the one
  * the SQLite shim (preloaded) already owns, so that Perl and SQL records interleave. */
-static struct revenant_channel_owner *g_owner;
+struct revenant_channel_owner *g_owner;
 static struct revenant_channel *g_ch;
 #define CH g_ch
 
 static int g_mode;            /* REVENANT_CHANNEL_OFF / _VM / _FILE */
 static volatile int g_on;     /* recording (cleared in a forked child) */
-static PerlInterpreter *g_perl; /* the interpreter we record (others pass through) */
+PerlInterpreter *g_perl;  /* the interpreter we record (others pass through) */
 
 static void chan_flush(void) { if (g_on) g_owner->flush(); }
 
@@ -64,22 +63,6 @@ static void commit(size_t n) { g_owner->commit(n); }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Encoding                                                                                    */
-
-static inline size_t usize(uint64_t v) { size_t n = 1; while (v >= 0x80) { v >>= 7; n++; } return n; }
-static inline uint8_t *uput(uint8_t *p, uint64_t v)
-{
-    while (v >= 0x80) { *p++ = (uint8_t)(v | 0x80); v >>= 7; }
-    *p++ = (uint8_t)v;
-    return p;
-}
-static inline uint64_t zz(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
-static inline size_t strsize(size_t len) { return usize(len) + len; }
-static inline uint8_t *strput(uint8_t *p, const char *s, size_t len)
-{
-    p = uput(p, len);
-    if (len) memcpy(p, s, len);
-    return p + len;
-}
 
 /* A value's encoding, from the SV's current flags only: no magic, no conversion. */
 static size_t val_size(pTHX_ SV *sv)
@@ -181,7 +164,7 @@ static uint32_t str_id(const char *s, size_t n)
     return id;
 }
 
-static int file_digest(const char *path, uint8_t out[32])
+int file_digest(const char *path, uint8_t out[32])
 {
     struct stat st;
     revenant_sha256 c;
@@ -253,15 +236,12 @@ static uint32_t ctx_id(uint32_t file, uint32_t pkg, uint32_t sub)
 /* ------------------------------------------------------------------------------------------ */
 /* COP cache: open addressing (linear probing), keyed by the COP's address.                    */
 
-struct centry { const COP *key; uint32_t ctx; uint32_t line; };
-static struct centry *g_tab;
-static size_t g_tmask;       /* size - 1 */
-static unsigned g_tshift;    /* 64 - log2(size) */
-static size_t g_tcount;
+struct centry *g_tab;
+size_t g_tmask;       /* size - 1 */
+unsigned g_tshift;    /* 64 - log2(size) */
+size_t g_tcount;
 
-static inline size_t cop_hash(const COP *c) { return (size_t)(((uintptr_t)c * 0x9E3779B97F4A7C15ULL) >> g_tshift); }
-
-static void tab_init(unsigned bits)
+void tab_init(unsigned bits)
 {
     g_tab = calloc((size_t)1 << bits, sizeof *g_tab);
     g_tmask = ((size_t)1 << bits) - 1;
@@ -269,7 +249,7 @@ static void tab_init(unsigned bits)
     g_tcount = 0;
 }
 
-static void tab_insert(const COP *c, uint32_t ctx, uint32_t line)
+void tab_insert(const COP *c, uint32_t ctx, uint32_t line)
 {
     size_t i = cop_hash(c);
     while (g_tab[i].key) i = (i + 1) & g_tmask;
@@ -277,7 +257,7 @@ static void tab_insert(const COP *c, uint32_t ctx, uint32_t line)
     g_tcount++;
 }
 
-static void tab_grow(void)
+void tab_grow(void)
 {
     struct centry *old = g_tab;
     size_t n = g_tmask + 1, i;
@@ -319,6 +299,13 @@ static void shim_opfreehook(pTHX_ OP *o)
     if ((o->op_type == OP_NEXTSTATE || o->op_type == OP_DBSTATE) && g_tab && aTHX == g_perl)
         tab_delete((const COP *)o);
     if (g_prev_opfreehook) g_prev_opfreehook(aTHX_ o);
+}
+
+/* Replay mode keeps the same COP cache. */
+void shim_install_opfreehook(pTHX)
+{
+    g_prev_opfreehook = PL_opfreehook;
+    PL_opfreehook = shim_opfreehook;
 }
 
 /* The enclosing sub's name, "Pkg::name", into buf; 0 length for file scope / eval / main. */
@@ -390,7 +377,7 @@ static __attribute__((noinline)) void stmt_slow(uint32_t ctx, uint32_t line)
     }
 }
 
-static Perl_ppaddr_t g_orig[MAXO];
+Perl_ppaddr_t g_orig[MAXO];
 
 #define STMT_HOOK(name, optype)                                                                  \
 static OP *name(pTHX)                                                                            \
@@ -475,12 +462,13 @@ static void emit_end(pTHX_ int type, int err, SSize_t lo, SSize_t hi, SV *extra_
 }
 
 /* How many stack arguments a mark-less op consumes. */
-static SSize_t op_nargs(const OP *o)
+SSize_t op_nargs(const OP *o)
 {
     switch (o->op_type) {
     case OP_TIME: case OP_WAIT: case OP_GETPPID: case OP_TMS: case OP_FORK: case OP_GETLOGIN:
-    case OP_RCATLINE:
         return 0;
+    case OP_RCATLINE:   /* $x .= <FH>: the target $x */
+        return (o->op_flags & OPf_STACKED) ? 1 : 0;
     case OP_READLINE:   /* the handle; with OPf_STACKED also the target ($x = <FH>) */
         return (o->op_flags & OPf_STACKED) ? 2 : 1;
     case OP_READDIR: case OP_BACKTICK:
@@ -595,7 +583,7 @@ static OP *hook_op(pTHX)
     return next;
 }
 
-static const int g_hooked_ops[] = {
+const int g_hooked_ops[] = {
     OP_TIME, OP_SRAND, OP_LOCALTIME, OP_GMTIME, OP_SLEEP, OP_READLINE, OP_RCATLINE, OP_READ,
     OP_SYSREAD, OP_RECV, OP_GETC, OP_EOF, OP_READDIR, OP_STAT, OP_LSTAT,
     OP_FTRREAD, OP_FTRWRITE, OP_FTREXEC, OP_FTEREAD, OP_FTEWRITE, OP_FTEEXEC, OP_FTIS, OP_FTSIZE,
@@ -610,6 +598,7 @@ static const int g_hooked_ops[] = {
     OP_UNLINK, OP_MKDIR, OP_RMDIR, OP_RENAME, OP_CHMOD, OP_CHOWN, OP_UTIME, OP_LINK, OP_SYMLINK,
     OP_CHDIR, OP_TRUNCATE,
 };
+const size_t g_hooked_count = sizeof g_hooked_ops / sizeof g_hooked_ops[0];
 
 /* ------------------------------------------------------------------------------------------ */
 /* Boot                                                                                        */
@@ -870,6 +859,7 @@ static void shim_boot(pTHX)
     g_mode = g_owner->mode;
     errno = 0;
     if (log) (void)hv_delete(env, "REVENANT_SHIM_LOG", 17, G_DISCARD);
+    if (replay_boot(aTHX)) return;
     if (g_mode == REVENANT_CHANNEL_OFF) return;
 
     g_perl = aTHX;
@@ -878,8 +868,7 @@ static void shim_boot(pTHX)
     pthread_atfork(NULL, NULL, atfork_child);
     call_atexit(exit_flush_perl, NULL);
     atexit(exit_flush_libc);
-    g_prev_opfreehook = PL_opfreehook;
-    PL_opfreehook = shim_opfreehook;
+    shim_install_opfreehook(aTHX);
 
     if (g_mode == REVENANT_CHANNEL_VM) {
         publish_introspection(aTHX);
@@ -895,7 +884,7 @@ static void shim_boot(pTHX)
     PL_ppaddr[OP_DBSTATE] = hook_dbstate;
     g_orig[OP_RAND] = PL_ppaddr[OP_RAND];
     PL_ppaddr[OP_RAND] = hook_rand;
-    for (i = 0; i < sizeof g_hooked_ops / sizeof g_hooked_ops[0]; i++) {
+    for (i = 0; i < g_hooked_count; i++) {
         int t = g_hooked_ops[i];
         g_orig[t] = PL_ppaddr[t];
         PL_ppaddr[t] = hook_op;

@@ -149,7 +149,7 @@ public final class PerlIntrospector {
     }
 
     /// Names perl always puts in main:: (perlvar), whatever the current package.
-    static let mainOnly: Set<String> = ["ENV", "INC", "ARGV", "ARGVOUT", "SIG", "STDIN", "STDOUT", "STDERR", "_"]
+    public static let mainOnly: Set<String> = ["ENV", "INC", "ARGV", "ARGVOUT", "SIG", "STDIN", "STDOUT", "STDERR", "_"]
 
     /// A package variable (`$Foo::x`, or `$x` in `package`): its SV/AV/HV address.
     public func global(_ name: String, package: String) throws(PerlIntrospectionError) -> UInt64? {

@@ -14,6 +14,10 @@ public struct PerlStop {
     public var package: String
     public var sub: String?
     public var location: String { "\(file):\(line)" }
+
+    public init(seq: Int, event: Int, file: String, line: Int64, package: String, sub: String?) {
+        self.seq = seq; self.event = event; self.file = file; self.line = line; self.package = package; self.sub = sub
+    }
 }
 
 /// What the records so far say: the names behind each context, how many statements and SQL

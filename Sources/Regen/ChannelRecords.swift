@@ -289,3 +289,30 @@ func hex(_ b: [UInt8]) -> String { b.map { String($0, radix: 16).leftPad(2) }.jo
 extension String {
     func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
 }
+
+/// A report of the Perl shim's replay mode (`REVENANT_REC_REPLAY`, the fast Perl-level replay).
+public struct ReplayReport: Equatable, Sendable {
+    public enum Kind: UInt8, Sendable { case hit = 1, diverged, done, failed, stopped }
+    public var kind: Kind
+    /// The statement's number in the run (for a hit); how many statements ran (otherwise).
+    public var statement: Int
+    public var text: String
+}
+
+extension ChannelDecoder {
+    public static let replayTag: UInt8 = 0x0e
+
+    /// The reports in a stream the replay mode wrote (it writes nothing else).
+    public static func replayReports(_ bytes: [UInt8]) throws(ChannelFormatError) -> [ReplayReport] {
+        var d = ChannelDecoder(bytes)
+        var out: [ReplayReport] = []
+        while d.offset < bytes.count {
+            let start = d.offset
+            guard try d.byte() == replayTag else { throw ChannelFormatError(offset: start, why: "not a replay report") }
+            let k = try d.byte()
+            guard let kind = ReplayReport.Kind(rawValue: k) else { throw ChannelFormatError(offset: start, why: "unknown report kind \(k)") }
+            out.append(ReplayReport(kind: kind, statement: Int(try d.u()), text: try d.str()))
+        }
+        return out
+    }
+}

@@ -96,7 +96,14 @@ struct IndexBuilder {
                               statement: where_())
         }
 
+        // The Perl records alone, byte for byte: the feed of the fast Perl-level replay.
+        var perlFeed: [UInt8] = []
+        var recordStart = 0
         while let (record, end) = try decoder.next() {
+            defer { recordStart = end }
+            if stream[recordStart] < ChannelDecoder.Tag.sqlConnection.rawValue || stream[recordStart] >= ChannelDecoder.deltaBase {
+                perlFeed += stream[recordStart..<end]
+            }
             advance(to: UInt64(end))
             registered = true
             switch record {
@@ -187,6 +194,7 @@ struct IndexBuilder {
         advance(to: UInt64.max)
         while event < events.count { check(event); event += 1 }
         try sink.meta("statements", String(statementCount))
+        try sink.perlFeed(perlFeed)
         try sink.meta("fast_replay", blocker == nil ? "yes" : "no")
         if let b = blocker {
             try sink.meta("fast_replay_blocker", b.description)
@@ -254,6 +262,7 @@ protocol IndexSink: AnyObject {
     func sqlStatement(_ row: SQLStatementRow) throws
     func sqlTrigger(statement: Int?, connection: UInt64, text: String, event: Int) throws
     func sqlEvent(kind: String, statement: Int?, event: Int, value: String) throws
+    func perlFeed(_ bytes: [UInt8]) throws
 }
 
 /// One SQL statement execution, as the index keeps it.

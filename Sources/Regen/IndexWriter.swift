@@ -27,6 +27,9 @@ public enum IndexSchema {
                                 rc INTEGER, rows INTEGER, changes INTEGER, digest TEXT, clock TEXT, random TEXT, bindings_raw BLOB);
     CREATE TABLE sql_triggers(seq INTEGER PRIMARY KEY, statement INTEGER, connection INTEGER NOT NULL, text TEXT NOT NULL, event INTEGER NOT NULL);
     CREATE TABLE sql_events(seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, statement INTEGER, event INTEGER NOT NULL, value TEXT NOT NULL);
+    -- The Perl shim's records of the run (channel format, Perl records only): what the fast
+    -- Perl-level replay feeds back (Docs/perl-replay.md).
+    CREATE TABLE perl_feed(bytes BLOB NOT NULL);
     CREATE VIEW sql_log AS
         SELECT s.seq, s.event, s.perl_statement, s.user_statement, c.file AS db, p.sql, coalesce(s.bindings, '[]') AS bindings,
                s.rc, s.rows, s.changes, s.digest, p.tables_read, p.tables_written, coalesce(s.clock, '[]') AS clock,
@@ -73,6 +76,10 @@ final class IndexWriter: IndexSink {
     }
 
     func meta(_ key: String, _ value: String) throws { try metaStatement.execute(arguments: [key, value]) }
+
+    func perlFeed(_ bytes: [UInt8]) throws {
+        try db.execute(sql: "INSERT INTO perl_feed VALUES (?)", arguments: [Data(bytes)])
+    }
 
     func file(id: UInt64, path: String, digest: [UInt8]?, programCode: Bool) throws {
         try fileStatement.execute(arguments: [Int64(id), path, digest.map { $0.map { String($0, radix: 16).leftPad(2) }.joined() }, programCode])

@@ -11,7 +11,7 @@ import Trace
 /// fast Perl-level replay can reproduce the run.
 public enum Regenerator {
     /// Bumped when the index's tables or their meaning change; `log` regenerates older indexes.
-    public static let indexVersion = 5
+    public static let indexVersion = 6
 
     public struct Summary: Sendable {
         public var events: UInt64

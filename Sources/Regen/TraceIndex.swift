@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import Glibc
 import Trace
@@ -146,6 +147,27 @@ extension TraceIndex {
                 SELECT s.seq, s.event, f.path, s.line FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
                 WHERE s.line IN (\(lines.map(String.init).joined(separator: ","))) ORDER BY s.seq
                 """).map { (seq: $0[0], event: $0[1], file: $0[2], line: $0[3]) }
+        }
+    }
+
+    /// The Perl shim's records (Perl records only, channel format): the fast replay's feed.
+    public func perlFeed() throws -> [UInt8] {
+        try queue.read { db in try Data.fetchOne(db, sql: "SELECT bytes FROM perl_feed").map { [UInt8]($0) } ?? [] }
+    }
+
+    /// The source files the shim saw: path as perl named it, SHA-256 (hex) when it had one, and
+    /// whether it is the program's own code.
+    public func sourceFiles() throws -> [(path: String, sha256: String?, programCode: Bool)] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT path, sha256, program_code FROM files ORDER BY id").map { (path: $0[0], sha256: $0[1], programCode: $0[2]) }
+        }
+    }
+
+    /// Statement `seq`: its event, file, line, package and sub.
+    public func statement(seq: Int) throws -> (event: Int, file: String, line: Int64, package: String, sub: String?)? {
+        try queue.read { db in
+            try Row.fetchOne(db, sql: "SELECT event, file, line, package, sub FROM perl_statements WHERE seq = ?", arguments: [seq])
+                .map { (event: $0[0], file: $0[1], line: $0[2], package: $0[3] ?? "main", sub: $0[4]) }
         }
     }
 

@@ -31,6 +31,13 @@ struct PerlCommand: ParsableCommand {
         quit); reverse-step resumes a checkpoint (a paused, forked copy of the VMM taken at every
         prompt) or, without one early enough, replays again from the start.
 
+        --path: the fast form (the default where `regen` found every input went through the
+        shim's hooked ops) runs the script again under perl in a fresh sandbox (scratch working
+        directory, host read-only, output discarded) with the shim feeding every logged result back
+        and checking every statement against the log; --when and --print are evaluated by perl
+        itself there. Any divergence is reported on stderr and the replay steps in the VM
+        instead (--path fast makes it an error). --path vm always steps in the VM.
+
         Exit status: 0, 1 when nothing was hit, 124 when the replay diverged, 125 on failure.
 
         Examples:
@@ -46,23 +53,27 @@ struct PerlCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Expressions to show at each stop, comma-separated.", valueName: "EXPRS")) var print: String?
     @Flag(help: "Stop at the first hit.") var first = false
     @Flag(help: "An interactive session (step, next, continue, break, print, reverse-step).") var debug = false
+    @Option(help: ArgumentHelp("auto (the fast form where regen found it exact, else the VM), fast, or vm.", valueName: "auto|fast|vm"))
+    var path: ReplayPath = .auto
 
     func run() throws {
         var run = try PerlReplayRun(trace: trace)
         run.breakpoints = try breaks.map(Breakpoint.init)
-        if let when { run.when = try parseExpression(when, option: "--when") }
+        if let when { run.when = (when, try parseExpression(when, option: "--when")) }
         if let print {
             // Beyond the VMM's subset, --print runs in a throw-away clone at each stop.
             if let list = try? PerlExpression.parseList(print) { run.prints = list } else { run.clonePrint = print }
         }
         run.first = first
+        run.path = path
         if debug {
+            guard path != .fast else { throw CLIError("--debug steps the replay in the VM: --path fast does not apply") }
             try PerlDebugger(run: run).start()
             return
         }
-        let hits = try run.run { stop, stepper, position in
+        let hits = try run.run { stop, position, printed in
             Swift.print("\(position): statement #\(stop.seq)" + (stop.sub.map { " in \($0)" } ?? ""))
-            for line in run.printed(at: stop, stepper) { Swift.print("    " + line) }
+            for line in printed { Swift.print("    " + line) }
         }
         if hits == 0 && (!breaks.isEmpty || when != nil) { Glibc.exit(1) }
     }
@@ -87,12 +98,16 @@ struct Breakpoint {
     func matches(file f: String, line l: Int64) -> Bool { l == line && (f == file || f.hasSuffix("/" + file)) }
 }
 
+enum ReplayPath: String, ExpressibleByArgument { case auto, fast, vm }
+
 /// One stepping replay of a trace at the Perl level, shared by `perl` and `when --perl`.
 struct PerlReplayRun {
     let trace: String
     let index: TraceIndex
+    let header: TraceHeader
     var breakpoints: [Breakpoint] = []
-    var when: PerlExpression?
+    var when: (text: String, expression: PerlExpression)?
+    var path: ReplayPath = .auto
     var prints: [(text: String, expression: PerlExpression)] = []
     /// An expression the VMM cannot evaluate: the real interpreter evaluates it in a clone.
     var clonePrint: String?
@@ -103,7 +118,8 @@ struct PerlReplayRun {
     init(trace: String) throws {
         self.trace = trace
         index = try requireIndex(trace, shim: "perl", what: "Perl")
-        cwd = (try? TraceDirectory.open(trace).1.cwd) ?? "/"
+        do { header = try TraceDirectory.open(trace).1 } catch { throw CLIError(error.description) }
+        cwd = header.cwd
         sqlEvents = try index.sqlStatementEvents()
     }
 
@@ -141,8 +157,61 @@ struct PerlReplayRun {
             .map { ($0.seq, $0.event) }
     }
 
-    /// Replay once, calling `report` at every hit; returns the number of hits.
-    func run(report: @escaping (PerlStop, PerlStepper, Position) -> Void) throws -> Int {
+    /// Replay once, calling `report` at every hit with what --print shows there; returns the
+    /// number of hits. The fast form where it applies, else (or after its divergence) the VM.
+    func run(report: @escaping (PerlStop, Position, [String]) -> Void) throws -> Int {
+        if path != .vm, let hits = try runFast() {
+            for h in hits {
+                guard let s = try index.statement(seq: h.seq) else { throw CLIError("\(trace): statement #\(h.seq) is not in the index") }
+                let stop = PerlStop(seq: h.seq, event: s.event, file: s.file, line: s.line, package: s.package, sub: s.sub)
+                report(stop, position(stop), h.lines)
+            }
+            return hits.count
+        }
+        return try runInVM(report: report)
+    }
+
+    /// The fast form's hits, or nil when the VM path must answer (said on stderr).
+    func runFast() throws -> [(seq: Int, lines: [String])]? {
+        let fast = FastPerlReplay(trace: trace, index: index, header: header)
+        var why = fast.unavailable()
+        var request = FastPerlReplay.Request()
+        if let when {
+            let names = Set(when.expression.variables).sorted()
+            // Unqualified names are aliased into the predicate's package; the others only need to exist.
+            request.when = (when.text, names.map { n in
+                let leaf = n.dropFirst()
+                let plain = leaf.first.map { $0.isLetter || $0 == "_" } == true && !leaf.contains("::") && !PerlIntrospector.mainOnly.contains(String(leaf))
+                return (plain ? "var " : "need ") + n
+            })
+        }
+        for (text, e) in prints {
+            switch e {
+            case .arrayVar, .derefArray: request.prints.append(("a", text, "\\" + text))
+            case .hashVar, .derefHash: request.prints.append(("h", text, "\\" + text))
+            default: request.prints.append(("s", text, text))
+            }
+        }
+        if let clonePrint { request.prints.append(("t", clonePrint, clonePrint)) }
+        request.breaks = try targets(breakpoints).map(\.seq)
+        request.every = breakpoints.isEmpty
+        request.first = first
+        if why == nil, ([when?.text ?? ""] + request.prints.map(\.code)).contains(where: { $0.contains("\n") }) {
+            why = "an expression spans lines"
+        }
+        if why == nil {
+            switch try fast.run(request) {
+            case .finished(let hits): return hits
+            case .diverged(let d): why = d
+            }
+        }
+        guard path != .fast else { throw CLIError("--path fast: \(why ?? "")", code: 124) }
+        FileHandleStderr.write("revenant: the fast replay does not apply (\(why ?? "")); stepping the replay in the VM\n")
+        return nil
+    }
+
+    /// The exact form: step the machine-level replay in the VM.
+    func runInVM(report: @escaping (PerlStop, Position, [String]) -> Void) throws -> Int {
         // A clone needs the vCPU stopped at each exit: no mailbox then.
         let session = try questionReplay(trace, mailbox: clonePrint == nil)
         let stepper = PerlStepper(session: session)
@@ -156,7 +225,7 @@ struct PerlReplayRun {
         var failure: String?
         stepper.onStop = { stop, stepper in
             guard breakpoints.isEmpty || wanted.contains(stop.seq) else { return true }
-            if let when {
+            if let when = when?.expression {
                 let value: Bool?
                 do { value = try stepper.evaluator(package: stop.package).truthInScope(when) } catch {
                     failure = "cannot evaluate --when at \(stop.location): \(error)"
@@ -169,7 +238,7 @@ struct PerlReplayRun {
                 guard now, !breakpoints.isEmpty || previous != true else { return true }
             }
             hits += 1
-            report(stop, stepper, position(stop))
+            report(stop, position(stop), printed(at: stop, stepper))
             return !first
         }
         let finished = Result { try replayToEnd(session) { "last Perl statement: \(stepper.current().statement?.location ?? "none yet")" } }

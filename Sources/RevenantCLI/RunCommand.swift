@@ -89,21 +89,34 @@ final class GuestSession {
     }
     let keepChannel: Bool
 
-    init(options: SandboxOptions, program: String, arguments: [String], record: RecordRequest? = nil) throws {
+    /// What the fast Perl-level replay changes in a run: the recorded program, environment and
+    /// working directory, the latter backed by a scratch folder; its own stdio; the channel kept.
+    struct Replica {
+        var program: ProgramSpec
+        var environment: [String]
+        var cwd: String
+        var scratch: String
+        var readOnly: [String]
+        var stdio: [Int32]
+    }
+
+    init(options: SandboxOptions, program: String, arguments: [String], record: RecordRequest? = nil, replica: Replica? = nil) throws {
         self.options = options
         guard let memory = parseSize(options.memory) else { throw CLIError("--memory: cannot read size '\(options.memory)' (e.g. 512M, 4G)") }
         guard memory <= GuestLayout.maxMemory else { throw CLIError("--memory: at most \(GuestLayout.maxMemory >> 30)G") }
-        var env = try guestEnvironment(options)
-        let cwd = currentDirectory()
+        var env = try replica?.environment ?? guestEnvironment(options)
+        let cwd = replica?.cwd ?? currentDirectory()
         let pathVar = env.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) }
         var located: ProgramSpec
-        do { located = try ProgramSpec.locate(program, arguments: arguments, pathVariable: pathVar, cwd: cwd) } catch {
-            fail(error.description, code: error.exitCode)
+        if let replica { located = replica.program } else {
+            do { located = try ProgramSpec.locate(program, arguments: arguments, pathVariable: pathVar, cwd: cwd) } catch {
+                fail(error.description, code: error.exitCode)
+            }
         }
         var shimsLoaded: [String] = [], shimFolders: [String] = []
         if let record { (located, env, shimsLoaded, shimFolders) = try record.shims.apply(to: located, environment: env) }
         spec = located
-        keepChannel = record?.keepChannel ?? false
+        keepChannel = record?.keepChannel ?? (replica != nil)
         // An existing -o is refused before anything runs.
         var trace: TraceDirectory?
         if let record {
@@ -125,8 +138,8 @@ final class GuestSession {
             if let trace { removeTree(trace.path) }
         }
         mounts.append(Mount(guest: "/tmp", host: privateTmp, writable: true))
-        mounts.append(Mount(guest: cwd, host: cwd, writable: true))
-        for (paths, writable) in [(options.readWrite, true), (options.readOnly, false)] {
+        mounts.append(Mount(guest: cwd, host: replica?.scratch ?? cwd, writable: true))
+        for (paths, writable) in [(options.readWrite, true), (options.readOnly + (replica?.readOnly ?? []), false)] {
             for p in paths {
                 guard let real = realpath(p, nil) else {
                     abandon()
@@ -206,7 +219,7 @@ final class GuestSession {
         }
         personality.setBreak(loaded.brkStart)
         personality.mmapTop = loaded.mmapTop
-        personality.fds.installStdio([0, 1, 2])
+        personality.fds.installStdio(replica?.stdio ?? [0, 1, 2])
         if keepChannel { personality.channel.mode = .collect }
         do { try machine.start(loaded) } catch {
             abandon()
@@ -229,6 +242,7 @@ final class GuestSession {
         let elapsed = monotonicNanos() - t0
         personality.shutdown()
         removeTree(privateTmp)
+        if recorder == nil && keepChannel { personality.channel.collectTail() }
         if let recorder {
             if let failure = recorder.failure { fail("recording failed: \(failure)", code: 125) }
             if keepChannel {

@@ -45,15 +45,18 @@ struct When: ParsableCommand {
     @Option(help: ArgumentHelp("A breakpoint at a function of the program or a library (any number).", valueName: "SYM")) var symbol: [String] = []
     @Option(help: ArgumentHelp("A memory watch in the guest (any number): a hit at every change.", valueName: "ADDR[:LEN]")) var watch: [String] = []
     @Flag(help: "Stop at the first hit.") var first = false
+    @Option(help: ArgumentHelp("For --perl: auto (the fast form where regen found it exact, else the VM), fast, or vm.", valueName: "auto|fast|vm"))
+    var path: ReplayPath = .auto
 
     func run() throws {
         let chosen = [syscall, sql, perl, symbol.isEmpty ? nil : "", watch.isEmpty ? nil : ""].compactMap { $0 }
         guard chosen.count == 1 else { throw CLIError("when: give exactly one of --syscall, --sql, --perl, --symbol, --watch") }
         if let perl {
             var run = try PerlReplayRun(trace: trace)
-            run.when = try parseExpression(perl, option: "--perl")
+            run.when = (perl, try parseExpression(perl, option: "--perl"))
             run.first = first
-            let hits = try run.run { stop, _, position in
+            run.path = path
+            let hits = try run.run { stop, position, _ in
                 print("\(position): statement #\(stop.seq)" + (stop.sub.map { " in \($0)" } ?? ""))
             }
             if hits == 0 { Glibc.exit(1) }

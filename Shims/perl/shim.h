@@ -1,0 +1,54 @@
+/* What the Perl shim's two modes share: Shim.xs records a run, replay.c replays one (the fast
+ * Perl-level replay). Both override the same PL_ppaddr entries and keep the same COP cache. */
+#ifndef REVENANT_PERL_SHIM_H
+#define REVENANT_PERL_SHIM_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "revenant_channel_owner.h"
+
+#define SHIM_FORMAT_VERSION 1
+
+extern struct revenant_channel_owner *g_owner;
+extern PerlInterpreter *g_perl;          /* the interpreter we record or replay */
+extern Perl_ppaddr_t g_orig[MAXO];       /* perl's own pp functions, before the shim's */
+extern const int g_hooked_ops[];         /* the nondeterministic ops (OP_RAND and statements apart) */
+extern const size_t g_hooked_count;
+
+/* COP cache: a COP's address -> (context or file id, line), open addressing. */
+struct centry { const COP *key; uint32_t ctx; uint32_t line; };
+extern struct centry *g_tab;
+extern size_t g_tmask, g_tcount;
+extern unsigned g_tshift;
+static inline size_t cop_hash(const COP *c) { return (size_t)(((uintptr_t)c * 0x9E3779B97F4A7C15ULL) >> g_tshift); }
+void tab_init(unsigned bits);
+void tab_insert(const COP *c, uint32_t ctx, uint32_t line);
+void tab_grow(void);
+
+/* How many stack arguments a mark-less op consumes (the recording's rule, which replay mirrors). */
+SSize_t op_nargs(const OP *o);
+/* SHA-256 of a regular file; 0 when it cannot be read. */
+int file_digest(const char *path, uint8_t out[32]);
+
+/* LEB128 and strings, as in the channel (Docs/channel-format.md). */
+static inline size_t usize(uint64_t v) { size_t n = 1; while (v >= 0x80) { v >>= 7; n++; } return n; }
+static inline uint8_t *uput(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) { *p++ = (uint8_t)(v | 0x80); v >>= 7; }
+    *p++ = (uint8_t)v;
+    return p;
+}
+static inline uint64_t zz(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
+static inline size_t strsize(size_t len) { return usize(len) + len; }
+static inline uint8_t *strput(uint8_t *p, const char *s, size_t len)
+{
+    p = uput(p, len);
+    if (len) memcpy(p, s, len);
+    return p + len;
+}
+
+/* Replay mode (replay.c): boot when REVENANT_SHIM_REPLAY names a feed; returns 0 when it does not. */
+int replay_boot(pTHX);
+
+#endif

@@ -1,0 +1,152 @@
+import ArgumentParser
+import Glibc
+import Machine
+import PerlReplay
+import Regen
+import Trace
+
+/// The fast form of the Perl-level replay (Docs/perl-replay.md): the recorded script runs again
+/// under perl in a fresh sandbox — a new VM, the recorded argv and environment, the recorded
+/// working directory backed by a scratch folder holding only the program's own source files,
+/// the host read-only — with the Perl shim in replay mode. The shim feeds every logged result
+/// back, checks every statement against the log, evaluates --when/--print in the program's own
+/// scope at the statements asked for, and reports through the channel. Used only where `regen`
+/// found that every input passed through hooked ops; any divergence is reported and the caller
+/// takes the VM path.
+struct FastPerlReplay {
+    /// What to evaluate where.
+    struct Request {
+        /// The predicate's source, and its variables: `var $x` (aliased into the predicate's
+        /// package) or `need $Pkg::x` (only has to exist).
+        var when: (text: String, variables: [String])?
+        /// display, code, kind: s(calar), a(rray), h(ash), t(ext: stringified).
+        var prints: [(kind: Character, display: String, code: String)] = []
+        var breaks: [Int] = []
+        var every = false
+        var first = false
+
+        var text: [String] {
+            var lines: [String] = []
+            if let when {
+                lines.append("when " + when.text)
+                lines += when.variables
+            }
+            lines += prints.map { "print \($0.kind) \($0.display)\t\($0.code)" }
+            lines += breaks.map { "break \($0)" }
+            if every { lines.append("every") }
+            if first { lines.append("first") }
+            return lines
+        }
+    }
+
+    enum Outcome {
+        /// The run ended where the recording did (or stopped at --first): the hits, in order.
+        case finished([(seq: Int, lines: [String])])
+        /// The fast form cannot be trusted for this run; why.
+        case diverged(String)
+    }
+
+    let trace: String
+    let index: TraceIndex
+    let header: TraceHeader
+
+    /// Why this run cannot take the fast form, or nil when it can.
+    func unavailable() -> String? {
+        guard index.meta("fast_replay") == "yes" else {
+            return "regen found input outside the hooked ops (\(index.meta("fast_replay_blocker") ?? "unknown"))"
+        }
+        guard ShimSelection.perlShimLibrary() != nil else { return "the Perl shim is not built" }
+        guard ShimSelection.isPerl(header.program) else { return "\(header.program) is not perl" }
+        return nil
+    }
+
+    /// Run it. Multi-line strings in the request are not possible (one per line): such an
+    /// expression is refused by the caller.
+    func run(_ request: Request) throws -> Outcome {
+        if let why = unavailable() { return .diverged(why) }
+        let feed = try index.perlFeed()
+        guard let hash = try hashState(feed) else { return .diverged("the run's records have no hash state") }
+        var scratchTemplate = Array("/tmp/revenant-scratch-XXXXXX".utf8CString)
+        guard mkdtemp(&scratchTemplate) != nil else { throw CLIError("cannot create a scratch folder: \(String(cString: strerror(errno)))") }
+        let scratch = scratchTemplate.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        defer { removeTree(scratch) }
+        if let why = try stageSources(into: scratch) { return .diverged(why) }
+
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        guard null >= 0 else { throw CLIError("cannot open /dev/null: \(String(cString: strerror(errno)))") }
+        defer { close(null) }
+        let lib = ShimSelection.perlShimLibrary()!
+        var argv = header.argv
+        if let i = argv.firstIndex(of: "-MRevenant::Shim"), i > 0, argv[i - 1].hasPrefix("-I") { argv[i - 1] = "-I" + lib }
+        let feedPath = "/tmp/.revenant-replay-feed", requestPath = "/tmp/.revenant-replay-request"
+        var env = header.env.compactMap(withoutSQLiteShim)
+        var lines = request.text
+        // The recorded hash seed, and the same key-order mode; taken out of %ENV by the shim.
+        for (name, value) in [("PERL_HASH_SEED", Hex.string(hash.seed)),
+                              ("PERL_PERTURB_KEYS", String(hash.enabled))] where !env.contains(where: { $0.hasPrefix(name + "=") }) {
+            env.append(name + "=" + value)
+            lines.append("unsetenv " + name)
+        }
+        env += ["REVENANT_SHIM_REPLAY=" + feedPath, "REVENANT_SHIM_REQUEST=" + requestPath]
+        var options = try SandboxOptions.parse([])
+        options.memory = "\(max(header.memory >> 20, 64))M"
+        let session = try GuestSession(options: options, program: header.program, arguments: [], replica: .init(
+            program: ProgramSpec(path: header.program, argv: argv), environment: env, cwd: header.cwd,
+            scratch: scratch, readOnly: [lib], stdio: [null, null, environmentValue("REVENANT_FAST_STDERR") == nil ? null : 2]))
+        for (path, bytes) in [(feedPath, feed), (requestPath, Array((lines.joined(separator: "\n") + "\n").utf8))] {
+            if let e = writeWholeFile(session.privateTmp + path.dropFirst(4), bytes) {
+                throw CLIError("cannot write the replay's \(path): \(String(cString: strerror(e)))")
+            }
+        }
+        if environmentValue("REVENANT_FAST_STDERR") != nil { FileHandleStderr.write(lines.joined(separator: "\n") + "\n") }
+        let status = session.run()
+        let reports: [ReplayReport]
+        do { reports = try ChannelDecoder.replayReports(session.personality.channel.collected) } catch {
+            return .diverged("the replay's reports are unreadable: \(error)")
+        }
+        var hits: [(seq: Int, lines: [String])] = []
+        for r in reports {
+            switch r.kind {
+            case .hit: hits.append((r.statement, r.text.isEmpty ? [] : r.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)))
+            case .diverged: return .diverged("diverged at statement #\(r.statement), \(r.text)")
+            case .failed: return .diverged(r.text)
+            case .done, .stopped: return .finished(hits)
+            }
+        }
+        return .diverged("perl ended (status \(status)) before the end of the recording")
+    }
+
+    /// The hash seed and key-order mode the recording ran with (its HASH record).
+    func hashState(_ feed: [UInt8]) throws -> (seed: [UInt8], enabled: Int)? {
+        var d = ChannelDecoder(feed)
+        while let (record, _) = try d.next() {
+            if case .hashState(let seed, _, let enabled) = record { return (seed, enabled ? 1 : 0) }
+        }
+        return nil
+    }
+
+    /// The program's own source files under the recorded working directory, copied into the
+    /// scratch folder that stands in for it; nil, or why they cannot be (gone, or changed since
+    /// the recording: the shim checks the other files' digests itself).
+    func stageSources(into scratch: String) throws -> String? {
+        let cwd = header.cwd.hasSuffix("/") ? header.cwd : header.cwd + "/"
+        for f in try index.sourceFiles() where f.programCode && !f.path.hasSuffix("/Revenant/Shim.pm") {
+            guard let digest = f.sha256 else { continue }
+            let absolute = f.path.hasPrefix("/") ? f.path : cwd + f.path
+            guard absolute.hasPrefix(cwd) else { continue }
+            guard let bytes = readWholeFile(absolute) else { return "\(f.path) is gone since the recording" }
+            guard SHA256.hex(bytes) == digest else { return "\(f.path) changed since the recording" }
+            let target = scratch + "/" + absolute.dropFirst(cwd.count)
+            makeDirectories(String(target[..<(target.lastIndex(of: "/") ?? target.endIndex)]))
+            if let e = writeWholeFile(target, bytes) { throw CLIError("cannot stage \(f.path): \(String(cString: strerror(e)))") }
+        }
+        return nil
+    }
+
+    /// LD_PRELOAD without the SQLite shim (the fast form loads only the Perl shim); nil drops it.
+    func withoutSQLiteShim(_ kv: String) -> String? {
+        guard kv.hasPrefix("LD_PRELOAD=") else { return kv }
+        let kept = kv.dropFirst("LD_PRELOAD=".count).split(separator: ":").filter { !$0.hasSuffix("/librevenant_sqlite.so") }
+        return kept.isEmpty ? nil : "LD_PRELOAD=" + kept.joined(separator: ":")
+    }
+}
