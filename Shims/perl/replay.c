@@ -1104,6 +1104,35 @@ static OP *replay_handle_op(pTHX)
     return g_orig[PL_op->op_type](aTHX);
 }
 
+/* Whether the feed has nothing left to replay (looked at without taking anything). */
+static int feed_at_end(void)
+{
+    size_t pos = g_fpos;
+    uint64_t ctx = g_fctx, line = g_fline;
+    struct frec r;
+    feed_next(&r);
+    g_fpos = pos; g_fctx = ctx; g_fline = line;
+    return r.kind == F_EOF;
+}
+
+/* A process that signals itself may die of it, as the recording did: when the recording ends
+ * here, say so first (if it lives on, the next statement reports a divergence). */
+static OP *replay_kill(pTHX)
+{
+    if (g_rp && aTHX == g_perl && feed_at_end()) {
+        SV **p = PL_stack_base + *PL_markstack_ptr + 2;   /* after the signal: the pids */
+        for (; p <= PL_stack_sp; p++)
+            if (!(SvGMAGICAL(*p) && mg_find(*p, PERL_MAGIC_tiedscalar))) {   /* $$ has get-magic; a tie would see two FETCHes */
+                if ((pid_t)SvIV(*p) == getpid()) {
+                    report(REVENANT_REPLAY_DONE, g_seq, "", 0);
+                    g_owner->flush();
+                    break;
+                }
+            }
+    }
+    return g_orig[OP_KILL](aTHX);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Boot                                                                                        */
 
@@ -1162,6 +1191,8 @@ int replay_boot(pTHX)
             PL_ppaddr[handle_ops[i]] = replay_handle_op;
         }
     }
+    g_orig[OP_KILL] = PL_ppaddr[OP_KILL];
+    PL_ppaddr[OP_KILL] = replay_kill;
     g_rp = 1;
     return 1;
 }

@@ -88,7 +88,7 @@ public enum Regenerator {
                 ("shims", (session.header.shims ?? []).joined(separator: ",")),
                 ("events", String(positions.count)),
                 ("channel_bytes", String(stream.count)),
-            ])
+            ] + (session.replayer.recordedStatus.map { [("exit_status", String($0))] } ?? []))
         } catch {
             unlink(tmp)
             throw .trace("cannot write \(out): \(error)")

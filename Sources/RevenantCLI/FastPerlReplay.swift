@@ -105,15 +105,25 @@ struct FastPerlReplay {
             return .diverged("the replay's reports are unreadable: \(error)")
         }
         var hits: [(seq: Int, lines: [String])] = []
+        var ended: ReplayReport.Kind?
         for r in reports {
             switch r.kind {
             case .hit: hits.append((r.statement, r.text.isEmpty ? [] : r.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)))
             case .diverged: return .diverged("diverged at statement #\(r.statement), \(r.text)")
             case .failed: return .diverged(r.text)
-            case .done, .stopped: return .finished(hits)
+            case .done, .stopped: ended = ended ?? r.kind
             }
         }
-        return .diverged("perl ended (status \(status)) before the end of the recording")
+        switch ended {
+        case .stopped?: return .finished(hits)
+        case .done?:
+            // The same end: the recorded exit status (a signal's 128+N included).
+            if let recorded = index.meta("exit_status").flatMap(Int32.init), recorded != status {
+                return .diverged("perl ended with status \(status), the recording with \(recorded)")
+            }
+            return .finished(hits)
+        default: return .diverged("perl ended (status \(status)) before the end of the recording")
+        }
     }
 
     /// The hash seed and key-order mode the recording ran with (its HASH record).
