@@ -7,7 +7,8 @@
  *    file's digest on first sight: any difference ends the run with a DIVERGE report;
  *  - give every nondeterministic op its logged result. Ops that only read the world are not run:
  *    their arguments are popped and the logged values pushed. open/sysopen/opendir run for real
- *    on /dev/null (or "/") so that the handle exists; readline runs on that handle (perl keeps
+ *    on a stand-in (an empty file, a fresh file for writes, "/") so that the handle exists, with
+ *    its mode and layers; readline runs on that handle (perl keeps
  *    its targets and $. bookkeeping) and its results are replaced; require and do FILE run for
  *    real, their statements checked as they go;
  *  - at the statements the request names, evaluate --when and --print in the program's scope and
@@ -29,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "revenant_channel.h"
@@ -841,6 +841,18 @@ static int push_results(pTHX_ int type, SSize_t lo, U8 gimme, SV *buf, SV *dst)
     struct frec r;
     size_t k, i;
     SV **sp;
+    if (type != OP_OPEN && type != OP_SYSOPEN && type != OP_OPEN_DIR && type != OP_SRAND) {
+        /* the recording ran Perl code inside this op (a PerlIO layer, a tie): fed, it cannot */
+        size_t pos = g_fpos;
+        uint64_t ctx = g_fctx, line = g_fline;
+        feed_next(&r);
+        g_fpos = pos; g_fctx = ctx; g_fline = line;
+        if (r.kind == F_STMT || r.kind == F_BEGIN) {
+            char what[128];
+            snprintf(what, sizeof what, "op %s running Perl code inside it (a PerlIO layer or a tie)", PL_op_name[type]);
+            unsupported(what);
+        }
+    }
     expect_end(type, &r);
     k = r.nvals;
     if (buf && k) { k--; set_value(aTHX_ buf, &g_vals[k]); SvSETMAGIC(buf); }
@@ -941,51 +953,88 @@ static int peek_success(int type)
     return ok;
 }
 
-/* open/sysopen/opendir that succeeded in the recording open /dev/null (or "/") instead, keeping
- * mode and layers: the handle exists and writes go nowhere. In-memory files and dups run as
- * written. */
-static void redirect_open(pTHX_ int type, SSize_t lo)
+/* Where opens that succeeded in the recording go instead: a read opens an empty regular file
+ * (not /dev/null: a character device makes PerlIO layers such as :encoding run other Perl code),
+ * a write or read-write opens a fresh file of its own. Both live in the sandbox's private /tmp. */
+#define REPLAY_EMPTY "/tmp/.revenant-replay-empty"
+static unsigned g_sinks;
+
+static SV *sink_path(pTHX) { return sv_2mortal(newSVpvf("/tmp/.revenant-replay-sink-%u", ++g_sinks)); }
+
+/* The handles opened that way: tell/seek/fileno on them would answer for the stand-in. */
+static PerlIO **g_standins;
+static size_t g_nstandins, g_cstandins;
+
+static void note_standin(pTHX_ SV *handle)
+{
+    GV *gv = NULL;
+    IO *io;
+    if (handle && isGV_with_GP(handle)) gv = (GV *)handle;
+    else if (handle && SvROK(handle) && isGV_with_GP(SvRV(handle))) gv = (GV *)SvRV(handle);
+    io = gv ? GvIO(gv) : NULL;
+    if (!io) return;
+    if (IoIFP(io)) { g_standins = grow(g_standins, &g_cstandins, g_nstandins + 1, sizeof *g_standins); g_standins[g_nstandins++] = IoIFP(io); }
+    if (IoOFP(io) && IoOFP(io) != IoIFP(io)) { g_standins = grow(g_standins, &g_cstandins, g_nstandins + 1, sizeof *g_standins); g_standins[g_nstandins++] = IoOFP(io); }
+}
+
+static int is_standin(PerlIO *f)
+{
+    size_t i;
+    for (i = 0; f && i < g_nstandins; i++) if (g_standins[i] == f) return 1;
+    return 0;
+}
+
+/* Rewrite an open's arguments (above `lo`) to open a stand-in, keeping mode and layers; 0 when
+ * it runs as written (an in-memory file, a dup, STDIN/STDOUT). */
+static int redirect_open(pTHX_ int type, SSize_t lo)
 {
     SV **args = PL_stack_base + lo + 1;
     SSize_t items = (PL_stack_sp - PL_stack_base) - lo;
     if (type == OP_OPEN_DIR) {
         if (items >= 2) args[1] = sv_2mortal(newSVpvs("/"));
-        return;
+        return 0;
     }
     if (type == OP_SYSOPEN) {
         if (items >= 3) {
-            args[1] = sv_2mortal(newSVpvs("/dev/null"));
-            args[2] = sv_2mortal(newSViv(SvIV(args[2]) & O_ACCMODE));
+            IV mode = SvIV(args[2]);
+            if ((mode & O_ACCMODE) == O_RDONLY) { args[1] = sv_2mortal(newSVpvs(REPLAY_EMPTY)); args[2] = sv_2mortal(newSViv(O_RDONLY)); }
+            else { args[1] = sink_path(aTHX); args[2] = sv_2mortal(newSViv((mode & O_ACCMODE) | O_CREAT | O_TRUNC)); }
         }
-        return;
+        return 1;
     }
     if (items < 2) unsupported("open with no file name");
     if (items == 2) {
         STRLEN n;
         const char *s = SvPV(args[1], n), *e = s + n;
-        const char *mode = "<";
         while (s < e && isSPACE(*s)) s++;
         while (e > s && isSPACE(e[-1])) e--;
-        if (e > s && (*s == '&' || (e - s >= 2 && (s[1] == '&' || (s[0] == '+' && s[2] == '&')))) ) return;   /* a dup */
-        if (e - s == 1 && *s == '-') return;
-        if (e - s == 2 && (s[0] == '<' || s[0] == '>') && s[1] == '-') return;
-        if (*s == '+') mode = s[1] == '>' ? "+>" : "+<";
-        else if (*s == '>' || *s == '|') mode = (s[0] == '>' && s[1] == '>') ? ">>" : ">";
-        else if (e > s && e[-1] == '|') mode = "<";
-        args[1] = sv_2mortal(newSVpvf("%s/dev/null", mode));
-        return;
+        if (memchr(s, '&', (size_t)(e - s)) && (*s == '<' || *s == '>' || *s == '+')) return 0;   /* a dup */
+        if ((e - s == 1 && *s == '-') || (e - s == 2 && (s[0] == '<' || s[0] == '>') && s[1] == '-')) return 0;
+        if (*s == '+' || *s == '>' || *s == '|') {
+            const char *mode = *s == '+' ? "+>" : (s[0] == '>' && s[1] == '>') ? ">>" : ">";
+            args[1] = sv_2mortal(newSVpvf("%s%s", mode, SvPV_nolen(sink_path(aTHX))));
+        } else args[1] = sv_2mortal(newSVpvs("<" REPLAY_EMPTY));   /* a read, or a pipe from a command */
+        return 1;
     }
     {
         STRLEN n;
         const char *m = SvPV(args[1], n);
-        if (SvROK(args[2]) || memchr(m, '&', n)) return;   /* in memory, or a dup */
-        if (memchr(m, '|', n)) {
-            /* a pipe: read from (-|) or write to (|-) a command that never runs here */
-            int reading = n >= 2 && m[0] == '-' && m[1] == '|';
-            args[1] = sv_2mortal(newSVpv(reading ? "<" : ">", 0));
+        const char *layers;
+        int writes;
+        if (SvROK(args[2]) || memchr(m, '&', n)) return 0;   /* in memory, or a dup */
+        layers = m;
+        while (layers < m + n && strchr("+<>|- ", *layers)) layers++;
+        writes = memchr(m, '>', (size_t)(layers - m)) || memchr(m, '+', (size_t)(layers - m))
+                 || (n >= 2 && m[0] == '|' && m[1] == '-');
+        if (memchr(m, '|', (size_t)(layers - m))) {
+            /* a pipe: a command that never runs here; its end becomes a plain file */
+            args[1] = sv_2mortal(newSVpvf("%s%s", writes ? ">" : "<", layers));
             PL_stack_sp = PL_stack_base + lo + 3;
+        } else if (writes && memchr(m, '+', (size_t)(layers - m)) && memchr(m, '<', (size_t)(layers - m))) {
+            args[1] = sv_2mortal(newSVpvf("+>%s", layers));   /* +< needs the file: a fresh one is empty */
         }
-        args[2] = sv_2mortal(newSVpvs("/dev/null"));
+        args[2] = writes ? sink_path(aTHX) : sv_2mortal(newSVpvs(REPLAY_EMPTY));
+        return 1;
     }
 }
 
@@ -1028,8 +1077,10 @@ static OP *replay_op(pTHX)
     case OP_OPEN: case OP_SYSOPEN: case OP_OPEN_DIR: {
         lo = args_base(aTHX_ o, 0);
         if (peek_success(type)) {
-            redirect_open(aTHX_ type, lo);
+            SV *handle = PL_stack_base[lo + 1];
+            int standin = redirect_open(aTHX_ type, lo);
             next = g_orig[type](aTHX);
+            if (standin) note_standin(aTHX_ handle);
         } else {
             (void)args_base(aTHX_ o, 1);   /* not run: take its mark */
         }
@@ -1037,7 +1088,7 @@ static OP *replay_op(pTHX)
         break;
     }
     case OP_READLINE: case OP_RCATLINE: {
-        /* run on the handle (opened on /dev/null) so that perl keeps PL_last_in_gv, the target
+        /* run on the handle (opened on a stand-in) so that perl keeps PL_last_in_gv, the target
          * and the ARGV state as it would; then the logged line(s) replace its result */
         SV *stacked = NULL, *top, *dst = NULL;
         GV *gv;
@@ -1077,7 +1128,7 @@ static OP *replay_op(pTHX)
     return next;
 }
 
-/* seek/tell/fileno on a handle opened on /dev/null would answer for /dev/null, not the file. */
+/* seek/tell/fileno on a stand-in handle would answer for the stand-in, not the file. */
 static OP *replay_handle_op(pTHX)
 {
     if (g_rp && aTHX == g_perl) {
@@ -1092,13 +1143,10 @@ static OP *replay_handle_op(pTHX)
             else if (top && SvROK(top) && isGV_with_GP(SvRV(top))) gv = (GV *)SvRV(top);
         } else gv = PL_last_in_gv;
         io = gv ? GvIO(gv) : NULL;
-        if (io && IoIFP(io)) {
-            Stat_t st;
-            if (PerlLIO_fstat(PerlIO_fileno(IoIFP(io)), &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)) {
-                char what[64];
-                snprintf(what, sizeof what, "%s on a file handle", PL_op_desc[PL_op->op_type]);
-                unsupported(what);
-            }
+        if (io && (is_standin(IoIFP(io)) || is_standin(IoOFP(io)))) {
+            char what[64];
+            snprintf(what, sizeof what, "%s on a file handle", PL_op_desc[PL_op->op_type]);
+            unsupported(what);
         }
     }
     return g_orig[PL_op->op_type](aTHX);

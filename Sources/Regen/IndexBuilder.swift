@@ -19,8 +19,11 @@ struct IndexBuilder {
         var kind: InputSyscalls.Kind
         var detail: String
         var statement: String?
+        /// Not a syscall: why, in words.
+        var other: String? = nil
         var description: String {
-            "event #\(event) \(syscall)\(detail.isEmpty ? "" : "(" + detail + ")") reads \(kind.rawValue) outside any hooked op"
+            if let other { return "event #\(event): \(other)" + (statement.map { " (at \($0))" } ?? "") }
+            return "event #\(event) \(syscall)\(detail.isEmpty ? "" : "(" + detail + ")") reads \(kind.rawValue) outside any hooked op"
                 + (statement.map { " (after \($0))" } ?? "")
         }
     }
@@ -33,6 +36,9 @@ struct IndexBuilder {
 
     /// An open op marker: which op, and whether a statement ran inside it since it began.
     private struct Marker { var opcode: UInt64; var statementSince = false; var beginEvent: Int; var statement: Int }
+
+    /// The ops the fast replay runs for real rather than feeding them their logged results.
+    static let runForReal: Set<String> = ["open", "sysopen", "open_dir", "require", "dofile", "srand"]
 
     init(stream: [UInt8], positions: [UInt64], events: [EventDigest], cwd: String) {
         self.stream = stream
@@ -136,6 +142,13 @@ struct IndexBuilder {
             case .opEnd(let opcode, let err, let values):
                 guard let m = markers.popLast(), m.opcode == opcode else {
                     throw ChannelFormatError(offset: end, why: "the end of op \(opNames[opcode] ?? String(opcode)) without its begin")
+                }
+                // The fast replay runs opens, require and do FILE for real (the code they run is
+                // checked as it goes); other ops it feeds from the log, which cannot run the Perl
+                // code a PerlIO layer or a tied handle ran inside them.
+                if m.statementSince, blocker == nil, let name = opNames[opcode], !Self.runForReal.contains(name) {
+                    blocker = Blocker(event: event, syscall: name, kind: .data, detail: "", statement: where_(),
+                                      other: "op \(name) ran Perl code inside it (a PerlIO layer or a tied handle)")
                 }
                 try sink.nondeterminism(op: opNames[opcode] ?? "op\(opcode)", statement: m.statement, beginEvent: m.beginEvent,
                                         endEvent: event, errno: err, values: "[" + values.map(\.json).joined(separator: ",") + "]")

@@ -53,7 +53,7 @@ struct FastPerlReplay {
     /// Why this run cannot take the fast form, or nil when it can.
     func unavailable() -> String? {
         guard index.meta("fast_replay") == "yes" else {
-            return "regen found input outside the hooked ops (\(index.meta("fast_replay_blocker") ?? "unknown"))"
+            return "regen found it inexact for this run: \(index.meta("fast_replay_blocker") ?? "unknown")"
         }
         guard ShimSelection.perlShimLibrary() != nil else { return "the Perl shim is not built" }
         guard ShimSelection.isPerl(header.program) else { return "\(header.program) is not perl" }
@@ -93,7 +93,9 @@ struct FastPerlReplay {
         let session = try GuestSession(options: options, program: header.program, arguments: [], replica: .init(
             program: ProgramSpec(path: header.program, argv: argv), environment: env, cwd: header.cwd,
             scratch: scratch, readOnly: [lib], stdio: [null, null, environmentValue("REVENANT_FAST_STDERR") == nil ? null : 2]))
-        for (path, bytes) in [(feedPath, feed), (requestPath, Array((lines.joined(separator: "\n") + "\n").utf8))] {
+        // The feed, the request, and the empty file reads open in place of the recorded ones.
+        for (path, bytes) in [(feedPath, feed), (requestPath, Array((lines.joined(separator: "\n") + "\n").utf8)),
+                              ("/tmp/.revenant-replay-empty", [])] {
             if let e = writeWholeFile(session.privateTmp + path.dropFirst(4), bytes) {
                 throw CLIError("cannot write the replay's \(path): \(String(cString: strerror(e)))")
             }

@@ -43,13 +43,48 @@ final class PerlReplayTests: ScratchTestCase {
         try FileManager.default.removeItem(at: base.appendingPathComponent("made"))
         try "precious\n".write(to: base.appendingPathComponent("victim.txt"), atomically: true, encoding: .utf8)
         let before = try snapshot()
-        let all = try revenant(["perl", "t.rvt"])
-        XCTAssertEqual(all.status, 0, all.stderr)
-        XCTAssertTrue(all.stdout.contains("perl t.pl:9: statement #") && all.stdout.contains("perl t.pl:11: "), all.stdout)
-        let w = try revenant(["perl", "t.rvt", "--when", "$n > 5", "--print", "$n, $i"])
-        XCTAssertEqual(w.status, 0, w.stderr)
-        XCTAssertTrue(w.stdout.contains("perl t.pl:6: ") && w.stdout.contains("$n = 6\n    $i = 3\n"), w.stdout)
-        XCTAssertEqual(try snapshot(), before, "a replay touched the host's files")
+        // Both forms: the VM's, and the fast one (perl runs t.pl again in a sandbox whose working
+        // directory is a scratch folder, every op that touches files replaced by its logged result).
+        for path in ["vm", "fast"] {
+            let all = try revenant(["perl", "t.rvt", "--path", path])
+            XCTAssertEqual(all.status, 0, "\(path): \(all.stderr)")
+            XCTAssertTrue(all.stdout.contains("perl t.pl:9: statement #") && all.stdout.contains("perl t.pl:11: "), all.stdout)
+            let w = try revenant(["perl", "t.rvt", "--path", path, "--when", "$n > 5", "--print", "$n, $i"])
+            XCTAssertEqual(w.status, 0, "\(path): \(w.stderr)")
+            XCTAssertTrue(w.stdout.contains("perl t.pl:6: ") && w.stdout.contains("$n = 6\n    $i = 3\n"), "\(path): \(w.stdout)")
+            XCTAssertEqual(try snapshot(), before, "a replay (\(path)) touched the host's files")
+        }
+    }
+
+    /// The fast form never answers for code that is not the recorded code: a script edited since
+    /// the recording, or a module outside the working directory (the shim checks its digest), makes
+    /// it step aside (the VM answers, from the trace) or, with --path fast, fail with 124.
+    func testFastReplayStepsAsideForChangedCode() throws {
+        try requireKVM()
+        let lib = base.appendingPathComponent("lib"), work = base.appendingPathComponent("work")
+        try FileManager.default.createDirectory(at: lib, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        try "package M; sub twice { 2 * $_[0] } 1;\n".write(to: lib.appendingPathComponent("M.pm"), atomically: true, encoding: .utf8)
+        try "use lib '../lib';\nuse M;\nmy $x = M::twice(21);\nprint \"$x\\n\";\n".write(to: work.appendingPathComponent("s.pl"), atomically: true, encoding: .utf8)
+        let rec = try revenant(["record", "-o", "../s.rvt", "--", "/usr/bin/perl", "s.pl"], directory: work)
+        XCTAssertEqual(rec.stdout, "42\n", rec.stderr)
+        func ask(_ path: String) throws -> Output { try revenant(["perl", "s.rvt", "--path", path, "--break", "s.pl:4", "--print", "$x"]) }
+        let good = try ask("fast")
+        XCTAssertEqual(good.status, 0, good.stderr)
+        XCTAssertTrue(good.stdout.contains("perl s.pl:4: statement #") && good.stdout.contains("    $x = 42\n"), good.stdout)
+        for (file, text, why) in [(lib.appendingPathComponent("M.pm"), "package M; sub twice { 3 * $_[0] } 1;\n", "the source file changed since the recording"),
+                                  (work.appendingPathComponent("s.pl"), "print 1;\n", "s.pl changed since the recording")] {
+            let original = try String(contentsOf: file, encoding: .utf8)
+            try text.write(to: file, atomically: true, encoding: .utf8)
+            let strict = try ask("fast")
+            XCTAssertEqual(strict.status, 124, strict.stdout)
+            XCTAssertTrue(strict.stderr.contains(why) && strict.stdout.isEmpty, strict.stderr)
+            let auto = try ask("auto")
+            XCTAssertEqual(auto.status, 0, auto.stderr)
+            XCTAssertEqual(auto.stdout, good.stdout, "the VM answers as the fast form did with the recorded code")
+            XCTAssertTrue(auto.stderr.contains(why) && auto.stderr.contains("stepping the replay in the VM"), auto.stderr)
+            try original.write(to: file, atomically: true, encoding: .utf8)
+        }
     }
 
     /// Record `script`, run a debug session on these commands: its output and what `p` printed.

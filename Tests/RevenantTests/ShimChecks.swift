@@ -63,6 +63,7 @@ enum ShimChecks {
             problems.append("regenerated channel (\(regen.count) bytes) differs from the live one (\(live.count) bytes) at byte \(common)")
         }
         problems += steppedStatements(revenant: revenant, trace: trace, regenerated: regen, scratch: scratch, timeout: timeout)
+        problems += fastStatements(revenant: revenant, trace: trace, regenerated: regen, scratch: scratch, timeout: timeout)
         do {
             if try syscallNumbers(trace).contains(ChannelPort.number) { problems.append("the trace holds a channel call") }
         } catch { problems.append("cannot read the trace's events: \(error)") }
@@ -85,13 +86,49 @@ enum ShimChecks {
     /// shim's hook) and must list exactly the regenerated statements, in order, and replay to the
     /// end without diverging: stepping changes nothing the program can see.
     static func steppedStatements(revenant: URL, trace: URL, regenerated: Data, scratch: URL, timeout: TimeInterval) -> [String] {
-        let r = ProcessRunner.run(executable: revenant.path, arguments: ["perl", trace.path], directory: scratch,
+        let r = ProcessRunner.run(executable: revenant.path, arguments: ["perl", "--path", "vm", trace.path], directory: scratch,
                                   environment: ProcessInfo.processInfo.environment, stdinPath: "/dev/null",
                                   stdoutFile: scratch.appendingPathComponent("perl.stdout"),
                                   stderrFile: scratch.appendingPathComponent("perl.stderr"), timeout: timeout)
         guard r.status == 0 else { return ["revenant perl exited \(r.status): \(String(decoding: r.stderr.suffix(400), as: UTF8.self))"] }
+        return sameStatements(r.stdout, regenerated, what: "revenant perl --path vm")
+    }
+
+    /// `revenant perl --path fast`: where regen found every input went through hooked ops, the
+    /// script runs again under perl, the shim feeding the log back and checking every statement;
+    /// it lists exactly the regenerated statements and ends as the recording did — or declines
+    /// for an operation it names as not replayable outside the VM. Where regen found input outside
+    /// the hooked ops, it refuses with regen's reason. Prints which it was.
+    static func fastStatements(revenant: URL, trace: URL, regenerated: Data, scratch: URL, timeout: TimeInterval) -> [String] {
+        let r = ProcessRunner.run(executable: revenant.path, arguments: ["perl", "--path", "fast", trace.path], directory: scratch,
+                                  environment: ProcessInfo.processInfo.environment, stdinPath: "/dev/null",
+                                  stdoutFile: scratch.appendingPathComponent("fast.stdout"),
+                                  stderrFile: scratch.appendingPathComponent("fast.stderr"), timeout: timeout)
+        let name = trace.deletingLastPathComponent().lastPathComponent
+        let err = String(decoding: r.stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let dir = try? TraceDirectory.open(trace.path).0, let index = TraceIndex.open(dir) else { return ["no index after revenant perl"] }
+        let eligible = index.meta("fast_replay") == "yes"
+        if r.status == 0 {
+            guard eligible else { return ["the fast replay ran although regen found it inexact for this run"] }
+            print("[corpus] \(name): fast replay: \(index.statementCount) statements, ended as recorded")
+            return sameStatements(r.stdout, regenerated, what: "revenant perl --path fast")
+        }
+        guard r.status == 124 else { return ["revenant perl --path fast exited \(r.status): \(err.suffix(400))"] }
+        if !eligible {
+            guard err.contains("regen found it inexact for this run") else { return ["--path fast refused for another reason: \(err)"] }
+            print("[corpus] \(name): fast replay: not eligible (\(index.meta("fast_replay_blocker") ?? "?"))")
+            return []
+        }
+        // Declining is honest only for an operation named as not replayable outside the VM.
+        guard err.contains("cannot be replayed outside the VM") else { return ["the fast replay diverged: \(err)"] }
+        print("[corpus] \(name): fast replay: declined (\(err.components(separatedBy: ": ").last ?? err))")
+        return []
+    }
+
+    /// The "perl FILE:LINE" positions `revenant perl` listed are the regenerated statements.
+    static func sameStatements(_ stdout: Data, _ regenerated: Data, what: String) -> [String] {
         // "event #E, perl FILE:LINE[, SQL #k]: statement #N[ in SUB]"
-        let stepped = String(decoding: r.stdout, as: UTF8.self).split(separator: "\n").map { line -> String in
+        let stepped = String(decoding: stdout, as: UTF8.self).split(separator: "\n").map { line -> String in
             guard let p = line.range(of: ", perl ") else { return String(line) }
             let rest = line[p.upperBound...]
             let end = rest.range(of: ", SQL #")?.lowerBound ?? rest.range(of: ": statement #")?.lowerBound ?? rest.endIndex
@@ -100,7 +137,7 @@ enum ShimChecks {
         guard let wanted = try? decode(Array(regenerated)).statements.map({ "\($0.file):\($0.line)" }) else { return ["the regenerated channel does not decode"] }
         if stepped != wanted {
             let i = zip(stepped, wanted).prefix { $0 == $1 }.count
-            return ["revenant perl stopped at \(stepped.count) statements, the channel has \(wanted.count); first difference at #\(i): "
+            return ["\(what) stopped at \(stepped.count) statements, the channel has \(wanted.count); first difference at #\(i): "
                     + "\(i < stepped.count ? stepped[i] : "-") vs \(i < wanted.count ? wanted[i] : "-")"]
         }
         return []

@@ -116,7 +116,7 @@ class ScratchTestCase: XCTestCase {
     }
 
     @discardableResult
-    func revenant(_ args: [String], stdin: String = "/dev/null", env: [String: String] = [:]) throws -> Output {
-        try run(try revenantBinary().path, args, stdin: stdin, env: env)
+    func revenant(_ args: [String], stdin: String = "/dev/null", env: [String: String] = [:], directory: URL? = nil) throws -> Output {
+        try run(try revenantBinary().path, args, stdin: stdin, env: env, in: directory)
     }
 }

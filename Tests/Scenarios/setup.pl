@@ -4,6 +4,10 @@ use Storable qw(nstore);
 open(my $c, '>', 'app.conf') or die;
 print $c "# app\nport = 8080\nhost = example.org\n";
 close $c;
+open(my $l, '>', 'app.log') or die;
+print $l "$_\n" for 'INFO start', 'ERROR disk full', 'INFO retry', 'WARN slow', 'ERROR timeout',
+    'INFO retry', 'ERROR lost connection', 'INFO done', 'ERROR shutdown';
+close $l;
 for my $i (1 .. 6) {
     open(my $f, '>', "data$i.txt") or die;
     print $f "payload $i\n" x ($i * 7);
