@@ -100,8 +100,8 @@ step "when: every open of the database, found in the VMM during a replay, with i
      "revenant when bank.rvt --syscall 'openat path=*bank.db'"
 "$BIN" when bank.rvt --syscall 'openat path=*bank.db'
 
-step "Perl-level replay in the VM: the first statement where a lexical goes negative, with variables read from perl's memory" \
-     "revenant perl loan.rvt --when '\$balance < 0' --print '\$balance, @history'"
+step "Perl-level replay, both forms: the first statement where a lexical goes negative (fast: perl runs the script again, fed from the log; VM: variables read from perl's memory)" \
+     "revenant perl loan.rvt --when '\$balance < 0' --print '\$balance, @history'; ... --path vm"
 cat > loan.pl <<'PERL'
 my $balance = 100;
 my @history;
@@ -115,6 +115,7 @@ print "balance $balance\n";
 PERL
 "$BIN" record -o loan.rvt -- perl loan.pl
 "$BIN" perl loan.rvt --when '$balance < 0' --print '$balance, @history'
+"$BIN" perl loan.rvt --path vm --when '$balance < 0' --print '$balance, @history'
 
 step "Breakpoints: every time line 5 ran, with values; the same question through when --perl" \
      "revenant perl loan.rvt --break loan.pl:5 --print '\$n, \$balance'; revenant when loan.rvt --perl '@history >= 3'"

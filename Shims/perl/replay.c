@@ -67,6 +67,12 @@ static void stop_run(int kind, int status, const char *fmt, ...)
     g_rp = 0;
     report(kind, g_seq, buf, (size_t)n);
     g_owner->flush();
+    if (g_perl) {
+        /* what the program printed up to here, as a run that stopped here would have */
+        dTHXa(g_perl);
+        PerlIO_flush(PerlIO_stdout());
+        PerlIO_flush(PerlIO_stderr());
+    }
     _exit(status);
 }
 
@@ -300,7 +306,7 @@ static SV *g_when;                    /* the compiled --when sub (package Revena
 struct wvar { char sigil; char *name; STRLEN len; GV *gv; };   /* name with its sigil */
 static struct wvar *g_wvars;
 static size_t g_nwvars, g_cwvars;
-struct pexpr { char kind; char *display; char *code; };         /* kind: s(calar) a(rray) h(ash) t(ext) */
+struct pexpr { char kind; char *display; char *code; };         /* kind: s(calar), a(rray) or h(ash) ref */
 static struct pexpr *g_prints;
 static size_t g_nprints, g_cprints;
 static uint64_t *g_breaks;            /* statement numbers, ascending */
@@ -644,7 +650,6 @@ static void print_values(pTHX_ const COP *cop, SV *out)
             continue;
         }
         sv_catpvf(out, "%s = ", p->display);
-        if (p->kind == 't') { sv_catsv(out, v); continue; }
         if ((p->kind == 'a' || p->kind == 'h') && SvROK(v)) { render_items(aTHX_ out, SvRV(v), 3, "(", ")"); continue; }
         render(aTHX_ out, v, 3);
     }

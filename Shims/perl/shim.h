@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "revenant_channel_owner.h"
+#include "revenant_encode.h"
 
 #define SHIM_FORMAT_VERSION 1
 
@@ -30,23 +31,6 @@ void tab_grow(void);
 SSize_t op_nargs(const OP *o);
 /* SHA-256 of a regular file; 0 when it cannot be read. */
 int file_digest(const char *path, uint8_t out[32]);
-
-/* LEB128 and strings, as in the channel (Docs/channel-format.md). */
-static inline size_t usize(uint64_t v) { size_t n = 1; while (v >= 0x80) { v >>= 7; n++; } return n; }
-static inline uint8_t *uput(uint8_t *p, uint64_t v)
-{
-    while (v >= 0x80) { *p++ = (uint8_t)(v | 0x80); v >>= 7; }
-    *p++ = (uint8_t)v;
-    return p;
-}
-static inline uint64_t zz(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
-static inline size_t strsize(size_t len) { return usize(len) + len; }
-static inline uint8_t *strput(uint8_t *p, const char *s, size_t len)
-{
-    p = uput(p, len);
-    if (len) memcpy(p, s, len);
-    return p + len;
-}
 
 /* Replay mode (replay.c): boot when REVENANT_SHIM_REPLAY names a feed; returns 0 when it does not. */
 int replay_boot(pTHX);

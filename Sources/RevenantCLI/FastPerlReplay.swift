@@ -19,7 +19,7 @@ struct FastPerlReplay {
         /// The predicate's source, and its variables: `var $x` (aliased into the predicate's
         /// package) or `need $Pkg::x` (only has to exist).
         var when: (text: String, variables: [String])?
-        /// display, code, kind: s(calar), a(rray), h(ash), t(ext: stringified).
+        /// kind (s: a scalar; a, h: a reference to the array or hash shown as a list), display, code.
         var prints: [(kind: Character, display: String, code: String)] = []
         var breaks: [Int] = []
         var every = false
@@ -92,7 +92,7 @@ struct FastPerlReplay {
         options.memory = "\(max(header.memory >> 20, 64))M"
         let session = try GuestSession(options: options, program: header.program, arguments: [], replica: .init(
             program: ProgramSpec(path: header.program, argv: argv), environment: env, cwd: header.cwd,
-            scratch: scratch, readOnly: [lib], stdio: [null, null, environmentValue("REVENANT_FAST_STDERR") == nil ? null : 2]))
+            scratch: scratch, readOnly: [lib] + recordedMounts(), stdio: [null, null, environmentValue("REVENANT_FAST_STDERR") == nil ? null : 2]))
         // The feed, the request, and the empty file reads open in place of the recorded ones.
         for (path, bytes) in [(feedPath, feed), (requestPath, Array((lines.joined(separator: "\n") + "\n").utf8)),
                               ("/tmp/.revenant-replay-empty", [])] {
@@ -144,7 +144,7 @@ struct FastPerlReplay {
         let cwd = header.cwd.hasSuffix("/") ? header.cwd : header.cwd + "/"
         for f in try index.sourceFiles() where f.programCode && !f.path.hasSuffix("/Revenant/Shim.pm") {
             guard let digest = f.sha256 else { continue }
-            let absolute = f.path.hasPrefix("/") ? f.path : cwd + f.path
+            let absolute = normalized(f.path.hasPrefix("/") ? f.path : cwd + f.path)
             guard absolute.hasPrefix(cwd) else { continue }
             guard let bytes = readWholeFile(absolute) else { return "\(f.path) is gone since the recording" }
             guard SHA256.hex(bytes) == digest else { return "\(f.path) changed since the recording" }
@@ -153,6 +153,23 @@ struct FastPerlReplay {
             if let e = writeWholeFile(target, bytes) { throw CLIError("cannot stage \(f.path): \(String(cString: strerror(e)))") }
         }
         return nil
+    }
+
+    /// `path` with `.` and `..` taken out, without touching the file system (`..` stops at /).
+    func normalized(_ path: String) -> String {
+        var parts: [Substring] = []
+        for c in path.split(separator: "/") where c != "." {
+            if c == ".." { _ = parts.popLast() } else { parts.append(c) }
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
+    /// The recording's own mounts (--ro, --rw: the program may load code from them), read-only, as
+    /// far as they still exist; the root, /tmp and the working directory are the sandbox's.
+    func recordedMounts() -> [String] {
+        header.mounts.filter { m in
+            m.guest == m.host && m.guest != "/" && m.guest != "/tmp" && m.guest != header.cwd && access(m.host, F_OK) == 0
+        }.map(\.host)
     }
 
     /// LD_PRELOAD without the SQLite shim (the fast form loads only the Perl shim); nil drops it.

@@ -192,7 +192,7 @@ struct PerlReplayRun {
             default: request.prints.append(("s", text, text))
             }
         }
-        if let clonePrint { request.prints.append(("t", clonePrint, clonePrint)) }
+        if let clonePrint { request.prints.append(("s", clonePrint, clonePrint)) }
         request.breaks = try targets(breakpoints).map(\.seq)
         request.every = breakpoints.isEmpty
         request.first = first

@@ -1,6 +1,6 @@
 # question: the log line at which the third error is counted (input read line by line by perl)
 # when: $errors >= 3
-# print: $n;$line;$errors
+# print: $n;$errors
 use strict;
 use warnings;
 my ($n, $errors) = (0, 0);
