@@ -297,6 +297,8 @@ public struct ReplayReport: Equatable, Sendable {
     /// The statement's number in the run (for a hit); how many statements ran (otherwise).
     public var statement: Int
     public var text: String
+
+    public init(kind: Kind, statement: Int, text: String) { self.kind = kind; self.statement = statement; self.text = text }
 }
 
 extension ChannelDecoder {

@@ -22,8 +22,26 @@ final class ChannelTests: XCTestCase {
         XCTAssertEqual(define("REVENANT_CHANNEL_MAGIC"), UInt64(ChannelPort.magic))
         XCTAssertEqual(define("REVENANT_CHANNEL_VERSION"), UInt64(ChannelPort.version))
         // The records' format is the Perl shim's START version (the struct's version is the VMM's).
-        let xs = try String(contentsOf: packageRootDirectory().appendingPathComponent("Shims/perl/Shim.xs"), encoding: .utf8)
-        XCTAssertTrue(xs.contains("#define SHIM_FORMAT_VERSION \(ChannelDecoder.version)\n"))
+        let shim = try String(contentsOf: packageRootDirectory().appendingPathComponent("Shims/perl/shim.h"), encoding: .utf8)
+        XCTAssertTrue(shim.contains("#define SHIM_FORMAT_VERSION \(ChannelDecoder.version)\n"))
+        // The replay mode's reports: the tag and the kinds.
+        func member(_ name: String) -> UInt64? {
+            guard let line = header.split(separator: "\n").first(where: { $0.contains(" \(name) ") && $0.contains("=") }),
+                  let v = line.split(separator: "=").dropFirst().first?.split(separator: ",").first?.trimmingCharacters(in: .whitespaces) else { return nil }
+            return v.hasPrefix("0x") ? UInt64(v.dropFirst(2), radix: 16) : UInt64(v)
+        }
+        XCTAssertEqual(member("REVENANT_REC_REPLAY"), UInt64(ChannelDecoder.replayTag))
+        for (name, kind) in [("HIT", ReplayReport.Kind.hit), ("DIVERGED", .diverged), ("DONE", .done), ("FAILED", .failed), ("STOPPED", .stopped)] {
+            XCTAssertEqual(member("REVENANT_REPLAY_\(name)"), UInt64(kind.rawValue), name)
+        }
+    }
+
+    func testReplayReportsDecodeAndRefuseOtherRecords() throws {
+        let b: [UInt8] = [0x0e, 1, 7, 3] + Array("$x=".utf8) + [0x0e, 3, 9, 0]
+        XCTAssertEqual(try ChannelDecoder.replayReports(b), [ReplayReport(kind: .hit, statement: 7, text: "$x="), ReplayReport(kind: .done, statement: 9, text: "")])
+        XCTAssertThrowsError(try ChannelDecoder.replayReports([0x05, 1, 1]))        // a STMT is not a report
+        XCTAssertThrowsError(try ChannelDecoder.replayReports([0x0e, 9, 1, 0]))     // no kind 9
+        XCTAssertThrowsError(try ChannelDecoder.replayReports([0x0e, 1, 7, 5, 0x41]))  // text cut short
     }
 
     func testDecodesEveryRecordKind() throws {
