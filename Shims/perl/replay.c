@@ -383,7 +383,12 @@ static void read_request(pTHX_ const char *path)
         }
     }
     if (when) {
-        SV *code = newSVpvf("package Revenant::Shim::When; sub { %s }", when);
+        /* `our` for the aliased names: this compiles inside Shim.pm's load, whose own lexicals
+         * ($i among them) would otherwise capture the predicate's variables */
+        SV *code = newSVpvs("package Revenant::Shim::When; sub { ");
+        size_t i;
+        for (i = 0; i < g_nwvars; i++) if (g_wvars[i].gv) sv_catpvf(code, "our %s; ", g_wvars[i].name);
+        sv_catpvf(code, "%s }", when);
         SV *cv = eval_pv(SvPV_nolen(code), FALSE);
         SvREFCNT_dec(code);
         if (SvTRUE(ERRSV) || !SvROK(cv)) stop_run(REVENANT_REPLAY_FAILED, 125, "--when %s: %s", when, SvPV_nolen(ERRSV));

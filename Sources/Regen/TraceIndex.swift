@@ -163,12 +163,18 @@ extension TraceIndex {
         }
     }
 
-    /// Statement `seq`: its event, file, line, package and sub.
-    public func statement(seq: Int) throws -> (event: Int, file: String, line: Int64, package: String, sub: String?)? {
+    /// Statements by number: event, file, line, package and sub of each (those that exist).
+    public func statements(seqs: [Int]) throws -> [Int: (event: Int, file: String, line: Int64, package: String, sub: String?)] {
+        var out: [Int: (event: Int, file: String, line: Int64, package: String, sub: String?)] = [:]
         try queue.read { db in
-            try Row.fetchOne(db, sql: "SELECT event, file, line, package, sub FROM perl_statements WHERE seq = ?", arguments: [seq])
-                .map { (event: $0[0], file: $0[1], line: $0[2], package: $0[3] ?? "main", sub: $0[4]) }
+            for start in stride(from: 0, to: seqs.count, by: 500) {
+                let chunk = seqs[start..<min(start + 500, seqs.count)]
+                for r in try Row.fetchAll(db, sql: "SELECT seq, event, file, line, package, sub FROM perl_statements WHERE seq IN (\(chunk.map(String.init).joined(separator: ",")))") {
+                    out[r[0]] = (event: r[1], file: r[2], line: r[3], package: r[4] ?? "main", sub: r[5])
+                }
+            }
         }
+        return out
     }
 
     /// The event statement `seq` precedes.

@@ -14,29 +14,48 @@ import Trace
 /// found that every input passed through hooked ops; any divergence is reported and the caller
 /// takes the VM path.
 struct FastPerlReplay {
-    /// What to evaluate where.
+    /// What to evaluate where: the shim's request, one item per line.
     struct Request {
-        /// The predicate's source, and its variables: `var $x` (aliased into the predicate's
-        /// package) or `need $Pkg::x` (only has to exist).
-        var when: (text: String, variables: [String])?
-        /// kind (s: a scalar; a, h: a reference to the array or hash shown as a list), display, code.
-        var prints: [(kind: Character, display: String, code: String)] = []
-        var breaks: [Int] = []
-        var every = false
+        /// `when EXPR`, then its variables: `var $x` (aliased into the predicate's package) or
+        /// `need $Pkg::x` (only has to exist).
+        var when: [String] = []
+        /// `print KIND DISPLAY<TAB>CODE`: KIND s (a scalar), a or h (a reference to the array or
+        /// hash, shown as a list).
+        var prints: [String] = []
+        /// Statement numbers to stop at; nil: every statement (a listing, or --when everywhere).
+        var breaks: [Int]?
         var first = false
 
-        var text: [String] {
-            var lines: [String] = []
+        init(when: (text: String, expression: PerlExpression)?, prints: [(text: String, expression: PerlExpression)],
+             other: String?, breaks: [Int]?, first: Bool) {
             if let when {
-                lines.append("when " + when.text)
-                lines += when.variables
+                self.when = ["when " + when.text] + Set(when.expression.variables).sorted().map { n in
+                    // As the VM path resolves them: a plain name may be a lexical or in the
+                    // statement's package; a qualified or special one is found as it is.
+                    let leaf = n.dropFirst()
+                    let plain = leaf.first.map { $0.isLetter || $0 == "_" } == true && !leaf.contains("::")
+                        && !PerlIntrospector.mainOnly.contains(String(leaf))
+                    return (plain ? "var " : "need ") + n
+                }
             }
-            lines += prints.map { "print \($0.kind) \($0.display)\t\($0.code)" }
-            lines += breaks.map { "break \($0)" }
-            if every { lines.append("every") }
-            if first { lines.append("first") }
-            return lines
+            for (text, e) in prints {
+                switch e {
+                case .arrayVar, .derefArray: self.prints.append("print a \(text)\t\\\(text)")
+                case .hashVar, .derefHash: self.prints.append("print h \(text)\t\\\(text)")
+                default: self.prints.append("print s \(text)\t\(text)")
+                }
+            }
+            if let other { self.prints.append("print s \(other)\t\(other)") }
+            self.breaks = breaks
+            self.first = first
         }
+
+        var text: [String] {
+            when + prints + (breaks.map { $0.map { "break \($0)" } } ?? ["every"]) + (first ? ["first"] : [])
+        }
+
+        /// The request as lines; an expression with a newline in it would break one apart.
+        var lineCount: Int { text.joined(separator: "\n").split(separator: "\n", omittingEmptySubsequences: false).count }
     }
 
     enum Outcome {

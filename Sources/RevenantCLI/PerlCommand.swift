@@ -161,8 +161,9 @@ struct PerlReplayRun {
     /// number of hits. The fast form where it applies, else (or after its divergence) the VM.
     func run(report: @escaping (PerlStop, Position, [String]) -> Void) throws -> Int {
         if path != .vm, let hits = try runFast() {
+            let found = try index.statements(seqs: hits.map(\.seq))
             for h in hits {
-                guard let s = try index.statement(seq: h.seq) else { throw CLIError("\(trace): statement #\(h.seq) is not in the index") }
+                guard let s = found[h.seq] else { throw CLIError("\(trace): statement #\(h.seq) is not in the index") }
                 let stop = PerlStop(seq: h.seq, event: s.event, file: s.file, line: s.line, package: s.package, sub: s.sub)
                 report(stop, position(stop), h.lines)
             }
@@ -175,28 +176,9 @@ struct PerlReplayRun {
     func runFast() throws -> [(seq: Int, lines: [String])]? {
         let fast = FastPerlReplay(trace: trace, index: index, header: header)
         var why = fast.unavailable()
-        var request = FastPerlReplay.Request()
-        if let when {
-            let names = Set(when.expression.variables).sorted()
-            // Unqualified names are aliased into the predicate's package; the others only need to exist.
-            request.when = (when.text, names.map { n in
-                let leaf = n.dropFirst()
-                let plain = leaf.first.map { $0.isLetter || $0 == "_" } == true && !leaf.contains("::") && !PerlIntrospector.mainOnly.contains(String(leaf))
-                return (plain ? "var " : "need ") + n
-            })
-        }
-        for (text, e) in prints {
-            switch e {
-            case .arrayVar, .derefArray: request.prints.append(("a", text, "\\" + text))
-            case .hashVar, .derefHash: request.prints.append(("h", text, "\\" + text))
-            default: request.prints.append(("s", text, text))
-            }
-        }
-        if let clonePrint { request.prints.append(("s", clonePrint, clonePrint)) }
-        request.breaks = try targets(breakpoints).map(\.seq)
-        request.every = breakpoints.isEmpty
-        request.first = first
-        if why == nil, ([when?.text ?? ""] + request.prints.map(\.code)).contains(where: { $0.contains("\n") }) {
+        let request = FastPerlReplay.Request(when: when, prints: prints, other: clonePrint,
+                                             breaks: breakpoints.isEmpty ? nil : try targets(breakpoints).map(\.seq), first: first)
+        if why == nil, request.text.count != request.lineCount {
             why = "an expression spans lines"
         }
         if why == nil {

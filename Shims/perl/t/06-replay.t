@@ -114,4 +114,17 @@ my @wh = grep { $_->[0] == 1 } reports(slurp($rep));
 is(scalar @wh, 1, 'one hit: where $total becomes greater than 5 (after the loop statement)');
 is($wh[0][2], "\$total = 15\n\@rest = ('two\\n', 'three\\n')", 'the printed values, rendered as the VM path renders them');
 
+# A predicate on a loop's lexical: `$i` is also a lexical of the shim's own loader, which must
+# not capture it.
+my $llog = "$dir/llog";
+my $prog = "my \$t = 0;\nfor my \$i (1 .. 4) {\n    \$t += \$i;\n}\nprint qq(\$t\\n);\n";
+is(run_perl(shim => 1, log => $llog, args => ['-e', $prog], dir => $world)->{out}, "10\n", 'recorded the loop');
+spew("$dir/request3", "when \$i == 3\nvar \$i\nprint s \$t\t\$t\nevery\n");
+unlink $rep;
+my $l = run_perl(shim => 1, log => $rep, args => ['-e', $prog], dir => $world,
+                 env => { REVENANT_SHIM_REPLAY => $llog, REVENANT_SHIM_REQUEST => "$dir/request3" });
+is($l->{status}, 0, 'replayed the loop') or diag $l->{err};
+my @lh = grep { $_->[0] == 1 } reports(slurp($rep));
+is_deeply([map { $_->[2] } @lh], ["\$t = 3"], 'one hit, in the third iteration, before its statement ran');
+
 done_testing;
