@@ -54,8 +54,8 @@ struct FastPerlReplay {
             when + prints + (breaks.map { $0.map { "break \($0)" } } ?? ["every"]) + (first ? ["first"] : [])
         }
 
-        /// The request as lines; an expression with a newline in it would break one apart.
-        var lineCount: Int { text.joined(separator: "\n").split(separator: "\n", omittingEmptySubsequences: false).count }
+        /// An expression with a newline in it would break its line apart.
+        var fitsLines: Bool { !text.contains { $0.contains("\n") } }
     }
 
     enum Outcome {

@@ -178,7 +178,7 @@ struct PerlReplayRun {
         var why = fast.unavailable()
         let request = FastPerlReplay.Request(when: when, prints: prints, other: clonePrint,
                                              breaks: breakpoints.isEmpty ? nil : try targets(breakpoints).map(\.seq), first: first)
-        if why == nil, request.text.count != request.lineCount {
+        if why == nil, !request.fitsLines {
             why = "an expression spans lines"
         }
         if why == nil {
