@@ -585,9 +585,14 @@ static void render_items(pTHX_ SV *out, SV *agg, int depth, const char *open, co
         HV *hv = (HV *)agg;
         HE **all, *he;
         size_t n = 0, cap = HvUSEDKEYS(hv) + 1, i;
+        /* the program may be in the middle of an each() over this hash: keep its iterator */
+        I32 riter = HvRITER_get(hv);
+        HE *eiter = HvEITER_get(hv);
         all = malloc(cap * sizeof *all);
         hv_iterinit(hv);
         while ((he = hv_iternext(hv)) && n < cap) all[n++] = he;
+        HvRITER_set(hv, riter);
+        HvEITER_set(hv, eiter);
         qsort(all, n, sizeof *all, cmp_keys);
         for (i = 0; i < n && i < 100; i++) {
             if (i) sv_catpvs(out, ", ");
