@@ -38,14 +38,16 @@ struct FastPerlReplay {
                     return (plain ? "var " : "need ") + n
                 }
             }
+            // The display ends at the line's first tab; the code may hold any.
+            func shown(_ t: String) -> String { t.replacingOccurrences(of: "\t", with: " ") }
             for (text, e) in prints {
                 switch e {
-                case .arrayVar, .derefArray: self.prints.append("print a \(text)\t\\\(text)")
-                case .hashVar, .derefHash: self.prints.append("print h \(text)\t\\\(text)")
-                default: self.prints.append("print s \(text)\t\(text)")
+                case .arrayVar, .derefArray: self.prints.append("print a \(shown(text))\t\\\(text)")
+                case .hashVar, .derefHash: self.prints.append("print h \(shown(text))\t\\\(text)")
+                default: self.prints.append("print s \(shown(text))\t\(text)")
                 }
             }
-            if let other { self.prints.append("print s \(other)\t\(other)") }
+            if let other { self.prints.append("print s \(shown(other))\t\(other)") }
             self.breaks = breaks
             self.first = first
         }
