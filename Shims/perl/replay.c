@@ -83,7 +83,7 @@ static uint8_t *g_feed;
 static size_t g_flen, g_fpos;
 static uint64_t g_fctx, g_fline;      /* what statement deltas are relative to */
 
-struct ffile { char *name; int kind; uint8_t dig[32]; int checked; };
+struct ffile { char *name; int kind; uint8_t dig[32]; int checked; int preloaded; };
 static struct ffile *g_ffiles;        /* by id */
 static size_t g_nffiles;
 static uint32_t *g_fctxfile;          /* context id -> file id */
@@ -95,6 +95,8 @@ struct frec { int kind; uint64_t op, err, ctx, line, seed; size_t nvals; };
 static struct fval *g_vals;           /* the last END's values */
 static size_t g_cvals;
 static const char *g_opnames[MAXO];   /* from OPNAME records, for messages */
+static char **g_preloaded;            /* perl -d: files compiled before the shim (by the debugger) */
+static size_t g_npreloaded;
 static int g_hash_done;
 
 static void feed_bad(const char *why)
@@ -158,6 +160,12 @@ static void *grow(void *a, size_t *cap, size_t need, size_t each)
     }
 }
 
+static int preloaded(uint64_t ctx)
+{
+    uint32_t f = ctx < g_nfctx ? g_fctxfile[ctx] : 0;
+    return f && f < g_nffiles && g_ffiles[f].preloaded;
+}
+
 /* The next statement, op marker or seed; the records that only define names are taken in. */
 static void feed_next(struct frec *r)
 {
@@ -172,6 +180,7 @@ static void feed_next(struct frec *r)
             if (!g_fctx) feed_bad("a line delta before any statement");
             g_fline += (uint64_t)((int64_t)tag - 0xc0);
             r->kind = F_STMT; r->ctx = g_fctx; r->line = g_fline;
+            if (UNLIKELY(g_npreloaded) && preloaded(g_fctx)) continue;
             return;
         }
         switch (tag) {
@@ -190,10 +199,13 @@ static void feed_next(struct frec *r)
             g_ffiles = grow(g_ffiles, &cap, id + 1, sizeof *g_ffiles);
             if (id >= g_nffiles) g_nffiles = id + 1;
             if (!g_ffiles[id].name) {
+                size_t j;
                 g_ffiles[id].name = malloc(n + 1);
                 memcpy(g_ffiles[id].name, s, n);
                 g_ffiles[id].name[n] = 0;
                 g_ffiles[id].kind = kind;
+                for (j = 0; j < g_npreloaded; j++)
+                    if (strcmp(g_preloaded[j], g_ffiles[id].name) == 0) g_ffiles[id].preloaded = 1;
             }
             if (kind == 1) memcpy(g_ffiles[id].dig, fbytes(32), 32);
             else if (kind != 0) feed_bad("an unknown digest kind");
@@ -211,6 +223,8 @@ static void feed_next(struct frec *r)
         case REVENANT_REC_STMT:
             g_fctx = fu(); g_fline = fu();
             r->kind = F_STMT; r->ctx = g_fctx; r->line = g_fline;
+            /* perl -d: code compiled before the shim has perl's own nextstate, never ours */
+            if (UNLIKELY(g_npreloaded) && preloaded(g_fctx)) continue;
             return;
         case REVENANT_REC_OP_BEGIN: r->kind = F_BEGIN; r->op = fu(); return;
         case REVENANT_REC_OP_END:
@@ -705,6 +719,31 @@ done:
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* perl's own debugger (perl -d on the fast form)                                               */
+
+/* Whether the code running is the debugger's rather than the program's: a statement of package DB
+ * (DB::DB, DB::sub, DB::postponed…), or anything called from DB::DB or another DB:: routine but
+ * DB::sub (which wraps every call of the program's own subs). Its statements and ops were never
+ * recorded: they run as they are. */
+static int in_debugger(pTHX_ const COP *c)
+{
+    PERL_SI *si;
+    CV *dbsub;
+    if (LIKELY(!PL_perldb) || !PL_debstash) return 0;
+    if (c && CopSTASH(c) == PL_debstash) return 1;
+    dbsub = PL_DBsub && GvCV(PL_DBsub) ? GvCV(PL_DBsub) : NULL;
+    for (si = PL_curstackinfo; si; si = si->si_prev) {
+        I32 i;
+        for (i = si->si_cxix; i >= 0; i--) {
+            const PERL_CONTEXT *cx = &si->si_cxstack[i];
+            if (CxTYPE(cx) == CXt_SUB && cx->blk_sub.cv && CvSTASH(cx->blk_sub.cv) == PL_debstash && cx->blk_sub.cv != dbsub)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Statements                                                                                  */
 
 static int same_file(const char *running, const char *recorded)
@@ -739,13 +778,16 @@ static __attribute__((noinline)) struct centry *replay_first_sight(pTHX_ const C
     return &g_tab[i];
 }
 
+static uint32_t g_last_file, g_last_line;   /* the last statement checked */
+
 static OP *replay_statement(pTHX_ int type)
 {
-    if (LIKELY(g_rp) && LIKELY(aTHX == g_perl)) {
+    if (LIKELY(g_rp) && LIKELY(aTHX == g_perl) && !in_debugger(aTHX_ (const COP *)PL_op)) {
         const COP *c = (const COP *)PL_op;
         struct frec r;
         struct centry *e;
-        size_t i;
+        size_t i, pos = g_fpos;
+        uint64_t fctx = g_fctx, fline = g_fline;
         int saved = errno;
         feed_next(&r);
         g_last_cop = c;
@@ -757,8 +799,18 @@ static OP *replay_statement(pTHX_ int type)
             i = (i + 1) & g_tmask;
         }
         if (UNLIKELY(r.kind != F_STMT) || UNLIKELY(e->line != r.line) || UNLIKELY(r.ctx >= g_nfctx)
-            || UNLIKELY(g_fctxfile[r.ctx] != e->ctx))
+            || UNLIKELY(g_fctxfile[r.ctx] != e->ctx)) {
+            /* perl -d compiles some lines with one statement more (a `use` gets three): one on
+             * the line of the statement just checked is no new statement */
+            if (PL_perldb && e->ctx == g_last_file && e->line == g_last_line) {
+                g_fpos = pos; g_fctx = fctx; g_fline = fline;
+                errno = saved;
+                return g_orig[type](aTHX);
+            }
             diverge("this statement ran", &r);
+        }
+        g_last_file = e->ctx;
+        g_last_line = e->line;
         if (UNLIKELY(g_every) || UNLIKELY(g_nextbreak < g_nbreaks && g_breaks[g_nextbreak] == g_seq)) {
             if (g_nextbreak < g_nbreaks && g_breaks[g_nextbreak] == g_seq) g_nextbreak++;
             stop_at(aTHX_ c, g_seq);
@@ -893,7 +945,7 @@ static int push_results(pTHX_ int type, SSize_t lo, U8 gimme, SV *buf, SV *dst)
 
 static OP *replay_rand(pTHX)
 {
-    if (g_rp && aTHX == g_perl && !PL_srand_called) {
+    if (g_rp && aTHX == g_perl && !PL_srand_called && !in_debugger(aTHX_ PL_curcop)) {
         /* perl seeds itself on its first rand: with the recorded seed */
         struct frec r;
         expect_begin(OP_RAND);
@@ -916,6 +968,28 @@ static void require_done(pTHX_ void *p)
     int e = errno;
     if (g_rp && aTHX == g_perl) expect_end(((struct reqinfo *)p)->type, &r);
     errno = e;
+}
+
+/* perl -d: the debugger loaded some of the program's modules (strict, warnings…) before the
+ * shim, so here their require returns at once. The recording's records of loading them are
+ * passed over, up to this require's END; what the program does with them afterwards is checked. */
+static void skip_load(int type)
+{
+    size_t pos;
+    uint64_t ctx, line;
+    int depth = 0;
+    struct frec r;
+    for (;;) {
+        pos = g_fpos; ctx = g_fctx; line = g_fline;
+        feed_next(&r);
+        if (r.kind == F_EOF) break;
+        if (r.kind == F_BEGIN) depth++;
+        if (r.kind == F_END) {
+            if (depth == 0 && r.op == (uint64_t)type) break;
+            depth--;
+        }
+    }
+    g_fpos = pos; g_fctx = ctx; g_fline = line;   /* the END itself is the caller's */
 }
 
 /* require and do FILE run for real (the code they load is checked statement by statement). */
@@ -941,6 +1015,7 @@ static OP *replay_require(pTHX_ int type)
     }
     {
         int e = errno;
+        if (PL_perldb) skip_load(type);
         expect_end(type, &r);
         errno = e;
     }
@@ -1084,7 +1159,7 @@ static OP *replay_op(pTHX)
     int err = 0;
     OP *next = o->op_next;
 
-    if (!g_rp || aTHX != g_perl) return g_orig[type](aTHX);
+    if (!g_rp || aTHX != g_perl || in_debugger(aTHX_ PL_curcop)) return g_orig[type](aTHX);
     expect_begin(type);
     if (type == OP_REQUIRE || type == OP_DOFILE) return replay_require(aTHX_ type);
     gimme = GIMME_V;
@@ -1146,7 +1221,7 @@ static OP *replay_op(pTHX)
 /* seek/tell/fileno on a stand-in handle would answer for the stand-in, not the file. */
 static OP *replay_handle_op(pTHX)
 {
-    if (g_rp && aTHX == g_perl) {
+    if (g_rp && aTHX == g_perl && !in_debugger(aTHX_ PL_curcop)) {
         SV *top = NULL;
         GV *gv = NULL;
         IO *io;
@@ -1182,7 +1257,7 @@ static int feed_at_end(void)
  * here, say so first (if it lives on, the next statement reports a divergence). */
 static OP *replay_kill(pTHX)
 {
-    if (g_rp && aTHX == g_perl && feed_at_end()) {
+    if (g_rp && aTHX == g_perl && !in_debugger(aTHX_ PL_curcop) && feed_at_end()) {
         SV **p = PL_stack_base + *PL_markstack_ptr + 2;   /* after the signal: the pids */
         for (; p <= PL_stack_sp; p++)
             if (!(SvGMAGICAL(*p) && mg_find(*p, PERL_MAGIC_tiedscalar))) {   /* $$ has get-magic; a tie would see two FETCHes */
@@ -1203,6 +1278,16 @@ static void replay_finish(void)
 {
     struct frec r;
     if (!g_feed || !g_rp) return;
+    {
+        /* perl -d: the user may quit before the end (its q exits from code compiled before the
+         * shim, out of reach); what ran was checked statement by statement */
+        dTHXa(g_perl);
+        if (PL_perldb && !feed_at_end()) {
+            report(REVENANT_REPLAY_STOPPED, g_seq, "the debugger ended the program", 30);
+            g_owner->flush();
+            return;
+        }
+    }
     feed_next(&r);
     if (r.kind != F_EOF) diverge("the program ended", &r);
     report(REVENANT_REPLAY_DONE, g_seq, "", 0);
@@ -1232,6 +1317,19 @@ int replay_boot(pTHX)
         (void)hv_delete(env, "REVENANT_SHIM_REQUEST", 21, G_DISCARD);
         unsetenv("REVENANT_SHIM_REQUEST");
         read_request(aTHX_ copy);
+    }
+    if (PL_perldb) {
+        /* the files perl -d compiled before the shim: their statements cannot be seen */
+        HV *inc = GvHVn(PL_incgv);
+        HE *he;
+        hv_iterinit(inc);
+        while ((he = hv_iternext(inc))) {
+            SV *v = HeVAL(he);
+            if (v && SvPOK(v)) {
+                g_preloaded = realloc(g_preloaded, (g_npreloaded + 1) * sizeof *g_preloaded);
+                g_preloaded[g_npreloaded++] = strdup(SvPVX(v));
+            }
+        }
     }
     tab_init(12);
     shim_install_opfreehook(aTHX);

@@ -85,26 +85,57 @@ struct FastPerlReplay {
     /// expression is refused by the caller.
     func run(_ request: Request) throws -> Outcome {
         if let why = unavailable() { return .diverged(why) }
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        guard null >= 0 else { throw CLIError("cannot open /dev/null: \(String(cString: strerror(errno)))") }
+        defer { close(null) }
+        let stderr: Int32 = environmentValue("REVENANT_FAST_STDERR") == nil ? null : 2
+        do {
+            return try inSandbox(request.text, stdio: [null, null, stderr], debugger: false) { status, collected in
+                try outcome(status: status, collected: collected)
+            }
+        } catch let e as Inexact { return .diverged(e.why) }
+    }
+
+    /// perl's own debugger (`perl -d`) on the fast form, on the terminal: the user's commands run
+    /// as they would on the original run, its statements checked against the log as they go.
+    /// Returns the exit status for revenant.
+    func debug() throws -> Int32 {
+        if let why = unavailable() { throw CLIError("--path fast: \(why)", code: 124) }
+        do {
+            return try inSandbox([], stdio: [0, 1, 2], debugger: true) { _, collected in
+                switch try outcome(status: nil, collected: collected) {
+                case .finished: return 0
+                case .diverged(let why):
+                    FileHandleStderr.write("revenant: the fast replay \(why)\n")
+                    return 124
+                }
+            }
+        } catch let e as Inexact { throw CLIError("--path fast: \(e.why)", code: 124) }
+    }
+
+    /// Set up the sandbox (scratch folder, the feed and request in the guest's /tmp), run perl
+    /// in it, and hand `body` its exit status and the channel it wrote.
+    func inSandbox<T>(_ requestLines: [String], stdio: [Int32], debugger: Bool, _ body: (Int32, [UInt8]) throws -> T) throws -> T {
         let feed = try index.perlFeed()
-        guard let hash = try hashState(feed) else { return .diverged("the run's records have no hash state") }
+        guard let hash = try hashState(feed) else { throw CLIError("\(trace): the run's records have no hash state") }
         var scratchTemplate = Array("/tmp/revenant-scratch-XXXXXX".utf8CString)
         guard mkdtemp(&scratchTemplate) != nil else { throw CLIError("cannot create a scratch folder: \(String(cString: strerror(errno)))") }
         let scratch = scratchTemplate.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         defer { removeTree(scratch) }
-        if let why = try stageSources(into: scratch) { return .diverged(why) }
+        if let why = try stageSources(into: scratch) { throw Inexact(why: why) }
 
-        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
-        guard null >= 0 else { throw CLIError("cannot open /dev/null: \(String(cString: strerror(errno)))") }
-        defer { close(null) }
         let lib = ShimSelection.perlShimLibrary()!
         var argv = header.argv
         if let i = argv.firstIndex(of: "-MRevenant::Shim"), i > 0, argv[i - 1].hasPrefix("-I") { argv[i - 1] = "-I" + lib }
+        if debugger { argv.insert("-d", at: 1) }
         let feedPath = "/tmp/.revenant-replay-feed", requestPath = "/tmp/.revenant-replay-request"
         var env = header.env.compactMap(withoutSQLiteShim)
-        var lines = request.text
-        // The recorded hash seed, and the same key-order mode; taken out of %ENV by the shim.
-        for (name, value) in [("PERL_HASH_SEED", Hex.string(hash.seed)),
-                              ("PERL_PERTURB_KEYS", String(hash.enabled))] where !env.contains(where: { $0.hasPrefix(name + "=") }) {
+        var lines = requestLines
+        // The recorded hash seed and key-order mode, and for perl -d the caller's debugger
+        // options; the shim takes them out of %ENV again.
+        var added = [("PERL_HASH_SEED", Hex.string(hash.seed)), ("PERL_PERTURB_KEYS", String(hash.enabled))]
+        if debugger, let opts = environmentValue("PERLDB_OPTS") { added.append(("PERLDB_OPTS", opts)) }
+        for (name, value) in added where !env.contains(where: { $0.hasPrefix(name + "=") }) {
             env.append(name + "=" + value)
             lines.append("unsetenv " + name)
         }
@@ -113,7 +144,7 @@ struct FastPerlReplay {
         options.memory = "\(max(header.memory >> 20, 64))M"
         let session = try GuestSession(options: options, program: header.program, arguments: [], replica: .init(
             program: ProgramSpec(path: header.program, argv: argv), environment: env, cwd: header.cwd,
-            scratch: scratch, readOnly: [lib] + recordedMounts(), stdio: [null, null, environmentValue("REVENANT_FAST_STDERR") == nil ? null : 2]))
+            scratch: scratch, readOnly: [lib] + recordedMounts(), stdio: stdio))
         // The feed, the request, and the empty file reads open in place of the recorded ones.
         for (path, bytes) in [(feedPath, feed), (requestPath, Array((lines.joined(separator: "\n") + "\n").utf8)),
                               ("/tmp/.revenant-replay-empty", [])] {
@@ -123,8 +154,16 @@ struct FastPerlReplay {
         }
         if environmentValue("REVENANT_FAST_STDERR") != nil { FileHandleStderr.write(lines.joined(separator: "\n") + "\n") }
         let status = session.run()
+        return try body(status, session.personality.channel.collected)
+    }
+
+    /// The program's code is not the recorded code (found before perl runs).
+    struct Inexact: Error { var why: String }
+
+    /// What the reports say; `status` nil when the exit status is not to be checked (perl -d).
+    func outcome(status: Int32?, collected: [UInt8]) throws -> Outcome {
         let reports: [ReplayReport]
-        do { reports = try ChannelDecoder.replayReports(session.personality.channel.collected) } catch {
+        do { reports = try ChannelDecoder.replayReports(collected) } catch {
             return .diverged("the replay's reports are unreadable: \(error)")
         }
         var hits: [(seq: Int, lines: [String])] = []
@@ -141,11 +180,11 @@ struct FastPerlReplay {
         case .stopped?: return .finished(hits)
         case .done?:
             // The same end: the recorded exit status (a signal's 128+N included).
-            if let recorded = index.meta("exit_status").flatMap(Int32.init), recorded != status {
+            if let status, let recorded = index.meta("exit_status").flatMap(Int32.init), recorded != status {
                 return .diverged("perl ended with status \(status), the recording with \(recorded)")
             }
             return .finished(hits)
-        default: return .diverged("perl ended (status \(status)) before the end of the recording")
+        default: return .diverged("perl ended\(status.map { " (status \($0))" } ?? "") before the end of the recording")
         }
     }
 

@@ -29,7 +29,8 @@ struct PerlCommand: ParsableCommand {
 
         --debug: an interactive session (step, next, continue, break, print, reverse-step, where,
         quit); reverse-step resumes a checkpoint (a paused, forked copy of the VMM taken at every
-        prompt) or, without one early enough, replays again from the start.
+        prompt) or, without one early enough, replays again from the start. With --path fast,
+        --debug is perl's own debugger (perl -d) on the fast form instead, on the terminal.
 
         --path: the fast form (the default where `regen` found every input went through the
         shim's hooked ops) runs the script again under perl in a fresh sandbox (scratch working
@@ -67,7 +68,8 @@ struct PerlCommand: ParsableCommand {
         run.first = first
         run.path = path
         if debug {
-            guard path != .fast else { throw CLIError("--debug steps the replay in the VM: --path fast does not apply") }
+            // perl's own debugger on the fast form; else the VM's, with reverse-step.
+            if path == .fast { Glibc.exit(try FastPerlReplay(trace: trace, index: run.index, header: run.header).debug()) }
             try PerlDebugger(run: run).start()
             return
         }

@@ -60,6 +60,28 @@ final class PerlReplayTests: ScratchTestCase {
         }
     }
 
+    /// perl's own debugger on the fast form (`--debug --path fast`): the user's commands as on the
+    /// original run, the logged inputs fed, the host untouched; quitting early is no divergence.
+    func testPerlsOwnDebuggerRunsOnTheFastForm() throws {
+        try requireKVM()
+        try script.write(to: base.appendingPathComponent("t.pl"), atomically: true, encoding: .utf8)
+        try "x\n".write(to: base.appendingPathComponent("victim.txt"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try revenant(["record", "-o", "t.rvt", "--", "/usr/bin/perl", "t.pl"]).status, 0)
+        try FileManager.default.removeItem(at: base.appendingPathComponent("made"))
+        try "x\n".write(to: base.appendingPathComponent("victim.txt"), atomically: true, encoding: .utf8)
+        let commands = base.appendingPathComponent("commands")
+        try "b 6\nc\np \"n=$n i=$i\"\nc\np \"n=$n i=$i\"\nq\n".write(to: commands, atomically: true, encoding: .utf8)
+        let before = try snapshot()
+        let r = try revenant(["perl", "t.rvt", "--debug", "--path", "fast"], stdin: commands.path)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        // Without a terminal perl5db talks on stderr.
+        let out = (r.stdout + r.stderr).replacingOccurrences(of: "\u{1b}\\[[0-9;]*m", with: "", options: .regularExpression)
+        XCTAssertTrue(out.contains("main::(t.pl:6):"), out)
+        XCTAssertTrue(out.contains("n=1 i=1\n") && out.contains("n=3 i=2\n"), out)
+        XCTAssertFalse(r.stderr.contains("diverged"), r.stderr)
+        XCTAssertEqual(try snapshot(), before, "perl -d on the fast form touched the host's files")
+    }
+
     /// The fast form never answers for code that is not the recorded code: a script edited since
     /// the recording, or a module outside the working directory (the shim checks its digest), makes
     /// it step aside (the VM answers, from the trace) or, with --path fast, fail with 124.
