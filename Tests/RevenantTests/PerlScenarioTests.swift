@@ -125,7 +125,7 @@ final class PerlScenarioTests: ScratchTestCase {
             report.append("\(s.name): \(expected.map(\.description).joined(separator: " | "))")
         }
         print("[scenarios] " + report.joined(separator: "\n[scenarios] "))
-        print("[scenarios] fast and VM path: \(fast.joined(separator: ", ")); VM path only (regen: input outside the hooked ops): \(notFast.joined(separator: ", "))")
+        print("[scenarios] fast and VM path: \(fast.joined(separator: ", ")); VM path only (regen found the fast form inexact): \(notFast.joined(separator: ", "))")
         // Scripts whose input all passes through perl's ops take the fast form; XS and C I/O does not.
         XCTAssertTrue(Set(fast).isSuperset(of: ["bank", "logscan"]), "fast: \(fast)")
         XCTAssertTrue(Set(notFast).isSuperset(of: ["digest", "storable"]), "not fast: \(notFast)")
