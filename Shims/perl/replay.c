@@ -273,6 +273,35 @@ static void feed_next(struct frec *r)
     }
 }
 
+/* Where the feed is: kept to look ahead, and to go back. */
+struct fmark { size_t pos; uint64_t ctx, line; };
+static struct fmark feed_mark(void) { struct fmark m = { g_fpos, g_fctx, g_fline }; return m; }
+static void feed_back(struct fmark m) { g_fpos = m.pos; g_fctx = m.ctx; g_fline = m.line; }
+
+/* The kind of the next record, without taking it. */
+static int feed_peek(void)
+{
+    struct fmark m = feed_mark();
+    struct frec r;
+    feed_next(&r);
+    feed_back(m);
+    return r.kind;
+}
+
+/* Move to just before the END of the op begun last, past the records of the code it ran inside;
+ * `r` gets that END (F_EOF if there is none). */
+static void seek_end(struct frec *r)
+{
+    int depth = 0;
+    for (;;) {
+        struct fmark m = feed_mark();
+        feed_next(r);
+        if (r->kind == F_EOF) return;
+        if (r->kind == F_BEGIN) depth++;
+        else if (r->kind == F_END && depth-- == 0) { feed_back(m); return; }
+    }
+}
+
 static const char *file_name(uint64_t ctx)
 {
     uint32_t f = ctx < g_nfctx ? g_fctxfile[ctx] : 0;
@@ -746,13 +775,17 @@ static int in_debugger(pTHX_ const COP *c)
 /* ------------------------------------------------------------------------------------------ */
 /* Statements                                                                                  */
 
+static int is_shim_file(const char *name)
+{
+    static const char shim[] = "/Revenant/Shim.pm";
+    size_t n = strlen(name), s = sizeof shim - 1;
+    return n >= s && strcmp(name + n - s, shim) == 0;
+}
+
 static int same_file(const char *running, const char *recorded)
 {
     /* The shim's own file may live elsewhere now (another build): its statements still count. */
-    static const char shim[] = "/Revenant/Shim.pm";
-    size_t a = strlen(running), b = strlen(recorded), s = sizeof shim - 1;
-    if (strcmp(running, recorded) == 0) return 1;
-    return a >= s && b >= s && strcmp(running + a - s, shim) == 0 && strcmp(recorded + b - s, shim) == 0;
+    return strcmp(running, recorded) == 0 || (is_shim_file(running) && is_shim_file(recorded));
 }
 
 static __attribute__((noinline)) struct centry *replay_first_sight(pTHX_ const COP *c, const struct frec *r)
@@ -768,7 +801,7 @@ static __attribute__((noinline)) struct centry *replay_first_sight(pTHX_ const C
     if (fid && !g_ffiles[fid].checked) {
         uint8_t d[32];
         g_ffiles[fid].checked = 1;
-        if (g_ffiles[fid].kind == 1 && !same_file(file, "/Revenant/Shim.pm") && !(file_digest(file, d) && memcmp(d, g_ffiles[fid].dig, 32) == 0))
+        if (g_ffiles[fid].kind == 1 && !is_shim_file(file) && !(file_digest(file, d) && memcmp(d, g_ffiles[fid].dig, 32) == 0))
             diverge("the source file changed since the recording (its SHA-256 differs)", r);
     }
     if ((g_tcount + 1) * 2 > g_tmask + 1) tab_grow();
@@ -786,8 +819,8 @@ static OP *replay_statement(pTHX_ int type)
         const COP *c = (const COP *)PL_op;
         struct frec r;
         struct centry *e;
-        size_t i, pos = g_fpos;
-        uint64_t fctx = g_fctx, fline = g_fline;
+        size_t i;
+        struct fmark before = feed_mark();
         int saved = errno;
         feed_next(&r);
         g_last_cop = c;
@@ -803,7 +836,7 @@ static OP *replay_statement(pTHX_ int type)
             /* perl -d compiles some lines with one statement more (a `use` gets three): one on
              * the line of the statement just checked is no new statement */
             if (PL_perldb && e->ctx == g_last_file && e->line == g_last_line) {
-                g_fpos = pos; g_fctx = fctx; g_fline = fline;
+                feed_back(before);
                 errno = saved;
                 return g_orig[type](aTHX);
             }
@@ -910,11 +943,8 @@ static int push_results(pTHX_ int type, SSize_t lo, U8 gimme, SV *buf, SV *dst)
     SV **sp;
     if (type != OP_OPEN && type != OP_SYSOPEN && type != OP_OPEN_DIR && type != OP_SRAND) {
         /* the recording ran Perl code inside this op (a PerlIO layer, a tie): fed, it cannot */
-        size_t pos = g_fpos;
-        uint64_t ctx = g_fctx, line = g_fline;
-        feed_next(&r);
-        g_fpos = pos; g_fctx = ctx; g_fline = line;
-        if (r.kind == F_STMT || r.kind == F_BEGIN) {
+        int next = feed_peek();
+        if (next == F_STMT || next == F_BEGIN) {
             char what[128];
             snprintf(what, sizeof what, "op %s running Perl code inside it (a PerlIO layer or a tie)", PL_op_name[type]);
             unsupported(what);
@@ -973,23 +1003,10 @@ static void require_done(pTHX_ void *p)
 /* perl -d: the debugger loaded some of the program's modules (strict, warnings…) before the
  * shim, so here their require returns at once. The recording's records of loading them are
  * passed over, up to this require's END; what the program does with them afterwards is checked. */
-static void skip_load(int type)
+static void skip_load(void)
 {
-    size_t pos;
-    uint64_t ctx, line;
-    int depth = 0;
     struct frec r;
-    for (;;) {
-        pos = g_fpos; ctx = g_fctx; line = g_fline;
-        feed_next(&r);
-        if (r.kind == F_EOF) break;
-        if (r.kind == F_BEGIN) depth++;
-        if (r.kind == F_END) {
-            if (depth == 0 && r.op == (uint64_t)type) break;
-            depth--;
-        }
-    }
-    g_fpos = pos; g_fctx = ctx; g_fline = line;   /* the END itself is the caller's */
+    seek_end(&r);   /* the END itself is the caller's */
 }
 
 /* require and do FILE run for real (the code they load is checked statement by statement). */
@@ -1015,7 +1032,7 @@ static OP *replay_require(pTHX_ int type)
     }
     {
         int e = errno;
-        if (PL_perldb) skip_load(type);
+        if (PL_perldb) skip_load();
         expect_end(type, &r);
         errno = e;
     }
@@ -1026,20 +1043,12 @@ static OP *replay_require(pTHX_ int type)
  * runs; the records of code it runs inside come first). */
 static int peek_success(int type)
 {
-    size_t pos = g_fpos;
-    uint64_t ctx = g_fctx, line = g_fline;
-    int depth = 0, ok = 0;
+    struct fmark m = feed_mark();
     struct frec r;
-    for (;;) {
-        feed_next(&r);
-        if (r.kind == F_EOF) break;
-        if (r.kind == F_BEGIN) depth++;
-        if (r.kind == F_END) {
-            if (depth == 0) { ok = r.op == (uint64_t)type && r.nvals > 0 && value_true(&g_vals[0]); break; }
-            depth--;
-        }
-    }
-    g_fpos = pos; g_fctx = ctx; g_fline = line;
+    int ok;
+    seek_end(&r);
+    ok = r.kind == F_END && r.op == (uint64_t)type && r.nvals > 0 && value_true(&g_vals[0]);
+    feed_back(m);
     return ok;
 }
 
@@ -1243,15 +1252,7 @@ static OP *replay_handle_op(pTHX)
 }
 
 /* Whether the feed has nothing left to replay (looked at without taking anything). */
-static int feed_at_end(void)
-{
-    size_t pos = g_fpos;
-    uint64_t ctx = g_fctx, line = g_fline;
-    struct frec r;
-    feed_next(&r);
-    g_fpos = pos; g_fctx = ctx; g_fline = line;
-    return r.kind == F_EOF;
-}
+static int feed_at_end(void) { return feed_peek() == F_EOF; }
 
 /* A process that signals itself may die of it, as the recording did: when the recording ends
  * here, say so first (if it lives on, the next statement reports a divergence). */

@@ -81,10 +81,10 @@ struct FastPerlReplay {
         return nil
     }
 
-    /// Run it. Multi-line strings in the request are not possible (one per line): such an
-    /// expression is refused by the caller.
+    /// Run it (an expression spanning lines cannot be sent: the request is one item per line).
     func run(_ request: Request) throws -> Outcome {
         if let why = unavailable() { return .diverged(why) }
+        guard request.fitsLines else { return .diverged("an expression spans lines") }
         let null = open("/dev/null", O_RDWR | O_CLOEXEC)
         guard null >= 0 else { throw CLIError("cannot open /dev/null: \(String(cString: strerror(errno)))") }
         defer { close(null) }

@@ -176,21 +176,15 @@ struct PerlReplayRun {
 
     /// The fast form's hits, or nil when the VM path must answer (said on stderr).
     func runFast() throws -> [(seq: Int, lines: [String])]? {
-        let fast = FastPerlReplay(trace: trace, index: index, header: header)
-        var why = fast.unavailable()
         let request = FastPerlReplay.Request(when: when, prints: prints, other: clonePrint,
                                              breaks: breakpoints.isEmpty ? nil : try targets(breakpoints).map(\.seq), first: first)
-        if why == nil, !request.fitsLines {
-            why = "an expression spans lines"
+        let why: String
+        switch try FastPerlReplay(trace: trace, index: index, header: header).run(request) {
+        case .finished(let hits): return hits
+        case .diverged(let d): why = d
         }
-        if why == nil {
-            switch try fast.run(request) {
-            case .finished(let hits): return hits
-            case .diverged(let d): why = d
-            }
-        }
-        guard path != .fast else { throw CLIError("--path fast: \(why ?? "")", code: 124) }
-        FileHandleStderr.write("revenant: the fast replay does not apply (\(why ?? "")); stepping the replay in the VM\n")
+        guard path != .fast else { throw CLIError("--path fast: \(why)", code: 124) }
+        FileHandleStderr.write("revenant: the fast replay does not apply (\(why)); stepping the replay in the VM\n")
         return nil
     }
 
