@@ -127,4 +127,18 @@ is($l->{status}, 0, 'replayed the loop') or diag $l->{err};
 my @lh = grep { $_->[0] == 1 } reports(slurp($rep));
 is_deeply([map { $_->[2] } @lh], ["\$t = 3"], 'one hit, in the third iteration, before its statement ran');
 
+# --print of a hash at every statement of an each() loop over it: the loop runs as recorded and
+# the hash is shown sorted. (Rendering also saves and restores the hash's iterator; perl's each()
+# here did not notice its loss, so no test fails without that.)
+my $hlog = "$dir/hlog";
+my $each = "my %h = map { \$_ => 1 } 'a' .. 'e';\nmy \$n = 0;\nwhile (my (\$k) = each %h) {\n    \$n++;\n}\nprint qq(\$n\\n);\n";
+is(run_perl(shim => 1, log => $hlog, args => ['-e', $each], dir => $world)->{out}, "5\n", 'recorded each()');
+spew("$dir/request4", "print h %h\t\\%h\nevery\n");
+unlink $rep;
+my $h = run_perl(shim => 1, log => $rep, args => ['-e', $each], dir => $world,
+                 env => { REVENANT_SHIM_REPLAY => $hlog, REVENANT_SHIM_REQUEST => "$dir/request4" });
+is($h->{status}, 0, 'replayed each() with --print %h at every statement') or diag $h->{err};
+is($h->{out}, "5\n", 'the loop ran five times, as recorded');
+like((grep { $_->[0] == 1 } reports(slurp($rep)))[-1][2], qr/^%h = \(a => 1, b => 1, c => 1, d => 1, e => 1\)$/, 'the hash, sorted');
+
 done_testing;
