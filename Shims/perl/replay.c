@@ -432,7 +432,9 @@ static void read_request(pTHX_ const char *path)
         size_t i;
         for (i = 0; i < g_nwvars; i++) if (g_wvars[i].gv) sv_catpvf(code, "our %s; ", g_wvars[i].name);
         sv_catpvf(code, "%s }", when);
+        U32 evalseq = PL_evalseq;   /* the program's own string evals keep their (eval N) names */
         SV *cv = eval_pv(SvPV_nolen(code), FALSE);
+        PL_evalseq = evalseq;
         SvREFCNT_dec(code);
         if (SvTRUE(ERRSV) || !SvROK(cv)) stop_run(REVENANT_REPLAY_FAILED, 125, "--when %s: %s", when, SvPV_nolen(ERRSV));
         g_when = SvREFCNT_inc(cv);
@@ -716,6 +718,7 @@ static void stop_at(pTHX_ const COP *cop, uint64_t seq)
     I32 saved_status = PL_statusvalue;
     OP *saved_op = PL_op;         /* the statement's own nextstate runs after this */
     COP *saved_cop = PL_curcop;
+    U32 saved_evalseq = PL_evalseq;   /* our evals must not renumber the program's (eval N) */
     g_rp = 0;
     /* A scope of our own: eval_sv saves PL_op on the save stack without one, and the enclosing
      * block's exit would restore it (the main program would start over from this statement). */
@@ -743,6 +746,7 @@ done:
     sv_setsv(ERRSV, saved_err);
     SvREFCNT_dec(saved_err);
     PL_statusvalue = saved_status;
+    PL_evalseq = saved_evalseq;
     errno = saved_errno;
     g_rp = 1;
 }

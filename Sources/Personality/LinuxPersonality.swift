@@ -50,6 +50,10 @@ public final class LinuxPersonality {
     var altStack: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]  // SS_DISABLE
     var threadName: [UInt8] = Array("revenant-guest".utf8.prefix(15))
     var warnedUnsupported: Set<UInt64> = []
+    /// AF_UNIX sockets this run bound: the host paths (reachable without --net) and, by the name
+    /// the host knows them by, the name the guest gave (SocketAddress.swift).
+    var boundSockets: Set<String> = []
+    var socketNames: [String: [UInt8]] = [:]
     /// A signal the last call raised (SIGPIPE from a write to a broken pipe).
     var pendingSignal: Int32?
     /// Signals waiting for delivery (bit sig-1) and their si_code.

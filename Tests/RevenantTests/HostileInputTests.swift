@@ -1,0 +1,156 @@
+import Foundation
+import XCTest
+
+/// Issue 13's findings, one test each: what a hostile guest, a damaged trace or a careless command
+/// line must not be able to do (Docs/security.md lists the promises and names these tests).
+final class HostileInputTests: ScratchTestCase {
+    static let perl = "/usr/bin/perl"
+
+    /// Names of the entries of a host directory (nil when it does not exist).
+    func entries(_ dir: URL) -> [String]? { try? FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() }
+
+    func write(_ text: String, _ name: String) throws {
+        try text.write(to: base.appendingPathComponent(name), atomically: true, encoding: .utf8)
+    }
+
+    // MARK: - Sockets (findings 1–3)
+
+    /// A script that binds a socketpair's end to each path it is given and prints what happened.
+    static let binder = """
+    use Socket; $| = 1;
+    for my $p (@ARGV) {
+        socketpair(my $a, my $b, AF_UNIX, SOCK_STREAM, 0) or die "socketpair: $!";
+        print "$p: ", (bind($a, pack_sockaddr_un($p)) ? "bound" : "$!"), "\\n";
+    }
+
+    """
+
+    /// `bind` creates a file: only in a writable mount, and /tmp is the private one.
+    func testBindResolvesThroughTheSandbox() throws {
+        try requireKVM()
+        // Outside /tmp, which the guest sees as its private one.
+        let outside = URL(fileURLWithPath: "/var/tmp/revenant-test-\(UUID().uuidString)")
+        let ro = base.appendingPathComponent("wd/ro")
+        defer { try? FileManager.default.removeItem(at: outside) }
+        let wd = base.appendingPathComponent("wd")
+        try FileManager.default.createDirectory(at: outside, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: ro, withIntermediateDirectories: true)
+        try Self.binder.write(to: wd.appendingPathComponent("b.pl"), atomically: true, encoding: .utf8)
+        let tmpName = "/tmp/revenant-test-\(UUID().uuidString).sock"
+        defer { unlink(tmpName) }
+        let r = try revenant(["run", "--ro", ro.path, "--", Self.perl, "b.pl", outside.path + "/evil.sock",
+                              ro.path + "/evil.sock", "ro/evil2.sock", tmpName, "here.sock", String(repeating: "x", count: 100)],
+                             directory: wd)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, """
+            \(outside.path)/evil.sock: Read-only file system
+            \(ro.path)/evil.sock: Read-only file system
+            ro/evil2.sock: Read-only file system
+            \(tmpName): bound
+            here.sock: bound
+            \(String(repeating: "x", count: 100)): bound
+
+            """)
+        XCTAssertEqual(entries(outside), [], "bind created a file outside the writable mounts")
+        XCTAssertEqual(entries(ro), [], "bind created a file in a --ro mount")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmpName), "bind reached the host's /tmp")
+        // The writable working directory gets the sockets, as natively.
+        XCTAssertTrue(entries(wd)?.contains("here.sock") == true && entries(wd)?.contains(String(repeating: "x", count: 100)) == true,
+                      "\(entries(wd) ?? [])")
+    }
+
+    /// Without --net no address reaches a host socket; a socket the run bound itself stays reachable.
+    func testNoHostSocketWithoutNet() throws {
+        try requireKVM()
+        let listener = base.appendingPathComponent("listen.sock").path
+        // A host datagram listener and a stream listener, reporting what reached them.
+        try write("""
+            import socket, sys, time
+            d = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); d.bind(sys.argv[1])
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(sys.argv[1] + ".s"); s.listen(1)
+            d.setblocking(False); s.setblocking(False)
+            open(sys.argv[1] + ".ready", "w").close()
+            got = []
+            end = time.time() + 30
+            while time.time() < end and not __import__("os").path.exists(sys.argv[1] + ".done"):
+                for f in (lambda: d.recv(100), lambda: s.accept()):
+                    try: got.append(repr(f()))
+                    except BlockingIOError: pass
+                time.sleep(0.05)
+            print("\\n".join(got) if got else "nothing")
+            """, "listener.py")
+        let out = base.appendingPathComponent("listener.out")
+        let proc = Process()
+        proc.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        proc.arguments = [base.appendingPathComponent("listener.py").path, listener]
+        proc.standardOutput = try FileHandle(forWritingTo: { FileManager.default.createFile(atPath: out.path, contents: nil); return out }())
+        try proc.run()
+        defer { proc.terminate() }
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: listener + ".ready") { usleep(50_000) }
+        try write("""
+            use Socket; $| = 1;
+            socketpair(my $a, my $b, AF_UNIX, SOCK_DGRAM, 0) or die;
+            socketpair(my $c, my $d, AF_UNIX, SOCK_STREAM, 0) or die;
+            sub try_ { my ($what, $ok) = @_; print "$what: ", ($ok ? "ok" : "$!"), "\\n" }
+            try_("sendto path", defined send($b, "evil", 0, pack_sockaddr_un("\(listener)")));
+            try_("connect path", connect($c, pack_sockaddr_un("\(listener).s")));
+            try_("sendto abstract", defined send($b, "evil", 0, pack_sockaddr_un("\\0revenant-test")));
+            try_("sendto inet", defined send($b, "evil", 0, pack_sockaddr_in(9, inet_aton("127.0.0.1"))));
+            try_("autobind", bind($c, pack("S", AF_UNIX)));
+            # The run's own socket: bound here, reached by its peer through the path.
+            try_("bind own", bind($a, pack_sockaddr_un("own.sock")));
+            try_("sendto own", defined send($b, "hello", 0, pack_sockaddr_un("own.sock")));
+            recv($a, my $got, 100, 0); print "got $got\\n";
+            my $name = getsockname($a); print "name ", unpack_sockaddr_un($name), "\\n";
+
+            """, "s.pl")
+        let r = try revenant(["run", "--", Self.perl, "s.pl"])
+        FileManager.default.createFile(atPath: listener + ".done", contents: nil)
+        proc.waitUntilExit()
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, """
+            sendto path: Permission denied
+            connect path: Permission denied
+            sendto abstract: Permission denied
+            sendto inet: Permission denied
+            autobind: Permission denied
+            bind own: ok
+            sendto own: ok
+            got hello
+            name own.sock
+
+            """)
+        XCTAssertEqual(try String(contentsOf: out, encoding: .utf8), "nothing\n", "a host socket was reached")
+    }
+
+    /// The fast Perl-level replay runs recorded socket calls again: they must not touch the host,
+    /// nor may an expression the user evaluates.
+    func testFastReplayCreatesNoSocketOnTheHost() throws {
+        try requireKVM()
+        try write("""
+            use Socket;
+            socketpair(my $a, my $b, AF_UNIX, SOCK_STREAM, 0) or die;
+            bind($a, pack_sockaddr_un("made.sock")) or die "bind: $!";
+            my $n = 1;
+            print "n=$n\\n";
+
+            """, "s.pl")
+        let rec = try revenant(["record", "-o", "s.rvt", "--", Self.perl, "s.pl"])
+        XCTAssertEqual(rec.status, 0, rec.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: base.appendingPathComponent("made.sock").path))
+        try FileManager.default.removeItem(at: base.appendingPathComponent("made.sock"))
+        let before = entries(base)
+        let hostTmp = "/tmp/revenant-test-\(UUID().uuidString).sock"
+        defer { unlink(hostTmp) }
+        let evaluate = "do { socketpair(my $x, my $y, 1, 1, 0); bind($x, pack('S', 1) . '\(base.path)/evil.sock'); "
+            + "socketpair(my $p, my $q, 1, 1, 0); bind($p, pack('S', 1) . '\(hostTmp)'); 7 }"
+        for args in [["--path", "fast", "--when", "$n == 1"], ["--path", "fast", "--when", "$n == 1", "--print", evaluate]] {
+            let r = try revenant(["perl", "s.rvt"] + args)
+            XCTAssertEqual(r.status, 0, "\(args): \(r.stderr)")
+            XCTAssertTrue(r.stdout.contains("s.pl:5"), r.stdout)
+        }
+        XCTAssertEqual(entries(base)?.filter { !$0.hasPrefix("out-") && !$0.hasPrefix("err-") },
+                       before?.filter { !$0.hasPrefix("out-") && !$0.hasPrefix("err-") }, "a replay created a file on the host")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: hostTmp), "a replay bound a socket in the host's /tmp")
+    }
+}
