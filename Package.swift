@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "CHost"),
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
-        .target(name: "Trace", dependencies: ["CLZ4", "CCrypto", "CHost"]),
+        .target(name: "Trace", dependencies: ["CLZ4", "CCrypto", "CHost", "LinuxABI"]),
         .target(name: "CGuestStub", path: "GuestAgents/stub"),
         .target(name: "KVM", dependencies: ["CKVM", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "GuestMemory", dependencies: ["LinuxABI", "CHost"]),

@@ -1,4 +1,5 @@
 import Glibc
+import LinuxABI
 
 /// The parts of an ELF64 x86-64 file the loader and the symbolizer need.
 public struct ELFFile {
@@ -10,7 +11,7 @@ public struct ELFFile {
     public var phoff: UInt64
     public var phnum: Int
     public var segments: [Segment]
-    public var interpreter: String?
+    public var interpreter: ByteString?
 
     public static let ptLoad: UInt32 = 1, ptInterp: UInt32 = 3, ptPhdr: UInt32 = 6
     public static let etExec: UInt16 = 2, etDyn: UInt16 = 3
@@ -57,7 +58,7 @@ public struct ELFFile {
             } else if let r = readAt?(interp.offset, Int(interp.filesz)), r.count == Int(interp.filesz) {
                 raw = r
             } else { throw .truncated }
-            interpreter = String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            interpreter = ByteString(bytes: raw.prefix { $0 != 0 })
         }
     }
 

@@ -1,5 +1,6 @@
 import Glibc
 import GuestMemory
+import LinuxABI
 
 /// Where the loaded program starts and how its memory is laid out.
 public struct LoadedProgram {
@@ -17,26 +18,27 @@ public struct LoadedProgram {
 public enum Loader {
     public static let stackSize: UInt64 = 8 << 20
 
-    public static func load(program: ProgramSpec, environment: [String], atRandom: [UInt8], hwcap: UInt64,
+    public static func load(program: ProgramSpec, environment: [ByteString], atRandom: [UInt8], hwcap: UInt64,
                             ids: (uid: UInt32, euid: UInt32, gid: UInt32, egid: UInt32),
                             into space: AddressSpace,
-                            openFile: (String) -> Int32 = { open($0, O_RDONLY | O_CLOEXEC) },
-                            mappedName: (String) -> String = { $0 }) throws(LaunchError) -> LoadedProgram {
+                            openFile: (ByteString) -> Int32 = { p in p.withCString { open($0, O_RDONLY | O_CLOEXEC) } },
+                            mappedName: (ByteString) -> String = { $0.description }) throws(LaunchError) -> LoadedProgram {
+        let shownProgram = program.path.description
         let layout = space.layout
         let stackTop = layout.end
         let stackLow = stackTop - stackSize
         let mmapTop = stackLow - GuestLayout.hugePage
         guard space.map(start: stackLow, length: stackSize, prot: PROT_READ | PROT_WRITE, backing: .anonymous) == 0 else {
-            throw .notExecutable(program.path, reason: "cannot map the stack")
+            throw .notExecutable(shownProgram, reason: "cannot map the stack")
         }
         space.prefault(stackTop - (256 << 10), 256 << 10)
 
-        let (exe, exeBase) = try mapELF(program.path, shown: program.argv[0], into: space, fixedBase: layout.programStart, top: mmapTop, openFile: openFile, mappedName: mappedName)
+        let (exe, exeBase) = try mapELF(program.path, shown: program.argv.first?.description ?? shownProgram, into: space, fixedBase: layout.programStart, top: mmapTop, openFile: openFile, mappedName: mappedName)
         let brkStart = (exeBase + exe.span.high + 0xfff) & ~0xfff
         var entry = exeBase + exe.entry
         var interpBase: UInt64?
         if let interp = exe.interpreter {
-            let (ld, base) = try mapELF(interp, shown: interp, into: space, fixedBase: nil, top: mmapTop, openFile: openFile, mappedName: mappedName)
+            let (ld, base) = try mapELF(interp, shown: interp.description, into: space, fixedBase: nil, top: mmapTop, openFile: openFile, mappedName: mappedName)
             entry = base + ld.entry
             interpBase = base
         }
@@ -53,14 +55,18 @@ public enum Loader {
         var sp = stackTop - 16
         func pushBytes(_ b: [UInt8]) throws(LaunchError) -> UInt64 {
             sp -= UInt64(b.count)
-            do { try space.write(b, at: sp) } catch { throw .notExecutable(program.path, reason: "arguments do not fit on the stack") }
+            do { try space.write(b, at: sp) } catch { throw .notExecutable(shownProgram, reason: "arguments do not fit on the stack") }
             return sp
         }
-        let execfn = try pushBytes(Array(program.path.utf8) + [0])
+        let execfn = try pushBytes(program.path.bytes + [0])
+        // Pushed last to first (the first string ends up lowest); collected in that order, then
+        // turned around once: inserting at the front made start-up quadratic in their number.
         var envPtrs: [UInt64] = []
-        for e in environment.reversed() { envPtrs.insert(try pushBytes(Array(e.utf8) + [0]), at: 0) }
+        for e in environment.reversed() { envPtrs.append(try pushBytes(e.bytes + [0])) }
+        envPtrs.reverse()
         var argPtrs: [UInt64] = []
-        for a in program.argv.reversed() { argPtrs.insert(try pushBytes(Array(a.utf8) + [0]), at: 0) }
+        for a in program.argv.reversed() { argPtrs.append(try pushBytes(a.bytes + [0])) }
+        argPtrs.reverse()
         let platform = try pushBytes(Array("x86_64".utf8) + [0])
         sp &= ~15
         let random = try pushBytes(atRandom)
@@ -77,7 +83,7 @@ public enum Loader {
         if words.count % 2 == 1 { sp -= 8 }
         sp -= UInt64(words.count * 8)
         for (i, w) in words.enumerated() {
-            do { try space.store(w, at: sp + UInt64(8 * i)) } catch { throw .notExecutable(program.path, reason: "arguments do not fit on the stack") }
+            do { try space.store(w, at: sp + UInt64(8 * i)) } catch { throw .notExecutable(shownProgram, reason: "arguments do not fit on the stack") }
         }
         return LoadedProgram(entry: entry, stackPointer: sp, brkStart: brkStart, mmapTop: mmapTop,
                              exeBase: exeBase, interpreterBase: interpBase)
@@ -86,11 +92,11 @@ public enum Loader {
     /// Map one ELF file; PIE and ld.so go at `fixedBase` or the highest free range below `top`.
     /// `openFile` opens the file to map: the host file in `run` and `record`, its blob in `replay`;
     /// `mappedName` is the file crash reports and divergence reports read symbols from.
-    static func mapELF(_ path: String, shown: String, into space: AddressSpace, fixedBase: UInt64?, top: UInt64,
-                       openFile: (String) -> Int32, mappedName: (String) -> String) throws(LaunchError) -> (ELFFile, UInt64) {
+    static func mapELF(_ path: ByteString, shown: String, into space: AddressSpace, fixedBase: UInt64?, top: UInt64,
+                       openFile: (ByteString) -> Int32, mappedName: (ByteString) -> String) throws(LaunchError) -> (ELFFile, UInt64) {
         let fd = openFile(path)
         guard fd >= 0 else {
-            if errno == ENOENT { throw .notFound(path) }
+            if errno == ENOENT { throw .notFound(path.description) }
             throw .notExecutable(shown, reason: String(cString: strerror(errno)))
         }
         defer { close(fd) }

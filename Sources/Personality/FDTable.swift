@@ -1,4 +1,5 @@
 import Glibc
+import LinuxABI
 
 /// The guest's descriptor table. Guest numbers are allocated as Linux does (lowest free), so they
 /// are the same in every run whatever the VMM itself has open; each maps to a host descriptor.
@@ -6,7 +7,7 @@ public final class FDTable {
     public struct Entry {
         public var host: Int32
         /// The guest path it was opened with (for *at calls, fchdir, reports); nil for pipes, stdio.
-        public var path: String?
+        public var path: ByteString?
         public var cloexec: Bool
         /// Opened on a writable mount (fchmod, ftruncate… need it).
         public var writableMount: Bool

@@ -5,15 +5,15 @@ import LinuxABI
 /// What the personality needs to know about the run.
 public struct PersonalityConfig {
     public var mounts: [Mount]
-    public var cwd: String
-    public var programPath: String
+    public var cwd: ByteString
+    public var programPath: ByteString
     public var network: Bool
     /// Where diagnostics go (one line each): unsupported calls and the like.
     public var diagnostic: (String) -> Void
     /// The file-creation mask the program starts with (what it would inherit natively).
     public var umask: UInt32
 
-    public init(mounts: [Mount], cwd: String, programPath: String, network: Bool, umask: UInt32 = 0o022,
+    public init(mounts: [Mount], cwd: ByteString, programPath: ByteString, network: Bool, umask: UInt32 = 0o022,
                 diagnostic: @escaping (String) -> Void) {
         self.mounts = mounts
         self.cwd = cwd
@@ -52,8 +52,8 @@ public final class LinuxPersonality {
     var warnedUnsupported: Set<UInt64> = []
     /// AF_UNIX sockets this run bound: the host paths (reachable without --net) and, by the name
     /// the host knows them by, the name the guest gave (SocketAddress.swift).
-    var boundSockets: Set<String> = []
-    var socketNames: [String: [UInt8]] = [:]
+    var boundSockets: Set<ByteString> = []
+    var socketNames: [ByteString: [UInt8]] = [:]
     /// A signal the last call raised (SIGPIPE from a write to a broken pipe).
     var pendingSignal: Int32?
     /// Signals waiting for delivery (bit sig-1) and their si_code.
@@ -69,11 +69,11 @@ public final class LinuxPersonality {
     /// Record: called for every file mmap with the host descriptor and guest path (the recorder
     /// keeps a copy of the file). Replay: supplies the file behind a guest fd for mmap (its blob),
     /// since nothing is opened on the host then.
-    public var onFileMapped: ((Int32, String) -> Void)?
+    public var onFileMapped: ((Int32, ByteString) -> Void)?
     /// Record: called before a regular file is opened for writing (host path, guest path), also
     /// when it does not exist yet, so the recorder can keep its pre-image — the file as it was
     /// before the run first wrote it, or nothing when the run created it.
-    public var onOpenForWriting: ((String, String) -> Void)?
+    public var onOpenForWriting: ((ByteString, ByteString) -> Void)?
     public var mappedFileProvider: ((UInt64) throws -> (host: Int32, path: String, writable: Bool))?
     /// Replay: signals come only from the log (no alarms, no signals from outside, no raising).
     public var signalsFromLog = false
@@ -85,7 +85,7 @@ public final class LinuxPersonality {
         self.nondeterminism = nondeterminism
         self.channel = ChannelPort(memory: memory)
         self.fileCreationMask = UInt64(config.umask & 0o777)
-        if let name = config.programPath.split(separator: "/").last { threadName = Array(name.utf8.prefix(15)) }
+        if let name = config.programPath.split(separator: UInt8(ascii: "/")).last { threadName = Array(name.bytes.prefix(15)) }
         // A guest write to a pipe nobody reads must give EPIPE here (and SIGPIPE to the guest), not
         // kill the VMM.
         signal(SIGPIPE, SIG_IGN)
@@ -176,7 +176,7 @@ public final class LinuxPersonality {
     }
 
     /// The guest directory an *at call's dirfd names (AT_FDCWD: the working directory).
-    func base(_ dirfd: UInt64) throws -> String {
+    func base(_ dirfd: UInt64) throws -> ByteString {
         if Int32(truncatingIfNeeded: dirfd) == AT_FDCWD { return sandbox.cwd }
         let e = try fds.entry(dirfd)
         guard let p = e.path else { throw SysError(ENOTDIR) }

@@ -102,7 +102,9 @@ extension LinuxPersonality {
             if shared && protection & PROT_WRITE != 0 && accmode != O_RDWR { throw SysError(EACCES) }
             if accmode == O_WRONLY { throw SysError(EACCES) }
             onFileMapped?(e.host, e.path ?? "")
-            backing = .file(fd: e.host, path: e.path ?? "", offset: offset, shared: shared, writable: accmode == O_RDWR)
+            // The mapping's name is for symbols and reports (AddressSpace opens it to read them).
+            backing = .file(fd: e.host, path: e.path?.description ?? "", offset: offset, shared: shared,
+                            writable: accmode == O_RDWR)
         }
         let err = memory.map(start: start, length: len, prot: protection, backing: backing)
         guard err == 0 else { throw SysError(err) }

@@ -65,7 +65,7 @@ extension LinuxPersonality {
             return p.host(r.number, u(try p.fds.host(r[0])), list, r[2])
         }),
         ("getcwd", { p, r in
-            let bytes = Array(p.sandbox.cwd.utf8) + [0]
+            let bytes = p.sandbox.cwd.bytes + [0]
             guard UInt64(bytes.count) <= r[1] else { throw SysError(ERANGE) }
             try p.memory.write(bytes, at: r[0])
             return Int64(bytes.count)
@@ -73,7 +73,7 @@ extension LinuxPersonality {
         ("chdir", { p, r in try p.chdir(try p.resolve(atFDCWD, r[0])) }),
         ("fchdir", { p, r in
             guard let path = try p.fds.entry(r[0]).path else { throw SysError(ENOTDIR) }
-            return try p.chdir(try p.sandbox.resolve(Array(path.utf8)))
+            return try p.chdir(try p.sandbox.resolve(path.bytes))
         }),
     ]
 
@@ -123,7 +123,7 @@ extension LinuxPersonality {
         let out = try memory.pointer(buf, MemoryLayout<Glibc.stat>.size, write: true)
         if try flags & 0x1000 != 0 && path(pathAddr).isEmpty {
             if Int32(truncatingIfNeeded: dirfd) == AT_FDCWD {
-                return try statResolved(try sandbox.resolve(Array(sandbox.cwd.utf8)), out, nofollow: false)
+                return try statResolved(try sandbox.resolve(sandbox.cwd.bytes), out, nofollow: false)
             }
             return hostSyscall(NR.fstat, u(try fds.host(dirfd)), u(out))
         }
@@ -142,7 +142,7 @@ extension LinuxPersonality {
             var st = Glibc.stat.init()
             st.st_mode = S_IFLNK | 0o777
             st.st_nlink = 1
-            st.st_size = Int(sandbox.programPath.utf8.count)
+            st.st_size = sandbox.programPath.count
             out.storeBytes(of: st, as: Glibc.stat.self)
             return 0
         }
@@ -156,7 +156,7 @@ extension LinuxPersonality {
             let h = try fds.host(r[0])
             return "".withCString { hostSyscall(NR.statx, u(h), u(UnsafeMutableRawPointer(mutating: $0)), u(flags), r[3], u(out)) }
         }
-        let res = empty ? try sandbox.resolve(Array(sandbox.cwd.utf8)) : try resolve(r[0], r[1], follow: flags & AT_SYMLINK_NOFOLLOW == 0)
+        let res = empty ? try sandbox.resolve(sandbox.cwd.bytes) : try resolve(r[0], r[1], follow: flags & AT_SYMLINK_NOFOLLOW == 0)
         switch res.kind {
         case .host:
             return res.host.withCString {
@@ -192,12 +192,12 @@ extension LinuxPersonality {
         let out = try memory.pointer(buf, n, write: true)
         switch res.kind {
         case .programLink:
-            let bytes = Array(sandbox.programPath.utf8.prefix(n))
+            let bytes = Array(sandbox.programPath.bytes.prefix(n))
             out.copyMemory(from: bytes, byteCount: bytes.count)
             return Int64(bytes.count)
         case .guestFD(let g):
             let e = try fds.entry(UInt64(g))
-            let bytes = Array((e.path ?? "pipe:[0]").utf8.prefix(n))
+            let bytes = Array((e.path ?? "pipe:[0]").bytes.prefix(n))
             out.copyMemory(from: bytes, byteCount: bytes.count)
             return Int64(bytes.count)
         case .host:

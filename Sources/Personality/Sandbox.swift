@@ -1,11 +1,12 @@
 import Glibc
+import LinuxABI
 
 /// One mount of the guest's view of the filesystem: guest path → host path.
 public struct Mount: Equatable, Sendable {
-    public var guest: String
-    public var host: String
+    public var guest: ByteString
+    public var host: ByteString
     public var writable: Bool
-    public init(guest: String, host: String, writable: Bool) {
+    public init(guest: ByteString, host: ByteString, writable: Bool) {
         self.guest = guest
         self.host = host
         self.writable = writable
@@ -23,8 +24,8 @@ public struct ResolvedPath: Equatable {
     }
     public var kind: Kind
     /// Absolute, normalised, symlink-free guest path.
-    public var guest: String
-    public var host: String
+    public var guest: ByteString
+    public var host: ByteString
     public var writable: Bool
 }
 
@@ -35,51 +36,52 @@ public struct ResolvedPath: Equatable {
 /// is hidden; /proc/self/exe names the program.
 public final class Sandbox {
     public private(set) var mounts: [Mount]
-    public var cwd: String
+    public var cwd: ByteString
     /// The program's guest path, for /proc/self/exe.
-    public var programPath: String
+    public var programPath: ByteString
     /// Device nodes the guest may open for writing although /dev is in the read-only root.
-    static let writableDevices: Set<String> = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
+    static let writableDevices: Set<ByteString> = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
 
-    public init(mounts: [Mount], cwd: String, programPath: String) {
+    public init(mounts: [Mount], cwd: ByteString, programPath: ByteString) {
         self.mounts = mounts.sorted { $0.guest.count > $1.guest.count }
         self.cwd = cwd
         self.programPath = programPath
     }
 
     /// The mount a normalised guest path lies under (the longest matching prefix) and the host path.
-    public func hostPath(_ guest: String) -> (String, Mount)? {
+    public func hostPath(_ guest: ByteString) -> (ByteString, Mount)? {
         for m in mounts {
             if m.guest == "/" { return (m.host == "/" ? guest : (guest == "/" ? m.host : m.host + guest), m) }
             if guest == m.guest { return (m.host, m) }
-            if guest.hasPrefix(m.guest), guest.utf8[guest.utf8.index(guest.utf8.startIndex, offsetBy: m.guest.utf8.count)] == UInt8(ascii: "/") {
+            if guest.hasPrefix(m.guest), guest.bytes[m.guest.count] == UInt8(ascii: "/") {
                 return (m.host + guest.dropFirst(m.guest.count), m)
             }
         }
         return nil
     }
 
-    static func isProcSelf(_ c: Substring) -> Bool {
-        c == "self" || c == "thread-self" || (!c.isEmpty && c.allSatisfy(\.isNumber))
+    static func isProcSelf(_ c: ByteString) -> Bool {
+        c == "self" || c == "thread-self" || (!c.isEmpty && c.bytes.allSatisfy { $0 >= 0x30 && $0 <= 0x39 })
     }
 
     /// Resolve `path` (relative to guest directory `base`). `followFinal` follows a symlink in the
     /// last component (false for lstat, O_NOFOLLOW, readlink, unlink…).
-    public func resolve(_ path: [UInt8], base: String? = nil, followFinal: Bool = true) throws(SysError) -> ResolvedPath {
+    public func resolve(_ path: [UInt8], base: ByteString? = nil, followFinal: Bool = true) throws(SysError) -> ResolvedPath {
         guard !path.isEmpty else { throw SysError(ENOENT) }
         guard path.count < 4096 else { throw SysError(ENAMETOOLONG) }
-        var comps: [Substring] = []
-        var pending: [Substring] = []
-        let text = String(decoding: path, as: UTF8.self)
-        func push(_ p: String) {
-            pending.append(contentsOf: p.split(separator: "/", omittingEmptySubsequences: true).reversed())
+        var comps: [ByteString] = []
+        var pending: [ByteString] = []
+        let slash = UInt8(ascii: "/")
+        func push(_ p: [UInt8]) {
+            pending.append(contentsOf: ByteString(p).split(separator: slash).reversed())
         }
-        push(text)
-        if path.first != UInt8(ascii: "/") {
-            comps = (base ?? cwd).split(separator: "/", omittingEmptySubsequences: true)
+        push(path)
+        if path.first != slash {
+            comps = (base ?? cwd).split(separator: slash)
         }
-        let trailingSlash = path.last == UInt8(ascii: "/")
+        let trailingSlash = path.last == slash
         var links = 0
+        func joined() -> ByteString { "/" + comps.joined(separator: "/") }
         while let c = pending.popLast() {
             if c == "." { continue }
             if c == ".." { _ = comps.popLast(); continue }
@@ -96,19 +98,19 @@ public final class Sandbox {
                     links += 1
                     pending = []
                     comps = []
-                    push(programPath)
+                    push(programPath.bytes)
                     continue
                 }
-                if rest[0] == "fd", rest.count == 2, let n = Int(rest[1]), n >= 0, n < FDTable.limit {
-                    return ResolvedPath(kind: .guestFD(n), guest: "/proc/self/fd/\(n)", host: "", writable: true)
+                if rest[0] == "fd", rest.count == 2, let n = Int(rest[1].description), n >= 0, n < FDTable.limit {
+                    return ResolvedPath(kind: .guestFD(n), guest: ByteString("/proc/self/fd/\(n)"), host: "", writable: true)
                 }
                 throw SysError(ENOENT)
             }
             if isLast && !followFinal && !trailingSlash { break }
-            let guest = "/" + comps.joined(separator: "/")
+            let guest = joined()
             guard let (host, _) = hostPath(guest) else { throw SysError(ENOENT) }
             var st = stat()
-            if lstat(host, &st) != 0 {
+            if host.withCString({ lstat($0, &st) }) != 0 {
                 let e = errno
                 if isLast { break }
                 throw SysError(e)
@@ -117,22 +119,22 @@ public final class Sandbox {
                 links += 1
                 if links > 40 { throw SysError(ELOOP) }
                 var buf = [UInt8](repeating: 0, count: 4096)
-                let n = readlink(host, &buf, buf.count)
+                let n = host.withCString { readlink($0, &buf, buf.count) }
                 guard n > 0 else { throw SysError(EIO) }
-                let target = String(decoding: buf[0..<n], as: UTF8.self)
                 comps.removeLast()
-                if target.hasPrefix("/") { comps = [] }
-                push(target)
+                if buf[0] == slash { comps = [] }
+                push(Array(buf[0..<n]))
                 continue
             }
             if !isLast && (st.st_mode & S_IFMT) != S_IFDIR { throw SysError(ENOTDIR) }
         }
-        let guest = "/" + comps.joined(separator: "/")
+        let guest = joined()
         guard let (host, mount) = hostPath(guest) else { throw SysError(ENOENT) }
         if guest.hasPrefix("/dev/") && !Sandbox.writableDevices.contains(guest) && mount.guest == "/" {
             // Other device nodes stay out of reach (block devices, /dev/kvm, the host's terminals…).
             var st = stat()
-            if lstat(host, &st) == 0, (st.st_mode & S_IFMT) == S_IFCHR || (st.st_mode & S_IFMT) == S_IFBLK {
+            if host.withCString({ lstat($0, &st) }) == 0,
+               (st.st_mode & S_IFMT) == S_IFCHR || (st.st_mode & S_IFMT) == S_IFBLK {
                 throw SysError(EACCES)
             }
         }

@@ -1,5 +1,6 @@
 import Glibc
 import GuestMemory
+import LinuxABI
 
 /// Socket addresses cross the sandbox like paths do (Docs/security.md). An `AF_UNIX` path names a
 /// file: it resolves in the guest's view, and `bind` creates it only in a writable mount. Without
@@ -65,33 +66,33 @@ extension LinuxPersonality {
     /// A `sockaddr_un` for a host path. A path too long for `sun_path` is reached through an
     /// O_PATH descriptor of the socket (/proc/self/fd/N) and bound through one of its directory
     /// (/proc/self/fd/N/name), or, when even that is too long, under a short name then renamed.
-    private func withSunPath(_ host: String, _ use: SocketUse,
-                             _ body: (UnsafeMutableRawPointer, Int, String) -> Int64) throws -> Int64 {
-        func call(_ path: String) -> Int64 {
+    private func withSunPath(_ host: ByteString, _ use: SocketUse,
+                             _ body: (UnsafeMutableRawPointer, Int, ByteString) -> Int64) throws -> Int64 {
+        func call(_ path: ByteString) -> Int64 {
             var sun = [UInt8](repeating: 0, count: 2 + Self.sunPathMax)
             sun[0] = UInt8(AF_UNIX)
-            let bytes = Array(path.utf8)
+            let bytes = path.bytes
             sun.replaceSubrange(2..<2 + bytes.count, with: bytes)
             return sun.withUnsafeMutableBytes { body($0.baseAddress!, 2 + bytes.count + 1, path) }
         }
-        if host.utf8.count < Self.sunPathMax { return call(host) }
+        if host.count < Self.sunPathMax { return call(host) }
         let oPath: Int32 = 0o10000000
         if use == .reach {
-            let fd = open(host, oPath | O_NOFOLLOW | O_CLOEXEC)
+            let fd = host.withCString { open($0, oPath | O_NOFOLLOW | O_CLOEXEC) }
             guard fd >= 0 else { throw SysError(errno) }
             defer { close(fd) }
-            return call("/proc/self/fd/\(fd)")
+            return call(ByteString("/proc/self/fd/\(fd)"))
         }
-        let slash = host.lastIndex(of: "/")!
-        let parent = slash == host.startIndex ? "/" : String(host[..<slash])
-        let name = String(host[host.index(after: slash)...])
-        let dirFD = open(parent, oPath | O_DIRECTORY | O_CLOEXEC)
+        let slash = host.bytes.lastIndex(of: UInt8(ascii: "/"))!
+        let parent = slash == 0 ? "/" : ByteString(bytes: host.bytes[..<slash])
+        let name = ByteString(bytes: host.bytes[(slash + 1)...])
+        let dirFD = parent.withCString { open($0, oPath | O_DIRECTORY | O_CLOEXEC) }
         guard dirFD >= 0 else { throw SysError(errno) }
         defer { close(dirFD) }
-        let viaDir = "/proc/self/fd/\(dirFD)/\(name)"
-        if viaDir.utf8.count < Self.sunPathMax { return call(viaDir) }
-        let temporary = ".revenant-socket-\(getpid())-\(boundSockets.count)"
-        let r = call("/proc/self/fd/\(dirFD)/\(temporary)")
+        let viaDir = ByteString("/proc/self/fd/\(dirFD)/") + name
+        if viaDir.count < Self.sunPathMax { return call(viaDir) }
+        let temporary = ByteString(".revenant-socket-\(getpid())-\(boundSockets.count)")
+        let r = call(ByteString("/proc/self/fd/\(dirFD)/") + temporary)
         guard r == 0 else { return r }
         let moved = temporary.withCString { from in
             name.withCString { to in
@@ -99,7 +100,7 @@ extension LinuxPersonality {
                             u(dirFD), u(UnsafeMutableRawPointer(mutating: to)), 1 /* RENAME_NOREPLACE */)
             }
         }
-        if moved != 0 { unlinkat(dirFD, temporary, 0) }
+        if moved != 0 { _ = temporary.withCString { unlinkat(dirFD, $0, 0) } }
         return moved
     }
 
@@ -110,7 +111,7 @@ extension LinuxPersonality {
         let len = min(Int(try memory.load(UInt32.self, at: lenAddr)), capacity)
         guard len > 2, try memory.load(UInt16.self, at: addr) == UInt16(AF_UNIX) else { return }
         let raw = try memory.bytes(at: addr + 2, count: len - 2)
-        guard let guest = socketNames[String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)] else { return }
+        guard let guest = socketNames[ByteString(bytes: raw.prefix { $0 != 0 })] else { return }
         let name = guest + [0]
         // As the kernel does: the full length, and as much of the name as the buffer holds.
         try memory.write(Array(name.prefix(capacity - 2)), at: addr + 2)

@@ -1,5 +1,6 @@
 import Glibc
 import GuestMemory
+import LinuxABI
 
 /// A failed syscall: the guest sees -code in rax.
 public struct SysError: Error, Equatable {
@@ -8,9 +9,9 @@ public struct SysError: Error, Equatable {
 }
 
 /// stat(2)/lstat(2) of a host path, nil on failure (errno set).
-func hostStat(_ path: String, follow: Bool = true) -> stat? {
+func hostStat(_ path: ByteString, follow: Bool = true) -> stat? {
     var st = stat.init()
-    let r: Int32 = follow ? statPath(path, &st) : lstat(path, &st)
+    let r: Int32 = path.withCString { follow ? fstatat(AT_FDCWD, $0, &st, 0) : lstat($0, &st) }
     return r == 0 ? st : nil
 }
 
@@ -44,5 +45,3 @@ func u(_ p: UnsafeMutableRawPointer) -> UInt64 { UInt64(UInt(bitPattern: p)) }
 
 @inline(__always)
 func u(_ i: Int32) -> UInt64 { UInt64(bitPattern: Int64(i)) }
-
-private func statPath(_ path: String, _ st: inout stat) -> Int32 { fstatat(AT_FDCWD, path, &st, 0) }

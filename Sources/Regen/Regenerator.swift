@@ -75,7 +75,7 @@ public enum Regenerator {
         if let channelOut, let e = writeWholeFile(channelOut, stream) {
             throw .trace("cannot write \(channelOut): \(String(cString: strerror(e)))")
         }
-        var build = IndexBuilder(stream: stream, positions: positions, events: events, cwd: session.header.cwd)
+        var build = IndexBuilder(stream: stream, positions: positions, events: events, cwd: session.header.cwd.description)
         let out = session.directory.indexPath
         let tmp = out + ".partial"
         unlink(tmp)
@@ -83,8 +83,8 @@ public enum Regenerator {
             try IndexWriter.write(to: tmp, builder: &build, meta: [
                 ("index_version", String(indexVersion)),
                 ("trace", traceIdentity(session.directory) ?? ""),
-                ("program", session.header.program),
-                ("cwd", session.header.cwd),
+                ("program", session.header.program.description),
+                ("cwd", session.header.cwd.description),
                 ("shims", (session.header.shims ?? []).joined(separator: ",")),
                 ("events", String(positions.count)),
                 ("channel_bytes", String(stream.count)),

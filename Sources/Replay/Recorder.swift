@@ -23,15 +23,15 @@ public final class Recorder: GuestKernel {
         self.personality = personality
         self.trace = trace
         writer = try EventWriter(path: trace.eventsPath)
-        personality.onFileMapped = { [unowned self] fd, path in self.mappedDigest = self.storeFile(fd: fd, path: path) }
+        personality.onFileMapped = { [unowned self] fd, _ in self.mappedDigest = self.storeFile(fd: fd) }
         personality.onOpenForWriting = { [unowned self] host, guest in self.storePreImage(host: host, guest: guest) }
     }
 
     /// Keep a copy of a whole file (once per path and size/mtime) and return its digest.
-    public func storeFile(fd: Int32, path: String) -> String? {
+    public func storeFile(fd: Int32) -> String? {
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_size >= 0 else { return nil }
-        let key = "\(path)\u{0}\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
+        let key = "\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
         if let d = blobByFile[key] { return d }
         var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
         var off = 0
@@ -53,20 +53,22 @@ public final class Recorder: GuestKernel {
 
     /// The first time the run opens a file for writing, keep what it held before (nothing when
     /// it did not exist: later opens must not take the run's own writes for its pre-image).
-    private var preImaged: Set<String> = []
-    func storePreImage(host: String, guest: String) {
+    private var preImaged: Set<ByteString> = []
+    func storePreImage(host: ByteString, guest: ByteString) {
         guard preImaged.insert(guest).inserted, let digest = storeFile(path: host) else { return }
-        do { try writer.append(Event(kind: EventKind.preImage.rawValue, payload: Hex.bytes(digest) + Array(guest.utf8))) } catch {
+        do { try writer.append(Event(kind: EventKind.preImage.rawValue, payload: Hex.bytes(digest) + guest.bytes)) } catch {
             failure = failure ?? error
         }
     }
 
     /// Store a file by path (the program and its interpreter, before they are loaded).
-    public func storeFile(path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+    public func storeFile(path: ByteString) -> String? {
+        let fd = path.withCString { open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        return storeFile(fd: fd, path: path)
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return storeFile(fd: fd)
     }
 
     public func handle(_ req: SyscallRequest) -> SyscallOutcome {

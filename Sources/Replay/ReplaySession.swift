@@ -47,18 +47,31 @@ public final class ReplaySession {
                                            nondeterminism: ReplayNondeterminism(pid: process.pid, ppid: process.ppid, atRandom: random))
         let spec = ProgramSpec(path: header.program, argv: header.argv)
         let loaded: LoadedProgram
+        // The files the loader maps come from their blobs, each checked against its digest.
+        var blobFailure: TraceError?
         do {
             loaded = try Loader.load(program: spec, environment: header.env, atRandom: random, hwcap: process.hwcap,
                                      ids: (process.uid, process.euid, process.gid, process.egid), into: machine.space) { path in
-                guard let digest = files[path] else { errno = ENOENT; return -1 }
-                return open(dir.blobsPath + "/" + digest, O_RDONLY | O_CLOEXEC)
-            } mappedName: { path in files[path].map { dir.blobsPath + "/" + $0 } ?? path }
-        } catch { throw ReplaySetupError("\(path): cannot load the recorded program: \(error.description)") }
+                guard let digest = header.blob(loadedFrom: path) else { errno = ENOENT; return -1 }
+                do throws(TraceError) { return try dir.openBlob(digest) } catch {
+                    blobFailure = error
+                    errno = EIO
+                    return -1
+                }
+            } mappedName: { path in
+                header.blob(loadedFrom: path).flatMap { try? dir.blobFile($0) } ?? path.description
+            }
+        } catch {
+            if let blobFailure { throw ReplaySetupError("\(path): \(blobFailure)") }
+            throw ReplaySetupError("\(path): cannot load the recorded program: \(error)")
+        }
         personality.setBreak(loaded.brkStart)
         personality.mmapTop = loaded.mmapTop
-        for (p, digest) in files { machine.displayNames[dir.blobsPath + "/" + digest] = p }
+        for f in files { if let blob = try? dir.blobFile(f.blob) { machine.displayNames[blob] = f.path.description } }
         let replayer: Replayer
-        do { replayer = try Replayer(personality: personality, trace: dir, quiet: quiet) } catch { throw ReplaySetupError(error.description) }
+        do { replayer = try Replayer(personality: personality, trace: dir, quiet: quiet) } catch {
+            throw ReplaySetupError("\(error)")
+        }
         replayer.describeRIP = { rip in machine.describe(rip: rip) }
         replayer.onMappedBlob = { blob, recorded in machine.displayNames[blob] = recorded }
         do { try machine.start(loaded) } catch { throw ReplaySetupError("\(error)") }

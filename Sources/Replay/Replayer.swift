@@ -114,16 +114,24 @@ public final class Replayer: GuestKernel {
         if ReplayPolicy.reexecutes(req.number) {
             if let digest = mapped {
                 personality.mappedFileProvider = { [unowned self] guestFD in
-                    let fd = open(self.trace.blobsPath + "/" + digest, O_RDONLY | O_CLOEXEC)
-                    guard fd >= 0 else { throw SysError(ENOENT) }
-                    if let path = self.recordedPaths[guestFD] { self.onMappedBlob?(self.trace.blobsPath + "/" + digest, path) }
+                    // A blob that is missing or does not match its digest ends the replay (exit 125).
+                    let fd: Int32, file: String
+                    do throws(TraceError) {
+                        fd = try self.trace.openBlob(digest)
+                        file = try self.trace.blobFile(digest)
+                    } catch {
+                        self.traceError = error
+                        throw SysError(EIO)
+                    }
+                    if let path = self.recordedPaths[guestFD] { self.onMappedBlob?(file, path) }
                     self.openBlobs.append(fd)
-                    return (fd, self.trace.blobsPath + "/" + digest, false)
+                    return (fd, file, false)
                 }
             } else {
                 personality.mappedFileProvider = { _ in throw SysError(EBADF) }
             }
             let again = personality.handle(req)
+            if traceError != nil { return .exit(125) }
             // The mapping holds the blob now; the descriptor is not needed any more.
             for fd in openBlobs { close(fd) }
             openBlobs.removeAll()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import LinuxABI
 import Machine
 import PerlReplay
 import Regen
@@ -77,7 +78,7 @@ struct FastPerlReplay {
             return "regen found it inexact for this run: \(index.meta("fast_replay_blocker") ?? "unknown")"
         }
         guard ShimSelection.perlShimLibrary() != nil else { return "the Perl shim is not built" }
-        guard ShimSelection.isPerl(header.program) else { return "\(header.program) is not perl" }
+        guard ShimSelection.isPerl(header.program.description) else { return "\(header.program) is not perl" }
         return nil
     }
 
@@ -126,7 +127,7 @@ struct FastPerlReplay {
 
         let lib = ShimSelection.perlShimLibrary()!
         var argv = header.argv
-        if let i = argv.firstIndex(of: "-MRevenant::Shim"), i > 0, argv[i - 1].hasPrefix("-I") { argv[i - 1] = "-I" + lib }
+        if let i = argv.firstIndex(of: "-MRevenant::Shim"), i > 0, argv[i - 1].hasPrefix("-I") { argv[i - 1] = ByteString("-I" + lib) }
         if debugger { argv.insert("-d", at: 1) }
         let feedPath = "/tmp/.revenant-replay-feed", requestPath = "/tmp/.revenant-replay-request"
         var env = header.env.compactMap(withoutSQLiteShim)
@@ -135,11 +136,11 @@ struct FastPerlReplay {
         // options; the shim takes them out of %ENV again.
         var added = [("PERL_HASH_SEED", Hex.string(hash.seed)), ("PERL_PERTURB_KEYS", String(hash.enabled))]
         if debugger, let opts = environmentValue("PERLDB_OPTS") { added.append(("PERLDB_OPTS", opts)) }
-        for (name, value) in added where !env.contains(where: { $0.hasPrefix(name + "=") }) {
-            env.append(name + "=" + value)
+        for (name, value) in added where !env.contains(where: { $0.hasPrefix(ByteString(name + "=")) }) {
+            env.append(ByteString(name + "=" + value))
             lines.append("unsetenv " + name)
         }
-        env += ["REVENANT_SHIM_REPLAY=" + feedPath, "REVENANT_SHIM_REQUEST=" + requestPath]
+        env += [ByteString("REVENANT_SHIM_REPLAY=" + feedPath), ByteString("REVENANT_SHIM_REQUEST=" + requestPath)]
         var options = try SandboxOptions.parse([])
         options.memory = "\(max(header.memory >> 20, 64))M"
         let session = try GuestSession(options: options, program: header.program, arguments: [], replica: .init(
@@ -201,7 +202,8 @@ struct FastPerlReplay {
     /// scratch folder that stands in for it; nil, or why they cannot be (gone, or changed since
     /// the recording: the shim checks the other files' digests itself).
     func stageSources(into scratch: String) throws -> String? {
-        let cwd = header.cwd.hasSuffix("/") ? header.cwd : header.cwd + "/"
+        let recorded = header.cwd.description
+        let cwd = recorded.hasSuffix("/") ? recorded : recorded + "/"
         for f in try index.sourceFiles() where f.programCode && !f.path.hasSuffix("/Revenant/Shim.pm") {
             guard let digest = f.sha256 else { continue }
             let absolute = normalized(f.path.hasPrefix("/") ? f.path : cwd + f.path)
@@ -209,7 +211,7 @@ struct FastPerlReplay {
             guard let bytes = readWholeFile(absolute) else { return "\(f.path) is gone since the recording" }
             guard SHA256.hex(bytes) == digest else { return "\(f.path) changed since the recording" }
             let target = scratch + "/" + absolute.dropFirst(cwd.count)
-            makeDirectories(String(target[..<(target.lastIndex(of: "/") ?? target.endIndex)]))
+            makeDirectories(ByteString(String(target[..<(target.lastIndex(of: "/") ?? target.endIndex)])))
             if let e = writeWholeFile(target, bytes) { throw CLIError("cannot stage \(f.path): \(String(cString: strerror(e)))") }
         }
         return nil
@@ -228,14 +230,16 @@ struct FastPerlReplay {
     /// far as they still exist; the root, /tmp and the working directory are the sandbox's.
     func recordedMounts() -> [String] {
         header.mounts.filter { m in
-            m.guest == m.host && m.guest != "/" && m.guest != "/tmp" && m.guest != header.cwd && access(m.host, F_OK) == 0
-        }.map(\.host)
+            m.guest == m.host && m.guest != "/" && m.guest != "/tmp" && m.guest != header.cwd
+                && m.host.withCString { access($0, F_OK) } == 0
+        }.map(\.host.description)
     }
 
     /// LD_PRELOAD without the SQLite shim (the fast form loads only the Perl shim); nil drops it.
-    func withoutSQLiteShim(_ kv: String) -> String? {
+    func withoutSQLiteShim(_ kv: ByteString) -> ByteString? {
         guard kv.hasPrefix("LD_PRELOAD=") else { return kv }
-        let kept = kv.dropFirst("LD_PRELOAD=".count).split(separator: ":").filter { !$0.hasSuffix("/librevenant_sqlite.so") }
+        let kept = kv.dropFirst("LD_PRELOAD=".count).split(separator: UInt8(ascii: ":"))
+            .filter { !$0.hasSuffix("/librevenant_sqlite.so") }
         return kept.isEmpty ? nil : "LD_PRELOAD=" + kept.joined(separator: ":")
     }
 }

@@ -121,7 +121,7 @@ struct PerlReplayRun {
         self.trace = trace
         index = try requireIndex(trace, shim: "perl", what: "Perl")
         do { header = try TraceDirectory.open(trace).1 } catch { throw CLIError(error.description) }
-        cwd = header.cwd
+        cwd = header.cwd.description
         sqlEvents = try index.sqlStatementEvents()
     }
 

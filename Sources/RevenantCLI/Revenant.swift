@@ -17,7 +17,7 @@ struct Revenant: ParsableCommand {
     /// ArgumentParser's own exit codes are replaced by DESIGN.md's: usage errors are 125.
     static func main() {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(Passthrough.argumentsToParse())
             try command.run()
         } catch {
             let code = exitCode(for: error)

@@ -58,13 +58,46 @@ struct Run: ParsableCommand {
     }
 }
 
+/// The command line of `run` and `record` split at its first `--`: ArgumentParser parses only what
+/// comes before (its passthrough parsing takes time quadratic in the number of arguments: 10,000
+/// took 2.6 s), and the rest is read here, as the bytes the caller passed.
+enum Passthrough {
+    /// Where the first `--` was in argv, and the raw arguments after it.
+    nonisolated(unsafe) static var split: (dashes: Int, tail: [ByteString])?
+
+    /// The arguments for ArgumentParser (argv without argv[0]).
+    static func argumentsToParse() -> [String] {
+        let all = Array(CommandLine.arguments.dropFirst())
+        guard let verb = all.first, verb == "run" || verb == "record", let i = all.firstIndex(of: "--") else { return all }
+        let argv = CommandLine.unsafeArgv
+        split = (i + 1, (i + 2..<Int(CommandLine.argc)).map { ByteString(cString: argv[$0]!) })
+        return Array(all[..<i])
+    }
+
+    /// The raw bytes of argv[range].
+    static func raw(_ range: Range<Int>) -> [ByteString] {
+        range.map { ByteString(cString: CommandLine.unsafeArgv[$0]!) }
+    }
+}
+
 /// PROGRAM and ARGS from what follows the options (`--` optional); an option ArgumentParser did
-/// not know lands here and is refused as a usage error rather than run as a program.
-func programAndArguments(_ command: [String], verb: String, usage: String) throws -> (String, [String]) {
-    var cmd = command
-    if cmd.first == "--" { cmd.removeFirst() }
+/// not know lands here and is refused as a usage error rather than run as a program. They are the
+/// bytes the caller passed: ArgumentParser's Strings would have U+FFFD for bytes that are not
+/// UTF-8, and what it captured for passthrough is the tail of what it was given.
+func programAndArguments(_ command: [String], verb: String, usage: String) throws -> (ByteString, [ByteString]) {
+    var cmd: [ByteString]
+    let explicit: Bool
+    if let (dashes, tail) = Passthrough.split {
+        // Words before the `--` (`run perl -- -x`): the program's, and so is the `--`.
+        cmd = command.isEmpty ? tail : Passthrough.raw(dashes - command.count..<dashes) + ["--"] + tail
+        explicit = command.isEmpty
+    } else {
+        cmd = Passthrough.raw(Int(CommandLine.argc) - command.count..<Int(CommandLine.argc))
+        if cmd.first == "--" { cmd.removeFirst() }
+        explicit = command.first == "--"
+    }
     guard let program = cmd.first else { throw CLIError("\(verb): no program given (usage: \(usage))") }
-    if program.hasPrefix("-") && command.first != "--" {
+    if program.first == UInt8(ascii: "-") && !explicit {
         throw CLIError("\(verb): unknown option '\(program)' (see revenant \(verb) --help)")
     }
     return (program, Array(cmd.dropFirst()))
@@ -93,25 +126,26 @@ final class GuestSession {
     /// working directory, the latter backed by a scratch folder; its own stdio; the channel kept.
     struct Replica {
         var program: ProgramSpec
-        var environment: [String]
-        var cwd: String
+        var environment: [ByteString]
+        var cwd: ByteString
         var scratch: String
         var readOnly: [String]
         var stdio: [Int32]
     }
 
-    init(options: SandboxOptions, program: String, arguments: [String], record: RecordRequest? = nil, replica: Replica? = nil) throws {
+    init(options: SandboxOptions, program: ByteString, arguments: [ByteString], record: RecordRequest? = nil,
+         replica: Replica? = nil) throws {
         self.options = options
         guard let memory = parseSize(options.memory) else { throw CLIError("--memory: cannot read size '\(options.memory)' (e.g. 512M, 4G)") }
         guard memory <= GuestLayout.maxMemory else { throw CLIError("--memory: at most \(GuestLayout.maxMemory >> 30)G") }
         var env = try replica?.environment ?? guestEnvironment(options)
         let cwd = replica?.cwd ?? currentDirectory()
-        let pathVar = env.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) }
+        let pathVar = env.first { $0.hasPrefix("PATH=") }.map { $0.dropFirst(5) }
         var located: ProgramSpec
         if let replica { located = replica.program } else {
-            do { located = try ProgramSpec.locate(program, arguments: arguments, pathVariable: pathVar, cwd: cwd) } catch {
-                fail(error.description, code: error.exitCode)
-            }
+            do throws(LaunchError) {
+                located = try ProgramSpec.locate(program, arguments: arguments, pathVariable: pathVar, cwd: cwd)
+            } catch { fail(error.description, code: error.exitCode) }
         }
         var shimsLoaded: [String] = [], shimFolders: [String] = []
         if let record { (located, env, shimsLoaded, shimFolders) = try record.shims.apply(to: located, environment: env) }
@@ -137,28 +171,28 @@ final class GuestSession {
             removeTree(tmp)
             if let trace { removeTree(trace.path) }
         }
-        mounts.append(Mount(guest: "/tmp", host: privateTmp, writable: true))
-        mounts.append(Mount(guest: cwd, host: replica?.scratch ?? cwd, writable: true))
+        mounts.append(Mount(guest: "/tmp", host: ByteString(privateTmp), writable: true))
+        mounts.append(Mount(guest: cwd, host: replica.map { ByteString($0.scratch) } ?? cwd, writable: true))
         for (paths, writable) in [(options.readWrite, true), (options.readOnly + (replica?.readOnly ?? []), false)] {
             for p in paths {
                 guard let real = realpath(p, nil) else {
                     abandon()
                     throw CLIError("--\(writable ? "rw" : "ro") \(p): \(String(cString: strerror(errno)))")
                 }
-                let path = String(cString: real)
+                let path = ByteString(cString: UnsafePointer(real))
                 free(real)
                 mounts.removeAll { $0.guest == path }
                 mounts.append(Mount(guest: path, host: path, writable: writable))
             }
         }
         // The shims' folders, read-only, wherever they are (under /tmp the private /tmp would hide them).
-        for f in shimFolders where !mounts.contains(where: { $0.guest == f }) {
+        for f in shimFolders.map({ ByteString($0) }) where !mounts.contains(where: { $0.guest == f }) {
             mounts.append(Mount(guest: f, host: f, writable: false))
         }
         // Mount points must exist in the file system they are mounted on (as with bind mounts): a
         // working directory under /tmp needs its parent directories inside the private /tmp.
         for m in mounts where m.guest.hasPrefix("/tmp/") {
-            makeDirectories(privateTmp + m.guest.dropFirst(4))
+            makeDirectories(ByteString(privateTmp) + m.guest.dropFirst(4))
         }
 
         do {
@@ -180,18 +214,20 @@ final class GuestSession {
         let loaded: LoadedProgram
         let atRandom = personality.nondeterminism.atRandom()
         let ids = (uid: getuid(), euid: geteuid(), gid: getgid(), egid: getegid())
-        var files: [String: String] = [:]
+        var files: [TraceHeader.LoadedFile] = []
         do {
             if let trace { recorder = try Recorder(personality: personality, trace: trace) } else { recorder = nil }
         } catch {
             abandon()
             throw CLIError(error.description)
         }
-        do {
+        do throws(LaunchError) {
             loaded = try Loader.load(program: spec, environment: env, atRandom: atRandom, hwcap: machine.hwcap,
                                      ids: ids, into: machine.space) { [recorder] path in
-                let fd = open(path, O_RDONLY | O_CLOEXEC)
-                if fd >= 0, let recorder { files[path] = recorder.storeFile(fd: fd, path: path) }
+                let fd = path.withCString { open($0, O_RDONLY | O_CLOEXEC) }
+                if fd >= 0, let recorder, let blob = recorder.storeFile(fd: fd) {
+                    files.append(.init(path: path, blob: blob))
+                }
                 return fd
             }
         } catch {
@@ -309,20 +345,20 @@ func parseSize(_ s: String) -> UInt64? {
     return o ? nil : r
 }
 
-/// The caller's environment as is (order kept), then --clear-env and --env.
-func guestEnvironment(_ o: SandboxOptions) throws -> [String] {
-    var env: [String] = []
+/// The caller's environment as is, bytes and order kept, then --clear-env and --env.
+func guestEnvironment(_ o: SandboxOptions) throws -> [ByteString] {
+    var env: [ByteString] = []
     if !o.clearEnvironment {
         var p = environ
         while let s = p.pointee {
-            env.append(String(cString: s))
+            env.append(ByteString(cString: s))
             p += 1
         }
     }
     for kv in o.environment {
         guard let eq = kv.firstIndex(of: "="), eq != kv.startIndex else { throw CLIError("--env \(kv): expected K=V") }
-        let key = kv[..<eq]
-        if let i = env.firstIndex(where: { $0.hasPrefix(key + "=") }) { env[i] = kv } else { env.append(kv) }
+        let key = ByteString(String(kv[..<eq]) + "=")
+        if let i = env.firstIndex(where: { $0.hasPrefix(key) }) { env[i] = ByteString(kv) } else { env.append(ByteString(kv)) }
     }
     return env
 }
@@ -332,18 +368,18 @@ func environmentValue(_ name: String) -> String? {
     return String(cString: v)
 }
 
-func currentDirectory() -> String {
+func currentDirectory() -> ByteString {
     var buf = [CChar](repeating: 0, count: 4096)
     guard getcwd(&buf, buf.count) != nil else { return "/" }
-    return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    return buf.withUnsafeBufferPointer { ByteString(cString: $0.baseAddress!) }
 }
 
 /// mkdir -p.
-func makeDirectories(_ path: String) {
-    var prefix = ""
-    for c in path.split(separator: "/") {
+func makeDirectories(_ path: ByteString) {
+    var prefix: ByteString = ""
+    for c in path.split(separator: UInt8(ascii: "/")) {
         prefix += "/" + c
-        mkdir(prefix, 0o755)
+        _ = prefix.withCString { mkdir($0, 0o755) }
     }
 }
 

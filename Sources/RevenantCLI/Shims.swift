@@ -1,4 +1,5 @@
 import Glibc
+import LinuxABI
 import Machine
 
 /// Which shims `record --shims` asked for, and how each is loaded into the guest.
@@ -28,7 +29,8 @@ struct ShimSelection {
     /// named explicitly cannot be loaded. `loaded` names what was added; `folders` are the host
     /// folders the guest must see (read-only) for them — a build under /tmp is hidden by the
     /// guest's private /tmp otherwise.
-    func apply(to spec: ProgramSpec, environment: [String]) throws -> (spec: ProgramSpec, environment: [String], loaded: [String], folders: [String]) {
+    func apply(to spec: ProgramSpec, environment: [ByteString]) throws
+        -> (spec: ProgramSpec, environment: [ByteString], loaded: [String], folders: [String]) {
         var spec = spec
         var env = environment
         var loaded: [String] = []
@@ -39,9 +41,9 @@ struct ShimSelection {
             if let lib = ShimSelection.sqliteShimLibrary() {
                 if let i = env.firstIndex(where: { $0.hasPrefix("LD_PRELOAD=") }) {
                     let old = env[i].dropFirst("LD_PRELOAD=".count)
-                    env[i] = "LD_PRELOAD=" + lib + (old.isEmpty ? "" : ":" + old)
+                    env[i] = ByteString("LD_PRELOAD=" + lib) + (old.isEmpty ? "" : ":" + old)
                 } else {
-                    env.append("LD_PRELOAD=" + lib)
+                    env.append(ByteString("LD_PRELOAD=" + lib))
                 }
                 loaded.append("sqlite")
                 folders.append(String(lib[..<(lib.lastIndex(of: "/") ?? lib.endIndex)]))
@@ -52,7 +54,7 @@ struct ShimSelection {
             }
         }
         if perl {
-            if ShimSelection.isPerl(spec.path) {
+            if ShimSelection.isPerl(spec.path.description) {
                 guard let lib = ShimSelection.perlShimLibrary() else {
                     let why = "the Perl shim is not built (run `make shims`, or set REVENANT_SHIMS to the folder holding perl/lib)"
                     if explicit { throw CLIError("--shims perl: \(why)") }
@@ -61,7 +63,7 @@ struct ShimSelection {
                 }
                 // First on the command line, so it loads before any -M the user gives (PERL5OPT
                 // would load after them). The shim takes its own -I out of @INC again.
-                spec.argv.insert(contentsOf: ["-I" + lib, "-MRevenant::Shim"], at: 1)
+                spec.argv.insert(contentsOf: [ByteString("-I" + lib), "-MRevenant::Shim"], at: 1)
                 loaded.append("perl")
                 folders.append(lib)
             } else if explicit {

@@ -73,8 +73,8 @@ func describeTrace(_ path: String, json: Bool) throws {
     if json {
         func q(_ x: String) -> String { jsonString(x) }
         var o: [String] = []
-        o.append("\"program\":\(q(h.program))")
-        o.append("\"argv\":[\(h.argv.map(q).joined(separator: ","))]")
+        o.append("\"program\":\(q(h.program.description))")
+        o.append("\"argv\":[\(h.argv.map { q($0.description) }.joined(separator: ","))]")
         o.append("\"recorded_at\":\(q(h.recordedAt))")
         o.append("\"exit_status\":\(s.status.map(String.init) ?? "null")")
         o.append("\"duration_ns\":\(s.nanoseconds.map(String.init) ?? "null")")
@@ -99,7 +99,7 @@ func describeTrace(_ path: String, json: Bool) throws {
     let family = h.cpuid.first { $0.leaf == 1 }.map { "family/model/stepping 0x\(String($0.eax, radix: 16))" } ?? ""
     print("""
     program:        \(h.program)
-    argv:           \(h.argv.joined(separator: " "))
+    argv:           \(h.argv.map(\.description).joined(separator: " "))
     recorded:       \(h.recordedAt) in \(h.cwd)
     outcome:        \(s.status.map { "exit status \($0)" } ?? "incomplete (the recorder did not finish\(s.truncatedAt.map { "; the events end inside a chunk at byte \($0)" } ?? ""))")\(s.nanoseconds.map { ", \(fmtMs($0))" } ?? "")
     events:         \(s.events): \(kinds.map { "\($0.1) \($0.0)" }.joined(separator: ", "))

@@ -33,7 +33,7 @@ public enum MachineLevel {
             switch req.number {
             case openat:
                 guard result >= 0, let p = e.paths.first.map({ String(decoding: $0.bytes, as: UTF8.self) }) else { return }
-                let absolute = p.hasPrefix("/") ? p : session.header.cwd + "/" + p
+                let absolute = p.hasPrefix("/") ? p : session.header.cwd.description + "/" + p
                 if absolute == file { fds[UInt64(result)] = 0 } else { fds[UInt64(result)] = nil }
                 if absolute == file + "-wal" { walFile = true }
             case close: fds[req[0]] = nil

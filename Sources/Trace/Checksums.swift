@@ -40,11 +40,13 @@ public final class SHA256 {
         return out
     }
 
-    public static func hex<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+    public static func digest<C: Collection>(_ bytes: C) -> [UInt8] where C.Element == UInt8 {
         let s = SHA256()
         s.update(bytes)
-        return Hex.string(s.finish())
+        return s.finish()
     }
+
+    public static func hex<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 { Hex.string(digest(bytes)) }
 }
 
 /// Lowercase hex, as blob names and header fields use it.

@@ -100,8 +100,7 @@ public struct EventReader {
     public private(set) var truncatedAt: UInt64?
 
     public init(path: String) throws(TraceError) {
-        guard let data = readWholeFile(path) else { throw .io(path: path, errno: errno) }
-        try self.init(bytes: data, path: path)
+        try self.init(bytes: try readRegularFile(path), path: path)
     }
 
     public init(bytes: [UInt8], path: String = "events") throws(TraceError) {
@@ -205,13 +204,19 @@ public func readVarint(_ b: [UInt8], _ offset: Int) -> (UInt64, Int)? {
     return nil
 }
 
-/// A whole file's bytes, or nil when it cannot be read.
+/// A whole regular file's bytes, or nil when it cannot be read (errno set; EINVAL for anything
+/// but a regular file: a FIFO or a device in its place must not block or stream forever).
 public func readWholeFile(_ path: String) -> [UInt8]? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    // O_NONBLOCK: opening a FIFO that has no writer returns at once instead of waiting for one.
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
     var st = stat()
     guard fstat(fd, &st) == 0 else { return nil }
+    guard (st.st_mode & S_IFMT) == S_IFREG else {
+        errno = EINVAL
+        return nil
+    }
     var out = [UInt8](repeating: 0, count: Int(st.st_size))
     var off = 0
     while off < out.count {
@@ -222,6 +227,14 @@ public func readWholeFile(_ path: String) -> [UInt8]? {
     }
     out.removeLast(out.count - off)
     return out
+}
+
+/// A file of the trace, read whole: a missing, unreadable or irregular one is a TraceError.
+public func readRegularFile(_ path: String) throws(TraceError) -> [UInt8] {
+    guard let bytes = readWholeFile(path) else {
+        throw errno == EINVAL ? .notRegular(path: path) : .io(path: path, errno: errno)
+    }
+    return bytes
 }
 
 /// Write `bytes` as the whole file at `path` (created with `mode`, or truncated); errno on failure.

@@ -15,6 +15,9 @@ public struct TraceDirectory {
 
     public init(path: String) { self.path = path }
 
+    /// The blob file for `digest` (for naming a mapping); its name checked like every blob read.
+    public func blobFile(_ digest: String) throws(TraceError) -> String { try blobPath(digest) }
+
     /// Make a new trace directory; an existing one is refused unless `force` (then it is replaced).
     public static func create(_ path: String, force: Bool) throws(TraceError) -> TraceDirectory {
         if access(path, F_OK) == 0 {
@@ -36,8 +39,8 @@ public struct TraceDirectory {
         guard stat(path, &st) == 0 else { throw .io(path: path, errno: errno) }
         guard (st.st_mode & S_IFMT) == S_IFDIR else { throw .notATrace(path: path, why: "not a directory") }
         let dir = TraceDirectory(path: path)
-        guard let bytes = readWholeFile(dir.headerPath) else { throw .notATrace(path: path, why: "it has no header file") }
-        return (dir, try TraceHeader.decode(bytes, path: dir.headerPath))
+        guard access(dir.headerPath, F_OK) == 0 else { throw .notATrace(path: path, why: "it has no header file") }
+        return (dir, try TraceHeader.decode(try readRegularFile(dir.headerPath), path: dir.headerPath))
     }
 
     public var looksLikeTrace: Bool { access(headerPath, F_OK) == 0 && access(eventsPath, F_OK) == 0 }
@@ -79,11 +82,63 @@ public struct TraceDirectory {
 
     /// A blob's bytes, checked against its name.
     public func blob(_ digest: String) throws(TraceError) -> [UInt8] {
-        guard digest.count == 64, digest.allSatisfy(\.isHexDigit) else { throw .missingBlob(digest) }
-        guard let bytes = readWholeFile(blobsPath + "/" + digest) else { throw .missingBlob(digest) }
-        guard SHA256.hex(bytes) == digest else { throw .corruptHeader(why: "blob \(digest) does not match its digest") }
+        let path = try blobPath(digest)
+        guard access(path, F_OK) == 0 else { throw .missingBlob(digest) }
+        let bytes = try readRegularFile(path)
+        guard SHA256.hex(bytes) == digest else { throw .corruptBlob(digest, why: "its contents do not match its name") }
         return bytes
     }
+
+    /// A blob opened for mapping (the caller closes it), its contents checked against its name
+    /// once per trace: a blob mapped again is not hashed again.
+    public func openBlob(_ digest: String) throws(TraceError) -> Int32 {
+        let path = try blobPath(digest)
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW)
+        guard fd >= 0 else { throw errno == ENOENT ? .missingBlob(digest) : .io(path: path, errno: errno) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw .notRegular(path: path)
+        }
+        let identity = [UInt64(st.st_dev), UInt64(st.st_ino), UInt64(st.st_size), UInt64(st.st_mtim.tv_sec),
+                        UInt64(st.st_mtim.tv_nsec)]
+        if verified.identities[digest] == identity { return fd }
+        let hash = SHA256()
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var offset = 0
+        while true {
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else {
+                close(fd)
+                throw .io(path: path, errno: errno)
+            }
+            if n == 0 { break }
+            hash.update(buffer[0..<n])
+            offset += n
+        }
+        guard Hex.string(hash.finish()) == digest else {
+            close(fd)
+            throw .corruptBlob(digest, why: "its contents do not match its name")
+        }
+        verified.identities[digest] = identity
+        return fd
+    }
+
+    /// Blob names are SHA-256 digests in lowercase hex, nothing else: a name from the trace never
+    /// leads outside `blobs/`.
+    func blobPath(_ digest: String) throws(TraceError) -> String {
+        guard digest.utf8.count == 64, digest.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else {
+            throw .corruptBlob(digest, why: "a blob's name must be 64 lowercase hex digits")
+        }
+        return blobsPath + "/" + digest
+    }
+
+    /// The blobs checked so far, by the identity of the file that was hashed.
+    final class VerifiedBlobs: @unchecked Sendable {
+        var identities: [String: [UInt64]] = [:]
+    }
+    let verified = VerifiedBlobs()
 
     public var blobNames: [String] {
         guard let d = opendir(blobsPath) else { return [] }

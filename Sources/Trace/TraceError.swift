@@ -7,6 +7,8 @@ public enum TraceError: Error, Equatable, CustomStringConvertible {
     case exists(path: String)
     case io(path: String, errno: Int32)
     case missingBlob(String)
+    case corruptBlob(String, why: String)
+    case notRegular(path: String)
     case corruptEvent(index: UInt64, why: String)
 
     public var description: String {
@@ -19,6 +21,8 @@ public enum TraceError: Error, Equatable, CustomStringConvertible {
         case .exists(let p): return "\(p) already exists (use --force to replace it)"
         case .io(let p, let e): return "\(p): \(String(cString: strerror(e)))"
         case .missingBlob(let h): return "blob \(h) is missing from the trace"
+        case .corruptBlob(let h, let why): return "corrupt blob \(h): \(why)"
+        case .notRegular(let p): return "\(p) is not a regular file"
         case .corruptEvent(let i, let why): return "corrupt event \(i): \(why)"
         }
     }

@@ -1,12 +1,15 @@
 import FoundationEssentials
 import Glibc
+import LinuxABI
 
 /// The `header` file: what was run, where, on which CPU. 16 bytes (magic "RVNTHEAD", format
-/// version, JSON length) then the JSON below (Docs/trace-format.md).
+/// version, JSON length), the JSON below, then the SHA-256 of everything before it, so that a
+/// changed byte is found before anything runs (Docs/trace-format.md). Paths, arguments and
+/// environment are `ByteString`s: any byte a program can be given arrives unchanged in replay.
 public struct TraceHeader: Codable, Equatable, Sendable {
     public struct Mount: Codable, Equatable, Sendable {
-        public var guest: String, host: String, writable: Bool
-        public init(guest: String, host: String, writable: Bool) {
+        public var guest: ByteString, host: ByteString, writable: Bool
+        public init(guest: ByteString, host: ByteString, writable: Bool) {
             self.guest = guest
             self.host = host
             self.writable = writable
@@ -19,10 +22,10 @@ public struct TraceHeader: Codable, Equatable, Sendable {
         }
     }
 
-    public var program: String
-    public var argv: [String]
-    public var env: [String]
-    public var cwd: String
+    public var program: ByteString
+    public var argv: [ByteString]
+    public var env: [ByteString]
+    public var cwd: ByteString
     public var mounts: [Mount]
     public var memory: UInt64
     public var network: Bool
@@ -33,12 +36,23 @@ public struct TraceHeader: Codable, Equatable, Sendable {
     public var recordedAt: String
     /// The initial process state the loader builds (it must be rebuilt exactly in replay).
     public var process: Process?
-    /// Files the loader mapped (the program, its interpreter): guest path → blob digest.
-    public var files: [String: String]?
+    /// Files the loader mapped (the program, its interpreter), each with its blob's digest.
+    public var files: [LoadedFile]?
     /// The shims loaded into the guest ("perl"), and where from (added in 0.3; absent before).
     public var shims: [String]?
     /// `record --keep-channel`: the live channel is in the trace's `channel.live` (a debugging aid).
     public var keptChannel: Bool?
+
+    public struct LoadedFile: Codable, Equatable, Sendable {
+        public var path: ByteString, blob: String
+        public init(path: ByteString, blob: String) {
+            self.path = path
+            self.blob = blob
+        }
+    }
+
+    /// The blob holding the file the loader mapped from `path`.
+    public func blob(loadedFrom path: ByteString) -> String? { files?.first { $0.path == path }?.blob }
 
     public struct Process: Codable, Equatable, Sendable {
         public var atRandom: String   // hex of the 16 AT_RANDOM bytes
@@ -51,7 +65,7 @@ public struct TraceHeader: Codable, Equatable, Sendable {
         }
     }
 
-    public init(program: String, argv: [String], env: [String], cwd: String, mounts: [Mount], memory: UInt64,
+    public init(program: ByteString, argv: [ByteString], env: [ByteString], cwd: ByteString, mounts: [Mount], memory: UInt64,
                 network: Bool, trapStrategy: String, hypervisor: String, cpuid: [CPUIDLeaf],
                 revenantVersion: String, recordedAt: String) {
         self.program = program; self.argv = argv; self.env = env; self.cwd = cwd; self.mounts = mounts
@@ -60,13 +74,16 @@ public struct TraceHeader: Codable, Equatable, Sendable {
     }
 
     public static let magic: [UInt8] = Array("RVNTHEAD".utf8)
-    public static let version: UInt32 = 1
+    /// 2: paths, arguments and environment as bytes, loaded files as a list, a trailing SHA-256.
+    public static let version: UInt32 = 2
+    static let digestSize = 32
 
     public func encoded() throws -> [UInt8] {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys, .prettyPrinted]
         let json = Array(try enc.encode(self))
-        return TraceHeader.magic + le(TraceHeader.version) + le(UInt32(json.count)) + json
+        let body = TraceHeader.magic + le(TraceHeader.version) + le(UInt32(json.count)) + json
+        return body + SHA256.digest(body)
     }
 
     public static func decode(_ bytes: [UInt8], path: String = "header") throws(TraceError) -> TraceHeader {
@@ -76,7 +93,15 @@ public struct TraceHeader: Codable, Equatable, Sendable {
         let v = readLE32(bytes, 8)
         guard v == version else { throw .unsupportedVersion(file: path, found: v, supported: version) }
         let n = Int(readLE32(bytes, 12))
-        guard n <= bytes.count - 16 else { throw .corruptHeader(why: "JSON length \(n) runs past the end of the file") }
+        guard n <= bytes.count - 16 - digestSize else {
+            throw .corruptHeader(why: "JSON length \(n) runs past the end of the file")
+        }
+        guard bytes.count == 16 + n + digestSize else {
+            throw .corruptHeader(why: "\(bytes.count - 16 - n - digestSize) bytes after its checksum")
+        }
+        guard SHA256.digest(bytes[0..<16 + n]) == Array(bytes[(16 + n)...]) else {
+            throw .corruptHeader(why: "its checksum does not match its contents (the file was changed)")
+        }
         do {
             return try JSONDecoder().decode(TraceHeader.self, from: Data(bytes[16..<16 + n]))
         } catch {

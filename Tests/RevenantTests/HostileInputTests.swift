@@ -1,4 +1,6 @@
 import Foundation
+import LinuxABI
+import Trace
 import XCTest
 
 /// Issue 13's findings, one test each: what a hostile guest, a damaged trace or a careless command
@@ -152,5 +154,106 @@ final class HostileInputTests: ScratchTestCase {
         XCTAssertEqual(entries(base)?.filter { !$0.hasPrefix("out-") && !$0.hasPrefix("err-") },
                        before?.filter { !$0.hasPrefix("out-") && !$0.hasPrefix("err-") }, "a replay created a file on the host")
         XCTAssertFalse(FileManager.default.fileExists(atPath: hostTmp), "a replay bound a socket in the host's /tmp")
+    }
+}
+
+// MARK: - A tampered trace (finding 6)
+
+extension HostileInputTests {
+    /// Record `perl -e` printing 1000; the trace and the blobs' names.
+    func recordSmall(_ name: String = "t.rvt") throws -> (URL, TraceHeader) {
+        let rec = try revenant(["record", "-o", name, "--", Self.perl, "-e", #"print 1000, "\n""#])
+        XCTAssertEqual(rec.status, 0, rec.stderr)
+        let trace = base.appendingPathComponent(name)
+        let header = try TraceHeader.decode([UInt8](try Data(contentsOf: trace.appendingPathComponent("header"))))
+        return (trace, header)
+    }
+
+    /// Every blob is checked against its digest when read, those the loader maps and those the
+    /// program maps; a changed byte anywhere ends the replay with one line naming the blob.
+    func testChangedBlobsAreFound() throws {
+        try requireKVM()
+        let (trace, header) = try recordSmall()
+        let blobs = trace.appendingPathComponent("blobs")
+        let perlBlob = try XCTUnwrap(header.blob(loadedFrom: "/usr/bin/perl"))
+        let mapped = try FileManager.default.contentsOfDirectory(atPath: blobs.path).filter { name in
+            name != perlBlob && !(header.files ?? []).contains { $0.blob == name }
+        }
+        XCTAssertFalse(mapped.isEmpty, "no blob the program mapped itself")
+        for blob in [perlBlob] + mapped.prefix(3) {
+            let file = blobs.appendingPathComponent(blob)
+            let original = try Data(contentsOf: file)
+            var changed = original
+            changed[changed.count / 2] ^= 0x01
+            chmod(file.path, 0o644)
+            try changed.write(to: file)
+            let r = try revenant(["replay", trace.path])
+            XCTAssertEqual(r.status, 125, "\(blob): \(r.stderr)")
+            XCTAssertEqual(r.stderr, "revenant: \(trace.path): corrupt blob \(blob): its contents do not match its name\n")
+            try original.write(to: file)
+        }
+        let ok = try revenant(["replay", trace.path])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        XCTAssertEqual(ok.stdout, "1000\n")
+    }
+
+    /// Blob names in the header are digests and nothing else: a path there never reaches the host.
+    func testBlobNamesAreDigestsOnly() throws {
+        try requireKVM()
+        let (trace, original) = try recordSmall()
+        let outside = base.appendingPathComponent("outside-file")
+        try Data("not a blob".utf8).write(to: outside)
+        for name in ["../../outside-file", String(repeating: "A", count: 64), "../" + String(repeating: "0", count: 61)] {
+            var h = original
+            h.files = h.files?.map { $0.path == "/usr/bin/perl" ? .init(path: $0.path, blob: name) : $0 }
+            try Data(try h.encoded()).write(to: trace.appendingPathComponent("header"))
+            let r = try revenant(["replay", trace.path])
+            XCTAssertEqual(r.status, 125, r.stderr)
+            XCTAssertEqual(r.stderr, "revenant: \(trace.path): corrupt blob \(name): a blob's name must be 64 lowercase hex digits\n")
+        }
+    }
+
+    /// The header carries its own checksum: a changed byte is refused before anything runs.
+    func testChangedHeaderIsRefused() throws {
+        try requireKVM()
+        let (trace, _) = try recordSmall()
+        let file = trace.appendingPathComponent("header")
+        let original = try Data(contentsOf: file)
+        // In the environment, the arguments, a number: each one flip.
+        let text = String(decoding: original, as: UTF8.self)
+        for needle in ["\"PATH=", "print 1000", "\"memory\" : "] {
+            let at = try XCTUnwrap(text.range(of: needle)).upperBound.utf16Offset(in: text)
+            var changed = original
+            changed[at] ^= 0x01
+            try changed.write(to: file)
+            for command in [["replay", trace.path], ["info", trace.path], ["log", trace.path, "syscalls"]] {
+                let r = try revenant(command)
+                XCTAssertEqual(r.status, 125, "\(needle) \(command): \(r.stderr)")
+                XCTAssertEqual(r.stderr, "revenant: corrupt trace header: its checksum does not match its contents (the file was changed)\n",
+                               "\(needle) \(command)")
+            }
+        }
+        try original.write(to: file)
+    }
+
+    /// A FIFO (or any other file that is not a regular one) in place of a trace file is refused at
+    /// once instead of waiting for a writer.
+    func testIrregularTraceFilesAreRefused() throws {
+        try requireKVM()
+        let (trace, _) = try recordSmall()
+        for part in ["events", "header"] {
+            let file = trace.appendingPathComponent(part)
+            let saved = base.appendingPathComponent("saved-" + part)
+            try FileManager.default.moveItem(at: file, to: saved)
+            XCTAssertEqual(mkfifo(file.path, 0o644), 0)
+            for command in [["replay", trace.path], ["info", trace.path], ["regen", trace.path], ["log", trace.path, "syscalls"]] {
+                let r = try revenant(command)
+                XCTAssertEqual(r.status, 125, "\(part) \(command): \(r.stderr)")
+                XCTAssertTrue(r.stderr.hasSuffix("\(file.path) is not a regular file\n") && r.stderr.split(separator: "\n").count == 1,
+                              "\(part) \(command): \(r.stderr)")
+            }
+            try FileManager.default.removeItem(at: file)
+            try FileManager.default.moveItem(at: saved, to: file)
+        }
     }
 }

@@ -31,8 +31,8 @@ final class PersonalityFuzzTests: XCTestCase {
         let space = try AddressSpace(layout: GuestLayout(memory: 128 << 20))
         var diagnostics = 0
         let config = PersonalityConfig(mounts: [Mount(guest: "/", host: "/", writable: false),
-                                                Mount(guest: root.path, host: root.path, writable: true)],
-                                       cwd: root.path, programPath: "/usr/bin/perl", network: false,
+                                                Mount(guest: ByteString(root.path), host: ByteString(root.path), writable: true)],
+                                       cwd: ByteString(root.path), programPath: "/usr/bin/perl", network: false,
                                        diagnostic: { _ in diagnostics += 1 })
         let p = LinuxPersonality(memory: space, config: config)
         defer { p.shutdown() }

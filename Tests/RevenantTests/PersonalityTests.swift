@@ -21,9 +21,9 @@ final class PersonalityTests: XCTestCase {
         try FileManager.default.createDirectory(at: privateTmp, withIntermediateDirectories: true)
         space = try AddressSpace(layout: GuestLayout(memory: 256 << 20))
         let mounts = [Mount(guest: "/", host: "/", writable: false),
-                      Mount(guest: "/tmp", host: privateTmp.path, writable: true),
-                      Mount(guest: root.path, host: root.path, writable: true)]
-        let config = PersonalityConfig(mounts: mounts, cwd: root.path, programPath: "/usr/bin/perl", network: false,
+                      Mount(guest: "/tmp", host: ByteString(privateTmp.path), writable: true),
+                      Mount(guest: ByteString(root.path), host: ByteString(root.path), writable: true)]
+        let config = PersonalityConfig(mounts: mounts, cwd: ByteString(root.path), programPath: "/usr/bin/perl", network: false,
                                        diagnostic: { [unowned self] in self.diagnostics.append($0) })
         personality = LinuxPersonality(memory: space, config: config)
         personality.mmapTop = space.layout.end - (16 << 20)
@@ -97,7 +97,7 @@ final class PersonalityTests: XCTestCase {
         try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("tmplink").path, withDestinationPath: "/tmp")
         let t = try personality.sandbox.resolve(Array("tmplink/x".utf8))
         XCTAssertEqual(t.guest, "/tmp/x")
-        XCTAssertEqual(t.host, privateTmp.path + "/x")
+        XCTAssertEqual(t.host, ByteString(privateTmp.path + "/x"))
         // A relative symlink climbing out lands at the guest root, read-only.
         try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("up").path, withDestinationPath: "../../../../../../../../etc")
         let u = try personality.sandbox.resolve(Array("up/passwd".utf8))

@@ -236,16 +236,14 @@ final class RecordReplayTests: XCTestCase {
         try h.write(to: header)
         var r = try revenant(["replay", trace.path], cwd: base, stdin: nil)
         XCTAssertEqual(r.status, 125)
-        XCTAssertEqual(String(decoding: r.stderr, as: UTF8.self), "revenant: \(header.path) has trace format version 7; this revenant reads version 1\n")
-        h[8] = 1
+        XCTAssertEqual(String(decoding: r.stderr, as: UTF8.self),
+                       "revenant: \(header.path) has trace format version 7; this revenant reads version \(TraceHeader.version)\n")
+        h[8] = UInt8(TraceHeader.version)
         try h.write(to: header)
-        // Another CPU: edit a CPUID value in the JSON.
-        var json = String(decoding: h[16...], as: UTF8.self)
-        json = json.replacingOccurrences(of: "\"eax\" : ", with: "\"eax\" : 1", options: [], range: json.range(of: "\"eax\" : "))
-        var edited = Data(h[0..<12])
-        edited.append(contentsOf: withUnsafeBytes(of: UInt32(json.utf8.count).littleEndian, Array.init))
-        edited.append(Data(json.utf8))
-        try edited.write(to: header)
+        // Another CPU: a CPUID value edited, the header's checksum made anew.
+        var decoded = try TraceHeader.decode([UInt8](h))
+        decoded.cpuid[0].eax += 1
+        try Data(try decoded.encoded()).write(to: header)
         r = try revenant(["replay", trace.path], cwd: base, stdin: nil)
         XCTAssertEqual(r.status, 125)
         XCTAssertTrue(String(decoding: r.stderr, as: UTF8.self).contains("was recorded on another CPU (CPUID leaf 0x0.0 eax: recorded"), String(decoding: r.stderr, as: UTF8.self))
@@ -376,7 +374,7 @@ extension RecordReplayTests {
         // Another build of the program: the same perl with one byte of its .text changed would
         // do; a different program is the clearest case.
         let other = try TraceDirectory(path: trace.path).storeBlob([UInt8](try Data(contentsOf: URL(fileURLWithPath: "/usr/bin/sqlite3"))))
-        h.files?["/usr/bin/perl"] = other
+        h.files = h.files?.map { $0.path == "/usr/bin/perl" ? .init(path: $0.path, blob: other) : $0 }
         try Data(try h.encoded()).write(to: headerURL)
         let r = try revenant(["replay", trace.path], cwd: base, stdin: nil)
         XCTAssertEqual(r.status, 124, String(decoding: r.stderr, as: UTF8.self))

@@ -1,6 +1,7 @@
 import Foundation
 import Trace
 import XCTest
+import LinuxABI
 
 final class TraceFormatTests: XCTestCase {
     var dir: URL!
@@ -85,17 +86,49 @@ final class TraceFormatTests: XCTestCase {
                             trapStrategy: "pvm-user-stub", hypervisor: "kvm_pvm", cpuid: [.init(leaf: 0, subleaf: 0, eax: 1, ebx: 2, ecx: 3, edx: 4)],
                             revenantVersion: "0.1", recordedAt: "2026-11-26T00:00:00Z")
         let bytes = try h.encoded()
-        XCTAssertEqual(Array(bytes[0..<12]), Array("RVNTHEAD".utf8) + [1, 0, 0, 0])
+        XCTAssertEqual(Array(bytes[0..<12]), Array("RVNTHEAD".utf8) + [2, 0, 0, 0])
         XCTAssertEqual(try TraceHeader.decode(bytes), h)
         var other = bytes
         other[8] = 9
         XCTAssertThrowsError(try TraceHeader.decode(other)) { e in
-            XCTAssertEqual(e as? TraceError, .unsupportedVersion(file: "header", found: 9, supported: 1))
-            XCTAssertEqual("\(e)", "header has trace format version 9; this revenant reads version 1")
+            XCTAssertEqual(e as? TraceError, .unsupportedVersion(file: "header", found: 9, supported: 2))
+            XCTAssertEqual("\(e)", "header has trace format version 9; this revenant reads version 2")
+        }
+        // Version 1 (no checksum, paths as text) is refused by name too.
+        other[8] = 1
+        XCTAssertThrowsError(try TraceHeader.decode(other)) { e in
+            XCTAssertEqual("\(e)", "header has trace format version 1; this revenant reads version 2")
+        }
+        // The trailing SHA-256 covers every byte before it: any change is found.
+        let jsonLength = Int(bytes[12]) | Int(bytes[13]) << 8
+        XCTAssertEqual(bytes.count, 16 + jsonLength + 32)
+        for i in stride(from: 0, to: 16 + jsonLength, by: 7) where i < 8 || i >= 16 {
+            var flipped = bytes
+            flipped[i] ^= 0x10
+            XCTAssertThrowsError(try TraceHeader.decode(flipped), "a flip at byte \(i) went unnoticed")
+        }
+        var tail = bytes
+        tail[tail.count - 1] ^= 1
+        XCTAssertThrowsError(try TraceHeader.decode(tail)) { e in
+            XCTAssertEqual("\(e)", "corrupt trace header: its checksum does not match its contents (the file was changed)")
         }
         XCTAssertThrowsError(try TraceHeader.decode(Array(bytes.prefix(40)))) { e in
             guard case .corruptHeader? = e as? TraceError else { return XCTFail("\(e)") }
         }
+    }
+
+    /// Arguments, environment and paths are bytes: what is not UTF-8 is kept as hex in the JSON.
+    func testHeaderKeepsBytesThatAreNotUTF8() throws {
+        var h = TraceHeader(program: ByteString([0x2f, 0x70, 0xff]), argv: [ByteString([0x61, 0xff, 0x62]), "ok"],
+                            env: [ByteString([0x4e, 0x3d, 0xfe])], cwd: ByteString([0x2f, 0xc3]), mounts: [], memory: 1,
+                            network: false, trapStrategy: "", hypervisor: "", cpuid: [], revenantVersion: "", recordedAt: "")
+        h.files = [.init(path: ByteString([0x2f, 0x80]), blob: String(repeating: "0", count: 64))]
+        let bytes = try h.encoded()
+        let json = String(decoding: bytes[16..<bytes.count - 32], as: UTF8.self)
+        XCTAssertTrue(json.contains(#"{"hex" : "61ff62"}"#) || json.contains(#""hex" : "61ff62""#), json)
+        XCTAssertTrue(json.contains(#""ok""#), json)
+        XCTAssertEqual(try TraceHeader.decode(bytes), h)
+        XCTAssertEqual(ByteString([0x61, 0xff, 0x62]).description, "a\\xffb")
     }
 
     /// A recorder killed while writing leaves a stream that reads up to its last complete chunk.
