@@ -257,3 +257,85 @@ extension HostileInputTests {
         }
     }
 }
+
+// MARK: - Bytes that are not UTF-8 (finding 8), many arguments (finding 11)
+
+extension HostileInputTests {
+    /// Runs a command given as raw bytes (Foundation's Process takes Strings, which cannot hold them).
+    func runRaw(_ argv: [[UInt8]], env: [[UInt8]], in dir: URL) throws -> (status: Int32, stdout: [UInt8]) {
+        let out = dir.appendingPathComponent("raw-out-\(UUID().uuidString)")
+        // Everything allocated before fork: the child of a threaded process only calls async-signal-safe functions.
+        func c(_ b: [UInt8]) -> UnsafeMutablePointer<CChar>? {
+            let p = UnsafeMutablePointer<CChar>.allocate(capacity: b.count)
+            for (i, x) in b.enumerated() { p[i] = CChar(bitPattern: x) }
+            return p
+        }
+        let cArgs = argv.map(c) + [nil], cEnv = env.map(c) + [nil]
+        let outPath = c(Array(out.path.utf8) + [0]), dirPath = c(Array(dir.path.utf8) + [0])
+        let pid = fork()
+        if pid == 0 {
+            chdir(dirPath!)
+            let fd = open(outPath!, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            dup2(fd, 1)
+            execve(cArgs[0]!, cArgs, cEnv)
+            _exit(127)
+        }
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        let bytes = [UInt8]((try? Data(contentsOf: out)) ?? Data())
+        try? FileManager.default.removeItem(at: out)
+        return ((status >> 8) & 0xff, bytes)
+    }
+
+    func testArgumentsEnvironmentAndPathsAreBytes() throws {
+        try requireKVM()
+        try write("""
+            print join(",", map { unpack("H*", $_) } @ARGV), "\\n";
+            print unpack("H*", $ENV{NU}), "\\n";
+            opendir(my $d, ".") or die; my @f = sort grep { /^f/ } readdir $d;
+            print join(",", map { unpack("H*", $_) } @f), "\\n";
+            for (@f) { open(my $h, "<", $_) or die "open: $!"; print "read ", scalar(<$h>) }
+            open(my $o, ">", "new\\xfe.txt") or die "create: $!"; print $o "x\\n"; close $o;
+            print -e "new\\xfe.txt" ? "made\\n" : "missing\\n";
+
+            """, "nu.pl")
+        let raw: [UInt8] = Array(base.path.utf8) + Array("/f".utf8) + [0xff] + Array(".txt".utf8) + [0]
+        let fd = raw.withUnsafeBufferPointer { b in b.baseAddress!.withMemoryRebound(to: CChar.self, capacity: raw.count) { open($0, O_WRONLY | O_CREAT, 0o644) } }
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        _ = "hi\n".withCString { Glibc.write(fd, $0, 3) }
+        close(fd)
+        let bin = try revenantBinary().path
+        let env: [[UInt8]] = [Array("NU=v".utf8) + [0xfe] + Array("w".utf8) + [0], Array("PATH=/usr/bin:/bin".utf8) + [0]]
+        let args: [[UInt8]] = [Array("nu.pl".utf8) + [0], Array("a".utf8) + [0xff] + Array("b".utf8) + [0], Array("ok".utf8) + [0]]
+        let newName = base.path + "/new\u{FFFD}.txt"
+        func removeCreated() {
+            let p: [UInt8] = Array(base.path.utf8) + Array("/new".utf8) + [0xfe] + Array(".txt".utf8) + [0]
+            _ = p.withUnsafeBufferPointer { b in b.baseAddress!.withMemoryRebound(to: CChar.self, capacity: p.count) { unlink($0) } }
+        }
+        let native = try runRaw([Array(Self.perl.utf8) + [0]] + args, env: env, in: base)
+        removeCreated()
+        XCTAssertEqual(String(decoding: native.stdout, as: UTF8.self), "61ff62,6f6b\n76fe77\n66ff2e747874\nread hi\nmade\n")
+        let run = try runRaw([Array(bin.utf8) + [0], Array("run".utf8) + [0], Array("--".utf8) + [0], Array(Self.perl.utf8) + [0]] + args,
+                             env: env, in: base)
+        XCTAssertEqual(run.status, 0)
+        XCTAssertEqual(run.stdout, native.stdout, "run: " + String(decoding: run.stdout, as: UTF8.self))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: newName), "a name was changed to U+FFFD")
+        removeCreated()
+        let record = try runRaw([Array(bin.utf8) + [0]] + ["record", "-o", "nu.rvt", "--", Self.perl].map { Array($0.utf8) + [0] } + args,
+                                env: env, in: base)
+        XCTAssertEqual(record.stdout, native.stdout)
+        let replay = try revenant(["replay", "nu.rvt"])
+        XCTAssertEqual(replay.status, 0, replay.stderr)
+        XCTAssertEqual(Array(replay.stdout.utf8), native.stdout)
+        XCTAssertTrue(try revenant(["info", "nu.rvt"]).stdout.contains("a\\xffb ok"))
+    }
+
+    /// Every argument reaches the program (start-up time per argument is in `make bench`).
+    func testManyArgumentsArrive() throws {
+        try requireKVM()
+        let args = (0..<20_000).map(String.init)
+        let r = try revenant(["run", "--", Self.perl, "-e", #"print scalar(@ARGV), " $ARGV[0] $ARGV[-1]\n""#] + args)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "20000 0 19999\n")
+    }
+}
