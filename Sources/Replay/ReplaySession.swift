@@ -69,7 +69,7 @@ public final class ReplaySession {
         personality.mmapTop = loaded.mmapTop
         for f in files { if let blob = try? dir.blobFile(f.blob) { machine.displayNames[blob] = f.path.description } }
         let replayer: Replayer
-        do { replayer = try Replayer(personality: personality, trace: dir, quiet: quiet) } catch {
+        do { replayer = try Replayer(personality: personality, trace: dir, quiet: quiet, consoles: header.consoles ?? []) } catch {
             throw ReplaySetupError("\(error)")
         }
         replayer.describeRIP = { rip in machine.describe(rip: rip) }

@@ -52,10 +52,15 @@ public final class Replayer: GuestKernel {
     public var stopRequested = false
     public private(set) var stopped = false
 
-    public init(personality: LinuxPersonality, trace: TraceDirectory, quiet: Bool) throws(TraceError) {
+    /// Revenant's own stdout and stderr, written as the recording's were (nil when quiet).
+    private let console: ConsoleOutput?
+
+    public init(personality: LinuxPersonality, trace: TraceDirectory, quiet: Bool,
+                consoles: [TraceHeader.Console] = []) throws(TraceError) {
         self.personality = personality
         self.trace = trace
         self.quiet = quiet
+        console = quiet ? nil : ConsoleOutput(recorded: consoles)
         reader = try EventReader(path: trace.eventsPath)
         personality.signalsFromLog = true
     }
@@ -100,9 +105,10 @@ public final class Replayer: GuestKernel {
             return .exit(125)
         }
         defer {
-            index += 1
+            // Numbered as the divergence report and `log syscalls` number events (from 0).
             recent.append("#\(index) \(event.name)(\(event.args.prefix(3).map { "0x" + String($0, radix: 16) }.joined(separator: ", ")), …) = \(event.result)")
             if recent.count > 10 { recent.removeFirst() }
+            index += 1
         }
         let seenArgs = (0..<6).map { req[$0] }
         // Only the arguments the call reads: the other registers are whatever the caller left.
@@ -156,7 +162,7 @@ public final class Replayer: GuestKernel {
                 return diverge(req, "the recorded result of \(req.name) writes outside guest memory at 0x\(String(w.address, radix: 16))")
             }
         }
-        if event.console != 0 && !quiet && event.result > 0 { echo(req, event) }
+        if event.console != 0, let why = console?.replay(req, event, memory: memory) { return diverge(req, why) }
         notePaths(event)
         onServed?(index, req, event)
         switch event.outcome {
@@ -204,33 +210,6 @@ public final class Replayer: GuestKernel {
             return diverge(req, "the recording delivered \(Signal.name(d.signal)) to a handler at 0x\(String(d.handler, radix: 16)); the program has none there now")
         }
         return .deliver(mine)
-    }
-
-    /// What the guest wrote to Revenant's stdout/stderr, written again from guest memory.
-    func echo(_ req: SyscallRequest, _ e: SyscallEvent) {
-        var chunks: [[UInt8]] = []
-        var left = Int(e.result)
-        if e.name == "writev" {
-            let n = Int(min(req[2], 1024))
-            for i in 0..<n where left > 0 {
-                guard let base = try? memory.load(UInt64.self, at: req[1] + UInt64(16 * i)),
-                      let len = try? memory.load(UInt64.self, at: req[1] + UInt64(16 * i) + 8) else { break }
-                let take = Int(min(UInt64(left), len))
-                if take > 0, let b = try? memory.bytes(at: base, count: take) { chunks.append(b) }
-                left -= take
-            }
-        } else if let b = try? memory.bytes(at: req[1], count: left) {
-            chunks.append(b)
-        }
-        let fd: Int32 = e.console == 2 ? 2 : 1
-        for c in chunks {
-            var off = 0
-            while off < c.count {
-                let n = c.withUnsafeBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
-                if n <= 0 { break }
-                off += n
-            }
-        }
     }
 
     func diverge(_ req: SyscallRequest, _ what: String) -> SyscallOutcome {

@@ -174,6 +174,14 @@ public enum ReplayPolicy {
         return out
     }()
 
-    /// Calls that write guest bytes to a descriptor (console output in replay).
-    static let output: Set<UInt64> = Set(["write", "writev", "pwrite64"].compactMap { SyscallNames.byName[$0].map(UInt64.init) })
+    /// Calls that change what a descriptor's file holds or where it writes next, by the index of
+    /// that descriptor's argument: on Revenant's own stdout and stderr, replay does them again
+    /// (ConsoleOutput.swift).
+    static let output: [UInt64: Int] = {
+        let table = ["write": 0, "writev": 0, "pwrite64": 0, "lseek": 0, "ftruncate": 0, "fallocate": 0,
+                     "sendfile": 0, "copy_file_range": 2]
+        var out: [UInt64: Int] = [:]
+        for (name, i) in table { if let nr = SyscallNames.byName[name] { out[UInt64(nr)] = i } }
+        return out
+    }()
 }

@@ -248,6 +248,7 @@ final class GuestSession {
             h.files = files
             h.shims = shimsLoaded
             if keepChannel { h.keptChannel = true }
+            h.consoles = TraceHeader.Console.regularFiles([1, 2])
             do { try trace.writeHeader(h) } catch {
                 abandon()
                 throw CLIError("\(error)")

@@ -42,6 +42,29 @@ public struct TraceHeader: Codable, Equatable, Sendable {
     public var shims: [String]?
     /// `record --keep-channel`: the live channel is in the trace's `channel.live` (a debugging aid).
     public var keptChannel: Bool?
+    /// Revenant's own stdout and stderr where they were regular files: where they started and
+    /// whether they append, so that a replay can move and write as the program did.
+    public var consoles: [Console]?
+
+    public struct Console: Codable, Equatable, Sendable {
+        public var fd: Int32, offset: Int64, append: Bool
+        public init(fd: Int32, offset: Int64, append: Bool) {
+            self.fd = fd
+            self.offset = offset
+            self.append = append
+        }
+
+        /// Those of `fds` that are regular files, as they are now.
+        public static func regularFiles(_ fds: [Int32]) -> [Console] {
+            fds.compactMap { fd in
+                var st = stat()
+                guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+                let offset = lseek(fd, 0, SEEK_CUR)
+                guard offset >= 0 else { return nil }
+                return Console(fd: fd, offset: Int64(offset), append: fcntl(fd, F_GETFL) & O_APPEND != 0)
+            }
+        }
+    }
 
     public struct LoadedFile: Codable, Equatable, Sendable {
         public var path: ByteString, blob: String

@@ -339,3 +339,51 @@ extension HostileInputTests {
         XCTAssertEqual(r.stdout, "20000 0 19999\n")
     }
 }
+
+// MARK: - What the program did to its own output (finding 7)
+
+extension HostileInputTests {
+    /// `seek`, `pwrite`, `truncate` on a stdout that is a regular file: the replay's file holds what
+    /// the recording's held; a stdout that cannot seek makes the replay say so (124).
+    func testReplayMovesAndTruncatesStdoutAsRecorded() throws {
+        try requireKVM()
+        let programs = [
+            #"$|=1; print "AAAA\n"; seek(STDOUT,0,0); print "B""#,
+            #"$|=1; print "0123456789\n"; truncate(STDOUT, 4); seek(STDOUT, 2, 0); print "xy"; seek(STDOUT, 0, 2); print "end\n""#,
+            #"$|=1; print "hello world\n"; syswrite(STDOUT, "ab"); sysseek(STDOUT, 6, 0); syswrite(STDOUT, "W")"#,
+        ]
+        for (i, program) in programs.enumerated() {
+            let native = base.appendingPathComponent("native\(i)"), recorded = base.appendingPathComponent("rec\(i)")
+            let replayed = base.appendingPathComponent("rep\(i)")
+            XCTAssertEqual(try shell("\(Self.perl) -e '\(program)' > \(native.path)"), 0)
+            XCTAssertEqual(try shell("\(try revenantBinary().path) record -o t\(i).rvt -- \(Self.perl) -e '\(program)' > \(recorded.path)"), 0)
+            XCTAssertEqual(try shell("\(try revenantBinary().path) replay t\(i).rvt > \(replayed.path)"), 0)
+            let expected = try Data(contentsOf: native)
+            XCTAssertEqual(try Data(contentsOf: recorded), expected, program)
+            XCTAssertEqual(try Data(contentsOf: replayed), expected, "replay: \(program)")
+            // Into a pipe the program's moves cannot be made: it says so, exit 124.
+            let piped = try run("/bin/bash", ["-c", "\(try revenantBinary().path) replay t\(i).rvt | cat >/dev/null; exit ${PIPESTATUS[0]}"])
+            XCTAssertEqual(piped.status, 124, program)
+            XCTAssertTrue(piped.stderr.contains("on its stdout, a regular file when recorded; this replay's stdout cannot do the same"),
+                          piped.stderr)
+        }
+    }
+
+    /// Bytes sent to stdout from a file (sendfile) are not in the trace: the replay says so.
+    func testReplayRefusesOutputItCannotReproduce() throws {
+        try requireKVM()
+        try write("0123456789", "data")
+        let program = #"open(my $f, "<", "data") or die; syscall(40, 1, fileno($f), 0, 10) == 10 or die "sendfile: $!""#
+        let rec = try revenant(["record", "-o", "s.rvt", "--", Self.perl, "-e", program])
+        XCTAssertEqual(rec.status, 0, rec.stderr)
+        XCTAssertEqual(rec.stdout, "0123456789")
+        let r = try revenant(["replay", "s.rvt"])
+        XCTAssertEqual(r.status, 124, r.stderr)
+        XCTAssertTrue(r.stderr.contains("wrote 10 bytes to its stdout with sendfile; the trace does not hold them"), r.stderr)
+        // A replay that echoes nothing has nothing to refuse.
+        XCTAssertEqual(try revenant(["replay", "s.rvt", "--quiet"]).status, 0)
+    }
+
+    /// `sh -c` in the test's folder; its exit status.
+    func shell(_ command: String) throws -> Int32 { try run("/bin/sh", ["-c", command]).status }
+}
