@@ -44,6 +44,6 @@ let package = Package(
             "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace", "Regen", "SQLReplay", "PerlReplay",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "RevenantTests", dependencies: ["LinuxABI", "GuestMemory", "Personality", "Machine", "Trace", "Replay", "Regen", "SQLReplay", "PerlReplay"]),
+        .testTarget(name: "RevenantTests", dependencies: ["LinuxABI", "GuestMemory", "Personality", "Machine", "Trace", "Replay", "Regen", "SQLReplay", "PerlReplay", "CHost"]),
     ]
 )

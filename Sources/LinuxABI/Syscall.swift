@@ -25,7 +25,7 @@ public struct SyscallRequest: Sendable {
         }
     }
 
-    public var name: String { SyscallNames.byNumber[Int(number)] ?? "syscall_\(number)" }
+    public var name: String { Int(exactly: number).flatMap { SyscallNames.byNumber[$0] } ?? "syscall_\(number)" }
 }
 
 /// What the VMM does after a syscall.
@@ -58,6 +58,34 @@ public struct SignalDelivery: Equatable, Sendable {
     public var senderUID: UInt32
     /// The interrupted syscall's result, seen by the program after the handler returns.
     public var result: Int64
+    /// The sigaltstack as set (ss_sp, ss_flags, ss_size): the frame's uc_stack, and where the
+    /// handler runs when it asked for it (SA_ONSTACK) and the stack is enabled.
+    public var alternateStack: AlternateStack = .disabled
+    /// Set when a CPU exception raised the signal (SIGSEGV, SIGFPE…): siginfo's si_addr and the
+    /// sigcontext's trapno and err, as Linux fills them.
+    public var fault: Fault?
+
+    public struct AlternateStack: Equatable, Sendable {
+        public var base: UInt64, flags: Int32, size: UInt64
+        public init(base: UInt64, flags: Int32, size: UInt64) {
+            self.base = base
+            self.flags = flags
+            self.size = size
+        }
+        public static let disabled = AlternateStack(base: 0, flags: 2 /* SS_DISABLE */, size: 0)
+        public var enabled: Bool { flags & 2 == 0 && size > 0 }
+    }
+
+    public struct Fault: Equatable, Sendable {
+        public var address: UInt64, trapNumber: UInt64, errorCode: UInt64
+        public init(address: UInt64, trapNumber: UInt64, errorCode: UInt64) {
+            self.address = address
+            self.trapNumber = trapNumber
+            self.errorCode = errorCode
+        }
+    }
+
+    public static let onStack: UInt64 = 0x0800_0000  // SA_ONSTACK
 
     public init(signal: Int32, handler: UInt64, restorer: UInt64, flags: UInt64, savedMask: UInt64,
                 code: Int32, senderPID: Int32, senderUID: UInt32, result: Int64) {

@@ -10,6 +10,9 @@ import LinuxABI
 /// recorder and replayer later).
 public protocol GuestKernel: AnyObject {
     func handle(_ request: SyscallRequest) -> SyscallOutcome
+    /// A CPU exception in the program raised `signal`: the delivery into its handler, or nil when
+    /// the fault ends the program.
+    func deliverFault(_ signal: Int32, code: Int32, fault: SignalDelivery.Fault) -> SignalDelivery?
 }
 
 /// How a guest run ended.
@@ -57,6 +60,11 @@ public final class GuestMachine: PhysicalBacking {
     /// Time inside KVM_RUN (guest execution plus the hypervisor's own exit handling).
     public private(set) var runNanoseconds: UInt64 = 0
     public private(set) var startupNanoseconds: UInt64 = 0
+
+    /// What XSAVE holds for the guest (the components LongMode enables in XCR0).
+    var xstate: SignalFrame.XState {
+        SignalFrame.XState(features: cpuid.first { $0.function == 0xd && $0.index == 0 }.map { UInt64($0.eax) & 7 } ?? 3)
+    }
 
     /// Serve syscalls through the mailbox and spinner (PVM only); false: every syscall exits.
     public let useMailbox: Bool
@@ -186,7 +194,7 @@ public final class GuestMachine: PhysicalBacking {
                         if let current = self.vcpu, current !== vcpu { vcpu = current }
                         if let end = try finish(outcome, vcpu: vcpu, alwaysReturn: false) { return end }
                     } else if addr == windowGPA + UInt64(REVENANT_MMIO_EXCEPTION) {
-                        if let end = try exception(vcpu) { return end }
+                        if let end = try exception(vcpu, kernel: kernel) { return end }
                     } else {
                         let va = addr < space.layout.size ? space.layout.virtual(physical: addr) : addr
                         return .killed(signal: Signal.sigsegv, report: crashReport(signal: Signal.sigsegv,
@@ -242,14 +250,16 @@ public final class GuestMachine: PhysicalBacking {
             r.rax = UInt64(bitPattern: d.result)
             r.rip = userRIP
             r.rflags = userFlags
-            do { try SignalFrame.deliver(d, regs: &r, space: space) } catch {
-                return .killed(signal: Signal.sigsegv, report: crashReport(signal: Signal.sigsegv,
-                    what: "no room for the \(Signal.name(d.signal)) frame on the stack", rip: userRIP, address: regs.pointee.rsp), fault: true)
-            }
+            if let end = enterHandler(d, regs: &r, vcpu: vcpu, rip: userRIP) { return end }
             regs.pointee = r
         case .signalReturn(let frame):
             var r = regs.pointee
-            do { try SignalFrame.restore(frame: frame, regs: &r, space: space) } catch {
+            do {
+                let current = try vcpu.getXSAVE()
+                if let area = try SignalFrame.restore(frame: frame, regs: &r, current: current, xstate: xstate, space: space) {
+                    try vcpu.setXSAVE(area)
+                }
+            } catch {
                 return .killed(signal: Signal.sigsegv, report: crashReport(signal: Signal.sigsegv,
                     what: "bad signal frame in rt_sigreturn", rip: userRIP, address: frame), fault: true)
             }
@@ -259,9 +269,22 @@ public final class GuestMachine: PhysicalBacking {
         return nil
     }
 
+    /// Build the frame for `d` on the guest's stack and point `regs` at the handler; a
+    /// termination when there is no room for it (Linux kills with SIGSEGV then).
+    func enterHandler(_ d: SignalDelivery, regs r: inout kvm_regs, vcpu: VCPU, rip: UInt64) -> Termination? {
+        do {
+            try SignalFrame.deliver(d, regs: &r, xsave: try vcpu.getXSAVE(), xstate: xstate, space: space)
+        } catch {
+            return .killed(signal: Signal.sigsegv, report: crashReport(signal: Signal.sigsegv,
+                what: "no room for the \(Signal.name(d.signal)) frame on the stack", rip: rip, address: r.rsp), fault: true)
+        }
+        return nil
+    }
+
     /// A CPU exception from the program: the frame the CPU pushed is on the exception stack.
-    /// nil: one of our breakpoints, handled; the guest resumes through the stub's iretq.
-    func exception(_ vcpu: VCPU) throws -> Termination? {
+    /// nil: one of our breakpoints, handled, or the program's own handler for the signal entered;
+    /// the guest resumes through the stub's iretq.
+    func exception(_ vcpu: VCPU, kernel: GuestKernel) throws -> Termination? {
         let rsp = vcpu.syncRegs.pointee.rsp
         guard rsp >= GuestLayout.base + GuestLayout.exceptionStackBottom, rsp <= GuestLayout.base + GuestLayout.exceptionStackTop - 56 else {
             return .killed(signal: Signal.sigsegv, report: "revenant: guest exception with a corrupt frame (rsp 0x\(String(rsp, radix: 16)))", fault: true)
@@ -286,7 +309,39 @@ public final class GuestMachine: PhysicalBacking {
         case 17: (sig, name) = (Signal.sigbus, "alignment check (#AC)")
         default: (sig, name) = (Signal.sigsegv, "CPU exception \(vector) (error 0x\(String(error, radix: 16)))")
         }
+        // The program's own handler, as Linux would run it: the registers at the fault in the
+        // frame, the handler's entry in the exception frame the stub's iretq returns through.
+        let (code, address) = GuestMachine.siginfo(vector: vector, error: error, rip: rip, cr2: cr2)
+        if let d = kernel.deliverFault(sig, code: code, fault: .init(address: address, trapNumber: vector, errorCode: error)) {
+            var r = vcpu.syncRegs.pointee
+            r.rip = rip
+            r.rflags = word(4)
+            r.rsp = word(5)
+            if let end = enterHandler(d, regs: &r, vcpu: vcpu, rip: rip) { return end }
+            let regs = vcpu.syncRegs
+            regs.pointee.rdi = r.rdi
+            regs.pointee.rsi = r.rsi
+            regs.pointee.rdx = r.rdx
+            regs.pointee.rax = r.rax
+            vcpu.markRegsDirty()
+            for (i, v) in [(2, r.rip), (4, r.rflags), (5, r.rsp)] {
+                space.systemArea.storeBytes(of: v, toByteOffset: frameOff + 8 * i, as: UInt64.self)
+            }
+            return nil
+        }
         return .killed(signal: sig, report: crashReport(signal: sig, what: name, rip: rip, address: vector == 14 ? cr2 : nil), fault: true)
+    }
+
+    /// siginfo's si_code and si_addr for a CPU exception, as Linux's traps.c sets them.
+    static func siginfo(vector: UInt64, error: UInt64, rip: UInt64, cr2: UInt64) -> (Int32, UInt64) {
+        switch vector {
+        case 14: return (error & 1 != 0 ? 2 /* SEGV_ACCERR */ : 1 /* SEGV_MAPERR */, cr2)
+        case 0: return (1 /* FPE_INTDIV */, rip)
+        case 6: return (2 /* ILL_ILLOPN */, rip)
+        case 17: return (1 /* BUS_ADRALN */, cr2)
+        case 16, 19: return (0, rip)
+        default: return (0x80 /* SI_KERNEL */, 0)
+        }
     }
 
     /// Names to show for mapped files, by the path they were mapped from (replay maps blobs:

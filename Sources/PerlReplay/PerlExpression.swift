@@ -65,7 +65,19 @@ public struct PerlExpressionError: Error, CustomStringConvertible {
 private struct Parser {
     let s: [Unicode.Scalar]
     var at = 0
+    /// How deep the tree built so far nests: parsing and evaluating recurse once per level, so an
+    /// expression nested thousands deep would overflow the stack instead of getting an answer.
+    var depth = 0
+    static let maxDepth = 256
     init(_ s: [Unicode.Scalar]) { self.s = s }
+
+    /// One level deeper (`extra` more for a chain of binary operators, which nests to the left).
+    mutating func deeper(_ extra: Int = 0) throws(PerlExpressionError) {
+        guard depth + extra < Parser.maxDepth else {
+            throw error("the expression nests more than \(Parser.maxDepth) levels deep")
+        }
+        if extra == 0 { depth += 1 }
+    }
 
     func error(_ why: String) -> PerlExpressionError { PerlExpressionError(description: "at column \(at + 1): \(why)") }
     var peek: Unicode.Scalar? { at < s.count ? s[at] : nil }
@@ -85,38 +97,60 @@ private struct Parser {
     }
     func isWord(_ c: Unicode.Scalar) -> Bool { CharacterSet.alphanumerics.contains(c) || c == "_" }
 
-    mutating func expression() throws(PerlExpressionError) -> PerlExpression { try lowOr() }
+    mutating func expression() throws(PerlExpressionError) -> PerlExpression {
+        try deeper()
+        defer { depth -= 1 }
+        return try lowOr()
+    }
 
     mutating func lowOr() throws(PerlExpressionError) -> PerlExpression {
-        var e = try lowAnd()
-        while eat("or") { e = .binary("||", e, try lowAnd()) }
+        var e = try lowAnd(), chain = 0
+        while eat("or") {
+            chain += 1
+            try deeper(chain)
+            e = .binary("||", e, try lowAnd())
+        }
         return e
     }
     mutating func lowAnd() throws(PerlExpressionError) -> PerlExpression {
-        var e = try lowNot()
-        while eat("and") { e = .binary("&&", e, try lowNot()) }
+        var e = try lowNot(), chain = 0
+        while eat("and") {
+            chain += 1
+            try deeper(chain)
+            e = .binary("&&", e, try lowNot())
+        }
         return e
     }
     mutating func lowNot() throws(PerlExpressionError) -> PerlExpression {
-        if eat("not") { return .unary("!", try lowNot()) }
-        return try conditional()
+        guard eat("not") else { return try conditional() }
+        try deeper()
+        defer { depth -= 1 }
+        return .unary("!", try lowNot())
     }
     mutating func conditional() throws(PerlExpressionError) -> PerlExpression {
         let c = try orOr()
         guard eat("?") else { return c }
+        try deeper()
+        defer { depth -= 1 }
         let a = try conditional()
         guard eat(":") else { throw error("expected : in ?:") }
         return .conditional(c, a, try conditional())
     }
     mutating func orOr() throws(PerlExpressionError) -> PerlExpression {
-        var e = try andAnd()
+        var e = try andAnd(), chain = 0
         while true {
+            chain += 1
+            try deeper(chain)
             if eat("||") { e = .binary("||", e, try andAnd()) } else if eat("//") { e = .binary("//", e, try andAnd()) } else { return e }
         }
     }
     mutating func andAnd() throws(PerlExpressionError) -> PerlExpression {
-        var e = try equality()
-        while eat("&&") { e = .binary("&&", e, try equality()) }
+        var e = try equality(), chain = 0
+        while eat("&&") {
+            chain += 1
+            try deeper(chain)
+            e = .binary("&&", e, try equality())
+        }
         return e
     }
     mutating func equality() throws(PerlExpressionError) -> PerlExpression {
@@ -133,8 +167,10 @@ private struct Parser {
         return e
     }
     mutating func additive() throws(PerlExpressionError) -> PerlExpression {
-        var e = try multiplicative()
+        var e = try multiplicative(), chain = 0
         while true {
+            chain += 1
+            try deeper(chain)
             skip()
             if looking("+") { at += 1; e = .binary("+", e, try multiplicative()) }
             else if looking("-") { at += 1; e = .binary("-", e, try multiplicative()) }
@@ -143,8 +179,10 @@ private struct Parser {
         }
     }
     mutating func multiplicative() throws(PerlExpressionError) -> PerlExpression {
-        var e = try binding()
+        var e = try binding(), chain = 0
         while true {
+            chain += 1
+            try deeper(chain)
             skip()
             if looking("*") { at += 1; e = .binary("*", e, try binding()) }
             else if looking("/"), !looking("//") { at += 1; e = .binary("/", e, try binding()) }
@@ -180,17 +218,25 @@ private struct Parser {
         return .match(e, re, negated: negated)
     }
     mutating func unary() throws(PerlExpressionError) -> PerlExpression {
-        if eat("!") { return .unary("!", try unary()) }
+        if eat("!") { return .unary("!", try operand()) }
         skip()
-        if looking("-"), !(at + 1 < s.count && s[at + 1] == "-") { at += 1; return .unary("neg", try unary()) }
+        if looking("-"), !(at + 1 < s.count && s[at + 1] == "-") { at += 1; return .unary("neg", try operand()) }
         for f in ["defined", "length", "scalar", "exists", "ref", "abs", "int", "lc", "uc"] where eat(f) {
-            return .call(f, try unary())
+            return .call(f, try operand())
         }
         return try postfix()
     }
+    /// The operand of a prefix operator: a level deeper.
+    mutating func operand() throws(PerlExpressionError) -> PerlExpression {
+        try deeper()
+        defer { depth -= 1 }
+        return try unary()
+    }
     mutating func postfix() throws(PerlExpressionError) -> PerlExpression {
-        var e = try primary()
+        var e = try primary(), chain = 0
         while true {
+            chain += 1
+            try deeper(chain)
             skip()
             if looking("->") {
                 at += 2

@@ -239,8 +239,10 @@ extension LinuxPersonality {
         if r[4] != 0 {
             let sec = try memory.load(Int64.self, at: r[4])
             let sub = try memory.load(Int64.self, at: r[4] + 8)
-            let ms = r.name == "select" ? sec * 1000 + sub / 1000 : sec * 1000 + sub / 1_000_000
-            timeoutMs = Int32(clamping: ms)
+            guard sec >= 0, sub >= 0 else { throw SysError(EINVAL) }
+            // Any number of seconds: a timeout past Int32's milliseconds waits as long as poll can.
+            let (ms, overflow) = sec.multipliedReportingOverflow(by: 1000)
+            timeoutMs = overflow ? Int32.max : Int32(clamping: ms.addingReportingOverflow(r.name == "select" ? sub / 1000 : sub / 1_000_000).partialValue)
         }
         let res = Glibc.poll(&pfds, nfds_t(pfds.count), timeoutMs)
         guard res >= 0 else { throw SysError(errno) }

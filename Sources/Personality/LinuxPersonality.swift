@@ -153,7 +153,7 @@ public final class LinuxPersonality {
     }
 
     func unsupported(_ req: SyscallRequest, detail: String = "") -> SyscallOutcome {
-        let notes = SyscallTable.byNumber[Int(req.number)]?.notes ?? ""
+        let notes = Int(exactly: req.number).flatMap { SyscallTable.byNumber[$0]?.notes } ?? ""
         let detail = detail.isEmpty ? notes : detail
         diagnose("unsupported syscall \(req.name) (\(req.number))\(detail.isEmpty ? "" : ": " + detail); returning ENOSYS", key: req.number)
         return .value(-Int64(ENOSYS))

@@ -7,6 +7,8 @@ public protocol Nondeterminism: AnyObject {
     /// The guest's process id (also its thread id: one thread).
     var pid: Int32 { get }
     var ppid: Int32 { get }
+    /// The user the guest runs as (a signal's sender uid): the recorded one in replay.
+    var uid: UInt32 { get }
     /// The 16 bytes behind AT_RANDOM.
     func atRandom() -> [UInt8]
     /// CLOCK_MONOTONIC in nanoseconds (alarms, sleeps).
@@ -21,6 +23,7 @@ public final class HostNondeterminism: Nondeterminism {
 
     public let pid: Int32 = getpid()
     public let ppid: Int32 = getppid()
+    public let uid: UInt32 = getuid()
     public init() {}
     public func atRandom() -> [UInt8] {
         var b = [UInt8](repeating: 0, count: 16)

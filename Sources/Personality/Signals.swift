@@ -47,9 +47,9 @@ extension LinuxPersonality {
         }),
         ("alarm", { p, r in
             let now = p.clock.monotonicNow()
-            let left = p.alarmDeadline.map { $0 > now ? ($0 - now + 999_999_999) / 1_000_000_000 : 0 } ?? 0
+            let left = p.alarmDeadline.map { $0 > now ? ($0 - now) / 1_000_000_000 + (($0 - now) % 1_000_000_000 == 0 ? 0 : 1) : 0 } ?? 0
             let seconds = r[0] & 0xffff_ffff  // alarm takes an unsigned int
-            p.alarmDeadline = seconds == 0 ? nil : now + seconds * 1_000_000_000
+            p.alarmDeadline = seconds == 0 ? nil : later(now, seconds * 1_000_000_000)
             p.alarmInterval = 0
             return Int64(left)
         }),
@@ -66,7 +66,7 @@ extension LinuxPersonality {
                 let cap: Int64 = 3_000_000_000
                 let interval = UInt64(min(v[0], cap)) * 1_000_000_000 + UInt64(v[1]) * 1000
                 let value = UInt64(min(v[2], cap)) * 1_000_000_000 + UInt64(v[3]) * 1000
-                p.alarmDeadline = value == 0 ? nil : p.clock.monotonicNow() + value
+                p.alarmDeadline = value == 0 ? nil : later(p.clock.monotonicNow(), value)
                 p.alarmInterval = interval
             }
             return 0
@@ -131,7 +131,7 @@ extension LinuxPersonality {
     /// At the end of a syscall: expire the alarm, then deliver the lowest deliverable signal.
     func signalAtBoundary(result: Int64) -> SyscallOutcome? {
         if let deadline = alarmDeadline, clock.monotonicNow() >= deadline {
-            alarmDeadline = alarmInterval > 0 ? deadline + alarmInterval : nil
+            alarmDeadline = alarmInterval > 0 ? later(deadline, alarmInterval) : nil
             raise(14, code: 0x80 /* SI_KERNEL */)
         }
         while true {
@@ -139,22 +139,49 @@ extension LinuxPersonality {
             guard deliverable != 0 else { return nil }
             let sig = Int32(deliverable.trailingZeroBitCount + 1)
             pendingSignals &= ~(UInt64(1) << (sig - 1))
-            let action = signalActions[Int(sig)]
             let handler = disposition(sig)
             if handler == 1 { continue }
             if handler == 0 {
                 if LinuxPersonality.ignoredByDefault.contains(sig) { continue }
                 return .killed(signal: sig, reason: sig == 14 ? "SIGALRM (alarm expired)" : "the program sent itself \(Signal.name(sig))")
             }
-            let word = { (i: Int) in action.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) } }
-            let flags = word(1), restorer = word(2), saMask = word(3)
-            let saved = signalMask
-            signalMask |= (saMask | (flags & 0x4000_0000 /* SA_NODEFER */ != 0 ? 0 : UInt64(1) << (sig - 1))) & ~LinuxPersonality.unblockable
-            if flags & 0x8000_0000 /* SA_RESETHAND */ != 0 { signalActions[Int(sig)] = [UInt8](repeating: 0, count: 32) }
-            return .deliver(SignalDelivery(signal: sig, handler: handler, restorer: restorer, flags: flags, savedMask: saved,
-                                           code: pendingCodes[Int(sig)], senderPID: nondeterminism.pid,
-                                           senderUID: getuid(), result: result))
+            return .deliver(enterHandler(sig, code: pendingCodes[Int(sig)], result: result))
         }
+    }
+
+    /// Enter the handler of `sig` (set, not ignored): block what its sigaction says, reset it
+    /// for SA_RESETHAND, and say how the machine builds the frame.
+    func enterHandler(_ sig: Int32, code: Int32, result: Int64, fault: SignalDelivery.Fault? = nil) -> SignalDelivery {
+        let action = signalActions[Int(sig)]
+        let word = { (i: Int) in action.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) } }
+        let handler = word(0), flags = word(1), restorer = word(2), saMask = word(3)
+        let saved = signalMask
+        signalMask |= (saMask | (flags & 0x4000_0000 /* SA_NODEFER */ != 0 ? 0 : UInt64(1) << (sig - 1))) & ~LinuxPersonality.unblockable
+        if flags & 0x8000_0000 /* SA_RESETHAND */ != 0 { signalActions[Int(sig)] = [UInt8](repeating: 0, count: 32) }
+        var d = SignalDelivery(signal: sig, handler: handler, restorer: restorer, flags: flags, savedMask: saved,
+                               code: code, senderPID: fault == nil ? nondeterminism.pid : 0,
+                               senderUID: fault == nil ? nondeterminism.uid : 0, result: result)
+        d.fault = fault
+        d.alternateStack = altStack.withUnsafeBytes {
+            SignalDelivery.AlternateStack(base: $0.loadUnaligned(as: UInt64.self), flags: $0.loadUnaligned(fromByteOffset: 8, as: Int32.self),
+                                          size: $0.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+        }
+        return d
+    }
+
+    /// A CPU exception in the program raised `sig`: its handler, entered as Linux does, or nil
+    /// when the fault ends the program — no handler, or the signal ignored or blocked (Linux then
+    /// restores the default action, as force_sig_fault does). Deterministic: a replay faults at
+    /// the same instruction with the same signal state, so nothing is logged.
+    public func deliverFault(_ sig: Int32, code: Int32, fault: SignalDelivery.Fault) -> SignalDelivery? {
+        guard sig >= 1, sig <= 64 else { return nil }
+        let bit = UInt64(1) << (sig - 1)
+        guard disposition(sig) > 1, signalMask & bit == 0 else {
+            signalActions[Int(sig)] = [UInt8](repeating: 0, count: 32)
+            signalMask &= ~bit
+            return nil
+        }
+        return enterHandler(sig, code: code, result: 0, fault: fault)
     }
 
     /// Replay: enter the handler of `sig` as the recording did (same mask and SA_RESETHAND

@@ -44,11 +44,12 @@ extension LinuxPersonality {
         guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw SysError(EINVAL) }
         if remaining != 0 { _ = try memory.pointer(remaining, 16, write: true) }
         let start = clock.monotonicNow()
-        let end = start &+ UInt64(sec) &* 1_000_000_000 &+ UInt64(nsec)
+        let ns = UInt64(sec).multipliedReportingOverflow(by: 1_000_000_000)
+        let end = ns.overflow ? UInt64.max : later(start, later(ns.partialValue, UInt64(nsec)))
         while true {
             let now = clock.monotonicNow()
             if now >= end { return 0 }
-            var wake = min(end, now + 50_000_000)  // look for outside signals every 50 ms
+            var wake = min(end, later(now, 50_000_000))  // look for outside signals every 50 ms
             if let alarm = alarmDeadline { wake = min(wake, alarm) }
             sleep(until: wake)
             let interrupted = (alarmDeadline.map { clock.monotonicNow() >= $0 } ?? false) || hostSignalWaiting()
@@ -70,3 +71,6 @@ extension LinuxPersonality {
         return s != 0
     }
 }
+
+/// A deadline `ns` after `t`, never past the end of time (a wrapped one would fire at once).
+func later(_ t: UInt64, _ ns: UInt64) -> UInt64 { t > UInt64.max - ns ? UInt64.max : t + ns }

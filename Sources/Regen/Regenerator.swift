@@ -120,7 +120,7 @@ struct EventDigest {
     /// mmap's descriptor (argument 4).
     var mmapFD: UInt64 = 0
 
-    var name: String { SyscallNames.byNumber[Int(number)] ?? "syscall_\(number)" }
+    var name: String { Int(exactly: number).flatMap { SyscallNames.byNumber[$0] } ?? "syscall_\(number)" }
 
     init(_ s: SyscallEvent) {
         number = s.number

@@ -71,6 +71,12 @@ public final class Recorder: GuestKernel {
         return storeFile(fd: fd)
     }
 
+    /// Faults are deterministic: the same instruction faults again in replay, with the same
+    /// signal state (sigaction is run again there), so the personality decides alike both times.
+    public func deliverFault(_ signal: Int32, code: Int32, fault: SignalDelivery.Fault) -> SignalDelivery? {
+        personality.deliverFault(signal, code: code, fault: fault)
+    }
+
     public func handle(_ req: SyscallRequest) -> SyscallOutcome {
         // The shims' channel is no event: the trace holds none of it.
         if req.number == ChannelPort.number { return personality.handle(req) }

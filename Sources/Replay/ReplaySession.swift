@@ -44,7 +44,7 @@ public final class ReplaySession {
                                        cwd: header.cwd, programPath: header.program, network: header.network,
                                        diagnostic: diagnostic)
         let personality = LinuxPersonality(memory: machine.space, config: config,
-                                           nondeterminism: ReplayNondeterminism(pid: process.pid, ppid: process.ppid, atRandom: random))
+                                           nondeterminism: ReplayNondeterminism(pid: process.pid, ppid: process.ppid, uid: process.uid, atRandom: random))
         let spec = ProgramSpec(path: header.program, argv: header.argv)
         let loaded: LoadedProgram
         // The files the loader maps come from their blobs, each checked against its digest.

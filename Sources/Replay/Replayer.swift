@@ -8,11 +8,12 @@ import Trace
 
 /// Values a replay must reproduce rather than read from the host.
 public final class ReplayNondeterminism: Nondeterminism {
-    public let pid: Int32, ppid: Int32
+    public let pid: Int32, ppid: Int32, uid: UInt32
     let random: [UInt8]
-    public init(pid: Int32, ppid: Int32, atRandom: [UInt8]) {
+    public init(pid: Int32, ppid: Int32, uid: UInt32, atRandom: [UInt8]) {
         self.pid = pid
         self.ppid = ppid
+        self.uid = uid
         self.random = atRandom
     }
     public func atRandom() -> [UInt8] { random }
@@ -68,6 +69,12 @@ public final class Replayer: GuestKernel {
     deinit { for fd in openBlobs { close(fd) } }
 
     public var truncatedAt: UInt64? { reader.truncatedAt }
+
+    /// Faults are deterministic: the same instruction faults again in replay, with the same
+    /// signal state (sigaction is run again there), so the personality decides alike both times.
+    public func deliverFault(_ signal: Int32, code: Int32, fault: SignalDelivery.Fault) -> SignalDelivery? {
+        personality.deliverFault(signal, code: code, fault: fault)
+    }
 
     public func handle(_ req: SyscallRequest) -> SyscallOutcome {
         // The shims' channel was no event when recording either (the same result in both modes).

@@ -39,7 +39,7 @@ public struct SyscallEvent: Equatable {
             && a.writes.map(\.address) == b.writes.map(\.address) && a.writes.map(\.bytes) == b.writes.map(\.bytes)
     }
 
-    public var name: String { SyscallNames.byNumber[Int(number)] ?? "syscall_\(number)" }
+    public var name: String { Int(exactly: number).flatMap { SyscallNames.byNumber[$0] } ?? "syscall_\(number)" }
 
     /// The value rax got (for outcomes that return into the program).
     public var result: Int64 {
