@@ -12,7 +12,7 @@
  * Under PVM `syscall` stays at CPL3 and jumps to LSTAR. LSTAR = syscall_mailbox: post the call
  * in the mailbox and spin for the answer (no VM exit: ~3 µs instead of ≥ 22 µs per exit), with the
  * MMIO exit as fallback when the spinner is asleep or slow. Only rax, rcx and r11 change, as with
- * Linux; the user stack is touched only below the 128-byte red zone (for popfq).
+ * Linux; the user stack is never touched (popfq runs on a scratch stack in the mailbox page).
  * On VMX/SVM (untested on hardware) LSTAR = syscall_exit: the stub runs at CPL0, the VMM sets
  * rax during the exit, and sysretq returns.
  * The section is data for the host: these bytes only ever execute inside the guest.
@@ -83,11 +83,15 @@ revenant_stub_syscall_mailbox:
     movl $0, MB+0(%rip)                  /* back to IDLE */
     movq MB+64(%rip), %rcx
     movq MB+72(%rip), %r11
-.Lreturn:                                /* rflags := r11, rip := rcx, below the red zone */
-    leaq -128(%rsp), %rsp
+.Lreturn:                                /* rflags := r11, rip := rcx */
+    /* popfq needs a stack: the stub's own, at the top of the mailbox page, so that the program's
+       stack is never written (as with Linux, and as on the exit path: a syscall made with any
+       rsp returns alike). */
+    movq %rsp, MB+96(%rip)
+    leaq MB+4096(%rip), %rsp
     pushq %r11
     popfq
-    leaq 128(%rsp), %rsp
+    movq MB+96(%rip), %rsp
     jmp *%rcx
 .Lprobe:
     xorl %eax, %eax

@@ -309,6 +309,12 @@ public final class GuestMachine: PhysicalBacking {
         case 17: (sig, name) = (Signal.sigbus, "alignment check (#AC)")
         default: (sig, name) = (Signal.sigsegv, "CPU exception \(vector) (error 0x\(String(error, radix: 16)))")
         }
+        // `int 0x80`, the 32-bit system call gate, which Linux has and Revenant does not: said so,
+        // and no handler runs (the program meant a system call, not a fault).
+        if vector == 6 || vector == 13, (try? space.bytes(at: rip, count: 2)) == [0xcd, 0x80] {
+            return .killed(signal: sig, report: crashReport(signal: sig,
+                what: "int 0x80 (the 32-bit system call gate is not supported)", rip: rip, address: nil), fault: true)
+        }
         // The program's own handler, as Linux would run it: the registers at the fault in the
         // frame, the handler's entry in the exception frame the stub's iretq returns through.
         let (code, address) = GuestMachine.siginfo(vector: vector, error: error, rip: rip, cr2: cr2)

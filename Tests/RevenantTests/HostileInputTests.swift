@@ -387,3 +387,63 @@ extension HostileInputTests {
     /// `sh -c` in the test's folder; its exit status.
     func shell(_ command: String) throws -> Int32 { try run("/bin/sh", ["-c", command]).status }
 }
+
+// MARK: - Faults the program handles itself (finding 9)
+
+extension HostileInputTests {
+    /// Tests/Programs/faults.c natively, under run, and recorded then replayed: the same bytes.
+    func testProgramsHandleTheirOwnFaults() throws {
+        try requireKVM()
+        let source = packageRootDirectory().appendingPathComponent("Tests/Programs/faults.c").path
+        XCTAssertEqual(try run("/usr/bin/gcc", ["-O1", "-mavx", "-o", "faults", source]).status, 0)
+        let exe = base.appendingPathComponent("faults").path
+        let native = try run(exe, [])
+        XCTAssertEqual(native.status, 139)
+        XCTAssertEqual(native.stdout, """
+            caught Segmentation fault code 1 addr set
+            caught Floating point exception code 1 addr set
+            caught Segmentation fault code 1 addr set
+            caught Illegal instruction, trapno 6, skipping
+            after ud2: xmm8 kept yes, ymm9's upper half kept yes
+            caught Trace/breakpoint trap
+            after int3
+            getpid with rsp 0: a pid
+
+            """)
+        let r = try revenant(["run", "--", exe])
+        XCTAssertEqual(r.status, 139)
+        XCTAssertEqual(r.stdout, native.stdout)
+        XCTAssertTrue(r.stderr.hasPrefix("revenant: guest killed by SIGSEGV: page fault (#PF, read, not present) at address 0x18"), r.stderr)
+        let rec = try revenant(["record", "-o", "f.rvt", "--", exe])
+        XCTAssertEqual(rec.stdout, native.stdout)
+        let rep = try revenant(["replay", "f.rvt"])
+        XCTAssertEqual(rep.status, 139, rep.stderr)
+        XCTAssertEqual(rep.stdout, native.stdout)
+        XCTAssertEqual(rep.stderr, rec.stderr)
+    }
+
+    func testPerlHandlesItsOwnSegfault() throws {
+        try requireKVM()
+        let program = #"$SIG{SEGV} = sub { print "caught SEGV\n"; exit 3 }; my $x = unpack("p", pack("J", 8)); print "not reached\n""#
+        let native = try run(Self.perl, ["-e", program])
+        XCTAssertEqual(native.status, 3)
+        XCTAssertEqual(native.stdout, "caught SEGV\n")
+        let r = try revenant(["run", "--", Self.perl, "-e", program])
+        XCTAssertEqual(r.status, 3, r.stderr)
+        XCTAssertEqual(r.stdout, native.stdout)
+        XCTAssertEqual(try revenant(["record", "-o", "p.rvt", "--", Self.perl, "-e", program]).stdout, native.stdout)
+        let rep = try revenant(["replay", "p.rvt"])
+        XCTAssertEqual(rep.status, 3, rep.stderr)
+        XCTAssertEqual(rep.stdout, native.stdout)
+    }
+
+    /// `int 0x80` is not a fault the program may handle: it is a system call Revenant lacks.
+    func testInt80IsNamed() throws {
+        try requireKVM()
+        try write("int main(void) { long r; __asm__ volatile(\"int $0x80\" : \"=a\"(r) : \"a\"(20L)); return r > 0 ? 0 : 1; }\n", "i80.c")
+        XCTAssertEqual(try run("/usr/bin/gcc", ["-O1", "-o", "i80", "i80.c"]).status, 0)
+        let r = try revenant(["run", "--", base.appendingPathComponent("i80").path])
+        XCTAssertEqual(r.status, 132)
+        XCTAssertTrue(r.stderr.contains("int 0x80 (the 32-bit system call gate is not supported)"), r.stderr)
+    }
+}

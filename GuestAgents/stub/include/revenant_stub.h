@@ -25,6 +25,8 @@ enum {
     REVENANT_MB_RCX = 64,
     REVENANT_MB_R11 = 72,
     REVENANT_MB_RESULT = 80,
+    REVENANT_MB_SAVED_RSP = 96,   // u64: the program's rsp while the stub uses its own stack
+    REVENANT_MB_STUB_STACK = 4096, // top of the stub's scratch stack (it uses 8 bytes below)
 };
 enum {
     REVENANT_MB_IDLE = 0,     // the spinner polls; the stub may post
