@@ -293,7 +293,7 @@ final class SQLShimTests: ScratchTestCase {
         XCTAssertEqual(col.status, 0, col.stderr)
         XCTAssertTrue(col.stdout.hasSuffix("SQL #3: INSERT INTO u VALUES (2);\n"), col.stdout)
         // A table the run never creates: the query never ran, which is said.
-        assertOneLine(try revenant(["sql", "q.rvt", "--when", "SELECT 1 FROM nothing"]), 125, containing: ["no such table: nothing"], "never")
+        assertOneLine(try revenant(["sql", "q.rvt", "--when", "SELECT 1 FROM absent"]), 125, containing: ["no such table: absent"], "never")
         // An unbounded query: stopped at its deadline.
         let forever = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) SELECT count(*) FROM c"
         let t0 = Date()
