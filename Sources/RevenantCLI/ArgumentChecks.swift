@@ -32,7 +32,8 @@ extension SandboxOptions {
 
 /// A file the command writes at `path`, never inside `trace` (see OutputFile); refusals are one
 /// line, exit 125.
-func outputFile(_ path: String, option: String, force: Bool, trace: String, companions: [String] = []) throws -> OutputFile {
+func outputFile(_ path: String, option: String, force: Bool, trace: String,
+                companions: [String] = []) throws -> OutputFile {
     do { return try OutputFile(path, option: option, force: force, protected: [trace], companions: companions) } catch {
         throw CLIError(error.description)
     }

@@ -39,7 +39,8 @@ struct Log: ParsableCommand {
     @Argument(help: "What to print: syscalls, perl or sql.") var what: String
     @Flag(help: "One JSON object per line.") var jsonl = false
     @Option(parsing: .unconditional, help: ArgumentHelp("Print at most N entries.", valueName: "N")) var limit: Int?
-    @Option(help: ArgumentHelp("A filter, KEY=GLOB or KEY~REGEX (repeatable).", valueName: "EXPR")) var `where`: [String] = []
+    @Option(help: ArgumentHelp("A filter, KEY=GLOB or KEY~REGEX (repeatable).", valueName: "EXPR"))
+    var `where`: [String] = []
 
     func validate() throws {
         try requirePath(trace, "TRACE")
@@ -74,8 +75,10 @@ struct Log: ParsableCommand {
         } catch let e as TraceError { throw CLIError("\(trace): \(e)") }
         // As `replay` says it; the listing itself is whole up to there.
         if complete && (!ended || reader.truncatedAt != nil) {
-            let why = reader.truncatedAt.map { "the events file ends inside a chunk at byte offset \($0)" } ?? "it has no end event"
-            FileHandleStderr.write("revenant: \(trace) ends after event \(index): its recording was cut short (\(why)); the listing stops there\n")
+            let why = reader.truncatedAt.map { "the events file ends inside a chunk at byte offset \($0)" }
+                ?? "it has no end event"
+            FileHandleStderr.write("revenant: \(trace) ends after event \(index): "
+                                   + "its recording was cut short (\(why)); the listing stops there\n")
         }
         if printed == 0 && !`where`.isEmpty { Glibc.exit(1) }
     }

@@ -25,7 +25,10 @@ struct RegenCommand: ParsableCommand {
     @Argument(help: "The trace directory.") var trace: String
     @Flag(help: "Replay although this host's CPU signature differs from the recording's.") var ignoreCPU = false
     @Flag(name: .shortAndLong, help: "Say nothing on success.") var quiet = false
-    @Option(help: ArgumentHelp("Debugging aid: also write the regenerated channel stream to FILE (compare with a trace's channel.live from `record --keep-channel`); it replaces a file (or the symlink itself) there, never a device, folder or anything in the trace.", valueName: "FILE"))
+    @Option(help: ArgumentHelp("Debugging aid: also write the regenerated channel stream to FILE (compare with "
+                               + "a trace's channel.live from `record --keep-channel`); it replaces a file (or the "
+                               + "symlink itself) there, never a device, folder or anything in the trace.",
+                               valueName: "FILE"))
     var channelOut: String?
 
     func validate() throws { try requirePath(trace, "TRACE") }

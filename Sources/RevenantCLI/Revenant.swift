@@ -32,7 +32,8 @@ struct Revenant: ParsableCommand {
             if code == .validationFailure { fail(usageLine(for: error), code: 125) }
             // Not a usage error, and not one of ours: still one line (an index's, say why).
             if let why = TraceIndex.unreadable(error) {
-                fail("the trace's index.sqlite is not a valid index (\(why)); delete it and run `revenant regen TRACE`", code: 125)
+                fail("the trace's index.sqlite is not a valid index (\(why)); delete it and run `revenant regen TRACE`",
+                     code: 125)
             }
             fail(message(for: error), code: 125)
         }
@@ -54,7 +55,9 @@ struct Revenant: ParsableCommand {
             let what = parts.count > 1 ? String(parts[1].filter { $0 != "<" && $0 != ">" }) : "value"
             text = "\(option): \(arguments[at + 1]) is not a valid \(what)"
         }
-        if let first = text.first, text.dropFirst().first?.isLowercase == true { text = first.lowercased() + text.dropFirst() }
+        if let first = text.first, text.dropFirst().first?.isLowercase == true {
+            text = first.lowercased() + text.dropFirst()
+        }
         return text + " (see revenant \(sub.map { $0 + " " } ?? "")--help)"
     }
 }

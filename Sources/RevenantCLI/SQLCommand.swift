@@ -40,6 +40,7 @@ struct SQLCommand: ParsableCommand {
 
     func validate() throws {
         try requirePath(trace, "TRACE")
+        if db == "" { throw ValidationError("--db: an empty name") }
         if let at, at < 0 { throw ValidationError("--at: statement numbers start at 0") }
         if restore != nil && at == nil { throw ValidationError("--restore needs --at N") }
         if when != nil && restore != nil { throw ValidationError("--when and --restore do not go together") }
@@ -76,9 +77,12 @@ struct SQLCommand: ParsableCommand {
     func restore(_ travel: TimeTravel, _ at: Int, _ output: OutputFile) throws {
         let r = try travel.restore(db: db, at: at, to: output)
         let check = noMachineCheck ? "" : try machineCheck(r, output.path)
-        print("restored \(r.file) as it was after statement \(at) into \(output.path): \(r.statements - r.skipped.count) statements re-executed, \(r.checked) checked against the log"
-              + (r.skipped.isEmpty ? "" : "; skipped " + r.skipped.map { "#\($0.seq) (\($0.why))" }.joined(separator: ", "))
-              + (r.openTransaction ? "; statement \(at) is inside an open transaction: the file shows what its connection saw" : "")
+        let skipped = r.skipped.map { "#\($0.seq) (\($0.why))" }.joined(separator: ", ")
+        print("restored \(r.file) as it was after statement \(at) into \(output.path): "
+              + "\(r.statements - r.skipped.count) statements re-executed, \(r.checked) checked against the log"
+              + (r.skipped.isEmpty ? "" : "; skipped " + skipped)
+              + (r.openTransaction
+                 ? "; statement \(at) is inside an open transaction: the file shows what its connection saw" : "")
               + check)
     }
 
@@ -88,11 +92,15 @@ struct SQLCommand: ParsableCommand {
         filter.seq = Int64(at)
         try index.forEachSQL(filter) { e in
             printed = true
-            print("#\(e.seq) [\(e.db ?? "?")] \(e.sql)\(e.bindings == "[]" ? "" : " -- bindings \(e.bindings)") => rc \(e.rc.map(String.init) ?? "?")"
-                  + (e.perl.map { "  (perl \($0))" } ?? "") + "  [event \(e.event)]")
+            print("#\(e.seq) [\(e.db ?? "?")] \(e.sql)\(e.bindings == "[]" ? "" : " -- bindings \(e.bindings)")"
+                  + " => rc \(e.rc.map(String.init) ?? "?")" + (e.perl.map { "  (perl \($0))" } ?? "")
+                  + "  [event \(e.event)]")
             return false
         }
-        if !printed { throw TimeTravel.Failure.noAnswer("statement \(at) is out of range: the log has statements 0…\(index.sqlStatementCount - 1)") }
+        if !printed {
+            let last = index.sqlStatementCount - 1
+            throw TimeTravel.Failure.noAnswer("statement \(at) is out of range: the log has statements 0…\(last)")
+        }
     }
 
     /// Rebuild the same file at the machine level (pre-image + the replayed writes) and compare.
@@ -116,7 +124,8 @@ struct SQLCommand: ParsableCommand {
     }
 
     func predicate(_ travel: TimeTravel, _ index: TraceIndex, _ query: String) throws {
-        let hits = try travel.whenTrue(query, label: "the --when query", timeout: evaluation.timeout, db: db, first: first) { s in
+        let timeout = evaluation.timeout
+        let hits = try travel.whenTrue(query, label: "the --when query", timeout: timeout, db: db, first: first) { s in
             print("#\(s.seq) \(s.sql.replacingNewlines())" + ((s.perlCaller ?? s.perl).map { "  (perl \($0))" } ?? ""))
         }
         if hits == 0 { Glibc.exit(1) }

@@ -76,18 +76,24 @@ struct ShimSelection {
 
     /// The command the user ran: a recorded argv and environment less exactly what apply() added
     /// for `shims` (the trace header's list): perl's switches, the SQLite shim in LD_PRELOAD.
-    static func userCommand(argv: [String], environment: [String], shims: [String]) -> (argv: [String], environment: [String]) {
+    static func userCommand(argv: [String], environment: [String],
+                            shims: [String]) -> (argv: [String], environment: [String]) {
         var argv = argv, env = environment
         if shims.contains("perl"), argv.count >= 3, argv[1].hasPrefix("-I"),
            Array(argv[1...2]) == perlSwitches(String(argv[1].dropFirst(2))) {
             argv.removeSubrange(1...2)
         }
         if shims.contains("sqlite"), let i = env.firstIndex(where: { $0.hasPrefix("LD_PRELOAD=") }) {
-            var libraries = env[i].dropFirst("LD_PRELOAD=".count).split(separator: ":", omittingEmptySubsequences: false)
+            let value = env[i].dropFirst("LD_PRELOAD=".count)
+            var libraries = value.split(separator: ":", omittingEmptySubsequences: false)
             if let lib = libraries.first, isShimLibrary(String(lib)) {
                 libraries.removeFirst()
                 // apply() appended the variable when there was none (or an empty one).
-                if libraries.isEmpty { env.remove(at: i) } else { env[i] = "LD_PRELOAD=" + libraries.joined(separator: ":") }
+                if libraries.isEmpty {
+                    env.remove(at: i)
+                } else {
+                    env[i] = "LD_PRELOAD=" + libraries.joined(separator: ":")
+                }
             }
         }
         return (argv, env)

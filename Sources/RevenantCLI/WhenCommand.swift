@@ -58,7 +58,9 @@ struct When: ParsableCommand {
     func validate() throws {
         try requirePath(trace, "TRACE")
         let chosen = [syscall, sql, perl, symbol.isEmpty ? nil : "", watch.isEmpty ? nil : ""].compactMap { $0 }
-        guard chosen.count == 1 else { throw ValidationError("give exactly one of --syscall, --sql, --perl, --symbol, --watch") }
+        guard chosen.count == 1 else {
+            throw ValidationError("give exactly one of --syscall, --sql, --perl, --symbol, --watch")
+        }
         if symbol.contains("") { throw ValidationError("--symbol: an empty name") }
         if includeShims && symbol.isEmpty { throw ValidationError("--include-shims goes with --symbol") }
     }
@@ -97,8 +99,9 @@ struct When: ParsableCommand {
                 throw CLIError("\(trace) was recorded without the SQLite shim: it has no query log", code: 1)
             }
             return try reportingTravelFailures {
-                try TimeTravel(directory: dir, index: index).whenTrue(sql, label: "the --sql query", timeout: evaluation.timeout,
-                                                                       db: nil, first: first) { s in
+                let travel = TimeTravel(directory: dir, index: index)
+                let (label, timeout) = ("the --sql query", evaluation.timeout)
+                return try travel.whenTrue(sql, label: label, timeout: timeout, db: nil, first: first) { s in
                     // The Perl statement that ran it (the program's own line when DBI ran it).
                     let at = Position(event: s.endEvent, perl: s.perlCaller ?? s.perl, sql: s.seq)
                     print("\(at): \(s.sql.replacingNewlines())")
@@ -223,8 +226,8 @@ struct Watch {
     func check(in layout: GuestLayout) throws {
         let (end, overflow) = address.addingReportingOverflow(UInt64(length))
         guard address >= layout.programStart, !overflow, end <= layout.end else {
-            throw CLIError("--watch \(spec): not a guest address (the program's memory is 0x\(String(layout.programStart, radix: 16))"
-                           + "–0x\(String(layout.end, radix: 16)))")
+            let range = "0x\(String(layout.programStart, radix: 16))–0x\(String(layout.end, radix: 16))"
+            throw CLIError("--watch \(spec): not a guest address (the program's memory is \(range))")
         }
     }
 }
@@ -233,7 +236,9 @@ func parseWatch(_ w: String) throws -> Watch {
     let parts = w.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
     let a = parts[0].hasPrefix("0x") ? UInt64(parts[0].dropFirst(2), radix: 16) : UInt64(parts[0])
     let n = parts.count > 1 ? Int(parts[1]) : 8
-    guard let a, let n, n > 0, n <= 4096 else { throw CLIError("--watch \(w): expected ADDR[:LEN] (ADDR in hex as 0x…, LEN 1–4096 bytes)") }
+    guard let a, let n, n > 0, n <= 4096 else {
+        throw CLIError("--watch \(w): expected ADDR[:LEN] (ADDR in hex as 0x…, LEN 1–4096 bytes)")
+    }
     return Watch(spec: w, address: a, length: n)
 }
 

@@ -23,7 +23,8 @@ public final class OutputFile {
 
     /// `option` names the path in messages; `protected` are folders that must not be written
     /// into (the trace the command reads).
-    public init(_ path: String, option: String, force: Bool, protected: [String], companions: [String] = []) throws(Refused) {
+    public init(_ path: String, option: String, force: Bool, protected: [String],
+                companions: [String] = []) throws(Refused) {
         self.path = path
         self.option = option
         self.force = force
@@ -32,10 +33,13 @@ public final class OutputFile {
         let slash = path.lastIndex(of: "/")
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
         let folder = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
-        guard !name.isEmpty, name != ".", name != ".." else { throw Refused(description: "\(option) \(path) is a folder") }
-        guard let real = OutputFile.realPath(folder) else {
-            throw Refused(description: "\(option) \(path): cannot write in \(folder): \(String(cString: strerror(errno)))")
+        guard !name.isEmpty, name != ".", name != ".." else {
+            throw Refused(description: "\(option) \(path) is a folder")
         }
+        let cannot = {
+            Refused(description: "\(option) \(path): cannot write in \(folder): \(String(cString: strerror(errno)))")
+        }
+        guard let real = OutputFile.realPath(folder) else { throw cannot() }
         for p in protected {
             if OutputFile.isInside(folder: real, name: name, protected: p) {
                 throw Refused(description: "\(option) \(path) is inside \(p), which this command reads")
@@ -46,7 +50,8 @@ public final class OutputFile {
         // exclusively with the mode a new file gets (0666 less the umask).
         var made: String?
         for _ in 0..<100 {
-            let candidate = (slash == nil ? "" : folder + "/") + ".\(name).revenant-\(UInt32.random(in: 0...UInt32.max))"
+            let hidden = ".\(name).revenant-\(UInt32.random(in: 0...UInt32.max))"
+            let candidate = slash == nil ? hidden : folder + "/" + hidden
             let fd = open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o666)
             if fd >= 0 {
                 close(fd)
@@ -55,7 +60,7 @@ public final class OutputFile {
             }
             if errno != EEXIST { break }
         }
-        guard let made else { throw Refused(description: "\(option) \(path): cannot write in \(folder): \(String(cString: strerror(errno)))") }
+        guard let made else { throw cannot() }
         temporary = made
     }
 
@@ -86,9 +91,12 @@ public final class OutputFile {
         case S_IFREG where force, S_IFLNK where force: return
         case S_IFREG: throw Refused(description: "\(option) \(path) exists (--force to replace it)")
         case S_IFLNK:
-            throw Refused(description: "\(option) \(path) is a symbolic link (--force replaces the link itself, not what it points to)")
+            throw Refused(description: "\(option) \(path) is a symbolic link "
+                          + "(--force replaces the link itself, not what it points to)")
         case S_IFDIR: throw Refused(description: "\(option) \(path) is a folder")
-        default: throw Refused(description: "\(option) \(path) is not a regular file (a device, FIFO or socket): it is never replaced")
+        default:
+            throw Refused(description: "\(option) \(path) is not a regular file (a device, FIFO or socket): "
+                          + "it is never replaced")
         }
     }
 
@@ -123,7 +131,9 @@ public final class OutputFile {
         defer { closedir(dir) }
         var out = Set<FileID>()
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
             guard name != ".", name != ".." else { continue }
             let p = root + "/" + name
             guard let id = fileID(p, follow: false) else { continue }

@@ -32,7 +32,8 @@ public struct SyscallPredicate {
             }
             // A name no syscall has is a typo, not a question without an answer.
             if key == "name", !SyscallNames.byName.keys.contains(where: holds) {
-                throw Invalid(description: "\(option) \(text): no syscall is called that (revenant syscalls lists them)")
+                throw Invalid(description: "\(option) \(text): no syscall is called that "
+                              + "(revenant syscalls lists them)")
             }
         }
 
@@ -63,7 +64,9 @@ public struct SyscallPredicate {
     /// `log syscalls --where EXPR...`: every one must hold (data needs a replay: not here).
     public init(filters: [String]) throws(Invalid) {
         var all: [Condition] = []
-        for f in filters { all.append(try Condition(f, keys: ["name", "path", "fd", "result", "errno"], option: "--where")) }
+        for f in filters {
+            all.append(try Condition(f, keys: ["name", "path", "fd", "result", "errno"], option: "--where"))
+        }
         conditions = all
     }
 

@@ -54,15 +54,21 @@ public struct TimeTravel {
     /// An index that cannot be read throws its own error (TraceIndex.unreadable says why).
     public func resolve(_ name: String?) throws -> String {
         let all = try databases()
-        guard !all.isEmpty else { throw Failure.noAnswer("the run opened no database file (SQLite activity: \(index.sqlStatementCount) statements)") }
+        let listed = all.joined(separator: ", ")
+        guard !all.isEmpty else {
+            let count = index.sqlStatementCount
+            throw Failure.noAnswer("the run opened no database file (SQLite activity: \(count) statements)")
+        }
         guard let name else {
-            guard all.count == 1 else { throw Failure.usage("the run opened \(all.count) databases (\(all.joined(separator: ", "))): choose one with --db") }
+            guard all.count == 1 else {
+                throw Failure.usage("the run opened \(all.count) databases (\(listed)): choose one with --db")
+            }
             return all[0]
         }
         if let exact = all.first(where: { $0 == name }) { return exact }
         let byBase = all.filter { $0.split(separator: "/").last.map(String.init) == name }
         guard byBase.count == 1 else {
-            throw Failure.noAnswer("the run never opened a database named \(name) (it opened \(all.joined(separator: ", ")))")
+            throw Failure.noAnswer("the run never opened a database named \(name) (it opened \(listed))")
         }
         return byBase[0]
     }
@@ -155,7 +161,9 @@ public struct TimeTravel {
         let endEvent = try index.queue.read { db in try Int.fetchOne(db, sql: "SELECT end_event FROM sql_statements WHERE seq = ?", arguments: [n]) } ?? 0
         // No pre-image: the run created the file; SQLite takes an empty one as a new database.
         let pre = try preImage(file)
-        if let e = writeWholeFile(out, pre ?? []) { throw Failure.usage("cannot write \(out): \(String(cString: strerror(e)))") }
+        if let e = writeWholeFile(out, pre ?? []) {
+            throw Failure.usage("cannot write \(out): \(String(cString: strerror(e)))")
+        }
         let seed = try self.seed()
         // Other files the statements open (attached databases) live in a scratch folder, from
         // their pre-images: re-execution never writes where the recorded run wrote.
@@ -240,7 +248,8 @@ public struct TimeTravel {
         switch Int(status) {
         case SQLREPLAY_QUERY_EMPTY: return "\(label) is empty"
         case SQLREPLAY_QUERY_SEVERAL: return "\(label) must be one statement: there is another after its first `;`"
-        case SQLREPLAY_QUERY_NOT_READ_ONLY: return "\(label) must be one SELECT that only reads (it runs on the replayed database)"
+        case SQLREPLAY_QUERY_NOT_READ_ONLY:
+            return "\(label) must be one SELECT that only reads (it runs on the replayed database)"
         default: return "\(label) does not prepare: \(error ?? "?")"
         }
     }
@@ -257,8 +266,10 @@ public struct TimeTravel {
         guard last >= 0 else { throw Failure.noAnswer("the program ran no SQL statement (no SQLite activity in the trace)") }
         // A new file of ours, never committed: removed (journals too) when done.
         let scratch: OutputFile
-        do { scratch = try OutputFile("/tmp/revenant-sql-when.db", option: "scratch", force: true, protected: [],
-                                      companions: TimeTravel.companions) } catch { throw Failure.usage(error.description) }
+        do {
+            scratch = try OutputFile("/tmp/revenant-sql-when.db", option: "scratch", force: true, protected: [],
+                                     companions: TimeTravel.companions)
+        } catch { throw Failure.usage(error.description) }
         var before = false
         var hits = 0
         var prepared = false, missing: String?
@@ -272,8 +283,11 @@ public struct TimeTravel {
             case SQLREPLAY_QUERY_OK: prepared = true
             case SQLREPLAY_QUERY_MISSING: missing = error
             case SQLREPLAY_QUERY_TIMED_OUT:
-                throw Failure.usage("\(label) timed out after \(String(format: "%g", timeout)) s at statement #\(s.seq) (--timeout to allow longer)")
-            case SQLREPLAY_QUERY_ERROR: throw Failure.usage("\(label) failed after statement #\(s.seq): \(error ?? "?")")
+                let seconds = String(format: "%g", timeout)
+                throw Failure.usage("\(label) timed out after \(seconds) s at statement #\(s.seq) "
+                                    + "(--timeout to allow longer)")
+            case SQLREPLAY_QUERY_ERROR:
+                throw Failure.usage("\(label) failed after statement #\(s.seq): \(error ?? "?")")
             default: throw Failure.usage(TimeTravel.predicateProblem(status, error, label: label))
             }
             if now && !before {

@@ -311,13 +311,14 @@ extension RecordReplayTests {
         let whole = try revenant(["log", trace.path, "syscalls"], cwd: base, stdin: nil)
         XCTAssertEqual(whole.status, 0)
         XCTAssertEqual(whole.stderr, Data(), "a complete trace: no warning")
-        for (cut, words) in [(chunks.last!, "no end event"), (chunks.last! + 40, "ends inside a chunk at byte offset \(chunks.last!)")] {
+        let last = chunks.last!
+        for (cut, words) in [(last, "no end event"), (last + 40, "ends inside a chunk at byte offset \(last)")] {
             try Data(bytes.prefix(cut)).write(to: events)
             let r = try revenant(["log", trace.path, "syscalls"], cwd: base, stdin: nil)
             let err = String(decoding: r.stderr, as: UTF8.self)
             XCTAssertEqual(r.status, 0, "the listing is complete up to the cut")
-            XCTAssertTrue(err.hasPrefix("revenant: \(trace.path) ends after event ") && err.contains("its recording was cut short")
-                          && err.contains(words), err)
+            XCTAssertTrue(err.hasPrefix("revenant: \(trace.path) ends after event "), err)
+            XCTAssertTrue(err.contains("its recording was cut short") && err.contains(words), err)
             XCTAssertEqual(err.split(separator: "\n").count, 1, err)
             let listed = String(decoding: r.stdout, as: UTF8.self).split(separator: "\n")
             XCTAssertGreaterThan(listed.count, 100)

@@ -139,7 +139,8 @@ extension ScratchTestCase {
         XCTAssertEqual(r.status, status, context, file: file, line: line)
         XCTAssertEqual(r.stdout, "", context, file: file, line: line)
         XCTAssertTrue(r.stderr.hasPrefix("revenant: ") && r.stderr.hasSuffix("\n"), context, file: file, line: line)
-        XCTAssertEqual(r.stderr.split(separator: "\n", omittingEmptySubsequences: false).count, 2, context, file: file, line: line)
+        let lines = r.stderr.split(separator: "\n", omittingEmptySubsequences: false)
+        XCTAssertEqual(lines.count, 2, context, file: file, line: line)
         for c in containing { XCTAssertTrue(r.stderr.contains(c), "\(c) in \(context)", file: file, line: line) }
     }
 }

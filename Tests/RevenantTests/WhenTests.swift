@@ -49,7 +49,8 @@ final class WhenTests: ScratchTestCase {
         let shown = prepares.stdout.split(separator: "\n")
         XCTAssertFalse(shown.isEmpty)
         XCTAssertTrue(shown.allSatisfy { $0.contains("(libsqlite3.so") }, prepares.stdout)
-        let all = try revenant(["when", "b.rvt", "--symbol", "sqlite3_prepare_v2", "--include-shims"]).stdout.split(separator: "\n")
+        let withShims = try revenant(["when", "b.rvt", "--symbol", "sqlite3_prepare_v2", "--include-shims"])
+        let all = withShims.stdout.split(separator: "\n")
         XCTAssertEqual(all.count, 2 * shown.count, all.joined(separator: "\n"))
         XCTAssertEqual(all.filter { $0.contains("(librevenant_sqlite.so") }.count, shown.count)
         // --first stops at the first hit (and the replay there).
