@@ -6,6 +6,16 @@ import SQLReplay
 // declared elsewhere too: an empty path would reach the file system as "" and come back as
 // "revenant: : No such file or directory".
 
+/// A command whose TRACE argument names the trace it reads.
+protocol ReadsTrace { var trace: String { get } }
+
+extension Replay: ReadsTrace {}
+extension PerlCommand: ReadsTrace {}
+extension SQLCommand: ReadsTrace {}
+extension When: ReadsTrace {}
+extension Log: ReadsTrace {}
+extension RegenCommand: ReadsTrace {}
+
 /// A path argument must name something.
 func requirePath(_ value: String, _ name: String) throws {
     if value.isEmpty { throw ValidationError("\(name): an empty path") }

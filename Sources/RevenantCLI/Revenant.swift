@@ -1,5 +1,4 @@
 import ArgumentParser
-import Regen
 import Replay
 import Glibc
 
@@ -18,23 +17,22 @@ struct Revenant: ParsableCommand {
     /// ArgumentParser's own exit codes are replaced by DESIGN.md's (usage errors are 125), and
     /// its reports (message, usage, help hint: 3–5 lines) by one line; --help stays whole.
     static func main() {
+        var parsed: ParsableCommand?
         do {
             var command = try parseAsRoot()
+            parsed = command
             try command.run()
-        } catch let e as CLIError {
-            fail(e.message, code: e.code)
         } catch {
+            // A damaged index met by a command that does not say so itself: one line all the same.
+            let error = (parsed as? ReadsTrace).map { indexFailure($0.trace, error) } ?? error
+            if let e = error as? CLIError { fail(e.message, code: e.code) }
             let code = exitCode(for: error)
             if code == .success {
                 print(fullMessage(for: error))
                 Glibc.exit(0)
             }
             if code == .validationFailure { fail(usageLine(for: error), code: 125) }
-            // Not a usage error, and not one of ours: still one line (an index's, say why).
-            if let why = TraceIndex.unreadable(error) {
-                fail("the trace's index.sqlite is not a valid index (\(why)); delete it and run `revenant regen TRACE`",
-                     code: 125)
-            }
+            // Neither a usage error nor one of ours: still one line.
             fail(message(for: error), code: 125)
         }
     }

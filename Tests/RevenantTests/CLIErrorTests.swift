@@ -89,6 +89,14 @@ final class CLIErrorTests: ScratchTestCase {
             let words = ["t.rvt/index.sqlite is not a valid index", "revenant regen t.rvt"]
             assertOneLine(try revenant(args), 125, containing: words, args.joined(separator: " "))
         }
+        // The Perl log's readers too (perl's own command included).
+        XCTAssertEqual(try revenant(["record", "-o", "p.rvt", "--", "/usr/bin/perl", "-e", "print 1"]).status, 0)
+        XCTAssertEqual(try revenant(["regen", "p.rvt"]).status, 0)
+        XCTAssertEqual(try run("/usr/bin/sqlite3", ["p.rvt/index.sqlite", "DROP TABLE files"]).status, 0)
+        for args in [["log", "p.rvt", "perl"], ["perl", "p.rvt", "--path", "vm", "--break=-e:1"]] {
+            let words = ["p.rvt/index.sqlite is not a valid index", "revenant regen p.rvt"]
+            assertOneLine(try revenant(args), 125, containing: words, args.joined(separator: " "))
+        }
     }
 
     /// A --print that ends the program (in the clone that evaluates it) says so in words.
