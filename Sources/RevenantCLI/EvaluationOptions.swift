@@ -14,8 +14,10 @@ struct EvaluationOptions: ParsableArguments {
         guard timeout > 0, timeout.isFinite else { throw ValidationError("--timeout: a number of seconds above 0") }
     }
 
-    /// How many seconds `timeout` is, as messages say it ("0.5", "10").
-    var timeoutText: String {
-        timeout == timeout.rounded() && timeout < 1e15 ? String(Int64(timeout)) : String(timeout)
+    /// The one line for an evaluation past its time: `what` ("the --when query") at `position`
+    /// ("statement #12").
+    func timedOut(_ what: String, at position: String) -> CLIError {
+        let seconds = timeout == timeout.rounded() && timeout < 1e15 ? String(Int64(timeout)) : String(timeout)
+        return CLIError("\(what) timed out after \(seconds) s at \(position) (--timeout to allow longer)")
     }
 }

@@ -124,10 +124,13 @@ struct SQLCommand: ParsableCommand {
     }
 
     func predicate(_ travel: TimeTravel, _ index: TraceIndex, _ query: String) throws {
-        let timeout = evaluation.timeout
-        let hits = try travel.whenTrue(query, label: "the --when query", timeout: timeout, db: db, first: first) { s in
-            print("#\(s.seq) \(s.sql.replacingNewlines())" + ((s.perlCaller ?? s.perl).map { "  (perl \($0))" } ?? ""))
-        }
+        let (label, timeout) = ("the --when query", evaluation.timeout)
+        let hits: Int
+        do {
+            hits = try travel.whenTrue(query, label: label, timeout: timeout, db: db, first: first) { s in
+                print("#\(s.seq) \(s.sql.replacingNewlines())" + ((s.perlCaller ?? s.perl).map { "  (perl \($0))" } ?? ""))
+            }
+        } catch let t as TimeTravel.TimedOut { throw evaluation.timedOut(label, at: "statement #\(t.statement)") }
         if hits == 0 { Glibc.exit(1) }
     }
 }

@@ -98,15 +98,17 @@ struct When: ParsableCommand {
             guard let sql, header.shims?.contains("sqlite") == true, let index else {
                 throw CLIError("\(trace) was recorded without the SQLite shim: it has no query log", code: 1)
             }
-            return try reportingTravelFailures {
-                let travel = TimeTravel(directory: dir, index: index)
-                let (label, timeout) = ("the --sql query", evaluation.timeout)
-                return try travel.whenTrue(sql, label: label, timeout: timeout, db: nil, first: first) { s in
-                    // The Perl statement that ran it (the program's own line when DBI ran it).
-                    let at = Position(event: s.endEvent, perl: s.perlCaller ?? s.perl, sql: s.seq)
-                    print("\(at): \(s.sql.replacingNewlines())")
+            let travel = TimeTravel(directory: dir, index: index)
+            let (label, timeout) = ("the --sql query", evaluation.timeout)
+            do {
+                return try reportingTravelFailures {
+                    try travel.whenTrue(sql, label: label, timeout: timeout, db: nil, first: first) { s in
+                        // The Perl statement that ran it (the program's own line when DBI ran it).
+                        let at = Position(event: s.endEvent, perl: s.perlCaller ?? s.perl, sql: s.seq)
+                        print("\(at): \(s.sql.replacingNewlines())")
+                    }
                 }
-            }
+            } catch let t as TimeTravel.TimedOut { throw evaluation.timedOut(label, at: "statement #\(t.statement)") }
         }
         if hits == 0 { Glibc.exit(1) }
     }

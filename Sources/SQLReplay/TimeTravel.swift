@@ -254,11 +254,15 @@ public struct TimeTravel {
         }
     }
 
+    /// An evaluation of a predicate ran past its time, after `statement` (the caller says so:
+    /// EvaluationOptions words every command's timeouts alike).
+    public struct TimedOut: Error { public let statement: Int }
+
     /// SQL predicates: re-execute the whole log (in a scratch file) and call `hit` for every
     /// statement after which `query`'s first column becomes true, having been false (or not
     /// yet evaluated) before. A table or column the run has not created yet makes it false
-    /// there. One evaluation running longer than `timeout` seconds ends the search. Returns the
-    /// number of hits.
+    /// there. One evaluation running longer than `timeout` seconds ends the search (TimedOut).
+    /// Returns the number of hits.
     public func whenTrue(_ query: String, label: String, timeout: Double, db name: String?, first: Bool,
                          hit: @escaping (Statement) throws -> Void) throws -> Int {
         try TimeTravel.checkPredicate(query, label: label)
@@ -282,10 +286,7 @@ public struct TimeTravel {
             switch Int(status) {
             case SQLREPLAY_QUERY_OK: prepared = true
             case SQLREPLAY_QUERY_MISSING: missing = error
-            case SQLREPLAY_QUERY_TIMED_OUT:
-                let seconds = String(format: "%g", timeout)
-                throw Failure.usage("\(label) timed out after \(seconds) s at statement #\(s.seq) "
-                                    + "(--timeout to allow longer)")
+            case SQLREPLAY_QUERY_TIMED_OUT: throw TimedOut(statement: s.seq)
             case SQLREPLAY_QUERY_ERROR:
                 throw Failure.usage("\(label) failed after statement #\(s.seq): \(error ?? "?")")
             default: throw Failure.usage(TimeTravel.predicateProblem(status, error, label: label))
