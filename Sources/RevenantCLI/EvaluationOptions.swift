@@ -6,7 +6,7 @@ import ArgumentParser
 /// hanging it.
 struct EvaluationOptions: ParsableArguments {
     @Option(name: .customLong("timeout"), parsing: .unconditional,
-            help: ArgumentHelp("Seconds one evaluation may run (default 10); past it the command ends, exit 125.",
+            help: ArgumentHelp("Seconds one evaluation may run; past it the command ends, exit 125.",
                                valueName: "SECONDS"))
     var timeout: Double = 10
 

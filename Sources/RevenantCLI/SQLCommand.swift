@@ -20,6 +20,12 @@ struct SQLCommand: ParsableCommand {
 
         --when QUERY prints every statement after which QUERY's first column becomes true
         (non-NULL, non-zero, non-empty) having been false before; --first stops at the first.
+        QUERY is one SELECT that only reads (checked before any replay); where it names a table
+        the run has not created yet it is not true. One evaluation may run --timeout seconds.
+
+        --restore OUT.db writes a new file beside OUT.db and renames it into place; it never
+        replaces a device, a folder or a file in the trace, nor an existing file or a symlink
+        without --force (with it, the link itself, not what it points to).
 
         Examples:
           revenant sql run.rvt --at 41 --restore before-the-delete.db
