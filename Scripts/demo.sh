@@ -126,4 +126,4 @@ step "A software breakpoint in libsqlite3: every prepare, with the Perl line tha
      "revenant when bank.rvt --symbol sqlite3_prepare_v2"
 "$BIN" when bank.rvt --symbol sqlite3_prepare_v2 | tail -4
 
-printf '\nNext: the fast Perl-level replay (native perl with the shim feeding the log back), checkpoints.\n'
+printf '\nMore: README.md (every command), Docs/ (how each part works, what the tests check), make test.\n'

@@ -1,7 +1,10 @@
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 /* Debian builds libsqlite3 with the pre-update hook; the header declares it only under this. */
 #define SQLITE_ENABLE_PREUPDATE_HOOK 1
 #include <sqlite3.h>
@@ -300,16 +303,154 @@ int sqlreplay_exec(sqlreplay *r, const char *sql, int nbind, const sqlreplay_val
     return rc;
 }
 
-int sqlreplay_truth(sqlreplay *r, const char *sql, char **err)
+/* ---- predicates (sql --when, when --sql) ---- */
+
+/* A table or column the database does not have, or an attached one it has not attached: the
+ * run may create it later, so the predicate is simply not true yet. */
+static int missing_name(const char *msg)
+{
+    return strncmp(msg, "no such table:", 14) == 0 || strncmp(msg, "no such column:", 15) == 0
+        || strncmp(msg, "unknown database", 16) == 0;
+}
+
+/* Prepare sql's first statement and say whether it can be a predicate: one that returns a value
+ * and only reads (sqlite3_stmt_readonly; BEGIN, ATTACH… return no value and change the
+ * connection). On SQLREPLAY_QUERY_OK, *out is the statement to step. */
+static int prepare_predicate(sqlite3 *db, const char *sql, sqlite3_stmt **out, char **err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(r->db, sql, -1, &st, NULL), out = 0;
-    if (rc != SQLITE_OK || !st) {
-        if (err) *err = strdup(sqlite3_errmsg(r->db));
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    *out = NULL;
+    if (rc != SQLITE_OK) {
+        const char *msg = sqlite3_errmsg(db);
+        if (err) *err = strdup(msg);
         sqlite3_finalize(st);
-        return -1;
+        return missing_name(msg) ? SQLREPLAY_QUERY_MISSING : SQLREPLAY_QUERY_ERROR;
     }
+    if (!st) return SQLREPLAY_QUERY_EMPTY;
+    if (!sqlite3_stmt_readonly(st) || sqlite3_column_count(st) == 0) {
+        sqlite3_finalize(st);
+        return SQLREPLAY_QUERY_NOT_READ_ONLY;
+    }
+    *out = st;
+    return SQLREPLAY_QUERY_OK;
+}
+
+/* Whether `rest` holds no statement (spaces, comments, semicolons only). */
+static int no_statement(sqlite3 *db, const char *rest)
+{
+    while (*rest) {
+        sqlite3_stmt *st = NULL;
+        const char *tail = NULL;
+        int rc = sqlite3_prepare_v2(db, rest, -1, &st, &tail);
+        if (rc != SQLITE_OK || st) {
+            sqlite3_finalize(st);
+            return 0;
+        }
+        if (!tail || tail == rest) break;
+        rest = tail;
+    }
+    return 1;
+}
+
+/* Whether the statement's verb — its first word, or after a WITH clause the first word outside
+ * parentheses among SELECT/VALUES/INSERT/REPLACE/UPDATE/DELETE — is SELECT or VALUES. Needs no
+ * schema: before the run's tables exist, `UPDATE t …` does not prepare, and is still a write. */
+static int reads_by_its_verb(const char *p)
+{
+    static const char *verbs[] = { "SELECT", "VALUES", "INSERT", "REPLACE", "UPDATE", "DELETE" };
+    int depth = 0, with = 0;
+    while (*p) {
+        if (*p == '-' && p[1] == '-') { while (*p && *p != '\n') p++; continue; }
+        if (*p == '/' && p[1] == '*') {
+            p += 2;
+            while (*p && !(*p == '*' && p[1] == '/')) p++;
+            if (*p) p += 2;
+            continue;
+        }
+        if (*p == '\'' || *p == '"' || *p == '`' || *p == '[') {
+            char close = *p == '[' ? ']' : *p;
+            for (p++; *p && *p != close; p++) {}
+            if (*p) p++;
+            continue;
+        }
+        if (*p == '(') { depth++; p++; continue; }
+        if (*p == ')') { depth--; p++; continue; }
+        if (isalpha((unsigned char)*p) || *p == '_') {
+            const char *w = p;
+            size_t n, i;
+            while (isalnum((unsigned char)*p) || *p == '_' || *p == '$') p++;
+            n = (size_t)(p - w);
+            if (depth != 0) continue;
+            if (!with && n == 4 && strncasecmp(w, "WITH", 4) == 0) { with = 1; continue; }
+            for (i = 0; i < sizeof verbs / sizeof *verbs; i++) {
+                if (strlen(verbs[i]) == n && strncasecmp(w, verbs[i], n) == 0) return i < 2;
+            }
+            if (!with) return 0;
+            continue;
+        }
+        p++;
+    }
+    return 0;
+}
+
+int sqlreplay_check_query(const char *sql, char **err)
+{
+    /* The first statement ends at the first ';' that completes it (sqlite3_complete knows
+     * strings, comments and trigger bodies): that needs no schema, unlike prepare. */
+    size_t n = strlen(sql), i;
+    const char *rest = sql + n;
+    char *prefix = malloc(n + 1);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int status;
+    if (!prefix) return SQLREPLAY_QUERY_ERROR;
+    for (i = 0; i < n; i++) {
+        if (sql[i] != ';') continue;
+        memcpy(prefix, sql, i + 1);
+        prefix[i + 1] = 0;
+        if (sqlite3_complete(prefix)) { rest = sql + i + 1; break; }
+    }
+    free(prefix);
+    if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+        if (err) *err = strdup(db ? sqlite3_errmsg(db) : "cannot open an in-memory database");
+        sqlite3_close(db);
+        return SQLREPLAY_QUERY_ERROR;
+    }
+    if (!no_statement(db, rest)) {
+        status = SQLREPLAY_QUERY_SEVERAL;
+    } else {
+        status = prepare_predicate(db, sql, &st, err);
+        sqlite3_finalize(st);
+        if ((status == SQLREPLAY_QUERY_OK || status == SQLREPLAY_QUERY_MISSING) && !reads_by_its_verb(sql)) {
+            status = SQLREPLAY_QUERY_NOT_READ_ONLY;
+        }
+    }
+    sqlite3_close(db);
+    return status;
+}
+
+static double now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* The progress handler: a nonzero return interrupts the statement. */
+static int past_deadline(void *deadline) { return now_seconds() > *(const double *)deadline; }
+
+int sqlreplay_truth(sqlreplay *r, const char *sql, double seconds, int *status, char **err)
+{
+    sqlite3_stmt *st = NULL;
+    double deadline = now_seconds() + seconds;
+    int rc, out = 0;
+    *status = prepare_predicate(r->db, sql, &st, err);
+    if (*status != SQLREPLAY_QUERY_OK) return 0;
+    /* Checked every 1000 VM instructions; only while the predicate runs, not the log. */
+    sqlite3_progress_handler(r->db, 1000, past_deadline, &deadline);
     rc = sqlite3_step(st);
+    sqlite3_progress_handler(r->db, 0, NULL, NULL);
     if (rc == SQLITE_ROW && sqlite3_column_count(st) > 0) {
         switch (sqlite3_column_type(st, 0)) {
         case SQLITE_NULL: out = 0; break;
@@ -317,9 +458,11 @@ int sqlreplay_truth(sqlreplay *r, const char *sql, char **err)
         case SQLITE_FLOAT: out = sqlite3_column_double(st, 0) != 0.0; break;
         default: out = sqlite3_column_bytes(st, 0) > 0; break;
         }
+    } else if (rc == SQLITE_INTERRUPT) {
+        *status = SQLREPLAY_QUERY_TIMED_OUT;
     } else if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
         if (err) *err = strdup(sqlite3_errmsg(r->db));
-        out = -1;
+        *status = SQLREPLAY_QUERY_ERROR;
     }
     sqlite3_finalize(st);
     return out;

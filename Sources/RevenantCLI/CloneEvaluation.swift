@@ -47,6 +47,17 @@ enum CloneEvaluation {
         return ok == 1 ? .success(text) : .failure(CLIError("\(expression): \(text.split(separator: "\n").first ?? "")"))
     }
 
+    /// How the clone's program ended, in words. (The clone refuses exit: perl's _exit then
+    /// faults, and the report says so with the symbol.)
+    static func describe(_ end: Termination) -> String {
+        switch end {
+        case .exited(let status): return "exit status \(status)"
+        case .killed(_, let report, _):
+            let prefix = "revenant: guest "
+            return report.hasPrefix(prefix) ? String(report.dropFirst(prefix.count)) : report
+        }
+    }
+
     /// The child: never returns.
     private static func runClone(_ code: String, session: ReplaySession, state: GuestMachine.VCPUState, answer fd: Int32) -> Never {
         func reply(_ ok: Bool, _ text: String) -> Never {
@@ -76,7 +87,7 @@ enum CloneEvaluation {
         guard channel.putRequest(Array(code.utf8)) else { reply(false, "the expression does not fit in the channel's buffer") }
         do {
             let end = try session.machine.continueInClone(returning: ChannelPort.evalRequest, kernel: session.replayer)
-            reply(false, "the evaluation ended the program (\(end))")
+            reply(false, "the evaluation ended the program (\(describe(end)))")
         } catch { reply(false, "the clone failed: \(error)") }
     }
 }

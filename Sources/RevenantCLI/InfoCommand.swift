@@ -16,6 +16,10 @@ struct Info: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    func validate() throws {
+        if let trace { try requirePath(trace, "TRACE") }
+    }
+
     func run() throws {
         if let trace { return try describeTrace(trace, json: json) }
         let (strategy, hypervisor) = TrapStrategy.probe()

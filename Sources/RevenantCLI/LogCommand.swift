@@ -4,6 +4,7 @@ import Glibc
 import LinuxABI
 import Regen
 import Replay
+import SQLReplay
 import Trace
 
 struct Log: ParsableCommand {
@@ -19,9 +20,13 @@ struct Log: ParsableCommand {
         bindings, result code, rows and changes, the Perl statement that ran it, and the trigger
         entries it fired (marked, not repeated as statements). From the index too.
 
-        --where filters (all must hold). syscalls: name=GLOB, path=GLOB, path~TEXT (contains),
-        result=N, errno=NAME (e.g. errno=ENOENT). perl: file=GLOB, line=N, sub=GLOB, package=GLOB
-        (statements), op=GLOB (results). sql: table=NAME (read or written), db=GLOB, sql~TEXT, rc=N.
+        --where filters (all must hold). syscalls: KEY=GLOB or KEY~REGEX with KEY name, path (any
+        path argument), fd, result, errno (e.g. errno=ENOENT), as `when --syscall` takes them. perl:
+        file=GLOB, line=N, sub=GLOB, package=GLOB (statements), op=GLOB (results). sql: table=NAME
+        (read or written), db=GLOB, sql~TEXT (contains), rc=N.
+
+        A trace whose recording was cut short (the recorder killed) is listed up to the cut, with a
+        warning on stderr; the exit status is 0 if it listed anything asked for.
 
         Examples:
           revenant log run.rvt syscalls --where 'name=open*' --where 'path=*.db'
@@ -33,35 +38,49 @@ struct Log: ParsableCommand {
     @Argument(help: "The trace directory.") var trace: String
     @Argument(help: "What to print: syscalls, perl or sql.") var what: String
     @Flag(help: "One JSON object per line.") var jsonl = false
-    @Option(help: "Print at most N entries.") var limit: Int?
-    @Option(help: ArgumentHelp("A filter, KEY=GLOB or KEY~TEXT (repeatable).", valueName: "EXPR")) var `where`: [String] = []
+    @Option(parsing: .unconditional, help: ArgumentHelp("Print at most N entries.", valueName: "N")) var limit: Int?
+    @Option(help: ArgumentHelp("A filter, KEY=GLOB or KEY~REGEX (repeatable).", valueName: "EXPR"))
+    var `where`: [String] = []
+
+    func validate() throws {
+        try requirePath(trace, "TRACE")
+        if let limit, limit < 0 { throw ValidationError("--limit: a count, 0 or more") }
+    }
 
     func run() throws {
         if what == "perl" { return try perlLog() }
         if what == "sql" { return try sqlLog() }
         guard what == "syscalls" else { throw CLIError("log: unknown log '\(what)' (syscalls, perl or sql)") }
-        let filters = try `where`.map(Filter.init)
+        let filter: SyscallPredicate
+        do { filter = try SyscallPredicate(filters: `where`) } catch { throw CLIError(error.description) }
         let dir: TraceDirectory
         do { (dir, _) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
         var reader: EventReader
         do { reader = try EventReader(path: dir.eventsPath) } catch { throw CLIError("\(trace): \(error)") }
-        var index: UInt64 = 0, printed = 0
+        var index: UInt64 = 0, printed = 0, ended = false, complete = true
         do {
             while let e = try reader.next() {
+                if e.kind == EventKind.end.rawValue { ended = true }
                 guard e.kind == EventKind.syscall.rawValue else { continue }
                 defer { index += 1 }
                 guard let s = try? SyscallEvent.decode(e.payload) else { throw CLIError("\(trace): event \(index) does not decode") }
-                guard filters.allSatisfy({ $0.matches(s) }) else { continue }
-                if let limit, printed >= limit { break }
+                guard filter.matches(s) else { continue }
+                if let limit, printed >= limit {
+                    complete = false
+                    break
+                }
                 printed += 1
-                print(jsonl ? json(index, s) : strace(index, s))
+                print(jsonl ? json(index, s) : "#\(index) " + SyscallText.call(s))
             }
         } catch let e as TraceError { throw CLIError("\(trace): \(e)") }
-        if printed == 0 && !filters.isEmpty { Glibc.exit(1) }
-    }
-
-    func strace(_ i: UInt64, _ s: SyscallEvent) -> String {
-        "#\(i) \(s.name)(\(arguments(s).joined(separator: ", "))) = \(resultText(s))"
+        // As `replay` says it; the listing itself is whole up to there.
+        if complete && (!ended || reader.truncatedAt != nil) {
+            let why = reader.truncatedAt.map { "the events file ends inside a chunk at byte offset \($0)" }
+                ?? "it has no end event"
+            FileHandleStderr.write("revenant: \(trace) ends after event \(index): "
+                                   + "its recording was cut short (\(why)); the listing stops there\n")
+        }
+        if printed == 0 && !`where`.isEmpty { Glibc.exit(1) }
     }
 
     func json(_ i: UInt64, _ s: SyscallEvent) -> String {
@@ -75,73 +94,6 @@ struct Log: ParsableCommand {
         o += ",\"written\":\(s.writes.reduce(0) { $0 + $1.bytes.count })}"
         return o
     }
-
-    func arguments(_ s: SyscallEvent) -> [String] {
-        let count = SyscallArity.count(s.number)
-        return (0..<count).map { i in
-            if let p = s.paths.first(where: { $0.index == i }) { return cQuote(p.bytes) }
-            let v = s.args[i]
-            if v == 0xffff_ff9c || Int64(bitPattern: v) == -100 { return "AT_FDCWD" }
-            return v < 65536 ? String(v) : "0x" + String(v, radix: 16)
-        }
-    }
-
-    func resultText(_ s: SyscallEvent) -> String {
-        var r: String
-        let v = s.result
-        if v < 0 && v >= -4095 {
-            r = "-1 \(errnoName(Int32(-v)) ?? "E\(-v)") (\(String(cString: strerror(Int32(-v)))))"
-        } else {
-            r = v > 65536 ? "0x" + String(UInt64(bitPattern: v), radix: 16) : String(v)
-        }
-        switch s.outcome {
-        case .deliver(let d): r += " → \(Signal.name(d.signal)) handler"
-        case .exit(let st): r = "exit \(st)"
-        case .killed(let sig, _): r += " → killed by \(Signal.name(sig))"
-        default: break
-        }
-        return r
-    }
-
-    struct Filter {
-        var key: String, value: String, contains: Bool
-        init(_ expr: String) throws {
-            guard let i = expr.firstIndex(where: { $0 == "=" || $0 == "~" }) else {
-                throw CLIError("--where \(expr): expected KEY=GLOB or KEY~TEXT (keys: name, path, result, errno)")
-            }
-            key = String(expr[..<i])
-            value = String(expr[expr.index(after: i)...])
-            contains = expr[i] == "~"
-            guard ["name", "path", "result", "errno"].contains(key) else {
-                throw CLIError("--where \(expr): unknown key '\(key)' (name, path, result, errno)")
-            }
-        }
-        func matches(_ s: SyscallEvent) -> Bool {
-            func test(_ text: String) -> Bool { contains ? text.contains(value) : fnmatch(value, text, 0) == 0 }
-            switch key {
-            case "name": return test(s.name)
-            case "path": return s.paths.contains { test(String(decoding: $0.bytes, as: UTF8.self)) }
-            case "result": return test(String(s.result))
-            default: return s.result < 0 && test(errnoName(Int32(-s.result)) ?? "")
-            }
-        }
-    }
-}
-
-func errnoName(_ e: Int32) -> String? { chost_errno_name(e).map { String(cString: $0) } }
-
-func cQuote(_ b: [UInt8]) -> String {
-    var s = "\""
-    for c in b.prefix(256) {
-        switch c {
-        case 0x22: s += "\\\""
-        case 0x5c: s += "\\\\"
-        case 0x0a: s += "\\n"
-        case 0x20..<0x7f: s.unicodeScalars.append(Unicode.Scalar(c))
-        default: s += "\\x" + (c < 16 ? "0" : "") + String(c, radix: 16)
-        }
-    }
-    return s + (b.count > 256 ? "\"..." : "\"")
 }
 
 extension Log {
@@ -186,7 +138,7 @@ extension Log {
                 }
                 return true
             }
-        } catch { throw CLIError("\(trace)/index.sqlite: \(error)") }
+        } catch { throw indexFailure(trace, error) }
         if printed == 0 && !`where`.isEmpty { Glibc.exit(1) }
     }
 }
@@ -241,7 +193,7 @@ extension Log {
                 }
                 return true
             }
-        } catch { throw CLIError("\(trace)/index.sqlite: \(error)") }
+        } catch { throw indexFailure(trace, error) }
         if printed == 0 && !`where`.isEmpty { Glibc.exit(1) }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import Regen
+import SQLReplay
 import Trace
 
 struct RegenCommand: ParsableCommand {
@@ -24,11 +25,19 @@ struct RegenCommand: ParsableCommand {
     @Argument(help: "The trace directory.") var trace: String
     @Flag(help: "Replay although this host's CPU signature differs from the recording's.") var ignoreCPU = false
     @Flag(name: .shortAndLong, help: "Say nothing on success.") var quiet = false
-    @Option(help: ArgumentHelp("Debugging aid: also write the regenerated channel stream to FILE (compare with a trace's channel.live from `record --keep-channel`).", valueName: "FILE"))
+    @Option(help: ArgumentHelp("Debugging aid: also write the regenerated channel stream to FILE (compare with "
+                               + "a trace's channel.live from `record --keep-channel`); it replaces a file (or the "
+                               + "symlink itself) there, never a device, folder or anything in the trace.",
+                               valueName: "FILE"))
     var channelOut: String?
 
+    func validate() throws { try requirePath(trace, "TRACE") }
+
     func run() throws {
-        let s = try regenerate(trace, ignoreCPU: ignoreCPU, channelOut: channelOut)
+        // A debugging aid written again and again: an existing file is replaced (force).
+        let output = try channelOut.map { try outputFile($0, option: "--channel-out", force: true, trace: trace) }
+        let s = try regenerate(trace, ignoreCPU: ignoreCPU, channelOut: output?.temporary)
+        do { try output?.commit() } catch { throw CLIError(error.description) }
         if quiet { return }
         let seconds = Double(s.totalNanoseconds) / 1e9
         let rate = seconds > 0 ? Int(Double(s.statements) / seconds) : 0

@@ -14,24 +14,49 @@ struct Revenant: ParsableCommand {
         subcommands: [Run.self, Record.self, Replay.self, Info.self, RegenCommand.self, Log.self, PerlCommand.self, SQLCommand.self, When.self, Syscalls.self]
     )
 
-    /// ArgumentParser's own exit codes are replaced by DESIGN.md's: usage errors are 125.
+    /// ArgumentParser's own exit codes are replaced by DESIGN.md's (usage errors are 125), and
+    /// its reports (message, usage, help hint: 3–5 lines) by one line; --help stays whole.
     static func main() {
+        var parsed: ParsableCommand?
         do {
             var command = try parseAsRoot(Passthrough.argumentsToParse())
+            parsed = command
             try command.run()
         } catch {
+            // A damaged index met by a command that does not say so itself: one line all the same.
+            let error = (parsed as? ReadsTrace).map { indexFailure($0.trace, error) } ?? error
+            if let e = error as? CLIError { fail(e.message, code: e.code) }
             let code = exitCode(for: error)
             if code == .success {
                 print(fullMessage(for: error))
                 Glibc.exit(0)
             }
-            if let e = error as? CLIError {
-                fail(e.message, code: e.code)
-            }
-            let msg = fullMessage(for: error)
-            FileHandleStderr.write(msg.hasSuffix("\n") ? msg : msg + "\n")
-            Glibc.exit(125)
+            if code == .validationFailure { fail(usageLine(for: error), code: 125) }
+            // Neither a usage error nor one of ours: still one line.
+            fail(message(for: error), code: 125)
         }
+    }
+
+    /// "<what is wrong> (see revenant SUB --help)": ArgumentParser's message, first letter
+    /// lowered as ours are; a negative number it took for an option gets a clear word.
+    static func usageLine(for error: Error) -> String {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        let names = configuration.subcommands.map { $0._commandName }
+        let sub = arguments.first.flatMap { names.contains($0) ? $0 : nil }
+        var text = message(for: error)
+        // "Missing value for '--memory <SIZE>'" after `--memory -1`: ArgumentParser took -1 for
+        // an option.
+        let missing = text.hasPrefix("Missing value for '") ? text.dropFirst(19).split(separator: "'").first : nil
+        if let parts = missing?.split(separator: " "), let option = parts.first.map(String.init),
+           let at = arguments.firstIndex(of: option), at + 1 < arguments.count,
+           arguments[at + 1].hasPrefix("-"), Double(arguments[at + 1]) != nil {
+            let what = parts.count > 1 ? String(parts[1].filter { $0 != "<" && $0 != ">" }) : "value"
+            text = "\(option): \(arguments[at + 1]) is not a valid \(what)"
+        }
+        if let first = text.first, text.dropFirst().first?.isLowercase == true {
+            text = first.lowercased() + text.dropFirst()
+        }
+        return text + " (see revenant \(sub.map { $0 + " " } ?? "")--help)"
     }
 }
 
@@ -57,8 +82,10 @@ enum FileHandleStderr {
     }
 }
 
+/// The command's end with one line on stderr (a message that spans lines is joined into one).
 func fail(_ message: String, code: Int32) -> Never {
-    FileHandleStderr.write("revenant: \(message)\n")
+    let line = message.split(whereSeparator: \.isNewline).joined(separator: " ")
+    FileHandleStderr.write("revenant: \(line)\n")
     exit(code)
 }
 

@@ -20,6 +20,12 @@ struct SQLCommand: ParsableCommand {
 
         --when QUERY prints every statement after which QUERY's first column becomes true
         (non-NULL, non-zero, non-empty) having been false before; --first stops at the first.
+        QUERY is one SELECT that only reads (checked before any replay); where it names a table
+        the run has not created yet it is not true. One evaluation may run --timeout seconds.
+
+        --restore OUT.db writes a new file beside OUT.db and renames it into place; it never
+        replaces a device, a folder or a file in the trace, nor an existing file or a symlink
+        without --force (with it, the link itself, not what it points to).
 
         Examples:
           revenant sql run.rvt --at 41 --restore before-the-delete.db
@@ -30,49 +36,76 @@ struct SQLCommand: ParsableCommand {
 
     @Argument(help: "The trace directory.") var trace: String
     @Option(help: ArgumentHelp("The database (path or file name) when the run opened several.", valueName: "NAME")) var db: String?
-    @Option(help: ArgumentHelp("The statement to stop after.", valueName: "N")) var at: Int?
+    @Option(parsing: .unconditional, help: ArgumentHelp("The statement to stop after.", valueName: "N")) var at: Int?
     @Option(help: ArgumentHelp("Write the database as it was after statement N to OUT.db.", valueName: "OUT.db")) var restore: String?
     @Option(help: ArgumentHelp("A query evaluated after every statement; print where it becomes true.", valueName: "SQL QUERY")) var when: String?
     @Flag(help: "With --when: stop at the first statement where it becomes true.") var first = false
     @Flag(help: "With --restore: skip the machine-level cross-check (a replay of the whole run in the VM).") var noMachineCheck = false
-    @Flag(help: "With --restore: replace OUT.db if it exists.") var force = false
+    @Flag(help: "With --restore: replace OUT.db if it exists (a symlink there: the link itself).") var force = false
+    @OptionGroup var evaluation: EvaluationOptions
+
+    func validate() throws {
+        try requirePath(trace, "TRACE")
+        if db == "" { throw ValidationError("--db: an empty name") }
+        if let at, at < 0 { throw ValidationError("--at: statement numbers start at 0") }
+        if restore != nil && at == nil { throw ValidationError("--restore needs --at N") }
+        if when != nil && restore != nil { throw ValidationError("--when and --restore do not go together") }
+        if first && when == nil { throw ValidationError("--first goes with --when") }
+        for (set, flag) in [(force, "--force"), (noMachineCheck, "--no-machine-check")] where set && restore == nil {
+            throw ValidationError("\(flag) goes with --restore")
+        }
+    }
 
     func run() throws {
-        if restore != nil && at == nil { throw CLIError("--restore needs --at N") }
-        if when != nil && restore != nil { throw CLIError("--when and --restore do not go together") }
+        // What can be refused without the trace's index is refused before any replay.
+        if let when { try reportingTravelFailures { try TimeTravel.checkPredicate(when, label: "the --when query") } }
         let dir: TraceDirectory, header: TraceHeader
         do { (dir, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
         guard header.shims?.contains("sqlite") == true else {
             throw CLIError("\(trace) was recorded without the SQLite shim (--shims none, or a revenant without it): it has no query log", code: 1)
         }
+        let output = try restore.map {
+            try outputFile($0, option: "--restore", force: force, trace: trace, companions: TimeTravel.companions)
+        }
         if TraceIndex.open(dir) == nil { _ = try regenerate(trace, ignoreCPU: false) }
         guard let index = TraceIndex.open(dir) else { throw CLIError("\(trace): cannot read index.sqlite after regenerating it") }
         let travel = TimeTravel(directory: dir, index: index)
-        do {
-            if let when { return try predicate(travel, index, when) }
-            guard let at else { return try summary(travel, index) }
-            if let restore {
-                guard force || access(restore, F_OK) != 0 else { throw CLIError("\(restore) exists (--force to replace it)") }
-                let r = try travel.restore(db: db, at: at, to: restore)
-                let check = noMachineCheck ? "" : try machineCheck(r, restore)
-                print("restored \(r.file) as it was after statement \(at) into \(restore): \(r.statements - r.skipped.count) statements re-executed, \(r.checked) checked against the log"
-                      + (r.skipped.isEmpty ? "" : "; skipped " + r.skipped.map { "#\($0.seq) (\($0.why))" }.joined(separator: ", "))
-                      + (r.openTransaction ? "; statement \(at) is inside an open transaction: the file shows what its connection saw" : "")
-                      + check)
-            } else {
-                var printed = false
-                var filter = SQLFilter()
-                filter.seq = Int64(at)
-                try index.forEachSQL(filter) { e in
-                    printed = true
-                    print("#\(e.seq) [\(e.db ?? "?")] \(e.sql)\(e.bindings == "[]" ? "" : " -- bindings \(e.bindings)") => rc \(e.rc.map(String.init) ?? "?")"
-                          + (e.perl.map { "  (perl \($0))" } ?? "") + "  [event \(e.event)]")
-                    return false
-                }
-                if !printed { throw TimeTravel.Failure.noAnswer("statement \(at) is out of range: the log has statements 0…\(index.sqlStatementCount - 1)") }
+        try readingIndex(trace) {
+            try reportingTravelFailures {
+                if let db { _ = try travel.resolve(db) }
+                if let when { return try predicate(travel, index, when) }
+                guard let at else { return try summary(travel, index) }
+                if let output { try restore(travel, at, output) } else { try show(index, at) }
             }
-        } catch let f as TimeTravel.Failure {
-            throw CLIError(f.description, code: f.exitCode)
+        }
+    }
+
+    func restore(_ travel: TimeTravel, _ at: Int, _ output: OutputFile) throws {
+        let r = try travel.restore(db: db, at: at, to: output)
+        let check = noMachineCheck ? "" : try machineCheck(r, output.path)
+        let skipped = r.skipped.map { "#\($0.seq) (\($0.why))" }.joined(separator: ", ")
+        print("restored \(r.file) as it was after statement \(at) into \(output.path): "
+              + "\(r.statements - r.skipped.count) statements re-executed, \(r.checked) checked against the log"
+              + (r.skipped.isEmpty ? "" : "; skipped " + skipped)
+              + (r.openTransaction
+                 ? "; statement \(at) is inside an open transaction: the file shows what its connection saw" : "")
+              + check)
+    }
+
+    func show(_ index: TraceIndex, _ at: Int) throws {
+        var printed = false
+        var filter = SQLFilter()
+        filter.seq = Int64(at)
+        try index.forEachSQL(filter) { e in
+            printed = true
+            print("#\(e.seq) [\(e.db ?? "?")] \(e.sql)\(e.bindings == "[]" ? "" : " -- bindings \(e.bindings)")"
+                  + " => rc \(e.rc.map(String.init) ?? "?")" + (e.perl.map { "  (perl \($0))" } ?? "")
+                  + "  [event \(e.event)]")
+            return false
+        }
+        if !printed {
+            let last = index.sqlStatementCount - 1
+            throw TimeTravel.Failure.noAnswer("statement \(at) is out of range: the log has statements 0…\(last)")
         }
     }
 
@@ -97,9 +130,18 @@ struct SQLCommand: ParsableCommand {
     }
 
     func predicate(_ travel: TimeTravel, _ index: TraceIndex, _ query: String) throws {
-        let hits = try travel.whenTrue(query, db: db, first: first) { s in
-            print("#\(s.seq) \(s.sql.replacingNewlines())" + ((s.perlCaller ?? s.perl).map { "  (perl \($0))" } ?? ""))
-        }
+        let (label, timeout) = ("the --when query", evaluation.timeout)
+        let hits: Int
+        do {
+            hits = try travel.whenTrue(query, label: label, timeout: timeout, db: db, first: first) { s in
+                print("#\(s.seq) \(s.sql.replacingNewlines())" + ((s.perlCaller ?? s.perl).map { "  (perl \($0))" } ?? ""))
+            }
+        } catch let t as TimeTravel.TimedOut { throw evaluation.timedOut(label, at: "statement #\(t.statement)") }
         if hits == 0 { Glibc.exit(1) }
     }
+}
+
+/// TimeTravel's failures as the CLI ends with them: one line, their exit code.
+func reportingTravelFailures<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch let f as TimeTravel.Failure { throw CLIError(f.description, code: f.exitCode) }
 }

@@ -63,7 +63,7 @@ struct ShimSelection {
                 }
                 // First on the command line, so it loads before any -M the user gives (PERL5OPT
                 // would load after them). The shim takes its own -I out of @INC again.
-                spec.argv.insert(contentsOf: [ByteString("-I" + lib), "-MRevenant::Shim"], at: 1)
+                spec.argv.insert(contentsOf: ShimSelection.perlSwitches(lib).map { ByteString($0) }, at: 1)
                 loaded.append("perl")
                 folders.append(lib)
             } else if explicit {
@@ -71,6 +71,44 @@ struct ShimSelection {
             }
         }
         return (spec, env, loaded, folders)
+    }
+
+    /// The switches apply() puts first on perl's command line to load the Perl shim from `lib`.
+    static func perlSwitches(_ lib: String) -> [String] { ["-I" + lib, "-MRevenant::Shim"] }
+
+    /// The command the user ran: a recorded argv and environment less exactly what apply() added
+    /// for `shims` (the trace header's list): perl's switches, the SQLite shim in LD_PRELOAD.
+    static func userCommand(argv: [String], environment: [String],
+                            shims: [String]) -> (argv: [String], environment: [String]) {
+        var argv = argv, env = environment
+        if shims.contains("perl"), argv.count >= 3, argv[1].hasPrefix("-I"),
+           Array(argv[1...2]) == perlSwitches(String(argv[1].dropFirst(2))) {
+            argv.removeSubrange(1...2)
+        }
+        if shims.contains("sqlite"), let i = env.firstIndex(where: { $0.hasPrefix("LD_PRELOAD=") }) {
+            let value = env[i].dropFirst("LD_PRELOAD=".count)
+            var libraries = value.split(separator: ":", omittingEmptySubsequences: false)
+            if let lib = libraries.first, isShimLibrary(String(lib)) {
+                libraries.removeFirst()
+                // apply() appended the variable when there was none (or an empty one).
+                if libraries.isEmpty {
+                    env.remove(at: i)
+                } else {
+                    env[i] = "LD_PRELOAD=" + libraries.joined(separator: ":")
+                }
+            }
+        }
+        return (argv, env)
+    }
+
+    /// Where the shims' own code lives, as staged (`make shims`): the SQLite shim's library and
+    /// the Perl shim's XS module.
+    static let sqliteLibrary = "sqlite/librevenant_sqlite.so"
+    static let perlModule = "auto/Revenant/Shim/Shim.so"
+
+    /// Whether `path` is one of the shims' libraries (not the program's code).
+    static func isShimLibrary(_ path: String) -> Bool {
+        path.hasSuffix("/" + sqliteLibrary) || path.hasSuffix("/perl/lib/" + perlModule)
     }
 
     /// perl, perl5.36.0 …
@@ -84,14 +122,14 @@ struct ShimSelection {
     static func perlShimLibrary() -> String? {
         for c in shimFolders() {
             let lib = c + "/perl/lib"
-            if access(lib + "/Revenant/Shim.pm", R_OK) == 0, access(lib + "/auto/Revenant/Shim/Shim.so", R_OK) == 0 { return lib }
+            if access(lib + "/Revenant/Shim.pm", R_OK) == 0, access(lib + "/" + perlModule, R_OK) == 0 { return lib }
         }
         return nil
     }
 
     /// The staged SQLite shim: $REVENANT_SHIMS/sqlite/librevenant_sqlite.so, else next to this binary.
     static func sqliteShimLibrary() -> String? {
-        shimFolders().map { $0 + "/sqlite/librevenant_sqlite.so" }.first { access($0, R_OK) == 0 }
+        shimFolders().map { $0 + "/" + sqliteLibrary }.first { access($0, R_OK) == 0 }
     }
 
     /// Where staged shims may be, real paths: $REVENANT_SHIMS, then .build/shims beside the binary.

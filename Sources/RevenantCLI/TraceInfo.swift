@@ -62,6 +62,9 @@ func describeTrace(_ path: String, json: Bool) throws {
     let top = s.bySyscall.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
     let syscallEvents = max(1, Int(s.byKind[EventKind.syscall.rawValue] ?? 0))
     let shims = h.shims ?? []
+    // What the user ran, not the switches that loaded the shims.
+    let argv = ShimSelection.userCommand(argv: h.argv.map(\.description), environment: h.env.map(\.description),
+                                         shims: shims).argv
     let index = TraceIndex.open(TraceDirectory(path: path))
     let indexText: String
     if let index {
@@ -74,7 +77,7 @@ func describeTrace(_ path: String, json: Bool) throws {
         func q(_ x: String) -> String { jsonString(x) }
         var o: [String] = []
         o.append("\"program\":\(q(h.program.description))")
-        o.append("\"argv\":[\(h.argv.map { q($0.description) }.joined(separator: ","))]")
+        o.append("\"argv\":[\(argv.map(q).joined(separator: ","))]")
         o.append("\"recorded_at\":\(q(h.recordedAt))")
         o.append("\"exit_status\":\(s.status.map(String.init) ?? "null")")
         o.append("\"duration_ns\":\(s.nanoseconds.map(String.init) ?? "null")")
@@ -99,7 +102,7 @@ func describeTrace(_ path: String, json: Bool) throws {
     let family = h.cpuid.first { $0.leaf == 1 }.map { "family/model/stepping 0x\(String($0.eax, radix: 16))" } ?? ""
     print("""
     program:        \(h.program)
-    argv:           \(h.argv.map(\.description).joined(separator: " "))
+    argv:           \(argv.joined(separator: " "))
     recorded:       \(h.recordedAt) in \(h.cwd)
     outcome:        \(s.status.map { "exit status \($0)" } ?? "incomplete (the recorder did not finish\(s.truncatedAt.map { "; the events end inside a chunk at byte \($0)" } ?? ""))")\(s.nanoseconds.map { ", \(fmtMs($0))" } ?? "")
     events:         \(s.events): \(kinds.map { "\($0.1) \($0.0)" }.joined(separator: ", "))

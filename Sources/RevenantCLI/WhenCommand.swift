@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import GuestMemory
 import LinuxABI
 import Machine
 import PerlReplay
@@ -23,11 +24,14 @@ struct When: ParsableCommand {
         statement where it becomes true.
         --symbol SYM (any number of them) puts a software breakpoint (int3) on every function of
         that name in the program and its libraries, armed as they are mapped; each time one is
-        reached is a hit, placed before the next event.
+        reached is a hit, placed before the next event. The shims' own functions (the SQLite
+        shim's wrapper of sqlite3_prepare_v2, say) are not the program's: their hits are left
+        out unless --include-shims.
         --watch ADDR[:LEN] (any number of them) reads guest memory at every event of the replay;
         each change is a hit, placed at the first event after it (old -> new bytes in hex).
         --sql 'QUERY' re-executes the query log (see `revenant sql`) and evaluates the query after
-        every statement: a hit is a statement after which its first column becomes true.
+        every statement: a hit is a statement after which its first column becomes true. It must
+        be one SELECT that only reads; one evaluation may run --timeout seconds.
 
         Examples:
           revenant when run.rvt --syscall 'openat path=*.db'
@@ -47,10 +51,21 @@ struct When: ParsableCommand {
     @Flag(help: "Stop at the first hit.") var first = false
     @Option(help: ArgumentHelp("For --perl: auto (the fast form where regen found it exact, else the VM), fast, or vm.", valueName: "auto|fast|vm"))
     var path: ReplayPath = .auto
+    @Flag(help: "With --symbol: also the hits in the shims' own libraries (their wrappers of the program's calls).")
+    var includeShims = false
+    @OptionGroup var evaluation: EvaluationOptions
+
+    func validate() throws {
+        try requirePath(trace, "TRACE")
+        let chosen = [syscall, sql, perl, symbol.isEmpty ? nil : "", watch.isEmpty ? nil : ""].compactMap { $0 }
+        guard chosen.count == 1 else {
+            throw ValidationError("give exactly one of --syscall, --sql, --perl, --symbol, --watch")
+        }
+        if symbol.contains("") { throw ValidationError("--symbol: an empty name") }
+        if includeShims && symbol.isEmpty { throw ValidationError("--include-shims goes with --symbol") }
+    }
 
     func run() throws {
-        let chosen = [syscall, sql, perl, symbol.isEmpty ? nil : "", watch.isEmpty ? nil : ""].compactMap { $0 }
-        guard chosen.count == 1 else { throw CLIError("when: give exactly one of --syscall, --sql, --perl, --symbol, --watch") }
         if let perl {
             var run = try PerlReplayRun(trace: trace)
             run.when = (perl, try parseExpression(perl, option: "--perl"))
@@ -62,50 +77,62 @@ struct When: ParsableCommand {
             if hits == 0 { Glibc.exit(1) }
             return
         }
+        // What can be refused before any replay (the index's regeneration is one) is refused first.
+        if let sql { try reportingTravelFailures { try TimeTravel.checkPredicate(sql, label: "the --sql query") } }
+        let watches = try watch.map(parseWatch)
+        let predicate: SyscallPredicate?
+        do { predicate = try syscall.map(SyscallPredicate.init) } catch { throw CLIError("\(error)") }
         let dir: TraceDirectory, header: TraceHeader
         do { (dir, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
+        for w in watches { try w.check(in: GuestLayout(memory: header.memory)) }
         // Perl and SQL positions come from the index (made when missing or stale).
         var index = TraceIndex.open(dir)
         if index == nil, !(header.shims ?? []).isEmpty {
             _ = try regenerate(trace, ignoreCPU: false)
             index = TraceIndex.open(dir)
         }
-        var hits = 0
-        if !symbol.isEmpty {
-            hits = try breakAtSymbols(shims: !(header.shims ?? []).isEmpty)
-        } else if !watch.isEmpty {
-            hits = try watchMemory(shims: !(header.shims ?? []).isEmpty)
-        } else if let syscall {
-            let predicate: SyscallPredicate
-            do { predicate = try SyscallPredicate(syscall) } catch { throw CLIError("\(error)") }
-            let session = try questionReplay(trace)
-            var found: [(Int, String)] = []
-            let memory = session.personality.memory
-            session.replayer.onServed = { [weak replayer = session.replayer] i, req, e in
-                guard !(first && !found.isEmpty), predicate.matches(req, e, memory: memory) else { return }
-                found.append((Int(i), "\(e.name)(\(e.args.prefix(SyscallArity.count(e.number)).map { "0x" + String($0, radix: 16) }.joined(separator: ", "))) = \(e.result)"))
-                // --first: the rest of the run need not be replayed.
-                if first { replayer?.stopRequested = true }
-            }
-            try replayToEnd(session)
-            for (i, call) in found {
-                let at = try index?.position(atEvent: i) ?? Position(event: i)
-                print("\(at): \(call)")
-                hits += 1
-            }
-        } else if let sql {
-            guard header.shims?.contains("sqlite") == true, let index else {
+        let hits = try readingIndex(trace) { () throws -> Int in
+            if !symbol.isEmpty { return try breakAtSymbols(shims: !(header.shims ?? []).isEmpty) }
+            if !watches.isEmpty { return try watchMemory(watches, shims: !(header.shims ?? []).isEmpty) }
+            if let predicate { return try matchSyscalls(predicate, index: index) }
+            guard let sql, header.shims?.contains("sqlite") == true, let index else {
                 throw CLIError("\(trace) was recorded without the SQLite shim: it has no query log", code: 1)
             }
+            let travel = TimeTravel(directory: dir, index: index)
+            let (label, timeout) = ("the --sql query", evaluation.timeout)
             do {
-                hits = try TimeTravel(directory: dir, index: index).whenTrue(sql, db: nil, first: first) { s in
-                    // The Perl statement that ran it (the program's own line when DBI ran it).
-                    let at = Position(event: s.endEvent, perl: s.perlCaller ?? s.perl, sql: s.seq)
-                    print("\(at): \(s.sql.replacingNewlines())")
+                return try reportingTravelFailures {
+                    try travel.whenTrue(sql, label: label, timeout: timeout, db: nil, first: first) { s in
+                        // The Perl statement that ran it (the program's own line when DBI ran it).
+                        let at = Position(event: s.endEvent, perl: s.perlCaller ?? s.perl, sql: s.seq)
+                        print("\(at): \(s.sql.replacingNewlines())")
+                    }
                 }
-            } catch let f as TimeTravel.Failure { throw CLIError(f.description, code: f.exitCode) }
+            } catch let t as TimeTravel.TimedOut { throw evaluation.timedOut(label, at: "statement #\(t.statement)") }
         }
         if hits == 0 { Glibc.exit(1) }
+    }
+}
+
+extension When {
+    /// --syscall: the filter evaluated in the VMM at every served call (guest memory readable);
+    /// each hit printed as `log syscalls` prints that event.
+    func matchSyscalls(_ predicate: SyscallPredicate, index: TraceIndex?) throws -> Int {
+        let session = try questionReplay(trace)
+        var found: [(Int, String)] = []
+        let memory = session.personality.memory
+        session.replayer.onServed = { [weak replayer = session.replayer] i, req, e in
+            guard !(first && !found.isEmpty), predicate.matches(req, e, memory: memory) else { return }
+            found.append((Int(i), SyscallText.call(e)))
+            // --first: the rest of the run need not be replayed.
+            if first { replayer?.stopRequested = true }
+        }
+        try replayToEnd(session)
+        for (i, call) in found {
+            let at = try index?.position(atEvent: i) ?? Position(event: i)
+            print("\(at): \(call)")
+        }
+        return found.count
     }
 }
 
@@ -117,22 +144,29 @@ extension When {
         let machine = session.machine, space = machine.space
         var scanned = Set<String>(), names: [UInt64: String] = [:], mappingCount = -1
         var found: [(Position, String)] = []
+        // Breakpoints in the shims' own libraries (a replay maps their blobs: the recorded path
+        // names them): the shim's wrapper stands before the library's function the program
+        // called, which is the hit shown.
+        var inShims = Set<UInt64>()
         func arm() {
             guard space.mappings.count != mappingCount else { return }
             mappingCount = space.mappings.count
             for m in space.mappings where m.prot & PROT_EXEC != 0 {
                 guard let path = m.path, scanned.insert("\(m.start) \(path)").inserted else { continue }
+                let shim = ShimSelection.isShimLibrary(machine.displayNames[path] ?? path)
                 for (sym, offsets) in Symbolizer.fileOffsets(of: Set(symbol), inFile: path) {
                     for off in offsets where off >= m.offset && off < m.offset + (m.end - m.start) {
                         let address = m.start + off - m.offset
-                        if machine.insertBreakpoint(at: address) { names[address] = sym }
+                        guard machine.insertBreakpoint(at: address) else { continue }
+                        names[address] = sym
+                        if shim { inShims.insert(address) }
                     }
                 }
             }
         }
         if let live { live.onEvent = { _ in arm() } } else { session.replayer.onEvent = { _ in arm() } }
         machine.onBreakpoint = { [weak replayer = session.replayer] address in
-            guard let replayer, !(first && !found.isEmpty) else { return }
+            guard let replayer, !(first && !found.isEmpty), includeShims || !inShims.contains(address) else { return }
             found.append((position(Int(replayer.index), live), "\(names[address] ?? "?") at \(machine.describe(rip: address))"))
             if first {
                 replayer.stopRequested = true
@@ -148,15 +182,7 @@ extension When {
     /// --watch: the watched bytes are read at every event of the replay (the VMM sees the guest
     /// only there, so a change is placed between two events: the hit is the first event after
     /// it, with the Perl statement last started before that event).
-    func watchMemory(shims: Bool) throws -> Int {
-        var watches: [(spec: String, address: UInt64, length: Int)] = []
-        for w in watch {
-            let parts = w.split(separator: ":", maxSplits: 1).map(String.init)
-            let a = parts[0].hasPrefix("0x") ? UInt64(parts[0].dropFirst(2), radix: 16) : UInt64(parts[0])
-            let n = parts.count > 1 ? Int(parts[1]) : 8
-            guard let a, let n, n > 0, n <= 4096 else { throw CLIError("--watch \(w): expected ADDR[:LEN] (ADDR in hex as 0x…, LEN 1–4096 bytes)") }
-            watches.append((w, a, n))
-        }
+    func watchMemory(_ watches: [Watch], shims: Bool) throws -> Int {
         let (session, live) = try liveSession(shims: shims)
         let memory = session.personality.memory
         var last: [[UInt8]?] = watches.map { _ in nil }
@@ -192,5 +218,29 @@ extension When {
 
 extension Position {
     init(event: Int) { self.init(event: event, perl: nil, sql: nil) }
+}
+
+/// `--watch ADDR[:LEN]`: LEN bytes (default 8) of guest memory at ADDR.
+struct Watch {
+    var spec: String, address: UInt64, length: Int
+
+    /// Where the program's memory can be (the trace's guest size): else no change can ever show.
+    func check(in layout: GuestLayout) throws {
+        let (end, overflow) = address.addingReportingOverflow(UInt64(length))
+        guard address >= layout.programStart, !overflow, end <= layout.end else {
+            let range = "0x\(String(layout.programStart, radix: 16))–0x\(String(layout.end, radix: 16))"
+            throw CLIError("--watch \(spec): not a guest address (the program's memory is \(range))")
+        }
+    }
+}
+
+func parseWatch(_ w: String) throws -> Watch {
+    let parts = w.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+    let a = parts[0].hasPrefix("0x") ? UInt64(parts[0].dropFirst(2), radix: 16) : UInt64(parts[0])
+    let n = parts.count > 1 ? Int(parts[1]) : 8
+    guard let a, let n, n > 0, n <= 4096 else {
+        throw CLIError("--watch \(w): expected ADDR[:LEN] (ADDR in hex as 0x…, LEN 1–4096 bytes)")
+    }
+    return Watch(spec: w, address: a, length: n)
 }
 

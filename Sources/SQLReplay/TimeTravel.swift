@@ -51,18 +51,24 @@ public struct TimeTravel {
     }
 
     /// The file `name` designates: a path, a basename, or the only database.
-    public func resolve(_ name: String?) throws(Failure) -> String {
-        let all: [String]
-        do { all = try databases() } catch { throw .usage("cannot read the index: \(error)") }
-        guard !all.isEmpty else { throw .noAnswer("the run opened no database file (SQLite activity: \(index.sqlStatementCount) statements)") }
+    /// An index that cannot be read throws its own error (TraceIndex.unreadable says why).
+    public func resolve(_ name: String?) throws -> String {
+        let all = try databases()
+        let listed = all.joined(separator: ", ")
+        guard !all.isEmpty else {
+            let count = index.sqlStatementCount
+            throw Failure.noAnswer("the run opened no database file (SQLite activity: \(count) statements)")
+        }
         guard let name else {
-            guard all.count == 1 else { throw .usage("the run opened \(all.count) databases (\(all.joined(separator: ", "))): choose one with --db") }
+            guard all.count == 1 else {
+                throw Failure.usage("the run opened \(all.count) databases (\(listed)): choose one with --db")
+            }
             return all[0]
         }
         if let exact = all.first(where: { $0 == name }) { return exact }
         let byBase = all.filter { $0.split(separator: "/").last.map(String.init) == name }
         guard byBase.count == 1 else {
-            throw .noAnswer("the run never opened a database named \(name) (it opened \(all.joined(separator: ", ")))")
+            throw Failure.noAnswer("the run never opened a database named \(name) (it opened \(listed))")
         }
         return byBase[0]
     }
@@ -131,22 +137,32 @@ public struct TimeTravel {
         public var openTransaction: Bool
     }
 
-    /// Rebuild `file` (nil: the only one) as it was right after statement `n` into `out`. With
-    /// `after`, called after each re-executed statement with a probe of the replay connection
-    /// (SQL predicates); returning false stops.
-    public func restore(db name: String?, at n: Int, to out: String,
-                        after: ((Statement, (String) throws -> Bool) throws -> Bool)? = nil) throws -> Restored {
+    /// The files that go with a database file (SQLite's journals): see `OutputFile`.
+    public static let companions = ["-journal", "-wal", "-shm"]
+
+    /// Rebuild `file` (nil: the only one) as it was right after statement `n` into `output` (its
+    /// temporary, renamed into place when complete: a failure leaves OUT as it was).
+    public func restore(db name: String?, at n: Int, to output: OutputFile) throws -> Restored {
+        let restored = try rebuild(db: name, at: n, into: output.temporary)
+        do { try output.commit() } catch { throw Failure.usage(error.description) }
+        return restored
+    }
+
+    /// Rebuild into `out`, a file of ours (a temporary or a scratch file). With `after`, called
+    /// after each re-executed statement with the replay connection that ran it (SQL
+    /// predicates); returning false stops.
+    func rebuild(db name: String?, at n: Int, into out: String,
+                 after: ((Statement, OpaquePointer) throws -> Bool)? = nil) throws -> Restored {
         let total = index.sqlStatementCount
         guard total > 0 else { throw Failure.noAnswer("the program ran no SQL statement (no SQLite activity in the trace)") }
         guard n >= 0 && n < total else { throw Failure.noAnswer("statement \(n) is out of range: the log has statements 0…\(total - 1)") }
         let file = try resolve(name)
         let list = try statements(file: file, through: n)
         let endEvent = try index.queue.read { db in try Int.fetchOne(db, sql: "SELECT end_event FROM sql_statements WHERE seq = ?", arguments: [n]) } ?? 0
-        unlink(out)
-        for suffix in ["-journal", "-wal", "-shm"] { unlink(out + suffix) }
+        // No pre-image: the run created the file; SQLite takes an empty one as a new database.
         let pre = try preImage(file)
-        if let pre {
-            guard FileManager.default.createFile(atPath: out, contents: Data(pre)) else { throw Failure.usage("cannot write \(out)") }
+        if let e = writeWholeFile(out, pre ?? []) {
+            throw Failure.usage("cannot write \(out): \(String(cString: strerror(e)))")
         }
         let seed = try self.seed()
         // Other files the statements open (attached databases) live in a scratch folder, from
@@ -206,16 +222,7 @@ public struct TimeTravel {
                 }
                 result.checked += 1
             }
-            if let after {
-                let probe: (String) throws -> Bool = { query in
-                    var err: UnsafeMutablePointer<CChar>?
-                    let t = sqlreplay_truth(conn, query, &err)
-                    defer { sqlreplay_free(err) }
-                    if t < 0 { throw Failure.usage("the query failed after statement \(s.seq): \(err.map { String(cString: $0) } ?? "?")") }
-                    return t == 1
-                }
-                if try !after(s, probe) { break }
-            }
+            if let after, try !after(s, conn) { break }
         }
         // Inside an open transaction the file shows what that connection saw: commit it.
         for c in connections.values where sqlreplay_in_transaction(c) != 0 {
@@ -225,18 +232,65 @@ public struct TimeTravel {
         return result
     }
 
+    /// A predicate is one SELECT that only reads (it runs on the replay's own connection: a write
+    /// would make the replay diverge, a second statement would run unseen). Checked before any
+    /// replay; `label` names the query in the one-line refusal ("the --when query").
+    public static func checkPredicate(_ query: String, label: String) throws(Failure) {
+        var err: UnsafeMutablePointer<CChar>?
+        let status = sqlreplay_check_query(query, &err)
+        defer { sqlreplay_free(err) }
+        // MISSING: a table the run creates later; the verb said it reads, the replay will tell.
+        if status == Int32(SQLREPLAY_QUERY_OK) || status == Int32(SQLREPLAY_QUERY_MISSING) { return }
+        throw .usage(predicateProblem(status, err.map { String(cString: $0) }, label: label))
+    }
+
+    static func predicateProblem(_ status: Int32, _ error: String?, label: String) -> String {
+        switch Int(status) {
+        case SQLREPLAY_QUERY_EMPTY: return "\(label) is empty"
+        case SQLREPLAY_QUERY_SEVERAL: return "\(label) must be one statement: there is another after its first `;`"
+        case SQLREPLAY_QUERY_NOT_READ_ONLY:
+            return "\(label) must be one SELECT that only reads (it runs on the replayed database)"
+        default: return "\(label) does not prepare: \(error ?? "?")"
+        }
+    }
+
+    /// An evaluation of a predicate ran past its time, after `statement` (the caller says so:
+    /// EvaluationOptions words every command's timeouts alike).
+    public struct TimedOut: Error { public let statement: Int }
+
     /// SQL predicates: re-execute the whole log (in a scratch file) and call `hit` for every
     /// statement after which `query`'s first column becomes true, having been false (or not
-    /// yet evaluated) before. Returns the number of hits.
-    public func whenTrue(_ query: String, db name: String?, first: Bool, hit: @escaping (Statement) throws -> Void) throws -> Int {
+    /// yet evaluated) before. A table or column the run has not created yet makes it false
+    /// there. One evaluation running longer than `timeout` seconds ends the search (TimedOut).
+    /// Returns the number of hits.
+    public func whenTrue(_ query: String, label: String, timeout: Double, db name: String?, first: Bool,
+                         hit: @escaping (Statement) throws -> Void) throws -> Int {
+        try TimeTravel.checkPredicate(query, label: label)
         let last = index.sqlStatementCount - 1
         guard last >= 0 else { throw Failure.noAnswer("the program ran no SQL statement (no SQLite activity in the trace)") }
-        let scratch = "/tmp/revenant-sql-when-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).db"
-        defer { for s in ["", "-journal", "-wal", "-shm"] { unlink(scratch + s) } }
+        // A new file of ours, never committed: removed (journals too) when done.
+        let scratch: OutputFile
+        do {
+            scratch = try OutputFile("/tmp/revenant-sql-when.db", option: "scratch", force: true, protected: [],
+                                     companions: TimeTravel.companions)
+        } catch { throw Failure.usage(error.description) }
         var before = false
         var hits = 0
-        _ = try restore(db: name, at: last, to: scratch) { s, probe in
-            let now = try probe(query)
+        var prepared = false, missing: String?
+        _ = try rebuild(db: name, at: last, into: scratch.temporary) { s, connection in
+            var status: Int32 = 0
+            var err: UnsafeMutablePointer<CChar>?
+            let now = sqlreplay_truth(connection, query, timeout, &status, &err) == 1
+            let error = err.map { String(cString: $0) }
+            sqlreplay_free(err)
+            switch Int(status) {
+            case SQLREPLAY_QUERY_OK: prepared = true
+            case SQLREPLAY_QUERY_MISSING: missing = error
+            case SQLREPLAY_QUERY_TIMED_OUT: throw TimedOut(statement: s.seq)
+            case SQLREPLAY_QUERY_ERROR:
+                throw Failure.usage("\(label) failed after statement #\(s.seq): \(error ?? "?")")
+            default: throw Failure.usage(TimeTravel.predicateProblem(status, error, label: label))
+            }
             if now && !before {
                 hits += 1
                 try hit(s)
@@ -244,6 +298,8 @@ public struct TimeTravel {
             before = now
             return !(first && hits > 0)
         }
+        // Not true anywhere because it never ran: say why rather than "never true".
+        if !prepared, let missing { throw Failure.usage("\(label) never ran: \(missing) after every statement") }
         return hits
     }
 

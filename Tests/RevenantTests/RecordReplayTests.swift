@@ -287,6 +287,43 @@ final class RecordReplayTests: XCTestCase {
 }
 
 extension RecordReplayTests {
+    /// `log syscalls` on a trace whose recording was cut short lists what it has and says so in
+    /// one line, as `replay` does: the events file ending inside a chunk, or lacking its end event.
+    func testLogOfACutShortTraceWarns() throws {
+        try requireKVM()
+        // Enough read data for several chunks, the end event in the last one.
+        let (rec, _) = try recordThenReplay("cut", command: ["/usr/bin/perl", "-e",
+            #"for (1..200) { open F, "<", "/usr/bin/perl"; read F, $b, 8192; close F } print "ok\n""#], stdin: nil)
+        XCTAssertEqual(rec.status, 0)
+        let trace = base.appendingPathComponent("cut.rvt")
+        let events = trace.appendingPathComponent("events")
+        let bytes = [UInt8](try Data(contentsOf: events))
+        var chunks: [Int] = []
+        var at = EventStreamFormat.preambleSize
+        while at < bytes.count {
+            chunks.append(at)
+            let packed = bytes[(at + 24)..<(at + 28)].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+            at += EventStreamFormat.chunkHeaderSize + packed
+        }
+        XCTAssertGreaterThan(chunks.count, 2, "several chunks")
+        let whole = try revenant(["log", trace.path, "syscalls"], cwd: base, stdin: nil)
+        XCTAssertEqual(whole.status, 0)
+        XCTAssertEqual(whole.stderr, Data(), "a complete trace: no warning")
+        let last = chunks.last!
+        for (cut, words) in [(last, "no end event"), (last + 40, "ends inside a chunk at byte offset \(last)")] {
+            try Data(bytes.prefix(cut)).write(to: events)
+            let r = try revenant(["log", trace.path, "syscalls"], cwd: base, stdin: nil)
+            let err = String(decoding: r.stderr, as: UTF8.self)
+            XCTAssertEqual(r.status, 0, "the listing is complete up to the cut")
+            XCTAssertTrue(err.hasPrefix("revenant: \(trace.path) ends after event "), err)
+            XCTAssertTrue(err.contains("its recording was cut short") && err.contains(words), err)
+            XCTAssertEqual(err.split(separator: "\n").count, 1, err)
+            let listed = String(decoding: r.stdout, as: UTF8.self).split(separator: "\n")
+            XCTAssertGreaterThan(listed.count, 100)
+            XCTAssertTrue(err.contains("ends after event \(listed.count):"), "the count it listed: \(err)")
+        }
+    }
+
     func testInfoAndLogReadTheTrace() throws {
         try requireKVM()
         let (rec, _) = try recordThenReplay("info", command: ["/usr/bin/perl", "-e", #"open F, "<", "/etc/hostname"; open G, "<", "/no/such/file"; print "done\n"; exit 4"#], stdin: nil)
@@ -298,8 +335,12 @@ extension RecordReplayTests {
         for needle in ["program:        /usr/bin/perl", "outcome:        exit status 4", "trap strategy:  pvm-user-stub", "blobs"] {
             XCTAssertTrue(text.contains(needle), "\(needle) in\n\(text)")
         }
+        // The command the user ran, without the switches that load the Perl shim.
+        let script = #"open F, "<", "/etc/hostname"; open G, "<", "/no/such/file"; print "done\n"; exit 4"#
+        XCTAssertTrue(text.contains("argv:           /usr/bin/perl -e \(script)\n"), text)
         let json = try revenant(["info", trace, "--json"], cwd: base, stdin: nil)
         let obj = try JSONSerialization.jsonObject(with: json.stdout) as? [String: Any]
+        XCTAssertEqual(obj?["argv"] as? [String], ["/usr/bin/perl", "-e", script])
         XCTAssertEqual(obj?["exit_status"] as? Int, 4)
         XCTAssertEqual((obj?["syscalls"] as? [String: Int])?["exit_group"], 1)
         let log = try revenant(["log", trace, "syscalls", "--where", "path=/no/*"], cwd: base, stdin: nil)

@@ -15,13 +15,7 @@ final class SQLShimTests: ScratchTestCase {
         return r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
     }
 
-    func requireShim() throws {
-        try requireKVM()
-        let lib = packageRootDirectory().appendingPathComponent(".build/shims/sqlite/librevenant_sqlite.so")
-        guard FileManager.default.fileExists(atPath: lib.path) else {
-            throw TestSetupError("the SQLite shim is not built at \(lib.path): run `make shims` (make test does)")
-        }
-    }
+    func requireShim() throws { try requireSQLiteShim() }
 
     static let session = """
     CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT, v REAL);
@@ -218,6 +212,104 @@ final class SQLShimTests: ScratchTestCase {
         XCTAssertEqual(failures, [], failures.joined(separator: "\n"))
         XCTAssertGreaterThan(cuts, 100, "cut comparisons made")
         print("[sql corpus] \(sessions.count) sessions restored at their last statement; \(cuts) statements compared with native cuts")
+    }
+
+    /// `--restore OUT` writes a temporary beside OUT and renames it into place: it never writes
+    /// into a device, a directory or the trace it reads, and never follows a symlink it replaces.
+    func testRestoreReplacesOnlyWhatItMay() throws {
+        try requireShim()
+        let s = try file("s.sql", "CREATE TABLE t(x);\nINSERT INTO t VALUES (1);\n")
+        XCTAssertEqual(try revenant(["record", "-o", "r.rvt", "--", "/usr/bin/sqlite3", "r.db"], stdin: s).status, 0)
+        let fm = FileManager.default
+        func path(_ p: String) -> String { base.appendingPathComponent(p).path }
+        func kind(_ p: String) -> mode_t? {
+            var st = stat()
+            return lstat(path(p), &st) == 0 ? st.st_mode & S_IFMT : nil
+        }
+        func restore(_ out: String, _ extra: [String] = []) throws -> Output {
+            try revenant(["sql", "r.rvt", "--at", "1", "--restore", out, "--no-machine-check"] + extra)
+        }
+        let events = try Data(contentsOf: URL(fileURLWithPath: path("r.rvt/events")))
+        // Inside the trace it reads, by its own name or through a symlinked folder: refused.
+        try fm.createSymbolicLink(atPath: path("alias"), withDestinationPath: "r.rvt")
+        for out in ["r.rvt/events", "r.rvt/new.db", "alias/new.db", "r.rvt/blobs/new.db", "r.rvt"] {
+            assertOneLine(try restore(out, ["--force"]), 125, containing: [out], "--restore \(out) --force")
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("r.rvt/events"))), events, "events intact")
+        XCTAssertFalse(fm.fileExists(atPath: path("r.rvt/new.db")))
+        // Not a regular file: a FIFO, a directory, and (as root) a character device.
+        XCTAssertEqual(mkfifo(path("fifo"), 0o644), 0)
+        try fm.createDirectory(atPath: path("folder"), withIntermediateDirectories: false)
+        var refused = ["fifo", "folder"]
+        if getuid() == 0, mknod(path("null"), S_IFCHR | 0o666, dev_t((1 << 8) | 3)) == 0 { refused.append("null") }
+        for out in refused {
+            assertOneLine(try restore(out, ["--force"]), 125, containing: [out], "--restore \(out) --force")
+        }
+        XCTAssertEqual(kind("fifo"), S_IFIFO, "the FIFO is still one")
+        XCTAssertEqual(kind("folder"), S_IFDIR)
+        if refused.contains("null") { XCTAssertEqual(kind("null"), S_IFCHR, "the device node is still one") }
+        // A symlink at OUT, dangling or not: refused without --force; with it, the link itself is
+        // replaced and its target left alone.
+        try fm.createSymbolicLink(atPath: path("dangling.db"), withDestinationPath: "nowhere/else.db")
+        try "keep me".write(toFile: path("target.txt"), atomically: false, encoding: .utf8)
+        try fm.createSymbolicLink(atPath: path("link.db"), withDestinationPath: "target.txt")
+        for out in ["dangling.db", "link.db"] {
+            assertOneLine(try restore(out), 125, containing: [out, "--force"], "--restore \(out)")
+            XCTAssertEqual(kind(out), S_IFLNK)
+            XCTAssertEqual(try restore(out, ["--force"]).status, 0)
+            XCTAssertEqual(kind(out), S_IFREG, "\(out): the link itself replaced")
+        }
+        XCTAssertFalse(fm.fileExists(atPath: path("nowhere")), "a dangling link's target is never created")
+        XCTAssertEqual(try String(contentsOfFile: path("target.txt"), encoding: .utf8), "keep me")
+        XCTAssertEqual(try run("/usr/bin/sqlite3", [path("link.db"), "SELECT x FROM t"]).stdout, "1\n")
+        // No usable name: one line each.
+        assertOneLine(try restore(""), 125, containing: ["--restore: an empty path"], "--restore ''")
+        assertOneLine(try restore("no/such/folder.db"), 125, containing: ["no/such/folder.db"], "missing folder")
+        // A restore that fails leaves neither OUT nor a temporary behind.
+        let failed = try revenant(["sql", "r.rvt", "--db", "other.db", "--at", "1", "--restore", "f.db"])
+        assertOneLine(failed, 1, containing: ["never opened"], "unknown --db")
+        let left = try fm.contentsOfDirectory(atPath: base.path).filter { $0.contains("f.db") }
+        XCTAssertEqual(left, [], "nothing left behind")
+    }
+
+    /// `--when`: a predicate is one read-only statement (refused before any replay otherwise); a
+    /// table the run has not created yet makes it false there, not an error; an evaluation that
+    /// runs past --timeout ends the command with one line naming it.
+    func testWhenPredicatesAreOneBoundedReadOnlyStatement() throws {
+        try requireShim()
+        let s = try file("s.sql", "CREATE TABLE t(x);\nINSERT INTO t VALUES (1);\n"
+                                + "CREATE TABLE u(y);\nINSERT INTO u VALUES (2);\n")
+        XCTAssertEqual(try revenant(["record", "-o", "q.rvt", "--", "/usr/bin/sqlite3", "q.db"], stdin: s).status, 0)
+        let index = base.appendingPathComponent("q.rvt/index.sqlite").path
+        for (query, words) in [("SELECT 1; DROP TABLE t", "one statement"), ("UPDATE t SET x = 2", "only read"),
+                               ("DELETE FROM u", "only read"), ("SELEC 1", "syntax error"), ("", "empty"),
+                               ("BEGIN", "only read"), ("SELECT count(*) FROM u; SELECT 2", "one statement")] {
+            assertOneLine(try revenant(["sql", "q.rvt", "--when", query]), 125, containing: ["--when", words], query)
+            assertOneLine(try revenant(["when", "q.rvt", "--sql", query]), 125, containing: ["--sql", words], query)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: index), "refused before any replay: \(query)")
+        }
+        // u exists from statement 2 on: false before, true after the insert into it.
+        let u = try revenant(["sql", "q.rvt", "--when", "SELECT count(*) > 0 FROM u"])
+        XCTAssertEqual(u.status, 0, u.stderr)
+        XCTAssertEqual(u.stdout, "#3 INSERT INTO u VALUES (2);\n")
+        let col = try revenant(["when", "q.rvt", "--sql", "SELECT y = 2 FROM u"])
+        XCTAssertEqual(col.status, 0, col.stderr)
+        XCTAssertTrue(col.stdout.hasSuffix("SQL #3: INSERT INTO u VALUES (2);\n"), col.stdout)
+        // A table the run never creates: the query never ran, which is said.
+        assertOneLine(try revenant(["sql", "q.rvt", "--when", "SELECT 1 FROM absent"]), 125,
+                      containing: ["no such table: absent"], "never")
+        // An unbounded query: stopped at its deadline.
+        let forever = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) SELECT count(*) FROM c"
+        let t0 = Date()
+        assertOneLine(try revenant(["sql", "q.rvt", "--when", forever, "--timeout", "0.5"]), 125,
+                      containing: ["the --when query timed out after 0.5 s at statement #0", "--timeout"], "sql")
+        assertOneLine(try revenant(["when", "q.rvt", "--sql", forever, "--timeout", "0.5"]), 125,
+                      containing: ["the --sql query timed out after 0.5 s at statement #0"], "when timeout")
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 30)
+        for bad in ["0", "-1", "nan", "x"] {
+            let r = try revenant(["sql", "q.rvt", "--when", "SELECT 1", "--timeout", bad])
+            assertOneLine(r, 125, containing: ["--timeout"], bad)
+        }
     }
 
     func testErrorsAreClear() throws {

@@ -120,3 +120,27 @@ class ScratchTestCase: XCTestCase {
         try run(try revenantBinary().path, args, stdin: stdin, env: env, in: directory)
     }
 }
+
+/// The SQLite shim must be built (`make shims`) for tests that record its query log.
+func requireSQLiteShim() throws {
+    try requireKVM()
+    let lib = packageRootDirectory().appendingPathComponent(".build/shims/sqlite/librevenant_sqlite.so")
+    guard FileManager.default.fileExists(atPath: lib.path) else {
+        throw TestSetupError("the SQLite shim is not built at \(lib.path): run `make shims` (make test does)")
+    }
+}
+
+extension ScratchTestCase {
+    /// Revenant's own refusal, as the docs promise it: nothing on stdout, exactly one line on
+    /// stderr starting with "revenant: " (holding `containing`), and `status`.
+    func assertOneLine(_ r: Output, _ status: Int32, containing: [String] = [], _ what: String = "",
+                       file: StaticString = #filePath, line: UInt = #line) {
+        let context = "\(what): status \(r.status), stderr \(r.stderr.debugDescription)"
+        XCTAssertEqual(r.status, status, context, file: file, line: line)
+        XCTAssertEqual(r.stdout, "", context, file: file, line: line)
+        XCTAssertTrue(r.stderr.hasPrefix("revenant: ") && r.stderr.hasSuffix("\n"), context, file: file, line: line)
+        let lines = r.stderr.split(separator: "\n", omittingEmptySubsequences: false)
+        XCTAssertEqual(lines.count, 2, context, file: file, line: line)
+        for c in containing { XCTAssertTrue(r.stderr.contains(c), "\(c) in \(context)", file: file, line: line) }
+    }
+}

@@ -23,17 +23,36 @@ final class WhenTests: ScratchTestCase {
         XCTAssertEqual(w.status, 0, w.stderr)
         let lines = w.stdout.split(separator: "\n")
         XCTAssertEqual(lines.count, 1, w.stdout)
-        XCTAssertTrue(w.stdout.hasPrefix("event #") && w.stdout.contains("write(0x1"), w.stdout)
+        XCTAssertTrue(w.stdout.hasPrefix("event #") && w.stdout.contains("write(1, 0x"), w.stdout)
         XCTAssertTrue(w.stdout.contains("perl bank.pl:7") && w.stdout.contains("SQL #3"), w.stdout)
         // Every open of the database, with the Perl statement that was running (inside DBI).
         let o = try revenant(["when", "b.rvt", "--syscall", "openat path=*bank.db"])
         XCTAssertEqual(o.status, 0, o.stderr)
         XCTAssertTrue(o.stdout.contains("openat(") && o.stdout.contains("perl bank.pl:2, in "), "the program's own line, then DBI's: \(o.stdout)")
+        // Each hit's call reads as `log syscalls` prints that event: the path, not a pointer.
+        XCTAssertTrue(o.stdout.contains(#"openat(AT_FDCWD, ""#) && o.stdout.contains(#"bank.db", "#), o.stdout)
+        let log = try revenant(["log", "b.rvt", "syscalls"]).stdout.split(separator: "\n").map(String.init)
+        for hit in (o.stdout + w.stdout).split(separator: "\n") {
+            let event = Int(hit.dropFirst("event #".count).prefix { $0.isNumber })!
+            let call = hit.components(separatedBy: ": ").dropFirst().joined(separator: ": ")
+            XCTAssertEqual("#\(event) " + call, log[event], "when and log print the same call")
+        }
         // A SQL predicate: after the second insert, with its Perl line.
         let q = try revenant(["when", "b.rvt", "--sql", "SELECT min(balance) < 0 FROM acc"])
         XCTAssertEqual(q.status, 0, q.stderr)
         XCTAssertEqual(q.stdout.split(separator: "\n").count, 1, q.stdout)
         XCTAssertTrue(q.stdout.contains("perl bank.pl:6") && q.stdout.contains("INSERT INTO acc"), q.stdout)
+        // A function the SQLite shim wraps: one hit per call the program made, in libsqlite3 (the
+        // shim's wrapper is hidden unless --include-shims).
+        let prepares = try revenant(["when", "b.rvt", "--symbol", "sqlite3_prepare_v2"])
+        XCTAssertEqual(prepares.status, 0, prepares.stderr)
+        let shown = prepares.stdout.split(separator: "\n")
+        XCTAssertFalse(shown.isEmpty)
+        XCTAssertTrue(shown.allSatisfy { $0.contains("(libsqlite3.so") }, prepares.stdout)
+        let withShims = try revenant(["when", "b.rvt", "--symbol", "sqlite3_prepare_v2", "--include-shims"])
+        let all = withShims.stdout.split(separator: "\n")
+        XCTAssertEqual(all.count, 2 * shown.count, all.joined(separator: "\n"))
+        XCTAssertEqual(all.filter { $0.contains("(librevenant_sqlite.so") }.count, shown.count)
         // --first stops at the first hit (and the replay there).
         let firstOpen = try revenant(["when", "b.rvt", "--syscall", "openat", "--first"])
         XCTAssertEqual(firstOpen.status, 0, firstOpen.stderr)
@@ -83,11 +102,12 @@ final class WatchTests: ScratchTestCase {
         XCTAssertTrue(w.stdout.contains(":8 1400000000000000 -> 1e00000000000000"), w.stdout)
         let first = try revenant(["when", "w.rvt", "--watch", address + ":8", "--first"])
         XCTAssertEqual(first.stdout.split(separator: "\n").count, 1, first.stdout)
-        // Unchanged memory: no hit, exit 1. A bad spec: one line, 125.
-        XCTAssertEqual(try revenant(["when", "w.rvt", "--watch", "0x1000:8"]).status, 1)
-        let bad = try revenant(["when", "w.rvt", "--watch", "lots"])
-        XCTAssertEqual(bad.status, 125)
-        XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1, bad.stderr)
+        // Unchanged (here never mapped) guest memory: no hit, exit 1. A bad spec, or an address the
+        // guest cannot have: one line, 125.
+        XCTAssertEqual(try revenant(["when", "w.rvt", "--watch", "0x1000300000:8"]).status, 1)
+        for spec in ["lots", "0x1000:8", "0x10:0", "0xffffffffffffffff:4096"] {
+            assertOneLine(try revenant(["when", "w.rvt", "--watch", spec]), 125, containing: ["--watch \(spec)"], spec)
+        }
     }
 
     /// `when --symbol`: software breakpoints (int3) at a function of the program and at one of

@@ -45,9 +45,25 @@ int sqlreplay_unread(void);
 int sqlreplay_exec(sqlreplay *r, const char *sql, int nbind, const sqlreplay_value *binds, int64_t maxrows,
                    int64_t *changes, int64_t *rows, unsigned char digest[16], char **err);
 
+/* What a predicate is (sqlreplay_check_query) or what became of its evaluation (sqlreplay_truth). */
+enum {
+    SQLREPLAY_QUERY_OK = 0,
+    SQLREPLAY_QUERY_MISSING = 1,        /* it names a table or column the database lacks (yet): *err */
+    SQLREPLAY_QUERY_EMPTY = 2,          /* no statement at all */
+    SQLREPLAY_QUERY_SEVERAL = 3,        /* more than one statement */
+    SQLREPLAY_QUERY_NOT_READ_ONLY = 4,  /* it writes, or returns no value (BEGIN, ATTACH…) */
+    SQLREPLAY_QUERY_ERROR = 5,          /* it does not prepare (syntax…) or fails: *err */
+    SQLREPLAY_QUERY_TIMED_OUT = 6       /* it ran past its time */
+};
+
+/* Before any replay: is `sql` one read-only statement returning a value? Checked on an empty
+ * in-memory database, so SQLREPLAY_QUERY_MISSING means "cannot tell before the run's schema". */
+int sqlreplay_check_query(const char *sql, char **err);
+
 /* For predicates: 1 when `sql`'s first row has a true first column (non-NULL, non-zero,
- * non-empty), 0 when not or no row, -1 with *err on error. */
-int sqlreplay_truth(sqlreplay *r, const char *sql, char **err);
+ * non-empty), else 0; *status says why there is no answer (MISSING: not true here; *err set
+ * for MISSING and ERROR). Stepping stops after `seconds` (TIMED_OUT). */
+int sqlreplay_truth(sqlreplay *r, const char *sql, double seconds, int *status, char **err);
 
 /* 1 when the connection is inside a transaction. */
 int sqlreplay_in_transaction(sqlreplay *r);
