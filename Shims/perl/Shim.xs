@@ -707,7 +707,7 @@ static void emit_hash(pTHX)
 
 /* Introspection (revenant_perl_introspect.h): where this interpreter is and how this perl lays
  * out the structs the VMM reads at a stop. Deterministic: the same bytes in record and replay. */
-static struct revenant_perl_introspect g_introspect;
+struct revenant_perl_introspect g_introspect;
 static char g_layout[4096];
 
 static void publish_introspection(pTHX)

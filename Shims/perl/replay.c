@@ -720,6 +720,7 @@ static void stop_at(pTHX_ const COP *cop, uint64_t seq)
     COP *saved_cop = PL_curcop;
     U32 saved_evalseq = PL_evalseq;   /* our evals must not renumber the program's (eval N) */
     g_rp = 0;
+    *(volatile uint64_t *)&g_introspect.evaluating = seq + 1;   /* the VMM's watchdog: --timeout */
     /* A scope of our own: eval_sv saves PL_op on the save stack without one, and the enclosing
      * block's exit would restore it (the main program would start over from this statement). */
     ENTER;
@@ -747,6 +748,7 @@ done:
     SvREFCNT_dec(saved_err);
     PL_statusvalue = saved_status;
     PL_evalseq = saved_evalseq;
+    *(volatile uint64_t *)&g_introspect.evaluating = 0;
     errno = saved_errno;
     g_rp = 1;
 }
@@ -1336,6 +1338,10 @@ int replay_boot(pTHX)
             }
         }
     }
+    /* The introspection block, for its `evaluating` word only: the VMM bounds each evaluation */
+    g_introspect.magic = (uint32_t)REVENANT_PERL_INTROSPECT_MAGIC;
+    g_introspect.version = REVENANT_PERL_INTROSPECT_VERSION;
+    g_owner->ch->introspect = (uint64_t)(uintptr_t)&g_introspect;
     tab_init(12);
     shim_install_opfreehook(aTHX);
     atexit(replay_finish);

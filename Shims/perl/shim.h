@@ -8,6 +8,7 @@
 
 #include "revenant_channel_owner.h"
 #include "revenant_encode.h"
+#include "revenant_perl_introspect.h"
 
 #define SHIM_FORMAT_VERSION 1
 
@@ -16,6 +17,7 @@ extern PerlInterpreter *g_perl;          /* the interpreter we record or replay 
 extern Perl_ppaddr_t g_orig[MAXO];       /* perl's own pp functions, before the shim's */
 extern const int g_hooked_ops[];         /* the nondeterministic ops (OP_RAND and statements apart) */
 extern const size_t g_hooked_count;
+extern struct revenant_perl_introspect g_introspect;  /* published through the channel */
 
 /* COP cache: a COP's address -> (context or file id, line), open addressing. */
 struct centry { const COP *key; uint32_t ctx; uint32_t line; };

@@ -5,7 +5,9 @@ import GuestMemory
 /// shim took with offsetof/sizeof. Read once from guest memory when a stepping replay first stops.
 public struct PerlLayout {
     public static let magic: UInt32 = 0x4950_5652
-    public static let version: UInt32 = 1
+    public static let version: UInt32 = 2
+    /// Where the fast replay's `evaluating` word lies in the block.
+    public static let evaluatingOffset: UInt64 = 32
     public let interpreter: UInt64
     let values: [String: UInt64]
 

@@ -76,7 +76,8 @@ public enum Regenerator {
             throw .trace("cannot write \(channelOut): \(String(cString: strerror(e)))")
         }
         var build = IndexBuilder(stream: stream, positions: positions, events: events, cwd: session.header.cwd.description)
-        let out = session.directory.indexPath
+        let out: String
+        do { out = try session.directory.indexPathForWriting() } catch { throw .trace("\(error)") }
         let tmp = out + ".partial"
         unlink(tmp)
         do {

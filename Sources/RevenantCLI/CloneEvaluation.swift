@@ -17,7 +17,10 @@ enum CloneEvaluation {
     }
 
     /// The rendered value, or why there is none (one line).
-    static func evaluate(_ expression: String, in session: ReplaySession) -> Result<String, CLIError> {
+    /// One evaluation runs at most `evaluation.timeout` seconds: the clone is killed then, and
+    /// the command ends (one line, exit 125).
+    static func evaluate(_ expression: String, in session: ReplaySession, evaluation: EvaluationOptions = EvaluationOptions(),
+                         at position: String = "this stop") -> Result<String, CLIError> {
         guard let state = try? session.machine.saveVCPU() else {
             return .failure(CLIError("\(expression): beyond what the VMM evaluates, and this replay cannot be cloned"))
         }
@@ -33,15 +36,25 @@ enum CloneEvaluation {
         close(fds[1])
         var reply: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
+        let deadline = monotonicNanos() + UInt64(min(evaluation.timeout, 1e9) * 1e9)
+        var timedOut = false
         while true {
+            let now = monotonicNanos()
+            guard now < deadline else { timedOut = true; break }
+            var p = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
+            let waited = poll(&p, 1, Int32(min((deadline - now) / 1_000_000 + 1, 1000)))
+            if waited < 0 && errno == EINTR { continue }
+            if waited == 0 { continue }
             let n = chunk.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, 4096) }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
             reply += chunk[0..<n]
         }
         close(fds[0])
+        if timedOut { kill(pid, SIGKILL) }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        if timedOut { fail(evaluation.timedOut("the --print expression \(expression)", at: position).message, code: 125) }
         guard let ok = reply.first else { return .failure(CLIError("\(expression): the clone ended without an answer")) }
         let text = String(decoding: reply.dropFirst(), as: UTF8.self)
         return ok == 1 ? .success(text) : .failure(CLIError("\(expression): \(text.split(separator: "\n").first ?? "")"))
@@ -70,7 +83,6 @@ enum CloneEvaluation {
             }
             _exit(0)
         }
-        alarm(10)   // an evaluation that never ends: the parent reads no answer
         do { try session.machine.rebuildAfterFork(state) } catch { reply(false, "cannot clone the VM: \(error)") }
         let channel = session.personality.channel
         session.replayer.cloneSandbox = true

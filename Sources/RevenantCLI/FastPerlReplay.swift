@@ -71,6 +71,8 @@ struct FastPerlReplay {
     let trace: String
     let index: TraceIndex
     let header: TraceHeader
+    /// How long one evaluation may run (--timeout).
+    var evaluation = EvaluationOptions()
 
     /// Why this run cannot take the fast form, or nil when it can.
     func unavailable() -> String? {
@@ -91,7 +93,9 @@ struct FastPerlReplay {
         defer { close(null) }
         let stderr: Int32 = environmentValue("REVENANT_FAST_STDERR") == nil ? null : 2
         do {
-            return try inSandbox(request.text, stdio: [null, null, stderr], debugger: false) { status, collected in
+            let what = request.when.isEmpty ? "the --print expression" : request.prints.isEmpty ? "the --when predicate"
+                : "the --when predicate or a --print expression"
+            return try inSandbox(request.text, stdio: [null, null, stderr], debugger: false, timing: what) { status, collected in
                 try outcome(status: status, collected: collected)
             }
         } catch let e as Inexact { return .diverged(e.why) }
@@ -116,7 +120,9 @@ struct FastPerlReplay {
 
     /// Set up the sandbox (scratch folder, the feed and request in the guest's /tmp), run perl
     /// in it, and hand `body` its exit status and the channel it wrote.
-    func inSandbox<T>(_ requestLines: [String], stdio: [Int32], debugger: Bool, _ body: (Int32, [UInt8]) throws -> T) throws -> T {
+    /// `timing`: what the shim evaluates, bounded by --timeout (nil: nothing of ours runs).
+    func inSandbox<T>(_ requestLines: [String], stdio: [Int32], debugger: Bool, timing: String? = nil,
+                      _ body: (Int32, [UInt8]) throws -> T) throws -> T {
         let feed = try index.perlFeed()
         guard let hash = try hashState(feed) else { throw CLIError("\(trace): the run's records have no hash state") }
         var scratchTemplate = Array("/tmp/revenant-scratch-XXXXXX".utf8CString)
@@ -154,7 +160,22 @@ struct FastPerlReplay {
             }
         }
         if environmentValue("REVENANT_FAST_STDERR") != nil { FileHandleStderr.write(lines.joined(separator: "\n") + "\n") }
+        var watchdog: EvaluationWatchdog?
+        if let what = timing {
+            let (index, evaluation, tmp) = (index, evaluation, session.privateTmp)
+            watchdog = EvaluationWatchdog(channel: session.personality.channel, memory: session.machine.space,
+                                          seconds: evaluation.timeout) { seq in
+                // The guest may compute forever: this thread ends the command, leaving nothing behind.
+                removeTree(scratch)
+                removeTree(tmp)
+                let place = (try? index.statements(seqs: [seq]))?[seq].map { " (\($0.file):\($0.line))" } ?? ""
+                FileHandleStderr.write("revenant: \(evaluation.timedOut(what, at: "statement #\(seq)\(place)").message)\n")
+                _exit(125)
+            }
+            watchdog?.start()
+        }
         let status = session.run()
+        watchdog?.stop()
         return try body(status, session.personality.channel.collected)
     }
 

@@ -39,6 +39,9 @@ struct PerlCommand: ParsableCommand {
         itself there. Any divergence is reported on stderr and the replay steps in the VM
         instead (--path fast makes it an error). --path vm always steps in the VM.
 
+        --timeout bounds one evaluation of --when or --print (default 10 s): past it the command ends
+        with one line naming the statement, exit 125.
+
         Exit status: 0, 1 when nothing was hit, 124 when the replay diverged, 125 on failure.
 
         Examples:
@@ -56,9 +59,11 @@ struct PerlCommand: ParsableCommand {
     @Flag(help: "An interactive session (step, next, continue, break, print, reverse-step).") var debug = false
     @Option(help: ArgumentHelp("auto (the fast form where regen found it exact, else the VM), fast, or vm.", valueName: "auto|fast|vm"))
     var path: ReplayPath = .auto
+    @OptionGroup var evaluation: EvaluationOptions
 
     func run() throws {
         var run = try PerlReplayRun(trace: trace)
+        run.evaluation = evaluation
         run.breakpoints = try breaks.map(Breakpoint.init)
         if let when { run.when = (when, try parseExpression(when, option: "--when")) }
         if let print {
@@ -114,6 +119,8 @@ struct PerlReplayRun {
     /// An expression the VMM cannot evaluate: the real interpreter evaluates it in a clone.
     var clonePrint: String?
     var first = false
+    /// How long one evaluation of --when/--print may run (--timeout).
+    var evaluation = EvaluationOptions()
     /// The recorded working directory (where relative script paths lived).
     let cwd: String
 
@@ -141,7 +148,8 @@ struct PerlReplayRun {
 
     func printed(at stop: PerlStop, _ stepper: PerlStepper) -> [String] {
         if let clonePrint {
-            switch CloneEvaluation.evaluate(clonePrint, in: stepper.session) {
+            switch CloneEvaluation.evaluate(clonePrint, in: stepper.session, evaluation: evaluation,
+                                            at: "statement #\(stop.seq) (\(stop.location))") {
             case .success(let v): return ["\(clonePrint) = \(v)"]
             case .failure(let f): return ["<\(f.message)>"]
             }
@@ -179,7 +187,9 @@ struct PerlReplayRun {
         let request = FastPerlReplay.Request(when: when, prints: prints, other: clonePrint,
                                              breaks: breakpoints.isEmpty ? nil : try targets(breakpoints).map(\.seq), first: first)
         let why: String
-        switch try FastPerlReplay(trace: trace, index: index, header: header).run(request) {
+        var fast = FastPerlReplay(trace: trace, index: index, header: header)
+        fast.evaluation = evaluation
+        switch try fast.run(request) {
         case .finished(let hits): return hits
         case .diverged(let d): why = d
         }

@@ -92,7 +92,7 @@ final class PerlDebugger {
                         } catch { say("\(error)") }
                     } else {
                         // Beyond the VMM's subset: the real interpreter, in a throw-away clone.
-                        switch CloneEvaluation.evaluate(arg, in: session) {
+                        switch CloneEvaluation.evaluate(arg, in: session, evaluation: run.evaluation) {
                         case .success(let v): say("\(arg) = \(v)")
                         case .failure(let f): say(f.message)
                         }

@@ -68,6 +68,7 @@ struct When: ParsableCommand {
     func run() throws {
         if let perl {
             var run = try PerlReplayRun(trace: trace)
+            run.evaluation = evaluation
             run.when = (perl, try parseExpression(perl, option: "--perl"))
             run.first = first
             run.path = path

@@ -10,8 +10,37 @@ public struct TraceDirectory {
     public var blobsPath: String { path + "/blobs" }
     /// `record --keep-channel`: the shims' channel as the live run handed it over.
     public var liveChannelPath: String { path + "/channel.live" }
-    /// Written by `regen`, never by `record`; safe to delete.
-    public var indexPath: String { path + "/index.sqlite" }
+    /// Written by `regen`, never by `record`; safe to delete. In the trace when it can take it;
+    /// for a trace that cannot (a read-only copy, someone else's folder) in the user's cache,
+    /// `$XDG_CACHE_HOME/revenant/` (default ~/.cache), named by the SHA-256 of the trace's header,
+    /// which no two traces share.
+    public var indexPath: String {
+        let own = path + "/index.sqlite"
+        if access(own, F_OK) == 0 || access(path, W_OK) == 0 { return own }
+        return cachedIndexPath ?? own
+    }
+
+    /// Where the index of a trace that cannot take one goes (nil without a header to name it).
+    var cachedIndexPath: String? {
+        guard let header = readWholeFile(headerPath) else { return nil }
+        let cache = getenv("XDG_CACHE_HOME").map { String(cString: $0) }.flatMap { $0.hasPrefix("/") ? $0 : nil }
+            ?? (getenv("HOME").map { String(cString: $0) + "/.cache" } ?? "/tmp")
+        return cache + "/revenant/" + SHA256.hex(header) + ".index.sqlite"
+    }
+
+    /// `indexPath`, its folder made when it is the cache's.
+    public func indexPathForWriting() throws(TraceError) -> String {
+        let out = indexPath
+        let folder = String(out[..<(out.lastIndex(of: "/") ?? out.endIndex)])
+        if folder != path {
+            var prefix = ""
+            for c in folder.split(separator: "/") {
+                prefix += "/" + c
+                if mkdir(prefix, 0o700) != 0 && errno != EEXIST { throw .io(path: prefix, errno: errno) }
+            }
+        }
+        return out
+    }
 
     public init(path: String) { self.path = path }
 

@@ -447,3 +447,87 @@ extension HostileInputTests {
         XCTAssertTrue(r.stderr.contains("int 0x80 (the 32-bit system call gate is not supported)"), r.stderr)
     }
 }
+
+// MARK: - Time limits, read-only traces, a full disk (findings 10 and 12)
+
+extension HostileInputTests {
+    /// Every evaluation the user supplies has a time limit: a --print that sleeps or loops ends
+    /// the command with one line naming where, in both forms of the Perl replay.
+    func testPerlEvaluationsHaveATimeLimit() throws {
+        try requireKVM()
+        try write("my $n = 0;\nfor my $i (1 .. 3) { $n += $i }\nprint \"$n\\n\";\n", "t.pl")
+        XCTAssertEqual(try revenant(["record", "-o", "t.rvt", "--", Self.perl, "t.pl"]).status, 0)
+        let cases: [(path: String, print: String, what: String)] = [
+            ("fast", "do { sleep 100; 1 }", "the --when predicate or a --print expression timed out after 1 s at statement #"),
+            ("fast", "do { 1 while 1; 1 }", "the --when predicate or a --print expression timed out after 1 s at statement #"),
+            ("vm", "do { 1 while 1; 1 }", "the --print expression do { 1 while 1; 1 } timed out after 1 s at statement #"),
+        ]
+        for c in cases {
+            let start = Date()
+            let r = try revenant(["perl", "t.rvt", "--path", c.path, "--when", "$n > 2", "--print", c.print, "--timeout", "1"])
+            XCTAssertEqual(r.status, 125, "\(c): \(r.stderr)")
+            XCTAssertTrue(r.stderr.hasPrefix("revenant: " + c.what) && r.stderr.contains("(t.pl:2) (--timeout to allow longer)"),
+                          "\(c): \(r.stderr)")
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+            XCTAssertLessThan(Date().timeIntervalSince(start), 60, "\(c) was not stopped")
+        }
+        // Nothing of the sandboxes is left behind.
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "/tmp").filter { $0.hasPrefix("revenant-scratch-") }, [])
+        // Within its time an evaluation answers as before.
+        let ok = try revenant(["perl", "t.rvt", "--path", "fast", "--when", "$n > 2", "--print", "do { 7 }", "--first"])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        XCTAssertTrue(ok.stdout.contains("do { 7 } = 7"), ok.stdout)
+    }
+
+    /// Mounts a tmpfs of `size` at a new folder for `body`; skips loudly where mounting is not allowed.
+    func withTmpfs(size: String, readOnly: Bool = false, _ body: (URL) throws -> Void) throws {
+        let dir = base.appendingPathComponent("mnt-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        guard try run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", dir.path]).status == 0 else {
+            throw XCTSkip("mounting a tmpfs is not allowed here: the test needs it")
+        }
+        defer { _ = try? run("/bin/umount", ["-l", dir.path]) }
+        try body(dir)
+    }
+
+    /// A full disk while recording is said as such, and the trace's complete part replays.
+    func testDiskFullWhileRecording() throws {
+        try requireKVM()
+        try withTmpfs(size: "12m") { dir in
+            let trace = dir.appendingPathComponent("t.rvt").path
+            let r = try revenant(["record", "-o", trace, "--", Self.perl, "-e",
+                                  #"open my $f, "<", "/dev/urandom"; for (1..40) { read($f, my $b, 1 << 20) } print "done\n""#])
+            XCTAssertEqual(r.status, 125)
+            XCTAssertEqual(r.stderr, "revenant: recording failed: \(trace)/events: No space left on device\n")
+            let replay = try revenant(["replay", trace])
+            XCTAssertEqual(replay.status, 125)
+            XCTAssertTrue(replay.stderr.contains("its recording was cut short"), replay.stderr)
+        }
+    }
+
+    /// A trace that cannot take an index (a read-only copy) still answers log, perl and sql: the
+    /// index goes to $XDG_CACHE_HOME/revenant/.
+    func testReadOnlyTraceIsIndexedInTheCache() throws {
+        try requireKVM()
+        try write("my $n = 0;\n$n += $_ for 1 .. 3;\nprint \"$n\\n\";\n", "t.pl")
+        XCTAssertEqual(try revenant(["record", "-o", "t.rvt", "--", Self.perl, "t.pl"]).status, 0)
+        let cache = base.appendingPathComponent("cache")
+        let trace = base.appendingPathComponent("t.rvt")
+        guard try run("/bin/mount", ["--bind", trace.path, trace.path]).status == 0 else {
+            throw XCTSkip("a bind mount is not allowed here: the test needs it")
+        }
+        defer { _ = try? run("/bin/umount", ["-l", trace.path]) }
+        XCTAssertEqual(try run("/bin/mount", ["-o", "remount,ro,bind", trace.path]).status, 0)
+        let env = ["XDG_CACHE_HOME": cache.path]
+        let log = try revenant(["log", "t.rvt", "perl"], env: env)
+        XCTAssertEqual(log.status, 0, log.stderr)
+        XCTAssertTrue(log.stdout.contains("t.pl:2"), log.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: trace.appendingPathComponent("index.sqlite").path))
+        let cached = try FileManager.default.contentsOfDirectory(atPath: cache.appendingPathComponent("revenant").path)
+        XCTAssertEqual(cached.count, 1, "\(cached)")
+        XCTAssertTrue(cached.first?.hasSuffix(".index.sqlite") == true)
+        let perl = try revenant(["perl", "t.rvt", "--when", "$n > 2", "--first"], env: env)
+        XCTAssertEqual(perl.status, 0, perl.stderr)
+        XCTAssertTrue(perl.stdout.contains("t.pl:3"), perl.stdout)
+    }
+}
