@@ -531,3 +531,44 @@ extension HostileInputTests {
         XCTAssertTrue(perl.stdout.contains("t.pl:3"), perl.stdout)
     }
 }
+
+// MARK: - A trace damaged anywhere (finding 6's rule)
+
+extension HostileInputTests {
+    /// Single-byte changes and cuts anywhere in the files a replay reads: every one is refused
+    /// with one line (exit 125), none replays quietly, none traps or hangs.
+    func testDamagedTracesAreRefused() throws {
+        try requireKVM()
+        let (trace, _) = try recordSmall()
+        let fm = FileManager.default
+        let files = ["header", "events"] + (try fm.contentsOfDirectory(atPath: trace.appendingPathComponent("blobs").path))
+            .map { "blobs/" + $0 }
+        var rng = SystemRandomNumberGenerator()
+        var refused = 0
+        for i in 0..<Self.damages {
+            let name = files[i % files.count]
+            let file = trace.appendingPathComponent(name)
+            let original = try Data(contentsOf: file)
+            var damaged = original
+            let cut = i % 4 == 3 && original.count > 1
+            if cut {
+                damaged = original.prefix(Int.random(in: 0..<original.count, using: &rng))
+            } else {
+                damaged[Int.random(in: 0..<original.count, using: &rng)] ^= UInt8(1 << Int.random(in: 0..<8, using: &rng))
+            }
+            chmod(file.path, 0o644)
+            try damaged.write(to: file)
+            let r = try revenant(["replay", trace.path])
+            try original.write(to: file)
+            XCTAssertEqual(r.status, 125, "\(name) \(cut ? "cut" : "flipped"): \(r.stderr)")
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(name): \(r.stderr)")
+            XCTAssertTrue(r.stderr.hasPrefix("revenant: "), r.stderr)
+            if r.status == 125 { refused += 1 }
+        }
+        print("[fuzz] \(Self.damages) damaged traces (flips and cuts in the header, the events and every blob): "
+              + "\(refused) refused with one line, 0 replayed")
+        let ok = try revenant(["replay", trace.path])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+    }
+    static let damages = 300
+}
