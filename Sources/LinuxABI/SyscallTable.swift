@@ -192,15 +192,18 @@ public enum SyscallTable {
         // Network (Personality/Network.swift): none unless --net.
         .init("socket", .partial, .host, "EACCES unless --net"),
         .init("socketpair", .supported, .host),
-        .init("connect", .partial, .host, "with --net"),
-        .init("bind", .partial, .host, "with --net"),
+        .init("connect", .partial, .host,
+              "an AF_UNIX path resolves in the sandbox; without --net only to a socket the run bound (else EACCES)"),
+        .init("bind", .partial, .host,
+              "an AF_UNIX path resolves in the sandbox, created only in a writable mount (else EROFS); "
+                + "abstract names and autobind need --net"),
         .init("listen", .partial, .host, "with --net"),
         .init("accept", .partial, .host, "with --net"),
         .init("accept4", .partial, .host, "with --net"),
-        .init("sendto", .partial, .host, "with --net"),
+        .init("sendto", .partial, .host, "an address is checked as connect's"),
         .init("recvfrom", .partial, .host, "with --net"),
         .init("shutdown", .partial, .host, "with --net"),
-        .init("getsockname", .partial, .host, "with --net"),
+        .init("getsockname", .partial, .host, "a socket the run bound is named by its guest path"),
         .init("getpeername", .partial, .host, "with --net"),
         .init("setsockopt", .partial, .host, "with --net"),
         .init("getsockopt", .partial, .host, "with --net"),
@@ -247,6 +250,35 @@ public enum SyscallTable {
         }
         let counts = SupportStatus.allCases.map { st in "\(entries.filter { $0.status == st }.count) \(st.rawValue)" }
         s += "\n\(entries.count) syscalls listed: \(counts.joined(separator: ", ")).\n"
-        return s
+        return s + differences
     }
+
+    /// Where the machine Revenant gives a program is not Linux's, beyond the table.
+    static let differences = """
+
+        ## Signals from the CPU
+
+        A fault in the program (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP from a CPU exception) runs
+        its handler as Linux does: siginfo's `si_code` and `si_addr`, the sigcontext's `trapno`,
+        `err` and `cr2`, the alternate stack when the handler asked for it (`SA_ONSTACK`), and the
+        FPU/SSE/AVX state in the frame, which `rt_sigreturn` loads again (a handler may move the
+        saved `rip`, or `siglongjmp` out). A fault signal that is blocked or ignored ends the
+        program, as on Linux. Faults replay exactly: the same instruction faults again.
+
+        ## Where Revenant differs from Linux
+
+        - `mprotect` and the protections of `mmap` are recorded, not enforced: a write to a
+          read-only or code page succeeds (Linux: SIGSEGV).
+        - An access to an address inside the guest's memory range with nothing mapped there ends
+          the program with SIGSEGV reported, without running its handler (outside the range —
+          a NULL pointer, say — the handler runs). So does a write to memory the host cannot
+          provide (SIGBUS: past the end of a mapped file).
+        - `int 0x80`, the 32-bit system call gate, is not provided: the program is killed with
+          SIGILL and a line naming it (on Linux it makes an i386 system call).
+        - Signals are delivered at the program's next system call (a program that computes without
+          one receives them when it makes one); a second Ctrl-C stops a program that makes none.
+        - One process per VM (above), so signals come only from the program itself, its alarm,
+          and from outside `revenant`.
+
+        """
 }
