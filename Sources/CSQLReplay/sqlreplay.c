@@ -69,14 +69,49 @@ static void make_parents(const char *path)
     for (i = 1; i < n; i++) if (buf[i] == '/') { buf[i] = 0; mkdir(buf, 0755); buf[i] = '/'; }
 }
 
+/* `path` (absolute) with `.` and `..` taken out without looking at the file system, `..` stopping
+ * at the root, as the guest's view resolves it: a name from the log (`ATTACH 'a/../../x.db'`) then
+ * stays under the scratch folder it is put in, never above it. */
+static void lexically_normal(const char *path, char *out, size_t cap)
+{
+    size_t n = 0;
+    const char *p = path;
+    if (cap < 2) return;
+    out[0] = 0;
+    while (*p) {
+        const char *start, *end;
+        size_t len;
+        while (*p == '/') p++;
+        start = p;
+        while (*p && *p != '/') p++;
+        end = p;
+        len = (size_t)(end - start);
+        if (len == 0 || (len == 1 && start[0] == '.')) continue;
+        if (len == 2 && start[0] == '.' && start[1] == '.') {
+            while (n > 0 && out[n - 1] != '/') n--;
+            if (n > 0) n--;
+            out[n] = 0;
+            continue;
+        }
+        if (n + 1 + len + 1 > cap) break;
+        out[n++] = '/';
+        memcpy(out + n, start, len);
+        n += len;
+        out[n] = 0;
+    }
+    if (n == 0) { out[0] = '/'; out[1] = 0; }
+}
+
 /* Where the logical (recorded) path lives on the host. */
 static void physical(const char *logical, char *out, size_t cap)
 {
     size_t m = strlen(g_main);
+    char normal[4096];
     if (strncmp(logical, g_main, m) == 0 && (logical[m] == 0 || logical[m] == '-')) {
         snprintf(out, cap, "%s%s", g_out, logical + m);
     } else {
-        snprintf(out, cap, "%s%s", g_scratch, logical);
+        lexically_normal(logical, normal, sizeof normal);
+        snprintf(out, cap, "%s%s", g_scratch, normal);
         make_parents(out);
     }
 }

@@ -134,3 +134,13 @@ extension ByteString: Codable {
         return out
     }
 }
+
+/// `path` with `.` and `..` taken out, without looking at the file system (`..` stops at `/`, as
+/// in the guest's view): a name from a trace put under a folder of ours stays under it.
+public func lexicallyNormalized(_ path: String) -> String {
+    var parts: [Substring] = []
+    for c in path.split(separator: "/") where c != "." {
+        if c == ".." { _ = parts.popLast() } else { parts.append(c) }
+    }
+    return "/" + parts.joined(separator: "/")
+}

@@ -227,7 +227,7 @@ struct FastPerlReplay {
         let cwd = recorded.hasSuffix("/") ? recorded : recorded + "/"
         for f in try index.sourceFiles() where f.programCode && !f.path.hasSuffix("/Revenant/Shim.pm") {
             guard let digest = f.sha256 else { continue }
-            let absolute = normalized(f.path.hasPrefix("/") ? f.path : cwd + f.path)
+            let absolute = lexicallyNormalized(f.path.hasPrefix("/") ? f.path : cwd + f.path)
             guard absolute.hasPrefix(cwd) else { continue }
             guard let bytes = readWholeFile(absolute) else { return "\(f.path) is gone since the recording" }
             guard SHA256.hex(bytes) == digest else { return "\(f.path) changed since the recording" }
@@ -236,15 +236,6 @@ struct FastPerlReplay {
             if let e = writeWholeFile(target, bytes) { throw CLIError("cannot stage \(f.path): \(String(cString: strerror(e)))") }
         }
         return nil
-    }
-
-    /// `path` with `.` and `..` taken out, without touching the file system (`..` stops at /).
-    func normalized(_ path: String) -> String {
-        var parts: [Substring] = []
-        for c in path.split(separator: "/") where c != "." {
-            if c == ".." { _ = parts.popLast() } else { parts.append(c) }
-        }
-        return "/" + parts.joined(separator: "/")
     }
 
     /// The recording's own mounts (--ro, --rw: the program may load code from them), read-only, as

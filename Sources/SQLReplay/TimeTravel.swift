@@ -1,6 +1,7 @@
 import CSQLReplay
 import Foundation
 import GRDB
+import LinuxABI
 import Regen
 import Replay
 import Trace
@@ -167,10 +168,13 @@ public struct TimeTravel {
         let seed = try self.seed()
         // Other files the statements open (attached databases) live in a scratch folder, from
         // their pre-images: re-execution never writes where the recorded run wrote.
-        let scratch = "/tmp/revenant-sql-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        var template = Array("/tmp/revenant-sql-XXXXXX".utf8CString)
+        guard mkdtemp(&template) != nil else { throw Failure.usage("cannot create a scratch folder: \(String(cString: strerror(errno)))") }
+        let scratch = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         defer { removeTree(scratch) }
         for (path, digest) in try preImages() where path != file {
-            let host = scratch + path
+            // A name from the trace: `..` stops at the scratch folder's root, as in the guest's view.
+            let host = scratch + lexicallyNormalized(path)
             makeParents(host)
             _ = FileManager.default.createFile(atPath: host, contents: Data(try directory.blob(digest)))
         }

@@ -1,5 +1,6 @@
 import Foundation
 import LinuxABI
+import Replay
 import Trace
 import XCTest
 
@@ -571,4 +572,39 @@ extension HostileInputTests {
         XCTAssertEqual(ok.status, 0, ok.stderr)
     }
     static let damages = 300
+}
+
+// MARK: - Names from a trace stay in Revenant's folders (finding 4's siblings)
+
+extension HostileInputTests {
+    /// `sql --restore` re-executes the log: a file name there (`ATTACH 'sub/../../…'`) and the
+    /// name of a pre-image in the events may hold `..`: they stay inside the scratch folder.
+    func testSQLRestoreWritesNothingOutsideItsFolders() throws {
+        try requireKVM()
+        let escape = "/tmp/revenant-escape-\(UUID().uuidString).db"
+        defer { unlink(escape); unlink(escape + "-journal") }
+        try FileManager.default.createDirectory(at: base.appendingPathComponent("sub"), withIntermediateDirectories: true)
+        try write("create table t(x);\ninsert into t values(1);\nattach 'sub/" + String(repeating: "../", count: 30) + "\(escape.dropFirst())' as e;\n"
+                  + "insert into t values(3);\n", "s.sql")
+        let rec = try revenant(["record", "-o", "s.rvt", "--", "/usr/bin/sqlite3", "main.db"], stdin: base.appendingPathComponent("s.sql").path)
+        XCTAssertNotEqual(rec.status, 125, rec.stderr)
+        // A pre-image whose name climbs out, added to the events.
+        let trace = base.appendingPathComponent("s.rvt")
+        var reader = try EventReader(path: trace.appendingPathComponent("events").path)
+        var events: [Event] = []
+        while let e = try reader.next() { events.append(e) }
+        let blob = try TraceDirectory(path: trace.path).storeBlob(Array("planted".utf8))
+        let evil = "/" + String(repeating: "../", count: 30) + escape.dropFirst() + ".planted"
+        events.insert(Event(kind: EventKind.preImage.rawValue, payload: Hex.bytes(blob) + Array(evil.utf8)), at: 0)
+        try FileManager.default.removeItem(at: trace.appendingPathComponent("events"))
+        let writer = try EventWriter(path: trace.appendingPathComponent("events").path)
+        for e in events { try writer.append(e) }
+        try writer.close()
+        let restore = try revenant(["sql", "s.rvt", "--at", "3", "--restore", "out.db", "--no-machine-check"])
+        // The ATTACH ran again (it fails natively, as recorded; in the scratch folder it opens).
+        XCTAssertTrue(restore.stderr.contains("statement 2: attach"), restore.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: escape), "an ATTACH in the log created a file on the host")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: escape + ".planted"), "a pre-image's name led out of the scratch folder")
+        unlink(escape + ".planted")
+    }
 }
