@@ -44,6 +44,8 @@ let package = Package(
             "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace", "Regen", "SQLReplay", "PerlReplay",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "RevenantTests", dependencies: ["LinuxABI", "GuestMemory", "Personality", "Machine", "Trace", "Replay", "Regen", "SQLReplay", "PerlReplay", "CHost"]),
+        .testTarget(name: "RevenantTests", dependencies: ["LinuxABI", "GuestMemory", "Personality", "Machine",
+                                                          "Trace", "Replay", "Regen", "SQLReplay", "PerlReplay",
+                                                          "CHost"]),
     ]
 )

@@ -63,7 +63,9 @@ public struct ByteString: Hashable, Comparable, Sendable, ExpressibleByStringLit
     public static func += (a: inout ByteString, b: ByteString) { a.bytes += b.bytes }
 
     public func hasPrefix(_ p: ByteString) -> Bool { bytes.starts(with: p.bytes) }
-    public func hasSuffix(_ p: ByteString) -> Bool { bytes.count >= p.count && bytes.suffix(p.count).elementsEqual(p.bytes) }
+    public func hasSuffix(_ p: ByteString) -> Bool {
+        bytes.count >= p.count && bytes.suffix(p.count).elementsEqual(p.bytes)
+    }
     public func contains(_ byte: UInt8) -> Bool { bytes.contains(byte) }
 
     /// The parts between `separator` bytes.
@@ -105,7 +107,8 @@ extension ByteString: Codable {
         let c = try decoder.container(keyedBy: Key.self)
         let hex = try c.decode(String.self, forKey: .hex)
         guard let bytes = ByteString.bytes(hex: hex) else {
-            throw DecodingError.dataCorruptedError(forKey: .hex, in: c, debugDescription: "not an even number of hex digits")
+            throw DecodingError.dataCorruptedError(forKey: .hex, in: c,
+                                                   debugDescription: "not an even number of hex digits")
         }
         self.init(bytes)
     }

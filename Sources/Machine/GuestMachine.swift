@@ -63,7 +63,8 @@ public final class GuestMachine: PhysicalBacking {
 
     /// What XSAVE holds for the guest (the components LongMode enables in XCR0).
     var xstate: SignalFrame.XState {
-        SignalFrame.XState(features: cpuid.first { $0.function == 0xd && $0.index == 0 }.map { UInt64($0.eax) & 7 } ?? 3)
+        SignalFrame.XState(features: cpuid.first { $0.function == 0xd && $0.index == 0 }
+                                         .map { UInt64($0.eax) & 7 } ?? 3)
     }
 
     /// Serve syscalls through the mailbox and spinner (PVM only); false: every syscall exits.
@@ -256,7 +257,8 @@ public final class GuestMachine: PhysicalBacking {
             var r = regs.pointee
             do {
                 let current = try vcpu.getXSAVE()
-                if let area = try SignalFrame.restore(frame: frame, regs: &r, current: current, xstate: xstate, space: space) {
+                if let area = try SignalFrame.restore(frame: frame, regs: &r, current: current, xstate: xstate,
+                                                      space: space) {
                     try vcpu.setXSAVE(area)
                 }
             } catch {
@@ -276,7 +278,8 @@ public final class GuestMachine: PhysicalBacking {
             try SignalFrame.deliver(d, regs: &r, xsave: try vcpu.getXSAVE(), xstate: xstate, space: space)
         } catch {
             return .killed(signal: Signal.sigsegv, report: crashReport(signal: Signal.sigsegv,
-                what: "no room for the \(Signal.name(d.signal)) frame on the stack", rip: rip, address: r.rsp), fault: true)
+                what: "no room for the \(Signal.name(d.signal)) frame on the stack",
+                rip: rip, address: r.rsp), fault: true)
         }
         return nil
     }
@@ -313,12 +316,14 @@ public final class GuestMachine: PhysicalBacking {
         // and no handler runs (the program meant a system call, not a fault).
         if vector == 6 || vector == 13, (try? space.bytes(at: rip, count: 2)) == [0xcd, 0x80] {
             return .killed(signal: sig, report: crashReport(signal: sig,
-                what: "int 0x80 (the 32-bit system call gate is not supported)", rip: rip, address: nil), fault: true)
+                what: "int 0x80 (the 32-bit system call gate is not supported)",
+                rip: rip, address: nil), fault: true)
         }
         // The program's own handler, as Linux would run it: the registers at the fault in the
         // frame, the handler's entry in the exception frame the stub's iretq returns through.
         let (code, address) = GuestMachine.siginfo(vector: vector, error: error, rip: rip, cr2: cr2)
-        if let d = kernel.deliverFault(sig, code: code, fault: .init(address: address, trapNumber: vector, errorCode: error)) {
+        if let d = kernel.deliverFault(sig, code: code,
+                                       fault: .init(address: address, trapNumber: vector, errorCode: error)) {
             var r = vcpu.syncRegs.pointee
             r.rip = rip
             r.rflags = word(4)

@@ -21,8 +21,11 @@ public enum Loader {
     public static func load(program: ProgramSpec, environment: [ByteString], atRandom: [UInt8], hwcap: UInt64,
                             ids: (uid: UInt32, euid: UInt32, gid: UInt32, egid: UInt32),
                             into space: AddressSpace,
-                            openFile: (ByteString) -> Int32 = { p in p.withCString { open($0, O_RDONLY | O_CLOEXEC) } },
-                            mappedName: (ByteString) -> String = { $0.description }) throws(LaunchError) -> LoadedProgram {
+                            openFile: (ByteString) -> Int32 = { p in
+                                p.withCString { open($0, O_RDONLY | O_CLOEXEC) }
+                            },
+                            mappedName: (ByteString) -> String = { $0.description })
+                            throws(LaunchError) -> LoadedProgram {
         let shownProgram = program.path.description
         let layout = space.layout
         let stackTop = layout.end
@@ -33,12 +36,15 @@ public enum Loader {
         }
         space.prefault(stackTop - (256 << 10), 256 << 10)
 
-        let (exe, exeBase) = try mapELF(program.path, shown: program.argv.first?.description ?? shownProgram, into: space, fixedBase: layout.programStart, top: mmapTop, openFile: openFile, mappedName: mappedName)
+        let (exe, exeBase) = try mapELF(program.path, shown: program.argv.first?.description ?? shownProgram,
+                                        into: space, fixedBase: layout.programStart, top: mmapTop,
+                                        openFile: openFile, mappedName: mappedName)
         let brkStart = (exeBase + exe.span.high + 0xfff) & ~0xfff
         var entry = exeBase + exe.entry
         var interpBase: UInt64?
         if let interp = exe.interpreter {
-            let (ld, base) = try mapELF(interp, shown: interp.description, into: space, fixedBase: nil, top: mmapTop, openFile: openFile, mappedName: mappedName)
+            let (ld, base) = try mapELF(interp, shown: interp.description, into: space, fixedBase: nil,
+                                        top: mmapTop, openFile: openFile, mappedName: mappedName)
             entry = base + ld.entry
             interpBase = base
         }
@@ -55,7 +61,9 @@ public enum Loader {
         var sp = stackTop - 16
         func pushBytes(_ b: [UInt8]) throws(LaunchError) -> UInt64 {
             sp -= UInt64(b.count)
-            do { try space.write(b, at: sp) } catch { throw .notExecutable(shownProgram, reason: "arguments do not fit on the stack") }
+            do { try space.write(b, at: sp) } catch {
+                throw .notExecutable(shownProgram, reason: "arguments do not fit on the stack")
+            }
             return sp
         }
         let execfn = try pushBytes(program.path.bytes + [0])
@@ -83,7 +91,9 @@ public enum Loader {
         if words.count % 2 == 1 { sp -= 8 }
         sp -= UInt64(words.count * 8)
         for (i, w) in words.enumerated() {
-            do { try space.store(w, at: sp + UInt64(8 * i)) } catch { throw .notExecutable(shownProgram, reason: "arguments do not fit on the stack") }
+            do { try space.store(w, at: sp + UInt64(8 * i)) } catch {
+                throw .notExecutable(shownProgram, reason: "arguments do not fit on the stack")
+            }
         }
         return LoadedProgram(entry: entry, stackPointer: sp, brkStart: brkStart, mmapTop: mmapTop,
                              exeBase: exeBase, interpreterBase: interpBase)
@@ -93,7 +103,8 @@ public enum Loader {
     /// `openFile` opens the file to map: the host file in `run` and `record`, its blob in `replay`;
     /// `mappedName` is the file crash reports and divergence reports read symbols from.
     static func mapELF(_ path: ByteString, shown: String, into space: AddressSpace, fixedBase: UInt64?, top: UInt64,
-                       openFile: (ByteString) -> Int32, mappedName: (ByteString) -> String) throws(LaunchError) -> (ELFFile, UInt64) {
+                       openFile: (ByteString) -> Int32,
+                       mappedName: (ByteString) -> String) throws(LaunchError) -> (ELFFile, UInt64) {
         let fd = openFile(path)
         guard fd >= 0 else {
             if errno == ENOENT { throw .notFound(path.description) }

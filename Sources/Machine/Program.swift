@@ -58,7 +58,8 @@ public struct ProgramSpec: Equatable {
         throw .notExecutable(name.description, reason: "too many levels of #! interpreters")
     }
 
-    static func find(_ name: ByteString, pathVariable: ByteString?, cwd: ByteString) throws(LaunchError) -> ByteString {
+    static func find(_ name: ByteString, pathVariable: ByteString?,
+                     cwd: ByteString) throws(LaunchError) -> ByteString {
         guard !name.isEmpty else { throw .notFound(name.description) }
         let slash = UInt8(ascii: "/")
         if name.contains(slash) {
@@ -67,7 +68,8 @@ public struct ProgramSpec: Equatable {
             return abs
         }
         var denied: ByteString?
-        let dirs = (pathVariable ?? "/usr/local/bin:/usr/bin:/bin").split(separator: UInt8(ascii: ":"), omittingEmpty: false)
+        let dirs = (pathVariable ?? "/usr/local/bin:/usr/bin:/bin")
+            .split(separator: UInt8(ascii: ":"), omittingEmpty: false)
         for dir in dirs {
             let d = dir.isEmpty ? cwd : (dir.first == slash ? dir : cwd + "/" + dir)
             let candidate = d + "/" + name

@@ -40,7 +40,8 @@ enum SignalFrame {
         // On the alternate stack when the handler asked for it and the program is not on it yet.
         var top = regs.rsp &- 128  // below the red zone
         let alt = d.alternateStack
-        if d.flags & SignalDelivery.onStack != 0, alt.enabled, !(regs.rsp > alt.base && regs.rsp <= alt.base &+ alt.size) {
+        if d.flags & SignalDelivery.onStack != 0, alt.enabled,
+           !(regs.rsp > alt.base && regs.rsp <= alt.base &+ alt.size) {
             top = alt.base &+ alt.size
         }
         // The FPU state first, 64-byte aligned; then the frame, 16-byte aligned, then -8 as if
@@ -49,8 +50,12 @@ enum SignalFrame {
         let fpstate = (top &- fpSize) & ~63
         let frame = ((fpstate &- size) & ~15) &- 8  // a wild rsp fails the writes below
         var fp = Array(xsave.prefix(xstate.size))
-        func put32(_ v: UInt32, _ off: Int, in b: inout [UInt8]) { withUnsafeBytes(of: v) { b.replaceSubrange(off..<off + 4, with: $0) } }
-        func put64(_ v: UInt64, _ off: Int, in b: inout [UInt8]) { withUnsafeBytes(of: v) { b.replaceSubrange(off..<off + 8, with: $0) } }
+        func put32(_ v: UInt32, _ off: Int, in b: inout [UInt8]) {
+            withUnsafeBytes(of: v) { b.replaceSubrange(off..<off + 4, with: $0) }
+        }
+        func put64(_ v: UInt64, _ off: Int, in b: inout [UInt8]) {
+            withUnsafeBytes(of: v) { b.replaceSubrange(off..<off + 8, with: $0) }
+        }
         // The software-reserved bytes of the legacy area (struct _fpx_sw_bytes).
         fp.replaceSubrange(464..<512, with: [UInt8](repeating: 0, count: 48))
         put32(magic1, 464, in: &fp)
@@ -118,8 +123,11 @@ enum SignalFrame {
         let used = area.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 512, as: UInt64.self) } & xstate.features
         withUnsafeBytes(of: used) { area.replaceSubrange(512..<520, with: $0) }
         area.replaceSubrange(520..<576, with: [UInt8](repeating: 0, count: 56))
-        let supported = xsave.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 28, as: UInt32.self) }  // MXCSR_MASK
-        let mxcsr = area.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 24, as: UInt32.self) } & (supported == 0 ? 0xffbf : supported)
+        let supported = xsave.withUnsafeBytes {
+            $0.loadUnaligned(fromByteOffset: 28, as: UInt32.self)
+        }  // MXCSR_MASK
+        let mxcsr = area.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 24, as: UInt32.self) }
+            & (supported == 0 ? 0xffbf : supported)
         withUnsafeBytes(of: mxcsr) { area.replaceSubrange(24..<28, with: $0) }
         return area
     }

@@ -242,7 +242,8 @@ extension LinuxPersonality {
             guard sec >= 0, sub >= 0 else { throw SysError(EINVAL) }
             // Any number of seconds: a timeout past Int32's milliseconds waits as long as poll can.
             let (ms, overflow) = sec.multipliedReportingOverflow(by: 1000)
-            timeoutMs = overflow ? Int32.max : Int32(clamping: ms.addingReportingOverflow(r.name == "select" ? sub / 1000 : sub / 1_000_000).partialValue)
+            timeoutMs = overflow ? Int32.max : Int32(clamping: ms.addingReportingOverflow(
+                r.name == "select" ? sub / 1000 : sub / 1_000_000).partialValue)
         }
         let res = Glibc.poll(&pfds, nfds_t(pfds.count), timeoutMs)
         guard res >= 0 else { throw SysError(errno) }

@@ -85,7 +85,9 @@ public final class LinuxPersonality {
         self.nondeterminism = nondeterminism
         self.channel = ChannelPort(memory: memory)
         self.fileCreationMask = UInt64(config.umask & 0o777)
-        if let name = config.programPath.split(separator: UInt8(ascii: "/")).last { threadName = Array(name.bytes.prefix(15)) }
+        if let name = config.programPath.split(separator: UInt8(ascii: "/")).last {
+            threadName = Array(name.bytes.prefix(15))
+        }
         // A guest write to a pipe nobody reads must give EPIPE here (and SIGPIPE to the guest), not
         // kill the VMM.
         signal(SIGPIPE, SIG_IGN)

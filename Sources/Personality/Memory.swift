@@ -117,12 +117,14 @@ extension LinuxPersonality {
         }
         let oldLen = LinuxPersonality.pageUp(oldLength), newLen = LinuxPersonality.pageUp(newLength)
         // Both lengths are at most the guest's size and old is inside it: no sum below overflows.
-        guard oldLen > 0, old >= memory.layout.programStart, old <= memory.layout.end, oldLen <= memory.layout.end - old,
+        guard oldLen > 0, old >= memory.layout.programStart, old <= memory.layout.end,
+              oldLen <= memory.layout.end - old,
               memory.mapping(containing: old) != nil else { throw SysError(EFAULT) }
         let mayMove = flags & 1 != 0
         if flags & 2 != 0 {
             guard mayMove, newAddr % LinuxPersonality.page == 0, newAddr >= memory.layout.programStart,
-                  newAddr <= memory.layout.end, newLen <= memory.layout.end - newAddr else { throw SysError(EINVAL) }
+                  newAddr <= memory.layout.end,
+                  newLen <= memory.layout.end - newAddr else { throw SysError(EINVAL) }
             memory.unmap(newAddr, newAddr + newLen)
             let e = memory.move(from: old, oldLength: min(oldLen, newLen), to: newAddr, newLength: newLen)
             guard e == 0 else { throw SysError(e) }

@@ -46,7 +46,9 @@ extension LinuxPersonality {
             let fd = try p.fds.host(r[0])
             let buf = try p.memory.pointer(r[1], Int(clamping: r[2]))
             guard r[4] != 0 else { return p.host(r.number, u(fd), u(buf), r[2], r[3], 0, 0) }
-            return try p.withHostSocketAddress(r[4], r[5], .reach) { p.host(r.number, u(fd), u(buf), r[2], r[3], u($0), UInt64($1)) }
+            return try p.withHostSocketAddress(r[4], r[5], .reach) {
+                p.host(r.number, u(fd), u(buf), r[2], r[3], u($0), UInt64($1))
+            }
         }),
         ("recvfrom", { p, r in
             let buf = try p.memory.pointer(r[1], Int(clamping: r[2]), write: true)
@@ -78,7 +80,8 @@ extension LinuxPersonality {
 
     /// A call that returns a socket address into the guest's buffer (`addr`, in/out length at
     /// `lenAddr`): the buffer checked, and a bound socket's host name turned back into its guest path.
-    func returningAddress(_ addr: UInt64, _ lenAddr: UInt64, _ call: (UInt64, UInt64) throws -> Int64) throws -> Int64 {
+    func returningAddress(_ addr: UInt64, _ lenAddr: UInt64,
+                          _ call: (UInt64, UInt64) throws -> Int64) throws -> Int64 {
         let capacity = addr != 0 && lenAddr != 0 ? Int(try memory.load(UInt32.self, at: lenAddr)) : 0
         let (a, l) = try sockaddrOut(addr, lenAddr)
         let res = try call(a, l)

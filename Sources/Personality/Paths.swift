@@ -156,7 +156,8 @@ extension LinuxPersonality {
             let h = try fds.host(r[0])
             return "".withCString { hostSyscall(NR.statx, u(h), u(UnsafeMutableRawPointer(mutating: $0)), u(flags), r[3], u(out)) }
         }
-        let res = empty ? try sandbox.resolve(sandbox.cwd.bytes) : try resolve(r[0], r[1], follow: flags & AT_SYMLINK_NOFOLLOW == 0)
+        let res = empty ? try sandbox.resolve(sandbox.cwd.bytes)
+            : try resolve(r[0], r[1], follow: flags & AT_SYMLINK_NOFOLLOW == 0)
         switch res.kind {
         case .host:
             return res.host.withCString {

@@ -47,7 +47,9 @@ extension LinuxPersonality {
         }),
         ("alarm", { p, r in
             let now = p.clock.monotonicNow()
-            let left = p.alarmDeadline.map { $0 > now ? ($0 - now) / 1_000_000_000 + (($0 - now) % 1_000_000_000 == 0 ? 0 : 1) : 0 } ?? 0
+            let left = p.alarmDeadline.map {
+                $0 > now ? ($0 - now) / 1_000_000_000 + (($0 - now) % 1_000_000_000 == 0 ? 0 : 1) : 0
+            } ?? 0
             let seconds = r[0] & 0xffff_ffff  // alarm takes an unsigned int
             p.alarmDeadline = seconds == 0 ? nil : later(now, seconds * 1_000_000_000)
             p.alarmInterval = 0
@@ -151,19 +153,26 @@ extension LinuxPersonality {
 
     /// Enter the handler of `sig` (set, not ignored): block what its sigaction says, reset it
     /// for SA_RESETHAND, and say how the machine builds the frame.
-    func enterHandler(_ sig: Int32, code: Int32, result: Int64, fault: SignalDelivery.Fault? = nil) -> SignalDelivery {
+    func enterHandler(_ sig: Int32, code: Int32, result: Int64,
+                      fault: SignalDelivery.Fault? = nil) -> SignalDelivery {
         let action = signalActions[Int(sig)]
-        let word = { (i: Int) in action.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) } }
+        let word = { (i: Int) in
+            action.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) }
+        }
         let handler = word(0), flags = word(1), restorer = word(2), saMask = word(3)
         let saved = signalMask
-        signalMask |= (saMask | (flags & 0x4000_0000 /* SA_NODEFER */ != 0 ? 0 : UInt64(1) << (sig - 1))) & ~LinuxPersonality.unblockable
-        if flags & 0x8000_0000 /* SA_RESETHAND */ != 0 { signalActions[Int(sig)] = [UInt8](repeating: 0, count: 32) }
+        signalMask |= (saMask | (flags & 0x4000_0000 /* SA_NODEFER */ != 0 ? 0 : UInt64(1) << (sig - 1)))
+            & ~LinuxPersonality.unblockable
+        if flags & 0x8000_0000 /* SA_RESETHAND */ != 0 {
+            signalActions[Int(sig)] = [UInt8](repeating: 0, count: 32)
+        }
         var d = SignalDelivery(signal: sig, handler: handler, restorer: restorer, flags: flags, savedMask: saved,
                                code: code, senderPID: fault == nil ? nondeterminism.pid : 0,
                                senderUID: fault == nil ? nondeterminism.uid : 0, result: result)
         d.fault = fault
         d.alternateStack = altStack.withUnsafeBytes {
-            SignalDelivery.AlternateStack(base: $0.loadUnaligned(as: UInt64.self), flags: $0.loadUnaligned(fromByteOffset: 8, as: Int32.self),
+            SignalDelivery.AlternateStack(base: $0.loadUnaligned(as: UInt64.self),
+                                          flags: $0.loadUnaligned(fromByteOffset: 8, as: Int32.self),
                                           size: $0.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
         }
         return d

@@ -25,7 +25,9 @@ extension LinuxPersonality {
         guard family == AF_UNIX else {
             // AF_UNSPEC dissolves a datagram association: it reaches nothing.
             guard config.network || family == AF_UNSPEC || family == -1 else { throw SysError(EACCES) }
-            return bytes.withUnsafeMutableBytes { body($0.baseAddress ?? UnsafeMutableRawPointer(bitPattern: 8)!, length) }
+            return bytes.withUnsafeMutableBytes {
+                body($0.baseAddress ?? UnsafeMutableRawPointer(bitPattern: 8)!, length)
+            }
         }
         // Autobind (just the family) and abstract names live in the host's namespace.
         guard bytes.count > 2, bytes[2] != 0 else {

@@ -75,7 +75,8 @@ public enum Regenerator {
         if let channelOut, let e = writeWholeFile(channelOut, stream) {
             throw .trace("cannot write \(channelOut): \(String(cString: strerror(e)))")
         }
-        var build = IndexBuilder(stream: stream, positions: positions, events: events, cwd: session.header.cwd.description)
+        var build = IndexBuilder(stream: stream, positions: positions, events: events,
+                                 cwd: session.header.cwd.description)
         let out: String
         do { out = try session.directory.indexPathForWriting() } catch { throw .trace("\(error)") }
         let tmp = out + ".partial"

@@ -29,7 +29,8 @@ final class ConsoleOutput {
             var st = stat()
             let seekable = fstat(Int32(kind), &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
             let own = seekable ? lseek(Int32(kind), 0, SEEK_CUR) : -1
-            streams[kind] = Stream(recordedStart: r?.offset, recordedPosition: r.flatMap { $0.append ? nil : $0.offset },
+            streams[kind] = Stream(recordedStart: r?.offset,
+                                   recordedPosition: r.flatMap { $0.append ? nil : $0.offset },
                                    ownStart: own >= 0 ? Int64(own) : nil)
         }
     }

@@ -56,7 +56,9 @@ public final class Recorder: GuestKernel {
     private var preImaged: Set<ByteString> = []
     func storePreImage(host: ByteString, guest: ByteString) {
         guard preImaged.insert(guest).inserted, let digest = storeFile(path: host) else { return }
-        do { try writer.append(Event(kind: EventKind.preImage.rawValue, payload: Hex.bytes(digest) + guest.bytes)) } catch {
+        do {
+            try writer.append(Event(kind: EventKind.preImage.rawValue, payload: Hex.bytes(digest) + guest.bytes))
+        } catch {
             failure = failure ?? error
         }
     }
@@ -88,7 +90,9 @@ public final class Recorder: GuestKernel {
         syscalls += 1
         guard failure == nil else { return .exit(125) }
         var event = SyscallEvent(number: req.number, args: (0..<6).map { req[$0] }, outcome: outcome,
-                                 console: ReplayPolicy.output[req.number].map { personality.consoleKind(req[$0]) } ?? 0,
+                                 console: ReplayPolicy.output[req.number].map {
+                                     personality.consoleKind(req[$0])
+                                 } ?? 0,
                                  writes: [])
         for i in ReplayPolicy.pathArguments[req.number] ?? [] where req[i] != 0 {
             if let s = try? memory.cString(at: req[i], max: 4095) { event.paths.append((i, s ?? [])) }

@@ -44,7 +44,9 @@ public final class ReplaySession {
                                        cwd: header.cwd, programPath: header.program, network: header.network,
                                        diagnostic: diagnostic)
         let personality = LinuxPersonality(memory: machine.space, config: config,
-                                           nondeterminism: ReplayNondeterminism(pid: process.pid, ppid: process.ppid, uid: process.uid, atRandom: random))
+                                           nondeterminism: ReplayNondeterminism(pid: process.pid,
+                                                                                ppid: process.ppid,
+                                                                                uid: process.uid, atRandom: random))
         let spec = ProgramSpec(path: header.program, argv: header.argv)
         let loaded: LoadedProgram
         // The files the loader maps come from their blobs, each checked against its digest.
@@ -67,9 +69,14 @@ public final class ReplaySession {
         }
         personality.setBreak(loaded.brkStart)
         personality.mmapTop = loaded.mmapTop
-        for f in files { if let blob = try? dir.blobFile(f.blob) { machine.displayNames[blob] = f.path.description } }
+        for f in files {
+            if let blob = try? dir.blobFile(f.blob) { machine.displayNames[blob] = f.path.description }
+        }
         let replayer: Replayer
-        do { replayer = try Replayer(personality: personality, trace: dir, quiet: quiet, consoles: header.consoles ?? []) } catch {
+        do {
+            replayer = try Replayer(personality: personality, trace: dir, quiet: quiet,
+                                    consoles: header.consoles ?? [])
+        } catch {
             throw ReplaySetupError("\(error)")
         }
         replayer.describeRIP = { rip in machine.describe(rip: rip) }

@@ -19,7 +19,8 @@ enum CloneEvaluation {
     /// The rendered value, or why there is none (one line).
     /// One evaluation runs at most `evaluation.timeout` seconds: the clone is killed then, and
     /// the command ends (one line, exit 125).
-    static func evaluate(_ expression: String, in session: ReplaySession, evaluation: EvaluationOptions = EvaluationOptions(),
+    static func evaluate(_ expression: String, in session: ReplaySession,
+                         evaluation: EvaluationOptions = EvaluationOptions(),
                          at position: String = "this stop") -> Result<String, CLIError> {
         guard let state = try? session.machine.saveVCPU() else {
             return .failure(CLIError("\(expression): beyond what the VMM evaluates, and this replay cannot be cloned"))
@@ -54,7 +55,9 @@ enum CloneEvaluation {
         if timedOut { kill(pid, SIGKILL) }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        if timedOut { fail(evaluation.timedOut("the --print expression \(expression)", at: position).message, code: 125) }
+        if timedOut {
+            fail(evaluation.timedOut("the --print expression \(expression)", at: position).message, code: 125)
+        }
         guard let ok = reply.first else { return .failure(CLIError("\(expression): the clone ended without an answer")) }
         let text = String(decoding: reply.dropFirst(), as: UTF8.self)
         return ok == 1 ? .success(text) : .failure(CLIError("\(expression): \(text.split(separator: "\n").first ?? "")"))

@@ -53,7 +53,8 @@ final class EvaluationWatchdog: @unchecked Sendable {
         while isRunning {
             usleep(50_000)
             guard let block = channel.introspectAddress(),
-                  let value = try? memory.load(UInt64.self, at: block + PerlLayout.evaluatingOffset) else { continue }
+                  let value = try? memory.load(UInt64.self,
+                                               at: block + PerlLayout.evaluatingOffset) else { continue }
             let now = monotonicNanos()
             if value != seen {
                 (seen, since) = (value, now)

@@ -93,9 +93,11 @@ struct FastPerlReplay {
         defer { close(null) }
         let stderr: Int32 = environmentValue("REVENANT_FAST_STDERR") == nil ? null : 2
         do {
-            let what = request.when.isEmpty ? "the --print expression" : request.prints.isEmpty ? "the --when predicate"
+            let what = request.when.isEmpty ? "the --print expression"
+                : request.prints.isEmpty ? "the --when predicate"
                 : "the --when predicate or a --print expression"
-            return try inSandbox(request.text, stdio: [null, null, stderr], debugger: false, timing: what) { status, collected in
+            return try inSandbox(request.text, stdio: [null, null, stderr], debugger: false,
+                                 timing: what) { status, collected in
                 try outcome(status: status, collected: collected)
             }
         } catch let e as Inexact { return .diverged(e.why) }
@@ -133,7 +135,9 @@ struct FastPerlReplay {
 
         let lib = ShimSelection.perlShimLibrary()!
         var argv = header.argv
-        if let i = argv.firstIndex(of: "-MRevenant::Shim"), i > 0, argv[i - 1].hasPrefix("-I") { argv[i - 1] = ByteString("-I" + lib) }
+        if let i = argv.firstIndex(of: "-MRevenant::Shim"), i > 0, argv[i - 1].hasPrefix("-I") {
+            argv[i - 1] = ByteString("-I" + lib)
+        }
         if debugger { argv.insert("-d", at: 1) }
         let feedPath = "/tmp/.revenant-replay-feed", requestPath = "/tmp/.revenant-replay-request"
         var env = header.env.compactMap(withoutSQLiteShim)
@@ -169,7 +173,8 @@ struct FastPerlReplay {
                 removeTree(scratch)
                 removeTree(tmp)
                 let place = (try? index.statements(seqs: [seq]))?[seq].map { " (\($0.file):\($0.line))" } ?? ""
-                FileHandleStderr.write("revenant: \(evaluation.timedOut(what, at: "statement #\(seq)\(place)").message)\n")
+                FileHandleStderr.write(
+                    "revenant: \(evaluation.timedOut(what, at: "statement #\(seq)\(place)").message)\n")
                 _exit(125)
             }
             watchdog?.start()

@@ -68,7 +68,8 @@ enum Passthrough {
     /// The arguments for ArgumentParser (argv without argv[0]).
     static func argumentsToParse() -> [String] {
         let all = Array(CommandLine.arguments.dropFirst())
-        guard let verb = all.first, verb == "run" || verb == "record", let i = all.firstIndex(of: "--") else { return all }
+        guard let verb = all.first, verb == "run" || verb == "record",
+              let i = all.firstIndex(of: "--") else { return all }
         let argv = CommandLine.unsafeArgv
         split = (i + 1, (i + 2..<Int(CommandLine.argc)).map { ByteString(cString: argv[$0]!) })
         return Array(all[..<i])
@@ -359,7 +360,11 @@ func guestEnvironment(_ o: SandboxOptions) throws -> [ByteString] {
     for kv in o.environment {
         guard let eq = kv.firstIndex(of: "="), eq != kv.startIndex else { throw CLIError("--env \(kv): expected K=V") }
         let key = ByteString(String(kv[..<eq]) + "=")
-        if let i = env.firstIndex(where: { $0.hasPrefix(key) }) { env[i] = ByteString(kv) } else { env.append(ByteString(kv)) }
+        if let i = env.firstIndex(where: { $0.hasPrefix(key) }) {
+            env[i] = ByteString(kv)
+        } else {
+            env.append(ByteString(kv))
+        }
     }
     return env
 }

@@ -36,7 +36,8 @@ struct SQLCommand: ParsableCommand {
 
     @Argument(help: "The trace directory.") var trace: String
     @Option(help: ArgumentHelp("The database (path or file name) when the run opened several.", valueName: "NAME")) var db: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp("The statement to stop after.", valueName: "N")) var at: Int?
+    @Option(parsing: .unconditional, help: ArgumentHelp("The statement to stop after.", valueName: "N"))
+    var at: Int?
     @Option(help: ArgumentHelp("Write the database as it was after statement N to OUT.db.", valueName: "OUT.db")) var restore: String?
     @Option(help: ArgumentHelp("A query evaluated after every statement; print where it becomes true.", valueName: "SQL QUERY")) var when: String?
     @Flag(help: "With --when: stop at the first statement where it becomes true.") var first = false
@@ -51,14 +52,17 @@ struct SQLCommand: ParsableCommand {
         if restore != nil && at == nil { throw ValidationError("--restore needs --at N") }
         if when != nil && restore != nil { throw ValidationError("--when and --restore do not go together") }
         if first && when == nil { throw ValidationError("--first goes with --when") }
-        for (set, flag) in [(force, "--force"), (noMachineCheck, "--no-machine-check")] where set && restore == nil {
+        for (set, flag) in [(force, "--force"), (noMachineCheck, "--no-machine-check")]
+            where set && restore == nil {
             throw ValidationError("\(flag) goes with --restore")
         }
     }
 
     func run() throws {
         // What can be refused without the trace's index is refused before any replay.
-        if let when { try reportingTravelFailures { try TimeTravel.checkPredicate(when, label: "the --when query") } }
+        if let when {
+            try reportingTravelFailures { try TimeTravel.checkPredicate(when, label: "the --when query") }
+        }
         let dir: TraceDirectory, header: TraceHeader
         do { (dir, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
         guard header.shims?.contains("sqlite") == true else {
@@ -134,7 +138,8 @@ struct SQLCommand: ParsableCommand {
         let hits: Int
         do {
             hits = try travel.whenTrue(query, label: label, timeout: timeout, db: db, first: first) { s in
-                print("#\(s.seq) \(s.sql.replacingNewlines())" + ((s.perlCaller ?? s.perl).map { "  (perl \($0))" } ?? ""))
+                print("#\(s.seq) \(s.sql.replacingNewlines())"
+                      + ((s.perlCaller ?? s.perl).map { "  (perl \($0))" } ?? ""))
             }
         } catch let t as TimeTravel.TimedOut { throw evaluation.timedOut(label, at: "statement #\(t.statement)") }
         if hits == 0 { Glibc.exit(1) }

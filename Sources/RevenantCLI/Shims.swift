@@ -122,7 +122,9 @@ struct ShimSelection {
     static func perlShimLibrary() -> String? {
         for c in shimFolders() {
             let lib = c + "/perl/lib"
-            if access(lib + "/Revenant/Shim.pm", R_OK) == 0, access(lib + "/" + perlModule, R_OK) == 0 { return lib }
+            if access(lib + "/Revenant/Shim.pm", R_OK) == 0, access(lib + "/" + perlModule, R_OK) == 0 {
+                return lib
+            }
         }
         return nil
     }

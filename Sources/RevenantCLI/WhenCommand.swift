@@ -109,7 +109,9 @@ struct When: ParsableCommand {
                         print("\(at): \(s.sql.replacingNewlines())")
                     }
                 }
-            } catch let t as TimeTravel.TimedOut { throw evaluation.timedOut(label, at: "statement #\(t.statement)") }
+            } catch let t as TimeTravel.TimedOut {
+                throw evaluation.timedOut(label, at: "statement #\(t.statement)")
+            }
         }
         if hits == 0 { Glibc.exit(1) }
     }
@@ -167,7 +169,8 @@ extension When {
         }
         if let live { live.onEvent = { _ in arm() } } else { session.replayer.onEvent = { _ in arm() } }
         machine.onBreakpoint = { [weak replayer = session.replayer] address in
-            guard let replayer, !(first && !found.isEmpty), includeShims || !inShims.contains(address) else { return }
+            guard let replayer, !(first && !found.isEmpty),
+                  includeShims || !inShims.contains(address) else { return }
             found.append((position(Int(replayer.index), live), "\(names[address] ?? "?") at \(machine.describe(rip: address))"))
             if first {
                 replayer.stopRequested = true

@@ -37,7 +37,8 @@ public final class OutputFile {
             throw Refused(description: "\(option) \(path) is a folder")
         }
         let cannot = {
-            Refused(description: "\(option) \(path): cannot write in \(folder): \(String(cString: strerror(errno)))")
+            Refused(description:
+                "\(option) \(path): cannot write in \(folder): \(String(cString: strerror(errno)))")
         }
         guard let real = OutputFile.realPath(folder) else { throw cannot() }
         for p in protected {

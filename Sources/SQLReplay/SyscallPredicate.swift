@@ -23,7 +23,8 @@ public struct SyscallPredicate {
             key = String(text[..<i])
             value = String(text[text.index(after: i)...])
             guard keys.contains(key) else {
-                throw Invalid(description: "\(option) \(text): unknown key '\(key)' (\(keys.joined(separator: ", ")))")
+                throw Invalid(description:
+                    "\(option) \(text): unknown key '\(key)' (\(keys.joined(separator: ", ")))")
             }
             if text[i] == "~" {
                 do { regex = try NSRegularExpression(pattern: value) } catch {
@@ -53,7 +54,8 @@ public struct SyscallPredicate {
         }
         var all: [Condition]
         do { all = [try Condition("name=" + first, keys: ["name"], option: "--syscall")] } catch {
-            throw Invalid(description: "--syscall \(first): no syscall is called that (revenant syscalls lists them)")
+            throw Invalid(description:
+                "--syscall \(first): no syscall is called that (revenant syscalls lists them)")
         }
         for w in words.dropFirst() {
             all.append(try Condition(w, keys: ["path", "fd", "result", "errno", "data"], option: "--syscall"))
@@ -81,7 +83,8 @@ public struct SyscallPredicate {
             subjects(c.key, e, data: {
                 // What write/pwrite64/send wrote, or read/pread64/recv brought in.
                 guard e.result > 0, ["write", "pwrite64", "read", "pread64", "sendto", "recvfrom"].contains(e.name),
-                      let bytes = try? memory.bytes(at: req[1], count: Int(min(e.result, 1 << 20))) else { return nil }
+                      let bytes = try? memory.bytes(at: req[1],
+                                                    count: Int(min(e.result, 1 << 20))) else { return nil }
                 return String(decoding: bytes, as: UTF8.self)
             }).contains(where: c.holds)
         }

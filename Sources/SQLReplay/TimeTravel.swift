@@ -169,7 +169,9 @@ public struct TimeTravel {
         // Other files the statements open (attached databases) live in a scratch folder, from
         // their pre-images: re-execution never writes where the recorded run wrote.
         var template = Array("/tmp/revenant-sql-XXXXXX".utf8CString)
-        guard mkdtemp(&template) != nil else { throw Failure.usage("cannot create a scratch folder: \(String(cString: strerror(errno)))") }
+        guard mkdtemp(&template) != nil else {
+            throw Failure.usage("cannot create a scratch folder: \(String(cString: strerror(errno)))")
+        }
         let scratch = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         defer { removeTree(scratch) }
         for (path, digest) in try preImages() where path != file {

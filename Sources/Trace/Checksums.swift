@@ -46,7 +46,9 @@ public final class SHA256 {
         return s.finish()
     }
 
-    public static func hex<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 { Hex.string(digest(bytes)) }
+    public static func hex<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+        Hex.string(digest(bytes))
+    }
 }
 
 /// Lowercase hex, as blob names and header fields use it.

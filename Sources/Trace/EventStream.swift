@@ -114,7 +114,9 @@ public struct EventReader {
             throw .unsupportedVersion(file: path, found: version, supported: EventStreamFormat.version)
         }
         // Every byte is checked: the preamble's reserved word too.
-        guard readLE32(bytes, 12) == 0 else { throw .notATrace(path: path, why: "its preamble's reserved bytes are not zero") }
+        guard readLE32(bytes, 12) == 0 else {
+            throw .notATrace(path: path, why: "its preamble's reserved bytes are not zero")
+        }
         offset = EventStreamFormat.preambleSize
     }
 

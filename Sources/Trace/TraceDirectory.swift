@@ -114,7 +114,9 @@ public struct TraceDirectory {
         let path = try blobPath(digest)
         guard access(path, F_OK) == 0 else { throw .missingBlob(digest) }
         let bytes = try readRegularFile(path)
-        guard SHA256.hex(bytes) == digest else { throw .corruptBlob(digest, why: "its contents do not match its name") }
+        guard SHA256.hex(bytes) == digest else {
+            throw .corruptBlob(digest, why: "its contents do not match its name")
+        }
         return bytes
     }
 
@@ -157,7 +159,8 @@ public struct TraceDirectory {
     /// Blob names are SHA-256 digests in lowercase hex, nothing else: a name from the trace never
     /// leads outside `blobs/`.
     func blobPath(_ digest: String) throws(TraceError) -> String {
-        guard digest.utf8.count == 64, digest.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else {
+        guard digest.utf8.count == 64,
+              digest.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else {
             throw .corruptBlob(digest, why: "a blob's name must be 64 lowercase hex digits")
         }
         return blobsPath + "/" + digest

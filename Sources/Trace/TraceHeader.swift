@@ -88,8 +88,8 @@ public struct TraceHeader: Codable, Equatable, Sendable {
         }
     }
 
-    public init(program: ByteString, argv: [ByteString], env: [ByteString], cwd: ByteString, mounts: [Mount], memory: UInt64,
-                network: Bool, trapStrategy: String, hypervisor: String, cpuid: [CPUIDLeaf],
+    public init(program: ByteString, argv: [ByteString], env: [ByteString], cwd: ByteString, mounts: [Mount],
+                memory: UInt64, network: Bool, trapStrategy: String, hypervisor: String, cpuid: [CPUIDLeaf],
                 revenantVersion: String, recordedAt: String) {
         self.program = program; self.argv = argv; self.env = env; self.cwd = cwd; self.mounts = mounts
         self.memory = memory; self.network = network; self.trapStrategy = trapStrategy; self.hypervisor = hypervisor

@@ -26,7 +26,8 @@ static void skip(int sig, siginfo_t *si, void *ucv) {
     ucontext_t *uc = ucv;
     (void)si;
     printf("caught %s, trapno %lld, skipping\n", strsignal(sig), (long long)uc->uc_mcontext.gregs[REG_TRAPNO]);
-    __asm__ volatile("pxor %%xmm8, %%xmm8\n\tpxor %%xmm0, %%xmm0\n\tvpxor %%ymm9, %%ymm9, %%ymm9" ::: "xmm8", "xmm0", "xmm9");
+    __asm__ volatile("pxor %%xmm8, %%xmm8\n\tpxor %%xmm0, %%xmm0\n\tvpxor %%ymm9, %%ymm9, %%ymm9"
+                     ::: "xmm8", "xmm0", "xmm9");
     uc->uc_mcontext.gregs[REG_RIP] += 2;
 }
 
@@ -54,7 +55,8 @@ int main(void) {
         "vextractf128 $1, %%ymm9, %%xmm9\n\t"
         "movsd %%xmm9, 16(%0)\n\t"
         :: "r"(kept) : "xmm8", "xmm9", "memory");
-    printf("after ud2: xmm8 kept %s, ymm9's upper half kept %s\n", kept[3] == 2.5 ? "yes" : "no", kept[2] == 2.5 ? "yes" : "no");
+    printf("after ud2: xmm8 kept %s, ymm9's upper half kept %s\n", kept[3] == 2.5 ? "yes" : "no",
+           kept[2] == 2.5 ? "yes" : "no");
     signal(SIGTRAP, trap);
     __asm__ volatile("int3");
     printf("after int3\n");

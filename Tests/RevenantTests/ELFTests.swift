@@ -56,14 +56,17 @@ final class ELFTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let script = dir.appendingPathComponent("hello.pl")
         try "#!/usr/bin/perl -w\nprint 1;\n".write(to: script, atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try ProgramSpec.locate(ByteString(script.path), arguments: [], pathVariable: nil, cwd: "/")) {
+        XCTAssertThrowsError(
+            try ProgramSpec.locate(ByteString(script.path), arguments: [], pathVariable: nil, cwd: "/")) {
             XCTAssertEqual(($0 as? LaunchError)?.exitCode, 126)
         }
         chmod(script.path, 0o755)
-        let spec = try ProgramSpec.locate("hello.pl", arguments: ["a"], pathVariable: ByteString(dir.path), cwd: "/")
+        let spec = try ProgramSpec.locate("hello.pl", arguments: ["a"], pathVariable: ByteString(dir.path),
+                                          cwd: "/")
         XCTAssertEqual(spec.path, "/usr/bin/perl")
         XCTAssertEqual(spec.argv, ["/usr/bin/perl", "-w", ByteString(script.path), "a"])
-        XCTAssertThrowsError(try ProgramSpec.locate("no-such-program-xyz", arguments: [], pathVariable: ByteString(dir.path), cwd: "/")) {
+        XCTAssertThrowsError(try ProgramSpec.locate("no-such-program-xyz", arguments: [],
+                                                    pathVariable: ByteString(dir.path), cwd: "/")) {
             XCTAssertEqual(($0 as? LaunchError)?.exitCode, 127)
         }
         XCTAssertEqual(try ProgramSpec.locate("perl", arguments: [], pathVariable: "/nonexistent:/usr/bin", cwd: "/").path, "/usr/bin/perl")

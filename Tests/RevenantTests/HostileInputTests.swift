@@ -10,7 +10,9 @@ final class HostileInputTests: ScratchTestCase {
     static let perl = "/usr/bin/perl"
 
     /// Names of the entries of a host directory (nil when it does not exist).
-    func entries(_ dir: URL) -> [String]? { try? FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() }
+    func entries(_ dir: URL) -> [String]? {
+        try? FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+    }
 
     func write(_ text: String, _ name: String) throws {
         try text.write(to: base.appendingPathComponent(name), atomically: true, encoding: .utf8)
@@ -42,7 +44,8 @@ final class HostileInputTests: ScratchTestCase {
         let tmpName = "/tmp/revenant-test-\(UUID().uuidString).sock"
         defer { unlink(tmpName) }
         let r = try revenant(["run", "--ro", ro.path, "--", Self.perl, "b.pl", outside.path + "/evil.sock",
-                              ro.path + "/evil.sock", "ro/evil2.sock", tmpName, "here.sock", String(repeating: "x", count: 100)],
+                              ro.path + "/evil.sock", "ro/evil2.sock", tmpName, "here.sock",
+                              String(repeating: "x", count: 100)],
                              directory: wd)
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(r.stdout, """
@@ -58,7 +61,8 @@ final class HostileInputTests: ScratchTestCase {
         XCTAssertEqual(entries(ro), [], "bind created a file in a --ro mount")
         XCTAssertFalse(FileManager.default.fileExists(atPath: tmpName), "bind reached the host's /tmp")
         // The writable working directory gets the sockets, as natively.
-        XCTAssertTrue(entries(wd)?.contains("here.sock") == true && entries(wd)?.contains(String(repeating: "x", count: 100)) == true,
+        XCTAssertTrue(entries(wd)?.contains("here.sock") == true
+                      && entries(wd)?.contains(String(repeating: "x", count: 100)) == true,
                       "\(entries(wd) ?? [])")
     }
 
@@ -86,7 +90,9 @@ final class HostileInputTests: ScratchTestCase {
         let proc = Process()
         proc.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         proc.arguments = [base.appendingPathComponent("listener.py").path, listener]
-        proc.standardOutput = try FileHandle(forWritingTo: { FileManager.default.createFile(atPath: out.path, contents: nil); return out }())
+        proc.standardOutput = try FileHandle(forWritingTo: {
+            FileManager.default.createFile(atPath: out.path, contents: nil); return out
+        }())
         try proc.run()
         defer { proc.terminate() }
         for _ in 0..<100 where !FileManager.default.fileExists(atPath: listener + ".ready") { usleep(50_000) }
@@ -147,14 +153,17 @@ final class HostileInputTests: ScratchTestCase {
         defer { unlink(hostTmp) }
         let evaluate = "do { socketpair(my $x, my $y, 1, 1, 0); bind($x, pack('S', 1) . '\(base.path)/evil.sock'); "
             + "socketpair(my $p, my $q, 1, 1, 0); bind($p, pack('S', 1) . '\(hostTmp)'); 7 }"
-        for args in [["--path", "fast", "--when", "$n == 1"], ["--path", "fast", "--when", "$n == 1", "--print", evaluate]] {
+        for args in [["--path", "fast", "--when", "$n == 1"],
+                     ["--path", "fast", "--when", "$n == 1", "--print", evaluate]] {
             let r = try revenant(["perl", "s.rvt"] + args)
             XCTAssertEqual(r.status, 0, "\(args): \(r.stderr)")
             XCTAssertTrue(r.stdout.contains("s.pl:5"), r.stdout)
         }
         XCTAssertEqual(entries(base)?.filter { !$0.hasPrefix("out-") && !$0.hasPrefix("err-") },
-                       before?.filter { !$0.hasPrefix("out-") && !$0.hasPrefix("err-") }, "a replay created a file on the host")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: hostTmp), "a replay bound a socket in the host's /tmp")
+                       before?.filter { !$0.hasPrefix("out-") && !$0.hasPrefix("err-") },
+                       "a replay created a file on the host")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: hostTmp),
+                       "a replay bound a socket in the host's /tmp")
     }
 }
 
@@ -190,7 +199,8 @@ extension HostileInputTests {
             try changed.write(to: file)
             let r = try revenant(["replay", trace.path])
             XCTAssertEqual(r.status, 125, "\(blob): \(r.stderr)")
-            XCTAssertEqual(r.stderr, "revenant: \(trace.path): corrupt blob \(blob): its contents do not match its name\n")
+            XCTAssertEqual(r.stderr,
+                           "revenant: \(trace.path): corrupt blob \(blob): its contents do not match its name\n")
             try original.write(to: file)
         }
         let ok = try revenant(["replay", trace.path])
@@ -204,13 +214,15 @@ extension HostileInputTests {
         let (trace, original) = try recordSmall()
         let outside = base.appendingPathComponent("outside-file")
         try Data("not a blob".utf8).write(to: outside)
-        for name in ["../../outside-file", String(repeating: "A", count: 64), "../" + String(repeating: "0", count: 61)] {
+        for name in ["../../outside-file", String(repeating: "A", count: 64),
+                     "../" + String(repeating: "0", count: 61)] {
             var h = original
             h.files = h.files?.map { $0.path == "/usr/bin/perl" ? .init(path: $0.path, blob: name) : $0 }
             try Data(try h.encoded()).write(to: trace.appendingPathComponent("header"))
             let r = try revenant(["replay", trace.path])
             XCTAssertEqual(r.status, 125, r.stderr)
-            XCTAssertEqual(r.stderr, "revenant: \(trace.path): corrupt blob \(name): a blob's name must be 64 lowercase hex digits\n")
+            XCTAssertEqual(r.stderr, "revenant: \(trace.path): corrupt blob \(name): "
+                           + "a blob's name must be 64 lowercase hex digits\n")
         }
     }
 
@@ -230,7 +242,9 @@ extension HostileInputTests {
             for command in [["replay", trace.path], ["info", trace.path], ["log", trace.path, "syscalls"]] {
                 let r = try revenant(command)
                 XCTAssertEqual(r.status, 125, "\(needle) \(command): \(r.stderr)")
-                XCTAssertEqual(r.stderr, "revenant: corrupt trace header: its checksum does not match its contents (the file was changed)\n",
+                XCTAssertEqual(r.stderr,
+                               "revenant: corrupt trace header: its checksum does not match its contents "
+                               + "(the file was changed)\n",
                                "\(needle) \(command)")
             }
         }
@@ -247,10 +261,12 @@ extension HostileInputTests {
             let saved = base.appendingPathComponent("saved-" + part)
             try FileManager.default.moveItem(at: file, to: saved)
             XCTAssertEqual(mkfifo(file.path, 0o644), 0)
-            for command in [["replay", trace.path], ["info", trace.path], ["regen", trace.path], ["log", trace.path, "syscalls"]] {
+            for command in [["replay", trace.path], ["info", trace.path], ["regen", trace.path],
+                            ["log", trace.path, "syscalls"]] {
                 let r = try revenant(command)
                 XCTAssertEqual(r.status, 125, "\(part) \(command): \(r.stderr)")
-                XCTAssertTrue(r.stderr.hasSuffix("\(file.path) is not a regular file\n") && r.stderr.split(separator: "\n").count == 1,
+                XCTAssertTrue(r.stderr.hasSuffix("\(file.path) is not a regular file\n")
+                              && r.stderr.split(separator: "\n").count == 1,
                               "\(part) \(command): \(r.stderr)")
             }
             try FileManager.default.removeItem(at: file)
@@ -301,28 +317,39 @@ extension HostileInputTests {
 
             """, "nu.pl")
         let raw: [UInt8] = Array(base.path.utf8) + Array("/f".utf8) + [0xff] + Array(".txt".utf8) + [0]
-        let fd = raw.withUnsafeBufferPointer { b in b.baseAddress!.withMemoryRebound(to: CChar.self, capacity: raw.count) { open($0, O_WRONLY | O_CREAT, 0o644) } }
+        let fd = raw.withUnsafeBufferPointer { b in
+            b.baseAddress!.withMemoryRebound(to: CChar.self, capacity: raw.count) {
+                open($0, O_WRONLY | O_CREAT, 0o644)
+            }
+        }
         XCTAssertGreaterThanOrEqual(fd, 0)
         _ = "hi\n".withCString { Glibc.write(fd, $0, 3) }
         close(fd)
         let bin = try revenantBinary().path
-        let env: [[UInt8]] = [Array("NU=v".utf8) + [0xfe] + Array("w".utf8) + [0], Array("PATH=/usr/bin:/bin".utf8) + [0]]
-        let args: [[UInt8]] = [Array("nu.pl".utf8) + [0], Array("a".utf8) + [0xff] + Array("b".utf8) + [0], Array("ok".utf8) + [0]]
+        let env: [[UInt8]] = [Array("NU=v".utf8) + [0xfe] + Array("w".utf8) + [0],
+                              Array("PATH=/usr/bin:/bin".utf8) + [0]]
+        let args: [[UInt8]] = [Array("nu.pl".utf8) + [0], Array("a".utf8) + [0xff] + Array("b".utf8) + [0],
+                               Array("ok".utf8) + [0]]
         let newName = base.path + "/new\u{FFFD}.txt"
         func removeCreated() {
             let p: [UInt8] = Array(base.path.utf8) + Array("/new".utf8) + [0xfe] + Array(".txt".utf8) + [0]
-            _ = p.withUnsafeBufferPointer { b in b.baseAddress!.withMemoryRebound(to: CChar.self, capacity: p.count) { unlink($0) } }
+            _ = p.withUnsafeBufferPointer { b in
+                b.baseAddress!.withMemoryRebound(to: CChar.self, capacity: p.count) { unlink($0) }
+            }
         }
         let native = try runRaw([Array(Self.perl.utf8) + [0]] + args, env: env, in: base)
         removeCreated()
-        XCTAssertEqual(String(decoding: native.stdout, as: UTF8.self), "61ff62,6f6b\n76fe77\n66ff2e747874\nread hi\nmade\n")
-        let run = try runRaw([Array(bin.utf8) + [0], Array("run".utf8) + [0], Array("--".utf8) + [0], Array(Self.perl.utf8) + [0]] + args,
+        XCTAssertEqual(String(decoding: native.stdout, as: UTF8.self),
+                       "61ff62,6f6b\n76fe77\n66ff2e747874\nread hi\nmade\n")
+        let run = try runRaw([Array(bin.utf8) + [0], Array("run".utf8) + [0], Array("--".utf8) + [0],
+                              Array(Self.perl.utf8) + [0]] + args,
                              env: env, in: base)
         XCTAssertEqual(run.status, 0)
         XCTAssertEqual(run.stdout, native.stdout, "run: " + String(decoding: run.stdout, as: UTF8.self))
         XCTAssertFalse(FileManager.default.fileExists(atPath: newName), "a name was changed to U+FFFD")
         removeCreated()
-        let record = try runRaw([Array(bin.utf8) + [0]] + ["record", "-o", "nu.rvt", "--", Self.perl].map { Array($0.utf8) + [0] } + args,
+        let record = try runRaw([Array(bin.utf8) + [0]]
+                                + ["record", "-o", "nu.rvt", "--", Self.perl].map { Array($0.utf8) + [0] } + args,
                                 env: env, in: base)
         XCTAssertEqual(record.stdout, native.stdout)
         let replay = try revenant(["replay", "nu.rvt"])
@@ -335,7 +362,8 @@ extension HostileInputTests {
     func testManyArgumentsArrive() throws {
         try requireKVM()
         let args = (0..<20_000).map(String.init)
-        let r = try revenant(["run", "--", Self.perl, "-e", #"print scalar(@ARGV), " $ARGV[0] $ARGV[-1]\n""#] + args)
+        let r = try revenant(["run", "--", Self.perl, "-e", #"print scalar(@ARGV), " $ARGV[0] $ARGV[-1]\n""#]
+                             + args)
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(r.stdout, "20000 0 19999\n")
     }
@@ -350,22 +378,27 @@ extension HostileInputTests {
         try requireKVM()
         let programs = [
             #"$|=1; print "AAAA\n"; seek(STDOUT,0,0); print "B""#,
-            #"$|=1; print "0123456789\n"; truncate(STDOUT, 4); seek(STDOUT, 2, 0); print "xy"; seek(STDOUT, 0, 2); print "end\n""#,
+            #"$|=1; print "0123456789\n"; truncate(STDOUT, 4); seek(STDOUT, 2, 0); print "xy"; "#
+                + #"seek(STDOUT, 0, 2); print "end\n""#,
             #"$|=1; print "hello world\n"; syswrite(STDOUT, "ab"); sysseek(STDOUT, 6, 0); syswrite(STDOUT, "W")"#,
         ]
         for (i, program) in programs.enumerated() {
-            let native = base.appendingPathComponent("native\(i)"), recorded = base.appendingPathComponent("rec\(i)")
+            let native = base.appendingPathComponent("native\(i)"),
+                recorded = base.appendingPathComponent("rec\(i)")
             let replayed = base.appendingPathComponent("rep\(i)")
             XCTAssertEqual(try shell("\(Self.perl) -e '\(program)' > \(native.path)"), 0)
-            XCTAssertEqual(try shell("\(try revenantBinary().path) record -o t\(i).rvt -- \(Self.perl) -e '\(program)' > \(recorded.path)"), 0)
+            XCTAssertEqual(try shell("\(try revenantBinary().path) record -o t\(i).rvt -- "
+                                     + "\(Self.perl) -e '\(program)' > \(recorded.path)"), 0)
             XCTAssertEqual(try shell("\(try revenantBinary().path) replay t\(i).rvt > \(replayed.path)"), 0)
             let expected = try Data(contentsOf: native)
             XCTAssertEqual(try Data(contentsOf: recorded), expected, program)
             XCTAssertEqual(try Data(contentsOf: replayed), expected, "replay: \(program)")
             // Into a pipe the program's moves cannot be made: it says so, exit 124.
-            let piped = try run("/bin/bash", ["-c", "\(try revenantBinary().path) replay t\(i).rvt | cat >/dev/null; exit ${PIPESTATUS[0]}"])
+            let piped = try run("/bin/bash", ["-c", "\(try revenantBinary().path) replay t\(i).rvt "
+                                              + "| cat >/dev/null; exit ${PIPESTATUS[0]}"])
             XCTAssertEqual(piped.status, 124, program)
-            XCTAssertTrue(piped.stderr.contains("on its stdout, a regular file when recorded; this replay's stdout cannot do the same"),
+            XCTAssertTrue(piped.stderr.contains("on its stdout, a regular file when recorded; "
+                                                + "this replay's stdout cannot do the same"),
                           piped.stderr)
         }
     }
@@ -374,13 +407,15 @@ extension HostileInputTests {
     func testReplayRefusesOutputItCannotReproduce() throws {
         try requireKVM()
         try write("0123456789", "data")
-        let program = #"open(my $f, "<", "data") or die; syscall(40, 1, fileno($f), 0, 10) == 10 or die "sendfile: $!""#
+        let program = #"open(my $f, "<", "data") or die; "#
+            + #"syscall(40, 1, fileno($f), 0, 10) == 10 or die "sendfile: $!""#
         let rec = try revenant(["record", "-o", "s.rvt", "--", Self.perl, "-e", program])
         XCTAssertEqual(rec.status, 0, rec.stderr)
         XCTAssertEqual(rec.stdout, "0123456789")
         let r = try revenant(["replay", "s.rvt"])
         XCTAssertEqual(r.status, 124, r.stderr)
-        XCTAssertTrue(r.stderr.contains("wrote 10 bytes to its stdout with sendfile; the trace does not hold them"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("wrote 10 bytes to its stdout with sendfile; the trace does not hold them"),
+                      r.stderr)
         // A replay that echoes nothing has nothing to refuse.
         XCTAssertEqual(try revenant(["replay", "s.rvt", "--quiet"]).status, 0)
     }
@@ -414,7 +449,8 @@ extension HostileInputTests {
         let r = try revenant(["run", "--", exe])
         XCTAssertEqual(r.status, 139)
         XCTAssertEqual(r.stdout, native.stdout)
-        XCTAssertTrue(r.stderr.hasPrefix("revenant: guest killed by SIGSEGV: page fault (#PF, read, not present) at address 0x18"), r.stderr)
+        XCTAssertTrue(r.stderr.hasPrefix("revenant: guest killed by SIGSEGV: "
+                                         + "page fault (#PF, read, not present) at address 0x18"), r.stderr)
         let rec = try revenant(["record", "-o", "f.rvt", "--", exe])
         XCTAssertEqual(rec.stdout, native.stdout)
         let rep = try revenant(["replay", "f.rvt"])
@@ -425,14 +461,16 @@ extension HostileInputTests {
 
     func testPerlHandlesItsOwnSegfault() throws {
         try requireKVM()
-        let program = #"$SIG{SEGV} = sub { print "caught SEGV\n"; exit 3 }; my $x = unpack("p", pack("J", 8)); print "not reached\n""#
+        let program = #"$SIG{SEGV} = sub { print "caught SEGV\n"; exit 3 }; "#
+            + #"my $x = unpack("p", pack("J", 8)); print "not reached\n""#
         let native = try run(Self.perl, ["-e", program])
         XCTAssertEqual(native.status, 3)
         XCTAssertEqual(native.stdout, "caught SEGV\n")
         let r = try revenant(["run", "--", Self.perl, "-e", program])
         XCTAssertEqual(r.status, 3, r.stderr)
         XCTAssertEqual(r.stdout, native.stdout)
-        XCTAssertEqual(try revenant(["record", "-o", "p.rvt", "--", Self.perl, "-e", program]).stdout, native.stdout)
+        XCTAssertEqual(try revenant(["record", "-o", "p.rvt", "--", Self.perl, "-e", program]).stdout,
+                       native.stdout)
         let rep = try revenant(["replay", "p.rvt"])
         XCTAssertEqual(rep.status, 3, rep.stderr)
         XCTAssertEqual(rep.stdout, native.stdout)
@@ -441,7 +479,8 @@ extension HostileInputTests {
     /// `int 0x80` is not a fault the program may handle: it is a system call Revenant lacks.
     func testInt80IsNamed() throws {
         try requireKVM()
-        try write("int main(void) { long r; __asm__ volatile(\"int $0x80\" : \"=a\"(r) : \"a\"(20L)); return r > 0 ? 0 : 1; }\n", "i80.c")
+        try write("int main(void) { long r; __asm__ volatile(\"int $0x80\" : \"=a\"(r) : \"a\"(20L)); "
+                  + "return r > 0 ? 0 : 1; }\n", "i80.c")
         XCTAssertEqual(try run("/usr/bin/gcc", ["-O1", "-o", "i80", "i80.c"]).status, 0)
         let r = try revenant(["run", "--", base.appendingPathComponent("i80").path])
         XCTAssertEqual(r.status, 132)
@@ -459,23 +498,30 @@ extension HostileInputTests {
         try write("my $n = 0;\nfor my $i (1 .. 3) { $n += $i }\nprint \"$n\\n\";\n", "t.pl")
         XCTAssertEqual(try revenant(["record", "-o", "t.rvt", "--", Self.perl, "t.pl"]).status, 0)
         let cases: [(path: String, print: String, what: String)] = [
-            ("fast", "do { sleep 100; 1 }", "the --when predicate or a --print expression timed out after 1 s at statement #"),
-            ("fast", "do { 1 while 1; 1 }", "the --when predicate or a --print expression timed out after 1 s at statement #"),
-            ("vm", "do { 1 while 1; 1 }", "the --print expression do { 1 while 1; 1 } timed out after 1 s at statement #"),
+            ("fast", "do { sleep 100; 1 }",
+             "the --when predicate or a --print expression timed out after 1 s at statement #"),
+            ("fast", "do { 1 while 1; 1 }",
+             "the --when predicate or a --print expression timed out after 1 s at statement #"),
+            ("vm", "do { 1 while 1; 1 }",
+             "the --print expression do { 1 while 1; 1 } timed out after 1 s at statement #"),
         ]
         for c in cases {
             let start = Date()
-            let r = try revenant(["perl", "t.rvt", "--path", c.path, "--when", "$n > 2", "--print", c.print, "--timeout", "1"])
+            let r = try revenant(["perl", "t.rvt", "--path", c.path, "--when", "$n > 2", "--print", c.print,
+                                  "--timeout", "1"])
             XCTAssertEqual(r.status, 125, "\(c): \(r.stderr)")
-            XCTAssertTrue(r.stderr.hasPrefix("revenant: " + c.what) && r.stderr.contains("(t.pl:2) (--timeout to allow longer)"),
+            XCTAssertTrue(r.stderr.hasPrefix("revenant: " + c.what)
+                          && r.stderr.contains("(t.pl:2) (--timeout to allow longer)"),
                           "\(c): \(r.stderr)")
             XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
             XCTAssertLessThan(Date().timeIntervalSince(start), 60, "\(c) was not stopped")
         }
         // Nothing of the sandboxes is left behind.
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "/tmp").filter { $0.hasPrefix("revenant-scratch-") }, [])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "/tmp")
+                           .filter { $0.hasPrefix("revenant-scratch-") }, [])
         // Within its time an evaluation answers as before.
-        let ok = try revenant(["perl", "t.rvt", "--path", "fast", "--when", "$n > 2", "--print", "do { 7 }", "--first"])
+        let ok = try revenant(["perl", "t.rvt", "--path", "fast", "--when", "$n > 2", "--print", "do { 7 }",
+                               "--first"])
         XCTAssertEqual(ok.status, 0, ok.stderr)
         XCTAssertTrue(ok.stdout.contains("do { 7 } = 7"), ok.stdout)
     }
@@ -497,7 +543,8 @@ extension HostileInputTests {
         try withTmpfs(size: "12m") { dir in
             let trace = dir.appendingPathComponent("t.rvt").path
             let r = try revenant(["record", "-o", trace, "--", Self.perl, "-e",
-                                  #"open my $f, "<", "/dev/urandom"; for (1..40) { read($f, my $b, 1 << 20) } print "done\n""#])
+                                  #"open my $f, "<", "/dev/urandom"; "#
+                                  + #"for (1..40) { read($f, my $b, 1 << 20) } print "done\n""#])
             XCTAssertEqual(r.status, 125)
             XCTAssertEqual(r.stderr, "revenant: recording failed: \(trace)/events: No space left on device\n")
             let replay = try revenant(["replay", trace])
@@ -524,7 +571,8 @@ extension HostileInputTests {
         XCTAssertEqual(log.status, 0, log.stderr)
         XCTAssertTrue(log.stdout.contains("t.pl:2"), log.stdout)
         XCTAssertFalse(FileManager.default.fileExists(atPath: trace.appendingPathComponent("index.sqlite").path))
-        let cached = try FileManager.default.contentsOfDirectory(atPath: cache.appendingPathComponent("revenant").path)
+        let cached = try FileManager.default.contentsOfDirectory(
+            atPath: cache.appendingPathComponent("revenant").path)
         XCTAssertEqual(cached.count, 1, "\(cached)")
         XCTAssertTrue(cached.first?.hasSuffix(".index.sqlite") == true)
         let perl = try revenant(["perl", "t.rvt", "--when", "$n > 2", "--first"], env: env)
@@ -542,7 +590,8 @@ extension HostileInputTests {
         try requireKVM()
         let (trace, _) = try recordSmall()
         let fm = FileManager.default
-        let files = ["header", "events"] + (try fm.contentsOfDirectory(atPath: trace.appendingPathComponent("blobs").path))
+        let files = ["header", "events"]
+            + (try fm.contentsOfDirectory(atPath: trace.appendingPathComponent("blobs").path))
             .map { "blobs/" + $0 }
         var rng = SystemRandomNumberGenerator()
         var refused = 0
@@ -555,7 +604,8 @@ extension HostileInputTests {
             if cut {
                 damaged = original.prefix(Int.random(in: 0..<original.count, using: &rng))
             } else {
-                damaged[Int.random(in: 0..<original.count, using: &rng)] ^= UInt8(1 << Int.random(in: 0..<8, using: &rng))
+                damaged[Int.random(in: 0..<original.count, using: &rng)] ^=
+                    UInt8(1 << Int.random(in: 0..<8, using: &rng))
             }
             chmod(file.path, 0o644)
             try damaged.write(to: file)
@@ -583,10 +633,13 @@ extension HostileInputTests {
         try requireKVM()
         let escape = "/tmp/revenant-escape-\(UUID().uuidString).db"
         defer { unlink(escape); unlink(escape + "-journal") }
-        try FileManager.default.createDirectory(at: base.appendingPathComponent("sub"), withIntermediateDirectories: true)
-        try write("create table t(x);\ninsert into t values(1);\nattach 'sub/" + String(repeating: "../", count: 30) + "\(escape.dropFirst())' as e;\n"
+        try FileManager.default.createDirectory(at: base.appendingPathComponent("sub"),
+                                                withIntermediateDirectories: true)
+        try write("create table t(x);\ninsert into t values(1);\nattach 'sub/" + String(repeating: "../", count: 30)
+                  + "\(escape.dropFirst())' as e;\n"
                   + "insert into t values(3);\n", "s.sql")
-        let rec = try revenant(["record", "-o", "s.rvt", "--", "/usr/bin/sqlite3", "main.db"], stdin: base.appendingPathComponent("s.sql").path)
+        let rec = try revenant(["record", "-o", "s.rvt", "--", "/usr/bin/sqlite3", "main.db"],
+                               stdin: base.appendingPathComponent("s.sql").path)
         XCTAssertNotEqual(rec.status, 125, rec.stderr)
         // A pre-image whose name climbs out, added to the events.
         let trace = base.appendingPathComponent("s.rvt")
@@ -603,8 +656,10 @@ extension HostileInputTests {
         let restore = try revenant(["sql", "s.rvt", "--at", "3", "--restore", "out.db", "--no-machine-check"])
         // The ATTACH ran again (it fails natively, as recorded; in the scratch folder it opens).
         XCTAssertTrue(restore.stderr.contains("statement 2: attach"), restore.stderr)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: escape), "an ATTACH in the log created a file on the host")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: escape + ".planted"), "a pre-image's name led out of the scratch folder")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: escape),
+                       "an ATTACH in the log created a file on the host")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: escape + ".planted"),
+                       "a pre-image's name led out of the scratch folder")
         unlink(escape + ".planted")
     }
 }

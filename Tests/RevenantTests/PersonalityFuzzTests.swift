@@ -46,7 +46,8 @@ final class PersonalityFuzzTests: XCTestCase {
         let space = try AddressSpace(layout: GuestLayout(memory: 128 << 20))
         var diagnostics = 0
         let config = PersonalityConfig(mounts: [Mount(guest: "/", host: "/", writable: false),
-                                                Mount(guest: ByteString(root.path), host: ByteString(root.path), writable: true)],
+                                                Mount(guest: ByteString(root.path), host: ByteString(root.path),
+                                                      writable: true)],
                                        cwd: ByteString(root.path), programPath: "/usr/bin/perl", network: false,
                                        diagnostic: { _ in diagnostics += 1 })
         let clock = RacingClock()
@@ -72,7 +73,8 @@ final class PersonalityFuzzTests: XCTestCase {
         setrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &small)
         signal(SIGXFSZ, SIG_IGN)
         _ = chost_forward_signal(SIGALRM)
-        var timer = itimerval(it_interval: timeval(tv_sec: 0, tv_usec: 1000), it_value: timeval(tv_sec: 0, tv_usec: 1000))
+        var timer = itimerval(it_interval: timeval(tv_sec: 0, tv_usec: 1000),
+                              it_value: timeval(tv_sec: 0, tv_usec: 1000))
         setitimer(__itimer_which_t(ITIMER_REAL.rawValue), &timer, nil)
         defer {
             var off = itimerval()

@@ -23,7 +23,8 @@ final class PersonalityTests: XCTestCase {
         let mounts = [Mount(guest: "/", host: "/", writable: false),
                       Mount(guest: "/tmp", host: ByteString(privateTmp.path), writable: true),
                       Mount(guest: ByteString(root.path), host: ByteString(root.path), writable: true)]
-        let config = PersonalityConfig(mounts: mounts, cwd: ByteString(root.path), programPath: "/usr/bin/perl", network: false,
+        let config = PersonalityConfig(mounts: mounts, cwd: ByteString(root.path), programPath: "/usr/bin/perl",
+                                       network: false,
                                        diagnostic: { [unowned self] in self.diagnostics.append($0) })
         personality = LinuxPersonality(memory: space, config: config)
         personality.mmapTop = space.layout.end - (16 << 20)

@@ -237,7 +237,8 @@ final class RecordReplayTests: XCTestCase {
         var r = try revenant(["replay", trace.path], cwd: base, stdin: nil)
         XCTAssertEqual(r.status, 125)
         XCTAssertEqual(String(decoding: r.stderr, as: UTF8.self),
-                       "revenant: \(header.path) has trace format version 7; this revenant reads version \(TraceHeader.version)\n")
+                       "revenant: \(header.path) has trace format version 7; "
+                       + "this revenant reads version \(TraceHeader.version)\n")
         h[8] = UInt8(TraceHeader.version)
         try h.write(to: header)
         // Another CPU: a CPUID value edited, the header's checksum made anew.
@@ -302,7 +303,9 @@ extension RecordReplayTests {
         var at = EventStreamFormat.preambleSize
         while at < bytes.count {
             chunks.append(at)
-            let packed = bytes[(at + 24)..<(at + 28)].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+            let packed = bytes[(at + 24)..<(at + 28)].enumerated().reduce(0) {
+                $0 | Int($1.element) << (8 * $1.offset)
+            }
             at += EventStreamFormat.chunkHeaderSize + packed
         }
         XCTAssertGreaterThan(chunks.count, 2, "several chunks")

@@ -219,7 +219,8 @@ final class SQLShimTests: ScratchTestCase {
     func testRestoreReplacesOnlyWhatItMay() throws {
         try requireShim()
         let s = try file("s.sql", "CREATE TABLE t(x);\nINSERT INTO t VALUES (1);\n")
-        XCTAssertEqual(try revenant(["record", "-o", "r.rvt", "--", "/usr/bin/sqlite3", "r.db"], stdin: s).status, 0)
+        XCTAssertEqual(
+            try revenant(["record", "-o", "r.rvt", "--", "/usr/bin/sqlite3", "r.db"], stdin: s).status, 0)
         let fm = FileManager.default
         func path(_ p: String) -> String { base.appendingPathComponent(p).path }
         func kind(_ p: String) -> mode_t? {
@@ -279,12 +280,14 @@ final class SQLShimTests: ScratchTestCase {
         try requireShim()
         let s = try file("s.sql", "CREATE TABLE t(x);\nINSERT INTO t VALUES (1);\n"
                                 + "CREATE TABLE u(y);\nINSERT INTO u VALUES (2);\n")
-        XCTAssertEqual(try revenant(["record", "-o", "q.rvt", "--", "/usr/bin/sqlite3", "q.db"], stdin: s).status, 0)
+        XCTAssertEqual(
+            try revenant(["record", "-o", "q.rvt", "--", "/usr/bin/sqlite3", "q.db"], stdin: s).status, 0)
         let index = base.appendingPathComponent("q.rvt/index.sqlite").path
         for (query, words) in [("SELECT 1; DROP TABLE t", "one statement"), ("UPDATE t SET x = 2", "only read"),
                                ("DELETE FROM u", "only read"), ("SELEC 1", "syntax error"), ("", "empty"),
                                ("BEGIN", "only read"), ("SELECT count(*) FROM u; SELECT 2", "one statement")] {
-            assertOneLine(try revenant(["sql", "q.rvt", "--when", query]), 125, containing: ["--when", words], query)
+            assertOneLine(try revenant(["sql", "q.rvt", "--when", query]), 125,
+                          containing: ["--when", words], query)
             assertOneLine(try revenant(["when", "q.rvt", "--sql", query]), 125, containing: ["--sql", words], query)
             XCTAssertFalse(FileManager.default.fileExists(atPath: index), "refused before any replay: \(query)")
         }

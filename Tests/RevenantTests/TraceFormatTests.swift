@@ -110,7 +110,8 @@ final class TraceFormatTests: XCTestCase {
         var tail = bytes
         tail[tail.count - 1] ^= 1
         XCTAssertThrowsError(try TraceHeader.decode(tail)) { e in
-            XCTAssertEqual("\(e)", "corrupt trace header: its checksum does not match its contents (the file was changed)")
+            XCTAssertEqual("\(e)",
+                           "corrupt trace header: its checksum does not match its contents (the file was changed)")
         }
         XCTAssertThrowsError(try TraceHeader.decode(Array(bytes.prefix(40)))) { e in
             guard case .corruptHeader? = e as? TraceError else { return XCTFail("\(e)") }
@@ -120,8 +121,9 @@ final class TraceFormatTests: XCTestCase {
     /// Arguments, environment and paths are bytes: what is not UTF-8 is kept as hex in the JSON.
     func testHeaderKeepsBytesThatAreNotUTF8() throws {
         var h = TraceHeader(program: ByteString([0x2f, 0x70, 0xff]), argv: [ByteString([0x61, 0xff, 0x62]), "ok"],
-                            env: [ByteString([0x4e, 0x3d, 0xfe])], cwd: ByteString([0x2f, 0xc3]), mounts: [], memory: 1,
-                            network: false, trapStrategy: "", hypervisor: "", cpuid: [], revenantVersion: "", recordedAt: "")
+                            env: [ByteString([0x4e, 0x3d, 0xfe])], cwd: ByteString([0x2f, 0xc3]), mounts: [],
+                            memory: 1, network: false, trapStrategy: "", hypervisor: "", cpuid: [],
+                            revenantVersion: "", recordedAt: "")
         h.files = [.init(path: ByteString([0x2f, 0x80]), blob: String(repeating: "0", count: 64))]
         let bytes = try h.encoded()
         let json = String(decoding: bytes[16..<bytes.count - 32], as: UTF8.self)

@@ -106,7 +106,8 @@ final class WatchTests: ScratchTestCase {
         // guest cannot have: one line, 125.
         XCTAssertEqual(try revenant(["when", "w.rvt", "--watch", "0x1000300000:8"]).status, 1)
         for spec in ["lots", "0x1000:8", "0x10:0", "0xffffffffffffffff:4096"] {
-            assertOneLine(try revenant(["when", "w.rvt", "--watch", spec]), 125, containing: ["--watch \(spec)"], spec)
+            assertOneLine(try revenant(["when", "w.rvt", "--watch", spec]), 125,
+                          containing: ["--watch \(spec)"], spec)
         }
     }
 
