@@ -246,6 +246,41 @@ for pct in (10, 50, 100):
 dt, out, _ = run([BIN, "sql", "sq.rvt", "--at", str(n - 1), "--restore", "restored.db", "--force"])
 say(f"- The same at 100% with the machine-level cross-check (a replay of the run in the VM): {dt*1000:.0f} ms; {out.strip().split('; ')[-1]}")
 
+# Issue #13: start-up against the number of arguments (was quadratic), and what checking a
+# trace's blobs costs a replay.
+say()
+say("## Hostile input")
+say()
+say("| arguments | native `true` | `revenant run -- true` | ratio |")
+say("|---:|---:|---:|---:|")
+for count in (0, 10000, 50000):
+    args = ["/usr/bin/true"] + [str(i) for i in range(count)]
+    t = {"native": [], "run": []}
+    for _ in range(ROUNDS):
+        t["native"].append(run(args)[0])
+        t["run"].append(run(R + args)[0])
+    ratios = [a / b for a, b in zip(t["run"], t["native"])]
+    say(f"| {count:,} | {statistics.median(t['native'])*1000:.1f} ms | {statistics.median(t['run'])*1000:.1f} ms | "
+        f"{statistics.median(ratios):.1f} |")
+import hashlib
+blob_tr = os.path.join(work, "blobs.rvt")
+run([BIN, "record", "-o", blob_tr, "--force", "--", PERL, "-e", "1"])
+blob_dir = os.path.join(blob_tr, "blobs")
+hash_times, replay_times = [], []
+for _ in range(ROUNDS):
+    t0 = time.perf_counter()
+    total = 0
+    for name in os.listdir(blob_dir):
+        data = open(os.path.join(blob_dir, name), "rb").read()
+        total += len(data)
+        hashlib.sha256(data).hexdigest()
+    hash_times.append(time.perf_counter() - t0)
+    replay_times.append(run([BIN, "replay", "--quiet", blob_tr])[0])
+say()
+say(f"Replay checks every blob it maps against its digest: for `perl -e 1` ({total / 1e6:.1f} MB of blobs) "
+    f"hashing them takes median {statistics.median(hash_times)*1000:.1f} ms (Python's hashlib, the same OpenSSL "
+    f"SHA-256), the whole `replay --quiet` {statistics.median(replay_times)*1000:.1f} ms.")
+
 with open(os.path.join(OUT, "summary.md"), "w") as f:
     f.write("\n".join(lines) + "\n")
 shutil.rmtree(work, ignore_errors=True)

@@ -20,7 +20,9 @@ public struct GuestLayout: Sendable, Equatable {
     public let size: UInt64
 
     public init(memory: UInt64) {
-        let rounded = (memory + GuestLayout.hugePage - 1) & ~(GuestLayout.hugePage - 1)
+        // Capped first: the size may come from a trace's header, any 64-bit number.
+        let capped = min(memory, GuestLayout.maxMemory)
+        let rounded = (capped + GuestLayout.hugePage - 1) & ~(GuestLayout.hugePage - 1)
         size = min(max(rounded, 64 << 20), GuestLayout.maxMemory)
     }
 

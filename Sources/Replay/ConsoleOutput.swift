@@ -43,7 +43,11 @@ final class ConsoleOutput {
         // A position in the recording's file, in the replay's.
         func own(_ recorded: Int64) -> Int64? {
             guard let start = stream.recordedStart, let ownStart = stream.ownStart else { return nil }
-            return ownStart + recorded - start
+            // The numbers come from the trace: one that leaves the range of a file position is
+            // one this replay cannot reproduce.
+            let (delta, o1) = recorded.subtractingReportingOverflow(start)
+            let (at, o2) = ownStart.addingReportingOverflow(delta)
+            return o1 || o2 || at < 0 ? nil : at
         }
         func cannot(_ what: String) -> String {
             "the program \(what) on its \(name), a regular file when recorded; this replay's \(name) cannot "
@@ -52,7 +56,10 @@ final class ConsoleOutput {
         switch e.name {
         case "write", "writev":
             writeAll(fd, bytes(req, e, memory))
-            if let p = stream.recordedPosition { streams[e.console]?.recordedPosition = p + e.result }
+            if let p = stream.recordedPosition {
+                let (next, overflow) = p.addingReportingOverflow(e.result)
+                streams[e.console]?.recordedPosition = overflow ? nil : next
+            }
         case "pwrite64":
             let data = bytes(req, e, memory)
             guard stream.recordedStart != nil else { writeAll(fd, data); return nil }
@@ -105,7 +112,7 @@ final class ConsoleOutput {
         var done = 0
         while done < bytes.count {
             let n = bytes.withUnsafeBytes { b in
-                offset.map { pwrite(fd, b.baseAddress! + done, b.count - done, off_t($0) + off_t(done)) }
+                offset.map { pwrite(fd, b.baseAddress! + done, b.count - done, off_t($0) &+ off_t(done)) }
                     ?? write(fd, b.baseAddress! + done, b.count - done)
             }
             if n < 0 && errno == EINTR { continue }

@@ -182,14 +182,16 @@ public final class Replayer: GuestKernel {
 
     /// A throw-away clone evaluating something in the guest (DESIGN.md "Looking without
     /// touching", way 3): no event is fed or checked any more; memory calls are served for real
-    /// (inside the clone's copy-on-write memory), writes to stdout/stderr are dropped, anything
-    /// else fails with EPERM. The clone is discarded afterwards.
+    /// (inside the clone's copy-on-write memory), writes to stdout/stderr are dropped, exit ends
+    /// the clone, anything else fails with EPERM. The clone is discarded afterwards.
     public var cloneSandbox = false
 
     private func serveInClone(_ req: SyscallRequest) -> SyscallOutcome {
         switch req.name {
         case "brk", "mmap", "munmap", "mremap", "mprotect", "madvise": return personality.handle(req)
         case "write" where req[0] == 1 || req[0] == 2: return .value(Int64(req[2]))
+        // The expression ended the program (`exit 9`): the clone ends with it, and says so.
+        case "exit", "exit_group": return .exit(Int32(truncatingIfNeeded: req[0]) & 0xff)
         default: return .value(-Int64(EPERM))
         }
     }

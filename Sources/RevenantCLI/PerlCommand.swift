@@ -67,6 +67,7 @@ struct PerlCommand: ParsableCommand {
         run.breakpoints = try breaks.map(Breakpoint.init)
         if let when { run.when = (when, try parseExpression(when, option: "--when")) }
         if let print {
+            guard !print.allSatisfy(\.isWhitespace) else { throw CLIError("--print: an empty expression") }
             // Beyond the VMM's subset, --print runs in a throw-away clone at each stop.
             if let list = try? PerlExpression.parseList(print) { run.prints = list } else { run.clonePrint = print }
         }

@@ -663,3 +663,48 @@ extension HostileInputTests {
         unlink(escape + ".planted")
     }
 }
+
+// MARK: - A trace made consistent by someone who means harm
+
+extension HostileInputTests {
+    /// A checksum is no signature: someone can write a header that checks out. Its values, any
+    /// of them, give one line and 124 or 125, never a trap.
+    func testCraftedHeadersAreAnswered() throws {
+        try requireKVM()
+        let (trace, original) = try recordSmall()
+        let file = trace.appendingPathComponent("header")
+        var crafted: [(String, (inout TraceHeader) -> Void)] = [
+            ("memory", { $0.memory = UInt64.max }),
+            ("no memory", { $0.memory = 0 }),
+            ("consoles", {
+                $0.consoles = [.init(fd: 1, offset: Int64.min, append: false),
+                               .init(fd: 2, offset: Int64.max, append: true)]
+            }),
+            ("argv empty", { $0.argv = [] }),
+            ("program empty", { $0.program = "" }),
+            ("cwd relative", { $0.cwd = "relative/../.." }),
+            ("atRandom", { $0.process?.atRandom = "zz" }),
+            ("no process", { $0.process = nil }),
+            ("no files", { $0.files = [] }),
+            ("mounts", { $0.mounts = [.init(guest: "", host: "", writable: true)] }),
+            ("cpuid", { $0.cpuid = [.init(leaf: 0, subleaf: 0, eax: 0, ebx: 0, ecx: 0, edx: 0)] }),
+        ]
+        crafted.append(("environment", {
+            $0.env = (0..<5000).map { ByteString("K\($0)=" + String(repeating: "v", count: 1000)) }
+        }))
+        for (what, change) in crafted {
+            var h = original
+            change(&h)
+            try Data(try h.encoded()).write(to: file)
+            for command in [["replay", trace.path], ["info", trace.path]] {
+                let r = try revenant(command)
+                let context = "\(what) \(command[0]): status \(r.status), \(r.stderr)"
+                XCTAssertTrue([0, 124, 125].contains(r.status), context)
+                XCTAssertFalse(r.stderr.contains("Fatal error") || r.stderr.contains("runtime failure"), context)
+                if r.status != 0 { XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, context) }
+            }
+        }
+        try Data(try original.encoded()).write(to: file)
+        XCTAssertEqual(try revenant(["replay", trace.path]).status, 0)
+    }
+}
