@@ -126,4 +126,16 @@ step "A software breakpoint in libsqlite3: every prepare, with the Perl line tha
      "revenant when bank.rvt --symbol sqlite3_prepare_v2"
 "$BIN" when bank.rvt --symbol sqlite3_prepare_v2 | tail -4
 
+step "Hostile input: a socket cannot reach or create anything on the host; a changed trace is refused" \
+     "revenant run -- perl -MSocket -e '... bind(\$s, pack_sockaddr_un(\"/etc/evil.sock\")) ...'; revenant replay tampered.rvt"
+perl -MSocket -e 'socket(my $s, AF_UNIX, SOCK_DGRAM, 0); bind($s, pack_sockaddr_un("host.sock")); sleep 5' &
+sleep 0.5
+"$BIN" run -- perl -MSocket -e 'socketpair(my $a, my $b, AF_UNIX, SOCK_DGRAM, 0) or die;
+    print "bind /etc/evil.sock: ", (bind($a, pack_sockaddr_un("/etc/evil.sock")) ? "bound" : "$!"), "\n";
+    print "send to a host socket: ", (defined(send($b, "x", 0, pack_sockaddr_un("host.sock"))) ? "sent" : "$!"), "\n"'
+"$BIN" record -o tampered.rvt -- perl -e 'print 1000, "\n"' >/dev/null
+blob=$(ls -S tampered.rvt/blobs | head -1)
+chmod u+w "tampered.rvt/blobs/$blob" && printf 'X' | dd of="tampered.rvt/blobs/$blob" bs=1 seek=4096 conv=notrunc 2>/dev/null
+"$BIN" replay tampered.rvt; echo "exit status $?"
+
 printf '\nMore: README.md (every command), Docs/ (how each part works, what the tests check), make test.\n'
