@@ -16,7 +16,7 @@ struct IndexBuilder {
     struct Blocker: CustomStringConvertible {
         var event: Int
         var syscall: String
-        var kind: InputSyscalls.Kind
+        var kind: InputKind
         var detail: String
         var statement: String?
         /// Not a syscall: why, in words.
@@ -87,7 +87,7 @@ struct IndexBuilder {
             guard i < events.count else { return }
             let e = events[i]
             track(e, &fdPaths)
-            guard registered, blocker == nil, let kind = InputSyscalls.kind(e.number) else { return }
+            guard registered, blocker == nil, let kind = SyscallTable.row(e.number)?.input else { return }
             if let top = markers.last, !top.statementSince { return }
             switch kind {
             case .data:

@@ -90,17 +90,17 @@ public final class Recorder: GuestKernel {
         syscalls += 1
         guard failure == nil else { return .exit(125) }
         var event = SyscallEvent(number: req.number, args: (0..<6).map { req[$0] }, outcome: outcome,
-                                 console: ReplayPolicy.output[req.number].map {
+                                 console: ReplayPolicy.output(req.number).map {
                                      personality.consoleKind(req[$0])
                                  } ?? 0,
                                  writes: [])
-        for i in ReplayPolicy.pathArguments[req.number] ?? [] where req[i] != 0 {
+        for i in ReplayPolicy.pathArguments(req.number) where req[i] != 0 {
             if let s = try? memory.cString(at: req[i], max: 4095) { event.paths.append((i, s ?? [])) }
         }
         if !ReplayPolicy.reexecutes(req.number) {
             // What the call left in guest memory: each written range's contents now, trimmed to the
             // result for calls whose result counts the bytes they produced.
-            var budget = ReplayPolicy.resultSized.contains(req.number) ? max(0, event.result) : Int64.max
+            var budget = ReplayPolicy.resultSized(req.number) ? max(0, event.result) : Int64.max
             var seen = Set<UInt64>()
             for r in ranges where budget > 0 && seen.insert(r.address).inserted {
                 let n = Int(min(Int64(r.length), budget))

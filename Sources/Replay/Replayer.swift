@@ -119,7 +119,7 @@ public final class Replayer: GuestKernel {
         }
         let seenArgs = (0..<6).map { req[$0] }
         // Only the arguments the call reads: the other registers are whatever the caller left.
-        let used = SyscallArity.count(req.number)
+        let used = SyscallTable.arity(req.number)
         guard req.number == event.number, seenArgs.prefix(used) == event.args.prefix(used) else {
             return diverge(req, "expected \(event.name)(\(hexList(event.args))), saw \(req.name)(\(hexList(seenArgs)))")
         }

@@ -145,43 +145,12 @@ public struct SyscallEvent: Equatable {
 @inline(__always) func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
 @inline(__always) func unzigzag(_ u: UInt64) -> Int64 { Int64(bitPattern: u >> 1) ^ -Int64(bitPattern: u & 1) }
 
-/// Which calls replay runs again (state the VMM owns) rather than feeding back from the log.
+/// The recorder's and the replayer's view of the syscall table (LinuxABI/SyscallTable.swift): one
+/// row per call says how it is replayed, which arguments are paths, what its result counts and
+/// which descriptor's file it writes.
 public enum ReplayPolicy {
-    public static let reexecuted: Set<String> = [
-        "brk", "mmap", "munmap", "mprotect", "mremap", "madvise", "mlock", "munlock",
-        "arch_prctl", "exit", "exit_group", "rt_sigaction", "rt_sigprocmask", "sigaltstack", "rt_sigreturn",
-        "set_robust_list", "rseq", "prctl", "sched_yield",
-    ]
-    static let reexecutedNumbers: Set<UInt64> = Set(reexecuted.compactMap { SyscallNames.byName[$0].map(UInt64.init) })
-    public static func reexecutes(_ nr: UInt64) -> Bool { reexecutedNumbers.contains(nr) }
-
-    /// Calls whose result is the number of bytes they wrote into their buffers (logged trimmed).
-    static let resultSized: Set<UInt64> = Set(["read", "pread64", "readv", "getdents64", "getrandom", "readlink", "readlinkat"]
-        .compactMap { SyscallNames.byName[$0].map(UInt64.init) })
-    /// Which arguments are paths, by syscall (logged for `revenant log` and search).
-    static let pathArguments: [UInt64: [Int]] = {
-        let table: [String: [Int]] = [
-            "open": [0], "creat": [0], "openat": [1], "stat": [0], "lstat": [0], "newfstatat": [1], "statx": [1],
-            "access": [0], "faccessat": [1], "faccessat2": [1], "readlink": [0], "readlinkat": [1], "unlink": [0],
-            "unlinkat": [1], "mkdir": [0], "mkdirat": [1], "rmdir": [0], "rename": [0, 1], "renameat": [1, 3],
-            "renameat2": [1, 3], "link": [0, 1], "linkat": [1, 3], "symlink": [0, 1], "symlinkat": [0, 2],
-            "chdir": [0], "chmod": [0], "fchmodat": [1], "chown": [0], "lchown": [0], "fchownat": [1],
-            "truncate": [0], "utimensat": [1], "statfs": [0], "getxattr": [0], "lgetxattr": [0],
-            "listxattr": [0], "llistxattr": [0], "execve": [0],
-        ]
-        var out: [UInt64: [Int]] = [:]
-        for (name, idx) in table { if let nr = SyscallNames.byName[name] { out[UInt64(nr)] = idx } }
-        return out
-    }()
-
-    /// Calls that change what a descriptor's file holds or where it writes next, by the index of
-    /// that descriptor's argument: on Revenant's own stdout and stderr, replay does them again
-    /// (ConsoleOutput.swift).
-    static let output: [UInt64: Int] = {
-        let table = ["write": 0, "writev": 0, "pwrite64": 0, "lseek": 0, "ftruncate": 0, "fallocate": 0,
-                     "sendfile": 0, "copy_file_range": 2]
-        var out: [UInt64: Int] = [:]
-        for (name, i) in table { if let nr = SyscallNames.byName[name] { out[UInt64(nr)] = i } }
-        return out
-    }()
+    public static func reexecutes(_ nr: UInt64) -> Bool { SyscallTable.row(nr)?.replay == .runAgain }
+    static func resultSized(_ nr: UInt64) -> Bool { SyscallTable.row(nr)?.resultSized ?? false }
+    static func pathArguments(_ nr: UInt64) -> [Int] { SyscallTable.row(nr)?.paths ?? [] }
+    static func output(_ nr: UInt64) -> Int? { SyscallTable.row(nr)?.output }
 }

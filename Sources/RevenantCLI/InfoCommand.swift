@@ -61,7 +61,7 @@ struct Syscalls: ParsableCommand {
         }
         for e in SyscallTable.entries.sorted(by: { $0.number < $1.number }) {
             let name = e.name.padding(18)
-            print("\(String(e.number).padding(4)) \(name) \(e.status.rawValue.padding(12)) \(e.replay.rawValue.padding(17)) \(e.notes)")
+            print("\(String(e.number).padding(4)) \(name) \(e.status.rawValue.padding(12)) \(e.replayClass.rawValue.padding(17)) \(e.replay.rawValue.padding(10)) \(e.notes)")
         }
     }
 }

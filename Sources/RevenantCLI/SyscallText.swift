@@ -12,7 +12,7 @@ enum SyscallText {
     }
 
     static func arguments(_ s: SyscallEvent) -> [String] {
-        let count = SyscallArity.count(s.number)
+        let count = SyscallTable.arity(s.number)
         return (0..<count).map { i in
             if let p = s.paths.first(where: { $0.index == i }) { return cQuote(p.bytes) }
             let v = s.args[i]

@@ -82,7 +82,7 @@ public struct SyscallPredicate {
         conditions.allSatisfy { c in
             subjects(c.key, e, data: {
                 // What write/pwrite64/send wrote, or read/pread64/recv brought in.
-                guard e.result > 0, ["write", "pwrite64", "read", "pread64", "sendto", "recvfrom"].contains(e.name),
+                guard e.result > 0, SyscallTable.row(e.number)?.data == .buffer,
                       let bytes = try? memory.bytes(at: req[1],
                                                     count: Int(min(e.result, 1 << 20))) else { return nil }
                 return String(decoding: bytes, as: UTF8.self)

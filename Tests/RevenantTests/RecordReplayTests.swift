@@ -205,7 +205,7 @@ final class RecordReplayTests: XCTestCase {
         }
         // Junk in every register past each call's arity.
         let junked = try rewrite { s in
-            let n = SyscallArity.count(s.number)
+            let n = SyscallTable.arity(s.number)
             guard n < 6 else { return false }
             for i in n..<6 { s.args[i] = 0xdead_0000_0000 + UInt64(i) }
             return true
