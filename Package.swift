@@ -1,7 +1,7 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-// Layers (arrows point down only), see ../shared/DESIGN.md "Layers":
+// Layers (arrows point down only), see Docs/architecture.md "Layers":
 //   RevenantCLI → Machine → KVM → CKVM   (the CLI joins Machine and Personality)
 //                         → GuestMemory
 //               Personality → LinuxABI, GuestMemory

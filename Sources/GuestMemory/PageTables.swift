@@ -2,7 +2,7 @@
 /// (virtual = base + physical) with 2 MiB pages, user-accessible and writable, and the system area
 /// with 4 KiB pages so that only the stub, its MMIO window and nothing else is user-accessible.
 /// Static tables keep PVM's shadow MMU from having to follow VMM-side page-table edits; mmap and
-/// friends then only change the host backing (see ../shared/notes/kvm-host.md).
+/// friends then only change the host backing (see Docs/machine.md "Guest address space").
 public enum PageTables {
     static let present: UInt64 = 1, writable: UInt64 = 2, user: UInt64 = 4, huge: UInt64 = 0x80
 

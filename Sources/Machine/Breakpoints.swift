@@ -1,6 +1,6 @@
-/// Software breakpoints, as many as wanted (DESIGN.md: "breakpoints at symbols — software
-/// breakpoints, not the CPU's four"). Under PVM the hypervisor's own debug support does not work
-/// (`notes/kvm-host.md`): an int3 reaches the guest's IDT, whose vector 3 entry in the stub exits
+/// Software breakpoints, as many as wanted, not the CPU's four (Docs/architecture.md "Looking without
+/// touching"). Under PVM the hypervisor's own debug support does not work (Docs/architecture.md "The guest
+/// and the VMM"): an int3 reaches the guest's IDT, whose vector 3 entry in the stub exits
 /// to the VMM with the CPU's frame. The VMM reports the hit, puts the original byte back, rewinds
 /// rip and sets TF, so that exactly the original instruction runs; its #DB (vector 1) exits
 /// again, and the VMM re-inserts the int3 and clears TF. The program's registers and memory are

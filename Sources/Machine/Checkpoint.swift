@@ -4,7 +4,7 @@ import CGuestStub
 import GuestMemory
 import KVM
 
-/// Checkpoints by fork (rr does the same; measured exact on this host, `notes/kvm-host.md`):
+/// Checkpoints by fork (rr does the same; measured exact on this host, Docs/machine.md "Costs"):
 /// a paused VMM forks; the child holds the guest's memory copy-on-write and waits. Resumed, it
 /// cannot use the parent's VM (KVM ties a VM to the process that made it), so it creates a new
 /// VM over the inherited memory and a vCPU in the saved state, and the run loop goes on with it

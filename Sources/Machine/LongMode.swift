@@ -6,7 +6,7 @@ import Glibc
 
 /// The CPU state a Linux x86-64 program expects at its first instruction: 64-bit mode at CPL3
 /// with Linux's selectors, `syscall` enabled and aimed at the stub, exceptions through an IDT
-/// that also ends in the stub. Values from ../shared/notes/kvm-host.md (measured under PVM).
+/// that also ends in the stub. The values and why: Docs/machine.md "CPU state" (measured under PVM).
 enum LongMode {
     static let kernelCS: UInt16 = 0x10, kernelDS: UInt16 = 0x18, user32CS: UInt16 = 0x23
     static let userDS: UInt16 = 0x2b, userCS: UInt16 = 0x33, tss: UInt16 = 0x40

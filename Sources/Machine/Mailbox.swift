@@ -6,7 +6,7 @@ import LinuxABI
 
 /// The fast syscall path under PVM: the stub posts each call in a guest page and a VMM thread,
 /// spinning on another core, serves it without a VM exit (~3–4 µs instead of ≥ 22 µs per exit;
-/// ../shared/notes/kvm-host.md). It needs a free core, so it falls back to exits by itself:
+/// Docs/machine.md "Costs"). It needs a free core, so it falls back to exits by itself:
 /// the spinner sleeps after 1 ms without calls (the next exit wakes it), and a call the spinner
 /// does not pick up within 1 ms (another process holds the core) parks it for 20 ms, doubling up to
 /// 1 s while it keeps starving. Only one call is ever in flight, so the personality is used by one

@@ -1,7 +1,7 @@
 import Glibc
 import LinuxABI
 
-/// Why a program cannot start, with the shell's exit codes (DESIGN.md "Command line").
+/// Why a program cannot start, with the shell's exit codes (Docs/architecture.md "Exit codes").
 public enum LaunchError: Error, CustomStringConvertible, Equatable {
     case notFound(String)
     case notExecutable(String, reason: String)

@@ -4,7 +4,7 @@ import Glibc
 public enum TrapStrategy: String, Sendable, Equatable {
     /// PVM (software virtualization): `syscall` jumps to LSTAR but stays at CPL3; the stub's MMIO
     /// store exits, and the VMM itself returns to the caller (rip := rcx, rflags := r11).
-    /// Measured on the development machines (../shared/notes/kvm-host.md).
+    /// Measured on the development machines (Docs/machine.md "Trap strategies" and "Costs").
     case pvmUserStub = "pvm-user-stub"
     /// VMX/SVM: `syscall` enters the stub at CPL0; the VMM only sets rax and the stub's sysretq
     /// returns. UNTESTED ON HARDWARE: no machine here has VMX or SVM; exercised against a fake.

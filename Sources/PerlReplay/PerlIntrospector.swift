@@ -1,6 +1,6 @@
 import GuestMemory
 
-/// Reads a paused perl straight from guest memory (introspection: DESIGN.md "Looking without
+/// Reads a paused perl straight from guest memory (introspection: Docs/architecture.md "Looking without
 /// touching", way 2): the statement about to run, lexicals through the current sub's pad names,
 /// package variables through the stashes, and SVs with perl's own layout (PerlLayout). Nothing is
 /// written, nothing runs in the guest: the replay goes on exactly as recorded.

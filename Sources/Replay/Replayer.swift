@@ -180,7 +180,7 @@ public final class Replayer: GuestKernel {
         }
     }
 
-    /// A throw-away clone evaluating something in the guest (DESIGN.md "Looking without
+    /// A throw-away clone evaluating something in the guest (Docs/architecture.md "Looking without
     /// touching", way 3): no event is fed or checked any more; memory calls are served for real
     /// (inside the clone's copy-on-write memory), writes to stdout/stderr are dropped, exit ends
     /// the clone, anything else fails with EPERM. The clone is discarded afterwards.

@@ -3,7 +3,7 @@ import Machine
 import Personality
 import Replay
 
-/// DESIGN.md "Looking without touching", way 3: an expression beyond what the VMM evaluates
+/// Docs/architecture.md "Looking without touching", way 3: an expression beyond what the VMM evaluates
 /// itself (a method call, `join`, `sprintf`…) is evaluated by the real interpreter in a
 /// throw-away clone of the paused VM. The VMM forks; the child makes its own VM over the
 /// copy-on-write memory (GuestMachine.rebuildAfterFork), answers the FLUSH the guest is paused in

@@ -14,8 +14,9 @@ struct Revenant: ParsableCommand {
         subcommands: [Run.self, Record.self, Replay.self, Info.self, RegenCommand.self, Log.self, PerlCommand.self, SQLCommand.self, When.self, Syscalls.self]
     )
 
-    /// ArgumentParser's own exit codes are replaced by DESIGN.md's (usage errors are 125), and
-    /// its reports (message, usage, help hint: 3–5 lines) by one line; --help stays whole.
+    /// ArgumentParser's own exit codes are replaced by Revenant's (Docs/architecture.md "Exit codes":
+    /// usage errors are 125), and its reports (message, usage, help hint: 3–5 lines) by one line;
+    /// --help stays whole.
     static func main() {
         var parsed: ParsableCommand?
         do {
@@ -60,7 +61,7 @@ struct Revenant: ParsableCommand {
     }
 }
 
-/// An error that ends the command with one line on stderr and DESIGN.md's exit code.
+/// An error that ends the command with one line on stderr and its exit code (Docs/architecture.md "Exit codes").
 struct CLIError: Error {
     var message: String
     var code: Int32

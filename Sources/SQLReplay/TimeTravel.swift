@@ -6,7 +6,7 @@ import Regen
 import Replay
 import Trace
 
-/// SQL-level replay (DESIGN.md "Regeneration, higher-level replay, predicates"): a database
+/// SQL-level replay (Docs/sql-replay.md "Time travel"): a database
 /// rebuilt as it was right after any statement N of the regenerated query log, by re-executing
 /// the log on the database's pre-image (from the trace's blobs) with prepare + bind and the
 /// clock, random() values and PRNG seed the live run read fed back. Every re-executed statement

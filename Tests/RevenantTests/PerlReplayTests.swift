@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 
 /// `revenant perl`: the stepping replay leaves the host alone, the debugger steps both ways, and
-/// bad input gets one line and DESIGN.md's exit code.
+/// bad input gets one line and its exit code (Docs/architecture.md "Exit codes").
 final class PerlReplayTests: ScratchTestCase {
     let script = """
     use strict;

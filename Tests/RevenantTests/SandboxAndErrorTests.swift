@@ -3,7 +3,7 @@
 // directory, private /tmp, no `..`/symlink escapes, hidden /proc/self, --rw/--ro, environment,
 // network, memory cap, stdin, -v) plus `revenant info`.
 //
-// Contract (../shared/DESIGN.md, "Command line" and "The machine"):
+// Contract (Docs/architecture.md "Exit codes" and "The guest and the VMM"; Docs/security.md):
 //   * exit status: the guest's own (128+N when killed by signal N); Revenant's own outcomes:
 //     125 failure/usage, 126 found but not executable, 127 not found — each with ONE line on
 //     stderr starting with "revenant: ".
