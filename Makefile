@@ -3,7 +3,7 @@
 #   make test    the whole test suite (KVM tests skip loudly without /dev/kvm;
 #                REVENANT_REQUIRE_KVM=1 makes that a failure, as .ci/run does)
 #   make bench   benchmarks (interleaved rounds; writes bench-results/)
-#   make docs    regenerate Docs/syscalls.md from the syscall table
+#   make docs    regenerate the syscall names (from the system's headers) and Docs/syscalls.md
 #   make shims   build the guest shims (Shims/perl) into .build/shims, where revenant finds them
 
 SHELL := /bin/bash
@@ -33,27 +33,30 @@ deps:
 	fi
 
 # The tests are built with the same configuration as the binary (no second, testable build).
-build: deps shims
+# `make build` installs nothing: `make deps` (or demo, test) does.
+build: shims
 	swift build $(SWIFT_CONFIG) --build-tests
 
 # The shims run inside the guest: the Perl XS module, built against the installed perl, and the
 # SQLite LD_PRELOAD library; both out of the source tree, where revenant looks for them.
-shims: deps
+shims:
 	bash Shims/perl/build.sh .build/shims/perl
 	bash Shims/sqlite/build.sh .build/shims/sqlite
 
-test: build
+test: deps build
 	bash Shims/perl/build.sh .build/shims/perl --test
 	bash Shims/sqlite/build.sh .build/shims/sqlite --test
 	swift test $(SWIFT_CONFIG) --skip-build 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
 
-demo: build
+demo: deps build
 	@bash Scripts/demo.sh $(BIN)
 
-bench: build
+bench: deps build
 	@python3 Scripts/bench.py $(BIN)
 
-docs: build
+docs:
+	python3 Scripts/gen-syscall-names.py
+	$(MAKE) build
 	$(BIN) syscalls --markdown > Docs/syscalls.md
 
 clean:

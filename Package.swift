@@ -11,7 +11,6 @@ import PackageDescription
 //               SQLReplay → Regen, CSQLReplay (the query log re-executed: time travel, SQL predicates)
 let package = Package(
     name: "Revenant",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "revenant", targets: ["RevenantCLI"]),
     ],
@@ -21,7 +20,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
-        .target(name: "LinuxABI", dependencies: [.product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "LinuxABI"),
         .target(name: "CKVM"),
         .target(name: "CHost"),
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
@@ -30,7 +29,7 @@ let package = Package(
         .target(name: "CGuestStub", path: "GuestAgents/stub"),
         .target(name: "KVM", dependencies: ["CKVM", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "GuestMemory", dependencies: ["LinuxABI", "CHost"]),
-        .target(name: "Personality", dependencies: ["LinuxABI", "GuestMemory", "CHost", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "Personality", dependencies: ["LinuxABI", "GuestMemory", "CHost"]),
         .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "LinuxABI", "CGuestStub", "CHost"]),
         .target(name: "Replay", dependencies: ["Machine", "Personality", "Trace", "LinuxABI", "GuestMemory", "CHost"]),
         .target(name: "Regen", dependencies: ["Replay", "Trace", "Personality", "Machine", "LinuxABI",
