@@ -26,25 +26,27 @@ let package = Package(
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(name: "Trace", dependencies: ["CLZ4", "CCrypto", "CHost", "LinuxABI"]),
-        .target(name: "CGuestStub", path: "GuestAgents/stub"),
+        // The guest stub, and the guest/VMM contract as C headers (GuestAgents/include): the stub,
+        // the shims and the Swift layers all read the same constants and structs from them.
+        .target(name: "CGuestStub", path: "GuestAgents", sources: ["stub"], publicHeadersPath: "include"),
         .target(name: "KVM", dependencies: ["CKVM", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "GuestMemory", dependencies: ["LinuxABI", "CHost"]),
-        .target(name: "Personality", dependencies: ["LinuxABI", "GuestMemory", "CHost"]),
+        .target(name: "Personality", dependencies: ["LinuxABI", "GuestMemory", "CHost", "CGuestStub"]),
         .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "LinuxABI", "CGuestStub", "CHost"]),
         .target(name: "Replay", dependencies: ["Machine", "Personality", "Trace", "LinuxABI", "GuestMemory", "CHost"]),
-        .target(name: "Regen", dependencies: ["Replay", "Trace", "Personality", "Machine", "LinuxABI",
+        .target(name: "Regen", dependencies: ["Replay", "Trace", "Personality", "Machine", "LinuxABI", "CGuestStub",
                                               .product(name: "GRDB", package: "GRDB.swift"),
                                               .product(name: "GRDBSQLite", package: "GRDB.swift")]),
         // SQL-level replay: the regenerated query log re-executed on a database's pre-image.
         .target(name: "CSQLReplay", linkerSettings: [.linkedLibrary("sqlite3"), .linkedLibrary("crypto")]),
         .target(name: "SQLReplay", dependencies: ["Regen", "Replay", "Trace", "CSQLReplay", "CHost", "GuestMemory", "LinuxABI", .product(name: "GRDB", package: "GRDB.swift")]),
-        .target(name: "PerlReplay", dependencies: ["Regen", "Replay", "Personality", "GuestMemory"]),
+        .target(name: "PerlReplay", dependencies: ["Regen", "Replay", "Personality", "GuestMemory", "CGuestStub"]),
         .executableTarget(name: "RevenantCLI", dependencies: [
             "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace", "Regen", "SQLReplay", "PerlReplay",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "RevenantTests", dependencies: ["LinuxABI", "GuestMemory", "Personality", "Machine",
                                                           "Trace", "Replay", "Regen", "SQLReplay", "PerlReplay",
-                                                          "CHost"]),
+                                                          "CHost", "CGuestStub"]),
     ]
 )

@@ -29,6 +29,7 @@
  * evaluates it and hands the answer back in an EVAL record. */
 #define REVENANT_CHANNEL_EVAL_REQUEST 0x4c564552L  /* "REVL" */
 #define REVENANT_CHANNEL_VERSION 2  /* 2 added watch and introspect */
+#define REVENANT_SHIM_FORMAT_VERSION 1  /* the records' format: the first field of a START record */
 
 struct revenant_channel {
     uint32_t magic;     /* REVENANT_CHANNEL_MAGIC */
@@ -83,11 +84,21 @@ enum revenant_record_tag {
     REVENANT_REC_SQL_RANDOM  = 0x25, /* str bytes: random()'s int64 LE, or randomblob's bytes */
     REVENANT_REC_SQL_SEED    = 0x26, /* u n requested, str bytes: the VFS xRandomness output */
     REVENANT_REC_SQL_TRIGGER = 0x27, /* u conn id, str text: a trace entry starting with "--" */
-    REVENANT_REC_SQL_FLAG    = 0x28, /* u conn id (0 none), u kind, str detail */
+    REVENANT_REC_SQL_FLAG    = 0x28, /* u conn id (0 none), u kind (revenant_sql_flag), str detail */
     REVENANT_REC_SQL_CLOSE   = 0x29, /* u conn id */
     /* 0x80..0xff: a statement in the same context as the previous one, at line
      * previous + (tag - 0xc0), i.e. a delta of -64..+63. */
     REVENANT_REC_STMT_DELTA = 0x80,
+};
+
+/* What a SQL_FLAG record says the SQL-level replay cannot reproduce (its `kind`). */
+enum revenant_sql_flag {
+    REVENANT_SQL_FLAG_FUNCTION = 1,     /* an application-defined SQL function */
+    REVENANT_SQL_FLAG_COLLATION = 2,    /* an application-defined collation */
+    REVENANT_SQL_FLAG_BLOB_WRITE = 3,   /* sqlite3_blob_write */
+    REVENANT_SQL_FLAG_BACKUP = 4,       /* the backup API */
+    REVENANT_SQL_FLAG_DESERIALIZE = 5,  /* sqlite3_deserialize */
+    REVENANT_SQL_FLAG_EXTENSION = 6,    /* a loadable extension (tried or enabled) */
 };
 
 /* Values (in OP_END and SQL_EXEC): a tag byte, then the payload. */

@@ -17,10 +17,10 @@
  * rax during the exit, and sysretq returns.
  * The section is data for the host: these bytes only ever execute inside the guest.
  */
-#define WINDOW (.Lbase + 0x2000)
-#define MB     (.Lbase + 0x3000)
-#define SPIN   5000
-#define REVENANT_NR_PROBE 0x52560001
+#include "revenant_stub.h"
+
+#define WINDOW (.Lbase + REVENANT_STUB_WINDOW)
+#define MB     (.Lbase + REVENANT_STUB_MAILBOX)
 
     .section .rodata.revenant_stub, "a"
     .globl revenant_stub_start
@@ -32,12 +32,12 @@
 revenant_stub_start:
 .Lbase:
 revenant_stub_syscall_exit:
-    movl %eax, WINDOW+0(%rip)
+    movl %eax, WINDOW+REVENANT_MMIO_SYSCALL(%rip)
     sysretq
 
     .p2align 4
 .Lexception_common:
-    movl %eax, WINDOW+8(%rip)
+    movl %eax, WINDOW+REVENANT_MMIO_EXCEPTION(%rip)
     addq $16, %rsp
     iretq
 
@@ -57,50 +57,50 @@ revenant_stub_syscall_mailbox:
     je .Lexit_path
     cmpl $231, %eax
     je .Lexit_path
-    movq %rcx, MB+64(%rip)
-    movq %r11, MB+72(%rip)
-    movq %rax, MB+8(%rip)
-    movq %rdi, MB+16(%rip)
-    movq %rsi, MB+24(%rip)
-    movq %rdx, MB+32(%rip)
-    movq %r10, MB+40(%rip)
-    movq %r8, MB+48(%rip)
-    movq %r9, MB+56(%rip)
+    movq %rcx, MB+REVENANT_MB_RCX(%rip)
+    movq %r11, MB+REVENANT_MB_R11(%rip)
+    movq %rax, MB+REVENANT_MB_NR(%rip)
+    movq %rdi, MB+REVENANT_MB_ARGS(%rip)
+    movq %rsi, MB+REVENANT_MB_ARGS+8(%rip)
+    movq %rdx, MB+REVENANT_MB_ARGS+16(%rip)
+    movq %r10, MB+REVENANT_MB_ARGS+24(%rip)
+    movq %r8, MB+REVENANT_MB_ARGS+32(%rip)
+    movq %r9, MB+REVENANT_MB_ARGS+40(%rip)
     xorl %eax, %eax
-    movl $1, %ecx
-    lock cmpxchgl %ecx, MB+0(%rip)      /* IDLE(0) -> POSTED(1), or the spinner is asleep */
+    movl $REVENANT_MB_POSTED, %ecx
+    lock cmpxchgl %ecx, MB+REVENANT_MB_STATE(%rip)  /* IDLE (eax 0) -> POSTED, or the spinner sleeps */
     jne .Lpost_failed
-    movl $SPIN, %ecx
-1:  cmpl $2, MB+0(%rip)                  /* REPLIED */
+    movl $REVENANT_STUB_SPIN, %ecx
+1:  cmpl $REVENANT_MB_REPLIED, MB+REVENANT_MB_STATE(%rip)
     je .Lreplied
     pause
     decl %ecx
     jnz 1b
-    movl %eax, WINDOW+16(%rip)           /* wait exit: the VMM completes the call and returns for us */
+    movl %eax, WINDOW+REVENANT_MMIO_WAIT(%rip)           /* wait exit: the VMM completes the call and returns for us */
     ud2
 .Lreplied:
-    movq MB+80(%rip), %rax
-    movl $0, MB+0(%rip)                  /* back to IDLE */
-    movq MB+64(%rip), %rcx
-    movq MB+72(%rip), %r11
+    movq MB+REVENANT_MB_RESULT(%rip), %rax
+    movl $REVENANT_MB_IDLE, MB+REVENANT_MB_STATE(%rip)
+    movq MB+REVENANT_MB_RCX(%rip), %rcx
+    movq MB+REVENANT_MB_R11(%rip), %r11
 .Lreturn:                                /* rflags := r11, rip := rcx */
     /* popfq needs a stack: the stub's own, at the top of the mailbox page, so that the program's
        stack is never written (as with Linux, and as on the exit path: a syscall made with any
        rsp returns alike). */
-    movq %rsp, MB+96(%rip)
-    leaq MB+4096(%rip), %rsp
+    movq %rsp, MB+REVENANT_MB_SAVED_RSP(%rip)
+    leaq MB+REVENANT_MB_STUB_STACK(%rip), %rsp
     pushq %r11
     popfq
-    movq MB+96(%rip), %rsp
+    movq MB+REVENANT_MB_SAVED_RSP(%rip), %rsp
     jmp *%rcx
 .Lprobe:
     xorl %eax, %eax
     jmp .Lreturn
 .Lpost_failed:
-    movq MB+8(%rip), %rax
-    movq MB+64(%rip), %rcx
+    movq MB+REVENANT_MB_NR(%rip), %rax
+    movq MB+REVENANT_MB_RCX(%rip), %rcx
 .Lexit_path:
-    movl %eax, WINDOW+0(%rip)
+    movl %eax, WINDOW+REVENANT_MMIO_SYSCALL(%rip)
     sysretq
 
 /* One 16-byte entry per vector 0..31; vectors with a CPU-pushed error code skip the push $0. */

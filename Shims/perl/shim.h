@@ -10,7 +10,7 @@
 #include "revenant_encode.h"
 #include "revenant_perl_introspect.h"
 
-#define SHIM_FORMAT_VERSION 1
+#define SHIM_FORMAT_VERSION REVENANT_SHIM_FORMAT_VERSION  /* revenant_channel.h */
 
 extern struct revenant_channel_owner *g_owner;
 extern PerlInterpreter *g_perl;          /* the interpreter we record or replay */

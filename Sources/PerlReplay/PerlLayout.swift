@@ -1,13 +1,15 @@
+import CGuestStub
 import GuestMemory
 
 /// The Perl shim's introspection block (GuestAgents/include/revenant_perl_introspect.h): the
 /// recorded interpreter's address and this perl build's struct layout, as "name=value" lines the
 /// shim took with offsetof/sizeof. Read once from guest memory when a stepping replay first stops.
 public struct PerlLayout {
-    public static let magic: UInt32 = 0x4950_5652
-    public static let version: UInt32 = 2
+    /// From GuestAgents/include/revenant_perl_introspect.h, which the shim includes too.
+    public static let magic = UInt32(REVENANT_PERL_INTROSPECT_MAGIC)
+    public static let version = UInt32(REVENANT_PERL_INTROSPECT_VERSION)
     /// Where the fast replay's `evaluating` word lies in the block.
-    public static let evaluatingOffset: UInt64 = 32
+    public static let evaluatingOffset = UInt64(MemoryLayout<revenant_perl_introspect>.offset(of: \.evaluating)!)
     public let interpreter: UInt64
     let values: [String: UInt64]
 
@@ -17,9 +19,11 @@ public struct PerlLayout {
                   try memory.load(UInt32.self, at: address + 4) == Self.version else {
                 throw PerlIntrospectionError("the Perl shim's introspection block has another version")
             }
-            interpreter = try memory.load(UInt64.self, at: address + 8)
-            let text = try memory.bytes(at: try memory.load(UInt64.self, at: address + 16),
-                                        count: Int(min(try memory.load(UInt64.self, at: address + 24), 65536)))
+            func field(_ f: PartialKeyPath<revenant_perl_introspect>) throws -> UInt64 {
+                try memory.load(UInt64.self, at: address + UInt64(MemoryLayout<revenant_perl_introspect>.offset(of: f)!))
+            }
+            interpreter = try field(\.interp)
+            let text = try memory.bytes(at: try field(\.layout), count: Int(min(try field(\.layout_len), 65536)))
             var v: [String: UInt64] = [:]
             for line in String(decoding: text, as: UTF8.self).split(separator: "\n") {
                 let kv = line.split(separator: "=", maxSplits: 1)

@@ -1,3 +1,4 @@
+import CGuestStub
 import Glibc
 import GuestMemory
 
@@ -8,18 +9,21 @@ import GuestMemory
 /// reads the same guest memory either way — so the guest cannot tell and replays stay exact.
 /// The calls are not events: the recorder does not log them and the replayer does not expect them.
 public final class ChannelPort {
-    /// REVENANT_NR_CHANNEL and friends (must match the header; a test reads the header).
-    public static let number: UInt64 = 0x5256_0002
-    public static let register: UInt64 = 1
-    public static let flush: UInt64 = 2
-    public static let magic: UInt32 = 0x4843_5652
-    public static let version: UInt32 = 2
-    /// Offsets in `struct revenant_channel`. Version 1 (traces recorded before `watch`) has its
-    /// data at 32; version 2 adds `watch` and `introspect`.
-    static let capacityOffset: UInt64 = 8, usedOffset: UInt64 = 16, flushedOffset: UInt64 = 24
-    static let watchOffset: UInt64 = 32, introspectOffset: UInt64 = 40
-    static func dataOffset(_ version: UInt32) -> UInt64 { version == 1 ? 32 : 48 }
-    static let headerSize = 48
+    /// The contract, from GuestAgents/include/revenant_channel.h (the shims include it too).
+    public static let number = UInt64(REVENANT_NR_CHANNEL)
+    public static let register = UInt64(REVENANT_CHANNEL_REGISTER)
+    public static let flush = UInt64(REVENANT_CHANNEL_FLUSH)
+    public static let magic = UInt32(REVENANT_CHANNEL_MAGIC)
+    public static let version = UInt32(REVENANT_CHANNEL_VERSION)
+    /// Offsets in `struct revenant_channel`, as the C compiler lays it out. Version 1 (traces
+    /// recorded before `watch`) has its data at 32; version 2 adds `watch` and `introspect`.
+    static let capacityOffset = offset(\.capacity), usedOffset = offset(\.used), flushedOffset = offset(\.flushed)
+    static let watchOffset = offset(\.watch), introspectOffset = offset(\.introspect)
+    static func dataOffset(_ version: UInt32) -> UInt64 { version == 1 ? 32 : UInt64(headerSize) }
+    static let headerSize = MemoryLayout<revenant_channel>.size
+    private static func offset(_ field: PartialKeyPath<revenant_channel>) -> UInt64 {
+        UInt64(MemoryLayout<revenant_channel>.offset(of: field)!)
+    }
 
     public enum Mode { case discard, collect }
     public var mode: Mode = .discard
@@ -35,7 +39,7 @@ public final class ChannelPort {
     /// What the next FLUSH returns instead of 0: only a throw-away clone sets it (to
     /// REVENANT_CHANNEL_EVAL_REQUEST, with `putRequest`).
     public var answerNextFlush: Int64?
-    public static let evalRequest: Int64 = 0x4c56_4552
+    public static let evalRequest = Int64(REVENANT_CHANNEL_EVAL_REQUEST)
     public let memory: AddressSpace
 
     init(memory: AddressSpace) { self.memory = memory }

@@ -1,3 +1,4 @@
+import CGuestStub
 import Trace
 
 /// The channel's records (GuestAgents/include/revenant_channel.h, Docs/channel-format.md),
@@ -124,7 +125,8 @@ public struct ChannelDecoder {
         case sqlConnection = 0x20, sqlPrepare, sqlExec, sqlDone, sqlClock, sqlRandom, sqlSeed, sqlTrigger, sqlFlag, sqlClose
     }
     public static let deltaBase: UInt8 = 0x80
-    public static let version: UInt64 = 1
+    /// The records' format (REVENANT_SHIM_FORMAT_VERSION, revenant_channel.h).
+    public static let version = UInt64(REVENANT_SHIM_FORMAT_VERSION)
 
     let bytes: [UInt8]
     public private(set) var offset = 0
@@ -302,7 +304,7 @@ public struct ReplayReport: Equatable, Sendable {
 }
 
 extension ChannelDecoder {
-    public static let replayTag: UInt8 = 0x0e
+    public static let replayTag = UInt8(REVENANT_REC_REPLAY.rawValue)
 
     /// The reports in a stream the replay mode wrote (it writes nothing else).
     public static func replayReports(_ bytes: [UInt8]) throws(ChannelFormatError) -> [ReplayReport] {

@@ -1,4 +1,6 @@
+import CGuestStub
 import Foundation
+import GuestMemory
 import Personality
 import Regen
 import XCTest
@@ -6,34 +8,34 @@ import XCTest
 /// The channel's contract: the VMM's constants match the C header the shims use, and the
 /// decoder reads the record format of Docs/channel-format.md.
 final class ChannelTests: XCTestCase {
-    func testConstantsMatchTheHeader() throws {
-        let header = try String(contentsOf: packageRootDirectory().appendingPathComponent("GuestAgents/include/revenant_channel.h"), encoding: .utf8)
-        func define(_ name: String) -> UInt64? {
-            for line in header.split(separator: "\n") where line.hasPrefix("#define \(name) ") {
-                var v = line.dropFirst("#define \(name) ".count).split(separator: " ").first.map(String.init) ?? ""
-                while v.hasSuffix("L") || v.hasSuffix("U") { v.removeLast() }
-                return v.hasPrefix("0x") ? UInt64(v.dropFirst(2), radix: 16) : UInt64(v)
-            }
-            return nil
-        }
-        XCTAssertEqual(define("REVENANT_NR_CHANNEL"), ChannelPort.number)
-        XCTAssertEqual(define("REVENANT_CHANNEL_REGISTER"), ChannelPort.register)
-        XCTAssertEqual(define("REVENANT_CHANNEL_FLUSH"), ChannelPort.flush)
-        XCTAssertEqual(define("REVENANT_CHANNEL_MAGIC"), UInt64(ChannelPort.magic))
-        XCTAssertEqual(define("REVENANT_CHANNEL_VERSION"), UInt64(ChannelPort.version))
-        // The records' format is the Perl shim's START version (the struct's version is the VMM's).
+    /// The VMM reads the contract from the C headers the shims and the stub include (module
+    /// CGuestStub); what Swift still spells itself — the decoder's tags and report kinds, the
+    /// guest layout's pages — is pinned to them here.
+    func testTwinsMatchTheHeaders() throws {
+        let tags: [(ChannelDecoder.Tag, revenant_record_tag)] = [
+            (.start, REVENANT_REC_START), (.string, REVENANT_REC_STR), (.file, REVENANT_REC_FILE),
+            (.context, REVENANT_REC_CONTEXT), (.statement, REVENANT_REC_STMT), (.opBegin, REVENANT_REC_OP_BEGIN),
+            (.opEnd, REVENANT_REC_OP_END), (.environment, REVENANT_REC_ENV), (.arguments, REVENANT_REC_ARGV),
+            (.hash, REVENANT_REC_HASH), (.seed, REVENANT_REC_SEED), (.opName, REVENANT_REC_OPNAME),
+            (.sqlConnection, REVENANT_REC_SQL_CONN), (.sqlPrepare, REVENANT_REC_SQL_PREPARE),
+            (.sqlExec, REVENANT_REC_SQL_EXEC), (.sqlDone, REVENANT_REC_SQL_DONE), (.sqlClock, REVENANT_REC_SQL_CLOCK),
+            (.sqlRandom, REVENANT_REC_SQL_RANDOM), (.sqlSeed, REVENANT_REC_SQL_SEED),
+            (.sqlTrigger, REVENANT_REC_SQL_TRIGGER), (.sqlFlag, REVENANT_REC_SQL_FLAG), (.sqlClose, REVENANT_REC_SQL_CLOSE),
+        ]
+        for (tag, c) in tags { XCTAssertEqual(UInt32(tag.rawValue), c.rawValue, "\(tag)") }
+        XCTAssertEqual(UInt32(ChannelDecoder.deltaBase), REVENANT_REC_STMT_DELTA.rawValue)
+        XCTAssertEqual(UInt32(ChannelDecoder.replayTag), REVENANT_REC_REPLAY.rawValue)
+        let kinds: [(ReplayReport.Kind, revenant_replay_report)] = [
+            (.hit, REVENANT_REPLAY_HIT), (.diverged, REVENANT_REPLAY_DIVERGED), (.done, REVENANT_REPLAY_DONE),
+            (.failed, REVENANT_REPLAY_FAILED), (.stopped, REVENANT_REPLAY_STOPPED),
+        ]
+        for (kind, c) in kinds { XCTAssertEqual(UInt32(kind.rawValue), c.rawValue, "\(kind)") }
+        // The stub's MMIO window and mailbox pages follow its code as the header says.
+        XCTAssertEqual(GuestLayout.mmioWindow - GuestLayout.stubCode, UInt64(REVENANT_STUB_WINDOW))
+        XCTAssertEqual(GuestLayout.mailbox - GuestLayout.stubCode, UInt64(REVENANT_STUB_MAILBOX))
+        // The Perl shim's record format is the header's, not a number of its own.
         let shim = try String(contentsOf: packageRootDirectory().appendingPathComponent("Shims/perl/shim.h"), encoding: .utf8)
-        XCTAssertTrue(shim.contains("#define SHIM_FORMAT_VERSION \(ChannelDecoder.version)\n"))
-        // The replay mode's reports: the tag and the kinds.
-        func member(_ name: String) -> UInt64? {
-            guard let line = header.split(separator: "\n").first(where: { $0.contains(" \(name) ") && $0.contains("=") }),
-                  let v = line.split(separator: "=").dropFirst().first?.split(separator: ",").first?.trimmingCharacters(in: .whitespaces) else { return nil }
-            return v.hasPrefix("0x") ? UInt64(v.dropFirst(2), radix: 16) : UInt64(v)
-        }
-        XCTAssertEqual(member("REVENANT_REC_REPLAY"), UInt64(ChannelDecoder.replayTag))
-        for (name, kind) in [("HIT", ReplayReport.Kind.hit), ("DIVERGED", .diverged), ("DONE", .done), ("FAILED", .failed), ("STOPPED", .stopped)] {
-            XCTAssertEqual(member("REVENANT_REPLAY_\(name)"), UInt64(kind.rawValue), name)
-        }
+        XCTAssertTrue(shim.contains("#define SHIM_FORMAT_VERSION REVENANT_SHIM_FORMAT_VERSION"))
     }
 
     func testReplayReportsDecodeAndRefuseOtherRecords() throws {
