@@ -1444,7 +1444,7 @@ API int sqlite3_create_function(sqlite3 *db, const char *name, int n, int enc, v
     int rc;
     if (!R(sqlite3_create_function)) return SQLITE_MISUSE;
     rc = real_sqlite3_create_function(db, name, n, enc, app, f, s, fin);
-    FLAGGED(1, name);
+    FLAGGED(REVENANT_SQL_FLAG_FUNCTION, name);
     return rc;
 }
 
@@ -1455,7 +1455,7 @@ API int sqlite3_create_function_v2(sqlite3 *db, const char *name, int n, int enc
     int rc;
     if (!R(sqlite3_create_function_v2)) return SQLITE_MISUSE;
     rc = real_sqlite3_create_function_v2(db, name, n, enc, app, f, s, fin, d);
-    FLAGGED(1, name);
+    FLAGGED(REVENANT_SQL_FLAG_FUNCTION, name);
     return rc;
 }
 
@@ -1466,7 +1466,8 @@ API int sqlite3_create_function16(sqlite3 *db, const void *name, int n, int enc,
     int rc;
     if (!R(sqlite3_create_function16)) return SQLITE_MISUSE;
     rc = real_sqlite3_create_function16(db, name, n, enc, app, f, s, fin);
-    if (g_on && rc == SQLITE_OK && !in_lib(__builtin_return_address(0))) flag_name16(db, 1, name);
+    if (g_on && rc == SQLITE_OK && !in_lib(__builtin_return_address(0)))
+        flag_name16(db, REVENANT_SQL_FLAG_FUNCTION, name);
     return rc;
 }
 
@@ -1477,7 +1478,7 @@ API int sqlite3_create_window_function(sqlite3 *db, const char *name, int n, int
     int rc;
     if (!R(sqlite3_create_window_function)) return SQLITE_MISUSE;
     rc = real_sqlite3_create_window_function(db, name, n, enc, app, s, fin, val, inv, d);
-    FLAGGED(1, name);
+    FLAGGED(REVENANT_SQL_FLAG_FUNCTION, name);
     return rc;
 }
 
@@ -1487,7 +1488,7 @@ API int sqlite3_create_collation(sqlite3 *db, const char *name, int enc, void *a
     int rc;
     if (!R(sqlite3_create_collation)) return SQLITE_MISUSE;
     rc = real_sqlite3_create_collation(db, name, enc, arg, cmp);
-    FLAGGED(2, name);
+    FLAGGED(REVENANT_SQL_FLAG_COLLATION, name);
     return rc;
 }
 
@@ -1497,7 +1498,7 @@ API int sqlite3_create_collation_v2(sqlite3 *db, const char *name, int enc, void
     int rc;
     if (!R(sqlite3_create_collation_v2)) return SQLITE_MISUSE;
     rc = real_sqlite3_create_collation_v2(db, name, enc, arg, cmp, d);
-    FLAGGED(2, name);
+    FLAGGED(REVENANT_SQL_FLAG_COLLATION, name);
     return rc;
 }
 
@@ -1507,7 +1508,8 @@ API int sqlite3_create_collation16(sqlite3 *db, const void *name, int enc, void 
     int rc;
     if (!R(sqlite3_create_collation16)) return SQLITE_MISUSE;
     rc = real_sqlite3_create_collation16(db, name, enc, arg, cmp);
-    if (g_on && rc == SQLITE_OK && !in_lib(__builtin_return_address(0))) flag_name16(db, 2, name);
+    if (g_on && rc == SQLITE_OK && !in_lib(__builtin_return_address(0)))
+        flag_name16(db, REVENANT_SQL_FLAG_COLLATION, name);
     return rc;
 }
 
@@ -1581,7 +1583,8 @@ API int sqlite3_blob_write(sqlite3_blob *b, const void *z, int n, int off)
     if (!g_on || rc != SQLITE_OK) return rc;
     e = errno;
     hi = handle_find(b, 0);
-    flag_db(hi ? hi->db : NULL, 3, hi && hi->name ? hi->name : "", hi && hi->name ? strlen(hi->name) : 0);
+    flag_db(hi ? hi->db : NULL, REVENANT_SQL_FLAG_BLOB_WRITE, hi && hi->name ? hi->name : "",
+            hi && hi->name ? strlen(hi->name) : 0);
     errno = e;
     return rc;
 }
@@ -1608,7 +1611,8 @@ API int sqlite3_backup_step(sqlite3_backup *b, int n)
     if (!g_on || (rc != SQLITE_OK && rc != SQLITE_DONE)) return rc;
     e = errno;
     hi = handle_find(b, 0);
-    flag_db(hi ? hi->db : NULL, 4, hi && hi->name ? hi->name : "", hi && hi->name ? strlen(hi->name) : 0);
+    flag_db(hi ? hi->db : NULL, REVENANT_SQL_FLAG_BACKUP, hi && hi->name ? hi->name : "",
+            hi && hi->name ? strlen(hi->name) : 0);
     errno = e;
     return rc;
 }
@@ -1633,7 +1637,7 @@ API int sqlite3_deserialize(sqlite3 *db, const char *schema, unsigned char *data
     const char *name = schema ? schema : "main";
     if (!R(sqlite3_deserialize)) return SQLITE_MISUSE;
     rc = real_sqlite3_deserialize(db, schema, data, sz, bufsz, fl);
-    if (g_on && rc == SQLITE_OK) flag_db(db, 5, name, strlen(name));
+    if (g_on && rc == SQLITE_OK) flag_db(db, REVENANT_SQL_FLAG_DESERIALIZE, name, strlen(name));
     return rc;
 }
 
@@ -1642,7 +1646,7 @@ API int sqlite3_load_extension(sqlite3 *db, const char *file, const char *proc, 
     int rc;
     if (!R(sqlite3_load_extension)) return SQLITE_MISUSE;
     rc = real_sqlite3_load_extension(db, file, proc, err);
-    if (g_on) flag_db(db, 6, file, file ? strlen(file) : 0);   /* tried: it may have run code */
+    if (g_on) flag_db(db, REVENANT_SQL_FLAG_EXTENSION, file, file ? strlen(file) : 0);   /* tried: it may have run code */
     return rc;
 }
 
@@ -1652,7 +1656,7 @@ API int sqlite3_enable_load_extension(sqlite3 *db, int on)
     static const char d[] = "enable_load_extension";
     if (!R(sqlite3_enable_load_extension)) return SQLITE_MISUSE;
     rc = real_sqlite3_enable_load_extension(db, on);
-    if (g_on && rc == SQLITE_OK && on) flag_db(db, 6, d, sizeof d - 1);
+    if (g_on && rc == SQLITE_OK && on) flag_db(db, REVENANT_SQL_FLAG_EXTENSION, d, sizeof d - 1);
     return rc;
 }
 

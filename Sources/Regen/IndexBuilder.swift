@@ -1,3 +1,4 @@
+import CGuestStub
 /// Walks the channel's records and the trace's events together, in machine order, and hands
 /// the index its rows: statements and nondeterministic results with their event positions, and
 /// the first input that happened outside every hooked op (which rules out the fast Perl replay).
@@ -191,9 +192,13 @@ struct IndexBuilder {
             case .sqlTrigger(let connection, let text):
                 try sink.sqlTrigger(statement: executions.last?.seq, connection: connection, text: text, event: event)
             case .sqlFlag(let connection, let kind, let detail):
-                let names = [1: "function", 2: "collation", 3: "blob write", 4: "backup", 5: "deserialize", 6: "extension"]
+                let names = [REVENANT_SQL_FLAG_FUNCTION: "function", REVENANT_SQL_FLAG_COLLATION: "collation",
+                             REVENANT_SQL_FLAG_BLOB_WRITE: "blob write", REVENANT_SQL_FLAG_BACKUP: "backup",
+                             REVENANT_SQL_FLAG_DESERIALIZE: "deserialize", REVENANT_SQL_FLAG_EXTENSION: "extension"]
+                    .reduce(into: [UInt32: String]()) { $0[$1.key.rawValue] = $1.value }
+                let name = names[UInt32(truncatingIfNeeded: kind)] ?? "kind \(kind)"
                 try sink.sqlEvent(kind: "flag", statement: executions.last?.seq, event: event,
-                                  value: "{\"connection\":\(connection),\"kind\":\(jsonQuote(names[Int(kind)] ?? "kind \(kind)")),\"detail\":\(jsonQuote(detail))}")
+                                  value: "{\"connection\":\(connection),\"kind\":\(jsonQuote(name)),\"detail\":\(jsonQuote(detail))}")
             case .seed(let seed):
                 try sink.nondeterminism(op: "rand seed", statement: currentStatement, beginEvent: event, endEvent: event, errno: 0,
                                         values: "[\(seed)]")
