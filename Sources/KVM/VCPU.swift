@@ -20,21 +20,39 @@ public final class VCPU: @unchecked Sendable {
         close(fd)
     }
 
-    /// KVM_RUN until the next exit. EINTR (a host signal) is returned as `.interrupted`.
-    public func runOnce() throws(KVMError) -> RunResult {
+    /// KVM_RUN until the next exit, decoded from the kvm_run page (Firecracker's `VcpuExit`):
+    /// the run loop switches on what happened, never on kvm_run's raw fields.
+    public func runOnce() throws(KVMError) -> VcpuExit {
         // Safe: KVM_RUN takes no argument; results land in the kvm_run page we mapped.
         let r = ckvm_ioctl_int(fd, CKVM_RUN, 0)
         if r == -EINTR { return .interrupted }
         if r == -EFAULT { return .hostFault }
         _ = try check(r, "KVM_RUN")
-        return .exited(run.pointee.exit_reason)
+        switch Int32(run.pointee.exit_reason) {
+        case KVM_EXIT_MMIO: return .mmio(address: ckvm_mmio_addr(run), write: ckvm_mmio_is_write(run) != 0)
+        case KVM_EXIT_SHUTDOWN: return .shutdown
+        case KVM_EXIT_INTERNAL_ERROR: return .internalError(suberror: ckvm_internal_suberror(run))
+        case KVM_EXIT_FAIL_ENTRY: return .failEntry(reason: ckvm_fail_entry_reason(run))
+        default: return .other(reason: run.pointee.exit_reason)
+        }
     }
 
-    public enum RunResult: Equatable {
-        case exited(UInt32)
+    /// Why KVM_RUN returned.
+    public enum VcpuExit: Equatable, Sendable {
+        /// An access to guest-physical memory with no slot (the guest stub's window).
+        case mmio(address: UInt64, write: Bool)
+        /// A triple fault.
+        case shutdown
+        /// An instruction the hypervisor could not emulate.
+        case internalError(suberror: UInt32)
+        /// The hardware refused to enter the guest.
+        case failEntry(reason: UInt64)
+        /// A host signal (EINTR).
         case interrupted
         /// KVM could not fault in a host page (e.g. a guest write to a read-only host mapping).
         case hostFault
+        /// Any other exit reason (KVM_EXIT_*), unexpected here.
+        case other(reason: UInt32)
     }
 
     /// Ask KVM to keep the general registers in kvm_run (KVM_CAP_SYNC_REGS): no GET/SET_REGS per exit.

@@ -42,6 +42,9 @@ public enum SyscallOutcome: Equatable, Sendable {
     case deliver(SignalDelivery)
     /// rt_sigreturn: restore the registers saved in the signal frame at this address.
     case signalReturn(frame: UInt64)
+    /// End the run now, with no status of the program's: the kernel (a replay that diverged or
+    /// met a bad trace, a recording that could not be written) says why itself.
+    case halt
 }
 
 /// What the machine needs to enter a signal handler as Linux does. The personality has already

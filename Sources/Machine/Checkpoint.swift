@@ -21,7 +21,7 @@ extension GuestMachine {
 
     /// The vCPU's state, at an exit.
     public func saveVCPU() throws -> VCPUState {
-        guard let vcpu, !useMailbox else { throw MachineError.setup("a checkpoint needs a stopped vCPU without the mailbox") }
+        guard let vcpu, !useMailbox else { throw MachineError.notCheckpointable }
         do { return VCPUState(regs: vcpu.syncRegs.pointee, sregs: try vcpu.getSregs(), xsave: try vcpu.getXSAVE()) } catch {
             throw MachineError.kvm(error)
         }
@@ -59,7 +59,7 @@ extension GuestMachine {
     /// In a clone rebuilt inside a syscall exit: finish that call with `value` and run on (the
     /// guest continues in the clone, served by `kernel`).
     public func continueInClone(returning value: Int64, kernel: GuestKernel) throws -> Termination {
-        guard let vcpu else { throw MachineError.setup("no vCPU") }
+        guard let vcpu else { throw MachineError.notStarted }
         // As the run loop finishes a syscall exit (rax, and rip/rflags back to the caller).
         if let end = try finish(.value(value), vcpu: vcpu, alwaysReturn: false) { return end }
         return try run(kernel: kernel)

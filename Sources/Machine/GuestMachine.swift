@@ -21,22 +21,36 @@ public enum Termination: Equatable {
     /// Killed by a signal (exit status 128+signal), with a one-line report; `fault` when the CPU
     /// raised it (a crash, always reported) rather than a signal the program sent itself.
     case killed(signal: Int32, report: String, fault: Bool)
+    /// The kernel ended the run (SyscallOutcome.halt): not the program's doing; its caller reports
+    /// why (a divergence, a bad trace, a failed recording).
+    case halted
 
+    /// The program's exit status; a halted run has none of its own and says Revenant failed.
     public var exitStatus: Int32 {
         switch self {
         case .exited(let s): return s
         case .killed(let sig, _, _): return 128 + sig
+        case .halted: return 125
         }
     }
 }
 
+/// What can go wrong running a machine, one case per operation.
 public enum MachineError: Error, CustomStringConvertible {
     case kvm(KVMError)
-    case setup(String)
+    /// `run` (or a checkpoint's continuation) before `start` made the vCPU.
+    case notStarted
+    /// A checkpoint needs the vCPU stopped at an exit, which the mailbox's spinner does not give.
+    case notCheckpointable
+    /// The hardware refused to enter the guest.
+    case failEntry(reason: UInt64)
     public var description: String {
         switch self {
         case .kvm(let e): return "KVM: \(e)"
-        case .setup(let s): return s
+        case .notStarted: return "the machine was run before its vCPU was made"
+        case .notCheckpointable: return "a checkpoint needs a stopped vCPU without the mailbox"
+        case .failEntry(let reason):
+            return "KVM refused to enter the guest (hardware reason 0x\(String(reason, radix: 16)))"
         }
     }
 }
@@ -142,10 +156,16 @@ public final class GuestMachine: PhysicalBacking {
         startupNanoseconds += GuestMachine.now() - t0
     }
 
-    /// Run until the program ends.
+    /// What one step of the run loop did: the guest goes on, or the run is over.
+    enum Step {
+        case handled
+        case stopped(Termination)
+    }
+
+    /// Run until the program ends: a loop over one step (Firecracker's vCPU loop), each a
+    /// KVM_RUN and the handling of the exit it returned.
     public func run(kernel: GuestKernel) throws -> Termination {
-        guard var vcpu else { throw MachineError.setup("run before start") }
-        let windowGPA = GuestLayout.mmioBase
+        guard vcpu != nil else { throw MachineError.notStarted }
         if useMailbox {
             let mb = SyscallMailbox(page: space.systemArea + Int(GuestLayout.mailbox), kernel: kernel)
             mb.start()
@@ -153,68 +173,85 @@ public final class GuestMachine: PhysicalBacking {
         }
         defer { mailbox?.stop() }
         while true {
-            let result: VCPU.RunResult
-            let tRun = GuestMachine.now()
-            do { result = try vcpu.runOnce() } catch { throw MachineError.kvm(error) }
-            runNanoseconds += GuestMachine.now() - tRun
-            exits += 1
-            switch result {
-            case .interrupted:
-                // A signal from outside waits for the guest's next syscall. A second one while the
-                // first is still waiting (a guest computing without syscalls) stops the run.
-                let pending = chost_signal_pending() != 0, takes = chost_signal_takes()
-                if pending && interruptedWithPending && takes == takesAtInterrupt {
-                    let sig = [SIGINT, SIGTERM, SIGHUP].first { chost_signal_count($0) > 0 } ?? SIGINT
-                    return .killed(signal: sig, report: "revenant: \(Signal.name(sig)) twice while the guest made no syscall to receive the first: stopped", fault: false)
-                }
-                interruptedWithPending = pending
-                takesAtInterrupt = takes
-                continue
-            case .hostFault:
-                let regs = (try? vcpu.getRegs()) ?? kvm_regs()
-                return .killed(signal: Signal.sigbus, report: crashReport(signal: Signal.sigbus, what: "memory the host cannot provide (a write to a read-only mapping, or past the end of a mapped file)", rip: regs.rip, address: nil), fault: true)
-            case .exited(let reason):
-                switch Int32(reason) {
-                case KVM_EXIT_MMIO:
-                    let addr = ckvm_mmio_addr(vcpu.run)
-                    let regs = vcpu.syncRegs
-                    if addr == windowGPA + UInt64(REVENANT_MMIO_WAIT), let mb = mailbox {
-                        let (outcome, rcx, r11) = mb.completeWait()
-                        // The stub used rcx as its spin counter: the caller's rip and rflags are in the mailbox.
-                        regs.pointee.rcx = rcx
-                        regs.pointee.r11 = r11
-                        if let end = try finish(outcome, vcpu: vcpu, alwaysReturn: true) { return end }
-                    } else if addr == windowGPA + UInt64(REVENANT_MMIO_SYSCALL) {
-                        mailbox?.noteExitPath()
-                        let req = SyscallRequest(number: regs.pointee.rax,
-                                                 args: (regs.pointee.rdi, regs.pointee.rsi, regs.pointee.rdx,
-                                                        regs.pointee.r10, regs.pointee.r8, regs.pointee.r9),
-                                                 rip: regs.pointee.rcx, rsp: regs.pointee.rsp)
-                        let outcome = kernel.handle(req)
-                        // A checkpoint resumed inside the call runs on a new vCPU (Checkpoint.swift).
-                        if let current = self.vcpu, current !== vcpu { vcpu = current }
-                        if let end = try finish(outcome, vcpu: vcpu, alwaysReturn: false) { return end }
-                    } else if addr == windowGPA + UInt64(REVENANT_MMIO_EXCEPTION) {
-                        if let end = try exception(vcpu, kernel: kernel) { return end }
-                    } else {
-                        let va = addr < space.layout.size ? space.layout.virtual(physical: addr) : addr
-                        return .killed(signal: Signal.sigsegv, report: crashReport(signal: Signal.sigsegv,
-                            what: "access to unmapped memory", rip: regs.pointee.rip, address: va), fault: true)
-                    }
-                case KVM_EXIT_SHUTDOWN:
-                    let regs = (try? vcpu.getRegs()) ?? kvm_regs()
-                    return .killed(signal: Signal.sigsegv, report: crashReport(signal: Signal.sigsegv, what: "triple fault (the guest's exception stack is unusable)", rip: regs.rip, address: nil), fault: true)
-                case KVM_EXIT_INTERNAL_ERROR:
-                    let regs = (try? vcpu.getRegs()) ?? kvm_regs()
-                    return .killed(signal: Signal.sigill, report: crashReport(signal: Signal.sigill, what: "KVM internal error \(ckvm_internal_suberror(vcpu.run)) (an instruction the hypervisor cannot emulate)", rip: regs.rip, address: nil), fault: true)
-                case KVM_EXIT_FAIL_ENTRY:
-                    throw MachineError.setup("KVM refused to enter the guest (hardware reason 0x\(String(ckvm_fail_entry_reason(vcpu.run), radix: 16)))")
-                default:
-                    let regs = (try? vcpu.getRegs()) ?? kvm_regs()
-                    return .killed(signal: Signal.sigsegv, report: crashReport(signal: Signal.sigsegv, what: "unexpected VM exit \(reason)", rip: regs.rip, address: nil), fault: true)
-                }
-            }
+            // A checkpoint resumed inside a call runs on a new vCPU (Checkpoint.swift): each
+            // step takes the current one.
+            guard let vcpu else { throw MachineError.notStarted }
+            if case .stopped(let end) = try step(vcpu, kernel: kernel) { return end }
         }
+    }
+
+    /// One KVM_RUN and its exit.
+    func step(_ vcpu: VCPU, kernel: GuestKernel) throws -> Step {
+        let exit: VCPU.VcpuExit
+        let t0 = GuestMachine.now()
+        do { exit = try vcpu.runOnce() } catch { throw MachineError.kvm(error) }
+        runNanoseconds += GuestMachine.now() - t0
+        exits += 1
+        switch exit {
+        case .interrupted: return handleInterrupt()
+        case .mmio(let address, _): return try handleMMIO(address, vcpu: vcpu, kernel: kernel)
+        case .failEntry(let reason): throw MachineError.failEntry(reason: reason)
+        case .hostFault:
+            return crash(vcpu, Signal.sigbus, "memory the host cannot provide (a write to a read-only mapping, "
+                         + "or past the end of a mapped file)")
+        case .shutdown: return crash(vcpu, Signal.sigsegv, "triple fault (the guest's exception stack is unusable)")
+        case .internalError(let suberror):
+            return crash(vcpu, Signal.sigill,
+                         "KVM internal error \(suberror) (an instruction the hypervisor cannot emulate)")
+        case .other(let reason): return crash(vcpu, Signal.sigsegv, "unexpected VM exit \(reason)")
+        }
+    }
+
+    /// A signal from outside waits for the guest's next syscall. A second one while the first is
+    /// still waiting (a guest computing without syscalls) stops the run.
+    func handleInterrupt() -> Step {
+        let pending = chost_signal_pending() != 0, takes = chost_signal_takes()
+        if pending && interruptedWithPending && takes == takesAtInterrupt {
+            let sig = [SIGINT, SIGTERM, SIGHUP].first { chost_signal_count($0) > 0 } ?? SIGINT
+            return .stopped(.killed(signal: sig, report: "revenant: \(Signal.name(sig)) twice while the guest made no "
+                                    + "syscall to receive the first: stopped", fault: false))
+        }
+        interruptedWithPending = pending
+        takesAtInterrupt = takes
+        return .handled
+    }
+
+    /// A store to the stub's window: a syscall, a mailbox wait, a CPU exception; anywhere else an
+    /// access to memory with no slot behind it.
+    func handleMMIO(_ address: UInt64, vcpu: VCPU, kernel: GuestKernel) throws -> Step {
+        let window = GuestLayout.mmioBase
+        let regs = vcpu.syncRegs
+        func done(_ end: Termination?) -> Step { end.map { .stopped($0) } ?? .handled }
+        switch address {
+        case window + UInt64(REVENANT_MMIO_WAIT) where mailbox != nil:
+            let (outcome, rcx, r11) = mailbox!.completeWait()
+            // The stub used rcx as its spin counter: the caller's rip and rflags are in the mailbox.
+            regs.pointee.rcx = rcx
+            regs.pointee.r11 = r11
+            return done(try finish(outcome, vcpu: vcpu, alwaysReturn: true))
+        case window + UInt64(REVENANT_MMIO_SYSCALL):
+            mailbox?.noteExitPath()
+            let req = SyscallRequest(number: regs.pointee.rax,
+                                     args: (regs.pointee.rdi, regs.pointee.rsi, regs.pointee.rdx,
+                                            regs.pointee.r10, regs.pointee.r8, regs.pointee.r9),
+                                     rip: regs.pointee.rcx, rsp: regs.pointee.rsp)
+            let outcome = kernel.handle(req)
+            // A checkpoint resumed inside the call runs on a new vCPU: the call finishes there.
+            return done(try finish(outcome, vcpu: self.vcpu ?? vcpu, alwaysReturn: false))
+        case window + UInt64(REVENANT_MMIO_EXCEPTION):
+            return done(try exception(vcpu, kernel: kernel))
+        default:
+            let va = address < space.layout.size ? space.layout.virtual(physical: address) : address
+            return .stopped(.killed(signal: Signal.sigsegv, report: crashReport(signal: Signal.sigsegv,
+                what: "access to unmapped memory", rip: regs.pointee.rip, address: va), fault: true))
+        }
+    }
+
+    /// The run ends with `signal`, reported with the guest's rip.
+    func crash(_ vcpu: VCPU, _ signal: Int32, _ what: String) -> Step {
+        let rip = (try? vcpu.getRegs())?.rip ?? 0
+        return .stopped(.killed(signal: signal, report: crashReport(signal: signal, what: what, rip: rip, address: nil),
+                                fault: true))
     }
 
     /// Complete a syscall: the registers as the program sees them after it. `alwaysReturn`: the
@@ -243,6 +280,8 @@ public final class GuestMachine: PhysicalBacking {
             returnValue(0)
         case .exit(let status):
             return .exited(status)
+        case .halt:
+            return .halted
         case .killed(let sig, let reason):
             return .killed(signal: sig, report: crashReport(signal: sig, what: reason, rip: userRIP, address: nil), fault: false)
         case .deliver(let d):
@@ -271,111 +310,7 @@ public final class GuestMachine: PhysicalBacking {
         return nil
     }
 
-    /// Build the frame for `d` on the guest's stack and point `regs` at the handler; a
-    /// termination when there is no room for it (Linux kills with SIGSEGV then).
-    func enterHandler(_ d: SignalDelivery, regs r: inout kvm_regs, vcpu: VCPU, rip: UInt64) -> Termination? {
-        do {
-            try SignalFrame.deliver(d, regs: &r, xsave: try vcpu.getXSAVE(), xstate: xstate, space: space)
-        } catch {
-            return .killed(signal: Signal.sigsegv, report: crashReport(signal: Signal.sigsegv,
-                what: "no room for the \(Signal.name(d.signal)) frame on the stack",
-                rip: rip, address: r.rsp), fault: true)
-        }
-        return nil
-    }
-
-    /// A CPU exception from the program: the frame the CPU pushed is on the exception stack.
-    /// nil: one of our breakpoints, handled, or the program's own handler for the signal entered;
-    /// the guest resumes through the stub's iretq.
-    func exception(_ vcpu: VCPU, kernel: GuestKernel) throws -> Termination? {
-        let rsp = vcpu.syncRegs.pointee.rsp
-        guard rsp >= GuestLayout.base + GuestLayout.exceptionStackBottom, rsp <= GuestLayout.base + GuestLayout.exceptionStackTop - 56 else {
-            return .killed(signal: Signal.sigsegv, report: "revenant: guest exception with a corrupt frame (rsp 0x\(String(rsp, radix: 16)))", fault: true)
-        }
-        let frameOff = Int(rsp - GuestLayout.base)
-        func word(_ i: Int) -> UInt64 { space.systemArea.load(fromByteOffset: frameOff + 8 * i, as: UInt64.self) }
-        let vector = word(0), error = word(1), rip = word(2)
-        if vector == 3 || vector == 1, case .some(let handled) = breakpointFrame(vector: vector, rip: rip, at: frameOff) { return handled }
-        let cr2 = (try? vcpu.getSregs().cr2) ?? 0
-        let (sig, name): (Int32, String)
-        switch vector {
-        case 0: (sig, name) = (Signal.sigfpe, "divide error (#DE)")
-        case 1: (sig, name) = (Signal.sigtrap, "debug exception (#DB)")
-        case 3: (sig, name) = (Signal.sigtrap, "breakpoint (#BP)")
-        case 6: (sig, name) = (Signal.sigill, "invalid opcode (#UD)")
-        case 7: (sig, name) = (Signal.sigfpe, "device not available (#NM)")
-        case 13: (sig, name) = (Signal.sigsegv, "general protection fault (#GP, error 0x\(String(error, radix: 16)))")
-        case 14:
-            let kind = (error & 2 != 0 ? "write" : (error & 16 != 0 ? "instruction fetch" : "read")) + (error & 1 != 0 ? ", protection" : ", not present")
-            (sig, name) = (Signal.sigsegv, "page fault (#PF, \(kind))")
-        case 16, 19: (sig, name) = (Signal.sigfpe, "floating-point exception (vector \(vector))")
-        case 17: (sig, name) = (Signal.sigbus, "alignment check (#AC)")
-        default: (sig, name) = (Signal.sigsegv, "CPU exception \(vector) (error 0x\(String(error, radix: 16)))")
-        }
-        // `int 0x80`, the 32-bit system call gate, which Linux has and Revenant does not: said so,
-        // and no handler runs (the program meant a system call, not a fault).
-        if vector == 6 || vector == 13, (try? space.bytes(at: rip, count: 2)) == [0xcd, 0x80] {
-            return .killed(signal: sig, report: crashReport(signal: sig,
-                what: "int 0x80 (the 32-bit system call gate is not supported)",
-                rip: rip, address: nil), fault: true)
-        }
-        // The program's own handler, as Linux would run it: the registers at the fault in the
-        // frame, the handler's entry in the exception frame the stub's iretq returns through.
-        let (code, address) = GuestMachine.siginfo(vector: vector, error: error, rip: rip, cr2: cr2)
-        if let d = kernel.deliverFault(sig, code: code,
-                                       fault: .init(address: address, trapNumber: vector, errorCode: error)) {
-            var r = vcpu.syncRegs.pointee
-            r.rip = rip
-            r.rflags = word(4)
-            r.rsp = word(5)
-            if let end = enterHandler(d, regs: &r, vcpu: vcpu, rip: rip) { return end }
-            let regs = vcpu.syncRegs
-            regs.pointee.rdi = r.rdi
-            regs.pointee.rsi = r.rsi
-            regs.pointee.rdx = r.rdx
-            regs.pointee.rax = r.rax
-            vcpu.markRegsDirty()
-            for (i, v) in [(2, r.rip), (4, r.rflags), (5, r.rsp)] {
-                space.systemArea.storeBytes(of: v, toByteOffset: frameOff + 8 * i, as: UInt64.self)
-            }
-            return nil
-        }
-        return .killed(signal: sig, report: crashReport(signal: sig, what: name, rip: rip, address: vector == 14 ? cr2 : nil), fault: true)
-    }
-
-    /// siginfo's si_code and si_addr for a CPU exception, as Linux's traps.c sets them.
-    static func siginfo(vector: UInt64, error: UInt64, rip: UInt64, cr2: UInt64) -> (Int32, UInt64) {
-        switch vector {
-        case 14: return (error & 1 != 0 ? 2 /* SEGV_ACCERR */ : 1 /* SEGV_MAPERR */, cr2)
-        case 0: return (1 /* FPE_INTDIV */, rip)
-        case 6: return (2 /* ILL_ILLOPN */, rip)
-        case 17: return (1 /* BUS_ADRALN */, cr2)
-        case 16, 19: return (0, rip)
-        default: return (0x80 /* SI_KERNEL */, 0)
-        }
-    }
-
     /// Names to show for mapped files, by the path they were mapped from (replay maps blobs:
     /// this gives their recorded paths back).
     public var displayNames: [String: String] = [:]
-
-    /// An address as "0x… (file: symbol+0x…)" when it lies in a mapped file.
-    public func describe(rip: UInt64) -> String {
-        var s = "0x\(String(rip, radix: 16))"
-        if let m = space.mapping(containing: rip), let path = m.path {
-            let fileOffset = rip - m.start + m.offset
-            var file = displayNames[path] ?? path
-            file = file.split(separator: "/").last.map(String.init) ?? file
-            if file.count == 64, file.allSatisfy(\.isHexDigit) { file = "blob " + file.prefix(12) }
-            s += " (\(file)" + (Symbolizer.symbol(inFile: path, fileOffset: fileOffset).map { ": " + $0 } ?? "+0x\(String(fileOffset, radix: 16))") + ")"
-        }
-        return s
-    }
-
-    /// "revenant: guest killed by SIGSEGV: page fault (…) at address 0x…, rip 0x… (libc.so.6: strlen+0x11)"
-    public func crashReport(signal: Int32, what: String, rip: UInt64, address: UInt64?) -> String {
-        var s = "revenant: guest killed by \(Signal.name(signal)): \(what)"
-        if let address { s += " at address 0x\(String(address, radix: 16))" }
-        return s + ", rip " + describe(rip: rip)
-    }
 }

@@ -88,7 +88,7 @@ public final class Recorder: GuestKernel {
         let ranges = memory.writeRanges ?? []
         memory.writeRanges = nil
         syscalls += 1
-        guard failure == nil else { return .exit(125) }
+        guard failure == nil else { return .halt }
         var event = SyscallEvent(number: req.number, args: (0..<6).map { req[$0] }, outcome: outcome,
                                  console: ReplayPolicy.output(req.number).map {
                                      personality.consoleKind(req[$0])
@@ -115,7 +115,7 @@ public final class Recorder: GuestKernel {
             try writer.append(Event(kind: EventKind.syscall.rawValue, payload: event.encoded()))
         } catch {
             failure = error
-            return .exit(125)
+            return .halt
         }
         return outcome
     }

@@ -82,21 +82,21 @@ public final class Replayer: GuestKernel {
         if cloneSandbox { return serveInClone(req) }
         if stopRequested {
             stopped = true
-            return .exit(0)
+            return .halt
         }
-        guard divergence == nil, traceError == nil, !endedEarly else { return .exit(124) }
+        guard divergence == nil, traceError == nil, !endedEarly else { return .halt }
         onEvent?(index)
         var mapped: String?
         let event: SyscallEvent
         do {
-            guard var e = try reader.next() else { endedEarly = true; return .exit(125) }
+            guard var e = try reader.next() else { endedEarly = true; return .halt }
             while e.kind == EventKind.preImage.rawValue {
-                guard let next = try reader.next() else { endedEarly = true; return .exit(125) }
+                guard let next = try reader.next() else { endedEarly = true; return .halt }
                 e = next
             }
             if e.kind == EventKind.mappedFile.rawValue {
                 mapped = Hex.string(e.payload)
-                guard let next = try reader.next() else { endedEarly = true; return .exit(125) }
+                guard let next = try reader.next() else { endedEarly = true; return .halt }
                 e = next
             }
             if e.kind == EventKind.end.rawValue {
@@ -105,11 +105,11 @@ public final class Replayer: GuestKernel {
             guard e.kind == EventKind.syscall.rawValue else { return diverge(req, "unexpected event kind \(e.kind)") }
             do { event = try SyscallEvent.decode(e.payload) } catch {
                 traceError = .corruptEvent(index: index, why: error.why)
-                return .exit(125)
+                return .halt
             }
         } catch {
             traceError = error
-            return .exit(125)
+            return .halt
         }
         defer {
             // Numbered as the divergence report and `log syscalls` number events (from 0).
@@ -144,7 +144,7 @@ public final class Replayer: GuestKernel {
                 personality.mappedFileProvider = { _ in throw SysError(EBADF) }
             }
             let again = personality.handle(req)
-            if traceError != nil { return .exit(125) }
+            if traceError != nil { return .halt }
             // The mapping holds the blob now; the descriptor is not needed any more.
             for fd in openBlobs { close(fd) }
             openBlobs.removeAll()
@@ -175,7 +175,7 @@ public final class Replayer: GuestKernel {
         switch event.outcome {
         case .deliver(let d): return deliver(d, req)
         case .exit, .killed, .value: return event.outcome
-        case .setFSBase, .signalReturn:
+        case .setFSBase, .signalReturn, .halt:
             return diverge(req, "\(req.name) is fed back from the log but recorded \(event.outcome)")
         }
     }
@@ -227,7 +227,7 @@ public final class Replayer: GuestKernel {
             if !recent.isEmpty { r += "\n  last events:\n" + recent.map { "    " + $0 }.joined(separator: "\n") }
             divergence = r
         }
-        return .exit(124)
+        return .halt
     }
 
     /// After the run: the end event's recorded status, if the log has one.

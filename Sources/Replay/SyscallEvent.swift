@@ -66,6 +66,7 @@ public struct SyscallEvent: Equatable {
             b.append(4); appendVarint(&b, UInt64(UInt32(bitPattern: d.signal))); appendVarint(&b, zigzag(Int64(d.code)))
             appendVarint(&b, zigzag(d.result)); appendVarint(&b, d.handler)
         case .signalReturn(let frame): b.append(5); appendVarint(&b, frame)
+        case .halt: break  // never logged: the recorder halts a run without writing the call
         }
         appendVarint(&b, UInt64(writes.count))
         for w in writes {

@@ -63,11 +63,11 @@ enum CloneEvaluation {
         return ok == 1 ? .success(text) : .failure(CLIError("\(expression): \(text.split(separator: "\n").first ?? "")"))
     }
 
-    /// How the clone's program ended, in words. (The clone refuses exit: perl's _exit then
-    /// faults, and the report says so with the symbol.)
+    /// How the clone's program ended, in words (an exit ends the clone with the program's status).
     static func describe(_ end: Termination) -> String {
         switch end {
         case .exited(let status): return "exit status \(status)"
+        case .halted: return "the clone was stopped"
         case .killed(_, let report, _):
             let prefix = "revenant: guest "
             return report.hasPrefix(prefix) ? String(report.dropFirst(prefix.count)) : report
