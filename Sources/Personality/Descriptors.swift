@@ -207,8 +207,8 @@ extension LinuxPersonality {
             tsAddr = timeout == 0 ? 0 : withUnsafeMutablePointer(to: &ts) { UInt64(UInt(bitPattern: $0)) }
         } else { tsAddr = timeout }
         let res = copy.withUnsafeMutableBufferPointer { b in
-            ppoll ? hostSyscall(271, UInt64(UInt(bitPattern: b.baseAddress)), UInt64(n), tsAddr, 0, 8)
-                  : hostSyscall(7, UInt64(UInt(bitPattern: b.baseAddress)), UInt64(n), tsAddr)
+            ppoll ? hostSyscall(NR.ppoll, UInt64(UInt(bitPattern: b.baseAddress)), UInt64(n), tsAddr, 0, 8)
+                  : hostSyscall(NR.poll, UInt64(UInt(bitPattern: b.baseAddress)), UInt64(n), tsAddr)
         }
         for i in 0..<n {
             var pf = guestFDs.loadUnaligned(fromByteOffset: 8 * i, as: pollfd.self)

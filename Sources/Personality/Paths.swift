@@ -282,7 +282,7 @@ extension LinuxPersonality {
     func xattrRead(_ r: SyscallRequest, follow: Bool, list: Bool = false) throws -> Int64 {
         let res = try resolve(Self.atFDCWD, r[0], follow: follow)
         guard res.kind == .host else { throw SysError(ENODATA) }
-        let nr = list ? 195 /* llistxattr */ : 192 /* lgetxattr: the path is already resolved */
+        let nr = list ? NR.llistxattr : NR.lgetxattr  // the l- forms: the path is already resolved
         if list {
             let out: UInt64 = r[2] == 0 ? 0 : u(try memory.pointer(r[1], Int(clamping: r[2]), write: true))
             return res.host.withCString { hostSyscall(nr, u(UnsafeMutableRawPointer(mutating: $0)), out, r[2]) }

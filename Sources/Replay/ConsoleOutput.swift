@@ -78,7 +78,7 @@ final class ConsoleOutput {
             let length = Int64(bitPattern: e.name == "ftruncate" ? req[1] : req[2])
             guard let at = own(length) else { return cannot("changed the file's size (\(e.name))") }
             if e.name == "ftruncate" { ftruncate(fd, off_t(at)) } else {
-                _ = chost_syscall6(285 /* fallocate */, UInt64(fd), req[1], UInt64(bitPattern: at), req[3], 0, 0)
+                _ = chost_syscall6(Int(req.number), UInt64(fd), req[1], UInt64(bitPattern: at), req[3], 0, 0)
             }
         default:
             // sendfile, copy_file_range: the bytes came from a file, not guest memory, and the
