@@ -38,7 +38,7 @@ let package = Package(
                                               .product(name: "GRDB", package: "GRDB.swift"),
                                               .product(name: "GRDBSQLite", package: "GRDB.swift")]),
         // SQL-level replay: the regenerated query log re-executed on a database's pre-image.
-        .target(name: "CSQLReplay", linkerSettings: [.linkedLibrary("sqlite3"), .linkedLibrary("crypto")]),
+        .target(name: "CSQLReplay", dependencies: ["CGuestStub"], linkerSettings: [.linkedLibrary("sqlite3"), .linkedLibrary("crypto")]),
         .target(name: "SQLReplay", dependencies: ["Regen", "Replay", "Trace", "CSQLReplay", "CHost", "GuestMemory", "LinuxABI", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "PerlReplay", dependencies: ["Regen", "Replay", "Personality", "GuestMemory", "CGuestStub"]),
         .executableTarget(name: "RevenantCLI", dependencies: [

@@ -570,52 +570,20 @@ static int cb_auth(void *ctx, int code, const char *a1, const char *a2, const ch
     return SQLITE_OK;
 }
 
-/* Digest of row changes: each pre-update event, typed, into the running execution's SHA-256. */
-struct hbuf { revenant_sha256 *sha; uint8_t b[256]; size_t n; };
-
-static void hb_flush(struct hbuf *h) { if (h->n) revenant_sha256_update(h->sha, h->b, h->n); h->n = 0; }
-static void hb_room(struct hbuf *h, size_t n) { if (h->n + n > sizeof h->b) hb_flush(h); }
-static void hb_u(struct hbuf *h, uint64_t v) { hb_room(h, 10); h->n = (size_t)(uput(h->b + h->n, v) - h->b); }
-static void hb_bytes(struct hbuf *h, const void *p, size_t n)
-{
-    hb_u(h, n);
-    if (n <= 64) { hb_room(h, n); memcpy(h->b + h->n, p, n); h->n += n; }
-    else { hb_flush(h); revenant_sha256_update(h->sha, p, n); }
-}
-static void hb_value(struct hbuf *h, sqlite3_value *v)
-{
-    int t = v ? real_sqlite3_value_type(v) : SQLITE_NULL;
-    hb_room(h, 10);
-    switch (t) {
-    case SQLITE_INTEGER:
-        h->b[h->n++] = REVENANT_VAL_INT;
-        hb_u(h, zz(real_sqlite3_value_int64(v)));
-        break;
-    case SQLITE_FLOAT: {
-        double d = real_sqlite3_value_double(v);
-        uint64_t bits;
-        memcpy(&bits, &d, 8);
-        h->b[h->n++] = REVENANT_VAL_DOUBLE;
-        hb_room(h, 8);
-        h->n = (size_t)(u64put(h->b + h->n, bits) - h->b);
-        break;
-    }
-    case SQLITE_TEXT: {
-        const unsigned char *s = real_sqlite3_value_text(v);
-        h->b[h->n++] = REVENANT_VAL_STRING;
-        hb_bytes(h, s, s ? (size_t)real_sqlite3_value_bytes(v) : 0);
-        break;
-    }
-    case SQLITE_BLOB: {
-        const void *s = real_sqlite3_value_blob(v);
-        h->b[h->n++] = REVENANT_VAL_BLOB;
-        hb_bytes(h, s, s ? (size_t)real_sqlite3_value_bytes(v) : 0);
-        break;
-    }
-    default:
-        h->b[h->n++] = REVENANT_VAL_UNDEF;
-    }
-}
+/* Digest of row changes: each pre-update event, typed, into the running execution's SHA-256
+ * (GuestAgents/include/revenant_row_digest.h, which the SQL-level replay uses too). */
+typedef revenant_sha256 rd_hash;
+#define RD_UPDATE revenant_sha256_update
+#define RD_VALUE_TYPE real_sqlite3_value_type
+#define RD_VALUE_INT64 real_sqlite3_value_int64
+#define RD_VALUE_DOUBLE real_sqlite3_value_double
+#define RD_VALUE_TEXT real_sqlite3_value_text
+#define RD_VALUE_BLOB real_sqlite3_value_blob
+#define RD_VALUE_BYTES real_sqlite3_value_bytes
+#define RD_PREUPDATE_COUNT real_sqlite3_preupdate_count
+#define RD_PREUPDATE_OLD real_sqlite3_preupdate_old
+#define RD_PREUPDATE_NEW real_sqlite3_preupdate_new
+#include "revenant_row_digest.h"
 
 static void cb_preupdate(void *ctx, sqlite3 *db, int op, const char *zdb, const char *ztab,
                          sqlite3_int64 k1, sqlite3_int64 k2)
@@ -623,31 +591,9 @@ static void cb_preupdate(void *ctx, sqlite3 *db, int op, const char *zdb, const 
     conn *c = ctx;
     stmt *st = c->cur;
     if (st) {
-        int e = errno, n, i;
-        struct hbuf h;
+        int e = errno;
         if (!st->nev++) revenant_sha256_init(&st->sha);
-        h.sha = &st->sha;
-        h.n = 0;
-        n = real_sqlite3_preupdate_count(db);
-        hb_u(&h, (uint64_t)op);
-        hb_bytes(&h, zdb, zdb ? strlen(zdb) : 0);
-        hb_bytes(&h, ztab, ztab ? strlen(ztab) : 0);
-        hb_u(&h, zz(k1));
-        hb_u(&h, zz(k2));
-        hb_u(&h, (uint64_t)(n > 0 ? n : 0));
-        if (op != SQLITE_INSERT)
-            for (i = 0; i < n; i++) {
-                sqlite3_value *v = NULL;
-                if (real_sqlite3_preupdate_old(db, i, &v) != SQLITE_OK) v = NULL;
-                hb_value(&h, v);
-            }
-        if (op != SQLITE_DELETE)
-            for (i = 0; i < n; i++) {
-                sqlite3_value *v = NULL;
-                if (real_sqlite3_preupdate_new(db, i, &v) != SQLITE_OK) v = NULL;
-                hb_value(&h, v);
-            }
-        hb_flush(&h);
+        rd_event(&st->sha, db, op, zdb, ztab, k1, k2);
         errno = e;
     }
     if (c->app_pre) c->app_pre(c->app_pre_arg, db, op, zdb, ztab, k1, k2);

@@ -95,7 +95,7 @@ public final class Recorder: GuestKernel {
                                  } ?? 0,
                                  writes: [])
         for i in ReplayPolicy.pathArguments(req.number) where req[i] != 0 {
-            if let s = try? memory.cString(at: req[i], max: 4095) { event.paths.append((i, s ?? [])) }
+            if let s = try? memory.cString(at: req[i], max: 4095) { event.paths.append((i, s)) }
         }
         if !ReplayPolicy.reexecutes(req.number) {
             // What the call left in guest memory: each written range's contents now, trimmed to the

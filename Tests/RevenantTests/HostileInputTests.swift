@@ -91,7 +91,7 @@ final class HostileInputTests: ScratchTestCase {
         proc.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         proc.arguments = [base.appendingPathComponent("listener.py").path, listener]
         proc.standardOutput = try FileHandle(forWritingTo: {
-            FileManager.default.createFile(atPath: out.path, contents: nil); return out
+            _ = FileManager.default.createFile(atPath: out.path, contents: nil); return out
         }())
         try proc.run()
         defer { proc.terminate() }
@@ -114,7 +114,7 @@ final class HostileInputTests: ScratchTestCase {
 
             """, "s.pl")
         let r = try revenant(["run", "--", Self.perl, "s.pl"])
-        FileManager.default.createFile(atPath: listener + ".done", contents: nil)
+        _ = FileManager.default.createFile(atPath: listener + ".done", contents: nil)
         proc.waitUntilExit()
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(r.stdout, """
