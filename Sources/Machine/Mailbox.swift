@@ -20,6 +20,9 @@ final class SyscallMailbox: @unchecked Sendable {
     static let outcomeState: UInt32 = 5
 
     private var stopFlag: UInt32 = 0
+    /// Set by the spinner as its last act: `stop` waits for it, so that no spinner touches the
+    /// mailbox page after the machine that owns it is gone.
+    private var exitedFlag: UInt32 = 0
     private var parkMillis: UInt32 = 0
     // Owned by the vCPU thread.
     private var parkedUntil: UInt64 = 0
@@ -45,13 +48,23 @@ final class SyscallMailbox: @unchecked Sendable {
             chost_block_forwarded_signals()
             chost_make_kickable()
             mb.spin()
+            withUnsafeMutablePointer(to: &mb.exitedFlag) { chost_store_u32($0, 1) }
         }, me)
+        started = true
     }
+    private var started = false
 
+    /// Stop the spinner and wait until it has left the mailbox page.
     func stop() {
         withUnsafeMutablePointer(to: &stopFlag) { chost_store_u32($0, 1) }
         chost_store_u32(state, UInt32(REVENANT_MB_ASLEEP))
         chost_futex_wake(state)
+        guard started else { return }
+        // Bounded: a forked copy of this process has no spinner thread to wait for.
+        for _ in 0..<20_000 where withUnsafeMutablePointer(to: &exitedFlag, { chost_load_u32($0) }) == 0 {
+            chost_futex_wake(state)
+            usleep(50)
+        }
     }
 
     private var stopped: Bool { withUnsafeMutablePointer(to: &stopFlag) { chost_load_u32($0) != 0 } }
