@@ -13,6 +13,7 @@ let package = Package(
     name: "Revenant",
     products: [
         .executable(name: "revenant", targets: ["RevenantCLI"]),
+        .library(name: "RevenantKit", targets: ["RevenantKit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -41,12 +42,16 @@ let package = Package(
         .target(name: "CSQLReplay", dependencies: ["CGuestStub"], linkerSettings: [.linkedLibrary("sqlite3"), .linkedLibrary("crypto")]),
         .target(name: "SQLReplay", dependencies: ["Regen", "Replay", "Trace", "CSQLReplay", "CHost", "GuestMemory", "LinuxABI", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "PerlReplay", dependencies: ["Regen", "Replay", "Personality", "GuestMemory", "CGuestStub"]),
-        .executableTarget(name: "RevenantCLI", dependencies: [
+        // What the commands do, as a library (the CLI parses arguments and prints): sessions, the
+        // Perl-level replay in both forms, checkpoints and clone evaluation.
+        .target(name: "RevenantKit", dependencies: ["Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace",
+                                                    "Regen", "SQLReplay", "PerlReplay", "GuestMemory"]),
+        .executableTarget(name: "RevenantCLI", dependencies: ["RevenantKit", 
             "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace", "Regen", "SQLReplay", "PerlReplay",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "RevenantTests", dependencies: ["LinuxABI", "GuestMemory", "Personality", "Machine",
                                                           "Trace", "Replay", "Regen", "SQLReplay", "PerlReplay",
-                                                          "CHost", "CGuestStub"]),
+                                                          "CHost", "CGuestStub", "RevenantKit"]),
     ]
 )

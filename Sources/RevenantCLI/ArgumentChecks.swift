@@ -1,6 +1,7 @@
 import ArgumentParser
 import Regen
 import SQLReplay
+import RevenantKit
 
 // Checks of path arguments ArgumentParser runs before a command (`validate()`), for commands
 // declared elsewhere too: an empty path would reach the file system as "" and come back as

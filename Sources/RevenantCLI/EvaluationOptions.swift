@@ -1,4 +1,5 @@
 import ArgumentParser
+import RevenantKit
 
 /// Options of the commands that evaluate the user's query or expression at many points of a
 /// run (`sql --when`, `when --sql`; meant for `perl --when/--print` and `when --perl` too): one
@@ -14,10 +15,8 @@ struct EvaluationOptions: ParsableArguments {
         guard timeout > 0, timeout.isFinite else { throw ValidationError("--timeout: a number of seconds above 0") }
     }
 
-    /// The one line for an evaluation past its time: `what` ("the --when query") at `position`
-    /// ("statement #12").
-    func timedOut(_ what: String, at position: String) -> CLIError {
-        let seconds = timeout == timeout.rounded() && timeout < 1e15 ? String(Int64(timeout)) : String(timeout)
-        return CLIError("\(what) timed out after \(seconds) s at \(position) (--timeout to allow longer)")
-    }
+    var limit: EvaluationLimit { EvaluationLimit(seconds: timeout) }
+
+    /// The one line for an evaluation past its time (EvaluationLimit words it).
+    func timedOut(_ what: String, at position: String) -> CLIError { limit.timedOut(what, at: position) }
 }

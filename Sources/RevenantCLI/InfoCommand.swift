@@ -4,6 +4,7 @@ import Glibc
 import KVM
 import LinuxABI
 import Machine
+import RevenantKit
 
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(

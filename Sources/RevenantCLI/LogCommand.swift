@@ -6,6 +6,7 @@ import Regen
 import Replay
 import SQLReplay
 import Trace
+import RevenantKit
 
 struct Log: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -202,14 +203,3 @@ extension String {
     func replacingNewlines() -> String { split(separator: "\n", omittingEmptySubsequences: false).joined(separator: " ") }
 }
 
-/// The index of a trace recorded with `shim`, regenerated when missing or stale.
-func requireIndex(_ trace: String, shim: String, what: String) throws -> TraceIndex {
-    let dir: TraceDirectory, header: TraceHeader
-    do { (dir, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
-    guard header.shims?.contains(shim) == true else {
-        throw CLIError("\(trace) was recorded without the \(what) shim (--shims none, or a revenant without it): it has no \(what) log", code: 1)
-    }
-    if TraceIndex.open(dir) == nil { _ = try regenerate(trace, ignoreCPU: false) }
-    guard let index = TraceIndex.open(dir) else { throw CLIError("\(trace): cannot read index.sqlite after regenerating it") }
-    return index
-}

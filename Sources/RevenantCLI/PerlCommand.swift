@@ -5,6 +5,7 @@ import Regen
 import Replay
 import SQLReplay
 import Trace
+import RevenantKit
 
 struct PerlCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -63,7 +64,7 @@ struct PerlCommand: ParsableCommand {
 
     func run() throws {
         var run = try PerlReplayRun(trace: trace)
-        run.evaluation = evaluation
+        run.evaluation = evaluation.limit
         run.breakpoints = try breaks.map(Breakpoint.init)
         if let when { run.when = (when, try parseExpression(when, option: "--when")) }
         if let print {
@@ -87,156 +88,5 @@ struct PerlCommand: ParsableCommand {
     }
 }
 
-func parseExpression(_ text: String, option: String) throws -> PerlExpression {
-    do { return try PerlExpression.parse(text) } catch { throw CLIError("\(option) \(text): \(error)") }
-}
 
-/// FILE:LINE.
-struct Breakpoint {
-    var file: String
-    var line: Int64
-    init(_ spec: String) throws {
-        guard let colon = spec.lastIndex(of: ":"), let l = Int64(spec[spec.index(after: colon)...]), l > 0, colon != spec.startIndex else {
-            throw CLIError("--break \(spec): expected FILE:LINE")
-        }
-        file = String(spec[..<colon])
-        line = l
-    }
-    func matches(_ s: PerlStop) -> Bool { matches(file: s.file, line: s.line) }
-    func matches(file f: String, line l: Int64) -> Bool { l == line && (f == file || f.hasSuffix("/" + file)) }
-}
-
-enum ReplayPath: String, ExpressibleByArgument { case auto, fast, vm }
-
-/// One stepping replay of a trace at the Perl level, shared by `perl` and `when --perl`.
-struct PerlReplayRun {
-    let trace: String
-    let index: TraceIndex
-    let header: TraceHeader
-    var breakpoints: [Breakpoint] = []
-    var when: (text: String, expression: PerlExpression)?
-    var path: ReplayPath = .auto
-    var prints: [(text: String, expression: PerlExpression)] = []
-    /// An expression the VMM cannot evaluate: the real interpreter evaluates it in a clone.
-    var clonePrint: String?
-    var first = false
-    /// How long one evaluation of --when/--print may run (--timeout).
-    var evaluation = EvaluationOptions()
-    /// The recorded working directory (where relative script paths lived).
-    let cwd: String
-
-    init(trace: String) throws {
-        self.trace = trace
-        index = try requireIndex(trace, shim: "perl", what: "Perl")
-        do { header = try TraceDirectory.open(trace).1 } catch { throw CLIError(error.description) }
-        cwd = header.cwd.description
-        sqlEvents = try index.sqlStatementEvents()
-    }
-
-    /// The event of every SQL statement, by number (read once: a stop must cost no query).
-    let sqlEvents: [Int]
-
-    /// The position of a stop at the three levels: the SQL statement is the last one started
-    /// before the stop's event.
-    func position(_ stop: PerlStop) -> Position {
-        var lo = 0, hi = sqlEvents.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if sqlEvents[mid] <= stop.event { lo = mid + 1 } else { hi = mid }
-        }
-        return Position(event: stop.event, perl: stop.location, sql: lo > 0 ? lo - 1 : nil)
-    }
-
-    func printed(at stop: PerlStop, _ stepper: PerlStepper) -> [String] {
-        if let clonePrint {
-            switch CloneEvaluation.evaluate(clonePrint, in: stepper.session, evaluation: evaluation,
-                                            at: "statement #\(stop.seq) (\(stop.location))") {
-            case .success(let v): return ["\(clonePrint) = \(v)"]
-            case .failure(let f): return ["<\(f.message)>"]
-            }
-        }
-        guard !prints.isEmpty else { return [] }
-        do {
-            let e = try stepper.evaluator(package: stop.package)
-            return prints.map { e.printable($0.expression).rendered(as: $0.text) }
-        } catch { return ["<\(error)>"] }
-    }
-
-    /// Every statement on these lines (number and position), from the index, in order.
-    func targets(_ points: [Breakpoint]) throws -> [(seq: Int, event: Int)] {
-        try index.statements(onLines: Set(points.map(\.line))).filter { s in points.contains { $0.matches(file: s.file, line: s.line) } }
-            .map { ($0.seq, $0.event) }
-    }
-
-    /// Replay once, calling `report` at every hit with what --print shows there; returns the
-    /// number of hits. The fast form where it applies, else (or after its divergence) the VM.
-    func run(report: @escaping (PerlStop, Position, [String]) -> Void) throws -> Int {
-        if path != .vm, let hits = try runFast() {
-            let found = try index.statements(seqs: hits.map(\.seq))
-            for h in hits {
-                guard let s = found[h.seq] else { throw CLIError("\(trace): statement #\(h.seq) is not in the index") }
-                let stop = PerlStop(seq: h.seq, event: s.event, file: s.file, line: s.line, package: s.package, sub: s.sub)
-                report(stop, position(stop), h.lines)
-            }
-            return hits.count
-        }
-        return try runInVM(report: report)
-    }
-
-    /// The fast form's hits, or nil when the VM path must answer (said on stderr).
-    func runFast() throws -> [(seq: Int, lines: [String])]? {
-        let request = FastPerlReplay.Request(when: when, prints: prints, other: clonePrint,
-                                             breaks: breakpoints.isEmpty ? nil : try targets(breakpoints).map(\.seq), first: first)
-        let why: String
-        var fast = FastPerlReplay(trace: trace, index: index, header: header)
-        fast.evaluation = evaluation
-        switch try fast.run(request) {
-        case .finished(let hits): return hits
-        case .diverged(let d): why = d
-        }
-        guard path != .fast else { throw CLIError("--path fast: \(why)", code: 124) }
-        FileHandleStderr.write("revenant: the fast replay does not apply (\(why)); stepping the replay in the VM\n")
-        return nil
-    }
-
-    /// The exact form: step the machine-level replay in the VM.
-    func runInVM(report: @escaping (PerlStop, Position, [String]) -> Void) throws -> Int {
-        // A clone needs the vCPU stopped at each exit: no mailbox then.
-        let session = try questionReplay(trace, mailbox: clonePrint == nil)
-        let stepper = PerlStepper(session: session)
-        var wanted = Set<Int>()
-        if when != nil || breakpoints.isEmpty { stepper.stepAll = true }
-        if !breakpoints.isEmpty {
-            stepper.targets = try targets(breakpoints)
-            wanted = Set(stepper.targets.map(\.seq))
-        }
-        var hits = 0, previous: Bool? = nil
-        var failure: String?
-        stepper.onStop = { stop, stepper in
-            guard breakpoints.isEmpty || wanted.contains(stop.seq) else { return true }
-            if let when = when?.expression {
-                let value: Bool?
-                do { value = try stepper.evaluator(package: stop.package).truthInScope(when) } catch {
-                    failure = "cannot evaluate --when at \(stop.location): \(error)"
-                    return false
-                }
-                // Where its variables are not visible the predicate is not evaluated.
-                guard let now = value else { return true }
-                defer { previous = now }
-                // Without breakpoints a hit is where it becomes true; with them, a condition.
-                guard now, !breakpoints.isEmpty || previous != true else { return true }
-            }
-            hits += 1
-            report(stop, position(stop), printed(at: stop, stepper))
-            return !first
-        }
-        let finished = Result { try replayToEnd(session) { "last Perl statement: \(stepper.current().statement?.location ?? "none yet")" } }
-        if let failure { throw CLIError(failure) }
-        if let e = stepper.error { throw CLIError("\(trace): \(e)") }
-        _ = try finished.get()
-        if !stepper.steppable {
-            throw CLIError("\(trace) was recorded with a Perl shim that cannot be stepped (channel version 1): record it again")
-        }
-        return hits
-    }
-}
+extension ReplayPath: ExpressibleByArgument {}

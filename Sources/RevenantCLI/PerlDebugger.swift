@@ -4,6 +4,7 @@ import Machine
 import PerlReplay
 import Regen
 import Replay
+import RevenantKit
 
 /// `revenant perl --debug`: an interactive session over the stepping replay. Forward commands
 /// steer the running replay; reverse-step resumes the latest checkpoint before the target

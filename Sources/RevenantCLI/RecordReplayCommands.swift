@@ -6,6 +6,7 @@ import Machine
 import Personality
 import Replay
 import Trace
+import RevenantKit
 
 struct Record: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -38,7 +39,7 @@ struct Record: ParsableCommand {
     func run() throws {
         let (program, arguments) = try programAndArguments(command, verb: "record", usage: "revenant record -o TRACE [options] -- PROGRAM [ARGS...]")
         let selection = try ShimSelection(shims)
-        let session = try GuestSession(options: options, program: program, arguments: arguments,
+        let session = try GuestSession(options: options.session, program: program, arguments: arguments,
                                        record: .init(path: output, force: force, shims: selection, keepChannel: keepChannel))
         Glibc.exit(session.run())
     }

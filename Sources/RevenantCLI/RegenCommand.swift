@@ -3,6 +3,7 @@ import Glibc
 import Regen
 import SQLReplay
 import Trace
+import RevenantKit
 
 struct RegenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -54,17 +55,3 @@ struct RegenCommand: ParsableCommand {
     }
 }
 
-/// Regenerate with a progress line on a terminal; failures end the command (124 or 125).
-func regenerate(_ trace: String, ignoreCPU: Bool, channelOut: String? = nil) throws -> Regenerator.Summary {
-    let tty = isatty(2) != 0
-    do {
-        let s = try Regenerator.regenerate(path: trace, ignoreCPU: ignoreCPU, channelOut: channelOut, progress: tty ? { index in
-            FileHandleStderr.write("\rregen: event \(index)…")
-        } : nil, diagnostic: { _ in })
-        if tty { FileHandleStderr.write("\r\u{1b}[K") }
-        return s
-    } catch {
-        if tty { FileHandleStderr.write("\r\u{1b}[K") }
-        throw CLIError(error.description, code: error.exitCode)
-    }
-}

@@ -3,6 +3,7 @@ import Glibc
 import Regen
 import SQLReplay
 import Trace
+import RevenantKit
 
 struct SQLCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import CHost
 import Glibc
 import LinuxABI
 import Replay
+import RevenantKit
 
 /// A recorded syscall as `log syscalls` and `when --syscall` print it, strace-like: path
 /// arguments as strings (from the event, not guest pointers), AT_FDCWD, small numbers in

@@ -3,6 +3,7 @@ import LinuxABI
 import Replay
 import Regen
 import Trace
+import RevenantKit
 
 /// What a trace holds, read straight from it.
 struct TraceSummary {

@@ -8,6 +8,7 @@ import Regen
 import Replay
 import SQLReplay
 import Trace
+import RevenantKit
 
 struct When: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -68,7 +69,7 @@ struct When: ParsableCommand {
     func run() throws {
         if let perl {
             var run = try PerlReplayRun(trace: trace)
-            run.evaluation = evaluation
+            run.evaluation = evaluation.limit
             run.when = (perl, try parseExpression(perl, option: "--perl"))
             run.first = first
             run.path = path

@@ -5,15 +5,17 @@ import Machine
 /// approach; GuestMachine.rebuildAfterFork gives a resumed copy its own VM). Reverse-step resumes
 /// the latest one at or before the target statement instead of replaying from the start; this
 /// process then only waits for it and ends with its status, so the shell sees one command.
-final class Checkpoints {
-    struct Entry { var seq: Int; var pid: pid_t; var fd: Int32 }
+package final class Checkpoints {
+    package struct Entry { var seq: Int; var pid: pid_t; var fd: Int32 }
     private(set) var entries: [Entry] = []
     /// How many paused copies to keep (each holds the guest's memory copy-on-write).
-    let limit = 32
+    package let limit = 32
+
+    package init() {}
 
     /// Fork a paused copy at statement `seq`. The parent gets nil back at once. The copy waits;
     /// resumed, it returns the statement to run to (an abandoned copy exits quietly).
-    func take(seq: Int, machine: GuestMachine) -> Int? {
+    package func take(seq: Int, machine: GuestMachine) -> Int? {
         guard let state = try? machine.saveVCPU() else { return nil }
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { return nil }
@@ -45,7 +47,7 @@ final class Checkpoints {
 
     /// Resume the latest copy at or before `target` and end this process with its status;
     /// returns false (and does nothing) when there is none.
-    func resume(to target: Int) -> Bool {
+    package func resume(to target: Int) -> Bool {
         guard let i = entries.lastIndex(where: { $0.seq <= target }) else { return false }
         let chosen = entries.remove(at: i)
         dropAll()
@@ -59,7 +61,7 @@ final class Checkpoints {
     }
 
     /// Let every paused copy go (they exit when their pipe closes).
-    func dropAll() {
+    package func dropAll() {
         for e in entries { abandon(e) }
         entries = []
     }
@@ -73,7 +75,7 @@ final class Checkpoints {
 
 /// A line from standard input without stdio's buffer: a forked checkpoint shares the descriptor's
 /// offset, so it must not hold lines its parent read ahead.
-func readCommandLine() -> String? {
+package func readCommandLine() -> String? {
     var bytes: [UInt8] = []
     var c: UInt8 = 0
     while true {

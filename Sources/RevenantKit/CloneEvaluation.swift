@@ -9,18 +9,18 @@ import Replay
 /// copy-on-write memory (GuestMachine.rebuildAfterFork), answers the FLUSH the guest is paused in
 /// with REVENANT_CHANNEL_EVAL_REQUEST and the code in the buffer, lets the shim evaluate it in the
 /// statement's scope, reads the EVAL record and exits. The replay itself never runs that code.
-enum CloneEvaluation {
+package enum CloneEvaluation {
     /// The code the shim evaluates: EXPR in list context, each value rendered as `--print` does.
-    static func code(for expression: String) -> String {
+    package static func code(for expression: String) -> String {
         #"do { my @__revenant = ("# + expression + #"); "#
             + #"join(', ', map { !defined($_) ? 'undef' : ref($_) ? "$_" : /^-?(?:0|[1-9][0-9]{0,14})\z/ ? $_ : "'" . s/(['\\])/\\$1/gr . "'" } @__revenant) }"#
     }
 
     /// The rendered value, or why there is none (one line).
-    /// One evaluation runs at most `evaluation.timeout` seconds: the clone is killed then, and
+    /// One evaluation runs at most `evaluation.seconds`: the clone is killed then, and
     /// the command ends (one line, exit 125).
-    static func evaluate(_ expression: String, in session: ReplaySession,
-                         evaluation: EvaluationOptions = EvaluationOptions(),
+    package static func evaluate(_ expression: String, in session: ReplaySession,
+                         evaluation: EvaluationLimit = EvaluationLimit(),
                          at position: String = "this stop") -> Result<String, CLIError> {
         guard let state = try? session.machine.saveVCPU() else {
             return .failure(CLIError("\(expression): beyond what the VMM evaluates, and this replay cannot be cloned"))
@@ -37,7 +37,7 @@ enum CloneEvaluation {
         close(fds[1])
         var reply: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
-        let deadline = monotonicNanos() + UInt64(min(evaluation.timeout, 1e9) * 1e9)
+        let deadline = monotonicNanos() + UInt64(min(evaluation.seconds, 1e9) * 1e9)
         var timedOut = false
         while true {
             let now = monotonicNanos()
@@ -64,7 +64,7 @@ enum CloneEvaluation {
     }
 
     /// How the clone's program ended, in words (an exit ends the clone with the program's status).
-    static func describe(_ end: Termination) -> String {
+    package static func describe(_ end: Termination) -> String {
         switch end {
         case .exited(let status): return "exit status \(status)"
         case .halted: return "the clone was stopped"

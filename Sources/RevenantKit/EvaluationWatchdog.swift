@@ -9,7 +9,7 @@ import PerlReplay
 /// evaluation that stays past the limit ends the command: `onTimeout` gets the statement number
 /// and must not return (the guest may be computing, or the VMM sleeping for it: nothing else stops
 /// it). The thread parks between looks; it costs the guest two stores per evaluation.
-final class EvaluationWatchdog: @unchecked Sendable {
+package final class EvaluationWatchdog: @unchecked Sendable {
     private let channel: ChannelPort
     private let memory: AddressSpace
     private let limit: UInt64
@@ -18,7 +18,7 @@ final class EvaluationWatchdog: @unchecked Sendable {
     private var running = true
     private var lock = pthread_mutex_t()
 
-    init(channel: ChannelPort, memory: AddressSpace, seconds: Double, onTimeout: @escaping (Int) -> Never) {
+    package init(channel: ChannelPort, memory: AddressSpace, seconds: Double, onTimeout: @escaping (Int) -> Never) {
         self.channel = channel
         self.memory = memory
         limit = UInt64(min(seconds, 1e9) * 1e9)
@@ -26,7 +26,7 @@ final class EvaluationWatchdog: @unchecked Sendable {
         pthread_mutex_init(&lock, nil)
     }
 
-    func start() {
+    package func start() {
         let box = Unmanaged.passRetained(self)
         pthread_create(&thread, nil, { arg in
             let watchdog = Unmanaged<EvaluationWatchdog>.fromOpaque(arg!).takeRetainedValue()
@@ -35,7 +35,7 @@ final class EvaluationWatchdog: @unchecked Sendable {
         }, box.toOpaque())
     }
 
-    func stop() {
+    package func stop() {
         pthread_mutex_lock(&lock)
         running = false
         pthread_mutex_unlock(&lock)

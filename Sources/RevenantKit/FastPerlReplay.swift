@@ -1,4 +1,3 @@
-import ArgumentParser
 import Glibc
 import LinuxABI
 import Machine
@@ -14,9 +13,9 @@ import Trace
 /// scope at the statements asked for, and reports through the channel. Used only where `regen`
 /// found that every input passed through hooked ops; any divergence is reported and the caller
 /// takes the VM path.
-struct FastPerlReplay {
+package struct FastPerlReplay {
     /// What to evaluate where: the shim's request, one item per line.
-    struct Request {
+    package struct Request {
         /// `when EXPR`, then its variables: `var $x` (aliased into the predicate's package) or
         /// `need $Pkg::x` (only has to exist).
         var when: [String] = []
@@ -61,21 +60,27 @@ struct FastPerlReplay {
         var fitsLines: Bool { !text.contains { $0.contains("\n") } }
     }
 
-    enum Outcome {
+    package enum Outcome {
         /// The run ended where the recording did (or stopped at --first): the hits, in order.
         case finished([(seq: Int, lines: [String])])
         /// The fast form cannot be trusted for this run; why.
         case diverged(String)
     }
 
-    let trace: String
-    let index: TraceIndex
-    let header: TraceHeader
+    package let trace: String
+    package let index: TraceIndex
+    package let header: TraceHeader
     /// How long one evaluation may run (--timeout).
-    var evaluation = EvaluationOptions()
+    package var evaluation = EvaluationLimit()
+
+    package init(trace: String, index: TraceIndex, header: TraceHeader) {
+        self.trace = trace
+        self.index = index
+        self.header = header
+    }
 
     /// Why this run cannot take the fast form, or nil when it can.
-    func unavailable() -> String? {
+    package func unavailable() -> String? {
         guard index.meta("fast_replay") == "yes" else {
             return "regen found it inexact for this run: \(index.meta("fast_replay_blocker") ?? "unknown")"
         }
@@ -85,7 +90,7 @@ struct FastPerlReplay {
     }
 
     /// Run it (an expression spanning lines cannot be sent: the request is one item per line).
-    func run(_ request: Request) throws -> Outcome {
+    package func run(_ request: Request) throws -> Outcome {
         if let why = unavailable() { return .diverged(why) }
         guard request.fitsLines else { return .diverged("an expression spans lines") }
         let null = open("/dev/null", O_RDWR | O_CLOEXEC)
@@ -106,7 +111,7 @@ struct FastPerlReplay {
     /// perl's own debugger (`perl -d`) on the fast form, on the terminal: the user's commands run
     /// as they would on the original run, its statements checked against the log as they go.
     /// Returns the exit status for revenant.
-    func debug() throws -> Int32 {
+    package func debug() throws -> Int32 {
         if let why = unavailable() { throw CLIError("--path fast: \(why)", code: 124) }
         do {
             return try inSandbox([], stdio: [0, 1, 2], debugger: true) { _, collected in
@@ -123,7 +128,7 @@ struct FastPerlReplay {
     /// Set up the sandbox (scratch folder, the feed and request in the guest's /tmp), run perl
     /// in it, and hand `body` its exit status and the channel it wrote.
     /// `timing`: what the shim evaluates, bounded by --timeout (nil: nothing of ours runs).
-    func inSandbox<T>(_ requestLines: [String], stdio: [Int32], debugger: Bool, timing: String? = nil,
+    package func inSandbox<T>(_ requestLines: [String], stdio: [Int32], debugger: Bool, timing: String? = nil,
                       _ body: (Int32, [UInt8]) throws -> T) throws -> T {
         let feed = try index.perlFeed()
         guard let hash = try hashState(feed) else { throw CLIError("\(trace): the run's records have no hash state") }
@@ -151,9 +156,9 @@ struct FastPerlReplay {
             lines.append("unsetenv " + name)
         }
         env += [ByteString("REVENANT_SHIM_REPLAY=" + feedPath), ByteString("REVENANT_SHIM_REQUEST=" + requestPath)]
-        var options = try SandboxOptions.parse([])
+        var options = SessionOptions()
         options.memory = "\(max(header.memory >> 20, 64))M"
-        let session = try GuestSession(options: options, program: header.program, arguments: [], replica: .init(
+        let session = try GuestSession(options: options, program: header.program, arguments: [], record: nil, replica: .init(
             program: ProgramSpec(path: header.program, argv: argv), environment: env, cwd: header.cwd,
             scratch: scratch, readOnly: [lib] + recordedMounts(), stdio: stdio))
         // The feed, the request, and the empty file reads open in place of the recorded ones.
@@ -168,7 +173,7 @@ struct FastPerlReplay {
         if let what = timing {
             let (index, evaluation, tmp) = (index, evaluation, session.privateTmp)
             watchdog = EvaluationWatchdog(channel: session.personality.channel, memory: session.machine.space,
-                                          seconds: evaluation.timeout) { seq in
+                                          seconds: evaluation.seconds) { seq in
                 // The guest may compute forever: this thread ends the command, leaving nothing behind.
                 removeTree(scratch)
                 removeTree(tmp)
@@ -185,10 +190,10 @@ struct FastPerlReplay {
     }
 
     /// The program's code is not the recorded code (found before perl runs).
-    struct Inexact: Error { var why: String }
+    package struct Inexact: Error { var why: String }
 
     /// What the reports say; `status` nil when the exit status is not to be checked (perl -d).
-    func outcome(status: Int32?, collected: [UInt8]) throws -> Outcome {
+    package func outcome(status: Int32?, collected: [UInt8]) throws -> Outcome {
         let reports: [ReplayReport]
         do { reports = try ChannelDecoder.replayReports(collected) } catch {
             return .diverged("the replay's reports are unreadable: \(error)")
@@ -216,7 +221,7 @@ struct FastPerlReplay {
     }
 
     /// The hash seed and key-order mode the recording ran with (its HASH record).
-    func hashState(_ feed: [UInt8]) throws -> (seed: [UInt8], enabled: Int)? {
+    package func hashState(_ feed: [UInt8]) throws -> (seed: [UInt8], enabled: Int)? {
         var d = ChannelDecoder(feed)
         while let (record, _) = try d.next() {
             if case .hashState(let seed, _, let enabled) = record { return (seed, enabled ? 1 : 0) }
@@ -227,7 +232,7 @@ struct FastPerlReplay {
     /// The program's own source files under the recorded working directory, copied into the
     /// scratch folder that stands in for it; nil, or why they cannot be (gone, or changed since
     /// the recording: the shim checks the other files' digests itself).
-    func stageSources(into scratch: String) throws -> String? {
+    package func stageSources(into scratch: String) throws -> String? {
         let recorded = header.cwd.description
         let cwd = recorded.hasSuffix("/") ? recorded : recorded + "/"
         for f in try index.sourceFiles() where f.programCode && !f.path.hasSuffix("/Revenant/Shim.pm") {
@@ -245,7 +250,7 @@ struct FastPerlReplay {
 
     /// The recording's own mounts (--ro, --rw: the program may load code from them), read-only, as
     /// far as they still exist; the root, /tmp and the working directory are the sandbox's.
-    func recordedMounts() -> [String] {
+    package func recordedMounts() -> [String] {
         header.mounts.filter { m in
             m.guest == m.host && m.guest != "/" && m.guest != "/tmp" && m.guest != header.cwd
                 && m.host.withCString { access($0, F_OK) } == 0
@@ -253,7 +258,7 @@ struct FastPerlReplay {
     }
 
     /// LD_PRELOAD without the SQLite shim (the fast form loads only the Perl shim); nil drops it.
-    func withoutSQLiteShim(_ kv: ByteString) -> ByteString? {
+    package func withoutSQLiteShim(_ kv: ByteString) -> ByteString? {
         guard kv.hasPrefix("LD_PRELOAD=") else { return kv }
         let kept = kv.dropFirst("LD_PRELOAD=".count).split(separator: UInt8(ascii: ":"))
             .filter { !$0.hasSuffix("/librevenant_sqlite.so") }

@@ -3,13 +3,13 @@ import LinuxABI
 import Machine
 
 /// Which shims `record --shims` asked for, and how each is loaded into the guest.
-struct ShimSelection {
-    var perl = false
-    var sqlite = false
-    var explicit = false
+package struct ShimSelection {
+    package var perl = false
+    package var sqlite = false
+    package var explicit = false
 
     /// auto: every shim that applies to the program; none; or a comma-separated list.
-    init(_ value: String) throws {
+    package init(_ value: String) throws {
         switch value {
         case "auto": perl = true; sqlite = true
         case "none": break
@@ -29,7 +29,7 @@ struct ShimSelection {
     /// named explicitly cannot be loaded. `loaded` names what was added; `folders` are the host
     /// folders the guest must see (read-only) for them — a build under /tmp is hidden by the
     /// guest's private /tmp otherwise.
-    func apply(to spec: ProgramSpec, environment: [ByteString]) throws
+    package func apply(to spec: ProgramSpec, environment: [ByteString]) throws
         -> (spec: ProgramSpec, environment: [ByteString], loaded: [String], folders: [String]) {
         var spec = spec
         var env = environment
@@ -74,11 +74,11 @@ struct ShimSelection {
     }
 
     /// The switches apply() puts first on perl's command line to load the Perl shim from `lib`.
-    static func perlSwitches(_ lib: String) -> [String] { ["-I" + lib, "-MRevenant::Shim"] }
+    package static func perlSwitches(_ lib: String) -> [String] { ["-I" + lib, "-MRevenant::Shim"] }
 
     /// The command the user ran: a recorded argv and environment less exactly what apply() added
     /// for `shims` (the trace header's list): perl's switches, the SQLite shim in LD_PRELOAD.
-    static func userCommand(argv: [String], environment: [String],
+    package static func userCommand(argv: [String], environment: [String],
                             shims: [String]) -> (argv: [String], environment: [String]) {
         var argv = argv, env = environment
         if shims.contains("perl"), argv.count >= 3, argv[1].hasPrefix("-I"),
@@ -103,23 +103,23 @@ struct ShimSelection {
 
     /// Where the shims' own code lives, as staged (`make shims`): the SQLite shim's library and
     /// the Perl shim's XS module.
-    static let sqliteLibrary = "sqlite/librevenant_sqlite.so"
-    static let perlModule = "auto/Revenant/Shim/Shim.so"
+    package static let sqliteLibrary = "sqlite/librevenant_sqlite.so"
+    package static let perlModule = "auto/Revenant/Shim/Shim.so"
 
     /// Whether `path` is one of the shims' libraries (not the program's code).
-    static func isShimLibrary(_ path: String) -> Bool {
+    package static func isShimLibrary(_ path: String) -> Bool {
         path.hasSuffix("/" + sqliteLibrary) || path.hasSuffix("/perl/lib/" + perlModule)
     }
 
     /// perl, perl5.36.0 …
-    static func isPerl(_ path: String) -> Bool {
+    package static func isPerl(_ path: String) -> Bool {
         let base = path.split(separator: "/").last.map(String.init) ?? path
         return base == "perl" || (base.hasPrefix("perl5") && base.dropFirst(5).allSatisfy { $0.isNumber || $0 == "." })
     }
 
     /// The staged Perl shim's library folder: $REVENANT_SHIMS/perl/lib, else .build/shims/perl/lib
     /// next to this binary (where `make shims` puts it).
-    static func perlShimLibrary() -> String? {
+    package static func perlShimLibrary() -> String? {
         for c in shimFolders() {
             let lib = c + "/perl/lib"
             if access(lib + "/Revenant/Shim.pm", R_OK) == 0, access(lib + "/" + perlModule, R_OK) == 0 {
@@ -130,12 +130,12 @@ struct ShimSelection {
     }
 
     /// The staged SQLite shim: $REVENANT_SHIMS/sqlite/librevenant_sqlite.so, else next to this binary.
-    static func sqliteShimLibrary() -> String? {
+    package static func sqliteShimLibrary() -> String? {
         shimFolders().map { $0 + "/" + sqliteLibrary }.first { access($0, R_OK) == 0 }
     }
 
     /// Where staged shims may be, real paths: $REVENANT_SHIMS, then .build/shims beside the binary.
-    static func shimFolders() -> [String] {
+    package static func shimFolders() -> [String] {
         var candidates: [String] = []
         if let env = getenv("REVENANT_SHIMS") { candidates.append(String(cString: env)) }
         if let exe = realpath("/proc/self/exe", nil) {
