@@ -18,7 +18,7 @@ APT_PACKAGES := liblz4-dev libssl-dev pkg-config libperl-dev libsqlite3-dev linu
 SWIFT_CONFIG := -c release
 BIN := .build/release/revenant
 
-.PHONY: all deps build shims test demo bench docs clean
+.PHONY: all deps build shims lint test demo bench docs clean format
 
 all: build
 
@@ -43,7 +43,11 @@ shims:
 	bash Shims/perl/build.sh .build/shims/perl
 	bash Shims/sqlite/build.sh .build/shims/sqlite
 
-test: deps build
+# The checked-in formatter configuration (.swift-format: swift-format, 120 columns) holds.
+lint:
+	swift format lint --strict -r Sources Tests Package.swift
+
+test: deps lint build
 	bash Shims/perl/build.sh .build/shims/perl --test
 	bash Shims/sqlite/build.sh .build/shims/sqlite --test
 	swift test $(SWIFT_CONFIG) --skip-build 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
@@ -58,6 +62,10 @@ docs:
 	python3 Scripts/gen-syscall-names.py
 	$(MAKE) build
 	$(BIN) syscalls --markdown > Docs/syscalls.md
+
+# Apply the formatter (then `make lint` holds).
+format:
+	swift format format -i -r Sources Tests Package.swift
 
 clean:
 	rm -rf .build bench-results

@@ -35,23 +35,45 @@ let package = Package(
         .target(name: "Personality", dependencies: ["LinuxABI", "GuestMemory", "CHost", "CGuestStub"]),
         .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "LinuxABI", "CGuestStub", "CHost"]),
         .target(name: "Replay", dependencies: ["Machine", "Personality", "Trace", "LinuxABI", "GuestMemory", "CHost"]),
-        .target(name: "Regen", dependencies: ["Replay", "Trace", "Personality", "Machine", "LinuxABI", "CGuestStub",
-                                              .product(name: "GRDB", package: "GRDB.swift"),
-                                              .product(name: "GRDBSQLite", package: "GRDB.swift")]),
+        .target(
+            name: "Regen",
+            dependencies: [
+                "Replay", "Trace", "Personality", "Machine", "LinuxABI", "CGuestStub",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]),
         // SQL-level replay: the regenerated query log re-executed on a database's pre-image.
-        .target(name: "CSQLReplay", dependencies: ["CGuestStub"], linkerSettings: [.linkedLibrary("sqlite3"), .linkedLibrary("crypto")]),
-        .target(name: "SQLReplay", dependencies: ["Regen", "Replay", "Trace", "CSQLReplay", "CHost", "GuestMemory", "LinuxABI", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(
+            name: "CSQLReplay", dependencies: ["CGuestStub"],
+            linkerSettings: [.linkedLibrary("sqlite3"), .linkedLibrary("crypto")]),
+        .target(
+            name: "SQLReplay",
+            dependencies: [
+                "Regen", "Replay", "Trace", "CSQLReplay", "CHost", "GuestMemory", "LinuxABI",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
         .target(name: "PerlReplay", dependencies: ["Regen", "Replay", "Personality", "GuestMemory", "CGuestStub"]),
         // What the commands do, as a library (the CLI parses arguments and prints): sessions, the
         // Perl-level replay in both forms, checkpoints and clone evaluation.
-        .target(name: "RevenantKit", dependencies: ["Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace",
-                                                    "Regen", "SQLReplay", "PerlReplay", "GuestMemory"]),
-        .executableTarget(name: "RevenantCLI", dependencies: ["RevenantKit", 
-            "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace", "Regen", "SQLReplay", "PerlReplay",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
-        .testTarget(name: "RevenantTests", dependencies: ["LinuxABI", "GuestMemory", "Personality", "Machine",
-                                                          "Trace", "Replay", "Regen", "SQLReplay", "PerlReplay",
-                                                          "CHost", "CGuestStub", "RevenantKit"]),
+        .target(
+            name: "RevenantKit",
+            dependencies: [
+                "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace",
+                "Regen", "SQLReplay", "PerlReplay", "GuestMemory",
+            ]),
+        .executableTarget(
+            name: "RevenantCLI",
+            dependencies: [
+                "RevenantKit",
+                "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace", "Regen", "SQLReplay", "PerlReplay",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(
+            name: "RevenantTests",
+            dependencies: [
+                "LinuxABI", "GuestMemory", "Personality", "Machine",
+                "Trace", "Replay", "Regen", "SQLReplay", "PerlReplay",
+                "CHost", "CGuestStub", "RevenantKit",
+            ]),
     ]
 )

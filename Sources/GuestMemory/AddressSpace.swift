@@ -38,7 +38,8 @@ public final class AddressSpace: @unchecked Sendable {
         public var description: String {
             switch self {
             case .reserve(let a, let s, let e):
-                return "cannot reserve guest memory at 0x\(String(a, radix: 16)) (\(s >> 20) MiB): \(String(cString: strerror(e)))"
+                return
+                    "cannot reserve guest memory at 0x\(String(a, radix: 16)) (\(s >> 20) MiB): \(String(cString: strerror(e)))"
             }
         }
     }
@@ -47,8 +48,9 @@ public final class AddressSpace: @unchecked Sendable {
         self.layout = layout
         // MAP_NORESERVE: untouched guest memory costs nothing. MAP_PRIVATE: see notes (shared anonymous
         // RAM made PVM loop on faults, and checkpoints by fork need copy-on-write).
-        let p = mmap(UnsafeMutableRawPointer(bitPattern: UInt(layout.start)), Int(layout.size),
-                     PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0)
+        let p = mmap(
+            UnsafeMutableRawPointer(bitPattern: UInt(layout.start)), Int(layout.size),
+            PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0)
         guard let p, p != MAP_FAILED, UInt64(UInt(bitPattern: p)) == layout.start else {
             throw SetupError.reserve(address: layout.start, size: layout.size, errno: errno)
         }
@@ -62,7 +64,9 @@ public final class AddressSpace: @unchecked Sendable {
     /// The host pointer for guest [addr, addr+len), or an error when any byte lies outside the
     /// program's part of the space (the system area included) or, for writes, in a host-read-only mapping.
     @inline(__always)
-    public func pointer(_ addr: UInt64, _ len: Int, write: Bool = false) throws(GuestMemoryError) -> UnsafeMutableRawPointer {
+    public func pointer(
+        _ addr: UInt64, _ len: Int, write: Bool = false
+    ) throws(GuestMemoryError) -> UnsafeMutableRawPointer {
         guard len > 0 else {
             if len == 0 { return UnsafeMutableRawPointer(bitPattern: UInt(max(addr, 1)))! }
             throw GuestMemoryError(address: addr, length: 0)
@@ -163,16 +167,23 @@ public final class AddressSpace: @unchecked Sendable {
     /// Map [start, start+length) replacing whatever was there (MAP_FIXED semantics). Returns errno on failure.
     public func map(start: UInt64, length: UInt64, prot: Int32, backing kind: Backing) -> Int32 {
         guard start >= layout.programStart, start < layout.end, start % GuestLayout.page == 0, length > 0,
-              length <= layout.end - start else { return ENOMEM }
-        do { try backing?.back(physical: layout.physical(start)..<layout.physical(start + length)) } catch { return ENOMEM }
+            length <= layout.end - start
+        else { return ENOMEM }
+        do { try backing?.back(physical: layout.physical(start)..<layout.physical(start + length)) } catch {
+            return ENOMEM
+        }
         let addr = UnsafeMutableRawPointer(bitPattern: UInt(start))
-        var m = Mapping(start: start, end: start + length, prot: prot, shared: false, path: nil, offset: 0, hostReadOnly: false)
+        var m = Mapping(
+            start: start, end: start + length, prot: prot, shared: false, path: nil, offset: 0, hostReadOnly: false)
         switch kind {
         case .anonymous:
             // Small mappings (heap steps, bss, thread-local blocks) are populated at once: a page the
             // host already has costs PVM a cheaper shadow fault when the guest first touches it.
             let populate = length <= GuestLayout.populateLimit ? MAP_POPULATE : 0
-            guard mmap(addr, Int(length), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE | populate, -1, 0) != MAP_FAILED
+            guard
+                mmap(
+                    addr, Int(length), PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE | populate, -1, 0) != MAP_FAILED
             else { return errno }
         case .file(let fd, let path, let offset, let shared, let writable):
             // MAP_POPULATE: the host maps the page-cache pages now (no copy), which cut PVM's shadow
@@ -180,8 +191,15 @@ public final class AddressSpace: @unchecked Sendable {
             // Private file mappings are always writable on the host (copy-on-write): the guest's page
             // tables do not follow mprotect, so a host-read-only page would fault inside KVM_RUN.
             let hostProt = (shared && !writable) ? PROT_READ : PROT_READ | PROT_WRITE
-            guard mmap(addr, Int(length), hostProt, (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED | MAP_POPULATE, fd, off_t(offset)) != MAP_FAILED
-            else { let e = errno; resetHost(start, length); return e }
+            guard
+                mmap(
+                    addr, Int(length), hostProt, (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED | MAP_POPULATE, fd,
+                    off_t(offset)) != MAP_FAILED
+            else {
+                let e = errno
+                resetHost(start, length)
+                return e
+            }
             m.shared = shared
             m.path = path
             m.offset = offset
@@ -226,14 +244,18 @@ public final class AddressSpace: @unchecked Sendable {
     public func move(from old: UInt64, oldLength: UInt64, to new: UInt64, newLength: UInt64) -> Int32 {
         guard inReservation(old, oldLength), inReservation(new, newLength) else { return EINVAL }
         guard let first = mapping(containing: old) else { return EFAULT }
-        do { try backing?.back(physical: layout.physical(new)..<layout.physical(new + newLength)) } catch { return ENOMEM }
+        do { try backing?.back(physical: layout.physical(new)..<layout.physical(new + newLength)) } catch {
+            return ENOMEM
+        }
         // mremap(2) with MREMAP_MAYMOVE | MREMAP_FIXED (not exported by Glibc's Swift module).
         let r = chost_syscall6(25, old, oldLength, newLength, 3, new, 0)
         if r < 0 {
             // The range spans several host mappings: copy instead (anonymous memory only).
             guard first.path == nil, first.end >= old + oldLength else { return Int32(-r) }
             resetHost(new, newLength)
-            memcpy(UnsafeMutableRawPointer(bitPattern: UInt(new))!, UnsafeRawPointer(bitPattern: UInt(old))!, Int(min(oldLength, newLength)))
+            memcpy(
+                UnsafeMutableRawPointer(bitPattern: UInt(new))!, UnsafeRawPointer(bitPattern: UInt(old))!,
+                Int(min(oldLength, newLength)))
         }
         // mremap left a hole in the reservation: fill it again.
         resetHost(old, oldLength)
@@ -266,8 +288,9 @@ public final class AddressSpace: @unchecked Sendable {
 
     private func resetHost(_ start: UInt64, _ length: UInt64) {
         guard inReservation(start, length) else { return }
-        _ = mmap(UnsafeMutableRawPointer(bitPattern: UInt(start)), Int(length), PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0)
+        _ = mmap(
+            UnsafeMutableRawPointer(bitPattern: UInt(start)), Int(length), PROT_READ | PROT_WRITE,
+            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0)
     }
 
     private func split(at addr: UInt64) {

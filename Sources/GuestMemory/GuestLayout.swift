@@ -37,15 +37,15 @@ public struct GuestLayout: Sendable, Equatable {
     // System area offsets (bytes from `base`, = guest-physical addresses).
     public static let pml4: UInt64 = 0x0000
     public static let pdpt: UInt64 = 0x1000
-    public static let pageDirectories: UInt64 = 0x2000   // one per GiB, up to 60
+    public static let pageDirectories: UInt64 = 0x2000  // one per GiB, up to 60
     public static let systemPageTable: UInt64 = 0x40000  // 4 KiB pages for the first 2 MiB
     public static let gdt: UInt64 = 0x41000
     public static let idt: UInt64 = 0x42000
     public static let tss: UInt64 = 0x43000
-    public static let stubCode: UInt64 = 0x44000         // user-executable: PVM runs the LSTAR stub at CPL3
+    public static let stubCode: UInt64 = 0x44000  // user-executable: PVM runs the LSTAR stub at CPL3
     public static let stubCodeSize: UInt64 = 0x2000
-    public static let mmioWindow: UInt64 = 0x46000       // virtual page mapped to `mmioBase`
-    public static let mailbox: UInt64 = 0x47000          // shared by the stub (CPL3 under PVM) and the spinner
+    public static let mmioWindow: UInt64 = 0x46000  // virtual page mapped to `mmioBase`
+    public static let mailbox: UInt64 = 0x47000  // shared by the stub (CPL3 under PVM) and the spinner
     public static let exceptionStackBottom: UInt64 = 0x48000
     public static let exceptionStackTop: UInt64 = 0x50000
 }

@@ -6,12 +6,14 @@ public struct KVMStats {
 
     /// Read every counter from a stats descriptor (see Documentation/virt/kvm/api.rst, 4.133).
     public init?(fd: Int32) {
-        var header = [UInt32](repeating: 0, count: 6)  // flags, name_size, num_desc, id_offset, desc_offset, data_offset
+        // flags, name_size, num_desc, id_offset, desc_offset, data_offset
+        var header = [UInt32](repeating: 0, count: 6)
         guard header.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, 24, 0) }) == 24 else { return nil }
         let nameSize = Int(header[1]), count = Int(header[2]), descOffset = Int(header[4]), dataOffset = Int(header[5])
         let descSize = 16 + nameSize
         var descs = [UInt8](repeating: 0, count: descSize * count)
-        guard descs.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, $0.count, off_t(descOffset)) }) == descs.count else { return nil }
+        guard descs.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, $0.count, off_t(descOffset)) }) == descs.count
+        else { return nil }
         var maxEnd = 0
         var parsed: [(String, Int, Int)] = []
         for i in 0..<count {
@@ -23,7 +25,9 @@ public struct KVMStats {
             maxEnd = max(maxEnd, offset + 8 * size)
         }
         var data = [UInt64](repeating: 0, count: maxEnd / 8 + 1)
-        guard data.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, maxEnd, off_t(dataOffset)) }) == maxEnd else { return nil }
+        guard data.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, maxEnd, off_t(dataOffset)) }) == maxEnd else {
+            return nil
+        }
         for (name, offset, size) in parsed where size == 1 { values[name] = data[offset / 8] }
     }
 

@@ -14,10 +14,16 @@ public final class KVMSystem: @unchecked Sendable {
         fd = VMMDescriptor.moveHigh(raw)
         // Safe: KVM_GET_API_VERSION takes no argument.
         let version = ckvm_ioctl_int(fd, CKVM_GET_API_VERSION, 0)
-        guard version == 12 else { close(fd); throw .apiVersion(version) }
+        guard version == 12 else {
+            close(fd)
+            throw .apiVersion(version)
+        }
         // Safe: KVM_GET_VCPU_MMAP_SIZE takes no argument and returns a size.
         let size = ckvm_ioctl_int(fd, CKVM_GET_VCPU_MMAP_SIZE, 0)
-        guard size > 0 else { close(fd); throw .ioctl(name: "KVM_GET_VCPU_MMAP_SIZE", errno: Errno(rawValue: -size)) }
+        guard size > 0 else {
+            close(fd)
+            throw .ioctl(name: "KVM_GET_VCPU_MMAP_SIZE", errno: Errno(rawValue: -size))
+        }
         vcpuMmapSize = Int(size)
     }
 

@@ -96,7 +96,9 @@ public final class VCPU: @unchecked Sendable {
 
     /// KVM_SET_MSRS for a list of (index, value).
     public func setMSRs(_ msrs: [(UInt32, UInt64)]) throws(KVMError) {
-        guard let buf = ckvm_msrs_alloc(UInt32(msrs.count)) else { throw .ioctl(name: "KVM_SET_MSRS", errno: .noMemory) }
+        guard let buf = ckvm_msrs_alloc(UInt32(msrs.count)) else {
+            throw .ioctl(name: "KVM_SET_MSRS", errno: .noMemory)
+        }
         defer { free(buf) }
         let e = ckvm_msrs_entries(buf)!
         for (i, m) in msrs.enumerated() { e[i] = kvm_msr_entry(index: m.0, reserved: 0, data: m.1) }
@@ -112,7 +114,9 @@ public final class VCPU: @unchecked Sendable {
     }
 
     public func setCPUID(_ entries: [kvm_cpuid_entry2]) throws(KVMError) {
-        guard let buf = ckvm_cpuid2_alloc(UInt32(entries.count)) else { throw .ioctl(name: "KVM_SET_CPUID2", errno: .noMemory) }
+        guard let buf = ckvm_cpuid2_alloc(UInt32(entries.count)) else {
+            throw .ioctl(name: "KVM_SET_CPUID2", errno: .noMemory)
+        }
         defer { free(buf) }
         let e = ckvm_cpuid2_entries(buf)!
         for (i, x) in entries.enumerated() { e[i] = x }

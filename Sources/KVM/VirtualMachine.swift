@@ -16,8 +16,9 @@ public final class VirtualMachine: @unchecked Sendable {
 
     /// KVM_SET_USER_MEMORY_REGION: guest physical [gpa, gpa+size) is backed by host [host, host+size).
     public func setMemoryRegion(slot: UInt32, guestPhysical gpa: UInt64, size: UInt64, host: UInt64) throws(KVMError) {
-        var region = kvm_userspace_memory_region(slot: slot, flags: 0, guest_phys_addr: gpa,
-                                                 memory_size: size, userspace_addr: host)
+        var region = kvm_userspace_memory_region(
+            slot: slot, flags: 0, guest_phys_addr: gpa,
+            memory_size: size, userspace_addr: host)
         // Safe: region is a fully initialised kvm_userspace_memory_region on our stack; the host range
         // is owned by the caller's reservation for the life of the VM.
         _ = try check(ckvm_ioctl_ptr(fd, CKVM_SET_USER_MEMORY_REGION, &region), "KVM_SET_USER_MEMORY_REGION")
@@ -29,7 +30,8 @@ public final class VirtualMachine: @unchecked Sendable {
         let raw = try check(ckvm_ioctl_int(fd, CKVM_CREATE_VCPU, UInt(id)), "KVM_CREATE_VCPU")
         let vfd = VMMDescriptor.moveHigh(raw)
         guard let map = mmap(nil, system.vcpuMmapSize, PROT_READ | PROT_WRITE, MAP_SHARED, vfd, 0),
-              map != MAP_FAILED else {
+            map != MAP_FAILED
+        else {
             let e = Errno(rawValue: errno)
             close(vfd)
             throw .ioctl(name: "mmap(kvm_run)", errno: e)

@@ -107,8 +107,9 @@ extension ByteString: Codable {
         let c = try decoder.container(keyedBy: Key.self)
         let hex = try c.decode(String.self, forKey: .hex)
         guard let bytes = ByteString.bytes(hex: hex) else {
-            throw DecodingError.dataCorruptedError(forKey: .hex, in: c,
-                                                   debugDescription: "not an even number of hex digits")
+            throw DecodingError.dataCorruptedError(
+                forKey: .hex, in: c,
+                debugDescription: "not an even number of hex digits")
         }
         self.init(bytes)
     }

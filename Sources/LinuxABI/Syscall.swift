@@ -7,7 +7,9 @@ public struct SyscallRequest: Sendable {
     /// The guest's stack pointer, where the VMM has it (calls that take the exit path); else 0.
     public var rsp: UInt64
 
-    public init(number: UInt64, args: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64), rip: UInt64 = 0, rsp: UInt64 = 0) {
+    public init(
+        number: UInt64, args: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64), rip: UInt64 = 0, rsp: UInt64 = 0
+    ) {
         self.number = number
         self.args = args
         self.rip = rip
@@ -90,8 +92,10 @@ public struct SignalDelivery: Equatable, Sendable {
 
     public static let onStack: UInt64 = 0x0800_0000  // SA_ONSTACK
 
-    public init(signal: Int32, handler: UInt64, restorer: UInt64, flags: UInt64, savedMask: UInt64,
-                code: Int32, senderPID: Int32, senderUID: UInt32, result: Int64) {
+    public init(
+        signal: Int32, handler: UInt64, restorer: UInt64, flags: UInt64, savedMask: UInt64,
+        code: Int32, senderPID: Int32, senderUID: UInt32, result: Int64
+    ) {
         self.signal = signal
         self.handler = handler
         self.restorer = restorer
@@ -107,11 +111,13 @@ public struct SignalDelivery: Equatable, Sendable {
 /// How the guest was killed by a CPU exception, as Linux would report it.
 public enum Signal {
     public static let sigill: Int32 = 4, sigtrap: Int32 = 5, sigabrt: Int32 = 6, sigbus: Int32 = 7,
-                      sigfpe: Int32 = 8, sigkill: Int32 = 9, sigsegv: Int32 = 11, sigpipe: Int32 = 13
+        sigfpe: Int32 = 8, sigkill: Int32 = 9, sigsegv: Int32 = 11, sigpipe: Int32 = 13
     public static func name(_ s: Int32) -> String {
-        let names: [Int32: String] = [1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT",
-                                      7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2",
-                                      13: "SIGPIPE", 14: "SIGALRM", 15: "SIGTERM", 17: "SIGCHLD", 24: "SIGXCPU", 25: "SIGXFSZ"]
+        let names: [Int32: String] = [
+            1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT",
+            7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2",
+            13: "SIGPIPE", 14: "SIGALRM", 15: "SIGTERM", 17: "SIGCHLD", 24: "SIGXCPU", 25: "SIGXFSZ",
+        ]
         return names[s] ?? "signal \(s)"
     }
 }

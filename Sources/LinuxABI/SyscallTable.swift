@@ -72,9 +72,11 @@ public struct SyscallSpec: Sendable {
     public let input: InputKind?
     public let notes: String
 
-    init(_ name: String, _ arity: Int, _ status: SupportStatus, _ replayClass: ReplayClass,
-         replay: ReplayRule = .fedBack, paths: [Int] = [], resultSized: Bool = false, output: Int? = nil,
-         data: DataArgument? = nil, input: InputKind? = nil, _ notes: String = "") {
+    init(
+        _ name: String, _ arity: Int, _ status: SupportStatus, _ replayClass: ReplayClass,
+        replay: ReplayRule = .fedBack, paths: [Int] = [], resultSized: Bool = false, output: Int? = nil,
+        data: DataArgument? = nil, input: InputKind? = nil, _ notes: String = ""
+    ) {
         self.name = name
         self.number = SyscallNames.byName[name] ?? -1
         self.arity = arity
@@ -108,8 +110,9 @@ public enum SyscallTable {
         .init("fdatasync", 1, .supported, .host),
         .init("ftruncate", 2, .supported, .host, output: 0, "EROFS on a read-only mount"),
         .init("fstat", 2, .supported, .host),
-        .init("ioctl", 3, .partial, .host,
-              "TCGETS, TIOCGWINSZ, TIOCGPGRP, FIONREAD, FIOCLEX, FIONCLEX; others ENOTTY with a diagnostic"),
+        .init(
+            "ioctl", 3, .partial, .host,
+            "TCGETS, TIOCGWINSZ, TIOCGPGRP, FIONREAD, FIOCLEX, FIONCLEX; others ENOTTY with a diagnostic"),
         .init("fcntl", 2, .partial, .host, "F_GETFD/SETFD/GETFL/SETFL/DUPFD(_CLOEXEC)/GETLK/SETLK/SETLKW/OFD locks"),
         .init("dup", 1, .supported, .vmm),
         .init("dup2", 2, .supported, .vmm),
@@ -131,8 +134,9 @@ public enum SyscallTable {
         .init("fallocate", 4, .supported, .host, output: 0),
         // Paths (Personality/Paths.swift): resolved inside the sandbox's mounts.
         .init("open", 3, .supported, .host, paths: [0], "paths resolve inside the sandbox (RESOLVE_IN_ROOT semantics)"),
-        .init("openat", 4, .supported, .host,
-              paths: [1], "paths resolve inside the sandbox (RESOLVE_IN_ROOT semantics)"),
+        .init(
+            "openat", 4, .supported, .host,
+            paths: [1], "paths resolve inside the sandbox (RESOLVE_IN_ROOT semantics)"),
         .init("creat", 2, .supported, .host, paths: [0]),
         .init("stat", 2, .supported, .host, paths: [0], input: .hostState),
         .init("lstat", 2, .supported, .host, paths: [0], input: .hostState),
@@ -141,8 +145,9 @@ public enum SyscallTable {
         .init("access", 2, .supported, .host, paths: [0], input: .hostState),
         .init("faccessat", 3, .supported, .host, paths: [1], input: .hostState),
         .init("faccessat2", 4, .supported, .host, paths: [1], input: .hostState),
-        .init("readlink", 3, .supported, .host,
-              paths: [0], resultSized: true, input: .hostState, "/proc/self/exe names the program, not the VMM"),
+        .init(
+            "readlink", 3, .supported, .host,
+            paths: [0], resultSized: true, input: .hostState, "/proc/self/exe names the program, not the VMM"),
         .init("readlinkat", 4, .supported, .host, paths: [1], resultSized: true, input: .hostState),
         .init("unlink", 1, .supported, .host, paths: [0], input: .fileSystem),
         .init("unlinkat", 3, .supported, .host, paths: [1], input: .fileSystem),
@@ -178,11 +183,13 @@ public enum SyscallTable {
         .init("brk", 1, .supported, .vmm, replay: .runAgain),
         .init("mmap", 6, .supported, .vmm, replay: .runAgain, "file mappings are the file itself (zero-copy)"),
         .init("munmap", 2, .supported, .vmm, replay: .runAgain),
-        .init("mprotect", 3, .partial, .vmm,
-              replay: .runAgain, "recorded, not enforced: the guest runs on 2 MiB pages"),
+        .init(
+            "mprotect", 3, .partial, .vmm,
+            replay: .runAgain, "recorded, not enforced: the guest runs on 2 MiB pages"),
         .init("mremap", 4, .supported, .vmm, replay: .runAgain),
-        .init("madvise", 3, .partial, .vmm,
-              replay: .runAgain, "MADV_DONTNEED zeroes anonymous memory; other advice ignored"),
+        .init(
+            "madvise", 3, .partial, .vmm,
+            replay: .runAgain, "MADV_DONTNEED zeroes anonymous memory; other advice ignored"),
         .init("msync", 3, .supported, .host),
         .init("mlock", 2, .partial, .none, replay: .runAgain, "no effect"),
         .init("munlock", 2, .partial, .none, replay: .runAgain, "no effect"),
@@ -242,8 +249,9 @@ public enum SyscallTable {
         .init("getitimer", 2, .partial, .vmm, "ITIMER_REAL only"),
         .init("pause", 0, .partial, .vmm, "returns when an alarm fires"),
         // Time and randomness (Personality/Time.swift): read through the Nondeterminism interface.
-        .init("clock_gettime", 2, .supported, .nondeterministic,
-              input: .hostState, "no vDSO: every clock read is a syscall"),
+        .init(
+            "clock_gettime", 2, .supported, .nondeterministic,
+            input: .hostState, "no vDSO: every clock read is a syscall"),
         .init("clock_getres", 2, .supported, .nondeterministic),
         .init("gettimeofday", 2, .supported, .nondeterministic, input: .hostState),
         .init("time", 1, .supported, .nondeterministic, input: .hostState),
@@ -253,10 +261,12 @@ public enum SyscallTable {
         // Network (Personality/Network.swift): none unless --net.
         .init("socket", 3, .partial, .host, "EACCES unless --net"),
         .init("socketpair", 4, .supported, .host),
-        .init("connect", 3, .partial, .host,
-              "an AF_UNIX path resolves in the sandbox; without --net only to a socket the run bound (else EACCES)"),
-        .init("bind", 3, .partial, .host,
-              "an AF_UNIX path resolves in the sandbox, created only in a writable mount (else EROFS); "
+        .init(
+            "connect", 3, .partial, .host,
+            "an AF_UNIX path resolves in the sandbox; without --net only to a socket the run bound (else EACCES)"),
+        .init(
+            "bind", 3, .partial, .host,
+            "an AF_UNIX path resolves in the sandbox, created only in a writable mount (else EROFS); "
                 + "abstract names and autobind need --net"),
         .init("listen", 2, .partial, .host, "with --net"),
         .init("accept", 3, .partial, .host, "with --net"),
@@ -286,8 +296,9 @@ public enum SyscallTable {
         // Listed so that replay knows how many arguments they read; never available.
     ]
 
-    public static let byNumber: [Int: SyscallSpec] = Dictionary(entries.map { ($0.number, $0) },
-                                                                uniquingKeysWith: { a, _ in a })
+    public static let byNumber: [Int: SyscallSpec] = Dictionary(
+        entries.map { ($0.number, $0) },
+        uniquingKeysWith: { a, _ in a })
 
     /// The row of syscall `number`, nil when it has none (any number of the 64-bit range).
     public static func row(_ number: UInt64) -> SyscallSpec? {
@@ -300,27 +311,28 @@ public enum SyscallTable {
     /// Docs/syscalls.md, generated from the table.
     public static func markdown() -> String {
         var s = """
-        # Syscalls
+            # Syscalls
 
-        Generated from `Sources/LinuxABI/SyscallTable.swift` by `revenant syscalls --markdown`; a test
-        keeps this file current. Any x86-64 syscall not listed is **unsupported**: it returns `ENOSYS`
-        and Revenant prints one line naming it.
+            Generated from `Sources/LinuxABI/SyscallTable.swift` by `revenant syscalls --markdown`; a test
+            keeps this file current. Any x86-64 syscall not listed is **unsupported**: it returns `ENOSYS`
+            and Revenant prints one line naming it.
 
-        Acts on: `host` — passed through to the host; `vmm` — state the VMM owns; `nondeterministic`
-        — a value the host makes up; `none` — never reaches the host. Replay: `fed back` — the
-        logged result and the bytes it wrote are given back, the call does not run; `run again` —
-        it runs again on the VMM's state and must come out as recorded (`ReplayRuleTests` checks
-        every row against the replayer).
+            Acts on: `host` — passed through to the host; `vmm` — state the VMM owns; `nondeterministic`
+            — a value the host makes up; `none` — never reaches the host. Replay: `fed back` — the
+            logged result and the bytes it wrote are given back, the call does not run; `run again` —
+            it runs again on the VMM's state and must come out as recorded (`ReplayRuleTests` checks
+            every row against the replayer).
 
-        Child processes (`fork`, `vfork`, `clone`, `clone3`, `execve`) are unsupported for now: one
-        process runs per VM; they fail with `ENOSYS` and a diagnostic.
+            Child processes (`fork`, `vfork`, `clone`, `clone3`, `execve`) are unsupported for now: one
+            process runs per VM; they fail with `ENOSYS` and a diagnostic.
 
-        | nr | name | status | acts on | replay | notes |
-        |---:|---|---|---|---|---|
+            | nr | name | status | acts on | replay | notes |
+            |---:|---|---|---|---|---|
 
-        """
+            """
         for e in entries.sorted(by: { $0.number < $1.number }) {
-            s += "| \(e.number) | `\(e.name)` | \(e.status.rawValue) | \(e.replayClass.rawValue) | \(e.replay.rawValue) "
+            s +=
+                "| \(e.number) | `\(e.name)` | \(e.status.rawValue) | \(e.replayClass.rawValue) | \(e.replay.rawValue) "
                 + "| \(e.notes) |\n"
         }
         let counts = SupportStatus.allCases.map { st in "\(entries.filter { $0.status == st }.count) \(st.rawValue)" }

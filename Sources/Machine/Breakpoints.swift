@@ -13,14 +13,17 @@ extension GuestMachine {
     @discardableResult
     public func insertBreakpoint(at address: UInt64) -> Bool {
         guard breakpoints[address] == nil, let original = try? space.bytes(at: address, count: 1),
-              (try? space.write([0xCC], at: address)) != nil else { return false }
+            (try? space.write([0xCC], at: address)) != nil
+        else { return false }
         breakpoints[address] = original[0]
         return true
     }
 
     /// Disarm every breakpoint (the one being stepped over is not re-armed).
     public func removeAllBreakpoints() {
-        for (address, original) in breakpoints where address != steppingOver { try? space.write([original], at: address) }
+        for (address, original) in breakpoints where address != steppingOver {
+            try? space.write([original], at: address)
+        }
         breakpoints.removeAll()
     }
 
@@ -29,7 +32,9 @@ extension GuestMachine {
     /// The exception frame at `frameOff` (vector, error, rip, cs, rflags, rsp, ss) is one of
     /// ours: handle it and return nil-termination (resume); nil if it is the program's own.
     func breakpointFrame(vector: UInt64, rip: UInt64, at frameOff: Int) -> Termination?? {
-        func store(_ i: Int, _ v: UInt64) { space.systemArea.storeBytes(of: v, toByteOffset: frameOff + 8 * i, as: UInt64.self) }
+        func store(_ i: Int, _ v: UInt64) {
+            space.systemArea.storeBytes(of: v, toByteOffset: frameOff + 8 * i, as: UInt64.self)
+        }
         let rflags = space.systemArea.load(fromByteOffset: frameOff + 32, as: UInt64.self)
         if vector == 3, rip > 0, let original = breakpoints[rip - 1] {
             let at = rip - 1

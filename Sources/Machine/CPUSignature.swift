@@ -14,13 +14,14 @@ public struct CPUSignature: Equatable, Sendable, Codable {
     ]
 
     public static func captureHost() -> CPUSignature {
-        CPUSignature(leaves: readLeaves.map { l, s in
-            var out: [UInt32] = [0, 0, 0, 0]
-            ckvm_host_cpuid(l, s, &out)
-            // Leaf 1 EBX bits 31..24 are the APIC id of whichever core ran this: not a property of the CPU.
-            let ebx = l == 1 ? out[1] & 0x00ff_ffff : out[1]
-            return Leaf(leaf: l, subleaf: s, eax: out[0], ebx: ebx, ecx: out[2], edx: out[3])
-        })
+        CPUSignature(
+            leaves: readLeaves.map { l, s in
+                var out: [UInt32] = [0, 0, 0, 0]
+                ckvm_host_cpuid(l, s, &out)
+                // Leaf 1 EBX bits 31..24 are the APIC id of whichever core ran this: not a property of the CPU.
+                let ebx = l == 1 ? out[1] & 0x00ff_ffff : out[1]
+                return Leaf(leaf: l, subleaf: s, eax: out[0], ebx: ebx, ecx: out[2], edx: out[3])
+            })
     }
 
     public var vendor: String {

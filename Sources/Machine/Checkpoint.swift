@@ -22,7 +22,9 @@ extension GuestMachine {
     /// The vCPU's state, at an exit.
     public func saveVCPU() throws -> VCPUState {
         guard let vcpu, !useMailbox else { throw MachineError.notCheckpointable }
-        do { return VCPUState(regs: vcpu.syncRegs.pointee, sregs: try vcpu.getSregs(), xsave: try vcpu.getXSAVE()) } catch {
+        do {
+            return VCPUState(regs: vcpu.syncRegs.pointee, sregs: try vcpu.getSregs(), xsave: try vcpu.getXSAVE())
+        } catch {
             throw MachineError.kvm(error)
         }
     }
@@ -43,8 +45,9 @@ extension GuestMachine {
                 try back(physical: gpa..<(gpa + min(GuestMachine.slotChunk, space.layout.size - gpa)))
             }
             let v = try vm.createVCPU()
-            try LongMode.configure(v, entry: state.regs.rip, stack: state.regs.rsp, cpuid: cpuid,
-                                   lstar: GuestLayout.base + GuestLayout.stubCode + UInt64(revenant_stub_syscall_exit_offset()))
+            try LongMode.configure(
+                v, entry: state.regs.rip, stack: state.regs.rsp, cpuid: cpuid,
+                lstar: GuestLayout.base + GuestLayout.stubCode + UInt64(revenant_stub_syscall_exit_offset()))
             try v.setSregs(state.sregs)
             try v.setXSAVE(state.xsave)
             v.enableSyncRegs()

@@ -4,7 +4,8 @@ import LinuxABI
 /// The parts of an ELF64 x86-64 file the loader and the symbolizer need.
 public struct ELFFile {
     public struct Segment {
-        public var type: UInt32, flags: UInt32, offset: UInt64, vaddr: UInt64, filesz: UInt64, memsz: UInt64, align: UInt64
+        public var type: UInt32, flags: UInt32, offset: UInt64, vaddr: UInt64, filesz: UInt64, memsz: UInt64,
+            align: UInt64
     }
     public var type: UInt16
     public var entry: UInt64
@@ -29,24 +30,31 @@ public struct ELFFile {
 
     /// `bytes` holds the start of the file; `readAt` fetches what lies beyond (PT_INTERP may sit far in).
     public init(bytes: [UInt8], readAt: ((UInt64, Int) -> [UInt8]?)? = nil) throws(ParseError) {
-        guard bytes.count >= 64, bytes[0] == 0x7f, bytes[1] == 0x45, bytes[2] == 0x4c, bytes[3] == 0x46 else { throw .notELF }
+        guard bytes.count >= 64, bytes[0] == 0x7f, bytes[1] == 0x45, bytes[2] == 0x4c, bytes[3] == 0x46 else {
+            throw .notELF
+        }
         guard bytes[4] == 2, bytes[5] == 1 else { throw .unsupported("not a 64-bit little-endian ELF file") }
         func u16(_ o: Int) -> UInt16 { UInt16(bytes[o]) | UInt16(bytes[o + 1]) << 8 }
         func u32(_ o: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(bytes[o + $1]) << (8 * $1) } }
         func u64(_ o: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(bytes[o + $1]) << (8 * $1) } }
         guard u16(18) == 62 else { throw .unsupported("not an x86-64 ELF file (e_machine \(u16(18)))") }
         type = u16(16)
-        guard type == ELFFile.etExec || type == ELFFile.etDyn else { throw .unsupported("ELF type \(type) is not executable") }
+        guard type == ELFFile.etExec || type == ELFFile.etDyn else {
+            throw .unsupported("ELF type \(type) is not executable")
+        }
         entry = u64(24)
         phoff = u64(32)
         let phentsize = Int(u16(54))
         phnum = Int(u16(56))
-        guard phentsize == 56, phoff < UInt64(bytes.count), Int(phoff) + phnum * 56 <= bytes.count else { throw .truncated }
+        guard phentsize == 56, phoff < UInt64(bytes.count), Int(phoff) + phnum * 56 <= bytes.count else {
+            throw .truncated
+        }
         let ph = Int(phoff)
         segments = (0..<phnum).map { i in
             let o = ph + i * 56
-            return Segment(type: u32(o), flags: u32(o + 4), offset: u64(o + 8), vaddr: u64(o + 16),
-                           filesz: u64(o + 32), memsz: u64(o + 40), align: u64(o + 48))
+            return Segment(
+                type: u32(o), flags: u32(o + 4), offset: u64(o + 8), vaddr: u64(o + 16),
+                filesz: u64(o + 32), memsz: u64(o + 40), align: u64(o + 48))
         }
         interpreter = nil
         let segs = segments
@@ -57,7 +65,9 @@ public struct ELFFile {
                 raw = Array(bytes[Int(interp.offset)..<Int(interp.offset + interp.filesz)])
             } else if let r = readAt?(interp.offset, Int(interp.filesz)), r.count == Int(interp.filesz) {
                 raw = r
-            } else { throw .truncated }
+            } else {
+                throw .truncated
+            }
             interpreter = ByteString(bytes: raw.prefix { $0 != 0 })
         }
     }

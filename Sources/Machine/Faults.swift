@@ -13,9 +13,12 @@ extension GuestMachine {
         do {
             try SignalFrame.deliver(d, regs: &r, xsave: try vcpu.getXSAVE(), xstate: xstate, space: space)
         } catch {
-            return .killed(signal: Signal.sigsegv, report: crashReport(signal: Signal.sigsegv,
-                what: "no room for the \(Signal.name(d.signal)) frame on the stack",
-                rip: rip, address: r.rsp), fault: true)
+            return .killed(
+                signal: Signal.sigsegv,
+                report: crashReport(
+                    signal: Signal.sigsegv,
+                    what: "no room for the \(Signal.name(d.signal)) frame on the stack",
+                    rip: rip, address: r.rsp), fault: true)
         }
         return nil
     }
@@ -25,13 +28,20 @@ extension GuestMachine {
     /// the guest resumes through the stub's iretq.
     func exception(_ vcpu: VCPU, kernel: GuestKernel) throws -> Termination? {
         let rsp = vcpu.syncRegs.pointee.rsp
-        guard rsp >= GuestLayout.base + GuestLayout.exceptionStackBottom, rsp <= GuestLayout.base + GuestLayout.exceptionStackTop - 56 else {
-            return .killed(signal: Signal.sigsegv, report: "revenant: guest exception with a corrupt frame (rsp 0x\(String(rsp, radix: 16)))", fault: true)
+        guard rsp >= GuestLayout.base + GuestLayout.exceptionStackBottom,
+            rsp <= GuestLayout.base + GuestLayout.exceptionStackTop - 56
+        else {
+            return .killed(
+                signal: Signal.sigsegv,
+                report: "revenant: guest exception with a corrupt frame (rsp 0x\(String(rsp, radix: 16)))", fault: true)
         }
         let frameOff = Int(rsp - GuestLayout.base)
         func word(_ i: Int) -> UInt64 { space.systemArea.load(fromByteOffset: frameOff + 8 * i, as: UInt64.self) }
         let vector = word(0), error = word(1), rip = word(2)
-        if vector == 3 || vector == 1, case .some(let handled) = breakpointFrame(vector: vector, rip: rip, at: frameOff) { return handled }
+        if vector == 3 || vector == 1, case .some(let handled) = breakpointFrame(vector: vector, rip: rip, at: frameOff)
+        {
+            return handled
+        }
         let cr2 = (try? vcpu.getSregs().cr2) ?? 0
         let (sig, name): (Int32, String)
         switch vector {
@@ -42,7 +52,9 @@ extension GuestMachine {
         case 7: (sig, name) = (Signal.sigfpe, "device not available (#NM)")
         case 13: (sig, name) = (Signal.sigsegv, "general protection fault (#GP, error 0x\(String(error, radix: 16)))")
         case 14:
-            let kind = (error & 2 != 0 ? "write" : (error & 16 != 0 ? "instruction fetch" : "read")) + (error & 1 != 0 ? ", protection" : ", not present")
+            let kind =
+                (error & 2 != 0 ? "write" : (error & 16 != 0 ? "instruction fetch" : "read"))
+                + (error & 1 != 0 ? ", protection" : ", not present")
             (sig, name) = (Signal.sigsegv, "page fault (#PF, \(kind))")
         case 16, 19: (sig, name) = (Signal.sigfpe, "floating-point exception (vector \(vector))")
         case 17: (sig, name) = (Signal.sigbus, "alignment check (#AC)")
@@ -51,15 +63,20 @@ extension GuestMachine {
         // `int 0x80`, the 32-bit system call gate, which Linux has and Revenant does not: said so,
         // and no handler runs (the program meant a system call, not a fault).
         if vector == 6 || vector == 13, (try? space.bytes(at: rip, count: 2)) == [0xcd, 0x80] {
-            return .killed(signal: sig, report: crashReport(signal: sig,
-                what: "int 0x80 (the 32-bit system call gate is not supported)",
-                rip: rip, address: nil), fault: true)
+            return .killed(
+                signal: sig,
+                report: crashReport(
+                    signal: sig,
+                    what: "int 0x80 (the 32-bit system call gate is not supported)",
+                    rip: rip, address: nil), fault: true)
         }
         // The program's own handler, as Linux would run it: the registers at the fault in the
         // frame, the handler's entry in the exception frame the stub's iretq returns through.
         let (code, address) = GuestMachine.siginfo(vector: vector, error: error, rip: rip, cr2: cr2)
-        if let d = kernel.deliverFault(sig, code: code,
-                                       fault: .init(address: address, trapNumber: vector, errorCode: error)) {
+        if let d = kernel.deliverFault(
+            sig, code: code,
+            fault: .init(address: address, trapNumber: vector, errorCode: error))
+        {
             var r = vcpu.syncRegs.pointee
             r.rip = rip
             r.rflags = word(4)
@@ -76,7 +93,9 @@ extension GuestMachine {
             }
             return nil
         }
-        return .killed(signal: sig, report: crashReport(signal: sig, what: name, rip: rip, address: vector == 14 ? cr2 : nil), fault: true)
+        return .killed(
+            signal: sig, report: crashReport(signal: sig, what: name, rip: rip, address: vector == 14 ? cr2 : nil),
+            fault: true)
     }
 
     /// siginfo's si_code and si_addr for a CPU exception, as Linux's traps.c sets them.

@@ -77,8 +77,9 @@ public final class GuestMachine: PhysicalBacking {
 
     /// What XSAVE holds for the guest (the components LongMode enables in XCR0).
     var xstate: SignalFrame.XState {
-        SignalFrame.XState(features: cpuid.first { $0.function == 0xd && $0.index == 0 }
-                                         .map { UInt64($0.eax) & 7 } ?? 3)
+        SignalFrame.XState(
+            features: cpuid.first { $0.function == 0xd && $0.index == 0 }
+                .map { UInt64($0.eax) & 7 } ?? 3)
     }
 
     /// Serve syscalls through the mailbox and spinner (PVM only); false: every syscall exits.
@@ -99,13 +100,16 @@ public final class GuestMachine: PhysicalBacking {
         useMailbox = mailbox && strategy == .pvmUserStub
         do {
             kvm = try KVMSystem(path: kvmPath)
-            guard kvm.checkExtension(KVM_CAP_SYNC_REGS) != 0 else { throw KVMError.missingCapability("KVM_CAP_SYNC_REGS") }
+            guard kvm.checkExtension(KVM_CAP_SYNC_REGS) != 0 else {
+                throw KVMError.missingCapability("KVM_CAP_SYNC_REGS")
+            }
             vm = try kvm.createVM()
             cpuid = try kvm.supportedCPUID()
         } catch let e as KVMError { throw MachineError.kvm(e) }
         let layout = GuestLayout(memory: memory)
         space = try AddressSpace(layout: layout)
-        slots = [Bool](repeating: false, count: Int((layout.size + GuestMachine.slotChunk - 1) / GuestMachine.slotChunk))
+        slots = [Bool](
+            repeating: false, count: Int((layout.size + GuestMachine.slotChunk - 1) / GuestMachine.slotChunk))
         space.backing = self
         PageTables.build(space)
         LongMode.writeSystemTables(space)
@@ -124,7 +128,8 @@ public final class GuestMachine: PhysicalBacking {
         for i in first...last where i < slots.count && !slots[i] {
             let gpa = UInt64(i) * GuestMachine.slotChunk
             let size = min(GuestMachine.slotChunk, space.layout.size - gpa)
-            try vm.setMemoryRegion(slot: UInt32(i), guestPhysical: gpa, size: size, host: space.layout.virtual(physical: gpa))
+            try vm.setMemoryRegion(
+                slot: UInt32(i), guestPhysical: gpa, size: size, host: space.layout.virtual(physical: gpa))
             slots[i] = true
         }
     }
@@ -148,8 +153,9 @@ public final class GuestMachine: PhysicalBacking {
         do {
             let v = try vm.createVCPU()
             let entry = useMailbox ? revenant_stub_syscall_mailbox_offset() : revenant_stub_syscall_exit_offset()
-            try LongMode.configure(v, entry: program.entry, stack: program.stackPointer, cpuid: cpuid,
-                                   lstar: GuestLayout.base + GuestLayout.stubCode + UInt64(entry))
+            try LongMode.configure(
+                v, entry: program.entry, stack: program.stackPointer, cpuid: cpuid,
+                lstar: GuestLayout.base + GuestLayout.stubCode + UInt64(entry))
             v.enableSyncRegs()
             vcpu = v
         } catch { throw MachineError.kvm(error) }
@@ -192,12 +198,15 @@ public final class GuestMachine: PhysicalBacking {
         case .mmio(let address, _): return try handleMMIO(address, vcpu: vcpu, kernel: kernel)
         case .failEntry(let reason): throw MachineError.failEntry(reason: reason)
         case .hostFault:
-            return crash(vcpu, Signal.sigbus, "memory the host cannot provide (a write to a read-only mapping, "
-                         + "or past the end of a mapped file)")
+            return crash(
+                vcpu, Signal.sigbus,
+                "memory the host cannot provide (a write to a read-only mapping, "
+                    + "or past the end of a mapped file)")
         case .shutdown: return crash(vcpu, Signal.sigsegv, "triple fault (the guest's exception stack is unusable)")
         case .internalError(let suberror):
-            return crash(vcpu, Signal.sigill,
-                         "KVM internal error \(suberror) (an instruction the hypervisor cannot emulate)")
+            return crash(
+                vcpu, Signal.sigill,
+                "KVM internal error \(suberror) (an instruction the hypervisor cannot emulate)")
         case .other(let reason): return crash(vcpu, Signal.sigsegv, "unexpected VM exit \(reason)")
         }
     }
@@ -208,8 +217,11 @@ public final class GuestMachine: PhysicalBacking {
         let pending = chost_signal_pending() != 0, takes = chost_signal_takes()
         if pending && interruptedWithPending && takes == takesAtInterrupt {
             let sig = [SIGINT, SIGTERM, SIGHUP].first { chost_signal_count($0) > 0 } ?? SIGINT
-            return .stopped(.killed(signal: sig, report: "revenant: \(Signal.name(sig)) twice while the guest made no "
-                                    + "syscall to receive the first: stopped", fault: false))
+            return .stopped(
+                .killed(
+                    signal: sig,
+                    report: "revenant: \(Signal.name(sig)) twice while the guest made no "
+                        + "syscall to receive the first: stopped", fault: false))
         }
         interruptedWithPending = pending
         takesAtInterrupt = takes
@@ -231,10 +243,13 @@ public final class GuestMachine: PhysicalBacking {
             return done(try finish(outcome, vcpu: vcpu, alwaysReturn: true))
         case window + UInt64(REVENANT_MMIO_SYSCALL):
             mailbox?.noteExitPath()
-            let req = SyscallRequest(number: regs.pointee.rax,
-                                     args: (regs.pointee.rdi, regs.pointee.rsi, regs.pointee.rdx,
-                                            regs.pointee.r10, regs.pointee.r8, regs.pointee.r9),
-                                     rip: regs.pointee.rcx, rsp: regs.pointee.rsp)
+            let req = SyscallRequest(
+                number: regs.pointee.rax,
+                args: (
+                    regs.pointee.rdi, regs.pointee.rsi, regs.pointee.rdx,
+                    regs.pointee.r10, regs.pointee.r8, regs.pointee.r9
+                ),
+                rip: regs.pointee.rcx, rsp: regs.pointee.rsp)
             let outcome = kernel.handle(req)
             // A checkpoint resumed inside the call runs on a new vCPU: the call finishes there.
             return done(try finish(outcome, vcpu: self.vcpu ?? vcpu, alwaysReturn: false))
@@ -242,16 +257,22 @@ public final class GuestMachine: PhysicalBacking {
             return done(try exception(vcpu, kernel: kernel))
         default:
             let va = address < space.layout.size ? space.layout.virtual(physical: address) : address
-            return .stopped(.killed(signal: Signal.sigsegv, report: crashReport(signal: Signal.sigsegv,
-                what: "access to unmapped memory", rip: regs.pointee.rip, address: va), fault: true))
+            return .stopped(
+                .killed(
+                    signal: Signal.sigsegv,
+                    report: crashReport(
+                        signal: Signal.sigsegv,
+                        what: "access to unmapped memory", rip: regs.pointee.rip, address: va), fault: true))
         }
     }
 
     /// The run ends with `signal`, reported with the guest's rip.
     func crash(_ vcpu: VCPU, _ signal: Int32, _ what: String) -> Step {
         let rip = (try? vcpu.getRegs())?.rip ?? 0
-        return .stopped(.killed(signal: signal, report: crashReport(signal: signal, what: what, rip: rip, address: nil),
-                                fault: true))
+        return .stopped(
+            .killed(
+                signal: signal, report: crashReport(signal: signal, what: what, rip: rip, address: nil),
+                fault: true))
     }
 
     /// Complete a syscall: the registers as the program sees them after it. `alwaysReturn`: the
@@ -261,8 +282,9 @@ public final class GuestMachine: PhysicalBacking {
         let regs = vcpu.syncRegs
         let userRIP = regs.pointee.rcx, userFlags = regs.pointee.r11
         func returnValue(_ v: UInt64) {
-            var r = SyscallRegisters(rax: regs.pointee.rax, rip: regs.pointee.rip, rflags: regs.pointee.rflags,
-                                     rcx: userRIP, r11: userFlags)
+            var r = SyscallRegisters(
+                rax: regs.pointee.rax, rip: regs.pointee.rip, rflags: regs.pointee.rflags,
+                rcx: userRIP, r11: userFlags)
             (alwaysReturn ? TrapStrategy.pvmUserStub : strategy).complete(&r, result: v)
             regs.pointee.rax = r.rax
             regs.pointee.rip = r.rip
@@ -283,7 +305,8 @@ public final class GuestMachine: PhysicalBacking {
         case .halt:
             return .halted
         case .killed(let sig, let reason):
-            return .killed(signal: sig, report: crashReport(signal: sig, what: reason, rip: userRIP, address: nil), fault: false)
+            return .killed(
+                signal: sig, report: crashReport(signal: sig, what: reason, rip: userRIP, address: nil), fault: false)
         case .deliver(let d):
             // The state the handler returns to: just after the syscall, with its result.
             var r = regs.pointee
@@ -296,13 +319,18 @@ public final class GuestMachine: PhysicalBacking {
             var r = regs.pointee
             do {
                 let current = try vcpu.getXSAVE()
-                if let area = try SignalFrame.restore(frame: frame, regs: &r, current: current, xstate: xstate,
-                                                      space: space) {
+                if let area = try SignalFrame.restore(
+                    frame: frame, regs: &r, current: current, xstate: xstate,
+                    space: space)
+                {
                     try vcpu.setXSAVE(area)
                 }
             } catch {
-                return .killed(signal: Signal.sigsegv, report: crashReport(signal: Signal.sigsegv,
-                    what: "bad signal frame in rt_sigreturn", rip: userRIP, address: frame), fault: true)
+                return .killed(
+                    signal: Signal.sigsegv,
+                    report: crashReport(
+                        signal: Signal.sigsegv,
+                        what: "bad signal frame in rt_sigreturn", rip: userRIP, address: frame), fault: true)
             }
             regs.pointee = r
         }

@@ -18,33 +18,39 @@ public struct LoadedProgram {
 public enum Loader {
     public static let stackSize: UInt64 = 8 << 20
 
-    public static func load(program: ProgramSpec, environment: [ByteString], atRandom: [UInt8], hwcap: UInt64,
-                            ids: (uid: UInt32, euid: UInt32, gid: UInt32, egid: UInt32),
-                            into space: AddressSpace,
-                            openFile: (ByteString) -> Int32 = { p in
-                                p.withCString { open($0, O_RDONLY | O_CLOEXEC) }
-                            },
-                            mappedName: (ByteString) -> String = { $0.description })
-                            throws(LaunchError) -> LoadedProgram {
+    public static func load(
+        program: ProgramSpec, environment: [ByteString], atRandom: [UInt8], hwcap: UInt64,
+        ids: (uid: UInt32, euid: UInt32, gid: UInt32, egid: UInt32),
+        into space: AddressSpace,
+        openFile: (ByteString) -> Int32 = { p in
+            p.withCString { open($0, O_RDONLY | O_CLOEXEC) }
+        },
+        mappedName: (ByteString) -> String = { $0.description }
+    )
+        throws(LaunchError) -> LoadedProgram
+    {
         let shownProgram = program.path.description
         let layout = space.layout
         let stackTop = layout.end
         let stackLow = stackTop - stackSize
         let mmapTop = stackLow - GuestLayout.hugePage
-        guard space.map(start: stackLow, length: stackSize, prot: PROT_READ | PROT_WRITE, backing: .anonymous) == 0 else {
+        guard space.map(start: stackLow, length: stackSize, prot: PROT_READ | PROT_WRITE, backing: .anonymous) == 0
+        else {
             throw .notExecutable(shownProgram, reason: "cannot map the stack")
         }
         space.prefault(stackTop - (256 << 10), 256 << 10)
 
-        let (exe, exeBase) = try mapELF(program.path, shown: program.argv.first?.description ?? shownProgram,
-                                        into: space, fixedBase: layout.programStart, top: mmapTop,
-                                        openFile: openFile, mappedName: mappedName)
+        let (exe, exeBase) = try mapELF(
+            program.path, shown: program.argv.first?.description ?? shownProgram,
+            into: space, fixedBase: layout.programStart, top: mmapTop,
+            openFile: openFile, mappedName: mappedName)
         let brkStart = (exeBase + exe.span.high + 0xfff) & ~0xfff
         var entry = exeBase + exe.entry
         var interpBase: UInt64?
         if let interp = exe.interpreter {
-            let (ld, base) = try mapELF(interp, shown: interp.description, into: space, fixedBase: nil,
-                                        top: mmapTop, openFile: openFile, mappedName: mappedName)
+            let (ld, base) = try mapELF(
+                interp, shown: interp.description, into: space, fixedBase: nil,
+                top: mmapTop, openFile: openFile, mappedName: mappedName)
             entry = base + ld.entry
             interpBase = base
         }
@@ -55,7 +61,9 @@ public enum Loader {
             phdr = exeBase + p.vaddr
         } else if let first = exe.loads.first {
             phdr = exeBase + first.vaddr - first.offset + exe.phoff
-        } else { phdr = exeBase + exe.phoff }
+        } else {
+            phdr = exeBase + exe.phoff
+        }
 
         // The strings at the top of the stack, as Linux lays them out (argv, envp, execfn).
         var sp = stackTop - 16
@@ -95,16 +103,19 @@ public enum Loader {
                 throw .notExecutable(shownProgram, reason: "arguments do not fit on the stack")
             }
         }
-        return LoadedProgram(entry: entry, stackPointer: sp, brkStart: brkStart, mmapTop: mmapTop,
-                             exeBase: exeBase, interpreterBase: interpBase)
+        return LoadedProgram(
+            entry: entry, stackPointer: sp, brkStart: brkStart, mmapTop: mmapTop,
+            exeBase: exeBase, interpreterBase: interpBase)
     }
 
     /// Map one ELF file; PIE and ld.so go at `fixedBase` or the highest free range below `top`.
     /// `openFile` opens the file to map: the host file in `run` and `record`, its blob in `replay`;
     /// `mappedName` is the file crash reports and divergence reports read symbols from.
-    static func mapELF(_ path: ByteString, shown: String, into space: AddressSpace, fixedBase: UInt64?, top: UInt64,
-                       openFile: (ByteString) -> Int32,
-                       mappedName: (ByteString) -> String) throws(LaunchError) -> (ELFFile, UInt64) {
+    static func mapELF(
+        _ path: ByteString, shown: String, into space: AddressSpace, fixedBase: UInt64?, top: UInt64,
+        openFile: (ByteString) -> Int32,
+        mappedName: (ByteString) -> String
+    ) throws(LaunchError) -> (ELFFile, UInt64) {
         let fd = openFile(path)
         guard fd >= 0 else {
             if errno == ENOENT { throw .notFound(path.description) }
@@ -113,7 +124,8 @@ public enum Loader {
         defer { close(fd) }
         let elf: ELFFile
         do { elf = try ELFFile.read(fd: fd) } catch {
-            throw .notExecutable(shown, reason: error == .notELF ? "Exec format error (not an ELF executable)" : error.description)
+            throw .notExecutable(
+                shown, reason: error == .notELF ? "Exec format error (not an ELF executable)" : error.description)
         }
         guard elf.type == ELFFile.etDyn else {
             throw .notExecutable(shown, reason: "non-PIE (ET_EXEC) executables are not supported yet; build with -pie")
@@ -121,7 +133,9 @@ public enum Loader {
         let span = elf.span
         let size = span.high - span.low
         let base: UInt64
-        if let fixedBase { base = fixedBase - span.low } else {
+        if let fixedBase {
+            base = fixedBase - span.low
+        } else {
             guard let start = space.findFree(length: size, low: space.layout.programStart, high: top) else {
                 throw .notExecutable(shown, reason: "no room for the interpreter")
             }
@@ -132,20 +146,30 @@ public enum Loader {
             let pageStart = segStart & ~0xfff
             let fileEnd = segStart + seg.filesz
             let memEnd = (segStart + seg.memsz + 0xfff) & ~0xfff
-            let prot = Int32(((seg.flags & 4) != 0 ? PROT_READ : 0) | ((seg.flags & 2) != 0 ? PROT_WRITE : 0) | ((seg.flags & 1) != 0 ? PROT_EXEC : 0))
+            let prot = Int32(
+                ((seg.flags & 4) != 0 ? PROT_READ : 0) | ((seg.flags & 2) != 0 ? PROT_WRITE : 0)
+                    | ((seg.flags & 1) != 0 ? PROT_EXEC : 0))
             var mappedEnd = pageStart
             if seg.filesz > 0 {
                 mappedEnd = (fileEnd + 0xfff) & ~0xfff
-                let err = space.map(start: pageStart, length: mappedEnd - pageStart, prot: prot,
-                                    backing: .file(fd: fd, path: mappedName(path), offset: seg.offset - (segStart - pageStart), shared: false, writable: false))
-                guard err == 0 else { throw .notExecutable(shown, reason: "cannot map segment: \(String(cString: strerror(err)))") }
+                let err = space.map(
+                    start: pageStart, length: mappedEnd - pageStart, prot: prot,
+                    backing: .file(
+                        fd: fd, path: mappedName(path), offset: seg.offset - (segStart - pageStart), shared: false,
+                        writable: false))
+                guard err == 0 else {
+                    throw .notExecutable(shown, reason: "cannot map segment: \(String(cString: strerror(err)))")
+                }
                 // The tail of the last file page belongs to the bss: zero it (copy-on-write on the host).
-                if seg.memsz > seg.filesz, fileEnd < mappedEnd, let p = try? space.pointer(fileEnd, Int(mappedEnd - fileEnd), write: true) {
+                if seg.memsz > seg.filesz, fileEnd < mappedEnd,
+                    let p = try? space.pointer(fileEnd, Int(mappedEnd - fileEnd), write: true)
+                {
                     memset(p, 0, Int(mappedEnd - fileEnd))
                 }
             }
             if memEnd > mappedEnd {
-                guard space.map(start: mappedEnd, length: memEnd - mappedEnd, prot: prot, backing: .anonymous) == 0 else {
+                guard space.map(start: mappedEnd, length: memEnd - mappedEnd, prot: prot, backing: .anonymous) == 0
+                else {
                     throw .notExecutable(shown, reason: "cannot map bss")
                 }
             }

@@ -26,7 +26,9 @@ enum LongMode {
         put(0x00AF_FA00_0000_FFFF, gdt + 0x30)
         let tssAddr = base + GuestLayout.tss
         let tssLimit: UInt64 = 103
-        put(tssLimit | (tssAddr & 0xFFFF) << 16 | ((tssAddr >> 16) & 0xFF) << 32 | UInt64(0x89) << 40 | ((tssAddr >> 24) & 0xFF) << 56, gdt + 0x40)
+        put(
+            tssLimit | (tssAddr & 0xFFFF) << 16 | ((tssAddr >> 16) & 0xFF) << 32 | UInt64(0x89) << 40
+                | ((tssAddr >> 24) & 0xFF) << 56, gdt + 0x40)
         put(tssAddr >> 32, gdt + 0x48)
 
         // TSS: RSP0 and IST1 on the exception stack; no I/O bitmap.
@@ -45,7 +47,9 @@ enum LongMode {
         for v in 0..<32 {
             let handler = base + GuestLayout.stubCode + UInt64(revenant_stub_vector_offset(UInt32(v)))
             let dpl: UInt64 = (v == 3 || v == 4) ? 3 : 0
-            let low = (handler & 0xFFFF) | UInt64(kernelCS) << 16 | UInt64(1) << 32 | (0x8E | dpl << 5) << 40 | ((handler >> 16) & 0xFFFF) << 48
+            let low =
+                (handler & 0xFFFF) | UInt64(kernelCS) << 16 | UInt64(1) << 32 | (0x8E | dpl << 5) << 40
+                | ((handler >> 16) & 0xFFFF) << 48
             put(low, GuestLayout.idt + UInt64(16 * v))
             put(handler >> 32, GuestLayout.idt + UInt64(16 * v) + 8)
         }
@@ -66,17 +70,23 @@ enum LongMode {
         return s
     }
 
-    static func configure(_ vcpu: VCPU, entry: UInt64, stack: UInt64, cpuid: [kvm_cpuid_entry2], lstar: UInt64) throws(KVMError) {
+    static func configure(
+        _ vcpu: VCPU, entry: UInt64, stack: UInt64, cpuid: [kvm_cpuid_entry2], lstar: UInt64
+    ) throws(KVMError) {
         try vcpu.setCPUID(cpuid)
         var sregs = try vcpu.getSregs()
         let base = GuestLayout.base
-        sregs.cr0 = 0x8005_0033       // PE MP ET NE WP PG
+        sregs.cr0 = 0x8005_0033  // PE MP ET NE WP PG
         sregs.cr3 = GuestLayout.pml4  // guest-physical
         sregs.cr4 = 0x20 | 0x200 | 0x400 | 0x10000 | 0x40000  // PAE OSFXSR OSXMMEXCPT FSGSBASE OSXSAVE
-        sregs.efer = 0x1 | 0x100 | 0x400 | 0x800              // SCE LME LMA NXE
+        sregs.efer = 0x1 | 0x100 | 0x400 | 0x800  // SCE LME LMA NXE
         sregs.cs = segment(userCS, code: true, dpl: 3)
         let data = segment(userDS, code: false, dpl: 3)
-        sregs.ss = data; sregs.ds = data; sregs.es = data; sregs.fs = data; sregs.gs = data
+        sregs.ss = data
+        sregs.ds = data
+        sregs.es = data
+        sregs.fs = data
+        sregs.gs = data
         var tr = kvm_segment()
         tr.base = base + GuestLayout.tss
         tr.limit = 103
@@ -96,10 +106,13 @@ enum LongMode {
 
         try vcpu.setMSRs([
             (0xC000_0081, UInt64(0x23) << 48 | UInt64(kernelCS) << 32),  // STAR: sysret → CS 0x33, SS 0x2b
-            (0xC000_0082, lstar),                         // LSTAR
-            (0xC000_0083, lstar),                         // CSTAR
-            (0xC000_0084, getenv("REVENANT_SFMASK").map { UInt64(String(cString: $0), radix: 16) ?? 0x47700 } ?? 0x47700),
-            (0xC000_0102, 0),                             // KERNEL_GS_BASE
+            (0xC000_0082, lstar),  // LSTAR
+            (0xC000_0083, lstar),  // CSTAR
+            (
+                0xC000_0084,
+                getenv("REVENANT_SFMASK").map { UInt64(String(cString: $0), radix: 16) ?? 0x47700 } ?? 0x47700
+            ),
+            (0xC000_0102, 0),  // KERNEL_GS_BASE
         ])
 
         var fpu = kvm_fpu()

@@ -15,7 +15,9 @@ final class SyscallMailbox: @unchecked Sendable {
     let page: UnsafeMutableRawPointer
     unowned let kernel: GuestKernel
     private var state: UnsafeMutablePointer<UInt32> { page.assumingMemoryBound(to: UInt32.self) }
-    private var waiter: UnsafeMutablePointer<UInt32> { (page + Int(REVENANT_MB_WAITER)).assumingMemoryBound(to: UInt32.self) }
+    private var waiter: UnsafeMutablePointer<UInt32> {
+        (page + Int(REVENANT_MB_WAITER)).assumingMemoryBound(to: UInt32.self)
+    }
     /// A call the spinner served whose outcome is not a plain value (the process ended…).
     static let outcomeState: UInt32 = 5
 
@@ -42,14 +44,15 @@ final class SyscallMailbox: @unchecked Sendable {
     /// Start the spinner thread (asleep: the first exit wakes it).
     func start() {
         let me = Unmanaged.passRetained(self).toOpaque()
-        _ = chost_thread_start({ ctx in
-            let mb = Unmanaged<SyscallMailbox>.fromOpaque(ctx!).takeRetainedValue()
-            // Signals from outside go to the vCPU thread, so that they interrupt KVM_RUN.
-            chost_block_forwarded_signals()
-            chost_make_kickable()
-            mb.spin()
-            withUnsafeMutablePointer(to: &mb.exitedFlag) { chost_store_u32($0, 1) }
-        }, me)
+        _ = chost_thread_start(
+            { ctx in
+                let mb = Unmanaged<SyscallMailbox>.fromOpaque(ctx!).takeRetainedValue()
+                // Signals from outside go to the vCPU thread, so that they interrupt KVM_RUN.
+                chost_block_forwarded_signals()
+                chost_make_kickable()
+                mb.spin()
+                withUnsafeMutablePointer(to: &mb.exitedFlag) { chost_store_u32($0, 1) }
+            }, me)
         started = true
     }
     private var started = false
@@ -72,9 +75,10 @@ final class SyscallMailbox: @unchecked Sendable {
     private func request() -> SyscallRequest {
         func word(_ off: Int32) -> UInt64 { page.load(fromByteOffset: Int(off), as: UInt64.self) }
         let a = Int32(REVENANT_MB_ARGS)
-        return SyscallRequest(number: word(Int32(REVENANT_MB_NR)),
-                              args: (word(a), word(a + 8), word(a + 16), word(a + 24), word(a + 32), word(a + 40)),
-                              rip: word(Int32(REVENANT_MB_RCX)))
+        return SyscallRequest(
+            number: word(Int32(REVENANT_MB_NR)),
+            args: (word(a), word(a + 8), word(a + 16), word(a + 24), word(a + 32), word(a + 40)),
+            rip: word(Int32(REVENANT_MB_RCX)))
     }
 
     // MARK: spinner thread

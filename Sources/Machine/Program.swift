@@ -31,8 +31,10 @@ public struct ProgramSpec: Equatable {
     public var argv: [ByteString]
 
     /// Find `name` as execvp would (PATH when it has no slash), check it can run, and follow `#!`.
-    public static func locate(_ name: ByteString, arguments: [ByteString], pathVariable: ByteString?,
-                              cwd: ByteString) throws(LaunchError) -> ProgramSpec {
+    public static func locate(
+        _ name: ByteString, arguments: [ByteString], pathVariable: ByteString?,
+        cwd: ByteString
+    ) throws(LaunchError) -> ProgramSpec {
         let slash = UInt8(ascii: "/")
         var path = try find(name, pathVariable: pathVariable, cwd: cwd)
         var argv = [name] + arguments
@@ -58,8 +60,10 @@ public struct ProgramSpec: Equatable {
         throw .notExecutable(name.description, reason: "too many levels of #! interpreters")
     }
 
-    static func find(_ name: ByteString, pathVariable: ByteString?,
-                     cwd: ByteString) throws(LaunchError) -> ByteString {
+    static func find(
+        _ name: ByteString, pathVariable: ByteString?,
+        cwd: ByteString
+    ) throws(LaunchError) -> ByteString {
         guard !name.isEmpty else { throw .notFound(name.description) }
         let slash = UInt8(ascii: "/")
         if name.contains(slash) {

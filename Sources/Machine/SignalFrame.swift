@@ -24,7 +24,10 @@ enum SignalFrame {
 
     /// sigcontext field order (offsets / 8 from the start of the mcontext).
     static func gprs(_ r: kvm_regs) -> [UInt64] {
-        [r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rdi, r.rsi, r.rbp, r.rbx, r.rdx, r.rax, r.rcx, r.rsp, r.rip, r.rflags]
+        [
+            r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rdi, r.rsi, r.rbp, r.rbx, r.rdx, r.rax, r.rcx,
+            r.rsp, r.rip, r.rflags,
+        ]
     }
 
     /// What XSAVE holds for the guest: which components (XCR0) and how many bytes they take.
@@ -35,13 +38,16 @@ enum SignalFrame {
 
     /// Enter the handler: `regs` hold the state to resume after it (the syscall already returned,
     /// or the faulting instruction); `xsave` is the vCPU's XSAVE area (KVM_GET_XSAVE).
-    static func deliver(_ d: SignalDelivery, regs: inout kvm_regs, xsave: [UInt8], xstate: XState,
-                        space: AddressSpace) throws {
+    static func deliver(
+        _ d: SignalDelivery, regs: inout kvm_regs, xsave: [UInt8], xstate: XState,
+        space: AddressSpace
+    ) throws {
         // On the alternate stack when the handler asked for it and the program is not on it yet.
         var top = regs.rsp &- 128  // below the red zone
         let alt = d.alternateStack
         if d.flags & SignalDelivery.onStack != 0, alt.enabled,
-           !(regs.rsp > alt.base && regs.rsp <= alt.base &+ alt.size) {
+            !(regs.rsp > alt.base && regs.rsp <= alt.base &+ alt.size)
+        {
             top = alt.base &+ alt.size
         }
         // The FPU state first, 64-byte aligned; then the frame, 16-byte aligned, then -8 as if
@@ -101,14 +107,28 @@ enum SignalFrame {
 
     /// rt_sigreturn: restore what `deliver` saved. Returns the XSAVE area to load (from the
     /// frame's fpstate, over `current`), or nil when the frame has none.
-    static func restore(frame: UInt64, regs: inout kvm_regs, current xsave: [UInt8], xstate: XState,
-                        space: AddressSpace) throws -> [UInt8]? {
+    static func restore(
+        frame: UInt64, regs: inout kvm_regs, current xsave: [UInt8], xstate: XState,
+        space: AddressSpace
+    ) throws -> [UInt8]? {
         let raw = try space.bytes(at: frame + mcontextOffset, count: 18 * 8)
         let v = raw.withUnsafeBytes { b in (0..<18).map { b.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self) } }
-        regs.r8 = v[0]; regs.r9 = v[1]; regs.r10 = v[2]; regs.r11 = v[3]
-        regs.r12 = v[4]; regs.r13 = v[5]; regs.r14 = v[6]; regs.r15 = v[7]
-        regs.rdi = v[8]; regs.rsi = v[9]; regs.rbp = v[10]; regs.rbx = v[11]
-        regs.rdx = v[12]; regs.rax = v[13]; regs.rcx = v[14]; regs.rsp = v[15]
+        regs.r8 = v[0]
+        regs.r9 = v[1]
+        regs.r10 = v[2]
+        regs.r11 = v[3]
+        regs.r12 = v[4]
+        regs.r13 = v[5]
+        regs.r14 = v[6]
+        regs.r15 = v[7]
+        regs.rdi = v[8]
+        regs.rsi = v[9]
+        regs.rbp = v[10]
+        regs.rbx = v[11]
+        regs.rdx = v[12]
+        regs.rax = v[13]
+        regs.rcx = v[14]
+        regs.rsp = v[15]
         regs.rip = v[16]
         // Only the flags a program may change (Linux's FIX_EFLAGS), with IF and the reserved bit.
         regs.rflags = (v[17] & 0x50DD5) | 0x202
@@ -126,7 +146,8 @@ enum SignalFrame {
         let supported = xsave.withUnsafeBytes {
             $0.loadUnaligned(fromByteOffset: 28, as: UInt32.self)
         }  // MXCSR_MASK
-        let mxcsr = area.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 24, as: UInt32.self) }
+        let mxcsr =
+            area.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 24, as: UInt32.self) }
             & (supported == 0 ? 0xffbf : supported)
         withUnsafeBytes(of: mxcsr) { area.replaceSubrange(24..<28, with: $0) }
         return area

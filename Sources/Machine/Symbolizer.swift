@@ -76,7 +76,8 @@ public enum Symbolizer {
                 for s in stride(from: symOff, to: symOff + symSize, by: 24) {
                     let value = u64(s + 8), nameOff = strOff + Int(u32(s))
                     guard b[s + 4] & 0xf == 2 /* STT_FUNC */, value != 0, u16(s + 6) != 0 /* defined */,
-                          nameOff < strOff + strSize else { continue }
+                        nameOff < strOff + strSize
+                    else { continue }
                     body(nameOff, value, u64(s + 16))
                 }
             }

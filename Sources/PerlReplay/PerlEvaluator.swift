@@ -39,7 +39,9 @@ public struct PerlEvaluator {
             if let r = try scalar(v).reference, r.kind == "HASH" { return .hv(r.address) }
             return .missing("a hash reference")
         case .derefScalar(let x):
-            if let r = try scalar(try evaluate(x)).reference, r.kind == "SCALAR" || r.kind == "REF" { return .sv(r.address) }
+            if let r = try scalar(try evaluate(x)).reference, r.kind == "SCALAR" || r.kind == "REF" {
+                return .sv(r.address)
+            }
             return .missing("a scalar reference")
         case .element(let a, let i):
             guard case .av(let av) = try evaluate(a) else { return .scalar(.undef) }
@@ -122,9 +124,15 @@ public struct PerlEvaluator {
 
     func binary(_ op: String, _ l: PerlExpression, _ r: PerlExpression) throws(PerlIntrospectionError) -> Value {
         switch op {
-        case "&&": let a = try evaluate(l); return try scalar(a).truth ? try evaluate(r) : a
-        case "||": let a = try evaluate(l); return try scalar(a).truth ? a : try evaluate(r)
-        case "//": let a = try evaluate(l); return try scalar(a).isUndef ? try evaluate(r) : a
+        case "&&":
+            let a = try evaluate(l)
+            return try scalar(a).truth ? try evaluate(r) : a
+        case "||":
+            let a = try evaluate(l)
+            return try scalar(a).truth ? a : try evaluate(r)
+        case "//":
+            let a = try evaluate(l)
+            return try scalar(a).isUndef ? try evaluate(r) : a
         default: break
         }
         let a = try scalar(try evaluate(l)), b = try scalar(try evaluate(r))
@@ -153,16 +161,35 @@ public struct PerlEvaluator {
         case "ge": return .scalar(PerlScalar(cmpStrings() >= 0))
         case "cmp": return .scalar(PerlScalar(Int64(cmpStrings())))
         case ".": return .scalar(PerlScalar(a.string + b.string))
-        case "+": return .scalar(number(a.number + b.number, exact: a.integer.flatMap { x in b.integer.flatMap { y in x.addingReportingOverflow(y).overflow ? nil : x + y } }))
-        case "-": return .scalar(number(a.number - b.number, exact: a.integer.flatMap { x in b.integer.flatMap { y in x.subtractingReportingOverflow(y).overflow ? nil : x - y } }))
-        case "*": return .scalar(number(a.number * b.number, exact: a.integer.flatMap { x in b.integer.flatMap { y in x.multipliedReportingOverflow(by: y).overflow ? nil : x * y } }))
+        case "+":
+            return .scalar(
+                number(
+                    a.number + b.number,
+                    exact: a.integer.flatMap { x in
+                        b.integer.flatMap { y in x.addingReportingOverflow(y).overflow ? nil : x + y }
+                    }))
+        case "-":
+            return .scalar(
+                number(
+                    a.number - b.number,
+                    exact: a.integer.flatMap { x in
+                        b.integer.flatMap { y in x.subtractingReportingOverflow(y).overflow ? nil : x - y }
+                    }))
+        case "*":
+            return .scalar(
+                number(
+                    a.number * b.number,
+                    exact: a.integer.flatMap { x in
+                        b.integer.flatMap { y in x.multipliedReportingOverflow(by: y).overflow ? nil : x * y }
+                    }))
         case "/":
             guard b.number != 0 else { return .scalar(.undef) }
             let q = a.number / b.number
             return .scalar(number(q, exact: q == q.rounded() && abs(q) < 9e18 ? Int64(q) : nil))
         case "%":
             guard let x = a.integer ?? Int64(exactly: a.number.rounded(.towardZero)),
-                  let y = b.integer ?? Int64(exactly: b.number.rounded(.towardZero)), y != 0 else { return .scalar(.undef) }
+                let y = b.integer ?? Int64(exactly: b.number.rounded(.towardZero)), y != 0
+            else { return .scalar(.undef) }
             let m = x % y
             return .scalar(PerlScalar(m != 0 && (m < 0) != (y < 0) ? m + y : m))
         default: return .scalar(.undef)

@@ -9,12 +9,12 @@ import Foundation
 public indirect enum PerlExpression {
     case number(Double)
     case string(String)
-    case scalarVar(String)          // $x, $Foo::x
-    case arrayVar(String)           // @x (name with its sigil)
-    case hashVar(String)            // %x
+    case scalarVar(String)  // $x, $Foo::x
+    case arrayVar(String)  // @x (name with its sigil)
+    case hashVar(String)  // %x
     case lastIndex(PerlExpression)  // $#x, $#{$r}
-    case element(PerlExpression, PerlExpression)   // array-ish [index]
-    case member(PerlExpression, PerlExpression)    // hash-ish {key}
+    case element(PerlExpression, PerlExpression)  // array-ish [index]
+    case member(PerlExpression, PerlExpression)  // hash-ish {key}
     case derefScalar(PerlExpression), derefArray(PerlExpression), derefHash(PerlExpression)
     case unary(String, PerlExpression)
     case binary(String, PerlExpression, PerlExpression)
@@ -27,7 +27,8 @@ public indirect enum PerlExpression {
         switch self {
         case .number, .string: return []
         case .scalarVar(let n), .arrayVar(let n), .hashVar(let n): return [n]
-        case .lastIndex(let e), .derefScalar(let e), .derefArray(let e), .derefHash(let e), .unary(_, let e), .call(_, let e), .match(let e, _, _):
+        case .lastIndex(let e), .derefScalar(let e), .derefArray(let e), .derefHash(let e), .unary(_, let e),
+            .call(_, let e), .match(let e, _, _):
             return e.variables
         case .element(let a, let b), .member(let a, let b), .binary(_, let a, let b): return a.variables + b.variables
         case .conditional(let a, let b, let c): return a.variables + b.variables + c.variables
@@ -38,12 +39,16 @@ public indirect enum PerlExpression {
         var p = Parser(Array(text.unicodeScalars))
         let e = try p.expression()
         p.skip()
-        guard p.at >= p.s.count else { throw p.error("unexpected \"\(String(String.UnicodeScalarView(p.s[p.at...])))\"") }
+        guard p.at >= p.s.count else {
+            throw p.error("unexpected \"\(String(String.UnicodeScalarView(p.s[p.at...])))\"")
+        }
         return e
     }
 
     /// A comma-separated list of expressions (`--print '$x, @y, $h{k}'`), each with its text.
-    public static func parseList(_ text: String) throws(PerlExpressionError) -> [(text: String, expression: PerlExpression)] {
+    public static func parseList(
+        _ text: String
+    ) throws(PerlExpressionError) -> [(text: String, expression: PerlExpression)] {
         var p = Parser(Array(text.unicodeScalars))
         var out: [(String, PerlExpression)] = []
         repeat {
@@ -53,7 +58,9 @@ public indirect enum PerlExpression {
             out.append((String(String.UnicodeScalarView(p.s[start..<p.at])).trimmingCharacters(in: .whitespaces), e))
             p.skip()
         } while p.eat(",")
-        guard p.at >= p.s.count else { throw p.error("unexpected \"\(String(String.UnicodeScalarView(p.s[p.at...])))\"") }
+        guard p.at >= p.s.count else {
+            throw p.error("unexpected \"\(String(String.UnicodeScalarView(p.s[p.at...])))\"")
+        }
         return out
     }
 }
@@ -90,8 +97,12 @@ private struct Parser {
         skip()
         guard looking(t) else { return false }
         // a word operator must end at a word boundary
-        if t.unicodeScalars.last.map({ CharacterSet.letters.contains($0) }) == true, at + t.unicodeScalars.count < s.count,
-           isWord(s[at + t.unicodeScalars.count]) { return false }
+        if t.unicodeScalars.last.map({ CharacterSet.letters.contains($0) }) == true,
+            at + t.unicodeScalars.count < s.count,
+            isWord(s[at + t.unicodeScalars.count])
+        {
+            return false
+        }
         at += t.unicodeScalars.count
         return true
     }
@@ -141,7 +152,13 @@ private struct Parser {
         while true {
             chain += 1
             try deeper(chain)
-            if eat("||") { e = .binary("||", e, try andAnd()) } else if eat("//") { e = .binary("//", e, try andAnd()) } else { return e }
+            if eat("||") {
+                e = .binary("||", e, try andAnd())
+            } else if eat("//") {
+                e = .binary("//", e, try andAnd())
+            } else {
+                return e
+            }
         }
     }
     mutating func andAnd() throws(PerlExpressionError) -> PerlExpression {
@@ -172,10 +189,18 @@ private struct Parser {
             chain += 1
             try deeper(chain)
             skip()
-            if looking("+") { at += 1; e = .binary("+", e, try multiplicative()) }
-            else if looking("-") { at += 1; e = .binary("-", e, try multiplicative()) }
-            else if looking("."), !(at + 1 < s.count && s[at + 1].properties.numericType != nil) { at += 1; e = .binary(".", e, try multiplicative()) }
-            else { return e }
+            if looking("+") {
+                at += 1
+                e = .binary("+", e, try multiplicative())
+            } else if looking("-") {
+                at += 1
+                e = .binary("-", e, try multiplicative())
+            } else if looking("."), !(at + 1 < s.count && s[at + 1].properties.numericType != nil) {
+                at += 1
+                e = .binary(".", e, try multiplicative())
+            } else {
+                return e
+            }
         }
     }
     mutating func multiplicative() throws(PerlExpressionError) -> PerlExpression {
@@ -184,10 +209,18 @@ private struct Parser {
             chain += 1
             try deeper(chain)
             skip()
-            if looking("*") { at += 1; e = .binary("*", e, try binding()) }
-            else if looking("/"), !looking("//") { at += 1; e = .binary("/", e, try binding()) }
-            else if looking("%") { at += 1; e = .binary("%", e, try binding()) }
-            else { return e }
+            if looking("*") {
+                at += 1
+                e = .binary("*", e, try binding())
+            } else if looking("/"), !looking("//") {
+                at += 1
+                e = .binary("/", e, try binding())
+            } else if looking("%") {
+                at += 1
+                e = .binary("%", e, try binding())
+            } else {
+                return e
+            }
         }
     }
     mutating func binding() throws(PerlExpressionError) -> PerlExpression {
@@ -199,8 +232,12 @@ private struct Parser {
         guard eat("/") else { throw error("expected /regex/ after =~") }
         var pattern = ""
         while let c = peek, c != "/" {
-            if c == "\\", at + 1 < s.count { pattern.unicodeScalars.append(c); at += 1 }
-            pattern.unicodeScalars.append(s[at]); at += 1
+            if c == "\\", at + 1 < s.count {
+                pattern.unicodeScalars.append(c)
+                at += 1
+            }
+            pattern.unicodeScalars.append(s[at])
+            at += 1
         }
         guard eat("/") else { throw error("unterminated regex") }
         var options: NSRegularExpression.Options = []
@@ -214,13 +251,18 @@ private struct Parser {
             }
             at += 1
         }
-        guard let re = try? NSRegularExpression(pattern: pattern, options: options) else { throw error("bad regex /\(pattern)/") }
+        guard let re = try? NSRegularExpression(pattern: pattern, options: options) else {
+            throw error("bad regex /\(pattern)/")
+        }
         return .match(e, re, negated: negated)
     }
     mutating func unary() throws(PerlExpressionError) -> PerlExpression {
         if eat("!") { return .unary("!", try operand()) }
         skip()
-        if looking("-"), !(at + 1 < s.count && s[at + 1] == "-") { at += 1; return .unary("neg", try operand()) }
+        if looking("-"), !(at + 1 < s.count && s[at + 1] == "-") {
+            at += 1
+            return .unary("neg", try operand())
+        }
         for f in ["defined", "length", "scalar", "exists", "ref", "abs", "int", "lc", "uc"] where eat(f) {
             return .call(f, try operand())
         }
@@ -241,14 +283,20 @@ private struct Parser {
             if looking("->") {
                 at += 2
                 skip()
-                if looking("[") { e = .element(.derefArray(e), try bracketed("[", "]")) }
-                else if looking("{") { e = .member(.derefHash(e), try bracketed("{", "}")) }
-                else { throw error("only ->[ ] and ->{ } are supported after ->") }
+                if looking("[") {
+                    e = .element(.derefArray(e), try bracketed("[", "]"))
+                } else if looking("{") {
+                    e = .member(.derefHash(e), try bracketed("{", "}"))
+                } else {
+                    throw error("only ->[ ] and ->{ } are supported after ->")
+                }
             } else if looking("["), isElementBase(e) {
                 e = .element(.derefArray(e), try bracketed("[", "]"))
             } else if looking("{"), isElementBase(e) {
                 e = .member(.derefHash(e), try bracketed("{", "}"))
-            } else { return e }
+            } else {
+                return e
+            }
         }
     }
     /// After an element, a further subscript implies an arrow ($h{a}{b}).
@@ -264,7 +312,10 @@ private struct Parser {
         if open == "{" {
             let save = at
             var word = ""
-            while let c = peek, isWord(c) { word.unicodeScalars.append(c); at += 1 }
+            while let c = peek, isWord(c) {
+                word.unicodeScalars.append(c)
+                at += 1
+            }
             if !word.isEmpty, eat(close) { return .string(word) }
             at = save
         }
@@ -279,7 +330,10 @@ private struct Parser {
             at += 1
             return String(c)
         }
-        while let c = peek, isWord(c) || c == ":" { n.unicodeScalars.append(c); at += 1 }
+        while let c = peek, isWord(c) || c == ":" {
+            n.unicodeScalars.append(c)
+            at += 1
+        }
         guard !n.isEmpty else { throw error("expected a variable name") }
         return n
     }
@@ -311,7 +365,9 @@ private struct Parser {
                         out.unicodeScalars.append(e)
                     }
                 } else {
-                    if c == "\"", d == "$" || d == "@" { throw error("interpolation in \"...\" is not supported: use '...' and .") }
+                    if c == "\"", d == "$" || d == "@" {
+                        throw error("interpolation in \"...\" is not supported: use '...' and .")
+                    }
                     out.unicodeScalars.append(d)
                 }
                 at += 1
@@ -322,12 +378,28 @@ private struct Parser {
             at += 1
             if looking("#") {
                 at += 1
-                if looking("{") { at += 1; let e = try expression(); guard eat("}") else { throw error("expected }") }; return .lastIndex(.derefArray(e)) }
-                if looking("$") { at += 1; return .lastIndex(.derefArray(.scalarVar("$" + (try name())))) }
+                if looking("{") {
+                    at += 1
+                    let e = try expression()
+                    guard eat("}") else { throw error("expected }") }
+                    return .lastIndex(.derefArray(e))
+                }
+                if looking("$") {
+                    at += 1
+                    return .lastIndex(.derefArray(.scalarVar("$" + (try name()))))
+                }
                 return .lastIndex(.arrayVar("@" + (try name())))
             }
-            if looking("$") { at += 1; return .derefScalar(.scalarVar("$" + (try name()))) }
-            if looking("{") { at += 1; let e = try expression(); guard eat("}") else { throw error("expected }") }; return .derefScalar(e) }
+            if looking("$") {
+                at += 1
+                return .derefScalar(.scalarVar("$" + (try name())))
+            }
+            if looking("{") {
+                at += 1
+                let e = try expression()
+                guard eat("}") else { throw error("expected }") }
+                return .derefScalar(e)
+            }
             let n = try name()
             skip()
             if looking("[") { return .element(.arrayVar("@" + n), try bracketed("[", "]")) }
@@ -335,30 +407,61 @@ private struct Parser {
             return .scalarVar("$" + n)
         case "@":
             at += 1
-            if looking("$") { at += 1; return .derefArray(.scalarVar("$" + (try name()))) }
-            if looking("{") { at += 1; let e = try expression(); guard eat("}") else { throw error("expected }") }; return .derefArray(e) }
+            if looking("$") {
+                at += 1
+                return .derefArray(.scalarVar("$" + (try name())))
+            }
+            if looking("{") {
+                at += 1
+                let e = try expression()
+                guard eat("}") else { throw error("expected }") }
+                return .derefArray(e)
+            }
             return .arrayVar("@" + (try name()))
         case "%":
             at += 1
-            if looking("$") { at += 1; return .derefHash(.scalarVar("$" + (try name()))) }
-            if looking("{") { at += 1; let e = try expression(); guard eat("}") else { throw error("expected }") }; return .derefHash(e) }
+            if looking("$") {
+                at += 1
+                return .derefHash(.scalarVar("$" + (try name())))
+            }
+            if looking("{") {
+                at += 1
+                let e = try expression()
+                guard eat("}") else { throw error("expected }") }
+                return .derefHash(e)
+            }
             return .hashVar("%" + (try name()))
         default:
-            if c.properties.numericType != nil || (c == "." && at + 1 < s.count && s[at + 1].properties.numericType != nil) {
+            if c.properties.numericType != nil
+                || (c == "." && at + 1 < s.count && s[at + 1].properties.numericType != nil)
+            {
                 var t = ""
-                while let d = peek, d.properties.numericType != nil || d == "." || d == "_" || d == "e" || d == "E" || d == "x" || (("a"..."f").contains(d) && t.hasPrefix("0x")) {
+                while let d = peek,
+                    d.properties.numericType != nil || d == "." || d == "_" || d == "e" || d == "E" || d == "x"
+                        || (("a"..."f").contains(d) && t.hasPrefix("0x"))
+                {
                     if d != "_" { t.unicodeScalars.append(d) }
                     at += 1
-                    if (d == "e" || d == "E"), let sign = peek, sign == "-" || sign == "+" { t.unicodeScalars.append(sign); at += 1 }
+                    if (d == "e" || d == "E"), let sign = peek, sign == "-" || sign == "+" {
+                        t.unicodeScalars.append(sign)
+                        at += 1
+                    }
                 }
                 if t.hasPrefix("0x"), let v = UInt64(t.dropFirst(2), radix: 16) { return .number(Double(v)) }
                 guard let v = Double(t) else { throw error("bad number \(t)") }
                 return .number(v)
             }
             var word = ""
-            while let d = peek, isWord(d) { word.unicodeScalars.append(d); at += 1 }
+            while let d = peek, isWord(d) {
+                word.unicodeScalars.append(d)
+                at += 1
+            }
             if word == "undef" { return .call("undef", .number(0)) }
-            throw error(word.isEmpty ? "unexpected \"\(c)\"" : "\(word) is not supported here (variables, literals, operators and defined/length/scalar/exists/ref/abs/int/lc/uc)")
+            throw error(
+                word.isEmpty
+                    ? "unexpected \"\(c)\""
+                    : "\(word) is not supported here (variables, literals, operators and defined/length/scalar/exists/ref/abs/int/lc/uc)"
+            )
         }
     }
 }

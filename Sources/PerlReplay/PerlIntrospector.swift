@@ -13,7 +13,8 @@ public final class PerlIntrospector {
     let iOp, iCurpad, iCurstackinfo, iDefstash, iMainCV: UInt64
     let copSeq, siCxstack, siCxix, siPrev, cxSize, cxType, cxSubCV, cxEvalCV: UInt64
     let cxTypemask, cxtSub, cxtFormat, cxtEval: UInt64
-    let svAny, svFlags, svU, xpvCur, xpvivIV, xpvnvNV, xpvavFill, xpvhvMax, xpvcvPadlist, xpvcvDepth, xpvcvOutside, xpvcvOutsideSeq: UInt64
+    let svAny, svFlags, svU, xpvCur, xpvivIV, xpvnvNV, xpvavFill, xpvhvMax, xpvcvPadlist, xpvcvDepth, xpvcvOutside,
+        xpvcvOutsideSeq: UInt64
     let padlistArr, pnlFill, pnlAlloc, pnPV, pnOurstash, pnLow, pnHigh, pnLen, pnFlags, pnOuter: UInt64
     let heNext, heHek, heVal, hekLen, hekKey, gpSV, gpAV, gpHV: UInt64
     let fIOK, fNOK, fPOK, fROK, pIOK, pNOK, pPOK, fIsUV, fObject, tMask: UInt64
@@ -22,41 +23,97 @@ public final class PerlIntrospector {
     public init(memory: AddressSpace, layout L: PerlLayout) throws(PerlIntrospectionError) {
         self.memory = memory
         interp = L.interpreter
-        iOp = try L("interp.op"); iCurpad = try L("interp.curpad"); iCurstackinfo = try L("interp.curstackinfo")
-        iDefstash = try L("interp.defstash"); iMainCV = try L("interp.main_cv")
-        copSeq = try L("cop.seq"); siCxstack = try L("si.cxstack"); siCxix = try L("si.cxix"); siPrev = try L("si.prev")
-        cxSize = try L("cx.size"); cxType = try L("cx.type"); cxSubCV = try L("cx.sub_cv"); cxEvalCV = try L("cx.eval_cv")
-        cxTypemask = try L("cx.typemask"); cxtSub = try L("cxt.sub"); cxtFormat = try L("cxt.format"); cxtEval = try L("cxt.eval")
-        svAny = try L("sv.any"); svFlags = try L("sv.flags"); svU = try L("sv.u"); xpvCur = try L("xpv.cur")
-        xpvivIV = try L("xpviv.iv"); xpvnvNV = try L("xpvnv.nv"); xpvavFill = try L("xpvav.fill"); xpvhvMax = try L("xpvhv.max")
-        xpvcvPadlist = try L("xpvcv.padlist"); xpvcvDepth = try L("xpvcv.depth")
-        xpvcvOutside = try L("xpvcv.outside"); xpvcvOutsideSeq = try L("xpvcv.outside_seq")
-        padlistArr = try L("padlist.arr"); pnlFill = try L("padnamelist.fill"); pnlAlloc = try L("padnamelist.alloc")
-        pnPV = try L("padname.pv"); pnOurstash = try L("padname.ourstash"); pnLow = try L("padname.low"); pnHigh = try L("padname.high")
-        pnLen = try L("padname.len"); pnFlags = try L("padname.flags"); pnOuter = try L("padname.f_outer")
-        heNext = try L("he.next"); heHek = try L("he.hek"); heVal = try L("he.val"); hekLen = try L("hek.len"); hekKey = try L("hek.key")
-        gpSV = try L("gp.sv"); gpAV = try L("gp.av"); gpHV = try L("gp.hv")
-        fIOK = try L("svf.iok"); fNOK = try L("svf.nok"); fPOK = try L("svf.pok"); fROK = try L("svf.rok")
-        pIOK = try L("svp.iok"); pNOK = try L("svp.nok"); pPOK = try L("svp.pok"); fIsUV = try L("svf.isuv")
-        fObject = try L("svf.object"); tMask = try L("svt.mask")
-        tPVGV = try L("svt.pvgv"); tPVAV = try L("svt.pvav"); tPVHV = try L("svt.pvhv"); tPVCV = try L("svt.pvcv")
-        tPVIO = try L("svt.pvio"); tPVLV = try L("svt.pvlv"); tRegexp = try L("svt.regexp"); xpvmgStash = try L("xpvmg.stash")
-        auxOffset = try L("xpvhv_with_aux.aux"); auxName = try L("xpvhv_aux.name"); auxNameCount = try L("xpvhv_aux.name_count")
+        iOp = try L("interp.op")
+        iCurpad = try L("interp.curpad")
+        iCurstackinfo = try L("interp.curstackinfo")
+        iDefstash = try L("interp.defstash")
+        iMainCV = try L("interp.main_cv")
+        copSeq = try L("cop.seq")
+        siCxstack = try L("si.cxstack")
+        siCxix = try L("si.cxix")
+        siPrev = try L("si.prev")
+        cxSize = try L("cx.size")
+        cxType = try L("cx.type")
+        cxSubCV = try L("cx.sub_cv")
+        cxEvalCV = try L("cx.eval_cv")
+        cxTypemask = try L("cx.typemask")
+        cxtSub = try L("cxt.sub")
+        cxtFormat = try L("cxt.format")
+        cxtEval = try L("cxt.eval")
+        svAny = try L("sv.any")
+        svFlags = try L("sv.flags")
+        svU = try L("sv.u")
+        xpvCur = try L("xpv.cur")
+        xpvivIV = try L("xpviv.iv")
+        xpvnvNV = try L("xpvnv.nv")
+        xpvavFill = try L("xpvav.fill")
+        xpvhvMax = try L("xpvhv.max")
+        xpvcvPadlist = try L("xpvcv.padlist")
+        xpvcvDepth = try L("xpvcv.depth")
+        xpvcvOutside = try L("xpvcv.outside")
+        xpvcvOutsideSeq = try L("xpvcv.outside_seq")
+        padlistArr = try L("padlist.arr")
+        pnlFill = try L("padnamelist.fill")
+        pnlAlloc = try L("padnamelist.alloc")
+        pnPV = try L("padname.pv")
+        pnOurstash = try L("padname.ourstash")
+        pnLow = try L("padname.low")
+        pnHigh = try L("padname.high")
+        pnLen = try L("padname.len")
+        pnFlags = try L("padname.flags")
+        pnOuter = try L("padname.f_outer")
+        heNext = try L("he.next")
+        heHek = try L("he.hek")
+        heVal = try L("he.val")
+        hekLen = try L("hek.len")
+        hekKey = try L("hek.key")
+        gpSV = try L("gp.sv")
+        gpAV = try L("gp.av")
+        gpHV = try L("gp.hv")
+        fIOK = try L("svf.iok")
+        fNOK = try L("svf.nok")
+        fPOK = try L("svf.pok")
+        fROK = try L("svf.rok")
+        pIOK = try L("svp.iok")
+        pNOK = try L("svp.nok")
+        pPOK = try L("svp.pok")
+        fIsUV = try L("svf.isuv")
+        fObject = try L("svf.object")
+        tMask = try L("svt.mask")
+        tPVGV = try L("svt.pvgv")
+        tPVAV = try L("svt.pvav")
+        tPVHV = try L("svt.pvhv")
+        tPVCV = try L("svt.pvcv")
+        tPVIO = try L("svt.pvio")
+        tPVLV = try L("svt.pvlv")
+        tRegexp = try L("svt.regexp")
+        xpvmgStash = try L("xpvmg.stash")
+        auxOffset = try L("xpvhv_with_aux.aux")
+        auxName = try L("xpvhv_aux.name")
+        auxNameCount = try L("xpvhv_aux.name_count")
     }
 
     // MARK: guest reads (bounds-checked by GuestMemory; a bad pointer is an error, never a trap)
 
     func u64(_ a: UInt64) throws(PerlIntrospectionError) -> UInt64 {
-        do { return try memory.load(UInt64.self, at: a) } catch { throw PerlIntrospectionError("unreadable guest address 0x\(String(a, radix: 16))") }
+        do { return try memory.load(UInt64.self, at: a) } catch {
+            throw PerlIntrospectionError("unreadable guest address 0x\(String(a, radix: 16))")
+        }
     }
     func u32(_ a: UInt64) throws(PerlIntrospectionError) -> UInt32 {
-        do { return try memory.load(UInt32.self, at: a) } catch { throw PerlIntrospectionError("unreadable guest address 0x\(String(a, radix: 16))") }
+        do { return try memory.load(UInt32.self, at: a) } catch {
+            throw PerlIntrospectionError("unreadable guest address 0x\(String(a, radix: 16))")
+        }
     }
     func u8(_ a: UInt64) throws(PerlIntrospectionError) -> UInt8 {
-        do { return try memory.load(UInt8.self, at: a) } catch { throw PerlIntrospectionError("unreadable guest address 0x\(String(a, radix: 16))") }
+        do { return try memory.load(UInt8.self, at: a) } catch {
+            throw PerlIntrospectionError("unreadable guest address 0x\(String(a, radix: 16))")
+        }
     }
     func bytes(_ a: UInt64, _ n: Int) throws(PerlIntrospectionError) -> [UInt8] {
-        do { return try memory.bytes(at: a, count: n) } catch { throw PerlIntrospectionError("unreadable guest range 0x\(String(a, radix: 16)) +\(n)") }
+        do { return try memory.bytes(at: a, count: n) } catch {
+            throw PerlIntrospectionError("unreadable guest range 0x\(String(a, radix: 16)) +\(n)")
+        }
     }
 
     func flags(_ sv: UInt64) throws(PerlIntrospectionError) -> UInt64 { UInt64(try u32(sv + svFlags)) }
@@ -66,7 +123,11 @@ public final class PerlIntrospector {
 
     /// A scope to look names up in: a sub (or string eval, or the main program), the pad its
     /// lexicals live in, and the sequence number that says which of its lexicals are in scope.
-    struct Frame { var cv: UInt64; var pad: UInt64; var seq: UInt32 }
+    struct Frame {
+        var cv: UInt64
+        var pad: UInt64
+        var seq: UInt32
+    }
 
     /// The code whose statement is about to run: the innermost sub, format or string eval on the
     /// context stacks (an eval block has no pad of its own), else the main program.
@@ -76,7 +137,9 @@ public final class PerlIntrospector {
         let pad = try u64(interp + iCurpad)
         var cv: UInt64 = 0
         try forEachContext { (cx: UInt64, type: UInt64) throws(PerlIntrospectionError) -> Bool in
-            cv = type == cxtSub || type == cxtFormat ? try u64(cx + cxSubCV) : type == cxtEval ? try u64(cx + cxEvalCV) : 0
+            cv =
+                type == cxtSub || type == cxtFormat
+                ? try u64(cx + cxSubCV) : type == cxtEval ? try u64(cx + cxEvalCV) : 0
             return cv == 0
         }
         return Frame(cv: cv != 0 ? cv : try u64(interp + iMainCV), pad: pad, seq: seq)
@@ -85,7 +148,8 @@ public final class PerlIntrospector {
     /// Every context frame, innermost first, across the stack infos (sort blocks, signal handlers
     /// and tie methods push their own); `body` gets the frame's address and type, and returns
     /// false to stop.
-    func forEachContext(_ body: (UInt64, UInt64) throws(PerlIntrospectionError) -> Bool) throws(PerlIntrospectionError) {
+    func forEachContext(_ body: (UInt64, UInt64) throws(PerlIntrospectionError) -> Bool) throws(PerlIntrospectionError)
+    {
         var si = try u64(interp + iCurstackinfo)
         var guardCount = 0
         while si != 0, guardCount < 64 {
@@ -127,11 +191,14 @@ public final class PerlIntrospector {
                 var i = min(fill, 1 << 20)
                 while i >= 1 {
                     let pn = try u64(alloc + 8 * UInt64(i))
-                    if pn != 0, Int(try u8(pn + pnLen)) == want.count, try bytes(try u64(pn + pnPV), want.count) == want {
+                    if pn != 0, Int(try u8(pn + pnLen)) == want.count, try bytes(try u64(pn + pnPV), want.count) == want
+                    {
                         if try u64(pn + pnOurstash) != 0 { return nil }
                         let low = try u32(pn + pnLow), high = try u32(pn + pnHigh)
                         // A captured outer lexical (a closure's copy) or one in scope here.
-                        if UInt64(try u8(pn + pnFlags)) & pnOuter != 0 || (low != UInt32.max && low < frame.seq && frame.seq <= high) {
+                        if UInt64(try u8(pn + pnFlags)) & pnOuter != 0
+                            || (low != UInt32.max && low < frame.seq && frame.seq <= high)
+                        {
                             let pad = frame.pad != 0 ? frame.pad : try padArray(of: frame.cv)
                             guard pad != 0 else { return nil }
                             let sv = try u64(pad + 8 * UInt64(i))
@@ -149,7 +216,9 @@ public final class PerlIntrospector {
     }
 
     /// Names perl always puts in main:: (perlvar), whatever the current package.
-    public static let mainOnly: Set<String> = ["ENV", "INC", "ARGV", "ARGVOUT", "SIG", "STDIN", "STDOUT", "STDERR", "_"]
+    public static let mainOnly: Set<String> = [
+        "ENV", "INC", "ARGV", "ARGVOUT", "SIG", "STDIN", "STDOUT", "STDERR", "_",
+    ]
 
     /// A package variable (`$Foo::x`, or `$x` in `package`): its SV/AV/HV address.
     public func global(_ name: String, package: String) throws(PerlIntrospectionError) -> UInt64? {
@@ -159,7 +228,9 @@ public final class PerlIntrospector {
         let leaf = parts.removeLast()
         if parts.isEmpty {
             let special = leaf.first.map { !($0.isLetter || $0 == "_") } ?? true
-            parts = special || Self.mainOnly.contains(leaf) ? [] : package.components(separatedBy: "::").filter { $0 != "main" }
+            parts =
+                special || Self.mainOnly.contains(leaf)
+                ? [] : package.components(separatedBy: "::").filter { $0 != "main" }
         }
         while parts.first == "main" { parts.removeFirst() }
         var stash = try u64(interp + iDefstash)
@@ -183,7 +254,9 @@ public final class PerlIntrospector {
 
     // MARK: values
 
-    public func hashEntries(_ hv: UInt64, limit: Int = 1 << 20) throws(PerlIntrospectionError) -> [(key: String, sv: UInt64)] {
+    public func hashEntries(
+        _ hv: UInt64, limit: Int = 1 << 20
+    ) throws(PerlIntrospectionError) -> [(key: String, sv: UInt64)] {
         guard try type(hv) == tPVHV else { return [] }
         let buckets = try u64(hv + svU)
         guard buckets != 0 else { return [] }
@@ -195,7 +268,11 @@ public final class PerlIntrospector {
             while he != 0, chain < 1 << 16, out.count < limit {
                 let hek = try u64(he + heHek)
                 let len = Int(Int32(bitPattern: try u32(hek + hekLen)))
-                out.append((String(decoding: try bytes(hek + hekKey, max(0, min(len, 1 << 20))), as: UTF8.self), try u64(he + heVal)))
+                out.append(
+                    (
+                        String(decoding: try bytes(hek + hekKey, max(0, min(len, 1 << 20))), as: UTF8.self),
+                        try u64(he + heVal)
+                    ))
                 he = try u64(he + heNext)
                 chain += 1
             }
@@ -230,12 +307,15 @@ public final class PerlIntrospector {
     public func scalar(_ sv: UInt64) throws(PerlIntrospectionError) -> PerlScalar {
         guard sv != 0 else { return .undef }
         let f = try flags(sv), t = f & tMask
-        if t == tPVAV || t == tPVHV || t == tPVCV || t == tPVIO { return PerlScalar(reference: .init(kind: kind(t, f), address: sv, blessed: nil)) }
+        if t == tPVAV || t == tPVHV || t == tPVCV || t == tPVIO {
+            return PerlScalar(reference: .init(kind: kind(t, f), address: sv, blessed: nil))
+        }
         var s = PerlScalar()
         if f & fROK != 0 {
             let target = try u64(sv + svU)
             let tf = try flags(target)
-            s.reference = .init(kind: kind(tf & tMask, tf), address: target, blessed: tf & fObject != 0 ? try className(target) : nil)
+            s.reference = .init(
+                kind: kind(tf & tMask, tf), address: target, blessed: tf & fObject != 0 ? try className(target) : nil)
             return s
         }
         let any = try u64(sv + svAny)
@@ -288,7 +368,9 @@ public final class PerlIntrospector {
             }
             if t == tPVHV {
                 let entries = try hashEntries(sv, limit: limit + 1)
-                return .hash(entries.prefix(limit).map { ($0.key, value($0.sv, depth: depth - 1, limit: limit)) }, truncated: entries.count > limit)
+                return .hash(
+                    entries.prefix(limit).map { ($0.key, value($0.sv, depth: depth - 1, limit: limit)) },
+                    truncated: entries.count > limit)
             }
             let s = try scalar(sv)
             if let r = s.reference {

@@ -16,11 +16,13 @@ public struct PerlLayout {
     public init(memory: AddressSpace, at address: UInt64) throws(PerlIntrospectionError) {
         do {
             guard try memory.load(UInt32.self, at: address) == Self.magic,
-                  try memory.load(UInt32.self, at: address + 4) == Self.version else {
+                try memory.load(UInt32.self, at: address + 4) == Self.version
+            else {
                 throw PerlIntrospectionError("the Perl shim's introspection block has another version")
             }
             func field(_ f: PartialKeyPath<revenant_perl_introspect>) throws -> UInt64 {
-                try memory.load(UInt64.self, at: address + UInt64(MemoryLayout<revenant_perl_introspect>.offset(of: f)!))
+                try memory.load(
+                    UInt64.self, at: address + UInt64(MemoryLayout<revenant_perl_introspect>.offset(of: f)!))
             }
             interpreter = try field(\.interp)
             let text = try memory.bytes(at: try field(\.layout), count: Int(min(try field(\.layout_len), 65536)))

@@ -16,7 +16,12 @@ public struct PerlStop {
     public var location: String { "\(file):\(line)" }
 
     public init(seq: Int, event: Int, file: String, line: Int64, package: String, sub: String?) {
-        self.seq = seq; self.event = event; self.file = file; self.line = line; self.package = package; self.sub = sub
+        self.seq = seq
+        self.event = event
+        self.file = file
+        self.line = line
+        self.package = package
+        self.sub = sub
     }
 }
 
@@ -24,7 +29,12 @@ public struct PerlStop {
 /// executions there were, the last statement, and the last one in the program's own code. A
 /// value, so that a look at the guest's unflushed records can work on a copy.
 struct StreamState {
-    struct Context { var file: String; var package: String; var sub: String?; var programCode: Bool }
+    struct Context {
+        var file: String
+        var package: String
+        var sub: String?
+        var programCode: Bool
+    }
     var strings: [UInt64: String] = [:]
     var files: [UInt64: String] = [:]
     var contexts: [UInt64: Context] = [:]
@@ -42,8 +52,9 @@ struct StreamState {
         case .context(let id, let file, let package, let sub):
             // Names are defined before the contexts that use them (Docs/channel-format.md).
             let path = files[file] ?? "?"
-            contexts[id] = Context(file: path, package: strings[package] ?? "main", sub: sub == 0 ? nil : strings[sub],
-                                   programCode: ChannelDecoder.isProgramCode(path))
+            contexts[id] = Context(
+                file: path, package: strings[package] ?? "main", sub: sub == 0 ? nil : strings[sub],
+                programCode: ChannelDecoder.isProgramCode(path))
         case .sqlExec: sqlStatements += 1
         case .statement(let context, let line):
             last = (statements, context, line)
@@ -59,7 +70,9 @@ struct StreamState {
     func lastStop(event: Int) -> PerlStop? {
         guard let last else { return nil }
         let c = contexts[last.context]
-        return PerlStop(seq: last.seq, event: event, file: c?.file ?? "?", line: last.line, package: c?.package ?? "main", sub: c?.sub)
+        return PerlStop(
+            seq: last.seq, event: event, file: c?.file ?? "?", line: last.line, package: c?.package ?? "main",
+            sub: c?.sub)
     }
 }
 
@@ -81,7 +94,9 @@ public final class PerlStepper {
     public var stepAll = false
     /// The statements of interest (number and the event each precedes, by number): the replay
     /// steps only from the event before each of them until it is passed, and runs free between.
-    public var targets: [(seq: Int, event: Int)] = [] { didSet { nextTarget = targets.firstIndex { $0.seq >= state.statements } ?? targets.count } }
+    public var targets: [(seq: Int, event: Int)] = [] {
+        didSet { nextTarget = targets.firstIndex { $0.seq >= state.statements } ?? targets.count }
+    }
     private var nextTarget = 0
     /// Called at each statement the replay stops at; return false to end the replay there.
     public var onStop: ((PerlStop, PerlStepper) -> Bool)?
@@ -106,9 +121,11 @@ public final class PerlStepper {
     public func inspector() throws(PerlIntrospectionError) -> PerlIntrospector {
         if let introspector { return introspector }
         guard let address = channel.introspectAddress() else {
-            throw PerlIntrospectionError("this run's Perl shim publishes no introspection block (recorded by an older revenant?)")
+            throw PerlIntrospectionError(
+                "this run's Perl shim publishes no introspection block (recorded by an older revenant?)")
         }
-        let v = try PerlIntrospector(memory: channel.memory, layout: try PerlLayout(memory: channel.memory, at: address))
+        let v = try PerlIntrospector(
+            memory: channel.memory, layout: try PerlLayout(memory: channel.memory, at: address))
         introspector = v
         return v
     }
@@ -132,23 +149,29 @@ public final class PerlStepper {
         guard bytes.count > consumed else { return }
         decoder = ChannelDecoder(Array(bytes[consumed...]), continuing: decoder)
         consumed = bytes.count
-        var pausedBefore = false   // the chunk ends with a statement record
+        var pausedBefore = false  // the chunk ends with a statement record
         do {
             while let (record, end) = try decoder.next() {
                 pausedBefore = state.apply(record) && end == decoder.length
                 // Targets run past without a stop (the one paused before is handled below).
-                while nextTarget < targets.count, targets[nextTarget].seq < state.statements - (pausedBefore ? 1 : 0) { nextTarget += 1 }
+                while nextTarget < targets.count, targets[nextTarget].seq < state.statements - (pausedBefore ? 1 : 0) {
+                    nextTarget += 1
+                }
             }
         } catch {
             self.error = "the channel does not decode: \(error)"
             session.replayer.stopRequested = true
             return
         }
-        guard stepping, !ended, pausedBefore, let onStop, let stop = state.lastStop(event: session.replayerIndex) else { return }
+        guard stepping, !ended, pausedBefore, let onStop, let stop = state.lastStop(event: session.replayerIndex) else {
+            return
+        }
         let goOn = onStop(stop, self)
         if nextTarget < targets.count, targets[nextTarget].seq == stop.seq { nextTarget += 1 }
         // Past the last target before the next event: run free again at once.
-        if !stepAll, !(nextTarget < targets.count && targets[nextTarget].event <= session.replayerIndex) { setStepping(false) }
+        if !stepAll, !(nextTarget < targets.count && targets[nextTarget].event <= session.replayerIndex) {
+            setStepping(false)
+        }
         if !goOn {
             // The replay ends at the next event; the statements until then are not stops.
             ended = true
@@ -175,7 +198,9 @@ public final class PerlStepper {
     }
 
     /// Evaluate at the current stop.
-    public func evaluator(package: String) throws(PerlIntrospectionError) -> PerlEvaluator { PerlEvaluator(try inspector(), package: package) }
+    public func evaluator(package: String) throws(PerlIntrospectionError) -> PerlEvaluator {
+        PerlEvaluator(try inspector(), package: package)
+    }
 }
 
 extension ReplaySession {

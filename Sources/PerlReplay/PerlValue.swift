@@ -11,14 +11,21 @@ public struct PerlScalar: Equatable, Sendable {
     public var reference: Reference?
 
     public struct Reference: Equatable, Sendable {
-        public var kind: String        // SCALAR, ARRAY, HASH, CODE, GLOB, REF, Regexp...
-        public var address: UInt64     // the referent SV
+        public var kind: String  // SCALAR, ARRAY, HASH, CODE, GLOB, REF, Regexp...
+        public var address: UInt64  // the referent SV
         public var blessed: String?
     }
 
     public static let undef = PerlScalar()
-    public init(int: Int64? = nil, uint: UInt64? = nil, double: Double? = nil, bytes: [UInt8]? = nil, reference: Reference? = nil) {
-        self.int = int; self.uint = uint; self.double = double; self.bytes = bytes; self.reference = reference
+    public init(
+        int: Int64? = nil, uint: UInt64? = nil, double: Double? = nil, bytes: [UInt8]? = nil,
+        reference: Reference? = nil
+    ) {
+        self.int = int
+        self.uint = uint
+        self.double = double
+        self.bytes = bytes
+        self.reference = reference
     }
     public init(_ s: String) { bytes = Array(s.utf8) }
     public init(_ d: Double) { double = d }
@@ -50,13 +57,18 @@ public struct PerlScalar: Equatable, Sendable {
     var integer: Int64? {
         if let i = int { return i }
         if double == nil, uint == nil, reference == nil, let b = bytes,
-           let s = String(bytes: b, encoding: .utf8)?.trimmingCharacters(in: .whitespaces), let i = Int64(s) { return i }
+            let s = String(bytes: b, encoding: .utf8)?.trimmingCharacters(in: .whitespaces), let i = Int64(s)
+        {
+            return i
+        }
         return nil
     }
 
     public var string: String {
         if let b = bytes { return String(decoding: b, as: UTF8.self) }
-        if let r = reference { return (r.blessed.map { $0 + "=" } ?? "") + "\(r.kind)(0x\(String(r.address, radix: 16)))" }
+        if let r = reference {
+            return (r.blessed.map { $0 + "=" } ?? "") + "\(r.kind)(0x\(String(r.address, radix: 16)))"
+        }
         if let i = int { return String(i) }
         if let u = uint { return String(u) }
         if let d = double { return PerlScalar.format(d) }
@@ -77,7 +89,11 @@ public struct PerlScalar: Equatable, Sendable {
         var end = s.startIndex, best: Double = 0
         while end < s.endIndex {
             end = s.index(after: end)
-            if let d = Double(s[s.startIndex..<end]) { best = d } else if !"+-.eE".contains(s[s.index(before: end)]) { break }
+            if let d = Double(s[s.startIndex..<end]) {
+                best = d
+            } else if !"+-.eE".contains(s[s.index(before: end)]) {
+                break
+            }
         }
         return best
     }
@@ -100,7 +116,9 @@ public indirect enum PerlValue: Equatable {
         case .scalar(let s):
             if s.isUndef { return "undef" }
             // Data::Dumper's rule: integers bare, every other string quoted.
-            if s.bytes != nil, s.string.wholeMatch(of: /-?(0|[1-9][0-9]{0,14})/) == nil { return PerlValue.quote(s.string) }
+            if s.bytes != nil, s.string.wholeMatch(of: /-?(0|[1-9][0-9]{0,14})/) == nil {
+                return PerlValue.quote(s.string)
+            }
             return s.string
         case .reference(let r, let target):
             let bless = r.blessed.map { "bless(" + $0 + ") " } ?? ""
@@ -146,6 +164,7 @@ public indirect enum PerlValue: Equatable {
     }
 
     static func key(_ k: String) -> String {
-        k.first.map { $0.isLetter || $0 == "_" } == true && k.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) ? k : quote(k)
+        k.first.map { $0.isLetter || $0 == "_" } == true && k.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" })
+            ? k : quote(k)
     }
 }

@@ -74,7 +74,8 @@ public final class ChannelPort {
     /// The stream offset the shim has written up to (flushed + used), read from guest memory.
     public func position() -> UInt64? {
         guard let a = address, let used = try? memory.load(UInt64.self, at: a + Self.usedOffset),
-              let flushed = try? memory.load(UInt64.self, at: a + Self.flushedOffset) else { return nil }
+            let flushed = try? memory.load(UInt64.self, at: a + Self.flushedOffset)
+        else { return nil }
         return flushed &+ used
     }
 
@@ -93,29 +94,38 @@ public final class ChannelPort {
     @discardableResult
     public func setWatch(_ limit: UInt64?) -> Bool {
         guard let a = address, registeredVersion >= 2,
-              let capacity = try? memory.load(UInt64.self, at: a + Self.capacityOffset) else { return false }
+            let capacity = try? memory.load(UInt64.self, at: a + Self.capacityOffset)
+        else { return false }
         return (try? memory.store(limit ?? capacity, at: a + Self.watchOffset)) != nil
     }
 
     /// The records written since the last flush, still in the guest's buffer (read, not taken).
     public func unflushed() -> [UInt8]? {
         guard let a = address, let used = try? memory.load(UInt64.self, at: a + Self.usedOffset),
-              let capacity = try? memory.load(UInt64.self, at: a + Self.capacityOffset) else { return nil }
+            let capacity = try? memory.load(UInt64.self, at: a + Self.capacityOffset)
+        else { return nil }
         return try? memory.bytes(at: a + Self.dataOffset(registeredVersion), count: Int(min(used, capacity, 1 << 30)))
     }
 
     /// Leave a request (u32 length, then the bytes) in the registered buffer, for the shim to
     /// read after this FLUSH returns (a clone only: it overwrites records already taken).
     public func putRequest(_ bytes: [UInt8]) -> Bool {
-        guard let a = address, registeredVersion >= 2, let capacity = try? memory.load(UInt64.self, at: a + Self.capacityOffset),
-              UInt64(bytes.count) + 4 <= capacity else { return false }
+        guard let a = address, registeredVersion >= 2,
+            let capacity = try? memory.load(UInt64.self, at: a + Self.capacityOffset),
+            UInt64(bytes.count) + 4 <= capacity
+        else { return false }
         let n = UInt32(bytes.count)
-        return (try? memory.write(withUnsafeBytes(of: n.littleEndian) { Array($0) } + bytes, at: a + Self.dataOffset(registeredVersion))) != nil
+        return
+            (try? memory.write(
+                withUnsafeBytes(of: n.littleEndian) { Array($0) } + bytes, at: a + Self.dataOffset(registeredVersion)))
+            != nil
     }
 
     /// The Perl shim's introspection block (revenant_perl_introspect.h), if it published one.
     public func introspectAddress() -> UInt64? {
-        guard let a = address, registeredVersion >= 2, let v = try? memory.load(UInt64.self, at: a + Self.introspectOffset), v != 0 else { return nil }
+        guard let a = address, registeredVersion >= 2,
+            let v = try? memory.load(UInt64.self, at: a + Self.introspectOffset), v != 0
+        else { return nil }
         return v
     }
 

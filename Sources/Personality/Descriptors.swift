@@ -5,62 +5,92 @@ import LinuxABI
 /// read/write and everything else that works on an open descriptor.
 extension LinuxPersonality {
     static let descriptorHandlers: [(String, Handler)] = [
-        ("read", { p, r in
-            let buf = try p.memory.pointer(r[1], Int(clamping: r[2]), write: true)
-            return p.host(r.number, u(try p.fds.host(r[0])), u(buf), r[2])
-        }),
+        (
+            "read",
+            { p, r in
+                let buf = try p.memory.pointer(r[1], Int(clamping: r[2]), write: true)
+                return p.host(r.number, u(try p.fds.host(r[0])), u(buf), r[2])
+            }
+        ),
         ("write", { p, r in try p.writeLike(r) }),
-        ("pread64", { p, r in
-            let buf = try p.memory.pointer(r[1], Int(clamping: r[2]), write: true)
-            return p.host(r.number, u(try p.fds.host(r[0])), u(buf), r[2], r[3])
-        }),
+        (
+            "pread64",
+            { p, r in
+                let buf = try p.memory.pointer(r[1], Int(clamping: r[2]), write: true)
+                return p.host(r.number, u(try p.fds.host(r[0])), u(buf), r[2], r[3])
+            }
+        ),
         ("pwrite64", { p, r in try p.writeLike(r) }),
         ("readv", { p, r in try p.vectored(r, write: true) }),
         ("writev", { p, r in try p.vectored(r, write: false) }),
-        ("close", { p, r in
-            let e = try p.fds.remove(r[0])
-            return close(e.host) == 0 ? 0 : 0  // Linux closes even when close reports an error
-        }),
+        (
+            "close",
+            { p, r in
+                let e = try p.fds.remove(r[0])
+                return close(e.host) == 0 ? 0 : 0  // Linux closes even when close reports an error
+            }
+        ),
         ("lseek", { p, r in p.host(r.number, u(try p.fds.host(r[0])), r[1], r[2]) }),
         ("fsync", { p, r in p.host(r.number, u(try p.fds.host(r[0]))) }),
         ("fdatasync", { p, r in p.host(r.number, u(try p.fds.host(r[0]))) }),
         ("flock", { p, r in p.host(r.number, u(try p.fds.host(r[0])), r[1]) }),
         ("fadvise64", { p, r in p.host(r.number, u(try p.fds.host(r[0])), r[1], r[2], r[3]) }),
-        ("ftruncate", { p, r in
-            let e = try p.fds.entry(r[0])
-            return p.host(r.number, u(e.host), r[1])
-        }),
+        (
+            "ftruncate",
+            { p, r in
+                let e = try p.fds.entry(r[0])
+                return p.host(r.number, u(e.host), r[1])
+            }
+        ),
         ("fallocate", { p, r in p.host(r.number, u(try p.fds.host(r[0])), r[1], r[2], r[3]) }),
-        ("fstat", { p, r in
-            let buf = try p.memory.pointer(r[1], MemoryLayout<stat>.size, write: true)
-            return p.host(r.number, u(try p.fds.host(r[0])), u(buf))
-        }),
-        ("fstatfs", { p, r in
-            let buf = try p.memory.pointer(r[1], 120, write: true)
-            return p.host(r.number, u(try p.fds.host(r[0])), u(buf))
-        }),
-        ("fchmod", { p, r in
-            let e = try p.fds.entry(r[0])
-            guard e.writableMount else { throw SysError(EROFS) }
-            return p.host(r.number, u(e.host), r[1])
-        }),
-        ("fchown", { p, r in
-            let e = try p.fds.entry(r[0])
-            guard e.writableMount else { throw SysError(EROFS) }
-            return p.host(r.number, u(e.host), r[1], r[2])
-        }),
-        ("getdents64", { p, r in
-            let buf = try p.memory.pointer(r[1], Int(clamping: r[2]), write: true)
-            return p.host(r.number, u(try p.fds.host(r[0])), u(buf), r[2])
-        }),
+        (
+            "fstat",
+            { p, r in
+                let buf = try p.memory.pointer(r[1], MemoryLayout<stat>.size, write: true)
+                return p.host(r.number, u(try p.fds.host(r[0])), u(buf))
+            }
+        ),
+        (
+            "fstatfs",
+            { p, r in
+                let buf = try p.memory.pointer(r[1], 120, write: true)
+                return p.host(r.number, u(try p.fds.host(r[0])), u(buf))
+            }
+        ),
+        (
+            "fchmod",
+            { p, r in
+                let e = try p.fds.entry(r[0])
+                guard e.writableMount else { throw SysError(EROFS) }
+                return p.host(r.number, u(e.host), r[1])
+            }
+        ),
+        (
+            "fchown",
+            { p, r in
+                let e = try p.fds.entry(r[0])
+                guard e.writableMount else { throw SysError(EROFS) }
+                return p.host(r.number, u(e.host), r[1], r[2])
+            }
+        ),
+        (
+            "getdents64",
+            { p, r in
+                let buf = try p.memory.pointer(r[1], Int(clamping: r[2]), write: true)
+                return p.host(r.number, u(try p.fds.host(r[0])), u(buf), r[2])
+            }
+        ),
         ("ioctl", { p, r in try p.ioctl(r) }),
         ("fcntl", { p, r in try p.fcntl(r) }),
-        ("dup", { p, r in
-            var e = try p.fds.entry(r[0])
-            e.host = try p.hostDup(e.host)
-            e.cloexec = false
-            return Int64(try p.installClosingOnFailure(e))
-        }),
+        (
+            "dup",
+            { p, r in
+                var e = try p.fds.entry(r[0])
+                e.host = try p.hostDup(e.host)
+                e.cloexec = false
+                return Int64(try p.installClosingOnFailure(e))
+            }
+        ),
         ("dup2", { p, r in try p.dup3(r[0], r[1], flags: 0, allowSame: true) }),
         ("dup3", { p, r in try p.dup3(r[0], r[1], flags: Int32(truncatingIfNeeded: r[2]), allowSame: false) }),
         ("pipe", { p, r in try p.pipe(r[0], flags: 0) }),
@@ -69,15 +99,21 @@ extension LinuxPersonality {
         ("ppoll", { p, r in try p.poll(r, fdsAt: r[0], count: r[1], timeout: r[2], ppoll: true) }),
         ("select", { p, r in try p.select(r) }),
         ("pselect6", { p, r in try p.select(r) }),
-        ("sendfile", { p, r in
-            let offPtr: UInt64 = r[2] == 0 ? 0 : u(try p.memory.pointer(r[2], 8, write: true))
-            return p.host(r.number, u(try p.fds.host(r[0])), u(try p.fds.host(r[1])), offPtr, r[3])
-        }),
-        ("copy_file_range", { p, r in
-            let inOff: UInt64 = r[1] == 0 ? 0 : u(try p.memory.pointer(r[1], 8, write: true))
-            let outOff: UInt64 = r[3] == 0 ? 0 : u(try p.memory.pointer(r[3], 8, write: true))
-            return p.host(r.number, u(try p.fds.host(r[0])), inOff, u(try p.fds.host(r[2])), outOff, r[4], r[5])
-        }),
+        (
+            "sendfile",
+            { p, r in
+                let offPtr: UInt64 = r[2] == 0 ? 0 : u(try p.memory.pointer(r[2], 8, write: true))
+                return p.host(r.number, u(try p.fds.host(r[0])), u(try p.fds.host(r[1])), offPtr, r[3])
+            }
+        ),
+        (
+            "copy_file_range",
+            { p, r in
+                let inOff: UInt64 = r[1] == 0 ? 0 : u(try p.memory.pointer(r[1], 8, write: true))
+                let outOff: UInt64 = r[3] == 0 ? 0 : u(try p.memory.pointer(r[3], 8, write: true))
+                return p.host(r.number, u(try p.fds.host(r[0])), inOff, u(try p.fds.host(r[2])), outOff, r[4], r[5])
+            }
+        ),
     ]
 
     /// write and pwrite64. A write to a broken pipe kills the guest with SIGPIPE unless it ignores it.
@@ -133,9 +169,13 @@ extension LinuxPersonality {
         }
         guard res == 0 else { return res }
         let cloexec = flags & O_CLOEXEC != 0
-        let r = try installClosingOnFailure(FDTable.Entry(host: pair[0], path: nil, cloexec: cloexec, writableMount: true))
+        let r = try installClosingOnFailure(
+            FDTable.Entry(host: pair[0], path: nil, cloexec: cloexec, writableMount: true))
         let w: Int
-        do { w = try installClosingOnFailure(FDTable.Entry(host: pair[1], path: nil, cloexec: cloexec, writableMount: true)) } catch {
+        do {
+            w = try installClosingOnFailure(
+                FDTable.Entry(host: pair[1], path: nil, cloexec: cloexec, writableMount: true))
+        } catch {
             if let e = try? fds.remove(UInt64(r)) { close(e.host) }
             throw error
         }
@@ -149,15 +189,17 @@ extension LinuxPersonality {
         let request = r[1] & 0xffff_ffff
         let size: Int
         switch request {
-        case 0x5401: size = 36        // TCGETS: struct termios (kernel layout)
-        case 0x5413: size = 8         // TIOCGWINSZ
-        case 0x540f: size = 4         // TIOCGPGRP
-        case 0x541b: size = 4         // FIONREAD
-        case 0x5451, 0x5450:          // FIOCLEX, FIONCLEX: the guest's own flag
+        case 0x5401: size = 36  // TCGETS: struct termios (kernel layout)
+        case 0x5413: size = 8  // TIOCGWINSZ
+        case 0x540f: size = 4  // TIOCGPGRP
+        case 0x541b: size = 4  // FIONREAD
+        case 0x5451, 0x5450:  // FIOCLEX, FIONCLEX: the guest's own flag
             try fds.update(r[0]) { $0.cloexec = request == 0x5451 }
             return 0
         default:
-            diagnose("unsupported ioctl request 0x\(String(request, radix: 16)) on fd \(r[0]); returning ENOTTY", key: 0x1_0000_0000 | request)
+            diagnose(
+                "unsupported ioctl request 0x\(String(request, radix: 16)) on fd \(r[0]); returning ENOTTY",
+                key: 0x1_0000_0000 | request)
             throw SysError(ENOTTY)
         }
         let buf = try memory.pointer(r[2], size, write: true)
@@ -178,12 +220,15 @@ extension LinuxPersonality {
             var copy = e
             copy.host = try hostDup(e.host)
             copy.cloexec = cmd == F_DUPFD_CLOEXEC
-            return Int64(try installClosingOnFailure(copy, from: Int(truncatingIfNeeded: Int32(truncatingIfNeeded: r[2]))))
+            return Int64(
+                try installClosingOnFailure(copy, from: Int(truncatingIfNeeded: Int32(truncatingIfNeeded: r[2]))))
         case F_GETLK, F_SETLK, F_SETLKW, 36 /* F_OFD_GETLK */, 37 /* F_OFD_SETLK */, 38 /* F_OFD_SETLKW */:
             let lock = try memory.pointer(r[2], MemoryLayout<flock>.size, write: true)
             return host(r.number, u(e.host), r[1], u(lock))
         default:
-            diagnose("unsupported fcntl command \(cmd); returning EINVAL", key: 0x2_0000_0000 | UInt64(UInt32(bitPattern: cmd)))
+            diagnose(
+                "unsupported fcntl command \(cmd); returning EINVAL",
+                key: 0x2_0000_0000 | UInt64(UInt32(bitPattern: cmd)))
             throw SysError(EINVAL)
         }
     }
@@ -205,10 +250,13 @@ extension LinuxPersonality {
         if ppoll {
             if timeout != 0 { ts = try memory.load(timespec.self, at: timeout) }
             tsAddr = timeout == 0 ? 0 : withUnsafeMutablePointer(to: &ts) { UInt64(UInt(bitPattern: $0)) }
-        } else { tsAddr = timeout }
+        } else {
+            tsAddr = timeout
+        }
         let res = copy.withUnsafeMutableBufferPointer { b in
-            ppoll ? hostSyscall(NR.ppoll, UInt64(UInt(bitPattern: b.baseAddress)), UInt64(n), tsAddr, 0, 8)
-                  : hostSyscall(NR.poll, UInt64(UInt(bitPattern: b.baseAddress)), UInt64(n), tsAddr)
+            ppoll
+                ? hostSyscall(NR.ppoll, UInt64(UInt(bitPattern: b.baseAddress)), UInt64(n), tsAddr, 0, 8)
+                : hostSyscall(NR.poll, UInt64(UInt(bitPattern: b.baseAddress)), UInt64(n), tsAddr)
         }
         for i in 0..<n {
             var pf = guestFDs.loadUnaligned(fromByteOffset: 8 * i, as: pollfd.self)
@@ -242,8 +290,13 @@ extension LinuxPersonality {
             guard sec >= 0, sub >= 0 else { throw SysError(EINVAL) }
             // Any number of seconds: a timeout past Int32's milliseconds waits as long as poll can.
             let (ms, overflow) = sec.multipliedReportingOverflow(by: 1000)
-            timeoutMs = overflow ? Int32.max : Int32(clamping: ms.addingReportingOverflow(
-                r.name == "select" ? sub / 1000 : sub / 1_000_000).partialValue)
+            timeoutMs =
+                overflow
+                ? Int32.max
+                : Int32(
+                    clamping: ms.addingReportingOverflow(
+                        r.name == "select" ? sub / 1000 : sub / 1_000_000
+                    ).partialValue)
         }
         let res = Glibc.poll(&pfds, nfds_t(pfds.count), timeoutMs)
         guard res >= 0 else { throw SysError(errno) }
@@ -251,9 +304,18 @@ extension LinuxPersonality {
         var count: Int64 = 0
         for (i, pf) in pfds.enumerated() {
             let bit = UInt64(1) << guestOf[i]
-            if pf.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 && sets[0] & bit != 0 { out[0] |= bit; count += 1 }
-            if pf.revents & Int16(POLLOUT | POLLERR) != 0 && sets[1] & bit != 0 { out[1] |= bit; count += 1 }
-            if pf.revents & Int16(POLLPRI) != 0 && sets[2] & bit != 0 { out[2] |= bit; count += 1 }
+            if pf.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 && sets[0] & bit != 0 {
+                out[0] |= bit
+                count += 1
+            }
+            if pf.revents & Int16(POLLOUT | POLLERR) != 0 && sets[1] & bit != 0 {
+                out[1] |= bit
+                count += 1
+            }
+            if pf.revents & Int16(POLLPRI) != 0 && sets[2] & bit != 0 {
+                out[2] |= bit
+                count += 1
+            }
         }
         for k in 0..<3 where r[k + 1] != 0 { try memory.store(out[k], at: r[k + 1]) }
         return count

@@ -26,7 +26,9 @@ public final class FDTable {
     public func installStdio(_ hostFDs: [Int32]) {
         for (i, fd) in hostFDs.enumerated() {
             let copy = fcntl(fd, F_DUPFD_CLOEXEC, 1000)
-            if copy >= 0 { set(i, Entry(host: copy, path: nil, cloexec: false, writableMount: true, console: UInt8(i))) }
+            if copy >= 0 {
+                set(i, Entry(host: copy, path: nil, cloexec: false, writableMount: true, console: UInt8(i)))
+            }
         }
     }
 

@@ -13,8 +13,10 @@ public struct PersonalityConfig {
     /// The file-creation mask the program starts with (what it would inherit natively).
     public var umask: UInt32
 
-    public init(mounts: [Mount], cwd: ByteString, programPath: ByteString, network: Bool, umask: UInt32 = 0o022,
-                diagnostic: @escaping (String) -> Void) {
+    public init(
+        mounts: [Mount], cwd: ByteString, programPath: ByteString, network: Bool, umask: UInt32 = 0o022,
+        diagnostic: @escaping (String) -> Void
+    ) {
         self.mounts = mounts
         self.cwd = cwd
         self.programPath = programPath
@@ -78,7 +80,8 @@ public final class LinuxPersonality {
     /// Replay: signals come only from the log (no alarms, no signals from outside, no raising).
     public var signalsFromLog = false
 
-    public init(memory: AddressSpace, config: PersonalityConfig, nondeterminism: Nondeterminism = HostNondeterminism()) {
+    public init(memory: AddressSpace, config: PersonalityConfig, nondeterminism: Nondeterminism = HostNondeterminism())
+    {
         self.memory = memory
         self.config = config
         self.sandbox = Sandbox(mounts: config.mounts, cwd: config.cwd, programPath: config.programPath)
@@ -108,14 +111,17 @@ public final class LinuxPersonality {
     static let table: [OutcomeHandler?] = {
         var t = [OutcomeHandler?](repeating: nil, count: 512)
         for (name, h) in allHandlers {
-            guard let nr = SyscallNames.byName[name] else { fatalError("unknown syscall name \(name) in the handler list") }
+            guard let nr = SyscallNames.byName[name] else {
+                fatalError("unknown syscall name \(name) in the handler list")
+            }
             t[nr] = h
         }
         return t
     }()
 
     static var allHandlers: [(String, OutcomeHandler)] {
-        let plain: [(String, Handler)] = descriptorHandlers + pathHandlers + memoryHandlers + processHandlers
+        let plain: [(String, Handler)] =
+            descriptorHandlers + pathHandlers + memoryHandlers + processHandlers
             + signalHandlers + timeHandlers + networkHandlers
         return plain.map { name, h in (name, { p, r in .value(try h(p, r)) }) } + outcomeHandlers
     }
@@ -148,7 +154,9 @@ public final class LinuxPersonality {
         }
         if !signalsFromLog { raiseHostSignals(nondeterminism.takeHostSignals()) }
         // Signals are delivered as the syscall returns (not after exit or rt_sigreturn).
-        if !signalsFromLog, case .value(let v) = out, pendingSignals != 0 || alarmDeadline != nil, let signalled = signalAtBoundary(result: v) {
+        if !signalsFromLog, case .value(let v) = out, pendingSignals != 0 || alarmDeadline != nil,
+            let signalled = signalAtBoundary(result: v)
+        {
             return signalled
         }
         return out
@@ -157,7 +165,9 @@ public final class LinuxPersonality {
     func unsupported(_ req: SyscallRequest, detail: String = "") -> SyscallOutcome {
         let notes = Int(exactly: req.number).flatMap { SyscallTable.byNumber[$0]?.notes } ?? ""
         let detail = detail.isEmpty ? notes : detail
-        diagnose("unsupported syscall \(req.name) (\(req.number))\(detail.isEmpty ? "" : ": " + detail); returning ENOSYS", key: req.number)
+        diagnose(
+            "unsupported syscall \(req.name) (\(req.number))\(detail.isEmpty ? "" : ": " + detail); returning ENOSYS",
+            key: req.number)
         return .value(-Int64(ENOSYS))
     }
 

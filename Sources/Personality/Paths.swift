@@ -33,48 +33,93 @@ extension LinuxPersonality {
         ("linkat", { p, r in try p.link(r[0], r[1], r[2], r[3], flags: Int32(truncatingIfNeeded: r[4])) }),
         ("symlink", { p, r in try p.symlink(r[0], atFDCWD, r[1]) }),
         ("symlinkat", { p, r in try p.symlink(r[0], r[1], r[2]) }),
-        ("chmod", { p, r in try p.hostWrite(atFDCWD, r[0], follow: true) { hostSyscall(NR.fchmodat, u(AT_FDCWD), u($0), r[1]) } }),
-        ("fchmodat", { p, r in try p.hostWrite(r[0], r[1], follow: true) { hostSyscall(NR.fchmodat, u(AT_FDCWD), u($0), r[2]) } }),
-        ("chown", { p, r in try p.hostWrite(atFDCWD, r[0], follow: true) { hostSyscall(NR.fchownat, u(AT_FDCWD), u($0), r[1], r[2], 0) } }),
-        ("lchown", { p, r in try p.hostWrite(atFDCWD, r[0], follow: false) {
-            hostSyscall(NR.fchownat, u(AT_FDCWD), u($0), r[1], r[2], u(AT_SYMLINK_NOFOLLOW)) } }),
-        ("fchownat", { p, r in
-            let flags = Int32(truncatingIfNeeded: r[4])
-            return try p.hostWrite(r[0], r[1], follow: flags & AT_SYMLINK_NOFOLLOW == 0) {
-                hostSyscall(NR.fchownat, u(AT_FDCWD), u($0), r[2], r[3], u(flags & AT_SYMLINK_NOFOLLOW)) }
-        }),
+        (
+            "chmod",
+            { p, r in
+                try p.hostWrite(atFDCWD, r[0], follow: true) { hostSyscall(NR.fchmodat, u(AT_FDCWD), u($0), r[1]) }
+            }
+        ),
+        (
+            "fchmodat",
+            { p, r in try p.hostWrite(r[0], r[1], follow: true) { hostSyscall(NR.fchmodat, u(AT_FDCWD), u($0), r[2]) } }
+        ),
+        (
+            "chown",
+            { p, r in
+                try p.hostWrite(atFDCWD, r[0], follow: true) {
+                    hostSyscall(NR.fchownat, u(AT_FDCWD), u($0), r[1], r[2], 0)
+                }
+            }
+        ),
+        (
+            "lchown",
+            { p, r in
+                try p.hostWrite(atFDCWD, r[0], follow: false) {
+                    hostSyscall(NR.fchownat, u(AT_FDCWD), u($0), r[1], r[2], u(AT_SYMLINK_NOFOLLOW))
+                }
+            }
+        ),
+        (
+            "fchownat",
+            { p, r in
+                let flags = Int32(truncatingIfNeeded: r[4])
+                return try p.hostWrite(r[0], r[1], follow: flags & AT_SYMLINK_NOFOLLOW == 0) {
+                    hostSyscall(NR.fchownat, u(AT_FDCWD), u($0), r[2], r[3], u(flags & AT_SYMLINK_NOFOLLOW))
+                }
+            }
+        ),
         ("utimensat", { p, r in try p.utimensat(r) }),
-        ("truncate", { p, r in try p.hostWrite(atFDCWD, r[0], follow: true) { hostSyscall(NR.truncate, u($0), r[1]) } }),
-        ("statfs", { p, r in
-            let res = try p.resolve(atFDCWD, r[0])
-            let buf = try p.memory.pointer(r[1], 120, write: true)
-            return res.host.withCString { hostSyscall(NR.statfs, u(UnsafeMutableRawPointer(mutating: $0)), u(buf)) }
-        }),
+        (
+            "truncate",
+            { p, r in try p.hostWrite(atFDCWD, r[0], follow: true) { hostSyscall(NR.truncate, u($0), r[1]) } }
+        ),
+        (
+            "statfs",
+            { p, r in
+                let res = try p.resolve(atFDCWD, r[0])
+                let buf = try p.memory.pointer(r[1], 120, write: true)
+                return res.host.withCString { hostSyscall(NR.statfs, u(UnsafeMutableRawPointer(mutating: $0)), u(buf)) }
+            }
+        ),
         ("getxattr", { p, r in try p.xattrRead(r, follow: true) }),
         ("lgetxattr", { p, r in try p.xattrRead(r, follow: false) }),
         ("listxattr", { p, r in try p.xattrRead(r, follow: true, list: true) }),
         ("llistxattr", { p, r in try p.xattrRead(r, follow: false, list: true) }),
-        ("fgetxattr", { p, r in
-            let fd = try p.fds.host(r[0])
-            guard let name = try p.memory.cString(at: r[1], max: 255) else { throw SysError(ERANGE) }
-            let value: UInt64 = r[3] == 0 ? 0 : u(try p.memory.pointer(r[2], Int(clamping: r[3]), write: true))
-            return (name + [0]).withUnsafeBytes { p.host(r.number, u(fd), u(UnsafeMutableRawPointer(mutating: $0.baseAddress!)), value, r[3]) }
-        }),
-        ("flistxattr", { p, r in
-            let list: UInt64 = r[2] == 0 ? 0 : u(try p.memory.pointer(r[1], Int(clamping: r[2]), write: true))
-            return p.host(r.number, u(try p.fds.host(r[0])), list, r[2])
-        }),
-        ("getcwd", { p, r in
-            let bytes = p.sandbox.cwd.bytes + [0]
-            guard UInt64(bytes.count) <= r[1] else { throw SysError(ERANGE) }
-            try p.memory.write(bytes, at: r[0])
-            return Int64(bytes.count)
-        }),
+        (
+            "fgetxattr",
+            { p, r in
+                let fd = try p.fds.host(r[0])
+                guard let name = try p.memory.cString(at: r[1], max: 255) else { throw SysError(ERANGE) }
+                let value: UInt64 = r[3] == 0 ? 0 : u(try p.memory.pointer(r[2], Int(clamping: r[3]), write: true))
+                return (name + [0]).withUnsafeBytes {
+                    p.host(r.number, u(fd), u(UnsafeMutableRawPointer(mutating: $0.baseAddress!)), value, r[3])
+                }
+            }
+        ),
+        (
+            "flistxattr",
+            { p, r in
+                let list: UInt64 = r[2] == 0 ? 0 : u(try p.memory.pointer(r[1], Int(clamping: r[2]), write: true))
+                return p.host(r.number, u(try p.fds.host(r[0])), list, r[2])
+            }
+        ),
+        (
+            "getcwd",
+            { p, r in
+                let bytes = p.sandbox.cwd.bytes + [0]
+                guard UInt64(bytes.count) <= r[1] else { throw SysError(ERANGE) }
+                try p.memory.write(bytes, at: r[0])
+                return Int64(bytes.count)
+            }
+        ),
         ("chdir", { p, r in try p.chdir(try p.resolve(atFDCWD, r[0])) }),
-        ("fchdir", { p, r in
-            guard let path = try p.fds.entry(r[0]).path else { throw SysError(ENOTDIR) }
-            return try p.chdir(try p.sandbox.resolve(path.bytes))
-        }),
+        (
+            "fchdir",
+            { p, r in
+                guard let path = try p.fds.entry(r[0]).path else { throw SysError(ENOTDIR) }
+                return try p.chdir(try p.sandbox.resolve(path.bytes))
+            }
+        ),
     ]
 
     func openAt(_ dirfd: UInt64, _ pathAddr: UInt64, flags rawFlags: UInt64, mode: UInt64) throws -> Int64 {
@@ -105,18 +150,25 @@ extension LinuxPersonality {
         }
         // Also when the file does not exist yet: the recorder then knows the run created it, and
         // does not take a later open (once it has contents) for its state before the run.
-        if wantsWrite, let hook = onOpenForWriting, hostStat(res.host).map({ ($0.st_mode & S_IFMT) == S_IFREG }) ?? true {
+        if wantsWrite, let hook = onOpenForWriting, hostStat(res.host).map({ ($0.st_mode & S_IFMT) == S_IFREG }) ?? true
+        {
             hook(res.host, res.guest)
         }
-        var how = open_how_t(flags: UInt64(UInt32(bitPattern: flags | O_CLOEXEC)), mode: flags & (O_CREAT | 0x410000) != 0 ? mode & 0o7777 & ~fileCreationMask : 0,
-                             resolve: 0x04 /* RESOLVE_NO_SYMLINKS */ | 0x02 /* RESOLVE_NO_MAGICLINKS */)
+        var how = open_how_t(
+            flags: UInt64(UInt32(bitPattern: flags | O_CLOEXEC)),
+            mode: flags & (O_CREAT | 0x410000) != 0 ? mode & 0o7777 & ~fileCreationMask : 0,
+            resolve: 0x04 /* RESOLVE_NO_SYMLINKS */ | 0x02 /* RESOLVE_NO_MAGICLINKS */)
         let fd = res.host.withCString { cpath in
             withUnsafeMutablePointer(to: &how) {
-                hostSyscall(NR.openat2, u(AT_FDCWD), u(UnsafeMutableRawPointer(mutating: cpath)), u(UnsafeMutableRawPointer($0)), 24)
+                hostSyscall(
+                    NR.openat2, u(AT_FDCWD), u(UnsafeMutableRawPointer(mutating: cpath)),
+                    u(UnsafeMutableRawPointer($0)), 24)
             }
         }
         guard fd >= 0 else { return fd }
-        return Int64(try installClosingOnFailure(FDTable.Entry(host: Int32(fd), path: res.guest, cloexec: cloexec, writableMount: res.writable)))
+        return Int64(
+            try installClosingOnFailure(
+                FDTable.Entry(host: Int32(fd), path: res.guest, cloexec: cloexec, writableMount: res.writable)))
     }
 
     func stat(_ dirfd: UInt64, _ pathAddr: UInt64, _ buf: UInt64, flags: Int32) throws -> Int64 {
@@ -135,7 +187,9 @@ extension LinuxPersonality {
         switch res.kind {
         case .host:
             return res.host.withCString {
-                hostSyscall(NR.newfstatat, u(AT_FDCWD), u(UnsafeMutableRawPointer(mutating: $0)), u(out), u(AT_SYMLINK_NOFOLLOW))
+                hostSyscall(
+                    NR.newfstatat, u(AT_FDCWD), u(UnsafeMutableRawPointer(mutating: $0)), u(out), u(AT_SYMLINK_NOFOLLOW)
+                )
             }
         case .guestFD(let n): return hostSyscall(NR.fstat, u(try fds.host(UInt64(n))), u(out))
         case .programLink:
@@ -154,18 +208,26 @@ extension LinuxPersonality {
         let empty = try flags & 0x1000 != 0 && path(r[1]).isEmpty
         if empty && Int32(truncatingIfNeeded: r[0]) != AT_FDCWD {
             let h = try fds.host(r[0])
-            return "".withCString { hostSyscall(NR.statx, u(h), u(UnsafeMutableRawPointer(mutating: $0)), u(flags), r[3], u(out)) }
+            return "".withCString {
+                hostSyscall(NR.statx, u(h), u(UnsafeMutableRawPointer(mutating: $0)), u(flags), r[3], u(out))
+            }
         }
-        let res = empty ? try sandbox.resolve(sandbox.cwd.bytes)
+        let res =
+            empty
+            ? try sandbox.resolve(sandbox.cwd.bytes)
             : try resolve(r[0], r[1], follow: flags & AT_SYMLINK_NOFOLLOW == 0)
         switch res.kind {
         case .host:
             return res.host.withCString {
-                hostSyscall(NR.statx, u(AT_FDCWD), u(UnsafeMutableRawPointer(mutating: $0)), u(flags | AT_SYMLINK_NOFOLLOW), r[3], u(out))
+                hostSyscall(
+                    NR.statx, u(AT_FDCWD), u(UnsafeMutableRawPointer(mutating: $0)), u(flags | AT_SYMLINK_NOFOLLOW),
+                    r[3], u(out))
             }
         case .guestFD(let n):
             let h = try fds.host(UInt64(n))
-            return "".withCString { hostSyscall(NR.statx, u(h), u(UnsafeMutableRawPointer(mutating: $0)), u(0x1000), r[3], u(out)) }
+            return "".withCString {
+                hostSyscall(NR.statx, u(h), u(UnsafeMutableRawPointer(mutating: $0)), u(0x1000), r[3], u(out))
+            }
         case .programLink: throw SysError(ENOENT)
         }
     }
@@ -179,9 +241,13 @@ extension LinuxPersonality {
                 throw SysError(EROFS)
             }
             return res.host.withCString {
-                hostSyscall(NR.faccessat2, u(AT_FDCWD), u(UnsafeMutableRawPointer(mutating: $0)), mode, u(flags | AT_SYMLINK_NOFOLLOW))
+                hostSyscall(
+                    NR.faccessat2, u(AT_FDCWD), u(UnsafeMutableRawPointer(mutating: $0)), mode,
+                    u(flags | AT_SYMLINK_NOFOLLOW))
             }
-        case .guestFD(let n): _ = try fds.entry(UInt64(n)); return 0
+        case .guestFD(let n):
+            _ = try fds.entry(UInt64(n))
+            return 0
         case .programLink: return 0
         }
     }
@@ -202,12 +268,16 @@ extension LinuxPersonality {
             out.copyMemory(from: bytes, byteCount: bytes.count)
             return Int64(bytes.count)
         case .host:
-            return res.host.withCString { hostSyscall(NR.readlink, u(UnsafeMutableRawPointer(mutating: $0)), u(out), size) }
+            return res.host.withCString {
+                hostSyscall(NR.readlink, u(UnsafeMutableRawPointer(mutating: $0)), u(out), size)
+            }
         }
     }
 
     /// A change to the filesystem at one path: needs a writable mount.
-    func hostWrite(_ dirfd: UInt64, _ pathAddr: UInt64, follow: Bool, _ body: (UnsafeMutableRawPointer) -> Int64) throws -> Int64 {
+    func hostWrite(
+        _ dirfd: UInt64, _ pathAddr: UInt64, follow: Bool, _ body: (UnsafeMutableRawPointer) -> Int64
+    ) throws -> Int64 {
         let res = try resolve(dirfd, pathAddr, follow: follow)
         guard res.kind == .host else { throw SysError(EPERM) }
         guard res.writable else {
@@ -228,10 +298,15 @@ extension LinuxPersonality {
         guard res.writable else {
             throw SysError(hostStat(res.host, follow: false) != nil ? EEXIST : EROFS)
         }
-        return res.host.withCString { hostSyscall(NR.mkdirat, u(AT_FDCWD), u(UnsafeMutableRawPointer(mutating: $0)), mode & 0o7777 & ~fileCreationMask) }
+        return res.host.withCString {
+            hostSyscall(
+                NR.mkdirat, u(AT_FDCWD), u(UnsafeMutableRawPointer(mutating: $0)), mode & 0o7777 & ~fileCreationMask)
+        }
     }
 
-    func twoPaths(_ olddir: UInt64, _ oldAddr: UInt64, _ newdir: UInt64, _ newAddr: UInt64, followOld: Bool) throws -> (ResolvedPath, ResolvedPath) {
+    func twoPaths(
+        _ olddir: UInt64, _ oldAddr: UInt64, _ newdir: UInt64, _ newAddr: UInt64, followOld: Bool
+    ) throws -> (ResolvedPath, ResolvedPath) {
         let a = try resolve(olddir, oldAddr, follow: followOld)
         let b = try resolve(newdir, newAddr, follow: false)
         guard a.kind == .host, b.kind == .host else { throw SysError(EXDEV) }
@@ -240,18 +315,27 @@ extension LinuxPersonality {
         return (a, b)
     }
 
-    func rename(_ olddir: UInt64, _ oldAddr: UInt64, _ newdir: UInt64, _ newAddr: UInt64, flags: UInt64) throws -> Int64 {
+    func rename(_ olddir: UInt64, _ oldAddr: UInt64, _ newdir: UInt64, _ newAddr: UInt64, flags: UInt64) throws -> Int64
+    {
         let (a, b) = try twoPaths(olddir, oldAddr, newdir, newAddr, followOld: false)
-        return a.host.withCString { pa in b.host.withCString { pb in
-            hostSyscall(NR.renameat2, u(AT_FDCWD), u(UnsafeMutableRawPointer(mutating: pa)), u(AT_FDCWD), u(UnsafeMutableRawPointer(mutating: pb)), flags)
-        } }
+        return a.host.withCString { pa in
+            b.host.withCString { pb in
+                hostSyscall(
+                    NR.renameat2, u(AT_FDCWD), u(UnsafeMutableRawPointer(mutating: pa)), u(AT_FDCWD),
+                    u(UnsafeMutableRawPointer(mutating: pb)), flags)
+            }
+        }
     }
 
     func link(_ olddir: UInt64, _ oldAddr: UInt64, _ newdir: UInt64, _ newAddr: UInt64, flags: Int32) throws -> Int64 {
         let (a, b) = try twoPaths(olddir, oldAddr, newdir, newAddr, followOld: flags & AT_SYMLINK_FOLLOW != 0)
-        return a.host.withCString { pa in b.host.withCString { pb in
-            hostSyscall(NR.linkat, u(AT_FDCWD), u(UnsafeMutableRawPointer(mutating: pa)), u(AT_FDCWD), u(UnsafeMutableRawPointer(mutating: pb)), 0)
-        } }
+        return a.host.withCString { pa in
+            b.host.withCString { pb in
+                hostSyscall(
+                    NR.linkat, u(AT_FDCWD), u(UnsafeMutableRawPointer(mutating: pa)), u(AT_FDCWD),
+                    u(UnsafeMutableRawPointer(mutating: pb)), 0)
+            }
+        }
     }
 
     func symlink(_ targetAddr: UInt64, _ newdir: UInt64, _ newAddr: UInt64) throws -> Int64 {
@@ -259,7 +343,8 @@ extension LinuxPersonality {
         let target = try path(targetAddr)
         return try hostWrite(newdir, newAddr, follow: false) { linkPath in
             (target + [0]).withUnsafeBytes { t in
-                hostSyscall(NR.symlinkat, u(UnsafeMutableRawPointer(mutating: t.baseAddress!)), u(AT_FDCWD), u(linkPath))
+                hostSyscall(
+                    NR.symlinkat, u(UnsafeMutableRawPointer(mutating: t.baseAddress!)), u(AT_FDCWD), u(linkPath))
             }
         }
     }
@@ -290,7 +375,11 @@ extension LinuxPersonality {
         guard let name = try memory.cString(at: r[1], max: 255) else { throw SysError(ERANGE) }
         let out: UInt64 = r[3] == 0 ? 0 : u(try memory.pointer(r[2], Int(clamping: r[3]), write: true))
         return res.host.withCString { path in
-            (name + [0]).withUnsafeBytes { hostSyscall(nr, u(UnsafeMutableRawPointer(mutating: path)), u(UnsafeMutableRawPointer(mutating: $0.baseAddress!)), out, r[3]) }
+            (name + [0]).withUnsafeBytes {
+                hostSyscall(
+                    nr, u(UnsafeMutableRawPointer(mutating: path)),
+                    u(UnsafeMutableRawPointer(mutating: $0.baseAddress!)), out, r[3])
+            }
         }
     }
 

@@ -40,8 +40,10 @@ public final class Sandbox {
     /// The program's guest path, for /proc/self/exe.
     public var programPath: ByteString
     /// Device nodes the guest may open for writing although /dev is in the read-only root.
-    static let writableDevices: Set<ByteString> = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random",
-                                                   "/dev/urandom", "/dev/tty"]
+    static let writableDevices: Set<ByteString> = [
+        "/dev/null", "/dev/zero", "/dev/full", "/dev/random",
+        "/dev/urandom", "/dev/tty",
+    ]
 
     public init(mounts: [Mount], cwd: ByteString, programPath: ByteString) {
         self.mounts = mounts.sorted { $0.guest.count > $1.guest.count }
@@ -67,8 +69,10 @@ public final class Sandbox {
 
     /// Resolve `path` (relative to guest directory `base`). `followFinal` follows a symlink in the
     /// last component (false for lstat, O_NOFOLLOW, readlink, unlink…).
-    public func resolve(_ path: [UInt8], base: ByteString? = nil,
-                        followFinal: Bool = true) throws(SysError) -> ResolvedPath {
+    public func resolve(
+        _ path: [UInt8], base: ByteString? = nil,
+        followFinal: Bool = true
+    ) throws(SysError) -> ResolvedPath {
         guard !path.isEmpty else { throw SysError(ENOENT) }
         guard path.count < 4096 else { throw SysError(ENAMETOOLONG) }
         var comps: [ByteString] = []
@@ -86,7 +90,10 @@ public final class Sandbox {
         func joined() -> ByteString { "/" + comps.joined(separator: "/") }
         while let c = pending.popLast() {
             if c == "." { continue }
-            if c == ".." { _ = comps.popLast(); continue }
+            if c == ".." {
+                _ = comps.popLast()
+                continue
+            }
             comps.append(c)
             let isLast = pending.isEmpty
             // The VMM's own /proc/self must not show through.
@@ -104,8 +111,9 @@ public final class Sandbox {
                     continue
                 }
                 if rest[0] == "fd", rest.count == 2, let n = Int(rest[1].description), n >= 0, n < FDTable.limit {
-                    return ResolvedPath(kind: .guestFD(n), guest: ByteString("/proc/self/fd/\(n)"), host: "",
-                                        writable: true)
+                    return ResolvedPath(
+                        kind: .guestFD(n), guest: ByteString("/proc/self/fd/\(n)"), host: "",
+                        writable: true)
                 }
                 throw SysError(ENOENT)
             }
@@ -137,11 +145,13 @@ public final class Sandbox {
             // Other device nodes stay out of reach (block devices, /dev/kvm, the host's terminals…).
             var st = stat()
             if host.withCString({ lstat($0, &st) }) == 0,
-               (st.st_mode & S_IFMT) == S_IFCHR || (st.st_mode & S_IFMT) == S_IFBLK {
+                (st.st_mode & S_IFMT) == S_IFCHR || (st.st_mode & S_IFMT) == S_IFBLK
+            {
                 throw SysError(EACCES)
             }
         }
-        return ResolvedPath(kind: .host, guest: guest, host: host,
-                            writable: mount.writable || Sandbox.writableDevices.contains(guest))
+        return ResolvedPath(
+            kind: .host, guest: guest, host: host,
+            writable: mount.writable || Sandbox.writableDevices.contains(guest))
     }
 }

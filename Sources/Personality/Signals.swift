@@ -9,84 +9,111 @@ import LinuxABI
 /// when an alarm falls inside them. Blocking reads are not interrupted (documented limitation).
 extension LinuxPersonality {
     static let signalHandlers: [(String, Handler)] = [
-        ("rt_sigaction", { p, r in
-            let sig = Int(truncatingIfNeeded: Int32(truncatingIfNeeded: r[0]))
-            guard sig >= 1, sig <= 64, r[3] == 8 else { throw SysError(EINVAL) }
-            if r[2] != 0 { try p.memory.write(p.signalActions[sig], at: r[2]) }
-            if r[1] != 0 {
-                guard sig != 9, sig != 19 else { throw SysError(EINVAL) }
-                p.signalActions[sig] = try p.memory.bytes(at: r[1], count: 32)
-                // Setting SIG_IGN discards a pending instance, as Linux does.
-                if p.disposition(Int32(sig)) == 1 { p.pendingSignals &= ~(UInt64(1) << (sig - 1)) }
-            }
-            return 0
-        }),
-        ("rt_sigprocmask", { p, r in
-            guard r[3] == 8 else { throw SysError(EINVAL) }
-            let old = p.signalMask
-            if r[1] != 0 {
-                let set = try p.memory.load(UInt64.self, at: r[1]) & ~LinuxPersonality.unblockable
-                switch Int32(truncatingIfNeeded: r[0]) {
-                case SIG_BLOCK: p.signalMask |= set
-                case SIG_UNBLOCK: p.signalMask &= ~set
-                case SIG_SETMASK: p.signalMask = set
-                default: throw SysError(EINVAL)
+        (
+            "rt_sigaction",
+            { p, r in
+                let sig = Int(truncatingIfNeeded: Int32(truncatingIfNeeded: r[0]))
+                guard sig >= 1, sig <= 64, r[3] == 8 else { throw SysError(EINVAL) }
+                if r[2] != 0 { try p.memory.write(p.signalActions[sig], at: r[2]) }
+                if r[1] != 0 {
+                    guard sig != 9, sig != 19 else { throw SysError(EINVAL) }
+                    p.signalActions[sig] = try p.memory.bytes(at: r[1], count: 32)
+                    // Setting SIG_IGN discards a pending instance, as Linux does.
+                    if p.disposition(Int32(sig)) == 1 { p.pendingSignals &= ~(UInt64(1) << (sig - 1)) }
                 }
+                return 0
             }
-            if r[2] != 0 { try p.memory.store(old, at: r[2]) }
-            return 0
-        }),
-        ("rt_sigpending", { p, r in
-            try p.memory.store(p.pendingSignals & p.signalMask, at: r[0])
-            return 0
-        }),
-        ("sigaltstack", { p, r in
-            if r[1] != 0 { try p.memory.write(p.altStack, at: r[1]) }
-            if r[0] != 0 { p.altStack = try p.memory.bytes(at: r[0], count: 24) }
-            return 0
-        }),
-        ("alarm", { p, r in
-            let now = p.clock.monotonicNow()
-            let left = p.alarmDeadline.map {
-                $0 > now ? ($0 - now) / 1_000_000_000 + (($0 - now) % 1_000_000_000 == 0 ? 0 : 1) : 0
-            } ?? 0
-            let seconds = r[0] & 0xffff_ffff  // alarm takes an unsigned int
-            p.alarmDeadline = seconds == 0 ? nil : later(now, seconds * 1_000_000_000)
-            p.alarmInterval = 0
-            return Int64(left)
-        }),
-        ("setitimer", { p, r in
-            guard r[0] == 0 /* ITIMER_REAL */ else {
-                p.diagnose("setitimer: only ITIMER_REAL is supported; returning EINVAL", key: 0x4_0000_0000)
-                throw SysError(EINVAL)
+        ),
+        (
+            "rt_sigprocmask",
+            { p, r in
+                guard r[3] == 8 else { throw SysError(EINVAL) }
+                let old = p.signalMask
+                if r[1] != 0 {
+                    let set = try p.memory.load(UInt64.self, at: r[1]) & ~LinuxPersonality.unblockable
+                    switch Int32(truncatingIfNeeded: r[0]) {
+                    case SIG_BLOCK: p.signalMask |= set
+                    case SIG_UNBLOCK: p.signalMask &= ~set
+                    case SIG_SETMASK: p.signalMask = set
+                    default: throw SysError(EINVAL)
+                    }
+                }
+                if r[2] != 0 { try p.memory.store(old, at: r[2]) }
+                return 0
             }
-            if r[2] != 0 { try p.storeItimer(at: r[2]) }
-            if r[1] != 0 {
-                let v = try p.memory.bytes(at: r[1], count: 32).withUnsafeBytes { b in (0..<4).map { b.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self) } }
-                guard v.allSatisfy({ $0 >= 0 }), v[1] < 1_000_000, v[3] < 1_000_000 else { throw SysError(EINVAL) }
-                // Capped at ~100 years: no overflow, and nothing a run will wait for.
-                let cap: Int64 = 3_000_000_000
-                let interval = UInt64(min(v[0], cap)) * 1_000_000_000 + UInt64(v[1]) * 1000
-                let value = UInt64(min(v[2], cap)) * 1_000_000_000 + UInt64(v[3]) * 1000
-                p.alarmDeadline = value == 0 ? nil : later(p.clock.monotonicNow(), value)
-                p.alarmInterval = interval
+        ),
+        (
+            "rt_sigpending",
+            { p, r in
+                try p.memory.store(p.pendingSignals & p.signalMask, at: r[0])
+                return 0
             }
-            return 0
-        }),
-        ("getitimer", { p, r in
-            guard r[0] == 0 else { throw SysError(EINVAL) }
-            try p.storeItimer(at: r[1])
-            return 0
-        }),
-        ("pause", { p, _ in
-            // Only an alarm can end it: nothing else signals a lone process here.
-            guard let deadline = p.alarmDeadline else {
-                p.diagnose("pause() with no alarm set would never return; returning EINTR", key: 0x5_0000_0000)
+        ),
+        (
+            "sigaltstack",
+            { p, r in
+                if r[1] != 0 { try p.memory.write(p.altStack, at: r[1]) }
+                if r[0] != 0 { p.altStack = try p.memory.bytes(at: r[0], count: 24) }
+                return 0
+            }
+        ),
+        (
+            "alarm",
+            { p, r in
+                let now = p.clock.monotonicNow()
+                let left =
+                    p.alarmDeadline.map {
+                        $0 > now ? ($0 - now) / 1_000_000_000 + (($0 - now) % 1_000_000_000 == 0 ? 0 : 1) : 0
+                    } ?? 0
+                let seconds = r[0] & 0xffff_ffff  // alarm takes an unsigned int
+                p.alarmDeadline = seconds == 0 ? nil : later(now, seconds * 1_000_000_000)
+                p.alarmInterval = 0
+                return Int64(left)
+            }
+        ),
+        (
+            "setitimer",
+            { p, r in
+                guard r[0] == 0 /* ITIMER_REAL */ else {
+                    p.diagnose("setitimer: only ITIMER_REAL is supported; returning EINVAL", key: 0x4_0000_0000)
+                    throw SysError(EINVAL)
+                }
+                if r[2] != 0 { try p.storeItimer(at: r[2]) }
+                if r[1] != 0 {
+                    let v = try p.memory.bytes(at: r[1], count: 32).withUnsafeBytes { b in
+                        (0..<4).map { b.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self) }
+                    }
+                    guard v.allSatisfy({ $0 >= 0 }), v[1] < 1_000_000, v[3] < 1_000_000 else { throw SysError(EINVAL) }
+                    // Capped at ~100 years: no overflow, and nothing a run will wait for.
+                    let cap: Int64 = 3_000_000_000
+                    let interval = UInt64(min(v[0], cap)) * 1_000_000_000 + UInt64(v[1]) * 1000
+                    let value = UInt64(min(v[2], cap)) * 1_000_000_000 + UInt64(v[3]) * 1000
+                    p.alarmDeadline = value == 0 ? nil : later(p.clock.monotonicNow(), value)
+                    p.alarmInterval = interval
+                }
+                return 0
+            }
+        ),
+        (
+            "getitimer",
+            { p, r in
+                guard r[0] == 0 else { throw SysError(EINVAL) }
+                try p.storeItimer(at: r[1])
+                return 0
+            }
+        ),
+        (
+            "pause",
+            { p, _ in
+                // Only an alarm can end it: nothing else signals a lone process here.
+                guard let deadline = p.alarmDeadline else {
+                    p.diagnose("pause() with no alarm set would never return; returning EINTR", key: 0x5_0000_0000)
+                    throw SysError(EINTR)
+                }
+                p.sleep(until: deadline)
                 throw SysError(EINTR)
             }
-            p.sleep(until: deadline)
-            throw SysError(EINTR)
-        }),
+        ),
     ]
 
     static let unblockable: UInt64 = (1 << 8) | (1 << 18)  // SIGKILL, SIGSTOP
@@ -94,8 +121,10 @@ extension LinuxPersonality {
     func storeItimer(at addr: UInt64) throws {
         let now = clock.monotonicNow()
         let left = alarmDeadline.map { $0 > now ? $0 - now : 1000 } ?? 0
-        let words: [Int64] = [Int64(alarmInterval / 1_000_000_000), Int64(alarmInterval % 1_000_000_000 / 1000),
-                              Int64(left / 1_000_000_000), Int64(left % 1_000_000_000 / 1000)]
+        let words: [Int64] = [
+            Int64(alarmInterval / 1_000_000_000), Int64(alarmInterval % 1_000_000_000 / 1000),
+            Int64(left / 1_000_000_000), Int64(left % 1_000_000_000 / 1000),
+        ]
         for (i, w) in words.enumerated() { try memory.store(w, at: addr + UInt64(8 * i)) }
     }
 
@@ -106,7 +135,9 @@ extension LinuxPersonality {
     }
 
     /// Signals whose default action is to do nothing.
-    static let ignoredByDefault: Set<Int32> = [17 /* SIGCHLD */, 18 /* SIGCONT */, 23 /* SIGURG */, 28 /* SIGWINCH */]
+    static let ignoredByDefault: Set<Int32> = [
+        17 /* SIGCHLD */, 18 /* SIGCONT */, 23 /* SIGURG */, 28 /* SIGWINCH */,
+    ]
 
     /// kill/tgkill/tkill to the process itself.
     func signalSelf(_ sig: Int32, code: Int32) throws -> SyscallOutcome {
@@ -145,7 +176,9 @@ extension LinuxPersonality {
             if handler == 1 { continue }
             if handler == 0 {
                 if LinuxPersonality.ignoredByDefault.contains(sig) { continue }
-                return .killed(signal: sig, reason: sig == 14 ? "SIGALRM (alarm expired)" : "the program sent itself \(Signal.name(sig))")
+                return .killed(
+                    signal: sig,
+                    reason: sig == 14 ? "SIGALRM (alarm expired)" : "the program sent itself \(Signal.name(sig))")
             }
             return .deliver(enterHandler(sig, code: pendingCodes[Int(sig)], result: result))
         }
@@ -153,27 +186,32 @@ extension LinuxPersonality {
 
     /// Enter the handler of `sig` (set, not ignored): block what its sigaction says, reset it
     /// for SA_RESETHAND, and say how the machine builds the frame.
-    func enterHandler(_ sig: Int32, code: Int32, result: Int64,
-                      fault: SignalDelivery.Fault? = nil) -> SignalDelivery {
+    func enterHandler(
+        _ sig: Int32, code: Int32, result: Int64,
+        fault: SignalDelivery.Fault? = nil
+    ) -> SignalDelivery {
         let action = signalActions[Int(sig)]
         let word = { (i: Int) in
             action.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) }
         }
         let handler = word(0), flags = word(1), restorer = word(2), saMask = word(3)
         let saved = signalMask
-        signalMask |= (saMask | (flags & 0x4000_0000 /* SA_NODEFER */ != 0 ? 0 : UInt64(1) << (sig - 1)))
+        signalMask |=
+            (saMask | (flags & 0x4000_0000 /* SA_NODEFER */ != 0 ? 0 : UInt64(1) << (sig - 1)))
             & ~LinuxPersonality.unblockable
         if flags & 0x8000_0000 /* SA_RESETHAND */ != 0 {
             signalActions[Int(sig)] = [UInt8](repeating: 0, count: 32)
         }
-        var d = SignalDelivery(signal: sig, handler: handler, restorer: restorer, flags: flags, savedMask: saved,
-                               code: code, senderPID: fault == nil ? nondeterminism.pid : 0,
-                               senderUID: fault == nil ? nondeterminism.uid : 0, result: result)
+        var d = SignalDelivery(
+            signal: sig, handler: handler, restorer: restorer, flags: flags, savedMask: saved,
+            code: code, senderPID: fault == nil ? nondeterminism.pid : 0,
+            senderUID: fault == nil ? nondeterminism.uid : 0, result: result)
         d.fault = fault
         d.alternateStack = altStack.withUnsafeBytes {
-            SignalDelivery.AlternateStack(base: $0.loadUnaligned(as: UInt64.self),
-                                          flags: $0.loadUnaligned(fromByteOffset: 8, as: Int32.self),
-                                          size: $0.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+            SignalDelivery.AlternateStack(
+                base: $0.loadUnaligned(as: UInt64.self),
+                flags: $0.loadUnaligned(fromByteOffset: 8, as: Int32.self),
+                size: $0.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
         }
         return d
     }
@@ -204,7 +242,10 @@ extension LinuxPersonality {
         let saved = (signalsFromLog, alarmDeadline)
         signalsFromLog = false
         alarmDeadline = nil
-        defer { (signalsFromLog, alarmDeadline) = saved; pendingSignals = 0 }
+        defer {
+            (signalsFromLog, alarmDeadline) = saved
+            pendingSignals = 0
+        }
         if case .deliver(let d)? = signalAtBoundary(result: result) { return d }
         return nil
     }

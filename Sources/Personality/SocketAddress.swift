@@ -16,8 +16,10 @@ extension LinuxPersonality {
 
     /// Run `body` with the host's form of the guest's address at `addr` (`len` bytes): a pointer
     /// and a length for the host call. `use` says whether the call creates the name or reaches it.
-    func withHostSocketAddress(_ addr: UInt64, _ len: UInt64, _ use: SocketUse,
-                               _ body: (UnsafeMutableRawPointer, Int) -> Int64) throws -> Int64 {
+    func withHostSocketAddress(
+        _ addr: UInt64, _ len: UInt64, _ use: SocketUse,
+        _ body: (UnsafeMutableRawPointer, Int) -> Int64
+    ) throws -> Int64 {
         let length = Int(truncatingIfNeeded: Int32(truncatingIfNeeded: len))
         guard length >= 0, length <= Self.sockaddrMax else { throw SysError(EINVAL) }
         var bytes = try memory.bytes(at: addr, count: length)
@@ -47,7 +49,8 @@ extension LinuxPersonality {
     }
 
     private func resolveSocketPath(_ name: [UInt8], _ use: SocketUse) throws -> ResolvedPath {
-        let res = name.first == UInt8(ascii: "/")
+        let res =
+            name.first == UInt8(ascii: "/")
             ? try sandbox.resolve(name, followFinal: use == .reach)
             : try sandbox.resolve(name, base: sandbox.cwd, followFinal: use == .reach)
         guard res.kind == .host else { throw SysError(use == .bind ? EADDRINUSE : ECONNREFUSED) }
@@ -68,8 +71,10 @@ extension LinuxPersonality {
     /// A `sockaddr_un` for a host path. A path too long for `sun_path` is reached through an
     /// O_PATH descriptor of the socket (/proc/self/fd/N) and bound through one of its directory
     /// (/proc/self/fd/N/name), or, when even that is too long, under a short name then renamed.
-    private func withSunPath(_ host: ByteString, _ use: SocketUse,
-                             _ body: (UnsafeMutableRawPointer, Int, ByteString) -> Int64) throws -> Int64 {
+    private func withSunPath(
+        _ host: ByteString, _ use: SocketUse,
+        _ body: (UnsafeMutableRawPointer, Int, ByteString) -> Int64
+    ) throws -> Int64 {
         func call(_ path: ByteString) -> Int64 {
             var sun = [UInt8](repeating: 0, count: 2 + Self.sunPathMax)
             sun[0] = UInt8(AF_UNIX)
@@ -98,8 +103,9 @@ extension LinuxPersonality {
         guard r == 0 else { return r }
         let moved = temporary.withCString { from in
             name.withCString { to in
-                hostSyscall(NR.renameat2, u(dirFD), u(UnsafeMutableRawPointer(mutating: from)),
-                            u(dirFD), u(UnsafeMutableRawPointer(mutating: to)), 1 /* RENAME_NOREPLACE */)
+                hostSyscall(
+                    NR.renameat2, u(dirFD), u(UnsafeMutableRawPointer(mutating: from)),
+                    u(dirFD), u(UnsafeMutableRawPointer(mutating: to)), 1 /* RENAME_NOREPLACE */)
             }
         }
         if moved != 0 { _ = temporary.withCString { unlinkat(dirFD, $0, 0) } }

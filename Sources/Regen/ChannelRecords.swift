@@ -36,12 +36,14 @@ public enum ChannelRecord: Equatable, Sendable {
         case (.start(let a1, let a2, let a3), .start(let b1, let b2, let b3)): return a1 == b1 && a2 == b2 && a3 == b3
         case (.string(let a1, let a2), .string(let b1, let b2)): return a1 == b1 && a2 == b2
         case (.file(let a1, let a2, let a3), .file(let b1, let b2, let b3)): return a1 == b1 && a2 == b2 && a3 == b3
-        case (.context(let a1, let a2, let a3, let a4), .context(let b1, let b2, let b3, let b4)): return a1 == b1 && a2 == b2 && a3 == b3 && a4 == b4
+        case (.context(let a1, let a2, let a3, let a4), .context(let b1, let b2, let b3, let b4)):
+            return a1 == b1 && a2 == b2 && a3 == b3 && a4 == b4
         case (.statement(let a1, let a2), .statement(let b1, let b2)): return a1 == b1 && a2 == b2
         case (.opBegin(let x), .opBegin(let y)): return x == y
         case (.opEnd(let a1, let a2, let a3), .opEnd(let b1, let b2, let b3)): return a1 == b1 && a2 == b2 && a3 == b3
         case (.arguments(let x), .arguments(let y)): return x == y
-        case (.hashState(let a1, let a2, let a3), .hashState(let b1, let b2, let b3)): return a1 == b1 && a2 == b2 && a3 == b3
+        case (.hashState(let a1, let a2, let a3), .hashState(let b1, let b2, let b3)):
+            return a1 == b1 && a2 == b2 && a3 == b3
         case (.seed(let x), .seed(let y)): return x == y
         case (.opName(let a1, let a2), .opName(let b1, let b2)): return a1 == b1 && a2 == b2
         case (.sqlConnection(let a1, let a2), .sqlConnection(let b1, let b2)): return a1 == b1 && a2 == b2
@@ -54,7 +56,8 @@ public enum ChannelRecord: Equatable, Sendable {
         case (.sqlRandom(let x), .sqlRandom(let y)): return x == y
         case (.sqlSeed(let a1, let a2), .sqlSeed(let b1, let b2)): return a1 == b1 && a2 == b2
         case (.sqlTrigger(let a1, let a2), .sqlTrigger(let b1, let b2)): return a1 == b1 && a2 == b2
-        case (.sqlFlag(let a1, let a2, let a3), .sqlFlag(let b1, let b2, let b3)): return a1 == b1 && a2 == b2 && a3 == b3
+        case (.sqlFlag(let a1, let a2, let a3), .sqlFlag(let b1, let b2, let b3)):
+            return a1 == b1 && a2 == b2 && a3 == b3
         case (.sqlClose(let x), .sqlClose(let y)): return x == y
         default: return false
         }
@@ -97,15 +100,36 @@ public struct ChannelFormatError: Error, CustomStringConvertible {
 extension ChannelValue {
     /// The value in the channel's encoding (tag, payload): exact, unlike JSON.
     public func encode(into b: inout [UInt8]) {
-        func u(_ v: UInt64) { var v = v; while v >= 0x80 { b.append(UInt8(v & 0x7f) | 0x80); v >>= 7 }; b.append(UInt8(v)) }
+        func u(_ v: UInt64) {
+            var v = v
+            while v >= 0x80 {
+                b.append(UInt8(v & 0x7f) | 0x80)
+                v >>= 7
+            }
+            b.append(UInt8(v))
+        }
         switch self {
         case .undef: b.append(0)
-        case .int(let v): b.append(1); u(UInt64(bitPattern: (v << 1) ^ (v >> 63)))
-        case .uint(let v): b.append(2); u(v)
-        case .double(let d): b.append(3); withUnsafeBytes(of: d.bitPattern.littleEndian) { b += $0 }
-        case .bytes(let x, let utf8): b.append(utf8 ? 5 : 4); u(UInt64(x.count)); b += x
-        case .blob(let x): b.append(6); u(UInt64(x.count)); b += x
-        case .zeroBlob(let n): b.append(7); u(n)
+        case .int(let v):
+            b.append(1)
+            u(UInt64(bitPattern: (v << 1) ^ (v >> 63)))
+        case .uint(let v):
+            b.append(2)
+            u(v)
+        case .double(let d):
+            b.append(3)
+            withUnsafeBytes(of: d.bitPattern.littleEndian) { b += $0 }
+        case .bytes(let x, let utf8):
+            b.append(utf8 ? 5 : 4)
+            u(UInt64(x.count))
+            b += x
+        case .blob(let x):
+            b.append(6)
+            u(UInt64(x.count))
+            b += x
+        case .zeroBlob(let n):
+            b.append(7)
+            u(n)
         }
     }
 
@@ -122,7 +146,8 @@ extension ChannelValue {
 public struct ChannelDecoder {
     public enum Tag: UInt8 {
         case start = 0x01, string, file, context, statement, opBegin, opEnd, environment, arguments, hash, seed, opName
-        case sqlConnection = 0x20, sqlPrepare, sqlExec, sqlDone, sqlClock, sqlRandom, sqlSeed, sqlTrigger, sqlFlag, sqlClose
+        case sqlConnection = 0x20, sqlPrepare, sqlExec, sqlDone, sqlClock, sqlRandom, sqlSeed, sqlTrigger, sqlFlag,
+            sqlClose
     }
     public static let deltaBase: UInt8 = 0x80
     /// The records' format (REVENANT_SHIM_FORMAT_VERSION, revenant_channel.h).
@@ -156,11 +181,15 @@ public struct ChannelDecoder {
         let tag = bytes[offset]
         offset += 1
         if tag >= Self.deltaBase {
-            guard context != 0 else { throw ChannelFormatError(offset: start, why: "a line delta before any statement") }
+            guard context != 0 else {
+                throw ChannelFormatError(offset: start, why: "a line delta before any statement")
+            }
             line += Int64(tag) - 0xc0
             return (.statement(context: context, line: line), offset)
         }
-        guard let t = Tag(rawValue: tag) else { throw ChannelFormatError(offset: start, why: "unknown tag 0x\(String(tag, radix: 16))") }
+        guard let t = Tag(rawValue: tag) else {
+            throw ChannelFormatError(offset: start, why: "unknown tag 0x\(String(tag, radix: 16))")
+        }
         let r: ChannelRecord
         switch t {
         case .start: r = .start(version: try u(), interpreter: try str(), script: try str())
@@ -180,20 +209,26 @@ public struct ChannelDecoder {
         case .opBegin: r = .opBegin(opcode: try u())
         case .opEnd:
             let op = try u(), err = try u(), n = try u()
-            guard n <= UInt64(bytes.count - offset) else { throw ChannelFormatError(offset: start, why: "\(n) values cannot fit") }
+            guard n <= UInt64(bytes.count - offset) else {
+                throw ChannelFormatError(offset: start, why: "\(n) values cannot fit")
+            }
             var values: [ChannelValue] = []
             values.reserveCapacity(Int(n))
             for _ in 0..<n { values.append(try value()) }
             r = .opEnd(opcode: op, errno: err, values: values)
         case .environment:
             let n = try u()
-            guard n <= UInt64(bytes.count - offset) else { throw ChannelFormatError(offset: start, why: "\(n) variables cannot fit") }
+            guard n <= UInt64(bytes.count - offset) else {
+                throw ChannelFormatError(offset: start, why: "\(n) variables cannot fit")
+            }
             var env: [(String, String)] = []
             for _ in 0..<n { env.append((try str(), try str())) }
             r = .environment(env)
         case .arguments:
             let n = try u()
-            guard n <= UInt64(bytes.count - offset) else { throw ChannelFormatError(offset: start, why: "\(n) arguments cannot fit") }
+            guard n <= UInt64(bytes.count - offset) else {
+                throw ChannelFormatError(offset: start, why: "\(n) arguments cannot fit")
+            }
             var args: [String] = []
             for _ in 0..<n { args.append(try str()) }
             r = .arguments(args)
@@ -206,14 +241,19 @@ public struct ChannelDecoder {
         case .sqlConnection: r = .sqlConnection(id: try u(), file: try str())
         case .sqlPrepare:
             let id = try u(), conn = try u(), sql = try str()
-            r = .sqlPrepare(statement: id, connection: conn, sql: sql, reads: try strings(at: start), writes: try strings(at: start))
+            r = .sqlPrepare(
+                statement: id, connection: conn, sql: sql, reads: try strings(at: start), writes: try strings(at: start)
+            )
         case .sqlExec:
             let id = try u(), n = try u()
-            guard n <= UInt64(bytes.count - offset) else { throw ChannelFormatError(offset: start, why: "\(n) bindings cannot fit") }
+            guard n <= UInt64(bytes.count - offset) else {
+                throw ChannelFormatError(offset: start, why: "\(n) bindings cannot fit")
+            }
             var values: [ChannelValue] = []
             for _ in 0..<n { values.append(try value()) }
             r = .sqlExec(statement: id, bindings: values)
-        case .sqlDone: r = .sqlDone(statement: try u(), rc: try u(), rows: try u(), changes: try s(), digest: try raw(16))
+        case .sqlDone:
+            r = .sqlDone(statement: try u(), rc: try u(), rows: try u(), changes: try s(), digest: try raw(16))
         case .sqlClock: r = .sqlClock(try s())
         case .sqlRandom: r = .sqlRandom(try rawString())
         case .sqlSeed: r = .sqlSeed(requested: try u(), bytes: try rawString())
@@ -225,7 +265,9 @@ public struct ChannelDecoder {
     }
 
     mutating func byte() throws(ChannelFormatError) -> UInt8 {
-        guard offset < bytes.count else { throw ChannelFormatError(offset: offset, why: "the stream ends inside a record") }
+        guard offset < bytes.count else {
+            throw ChannelFormatError(offset: offset, why: "the stream ends inside a record")
+        }
         defer { offset += 1 }
         return bytes[offset]
     }
@@ -247,14 +289,18 @@ public struct ChannelDecoder {
     }
 
     mutating func raw(_ n: Int) throws(ChannelFormatError) -> [UInt8] {
-        guard n >= 0, n <= bytes.count - offset else { throw ChannelFormatError(offset: offset, why: "the stream ends inside a record") }
+        guard n >= 0, n <= bytes.count - offset else {
+            throw ChannelFormatError(offset: offset, why: "the stream ends inside a record")
+        }
         defer { offset += n }
         return Array(bytes[offset..<offset + n])
     }
 
     mutating func rawString() throws(ChannelFormatError) -> [UInt8] {
         let n = try u()
-        guard n <= UInt64(bytes.count - offset) else { throw ChannelFormatError(offset: offset, why: "a string of \(n) bytes runs past the end") }
+        guard n <= UInt64(bytes.count - offset) else {
+            throw ChannelFormatError(offset: offset, why: "a string of \(n) bytes runs past the end")
+        }
         return try raw(Int(n))
     }
 
@@ -262,7 +308,9 @@ public struct ChannelDecoder {
 
     mutating func strings(at start: Int) throws(ChannelFormatError) -> [String] {
         let n = try u()
-        guard n <= UInt64(bytes.count - offset) else { throw ChannelFormatError(offset: start, why: "\(n) names cannot fit") }
+        guard n <= UInt64(bytes.count - offset) else {
+            throw ChannelFormatError(offset: start, why: "\(n) names cannot fit")
+        }
         var out: [String] = []
         for _ in 0..<n { out.append(try str()) }
         return out
@@ -274,7 +322,11 @@ public struct ChannelDecoder {
         case 0: return .undef
         case 1: return .int(try s())
         case 2: return .uint(try u())
-        case 3: return .double(Double(bitPattern: try raw(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * $1.offset) }))
+        case 3:
+            return .double(
+                Double(
+                    bitPattern: try raw(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * $1.offset) }
+                ))
         case 4: return .bytes(try rawString(), utf8: false)
         case 5: return .bytes(try rawString(), utf8: true)
         case 6: return .blob(try rawString())
@@ -300,7 +352,11 @@ public struct ReplayReport: Equatable, Sendable {
     public var statement: Int
     public var text: String
 
-    public init(kind: Kind, statement: Int, text: String) { self.kind = kind; self.statement = statement; self.text = text }
+    public init(kind: Kind, statement: Int, text: String) {
+        self.kind = kind
+        self.statement = statement
+        self.text = text
+    }
 }
 
 extension ChannelDecoder {
@@ -314,7 +370,9 @@ extension ChannelDecoder {
             let start = d.offset
             guard try d.byte() == replayTag else { throw ChannelFormatError(offset: start, why: "not a replay report") }
             let k = try d.byte()
-            guard let kind = ReplayReport.Kind(rawValue: k) else { throw ChannelFormatError(offset: start, why: "unknown report kind \(k)") }
+            guard let kind = ReplayReport.Kind(rawValue: k) else {
+                throw ChannelFormatError(offset: start, why: "unknown report kind \(k)")
+            }
             out.append(ReplayReport(kind: kind, statement: Int(try d.u()), text: try d.str()))
         }
         return out

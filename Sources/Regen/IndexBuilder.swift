@@ -24,7 +24,8 @@ struct IndexBuilder {
         var other: String? = nil
         var description: String {
             if let other { return "event #\(event): \(other)" + (statement.map { " (at \($0))" } ?? "") }
-            return "event #\(event) \(syscall)\(detail.isEmpty ? "" : "(" + detail + ")") reads \(kind.rawValue) outside any hooked op"
+            return
+                "event #\(event) \(syscall)\(detail.isEmpty ? "" : "(" + detail + ")") reads \(kind.rawValue) outside any hooked op"
                 + (statement.map { " (after \($0))" } ?? "")
         }
     }
@@ -36,7 +37,12 @@ struct IndexBuilder {
     }
 
     /// An open op marker: which op, and whether a statement ran inside it since it began.
-    private struct Marker { var opcode: UInt64; var statementSince = false; var beginEvent: Int; var statement: Int }
+    private struct Marker {
+        var opcode: UInt64
+        var statementSince = false
+        var beginEvent: Int
+        var statement: Int
+    }
 
     /// The ops the fast replay runs for real rather than feeding them their logged results.
     static let runForReal: Set<String> = ["open", "sysopen", "open_dir", "require", "dofile", "srand"]
@@ -99,8 +105,10 @@ struct IndexBuilder {
                 if e.path == nil && (e.name == "newfstatat" || e.name == "statx") { return }
             case .fileSystem: break
             }
-            blocker = Blocker(event: i, syscall: e.name, kind: kind, detail: e.path.map { "\"\($0)\"" } ?? (kind == .data ? "fd \(e.fd)" : ""),
-                              statement: where_())
+            blocker = Blocker(
+                event: i, syscall: e.name, kind: kind,
+                detail: e.path.map { "\"\($0)\"" } ?? (kind == .data ? "fd \(e.fd)" : ""),
+                statement: where_())
         }
 
         // The Perl records alone, byte for byte: the feed of the fast Perl-level replay.
@@ -108,7 +116,9 @@ struct IndexBuilder {
         var recordStart = 0
         while let (record, end) = try decoder.next() {
             defer { recordStart = end }
-            if stream[recordStart] < ChannelDecoder.Tag.sqlConnection.rawValue || stream[recordStart] >= ChannelDecoder.deltaBase {
+            if stream[recordStart] < ChannelDecoder.Tag.sqlConnection.rawValue
+                || stream[recordStart] >= ChannelDecoder.deltaBase
+            {
                 perlFeed += stream[recordStart..<end]
             }
             advance(to: UInt64(end))
@@ -116,7 +126,9 @@ struct IndexBuilder {
             switch record {
             case .start(let version, let interpreter, let script):
                 guard version == ChannelDecoder.version else {
-                    throw ChannelFormatError(offset: end, why: "shim format version \(version); this revenant reads \(ChannelDecoder.version)")
+                    throw ChannelFormatError(
+                        offset: end,
+                        why: "shim format version \(version); this revenant reads \(ChannelDecoder.version)")
                 }
                 try sink.meta("interpreter", interpreter)
                 try sink.meta("script", script)
@@ -142,29 +154,37 @@ struct IndexBuilder {
                 markers.append(Marker(opcode: opcode, beginEvent: event, statement: currentStatement))
             case .opEnd(let opcode, let err, let values):
                 guard let m = markers.popLast(), m.opcode == opcode else {
-                    throw ChannelFormatError(offset: end, why: "the end of op \(opNames[opcode] ?? String(opcode)) without its begin")
+                    throw ChannelFormatError(
+                        offset: end, why: "the end of op \(opNames[opcode] ?? String(opcode)) without its begin")
                 }
                 // The fast replay runs opens, require and do FILE for real (the code they run is
                 // checked as it goes); other ops it feeds from the log, which cannot run the Perl
                 // code a PerlIO layer or a tied handle ran inside them.
                 if m.statementSince, blocker == nil, let name = opNames[opcode], !Self.runForReal.contains(name) {
-                    blocker = Blocker(event: event, syscall: name, kind: .data, detail: "", statement: where_(),
-                                      other: "op \(name) ran Perl code inside it (a PerlIO layer or a tied handle)")
+                    blocker = Blocker(
+                        event: event, syscall: name, kind: .data, detail: "", statement: where_(),
+                        other: "op \(name) ran Perl code inside it (a PerlIO layer or a tied handle)")
                 }
-                try sink.nondeterminism(op: opNames[opcode] ?? "op\(opcode)", statement: m.statement, beginEvent: m.beginEvent,
-                                        endEvent: event, errno: err, values: "[" + values.map(\.json).joined(separator: ",") + "]")
+                try sink.nondeterminism(
+                    op: opNames[opcode] ?? "op\(opcode)", statement: m.statement, beginEvent: m.beginEvent,
+                    endEvent: event, errno: err, values: "[" + values.map(\.json).joined(separator: ",") + "]")
                 nondeterministicCount += 1
             case .environment(let env):
-                try sink.nondeterminism(op: "%ENV", statement: currentStatement, beginEvent: event, endEvent: event, errno: 0,
-                                        values: "{" + env.map { jsonQuote($0.0) + ":" + jsonQuote($0.1) }.joined(separator: ",") + "}")
+                try sink.nondeterminism(
+                    op: "%ENV", statement: currentStatement, beginEvent: event, endEvent: event, errno: 0,
+                    values: "{" + env.map { jsonQuote($0.0) + ":" + jsonQuote($0.1) }.joined(separator: ",") + "}")
                 nondeterministicCount += 1
             case .arguments(let args):
-                try sink.nondeterminism(op: "@ARGV", statement: currentStatement, beginEvent: event, endEvent: event, errno: 0,
-                                        values: "[" + args.map(jsonQuote).joined(separator: ",") + "]")
+                try sink.nondeterminism(
+                    op: "@ARGV", statement: currentStatement, beginEvent: event, endEvent: event, errno: 0,
+                    values: "[" + args.map(jsonQuote).joined(separator: ",") + "]")
                 nondeterministicCount += 1
             case .hashState(let seed, let bits, let enabled):
-                try sink.nondeterminism(op: "hash seed", statement: currentStatement, beginEvent: event, endEvent: event, errno: 0,
-                                        values: "{\"seed\":\"\(seed.map { String($0, radix: 16).leftPad(2) }.joined())\",\"rand_bits\":\(bits),\"randomised\":\(enabled)}")
+                try sink.nondeterminism(
+                    op: "hash seed", statement: currentStatement, beginEvent: event, endEvent: event, errno: 0,
+                    values:
+                        "{\"seed\":\"\(seed.map { String($0, radix: 16).leftPad(2) }.joined())\",\"rand_bits\":\(bits),\"randomised\":\(enabled)}"
+                )
                 nondeterministicCount += 1
             case .sqlConnection(let id, let file):
                 try sink.sqlConnection(id: id, file: file, event: event)
@@ -174,8 +194,10 @@ struct IndexBuilder {
                 prepared[id] = (connection, sql)
                 try sink.sqlPrepared(id: id, connection: connection, sql: sql, reads: reads, writes: writes)
             case .sqlExec(let id, let bindings):
-                executions.append(Execution(seq: sqlCount, statement: id, event: event, perlStatement: currentStatement,
-                                            userStatement: userStatement, bindings: bindings))
+                executions.append(
+                    Execution(
+                        seq: sqlCount, statement: id, event: event, perlStatement: currentStatement,
+                        userStatement: userStatement, bindings: bindings))
                 sqlCount += 1
             case .sqlDone(let id, let rc, let rows, let changes, let digest):
                 guard let i = executions.lastIndex(where: { $0.statement == id }) else {
@@ -184,33 +206,52 @@ struct IndexBuilder {
                 let x = executions.remove(at: i)
                 try write(x, prepared[id], result: (rc, rows, changes, digest), endEvent: event, into: sink)
             case .sqlClock(let v):
-                if executions.isEmpty { try sink.sqlEvent(kind: "clock", statement: nil, event: event, value: String(v)) } else { executions[executions.count - 1].clock.append(v) }
+                if executions.isEmpty {
+                    try sink.sqlEvent(kind: "clock", statement: nil, event: event, value: String(v))
+                } else {
+                    executions[executions.count - 1].clock.append(v)
+                }
             case .sqlRandom(let b):
-                if executions.isEmpty { try sink.sqlEvent(kind: "random", statement: nil, event: event, value: "\"" + hex(b) + "\"") } else { executions[executions.count - 1].random.append(b) }
+                if executions.isEmpty {
+                    try sink.sqlEvent(kind: "random", statement: nil, event: event, value: "\"" + hex(b) + "\"")
+                } else {
+                    executions[executions.count - 1].random.append(b)
+                }
             case .sqlSeed(let n, let b):
-                try sink.sqlEvent(kind: "seed", statement: executions.last?.seq, event: event, value: "{\"requested\":\(n),\"bytes\":\"\(hex(b))\"}")
+                try sink.sqlEvent(
+                    kind: "seed", statement: executions.last?.seq, event: event,
+                    value: "{\"requested\":\(n),\"bytes\":\"\(hex(b))\"}")
             case .sqlTrigger(let connection, let text):
                 try sink.sqlTrigger(statement: executions.last?.seq, connection: connection, text: text, event: event)
             case .sqlFlag(let connection, let kind, let detail):
-                let names = [REVENANT_SQL_FLAG_FUNCTION: "function", REVENANT_SQL_FLAG_COLLATION: "collation",
-                             REVENANT_SQL_FLAG_BLOB_WRITE: "blob write", REVENANT_SQL_FLAG_BACKUP: "backup",
-                             REVENANT_SQL_FLAG_DESERIALIZE: "deserialize", REVENANT_SQL_FLAG_EXTENSION: "extension"]
-                    .reduce(into: [UInt32: String]()) { $0[$1.key.rawValue] = $1.value }
+                let names = [
+                    REVENANT_SQL_FLAG_FUNCTION: "function", REVENANT_SQL_FLAG_COLLATION: "collation",
+                    REVENANT_SQL_FLAG_BLOB_WRITE: "blob write", REVENANT_SQL_FLAG_BACKUP: "backup",
+                    REVENANT_SQL_FLAG_DESERIALIZE: "deserialize", REVENANT_SQL_FLAG_EXTENSION: "extension",
+                ]
+                .reduce(into: [UInt32: String]()) { $0[$1.key.rawValue] = $1.value }
                 let name = names[UInt32(truncatingIfNeeded: kind)] ?? "kind \(kind)"
-                try sink.sqlEvent(kind: "flag", statement: executions.last?.seq, event: event,
-                                  value: "{\"connection\":\(connection),\"kind\":\(jsonQuote(name)),\"detail\":\(jsonQuote(detail))}")
+                try sink.sqlEvent(
+                    kind: "flag", statement: executions.last?.seq, event: event,
+                    value: "{\"connection\":\(connection),\"kind\":\(jsonQuote(name)),\"detail\":\(jsonQuote(detail))}")
             case .seed(let seed):
-                try sink.nondeterminism(op: "rand seed", statement: currentStatement, beginEvent: event, endEvent: event, errno: 0,
-                                        values: "[\(seed)]")
+                try sink.nondeterminism(
+                    op: "rand seed", statement: currentStatement, beginEvent: event, endEvent: event, errno: 0,
+                    values: "[\(seed)]")
                 nondeterministicCount += 1
             }
         }
-        guard decoder.offset == stream.count else { throw ChannelFormatError(offset: decoder.offset, why: "trailing bytes") }
+        guard decoder.offset == stream.count else {
+            throw ChannelFormatError(offset: decoder.offset, why: "trailing bytes")
+        }
         // Executions still running when the process ended (no SQL_DONE).
         for x in executions { try write(x, prepared[x.statement], result: nil, endEvent: event, into: sink) }
         try sink.meta("sql_statements", String(sqlCount))
         advance(to: UInt64.max)
-        while event < events.count { check(event); event += 1 }
+        while event < events.count {
+            check(event)
+            event += 1
+        }
         try sink.meta("statements", String(statementCount))
         try sink.perlFeed(perlFeed)
         try sink.meta("fast_replay", blocker == nil ? "yes" : "no")
@@ -220,17 +261,21 @@ struct IndexBuilder {
         }
     }
 
-    private func write(_ x: Execution, _ p: (connection: UInt64, sql: String)?, result: (UInt64, UInt64, Int64, [UInt8])?,
-                       endEvent: Int, into sink: IndexSink) throws {
-        try sink.sqlStatement(SQLStatementRow(
-            seq: x.seq, event: x.event, endEvent: endEvent, perlStatement: x.perlStatement >= 0 ? x.perlStatement : nil,
-            userStatement: x.userStatement >= 0 ? x.userStatement : nil,
-            prepared: x.statement, connection: p?.connection,
-            bindings: "[" + x.bindings.map(\.json).joined(separator: ",") + "]",
-            rawBindings: x.bindings.reduce(into: [UInt8]()) { $1.encode(into: &$0) },
-            rc: result.map { Int64($0.0) }, rows: result.map { Int64($0.1) }, changes: result?.2,
-            digest: result.map { hex($0.3) }, clock: "[" + x.clock.map(String.init).joined(separator: ",") + "]",
-            random: "[" + x.random.map { "\"" + hex($0) + "\"" }.joined(separator: ",") + "]"))
+    private func write(
+        _ x: Execution, _ p: (connection: UInt64, sql: String)?, result: (UInt64, UInt64, Int64, [UInt8])?,
+        endEvent: Int, into sink: IndexSink
+    ) throws {
+        try sink.sqlStatement(
+            SQLStatementRow(
+                seq: x.seq, event: x.event, endEvent: endEvent,
+                perlStatement: x.perlStatement >= 0 ? x.perlStatement : nil,
+                userStatement: x.userStatement >= 0 ? x.userStatement : nil,
+                prepared: x.statement, connection: p?.connection,
+                bindings: "[" + x.bindings.map(\.json).joined(separator: ",") + "]",
+                rawBindings: x.bindings.reduce(into: [UInt8]()) { $1.encode(into: &$0) },
+                rc: result.map { Int64($0.0) }, rows: result.map { Int64($0.1) }, changes: result?.2,
+                digest: result.map { hex($0.3) }, clock: "[" + x.clock.map(String.init).joined(separator: ",") + "]",
+                random: "[" + x.random.map { "\"" + hex($0) + "\"" }.joined(separator: ",") + "]"))
     }
 
     /// Descriptor → path, from opens and closes (dups are rare in what the shims watch).
@@ -256,7 +301,11 @@ struct IndexBuilder {
         var out = Set<String>()
         for e in events {
             track(e, &fdPaths)
-            if e.number == SyscallNamesLookup.mmap, e.result >= 0, Int64(bitPattern: e.mmapFD) >= 0, let p = fdPaths[e.mmapFD] { out.insert(p) }
+            if e.number == SyscallNamesLookup.mmap, e.result >= 0, Int64(bitPattern: e.mmapFD) >= 0,
+                let p = fdPaths[e.mmapFD]
+            {
+                out.insert(p)
+            }
         }
         return out
     }
@@ -273,7 +322,8 @@ protocol IndexSink: AnyObject {
     func file(id: UInt64, path: String, digest: [UInt8]?, programCode: Bool) throws
     func context(id: UInt64, file: UInt64, package: String?, sub: String?) throws
     func statement(seq: Int, event: Int, context: UInt64, line: Int64) throws
-    func nondeterminism(op: String, statement: Int, beginEvent: Int, endEvent: Int, errno: UInt64, values: String) throws
+    func nondeterminism(
+        op: String, statement: Int, beginEvent: Int, endEvent: Int, errno: UInt64, values: String) throws
     func sqlConnection(id: UInt64, file: String, event: Int) throws
     func sqlClose(id: UInt64, event: Int) throws
     func sqlPrepared(id: UInt64, connection: UInt64, sql: String, reads: [String], writes: [String]) throws
@@ -285,7 +335,8 @@ protocol IndexSink: AnyObject {
 
 /// One SQL statement execution, as the index keeps it.
 struct SQLStatementRow {
-    var seq: Int, event: Int, endEvent: Int, perlStatement: Int?, userStatement: Int?, prepared: UInt64, connection: UInt64?, bindings: String
+    var seq: Int, event: Int, endEvent: Int, perlStatement: Int?, userStatement: Int?, prepared: UInt64,
+        connection: UInt64?, bindings: String
     /// The bindings exactly (channel value encoding), for re-execution.
     var rawBindings: [UInt8]
     var rc: Int64?, rows: Int64?, changes: Int64?, digest: String?, clock: String, random: String

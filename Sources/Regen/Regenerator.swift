@@ -35,16 +35,23 @@ public enum Regenerator {
             case .setup(let s), .diverged(let s), .trace(let s): return s
             }
         }
-        public var exitCode: Int32 { if case .diverged = self { return 124 }; return 125 }
+        public var exitCode: Int32 {
+            if case .diverged = self { return 124 }
+            return 125
+        }
     }
 
     /// Replay `path` and collect its channel: the stream, the write offset at every event, and
     /// what the fast-replay decision needs of each event (taken as the replay serves it).
-    static func collect(path: String, ignoreCPU: Bool, progress: ((UInt64) -> Void)? = nil,
-                        diagnostic: @escaping (String) -> Void) throws(Failure)
-        -> (stream: [UInt8], positions: [UInt64], events: [EventDigest], session: ReplaySession, nanoseconds: UInt64) {
+    static func collect(
+        path: String, ignoreCPU: Bool, progress: ((UInt64) -> Void)? = nil,
+        diagnostic: @escaping (String) -> Void
+    ) throws(Failure)
+        -> (stream: [UInt8], positions: [UInt64], events: [EventDigest], session: ReplaySession, nanoseconds: UInt64)
+    {
         let session: ReplaySession
-        do { session = try ReplaySession(path: path, quiet: true, ignoreCPU: ignoreCPU, diagnostic: diagnostic) } catch {
+        do { session = try ReplaySession(path: path, quiet: true, ignoreCPU: ignoreCPU, diagnostic: diagnostic) } catch
+        {
             throw .setup(error.description)
         }
         let channel = session.personality.channel
@@ -68,29 +75,35 @@ public enum Regenerator {
 
     /// Regenerate the index of the trace at `path` (idempotent: the same trace gives the same
     /// index). Writes a temporary file and renames it over `index.sqlite`.
-    public static func regenerate(path: String, ignoreCPU: Bool = false, channelOut: String? = nil, progress: ((UInt64) -> Void)? = nil,
-                                  diagnostic: @escaping (String) -> Void) throws(Failure) -> Summary {
+    public static func regenerate(
+        path: String, ignoreCPU: Bool = false, channelOut: String? = nil, progress: ((UInt64) -> Void)? = nil,
+        diagnostic: @escaping (String) -> Void
+    ) throws(Failure) -> Summary {
         let t0 = chost_monotonic_ns()
-        let (stream, positions, events, session, replayNs) = try collect(path: path, ignoreCPU: ignoreCPU, progress: progress, diagnostic: diagnostic)
+        let (stream, positions, events, session, replayNs) = try collect(
+            path: path, ignoreCPU: ignoreCPU, progress: progress, diagnostic: diagnostic)
         if let channelOut, let e = writeWholeFile(channelOut, stream) {
             throw .trace("cannot write \(channelOut): \(String(cString: strerror(e)))")
         }
-        var build = IndexBuilder(stream: stream, positions: positions, events: events,
-                                 cwd: session.header.cwd.description)
+        var build = IndexBuilder(
+            stream: stream, positions: positions, events: events,
+            cwd: session.header.cwd.description)
         let out: String
         do { out = try session.directory.indexPathForWriting() } catch { throw .trace("\(error)") }
         let tmp = out + ".partial"
         unlink(tmp)
         do {
-            try IndexWriter.write(to: tmp, builder: &build, meta: [
-                ("index_version", String(indexVersion)),
-                ("trace", traceIdentity(session.directory) ?? ""),
-                ("program", session.header.program.description),
-                ("cwd", session.header.cwd.description),
-                ("shims", (session.header.shims ?? []).joined(separator: ",")),
-                ("events", String(positions.count)),
-                ("channel_bytes", String(stream.count)),
-            ] + (session.replayer.recordedStatus.map { [("exit_status", String($0))] } ?? []))
+            try IndexWriter.write(
+                to: tmp, builder: &build,
+                meta: [
+                    ("index_version", String(indexVersion)),
+                    ("trace", traceIdentity(session.directory) ?? ""),
+                    ("program", session.header.program.description),
+                    ("cwd", session.header.cwd.description),
+                    ("shims", (session.header.shims ?? []).joined(separator: ",")),
+                    ("events", String(positions.count)),
+                    ("channel_bytes", String(stream.count)),
+                ] + (session.replayer.recordedStatus.map { [("exit_status", String($0))] } ?? []))
         } catch {
             unlink(tmp)
             throw .trace("cannot write \(out): \(error)")
@@ -98,10 +111,12 @@ public enum Regenerator {
         guard rename(tmp, out) == 0 else { throw .trace("cannot write \(out): \(String(cString: strerror(errno)))") }
         var st = stat()
         stat(out, &st)
-        return Summary(events: UInt64(positions.count), channelBytes: stream.count, statements: build.statementCount,
-                       nondeterministic: build.nondeterministicCount, sqlStatements: build.sqlCount, fastReplay: build.blocker == nil,
-                       fastReplayBlocker: build.blocker?.description, replayNanoseconds: replayNs,
-                       totalNanoseconds: chost_monotonic_ns() - t0, indexBytes: Int(st.st_size))
+        return Summary(
+            events: UInt64(positions.count), channelBytes: stream.count, statements: build.statementCount,
+            nondeterministic: build.nondeterministicCount, sqlStatements: build.sqlCount,
+            fastReplay: build.blocker == nil,
+            fastReplayBlocker: build.blocker?.description, replayNanoseconds: replayNs,
+            totalNanoseconds: chost_monotonic_ns() - t0, indexBytes: Int(st.st_size))
     }
 
     /// What identifies the trace an index was made from: its header and events files' sizes and

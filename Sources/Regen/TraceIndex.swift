@@ -7,7 +7,8 @@ import Trace
 /// under the statement it happened in).
 public enum PerlLogEntry {
     case statement(seq: Int64, event: Int64, file: String, line: Int64, package: String?, sub: String?)
-    case result(seq: Int64, op: String, statement: Int64, beginEvent: Int64, endEvent: Int64, errno: Int64, value: String)
+    case result(
+        seq: Int64, op: String, statement: Int64, beginEvent: Int64, endEvent: Int64, errno: Int64, value: String)
 }
 
 /// Filters for `log perl --where`: file=GLOB, line=N, sub=GLOB, package=GLOB select statements;
@@ -31,7 +32,8 @@ public final class TraceIndex {
         guard let q = try? DatabaseQueue(path: dir.indexPath, configuration: config) else { return nil }
         let index = TraceIndex(queue: q)
         guard index.meta("index_version") == String(Regenerator.indexVersion),
-              let id = Regenerator.traceIdentity(dir), index.meta("trace") == id else { return nil }
+            let id = Regenerator.traceIdentity(dir), index.meta("trace") == id
+        else { return nil }
         return index
     }
 
@@ -48,31 +50,55 @@ public final class TraceIndex {
         try queue.read { db in
             var conditions: [String] = []
             var args: [(any DatabaseValueConvertible)?] = []
-            if let f = filter.file { conditions.append("f.path GLOB ?"); args.append(f) }
-            if let l = filter.line { conditions.append("s.line = ?"); args.append(l) }
-            if let s = filter.sub { conditions.append("c.sub GLOB ?"); args.append(s) }
-            if let p = filter.package { conditions.append("c.package GLOB ?"); args.append(p) }
+            if let f = filter.file {
+                conditions.append("f.path GLOB ?")
+                args.append(f)
+            }
+            if let l = filter.line {
+                conditions.append("s.line = ?")
+                args.append(l)
+            }
+            if let s = filter.sub {
+                conditions.append("c.sub GLOB ?")
+                args.append(s)
+            }
+            if let p = filter.package {
+                conditions.append("c.package GLOB ?")
+                args.append(p)
+            }
             let statementsWanted = filter.op == nil || filter.selectsStatements
             let resultsWanted = !filter.selectsStatements || filter.op != nil
-            let stmts = try Row.fetchCursor(db, sql: """
-                SELECT s.seq, s.event, f.path, s.line, c.package, c.sub FROM statements s
-                JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
-                \(statementsWanted ? (conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")) : "WHERE 0")
-                ORDER BY s.seq
-                """, arguments: StatementArguments(args.map { $0?.databaseValue ?? .null }))
-            let results = try Row.fetchCursor(db, sql: """
-                SELECT seq, op, statement, begin_event, end_event, errno, value FROM nondeterminism
-                \(resultsWanted ? (filter.op == nil ? "" : "WHERE op GLOB ?") : "WHERE 0") ORDER BY seq
-                """, arguments: filter.op.map { [$0] } ?? [])
+            let stmts = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT s.seq, s.event, f.path, s.line, c.package, c.sub FROM statements s
+                    JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
+                    \(statementsWanted ? (conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")) : "WHERE 0")
+                    ORDER BY s.seq
+                    """, arguments: StatementArguments(args.map { $0?.databaseValue ?? .null }))
+            let results = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT seq, op, statement, begin_event, end_event, errno, value FROM nondeterminism
+                    \(resultsWanted ? (filter.op == nil ? "" : "WHERE op GLOB ?") : "WHERE 0") ORDER BY seq
+                    """, arguments: filter.op.map { [$0] } ?? [])
             var nextStatement = try stmts.next()
             var nextResult = try results.next()
             while nextStatement != nil || nextResult != nil {
                 // A result belongs after the statement it happened in.
-                if let r = nextResult, nextStatement == nil || (r["statement"] as Int64) < (nextStatement!["seq"] as Int64) {
-                    guard body(.result(seq: r[0], op: r[1], statement: r[2], beginEvent: r[3], endEvent: r[4], errno: r[5], value: r[6])) else { return }
+                if let r = nextResult,
+                    nextStatement == nil || (r["statement"] as Int64) < (nextStatement!["seq"] as Int64)
+                {
+                    guard
+                        body(
+                            .result(
+                                seq: r[0], op: r[1], statement: r[2], beginEvent: r[3], endEvent: r[4], errno: r[5],
+                                value: r[6]))
+                    else { return }
                     nextResult = try results.next()
                 } else if let s = nextStatement {
-                    guard body(.statement(seq: s[0], event: s[1], file: s[2], line: s[3], package: s[4], sub: s[5])) else { return }
+                    guard body(.statement(seq: s[0], event: s[1], file: s[2], line: s[3], package: s[4], sub: s[5]))
+                    else { return }
                     nextStatement = try stmts.next()
                 }
             }
@@ -109,28 +135,47 @@ extension TraceIndex {
             var conditions: [String] = []
             var args: [DatabaseValue] = []
             if let t = filter.table {
-                conditions.append("(EXISTS (SELECT 1 FROM json_each(l.tables_read) WHERE value = ?1) OR EXISTS (SELECT 1 FROM json_each(l.tables_written) WHERE value = ?1))")
+                conditions.append(
+                    "(EXISTS (SELECT 1 FROM json_each(l.tables_read) WHERE value = ?1) OR EXISTS (SELECT 1 FROM json_each(l.tables_written) WHERE value = ?1))"
+                )
                 args.append(t.databaseValue)
             }
-            if let d = filter.db { conditions.append("l.db GLOB ?\(args.count + 1)"); args.append(d.databaseValue) }
-            if let s = filter.sqlContains { conditions.append("instr(l.sql, ?\(args.count + 1)) > 0"); args.append(s.databaseValue) }
-            if let rc = filter.rc { conditions.append("l.rc = ?\(args.count + 1)"); args.append(rc.databaseValue) }
-            if let n = filter.seq { conditions.append("l.seq = ?\(args.count + 1)"); args.append(n.databaseValue) }
-            let rows = try Row.fetchCursor(db, sql: """
-                SELECT l.seq, l.event, l.db, l.sql, l.bindings, l.rc, l.rows, l.changes, l.tables_read, l.tables_written,
-                       (SELECT f.path || ':' || s.line FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
-                        WHERE s.seq = l.perl_statement) AS perl,
-                       (SELECT f.path || ':' || s.line FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
-                        WHERE s.seq = l.user_statement AND l.user_statement != l.perl_statement) AS caller,
-                       (SELECT group_concat(text, char(31)) FROM (SELECT text FROM sql_triggers t WHERE t.statement = l.seq ORDER BY t.seq)) AS triggers
-                FROM sql_log l \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")) ORDER BY l.seq
-                """, arguments: StatementArguments(args))
+            if let d = filter.db {
+                conditions.append("l.db GLOB ?\(args.count + 1)")
+                args.append(d.databaseValue)
+            }
+            if let s = filter.sqlContains {
+                conditions.append("instr(l.sql, ?\(args.count + 1)) > 0")
+                args.append(s.databaseValue)
+            }
+            if let rc = filter.rc {
+                conditions.append("l.rc = ?\(args.count + 1)")
+                args.append(rc.databaseValue)
+            }
+            if let n = filter.seq {
+                conditions.append("l.seq = ?\(args.count + 1)")
+                args.append(n.databaseValue)
+            }
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT l.seq, l.event, l.db, l.sql, l.bindings, l.rc, l.rows, l.changes, l.tables_read, l.tables_written,
+                           (SELECT f.path || ':' || s.line FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
+                            WHERE s.seq = l.perl_statement) AS perl,
+                           (SELECT f.path || ':' || s.line FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
+                            WHERE s.seq = l.user_statement AND l.user_statement != l.perl_statement) AS caller,
+                           (SELECT group_concat(text, char(31)) FROM (SELECT text FROM sql_triggers t WHERE t.statement = l.seq ORDER BY t.seq)) AS triggers
+                    FROM sql_log l \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")) ORDER BY l.seq
+                    """, arguments: StatementArguments(args))
             while let r = try rows.next() {
                 let joined: String? = r["triggers"]
-                let triggers = joined.map { $0.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init) } ?? []
-                let e = SQLLogEntry(seq: r["seq"], event: r["event"], db: r["db"], sql: r["sql"], bindings: r["bindings"],
-                                    rc: r["rc"], rows: r["rows"], changes: r["changes"], reads: r["tables_read"],
-                                    writes: r["tables_written"], perl: r["perl"], perlCaller: r["caller"], triggers: triggers)
+                let triggers =
+                    joined.map { $0.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init) }
+                    ?? []
+                let e = SQLLogEntry(
+                    seq: r["seq"], event: r["event"], db: r["db"], sql: r["sql"], bindings: r["bindings"],
+                    rc: r["rc"], rows: r["rows"], changes: r["changes"], reads: r["tables_read"],
+                    writes: r["tables_written"], perl: r["perl"], perlCaller: r["caller"], triggers: triggers)
                 guard body(e) else { return }
             }
         }
@@ -143,10 +188,13 @@ extension TraceIndex {
     public func statements(onLines lines: Set<Int64>) throws -> [(seq: Int, event: Int, file: String, line: Int64)] {
         guard !lines.isEmpty else { return [] }
         return try queue.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT s.seq, s.event, f.path, s.line FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
-                WHERE s.line IN (\(lines.map(String.init).joined(separator: ","))) ORDER BY s.seq
-                """).map { (seq: $0[0], event: $0[1], file: $0[2], line: $0[3]) }
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT s.seq, s.event, f.path, s.line FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
+                    WHERE s.line IN (\(lines.map(String.init).joined(separator: ","))) ORDER BY s.seq
+                    """
+            ).map { (seq: $0[0], event: $0[1], file: $0[2], line: $0[3]) }
         }
     }
 
@@ -159,17 +207,25 @@ extension TraceIndex {
     /// whether it is the program's own code.
     public func sourceFiles() throws -> [(path: String, sha256: String?, programCode: Bool)] {
         try queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT path, sha256, program_code FROM files ORDER BY id").map { (path: $0[0], sha256: $0[1], programCode: $0[2]) }
+            try Row.fetchAll(db, sql: "SELECT path, sha256, program_code FROM files ORDER BY id").map {
+                (path: $0[0], sha256: $0[1], programCode: $0[2])
+            }
         }
     }
 
     /// Statements by number: event, file, line, package and sub of each (those that exist).
-    public func statements(seqs: [Int]) throws -> [Int: (event: Int, file: String, line: Int64, package: String, sub: String?)] {
+    public func statements(
+        seqs: [Int]
+    ) throws -> [Int: (event: Int, file: String, line: Int64, package: String, sub: String?)] {
         var out: [Int: (event: Int, file: String, line: Int64, package: String, sub: String?)] = [:]
         try queue.read { db in
             for start in stride(from: 0, to: seqs.count, by: 500) {
                 let chunk = seqs[start..<min(start + 500, seqs.count)]
-                for r in try Row.fetchAll(db, sql: "SELECT seq, event, file, line, package, sub FROM perl_statements WHERE seq IN (\(chunk.map(String.init).joined(separator: ",")))") {
+                for r in try Row.fetchAll(
+                    db,
+                    sql:
+                        "SELECT seq, event, file, line, package, sub FROM perl_statements WHERE seq IN (\(chunk.map(String.init).joined(separator: ",")))"
+                ) {
                     out[r[0]] = (event: r[1], file: r[2], line: r[3], package: r[4] ?? "main", sub: r[5])
                 }
             }
@@ -179,7 +235,8 @@ extension TraceIndex {
 
     /// The event statement `seq` precedes.
     public func statementEvent(seq: Int) throws -> Int? {
-        try queue.read { db in try Int.fetchOne(db, sql: "SELECT event FROM statements WHERE seq = ?", arguments: [seq]) }
+        try queue.read { db in try Int.fetchOne(db, sql: "SELECT event FROM statements WHERE seq = ?", arguments: [seq])
+        }
     }
 }
 

@@ -29,9 +29,10 @@ final class ConsoleOutput {
             var st = stat()
             let seekable = fstat(Int32(kind), &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
             let own = seekable ? lseek(Int32(kind), 0, SEEK_CUR) : -1
-            streams[kind] = Stream(recordedStart: r?.offset,
-                                   recordedPosition: r.flatMap { $0.append ? nil : $0.offset },
-                                   ownStart: own >= 0 ? Int64(own) : nil)
+            streams[kind] = Stream(
+                recordedStart: r?.offset,
+                recordedPosition: r.flatMap { $0.append ? nil : $0.offset },
+                ownStart: own >= 0 ? Int64(own) : nil)
         }
     }
 
@@ -62,7 +63,10 @@ final class ConsoleOutput {
             }
         case "pwrite64":
             let data = bytes(req, e, memory)
-            guard stream.recordedStart != nil else { writeAll(fd, data); return nil }
+            guard stream.recordedStart != nil else {
+                writeAll(fd, data)
+                return nil
+            }
             guard let at = own(Int64(bitPattern: req[3])) else { return cannot("wrote at an offset (pwrite64)") }
             writeAll(fd, data, at: at)
         case "lseek":
@@ -77,7 +81,9 @@ final class ConsoleOutput {
             guard stream.recordedStart != nil else { return nil }
             let length = Int64(bitPattern: e.name == "ftruncate" ? req[1] : req[2])
             guard let at = own(length) else { return cannot("changed the file's size (\(e.name))") }
-            if e.name == "ftruncate" { ftruncate(fd, off_t(at)) } else {
+            if e.name == "ftruncate" {
+                ftruncate(fd, off_t(at))
+            } else {
                 _ = chost_syscall6(Int(req.number), UInt64(fd), req[1], UInt64(bitPattern: at), req[3], 0, 0)
             }
         default:
@@ -97,7 +103,8 @@ final class ConsoleOutput {
             let n = Int(min(req[2], 1024))
             for i in 0..<n where left > 0 {
                 guard let base = try? memory.load(UInt64.self, at: req[1] + UInt64(16 * i)),
-                      let len = try? memory.load(UInt64.self, at: req[1] + UInt64(16 * i) + 8) else { break }
+                    let len = try? memory.load(UInt64.self, at: req[1] + UInt64(16 * i) + 8)
+                else { break }
                 let take = Int(min(UInt64(left), len))
                 if take > 0, let b = try? memory.bytes(at: base, count: take) { out += b }
                 left -= take

@@ -89,11 +89,12 @@ public final class Recorder: GuestKernel {
         memory.writeRanges = nil
         syscalls += 1
         guard failure == nil else { return .halt }
-        var event = SyscallEvent(number: req.number, args: (0..<6).map { req[$0] }, outcome: outcome,
-                                 console: ReplayPolicy.output(req.number).map {
-                                     personality.consoleKind(req[$0])
-                                 } ?? 0,
-                                 writes: [])
+        var event = SyscallEvent(
+            number: req.number, args: (0..<6).map { req[$0] }, outcome: outcome,
+            console: ReplayPolicy.output(req.number).map {
+                personality.consoleKind(req[$0])
+            } ?? 0,
+            writes: [])
         for i in ReplayPolicy.pathArguments(req.number) where req[i] != 0 {
             if let s = try? memory.cString(at: req[i], max: 4095) { event.paths.append((i, s)) }
         }
@@ -105,7 +106,9 @@ public final class Recorder: GuestKernel {
             for r in ranges where budget > 0 && seen.insert(r.address).inserted {
                 let n = Int(min(Int64(r.length), budget))
                 if budget != Int64.max { budget -= Int64(n) }
-                if n > 0, let bytes = try? memory.bytes(at: r.address, count: n) { event.writes.append((r.address, bytes)) }
+                if n > 0, let bytes = try? memory.bytes(at: r.address, count: n) {
+                    event.writes.append((r.address, bytes))
+                }
             }
         }
         do {

@@ -28,33 +28,47 @@ public final class ReplaySession {
 
     /// Opens `path` and loads the recorded program; errors are one line for the user (exit 125).
     /// `mailbox: false` serves every syscall on the vCPU thread at an exit (what checkpoints need).
-    public init(path: String, quiet: Bool, ignoreCPU: Bool, mailbox: Bool = true, diagnostic: @escaping (String) -> Void) throws(ReplaySetupError) {
+    public init(
+        path: String, quiet: Bool, ignoreCPU: Bool, mailbox: Bool = true, diagnostic: @escaping (String) -> Void
+    ) throws(ReplaySetupError) {
         let (dir, header): (TraceDirectory, TraceHeader)
         do { (dir, header) = try TraceDirectory.open(path) } catch { throw ReplaySetupError(error.description) }
         guard let process = header.process, let files = header.files else {
             throw ReplaySetupError("\(path): the header lacks the process state (a trace from an older revenant?)")
         }
         if !ignoreCPU, let difference = ReplaySession.cpuDifference(header.cpuid) {
-            throw ReplaySetupError("\(path) was recorded on another CPU (\(difference)); replay would not be exact (--ignore-cpu to try anyway)")
+            throw ReplaySetupError(
+                "\(path) was recorded on another CPU (\(difference)); replay would not be exact (--ignore-cpu to try anyway)"
+            )
         }
         let machine: GuestMachine
-        do { machine = try GuestMachine(memory: header.memory, mailbox: mailbox) } catch { throw ReplaySetupError("\(error)") }
+        do { machine = try GuestMachine(memory: header.memory, mailbox: mailbox) } catch {
+            throw ReplaySetupError("\(error)")
+        }
         let random = Hex.bytes(process.atRandom)
-        let config = PersonalityConfig(mounts: header.mounts.map { Mount(guest: $0.guest, host: $0.host, writable: $0.writable) },
-                                       cwd: header.cwd, programPath: header.program, network: header.network,
-                                       diagnostic: diagnostic)
-        let personality = LinuxPersonality(memory: machine.space, config: config,
-                                           nondeterminism: ReplayNondeterminism(pid: process.pid,
-                                                                                ppid: process.ppid,
-                                                                                uid: process.uid, atRandom: random))
+        let config = PersonalityConfig(
+            mounts: header.mounts.map { Mount(guest: $0.guest, host: $0.host, writable: $0.writable) },
+            cwd: header.cwd, programPath: header.program, network: header.network,
+            diagnostic: diagnostic)
+        let personality = LinuxPersonality(
+            memory: machine.space, config: config,
+            nondeterminism: ReplayNondeterminism(
+                pid: process.pid,
+                ppid: process.ppid,
+                uid: process.uid, atRandom: random))
         let spec = ProgramSpec(path: header.program, argv: header.argv)
         let loaded: LoadedProgram
         // The files the loader maps come from their blobs, each checked against its digest.
         var blobFailure: TraceError?
         do {
-            loaded = try Loader.load(program: spec, environment: header.env, atRandom: random, hwcap: process.hwcap,
-                                     ids: (process.uid, process.euid, process.gid, process.egid), into: machine.space) { path in
-                guard let digest = header.blob(loadedFrom: path) else { errno = ENOENT; return -1 }
+            loaded = try Loader.load(
+                program: spec, environment: header.env, atRandom: random, hwcap: process.hwcap,
+                ids: (process.uid, process.euid, process.gid, process.egid), into: machine.space
+            ) { path in
+                guard let digest = header.blob(loadedFrom: path) else {
+                    errno = ENOENT
+                    return -1
+                }
                 do throws(TraceError) { return try dir.openBlob(digest) } catch {
                     blobFailure = error
                     errno = EIO
@@ -74,8 +88,9 @@ public final class ReplaySession {
         }
         let replayer: Replayer
         do {
-            replayer = try Replayer(personality: personality, trace: dir, quiet: quiet,
-                                    consoles: header.consoles ?? [])
+            replayer = try Replayer(
+                personality: personality, trace: dir, quiet: quiet,
+                consoles: header.consoles ?? [])
         } catch {
             throw ReplaySetupError("\(error)")
         }
@@ -100,10 +115,13 @@ public final class ReplaySession {
         if let e = replayer.traceError { return .traceFailed("\(directory.path): \(e)") }
         if replayer.endedEarly {
             let at = replayer.truncatedAt.map { " (the events file ends inside a chunk at byte offset \($0))" } ?? ""
-            return .traceFailed("\(directory.path) ends after event \(replayer.index): its recording was cut short\(at); replay stopped there")
+            return .traceFailed(
+                "\(directory.path) ends after event \(replayer.index): its recording was cut short\(at); replay stopped there"
+            )
         }
         if let end = replayer.readEnd(), end.status != termination.exitStatus {
-            return .diverged("replay diverged at the end: the program exited with \(termination.exitStatus), recorded \(end.status)")
+            return .diverged(
+                "replay diverged at the end: the program exited with \(termination.exitStatus), recorded \(end.status)")
         }
         return .finished(termination, nanoseconds: elapsed)
     }
@@ -115,8 +133,11 @@ public final class ReplaySession {
             guard let h = here.first(where: { $0.leaf == r.leaf && $0.subleaf == r.subleaf }) else {
                 return "leaf 0x\(String(r.leaf, radix: 16)) is missing here"
             }
-            for (name, a, b) in [("eax", r.eax, h.eax), ("ebx", r.ebx, h.ebx), ("ecx", r.ecx, h.ecx), ("edx", r.edx, h.edx)] where a != b {
-                return "CPUID leaf 0x\(String(r.leaf, radix: 16)).\(r.subleaf) \(name): recorded 0x\(String(a, radix: 16)), here 0x\(String(b, radix: 16))"
+            for (name, a, b) in [
+                ("eax", r.eax, h.eax), ("ebx", r.ebx, h.ebx), ("ecx", r.ecx, h.ecx), ("edx", r.edx, h.edx),
+            ] where a != b {
+                return
+                    "CPUID leaf 0x\(String(r.leaf, radix: 16)).\(r.subleaf) \(name): recorded 0x\(String(a, radix: 16)), here 0x\(String(b, radix: 16))"
             }
         }
         return nil

@@ -56,8 +56,10 @@ public final class Replayer: GuestKernel {
     /// Revenant's own stdout and stderr, written as the recording's were (nil when quiet).
     private let console: ConsoleOutput?
 
-    public init(personality: LinuxPersonality, trace: TraceDirectory, quiet: Bool,
-                consoles: [TraceHeader.Console] = []) throws(TraceError) {
+    public init(
+        personality: LinuxPersonality, trace: TraceDirectory, quiet: Bool,
+        consoles: [TraceHeader.Console] = []
+    ) throws(TraceError) {
         self.personality = personality
         self.trace = trace
         self.quiet = quiet
@@ -89,14 +91,23 @@ public final class Replayer: GuestKernel {
         var mapped: String?
         let event: SyscallEvent
         do {
-            guard var e = try reader.next() else { endedEarly = true; return .halt }
+            guard var e = try reader.next() else {
+                endedEarly = true
+                return .halt
+            }
             while e.kind == EventKind.preImage.rawValue {
-                guard let next = try reader.next() else { endedEarly = true; return .halt }
+                guard let next = try reader.next() else {
+                    endedEarly = true
+                    return .halt
+                }
                 e = next
             }
             if e.kind == EventKind.mappedFile.rawValue {
                 mapped = Hex.string(e.payload)
-                guard let next = try reader.next() else { endedEarly = true; return .halt }
+                guard let next = try reader.next() else {
+                    endedEarly = true
+                    return .halt
+                }
                 e = next
             }
             if e.kind == EventKind.end.rawValue {
@@ -113,7 +124,9 @@ public final class Replayer: GuestKernel {
         }
         defer {
             // Numbered as the divergence report and `log syscalls` number events (from 0).
-            recent.append("#\(index) \(event.name)(\(event.args.prefix(3).map { "0x" + String($0, radix: 16) }.joined(separator: ", ")), …) = \(event.result)")
+            recent.append(
+                "#\(index) \(event.name)(\(event.args.prefix(3).map { "0x" + String($0, radix: 16) }.joined(separator: ", ")), …) = \(event.result)"
+            )
             if recent.count > 10 { recent.removeFirst() }
             index += 1
         }
@@ -166,7 +179,10 @@ public final class Replayer: GuestKernel {
         // Fed back from the log.
         for w in event.writes {
             do { try memory.write(w.bytes, at: w.address) } catch {
-                return diverge(req, "the recorded result of \(req.name) writes outside guest memory at 0x\(String(w.address, radix: 16))")
+                return diverge(
+                    req,
+                    "the recorded result of \(req.name) writes outside guest memory at 0x\(String(w.address, radix: 16))"
+                )
             }
         }
         if event.console != 0, let why = console?.replay(req, event, memory: memory) { return diverge(req, why) }
@@ -202,21 +218,28 @@ public final class Replayer: GuestKernel {
     /// path the recording opened it by (crash reports and breakpoints name the file).
     public var onMappedBlob: ((String, String) -> Void)?
 
-    private static let opens: Set<UInt64> = Set(["openat", "open", "creat"].compactMap { SyscallNames.byName[$0] }.map(UInt64.init))
+    private static let opens: Set<UInt64> = Set(
+        ["openat", "open", "creat"].compactMap { SyscallNames.byName[$0] }.map(UInt64.init))
     private static let closeNumber = UInt64(SyscallNames.byName["close"] ?? -1)
 
     /// Runs for every event: compares numbers, not names.
     private func notePaths(_ event: SyscallEvent) {
         if Self.opens.contains(event.number) {
-            if event.result >= 0, let p = event.paths.first { recordedPaths[UInt64(event.result)] = String(decoding: p.bytes, as: UTF8.self) }
+            if event.result >= 0, let p = event.paths.first {
+                recordedPaths[UInt64(event.result)] = String(decoding: p.bytes, as: UTF8.self)
+            }
         } else if event.number == Self.closeNumber, event.result == 0 {
             recordedPaths[event.args[0]] = nil
         }
     }
 
     func deliver(_ d: SignalDelivery, _ req: SyscallRequest) -> SyscallOutcome {
-        guard let mine = personality.deliverLogged(d.signal, code: d.code, result: d.result), mine.handler == d.handler else {
-            return diverge(req, "the recording delivered \(Signal.name(d.signal)) to a handler at 0x\(String(d.handler, radix: 16)); the program has none there now")
+        guard let mine = personality.deliverLogged(d.signal, code: d.code, result: d.result), mine.handler == d.handler
+        else {
+            return diverge(
+                req,
+                "the recording delivered \(Signal.name(d.signal)) to a handler at 0x\(String(d.handler, radix: 16)); the program has none there now"
+            )
         }
         return .deliver(mine)
     }
@@ -233,7 +256,9 @@ public final class Replayer: GuestKernel {
     /// After the run: the end event's recorded status, if the log has one.
     public func readEnd() -> (status: Int32, nanoseconds: UInt64)? {
         while let e = try? reader.next() {
-            if e.kind == EventKind.end.rawValue, let (s, n) = readVarint(e.payload, 0), let (ns, _) = readVarint(e.payload, n) {
+            if e.kind == EventKind.end.rawValue, let (s, n) = readVarint(e.payload, 0),
+                let (ns, _) = readVarint(e.payload, n)
+            {
                 return (Int32(truncatingIfNeeded: unzigzag(s)), ns)
             }
         }

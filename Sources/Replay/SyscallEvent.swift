@@ -26,7 +26,10 @@ public struct SyscallEvent: Equatable {
     /// replay does not need them.
     public var paths: [(index: Int, bytes: [UInt8])] = []
 
-    public init(number: UInt64, args: [UInt64], outcome: SyscallOutcome, console: UInt8, writes: [(address: UInt64, bytes: [UInt8])]) {
+    public init(
+        number: UInt64, args: [UInt64], outcome: SyscallOutcome, console: UInt8,
+        writes: [(address: UInt64, bytes: [UInt8])]
+    ) {
         self.number = number
         self.args = args
         self.outcome = outcome
@@ -56,16 +59,29 @@ public struct SyscallEvent: Equatable {
         for a in args { appendVarint(&b, a) }
         b.append(console)
         switch outcome {
-        case .value(let v): b.append(0); appendVarint(&b, zigzag(v))
-        case .setFSBase(let base): b.append(1); appendVarint(&b, base)
-        case .exit(let s): b.append(2); appendVarint(&b, zigzag(Int64(s)))
+        case .value(let v):
+            b.append(0)
+            appendVarint(&b, zigzag(v))
+        case .setFSBase(let base):
+            b.append(1)
+            appendVarint(&b, base)
+        case .exit(let s):
+            b.append(2)
+            appendVarint(&b, zigzag(Int64(s)))
         case .killed(let sig, let reason):
-            b.append(3); appendVarint(&b, UInt64(UInt32(bitPattern: sig)))
-            appendVarint(&b, UInt64(reason.utf8.count)); b += reason.utf8
+            b.append(3)
+            appendVarint(&b, UInt64(UInt32(bitPattern: sig)))
+            appendVarint(&b, UInt64(reason.utf8.count))
+            b += reason.utf8
         case .deliver(let d):
-            b.append(4); appendVarint(&b, UInt64(UInt32(bitPattern: d.signal))); appendVarint(&b, zigzag(Int64(d.code)))
-            appendVarint(&b, zigzag(d.result)); appendVarint(&b, d.handler)
-        case .signalReturn(let frame): b.append(5); appendVarint(&b, frame)
+            b.append(4)
+            appendVarint(&b, UInt64(UInt32(bitPattern: d.signal)))
+            appendVarint(&b, zigzag(Int64(d.code)))
+            appendVarint(&b, zigzag(d.result))
+            appendVarint(&b, d.handler)
+        case .signalReturn(let frame):
+            b.append(5)
+            appendVarint(&b, frame)
         case .halt: break  // never logged: the recorder halts a run without writing the call
         }
         appendVarint(&b, UInt64(writes.count))
@@ -117,8 +133,10 @@ public struct SyscallEvent: Equatable {
         case 4:
             let sig = Int32(truncatingIfNeeded: try varint()), code = Int32(truncatingIfNeeded: unzigzag(try varint()))
             let result = unzigzag(try varint()), handler = try varint()
-            outcome = .deliver(SignalDelivery(signal: sig, handler: handler, restorer: 0, flags: 0, savedMask: 0,
-                                              code: code, senderPID: 0, senderUID: 0, result: result))
+            outcome = .deliver(
+                SignalDelivery(
+                    signal: sig, handler: handler, restorer: 0, flags: 0, savedMask: 0,
+                    code: code, senderPID: 0, senderUID: 0, result: result))
         case 5: outcome = .signalReturn(frame: try varint())
         case let t: throw DecodeError(why: "unknown outcome \(t)")
         }

@@ -43,8 +43,10 @@ extension SandboxOptions {
 
 /// A file the command writes at `path`, never inside `trace` (see OutputFile); refusals are one
 /// line, exit 125.
-func outputFile(_ path: String, option: String, force: Bool, trace: String,
-                companions: [String] = []) throws -> OutputFile {
+func outputFile(
+    _ path: String, option: String, force: Bool, trace: String,
+    companions: [String] = []
+) throws -> OutputFile {
     do {
         return try OutputFile(path, option: option, force: force, protected: [trace], companions: companions)
     } catch {
@@ -60,6 +62,7 @@ func readingIndex<T>(_ trace: String, _ body: () throws -> T) throws -> T {
 
 func indexFailure(_ trace: String, _ error: Error) -> Error {
     guard let why = TraceIndex.unreadable(error) else { return error }
-    return CLIError("\(trace)/index.sqlite is not a valid index (\(why)); "
-                    + "delete it and run `revenant regen \(trace)`")
+    return CLIError(
+        "\(trace)/index.sqlite is not a valid index (\(why)); "
+            + "delete it and run `revenant regen \(trace)`")
 }

@@ -6,9 +6,11 @@ import RevenantKit
 /// evaluation running past --timeout ends the command with one line (exit 125) instead of
 /// hanging it.
 struct EvaluationOptions: ParsableArguments {
-    @Option(name: .customLong("timeout"), parsing: .unconditional,
-            help: ArgumentHelp("Seconds one evaluation may run; past it the command ends, exit 125.",
-                               valueName: "SECONDS"))
+    @Option(
+        name: .customLong("timeout"), parsing: .unconditional,
+        help: ArgumentHelp(
+            "Seconds one evaluation may run; past it the command ends, exit 125.",
+            valueName: "SECONDS"))
     var timeout: Double = 10
 
     func validate() throws {

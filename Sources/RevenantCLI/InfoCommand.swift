@@ -9,7 +9,8 @@ import RevenantKit
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Describe this host's virtualization (hypervisor, trap strategy, CPU signature).",
-        discussion: "With a TRACE (from `revenant record`) it describes the recorded run: program, duration, events by kind, sizes, blobs, trap strategy and CPU signature."
+        discussion:
+            "With a TRACE (from `revenant record`) it describes the recorded run: program, duration, events by kind, sizes, blobs, trap strategy and CPU signature."
     )
 
     @Argument(help: "A trace directory: describe the recorded run instead.")
@@ -35,23 +36,27 @@ struct Info: ParsableCommand {
             let leaves = sig.leaves.map { l in
                 "{\"leaf\":\(l.leaf),\"subleaf\":\(l.subleaf),\"eax\":\(l.eax),\"ebx\":\(l.ebx),\"ecx\":\(l.ecx),\"edx\":\(l.edx)}"
             }.joined(separator: ",")
-            print("{\"kvm\":\"\(kvmState)\",\"hypervisor\":\"\(hypervisor)\",\"trap_strategy\":\"\(strategy.rawValue)\",\"memslots\":\(memslots),\"cpu_vendor\":\"\(sig.vendor)\",\"cpu_brand\":\"\(sig.brand)\",\"cpuid\":[\(leaves)]}")
+            print(
+                "{\"kvm\":\"\(kvmState)\",\"hypervisor\":\"\(hypervisor)\",\"trap_strategy\":\"\(strategy.rawValue)\",\"memslots\":\(memslots),\"cpu_vendor\":\"\(sig.vendor)\",\"cpu_brand\":\"\(sig.brand)\",\"cpuid\":[\(leaves)]}"
+            )
             return
         }
-        print("""
-        /dev/kvm:       \(kvmState)\(memslots > 0 ? " (\(memslots) memory slots)" : "")
-        hypervisor:     \(hypervisor)
-        trap strategy:  \(strategy.rawValue)\(strategy == .ring0Sysret ? " (untested on hardware)" : "")
-        CPU:            \(sig.vendor), \(sig.brand)
-        CPU features:   \(sig.features.joined(separator: " "))
-        determinism:    \(strategy == .pvmUserStub ? "CPUID and RDTSC run natively (PVM cannot trap them): replay needs the same CPU signature" : "CPUID fixed, RDTSC trapped (planned)")
-        syscalls:       \(SyscallTable.entries.filter { $0.status != .unsupported }.count) implemented (revenant syscalls)
-        """)
+        print(
+            """
+            /dev/kvm:       \(kvmState)\(memslots > 0 ? " (\(memslots) memory slots)" : "")
+            hypervisor:     \(hypervisor)
+            trap strategy:  \(strategy.rawValue)\(strategy == .ring0Sysret ? " (untested on hardware)" : "")
+            CPU:            \(sig.vendor), \(sig.brand)
+            CPU features:   \(sig.features.joined(separator: " "))
+            determinism:    \(strategy == .pvmUserStub ? "CPUID and RDTSC run natively (PVM cannot trap them): replay needs the same CPU signature" : "CPUID fixed, RDTSC trapped (planned)")
+            syscalls:       \(SyscallTable.entries.filter { $0.status != .unsupported }.count) implemented (revenant syscalls)
+            """)
     }
 }
 
 struct Syscalls: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the syscalls the guest may make and how each is handled.")
+    static let configuration = CommandConfiguration(
+        abstract: "List the syscalls the guest may make and how each is handled.")
     @Flag(help: "Print Docs/syscalls.md.")
     var markdown = false
 
@@ -62,7 +67,9 @@ struct Syscalls: ParsableCommand {
         }
         for e in SyscallTable.entries.sorted(by: { $0.number < $1.number }) {
             let name = e.name.padding(18)
-            print("\(String(e.number).padding(4)) \(name) \(e.status.rawValue.padding(12)) \(e.replayClass.rawValue.padding(17)) \(e.replay.rawValue.padding(10)) \(e.notes)")
+            print(
+                "\(String(e.number).padding(4)) \(name) \(e.status.rawValue.padding(12)) \(e.replayClass.rawValue.padding(17)) \(e.replay.rawValue.padding(10)) \(e.notes)"
+            )
         }
     }
 }

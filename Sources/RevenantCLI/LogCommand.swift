@@ -12,28 +12,28 @@ struct Log: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print what a trace recorded, without replaying it.",
         discussion: """
-        `syscalls`: every recorded syscall, strace-like, with its path arguments and result.
-        `perl`: every Perl statement executed (file:line, sub) with its position (the syscall event
-        it precedes), and under it the nondeterministic results it saw (time, rand's seed, data
-        read, stat…). It reads the trace's index.sqlite, regenerating it first when it is missing
-        or stale (needs a trace recorded with the Perl shim: `record --shims auto`, the default).
-        `sql`: every SQL statement SQLite executed (the sqlite3 CLI, DBD::SQLite…), with its exact
-        bindings, result code, rows and changes, the Perl statement that ran it, and the trigger
-        entries it fired (marked, not repeated as statements). From the index too.
+            `syscalls`: every recorded syscall, strace-like, with its path arguments and result.
+            `perl`: every Perl statement executed (file:line, sub) with its position (the syscall event
+            it precedes), and under it the nondeterministic results it saw (time, rand's seed, data
+            read, stat…). It reads the trace's index.sqlite, regenerating it first when it is missing
+            or stale (needs a trace recorded with the Perl shim: `record --shims auto`, the default).
+            `sql`: every SQL statement SQLite executed (the sqlite3 CLI, DBD::SQLite…), with its exact
+            bindings, result code, rows and changes, the Perl statement that ran it, and the trigger
+            entries it fired (marked, not repeated as statements). From the index too.
 
-        --where filters (all must hold). syscalls: KEY=GLOB or KEY~REGEX with KEY name, path (any
-        path argument), fd, result, errno (e.g. errno=ENOENT), as `when --syscall` takes them. perl:
-        file=GLOB, line=N, sub=GLOB, package=GLOB (statements), op=GLOB (results). sql: table=NAME
-        (read or written), db=GLOB, sql~TEXT (contains), rc=N.
+            --where filters (all must hold). syscalls: KEY=GLOB or KEY~REGEX with KEY name, path (any
+            path argument), fd, result, errno (e.g. errno=ENOENT), as `when --syscall` takes them. perl:
+            file=GLOB, line=N, sub=GLOB, package=GLOB (statements), op=GLOB (results). sql: table=NAME
+            (read or written), db=GLOB, sql~TEXT (contains), rc=N.
 
-        A trace whose recording was cut short (the recorder killed) is listed up to the cut, with a
-        warning on stderr; the exit status is 0 if it listed anything asked for.
+            A trace whose recording was cut short (the recorder killed) is listed up to the cut, with a
+            warning on stderr; the exit status is 0 if it listed anything asked for.
 
-        Examples:
-          revenant log run.rvt syscalls --where 'name=open*' --where 'path=*.db'
-          revenant log run.rvt syscalls --jsonl --limit 20
-          revenant log run.rvt perl --where 'file=*app.pl' --where line=42
-        """
+            Examples:
+              revenant log run.rvt syscalls --where 'name=open*' --where 'path=*.db'
+              revenant log run.rvt syscalls --jsonl --limit 20
+              revenant log run.rvt perl --where 'file=*app.pl' --where line=42
+            """
     )
 
     @Argument(help: "The trace directory.") var trace: String
@@ -64,7 +64,9 @@ struct Log: ParsableCommand {
                 if e.kind == EventKind.end.rawValue { ended = true }
                 guard e.kind == EventKind.syscall.rawValue else { continue }
                 defer { index += 1 }
-                guard let s = try? SyscallEvent.decode(e.payload) else { throw CLIError("\(trace): event \(index) does not decode") }
+                guard let s = try? SyscallEvent.decode(e.payload) else {
+                    throw CLIError("\(trace): event \(index) does not decode")
+                }
                 guard filter.matches(s) else { continue }
                 if let limit, printed >= limit {
                     complete = false
@@ -76,18 +78,22 @@ struct Log: ParsableCommand {
         } catch let e as TraceError { throw CLIError("\(trace): \(e)") }
         // As `replay` says it; the listing itself is whole up to there.
         if complete && (!ended || reader.truncatedAt != nil) {
-            let why = reader.truncatedAt.map { "the events file ends inside a chunk at byte offset \($0)" }
+            let why =
+                reader.truncatedAt.map { "the events file ends inside a chunk at byte offset \($0)" }
                 ?? "it has no end event"
-            FileHandleStderr.write("revenant: \(trace) ends after event \(index): "
-                                   + "its recording was cut short (\(why)); the listing stops there\n")
+            FileHandleStderr.write(
+                "revenant: \(trace) ends after event \(index): "
+                    + "its recording was cut short (\(why)); the listing stops there\n")
         }
         if printed == 0 && !`where`.isEmpty { Glibc.exit(1) }
     }
 
     func json(_ i: UInt64, _ s: SyscallEvent) -> String {
-        var o = "{\"event\":\(i),\"name\":\(jsonString(s.name)),\"args\":[\(s.args.map(String.init).joined(separator: ","))]"
+        var o =
+            "{\"event\":\(i),\"name\":\(jsonString(s.name)),\"args\":[\(s.args.map(String.init).joined(separator: ","))]"
         if !s.paths.isEmpty {
-            o += ",\"paths\":{\(s.paths.map { "\"\($0.index)\":\(jsonString(String(decoding: $0.bytes, as: UTF8.self)))" }.joined(separator: ","))}"
+            o +=
+                ",\"paths\":{\(s.paths.map { "\"\($0.index)\":\(jsonString(String(decoding: $0.bytes, as: UTF8.self)))" }.joined(separator: ","))}"
         }
         o += ",\"result\":\(s.result)"
         if s.result < 0 && s.result >= -4095, let n = errnoName(Int32(-s.result)) { o += ",\"errno\":\(jsonString(n))" }
@@ -102,7 +108,9 @@ extension Log {
     func perlLog() throws {
         var filter = PerlFilter()
         for w in `where` {
-            guard let eq = w.firstIndex(of: "=") else { throw CLIError("--where \(w): expected KEY=VALUE (file, line, sub, package, op)") }
+            guard let eq = w.firstIndex(of: "=") else {
+                throw CLIError("--where \(w): expected KEY=VALUE (file, line, sub, package, op)")
+            }
             let key = w[..<eq], value = String(w[w.index(after: eq)...])
             switch key {
             case "file": filter.file = value
@@ -124,17 +132,25 @@ extension Log {
                 switch entry {
                 case .statement(let seq, let event, let file, let line, let package, let sub):
                     let name = sub ?? package ?? "main"
-                    print(jsonl ? "{\"seq\":\(seq),\"event\":\(event),\"file\":\(jsonString(file)),\"line\":\(line),\"package\":\(package.map(jsonString) ?? "null"),\"sub\":\(sub.map(jsonString) ?? "null")}"
-                                : "#\(seq) \(file):\(line) \(name) [event \(event)]")
+                    print(
+                        jsonl
+                            ? "{\"seq\":\(seq),\"event\":\(event),\"file\":\(jsonString(file)),\"line\":\(line),\"package\":\(package.map(jsonString) ?? "null"),\"sub\":\(sub.map(jsonString) ?? "null")}"
+                            : "#\(seq) \(file):\(line) \(name) [event \(event)]")
                 case .result(let seq, let op, let statement, let begin, let end, let err, let value):
                     if jsonl {
-                        print("{\"result\":\(seq),\"op\":\(jsonString(op)),\"statement\":\(statement),\"begin_event\":\(begin),\"end_event\":\(end),\"errno\":\(err),\"value\":\(value)}")
+                        print(
+                            "{\"result\":\(seq),\"op\":\(jsonString(op)),\"statement\":\(statement),\"begin_event\":\(begin),\"end_event\":\(end),\"errno\":\(err),\"value\":\(value)}"
+                        )
                     } else {
                         let shown = value.count > 200 ? String(value.prefix(200)) + "…" : value
                         // $! is shown where the op failed (a false first value): elsewhere it is
                         // only what an earlier call left there (--jsonl always has it).
-                        let failed = value == "[]" || value.hasPrefix("[null") || value.hasPrefix("[0") || value.hasPrefix("[\"\"")
-                        print("    \(op) = \(shown)\(err != 0 && failed ? " ($! = \(errnoName(Int32(err)) ?? String(err)))" : "")")
+                        let failed =
+                            value == "[]" || value.hasPrefix("[null") || value.hasPrefix("[0")
+                            || value.hasPrefix("[\"\"")
+                        print(
+                            "    \(op) = \(shown)\(err != 0 && failed ? " ($! = \(errnoName(Int32(err)) ?? String(err)))" : "")"
+                        )
                     }
                 }
                 return true
@@ -145,14 +161,21 @@ extension Log {
 }
 
 extension Log {
-    func index(requiring shim: String, what: String) throws -> TraceIndex { try requireIndex(trace, shim: shim, what: what) }
+    func index(requiring shim: String, what: String) throws -> TraceIndex {
+        try requireIndex(trace, shim: shim, what: what)
+    }
 
     /// `log sql`: the regenerated query log.
     func sqlLog() throws {
         var filter = SQLFilter()
         for w in `where` {
-            if let r = w.range(of: "sql~") , r.lowerBound == w.startIndex { filter.sqlContains = String(w[r.upperBound...]); continue }
-            guard let eq = w.firstIndex(of: "=") else { throw CLIError("--where \(w): expected table=NAME, db=GLOB, sql~TEXT or rc=N") }
+            if let r = w.range(of: "sql~"), r.lowerBound == w.startIndex {
+                filter.sqlContains = String(w[r.upperBound...])
+                continue
+            }
+            guard let eq = w.firstIndex(of: "=") else {
+                throw CLIError("--where \(w): expected table=NAME, db=GLOB, sql~TEXT or rc=N")
+            }
             let key = w[..<eq], value = String(w[w.index(after: eq)...])
             switch key {
             case "table": filter.table = value
@@ -173,15 +196,22 @@ extension Log {
                 if let limit, printed >= limit { return false }
                 printed += 1
                 if jsonl {
-                    var o = ["\"seq\":\(e.seq)", "\"event\":\(e.event)", "\"db\":\(e.db.map(jsonString) ?? "null")", "\"sql\":\(jsonString(e.sql))",
-                             "\"bindings\":\(e.bindings)", "\"rc\":\(e.rc.map(String.init) ?? "null")", "\"rows\":\(e.rows.map(String.init) ?? "null")",
-                             "\"changes\":\(e.changes.map(String.init) ?? "null")", "\"tables_read\":\(e.reads ?? "[]")", "\"tables_written\":\(e.writes ?? "[]")"]
+                    var o = [
+                        "\"seq\":\(e.seq)", "\"event\":\(e.event)", "\"db\":\(e.db.map(jsonString) ?? "null")",
+                        "\"sql\":\(jsonString(e.sql))",
+                        "\"bindings\":\(e.bindings)", "\"rc\":\(e.rc.map(String.init) ?? "null")",
+                        "\"rows\":\(e.rows.map(String.init) ?? "null")",
+                        "\"changes\":\(e.changes.map(String.init) ?? "null")", "\"tables_read\":\(e.reads ?? "[]")",
+                        "\"tables_written\":\(e.writes ?? "[]")",
+                    ]
                     o.append("\"perl\":\(e.perl.map(jsonString) ?? "null")")
                     o.append("\"perl_caller\":\((e.perlCaller ?? e.perl).map(jsonString) ?? "null")")
                     o.append("\"triggers\":[\(e.triggers.map(jsonString).joined(separator: ","))]")
                     print("{" + o.joined(separator: ",") + "}")
                 } else {
-                    let db = e.db.map { $0.isEmpty ? ":memory:" : String($0.split(separator: "/").last ?? Substring($0)) } ?? "?"
+                    let db =
+                        e.db.map { $0.isEmpty ? ":memory:" : String($0.split(separator: "/").last ?? Substring($0)) }
+                        ?? "?"
                     let result = e.rc.map { rc in rc == 101 || rc == 0 ? "ok" : "rc \(rc)" } ?? "unfinished"
                     var line = "#\(e.seq) [\(db)] \(e.sql.replacingNewlines())"
                     if e.bindings != "[]" { line += " -- bindings \(e.bindings)" }
@@ -200,6 +230,7 @@ extension Log {
 }
 
 extension String {
-    func replacingNewlines() -> String { split(separator: "\n", omittingEmptySubsequences: false).joined(separator: " ") }
+    func replacingNewlines() -> String {
+        split(separator: "\n", omittingEmptySubsequences: false).joined(separator: " ")
+    }
 }
-

@@ -66,16 +66,26 @@ final class PerlDebugger {
             while true {
                 Swift.print("(revenant) ", terminator: "")
                 fflush(nil)
-                guard let line = readCommandLine() else { quit = true; return false }
+                guard let line = readCommandLine() else {
+                    quit = true
+                    return false
+                }
                 let words = line.split(separator: " ", maxSplits: 1).map(String.init)
                 let arg = words.count > 1 ? words[1].trimmingCharacters(in: .whitespaces) : ""
                 switch words.first ?? "s" {
                 case "s", "step":
-                    mode = .step; stepper.stepAll = true; stepper.targets = []; return true
+                    mode = .step
+                    stepper.stepAll = true
+                    stepper.targets = []
+                    return true
                 case "n", "next":
-                    mode = .next(depth: (try? stepper.inspector().depth()) ?? 0); stepper.stepAll = true; stepper.targets = []; return true
+                    mode = .next(depth: (try? stepper.inspector().depth()) ?? 0)
+                    stepper.stepAll = true
+                    stepper.targets = []
+                    return true
                 case "c", "continue":
-                    mode = .proceed; stepper.stepAll = false
+                    mode = .proceed
+                    stepper.stepAll = false
                     stepper.targets = ((try? run.targets(breakpoints)) ?? []).filter { $0.seq > stop.seq }
                     return true
                 case "b", "break":
@@ -83,7 +93,9 @@ final class PerlDebugger {
                         let b = try Breakpoint(arg)
                         breakpoints.append(b)
                         let n = try run.targets([b]).count
-                        say("breakpoint \(breakpoints.count) at \(b.file):\(b.line)" + (n == 0 ? " (no statement there ran)" : ""))
+                        say(
+                            "breakpoint \(breakpoints.count) at \(b.file):\(b.line)"
+                                + (n == 0 ? " (no statement there ran)" : ""))
                     } catch let e as CLIError { say(e.message) } catch { say("\(error)") }
                 case "p", "print":
                     if let list = try? PerlExpression.parseList(arg) {
@@ -99,7 +111,10 @@ final class PerlDebugger {
                         }
                     }
                 case "rs", "reverse-step", "back":
-                    guard stop.seq > 0 else { say("this is the first statement"); continue }
+                    guard stop.seq > 0 else {
+                        say("this is the first statement")
+                        continue
+                    }
                     // The latest checkpoint before it, else a replay from the start.
                     _ = checkpoints.resume(to: stop.seq - 1)
                     again = stop.seq - 1
@@ -107,19 +122,21 @@ final class PerlDebugger {
                 case "w", "where":
                     say("\(run.position(stop)): statement #\(stop.seq)" + (stop.sub.map { " in \($0)" } ?? ""))
                 case "q", "quit":
-                    quit = true; return false
+                    quit = true
+                    return false
                 default:
-                    say("""
-                    s|step             the next statement
-                    n|next             the next statement in this sub or its callers
-                    c|continue         run to the next breakpoint
-                    b|break FILE:LINE  add a breakpoint
-                    p|print EXPRS      show expressions ($x, @a, $h{k}, $r->[0]; anything else, e.g.
-                                       $obj->name or join(',', @a), runs in a throw-away clone)
-                    rs|reverse-step    back to the statement before (from a checkpoint)
-                    w|where            the position at every level
-                    q|quit
-                    """)
+                    say(
+                        """
+                        s|step             the next statement
+                        n|next             the next statement in this sub or its callers
+                        c|continue         run to the next breakpoint
+                        b|break FILE:LINE  add a breakpoint
+                        p|print EXPRS      show expressions ($x, @a, $h{k}, $r->[0]; anything else, e.g.
+                                           $obj->name or join(',', @a), runs in a throw-away clone)
+                        rs|reverse-step    back to the statement before (from a checkpoint)
+                        w|where            the position at every level
+                        q|quit
+                        """)
                 }
             }
         }
@@ -127,7 +144,11 @@ final class PerlDebugger {
         checkpoints.dropAll()
         if let e = stepper.error { throw CLIError("\(run.trace): \(e)") }
         if try finished.get(), !quit { say("the program ended (\(session.replayer.index) events replayed)") }
-        if !stepper.steppable { throw CLIError("\(run.trace) was recorded with a Perl shim that cannot be stepped (channel version 1): record it again") }
+        if !stepper.steppable {
+            throw CLIError(
+                "\(run.trace) was recorded with a Perl shim that cannot be stepped (channel version 1): record it again"
+            )
+        }
         if let again { restart(again) }
     }
 
@@ -141,7 +162,10 @@ final class PerlDebugger {
     private func source(_ file: String, _ line: Int64) -> String? {
         if sources[file] == nil {
             let path = file.hasPrefix("/") ? file : (run.cwd as NSString).appendingPathComponent(file)
-            sources[file] = (try? String(contentsOfFile: path, encoding: .utf8)).map { $0.split(separator: "\n", omittingEmptySubsequences: false) } ?? []
+            sources[file] =
+                (try? String(contentsOfFile: path, encoding: .utf8)).map {
+                    $0.split(separator: "\n", omittingEmptySubsequences: false)
+                } ?? []
         }
         guard let lines = sources[file], line >= 1, line <= lines.count else { return nil }
         return lines[Int(line) - 1].trimmingCharacters(in: .whitespaces)

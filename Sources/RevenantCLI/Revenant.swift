@@ -9,10 +9,13 @@ struct Revenant: ParsableCommand {
         commandName: "revenant",
         abstract: "Record and replay Linux programs (perl, sqlite3) in a deterministic KVM virtual machine.",
         discussion: """
-        Exit status of `run`: the guest's own (128+N when signal N killed it). Revenant's own failures
-        use 125 (usage, KVM unavailable), 126 (program not executable) and 127 (program not found).
-        """,
-        subcommands: [Run.self, Record.self, Replay.self, Info.self, RegenCommand.self, Log.self, PerlCommand.self, SQLCommand.self, When.self, Syscalls.self]
+            Exit status of `run`: the guest's own (128+N when signal N killed it). Revenant's own failures
+            use 125 (usage, KVM unavailable), 126 (program not executable) and 127 (program not found).
+            """,
+        subcommands: [
+            Run.self, Record.self, Replay.self, Info.self, RegenCommand.self, Log.self, PerlCommand.self,
+            SQLCommand.self, When.self, Syscalls.self,
+        ]
     )
 
     /// ArgumentParser's own exit codes are replaced by Revenant's (Docs/architecture.md "Exit codes":
@@ -50,8 +53,9 @@ struct Revenant: ParsableCommand {
         // an option.
         let missing = text.hasPrefix("Missing value for '") ? text.dropFirst(19).split(separator: "'").first : nil
         if let parts = missing?.split(separator: " "), let option = parts.first.map(String.init),
-           let at = arguments.firstIndex(of: option), at + 1 < arguments.count,
-           arguments[at + 1].hasPrefix("-"), Double(arguments[at + 1]) != nil {
+            let at = arguments.firstIndex(of: option), at + 1 < arguments.count,
+            arguments[at + 1].hasPrefix("-"), Double(arguments[at + 1]) != nil
+        {
             let what = parts.count > 1 ? String(parts[1].filter { $0 != "<" && $0 != ">" }) : "value"
             text = "\(option): \(arguments[at + 1]) is not a valid \(what)"
         }
@@ -61,4 +65,3 @@ struct Revenant: ParsableCommand {
         return text + " (see revenant \(sub.map { $0 + " " } ?? "")--help)"
     }
 }
-

@@ -9,24 +9,34 @@ import Replay
 import RevenantKit
 import Trace
 
-
 /// Options shared by `run` and (later) `record`: the sandbox and the machine.
 struct SandboxOptions: ParsableArguments {
-    @Option(name: .customLong("rw"), help: ArgumentHelp("Make PATH writable inside the guest (repeatable).", valueName: "PATH"))
+    @Option(
+        name: .customLong("rw"),
+        help: ArgumentHelp("Make PATH writable inside the guest (repeatable).", valueName: "PATH"))
     var readWrite: [String] = []
-    @Option(name: .customLong("ro"), help: ArgumentHelp("Make PATH visible read-only, even under a writable mount (repeatable).", valueName: "PATH"))
+    @Option(
+        name: .customLong("ro"),
+        help: ArgumentHelp("Make PATH visible read-only, even under a writable mount (repeatable).", valueName: "PATH"))
     var readOnly: [String] = []
     @Flag(name: .customLong("net"), help: "Allow network access (sockets).")
     var network = false
-    @Option(name: .customLong("env"), help: ArgumentHelp("Set K=V in the guest's environment (repeatable).", valueName: "K=V"))
+    @Option(
+        name: .customLong("env"),
+        help: ArgumentHelp("Set K=V in the guest's environment (repeatable).", valueName: "K=V"))
     var environment: [String] = []
     @Flag(name: .customLong("clear-env"), help: "Start the guest with an empty environment (before --env).")
     var clearEnvironment = false
-    @Option(name: .customLong("memory"), help: ArgumentHelp("Guest memory, e.g. 512M, 4G (default 4G).", valueName: "SIZE"))
+    @Option(
+        name: .customLong("memory"), help: ArgumentHelp("Guest memory, e.g. 512M, 4G (default 4G).", valueName: "SIZE"))
     var memory: String = "4G"
     @Flag(name: .shortAndLong, help: "Say which hypervisor and trap strategy ran, and what the run cost.")
     var verbose = false
-    @Option(name: .customLong("syscall-path"), help: ArgumentHelp("How syscalls reach the VMM under PVM: mailbox (a spinning VMM thread, the default) or exit (a VM exit each).", valueName: "mailbox|exit"))
+    @Option(
+        name: .customLong("syscall-path"),
+        help: ArgumentHelp(
+            "How syscalls reach the VMM under PVM: mailbox (a spinning VMM thread, the default) or exit (a VM exit each).",
+            valueName: "mailbox|exit"))
     var syscallPath: SyscallPath = .mailbox
 
     enum SyscallPath: String, ExpressibleByArgument { case mailbox, exit }
@@ -50,22 +60,25 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a program in the deterministic VM, as if natively.",
         discussion: """
-        The guest sees the host filesystem read-only, the working directory read-write, a private
-        /tmp, no network and the caller's environment.
+            The guest sees the host filesystem read-only, the working directory read-write, a private
+            /tmp, no network and the caller's environment.
 
-        Examples:
-          revenant run -- perl script.pl arg1
-          revenant run -- sqlite3 app.db < session.sql
-          revenant run --rw /srv/data --env LANG=C -- perl import.pl
-        """
+            Examples:
+              revenant run -- perl script.pl arg1
+              revenant run -- sqlite3 app.db < session.sql
+              revenant run --rw /srv/data --env LANG=C -- perl import.pl
+            """
     )
 
     @OptionGroup var options: SandboxOptions
-    @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The program and its arguments (after --).", valueName: "PROGRAM"))
+    @Argument(
+        parsing: .captureForPassthrough,
+        help: ArgumentHelp("The program and its arguments (after --).", valueName: "PROGRAM"))
     var command: [String] = []
 
     func run() throws {
-        let (program, arguments) = try programAndArguments(command, verb: "run", usage: "revenant run [options] -- PROGRAM [ARGS...]")
+        let (program, arguments) = try programAndArguments(
+            command, verb: "run", usage: "revenant run [options] -- PROGRAM [ARGS...]")
         let session = try GuestSession(options: options.session, program: program, arguments: arguments)
         let status = session.run()
         Glibc.exit(status)
@@ -83,7 +96,8 @@ enum Passthrough {
     static func argumentsToParse() -> [String] {
         let all = Array(CommandLine.arguments.dropFirst())
         guard let verb = all.first, verb == "run" || verb == "record",
-              let i = all.firstIndex(of: "--") else { return all }
+            let i = all.firstIndex(of: "--")
+        else { return all }
         let argv = CommandLine.unsafeArgv
         split = (i + 1, (i + 2..<Int(CommandLine.argc)).map { ByteString(cString: argv[$0]!) })
         return Array(all[..<i])
@@ -117,4 +131,3 @@ func programAndArguments(_ command: [String], verb: String, usage: String) throw
     }
     return (program, Array(cmd.dropFirst()))
 }
-

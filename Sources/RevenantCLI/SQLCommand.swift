@@ -8,41 +8,48 @@ import RevenantKit
 struct SQLCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sql",
-        abstract: "Travel in time in a recorded run's databases: rebuild one as it was after any SQL statement, or find when a query becomes true.",
+        abstract:
+            "Travel in time in a recorded run's databases: rebuild one as it was after any SQL statement, or find when a query becomes true.",
         discussion: """
-        Statements are numbered as `revenant log TRACE sql` prints them (N = 0, 1, …, across all
-        connections). The database is rebuilt from its pre-image (the copy the trace kept when the
-        program first opened it for writing; empty when it did not exist) by re-executing the log's
-        statements on it — prepare + bind with the exact recorded values, the clock, random() and
-        the PRNG seed fed back — and each is checked against the log (result code, rows changed,
-        row-change digest): a difference stops with a report naming the statement (exit 124).
-        Statement N inside an open transaction: the file shows what that connection saw, its
-        uncommitted changes included.
+            Statements are numbered as `revenant log TRACE sql` prints them (N = 0, 1, …, across all
+            connections). The database is rebuilt from its pre-image (the copy the trace kept when the
+            program first opened it for writing; empty when it did not exist) by re-executing the log's
+            statements on it — prepare + bind with the exact recorded values, the clock, random() and
+            the PRNG seed fed back — and each is checked against the log (result code, rows changed,
+            row-change digest): a difference stops with a report naming the statement (exit 124).
+            Statement N inside an open transaction: the file shows what that connection saw, its
+            uncommitted changes included.
 
-        --when QUERY prints every statement after which QUERY's first column becomes true
-        (non-NULL, non-zero, non-empty) having been false before; --first stops at the first.
-        QUERY is one SELECT that only reads (checked before any replay); where it names a table
-        the run has not created yet it is not true. One evaluation may run --timeout seconds.
+            --when QUERY prints every statement after which QUERY's first column becomes true
+            (non-NULL, non-zero, non-empty) having been false before; --first stops at the first.
+            QUERY is one SELECT that only reads (checked before any replay); where it names a table
+            the run has not created yet it is not true. One evaluation may run --timeout seconds.
 
-        --restore OUT.db writes a new file beside OUT.db and renames it into place; it never
-        replaces a device, a folder or a file in the trace, nor an existing file or a symlink
-        without --force (with it, the link itself, not what it points to).
+            --restore OUT.db writes a new file beside OUT.db and renames it into place; it never
+            replaces a device, a folder or a file in the trace, nor an existing file or a symlink
+            without --force (with it, the link itself, not what it points to).
 
-        Examples:
-          revenant sql run.rvt --at 41 --restore before-the-delete.db
-          revenant sql run.rvt --when 'SELECT count(*) = 0 FROM accounts WHERE id = 7' --first
-          revenant sql run.rvt --db app.db --when 'SELECT balance < 0 FROM accounts WHERE id = 7'
-        """
+            Examples:
+              revenant sql run.rvt --at 41 --restore before-the-delete.db
+              revenant sql run.rvt --when 'SELECT count(*) = 0 FROM accounts WHERE id = 7' --first
+              revenant sql run.rvt --db app.db --when 'SELECT balance < 0 FROM accounts WHERE id = 7'
+            """
     )
 
     @Argument(help: "The trace directory.") var trace: String
-    @Option(help: ArgumentHelp("The database (path or file name) when the run opened several.", valueName: "NAME")) var db: String?
+    @Option(help: ArgumentHelp("The database (path or file name) when the run opened several.", valueName: "NAME"))
+    var db: String?
     @Option(parsing: .unconditional, help: ArgumentHelp("The statement to stop after.", valueName: "N"))
     var at: Int?
-    @Option(help: ArgumentHelp("Write the database as it was after statement N to OUT.db.", valueName: "OUT.db")) var restore: String?
-    @Option(help: ArgumentHelp("A query evaluated after every statement; print where it becomes true.", valueName: "SQL QUERY")) var when: String?
+    @Option(help: ArgumentHelp("Write the database as it was after statement N to OUT.db.", valueName: "OUT.db"))
+    var restore: String?
+    @Option(
+        help: ArgumentHelp(
+            "A query evaluated after every statement; print where it becomes true.", valueName: "SQL QUERY")) var when:
+        String?
     @Flag(help: "With --when: stop at the first statement where it becomes true.") var first = false
-    @Flag(help: "With --restore: skip the machine-level cross-check (a replay of the whole run in the VM).") var noMachineCheck = false
+    @Flag(help: "With --restore: skip the machine-level cross-check (a replay of the whole run in the VM).")
+    var noMachineCheck = false
     @Flag(help: "With --restore: replace OUT.db if it exists (a symlink there: the link itself).") var force = false
     @OptionGroup var evaluation: EvaluationOptions
 
@@ -54,7 +61,7 @@ struct SQLCommand: ParsableCommand {
         if when != nil && restore != nil { throw ValidationError("--when and --restore do not go together") }
         if first && when == nil { throw ValidationError("--first goes with --when") }
         for (set, flag) in [(force, "--force"), (noMachineCheck, "--no-machine-check")]
-            where set && restore == nil {
+        where set && restore == nil {
             throw ValidationError("\(flag) goes with --restore")
         }
     }
@@ -67,13 +74,17 @@ struct SQLCommand: ParsableCommand {
         let dir: TraceDirectory, header: TraceHeader
         do { (dir, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
         guard header.shims?.contains("sqlite") == true else {
-            throw CLIError("\(trace) was recorded without the SQLite shim (--shims none, or a revenant without it): it has no query log", code: 1)
+            throw CLIError(
+                "\(trace) was recorded without the SQLite shim (--shims none, or a revenant without it): it has no query log",
+                code: 1)
         }
         let output = try restore.map {
             try outputFile($0, option: "--restore", force: force, trace: trace, companions: TimeTravel.companions)
         }
         if TraceIndex.open(dir) == nil { _ = try regenerate(trace, ignoreCPU: false) }
-        guard let index = TraceIndex.open(dir) else { throw CLIError("\(trace): cannot read index.sqlite after regenerating it") }
+        guard let index = TraceIndex.open(dir) else {
+            throw CLIError("\(trace): cannot read index.sqlite after regenerating it")
+        }
         let travel = TimeTravel(directory: dir, index: index)
         try readingIndex(trace) {
             try reportingTravelFailures {
@@ -89,12 +100,13 @@ struct SQLCommand: ParsableCommand {
         let r = try travel.restore(db: db, at: at, to: output)
         let check = noMachineCheck ? "" : try machineCheck(r, output.path)
         let skipped = r.skipped.map { "#\($0.seq) (\($0.why))" }.joined(separator: ", ")
-        print("restored \(r.file) as it was after statement \(at) into \(output.path): "
-              + "\(r.statements - r.skipped.count) statements re-executed, \(r.checked) checked against the log"
-              + (r.skipped.isEmpty ? "" : "; skipped " + skipped)
-              + (r.openTransaction
-                 ? "; statement \(at) is inside an open transaction: the file shows what its connection saw" : "")
-              + check)
+        print(
+            "restored \(r.file) as it was after statement \(at) into \(output.path): "
+                + "\(r.statements - r.skipped.count) statements re-executed, \(r.checked) checked against the log"
+                + (r.skipped.isEmpty ? "" : "; skipped " + skipped)
+                + (r.openTransaction
+                    ? "; statement \(at) is inside an open transaction: the file shows what its connection saw" : "")
+                + check)
     }
 
     func show(_ index: TraceIndex, _ at: Int) throws {
@@ -103,9 +115,10 @@ struct SQLCommand: ParsableCommand {
         filter.seq = Int64(at)
         try index.forEachSQL(filter) { e in
             printed = true
-            print("#\(e.seq) [\(e.db ?? "?")] \(e.sql)\(e.bindings == "[]" ? "" : " -- bindings \(e.bindings)")"
-                  + " => rc \(e.rc.map(String.init) ?? "?")" + (e.perl.map { "  (perl \($0))" } ?? "")
-                  + "  [event \(e.event)]")
+            print(
+                "#\(e.seq) [\(e.db ?? "?")] \(e.sql)\(e.bindings == "[]" ? "" : " -- bindings \(e.bindings)")"
+                    + " => rc \(e.rc.map(String.init) ?? "?")" + (e.perl.map { "  (perl \($0))" } ?? "")
+                    + "  [event \(e.event)]")
             return false
         }
         if !printed {
@@ -116,22 +129,31 @@ struct SQLCommand: ParsableCommand {
 
     /// Rebuild the same file at the machine level (pre-image + the replayed writes) and compare.
     func machineCheck(_ r: TimeTravel.Restored, _ out: String) throws -> String {
-        if r.openTransaction { return "; no machine-level cross-check inside a transaction (its pages are not written yet)" }
+        if r.openTransaction {
+            return "; no machine-level cross-check inside a transaction (its pages are not written yet)"
+        }
         let machine: [UInt8]
-        do { machine = try MachineLevel.rebuild(trace: trace, file: r.file, preImage: r.preImage, until: r.endEvent) } catch {
+        do {
+            machine = try MachineLevel.rebuild(trace: trace, file: r.file, preImage: r.preImage, until: r.endEvent)
+        } catch {
             return "; no machine-level cross-check: \(error)"
         }
         let sql = readWholeFile(out) ?? []
         guard sql == machine else {
             let at = zip(sql, machine).prefix { $0 == $1 }.count
-            throw CLIError("the SQL-level and machine-level reconstructions of \(r.file) differ (\(sql.count) vs \(machine.count) bytes, first difference at byte \(at))", code: 124)
+            throw CLIError(
+                "the SQL-level and machine-level reconstructions of \(r.file) differ (\(sql.count) vs \(machine.count) bytes, first difference at byte \(at))",
+                code: 124)
         }
-        return "; the machine-level reconstruction (pre-image + replayed writes up to event \(r.endEvent)) is byte-identical"
+        return
+            "; the machine-level reconstruction (pre-image + replayed writes up to event \(r.endEvent)) is byte-identical"
     }
 
     func summary(_ travel: TimeTravel, _ index: TraceIndex) throws {
         let dbs = try travel.databases()
-        print("\(index.sqlStatementCount) SQL statements; databases: \(dbs.isEmpty ? "none (in memory only)" : dbs.joined(separator: ", "))")
+        print(
+            "\(index.sqlStatementCount) SQL statements; databases: \(dbs.isEmpty ? "none (in memory only)" : dbs.joined(separator: ", "))"
+        )
     }
 
     func predicate(_ travel: TimeTravel, _ index: TraceIndex, _ query: String) throws {
@@ -139,8 +161,9 @@ struct SQLCommand: ParsableCommand {
         let hits: Int
         do {
             hits = try travel.whenTrue(query, label: label, timeout: timeout, db: db, first: first) { s in
-                print("#\(s.seq) \(s.sql.replacingNewlines())"
-                      + ((s.perlCaller ?? s.perl).map { "  (perl \($0))" } ?? ""))
+                print(
+                    "#\(s.seq) \(s.sql.replacingNewlines())"
+                        + ((s.perlCaller ?? s.perl).map { "  (perl \($0))" } ?? ""))
             }
         } catch let t as TimeTravel.TimedOut { throw evaluation.timedOut(label, at: "statement #\(t.statement)") }
         if hits == 0 { Glibc.exit(1) }

@@ -32,7 +32,9 @@ struct TraceSummary {
                     let w = s.writes.reduce(0) { $0 + $1.bytes.count }
                     writtenBytes += w
                     syscallEventBytes += e.payload.count - w
-                } else if e.kind == EventKind.end.rawValue, let (s, n) = readVarint(e.payload, 0), let (ns, _) = readVarint(e.payload, n) {
+                } else if e.kind == EventKind.end.rawValue, let (s, n) = readVarint(e.payload, 0),
+                    let (ns, _) = readVarint(e.payload, n)
+                {
                     status = Int32(truncatingIfNeeded: Int64(bitPattern: s >> 1) ^ -Int64(bitPattern: s & 1))
                     nanoseconds = ns
                 }
@@ -56,21 +58,27 @@ func fileSize(_ path: String) -> Int {
 func describeTrace(_ path: String, json: Bool) throws {
     let s = try TraceSummary(path)
     let h = s.header
-    let kinds: [(String, UInt64)] = [("syscall", s.byKind[EventKind.syscall.rawValue] ?? 0),
-                                     ("mapped file", s.byKind[EventKind.mappedFile.rawValue] ?? 0),
-                                     ("pre-image", s.byKind[EventKind.preImage.rawValue] ?? 0),
-                                     ("end", s.byKind[EventKind.end.rawValue] ?? 0)]
+    let kinds: [(String, UInt64)] = [
+        ("syscall", s.byKind[EventKind.syscall.rawValue] ?? 0),
+        ("mapped file", s.byKind[EventKind.mappedFile.rawValue] ?? 0),
+        ("pre-image", s.byKind[EventKind.preImage.rawValue] ?? 0),
+        ("end", s.byKind[EventKind.end.rawValue] ?? 0),
+    ]
     let top = s.bySyscall.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
     let syscallEvents = max(1, Int(s.byKind[EventKind.syscall.rawValue] ?? 0))
     let shims = h.shims ?? []
     // What the user ran, not the switches that loaded the shims.
-    let argv = ShimSelection.userCommand(argv: h.argv.map(\.description), environment: h.env.map(\.description),
-                                         shims: shims).argv
+    let argv = ShimSelection.userCommand(
+        argv: h.argv.map(\.description), environment: h.env.map(\.description),
+        shims: shims
+    ).argv
     let index = TraceIndex.open(TraceDirectory(path: path))
     let indexText: String
     if let index {
-        indexText = "index.sqlite: \(index.statementCount) Perl statements; fast Perl replay "
-            + (index.meta("fast_replay") == "yes" ? "possible" : "not possible (\(index.meta("fast_replay_blocker") ?? "?"))")
+        indexText =
+            "index.sqlite: \(index.statementCount) Perl statements; fast Perl replay "
+            + (index.meta("fast_replay") == "yes"
+                ? "possible" : "not possible (\(index.meta("fast_replay_blocker") ?? "?"))")
     } else {
         indexText = shims.isEmpty ? "none" : "not made yet (revenant regen)"
     }
@@ -90,31 +98,41 @@ func describeTrace(_ path: String, json: Bool) throws {
         o.append("\"blobs\":\(s.blobs)")
         o.append("\"shims\":[\(shims.map(q).joined(separator: ","))]")
         o.append("\"kept_channel\":\(h.keptChannel ?? false)")
-        o.append("\"index\":" + (index.map { "{\"statements\":\($0.statementCount),\"fast_replay\":\($0.meta("fast_replay") == "yes")}" } ?? "null"))
+        o.append(
+            "\"index\":"
+                + (index.map {
+                    "{\"statements\":\($0.statementCount),\"fast_replay\":\($0.meta("fast_replay") == "yes")}"
+                } ?? "null"))
         o.append("\"trap_strategy\":\(q(h.trapStrategy))")
         o.append("\"hypervisor\":\(q(h.hypervisor))")
-        o.append("\"cpuid\":[\(h.cpuid.map { "{\"leaf\":\($0.leaf),\"subleaf\":\($0.subleaf),\"eax\":\($0.eax),\"ebx\":\($0.ebx),\"ecx\":\($0.ecx),\"edx\":\($0.edx)}" }.joined(separator: ","))]")
+        o.append(
+            "\"cpuid\":[\(h.cpuid.map { "{\"leaf\":\($0.leaf),\"subleaf\":\($0.subleaf),\"eax\":\($0.eax),\"ebx\":\($0.ebx),\"ecx\":\($0.ecx),\"edx\":\($0.edx)}" }.joined(separator: ","))]"
+        )
         print("{" + o.joined(separator: ",") + "}")
         return
     }
-    let vendor = h.cpuid.first { $0.leaf == 0 }.map { l in
-        String(decoding: [l.ebx, l.edx, l.ecx].flatMap { v in (0..<4).map { UInt8((v >> (8 * $0)) & 0xff) } }, as: UTF8.self)
-    } ?? "?"
+    let vendor =
+        h.cpuid.first { $0.leaf == 0 }.map { l in
+            String(
+                decoding: [l.ebx, l.edx, l.ecx].flatMap { v in (0..<4).map { UInt8((v >> (8 * $0)) & 0xff) } },
+                as: UTF8.self)
+        } ?? "?"
     let family = h.cpuid.first { $0.leaf == 1 }.map { "family/model/stepping 0x\(String($0.eax, radix: 16))" } ?? ""
-    print("""
-    program:        \(h.program)
-    argv:           \(argv.joined(separator: " "))
-    recorded:       \(h.recordedAt) in \(h.cwd)
-    outcome:        \(s.status.map { "exit status \($0)" } ?? "incomplete (the recorder did not finish\(s.truncatedAt.map { "; the events end inside a chunk at byte \($0)" } ?? ""))")\(s.nanoseconds.map { ", \(fmtMs($0))" } ?? "")
-    events:         \(s.events): \(kinds.map { "\($0.1) \($0.0)" }.joined(separator: ", "))
-    syscalls:       \(top.prefix(8).map { "\($0.key) \($0.value)" }.joined(separator: ", "))\(top.count > 8 ? ", …" : "")
-    sizes:          header \(s.headerBytes) B, events \(s.eventBytes) B (compressed), blobs \(s.blobs) files \(s.blobBytes) B
-    per syscall:    \(s.syscallEventBytes / syscallEvents) B before compression, payload excluded (\(s.writtenBytes) B of memory writes in all)
-    shims:          \(shims.isEmpty ? "none" : shims.joined(separator: ", "))\(h.keptChannel == true ? " (live channel kept in channel.live)" : "")
-    index:          \(indexText)
-    trap strategy:  \(h.trapStrategy) (\(h.hypervisor))
-    CPU signature:  \(vendor), \(family), \(h.cpuid.count) CPUID leaves
-    """)
+    print(
+        """
+        program:        \(h.program)
+        argv:           \(argv.joined(separator: " "))
+        recorded:       \(h.recordedAt) in \(h.cwd)
+        outcome:        \(s.status.map { "exit status \($0)" } ?? "incomplete (the recorder did not finish\(s.truncatedAt.map { "; the events end inside a chunk at byte \($0)" } ?? ""))")\(s.nanoseconds.map { ", \(fmtMs($0))" } ?? "")
+        events:         \(s.events): \(kinds.map { "\($0.1) \($0.0)" }.joined(separator: ", "))
+        syscalls:       \(top.prefix(8).map { "\($0.key) \($0.value)" }.joined(separator: ", "))\(top.count > 8 ? ", …" : "")
+        sizes:          header \(s.headerBytes) B, events \(s.eventBytes) B (compressed), blobs \(s.blobs) files \(s.blobBytes) B
+        per syscall:    \(s.syscallEventBytes / syscallEvents) B before compression, payload excluded (\(s.writtenBytes) B of memory writes in all)
+        shims:          \(shims.isEmpty ? "none" : shims.joined(separator: ", "))\(h.keptChannel == true ? " (live channel kept in channel.live)" : "")
+        index:          \(indexText)
+        trap strategy:  \(h.trapStrategy) (\(h.hypervisor))
+        CPU signature:  \(vendor), \(family), \(h.cpuid.count) CPUID leaves
+        """)
 }
 
 /// A JSON string literal.

@@ -14,43 +14,51 @@ struct When: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Find every position in a recorded run where a predicate becomes true, at every level.",
         discussion: """
-        Each hit is printed with its position at the three levels: the syscall event, the Perl
-        statement running then (file:line) and the SQL statement last started (N of `sql --at N`).
+            Each hit is printed with its position at the three levels: the syscall event, the Perl
+            statement running then (file:line) and the SQL statement last started (N of `sql --at N`).
 
-        --syscall 'NAME[ KEY=GLOB|KEY~REGEX]...' is evaluated in the VMM during a replay, where
-        guest memory can be read. NAME is a glob; keys: path, fd, result, errno (e.g. ENOENT),
-        data (the bytes a write wrote or a read brought in). Every matching call is a hit.
-        --perl 'EXPR' steps the replay in the VM statement by statement and evaluates the Perl
-        expression by reading the paused interpreter's memory (see `revenant perl`): a hit is a
-        statement where it becomes true.
-        --symbol SYM (any number of them) puts a software breakpoint (int3) on every function of
-        that name in the program and its libraries, armed as they are mapped; each time one is
-        reached is a hit, placed before the next event. The shims' own functions (the SQLite
-        shim's wrapper of sqlite3_prepare_v2, say) are not the program's: their hits are left
-        out unless --include-shims.
-        --watch ADDR[:LEN] (any number of them) reads guest memory at every event of the replay;
-        each change is a hit, placed at the first event after it (old -> new bytes in hex).
-        --sql 'QUERY' re-executes the query log (see `revenant sql`) and evaluates the query after
-        every statement: a hit is a statement after which its first column becomes true. It must
-        be one SELECT that only reads; one evaluation may run --timeout seconds.
+            --syscall 'NAME[ KEY=GLOB|KEY~REGEX]...' is evaluated in the VMM during a replay, where
+            guest memory can be read. NAME is a glob; keys: path, fd, result, errno (e.g. ENOENT),
+            data (the bytes a write wrote or a read brought in). Every matching call is a hit.
+            --perl 'EXPR' steps the replay in the VM statement by statement and evaluates the Perl
+            expression by reading the paused interpreter's memory (see `revenant perl`): a hit is a
+            statement where it becomes true.
+            --symbol SYM (any number of them) puts a software breakpoint (int3) on every function of
+            that name in the program and its libraries, armed as they are mapped; each time one is
+            reached is a hit, placed before the next event. The shims' own functions (the SQLite
+            shim's wrapper of sqlite3_prepare_v2, say) are not the program's: their hits are left
+            out unless --include-shims.
+            --watch ADDR[:LEN] (any number of them) reads guest memory at every event of the replay;
+            each change is a hit, placed at the first event after it (old -> new bytes in hex).
+            --sql 'QUERY' re-executes the query log (see `revenant sql`) and evaluates the query after
+            every statement: a hit is a statement after which its first column becomes true. It must
+            be one SELECT that only reads; one evaluation may run --timeout seconds.
 
-        Examples:
-          revenant when run.rvt --syscall 'openat path=*.db'
-          revenant when run.rvt --syscall 'write fd=1 data~ERROR' --first
-          revenant when run.rvt --sql 'SELECT balance < 0 FROM accounts WHERE id = 7'
-          revenant when run.rvt --watch 0x10000a0b40:8
-          revenant when run.rvt --symbol sqlite3_prepare_v2
-        """
+            Examples:
+              revenant when run.rvt --syscall 'openat path=*.db'
+              revenant when run.rvt --syscall 'write fd=1 data~ERROR' --first
+              revenant when run.rvt --sql 'SELECT balance < 0 FROM accounts WHERE id = 7'
+              revenant when run.rvt --watch 0x10000a0b40:8
+              revenant when run.rvt --symbol sqlite3_prepare_v2
+            """
     )
 
     @Argument(help: "The trace directory.") var trace: String
-    @Option(help: ArgumentHelp("A syscall filter: NAME then KEY=GLOB / KEY~REGEX conditions.", valueName: "SPEC")) var syscall: String?
+    @Option(help: ArgumentHelp("A syscall filter: NAME then KEY=GLOB / KEY~REGEX conditions.", valueName: "SPEC"))
+    var syscall: String?
     @Option(help: ArgumentHelp("A SQL query evaluated after every SQL statement.", valueName: "QUERY")) var sql: String?
     @Option(help: ArgumentHelp("A Perl expression evaluated at every statement.", valueName: "EXPR")) var perl: String?
-    @Option(help: ArgumentHelp("A breakpoint at a function of the program or a library (any number).", valueName: "SYM")) var symbol: [String] = []
-    @Option(help: ArgumentHelp("A memory watch in the guest (any number): a hit at every change.", valueName: "ADDR[:LEN]")) var watch: [String] = []
+    @Option(
+        help: ArgumentHelp("A breakpoint at a function of the program or a library (any number).", valueName: "SYM"))
+    var symbol: [String] = []
+    @Option(
+        help: ArgumentHelp("A memory watch in the guest (any number): a hit at every change.", valueName: "ADDR[:LEN]"))
+    var watch: [String] = []
     @Flag(help: "Stop at the first hit.") var first = false
-    @Option(help: ArgumentHelp("For --perl: auto (the fast form where regen found it exact, else the VM), fast, or vm.", valueName: "auto|fast|vm"))
+    @Option(
+        help: ArgumentHelp(
+            "For --perl: auto (the fast form where regen found it exact, else the VM), fast, or vm.",
+            valueName: "auto|fast|vm"))
     var path: ReplayPath = .auto
     @Flag(help: "With --symbol: also the hits in the shims' own libraries (their wrappers of the program's calls).")
     var includeShims = false
@@ -171,15 +179,21 @@ extension When {
         if let live { live.onEvent = { _ in arm() } } else { session.replayer.onEvent = { _ in arm() } }
         machine.onBreakpoint = { [weak replayer = session.replayer] address in
             guard let replayer, !(first && !found.isEmpty),
-                  includeShims || !inShims.contains(address) else { return }
-            found.append((position(Int(replayer.index), live), "\(names[address] ?? "?") at \(machine.describe(rip: address))"))
+                includeShims || !inShims.contains(address)
+            else { return }
+            found.append(
+                (position(Int(replayer.index), live), "\(names[address] ?? "?") at \(machine.describe(rip: address))"))
             if first {
                 replayer.stopRequested = true
                 machine.removeAllBreakpoints()
             }
         }
         try replayToEnd(session)
-        if names.isEmpty { throw CLIError("when --symbol: no function called \(symbol.joined(separator: ", ")) in the program or its libraries", code: 1) }
+        if names.isEmpty {
+            throw CLIError(
+                "when --symbol: no function called \(symbol.joined(separator: ", ")) in the program or its libraries",
+                code: 1)
+        }
         for (at, what) in found { print("\(at): \(what)") }
         return found.count
     }
@@ -197,7 +211,9 @@ extension When {
                 let now = try? memory.bytes(at: w.address, count: w.length)
                 defer { last[k] = now }
                 guard i > 0, now != last[k] else { continue }
-                func hex(_ b: [UInt8]?) -> String { b.map { $0.map { String(format: "%02x", $0) }.joined() } ?? "unmapped" }
+                func hex(_ b: [UInt8]?) -> String {
+                    b.map { $0.map { String(format: "%02x", $0) }.joined() } ?? "unmapped"
+                }
                 found.append((position(i, live), "\(w.spec) \(hex(last[k])) -> \(hex(now))"))
                 if first { replayer?.stopRequested = true }
             }
@@ -248,4 +264,3 @@ func parseWatch(_ w: String) throws -> Watch {
     }
     return Watch(spec: w, address: a, length: n)
 }
-

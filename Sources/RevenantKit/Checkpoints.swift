@@ -6,7 +6,11 @@ import Machine
 /// the latest one at or before the target statement instead of replaying from the start; this
 /// process then only waits for it and ends with its status, so the shell sees one command.
 package final class Checkpoints {
-    package struct Entry { var seq: Int; var pid: pid_t; var fd: Int32 }
+    package struct Entry {
+        var seq: Int
+        var pid: pid_t
+        var fd: Int32
+    }
     private(set) var entries: [Entry] = []
     /// How many paused copies to keep (each holds the guest's memory copy-on-write).
     package let limit = 32
@@ -19,15 +23,16 @@ package final class Checkpoints {
         guard let state = try? machine.saveVCPU() else { return nil }
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { return nil }
-        fflush(nil)   // nothing buffered twice
+        fflush(nil)  // nothing buffered twice
         let pid = fork()
         if pid < 0 {
-            close(fds[0]); close(fds[1])
+            close(fds[0])
+            close(fds[1])
             return nil
         }
         if pid == 0 {
             close(fds[1])
-            for e in entries { close(e.fd) }   // the parent's other copies are not ours to resume
+            for e in entries { close(e.fd) }  // the parent's other copies are not ours to resume
             entries = []
             var target: Int64 = -1
             let n = withUnsafeMutableBytes(of: &target) { read(fds[0], $0.baseAddress, 8) }

@@ -19,9 +19,11 @@ package enum CloneEvaluation {
     /// The rendered value, or why there is none (one line).
     /// One evaluation runs at most `evaluation.seconds`: the clone is killed then, and
     /// the command ends (one line, exit 125).
-    package static func evaluate(_ expression: String, in session: ReplaySession,
-                         evaluation: EvaluationLimit = EvaluationLimit(),
-                         at position: String = "this stop") -> Result<String, CLIError> {
+    package static func evaluate(
+        _ expression: String, in session: ReplaySession,
+        evaluation: EvaluationLimit = EvaluationLimit(),
+        at position: String = "this stop"
+    ) -> Result<String, CLIError> {
         guard let state = try? session.machine.saveVCPU() else {
             return .failure(CLIError("\(expression): beyond what the VMM evaluates, and this replay cannot be cloned"))
         }
@@ -41,7 +43,10 @@ package enum CloneEvaluation {
         var timedOut = false
         while true {
             let now = monotonicNanos()
-            guard now < deadline else { timedOut = true; break }
+            guard now < deadline else {
+                timedOut = true
+                break
+            }
             var p = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
             let waited = poll(&p, 1, Int32(min((deadline - now) / 1_000_000 + 1, 1000)))
             if waited < 0 && errno == EINTR { continue }
@@ -58,9 +63,12 @@ package enum CloneEvaluation {
         if timedOut {
             fail(evaluation.timedOut("the --print expression \(expression)", at: position).message, code: 125)
         }
-        guard let ok = reply.first else { return .failure(CLIError("\(expression): the clone ended without an answer")) }
+        guard let ok = reply.first else {
+            return .failure(CLIError("\(expression): the clone ended without an answer"))
+        }
         let text = String(decoding: reply.dropFirst(), as: UTF8.self)
-        return ok == 1 ? .success(text) : .failure(CLIError("\(expression): \(text.split(separator: "\n").first ?? "")"))
+        return ok == 1
+            ? .success(text) : .failure(CLIError("\(expression): \(text.split(separator: "\n").first ?? "")"))
     }
 
     /// How the clone's program ended, in words (an exit ends the clone with the program's status).
@@ -75,7 +83,9 @@ package enum CloneEvaluation {
     }
 
     /// The child: never returns.
-    private static func runClone(_ code: String, session: ReplaySession, state: GuestMachine.VCPUState, answer fd: Int32) -> Never {
+    private static func runClone(
+        _ code: String, session: ReplaySession, state: GuestMachine.VCPUState, answer fd: Int32
+    ) -> Never {
         func reply(_ ok: Bool, _ text: String) -> Never {
             var bytes = [UInt8(ok ? 1 : 0)] + Array(text.utf8)
             var off = 0
@@ -96,10 +106,17 @@ package enum CloneEvaluation {
             start = channel.collected.count
             guard b.count >= 3, b[0] == 0x0d else { return }
             var i = 2, len = 0, shift = 0
-            while i < b.count { len |= Int(b[i] & 0x7f) << shift; shift += 7; i += 1; if b[i - 1] & 0x80 == 0 { break } }
+            while i < b.count {
+                len |= Int(b[i] & 0x7f) << shift
+                shift += 7
+                i += 1
+                if b[i - 1] & 0x80 == 0 { break }
+            }
             reply(b[1] == 1, String(decoding: b[i..<min(b.count, i + len)], as: UTF8.self))
         }
-        guard channel.putRequest(Array(code.utf8)) else { reply(false, "the expression does not fit in the channel's buffer") }
+        guard channel.putRequest(Array(code.utf8)) else {
+            reply(false, "the expression does not fit in the channel's buffer")
+        }
         do {
             let end = try session.machine.continueInClone(returning: ChannelPort.evalRequest, kernel: session.replayer)
             reply(false, "the evaluation ended the program (\(describe(end)))")

@@ -34,7 +34,9 @@ package func fail(_ message: String, code: Int32) -> Never {
 /// required; `mailbox: false` when the VMM must hold a stopped vCPU at each exit (checkpoints,
 /// clones). A trace that cannot be replayed is one line, exit 125.
 package func questionReplay(_ trace: String, mailbox: Bool = true) throws -> ReplaySession {
-    do { return try ReplaySession(path: trace, quiet: true, ignoreCPU: false, mailbox: mailbox, diagnostic: { _ in }) } catch {
+    do {
+        return try ReplaySession(path: trace, quiet: true, ignoreCPU: false, mailbox: mailbox, diagnostic: { _ in })
+    } catch {
         throw CLIError(error.description)
     }
 }

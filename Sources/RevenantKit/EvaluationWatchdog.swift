@@ -28,11 +28,13 @@ package final class EvaluationWatchdog: @unchecked Sendable {
 
     package func start() {
         let box = Unmanaged.passRetained(self)
-        pthread_create(&thread, nil, { arg in
-            let watchdog = Unmanaged<EvaluationWatchdog>.fromOpaque(arg!).takeRetainedValue()
-            watchdog.watch()
-            return nil
-        }, box.toOpaque())
+        pthread_create(
+            &thread, nil,
+            { arg in
+                let watchdog = Unmanaged<EvaluationWatchdog>.fromOpaque(arg!).takeRetainedValue()
+                watchdog.watch()
+                return nil
+            }, box.toOpaque())
     }
 
     package func stop() {
@@ -53,8 +55,10 @@ package final class EvaluationWatchdog: @unchecked Sendable {
         while isRunning {
             usleep(50_000)
             guard let block = channel.introspectAddress(),
-                  let value = try? memory.load(UInt64.self,
-                                               at: block + PerlLayout.evaluatingOffset) else { continue }
+                let value = try? memory.load(
+                    UInt64.self,
+                    at: block + PerlLayout.evaluatingOffset)
+            else { continue }
             let now = monotonicNanos()
             if value != seen {
                 (seen, since) = (value, now)

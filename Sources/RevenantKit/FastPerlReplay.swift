@@ -26,17 +26,22 @@ package struct FastPerlReplay {
         var breaks: [Int]?
         var first = false
 
-        init(when: (text: String, expression: PerlExpression)?, prints: [(text: String, expression: PerlExpression)],
-             other: String?, breaks: [Int]?, first: Bool) {
+        init(
+            when: (text: String, expression: PerlExpression)?, prints: [(text: String, expression: PerlExpression)],
+            other: String?, breaks: [Int]?, first: Bool
+        ) {
             if let when {
-                self.when = ["when " + when.text] + Set(when.expression.variables).sorted().map { n in
-                    // As the VM path resolves them: a plain name may be a lexical or in the
-                    // statement's package; a qualified or special one is found as it is.
-                    let leaf = n.dropFirst()
-                    let plain = leaf.first.map { $0.isLetter || $0 == "_" } == true && !leaf.contains("::")
-                        && !PerlIntrospector.mainOnly.contains(String(leaf))
-                    return (plain ? "var " : "need ") + n
-                }
+                self.when =
+                    ["when " + when.text]
+                    + Set(when.expression.variables).sorted().map { n in
+                        // As the VM path resolves them: a plain name may be a lexical or in the
+                        // statement's package; a qualified or special one is found as it is.
+                        let leaf = n.dropFirst()
+                        let plain =
+                            leaf.first.map { $0.isLetter || $0 == "_" } == true && !leaf.contains("::")
+                            && !PerlIntrospector.mainOnly.contains(String(leaf))
+                        return (plain ? "var " : "need ") + n
+                    }
             }
             // The display ends at the line's first tab; the code may hold any.
             func shown(_ t: String) -> String { t.replacingOccurrences(of: "\t", with: " ") }
@@ -98,11 +103,16 @@ package struct FastPerlReplay {
         defer { close(null) }
         let stderr: Int32 = environmentValue("REVENANT_FAST_STDERR") == nil ? null : 2
         do {
-            let what = request.when.isEmpty ? "the --print expression"
-                : request.prints.isEmpty ? "the --when predicate"
-                : "the --when predicate or a --print expression"
-            return try inSandbox(request.text, stdio: [null, null, stderr], debugger: false,
-                                 timing: what) { status, collected in
+            let what =
+                request.when.isEmpty
+                ? "the --print expression"
+                : request.prints.isEmpty
+                    ? "the --when predicate"
+                    : "the --when predicate or a --print expression"
+            return try inSandbox(
+                request.text, stdio: [null, null, stderr], debugger: false,
+                timing: what
+            ) { status, collected in
                 try outcome(status: status, collected: collected)
             }
         } catch let e as Inexact { return .diverged(e.why) }
@@ -128,12 +138,16 @@ package struct FastPerlReplay {
     /// Set up the sandbox (scratch folder, the feed and request in the guest's /tmp), run perl
     /// in it, and hand `body` its exit status and the channel it wrote.
     /// `timing`: what the shim evaluates, bounded by --timeout (nil: nothing of ours runs).
-    package func inSandbox<T>(_ requestLines: [String], stdio: [Int32], debugger: Bool, timing: String? = nil,
-                      _ body: (Int32, [UInt8]) throws -> T) throws -> T {
+    package func inSandbox<T>(
+        _ requestLines: [String], stdio: [Int32], debugger: Bool, timing: String? = nil,
+        _ body: (Int32, [UInt8]) throws -> T
+    ) throws -> T {
         let feed = try index.perlFeed()
         guard let hash = try hashState(feed) else { throw CLIError("\(trace): the run's records have no hash state") }
         var scratchTemplate = Array("/tmp/revenant-scratch-XXXXXX".utf8CString)
-        guard mkdtemp(&scratchTemplate) != nil else { throw CLIError("cannot create a scratch folder: \(String(cString: strerror(errno)))") }
+        guard mkdtemp(&scratchTemplate) != nil else {
+            throw CLIError("cannot create a scratch folder: \(String(cString: strerror(errno)))")
+        }
         let scratch = scratchTemplate.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         defer { removeTree(scratch) }
         if let why = try stageSources(into: scratch) { throw Inexact(why: why) }
@@ -158,22 +172,30 @@ package struct FastPerlReplay {
         env += [ByteString("REVENANT_SHIM_REPLAY=" + feedPath), ByteString("REVENANT_SHIM_REQUEST=" + requestPath)]
         var options = SessionOptions()
         options.memory = "\(max(header.memory >> 20, 64))M"
-        let session = try GuestSession(options: options, program: header.program, arguments: [], record: nil, replica: .init(
-            program: ProgramSpec(path: header.program, argv: argv), environment: env, cwd: header.cwd,
-            scratch: scratch, readOnly: [lib] + recordedMounts(), stdio: stdio))
+        let session = try GuestSession(
+            options: options, program: header.program, arguments: [], record: nil,
+            replica: .init(
+                program: ProgramSpec(path: header.program, argv: argv), environment: env, cwd: header.cwd,
+                scratch: scratch, readOnly: [lib] + recordedMounts(), stdio: stdio))
         // The feed, the request, and the empty file reads open in place of the recorded ones.
-        for (path, bytes) in [(feedPath, feed), (requestPath, Array((lines.joined(separator: "\n") + "\n").utf8)),
-                              ("/tmp/.revenant-replay-empty", [])] {
+        for (path, bytes) in [
+            (feedPath, feed), (requestPath, Array((lines.joined(separator: "\n") + "\n").utf8)),
+            ("/tmp/.revenant-replay-empty", []),
+        ] {
             if let e = writeWholeFile(session.privateTmp + path.dropFirst(4), bytes) {
                 throw CLIError("cannot write the replay's \(path): \(String(cString: strerror(e)))")
             }
         }
-        if environmentValue("REVENANT_FAST_STDERR") != nil { FileHandleStderr.write(lines.joined(separator: "\n") + "\n") }
+        if environmentValue("REVENANT_FAST_STDERR") != nil {
+            FileHandleStderr.write(lines.joined(separator: "\n") + "\n")
+        }
         var watchdog: EvaluationWatchdog?
         if let what = timing {
             let (index, evaluation, tmp) = (index, evaluation, session.privateTmp)
-            watchdog = EvaluationWatchdog(channel: session.personality.channel, memory: session.machine.space,
-                                          seconds: evaluation.seconds) { seq in
+            watchdog = EvaluationWatchdog(
+                channel: session.personality.channel, memory: session.machine.space,
+                seconds: evaluation.seconds
+            ) { seq in
                 // The guest may compute forever: this thread ends the command, leaving nothing behind.
                 removeTree(scratch)
                 removeTree(tmp)
@@ -202,7 +224,13 @@ package struct FastPerlReplay {
         var ended: ReplayReport.Kind?
         for r in reports {
             switch r.kind {
-            case .hit: hits.append((r.statement, r.text.isEmpty ? [] : r.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)))
+            case .hit:
+                hits.append(
+                    (
+                        r.statement,
+                        r.text.isEmpty
+                            ? [] : r.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                    ))
             case .diverged: return .diverged("diverged at statement #\(r.statement), \(r.text)")
             case .failed: return .diverged(r.text)
             case .done, .stopped: ended = ended ?? r.kind
@@ -243,7 +271,9 @@ package struct FastPerlReplay {
             guard SHA256.hex(bytes) == digest else { return "\(f.path) changed since the recording" }
             let target = scratch + "/" + absolute.dropFirst(cwd.count)
             makeDirectories(ByteString(String(target[..<(target.lastIndex(of: "/") ?? target.endIndex)])))
-            if let e = writeWholeFile(target, bytes) { throw CLIError("cannot stage \(f.path): \(String(cString: strerror(e)))") }
+            if let e = writeWholeFile(target, bytes) {
+                throw CLIError("cannot stage \(f.path): \(String(cString: strerror(e)))")
+            }
         }
         return nil
     }

@@ -53,28 +53,40 @@ public final class GuestSession {
         try self.init(options: options, program: program, arguments: arguments, record: nil, replica: nil)
     }
 
-    package init(options: SessionOptions, program: ByteString, arguments: [ByteString], record: RecordRequest?,
-         replica: Replica? = nil) throws {
+    package init(
+        options: SessionOptions, program: ByteString, arguments: [ByteString], record: RecordRequest?,
+        replica: Replica? = nil
+    ) throws {
         self.options = options
-        guard let memory = parseSize(options.memory) else { throw CLIError("--memory: cannot read size '\(options.memory)' (e.g. 512M, 4G)") }
-        guard memory <= GuestLayout.maxMemory else { throw CLIError("--memory: at most \(GuestLayout.maxMemory >> 30)G") }
+        guard let memory = parseSize(options.memory) else {
+            throw CLIError("--memory: cannot read size '\(options.memory)' (e.g. 512M, 4G)")
+        }
+        guard memory <= GuestLayout.maxMemory else {
+            throw CLIError("--memory: at most \(GuestLayout.maxMemory >> 30)G")
+        }
         var env = try replica?.environment ?? guestEnvironment(options)
         let cwd = replica?.cwd ?? currentDirectory()
         let pathVar = env.first { $0.hasPrefix("PATH=") }.map { $0.dropFirst(5) }
         var located: ProgramSpec
-        if let replica { located = replica.program } else {
+        if let replica {
+            located = replica.program
+        } else {
             do throws(LaunchError) {
                 located = try ProgramSpec.locate(program, arguments: arguments, pathVariable: pathVar, cwd: cwd)
             } catch { throw CLIError(error.description, code: error.exitCode) }
         }
         var shimsLoaded: [String] = [], shimFolders: [String] = []
-        if let record { (located, env, shimsLoaded, shimFolders) = try record.shims.apply(to: located, environment: env) }
+        if let record {
+            (located, env, shimsLoaded, shimFolders) = try record.shims.apply(to: located, environment: env)
+        }
         spec = located
         keepChannel = record?.keepChannel ?? (replica != nil)
         // An existing -o is refused before anything runs.
         var trace: TraceDirectory?
         if let record {
-            do { trace = try TraceDirectory.create(record.path, force: record.force) } catch { throw CLIError(error.description) }
+            do { trace = try TraceDirectory.create(record.path, force: record.force) } catch {
+                throw CLIError(error.description)
+            }
         }
         var mounts = [Mount(guest: "/", host: "/", writable: false)]
         var template = Array("/tmp/revenant-tmp-XXXXXX".utf8CString)
@@ -127,9 +139,10 @@ public final class GuestSession {
         // VMM then creates files with exactly the modes the guest asks for, and its own files
         // with explicit modes.
         let inheritedUmask = Glibc.umask(0)
-        let config = PersonalityConfig(mounts: mounts, cwd: cwd, programPath: spec.path, network: options.network,
-                                       umask: UInt32(inheritedUmask),
-                                       diagnostic: { FileHandleStderr.write("revenant: \($0)\n") })
+        let config = PersonalityConfig(
+            mounts: mounts, cwd: cwd, programPath: spec.path, network: options.network,
+            umask: UInt32(inheritedUmask),
+            diagnostic: { FileHandleStderr.write("revenant: \($0)\n") })
         personality = LinuxPersonality(memory: machine.space, config: config)
         let loaded: LoadedProgram
         let atRandom = personality.nondeterminism.atRandom()
@@ -142,8 +155,10 @@ public final class GuestSession {
             throw CLIError(error.description)
         }
         do throws(LaunchError) {
-            loaded = try Loader.load(program: spec, environment: env, atRandom: atRandom, hwcap: machine.hwcap,
-                                     ids: ids, into: machine.space) { [recorder] path in
+            loaded = try Loader.load(
+                program: spec, environment: env, atRandom: atRandom, hwcap: machine.hwcap,
+                ids: ids, into: machine.space
+            ) { [recorder] path in
                 let fd = path.withCString { open($0, O_RDONLY | O_CLOEXEC) }
                 if fd >= 0, let recorder, let blob = recorder.storeFile(fd: fd) {
                     files.append(.init(path: path, blob: blob))
@@ -160,11 +175,14 @@ public final class GuestSession {
                 mounts: mounts.map { .init(guest: $0.guest, host: $0.host, writable: $0.writable) },
                 memory: machine.space.layout.size, network: options.network,
                 trapStrategy: machine.strategy.rawValue, hypervisor: machine.hypervisor,
-                cpuid: machine.cpuSignature.leaves.map { .init(leaf: $0.leaf, subleaf: $0.subleaf, eax: $0.eax, ebx: $0.ebx, ecx: $0.ecx, edx: $0.edx) },
+                cpuid: machine.cpuSignature.leaves.map {
+                    .init(leaf: $0.leaf, subleaf: $0.subleaf, eax: $0.eax, ebx: $0.ebx, ecx: $0.ecx, edx: $0.edx)
+                },
                 revenantVersion: revenantVersion, recordedAt: isoNow())
-            h.process = .init(atRandom: Hex.string(atRandom),
-                              pid: personality.nondeterminism.pid, ppid: personality.nondeterminism.ppid,
-                              uid: ids.uid, euid: ids.euid, gid: ids.gid, egid: ids.egid, hwcap: machine.hwcap)
+            h.process = .init(
+                atRandom: Hex.string(atRandom),
+                pid: personality.nondeterminism.pid, ppid: personality.nondeterminism.ppid,
+                uid: ids.uid, euid: ids.euid, gid: ids.gid, egid: ids.egid, hwcap: machine.hwcap)
             h.files = files
             h.shims = shimsLoaded
             if keepChannel { h.keptChannel = true }
@@ -214,21 +232,25 @@ public final class GuestSession {
         }
         // A crash is always reported; a signal the program sent itself or got from outside is not
         // (Linux prints nothing either), except with --verbose.
-        if case .killed(_, let report, let fault) = termination, fault || options.verbose { FileHandleStderr.write(report + "\n") }
+        if case .killed(_, let report, let fault) = termination, fault || options.verbose {
+            FileHandleStderr.write(report + "\n")
+        }
         if options.verbose {
-            FileHandleStderr.write("""
-            revenant: hypervisor \(machine.hypervisor), trap strategy \(machine.strategy.rawValue), \
-            syscalls via \(machine.useMailbox ? "mailbox" : "exits")\(machine.mailboxStats.map { " (\($0.served) served by the spinner, \($0.fallbacks) starvation fallbacks)" } ?? "")
-            revenant: VM start-up \(fmtMs(machine.startupNanoseconds)), guest run \(fmtMs(elapsed)) (\(fmtMs(machine.runNanoseconds)) in KVM_RUN), \
-            \(personality.syscallCount) syscalls, \(machine.exits) exits
+            FileHandleStderr.write(
+                """
+                revenant: hypervisor \(machine.hypervisor), trap strategy \(machine.strategy.rawValue), \
+                syscalls via \(machine.useMailbox ? "mailbox" : "exits")\(machine.mailboxStats.map { " (\($0.served) served by the spinner, \($0.fallbacks) starvation fallbacks)" } ?? "")
+                revenant: VM start-up \(fmtMs(machine.startupNanoseconds)), guest run \(fmtMs(elapsed)) (\(fmtMs(machine.runNanoseconds)) in KVM_RUN), \
+                \(personality.syscallCount) syscalls, \(machine.exits) exits
 
-            """)
+                """)
             if let stats = machine.vcpuStats() {
                 let interesting = stats.values.filter { $0.value > 0 }.sorted { $0.key < $1.key }
-                FileHandleStderr.write("revenant: KVM vCPU stats: " + interesting.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + "\n")
+                FileHandleStderr.write(
+                    "revenant: KVM vCPU stats: " + interesting.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+                        + "\n")
             }
         }
         return termination.exitStatus
     }
 }
-

@@ -14,7 +14,9 @@ package struct Breakpoint {
     package var file: String
     package var line: Int64
     package init(_ spec: String) throws {
-        guard let colon = spec.lastIndex(of: ":"), let l = Int64(spec[spec.index(after: colon)...]), l > 0, colon != spec.startIndex else {
+        guard let colon = spec.lastIndex(of: ":"), let l = Int64(spec[spec.index(after: colon)...]), l > 0,
+            colon != spec.startIndex
+        else {
             throw CLIError("--break \(spec): expected FILE:LINE")
         }
         file = String(spec[..<colon])
@@ -67,8 +69,10 @@ package struct PerlReplayRun {
 
     package func printed(at stop: PerlStop, _ stepper: PerlStepper) -> [String] {
         if let clonePrint {
-            switch CloneEvaluation.evaluate(clonePrint, in: stepper.session, evaluation: evaluation,
-                                            at: "statement #\(stop.seq) (\(stop.location))") {
+            switch CloneEvaluation.evaluate(
+                clonePrint, in: stepper.session, evaluation: evaluation,
+                at: "statement #\(stop.seq) (\(stop.location))")
+            {
             case .success(let v): return ["\(clonePrint) = \(v)"]
             case .failure(let f): return ["<\(f.message)>"]
             }
@@ -82,8 +86,10 @@ package struct PerlReplayRun {
 
     /// Every statement on these lines (number and position), from the index, in order.
     package func targets(_ points: [Breakpoint]) throws -> [(seq: Int, event: Int)] {
-        try index.statements(onLines: Set(points.map(\.line))).filter { s in points.contains { $0.matches(file: s.file, line: s.line) } }
-            .map { ($0.seq, $0.event) }
+        try index.statements(onLines: Set(points.map(\.line))).filter { s in
+            points.contains { $0.matches(file: s.file, line: s.line) }
+        }
+        .map { ($0.seq, $0.event) }
     }
 
     /// Replay once, calling `report` at every hit with what --print shows there; returns the
@@ -93,7 +99,8 @@ package struct PerlReplayRun {
             let found = try index.statements(seqs: hits.map(\.seq))
             for h in hits {
                 guard let s = found[h.seq] else { throw CLIError("\(trace): statement #\(h.seq) is not in the index") }
-                let stop = PerlStop(seq: h.seq, event: s.event, file: s.file, line: s.line, package: s.package, sub: s.sub)
+                let stop = PerlStop(
+                    seq: h.seq, event: s.event, file: s.file, line: s.line, package: s.package, sub: s.sub)
                 report(stop, position(stop), h.lines)
             }
             return hits.count
@@ -103,8 +110,9 @@ package struct PerlReplayRun {
 
     /// The fast form's hits, or nil when the VM path must answer (said on stderr).
     package func runFast() throws -> [(seq: Int, lines: [String])]? {
-        let request = FastPerlReplay.Request(when: when, prints: prints, other: clonePrint,
-                                             breaks: breakpoints.isEmpty ? nil : try targets(breakpoints).map(\.seq), first: first)
+        let request = FastPerlReplay.Request(
+            when: when, prints: prints, other: clonePrint,
+            breaks: breakpoints.isEmpty ? nil : try targets(breakpoints).map(\.seq), first: first)
         let why: String
         var fast = FastPerlReplay(trace: trace, index: index, header: header)
         fast.evaluation = evaluation
@@ -148,12 +156,15 @@ package struct PerlReplayRun {
             report(stop, position(stop), printed(at: stop, stepper))
             return !first
         }
-        let finished = Result { try replayToEnd(session) { "last Perl statement: \(stepper.current().statement?.location ?? "none yet")" } }
+        let finished = Result {
+            try replayToEnd(session) { "last Perl statement: \(stepper.current().statement?.location ?? "none yet")" }
+        }
         if let failure { throw CLIError(failure) }
         if let e = stepper.error { throw CLIError("\(trace): \(e)") }
         _ = try finished.get()
         if !stepper.steppable {
-            throw CLIError("\(trace) was recorded with a Perl shim that cannot be stepped (channel version 1): record it again")
+            throw CLIError(
+                "\(trace) was recorded with a Perl shim that cannot be stepped (channel version 1): record it again")
         }
         return hits
     }

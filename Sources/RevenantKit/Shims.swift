@@ -11,7 +11,9 @@ package struct ShimSelection {
     /// auto: every shim that applies to the program; none; or a comma-separated list.
     package init(_ value: String) throws {
         switch value {
-        case "auto": perl = true; sqlite = true
+        case "auto":
+            perl = true
+            sqlite = true
         case "none": break
         default:
             explicit = true
@@ -29,8 +31,11 @@ package struct ShimSelection {
     /// named explicitly cannot be loaded. `loaded` names what was added; `folders` are the host
     /// folders the guest must see (read-only) for them — a build under /tmp is hidden by the
     /// guest's private /tmp otherwise.
-    package func apply(to spec: ProgramSpec, environment: [ByteString]) throws
-        -> (spec: ProgramSpec, environment: [ByteString], loaded: [String], folders: [String]) {
+    package func apply(
+        to spec: ProgramSpec, environment: [ByteString]
+    ) throws
+        -> (spec: ProgramSpec, environment: [ByteString], loaded: [String], folders: [String])
+    {
         var spec = spec
         var env = environment
         var loaded: [String] = []
@@ -48,15 +53,19 @@ package struct ShimSelection {
                 loaded.append("sqlite")
                 folders.append(String(lib[..<(lib.lastIndex(of: "/") ?? lib.endIndex)]))
             } else {
-                let why = "the SQLite shim is not built (run `make shims`, or set REVENANT_SHIMS to the folder holding sqlite/)"
+                let why =
+                    "the SQLite shim is not built (run `make shims`, or set REVENANT_SHIMS to the folder holding sqlite/)"
                 if explicit { throw CLIError("--shims sqlite: \(why)") }
-                if spec.path.hasSuffix("/sqlite3") { FileHandleStderr.write("revenant: \(why); recording without it\n") }
+                if spec.path.hasSuffix("/sqlite3") {
+                    FileHandleStderr.write("revenant: \(why); recording without it\n")
+                }
             }
         }
         if perl {
             if ShimSelection.isPerl(spec.path.description) {
                 guard let lib = ShimSelection.perlShimLibrary() else {
-                    let why = "the Perl shim is not built (run `make shims`, or set REVENANT_SHIMS to the folder holding perl/lib)"
+                    let why =
+                        "the Perl shim is not built (run `make shims`, or set REVENANT_SHIMS to the folder holding perl/lib)"
                     if explicit { throw CLIError("--shims perl: \(why)") }
                     FileHandleStderr.write("revenant: \(why); recording without it\n")
                     return (spec, env, loaded, folders)
@@ -78,11 +87,14 @@ package struct ShimSelection {
 
     /// The command the user ran: a recorded argv and environment less exactly what apply() added
     /// for `shims` (the trace header's list): perl's switches, the SQLite shim in LD_PRELOAD.
-    package static func userCommand(argv: [String], environment: [String],
-                            shims: [String]) -> (argv: [String], environment: [String]) {
+    package static func userCommand(
+        argv: [String], environment: [String],
+        shims: [String]
+    ) -> (argv: [String], environment: [String]) {
         var argv = argv, env = environment
         if shims.contains("perl"), argv.count >= 3, argv[1].hasPrefix("-I"),
-           Array(argv[1...2]) == perlSwitches(String(argv[1].dropFirst(2))) {
+            Array(argv[1...2]) == perlSwitches(String(argv[1].dropFirst(2)))
+        {
             argv.removeSubrange(1...2)
         }
         if shims.contains("sqlite"), let i = env.firstIndex(where: { $0.hasPrefix("LD_PRELOAD=") }) {
@@ -139,7 +151,9 @@ package struct ShimSelection {
         var candidates: [String] = []
         if let env = getenv("REVENANT_SHIMS") { candidates.append(String(cString: env)) }
         if let exe = realpath("/proc/self/exe", nil) {
-            let dir = String(String(cString: exe).split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/"))
+            let dir = String(
+                String(cString: exe).split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(
+                    separator: "/"))
             free(exe)
             candidates += [dir + "/../shims", dir + "/../../shims"]
         }

@@ -16,13 +16,17 @@ public enum MachineLevel {
             throw Unsupported(description: error.description)
         }
         var bytes = preImage ?? []
-        var fds: [UInt64: UInt64] = [:]   // descriptor on the file → its offset (for write)
+        var fds: [UInt64: UInt64] = [:]  // descriptor on the file → its offset (for write)
         var walFile = false
         let nr = { (name: String) in UInt64(SyscallNames.byName[name] ?? -1) }
-        let (openat, close, pwrite, write, ftruncate, lseek) = (nr("openat"), nr("close"), nr("pwrite64"), nr("write"), nr("ftruncate"), nr("lseek"))
+        let (openat, close, pwrite, write, ftruncate, lseek) = (
+            nr("openat"), nr("close"), nr("pwrite64"), nr("write"), nr("ftruncate"), nr("lseek")
+        )
         let memory = session.personality.memory
         func put(_ data: [UInt8], at offset: Int) {
-            if bytes.count < offset + data.count { bytes += [UInt8](repeating: 0, count: offset + data.count - bytes.count) }
+            if bytes.count < offset + data.count {
+                bytes += [UInt8](repeating: 0, count: offset + data.count - bytes.count)
+            }
             bytes.replaceSubrange(offset..<offset + data.count, with: data)
         }
         session.replayer.onServed = { [weak replayer = session.replayer] index, req, e in
@@ -32,7 +36,9 @@ public enum MachineLevel {
             let result = e.result
             switch req.number {
             case openat:
-                guard result >= 0, let p = e.paths.first.map({ String(decoding: $0.bytes, as: UTF8.self) }) else { return }
+                guard result >= 0, let p = e.paths.first.map({ String(decoding: $0.bytes, as: UTF8.self) }) else {
+                    return
+                }
                 let absolute = p.hasPrefix("/") ? p : session.header.cwd.description + "/" + p
                 if absolute == file { fds[UInt64(result)] = 0 } else { fds[UInt64(result)] = nil }
                 if absolute == file + "-wal" { walFile = true }
@@ -47,7 +53,11 @@ public enum MachineLevel {
             case lseek where fds[req[0]] != nil && result >= 0: fds[req[0]] = UInt64(result)
             case ftruncate where fds[req[0]] != nil && result == 0:
                 let n = Int(req[1])
-                if n < bytes.count { bytes.removeSubrange(n...) } else { bytes += [UInt8](repeating: 0, count: n - bytes.count) }
+                if n < bytes.count {
+                    bytes.removeSubrange(n...)
+                } else {
+                    bytes += [UInt8](repeating: 0, count: n - bytes.count)
+                }
             default: break
             }
         }
@@ -56,7 +66,10 @@ public enum MachineLevel {
         case .traceFailed(let t): throw Unsupported(description: t)
         case .finished, .stopped: break
         }
-        if walFile { throw Unsupported(description: "the database is in WAL mode: its pages live in \(file)-wal until a checkpoint") }
+        if walFile {
+            throw Unsupported(
+                description: "the database is in WAL mode: its pages live in \(file)-wal until a checkpoint")
+        }
         return bytes
     }
 }

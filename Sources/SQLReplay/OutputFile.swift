@@ -23,8 +23,10 @@ public final class OutputFile {
 
     /// `option` names the path in messages; `protected` are folders that must not be written
     /// into (the trace the command reads).
-    public init(_ path: String, option: String, force: Bool, protected: [String],
-                companions: [String] = []) throws(Refused) {
+    public init(
+        _ path: String, option: String, force: Bool, protected: [String],
+        companions: [String] = []
+    ) throws(Refused) {
         self.path = path
         self.option = option
         self.force = force
@@ -37,8 +39,9 @@ public final class OutputFile {
             throw Refused(description: "\(option) \(path) is a folder")
         }
         let cannot = {
-            Refused(description:
-                "\(option) \(path): cannot write in \(folder): \(String(cString: strerror(errno)))")
+            Refused(
+                description:
+                    "\(option) \(path): cannot write in \(folder): \(String(cString: strerror(errno)))")
         }
         guard let real = OutputFile.realPath(folder) else { throw cannot() }
         for p in protected {
@@ -92,12 +95,14 @@ public final class OutputFile {
         case S_IFREG where force, S_IFLNK where force: return
         case S_IFREG: throw Refused(description: "\(option) \(path) exists (--force to replace it)")
         case S_IFLNK:
-            throw Refused(description: "\(option) \(path) is a symbolic link "
-                          + "(--force replaces the link itself, not what it points to)")
+            throw Refused(
+                description: "\(option) \(path) is a symbolic link "
+                    + "(--force replaces the link itself, not what it points to)")
         case S_IFDIR: throw Refused(description: "\(option) \(path) is a folder")
         default:
-            throw Refused(description: "\(option) \(path) is not a regular file (a device, FIFO or socket): "
-                          + "it is never replaced")
+            throw Refused(
+                description: "\(option) \(path) is not a regular file (a device, FIFO or socket): "
+                    + "it is never replaced")
         }
     }
 

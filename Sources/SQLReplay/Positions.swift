@@ -16,7 +16,8 @@ public struct Position: CustomStringConvertible {
         self.sql = sql
     }
     public var description: String {
-        "event #\(event)" + (perl.map { p in ", perl " + (perlCaller.map { "\($0), in \(p)" } ?? p) } ?? "") + (sql.map { ", SQL #\($0)" } ?? "")
+        "event #\(event)" + (perl.map { p in ", perl " + (perlCaller.map { "\($0), in \(p)" } ?? p) } ?? "")
+            + (sql.map { ", SQL #\($0)" } ?? "")
     }
 }
 
@@ -25,16 +26,21 @@ extension TraceIndex {
     /// event ran before it).
     public func position(atEvent event: Int) throws -> Position {
         try queue.read { db in
-            let perl = try String.fetchOne(db, sql: """
-                SELECT f.path || ':' || s.line FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
-                WHERE s.seq = (SELECT max(seq) FROM statements WHERE event <= ?)
-                """, arguments: [event])
+            let perl = try String.fetchOne(
+                db,
+                sql: """
+                    SELECT f.path || ':' || s.line FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
+                    WHERE s.seq = (SELECT max(seq) FROM statements WHERE event <= ?)
+                    """, arguments: [event])
             // The same rule as the SQL log's caller (the index marks the program's own files).
-            let caller = try String.fetchOne(db, sql: """
-                SELECT f.path || ':' || s.line FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
-                WHERE s.event <= ? AND f.program_code ORDER BY s.seq DESC LIMIT 1
-                """, arguments: [event])
-            let sql = try Int.fetchOne(db, sql: "SELECT max(seq) FROM sql_statements WHERE event <= ?", arguments: [event])
+            let caller = try String.fetchOne(
+                db,
+                sql: """
+                    SELECT f.path || ':' || s.line FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
+                    WHERE s.event <= ? AND f.program_code ORDER BY s.seq DESC LIMIT 1
+                    """, arguments: [event])
+            let sql = try Int.fetchOne(
+                db, sql: "SELECT max(seq) FROM sql_statements WHERE event <= ?", arguments: [event])
             return Position(event: event, perl: perl, perlCaller: caller == perl ? nil : caller, sql: sql)
         }
     }

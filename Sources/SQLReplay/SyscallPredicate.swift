@@ -23,8 +23,9 @@ public struct SyscallPredicate {
             key = String(text[..<i])
             value = String(text[text.index(after: i)...])
             guard keys.contains(key) else {
-                throw Invalid(description:
-                    "\(option) \(text): unknown key '\(key)' (\(keys.joined(separator: ", ")))")
+                throw Invalid(
+                    description:
+                        "\(option) \(text): unknown key '\(key)' (\(keys.joined(separator: ", ")))")
             }
             if text[i] == "~" {
                 do { regex = try NSRegularExpression(pattern: value) } catch {
@@ -33,8 +34,9 @@ public struct SyscallPredicate {
             }
             // A name no syscall has is a typo, not a question without an answer.
             if key == "name", !SyscallNames.byName.keys.contains(where: holds) {
-                throw Invalid(description: "\(option) \(text): no syscall is called that "
-                              + "(revenant syscalls lists them)")
+                throw Invalid(
+                    description: "\(option) \(text): no syscall is called that "
+                        + "(revenant syscalls lists them)")
             }
         }
 
@@ -54,8 +56,9 @@ public struct SyscallPredicate {
         }
         var all: [Condition]
         do { all = [try Condition("name=" + first, keys: ["name"], option: "--syscall")] } catch {
-            throw Invalid(description:
-                "--syscall \(first): no syscall is called that (revenant syscalls lists them)")
+            throw Invalid(
+                description:
+                    "--syscall \(first): no syscall is called that (revenant syscalls lists them)")
         }
         for w in words.dropFirst() {
             all.append(try Condition(w, keys: ["path", "fd", "result", "errno", "data"], option: "--syscall"))
@@ -80,13 +83,18 @@ public struct SyscallPredicate {
     /// Whether the served call matches; `memory` reads the buffers of writes and reads.
     public func matches(_ req: SyscallRequest, _ e: SyscallEvent, memory: AddressSpace) -> Bool {
         conditions.allSatisfy { c in
-            subjects(c.key, e, data: {
-                // What write/pwrite64/send wrote, or read/pread64/recv brought in.
-                guard e.result > 0, SyscallTable.row(e.number)?.data == .buffer,
-                      let bytes = try? memory.bytes(at: req[1],
-                                                    count: Int(min(e.result, 1 << 20))) else { return nil }
-                return String(decoding: bytes, as: UTF8.self)
-            }).contains(where: c.holds)
+            subjects(
+                c.key, e,
+                data: {
+                    // What write/pwrite64/send wrote, or read/pread64/recv brought in.
+                    guard e.result > 0, SyscallTable.row(e.number)?.data == .buffer,
+                        let bytes = try? memory.bytes(
+                            at: req[1],
+                            count: Int(min(e.result, 1 << 20)))
+                    else { return nil }
+                    return String(decoding: bytes, as: UTF8.self)
+                }
+            ).contains(where: c.holds)
         }
     }
 

@@ -28,14 +28,20 @@ public struct TimeTravel {
     }
 
     public enum Failure: Error, CustomStringConvertible {
-        case usage(String)        // exit 125
-        case noAnswer(String)     // exit 1 (index out of range, no SQL, no such database)
-        case diverged(String)     // exit 124
+        case usage(String)  // exit 125
+        case noAnswer(String)  // exit 1 (index out of range, no SQL, no such database)
+        case diverged(String)  // exit 124
         public var description: String {
-            switch self { case .usage(let s), .noAnswer(let s), .diverged(let s): return s }
+            switch self {
+            case .usage(let s), .noAnswer(let s), .diverged(let s): return s
+            }
         }
         public var exitCode: Int32 {
-            switch self { case .usage: return 125; case .noAnswer: return 1; case .diverged: return 124 }
+            switch self {
+            case .usage: return 125
+            case .noAnswer: return 1
+            case .diverged: return 124
+            }
         }
     }
 
@@ -77,15 +83,17 @@ public struct TimeTravel {
     /// The executions on connections to `file`, in order, up to and including `last`.
     func statements(file: String, through last: Int) throws -> [Statement] {
         try index.queue.read { db in
-            let rows = try Row.fetchCursor(db, sql: """
-                SELECT s.seq, s.connection, p.sql, s.end_event, s.bindings_raw, s.rc, s.rows, s.changes, s.digest, s.clock, s.random,
-                       (SELECT f.path || ':' || st.line FROM statements st JOIN contexts c ON c.id = st.context JOIN files f ON f.id = c.file
-                        WHERE st.seq = s.perl_statement) AS perl,
-                       (SELECT f.path || ':' || st.line FROM statements st JOIN contexts c ON c.id = st.context JOIN files f ON f.id = c.file
-                        WHERE st.seq = s.user_statement) AS caller
-                FROM sql_statements s JOIN sql_connections k ON k.id = s.connection JOIN sql_prepared p ON p.id = s.prepared
-                WHERE k.file = ? AND s.seq <= ? ORDER BY s.seq
-                """, arguments: [file, last])
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT s.seq, s.connection, p.sql, s.end_event, s.bindings_raw, s.rc, s.rows, s.changes, s.digest, s.clock, s.random,
+                           (SELECT f.path || ':' || st.line FROM statements st JOIN contexts c ON c.id = st.context JOIN files f ON f.id = c.file
+                            WHERE st.seq = s.perl_statement) AS perl,
+                           (SELECT f.path || ':' || st.line FROM statements st JOIN contexts c ON c.id = st.context JOIN files f ON f.id = c.file
+                            WHERE st.seq = s.user_statement) AS caller
+                    FROM sql_statements s JOIN sql_connections k ON k.id = s.connection JOIN sql_prepared p ON p.id = s.prepared
+                    WHERE k.file = ? AND s.seq <= ? ORDER BY s.seq
+                    """, arguments: [file, last])
             var out: [Statement] = []
             while let r = try rows.next() {
                 let raw: Data = r["bindings_raw"] ?? Data()
@@ -93,10 +101,13 @@ public struct TimeTravel {
                 let rc: Int64? = r["rc"]
                 // No digest for a finished statement: it changed no row.
                 let digest: String? = r["digest"] ?? (rc == nil ? nil : String(repeating: "0", count: 32))
-                out.append(Statement(seq: r["seq"], connection: r["connection"], sql: r["sql"], endEvent: r["end_event"],
-                                     bindings: try ChannelValue.decodeAll(Array(raw)), rc: r["rc"], rows: r["rows"], changes: r["changes"],
-                                     digest: digest, clock: TimeTravel.integers(clock), random: TimeTravel.hexStrings(random),
-                                     perl: r["perl"], perlCaller: r["caller"]))
+                out.append(
+                    Statement(
+                        seq: r["seq"], connection: r["connection"], sql: r["sql"], endEvent: r["end_event"],
+                        bindings: try ChannelValue.decodeAll(Array(raw)), rc: r["rc"], rows: r["rows"],
+                        changes: r["changes"],
+                        digest: digest, clock: TimeTravel.integers(clock), random: TimeTravel.hexStrings(random),
+                        perl: r["perl"], perlCaller: r["caller"]))
             }
             return out
         }
@@ -104,8 +115,12 @@ public struct TimeTravel {
 
     /// The seed SQLite's PRNG drew from xRandomness in the live run.
     func seed() throws -> [UInt8] {
-        let v = try index.queue.read { db in try String.fetchOne(db, sql: "SELECT value FROM sql_events WHERE kind = 'seed' ORDER BY seq LIMIT 1") }
-        guard let v, let r = v.range(of: "\"bytes\":\""), let end = v[r.upperBound...].firstIndex(of: "\"") else { return [] }
+        let v = try index.queue.read { db in
+            try String.fetchOne(db, sql: "SELECT value FROM sql_events WHERE kind = 'seed' ORDER BY seq LIMIT 1")
+        }
+        guard let v, let r = v.range(of: "\"bytes\":\""), let end = v[r.upperBound...].firstIndex(of: "\"") else {
+            return []
+        }
         return Hex.bytes(String(v[r.upperBound..<end]))
     }
 
@@ -152,14 +167,23 @@ public struct TimeTravel {
     /// Rebuild into `out`, a file of ours (a temporary or a scratch file). With `after`, called
     /// after each re-executed statement with the replay connection that ran it (SQL
     /// predicates); returning false stops.
-    func rebuild(db name: String?, at n: Int, into out: String,
-                 after: ((Statement, OpaquePointer) throws -> Bool)? = nil) throws -> Restored {
+    func rebuild(
+        db name: String?, at n: Int, into out: String,
+        after: ((Statement, OpaquePointer) throws -> Bool)? = nil
+    ) throws -> Restored {
         let total = index.sqlStatementCount
-        guard total > 0 else { throw Failure.noAnswer("the program ran no SQL statement (no SQLite activity in the trace)") }
-        guard n >= 0 && n < total else { throw Failure.noAnswer("statement \(n) is out of range: the log has statements 0…\(total - 1)") }
+        guard total > 0 else {
+            throw Failure.noAnswer("the program ran no SQL statement (no SQLite activity in the trace)")
+        }
+        guard n >= 0 && n < total else {
+            throw Failure.noAnswer("statement \(n) is out of range: the log has statements 0…\(total - 1)")
+        }
         let file = try resolve(name)
         let list = try statements(file: file, through: n)
-        let endEvent = try index.queue.read { db in try Int.fetchOne(db, sql: "SELECT end_event FROM sql_statements WHERE seq = ?", arguments: [n]) } ?? 0
+        let endEvent =
+            try index.queue.read { db in
+                try Int.fetchOne(db, sql: "SELECT end_event FROM sql_statements WHERE seq = ?", arguments: [n])
+            } ?? 0
         // No pre-image: the run created the file; SQLite takes an empty one as a new database.
         let pre = try preImage(file)
         if let e = writeWholeFile(out, pre ?? []) {
@@ -181,19 +205,25 @@ public struct TimeTravel {
             _ = FileManager.default.createFile(atPath: host, contents: Data(try directory.blob(digest)))
         }
         let outAbsolute = out.hasPrefix("/") ? out : FileManager.default.currentDirectoryPath + "/" + out
-        seed.withUnsafeBufferPointer { sqlreplay_begin($0.baseAddress, Int32($0.count), index.meta("cwd") ?? "/", file, outAbsolute, scratch) }
+        seed.withUnsafeBufferPointer {
+            sqlreplay_begin($0.baseAddress, Int32($0.count), index.meta("cwd") ?? "/", file, outAbsolute, scratch)
+        }
         defer { sqlreplay_end() }
         var connections: [Int64: OpaquePointer] = [:]
         defer { for c in connections.values { sqlreplay_close(c) } }
         let appDefined = try flaggedNames()
-        var result = Restored(file: file, endEvent: endEvent, preImage: pre, statements: list.count, checked: 0, skipped: [], openTransaction: false)
+        var result = Restored(
+            file: file, endEvent: endEvent, preImage: pre, statements: list.count, checked: 0, skipped: [],
+            openTransaction: false)
         for s in list {
             if let why = TimeTravel.cannotReexecute(s) {
                 result.skipped.append((s.seq, why))
                 continue
             }
             let conn: OpaquePointer
-            if let c = connections[s.connection] { conn = c } else {
+            if let c = connections[s.connection] {
+                conn = c
+            } else {
                 var err: UnsafeMutablePointer<CChar>?
                 guard let c = sqlreplay_open(file, &err) else {
                     defer { sqlreplay_free(err) }
@@ -211,20 +241,26 @@ public struct TimeTravel {
                 // generate_series…). Harmless to skip when it changed nothing, fatal otherwise.
                 let provided = appDefined.first { error.contains(": \($0)") }
                 guard (s.changes ?? 0) == 0, s.digest.map({ $0.allSatisfy { $0 == "0" } }) ?? true else {
-                    throw Failure.noAnswer("statement \(s.seq)\(s.perl.map { " (perl \($0))" } ?? "") changed rows with \(provided.map { "\($0), which the program defined itself" } ?? "something this SQLite lacks (\(error))"): "
-                                           + "re-execution cannot rebuild the database after it")
+                    throw Failure.noAnswer(
+                        "statement \(s.seq)\(s.perl.map { " (perl \($0))" } ?? "") changed rows with \(provided.map { "\($0), which the program defined itself" } ?? "something this SQLite lacks (\(error))"): "
+                            + "re-execution cannot rebuild the database after it")
                 }
                 result.skipped.append((s.seq, provided.map { "calls \($0), defined by the program" } ?? error))
                 continue
             }
             if let liveRC = s.rc {
                 var problems: [String] = []
-                if Int64(rc) != liveRC { problems.append("result code \(rc)\(error.map { " (\($0))" } ?? ""), recorded \(liveRC)") }
+                if Int64(rc) != liveRC {
+                    problems.append("result code \(rc)\(error.map { " (\($0))" } ?? ""), recorded \(liveRC)")
+                }
                 if let c = s.changes, c != changes { problems.append("\(changes) rows changed, recorded \(c)") }
-                if let d = s.digest, d != digest { problems.append("row changes differ (digest \(digest), recorded \(d))") }
+                if let d = s.digest, d != digest {
+                    problems.append("row changes differ (digest \(digest), recorded \(d))")
+                }
                 if !problems.isEmpty {
-                    throw Failure.diverged("SQL replay diverged at statement \(s.seq)\(s.perl.map { " (perl \($0))" } ?? ""): \(s.sql.prefix(200)): "
-                                           + problems.joined(separator: "; "))
+                    throw Failure.diverged(
+                        "SQL replay diverged at statement \(s.seq)\(s.perl.map { " (perl \($0))" } ?? ""): \(s.sql.prefix(200)): "
+                            + problems.joined(separator: "; "))
                 }
                 result.checked += 1
             }
@@ -269,16 +305,21 @@ public struct TimeTravel {
     /// yet evaluated) before. A table or column the run has not created yet makes it false
     /// there. One evaluation running longer than `timeout` seconds ends the search (TimedOut).
     /// Returns the number of hits.
-    public func whenTrue(_ query: String, label: String, timeout: Double, db name: String?, first: Bool,
-                         hit: @escaping (Statement) throws -> Void) throws -> Int {
+    public func whenTrue(
+        _ query: String, label: String, timeout: Double, db name: String?, first: Bool,
+        hit: @escaping (Statement) throws -> Void
+    ) throws -> Int {
         try TimeTravel.checkPredicate(query, label: label)
         let last = index.sqlStatementCount - 1
-        guard last >= 0 else { throw Failure.noAnswer("the program ran no SQL statement (no SQLite activity in the trace)") }
+        guard last >= 0 else {
+            throw Failure.noAnswer("the program ran no SQL statement (no SQLite activity in the trace)")
+        }
         // A new file of ours, never committed: removed (journals too) when done.
         let scratch: OutputFile
         do {
-            scratch = try OutputFile("/tmp/revenant-sql-when.db", option: "scratch", force: true, protected: [],
-                                     companions: TimeTravel.companions)
+            scratch = try OutputFile(
+                "/tmp/revenant-sql-when.db", option: "scratch", force: true, protected: [],
+                companions: TimeTravel.companions)
         } catch { throw Failure.usage(error.description) }
         var before = false
         var hits = 0
@@ -311,10 +352,13 @@ public struct TimeTravel {
 
     /// Functions and collations the program defined itself (the shim flags them).
     func flaggedNames() throws -> [String] {
-        let values = try index.queue.read { db in try String.fetchAll(db, sql: "SELECT value FROM sql_events WHERE kind = 'flag'") }
+        let values = try index.queue.read { db in
+            try String.fetchAll(db, sql: "SELECT value FROM sql_events WHERE kind = 'flag'")
+        }
         return values.compactMap { v in
             guard v.contains("\"function\"") || v.contains("\"collation\""), let r = v.range(of: "\"detail\":\""),
-                  let end = v[r.upperBound...].firstIndex(of: "\"") else { return nil }
+                let end = v[r.upperBound...].firstIndex(of: "\"")
+            else { return nil }
             return String(v[r.upperBound..<end])
         }
     }
@@ -334,12 +378,26 @@ public struct TimeTravel {
             var x = sqlreplay_value()
             switch v {
             case .undef: x.type = Int32(SQLREPLAY_NULL)
-            case .int(let i): x.type = Int32(SQLREPLAY_INT); x.i = i
-            case .uint(let u): x.type = Int32(SQLREPLAY_INT); x.i = Int64(bitPattern: u)
-            case .double(let d): x.type = Int32(SQLREPLAY_DOUBLE); x.d = d
-            case .bytes(let b, _): x.type = Int32(SQLREPLAY_TEXT); x.length = Int64(b.count); keep.append(b)
-            case .blob(let b): x.type = Int32(SQLREPLAY_BLOB); x.length = Int64(b.count); keep.append(b)
-            case .zeroBlob(let n): x.type = Int32(SQLREPLAY_ZEROBLOB); x.length = Int64(n)
+            case .int(let i):
+                x.type = Int32(SQLREPLAY_INT)
+                x.i = i
+            case .uint(let u):
+                x.type = Int32(SQLREPLAY_INT)
+                x.i = Int64(bitPattern: u)
+            case .double(let d):
+                x.type = Int32(SQLREPLAY_DOUBLE)
+                x.d = d
+            case .bytes(let b, _):
+                x.type = Int32(SQLREPLAY_TEXT)
+                x.length = Int64(b.count)
+                keep.append(b)
+            case .blob(let b):
+                x.type = Int32(SQLREPLAY_BLOB)
+                x.length = Int64(b.count)
+                keep.append(b)
+            case .zeroBlob(let n):
+                x.type = Int32(SQLREPLAY_ZEROBLOB)
+                x.length = Int64(n)
             }
             return x
         }
@@ -349,7 +407,8 @@ public struct TimeTravel {
         // Point text and blob values at their bytes for the duration of the call.
         var k = 0
         var pointers: [UnsafeMutablePointer<UInt8>] = []
-        for i in values.indices where values[i].type == Int32(SQLREPLAY_TEXT) || values[i].type == Int32(SQLREPLAY_BLOB) {
+        for i in values.indices where values[i].type == Int32(SQLREPLAY_TEXT) || values[i].type == Int32(SQLREPLAY_BLOB)
+        {
             let b = keep[k]
             k += 1
             let p = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, b.count))
@@ -361,8 +420,9 @@ public struct TimeTravel {
         let rc = values.withUnsafeBufferPointer { vb in
             digest.withUnsafeMutableBufferPointer { db in
                 // SQLITE_ROW logged: the program reset it after that many rows.
-                sqlreplay_exec(conn, s.sql, Int32(vb.count), vb.baseAddress, s.rc == 100 ? (s.rows ?? -1) : -1,
-                               &changes, &rows, db.baseAddress, &err)
+                sqlreplay_exec(
+                    conn, s.sql, Int32(vb.count), vb.baseAddress, s.rc == 100 ? (s.rows ?? -1) : -1,
+                    &changes, &rows, db.baseAddress, &err)
             }
         }
         defer { sqlreplay_free(err) }
@@ -370,14 +430,17 @@ public struct TimeTravel {
     }
 
     func makeParents(_ path: String) {
-        try? FileManager.default.createDirectory(atPath: String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)]),
-                                                 withIntermediateDirectories: true)
+        try? FileManager.default.createDirectory(
+            atPath: String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)]),
+            withIntermediateDirectories: true)
     }
 
     func removeTree(_ path: String) { try? FileManager.default.removeItem(atPath: path) }
 
     static func integers(_ json: String) -> [Int64] {
-        json.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).split(separator: ",").compactMap { Int64($0.trimmingCharacters(in: .whitespaces)) }
+        json.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).split(separator: ",").compactMap {
+            Int64($0.trimmingCharacters(in: .whitespaces))
+        }
     }
 
     static func hexStrings(_ json: String) -> [[UInt8]] {

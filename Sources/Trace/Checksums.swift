@@ -29,7 +29,9 @@ public final class SHA256 {
     deinit { EVP_MD_CTX_free(ctx) }
 
     public func update<C: Collection>(_ bytes: C) where C.Element == UInt8 {
-        let done: Void? = bytes.withContiguousStorageIfAvailable { b in _ = EVP_DigestUpdate(ctx, b.baseAddress, b.count) }
+        let done: Void? = bytes.withContiguousStorageIfAvailable { b in
+            _ = EVP_DigestUpdate(ctx, b.baseAddress, b.count)
+        }
         if done == nil { Array(bytes).withUnsafeBytes { _ = EVP_DigestUpdate(ctx, $0.baseAddress, $0.count) } }
     }
 

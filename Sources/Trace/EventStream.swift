@@ -107,7 +107,9 @@ public struct EventReader {
         self.bytes = bytes
         self.path = path
         guard bytes.count >= EventStreamFormat.preambleSize, Array(bytes[0..<8]) == EventStreamFormat.magic else {
-            throw .notATrace(path: path, why: "the events file does not start with \(String(decoding: EventStreamFormat.magic, as: UTF8.self))")
+            throw .notATrace(
+                path: path,
+                why: "the events file does not start with \(String(decoding: EventStreamFormat.magic, as: UTF8.self))")
         }
         let version = readLE32(bytes, 8)
         guard version == EventStreamFormat.version else {
@@ -138,15 +140,20 @@ public struct EventReader {
             return false
         }
         let off = UInt64(start)
-        guard readLE32(bytes, start) == EventStreamFormat.chunkMagic else { throw .corruptChunk(offset: off, why: "bad chunk magic") }
+        guard readLE32(bytes, start) == EventStreamFormat.chunkMagic else {
+            throw .corruptChunk(offset: off, why: "bad chunk magic")
+        }
         let first = readLE64(bytes, start + 8)
         let count = readLE32(bytes, start + 16)
         let rawSize = Int(readLE32(bytes, start + 20)), packedSize = Int(readLE32(bytes, start + 24))
         let crc = readLE32(bytes, start + 28)
         guard rawSize <= EventStreamFormat.maxChunk, packedSize <= EventStreamFormat.maxChunk, count > 0 else {
-            throw .corruptChunk(offset: off, why: "impossible sizes (\(count) events, \(rawSize) bytes, \(packedSize) compressed)")
+            throw .corruptChunk(
+                offset: off, why: "impossible sizes (\(count) events, \(rawSize) bytes, \(packedSize) compressed)")
         }
-        guard first == eventsRead else { throw .corruptChunk(offset: off, why: "starts at event \(first), expected \(eventsRead)") }
+        guard first == eventsRead else {
+            throw .corruptChunk(offset: off, why: "starts at event \(first), expected \(eventsRead)")
+        }
         let payloadStart = start + EventStreamFormat.chunkHeaderSize
         guard bytes.count - payloadStart >= packedSize else {
             truncatedAt = off
@@ -155,7 +162,9 @@ public struct EventReader {
         let payload = bytes[payloadStart..<payloadStart + packedSize]
         let expected = CRC32.checksum(payload, initial: CRC32.checksum(bytes[start..<start + 28]))
         guard expected == crc else { throw .corruptChunk(offset: off, why: "CRC mismatch") }
-        guard let raw = LZ4.decompress(payload, size: rawSize) else { throw .corruptChunk(offset: off, why: "lz4 data does not decompress") }
+        guard let raw = LZ4.decompress(payload, size: rawSize) else {
+            throw .corruptChunk(offset: off, why: "lz4 data does not decompress")
+        }
         var events: [Event] = []
         var p = 0
         while p < raw.count {
@@ -168,7 +177,9 @@ public struct EventReader {
             events.append(Event(kind: kind, payload: Array(raw[p..<p + Int(len)])))
             p += Int(len)
         }
-        guard events.count == Int(count) else { throw .corruptChunk(offset: off, why: "holds \(events.count) events, header says \(count)") }
+        guard events.count == Int(count) else {
+            throw .corruptChunk(offset: off, why: "holds \(events.count) events, header says \(count)")
+        }
         pending = events
         pendingIndex = 0
         offset = payloadStart + packedSize

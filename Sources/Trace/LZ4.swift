@@ -8,8 +8,9 @@ public enum LZ4 {
         var out = [UInt8](repeating: 0, count: bound)
         let n = input.withUnsafeBytes { src in
             out.withUnsafeMutableBytes { dst in
-                LZ4_compress_default(src.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                     dst.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(input.count), Int32(bound))
+                LZ4_compress_default(
+                    src.baseAddress!.assumingMemoryBound(to: CChar.self),
+                    dst.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(input.count), Int32(bound))
             }
         }
         out.removeLast(bound - Int(max(n, 0)))
@@ -23,8 +24,9 @@ public enum LZ4 {
         var out = [UInt8](repeating: 0, count: size)
         let n = input.withUnsafeBytes { src in
             out.withUnsafeMutableBytes { dst in
-                LZ4_decompress_safe(src.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                    dst.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(input.count), Int32(size))
+                LZ4_decompress_safe(
+                    src.baseAddress!.assumingMemoryBound(to: CChar.self),
+                    dst.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(input.count), Int32(size))
             }
         }
         return n == Int32(size) ? out : nil

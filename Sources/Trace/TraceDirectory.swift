@@ -23,7 +23,8 @@ public struct TraceDirectory {
     /// Where the index of a trace that cannot take one goes (nil without a header to name it).
     var cachedIndexPath: String? {
         guard let header = readWholeFile(headerPath) else { return nil }
-        let cache = getenv("XDG_CACHE_HOME").map { String(cString: $0) }.flatMap { $0.hasPrefix("/") ? $0 : nil }
+        let cache =
+            getenv("XDG_CACHE_HOME").map { String(cString: $0) }.flatMap { $0.hasPrefix("/") ? $0 : nil }
             ?? (getenv("HOME").map { String(cString: $0) + "/.cache" } ?? "/tmp")
         return cache + "/revenant/" + SHA256.hex(header) + ".index.sqlite"
     }
@@ -131,8 +132,10 @@ public struct TraceDirectory {
             close(fd)
             throw .notRegular(path: path)
         }
-        let identity = [UInt64(st.st_dev), UInt64(st.st_ino), UInt64(st.st_size), UInt64(st.st_mtim.tv_sec),
-                        UInt64(st.st_mtim.tv_nsec)]
+        let identity = [
+            UInt64(st.st_dev), UInt64(st.st_ino), UInt64(st.st_size), UInt64(st.st_mtim.tv_sec),
+            UInt64(st.st_mtim.tv_nsec),
+        ]
         if verified.identities[digest] == identity { return fd }
         let hash = SHA256()
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
@@ -160,7 +163,8 @@ public struct TraceDirectory {
     /// leads outside `blobs/`.
     func blobPath(_ digest: String) throws(TraceError) -> String {
         guard digest.utf8.count == 64,
-              digest.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else {
+            digest.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) })
+        else {
             throw .corruptBlob(digest, why: "a blob's name must be 64 lowercase hex digits")
         }
         return blobsPath + "/" + digest
@@ -177,7 +181,9 @@ public struct TraceDirectory {
         defer { closedir(d) }
         var names: [String] = []
         while let e = readdir(d) {
-            let name = withUnsafePointer(to: e.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
+            let name = withUnsafePointer(to: e.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
             if name.count == 64 { names.append(name) }
         }
         return names.sorted()

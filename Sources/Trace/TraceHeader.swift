@@ -18,7 +18,12 @@ public struct TraceHeader: Codable, Equatable, Sendable {
     public struct CPUIDLeaf: Codable, Equatable, Sendable {
         public var leaf: UInt32, subleaf: UInt32, eax: UInt32, ebx: UInt32, ecx: UInt32, edx: UInt32
         public init(leaf: UInt32, subleaf: UInt32, eax: UInt32, ebx: UInt32, ecx: UInt32, edx: UInt32) {
-            self.leaf = leaf; self.subleaf = subleaf; self.eax = eax; self.ebx = ebx; self.ecx = ecx; self.edx = edx
+            self.leaf = leaf
+            self.subleaf = subleaf
+            self.eax = eax
+            self.ebx = ebx
+            self.ecx = ecx
+            self.edx = edx
         }
     }
 
@@ -78,22 +83,42 @@ public struct TraceHeader: Codable, Equatable, Sendable {
     public func blob(loadedFrom path: ByteString) -> String? { files?.first { $0.path == path }?.blob }
 
     public struct Process: Codable, Equatable, Sendable {
-        public var atRandom: String   // hex of the 16 AT_RANDOM bytes
+        public var atRandom: String  // hex of the 16 AT_RANDOM bytes
         public var pid: Int32, ppid: Int32
         public var uid: UInt32, euid: UInt32, gid: UInt32, egid: UInt32
         public var hwcap: UInt64
-        public init(atRandom: String, pid: Int32, ppid: Int32, uid: UInt32, euid: UInt32, gid: UInt32, egid: UInt32, hwcap: UInt64) {
-            self.atRandom = atRandom; self.pid = pid; self.ppid = ppid
-            self.uid = uid; self.euid = euid; self.gid = gid; self.egid = egid; self.hwcap = hwcap
+        public init(
+            atRandom: String, pid: Int32, ppid: Int32, uid: UInt32, euid: UInt32, gid: UInt32, egid: UInt32,
+            hwcap: UInt64
+        ) {
+            self.atRandom = atRandom
+            self.pid = pid
+            self.ppid = ppid
+            self.uid = uid
+            self.euid = euid
+            self.gid = gid
+            self.egid = egid
+            self.hwcap = hwcap
         }
     }
 
-    public init(program: ByteString, argv: [ByteString], env: [ByteString], cwd: ByteString, mounts: [Mount],
-                memory: UInt64, network: Bool, trapStrategy: String, hypervisor: String, cpuid: [CPUIDLeaf],
-                revenantVersion: String, recordedAt: String) {
-        self.program = program; self.argv = argv; self.env = env; self.cwd = cwd; self.mounts = mounts
-        self.memory = memory; self.network = network; self.trapStrategy = trapStrategy; self.hypervisor = hypervisor
-        self.cpuid = cpuid; self.revenantVersion = revenantVersion; self.recordedAt = recordedAt
+    public init(
+        program: ByteString, argv: [ByteString], env: [ByteString], cwd: ByteString, mounts: [Mount],
+        memory: UInt64, network: Bool, trapStrategy: String, hypervisor: String, cpuid: [CPUIDLeaf],
+        revenantVersion: String, recordedAt: String
+    ) {
+        self.program = program
+        self.argv = argv
+        self.env = env
+        self.cwd = cwd
+        self.mounts = mounts
+        self.memory = memory
+        self.network = network
+        self.trapStrategy = trapStrategy
+        self.hypervisor = hypervisor
+        self.cpuid = cpuid
+        self.revenantVersion = revenantVersion
+        self.recordedAt = recordedAt
     }
 
     public static let magic: [UInt8] = Array("RVNTHEAD".utf8)

@@ -84,8 +84,10 @@ final class CLIErrorTests: ScratchTestCase {
         // A foreign or damaged index: one line saying what to do, for every reader of it.
         XCTAssertEqual(try revenant(["regen", "t.rvt"]).status, 0)
         XCTAssertEqual(try run("/usr/bin/sqlite3", ["t.rvt/index.sqlite", "DROP TABLE sql_statements"]).status, 0)
-        for args in [["log", "t.rvt", "sql"], ["sql", "t.rvt", "--at", "1"], ["sql", "t.rvt", "--when", "SELECT 1"],
-                     ["when", "t.rvt", "--syscall", "openat"]] {
+        for args in [
+            ["log", "t.rvt", "sql"], ["sql", "t.rvt", "--at", "1"], ["sql", "t.rvt", "--when", "SELECT 1"],
+            ["when", "t.rvt", "--syscall", "openat"],
+        ] {
             let words = ["t.rvt/index.sqlite is not a valid index", "revenant regen t.rvt"]
             assertOneLine(try revenant(args), 125, containing: words, args.joined(separator: " "))
         }

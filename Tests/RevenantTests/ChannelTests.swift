@@ -20,7 +20,8 @@ final class ChannelTests: XCTestCase {
             (.sqlConnection, REVENANT_REC_SQL_CONN), (.sqlPrepare, REVENANT_REC_SQL_PREPARE),
             (.sqlExec, REVENANT_REC_SQL_EXEC), (.sqlDone, REVENANT_REC_SQL_DONE), (.sqlClock, REVENANT_REC_SQL_CLOCK),
             (.sqlRandom, REVENANT_REC_SQL_RANDOM), (.sqlSeed, REVENANT_REC_SQL_SEED),
-            (.sqlTrigger, REVENANT_REC_SQL_TRIGGER), (.sqlFlag, REVENANT_REC_SQL_FLAG), (.sqlClose, REVENANT_REC_SQL_CLOSE),
+            (.sqlTrigger, REVENANT_REC_SQL_TRIGGER), (.sqlFlag, REVENANT_REC_SQL_FLAG),
+            (.sqlClose, REVENANT_REC_SQL_CLOSE),
         ]
         for (tag, c) in tags { XCTAssertEqual(UInt32(tag.rawValue), c.rawValue, "\(tag)") }
         XCTAssertEqual(UInt32(ChannelDecoder.deltaBase), REVENANT_REC_STMT_DELTA.rawValue)
@@ -34,29 +35,33 @@ final class ChannelTests: XCTestCase {
         XCTAssertEqual(GuestLayout.mmioWindow - GuestLayout.stubCode, UInt64(REVENANT_STUB_WINDOW))
         XCTAssertEqual(GuestLayout.mailbox - GuestLayout.stubCode, UInt64(REVENANT_STUB_MAILBOX))
         // The Perl shim's record format is the header's, not a number of its own.
-        let shim = try String(contentsOf: packageRootDirectory().appendingPathComponent("Shims/perl/shim.h"), encoding: .utf8)
+        let shim = try String(
+            contentsOf: packageRootDirectory().appendingPathComponent("Shims/perl/shim.h"), encoding: .utf8)
         XCTAssertTrue(shim.contains("#define SHIM_FORMAT_VERSION REVENANT_SHIM_FORMAT_VERSION"))
     }
 
     func testReplayReportsDecodeAndRefuseOtherRecords() throws {
         let b: [UInt8] = [0x0e, 1, 7, 3] + Array("$x=".utf8) + [0x0e, 3, 9, 0]
-        XCTAssertEqual(try ChannelDecoder.replayReports(b), [ReplayReport(kind: .hit, statement: 7, text: "$x="), ReplayReport(kind: .done, statement: 9, text: "")])
-        XCTAssertThrowsError(try ChannelDecoder.replayReports([0x05, 1, 1]))        // a STMT is not a report
-        XCTAssertThrowsError(try ChannelDecoder.replayReports([0x0e, 9, 1, 0]))     // no kind 9
+        XCTAssertEqual(
+            try ChannelDecoder.replayReports(b),
+            [ReplayReport(kind: .hit, statement: 7, text: "$x="), ReplayReport(kind: .done, statement: 9, text: "")])
+        XCTAssertThrowsError(try ChannelDecoder.replayReports([0x05, 1, 1]))  // a STMT is not a report
+        XCTAssertThrowsError(try ChannelDecoder.replayReports([0x0e, 9, 1, 0]))  // no kind 9
         XCTAssertThrowsError(try ChannelDecoder.replayReports([0x0e, 1, 7, 5, 0x41]))  // text cut short
     }
 
     func testDecodesEveryRecordKind() throws {
-        var b: [UInt8] = [0x01, 1, 4] + Array("perl".utf8) + [1] + Array("x".utf8)   // START
-        b += [0x02, 1, 4] + Array("main".utf8)                                        // STR 1 "main"
-        b += [0x03, 1, 4] + Array("a.pl".utf8) + [0]                                  // FILE 1 "a.pl", no digest
-        b += [0x04, 1, 1, 1, 0]                                                       // CONTEXT 1: file 1, package main
-        b += [0x05, 1, 0x80, 0x01]                                                    // STMT ctx 1 line 128
-        b += [0xc1, 0xbf]                                                             // +1 → 129, -1 → 128
-        b += [0x0c, 9, 4] + Array("time".utf8)                                        // OPNAME 9 time
-        b += [0x06, 9, 0x07, 9, 0, 2, 1, 0x84, 0x01, 4, 2] + Array("hé".utf8).prefix(2)  // BEGIN, END errno 0, int 66, bytes
-        b += [0x09, 1, 1] + Array("a".utf8)                                           // ARGV ["a"]
-        b += [0x0b, 42]                                                               // SEED 42
+        var b: [UInt8] = [0x01, 1, 4] + Array("perl".utf8) + [1] + Array("x".utf8)  // START
+        b += [0x02, 1, 4] + Array("main".utf8)  // STR 1 "main"
+        b += [0x03, 1, 4] + Array("a.pl".utf8) + [0]  // FILE 1 "a.pl", no digest
+        b += [0x04, 1, 1, 1, 0]  // CONTEXT 1: file 1, package main
+        b += [0x05, 1, 0x80, 0x01]  // STMT ctx 1 line 128
+        b += [0xc1, 0xbf]  // +1 → 129, -1 → 128
+        b += [0x0c, 9, 4] + Array("time".utf8)  // OPNAME 9 time
+        // BEGIN, END errno 0, int 66, bytes
+        b += [0x06, 9, 0x07, 9, 0, 2, 1, 0x84, 0x01, 4, 2] + Array("hé".utf8).prefix(2)
+        b += [0x09, 1, 1] + Array("a".utf8)  // ARGV ["a"]
+        b += [0x0b, 42]  // SEED 42
         var d = ChannelDecoder(b)
         var records: [ChannelRecord] = []
         var ends: [Int] = []
@@ -64,20 +69,23 @@ final class ChannelTests: XCTestCase {
             records.append(r)
             ends.append(end)
         }
-        XCTAssertEqual(records, [
-            .start(version: 1, interpreter: "perl", script: "x"),
-            .string(id: 1, value: "main"),
-            .file(id: 1, path: "a.pl", digest: nil),
-            .context(id: 1, file: 1, package: 1, sub: 0),
-            .statement(context: 1, line: 128),
-            .statement(context: 1, line: 129),
-            .statement(context: 1, line: 128),
-            .opName(opcode: 9, name: "time"),
-            .opBegin(opcode: 9),
-            .opEnd(opcode: 9, errno: 0, values: [.int(66), .bytes(Array("hé".utf8).prefix(2).map { $0 }, utf8: false)]),
-            .arguments(["a"]),
-            .seed(42),
-        ])
+        XCTAssertEqual(
+            records,
+            [
+                .start(version: 1, interpreter: "perl", script: "x"),
+                .string(id: 1, value: "main"),
+                .file(id: 1, path: "a.pl", digest: nil),
+                .context(id: 1, file: 1, package: 1, sub: 0),
+                .statement(context: 1, line: 128),
+                .statement(context: 1, line: 129),
+                .statement(context: 1, line: 128),
+                .opName(opcode: 9, name: "time"),
+                .opBegin(opcode: 9),
+                .opEnd(
+                    opcode: 9, errno: 0, values: [.int(66), .bytes(Array("hé".utf8).prefix(2).map { $0 }, utf8: false)]),
+                .arguments(["a"]),
+                .seed(42),
+            ])
         XCTAssertEqual(ends.last, b.count)
         XCTAssertEqual(ends[5], ends[4] + 1, "a line delta is one byte")
     }
@@ -105,30 +113,38 @@ final class ChannelGoldenTests: XCTestCase {
     func testNativeShimStreamMatchesTheGolden() throws {
         let root = packageRootDirectory()
         let lib = root.appendingPathComponent(".build/shims/perl/lib")
-        guard FileManager.default.fileExists(atPath: lib.appendingPathComponent("auto/Revenant/Shim/Shim.so").path) else {
+        guard FileManager.default.fileExists(atPath: lib.appendingPathComponent("auto/Revenant/Shim/Shim.so").path)
+        else {
             throw TestSetupError("the Perl shim is not built at \(lib.path): run `make shims` (make test does)")
         }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("golden-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        try FileManager.default.copyItem(at: root.appendingPathComponent("Tests/Golden/channel-v1.pl"), to: dir.appendingPathComponent("channel-v1.pl"))
+        try FileManager.default.copyItem(
+            at: root.appendingPathComponent("Tests/Golden/channel-v1.pl"),
+            to: dir.appendingPathComponent("channel-v1.pl"))
         let log = dir.appendingPathComponent("channel.bin")
-        let r = ProcessRunner.run(executable: "/usr/bin/perl", arguments: ["-I" + lib.path, "-MRevenant::Shim", "channel-v1.pl"], directory: dir,
-                                  environment: ["PERL_HASH_SEED": "0", "PERL_PERTURB_KEYS": "0", "REVENANT_SHIM_LOG": log.path],
-                                  stdinPath: "/dev/null", stdoutFile: dir.appendingPathComponent("out"),
-                                  stderrFile: dir.appendingPathComponent("err"), timeout: 60)
+        let r = ProcessRunner.run(
+            executable: "/usr/bin/perl", arguments: ["-I" + lib.path, "-MRevenant::Shim", "channel-v1.pl"],
+            directory: dir,
+            environment: ["PERL_HASH_SEED": "0", "PERL_PERTURB_KEYS": "0", "REVENANT_SHIM_LOG": log.path],
+            stdinPath: "/dev/null", stdoutFile: dir.appendingPathComponent("out"),
+            stderrFile: dir.appendingPathComponent("err"), timeout: 60)
         XCTAssertEqual(r.status, 0, String(decoding: r.stderr, as: UTF8.self))
         XCTAssertEqual(String(decoding: r.stdout, as: UTF8.self), "12 2 1 42\n")
         let bytes = try Data(contentsOf: log)
-        let hex = stride(from: 0, to: bytes.count, by: 32).map { i in
-            bytes[i..<min(i + 32, bytes.count)].map { String(format: "%02x", $0) }.joined()
-        }.joined(separator: "\n") + "\n"
+        let hex =
+            stride(from: 0, to: bytes.count, by: 32).map { i in
+                bytes[i..<min(i + 32, bytes.count)].map { String(format: "%02x", $0) }.joined()
+            }.joined(separator: "\n") + "\n"
         let golden = root.appendingPathComponent("Tests/Golden/channel-v1.hex")
         if ProcessInfo.processInfo.environment["REVENANT_UPDATE_GOLDEN"] == "1" {
             try hex.write(to: golden, atomically: true, encoding: .utf8)
         }
-        XCTAssertEqual(hex, try String(contentsOf: golden, encoding: .utf8),
-                       "the channel format changed: bump REVENANT_CHANNEL_VERSION, update Docs/channel-format.md, regenerate with REVENANT_UPDATE_GOLDEN=1")
+        XCTAssertEqual(
+            hex, try String(contentsOf: golden, encoding: .utf8),
+            "the channel format changed: bump REVENANT_CHANNEL_VERSION, update Docs/channel-format.md, regenerate with REVENANT_UPDATE_GOLDEN=1"
+        )
         // What it says, decoded.
         let (statements, records) = try ShimChecks.decode(Array(bytes))
         let mine = statements.filter { $0.file == "channel-v1.pl" }
@@ -139,9 +155,14 @@ final class ChannelGoldenTests: XCTestCase {
         guard case .start(_, let interpreter, let script) = records.first else { return XCTFail("no START first") }
         XCTAssertTrue(interpreter.hasPrefix("perl 5."))
         XCTAssertEqual(script, "channel-v1.pl")
-        XCTAssertTrue(records.contains(.environment([("PERL_HASH_SEED", "0"), ("PERL_PERTURB_KEYS", "0")])), "%ENV without REVENANT_SHIM_LOG")
+        XCTAssertTrue(
+            records.contains(.environment([("PERL_HASH_SEED", "0"), ("PERL_PERTURB_KEYS", "0")])),
+            "%ENV without REVENANT_SHIM_LOG")
         // (op, values + [errno]): errno is $! after the op, whatever left it there.
-        let ends = records.compactMap { r -> (UInt64, [ChannelValue])? in if case .opEnd(let op, let e, let v) = r { return (op, v + [.uint(e)]) }; return nil }
+        let ends = records.compactMap { r -> (UInt64, [ChannelValue])? in
+            if case .opEnd(let op, let e, let v) = r { return (op, v + [.uint(e)]) }
+            return nil
+        }
         XCTAssertTrue(ends.contains { $0.1.first == .int(42) }, "srand's result: \(ends)")
         XCTAssertTrue(ends.contains { $0.1 == [.undef, .uint(UInt64(ENOENT))] }, "the failed open: undef, $! = ENOENT")
     }

@@ -47,8 +47,10 @@ final class CorpusTests: XCTestCase {
     func testCorpusIsWellFormed() throws {
         let corpus = try CorpusLocator.corpusDirectory()
         var isDir: ObjCBool = false
-        XCTAssertTrue(FileManager.default.fileExists(atPath: corpus.appendingPathComponent("fixtures").path, isDirectory: &isDir) && isDir.boolValue,
-                      "missing fixtures directory in \(corpus.path)")
+        XCTAssertTrue(
+            FileManager.default.fileExists(atPath: corpus.appendingPathComponent("fixtures").path, isDirectory: &isDir)
+                && isDir.boolValue,
+            "missing fixtures directory in \(corpus.path)")
         for kind in CorpusKind.allCases {
             let entries = try CorpusEntry.loadAll(kind: kind, corpus: corpus)
             XCTAssertGreaterThanOrEqual(entries.count, kind.minimumCount, "too few \(kind.rawValue) corpus entries")
@@ -60,7 +62,8 @@ final class CorpusTests: XCTestCase {
                 let stem = url.deletingPathExtension().lastPathComponent
                 if ext == kind.mainExtension { continue }
                 XCTAssertTrue(kind.sidecarExtensions.contains(ext), "\(kind.rawValue)/\(file): unknown sidecar type")
-                XCTAssertTrue(names.contains(stem), "\(kind.rawValue)/\(file): sidecar without \(stem).\(kind.mainExtension)")
+                XCTAssertTrue(
+                    names.contains(stem), "\(kind.rawValue)/\(file): sidecar without \(stem).\(kind.mainExtension)")
             }
         }
     }
@@ -76,7 +79,8 @@ final class CorpusTests: XCTestCase {
     /// without masks (deterministic ones) the same statement sequence as the native shim's log.
     func testPerlCorpusWithShim() throws {
         let lib = packageRootDirectory().appendingPathComponent(".build/shims/perl/lib")
-        guard FileManager.default.fileExists(atPath: lib.appendingPathComponent("auto/Revenant/Shim/Shim.so").path) else {
+        guard FileManager.default.fileExists(atPath: lib.appendingPathComponent("auto/Revenant/Shim/Shim.so").path)
+        else {
             throw TestSetupError("the Perl shim is not built at \(lib.path): run `make shims` (make test does)")
         }
         try runCorpus(kind: .perl, variant: .shim(lib: lib.path))
@@ -115,10 +119,11 @@ final class CorpusTests: XCTestCase {
         }
 
         var failed: [String] = []
-        for entry in entries {   // strictly sequential
-            let runner = EntryRunner(entry: entry, corpus: corpus, revenant: revenant,
-                                     settings: settings, base: base.appendingPathComponent("\(kind.rawValue)-\(entry.name)"),
-                                     variant: variant)
+        for entry in entries {  // strictly sequential
+            let runner = EntryRunner(
+                entry: entry, corpus: corpus, revenant: revenant,
+                settings: settings, base: base.appendingPathComponent("\(kind.rawValue)-\(entry.name)"),
+                variant: variant)
             let problems: [String]
             let timing: String
             do {
@@ -138,8 +143,9 @@ final class CorpusTests: XCTestCase {
                 try? FileManager.default.removeItem(at: runner.base)
             }
         }
-        print("[corpus] \(kind.rawValue): \(entries.count - failed.count) passed, \(failed.count) failed"
-              + (failed.isEmpty ? "" : ": " + failed.joined(separator: ", ")))
+        print(
+            "[corpus] \(kind.rawValue): \(entries.count - failed.count) passed, \(failed.count) failed"
+                + (failed.isEmpty ? "" : ": " + failed.joined(separator: ", ")))
     }
 }
 
@@ -212,8 +218,8 @@ private struct CorpusEntry {
     let kind: CorpusKind
     let name: String
     let mainFile: URL
-    let arguments: [String]          // command-line arguments after the program
-    let stdinPath: String            // file fed on stdin
+    let arguments: [String]  // command-line arguments after the program
+    let stdinPath: String  // file fed on stdin
     let extraEnvironment: [String: String]
     let masks: [NSRegularExpression]
     let expectedStatus: Int32
@@ -281,15 +287,16 @@ private struct CorpusEntry {
             guard let v = Int32(t) else { throw CorpusSetupError(description: "\(id).status: not a number: \"\(t)\"") }
             expected = v
         }
-        return CorpusEntry(kind: kind, name: name, mainFile: main, arguments: arguments, stdinPath: stdinPath,
-                           extraEnvironment: env, masks: masks, expectedStatus: expected)
+        return CorpusEntry(
+            kind: kind, name: name, mainFile: main, arguments: arguments, stdinPath: stdinPath,
+            extraEnvironment: env, masks: masks, expectedStatus: expected)
     }
 }
 
 // MARK: - Running one entry
 
 struct RunOutcome {
-    var status: Int32 = -1          // exit status, or 128+N for death by signal N
+    var status: Int32 = -1  // exit status, or 128+N for death by signal N
     var signal: Int32? = nil
     var stdout = Data()
     var stderr = Data()
@@ -307,19 +314,23 @@ struct RunOutcome {
 enum ProcessRunner {
     /// Runs a process with stdout/stderr redirected to files (no pipes, so no deadlock on large
     /// outputs), stdin from a file, and a hard timeout (SIGTERM, then SIGKILL).
-    static func run(executable: String, arguments: [String], directory: URL, environment: [String: String],
-                    stdinPath: String, stdoutFile: URL, stderrFile: URL, timeout: TimeInterval) -> RunOutcome {
+    static func run(
+        executable: String, arguments: [String], directory: URL, environment: [String: String],
+        stdinPath: String, stdoutFile: URL, stderrFile: URL, timeout: TimeInterval
+    ) -> RunOutcome {
         var outcome = RunOutcome()
         let fm = FileManager.default
         guard fm.createFile(atPath: stdoutFile.path, contents: nil),
-              fm.createFile(atPath: stderrFile.path, contents: nil),
-              let out = FileHandle(forWritingAtPath: stdoutFile.path),
-              let err = FileHandle(forWritingAtPath: stderrFile.path) else {
+            fm.createFile(atPath: stderrFile.path, contents: nil),
+            let out = FileHandle(forWritingAtPath: stdoutFile.path),
+            let err = FileHandle(forWritingAtPath: stderrFile.path)
+        else {
             outcome.launchError = "cannot create output files in \(stdoutFile.deletingLastPathComponent().path)"
             return outcome
         }
         guard let input = FileHandle(forReadingAtPath: stdinPath) else {
-            try? out.close(); try? err.close()
+            try? out.close()
+            try? err.close()
             outcome.launchError = "cannot open stdin file \(stdinPath)"
             return outcome
         }
@@ -427,7 +438,7 @@ private struct EntryRunner {
     var nativeLog: URL { base.appendingPathComponent("native-channel.bin") }
 
     private var nativeDir: URL { base.appendingPathComponent("native") }
-    private var replayDir: URL { base.appendingPathComponent("replay") }   // same length as "native"
+    private var replayDir: URL { base.appendingPathComponent("replay") }  // same length as "native"
     private var outputDir: URL { base.appendingPathComponent("output") }
 
     /// Returns the list of problems (empty = pass) and a timing summary.
@@ -472,18 +483,22 @@ private struct EntryRunner {
         for (label, r) in [("native", native), ("revenant", replay)] {
             if let e = r.launchError { problems.append("\(label) run: \(e)") }
             if r.timedOut {
-                problems.append("\(label) run timed out after \(Int(settings.timeout)) s and was killed"
-                                + (r.unkillable ? " (and did not die even after SIGKILL)" : ""))
+                problems.append(
+                    "\(label) run timed out after \(Int(settings.timeout)) s and was killed"
+                        + (r.unkillable ? " (and did not die even after SIGKILL)" : ""))
             }
         }
         if !problems.isEmpty {
-            if native.launchError == nil && !native.timedOut { problems.append(tail(label: "revenant stderr", replay.stderr)) }
+            if native.launchError == nil && !native.timedOut {
+                problems.append(tail(label: "revenant stderr", replay.stderr))
+            }
             return (problems, timing)
         }
 
         if native.status != entry.expectedStatus {
-            problems.append("corpus problem: native exit status \(native.statusDescription), expected \(entry.expectedStatus)"
-                            + (entry.expectedStatus == 0 ? "" : " (\(entry.name).status)"))
+            problems.append(
+                "corpus problem: native exit status \(native.statusDescription), expected \(entry.expectedStatus)"
+                    + (entry.expectedStatus == 0 ? "" : " (\(entry.name).status)"))
         }
         if native.status != replay.status {
             problems.append("exit status: native \(native.statusDescription), revenant \(replay.statusDescription)")
@@ -514,12 +529,17 @@ private struct EntryRunner {
                 environment: environment, stdinPath: entry.stdinPath,
                 stdoutFile: outputDir.appendingPathComponent("plain.stdout"),
                 stderrFile: outputDir.appendingPathComponent("plain.stderr"), timeout: settings.timeout)
-            if plain.status != native.status { problems.append("exit status: without the shim \(plain.statusDescription), with it \(native.statusDescription)") }
-            let pOut = normaliser.apply(plain.stdout, cwd: plainDir), pErr = normaliser.apply(plain.stderr, cwd: plainDir)
+            if plain.status != native.status {
+                problems.append(
+                    "exit status: without the shim \(plain.statusDescription), with it \(native.statusDescription)")
+            }
+            let pOut = normaliser.apply(plain.stdout, cwd: plainDir),
+                pErr = normaliser.apply(plain.stderr, cwd: plainDir)
             if pOut != nStdout { problems.append("stdout without/with the shim " + describeDifference(pOut, nStdout)) }
             if pErr != nStderr { problems.append("stderr without/with the shim " + describeDifference(pErr, nStderr)) }
-            problems += ShimChecks.afterRecord(revenant: revenant, trace: traceDir, nativeLog: nativeLog,
-                                               deterministic: !entry.hasMasks && native.signal == nil, scratch: base, timeout: settings.timeout)
+            problems += ShimChecks.afterRecord(
+                revenant: revenant, trace: traceDir, nativeLog: nativeLog,
+                deterministic: !entry.hasMasks && native.signal == nil, scratch: base, timeout: settings.timeout)
         }
         if settings.keep {
             problems = problems.isEmpty ? [] : problems + ["kept: \(base.path)"]
@@ -550,7 +570,7 @@ private struct EntryRunner {
             for name in try fm.contentsOfDirectory(atPath: dir.path).sorted() {
                 let url = dir.appendingPathComponent(name)
                 let rel = prefix.isEmpty ? name : prefix + "/" + name
-                let attrs = try fm.attributesOfItem(atPath: url.path)   // does not follow symlinks
+                let attrs = try fm.attributesOfItem(atPath: url.path)  // does not follow symlinks
                 let type = attrs[.type] as? FileAttributeType
                 if type == .typeSymbolicLink {
                     let target = try fm.destinationOfSymbolicLink(atPath: url.path)
@@ -562,7 +582,8 @@ private struct EntryRunner {
                     let data = try Data(contentsOf: url)
                     if entry.kind == .sqlite && entry.hasMasks && data.starts(with: sqliteHeader) {
                         dumpCounter += 1
-                        result[rel] = .sqliteDump(normaliser.apply(try sqliteDump(data, tag: "\(tag)-\(dumpCounter)"), cwd: root))
+                        result[rel] = .sqliteDump(
+                            normaliser.apply(try sqliteDump(data, tag: "\(tag)-\(dumpCounter)"), cwd: root))
                     } else {
                         result[rel] = .file(normaliser.apply(data, cwd: root))
                     }
@@ -663,8 +684,9 @@ private struct Normaliser {
         var text = String(scalars)
         for re in masks {
             let ns = text as NSString
-            text = re.stringByReplacingMatches(in: text, options: [], range: NSRange(location: 0, length: ns.length),
-                                               withTemplate: "<MASKED>")
+            text = re.stringByReplacingMatches(
+                in: text, options: [], range: NSRange(location: 0, length: ns.length),
+                withTemplate: "<MASKED>")
         }
         return Data(text.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) })
     }
@@ -714,7 +736,11 @@ private func quote(_ data: Data, limit: Int = 160) -> String {
             case "\"": s += "\\\""
             case "\\": s += "\\\\"
             default:
-                if ch.value < 0x20 || ch.value == 0x7F { s += String(format: "\\x%02x", ch.value) } else { s.unicodeScalars.append(ch) }
+                if ch.value < 0x20 || ch.value == 0x7F {
+                    s += String(format: "\\x%02x", ch.value)
+                } else {
+                    s.unicodeScalars.append(ch)
+                }
             }
             if s.count > limit { return "\"" + s.prefix(limit) + "\"…" }
         }
@@ -739,15 +765,19 @@ private func describeDifference(_ native: Data, _ replay: Data) -> String {
     let nb = [UInt8](native), rb = [UInt8](replay)
     while firstByte < nb.count && firstByte < rb.count && nb[firstByte] == rb[firstByte] { firstByte += 1 }
     var firstLine = 0
-    while firstLine < nLines.count && firstLine < rLines.count && nLines[firstLine] == rLines[firstLine] { firstLine += 1 }
+    while firstLine < nLines.count && firstLine < rLines.count && nLines[firstLine] == rLines[firstLine] {
+        firstLine += 1
+    }
     var differing = 0
     for i in 0..<max(nLines.count, rLines.count) {
         let a = i < nLines.count ? nLines[i] : nil
         let b = i < rLines.count ? rLines[i] : nil
         if a != b { differing += 1 }
     }
-    var s = "differs: native \(native.count) bytes / \(nLines.count) lines, revenant \(replay.count) bytes / \(rLines.count) lines; "
-    s += "\(differing) line(s) differ position-wise; first difference at line \(firstLine + 1) (byte offset \(firstByte)):"
+    var s =
+        "differs: native \(native.count) bytes / \(nLines.count) lines, revenant \(replay.count) bytes / \(rLines.count) lines; "
+    s +=
+        "\(differing) line(s) differ position-wise; first difference at line \(firstLine + 1) (byte offset \(firstByte)):"
     s += "\n      native:   " + (firstLine < nLines.count ? quote(nLines[firstLine]) : "<end of output>")
     s += "\n      revenant: " + (firstLine < rLines.count ? quote(rLines[firstLine]) : "<end of output>")
     if firstLine >= nLines.count && firstLine >= rLines.count {

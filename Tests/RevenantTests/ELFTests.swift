@@ -16,12 +16,18 @@ final class ELFTests: XCTestCase {
     }
 
     func testRejectsNonELFAndTruncated() {
-        XCTAssertThrowsError(try ELFFile(bytes: Array("#!/bin/sh\necho hi\n".utf8))) { XCTAssertEqual($0 as? ELFFile.ParseError, .notELF) }
+        XCTAssertThrowsError(try ELFFile(bytes: Array("#!/bin/sh\necho hi\n".utf8))) {
+            XCTAssertEqual($0 as? ELFFile.ParseError, .notELF)
+        }
         var header = [UInt8](repeating: 0, count: 64)
         header[0...3] = [0x7f, 0x45, 0x4c, 0x46]
-        header[4] = 2; header[5] = 1; header[16] = 3; header[18] = 62
+        header[4] = 2
+        header[5] = 1
+        header[16] = 3
+        header[18] = 62
         header[32] = 0xff  // program headers far past the end
-        header[54] = 56; header[56] = 4
+        header[54] = 56
+        header[56] = 4
         XCTAssertThrowsError(try ELFFile(bytes: header)) { XCTAssertEqual($0 as? ELFFile.ParseError, .truncated) }
         header[18] = 40  // ARM
         XCTAssertThrowsError(try ELFFile(bytes: header)) { error in
@@ -40,12 +46,16 @@ final class ELFTests: XCTestCase {
         try nm.run()
         let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         nm.waitUntilExit()
-        guard let line = out.split(separator: "\n").first(where: { $0.hasSuffix(" getpid") || $0.contains(" getpid@") }),
-              let vaddr = UInt64(line.split(separator: " ")[0], radix: 16) else { return XCTFail("no getpid in libc") }
+        guard
+            let line = out.split(separator: "\n").first(where: { $0.hasSuffix(" getpid") || $0.contains(" getpid@") }),
+            let vaddr = UInt64(line.split(separator: " ")[0], radix: 16)
+        else { return XCTFail("no getpid in libc") }
         let fd = open(libc, O_RDONLY)
         defer { close(fd) }
         let elf = try ELFFile.read(fd: fd)
-        guard let seg = elf.loads.first(where: { vaddr >= $0.vaddr && vaddr < $0.vaddr + $0.filesz }) else { return XCTFail("no segment") }
+        guard let seg = elf.loads.first(where: { vaddr >= $0.vaddr && vaddr < $0.vaddr + $0.filesz }) else {
+            return XCTFail("no segment")
+        }
         let name = Symbolizer.symbol(inFile: libc, fileOffset: vaddr - seg.vaddr + seg.offset + 3)
         XCTAssertTrue(name?.hasSuffix("getpid+0x3") ?? false, "\(name ?? "nil")")  // getpid or its alias __getpid
     }
@@ -57,18 +67,25 @@ final class ELFTests: XCTestCase {
         let script = dir.appendingPathComponent("hello.pl")
         try "#!/usr/bin/perl -w\nprint 1;\n".write(to: script, atomically: true, encoding: .utf8)
         XCTAssertThrowsError(
-            try ProgramSpec.locate(ByteString(script.path), arguments: [], pathVariable: nil, cwd: "/")) {
+            try ProgramSpec.locate(ByteString(script.path), arguments: [], pathVariable: nil, cwd: "/")
+        ) {
             XCTAssertEqual(($0 as? LaunchError)?.exitCode, 126)
         }
         chmod(script.path, 0o755)
-        let spec = try ProgramSpec.locate("hello.pl", arguments: ["a"], pathVariable: ByteString(dir.path),
-                                          cwd: "/")
+        let spec = try ProgramSpec.locate(
+            "hello.pl", arguments: ["a"], pathVariable: ByteString(dir.path),
+            cwd: "/")
         XCTAssertEqual(spec.path, "/usr/bin/perl")
         XCTAssertEqual(spec.argv, ["/usr/bin/perl", "-w", ByteString(script.path), "a"])
-        XCTAssertThrowsError(try ProgramSpec.locate("no-such-program-xyz", arguments: [],
-                                                    pathVariable: ByteString(dir.path), cwd: "/")) {
+        XCTAssertThrowsError(
+            try ProgramSpec.locate(
+                "no-such-program-xyz", arguments: [],
+                pathVariable: ByteString(dir.path), cwd: "/")
+        ) {
             XCTAssertEqual(($0 as? LaunchError)?.exitCode, 127)
         }
-        XCTAssertEqual(try ProgramSpec.locate("perl", arguments: [], pathVariable: "/nonexistent:/usr/bin", cwd: "/").path, "/usr/bin/perl")
+        XCTAssertEqual(
+            try ProgramSpec.locate("perl", arguments: [], pathVariable: "/nonexistent:/usr/bin", cwd: "/").path,
+            "/usr/bin/perl")
     }
 }

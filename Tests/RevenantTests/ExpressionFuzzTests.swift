@@ -32,15 +32,19 @@ final class ExpressionFuzzTests: XCTestCase {
         // What people write still parses.
         XCTAssertNoThrow(
             try PerlExpression.parse("$h{a}{b}[1] > 3 && !defined($x) || (1 + 2) * 3 == 9 ? 'y' : 'n'"))
-        XCTAssertNoThrow(try PerlExpression.parse(String(repeating: "(", count: 100) + "1"
-                                                  + String(repeating: ")", count: 100)))
+        XCTAssertNoThrow(
+            try PerlExpression.parse(
+                String(repeating: "(", count: 100) + "1"
+                    + String(repeating: ")", count: 100)))
     }
 
     func testRandomTextNeverCrashes() {
-        let pieces = ["$", "@", "%", "x", "i", "_", "{", "}", "[", "]", "(", ")", "->", "+", "-", "*", "/", "%",
-                      ".", "=~", "!~", "/", "m", "'", "\"", "\\", "?", ":", "!", "&&", "||", "//", "and", "or",
-                      "not", "==", "<=>", "eq", " ",
-                      "1", "0x", "e", "defined", "scalar", "exists", "ref", ",", "\n", "#", "é", "\u{0}"]
+        let pieces = [
+            "$", "@", "%", "x", "i", "_", "{", "}", "[", "]", "(", ")", "->", "+", "-", "*", "/", "%",
+            ".", "=~", "!~", "/", "m", "'", "\"", "\\", "?", ":", "!", "&&", "||", "//", "and", "or",
+            "not", "==", "<=>", "eq", " ",
+            "1", "0x", "e", "defined", "scalar", "exists", "ref", ",", "\n", "#", "é", "\u{0}",
+        ]
         var rng = SystemRandomNumberGenerator()
         var parsed = 0, refused = 0
         for _ in 0..<Self.count {
@@ -49,11 +53,14 @@ final class ExpressionFuzzTests: XCTestCase {
             if let e = try? PerlExpression.parse(text) {
                 _ = e.variables
                 parsed += 1
-            } else { refused += 1 }
+            } else {
+                refused += 1
+            }
             _ = try? PerlExpression.parseList(text)
         }
-        print("[fuzz] \(Self.count) random expressions: \(parsed) parsed, "
-              + "\(refused) refused with an error, 0 crashes")
+        print(
+            "[fuzz] \(Self.count) random expressions: \(parsed) parsed, "
+                + "\(refused) refused with an error, 0 crashes")
         XCTAssertEqual(parsed + refused, Self.count)
     }
     static let count = 200_000

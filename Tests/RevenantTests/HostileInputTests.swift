@@ -22,13 +22,13 @@ final class HostileInputTests: ScratchTestCase {
 
     /// A script that binds a socketpair's end to each path it is given and prints what happened.
     static let binder = """
-    use Socket; $| = 1;
-    for my $p (@ARGV) {
-        socketpair(my $a, my $b, AF_UNIX, SOCK_STREAM, 0) or die "socketpair: $!";
-        print "$p: ", (bind($a, pack_sockaddr_un($p)) ? "bound" : "$!"), "\\n";
-    }
+        use Socket; $| = 1;
+        for my $p (@ARGV) {
+            socketpair(my $a, my $b, AF_UNIX, SOCK_STREAM, 0) or die "socketpair: $!";
+            print "$p: ", (bind($a, pack_sockaddr_un($p)) ? "bound" : "$!"), "\\n";
+        }
 
-    """
+        """
 
     /// `bind` creates a file: only in a writable mount, and /tmp is the private one.
     func testBindResolvesThroughTheSandbox() throws {
@@ -43,12 +43,17 @@ final class HostileInputTests: ScratchTestCase {
         try Self.binder.write(to: wd.appendingPathComponent("b.pl"), atomically: true, encoding: .utf8)
         let tmpName = "/tmp/revenant-test-\(UUID().uuidString).sock"
         defer { unlink(tmpName) }
-        let r = try revenant(["run", "--ro", ro.path, "--", Self.perl, "b.pl", outside.path + "/evil.sock",
-                              ro.path + "/evil.sock", "ro/evil2.sock", tmpName, "here.sock",
-                              String(repeating: "x", count: 100)],
-                             directory: wd)
+        let r = try revenant(
+            [
+                "run", "--ro", ro.path, "--", Self.perl, "b.pl", outside.path + "/evil.sock",
+                ro.path + "/evil.sock", "ro/evil2.sock", tmpName, "here.sock",
+                String(repeating: "x", count: 100),
+            ],
+            directory: wd)
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertEqual(r.stdout, """
+        XCTAssertEqual(
+            r.stdout,
+            """
             \(outside.path)/evil.sock: Read-only file system
             \(ro.path)/evil.sock: Read-only file system
             ro/evil2.sock: Read-only file system
@@ -61,9 +66,10 @@ final class HostileInputTests: ScratchTestCase {
         XCTAssertEqual(entries(ro), [], "bind created a file in a --ro mount")
         XCTAssertFalse(FileManager.default.fileExists(atPath: tmpName), "bind reached the host's /tmp")
         // The writable working directory gets the sockets, as natively.
-        XCTAssertTrue(entries(wd)?.contains("here.sock") == true
-                      && entries(wd)?.contains(String(repeating: "x", count: 100)) == true,
-                      "\(entries(wd) ?? [])")
+        XCTAssertTrue(
+            entries(wd)?.contains("here.sock") == true
+                && entries(wd)?.contains(String(repeating: "x", count: 100)) == true,
+            "\(entries(wd) ?? [])")
     }
 
     /// Without --net no address reaches a host socket; a socket the run bound itself stays reachable.
@@ -71,7 +77,8 @@ final class HostileInputTests: ScratchTestCase {
         try requireKVM()
         let listener = base.appendingPathComponent("listen.sock").path
         // A host datagram listener and a stream listener, reporting what reached them.
-        try write("""
+        try write(
+            """
             import socket, sys, time
             d = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); d.bind(sys.argv[1])
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(sys.argv[1] + ".s"); s.listen(1)
@@ -90,13 +97,16 @@ final class HostileInputTests: ScratchTestCase {
         let proc = Process()
         proc.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         proc.arguments = [base.appendingPathComponent("listener.py").path, listener]
-        proc.standardOutput = try FileHandle(forWritingTo: {
-            _ = FileManager.default.createFile(atPath: out.path, contents: nil); return out
-        }())
+        proc.standardOutput = try FileHandle(
+            forWritingTo: {
+                _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+                return out
+            }())
         try proc.run()
         defer { proc.terminate() }
         for _ in 0..<100 where !FileManager.default.fileExists(atPath: listener + ".ready") { usleep(50_000) }
-        try write("""
+        try write(
+            """
             use Socket; $| = 1;
             socketpair(my $a, my $b, AF_UNIX, SOCK_DGRAM, 0) or die;
             socketpair(my $c, my $d, AF_UNIX, SOCK_STREAM, 0) or die;
@@ -117,7 +127,9 @@ final class HostileInputTests: ScratchTestCase {
         _ = FileManager.default.createFile(atPath: listener + ".done", contents: nil)
         proc.waitUntilExit()
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertEqual(r.stdout, """
+        XCTAssertEqual(
+            r.stdout,
+            """
             sendto path: Permission denied
             connect path: Permission denied
             sendto abstract: Permission denied
@@ -136,7 +148,8 @@ final class HostileInputTests: ScratchTestCase {
     /// nor may an expression the user evaluates.
     func testFastReplayCreatesNoSocketOnTheHost() throws {
         try requireKVM()
-        try write("""
+        try write(
+            """
             use Socket;
             socketpair(my $a, my $b, AF_UNIX, SOCK_STREAM, 0) or die;
             bind($a, pack_sockaddr_un("made.sock")) or die "bind: $!";
@@ -151,19 +164,24 @@ final class HostileInputTests: ScratchTestCase {
         let before = entries(base)
         let hostTmp = "/tmp/revenant-test-\(UUID().uuidString).sock"
         defer { unlink(hostTmp) }
-        let evaluate = "do { socketpair(my $x, my $y, 1, 1, 0); bind($x, pack('S', 1) . '\(base.path)/evil.sock'); "
+        let evaluate =
+            "do { socketpair(my $x, my $y, 1, 1, 0); bind($x, pack('S', 1) . '\(base.path)/evil.sock'); "
             + "socketpair(my $p, my $q, 1, 1, 0); bind($p, pack('S', 1) . '\(hostTmp)'); 7 }"
-        for args in [["--path", "fast", "--when", "$n == 1"],
-                     ["--path", "fast", "--when", "$n == 1", "--print", evaluate]] {
+        for args in [
+            ["--path", "fast", "--when", "$n == 1"],
+            ["--path", "fast", "--when", "$n == 1", "--print", evaluate],
+        ] {
             let r = try revenant(["perl", "s.rvt"] + args)
             XCTAssertEqual(r.status, 0, "\(args): \(r.stderr)")
             XCTAssertTrue(r.stdout.contains("s.pl:5"), r.stdout)
         }
-        XCTAssertEqual(entries(base)?.filter { !$0.hasPrefix("out-") && !$0.hasPrefix("err-") },
-                       before?.filter { !$0.hasPrefix("out-") && !$0.hasPrefix("err-") },
-                       "a replay created a file on the host")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: hostTmp),
-                       "a replay bound a socket in the host's /tmp")
+        XCTAssertEqual(
+            entries(base)?.filter { !$0.hasPrefix("out-") && !$0.hasPrefix("err-") },
+            before?.filter { !$0.hasPrefix("out-") && !$0.hasPrefix("err-") },
+            "a replay created a file on the host")
+        XCTAssertFalse(
+            FileManager.default.fileExists(atPath: hostTmp),
+            "a replay bound a socket in the host's /tmp")
     }
 }
 
@@ -199,8 +217,9 @@ extension HostileInputTests {
             try changed.write(to: file)
             let r = try revenant(["replay", trace.path])
             XCTAssertEqual(r.status, 125, "\(blob): \(r.stderr)")
-            XCTAssertEqual(r.stderr,
-                           "revenant: \(trace.path): corrupt blob \(blob): its contents do not match its name\n")
+            XCTAssertEqual(
+                r.stderr,
+                "revenant: \(trace.path): corrupt blob \(blob): its contents do not match its name\n")
             try original.write(to: file)
         }
         let ok = try revenant(["replay", trace.path])
@@ -214,15 +233,19 @@ extension HostileInputTests {
         let (trace, original) = try recordSmall()
         let outside = base.appendingPathComponent("outside-file")
         try Data("not a blob".utf8).write(to: outside)
-        for name in ["../../outside-file", String(repeating: "A", count: 64),
-                     "../" + String(repeating: "0", count: 61)] {
+        for name in [
+            "../../outside-file", String(repeating: "A", count: 64),
+            "../" + String(repeating: "0", count: 61),
+        ] {
             var h = original
             h.files = h.files?.map { $0.path == "/usr/bin/perl" ? .init(path: $0.path, blob: name) : $0 }
             try Data(try h.encoded()).write(to: trace.appendingPathComponent("header"))
             let r = try revenant(["replay", trace.path])
             XCTAssertEqual(r.status, 125, r.stderr)
-            XCTAssertEqual(r.stderr, "revenant: \(trace.path): corrupt blob \(name): "
-                           + "a blob's name must be 64 lowercase hex digits\n")
+            XCTAssertEqual(
+                r.stderr,
+                "revenant: \(trace.path): corrupt blob \(name): "
+                    + "a blob's name must be 64 lowercase hex digits\n")
         }
     }
 
@@ -242,10 +265,11 @@ extension HostileInputTests {
             for command in [["replay", trace.path], ["info", trace.path], ["log", trace.path, "syscalls"]] {
                 let r = try revenant(command)
                 XCTAssertEqual(r.status, 125, "\(needle) \(command): \(r.stderr)")
-                XCTAssertEqual(r.stderr,
-                               "revenant: corrupt trace header: its checksum does not match its contents "
-                               + "(the file was changed)\n",
-                               "\(needle) \(command)")
+                XCTAssertEqual(
+                    r.stderr,
+                    "revenant: corrupt trace header: its checksum does not match its contents "
+                        + "(the file was changed)\n",
+                    "\(needle) \(command)")
             }
         }
         try original.write(to: file)
@@ -261,13 +285,16 @@ extension HostileInputTests {
             let saved = base.appendingPathComponent("saved-" + part)
             try FileManager.default.moveItem(at: file, to: saved)
             XCTAssertEqual(mkfifo(file.path, 0o644), 0)
-            for command in [["replay", trace.path], ["info", trace.path], ["regen", trace.path],
-                            ["log", trace.path, "syscalls"]] {
+            for command in [
+                ["replay", trace.path], ["info", trace.path], ["regen", trace.path],
+                ["log", trace.path, "syscalls"],
+            ] {
                 let r = try revenant(command)
                 XCTAssertEqual(r.status, 125, "\(part) \(command): \(r.stderr)")
-                XCTAssertTrue(r.stderr.hasSuffix("\(file.path) is not a regular file\n")
-                              && r.stderr.split(separator: "\n").count == 1,
-                              "\(part) \(command): \(r.stderr)")
+                XCTAssertTrue(
+                    r.stderr.hasSuffix("\(file.path) is not a regular file\n")
+                        && r.stderr.split(separator: "\n").count == 1,
+                    "\(part) \(command): \(r.stderr)")
             }
             try FileManager.default.removeItem(at: file)
             try FileManager.default.moveItem(at: saved, to: file)
@@ -306,7 +333,8 @@ extension HostileInputTests {
 
     func testArgumentsEnvironmentAndPathsAreBytes() throws {
         try requireKVM()
-        try write("""
+        try write(
+            """
             print join(",", map { unpack("H*", $_) } @ARGV), "\\n";
             print unpack("H*", $ENV{NU}), "\\n";
             opendir(my $d, ".") or die; my @f = sort grep { /^f/ } readdir $d;
@@ -326,10 +354,14 @@ extension HostileInputTests {
         _ = "hi\n".withCString { Glibc.write(fd, $0, 3) }
         close(fd)
         let bin = try revenantBinary().path
-        let env: [[UInt8]] = [Array("NU=v".utf8) + [0xfe] + Array("w".utf8) + [0],
-                              Array("PATH=/usr/bin:/bin".utf8) + [0]]
-        let args: [[UInt8]] = [Array("nu.pl".utf8) + [0], Array("a".utf8) + [0xff] + Array("b".utf8) + [0],
-                               Array("ok".utf8) + [0]]
+        let env: [[UInt8]] = [
+            Array("NU=v".utf8) + [0xfe] + Array("w".utf8) + [0],
+            Array("PATH=/usr/bin:/bin".utf8) + [0],
+        ]
+        let args: [[UInt8]] = [
+            Array("nu.pl".utf8) + [0], Array("a".utf8) + [0xff] + Array("b".utf8) + [0],
+            Array("ok".utf8) + [0],
+        ]
         let newName = base.path + "/new\u{FFFD}.txt"
         func removeCreated() {
             let p: [UInt8] = Array(base.path.utf8) + Array("/new".utf8) + [0xfe] + Array(".txt".utf8) + [0]
@@ -339,18 +371,23 @@ extension HostileInputTests {
         }
         let native = try runRaw([Array(Self.perl.utf8) + [0]] + args, env: env, in: base)
         removeCreated()
-        XCTAssertEqual(String(decoding: native.stdout, as: UTF8.self),
-                       "61ff62,6f6b\n76fe77\n66ff2e747874\nread hi\nmade\n")
-        let run = try runRaw([Array(bin.utf8) + [0], Array("run".utf8) + [0], Array("--".utf8) + [0],
-                              Array(Self.perl.utf8) + [0]] + args,
-                             env: env, in: base)
+        XCTAssertEqual(
+            String(decoding: native.stdout, as: UTF8.self),
+            "61ff62,6f6b\n76fe77\n66ff2e747874\nread hi\nmade\n")
+        let run = try runRaw(
+            [
+                Array(bin.utf8) + [0], Array("run".utf8) + [0], Array("--".utf8) + [0],
+                Array(Self.perl.utf8) + [0],
+            ] + args,
+            env: env, in: base)
         XCTAssertEqual(run.status, 0)
         XCTAssertEqual(run.stdout, native.stdout, "run: " + String(decoding: run.stdout, as: UTF8.self))
         XCTAssertFalse(FileManager.default.fileExists(atPath: newName), "a name was changed to U+FFFD")
         removeCreated()
-        let record = try runRaw([Array(bin.utf8) + [0]]
-                                + ["record", "-o", "nu.rvt", "--", Self.perl].map { Array($0.utf8) + [0] } + args,
-                                env: env, in: base)
+        let record = try runRaw(
+            [Array(bin.utf8) + [0]]
+                + ["record", "-o", "nu.rvt", "--", Self.perl].map { Array($0.utf8) + [0] } + args,
+            env: env, in: base)
         XCTAssertEqual(record.stdout, native.stdout)
         let replay = try revenant(["replay", "nu.rvt"])
         XCTAssertEqual(replay.status, 0, replay.stderr)
@@ -362,8 +399,9 @@ extension HostileInputTests {
     func testManyArgumentsArrive() throws {
         try requireKVM()
         let args = (0..<20_000).map(String.init)
-        let r = try revenant(["run", "--", Self.perl, "-e", #"print scalar(@ARGV), " $ARGV[0] $ARGV[-1]\n""#]
-                             + args)
+        let r = try revenant(
+            ["run", "--", Self.perl, "-e", #"print scalar(@ARGV), " $ARGV[0] $ARGV[-1]\n""#]
+                + args)
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(r.stdout, "20000 0 19999\n")
     }
@@ -387,19 +425,28 @@ extension HostileInputTests {
                 recorded = base.appendingPathComponent("rec\(i)")
             let replayed = base.appendingPathComponent("rep\(i)")
             XCTAssertEqual(try shell("\(Self.perl) -e '\(program)' > \(native.path)"), 0)
-            XCTAssertEqual(try shell("\(try revenantBinary().path) record -o t\(i).rvt -- "
-                                     + "\(Self.perl) -e '\(program)' > \(recorded.path)"), 0)
+            XCTAssertEqual(
+                try shell(
+                    "\(try revenantBinary().path) record -o t\(i).rvt -- "
+                        + "\(Self.perl) -e '\(program)' > \(recorded.path)"), 0)
             XCTAssertEqual(try shell("\(try revenantBinary().path) replay t\(i).rvt > \(replayed.path)"), 0)
             let expected = try Data(contentsOf: native)
             XCTAssertEqual(try Data(contentsOf: recorded), expected, program)
             XCTAssertEqual(try Data(contentsOf: replayed), expected, "replay: \(program)")
             // Into a pipe the program's moves cannot be made: it says so, exit 124.
-            let piped = try run("/bin/bash", ["-c", "\(try revenantBinary().path) replay t\(i).rvt "
-                                              + "| cat >/dev/null; exit ${PIPESTATUS[0]}"])
+            let piped = try run(
+                "/bin/bash",
+                [
+                    "-c",
+                    "\(try revenantBinary().path) replay t\(i).rvt "
+                        + "| cat >/dev/null; exit ${PIPESTATUS[0]}",
+                ])
             XCTAssertEqual(piped.status, 124, program)
-            XCTAssertTrue(piped.stderr.contains("on its stdout, a regular file when recorded; "
-                                                + "this replay's stdout cannot do the same"),
-                          piped.stderr)
+            XCTAssertTrue(
+                piped.stderr.contains(
+                    "on its stdout, a regular file when recorded; "
+                        + "this replay's stdout cannot do the same"),
+                piped.stderr)
         }
     }
 
@@ -407,15 +454,17 @@ extension HostileInputTests {
     func testReplayRefusesOutputItCannotReproduce() throws {
         try requireKVM()
         try write("0123456789", "data")
-        let program = #"open(my $f, "<", "data") or die; "#
+        let program =
+            #"open(my $f, "<", "data") or die; "#
             + #"syscall(40, 1, fileno($f), 0, 10) == 10 or die "sendfile: $!""#
         let rec = try revenant(["record", "-o", "s.rvt", "--", Self.perl, "-e", program])
         XCTAssertEqual(rec.status, 0, rec.stderr)
         XCTAssertEqual(rec.stdout, "0123456789")
         let r = try revenant(["replay", "s.rvt"])
         XCTAssertEqual(r.status, 124, r.stderr)
-        XCTAssertTrue(r.stderr.contains("wrote 10 bytes to its stdout with sendfile; the trace does not hold them"),
-                      r.stderr)
+        XCTAssertTrue(
+            r.stderr.contains("wrote 10 bytes to its stdout with sendfile; the trace does not hold them"),
+            r.stderr)
         // A replay that echoes nothing has nothing to refuse.
         XCTAssertEqual(try revenant(["replay", "s.rvt", "--quiet"]).status, 0)
     }
@@ -435,7 +484,9 @@ extension HostileInputTests {
         let exe = base.appendingPathComponent("faults").path
         let native = try run(exe, [])
         XCTAssertEqual(native.status, 139)
-        XCTAssertEqual(native.stdout, """
+        XCTAssertEqual(
+            native.stdout,
+            """
             caught Segmentation fault code 1 addr set
             caught Floating point exception code 1 addr set
             caught Segmentation fault code 1 addr set
@@ -449,8 +500,10 @@ extension HostileInputTests {
         let r = try revenant(["run", "--", exe])
         XCTAssertEqual(r.status, 139)
         XCTAssertEqual(r.stdout, native.stdout)
-        XCTAssertTrue(r.stderr.hasPrefix("revenant: guest killed by SIGSEGV: "
-                                         + "page fault (#PF, read, not present) at address 0x18"), r.stderr)
+        XCTAssertTrue(
+            r.stderr.hasPrefix(
+                "revenant: guest killed by SIGSEGV: "
+                    + "page fault (#PF, read, not present) at address 0x18"), r.stderr)
         let rec = try revenant(["record", "-o", "f.rvt", "--", exe])
         XCTAssertEqual(rec.stdout, native.stdout)
         let rep = try revenant(["replay", "f.rvt"])
@@ -461,7 +514,8 @@ extension HostileInputTests {
 
     func testPerlHandlesItsOwnSegfault() throws {
         try requireKVM()
-        let program = #"$SIG{SEGV} = sub { print "caught SEGV\n"; exit 3 }; "#
+        let program =
+            #"$SIG{SEGV} = sub { print "caught SEGV\n"; exit 3 }; "#
             + #"my $x = unpack("p", pack("J", 8)); print "not reached\n""#
         let native = try run(Self.perl, ["-e", program])
         XCTAssertEqual(native.status, 3)
@@ -469,8 +523,9 @@ extension HostileInputTests {
         let r = try revenant(["run", "--", Self.perl, "-e", program])
         XCTAssertEqual(r.status, 3, r.stderr)
         XCTAssertEqual(r.stdout, native.stdout)
-        XCTAssertEqual(try revenant(["record", "-o", "p.rvt", "--", Self.perl, "-e", program]).stdout,
-                       native.stdout)
+        XCTAssertEqual(
+            try revenant(["record", "-o", "p.rvt", "--", Self.perl, "-e", program]).stdout,
+            native.stdout)
         let rep = try revenant(["replay", "p.rvt"])
         XCTAssertEqual(rep.status, 3, rep.stderr)
         XCTAssertEqual(rep.stdout, native.stdout)
@@ -479,8 +534,9 @@ extension HostileInputTests {
     /// `int 0x80` is not a fault the program may handle: it is a system call Revenant lacks.
     func testInt80IsNamed() throws {
         try requireKVM()
-        try write("int main(void) { long r; __asm__ volatile(\"int $0x80\" : \"=a\"(r) : \"a\"(20L)); "
-                  + "return r > 0 ? 0 : 1; }\n", "i80.c")
+        try write(
+            "int main(void) { long r; __asm__ volatile(\"int $0x80\" : \"=a\"(r) : \"a\"(20L)); "
+                + "return r > 0 ? 0 : 1; }\n", "i80.c")
         XCTAssertEqual(try run("/usr/bin/gcc", ["-O1", "-o", "i80", "i80.c"]).status, 0)
         let r = try revenant(["run", "--", base.appendingPathComponent("i80").path])
         XCTAssertEqual(r.status, 132)
@@ -498,30 +554,42 @@ extension HostileInputTests {
         try write("my $n = 0;\nfor my $i (1 .. 3) { $n += $i }\nprint \"$n\\n\";\n", "t.pl")
         XCTAssertEqual(try revenant(["record", "-o", "t.rvt", "--", Self.perl, "t.pl"]).status, 0)
         let cases: [(path: String, print: String, what: String)] = [
-            ("fast", "do { sleep 100; 1 }",
-             "the --when predicate or a --print expression timed out after 1 s at statement #"),
-            ("fast", "do { 1 while 1; 1 }",
-             "the --when predicate or a --print expression timed out after 1 s at statement #"),
-            ("vm", "do { 1 while 1; 1 }",
-             "the --print expression do { 1 while 1; 1 } timed out after 1 s at statement #"),
+            (
+                "fast", "do { sleep 100; 1 }",
+                "the --when predicate or a --print expression timed out after 1 s at statement #"
+            ),
+            (
+                "fast", "do { 1 while 1; 1 }",
+                "the --when predicate or a --print expression timed out after 1 s at statement #"
+            ),
+            (
+                "vm", "do { 1 while 1; 1 }",
+                "the --print expression do { 1 while 1; 1 } timed out after 1 s at statement #"
+            ),
         ]
         for c in cases {
             let start = Date()
-            let r = try revenant(["perl", "t.rvt", "--path", c.path, "--when", "$n > 2", "--print", c.print,
-                                  "--timeout", "1"])
+            let r = try revenant([
+                "perl", "t.rvt", "--path", c.path, "--when", "$n > 2", "--print", c.print,
+                "--timeout", "1",
+            ])
             XCTAssertEqual(r.status, 125, "\(c): \(r.stderr)")
-            XCTAssertTrue(r.stderr.hasPrefix("revenant: " + c.what)
-                          && r.stderr.contains("(t.pl:2) (--timeout to allow longer)"),
-                          "\(c): \(r.stderr)")
+            XCTAssertTrue(
+                r.stderr.hasPrefix("revenant: " + c.what)
+                    && r.stderr.contains("(t.pl:2) (--timeout to allow longer)"),
+                "\(c): \(r.stderr)")
             XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
             XCTAssertLessThan(Date().timeIntervalSince(start), 60, "\(c) was not stopped")
         }
         // Nothing of the sandboxes is left behind.
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "/tmp")
-                           .filter { $0.hasPrefix("revenant-scratch-") }, [])
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: "/tmp")
+                .filter { $0.hasPrefix("revenant-scratch-") }, [])
         // Within its time an evaluation answers as before.
-        let ok = try revenant(["perl", "t.rvt", "--path", "fast", "--when", "$n > 2", "--print", "do { 7 }",
-                               "--first"])
+        let ok = try revenant([
+            "perl", "t.rvt", "--path", "fast", "--when", "$n > 2", "--print", "do { 7 }",
+            "--first",
+        ])
         XCTAssertEqual(ok.status, 0, ok.stderr)
         XCTAssertTrue(ok.stdout.contains("do { 7 } = 7"), ok.stdout)
     }
@@ -542,9 +610,11 @@ extension HostileInputTests {
         try requireKVM()
         try withTmpfs(size: "12m") { dir in
             let trace = dir.appendingPathComponent("t.rvt").path
-            let r = try revenant(["record", "-o", trace, "--", Self.perl, "-e",
-                                  #"open my $f, "<", "/dev/urandom"; "#
-                                  + #"for (1..40) { read($f, my $b, 1 << 20) } print "done\n""#])
+            let r = try revenant([
+                "record", "-o", trace, "--", Self.perl, "-e",
+                #"open my $f, "<", "/dev/urandom"; "#
+                    + #"for (1..40) { read($f, my $b, 1 << 20) } print "done\n""#,
+            ])
             XCTAssertEqual(r.status, 125)
             XCTAssertEqual(r.stderr, "revenant: recording failed: \(trace)/events: No space left on device\n")
             let replay = try revenant(["replay", trace])
@@ -590,7 +660,8 @@ extension HostileInputTests {
         try requireKVM()
         let (trace, _) = try recordSmall()
         let fm = FileManager.default
-        let files = ["header", "events"]
+        let files =
+            ["header", "events"]
             + (try fm.contentsOfDirectory(atPath: trace.appendingPathComponent("blobs").path))
             .map { "blobs/" + $0 }
         var rng = SystemRandomNumberGenerator()
@@ -616,8 +687,9 @@ extension HostileInputTests {
             XCTAssertTrue(r.stderr.hasPrefix("revenant: "), r.stderr)
             if r.status == 125 { refused += 1 }
         }
-        print("[fuzz] \(Self.damages) damaged traces (flips and cuts in the header, the events and every blob): "
-              + "\(refused) refused with one line, 0 replayed")
+        print(
+            "[fuzz] \(Self.damages) damaged traces (flips and cuts in the header, the events and every blob): "
+                + "\(refused) refused with one line, 0 replayed")
         let ok = try revenant(["replay", trace.path])
         XCTAssertEqual(ok.status, 0, ok.stderr)
     }
@@ -632,14 +704,20 @@ extension HostileInputTests {
     func testSQLRestoreWritesNothingOutsideItsFolders() throws {
         try requireKVM()
         let escape = "/tmp/revenant-escape-\(UUID().uuidString).db"
-        defer { unlink(escape); unlink(escape + "-journal") }
-        try FileManager.default.createDirectory(at: base.appendingPathComponent("sub"),
-                                                withIntermediateDirectories: true)
-        try write("create table t(x);\ninsert into t values(1);\nattach 'sub/" + String(repeating: "../", count: 30)
-                  + "\(escape.dropFirst())' as e;\n"
-                  + "insert into t values(3);\n", "s.sql")
-        let rec = try revenant(["record", "-o", "s.rvt", "--", "/usr/bin/sqlite3", "main.db"],
-                               stdin: base.appendingPathComponent("s.sql").path)
+        defer {
+            unlink(escape)
+            unlink(escape + "-journal")
+        }
+        try FileManager.default.createDirectory(
+            at: base.appendingPathComponent("sub"),
+            withIntermediateDirectories: true)
+        try write(
+            "create table t(x);\ninsert into t values(1);\nattach 'sub/" + String(repeating: "../", count: 30)
+                + "\(escape.dropFirst())' as e;\n"
+                + "insert into t values(3);\n", "s.sql")
+        let rec = try revenant(
+            ["record", "-o", "s.rvt", "--", "/usr/bin/sqlite3", "main.db"],
+            stdin: base.appendingPathComponent("s.sql").path)
         XCTAssertNotEqual(rec.status, 125, rec.stderr)
         // A pre-image whose name climbs out, added to the events.
         let trace = base.appendingPathComponent("s.rvt")
@@ -656,10 +734,12 @@ extension HostileInputTests {
         let restore = try revenant(["sql", "s.rvt", "--at", "3", "--restore", "out.db", "--no-machine-check"])
         // The ATTACH ran again (it fails natively, as recorded; in the scratch folder it opens).
         XCTAssertTrue(restore.stderr.contains("statement 2: attach"), restore.stderr)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: escape),
-                       "an ATTACH in the log created a file on the host")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: escape + ".planted"),
-                       "a pre-image's name led out of the scratch folder")
+        XCTAssertFalse(
+            FileManager.default.fileExists(atPath: escape),
+            "an ATTACH in the log created a file on the host")
+        XCTAssertFalse(
+            FileManager.default.fileExists(atPath: escape + ".planted"),
+            "a pre-image's name led out of the scratch folder")
         unlink(escape + ".planted")
     }
 }
@@ -676,10 +756,15 @@ extension HostileInputTests {
         var crafted: [(String, (inout TraceHeader) -> Void)] = [
             ("memory", { $0.memory = UInt64.max }),
             ("no memory", { $0.memory = 0 }),
-            ("consoles", {
-                $0.consoles = [.init(fd: 1, offset: Int64.min, append: false),
-                               .init(fd: 2, offset: Int64.max, append: true)]
-            }),
+            (
+                "consoles",
+                {
+                    $0.consoles = [
+                        .init(fd: 1, offset: Int64.min, append: false),
+                        .init(fd: 2, offset: Int64.max, append: true),
+                    ]
+                }
+            ),
             ("argv empty", { $0.argv = [] }),
             ("program empty", { $0.program = "" }),
             ("cwd relative", { $0.cwd = "relative/../.." }),
@@ -689,9 +774,13 @@ extension HostileInputTests {
             ("mounts", { $0.mounts = [.init(guest: "", host: "", writable: true)] }),
             ("cpuid", { $0.cpuid = [.init(leaf: 0, subleaf: 0, eax: 0, ebx: 0, ecx: 0, edx: 0)] }),
         ]
-        crafted.append(("environment", {
-            $0.env = (0..<5000).map { ByteString("K\($0)=" + String(repeating: "v", count: 1000)) }
-        }))
+        crafted.append(
+            (
+                "environment",
+                {
+                    $0.env = (0..<5000).map { ByteString("K\($0)=" + String(repeating: "v", count: 1000)) }
+                }
+            ))
         for (what, change) in crafted {
             var h = original
             change(&h)

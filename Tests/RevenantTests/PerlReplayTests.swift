@@ -5,29 +5,32 @@ import XCTest
 /// bad input gets one line and its exit code (Docs/architecture.md "Exit codes").
 final class PerlReplayTests: ScratchTestCase {
     let script = """
-    use strict;
-    my $n = 0;
-    open(my $out, '>', 'out.txt') or die;
-    for my $i (1 .. 5) {
-        $n += $i;
-        print $out "n=$n\\n";
-    }
-    close $out;
-    unlink 'victim.txt' or die "unlink: $!";
-    mkdir 'made';
-    rename 'out.txt', 'made/out.txt' or die;
-    print "sum $n\\n";
+        use strict;
+        my $n = 0;
+        open(my $out, '>', 'out.txt') or die;
+        for my $i (1 .. 5) {
+            $n += $i;
+            print $out "n=$n\\n";
+        }
+        close $out;
+        unlink 'victim.txt' or die "unlink: $!";
+        mkdir 'made';
+        rename 'out.txt', 'made/out.txt' or die;
+        print "sum $n\\n";
 
-    """
+        """
 
     /// Names, sizes, contents and modification times of everything under `base`, but traces.
     func snapshot() throws -> [String] {
         var out: [String] = []
         let fm = FileManager.default
-        for case let p as String in fm.enumerator(atPath: base.path)! where !p.contains(".rvt") && !p.hasPrefix("out-") && !p.hasPrefix("err-") {
+        for case let p as String in fm.enumerator(atPath: base.path)!
+        where !p.contains(".rvt") && !p.hasPrefix("out-") && !p.hasPrefix("err-") {
             let a = try fm.attributesOfItem(atPath: base.appendingPathComponent(p).path)
             let data = (try? Data(contentsOf: base.appendingPathComponent(p))) ?? Data()
-            out.append("\(p) \(a[.size] ?? 0) \((a[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0) \(data.hashValue)")
+            out.append(
+                "\(p) \(a[.size] ?? 0) \((a[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0) \(data.hashValue)"
+            )
         }
         return out.sorted()
     }
@@ -48,10 +51,12 @@ final class PerlReplayTests: ScratchTestCase {
         for path in ["vm", "fast"] {
             let all = try revenant(["perl", "t.rvt", "--path", path])
             XCTAssertEqual(all.status, 0, "\(path): \(all.stderr)")
-            XCTAssertTrue(all.stdout.contains("perl t.pl:9: statement #") && all.stdout.contains("perl t.pl:11: "), all.stdout)
+            XCTAssertTrue(
+                all.stdout.contains("perl t.pl:9: statement #") && all.stdout.contains("perl t.pl:11: "), all.stdout)
             let w = try revenant(["perl", "t.rvt", "--path", path, "--when", "$n > 5", "--print", "$n, $i"])
             XCTAssertEqual(w.status, 0, "\(path): \(w.stderr)")
-            XCTAssertTrue(w.stdout.contains("perl t.pl:6: ") && w.stdout.contains("$n = 6\n    $i = 3\n"), "\(path): \(w.stdout)")
+            XCTAssertTrue(
+                w.stdout.contains("perl t.pl:6: ") && w.stdout.contains("$n = 6\n    $i = 3\n"), "\(path): \(w.stdout)")
             // A line with no statement: no stop, exit 1.
             let never = try revenant(["perl", "t.rvt", "--path", path, "--break", "t.pl:99"])
             XCTAssertEqual(never.status, 1, "\(path): \(never.stderr)")
@@ -75,7 +80,8 @@ final class PerlReplayTests: ScratchTestCase {
         let r = try revenant(["perl", "t.rvt", "--debug", "--path", "fast"], stdin: commands.path)
         XCTAssertEqual(r.status, 0, r.stderr)
         // Without a terminal perl5db talks on stderr.
-        let out = (r.stdout + r.stderr).replacingOccurrences(of: "\u{1b}\\[[0-9;]*m", with: "", options: .regularExpression)
+        let out = (r.stdout + r.stderr).replacingOccurrences(
+            of: "\u{1b}\\[[0-9;]*m", with: "", options: .regularExpression)
         XCTAssertTrue(out.contains("main::(t.pl:6):"), out)
         XCTAssertTrue(out.contains("n=1 i=1\n") && out.contains("n=3 i=2\n"), out)
         XCTAssertFalse(r.stderr.contains("diverged"), r.stderr)
@@ -90,18 +96,29 @@ final class PerlReplayTests: ScratchTestCase {
         let lib = base.appendingPathComponent("lib"), work = base.appendingPathComponent("work")
         try FileManager.default.createDirectory(at: lib, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        try "package M; sub twice { 2 * $_[0] } 1;\n".write(to: lib.appendingPathComponent("M.pm"), atomically: true, encoding: .utf8)
-        try "use lib '../lib';\nuse M;\nmy $x = M::twice(21);\nprint \"$x\\n\";\n".write(to: work.appendingPathComponent("s.pl"), atomically: true, encoding: .utf8)
+        try "package M; sub twice { 2 * $_[0] } 1;\n".write(
+            to: lib.appendingPathComponent("M.pm"), atomically: true, encoding: .utf8)
+        try "use lib '../lib';\nuse M;\nmy $x = M::twice(21);\nprint \"$x\\n\";\n".write(
+            to: work.appendingPathComponent("s.pl"), atomically: true, encoding: .utf8)
         // The module's folder is a read-only mount (the guest's /tmp is private); the fast form
         // mounts the recording's mounts again.
-        let rec = try revenant(["record", "--ro", lib.path, "-o", "../s.rvt", "--", "/usr/bin/perl", "s.pl"], directory: work)
+        let rec = try revenant(
+            ["record", "--ro", lib.path, "-o", "../s.rvt", "--", "/usr/bin/perl", "s.pl"], directory: work)
         XCTAssertEqual(rec.stdout, "42\n", rec.stderr)
-        func ask(_ path: String) throws -> Output { try revenant(["perl", "s.rvt", "--path", path, "--break", "s.pl:4", "--print", "$x"]) }
+        func ask(_ path: String) throws -> Output {
+            try revenant(["perl", "s.rvt", "--path", path, "--break", "s.pl:4", "--print", "$x"])
+        }
         let good = try ask("fast")
         XCTAssertEqual(good.status, 0, good.stderr)
-        XCTAssertTrue(good.stdout.contains("perl s.pl:4: statement #") && good.stdout.contains("    $x = 42\n"), good.stdout)
-        for (file, text, why) in [(lib.appendingPathComponent("M.pm"), "package M; sub twice { 3 * $_[0] } 1;\n", "the source file changed since the recording"),
-                                  (work.appendingPathComponent("s.pl"), "print 1;\n", "s.pl changed since the recording")] {
+        XCTAssertTrue(
+            good.stdout.contains("perl s.pl:4: statement #") && good.stdout.contains("    $x = 42\n"), good.stdout)
+        for (file, text, why) in [
+            (
+                lib.appendingPathComponent("M.pm"), "package M; sub twice { 3 * $_[0] } 1;\n",
+                "the source file changed since the recording"
+            ),
+            (work.appendingPathComponent("s.pl"), "print 1;\n", "s.pl changed since the recording"),
+        ] {
             let original = try String(contentsOf: file, encoding: .utf8)
             try text.write(to: file, atomically: true, encoding: .utf8)
             let strict = try ask("fast")
@@ -110,7 +127,8 @@ final class PerlReplayTests: ScratchTestCase {
             let auto = try ask("auto")
             XCTAssertEqual(auto.status, 0, auto.stderr)
             XCTAssertEqual(auto.stdout, good.stdout, "the VM answers as the fast form did with the recorded code")
-            XCTAssertTrue(auto.stderr.contains(why) && auto.stderr.contains("stepping the replay in the VM"), auto.stderr)
+            XCTAssertTrue(
+                auto.stderr.contains(why) && auto.stderr.contains("stepping the replay in the VM"), auto.stderr)
             try original.write(to: file, atomically: true, encoding: .utf8)
         }
     }
@@ -133,8 +151,10 @@ final class PerlReplayTests: ScratchTestCase {
         // line 6 after $n += 1, then after $n += 2; back one statement (line 5, $n still 1);
         // next (line 6 again, $n now 3).
         XCTAssertEqual(printed, ["$n = 1\n$i = 1\n", "$n = 3\n", "$n = 1\n$i = 2\n", "$n = 3\n"], r.stdout)
-        XCTAssertTrue(r.stdout.contains("[#") && r.stdout.contains("t.pl:5") && r.stdout.contains("$n += $i;"), r.stdout)
-        XCTAssertTrue(r.stdout.contains("event #") && r.stdout.contains("perl t.pl:5: statement #"), "where: \(r.stdout)")
+        XCTAssertTrue(
+            r.stdout.contains("[#") && r.stdout.contains("t.pl:5") && r.stdout.contains("$n += $i;"), r.stdout)
+        XCTAssertTrue(
+            r.stdout.contains("event #") && r.stdout.contains("perl t.pl:5: statement #"), "where: \(r.stdout)")
     }
 
     /// Reverse-steps resume a forked checkpoint (a paused copy of the VMM with its own new VM);
@@ -165,15 +185,22 @@ final class PerlReplayTests: ScratchTestCase {
         print "end $balance\\n";
 
         """.write(to: base.appendingPathComponent("c.pl"), atomically: true, encoding: .utf8)
-        XCTAssertEqual(try revenant(["record", "-o", "c.rvt", "--", "/usr/bin/perl", "c.pl"]).stdout, "balance 70\nbalance 20\nend 20\n")
+        XCTAssertEqual(
+            try revenant(["record", "-o", "c.rvt", "--", "/usr/bin/perl", "c.pl"]).stdout,
+            "balance 70\nbalance 20\nend 20\n")
         // In the VM path a clone evaluates it; in the fast form perl itself, in the program's scope.
         for path in ["vm", "fast"] {
-            let p = try revenant(["perl", "c.rvt", "--path", path, "--break", "c.pl:6", "--print", "join('/', @history) . sprintf(' %03d', $balance)"])
+            let p = try revenant([
+                "perl", "c.rvt", "--path", path, "--break", "c.pl:6", "--print",
+                "join('/', @history) . sprintf(' %03d', $balance)",
+            ])
             XCTAssertEqual(p.status, 0, p.stderr)
-            XCTAssertTrue(p.stdout.contains(" = '30 070'\n") && p.stdout.contains(" = '30/50 020'\n"), "\(path): \(p.stdout)")
+            XCTAssertTrue(
+                p.stdout.contains(" = '30 070'\n") && p.stdout.contains(" = '30/50 020'\n"), "\(path): \(p.stdout)")
         }
         let commands = base.appendingPathComponent("commands")
-        try "b c.pl:8\nc\np pay(5)\np $balance, @history\np die('no')\nc\n".write(to: commands, atomically: true, encoding: .utf8)
+        try "b c.pl:8\nc\np pay(5)\np $balance, @history\np die('no')\nc\n".write(
+            to: commands, atomically: true, encoding: .utf8)
         let d = try revenant(["perl", "c.rvt", "--debug"], stdin: commands.path)
         XCTAssertEqual(d.status, 0, d.stderr)
         // The clone paid 5 (15 there); the replay still has 20, and replays to the end.
@@ -187,14 +214,18 @@ final class PerlReplayTests: ScratchTestCase {
         try requireKVM()
         try "print 1;\n".write(to: base.appendingPathComponent("t.pl"), atomically: true, encoding: .utf8)
         XCTAssertEqual(try revenant(["record", "-o", "t.rvt", "--", "/usr/bin/perl", "t.pl"]).status, 0)
-        XCTAssertEqual(try revenant(["record", "-o", "none.rvt", "--shims", "none", "--", "/usr/bin/perl", "t.pl"]).status, 0)
-        for (args, code) in [(["perl", "none.rvt"], Int32(1)), (["perl", "t.rvt", "--when", "$x +"], 125),
-                             (["perl", "t.rvt", "--when", "print($x)"], 125), (["perl", "t.rvt", "--break", "t.pl"], 125),
+        XCTAssertEqual(
+            try revenant(["record", "-o", "none.rvt", "--shims", "none", "--", "/usr/bin/perl", "t.pl"]).status, 0)
+        for (args, code) in [
+            (["perl", "none.rvt"], Int32(1)), (["perl", "t.rvt", "--when", "$x +"], 125),
+            (["perl", "t.rvt", "--when", "print($x)"], 125), (["perl", "t.rvt", "--break", "t.pl"], 125),
 
-                             (["perl", "missing.rvt"], 125), (["perl", "t.rvt", "--when", "$nothing > 1"], 1)] {
+            (["perl", "missing.rvt"], 125), (["perl", "t.rvt", "--when", "$nothing > 1"], 1),
+        ] {
             let r = try revenant(args)
             XCTAssertEqual(r.status, code, "\(args): \(r.stderr)")
-            XCTAssertEqual(r.stderr.split(separator: "\n").count, code == 1 && args.count > 2 ? 0 : 1, "\(args): \(r.stderr)")
+            XCTAssertEqual(
+                r.stderr.split(separator: "\n").count, code == 1 && args.count > 2 ? 0 : 1, "\(args): \(r.stderr)")
         }
     }
 }

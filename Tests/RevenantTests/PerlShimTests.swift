@@ -17,31 +17,38 @@ final class PerlShimTests: ScratchTestCase {
     func perlLog(_ trace: String, _ extra: [String] = []) throws -> [[String: Any]] {
         let r = try revenant(["log", trace, "perl", "--jsonl"] + extra)
         XCTAssertEqual(r.status, 0, r.stderr)
-        return r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        return r.stdout.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
     }
 
     /// Values the live run printed are the values regeneration brings back.
     func testRegeneratedValuesEqualWhatTheRunPrinted() throws {
         try requireKVM()
-        try "first line\nsecond\n".write(to: base.appendingPathComponent("input.txt"), atomically: true, encoding: .utf8)
-        let s = try script("values.pl", """
-        my $t = time;
-        my $r = rand();
-        open my $fh, "<", "input.txt" or die;
-        my $line = <$fh>;
-        chomp $line;
-        my $size = -s "input.txt";
-        my $ok = open my $nope, "<", "missing.txt";
-        my $err = $! + 0;
-        print "$t|$r|$line|$size|$err\\n";
-        """)
+        try "first line\nsecond\n".write(
+            to: base.appendingPathComponent("input.txt"), atomically: true, encoding: .utf8)
+        let s = try script(
+            "values.pl",
+            """
+            my $t = time;
+            my $r = rand();
+            open my $fh, "<", "input.txt" or die;
+            my $line = <$fh>;
+            chomp $line;
+            my $size = -s "input.txt";
+            my $ok = open my $nope, "<", "missing.txt";
+            my $err = $! + 0;
+            print "$t|$r|$line|$size|$err\\n";
+            """)
         let rec = try revenant(["record", "-o", "v.rvt", "--", "/usr/bin/perl", s])
         XCTAssertEqual(rec.status, 0, rec.stderr)
         let printed = rec.stdout.trimmingCharacters(in: .newlines).split(separator: "|").map(String.init)
         guard printed.count == 5 else { return XCTFail("the script printed \(rec.stdout); stderr \(rec.stderr)") }
         let log = try perlLog("v.rvt")
         let results = log.filter { $0["op"] != nil }
-        func values(_ op: String) -> [[Any]] { results.filter { ($0["op"] as? String) == op }.compactMap { $0["value"] as? [Any] } }
+        func values(_ op: String) -> [[Any]] {
+            results.filter { ($0["op"] as? String) == op }.compactMap { $0["value"] as? [Any] }
+        }
         XCTAssertEqual(values("time").first?.first as? Int, Int(printed[0]), "time")
         XCTAssertFalse(values("rand seed").isEmpty, "rand's implicit seed is logged")
         XCTAssertEqual(values("readline").first?.first as? String, printed[2] + "\n", "readline's data")
@@ -63,7 +70,10 @@ final class PerlShimTests: ScratchTestCase {
     /// events are those of a run that kept the channel (the guest cannot tell the modes apart).
     func testTraceHoldsNoChannel() throws {
         try requireKVM()
-        let s = try script("det.pl", "my %h;\nfor my $i (1..200) {\n  $h{$i} = $i * 2;\n}\nmy $t = 0; $t += $h{$_} for sort keys %h; print \"$t\\n\";\n")
+        let s = try script(
+            "det.pl",
+            "my %h;\nfor my $i (1..200) {\n  $h{$i} = $i * 2;\n}\nmy $t = 0; $t += $h{$_} for sort keys %h; print \"$t\\n\";\n"
+        )
         XCTAssertEqual(try revenant(["record", "-o", "a.rvt", "--", "/usr/bin/perl", s]).status, 0)
         XCTAssertEqual(try revenant(["record", "-o", "b.rvt", "--keep-channel", "--", "/usr/bin/perl", s]).status, 0)
         let a = base.appendingPathComponent("a.rvt"), b = base.appendingPathComponent("b.rvt")
@@ -90,8 +100,16 @@ final class PerlShimTests: ScratchTestCase {
         try requireKVM()
         try "data\n".write(to: base.appendingPathComponent("in.txt"), atomically: true, encoding: .utf8)
         let cases: [(String, String, String?)] = [
-            ("plain.pl", "open my $f, '<', 'in.txt' or die; my @l = <$f>; mkdir 'd'; unlink 'nope'; rename 'd', 'e'; print scalar(@l), time > 0 ? 1 : 0, rand() < 1 ? 1 : 0, \"\\n\";\n", nil),
-            ("md5.pl", "use Digest::MD5; open my $f, '<', 'in.txt' or die; print Digest::MD5->new->addfile($f)->hexdigest, \"\\n\";\n", " read(fd 3) reads data"),
+            (
+                "plain.pl",
+                "open my $f, '<', 'in.txt' or die; my @l = <$f>; mkdir 'd'; unlink 'nope'; rename 'd', 'e'; print scalar(@l), time > 0 ? 1 : 0, rand() < 1 ? 1 : 0, \"\\n\";\n",
+                nil
+            ),
+            (
+                "md5.pl",
+                "use Digest::MD5; open my $f, '<', 'in.txt' or die; print Digest::MD5->new->addfile($f)->hexdigest, \"\\n\";\n",
+                " read(fd 3) reads data"
+            ),
             ("hires.pl", "use Time::HiRes; print Time::HiRes::time() > 0 ? 1 : 0, \"\\n\";\n", "reads host state"),
         ]
         for (name, text, blocker) in cases {
@@ -101,7 +119,9 @@ final class PerlShimTests: ScratchTestCase {
             let r = try revenant(["regen", trace])
             XCTAssertEqual(r.status, 0, r.stderr)
             if let blocker {
-                XCTAssertTrue(r.stdout.contains("fast Perl replay: not possible: event #") && r.stdout.contains(blocker), "\(name): \(r.stdout)")
+                XCTAssertTrue(
+                    r.stdout.contains("fast Perl replay: not possible: event #") && r.stdout.contains(blocker),
+                    "\(name): \(r.stdout)")
                 XCTAssertTrue(r.stdout.contains(name + ":"), "\(name): the blocker names the statement: \(r.stdout)")
             } else {
                 XCTAssertTrue(r.stdout.contains("fast Perl replay: possible"), "\(name): \(r.stdout)")
@@ -152,7 +172,10 @@ final class PerlShimTests: ScratchTestCase {
     /// traces without the shim get one clear line.
     func testShimIsInvisibleAndErrorsAreClear() throws {
         try requireKVM()
-        let s = try script("see.pl", "print join(',', sort keys %INC), \"\\n\", join(',', @INC), \"\\n\", join(',', sort keys %ENV), \"\\n\", scalar(keys %Revenant::), \"\\n\";\n")
+        let s = try script(
+            "see.pl",
+            "print join(',', sort keys %INC), \"\\n\", join(',', @INC), \"\\n\", join(',', sort keys %ENV), \"\\n\", scalar(keys %Revenant::), \"\\n\";\n"
+        )
         let with = try revenant(["record", "-o", "w.rvt", "--", "/usr/bin/perl", s])
         let without = try revenant(["record", "-o", "n.rvt", "--shims", "none", "--", "/usr/bin/perl", s])
         XCTAssertEqual(with.status, 0, with.stderr)
@@ -167,6 +190,7 @@ final class PerlShimTests: ScratchTestCase {
         let notPerl = try revenant(["record", "-o", "y.rvt", "--shims", "perl", "--", "/bin/true"])
         XCTAssertEqual(notPerl.status, 125)
         XCTAssertTrue(notPerl.stderr.contains("is not perl"), notPerl.stderr)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: base.appendingPathComponent("y.rvt").path), "no trace left behind")
+        XCTAssertFalse(
+            FileManager.default.fileExists(atPath: base.appendingPathComponent("y.rvt").path), "no trace left behind")
     }
 }

@@ -40,16 +40,21 @@ final class PersonalityFuzzTests: XCTestCase {
     }
 
     func fuzz() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-\(UUID().uuidString)").resolvingSymlinksInPath()
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-\(UUID().uuidString)")
+            .resolvingSymlinksInPath()
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
         let space = try AddressSpace(layout: GuestLayout(memory: 128 << 20))
         var diagnostics = 0
-        let config = PersonalityConfig(mounts: [Mount(guest: "/", host: "/", writable: false),
-                                                Mount(guest: ByteString(root.path), host: ByteString(root.path),
-                                                      writable: true)],
-                                       cwd: ByteString(root.path), programPath: "/usr/bin/perl", network: false,
-                                       diagnostic: { _ in diagnostics += 1 })
+        let config = PersonalityConfig(
+            mounts: [
+                Mount(guest: "/", host: "/", writable: false),
+                Mount(
+                    guest: ByteString(root.path), host: ByteString(root.path),
+                    writable: true),
+            ],
+            cwd: ByteString(root.path), programPath: "/usr/bin/perl", network: false,
+            diagnostic: { _ in diagnostics += 1 })
         let clock = RacingClock()
         let p = LinuxPersonality(memory: space, config: config, nondeterminism: clock)
         defer { p.shutdown() }
@@ -73,8 +78,9 @@ final class PersonalityFuzzTests: XCTestCase {
         setrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &small)
         signal(SIGXFSZ, SIG_IGN)
         _ = chost_forward_signal(SIGALRM)
-        var timer = itimerval(it_interval: timeval(tv_sec: 0, tv_usec: 1000),
-                              it_value: timeval(tv_sec: 0, tv_usec: 1000))
+        var timer = itimerval(
+            it_interval: timeval(tv_sec: 0, tv_usec: 1000),
+            it_value: timeval(tv_sec: 0, tv_usec: 1000))
         setitimer(__itimer_which_t(ITIMER_REAL.rawValue), &timer, nil)
         defer {
             var off = itimerval()
@@ -110,13 +116,15 @@ final class PersonalityFuzzTests: XCTestCase {
             // fallocate with FALLOC_FL_KEEP_SIZE allocates past the file size limit: kept small.
             if nr == 285 { req.args.3 %= 1 << 20 }
             switch p.handle(req) {
-            case .value(let v): XCTAssertTrue(v >= -4095 || v >= 0 || nr == 12 || nr == 9 || nr == 25, "nr \(nr) returned \(v)")
+            case .value(let v):
+                XCTAssertTrue(v >= -4095 || v >= 0 || nr == 12 || nr == 9 || nr == 25, "nr \(nr) returned \(v)")
             default: outcomes += 1
             }
         }
         // Nothing escaped the writable mount.
         XCTAssertFalse(FileManager.default.fileExists(atPath: "/a.txt"))
-        print("[fuzz] \(Self.calls) random syscalls (every number drawn, a third from the whole 64-bit range), "
-              + "\(outcomes) ended the process or changed the CPU, 0 traps")
+        print(
+            "[fuzz] \(Self.calls) random syscalls (every number drawn, a third from the whole 64-bit range), "
+                + "\(outcomes) ended the process or changed the CPU, 0 traps")
     }
 }

@@ -9,23 +9,28 @@ import XCTest
 final class PersonalityTests: XCTestCase {
     var space: AddressSpace!
     var personality: LinuxPersonality!
-    var root: URL!       // a host directory standing in for the working directory
+    var root: URL!  // a host directory standing in for the working directory
     var privateTmp: URL!
     var diagnostics: [String] = []
     var scratch: UInt64 { space.layout.programStart + 0x10000 }
 
     override func setUpWithError() throws {
-        root = FileManager.default.temporaryDirectory.appendingPathComponent("pers-\(UUID().uuidString)").resolvingSymlinksInPath()
-        privateTmp = FileManager.default.temporaryDirectory.appendingPathComponent("pers-tmp-\(UUID().uuidString)").resolvingSymlinksInPath()
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("pers-\(UUID().uuidString)")
+            .resolvingSymlinksInPath()
+        privateTmp = FileManager.default.temporaryDirectory.appendingPathComponent("pers-tmp-\(UUID().uuidString)")
+            .resolvingSymlinksInPath()
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: privateTmp, withIntermediateDirectories: true)
         space = try AddressSpace(layout: GuestLayout(memory: 256 << 20))
-        let mounts = [Mount(guest: "/", host: "/", writable: false),
-                      Mount(guest: "/tmp", host: ByteString(privateTmp.path), writable: true),
-                      Mount(guest: ByteString(root.path), host: ByteString(root.path), writable: true)]
-        let config = PersonalityConfig(mounts: mounts, cwd: ByteString(root.path), programPath: "/usr/bin/perl",
-                                       network: false,
-                                       diagnostic: { [unowned self] in self.diagnostics.append($0) })
+        let mounts = [
+            Mount(guest: "/", host: "/", writable: false),
+            Mount(guest: "/tmp", host: ByteString(privateTmp.path), writable: true),
+            Mount(guest: ByteString(root.path), host: ByteString(root.path), writable: true),
+        ]
+        let config = PersonalityConfig(
+            mounts: mounts, cwd: ByteString(root.path), programPath: "/usr/bin/perl",
+            network: false,
+            diagnostic: { [unowned self] in self.diagnostics.append($0) })
         personality = LinuxPersonality(memory: space, config: config)
         personality.mmapTop = space.layout.end - (16 << 20)
         personality.setBreak(space.layout.programStart + (1 << 20))
@@ -44,8 +49,12 @@ final class PersonalityTests: XCTestCase {
     func call(_ name: String, _ a: UInt64...) -> Int64 {
         var args: [UInt64] = a + [UInt64](repeating: 0, count: 6 - a.count)
         args = Array(args.prefix(6))
-        let req = SyscallRequest(number: UInt64(SyscallNames.byName[name]!), args: (args[0], args[1], args[2], args[3], args[4], args[5]))
-        guard case .value(let v) = personality.handle(req) else { XCTFail("\(name) did not return a value"); return 0 }
+        let req = SyscallRequest(
+            number: UInt64(SyscallNames.byName[name]!), args: (args[0], args[1], args[2], args[3], args[4], args[5]))
+        guard case .value(let v) = personality.handle(req) else {
+            XCTFail("\(name) did not return a value")
+            return 0
+        }
         return v
     }
 
@@ -95,22 +104,29 @@ final class PersonalityTests: XCTestCase {
         XCTAssertEqual(r.guest, "/etc/hostname")
         XCTAssertFalse(r.writable)
         // A symlink to /tmp leads to the private /tmp, not the host's.
-        try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("tmplink").path, withDestinationPath: "/tmp")
+        try FileManager.default.createSymbolicLink(
+            atPath: root.appendingPathComponent("tmplink").path, withDestinationPath: "/tmp")
         let t = try personality.sandbox.resolve(Array("tmplink/x".utf8))
         XCTAssertEqual(t.guest, "/tmp/x")
         XCTAssertEqual(t.host, ByteString(privateTmp.path + "/x"))
         // A relative symlink climbing out lands at the guest root, read-only.
-        try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("up").path, withDestinationPath: "../../../../../../../../etc")
+        try FileManager.default.createSymbolicLink(
+            atPath: root.appendingPathComponent("up").path, withDestinationPath: "../../../../../../../../etc")
         let u = try personality.sandbox.resolve(Array("up/passwd".utf8))
         XCTAssertEqual(u.guest, "/etc/passwd")
         XCTAssertEqual(call("openat", atFDCWD, str("up/evil"), UInt64(O_WRONLY | O_CREAT), 0o644), -Int64(EROFS))
         // Symlink loops end in ELOOP.
-        try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("loop").path, withDestinationPath: "loop")
-        XCTAssertThrowsError(try personality.sandbox.resolve(Array("loop".utf8))) { XCTAssertEqual(($0 as? SysError)?.code, ELOOP) }
+        try FileManager.default.createSymbolicLink(
+            atPath: root.appendingPathComponent("loop").path, withDestinationPath: "loop")
+        XCTAssertThrowsError(try personality.sandbox.resolve(Array("loop".utf8))) {
+            XCTAssertEqual(($0 as? SysError)?.code, ELOOP)
+        }
     }
 
     func testTheVMMsOwnProcIsHidden() throws {
-        XCTAssertThrowsError(try personality.sandbox.resolve(Array("/proc/self/maps".utf8))) { XCTAssertEqual(($0 as? SysError)?.code, ENOENT) }
+        XCTAssertThrowsError(try personality.sandbox.resolve(Array("/proc/self/maps".utf8))) {
+            XCTAssertEqual(($0 as? SysError)?.code, ENOENT)
+        }
         XCTAssertThrowsError(try personality.sandbox.resolve(Array("/proc/\(getpid())/environ".utf8)))
         let buf = scratch + 0x400
         let n = call("readlink", str("/proc/self/exe"), buf, 256)
@@ -144,7 +160,9 @@ final class PersonalityTests: XCTestCase {
         XCTAssertNil(space.mapping(containing: UInt64(b)))
         // MAP_FIXED_NOREPLACE over an existing mapping fails.
         let c = UInt64(call("mmap", 0, 8192, 3, UInt64(MAP_PRIVATE | MAP_ANONYMOUS), UInt64.max, 0))
-        XCTAssertEqual(call("mmap", c, 4096, 3, UInt64(MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE), UInt64.max, 0), -Int64(EEXIST))
+        XCTAssertEqual(
+            call("mmap", c, 4096, 3, UInt64(MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE), UInt64.max, 0),
+            -Int64(EEXIST))
         // Too big for the guest.
         XCTAssertEqual(call("mmap", 0, 1 << 40, 3, UInt64(MAP_PRIVATE | MAP_ANONYMOUS), UInt64.max, 0), -Int64(ENOMEM))
         // brk grows and shrinks.
@@ -160,7 +178,8 @@ final class PersonalityTests: XCTestCase {
         XCTAssertEqual(personality.handle(req), .value(-Int64(ENOSYS)))
         XCTAssertEqual(diagnostics.count, 1, "one line per unsupported call, not per use")
         XCTAssertTrue(diagnostics.first?.contains("unsupported syscall ptrace (101)") ?? false, diagnostics.first ?? "")
-        XCTAssertEqual(personality.handle(SyscallRequest(number: 57 /* fork */, args: (0, 0, 0, 0, 0, 0))), .value(-Int64(ENOSYS)))
+        XCTAssertEqual(
+            personality.handle(SyscallRequest(number: 57 /* fork */, args: (0, 0, 0, 0, 0, 0))), .value(-Int64(ENOSYS)))
         XCTAssertTrue(diagnostics.last?.contains("fork") ?? false)
     }
 
@@ -172,7 +191,8 @@ final class PersonalityTests: XCTestCase {
         let exitReq = SyscallRequest(number: 231, args: (3, 0, 0, 0, 0, 0))
         XCTAssertEqual(personality.handle(exitReq), .exit(3))
         let pid = UInt64(personality.nondeterminism.pid)
-        guard case .killed(let sig, _) = personality.handle(SyscallRequest(number: 62, args: (pid, 15, 0, 0, 0, 0))) else {
+        guard case .killed(let sig, _) = personality.handle(SyscallRequest(number: 62, args: (pid, 15, 0, 0, 0, 0)))
+        else {
             return XCTFail("SIGTERM with the default action kills")
         }
         XCTAssertEqual(sig, 15)

@@ -7,7 +7,11 @@ import XCTest
 /// Record every corpus entry, delete its working directory, replay the trace from elsewhere, and
 /// compare what the guest wrote — stdout and stderr, byte for byte — and the exit status.
 final class RecordReplayTests: XCTestCase {
-    struct Result: Equatable { var status: Int32; var stdout: Data; var stderr: Data }
+    struct Result: Equatable {
+        var status: Int32
+        var stdout: Data
+        var stderr: Data
+    }
 
     func revenant(_ args: [String], cwd: URL, stdin: URL?, env: [String: String] = [:]) throws -> Result {
         let p = Process()
@@ -19,14 +23,21 @@ final class RecordReplayTests: XCTestCase {
         let errURL = cwd.deletingLastPathComponent().appendingPathComponent("err-\(UUID().uuidString)")
         FileManager.default.createFile(atPath: outURL.path, contents: nil)
         FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: outURL); try? FileManager.default.removeItem(at: errURL) }
+        defer {
+            try? FileManager.default.removeItem(at: outURL)
+            try? FileManager.default.removeItem(at: errURL)
+        }
         p.standardOutput = try FileHandle(forWritingTo: outURL)
         p.standardError = try FileHandle(forWritingTo: errURL)
         p.standardInput = try stdin.map { try FileHandle(forReadingFrom: $0) } ?? FileHandle.nullDevice
         try p.run()
         let deadline = Date().addingTimeInterval(180)
         while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit(); XCTFail("timed out: \(args)") }
+        if p.isRunning {
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            XCTFail("timed out: \(args)")
+        }
         p.waitUntilExit()
         let status = p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus
         return Result(status: status, stdout: try Data(contentsOf: outURL), stderr: try Data(contentsOf: errURL))
@@ -43,7 +54,9 @@ final class RecordReplayTests: XCTestCase {
 
     /// Record `command` in a fresh copy of the fixtures, then replay it after the directory is gone.
     /// (The guest's /tmp is private: what it runs must be in the working directory, as `extra` files.)
-    func recordThenReplay(_ name: String, command: [String], stdin: URL?, env: [String: String] = [:], extra: [URL] = []) throws -> (Result, Result) {
+    func recordThenReplay(
+        _ name: String, command: [String], stdin: URL?, env: [String: String] = [:], extra: [URL] = []
+    ) throws -> (Result, Result) {
         let work = base.appendingPathComponent("work-\(name)")
         try FileManager.default.copyItem(at: corpus.appendingPathComponent("fixtures"), to: work)
         for f in extra { try FileManager.default.copyItem(at: f, to: work.appendingPathComponent(f.lastPathComponent)) }
@@ -77,28 +90,43 @@ final class RecordReplayTests: XCTestCase {
                 if kind == "perl" {
                     extra = [dir.appendingPathComponent(file)]
                     let argsFile = dir.appendingPathComponent("\(name).args")
-                    let args = FileManager.default.fileExists(atPath: argsFile.path)
-                        ? ((try? String(contentsOf: argsFile, encoding: .utf8)) ?? "").split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init) : []
+                    let args =
+                        FileManager.default.fileExists(atPath: argsFile.path)
+                        ? ((try? String(contentsOf: argsFile, encoding: .utf8)) ?? "").split(
+                            separator: "\n", omittingEmptySubsequences: false
+                        ).dropLast().map(String.init) : []
                     command = ["/usr/bin/perl", file] + args
                     let s = dir.appendingPathComponent("\(name).stdin")
                     if FileManager.default.fileExists(atPath: s.path) { stdin = s }
                     for kv in lines(dir.appendingPathComponent("\(name).env")) {
-                        if let eq = kv.firstIndex(of: "=") { env[String(kv[..<eq])] = String(kv[kv.index(after: eq)...]) }
+                        if let eq = kv.firstIndex(of: "=") {
+                            env[String(kv[..<eq])] = String(kv[kv.index(after: eq)...])
+                        }
                     }
                 } else {
                     command = ["/usr/bin/sqlite3", "test.db"]
                     stdin = dir.appendingPathComponent(file)
                 }
-                let (rec, rep) = try recordThenReplay("\(kind)-\(name)", command: command, stdin: stdin, env: env, extra: extra)
+                let (rec, rep) = try recordThenReplay(
+                    "\(kind)-\(name)", command: command, stdin: stdin, env: env, extra: extra)
                 // The recorded run must be the real one (the status the corpus expects natively).
                 let statusFile = dir.appendingPathComponent("\(name).status")
-                let expected = Int32(((try? String(contentsOf: statusFile, encoding: .utf8)) ?? "0").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+                let expected =
+                    Int32(
+                        ((try? String(contentsOf: statusFile, encoding: .utf8)) ?? "0").trimmingCharacters(
+                            in: .whitespacesAndNewlines)) ?? 0
                 if rec.status != expected {
-                    failures.append("\(kind)/\(name): recorded status \(rec.status), expected \(expected): \(String(decoding: rec.stderr.suffix(300), as: UTF8.self))")
+                    failures.append(
+                        "\(kind)/\(name): recorded status \(rec.status), expected \(expected): \(String(decoding: rec.stderr.suffix(300), as: UTF8.self))"
+                    )
                 }
                 if rec != rep {
-                    let why = rep.status != rec.status ? "status \(rec.status) recorded, \(rep.status) replayed" : "output differs"
-                    failures.append("\(kind)/\(name): \(why); replay stderr: \(String(decoding: rep.stderr.suffix(400), as: UTF8.self))")
+                    let why =
+                        rep.status != rec.status
+                        ? "status \(rec.status) recorded, \(rep.status) replayed" : "output differs"
+                    failures.append(
+                        "\(kind)/\(name): \(why); replay stderr: \(String(decoding: rep.stderr.suffix(400), as: UTF8.self))"
+                    )
                 }
             }
         }
@@ -108,7 +136,8 @@ final class RecordReplayTests: XCTestCase {
     /// Values that differ from run to run are reproduced, not recomputed.
     func testNondeterministicValuesReplayExactly() throws {
         try requireKVM()
-        let script = #"use Time::HiRes; opendir D, "/etc"; my @d = readdir D; print join(",", time, Time::HiRes::time(), rand(), $$, getppid(), scalar(@d), (stat "/etc/hostname")[1], (stat "/etc/hostname")[9]), "\n"; open R, "<", "/dev/urandom"; read R, my $b, 8; print unpack("H*", $b), "\n""#
+        let script =
+            #"use Time::HiRes; opendir D, "/etc"; my @d = readdir D; print join(",", time, Time::HiRes::time(), rand(), $$, getppid(), scalar(@d), (stat "/etc/hostname")[1], (stat "/etc/hostname")[9]), "\n"; open R, "<", "/dev/urandom"; read R, my $b, 8; print unpack("H*", $b), "\n""#
         let (rec, rep) = try recordThenReplay("nondet", command: ["/usr/bin/perl", "-e", script], stdin: nil)
         XCTAssertEqual(rec.status, 0)
         XCTAssertEqual(rep, rec)
@@ -135,17 +164,28 @@ final class RecordReplayTests: XCTestCase {
     func testExistingTraceIsRefusedUnlessForce() throws {
         try requireKVM()
         let trace = base.appendingPathComponent("t.rvt")
-        XCTAssertEqual(try revenant(["record", "-o", trace.path, "--", "/usr/bin/perl", "-e", "1"], cwd: base, stdin: nil).status, 0)
+        XCTAssertEqual(
+            try revenant(["record", "-o", trace.path, "--", "/usr/bin/perl", "-e", "1"], cwd: base, stdin: nil).status,
+            0)
         let again = try revenant(["record", "-o", trace.path, "--", "/usr/bin/perl", "-e", "1"], cwd: base, stdin: nil)
         XCTAssertEqual(again.status, 125)
-        XCTAssertEqual(String(decoding: again.stderr, as: UTF8.self), "revenant: \(trace.path) already exists (use --force to replace it)\n")
-        XCTAssertEqual(try revenant(["record", "-o", trace.path, "--force", "--", "/usr/bin/perl", "-e", "print 2"], cwd: base, stdin: nil).stdout, Data("2".utf8))
+        XCTAssertEqual(
+            String(decoding: again.stderr, as: UTF8.self),
+            "revenant: \(trace.path) already exists (use --force to replace it)\n")
+        XCTAssertEqual(
+            try revenant(
+                ["record", "-o", trace.path, "--force", "--", "/usr/bin/perl", "-e", "print 2"], cwd: base, stdin: nil
+            ).stdout, Data("2".utf8))
     }
 
     /// Replay compares each call with the log: an edited event is a divergence with a report.
     func testEditedEventIsADivergence() throws {
         try requireKVM()
-        let (_, _) = try recordThenReplay("edit", command: ["/usr/bin/perl", "-e", #"open F, "<", "/etc/hostname" or die; my $l = <F>; close F; print "ok\n""#], stdin: nil)
+        let (_, _) = try recordThenReplay(
+            "edit",
+            command: [
+                "/usr/bin/perl", "-e", #"open F, "<", "/etc/hostname" or die; my $l = <F>; close F; print "ok\n""#,
+            ], stdin: nil)
         let trace = base.appendingPathComponent("edit.rvt")
         // Rewrite the events: the result of the first openat becomes fd 7 instead of what it was.
         var reader = try EventReader(path: trace.appendingPathComponent("events").path)
@@ -184,7 +224,8 @@ final class RecordReplayTests: XCTestCase {
     /// ignores them; a changed argument the call reads is still a divergence.
     func testUnusedArgumentRegistersAreNotCompared() throws {
         try requireKVM()
-        let (rec, _) = try recordThenReplay("junk", command: ["/usr/bin/perl", "-e", #"print -e "/etc/hostname" ? "yes\n" : "no\n""#], stdin: nil)
+        let (rec, _) = try recordThenReplay(
+            "junk", command: ["/usr/bin/perl", "-e", #"print -e "/etc/hostname" ? "yes\n" : "no\n""#], stdin: nil)
         let trace = base.appendingPathComponent("junk.rvt")
         func rewrite(_ change: (inout SyscallEvent) -> Bool) throws -> Int {
             var reader = try EventReader(path: trace.appendingPathComponent("events").path)
@@ -215,19 +256,21 @@ final class RecordReplayTests: XCTestCase {
         XCTAssertEqual(same, rec, String(decoding: same.stderr, as: UTF8.self))
         // A used argument: the first close's descriptor.
         var done = false
-        XCTAssertEqual(try rewrite { s in
-            guard !done, s.name == "close" else { return false }
-            s.args[0] += 1
-            done = true
-            return true
-        }, 1)
+        XCTAssertEqual(
+            try rewrite { s in
+                guard !done, s.name == "close" else { return false }
+                s.args[0] += 1
+                done = true
+                return true
+            }, 1)
         let diverged = try revenant(["replay", trace.path], cwd: base, stdin: nil)
         XCTAssertEqual(diverged.status, 124, String(decoding: diverged.stderr, as: UTF8.self))
     }
 
     func testBadTracesGetOneClearLine() throws {
         try requireKVM()
-        let (_, _) = try recordThenReplay("bad", command: ["/usr/bin/perl", "-e", #"print "x" x 100 for 1..2000"#], stdin: nil)
+        let (_, _) = try recordThenReplay(
+            "bad", command: ["/usr/bin/perl", "-e", #"print "x" x 100 for 1..2000"#], stdin: nil)
         let trace = base.appendingPathComponent("bad.rvt")
         let header = trace.appendingPathComponent("header")
         var h = try Data(contentsOf: header)
@@ -236,9 +279,10 @@ final class RecordReplayTests: XCTestCase {
         try h.write(to: header)
         var r = try revenant(["replay", trace.path], cwd: base, stdin: nil)
         XCTAssertEqual(r.status, 125)
-        XCTAssertEqual(String(decoding: r.stderr, as: UTF8.self),
-                       "revenant: \(header.path) has trace format version 7; "
-                       + "this revenant reads version \(TraceHeader.version)\n")
+        XCTAssertEqual(
+            String(decoding: r.stderr, as: UTF8.self),
+            "revenant: \(header.path) has trace format version 7; "
+                + "this revenant reads version \(TraceHeader.version)\n")
         h[8] = UInt8(TraceHeader.version)
         try h.write(to: header)
         // Another CPU: a CPUID value edited, the header's checksum made anew.
@@ -247,7 +291,10 @@ final class RecordReplayTests: XCTestCase {
         try Data(try decoded.encoded()).write(to: header)
         r = try revenant(["replay", trace.path], cwd: base, stdin: nil)
         XCTAssertEqual(r.status, 125)
-        XCTAssertTrue(String(decoding: r.stderr, as: UTF8.self).contains("was recorded on another CPU (CPUID leaf 0x0.0 eax: recorded"), String(decoding: r.stderr, as: UTF8.self))
+        XCTAssertTrue(
+            String(decoding: r.stderr, as: UTF8.self).contains(
+                "was recorded on another CPU (CPUID leaf 0x0.0 eax: recorded"),
+            String(decoding: r.stderr, as: UTF8.self))
         try h.write(to: header)
         // A corrupt chunk.
         let events = trace.appendingPathComponent("events")
@@ -256,11 +303,16 @@ final class RecordReplayTests: XCTestCase {
         try ev.write(to: events)
         r = try revenant(["replay", trace.path], cwd: base, stdin: nil)
         XCTAssertEqual(r.status, 125)
-        XCTAssertTrue(String(decoding: r.stderr, as: UTF8.self).hasPrefix("revenant: \(trace.path): corrupt event chunk at byte offset 16"), String(decoding: r.stderr, as: UTF8.self))
+        XCTAssertTrue(
+            String(decoding: r.stderr, as: UTF8.self).hasPrefix(
+                "revenant: \(trace.path): corrupt event chunk at byte offset 16"),
+            String(decoding: r.stderr, as: UTF8.self))
         // Not a trace.
         r = try revenant(["replay", base.path], cwd: base, stdin: nil)
         XCTAssertEqual(r.status, 125)
-        XCTAssertEqual(String(decoding: r.stderr, as: UTF8.self), "revenant: \(base.path) is not a Revenant trace: it has no header file\n")
+        XCTAssertEqual(
+            String(decoding: r.stderr, as: UTF8.self),
+            "revenant: \(base.path) is not a Revenant trace: it has no header file\n")
     }
 
     /// A recorder killed with SIGKILL leaves a trace that replays up to its last complete chunk.
@@ -269,7 +321,10 @@ final class RecordReplayTests: XCTestCase {
         let trace = base.appendingPathComponent("killed.rvt")
         let p = Process()
         p.executableURL = try revenantBinary()
-        p.arguments = ["record", "-o", trace.path, "--", "/usr/bin/perl", "-e", #"$| = 1; for (1..1000000) { print "line $_\n"; select undef, undef, undef, 0.0001 if $_ % 50 == 0 }"#]
+        p.arguments = [
+            "record", "-o", trace.path, "--", "/usr/bin/perl", "-e",
+            #"$| = 1; for (1..1000000) { print "line $_\n"; select undef, undef, undef, 0.0001 if $_ % 50 == 0 }"#,
+        ]
         p.currentDirectoryURL = base
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
@@ -293,8 +348,12 @@ extension RecordReplayTests {
     func testLogOfACutShortTraceWarns() throws {
         try requireKVM()
         // Enough read data for several chunks, the end event in the last one.
-        let (rec, _) = try recordThenReplay("cut", command: ["/usr/bin/perl", "-e",
-            #"for (1..200) { open F, "<", "/usr/bin/perl"; read F, $b, 8192; close F } print "ok\n""#], stdin: nil)
+        let (rec, _) = try recordThenReplay(
+            "cut",
+            command: [
+                "/usr/bin/perl", "-e",
+                #"for (1..200) { open F, "<", "/usr/bin/perl"; read F, $b, 8192; close F } print "ok\n""#,
+            ], stdin: nil)
         XCTAssertEqual(rec.status, 0)
         let trace = base.appendingPathComponent("cut.rvt")
         let events = trace.appendingPathComponent("events")
@@ -329,13 +388,20 @@ extension RecordReplayTests {
 
     func testInfoAndLogReadTheTrace() throws {
         try requireKVM()
-        let (rec, _) = try recordThenReplay("info", command: ["/usr/bin/perl", "-e", #"open F, "<", "/etc/hostname"; open G, "<", "/no/such/file"; print "done\n"; exit 4"#], stdin: nil)
+        let (rec, _) = try recordThenReplay(
+            "info",
+            command: [
+                "/usr/bin/perl", "-e",
+                #"open F, "<", "/etc/hostname"; open G, "<", "/no/such/file"; print "done\n"; exit 4"#,
+            ], stdin: nil)
         XCTAssertEqual(rec.status, 4)
         let trace = base.appendingPathComponent("info.rvt").path
         let info = try revenant(["info", trace], cwd: base, stdin: nil)
         let text = String(decoding: info.stdout, as: UTF8.self)
         XCTAssertEqual(info.status, 0)
-        for needle in ["program:        /usr/bin/perl", "outcome:        exit status 4", "trap strategy:  pvm-user-stub", "blobs"] {
+        for needle in [
+            "program:        /usr/bin/perl", "outcome:        exit status 4", "trap strategy:  pvm-user-stub", "blobs",
+        ] {
             XCTAssertTrue(text.contains(needle), "\(needle) in\n\(text)")
         }
         // The command the user ran, without the switches that load the Perl shim.
@@ -348,11 +414,15 @@ extension RecordReplayTests {
         XCTAssertEqual((obj?["syscalls"] as? [String: Int])?["exit_group"], 1)
         let log = try revenant(["log", trace, "syscalls", "--where", "path=/no/*"], cwd: base, stdin: nil)
         XCTAssertEqual(String(decoding: log.stdout, as: UTF8.self).split(separator: "\n").count, 1)
-        XCTAssertTrue(String(decoding: log.stdout, as: UTF8.self).contains(#"openat(AT_FDCWD, "/no/such/file", 0x80000, 0) = -1 ENOENT"#),
-                      String(decoding: log.stdout, as: UTF8.self))
-        let none = try revenant(["log", trace, "syscalls", "--where", "path=/nothing-like-this"], cwd: base, stdin: nil)
+        XCTAssertTrue(
+            String(decoding: log.stdout, as: UTF8.self).contains(
+                #"openat(AT_FDCWD, "/no/such/file", 0x80000, 0) = -1 ENOENT"#),
+            String(decoding: log.stdout, as: UTF8.self))
+        let none = try revenant(
+            ["log", trace, "syscalls", "--where", "path=/nothing-like-this"], cwd: base, stdin: nil)
         XCTAssertEqual(none.status, 1, "no hit: exit 1")
-        let jsonl = try revenant(["log", trace, "syscalls", "--jsonl", "--where", "name=exit_group"], cwd: base, stdin: nil)
+        let jsonl = try revenant(
+            ["log", trace, "syscalls", "--jsonl", "--where", "name=exit_group"], cwd: base, stdin: nil)
         let line = try JSONSerialization.jsonObject(with: jsonl.stdout) as? [String: Any]
         XCTAssertEqual(line?["name"] as? String, "exit_group")
     }
@@ -363,7 +433,10 @@ extension RecordReplayTests {
         let trace = base.appendingPathComponent("int.rvt")
         let p = Process()
         p.executableURL = try revenantBinary()
-        p.arguments = ["record", "-o", trace.path, "--", "/usr/bin/perl", "-e", #"$| = 1; $SIG{INT} = sub { print "got INT at ", time, "\n"; exit 6 }; print "waiting\n"; sleep 1 while 1"#]
+        p.arguments = [
+            "record", "-o", trace.path, "--", "/usr/bin/perl", "-e",
+            #"$| = 1; $SIG{INT} = sub { print "got INT at ", time, "\n"; exit 6 }; print "waiting\n"; sleep 1 while 1"#,
+        ]
         p.currentDirectoryURL = base
         let out = Pipe()
         p.standardOutput = out
@@ -390,7 +463,11 @@ extension RecordReplayTests {
         let db = work.appendingPathComponent("data.txt")
         try "before\n".write(to: db, atomically: true, encoding: .utf8)
         let trace = base.appendingPathComponent("pre.rvt")
-        let r = try revenant(["record", "-o", trace.path, "--", "/usr/bin/perl", "-e", #"open F, ">>", "data.txt" or die; print F "after\n""#], cwd: work, stdin: nil)
+        let r = try revenant(
+            [
+                "record", "-o", trace.path, "--", "/usr/bin/perl", "-e",
+                #"open F, ">>", "data.txt" or die; print F "after\n""#,
+            ], cwd: work, stdin: nil)
         XCTAssertEqual(r.status, 0)
         XCTAssertEqual(try String(contentsOf: db, encoding: .utf8), "before\nafter\n")
         var reader = try EventReader(path: trace.appendingPathComponent("events").path)
@@ -417,26 +494,37 @@ extension RecordReplayTests {
         var h = try TraceHeader.decode([UInt8](try Data(contentsOf: headerURL)))
         // Another build of the program: the same perl with one byte of its .text changed would
         // do; a different program is the clearest case.
-        let other = try TraceDirectory(path: trace.path).storeBlob([UInt8](try Data(contentsOf: URL(fileURLWithPath: "/usr/bin/sqlite3"))))
+        let other = try TraceDirectory(path: trace.path).storeBlob(
+            [UInt8](try Data(contentsOf: URL(fileURLWithPath: "/usr/bin/sqlite3"))))
         h.files = h.files?.map { $0.path == "/usr/bin/perl" ? .init(path: $0.path, blob: other) : $0 }
         try Data(try h.encoded()).write(to: headerURL)
         let r = try revenant(["replay", trace.path], cwd: base, stdin: nil)
         XCTAssertEqual(r.status, 124, String(decoding: r.stderr, as: UTF8.self))
-        XCTAssertTrue(String(decoding: r.stderr, as: UTF8.self).contains("replay diverged"), String(decoding: r.stderr, as: UTF8.self))
+        XCTAssertTrue(
+            String(decoding: r.stderr, as: UTF8.self).contains("replay diverged"),
+            String(decoding: r.stderr, as: UTF8.self))
     }
 
     /// The syscall event layout of Docs/trace-format.md, byte for byte.
     func testSyscallEventEncodingIsPinned() throws {
-        var e = SyscallEvent(number: 257, args: [0xffff_ff9c, 0x1000, 0x80000, 0, 0, 0], outcome: .value(-2), console: 0,
-                             writes: [(0x2000, [0xaa, 0xbb])])
+        var e = SyscallEvent(
+            number: 257, args: [0xffff_ff9c, 0x1000, 0x80000, 0, 0, 0], outcome: .value(-2), console: 0,
+            writes: [(0x2000, [0xaa, 0xbb])])
         e.paths = [(1, Array("/x".utf8))]
         let hex = e.encoded().map { String(format: "%02x", $0) }.joined()
         // 257 | six args | console 0 | tag 0, zigzag(-2)=3 | 1 write: 0x2000, 2 bytes | 1 path: arg 1, "/x"
-        let expected = ["8102", "9cffffff0f", "8020", "808020", "00", "00", "00", "00", "00", "03", "01", "804002aabb", "0101022f78"]
+        let expected = [
+            "8102", "9cffffff0f", "8020", "808020", "00", "00", "00", "00", "00", "03", "01", "804002aabb",
+            "0101022f78",
+        ]
         XCTAssertEqual(hex, expected.joined())
         XCTAssertEqual(try SyscallEvent.decode(e.encoded()), e)
-        let d = SyscallEvent(number: 62, args: [1, 10, 0, 0, 0, 0], outcome: .deliver(SignalDelivery(
-            signal: 10, handler: 0x4000, restorer: 0, flags: 0, savedMask: 0, code: -6, senderPID: 0, senderUID: 0, result: 0)),
+        let d = SyscallEvent(
+            number: 62, args: [1, 10, 0, 0, 0, 0],
+            outcome: .deliver(
+                SignalDelivery(
+                    signal: 10, handler: 0x4000, restorer: 0, flags: 0, savedMask: 0, code: -6, senderPID: 0,
+                    senderUID: 0, result: 0)),
             console: 0, writes: [])
         let expectedDelivery = ["3e", "010a00000000", "00", "04", "0a", "0b", "00", "808001", "00", "00"]
         XCTAssertEqual(d.encoded().map { String(format: "%02x", $0) }.joined(), expectedDelivery.joined())
@@ -445,8 +533,10 @@ extension RecordReplayTests {
     /// Decoding arbitrary syscall-event payloads never traps.
     func testSyscallEventDecodingFuzz() {
         var g = SplitMix(seed: 99)
-        let valid = SyscallEvent(number: 0, args: [3, 0x1000, 10, 0, 0, 0], outcome: .value(10), console: 0,
-                                 writes: [(0x1000, Array("0123456789".utf8))]).encoded()
+        let valid = SyscallEvent(
+            number: 0, args: [3, 0x1000, 10, 0, 0, 0], outcome: .value(10), console: 0,
+            writes: [(0x1000, Array("0123456789".utf8))]
+        ).encoded()
         XCTAssertNotNil(try? SyscallEvent.decode(valid))
         for _ in 0..<20_000 {
             var m = valid

@@ -36,10 +36,12 @@ final class RevenantKitTests: XCTestCase {
     }
 
     func testEvaluationLimitSaysWhatTimedOut() {
-        XCTAssertEqual(EvaluationLimit(seconds: 10).timedOut("the --when query", at: "statement #3").message,
-                       "the --when query timed out after 10 s at statement #3 (--timeout to allow longer)")
-        XCTAssertEqual(EvaluationLimit(seconds: 0.5).timedOut("x", at: "y").message,
-                       "x timed out after 0.5 s at y (--timeout to allow longer)")
+        XCTAssertEqual(
+            EvaluationLimit(seconds: 10).timedOut("the --when query", at: "statement #3").message,
+            "the --when query timed out after 10 s at statement #3 (--timeout to allow longer)")
+        XCTAssertEqual(
+            EvaluationLimit(seconds: 0.5).timedOut("x", at: "y").message,
+            "x timed out after 0.5 s at y (--timeout to allow longer)")
     }
 
     /// The public surface: a program run as `revenant run` runs it (a program that is not there

@@ -12,33 +12,36 @@ final class SQLShimTests: ScratchTestCase {
     func sqlLog(_ trace: String, _ extra: [String] = []) throws -> [[String: Any]] {
         let r = try revenant(["log", trace, "sql", "--jsonl"] + extra)
         XCTAssertEqual(r.status, 0, r.stderr)
-        return r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        return r.stdout.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
     }
 
     func requireShim() throws { try requireSQLiteShim() }
 
     static let session = """
-    CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT, v REAL);
-    CREATE TABLE audit(n INTEGER);
-    CREATE TRIGGER tr AFTER INSERT ON t BEGIN INSERT INTO audit VALUES (new.id); END;
-    INSERT INTO t(name, v) VALUES ('a', 0.1);
-    INSERT INTO t(name, v) VALUES ('b', 0.2);
-    BEGIN;
-    INSERT INTO t(name, v) VALUES ('c', 0.30000000000000004);
-    UPDATE t SET v = v * 2 WHERE name = 'a';
-    COMMIT;
-    DELETE FROM t WHERE name = 'b';
-    SELECT count(*) FROM audit;
-    INSERT INTO t(name, v) VALUES ('d', 4);
-    SELECT name FROM t ORDER BY id;
+        CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT, v REAL);
+        CREATE TABLE audit(n INTEGER);
+        CREATE TRIGGER tr AFTER INSERT ON t BEGIN INSERT INTO audit VALUES (new.id); END;
+        INSERT INTO t(name, v) VALUES ('a', 0.1);
+        INSERT INTO t(name, v) VALUES ('b', 0.2);
+        BEGIN;
+        INSERT INTO t(name, v) VALUES ('c', 0.30000000000000004);
+        UPDATE t SET v = v * 2 WHERE name = 'a';
+        COMMIT;
+        DELETE FROM t WHERE name = 'b';
+        SELECT count(*) FROM audit;
+        INSERT INTO t(name, v) VALUES ('d', 4);
+        SELECT name FROM t ORDER BY id;
 
-    """
+        """
 
     /// The query log: each statement once, in order, with its result; trigger entries marked
     /// under the statement that fired them; the tables each read and wrote.
     func testQueryLogFromTheCLI() throws {
         try requireShim()
-        let s = try file("s.sql", SQLShimTests.session + "SELECT random(), hex(randomblob(4)), datetime('now') > '2000';\n")
+        let s = try file(
+            "s.sql", SQLShimTests.session + "SELECT random(), hex(randomblob(4)), datetime('now') > '2000';\n")
         let rec = try revenant(["record", "-o", "s.rvt", "--", "/usr/bin/sqlite3", "test.db"], stdin: s)
         XCTAssertEqual(rec.status, 0, rec.stderr)
         let log = try sqlLog("s.rvt")
@@ -50,9 +53,12 @@ final class SQLShimTests: ScratchTestCase {
         for i in inserts {
             XCTAssertEqual((i["triggers"] as? [String])?.count ?? 0, 2, "the trigger and its body, marked: \(i)")
             XCTAssertEqual(i["changes"] as? Int, 1)
-            XCTAssertEqual(Set(i["tables_written"] as? [String] ?? []), ["t", "audit"], "the trigger's table too: \(i)")
+            XCTAssertEqual(
+                Set(i["tables_written"] as? [String] ?? []), ["t", "audit"], "the trigger's table too: \(i)")
         }
-        XCTAssertFalse(sqls.contains { $0.hasPrefix("--") || $0.hasPrefix("INSERT INTO audit") }, "trigger bodies are not top-level statements")
+        XCTAssertFalse(
+            sqls.contains { $0.hasPrefix("--") || $0.hasPrefix("INSERT INTO audit") },
+            "trigger bodies are not top-level statements")
         let delete = log.first { ($0["sql"] as? String)?.hasPrefix("DELETE") == true }
         XCTAssertEqual(delete?["changes"] as? Int, 1)
         XCTAssertEqual(delete?["tables_written"] as? [String], ["t"])
@@ -65,9 +71,14 @@ final class SQLShimTests: ScratchTestCase {
         let r = try revenant(["log", "s.rvt", "sql", "--where", "sql~random()"])
         XCTAssertEqual(r.status, 0)
         let db = base.appendingPathComponent("s.rvt/index.sqlite").path
-        let stored = try run("/usr/bin/sqlite3", [db, "SELECT random FROM sql_log WHERE sql LIKE 'SELECT random()%'"]).stdout
-        let hex = stored.trimmingCharacters(in: CharacterSet(charactersIn: "[]\"\n")).split(separator: "\"").first.map(String.init) ?? ""
-        let bytes = stride(from: 0, to: min(16, hex.count), by: 2).map { UInt8(hex.dropFirst($0).prefix(2), radix: 16) ?? 0 }
+        let stored = try run("/usr/bin/sqlite3", [db, "SELECT random FROM sql_log WHERE sql LIKE 'SELECT random()%'"])
+            .stdout
+        let hex =
+            stored.trimmingCharacters(in: CharacterSet(charactersIn: "[]\"\n")).split(separator: "\"").first.map(
+                String.init) ?? ""
+        let bytes = stride(from: 0, to: min(16, hex.count), by: 2).map {
+            UInt8(hex.dropFirst($0).prefix(2), radix: 16) ?? 0
+        }
         let value = bytes.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         XCTAssertEqual(String(Int64(bitPattern: value)), random, "random() as logged = as printed")
     }
@@ -78,29 +89,38 @@ final class SQLShimTests: ScratchTestCase {
     func testRestoreMatchesTheLiveFileAndNativeCuts() throws {
         try requireShim()
         let s = try file("s.sql", SQLShimTests.session)
-        XCTAssertEqual(try revenant(["record", "-o", "t.rvt", "--", "/usr/bin/sqlite3", "test.db"], stdin: s).status, 0)
+        XCTAssertEqual(
+            try revenant(["record", "-o", "t.rvt", "--", "/usr/bin/sqlite3", "test.db"], stdin: s).status, 0)
         let live = try Data(contentsOf: base.appendingPathComponent("test.db"))
         let log = try sqlLog("t.rvt")
         let last = log.count - 1
         let r = try revenant(["sql", "t.rvt", "--at", String(last), "--restore", "last.db"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("byte-identical"), r.stdout)
-        XCTAssertEqual(try Data(contentsOf: base.appendingPathComponent("last.db")), live, "restore at the last statement = the live file")
+        XCTAssertEqual(
+            try Data(contentsOf: base.appendingPathComponent("last.db")), live,
+            "restore at the last statement = the live file")
         // Native cuts: the session's first n+1 statements run by the real sqlite3 on a fresh file.
         let statements = SQLShimTests.session.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
         var inTransaction = false
         var compared = 0
         for n in 0..<statements.count {
             if statements[n] == "BEGIN;" { inTransaction = true }
-            if statements[n] == "COMMIT;" { inTransaction = false; continue }
+            if statements[n] == "COMMIT;" {
+                inTransaction = false
+                continue
+            }
             if inTransaction { continue }
             let cut = try file("cut\(n).sql", statements[0...n].joined(separator: "\n") + "\n")
             try? FileManager.default.removeItem(at: base.appendingPathComponent("native\(n).db"))
             XCTAssertEqual(try run("/usr/bin/sqlite3", ["native\(n).db"], stdin: cut).status, 0)
-            let restored = try revenant(["sql", "t.rvt", "--at", String(n), "--restore", "r\(n).db", "--no-machine-check"])
+            let restored = try revenant([
+                "sql", "t.rvt", "--at", String(n), "--restore", "r\(n).db", "--no-machine-check",
+            ])
             XCTAssertEqual(restored.status, 0, restored.stderr)
-            XCTAssertEqual(try Data(contentsOf: base.appendingPathComponent("r\(n).db")),
-                           try Data(contentsOf: base.appendingPathComponent("native\(n).db")), "statement \(n): \(statements[n])")
+            XCTAssertEqual(
+                try Data(contentsOf: base.appendingPathComponent("r\(n).db")),
+                try Data(contentsOf: base.appendingPathComponent("native\(n).db")), "statement \(n): \(statements[n])")
             compared += 1
         }
         XCTAssertGreaterThan(compared, 8)
@@ -108,55 +128,67 @@ final class SQLShimTests: ScratchTestCase {
         let inside = statements.firstIndex(of: "UPDATE t SET v = v * 2 WHERE name = 'a';")!
         let t = try revenant(["sql", "t.rvt", "--at", String(inside), "--restore", "inside.db"])
         XCTAssertTrue(t.stdout.contains("open transaction"), t.stdout)
-        XCTAssertEqual(try run("/usr/bin/sqlite3", ["inside.db", "SELECT group_concat(name) FROM t"]).stdout, "a,b,c\n")
+        XCTAssertEqual(
+            try run("/usr/bin/sqlite3", ["inside.db", "SELECT group_concat(name) FROM t"]).stdout, "a,b,c\n")
     }
 
     /// --when: the statements after which a query becomes true.
     func testWhenAQueryBecomesTrue() throws {
         try requireShim()
         let s = try file("s.sql", SQLShimTests.session)
-        XCTAssertEqual(try revenant(["record", "-o", "w.rvt", "--", "/usr/bin/sqlite3", "test.db"], stdin: s).status, 0)
+        XCTAssertEqual(
+            try revenant(["record", "-o", "w.rvt", "--", "/usr/bin/sqlite3", "test.db"], stdin: s).status, 0)
         let r = try revenant(["sql", "w.rvt", "--when", "SELECT count(*) >= 3 FROM t"])
         XCTAssertEqual(r.status, 0, r.stderr)
         // True after 'c' is inserted, false after the DELETE, true again after 'd'.
-        XCTAssertEqual(r.stdout.split(separator: "\n").map { $0.split(separator: " ", maxSplits: 1).last.map(String.init) ?? "" },
-                       ["INSERT INTO t(name, v) VALUES ('c', 0.30000000000000004);", "INSERT INTO t(name, v) VALUES ('d', 4);"])
+        XCTAssertEqual(
+            r.stdout.split(separator: "\n").map { $0.split(separator: " ", maxSplits: 1).last.map(String.init) ?? "" },
+            ["INSERT INTO t(name, v) VALUES ('c', 0.30000000000000004);", "INSERT INTO t(name, v) VALUES ('d', 4);"])
         let f = try revenant(["sql", "w.rvt", "--when", "SELECT count(*) >= 3 FROM t", "--first"])
         XCTAssertEqual(f.stdout.split(separator: "\n").count, 1)
-        XCTAssertEqual(try revenant(["sql", "w.rvt", "--when", "SELECT count(*) > 100 FROM t"]).status, 1, "never true: exit 1")
+        XCTAssertEqual(
+            try revenant(["sql", "w.rvt", "--when", "SELECT count(*) > 100 FROM t"]).status, 1, "never true: exit 1")
     }
 
     /// Perl + DBD::SQLite: each statement is attributed to the Perl line that ran it, with exact
     /// bindings; the database restores byte for byte.
     func testPerlDBIStatementsAreAttributedToPerlLines() throws {
         try requireShim()
-        let p = try file("dbi.pl", """
-        use DBI;
-        my $dbh = DBI->connect("dbi:SQLite:dbname=app.db", "", "", { RaiseError => 1, AutoCommit => 1 });
-        $dbh->do("CREATE TABLE acc(id INTEGER PRIMARY KEY, owner TEXT, balance REAL)");
-        my $ins = $dbh->prepare("INSERT INTO acc(owner, balance) VALUES (?, ?)");
-        $ins->execute("ann", 0.1 + 0.2);
-        $ins->execute("bob\\0x", -5);
-        $dbh->do("UPDATE acc SET balance = balance - 10 WHERE owner = 'ann'");
-        print "done\\n";
+        let p = try file(
+            "dbi.pl",
+            """
+            use DBI;
+            my $dbh = DBI->connect("dbi:SQLite:dbname=app.db", "", "", { RaiseError => 1, AutoCommit => 1 });
+            $dbh->do("CREATE TABLE acc(id INTEGER PRIMARY KEY, owner TEXT, balance REAL)");
+            my $ins = $dbh->prepare("INSERT INTO acc(owner, balance) VALUES (?, ?)");
+            $ins->execute("ann", 0.1 + 0.2);
+            $ins->execute("bob\\0x", -5);
+            $dbh->do("UPDATE acc SET balance = balance - 10 WHERE owner = 'ann'");
+            print "done\\n";
 
-        """)
+            """)
         let rec = try revenant(["record", "-o", "p.rvt", "--", "/usr/bin/perl", p])
         XCTAssertEqual(rec.status, 0, rec.stderr)
         let log = try sqlLog("p.rvt", ["--where", "table=acc"])
         let inserts = log.filter { ($0["sql"] as? String)?.hasPrefix("INSERT") == true }
         XCTAssertEqual(inserts.count, 2)
-        XCTAssertEqual(inserts.compactMap { ($0["perl"] as? String)?.split(separator: "/").last.map(String.init) }, ["dbi.pl:5", "dbi.pl:6"])
+        XCTAssertEqual(
+            inserts.compactMap { ($0["perl"] as? String)?.split(separator: "/").last.map(String.init) },
+            ["dbi.pl:5", "dbi.pl:6"])
         let b0 = inserts[0]["bindings"] as? [Any]
         XCTAssertEqual(b0?.first as? String, "ann")
         XCTAssertEqual(b0?.last as? String, "0.3", "what DBD bound: perl's string for 0.1 + 0.2, as text")
         XCTAssertEqual((inserts[1]["bindings"] as? [Any])?.first as? String, "bob\u{0}x", "text with a NUL")
         let update = log.first { ($0["sql"] as? String)?.hasPrefix("UPDATE") == true }
-        XCTAssertTrue((update?["perl_caller"] as? String)?.hasSuffix("dbi.pl:7") == true, "do() runs inside DBD's own sub: the caller line: \(String(describing: update))")
+        XCTAssertTrue(
+            (update?["perl_caller"] as? String)?.hasSuffix("dbi.pl:7") == true,
+            "do() runs inside DBD's own sub: the caller line: \(String(describing: update))")
         let all = try sqlLog("p.rvt")
         let r = try revenant(["sql", "p.rvt", "--db", "app.db", "--at", String(all.count - 1), "--restore", "back.db"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertEqual(try Data(contentsOf: base.appendingPathComponent("back.db")), try Data(contentsOf: base.appendingPathComponent("app.db")))
+        XCTAssertEqual(
+            try Data(contentsOf: base.appendingPathComponent("back.db")),
+            try Data(contentsOf: base.appendingPathComponent("app.db")))
     }
 
     /// Every corpus session: restored at its last statement it is the file the live run left,
@@ -175,27 +207,45 @@ final class SQLShimTests: ScratchTestCase {
             let work = base.appendingPathComponent("c-\(name)")
             try FileManager.default.copyItem(at: corpus.appendingPathComponent("fixtures"), to: work)
             let trace = base.appendingPathComponent("\(name).rvt").path
-            let rec = try run(try revenantBinary().path, ["record", "-o", trace, "--", "/usr/bin/sqlite3", "test.db"],
-                              stdin: corpus.appendingPathComponent("sqlite/\(session)").path, in: work)
-            guard rec.status < 124 else { failures.append("\(name): record failed: \(rec.stderr)"); continue }
+            let rec = try run(
+                try revenantBinary().path, ["record", "-o", trace, "--", "/usr/bin/sqlite3", "test.db"],
+                stdin: corpus.appendingPathComponent("sqlite/\(session)").path, in: work)
+            guard rec.status < 124 else {
+                failures.append("\(name): record failed: \(rec.stderr)")
+                continue
+            }
             let log = try sqlLog(trace, ["--where", "db=*/test.db"])
-            guard let last = log.last?["seq"] as? Int else { failures.append("\(name): no statement on test.db"); continue }
+            guard let last = log.last?["seq"] as? Int else {
+                failures.append("\(name): no statement on test.db")
+                continue
+            }
             let out = base.appendingPathComponent("\(name)-last.db").path
             let r = try revenant(["sql", trace, "--db", "test.db", "--at", String(last), "--restore", out])
-            if r.status != 0 { failures.append("\(name): restore at \(last): \(r.stderr)"); continue }
-            if (try? Data(contentsOf: URL(fileURLWithPath: out))) != (try? Data(contentsOf: work.appendingPathComponent("test.db"))) {
+            if r.status != 0 {
+                failures.append("\(name): restore at \(last): \(r.stderr)")
+                continue
+            }
+            if (try? Data(contentsOf: URL(fileURLWithPath: out)))
+                != (try? Data(contentsOf: work.appendingPathComponent("test.db")))
+            {
                 failures.append("\(name): restored at the last statement (\(last)) differs from the live test.db")
             }
             // Native cuts for deterministic sessions (no mask) whose statements carry no bindings.
-            let masked = FileManager.default.fileExists(atPath: corpus.appendingPathComponent("sqlite/\(name).mask").path)
+            let masked = FileManager.default.fileExists(
+                atPath: corpus.appendingPathComponent("sqlite/\(name).mask").path)
             guard !masked, log.allSatisfy({ ($0["bindings"] as? [Any])?.isEmpty ?? false }) else { continue }
             var texts: [String] = []
             for entry in log {
                 guard let seq = entry["seq"] as? Int, let sql = entry["sql"] as? String else { continue }
                 texts.append(sql.hasSuffix(";") ? sql : sql + ";")
                 let restored = base.appendingPathComponent("\(name)-\(seq).db").path
-                let t = try revenant(["sql", trace, "--db", "test.db", "--at", String(seq), "--restore", restored, "--no-machine-check"])
-                guard t.status == 0 else { failures.append("\(name): restore at \(seq): \(t.stderr)"); break }
+                let t = try revenant([
+                    "sql", trace, "--db", "test.db", "--at", String(seq), "--restore", restored, "--no-machine-check",
+                ])
+                guard t.status == 0 else {
+                    failures.append("\(name): restore at \(seq): \(t.stderr)")
+                    break
+                }
                 if t.stdout.contains("open transaction") { continue }
                 // Each cut in a fresh folder: attached databases must start from nothing too.
                 let folder = base.appendingPathComponent("\(name)-\(seq)-native")
@@ -203,15 +253,20 @@ final class SQLShimTests: ScratchTestCase {
                 let native = folder.appendingPathComponent("test.db").path
                 let cut = try file("\(name)-\(seq).sql", texts.joined(separator: "\n") + "\n")
                 _ = try run("/usr/bin/sqlite3", [native], stdin: cut, in: folder)
-                if (try? Data(contentsOf: URL(fileURLWithPath: restored))) != (try? Data(contentsOf: URL(fileURLWithPath: native))) {
-                    failures.append("\(name): statement \(seq) (\(texts.last ?? "")) restores to another file than the native cut")
+                if (try? Data(contentsOf: URL(fileURLWithPath: restored)))
+                    != (try? Data(contentsOf: URL(fileURLWithPath: native)))
+                {
+                    failures.append(
+                        "\(name): statement \(seq) (\(texts.last ?? "")) restores to another file than the native cut")
                 }
                 cuts += 1
             }
         }
         XCTAssertEqual(failures, [], failures.joined(separator: "\n"))
         XCTAssertGreaterThan(cuts, 100, "cut comparisons made")
-        print("[sql corpus] \(sessions.count) sessions restored at their last statement; \(cuts) statements compared with native cuts")
+        print(
+            "[sql corpus] \(sessions.count) sessions restored at their last statement; \(cuts) statements compared with native cuts"
+        )
     }
 
     /// `--restore OUT` writes a temporary beside OUT and renames it into place: it never writes
@@ -278,16 +333,21 @@ final class SQLShimTests: ScratchTestCase {
     /// runs past --timeout ends the command with one line naming it.
     func testWhenPredicatesAreOneBoundedReadOnlyStatement() throws {
         try requireShim()
-        let s = try file("s.sql", "CREATE TABLE t(x);\nINSERT INTO t VALUES (1);\n"
-                                + "CREATE TABLE u(y);\nINSERT INTO u VALUES (2);\n")
+        let s = try file(
+            "s.sql",
+            "CREATE TABLE t(x);\nINSERT INTO t VALUES (1);\n"
+                + "CREATE TABLE u(y);\nINSERT INTO u VALUES (2);\n")
         XCTAssertEqual(
             try revenant(["record", "-o", "q.rvt", "--", "/usr/bin/sqlite3", "q.db"], stdin: s).status, 0)
         let index = base.appendingPathComponent("q.rvt/index.sqlite").path
-        for (query, words) in [("SELECT 1; DROP TABLE t", "one statement"), ("UPDATE t SET x = 2", "only read"),
-                               ("DELETE FROM u", "only read"), ("SELEC 1", "syntax error"), ("", "empty"),
-                               ("BEGIN", "only read"), ("SELECT count(*) FROM u; SELECT 2", "one statement")] {
-            assertOneLine(try revenant(["sql", "q.rvt", "--when", query]), 125,
-                          containing: ["--when", words], query)
+        for (query, words) in [
+            ("SELECT 1; DROP TABLE t", "one statement"), ("UPDATE t SET x = 2", "only read"),
+            ("DELETE FROM u", "only read"), ("SELEC 1", "syntax error"), ("", "empty"),
+            ("BEGIN", "only read"), ("SELECT count(*) FROM u; SELECT 2", "one statement"),
+        ] {
+            assertOneLine(
+                try revenant(["sql", "q.rvt", "--when", query]), 125,
+                containing: ["--when", words], query)
             assertOneLine(try revenant(["when", "q.rvt", "--sql", query]), 125, containing: ["--sql", words], query)
             XCTAssertFalse(FileManager.default.fileExists(atPath: index), "refused before any replay: \(query)")
         }
@@ -299,15 +359,18 @@ final class SQLShimTests: ScratchTestCase {
         XCTAssertEqual(col.status, 0, col.stderr)
         XCTAssertTrue(col.stdout.hasSuffix("SQL #3: INSERT INTO u VALUES (2);\n"), col.stdout)
         // A table the run never creates: the query never ran, which is said.
-        assertOneLine(try revenant(["sql", "q.rvt", "--when", "SELECT 1 FROM absent"]), 125,
-                      containing: ["no such table: absent"], "never")
+        assertOneLine(
+            try revenant(["sql", "q.rvt", "--when", "SELECT 1 FROM absent"]), 125,
+            containing: ["no such table: absent"], "never")
         // An unbounded query: stopped at its deadline.
         let forever = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) SELECT count(*) FROM c"
         let t0 = Date()
-        assertOneLine(try revenant(["sql", "q.rvt", "--when", forever, "--timeout", "0.5"]), 125,
-                      containing: ["the --when query timed out after 0.5 s at statement #0", "--timeout"], "sql")
-        assertOneLine(try revenant(["when", "q.rvt", "--sql", forever, "--timeout", "0.5"]), 125,
-                      containing: ["the --sql query timed out after 0.5 s at statement #0"], "when timeout")
+        assertOneLine(
+            try revenant(["sql", "q.rvt", "--when", forever, "--timeout", "0.5"]), 125,
+            containing: ["the --when query timed out after 0.5 s at statement #0", "--timeout"], "sql")
+        assertOneLine(
+            try revenant(["when", "q.rvt", "--sql", forever, "--timeout", "0.5"]), 125,
+            containing: ["the --sql query timed out after 0.5 s at statement #0"], "when timeout")
         XCTAssertLessThan(Date().timeIntervalSince(t0), 30)
         for bad in ["0", "-1", "nan", "x"] {
             let r = try revenant(["sql", "q.rvt", "--when", "SELECT 1", "--timeout", bad])
@@ -335,10 +398,14 @@ final class SQLShimTests: ScratchTestCase {
         let none = try revenant(["log", "n.rvt", "sql"])
         XCTAssertEqual(none.status, 1)
         XCTAssertTrue(none.stderr.contains("no SQLite activity"), none.stderr)
-        XCTAssertEqual(try revenant(["record", "-o", "m.rvt", "--shims", "none", "--", "/usr/bin/sqlite3", "m.db"], stdin: s).status, 0)
+        XCTAssertEqual(
+            try revenant(["record", "-o", "m.rvt", "--shims", "none", "--", "/usr/bin/sqlite3", "m.db"], stdin: s)
+                .status, 0)
         let noShim = try revenant(["sql", "m.rvt", "--at", "0"])
         XCTAssertEqual(noShim.status, 1)
         XCTAssertTrue(noShim.stderr.contains("without the SQLite shim"), noShim.stderr)
-        for r in [again, range, nodb, none, noShim] { XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr) }
+        for r in [again, range, nodb, none, noShim] {
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        }
     }
 }

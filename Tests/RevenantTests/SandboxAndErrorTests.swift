@@ -199,7 +199,9 @@ final class SandboxAndErrorTests: XCTestCase {
 
     func testPerlKillSelfTERMIs143() throws {
         try requireKVM()
-        let r = try revenant(["run", "--", Self.perl, "-e", #"$| = 1; print "before\n"; kill 'TERM', $$; print "after\n""#])
+        let r = try revenant([
+            "run", "--", Self.perl, "-e", #"$| = 1; print "before\n"; kill 'TERM', $$; print "after\n""#,
+        ])
         XCTAssertEqual(r.status, 143, r.describe)
         XCTAssertEqual(r.stdout, "before\n", r.describe)
         // Linux prints nothing when a program kills itself; with -v Revenant says what happened.
@@ -232,8 +234,10 @@ final class SandboxAndErrorTests: XCTestCase {
 
     func testForkFailsWithENOSYSAndNamesClone() throws {
         try requireKVM()
-        let r = try revenant(["run", "--", Self.perl, "-e",
-                              #"my $p = fork; print defined $p ? "forked\n" : "nofork: $!\n""#])
+        let r = try revenant([
+            "run", "--", Self.perl, "-e",
+            #"my $p = fork; print defined $p ? "forked\n" : "nofork: $!\n""#,
+        ])
         XCTAssertEqual(r.status, 0, r.describe)
         XCTAssertEqual(r.stdout, "nofork: Function not implemented\n", r.describe)
         let line = assertSingleRevenantLine(r)
@@ -250,11 +254,11 @@ final class SandboxAndErrorTests: XCTestCase {
         let usrFile = "/usr/revenant-test-x-\(uniq())"
         let rootDir = "/revenant-x-\(uniq())"
         let script = """
-        open(my $f, ">", "\(usrFile)") and print "opened\\n" or print "open: $!\\n";
-        unlink("\(victim)") and print "unlinked\\n" or print "unlink: $!\\n";
-        mkdir("\(rootDir)") and print "mkdir ok\\n" or print "mkdir: $!\\n";
-        rename("\(victim)", "\(victim).moved") and print "renamed\\n" or print "rename: $!\\n";
-        """
+            open(my $f, ">", "\(usrFile)") and print "opened\\n" or print "open: $!\\n";
+            unlink("\(victim)") and print "unlinked\\n" or print "unlink: $!\\n";
+            mkdir("\(rootDir)") and print "mkdir ok\\n" or print "mkdir: $!\\n";
+            rename("\(victim)", "\(victim).moved") and print "renamed\\n" or print "rename: $!\\n";
+            """
         // If the sandbox leaks, make sure nothing stays behind on the host and the victim comes back.
         hostLeftovers += [usrFile, rootDir]
         let saved = try Data(contentsOf: URL(fileURLWithPath: victim))
@@ -268,9 +272,11 @@ final class SandboxAndErrorTests: XCTestCase {
             }
         }
         let r = try revenant(["run", "--", Self.perl, "-e", script])
-        assertGuest(r, status: 0,
-                    stdout: "open: Read-only file system\nunlink: Read-only file system\nmkdir: Read-only file system\nrename: Read-only file system\n",
-                    stderr: "")
+        assertGuest(
+            r, status: 0,
+            stdout:
+                "open: Read-only file system\nunlink: Read-only file system\nmkdir: Read-only file system\nrename: Read-only file system\n",
+            stderr: "")
         XCTAssertFalse(fm.fileExists(atPath: usrFile), "guest created \(usrFile) on the host")
         XCTAssertFalse(fm.fileExists(atPath: rootDir), "guest created \(rootDir) on the host")
         XCTAssertTrue(fm.fileExists(atPath: victim), "guest removed \(victim) on the host")
@@ -281,17 +287,21 @@ final class SandboxAndErrorTests: XCTestCase {
         try requireKVM()
         try writeWorkFile("existing.txt", "old\n", mode: 0o644)
         let script = """
-        open(my $f, ">", "made-by-guest.txt") or die "open: $!\\n"; print $f "hello from guest\\n"; close $f or die;
-        mkdir "subdir" or die "mkdir: $!\\n";
-        open(my $g, ">", "subdir/inner.txt") or die "inner: $!\\n"; print $g "inner\\n"; close $g;
-        open(my $h, ">>", "existing.txt") or die "append: $!\\n"; print $h "appended\\n"; close $h;
-        print "done\\n";
-        """
+            open(my $f, ">", "made-by-guest.txt") or die "open: $!\\n"; print $f "hello from guest\\n"; close $f or die;
+            mkdir "subdir" or die "mkdir: $!\\n";
+            open(my $g, ">", "subdir/inner.txt") or die "inner: $!\\n"; print $g "inner\\n"; close $g;
+            open(my $h, ">>", "existing.txt") or die "append: $!\\n"; print $h "appended\\n"; close $h;
+            print "done\\n";
+            """
         let r = try revenant(["run", "--", Self.perl, "-e", script])
         assertGuest(r, status: 0, stdout: "done\n", stderr: "")
-        XCTAssertEqual(try? String(contentsOf: workDir.appendingPathComponent("made-by-guest.txt"), encoding: .utf8), "hello from guest\n")
-        XCTAssertEqual(try? String(contentsOf: workDir.appendingPathComponent("subdir/inner.txt"), encoding: .utf8), "inner\n")
-        XCTAssertEqual(try? String(contentsOf: workDir.appendingPathComponent("existing.txt"), encoding: .utf8), "old\nappended\n")
+        XCTAssertEqual(
+            try? String(contentsOf: workDir.appendingPathComponent("made-by-guest.txt"), encoding: .utf8),
+            "hello from guest\n")
+        XCTAssertEqual(
+            try? String(contentsOf: workDir.appendingPathComponent("subdir/inner.txt"), encoding: .utf8), "inner\n")
+        XCTAssertEqual(
+            try? String(contentsOf: workDir.appendingPathComponent("existing.txt"), encoding: .utf8), "old\nappended\n")
     }
 
     /// The working directory is reachable by its absolute path too (programs use getcwd() and
@@ -302,17 +312,18 @@ final class SandboxAndErrorTests: XCTestCase {
         let name = workDir.lastPathComponent
         let parent = workDir.deletingLastPathComponent().path
         let script = """
-        use Cwd;
-        print getcwd(), "\\n";
-        print -d "\(cwd)" ? "cwd is a directory\\n" : "cwd missing: $!\\n";
-        my $f; open($f, ">", "\(cwd)/abs.txt") and print $f "abs\\n" and close($f) and print "abs write ok\\n" or print "abs write: $!\\n";
-        chdir("..") and print "up: ", getcwd(), "\\n" or print "up: $!\\n";
-        chdir("\(name)") and print "back: ", getcwd(), "\\n" or print "back: $!\\n";
-        """
+            use Cwd;
+            print getcwd(), "\\n";
+            print -d "\(cwd)" ? "cwd is a directory\\n" : "cwd missing: $!\\n";
+            my $f; open($f, ">", "\(cwd)/abs.txt") and print $f "abs\\n" and close($f) and print "abs write ok\\n" or print "abs write: $!\\n";
+            chdir("..") and print "up: ", getcwd(), "\\n" or print "up: $!\\n";
+            chdir("\(name)") and print "back: ", getcwd(), "\\n" or print "back: $!\\n";
+            """
         let r = try revenant(["run", "--", Self.perl, "-e", script])
-        assertGuest(r, status: 0,
-                    stdout: "\(cwd)\ncwd is a directory\nabs write ok\nup: \(parent)\nback: \(cwd)\n",
-                    stderr: "")
+        assertGuest(
+            r, status: 0,
+            stdout: "\(cwd)\ncwd is a directory\nabs write ok\nup: \(parent)\nback: \(cwd)\n",
+            stderr: "")
         XCTAssertEqual(try? String(contentsOf: workDir.appendingPathComponent("abs.txt"), encoding: .utf8), "abs\n")
     }
 
@@ -327,12 +338,12 @@ final class SandboxAndErrorTests: XCTestCase {
         hostLeftovers += ["/tmp/" + guestName, hostPath]
         XCTAssertTrue(fm.createFile(atPath: hostPath, contents: Data("host\n".utf8)), "cannot create \(hostPath)")
         let script = """
-        print -e "/tmp/\(hostName)" ? "host file visible\\n" : "host file hidden\\n";
-        open(my $f, ">", "/tmp/\(guestName)") or die "open: $!\\n"; print $f "guest\\n"; close $f or die;
-        open(my $g, "<", "/tmp/\(guestName)") or die "reopen: $!\\n"; print "read back: ", scalar(<$g>);
-        opendir(my $d, "/tmp") or die "opendir: $!\\n";
-        print join(",", grep { $_ eq "\(hostName)" } readdir $d), "|\\n";
-        """
+            print -e "/tmp/\(hostName)" ? "host file visible\\n" : "host file hidden\\n";
+            open(my $f, ">", "/tmp/\(guestName)") or die "open: $!\\n"; print $f "guest\\n"; close $f or die;
+            open(my $g, "<", "/tmp/\(guestName)") or die "reopen: $!\\n"; print "read back: ", scalar(<$g>);
+            opendir(my $d, "/tmp") or die "opendir: $!\\n";
+            print join(",", grep { $_ eq "\(hostName)" } readdir $d), "|\\n";
+            """
         let r = try revenant(["run", "--", Self.perl, "-e", script])
         assertGuest(r, status: 0, stdout: "host file hidden\nread back: guest\n|\n", stderr: "")
         XCTAssertFalse(fm.fileExists(atPath: "/tmp/" + guestName), "guest's /tmp file appeared in the host's /tmp")
@@ -349,14 +360,14 @@ final class SandboxAndErrorTests: XCTestCase {
     func testDotDotCannotEscapeRoot() throws {
         try requireKVM()
         let script = """
-        chdir("/") or die "chdir: $!\\n";
-        opendir(my $a, "/") or die "a: $!\\n"; my $x = join(",", sort readdir $a);
-        opendir(my $b, "/../../..") or die "b: $!\\n"; my $y = join(",", sort readdir $b);
-        opendir(my $c, "../../..") or die "c: $!\\n"; my $z = join(",", sort readdir $c);
-        print $x eq $y ? "same\\n" : "differ: [$x] vs [$y]\\n";
-        print $x eq $z ? "same\\n" : "differ: [$x] vs [$z]\\n";
-        print length($x) > 5 ? "nonempty\\n" : "empty\\n";
-        """
+            chdir("/") or die "chdir: $!\\n";
+            opendir(my $a, "/") or die "a: $!\\n"; my $x = join(",", sort readdir $a);
+            opendir(my $b, "/../../..") or die "b: $!\\n"; my $y = join(",", sort readdir $b);
+            opendir(my $c, "../../..") or die "c: $!\\n"; my $z = join(",", sort readdir $c);
+            print $x eq $y ? "same\\n" : "differ: [$x] vs [$y]\\n";
+            print $x eq $z ? "same\\n" : "differ: [$x] vs [$z]\\n";
+            print length($x) > 5 ? "nonempty\\n" : "empty\\n";
+            """
         let r = try revenant(["run", "--", Self.perl, "-e", script])
         assertGuest(r, status: 0, stdout: "same\nsame\nnonempty\n", stderr: "")
     }
@@ -370,22 +381,26 @@ final class SandboxAndErrorTests: XCTestCase {
         hostLeftovers += [hostPath, "/etc/" + etcName]
         XCTAssertTrue(fm.createFile(atPath: hostPath, contents: Data("host secret\n".utf8)))
         try fm.createSymbolicLink(atPath: workDir.appendingPathComponent("tmplink").path, withDestinationPath: "/tmp")
-        try fm.createSymbolicLink(atPath: workDir.appendingPathComponent("escape").path,
-                                  withDestinationPath: "../../../../../../tmp/" + hostName)
+        try fm.createSymbolicLink(
+            atPath: workDir.appendingPathComponent("escape").path,
+            withDestinationPath: "../../../../../../tmp/" + hostName)
         try fm.createSymbolicLink(atPath: workDir.appendingPathComponent("etclink").path, withDestinationPath: "/etc")
         let script = """
-        print -e "tmplink/\(hostName)" ? "tmplink: visible\\n" : "tmplink: hidden\\n";
-        print -e "escape" ? "escape: visible\\n" : "escape: hidden\\n";
-        my $r; open($r, "<", "escape") and print "escape read: ", scalar(<$r>) or print "escape read: $!\\n";
-        open(my $w, ">", "escape") or die "escape write: $!\\n"; print $w "guest\\n"; close $w;
-        open(my $e, ">", "etclink/\(etcName)") and print "etclink: opened\\n" or print "etclink: $!\\n";
-        """
+            print -e "tmplink/\(hostName)" ? "tmplink: visible\\n" : "tmplink: hidden\\n";
+            print -e "escape" ? "escape: visible\\n" : "escape: hidden\\n";
+            my $r; open($r, "<", "escape") and print "escape read: ", scalar(<$r>) or print "escape read: $!\\n";
+            open(my $w, ">", "escape") or die "escape write: $!\\n"; print $w "guest\\n"; close $w;
+            open(my $e, ">", "etclink/\(etcName)") and print "etclink: opened\\n" or print "etclink: $!\\n";
+            """
         let r = try revenant(["run", "--", Self.perl, "-e", script])
-        assertGuest(r, status: 0,
-                    stdout: "tmplink: hidden\nescape: hidden\nescape read: No such file or directory\netclink: Read-only file system\n",
-                    stderr: "")
-        XCTAssertEqual(try? String(contentsOfFile: hostPath, encoding: .utf8), "host secret\n",
-                       "writing through the `escape` symlink reached the host's /tmp")
+        assertGuest(
+            r, status: 0,
+            stdout:
+                "tmplink: hidden\nescape: hidden\nescape read: No such file or directory\netclink: Read-only file system\n",
+            stderr: "")
+        XCTAssertEqual(
+            try? String(contentsOfFile: hostPath, encoding: .utf8), "host secret\n",
+            "writing through the `escape` symlink reached the host's /tmp")
         XCTAssertFalse(fm.fileExists(atPath: "/etc/" + etcName), "writing through `etclink` reached the host's /etc")
     }
 
@@ -393,7 +408,8 @@ final class SandboxAndErrorTests: XCTestCase {
 
     func testProcSelfIsVirtualised() throws {
         try requireKVM()
-        let script = #"print readlink("/proc/self/exe") // "undef:$!", "\n", $^X, "\n", (-e "/proc/self/maps" ? "maps visible" : "maps hidden"), "\n""#
+        let script =
+            #"print readlink("/proc/self/exe") // "undef:$!", "\n", $^X, "\n", (-e "/proc/self/maps" ? "maps visible" : "maps hidden"), "\n""#
         // Found through PATH, so $^X has to come from /proc/self/exe.
         let r = try revenant(["run", "--", "perl", "-e", script])
         assertGuest(r, status: 0, stdout: "/usr/bin/perl\n/usr/bin/perl\nmaps hidden\n", stderr: "")
@@ -422,9 +438,9 @@ final class SandboxAndErrorTests: XCTestCase {
     private func checkRwMount(_ extra: URL, file: StaticString = #filePath, line: UInt = #line) throws {
         let target = extra.appendingPathComponent("from-guest.txt").path
         let script = """
-        open(my $f, ">", "\(target)") or die "open: $!\\n"; print $f "rw ok\\n"; close $f or die; print "wrote\\n";
-        opendir(my $d, "\(extra.path)") or die "opendir: $!\\n"; print join(",", sort readdir $d), "\\n";
-        """
+            open(my $f, ">", "\(target)") or die "open: $!\\n"; print $f "rw ok\\n"; close $f or die; print "wrote\\n";
+            opendir(my $d, "\(extra.path)") or die "opendir: $!\\n"; print join(",", sort readdir $d), "\\n";
+            """
         let r = try revenant(["run", "--rw", extra.path, "--", Self.perl, "-e", script])
         assertGuest(r, status: 0, stdout: "wrote\n.,..,from-guest.txt\n", stderr: "", file: file, line: line)
         XCTAssertEqual(try? String(contentsOfFile: target, encoding: .utf8), "rw ok\n", file: file, line: line)
@@ -433,8 +449,8 @@ final class SandboxAndErrorTests: XCTestCase {
         // from the private /tmp.
         try? FileManager.default.removeItem(atPath: target)
         let script2 = """
-        open(my $f, ">", "\(target)") and print "opened\\n" or print "$!\\n";
-        """
+            open(my $f, ">", "\(target)") and print "opened\\n" or print "$!\\n";
+            """
         let expected = extra.path.hasPrefix("/tmp/") ? "No such file or directory\n" : "Read-only file system\n"
         let r2 = try revenant(["run", "--", Self.perl, "-e", script2])
         assertGuest(r2, status: 0, stdout: expected, stderr: "", file: file, line: line)
@@ -447,15 +463,16 @@ final class SandboxAndErrorTests: XCTestCase {
         try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
         try writeWorkFile("sub/keep.txt", "keep\n", mode: 0o644)
         let script = """
-        open(my $f, ">", "sub/new.txt") and print "opened\\n" or print "new: $!\\n";
-        unlink("sub/keep.txt") and print "unlinked\\n" or print "unlink: $!\\n";
-        my $r; open($r, "<", "sub/keep.txt") and print "read: ", scalar(<$r>) or print "read: $!\\n";
-        open(my $g, ">", "outside-sub.txt") or die "cwd: $!\\n"; print $g "x"; close $g; print "cwd ok\\n";
-        """
+            open(my $f, ">", "sub/new.txt") and print "opened\\n" or print "new: $!\\n";
+            unlink("sub/keep.txt") and print "unlinked\\n" or print "unlink: $!\\n";
+            my $r; open($r, "<", "sub/keep.txt") and print "read: ", scalar(<$r>) or print "read: $!\\n";
+            open(my $g, ">", "outside-sub.txt") or die "cwd: $!\\n"; print $g "x"; close $g; print "cwd ok\\n";
+            """
         let r = try revenant(["run", "--ro", sub.path, "--", Self.perl, "-e", script])
-        assertGuest(r, status: 0,
-                    stdout: "new: Read-only file system\nunlink: Read-only file system\nread: keep\ncwd ok\n",
-                    stderr: "")
+        assertGuest(
+            r, status: 0,
+            stdout: "new: Read-only file system\nunlink: Read-only file system\nread: keep\ncwd ok\n",
+            stderr: "")
         XCTAssertFalse(FileManager.default.fileExists(atPath: sub.appendingPathComponent("new.txt").path))
         XCTAssertTrue(FileManager.default.fileExists(atPath: sub.appendingPathComponent("keep.txt").path))
         XCTAssertTrue(FileManager.default.fileExists(atPath: workDir.appendingPathComponent("outside-sub.txt").path))
@@ -468,15 +485,18 @@ final class SandboxAndErrorTests: XCTestCase {
         let r = try revenant(["run", "--env", "FOO=bar", "--", Self.perl, "-e", #"print "$ENV{FOO}\n""#])
         assertGuest(r, status: 0, stdout: "bar\n", stderr: "")
         // --env overrides an inherited value; a value may contain '='.
-        let r2 = try revenant(["run", "--env", "FOO=bar=baz", "--", Self.perl, "-e", #"print "$ENV{FOO}\n""#],
-                              extraEnvironment: ["FOO": "from-host"])
+        let r2 = try revenant(
+            ["run", "--env", "FOO=bar=baz", "--", Self.perl, "-e", #"print "$ENV{FOO}\n""#],
+            extraEnvironment: ["FOO": "from-host"])
         assertGuest(r2, status: 0, stdout: "bar=baz\n", stderr: "")
     }
 
     func testClearEnv() throws {
         try requireKVM()
-        let r = try revenant(["run", "--clear-env", "--env", "ONLY=1", "--", Self.perl, "-e",
-                              #"print join(",", sort keys %ENV), "\n""#])
+        let r = try revenant([
+            "run", "--clear-env", "--env", "ONLY=1", "--", Self.perl, "-e",
+            #"print join(",", sort keys %ENV), "\n""#,
+        ])
         assertGuest(r, status: 0, stdout: "ONLY\n", stderr: "")
     }
 
@@ -484,8 +504,9 @@ final class SandboxAndErrorTests: XCTestCase {
         try requireKVM()
         let name = "REVENANT_SBX_\(uniq().uppercased())"
         let value = "value with spaces = \(uniq())"
-        let r = try revenant(["run", "--", Self.perl, "-e", "print \"$ENV{\(name)}\\n\""],
-                             extraEnvironment: [name: value])
+        let r = try revenant(
+            ["run", "--", Self.perl, "-e", "print \"$ENV{\(name)}\\n\""],
+            extraEnvironment: [name: value])
         assertGuest(r, status: 0, stdout: value + "\n", stderr: "")
     }
 
@@ -493,15 +514,19 @@ final class SandboxAndErrorTests: XCTestCase {
 
     func testNoNetworkByDefault() throws {
         try requireKVM()
-        let r = try revenant(["run", "--", Self.perl, "-e",
-                              #"use Socket; socket(my $s, PF_INET, SOCK_STREAM, 0) ? print "ok\n" : print "$!\n""#])
+        let r = try revenant([
+            "run", "--", Self.perl, "-e",
+            #"use Socket; socket(my $s, PF_INET, SOCK_STREAM, 0) ? print "ok\n" : print "$!\n""#,
+        ])
         assertGuest(r, status: 0, stdout: "Permission denied\n", stderr: "")
     }
 
     func testNetFlagAllowsSockets() throws {
         try requireKVM()
-        let r = try revenant(["run", "--net", "--", Self.perl, "-e",
-                              #"use Socket; socket(my $s, PF_INET, SOCK_STREAM, 0) ? print "ok\n" : print "$!\n""#])
+        let r = try revenant([
+            "run", "--net", "--", Self.perl, "-e",
+            #"use Socket; socket(my $s, PF_INET, SOCK_STREAM, 0) ? print "ok\n" : print "$!\n""#,
+        ])
         assertGuest(r, status: 0, stdout: "ok\n", stderr: "")
     }
 
@@ -509,8 +534,10 @@ final class SandboxAndErrorTests: XCTestCase {
 
     func testMemoryCapStopsHugeAllocation() throws {
         try requireKVM()
-        let r = try revenant(["run", "--memory", "256M", "--", Self.perl, "-e",
-                              #"$x = "a" x (400*1024*1024); print "big\n""#])
+        let r = try revenant([
+            "run", "--memory", "256M", "--", Self.perl, "-e",
+            #"$x = "a" x (400*1024*1024); print "big\n""#,
+        ])
         XCTAssertFalse(r.timedOut, r.describe)
         XCTAssertFalse(r.stdout.contains("big"), "allocation beyond --memory succeeded; " + r.describe)
         XCTAssertNotEqual(r.status, 0, r.describe)
@@ -520,8 +547,10 @@ final class SandboxAndErrorTests: XCTestCase {
 
     func testMemoryOneGigabyteAllowsLargeString() throws {
         try requireKVM()
-        let r = try revenant(["run", "--memory", "1G", "--", Self.perl, "-e",
-                              #"$x = "a" x (200*1024*1024); print length($x), "\n""#])
+        let r = try revenant([
+            "run", "--memory", "1G", "--", Self.perl, "-e",
+            #"$x = "a" x (200*1024*1024); print length($x), "\n""#,
+        ])
         assertGuest(r, status: 0, stdout: "209715200\n", stderr: "")
     }
 
@@ -562,8 +591,10 @@ final class SandboxAndErrorTests: XCTestCase {
 
     /// Revenant's own failure: exact status, nothing on stdout, exactly one stderr line
     /// starting with "revenant: " that contains every string in `contains`.
-    private func assertOwnError(_ r: SBXRunResult, status: Int32, contains: [String],
-                                file: StaticString = #filePath, line: UInt = #line) {
+    private func assertOwnError(
+        _ r: SBXRunResult, status: Int32, contains: [String],
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertEqual(r.status, status, r.describe, file: file, line: line)
         XCTAssertEqual(r.stdout, "", r.describe, file: file, line: line)
         let l = assertSingleRevenantLine(r, file: file, line: line)
@@ -572,31 +603,42 @@ final class SandboxAndErrorTests: XCTestCase {
 
     /// Exactly one stderr line, starting with "revenant: ", newline-terminated; returns it.
     @discardableResult
-    private func assertSingleRevenantLine(_ r: SBXRunResult, file: StaticString = #filePath, line: UInt = #line) -> String {
+    private func assertSingleRevenantLine(
+        _ r: SBXRunResult, file: StaticString = #filePath, line: UInt = #line
+    ) -> String {
         XCTAssertFalse(r.timedOut, r.describe, file: file, line: line)
         XCTAssertEqual(r.stderrLines.count, 1, "stderr must be exactly one line; " + r.describe, file: file, line: line)
-        XCTAssertTrue(r.stderr.hasSuffix("\n"), "stderr line must end with a newline; " + r.describe, file: file, line: line)
+        XCTAssertTrue(
+            r.stderr.hasSuffix("\n"), "stderr line must end with a newline; " + r.describe, file: file, line: line)
         let first = r.stderrLines.first ?? ""
-        XCTAssertTrue(first.hasPrefix("revenant: "), "stderr line must start with 'revenant: '; " + r.describe, file: file, line: line)
+        XCTAssertTrue(
+            first.hasPrefix("revenant: "), "stderr line must start with 'revenant: '; " + r.describe, file: file,
+            line: line)
         return first
     }
 
-    private func assertContains(_ text: String, _ needles: [String], _ r: SBXRunResult,
-                                file: StaticString = #filePath, line: UInt = #line) {
+    private func assertContains(
+        _ text: String, _ needles: [String], _ r: SBXRunResult,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         for n in needles {
             XCTAssertTrue(text.contains(n), "expected \"\(n)\" in \"\(text)\"; " + r.describe, file: file, line: line)
         }
     }
 
-    private func assertMatches(_ text: String, _ pattern: String, _ r: SBXRunResult,
-                               file: StaticString = #filePath, line: UInt = #line) {
+    private func assertMatches(
+        _ text: String, _ pattern: String, _ r: SBXRunResult,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         let matched = text.range(of: pattern, options: .regularExpression) != nil
         XCTAssertTrue(matched, "expected /\(pattern)/ in \"\(text)\"; " + r.describe, file: file, line: line)
     }
 
     /// A guest run: exact status, stdout and stderr.
-    private func assertGuest(_ r: SBXRunResult, status: Int32, stdout: String, stderr: String,
-                             file: StaticString = #filePath, line: UInt = #line) {
+    private func assertGuest(
+        _ r: SBXRunResult, status: Int32, stdout: String, stderr: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertFalse(r.timedOut, r.describe, file: file, line: line)
         XCTAssertEqual(r.status, status, "status; " + r.describe, file: file, line: line)
         XCTAssertEqual(r.stdout, stdout, "stdout; " + r.describe, file: file, line: line)
@@ -619,20 +661,26 @@ final class SandboxAndErrorTests: XCTestCase {
 
     /// Compiles NAME.c into NAME in the working directory with `cc -O0` (a dynamic PIE).
     private func compileC(_ name: String, _ source: String) throws {
-        let cc = ["/usr/bin/cc", "/usr/bin/gcc", "/usr/local/bin/cc"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        let cc = ["/usr/bin/cc", "/usr/bin/gcc", "/usr/local/bin/cc"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
         guard let cc else { throw XCTSkip("no C compiler (cc) on this host; cannot build the crash program") }
         try writeWorkFile("\(name).c", source, mode: 0o644)
         let r = try runProcess(executable: cc, arguments: ["-O0", "-o", name, "\(name).c"])
-        guard r.status == 0, FileManager.default.isExecutableFile(atPath: workDir.appendingPathComponent(name).path) else {
+        guard r.status == 0, FileManager.default.isExecutableFile(atPath: workDir.appendingPathComponent(name).path)
+        else {
             XCTFail("cc failed to build \(name); " + r.describe)
             throw SBXError("cc failed")
         }
     }
 
-    private func revenant(_ arguments: [String], stdin: Data? = nil,
-                          extraEnvironment: [String: String] = [:]) throws -> SBXRunResult {
+    private func revenant(
+        _ arguments: [String], stdin: Data? = nil,
+        extraEnvironment: [String: String] = [:]
+    ) throws -> SBXRunResult {
         let bin = try revenantBinary()
-        let r = try runProcess(executable: bin.path, arguments: arguments, stdin: stdin, extraEnvironment: extraEnvironment)
+        let r = try runProcess(
+            executable: bin.path, arguments: arguments, stdin: stdin, extraEnvironment: extraEnvironment)
         if r.timedOut {
             XCTFail("revenant timed out after \(Int(Self.timeout)) s; " + r.describe)
         }
@@ -641,18 +689,24 @@ final class SandboxAndErrorTests: XCTestCase {
 
     /// Runs a process in the working directory with stdout/stderr to files, stdin from a pipe
     /// (when `stdin` is given) or /dev/null, and a hard timeout.
-    private func runProcess(executable: String, arguments: [String], stdin: Data? = nil,
-                            extraEnvironment: [String: String] = [:]) throws -> SBXRunResult {
+    private func runProcess(
+        executable: String, arguments: [String], stdin: Data? = nil,
+        extraEnvironment: [String: String] = [:]
+    ) throws -> SBXRunResult {
         runCounter += 1
         let outURL = outDir.appendingPathComponent("\(runCounter).stdout")
         let errURL = outDir.appendingPathComponent("\(runCounter).stderr")
         let fm = FileManager.default
         guard fm.createFile(atPath: outURL.path, contents: nil), fm.createFile(atPath: errURL.path, contents: nil),
-              let out = FileHandle(forWritingAtPath: outURL.path),
-              let err = FileHandle(forWritingAtPath: errURL.path) else {
+            let out = FileHandle(forWritingAtPath: outURL.path),
+            let err = FileHandle(forWritingAtPath: errURL.path)
+        else {
             throw SBXError("cannot create output files in \(outDir.path)")
         }
-        defer { try? out.close(); try? err.close() }
+        defer {
+            try? out.close()
+            try? err.close()
+        }
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -743,7 +797,8 @@ private struct SBXRunResult {
         return lines
     }
     var describe: String {
-        var s = "command: \(command)\n  status: \(status)\(killedBySignal ? " (revenant itself killed by a signal)" : "")"
+        var s =
+            "command: \(command)\n  status: \(status)\(killedBySignal ? " (revenant itself killed by a signal)" : "")"
         if timedOut { s += " TIMED OUT" }
         s += "\n  stdout: \(stdout.debugDescription.prefix(2000))\n  stderr: \(stderr.debugDescription.prefix(2000))"
         return s
@@ -761,4 +816,3 @@ private func sbxSignal(_ pid: pid_t, _ sig: Int32) {
     if getpgid(pid) == pid { _ = kill(-pid, sig) }
     _ = kill(pid, sig)
 }
-

@@ -25,7 +25,8 @@ enum ShimChecks {
             case .context(let id, let f, _, let sub): contexts[id] = (f, sub)
             case .statement(let c, let line):
                 let (f, sub) = contexts[c] ?? (0, 0)
-                statements.append(Statement(file: files[f] ?? "?", line: line, sub: sub == 0 ? "" : strings[sub] ?? "?"))
+                statements.append(
+                    Statement(file: files[f] ?? "?", line: line, sub: sub == 0 ? "" : strings[sub] ?? "?"))
             default: break
             }
         }
@@ -45,36 +46,50 @@ enum ShimChecks {
 
     /// After `record --keep-channel`: regen gives the live channel byte for byte; the trace
     /// holds no channel call; for deterministic runs the statements equal the native log's.
-    static func afterRecord(revenant: URL, trace: URL, nativeLog: URL, deterministic: Bool, scratch: URL, timeout: TimeInterval) -> [String] {
+    static func afterRecord(
+        revenant: URL, trace: URL, nativeLog: URL, deterministic: Bool, scratch: URL, timeout: TimeInterval
+    ) -> [String] {
         var problems: [String] = []
         let regenOut = scratch.appendingPathComponent("regen-channel.bin")
-        let r = ProcessRunner.run(executable: revenant.path, arguments: ["regen", "-q", trace.path, "--channel-out", regenOut.path],
-                                  directory: scratch, environment: ProcessInfo.processInfo.environment, stdinPath: "/dev/null",
-                                  stdoutFile: scratch.appendingPathComponent("regen.stdout"),
-                                  stderrFile: scratch.appendingPathComponent("regen.stderr"), timeout: timeout)
+        let r = ProcessRunner.run(
+            executable: revenant.path, arguments: ["regen", "-q", trace.path, "--channel-out", regenOut.path],
+            directory: scratch, environment: ProcessInfo.processInfo.environment, stdinPath: "/dev/null",
+            stdoutFile: scratch.appendingPathComponent("regen.stdout"),
+            stderrFile: scratch.appendingPathComponent("regen.stderr"), timeout: timeout)
         guard r.status == 0 else {
             return ["regen exited \(r.status): \(String(decoding: r.stderr.suffix(400), as: UTF8.self))"]
         }
         guard let live = try? Data(contentsOf: trace.appendingPathComponent("channel.live")),
-              let regen = try? Data(contentsOf: regenOut) else { return ["no channel.live or regenerated channel"] }
+            let regen = try? Data(contentsOf: regenOut)
+        else { return ["no channel.live or regenerated channel"] }
         if live.isEmpty { problems.append("the live channel is empty: the shim did not run in the VM") }
         if live != regen {
             let common = zip(live, regen).prefix { $0 == $1 }.count
-            problems.append("regenerated channel (\(regen.count) bytes) differs from the live one (\(live.count) bytes) at byte \(common)")
+            problems.append(
+                "regenerated channel (\(regen.count) bytes) differs from the live one (\(live.count) bytes) at byte \(common)"
+            )
         }
-        problems += steppedStatements(revenant: revenant, trace: trace, regenerated: regen, scratch: scratch, timeout: timeout)
-        problems += fastStatements(revenant: revenant, trace: trace, regenerated: regen, scratch: scratch, timeout: timeout)
+        problems += steppedStatements(
+            revenant: revenant, trace: trace, regenerated: regen, scratch: scratch, timeout: timeout)
+        problems += fastStatements(
+            revenant: revenant, trace: trace, regenerated: regen, scratch: scratch, timeout: timeout)
         do {
-            if try syscallNumbers(trace).contains(ChannelPort.number) { problems.append("the trace holds a channel call") }
+            if try syscallNumbers(trace).contains(ChannelPort.number) {
+                problems.append("the trace holds a channel call")
+            }
         } catch { problems.append("cannot read the trace's events: \(error)") }
         if deterministic {
             do {
-                guard let native = try? Data(contentsOf: nativeLog) else { return problems + ["the native shim wrote no log"] }
+                guard let native = try? Data(contentsOf: nativeLog) else {
+                    return problems + ["the native shim wrote no log"]
+                }
                 let n = try decode(Array(native)).statements, v = try decode(Array(regen)).statements
                 if n != v {
                     let i = zip(n, v).prefix { $0 == $1 }.count
-                    problems.append("statements: native \(n.count), regenerated \(v.count); first difference at #\(i): "
-                                    + "native \(i < n.count ? n[i].description : "-") vs \(i < v.count ? v[i].description : "-")")
+                    problems.append(
+                        "statements: native \(n.count), regenerated \(v.count); first difference at #\(i): "
+                            + "native \(i < n.count ? n[i].description : "-") vs \(i < v.count ? v[i].description : "-")"
+                    )
                 }
                 if n.isEmpty { problems.append("the native shim logged no statement") }
             } catch { problems.append("a channel does not decode: \(error)") }
@@ -85,12 +100,17 @@ enum ShimChecks {
     /// `revenant perl TRACE` stops at every statement (the VMM pausing the guest inside the
     /// shim's hook) and must list exactly the regenerated statements, in order, and replay to the
     /// end without diverging: stepping changes nothing the program can see.
-    static func steppedStatements(revenant: URL, trace: URL, regenerated: Data, scratch: URL, timeout: TimeInterval) -> [String] {
-        let r = ProcessRunner.run(executable: revenant.path, arguments: ["perl", "--path", "vm", trace.path], directory: scratch,
-                                  environment: ProcessInfo.processInfo.environment, stdinPath: "/dev/null",
-                                  stdoutFile: scratch.appendingPathComponent("perl.stdout"),
-                                  stderrFile: scratch.appendingPathComponent("perl.stderr"), timeout: timeout)
-        guard r.status == 0 else { return ["revenant perl exited \(r.status): \(String(decoding: r.stderr.suffix(400), as: UTF8.self))"] }
+    static func steppedStatements(
+        revenant: URL, trace: URL, regenerated: Data, scratch: URL, timeout: TimeInterval
+    ) -> [String] {
+        let r = ProcessRunner.run(
+            executable: revenant.path, arguments: ["perl", "--path", "vm", trace.path], directory: scratch,
+            environment: ProcessInfo.processInfo.environment, stdinPath: "/dev/null",
+            stdoutFile: scratch.appendingPathComponent("perl.stdout"),
+            stderrFile: scratch.appendingPathComponent("perl.stderr"), timeout: timeout)
+        guard r.status == 0 else {
+            return ["revenant perl exited \(r.status): \(String(decoding: r.stderr.suffix(400), as: UTF8.self))"]
+        }
         return sameStatements(r.stdout, regenerated, what: "revenant perl --path vm")
     }
 
@@ -99,14 +119,19 @@ enum ShimChecks {
     /// it lists exactly the regenerated statements and ends as the recording did — or declines
     /// for an operation it names as not replayable outside the VM. Where regen found input outside
     /// the hooked ops, it refuses with regen's reason. Prints which it was.
-    static func fastStatements(revenant: URL, trace: URL, regenerated: Data, scratch: URL, timeout: TimeInterval) -> [String] {
-        let r = ProcessRunner.run(executable: revenant.path, arguments: ["perl", "--path", "fast", trace.path], directory: scratch,
-                                  environment: ProcessInfo.processInfo.environment, stdinPath: "/dev/null",
-                                  stdoutFile: scratch.appendingPathComponent("fast.stdout"),
-                                  stderrFile: scratch.appendingPathComponent("fast.stderr"), timeout: timeout)
+    static func fastStatements(
+        revenant: URL, trace: URL, regenerated: Data, scratch: URL, timeout: TimeInterval
+    ) -> [String] {
+        let r = ProcessRunner.run(
+            executable: revenant.path, arguments: ["perl", "--path", "fast", trace.path], directory: scratch,
+            environment: ProcessInfo.processInfo.environment, stdinPath: "/dev/null",
+            stdoutFile: scratch.appendingPathComponent("fast.stdout"),
+            stderrFile: scratch.appendingPathComponent("fast.stderr"), timeout: timeout)
         let name = trace.deletingLastPathComponent().lastPathComponent
         let err = String(decoding: r.stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard let dir = try? TraceDirectory.open(trace.path).0, let index = TraceIndex.open(dir) else { return ["no index after revenant perl"] }
+        guard let dir = try? TraceDirectory.open(trace.path).0, let index = TraceIndex.open(dir) else {
+            return ["no index after revenant perl"]
+        }
         let eligible = index.meta("fast_replay") == "yes"
         if r.status == 0 {
             guard eligible else { return ["the fast replay ran although regen found it inexact for this run"] }
@@ -115,7 +140,9 @@ enum ShimChecks {
         }
         guard r.status == 124 else { return ["revenant perl --path fast exited \(r.status): \(err.suffix(400))"] }
         if !eligible {
-            guard err.contains("regen found it inexact for this run") else { return ["--path fast refused for another reason: \(err)"] }
+            guard err.contains("regen found it inexact for this run") else {
+                return ["--path fast refused for another reason: \(err)"]
+            }
             print("[corpus] \(name): fast replay: not eligible (\(index.meta("fast_replay_blocker") ?? "?"))")
             return []
         }
@@ -131,14 +158,19 @@ enum ShimChecks {
         let stepped = String(decoding: stdout, as: UTF8.self).split(separator: "\n").map { line -> String in
             guard let p = line.range(of: ", perl ") else { return String(line) }
             let rest = line[p.upperBound...]
-            let end = rest.range(of: ", SQL #")?.lowerBound ?? rest.range(of: ": statement #")?.lowerBound ?? rest.endIndex
+            let end =
+                rest.range(of: ", SQL #")?.lowerBound ?? rest.range(of: ": statement #")?.lowerBound ?? rest.endIndex
             return String(rest[..<end])
         }
-        guard let wanted = try? decode(Array(regenerated)).statements.map({ "\($0.file):\($0.line)" }) else { return ["the regenerated channel does not decode"] }
+        guard let wanted = try? decode(Array(regenerated)).statements.map({ "\($0.file):\($0.line)" }) else {
+            return ["the regenerated channel does not decode"]
+        }
         if stepped != wanted {
             let i = zip(stepped, wanted).prefix { $0 == $1 }.count
-            return ["\(what) stopped at \(stepped.count) statements, the channel has \(wanted.count); first difference at #\(i): "
-                    + "\(i < stepped.count ? stepped[i] : "-") vs \(i < wanted.count ? wanted[i] : "-")"]
+            return [
+                "\(what) stopped at \(stepped.count) statements, the channel has \(wanted.count); first difference at #\(i): "
+                    + "\(i < stepped.count ? stepped[i] : "-") vs \(i < wanted.count ? wanted[i] : "-")"
+            ]
         }
         return []
     }

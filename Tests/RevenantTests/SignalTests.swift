@@ -4,10 +4,16 @@ import XCTest
 /// Signals that come from outside: Ctrl-C or SIGTERM sent to `revenant` reach the guest at its
 /// next syscall boundary and run its handlers as Linux would, whichever syscall path serves it.
 final class SignalTests: XCTestCase {
-    struct Outcome { var status: Int32; var stdout: String; var stderr: String }
+    struct Outcome {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
 
     /// Start `revenant run ARGS`, send `signals` (one every `gap` seconds after `delay`), wait.
-    func run(_ args: [String], stdinPipe: Bool = false, signals: [Int32], delay: Double = 1.0, gap: Double = 0.5) throws -> Outcome {
+    func run(
+        _ args: [String], stdinPipe: Bool = false, signals: [Int32], delay: Double = 1.0, gap: Double = 0.5
+    ) throws -> Outcome {
         let p = Process()
         p.executableURL = try revenantBinary()
         p.arguments = ["run"] + args
@@ -41,8 +47,12 @@ final class SignalTests: XCTestCase {
     func testSIGINTRunsTheGuestsHandlerDuringASleep() throws {
         try requireKVM()
         for path in Self.paths {
-            let r = try run(path + ["--", "/usr/bin/perl", "-e", #"$| = 1; $SIG{INT} = sub { print "got INT\n"; exit 7 }; sleep 20; print "slept\n""#],
-                            signals: [SIGINT])
+            let r = try run(
+                path + [
+                    "--", "/usr/bin/perl", "-e",
+                    #"$| = 1; $SIG{INT} = sub { print "got INT\n"; exit 7 }; sleep 20; print "slept\n""#,
+                ],
+                signals: [SIGINT])
             XCTAssertEqual(r.status, 7, "\(path): \(r)")
             XCTAssertEqual(r.stdout, "got INT\n", "\(path)")
             XCTAssertEqual(r.stderr, "", "\(path)")
@@ -51,12 +61,17 @@ final class SignalTests: XCTestCase {
 
     func testSIGTERMWithoutHandlerEndsTheGuestAsLinuxWould() throws {
         try requireKVM()
-        let before = Set((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []).filter { $0.hasPrefix("revenant-tmp-") }
+        let before = Set((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []).filter {
+            $0.hasPrefix("revenant-tmp-")
+        }
         let r = try run(["--", "/usr/bin/perl", "-e", "sleep 20"], signals: [SIGTERM])
         XCTAssertEqual(r.status, 143, "\(r)")
         XCTAssertEqual(r.stderr, "")
-        let after = Set((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []).filter { $0.hasPrefix("revenant-tmp-") }
-        XCTAssertTrue(after.subtracting(before).isEmpty, "the private /tmp was left behind: \(after.subtracting(before))")
+        let after = Set((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []).filter {
+            $0.hasPrefix("revenant-tmp-")
+        }
+        XCTAssertTrue(
+            after.subtracting(before).isEmpty, "the private /tmp was left behind: \(after.subtracting(before))")
     }
 
     /// The guest blocks in a read from a pipe that never delivers: the signal must interrupt it
@@ -64,8 +79,12 @@ final class SignalTests: XCTestCase {
     func testSIGINTInterruptsABlockingRead() throws {
         try requireKVM()
         for path in Self.paths {
-            let r = try run(path + ["--", "/usr/bin/perl", "-e", #"$| = 1; $SIG{INT} = sub { print "got INT\n"; exit 4 }; my $l = <STDIN>; print "read\n""#],
-                            stdinPipe: true, signals: [SIGINT])
+            let r = try run(
+                path + [
+                    "--", "/usr/bin/perl", "-e",
+                    #"$| = 1; $SIG{INT} = sub { print "got INT\n"; exit 4 }; my $l = <STDIN>; print "read\n""#,
+                ],
+                stdinPipe: true, signals: [SIGINT])
             XCTAssertEqual(r.status, 4, "\(path): \(r)")
             XCTAssertEqual(r.stdout, "got INT\n", "\(path)")
         }
@@ -96,7 +115,9 @@ final class KVMUnavailableTests: XCTestCase {
             let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             XCTAssertEqual(p.terminationStatus, 125, "\(device): \(stderr)")
             XCTAssertEqual(stdout, "")
-            XCTAssertTrue(stderr.hasPrefix("revenant: ") && stderr.hasSuffix("\n") && stderr.dropLast().contains("\n") == false, "one line: \(stderr)")
+            XCTAssertTrue(
+                stderr.hasPrefix("revenant: ") && stderr.hasSuffix("\n") && stderr.dropLast().contains("\n") == false,
+                "one line: \(stderr)")
             XCTAssertTrue(stderr.contains(device), stderr)
         }
     }

@@ -11,7 +11,8 @@ final class SyscallTableTests: XCTestCase {
         let implemented = LinuxPersonality.implementedNames
         let listed = Set(SyscallTable.entries.filter { $0.status != .unsupported }.map(\.name))
         XCTAssertEqual(implemented.subtracting(listed).sorted(), [], "handled but not in SyscallTable")
-        XCTAssertEqual(listed.subtracting(implemented).sorted(), [], "in SyscallTable as supported/partial but no handler")
+        XCTAssertEqual(
+            listed.subtracting(implemented).sorted(), [], "in SyscallTable as supported/partial but no handler")
         let unsupported = Set(SyscallTable.entries.filter { $0.status == .unsupported }.map(\.name))
         XCTAssertEqual(unsupported.intersection(implemented).sorted(), [], "marked unsupported but handled")
     }
@@ -31,7 +32,8 @@ final class SyscallTableTests: XCTestCase {
 
     /// Docs/syscalls.md is generated from the table (`make docs`); this keeps it current.
     func testDocsSyscallsMarkdownIsCurrent() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let doc = try String(contentsOf: root.appendingPathComponent("Docs/syscalls.md"), encoding: .utf8)
         XCTAssertEqual(doc, SyscallTable.markdown(), "Docs/syscalls.md is stale: run `make docs`")
     }
@@ -58,15 +60,20 @@ final class ReplayRuleTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: root) }
         func personality() throws -> LinuxPersonality {
             let space = try AddressSpace(layout: GuestLayout(memory: 128 << 20))
-            let config = PersonalityConfig(mounts: [Mount(guest: "/", host: "/", writable: false),
-                                                    Mount(guest: ByteString(root.path), host: ByteString(root.path),
-                                                          writable: true)],
-                                           cwd: ByteString(root.path), programPath: "/usr/bin/perl", network: false,
-                                           diagnostic: { _ in })
+            let config = PersonalityConfig(
+                mounts: [
+                    Mount(guest: "/", host: "/", writable: false),
+                    Mount(
+                        guest: ByteString(root.path), host: ByteString(root.path),
+                        writable: true),
+                ],
+                cwd: ByteString(root.path), programPath: "/usr/bin/perl", network: false,
+                diagnostic: { _ in })
             let p = LinuxPersonality(memory: space, config: config)
             p.mmapTop = space.layout.end - (8 << 20)
             p.setBreak(space.layout.programStart + (1 << 20))
-            XCTAssertEqual(space.map(start: space.layout.programStart, length: 1 << 20, prot: 3, backing: .anonymous), 0)
+            XCTAssertEqual(
+                space.map(start: space.layout.programStart, length: 1 << 20, prot: 3, backing: .anonymous), 0)
             return p
         }
         // Harmless arguments: zeros (bad pointers and descriptors), and for the waits that take a
@@ -103,8 +110,9 @@ final class ReplayRuleTests: XCTestCase {
             _ = replayer.handle(request(row))
             XCTAssertNil(replayer.divergence, "\(row.name): \(replayer.divergence ?? "")")
             let ranAgain = replaying.syscallCount > before
-            XCTAssertEqual(ranAgain, row.replay == .runAgain,
-                           "\(row.name): the row says \(row.replay.rawValue), the replay \(ranAgain ? "ran it" : "fed it back")")
+            XCTAssertEqual(
+                ranAgain, row.replay == .runAgain,
+                "\(row.name): the row says \(row.replay.rawValue), the replay \(ranAgain ? "ran it" : "fed it back")")
             if row.replay == .runAgain { XCTAssertNotEqual(logged[row.name], true, "\(row.name) logged memory writes") }
         }
     }

@@ -38,9 +38,11 @@ func kvmUnavailableReason() -> String? {
     let message = String(cString: strerror(err))
     switch err {
     case ENOENT:
-        return "\(kvmDevicePath) does not exist (\(message)); is the kvm module loaded / is this a VM without nested virtualisation?"
+        return
+            "\(kvmDevicePath) does not exist (\(message)); is the kvm module loaded / is this a VM without nested virtualisation?"
     case EACCES, EPERM:
-        return "cannot open \(kvmDevicePath) read-write (\(message)); add the user to the 'kvm' group or fix the device permissions"
+        return
+            "cannot open \(kvmDevicePath) read-write (\(message)); add the user to the 'kvm' group or fix the device permissions"
     default:
         return "cannot open \(kvmDevicePath) read-write: \(message) (errno \(err))"
     }
@@ -75,13 +77,16 @@ func packageRootDirectory(file: String = #filePath) -> URL {
         if FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) { return dir }
         dir = dir.deletingLastPathComponent()
     }
-    return URL(fileURLWithPath: file).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    return URL(fileURLWithPath: file).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 }
 
 /// The revenant binary: $REVENANT_BIN, else <package root>/.build/release/revenant.
 func revenantBinary() throws -> URL {
     if let b = ProcessInfo.processInfo.environment["REVENANT_BIN"], !b.isEmpty {
-        guard FileManager.default.isExecutableFile(atPath: b) else { throw TestSetupError("REVENANT_BIN=\(b) is not an executable file") }
+        guard FileManager.default.isExecutableFile(atPath: b) else {
+            throw TestSetupError("REVENANT_BIN=\(b) is not an executable file")
+        }
         return URL(fileURLWithPath: b)
     }
     let url = packageRootDirectory().appendingPathComponent(".build/release/revenant")
@@ -103,20 +108,32 @@ class ScratchTestCase: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: base) }
 
-    struct Output { var status: Int32; var stdout: String; var stderr: String }
+    struct Output {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
 
     /// Run a command (in `base` unless told otherwise) and collect what it printed.
     @discardableResult
-    func run(_ exe: String, _ args: [String], stdin: String = "/dev/null", env: [String: String] = [:], in directory: URL? = nil) throws -> Output {
-        let r = ProcessRunner.run(executable: exe, arguments: args, directory: directory ?? base,
-                                  environment: ProcessInfo.processInfo.environment.merging(env) { $1 }, stdinPath: stdin,
-                                  stdoutFile: base.appendingPathComponent("out-\(UUID().uuidString)"),
-                                  stderrFile: base.appendingPathComponent("err-\(UUID().uuidString)"), timeout: 180)
-        return Output(status: r.status, stdout: String(decoding: r.stdout, as: UTF8.self), stderr: String(decoding: r.stderr, as: UTF8.self))
+    func run(
+        _ exe: String, _ args: [String], stdin: String = "/dev/null", env: [String: String] = [:],
+        in directory: URL? = nil
+    ) throws -> Output {
+        let r = ProcessRunner.run(
+            executable: exe, arguments: args, directory: directory ?? base,
+            environment: ProcessInfo.processInfo.environment.merging(env) { $1 }, stdinPath: stdin,
+            stdoutFile: base.appendingPathComponent("out-\(UUID().uuidString)"),
+            stderrFile: base.appendingPathComponent("err-\(UUID().uuidString)"), timeout: 180)
+        return Output(
+            status: r.status, stdout: String(decoding: r.stdout, as: UTF8.self),
+            stderr: String(decoding: r.stderr, as: UTF8.self))
     }
 
     @discardableResult
-    func revenant(_ args: [String], stdin: String = "/dev/null", env: [String: String] = [:], directory: URL? = nil) throws -> Output {
+    func revenant(
+        _ args: [String], stdin: String = "/dev/null", env: [String: String] = [:], directory: URL? = nil
+    ) throws -> Output {
         try run(try revenantBinary().path, args, stdin: stdin, env: env, in: directory)
     }
 }
@@ -133,8 +150,10 @@ func requireSQLiteShim() throws {
 extension ScratchTestCase {
     /// Revenant's own refusal, as the docs promise it: nothing on stdout, exactly one line on
     /// stderr starting with "revenant: " (holding `containing`), and `status`.
-    func assertOneLine(_ r: Output, _ status: Int32, containing: [String] = [], _ what: String = "",
-                       file: StaticString = #filePath, line: UInt = #line) {
+    func assertOneLine(
+        _ r: Output, _ status: Int32, containing: [String] = [], _ what: String = "",
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         let context = "\(what): status \(r.status), stderr \(r.stderr.debugDescription)"
         XCTAssertEqual(r.status, status, context, file: file, line: line)
         XCTAssertEqual(r.stdout, "", context, file: file, line: line)

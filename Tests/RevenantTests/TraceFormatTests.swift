@@ -16,12 +16,16 @@ final class TraceFormatTests: XCTestCase {
     func testChecksumsAgainstKnownVectors() {
         XCTAssertEqual(CRC32.checksum(Array("123456789".utf8)), 0xCBF4_3926)
         XCTAssertEqual(SHA256.hex([UInt8]()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        XCTAssertEqual(SHA256.hex(Array("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        XCTAssertEqual(SHA256.hex(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)),
-                       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        XCTAssertEqual(
+            SHA256.hex(Array("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(
+            SHA256.hex(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
         let s = SHA256()
         for _ in 0..<1000 { s.update([UInt8](repeating: 0x61, count: 1000)) }
-        XCTAssertEqual(s.finish().map { String(format: "%02x", $0) }.joined(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        XCTAssertEqual(
+            s.finish().map { String(format: "%02x", $0) }.joined(),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 
     func testVarints() {
@@ -53,7 +57,9 @@ final class TraceFormatTests: XCTestCase {
     func sampleEvents(_ n: Int) -> [Event] {
         var g = SplitMix(seed: 42)
         return (0..<n).map { i in
-            Event(kind: UInt8(i % 5), payload: (0..<Int(g.next() % 300)).map { _ in UInt8(truncatingIfNeeded: g.next() % 7) })
+            Event(
+                kind: UInt8(i % 5),
+                payload: (0..<Int(g.next() % 300)).map { _ in UInt8(truncatingIfNeeded: g.next() % 7) })
         }
     }
 
@@ -69,7 +75,10 @@ final class TraceFormatTests: XCTestCase {
 
     /// The events file layout is pinned: Docs/trace-format.md describes these bytes.
     func testEventsFileMatchesGolden() throws {
-        let events = [Event(kind: 1, payload: Array("hello".utf8)), Event(kind: 2, payload: []), Event(kind: 1, payload: [UInt8](repeating: 0xab, count: 40))]
+        let events = [
+            Event(kind: 1, payload: Array("hello".utf8)), Event(kind: 2, payload: []),
+            Event(kind: 1, payload: [UInt8](repeating: 0xab, count: 40)),
+        ]
         let path = try writeEvents(events)
         let hex = try Data(contentsOf: URL(fileURLWithPath: path)).map { String(format: "%02x", $0) }.joined()
         let golden = packageRootDirectory().appendingPathComponent("Tests/Golden/events-v1.hex")
@@ -77,14 +86,19 @@ final class TraceFormatTests: XCTestCase {
             try (hex + "\n").write(to: golden, atomically: true, encoding: .utf8)
         }
         let expected = try String(contentsOf: golden, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        XCTAssertEqual(hex, expected, "the events format changed: bump EventStreamFormat.version, update Docs/trace-format.md, regenerate with REVENANT_UPDATE_GOLDEN=1")
+        XCTAssertEqual(
+            hex, expected,
+            "the events format changed: bump EventStreamFormat.version, update Docs/trace-format.md, regenerate with REVENANT_UPDATE_GOLDEN=1"
+        )
     }
 
     func testHeaderRoundTripAndGoldenPrefix() throws {
-        let h = TraceHeader(program: "/usr/bin/perl", argv: ["perl", "-e", "1"], env: ["A=1"], cwd: "/w",
-                            mounts: [.init(guest: "/", host: "/", writable: false)], memory: 1 << 32, network: false,
-                            trapStrategy: "pvm-user-stub", hypervisor: "kvm_pvm", cpuid: [.init(leaf: 0, subleaf: 0, eax: 1, ebx: 2, ecx: 3, edx: 4)],
-                            revenantVersion: "0.1", recordedAt: "2026-11-26T00:00:00Z")
+        let h = TraceHeader(
+            program: "/usr/bin/perl", argv: ["perl", "-e", "1"], env: ["A=1"], cwd: "/w",
+            mounts: [.init(guest: "/", host: "/", writable: false)], memory: 1 << 32, network: false,
+            trapStrategy: "pvm-user-stub", hypervisor: "kvm_pvm",
+            cpuid: [.init(leaf: 0, subleaf: 0, eax: 1, ebx: 2, ecx: 3, edx: 4)],
+            revenantVersion: "0.1", recordedAt: "2026-11-26T00:00:00Z")
         let bytes = try h.encoded()
         XCTAssertEqual(Array(bytes[0..<12]), Array("RVNTHEAD".utf8) + [2, 0, 0, 0])
         XCTAssertEqual(try TraceHeader.decode(bytes), h)
@@ -110,8 +124,9 @@ final class TraceFormatTests: XCTestCase {
         var tail = bytes
         tail[tail.count - 1] ^= 1
         XCTAssertThrowsError(try TraceHeader.decode(tail)) { e in
-            XCTAssertEqual("\(e)",
-                           "corrupt trace header: its checksum does not match its contents (the file was changed)")
+            XCTAssertEqual(
+                "\(e)",
+                "corrupt trace header: its checksum does not match its contents (the file was changed)")
         }
         XCTAssertThrowsError(try TraceHeader.decode(Array(bytes.prefix(40)))) { e in
             guard case .corruptHeader? = e as? TraceError else { return XCTFail("\(e)") }
@@ -120,10 +135,11 @@ final class TraceFormatTests: XCTestCase {
 
     /// Arguments, environment and paths are bytes: what is not UTF-8 is kept as hex in the JSON.
     func testHeaderKeepsBytesThatAreNotUTF8() throws {
-        var h = TraceHeader(program: ByteString([0x2f, 0x70, 0xff]), argv: [ByteString([0x61, 0xff, 0x62]), "ok"],
-                            env: [ByteString([0x4e, 0x3d, 0xfe])], cwd: ByteString([0x2f, 0xc3]), mounts: [],
-                            memory: 1, network: false, trapStrategy: "", hypervisor: "", cpuid: [],
-                            revenantVersion: "", recordedAt: "")
+        var h = TraceHeader(
+            program: ByteString([0x2f, 0x70, 0xff]), argv: [ByteString([0x61, 0xff, 0x62]), "ok"],
+            env: [ByteString([0x4e, 0x3d, 0xfe])], cwd: ByteString([0x2f, 0xc3]), mounts: [],
+            memory: 1, network: false, trapStrategy: "", hypervisor: "", cpuid: [],
+            revenantVersion: "", recordedAt: "")
         h.files = [.init(path: ByteString([0x2f, 0x80]), blob: String(repeating: "0", count: 64))]
         let bytes = try h.encoded()
         let json = String(decoding: bytes[16..<bytes.count - 32], as: UTF8.self)
@@ -174,9 +190,15 @@ final class TraceFormatTests: XCTestCase {
         for _ in 0..<cases {
             var m = bytes
             switch g.next() % 4 {
-            case 0: for _ in 0...(g.next() % 8) { m[Int(g.next() % UInt64(m.count))] ^= UInt8(truncatingIfNeeded: g.next() | 1) }
+            case 0:
+                for _ in 0...(g.next() % 8) {
+                    m[Int(g.next() % UInt64(m.count))] ^= UInt8(truncatingIfNeeded: g.next() | 1)
+                }
             case 1: m = Array(m.prefix(Int(g.next() % UInt64(m.count))))
-            case 2: m.insert(contentsOf: (0..<Int(g.next() % 16)).map { _ in UInt8(truncatingIfNeeded: g.next()) }, at: Int(g.next() % UInt64(m.count)))
+            case 2:
+                m.insert(
+                    contentsOf: (0..<Int(g.next() % 16)).map { _ in UInt8(truncatingIfNeeded: g.next()) },
+                    at: Int(g.next() % UInt64(m.count)))
             default:  // a plausible chunk header with wild sizes
                 let at = 16 + 20 + Int(g.next() % 8)
                 m[at] = 0xff
@@ -189,7 +211,9 @@ final class TraceFormatTests: XCTestCase {
     func testTraceDirectoryAndBlobs() throws {
         let path = dir.appendingPathComponent("run.rvt").path
         let t = try TraceDirectory.create(path, force: false)
-        XCTAssertThrowsError(try TraceDirectory.create(path, force: false)) { XCTAssertEqual($0 as? TraceError, .exists(path: path)) }
+        XCTAssertThrowsError(try TraceDirectory.create(path, force: false)) {
+            XCTAssertEqual($0 as? TraceError, .exists(path: path))
+        }
         let d1 = try t.storeBlob(Array("contents".utf8))
         let d2 = try t.storeBlob(Array("contents".utf8))
         XCTAssertEqual(d1, d2)

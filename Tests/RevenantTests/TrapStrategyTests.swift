@@ -6,7 +6,10 @@ import XCTest
 final class TrapStrategyTests: XCTestCase {
     func fakeSysModule(_ modules: [String]) throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sysmod-\(UUID().uuidString)")
-        for m in modules { try FileManager.default.createDirectory(at: dir.appendingPathComponent(m), withIntermediateDirectories: true) }
+        for m in modules {
+            try FileManager.default.createDirectory(
+                at: dir.appendingPathComponent(m), withIntermediateDirectories: true)
+        }
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
         return dir.path
@@ -28,6 +31,9 @@ final class TrapStrategyTests: XCTestCase {
     func testRing0LeavesTheReturnToSysret() {
         var r = SyscallRegisters(rax: 39, rip: 0x1000_0044_006, rflags: 0x2, rcx: 0x5555_1234, r11: 0x246)
         TrapStrategy.ring0Sysret.complete(&r, result: UInt64(bitPattern: -38))
-        XCTAssertEqual(r, SyscallRegisters(rax: UInt64(bitPattern: -38), rip: 0x1000_0044_006, rflags: 0x2, rcx: 0x5555_1234, r11: 0x246))
+        XCTAssertEqual(
+            r,
+            SyscallRegisters(
+                rax: UInt64(bitPattern: -38), rip: 0x1000_0044_006, rflags: 0x2, rcx: 0x5555_1234, r11: 0x246))
     }
 }

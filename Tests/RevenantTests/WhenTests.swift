@@ -28,7 +28,9 @@ final class WhenTests: ScratchTestCase {
         // Every open of the database, with the Perl statement that was running (inside DBI).
         let o = try revenant(["when", "b.rvt", "--syscall", "openat path=*bank.db"])
         XCTAssertEqual(o.status, 0, o.stderr)
-        XCTAssertTrue(o.stdout.contains("openat(") && o.stdout.contains("perl bank.pl:2, in "), "the program's own line, then DBI's: \(o.stdout)")
+        XCTAssertTrue(
+            o.stdout.contains("openat(") && o.stdout.contains("perl bank.pl:2, in "),
+            "the program's own line, then DBI's: \(o.stdout)")
         // Each hit's call reads as `log syscalls` prints that event: the path, not a pointer.
         XCTAssertTrue(o.stdout.contains(#"openat(AT_FDCWD, ""#) && o.stdout.contains(#"bank.db", "#), o.stdout)
         let log = try revenant(["log", "b.rvt", "syscalls"]).stdout.split(separator: "\n").map(String.init)
@@ -94,11 +96,17 @@ final class WatchTests: ScratchTestCase {
         let lines = w.stdout.split(separator: "\n").map(String.init)
         XCTAssertEqual(lines.count, 6, w.stdout)
         // Each change shows at the write that follows it (the events are the three ticks).
-        let ticks = try revenant(["log", "w.rvt", "syscalls"]).stdout.split(separator: "\n").filter { $0.contains("write(1, ") && $0.hasSuffix("= 5") }
+        let ticks = try revenant(["log", "w.rvt", "syscalls"]).stdout.split(separator: "\n").filter {
+            $0.contains("write(1, ") && $0.hasSuffix("= 5")
+        }
         let tickEvents = ticks.compactMap { $0.split(separator: " ").first.map { String($0.dropFirst()) } }
         XCTAssertEqual(tickEvents.count, 3)
-        XCTAssertEqual(lines.filter { $0.contains(":8 ") }.map { String($0.split(separator: ":")[0].dropFirst(7)) }, tickEvents, w.stdout)
-        XCTAssertTrue(lines[0].hasSuffix("0000000000000000 -> 0a00000000000000") || lines[1].hasSuffix("0000000000000000 -> 0a00000000000000"), w.stdout)
+        XCTAssertEqual(
+            lines.filter { $0.contains(":8 ") }.map { String($0.split(separator: ":")[0].dropFirst(7)) }, tickEvents,
+            w.stdout)
+        XCTAssertTrue(
+            lines[0].hasSuffix("0000000000000000 -> 0a00000000000000")
+                || lines[1].hasSuffix("0000000000000000 -> 0a00000000000000"), w.stdout)
         XCTAssertTrue(w.stdout.contains(":8 1400000000000000 -> 1e00000000000000"), w.stdout)
         let first = try revenant(["when", "w.rvt", "--watch", address + ":8", "--first"])
         XCTAssertEqual(first.stdout.split(separator: "\n").count, 1, first.stdout)
@@ -106,8 +114,9 @@ final class WatchTests: ScratchTestCase {
         // guest cannot have: one line, 125.
         XCTAssertEqual(try revenant(["when", "w.rvt", "--watch", "0x1000300000:8"]).status, 1)
         for spec in ["lots", "0x1000:8", "0x10:0", "0xffffffffffffffff:4096"] {
-            assertOneLine(try revenant(["when", "w.rvt", "--watch", spec]), 125,
-                          containing: ["--watch \(spec)"], spec)
+            assertOneLine(
+                try revenant(["when", "w.rvt", "--watch", spec]), 125,
+                containing: ["--watch \(spec)"], spec)
         }
     }
 
@@ -133,8 +142,10 @@ final class WatchTests: ScratchTestCase {
         let lines = c.stdout.split(separator: "\n")
         XCTAssertEqual(lines.count, 3, c.stdout)
         XCTAssertTrue(lines.allSatisfy { $0.contains(": tick at 0x") && $0.contains("tick+0x0") }, c.stdout)
-        XCTAssertEqual(Set(lines.map { $0.split(separator: ":")[0] }).count, 3, "each call before its own write: \(c.stdout)")
-        XCTAssertEqual(try revenant(["when", "s.rvt", "--symbol", "tick", "--first"]).stdout.split(separator: "\n").count, 1)
+        XCTAssertEqual(
+            Set(lines.map { $0.split(separator: ":")[0] }).count, 3, "each call before its own write: \(c.stdout)")
+        XCTAssertEqual(
+            try revenant(["when", "s.rvt", "--symbol", "tick", "--first"]).stdout.split(separator: "\n").count, 1)
         let none = try revenant(["when", "s.rvt", "--symbol", "no_such_function"])
         XCTAssertEqual(none.status, 1)
         XCTAssertEqual(none.stderr.split(separator: "\n").count, 1, none.stderr)
@@ -153,7 +164,9 @@ final class WatchTests: ScratchTestCase {
         XCTAssertEqual(p.status, 0, p.stderr)
         // Output is buffered: all four prints happen between the same two events; the channel
         // still names each one's statement.
-        let at = p.stdout.split(separator: "\n").map { $0.components(separatedBy: ", perl ")[1].components(separatedBy: ":")[0...1].joined(separator: ":") }
+        let at = p.stdout.split(separator: "\n").map {
+            $0.components(separatedBy: ", perl ")[1].components(separatedBy: ":")[0...1].joined(separator: ":")
+        }
         XCTAssertEqual(at, ["p.pl:3", "p.pl:5", "p.pl:3", "p.pl:5"], p.stdout)
     }
 }
