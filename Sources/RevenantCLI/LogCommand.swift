@@ -12,21 +12,21 @@ struct Log: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print what a trace recorded, without replaying it.",
         discussion: """
-            `syscalls`: every recorded syscall, strace-like, with its path arguments and result.
-            `perl`: every Perl statement executed (file:line, sub) with its position (the syscall event
-            it precedes), and under it the nondeterministic results it saw (time, rand's seed, data
-            read, stat…). It reads the trace's index.sqlite, regenerating it first when it is missing
-            or stale (needs a trace recorded with the Perl shim: `record --shims auto`, the default).
-            `sql`: every SQL statement SQLite executed (the sqlite3 CLI, DBD::SQLite…), with its exact
-            bindings, result code, rows and changes, the Perl statement that ran it, and the trigger
+            `syscalls`: every recorded syscall, strace-like, with its path arguments and result. \
+            `perl`: every Perl statement executed (file:line, sub) with its position (the syscall event \
+            it precedes), and under it the nondeterministic results it saw (time, rand's seed, data \
+            read, stat…). It reads the trace's index.sqlite, regenerating it first when it is missing \
+            or stale (needs a trace recorded with the Perl shim: `record --shims auto`, the default). \
+            `sql`: every SQL statement SQLite executed (the sqlite3 CLI, DBD::SQLite…), with its exact \
+            bindings, result code, rows and changes, the Perl statement that ran it, and the trigger \
             entries it fired (marked, not repeated as statements). From the index too.
 
-            --where filters (all must hold). syscalls: KEY=GLOB or KEY~REGEX with KEY name, path (any
-            path argument), fd, result, errno (e.g. errno=ENOENT), as `when --syscall` takes them. perl:
-            file=GLOB, line=N, sub=GLOB, package=GLOB (statements), op=GLOB (results). sql: table=NAME
+            --where filters (all must hold). syscalls: KEY=GLOB or KEY~REGEX with KEY name, path (any \
+            path argument), fd, result, errno (e.g. errno=ENOENT), as `when --syscall` takes them. perl: \
+            file=GLOB, line=N, sub=GLOB, package=GLOB (statements), op=GLOB (results). sql: table=NAME \
             (read or written), db=GLOB, sql~TEXT (contains), rc=N.
 
-            A trace whose recording was cut short (the recorder killed) is listed up to the cut, with a
+            A trace whose recording was cut short (the recorder killed) is listed up to the cut, with a \
             warning on stderr; the exit status is 0 if it listed anything asked for.
 
             Examples:

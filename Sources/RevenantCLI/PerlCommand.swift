@@ -12,35 +12,35 @@ struct PerlCommand: ParsableCommand {
         commandName: "perl",
         abstract: "Replay a recorded Perl script statement by statement.",
         discussion: """
-            The exact form: the machine-level replay runs in the VM and the VMM stops it at Perl
-            statements, reading variables straight from the paused interpreter's memory (nothing runs
-            in the guest, so the replay stays exact for every script, XS and C I/O included).
-            Statements of interest come from the index (made by `regen` when missing); the replay runs
+            The exact form: the machine-level replay runs in the VM and the VMM stops it at Perl \
+            statements, reading variables straight from the paused interpreter's memory (nothing runs \
+            in the guest, so the replay stays exact for every script, XS and C I/O included). \
+            Statements of interest come from the index (made by `regen` when missing); the replay runs \
             free between them.
 
-            Without --break or --when every statement is listed. --break stops at FILE:LINE (FILE may
-            be the script's name or any tail of its path). --when prints every statement where EXPR
-            becomes true (was false before); with --break it is a condition on the breakpoints.
-            --print shows expressions at each stop. The VMM evaluates these itself, by reading perl's
-            memory: variables ($x, @a, %h, $a[1], $h{k}, $r->{k}[0], $#a, @$r), literals,
-            arithmetic, comparisons, =~ /re/, && || ! ?: and defined/length/scalar/exists/ref/abs/
-            int/lc/uc. Any other --print (a method call, join, sprintf…) is evaluated by the real
-            interpreter in a throw-away clone of the paused VM (~20 ms per stop); --when must stay
+            Without --break or --when every statement is listed. --break stops at FILE:LINE (FILE may \
+            be the script's name or any tail of its path). --when prints every statement where EXPR \
+            becomes true (was false before); with --break it is a condition on the breakpoints. \
+            --print shows expressions at each stop. The VMM evaluates these itself, by reading perl's \
+            memory: variables ($x, @a, %h, $a[1], $h{k}, $r->{k}[0], $#a, @$r), literals, \
+            arithmetic, comparisons, =~ /re/, && || ! ?: and defined/length/scalar/exists/ref/abs/\
+            int/lc/uc. Any other --print (a method call, join, sprintf…) is evaluated by the real \
+            interpreter in a throw-away clone of the paused VM (~20 ms per stop); --when must stay \
             within the VMM's subset (it is evaluated at every statement).
 
-            --debug: an interactive session (step, next, continue, break, print, reverse-step, where,
-            quit); reverse-step resumes a checkpoint (a paused, forked copy of the VMM taken at every
-            prompt) or, without one early enough, replays again from the start. With --path fast,
+            --debug: an interactive session (step, next, continue, break, print, reverse-step, where, \
+            quit); reverse-step resumes a checkpoint (a paused, forked copy of the VMM taken at every \
+            prompt) or, without one early enough, replays again from the start. With --path fast, \
             --debug is perl's own debugger (perl -d) on the fast form instead, on the terminal.
 
-            --path: the fast form (the default where `regen` found every input went through the
-            shim's hooked ops) runs the script again under perl in a fresh sandbox (scratch working
-            directory, host read-only, output discarded) with the shim feeding every logged result back
-            and checking every statement against the log; --when and --print are evaluated by perl
-            itself there. Any divergence is reported on stderr and the replay steps in the VM
+            --path: the fast form (the default where `regen` found every input went through the \
+            shim's hooked ops) runs the script again under perl in a fresh sandbox (scratch working \
+            directory, host read-only, output discarded) with the shim feeding every logged result back \
+            and checking every statement against the log; --when and --print are evaluated by perl \
+            itself there. Any divergence is reported on stderr and the replay steps in the VM \
             instead (--path fast makes it an error). --path vm always steps in the VM.
 
-            --timeout bounds one evaluation of --when or --print (default 10 s): past it the command ends
+            --timeout bounds one evaluation of --when or --print (default 10 s): past it the command ends \
             with one line naming the statement, exit 125.
 
             Exit status: 0, 1 when nothing was hit, 124 when the replay diverged, 125 on failure.

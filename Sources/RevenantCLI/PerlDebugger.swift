@@ -105,9 +105,14 @@ final class PerlDebugger {
                         } catch { say("\(error)") }
                     } else {
                         // Beyond the VMM's subset: the real interpreter, in a throw-away clone.
-                        switch CloneEvaluation.evaluate(arg, in: session, evaluation: run.evaluation) {
-                        case .success(let v): say("\(arg) = \(v)")
-                        case .failure(let f): say(f.message)
+                        // A clone that runs out of time is killed; the paused replay goes on.
+                        switch Result(catching: {
+                            try CloneEvaluation.evaluate(arg, in: session, evaluation: run.evaluation)
+                        }) {
+                        case .success(.success(let v)): say("\(arg) = \(v)")
+                        case .success(.failure(let f)): say(f.message)
+                        case .failure(let e as CLIError): say(e.message)
+                        case .failure(let e): say("\(e)")
                         }
                     }
                 case "rs", "reverse-step", "back":

@@ -12,10 +12,10 @@ struct Record: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a program like `run` and record everything nondeterministic it sees into a trace.",
         discussion: """
-            The trace directory holds a header (program, argv, environment, mounts, CPU signature), the
-            event stream (every syscall's result and the bytes it wrote) and copies of the files the
-            program mapped, so that `revenant replay` reproduces the run exactly — anywhere, even after
-            those files changed or were deleted. Ctrl-C and SIGTERM reach the program as with `run`,
+            The trace directory holds a header (program, argv, environment, mounts, CPU signature), the \
+            event stream (every syscall's result and the bytes it wrote) and copies of the files the \
+            program mapped, so that `revenant replay` reproduces the run exactly — anywhere, even after \
+            those files changed or were deleted. Ctrl-C and SIGTERM reach the program as with `run`, \
             and the trace is complete either way.
 
             Examples:
@@ -43,12 +43,13 @@ struct Record: ParsableCommand {
 
     func run() throws {
         let (program, arguments) = try programAndArguments(
-            command, verb: "record", usage: "revenant record -o TRACE [options] -- PROGRAM [ARGS...]")
+            command, verb: "record", usage: "revenant record -o TRACE [options] -- PROGRAM [ARGS...]",
+            helpFor: Record.self)
         let selection = try ShimSelection(shims)
         let session = try GuestSession(
             options: options.session, program: program, arguments: arguments,
             record: .init(path: output, force: force, shims: selection, keepChannel: keepChannel))
-        Glibc.exit(session.run())
+        Glibc.exit(try session.run())
     }
 }
 
@@ -56,8 +57,8 @@ struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Replay a recorded run: the same stdout, stderr and exit status, without touching host files.",
         discussion: """
-            At every syscall the replay checks the call against the recording; where they differ it
-            stops with a divergence report and exit status 124. A trace whose recorder was killed
+            At every syscall the replay checks the call against the recording; where they differ it \
+            stops with a divergence report and exit status 124. A trace whose recorder was killed \
             replays up to its last complete chunk and says so (exit 125).
             """
     )

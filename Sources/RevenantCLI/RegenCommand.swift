@@ -10,16 +10,16 @@ struct RegenCommand: ParsableCommand {
         commandName: "regen",
         abstract: "Replay a trace, collect the shims' logs and write the trace's index.sqlite.",
         discussion: """
-            The shims log every Perl statement (and its nondeterministic results) while recording, but
-            Revenant discards those logs then; `regen` resurrects them by replaying the run, and gives
-            every record its machine position (the syscall event it precedes). It also says whether the
-            fast Perl-level replay can reproduce the run, or which input the program read outside any
+            The shims log every Perl statement (and its nondeterministic results) while recording, but \
+            Revenant discards those logs then; `regen` resurrects them by replaying the run, and gives \
+            every record its machine position (the syscall event it precedes). It also says whether the \
+            fast Perl-level replay can reproduce the run, or which input the program read outside any \
             hooked op (XS code doing its own I/O). Running it again gives the same index.
 
             Examples:
               revenant regen run.rvt
               revenant log run.rvt perl --limit 20
-              sqlite3 run.rvt/index.sqlite 'SELECT file, line, count(*) FROM perl_statements GROUP BY 1, 2'
+              sqlite3 run.rvt/index.sqlite 'SELECT file, count(*) FROM perl_statements GROUP BY 1'
             """
     )
 

@@ -9,7 +9,7 @@ struct Revenant: ParsableCommand {
         commandName: "revenant",
         abstract: "Record and replay Linux programs (perl, sqlite3) in a deterministic KVM virtual machine.",
         discussion: """
-            Exit status of `run`: the guest's own (128+N when signal N killed it). Revenant's own failures
+            Exit status of `run`: the guest's own (128+N when signal N killed it). Revenant's own failures \
             use 125 (usage, KVM unavailable), 126 (program not executable) and 127 (program not found).
             """,
         subcommands: [

@@ -60,7 +60,7 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a program in the deterministic VM, as if natively.",
         discussion: """
-            The guest sees the host filesystem read-only, the working directory read-write, a private
+            The guest sees the host filesystem read-only, the working directory read-write, a private \
             /tmp, no network and the caller's environment.
 
             Examples:
@@ -78,9 +78,9 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let (program, arguments) = try programAndArguments(
-            command, verb: "run", usage: "revenant run [options] -- PROGRAM [ARGS...]")
+            command, verb: "run", usage: "revenant run [options] -- PROGRAM [ARGS...]", helpFor: Run.self)
         let session = try GuestSession(options: options.session, program: program, arguments: arguments)
-        let status = session.run()
+        let status = try session.run()
         Glibc.exit(status)
     }
 }
@@ -113,7 +113,9 @@ enum Passthrough {
 /// not know lands here and is refused as a usage error rather than run as a program. They are the
 /// bytes the caller passed: ArgumentParser's Strings would have U+FFFD for bytes that are not
 /// UTF-8, and what it captured for passthrough is the tail of what it was given.
-func programAndArguments(_ command: [String], verb: String, usage: String) throws -> (ByteString, [ByteString]) {
+func programAndArguments(
+    _ command: [String], verb: String, usage: String, helpFor: ParsableCommand.Type
+) throws -> (ByteString, [ByteString]) {
     var cmd: [ByteString]
     let explicit: Bool
     if let (dashes, tail) = Passthrough.split {
@@ -126,6 +128,8 @@ func programAndArguments(_ command: [String], verb: String, usage: String) throw
         explicit = command.first == "--"
     }
     guard let program = cmd.first else { throw CLIError("\(verb): no program given (usage: \(usage))") }
+    // `run --help`: ArgumentParser captured the flag for the program; it is the command's help.
+    if !explicit && (program == "--help" || program == "-h") { throw CleanExit.helpRequest(helpFor) }
     if program.first == UInt8(ascii: "-") && !explicit {
         throw CLIError("\(verb): unknown option '\(program)' (see revenant \(verb) --help)")
     }

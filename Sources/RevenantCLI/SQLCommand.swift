@@ -11,28 +11,28 @@ struct SQLCommand: ParsableCommand {
         abstract:
             "Travel in time in a recorded run's databases: rebuild one as it was after any SQL statement, or find when a query becomes true.",
         discussion: """
-            Statements are numbered as `revenant log TRACE sql` prints them (N = 0, 1, …, across all
-            connections). The database is rebuilt from its pre-image (the copy the trace kept when the
-            program first opened it for writing; empty when it did not exist) by re-executing the log's
-            statements on it — prepare + bind with the exact recorded values, the clock, random() and
-            the PRNG seed fed back — and each is checked against the log (result code, rows changed,
-            row-change digest): a difference stops with a report naming the statement (exit 124).
-            Statement N inside an open transaction: the file shows what that connection saw, its
+            Statements are numbered as `revenant log TRACE sql` prints them (N = 0, 1, …, across all \
+            connections). The database is rebuilt from its pre-image (the copy the trace kept when the \
+            program first opened it for writing; empty when it did not exist) by re-executing the log's \
+            statements on it — prepare + bind with the exact recorded values, the clock, random() and \
+            the PRNG seed fed back — and each is checked against the log (result code, rows changed, \
+            row-change digest): a difference stops with a report naming the statement (exit 124). \
+            Statement N inside an open transaction: the file shows what that connection saw, its \
             uncommitted changes included.
 
-            --when QUERY prints every statement after which QUERY's first column becomes true
-            (non-NULL, non-zero, non-empty) having been false before; --first stops at the first.
-            QUERY is one SELECT that only reads (checked before any replay); where it names a table
+            --when QUERY prints every statement after which QUERY's first column becomes true \
+            (non-NULL, non-zero, non-empty) having been false before; --first stops at the first. \
+            QUERY is one SELECT that only reads (checked before any replay); where it names a table \
             the run has not created yet it is not true. One evaluation may run --timeout seconds.
 
-            --restore OUT.db writes a new file beside OUT.db and renames it into place; it never
-            replaces a device, a folder or a file in the trace, nor an existing file or a symlink
+            --restore OUT.db writes a new file beside OUT.db and renames it into place; it never \
+            replaces a device, a folder or a file in the trace, nor an existing file or a symlink \
             without --force (with it, the link itself, not what it points to).
 
             Examples:
               revenant sql run.rvt --at 41 --restore before-the-delete.db
-              revenant sql run.rvt --when 'SELECT count(*) = 0 FROM accounts WHERE id = 7' --first
-              revenant sql run.rvt --db app.db --when 'SELECT balance < 0 FROM accounts WHERE id = 7'
+              revenant sql run.rvt --when 'SELECT count(*) = 0 FROM accounts' --first
+              revenant sql run.rvt --db app.db --when 'SELECT min(balance) < 0 FROM accounts'
             """
     )
 

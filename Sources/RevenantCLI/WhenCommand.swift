@@ -14,24 +14,24 @@ struct When: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Find every position in a recorded run where a predicate becomes true, at every level.",
         discussion: """
-            Each hit is printed with its position at the three levels: the syscall event, the Perl
+            Each hit is printed with its position at the three levels: the syscall event, the Perl \
             statement running then (file:line) and the SQL statement last started (N of `sql --at N`).
 
-            --syscall 'NAME[ KEY=GLOB|KEY~REGEX]...' is evaluated in the VMM during a replay, where
-            guest memory can be read. NAME is a glob; keys: path, fd, result, errno (e.g. ENOENT),
-            data (the bytes a write wrote or a read brought in). Every matching call is a hit.
-            --perl 'EXPR' steps the replay in the VM statement by statement and evaluates the Perl
-            expression by reading the paused interpreter's memory (see `revenant perl`): a hit is a
-            statement where it becomes true.
-            --symbol SYM (any number of them) puts a software breakpoint (int3) on every function of
-            that name in the program and its libraries, armed as they are mapped; each time one is
-            reached is a hit, placed before the next event. The shims' own functions (the SQLite
-            shim's wrapper of sqlite3_prepare_v2, say) are not the program's: their hits are left
-            out unless --include-shims.
-            --watch ADDR[:LEN] (any number of them) reads guest memory at every event of the replay;
-            each change is a hit, placed at the first event after it (old -> new bytes in hex).
-            --sql 'QUERY' re-executes the query log (see `revenant sql`) and evaluates the query after
-            every statement: a hit is a statement after which its first column becomes true. It must
+            --syscall 'NAME[ KEY=GLOB|KEY~REGEX]...' is evaluated in the VMM during a replay, where \
+            guest memory can be read. NAME is a glob; keys: path, fd, result, errno (e.g. ENOENT), \
+            data (the bytes a write wrote or a read brought in). Every matching call is a hit. \
+            --perl 'EXPR' steps the replay in the VM statement by statement and evaluates the Perl \
+            expression by reading the paused interpreter's memory (see `revenant perl`): a hit is a \
+            statement where it becomes true. \
+            --symbol SYM (any number of them) puts a software breakpoint (int3) on every function of \
+            that name in the program and its libraries, armed as they are mapped; each time one is \
+            reached is a hit, placed before the next event. The shims' own functions (the SQLite \
+            shim's wrapper of sqlite3_prepare_v2, say) are not the program's: their hits are left \
+            out unless --include-shims. \
+            --watch ADDR[:LEN] (any number of them) reads guest memory at every event of the replay; \
+            each change is a hit, placed at the first event after it (old -> new bytes in hex). \
+            --sql 'QUERY' re-executes the query log (see `revenant sql`) and evaluates the query after \
+            every statement: a hit is a statement after which its first column becomes true. It must \
             be one SELECT that only reads; one evaluation may run --timeout seconds.
 
             Examples:

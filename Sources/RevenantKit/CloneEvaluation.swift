@@ -17,13 +17,13 @@ package enum CloneEvaluation {
     }
 
     /// The rendered value, or why there is none (one line).
-    /// One evaluation runs at most `evaluation.seconds`: the clone is killed then, and
-    /// the command ends (one line, exit 125).
+    /// One evaluation runs at most `evaluation.seconds`: the clone is killed then, and this throws
+    /// the error that ends the command (one line, exit 125).
     package static func evaluate(
         _ expression: String, in session: ReplaySession,
         evaluation: EvaluationLimit = EvaluationLimit(),
         at position: String = "this stop"
-    ) -> Result<String, CLIError> {
+    ) throws -> Result<String, CLIError> {
         guard let state = try? session.machine.saveVCPU() else {
             return .failure(CLIError("\(expression): beyond what the VMM evaluates, and this replay cannot be cloned"))
         }
@@ -61,7 +61,7 @@ package enum CloneEvaluation {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         if timedOut {
-            fail(evaluation.timedOut("the --print expression \(expression)", at: position).message, code: 125)
+            throw evaluation.timedOut("the --print expression \(expression)", at: position)
         }
         guard let ok = reply.first else {
             return .failure(CLIError("\(expression): the clone ended without an answer"))

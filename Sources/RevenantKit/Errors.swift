@@ -23,13 +23,6 @@ package enum FileHandleStderr {
     }
 }
 
-/// The command's end with one line on stderr (a message that spans lines is joined into one).
-package func fail(_ message: String, code: Int32) -> Never {
-    let line = message.split(whereSeparator: \.isNewline).joined(separator: " ")
-    FileHandleStderr.write("revenant: \(line)\n")
-    exit(code)
-}
-
 /// A replay that answers a question about the run (`when`, `perl`): nothing echoed, this CPU
 /// required; `mailbox: false` when the VMM must hold a stopped vCPU at each exit (checkpoints,
 /// clones). A trace that cannot be replayed is one line, exit 125.

@@ -206,7 +206,7 @@ package struct FastPerlReplay {
             }
             watchdog?.start()
         }
-        let status = session.run()
+        let status = try session.run()
         watchdog?.stop()
         return try body(status, session.personality.channel.collected)
     }

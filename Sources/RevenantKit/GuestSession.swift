@@ -202,8 +202,9 @@ public final class GuestSession {
         }
     }
 
-    /// Run to the end; returns the exit status `revenant run` should have.
-    public func run() -> Int32 {
+    /// Run to the end; returns the exit status `revenant run` should have. A failure of the machine
+    /// or of the recording (not the program's own end) throws, with exit code 125.
+    public func run() throws -> Int32 {
         signal(SIGPIPE, SIG_IGN)
         // Ctrl-C, SIGTERM, SIGHUP reach the guest at its next syscall, as signals Linux would deliver.
         for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2] { _ = chost_forward_signal(sig) }
@@ -212,22 +213,22 @@ public final class GuestSession {
         do { termination = try machine.run(kernel: recorder ?? personality) } catch {
             personality.shutdown()
             removeTree(privateTmp)
-            fail("\(error)", code: 125)
+            throw CLIError("\(error)")
         }
         let elapsed = monotonicNanos() - t0
         personality.shutdown()
         removeTree(privateTmp)
         if recorder == nil && keepChannel { personality.channel.collectTail() }
         if let recorder {
-            if let failure = recorder.failure { fail("recording failed: \(failure)", code: 125) }
+            if let failure = recorder.failure { throw CLIError("recording failed: \(failure)") }
             if keepChannel {
                 personality.channel.collectTail()
                 do { try recorder.trace.writeLiveChannel(personality.channel.collected) } catch {
-                    fail("recording failed: \(error)", code: 125)
+                    throw CLIError("recording failed: \(error)")
                 }
             }
             do { try recorder.finish(status: termination.exitStatus, nanoseconds: elapsed) } catch {
-                fail("recording failed: \(error)", code: 125)
+                throw CLIError("recording failed: \(error)")
             }
         }
         // A crash is always reported; a signal the program sent itself or got from outside is not

@@ -67,9 +67,9 @@ package struct PerlReplayRun {
         return Position(event: stop.event, perl: stop.location, sql: lo > 0 ? lo - 1 : nil)
     }
 
-    package func printed(at stop: PerlStop, _ stepper: PerlStepper) -> [String] {
+    package func printed(at stop: PerlStop, _ stepper: PerlStepper) throws -> [String] {
         if let clonePrint {
-            switch CloneEvaluation.evaluate(
+            switch try CloneEvaluation.evaluate(
                 clonePrint, in: stepper.session, evaluation: evaluation,
                 at: "statement #\(stop.seq) (\(stop.location))")
             {
@@ -138,6 +138,7 @@ package struct PerlReplayRun {
         }
         var hits = 0, previous: Bool? = nil
         var failure: String?
+        var thrown: (any Error)?
         stepper.onStop = { stop, stepper in
             guard breakpoints.isEmpty || wanted.contains(stop.seq) else { return true }
             if let when = when?.expression {
@@ -153,13 +154,19 @@ package struct PerlReplayRun {
                 guard now, !breakpoints.isEmpty || previous != true else { return true }
             }
             hits += 1
-            report(stop, position(stop), printed(at: stop, stepper))
+            let values: [String]
+            do { values = try printed(at: stop, stepper) } catch {
+                thrown = error
+                return false
+            }
+            report(stop, position(stop), values)
             return !first
         }
         let finished = Result {
             try replayToEnd(session) { "last Perl statement: \(stepper.current().statement?.location ?? "none yet")" }
         }
         if let failure { throw CLIError(failure) }
+        if let thrown { throw thrown }
         if let e = stepper.error { throw CLIError("\(trace): \(e)") }
         _ = try finished.get()
         if !stepper.steppable {

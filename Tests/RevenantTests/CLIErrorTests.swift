@@ -39,7 +39,8 @@ final class CLIErrorTests: ScratchTestCase {
             assertOneLine(try revenant(args), 125, containing: words, args.joined(separator: " "))
         }
         // Help is not an error: the full text, exit 0.
-        for args in [["--help"], ["sql", "--help"], ["help", "when"]] {
+        // (`run` and `record` capture what follows their options for the program: help is still help.)
+        for args in [["--help"], ["sql", "--help"], ["help", "when"], ["run", "--help"], ["record", "-h"]] {
             let r = try revenant(args)
             XCTAssertEqual(r.status, 0, args.joined(separator: " "))
             XCTAssertTrue(r.stdout.contains("USAGE:") && r.stdout.split(separator: "\n").count > 10, r.stdout)
@@ -112,5 +113,28 @@ final class CLIErrorTests: ScratchTestCase {
         let shown = r.stdout.split(separator: "\n").last.map(String.init) ?? ""
         XCTAssertTrue(shown.contains("exit 9: the evaluation ended the program"), r.stdout)
         XCTAssertFalse(["killed(", "report:", "exited("].contains { shown.contains($0) }, "no Swift enum: \(shown)")
+    }
+
+    /// Help texts are paragraphs: ArgumentParser wraps them at 80 columns, so a line break inside a
+    /// paragraph is only where the next word would not have fitted (a break written into the source
+    /// shows as a short line mid-sentence).
+    func testHelpIsWrappedAsParagraphs() throws {
+        let commands = ["", "run", "record", "replay", "info", "regen", "log", "perl", "sql", "when", "syscalls"]
+        for command in commands {
+            let r = try revenant(command.isEmpty ? ["--help"] : [command, "--help"])
+            XCTAssertEqual(r.status, 0, command)
+            let prose = r.stdout.components(separatedBy: "\nUSAGE:")[0].split(
+                separator: "\n", omittingEmptySubsequences: false)
+            for (line, next) in zip(prose, prose.dropFirst()) {
+                guard let word = next.split(separator: " ").first, !line.isEmpty, !next.hasPrefix(" "),
+                    !line.hasSuffix(":")
+                else {
+                    continue
+                }
+                // (ArgumentParser keeps a line under 80 columns.)
+                XCTAssertGreaterThanOrEqual(
+                    line.count + 1 + word.count, 80, "revenant \(command) --help breaks a paragraph after: \(line)")
+            }
+        }
     }
 }
