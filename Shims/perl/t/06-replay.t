@@ -8,7 +8,7 @@ use Test::More;
 use File::Temp qw(tempdir);
 use FindBin;
 use lib "$FindBin::Bin/lib";
-use RevenantChannel qw(run_perl);
+use RevenantChannel qw(run_perl reports);
 
 my $dir = tempdir(CLEANUP => 1);
 sub spew { my ($f, $d) = @_; open my $h, '>', $f or die "$f: $!"; print $h $d; close $h }
@@ -55,27 +55,11 @@ is($replay->{out}, $rec->{out}, 'the replay printed what the recording printed, 
 like($rec->{out}, qr/^readline=one\nline number=1\nrest=2 last \$\.=3\n/m, 'the recorded run read the original file');
 
 # The reports: one HIT per statement (every), then DONE with the count.
-sub reports {
-    my ($bytes) = @_;
-    my @r;
-    my $p = 0;
-    my $u = sub { my ($v, $s) = (0, 0); while (1) { my $b = ord substr($bytes, $p++, 1); $v |= ($b & 0x7f) << $s; last unless $b & 0x80; $s += 7 } $v };
-    while ($p < length $bytes) {
-        my $tag = ord substr($bytes, $p++, 1);
-        die sprintf("not a REPLAY record: 0x%02x", $tag) unless $tag == 0x0e;
-        my $kind = ord substr($bytes, $p++, 1);
-        my $seq = $u->();
-        my $n = $u->();
-        push @r, [$kind, $seq, substr($bytes, $p, $n)];
-        $p += $n;
-    }
-    @r;
-}
 my @r = reports(slurp($rep));
-my @hits = grep { $_->[0] == 1 } @r;
+my @hits = grep { $_->[0] eq 'HIT' } @r;
 ok(@hits > 17, scalar(@hits) . ' stops');
 is_deeply([map { $_->[1] } @hits], [0 .. $#hits], 'a stop at every statement, numbered in order');
-is($r[-1][0], 3, 'DONE last');
+is($r[-1][0], 'DONE', 'DONE last');
 is($r[-1][1], scalar @hits, 'DONE counts the statements');
 
 # An edited script: its digest differs from the recorded one at its first statement.
@@ -84,7 +68,7 @@ unlink $rep;
 my $div = run_perl(shim => 1, log => $rep, args => ['script.pl'], dir => $world,
                    env => { REVENANT_SHIM_REPLAY => $log, REVENANT_SHIM_REQUEST => "$dir/request" });
 is($div->{status}, 124, 'a changed script stops the replay with 124');
-my @d = grep { $_->[0] == 2 } reports(slurp($rep));
+my @d = grep { $_->[0] eq 'DIVERGED' } reports(slurp($rep));
 is(scalar @d, 1, 'one DIVERGED report');
 like($d[0][2], qr/^script\.pl:1: the source file changed since the recording/, 'naming the file') or diag $d[0][2];
 is($div->{out}, '', 'nothing of it ran');
@@ -98,7 +82,7 @@ unlink $rep;
 my $e2 = run_perl(shim => 1, log => $rep, args => ['-e', "print qq(a\n);\n\nprint qq(c\n);\n"], dir => $world,
                   env => { REVENANT_SHIM_REPLAY => $elog, REVENANT_SHIM_REQUEST => "$dir/request" });
 is($e2->{status}, 124, 'a different statement stops the replay with 124');
-my @ed = grep { $_->[0] == 2 } reports(slurp($rep));
+my @ed = grep { $_->[0] eq 'DIVERGED' } reports(slurp($rep));
 my ($ran, $had) = ($ed[0][2] // '') =~ /^-e:(\d+): this statement ran, where the recording had statement -e:(\d+)$/;
 ok(defined $ran && $ran == $had + 1, 'naming where and what') or diag $ed[0][2];
 is($e2->{out}, "a\n", 'nothing after the divergence ran');
@@ -110,7 +94,7 @@ unlink $rep;
 my $w = run_perl(shim => 1, log => $rep, args => ['script.pl'], dir => $world,
                  env => { REVENANT_SHIM_REPLAY => $log, REVENANT_SHIM_REQUEST => "$dir/request2" });
 is($w->{status}, 0, 'replayed with a predicate') or diag $w->{err};
-my @wh = grep { $_->[0] == 1 } reports(slurp($rep));
+my @wh = grep { $_->[0] eq 'HIT' } reports(slurp($rep));
 is(scalar @wh, 1, 'one hit: where $total becomes greater than 5 (after the loop statement)');
 is($wh[0][2], "\$total = 15\n\@rest = ('two\\n', 'three\\n')", 'the printed values, rendered as the VM path renders them');
 
@@ -124,7 +108,7 @@ unlink $rep;
 my $l = run_perl(shim => 1, log => $rep, args => ['-e', $prog], dir => $world,
                  env => { REVENANT_SHIM_REPLAY => $llog, REVENANT_SHIM_REQUEST => "$dir/request3" });
 is($l->{status}, 0, 'replayed the loop') or diag $l->{err};
-my @lh = grep { $_->[0] == 1 } reports(slurp($rep));
+my @lh = grep { $_->[0] eq 'HIT' } reports(slurp($rep));
 is_deeply([map { $_->[2] } @lh], ["\$t = 3"], 'one hit, in the third iteration, before its statement ran');
 
 # --print of a hash at every statement of an each() loop over it: the loop runs as recorded and
@@ -139,6 +123,6 @@ my $h = run_perl(shim => 1, log => $rep, args => ['-e', $each], dir => $world,
                  env => { REVENANT_SHIM_REPLAY => $hlog, REVENANT_SHIM_REQUEST => "$dir/request4" });
 is($h->{status}, 0, 'replayed each() with --print %h at every statement') or diag $h->{err};
 is($h->{out}, "5\n", 'the loop ran five times, as recorded');
-like((grep { $_->[0] == 1 } reports(slurp($rep)))[-1][2], qr/^%h = \(a => 1, b => 1, c => 1, d => 1, e => 1\)$/, 'the hash, sorted');
+like((grep { $_->[0] eq 'HIT' } reports(slurp($rep)))[-1][2], qr/^%h = \(a => 1, b => 1, c => 1, d => 1, e => 1\)$/, 'the hash, sorted');
 
 done_testing;

@@ -4,7 +4,14 @@ package RevenantChannel;
 use strict;
 use warnings;
 use Exporter 'import';
-our @EXPORT_OK = qw(decode decode_file statements ops run_perl shim_lib slurp);
+our @EXPORT_OK = qw(decode decode_file statements ops reports run_perl shim_lib slurp);
+use lib (($ENV{REVENANT_SOURCE_ROOT} // die "REVENANT_SOURCE_ROOT not set\n") . '/Shims/lib');
+use RevenantHeader qw(channel_names);
+
+# Record and value tags by the names the channel header gives them.
+my %TAG = reverse %{ channel_names('REC_') };
+my %VALUE = %{ channel_names('VAL_') };
+my %REPORT = %{ channel_names('REPLAY_') };
 
 sub slurp { my ($f) = @_; open my $h, '<:raw', $f or die "$f: $!"; local $/; my $d = <$h>; defined $d ? $d : '' }
 
@@ -33,14 +40,15 @@ sub decode {
     my $s = sub { my $n = $u->(); my $r = substr($buf, $pos, $n); die "truncated string\n" if length($r) != $n; $pos += $n; $r };
     my $z = sub { my $v = $u->(); ($v % 2) ? -(($v + 1) / 2) : $v / 2 };
     my $val = sub {
-        my $t = ord substr($buf, $pos++, 1);
-        return { t => 'undef', v => undef } if $t == 0;
-        return { t => 'int', v => $z->() } if $t == 1;
-        return { t => 'uint', v => $u->() } if $t == 2;
-        if ($t == 3) { my $d = unpack 'd<', substr($buf, $pos, 8); $pos += 8; return { t => 'double', v => $d } }
-        return { t => 'string', v => $s->() } if $t == 4;
-        if ($t == 5) { my $x = $s->(); utf8::decode($x); return { t => 'utf8', v => $x } }
-        die "bad value tag $t at $pos\n";
+        my $tag = ord substr($buf, $pos++, 1);
+        my $t = $VALUE{$tag} // die "bad value tag $tag at $pos\n";
+        return { t => 'undef', v => undef } if $t eq 'UNDEF';
+        return { t => 'int', v => $z->() } if $t eq 'INT';
+        return { t => 'uint', v => $u->() } if $t eq 'UINT';
+        if ($t eq 'DOUBLE') { my $d = unpack 'd<', substr($buf, $pos, 8); $pos += 8; return { t => 'double', v => $d } }
+        return { t => 'string', v => $s->() } if $t eq 'STRING';
+        if ($t eq 'UTF8') { my $x = $s->(); utf8::decode($x); return { t => 'utf8', v => $x } }
+        die "value tag $tag ($t) at $pos is not a Perl value\n";
     };
     my (@recs, %file, %str, %ctx, %opname);
     my ($cur_ctx, $cur_line) = (0, 0);
@@ -48,34 +56,34 @@ sub decode {
         my $at = $pos;
         my $tag = ord substr($buf, $pos++, 1);
         my $r;
-        if ($tag >= 0x80) {
-            $cur_line += $tag - 0xc0;
+        if ($tag >= $TAG{STMT_DELTA}) {
+            $cur_line += $tag - ($TAG{STMT_DELTA} + 64);   # a delta of -64..+63
             $r = { tag => 'STMT', ctx => $cur_ctx, line => $cur_line, delta => 1 };
-        } elsif ($tag == 0x01) { $r = { tag => 'START', version => $u->(), interp => $s->(), zero => $s->() } }
-        elsif ($tag == 0x02) { my $id = $u->(); $str{$id} = $s->(); $r = { tag => 'STR', id => $id, str => $str{$id} } }
-        elsif ($tag == 0x03) {
+        } elsif ($tag == $TAG{START}) { $r = { tag => 'START', version => $u->(), interp => $s->(), zero => $s->() } }
+        elsif ($tag == $TAG{STR}) { my $id = $u->(); $str{$id} = $s->(); $r = { tag => 'STR', id => $id, str => $str{$id} } }
+        elsif ($tag == $TAG{FILE}) {
             my $id = $u->(); my $path = $s->(); my $kind = ord substr($buf, $pos++, 1);
             my $dig = '';
             if ($kind == 1) { $dig = unpack 'H*', substr($buf, $pos, 32); $pos += 32 }
             $file{$id} = $path;
             $r = { tag => 'FILE', id => $id, path => $path, kind => $kind, digest => $dig };
         }
-        elsif ($tag == 0x04) { my %c = (id => $u->(), file => $u->(), pkg => $u->(), sub => $u->()); $ctx{$c{id}} = \%c; $r = { tag => 'CONTEXT', %c } }
-        elsif ($tag == 0x05) { $cur_ctx = $u->(); $cur_line = $u->(); $r = { tag => 'STMT', ctx => $cur_ctx, line => $cur_line } }
-        elsif ($tag == 0x06) { my $op = $u->(); $r = { tag => 'OP_BEGIN', op => $op, name => $opname{$op} } }
-        elsif ($tag == 0x07) {
+        elsif ($tag == $TAG{CONTEXT}) { my %c = (id => $u->(), file => $u->(), pkg => $u->(), sub => $u->()); $ctx{$c{id}} = \%c; $r = { tag => 'CONTEXT', %c } }
+        elsif ($tag == $TAG{STMT}) { $cur_ctx = $u->(); $cur_line = $u->(); $r = { tag => 'STMT', ctx => $cur_ctx, line => $cur_line } }
+        elsif ($tag == $TAG{OP_BEGIN}) { my $op = $u->(); $r = { tag => 'OP_BEGIN', op => $op, name => $opname{$op} } }
+        elsif ($tag == $TAG{OP_END}) {
             my $op = $u->(); my $errno = $u->(); my $n = $u->();
             my @v = map { $val->() } 1 .. $n;
             $r = { tag => 'OP_END', op => $op, name => $opname{$op}, errno => $errno, values => \@v };
         }
-        elsif ($tag == 0x08) { my $n = $u->(); my @kv = map { ($s->(), $s->()) } 1 .. $n; $r = { tag => 'ENV', pairs => \@kv } }
-        elsif ($tag == 0x09) { my $n = $u->(); $r = { tag => 'ARGV', args => [map { $s->() } 1 .. $n] } }
-        elsif ($tag == 0x0a) {
+        elsif ($tag == $TAG{ENV}) { my $n = $u->(); my @kv = map { ($s->(), $s->()) } 1 .. $n; $r = { tag => 'ENV', pairs => \@kv } }
+        elsif ($tag == $TAG{ARGV}) { my $n = $u->(); $r = { tag => 'ARGV', args => [map { $s->() } 1 .. $n] } }
+        elsif ($tag == $TAG{HASH}) {
             my $seed = $s->(); my ($lo, $hi) = unpack 'VV', substr($buf, $pos, 8); $pos += 8;
             $r = { tag => 'HASH', seed => unpack('H*', $seed), rand_bits => $hi * 4294967296 + $lo, enabled => ord substr($buf, $pos++, 1) };
         }
-        elsif ($tag == 0x0b) { $r = { tag => 'SEED', seed => $u->() } }
-        elsif ($tag == 0x0c) { my $op = $u->(); $opname{$op} = $s->(); $r = { tag => 'OPNAME', op => $op, name => $opname{$op} } }
+        elsif ($tag == $TAG{SEED}) { $r = { tag => 'SEED', seed => $u->() } }
+        elsif ($tag == $TAG{OPNAME}) { my $op = $u->(); $opname{$op} = $s->(); $r = { tag => 'OPNAME', op => $op, name => $opname{$op} } }
         else { die sprintf "bad record tag 0x%02x at offset %d\n", $tag, $at }
         $r->{offset} = $at;
         if ($r->{tag} eq 'STMT') {
@@ -128,6 +136,25 @@ sub run_perl {
     my $st = $?;
     return { out => slurp("$tmp/out"), err => slurp("$tmp/err"),
              status => ($st & 127) ? 128 + ($st & 127) : $st >> 8 };
+}
+
+# reports(bytes) -> list of [KIND, statement number, text]: the fast replay's REPLAY records, KIND
+# by the header's name (HIT, DIVERGED, DONE, FAILED, STOPPED).
+sub reports {
+    my ($bytes) = @_;
+    my @r;
+    my $p = 0;
+    my $u = sub { my ($v, $s) = (0, 0); while (1) { my $b = ord substr($bytes, $p++, 1); $v |= ($b & 0x7f) << $s; last unless $b & 0x80; $s += 7 } $v };
+    while ($p < length $bytes) {
+        my $tag = ord substr($bytes, $p++, 1);
+        die sprintf("not a REPLAY record: 0x%02x\n", $tag) unless $tag == $TAG{REPLAY};
+        my $kind = ord substr($bytes, $p++, 1);
+        my $seq = $u->();
+        my $n = $u->();
+        push @r, [$REPORT{$kind} // die("bad report kind $kind\n"), $seq, substr($bytes, $p, $n)];
+        $p += $n;
+    }
+    @r;
 }
 
 1;

@@ -5,6 +5,12 @@ use strict;
 use warnings;
 use Exporter 'import';
 our @EXPORT_OK = qw(decode read_log value_str);
+use lib (($ENV{REVENANT_SOURCE_ROOT} // die "REVENANT_SOURCE_ROOT not set\n") . '/Shims/lib');
+use RevenantHeader qw(channel_names);
+
+# Record and value tags by the names the channel header gives them.
+my %TAG = reverse %{ channel_names('REC_SQL_') };
+my %VALUE = %{ channel_names('VAL_') };
 
 sub read_log { my ($f) = @_; open my $h, '<:raw', $f or die "$f: $!"; local $/; my $d = <$h>; $d = '' unless defined $d; return $d }
 
@@ -38,35 +44,36 @@ sub decode {
     my $str = sub { my $n = $u->(); my $r = substr($buf, $pos, $n); $pos += $n; return $r };
     my $bytes = sub { my ($n) = @_; my $r = substr($buf, $pos, $n); $pos += $n; return $r };
     my $val = sub {
-        my $t = ord substr($buf, $pos++, 1);
-        return ['UNDEF'] if $t == 0;
-        return ['INT', $s->()] if $t == 1;
-        return ['UINT', $u->()] if $t == 2;
-        return ['DOUBLE', unpack('d<', $bytes->(8))] if $t == 3;
-        return ['STRING', $str->()] if $t == 4;
-        return ['UTF8', $str->()] if $t == 5;
-        return ['BLOB', $str->()] if $t == 6;
-        return ['ZEROBLOB', $u->()] if $t == 7;
-        die "bad value tag $t at $pos";
+        my $tag = ord substr($buf, $pos++, 1);
+        my $t = $VALUE{$tag} // die "bad value tag $tag at $pos";
+        return ['UNDEF'] if $t eq 'UNDEF';
+        return ['INT', $s->()] if $t eq 'INT';
+        return ['UINT', $u->()] if $t eq 'UINT';
+        return ['DOUBLE', unpack('d<', $bytes->(8))] if $t eq 'DOUBLE';
+        return ['STRING', $str->()] if $t eq 'STRING';
+        return ['UTF8', $str->()] if $t eq 'UTF8';
+        return ['BLOB', $str->()] if $t eq 'BLOB';
+        return ['ZEROBLOB', $u->()] if $t eq 'ZEROBLOB';
+        die "bad value tag $tag at $pos";
     };
     my @out;
     while ($pos < $len) {
         my $tag = ord substr($buf, $pos++, 1);
         my %r;
-        if ($tag == 0x20) { %r = (tag => 'CONN', conn => $u->(), file => $str->()) }
-        elsif ($tag == 0x21) {
+        if ($tag == $TAG{CONN}) { %r = (tag => 'CONN', conn => $u->(), file => $str->()) }
+        elsif ($tag == $TAG{PREPARE}) {
             %r = (tag => 'PREPARE', id => $u->(), conn => $u->(), sql => $str->());
             my $n = $u->(); $r{read} = [map { $str->() } 1 .. $n];
             my $m = $u->(); $r{write} = [map { $str->() } 1 .. $m];
         }
-        elsif ($tag == 0x22) { %r = (tag => 'EXEC', id => $u->()); my $n = $u->(); $r{binds} = [map { $val->() } 1 .. $n] }
-        elsif ($tag == 0x23) { %r = (tag => 'DONE', id => $u->(), rc => $u->(), rows => $u->(), changes => $s->(), digest => unpack('H*', $bytes->(16))) }
-        elsif ($tag == 0x24) { %r = (tag => 'CLOCK', ms => $s->()) }
-        elsif ($tag == 0x25) { %r = (tag => 'RANDOM', bytes => $str->()) }
-        elsif ($tag == 0x26) { %r = (tag => 'SEED', n => $u->(), bytes => $str->()) }
-        elsif ($tag == 0x27) { %r = (tag => 'TRIGGER', conn => $u->(), text => $str->()) }
-        elsif ($tag == 0x28) { %r = (tag => 'FLAG', conn => $u->(), kind => $u->(), detail => $str->()) }
-        elsif ($tag == 0x29) { %r = (tag => 'CLOSE', conn => $u->()) }
+        elsif ($tag == $TAG{EXEC}) { %r = (tag => 'EXEC', id => $u->()); my $n = $u->(); $r{binds} = [map { $val->() } 1 .. $n] }
+        elsif ($tag == $TAG{DONE}) { %r = (tag => 'DONE', id => $u->(), rc => $u->(), rows => $u->(), changes => $s->(), digest => unpack('H*', $bytes->(16))) }
+        elsif ($tag == $TAG{CLOCK}) { %r = (tag => 'CLOCK', ms => $s->()) }
+        elsif ($tag == $TAG{RANDOM}) { %r = (tag => 'RANDOM', bytes => $str->()) }
+        elsif ($tag == $TAG{SEED}) { %r = (tag => 'SEED', n => $u->(), bytes => $str->()) }
+        elsif ($tag == $TAG{TRIGGER}) { %r = (tag => 'TRIGGER', conn => $u->(), text => $str->()) }
+        elsif ($tag == $TAG{FLAG}) { %r = (tag => 'FLAG', conn => $u->(), kind => $u->(), detail => $str->()) }
+        elsif ($tag == $TAG{CLOSE}) { %r = (tag => 'CLOSE', conn => $u->()) }
         else { die sprintf("unknown record tag 0x%02x at %d", $tag, $pos - 1) }
         push @out, \%r;
     }
