@@ -20,7 +20,7 @@ struct revenant_perl_introspect {
     uint64_t interp;      /* the recorded PerlInterpreter (my_perl) */
     uint64_t layout;      /* address of the layout text */
     uint64_t layout_len;  /* its length in bytes */
-    uint64_t evaluating;  /* the fast replay (replay.c) only: while the shim evaluates --when or
+    uint64_t evaluating;  /* the fast replay (replay_request.c) only: while the shim evaluates --when or
                              --print at statement N, N + 1; else 0. The VMM bounds an evaluation's
                              time by watching it (--timeout); the recording never sets it */
 };

@@ -1,5 +1,6 @@
-/* What the Perl shim's two modes share: Shim.xs records a run, replay.c replays one (the fast
- * Perl-level replay). Both override the same PL_ppaddr entries and keep the same COP cache. */
+/* What the Perl shim's two modes share: Shim.xs records a run, replay_*.c replay one (the fast
+ * Perl-level replay; replay_internal.h is what those files share among themselves). Both override
+ * the same PL_ppaddr entries and keep the same COP cache. */
 #ifndef REVENANT_PERL_SHIM_H
 #define REVENANT_PERL_SHIM_H
 
@@ -34,7 +35,7 @@ SSize_t op_nargs(const OP *o);
 /* SHA-256 of a regular file; 0 when it cannot be read. */
 int file_digest(const char *path, uint8_t out[32]);
 
-/* Replay mode (replay.c): boot when REVENANT_SHIM_REPLAY names a feed; returns 0 when it does not. */
+/* Replay mode (replay_boot.c): boot when REVENANT_SHIM_REPLAY names a feed; returns 0 when it does not. */
 int replay_boot(pTHX);
 
 #endif
