@@ -8,17 +8,17 @@
 
 uint8_t *g_feed;
 size_t g_flen, g_fpos;
-uint64_t g_fctx, g_fline;      /* what statement deltas are relative to */
+uint64_t g_fctx, g_fline; /* what statement deltas are relative to */
 
-struct ffile *g_ffiles;        /* by id */
+struct ffile *g_ffiles; /* by id */
 size_t g_nffiles;
-uint32_t *g_fctxfile;          /* context id -> file id */
+uint32_t *g_fctxfile; /* context id -> file id */
 size_t g_nfctx;
 
-struct fval *g_vals;           /* the last END's values */
+struct fval *g_vals; /* the last END's values */
 static size_t g_cvals;
-static const char *g_opnames[MAXO];   /* from OPNAME records, for messages */
-char **g_preloaded;            /* perl -d: files compiled before the shim (by the debugger) */
+static const char *g_opnames[MAXO]; /* from OPNAME records, for messages */
+char **g_preloaded;                 /* perl -d: files compiled before the shim (by the debugger) */
 size_t g_npreloaded;
 static int g_hash_done;
 
@@ -51,7 +51,11 @@ static const uint8_t *fbytes(size_t n)
     return p;
 }
 
-static const uint8_t *fstr(size_t *n) { *n = (size_t)fu(); return fbytes(*n); }
+static const uint8_t *fstr(size_t *n)
+{
+    *n = (size_t)fu();
+    return fbytes(*n);
+}
 
 static void fval(struct fval *v)
 {
@@ -60,7 +64,10 @@ static void fval(struct fval *v)
     v->tag = *p;
     switch (v->tag) {
     case REVENANT_VAL_UNDEF: break;
-    case REVENANT_VAL_INT: z = fu(); v->i = (int64_t)((z >> 1) ^ (0 - (z & 1))); break;
+    case REVENANT_VAL_INT:
+        z = fu();
+        v->i = (int64_t)((z >> 1) ^ (0 - (z & 1)));
+        break;
     case REVENANT_VAL_UINT: v->u = fu(); break;
     case REVENANT_VAL_DOUBLE: {
         uint64_t bits = 0;
@@ -70,7 +77,9 @@ static void fval(struct fval *v)
         memcpy(&v->d, &bits, 8);
         break;
     }
-    case REVENANT_VAL_STRING: case REVENANT_VAL_UTF8: case REVENANT_VAL_BLOB: v->s = fstr(&v->n); break;
+    case REVENANT_VAL_STRING:
+    case REVENANT_VAL_UTF8:
+    case REVENANT_VAL_BLOB: v->s = fstr(&v->n); break;
     case REVENANT_VAL_ZEROBLOB: v->u = fu(); break;
     default: feed_bad("an unknown value tag");
     }
@@ -104,21 +113,30 @@ void feed_next(struct frec *r)
         size_t n, k;
         uint64_t id, c;
         const uint8_t *s;
-        if (g_fpos >= g_flen) { r->kind = F_EOF; return; }
+        if (g_fpos >= g_flen) {
+            r->kind = F_EOF;
+            return;
+        }
         tag = g_feed[g_fpos++];
         if (tag >= 0x80) {
             if (!g_fctx) feed_bad("a line delta before any statement");
             g_fline += (uint64_t)((int64_t)tag - 0xc0);
-            r->kind = F_STMT; r->ctx = g_fctx; r->line = g_fline;
+            r->kind = F_STMT;
+            r->ctx = g_fctx;
+            r->line = g_fline;
             if (UNLIKELY(g_npreloaded) && preloaded(g_fctx)) continue;
             return;
         }
         switch (tag) {
         case REVENANT_REC_START:
             if (fu() != SHIM_FORMAT_VERSION) feed_bad("another shim format version");
-            (void)fstr(&n); (void)fstr(&n);
+            (void)fstr(&n);
+            (void)fstr(&n);
             continue;
-        case REVENANT_REC_STR: (void)fu(); (void)fstr(&n); continue;
+        case REVENANT_REC_STR:
+            (void)fu();
+            (void)fstr(&n);
+            continue;
         case REVENANT_REC_FILE: {
             static size_t cap;
             int kind;
@@ -137,13 +155,18 @@ void feed_next(struct frec *r)
                 for (j = 0; j < g_npreloaded; j++)
                     if (strcmp(g_preloaded[j], g_ffiles[id].name) == 0) g_ffiles[id].preloaded = 1;
             }
-            if (kind == 1) memcpy(g_ffiles[id].dig, fbytes(32), 32);
-            else if (kind != 0) feed_bad("an unknown digest kind");
+            if (kind == 1)
+                memcpy(g_ffiles[id].dig, fbytes(32), 32);
+            else if (kind != 0)
+                feed_bad("an unknown digest kind");
             continue;
         }
         case REVENANT_REC_CONTEXT: {
             static size_t cap;
-            id = fu(); c = fu(); (void)fu(); (void)fu();
+            id = fu();
+            c = fu();
+            (void)fu();
+            (void)fu();
             if (id == 0 || id > (1u << 24)) feed_bad("a context id out of range");
             g_fctxfile = grow(g_fctxfile, &cap, id + 1, sizeof *g_fctxfile);
             if (id >= g_nfctx) g_nfctx = id + 1;
@@ -151,20 +174,32 @@ void feed_next(struct frec *r)
             continue;
         }
         case REVENANT_REC_STMT:
-            g_fctx = fu(); g_fline = fu();
-            r->kind = F_STMT; r->ctx = g_fctx; r->line = g_fline;
+            g_fctx = fu();
+            g_fline = fu();
+            r->kind = F_STMT;
+            r->ctx = g_fctx;
+            r->line = g_fline;
             /* perl -d: code compiled before the shim has perl's own nextstate, never ours */
             if (UNLIKELY(g_npreloaded) && preloaded(g_fctx)) continue;
             return;
-        case REVENANT_REC_OP_BEGIN: r->kind = F_BEGIN; r->op = fu(); return;
+        case REVENANT_REC_OP_BEGIN:
+            r->kind = F_BEGIN;
+            r->op = fu();
+            return;
         case REVENANT_REC_OP_END:
-            r->kind = F_END; r->op = fu(); r->err = fu(); r->nvals = (size_t)fu();
+            r->kind = F_END;
+            r->op = fu();
+            r->err = fu();
+            r->nvals = (size_t)fu();
             if (r->nvals > g_flen - g_fpos) feed_bad("more values than bytes");
             g_vals = grow(g_vals, &g_cvals, r->nvals + 1, sizeof *g_vals);
             for (k = 0; k < r->nvals; k++) fval(&g_vals[k]);
             return;
         case REVENANT_REC_ENV:
-            for (k = (size_t)fu(); k > 0; k--) { (void)fstr(&n); (void)fstr(&n); }
+            for (k = (size_t)fu(); k > 0; k--) {
+                (void)fstr(&n);
+                (void)fstr(&n);
+            }
             continue;
         case REVENANT_REC_ARGV:
             for (k = (size_t)fu(); k > 0; k--) (void)fstr(&n);
@@ -187,18 +222,21 @@ void feed_next(struct frec *r)
             }
             continue;
         }
-        case REVENANT_REC_SEED: r->kind = F_SEED; r->seed = fu(); return;
+        case REVENANT_REC_SEED:
+            r->kind = F_SEED;
+            r->seed = fu();
+            return;
         case REVENANT_REC_OPNAME:
             id = fu();
             s = fstr(&n);
             if (id < MAXO && !g_opnames[id]) {
                 char *x = malloc(n + 1);
-                memcpy(x, s, n); x[n] = 0;
+                memcpy(x, s, n);
+                x[n] = 0;
                 g_opnames[id] = x;
             }
             continue;
-        default:
-            feed_bad("a record that is not Perl's");
+        default: feed_bad("a record that is not Perl's");
         }
     }
 }
@@ -222,8 +260,12 @@ void seek_end(struct frec *r)
         struct fmark m = feed_mark();
         feed_next(r);
         if (r->kind == F_EOF) return;
-        if (r->kind == F_BEGIN) depth++;
-        else if (r->kind == F_END && depth-- == 0) { feed_back(m); return; }
+        if (r->kind == F_BEGIN)
+            depth++;
+        else if (r->kind == F_END && depth-- == 0) {
+            feed_back(m);
+            return;
+        }
     }
 }
 
@@ -250,7 +292,7 @@ static const char *expected(const struct frec *r, char *buf, size_t cap)
     return buf;
 }
 
-const COP *g_last_cop;   /* the statement running, for messages */
+const COP *g_last_cop; /* the statement running, for messages */
 
 void diverge(const char *what, const struct frec *r)
 {

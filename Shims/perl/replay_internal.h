@@ -59,8 +59,8 @@
 
 void report(int kind, uint64_t seq, const char *text, size_t len);
 
-extern int g_rp;          /* replaying (cleared while the shim evaluates an expression) */
-extern uint64_t g_seq;    /* statements replayed so far: the next one's number */
+extern int g_rp;       /* replaying (cleared while the shim evaluates an expression) */
+extern uint64_t g_seq; /* statements replayed so far: the next one's number */
 
 void stop_run(int kind, int status, const char *fmt, ...) __attribute__((noreturn, format(printf, 3, 4)));
 
@@ -69,19 +69,36 @@ void stop_run(int kind, int status, const char *fmt, ...) __attribute__((noretur
 
 extern uint8_t *g_feed;
 extern size_t g_flen, g_fpos;
-extern uint64_t g_fctx, g_fline;      /* what statement deltas are relative to */
+extern uint64_t g_fctx, g_fline; /* what statement deltas are relative to */
 
-struct ffile { char *name; int kind; uint8_t dig[32]; int checked; int preloaded; };
-extern struct ffile *g_ffiles;        /* by id */
+struct ffile {
+    char *name;
+    int kind;
+    uint8_t dig[32];
+    int checked;
+    int preloaded;
+};
+extern struct ffile *g_ffiles; /* by id */
 extern size_t g_nffiles;
-extern uint32_t *g_fctxfile;          /* context id -> file id */
+extern uint32_t *g_fctxfile; /* context id -> file id */
 extern size_t g_nfctx;
 
-struct fval { int tag; int64_t i; uint64_t u; double d; const uint8_t *s; size_t n; };
+struct fval {
+    int tag;
+    int64_t i;
+    uint64_t u;
+    double d;
+    const uint8_t *s;
+    size_t n;
+};
 enum { F_EOF, F_STMT, F_BEGIN, F_END, F_SEED };
-struct frec { int kind; uint64_t op, err, ctx, line, seed; size_t nvals; };
-extern struct fval *g_vals;           /* the last END's values */
-extern char **g_preloaded;            /* perl -d: files compiled before the shim (by the debugger) */
+struct frec {
+    int kind;
+    uint64_t op, err, ctx, line, seed;
+    size_t nvals;
+};
+extern struct fval *g_vals; /* the last END's values */
+extern char **g_preloaded;  /* perl -d: files compiled before the shim (by the debugger) */
 extern size_t g_npreloaded;
 
 void *grow(void *a, size_t *cap, size_t need, size_t each);
@@ -90,9 +107,21 @@ void *grow(void *a, size_t *cap, size_t need, size_t each);
 void feed_next(struct frec *r);
 
 /* Where the feed is: kept to look ahead, and to go back. */
-struct fmark { size_t pos; uint64_t ctx, line; };
-static inline struct fmark feed_mark(void) { struct fmark m = { g_fpos, g_fctx, g_fline }; return m; }
-static inline void feed_back(struct fmark m) { g_fpos = m.pos; g_fctx = m.ctx; g_fline = m.line; }
+struct fmark {
+    size_t pos;
+    uint64_t ctx, line;
+};
+static inline struct fmark feed_mark(void)
+{
+    struct fmark m = { g_fpos, g_fctx, g_fline };
+    return m;
+}
+static inline void feed_back(struct fmark m)
+{
+    g_fpos = m.pos;
+    g_fctx = m.ctx;
+    g_fline = m.line;
+}
 
 /* The kind of the next record, without taking it. */
 int feed_peek(void);
@@ -100,7 +129,7 @@ int feed_peek(void);
  * `r` gets that END (F_EOF if there is none). */
 void seek_end(struct frec *r);
 
-extern const COP *g_last_cop;   /* the statement running, for messages */
+extern const COP *g_last_cop; /* the statement running, for messages */
 
 void diverge(const char *what, const struct frec *r) __attribute__((noreturn));
 void unsupported(const char *what) __attribute__((noreturn));
@@ -108,7 +137,7 @@ void unsupported(const char *what) __attribute__((noreturn));
 /* ------------------------------------------------------------------------------------------ */
 /* The request (replay_request.c)                                                              */
 
-extern uint64_t *g_breaks;            /* statement numbers, ascending */
+extern uint64_t *g_breaks; /* statement numbers, ascending */
 extern size_t g_nbreaks, g_nextbreak;
 extern int g_every;
 

@@ -33,8 +33,12 @@ static void set_value(pTHX_ SV *sv, const struct fval *v)
     case REVENANT_VAL_INT: sv_setiv(sv, (IV)v->i); break;
     case REVENANT_VAL_UINT: sv_setuv(sv, (UV)v->u); break;
     case REVENANT_VAL_DOUBLE: sv_setnv(sv, (NV)v->d); break;
-    case REVENANT_VAL_STRING: case REVENANT_VAL_BLOB: sv_setpvn(sv, (const char *)v->s, v->n); break;
-    case REVENANT_VAL_UTF8: sv_setpvn(sv, (const char *)v->s, v->n); SvUTF8_on(sv); break;
+    case REVENANT_VAL_STRING:
+    case REVENANT_VAL_BLOB: sv_setpvn(sv, (const char *)v->s, v->n); break;
+    case REVENANT_VAL_UTF8:
+        sv_setpvn(sv, (const char *)v->s, v->n);
+        SvUTF8_on(sv);
+        break;
     default: sv_setsv(sv, &PL_sv_undef); break;
     }
 }
@@ -52,7 +56,8 @@ static int value_true(const struct fval *v)
     case REVENANT_VAL_INT: return v->i != 0;
     case REVENANT_VAL_UINT: return v->u != 0;
     case REVENANT_VAL_DOUBLE: return v->d != 0;
-    case REVENANT_VAL_STRING: case REVENANT_VAL_UTF8: return !(v->n == 0 || (v->n == 1 && v->s[0] == '0'));
+    case REVENANT_VAL_STRING:
+    case REVENANT_VAL_UTF8: return !(v->n == 0 || (v->n == 1 && v->s[0] == '0'));
     default: return 0;
     }
 }
@@ -63,7 +68,8 @@ static IV value_iv(const struct fval *v)
     case REVENANT_VAL_INT: return (IV)v->i;
     case REVENANT_VAL_UINT: return (IV)v->u;
     case REVENANT_VAL_DOUBLE: return (IV)v->d;
-    case REVENANT_VAL_STRING: case REVENANT_VAL_UTF8: {
+    case REVENANT_VAL_STRING:
+    case REVENANT_VAL_UTF8: {
         char b[32];
         size_t n = v->n < 31 ? v->n : 31;
         memcpy(b, v->s, n);
@@ -105,7 +111,11 @@ static int push_results(pTHX_ int type, SSize_t lo, U8 gimme, SV *buf, SV *dst)
     }
     expect_end(type, &r);
     k = r.nvals;
-    if (buf && k) { k--; set_value(aTHX_ buf, &g_vals[k]); SvSETMAGIC(buf); }
+    if (buf && k) {
+        k--;
+        set_value(aTHX_ buf, &g_vals[k]);
+        SvSETMAGIC(buf);
+    }
     if ((type == OP_BACKTICK || type == OP_WAIT || type == OP_WAITPID) && k) {
         k--;
         PL_statusvalue = (I32)value_iv(&g_vals[k]);
@@ -114,10 +124,14 @@ static int push_results(pTHX_ int type, SSize_t lo, U8 gimme, SV *buf, SV *dst)
     sp = PL_stack_base + lo;
     EXTEND(sp, (SSize_t)k);
     if (gimme == G_LIST) {
-        for (i = 0; i < k; i++) *++sp = new_value(aTHX_ &g_vals[i]);
+        for (i = 0; i < k; i++) *++sp = new_value(aTHX_ g_vals + i);
     } else if (k) {
-        if (dst) { set_value(aTHX_ dst, &g_vals[0]); SvSETMAGIC(dst); *++sp = dst; }
-        else *++sp = new_value(aTHX_ &g_vals[0]);
+        if (dst) {
+            set_value(aTHX_ dst, &g_vals[0]);
+            SvSETMAGIC(dst);
+            *++sp = dst;
+        } else
+            *++sp = new_value(aTHX_ g_vals);
     }
     PL_stack_sp = sp;
     if (type == OP_RCATLINE && !k) unsupported("$x .= <FH> recorded without its line (an older shim)");
@@ -125,7 +139,7 @@ static int push_results(pTHX_ int type, SSize_t lo, U8 gimme, SV *buf, SV *dst)
         && GvIO(PL_last_in_gv)) {
         IV lines = 0;
         for (i = 0; i < k; i++) lines += g_vals[i].tag != REVENANT_VAL_UNDEF;
-        IoLINES(GvIOp(PL_last_in_gv)) += lines;   /* $. as the real reads advanced it */
+        IoLINES(GvIOp(PL_last_in_gv)) += lines; /* $. as the real reads advanced it */
     }
     return (int)r.err;
 }
@@ -146,7 +160,9 @@ OP *replay_rand(pTHX)
     return g_orig[OP_RAND](aTHX);
 }
 
-struct reqinfo { int type; };
+struct reqinfo {
+    int type;
+};
 static struct reqinfo g_reqinfo[2] = { { OP_REQUIRE }, { OP_DOFILE } };
 
 static void require_done(pTHX_ void *p)
@@ -163,7 +179,7 @@ static void require_done(pTHX_ void *p)
 static void skip_load(void)
 {
     struct frec r;
-    seek_end(&r);   /* the END itself is the caller's */
+    seek_end(&r); /* the END itself is the caller's */
 }
 
 /* require and do FILE run for real (the code they load is checked statement by statement). */
@@ -225,8 +241,10 @@ static void note_standin(pTHX_ SV *handle)
 {
     GV *gv = NULL;
     IO *io;
-    if (handle && isGV_with_GP(handle)) gv = (GV *)handle;
-    else if (handle && SvROK(handle) && isGV_with_GP(SvRV(handle))) gv = (GV *)SvRV(handle);
+    if (handle && isGV_with_GP(handle))
+        gv = (GV *)handle;
+    else if (handle && SvROK(handle) && isGV_with_GP(SvRV(handle)))
+        gv = (GV *)SvRV(handle);
     io = gv ? GvIO(gv) : NULL;
     if (!io) return;
     if (IoIFP(io)) {
@@ -242,7 +260,8 @@ static void note_standin(pTHX_ SV *handle)
 static int is_standin(PerlIO *f)
 {
     size_t i;
-    for (i = 0; f && i < g_nstandins; i++) if (g_standins[i] == f) return 1;
+    for (i = 0; f && i < g_nstandins; i++)
+        if (g_standins[i] == f) return 1;
     return 0;
 }
 
@@ -262,8 +281,10 @@ static int redirect_open(pTHX_ int type, SSize_t lo)
             if ((mode & O_ACCMODE) == O_RDONLY) {
                 args[1] = sv_2mortal(newSVpvs(REPLAY_EMPTY));
                 args[2] = sv_2mortal(newSViv(O_RDONLY));
+            } else {
+                args[1] = sink_path(aTHX);
+                args[2] = sv_2mortal(newSViv((mode & O_ACCMODE) | O_CREAT | O_TRUNC));
             }
-            else { args[1] = sink_path(aTHX); args[2] = sv_2mortal(newSViv((mode & O_ACCMODE) | O_CREAT | O_TRUNC)); }
         }
         return 1;
     }
@@ -273,12 +294,13 @@ static int redirect_open(pTHX_ int type, SSize_t lo)
         const char *s = SvPV(args[1], n), *e = s + n;
         while (s < e && isSPACE(*s)) s++;
         while (e > s && isSPACE(e[-1])) e--;
-        if (memchr(s, '&', (size_t)(e - s)) && (*s == '<' || *s == '>' || *s == '+')) return 0;   /* a dup */
+        if (memchr(s, '&', (size_t)(e - s)) && (*s == '<' || *s == '>' || *s == '+')) return 0; /* a dup */
         if ((e - s == 1 && *s == '-') || (e - s == 2 && (s[0] == '<' || s[0] == '>') && s[1] == '-')) return 0;
         if (*s == '+' || *s == '>' || *s == '|') {
             const char *mode = *s == '+' ? "+>" : (s[0] == '>' && s[1] == '>') ? ">>" : ">";
             args[1] = sv_2mortal(newSVpvf("%s%s", mode, SvPV_nolen(sink_path(aTHX))));
-        } else args[1] = sv_2mortal(newSVpvs("<" REPLAY_EMPTY));   /* a read, or a pipe from a command */
+        } else
+            args[1] = sv_2mortal(newSVpvs("<" REPLAY_EMPTY)); /* a read, or a pipe from a command */
         return 1;
     }
     {
@@ -286,7 +308,7 @@ static int redirect_open(pTHX_ int type, SSize_t lo)
         const char *m = SvPV(args[1], n);
         const char *layers;
         int writes;
-        if (SvROK(args[2]) || memchr(m, '&', n)) return 0;   /* in memory, or a dup */
+        if (SvROK(args[2]) || memchr(m, '&', n)) return 0; /* in memory, or a dup */
         layers = m;
         while (layers < m + n && strchr("+<>|- ", *layers)) layers++;
         writes = memchr(m, '>', (size_t)(layers - m)) || memchr(m, '+', (size_t)(layers - m))
@@ -296,7 +318,7 @@ static int redirect_open(pTHX_ int type, SSize_t lo)
             args[1] = sv_2mortal(newSVpvf("%s%s", writes ? ">" : "<", layers));
             PL_stack_sp = PL_stack_base + lo + 3;
         } else if (writes && memchr(m, '+', (size_t)(layers - m)) && memchr(m, '<', (size_t)(layers - m))) {
-            args[1] = sv_2mortal(newSVpvf("+>%s", layers));   /* +< needs the file: a fresh one is empty */
+            args[1] = sv_2mortal(newSVpvf("+>%s", layers)); /* +< needs the file: a fresh one is empty */
         }
         args[2] = writes ? sink_path(aTHX) : sv_2mortal(newSVpvs(REPLAY_EMPTY));
         return 1;
@@ -315,10 +337,10 @@ static OP *filetest(pTHX_ OP *o, SSize_t lo, int *err)
     expect_end(o->op_type, &r);
     *err = (int)r.err;
     truth = r.nvals > 0 && value_true(&g_vals[0]);
-    if (truth && stacking) return next;   /* the file name stays for the next test */
+    if (truth && stacking) return next; /* the file name stays for the next test */
     sp = PL_stack_base + lo;
     EXTEND(sp, 1);
-    *++sp = r.nvals ? new_value(aTHX_ &g_vals[0]) : &PL_sv_undef;
+    *++sp = r.nvals ? new_value(aTHX_ g_vals) : &PL_sv_undef;
     PL_stack_sp = sp;
     if (!truth && stacking)
         while (next && OP_IS_FILETEST(next->op_type) && (next->op_private & OPpFT_STACKED)) next = next->op_next;
@@ -339,7 +361,9 @@ OP *replay_op(pTHX)
     if (type == OP_REQUIRE || type == OP_DOFILE) return replay_require(aTHX_ type);
     gimme = GIMME_V;
     switch (type) {
-    case OP_OPEN: case OP_SYSOPEN: case OP_OPEN_DIR: {
+    case OP_OPEN:
+    case OP_SYSOPEN:
+    case OP_OPEN_DIR: {
         lo = args_base(aTHX_ o, 0);
         if (peek_success(type)) {
             SV *handle = PL_stack_base[lo + 1];
@@ -347,12 +371,13 @@ OP *replay_op(pTHX)
             next = g_orig[type](aTHX);
             if (standin) note_standin(aTHX_ handle);
         } else {
-            (void)args_base(aTHX_ o, 1);   /* not run: take its mark */
+            (void)args_base(aTHX_ o, 1); /* not run: take its mark */
         }
         err = push_results(aTHX_ type, lo, gimme, NULL, NULL);
         break;
     }
-    case OP_READLINE: case OP_RCATLINE: {
+    case OP_READLINE:
+    case OP_RCATLINE: {
         /* run on the handle (opened on a stand-in) so that perl keeps PL_last_in_gv, the target
          * and the ARGV state as it would; then the logged line(s) replace its result */
         SV *stacked = NULL, *top, *dst = NULL;
@@ -383,7 +408,10 @@ OP *replay_op(pTHX)
         lo = args_base(aTHX_ o, 1);
         if ((type == OP_READ || type == OP_SYSREAD || type == OP_RECV) && PL_stack_base + lo + 2 <= PL_stack_sp)
             buf = PL_stack_base[lo + 2];
-        if (OP_IS_FILETEST(type)) { next = filetest(aTHX_ o, lo, &err); break; }
+        if (OP_IS_FILETEST(type)) {
+            next = filetest(aTHX_ o, lo, &err);
+            break;
+        }
         if ((PL_opargs[type] & OA_TARGLEX) && (o->op_private & OPpTARGET_MY)) dst = PAD_SV(o->op_targ);
         err = push_results(aTHX_ type, lo, gimme, buf, dst);
         break;
@@ -404,9 +432,12 @@ OP *replay_handle_op(pTHX)
             /* the handle is the first of the op's arguments */
             SSize_t n = PL_op->op_private & OPpARG4_MASK;
             if (n >= 1 && PL_stack_sp - (n - 1) > PL_stack_base) top = PL_stack_sp[1 - n];
-            if (top && isGV_with_GP(top)) gv = (GV *)top;
-            else if (top && SvROK(top) && isGV_with_GP(SvRV(top))) gv = (GV *)SvRV(top);
-        } else gv = PL_last_in_gv;
+            if (top && isGV_with_GP(top))
+                gv = (GV *)top;
+            else if (top && SvROK(top) && isGV_with_GP(SvRV(top)))
+                gv = (GV *)SvRV(top);
+        } else
+            gv = PL_last_in_gv;
         io = gv ? GvIO(gv) : NULL;
         if (io && (is_standin(IoIFP(io)) || is_standin(IoOFP(io)))) {
             char what[64];
@@ -425,8 +456,8 @@ int feed_at_end(void) { return feed_peek() == F_EOF; }
 OP *replay_kill(pTHX)
 {
     if (g_rp && aTHX == g_perl && !in_debugger(aTHX_ PL_curcop) && feed_at_end()) {
-        SV **p = PL_stack_base + *PL_markstack_ptr + 2;   /* after the signal: the pids */
-        for (; p <= PL_stack_sp; p++)
+        SV **p = PL_stack_base + *PL_markstack_ptr + 2; /* after the signal: the pids */
+        for (; p <= PL_stack_sp; p++) {
             /* $$ has get-magic; a tie would see two FETCHes */
             if (!(SvGMAGICAL(*p) && mg_find(*p, PERL_MAGIC_tiedscalar))) {
                 if ((pid_t)SvIV(*p) == getpid()) {
@@ -435,6 +466,7 @@ OP *replay_kill(pTHX)
                     break;
                 }
             }
+        }
     }
     return g_orig[OP_KILL](aTHX);
 }

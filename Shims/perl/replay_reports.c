@@ -17,8 +17,8 @@ void report(int kind, uint64_t seq, const char *text, size_t len)
     g_owner->commit(sz);
 }
 
-int g_rp;          /* replaying (cleared while the shim evaluates an expression) */
-uint64_t g_seq;    /* statements replayed so far: the next one's number */
+int g_rp;       /* replaying (cleared while the shim evaluates an expression) */
+uint64_t g_seq; /* statements replayed so far: the next one's number */
 
 void stop_run(int kind, int status, const char *fmt, ...)
 {

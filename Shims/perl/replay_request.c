@@ -6,19 +6,28 @@
 /* ------------------------------------------------------------------------------------------ */
 /* The request: what to evaluate where                                                         */
 
-static SV *g_when;                    /* the compiled --when sub (package Revenant::Shim::When) */
-struct wvar { char sigil; char *name; STRLEN len; GV *gv; };   /* name with its sigil */
+static SV *g_when; /* the compiled --when sub (package Revenant::Shim::When) */
+struct wvar {
+    char sigil;
+    char *name;
+    STRLEN len;
+    GV *gv;
+}; /* name with its sigil */
 static struct wvar *g_wvars;
 static size_t g_nwvars, g_cwvars;
-struct pexpr { char kind; char *display; char *code; };         /* kind: s(calar), a(rray) or h(ash) ref */
+struct pexpr {
+    char kind;
+    char *display;
+    char *code;
+}; /* kind: s(calar), a(rray) or h(ash) ref */
 static struct pexpr *g_prints;
 static size_t g_nprints, g_cprints;
-uint64_t *g_breaks;            /* statement numbers, ascending */
+uint64_t *g_breaks; /* statement numbers, ascending */
 size_t g_nbreaks, g_nextbreak;
 static size_t g_cbreaks;
 static int g_first;
 int g_every;
-static int g_prev = -1;               /* the predicate's last answer (-1: none yet) */
+static int g_prev = -1; /* the predicate's last answer (-1: none yet) */
 
 char *read_file(const char *path, size_t *len)
 {
@@ -29,9 +38,17 @@ char *read_file(const char *path, size_t *len)
     if (fd < 0) return NULL;
     b = malloc(cap + 1);
     for (;;) {
-        if (n == cap) { cap *= 2; b = realloc(b, cap + 1); }
+        if (n == cap) {
+            cap *= 2;
+            b = realloc(b, cap + 1);
+        }
         r = read(fd, b + n, cap - n);
-        if (r < 0) { if (errno == EINTR) continue; close(fd); free(b); return NULL; }
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            close(fd);
+            free(b);
+            return NULL;
+        }
         if (r == 0) break;
         n += (size_t)r;
     }
@@ -50,7 +67,8 @@ void read_request(pTHX_ const char *path)
     const char *when = NULL;
     if (!text) stop_run(REVENANT_REPLAY_FAILED, 125, "cannot read the replay request %s: %s", path, strerror(errno));
     for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (strncmp(line, "when ", 5) == 0) when = line + 5;
+        if (strncmp(line, "when ", 5) == 0)
+            when = line + 5;
         else if ((strncmp(line, "var ", 4) == 0 && strlen(line) >= 6)
                  || (strncmp(line, "need ", 5) == 0 && strlen(line) >= 7)) {
             /* var: aliased into the predicate's package; need: only has to exist (qualified and
@@ -82,8 +100,10 @@ void read_request(pTHX_ const char *path)
         } else if (strncmp(line, "break ", 6) == 0) {
             g_breaks = grow(g_breaks, &g_cbreaks, g_nbreaks + 1, sizeof *g_breaks);
             g_breaks[g_nbreaks++] = strtoull(line + 6, NULL, 10);
-        } else if (strcmp(line, "every") == 0) g_every = 1;
-        else if (strcmp(line, "first") == 0) g_first = 1;
+        } else if (strcmp(line, "every") == 0)
+            g_every = 1;
+        else if (strcmp(line, "first") == 0)
+            g_first = 1;
         else if (strncmp(line, "unsetenv ", 9) == 0) {
             (void)hv_delete(GvHVn(PL_envgv), line + 9, (I32)strlen(line + 9), G_DISCARD);
             unsetenv(line + 9);
@@ -94,9 +114,10 @@ void read_request(pTHX_ const char *path)
          * ($i among them) would otherwise capture the predicate's variables */
         SV *code = newSVpvs("package Revenant::Shim::When; sub { ");
         size_t i;
-        for (i = 0; i < g_nwvars; i++) if (g_wvars[i].gv) sv_catpvf(code, "our %s; ", g_wvars[i].name);
+        for (i = 0; i < g_nwvars; i++)
+            if (g_wvars[i].gv) sv_catpvf(code, "our %s; ", g_wvars[i].name);
         sv_catpvf(code, "%s }", when);
-        U32 evalseq = PL_evalseq;   /* the program's own string evals keep their (eval N) names */
+        U32 evalseq = PL_evalseq; /* the program's own string evals keep their (eval N) names */
         SV *cv = eval_pv(SvPV_nolen(code), FALSE);
         PL_evalseq = evalseq;
         SvREFCNT_dec(code);
@@ -126,8 +147,9 @@ static SV *find_lexical(pTHX_ const char *name, STRLEN len, const COP *cop)
                 PADNAME *pn = PadnamelistARRAY(pnl)[i];
                 if (!pn || PadnameLEN(pn) != len || !PadnamePV(pn) || memcmp(PadnamePV(pn), name, len) != 0) continue;
                 if (PadnameOURSTASH(pn)) return NULL;
-                if (PadnameOUTER(pn) || (COP_SEQ_RANGE_LOW(pn) != PERL_PADSEQ_INTRO
-                                         && COP_SEQ_RANGE_LOW(pn) < seq && seq <= COP_SEQ_RANGE_HIGH(pn))) {
+                if (PadnameOUTER(pn)
+                    || (COP_SEQ_RANGE_LOW(pn) != PERL_PADSEQ_INTRO && COP_SEQ_RANGE_LOW(pn) < seq
+                        && seq <= COP_SEQ_RANGE_HIGH(pn))) {
                     if (!pad) {
                         I32 d = CvDEPTH(cv) ? CvDEPTH(cv) : 1;
                         PAD *p = PadlistARRAY(pl)[d];
@@ -154,9 +176,11 @@ static SV *find_variable(pTHX_ const struct wvar *v, const COP *cop)
     COP *saved;
     if (sv) return sv;
     saved = PL_curcop;
-    PL_curcop = (COP *)cop;   /* unqualified names resolve in the statement's package */
+    PL_curcop = (COP *)cop; /* unqualified names resolve in the statement's package */
     gv = gv_fetchpvn_flags(v->name + 1, v->len - 1, 0,
-                           v->sigil == '@' ? SVt_PVAV : v->sigil == '%' ? SVt_PVHV : SVt_PV);
+                           v->sigil == '@'   ? SVt_PVAV
+                           : v->sigil == '%' ? SVt_PVHV
+                                             : SVt_PV);
     PL_curcop = saved;
     if (!gv || !isGV_with_GP(gv)) return NULL;
     return v->sigil == '@' ? (SV *)GvAV(gv) : v->sigil == '%' ? (SV *)GvHV(gv) : GvSV(gv);
@@ -191,8 +215,11 @@ static int when_value(pTHX_ const COP *cop)
     SV *res;
     I32 n;
     for (i = 0; i < g_nwvars; i++) {
-        SV *sv = find_variable(aTHX_ &g_wvars[i], cop);
-        if (!sv) { unalias(i); return -1; }
+        SV *sv = find_variable(aTHX_ g_wvars + i, cop);
+        if (!sv) {
+            unalias(i);
+            return -1;
+        }
         if (g_wvars[i].gv) {
             SV **s = slot(g_wvars[i].gv, g_wvars[i].sigil);
             *s = SvREFCNT_inc_simple_NN(sv);
@@ -224,29 +251,46 @@ static void render_string(pTHX_ SV *out, const char *s, STRLEN n)
     STRLEN i, digits = n;
     const char *d = s;
     int integer;
-    if (n && *d == '-') { d++; digits--; }
+    if (n && *d == '-') {
+        d++;
+        digits--;
+    }
     integer = digits >= 1 && digits <= 15 && (d[0] != '0' || digits == 1);
-    for (i = 0; integer && i < digits; i++) if (d[i] < '0' || d[i] > '9') integer = 0;
-    if (integer) { sv_catpvn(out, s, n); return; }
+    for (i = 0; integer && i < digits; i++)
+        if (d[i] < '0' || d[i] > '9') integer = 0;
+    if (integer) {
+        sv_catpvn(out, s, n);
+        return;
+    }
     sv_catpvs(out, "'");
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '\'') sv_catpvs(out, "\\'");
-        else if (c == '\\') sv_catpvs(out, "\\\\");
-        else if (c == '\n') sv_catpvs(out, "\\n");
-        else if (c == '\t') sv_catpvs(out, "\\t");
-        else if (c < 0x20) sv_catpvf(out, "\\x%02x", c);
-        else sv_catpvn(out, (const char *)&c, 1);
+        if (c == '\'')
+            sv_catpvs(out, "\\'");
+        else if (c == '\\')
+            sv_catpvs(out, "\\\\");
+        else if (c == '\n')
+            sv_catpvs(out, "\\n");
+        else if (c == '\t')
+            sv_catpvs(out, "\\t");
+        else if (c < 0x20)
+            sv_catpvf(out, "\\x%02x", c);
+        else
+            sv_catpvn(out, (const char *)&c, 1);
     }
     sv_catpvs(out, "'");
 }
 
 static void render_double(pTHX_ SV *out, NV d)
 {
-    if (Perl_isnan(d)) sv_catpvs(out, "NaN");
-    else if (Perl_isinf(d)) sv_catpv(out, d < 0 ? "-Inf" : "Inf");
-    else if (d == (NV)(IV)d && d < 1e15 && d > -1e15) sv_catpvf(out, "%" IVdf, (IV)d);
-    else sv_catpvf(out, "%.15g", (double)d);
+    if (Perl_isnan(d))
+        sv_catpvs(out, "NaN");
+    else if (Perl_isinf(d))
+        sv_catpv(out, d < 0 ? "-Inf" : "Inf");
+    else if (d == (NV)(IV)d && d < 1e15 && d > -1e15)
+        sv_catpvf(out, "%" IVdf, (IV)d);
+    else
+        sv_catpvf(out, "%.15g", (double)d);
 }
 
 static const char *kind_name(SV *t)
@@ -277,7 +321,10 @@ static void render_key(pTHX_ SV *out, const char *k, STRLEN n)
     int bare = n > 0 && (isALPHA(k[0]) || k[0] == '_' || (unsigned char)k[0] >= 0x80);
     for (i = 0; bare && i < n; i++)
         if (!(isALNUM(k[i]) || (unsigned char)k[i] >= 0x80)) bare = 0;
-    if (bare) sv_catpvn(out, k, n); else render_string(aTHX_ out, k, n);
+    if (bare)
+        sv_catpvn(out, k, n);
+    else
+        render_string(aTHX_ out, k, n);
 }
 
 static void render_items(pTHX_ SV *out, SV *agg, int depth, const char *open, const char *close)
@@ -320,9 +367,18 @@ static void render_items(pTHX_ SV *out, SV *agg, int depth, const char *open, co
 static void render(pTHX_ SV *out, SV *sv, int depth)
 {
     U32 f;
-    if (!sv) { sv_catpvs(out, "undef"); return; }
-    if (SvTYPE(sv) == SVt_PVAV) { render_items(aTHX_ out, sv, depth, "[", "]"); return; }
-    if (SvTYPE(sv) == SVt_PVHV) { render_items(aTHX_ out, sv, depth, "{", "}"); return; }
+    if (!sv) {
+        sv_catpvs(out, "undef");
+        return;
+    }
+    if (SvTYPE(sv) == SVt_PVAV) {
+        render_items(aTHX_ out, sv, depth, "[", "]");
+        return;
+    }
+    if (SvTYPE(sv) == SVt_PVHV) {
+        render_items(aTHX_ out, sv, depth, "{", "}");
+        return;
+    }
     f = SvFLAGS(sv);
     if (SvROK(sv)) {
         SV *t = SvRV(sv);
@@ -336,11 +392,17 @@ static void render(pTHX_ SV *out, SV *sv, int depth)
         render(aTHX_ out, t, depth - 1);
         return;
     }
-    if (f & (SVf_POK | SVp_POK)) render_string(aTHX_ out, SvPVX_const(sv), SvCUR(sv));
+    if (f & (SVf_POK | SVp_POK))
+        render_string(aTHX_ out, SvPVX_const(sv), SvCUR(sv));
     else if (f & (SVf_IOK | SVp_IOK)) {
-        if (SvIsUV(sv)) sv_catpvf(out, "%" UVuf, SvUVX(sv)); else sv_catpvf(out, "%" IVdf, SvIVX(sv));
-    } else if (f & (SVf_NOK | SVp_NOK)) render_double(aTHX_ out, SvNVX(sv));
-    else sv_catpvs(out, "undef");
+        if (SvIsUV(sv))
+            sv_catpvf(out, "%" UVuf, SvUVX(sv));
+        else
+            sv_catpvf(out, "%" IVdf, SvIVX(sv));
+    } else if (f & (SVf_NOK | SVp_NOK))
+        render_double(aTHX_ out, SvNVX(sv));
+    else
+        sv_catpvs(out, "undef");
 }
 
 /* Evaluate `code` in the scope of the statement at `cop` (a string eval sees its lexicals). */
@@ -371,7 +433,10 @@ static void print_values(pTHX_ const COP *cop, SV *out)
             continue;
         }
         sv_catpvf(out, "%s = ", p->display);
-        if ((p->kind == 'a' || p->kind == 'h') && SvROK(v)) { render_items(aTHX_ out, SvRV(v), 3, "(", ")"); continue; }
+        if ((p->kind == 'a' || p->kind == 'h') && SvROK(v)) {
+            render_items(aTHX_ out, SvRV(v), 3, "(", ")");
+            continue;
+        }
         render(aTHX_ out, v, 3);
     }
 }
@@ -382,15 +447,15 @@ void stop_at(pTHX_ const COP *cop, uint64_t seq)
     int saved_errno = errno;
     SV *saved_err = newSVsv(ERRSV);
     I32 saved_status = PL_statusvalue;
-    OP *saved_op = PL_op;         /* the statement's own nextstate runs after this */
+    OP *saved_op = PL_op; /* the statement's own nextstate runs after this */
     COP *saved_cop = PL_curcop;
-    U32 saved_evalseq = PL_evalseq;   /* our evals must not renumber the program's (eval N) */
+    U32 saved_evalseq = PL_evalseq; /* our evals must not renumber the program's (eval N) */
     g_rp = 0;
-    *(volatile uint64_t *)&g_introspect.evaluating = seq + 1;   /* the VMM's watchdog: --timeout */
+    *(volatile uint64_t *)&g_introspect.evaluating = seq + 1; /* the VMM's watchdog: --timeout */
     /* A scope of our own: eval_sv saves PL_op on the save stack without one, and the enclosing
      * block's exit would restore it (the main program would start over from this statement). */
     ENTER;
-    SAVETMPS;   /* the evaluation's own statements and ops are not the run's */
+    SAVETMPS; /* the evaluation's own statements and ops are not the run's */
     if (g_when) {
         int v = when_value(aTHX_ cop);
         int prev = g_prev;

@@ -42,11 +42,11 @@ static __attribute__((noinline)) struct centry *replay_first_sight(pTHX_ const C
     return &g_tab[i];
 }
 
-static uint32_t g_last_file, g_last_line;   /* the last statement checked */
+static uint32_t g_last_file, g_last_line; /* the last statement checked */
 
 static OP *replay_statement(pTHX_ int type)
 {
-    if (LIKELY(g_rp) && LIKELY(aTHX == g_perl) && !in_debugger(aTHX_ (const COP *)PL_op)) {
+    if (LIKELY(g_rp) && LIKELY(aTHX == g_perl) && !in_debugger(aTHX_ cCOPx(PL_op))) {
         const COP *c = (const COP *)PL_op;
         struct frec r;
         struct centry *e;
@@ -59,7 +59,10 @@ static OP *replay_statement(pTHX_ int type)
         for (;;) {
             e = &g_tab[i];
             if (LIKELY(e->key == c)) break;
-            if (!e->key) { e = replay_first_sight(aTHX_ c, &r); break; }
+            if (!e->key) {
+                e = replay_first_sight(aTHX_ c, &r);
+                break;
+            }
             i = (i + 1) & g_tmask;
         }
         if (UNLIKELY(r.kind != F_STMT) || UNLIKELY(e->line != r.line) || UNLIKELY(r.ctx >= g_nfctx)

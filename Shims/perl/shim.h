@@ -11,17 +11,21 @@
 #include "revenant_encode.h"
 #include "revenant_perl_introspect.h"
 
-#define SHIM_FORMAT_VERSION REVENANT_SHIM_FORMAT_VERSION  /* revenant_channel.h */
+#define SHIM_FORMAT_VERSION REVENANT_SHIM_FORMAT_VERSION /* revenant_channel.h */
 
 extern struct revenant_channel_owner *g_owner;
-extern PerlInterpreter *g_perl;          /* the interpreter we record or replay */
-extern Perl_ppaddr_t g_orig[MAXO];       /* perl's own pp functions, before the shim's */
-extern const int g_hooked_ops[];         /* the nondeterministic ops (OP_RAND and statements apart) */
+extern PerlInterpreter *g_perl;    /* the interpreter we record or replay */
+extern Perl_ppaddr_t g_orig[MAXO]; /* perl's own pp functions, before the shim's */
+extern const int g_hooked_ops[];   /* the nondeterministic ops (OP_RAND and statements apart) */
 extern const size_t g_hooked_count;
-extern struct revenant_perl_introspect g_introspect;  /* published through the channel */
+extern struct revenant_perl_introspect g_introspect; /* published through the channel */
 
 /* COP cache: a COP's address -> (context or file id, line), open addressing. */
-struct centry { const COP *key; uint32_t ctx; uint32_t line; };
+struct centry {
+    const COP *key;
+    uint32_t ctx;
+    uint32_t line;
+};
 extern struct centry *g_tab;
 extern size_t g_tmask, g_tcount;
 extern unsigned g_tshift;

@@ -12,7 +12,7 @@ API int sqlite3_trace_v2(sqlite3 *db, unsigned m, int (*x)(unsigned, void *, voi
     if (!g_on || !(c = conn_get(db)) || !c->hooked) return real_sqlite3_trace_v2(db, m, x, arg);
     if (m == 0) x = NULL;
     if (!x) m = 0;
-    c->app_mtrace = m;                  /* as SQLite: replaces legacy trace and xProfile's bit */
+    c->app_mtrace = m; /* as SQLite: replaces legacy trace and xProfile's bit */
     c->app_trace_fn = (void *)x;
     c->app_trace_arg = arg;
     apply_trace(c);
@@ -56,11 +56,11 @@ API int sqlite3_set_authorizer(sqlite3 *db,
     if (!g_on || !(c = conn_get(db)) || !c->hooked) return real_sqlite3_set_authorizer(db, x, arg);
     c->app_auth = x;
     c->app_auth_arg = arg;
-    return real_sqlite3_set_authorizer(db, cb_auth, c);   /* expires statements, as SQLite does */
+    return real_sqlite3_set_authorizer(db, cb_auth, c); /* expires statements, as SQLite does */
 }
 
-API void *sqlite3_preupdate_hook(sqlite3 *db,
-    void (*x)(void *, sqlite3 *, int, const char *, const char *, sqlite3_int64, sqlite3_int64), void *arg)
+API void *sqlite3_preupdate_hook(
+    sqlite3 *db, void (*x)(void *, sqlite3 *, int, const char *, const char *, sqlite3_int64, sqlite3_int64), void *arg)
 {
     conn *c;
     void *old;

@@ -16,7 +16,10 @@ static void set_bytes(bval *v, int tag, const void *p, size_t n)
 {
     if (n > v->cap) {
         char *np = realloc(v->p, n);
-        if (!np) { v->tag = REVENANT_VAL_UNDEF; return; }
+        if (!np) {
+            v->tag = REVENANT_VAL_UNDEF;
+            return;
+        }
         v->p = np;
         v->cap = n;
     }
@@ -37,22 +40,29 @@ void set_utf16(bval *v, const void *p, size_t nbytes, int enc)
         be = *(uint8_t *)&probe == 0;
         if (n && ((s[0] == 0xff && s[1] == 0xfe) || (s[0] == 0xfe && s[1] == 0xff))) {
             be = s[0] == 0xfe;
-            s += 2; n--;
+            s += 2;
+            n--;
         }
     }
     out = malloc(n * 3 + 1);
-    if (!out) { v->tag = REVENANT_VAL_UNDEF; return; }
+    if (!out) {
+        v->tag = REVENANT_VAL_UNDEF;
+        return;
+    }
     for (i = 0; i < n; i++) {
         uint32_t c = be ? (uint32_t)(s[2 * i] << 8 | s[2 * i + 1]) : (uint32_t)(s[2 * i + 1] << 8 | s[2 * i]);
         if (c >= 0xd800 && c < 0xdc00 && i + 1 < n) {
-            uint32_t d = be ? (uint32_t)(s[2 * i + 2] << 8 | s[2 * i + 3])
-                            : (uint32_t)(s[2 * i + 3] << 8 | s[2 * i + 2]);
+            uint32_t d =
+                be ? (uint32_t)(s[2 * i + 2] << 8 | s[2 * i + 3]) : (uint32_t)(s[2 * i + 3] << 8 | s[2 * i + 2]);
             c = 0x10000 + ((c & 0x3ff) << 10) + (d & 0x3ff);
             i++;
         }
-        if (c < 0x80) out[o++] = (uint8_t)c;
-        else if (c < 0x800) { out[o++] = (uint8_t)(0xc0 | c >> 6); out[o++] = (uint8_t)(0x80 | (c & 0x3f)); }
-        else if (c < 0x10000) {
+        if (c < 0x80)
+            out[o++] = (uint8_t)c;
+        else if (c < 0x800) {
+            out[o++] = (uint8_t)(0xc0 | c >> 6);
+            out[o++] = (uint8_t)(0x80 | (c & 0x3f));
+        } else if (c < 0x10000) {
             out[o++] = (uint8_t)(0xe0 | c >> 12);
             out[o++] = (uint8_t)(0x80 | ((c >> 6) & 0x3f));
             out[o++] = (uint8_t)(0x80 | (c & 0x3f));
@@ -75,6 +85,7 @@ size_t utf16_len(const void *p)
     return n;
 }
 
+// clang-format off
 #define BIND_PRE(fn, ...) \
     int rc, e; bval *v; \
     if (!R(fn)) return SQLITE_MISUSE; \
@@ -122,6 +133,7 @@ API int sqlite3_bind_text64(sqlite3_stmt *h, int i, const char *p, sqlite3_uint6
   else if (enc == SQLITE_UTF8) set_bytes(v, REVENANT_VAL_STRING, p, (size_t)n);
   else set_utf16(v, p, (size_t)n, enc);
   BIND_POST() }
+// clang-format on
 
 API int sqlite3_bind_value(sqlite3_stmt *h, int i, const sqlite3_value *val)
 {
@@ -130,14 +142,20 @@ API int sqlite3_bind_value(sqlite3_stmt *h, int i, const sqlite3_value *val)
     if (!R(sqlite3_bind_value)) return SQLITE_MISUSE;
     if (!g_on) return real_sqlite3_bind_value(h, i, val);
     t_bind_inner = 0;
-    rc = real_sqlite3_bind_value(h, i, val);   /* calls bind_int64/double/text/blob/zeroblob itself */
+    rc = real_sqlite3_bind_value(h, i, val); /* calls bind_int64/double/text/blob/zeroblob itself */
     if (rc != SQLITE_OK || t_bind_inner) return rc;
     e = errno;
     if ((v = slot(h, i)) != NULL) {
         sqlite3_value *x = (sqlite3_value *)val;
         switch (real_sqlite3_value_type(x)) {
-        case SQLITE_INTEGER: v->tag = REVENANT_VAL_INT; v->i = real_sqlite3_value_int64(x); break;
-        case SQLITE_FLOAT: v->tag = REVENANT_VAL_DOUBLE; v->d = real_sqlite3_value_double(x); break;
+        case SQLITE_INTEGER:
+            v->tag = REVENANT_VAL_INT;
+            v->i = real_sqlite3_value_int64(x);
+            break;
+        case SQLITE_FLOAT:
+            v->tag = REVENANT_VAL_DOUBLE;
+            v->d = real_sqlite3_value_double(x);
+            break;
         case SQLITE_TEXT: {
             const unsigned char *s = real_sqlite3_value_text(x);
             set_bytes(v, REVENANT_VAL_STRING, s, s ? (size_t)real_sqlite3_value_bytes(x) : 0);

@@ -6,7 +6,9 @@
 /* ------------------------------------------------------------------------------------------ */
 /* Where a call comes from                                                                     */
 
-struct range_find { uintptr_t addr, lo, hi; };
+struct range_find {
+    uintptr_t addr, lo, hi;
+};
 
 static int phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
@@ -24,7 +26,11 @@ static int phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
         if (b > hi) hi = b;
         if (rf->addr >= a && rf->addr < b) hit = 1;
     }
-    if (hit) { rf->lo = lo; rf->hi = hi; return 1; }
+    if (hit) {
+        rf->lo = lo;
+        rf->hi = hi;
+        return 1;
+    }
     return 0;
 }
 

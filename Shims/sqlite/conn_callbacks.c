@@ -11,7 +11,8 @@
 static void emit_random(const void *p, size_t n)
 {
     EMIT_BEGIN(1 + strsize(n));
-    *q++ = REVENANT_REC_SQL_RANDOM; q = strput(q, p, n);
+    *q++ = REVENANT_REC_SQL_RANDOM;
+    q = strput(q, p, n);
     EMIT_END();
 }
 
@@ -20,7 +21,8 @@ static void fn_random(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_int64 r;
     uint8_t b[8];
     int e = errno;
-    (void)argc; (void)argv;
+    (void)argc;
+    (void)argv;
     real_sqlite3_randomness(sizeof r, &r);
     if (r < 0) r = -(r & (sqlite3_int64)0x7fffffffffffffffLL);
     real_sqlite3_result_int64(ctx, r);
@@ -72,7 +74,8 @@ static void coll_add(conn *c, int w, const char *schema, const char *table)
         buf[sl] = '.';
         memcpy(buf + sl + 1, table, tl + 1);
     }
-    for (i = 0; i < *np; i++) if (strcmp((*arr)[i], buf) == 0) return;
+    for (i = 0; i < *np; i++)
+        if (strcmp((*arr)[i], buf) == 0) return;
     if (*np == *cp) {
         int nc = *cp ? *cp * 2 : 8;
         char **na = realloc(*arr, (size_t)nc * sizeof *na);
@@ -101,7 +104,9 @@ int cb_auth(void *ctx, int code, const char *a1, const char *a2, const char *a3,
         int e = errno;
         switch (code) {
         case SQLITE_READ: coll_add(c, 0, a3, a1); break;
-        case SQLITE_INSERT: case SQLITE_UPDATE: case SQLITE_DELETE:
+        case SQLITE_INSERT:
+        case SQLITE_UPDATE:
+        case SQLITE_DELETE:
             coll_add(c, 1, a3, a1);
             /* a top-level write to a user table; SQLite's own writes to sqlite_master (CREATE,
              * CREATE TABLE AS), sqlite_stat1 (ANALYZE)… do not set sqlite3_changes() */
@@ -130,8 +135,7 @@ typedef revenant_sha256 rd_hash;
 #define RD_PREUPDATE_NEW real_sqlite3_preupdate_new
 #include "revenant_row_digest.h"
 
-void cb_preupdate(void *ctx, sqlite3 *db, int op, const char *zdb, const char *ztab,
-                  sqlite3_int64 k1, sqlite3_int64 k2)
+void cb_preupdate(void *ctx, sqlite3 *db, int op, const char *zdb, const char *ztab, sqlite3_int64 k1, sqlite3_int64 k2)
 {
     conn *c = ctx;
     stmt *st = c->cur;
@@ -155,7 +159,9 @@ static int cb_trace(unsigned type, void *ctx, void *p, void *x)
             uint64_t id = conn_id(c);
             int e = errno;
             EMIT_BEGIN(1 + usize(id) + strsize(n));
-            *q++ = REVENANT_REC_SQL_TRIGGER; q = uput(q, id); q = strput(q, z, n);
+            *q++ = REVENANT_REC_SQL_TRIGGER;
+            q = uput(q, id);
+            q = strput(q, z, n);
             EMIT_END();
             errno = e;
         }
@@ -199,7 +205,8 @@ int hook_conn(sqlite3 *db, char **err, const struct sqlite3_api_routines *api)
 {
     conn *c;
     int e = errno;
-    (void)err; (void)api;
+    (void)err;
+    (void)api;
     c = calloc(1, sizeof *c);
     if (!c) return SQLITE_OK;
     c->db = db;
@@ -207,22 +214,20 @@ int hook_conn(sqlite3 *db, char **err, const struct sqlite3_api_routines *api)
     c->next = g_conns;
     g_conns = c;
     pthread_mutex_unlock(&g_lock);
-    if (R(sqlite3_trace_v2) && R(sqlite3_set_authorizer) && R(sqlite3_preupdate_hook) &&
-        R(sqlite3_create_function_v2) && R(sqlite3_sql) && R(sqlite3_expanded_sql) && R(sqlite3_free) &&
-        R(sqlite3_preupdate_old) && R(sqlite3_preupdate_new) && R(sqlite3_preupdate_count) &&
-        R(sqlite3_value_type) && R(sqlite3_value_int64) && R(sqlite3_value_double) &&
-        R(sqlite3_value_text) && R(sqlite3_value_blob) && R(sqlite3_value_bytes) &&
-        R(sqlite3_randomness) && R(sqlite3_result_int64) && R(sqlite3_result_blob) &&
-        R(sqlite3_result_error_toobig) && R(sqlite3_result_error_nomem) && R(sqlite3_limit) &&
-        R(sqlite3_context_db_handle) && R(sqlite3_malloc64)) {
+    if (R(sqlite3_trace_v2) && R(sqlite3_set_authorizer) && R(sqlite3_preupdate_hook) && R(sqlite3_create_function_v2)
+        && R(sqlite3_sql) && R(sqlite3_expanded_sql) && R(sqlite3_free) && R(sqlite3_preupdate_old)
+        && R(sqlite3_preupdate_new) && R(sqlite3_preupdate_count) && R(sqlite3_value_type) && R(sqlite3_value_int64)
+        && R(sqlite3_value_double) && R(sqlite3_value_text) && R(sqlite3_value_blob) && R(sqlite3_value_bytes)
+        && R(sqlite3_randomness) && R(sqlite3_result_int64) && R(sqlite3_result_blob) && R(sqlite3_result_error_toobig)
+        && R(sqlite3_result_error_nomem) && R(sqlite3_limit) && R(sqlite3_context_db_handle) && R(sqlite3_malloc64)) {
         c->hooked = 1;
         real_sqlite3_preupdate_hook(db, cb_preupdate, c);
         real_sqlite3_set_authorizer(db, cb_auth, c);
         apply_trace(c);
-        real_sqlite3_create_function_v2(db, "random", 0, SQLITE_UTF8 | SQLITE_INNOCUOUS, NULL,
-                                        fn_random, NULL, NULL, NULL);
-        real_sqlite3_create_function_v2(db, "randomblob", 1, SQLITE_UTF8 | SQLITE_INNOCUOUS, NULL,
-                                        fn_randomblob, NULL, NULL, NULL);
+        real_sqlite3_create_function_v2(db, "random", 0, SQLITE_UTF8 | SQLITE_INNOCUOUS, NULL, fn_random, NULL, NULL,
+                                        NULL);
+        real_sqlite3_create_function_v2(db, "randomblob", 1, SQLITE_UTF8 | SQLITE_INNOCUOUS, NULL, fn_randomblob, NULL,
+                                        NULL, NULL);
     }
     errno = e;
     return SQLITE_OK;

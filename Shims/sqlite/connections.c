@@ -48,12 +48,16 @@ static void closed(int rc, sqlite3 *db)
     if (rc != SQLITE_OK || !db) return;
     pthread_mutex_lock(&g_lock);
     for (pp = &g_conns; (c = *pp) != NULL; pp = &c->next)
-        if (c->db == db) { *pp = c->next; break; }
+        if (c->db == db) {
+            *pp = c->next;
+            break;
+        }
     pthread_mutex_unlock(&g_lock);
     /* the struct stays allocated: a zombie connection's statements may still refer to it */
     if (c && c->id) {
         EMIT_BEGIN(1 + usize(c->id));
-        *q++ = REVENANT_REC_SQL_CLOSE; q = uput(q, c->id);
+        *q++ = REVENANT_REC_SQL_CLOSE;
+        q = uput(q, c->id);
         EMIT_END();
     }
     errno = e;

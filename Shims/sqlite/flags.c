@@ -14,7 +14,7 @@ static void flag_db(sqlite3 *db, int kind, const char *s, size_t n)
 
 static void flag_name16(sqlite3 *db, int kind, const void *name)
 {
-    bval v = {0};
+    bval v = { 0 };
     if (name) set_utf16(&v, name, utf16_len(name), SQLITE_UTF16);
     flag_db(db, kind, v.tag ? v.p : "", v.tag ? v.n : 0);
     free(v.p);
@@ -22,11 +22,11 @@ static void flag_name16(sqlite3 *db, int kind, const void *name)
 
 #define FLAGGED(kind, name) \
     if (g_on && rc == SQLITE_OK && !in_lib(__builtin_return_address(0))) \
-        flag_db(db, kind, name, name ? strlen(name) : 0)
+    flag_db(db, kind, name, name ? strlen(name) : 0)
 
 API int sqlite3_create_function(sqlite3 *db, const char *name, int n, int enc, void *app,
-    void (*f)(sqlite3_context *, int, sqlite3_value **), void (*s)(sqlite3_context *, int, sqlite3_value **),
-    void (*fin)(sqlite3_context *))
+                                void (*f)(sqlite3_context *, int, sqlite3_value **),
+                                void (*s)(sqlite3_context *, int, sqlite3_value **), void (*fin)(sqlite3_context *))
 {
     int rc;
     if (!R(sqlite3_create_function)) return SQLITE_MISUSE;
@@ -36,8 +36,9 @@ API int sqlite3_create_function(sqlite3 *db, const char *name, int n, int enc, v
 }
 
 API int sqlite3_create_function_v2(sqlite3 *db, const char *name, int n, int enc, void *app,
-    void (*f)(sqlite3_context *, int, sqlite3_value **), void (*s)(sqlite3_context *, int, sqlite3_value **),
-    void (*fin)(sqlite3_context *), void (*d)(void *))
+                                   void (*f)(sqlite3_context *, int, sqlite3_value **),
+                                   void (*s)(sqlite3_context *, int, sqlite3_value **), void (*fin)(sqlite3_context *),
+                                   void (*d)(void *))
 {
     int rc;
     if (!R(sqlite3_create_function_v2)) return SQLITE_MISUSE;
@@ -47,8 +48,8 @@ API int sqlite3_create_function_v2(sqlite3 *db, const char *name, int n, int enc
 }
 
 API int sqlite3_create_function16(sqlite3 *db, const void *name, int n, int enc, void *app,
-    void (*f)(sqlite3_context *, int, sqlite3_value **), void (*s)(sqlite3_context *, int, sqlite3_value **),
-    void (*fin)(sqlite3_context *))
+                                  void (*f)(sqlite3_context *, int, sqlite3_value **),
+                                  void (*s)(sqlite3_context *, int, sqlite3_value **), void (*fin)(sqlite3_context *))
 {
     int rc;
     if (!R(sqlite3_create_function16)) return SQLITE_MISUSE;
@@ -59,8 +60,9 @@ API int sqlite3_create_function16(sqlite3 *db, const void *name, int n, int enc,
 }
 
 API int sqlite3_create_window_function(sqlite3 *db, const char *name, int n, int enc, void *app,
-    void (*s)(sqlite3_context *, int, sqlite3_value **), void (*fin)(sqlite3_context *),
-    void (*val)(sqlite3_context *), void (*inv)(sqlite3_context *, int, sqlite3_value **), void (*d)(void *))
+                                       void (*s)(sqlite3_context *, int, sqlite3_value **),
+                                       void (*fin)(sqlite3_context *), void (*val)(sqlite3_context *),
+                                       void (*inv)(sqlite3_context *, int, sqlite3_value **), void (*d)(void *))
 {
     int rc;
     if (!R(sqlite3_create_window_function)) return SQLITE_MISUSE;
@@ -70,7 +72,7 @@ API int sqlite3_create_window_function(sqlite3 *db, const char *name, int n, int
 }
 
 API int sqlite3_create_collation(sqlite3 *db, const char *name, int enc, void *arg,
-    int (*cmp)(void *, int, const void *, int, const void *))
+                                 int (*cmp)(void *, int, const void *, int, const void *))
 {
     int rc;
     if (!R(sqlite3_create_collation)) return SQLITE_MISUSE;
@@ -80,7 +82,7 @@ API int sqlite3_create_collation(sqlite3 *db, const char *name, int enc, void *a
 }
 
 API int sqlite3_create_collation_v2(sqlite3 *db, const char *name, int enc, void *arg,
-    int (*cmp)(void *, int, const void *, int, const void *), void (*d)(void *))
+                                    int (*cmp)(void *, int, const void *, int, const void *), void (*d)(void *))
 {
     int rc;
     if (!R(sqlite3_create_collation_v2)) return SQLITE_MISUSE;
@@ -90,7 +92,7 @@ API int sqlite3_create_collation_v2(sqlite3 *db, const char *name, int enc, void
 }
 
 API int sqlite3_create_collation16(sqlite3 *db, const void *name, int enc, void *arg,
-    int (*cmp)(void *, int, const void *, int, const void *))
+                                   int (*cmp)(void *, int, const void *, int, const void *))
 {
     int rc;
     if (!R(sqlite3_create_collation16)) return SQLITE_MISUSE;
@@ -101,7 +103,12 @@ API int sqlite3_create_collation16(sqlite3 *db, const void *name, int enc, void 
 }
 
 /* Incremental blob handles and backups: remember their connection and table. */
-struct handle_info { const void *h; sqlite3 *db; char *name; struct handle_info *next; };
+struct handle_info {
+    const void *h;
+    sqlite3 *db;
+    char *name;
+    struct handle_info *next;
+};
 static struct handle_info *g_handles;
 
 static void handle_add(const void *h, sqlite3 *db, const char *schema, const char *table)
@@ -115,7 +122,8 @@ static void handle_add(const void *h, sqlite3 *db, const char *schema, const cha
     if (hi->name) {
         if (!schema || !table || strcmp(schema, "main") == 0)
             snprintf(hi->name, sl + tl + 2, "%s", table ? table : (schema ? schema : ""));
-        else snprintf(hi->name, sl + tl + 2, "%s.%s", schema, table);
+        else
+            snprintf(hi->name, sl + tl + 2, "%s.%s", schema, table);
     }
     pthread_mutex_lock(&g_lock);
     hi->next = g_handles;
@@ -136,8 +144,8 @@ static struct handle_info *handle_find(const void *h, int remove)
     return hi;
 }
 
-API int sqlite3_blob_open(sqlite3 *db, const char *schema, const char *table, const char *col,
-                          sqlite3_int64 row, int fl, sqlite3_blob **pb)
+API int sqlite3_blob_open(sqlite3 *db, const char *schema, const char *table, const char *col, sqlite3_int64 row,
+                          int fl, sqlite3_blob **pb)
 {
     int rc, e;
     if (!R(sqlite3_blob_open)) return SQLITE_MISUSE;
@@ -157,7 +165,10 @@ API int sqlite3_blob_close(sqlite3_blob *b)
     if (!g_on) return real_sqlite3_blob_close(b);
     e = errno;
     hi = b ? handle_find(b, 1) : NULL;
-    if (hi) { free(hi->name); free(hi); }
+    if (hi) {
+        free(hi->name);
+        free(hi);
+    }
     errno = e;
     return real_sqlite3_blob_close(b);
 }
@@ -213,13 +224,16 @@ API int sqlite3_backup_finish(sqlite3_backup *b)
     if (!g_on) return real_sqlite3_backup_finish(b);
     e = errno;
     hi = b ? handle_find(b, 1) : NULL;
-    if (hi) { free(hi->name); free(hi); }
+    if (hi) {
+        free(hi->name);
+        free(hi);
+    }
     errno = e;
     return real_sqlite3_backup_finish(b);
 }
 
-API int sqlite3_deserialize(sqlite3 *db, const char *schema, unsigned char *data, sqlite3_int64 sz,
-                            sqlite3_int64 bufsz, unsigned fl)
+API int sqlite3_deserialize(sqlite3 *db, const char *schema, unsigned char *data, sqlite3_int64 sz, sqlite3_int64 bufsz,
+                            unsigned fl)
 {
     int rc;
     const char *name = schema ? schema : "main";

@@ -23,7 +23,7 @@ API int sqlite3_initialize(void)
         int e = errno;
         pthread_mutex_lock(&g_reg_lock);
         if (!g_registered && !g_registering) {
-            g_registering = 1;       /* vfs_find, vfs_register, auto_extension re-enter us */
+            g_registering = 1; /* vfs_find, vfs_register, auto_extension re-enter us */
             find_lib();
             install_vfs();
             if (R(sqlite3_auto_extension)) real_sqlite3_auto_extension((void (*)(void))hook_conn);
@@ -41,7 +41,7 @@ API int sqlite3_shutdown(void)
     int rc;
     if (!R(sqlite3_shutdown)) return SQLITE_ERROR;
     rc = real_sqlite3_shutdown();
-    if (g_on && rc == SQLITE_OK) g_registered = 0;   /* auto-extensions are gone: register again */
+    if (g_on && rc == SQLITE_OK) g_registered = 0; /* auto-extensions are gone: register again */
     return rc;
 }
 

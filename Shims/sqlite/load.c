@@ -21,7 +21,12 @@ static void hide_preload(void)
     if (strchr(pre, ' ') && !strchr(pre, ':')) sep = ' ';
     copy = strdup(pre);
     out = calloc(1, strlen(pre) + 1);
-    if (!copy || !out) { free(copy); free(out); free(mereal); return; }
+    if (!copy || !out) {
+        free(copy);
+        free(out);
+        free(mereal);
+        return;
+    }
     for (tok = strtok_r(copy, ": \t", &save); tok; tok = strtok_r(NULL, ": \t", &save)) {
         const char *tb = strrchr(tok, '/') ? strrchr(tok, '/') + 1 : tok;
         int mine = strcmp(tok, me) == 0;
@@ -30,21 +35,30 @@ static void hide_preload(void)
             mine = !strchr(tok, '/') || (tr && mereal && strcmp(tr, mereal) == 0);
             free(tr);
         }
-        if (mine && !removed) { removed = 1; continue; }
+        if (mine && !removed) {
+            removed = 1;
+            continue;
+        }
         if (ol) out[ol++] = sep;
         memcpy(out + ol, tok, strlen(tok));
         ol += strlen(tok);
     }
     if (removed) {
-        if (ol) setenv("LD_PRELOAD", out, 1);
-        else unsetenv("LD_PRELOAD");
+        if (ol)
+            setenv("LD_PRELOAD", out, 1);
+        else
+            unsetenv("LD_PRELOAD");
     }
     free(copy);
     free(out);
     free(mereal);
 }
 
-static void at_fork_child(void) { if (g_owner) g_owner->off(); g_on = 0; }
+static void at_fork_child(void)
+{
+    if (g_owner) g_owner->off();
+    g_on = 0;
+}
 
 __attribute__((constructor)) static void shim_load(void)
 {

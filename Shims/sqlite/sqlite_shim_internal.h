@@ -54,7 +54,7 @@
 
 #include "revenant_encode.h"
 
-#define SQLITE_ENABLE_PREUPDATE_HOOK 1  /* declares the pre-update API (Debian builds it in) */
+#define SQLITE_ENABLE_PREUPDATE_HOOK 1 /* declares the pre-update API (Debian builds it in) */
 #include <sqlite3.h>
 
 #include "revenant_channel.h"
@@ -76,6 +76,7 @@ extern char **environ;
 void *resolve(const char *name);
 
 /* Every real function the shim calls, each kept in real_<name>: found on first use by R(name). */
+// clang-format off
 #define REAL_FUNCTIONS(X) \
     X(sqlite3_initialize) X(sqlite3_shutdown) X(sqlite3_auto_extension) \
     X(sqlite3_reset_auto_extension) X(sqlite3_vfs_find) X(sqlite3_vfs_register) \
@@ -105,6 +106,7 @@ void *resolve(const char *name);
     X(sqlite3_blob_open) X(sqlite3_blob_close) X(sqlite3_blob_write) \
     X(sqlite3_backup_init) X(sqlite3_backup_step) X(sqlite3_backup_finish) \
     X(sqlite3_deserialize) X(sqlite3_load_extension) X(sqlite3_enable_load_extension)
+// clang-format on
 
 #define REAL(name) extern __typeof__(name) *real_##name;
 REAL_FUNCTIONS(REAL)
@@ -122,7 +124,7 @@ extern profile_fn real_profile;
 /* State (state.c)                                                                             */
 
 extern struct revenant_channel_owner *g_owner;
-extern int g_on;                     /* the channel records */
+extern int g_on; /* the channel records */
 extern pthread_mutex_t g_lock;
 extern uint64_t g_next_conn, g_next_stmt;
 
@@ -141,16 +143,16 @@ extern TLS int t_bind_inner;         /* a bind_* wrapper ran inside bind_value *
 
 typedef struct conn {
     sqlite3 *db;
-    uint64_t id;                      /* 0 until SQL_CONN is written */
-    struct stmt *cur;                 /* the logged execution inside sqlite3_step */
-    int hooked;                       /* our callbacks are installed */
+    uint64_t id;      /* 0 until SQL_CONN is written */
+    struct stmt *cur; /* the logged execution inside sqlite3_step */
+    int hooked;       /* our callbacks are installed */
     /* tables collected by the authorizer during one application prepare */
     int collecting, coll_dml;
     int nread, nwrite, cap_read, cap_write;
     char **read, **write;
     /* the application's callbacks, as SQLite itself would hold them */
     unsigned app_mtrace;
-    void *app_trace_fn;               /* xV2 or xLegacy (one slot, as in SQLite) */
+    void *app_trace_fn; /* xV2 or xLegacy (one slot, as in SQLite) */
     void *app_trace_arg;
     void (*app_prof)(void *, const char *, sqlite3_uint64);
     void *app_prof_arg;
@@ -162,10 +164,10 @@ typedef struct conn {
 } conn;
 
 typedef struct bval {
-    uint8_t tag;                      /* REVENANT_VAL_UNDEF / INT / DOUBLE / STRING / BLOB / ZEROBLOB */
-    int64_t i;                        /* INT; ZEROBLOB size */
+    uint8_t tag; /* REVENANT_VAL_UNDEF / INT / DOUBLE / STRING / BLOB / ZEROBLOB */
+    int64_t i;   /* INT; ZEROBLOB size */
     double d;
-    char *p;                          /* STRING / BLOB bytes */
+    char *p; /* STRING / BLOB bytes */
     size_t n, cap;
 } bval;
 
@@ -181,7 +183,7 @@ typedef struct stmt {
     revenant_sha256 sha;
 } stmt;
 
-extern conn *g_conns;                /* newest first */
+extern conn *g_conns; /* newest first */
 
 conn *conn_find(sqlite3 *db);
 
@@ -215,9 +217,11 @@ size_t bval_size(const bval *v);
 uint8_t *bval_put(uint8_t *p, const bval *v);
 
 /* Records are written under g_lock: reserve, fill, commit. */
+// clang-format off
 #define EMIT_BEGIN(sz) do { size_t sz_ = (sz); uint8_t *p_, *q; pthread_mutex_lock(&g_lock); \
     p_ = g_owner->reserve(sz_); q = p_; if (p_) {
 #define EMIT_END() g_owner->commit(sz_); } pthread_mutex_unlock(&g_lock); } while (0)
+// clang-format on
 
 void emit_conn(conn *c);
 
@@ -248,8 +252,8 @@ void install_vfs(void);
 
 void coll_clear(conn *c);
 int cb_auth(void *ctx, int code, const char *a1, const char *a2, const char *a3, const char *a4);
-void cb_preupdate(void *ctx, sqlite3 *db, int op, const char *zdb, const char *ztab,
-                  sqlite3_int64 k1, sqlite3_int64 k2);
+void cb_preupdate(void *ctx, sqlite3 *db, int op, const char *zdb, const char *ztab, sqlite3_int64 k1,
+                  sqlite3_int64 k2);
 /* Our trace mask from the application's: STMT always; its own v2 events; PROFILE for xProfile. */
 void apply_trace(conn *c);
 int hook_conn(sqlite3 *db, char **err, const struct sqlite3_api_routines *api);

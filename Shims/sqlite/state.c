@@ -7,7 +7,7 @@
 /* State                                                                                       */
 
 struct revenant_channel_owner *g_owner;
-int g_on;                     /* the channel records */
+int g_on; /* the channel records */
 pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 uint64_t g_next_conn = 1, g_next_stmt = 1;
 
@@ -21,12 +21,13 @@ TLS int t_gettable;           /* inside the application's sqlite3_get_table */
 TLS struct stmt *t_exec_stmt; /* the statement the current application exec prepared last */
 TLS int t_bind_inner;         /* a bind_* wrapper ran inside bind_value */
 
-conn *g_conns;                /* newest first */
+conn *g_conns; /* newest first */
 
 conn *conn_find(sqlite3 *db)
 {
     conn *c;
-    for (c = g_conns; c; c = c->next) if (c->db == db) return c;
+    for (c = g_conns; c; c = c->next)
+        if (c->db == db) return c;
     return NULL;
 }
 
@@ -60,15 +61,18 @@ void map_put(stmt *st)
         size_t nc = g_mapcap ? g_mapcap * 2 : 256, j;
         stmt **nm = calloc(nc, sizeof *nm);
         if (!nm) return;
-        for (j = 0; j < g_mapcap; j++) if (g_map[j]) {
-            for (i = hptr(g_map[j]->h, nc); nm[i]; i = (i + 1) & (nc - 1)) ;
-            nm[i] = g_map[j];
-        }
+        for (j = 0; j < g_mapcap; j++)
+            if (g_map[j]) {
+                for (i = hptr(g_map[j]->h, nc); nm[i]; i = (i + 1) & (nc - 1))
+                    ;
+                nm[i] = g_map[j];
+            }
         free(g_map);
         g_map = nm;
         g_mapcap = nc;
     }
-    for (i = hptr(st->h, g_mapcap); g_map[i]; i = (i + 1) & (g_mapcap - 1)) ;
+    for (i = hptr(st->h, g_mapcap); g_map[i]; i = (i + 1) & (g_mapcap - 1))
+        ;
     g_map[i] = st;
     g_mapn++;
 }

@@ -23,8 +23,12 @@ static void emit_done(stmt *st, int rc)
     }
     st->nev = 0;
     EMIT_BEGIN(1 + usize(st->id) + usize((uint64_t)rc) + usize(st->rows) + usize(zz(ch)) + 16);
-    *q++ = REVENANT_REC_SQL_DONE; q = uput(q, st->id); q = uput(q, (uint64_t)rc); q = uput(q, st->rows);
-    q = uput(q, zz(ch)); memcpy(q, dg, 16);
+    *q++ = REVENANT_REC_SQL_DONE;
+    q = uput(q, st->id);
+    q = uput(q, (uint64_t)rc);
+    q = uput(q, st->rows);
+    q = uput(q, zz(ch));
+    memcpy(q, dg, 16);
     EMIT_END();
     st->running = 0;
 }
@@ -35,7 +39,9 @@ static void emit_exec(stmt *st)
     int i;
     for (i = 0; i < st->nparam; i++) sz += bval_size(&st->b[i]);
     EMIT_BEGIN(sz);
-    *q++ = REVENANT_REC_SQL_EXEC; q = uput(q, st->id); q = uput(q, (uint64_t)st->nparam);
+    *q++ = REVENANT_REC_SQL_EXEC;
+    q = uput(q, st->id);
+    q = uput(q, (uint64_t)st->nparam);
     for (i = 0; i < st->nparam; i++) q = bval_put(q, &st->b[i]);
     EMIT_END();
 }
@@ -80,7 +86,10 @@ static void prepared(conn *c, sqlite3_stmt *h, int via_exec)
     n = R(sqlite3_bind_parameter_count) ? real_sqlite3_bind_parameter_count(h) : 0;
     if (n > 0) {
         st->b = calloc((size_t)n, sizeof *st->b);
-        if (!st->b) { free(st); return; }
+        if (!st->b) {
+            free(st);
+            return;
+        }
         st->nparam = n;
     }
     st->h = h;
@@ -97,7 +106,10 @@ static void prepared(conn *c, sqlite3_stmt *h, int via_exec)
     for (i = 0; i < c->nread; i++) sz += strsize(strlen(c->read[i]));
     for (i = 0; i < c->nwrite; i++) sz += strsize(strlen(c->write[i]));
     EMIT_BEGIN(sz);
-    *q++ = REVENANT_REC_SQL_PREPARE; q = uput(q, st->id); q = uput(q, c->id); q = strput(q, sql, sl);
+    *q++ = REVENANT_REC_SQL_PREPARE;
+    q = uput(q, st->id);
+    q = uput(q, c->id);
+    q = strput(q, sql, sl);
     q = uput(q, (uint64_t)c->nread);
     for (i = 0; i < c->nread; i++) q = strput(q, c->read[i], strlen(c->read[i]));
     q = uput(q, (uint64_t)c->nwrite);
@@ -128,7 +140,7 @@ static int prep(int kind, sqlite3 *db, const void *sql, int n, unsigned fl, sqli
     int unhook = 0;
     app = t_depth == 0 && (!in_lib(ra) || (via_exec = (t_exec && in_exec(ra))));
     if (app) {
-        if (via_exec) exec_stmt_gone();   /* its previous statement was finalized inside exec */
+        if (via_exec) exec_stmt_gone(); /* its previous statement was finalized inside exec */
         e = errno;
         c = conn_get(db);
         if (c) {
@@ -136,7 +148,10 @@ static int prep(int kind, sqlite3 *db, const void *sql, int n, unsigned fl, sqli
             c->collecting = 1;
             /* a pre-update hook disables the truncate optimisation at code generation: generate
              * code as the application's own settings would, the hook is back for execution */
-            if (c->hooked && !c->app_pre) { real_sqlite3_preupdate_hook(db, NULL, NULL); unhook = 1; }
+            if (c->hooked && !c->app_pre) {
+                real_sqlite3_preupdate_hook(db, NULL, NULL);
+                unhook = 1;
+            }
         }
         errno = e;
     }
@@ -149,8 +164,10 @@ static int prep(int kind, sqlite3 *db, const void *sql, int n, unsigned fl, sqli
         if (unhook) real_sqlite3_preupdate_hook(db, cb_preupdate, c);
     }
     if (rc == SQLITE_OK && pp && *pp) {
-        if (c) prepared(c, *pp, via_exec);
-        else forget_stale(*pp);
+        if (c)
+            prepared(c, *pp, via_exec);
+        else
+            forget_stale(*pp);
     }
     errno = e;
     return rc;
@@ -163,19 +180,31 @@ static int prep(int kind, sqlite3 *db, const void *sql, int n, unsigned fl, sqli
 
 #define FL 0
 API int sqlite3_prepare(sqlite3 *db, const char *sql, int n, sqlite3_stmt **pp, const char **tail)
-{ PREP(P_V1, sqlite3_prepare, db, sql, n, pp, tail); }
+{
+    PREP(P_V1, sqlite3_prepare, db, sql, n, pp, tail);
+}
 API int sqlite3_prepare_v2(sqlite3 *db, const char *sql, int n, sqlite3_stmt **pp, const char **tail)
-{ PREP(P_V2, sqlite3_prepare_v2, db, sql, n, pp, tail); }
+{
+    PREP(P_V2, sqlite3_prepare_v2, db, sql, n, pp, tail);
+}
 API int sqlite3_prepare16(sqlite3 *db, const void *sql, int n, sqlite3_stmt **pp, const void **tail)
-{ PREP(P_16V1, sqlite3_prepare16, db, sql, n, pp, tail); }
+{
+    PREP(P_16V1, sqlite3_prepare16, db, sql, n, pp, tail);
+}
 API int sqlite3_prepare16_v2(sqlite3 *db, const void *sql, int n, sqlite3_stmt **pp, const void **tail)
-{ PREP(P_16V2, sqlite3_prepare16_v2, db, sql, n, pp, tail); }
+{
+    PREP(P_16V2, sqlite3_prepare16_v2, db, sql, n, pp, tail);
+}
 #undef FL
 #define FL fl
 API int sqlite3_prepare_v3(sqlite3 *db, const char *sql, int n, unsigned int fl, sqlite3_stmt **pp, const char **tail)
-{ PREP(P_V3, sqlite3_prepare_v3, db, sql, n, fl, pp, tail); }
+{
+    PREP(P_V3, sqlite3_prepare_v3, db, sql, n, fl, pp, tail);
+}
 API int sqlite3_prepare16_v3(sqlite3 *db, const void *sql, int n, unsigned int fl, sqlite3_stmt **pp, const void **tail)
-{ PREP(P_16V3, sqlite3_prepare16_v3, db, sql, n, fl, pp, tail); }
+{
+    PREP(P_16V3, sqlite3_prepare16_v3, db, sql, n, fl, pp, tail);
+}
 #undef FL
 
 API int sqlite3_exec(sqlite3 *db, const char *sql, int (*cb)(void *, int, char **, char **), void *arg, char **err)
@@ -270,7 +299,10 @@ API int sqlite3_reset(sqlite3_stmt *h)
     if (!R(sqlite3_reset)) return SQLITE_MISUSE;
     if (!g_on) return real_sqlite3_reset(h);
     st = lookup(h);
-    if (st && st->running) { prev = st->c->cur; st->c->cur = st; }
+    if (st && st->running) {
+        prev = st->c->cur;
+        st->c->cur = st;
+    }
     t_depth++;
     rc = real_sqlite3_reset(h);
     t_depth--;
@@ -296,7 +328,10 @@ API int sqlite3_finalize(sqlite3_stmt *h)
         map_del(h);
         pthread_mutex_unlock(&g_lock);
         if (st == t_exec_stmt) t_exec_stmt = NULL;
-        if (st->running) { prev = st->c->cur; st->c->cur = st; }
+        if (st->running) {
+            prev = st->c->cur;
+            st->c->cur = st;
+        }
     }
     t_depth++;
     rc = real_sqlite3_finalize(h);

@@ -9,23 +9,70 @@ static sqlite3_vfs g_vfs;
 static sqlite3_vfs *g_rvfs;
 
 static int v_open(sqlite3_vfs *v, const char *z, sqlite3_file *f, int fl, int *o)
-{ (void)v; return g_rvfs->xOpen(g_rvfs, z, f, fl, o); }
-static int v_delete(sqlite3_vfs *v, const char *z, int sync) { (void)v; return g_rvfs->xDelete(g_rvfs, z, sync); }
+{
+    (void)v;
+    return g_rvfs->xOpen(g_rvfs, z, f, fl, o);
+}
+static int v_delete(sqlite3_vfs *v, const char *z, int sync)
+{
+    (void)v;
+    return g_rvfs->xDelete(g_rvfs, z, sync);
+}
 static int v_access(sqlite3_vfs *v, const char *z, int fl, int *o)
-{ (void)v; return g_rvfs->xAccess(g_rvfs, z, fl, o); }
+{
+    (void)v;
+    return g_rvfs->xAccess(g_rvfs, z, fl, o);
+}
 static int v_fullpath(sqlite3_vfs *v, const char *z, int n, char *o)
-{ (void)v; return g_rvfs->xFullPathname(g_rvfs, z, n, o); }
-static void *v_dlopen(sqlite3_vfs *v, const char *z) { (void)v; return g_rvfs->xDlOpen(g_rvfs, z); }
-static void v_dlerror(sqlite3_vfs *v, int n, char *z) { (void)v; g_rvfs->xDlError(g_rvfs, n, z); }
-static void (*v_dlsym(sqlite3_vfs *v, void *h, const char *z))(void) { (void)v; return g_rvfs->xDlSym(g_rvfs, h, z); }
-static void v_dlclose(sqlite3_vfs *v, void *h) { (void)v; g_rvfs->xDlClose(g_rvfs, h); }
-static int v_sleep(sqlite3_vfs *v, int us) { (void)v; return g_rvfs->xSleep(g_rvfs, us); }
-static int v_lasterror(sqlite3_vfs *v, int n, char *z) { (void)v; return g_rvfs->xGetLastError(g_rvfs, n, z); }
+{
+    (void)v;
+    return g_rvfs->xFullPathname(g_rvfs, z, n, o);
+}
+static void *v_dlopen(sqlite3_vfs *v, const char *z)
+{
+    (void)v;
+    return g_rvfs->xDlOpen(g_rvfs, z);
+}
+static void v_dlerror(sqlite3_vfs *v, int n, char *z)
+{
+    (void)v;
+    g_rvfs->xDlError(g_rvfs, n, z);
+}
+static void (*v_dlsym(sqlite3_vfs *v, void *h, const char *z))(void)
+{
+    (void)v;
+    return g_rvfs->xDlSym(g_rvfs, h, z);
+}
+static void v_dlclose(sqlite3_vfs *v, void *h)
+{
+    (void)v;
+    g_rvfs->xDlClose(g_rvfs, h);
+}
+static int v_sleep(sqlite3_vfs *v, int us)
+{
+    (void)v;
+    return g_rvfs->xSleep(g_rvfs, us);
+}
+static int v_lasterror(sqlite3_vfs *v, int n, char *z)
+{
+    (void)v;
+    return g_rvfs->xGetLastError(g_rvfs, n, z);
+}
 static int v_setsys(sqlite3_vfs *v, const char *z, sqlite3_syscall_ptr p)
-{ (void)v; return g_rvfs->xSetSystemCall(g_rvfs, z, p); }
+{
+    (void)v;
+    return g_rvfs->xSetSystemCall(g_rvfs, z, p);
+}
 static sqlite3_syscall_ptr v_getsys(sqlite3_vfs *v, const char *z)
-{ (void)v; return g_rvfs->xGetSystemCall(g_rvfs, z); }
-static const char *v_nextsys(sqlite3_vfs *v, const char *z) { (void)v; return g_rvfs->xNextSystemCall(g_rvfs, z); }
+{
+    (void)v;
+    return g_rvfs->xGetSystemCall(g_rvfs, z);
+}
+static const char *v_nextsys(sqlite3_vfs *v, const char *z)
+{
+    (void)v;
+    return g_rvfs->xNextSystemCall(g_rvfs, z);
+}
 
 static int v_randomness(sqlite3_vfs *v, int n, char *out)
 {
@@ -33,7 +80,9 @@ static int v_randomness(sqlite3_vfs *v, int n, char *out)
     size_t len = n > 0 ? (size_t)n : 0;
     (void)v;
     EMIT_BEGIN(1 + usize(len) + strsize(len));
-    *q++ = REVENANT_REC_SQL_SEED; q = uput(q, len); q = strput(q, out, len);
+    *q++ = REVENANT_REC_SQL_SEED;
+    q = uput(q, len);
+    q = strput(q, out, len);
     EMIT_END();
     errno = e;
     return r;
@@ -42,7 +91,8 @@ static int v_randomness(sqlite3_vfs *v, int n, char *out)
 static void emit_clock(int64_t t)
 {
     EMIT_BEGIN(1 + usize(zz(t)));
-    *q++ = REVENANT_REC_SQL_CLOCK; q = uput(q, zz(t));
+    *q++ = REVENANT_REC_SQL_CLOCK;
+    q = uput(q, zz(t));
     EMIT_END();
 }
 
@@ -74,7 +124,7 @@ void install_vfs(void)
     g_vfs.iVersion = d->iVersion;
     g_vfs.szOsFile = d->szOsFile;
     g_vfs.mxPathname = d->mxPathname;
-    g_vfs.zName = d->zName;           /* the same name: URIs naming it get the wrapper */
+    g_vfs.zName = d->zName; /* the same name: URIs naming it get the wrapper */
     g_vfs.pAppData = d->pAppData;
     g_vfs.xOpen = (__typeof__(g_vfs.xOpen))v_open;
     g_vfs.xDelete = v_delete;
