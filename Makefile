@@ -10,9 +10,14 @@ SHELL := /bin/bash
 export PATH := /opt/swift/usr/bin:$(PATH)
 
 # Build and test dependencies from Debian (the code needs liblz4-dev later, perl/sqlite headers for
-# the shims; tests and benchmarks use the rest).
+# the shims; tests and benchmarks use the rest; clang-format checks the C in `make lint`).
 APT_PACKAGES := liblz4-dev libssl-dev pkg-config libperl-dev libsqlite3-dev linux-libc-dev sqlite3 libdbd-sqlite3-perl \
-                perl gcc make hyperfine valgrind strace qemu-user
+                perl gcc make hyperfine valgrind strace qemu-user clang-format
+
+# The hand-written C that .clang-format governs: the shims, the guest agents' channel, headers and
+# stub accessors (not stub.S), the Swift packages' C targets. Shim.xs is left out (XS, not C).
+C_FORMAT_FILES := $(wildcard GuestAgents/channel/*.c GuestAgents/include/*.h GuestAgents/stub/*.c \
+                    Shims/*/*.c Shims/*/*.h Sources/C*/*.c Sources/C*/*.h Sources/C*/include/*.h)
 
 # One build configuration everywhere (a clean release build takes minutes on 2 cores).
 SWIFT_CONFIG := -c release
@@ -43,9 +48,11 @@ shims:
 	bash Shims/perl/build.sh .build/shims/perl
 	bash Shims/sqlite/build.sh .build/shims/sqlite
 
-# The checked-in formatter configuration (.swift-format: swift-format, 120 columns) holds.
+# The checked-in formatter configurations hold: .swift-format (swift-format, 120 columns) for the
+# Swift, .clang-format (clang-format) for the C.
 lint:
 	swift format lint --strict -r Sources Tests Package.swift
+	clang-format --dry-run --Werror $(C_FORMAT_FILES)
 
 test: deps lint build
 	bash Shims/perl/build.sh .build/shims/perl --test
@@ -66,6 +73,7 @@ docs:
 # Apply the formatter (then `make lint` holds).
 format:
 	swift format format -i -r Sources Tests Package.swift
+	clang-format -i $(C_FORMAT_FILES)
 
 clean:
 	rm -rf .build bench-results

@@ -86,7 +86,7 @@ static void rc_commit(size_t n)
     int e;
     if (!rc_inbig) {
         ch->used += n;
-        if (ch->used > ch->watch) rc_flush();  /* a replaying VMM asked to stop here */
+        if (ch->used > ch->watch) rc_flush(); /* a replaying VMM asked to stop here */
         return;
     }
     rc_inbig = 0;

@@ -6,6 +6,7 @@
 #include <immintrin.h>
 #endif
 
+// clang-format off
 static const uint32_t K[64] = {
     0x428a2f98,0x71374491,0xb5c0fbcf,0xe9b5dba5,0x3956c25b,0x59f111f1,0x923f82a4,0xab1c5ed5,
     0xd807aa98,0x12835b01,0x243185be,0x550c7dc3,0x72be5d74,0x80deb1fe,0x9bdc06a7,0xc19bf174,
@@ -15,6 +16,7 @@ static const uint32_t K[64] = {
     0xa2bfe8a1,0xa81a664b,0xc24b8b70,0xc76c51a3,0xd192e819,0xd6990624,0xf40e3585,0x106aa070,
     0x19a4c116,0x1e376c08,0x2748774c,0x34b0bcb5,0x391c0cb3,0x4ed8aa4a,0x5b9cca4f,0x682e6ff3,
     0x748f82ee,0x78a5636f,0x84c87814,0x8cc70208,0x90befffa,0xa4506ceb,0xbef9a3f7,0xc67178f2};
+// clang-format on
 
 #define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
 
@@ -23,26 +25,44 @@ static void block_generic(revenant_sha256 *c, const uint8_t *p)
     uint32_t w[64], a, b, d, e, f, g, h, cc, t1, t2;
     int i;
     for (i = 0; i < 16; i++)
-        w[i] = (uint32_t)p[4*i] << 24 | (uint32_t)p[4*i+1] << 16 | (uint32_t)p[4*i+2] << 8 | p[4*i+3];
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
     for (i = 16; i < 64; i++) {
-        uint32_t s0 = ROR(w[i-15], 7) ^ ROR(w[i-15], 18) ^ (w[i-15] >> 3);
-        uint32_t s1 = ROR(w[i-2], 17) ^ ROR(w[i-2], 19) ^ (w[i-2] >> 10);
-        w[i] = w[i-16] + s0 + w[i-7] + s1;
+        uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
     }
-    a = c->h[0]; b = c->h[1]; cc = c->h[2]; d = c->h[3];
-    e = c->h[4]; f = c->h[5]; g = c->h[6]; h = c->h[7];
+    a = c->h[0];
+    b = c->h[1];
+    cc = c->h[2];
+    d = c->h[3];
+    e = c->h[4];
+    f = c->h[5];
+    g = c->h[6];
+    h = c->h[7];
     for (i = 0; i < 64; i++) {
         t1 = h + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
         t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & cc) ^ (b & cc));
-        h = g; g = f; f = e; e = d + t1; d = cc; cc = b; b = a; a = t1 + t2;
+        h = g;
+        g = f;
+        f = e;
+        e = d + t1;
+        d = cc;
+        cc = b;
+        b = a;
+        a = t1 + t2;
     }
-    c->h[0] += a; c->h[1] += b; c->h[2] += cc; c->h[3] += d;
-    c->h[4] += e; c->h[5] += f; c->h[6] += g; c->h[7] += h;
+    c->h[0] += a;
+    c->h[1] += b;
+    c->h[2] += cc;
+    c->h[3] += d;
+    c->h[4] += e;
+    c->h[5] += f;
+    c->h[6] += g;
+    c->h[7] += h;
 }
 
 #if defined(__x86_64__)
-__attribute__((target("sha,sse4.1")))
-static void block_shani(revenant_sha256 *c, const uint8_t *p)
+__attribute__((target("sha,sse4.1"))) static void block_shani(revenant_sha256 *c, const uint8_t *p)
 {
     const __m128i MASK = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
     __m128i STATE0, STATE1, MSG, TMP, MSG0, MSG1, MSG2, MSG3, ABEF_SAVE, CDGH_SAVE;
@@ -68,7 +88,10 @@ static void block_shani(revenant_sha256 *c, const uint8_t *p)
     {
         __m128i W[4];
         int r;
-        W[0] = MSG0; W[1] = MSG1; W[2] = MSG2; W[3] = MSG3;
+        W[0] = MSG0;
+        W[1] = MSG1;
+        W[2] = MSG2;
+        W[3] = MSG3;
         for (r = 0; r < 16; r++) {
             __m128i cur = W[r & 3];
             RND4(cur, 4 * r);
@@ -109,8 +132,8 @@ static void block(revenant_sha256 *c, const uint8_t *p)
 
 void revenant_sha256_init(revenant_sha256 *c)
 {
-    static const uint32_t iv[8] = {0x6a09e667,0xbb67ae85,0x3c6ef372,0xa54ff53a,
-                                   0x510e527f,0x9b05688c,0x1f83d9ab,0x5be0cd19};
+    static const uint32_t iv[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
     memcpy(c->h, iv, sizeof iv);
     c->len = 0;
     c->fill = 0;
@@ -124,8 +147,13 @@ void revenant_sha256_update(revenant_sha256 *c, const void *data, size_t n)
         size_t k = 64 - c->fill;
         if (k > n) k = n;
         memcpy(c->buf + c->fill, p, k);
-        c->fill += k; p += k; n -= k;
-        if (c->fill == 64) { block(c, c->buf); c->fill = 0; }
+        c->fill += k;
+        p += k;
+        n -= k;
+        if (c->fill == 64) {
+            block(c, c->buf);
+            c->fill = 0;
+        }
     }
 }
 
@@ -144,7 +172,9 @@ void revenant_sha256_final(revenant_sha256 *c, uint8_t out[32])
     block(c, c->buf);
     c->fill = 0;
     for (i = 0; i < 8; i++) {
-        out[4*i] = (uint8_t)(c->h[i] >> 24); out[4*i+1] = (uint8_t)(c->h[i] >> 16);
-        out[4*i+2] = (uint8_t)(c->h[i] >> 8); out[4*i+3] = (uint8_t)c->h[i];
+        out[4 * i] = (uint8_t)(c->h[i] >> 24);
+        out[4 * i + 1] = (uint8_t)(c->h[i] >> 16);
+        out[4 * i + 2] = (uint8_t)(c->h[i] >> 8);
+        out[4 * i + 3] = (uint8_t)c->h[i];
     }
 }

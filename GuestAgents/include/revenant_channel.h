@@ -18,46 +18,49 @@
 #define REVENANT_NR_CHANNEL 0x52560002L
 
 /* syscall(REVENANT_NR_CHANNEL, op, struct revenant_channel *) */
+// clang-format off
 #define REVENANT_CHANNEL_REGISTER 1  /* returns REVENANT_CHANNEL_MAGIC; the struct must be valid and
                                         stay mapped for the life of the process */
 #define REVENANT_CHANNEL_FLUSH 2     /* hands data[0 .. used) over; returns 0. The shim then adds
                                         `used` to `flushed` and sets `used` to 0 */
+// clang-format on
 
-#define REVENANT_CHANNEL_MAGIC 0x48435652L  /* "RVCH" little-endian */
+#define REVENANT_CHANNEL_MAGIC 0x48435652L /* "RVCH" little-endian */
 /* What FLUSH returns, instead of 0, only in a throw-away clone of a paused replay (never while
  * recording or replaying): data[] holds a request, u32 length then Perl code; the Perl shim
  * evaluates it and hands the answer back in an EVAL record. */
-#define REVENANT_CHANNEL_EVAL_REQUEST 0x4c564552L  /* "REVL" */
-#define REVENANT_CHANNEL_VERSION 2  /* 2 added watch and introspect */
-#define REVENANT_SHIM_FORMAT_VERSION 1  /* the records' format: the first field of a START record */
+#define REVENANT_CHANNEL_EVAL_REQUEST 0x4c564552L /* "REVL" */
+#define REVENANT_CHANNEL_VERSION 2                /* 2 added watch and introspect */
+#define REVENANT_SHIM_FORMAT_VERSION 1            /* the records' format: the first field of a START record */
 
 struct revenant_channel {
-    uint32_t magic;     /* REVENANT_CHANNEL_MAGIC */
-    uint32_t version;   /* REVENANT_CHANNEL_VERSION: the layout of this struct and of the records */
-    uint64_t capacity;  /* bytes in data[] */
-    uint64_t used;      /* bytes of data[] written since the last flush */
-    uint64_t flushed;   /* bytes handed over before: the stream offset of data[0] */
-    uint64_t watch;     /* after writing a record, flush at once if used > watch. The shim sets it to
-                           capacity (never true); only a replaying VMM lowers it, to stop the guest
-                           at a record boundary (revenant perl). Guest-visible behaviour is the same:
-                           flushes are not events and the call's result does not change */
+    uint32_t magic;      /* REVENANT_CHANNEL_MAGIC */
+    uint32_t version;    /* REVENANT_CHANNEL_VERSION: the layout of this struct and of the records */
+    uint64_t capacity;   /* bytes in data[] */
+    uint64_t used;       /* bytes of data[] written since the last flush */
+    uint64_t flushed;    /* bytes handed over before: the stream offset of data[0] */
+    uint64_t watch;      /* after writing a record, flush at once if used > watch. The shim sets it to
+                            capacity (never true); only a replaying VMM lowers it, to stop the guest
+                            at a record boundary (revenant perl). Guest-visible behaviour is the same:
+                            flushes are not events and the call's result does not change */
     uint64_t introspect; /* guest address of the Perl shim's struct revenant_perl_introspect
                             (revenant_perl_introspect.h), 0 when no Perl shim runs */
-    uint8_t data[];     /* records (below), never split across a flush */
+    uint8_t data[];      /* records (below), never split across a flush */
 };
 
 /* REVENANT_REC_REPLAY kinds */
 enum revenant_replay_report {
-    REVENANT_REPLAY_HIT = 1,       /* a stop: the statement's --print lines, newline-separated */
-    REVENANT_REPLAY_DIVERGED = 2,  /* the run left the recording: where and how */
-    REVENANT_REPLAY_DONE = 3,      /* the program ended where the recording did */
-    REVENANT_REPLAY_FAILED = 4,    /* the feed or the request could not be used */
-    REVENANT_REPLAY_STOPPED = 5,   /* --first: stopped after the first hit */
+    REVENANT_REPLAY_HIT = 1,      /* a stop: the statement's --print lines, newline-separated */
+    REVENANT_REPLAY_DIVERGED = 2, /* the run left the recording: where and how */
+    REVENANT_REPLAY_DONE = 3,     /* the program ended where the recording did */
+    REVENANT_REPLAY_FAILED = 4,   /* the feed or the request could not be used */
+    REVENANT_REPLAY_STOPPED = 5,  /* --first: stopped after the first hit */
 };
 
 /* Records. Each starts with a tag byte. Integers are LEB128 varints (u = unsigned, s = zigzag
  * signed). Strings are `u length` then the bytes. Ids are dense, starting at 1, defined before
  * use by a DEF record. See Docs/channel-format.md for the per-op value lists. */
+// clang-format off
 enum revenant_record_tag {
     REVENANT_REC_START     = 0x01, /* u shim format version, str interpreter ("perl 5.36.0"), str $0 */
     REVENANT_REC_STR       = 0x02, /* u id, str bytes: the string table (package and sub names) */
@@ -90,26 +93,27 @@ enum revenant_record_tag {
      * previous + (tag - 0xc0), i.e. a delta of -64..+63. */
     REVENANT_REC_STMT_DELTA = 0x80,
 };
+// clang-format on
 
 /* What a SQL_FLAG record says the SQL-level replay cannot reproduce (its `kind`). */
 enum revenant_sql_flag {
-    REVENANT_SQL_FLAG_FUNCTION = 1,     /* an application-defined SQL function */
-    REVENANT_SQL_FLAG_COLLATION = 2,    /* an application-defined collation */
-    REVENANT_SQL_FLAG_BLOB_WRITE = 3,   /* sqlite3_blob_write */
-    REVENANT_SQL_FLAG_BACKUP = 4,       /* the backup API */
-    REVENANT_SQL_FLAG_DESERIALIZE = 5,  /* sqlite3_deserialize */
-    REVENANT_SQL_FLAG_EXTENSION = 6,    /* a loadable extension (tried or enabled) */
+    REVENANT_SQL_FLAG_FUNCTION = 1,    /* an application-defined SQL function */
+    REVENANT_SQL_FLAG_COLLATION = 2,   /* an application-defined collation */
+    REVENANT_SQL_FLAG_BLOB_WRITE = 3,  /* sqlite3_blob_write */
+    REVENANT_SQL_FLAG_BACKUP = 4,      /* the backup API */
+    REVENANT_SQL_FLAG_DESERIALIZE = 5, /* sqlite3_deserialize */
+    REVENANT_SQL_FLAG_EXTENSION = 6,   /* a loadable extension (tried or enabled) */
 };
 
 /* Values (in OP_END and SQL_EXEC): a tag byte, then the payload. */
 enum revenant_value_tag {
-    REVENANT_VAL_UNDEF  = 0, /* nothing */
-    REVENANT_VAL_INT    = 1, /* s */
-    REVENANT_VAL_UINT   = 2, /* u (above IV_MAX) */
-    REVENANT_VAL_DOUBLE = 3, /* 8 bytes, IEEE 754 little-endian */
-    REVENANT_VAL_STRING = 4, /* str */
-    REVENANT_VAL_UTF8   = 5, /* str, UTF-8 flagged */
-    REVENANT_VAL_BLOB   = 6, /* str (SQLite blob) */
+    REVENANT_VAL_UNDEF = 0,    /* nothing */
+    REVENANT_VAL_INT = 1,      /* s */
+    REVENANT_VAL_UINT = 2,     /* u (above IV_MAX) */
+    REVENANT_VAL_DOUBLE = 3,   /* 8 bytes, IEEE 754 little-endian */
+    REVENANT_VAL_STRING = 4,   /* str */
+    REVENANT_VAL_UTF8 = 5,     /* str, UTF-8 flagged */
+    REVENANT_VAL_BLOB = 6,     /* str (SQLite blob) */
     REVENANT_VAL_ZEROBLOB = 7, /* u size (SQLite zeroblob) */
 };
 

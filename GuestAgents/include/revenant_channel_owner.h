@@ -10,16 +10,16 @@
 enum { REVENANT_CHANNEL_OFF = 0, REVENANT_CHANNEL_VM = 1, REVENANT_CHANNEL_FILE = 2 };
 
 struct revenant_channel_owner {
-    uint32_t version;                 /* REVENANT_CHANNEL_VERSION once set up */
-    int mode;                         /* REVENANT_CHANNEL_OFF / _VM / _FILE */
-    struct revenant_channel *ch;      /* the buffer: append at ch->data + ch->used when it fits */
-    uint8_t *(*reserve)(size_t n);    /* room for one record of n bytes (flushing as needed);
-                                         NULL when off or out of memory */
-    void (*commit)(size_t n);         /* the record written at reserve's pointer is complete */
-    void (*flush)(void);              /* hand the buffer over (the shim calls it at exit) */
-    void (*off)(void);                /* stop recording (a forked child) */
-    void (*eval)(void);               /* the Perl shim's evaluator, run when a FLUSH answers
-                                         REVENANT_CHANNEL_EVAL_REQUEST (a clone only) */
+    uint32_t version;              /* REVENANT_CHANNEL_VERSION once set up */
+    int mode;                      /* REVENANT_CHANNEL_OFF / _VM / _FILE */
+    struct revenant_channel *ch;   /* the buffer: append at ch->data + ch->used when it fits */
+    uint8_t *(*reserve)(size_t n); /* room for one record of n bytes (flushing as needed);
+                                      NULL when off or out of memory */
+    void (*commit)(size_t n);      /* the record written at reserve's pointer is complete */
+    void (*flush)(void);           /* hand the buffer over (the shim calls it at exit) */
+    void (*off)(void);             /* stop recording (a forked child) */
+    void (*eval)(void);            /* the Perl shim's evaluator, run when a FLUSH answers
+                                      REVENANT_CHANNEL_EVAL_REQUEST (a clone only) */
 };
 
 /* The process's channel: found (another shim owns it) or created (this one does). Never NULL;

@@ -7,10 +7,21 @@
 #include <stdint.h>
 #include <string.h>
 
-static inline size_t usize(uint64_t v) { size_t n = 1; while (v >= 0x80) { v >>= 7; n++; } return n; }
+static inline size_t usize(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
 static inline uint8_t *uput(uint8_t *p, uint64_t v)
 {
-    while (v >= 0x80) { *p++ = (uint8_t)(v | 0x80); v >>= 7; }
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
     *p++ = (uint8_t)v;
     return p;
 }

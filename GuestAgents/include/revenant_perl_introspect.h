@@ -11,18 +11,18 @@
 
 #include <stdint.h>
 
-#define REVENANT_PERL_INTROSPECT_MAGIC 0x49505652L  /* "RVPI" little-endian */
-#define REVENANT_PERL_INTROSPECT_VERSION 2  /* 2 added evaluating */
+#define REVENANT_PERL_INTROSPECT_MAGIC 0x49505652L /* "RVPI" little-endian */
+#define REVENANT_PERL_INTROSPECT_VERSION 2         /* 2 added evaluating */
 
 struct revenant_perl_introspect {
-    uint32_t magic;       /* REVENANT_PERL_INTROSPECT_MAGIC */
-    uint32_t version;     /* REVENANT_PERL_INTROSPECT_VERSION */
-    uint64_t interp;      /* the recorded PerlInterpreter (my_perl) */
-    uint64_t layout;      /* address of the layout text */
-    uint64_t layout_len;  /* its length in bytes */
-    uint64_t evaluating;  /* the fast replay (replay.c) only: while the shim evaluates --when or
-                             --print at statement N, N + 1; else 0. The VMM bounds an evaluation's
-                             time by watching it (--timeout); the recording never sets it */
+    uint32_t magic;      /* REVENANT_PERL_INTROSPECT_MAGIC */
+    uint32_t version;    /* REVENANT_PERL_INTROSPECT_VERSION */
+    uint64_t interp;     /* the recorded PerlInterpreter (my_perl) */
+    uint64_t layout;     /* address of the layout text */
+    uint64_t layout_len; /* its length in bytes */
+    uint64_t evaluating; /* the fast replay (replay_request.c) only: while the shim evaluates --when or
+                            --print at statement N, N + 1; else 0. The VMM bounds an evaluation's
+                            time by watching it (--timeout); the recording never sets it */
 };
 
 #endif

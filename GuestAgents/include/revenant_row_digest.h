@@ -19,12 +19,31 @@
 #include "revenant_encode.h"
 
 /* Small pieces are gathered before they reach the hash. */
-struct rd_buf { rd_hash *hash; uint8_t b[256]; size_t n; };
+struct rd_buf {
+    rd_hash *hash;
+    uint8_t b[256];
+    size_t n;
+};
 
-static void rd_flush(struct rd_buf *h) { if (h->n) RD_UPDATE(h->hash, h->b, h->n); h->n = 0; }
-static void rd_room(struct rd_buf *h, size_t n) { if (h->n + n > sizeof h->b) rd_flush(h); }
-static void rd_u(struct rd_buf *h, uint64_t v) { rd_room(h, 10); h->n = (size_t)(uput(h->b + h->n, v) - h->b); }
-static void rd_tag(struct rd_buf *h, uint8_t t) { rd_room(h, 1); h->b[h->n++] = t; }
+static void rd_flush(struct rd_buf *h)
+{
+    if (h->n) RD_UPDATE(h->hash, h->b, h->n);
+    h->n = 0;
+}
+static void rd_room(struct rd_buf *h, size_t n)
+{
+    if (h->n + n > sizeof h->b) rd_flush(h);
+}
+static void rd_u(struct rd_buf *h, uint64_t v)
+{
+    rd_room(h, 10);
+    h->n = (size_t)(uput(h->b + h->n, v) - h->b);
+}
+static void rd_tag(struct rd_buf *h, uint8_t t)
+{
+    rd_room(h, 1);
+    h->b[h->n++] = t;
+}
 
 static void rd_bytes(struct rd_buf *h, const void *p, size_t n)
 {
@@ -69,14 +88,13 @@ static void rd_value(struct rd_buf *h, sqlite3_value *v)
         rd_bytes(h, s, s ? (size_t)RD_VALUE_BYTES(v) : 0);
         break;
     }
-    default:
-        rd_tag(h, REVENANT_VAL_UNDEF);
+    default: rd_tag(h, REVENANT_VAL_UNDEF);
     }
 }
 
 /* One pre-update event (the hook's arguments) into `hash`. */
-static void rd_event(rd_hash *hash, sqlite3 *db, int op, const char *schema, const char *table,
-                     sqlite3_int64 k1, sqlite3_int64 k2)
+static void rd_event(rd_hash *hash, sqlite3 *db, int op, const char *schema, const char *table, sqlite3_int64 k1,
+                     sqlite3_int64 k2)
 {
     struct rd_buf h;
     int i, n = RD_PREUPDATE_COUNT(db);

@@ -15,15 +15,15 @@
 
 /* Offsets within the MMIO window page (guest virtual base+0x46000): what the exit's address
  * means. */
-#define REVENANT_MMIO_SYSCALL 0     /* a syscall for the VMM (rax, rdi rsi rdx r10 r8 r9, rcx/r11) */
-#define REVENANT_MMIO_EXCEPTION 8   /* a CPU exception: its frame is on the exception stack */
-#define REVENANT_MMIO_WAIT 16       /* a mailbox request the spinner has not answered yet */
+#define REVENANT_MMIO_SYSCALL 0   /* a syscall for the VMM (rax, rdi rsi rdx r10 r8 r9, rcx/r11) */
+#define REVENANT_MMIO_EXCEPTION 8 /* a CPU exception: its frame is on the exception stack */
+#define REVENANT_MMIO_WAIT 16     /* a mailbox request the spinner has not answered yet */
 
 /* The mailbox page shared by the stub and the VMM's spinner thread: byte offsets. */
-#define REVENANT_MB_STATE 0         /* u32: one of the REVENANT_MB_* states below */
-#define REVENANT_MB_WAITER 4        /* u32: 1 while the vCPU thread futex-waits for the reply */
+#define REVENANT_MB_STATE 0  /* u32: one of the REVENANT_MB_* states below */
+#define REVENANT_MB_WAITER 4 /* u32: 1 while the vCPU thread futex-waits for the reply */
 #define REVENANT_MB_NR 8
-#define REVENANT_MB_ARGS 16         /* six u64: rdi rsi rdx r10 r8 r9 */
+#define REVENANT_MB_ARGS 16 /* six u64: rdi rsi rdx r10 r8 r9 */
 #define REVENANT_MB_RCX 64
 #define REVENANT_MB_R11 72
 #define REVENANT_MB_RESULT 80
@@ -31,11 +31,11 @@
 #define REVENANT_MB_STUB_STACK 4096 /* top of the stub's scratch stack (it uses 8 bytes below) */
 
 /* Mailbox states. */
-#define REVENANT_MB_IDLE 0          /* the spinner polls; the stub may post */
-#define REVENANT_MB_POSTED 1        /* the stub posted a call */
-#define REVENANT_MB_REPLIED 2       /* the result is in place */
-#define REVENANT_MB_ASLEEP 3        /* the spinner sleeps (idle or parked): calls take the MMIO exit */
-#define REVENANT_MB_TAKEN 4         /* the spinner is serving the call */
+#define REVENANT_MB_IDLE 0    /* the spinner polls; the stub may post */
+#define REVENANT_MB_POSTED 1  /* the stub posted a call */
+#define REVENANT_MB_REPLIED 2 /* the result is in place */
+#define REVENANT_MB_ASLEEP 3  /* the spinner sleeps (idle or parked): calls take the MMIO exit */
+#define REVENANT_MB_TAKEN 4   /* the spinner is serving the call */
 
 /* How long the stub spins for a reply before it takes the wait exit (iterations of `pause`). */
 #define REVENANT_STUB_SPIN 5000

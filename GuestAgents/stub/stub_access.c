@@ -6,19 +6,23 @@ extern const unsigned char revenant_stub_vectors[];
 extern const unsigned char revenant_stub_syscall_exit[];
 extern const unsigned char revenant_stub_syscall_mailbox[];
 
-const unsigned char *revenant_stub_bytes(unsigned long *length) {
+const unsigned char *revenant_stub_bytes(unsigned long *length)
+{
     *length = (unsigned long)(revenant_stub_end - revenant_stub_start);
     return revenant_stub_start;
 }
 
-unsigned long revenant_stub_vector_offset(unsigned vector) {
+unsigned long revenant_stub_vector_offset(unsigned vector)
+{
     return (unsigned long)(revenant_stub_vectors - revenant_stub_start) + 16ul * vector;
 }
 
-unsigned long revenant_stub_syscall_exit_offset(void) {
+unsigned long revenant_stub_syscall_exit_offset(void)
+{
     return (unsigned long)(revenant_stub_syscall_exit - revenant_stub_start);
 }
 
-unsigned long revenant_stub_syscall_mailbox_offset(void) {
+unsigned long revenant_stub_syscall_mailbox_offset(void)
+{
     return (unsigned long)(revenant_stub_syscall_mailbox - revenant_stub_start);
 }

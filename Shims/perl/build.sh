@@ -23,7 +23,7 @@ LOG="$OUT/build.log"
 rm -rf "$BUILD"
 mkdir -p "$BUILD"
 # copy the distribution (not t/ outputs, not bench results)
-( cd "$HERE" && tar cf - Makefile.PL Shim.xs shim.h replay.c lib t ) | ( cd "$BUILD" && tar xf - )
+( cd "$HERE" && tar cf - Makefile.PL Shim.xs shim.h replay_*.h replay_*.c lib t ) | ( cd "$BUILD" && tar xf - )
 # the channel every shim in a process shares, and its SHA-256 (GuestAgents/channel)
 cp "$HERE/../../GuestAgents/channel/revenant_channel.c" "$HERE/../../GuestAgents/channel/sha256.c" "$BUILD/"
 if ! ( cd "$BUILD" && perl Makefile.PL "INC=-I. -I$INCLUDE" && make ) > "$LOG" 2>&1; then

@@ -1,5 +1,6 @@
-/* What the Perl shim's two modes share: Shim.xs records a run, replay.c replays one (the fast
- * Perl-level replay). Both override the same PL_ppaddr entries and keep the same COP cache. */
+/* What the Perl shim's two modes share: Shim.xs records a run, replay_*.c replay one (the fast
+ * Perl-level replay; replay_internal.h is what those files share among themselves). Both override
+ * the same PL_ppaddr entries and keep the same COP cache. */
 #ifndef REVENANT_PERL_SHIM_H
 #define REVENANT_PERL_SHIM_H
 
@@ -10,17 +11,21 @@
 #include "revenant_encode.h"
 #include "revenant_perl_introspect.h"
 
-#define SHIM_FORMAT_VERSION REVENANT_SHIM_FORMAT_VERSION  /* revenant_channel.h */
+#define SHIM_FORMAT_VERSION REVENANT_SHIM_FORMAT_VERSION /* revenant_channel.h */
 
 extern struct revenant_channel_owner *g_owner;
-extern PerlInterpreter *g_perl;          /* the interpreter we record or replay */
-extern Perl_ppaddr_t g_orig[MAXO];       /* perl's own pp functions, before the shim's */
-extern const int g_hooked_ops[];         /* the nondeterministic ops (OP_RAND and statements apart) */
+extern PerlInterpreter *g_perl;    /* the interpreter we record or replay */
+extern Perl_ppaddr_t g_orig[MAXO]; /* perl's own pp functions, before the shim's */
+extern const int g_hooked_ops[];   /* the nondeterministic ops (OP_RAND and statements apart) */
 extern const size_t g_hooked_count;
-extern struct revenant_perl_introspect g_introspect;  /* published through the channel */
+extern struct revenant_perl_introspect g_introspect; /* published through the channel */
 
 /* COP cache: a COP's address -> (context or file id, line), open addressing. */
-struct centry { const COP *key; uint32_t ctx; uint32_t line; };
+struct centry {
+    const COP *key;
+    uint32_t ctx;
+    uint32_t line;
+};
 extern struct centry *g_tab;
 extern size_t g_tmask, g_tcount;
 extern unsigned g_tshift;
@@ -34,7 +39,7 @@ SSize_t op_nargs(const OP *o);
 /* SHA-256 of a regular file; 0 when it cannot be read. */
 int file_digest(const char *path, uint8_t out[32]);
 
-/* Replay mode (replay.c): boot when REVENANT_SHIM_REPLAY names a feed; returns 0 when it does not. */
+/* Replay mode (replay_boot.c): boot when REVENANT_SHIM_REPLAY names a feed; returns 0 when it does not. */
 int replay_boot(pTHX);
 
 #endif

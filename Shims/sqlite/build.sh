@@ -23,7 +23,7 @@ CC=${CC:-gcc}
 if ! $CC -O2 -fPIC -shared -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter \
         -I "$ROOT/GuestAgents/include" -I "$HERE" \
         -o "$OUT/librevenant_sqlite.so.tmp" \
-        "$HERE/sqlite_shim.c" "$ROOT/GuestAgents/channel/sha256.c" "$ROOT/GuestAgents/channel/revenant_channel.c" \
+        "$HERE"/*.c "$ROOT/GuestAgents/channel/sha256.c" "$ROOT/GuestAgents/channel/revenant_channel.c" \
         -ldl -lpthread > "$LOG" 2>&1; then
     cat "$LOG" >&2
     echo "revenant sqlite shim: build failed (log: $LOG)" >&2

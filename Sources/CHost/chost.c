@@ -6,7 +6,8 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 
-int64_t chost_syscall6(long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5) {
+int64_t chost_syscall6(long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
     long r = syscall(nr, a0, a1, a2, a3, a4, a5);
     return r < 0 ? -(int64_t)errno : (int64_t)r;
 }
@@ -17,26 +18,30 @@ int64_t chost_syscall6(long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t 
 #include <time.h>
 #include <string.h>
 
-int chost_futex_wait(volatile uint32_t *p, uint32_t v, uint64_t timeout_ns) {
+int chost_futex_wait(volatile uint32_t *p, uint32_t v, uint64_t timeout_ns)
+{
     struct timespec ts = { (time_t)(timeout_ns / 1000000000ull), (long)(timeout_ns % 1000000000ull) };
     long r = syscall(SYS_futex, p, FUTEX_WAIT_PRIVATE, v, timeout_ns ? &ts : NULL, NULL, 0);
     return r < 0 ? -errno : 0;
 }
 
-void chost_futex_wake(volatile uint32_t *p) {
-    syscall(SYS_futex, p, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
-}
+void chost_futex_wake(volatile uint32_t *p) { syscall(SYS_futex, p, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0); }
 
-struct chost_thread_start_args { void (*fn)(void *); void *arg; };
+struct chost_thread_start_args {
+    void (*fn)(void *);
+    void *arg;
+};
 
-static void *chost_thread_main(void *p) {
+static void *chost_thread_main(void *p)
+{
     struct chost_thread_start_args a = *(struct chost_thread_start_args *)p;
     free(p);
     a.fn(a.arg);
     return NULL;
 }
 
-int chost_thread_start(void (*fn)(void *), void *arg) {
+int chost_thread_start(void (*fn)(void *), void *arg)
+{
     struct chost_thread_start_args *a = malloc(sizeof *a);
     if (!a) return -1;
     a->fn = fn;
@@ -57,12 +62,14 @@ static volatile uint64_t chost_pending_signals;
 static volatile unsigned chost_counts[65];
 static uint64_t chost_forwarded;
 
-static void chost_forwarder(int sig) {
+static void chost_forwarder(int sig)
+{
     __atomic_or_fetch(&chost_pending_signals, 1ull << (sig - 1), __ATOMIC_SEQ_CST);
     __atomic_add_fetch(&chost_counts[sig], 1, __ATOMIC_SEQ_CST);
 }
 
-int chost_forward_signal(int sig) {
+int chost_forward_signal(int sig)
+{
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = chost_forwarder;
@@ -73,7 +80,8 @@ int chost_forward_signal(int sig) {
 
 static volatile unsigned chost_takes;
 
-uint64_t chost_take_signals(void) {
+uint64_t chost_take_signals(void)
+{
     uint64_t s = __atomic_exchange_n(&chost_pending_signals, 0, __ATOMIC_SEQ_CST);
     if (s) __atomic_add_fetch(&chost_takes, 1, __ATOMIC_SEQ_CST);
     return s;
@@ -81,12 +89,17 @@ uint64_t chost_take_signals(void) {
 
 unsigned chost_signal_takes(void) { return __atomic_load_n(&chost_takes, __ATOMIC_SEQ_CST); }
 
-unsigned chost_signal_count(int sig) { return sig > 0 && sig < 65 ? __atomic_load_n(&chost_counts[sig], __ATOMIC_SEQ_CST) : 0; }
+unsigned chost_signal_count(int sig)
+{
+    return sig > 0 && sig < 65 ? __atomic_load_n(&chost_counts[sig], __ATOMIC_SEQ_CST) : 0;
+}
 
-void chost_block_forwarded_signals(void) {
+void chost_block_forwarded_signals(void)
+{
     sigset_t set;
     sigemptyset(&set);
-    for (int s = 1; s < 65; s++) if (chost_forwarded & (1ull << (s - 1))) sigaddset(&set, s);
+    for (int s = 1; s < 65; s++)
+        if (chost_forwarded & (1ull << (s - 1))) sigaddset(&set, s);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
@@ -98,7 +111,8 @@ static void chost_kick_handler(int sig) { (void)sig; }
 static pthread_t chost_kickable;
 static int chost_kickable_set;
 
-void chost_make_kickable(void) {
+void chost_make_kickable(void)
+{
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = chost_kick_handler;
@@ -108,22 +122,27 @@ void chost_make_kickable(void) {
     __atomic_store_n(&chost_kickable_set, 1, __ATOMIC_SEQ_CST);
 }
 
-void chost_kick(void) {
+void chost_kick(void)
+{
     if (__atomic_load_n(&chost_kickable_set, __ATOMIC_SEQ_CST)) pthread_kill(chost_kickable, SIGRTMIN);
 }
 
-static int chost_remove_one(const char *path, const struct stat *st, int type, struct FTW *ftw) {
-    (void)st; (void)ftw;
-    return (type == FTW_DP ? rmdir(path) : unlink(path)) == 0 ? 0 : 0;  /* keep going: remove what we can */
+static int chost_remove_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    return (type == FTW_DP ? rmdir(path) : unlink(path)) == 0 ? 0 : 0; /* keep going: remove what we can */
 }
 
-int chost_remove_tree(const char *path) {
+int chost_remove_tree(const char *path)
+{
     return nftw(path, chost_remove_one, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -errno;
 }
 
 const char *chost_errno_name(int e) { return strerrorname_np(e); }
 
-uint64_t chost_monotonic_ns(void) {
+uint64_t chost_monotonic_ns(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;

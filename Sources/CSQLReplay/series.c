@@ -5,7 +5,9 @@
 #include <string.h>
 #include <sqlite3.h>
 
-typedef struct { sqlite3_vtab base; } series_vtab;
+typedef struct {
+    sqlite3_vtab base;
+} series_vtab;
 typedef struct {
     sqlite3_vtab_cursor base;
     sqlite3_int64 value, start, stop, step, rowid;
@@ -18,7 +20,10 @@ static int s_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, 
 {
     series_vtab *v;
     int rc;
-    (void)aux; (void)argc; (void)argv; (void)err;
+    (void)aux;
+    (void)argc;
+    (void)argv;
+    (void)err;
     rc = sqlite3_declare_vtab(db, "CREATE TABLE x(value,start hidden,stop hidden,step hidden)");
     if (rc != SQLITE_OK) return rc;
     v = sqlite3_malloc(sizeof *v);
@@ -29,7 +34,11 @@ static int s_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, 
     return SQLITE_OK;
 }
 
-static int s_disconnect(sqlite3_vtab *v) { sqlite3_free(v); return SQLITE_OK; }
+static int s_disconnect(sqlite3_vtab *v)
+{
+    sqlite3_free(v);
+    return SQLITE_OK;
+}
 
 static int s_open(sqlite3_vtab *v, sqlite3_vtab_cursor **out)
 {
@@ -41,7 +50,11 @@ static int s_open(sqlite3_vtab *v, sqlite3_vtab_cursor **out)
     return SQLITE_OK;
 }
 
-static int s_close(sqlite3_vtab_cursor *c) { sqlite3_free(c); return SQLITE_OK; }
+static int s_close(sqlite3_vtab_cursor *c)
+{
+    sqlite3_free(c);
+    return SQLITE_OK;
+}
 
 static int s_next(sqlite3_vtab_cursor *cur)
 {
@@ -60,7 +73,11 @@ static int s_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int i)
     return SQLITE_OK;
 }
 
-static int s_rowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *r) { *r = ((series_cursor *)cur)->rowid; return SQLITE_OK; }
+static int s_rowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *r)
+{
+    *r = ((series_cursor *)cur)->rowid;
+    return SQLITE_OK;
+}
 
 static int s_eof(sqlite3_vtab_cursor *cur) { return ((series_cursor *)cur)->done; }
 
@@ -69,13 +86,17 @@ static int s_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, in
 {
     series_cursor *c = (series_cursor *)cur;
     int i = 0;
-    (void)idxStr; (void)argc;
+    (void)idxStr;
+    (void)argc;
     c->start = 0;
     c->stop = 0xffffffff;
     c->step = 1;
     if (idxNum & 1) c->start = sqlite3_value_int64(argv[i++]);
     if (idxNum & 2) c->stop = sqlite3_value_int64(argv[i++]);
-    if (idxNum & 4) { c->step = sqlite3_value_int64(argv[i++]); if (c->step == 0) c->step = 1; }
+    if (idxNum & 4) {
+        c->step = sqlite3_value_int64(argv[i++]);
+        if (c->step == 0) c->step = 1;
+    }
     c->value = c->start;
     c->rowid = 1;
     c->done = c->step > 0 ? c->start > c->stop : c->start < c->stop;
@@ -84,7 +105,7 @@ static int s_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, in
 
 static int s_best(sqlite3_vtab *v, sqlite3_index_info *info)
 {
-    int i, slot[3] = {-1, -1, -1}, n = 0, idx = 0;
+    int i, slot[3] = { -1, -1, -1 }, n = 0, idx = 0;
     (void)v;
     for (i = 0; i < info->nConstraint; i++) {
         const struct sqlite3_index_constraint *k = &info->aConstraint[i];
@@ -104,9 +125,11 @@ static int s_best(sqlite3_vtab *v, sqlite3_index_info *info)
     return SQLITE_OK;
 }
 
+// clang-format off
 static sqlite3_module series_module = {
     0, 0, s_connect, s_best, s_disconnect, 0, s_open, s_close, s_filter, s_next, s_eof, s_column, s_rowid,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
+// clang-format on
 
 int sqlreplay_register_series(sqlite3 *db) { return sqlite3_create_module(db, "generate_series", &series_module, 0); }

@@ -11,9 +11,11 @@
 
 #include "sqlreplay.h"
 
-struct sqlreplay { sqlite3 *db; };
+struct sqlreplay {
+    sqlite3 *db;
+};
 
-int sqlreplay_register_series(sqlite3 *db);  /* series.c */
+int sqlreplay_register_series(sqlite3 *db); /* series.c */
 
 /* ---- the replay VFS: the default VFS with the logged randomness and clock ---- */
 
@@ -66,7 +68,12 @@ static void make_parents(const char *path)
     size_t i, n = strlen(path);
     if (n >= sizeof buf) return;
     memcpy(buf, path, n + 1);
-    for (i = 1; i < n; i++) if (buf[i] == '/') { buf[i] = 0; mkdir(buf, 0755); buf[i] = '/'; }
+    for (i = 1; i < n; i++)
+        if (buf[i] == '/') {
+            buf[i] = 0;
+            mkdir(buf, 0755);
+            buf[i] = '/';
+        }
 }
 
 /* `path` (absolute) with `.` and `..` taken out without looking at the file system, `..` stopping
@@ -99,7 +106,10 @@ static void lexically_normal(const char *path, char *out, size_t cap)
         n += len;
         out[n] = 0;
     }
-    if (n == 0) { out[0] = '/'; out[1] = 0; }
+    if (n == 0) {
+        out[0] = '/';
+        out[1] = 0;
+    }
 }
 
 /* Where the logical (recorded) path lives on the host. */
@@ -119,8 +129,10 @@ static void physical(const char *logical, char *out, size_t cap)
 static int rv_fullpath(sqlite3_vfs *v, const char *name, int n, char *out)
 {
     (void)v;
-    if (name[0] == '/') snprintf(out, (size_t)n, "%s", name);
-    else snprintf(out, (size_t)n, "%s/%s", g_cwd, name);
+    if (name[0] == '/')
+        snprintf(out, (size_t)n, "%s", name);
+    else
+        snprintf(out, (size_t)n, "%s/%s", g_cwd, name);
     return SQLITE_OK;
 }
 
@@ -137,7 +149,8 @@ static int rv_open(sqlite3_vfs *v, sqlite3_filename name, sqlite3_file *f, int f
         static int count;
         size_t n = strlen(p);
         int i;
-        for (i = 0; i < count; i++) if (strcmp(names[i], p) == 0) break;
+        for (i = 0; i < count; i++)
+            if (strcmp(names[i], p) == 0) break;
         if (i == count) {
             char *h = calloc(1, n + 4);
             if (!h) return SQLITE_NOMEM;
@@ -165,7 +178,8 @@ static int rv_access(sqlite3_vfs *v, const char *name, int flags, int *res)
     return g_base->xAccess(g_base, p, flags, res);
 }
 
-void sqlreplay_begin(const unsigned char *seed, int seedlen, const char *cwd, const char *mainPath, const char *out, const char *scratch)
+void sqlreplay_begin(const unsigned char *seed, int seedlen, const char *cwd, const char *mainPath, const char *out,
+                     const char *scratch)
 {
     if (!g_base) {
         g_base = sqlite3_vfs_find(0);
@@ -188,7 +202,7 @@ void sqlreplay_begin(const unsigned char *seed, int seedlen, const char *cwd, co
     if (seedlen > 0) memcpy(g_seed, seed, (size_t)seedlen);
     g_seedlen = seedlen;
     sqlite3_vfs_register(&g_vfs, 1);
-    sqlite3_randomness(0, 0);  /* reseed from the replay VFS on next use */
+    sqlite3_randomness(0, 0); /* reseed from the replay VFS on next use */
 }
 
 void sqlreplay_end(void)
@@ -199,7 +213,10 @@ void sqlreplay_end(void)
     }
 }
 
-void sqlreplay_push_clock(int64_t v) { if (g_clock_n < QUEUE_MAX) g_clock[g_clock_n++] = v; }
+void sqlreplay_push_clock(int64_t v)
+{
+    if (g_clock_n < QUEUE_MAX) g_clock[g_clock_n++] = v;
+}
 
 void sqlreplay_push_random(const unsigned char *bytes, int n)
 {
@@ -223,7 +240,8 @@ int sqlreplay_unread(void) { return (g_clock_n - g_clock_at) + (g_rand_n - g_ran
 static void fn_random(sqlite3_context *c, int argc, sqlite3_value **argv)
 {
     sqlite3_int64 v = 0;
-    (void)argc; (void)argv;
+    (void)argc;
+    (void)argv;
     if (g_rand_at < g_rand_n) {
         /* the shim logs the value random() returned, little-endian */
         int i, n = g_rand_len[g_rand_at] < 8 ? g_rand_len[g_rand_at] : 8;
@@ -233,7 +251,7 @@ static void fn_random(sqlite3_context *c, int argc, sqlite3_value **argv)
         v = (sqlite3_int64)u;
     } else {
         sqlite3_randomness(8, &v);
-        if (v < 0) v = -(v & 0x7fffffffffffffffLL);  /* what SQLite's random() does with the sign */
+        if (v < 0) v = -(v & 0x7fffffffffffffffLL); /* what SQLite's random() does with the sign */
     }
     sqlite3_result_int64(c, v);
 }
@@ -247,7 +265,10 @@ static void fn_randomblob(sqlite3_context *c, int argc, sqlite3_value **argv)
         g_rand_at++;
     } else {
         unsigned char *p = sqlite3_malloc64((sqlite3_uint64)n);
-        if (!p) { sqlite3_result_error_nomem(c); return; }
+        if (!p) {
+            sqlite3_result_error_nomem(c);
+            return;
+        }
         sqlite3_randomness((int)n, p);
         sqlite3_result_blob(c, p, (int)n, sqlite3_free);
     }
@@ -284,8 +305,10 @@ void sqlreplay_close(sqlreplay *r)
  * means something (the SQLite shim applies the same rule to what it logs). */
 static int auth_dml(void *ctx, int code, const char *a1, const char *a2, const char *a3, const char *a4)
 {
-    (void)a2; (void)a3;
-    if ((code == SQLITE_INSERT || code == SQLITE_UPDATE || code == SQLITE_DELETE) && !a4 && a1 && strncmp(a1, "sqlite_", 7) != 0)
+    (void)a2;
+    (void)a3;
+    if ((code == SQLITE_INSERT || code == SQLITE_UPDATE || code == SQLITE_DELETE) && !a4 && a1
+        && strncmp(a1, "sqlite_", 7) != 0)
         *(int *)ctx = 1;
     return SQLITE_OK;
 }
@@ -311,8 +334,13 @@ int sqlreplay_exec(sqlreplay *r, const char *sql, int nbind, const sqlreplay_val
         switch (v->type) {
         case SQLREPLAY_INT: sqlite3_bind_int64(st, i + 1, v->i); break;
         case SQLREPLAY_DOUBLE: sqlite3_bind_double(st, i + 1, v->d); break;
-        case SQLREPLAY_TEXT: sqlite3_bind_text64(st, i + 1, (const char *)v->bytes, (sqlite3_uint64)v->length, SQLITE_TRANSIENT, SQLITE_UTF8); break;
-        case SQLREPLAY_BLOB: sqlite3_bind_blob64(st, i + 1, v->bytes, (sqlite3_uint64)v->length, SQLITE_TRANSIENT); break;
+        case SQLREPLAY_TEXT:
+            sqlite3_bind_text64(st, i + 1, (const char *)v->bytes, (sqlite3_uint64)v->length, SQLITE_TRANSIENT,
+                                SQLITE_UTF8);
+            break;
+        case SQLREPLAY_BLOB:
+            sqlite3_bind_blob64(st, i + 1, v->bytes, (sqlite3_uint64)v->length, SQLITE_TRANSIENT);
+            break;
         case SQLREPLAY_ZEROBLOB: sqlite3_bind_zeroblob64(st, i + 1, (sqlite3_uint64)v->length); break;
         default: sqlite3_bind_null(st, i + 1); break;
         }
@@ -345,7 +373,7 @@ int sqlreplay_exec(sqlreplay *r, const char *sql, int nbind, const sqlreplay_val
 static int missing_name(const char *msg)
 {
     return strncmp(msg, "no such table:", 14) == 0 || strncmp(msg, "no such column:", 15) == 0
-        || strncmp(msg, "unknown database", 16) == 0;
+           || strncmp(msg, "unknown database", 16) == 0;
 }
 
 /* Prepare sql's first statement and say whether it can be a predicate: one that returns a value
@@ -396,7 +424,10 @@ static int reads_by_its_verb(const char *p)
     static const char *verbs[] = { "SELECT", "VALUES", "INSERT", "REPLACE", "UPDATE", "DELETE" };
     int depth = 0, with = 0;
     while (*p) {
-        if (*p == '-' && p[1] == '-') { while (*p && *p != '\n') p++; continue; }
+        if (*p == '-' && p[1] == '-') {
+            while (*p && *p != '\n') p++;
+            continue;
+        }
         if (*p == '/' && p[1] == '*') {
             p += 2;
             while (*p && !(*p == '*' && p[1] == '/')) p++;
@@ -409,15 +440,26 @@ static int reads_by_its_verb(const char *p)
             if (*p) p++;
             continue;
         }
-        if (*p == '(') { depth++; p++; continue; }
-        if (*p == ')') { depth--; p++; continue; }
+        if (*p == '(') {
+            depth++;
+            p++;
+            continue;
+        }
+        if (*p == ')') {
+            depth--;
+            p++;
+            continue;
+        }
         if (isalpha((unsigned char)*p) || *p == '_') {
             const char *w = p;
             size_t n, i;
             while (isalnum((unsigned char)*p) || *p == '_' || *p == '$') p++;
             n = (size_t)(p - w);
             if (depth != 0) continue;
-            if (!with && n == 4 && strncasecmp(w, "WITH", 4) == 0) { with = 1; continue; }
+            if (!with && n == 4 && strncasecmp(w, "WITH", 4) == 0) {
+                with = 1;
+                continue;
+            }
             for (i = 0; i < sizeof verbs / sizeof *verbs; i++) {
                 if (strlen(verbs[i]) == n && strncasecmp(w, verbs[i], n) == 0) return i < 2;
             }
@@ -444,7 +486,10 @@ int sqlreplay_check_query(const char *sql, char **err)
         if (sql[i] != ';') continue;
         memcpy(prefix, sql, i + 1);
         prefix[i + 1] = 0;
-        if (sqlite3_complete(prefix)) { rest = sql + i + 1; break; }
+        if (sqlite3_complete(prefix)) {
+            rest = sql + i + 1;
+            break;
+        }
     }
     free(prefix);
     if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {

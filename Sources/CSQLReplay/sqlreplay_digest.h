@@ -42,5 +42,8 @@ static void sqlreplay_digest_finish(unsigned char out[16])
     unsigned char full[32];
     unsigned int n = 0;
     EVP_DigestFinal_ex(g_dctx, full, &n);
-    if (g_devents == 0) memset(out, 0, 16); else memcpy(out, full, 16);
+    if (g_devents == 0)
+        memset(out, 0, 16);
+    else
+        memcpy(out, full, 16);
 }

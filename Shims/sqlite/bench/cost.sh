@@ -14,7 +14,8 @@ bash "$HERE/../build.sh" "$OUT" > /dev/null
 SHIM="$OUT/librevenant_sqlite.so"
 KEEP="$OUT/librevenant_sqlite_keepenv.so"
 gcc -O2 -fPIC -shared -fvisibility=hidden -DREVENANT_SQLITE_KEEP_ENV -I "$ROOT/GuestAgents/include" -I "$HERE/.." \
-    -o "$KEEP" "$HERE/../sqlite_shim.c" "$HERE/../sha256.c" "$ROOT/GuestAgents/channel/revenant_channel.c" -ldl -lpthread
+    -o "$KEEP" "$HERE"/../*.c "$ROOT/GuestAgents/channel/sha256.c" "$ROOT/GuestAgents/channel/revenant_channel.c" \
+    -ldl -lpthread
 W="$OUT/bench"; rm -rf "$W"; mkdir -p "$W"
 perl -e 'print "BEGIN;\nCREATE TABLE t(a INTEGER PRIMARY KEY, b TEXT, c REAL);\n";
          print "INSERT INTO t VALUES($_, '"'"'row$_'"'"', $_.5);\n" for 1 .. 100000; print "COMMIT;\n"' > "$W/bulk.sql"

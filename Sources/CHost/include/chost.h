@@ -10,10 +10,17 @@ int64_t chost_syscall6(long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t 
 #define CHOST_ATOMICS
 /// Sequentially consistent operations on a u32 shared with the guest or another thread.
 static inline uint32_t chost_load_u32(const volatile uint32_t *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
-static inline uint32_t chost_load_acquire_u32(const volatile uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline uint32_t chost_load_acquire_u32(const volatile uint32_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
 static inline void chost_store_u32(volatile uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
-static inline void chost_store_release_u32(volatile uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-static inline int chost_cas_u32(volatile uint32_t *p, uint32_t expected, uint32_t desired) {
+static inline void chost_store_release_u32(volatile uint32_t *p, uint32_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+static inline int chost_cas_u32(volatile uint32_t *p, uint32_t expected, uint32_t desired)
+{
     return __atomic_compare_exchange_n(p, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 static inline void chost_pause(void) { __builtin_ia32_pause(); }

@@ -50,7 +50,10 @@ static inline uint64_t ckvm_mmio_addr(struct kvm_run *run) { return run->mmio.ph
 static inline uint32_t ckvm_mmio_len(struct kvm_run *run) { return run->mmio.len; }
 static inline uint8_t ckvm_mmio_is_write(struct kvm_run *run) { return run->mmio.is_write; }
 static inline uint32_t ckvm_internal_suberror(struct kvm_run *run) { return run->internal.suberror; }
-static inline uint64_t ckvm_fail_entry_reason(struct kvm_run *run) { return run->fail_entry.hardware_entry_failure_reason; }
+static inline uint64_t ckvm_fail_entry_reason(struct kvm_run *run)
+{
+    return run->fail_entry.hardware_entry_failure_reason;
+}
 static inline uint16_t ckvm_io_port(struct kvm_run *run) { return run->io.port; }
 
 /// The CPUID instruction on the host (the CPU signature the guest will see natively under PVM).

@@ -8,21 +8,29 @@
 
 typedef struct sqlreplay sqlreplay;
 
-enum { SQLREPLAY_NULL = 0, SQLREPLAY_INT = 1, SQLREPLAY_DOUBLE = 2, SQLREPLAY_TEXT = 3, SQLREPLAY_BLOB = 4, SQLREPLAY_ZEROBLOB = 5 };
+enum {
+    SQLREPLAY_NULL = 0,
+    SQLREPLAY_INT = 1,
+    SQLREPLAY_DOUBLE = 2,
+    SQLREPLAY_TEXT = 3,
+    SQLREPLAY_BLOB = 4,
+    SQLREPLAY_ZEROBLOB = 5
+};
 
 typedef struct {
     int type;
     int64_t i;
     double d;
-    const unsigned char *bytes;  /* TEXT, BLOB */
-    int64_t length;              /* TEXT, BLOB bytes; ZEROBLOB size */
+    const unsigned char *bytes; /* TEXT, BLOB */
+    int64_t length;             /* TEXT, BLOB bytes; ZEROBLOB size */
 } sqlreplay_value;
 
 /* Install the replay VFS as the default, with `seed` as what xRandomness returns, and reset
  * SQLite's PRNG so that it reseeds from it. File names are the recorded run's (relative ones
  * against its working directory `cwd`): `mainPath` and its journals are `out`, every other file
  * lives under `scratch` (its recorded absolute path appended). Call before opening. */
-void sqlreplay_begin(const unsigned char *seed, int seedlen, const char *cwd, const char *mainPath, const char *out, const char *scratch);
+void sqlreplay_begin(const unsigned char *seed, int seedlen, const char *cwd, const char *mainPath, const char *out,
+                     const char *scratch);
 /* Put the host's default VFS back. */
 void sqlreplay_end(void);
 
@@ -48,12 +56,12 @@ int sqlreplay_exec(sqlreplay *r, const char *sql, int nbind, const sqlreplay_val
 /* What a predicate is (sqlreplay_check_query) or what became of its evaluation (sqlreplay_truth). */
 enum {
     SQLREPLAY_QUERY_OK = 0,
-    SQLREPLAY_QUERY_MISSING = 1,        /* it names a table or column the database lacks (yet): *err */
-    SQLREPLAY_QUERY_EMPTY = 2,          /* no statement at all */
-    SQLREPLAY_QUERY_SEVERAL = 3,        /* more than one statement */
-    SQLREPLAY_QUERY_NOT_READ_ONLY = 4,  /* it writes, or returns no value (BEGIN, ATTACH…) */
-    SQLREPLAY_QUERY_ERROR = 5,          /* it does not prepare (syntax…) or fails: *err */
-    SQLREPLAY_QUERY_TIMED_OUT = 6       /* it ran past its time */
+    SQLREPLAY_QUERY_MISSING = 1,       /* it names a table or column the database lacks (yet): *err */
+    SQLREPLAY_QUERY_EMPTY = 2,         /* no statement at all */
+    SQLREPLAY_QUERY_SEVERAL = 3,       /* more than one statement */
+    SQLREPLAY_QUERY_NOT_READ_ONLY = 4, /* it writes, or returns no value (BEGIN, ATTACH…) */
+    SQLREPLAY_QUERY_ERROR = 5,         /* it does not prepare (syntax…) or fails: *err */
+    SQLREPLAY_QUERY_TIMED_OUT = 6      /* it ran past its time */
 };
 
 /* Before any replay: is `sql` one read-only statement returning a value? Checked on an empty
