@@ -501,6 +501,13 @@ static void require_done(pTHX_ void *p)
     }
 }
 
+/* exec: what the buffer holds goes out before the program is replaced (no exit handler runs). */
+static OP *hook_exec(pTHX)
+{
+    chan_flush();
+    return g_orig[OP_EXEC](aTHX);
+}
+
 static OP *hook_rand(pTHX)
 {
     if (g_on && aTHX == g_perl && !PL_srand_called) {
@@ -884,6 +891,8 @@ static void shim_boot(pTHX)
     PL_ppaddr[OP_DBSTATE] = hook_dbstate;
     g_orig[OP_RAND] = PL_ppaddr[OP_RAND];
     PL_ppaddr[OP_RAND] = hook_rand;
+    g_orig[OP_EXEC] = PL_ppaddr[OP_EXEC];
+    PL_ppaddr[OP_EXEC] = hook_exec;
     for (i = 0; i < g_hooked_count; i++) {
         int t = g_hooked_ops[i];
         g_orig[t] = PL_ppaddr[t];

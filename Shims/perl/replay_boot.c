@@ -26,6 +26,14 @@ static void replay_finish(void)
     g_owner->flush();
 }
 
+/* exec: the recorded run went on in another program, which the fast form does not replay (the VM
+ * path does). */
+static OP *replay_exec(pTHX)
+{
+    PERL_UNUSED_CONTEXT;
+    unsupported("exec (the run went on in another program)");
+}
+
 void shim_install_opfreehook(pTHX);
 
 int replay_boot(pTHX)
@@ -76,6 +84,8 @@ int replay_boot(pTHX)
     PL_ppaddr[OP_DBSTATE] = replay_dbstate;
     g_orig[OP_RAND] = PL_ppaddr[OP_RAND];
     PL_ppaddr[OP_RAND] = replay_rand;
+    g_orig[OP_EXEC] = PL_ppaddr[OP_EXEC];
+    PL_ppaddr[OP_EXEC] = replay_exec;
     for (i = 0; i < g_hooked_count; i++) {
         int t = g_hooked_ops[i];
         g_orig[t] = PL_ppaddr[t];

@@ -44,6 +44,9 @@ public enum SyscallOutcome: Equatable, Sendable {
     case deliver(SignalDelivery)
     /// rt_sigreturn: restore the registers saved in the signal frame at this address.
     case signalReturn(frame: UInt64)
+    /// execve: a new program is in memory; start it at `entry` with this stack, every other
+    /// register cleared, the FS base and the FPU/SSE state reset (Linux's start_thread).
+    case exec(entry: UInt64, stack: UInt64)
     /// End the run now, with no status of the program's: the kernel (a replay that diverged or
     /// met a bad trace, a recording that could not be written) says why itself.
     case halt

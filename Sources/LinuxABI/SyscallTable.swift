@@ -27,6 +27,9 @@ public enum ReplayRule: String, Sendable {
     /// The call runs again on the personality (state the VMM owns) and must come out as recorded;
     /// the recording logs no memory writes for it.
     case runAgain = "run again"
+    /// A new program: a successful call is run again with the files the recording loaded, taken
+    /// from the trace's copies (each checked against its digest); a failed one is fed back.
+    case loaded = "loaded from the trace"
 }
 
 /// What regen counts as input from outside the program, for the fast Perl-level replay (which
@@ -235,8 +238,12 @@ public enum SyscallTable {
         .init("vfork", 0, .unsupported, .none, "one process per VM for now"),
         .init("clone", 5, .unsupported, .none, "one process per VM for now; threads too"),
         .init("clone3", 2, .unsupported, .none, "one process per VM for now; threads too"),
-        .init("execve", 3, .unsupported, .none, paths: [0], "one program per VM for now"),
-        .init("execveat", 5, .unsupported, .none, "one program per VM for now"),
+        .init(
+            "execve", 3, .supported, .vmm, replay: .loaded, paths: [0],
+            "the program replaced in the same process: ELF (PIE or not), #! scripts"),
+        .init(
+            "execveat", 5, .supported, .vmm, replay: .loaded, paths: [1],
+            "as execve; AT_EMPTY_PATH runs the file a descriptor holds"),
         // Signals (Personality/Signals.swift): delivered at syscall boundaries through a Linux rt_sigframe;
         // a signal sent to revenant (Ctrl-C, SIGTERM) reaches the guest the same way.
         .init("rt_sigaction", 4, .supported, .vmm, replay: .runAgain),
@@ -321,10 +328,12 @@ public enum SyscallTable {
             — a value the host makes up; `none` — never reaches the host. Replay: `fed back` — the
             logged result and the bytes it wrote are given back, the call does not run; `run again` —
             it runs again on the VMM's state and must come out as recorded (`ReplayRuleTests` checks
-            every row against the replayer).
+            every row against the replayer); `loaded from the trace` — a new program (`execve`) is
+            loaded again from the trace's copies of the files the recording loaded.
 
-            Child processes (`fork`, `vfork`, `clone`, `clone3`, `execve`) are unsupported for now: one
-            process runs per VM; they fail with `ENOSYS` and a diagnostic.
+            Child processes (`fork`, `vfork`, `clone`, `clone3`) are unsupported for now: one process
+            runs per VM; they fail with `ENOSYS` and a diagnostic. `execve` replaces the program in the
+            same process, as Linux does.
 
             | nr | name | status | acts on | replay | notes |
             |---:|---|---|---|---|---|

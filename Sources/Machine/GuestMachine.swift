@@ -66,6 +66,7 @@ public final class GuestMachine: PhysicalBacking {
     public let hypervisor: String
     let cpuid: [kvm_cpuid_entry2]
     var vcpu: VCPU?
+    var initialXSAVE: [UInt8]?
     var slots: [Bool]
     public static let slotChunk: UInt64 = 64 << 20
     public private(set) var exits = 0
@@ -157,6 +158,8 @@ public final class GuestMachine: PhysicalBacking {
                 v, entry: program.entry, stack: program.stackPointer, cpuid: cpuid,
                 lstar: GuestLayout.base + GuestLayout.stubCode + UInt64(entry))
             v.enableSyncRegs()
+            // The FPU/SSE/AVX state a new program starts with (execve puts it back).
+            initialXSAVE = try v.getXSAVE()
             vcpu = v
         } catch { throw MachineError.kvm(error) }
         startupNanoseconds += GuestMachine.now() - t0
@@ -314,6 +317,24 @@ public final class GuestMachine: PhysicalBacking {
             r.rip = userRIP
             r.rflags = userFlags
             if let end = enterHandler(d, regs: &r, vcpu: vcpu, rip: userRIP) { return end }
+            regs.pointee = r
+        case .exec(let entry, let stack):
+            // Linux's start_thread: the new program starts with every register cleared but rip,
+            // rsp and rflags (IF), no FS or GS base, and the FPU state of a fresh process.
+            do {
+                var s = try vcpu.getSregs()
+                s.fs.base = 0
+                s.gs.base = 0
+                try vcpu.setSregs(s)
+                if let initialXSAVE { try vcpu.setXSAVE(initialXSAVE) }
+            } catch { throw MachineError.kvm(error) }
+            // The breakpoints were in the old program's memory, which is gone with their int3s.
+            breakpoints.removeAll()
+            steppingOver = nil
+            var r = kvm_regs()
+            r.rip = entry
+            r.rsp = stack
+            r.rflags = 0x202
             regs.pointee = r
         case .signalReturn(let frame):
             var r = regs.pointee

@@ -130,7 +130,7 @@ public final class PerlStepper {
         return v
     }
 
-    public var steppable: Bool { channel.registeredVersion >= 2 }
+    public var steppable: Bool { (channel.versionsRegistered.min() ?? 0) >= 2 }
 
     /// At every event: step if every statement is wanted, or the next target's record comes
     /// before the next event.

@@ -33,6 +33,8 @@ public final class ChannelPort {
     public private(set) var address: UInt64?
     /// The registered struct's version (1 has no `watch`: such a run cannot be stepped).
     public private(set) var registeredVersion: UInt32 = 0
+    /// Every version registered in the run (a program execve started may register its own).
+    public private(set) var versionsRegistered: Set<UInt32> = []
     /// Called after each FLUSH has been taken (collect mode), the guest paused inside the call:
     /// a stepping replay inspects the guest here and sets the next `watch`.
     public var onFlush: (() -> Void)?
@@ -53,6 +55,7 @@ public final class ChannelPort {
         case Self.register:
             address = addr
             registeredVersion = version
+            versionsRegistered.insert(version)
             return Int64(Self.magic)
         case Self.flush:
             // Usually the registered buffer; a record too big for it comes in a struct of its own.
@@ -84,6 +87,14 @@ public final class ChannelPort {
     public func collectTail() {
         guard mode == .collect, let a = address, let header = try? memory.bytes(at: a, count: 32) else { return }
         take(header, version: registeredVersion, at: a)
+    }
+
+    /// execve: the registered buffer goes with the old program (what it still held is collected
+    /// first); a shim in the new program registers its own.
+    public func programReplaced() {
+        collectTail()
+        address = nil
+        registeredVersion = 0
     }
 
     /// Ask the shim to flush right after the record that makes `used` exceed `limit`: 0 stops

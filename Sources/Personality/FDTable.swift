@@ -71,6 +71,14 @@ public final class FDTable {
         entries[FDTable.index(fd)] = e
     }
 
+    /// execve closes the descriptors marked close-on-exec.
+    public func closeOnExec() {
+        for (i, e) in entries.enumerated() where e?.cloexec == true {
+            close(e!.host)
+            entries[i] = nil
+        }
+    }
+
     public func closeAll() {
         for case let e? in entries { close(e.host) }
         entries.removeAll()

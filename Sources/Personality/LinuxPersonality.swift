@@ -77,6 +77,19 @@ public final class LinuxPersonality {
     /// before the run first wrote it, or nothing when the run created it.
     public var onOpenForWriting: ((ByteString, ByteString) -> Void)?
     public var mappedFileProvider: ((UInt64) throws -> (host: Int32, path: String, writable: Bool))?
+    /// execve: loads a program into the emptied address space, opening files through the given
+    /// function (the session sets it: the loader belongs to the machine).
+    /// The second function names each file for crash reports and symbols (the host file, or in a
+    /// replay the trace's copy).
+    public var imageLoader: ((ExecImageRequest, (ByteString) -> String, (ByteString) -> Int32) throws -> ExecImage)?
+    var execFileNames: [ByteString: String] = [:]
+    /// Record: each file execve opens, by the guest path it asked for, with its host descriptor.
+    public var onExecFileOpened: ((ByteString, Int32) -> Void)?
+    /// Replay: the files the recorded execve opened, in order, and its AT_RANDOM bytes.
+    public var execFilesFromLog: [LoggedExecFile]?
+    public var execRandomFromLog: [UInt8]?
+    /// The AT_RANDOM bytes the last execve gave the new program (the recorder logs them).
+    public internal(set) var lastExecRandom: [UInt8] = []
     /// Replay: signals come only from the log (no alarms, no signals from outside, no raising).
     public var signalsFromLog = false
 
@@ -123,7 +136,7 @@ public final class LinuxPersonality {
         let plain: [(String, Handler)] =
             descriptorHandlers + pathHandlers + memoryHandlers + processHandlers
             + signalHandlers + timeHandlers + networkHandlers
-        return plain.map { name, h in (name, { p, r in .value(try h(p, r)) }) } + outcomeHandlers
+        return plain.map { name, h in (name, { p, r in .value(try h(p, r)) }) } + outcomeHandlers + execHandlers
     }
 
     /// Names of the syscalls this personality implements (a test compares them with the table).

@@ -25,7 +25,17 @@ public final class Recorder: GuestKernel {
         writer = try EventWriter(path: trace.eventsPath)
         personality.onFileMapped = { [unowned self] fd, _ in self.mappedDigest = self.storeFile(fd: fd) }
         personality.onOpenForWriting = { [unowned self] host, guest in self.storePreImage(host: host, guest: guest) }
+        personality.onExecFileOpened = { [unowned self] guest, fd in
+            if let digest = self.storeFile(fd: fd) {
+                self.execFiles.append((guest, digest))
+            } else {
+                self.failure = self.failure ?? .io(path: guest.description, errno: EIO)
+            }
+        }
     }
+
+    /// The files the current execve opened (a failed one opens some too: they are not logged).
+    private var execFiles: [(path: ByteString, digest: String)] = []
 
     /// Keep a copy of a whole file (once per path and size/mtime) and return its digest.
     public func storeFile(fd: Int32) -> String? {
@@ -84,6 +94,12 @@ public final class Recorder: GuestKernel {
         if req.number == ChannelPort.number { return personality.handle(req) }
         memory.writeRanges = []
         mappedDigest = nil
+        execFiles = []
+        // Path arguments are read before the call: execve replaces the memory they are in.
+        var paths: [(index: Int, bytes: [UInt8])] = []
+        for i in ReplayPolicy.pathArguments(req.number) where req[i] != 0 {
+            if let s = try? memory.cString(at: req[i], max: 4095) { paths.append((i, s)) }
+        }
         let outcome = personality.handle(req)
         let ranges = memory.writeRanges ?? []
         memory.writeRanges = nil
@@ -95,10 +111,8 @@ public final class Recorder: GuestKernel {
                 personality.consoleKind(req[$0])
             } ?? 0,
             writes: [])
-        for i in ReplayPolicy.pathArguments(req.number) where req[i] != 0 {
-            if let s = try? memory.cString(at: req[i], max: 4095) { event.paths.append((i, s)) }
-        }
-        if !ReplayPolicy.reexecutes(req.number) {
+        event.paths = paths
+        if ReplayPolicy.rule(req.number) == .fedBack {
             // What the call left in guest memory: each written range's contents now, trimmed to the
             // result for calls whose result counts the bytes they produced.
             var budget = ReplayPolicy.resultSized(req.number) ? max(0, event.result) : Int64.max
@@ -114,6 +128,10 @@ public final class Recorder: GuestKernel {
         do {
             if let d = mappedDigest {
                 try writer.append(Event(kind: EventKind.mappedFile.rawValue, payload: Hex.bytes(d)))
+            }
+            if case .exec = outcome {
+                let exec = ExecEvent(atRandom: personality.lastExecRandom, files: execFiles)
+                try writer.append(Event(kind: EventKind.exec.rawValue, payload: exec.encoded()))
             }
             try writer.append(Event(kind: EventKind.syscall.rawValue, payload: event.encoded()))
         } catch {

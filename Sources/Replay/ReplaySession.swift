@@ -96,6 +96,8 @@ public final class ReplaySession {
         }
         replayer.describeRIP = { rip in machine.describe(rip: rip) }
         replayer.onMappedBlob = { blob, recorded in machine.displayNames[blob] = recorded }
+        ProgramImages.install(
+            on: personality, machine: machine, ids: (process.uid, process.euid, process.gid, process.egid))
         do { try machine.start(loaded) } catch { throw ReplaySetupError("\(error)") }
         self.directory = dir
         self.header = header

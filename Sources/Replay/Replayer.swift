@@ -89,6 +89,7 @@ public final class Replayer: GuestKernel {
         guard divergence == nil, traceError == nil, !endedEarly else { return .halt }
         onEvent?(index)
         var mapped: String?
+        var exec: ExecEvent?
         let event: SyscallEvent
         do {
             guard var e = try reader.next() else {
@@ -104,6 +105,17 @@ public final class Replayer: GuestKernel {
             }
             if e.kind == EventKind.mappedFile.rawValue {
                 mapped = Hex.string(e.payload)
+                guard let next = try reader.next() else {
+                    endedEarly = true
+                    return .halt
+                }
+                e = next
+            }
+            if e.kind == EventKind.exec.rawValue {
+                do { exec = try ExecEvent.decode(e.payload) } catch {
+                    traceError = .corruptEvent(index: index, why: error.why)
+                    return .halt
+                }
                 guard let next = try reader.next() else {
                     endedEarly = true
                     return .halt
@@ -135,6 +147,10 @@ public final class Replayer: GuestKernel {
         let used = SyscallTable.arity(req.number)
         guard req.number == event.number, seenArgs.prefix(used) == event.args.prefix(used) else {
             return diverge(req, "expected \(event.name)(\(hexList(event.args))), saw \(req.name)(\(hexList(seenArgs)))")
+        }
+
+        if ReplayPolicy.rule(req.number) == .loaded, case .exec = event.outcome {
+            return loadAgain(req, event, exec)
         }
 
         if ReplayPolicy.reexecutes(req.number) {
@@ -191,9 +207,47 @@ public final class Replayer: GuestKernel {
         switch event.outcome {
         case .deliver(let d): return deliver(d, req)
         case .exit, .killed, .value: return event.outcome
-        case .setFSBase, .signalReturn, .halt:
+        case .setFSBase, .signalReturn, .halt, .exec:
             return diverge(req, "\(req.name) is fed back from the log but recorded \(event.outcome)")
         }
+    }
+
+    /// A successful execve: the new program is loaded again from the trace's copies of the files
+    /// the recording loaded, asked for by the same names in the same order, with the same
+    /// AT_RANDOM bytes; it must start where the recorded one did.
+    private func loadAgain(_ req: SyscallRequest, _ event: SyscallEvent, _ exec: ExecEvent?) -> SyscallOutcome {
+        guard let exec else { return diverge(req, "the recording has no record of the program \(req.name) loaded") }
+        var files: [LoggedExecFile] = []
+        for f in exec.files {
+            let file: String
+            do { file = try trace.blobFile(f.digest) } catch {
+                traceError = error
+                return .halt
+            }
+            files.append(
+                LoggedExecFile(path: f.path, file: file) { [unowned self] in
+                    do throws(TraceError) {
+                        let fd = try self.trace.openBlob(f.digest)
+                        self.onMappedBlob?(file, f.path.description)
+                        return fd
+                    } catch {
+                        self.traceError = error
+                        throw SysError(EIO)
+                    }
+                })
+        }
+        personality.execFilesFromLog = files
+        personality.execRandomFromLog = exec.atRandom
+        let again = personality.handle(req)
+        let unused = personality.execFilesFromLog ?? []
+        personality.execFilesFromLog = nil
+        personality.execRandomFromLog = nil
+        if traceError != nil { return .halt }
+        onServed?(index, req, event)
+        guard again == event.outcome, unused.isEmpty else {
+            return diverge(req, "\(req.name) loaded again to \(again), recorded \(event.outcome)")
+        }
+        return again
     }
 
     /// A throw-away clone evaluating something in the guest (Docs/architecture.md "Looking without

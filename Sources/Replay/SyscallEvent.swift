@@ -12,6 +12,58 @@ public enum EventKind: UInt8 {
     /// A regular file's contents just before the program opened it for writing: the digest of
     /// its blob (32 bytes) and its guest path. Replay ignores it; SQL time travel starts from it.
     case preImage = 4
+    /// Before a successful execve: the AT_RANDOM bytes the new program got (16) and the files the
+    /// call opened, in order (ExecEvent). Replay loads the new program from their blobs.
+    case exec = 5
+}
+
+/// The payload of an `EventKind.exec` event.
+public struct ExecEvent: Equatable {
+    public var atRandom: [UInt8]
+    /// The guest path each file was asked for, and its blob's SHA-256 (hex).
+    public var files: [(path: ByteString, digest: String)]
+
+    public init(atRandom: [UInt8], files: [(path: ByteString, digest: String)]) {
+        self.atRandom = atRandom
+        self.files = files
+    }
+
+    public static func == (a: ExecEvent, b: ExecEvent) -> Bool {
+        a.atRandom == b.atRandom && a.files.map(\.path) == b.files.map(\.path)
+            && a.files.map(\.digest) == b.files.map(\.digest)
+    }
+
+    public func encoded() -> [UInt8] {
+        var b = atRandom
+        appendVarint(&b, UInt64(files.count))
+        for f in files {
+            b += Hex.bytes(f.digest)
+            appendVarint(&b, UInt64(f.path.count))
+            b += f.path.bytes
+        }
+        return b
+    }
+
+    public static func decode(_ p: [UInt8]) throws(SyscallEvent.DecodeError) -> ExecEvent {
+        guard p.count >= 16 else { throw .init(why: "an exec event of \(p.count) bytes") }
+        var i = 16
+        guard let (n, used) = readVarint(p, i), n <= 16 else { throw .init(why: "an exec event's file count") }
+        i += used
+        var files: [(path: ByteString, digest: String)] = []
+        for _ in 0..<n {
+            guard p.count - i >= 32 else { throw .init(why: "an exec event's digest runs past it") }
+            let digest = Hex.string(Array(p[i..<i + 32]))
+            i += 32
+            guard let (len, used) = readVarint(p, i), len <= UInt64(p.count - i - used) else {
+                throw .init(why: "an exec event's path runs past it")
+            }
+            i += used
+            files.append((ByteString(Array(p[i..<i + Int(len)])), digest))
+            i += Int(len)
+        }
+        guard i == p.count else { throw .init(why: "\(p.count - i) bytes left over in an exec event") }
+        return ExecEvent(atRandom: Array(p[0..<16]), files: files)
+    }
 }
 
 /// The payload of an `EventKind.syscall` event.
@@ -82,6 +134,10 @@ public struct SyscallEvent: Equatable {
         case .signalReturn(let frame):
             b.append(5)
             appendVarint(&b, frame)
+        case .exec(let entry, let stack):
+            b.append(6)
+            appendVarint(&b, entry)
+            appendVarint(&b, stack)
         case .halt: break  // never logged: the recorder halts a run without writing the call
         }
         appendVarint(&b, UInt64(writes.count))
@@ -138,6 +194,9 @@ public struct SyscallEvent: Equatable {
                     signal: sig, handler: handler, restorer: 0, flags: 0, savedMask: 0,
                     code: code, senderPID: 0, senderUID: 0, result: result))
         case 5: outcome = .signalReturn(frame: try varint())
+        case 6:
+            let entry = try varint()
+            outcome = .exec(entry: entry, stack: try varint())
         case let t: throw DecodeError(why: "unknown outcome \(t)")
         }
         let n = try varint()
@@ -169,6 +228,7 @@ public struct SyscallEvent: Equatable {
 /// which descriptor's file it writes.
 public enum ReplayPolicy {
     public static func reexecutes(_ nr: UInt64) -> Bool { SyscallTable.row(nr)?.replay == .runAgain }
+    public static func rule(_ nr: UInt64) -> ReplayRule { SyscallTable.row(nr)?.replay ?? .fedBack }
     static func resultSized(_ nr: UInt64) -> Bool { SyscallTable.row(nr)?.resultSized ?? false }
     static func pathArguments(_ nr: UInt64) -> [Int] { SyscallTable.row(nr)?.paths ?? [] }
     static func output(_ nr: UInt64) -> Int? { SyscallTable.row(nr)?.output }

@@ -62,6 +62,7 @@ func describeTrace(_ path: String, json: Bool) throws {
         ("syscall", s.byKind[EventKind.syscall.rawValue] ?? 0),
         ("mapped file", s.byKind[EventKind.mappedFile.rawValue] ?? 0),
         ("pre-image", s.byKind[EventKind.preImage.rawValue] ?? 0),
+        ("program loaded", s.byKind[EventKind.exec.rawValue] ?? 0),
         ("end", s.byKind[EventKind.end.rawValue] ?? 0),
     ]
     let top = s.bySyscall.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }

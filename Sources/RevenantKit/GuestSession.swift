@@ -195,6 +195,7 @@ public final class GuestSession {
         personality.setBreak(loaded.brkStart)
         personality.mmapTop = loaded.mmapTop
         personality.fds.installStdio(replica?.stdio ?? [0, 1, 2])
+        ProgramImages.install(on: personality, machine: machine, ids: ids)
         if keepChannel { personality.channel.mode = .collect }
         do { try machine.start(loaded) } catch {
             abandon()

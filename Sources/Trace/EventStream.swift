@@ -6,7 +6,9 @@ import Glibc
 /// killed midway leaves a stream that reads up to its last complete chunk.
 public enum EventStreamFormat {
     public static let magic: [UInt8] = Array("RVNTEVTS".utf8)
-    public static let version: UInt32 = 1
+    /// 2 added the exec event and outcome (execve); a version 1 stream is read as it is.
+    public static let version: UInt32 = 2
+    public static let oldestReadable: UInt32 = 1
     public static let preambleSize = 16
     public static let chunkMagic: UInt32 = 0x4B43_5652  // "RVCK"
     public static let chunkHeaderSize = 32
@@ -112,7 +114,7 @@ public struct EventReader {
                 why: "the events file does not start with \(String(decoding: EventStreamFormat.magic, as: UTF8.self))")
         }
         let version = readLE32(bytes, 8)
-        guard version == EventStreamFormat.version else {
+        guard (EventStreamFormat.oldestReadable...EventStreamFormat.version).contains(version) else {
             throw .unsupportedVersion(file: path, found: version, supported: EventStreamFormat.version)
         }
         // Every byte is checked: the preamble's reserved word too.

@@ -81,7 +81,7 @@ final class TraceFormatTests: XCTestCase {
         ]
         let path = try writeEvents(events)
         let hex = try Data(contentsOf: URL(fileURLWithPath: path)).map { String(format: "%02x", $0) }.joined()
-        let golden = packageRootDirectory().appendingPathComponent("Tests/Golden/events-v1.hex")
+        let golden = packageRootDirectory().appendingPathComponent("Tests/Golden/events-v2.hex")
         if ProcessInfo.processInfo.environment["REVENANT_UPDATE_GOLDEN"] == "1" {
             try (hex + "\n").write(to: golden, atomically: true, encoding: .utf8)
         }
@@ -90,6 +90,25 @@ final class TraceFormatTests: XCTestCase {
             hex, expected,
             "the events format changed: bump EventStreamFormat.version, update Docs/trace-format.md, regenerate with REVENANT_UPDATE_GOLDEN=1"
         )
+    }
+
+    /// A version 1 events file (written before execve was supported) still reads, event for event.
+    func testVersionOneEventsStillRead() throws {
+        let v1 = packageRootDirectory().appendingPathComponent("Tests/Golden/events-v1.hex")
+        let hex = try String(contentsOf: v1, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let bytes = stride(from: 0, to: hex.count, by: 2).map { i -> UInt8 in
+            let a = hex.index(hex.startIndex, offsetBy: i)
+            return UInt8(hex[a..<hex.index(a, offsetBy: 2)], radix: 16)!
+        }
+        XCTAssertEqual(bytes[8], 1, "a version 1 stream")
+        let (back, truncated) = try readAll(bytes)
+        XCTAssertNil(truncated)
+        XCTAssertEqual(
+            back,
+            [
+                Event(kind: 1, payload: Array("hello".utf8)), Event(kind: 2, payload: []),
+                Event(kind: 1, payload: [UInt8](repeating: 0xab, count: 40)),
+            ])
     }
 
     func testHeaderRoundTripAndGoldenPrefix() throws {
@@ -172,9 +191,9 @@ final class TraceFormatTests: XCTestCase {
             XCTAssertEqual("\(e)", "corrupt event chunk at byte offset 16: CRC mismatch")
         }
         var version = bytes
-        version[8] = 2
+        version[8] = 3
         XCTAssertThrowsError(try readAll(version)) { e in
-            XCTAssertEqual(e as? TraceError, .unsupportedVersion(file: "events", found: 2, supported: 1))
+            XCTAssertEqual(e as? TraceError, .unsupportedVersion(file: "events", found: 3, supported: 2))
         }
         XCTAssertThrowsError(try readAll(Array("not a trace at all".utf8))) { e in
             guard case .notATrace? = e as? TraceError else { return XCTFail("\(e)") }
