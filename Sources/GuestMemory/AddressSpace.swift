@@ -38,8 +38,8 @@ public final class AddressSpace: @unchecked Sendable {
         public var description: String {
             switch self {
             case .reserve(let a, let s, let e):
-                return
-                    "cannot reserve guest memory at 0x\(String(a, radix: 16)) (\(s >> 20) MiB): \(String(cString: strerror(e)))"
+                let reason = String(cString: strerror(e))
+                return "cannot reserve guest memory at 0x\(String(a, radix: 16)) (\(s >> 20) MiB): \(reason)"
             }
         }
     }

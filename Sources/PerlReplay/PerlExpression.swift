@@ -460,7 +460,8 @@ private struct Parser {
             throw error(
                 word.isEmpty
                     ? "unexpected \"\(c)\""
-                    : "\(word) is not supported here (variables, literals, operators and defined/length/scalar/exists/ref/abs/int/lc/uc)"
+                    : "\(word) is not supported here "
+                        + "(variables, literals, operators and defined/length/scalar/exists/ref/abs/int/lc/uc)"
             )
         }
     }

@@ -114,7 +114,8 @@ extension LinuxPersonality {
                     if v != UInt32(truncatingIfNeeded: r[2]) { throw SysError(EAGAIN) }
                     // Nobody else could ever wake a single-threaded process.
                     p.diagnose(
-                        "futex wait on 0x\(String(r[0], radix: 16)) would block forever (one thread); returning ETIMEDOUT",
+                        "futex wait on 0x\(String(r[0], radix: 16)) would block forever (one thread); "
+                            + "returning ETIMEDOUT",
                         key: 0x3_0000_0000)
                     throw SysError(ETIMEDOUT)
                 default: throw SysError(ENOSYS)

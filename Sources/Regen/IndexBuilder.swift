@@ -24,8 +24,9 @@ struct IndexBuilder {
         var other: String? = nil
         var description: String {
             if let other { return "event #\(event): \(other)" + (statement.map { " (at \($0))" } ?? "") }
+            let shownDetail = detail.isEmpty ? "" : "(" + detail + ")"
             return
-                "event #\(event) \(syscall)\(detail.isEmpty ? "" : "(" + detail + ")") reads \(kind.rawValue) outside any hooked op"
+                "event #\(event) \(syscall)\(shownDetail) reads \(kind.rawValue) outside any hooked op"
                 + (statement.map { " (after \($0))" } ?? "")
         }
     }
@@ -180,10 +181,10 @@ struct IndexBuilder {
                     values: "[" + args.map(jsonQuote).joined(separator: ",") + "]")
                 nondeterministicCount += 1
             case .hashState(let seed, let bits, let enabled):
+                let seedHex = seed.map { String($0, radix: 16).leftPad(2) }.joined()
                 try sink.nondeterminism(
                     op: "hash seed", statement: currentStatement, beginEvent: event, endEvent: event, errno: 0,
-                    values:
-                        "{\"seed\":\"\(seed.map { String($0, radix: 16).leftPad(2) }.joined())\",\"rand_bits\":\(bits),\"randomised\":\(enabled)}"
+                    values: "{\"seed\":\"\(seedHex)\",\"rand_bits\":\(bits),\"randomised\":\(enabled)}"
                 )
                 nondeterministicCount += 1
             case .sqlConnection(let id, let file):

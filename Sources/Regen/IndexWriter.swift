@@ -8,33 +8,44 @@ public enum IndexSchema {
         CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
         -- program_code: 1 for the program's own files (not a module under /usr, not a string eval).
         CREATE TABLE files(id INTEGER PRIMARY KEY, path TEXT NOT NULL, sha256 TEXT, program_code INTEGER NOT NULL);
-        CREATE TABLE contexts(id INTEGER PRIMARY KEY, file INTEGER NOT NULL REFERENCES files(id), package TEXT, sub TEXT);
+        CREATE TABLE contexts(id INTEGER PRIMARY KEY, file INTEGER NOT NULL REFERENCES files(id), \
+        package TEXT, sub TEXT);
         -- One row per Perl statement executed; event = the index of the next syscall event (the
         -- statement ran after event - 1 and before event).
-        CREATE TABLE statements(seq INTEGER PRIMARY KEY, event INTEGER NOT NULL, context INTEGER NOT NULL, line INTEGER NOT NULL);
+        CREATE TABLE statements(seq INTEGER PRIMARY KEY, event INTEGER NOT NULL, context INTEGER NOT NULL, \
+        line INTEGER NOT NULL);
         -- Perl's nondeterministic results, and the process's start state (%ENV, @ARGV, hash seed).
         CREATE TABLE nondeterminism(seq INTEGER PRIMARY KEY, op TEXT NOT NULL, statement INTEGER NOT NULL,
-                                    begin_event INTEGER NOT NULL, end_event INTEGER NOT NULL, errno INTEGER NOT NULL, value TEXT NOT NULL);
+                                    begin_event INTEGER NOT NULL, end_event INTEGER NOT NULL, \
+        errno INTEGER NOT NULL, value TEXT NOT NULL);
         -- The SQLite shim's log: connections, prepared statements (with the tables SQLite's authorizer
         -- saw them read and write), and one row per statement execution (seq = N of `sql --at N`).
-        CREATE TABLE sql_connections(id INTEGER PRIMARY KEY, file TEXT NOT NULL, opened_event INTEGER NOT NULL, closed_event INTEGER);
+        CREATE TABLE sql_connections(id INTEGER PRIMARY KEY, file TEXT NOT NULL, opened_event INTEGER NOT NULL, \
+        closed_event INTEGER);
         CREATE TABLE sql_prepared(id INTEGER PRIMARY KEY, connection INTEGER NOT NULL, sql TEXT NOT NULL,
                                   tables_read TEXT NOT NULL, tables_written TEXT NOT NULL);
         -- rc NULL: the execution never finished (the process ended first). NULL bindings, clock,
         -- random: none; NULL digest with an rc: no row changed. The SQL text is the prepared one's.
-        CREATE TABLE sql_statements(seq INTEGER PRIMARY KEY, event INTEGER NOT NULL, end_event INTEGER NOT NULL, perl_statement INTEGER,
-                                    user_statement INTEGER, prepared INTEGER NOT NULL, connection INTEGER, bindings TEXT,
-                                    rc INTEGER, rows INTEGER, changes INTEGER, digest TEXT, clock TEXT, random TEXT, bindings_raw BLOB);
-        CREATE TABLE sql_triggers(seq INTEGER PRIMARY KEY, statement INTEGER, connection INTEGER NOT NULL, text TEXT NOT NULL, event INTEGER NOT NULL);
-        CREATE TABLE sql_events(seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, statement INTEGER, event INTEGER NOT NULL, value TEXT NOT NULL);
+        CREATE TABLE sql_statements(seq INTEGER PRIMARY KEY, event INTEGER NOT NULL, \
+        end_event INTEGER NOT NULL, perl_statement INTEGER,
+                                    user_statement INTEGER, prepared INTEGER NOT NULL, \
+        connection INTEGER, bindings TEXT,
+                                    rc INTEGER, rows INTEGER, changes INTEGER, digest TEXT, \
+        clock TEXT, random TEXT, bindings_raw BLOB);
+        CREATE TABLE sql_triggers(seq INTEGER PRIMARY KEY, statement INTEGER, connection INTEGER NOT NULL, \
+        text TEXT NOT NULL, event INTEGER NOT NULL);
+        CREATE TABLE sql_events(seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, statement INTEGER, \
+        event INTEGER NOT NULL, value TEXT NOT NULL);
         -- The Perl shim's records of the run (channel format, Perl records only): what the fast
         -- Perl-level replay feeds back (Docs/perl-replay.md).
         CREATE TABLE perl_feed(bytes BLOB NOT NULL);
         CREATE VIEW sql_log AS
-            SELECT s.seq, s.event, s.perl_statement, s.user_statement, c.file AS db, p.sql, coalesce(s.bindings, '[]') AS bindings,
+            SELECT s.seq, s.event, s.perl_statement, s.user_statement, c.file AS db, p.sql, \
+        coalesce(s.bindings, '[]') AS bindings,
                    s.rc, s.rows, s.changes, s.digest, p.tables_read, p.tables_written, coalesce(s.clock, '[]') AS clock,
                    coalesce(s.random, '[]') AS random
-            FROM sql_statements s LEFT JOIN sql_connections c ON c.id = s.connection LEFT JOIN sql_prepared p ON p.id = s.prepared;
+            FROM sql_statements s LEFT JOIN sql_connections c ON c.id = s.connection \
+        LEFT JOIN sql_prepared p ON p.id = s.prepared;
         CREATE VIEW perl_statements AS
             SELECT s.seq, s.event, f.path AS file, s.line, c.package, c.sub
             FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file;

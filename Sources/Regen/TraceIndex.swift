@@ -68,12 +68,14 @@ public final class TraceIndex {
             }
             let statementsWanted = filter.op == nil || filter.selectsStatements
             let resultsWanted = !filter.selectsStatements || filter.op != nil
+            let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            let statementsWhere = statementsWanted ? whereClause : "WHERE 0"
             let stmts = try Row.fetchCursor(
                 db,
                 sql: """
                     SELECT s.seq, s.event, f.path, s.line, c.package, c.sub FROM statements s
                     JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
-                    \(statementsWanted ? (conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")) : "WHERE 0")
+                    \(statementsWhere)
                     ORDER BY s.seq
                     """, arguments: StatementArguments(args.map { $0?.databaseValue ?? .null }))
             let results = try Row.fetchCursor(
@@ -136,7 +138,8 @@ extension TraceIndex {
             var args: [DatabaseValue] = []
             if let t = filter.table {
                 conditions.append(
-                    "(EXISTS (SELECT 1 FROM json_each(l.tables_read) WHERE value = ?1) OR EXISTS (SELECT 1 FROM json_each(l.tables_written) WHERE value = ?1))"
+                    "(EXISTS (SELECT 1 FROM json_each(l.tables_read) WHERE value = ?1)"
+                        + " OR EXISTS (SELECT 1 FROM json_each(l.tables_written) WHERE value = ?1))"
                 )
                 args.append(t.databaseValue)
             }
@@ -156,16 +159,21 @@ extension TraceIndex {
                 conditions.append("l.seq = ?\(args.count + 1)")
                 args.append(n.databaseValue)
             }
+            let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             let rows = try Row.fetchCursor(
                 db,
                 sql: """
-                    SELECT l.seq, l.event, l.db, l.sql, l.bindings, l.rc, l.rows, l.changes, l.tables_read, l.tables_written,
-                           (SELECT f.path || ':' || s.line FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
+                    SELECT l.seq, l.event, l.db, l.sql, l.bindings, l.rc, l.rows, l.changes,
+                           l.tables_read, l.tables_written,
+                           (SELECT f.path || ':' || s.line FROM statements s
+                            JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
                             WHERE s.seq = l.perl_statement) AS perl,
-                           (SELECT f.path || ':' || s.line FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
+                           (SELECT f.path || ':' || s.line FROM statements s
+                            JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
                             WHERE s.seq = l.user_statement AND l.user_statement != l.perl_statement) AS caller,
-                           (SELECT group_concat(text, char(31)) FROM (SELECT text FROM sql_triggers t WHERE t.statement = l.seq ORDER BY t.seq)) AS triggers
-                    FROM sql_log l \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")) ORDER BY l.seq
+                           (SELECT group_concat(text, char(31))
+                            FROM (SELECT text FROM sql_triggers t WHERE t.statement = l.seq ORDER BY t.seq)) AS triggers
+                    FROM sql_log l \(whereClause) ORDER BY l.seq
                     """, arguments: StatementArguments(args))
             while let r = try rows.next() {
                 let joined: String? = r["triggers"]
@@ -191,7 +199,8 @@ extension TraceIndex {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT s.seq, s.event, f.path, s.line FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
+                    SELECT s.seq, s.event, f.path, s.line FROM statements s
+                    JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
                     WHERE s.line IN (\(lines.map(String.init).joined(separator: ","))) ORDER BY s.seq
                     """
             ).map { (seq: $0[0], event: $0[1], file: $0[2], line: $0[3]) }
@@ -221,10 +230,10 @@ extension TraceIndex {
         try queue.read { db in
             for start in stride(from: 0, to: seqs.count, by: 500) {
                 let chunk = seqs[start..<min(start + 500, seqs.count)]
+                let seqList = chunk.map(String.init).joined(separator: ",")
                 for r in try Row.fetchAll(
                     db,
-                    sql:
-                        "SELECT seq, event, file, line, package, sub FROM perl_statements WHERE seq IN (\(chunk.map(String.init).joined(separator: ",")))"
+                    sql: "SELECT seq, event, file, line, package, sub FROM perl_statements WHERE seq IN (\(seqList))"
                 ) {
                     out[r[0]] = (event: r[1], file: r[2], line: r[3], package: r[4] ?? "main", sub: r[5])
                 }

@@ -38,7 +38,8 @@ public final class ReplaySession {
         }
         if !ignoreCPU, let difference = ReplaySession.cpuDifference(header.cpuid) {
             throw ReplaySetupError(
-                "\(path) was recorded on another CPU (\(difference)); replay would not be exact (--ignore-cpu to try anyway)"
+                "\(path) was recorded on another CPU (\(difference)); "
+                    + "replay would not be exact (--ignore-cpu to try anyway)"
             )
         }
         let machine: GuestMachine
@@ -118,7 +119,8 @@ public final class ReplaySession {
         if replayer.endedEarly {
             let at = replayer.truncatedAt.map { " (the events file ends inside a chunk at byte offset \($0))" } ?? ""
             return .traceFailed(
-                "\(directory.path) ends after event \(replayer.index): its recording was cut short\(at); replay stopped there"
+                "\(directory.path) ends after event \(replayer.index): "
+                    + "its recording was cut short\(at); replay stopped there"
             )
         }
         if let end = replayer.readEnd(), end.status != termination.exitStatus {
@@ -138,8 +140,8 @@ public final class ReplaySession {
             for (name, a, b) in [
                 ("eax", r.eax, h.eax), ("ebx", r.ebx, h.ebx), ("ecx", r.ecx, h.ecx), ("edx", r.edx, h.edx),
             ] where a != b {
-                return
-                    "CPUID leaf 0x\(String(r.leaf, radix: 16)).\(r.subleaf) \(name): recorded 0x\(String(a, radix: 16)), here 0x\(String(b, radix: 16))"
+                let leaf = "0x\(String(r.leaf, radix: 16)).\(r.subleaf)"
+                return "CPUID leaf \(leaf) \(name): recorded 0x\(String(a, radix: 16)), here 0x\(String(b, radix: 16))"
             }
         }
         return nil

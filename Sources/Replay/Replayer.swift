@@ -136,9 +136,8 @@ public final class Replayer: GuestKernel {
         }
         defer {
             // Numbered as the divergence report and `log syscalls` number events (from 0).
-            recent.append(
-                "#\(index) \(event.name)(\(event.args.prefix(3).map { "0x" + String($0, radix: 16) }.joined(separator: ", ")), …) = \(event.result)"
-            )
+            let firstArgs = event.args.prefix(3).map { "0x" + String($0, radix: 16) }.joined(separator: ", ")
+            recent.append("#\(index) \(event.name)(\(firstArgs), …) = \(event.result)")
             if recent.count > 10 { recent.removeFirst() }
             index += 1
         }
@@ -197,7 +196,8 @@ public final class Replayer: GuestKernel {
             do { try memory.write(w.bytes, at: w.address) } catch {
                 return diverge(
                     req,
-                    "the recorded result of \(req.name) writes outside guest memory at 0x\(String(w.address, radix: 16))"
+                    "the recorded result of \(req.name) writes outside guest memory "
+                        + "at 0x\(String(w.address, radix: 16))"
                 )
             }
         }
@@ -292,7 +292,8 @@ public final class Replayer: GuestKernel {
         else {
             return diverge(
                 req,
-                "the recording delivered \(Signal.name(d.signal)) to a handler at 0x\(String(d.handler, radix: 16)); the program has none there now"
+                "the recording delivered \(Signal.name(d.signal)) to a handler at 0x\(String(d.handler, radix: 16)); "
+                    + "the program has none there now"
             )
         }
         return .deliver(mine)

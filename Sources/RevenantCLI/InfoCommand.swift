@@ -9,8 +9,10 @@ import RevenantKit
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Describe this host's virtualization (hypervisor, trap strategy, CPU signature).",
-        discussion:
-            "With a TRACE (from `revenant record`) it describes the recorded run: program, duration, events by kind, sizes, blobs, trap strategy and CPU signature."
+        discussion: """
+            With a TRACE (from `revenant record`) it describes the recorded run: program, duration, events by kind, \
+            sizes, blobs, trap strategy and CPU signature.
+            """
     )
 
     @Argument(help: "A trace directory: describe the recorded run instead.")
@@ -34,13 +36,21 @@ struct Info: ParsableCommand {
         } catch { kvmState = "unavailable: \(error)" }
         if json {
             let leaves = sig.leaves.map { l in
-                "{\"leaf\":\(l.leaf),\"subleaf\":\(l.subleaf),\"eax\":\(l.eax),\"ebx\":\(l.ebx),\"ecx\":\(l.ecx),\"edx\":\(l.edx)}"
+                "{\"leaf\":\(l.leaf),\"subleaf\":\(l.subleaf),"
+                    + "\"eax\":\(l.eax),\"ebx\":\(l.ebx),\"ecx\":\(l.ecx),\"edx\":\(l.edx)}"
             }.joined(separator: ",")
             print(
-                "{\"kvm\":\"\(kvmState)\",\"hypervisor\":\"\(hypervisor)\",\"trap_strategy\":\"\(strategy.rawValue)\",\"memslots\":\(memslots),\"cpu_vendor\":\"\(sig.vendor)\",\"cpu_brand\":\"\(sig.brand)\",\"cpuid\":[\(leaves)]}"
+                "{\"kvm\":\"\(kvmState)\",\"hypervisor\":\"\(hypervisor)\",\"trap_strategy\":\"\(strategy.rawValue)\","
+                    + "\"memslots\":\(memslots),\"cpu_vendor\":\"\(sig.vendor)\",\"cpu_brand\":\"\(sig.brand)\","
+                    + "\"cpuid\":[\(leaves)]}"
             )
             return
         }
+        let determinism =
+            strategy == .pvmUserStub
+            ? "CPUID and RDTSC run natively (PVM cannot trap them): replay needs the same CPU signature"
+            : "CPUID fixed, RDTSC trapped (planned)"
+        let implemented = SyscallTable.entries.filter { $0.status != .unsupported }.count
         print(
             """
             /dev/kvm:       \(kvmState)\(memslots > 0 ? " (\(memslots) memory slots)" : "")
@@ -48,8 +58,8 @@ struct Info: ParsableCommand {
             trap strategy:  \(strategy.rawValue)\(strategy == .ring0Sysret ? " (untested on hardware)" : "")
             CPU:            \(sig.vendor), \(sig.brand)
             CPU features:   \(sig.features.joined(separator: " "))
-            determinism:    \(strategy == .pvmUserStub ? "CPUID and RDTSC run natively (PVM cannot trap them): replay needs the same CPU signature" : "CPUID fixed, RDTSC trapped (planned)")
-            syscalls:       \(SyscallTable.entries.filter { $0.status != .unsupported }.count) implemented (revenant syscalls)
+            determinism:    \(determinism)
+            syscalls:       \(implemented) implemented (revenant syscalls)
             """)
     }
 }
@@ -66,10 +76,10 @@ struct Syscalls: ParsableCommand {
             return
         }
         for e in SyscallTable.entries.sorted(by: { $0.number < $1.number }) {
-            let name = e.name.padding(18)
-            print(
-                "\(String(e.number).padding(4)) \(name) \(e.status.rawValue.padding(12)) \(e.replayClass.rawValue.padding(17)) \(e.replay.rawValue.padding(10)) \(e.notes)"
-            )
+            let number = String(e.number).padding(4), name = e.name.padding(18)
+            let status = e.status.rawValue.padding(12), replayClass = e.replayClass.rawValue.padding(17)
+            let replay = e.replay.rawValue.padding(10)
+            print("\(number) \(name) \(status) \(replayClass) \(replay) \(e.notes)")
         }
     }
 }

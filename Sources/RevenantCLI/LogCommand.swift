@@ -89,11 +89,11 @@ struct Log: ParsableCommand {
     }
 
     func json(_ i: UInt64, _ s: SyscallEvent) -> String {
-        var o =
-            "{\"event\":\(i),\"name\":\(jsonString(s.name)),\"args\":[\(s.args.map(String.init).joined(separator: ","))]"
+        let args = s.args.map(String.init).joined(separator: ",")
+        var o = "{\"event\":\(i),\"name\":\(jsonString(s.name)),\"args\":[\(args)]"
         if !s.paths.isEmpty {
-            o +=
-                ",\"paths\":{\(s.paths.map { "\"\($0.index)\":\(jsonString(String(decoding: $0.bytes, as: UTF8.self)))" }.joined(separator: ","))}"
+            let paths = s.paths.map { "\"\($0.index)\":\(jsonString(String(decoding: $0.bytes, as: UTF8.self)))" }
+            o += ",\"paths\":{\(paths.joined(separator: ","))}"
         }
         o += ",\"result\":\(s.result)"
         if s.result < 0 && s.result >= -4095, let n = errnoName(Int32(-s.result)) { o += ",\"errno\":\(jsonString(n))" }
@@ -131,15 +131,20 @@ extension Log {
                 printed += 1
                 switch entry {
                 case .statement(let seq, let event, let file, let line, let package, let sub):
-                    let name = sub ?? package ?? "main"
-                    print(
-                        jsonl
-                            ? "{\"seq\":\(seq),\"event\":\(event),\"file\":\(jsonString(file)),\"line\":\(line),\"package\":\(package.map(jsonString) ?? "null"),\"sub\":\(sub.map(jsonString) ?? "null")}"
-                            : "#\(seq) \(file):\(line) \(name) [event \(event)]")
+                    if jsonl {
+                        let packageJSON = package.map(jsonString) ?? "null", subJSON = sub.map(jsonString) ?? "null"
+                        print(
+                            "{\"seq\":\(seq),\"event\":\(event),\"file\":\(jsonString(file)),\"line\":\(line),"
+                                + "\"package\":\(packageJSON),\"sub\":\(subJSON)}")
+                    } else {
+                        let name = sub ?? package ?? "main"
+                        print("#\(seq) \(file):\(line) \(name) [event \(event)]")
+                    }
                 case .result(let seq, let op, let statement, let begin, let end, let err, let value):
                     if jsonl {
                         print(
-                            "{\"result\":\(seq),\"op\":\(jsonString(op)),\"statement\":\(statement),\"begin_event\":\(begin),\"end_event\":\(end),\"errno\":\(err),\"value\":\(value)}"
+                            "{\"result\":\(seq),\"op\":\(jsonString(op)),\"statement\":\(statement),"
+                                + "\"begin_event\":\(begin),\"end_event\":\(end),\"errno\":\(err),\"value\":\(value)}"
                         )
                     } else {
                         let shown = value.count > 200 ? String(value.prefix(200)) + "…" : value
@@ -148,9 +153,8 @@ extension Log {
                         let failed =
                             value == "[]" || value.hasPrefix("[null") || value.hasPrefix("[0")
                             || value.hasPrefix("[\"\"")
-                        print(
-                            "    \(op) = \(shown)\(err != 0 && failed ? " ($! = \(errnoName(Int32(err)) ?? String(err)))" : "")"
-                        )
+                        let errnoNote = err != 0 && failed ? " ($! = \(errnoName(Int32(err)) ?? String(err)))" : ""
+                        print("    \(op) = \(shown)\(errnoNote)")
                     }
                 }
                 return true

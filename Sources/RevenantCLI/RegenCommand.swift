@@ -49,9 +49,11 @@ struct RegenCommand: ParsableCommand {
             what.append("\(s.statements) Perl statements and \(s.nondeterministic) nondeterministic results")
         }
         if s.sqlStatements > 0 { what.append("\(s.sqlStatements) SQL statements") }
+        let regenerated = what.isEmpty ? "nothing (no shim logged anything)" : what.joined(separator: " and ")
+        let speed = s.statements > 0 ? "; \(rate) statements/s" : ""
         print(
-            "regenerated \(what.isEmpty ? "nothing (no shim logged anything)" : what.joined(separator: " and ")) from \(s.events) events "
-                + "in \(fmtMs(s.totalNanoseconds)) (replay \(fmtMs(s.replayNanoseconds))\(s.statements > 0 ? "; \(rate) statements/s" : ""))"
+            "regenerated \(regenerated) from \(s.events) events "
+                + "in \(fmtMs(s.totalNanoseconds)) (replay \(fmtMs(s.replayNanoseconds))\(speed))"
         )
         print(
             "index: \(trace)/index.sqlite, \(s.indexBytes) bytes"

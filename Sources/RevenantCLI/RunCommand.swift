@@ -35,7 +35,8 @@ struct SandboxOptions: ParsableArguments {
     @Option(
         name: .customLong("syscall-path"),
         help: ArgumentHelp(
-            "How syscalls reach the VMM under PVM: mailbox (a spinning VMM thread, the default) or exit (a VM exit each).",
+            "How syscalls reach the VMM under PVM: mailbox (a spinning VMM thread, the default) "
+                + "or exit (a VM exit each).",
             valueName: "mailbox|exit"))
     var syscallPath: SyscallPath = .mailbox
 

@@ -9,7 +9,8 @@ struct SQLCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sql",
         abstract:
-            "Travel in time in a recorded run's databases: rebuild one as it was after any SQL statement, or find when a query becomes true.",
+            "Travel in time in a recorded run's databases: rebuild one as it was after any SQL statement, "
+            + "or find when a query becomes true.",
         discussion: """
             Statements are numbered as `revenant log TRACE sql` prints them (N = 0, 1, …, across all \
             connections). The database is rebuilt from its pre-image (the copy the trace kept when the \
@@ -75,7 +76,8 @@ struct SQLCommand: ParsableCommand {
         do { (dir, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
         guard header.shims?.contains("sqlite") == true else {
             throw CLIError(
-                "\(trace) was recorded without the SQLite shim (--shims none, or a revenant without it): it has no query log",
+                "\(trace) was recorded without the SQLite shim (--shims none, or a revenant without it): "
+                    + "it has no query log",
                 code: 1)
         }
         let output = try restore.map {
@@ -142,18 +144,18 @@ struct SQLCommand: ParsableCommand {
         guard sql == machine else {
             let at = zip(sql, machine).prefix { $0 == $1 }.count
             throw CLIError(
-                "the SQL-level and machine-level reconstructions of \(r.file) differ (\(sql.count) vs \(machine.count) bytes, first difference at byte \(at))",
+                "the SQL-level and machine-level reconstructions of \(r.file) differ "
+                    + "(\(sql.count) vs \(machine.count) bytes, first difference at byte \(at))",
                 code: 124)
         }
-        return
-            "; the machine-level reconstruction (pre-image + replayed writes up to event \(r.endEvent)) is byte-identical"
+        return "; the machine-level reconstruction (pre-image + replayed writes up to event \(r.endEvent)) "
+            + "is byte-identical"
     }
 
     func summary(_ travel: TimeTravel, _ index: TraceIndex) throws {
         let dbs = try travel.databases()
-        print(
-            "\(index.sqlStatementCount) SQL statements; databases: \(dbs.isEmpty ? "none (in memory only)" : dbs.joined(separator: ", "))"
-        )
+        let databases = dbs.isEmpty ? "none (in memory only)" : dbs.joined(separator: ", ")
+        print("\(index.sqlStatementCount) SQL statements; databases: \(databases)")
     }
 
     func predicate(_ travel: TimeTravel, _ index: TraceIndex, _ query: String) throws {

@@ -106,9 +106,11 @@ func describeTrace(_ path: String, json: Bool) throws {
                 } ?? "null"))
         o.append("\"trap_strategy\":\(q(h.trapStrategy))")
         o.append("\"hypervisor\":\(q(h.hypervisor))")
-        o.append(
-            "\"cpuid\":[\(h.cpuid.map { "{\"leaf\":\($0.leaf),\"subleaf\":\($0.subleaf),\"eax\":\($0.eax),\"ebx\":\($0.ebx),\"ecx\":\($0.ecx),\"edx\":\($0.edx)}" }.joined(separator: ","))]"
-        )
+        let leaves: [String] = h.cpuid.map {
+            "{\"leaf\":\($0.leaf),\"subleaf\":\($0.subleaf),"
+                + "\"eax\":\($0.eax),\"ebx\":\($0.ebx),\"ecx\":\($0.ecx),\"edx\":\($0.edx)}"
+        }
+        o.append("\"cpuid\":[\(leaves.joined(separator: ","))]")
         print("{" + o.joined(separator: ",") + "}")
         return
     }
@@ -119,17 +121,30 @@ func describeTrace(_ path: String, json: Bool) throws {
                 as: UTF8.self)
         } ?? "?"
     let family = h.cpuid.first { $0.leaf == 1 }.map { "family/model/stepping 0x\(String($0.eax, radix: 16))" } ?? ""
+    let cutShort = s.truncatedAt.map { "; the events end inside a chunk at byte \($0)" } ?? ""
+    let outcome = s.status.map { "exit status \($0)" } ?? "incomplete (the recorder did not finish\(cutShort))"
+    let duration = s.nanoseconds.map { ", \(fmtMs($0))" } ?? ""
+    let topSyscalls =
+        top.prefix(8).map { "\($0.key) \($0.value)" }.joined(separator: ", ") + (top.count > 8 ? ", …" : "")
+    let sizes =
+        "header \(s.headerBytes) B, events \(s.eventBytes) B (compressed), blobs \(s.blobs) files \(s.blobBytes) B"
+    let perSyscall =
+        "\(s.syscallEventBytes / syscallEvents) B before compression, payload excluded "
+        + "(\(s.writtenBytes) B of memory writes in all)"
+    let shimsText =
+        (shims.isEmpty ? "none" : shims.joined(separator: ", "))
+        + (h.keptChannel == true ? " (live channel kept in channel.live)" : "")
     print(
         """
         program:        \(h.program)
         argv:           \(argv.joined(separator: " "))
         recorded:       \(h.recordedAt) in \(h.cwd)
-        outcome:        \(s.status.map { "exit status \($0)" } ?? "incomplete (the recorder did not finish\(s.truncatedAt.map { "; the events end inside a chunk at byte \($0)" } ?? ""))")\(s.nanoseconds.map { ", \(fmtMs($0))" } ?? "")
+        outcome:        \(outcome)\(duration)
         events:         \(s.events): \(kinds.map { "\($0.1) \($0.0)" }.joined(separator: ", "))
-        syscalls:       \(top.prefix(8).map { "\($0.key) \($0.value)" }.joined(separator: ", "))\(top.count > 8 ? ", …" : "")
-        sizes:          header \(s.headerBytes) B, events \(s.eventBytes) B (compressed), blobs \(s.blobs) files \(s.blobBytes) B
-        per syscall:    \(s.syscallEventBytes / syscallEvents) B before compression, payload excluded (\(s.writtenBytes) B of memory writes in all)
-        shims:          \(shims.isEmpty ? "none" : shims.joined(separator: ", "))\(h.keptChannel == true ? " (live channel kept in channel.live)" : "")
+        syscalls:       \(topSyscalls)
+        sizes:          \(sizes)
+        per syscall:    \(perSyscall)
+        shims:          \(shimsText)
         index:          \(indexText)
         trap strategy:  \(h.trapStrategy) (\(h.hypervisor))
         CPU signature:  \(vendor), \(family), \(h.cpuid.count) CPUID leaves

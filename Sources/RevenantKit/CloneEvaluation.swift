@@ -13,7 +13,8 @@ package enum CloneEvaluation {
     /// The code the shim evaluates: EXPR in list context, each value rendered as `--print` does.
     package static func code(for expression: String) -> String {
         #"do { my @__revenant = ("# + expression + #"); "#
-            + #"join(', ', map { !defined($_) ? 'undef' : ref($_) ? "$_" : /^-?(?:0|[1-9][0-9]{0,14})\z/ ? $_ : "'" . s/(['\\])/\\$1/gr . "'" } @__revenant) }"#
+            + #"join(', ', map { !defined($_) ? 'undef' : ref($_) ? "$_" : "#
+            + #"/^-?(?:0|[1-9][0-9]{0,14})\z/ ? $_ : "'" . s/(['\\])/\\$1/gr . "'" } @__revenant) }"#
     }
 
     /// The rendered value, or why there is none (one line).

@@ -238,11 +238,17 @@ public final class GuestSession {
             FileHandleStderr.write(report + "\n")
         }
         if options.verbose {
+            let syscallPath = machine.useMailbox ? "mailbox" : "exits"
+            let mailboxNote =
+                machine.mailboxStats.map {
+                    " (\($0.served) served by the spinner, \($0.fallbacks) starvation fallbacks)"
+                } ?? ""
             FileHandleStderr.write(
                 """
                 revenant: hypervisor \(machine.hypervisor), trap strategy \(machine.strategy.rawValue), \
-                syscalls via \(machine.useMailbox ? "mailbox" : "exits")\(machine.mailboxStats.map { " (\($0.served) served by the spinner, \($0.fallbacks) starvation fallbacks)" } ?? "")
-                revenant: VM start-up \(fmtMs(machine.startupNanoseconds)), guest run \(fmtMs(elapsed)) (\(fmtMs(machine.runNanoseconds)) in KVM_RUN), \
+                syscalls via \(syscallPath)\(mailboxNote)
+                revenant: VM start-up \(fmtMs(machine.startupNanoseconds)), guest run \(fmtMs(elapsed)) \
+                (\(fmtMs(machine.runNanoseconds)) in KVM_RUN), \
                 \(personality.syscallCount) syscalls, \(machine.exits) exits
 
                 """)

@@ -8,7 +8,8 @@ package func requireIndex(_ trace: String, shim: String, what: String) throws ->
     do { (dir, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
     guard header.shims?.contains(shim) == true else {
         throw CLIError(
-            "\(trace) was recorded without the \(what) shim (--shims none, or a revenant without it): it has no \(what) log",
+            "\(trace) was recorded without the \(what) shim (--shims none, or a revenant without it): "
+                + "it has no \(what) log",
             code: 1)
     }
     if TraceIndex.open(dir) == nil { _ = try regenerate(trace, ignoreCPU: false) }

@@ -54,7 +54,8 @@ package struct ShimSelection {
                 folders.append(String(lib[..<(lib.lastIndex(of: "/") ?? lib.endIndex)]))
             } else {
                 let why =
-                    "the SQLite shim is not built (run `make shims`, or set REVENANT_SHIMS to the folder holding sqlite/)"
+                    "the SQLite shim is not built "
+                    + "(run `make shims`, or set REVENANT_SHIMS to the folder holding sqlite/)"
                 if explicit { throw CLIError("--shims sqlite: \(why)") }
                 if spec.path.hasSuffix("/sqlite3") {
                     FileHandleStderr.write("revenant: \(why); recording without it\n")
@@ -65,7 +66,8 @@ package struct ShimSelection {
             if ShimSelection.isPerl(spec.path.description) {
                 guard let lib = ShimSelection.perlShimLibrary() else {
                     let why =
-                        "the Perl shim is not built (run `make shims`, or set REVENANT_SHIMS to the folder holding perl/lib)"
+                        "the Perl shim is not built "
+                        + "(run `make shims`, or set REVENANT_SHIMS to the folder holding perl/lib)"
                     if explicit { throw CLIError("--shims perl: \(why)") }
                     FileHandleStderr.write("revenant: \(why); recording without it\n")
                     return (spec, env, loaded, folders)

@@ -29,14 +29,16 @@ extension TraceIndex {
             let perl = try String.fetchOne(
                 db,
                 sql: """
-                    SELECT f.path || ':' || s.line FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
+                    SELECT f.path || ':' || s.line FROM statements s
+                    JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
                     WHERE s.seq = (SELECT max(seq) FROM statements WHERE event <= ?)
                     """, arguments: [event])
             // The same rule as the SQL log's caller (the index marks the program's own files).
             let caller = try String.fetchOne(
                 db,
                 sql: """
-                    SELECT f.path || ':' || s.line FROM statements s JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
+                    SELECT f.path || ':' || s.line FROM statements s
+                    JOIN contexts c ON c.id = s.context JOIN files f ON f.id = c.file
                     WHERE s.event <= ? AND f.program_code ORDER BY s.seq DESC LIMIT 1
                     """, arguments: [event])
             let sql = try Int.fetchOne(

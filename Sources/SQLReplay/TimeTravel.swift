@@ -86,12 +86,16 @@ public struct TimeTravel {
             let rows = try Row.fetchCursor(
                 db,
                 sql: """
-                    SELECT s.seq, s.connection, p.sql, s.end_event, s.bindings_raw, s.rc, s.rows, s.changes, s.digest, s.clock, s.random,
-                           (SELECT f.path || ':' || st.line FROM statements st JOIN contexts c ON c.id = st.context JOIN files f ON f.id = c.file
+                    SELECT s.seq, s.connection, p.sql, s.end_event, s.bindings_raw, s.rc, s.rows, s.changes,
+                           s.digest, s.clock, s.random,
+                           (SELECT f.path || ':' || st.line FROM statements st
+                            JOIN contexts c ON c.id = st.context JOIN files f ON f.id = c.file
                             WHERE st.seq = s.perl_statement) AS perl,
-                           (SELECT f.path || ':' || st.line FROM statements st JOIN contexts c ON c.id = st.context JOIN files f ON f.id = c.file
+                           (SELECT f.path || ':' || st.line FROM statements st
+                            JOIN contexts c ON c.id = st.context JOIN files f ON f.id = c.file
                             WHERE st.seq = s.user_statement) AS caller
-                    FROM sql_statements s JOIN sql_connections k ON k.id = s.connection JOIN sql_prepared p ON p.id = s.prepared
+                    FROM sql_statements s JOIN sql_connections k ON k.id = s.connection
+                    JOIN sql_prepared p ON p.id = s.prepared
                     WHERE k.file = ? AND s.seq <= ? ORDER BY s.seq
                     """, arguments: [file, last])
             var out: [Statement] = []
@@ -241,8 +245,12 @@ public struct TimeTravel {
                 // generate_series…). Harmless to skip when it changed nothing, fatal otherwise.
                 let provided = appDefined.first { error.contains(": \($0)") }
                 guard (s.changes ?? 0) == 0, s.digest.map({ $0.allSatisfy { $0 == "0" } }) ?? true else {
+                    let perlNote = s.perl.map { " (perl \($0))" } ?? ""
+                    let cause =
+                        provided.map { "\($0), which the program defined itself" }
+                        ?? "something this SQLite lacks (\(error))"
                     throw Failure.noAnswer(
-                        "statement \(s.seq)\(s.perl.map { " (perl \($0))" } ?? "") changed rows with \(provided.map { "\($0), which the program defined itself" } ?? "something this SQLite lacks (\(error))"): "
+                        "statement \(s.seq)\(perlNote) changed rows with \(cause): "
                             + "re-execution cannot rebuild the database after it")
                 }
                 result.skipped.append((s.seq, provided.map { "calls \($0), defined by the program" } ?? error))
@@ -258,8 +266,9 @@ public struct TimeTravel {
                     problems.append("row changes differ (digest \(digest), recorded \(d))")
                 }
                 if !problems.isEmpty {
+                    let perlNote = s.perl.map { " (perl \($0))" } ?? ""
                     throw Failure.diverged(
-                        "SQL replay diverged at statement \(s.seq)\(s.perl.map { " (perl \($0))" } ?? ""): \(s.sql.prefix(200)): "
+                        "SQL replay diverged at statement \(s.seq)\(perlNote): \(s.sql.prefix(200)): "
                             + problems.joined(separator: "; "))
                 }
                 result.checked += 1

@@ -82,7 +82,8 @@ final class ChannelTests: XCTestCase {
                 .opName(opcode: 9, name: "time"),
                 .opBegin(opcode: 9),
                 .opEnd(
-                    opcode: 9, errno: 0, values: [.int(66), .bytes(Array("hé".utf8).prefix(2).map { $0 }, utf8: false)]),
+                    opcode: 9, errno: 0,
+                    values: [.int(66), .bytes(Array("hé".utf8).prefix(2).map { $0 }, utf8: false)]),
                 .arguments(["a"]),
                 .seed(42),
             ])
@@ -143,7 +144,8 @@ final class ChannelGoldenTests: XCTestCase {
         }
         XCTAssertEqual(
             hex, try String(contentsOf: golden, encoding: .utf8),
-            "the channel format changed: bump REVENANT_CHANNEL_VERSION, update Docs/channel-format.md, regenerate with REVENANT_UPDATE_GOLDEN=1"
+            "the channel format changed: bump REVENANT_CHANNEL_VERSION, update Docs/channel-format.md, "
+                + "regenerate with REVENANT_UPDATE_GOLDEN=1"
         )
         // What it says, decoded.
         let (statements, records) = try ShimChecks.decode(Array(bytes))

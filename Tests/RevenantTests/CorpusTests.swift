@@ -775,9 +775,11 @@ private func describeDifference(_ native: Data, _ replay: Data) -> String {
         if a != b { differing += 1 }
     }
     var s =
-        "differs: native \(native.count) bytes / \(nLines.count) lines, revenant \(replay.count) bytes / \(rLines.count) lines; "
+        "differs: native \(native.count) bytes / \(nLines.count) lines, "
+        + "revenant \(replay.count) bytes / \(rLines.count) lines; "
     s +=
-        "\(differing) line(s) differ position-wise; first difference at line \(firstLine + 1) (byte offset \(firstByte)):"
+        "\(differing) line(s) differ position-wise; "
+        + "first difference at line \(firstLine + 1) (byte offset \(firstByte)):"
     s += "\n      native:   " + (firstLine < nLines.count ? quote(nLines[firstLine]) : "<end of output>")
     s += "\n      revenant: " + (firstLine < rLines.count ? quote(rLines[firstLine]) : "<end of output>")
     if firstLine >= nLines.count && firstLine >= rLines.count {

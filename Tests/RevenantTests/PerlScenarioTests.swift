@@ -149,7 +149,8 @@ final class PerlScenarioTests: ScratchTestCase {
         }
         print("[scenarios] " + report.joined(separator: "\n[scenarios] "))
         print(
-            "[scenarios] fast and VM path: \(fast.joined(separator: ", ")); VM path only (regen found the fast form inexact): \(notFast.joined(separator: ", "))"
+            "[scenarios] fast and VM path: \(fast.joined(separator: ", ")); "
+                + "VM path only (regen found the fast form inexact): \(notFast.joined(separator: ", "))"
         )
         // Scripts whose input all passes through perl's ops take the fast form; XS and C I/O does not.
         XCTAssertTrue(Set(fast).isSuperset(of: ["bank", "logscan"]), "fast: \(fast)")

@@ -72,7 +72,8 @@ final class PerlShimTests: ScratchTestCase {
         try requireKVM()
         let s = try script(
             "det.pl",
-            "my %h;\nfor my $i (1..200) {\n  $h{$i} = $i * 2;\n}\nmy $t = 0; $t += $h{$_} for sort keys %h; print \"$t\\n\";\n"
+            "my %h;\nfor my $i (1..200) {\n  $h{$i} = $i * 2;\n}\n"
+                + "my $t = 0; $t += $h{$_} for sort keys %h; print \"$t\\n\";\n"
         )
         XCTAssertEqual(try revenant(["record", "-o", "a.rvt", "--", "/usr/bin/perl", s]).status, 0)
         XCTAssertEqual(try revenant(["record", "-o", "b.rvt", "--keep-channel", "--", "/usr/bin/perl", s]).status, 0)
@@ -102,12 +103,14 @@ final class PerlShimTests: ScratchTestCase {
         let cases: [(String, String, String?)] = [
             (
                 "plain.pl",
-                "open my $f, '<', 'in.txt' or die; my @l = <$f>; mkdir 'd'; unlink 'nope'; rename 'd', 'e'; print scalar(@l), time > 0 ? 1 : 0, rand() < 1 ? 1 : 0, \"\\n\";\n",
+                "open my $f, '<', 'in.txt' or die; my @l = <$f>; mkdir 'd'; unlink 'nope'; rename 'd', 'e'; "
+                    + "print scalar(@l), time > 0 ? 1 : 0, rand() < 1 ? 1 : 0, \"\\n\";\n",
                 nil
             ),
             (
                 "md5.pl",
-                "use Digest::MD5; open my $f, '<', 'in.txt' or die; print Digest::MD5->new->addfile($f)->hexdigest, \"\\n\";\n",
+                "use Digest::MD5; open my $f, '<', 'in.txt' or die; "
+                    + "print Digest::MD5->new->addfile($f)->hexdigest, \"\\n\";\n",
                 " read(fd 3) reads data"
             ),
             ("hires.pl", "use Time::HiRes; print Time::HiRes::time() > 0 ? 1 : 0, \"\\n\";\n", "reads host state"),
@@ -174,7 +177,8 @@ final class PerlShimTests: ScratchTestCase {
         try requireKVM()
         let s = try script(
             "see.pl",
-            "print join(',', sort keys %INC), \"\\n\", join(',', @INC), \"\\n\", join(',', sort keys %ENV), \"\\n\", scalar(keys %Revenant::), \"\\n\";\n"
+            "print join(',', sort keys %INC), \"\\n\", join(',', @INC), \"\\n\", "
+                + "join(',', sort keys %ENV), \"\\n\", scalar(keys %Revenant::), \"\\n\";\n"
         )
         let with = try revenant(["record", "-o", "w.rvt", "--", "/usr/bin/perl", s])
         let without = try revenant(["record", "-o", "n.rvt", "--shims", "none", "--", "/usr/bin/perl", s])

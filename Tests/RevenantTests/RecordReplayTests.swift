@@ -116,17 +116,16 @@ final class RecordReplayTests: XCTestCase {
                         ((try? String(contentsOf: statusFile, encoding: .utf8)) ?? "0").trimmingCharacters(
                             in: .whitespacesAndNewlines)) ?? 0
                 if rec.status != expected {
+                    let recordedStderr = String(decoding: rec.stderr.suffix(300), as: UTF8.self)
                     failures.append(
-                        "\(kind)/\(name): recorded status \(rec.status), expected \(expected): \(String(decoding: rec.stderr.suffix(300), as: UTF8.self))"
-                    )
+                        "\(kind)/\(name): recorded status \(rec.status), expected \(expected): \(recordedStderr)")
                 }
                 if rec != rep {
                     let why =
                         rep.status != rec.status
                         ? "status \(rec.status) recorded, \(rep.status) replayed" : "output differs"
-                    failures.append(
-                        "\(kind)/\(name): \(why); replay stderr: \(String(decoding: rep.stderr.suffix(400), as: UTF8.self))"
-                    )
+                    let replayStderr = String(decoding: rep.stderr.suffix(400), as: UTF8.self)
+                    failures.append("\(kind)/\(name): \(why); replay stderr: \(replayStderr)")
                 }
             }
         }
@@ -137,7 +136,10 @@ final class RecordReplayTests: XCTestCase {
     func testNondeterministicValuesReplayExactly() throws {
         try requireKVM()
         let script =
-            #"use Time::HiRes; opendir D, "/etc"; my @d = readdir D; print join(",", time, Time::HiRes::time(), rand(), $$, getppid(), scalar(@d), (stat "/etc/hostname")[1], (stat "/etc/hostname")[9]), "\n"; open R, "<", "/dev/urandom"; read R, my $b, 8; print unpack("H*", $b), "\n""#
+            #"use Time::HiRes; opendir D, "/etc"; my @d = readdir D; "#
+            + #"print join(",", time, Time::HiRes::time(), rand(), $$, getppid(), scalar(@d), "#
+            + #"(stat "/etc/hostname")[1], (stat "/etc/hostname")[9]), "\n"; "#
+            + #"open R, "<", "/dev/urandom"; read R, my $b, 8; print unpack("H*", $b), "\n""#
         let (rec, rep) = try recordThenReplay("nondet", command: ["/usr/bin/perl", "-e", script], stdin: nil)
         XCTAssertEqual(rec.status, 0)
         XCTAssertEqual(rep, rec)

@@ -265,7 +265,8 @@ final class SQLShimTests: ScratchTestCase {
         XCTAssertEqual(failures, [], failures.joined(separator: "\n"))
         XCTAssertGreaterThan(cuts, 100, "cut comparisons made")
         print(
-            "[sql corpus] \(sessions.count) sessions restored at their last statement; \(cuts) statements compared with native cuts"
+            "[sql corpus] \(sessions.count) sessions restored at their last statement; "
+                + "\(cuts) statements compared with native cuts"
         )
     }
 

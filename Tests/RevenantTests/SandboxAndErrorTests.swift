@@ -275,7 +275,8 @@ final class SandboxAndErrorTests: XCTestCase {
         assertGuest(
             r, status: 0,
             stdout:
-                "open: Read-only file system\nunlink: Read-only file system\nmkdir: Read-only file system\nrename: Read-only file system\n",
+                "open: Read-only file system\nunlink: Read-only file system\n"
+                + "mkdir: Read-only file system\nrename: Read-only file system\n",
             stderr: "")
         XCTAssertFalse(fm.fileExists(atPath: usrFile), "guest created \(usrFile) on the host")
         XCTAssertFalse(fm.fileExists(atPath: rootDir), "guest created \(rootDir) on the host")
@@ -315,7 +316,8 @@ final class SandboxAndErrorTests: XCTestCase {
             use Cwd;
             print getcwd(), "\\n";
             print -d "\(cwd)" ? "cwd is a directory\\n" : "cwd missing: $!\\n";
-            my $f; open($f, ">", "\(cwd)/abs.txt") and print $f "abs\\n" and close($f) and print "abs write ok\\n" or print "abs write: $!\\n";
+            my $f; open($f, ">", "\(cwd)/abs.txt") and print $f "abs\\n" and close($f) \
+            and print "abs write ok\\n" or print "abs write: $!\\n";
             chdir("..") and print "up: ", getcwd(), "\\n" or print "up: $!\\n";
             chdir("\(name)") and print "back: ", getcwd(), "\\n" or print "back: $!\\n";
             """
@@ -396,7 +398,8 @@ final class SandboxAndErrorTests: XCTestCase {
         assertGuest(
             r, status: 0,
             stdout:
-                "tmplink: hidden\nescape: hidden\nescape read: No such file or directory\netclink: Read-only file system\n",
+                "tmplink: hidden\nescape: hidden\n"
+                + "escape read: No such file or directory\netclink: Read-only file system\n",
             stderr: "")
         XCTAssertEqual(
             try? String(contentsOfFile: hostPath, encoding: .utf8), "host secret\n",
@@ -409,7 +412,8 @@ final class SandboxAndErrorTests: XCTestCase {
     func testProcSelfIsVirtualised() throws {
         try requireKVM()
         let script =
-            #"print readlink("/proc/self/exe") // "undef:$!", "\n", $^X, "\n", (-e "/proc/self/maps" ? "maps visible" : "maps hidden"), "\n""#
+            #"print readlink("/proc/self/exe") // "undef:$!", "\n", $^X, "\n", "#
+            + #"(-e "/proc/self/maps" ? "maps visible" : "maps hidden"), "\n""#
         // Found through PATH, so $^X has to come from /proc/self/exe.
         let r = try revenant(["run", "--", "perl", "-e", script])
         assertGuest(r, status: 0, stdout: "/usr/bin/perl\n/usr/bin/perl\nmaps hidden\n", stderr: "")

@@ -66,7 +66,8 @@ enum ShimChecks {
         if live != regen {
             let common = zip(live, regen).prefix { $0 == $1 }.count
             problems.append(
-                "regenerated channel (\(regen.count) bytes) differs from the live one (\(live.count) bytes) at byte \(common)"
+                "regenerated channel (\(regen.count) bytes) differs from the live one (\(live.count) bytes) "
+                    + "at byte \(common)"
             )
         }
         problems += steppedStatements(
@@ -86,9 +87,11 @@ enum ShimChecks {
                 let n = try decode(Array(native)).statements, v = try decode(Array(regen)).statements
                 if n != v {
                     let i = zip(n, v).prefix { $0 == $1 }.count
+                    let nativeAt = i < n.count ? n[i].description : "-"
+                    let regeneratedAt = i < v.count ? v[i].description : "-"
                     problems.append(
                         "statements: native \(n.count), regenerated \(v.count); first difference at #\(i): "
-                            + "native \(i < n.count ? n[i].description : "-") vs \(i < v.count ? v[i].description : "-")"
+                            + "native \(nativeAt) vs \(regeneratedAt)"
                     )
                 }
                 if n.isEmpty { problems.append("the native shim logged no statement") }
@@ -168,7 +171,8 @@ enum ShimChecks {
         if stepped != wanted {
             let i = zip(stepped, wanted).prefix { $0 == $1 }.count
             return [
-                "\(what) stopped at \(stepped.count) statements, the channel has \(wanted.count); first difference at #\(i): "
+                "\(what) stopped at \(stepped.count) statements, the channel has \(wanted.count); "
+                    + "first difference at #\(i): "
                     + "\(i < stepped.count ? stepped[i] : "-") vs \(i < wanted.count ? wanted[i] : "-")"
             ]
         }

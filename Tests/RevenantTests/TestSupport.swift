@@ -39,10 +39,12 @@ func kvmUnavailableReason() -> String? {
     switch err {
     case ENOENT:
         return
-            "\(kvmDevicePath) does not exist (\(message)); is the kvm module loaded / is this a VM without nested virtualisation?"
+            "\(kvmDevicePath) does not exist (\(message)); "
+            + "is the kvm module loaded / is this a VM without nested virtualisation?"
     case EACCES, EPERM:
         return
-            "cannot open \(kvmDevicePath) read-write (\(message)); add the user to the 'kvm' group or fix the device permissions"
+            "cannot open \(kvmDevicePath) read-write (\(message)); "
+            + "add the user to the 'kvm' group or fix the device permissions"
     default:
         return "cannot open \(kvmDevicePath) read-write: \(message) (errno \(err))"
     }

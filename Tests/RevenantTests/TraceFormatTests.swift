@@ -88,7 +88,8 @@ final class TraceFormatTests: XCTestCase {
         let expected = try String(contentsOf: golden, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertEqual(
             hex, expected,
-            "the events format changed: bump EventStreamFormat.version, update Docs/trace-format.md, regenerate with REVENANT_UPDATE_GOLDEN=1"
+            "the events format changed: bump EventStreamFormat.version, update Docs/trace-format.md, "
+                + "regenerate with REVENANT_UPDATE_GOLDEN=1"
         )
     }
 
