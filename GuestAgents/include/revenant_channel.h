@@ -32,6 +32,12 @@
 #define REVENANT_CHANNEL_EVAL_REQUEST 0x4c564552L /* "REVL" */
 #define REVENANT_CHANNEL_VERSION 2                /* 2 added watch and introspect */
 #define REVENANT_SHIM_FORMAT_VERSION 1            /* the records' format: the first field of a START record */
+/* The ops the fast Perl-level replay runs for real rather than feeding them their logged results
+ * (perl's op names, space-separated): Perl code that ran inside one of these (a PerlIO layer, a
+ * tie) runs again inside it; inside any other op it cannot, so regen makes such a run ineligible
+ * for the fast replay, and the fast replay stops there. Read by the shim (replay_ops.c) and regen
+ * (IndexBuilder.swift). */
+#define REVENANT_PERL_RUN_FOR_REAL "open sysopen open_dir require dofile srand"
 
 struct revenant_channel {
     uint32_t magic;      /* REVENANT_CHANNEL_MAGIC */

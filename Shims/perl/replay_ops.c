@@ -94,12 +94,22 @@ static SSize_t args_base(pTHX_ const OP *o, int pop_mark)
 
 /* The op's END: its logged results replace whatever is above `lo`; `dst` (if any) is the SV a
  * scalar result belongs in (the op's target). Returns the op's errno. */
+/* Whether op `type` is one of REVENANT_PERL_RUN_FOR_REAL (by perl's name for it). */
+static int runs_for_real(int type)
+{
+    const char *list = REVENANT_PERL_RUN_FOR_REAL, *name = PL_op_name[type];
+    size_t n = strlen(name);
+    for (const char *p = strstr(list, name); p; p = strstr(p + 1, name))
+        if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0)) return 1;
+    return 0;
+}
+
 static int push_results(pTHX_ int type, SSize_t lo, U8 gimme, SV *buf, SV *dst)
 {
     struct frec r;
     size_t k, i;
     SV **sp;
-    if (type != OP_OPEN && type != OP_SYSOPEN && type != OP_OPEN_DIR && type != OP_SRAND) {
+    if (!runs_for_real(type)) {
         /* the recording ran Perl code inside this op (a PerlIO layer, a tie): fed, it cannot */
         int next = feed_peek();
         if (next == F_STMT || next == F_BEGIN) {

@@ -46,7 +46,7 @@ struct IndexBuilder {
     }
 
     /// The ops the fast replay runs for real rather than feeding them their logged results.
-    static let runForReal: Set<String> = ["open", "sysopen", "open_dir", "require", "dofile", "srand"]
+    static let runForReal = Set(REVENANT_PERL_RUN_FOR_REAL.split(separator: " ").map(String.init))
 
     init(stream: [UInt8], positions: [UInt64], events: [EventDigest], cwd: String) {
         self.stream = stream

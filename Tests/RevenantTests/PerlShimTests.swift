@@ -114,6 +114,15 @@ final class PerlShimTests: ScratchTestCase {
                 " read(fd 3) reads data"
             ),
             ("hires.pl", "use Time::HiRes; print Time::HiRes::time() > 0 ? 1 : 0, \"\\n\";\n", "reads host state"),
+            // Perl code inside an op the fast form feeds from the log (a tied handle's READLINE)
+            // rules it out; inside one it runs for real (require: REVENANT_PERL_RUN_FOR_REAL) not.
+            (
+                "tied.pl",
+                "package T; sub TIEHANDLE { bless {} } sub READLINE { my $x = 1 + 1; \"line $x\\n\" }\n"
+                    + "package main; tie *FH, 'T'; my $l = <FH>; print $l;\n",
+                "op readline ran Perl code inside it"
+            ),
+            ("require.pl", "eval 'require File::Temp; 1' or die; print \"ok\\n\";\n", nil),
         ]
         for (name, text, blocker) in cases {
             let s = try script(name, text)
