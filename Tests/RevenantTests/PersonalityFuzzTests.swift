@@ -44,24 +44,11 @@ final class PersonalityFuzzTests: XCTestCase {
             .resolvingSymlinksInPath()
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
-        let space = try AddressSpace(layout: GuestLayout(memory: 128 << 20))
-        var diagnostics = 0
-        let config = PersonalityConfig(
-            mounts: [
-                Mount(guest: "/", host: "/", writable: false),
-                Mount(
-                    guest: ByteString(root.path), host: ByteString(root.path),
-                    writable: true),
-            ],
-            cwd: ByteString(root.path), programPath: "/usr/bin/perl", network: false,
-            diagnostic: { _ in diagnostics += 1 })
         let clock = RacingClock()
-        let p = LinuxPersonality(memory: space, config: config, nondeterminism: clock)
+        let p = try makeTestPersonality(root: root, nondeterminism: clock)
         defer { p.shutdown() }
-        p.mmapTop = space.layout.end - (8 << 20)
-        p.setBreak(space.layout.programStart + (1 << 20))
+        let space = p.memory
         let heap = space.layout.programStart
-        XCTAssertEqual(space.map(start: heap, length: 1 << 20, prot: 3, backing: .anonymous), 0)
         // Some guest memory holding plausible strings and structures, so that pointers sometimes work.
         try space.write(Array("a.txt\0/etc/hostname\0sub/dir\0..\0/proc/self/exe\0".utf8), at: heap)
 

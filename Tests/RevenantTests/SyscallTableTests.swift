@@ -62,24 +62,7 @@ final class ReplayRuleTests: XCTestCase {
             .resolvingSymlinksInPath()
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
-        func personality() throws -> LinuxPersonality {
-            let space = try AddressSpace(layout: GuestLayout(memory: 128 << 20))
-            let config = PersonalityConfig(
-                mounts: [
-                    Mount(guest: "/", host: "/", writable: false),
-                    Mount(
-                        guest: ByteString(root.path), host: ByteString(root.path),
-                        writable: true),
-                ],
-                cwd: ByteString(root.path), programPath: "/usr/bin/perl", network: false,
-                diagnostic: { _ in })
-            let p = LinuxPersonality(memory: space, config: config)
-            p.mmapTop = space.layout.end - (8 << 20)
-            p.setBreak(space.layout.programStart + (1 << 20))
-            XCTAssertEqual(
-                space.map(start: space.layout.programStart, length: 1 << 20, prot: 3, backing: .anonymous), 0)
-            return p
-        }
+        func personality() throws -> LinuxPersonality { try makeTestPersonality(root: root) }
         // Harmless arguments: zeros (bad pointers and descriptors), and for the waits that take a
         // timeout by pointer a zero one (a null one waits forever, as on Linux).
         let scratch = GuestLayout.base + GuestLayout.systemSize
