@@ -78,6 +78,30 @@ int chost_forward_signal(int sig)
     return sigaction(sig, &sa, NULL);
 }
 
+static volatile unsigned chost_child_events;
+
+static void chost_child_noter(int sig)
+{
+    (void)sig;
+    __atomic_add_fetch(&chost_child_events, 1, __ATOMIC_SEQ_CST);
+}
+
+int chost_watch_children(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = chost_child_noter;
+    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(SIGCHLD, &sa, NULL);
+}
+
+unsigned chost_take_child_events(void) { return __atomic_exchange_n(&chost_child_events, 0, __ATOMIC_SEQ_CST); }
+
+#include <sys/prctl.h>
+
+int chost_become_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+
 static volatile unsigned chost_takes;
 
 uint64_t chost_take_signals(void)

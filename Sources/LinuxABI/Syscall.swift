@@ -47,6 +47,9 @@ public enum SyscallOutcome: Equatable, Sendable {
     /// execve: a new program is in memory; start it at `entry` with this stack, every other
     /// register cleared, the FS base and the FPU/SSE state reset (Linux's start_thread).
     case exec(entry: UInt64, stack: UInt64)
+    /// fork (and clone without CLONE_VM): the VMM forks; the child returns 0, on `childStack` when
+    /// it is not 0; the parent returns the child's pid.
+    case fork(childStack: UInt64)
     /// End the run now, with no status of the program's: the kernel (a replay that diverged or
     /// met a bad trace, a recording that could not be written) says why itself.
     case halt

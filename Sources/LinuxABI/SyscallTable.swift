@@ -230,14 +230,21 @@ public enum SyscallTable {
         .init("getpriority", 2, .supported, .host),
         .init("prctl", 2, .partial, .vmm, replay: .runAgain, "PR_SET_NAME/PR_GET_NAME, PR_SET_DUMPABLE; others EINVAL"),
         .init("futex", 4, .partial, .vmm, "single thread: WAKE returns 0, WAIT returns EAGAIN when the value differs"),
-        .init("kill", 2, .partial, .vmm, "to itself only; delivered at the syscall's return"),
+        .init(
+            "kill", 2, .partial, .vmm,
+            "to itself, its children and its parent; delivered at the receiver's next syscall"),
         .init("tgkill", 3, .partial, .vmm, "to itself only"),
         .init("tkill", 2, .partial, .vmm, "to itself only"),
-        .init("wait4", 4, .partial, .vmm, "there are no children: ECHILD"),
-        .init("fork", 0, .unsupported, .none, "one process per VM for now (multi-process guests are planned)"),
-        .init("vfork", 0, .unsupported, .none, "one process per VM for now"),
-        .init("clone", 5, .unsupported, .none, "one process per VM for now; threads too"),
-        .init("clone3", 2, .unsupported, .none, "one process per VM for now; threads too"),
+        .init("wait4", 4, .supported, .host, "the host's, on the children's VMMs (guest pids are theirs)"),
+        .init("waitid", 5, .supported, .host, "as wait4"),
+        .init(
+            "fork", 0, .partial, .vmm,
+            "the VMM forks: one VMM process per guest process; under record ENOSYS for now"),
+        .init("vfork", 0, .partial, .vmm, "as fork (the child has its own copy of the memory)"),
+        .init(
+            "clone", 5, .partial, .vmm,
+            "a process, as fork (CLONE_VM only with CLONE_VFORK); threads: ENOSYS"),
+        .init("clone3", 2, .partial, .vmm, "as clone"),
         .init(
             "execve", 3, .supported, .vmm, replay: .loaded, paths: [0],
             "the program replaced in the same process: ELF (PIE or not), #! scripts"),
@@ -331,9 +338,10 @@ public enum SyscallTable {
             every row against the replayer); `loaded from the trace` — a new program (`execve`) is
             loaded again from the trace's copies of the files the recording loaded.
 
-            Child processes (`fork`, `vfork`, `clone`, `clone3`) are unsupported for now: one process
-            runs per VM; they fail with `ENOSYS` and a diagnostic. `execve` replaces the program in the
-            same process, as Linux does.
+            Child processes: a guest `fork` (or `vfork`, `clone`, `clone3` making a process) forks
+            the VMM, one VMM process per guest process, under `revenant run`; recording them is not
+            done yet (`ENOSYS` and one line under `record`). Threads are unsupported. `execve`
+            replaces the program in the same process, as Linux does.
 
             | nr | name | status | acts on | replay | notes |
             |---:|---|---|---|---|---|

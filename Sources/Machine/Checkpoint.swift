@@ -29,6 +29,35 @@ extension GuestMachine {
         }
     }
 
+    /// A guest fork, at the exit of its call, on the vCPU thread: the VMM process forks (the
+    /// mailbox's spinner is stopped first, and each side starts its own: a thread does not
+    /// survive fork), and the child rebuilds its VM over the copy-on-write memory. Returns
+    /// whether this is the child, and the child's pid (a negative errno when the host refused).
+    func forkProcess() throws -> (child: Bool, pid: Int32) {
+        guard let vcpu else { throw MachineError.notStarted }
+        let state: VCPUState
+        do {
+            state = VCPUState(regs: vcpu.syncRegs.pointee, sregs: try vcpu.getSregs(), xsave: try vcpu.getXSAVE())
+        } catch { throw MachineError.kvm(error) }
+        mailbox?.stop()
+        mailbox = nil
+        fflush(nil)
+        let pid = fork()
+        guard pid >= 0 else {
+            // The host has no room for another process: the guest's fork fails as Linux's would.
+            let e = errno
+            startMailbox()
+            return (false, -(e == ENOMEM ? ENOMEM : EAGAIN))
+        }
+        if pid == 0 {
+            try rebuildAfterFork(state)
+            startMailbox()
+            return (true, getpid())
+        }
+        startMailbox()
+        return (false, pid)
+    }
+
     /// In a forked child: a new VM over the inherited guest memory (the same memory slots), and
     /// a vCPU in `state`. The next KVM_RUN continues the guest where the parent stopped it.
     public func rebuildAfterFork(_ state: VCPUState) throws {
@@ -47,7 +76,8 @@ extension GuestMachine {
             let v = try vm.createVCPU()
             try LongMode.configure(
                 v, entry: state.regs.rip, stack: state.regs.rsp, cpuid: cpuid,
-                lstar: GuestLayout.base + GuestLayout.stubCode + UInt64(revenant_stub_syscall_exit_offset()))
+                lstar: GuestLayout.base + GuestLayout.stubCode
+                    + UInt64(useMailbox ? revenant_stub_syscall_mailbox_offset() : revenant_stub_syscall_exit_offset()))
             try v.setSregs(state.sregs)
             try v.setXSAVE(state.xsave)
             v.enableSyncRegs()

@@ -13,6 +13,13 @@ public protocol GuestKernel: AnyObject {
     /// A CPU exception in the program raised `signal`: the delivery into its handler, or nil when
     /// the fault ends the program.
     func deliverFault(_ signal: Int32, code: Int32, fault: SignalDelivery.Fault) -> SignalDelivery?
+    /// After a `.fork` outcome, in each of the two VMM processes: `child` in the new one; `pid` is
+    /// the child's (its VMM's host pid). Returns the value the call returns there.
+    func forked(child: Bool, pid: Int32) -> Int64
+}
+
+extension GuestKernel {
+    public func forked(child: Bool, pid: Int32) -> Int64 { child ? 0 : Int64(pid) }
 }
 
 /// How a guest run ended.
@@ -67,6 +74,8 @@ public final class GuestMachine: PhysicalBacking {
     let cpuid: [kvm_cpuid_entry2]
     var vcpu: VCPU?
     var initialXSAVE: [UInt8]?
+    /// The kernel of the run in progress (a forked child's mailbox serves it too).
+    weak var currentKernel: GuestKernel?
     var slots: [Bool]
     public static let slotChunk: UInt64 = 64 << 20
     public private(set) var exits = 0
@@ -85,7 +94,7 @@ public final class GuestMachine: PhysicalBacking {
 
     /// Serve syscalls through the mailbox and spinner (PVM only); false: every syscall exits.
     public let useMailbox: Bool
-    private var mailbox: SyscallMailbox?
+    var mailbox: SyscallMailbox?
     public var mailboxStats: (served: Int, fallbacks: Int)? { mailbox.map { ($0.servedBySpinner, $0.fallbacks) } }
 
     /// Software breakpoints (Breakpoints.swift): the original byte under each int3, and the one
@@ -165,6 +174,14 @@ public final class GuestMachine: PhysicalBacking {
         startupNanoseconds += GuestMachine.now() - t0
     }
 
+    /// The mailbox and its spinner thread (a forked VMM starts its own: threads do not survive fork).
+    func startMailbox() {
+        guard useMailbox, let kernel = currentKernel else { return }
+        let mb = SyscallMailbox(page: space.systemArea + Int(GuestLayout.mailbox), kernel: kernel)
+        mb.start()
+        mailbox = mb
+    }
+
     /// What one step of the run loop did: the guest goes on, or the run is over.
     enum Step {
         case handled
@@ -175,11 +192,9 @@ public final class GuestMachine: PhysicalBacking {
     /// KVM_RUN and the handling of the exit it returned.
     public func run(kernel: GuestKernel) throws -> Termination {
         guard vcpu != nil else { throw MachineError.notStarted }
-        if useMailbox {
-            let mb = SyscallMailbox(page: space.systemArea + Int(GuestLayout.mailbox), kernel: kernel)
-            mb.start()
-            mailbox = mb
-        }
+        currentKernel = kernel
+        defer { currentKernel = nil }
+        startMailbox()
         defer { mailbox?.stop() }
         while true {
             // A checkpoint resumed inside a call runs on a new vCPU (Checkpoint.swift): each
@@ -336,6 +351,14 @@ public final class GuestMachine: PhysicalBacking {
             r.rsp = stack
             r.rflags = 0x202
             regs.pointee = r
+        case .fork(let childStack):
+            let (child, pid) = try forkProcess()
+            if pid < 0 { return try finish(.value(Int64(pid)), vcpu: vcpu, alwaysReturn: alwaysReturn) }
+            // In the child the vCPU is a new one (forkProcess): its synced registers hold the call.
+            let v = self.vcpu ?? vcpu
+            let result = currentKernel?.forked(child: child, pid: pid) ?? (child ? 0 : Int64(pid))
+            if child, childStack != 0 { v.syncRegs.pointee.rsp = childStack }
+            return try finish(.value(result), vcpu: v, alwaysReturn: alwaysReturn)
         case .signalReturn(let frame):
             var r = regs.pointee
             do {

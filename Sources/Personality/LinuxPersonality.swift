@@ -68,6 +68,18 @@ public final class LinuxPersonality {
 
     public private(set) var syscallCount = 0
 
+    /// The guest's pid and its parent's: the first process's come from `nondeterminism` (the
+    /// recorded ones in a replay); a forked child's are its VMM's (Fork.swift).
+    public internal(set) var processID: Int32
+    public internal(set) var parentID: Int32
+    /// Fork.swift: the children this process started (their pids), whether it is itself a forked
+    /// child, whether forks are allowed (not while recording), and the clone in progress.
+    public internal(set) var children: Set<Int32> = []
+    public internal(set) var isForkedChild = false
+    public var forkAllowed = true
+    var pendingFork: (flags: UInt64, parentTID: UInt64, childTID: UInt64)?
+    public internal(set) var watchingChildren = false
+
     /// Record: called for every file mmap with the host descriptor and guest path (the recorder
     /// keeps a copy of the file). Replay: supplies the file behind a guest fd for mmap (its blob),
     /// since nothing is opened on the host then.
@@ -99,6 +111,8 @@ public final class LinuxPersonality {
         self.config = config
         self.sandbox = Sandbox(mounts: config.mounts, cwd: config.cwd, programPath: config.programPath)
         self.nondeterminism = nondeterminism
+        processID = nondeterminism.pid
+        parentID = nondeterminism.ppid
         self.channel = ChannelPort(memory: memory)
         self.fileCreationMask = UInt64(config.umask & 0o777)
         if let name = config.programPath.split(separator: UInt8(ascii: "/")).last {
@@ -134,9 +148,10 @@ public final class LinuxPersonality {
 
     static var allHandlers: [(String, OutcomeHandler)] {
         let plain: [(String, Handler)] =
-            descriptorHandlers + pathHandlers + memoryHandlers + processHandlers
+            descriptorHandlers + pathHandlers + memoryHandlers + processHandlers + waitHandlers
             + signalHandlers + timeHandlers + networkHandlers
         return plain.map { name, h in (name, { p, r in .value(try h(p, r)) }) } + outcomeHandlers + execHandlers
+            + forkHandlers
     }
 
     /// Names of the syscalls this personality implements (a test compares them with the table).
@@ -165,7 +180,10 @@ public final class LinuxPersonality {
             pendingSignal = nil
             raise(sig, code: 0x80)
         }
-        if !signalsFromLog { raiseHostSignals(nondeterminism.takeHostSignals()) }
+        if !signalsFromLog {
+            raiseHostSignals(nondeterminism.takeHostSignals())
+            noteChildEvents()
+        }
         // Signals are delivered as the syscall returns (not after exit or rt_sigreturn).
         if !signalsFromLog, case .value(let v) = out, pendingSignals != 0 || alarmDeadline != nil,
             let signalled = signalAtBoundary(result: v)

@@ -5,9 +5,9 @@ import LinuxABI
 /// Identity, limits and the end of the process. One process with one thread.
 extension LinuxPersonality {
     static let processHandlers: [(String, Handler)] = [
-        ("getpid", { p, _ in Int64(p.nondeterminism.pid) }),
-        ("gettid", { p, _ in Int64(p.nondeterminism.pid) }),
-        ("getppid", { p, _ in Int64(p.nondeterminism.ppid) }),
+        ("getpid", { p, _ in Int64(p.processID) }),
+        ("gettid", { p, _ in Int64(p.processID) }),
+        ("getppid", { p, _ in Int64(p.parentID) }),
         ("getuid", { p, r in p.host(r.number) }),
         ("geteuid", { p, r in p.host(r.number) }),
         ("getgid", { p, r in p.host(r.number) }),
@@ -60,7 +60,7 @@ extension LinuxPersonality {
         (
             "prlimit64",
             { p, r in
-                guard r[0] == 0 || r[0] == UInt64(p.nondeterminism.pid) else { throw SysError(EPERM) }
+                guard r[0] == 0 || r[0] == UInt64(p.processID) else { throw SysError(EPERM) }
                 if r[2] != 0 { _ = try p.memory.pointer(r[2], 16) }
                 let old: UInt64 = r[3] == 0 ? 0 : u(try p.memory.pointer(r[3], 16, write: true))
                 return p.host(r.number, 0, r[1], 0, old)
@@ -74,7 +74,7 @@ extension LinuxPersonality {
                 return Int64(old)
             }
         ),
-        ("set_tid_address", { p, _ in Int64(p.nondeterminism.pid) }),
+        ("set_tid_address", { p, _ in Int64(p.processID) }),
         ("set_robust_list", { _, r in r[1] == 24 ? 0 : -Int64(EINVAL) }),
         ("rseq", { _, _ in -Int64(ENOSYS) }),
         (
@@ -122,7 +122,6 @@ extension LinuxPersonality {
                 }
             }
         ),
-        ("wait4", { _, _ in -Int64(ECHILD) }),
     ]
 
     /// Calls that end the process or change the CPU.
@@ -147,7 +146,13 @@ extension LinuxPersonality {
             "kill",
             { p, r in
                 let pid = Int32(truncatingIfNeeded: r[0])
-                guard pid == p.nondeterminism.pid || pid == 0 || pid == -1 else { return .value(-Int64(EPERM)) }
+                // Another of the guest's processes: the host's kill on its VMM, which delivers
+                // the signal there at its next syscall (Fork.swift).
+                if pid > 0, pid != p.processID, p.isGuestProcess(pid) {
+                    guard Glibc.kill(pid, Int32(truncatingIfNeeded: r[1])) == 0 else { throw SysError(errno) }
+                    return .value(0)
+                }
+                guard pid == p.processID || pid == 0 || pid == -1 else { return .value(-Int64(EPERM)) }
                 return try p.signalSelf(Int32(truncatingIfNeeded: r[1]), code: 0 /* SI_USER */)
             }
         ),
@@ -155,8 +160,8 @@ extension LinuxPersonality {
         (
             "tgkill",
             { p, r in
-                guard Int32(truncatingIfNeeded: r[0]) == p.nondeterminism.pid,
-                    Int32(truncatingIfNeeded: r[1]) == p.nondeterminism.pid
+                guard Int32(truncatingIfNeeded: r[0]) == p.processID,
+                    Int32(truncatingIfNeeded: r[1]) == p.processID
                 else { return .value(-Int64(ESRCH)) }
                 return try p.signalSelf(Int32(truncatingIfNeeded: r[2]), code: -6 /* SI_TKILL */)
             }
@@ -164,7 +169,7 @@ extension LinuxPersonality {
         (
             "tkill",
             { p, r in
-                guard Int32(truncatingIfNeeded: r[0]) == p.nondeterminism.pid else { return .value(-Int64(ESRCH)) }
+                guard Int32(truncatingIfNeeded: r[0]) == p.processID else { return .value(-Int64(ESRCH)) }
                 return try p.signalSelf(Int32(truncatingIfNeeded: r[1]), code: -6 /* SI_TKILL */)
             }
         ),

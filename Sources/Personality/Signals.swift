@@ -204,7 +204,7 @@ extension LinuxPersonality {
         }
         var d = SignalDelivery(
             signal: sig, handler: handler, restorer: restorer, flags: flags, savedMask: saved,
-            code: code, senderPID: fault == nil ? nondeterminism.pid : 0,
+            code: code, senderPID: fault == nil ? processID : 0,
             senderUID: fault == nil ? nondeterminism.uid : 0, result: result)
         d.fault = fault
         d.alternateStack = altStack.withUnsafeBytes {

@@ -25,6 +25,8 @@ public final class Recorder: GuestKernel {
         writer = try EventWriter(path: trace.eventsPath)
         personality.onFileMapped = { [unowned self] fd, _ in self.mappedDigest = self.storeFile(fd: fd) }
         personality.onOpenForWriting = { [unowned self] host, guest in self.storePreImage(host: host, guest: guest) }
+        // Child processes are run, not yet recorded: a fork fails with ENOSYS and one line.
+        personality.forkAllowed = false
         personality.onExecFileOpened = { [unowned self] guest, fd in
             if let digest = self.storeFile(fd: fd) {
                 self.execFiles.append((guest, digest))

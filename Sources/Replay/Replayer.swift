@@ -207,7 +207,7 @@ public final class Replayer: GuestKernel {
         switch event.outcome {
         case .deliver(let d): return deliver(d, req)
         case .exit, .killed, .value: return event.outcome
-        case .setFSBase, .signalReturn, .halt, .exec:
+        case .setFSBase, .signalReturn, .halt, .exec, .fork:
             return diverge(req, "\(req.name) is fed back from the log but recorded \(event.outcome)")
         }
     }

@@ -139,6 +139,7 @@ public struct SyscallEvent: Equatable {
             appendVarint(&b, entry)
             appendVarint(&b, stack)
         case .halt: break  // never logged: the recorder halts a run without writing the call
+        case .fork: break  // never logged: the recorder does not let a process fork (yet)
         }
         appendVarint(&b, UInt64(writes.count))
         for w in writes {

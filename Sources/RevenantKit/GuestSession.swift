@@ -203,21 +203,47 @@ public final class GuestSession {
         }
     }
 
+    /// A forked child's VMM ends as its guest did, so that the parent's wait4 sees the guest's
+    /// status: its exit code, or death by the same signal (without a core dump of the VMM).
+    private func endAsTheGuest(_ termination: Termination) -> Never {
+        if case .killed(let sig, let report, let fault) = termination {
+            if fault { FileHandleStderr.write(report + "\n") }
+            var none = rlimit(rlim_cur: 0, rlim_max: 0)
+            _ = setrlimit(Int32(RLIMIT_CORE.rawValue), &none)
+            signal(sig, SIG_DFL)
+            var set = sigset_t()
+            sigemptyset(&set)
+            sigaddset(&set, sig)
+            sigprocmask(SIG_UNBLOCK, &set, nil)
+            kill(getpid(), sig)
+        }
+        fflush(nil)
+        _exit(termination.exitStatus & 0xff)
+    }
+
     /// Run to the end; returns the exit status `revenant run` should have. A failure of the machine
     /// or of the recording (not the program's own end) throws, with exit code 125.
     public func run() throws -> Int32 {
         signal(SIGPIPE, SIG_IGN)
         // Ctrl-C, SIGTERM, SIGHUP reach the guest at its next syscall, as signals Linux would deliver.
         for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2] { _ = chost_forward_signal(sig) }
+        // A guest fork forks this process (one VMM per guest process): the first VMM reaps the
+        // orphaned ones and ends after every descendant has ended.
+        if recorder == nil { _ = chost_become_subreaper() }
         let t0 = monotonicNanos()
         let termination: Termination
         do { termination = try machine.run(kernel: recorder ?? personality) } catch {
             personality.shutdown()
-            removeTree(privateTmp)
+            if !personality.isForkedChild { removeTree(privateTmp) }
             throw CLIError("\(error)")
         }
         let elapsed = monotonicNanos() - t0
         personality.shutdown()
+        if personality.isForkedChild { endAsTheGuest(termination) }
+        if personality.watchingChildren {
+            // The descendants still running (a child in the background) hold the run open.
+            while wait(nil) > 0 || errno == EINTR {}
+        }
         removeTree(privateTmp)
         if recorder == nil && keepChannel { personality.channel.collectTail() }
         if let recorder {

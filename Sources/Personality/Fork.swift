@@ -1,0 +1,156 @@
+import CHost
+import Glibc
+import LinuxABI
+
+/// Child processes under `revenant run`: one VMM process per guest process. A guest fork forks
+/// the VMM (GuestMachine.forkProcess); the child VMM runs the child over a copy-on-write copy of
+/// the guest's memory, with the descriptors inherited as Linux inherits them (the host's own,
+/// through the host fork). Guest pids are the VMMs' host pids, so wait4, waitid and kill between
+/// the guest's processes are the host's calls on them. Not recorded yet: under `record` a fork
+/// fails with ENOSYS and one line.
+extension LinuxPersonality {
+    // clone's flags (linux/sched.h).
+    static let cloneVM: UInt64 = 0x100
+    static let cloneVfork: UInt64 = 0x4000
+    static let cloneSetTLS: UInt64 = 0x80000
+    static let cloneParentSetTID: UInt64 = 0x10_0000
+    static let cloneChildClearTID: UInt64 = 0x20_0000
+    static let cloneDetached: UInt64 = 0x40_0000
+    static let cloneUntraced: UInt64 = 0x80_0000
+    static let cloneChildSetTID: UInt64 = 0x100_0000
+    /// The flags a process (not a thread) may be cloned with here: the exit signal (low byte),
+    /// vfork (run as a fork: see `clone`), and the tid bookkeeping glibc asks for.
+    static let cloneSupported: UInt64 =
+        0xff | cloneVM | cloneVfork | cloneParentSetTID | cloneChildClearTID | cloneDetached | cloneUntraced
+        | cloneChildSetTID
+
+    static let forkHandlers: [(String, OutcomeHandler)] = [
+        ("fork", { p, r in try p.fork(r, flags: 17 /* SIGCHLD */, stack: 0, parentTID: 0, childTID: 0) }),
+        ("vfork", { p, r in try p.fork(r, flags: cloneVM | cloneVfork | 17, stack: 0, parentTID: 0, childTID: 0) }),
+        ("clone", { p, r in try p.fork(r, flags: r[0], stack: r[1], parentTID: r[2], childTID: r[3]) }),
+        (
+            "clone3",
+            { p, r in
+                // struct clone_args: flags, pidfd, child_tid, parent_tid, exit_signal, stack,
+                // stack_size, tls, … (the kernel takes any size from 64 bytes on).
+                guard r[1] >= 64 else { throw SysError(EINVAL) }
+                let a = try (0..<8).map { try p.memory.load(UInt64.self, at: r[0] + UInt64(8 * $0)) }
+                guard a[4] <= 0xff else { throw SysError(EINVAL) }
+                let stack = a[5] == 0 ? 0 : a[5] + a[6]
+                return try p.fork(r, flags: (a[0] & ~0xff) | a[4], stack: stack, parentTID: a[3], childTID: a[2])
+            }
+        ),
+    ]
+
+    static let waitHandlers: [(String, Handler)] = [
+        (
+            "wait4",
+            { p, r in
+                let status = r[1] == 0 ? 0 : u(try p.memory.pointer(r[1], 4, write: true))
+                let usage = r[3] == 0 ? 0 : u(try p.memory.pointer(r[3], MemoryLayout<rusage>.size, write: true))
+                let pid = try p.childToWaitFor(Int32(truncatingIfNeeded: r[0]), options: r[2])
+                if pid == 0 { return 0 }
+                let n = p.host(r.number, UInt64(pid), status, r[2], usage)
+                if n > 0 { p.children.remove(Int32(n)) }
+                return n
+            }
+        ),
+        (
+            "waitid",
+            { p, r in
+                let info = r[2] == 0 ? 0 : u(try p.memory.pointer(r[2], 128, write: true))
+                let usage = r[4] == 0 ? 0 : u(try p.memory.pointer(r[4], MemoryLayout<rusage>.size, write: true))
+                // P_PID names one child; P_ALL and P_PGID any (the guest's groups are its VMMs').
+                let wanted: Int32 = r[0] == 1 /* P_PID */ ? Int32(truncatingIfNeeded: r[1]) : -1
+                let pid = try p.childToWaitFor(wanted, options: r[3] & UInt64(WNOHANG))
+                if pid == 0 {
+                    if let zero = UnsafeMutableRawPointer(bitPattern: UInt(info)) { memset(zero, 0, 128) }
+                    return 0
+                }
+                let n = p.host(r.number, 1 /* P_PID */, UInt64(pid), info, r[3], usage)
+                if n == 0, r[3] & UInt64(WNOWAIT) == 0, r[3] & UInt64(WEXITED) != 0 { p.children.remove(pid) }
+                return n
+            }
+        ),
+    ]
+
+    /// The child a wait4/waitid is for: `pid` itself when it is one of this process's children,
+    /// for "any child" the next one that has changed state (0 with WNOHANG when none has). An
+    /// orphaned descendant the first VMM adopted (the subreaper) is not the guest's child: it is
+    /// reaped here and skipped, as init would reap it. ECHILD when the guest has no such child.
+    func childToWaitFor(_ pid: Int32, options: UInt64) throws(SysError) -> Int32 {
+        if pid > 0 {
+            guard children.contains(pid) else { throw SysError(ECHILD) }
+            return pid
+        }
+        while true {
+            guard !children.isEmpty else { throw SysError(ECHILD) }
+            var info = siginfo_t()
+            let flags = WEXITED | WNOWAIT | Int32(truncatingIfNeeded: options) & (WNOHANG | WUNTRACED | WCONTINUED)
+            guard waitid(P_ALL, 0, &info, flags) == 0 else { throw SysError(errno) }
+            let which = info._sifields._sigchld.si_pid
+            if which == 0 { return 0 }
+            if children.contains(which) { return which }
+            _ = waitpid(which, nil, 0)
+        }
+    }
+
+    /// fork, vfork, clone and clone3 without CLONE_VM (or with it and CLONE_VFORK: posix_spawn's
+    /// way, run as a plain fork; the child has its own copy of the memory, so an exec failure it
+    /// writes there does not reach the parent, which sees the child exit with 127 instead).
+    func fork(
+        _ req: SyscallRequest, flags: UInt64, stack: UInt64, parentTID: UInt64, childTID: UInt64
+    ) throws
+        -> SyscallOutcome
+    {
+        guard flags & ~Self.cloneSupported == 0, flags & Self.cloneVM == 0 || flags & Self.cloneVfork != 0 else {
+            return unsupported(req, detail: "threads and clones that share state with their parent are not supported")
+        }
+        guard forkAllowed else {
+            return unsupported(req, detail: "child processes are not recorded yet (revenant run runs them)")
+        }
+        guard children.count < Self.maxChildren else { throw SysError(EAGAIN) }
+        pendingFork = (flags, parentTID, childTID)
+        if !watchingChildren {
+            watchingChildren = true
+            chost_watch_children()
+        }
+        return .fork(childStack: stack)
+    }
+
+    /// Children one process may have running at once here (a fork bomb ends with EAGAIN).
+    static let maxChildren = 256
+
+    /// The host forked the VMM: the child is a new process (its own pid, no children, no pending
+    /// signals or alarm, as on Linux); the parent knows its child.
+    public func forked(child: Bool, pid: Int32) -> Int64 {
+        let (flags, parentTID, childTID) = pendingFork ?? (0, 0, 0)
+        pendingFork = nil
+        if child {
+            parentID = processID
+            processID = pid
+            children = []
+            isForkedChild = true
+            pendingSignals = 0
+            alarmDeadline = nil
+            alarmInterval = 0
+            if flags & Self.cloneChildSetTID != 0 { try? memory.store(UInt32(bitPattern: pid), at: childTID) }
+            return 0
+        }
+        children.insert(pid)
+        if flags & Self.cloneParentSetTID != 0 { try? memory.store(UInt32(bitPattern: pid), at: parentTID) }
+        return Int64(pid)
+    }
+
+    /// A child's end noticed since the last call: SIGCHLD for the guest (delivered at this call's
+    /// return, as other signals are).
+    func noteChildEvents() {
+        guard watchingChildren, chost_take_child_events() != 0 else { return }
+        raise(17 /* SIGCHLD */, code: 1 /* CLD_EXITED */)
+    }
+
+    /// kill to another of the guest's processes: its parent or one of its children.
+    func isGuestProcess(_ pid: Int32) -> Bool {
+        children.contains(pid) || (isForkedChild && pid == parentID)
+    }
+}
