@@ -44,9 +44,14 @@ printf '#include <stdio.h>\nint main(void){ volatile int *p = 0; printf("about t
 cc -O0 -o crash crash.c && "$BIN" run -- ./crash
 echo "exit status $?"
 
-step "An unsupported syscall: ENOSYS and one line naming it (child processes come later)" \
-     "revenant run -- perl -e 'fork // print \"fork: \$!\\n\"'"
-"$BIN" run -- perl -e 'defined(fork) or print "fork: $!\n"'
+step "Child processes: system, backticks, a pipeline, exec — one VMM per guest process" \
+     "revenant run -- perl -e 'system(...); print \`... | sort | uniq -c\`; exec ...'"
+"$BIN" run -- perl -e '$| = 1; system("sh", "-c", "exit 3"); print "system: exit ", $? >> 8, "\n";
+  print `printf "b\na\nb\n" | sort | uniq -c`; exec "/bin/echo", "exec: the program replaced"'
+
+step "An unsupported syscall: ENOSYS and one line naming it (threads; recording a fork comes later)" \
+     "revenant run -- perl -Mthreads -e 'threads->create(sub {}) or print \"no thread\\n\"'"
+"$BIN" run -- perl -Mthreads -e 'threads->create(sub {}) or print "no thread\n"' 2>&1 | grep -v "^Thread creation"
 
 step "Record a run that reads the clock, randomness, its pid and a file; replay it after the file is gone" \
      "revenant record -o run.rvt -- perl -e '...'; rm input.txt; revenant replay run.rvt"

@@ -34,9 +34,13 @@ extension LinuxPersonality {
                 // struct clone_args: flags, pidfd, child_tid, parent_tid, exit_signal, stack,
                 // stack_size, tls, … (the kernel takes any size from 64 bytes on).
                 guard r[1] >= 64 else { throw SysError(EINVAL) }
+                guard r[0] <= UInt64.max - 64 else { throw SysError(EFAULT) }
                 let a = try (0..<8).map { try p.memory.load(UInt64.self, at: r[0] + UInt64(8 * $0)) }
-                guard a[4] <= 0xff else { throw SysError(EINVAL) }
-                let stack = a[5] == 0 ? 0 : a[5] + a[6]
+                // The stack is its lowest address and its size; both or neither (as the kernel checks).
+                guard a[4] <= 0xff, (a[5] == 0) == (a[6] == 0), a[6] <= UInt64.max - a[5] else {
+                    throw SysError(EINVAL)
+                }
+                let stack = a[5] + a[6]
                 return try p.fork(r, flags: (a[0] & ~0xff) | a[4], stack: stack, parentTID: a[3], childTID: a[2])
             }
         ),

@@ -29,6 +29,22 @@ final class MultiProcessTests: ScratchTestCase {
         }
     }
 
+    /// posix_spawn: glibc clones with CLONE_VM|CLONE_VFORK and a stack of its own (clone3 first);
+    /// run as a fork, with a pipe the child writes into (Tests/Programs/spawn.c).
+    func testPosixSpawnRunsAsNatively() throws {
+        try requireKVM()
+        let source = packageRootDirectory().appendingPathComponent("Tests/Programs/spawn.c").path
+        XCTAssertEqual(try run("/usr/bin/gcc", ["-O1", "-o", "spawn", source]).status, 0)
+        let exe = base.appendingPathComponent("spawn").path
+        let native = try run(exe, [])
+        XCTAssertEqual(native.status, 0)
+        XCTAssertTrue(native.stdout.contains("read 14 bytes: spawned child\n"), native.stdout)
+        let r = try revenant(["run", "--", exe])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, native.stdout)
+        XCTAssertEqual(r.stderr, "")
+    }
+
     /// A child left running in the background holds the run open until it ends (its output is
     /// part of the run), as rr does.
     func testBackgroundChildHoldsTheRunOpen() throws {
