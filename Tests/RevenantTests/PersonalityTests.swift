@@ -178,9 +178,11 @@ final class PersonalityTests: XCTestCase {
         XCTAssertEqual(personality.handle(req), .value(-Int64(ENOSYS)))
         XCTAssertEqual(diagnostics.count, 1, "one line per unsupported call, not per use")
         XCTAssertTrue(diagnostics.first?.contains("unsupported syscall ptrace (101)") ?? false, diagnostics.first ?? "")
+        // A thread (pthread_create's clone flags) is unsupported too, saying why.
         XCTAssertEqual(
-            personality.handle(SyscallRequest(number: 57 /* fork */, args: (0, 0, 0, 0, 0, 0))), .value(-Int64(ENOSYS)))
-        XCTAssertTrue(diagnostics.last?.contains("fork") ?? false)
+            personality.handle(SyscallRequest(number: 56 /* clone */, args: (0x3d_0f00, 0, 0, 0, 0, 0))),
+            .value(-Int64(ENOSYS)))
+        XCTAssertTrue(diagnostics.last?.contains("clone (56): threads") ?? false, diagnostics.last ?? "")
     }
 
     func testNoNetworkWithoutNet() {
