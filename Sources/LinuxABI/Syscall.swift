@@ -117,7 +117,7 @@ public struct SignalDelivery: Equatable, Sendable {
 /// How the guest was killed by a CPU exception, as Linux would report it.
 public enum Signal {
     public static let sigill: Int32 = 4, sigtrap: Int32 = 5, sigabrt: Int32 = 6, sigbus: Int32 = 7,
-        sigfpe: Int32 = 8, sigkill: Int32 = 9, sigsegv: Int32 = 11, sigpipe: Int32 = 13
+        sigfpe: Int32 = 8, sigkill: Int32 = 9, sigsegv: Int32 = 11, sigpipe: Int32 = 13, sigchld: Int32 = 17
     public static func name(_ s: Int32) -> String {
         let names: [Int32: String] = [
             1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT",

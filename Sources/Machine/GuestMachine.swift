@@ -18,10 +18,6 @@ public protocol GuestKernel: AnyObject {
     func forked(child: Bool, pid: Int32) -> Int64
 }
 
-extension GuestKernel {
-    public func forked(child: Bool, pid: Int32) -> Int64 { child ? 0 : Int64(pid) }
-}
-
 /// How a guest run ended.
 public enum Termination: Equatable {
     case exited(Int32)
@@ -356,7 +352,8 @@ public final class GuestMachine: PhysicalBacking {
             if pid < 0 { return try finish(.value(Int64(pid)), vcpu: vcpu, alwaysReturn: alwaysReturn) }
             // In the child the vCPU is a new one (forkProcess): its synced registers hold the call.
             let v = self.vcpu ?? vcpu
-            let result = currentKernel?.forked(child: child, pid: pid) ?? (child ? 0 : Int64(pid))
+            guard let kernel = currentKernel else { throw MachineError.notStarted }
+            let result = kernel.forked(child: child, pid: pid)
             if child, childStack != 0 { v.syncRegs.pointee.rsp = childStack }
             return try finish(.value(result), vcpu: v, alwaysReturn: alwaysReturn)
         case .signalReturn(let frame):

@@ -25,8 +25,13 @@ extension LinuxPersonality {
         | cloneChildSetTID
 
     static let forkHandlers: [(String, OutcomeHandler)] = [
-        ("fork", { p, r in try p.fork(r, flags: 17 /* SIGCHLD */, stack: 0, parentTID: 0, childTID: 0) }),
-        ("vfork", { p, r in try p.fork(r, flags: cloneVM | cloneVfork | 17, stack: 0, parentTID: 0, childTID: 0) }),
+        ("fork", { p, r in try p.fork(r, flags: UInt64(Signal.sigchld), stack: 0, parentTID: 0, childTID: 0) }),
+        (
+            "vfork",
+            { p, r in
+                try p.fork(r, flags: cloneVM | cloneVfork | UInt64(Signal.sigchld), stack: 0, parentTID: 0, childTID: 0)
+            }
+        ),
         ("clone", { p, r in try p.fork(r, flags: r[0], stack: r[1], parentTID: r[2], childTID: r[3]) }),
         (
             "clone3",
@@ -150,7 +155,7 @@ extension LinuxPersonality {
     /// return, as other signals are).
     func noteChildEvents() {
         guard watchingChildren, chost_take_child_events() != 0 else { return }
-        raise(17 /* SIGCHLD */, code: 1 /* CLD_EXITED */)
+        raise(Signal.sigchld, code: 1 /* CLD_EXITED */)
     }
 
     /// kill to another of the guest's processes: its parent or one of its children.

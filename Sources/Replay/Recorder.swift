@@ -143,6 +143,10 @@ public final class Recorder: GuestKernel {
         return outcome
     }
 
+    /// The personality keeps the process's ids and children (a fork's outcome reaches the
+    /// machine only when the personality returned it).
+    public func forked(child: Bool, pid: Int32) -> Int64 { personality.forked(child: child, pid: pid) }
+
     /// Write the end event and flush: the trace is complete.
     public func finish(status: Int32, nanoseconds: UInt64) throws(TraceError) {
         var b: [UInt8] = []

@@ -287,6 +287,10 @@ public final class Replayer: GuestKernel {
         }
     }
 
+    /// The personality keeps the process's ids and children (a fork's outcome reaches the
+    /// machine only when the personality returned it).
+    public func forked(child: Bool, pid: Int32) -> Int64 { personality.forked(child: child, pid: pid) }
+
     func deliver(_ d: SignalDelivery, _ req: SyscallRequest) -> SyscallOutcome {
         guard let mine = personality.deliverLogged(d.signal, code: d.code, result: d.result), mine.handler == d.handler
         else {
