@@ -171,3 +171,60 @@ uint64_t chost_monotonic_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+
+#include <sys/mman.h>
+
+struct chost_order *chost_order_create(void)
+{
+    void *p = mmap(NULL, sizeof(struct chost_order), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : (struct chost_order *)p;
+}
+
+/* A lock shared between processes (Drepper's "Futexes are tricky", mutex 2): 0 free, 1 held,
+ * 2 held with waiters. */
+void chost_order_lock(struct chost_order *o)
+{
+    uint32_t c = 0;
+    if (__atomic_compare_exchange_n(&o->lock, &c, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return;
+    if (c != 2) c = __atomic_exchange_n(&o->lock, 2, __ATOMIC_ACQUIRE);
+    while (c != 0) {
+        syscall(SYS_futex, &o->lock, FUTEX_WAIT, 2, NULL, NULL, 0);
+        c = __atomic_exchange_n(&o->lock, 2, __ATOMIC_ACQUIRE);
+    }
+}
+
+uint32_t chost_order_take_and_unlock(struct chost_order *o)
+{
+    uint32_t t = o->next++;
+    if (__atomic_exchange_n(&o->lock, 0, __ATOMIC_RELEASE) == 2)
+        syscall(SYS_futex, &o->lock, FUTEX_WAKE, 1, NULL, NULL, 0);
+    return t;
+}
+
+int chost_order_wait(struct chost_order *o, uint32_t ticket, uint64_t timeout_ns)
+{
+    uint64_t deadline = chost_monotonic_ns() + timeout_ns;
+    for (;;) {
+        if (__atomic_load_n(&o->broken, __ATOMIC_SEQ_CST)) return -1;
+        uint32_t now = __atomic_load_n(&o->next, __ATOMIC_SEQ_CST);
+        if (now == ticket) return 0;
+        uint64_t t = chost_monotonic_ns();
+        if (t >= deadline) return -ETIMEDOUT;
+        uint64_t left = deadline - t;
+        if (left > 100000000ull) left = 100000000ull; /* look at `broken` ten times a second */
+        struct timespec ts = { (time_t)(left / 1000000000ull), (long)(left % 1000000000ull) };
+        syscall(SYS_futex, &o->next, FUTEX_WAIT, now, &ts, NULL, 0);
+    }
+}
+
+void chost_order_advance(struct chost_order *o)
+{
+    __atomic_add_fetch(&o->next, 1, __ATOMIC_SEQ_CST);
+    syscall(SYS_futex, &o->next, FUTEX_WAKE, 0x7fffffff, NULL, NULL, 0);
+}
+
+void chost_order_break(struct chost_order *o)
+{
+    __atomic_store_n(&o->broken, 1, __ATOMIC_SEQ_CST);
+    syscall(SYS_futex, &o->next, FUTEX_WAKE, 0x7fffffff, NULL, NULL, 0);
+}

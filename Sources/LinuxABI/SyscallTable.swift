@@ -30,6 +30,9 @@ public enum ReplayRule: String, Sendable {
     /// A new program: a successful call is run again with the files the recording loaded, taken
     /// from the trace's copies (each checked against its digest); a failed one is fed back.
     case loaded = "loaded from the trace"
+    /// A new process: the replay forks as the recording did, and the child replays its own
+    /// stream (`events.PID`); a fork the host refused is fed back.
+    case forked = "forked as recorded"
 }
 
 /// What regen counts as input from outside the program, for the fast Perl-level replay (which
@@ -42,6 +45,8 @@ public enum InputKind: String, Sendable {
     case hostState = "host state"
     /// A result that depends on the file system (the fast replay runs in a scratch folder).
     case fileSystem = "file-system result"
+    /// A child process: whatever it does reaches the program through it (its output, its status).
+    case process = "child process"
 }
 
 /// The buffer whose bytes `when --syscall 'NAME data~RE'` looks at: argument 1, as many bytes as
@@ -238,13 +243,15 @@ public enum SyscallTable {
         .init("wait4", 4, .supported, .host, "the host's, on the children's VMMs (guest pids are theirs)"),
         .init("waitid", 5, .supported, .host, "as wait4"),
         .init(
-            "fork", 0, .partial, .vmm,
-            "the VMM forks: one VMM process per guest process; under record ENOSYS for now"),
-        .init("vfork", 0, .partial, .vmm, "as fork (the child has its own copy of the memory)"),
+            "fork", 0, .partial, .vmm, replay: .forked, input: .process,
+            "the VMM forks: one VMM process per guest process"),
         .init(
-            "clone", 5, .partial, .vmm,
+            "vfork", 0, .partial, .vmm, replay: .forked, input: .process,
+            "as fork (the child has its own copy of the memory)"),
+        .init(
+            "clone", 5, .partial, .vmm, replay: .forked, input: .process,
             "a process, as fork (CLONE_VM only with CLONE_VFORK); threads: ENOSYS"),
-        .init("clone3", 2, .partial, .vmm, "as clone"),
+        .init("clone3", 2, .partial, .vmm, replay: .forked, input: .process, "as clone"),
         .init(
             "execve", 3, .supported, .vmm, replay: .loaded, paths: [0],
             "the program replaced in the same process: ELF (PIE or not), #! scripts"),

@@ -349,10 +349,11 @@ public final class GuestMachine: PhysicalBacking {
             regs.pointee = r
         case .fork(let childStack):
             let (child, pid) = try forkProcess()
-            if pid < 0 { return try finish(.value(Int64(pid)), vcpu: vcpu, alwaysReturn: alwaysReturn) }
             // In the child the vCPU is a new one (forkProcess): its synced registers hold the call.
             let v = self.vcpu ?? vcpu
             guard let kernel = currentKernel else { throw MachineError.notStarted }
+            // A host fork that failed (pid -errno) is the call's result: the kernel hears of it too
+            // (the recorder logs it).
             let result = kernel.forked(child: child, pid: pid)
             if child, childStack != 0 { v.syncRegs.pointee.rsp = childStack }
             return try finish(.value(result), vcpu: v, alwaysReturn: alwaysReturn)

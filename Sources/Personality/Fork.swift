@@ -6,8 +6,8 @@ import LinuxABI
 /// the VMM (GuestMachine.forkProcess); the child VMM runs the child over a copy-on-write copy of
 /// the guest's memory, with the descriptors inherited as Linux inherits them (the host's own,
 /// through the host fork). Guest pids are the VMMs' host pids, so wait4, waitid and kill between
-/// the guest's processes are the host's calls on them. Not recorded yet: under `record` a fork
-/// fails with ENOSYS and one line.
+/// the guest's processes are the host's calls on them. Recorded, each process writes its own
+/// stream (Replay/Recorder.swift), and a replay forks where the recording did.
 extension LinuxPersonality {
     // clone's flags (linux/sched.h).
     static let cloneVM: UInt64 = 0x100
@@ -115,12 +115,11 @@ extension LinuxPersonality {
         guard flags & ~Self.cloneSupported == 0, flags & Self.cloneVM == 0 || flags & Self.cloneVfork != 0 else {
             return unsupported(req, detail: "threads and clones that share state with their parent are not supported")
         }
-        guard forkAllowed else {
-            return unsupported(req, detail: "child processes are not recorded yet (revenant run runs them)")
-        }
+        if let forkRefusal { return unsupported(req, detail: forkRefusal) }
         guard children.count < Self.maxChildren else { throw SysError(EAGAIN) }
         pendingFork = (flags, parentTID, childTID)
-        if !watchingChildren {
+        // A replay's children are its own VMMs, not the guest's: their ends are in the log.
+        if !watchingChildren && !signalsFromLog {
             watchingChildren = true
             chost_watch_children()
         }
@@ -146,6 +145,7 @@ extension LinuxPersonality {
             if flags & Self.cloneChildSetTID != 0 { try? memory.store(UInt32(bitPattern: pid), at: childTID) }
             return 0
         }
+        guard pid > 0 else { return Int64(pid) }
         children.insert(pid)
         if flags & Self.cloneParentSetTID != 0 { try? memory.store(UInt32(bitPattern: pid), at: parentTID) }
         return Int64(pid)

@@ -73,10 +73,10 @@ public final class LinuxPersonality {
     public internal(set) var processID: Int32
     public internal(set) var parentID: Int32
     /// Fork.swift: the children this process started (their pids), whether it is itself a forked
-    /// child, whether forks are allowed (not while recording), and the clone in progress.
+    /// child, why forks are refused where they are (nil: they are not), and the clone in progress.
     public internal(set) var children: Set<Int32> = []
     public internal(set) var isForkedChild = false
-    public var forkAllowed = true
+    public var forkRefusal: String?
     var pendingFork: (flags: UInt64, parentTID: UInt64, childTID: UInt64)?
     public internal(set) var watchingChildren = false
 

@@ -104,7 +104,7 @@ struct IndexBuilder {
                 // fstat-like calls (an empty path with AT_EMPTY_PATH) read nothing new.
                 if let p = e.path, p.isEmpty { return }
                 if e.path == nil && (e.name == "newfstatat" || e.name == "statx") { return }
-            case .fileSystem: break
+            case .fileSystem, .process: break
             }
             blocker = Blocker(
                 event: i, syscall: e.name, kind: kind,

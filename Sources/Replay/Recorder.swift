@@ -8,10 +8,17 @@ import Trace
 /// Records a run: every syscall's outcome and the bytes it wrote into guest memory go into the
 /// event stream; every file the program maps goes into the blob store. It stands between the
 /// machine and the personality (rr-style: the same personality runs, and its effects are logged).
+/// Each process of the run writes its own stream (`events`, then `events.PID` for each child), and
+/// every write to Revenant's stdout or stderr takes a ticket from the run's ProcessOrder.
 public final class Recorder: GuestKernel {
     public let personality: LinuxPersonality
     public let trace: TraceDirectory
-    let writer: EventWriter
+    /// This process's stream (a forked child opens its own).
+    var writer: EventWriter
+    /// Shared by every process of the run (made here, in the first, before any fork).
+    public let order: ProcessOrder
+    /// A fork's event, written once the host fork's result is known (forked(child:pid:)).
+    private var pendingFork: SyscallEvent?
     private var memory: AddressSpace { personality.memory }
     private var mappedDigest: String?
     private var blobByFile: [String: String] = [:]
@@ -23,10 +30,9 @@ public final class Recorder: GuestKernel {
         self.personality = personality
         self.trace = trace
         writer = try EventWriter(path: trace.eventsPath)
+        order = try ProcessOrder()
         personality.onFileMapped = { [unowned self] fd, _ in self.mappedDigest = self.storeFile(fd: fd) }
         personality.onOpenForWriting = { [unowned self] host, guest in self.storePreImage(host: host, guest: guest) }
-        // Child processes are run, not yet recorded: a fork fails with ENOSYS and one line.
-        personality.forkAllowed = false
         personality.onExecFileOpened = { [unowned self] guest, fd in
             if let digest = self.storeFile(fd: fd) {
                 self.execFiles.append((guest, digest))
@@ -94,6 +100,7 @@ public final class Recorder: GuestKernel {
     public func handle(_ req: SyscallRequest) -> SyscallOutcome {
         // The shims' channel is no event: the trace holds none of it.
         if req.number == ChannelPort.number { return personality.handle(req) }
+        guard failure == nil else { return .halt }
         memory.writeRanges = []
         mappedDigest = nil
         execFiles = []
@@ -102,18 +109,26 @@ public final class Recorder: GuestKernel {
         for i in ReplayPolicy.pathArguments(req.number) where req[i] != 0 {
             if let s = try? memory.cString(at: req[i], max: 4095) { paths.append((i, s)) }
         }
-        let outcome = personality.handle(req)
+        // A write to Revenant's stdout or stderr is ordered among the run's processes' writes.
+        let console = ReplayPolicy.output(req.number).map { personality.consoleKind(req[$0]) } ?? 0
+        let outcome: SyscallOutcome
+        var ticket: UInt32?
+        if console != 0 {
+            (outcome, ticket) = order.ordered { personality.handle(req) }
+        } else {
+            outcome = personality.handle(req)
+        }
         let ranges = memory.writeRanges ?? []
         memory.writeRanges = nil
         syscalls += 1
         guard failure == nil else { return .halt }
         var event = SyscallEvent(
-            number: req.number, args: (0..<6).map { req[$0] }, outcome: outcome,
-            console: ReplayPolicy.output(req.number).map {
-                personality.consoleKind(req[$0])
-            } ?? 0,
-            writes: [])
+            number: req.number, args: (0..<6).map { req[$0] }, outcome: outcome, console: console, writes: [])
         event.paths = paths
+        if case .fork = outcome {
+            pendingFork = event
+            return outcome
+        }
         if ReplayPolicy.rule(req.number) == .fedBack {
             // What the call left in guest memory: each written range's contents now, trimmed to the
             // result for calls whose result counts the bytes they produced.
@@ -135,6 +150,11 @@ public final class Recorder: GuestKernel {
                 let exec = ExecEvent(atRandom: personality.lastExecRandom, files: execFiles)
                 try writer.append(Event(kind: EventKind.exec.rawValue, payload: exec.encoded()))
             }
+            if let ticket {
+                var b: [UInt8] = []
+                appendVarint(&b, UInt64(ticket))
+                try writer.append(Event(kind: EventKind.order.rawValue, payload: b))
+            }
             try writer.append(Event(kind: EventKind.syscall.rawValue, payload: event.encoded()))
         } catch {
             failure = error
@@ -143,9 +163,27 @@ public final class Recorder: GuestKernel {
         return outcome
     }
 
-    /// The personality keeps the process's ids and children (a fork's outcome reaches the
-    /// machine only when the personality returned it).
-    public func forked(child: Bool, pid: Int32) -> Int64 { personality.forked(child: child, pid: pid) }
+    /// The host forked (or could not: pid -errno). The parent logs the call with the child's pid;
+    /// the child leaves the parent's stream (its buffered events are the parent's to write: they
+    /// are dropped unwritten) and starts its own, `events.PID`.
+    public func forked(child: Bool, pid: Int32) -> Int64 {
+        let result = personality.forked(child: child, pid: pid)
+        guard var event = pendingFork else { return result }
+        pendingFork = nil
+        do {
+            if child {
+                writer = try EventWriter(path: trace.eventsPath(process: pid))
+                let start = ProcessEvent(pid: pid, parent: personality.parentID)
+                try writer.append(Event(kind: EventKind.process.rawValue, payload: start.encoded()))
+            } else {
+                event.child = Int64(pid)
+                try writer.append(Event(kind: EventKind.syscall.rawValue, payload: event.encoded()))
+            }
+        } catch {
+            failure = failure ?? error
+        }
+        return result
+    }
 
     /// Write the end event and flush: the trace is complete.
     public func finish(status: Int32, nanoseconds: UInt64) throws(TraceError) {

@@ -28,8 +28,10 @@ public final class ReplaySession {
 
     /// Opens `path` and loads the recorded program; errors are one line for the user (exit 125).
     /// `mailbox: false` serves every syscall on the vCPU thread at an exit (what checkpoints need).
+    /// `followChildren`: every recorded process is replayed, each in its own VMM (Replayer).
     public init(
-        path: String, quiet: Bool, ignoreCPU: Bool, mailbox: Bool = true, diagnostic: @escaping (String) -> Void
+        path: String, quiet: Bool, ignoreCPU: Bool, mailbox: Bool = true, followChildren: Bool = false,
+        diagnostic: @escaping (String) -> Void
     ) throws(ReplaySetupError) {
         let (dir, header): (TraceDirectory, TraceHeader)
         do { (dir, header) = try TraceDirectory.open(path) } catch { throw ReplaySetupError(error.description) }
@@ -96,6 +98,12 @@ public final class ReplaySession {
             throw ReplaySetupError("\(error)")
         }
         replayer.describeRIP = { rip in machine.describe(rip: rip) }
+        if followChildren {
+            replayer.followChildren = true
+            if !quiet {
+                do { replayer.order = try ProcessOrder() } catch { throw ReplaySetupError("\(error)") }
+            }
+        }
         replayer.onMappedBlob = { blob, recorded in machine.displayNames[blob] = recorded }
         ProgramImages.install(
             on: personality, machine: machine, ids: (process.uid, process.euid, process.gid, process.egid))
@@ -107,19 +115,78 @@ public final class ReplaySession {
         self.replayer = replayer
     }
 
-    /// Replay to the end and check it ended as recorded.
+    /// Replay to the end and check it ended as recorded; following children, every process.
     public func run() -> Outcome {
+        // The replay's own VMMs (one per recorded process) end with the first one.
+        if replayer.followChildren { _ = chost_become_subreaper() }
+        let outcome = ownRun()
+        if personality.isForkedChild { endChild(outcome) }
+        guard replayer.followChildren else { return outcome }
+        if case .finished = outcome {} else { replayer.order?.breakOrder() }
+        // Every child VMM ends as its replay did: 0 as recorded, 124 diverged, 125 otherwise.
+        var worst: Int32 = 0
+        var status: Int32 = 0
+        while true {
+            let pid = wait(&status)
+            if pid < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 125
+            if code != 0, worst != 125 { worst = code == 124 ? 124 : 125 }
+        }
+        if replayer.abandoned || worst != 0 {
+            switch outcome {
+            case .diverged, .traceFailed: if !replayer.abandoned { return outcome }
+            default: break
+            }
+            let why = "the replay of a child process failed (its report is above)"
+            return worst == 125 ? .traceFailed(why) : .diverged(why)
+        }
+        return outcome
+    }
+
+    /// A child process's replay has ended: its VMM ends with it, reporting a failure itself (the
+    /// first VMM sums up).
+    private func endChild(_ outcome: Outcome) -> Never {
+        var code: Int32 = 0
+        var report: String?
+        switch outcome {
+        case .finished, .stopped: break
+        case .diverged(let r): (code, report) = (124, r)
+        case .traceFailed(let r): (code, report) = (125, r)
+        }
+        if replayer.abandoned {
+            code = 124
+            report = nil
+        }
+        if code != 0 { replayer.order?.breakOrder() }
+        if let report {
+            let line = "revenant: " + report.split(whereSeparator: \.isNewline).joined(separator: " ") + "\n"
+            _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
+        }
+        fflush(nil)
+        _exit(code)
+    }
+
+    private func ownRun() -> Outcome {
         let t0 = chost_monotonic_ns()
         let termination: Termination
         do { termination = try machine.run(kernel: replayer) } catch { return .traceFailed("\(error)") }
         let elapsed = chost_monotonic_ns() - t0
+        if replayer.abandoned { return .diverged("stopped: another process's replay failed") }
         if replayer.stopped { return .stopped(atEvent: replayer.index) }
         if let d = replayer.divergence { return .diverged(d) }
-        if let e = replayer.traceError { return .traceFailed("\(directory.path): \(e)") }
+        // A child's stream is named by its own file.
+        let stream = replayer.process == nil ? directory.path : replayer.streamPath
+        if let e = replayer.traceError {
+            if case .io = e { return .traceFailed("\(e)") }
+            return .traceFailed("\(stream): \(e)")
+        }
         if replayer.endedEarly {
             let at = replayer.truncatedAt.map { " (the events file ends inside a chunk at byte offset \($0))" } ?? ""
             return .traceFailed(
-                "\(directory.path) ends after event \(replayer.index): "
+                "\(stream) ends after event \(replayer.index): "
                     + "its recording was cut short\(at); replay stopped there"
             )
         }

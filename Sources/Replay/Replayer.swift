@@ -56,6 +56,20 @@ public final class Replayer: GuestKernel {
     /// Revenant's own stdout and stderr, written as the recording's were (nil when quiet).
     private let console: ConsoleOutput?
 
+    /// Whether a recorded fork forks the replay too (each child replaying its own stream, as
+    /// `replay` does); otherwise the parent gets the child's recorded pid and the child is not
+    /// replayed (what the searches and regen need: they look at the first process).
+    public var followChildren = false
+    /// With `followChildren` and a console: the console writes of the run's processes, made in
+    /// the recorded order (made before the first fork).
+    public var order: ProcessOrder?
+    /// The pid the child of the fork in progress had when recorded.
+    private var recordedChild: Int32 = 0
+    /// The stream being replayed: the first process's, or a child's (its pid).
+    public private(set) var process: Int32?
+    /// Another process's replay failed while this one waited for its turn at the console.
+    public private(set) var abandoned = false
+
     public init(
         personality: LinuxPersonality, trace: TraceDirectory, quiet: Bool,
         consoles: [TraceHeader.Console] = []
@@ -71,6 +85,8 @@ public final class Replayer: GuestKernel {
     deinit { for fd in openBlobs { close(fd) } }
 
     public var truncatedAt: UInt64? { reader.truncatedAt }
+    /// The stream being replayed (`events`, or a child's `events.PID`).
+    public var streamPath: String { reader.path }
 
     /// Faults are deterministic: the same instruction faults again in replay, with the same
     /// signal state (sigaction is run again there), so the personality decides alike both times.
@@ -86,17 +102,31 @@ public final class Replayer: GuestKernel {
             stopped = true
             return .halt
         }
-        guard divergence == nil, traceError == nil, !endedEarly else { return .halt }
+        guard divergence == nil, traceError == nil, !endedEarly, !abandoned else { return .halt }
         onEvent?(index)
         var mapped: String?
         var exec: ExecEvent?
+        var ticket: UInt32?
         let event: SyscallEvent
         do {
             guard var e = try reader.next() else {
                 endedEarly = true
                 return .halt
             }
-            while e.kind == EventKind.preImage.rawValue {
+            // A child's stream starts by naming the process (checked when the stream is opened).
+            while e.kind == EventKind.preImage.rawValue || e.kind == EventKind.process.rawValue {
+                guard let next = try reader.next() else {
+                    endedEarly = true
+                    return .halt
+                }
+                e = next
+            }
+            if e.kind == EventKind.order.rawValue {
+                guard let (t, n) = readVarint(e.payload, 0), n == e.payload.count, t <= UInt32.max else {
+                    traceError = .corruptEvent(index: index, why: "an order event that does not read")
+                    return .halt
+                }
+                ticket = UInt32(t)
                 guard let next = try reader.next() else {
                     endedEarly = true
                     return .halt
@@ -151,6 +181,9 @@ public final class Replayer: GuestKernel {
         if ReplayPolicy.rule(req.number) == .loaded, case .exec = event.outcome {
             return loadAgain(req, event, exec)
         }
+        if ReplayPolicy.rule(req.number) == .forked, case .fork = event.outcome {
+            return forkAgain(req, event)
+        }
 
         if ReplayPolicy.reexecutes(req.number) {
             if let digest = mapped {
@@ -201,7 +234,23 @@ public final class Replayer: GuestKernel {
                 )
             }
         }
-        if event.console != 0, let why = console?.replay(req, event, memory: memory) { return diverge(req, why) }
+        if event.console != 0, let console {
+            if let order, let ticket {
+                switch order.wait(for: ticket, seconds: Self.orderTimeout) {
+                case .ready: break
+                case .broken:
+                    abandoned = true
+                    return .halt
+                case .timedOut:
+                    return diverge(
+                        req,
+                        "console write #\(ticket) waited \(Self.orderTimeout) s for another process's earlier write")
+                }
+            }
+            let why = console.replay(req, event, memory: memory)
+            if ticket != nil { order?.advance() }
+            if let why { return diverge(req, why) }
+        }
         notePaths(event)
         onServed?(index, req, event)
         switch event.outcome {
@@ -287,9 +336,51 @@ public final class Replayer: GuestKernel {
         }
     }
 
-    /// The personality keeps the process's ids and children (a fork's outcome reaches the
-    /// machine only when the personality returned it).
-    public func forked(child: Bool, pid: Int32) -> Int64 { personality.forked(child: child, pid: pid) }
+    /// How long a console write waits for the processes that wrote before it (their replay is
+    /// all fed back, so only a process that stopped can keep it waiting).
+    static let orderTimeout: UInt64 = 60
+
+    /// A recorded fork: the personality runs it again (the same checks, the same clone flags);
+    /// then, following children, the replay's VMM forks too, else the parent just goes on with
+    /// the child's recorded pid. A fork the host refused when recording is fed back.
+    private func forkAgain(_ req: SyscallRequest, _ event: SyscallEvent) -> SyscallOutcome {
+        onServed?(index, req, event)
+        guard event.child > 0 else { return .value(event.child) }
+        let again = personality.handle(req)
+        guard again == event.outcome else {
+            return diverge(req, "\(req.name) ran again to \(again), recorded a fork")
+        }
+        recordedChild = Int32(truncatingIfNeeded: event.child)
+        guard followChildren else { return .value(personality.forked(child: false, pid: recordedChild)) }
+        return again
+    }
+
+    /// The replay's VMM forked (pid: the host's): the child replays the recorded child's stream,
+    /// as the recorded pid; the parent goes on with that pid.
+    public func forked(child: Bool, pid: Int32) -> Int64 {
+        let recorded = recordedChild
+        guard pid > 0 else {
+            traceError = .io(path: "a fork for the replay of process \(recorded)", errno: -pid)
+            return Int64(recorded)
+        }
+        guard child else { return personality.forked(child: false, pid: recorded) }
+        _ = personality.forked(child: true, pid: recorded)
+        process = recorded
+        index = 0
+        recent = []
+        do {
+            reader = try EventReader(path: trace.eventsPath(process: recorded))
+            guard let first = try reader.next(), first.kind == EventKind.process.rawValue,
+                let start = try? ProcessEvent.decode(first.payload), start.pid == recorded
+            else {
+                traceError = .corruptEvent(index: 0, why: "the stream of process \(recorded) does not start with it")
+                return 0
+            }
+        } catch {
+            traceError = error
+        }
+        return 0
+    }
 
     func deliver(_ d: SignalDelivery, _ req: SyscallRequest) -> SyscallOutcome {
         guard let mine = personality.deliverLogged(d.signal, code: d.code, result: d.result), mine.handler == d.handler
@@ -305,7 +396,8 @@ public final class Replayer: GuestKernel {
 
     func diverge(_ req: SyscallRequest, _ what: String) -> SyscallOutcome {
         if divergence == nil {
-            var r = "replay diverged at event \(index): \(what)\n  at rip \(describeRIP(req.rip))"
+            let at = process.map { "event \(index) of process \($0)" } ?? "event \(index)"
+            var r = "replay diverged at \(at): \(what)\n  at rip \(describeRIP(req.rip))"
             if !recent.isEmpty { r += "\n  last events:\n" + recent.map { "    " + $0 }.joined(separator: "\n") }
             divergence = r
         }

@@ -15,6 +15,38 @@ public enum EventKind: UInt8 {
     /// Before a successful execve: the AT_RANDOM bytes the new program got (16) and the files the
     /// call opened, in order (ExecEvent). Replay loads the new program from their blobs.
     case exec = 5
+    /// The first event of a child process's stream (`events.PID`): its pid and its parent's.
+    case process = 6
+    /// Before a call that wrote to Revenant's stdout or stderr: its ticket, the place of the write
+    /// among every process's console writes (replay writes them in this order).
+    case order = 7
+}
+
+/// The payload of an `EventKind.process` event.
+public struct ProcessEvent: Equatable {
+    public var pid: Int32
+    public var parent: Int32
+
+    public init(pid: Int32, parent: Int32) {
+        self.pid = pid
+        self.parent = parent
+    }
+
+    public func encoded() -> [UInt8] {
+        var b: [UInt8] = []
+        appendVarint(&b, UInt64(UInt32(bitPattern: pid)))
+        appendVarint(&b, UInt64(UInt32(bitPattern: parent)))
+        return b
+    }
+
+    public static func decode(_ p: [UInt8]) throws(SyscallEvent.DecodeError) -> ProcessEvent {
+        guard let (pid, n) = readVarint(p, 0), let (parent, m) = readVarint(p, n), n + m == p.count,
+            pid <= UInt32.max, parent <= UInt32.max
+        else { throw .init(why: "a process event of \(p.count) bytes that does not read") }
+        return ProcessEvent(
+            pid: Int32(bitPattern: UInt32(truncatingIfNeeded: pid)),
+            parent: Int32(bitPattern: UInt32(truncatingIfNeeded: parent)))
+    }
 }
 
 /// The payload of an `EventKind.exec` event.
@@ -77,6 +109,8 @@ public struct SyscallEvent: Equatable {
     /// Path arguments as the program passed them (argument index → bytes), for `log` and search;
     /// replay does not need them.
     public var paths: [(index: Int, bytes: [UInt8])] = []
+    /// A fork's result in the parent: the child's pid, or -errno when the host could not fork.
+    public var child: Int64 = 0
 
     public init(
         number: UInt64, args: [UInt64], outcome: SyscallOutcome, console: UInt8,
@@ -91,6 +125,7 @@ public struct SyscallEvent: Equatable {
 
     public static func == (a: SyscallEvent, b: SyscallEvent) -> Bool {
         a.number == b.number && a.args == b.args && a.outcome == b.outcome && a.console == b.console
+            && a.child == b.child
             && a.writes.map(\.address) == b.writes.map(\.address) && a.writes.map(\.bytes) == b.writes.map(\.bytes)
     }
 
@@ -101,6 +136,7 @@ public struct SyscallEvent: Equatable {
         switch outcome {
         case .value(let v): return v
         case .deliver(let d): return d.result
+        case .fork: return child
         default: return 0
         }
     }
@@ -139,7 +175,10 @@ public struct SyscallEvent: Equatable {
             appendVarint(&b, entry)
             appendVarint(&b, stack)
         case .halt: break  // never logged: the recorder halts a run without writing the call
-        case .fork: break  // never logged: the recorder does not let a process fork (yet)
+        case .fork(let stack):
+            b.append(7)
+            appendVarint(&b, stack)
+            appendVarint(&b, zigzag(child))
         }
         appendVarint(&b, UInt64(writes.count))
         for w in writes {
@@ -198,8 +237,11 @@ public struct SyscallEvent: Equatable {
         case 6:
             let entry = try varint()
             outcome = .exec(entry: entry, stack: try varint())
+        case 7: outcome = .fork(childStack: try varint())
         case let t: throw DecodeError(why: "unknown outcome \(t)")
         }
+        var child: Int64 = 0
+        if case .fork = outcome { child = unzigzag(try varint()) }
         let n = try varint()
         guard n <= UInt64(p.count) else { throw DecodeError(why: "\(n) memory writes cannot fit") }
         var writes: [(address: UInt64, bytes: [UInt8])] = []
@@ -217,6 +259,7 @@ public struct SyscallEvent: Equatable {
         guard i == p.count else { throw DecodeError(why: "\(p.count - i) bytes left over") }
         var e = SyscallEvent(number: number, args: args, outcome: outcome, console: console, writes: writes)
         e.paths = paths
+        e.child = child
         return e
     }
 }

@@ -77,7 +77,7 @@ struct Replay: ParsableCommand {
         let session: ReplaySession
         do {
             session = try ReplaySession(
-                path: trace, quiet: quiet, ignoreCPU: ignoreCPU,
+                path: trace, quiet: quiet, ignoreCPU: ignoreCPU, followChildren: true,
                 diagnostic: { FileHandleStderr.write("revenant: \($0)\n") })
         } catch { throw CLIError(error.description) }
         switch session.run() {

@@ -195,6 +195,8 @@ public final class GuestSession {
         personality.setBreak(loaded.brkStart)
         personality.mmapTop = loaded.mmapTop
         personality.fds.installStdio(replica?.stdio ?? [0, 1, 2])
+        // The fast Perl-level replay feeds the recorded input to one process: a child would run for real.
+        if replica != nil { personality.forkRefusal = "the fast Perl-level replay runs no child processes" }
         ProgramImages.install(on: personality, machine: machine, ids: ids)
         if keepChannel { personality.channel.mode = .collect }
         do { try machine.start(loaded) } catch {
@@ -229,7 +231,7 @@ public final class GuestSession {
         for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2] { _ = chost_forward_signal(sig) }
         // A guest fork forks this process (one VMM per guest process): the first VMM reaps the
         // orphaned ones and ends after every descendant has ended.
-        if recorder == nil { _ = chost_become_subreaper() }
+        _ = chost_become_subreaper()
         let t0 = monotonicNanos()
         let termination: Termination
         do { termination = try machine.run(kernel: recorder ?? personality) } catch {
@@ -239,7 +241,20 @@ public final class GuestSession {
         }
         let elapsed = monotonicNanos() - t0
         personality.shutdown()
-        if personality.isForkedChild { endAsTheGuest(termination) }
+        if personality.isForkedChild {
+            // A child's stream ends as the first process's does; a failure is the first VMM's to
+            // report (the child's guest ends as it would have).
+            if let recorder {
+                do {
+                    if let failure = recorder.failure { throw failure }
+                    try recorder.finish(status: termination.exitStatus, nanoseconds: elapsed)
+                } catch {
+                    FileHandleStderr.write("revenant: recording process \(personality.processID) failed: \(error)\n")
+                    recorder.order.failed = true
+                }
+            }
+            endAsTheGuest(termination)
+        }
         if personality.watchingChildren {
             // The descendants still running (a child in the background) hold the run open.
             while wait(nil) > 0 || errno == EINTR {}
@@ -248,6 +263,7 @@ public final class GuestSession {
         if recorder == nil && keepChannel { personality.channel.collectTail() }
         if let recorder {
             if let failure = recorder.failure { throw CLIError("recording failed: \(failure)") }
+            if recorder.order.failed { throw CLIError("recording failed: a child process's stream (see above)") }
             if keepChannel {
                 personality.channel.collectTail()
                 do { try recorder.trace.writeLiveChannel(personality.channel.collected) } catch {

@@ -6,8 +6,9 @@ import Glibc
 /// killed midway leaves a stream that reads up to its last complete chunk.
 public enum EventStreamFormat {
     public static let magic: [UInt8] = Array("RVNTEVTS".utf8)
-    /// 2 added the exec event and outcome (execve); a version 1 stream is read as it is.
-    public static let version: UInt32 = 2
+    /// 2 added the exec event and outcome (execve); 3 the process and order events and the fork
+    /// outcome (child processes). Older streams are read as they are.
+    public static let version: UInt32 = 3
     public static let oldestReadable: UInt32 = 1
     public static let preambleSize = 16
     public static let chunkMagic: UInt32 = 0x4B43_5652  // "RVCK"

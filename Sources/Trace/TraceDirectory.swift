@@ -7,6 +7,20 @@ public struct TraceDirectory {
     public let path: String
     public var headerPath: String { path + "/header" }
     public var eventsPath: String { path + "/events" }
+    /// A child process's stream (the first process's is `events`): named by its guest pid.
+    public func eventsPath(process pid: Int32) -> String { eventsPath + "." + String(pid) }
+
+    /// The child processes' pids that have a stream here, in ascending order.
+    public var childProcesses: [Int32] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var pids: [Int32] = []
+        while let e = readdir(dir) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.hasPrefix("events."), let pid = Int32(name.dropFirst(7)), pid > 0 { pids.append(pid) }
+        }
+        return pids.sorted()
+    }
     public var blobsPath: String { path + "/blobs" }
     /// `record --keep-channel`: the shims' channel as the live run handed it over.
     public var liveChannelPath: String { path + "/channel.live" }
@@ -101,7 +115,8 @@ public struct TraceDirectory {
         let digest = SHA256.hex(bytes)
         let final = blobsPath + "/" + digest
         if access(final, F_OK) == 0 { return digest }
-        let tmp = final + ".partial"
+        // Each process of a run stores blobs: its own temporary name, then an atomic rename.
+        let tmp = final + ".partial." + String(getpid())
         let fd = Glibc.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o444)
         guard fd >= 0 else { throw .io(path: tmp, errno: errno) }
         let ok = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count

@@ -232,19 +232,6 @@ final class SandboxAndErrorTests: XCTestCase {
         assertContains(line, ["unsupported syscall", "400"], r)
     }
 
-    /// Child processes run under `run` (MultiProcessTests); recording them is not done yet.
-    func testForkUnderRecordFailsWithENOSYSAndNamesClone() throws {
-        try requireKVM()
-        let r = try revenant([
-            "record", "-o", "fork.rvt", "--", Self.perl, "-e",
-            #"my $p = fork; print defined $p ? "forked\n" : "nofork: $!\n""#,
-        ])
-        XCTAssertEqual(r.status, 0, r.describe)
-        XCTAssertEqual(r.stdout, "nofork: Function not implemented\n", r.describe)
-        let line = assertSingleRevenantLine(r)
-        assertContains(line, ["clone", "not recorded yet"], r)
-    }
-
     // MARK: - Sandbox: read-only host, writable working directory
 
     func testWritesOutsideMountsAreEROFS() throws {

@@ -81,7 +81,7 @@ final class TraceFormatTests: XCTestCase {
         ]
         let path = try writeEvents(events)
         let hex = try Data(contentsOf: URL(fileURLWithPath: path)).map { String(format: "%02x", $0) }.joined()
-        let golden = packageRootDirectory().appendingPathComponent("Tests/Golden/events-v2.hex")
+        let golden = packageRootDirectory().appendingPathComponent("Tests/Golden/events-v3.hex")
         if ProcessInfo.processInfo.environment["REVENANT_UPDATE_GOLDEN"] == "1" {
             try (hex + "\n").write(to: golden, atomically: true, encoding: .utf8)
         }
@@ -93,15 +93,22 @@ final class TraceFormatTests: XCTestCase {
         )
     }
 
-    /// A version 1 events file (written before execve was supported) still reads, event for event.
-    func testVersionOneEventsStillRead() throws {
-        let v1 = packageRootDirectory().appendingPathComponent("Tests/Golden/events-v1.hex")
-        let hex = try String(contentsOf: v1, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+    /// Version 1 and 2 events files (written before execve, and before child processes, were
+    /// recorded) still read, event for event.
+    func testOlderEventsStillRead() throws {
+        for version: UInt8 in [1, 2] {
+            try checkOlderEvents(version: version)
+        }
+    }
+
+    func checkOlderEvents(version: UInt8) throws {
+        let old = packageRootDirectory().appendingPathComponent("Tests/Golden/events-v\(version).hex")
+        let hex = try String(contentsOf: old, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         let bytes = stride(from: 0, to: hex.count, by: 2).map { i -> UInt8 in
             let a = hex.index(hex.startIndex, offsetBy: i)
             return UInt8(hex[a..<hex.index(a, offsetBy: 2)], radix: 16)!
         }
-        XCTAssertEqual(bytes[8], 1, "a version 1 stream")
+        XCTAssertEqual(bytes[8], version, "a version \(version) stream")
         let (back, truncated) = try readAll(bytes)
         XCTAssertNil(truncated)
         XCTAssertEqual(
@@ -192,9 +199,9 @@ final class TraceFormatTests: XCTestCase {
             XCTAssertEqual("\(e)", "corrupt event chunk at byte offset 16: CRC mismatch")
         }
         var version = bytes
-        version[8] = 3
+        version[8] = 4
         XCTAssertThrowsError(try readAll(version)) { e in
-            XCTAssertEqual(e as? TraceError, .unsupportedVersion(file: "events", found: 3, supported: 2))
+            XCTAssertEqual(e as? TraceError, .unsupportedVersion(file: "events", found: 4, supported: 3))
         }
         XCTAssertThrowsError(try readAll(Array("not a trace at all".utf8))) { e in
             guard case .notATrace? = e as? TraceError else { return XCTFail("\(e)") }

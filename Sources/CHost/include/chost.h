@@ -60,4 +60,24 @@ uint64_t chost_monotonic_ns(void);
 int chost_remove_tree(const char *path);
 /// Start a detached thread running fn(arg).
 int chost_thread_start(void (*fn)(void *), void *arg);
+/* The run's processes in one order (Docs/trace-format.md "Processes"): a page shared by every VMM
+ * of a run, made before its first fork. Recording, a process takes the lock, writes to the console,
+ * and takes the next ticket as it lets go; replaying, it waits for its recorded ticket to come up
+ * before writing, and advances the counter after. `broken` ends every wait (a process whose replay
+ * failed); `failed` tells the first VMM that a child's recording failed. */
+struct chost_order {
+    uint32_t lock;
+    uint32_t next;
+    uint32_t broken;
+    uint32_t failed;
+};
+/// A new shared page (NULL when the host refuses).
+struct chost_order *chost_order_create(void);
+void chost_order_lock(struct chost_order *o);
+/// The next ticket, and the lock let go.
+uint32_t chost_order_take_and_unlock(struct chost_order *o);
+/// 0 once `ticket` is next; -1 when the order is broken; -ETIMEDOUT after timeout_ns.
+int chost_order_wait(struct chost_order *o, uint32_t ticket, uint64_t timeout_ns);
+void chost_order_advance(struct chost_order *o);
+void chost_order_break(struct chost_order *o);
 #endif

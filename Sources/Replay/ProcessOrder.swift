@@ -1,0 +1,50 @@
+import CHost
+import Glibc
+import Trace
+
+/// The order of console writes across a run's processes (Docs/trace-format.md "Processes"): a
+/// page shared by every VMM of the run, made before its first fork. Recording, a process holds
+/// the page's lock across a write to Revenant's stdout or stderr and takes the next ticket as it
+/// lets go, so tickets follow the order the bytes reached the console; replaying, each process
+/// waits for its recorded ticket before writing, so the output interleaves as it did. Only console
+/// writes are ordered: every other call a replay feeds back from its own process's stream.
+public final class ProcessOrder {
+    private let page: UnsafeMutablePointer<chost_order>
+
+    public init() throws(TraceError) {
+        guard let p = chost_order_create() else {
+            throw .io(path: "a page shared by the run's processes", errno: errno)
+        }
+        page = p
+    }
+
+    /// Recording: run `write` (a console write) under the lock; its ticket.
+    func ordered<T>(_ write: () -> T) -> (T, ticket: UInt32) {
+        chost_order_lock(page)
+        let result = write()
+        return (result, chost_order_take_and_unlock(page))
+    }
+
+    public enum Wait { case ready, broken, timedOut }
+
+    /// Replaying: wait until `ticket` is next (every earlier write has been made).
+    func wait(for ticket: UInt32, seconds: UInt64) -> Wait {
+        switch chost_order_wait(page, ticket, seconds * 1_000_000_000) {
+        case 0: return .ready
+        case -1: return .broken
+        default: return .timedOut
+        }
+    }
+
+    /// Replaying: the write of the current ticket is made.
+    func advance() { chost_order_advance(page) }
+
+    /// A process's replay failed: nobody waits for its writes any more.
+    public func breakOrder() { chost_order_break(page) }
+
+    /// Set by a child VMM whose recording failed; the first VMM reports it.
+    public var failed: Bool {
+        get { chost_load_u32(&page.pointee.failed) != 0 }
+        set { chost_store_u32(&page.pointee.failed, newValue ? 1 : 0) }
+    }
+}
