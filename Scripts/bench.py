@@ -56,9 +56,11 @@ workloads = {
                       "variants": ["native", "run", "run-exits", "record", "replay", "strace", "qemu"], "rounds": 3},
     "sqlite 100k inserts": {"args": ["/usr/bin/sqlite3", "bench.db"], "stdin": "insert100k.sql",
                             "variants": ["native", "run", "record", "replay"]},
-    # Child processes (one VMM per guest process); recording them is not done yet.
-    "spawn x200": {"args": [PERL, os.path.join(BENCH, "spawn.pl"), "200"], "variants": ["native", "run"]},
-    "50 children working": {"args": [PERL, os.path.join(BENCH, "children.pl"), "50"], "variants": ["native", "run"]},
+    # Child processes (one VMM per guest process), recorded and replayed (one stream each).
+    "spawn x200": {"args": [PERL, os.path.join(BENCH, "spawn.pl"), "200"],
+                   "variants": ["native", "run", "record", "replay"]},
+    "50 children working": {"args": [PERL, os.path.join(BENCH, "children.pl"), "50"],
+                            "variants": ["native", "run", "record", "replay"]},
 }
 
 def command(variant, args, name=""):

@@ -343,12 +343,13 @@ public enum SyscallTable {
             logged result and the bytes it wrote are given back, the call does not run; `run again` —
             it runs again on the VMM's state and must come out as recorded (`ReplayRuleTests` checks
             every row against the replayer); `loaded from the trace` — a new program (`execve`) is
-            loaded again from the trace's copies of the files the recording loaded.
+            loaded again from the trace's copies of the files the recording loaded; `forked as
+            recorded` — a new process: the replay forks too, and the child replays its own stream.
 
             Child processes: a guest `fork` (or `vfork`, `clone`, `clone3` making a process) forks
-            the VMM, one VMM process per guest process, under `revenant run`; recording them is not
-            done yet (`ENOSYS` and one line under `record`). Threads are unsupported. `execve`
-            replaces the program in the same process, as Linux does.
+            the VMM, one VMM process per guest process, under `run` and `record` and in `replay`.
+            Threads are unsupported. `execve` replaces the program in the same process, as Linux
+            does.
 
             | nr | name | status | acts on | replay | notes |
             |---:|---|---|---|---|---|

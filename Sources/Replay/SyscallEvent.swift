@@ -264,8 +264,8 @@ public struct SyscallEvent: Equatable {
     }
 }
 
-@inline(__always) func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
-@inline(__always) func unzigzag(_ u: UInt64) -> Int64 { Int64(bitPattern: u >> 1) ^ -Int64(bitPattern: u & 1) }
+@inline(__always) public func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
+@inline(__always) public func unzigzag(_ u: UInt64) -> Int64 { Int64(bitPattern: u >> 1) ^ -Int64(bitPattern: u & 1) }
 
 /// The recorder's and the replayer's view of the syscall table (LinuxABI/SyscallTable.swift): one
 /// row per call says how it is replayed, which arguments are paths, what its result counts and

@@ -26,6 +26,10 @@ struct Log: ParsableCommand {
             file=GLOB, line=N, sub=GLOB, package=GLOB (statements), op=GLOB (results). sql: table=NAME \
             (read or written), db=GLOB, sql~TEXT (contains), rc=N.
 
+            A run with child processes has a stream per process: `syscalls --pid N` lists process N's \
+            (`revenant info` lists the pids; the default is the first process); `perl` and `sql` are \
+            the first process's.
+
             A trace whose recording was cut short (the recorder killed) is listed up to the cut, with a \
             warning on stderr; the exit status is 0 if it listed anything asked for.
 
@@ -42,6 +46,8 @@ struct Log: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Print at most N entries.", valueName: "N")) var limit: Int?
     @Option(help: ArgumentHelp("A filter, KEY=GLOB or KEY~REGEX (repeatable).", valueName: "EXPR"))
     var `where`: [String] = []
+    @Option(help: ArgumentHelp("syscalls: the process whose calls to list (a pid `info` lists).", valueName: "PID"))
+    var pid: Int32?
 
     func validate() throws {
         try requirePath(trace, "TRACE")
@@ -49,15 +55,25 @@ struct Log: ParsableCommand {
     }
 
     func run() throws {
+        if pid != nil, what != "syscalls" { throw CLIError("--pid: only `log syscalls` lists a child process") }
         if what == "perl" { return try perlLog() }
         if what == "sql" { return try sqlLog() }
         guard what == "syscalls" else { throw CLIError("log: unknown log '\(what)' (syscalls, perl or sql)") }
         let filter: SyscallPredicate
         do { filter = try SyscallPredicate(filters: `where`) } catch { throw CLIError(error.description) }
         let dir: TraceDirectory
-        do { (dir, _) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
+        let header: TraceHeader
+        do { (dir, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
+        var path = dir.eventsPath
+        if let pid, pid != header.process?.pid {
+            guard dir.childProcesses.contains(pid) else {
+                let all = ([header.process?.pid].compactMap { $0 } + dir.childProcesses).map(String.init)
+                throw CLIError("--pid \(pid): no such process in \(trace) (its processes: \(all.joined(separator: ", ")))")
+            }
+            path = dir.eventsPath(process: pid)
+        }
         var reader: EventReader
-        do { reader = try EventReader(path: dir.eventsPath) } catch { throw CLIError("\(trace): \(error)") }
+        do { reader = try EventReader(path: path) } catch { throw CLIError("\(trace): \(error)") }
         var index: UInt64 = 0, printed = 0, ended = false, complete = true
         do {
             while let e = try reader.next() {

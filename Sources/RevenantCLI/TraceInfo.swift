@@ -16,6 +16,8 @@ struct TraceSummary {
     var truncatedAt: UInt64?
     var headerBytes = 0, eventBytes = 0, blobs = 0, blobBytes = 0
     var syscallEventBytes = 0, writtenBytes = 0
+    /// Every process of the run, the first one first.
+    var processes: [ProcessSummary] = []
 
     init(_ path: String) throws {
         let (dir, header): (TraceDirectory, TraceHeader)
@@ -35,7 +37,7 @@ struct TraceSummary {
                 } else if e.kind == EventKind.end.rawValue, let (s, n) = readVarint(e.payload, 0),
                     let (ns, _) = readVarint(e.payload, n)
                 {
-                    status = Int32(truncatingIfNeeded: Int64(bitPattern: s >> 1) ^ -Int64(bitPattern: s & 1))
+                    status = Int32(truncatingIfNeeded: unzigzag(s))
                     nanoseconds = ns
                 }
             }
@@ -43,10 +45,54 @@ struct TraceSummary {
         truncatedAt = reader.truncatedAt
         headerBytes = fileSize(dir.headerPath)
         eventBytes = fileSize(dir.eventsPath)
+        processes = [try ProcessSummary(dir.eventsPath, pid: header.process?.pid ?? 0, program: header.program)]
+        for pid in dir.childProcesses {
+            processes.append(try ProcessSummary(dir.eventsPath(process: pid), pid: pid, program: nil))
+            eventBytes += fileSize(dir.eventsPath(process: pid))
+        }
         for b in dir.blobNames {
             blobs += 1
             blobBytes += fileSize(dir.blobsPath + "/" + b)
         }
+    }
+}
+
+/// One process's stream: who it was (its parent, the last program it ran) and how it ended.
+struct ProcessSummary {
+    var pid: Int32
+    var parent: Int32?
+    var program: ByteString?
+    var events: UInt64 = 0
+    var status: Int32?
+
+    init(_ path: String, pid: Int32, program: ByteString?) throws {
+        self.pid = pid
+        self.program = program
+        var reader: EventReader
+        do { reader = try EventReader(path: path) } catch { throw CLIError("\(error)") }
+        do {
+            while let e = try reader.next() {
+                events += 1
+                switch EventKind(rawValue: e.kind) {
+                case .process: parent = (try? ProcessEvent.decode(e.payload))?.parent
+                case .exec: self.program = (try? ExecEvent.decode(e.payload))?.files.first?.path ?? self.program
+                case .end: status = readVarint(e.payload, 0).map { Int32(truncatingIfNeeded: unzigzag($0.0)) }
+                default: break
+                }
+            }
+        } catch { throw CLIError("\(path): \(error)") }
+    }
+
+    var text: String {
+        let end = status.map { "exit \($0)" } ?? "incomplete"
+        let from = parent.map { ", child of \($0)" } ?? ""
+        return "\(pid) \(program?.description ?? "?")\(from), \(end)"
+    }
+
+    var json: String {
+        "{\"pid\":\(pid),\"parent\":\(parent.map(String.init) ?? "null"),"
+            + "\"program\":\(program.map { jsonString($0.description) } ?? "null"),"
+            + "\"events\":\(events),\"exit_status\":\(status.map(String.init) ?? "null")}"
     }
 }
 
@@ -97,6 +143,7 @@ func describeTrace(_ path: String, json: Bool) throws {
         o.append("\"syscalls\":{\(top.map { "\(q($0.key)):\($0.value)" }.joined(separator: ","))}")
         o.append("\"bytes\":{\"header\":\(s.headerBytes),\"events\":\(s.eventBytes),\"blobs\":\(s.blobBytes)}")
         o.append("\"blobs\":\(s.blobs)")
+        o.append("\"processes\":[\(s.processes.map(\.json).joined(separator: ","))]")
         o.append("\"shims\":[\(shims.map(q).joined(separator: ","))]")
         o.append("\"kept_channel\":\(h.keptChannel ?? false)")
         o.append(
@@ -131,6 +178,8 @@ func describeTrace(_ path: String, json: Bool) throws {
     let perSyscall =
         "\(s.syscallEventBytes / syscallEvents) B before compression, payload excluded "
         + "(\(s.writtenBytes) B of memory writes in all)"
+    let shown = s.processes.prefix(6).map(\.text).joined(separator: "; ")
+    let processText = "\(s.processes.count): \(shown)\(s.processes.count > 6 ? "; …" : "")"
     let shimsText =
         (shims.isEmpty ? "none" : shims.joined(separator: ", "))
         + (h.keptChannel == true ? " (live channel kept in channel.live)" : "")
@@ -140,6 +189,7 @@ func describeTrace(_ path: String, json: Bool) throws {
         argv:           \(argv.joined(separator: " "))
         recorded:       \(h.recordedAt) in \(h.cwd)
         outcome:        \(outcome)\(duration)
+        processes:      \(processText)
         events:         \(s.events): \(kinds.map { "\($0.1) \($0.0)" }.joined(separator: ", "))
         syscalls:       \(topSyscalls)
         sizes:          \(sizes)

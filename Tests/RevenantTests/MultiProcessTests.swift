@@ -65,6 +65,35 @@ final class MultiProcessTests: ScratchTestCase {
         XCTAssertEqual(quiet.stdout, "")
     }
 
+    /// `info` lists every process (pid, parent, program, end); `log syscalls --pid` lists a child's
+    /// calls, and names the pids there are when asked for another.
+    func testInfoAndLogShowEveryProcess() throws {
+        try requireKVM()
+        let rec = try revenant(["record", "-o", "t.rvt", "--", "/usr/bin/perl", "-e", #"print `echo hi`"#])
+        XCTAssertEqual(rec.stdout, "hi\n", rec.stderr)
+        let info = try revenant(["info", "--json", "t.rvt"])
+        XCTAssertEqual(info.status, 0, info.stderr)
+        let json = try JSONSerialization.jsonObject(with: Data(info.stdout.utf8)) as? [String: Any]
+        let processes = try XCTUnwrap(json?["processes"] as? [[String: Any]], info.stdout)
+        XCTAssertEqual(processes.count, 2, info.stdout)
+        let first = try XCTUnwrap(processes.first?["pid"] as? Int)
+        let child = try XCTUnwrap(processes.last?["pid"] as? Int)
+        XCTAssertEqual(processes.last?["parent"] as? Int, first)
+        XCTAssertTrue((processes.last?["program"] as? String ?? "").hasSuffix("/echo"), info.stdout)
+        XCTAssertEqual(processes.last?["exit_status"] as? Int, 0)
+        let text = try revenant(["info", "t.rvt"])
+        XCTAssertTrue(text.stdout.contains("processes:      2: \(first) /usr/bin/perl, exit 0; \(child) "), text.stdout)
+
+        let log = try revenant(["log", "t.rvt", "syscalls", "--pid", String(child), "--where", "name=execve"])
+        XCTAssertEqual(log.status, 0, log.stderr)
+        XCTAssertTrue(log.stdout.contains("execve(") && log.stdout.contains("echo"), log.stdout)
+        let parent = try revenant(["log", "t.rvt", "syscalls", "--where", "name=clone"])
+        XCTAssertTrue(parent.stdout.contains("= \(child)"), parent.stdout)
+        let none = try revenant(["log", "t.rvt", "syscalls", "--pid", "1"])
+        XCTAssertNotEqual(none.status, 0)
+        XCTAssertTrue(none.stderr.contains("no such process") && none.stderr.contains(String(child)), none.stderr)
+    }
+
     /// Each child's stream is checked as the first process's is: one missing or damaged ends the
     /// replay with one line naming it and exit 125, never a quiet replay of less.
     func testADamagedChildStreamFailsTheReplay() throws {
