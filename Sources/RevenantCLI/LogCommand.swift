@@ -68,7 +68,8 @@ struct Log: ParsableCommand {
         if let pid, pid != header.process?.pid {
             guard dir.childProcesses.contains(pid) else {
                 let all = ([header.process?.pid].compactMap { $0 } + dir.childProcesses).map(String.init)
-                throw CLIError("--pid \(pid): no such process in \(trace) (its processes: \(all.joined(separator: ", ")))")
+                throw CLIError(
+                    "--pid \(pid): no such process in \(trace) (its processes: \(all.joined(separator: ", ")))")
             }
             path = dir.eventsPath(process: pid)
         }
