@@ -228,3 +228,32 @@ void chost_order_break(struct chost_order *o)
     __atomic_store_n(&o->broken, 1, __ATOMIC_SEQ_CST);
     syscall(SYS_futex, &o->next, FUTEX_WAKE, 0x7fffffff, NULL, NULL, 0);
 }
+
+/* The run's processes alive at once: a counter in a page shared by its VMMs. */
+static uint32_t *chost_processes;
+static uint32_t chost_processes_limit;
+
+int chost_processes_init(uint32_t limit)
+{
+    void *p = mmap(NULL, sizeof(uint32_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return -errno;
+    chost_processes = (uint32_t *)p;
+    *chost_processes = 1;
+    chost_processes_limit = limit;
+    return 0;
+}
+
+int chost_process_take(void)
+{
+    if (!chost_processes) return 1;
+    uint32_t n = __atomic_load_n(chost_processes, __ATOMIC_SEQ_CST);
+    do {
+        if (n >= chost_processes_limit) return 0;
+    } while (!__atomic_compare_exchange_n(chost_processes, &n, n + 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
+    return 1;
+}
+
+void chost_process_give(void)
+{
+    if (chost_processes) __atomic_sub_fetch(chost_processes, 1, __ATOMIC_SEQ_CST);
+}

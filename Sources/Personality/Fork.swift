@@ -116,7 +116,8 @@ extension LinuxPersonality {
             return unsupported(req, detail: "threads and clones that share state with their parent are not supported")
         }
         if let forkRefusal { return unsupported(req, detail: forkRefusal) }
-        guard children.count < Self.maxChildren else { throw SysError(EAGAIN) }
+        // The whole tree's processes at once (--max-processes): a fork bomb ends with EAGAIN.
+        guard chost_process_take() != 0 else { throw SysError(EAGAIN) }
         pendingFork = (flags, parentTID, childTID)
         // A replay's children are its own VMMs, not the guest's: their ends are in the log.
         if !watchingChildren && !signalsFromLog {
@@ -125,9 +126,6 @@ extension LinuxPersonality {
         }
         return .fork(childStack: stack)
     }
-
-    /// Children one process may have running at once here (a fork bomb ends with EAGAIN).
-    static let maxChildren = 256
 
     /// The host forked the VMM: the child is a new process (its own pid, no children, no pending
     /// signals or alarm, as on Linux); the parent knows its child.
@@ -145,7 +143,10 @@ extension LinuxPersonality {
             if flags & Self.cloneChildSetTID != 0 { try? memory.store(UInt32(bitPattern: pid), at: childTID) }
             return 0
         }
-        guard pid > 0 else { return Int64(pid) }
+        guard pid > 0 else {
+            chost_process_give()
+            return Int64(pid)
+        }
         children.insert(pid)
         if flags & Self.cloneParentSetTID != 0 { try? memory.store(UInt32(bitPattern: pid), at: parentTID) }
         return Int64(pid)

@@ -38,6 +38,7 @@ extension SandboxOptions {
     func validate() throws {
         for p in readWrite { try requirePath(p, "--rw") }
         for p in readOnly { try requirePath(p, "--ro") }
+        guard (1...4096).contains(maxProcesses) else { throw ValidationError("--max-processes: 1 to 4096") }
     }
 }
 

@@ -40,6 +40,14 @@ struct SandboxOptions: ParsableArguments {
             valueName: "mailbox|exit"))
     var syscallPath: SyscallPath = .mailbox
 
+    @Option(
+        name: .customLong("max-processes"),
+        help: ArgumentHelp(
+            "How many processes the guest may have at once, the first included (default 256); "
+                + "a fork past it fails with EAGAIN.",
+            valueName: "N"))
+    var maxProcesses = 256
+
     enum SyscallPath: String, ExpressibleByArgument { case mailbox, exit }
 
     /// What the options say, for the session.
@@ -53,6 +61,7 @@ struct SandboxOptions: ParsableArguments {
         o.memory = memory
         o.verbose = verbose
         o.mailbox = syscallPath == .mailbox
+        o.maxProcesses = maxProcesses
         return o
     }
 }

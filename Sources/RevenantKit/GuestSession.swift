@@ -232,6 +232,7 @@ public final class GuestSession {
         // A guest fork forks this process (one VMM per guest process): the first VMM reaps the
         // orphaned ones and ends after every descendant has ended.
         _ = chost_become_subreaper()
+        _ = chost_processes_init(UInt32(options.maxProcesses))
         let t0 = monotonicNanos()
         let termination: Termination
         do { termination = try machine.run(kernel: recorder ?? personality) } catch {
@@ -253,6 +254,7 @@ public final class GuestSession {
                     recorder.order.failed = true
                 }
             }
+            chost_process_give()
             endAsTheGuest(termination)
         }
         if personality.watchingChildren {

@@ -14,6 +14,8 @@ public struct SessionOptions {
     public var verbose = false
     /// Syscalls through the mailbox (PVM), else a VM exit each.
     public var mailbox = true
+    /// The guest's processes alive at once, the first included: a fork past it fails with EAGAIN.
+    public var maxProcesses = 256
 
     public init() {}
 }

@@ -147,6 +147,34 @@ final class MultiProcessTests: ScratchTestCase {
         XCTAssertEqual(r.stdout, "parent done\nlate\n")
     }
 
+    /// `--max-processes` counts the whole tree, grandchildren too: a child that forks ten of its
+    /// own under a limit of 5 gets 3 (the first process and the child hold two), the rest EAGAIN.
+    func testMaxProcessesCountsTheWholeTree() throws {
+        try requireKVM()
+        let script = #"""
+            my $p = fork // die "fork: $!";
+            if (!$p) {
+                my ($n, $again) = (0, 0);
+                for (1 .. 10) {
+                    my $q = fork;
+                    if (!defined $q) { $again++ if $!{EAGAIN}; next }
+                    if (!$q) { select undef, undef, undef, 0.3; exit 0 }
+                    $n++;
+                }
+                1 while wait > 0;
+                print "started $n, EAGAIN $again\n";
+                exit 0;
+            }
+            waitpid $p, 0;
+            """#
+        let r = try revenant(["run", "--max-processes", "5", "--", "/usr/bin/perl", "-e", script])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "started 3, EAGAIN 7\n")
+        let bad = try revenant(["run", "--max-processes", "0", "--", "/usr/bin/true"])
+        XCTAssertEqual(bad.status, 125, bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("--max-processes"), bad.stderr)
+    }
+
     /// Threads stay unsupported: ENOSYS and a line naming each call tried.
     func testThreadsAreRefusedInOneLine() throws {
         try requireKVM()

@@ -80,4 +80,11 @@ uint32_t chost_order_take_and_unlock(struct chost_order *o);
 int chost_order_wait(struct chost_order *o, uint32_t ticket, uint64_t timeout_ns);
 void chost_order_advance(struct chost_order *o);
 void chost_order_break(struct chost_order *o);
+/* The run's processes alive at once (`--max-processes`), counted in a page shared by its VMMs
+ * (made by the first, before any fork). take: 1 when there is room for one more (counted), 0 at
+ * the limit; without init, always 1 (a replay makes the processes the recording made). give: one
+ * ended (or its fork failed). */
+int chost_processes_init(uint32_t limit);
+int chost_process_take(void);
+void chost_process_give(void);
 #endif
