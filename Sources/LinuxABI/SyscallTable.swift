@@ -214,8 +214,10 @@ public enum SyscallTable {
         .init("getegid", 0, .supported, .nondeterministic),
         .init("getgroups", 2, .supported, .nondeterministic),
         .init("getpgrp", 0, .supported, .nondeterministic),
-        .init("getpgid", 1, .supported, .nondeterministic),
-        .init("getsid", 1, .supported, .nondeterministic),
+        .init("getpgid", 1, .supported, .nondeterministic, "of the guest's own processes (others: ESRCH)"),
+        .init("getsid", 1, .supported, .nondeterministic, "of the guest's own processes (others: ESRCH)"),
+        .init("setpgid", 2, .supported, .host, "for itself and its children, into a group the guest made"),
+        .init("setsid", 0, .supported, .host),
         .init("getresuid", 3, .supported, .nondeterministic),
         .init("getresgid", 3, .supported, .nondeterministic),
         .init("uname", 1, .supported, .nondeterministic, input: .hostState),
@@ -237,7 +239,8 @@ public enum SyscallTable {
         .init("futex", 4, .partial, .vmm, "single thread: WAKE returns 0, WAIT returns EAGAIN when the value differs"),
         .init(
             "kill", 2, .partial, .vmm,
-            "to itself, its children and its parent; delivered at the receiver's next syscall"),
+            "to itself, its children, its parent and process groups the guest made; delivered at the receiver's "
+                + "next syscall"),
         .init("tgkill", 3, .partial, .vmm, "to itself only"),
         .init("tkill", 2, .partial, .vmm, "to itself only"),
         .init("wait4", 4, .supported, .host, "the host's, on the children's VMMs (guest pids are theirs)"),

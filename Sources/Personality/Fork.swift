@@ -69,8 +69,16 @@ extension LinuxPersonality {
             { p, r in
                 let info = r[2] == 0 ? 0 : u(try p.memory.pointer(r[2], 128, write: true))
                 let usage = r[4] == 0 ? 0 : u(try p.memory.pointer(r[4], MemoryLayout<rusage>.size, write: true))
-                // P_PID names one child; P_ALL and P_PGID any (the guest's groups are its VMMs').
-                let wanted: Int32 = r[0] == 1 /* P_PID */ ? Int32(truncatingIfNeeded: r[1]) : -1
+                // P_PID names one child, P_PGID a group (0: this process's), P_ALL any.
+                let id = Int32(truncatingIfNeeded: r[1])
+                let wanted: Int32
+                switch r[0] {
+                case 0: wanted = -1
+                case 1: wanted = id
+                case 2: wanted = id == 0 ? 0 : -id
+                default: throw SysError(EINVAL)
+                }
+                guard wanted != 0 || r[0] == 2, id >= 0 || r[0] == 0 else { throw SysError(EINVAL) }
                 let pid = try p.childToWaitFor(wanted, options: r[3] & UInt64(WNOHANG))
                 if pid == 0 {
                     if let zero = UnsafeMutableRawPointer(bitPattern: UInt(info)) { memset(zero, 0, 128) }
@@ -84,7 +92,8 @@ extension LinuxPersonality {
     ]
 
     /// The child a wait4/waitid is for: `pid` itself when it is one of this process's children,
-    /// for "any child" the next one that has changed state (0 with WNOHANG when none has). An
+    /// for "any child" (-1) or any in a group (0: this process's, -PGID) the next one that has
+    /// changed state (0 with WNOHANG when none has). An
     /// orphaned descendant the first VMM adopted (the subreaper) is not the guest's child: it is
     /// reaped here and skipped, as init would reap it. ECHILD when the guest has no such child.
     func childToWaitFor(_ pid: Int32, options: UInt64) throws(SysError) -> Int32 {
@@ -96,7 +105,8 @@ extension LinuxPersonality {
             guard !children.isEmpty else { throw SysError(ECHILD) }
             var info = siginfo_t()
             let flags = WEXITED | WNOWAIT | Int32(truncatingIfNeeded: options) & (WNOHANG | WUNTRACED | WCONTINUED)
-            guard waitid(P_ALL, 0, &info, flags) == 0 else { throw SysError(errno) }
+            let (kind, id): (idtype_t, id_t) = pid == -1 ? (P_ALL, 0) : (P_PGID, id_t(pid == 0 ? getpgid(0) : -pid))
+            guard waitid(kind, id, &info, flags) == 0 else { throw SysError(errno) }
             let which = info._sifields._sigchld.si_pid
             if which == 0 { return 0 }
             if children.contains(which) { return which }

@@ -79,6 +79,9 @@ public final class LinuxPersonality {
     public var forkRefusal: String?
     var pendingFork: (flags: UInt64, parentTID: UInt64, childTID: UInt64)?
     public internal(set) var watchingChildren = false
+    /// Process groups and sessions a guest process made (setpgid, setsid; a child inherits the
+    /// set): only those may a kill or a setpgid reach, since each holds guest processes only.
+    var guestGroups: Set<Int32> = []
 
     /// Record: called for every file mmap with the host descriptor and guest path (the recorder
     /// keeps a copy of the file). Replay: supplies the file behind a guest fd for mmap (its blob),

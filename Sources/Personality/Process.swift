@@ -13,8 +13,31 @@ extension LinuxPersonality {
         ("getgid", { p, r in p.host(r.number) }),
         ("getegid", { p, r in p.host(r.number) }),
         ("getpgrp", { p, r in p.host(r.number) }),
-        ("getpgid", { p, r in p.host(r.number, 0) }),
-        ("getsid", { p, r in p.host(r.number, 0) }),
+        ("getpgid", { p, r in try p.hostOnGuestProcess(r) }),
+        ("getsid", { p, r in try p.hostOnGuestProcess(r) }),
+        (
+            "setpgid",
+            { p, r in
+                let pid = Int32(truncatingIfNeeded: r[0]), pgid = Int32(truncatingIfNeeded: r[1])
+                guard pid >= 0, pgid >= 0 else { throw SysError(EINVAL) }
+                let target = pid == 0 ? p.processID : pid
+                guard target == p.processID || p.children.contains(target) else { throw SysError(ESRCH) }
+                // A new group, or one a guest process made: never one with processes outside the guest.
+                let group = pgid == 0 ? target : pgid
+                guard group == target || p.guestGroups.contains(group) else { throw SysError(EPERM) }
+                let n = p.host(r.number, UInt64(target), UInt64(group))
+                if n == 0 { p.guestGroups.insert(group) }
+                return n
+            }
+        ),
+        (
+            "setsid",
+            { p, r in
+                let n = p.host(r.number)
+                if n > 0 { p.guestGroups.insert(Int32(n)) }
+                return n
+            }
+        ),
         ("getresuid", { p, r in try p.hostOut(r, sizes: [4, 4, 4]) }),
         ("getresgid", { p, r in try p.hostOut(r, sizes: [4, 4, 4]) }),
         (
@@ -152,6 +175,16 @@ extension LinuxPersonality {
                     guard Glibc.kill(pid, Int32(truncatingIfNeeded: r[1])) == 0 else { throw SysError(errno) }
                     return .value(0)
                 }
+                // A process group the guest made (every member is a guest process; this one too,
+                // maybe: the signal reaches it through its VMM's forwarding, at this call's return).
+                if pid < -1 || pid == 0 {
+                    let group = pid == 0 ? getpgid(0) : -pid
+                    if p.guestGroups.contains(group) {
+                        guard Glibc.kill(-group, Int32(truncatingIfNeeded: r[1])) == 0 else { throw SysError(errno) }
+                        return .value(0)
+                    }
+                    if pid != 0 { return .value(-Int64(EPERM)) }
+                }
                 guard pid == p.processID || pid == 0 || pid == -1 else { return .value(-Int64(EPERM)) }
                 return try p.signalSelf(Int32(truncatingIfNeeded: r[1]), code: 0 /* SI_USER */)
             }
@@ -174,6 +207,13 @@ extension LinuxPersonality {
             }
         ),
     ]
+
+    /// getpgid/getsid of this process (0) or another guest process; any other pid is not in view.
+    func hostOnGuestProcess(_ r: SyscallRequest) throws -> Int64 {
+        let pid = Int32(truncatingIfNeeded: r[0])
+        guard pid == 0 || pid == processID || isGuestProcess(pid) else { throw SysError(ESRCH) }
+        return host(r.number, r[0])
+    }
 
     /// A host call whose pointer arguments (in order) are output buffers of the given sizes.
     func hostOut(_ r: SyscallRequest, sizes: [Int]) throws -> Int64 {

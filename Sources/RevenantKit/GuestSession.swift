@@ -228,7 +228,10 @@ public final class GuestSession {
     public func run() throws -> Int32 {
         signal(SIGPIPE, SIG_IGN)
         // Ctrl-C, SIGTERM, SIGHUP reach the guest at its next syscall, as signals Linux would deliver.
-        for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2] { _ = chost_forward_signal(sig) }
+        // So do the signals one guest process sends another (each is a VMM here).
+        for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH, SIGURG, SIGCONT] {
+            _ = chost_forward_signal(sig)
+        }
         // A guest fork forks this process (one VMM per guest process): the first VMM reaps the
         // orphaned ones and ends after every descendant has ended.
         _ = chost_become_subreaper()

@@ -175,6 +175,21 @@ final class MultiProcessTests: ScratchTestCase {
         XCTAssertTrue(bad.stderr.contains("--max-processes"), bad.stderr)
     }
 
+    /// Process groups stay inside the guest: a signal to a group the guest did not make (here the
+    /// test runner's, which revenant is in) is EPERM, and another process's group is out of view.
+    func testGroupsOutsideTheGuestAreOutOfReach() throws {
+        try requireKVM()
+        let script = #"""
+            print kill('TERM', -getpgrp()) ? "sent\n" : "refused: $!\n";
+            print "pgid of pid 1: ", getpgrp(1), "\n";
+            print setpgrp(0, getppid()) ? "joined\n" : "setpgid: $!\n";
+            """#
+        let r = try revenant(["run", "--", "/usr/bin/perl", "-e", script])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(
+            r.stdout, "refused: Operation not permitted\npgid of pid 1: -1\nsetpgid: Operation not permitted\n")
+    }
+
     /// Threads stay unsupported: ENOSYS and a line naming each call tried.
     func testThreadsAreRefusedInOneLine() throws {
         try requireKVM()
