@@ -75,7 +75,7 @@ extension LinuxPersonality {
                 switch r[0] {
                 case 0: wanted = -1
                 case 1: wanted = id
-                case 2: wanted = id == 0 ? 0 : -id
+                case 2 where id >= 0: wanted = -id
                 default: throw SysError(EINVAL)
                 }
                 guard wanted != 0 || r[0] == 2, id >= 0 || r[0] == 0 else { throw SysError(EINVAL) }
@@ -101,6 +101,7 @@ extension LinuxPersonality {
             guard children.contains(pid) else { throw SysError(ECHILD) }
             return pid
         }
+        guard pid != Int32.min else { throw SysError(ESRCH) }  // as Linux: -pid would not fit
         while true {
             guard !children.isEmpty else { throw SysError(ECHILD) }
             var info = siginfo_t()

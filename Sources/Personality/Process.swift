@@ -178,6 +178,7 @@ extension LinuxPersonality {
                 // A process group the guest made (every member is a guest process; this one too,
                 // maybe: the signal reaches it through its VMM's forwarding, at this call's return).
                 if pid < -1 || pid == 0 {
+                    guard pid != Int32.min else { return .value(-Int64(ESRCH)) }  // -pid would not fit
                     let group = pid == 0 ? getpgid(0) : -pid
                     if p.guestGroups.contains(group) {
                         guard Glibc.kill(-group, Int32(truncatingIfNeeded: r[1])) == 0 else { throw SysError(errno) }

@@ -28,10 +28,12 @@ public final class ReplaySession {
 
     /// Opens `path` and loads the recorded program; errors are one line for the user (exit 125).
     /// `mailbox: false` serves every syscall on the vCPU thread at an exit (what checkpoints need).
-    /// `followChildren`: every recorded process is replayed, each in its own VMM (Replayer).
+    /// `followChildren`: every recorded process is replayed, each in its own VMM (Replayer);
+    /// `onlyProcess`: that one alone (the first process's pid, or a child's: its ancestors are
+    /// replayed up to the fork that made it, in the same VMM, without their output).
     public init(
         path: String, quiet: Bool, ignoreCPU: Bool, mailbox: Bool = true, followChildren: Bool = false,
-        diagnostic: @escaping (String) -> Void
+        onlyProcess: Int32? = nil, diagnostic: @escaping (String) -> Void
     ) throws(ReplaySetupError) {
         let (dir, header): (TraceDirectory, TraceHeader)
         do { (dir, header) = try TraceDirectory.open(path) } catch { throw ReplaySetupError(error.description) }
@@ -98,6 +100,9 @@ public final class ReplaySession {
             throw ReplaySetupError("\(error)")
         }
         replayer.describeRIP = { rip in machine.describe(rip: rip) }
+        if let onlyProcess, onlyProcess != process.pid {
+            replayer.path = try ReplaySession.path(to: onlyProcess, in: dir, first: process.pid)
+        }
         if followChildren {
             replayer.followChildren = true
             if !quiet {
@@ -120,7 +125,8 @@ public final class ReplaySession {
         // The replay's own VMMs (one per recorded process) end with the first one.
         if replayer.followChildren { _ = chost_become_subreaper() }
         let outcome = ownRun()
-        if personality.isForkedChild { endChild(outcome) }
+        // (Following one process, the first VMM itself goes on as the child: it ends as the CLI says.)
+        if replayer.followChildren, personality.isForkedChild { endChild(outcome) }
         guard replayer.followChildren else { return outcome }
         if case .finished = outcome {} else { replayer.order?.breakOrder() }
         // Every child VMM ends as its replay did: 0 as recorded, 124 diverged, 125 otherwise.
@@ -195,6 +201,37 @@ public final class ReplaySession {
                 "replay diverged at the end: the program exited with \(termination.exitStatus), recorded \(end.status)")
         }
         return .finished(termination, nanoseconds: elapsed)
+    }
+
+    /// The pids from the first process's child down to `pid`, read from the streams' process
+    /// events; a pid the trace has no stream for is named with the ones it has.
+    static func path(to pid: Int32, in dir: TraceDirectory, first: Int32) throws(ReplaySetupError) -> [Int32] {
+        let all = dir.childProcesses
+        guard all.contains(pid) else {
+            let known = ([first] + all).map(String.init).joined(separator: ", ")
+            throw ReplaySetupError("--pid \(pid): no such process in \(dir.path) (its processes: \(known))")
+        }
+        var path = [pid]
+        while path.count <= all.count {
+            let parent: Int32
+            do {
+                var reader = try EventReader(path: dir.eventsPath(process: path[0]))
+                guard let e = try reader.next(), e.kind == EventKind.process.rawValue else {
+                    throw TraceError.corruptEvent(index: 0, why: "the stream does not start with its process")
+                }
+                parent = try ProcessEvent.decode(e.payload).parent
+            } catch let e as SyscallEvent.DecodeError {
+                throw ReplaySetupError("\(dir.eventsPath(process: path[0])): its process event: \(e.why)")
+            } catch {
+                throw ReplaySetupError("\(dir.eventsPath(process: path[0])): \(error)")
+            }
+            if parent == first { return path }
+            guard all.contains(parent) else {
+                throw ReplaySetupError("--pid \(pid): its ancestor \(parent) has no stream in \(dir.path)")
+            }
+            path.insert(parent, at: 0)
+        }
+        throw ReplaySetupError("--pid \(pid): its ancestry in \(dir.path) loops")
     }
 
     /// The first CPUID leaf where this host differs from the recording, named.

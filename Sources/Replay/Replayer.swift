@@ -63,6 +63,13 @@ public final class Replayer: GuestKernel {
     /// With `followChildren` and a console: the console writes of the run's processes, made in
     /// the recorded order (made before the first fork).
     public var order: ProcessOrder?
+    /// `replay --pid N` and the searches of one process: the pids from the first process's child
+    /// down to N. At the fork that made the next of them, this replay leaves the parent and goes
+    /// on as the child, in the same VM (its memory is the child's at that instant); console
+    /// output is made only once it is N.
+    public var path: [Int32]?
+    /// Whether the process being replayed is the one asked for (always, without `path`).
+    public var isTarget: Bool { path.map { process == $0.last } ?? true }
     /// The pid the child of the fork in progress had when recorded.
     private var recordedChild: Int32 = 0
     /// The stream being replayed: the first process's, or a child's (its pid).
@@ -234,7 +241,7 @@ public final class Replayer: GuestKernel {
                 )
             }
         }
-        if event.console != 0, let console {
+        if event.console != 0, let console, isTarget {
             if let order, let ticket {
                 switch order.wait(for: ticket, seconds: Self.orderTimeout) {
                 case .ready: break
@@ -351,6 +358,14 @@ public final class Replayer: GuestKernel {
             return diverge(req, "\(req.name) ran again to \(again), recorded a fork")
         }
         recordedChild = Int32(truncatingIfNeeded: event.child)
+        if let path, path.contains(recordedChild) {
+            // A clone onto a stack of its own (posix_spawn's) would need the machine's fork.
+            guard case .fork(0) = event.outcome else {
+                return diverge(
+                    req, "process \(recordedChild) started on a stack of its own: it cannot be followed alone")
+            }
+            return .value(becomeChild(recordedChild))
+        }
         guard followChildren else { return .value(personality.forked(child: false, pid: recordedChild)) }
         return again
     }
@@ -364,6 +379,12 @@ public final class Replayer: GuestKernel {
             return Int64(recorded)
         }
         guard child else { return personality.forked(child: false, pid: recorded) }
+        return becomeChild(recorded)
+    }
+
+    /// From here on this replay is process `recorded`, the child of the fork just served: its
+    /// own stream, numbered from 0.
+    private func becomeChild(_ recorded: Int32) -> Int64 {
         _ = personality.forked(child: true, pid: recorded)
         process = recorded
         index = 0

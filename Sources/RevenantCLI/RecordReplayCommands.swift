@@ -61,6 +61,11 @@ struct Replay: ParsableCommand {
             At every syscall the replay checks the call against the recording; where they differ it \
             stops with a divergence report and exit status 124. A trace whose recorder was killed \
             replays up to its last complete chunk and says so (exit 125).
+
+            A run with child processes is replayed whole: each process in its own VMM from its own \
+            stream, their output interleaved as recorded; the exit status is the first process's. \
+            --pid N replays process N alone (`revenant info` lists the pids): its ancestors up to \
+            the fork that made it, without their output, then N, with its output and exit status.
             """
     )
 
@@ -72,12 +77,14 @@ struct Replay: ParsableCommand {
     var ignoreCPU = false
     @Flag(name: .shortAndLong, help: "Say what the replay cost.")
     var verbose = false
+    @Option(help: ArgumentHelp("Replay process PID alone (a pid `revenant info` lists).", valueName: "PID"))
+    var pid: Int32?
 
     func run() throws {
         let session: ReplaySession
         do {
             session = try ReplaySession(
-                path: trace, quiet: quiet, ignoreCPU: ignoreCPU, followChildren: true,
+                path: trace, quiet: quiet, ignoreCPU: ignoreCPU, followChildren: pid == nil, onlyProcess: pid,
                 diagnostic: { FileHandleStderr.write("revenant: \($0)\n") })
         } catch { throw CLIError(error.description) }
         switch session.run() {

@@ -34,6 +34,10 @@ struct When: ParsableCommand {
             every statement: a hit is a statement after which its first column becomes true. It must \
             be one SELECT that only reads; one evaluation may run --timeout seconds.
 
+            A run with child processes: the searches look at the first process; --pid N at process N \
+            (`revenant info` lists the pids) for --syscall, --symbol and --watch, its events numbered \
+            in its own stream. Perl and SQL positions are the first process's only.
+
             Examples:
               revenant when run.rvt --syscall 'openat path=*.db'
               revenant when run.rvt --syscall 'write fd=1 data~ERROR' --first
@@ -62,6 +66,8 @@ struct When: ParsableCommand {
     var path: ReplayPath = .auto
     @Flag(help: "With --symbol: also the hits in the shims' own libraries (their wrappers of the program's calls).")
     var includeShims = false
+    @Option(help: ArgumentHelp("Search process PID (a pid `revenant info` lists).", valueName: "PID"))
+    var pid: Int32?
     @OptionGroup var evaluation: EvaluationOptions
 
     func validate() throws {
@@ -72,6 +78,9 @@ struct When: ParsableCommand {
         }
         if symbol.contains("") { throw ValidationError("--symbol: an empty name") }
         if includeShims && symbol.isEmpty { throw ValidationError("--include-shims goes with --symbol") }
+        if pid != nil && (perl != nil || sql != nil) {
+            throw ValidationError("--pid goes with --syscall, --symbol and --watch (Perl and SQL: the first process)")
+        }
     }
 
     func run() throws {
@@ -96,14 +105,17 @@ struct When: ParsableCommand {
         do { (dir, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
         for w in watches { try w.check(in: GuestLayout(memory: header.memory)) }
         // Perl and SQL positions come from the index (made when missing or stale).
-        var index = TraceIndex.open(dir)
-        if index == nil, !(header.shims ?? []).isEmpty {
+        // (A child process has no Perl or SQL positions yet.)
+        let child = pid.map { $0 != header.process?.pid } ?? false
+        var index = child ? nil : TraceIndex.open(dir)
+        if index == nil, !child, !(header.shims ?? []).isEmpty {
             _ = try regenerate(trace, ignoreCPU: false)
             index = TraceIndex.open(dir)
         }
         let hits = try readingIndex(trace) { () throws -> Int in
-            if !symbol.isEmpty { return try breakAtSymbols(shims: !(header.shims ?? []).isEmpty) }
-            if !watches.isEmpty { return try watchMemory(watches, shims: !(header.shims ?? []).isEmpty) }
+            let shims = !child && !(header.shims ?? []).isEmpty
+            if !symbol.isEmpty { return try breakAtSymbols(shims: shims) }
+            if !watches.isEmpty { return try watchMemory(watches, shims: shims) }
             if let predicate { return try matchSyscalls(predicate, index: index) }
             guard let sql, header.shims?.contains("sqlite") == true, let index else {
                 throw CLIError("\(trace) was recorded without the SQLite shim: it has no query log", code: 1)
@@ -130,10 +142,11 @@ extension When {
     /// --syscall: the filter evaluated in the VMM at every served call (guest memory readable);
     /// each hit printed as `log syscalls` prints that event.
     func matchSyscalls(_ predicate: SyscallPredicate, index: TraceIndex?) throws -> Int {
-        let session = try questionReplay(trace)
+        let session = try questionReplay(trace, process: pid)
         var found: [(Int, String)] = []
         let memory = session.personality.memory
         session.replayer.onServed = { [weak replayer = session.replayer] i, req, e in
+            guard replayer?.isTarget == true else { return }
             guard !(first && !found.isEmpty), predicate.matches(req, e, memory: memory) else { return }
             found.append((Int(i), SyscallText.call(e)))
             // --first: the rest of the run need not be replayed.
@@ -178,7 +191,7 @@ extension When {
         }
         if let live { live.onEvent = { _ in arm() } } else { session.replayer.onEvent = { _ in arm() } }
         machine.onBreakpoint = { [weak replayer = session.replayer] address in
-            guard let replayer, !(first && !found.isEmpty),
+            guard let replayer, replayer.isTarget, !(first && !found.isEmpty),
                 includeShims || !inShims.contains(address)
             else { return }
             found.append(
@@ -207,6 +220,7 @@ extension When {
         var last: [[UInt8]?] = watches.map { _ in nil }
         var found: [(Position, String)] = []
         let check: (Int) -> Void = { [weak replayer = session.replayer] i in
+            guard replayer?.isTarget == true else { return }
             for (k, w) in watches.enumerated() {
                 let now = try? memory.bytes(at: w.address, count: w.length)
                 defer { last[k] = now }
@@ -227,7 +241,7 @@ extension When {
     /// A replay for a machine-level predicate; with shims, a non-stepping PerlStepper collects
     /// the channel so that a hit between events gets the exact Perl and SQL statement running.
     func liveSession(shims: Bool) throws -> (ReplaySession, PerlStepper?) {
-        let session = try questionReplay(trace)
+        let session = try questionReplay(trace, process: pid)
         return (session, shims ? PerlStepper(session: session) : nil)
     }
 

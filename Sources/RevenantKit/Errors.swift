@@ -26,9 +26,10 @@ package enum FileHandleStderr {
 /// A replay that answers a question about the run (`when`, `perl`): nothing echoed, this CPU
 /// required; `mailbox: false` when the VMM must hold a stopped vCPU at each exit (checkpoints,
 /// clones). A trace that cannot be replayed is one line, exit 125.
-package func questionReplay(_ trace: String, mailbox: Bool = true) throws -> ReplaySession {
+package func questionReplay(_ trace: String, mailbox: Bool = true, process: Int32? = nil) throws -> ReplaySession {
     do {
-        return try ReplaySession(path: trace, quiet: true, ignoreCPU: false, mailbox: mailbox, diagnostic: { _ in })
+        return try ReplaySession(
+            path: trace, quiet: true, ignoreCPU: false, mailbox: mailbox, onlyProcess: process, diagnostic: { _ in })
     } catch {
         throw CLIError(error.description)
     }

@@ -94,6 +94,54 @@ final class MultiProcessTests: ScratchTestCase {
         XCTAssertTrue(none.stderr.contains("no such process") && none.stderr.contains(String(child)), none.stderr)
     }
 
+    /// `replay --pid N` replays one process: its ancestors silently up to the fork that made it,
+    /// then it, with its own output and exit status.
+    func testReplayOfOneProcess() throws {
+        try requireKVM()
+        let script = #"""
+            $| = 1;
+            print "parent\n";
+            my $p = fork // die;
+            if (!$p) {
+                print "child\n";
+                my $q = fork // die;
+                if (!$q) { print "grandchild\n"; exit 5 }
+                waitpid $q, 0;
+                print "child saw ", $? >> 8, "\n";
+                exit 3;
+            }
+            waitpid $p, 0;
+            print "parent saw ", $? >> 8, "\n";
+            """#
+        let rec = try revenant(["record", "-o", "t.rvt", "--", "/usr/bin/perl", "-e", script])
+        XCTAssertEqual(rec.stdout, "parent\nchild\ngrandchild\nchild saw 5\nparent saw 3\n", rec.stderr)
+        let info = try revenant(["info", "--json", "t.rvt"])
+        let json = try JSONSerialization.jsonObject(with: Data(info.stdout.utf8)) as? [String: Any]
+        let pids = try XCTUnwrap(json?["processes"] as? [[String: Any]]).compactMap { $0["pid"] as? Int }
+        XCTAssertEqual(pids.count, 3, info.stdout)
+        for (pid, output, status) in [
+            (pids[0], "parent\nparent saw 3\n", Int32(0)), (pids[1], "child\nchild saw 5\n", 3),
+            (pids[2], "grandchild\n", 5),
+        ] {
+            let r = try revenant(["replay", "--pid", String(pid), "t.rvt"])
+            XCTAssertEqual(r.stdout, output, "process \(pid): \(r.stderr)")
+            XCTAssertEqual(r.status, status, "process \(pid)")
+        }
+        let none = try revenant(["replay", "--pid", "1", "t.rvt"])
+        XCTAssertEqual(none.status, 125)
+        XCTAssertTrue(none.stderr.contains("no such process"), none.stderr)
+        // `when --pid` searches that process's calls only.
+        let write = ["when", "t.rvt", "--syscall", "write data~grandchild"]
+        XCTAssertEqual(try revenant(write).status, 1, "the first process wrote no such thing")
+        XCTAssertEqual(try revenant(write + ["--pid", String(pids[1])]).status, 1, "nor did the child")
+        let ancestors = ["when", "t.rvt", "--syscall", "write data~^parent", "--pid", String(pids[2])]
+        XCTAssertEqual(try revenant(ancestors).status, 1, "the ancestors' calls are not the process's")
+        let hit = try revenant(write + ["--pid", String(pids[2])])
+        XCTAssertEqual(hit.status, 0, hit.stderr)
+        XCTAssertEqual(hit.stdout.split(separator: "\n").count, 1, hit.stdout)
+        XCTAssertTrue(hit.stdout.hasPrefix("event #3: write(1, 0x") && hit.stdout.contains(", 11) = 11"), hit.stdout)
+    }
+
     /// Each child's stream is checked as the first process's is: one missing or damaged ends the
     /// replay with one line naming it and exit 125, never a quiet replay of less.
     func testADamagedChildStreamFailsTheReplay() throws {
