@@ -176,7 +176,8 @@ package struct FastPerlReplay {
             options: options, program: header.program, arguments: [], record: nil,
             replica: .init(
                 program: ProgramSpec(path: header.program, argv: argv), environment: env, cwd: header.cwd,
-                scratch: scratch, readOnly: [lib] + recordedMounts(), stdio: stdio))
+                scratch: scratch, readOnly: [lib] + recordedMounts(), stdio: stdio,
+                runsChildren: debugger))
         // The feed, the request, and the empty file reads open in place of the recorded ones.
         for (path, bytes) in [
             (feedPath, feed), (requestPath, Array((lines.joined(separator: "\n") + "\n").utf8)),

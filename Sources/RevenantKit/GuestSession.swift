@@ -44,6 +44,9 @@ public final class GuestSession {
         var scratch: String
         var readOnly: [String]
         var stdio: [Int32]
+        /// perl's debugger starts a child (Term::Cap's `infocmp`): it runs, in the sandbox. The
+        /// recorded program has none when the fast form is taken (regen's verdict).
+        var runsChildren = false
     }
 
     /// A program (found as execvp would) with its arguments, ready to run in the deterministic VM
@@ -196,7 +199,9 @@ public final class GuestSession {
         personality.mmapTop = loaded.mmapTop
         personality.fds.installStdio(replica?.stdio ?? [0, 1, 2])
         // The fast Perl-level replay feeds the recorded input to one process: a child would run for real.
-        if replica != nil { personality.forkRefusal = "the fast Perl-level replay runs no child processes" }
+        if let replica, !replica.runsChildren {
+            personality.forkRefusal = "the fast Perl-level replay runs no child processes"
+        }
         ProgramImages.install(on: personality, machine: machine, ids: ids)
         if keepChannel { personality.channel.mode = .collect }
         do { try machine.start(loaded) } catch {
