@@ -124,6 +124,9 @@ void chost_block_forwarded_signals(void)
     sigemptyset(&set);
     for (int s = 1; s < 65; s++)
         if (chost_forwarded & (1ull << (s - 1))) sigaddset(&set, s);
+    /* A child's end too: it must not cut short a host call the guest made (a select, a read) that
+       Linux would not interrupt; the vCPU thread notes it. */
+    sigaddset(&set, SIGCHLD);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 

@@ -105,13 +105,18 @@ extension LinuxPersonality {
         (
             "pause",
             { p, _ in
-                // Only an alarm can end it: nothing else signals a lone process here.
-                guard let deadline = p.alarmDeadline else {
+                // An alarm ends it, a signal from outside or from another guest process, or the
+                // end of a child the program handles SIGCHLD for.
+                guard p.alarmDeadline != nil || p.watchingChildren || p.isForkedChild else {
                     p.diagnose("pause() with no alarm set would never return; returning EINTR", key: 0x5_0000_0000)
                     throw SysError(EINTR)
                 }
-                p.sleep(until: deadline)
-                throw SysError(EINTR)
+                while true {
+                    let now = p.clock.monotonicNow()
+                    if let alarm = p.alarmDeadline, now >= alarm { throw SysError(EINTR) }
+                    p.sleep(until: min(p.alarmDeadline ?? UInt64.max, later(now, 50_000_000)))
+                    if p.hostSignalWaiting() || p.handledChildEvent() { throw SysError(EINTR) }
+                }
             }
         ),
     ]

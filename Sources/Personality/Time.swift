@@ -55,8 +55,9 @@ extension LinuxPersonality {
 }
 
 extension LinuxPersonality {
-    /// A relative sleep that ends early, with EINTR and the time left, when an alarm falls due or
-    /// a signal arrives from outside — as Linux ends it when a handled signal comes in.
+    /// A relative sleep that ends early, with EINTR and the time left, when an alarm falls due, a
+    /// signal arrives from outside, or a child ends and the program handles SIGCHLD — as Linux
+    /// ends it when a handled signal comes in.
     func interruptibleSleep(request: UInt64, remaining: UInt64) throws -> Int64 {
         let sec = try memory.load(Int64.self, at: request), nsec = try memory.load(Int64.self, at: request + 8)
         guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw SysError(EINVAL) }
@@ -70,7 +71,9 @@ extension LinuxPersonality {
             var wake = min(end, later(now, 50_000_000))  // look for outside signals every 50 ms
             if let alarm = alarmDeadline { wake = min(wake, alarm) }
             sleep(until: wake)
-            let interrupted = (alarmDeadline.map { clock.monotonicNow() >= $0 } ?? false) || hostSignalWaiting()
+            let interrupted =
+                (alarmDeadline.map { clock.monotonicNow() >= $0 } ?? false) || hostSignalWaiting()
+                || handledChildEvent()
             if interrupted && clock.monotonicNow() < end {
                 if remaining != 0 {
                     let left = end - clock.monotonicNow()
@@ -80,6 +83,14 @@ extension LinuxPersonality {
                 throw SysError(EINTR)
             }
         }
+    }
+
+    /// A child ended and the program has a SIGCHLD handler: the signal is pending (delivered at
+    /// the end of this syscall), and a sleep ends for it.
+    func handledChildEvent() -> Bool {
+        guard watchingChildren, disposition(Signal.sigchld) > 1 else { return false }
+        noteChildEvents()
+        return pendingSignals & (UInt64(1) << (Signal.sigchld - 1)) != 0
     }
 
     /// A signal from outside arrived (it stays recorded for the end of this syscall).

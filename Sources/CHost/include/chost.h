@@ -46,7 +46,7 @@ unsigned chost_signal_takes(void);
 int chost_signal_pending(void);
 /// How many times `sig` arrived in all.
 unsigned chost_signal_count(int sig);
-/// Block the forwarded signals in the calling thread (so they reach the vCPU thread).
+/// Block the forwarded signals and SIGCHLD in the calling thread (so they reach the vCPU thread).
 void chost_block_forwarded_signals(void);
 /// Let chost_kick() interrupt the calling thread's blocking host calls (EINTR).
 void chost_make_kickable(void);
