@@ -49,7 +49,19 @@ step "Child processes: system, backticks, a pipeline, exec — one VMM per guest
 "$BIN" run -- perl -e '$| = 1; system("sh", "-c", "exit 3"); print "system: exit ", $? >> 8, "\n";
   print `printf "b\na\nb\n" | sort | uniq -c`; exec "/bin/echo", "exec: the program replaced"'
 
-step "An unsupported syscall: ENOSYS and one line naming it (threads; recording a fork comes later)" \
+step "Child processes recorded and replayed: parent and child write at once; the replay interleaves them as recorded" \
+     "revenant record -o kids.rvt -- perl -e 'fork; print ...'; revenant replay kids.rvt; revenant replay --pid CHILD kids.rvt"
+"$BIN" record -o kids.rvt -- perl -e '$| = 1; my $p = fork // die; print $p ? "parent $_\n" : "child $_\n" for 1 .. 4;
+    exit 7 unless $p; waitpid $p, 0; print "child ended with ", $? >> 8, "\n"' > recorded.txt
+cat recorded.txt
+"$BIN" replay kids.rvt > replayed.txt && cmp -s recorded.txt replayed.txt && echo "-- replay: the same bytes, in the same order"
+"$BIN" info kids.rvt | grep '^processes'
+child=$("$BIN" info --json kids.rvt | python3 -c 'import json,sys; print(json.load(sys.stdin)["processes"][1]["pid"])')
+echo "-- replay --pid $child (the child alone):"
+"$BIN" replay --pid "$child" kids.rvt
+echo "exit status $?"
+
+step "An unsupported syscall: ENOSYS and one line naming it (threads)" \
      "revenant run -- perl -Mthreads -e 'threads->create(sub {}) or print \"no thread\\n\"'"
 "$BIN" run -- perl -Mthreads -e 'threads->create(sub {}) or print "no thread\n"' 2>&1 | grep -v "^Thread creation"
 

@@ -115,7 +115,10 @@ extension LinuxPersonality {
                     let now = p.clock.monotonicNow()
                     if let alarm = p.alarmDeadline, now >= alarm { throw SysError(EINTR) }
                     p.sleep(until: min(p.alarmDeadline ?? UInt64.max, later(now, 50_000_000)))
-                    if p.hostSignalWaiting() || p.handledChildEvent() { throw SysError(EINTR) }
+                    // (A signal still waiting to be taken counts too: it is taken as the call returns.)
+                    if chost_signal_pending() != 0 || p.hostSignalWaiting() || p.handledChildEvent() {
+                        throw SysError(EINTR)
+                    }
                 }
             }
         ),

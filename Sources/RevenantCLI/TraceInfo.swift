@@ -86,7 +86,7 @@ struct ProcessSummary {
     var text: String {
         let end = status.map { "exit \($0)" } ?? "incomplete"
         let from = parent.map { ", child of \($0)" } ?? ""
-        return "\(pid) \(program?.description ?? "?")\(from), \(end)"
+        return "\(pid) \(program?.description ?? "(its parent's program, forked)")\(from), \(end)"
     }
 
     var json: String {
