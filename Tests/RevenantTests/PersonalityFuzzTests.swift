@@ -26,7 +26,7 @@ final class PersonalityFuzzTests: XCTestCase {
     func testRandomSyscallsNeverTrap() throws {
         let umaskBefore = umask(0o022)
         umask(umaskBefore)
-        try fuzz()
+        try preservingSIGCHLD { try fuzz() }
         // The guest's umask is the personality's: random umask calls leave this process's alone.
         let umaskAfter = umask(umaskBefore)
         XCTAssertEqual(umaskAfter, umaskBefore, "the fuzzed guest changed the test process's umask")

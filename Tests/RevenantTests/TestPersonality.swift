@@ -24,3 +24,13 @@ func makeTestPersonality(
     XCTAssertEqual(space.map(start: space.layout.programStart, length: 1 << 20, prot: 3, backing: .anonymous), 0)
     return p
 }
+
+/// Run `body` with this process's SIGCHLD disposition put back afterwards: a personality that
+/// serves a fork watches for its children's ends (a handler of its own, as a VMM does), which in
+/// this test process would take the signal from Foundation's Process (its waits would never end).
+func preservingSIGCHLD<T>(_ body: () throws -> T) rethrows -> T {
+    var saved = sigaction()
+    sigaction(SIGCHLD, nil, &saved)
+    defer { sigaction(SIGCHLD, &saved, nil) }
+    return try body()
+}
