@@ -78,25 +78,25 @@ int chost_forward_signal(int sig)
     return sigaction(sig, &sa, NULL);
 }
 
-static volatile unsigned chost_child_events;
-
-static void chost_child_noter(int sig)
-{
-    (void)sig;
-    __atomic_add_fetch(&chost_child_events, 1, __ATOMIC_SEQ_CST);
-}
-
+/* No handler: a handler would cut short whichever host call the thread it lands on is making
+   for the guest (a select is never restarted). SIGCHLD stays blocked and pending instead, and is
+   taken at syscall boundaries. */
 int chost_watch_children(void)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = chost_child_noter;
-    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
-    sigemptyset(&sa.sa_mask);
-    return sigaction(SIGCHLD, &sa, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    return pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
-unsigned chost_take_child_events(void) { return __atomic_exchange_n(&chost_child_events, 0, __ATOMIC_SEQ_CST); }
+unsigned chost_take_child_events(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    struct timespec zero = { 0, 0 };
+    return sigtimedwait(&set, NULL, &zero) == SIGCHLD ? 1 : 0;
+}
 
 #include <sys/prctl.h>
 

@@ -105,6 +105,8 @@ public final class ReplaySession {
         }
         if followChildren {
             replayer.followChildren = true
+            // Every process at once at most: the first, and one per child stream.
+            _ = chost_processes_init(UInt32(clamping: dir.childProcesses.count + 1))
             if !quiet {
                 do { replayer.order = try ProcessOrder() } catch { throw ReplaySetupError("\(error)") }
             }
@@ -167,6 +169,7 @@ public final class ReplaySession {
             report = nil
         }
         if code != 0 { replayer.order?.breakOrder() }
+        chost_process_give()
         if let report {
             let line = "revenant: " + report.split(whereSeparator: \.isNewline).joined(separator: " ") + "\n"
             _ = line.withCString { Glibc.write(2, $0, strlen($0)) }

@@ -353,7 +353,20 @@ public final class Replayer: GuestKernel {
     private func forkAgain(_ req: SyscallRequest, _ event: SyscallEvent) -> SyscallOutcome {
         onServed?(index, req, event)
         guard event.child > 0 else { return .value(event.child) }
+        // A trace is not trusted: it makes no process without a stream.
+        let child = Int32(truncatingIfNeeded: event.child)
+        if followChildren, access(trace.eventsPath(process: child), F_OK) != 0 {
+            traceError = .corruptEvent(
+                index: index, why: "a fork to process \(child), whose stream events.\(child) is missing")
+            return .halt
+        }
         let again = personality.handle(req)
+        // Nor more processes at once than it has streams (the count ReplaySession set up, which
+        // the personality's fork takes from).
+        if followChildren, again == .value(-Int64(EAGAIN)) {
+            traceError = .corruptEvent(index: index, why: "more processes at once than the trace has streams")
+            return .halt
+        }
         guard again == event.outcome else {
             return diverge(req, "\(req.name) ran again to \(again), recorded a fork")
         }
@@ -375,6 +388,7 @@ public final class Replayer: GuestKernel {
     public func forked(child: Bool, pid: Int32) -> Int64 {
         let recorded = recordedChild
         guard pid > 0 else {
+            chost_process_give()
             traceError = .io(path: "a fork for the replay of process \(recorded)", errno: -pid)
             return Int64(recorded)
         }

@@ -240,6 +240,9 @@ public final class GuestSession {
         // A guest fork forks this process (one VMM per guest process): the first VMM reaps the
         // orphaned ones and ends after every descendant has ended.
         _ = chost_become_subreaper()
+        // SIGCHLD stays pending until a syscall boundary takes it (Fork.swift): blocked here, in
+        // the vCPU thread, before any thread that could receive it exists.
+        _ = chost_watch_children()
         _ = chost_processes_init(UInt32(options.maxProcesses))
         let t0 = monotonicNanos()
         let termination: Termination

@@ -78,7 +78,9 @@ final class ReplayRuleTests: XCTestCase {
             let ppoll: UInt64 = row.name == "ppoll" ? scratch : 0
             return SyscallRequest(number: UInt64(row.number), args: (0, 0, ppoll, 0, select, 0))
         }
-        let rows = SyscallTable.entries.filter { $0.status != .unsupported }
+        // pause waits for a signal, and once the personality has a child (the forks below) one may
+        // come: nothing here would send it (SignalTests and Tests/MultiProcess cover it).
+        let rows = SyscallTable.entries.filter { $0.status != .unsupported && $0.name != "pause" }
         let trace = try TraceDirectory.create(root.appendingPathComponent("t.rvt").path, force: false)
         // One address space at a time (each reserves the guest's range): the recording's is gone
         // before the replay's is made.

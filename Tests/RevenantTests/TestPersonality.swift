@@ -25,12 +25,16 @@ func makeTestPersonality(
     return p
 }
 
-/// Run `body` with this process's SIGCHLD disposition put back afterwards: a personality that
-/// serves a fork watches for its children's ends (a handler of its own, as a VMM does), which in
-/// this test process would take the signal from Foundation's Process (its waits would never end).
+/// Run `body` with this thread's SIGCHLD disposition and mask put back afterwards: a personality
+/// that serves a fork watches for its children's ends (SIGCHLD blocked, as in a VMM).
 func preservingSIGCHLD<T>(_ body: () throws -> T) rethrows -> T {
     var saved = sigaction()
     sigaction(SIGCHLD, nil, &saved)
-    defer { sigaction(SIGCHLD, &saved, nil) }
+    var mask = sigset_t()
+    pthread_sigmask(SIG_SETMASK, nil, &mask)
+    defer {
+        sigaction(SIGCHLD, &saved, nil)
+        pthread_sigmask(SIG_SETMASK, &mask, nil)
+    }
     return try body()
 }

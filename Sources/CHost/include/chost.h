@@ -31,9 +31,9 @@ void chost_futex_wake(volatile uint32_t *p);
 /// Forward a host signal to the guest: the handler only records it (no SA_RESTART, so the
 /// VMM's blocking calls return EINTR); chost_take_signals() collects the set.
 int chost_forward_signal(int sig);
-/* Child processes (a guest fork forks the VMM): count SIGCHLD (SA_RESTART, so no host call of the
- * VMM is interrupted by it), make this process the reaper of orphaned descendants, and take the
- * count since the last call. */
+/* Child processes (a guest fork forks the VMM): block SIGCHLD in the calling thread (every thread
+ * of a VMM blocks it: the first blocks it before it runs the guest, the spinner when it starts),
+ * so that it cuts no host call short; and take it, if one is pending (1), at a syscall boundary. */
 int chost_watch_children(void);
 unsigned chost_take_child_events(void);
 /* This process becomes the reaper of its orphaned descendants (PR_SET_CHILD_SUBREAPER). */
