@@ -1,4 +1,6 @@
 import Foundation
+import Replay
+import Trace
 import XCTest
 
 /// Child processes (one VMM process per guest process): every script in Tests/MultiProcess runs
@@ -63,6 +65,48 @@ final class MultiProcessTests: ScratchTestCase {
         let quiet = try revenant(["replay", "--quiet", "race.rvt"])
         XCTAssertEqual(quiet.status, 0, quiet.stderr)
         XCTAssertEqual(quiet.stdout, "")
+    }
+
+    /// A forged trace cannot make the replay fork without bound: here the second of two children
+    /// alive at once is renamed the first and its own stream removed (two processes would share
+    /// one stream), and the replay refuses the fork past one process per stream, in one line,
+    /// exit 125.
+    func testAForgedTraceCannotMakeMoreProcessesThanStreams() throws {
+        try requireKVM()
+        let script = #"""
+            my @k = map { my $p = fork // die; if (!$p) { select undef, undef, undef, 0.3; exit 0 } $p } 1 .. 2;
+            waitpid $_, 0 for @k;
+            print "two children\n";
+            """#
+        let rec = try revenant(["record", "-o", "t.rvt", "--", "/usr/bin/perl", "-e", script])
+        XCTAssertEqual(rec.stdout, "two children\n", rec.stderr)
+        let dir = base.appendingPathComponent("t.rvt")
+        let events = dir.appendingPathComponent("events").path
+        var reader = try EventReader(path: events)
+        var all: [Event] = []
+        var first: Int64?, second: Int64?
+        while var e = try reader.next() {
+            if e.kind == EventKind.syscall.rawValue, var s = try? SyscallEvent.decode(e.payload), case .fork = s.outcome
+            {
+                if let first {
+                    second = s.child
+                    s.child = first
+                    e.payload = s.encoded()
+                } else {
+                    first = s.child
+                }
+            }
+            all.append(e)
+        }
+        let removed = try XCTUnwrap(second)
+        try FileManager.default.removeItem(atPath: events + ".\(removed)")
+        try FileManager.default.removeItem(atPath: events)
+        let writer = try EventWriter(path: events)
+        for e in all { try writer.append(e) }
+        try writer.close()
+        let r = try revenant(["replay", "t.rvt"])
+        XCTAssertEqual(r.status, 125, r.stderr)
+        XCTAssertTrue(r.stderr.contains("more processes at once than the trace has streams"), r.stderr)
     }
 
     /// `info` lists every process (pid, parent, program, end); `log syscalls --pid` lists a child's
