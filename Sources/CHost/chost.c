@@ -226,6 +226,8 @@ void chost_order_advance(struct chost_order *o)
     syscall(SYS_futex, &o->next, FUTEX_WAKE, 0x7fffffff, NULL, NULL, 0);
 }
 
+uint32_t chost_order_next_stream(struct chost_order *o) { return __atomic_add_fetch(&o->streams, 1, __ATOMIC_SEQ_CST); }
+
 void chost_order_break(struct chost_order *o)
 {
     __atomic_store_n(&o->broken, 1, __ATOMIC_SEQ_CST);

@@ -31,7 +31,7 @@ public enum ReplayRule: String, Sendable {
     /// from the trace's copies (each checked against its digest); a failed one is fed back.
     case loaded = "loaded from the trace"
     /// A new process: the replay forks as the recording did, and the child replays its own
-    /// stream (`events.PID`); a fork the host refused is fed back.
+    /// stream (`events.N`); a fork the host refused is fed back.
     case forked = "forked as recorded"
 }
 

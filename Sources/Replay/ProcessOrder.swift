@@ -39,6 +39,9 @@ public final class ProcessOrder {
     /// Replaying: the write of the current ticket is made.
     func advance() { chost_order_advance(page) }
 
+    /// Recording: the stream number of the child a fork is about to make.
+    func nextStream() -> Int { Int(chost_order_next_stream(page)) }
+
     /// A process's replay failed: nobody waits for its writes any more.
     public func breakOrder() { chost_order_break(page) }
 

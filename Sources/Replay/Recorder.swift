@@ -8,7 +8,7 @@ import Trace
 /// Records a run: every syscall's outcome and the bytes it wrote into guest memory go into the
 /// event stream; every file the program maps goes into the blob store. It stands between the
 /// machine and the personality (rr-style: the same personality runs, and its effects are logged).
-/// Each process of the run writes its own stream (`events`, then `events.PID` for each child), and
+/// Each process of the run writes its own stream (`events`, then `events.N` for each child), and
 /// every write to Revenant's stdout or stderr takes a ticket from the run's ProcessOrder.
 public final class Recorder: GuestKernel {
     public let personality: LinuxPersonality
@@ -19,6 +19,8 @@ public final class Recorder: GuestKernel {
     public let order: ProcessOrder
     /// A fork's event, written once the host fork's result is known (forked(child:pid:)).
     private var pendingFork: SyscallEvent?
+    /// This process's stream: 0 for the first (`events`), n for `events.n`.
+    public private(set) var stream = 0
     private var memory: AddressSpace { personality.memory }
     private var mappedDigest: String?
     private var blobByFile: [String: String] = [:]
@@ -126,6 +128,7 @@ public final class Recorder: GuestKernel {
             number: req.number, args: (0..<6).map { req[$0] }, outcome: outcome, console: console, writes: [])
         event.paths = paths
         if case .fork = outcome {
+            event.childStream = order.nextStream()
             pendingFork = event
             return outcome
         }
@@ -163,17 +166,18 @@ public final class Recorder: GuestKernel {
         return outcome
     }
 
-    /// The host forked (or could not: pid -errno). The parent logs the call with the child's pid;
-    /// the child leaves the parent's stream (its buffered events are the parent's to write: they
-    /// are dropped unwritten) and starts its own, `events.PID`.
+    /// The host forked (or could not: pid -errno). The parent logs the call with the child's pid
+    /// and stream; the child leaves the parent's stream (its buffered events are the parent's to
+    /// write: they are dropped unwritten) and starts its own, `events.N`.
     public func forked(child: Bool, pid: Int32) -> Int64 {
         let result = personality.forked(child: child, pid: pid)
         guard var event = pendingFork else { return result }
         pendingFork = nil
         do {
             if child {
-                writer = try EventWriter(path: trace.eventsPath(process: pid))
-                let start = ProcessEvent(pid: pid, parent: personality.parentID)
+                writer = try EventWriter(path: trace.eventsPath(stream: event.childStream))
+                let start = ProcessEvent(pid: pid, parent: personality.parentID, parentStream: stream)
+                stream = event.childStream
                 try writer.append(Event(kind: EventKind.process.rawValue, payload: start.encoded()))
             } else {
                 event.child = Int64(pid)

@@ -101,12 +101,23 @@ public final class ReplaySession {
         }
         replayer.describeRIP = { rip in machine.describe(rip: rip) }
         if let onlyProcess, onlyProcess != process.pid {
-            replayer.path = try ReplaySession.path(to: onlyProcess, in: dir, first: process.pid)
+            let table: ProcessTable
+            do { table = try ProcessTable(dir, firstPID: process.pid) } catch {
+                throw ReplaySetupError("\(path): \(error)")
+            }
+            let stream: Int
+            do { stream = try table.stream(of: onlyProcess, in: path) } catch {
+                throw ReplaySetupError(error.description)
+            }
+            guard let lineage = table.path(to: stream) else {
+                throw ReplaySetupError("\(path): the ancestry of process \(onlyProcess) is broken")
+            }
+            replayer.path = lineage
         }
         if followChildren {
             replayer.followChildren = true
             // Every process at once at most: the first, and one per child stream.
-            _ = chost_processes_init(UInt32(clamping: dir.childProcesses.count + 1))
+            _ = chost_processes_init(UInt32(clamping: dir.childStreams.count + 1))
             if !quiet {
                 do { replayer.order = try ProcessOrder() } catch { throw ReplaySetupError("\(error)") }
             }
@@ -204,37 +215,6 @@ public final class ReplaySession {
                 "replay diverged at the end: the program exited with \(termination.exitStatus), recorded \(end.status)")
         }
         return .finished(termination, nanoseconds: elapsed)
-    }
-
-    /// The pids from the first process's child down to `pid`, read from the streams' process
-    /// events; a pid the trace has no stream for is named with the ones it has.
-    static func path(to pid: Int32, in dir: TraceDirectory, first: Int32) throws(ReplaySetupError) -> [Int32] {
-        let all = dir.childProcesses
-        guard all.contains(pid) else {
-            let known = ([first] + all).map(String.init).joined(separator: ", ")
-            throw ReplaySetupError("--pid \(pid): no such process in \(dir.path) (its processes: \(known))")
-        }
-        var path = [pid]
-        while path.count <= all.count {
-            let parent: Int32
-            do {
-                var reader = try EventReader(path: dir.eventsPath(process: path[0]))
-                guard let e = try reader.next(), e.kind == EventKind.process.rawValue else {
-                    throw TraceError.corruptEvent(index: 0, why: "the stream does not start with its process")
-                }
-                parent = try ProcessEvent.decode(e.payload).parent
-            } catch let e as SyscallEvent.DecodeError {
-                throw ReplaySetupError("\(dir.eventsPath(process: path[0])): its process event: \(e.why)")
-            } catch {
-                throw ReplaySetupError("\(dir.eventsPath(process: path[0])): \(error)")
-            }
-            if parent == first { return path }
-            guard all.contains(parent) else {
-                throw ReplaySetupError("--pid \(pid): its ancestor \(parent) has no stream in \(dir.path)")
-            }
-            path.insert(parent, at: 0)
-        }
-        throw ReplaySetupError("--pid \(pid): its ancestry in \(dir.path) loops")
     }
 
     /// The first CPUID leaf where this host differs from the recording, named.

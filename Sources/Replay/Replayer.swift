@@ -63,17 +63,20 @@ public final class Replayer: GuestKernel {
     /// With `followChildren` and a console: the console writes of the run's processes, made in
     /// the recorded order (made before the first fork).
     public var order: ProcessOrder?
-    /// `replay --pid N` and the searches of one process: the pids from the first process's child
-    /// down to N. At the fork that made the next of them, this replay leaves the parent and goes
-    /// on as the child, in the same VM (its memory is the child's at that instant); console
-    /// output is made only once it is N.
-    public var path: [Int32]?
+    /// `replay --pid N` and the searches of one process: the streams from the first process's
+    /// child down to N's. At the fork that made the next of them, this replay leaves the parent
+    /// and goes on as the child, in the same VM (its memory is the child's at that instant);
+    /// console output is made only once it is N.
+    public var path: [Int]?
     /// Whether the process being replayed is the one asked for (always, without `path`).
-    public var isTarget: Bool { path.map { process == $0.last } ?? true }
-    /// The pid the child of the fork in progress had when recorded.
+    public var isTarget: Bool { path.map { stream == ($0.last ?? 0) } ?? true }
+    /// The pid and stream the child of the fork in progress had when recorded.
     private var recordedChild: Int32 = 0
-    /// The stream being replayed: the first process's, or a child's (its pid).
+    private var recordedStream = 0
+    /// The process being replayed: nil for the first, else a child's recorded pid.
     public private(set) var process: Int32?
+    /// Its stream: 0 (`events`) for the first.
+    public private(set) var stream = 0
     /// Another process's replay failed while this one waited for its turn at the console.
     public private(set) var abandoned = false
 
@@ -92,7 +95,7 @@ public final class Replayer: GuestKernel {
     deinit { for fd in openBlobs { close(fd) } }
 
     public var truncatedAt: UInt64? { reader.truncatedAt }
-    /// The stream being replayed (`events`, or a child's `events.PID`).
+    /// The stream being replayed (`events`, or a child's `events.N`).
     public var streamPath: String { reader.path }
 
     /// Faults are deterministic: the same instruction faults again in replay, with the same
@@ -355,9 +358,10 @@ public final class Replayer: GuestKernel {
         guard event.child > 0 else { return .value(event.child) }
         // A trace is not trusted: it makes no process without a stream.
         let child = Int32(truncatingIfNeeded: event.child)
-        if followChildren, access(trace.eventsPath(process: child), F_OK) != 0 {
+        if followChildren, event.childStream == 0 || access(trace.eventsPath(stream: event.childStream), F_OK) != 0 {
             traceError = .corruptEvent(
-                index: index, why: "a fork to process \(child), whose stream events.\(child) is missing")
+                index: index,
+                why: "a fork to process \(child), whose stream events.\(event.childStream) is missing")
             return .halt
         }
         let again = personality.handle(req)
@@ -371,13 +375,14 @@ public final class Replayer: GuestKernel {
             return diverge(req, "\(req.name) ran again to \(again), recorded a fork")
         }
         recordedChild = Int32(truncatingIfNeeded: event.child)
-        if let path, path.contains(recordedChild) {
+        recordedStream = event.childStream
+        if let path, recordedStream != 0, path.contains(recordedStream) {
             // A clone onto a stack of its own (posix_spawn's) would need the machine's fork.
             guard case .fork(0) = event.outcome else {
                 return diverge(
                     req, "process \(recordedChild) started on a stack of its own: it cannot be followed alone")
             }
-            return .value(becomeChild(recordedChild))
+            return .value(becomeChild(recordedChild, stream: recordedStream))
         }
         guard followChildren else { return .value(personality.forked(child: false, pid: recordedChild)) }
         return again
@@ -393,22 +398,27 @@ public final class Replayer: GuestKernel {
             return Int64(recorded)
         }
         guard child else { return personality.forked(child: false, pid: recorded) }
-        return becomeChild(recorded)
+        return becomeChild(recorded, stream: recordedStream)
     }
 
     /// From here on this replay is process `recorded`, the child of the fork just served: its
-    /// own stream, numbered from 0.
-    private func becomeChild(_ recorded: Int32) -> Int64 {
+    /// own stream, its events numbered from 0.
+    private func becomeChild(_ recorded: Int32, stream child: Int) -> Int64 {
         _ = personality.forked(child: true, pid: recorded)
+        let parentStream = stream
         process = recorded
+        stream = child
         index = 0
         recent = []
         do {
-            reader = try EventReader(path: trace.eventsPath(process: recorded))
+            reader = try EventReader(path: trace.eventsPath(stream: child))
             guard let first = try reader.next(), first.kind == EventKind.process.rawValue,
-                let start = try? ProcessEvent.decode(first.payload), start.pid == recorded
+                let start = try? ProcessEvent.decode(first.payload), start.pid == recorded,
+                start.parentStream == parentStream
             else {
-                traceError = .corruptEvent(index: 0, why: "the stream of process \(recorded) does not start with it")
+                traceError = .corruptEvent(
+                    index: 0,
+                    why: "events.\(child) does not start as process \(recorded), forked in stream \(parentStream)")
                 return 0
             }
         } catch {

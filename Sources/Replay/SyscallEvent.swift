@@ -15,7 +15,8 @@ public enum EventKind: UInt8 {
     /// Before a successful execve: the AT_RANDOM bytes the new program got (16) and the files the
     /// call opened, in order (ExecEvent). Replay loads the new program from their blobs.
     case exec = 5
-    /// The first event of a child process's stream (`events.PID`): its pid and its parent's.
+    /// The first event of a child process's stream (`events.N`): its pid, its parent's, and the
+    /// parent's stream (0: `events`).
     case process = 6
     /// Before a call that wrote to Revenant's stdout or stderr: its ticket, the place of the write
     /// among every process's console writes (replay writes them in this order).
@@ -26,26 +27,30 @@ public enum EventKind: UInt8 {
 public struct ProcessEvent: Equatable {
     public var pid: Int32
     public var parent: Int32
+    public var parentStream: Int
 
-    public init(pid: Int32, parent: Int32) {
+    public init(pid: Int32, parent: Int32, parentStream: Int) {
         self.pid = pid
         self.parent = parent
+        self.parentStream = parentStream
     }
 
     public func encoded() -> [UInt8] {
         var b: [UInt8] = []
         appendVarint(&b, UInt64(UInt32(bitPattern: pid)))
         appendVarint(&b, UInt64(UInt32(bitPattern: parent)))
+        appendVarint(&b, UInt64(parentStream))
         return b
     }
 
     public static func decode(_ p: [UInt8]) throws(SyscallEvent.DecodeError) -> ProcessEvent {
-        guard let (pid, n) = readVarint(p, 0), let (parent, m) = readVarint(p, n), n + m == p.count,
-            pid <= UInt32.max, parent <= UInt32.max
+        guard let (pid, n) = readVarint(p, 0), let (parent, m) = readVarint(p, n),
+            let (stream, k) = readVarint(p, n + m), n + m + k == p.count,
+            pid <= UInt32.max, parent <= UInt32.max, stream <= UInt32.max
         else { throw .init(why: "a process event of \(p.count) bytes that does not read") }
         return ProcessEvent(
             pid: Int32(bitPattern: UInt32(truncatingIfNeeded: pid)),
-            parent: Int32(bitPattern: UInt32(truncatingIfNeeded: parent)))
+            parent: Int32(bitPattern: UInt32(truncatingIfNeeded: parent)), parentStream: Int(stream))
     }
 }
 
@@ -109,8 +114,10 @@ public struct SyscallEvent: Equatable {
     /// Path arguments as the program passed them (argument index → bytes), for `log` and search;
     /// replay does not need them.
     public var paths: [(index: Int, bytes: [UInt8])] = []
-    /// A fork's result in the parent: the child's pid, or -errno when the host could not fork.
+    /// A fork's result in the parent: the child's pid, or -errno when the host could not fork;
+    /// and the child's stream (`events.N`: pids are reused, stream numbers are not).
     public var child: Int64 = 0
+    public var childStream = 0
 
     public init(
         number: UInt64, args: [UInt64], outcome: SyscallOutcome, console: UInt8,
@@ -125,7 +132,7 @@ public struct SyscallEvent: Equatable {
 
     public static func == (a: SyscallEvent, b: SyscallEvent) -> Bool {
         a.number == b.number && a.args == b.args && a.outcome == b.outcome && a.console == b.console
-            && a.child == b.child
+            && a.child == b.child && a.childStream == b.childStream
             && a.writes.map(\.address) == b.writes.map(\.address) && a.writes.map(\.bytes) == b.writes.map(\.bytes)
     }
 
@@ -179,6 +186,7 @@ public struct SyscallEvent: Equatable {
             b.append(7)
             appendVarint(&b, stack)
             appendVarint(&b, zigzag(child))
+            appendVarint(&b, UInt64(childStream))
         }
         appendVarint(&b, UInt64(writes.count))
         for w in writes {
@@ -240,8 +248,12 @@ public struct SyscallEvent: Equatable {
         case 7: outcome = .fork(childStack: try varint())
         case let t: throw DecodeError(why: "unknown outcome \(t)")
         }
-        var child: Int64 = 0
-        if case .fork = outcome { child = unzigzag(try varint()) }
+        var child: Int64 = 0, childStream: UInt64 = 0
+        if case .fork = outcome {
+            child = unzigzag(try varint())
+            childStream = try varint()
+            guard childStream <= UInt32.max else { throw DecodeError(why: "stream \(childStream)") }
+        }
         let n = try varint()
         guard n <= UInt64(p.count) else { throw DecodeError(why: "\(n) memory writes cannot fit") }
         var writes: [(address: UInt64, bytes: [UInt8])] = []
@@ -260,6 +272,7 @@ public struct SyscallEvent: Equatable {
         var e = SyscallEvent(number: number, args: args, outcome: outcome, console: console, writes: writes)
         e.paths = paths
         e.child = child
+        e.childStream = Int(childStream)
         return e
     }
 }

@@ -66,12 +66,12 @@ struct Log: ParsableCommand {
         do { (dir, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
         var path = dir.eventsPath
         if let pid, pid != header.process?.pid {
-            guard dir.childProcesses.contains(pid) else {
-                let all = ([header.process?.pid].compactMap { $0 } + dir.childProcesses).map(String.init)
-                throw CLIError(
-                    "--pid \(pid): no such process in \(trace) (its processes: \(all.joined(separator: ", ")))")
+            do {
+                let table = try ProcessTable(dir, firstPID: header.process?.pid ?? 0)
+                path = dir.eventsPath(stream: try table.stream(of: pid, in: trace))
+            } catch let e as ProcessLookupError { throw CLIError(e.description) } catch {
+                throw CLIError("\(trace): \(error)")
             }
-            path = dir.eventsPath(process: pid)
         }
         var reader: EventReader
         do { reader = try EventReader(path: path) } catch { throw CLIError("\(trace): \(error)") }

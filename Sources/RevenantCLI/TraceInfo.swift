@@ -45,10 +45,10 @@ struct TraceSummary {
         truncatedAt = reader.truncatedAt
         headerBytes = fileSize(dir.headerPath)
         eventBytes = fileSize(dir.eventsPath)
-        processes = [try ProcessSummary(dir.eventsPath, pid: header.process?.pid ?? 0, program: header.program)]
-        for pid in dir.childProcesses {
-            processes.append(try ProcessSummary(dir.eventsPath(process: pid), pid: pid, program: nil))
-            eventBytes += fileSize(dir.eventsPath(process: pid))
+        processes = [try ProcessSummary(dir, stream: 0, pid: header.process?.pid ?? 0, program: header.program)]
+        for n in dir.childStreams {
+            processes.append(try ProcessSummary(dir, stream: n, pid: 0, program: nil))
+            eventBytes += fileSize(dir.eventsPath(stream: n))
         }
         for b in dir.blobNames {
             blobs += 1
@@ -59,13 +59,16 @@ struct TraceSummary {
 
 /// One process's stream: who it was (its parent, the last program it ran) and how it ended.
 struct ProcessSummary {
+    var stream: Int
     var pid: Int32
     var parent: Int32?
     var program: ByteString?
     var events: UInt64 = 0
     var status: Int32?
 
-    init(_ path: String, pid: Int32, program: ByteString?) throws {
+    init(_ dir: TraceDirectory, stream: Int, pid: Int32, program: ByteString?) throws {
+        let path = dir.eventsPath(stream: stream)
+        self.stream = stream
         self.pid = pid
         self.program = program
         var reader: EventReader
@@ -74,7 +77,10 @@ struct ProcessSummary {
             while let e = try reader.next() {
                 events += 1
                 switch EventKind(rawValue: e.kind) {
-                case .process: parent = (try? ProcessEvent.decode(e.payload))?.parent
+                case .process:
+                    let p = try? ProcessEvent.decode(e.payload)
+                    parent = p?.parent
+                    self.pid = p?.pid ?? self.pid
                 case .exec: self.program = (try? ExecEvent.decode(e.payload))?.files.first?.path ?? self.program
                 case .end: status = readVarint(e.payload, 0).map { Int32(truncatingIfNeeded: unzigzag($0.0)) }
                 default: break
@@ -90,7 +96,7 @@ struct ProcessSummary {
     }
 
     var json: String {
-        "{\"pid\":\(pid),\"parent\":\(parent.map(String.init) ?? "null"),"
+        "{\"pid\":\(pid),\"stream\":\(stream),\"parent\":\(parent.map(String.init) ?? "null"),"
             + "\"program\":\(program.map { jsonString($0.description) } ?? "null"),"
             + "\"events\":\(events),\"exit_status\":\(status.map(String.init) ?? "null")}"
     }

@@ -7,19 +7,20 @@ public struct TraceDirectory {
     public let path: String
     public var headerPath: String { path + "/header" }
     public var eventsPath: String { path + "/events" }
-    /// A child process's stream (the first process's is `events`): named by its guest pid.
-    public func eventsPath(process pid: Int32) -> String { eventsPath + "." + String(pid) }
+    /// A child process's stream (the first process's is `events`, stream 0): numbered in the
+    /// order the run's processes forked (pids are reused; the stream says which pid it was).
+    public func eventsPath(stream: Int) -> String { stream == 0 ? eventsPath : eventsPath + "." + String(stream) }
 
-    /// The child processes' pids that have a stream here, in ascending order.
-    public var childProcesses: [Int32] {
+    /// The child processes' streams here, in ascending order.
+    public var childStreams: [Int] {
         guard let dir = opendir(path) else { return [] }
         defer { closedir(dir) }
-        var pids: [Int32] = []
+        var streams: [Int] = []
         while let e = readdir(dir) {
             let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name.hasPrefix("events."), let pid = Int32(name.dropFirst(7)), pid > 0 { pids.append(pid) }
+            if name.hasPrefix("events."), let n = Int(name.dropFirst(7)), n > 0, n <= UInt32.max { streams.append(n) }
         }
-        return pids.sorted()
+        return streams.sorted()
     }
     public var blobsPath: String { path + "/blobs" }
     /// `record --keep-channel`: the shims' channel as the live run handed it over.

@@ -84,16 +84,16 @@ final class MultiProcessTests: ScratchTestCase {
         let events = dir.appendingPathComponent("events").path
         var reader = try EventReader(path: events)
         var all: [Event] = []
-        var first: Int64?, second: Int64?
+        var first: (pid: Int64, stream: Int)?, second: Int?
         while var e = try reader.next() {
             if e.kind == EventKind.syscall.rawValue, var s = try? SyscallEvent.decode(e.payload), case .fork = s.outcome
             {
                 if let first {
-                    second = s.child
-                    s.child = first
+                    second = s.childStream
+                    (s.child, s.childStream) = first
                     e.payload = s.encoded()
                 } else {
-                    first = s.child
+                    first = (s.child, s.childStream)
                 }
             }
             all.append(e)

@@ -530,21 +530,23 @@ extension RecordReplayTests {
             console: 0, writes: [])
         let expectedDelivery = ["3e", "010a00000000", "00", "04", "0a", "0b", "00", "808001", "00", "00"]
         XCTAssertEqual(d.encoded().map { String(format: "%02x", $0) }.joined(), expectedDelivery.joined())
-        // A fork (clone 56) in the parent: tag 7, the child's stack, zigzag(child pid 300) = 600.
+        // A fork (clone 56) in the parent: tag 7, the child's stack, zigzag(child pid 300) = 600,
+        // the child's stream (3).
         var f = SyscallEvent(
             number: 56, args: [0x1200011, 0, 0, 0x7000, 0, 0], outcome: .fork(childStack: 0), console: 0, writes: [])
         f.child = 300
+        f.childStream = 3
         let expectedFork = [
-            "38", "918080", "09", "00", "00", "80e001", "00", "00", "00", "07", "00", "d804", "00", "00",
+            "38", "918080", "09", "00", "00", "80e001", "00", "00", "00", "07", "00", "d804", "03", "00", "00",
         ]
         XCTAssertEqual(f.encoded().map { String(format: "%02x", $0) }.joined(), expectedFork.joined())
         XCTAssertEqual(try SyscallEvent.decode(f.encoded()), f)
         XCTAssertEqual(f.result, 300)
-        // A child's stream starts with its pid and its parent's.
-        let start = ProcessEvent(pid: 300, parent: 299)
-        XCTAssertEqual(start.encoded(), [0xac, 0x02, 0xab, 0x02])
+        // A child's stream starts with its pid, its parent's and its parent's stream.
+        let start = ProcessEvent(pid: 300, parent: 299, parentStream: 1)
+        XCTAssertEqual(start.encoded(), [0xac, 0x02, 0xab, 0x02, 0x01])
         XCTAssertEqual(try ProcessEvent.decode(start.encoded()), start)
-        XCTAssertThrowsError(try ProcessEvent.decode([0xac, 0x02]))
+        XCTAssertThrowsError(try ProcessEvent.decode([0xac, 0x02, 0xab, 0x02]))
     }
 
     /// Decoding arbitrary syscall-event payloads never traps.

@@ -70,6 +70,7 @@ struct chost_order {
     uint32_t next;
     uint32_t broken;
     uint32_t failed;
+    uint32_t streams; /* the child streams numbered so far (events.1, events.2, …) */
 };
 /// A new shared page (NULL when the host refuses).
 struct chost_order *chost_order_create(void);
@@ -80,6 +81,8 @@ uint32_t chost_order_take_and_unlock(struct chost_order *o);
 int chost_order_wait(struct chost_order *o, uint32_t ticket, uint64_t timeout_ns);
 void chost_order_advance(struct chost_order *o);
 void chost_order_break(struct chost_order *o);
+/// The number of the next child's stream (1, 2, …).
+uint32_t chost_order_next_stream(struct chost_order *o);
 /* The run's processes alive at once (`--max-processes`), counted in a page shared by its VMMs
  * (made by the first, before any fork). take: 1 when there is room for one more (counted), 0 at
  * the limit; without init, always 1 (a replay makes the processes the recording made). give: one
