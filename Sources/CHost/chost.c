@@ -177,11 +177,14 @@ uint64_t chost_monotonic_ns(void)
 
 #include <sys/mman.h>
 
-struct chost_order *chost_order_create(void)
+/* Zeroed memory every VMM forked from this one shares (NULL when the host refuses). */
+static void *chost_shared(size_t size)
 {
-    void *p = mmap(NULL, sizeof(struct chost_order), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : (struct chost_order *)p;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
 }
+
+struct chost_order *chost_order_create(void) { return chost_shared(sizeof(struct chost_order)); }
 
 /* A lock shared between processes (Drepper's "Futexes are tricky", mutex 2): 0 free, 1 held,
  * 2 held with waiters. */
@@ -240,9 +243,9 @@ static uint32_t chost_processes_limit;
 
 int chost_processes_init(uint32_t limit)
 {
-    void *p = mmap(NULL, sizeof(uint32_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) return -errno;
-    chost_processes = (uint32_t *)p;
+    uint32_t *p = chost_shared(sizeof(uint32_t));
+    if (!p) return -errno;
+    chost_processes = p;
     *chost_processes = 1;
     chost_processes_limit = limit;
     return 0;

@@ -74,11 +74,10 @@ extension LinuxPersonality {
                 let wanted: Int32
                 switch r[0] {
                 case 0: wanted = -1
-                case 1: wanted = id
+                case 1 where id > 0: wanted = id
                 case 2 where id >= 0: wanted = -id
                 default: throw SysError(EINVAL)
                 }
-                guard wanted != 0 || r[0] == 2, id >= 0 || r[0] == 0 else { throw SysError(EINVAL) }
                 let pid = try p.childToWaitFor(wanted, options: r[3] & UInt64(WNOHANG))
                 if pid == 0 {
                     if let zero = UnsafeMutableRawPointer(bitPattern: UInt(info)) { memset(zero, 0, 128) }

@@ -18,13 +18,20 @@ public struct ProcessTable {
     public init(_ dir: TraceDirectory, firstPID: Int32) throws(TraceError) {
         var all = [Process(stream: 0, pid: firstPID, parent: nil, parentStream: nil)]
         for n in dir.childStreams {
-            var reader = try EventReader(path: dir.eventsPath(stream: n))
-            guard let e = try reader.next(), e.kind == EventKind.process.rawValue,
-                let p = try? ProcessEvent.decode(e.payload), p.parentStream != n
-            else { throw .corruptEvent(index: 0, why: "events.\(n) does not start with its process") }
+            let (p, _) = try Self.open(stream: n, in: dir)
+            guard p.parentStream != n else { throw .corruptEvent(index: 0, why: "events.\(n) is its own parent") }
             all.append(Process(stream: n, pid: p.pid, parent: p.parent, parentStream: p.parentStream))
         }
         processes = all
+    }
+
+    /// Child stream `n` opened: the process its first event names, and the reader past it.
+    static func open(stream n: Int, in dir: TraceDirectory) throws(TraceError) -> (ProcessEvent, EventReader) {
+        var reader = try EventReader(path: dir.eventsPath(stream: n))
+        guard let e = try reader.next(), e.kind == EventKind.process.rawValue,
+            let p = try? ProcessEvent.decode(e.payload)
+        else { throw .corruptEvent(index: 0, why: "events.\(n) does not start with its process") }
+        return (p, reader)
     }
 
     /// The stream of process `pid`; one line naming the pids there are when it has none, or

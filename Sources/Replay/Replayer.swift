@@ -96,7 +96,7 @@ public final class Replayer: GuestKernel {
 
     public var truncatedAt: UInt64? { reader.truncatedAt }
     /// The stream being replayed (`events`, or a child's `events.N`).
-    public var streamPath: String { reader.path }
+    public var streamPath: String { trace.eventsPath(stream: stream) }
 
     /// Faults are deterministic: the same instruction faults again in replay, with the same
     /// signal state (sigaction is run again there), so the personality decides alike both times.
@@ -119,17 +119,18 @@ public final class Replayer: GuestKernel {
         var ticket: UInt32?
         let event: SyscallEvent
         do {
-            guard var e = try reader.next() else {
-                endedEarly = true
-                return .halt
-            }
-            // A child's stream starts by naming the process (checked when the stream is opened).
-            while e.kind == EventKind.preImage.rawValue || e.kind == EventKind.process.rawValue {
-                guard let next = try reader.next() else {
+            // The log's next event; nil when it has ended (the recording was cut short).
+            func next() throws(TraceError) -> Event? {
+                guard let e = try reader.next() else {
                     endedEarly = true
-                    return .halt
+                    return nil
                 }
-                e = next
+                return e
+            }
+            guard var e = try next() else { return .halt }
+            while e.kind == EventKind.preImage.rawValue {
+                guard let n = try next() else { return .halt }
+                e = n
             }
             if e.kind == EventKind.order.rawValue {
                 guard let (t, n) = readVarint(e.payload, 0), n == e.payload.count, t <= UInt32.max else {
@@ -137,30 +138,21 @@ public final class Replayer: GuestKernel {
                     return .halt
                 }
                 ticket = UInt32(t)
-                guard let next = try reader.next() else {
-                    endedEarly = true
-                    return .halt
-                }
-                e = next
+                guard let n = try next() else { return .halt }
+                e = n
             }
             if e.kind == EventKind.mappedFile.rawValue {
                 mapped = Hex.string(e.payload)
-                guard let next = try reader.next() else {
-                    endedEarly = true
-                    return .halt
-                }
-                e = next
+                guard let n = try next() else { return .halt }
+                e = n
             }
             if e.kind == EventKind.exec.rawValue {
                 do { exec = try ExecEvent.decode(e.payload) } catch {
                     traceError = .corruptEvent(index: index, why: error.why)
                     return .halt
                 }
-                guard let next = try reader.next() else {
-                    endedEarly = true
-                    return .halt
-                }
-                e = next
+                guard let n = try next() else { return .halt }
+                e = n
             }
             if e.kind == EventKind.end.rawValue {
                 return diverge(req, "the recorded run had ended here, but the program made \(req.name)")
@@ -374,7 +366,7 @@ public final class Replayer: GuestKernel {
         guard again == event.outcome else {
             return diverge(req, "\(req.name) ran again to \(again), recorded a fork")
         }
-        recordedChild = Int32(truncatingIfNeeded: event.child)
+        recordedChild = child
         recordedStream = event.childStream
         if let path, recordedStream != 0, path.contains(recordedStream) {
             // A clone onto a stack of its own (posix_spawn's) would need the machine's fork.
@@ -411,11 +403,9 @@ public final class Replayer: GuestKernel {
         index = 0
         recent = []
         do {
-            reader = try EventReader(path: trace.eventsPath(stream: child))
-            guard let first = try reader.next(), first.kind == EventKind.process.rawValue,
-                let start = try? ProcessEvent.decode(first.payload), start.pid == recorded,
-                start.parentStream == parentStream
-            else {
+            let start: ProcessEvent
+            (start, reader) = try ProcessTable.open(stream: child, in: trace)
+            guard start.pid == recorded, start.parentStream == parentStream else {
                 traceError = .corruptEvent(
                     index: 0,
                     why: "events.\(child) does not start as process \(recorded), forked in stream \(parentStream)")
