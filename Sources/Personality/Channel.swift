@@ -97,6 +97,15 @@ public final class ChannelPort {
         registeredVersion = 0
     }
 
+    /// fork, in the child: its channel starts empty. The buffer it inherits holds its parent's
+    /// records (the parent flushes them), and the shims turn themselves off in a forked child
+    /// (pthread_atfork) until it execs a program, whose shims register a buffer of their own.
+    public func processForked() {
+        collected = []
+        address = nil
+        registeredVersion = 0
+    }
+
     /// Ask the shim to flush right after the record that makes `used` exceed `limit`: 0 stops
     /// after the next record, `nil` never (the shim's own default, `capacity`). Only a version 2
     /// struct has the field; the shim reads it after every record, so the guest stops at a record

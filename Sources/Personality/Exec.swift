@@ -116,6 +116,10 @@ extension LinuxPersonality {
             target = interpreter.first == UInt8(ascii: "/") || replaying ? interpreter : sandbox.cwd + "/" + interpreter
         }
 
+        // The shims go into every program (as the first got them), whatever its parent passed.
+        argv = execShims.argv(argv, program: name)
+        let environment = execShims.environment(envp)
+
         // The point of no return.
         let random = execRandomFromLog ?? nondeterminism.atRandom()
         execRandomFromLog = nil
@@ -125,7 +129,7 @@ extension LinuxPersonality {
         let image: ExecImage
         do {
             image = try loader(
-                ExecImageRequest(path: target, argv: argv, environment: envp, atRandom: random),
+                ExecImageRequest(path: target, argv: argv, environment: environment, atRandom: random),
                 { [unowned self] path in self.execFileNames[path] ?? path.description },
                 { [unowned self] path in
                     // The loader asks for the program first (already open), then its interpreter.

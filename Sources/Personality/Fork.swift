@@ -147,6 +147,7 @@ extension LinuxPersonality {
             processID = pid
             children = []
             isForkedChild = true
+            channel.processForked()
             pendingSignals = 0
             alarmDeadline = nil
             alarmInterval = 0

@@ -79,6 +79,9 @@ public final class LinuxPersonality {
     public var forkRefusal: String?
     var pendingFork: (flags: UInt64, parentTID: UInt64, childTID: UInt64)?
     public internal(set) var watchingChildren = false
+    /// The shims every program execve starts gets (Exec.swift; none unless recording with shims,
+    /// or replaying such a recording).
+    public var execShims = ExecShims()
     /// Process groups and sessions a guest process made (setpgid, setsid; a child inherits the
     /// set): only those may a kill or a setpgid reach, since each holds guest processes only.
     var guestGroups: Set<Int32> = []

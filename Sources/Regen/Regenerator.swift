@@ -11,7 +11,7 @@ import Trace
 /// fast Perl-level replay can reproduce the run.
 public enum Regenerator {
     /// Bumped when the index's tables or their meaning change; `log` regenerates older indexes.
-    public static let indexVersion = 6
+    public static let indexVersion = 7
 
     public struct Summary: Sendable {
         public var events: UInt64
@@ -41,82 +41,130 @@ public enum Regenerator {
         }
     }
 
-    /// Replay `path` and collect its channel: the stream, the write offset at every event, and
-    /// what the fast-replay decision needs of each event (taken as the replay serves it).
+    /// What one process's replay collected: the channel stream, the write offset at every event,
+    /// and what the fast-replay decision needs of each event (taken as the replay serves it).
+    struct Collected {
+        var stream: [UInt8] = []
+        var positions: [UInt64] = []
+        var events: [EventDigest] = []
+    }
+
+    /// Replay `path`, every process in its own VMM as `replay` does, and collect each one's
+    /// channel. A child process's VMM writes its own index (`index.N.sqlite`, N its stream) as
+    /// its replay ends, with `writeChild`; the first process's is returned to the caller, once
+    /// every child has ended well.
     static func collect(
         path: String, ignoreCPU: Bool, progress: ((UInt64) -> Void)? = nil,
-        diagnostic: @escaping (String) -> Void
+        diagnostic: @escaping (String) -> Void,
+        writeChild: @escaping (Collected, ReplaySession) throws(Failure) -> Void
     ) throws(Failure)
-        -> (stream: [UInt8], positions: [UInt64], events: [EventDigest], session: ReplaySession, nanoseconds: UInt64)
+        -> (collected: Collected, session: ReplaySession, nanoseconds: UInt64)
     {
         let session: ReplaySession
-        do { session = try ReplaySession(path: path, quiet: true, ignoreCPU: ignoreCPU, diagnostic: diagnostic) } catch
-        {
+        do {
+            session = try ReplaySession(
+                path: path, quiet: true, ignoreCPU: ignoreCPU, followChildren: true, diagnostic: diagnostic)
+        } catch {
             throw .setup(error.description)
         }
         let channel = session.personality.channel
         channel.mode = .collect
-        var positions: [UInt64] = []
-        var events: [EventDigest] = []
-        session.replayer.onEvent = { index in
-            positions.append(channel.position() ?? 0)
-            if let progress, index & 0xffff == 0 { progress(index) }
+        var collected = Collected()
+        // (Hooks hold the session weakly: it owns them, and its guest memory must go with it.)
+        session.replayer.onEvent = { [unowned replayer = session.replayer] index in
+            collected.positions.append(channel.position() ?? 0)
+            if let progress, replayer.process == nil, index & 0xffff == 0 { progress(index) }
         }
-        session.replayer.onServed = { _, _, e in events.append(EventDigest(e)) }
+        session.replayer.onServed = { _, _, e in collected.events.append(EventDigest(e)) }
+        // A child's VMM starts from its parent's copy of all this; the channel resets itself.
+        session.replayer.onBecameChild = { collected = Collected() }
+        session.onChildEnd = { [unowned session] outcome in
+            guard case .finished = outcome else { return outcome }
+            channel.collectTail()
+            collected.stream = channel.collected
+            do throws(Failure) { try writeChild(collected, session) } catch { return .traceFailed(error.description) }
+            return outcome
+        }
         switch session.run() {
         case .diverged(let d): throw .diverged(d)
         case .traceFailed(let t): throw .trace(t)
         case .stopped(let at): throw .trace("the replay stopped at event \(at)")
         case .finished(_, let ns):
             channel.collectTail()
-            return (channel.collected, positions, events, session, ns)
+            collected.stream = channel.collected
+            return (collected, session, ns)
         }
     }
 
     /// Regenerate the index of the trace at `path` (idempotent: the same trace gives the same
-    /// index). Writes a temporary file and renames it over `index.sqlite`.
+    /// index): `index.sqlite` for the first process, `index.N.sqlite` for the child of stream N.
+    /// Each is written to a temporary file and renamed; the first process's comes last.
     public static func regenerate(
         path: String, ignoreCPU: Bool = false, channelOut: String? = nil, progress: ((UInt64) -> Void)? = nil,
         diagnostic: @escaping (String) -> Void
     ) throws(Failure) -> Summary {
         let t0 = chost_monotonic_ns()
-        let (stream, positions, events, session, replayNs) = try collect(
-            path: path, ignoreCPU: ignoreCPU, progress: progress, diagnostic: diagnostic)
-        if let channelOut, let e = writeWholeFile(channelOut, stream) {
+        let (collected, session, replayNs) = try collect(
+            path: path, ignoreCPU: ignoreCPU, progress: progress, diagnostic: diagnostic
+        ) { (child, session) throws(Failure) in
+            _ = try writeIndex(child, session: session)
+        }
+        if let channelOut, let e = writeWholeFile(channelOut, collected.stream) {
             throw .trace("cannot write \(channelOut): \(String(cString: strerror(e)))")
         }
+        let (build, out) = try writeIndex(collected, session: session)
+        var st = stat()
+        stat(out, &st)
+        // The children's figures, from their own indexes.
+        var statements = build.statementCount, sqlStatements = build.sqlCount, channelBytes = collected.stream.count
+        for stream in session.directory.childStreams {
+            guard let child = TraceIndex.open(session.directory, stream: stream) else {
+                throw .trace("cannot read the index of process stream events.\(stream) after writing it")
+            }
+            statements += child.statementCount
+            sqlStatements += Int(child.meta("sql_statements") ?? "") ?? 0
+            channelBytes += Int(child.meta("channel_bytes") ?? "") ?? 0
+        }
+        return Summary(
+            events: UInt64(collected.positions.count), channelBytes: channelBytes, statements: statements,
+            nondeterministic: build.nondeterministicCount, sqlStatements: sqlStatements,
+            fastReplay: build.blocker == nil,
+            fastReplayBlocker: build.blocker?.description, replayNanoseconds: replayNs,
+            totalNanoseconds: chost_monotonic_ns() - t0, indexBytes: Int(st.st_size))
+    }
+
+    /// Build and write the index of the process `session` has replayed (the first, or the child
+    /// it became); returns the builder (its figures) and the file written.
+    static func writeIndex(
+        _ collected: Collected, session: ReplaySession
+    ) throws(Failure) -> (IndexBuilder, String) {
         var build = IndexBuilder(
-            stream: stream, positions: positions, events: events,
+            stream: collected.stream, positions: collected.positions, events: collected.events,
             cwd: session.header.cwd.description)
+        let replayer = session.replayer, dir = session.directory
         let out: String
-        do { out = try session.directory.indexPathForWriting() } catch { throw .trace("\(error)") }
+        do { out = try dir.indexPathForWriting(stream: replayer.stream) } catch { throw .trace("\(error)") }
         let tmp = out + ".partial"
         unlink(tmp)
-        do {
-            try IndexWriter.write(
-                to: tmp, builder: &build,
-                meta: [
-                    ("index_version", String(indexVersion)),
-                    ("trace", traceIdentity(session.directory) ?? ""),
-                    ("program", session.header.program.description),
-                    ("cwd", session.header.cwd.description),
-                    ("shims", (session.header.shims ?? []).joined(separator: ",")),
-                    ("events", String(positions.count)),
-                    ("channel_bytes", String(stream.count)),
-                ] + (session.replayer.recordedStatus.map { [("exit_status", String($0))] } ?? []))
-        } catch {
+        let pid = replayer.process ?? session.header.process?.pid ?? 0
+        var meta: [(String, String)] = [
+            ("index_version", String(indexVersion)),
+            ("trace", traceIdentity(dir) ?? ""),
+            ("program", session.header.program.description),
+            ("cwd", session.header.cwd.description),
+            ("shims", (session.header.shims ?? []).joined(separator: ",")),
+            ("events", String(collected.positions.count)),
+            ("channel_bytes", String(collected.stream.count)),
+            ("stream", String(replayer.stream)),
+            ("pid", String(pid)),
+        ]
+        if let status = replayer.recordedStatus { meta.append(("exit_status", String(status))) }
+        do { try IndexWriter.write(to: tmp, builder: &build, meta: meta) } catch {
             unlink(tmp)
             throw .trace("cannot write \(out): \(error)")
         }
         guard rename(tmp, out) == 0 else { throw .trace("cannot write \(out): \(String(cString: strerror(errno)))") }
-        var st = stat()
-        stat(out, &st)
-        return Summary(
-            events: UInt64(positions.count), channelBytes: stream.count, statements: build.statementCount,
-            nondeterministic: build.nondeterministicCount, sqlStatements: build.sqlCount,
-            fastReplay: build.blocker == nil,
-            fastReplayBlocker: build.blocker?.description, replayNanoseconds: replayNs,
-            totalNanoseconds: chost_monotonic_ns() - t0, indexBytes: Int(st.st_size))
+        return (build, out)
     }
 
     /// What identifies the trace an index was made from: its header and events files' sizes and

@@ -25,14 +25,17 @@ public final class TraceIndex {
     public let queue: DatabaseQueue
 
     /// The trace's index if it exists and was made from this very trace by this index version.
-    public static func open(_ dir: TraceDirectory) -> TraceIndex? {
-        guard access(dir.indexPath, R_OK) == 0 else { return nil }
+    /// `stream`: a child process's index (`index.N.sqlite`), 0 the first process's.
+    public static func open(_ dir: TraceDirectory, stream: Int = 0) -> TraceIndex? {
+        let path = dir.indexPath(stream: stream)
+        guard access(path, R_OK) == 0 else { return nil }
         var config = Configuration()
         config.readonly = true
-        guard let q = try? DatabaseQueue(path: dir.indexPath, configuration: config) else { return nil }
+        guard let q = try? DatabaseQueue(path: path, configuration: config) else { return nil }
         let index = TraceIndex(queue: q)
         guard index.meta("index_version") == String(Regenerator.indexVersion),
-            let id = Regenerator.traceIdentity(dir), index.meta("trace") == id
+            let id = Regenerator.traceIdentity(dir), index.meta("trace") == id,
+            index.meta("stream") == String(stream)
         else { return nil }
         return index
     }

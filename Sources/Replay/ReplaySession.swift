@@ -14,6 +14,9 @@ public final class ReplaySession {
     public let machine: GuestMachine
     public let personality: LinuxPersonality
     public let replayer: Replayer
+    /// Following children: called in a child process's VMM as its replay ends, before the VMM
+    /// does; what it returns is how it ended (regen writes the child's index here).
+    public var onChildEnd: ((Outcome) -> Outcome)?
 
     /// How a replay ended, for the caller to report.
     public enum Outcome {
@@ -88,6 +91,9 @@ public final class ReplaySession {
         }
         personality.setBreak(loaded.brkStart)
         personality.mmapTop = loaded.mmapTop
+        if let libraries = header.shimLibraries {
+            personality.execShims = ExecShims(perlLibrary: libraries.perl, sqliteLibrary: libraries.sqlite)
+        }
         for f in files {
             if let blob = try? dir.blobFile(f.blob) { machine.displayNames[blob] = f.path.description }
         }
@@ -168,6 +174,7 @@ public final class ReplaySession {
     /// A child process's replay has ended: its VMM ends with it, reporting a failure itself (the
     /// first VMM sums up).
     private func endChild(_ outcome: Outcome) -> Never {
+        let outcome = onChildEnd?(outcome) ?? outcome
         var code: Int32 = 0
         var report: String?
         switch outcome {

@@ -48,6 +48,9 @@ public final class Replayer: GuestKernel {
     /// Called after each call is served (a fed-back call's logged writes are in guest memory):
     /// the machine-level database reconstruction and `when --syscall` look at it here.
     public var onServed: ((UInt64, SyscallRequest, SyscallEvent) -> Void)?
+    /// Called when this replay has become a child process (its VMM forked, or `path` led here):
+    /// what a hook gathered so far was the parent's.
+    public var onBecameChild: (() -> Void)?
     /// Set (from a hook) to end the replay at the guest's next syscall: a search that found
     /// what it wanted (`when --first`) need not replay the rest.
     public var stopRequested = false
@@ -414,6 +417,7 @@ public final class Replayer: GuestKernel {
         } catch {
             traceError = error
         }
+        onBecameChild?()
         return 0
     }
 

@@ -27,8 +27,11 @@ struct Log: ParsableCommand {
             (read or written), db=GLOB, sql~TEXT (contains), rc=N.
 
             A run with child processes has a stream per process: `syscalls --pid N` lists process N's \
-            (`revenant info` lists the pids; the default is the first process); `perl` and `sql` are \
-            the first process's.
+            (`revenant info` lists the pids; the default is the first process). `perl` and `sql` list \
+            every process that ran Perl or SQL, each line marked `[pid N]` (a "pid" member with \
+            --jsonl), process by process in the order they started (the first process first); \
+            `--pid N` lists process N's alone. A process that forks without exec is logged up to \
+            the fork; the programs its children exec get shims of their own.
 
             A trace whose recording was cut short (the recorder killed) is listed up to the cut, with a \
             warning on stderr; the exit status is 0 if it listed anything asked for.
@@ -46,7 +49,7 @@ struct Log: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Print at most N entries.", valueName: "N")) var limit: Int?
     @Option(help: ArgumentHelp("A filter, KEY=GLOB or KEY~REGEX (repeatable).", valueName: "EXPR"))
     var `where`: [String] = []
-    @Option(help: ArgumentHelp("syscalls: the process whose calls to list (a pid `info` lists).", valueName: "PID"))
+    @Option(help: ArgumentHelp("The process whose log to print (a pid `info` lists).", valueName: "PID"))
     var pid: Int32?
 
     func validate() throws {
@@ -55,7 +58,6 @@ struct Log: ParsableCommand {
     }
 
     func run() throws {
-        if pid != nil, what != "syscalls" { throw CLIError("--pid: only `log syscalls` lists a child process") }
         if what == "perl" { return try perlLog() }
         if what == "sql" { return try sqlLog() }
         guard what == "syscalls" else { throw CLIError("log: unknown log '\(what)' (syscalls, perl or sql)") }
@@ -140,50 +142,66 @@ extension Log {
             default: throw CLIError("--where \(w): log perl filters by file, line, sub, package or op")
             }
         }
-        let index = try index(requiring: "perl", what: "Perl")
+        let processes = try indexes(requiring: "perl", what: "Perl") { $0.statementCount > 0 }
         var printed = 0
-        do {
-            try index.forEach(filter) { entry in
-                if let limit, printed >= limit { return false }
-                printed += 1
-                switch entry {
-                case .statement(let seq, let event, let file, let line, let package, let sub):
-                    if jsonl {
-                        let packageJSON = package.map(jsonString) ?? "null", subJSON = sub.map(jsonString) ?? "null"
-                        print(
-                            "{\"seq\":\(seq),\"event\":\(event),\"file\":\(jsonString(file)),\"line\":\(line),"
-                                + "\"package\":\(packageJSON),\"sub\":\(subJSON)}")
-                    } else {
-                        let name = sub ?? package ?? "main"
-                        print("#\(seq) \(file):\(line) \(name) [event \(event)]")
+        for (index, tag) in processes {
+            let (jsonTag, textTag) = tags(tag)
+            do {
+                try index.forEach(filter) { entry in
+                    if let limit, printed >= limit { return false }
+                    printed += 1
+                    switch entry {
+                    case .statement(let seq, let event, let file, let line, let package, let sub):
+                        if jsonl {
+                            let packageJSON = package.map(jsonString) ?? "null", subJSON = sub.map(jsonString) ?? "null"
+                            print(
+                                "{\(jsonTag)\"seq\":\(seq),\"event\":\(event),\"file\":\(jsonString(file)),"
+                                    + "\"line\":\(line),\"package\":\(packageJSON),\"sub\":\(subJSON)}")
+                        } else {
+                            let name = sub ?? package ?? "main"
+                            print("\(textTag)#\(seq) \(file):\(line) \(name) [event \(event)]")
+                        }
+                    case .result(let seq, let op, let statement, let begin, let end, let err, let value):
+                        if jsonl {
+                            print(
+                                "{\(jsonTag)\"result\":\(seq),\"op\":\(jsonString(op)),\"statement\":\(statement),"
+                                    + "\"begin_event\":\(begin),\"end_event\":\(end),\"errno\":\(err),"
+                                    + "\"value\":\(value)}")
+                        } else {
+                            let shown = value.count > 200 ? String(value.prefix(200)) + "…" : value
+                            // $! is shown where the op failed (a false first value): elsewhere it is
+                            // only what an earlier call left there (--jsonl always has it).
+                            let failed =
+                                value == "[]" || value.hasPrefix("[null") || value.hasPrefix("[0")
+                                || value.hasPrefix("[\"\"")
+                            let errnoNote =
+                                err != 0 && failed ? " ($! = \(errnoName(Int32(err)) ?? String(err)))" : ""
+                            print("    \(op) = \(shown)\(errnoNote)")
+                        }
                     }
-                case .result(let seq, let op, let statement, let begin, let end, let err, let value):
-                    if jsonl {
-                        print(
-                            "{\"result\":\(seq),\"op\":\(jsonString(op)),\"statement\":\(statement),"
-                                + "\"begin_event\":\(begin),\"end_event\":\(end),\"errno\":\(err),\"value\":\(value)}"
-                        )
-                    } else {
-                        let shown = value.count > 200 ? String(value.prefix(200)) + "…" : value
-                        // $! is shown where the op failed (a false first value): elsewhere it is
-                        // only what an earlier call left there (--jsonl always has it).
-                        let failed =
-                            value == "[]" || value.hasPrefix("[null") || value.hasPrefix("[0")
-                            || value.hasPrefix("[\"\"")
-                        let errnoNote = err != 0 && failed ? " ($! = \(errnoName(Int32(err)) ?? String(err)))" : ""
-                        print("    \(op) = \(shown)\(errnoNote)")
-                    }
+                    return true
                 }
-                return true
-            }
-        } catch { throw indexFailure(trace, error) }
+            } catch { throw indexFailure(trace, error) }
+        }
         if printed == 0 && !`where`.isEmpty { Glibc.exit(1) }
     }
 }
 
 extension Log {
-    func index(requiring shim: String, what: String) throws -> TraceIndex {
-        try requireIndex(trace, shim: shim, what: what)
+    /// The indexes to list: `--pid`'s, or the first process's and every child's that `has` an
+    /// entry; each with the pid to show (nil when the run had one process).
+    func indexes(
+        requiring shim: String, what: String, has: (TraceIndex) -> Bool
+    ) throws -> [(TraceIndex, Int32?)] {
+        let all = try requireIndexes(trace, shim: shim, what: what, pid: pid)
+        if pid != nil { return all.map { ($0.index, $0.pid) } }
+        let shown = all.enumerated().filter { $0.offset == 0 || has($0.element.index) }.map(\.element)
+        return shown.map { ($0.index, all.count > 1 ? $0.pid : nil) }
+    }
+
+    /// How a line names its process: a "pid" member first in JSON, `[pid N] ` before a line.
+    func tags(_ pid: Int32?) -> (json: String, text: String) {
+        pid.map { ("\"pid\":\($0),", "[pid \($0)] ") } ?? ("", "")
     }
 
     /// `log sql`: the regenerated query log.
@@ -207,45 +225,51 @@ extension Log {
             default: throw CLIError("--where \(w): log sql filters by table, db, sql~ or rc")
             }
         }
-        let index = try index(requiring: "sqlite", what: "SQLite")
-        if index.sqlStatementCount == 0 && `where`.isEmpty {
+        let processes = try indexes(requiring: "sqlite", what: "SQLite") { $0.sqlStatementCount > 0 }
+        if processes.allSatisfy({ $0.0.sqlStatementCount == 0 }) && `where`.isEmpty {
             throw CLIError("\(trace): the program ran no SQL statement (no SQLite activity)", code: 1)
         }
         var printed = 0
-        do {
-            try index.forEachSQL(filter) { e in
-                if let limit, printed >= limit { return false }
-                printed += 1
-                if jsonl {
-                    var o = [
-                        "\"seq\":\(e.seq)", "\"event\":\(e.event)", "\"db\":\(e.db.map(jsonString) ?? "null")",
-                        "\"sql\":\(jsonString(e.sql))",
-                        "\"bindings\":\(e.bindings)", "\"rc\":\(e.rc.map(String.init) ?? "null")",
-                        "\"rows\":\(e.rows.map(String.init) ?? "null")",
-                        "\"changes\":\(e.changes.map(String.init) ?? "null")", "\"tables_read\":\(e.reads ?? "[]")",
-                        "\"tables_written\":\(e.writes ?? "[]")",
-                    ]
-                    o.append("\"perl\":\(e.perl.map(jsonString) ?? "null")")
-                    o.append("\"perl_caller\":\((e.perlCaller ?? e.perl).map(jsonString) ?? "null")")
-                    o.append("\"triggers\":[\(e.triggers.map(jsonString).joined(separator: ","))]")
-                    print("{" + o.joined(separator: ",") + "}")
-                } else {
-                    let db =
-                        e.db.map { $0.isEmpty ? ":memory:" : String($0.split(separator: "/").last ?? Substring($0)) }
-                        ?? "?"
-                    let result = e.rc.map { rc in rc == 101 || rc == 0 ? "ok" : "rc \(rc)" } ?? "unfinished"
-                    var line = "#\(e.seq) [\(db)] \(e.sql.replacingNewlines())"
-                    if e.bindings != "[]" { line += " -- bindings \(e.bindings)" }
-                    line += "  => \(result)"
-                    if let rows = e.rows, rows > 0 { line += ", \(rows) rows" }
-                    if let c = e.changes, c > 0 { line += ", \(c) changed" }
-                    if let p = e.perl { line += "  (perl \(e.perlCaller.map { "\($0), in \(p)" } ?? p))" }
-                    print(line)
-                    for t in e.triggers { print("    trigger: \(t.replacingNewlines())") }
+        for (index, tag) in processes {
+            let (jsonTag, textTag) = tags(tag)
+            do {
+                try index.forEachSQL(filter) { e in
+                    if let limit, printed >= limit { return false }
+                    printed += 1
+                    if jsonl {
+                        var o = [
+                            jsonTag + "\"seq\":\(e.seq)", "\"event\":\(e.event)",
+                            "\"db\":\(e.db.map(jsonString) ?? "null")",
+                            "\"sql\":\(jsonString(e.sql))",
+                            "\"bindings\":\(e.bindings)", "\"rc\":\(e.rc.map(String.init) ?? "null")",
+                            "\"rows\":\(e.rows.map(String.init) ?? "null")",
+                            "\"changes\":\(e.changes.map(String.init) ?? "null")", "\"tables_read\":\(e.reads ?? "[]")",
+                            "\"tables_written\":\(e.writes ?? "[]")",
+                        ]
+                        o.append("\"perl\":\(e.perl.map(jsonString) ?? "null")")
+                        o.append("\"perl_caller\":\((e.perlCaller ?? e.perl).map(jsonString) ?? "null")")
+                        o.append("\"triggers\":[\(e.triggers.map(jsonString).joined(separator: ","))]")
+                        print("{" + o.joined(separator: ",") + "}")
+                    } else {
+                        let db =
+                            e.db.map {
+                                $0.isEmpty ? ":memory:" : String($0.split(separator: "/").last ?? Substring($0))
+                            }
+                            ?? "?"
+                        let result = e.rc.map { rc in rc == 101 || rc == 0 ? "ok" : "rc \(rc)" } ?? "unfinished"
+                        var line = "\(textTag)#\(e.seq) [\(db)] \(e.sql.replacingNewlines())"
+                        if e.bindings != "[]" { line += " -- bindings \(e.bindings)" }
+                        line += "  => \(result)"
+                        if let rows = e.rows, rows > 0 { line += ", \(rows) rows" }
+                        if let c = e.changes, c > 0 { line += ", \(c) changed" }
+                        if let p = e.perl { line += "  (perl \(e.perlCaller.map { "\($0), in \(p)" } ?? p))" }
+                        print(line)
+                        for t in e.triggers { print("    trigger: \(t.replacingNewlines())") }
+                    }
+                    return true
                 }
-                return true
-            }
-        } catch { throw indexFailure(trace, error) }
+            } catch { throw indexFailure(trace, error) }
+        }
         if printed == 0 && !`where`.isEmpty { Glibc.exit(1) }
     }
 }

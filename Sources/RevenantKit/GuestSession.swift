@@ -79,8 +79,10 @@ public final class GuestSession {
             } catch { throw CLIError(error.description, code: error.exitCode) }
         }
         var shimsLoaded: [String] = [], shimFolders: [String] = []
+        var execShims = ExecShims()
         if let record {
-            (located, env, shimsLoaded, shimFolders) = try record.shims.apply(to: located, environment: env)
+            (located, env, shimsLoaded, shimFolders, execShims) = try record.shims.apply(
+                to: located, environment: env)
         }
         spec = located
         keepChannel = record?.keepChannel ?? (replica != nil)
@@ -147,6 +149,7 @@ public final class GuestSession {
             umask: UInt32(inheritedUmask),
             diagnostic: { FileHandleStderr.write("revenant: \($0)\n") })
         personality = LinuxPersonality(memory: machine.space, config: config)
+        personality.execShims = execShims
         let loaded: LoadedProgram
         let atRandom = personality.nondeterminism.atRandom()
         let ids = (uid: getuid(), euid: geteuid(), gid: getgid(), egid: getegid())
@@ -188,6 +191,7 @@ public final class GuestSession {
                 uid: ids.uid, euid: ids.euid, gid: ids.gid, egid: ids.egid, hwcap: machine.hwcap)
             h.files = files
             h.shims = shimsLoaded
+            h.shimLibraries = .init(perl: execShims.perlLibrary, sqlite: execShims.sqliteLibrary)
             if keepChannel { h.keptChannel = true }
             h.consoles = TraceHeader.Console.regularFiles([1, 2])
             do { try trace.writeHeader(h) } catch {

@@ -1,9 +1,25 @@
 import Glibc
 import Regen
+import Replay
 import Trace
 
-/// The index of a trace recorded with `shim`, regenerated when missing or stale.
-package func requireIndex(_ trace: String, shim: String, what: String) throws -> TraceIndex {
+/// The index of a trace recorded with `shim`, regenerated when missing or stale: the first
+/// process's, or with `pid` that process's.
+package func requireIndex(_ trace: String, shim: String, what: String, pid: Int32? = nil) throws -> TraceIndex {
+    try requireIndexes(trace, shim: shim, what: what, pid: pid)[0].index
+}
+
+/// One process's index, and its pid.
+package struct ProcessIndex {
+    package var pid: Int32
+    package var stream: Int
+    package var index: TraceIndex
+}
+
+/// The indexes of a trace recorded with `shim` (regenerated when one is missing or stale): with
+/// `pid`, that process's alone; else every process's, the first process's first, then the
+/// children's in the order they started.
+package func requireIndexes(_ trace: String, shim: String, what: String, pid: Int32?) throws -> [ProcessIndex] {
     let dir: TraceDirectory, header: TraceHeader
     do { (dir, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
     guard header.shims?.contains(shim) == true else {
@@ -12,11 +28,26 @@ package func requireIndex(_ trace: String, shim: String, what: String) throws ->
                 + "it has no \(what) log",
             code: 1)
     }
-    if TraceIndex.open(dir) == nil { _ = try regenerate(trace, ignoreCPU: false) }
-    guard let index = TraceIndex.open(dir) else {
-        throw CLIError("\(trace): cannot read index.sqlite after regenerating it")
+    let table: ProcessTable
+    do { table = try ProcessTable(dir, firstPID: header.process?.pid ?? 0) } catch {
+        throw CLIError("\(trace): \(error)")
     }
-    return index
+    var wanted = table.processes
+    if let pid {
+        do {
+            let stream = try table.stream(of: pid, in: trace)
+            wanted = wanted.filter { $0.stream == stream }
+        } catch { throw CLIError(error.description) }
+    }
+    if wanted.contains(where: { TraceIndex.open(dir, stream: $0.stream) == nil }) {
+        _ = try regenerate(trace, ignoreCPU: false)
+    }
+    return try wanted.map { p in
+        guard let index = TraceIndex.open(dir, stream: p.stream) else {
+            throw CLIError("\(trace): cannot read \(dir.indexPath(stream: p.stream)) after regenerating it")
+        }
+        return ProcessIndex(pid: p.pid, stream: p.stream, index: index)
+    }
 }
 
 /// Regenerate with a progress line on a terminal; failures end the command (124 or 125).

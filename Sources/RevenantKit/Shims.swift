@@ -1,6 +1,7 @@
 import Glibc
 import LinuxABI
 import Machine
+import Personality
 
 /// Which shims `record --shims` asked for, and how each is loaded into the guest.
 package struct ShimSelection {
@@ -28,28 +29,24 @@ package struct ShimSelection {
     }
 
     /// The program's argv and environment with the shims added; fails (one line) when a shim
-    /// named explicitly cannot be loaded. `loaded` names what was added; `folders` are the host
-    /// folders the guest must see (read-only) for them — a build under /tmp is hidden by the
-    /// guest's private /tmp otherwise.
+    /// named explicitly cannot be loaded. `loaded` names what was armed (for the program or for a
+    /// program it execs: `exec` says how the VMM adds them then); `folders` are the host folders
+    /// the guest must see (read-only) for them — a build under /tmp is hidden by the guest's
+    /// private /tmp otherwise.
     package func apply(
         to spec: ProgramSpec, environment: [ByteString]
     ) throws
-        -> (spec: ProgramSpec, environment: [ByteString], loaded: [String], folders: [String])
+        -> (spec: ProgramSpec, environment: [ByteString], loaded: [String], folders: [String], exec: ExecShims)
     {
         var spec = spec
-        var env = environment
         var loaded: [String] = []
         var folders: [String] = []
+        var exec = ExecShims()
         if sqlite {
             // Preloaded into every program (inert until something initializes SQLite: perl may load
             // DBD::SQLite at any point); it takes itself out of LD_PRELOAD before main runs.
             if let lib = ShimSelection.sqliteShimLibrary() {
-                if let i = env.firstIndex(where: { $0.hasPrefix("LD_PRELOAD=") }) {
-                    let old = env[i].dropFirst("LD_PRELOAD=".count)
-                    env[i] = ByteString("LD_PRELOAD=" + lib) + (old.isEmpty ? "" : ":" + old)
-                } else {
-                    env.append(ByteString("LD_PRELOAD=" + lib))
-                }
+                exec.sqliteLibrary = lib
                 loaded.append("sqlite")
                 folders.append(String(lib[..<(lib.lastIndex(of: "/") ?? lib.endIndex)]))
             } else {
@@ -63,29 +60,27 @@ package struct ShimSelection {
             }
         }
         if perl {
-            if ShimSelection.isPerl(spec.path.description) {
-                guard let lib = ShimSelection.perlShimLibrary() else {
-                    let why =
-                        "the Perl shim is not built "
-                        + "(run `make shims`, or set REVENANT_SHIMS to the folder holding perl/lib)"
-                    if explicit { throw CLIError("--shims perl: \(why)") }
-                    FileHandleStderr.write("revenant: \(why); recording without it\n")
-                    return (spec, env, loaded, folders)
-                }
-                // First on the command line, so it loads before any -M the user gives (PERL5OPT
-                // would load after them). The shim takes its own -I out of @INC again.
-                spec.argv.insert(contentsOf: ShimSelection.perlSwitches(lib).map { ByteString($0) }, at: 1)
+            // For the program if it is perl, and for every perl it starts.
+            if let lib = ShimSelection.perlShimLibrary() {
+                exec.perlLibrary = lib
                 loaded.append("perl")
                 folders.append(lib)
-            } else if explicit {
-                throw CLIError("--shims perl: \(spec.path) is not perl")
+            } else {
+                let why =
+                    "the Perl shim is not built "
+                    + "(run `make shims`, or set REVENANT_SHIMS to the folder holding perl/lib)"
+                if explicit { throw CLIError("--shims perl: \(why)") }
+                if ExecShims.isPerl(spec.path.description) {
+                    FileHandleStderr.write("revenant: \(why); recording without it\n")
+                }
             }
         }
-        return (spec, env, loaded, folders)
+        spec.argv = exec.argv(spec.argv, program: spec.path)
+        return (spec, exec.environment(environment), loaded, folders, exec)
     }
 
     /// The switches apply() puts first on perl's command line to load the Perl shim from `lib`.
-    package static func perlSwitches(_ lib: String) -> [String] { ["-I" + lib, "-MRevenant::Shim"] }
+    package static func perlSwitches(_ lib: String) -> [String] { ExecShims.perlSwitches(lib) }
 
     /// The command the user ran: a recorded argv and environment less exactly what apply() added
     /// for `shims` (the trace header's list): perl's switches, the SQLite shim in LD_PRELOAD.
@@ -126,10 +121,7 @@ package struct ShimSelection {
     }
 
     /// perl, perl5.36.0 …
-    package static func isPerl(_ path: String) -> Bool {
-        let base = path.split(separator: "/").last.map(String.init) ?? path
-        return base == "perl" || (base.hasPrefix("perl5") && base.dropFirst(5).allSatisfy { $0.isNumber || $0 == "." })
-    }
+    package static func isPerl(_ path: String) -> Bool { ExecShims.isPerl(path) }
 
     /// The staged Perl shim's library folder: $REVENANT_SHIMS/perl/lib, else .build/shims/perl/lib
     /// next to this binary (where `make shims` puts it).

@@ -35,6 +35,14 @@ public struct TraceDirectory {
         return cachedIndexPath ?? own
     }
 
+    /// The index of the child process whose stream is `events.N` (`index.N.sqlite`, beside the
+    /// first process's); stream 0 is the first process's.
+    public func indexPath(stream: Int) -> String {
+        let first = indexPath
+        guard stream != 0, first.hasSuffix(".sqlite") else { return first }
+        return String(first.dropLast(".sqlite".count)) + "." + String(stream) + ".sqlite"
+    }
+
     /// Where the index of a trace that cannot take one goes (nil without a header to name it).
     var cachedIndexPath: String? {
         guard let header = readWholeFile(headerPath) else { return nil }
@@ -44,9 +52,9 @@ public struct TraceDirectory {
         return cache + "/revenant/" + SHA256.hex(header) + ".index.sqlite"
     }
 
-    /// `indexPath`, its folder made when it is the cache's.
-    public func indexPathForWriting() throws(TraceError) -> String {
-        let out = indexPath
+    /// `indexPath(stream:)`, its folder made when it is the cache's.
+    public func indexPathForWriting(stream: Int = 0) throws(TraceError) -> String {
+        let out = indexPath(stream: stream)
         let folder = String(out[..<(out.lastIndex(of: "/") ?? out.endIndex)])
         if folder != path {
             var prefix = ""

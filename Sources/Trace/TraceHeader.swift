@@ -45,6 +45,17 @@ public struct TraceHeader: Codable, Equatable, Sendable {
     public var files: [LoadedFile]?
     /// The shims loaded into the guest ("perl"), and where from (added in 0.3; absent before).
     public var shims: [String]?
+    /// Where the shims were loaded from, for the programs the run execs: the VMM puts them into each
+    /// (the Perl shim into perl, the SQLite shim first in LD_PRELOAD) in record and replay alike.
+    /// Absent in traces from before child processes (their programs got no shims at execve).
+    public var shimLibraries: ShimLibraries?
+    public struct ShimLibraries: Codable, Equatable, Sendable {
+        public var perl: String?, sqlite: String?
+        public init(perl: String?, sqlite: String?) {
+            self.perl = perl
+            self.sqlite = sqlite
+        }
+    }
     /// `record --keep-channel`: the live channel is in the trace's `channel.live` (a debugging aid).
     public var keptChannel: Bool?
     /// Revenant's own stdout and stderr where they were regular files: where they started and

@@ -138,6 +138,52 @@ final class MultiProcessTests: ScratchTestCase {
         XCTAssertTrue(none.stderr.contains("no such process") && none.stderr.contains(String(child)), none.stderr)
     }
 
+    /// The programs a recorded process execs get the shims as the first one did (the VMM adds
+    /// them at execve, whatever environment the parent passes): a child perl's statements and a
+    /// child sqlite3's queries are in the regenerated logs, each under its pid; the children
+    /// cannot tell (no shim folder in @INC, no LD_PRELOAD in %ENV, as natively).
+    func testChildProgramsGetTheShims() throws {
+        try requireKVM()
+        let script = #"""
+            $| = 1;
+            delete $ENV{LD_PRELOAD};
+            system $^X, '-e', 'my $x = 6;
+            print "child: ", $x * 7, " ", (grep(/shims/, @INC) ? "shim" : "clean"), " ",
+              (exists $ENV{LD_PRELOAD} ? "preload" : "none"), "\n"';
+            system "sqlite3 :memory: 'create table t(a); insert into t values (5); select a * 2 from t;'";
+            print "parent done\n";
+            """#
+        let native = try run("/usr/bin/perl", ["-e", script], in: base)
+        XCTAssertEqual(native.stdout, "child: 42 clean none\n10\nparent done\n", native.stderr)
+        let rec = try revenant(["record", "-o", "t.rvt", "--", "/usr/bin/perl", "-e", script])
+        XCTAssertEqual(rec.stdout, native.stdout, rec.stderr)
+        let info = try revenant(["info", "--json", "t.rvt"])
+        let json = try JSONSerialization.jsonObject(with: Data(info.stdout.utf8)) as? [String: Any]
+        let processes = try XCTUnwrap(json?["processes"] as? [[String: Any]], info.stdout)
+        // perl, its child perl, sh and the sqlite3 sh starts.
+        let pids = processes.compactMap { $0["pid"] as? Int }
+        XCTAssertEqual(processes.compactMap { $0["program"] as? String }.last, "/usr/bin/sqlite3", info.stdout)
+        let regen = try revenant(["regen", "t.rvt"])
+        XCTAssertEqual(regen.status, 0, regen.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: base.appendingPathComponent("t.rvt/index.1.sqlite").path))
+
+        let child = try revenant(["log", "t.rvt", "perl", "--pid", String(pids[1]), "--where", "file=-e"])
+        XCTAssertEqual(child.status, 0, child.stderr)
+        XCTAssertTrue(child.stdout.hasPrefix("[pid \(pids[1])] #0 -e:1 main"), child.stdout)
+        XCTAssertTrue(child.stdout.contains("\n[pid \(pids[1])] #1 -e:3 main"), child.stdout)
+        let all = try revenant(["log", "t.rvt", "perl", "--where", "line=1"])
+        XCTAssertTrue(all.stdout.hasPrefix("[pid \(pids[0])] #0 -e:1"), all.stdout)
+        XCTAssertTrue(all.stdout.contains("\n[pid \(pids[1])] #0 -e:1"), all.stdout)
+        let sql = try revenant(["log", "t.rvt", "sql", "--jsonl"])
+        XCTAssertEqual(sql.status, 0, sql.stderr)
+        let rows = sql.stdout.split(separator: "\n")
+        XCTAssertEqual(rows.count, 3, sql.stdout)
+        XCTAssertTrue(rows.allSatisfy { $0.hasPrefix("{\"pid\":\(pids.last ?? 0),\"seq\":") }, sql.stdout)
+        XCTAssertTrue(rows[2].contains("select a * 2 from t"), sql.stdout)
+        let parentSQL = try revenant(["log", "t.rvt", "sql", "--pid", String(pids[0]), "--where", "table=t"])
+        XCTAssertEqual(parentSQL.status, 1, "the parent ran no SQL: \(parentSQL.stdout)")
+    }
+
     /// `replay --pid N` replays one process: its ancestors silently up to the fork that made it,
     /// then it, with its own output and exit status.
     func testReplayOfOneProcess() throws {
