@@ -86,6 +86,7 @@ public final class PerlStepper {
     public let session: ReplaySession
     let channel: ChannelPort
     private var decoder = ChannelDecoder([])
+    private var ids = ProgramIds()
     private var consumed = 0
     private var state = StreamState()
     private var stepping = false
@@ -138,25 +139,45 @@ public final class PerlStepper {
         setStepping(stepAll || (nextTarget < targets.count && targets[nextTarget].event <= event + 1))
     }
 
+    /// (A program the process execs registers a buffer of its own, often at the same address:
+    /// stepping is set on it again.)
     private func setStepping(_ want: Bool) {
-        if want != stepping, channel.address != nil, channel.setWatch(want ? 0 : nil) { stepping = want }
+        let program = channel.programStarts.count
+        guard channel.address != nil, want != stepping || (want && armed != program) else { return }
+        if channel.setWatch(want ? 0 : nil) {
+            stepping = want
+            armed = program
+        }
     }
+    private var armed = 0
 
     /// A flush: decode what it handed over; if it ends with a statement record and we are
     /// stepping, the guest is paused right before that statement.
     private func flushed() {
         let bytes = channel.collected
         guard bytes.count > consumed else { return }
-        decoder = ChannelDecoder(Array(bytes[consumed...]), continuing: decoder)
-        consumed = bytes.count
         var pausedBefore = false  // the chunk ends with a statement record
         do {
-            while let (record, end) = try decoder.next() {
-                pausedBefore = state.apply(record) && end == decoder.length
-                // Targets run past without a stop (the one paused before is handled below).
-                while nextTarget < targets.count, targets[nextTarget].seq < state.statements - (pausedBefore ? 1 : 0) {
-                    nextTarget += 1
+            // Piece by piece: a program the process execed starts a piece of its own, with a new
+            // numbering (ProgramIds) and another interpreter to read.
+            while consumed < bytes.count {
+                if consumed > 0, channel.programStarts.contains(consumed) {
+                    decoder.nextProgram()
+                    ids.nextProgram()
+                    introspector = nil
                 }
+                let end = channel.programStarts.first { $0 > consumed && $0 < bytes.count } ?? bytes.count
+                decoder = ChannelDecoder(Array(bytes[consumed..<end]), continuing: decoder)
+                while let (raw, recordEnd) = try decoder.next() {
+                    pausedBefore = state.apply(ids.map(raw)) && consumed + recordEnd == bytes.count
+                    // Targets run past without a stop (the one paused before is handled below).
+                    while nextTarget < targets.count,
+                        targets[nextTarget].seq < state.statements - (pausedBefore ? 1 : 0)
+                    {
+                        nextTarget += 1
+                    }
+                }
+                consumed = end
             }
         } catch {
             self.error = "the channel does not decode: \(error)"
@@ -189,7 +210,12 @@ public final class PerlStepper {
         var now = state
         if let tail = channel.unflushed() {
             var d = ChannelDecoder(tail, continuing: decoder)
-            while let (record, _) = try? d.next() { _ = now.apply(record) }
+            var tailIDs = ids
+            if channel.programStarts.last.map({ $0 >= consumed && $0 > 0 }) == true {
+                d.nextProgram()
+                tailIDs.nextProgram()
+            }
+            while let (record, _) = try? d.next() { _ = now.apply(tailIDs.map(record)) }
         }
         let sql = now.sqlStatements > 0 ? now.sqlStatements - 1 : nil
         guard let stop = now.lastStop(event: session.replayerIndex) else { return (nil, nil, sql) }

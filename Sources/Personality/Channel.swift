@@ -35,6 +35,11 @@ public final class ChannelPort {
     public private(set) var registeredVersion: UInt32 = 0
     /// Every version registered in the run (a program execve started may register its own).
     public private(set) var versionsRegistered: Set<UInt32> = []
+    /// Where each program's records start in `collected` (a program execve started registers a
+    /// buffer of its own, and its shims number their ids afresh: readers start over there).
+    public private(set) var programStarts: [Int] = []
+    /// The stream offset where the registered buffer's records start (its `flushed` counts from 0).
+    private var programBase: UInt64 = 0
     /// Called after each FLUSH has been taken (collect mode), the guest paused inside the call:
     /// a stepping replay inspects the guest here and sets the next `watch`.
     public var onFlush: (() -> Void)?
@@ -56,6 +61,8 @@ public final class ChannelPort {
             address = addr
             registeredVersion = version
             versionsRegistered.insert(version)
+            programBase = UInt64(collected.count)
+            programStarts.append(collected.count)
             return Int64(Self.magic)
         case Self.flush:
             // Usually the registered buffer; a record too big for it comes in a struct of its own.
@@ -74,12 +81,13 @@ public final class ChannelPort {
         }
     }
 
-    /// The stream offset the shim has written up to (flushed + used), read from guest memory.
+    /// The stream offset the shim has written up to (where its program's records start, plus
+    /// flushed + used, read from guest memory).
     public func position() -> UInt64? {
         guard let a = address, let used = try? memory.load(UInt64.self, at: a + Self.usedOffset),
             let flushed = try? memory.load(UInt64.self, at: a + Self.flushedOffset)
         else { return nil }
-        return flushed &+ used
+        return programBase &+ flushed &+ used
     }
 
     /// At the end of the run: what is still in the buffer (the process may have died before its
@@ -102,6 +110,8 @@ public final class ChannelPort {
     /// (pthread_atfork) until it execs a program, whose shims register a buffer of their own.
     public func processForked() {
         collected = []
+        programStarts = []
+        programBase = 0
         address = nil
         registeredVersion = 0
     }

@@ -55,19 +55,30 @@ extension LinuxPersonality {
         (
             "wait4",
             { p, r in
-                let status = r[1] == 0 ? 0 : u(try p.memory.pointer(r[1], 4, write: true))
+                // The status goes to a local when the guest wants none: only an end reaps a child
+                // (WUNTRACED and WCONTINUED report a child that lives on).
+                let local = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+                defer { local.deallocate() }
+                local.pointee = 0
+                let status = r[1] == 0 ? UnsafeMutableRawPointer(local) : try p.memory.pointer(r[1], 4, write: true)
                 let usage = r[3] == 0 ? 0 : u(try p.memory.pointer(r[3], MemoryLayout<rusage>.size, write: true))
                 let pid = try p.childToWaitFor(Int32(truncatingIfNeeded: r[0]), options: r[2])
                 if pid == 0 { return 0 }
-                let n = p.host(r.number, UInt64(pid), status, r[2], usage)
-                if n > 0 { p.children.remove(Int32(n)) }
+                let n = p.host(r.number, UInt64(pid), u(status), r[2], usage)
+                let st = status.loadUnaligned(as: Int32.self)
+                if n > 0, st & 0x7f != 0x7f, st != 0xffff { p.childEnded(Int32(n)) }
                 return n
             }
         ),
         (
             "waitid",
             { p, r in
-                let info = r[2] == 0 ? 0 : u(try p.memory.pointer(r[2], 128, write: true))
+                // siginfo goes to a local when the guest wants none: its si_code says whether the
+                // child ended (only an end reaps it).
+                let local = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 8)
+                defer { local.deallocate() }
+                memset(local, 0, 128)
+                let info = r[2] == 0 ? local : try p.memory.pointer(r[2], 128, write: true)
                 let usage = r[4] == 0 ? 0 : u(try p.memory.pointer(r[4], MemoryLayout<rusage>.size, write: true))
                 // P_PID names one child, P_PGID a group (0: this process's), P_ALL any.
                 let id = Int32(truncatingIfNeeded: r[1])
@@ -80,11 +91,13 @@ extension LinuxPersonality {
                 }
                 let pid = try p.childToWaitFor(wanted, options: r[3] & UInt64(WNOHANG))
                 if pid == 0 {
-                    if let zero = UnsafeMutableRawPointer(bitPattern: UInt(info)) { memset(zero, 0, 128) }
+                    memset(info, 0, 128)
                     return 0
                 }
-                let n = p.host(r.number, 1 /* P_PID */, UInt64(pid), info, r[3], usage)
-                if n == 0, r[3] & UInt64(WNOWAIT) == 0, r[3] & UInt64(WEXITED) != 0 { p.children.remove(pid) }
+                let n = p.host(r.number, 1 /* P_PID */, UInt64(pid), u(info), r[3], usage)
+                // si_code (at byte 8): CLD_EXITED, CLD_KILLED or CLD_DUMPED.
+                let code = info.loadUnaligned(fromByteOffset: 8, as: Int32.self)
+                if n == 0, r[3] & UInt64(WNOWAIT) == 0, (1...3).contains(code) { p.childEnded(pid) }
                 return n
             }
         ),
@@ -146,6 +159,7 @@ extension LinuxPersonality {
             parentID = processID
             processID = pid
             children = []
+            endedChildren = []
             isForkedChild = true
             channel.processForked()
             pendingSignals = 0
@@ -168,6 +182,12 @@ extension LinuxPersonality {
     func noteChildEvents() {
         guard watchingChildren, chost_take_child_events() != 0 else { return }
         raise(Signal.sigchld, code: 1 /* CLD_EXITED */)
+    }
+
+    /// A child reaped: kill finds it gone (ESRCH, as on Linux), not out of reach.
+    func childEnded(_ pid: Int32) {
+        children.remove(pid)
+        endedChildren.insert(pid)
     }
 
     /// kill to another of the guest's processes: its parent or one of its children.

@@ -75,6 +75,8 @@ public final class LinuxPersonality {
     /// Fork.swift: the children this process started (their pids), whether it is itself a forked
     /// child, why forks are refused where they are (nil: they are not), and the clone in progress.
     public internal(set) var children: Set<Int32> = []
+    /// Children this process reaped (Fork.swift).
+    var endedChildren: Set<Int32> = []
     public internal(set) var isForkedChild = false
     public var forkRefusal: String?
     var pendingFork: (flags: UInt64, parentTID: UInt64, childTID: UInt64)?

@@ -186,7 +186,10 @@ extension LinuxPersonality {
                     }
                     if pid != 0 { return .value(-Int64(EPERM)) }
                 }
-                guard pid == p.processID || pid == 0 || pid == -1 else { return .value(-Int64(EPERM)) }
+                // A child it reaped is gone; any other process is out of the guest's reach.
+                guard pid == p.processID || pid == 0 || pid == -1 else {
+                    return .value(-Int64(p.endedChildren.contains(pid) ? ESRCH : EPERM))
+                }
                 return try p.signalSelf(Int32(truncatingIfNeeded: r[1]), code: 0 /* SI_USER */)
             }
         ),

@@ -174,6 +174,12 @@ public struct ChannelDecoder {
         line = previous.line
     }
 
+    /// The next records are another program's (ProgramIds): no statement to be relative to.
+    public mutating func nextProgram() {
+        context = 0
+        line = 0
+    }
+
     /// The next record and where it ends, or nil at the end of the stream.
     public mutating func next() throws(ChannelFormatError) -> (record: ChannelRecord, end: Int)? {
         guard offset < bytes.count else { return nil }

@@ -48,7 +48,12 @@ struct IndexBuilder {
     /// The ops the fast replay runs for real rather than feeding them their logged results.
     static let runForReal = Set(REVENANT_PERL_RUN_FOR_REAL.split(separator: " ").map(String.init))
 
-    init(stream: [UInt8], positions: [UInt64], events: [EventDigest], cwd: String) {
+    /// `programStarts`: where each program the process ran with shims starts in `stream`
+    /// (ChannelPort.programStarts).
+    let programStarts: [Int]
+
+    init(stream: [UInt8], programStarts: [Int] = [], positions: [UInt64], events: [EventDigest], cwd: String) {
+        self.programStarts = programStarts
         self.stream = stream
         self.positions = positions
         self.events = events
@@ -115,10 +120,27 @@ struct IndexBuilder {
         // The Perl records alone, byte for byte: the feed of the fast Perl-level replay.
         var perlFeed: [UInt8] = []
         var recordStart = 0
-        while let (record, end) = try decoder.next() {
+        // Programs the process execed after the first, each numbering its ids afresh.
+        var laterPrograms = programStarts.filter { $0 > 0 }[...]
+        var ids = ProgramIds()
+        var firstProgram = true, started = false
+        while true {
+            if let next = laterPrograms.first, decoder.offset >= next {
+                laterPrograms.removeFirst()
+                ids.nextProgram()
+                decoder.nextProgram()
+                firstProgram = false
+                // What the old program left open ended with it (an exec inside a hooked op).
+                markers = []
+                for x in executions { try write(x, prepared[x.statement], result: nil, endEvent: event, into: sink) }
+                executions = []
+            }
+            guard let (raw, end) = try decoder.next() else { break }
+            let record = ids.map(raw)
             defer { recordStart = end }
-            if stream[recordStart] < ChannelDecoder.Tag.sqlConnection.rawValue
-                || stream[recordStart] >= ChannelDecoder.deltaBase
+            if firstProgram,
+                stream[recordStart] < ChannelDecoder.Tag.sqlConnection.rawValue
+                    || stream[recordStart] >= ChannelDecoder.deltaBase
             {
                 perlFeed += stream[recordStart..<end]
             }
@@ -131,8 +153,12 @@ struct IndexBuilder {
                         offset: end,
                         why: "shim format version \(version); this revenant reads \(ChannelDecoder.version)")
                 }
-                try sink.meta("interpreter", interpreter)
-                try sink.meta("script", script)
+                // The process's first Perl program names it.
+                if !started {
+                    started = true
+                    try sink.meta("interpreter", interpreter)
+                    try sink.meta("script", script)
+                }
             case .string(let id, let value): strings[id] = value
             case .file(let id, let path, let digest):
                 files[id] = path

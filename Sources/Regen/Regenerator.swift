@@ -45,6 +45,7 @@ public enum Regenerator {
     /// and what the fast-replay decision needs of each event (taken as the replay serves it).
     struct Collected {
         var stream: [UInt8] = []
+        var programStarts: [Int] = []
         var positions: [UInt64] = []
         var events: [EventDigest] = []
     }
@@ -82,6 +83,7 @@ public enum Regenerator {
             guard case .finished = outcome else { return outcome }
             channel.collectTail()
             collected.stream = channel.collected
+            collected.programStarts = channel.programStarts
             do throws(Failure) { try writeChild(collected, session) } catch { return .traceFailed(error.description) }
             return outcome
         }
@@ -92,6 +94,7 @@ public enum Regenerator {
         case .finished(_, let ns):
             channel.collectTail()
             collected.stream = channel.collected
+            collected.programStarts = channel.programStarts
             return (collected, session, ns)
         }
     }
@@ -139,7 +142,8 @@ public enum Regenerator {
         _ collected: Collected, session: ReplaySession
     ) throws(Failure) -> (IndexBuilder, String) {
         var build = IndexBuilder(
-            stream: collected.stream, positions: collected.positions, events: collected.events,
+            stream: collected.stream, programStarts: collected.programStarts, positions: collected.positions,
+            events: collected.events,
             cwd: session.header.cwd.description)
         let replayer = session.replayer, dir = session.directory
         let out: String

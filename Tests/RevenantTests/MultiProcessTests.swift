@@ -13,7 +13,7 @@ final class MultiProcessTests: ScratchTestCase {
         try requireKVM()
         let names = try FileManager.default.contentsOfDirectory(atPath: scripts.path).filter { $0.hasSuffix(".pl") }
             .sorted()
-        XCTAssertGreaterThanOrEqual(names.count, 5)
+        XCTAssertGreaterThanOrEqual(names.count, 20)
         for name in names {
             // Working directories of equal length, so that paths in messages match.
             let native = base.appendingPathComponent("native-\(name)")
@@ -39,6 +39,9 @@ final class MultiProcessTests: ScratchTestCase {
             XCTAssertEqual(rep.stdout, rec.stdout, "\(name): replayed stdout")
             XCTAssertEqual(rep.stderr, rec.stderr, "\(name): replayed stderr")
             XCTAssertEqual(rep.status, rec.status, "\(name): replayed exit status")
+            // Regenerated: every process replayed with its shims' channel collected.
+            let regen = try revenant(["regen", trace])
+            XCTAssertEqual(regen.status, 0, "\(name): regen: \(regen.stderr)")
         }
     }
 
