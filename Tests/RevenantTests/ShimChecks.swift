@@ -13,11 +13,25 @@ enum ShimChecks {
     }
 
     /// Decode a channel stream into its statements (file:line sub) and op results.
-    static func decode(_ bytes: [UInt8]) throws -> (statements: [Statement], records: [ChannelRecord]) {
+    /// A process that execs another perl has a second program's records after the first's, from
+    /// its START on, numbered afresh (ProgramIds); `firstProgram` stops there (a native shim log
+    /// has the first program only: natively nothing adds the shim to the programs it execs).
+    static func decode(
+        _ bytes: [UInt8], firstProgram: Bool = false
+    ) throws -> (statements: [Statement], records: [ChannelRecord]) {
         var d = ChannelDecoder(bytes)
+        var ids = ProgramIds(), started = false
         var strings: [UInt64: String] = [:], files: [UInt64: String] = [:], contexts: [UInt64: (UInt64, UInt64)] = [:]
         var statements: [Statement] = [], records: [ChannelRecord] = []
-        while let (r, _) = try d.next() {
+        while let (raw, _) = try d.next() {
+            if case .start = raw {
+                if started {
+                    if firstProgram { break }
+                    ids.nextProgram()
+                }
+                started = true
+            }
+            let r = ids.map(raw)
             records.append(r)
             switch r {
             case .string(let id, let v): strings[id] = v
@@ -84,7 +98,8 @@ enum ShimChecks {
                 guard let native = try? Data(contentsOf: nativeLog) else {
                     return problems + ["the native shim wrote no log"]
                 }
-                let n = try decode(Array(native)).statements, v = try decode(Array(regen)).statements
+                let n = try decode(Array(native)).statements
+                let v = try decode(Array(regen), firstProgram: true).statements
                 if n != v {
                     let i = zip(n, v).prefix { $0 == $1 }.count
                     let nativeAt = i < n.count ? n[i].description : "-"
