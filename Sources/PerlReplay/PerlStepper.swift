@@ -112,8 +112,20 @@ public final class PerlStepper {
         channel.mode = .collect
         channel.onFlush = { [unowned self] in self.flushed() }
         session.replayer.onEvent = { [unowned self] index in
+            // Following one child (`--pid`), its ancestors' statements are not its own.
+            guard self.session.replayer.isTarget else { return }
             self.reached(event: Int(index))
             self.onEvent?(Int(index))
+        }
+        // The child's channel starts empty (ChannelPort.processForked), and so does its log.
+        session.replayer.onBecameChild = { [unowned self] in
+            self.decoder = ChannelDecoder([])
+            self.ids = ProgramIds()
+            self.state = StreamState()
+            self.consumed = 0
+            self.stepping = false
+            self.armed = 0
+            self.introspector = nil
         }
     }
 
@@ -155,7 +167,7 @@ public final class PerlStepper {
     /// stepping, the guest is paused right before that statement.
     private func flushed() {
         let bytes = channel.collected
-        guard bytes.count > consumed else { return }
+        guard session.replayer.isTarget, bytes.count > consumed else { return }
         var pausedBefore = false  // the chunk ends with a statement record
         do {
             // Piece by piece: a program the process execed starts a piece of its own, with a new

@@ -178,6 +178,9 @@ public final class Recorder: GuestKernel {
                 writer = try EventWriter(path: trace.eventsPath(stream: event.childStream))
                 let start = ProcessEvent(pid: pid, parent: personality.parentID, parentStream: stream)
                 stream = event.childStream
+                // A child keeps pre-images of its own: a file as it is at the child's first open
+                // for writing (where time travel in that process starts from).
+                preImaged = []
                 try writer.append(Event(kind: EventKind.process.rawValue, payload: start.encoded()))
             } else {
                 event.child = Int64(pid)

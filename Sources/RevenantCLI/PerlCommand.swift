@@ -40,6 +40,10 @@ struct PerlCommand: ParsableCommand {
             itself there. Any divergence is reported on stderr and the replay steps in the VM \
             instead (--path fast makes it an error). --path vm always steps in the VM.
 
+            A run with child processes: --pid N replays process N (a perl a child execed, say) in \
+            the VM, its ancestors silently up to the fork that made it; its statements are \
+            numbered as `log perl --pid N` lists them.
+
             --timeout bounds one evaluation of --when or --print (default 10 s): past it the command ends \
             with one line naming the statement, exit 125.
 
@@ -67,10 +71,12 @@ struct PerlCommand: ParsableCommand {
         help: ArgumentHelp(
             "auto (the fast form where regen found it exact, else the VM), fast, or vm.", valueName: "auto|fast|vm"))
     var path: ReplayPath = .auto
+    @Option(help: ArgumentHelp("The process to replay (a pid `info` lists; the VM form).", valueName: "PID"))
+    var pid: Int32?
     @OptionGroup var evaluation: EvaluationOptions
 
     func run() throws {
-        var run = try PerlReplayRun(trace: trace)
+        var run = try PerlReplayRun(trace: trace, pid: pid)
         run.evaluation = evaluation.limit
         run.breakpoints = try breaks.map(Breakpoint.init)
         if let when { run.when = (when, try parseExpression(when, option: "--when")) }
@@ -84,6 +90,9 @@ struct PerlCommand: ParsableCommand {
         if debug {
             // perl's own debugger on the fast form; else the VM's, with reverse-step.
             if path == .fast {
+                if let child = run.process {
+                    throw CLIError("--path fast: perl's own debugger runs the first process only, not process \(child)")
+                }
                 Glibc.exit(try FastPerlReplay(trace: trace, index: run.index, header: run.header).debug())
             }
             try PerlDebugger(run: run).start()

@@ -38,7 +38,7 @@ final class PerlDebugger {
 
     /// One replay, stopping first at statement `seq`; `restart` asks for another from the start.
     private func session(from seq: Int, restart: (Int) -> Void) throws {
-        let session = try questionReplay(run.trace, mailbox: false)
+        let session = try questionReplay(run.trace, mailbox: false, process: run.process)
         let stepper = PerlStepper(session: session)
         var mode = Mode.target(seq)
         stepper.targets = [(seq, try run.index.statementEvent(seq: seq) ?? 0)]

@@ -30,6 +30,12 @@ struct SQLCommand: ParsableCommand {
             replaces a device, a folder or a file in the trace, nor an existing file or a symlink \
             without --force (with it, the link itself, not what it points to).
 
+            A run with child processes: each process has its own statements (`log sql` marks them \
+            with the pid); --pid N travels in process N's, numbered in its own log, from the \
+            database as it was when that process first opened it for writing. The statements of \
+            several processes are not merged: a database two processes wrote at once is refused \
+            by the re-execution's checks (exit 124), never rebuilt wrong.
+
             Examples:
               revenant sql run.rvt --at 41 --restore before-the-delete.db
               revenant sql run.rvt --when 'SELECT count(*) = 0 FROM accounts' --first
@@ -52,6 +58,8 @@ struct SQLCommand: ParsableCommand {
     @Flag(help: "With --restore: skip the machine-level cross-check (a replay of the whole run in the VM).")
     var noMachineCheck = false
     @Flag(help: "With --restore: replace OUT.db if it exists (a symlink there: the link itself).") var force = false
+    @Option(help: ArgumentHelp("The process whose statements to travel in (a pid `info` lists).", valueName: "PID"))
+    var pid: Int32?
     @OptionGroup var evaluation: EvaluationOptions
 
     func validate() throws {
@@ -83,11 +91,9 @@ struct SQLCommand: ParsableCommand {
         let output = try restore.map {
             try outputFile($0, option: "--restore", force: force, trace: trace, companions: TimeTravel.companions)
         }
-        if TraceIndex.open(dir) == nil { _ = try regenerate(trace, ignoreCPU: false) }
-        guard let index = TraceIndex.open(dir) else {
-            throw CLIError("\(trace): cannot read index.sqlite after regenerating it")
-        }
-        let travel = TimeTravel(directory: dir, index: index)
+        let process = try requireIndexes(trace, shim: "sqlite", what: "SQLite", pid: pid)[0]
+        let index = process.index
+        let travel = TimeTravel(directory: dir, index: index, stream: process.stream)
         try readingIndex(trace) {
             try reportingTravelFailures {
                 if let db { _ = try travel.resolve(db) }
@@ -136,7 +142,8 @@ struct SQLCommand: ParsableCommand {
         }
         let machine: [UInt8]
         do {
-            machine = try MachineLevel.rebuild(trace: trace, file: r.file, preImage: r.preImage, until: r.endEvent)
+            machine = try MachineLevel.rebuild(
+                trace: trace, process: pid, file: r.file, preImage: r.preImage, until: r.endEvent)
         } catch {
             return "; no machine-level cross-check: \(error)"
         }

@@ -35,8 +35,8 @@ struct When: ParsableCommand {
             be one SELECT that only reads; one evaluation may run --timeout seconds.
 
             A run with child processes: the searches look at the first process; --pid N at process N \
-            (`revenant info` lists the pids) for --syscall, --symbol and --watch, its events numbered \
-            in its own stream. Perl and SQL positions are the first process's only.
+            (`revenant info` lists the pids), its events, Perl and SQL statements numbered in its own \
+            stream and log (--perl replays it in the VM: the fast form replays the first process only).
 
             Examples:
               revenant when run.rvt --syscall 'openat path=*.db'
@@ -78,14 +78,11 @@ struct When: ParsableCommand {
         }
         if symbol.contains("") { throw ValidationError("--symbol: an empty name") }
         if includeShims && symbol.isEmpty { throw ValidationError("--include-shims goes with --symbol") }
-        if pid != nil && (perl != nil || sql != nil) {
-            throw ValidationError("--pid goes with --syscall, --symbol and --watch (Perl and SQL: the first process)")
-        }
     }
 
     func run() throws {
         if let perl {
-            var run = try PerlReplayRun(trace: trace)
+            var run = try PerlReplayRun(trace: trace, pid: pid)
             run.evaluation = evaluation.limit
             run.when = (perl, try parseExpression(perl, option: "--perl"))
             run.first = first
@@ -104,23 +101,21 @@ struct When: ParsableCommand {
         let dir: TraceDirectory, header: TraceHeader
         do { (dir, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
         for w in watches { try w.check(in: GuestLayout(memory: header.memory)) }
-        // Perl and SQL positions come from the index (made when missing or stale).
-        // (A child process has no Perl or SQL positions yet.)
-        let child = pid.map { $0 != header.process?.pid } ?? false
-        var index = child ? nil : TraceIndex.open(dir)
-        if index == nil, !child, !(header.shims ?? []).isEmpty {
-            _ = try regenerate(trace, ignoreCPU: false)
-            index = TraceIndex.open(dir)
+        // Perl and SQL positions come from the process's index (made when missing or stale).
+        var process: ProcessIndex?
+        if let shim = header.shims?.first {
+            process = try requireIndexes(trace, shim: shim, what: shim, pid: pid)[0]
         }
+        let index = process?.index
         let hits = try readingIndex(trace) { () throws -> Int in
-            let shims = !child && !(header.shims ?? []).isEmpty
+            let shims = !(header.shims ?? []).isEmpty
             if !symbol.isEmpty { return try breakAtSymbols(shims: shims) }
             if !watches.isEmpty { return try watchMemory(watches, shims: shims) }
             if let predicate { return try matchSyscalls(predicate, index: index) }
             guard let sql, header.shims?.contains("sqlite") == true, let index else {
                 throw CLIError("\(trace) was recorded without the SQLite shim: it has no query log", code: 1)
             }
-            let travel = TimeTravel(directory: dir, index: index)
+            let travel = TimeTravel(directory: dir, index: index, stream: process?.stream ?? 0)
             let (label, timeout) = ("the --sql query", evaluation.timeout)
             do {
                 return try reportingTravelFailures {

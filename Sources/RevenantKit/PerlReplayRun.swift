@@ -45,10 +45,15 @@ package struct PerlReplayRun {
     /// The recorded working directory (where relative script paths lived).
     package let cwd: String
 
-    package init(trace: String) throws {
+    /// The process replayed at the Perl level: nil for the first, else a child's pid (its
+    /// ancestors are replayed up to the fork that made it; the VM form only).
+    package let process: Int32?
+
+    package init(trace: String, pid: Int32? = nil) throws {
         self.trace = trace
-        index = try requireIndex(trace, shim: "perl", what: "Perl")
+        index = try requireIndex(trace, shim: "perl", what: "Perl", pid: pid)
         do { header = try TraceDirectory.open(trace).1 } catch { throw CLIError(error.description) }
+        process = pid == header.process?.pid ? nil : pid
         cwd = header.cwd.description
         sqlEvents = try index.sqlStatementEvents()
     }
@@ -110,6 +115,13 @@ package struct PerlReplayRun {
 
     /// The fast form's hits, or nil when the VM path must answer (said on stderr).
     package func runFast() throws -> [(seq: Int, lines: [String])]? {
+        // The fast form runs the recorded command again: the first process.
+        if let process {
+            guard path != .fast else {
+                throw CLIError("--path fast: the fast form replays the first process only, not process \(process)")
+            }
+            return nil
+        }
         let request = FastPerlReplay.Request(
             when: when, prints: prints, other: clonePrint,
             breaks: breakpoints.isEmpty ? nil : try targets(breakpoints).map(\.seq), first: first)
@@ -128,7 +140,7 @@ package struct PerlReplayRun {
     /// The exact form: step the machine-level replay in the VM.
     package func runInVM(report: @escaping (PerlStop, Position, [String]) -> Void) throws -> Int {
         // A clone needs the vCPU stopped at each exit: no mailbox then.
-        let session = try questionReplay(trace, mailbox: clonePrint == nil)
+        let session = try questionReplay(trace, mailbox: clonePrint == nil, process: process)
         let stepper = PerlStepper(session: session)
         var wanted = Set<Int>()
         if when != nil || breakpoints.isEmpty { stepper.stepAll = true }

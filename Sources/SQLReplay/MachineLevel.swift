@@ -9,10 +9,16 @@ import Trace
 public enum MachineLevel {
     public struct Unsupported: Error, CustomStringConvertible { public let description: String }
 
-    /// Replay the trace at `path` and return `file`'s bytes as they were before event `until`.
-    public static func rebuild(trace path: String, file: String, preImage: [UInt8]?, until: Int) throws -> [UInt8] {
+    /// Replay the trace at `path` and return `file`'s bytes as they were before event `until`
+    /// (of `process`: a child's pid, its writes only, from its pre-image; nil the first process).
+    public static func rebuild(
+        trace path: String, process: Int32? = nil, file: String, preImage: [UInt8]?, until: Int
+    ) throws -> [UInt8] {
         let session: ReplaySession
-        do { session = try ReplaySession(path: path, quiet: true, ignoreCPU: true, diagnostic: { _ in }) } catch {
+        do {
+            session = try ReplaySession(
+                path: path, quiet: true, ignoreCPU: true, onlyProcess: process, diagnostic: { _ in })
+        } catch {
             throw Unsupported(description: error.description)
         }
         var bytes = preImage ?? []
@@ -30,6 +36,7 @@ public enum MachineLevel {
             bytes.replaceSubrange(offset..<offset + data.count, with: data)
         }
         session.replayer.onServed = { [weak replayer = session.replayer] index, req, e in
+            guard replayer?.isTarget == true else { return }
             // Nothing after the position matters: the rest of the run need not be replayed.
             if index + 1 >= UInt64(until) { replayer?.stopRequested = true }
             guard index < UInt64(until) else { return }

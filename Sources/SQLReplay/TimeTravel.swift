@@ -45,9 +45,14 @@ public struct TimeTravel {
         }
     }
 
-    public init(directory: TraceDirectory, index: TraceIndex) {
+    /// The process whose statements these are: its stream holds its pre-images (0: the first).
+    let stream: Int
+
+    /// `index`: the process's own (`index.N.sqlite` for the child of stream N).
+    public init(directory: TraceDirectory, index: TraceIndex, stream: Int = 0) {
         self.directory = directory
         self.index = index
+        self.stream = stream
     }
 
     /// The database files the run's connections opened (":memory:" and temp ones excluded).
@@ -129,7 +134,8 @@ public struct TimeTravel {
     }
 
     /// The database's contents before the run: the pre-image blob the recorder kept when the
-    /// program first opened it for writing; nil when it did not exist then.
+    /// program first opened it for writing; nil when it did not exist then. For a child process,
+    /// when the child first opened it for writing (what its parent wrote before is in it).
     func preImage(_ file: String) throws -> [UInt8]? {
         guard let digest = try preImages()[file] else { return nil }
         return try directory.blob(digest)
@@ -137,7 +143,7 @@ public struct TimeTravel {
 
     /// Every pre-image in the trace: guest path → blob digest.
     func preImages() throws -> [String: String] {
-        var reader = try EventReader(path: directory.eventsPath)
+        var reader = try EventReader(path: directory.eventsPath(stream: stream))
         var out: [String: String] = [:]
         while let e = try reader.next() {
             guard e.kind == EventKind.preImage.rawValue, e.payload.count > 32 else { continue }

@@ -187,6 +187,65 @@ final class MultiProcessTests: ScratchTestCase {
         XCTAssertEqual(parentSQL.status, 1, "the parent ran no SQL: \(parentSQL.stdout)")
     }
 
+    /// A child process at the Perl and SQL levels: `perl --pid` steps a child perl (its ancestors
+    /// replayed silently), `when --perl/--sql --pid` search its statements, and `sql --pid`
+    /// restores a database a child sqlite3 wrote, cross-checked at the machine level.
+    func testChildProcessesAtThePerlAndSQLLevels() throws {
+        try requireKVM()
+        try "my $total = 0;\nfor my $i (1 .. 4) {\n    $total += $i;\n}\nprint \"total $total\\n\";\n".write(
+            to: base.appendingPathComponent("child.pl"), atomically: true, encoding: .utf8)
+        let script = #"""
+            $| = 1;
+            my $before = 10;
+            system q{sqlite3 p.db "create table t (n); insert into t values (1); insert into t values (2);"};
+            open my $touch, '>>', 'p.db' or die; close $touch;  # the parent's pre-image of it
+            system $^X, 'child.pl';
+            print `sqlite3 p.db "insert into t values (3); select group_concat(n) from t"`;
+            """#
+        let rec = try revenant(["record", "-o", "t.rvt", "--", "/usr/bin/perl", "-e", script])
+        XCTAssertEqual(rec.stdout, "total 10\n1,2,3\n", rec.stderr)
+        let info = try revenant(["info", "--json", "t.rvt"])
+        let json = try JSONSerialization.jsonObject(with: Data(info.stdout.utf8)) as? [String: Any]
+        let processes = try XCTUnwrap(json?["processes"] as? [[String: Any]], info.stdout)
+        // The first child of each program (the sh that starts sqlite3 execs it).
+        func pid(_ program: String) throws -> String {
+            let p = processes.dropFirst().first { ($0["program"] as? String)?.hasSuffix(program) == true }?["pid"]
+            return String(try XCTUnwrap(p as? Int, "no \(program) in \(info.stdout)"))
+        }
+        let perl = try pid("/perl"), sqlite = try pid("/sqlite3")
+
+        let steps = try revenant(["perl", "t.rvt", "--pid", perl, "--break", "child.pl:3", "--print", "$total"])
+        XCTAssertEqual(steps.status, 0, steps.stderr)
+        let values = steps.stdout.split(separator: "\n").filter { $0.contains("$total = ") }.map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
+        XCTAssertEqual(values, ["$total = 0", "$total = 1", "$total = 3", "$total = 6"], steps.stdout)
+        XCTAssertFalse(steps.stdout.contains("$before"), "the parent's statements are not the child's")
+        let fast = try revenant(["perl", "t.rvt", "--pid", perl, "--path", "fast"])
+        XCTAssertEqual(fast.status, 125)
+        XCTAssertTrue(fast.stderr.contains("first process only"), fast.stderr)
+        let when = try revenant(["when", "t.rvt", "--pid", perl, "--perl", "$total >= 6"])
+        XCTAssertEqual(when.status, 0, when.stderr)
+        XCTAssertEqual(when.stdout.split(separator: "\n").count, 1, when.stdout)
+        XCTAssertTrue(when.stdout.contains("child.pl:"), when.stdout)
+
+        let restored = base.appendingPathComponent("out.db").path
+        let sql = try revenant(["sql", "t.rvt", "--pid", sqlite, "--at", "1", "--restore", restored])
+        XCTAssertEqual(sql.status, 0, sql.stderr)
+        XCTAssertTrue(sql.stdout.contains("byte-identical"), sql.stdout)
+        let rows = try run("/usr/bin/sqlite3", [restored, "select group_concat(n) from t"], in: base)
+        XCTAssertEqual(rows.stdout, "1\n", "after statement 1 (the first insert): \(rows.stderr)")
+        // The last sqlite3 starts from the database as it found it (its own pre-image).
+        let last = String(try XCTUnwrap(processes.last?["pid"] as? Int))
+        let third = try revenant(["sql", "t.rvt", "--pid", last, "--at", "0", "--restore", restored, "--force"])
+        XCTAssertEqual(third.status, 0, third.stderr)
+        let all = try run("/usr/bin/sqlite3", [restored, "select group_concat(n) from t"], in: base)
+        XCTAssertEqual(all.stdout, "1,2,3\n", all.stderr)
+        let found = try revenant(["when", "t.rvt", "--pid", sqlite, "--sql", "SELECT count(*) = 2 FROM t"])
+        XCTAssertEqual(found.status, 0, found.stderr)
+        XCTAssertTrue(found.stdout.contains("insert into t values (2)"), found.stdout)
+    }
+
     /// `replay --pid N` replays one process: its ancestors silently up to the fork that made it,
     /// then it, with its own output and exit status.
     func testReplayOfOneProcess() throws {
