@@ -85,8 +85,7 @@ struct StreamState {
 public final class PerlStepper {
     public let session: ReplaySession
     let channel: ChannelPort
-    private var decoder = ChannelDecoder([])
-    private var ids = ProgramIds()
+    private var reader = ProgramReader([])
     private var consumed = 0
     private var state = StreamState()
     private var stepping = false
@@ -119,8 +118,7 @@ public final class PerlStepper {
         }
         // The child's channel starts empty (ChannelPort.processForked), and so does its log.
         session.replayer.onBecameChild = { [unowned self] in
-            self.decoder = ChannelDecoder([])
-            self.ids = ProgramIds()
+            self.reader = ProgramReader([])
             self.state = StreamState()
             self.consumed = 0
             self.stepping = false
@@ -174,14 +172,13 @@ public final class PerlStepper {
             // numbering (ProgramIds) and another interpreter to read.
             while consumed < bytes.count {
                 if consumed > 0, channel.programStarts.contains(consumed) {
-                    decoder.nextProgram()
-                    ids.nextProgram()
+                    reader.nextProgram()
                     introspector = nil
                 }
                 let end = channel.programStarts.first { $0 > consumed && $0 < bytes.count } ?? bytes.count
-                decoder = ChannelDecoder(Array(bytes[consumed..<end]), continuing: decoder)
-                while let (raw, recordEnd) = try decoder.next() {
-                    pausedBefore = state.apply(ids.map(raw)) && consumed + recordEnd == bytes.count
+                reader = ProgramReader(Array(bytes[consumed..<end]), continuing: reader)
+                while let (record, recordEnd) = try reader.next() {
+                    pausedBefore = state.apply(record) && consumed + recordEnd == bytes.count
                     // Targets run past without a stop (the one paused before is handled below).
                     while nextTarget < targets.count,
                         targets[nextTarget].seq < state.statements - (pausedBefore ? 1 : 0)
@@ -221,13 +218,9 @@ public final class PerlStepper {
     public func current() -> (statement: PerlStop?, caller: String?, sql: Int?) {
         var now = state
         if let tail = channel.unflushed() {
-            var d = ChannelDecoder(tail, continuing: decoder)
-            var tailIDs = ids
-            if channel.programStarts.last.map({ $0 >= consumed && $0 > 0 }) == true {
-                d.nextProgram()
-                tailIDs.nextProgram()
-            }
-            while let (record, _) = try? d.next() { _ = now.apply(tailIDs.map(record)) }
+            var d = ProgramReader(tail, continuing: reader)
+            if channel.programStarts.last.map({ $0 >= consumed && $0 > 0 }) == true { d.nextProgram() }
+            while let (record, _) = try? d.next() { _ = now.apply(record) }
         }
         let sql = now.sqlStatements > 0 ? now.sqlStatements - 1 : nil
         guard let stop = now.lastStop(event: session.replayerIndex) else { return (nil, nil, sql) }

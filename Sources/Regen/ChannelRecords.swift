@@ -174,8 +174,8 @@ public struct ChannelDecoder {
         line = previous.line
     }
 
-    /// The next records are another program's (ProgramIds): no statement to be relative to.
-    public mutating func nextProgram() {
+    /// The next records are another program's (ProgramReader): no statement to be relative to.
+    mutating func nextProgram() {
         context = 0
         line = 0
     }

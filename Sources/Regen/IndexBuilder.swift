@@ -62,7 +62,7 @@ struct IndexBuilder {
 
     /// Decode everything and feed `sink`.
     mutating func run(into sink: IndexSink) throws {
-        var decoder = ChannelDecoder(stream)
+        var reader = ProgramReader(stream)
         var strings: [UInt64: String] = [:]
         var files: [UInt64: String] = [:]
         var contextFiles: [UInt64: UInt64] = [:]
@@ -122,21 +122,18 @@ struct IndexBuilder {
         var recordStart = 0
         // Programs the process execed after the first, each numbering its ids afresh.
         var laterPrograms = programStarts.filter { $0 > 0 }[...]
-        var ids = ProgramIds()
         var firstProgram = true, started = false
         while true {
-            if let next = laterPrograms.first, decoder.offset >= next {
+            if let next = laterPrograms.first, reader.offset >= next {
                 laterPrograms.removeFirst()
-                ids.nextProgram()
-                decoder.nextProgram()
+                reader.nextProgram()
                 firstProgram = false
                 // What the old program left open ended with it (an exec inside a hooked op).
                 markers = []
                 for x in executions { try write(x, prepared[x.statement], result: nil, endEvent: event, into: sink) }
                 executions = []
             }
-            guard let (raw, end) = try decoder.next() else { break }
-            let record = ids.map(raw)
+            guard let (record, end) = try reader.next() else { break }
             defer { recordStart = end }
             if firstProgram,
                 stream[recordStart] < ChannelDecoder.Tag.sqlConnection.rawValue
@@ -268,8 +265,8 @@ struct IndexBuilder {
                 nondeterministicCount += 1
             }
         }
-        guard decoder.offset == stream.count else {
-            throw ChannelFormatError(offset: decoder.offset, why: "trailing bytes")
+        guard reader.offset == stream.count else {
+            throw ChannelFormatError(offset: reader.offset, why: "trailing bytes")
         }
         // Executions still running when the process ended (no SQL_DONE).
         for x in executions { try write(x, prepared[x.statement], result: nil, endEvent: event, into: sink) }

@@ -3,21 +3,21 @@
 /// starts a second numbering in the same channel stream, so a reader shifts each program's ids
 /// past the previous programs' and the process keeps one numbering (its index's keys). Zero stays
 /// zero: it means "none" where an id refers to another (a file-scope context's sub).
-public struct ProgramIds: Sendable {
+struct ProgramIds: Sendable {
     struct Ids: Sendable { var string: UInt64 = 0, file: UInt64 = 0, context: UInt64 = 0, connection: UInt64 = 0 }
     private var base = Ids(), highest = Ids()
     private var preparedBase: UInt64 = 0, preparedHighest: UInt64 = 0
 
-    public init() {}
+    init() {}
 
     /// The next records are another program's.
-    public mutating func nextProgram() {
+    mutating func nextProgram() {
         base = highest
         preparedBase = preparedHighest
     }
 
     /// `record` with its ids in the process's numbering.
-    public mutating func map(_ record: ChannelRecord) -> ChannelRecord {
+    mutating func map(_ record: ChannelRecord) -> ChannelRecord {
         func shift(_ id: UInt64, _ by: UInt64) -> UInt64 { id == 0 ? 0 : id &+ by }
         func define(_ id: UInt64, _ by: UInt64, _ top: inout UInt64) -> UInt64 {
             let v = shift(id, by)
@@ -50,4 +50,34 @@ public struct ProgramIds: Sendable {
         default: return record
         }
     }
+}
+
+/// A process's channel records in its one numbering: the decoder and the ids, which move on to a
+/// new program together (at a `ChannelPort.programStarts` offset).
+public struct ProgramReader {
+    private var decoder: ChannelDecoder
+    private var ids = ProgramIds()
+
+    public init(_ bytes: [UInt8]) { decoder = ChannelDecoder(bytes) }
+
+    /// The next piece of a stream handed over piece by piece (a flush never splits a record).
+    public init(_ bytes: [UInt8], continuing previous: ProgramReader) {
+        decoder = ChannelDecoder(bytes, continuing: previous.decoder)
+        ids = previous.ids
+    }
+
+    /// The next records are another program's.
+    public mutating func nextProgram() {
+        decoder.nextProgram()
+        ids.nextProgram()
+    }
+
+    /// The next record, its ids in the process's numbering, and where it ends.
+    public mutating func next() throws(ChannelFormatError) -> (record: ChannelRecord, end: Int)? {
+        guard let (raw, end) = try decoder.next() else { return nil }
+        return (ids.map(raw), end)
+    }
+
+    public var offset: Int { decoder.offset }
+    public var length: Int { decoder.length }
 }

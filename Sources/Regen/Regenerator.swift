@@ -71,6 +71,12 @@ public enum Regenerator {
         let channel = session.personality.channel
         channel.mode = .collect
         var collected = Collected()
+        // At the end of a process: what its buffer still holds, and where each program started.
+        func takeChannel() {
+            channel.collectTail()
+            collected.stream = channel.collected
+            collected.programStarts = channel.programStarts
+        }
         // (Hooks hold the session weakly: it owns them, and its guest memory must go with it.)
         session.replayer.onEvent = { [unowned replayer = session.replayer] index in
             collected.positions.append(channel.position() ?? 0)
@@ -81,9 +87,7 @@ public enum Regenerator {
         session.replayer.onBecameChild = { collected = Collected() }
         session.onChildEnd = { [unowned session] outcome in
             guard case .finished = outcome else { return outcome }
-            channel.collectTail()
-            collected.stream = channel.collected
-            collected.programStarts = channel.programStarts
+            takeChannel()
             do throws(Failure) { try writeChild(collected, session) } catch { return .traceFailed(error.description) }
             return outcome
         }
@@ -92,9 +96,7 @@ public enum Regenerator {
         case .traceFailed(let t): throw .trace(t)
         case .stopped(let at): throw .trace("the replay stopped at event \(at)")
         case .finished(_, let ns):
-            channel.collectTail()
-            collected.stream = channel.collected
-            collected.programStarts = channel.programStarts
+            takeChannel()
             return (collected, session, ns)
         }
     }

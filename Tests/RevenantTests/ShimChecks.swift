@@ -19,19 +19,18 @@ enum ShimChecks {
     static func decode(
         _ bytes: [UInt8], firstProgram: Bool = false
     ) throws -> (statements: [Statement], records: [ChannelRecord]) {
-        var d = ChannelDecoder(bytes)
-        var ids = ProgramIds(), started = false
+        var d = ProgramReader(bytes)
+        var started = false
         var strings: [UInt64: String] = [:], files: [UInt64: String] = [:], contexts: [UInt64: (UInt64, UInt64)] = [:]
         var statements: [Statement] = [], records: [ChannelRecord] = []
-        while let (raw, _) = try d.next() {
-            if case .start = raw {
-                if started {
-                    if firstProgram { break }
-                    ids.nextProgram()
-                }
-                started = true
+        while true {
+            // (A START begins each Perl program; the stream has no other mark of a new program.)
+            if started, d.offset < bytes.count, bytes[d.offset] == ChannelDecoder.Tag.start.rawValue {
+                if firstProgram { break }
+                d.nextProgram()
             }
-            let r = ids.map(raw)
+            guard let (r, _) = try d.next() else { break }
+            if case .start = r { started = true }
             records.append(r)
             switch r {
             case .string(let id, let v): strings[id] = v
