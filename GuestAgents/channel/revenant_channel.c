@@ -109,6 +109,21 @@ static void rc_commit(size_t n)
 
 static void rc_off(void) { revenant_channel_process.mode = REVENANT_CHANNEL_OFF; }
 
+/* A forked child. In a VM its records go on in a stream of its own that starts as its parent's up
+ * to the fork: the VMM took the records still in the buffer at the fork, which stay the parent's to
+ * flush, so the child moves `flushed` past them (its stream offsets go on from there). A log file
+ * is the parent's: the child stops writing. Idempotent (each shim's atfork handler calls it). */
+static void rc_forked(void)
+{
+    struct revenant_channel *ch = revenant_channel_process.ch;
+    if (revenant_channel_process.mode != REVENANT_CHANNEL_VM) {
+        revenant_channel_process.mode = REVENANT_CHANNEL_OFF;
+        return;
+    }
+    ch->flushed += ch->used;
+    ch->used = 0;
+}
+
 struct revenant_channel_owner *revenant_channel_open(void)
 {
     struct revenant_channel_owner *other;
@@ -135,6 +150,7 @@ struct revenant_channel_owner *revenant_channel_open(void)
     revenant_channel_process.commit = rc_commit;
     revenant_channel_process.flush = rc_flush;
     revenant_channel_process.off = rc_off;
+    revenant_channel_process.forked = rc_forked;
     revenant_channel_process.eval = NULL;
     revenant_channel_process.mode = REVENANT_CHANNEL_OFF;
     log = getenv("REVENANT_SHIM_LOG");

@@ -17,9 +17,10 @@ struct revenant_channel_owner {
                                       NULL when off or out of memory */
     void (*commit)(size_t n);      /* the record written at reserve's pointer is complete */
     void (*flush)(void);           /* hand the buffer over (the shim calls it at exit) */
-    void (*off)(void);             /* stop recording (a forked child) */
+    void (*off)(void);             /* stop recording */
     void (*eval)(void);            /* the Perl shim's evaluator, run when a FLUSH answers
                                       REVENANT_CHANNEL_EVAL_REQUEST (a clone only) */
+    void (*forked)(void);          /* in a forked child (pthread_atfork): go on in a VM, else stop */
 };
 
 /* The process's channel: found (another shim owns it) or created (this one does). Never NULL;

@@ -610,7 +610,13 @@ const size_t g_hooked_count = sizeof g_hooked_ops / sizeof g_hooked_ops[0];
 /* ------------------------------------------------------------------------------------------ */
 /* Boot                                                                                        */
 
-static void atfork_child(void) { g_on = 0; g_owner->off(); }
+/* A forked child goes on recording in a VM (its stream starts as its parent's up to the fork). */
+static void atfork_child(void)
+{
+    g_owner->forked();
+    g_mode = g_owner->mode;
+    g_on = g_mode != REVENANT_CHANNEL_OFF;
+}
 
 static void exit_flush_perl(pTHX_ void *p) { PERL_UNUSED_ARG(p); chan_flush(); }
 static void exit_flush_libc(void) { chan_flush(); }

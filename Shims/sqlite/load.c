@@ -56,8 +56,9 @@ static void hide_preload(void)
 
 static void at_fork_child(void)
 {
-    if (g_owner) g_owner->off();
-    g_on = 0;
+    /* In a VM the child goes on recording, its stream starting as its parent's up to the fork. */
+    if (g_owner) g_owner->forked();
+    g_on = g_owner && g_owner->mode != REVENANT_CHANNEL_OFF;
 }
 
 __attribute__((constructor)) static void shim_load(void)

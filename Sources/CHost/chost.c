@@ -199,13 +199,20 @@ void chost_order_lock(struct chost_order *o)
     }
 }
 
+void chost_order_unlock(struct chost_order *o)
+{
+    if (__atomic_exchange_n(&o->lock, 0, __ATOMIC_RELEASE) == 2)
+        syscall(SYS_futex, &o->lock, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
 uint32_t chost_order_take_and_unlock(struct chost_order *o)
 {
     uint32_t t = o->next++;
-    if (__atomic_exchange_n(&o->lock, 0, __ATOMIC_RELEASE) == 2)
-        syscall(SYS_futex, &o->lock, FUTEX_WAKE, 1, NULL, NULL, 0);
+    chost_order_unlock(o);
     return t;
 }
+
+uint64_t chost_order_stamp(struct chost_order *o) { return __atomic_fetch_add(&o->stamps, 1, __ATOMIC_SEQ_CST); }
 
 int chost_order_wait(struct chost_order *o, uint32_t ticket, uint64_t timeout_ns)
 {

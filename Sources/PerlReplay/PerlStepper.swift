@@ -66,6 +66,14 @@ struct StreamState {
         return false
     }
 
+    /// A forked child's own records start: what came before was its parent's (the names stay).
+    mutating func startOwnCount() {
+        statements = 0
+        sqlStatements = 0
+        last = nil
+        lastProgram = nil
+    }
+
     /// The last statement, as a stop at `event`.
     func lastStop(event: Int) -> PerlStop? {
         guard let last else { return nil }
@@ -116,11 +124,12 @@ public final class PerlStepper {
             self.reached(event: Int(index))
             self.onEvent?(Int(index))
         }
-        // The child's channel starts empty (ChannelPort.processForked), and so does its log.
+        // The child's stream starts as its parent's up to the fork (ChannelPort.processForked):
+        // what it defined is decoded, and the child's own statements count from 0.
         session.replayer.onBecameChild = { [unowned self] in
-            self.reader = ProgramReader([])
-            self.state = StreamState()
-            self.consumed = 0
+            self.decode()
+            self.state.startOwnCount()
+            self.nextTarget = 0
             self.stepping = false
             self.armed = 0
             self.introspector = nil
@@ -164,35 +173,7 @@ public final class PerlStepper {
     /// A flush: decode what it handed over; if it ends with a statement record and we are
     /// stepping, the guest is paused right before that statement.
     private func flushed() {
-        let bytes = channel.collected
-        guard session.replayer.isTarget, bytes.count > consumed else { return }
-        var pausedBefore = false  // the chunk ends with a statement record
-        do {
-            // Piece by piece: a program the process execed starts a piece of its own, with a new
-            // numbering (ProgramIds) and another interpreter to read.
-            while consumed < bytes.count {
-                if consumed > 0, channel.programStarts.contains(consumed) {
-                    reader.nextProgram()
-                    introspector = nil
-                }
-                let end = channel.programStarts.first { $0 > consumed && $0 < bytes.count } ?? bytes.count
-                reader = ProgramReader(Array(bytes[consumed..<end]), continuing: reader)
-                while let (record, recordEnd) = try reader.next() {
-                    pausedBefore = state.apply(record) && consumed + recordEnd == bytes.count
-                    // Targets run past without a stop (the one paused before is handled below).
-                    while nextTarget < targets.count,
-                        targets[nextTarget].seq < state.statements - (pausedBefore ? 1 : 0)
-                    {
-                        nextTarget += 1
-                    }
-                }
-                consumed = end
-            }
-        } catch {
-            self.error = "the channel does not decode: \(error)"
-            session.replayer.stopRequested = true
-            return
-        }
+        guard let pausedBefore = decode(), session.replayer.isTarget else { return }
         guard stepping, !ended, pausedBefore, let onStop, let stop = state.lastStop(event: session.replayerIndex) else {
             return
         }
@@ -210,6 +191,44 @@ public final class PerlStepper {
             channel.setWatch(nil)
             session.replayer.stopRequested = true
         }
+    }
+
+    /// Decode what the channel has handed over since the last time (an ancestor's records too,
+    /// following one child: it inherits their names); whether it ends with a statement record.
+    /// nil when there was nothing new, or it does not decode (the replay then stops).
+    @discardableResult
+    private func decode() -> Bool? {
+        let bytes = channel.collected
+        guard bytes.count > consumed else { return nil }
+        var pausedBefore = false  // the chunk ends with a statement record
+        let target = session.replayer.isTarget
+        do {
+            // Piece by piece: a program the process execed starts a piece of its own, with a new
+            // numbering (ProgramIds) and another interpreter to read.
+            while consumed < bytes.count {
+                if consumed > 0, channel.programStarts.contains(consumed) {
+                    reader.nextProgram()
+                    introspector = nil
+                }
+                let end = channel.programStarts.first { $0 > consumed && $0 < bytes.count } ?? bytes.count
+                reader = ProgramReader(Array(bytes[consumed..<end]), continuing: reader)
+                while let (record, recordEnd) = try reader.next() {
+                    pausedBefore = state.apply(record) && consumed + recordEnd == bytes.count
+                    // Targets run past without a stop (the one paused before is handled below).
+                    while target, nextTarget < targets.count,
+                        targets[nextTarget].seq < state.statements - (pausedBefore ? 1 : 0)
+                    {
+                        nextTarget += 1
+                    }
+                }
+                consumed = end
+            }
+        } catch {
+            self.error = "the channel does not decode: \(error)"
+            session.replayer.stopRequested = true
+            return nil
+        }
+        return pausedBefore
     }
 
     /// Where the guest is right now, between flushes (a breakpoint, a watch): the last statement

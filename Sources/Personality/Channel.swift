@@ -105,16 +105,20 @@ public final class ChannelPort {
         registeredVersion = 0
     }
 
-    /// fork, in the child: its channel starts empty. The buffer it inherits holds its parent's
-    /// records (the parent flushes them), and the shims turn themselves off in a forked child
-    /// (pthread_atfork) until it execs a program, whose shims register a buffer of their own.
+    /// fork, in the child: its stream starts as its parent's up to the fork — what the parent had
+    /// handed over, and the records still in the buffer it inherits, taken now — so that the
+    /// child's own records can name the files, contexts, connections and statements its parent
+    /// defined. The shims go on in a forked child (pthread_atfork): they leave those unflushed
+    /// records to the parent, moving `flushed` past them, so positions go on from here. (Shims of
+    /// older traces stop in a forked child: its stream is then the inherited part alone.)
     public func processForked() {
-        collected = []
-        programStarts = []
-        programBase = 0
-        address = nil
-        registeredVersion = 0
+        collectTail()
+        inherited = Int(position() ?? UInt64(collected.count))
     }
+
+    /// How much of the stream a forked child inherited from its parent (0 for the first process):
+    /// its own records start there.
+    public private(set) var inherited = 0
 
     /// Ask the shim to flush right after the record that makes `used` exceed `limit`: 0 stops
     /// after the next record, `nil` never (the shim's own default, `capacity`). Only a version 2
@@ -159,10 +163,18 @@ public final class ChannelPort {
         return v
     }
 
+    /// Collect the records of the struct at `addr` that `collected` does not hold yet: they sit at
+    /// stream offset `programBase + flushed`, and a forked child of an older shim (which stops
+    /// without moving `flushed`) still has in its buffer what was taken at the fork.
     private func take(_ header: [UInt8], version: UInt32, at addr: UInt64) {
         let capacity = u64(header, Int(Self.capacityOffset)), used = u64(header, Int(Self.usedOffset))
         let n = Int(min(used, capacity, 1 << 30))
-        if n > 0, let data = try? memory.bytes(at: addr + Self.dataOffset(version), count: n) { collected += data }
+        let start = programBase &+ u64(header, Int(Self.flushedOffset))
+        let held = start < UInt64(collected.count) ? min(n, collected.count - Int(start)) : 0
+        guard n > held,
+            let data = try? memory.bytes(at: addr + Self.dataOffset(version) + UInt64(held), count: n - held)
+        else { return }
+        collected += data
     }
 
     private func u32(_ b: [UInt8], _ o: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(b[o + $1]) << (8 * $1) } }

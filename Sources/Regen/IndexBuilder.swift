@@ -52,8 +52,17 @@ struct IndexBuilder {
     /// (ChannelPort.programStarts).
     let programStarts: [Int]
 
-    init(stream: [UInt8], programStarts: [Int] = [], positions: [UInt64], events: [EventDigest], cwd: String) {
+    /// A forked child's stream starts as its parent's up to the fork (ChannelPort.inherited): of
+    /// those records only the definitions count (files, contexts, names, connections, prepared
+    /// statements, the PRNG seed, flags, ops open at the fork); its own start here.
+    let inherited: Int
+
+    init(
+        stream: [UInt8], programStarts: [Int] = [], inherited: Int = 0, positions: [UInt64], events: [EventDigest],
+        cwd: String
+    ) {
         self.programStarts = programStarts
+        self.inherited = inherited
         self.stream = stream
         self.positions = positions
         self.events = events
@@ -80,6 +89,9 @@ struct IndexBuilder {
         var fdPaths: [UInt64: String] = [:]
         var event = 0
         var executions: [Execution] = []
+        var inheritedExecutions: Set<UInt64> = []
+        // The parent's program names a forked child that runs no program of its own.
+        var inheritedStart: (interpreter: String, script: String)?
         var prepared: [UInt64: (connection: UInt64, sql: String)] = [:]
         var lastContext: UInt64 = 0
         var lastLine: Int64 = 0
@@ -124,8 +136,9 @@ struct IndexBuilder {
         var laterPrograms = programStarts.filter { $0 > 0 }[...]
         var firstProgram = true, started = false
         while true {
+            // (A program that wrote nothing starts where the next one does.)
             if let next = laterPrograms.first, reader.offset >= next {
-                laterPrograms.removeFirst()
+                while let n = laterPrograms.first, reader.offset >= n { laterPrograms.removeFirst() }
                 reader.nextProgram()
                 firstProgram = false
                 // What the old program left open ended with it (an exec inside a hooked op).
@@ -135,7 +148,26 @@ struct IndexBuilder {
             }
             guard let (record, end) = try reader.next() else { break }
             defer { recordStart = end }
-            if firstProgram,
+            if end <= inherited {
+                // The parent's, before the fork: what it did is not the child's.
+                switch record {
+                case .start(_, let interpreter, let script):
+                    inheritedStart = (interpreter, script)
+                    continue
+                case .statement, .environment, .arguments, .hashState, .seed, .sqlClock, .sqlRandom, .sqlTrigger:
+                    continue
+                case .sqlExec(let id, _):
+                    inheritedExecutions.insert(id)
+                    continue
+                case .sqlDone(let id, _, _, _, _):
+                    inheritedExecutions.remove(id)
+                    continue
+                case .opEnd:
+                    markers.removeLast(markers.isEmpty ? 0 : 1)
+                    continue
+                default: break
+                }
+            } else if firstProgram,
                 stream[recordStart] < ChannelDecoder.Tag.sqlConnection.rawValue
                     || stream[recordStart] >= ChannelDecoder.deltaBase
             {
@@ -224,6 +256,8 @@ struct IndexBuilder {
                         userStatement: userStatement, bindings: bindings))
                 sqlCount += 1
             case .sqlDone(let id, let rc, let rows, let changes, let digest):
+                // One the parent had started when it forked ends in the child: the parent's.
+                if inheritedExecutions.remove(id) != nil { continue }
                 guard let i = executions.lastIndex(where: { $0.statement == id }) else {
                     throw ChannelFormatError(offset: end, why: "SQL statement \(id) ends without having started")
                 }
@@ -267,6 +301,10 @@ struct IndexBuilder {
         }
         guard reader.offset == stream.count else {
             throw ChannelFormatError(offset: reader.offset, why: "trailing bytes")
+        }
+        if !started, let (interpreter, script) = inheritedStart {
+            try sink.meta("interpreter", interpreter)
+            try sink.meta("script", script)
         }
         // Executions still running when the process ended (no SQL_DONE).
         for x in executions { try write(x, prepared[x.statement], result: nil, endEvent: event, into: sink) }

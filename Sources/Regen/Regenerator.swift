@@ -11,7 +11,7 @@ import Trace
 /// fast Perl-level replay can reproduce the run.
 public enum Regenerator {
     /// Bumped when the index's tables or their meaning change; `log` regenerates older indexes.
-    public static let indexVersion = 7
+    public static let indexVersion = 8
 
     public struct Summary: Sendable {
         public var events: UInt64
@@ -46,6 +46,8 @@ public enum Regenerator {
     struct Collected {
         var stream: [UInt8] = []
         var programStarts: [Int] = []
+        /// A forked child's: how much of `stream` it inherited from its parent.
+        var inherited = 0
         var positions: [UInt64] = []
         var events: [EventDigest] = []
     }
@@ -76,6 +78,7 @@ public enum Regenerator {
             channel.collectTail()
             collected.stream = channel.collected
             collected.programStarts = channel.programStarts
+            collected.inherited = channel.inherited
         }
         // (Hooks hold the session weakly: it owns them, and its guest memory must go with it.)
         session.replayer.onEvent = { [unowned replayer = session.replayer] index in
@@ -83,7 +86,8 @@ public enum Regenerator {
             if let progress, replayer.process == nil, index & 0xffff == 0 { progress(index) }
         }
         session.replayer.onServed = { _, _, e in collected.events.append(EventDigest(e)) }
-        // A child's VMM starts from its parent's copy of all this; the channel resets itself.
+        // A child's VMM starts from its parent's copy of all this: its events are its own, its
+        // channel starts as its parent's (ChannelPort.processForked).
         session.replayer.onBecameChild = { collected = Collected() }
         session.onChildEnd = { [unowned session] outcome in
             guard case .finished = outcome else { return outcome }
@@ -144,7 +148,8 @@ public enum Regenerator {
         _ collected: Collected, session: ReplaySession
     ) throws(Failure) -> (IndexBuilder, String) {
         var build = IndexBuilder(
-            stream: collected.stream, programStarts: collected.programStarts, positions: collected.positions,
+            stream: collected.stream, programStarts: collected.programStarts, inherited: collected.inherited,
+            positions: collected.positions,
             events: collected.events,
             cwd: session.header.cwd.description)
         let replayer = session.replayer, dir = session.directory
@@ -160,7 +165,8 @@ public enum Regenerator {
             ("cwd", session.header.cwd.description),
             ("shims", (session.header.shims ?? []).joined(separator: ",")),
             ("events", String(collected.positions.count)),
-            ("channel_bytes", String(collected.stream.count)),
+            ("channel_bytes", String(collected.stream.count - collected.inherited)),
+            ("inherited_channel_bytes", String(collected.inherited)),
             ("stream", String(replayer.stream)),
             ("pid", String(pid)),
         ]

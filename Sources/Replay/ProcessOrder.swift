@@ -7,7 +7,9 @@ import Trace
 /// the page's lock across a write to Revenant's stdout or stderr and takes the next ticket as it
 /// lets go, so tickets follow the order the bytes reached the console; replaying, each process
 /// waits for its recorded ticket before writing, so the output interleaves as it did. Only console
-/// writes are ordered: every other call a replay feeds back from its own process's stream.
+/// writes are ordered: every other call a replay feeds back from its own process's stream. Every
+/// call of a run that has forked also takes a stamp, its place among all the run's calls, which
+/// replay does not wait for: SQL time travel merges processes' statements by them.
 public final class ProcessOrder {
     private let page: UnsafeMutablePointer<chost_order>
 
@@ -18,12 +20,26 @@ public final class ProcessOrder {
         page = p
     }
 
-    /// Recording: run `write` (a console write) under the lock; its ticket.
-    func ordered<T>(_ write: () -> T) -> (T, ticket: UInt32) {
+    /// Recording: run `write` (a console write) under the lock; its ticket and its stamp.
+    func ordered<T>(_ write: () -> T) -> (T, ticket: UInt32, stamp: UInt64) {
         chost_order_lock(page)
         let result = write()
-        return (result, chost_order_take_and_unlock(page))
+        let stamp = chost_order_stamp(page)
+        return (result, chost_order_take_and_unlock(page), stamp)
     }
+
+    /// Recording: run `call` under the lock and stamp it there, so that no other process's call
+    /// takes an earlier stamp after it (a lock let go before another process takes it).
+    func stamped<T>(_ call: () -> T) -> (T, stamp: UInt64) {
+        chost_order_lock(page)
+        let result = call()
+        let stamp = chost_order_stamp(page)
+        chost_order_unlock(page)
+        return (result, stamp)
+    }
+
+    /// Recording: the next stamp, a call's place among every process's calls.
+    func stamp() -> UInt64 { chost_order_stamp(page) }
 
     public enum Wait { case ready, broken, timedOut }
 

@@ -17,8 +17,10 @@ public final class Recorder: GuestKernel {
     var writer: EventWriter
     /// Shared by every process of the run (made here, in the first, before any fork).
     public let order: ProcessOrder
-    /// A fork's event, written once the host fork's result is known (forked(child:pid:)).
-    private var pendingFork: SyscallEvent?
+    /// A fork's event and stamp, written once the host fork's result is known (forked(child:pid:)).
+    private var pendingFork: (SyscallEvent, UInt64)?
+    /// Whether this process stamps its calls: from its first fork on, a child from its start.
+    private var stamping = false
     /// This process's stream: 0 for the first (`events`), n for `events.n`.
     public private(set) var stream = 0
     private var memory: AddressSpace { personality.memory }
@@ -113,13 +115,22 @@ public final class Recorder: GuestKernel {
         }
         // A write to Revenant's stdout or stderr is ordered among the run's processes' writes.
         let console = ReplayPolicy.output(req.number).map { personality.consoleKind(req[$0]) } ?? 0
-        let outcome: SyscallOutcome
+        var outcome: SyscallOutcome
         var ticket: UInt32?
+        var stamp: UInt64?
         if console != 0 {
-            (outcome, ticket) = order.ordered { personality.handle(req) }
+            var s: UInt64
+            (outcome, ticket, s) = order.ordered { personality.handle(req) }
+            stamp = s
+        } else if stamping && ReplayPolicy.locksWithoutWaiting(req) {
+            (outcome, stamp) = order.stamped { personality.handle(req) }
         } else {
             outcome = personality.handle(req)
         }
+        // From its first fork on (a child from its start) a process stamps every call; the fork
+        // itself before the host forks, so that the child's calls come after it.
+        if case .fork = outcome { stamping = true }
+        if !stamping { stamp = nil } else if stamp == nil { stamp = order.stamp() }
         let ranges = memory.writeRanges ?? []
         memory.writeRanges = nil
         syscalls += 1
@@ -129,7 +140,7 @@ public final class Recorder: GuestKernel {
         event.paths = paths
         if case .fork = outcome {
             event.childStream = order.nextStream()
-            pendingFork = event
+            pendingFork = (event, stamp ?? 0)
             return outcome
         }
         if ReplayPolicy.rule(req.number) == .fedBack {
@@ -146,17 +157,15 @@ public final class Recorder: GuestKernel {
             }
         }
         do {
+            // In the order the replayer reads them (Docs/trace-format.md "Event kinds").
+            if let ticket { try writer.append(Event(kind: EventKind.order.rawValue, payload: varint(UInt64(ticket)))) }
+            if let stamp { try writer.append(Event(kind: EventKind.stamp.rawValue, payload: varint(stamp))) }
             if let d = mappedDigest {
                 try writer.append(Event(kind: EventKind.mappedFile.rawValue, payload: Hex.bytes(d)))
             }
             if case .exec = outcome {
                 let exec = ExecEvent(atRandom: personality.lastExecRandom, files: execFiles)
                 try writer.append(Event(kind: EventKind.exec.rawValue, payload: exec.encoded()))
-            }
-            if let ticket {
-                var b: [UInt8] = []
-                appendVarint(&b, UInt64(ticket))
-                try writer.append(Event(kind: EventKind.order.rawValue, payload: b))
             }
             try writer.append(Event(kind: EventKind.syscall.rawValue, payload: event.encoded()))
         } catch {
@@ -171,7 +180,7 @@ public final class Recorder: GuestKernel {
     /// write: they are dropped unwritten) and starts its own, `events.N`.
     public func forked(child: Bool, pid: Int32) -> Int64 {
         let result = personality.forked(child: child, pid: pid)
-        guard var event = pendingFork else { return result }
+        guard case (var event, let stamp)? = pendingFork else { return result }
         pendingFork = nil
         do {
             if child {
@@ -181,15 +190,23 @@ public final class Recorder: GuestKernel {
                 // A child keeps pre-images of its own: a file as it is at the child's first open
                 // for writing (where time travel in that process starts from).
                 preImaged = []
+                stamping = true
                 try writer.append(Event(kind: EventKind.process.rawValue, payload: start.encoded()))
             } else {
                 event.child = Int64(pid)
+                try writer.append(Event(kind: EventKind.stamp.rawValue, payload: varint(stamp)))
                 try writer.append(Event(kind: EventKind.syscall.rawValue, payload: event.encoded()))
             }
         } catch {
             failure = failure ?? error
         }
         return result
+    }
+
+    private func varint(_ v: UInt64) -> [UInt8] {
+        var b: [UInt8] = []
+        appendVarint(&b, v)
+        return b
     }
 
     /// Write the end event and flush: the trace is complete.

@@ -78,6 +78,10 @@ public final class Replayer: GuestKernel {
     private var recordedStream = 0
     /// The process being replayed: nil for the first, else a child's recorded pid.
     public private(set) var process: Int32?
+    private var becameChildInCall = false
+    /// The stamp of the call being served (its place among all the run's calls), nil for a call
+    /// made before the run's first fork.
+    public private(set) var stamp: UInt64?
     /// Its stream: 0 (`events`) for the first.
     public private(set) var stream = 0
     /// Another process's replay failed while this one waited for its turn at the console.
@@ -144,6 +148,16 @@ public final class Replayer: GuestKernel {
                 guard let n = try next() else { return .halt }
                 e = n
             }
+            stamp = nil
+            if e.kind == EventKind.stamp.rawValue {
+                guard let (t, n) = readVarint(e.payload, 0), n == e.payload.count else {
+                    traceError = .corruptEvent(index: index, why: "a stamp event that does not read")
+                    return .halt
+                }
+                stamp = t
+                guard let n = try next() else { return .halt }
+                e = n
+            }
             if e.kind == EventKind.mappedFile.rawValue {
                 mapped = Hex.string(e.payload)
                 guard let n = try next() else { return .halt }
@@ -174,7 +188,8 @@ public final class Replayer: GuestKernel {
             let firstArgs = event.args.prefix(3).map { "0x" + String($0, radix: 16) }.joined(separator: ", ")
             recent.append("#\(index) \(event.name)(\(firstArgs), …) = \(event.result)")
             if recent.count > 10 { recent.removeFirst() }
-            index += 1
+            // A process followed alone became the child inside this call: its events count from 0.
+            if becameChildInCall { becameChildInCall = false } else { index += 1 }
         }
         let seenArgs = (0..<6).map { req[$0] }
         // Only the arguments the call reads: the other registers are whatever the caller left.
@@ -377,6 +392,7 @@ public final class Replayer: GuestKernel {
                 return diverge(
                     req, "process \(recordedChild) started on a stack of its own: it cannot be followed alone")
             }
+            becameChildInCall = true
             return .value(becomeChild(recordedChild, stream: recordedStream))
         }
         guard followChildren else { return .value(personality.forked(child: false, pid: recordedChild)) }

@@ -1,3 +1,4 @@
+import Glibc
 import LinuxABI
 import Trace
 
@@ -21,6 +22,9 @@ public enum EventKind: UInt8 {
     /// Before a call that wrote to Revenant's stdout or stderr: its ticket, the place of the write
     /// among every process's console writes (replay writes them in this order).
     case order = 7
+    /// Before each call of a process once the run has forked (a child's from its start): its
+    /// stamp, the call's place among every process's calls (Docs/trace-format.md "Processes").
+    case stamp = 8
 }
 
 /// The payload of an `EventKind.process` event.
@@ -289,4 +293,16 @@ public enum ReplayPolicy {
     static func resultSized(_ nr: UInt64) -> Bool { SyscallTable.row(nr)?.resultSized ?? false }
     static func pathArguments(_ nr: UInt64) -> [Int] { SyscallTable.row(nr)?.paths ?? [] }
     static func output(_ nr: UInt64) -> Int? { SyscallTable.row(nr)?.output }
+
+    /// A call that takes or lets go of a file lock without waiting (fcntl F_SETLK, F_OFD_SETLK;
+    /// flock with LOCK_NB or LOCK_UN): stamped under the run's lock, so a process that takes the
+    /// lock after another let it go is stamped after it (SQLite's locks order its writers).
+    static let (fcntl, flock) = (UInt64(SyscallNames.byName["fcntl"]!), UInt64(SyscallNames.byName["flock"]!))
+    static func locksWithoutWaiting(_ req: SyscallRequest) -> Bool {
+        switch req.number {
+        case fcntl: return req[1] == UInt64(F_SETLK) || req[1] == 37  // F_OFD_SETLK
+        case flock: return req[1] & UInt64(LOCK_NB | LOCK_UN) != 0
+        default: return false
+        }
+    }
 }

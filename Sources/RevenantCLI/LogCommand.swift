@@ -26,12 +26,14 @@ struct Log: ParsableCommand {
             file=GLOB, line=N, sub=GLOB, package=GLOB (statements), op=GLOB (results). sql: table=NAME \
             (read or written), db=GLOB, sql~TEXT (contains), rc=N.
 
-            A run with child processes has a stream per process: `syscalls --pid N` lists process N's \
-            (`revenant info` lists the pids; the default is the first process). `perl` and `sql` list \
-            every process that ran Perl or SQL, each line marked `[pid N]` (a "pid" member with \
-            --jsonl), process by process in the order they started (the first process first); \
-            `--pid N` lists process N's alone. A process that forks without exec is logged up to \
-            the fork; the programs its children exec get shims of their own.
+            A run with child processes has a stream per process, and every line names its process: \
+            `[pid N]` first (a "pid" member with --jsonl; `revenant info` lists the pids). `syscalls` \
+            lists every process's calls in the order the run made them (by the stamps of a forked \
+            run's calls; a trace recorded before them, process by process), each numbered in its \
+            own process's stream as `replay` and `when --pid` number it. `perl` and `sql` list every \
+            process that ran Perl or SQL, process by process in the order they started (the first \
+            process first). `--pid N` lists process N's alone. A forked child's statements are its own from the \
+            fork on (numbered from 0); the programs processes exec get shims of their own.
 
             A trace whose recording was cut short (the recorder killed) is listed up to the cut, with a \
             warning on stderr; the exit status is 0 if it listed anything asked for.
@@ -66,42 +68,45 @@ struct Log: ParsableCommand {
         let dir: TraceDirectory
         let header: TraceHeader
         do { (dir, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
-        var path = dir.eventsPath
-        if let pid, pid != header.process?.pid {
-            do {
-                let table = try ProcessTable(dir, firstPID: header.process?.pid ?? 0)
-                path = dir.eventsPath(stream: try table.stream(of: pid, in: trace))
-            } catch let e as ProcessLookupError { throw CLIError(e.description) } catch {
-                throw CLIError("\(trace): \(error)")
-            }
+        let table: ProcessTable
+        do { table = try ProcessTable(dir, firstPID: header.process?.pid ?? 0) } catch {
+            throw CLIError("\(trace): \(error)")
         }
-        var reader: EventReader
-        do { reader = try EventReader(path: path) } catch { throw CLIError("\(trace): \(error)") }
-        var index: UInt64 = 0, printed = 0, ended = false, complete = true
+        var wanted = table.processes
+        if let pid {
+            do {
+                let stream = try table.stream(of: pid, in: trace)
+                wanted = wanted.filter { $0.stream == stream }
+            } catch { throw CLIError(error.description) }
+        }
+        // Several processes: each line names its own; all of them in the order the run made the calls.
+        let tagged = table.processes.count > 1
+        var order: RunOrder
+        do { order = try RunOrder(dir, processes: wanted) } catch { throw CLIError("\(trace): \(error)") }
+        var printed = 0, complete = true
         do {
-            while let e = try reader.next() {
-                if e.kind == EventKind.end.rawValue { ended = true }
-                guard e.kind == EventKind.syscall.rawValue else { continue }
-                defer { index += 1 }
-                guard let s = try? SyscallEvent.decode(e.payload) else {
-                    throw CLIError("\(trace): event \(index) does not decode")
-                }
-                guard filter.matches(s) else { continue }
+            while let c = try order.next() {
+                guard filter.matches(c.event) else { continue }
                 if let limit, printed >= limit {
                     complete = false
                     break
                 }
                 printed += 1
-                print(jsonl ? json(index, s) : "#\(index) " + SyscallText.call(s))
+                let (jsonTag, textTag) = tags(tagged ? c.process.pid : nil)
+                print(
+                    jsonl
+                        ? "{" + jsonTag + json(c.index, c.event).dropFirst()
+                        : textTag + "#\(c.index) " + SyscallText.call(c.event))
             }
-        } catch let e as TraceError { throw CLIError("\(trace): \(e)") }
+        } catch { throw CLIError("\(trace): \(error)") }
         // As `replay` says it; the listing itself is whole up to there.
-        if complete && (!ended || reader.truncatedAt != nil) {
+        for s in order.streams where complete && (!s.ended || s.truncatedAt != nil) {
             let why =
-                reader.truncatedAt.map { "the events file ends inside a chunk at byte offset \($0)" }
+                s.truncatedAt.map { "the events file ends inside a chunk at byte offset \($0)" }
                 ?? "it has no end event"
+            let whose = tagged ? "process \(s.process.pid) of \(trace)" : trace
             FileHandleStderr.write(
-                "revenant: \(trace) ends after event \(index): "
+                "revenant: \(whose) ends after event \(s.calls): "
                     + "its recording was cut short (\(why)); the listing stops there\n")
         }
         if printed == 0 && !`where`.isEmpty { Glibc.exit(1) }

@@ -40,9 +40,10 @@ struct PerlCommand: ParsableCommand {
             itself there. Any divergence is reported on stderr and the replay steps in the VM \
             instead (--path fast makes it an error). --path vm always steps in the VM.
 
-            A run with child processes: --pid N replays process N (a perl a child execed, say) in \
-            the VM, its ancestors silently up to the fork that made it; its statements are \
-            numbered as `log perl --pid N` lists them.
+            A run with child processes: --pid N replays process N (a forked child, or a perl a child \
+            execed) in the VM, its ancestors silently up to the fork that made it; its statements \
+            are numbered as `log perl --pid N` lists them. Without --pid the first process is \
+            stepped (a child's statements are not its own).
 
             --timeout bounds one evaluation of --when or --print (default 10 s): past it the command ends \
             with one line naming the statement, exit 125.

@@ -31,10 +31,11 @@ struct SQLCommand: ParsableCommand {
             without --force (with it, the link itself, not what it points to).
 
             A run with child processes: each process has its own statements (`log sql` marks them \
-            with the pid); --pid N travels in process N's, numbered in its own log, from the \
-            database as it was when that process first opened it for writing. The statements of \
-            several processes are not merged: a database two processes wrote at once is refused \
-            by the re-execution's checks (exit 124), never rebuilt wrong.
+            with the pid); --at N is statement N of the first process, or with --pid P of process \
+            P, numbered in its own log. The other processes' statements on the same database are \
+            merged in, in the order the run made them (by the stamps of their calls: SQLite's file \
+            locks order its writers), from the database as it was when the first of them opened \
+            it; --when marks another process's statement with its pid.
 
             Examples:
               revenant sql run.rvt --at 41 --restore before-the-delete.db
@@ -91,9 +92,8 @@ struct SQLCommand: ParsableCommand {
         let output = try restore.map {
             try outputFile($0, option: "--restore", force: force, trace: trace, companions: TimeTravel.companions)
         }
-        let process = try requireIndexes(trace, shim: "sqlite", what: "SQLite", pid: pid)[0]
-        let index = process.index
-        let travel = TimeTravel(directory: dir, index: index, stream: process.stream)
+        let travel = try sqlTimeTravel(trace, dir, pid: pid)
+        let index = travel.index
         try readingIndex(trace) {
             try reportingTravelFailures {
                 if let db { _ = try travel.resolve(db) }
@@ -107,11 +107,17 @@ struct SQLCommand: ParsableCommand {
     func restore(_ travel: TimeTravel, _ at: Int, _ output: OutputFile) throws {
         let r = try travel.restore(db: db, at: at, to: output)
         let check = noMachineCheck ? "" : try machineCheck(r, output.path)
-        let skipped = r.skipped.map { "#\($0.seq) (\($0.why))" }.joined(separator: ", ")
+        let skipped = r.skipped.map { "\($0.pid.map { "[pid \($0)] " } ?? "")#\($0.seq) (\($0.why))" }.joined(
+            separator: ", ")
         print(
             "restored \(r.file) as it was after statement \(at) into \(output.path): "
                 + "\(r.statements - r.skipped.count) statements re-executed, \(r.checked) checked against the log"
                 + (r.skipped.isEmpty ? "" : "; skipped " + skipped)
+                + (r.merged.isEmpty
+                    ? ""
+                    : "; merged in by stamp: "
+                        + r.merged.sorted { $0.key < $1.key }.map { "\($0.value) of process \($0.key)" }.joined(
+                            separator: ", "))
                 + (r.openTransaction
                     ? "; statement \(at) is inside an open transaction: the file shows what its connection saw" : "")
                 + check)
@@ -143,7 +149,8 @@ struct SQLCommand: ParsableCommand {
         let machine: [UInt8]
         do {
             machine = try MachineLevel.rebuild(
-                trace: trace, process: pid, file: r.file, preImage: r.preImage, until: r.endEvent)
+                trace: trace, pid: pid, merged: !r.merged.isEmpty, file: r.file, preImage: r.preImage,
+                until: r.endEvent)
         } catch {
             return "; no machine-level cross-check: \(error)"
         }
@@ -155,7 +162,8 @@ struct SQLCommand: ParsableCommand {
                     + "(\(sql.count) vs \(machine.count) bytes, first difference at byte \(at))",
                 code: 124)
         }
-        return "; the machine-level reconstruction (pre-image + replayed writes up to event \(r.endEvent)) "
+        let whose = r.merged.isEmpty ? "" : ", every process's in stamp order"
+        return "; the machine-level reconstruction (pre-image + replayed writes\(whose) up to event \(r.endEvent)) "
             + "is byte-identical"
     }
 
@@ -171,7 +179,7 @@ struct SQLCommand: ParsableCommand {
         do {
             hits = try travel.whenTrue(query, label: label, timeout: timeout, db: db, first: first) { s in
                 print(
-                    "#\(s.seq) \(s.sql.replacingNewlines())"
+                    "\(s.pid.map { "[pid \($0)] " } ?? "")#\(s.seq) \(s.sql.replacingNewlines())"
                         + ((s.perlCaller ?? s.perl).map { "  (perl \($0))" } ?? ""))
             }
         } catch let t as TimeTravel.TimedOut { throw evaluation.timedOut(label, at: "statement #\(t.statement)") }

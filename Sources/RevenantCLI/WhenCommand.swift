@@ -112,17 +112,17 @@ struct When: ParsableCommand {
             if !symbol.isEmpty { return try breakAtSymbols(shims: shims) }
             if !watches.isEmpty { return try watchMemory(watches, shims: shims) }
             if let predicate { return try matchSyscalls(predicate, index: index) }
-            guard let sql, header.shims?.contains("sqlite") == true, let index else {
+            guard let sql, header.shims?.contains("sqlite") == true, index != nil else {
                 throw CLIError("\(trace) was recorded without the SQLite shim: it has no query log", code: 1)
             }
-            let travel = TimeTravel(directory: dir, index: index, stream: process?.stream ?? 0)
+            let travel = try sqlTimeTravel(trace, dir, pid: pid)
             let (label, timeout) = ("the --sql query", evaluation.timeout)
             do {
                 return try reportingTravelFailures {
                     try travel.whenTrue(sql, label: label, timeout: timeout, db: nil, first: first) { s in
                         // The Perl statement that ran it (the program's own line when DBI ran it).
                         let at = Position(event: s.endEvent, perl: s.perlCaller ?? s.perl, sql: s.seq)
-                        print("\(at): \(s.sql.replacingNewlines())")
+                        print("\(s.pid.map { "[pid \($0)] " } ?? "")\(at): \(s.sql.replacingNewlines())")
                     }
                 }
             } catch let t as TimeTravel.TimedOut {

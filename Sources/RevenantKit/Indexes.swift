@@ -1,5 +1,6 @@
 import Glibc
 import Regen
+import SQLReplay
 import Replay
 import Trace
 
@@ -48,6 +49,17 @@ package func requireIndexes(_ trace: String, shim: String, what: String, pid: In
         }
         return ProcessIndex(pid: p.pid, stream: p.stream, index: index)
     }
+}
+
+/// SQL time travel in process `pid`'s statements (nil: the first process's), with the other
+/// processes' statements on the same database merged in by their stamps.
+package func sqlTimeTravel(_ trace: String, _ dir: TraceDirectory, pid: Int32?) throws -> TimeTravel {
+    let all = try requireIndexes(trace, shim: "sqlite", what: "SQLite", pid: nil)
+    let target = try pid.map { try requireIndexes(trace, shim: "sqlite", what: "SQLite", pid: $0)[0] } ?? all[0]
+    let others = all.filter { $0.stream != target.stream }.map {
+        TimeTravel.Process(stream: $0.stream, pid: $0.pid, index: $0.index)
+    }
+    return TimeTravel(directory: dir, index: target.index, stream: target.stream, others: others)
 }
 
 /// Regenerate with a progress line on a terminal; failures end the command (124 or 125).

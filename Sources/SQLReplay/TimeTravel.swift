@@ -14,7 +14,7 @@ import Trace
 /// divergence naming the statement.
 public struct TimeTravel {
     public let directory: TraceDirectory
-    let index: TraceIndex
+    public let index: TraceIndex
 
     /// One logged execution, as re-execution needs it.
     public struct Statement {
@@ -25,6 +25,8 @@ public struct TimeTravel {
         /// (when the first is inside a module).
         public var perl: String?
         public var perlCaller: String?
+        /// Another process's statement merged in (its pid); nil for the process's own.
+        public var pid: Int32?
     }
 
     public enum Failure: Error, CustomStringConvertible {
@@ -48,11 +50,24 @@ public struct TimeTravel {
     /// The process whose statements these are: its stream holds its pre-images (0: the first).
     let stream: Int
 
-    /// `index`: the process's own (`index.N.sqlite` for the child of stream N).
-    public init(directory: TraceDirectory, index: TraceIndex, stream: Int = 0) {
+    /// Another process of the run, whose statements on the same database are merged in.
+    public struct Process {
+        public let stream: Int, pid: Int32, index: TraceIndex
+        public init(stream: Int, pid: Int32, index: TraceIndex) {
+            self.stream = stream
+            self.pid = pid
+            self.index = index
+        }
+    }
+    let others: [Process]
+
+    /// `index`: the process's own (`index.N.sqlite` for the child of stream N); `others`: the
+    /// run's other processes, whose statements on the same database go in by their stamps.
+    public init(directory: TraceDirectory, index: TraceIndex, stream: Int = 0, others: [Process] = []) {
         self.directory = directory
         self.index = index
         self.stream = stream
+        self.others = others
     }
 
     /// The database files the run's connections opened (":memory:" and temp ones excluded).
@@ -141,25 +156,84 @@ public struct TimeTravel {
         return try directory.blob(digest)
     }
 
-    /// Every pre-image in the trace: guest path → blob digest.
-    func preImages() throws -> [String: String] {
+    /// Every pre-image in the process's stream (another's with `stream`): guest path → blob digest.
+    func preImages(stream: Int? = nil) throws -> [String: String] {
+        try preImagesPlaced(stream: stream ?? self.stream).mapValues(\.digest)
+    }
+
+    /// The same, with the event each was taken at (the open that follows it).
+    func preImagesPlaced(stream: Int) throws -> [String: (digest: String, event: Int)] {
         var reader = try EventReader(path: directory.eventsPath(stream: stream))
-        var out: [String: String] = [:]
+        var out: [String: (digest: String, event: Int)] = [:]
+        var events = 0
         while let e = try reader.next() {
+            if e.kind == EventKind.syscall.rawValue { events += 1 }
             guard e.kind == EventKind.preImage.rawValue, e.payload.count > 32 else { continue }
-            out[String(decoding: e.payload[32...], as: UTF8.self)] = Hex.string(Array(e.payload[0..<32]))
+            out[String(decoding: e.payload[32...], as: UTF8.self)] = (Hex.string(Array(e.payload[0..<32])), events)
         }
         return out
     }
 
+    /// The statements on `file` up to this process's statement `n`, with those of the other
+    /// processes merged in by stamp (Docs/sql-replay.md "Several processes"): another process's
+    /// statement goes in when the last call before it ended was stamped before the last call
+    /// before statement `n` ended (`endEvent`; nil: every statement of every process). Also
+    /// the database's starting point: no pre-image when a process that ran statements on it
+    /// created it, else the earliest pre-image of those processes.
+    func merged(file: String, through n: Int, endEvent: Int?) throws -> ([Statement], [UInt8]?) {
+        var own = try statements(file: file, through: n)
+        var preImages = [stream: try preImagesPlaced(stream: stream)[file]]
+        guard !others.isEmpty else { return (own, try preImages[stream]!.map { try directory.blob($0.digest) }) }
+        var stamps = [stream: try Stamps(directory, stream: stream)]
+        // The cut: nil keeps what came before the first fork only.
+        let limit: UInt64? = endEvent.map { stamps[stream]!.before(event: $0) } ?? .max
+        var all: [(key: Int64, rank: Int, statement: Statement)] = []
+        // Before the first fork (no stamp): -1, ahead of every other process's.
+        func key(_ s: Statement, _ stream: Int) -> Int64 {
+            stamps[stream]!.before(event: s.endEvent).map(Int64.init) ?? -1
+        }
+        for s in own { all.append((key(s, stream), 0, s)) }
+        for (rank, other) in others.enumerated() {
+            let travel = TimeTravel(directory: directory, index: other.index, stream: other.stream)
+            guard try travel.databases().contains(file) else { continue }
+            stamps[other.stream] = try Stamps(directory, stream: other.stream)
+            var taken = false
+            for var s in try travel.statements(file: file, through: Int.max) {
+                let k = key(s, other.stream)
+                if k >= 0 { guard let limit, UInt64(k) < limit else { continue } }
+                s.pid = other.pid
+                all.append((k, rank + 1, s))
+                taken = true
+            }
+            if taken { preImages[other.stream] = try preImagesPlaced(stream: other.stream)[file] }
+        }
+        guard all.contains(where: { $0.rank != 0 }) else {
+            return (own, try preImages[stream]!.map { try directory.blob($0.digest) })
+        }
+        // Each process's statements keep their order (its stamps only grow).
+        all.sort { ($0.key, $0.rank, $0.statement.seq) < ($1.key, $1.rank, $1.statement.seq) }
+        own = all.map(\.statement)
+        // A process that ran statements on the file without a pre-image of it created it.
+        if preImages.values.contains(where: { $0 == nil }) { return (own, nil) }
+        let first = preImages.compactMap { stream, p in p.map { (stream, $0) } }.min { a, b in
+            let ka = stamps[a.0]!.values.indices.contains(a.1.event) ? stamps[a.0]!.values[a.1.event] : nil
+            let kb = stamps[b.0]!.values.indices.contains(b.1.event) ? stamps[b.0]!.values[b.1.event] : nil
+            return (ka.map { Int64($0) } ?? -1) < (kb.map { Int64($0) } ?? -1)
+        }
+        return (own, try first.map { try directory.blob($0.1.digest) })
+    }
+
     public struct Restored {
         public var file: String
+        /// Statements of other processes merged in: pid → how many.
+        public var merged: [Int32: Int] = [:]
         /// The machine position right after statement N (its SQL_DONE record's event).
         public var endEvent: Int
         public var preImage: [UInt8]?
         public var statements: Int
         public var checked: Int
-        public var skipped: [(seq: Int, why: String)]
+        /// pid: another process's statement (nil: this process's).
+        public var skipped: [(seq: Int, pid: Int32?, why: String)]
         public var openTransaction: Bool
     }
 
@@ -189,13 +263,11 @@ public struct TimeTravel {
             throw Failure.noAnswer("statement \(n) is out of range: the log has statements 0…\(total - 1)")
         }
         let file = try resolve(name)
-        let list = try statements(file: file, through: n)
         let endEvent =
             try index.queue.read { db in
                 try Int.fetchOne(db, sql: "SELECT end_event FROM sql_statements WHERE seq = ?", arguments: [n])
             } ?? 0
-        // No pre-image: the run created the file; SQLite takes an empty one as a new database.
-        let pre = try preImage(file)
+        let (list, pre) = try merged(file: file, through: n, endEvent: after == nil ? endEvent : nil)
         if let e = writeWholeFile(out, pre ?? []) {
             throw Failure.usage("cannot write \(out): \(String(cString: strerror(e)))")
         }
@@ -208,7 +280,7 @@ public struct TimeTravel {
         }
         let scratch = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         defer { removeTree(scratch) }
-        for (path, digest) in try preImages() where path != file {
+        for (path, digest) in try preImages() where path != file && path != "" {
             // A name from the trace: `..` stops at the scratch folder's root, as in the guest's view.
             let host = scratch + lexicallyNormalized(path)
             makeParents(host)
@@ -219,19 +291,21 @@ public struct TimeTravel {
             sqlreplay_begin($0.baseAddress, Int32($0.count), index.meta("cwd") ?? "/", file, outAbsolute, scratch)
         }
         defer { sqlreplay_end() }
-        var connections: [Int64: OpaquePointer] = [:]
+        var connections: [String: OpaquePointer] = [:]  // "stream:connection" → the replay's
         defer { for c in connections.values { sqlreplay_close(c) } }
         let appDefined = try flaggedNames()
         var result = Restored(
             file: file, endEvent: endEvent, preImage: pre, statements: list.count, checked: 0, skipped: [],
             openTransaction: false)
+        for s in list { if let p = s.pid { result.merged[p, default: 0] += 1 } }
         for s in list {
             if let why = TimeTravel.cannotReexecute(s) {
-                result.skipped.append((s.seq, why))
+                result.skipped.append((s.seq, s.pid, why))
                 continue
             }
             let conn: OpaquePointer
-            if let c = connections[s.connection] {
+            let key = "\(s.pid.map { String($0) } ?? ""):\(s.connection)"
+            if let c = connections[key] {
                 conn = c
             } else {
                 var err: UnsafeMutablePointer<CChar>?
@@ -239,7 +313,7 @@ public struct TimeTravel {
                     defer { sqlreplay_free(err) }
                     throw Failure.usage("cannot open \(out): \(err.map { String(cString: $0) } ?? "?")")
                 }
-                connections[s.connection] = c
+                connections[key] = c
                 conn = c
             }
             for v in s.clock { sqlreplay_push_clock(v) }
@@ -259,7 +333,7 @@ public struct TimeTravel {
                         "statement \(s.seq)\(perlNote) changed rows with \(cause): "
                             + "re-execution cannot rebuild the database after it")
                 }
-                result.skipped.append((s.seq, provided.map { "calls \($0), defined by the program" } ?? error))
+                result.skipped.append((s.seq, s.pid, provided.map { "calls \($0), defined by the program" } ?? error))
                 continue
             }
             if let liveRC = s.rc {

@@ -246,6 +246,147 @@ final class MultiProcessTests: ScratchTestCase {
         XCTAssertTrue(found.stdout.contains("insert into t values (2)"), found.stdout)
     }
 
+    /// A forked child (no exec) logs its own Perl statements: its stream starts as its parent's up
+    /// to the fork, so its records can name the parent's files and contexts, and its statements
+    /// are numbered from 0 after the fork; `perl --pid` stops in it with its values; `log
+    /// syscalls` lists both processes' calls in the order the run made them.
+    func testAForkedChildHasItsOwnPerlStatements() throws {
+        try requireKVM()
+        let script = """
+            $| = 1;
+            my $x = 1;
+            my $pid = fork // die;
+            if (!$pid) {
+                for my $i (1 .. 3) {
+                    $x *= 2;
+                }
+                print "child $x\\n";
+                exit 0;
+            }
+            waitpid $pid, 0;
+            print "parent $x\\n";
+            """
+        try script.write(to: base.appendingPathComponent("f.pl"), atomically: true, encoding: .utf8)
+        let rec = try revenant(["record", "-o", "t.rvt", "--", "/usr/bin/perl", "f.pl"])
+        XCTAssertEqual(rec.stdout, "child 8\nparent 1\n", rec.stderr)
+        let info = try revenant(["info", "--json", "t.rvt"])
+        let json = try JSONSerialization.jsonObject(with: Data(info.stdout.utf8)) as? [String: Any]
+        let pids = try XCTUnwrap(json?["processes"] as? [[String: Any]]).compactMap { $0["pid"] as? Int }
+        XCTAssertEqual(pids.count, 2, info.stdout)
+        let log = try revenant(["log", "t.rvt", "perl", "--pid", String(pids[1])])
+        XCTAssertEqual(log.status, 0, log.stderr)
+        let lines = log.stdout.split(separator: "\n").compactMap {
+            $0.split(separator: " ").first { $0.hasPrefix("f.pl:") }
+        }
+        XCTAssertEqual(lines, ["f.pl:4", "f.pl:5", "f.pl:6", "f.pl:6", "f.pl:6", "f.pl:8", "f.pl:9"], log.stdout)
+        XCTAssertTrue(log.stdout.contains("fork = [0]"), "the child's side of the fork: \(log.stdout)")
+        let steps = try revenant(["perl", "t.rvt", "--pid", String(pids[1]), "--break", "f.pl:6", "--print", "$x"])
+        XCTAssertEqual(steps.status, 0, steps.stderr)
+        let values = steps.stdout.split(separator: "\n").filter { $0.contains("$x = ") }.map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
+        XCTAssertEqual(values, ["$x = 1", "$x = 2", "$x = 4"], steps.stdout)
+        XCTAssertTrue(steps.stdout.hasPrefix("event #"), steps.stdout)
+        // Every process's calls in the order the run made them: the child printed first.
+        let writes = try revenant(["log", "t.rvt", "syscalls", "--where", "name=write"])
+        XCTAssertEqual(writes.status, 0, writes.stderr)
+        let who = writes.stdout.split(separator: "\n").map { String($0.prefix { $0 != "]" }) }
+        XCTAssertEqual(who, ["[pid \(pids[1])", "[pid \(pids[0])"], writes.stdout)
+        let jsonl = try revenant(["log", "t.rvt", "syscalls", "--where", "name=write", "--jsonl"])
+        let first = try JSONSerialization.jsonObject(with: Data(jsonl.stdout.split(separator: "\n")[0].utf8))
+        XCTAssertEqual((first as? [String: Any])?["pid"] as? Int, pids[1], jsonl.stdout)
+    }
+
+    /// A database two processes write at the same time (each insert its own transaction: first
+    /// taking turns, then as SQLite's locks let them), then a third: `sql --restore` merges the processes' statements by the
+    /// stamps of their calls, so a restore at any process's statement has every row the run had
+    /// written by then, in the run's order (the rowids tell it), and the machine level, merging
+    /// the processes' writes the same way, agrees byte for byte.
+    func testADatabaseSeveralProcessesWroteRestoresMerged() throws {
+        try requireSQLiteShim()
+        let script = #"""
+            use DBI;
+            $| = 1;
+            unlink 'm.db';
+            sub connect_db {
+                my $d = DBI->connect('dbi:SQLite:dbname=m.db', '', '', { RaiseError => 1, AutoCommit => 1 });
+                $d->sqlite_busy_timeout(60000);
+                $d
+            }
+            my $db = connect_db();
+            $db->do('create table t (who text, n integer)');
+            $db->disconnect;
+            # Parent and child take turns (a byte through a pipe each way), then write freely.
+            pipe my $child_r, my $parent_w or die;
+            pipe my $parent_r, my $child_w or die;
+            my $pid = fork // die;
+            my ($who, $in, $out) = $pid ? ('p', $parent_r, $parent_w) : ('c', $child_r, $child_w);
+            $db = connect_db();
+            for my $i (1 .. 25) {
+                sysread $in, my $turn, 1 if $i <= 10 && ($who eq 'c' || $i > 1);
+                $db->do('insert into t values (?, ?)', undef, $who, $i);
+                syswrite $out, 't' if $i <= 10;
+            }
+            $db->disconnect;
+            exit 0 if !$pid;
+            waitpid $pid, 0;
+            system 'sqlite3', 'm.db', "insert into t values ('s', 100)";
+            $db = connect_db();
+            $db->do("update t set n = n + 1000 where who = 'c'");
+            print $db->selectrow_array(q{select group_concat(who, '') from t}), "\n";
+            $db->disconnect;
+            """#
+        let rec = try revenant(["record", "-o", "t.rvt", "--", "/usr/bin/perl", "-e", script])
+        XCTAssertEqual(rec.status, 0, rec.stderr)
+        let order = rec.stdout.trimmingCharacters(in: .newlines)
+        XCTAssertEqual(order.count, 51, rec.stdout)
+        XCTAssertTrue(order.hasPrefix(String(repeating: "pc", count: 9)), "the turns: \(rec.stdout)")
+        print("the run's order of rows: \(order)")
+        let info = try revenant(["info", "--json", "t.rvt"])
+        let json = try JSONSerialization.jsonObject(with: Data(info.stdout.utf8)) as? [String: Any]
+        let processes = try XCTUnwrap(json?["processes"] as? [[String: Any]], info.stdout)
+        let pids = processes.compactMap { $0["pid"] as? Int }.map(String.init)
+        XCTAssertGreaterThanOrEqual(pids.count, 3, info.stdout)
+        // A process's statements whose SQL has `text`: their numbers in its log.
+        func statements(_ pid: String, _ text: String) throws -> [Int] {
+            let log = try revenant(["log", "t.rvt", "sql", "--pid", pid, "--jsonl"])
+            XCTAssertEqual(log.status, 0, log.stderr)
+            return try log.stdout.split(separator: "\n").compactMap { line in
+                let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                return (o?["sql"] as? String)?.contains(text) == true ? o?["seq"] as? Int : nil
+            }
+        }
+        let restored = base.appendingPathComponent("out.db").path
+        func rows(_ args: [String]) throws -> String {
+            let r = try revenant(["sql", "t.rvt", "--restore", restored, "--force"] + args)
+            XCTAssertEqual(r.status, 0, "\(args): \(r.stderr)")
+            XCTAssertTrue(r.stdout.contains("byte-identical"), r.stdout)
+            let q = try run("/usr/bin/sqlite3", [restored, "select group_concat(who, '') from t"])
+            return q.stdout.trimmingCharacters(in: .newlines)
+        }
+        // After the child's 10th insert: every row written before it, whoever wrote it.
+        let childInserts = try statements(pids[1], "insert")
+        XCTAssertEqual(childInserts.count, 25)
+        var seen = 0
+        let cut = order.prefix { c in
+            if seen == 10 { return false }
+            if c == "c" { seen += 1 }
+            return true
+        }
+        XCTAssertEqual(try rows(["--pid", pids[1], "--at", String(childInserts[9])]), String(cut))
+        // After the parent's update, at its last statement: the live file, byte for byte.
+        let update = try XCTUnwrap(try statements(pids[0], "update t set").first)
+        XCTAssertEqual(try rows(["--at", String(update)]), order)
+        let last = try XCTUnwrap(try statements(pids[0], "group_concat").last)
+        _ = try rows(["--at", String(last)])
+        XCTAssertEqual(
+            FileManager.default.contents(atPath: restored),
+            FileManager.default.contents(atPath: base.appendingPathComponent("m.db").path),
+            "restored after the last statement: the file the run left")
+        let values = try run("/usr/bin/sqlite3", [restored, "select sum(n) from t where who = 'c'"])
+        XCTAssertEqual(values.stdout, "\(25 * 1000 + 325)\n", "the child's rows, updated by the parent")
+    }
+
     /// `replay --pid N` replays one process: its ancestors silently up to the fork that made it,
     /// then it, with its own output and exit status.
     func testReplayOfOneProcess() throws {
@@ -291,7 +432,12 @@ final class MultiProcessTests: ScratchTestCase {
         let hit = try revenant(write + ["--pid", String(pids[2])])
         XCTAssertEqual(hit.status, 0, hit.stderr)
         XCTAssertEqual(hit.stdout.split(separator: "\n").count, 1, hit.stdout)
-        XCTAssertTrue(hit.stdout.hasPrefix("event #3: write(1, 0x") && hit.stdout.contains(", 11) = 11"), hit.stdout)
+        // A forked child's Perl statements are its own (its stream starts as its parent's).
+        XCTAssertTrue(
+            hit.stdout.hasPrefix("event #2, perl -e:7: write(1, 0x") && hit.stdout.contains(", 11) = 11"), hit.stdout)
+        // Numbered as `log syscalls --pid` numbers that process's calls.
+        let log = try revenant(["log", "t.rvt", "syscalls", "--pid", String(pids[2])])
+        XCTAssertTrue(log.stdout.contains("\n[pid \(pids[2])] #2 write(1, 0x"), log.stdout)
     }
 
     /// Each child's stream is checked as the first process's is: one missing or damaged ends the

@@ -81,7 +81,8 @@ final class TraceFormatTests: XCTestCase {
         ]
         let path = try writeEvents(events)
         let hex = try Data(contentsOf: URL(fileURLWithPath: path)).map { String(format: "%02x", $0) }.joined()
-        let golden = packageRootDirectory().appendingPathComponent("Tests/Golden/events-v3.hex")
+        let golden = packageRootDirectory().appendingPathComponent(
+            "Tests/Golden/events-v\(EventStreamFormat.version).hex")
         if ProcessInfo.processInfo.environment["REVENANT_UPDATE_GOLDEN"] == "1" {
             try (hex + "\n").write(to: golden, atomically: true, encoding: .utf8)
         }
@@ -93,10 +94,10 @@ final class TraceFormatTests: XCTestCase {
         )
     }
 
-    /// Version 1 and 2 events files (written before execve, and before child processes, were
-    /// recorded) still read, event for event.
+    /// Version 1, 2 and 3 events files (written before execve, before child processes, and
+    /// before stamps were recorded) still read, event for event.
     func testOlderEventsStillRead() throws {
-        for version: UInt8 in [1, 2] {
+        for version: UInt8 in [1, 2, 3] {
             try checkOlderEvents(version: version)
         }
     }
@@ -199,9 +200,11 @@ final class TraceFormatTests: XCTestCase {
             XCTAssertEqual("\(e)", "corrupt event chunk at byte offset 16: CRC mismatch")
         }
         var version = bytes
-        version[8] = 4
+        version[8] = UInt8(EventStreamFormat.version + 1)
         XCTAssertThrowsError(try readAll(version)) { e in
-            XCTAssertEqual(e as? TraceError, .unsupportedVersion(file: "events", found: 4, supported: 3))
+            XCTAssertEqual(
+                e as? TraceError,
+                .unsupportedVersion(file: "events", found: EventStreamFormat.version + 1, supported: 4))
         }
         XCTAssertThrowsError(try readAll(Array("not a trace at all".utf8))) { e in
             guard case .notATrace? = e as? TraceError else { return XCTFail("\(e)") }

@@ -71,12 +71,17 @@ struct chost_order {
     uint32_t broken;
     uint32_t failed;
     uint32_t streams; /* the child streams numbered so far (events.1, events.2, …) */
+    uint64_t stamps;  /* the calls stamped so far, every process's (Docs/trace-format.md "Processes") */
 };
 /// A new shared page (NULL when the host refuses).
 struct chost_order *chost_order_create(void);
 void chost_order_lock(struct chost_order *o);
 /// The next ticket, and the lock let go.
 uint32_t chost_order_take_and_unlock(struct chost_order *o);
+/// The lock let go, no ticket taken.
+void chost_order_unlock(struct chost_order *o);
+/// The next stamp: a call's place among every process's calls.
+uint64_t chost_order_stamp(struct chost_order *o);
 /// 0 once `ticket` is next; -1 when the order is broken; -ETIMEDOUT after timeout_ns.
 int chost_order_wait(struct chost_order *o, uint32_t ticket, uint64_t timeout_ns);
 void chost_order_advance(struct chost_order *o);
