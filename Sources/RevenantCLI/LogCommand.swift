@@ -31,8 +31,8 @@ struct Log: ParsableCommand {
             lists every process's calls in the order the run made them (by the stamps of a forked \
             run's calls; a trace recorded before them, process by process), each numbered in its \
             own process's stream as `replay` and `when --pid` number it. `perl` and `sql` list every \
-            process that ran Perl or SQL, process by process in the order they started (the first \
-            process first). `--pid N` lists process N's alone. A forked child's statements are its own from the \
+            process that ran Perl or SQL, their entries in the same order (each statement placed by \
+            the last call before it). `--pid N` lists process N's alone. A forked child's statements are its own from the \
             fork on (numbered from 0); the programs processes exec get shims of their own.
 
             A trace whose recording was cut short (the recorder killed) is listed up to the cut, with a \
@@ -148,30 +148,31 @@ extension Log {
             }
         }
         let processes = try indexes(requiring: "perl", what: "Perl") { $0.statementCount > 0 }
-        var printed = 0
+        let out = try mergedLog(processes.count)
         for (index, tag) in processes {
             let (jsonTag, textTag) = tags(tag)
             do {
+                try out.process(stream: Int(index.meta("stream") ?? "") ?? 0)
                 try index.forEach(filter) { entry in
-                    if let limit, printed >= limit { return false }
-                    printed += 1
+                    guard out.wantsMore else { return false }
                     switch entry {
                     case .statement(let seq, let event, let file, let line, let package, let sub):
                         if jsonl {
                             let packageJSON = package.map(jsonString) ?? "null", subJSON = sub.map(jsonString) ?? "null"
-                            print(
+                            out.entry(
+                                event: event,
                                 "{\(jsonTag)\"seq\":\(seq),\"event\":\(event),\"file\":\(jsonString(file)),"
                                     + "\"line\":\(line),\"package\":\(packageJSON),\"sub\":\(subJSON)}")
                         } else {
                             let name = sub ?? package ?? "main"
-                            print("\(textTag)#\(seq) \(file):\(line) \(name) [event \(event)]")
+                            out.entry(event: event, "\(textTag)#\(seq) \(file):\(line) \(name) [event \(event)]")
                         }
                     case .result(let seq, let op, let statement, let begin, let end, let err, let value):
                         if jsonl {
-                            print(
+                            out.line(
                                 "{\(jsonTag)\"result\":\(seq),\"op\":\(jsonString(op)),\"statement\":\(statement),"
                                     + "\"begin_event\":\(begin),\"end_event\":\(end),\"errno\":\(err),"
-                                    + "\"value\":\(value)}")
+                                    + "\"value\":\(value)}", counts: true, event: begin)
                         } else {
                             let shown = value.count > 200 ? String(value.prefix(200)) + "…" : value
                             // $! is shown where the op failed (a false first value): elsewhere it is
@@ -181,14 +182,14 @@ extension Log {
                                 || value.hasPrefix("[\"\"")
                             let errnoNote =
                                 err != 0 && failed ? " ($! = \(errnoName(Int32(err)) ?? String(err)))" : ""
-                            print("    \(op) = \(shown)\(errnoNote)")
+                            out.line("\(textTag)    \(op) = \(shown)\(errnoNote)", counts: true, event: begin)
                         }
                     }
                     return true
                 }
             } catch { throw indexFailure(trace, error) }
         }
-        if printed == 0 && !`where`.isEmpty { Glibc.exit(1) }
+        if out.finish() == 0 && !`where`.isEmpty { Glibc.exit(1) }
     }
 }
 
@@ -202,6 +203,13 @@ extension Log {
         if pid != nil { return all.map { ($0.index, $0.pid) } }
         let shown = all.enumerated().filter { $0.offset == 0 || has($0.element.index) }.map(\.element)
         return shown.map { ($0.index, all.count > 1 ? $0.pid : nil) }
+    }
+
+    /// Where `log perl` and `log sql` print: several processes' entries in the run's order.
+    func mergedLog(_ processes: Int) throws -> MergedLog {
+        let dir: TraceDirectory
+        do { (dir, _) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
+        return MergedLog(dir, processes: processes, limit: limit)
     }
 
     /// How a line names its process: a "pid" member first in JSON, `[pid N] ` before a line.
@@ -234,13 +242,13 @@ extension Log {
         if processes.allSatisfy({ $0.0.sqlStatementCount == 0 }) && `where`.isEmpty {
             throw CLIError("\(trace): the program ran no SQL statement (no SQLite activity)", code: 1)
         }
-        var printed = 0
+        let out = try mergedLog(processes.count)
         for (index, tag) in processes {
             let (jsonTag, textTag) = tags(tag)
             do {
+                try out.process(stream: Int(index.meta("stream") ?? "") ?? 0)
                 try index.forEachSQL(filter) { e in
-                    if let limit, printed >= limit { return false }
-                    printed += 1
+                    guard out.wantsMore else { return false }
                     if jsonl {
                         var o = [
                             jsonTag + "\"seq\":\(e.seq)", "\"event\":\(e.event)",
@@ -254,7 +262,7 @@ extension Log {
                         o.append("\"perl\":\(e.perl.map(jsonString) ?? "null")")
                         o.append("\"perl_caller\":\((e.perlCaller ?? e.perl).map(jsonString) ?? "null")")
                         o.append("\"triggers\":[\(e.triggers.map(jsonString).joined(separator: ","))]")
-                        print("{" + o.joined(separator: ",") + "}")
+                        out.entry(event: e.event, "{" + o.joined(separator: ",") + "}")
                     } else {
                         let db =
                             e.db.map {
@@ -268,14 +276,16 @@ extension Log {
                         if let rows = e.rows, rows > 0 { line += ", \(rows) rows" }
                         if let c = e.changes, c > 0 { line += ", \(c) changed" }
                         if let p = e.perl { line += "  (perl \(e.perlCaller.map { "\($0), in \(p)" } ?? p))" }
-                        print(line)
-                        for t in e.triggers { print("    trigger: \(t.replacingNewlines())") }
+                        out.entry(event: e.event, line)
+                        for t in e.triggers {
+                            out.line("\(textTag)    trigger: \(t.replacingNewlines())", event: e.event)
+                        }
                     }
                     return true
                 }
             } catch { throw indexFailure(trace, error) }
         }
-        if printed == 0 && !`where`.isEmpty { Glibc.exit(1) }
+        if out.finish() == 0 && !`where`.isEmpty { Glibc.exit(1) }
     }
 }
 

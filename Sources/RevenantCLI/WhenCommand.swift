@@ -81,6 +81,7 @@ struct When: ParsableCommand {
     }
 
     func run() throws {
+        let tag = try hitTag()
         if let perl {
             var run = try PerlReplayRun(trace: trace, pid: pid)
             run.evaluation = evaluation.limit
@@ -88,7 +89,7 @@ struct When: ParsableCommand {
             run.first = first
             run.path = path
             let hits = try run.run { stop, position, _ in
-                print("\(position): statement #\(stop.seq)" + (stop.sub.map { " in \($0)" } ?? ""))
+                print("\(tag)\(position): statement #\(stop.seq)" + (stop.sub.map { " in \($0)" } ?? ""))
             }
             if hits == 0 { Glibc.exit(1) }
             return
@@ -109,9 +110,9 @@ struct When: ParsableCommand {
         let index = process?.index
         let hits = try readingIndex(trace) { () throws -> Int in
             let shims = !(header.shims ?? []).isEmpty
-            if !symbol.isEmpty { return try breakAtSymbols(shims: shims) }
-            if !watches.isEmpty { return try watchMemory(watches, shims: shims) }
-            if let predicate { return try matchSyscalls(predicate, index: index) }
+            if !symbol.isEmpty { return try breakAtSymbols(shims: shims, tag: tag) }
+            if !watches.isEmpty { return try watchMemory(watches, shims: shims, tag: tag) }
+            if let predicate { return try matchSyscalls(predicate, index: index, tag: tag) }
             guard let sql, header.shims?.contains("sqlite") == true, index != nil else {
                 throw CLIError("\(trace) was recorded without the SQLite shim: it has no query log", code: 1)
             }
@@ -122,7 +123,7 @@ struct When: ParsableCommand {
                     try travel.whenTrue(sql, label: label, timeout: timeout, db: nil, first: first) { s in
                         // The Perl statement that ran it (the program's own line when DBI ran it).
                         let at = Position(event: s.endEvent, perl: s.perlCaller ?? s.perl, sql: s.seq)
-                        print("\(s.pid.map { "[pid \($0)] " } ?? "")\(at): \(s.sql.replacingNewlines())")
+                        print("\(s.pid.map { "[pid \($0)] " } ?? tag)\(at): \(s.sql.replacingNewlines())")
                     }
                 }
             } catch let t as TimeTravel.TimedOut {
@@ -134,9 +135,22 @@ struct When: ParsableCommand {
 }
 
 extension When {
+    /// How a hit names its process when the run had several: `[pid N] ` first (N the searched
+    /// process; a SQL hit merged in from another names that one).
+    func hitTag() throws -> String {
+        let dir: TraceDirectory, header: TraceHeader
+        do { (dir, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
+        let table: ProcessTable
+        do { table = try ProcessTable(dir, firstPID: header.process?.pid ?? 0) } catch {
+            throw CLIError("\(trace): \(error)")
+        }
+        guard table.processes.count > 1 else { return "" }
+        return "[pid \(pid ?? header.process?.pid ?? 0)] "
+    }
+
     /// --syscall: the filter evaluated in the VMM at every served call (guest memory readable);
     /// each hit printed as `log syscalls` prints that event.
-    func matchSyscalls(_ predicate: SyscallPredicate, index: TraceIndex?) throws -> Int {
+    func matchSyscalls(_ predicate: SyscallPredicate, index: TraceIndex?, tag: String) throws -> Int {
         let session = try questionReplay(trace, process: pid)
         var found: [(Int, String)] = []
         let memory = session.personality.memory
@@ -150,7 +164,7 @@ extension When {
         try replayToEnd(session)
         for (i, call) in found {
             let at = try index?.position(atEvent: i) ?? Position(event: i)
-            print("\(at): \(call)")
+            print("\(tag)\(at): \(call)")
         }
         return found.count
     }
@@ -159,7 +173,7 @@ extension When {
 extension When {
     /// --symbol: an int3 at every function of that name in every executable mapping, armed as
     /// the mappings appear (libraries are mapped during the run); a hit each time one is reached.
-    func breakAtSymbols(shims: Bool) throws -> Int {
+    func breakAtSymbols(shims: Bool, tag: String) throws -> Int {
         let (session, live) = try liveSession(shims: shims)
         let machine = session.machine, space = machine.space
         var scanned = Set<String>(), names: [UInt64: String] = [:], mappingCount = -1
@@ -202,14 +216,14 @@ extension When {
                 "when --symbol: no function called \(symbol.joined(separator: ", ")) in the program or its libraries",
                 code: 1)
         }
-        for (at, what) in found { print("\(at): \(what)") }
+        for (at, what) in found { print("\(tag)\(at): \(what)") }
         return found.count
     }
 
     /// --watch: the watched bytes are read at every event of the replay (the VMM sees the guest
     /// only there, so a change is placed between two events: the hit is the first event after
     /// it, with the Perl statement last started before that event).
-    func watchMemory(_ watches: [Watch], shims: Bool) throws -> Int {
+    func watchMemory(_ watches: [Watch], shims: Bool, tag: String) throws -> Int {
         let (session, live) = try liveSession(shims: shims)
         let memory = session.personality.memory
         var last: [[UInt8]?] = watches.map { _ in nil }
@@ -229,7 +243,7 @@ extension When {
         }
         if let live { live.onEvent = check } else { session.replayer.onEvent = { check(Int($0)) } }
         try replayToEnd(session)
-        for (at, what) in found.prefix(first ? 1 : found.count) { print("\(at): \(what)") }
+        for (at, what) in found.prefix(first ? 1 : found.count) { print("\(tag)\(at): \(what)") }
         return found.count
     }
 

@@ -287,6 +287,11 @@ final class MultiProcessTests: ScratchTestCase {
         }
         XCTAssertEqual(values, ["$x = 1", "$x = 2", "$x = 4"], steps.stdout)
         XCTAssertTrue(steps.stdout.hasPrefix("event #"), steps.stdout)
+        // Both processes' statements in the order the run made them: the child's print first.
+        let both = try revenant(["log", "t.rvt", "perl"]).stdout.split(separator: "\n")
+        let childPrint = both.firstIndex { $0.hasPrefix("[pid \(pids[1])] #5 f.pl:8 ") }
+        let parentPrint = both.firstIndex { $0.hasPrefix("[pid \(pids[0])] #5 f.pl:12 ") }
+        XCTAssertLessThan(try XCTUnwrap(childPrint), try XCTUnwrap(parentPrint), both.joined(separator: "\n"))
         // Every process's calls in the order the run made them: the child printed first.
         let writes = try revenant(["log", "t.rvt", "syscalls", "--where", "name=write"])
         XCTAssertEqual(writes.status, 0, writes.stderr)
@@ -434,7 +439,9 @@ final class MultiProcessTests: ScratchTestCase {
         XCTAssertEqual(hit.stdout.split(separator: "\n").count, 1, hit.stdout)
         // A forked child's Perl statements are its own (its stream starts as its parent's).
         XCTAssertTrue(
-            hit.stdout.hasPrefix("event #2, perl -e:7: write(1, 0x") && hit.stdout.contains(", 11) = 11"), hit.stdout)
+            hit.stdout.hasPrefix("[pid \(pids[2])] event #2, perl -e:7: write(1, 0x")
+                && hit.stdout.contains(", 11) = 11"),
+            hit.stdout)
         // Numbered as `log syscalls --pid` numbers that process's calls.
         let log = try revenant(["log", "t.rvt", "syscalls", "--pid", String(pids[2])])
         XCTAssertTrue(log.stdout.contains("\n[pid \(pids[2])] #2 write(1, 0x"), log.stdout)
