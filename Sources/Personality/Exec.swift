@@ -120,7 +120,8 @@ extension LinuxPersonality {
         argv = execShims.argv(argv, program: name)
         let environment = execShims.environment(envp)
 
-        // The point of no return.
+        // The point of no return. A vfork child lets its parent go on, with what it wrote.
+        releaseVforkParent()
         let random = execRandomFromLog ?? nondeterminism.atRandom()
         execRandomFromLog = nil
         lastExecRandom = random

@@ -128,8 +128,8 @@ extension LinuxPersonality {
     }
 
     /// fork, vfork, clone and clone3 without CLONE_VM (or with it and CLONE_VFORK: posix_spawn's
-    /// way, run as a plain fork; the child has its own copy of the memory, so an exec failure it
-    /// writes there does not reach the parent, which sees the child exit with 127 instead).
+    /// way, run as a fork whose parent waits until the child execs or ends, and then takes the
+    /// memory the child wrote until then: see `VforkHandoff`).
     func fork(
         _ req: SyscallRequest, flags: UInt64, stack: UInt64, parentTID: UInt64, childTID: UInt64
     ) throws
@@ -142,6 +142,8 @@ extension LinuxPersonality {
         // The whole tree's processes at once (--max-processes): a fork bomb ends with EAGAIN.
         guard chost_process_take() != 0 else { throw SysError(EAGAIN) }
         pendingFork = (flags, parentTID, childTID)
+        // A replay's parent takes the child's writes from the log: it waits for nobody.
+        if flags & Self.cloneVfork != 0 && !signalsFromLog { vfork = VforkHandoff() }
         // A replay's children are its own VMMs, not the guest's: their ends are in the log.
         if !watchingChildren && !signalsFromLog {
             watchingChildren = true
@@ -162,12 +164,19 @@ extension LinuxPersonality {
             endedChildren = []
             isForkedChild = true
             channel.processForked()
+            // (A vfork child's own fork: the new process is not the one its parent waits for.)
+            if let inherited = vforkParent { close(inherited.fd) }
+            vforkParent = vfork?.childSide()
+            vfork = nil
             pendingSignals = 0
             alarmDeadline = nil
             alarmInterval = 0
             if flags & Self.cloneChildSetTID != 0 { try? memory.store(UInt32(bitPattern: pid), at: childTID) }
             return 0
         }
+        // vfork: the parent goes on once the child has execed or ended, with what it wrote.
+        vforkWrites = vfork.map { $0.parentSide(childStarted: pid > 0, memory: memory) } ?? []
+        vfork = nil
         guard pid > 0 else {
             chost_process_give()
             return Int64(pid)
@@ -175,6 +184,12 @@ extension LinuxPersonality {
         children.insert(pid)
         if flags & Self.cloneParentSetTID != 0 { try? memory.store(UInt32(bitPattern: pid), at: parentTID) }
         return Int64(pid)
+    }
+
+    /// A vfork child execs or ends: its parent goes on, with the pages it wrote.
+    func releaseVforkParent() {
+        vforkParent?.send(VforkHandoff.writtenPages(memory))
+        vforkParent = nil
     }
 
     /// A child's end noticed since the last call: SIGCHLD for the guest (delivered at this call's

@@ -80,6 +80,12 @@ public final class LinuxPersonality {
     public internal(set) var isForkedChild = false
     public var forkRefusal: String?
     var pendingFork: (flags: UInt64, parentTID: UInt64, childTID: UInt64)?
+    /// A vfork between the call and the host's fork; in its child, the way back to the parent.
+    var vfork: VforkHandoff?
+    var vforkParent: VforkHandoff.ChildSide?
+    /// What the last vfork child wrote into the memory it shared with its parent, in the parent
+    /// once it goes on (the recorder logs it with the call; a replay writes it back from there).
+    public internal(set) var vforkWrites: [(address: UInt64, bytes: [UInt8])] = []
     public internal(set) var watchingChildren = false
     /// The shims every program execve starts gets (Exec.swift; none unless recording with shims,
     /// or replaying such a recording).

@@ -149,8 +149,20 @@ extension LinuxPersonality {
 
     /// Calls that end the process or change the CPU.
     static let outcomeHandlers: [(String, OutcomeHandler)] = [
-        ("exit", { _, r in .exit(Int32(truncatingIfNeeded: r[0]) & 0xff) }),
-        ("exit_group", { _, r in .exit(Int32(truncatingIfNeeded: r[0]) & 0xff) }),
+        (
+            "exit",
+            { p, r in
+                p.releaseVforkParent()
+                return .exit(Int32(truncatingIfNeeded: r[0]) & 0xff)
+            }
+        ),
+        (
+            "exit_group",
+            { p, r in
+                p.releaseVforkParent()
+                return .exit(Int32(truncatingIfNeeded: r[0]) & 0xff)
+            }
+        ),
         (
             "arch_prctl",
             { p, r in

@@ -194,6 +194,8 @@ public final class Recorder: GuestKernel {
                 try writer.append(Event(kind: EventKind.process.rawValue, payload: start.encoded()))
             } else {
                 event.child = Int64(pid)
+                // A vfork child's writes to the memory it shared: a replay writes them back here.
+                event.writes = personality.vforkWrites
                 try writer.append(Event(kind: EventKind.stamp.rawValue, payload: varint(stamp)))
                 try writer.append(Event(kind: EventKind.syscall.rawValue, payload: event.encoded()))
             }

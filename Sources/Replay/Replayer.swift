@@ -79,6 +79,7 @@ public final class Replayer: GuestKernel {
     /// The process being replayed: nil for the first, else a child's recorded pid.
     public private(set) var process: Int32?
     private var becameChildInCall = false
+    private var recordedChildWrites: [(address: UInt64, bytes: [UInt8])] = []
     /// The stamp of the call being served (its place among all the run's calls), nil for a call
     /// made before the run's first fork.
     public private(set) var stamp: UInt64?
@@ -386,6 +387,8 @@ public final class Replayer: GuestKernel {
         }
         recordedChild = child
         recordedStream = event.childStream
+        // A vfork child's writes to the memory it shared: the parent's, once the fork is done.
+        recordedChildWrites = event.writes
         if let path, recordedStream != 0, path.contains(recordedStream) {
             // A clone onto a stack of its own (posix_spawn's) would need the machine's fork.
             guard case .fork(0) = event.outcome else {
@@ -395,8 +398,25 @@ public final class Replayer: GuestKernel {
             becameChildInCall = true
             return .value(becomeChild(recordedChild, stream: recordedStream))
         }
-        guard followChildren else { return .value(personality.forked(child: false, pid: recordedChild)) }
+        guard followChildren else {
+            let pid = personality.forked(child: false, pid: recordedChild)
+            return takeChildWrites() ? .value(pid) : .halt
+        }
         return again
+    }
+
+    /// In the parent, after a recorded vfork: what the child wrote into the memory they shared.
+    private func takeChildWrites() -> Bool {
+        defer { recordedChildWrites = [] }
+        for w in recordedChildWrites {
+            do { try memory.write(w.bytes, at: w.address) } catch {
+                traceError = .corruptEvent(
+                    index: index, why: "a vfork child's write outside guest memory at 0x\(String(w.address, radix: 16))"
+                )
+                return false
+            }
+        }
+        return true
     }
 
     /// The replay's VMM forked (pid: the host's): the child replays the recorded child's stream,
@@ -408,7 +428,12 @@ public final class Replayer: GuestKernel {
             traceError = .io(path: "a fork for the replay of process \(recorded)", errno: -pid)
             return Int64(recorded)
         }
-        guard child else { return personality.forked(child: false, pid: recorded) }
+        guard child else {
+            let pid = personality.forked(child: false, pid: recorded)
+            _ = takeChildWrites()
+            return pid
+        }
+        recordedChildWrites = []
         return becomeChild(recorded, stream: recordedStream)
     }
 

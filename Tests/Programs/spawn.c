@@ -1,5 +1,5 @@
 /* posix_spawn (glibc: clone3/clone with CLONE_VM|CLONE_VFORK and a stack of its own), waitpid,
- * and a pipe the child writes into. Revenant runs such a child as a fork. */
+ * a pipe the child writes into, and an exec failure the child reports through shared memory. */
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,6 +27,11 @@ int main(void)
     int status;
     if (waitpid(pid, &status, 0) != pid) return 2;
     printf("child exited %d\n", WEXITSTATUS(status));
+    /* The child writes an exec failure into the memory it shares with its parent: posix_spawn
+     * returns it (the parent reads it once the child has ended). */
+    char *none[] = { "no-such-program", NULL };
+    r = posix_spawn(&pid, "/no/such/program", NULL, NULL, none, environ);
+    printf("posix_spawn of a missing program: %s\n", r == 0 ? "ok" : strerror(r));
     char *sh[] = { "sh", "-c", "exit 9", NULL };
     r = posix_spawnp(&pid, "sh", NULL, NULL, sh, environ);
     waitpid(pid, &status, 0);

@@ -471,7 +471,9 @@ final class MultiProcessTests: ScratchTestCase {
     }
 
     /// posix_spawn: glibc clones with CLONE_VM|CLONE_VFORK and a stack of its own (clone3 first);
-    /// run as a fork, with a pipe the child writes into (Tests/Programs/spawn.c).
+    /// run as a fork whose parent waits for the child's exec or end and takes what it wrote (an
+    /// exec failure's errno, which posix_spawn returns), with a pipe the child writes into
+    /// (Tests/Programs/spawn.c); recorded and replayed the same.
     func testPosixSpawnRunsAsNatively() throws {
         try requireKVM()
         let source = packageRootDirectory().appendingPathComponent("Tests/Programs/spawn.c").path
@@ -480,10 +482,16 @@ final class MultiProcessTests: ScratchTestCase {
         let native = try run(exe, [])
         XCTAssertEqual(native.status, 0)
         XCTAssertTrue(native.stdout.contains("read 14 bytes: spawned child\n"), native.stdout)
+        XCTAssertTrue(native.stdout.contains("missing program: No such file or directory\n"), native.stdout)
         let r = try revenant(["run", "--", exe])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(r.stdout, native.stdout)
         XCTAssertEqual(r.stderr, "")
+        let rec = try revenant(["record", "-o", "t.rvt", "--", exe])
+        XCTAssertEqual(rec.stdout, native.stdout, rec.stderr)
+        let rep = try revenant(["replay", "t.rvt"])
+        XCTAssertEqual(rep.status, 0, rep.stderr)
+        XCTAssertEqual(rep.stdout, rec.stdout)
     }
 
     /// A child left running in the background holds the run open until it ends (its output is
