@@ -303,10 +303,11 @@ final class MultiProcessTests: ScratchTestCase {
     }
 
     /// A database two processes write at the same time (each insert its own transaction: first
-    /// taking turns, then as SQLite's locks let them), then a third: `sql --restore` merges the processes' statements by the
-    /// stamps of their calls, so a restore at any process's statement has every row the run had
-    /// written by then, in the run's order (the rowids tell it), and the machine level, merging
-    /// the processes' writes the same way, agrees byte for byte.
+    /// taking turns, then as SQLite's locks let them), then a third: `sql --restore` merges the
+    /// processes' statements by the stamps of their calls, so a restore at any process's
+    /// statement has every row the run had written by then, in the run's order (the rowids tell
+    /// it), and the machine level, merging the processes' writes the same way, agrees byte for
+    /// byte.
     func testADatabaseSeveralProcessesWroteRestoresMerged() throws {
         try requireSQLiteShim()
         let script = #"""
