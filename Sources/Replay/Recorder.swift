@@ -158,8 +158,12 @@ public final class Recorder: GuestKernel {
         }
         do {
             // In the order the replayer reads them (Docs/trace-format.md "Event kinds").
-            if let ticket { try writer.append(Event(kind: EventKind.order.rawValue, payload: varint(UInt64(ticket)))) }
-            if let stamp { try writer.append(Event(kind: EventKind.stamp.rawValue, payload: varint(stamp))) }
+            if let ticket {
+                try writer.append(Event(kind: EventKind.order.rawValue, payload: CountEvent.encoded(UInt64(ticket))))
+            }
+            if let stamp {
+                try writer.append(Event(kind: EventKind.stamp.rawValue, payload: CountEvent.encoded(stamp)))
+            }
             if let d = mappedDigest {
                 try writer.append(Event(kind: EventKind.mappedFile.rawValue, payload: Hex.bytes(d)))
             }
@@ -196,19 +200,13 @@ public final class Recorder: GuestKernel {
                 event.child = Int64(pid)
                 // A vfork child's writes to the memory it shared: a replay writes them back here.
                 event.writes = personality.vforkWrites
-                try writer.append(Event(kind: EventKind.stamp.rawValue, payload: varint(stamp)))
+                try writer.append(Event(kind: EventKind.stamp.rawValue, payload: CountEvent.encoded(stamp)))
                 try writer.append(Event(kind: EventKind.syscall.rawValue, payload: event.encoded()))
             }
         } catch {
             failure = failure ?? error
         }
         return result
-    }
-
-    private func varint(_ v: UInt64) -> [UInt8] {
-        var b: [UInt8] = []
-        appendVarint(&b, v)
-        return b
     }
 
     /// Write the end event and flush: the trace is complete.

@@ -141,7 +141,7 @@ public final class Replayer: GuestKernel {
                 e = n
             }
             if e.kind == EventKind.order.rawValue {
-                guard let (t, n) = readVarint(e.payload, 0), n == e.payload.count, t <= UInt32.max else {
+                guard let t = CountEvent.decode(e.payload), t <= UInt32.max else {
                     traceError = .corruptEvent(index: index, why: "an order event that does not read")
                     return .halt
                 }
@@ -151,7 +151,7 @@ public final class Replayer: GuestKernel {
             }
             stamp = nil
             if e.kind == EventKind.stamp.rawValue {
-                guard let (t, n) = readVarint(e.payload, 0), n == e.payload.count else {
+                guard let t = CountEvent.decode(e.payload) else {
                     traceError = .corruptEvent(index: index, why: "a stamp event that does not read")
                     return .halt
                 }

@@ -40,7 +40,7 @@ public struct RunOrder {
                 switch e.kind {
                 case EventKind.end.rawValue: ended = true
                 case EventKind.stamp.rawValue:
-                    guard let (t, n) = readVarint(e.payload, 0), n == e.payload.count else {
+                    guard let t = CountEvent.decode(e.payload) else {
                         throw .corruptEvent(index: calls, why: "a stamp event that does not read")
                     }
                     stamp = t

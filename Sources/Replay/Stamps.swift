@@ -12,7 +12,7 @@ public struct Stamps {
         var pending: UInt64?
         while let e = try reader.next() {
             if e.kind == EventKind.stamp.rawValue {
-                guard let (t, n) = readVarint(e.payload, 0), n == e.payload.count else {
+                guard let t = CountEvent.decode(e.payload) else {
                     throw .corruptEvent(index: UInt64(values.count), why: "a stamp event that does not read")
                 }
                 pending = t

@@ -27,6 +27,21 @@ public enum EventKind: UInt8 {
     case stamp = 8
 }
 
+/// The payload of an `order` or a `stamp` event: one varint (a ticket, a stamp), nothing after it.
+public enum CountEvent {
+    public static func encoded(_ value: UInt64) -> [UInt8] {
+        var b: [UInt8] = []
+        appendVarint(&b, value)
+        return b
+    }
+
+    /// nil when the payload is not exactly one varint.
+    public static func decode(_ payload: [UInt8]) -> UInt64? {
+        guard let (v, n) = readVarint(payload, 0), n == payload.count else { return nil }
+        return v
+    }
+}
+
 /// The payload of an `EventKind.process` event.
 public struct ProcessEvent: Equatable {
     public var pid: Int32
