@@ -144,11 +144,9 @@ package struct FastPerlReplay {
     ) throws -> T {
         let feed = try index.perlFeed()
         guard let hash = try hashState(feed) else { throw CLIError("\(trace): the run's records have no hash state") }
-        var scratchTemplate = Array("/tmp/revenant-scratch-XXXXXX".utf8CString)
-        guard mkdtemp(&scratchTemplate) != nil else {
+        guard let scratch = makeScratchFolder("revenant-scratch") else {
             throw CLIError("cannot create a scratch folder: \(String(cString: strerror(errno)))")
         }
-        let scratch = scratchTemplate.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         defer { removeTree(scratch) }
         if let why = try stageSources(into: scratch) { throw Inexact(why: why) }
 

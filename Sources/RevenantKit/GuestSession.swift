@@ -94,13 +94,11 @@ public final class GuestSession {
             }
         }
         var mounts = [Mount(guest: "/", host: "/", writable: false)]
-        var template = Array("/tmp/revenant-tmp-XXXXXX".utf8CString)
-        guard mkdtemp(&template) != nil else {
+        guard let tmp = makeScratchFolder("revenant-tmp") else {
             let e = errno
             if let trace { removeTree(trace.path) }
             throw CLIError("cannot create the private /tmp: \(String(cString: strerror(e)))")
         }
-        let tmp = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         privateTmp = tmp
         // Any failure from here on, before the program runs, leaves no private /tmp and no
         // half-written trace behind.

@@ -77,6 +77,3 @@ package func makeDirectories(_ path: ByteString) {
         _ = prefix.withCString { mkdir($0, 0o755) }
     }
 }
-
-/// rm -rf, without following symlinks.
-package func removeTree(_ path: String) { _ = chost_remove_tree(path) }

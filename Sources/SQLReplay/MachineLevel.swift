@@ -44,9 +44,10 @@ public enum MachineLevel {
             throw Unsupported(description: "\(error)")
         }
         // Each child VMM leaves its changes here; the first gathers them.
-        let scratch = NSTemporaryDirectory() + "revenant-machine-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try? FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        guard let scratch = makeScratchFolder("revenant-machine") else {
+            throw Unsupported(description: "cannot create a scratch folder: \(String(cString: strerror(errno)))")
+        }
+        defer { removeTree(scratch) }
         var changes: [Change] = []
         var walFile = false
         var fds: [UInt64: UInt64] = [:]  // descriptor on the file → its offset (for write)

@@ -222,4 +222,13 @@ func isEmptyDirectory(_ path: String) -> Bool {
     return n <= 2
 }
 
-func removeTree(_ path: String) { _ = chost_remove_tree(path) }
+/// rm -rf, without following symlinks.
+public func removeTree(_ path: String) { _ = chost_remove_tree(path) }
+
+/// A new folder of ours, `/tmp/PREFIX-XXXXXX` (mkdtemp); nil when the host refuses (errno says
+/// why).
+public func makeScratchFolder(_ prefix: String) -> String? {
+    var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+    guard mkdtemp(&template) != nil else { return nil }
+    return template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+}
