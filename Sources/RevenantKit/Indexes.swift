@@ -21,6 +21,15 @@ package struct ProcessIndex {
 /// `pid`, that process's alone; else every process's, the first process's first, then the
 /// children's in the order they started.
 package func requireIndexes(_ trace: String, shim: String, what: String, pid: Int32?) throws -> [ProcessIndex] {
+    let (opened, target) = try openIndexes(trace, shim: shim, what: what, pid: pid, all: pid == nil)
+    return pid == nil ? opened : [target]
+}
+
+/// Process `pid`'s index (nil: the first's) and, with `all`, every process's (else that one
+/// alone), regenerated at most once.
+private func openIndexes(
+    _ trace: String, shim: String, what: String, pid: Int32?, all: Bool
+) throws -> (opened: [ProcessIndex], target: ProcessIndex) {
     let dir: TraceDirectory, header: TraceHeader
     do { (dir, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
     guard header.shims?.contains(shim) == true else {
@@ -33,29 +42,27 @@ package func requireIndexes(_ trace: String, shim: String, what: String, pid: In
     do { table = try ProcessTable(dir, firstPID: header.process?.pid ?? 0) } catch {
         throw CLIError("\(trace): \(error)")
     }
-    var wanted = table.processes
+    var stream = 0
     if let pid {
-        do {
-            let stream = try table.stream(of: pid, in: trace)
-            wanted = wanted.filter { $0.stream == stream }
-        } catch { throw CLIError(error.description) }
+        do { stream = try table.stream(of: pid, in: trace) } catch { throw CLIError(error.description) }
     }
+    let wanted = all ? table.processes : table.processes.filter { $0.stream == stream }
     if wanted.contains(where: { TraceIndex.open(dir, stream: $0.stream) == nil }) {
         _ = try regenerate(trace, ignoreCPU: false)
     }
-    return try wanted.map { p in
+    let opened = try wanted.map { p in
         guard let index = TraceIndex.open(dir, stream: p.stream) else {
             throw CLIError("\(trace): cannot read \(dir.indexPath(stream: p.stream)) after regenerating it")
         }
         return ProcessIndex(pid: p.pid, stream: p.stream, index: index)
     }
+    return (opened, opened.first { $0.stream == stream }!)
 }
 
 /// SQL time travel in process `pid`'s statements (nil: the first process's), with the other
 /// processes' statements on the same database merged in by their stamps.
 package func sqlTimeTravel(_ trace: String, _ dir: TraceDirectory, pid: Int32?) throws -> TimeTravel {
-    let all = try requireIndexes(trace, shim: "sqlite", what: "SQLite", pid: nil)
-    let target = try pid.map { try requireIndexes(trace, shim: "sqlite", what: "SQLite", pid: $0)[0] } ?? all[0]
+    let (all, target) = try openIndexes(trace, shim: "sqlite", what: "SQLite", pid: pid, all: true)
     let others = all.filter { $0.stream != target.stream }.map {
         TimeTravel.Process(stream: $0.stream, pid: $0.pid, index: $0.index)
     }

@@ -148,14 +148,6 @@ public struct TimeTravel {
         return Hex.bytes(String(v[r.upperBound..<end]))
     }
 
-    /// The database's contents before the run: the pre-image blob the recorder kept when the
-    /// program first opened it for writing; nil when it did not exist then. For a child process,
-    /// when the child first opened it for writing (what its parent wrote before is in it).
-    func preImage(_ file: String) throws -> [UInt8]? {
-        guard let digest = try preImages()[file] else { return nil }
-        return try directory.blob(digest)
-    }
-
     /// Every pre-image in the process's stream (another's with `stream`): guest path → blob digest.
     func preImages(stream: Int? = nil) throws -> [String: String] {
         try preImagesPlaced(stream: stream ?? self.stream).mapValues(\.digest)
@@ -188,10 +180,10 @@ public struct TimeTravel {
         // The cut: nil keeps what came before the first fork only.
         let limit: UInt64? = endEvent.map { stamps[stream]!.before(event: $0) } ?? .max
         var all: [(key: Int64, rank: Int, statement: Statement)] = []
-        // Before the first fork (no stamp): -1, ahead of every other process's.
-        func key(_ s: Statement, _ stream: Int) -> Int64 {
-            stamps[stream]!.before(event: s.endEvent).map(Int64.init) ?? -1
-        }
+        // The stamp of the last call before `event`; before the first fork (no stamp): -1,
+        // ahead of every other process's.
+        func place(_ event: Int, _ stream: Int) -> Int64 { stamps[stream]!.before(event: event).map(Int64.init) ?? -1 }
+        func key(_ s: Statement, _ stream: Int) -> Int64 { place(s.endEvent, stream) }
         for s in own { all.append((key(s, stream), 0, s)) }
         for (rank, other) in others.enumerated() {
             let travel = TimeTravel(directory: directory, index: other.index, stream: other.stream)
@@ -215,10 +207,9 @@ public struct TimeTravel {
         own = all.map(\.statement)
         // A process that ran statements on the file without a pre-image of it created it.
         if preImages.values.contains(where: { $0 == nil }) { return (own, nil) }
+        // (Placed by the open it precedes: the call at its event.)
         let first = preImages.compactMap { stream, p in p.map { (stream, $0) } }.min { a, b in
-            let ka = stamps[a.0]!.values.indices.contains(a.1.event) ? stamps[a.0]!.values[a.1.event] : nil
-            let kb = stamps[b.0]!.values.indices.contains(b.1.event) ? stamps[b.0]!.values[b.1.event] : nil
-            return (ka.map { Int64($0) } ?? -1) < (kb.map { Int64($0) } ?? -1)
+            place(a.1.event + 1, a.0) < place(b.1.event + 1, b.0)
         }
         return (own, try first.map { try directory.blob($0.1.digest) })
     }
@@ -274,11 +265,9 @@ public struct TimeTravel {
         let seed = try self.seed()
         // Other files the statements open (attached databases) live in a scratch folder, from
         // their pre-images: re-execution never writes where the recorded run wrote.
-        var template = Array("/tmp/revenant-sql-XXXXXX".utf8CString)
-        guard mkdtemp(&template) != nil else {
+        guard let scratch = makeScratchFolder("revenant-sql") else {
             throw Failure.usage("cannot create a scratch folder: \(String(cString: strerror(errno)))")
         }
-        let scratch = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         defer { removeTree(scratch) }
         for (path, digest) in try preImages() where path != file && path != "" {
             // A name from the trace: `..` stops at the scratch folder's root, as in the guest's view.
@@ -523,8 +512,6 @@ public struct TimeTravel {
             atPath: String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)]),
             withIntermediateDirectories: true)
     }
-
-    func removeTree(_ path: String) { try? FileManager.default.removeItem(atPath: path) }
 
     static func integers(_ json: String) -> [Int64] {
         json.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).split(separator: ",").compactMap {
