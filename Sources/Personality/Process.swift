@@ -147,22 +147,16 @@ extension LinuxPersonality {
         ),
     ]
 
+    /// exit and exit_group (one thread per process): a vfork child lets its parent go on first.
+    static let exitHandler: OutcomeHandler = { p, r in
+        p.releaseVforkParent()
+        return .exit(Int32(truncatingIfNeeded: r[0]) & 0xff)
+    }
+
     /// Calls that end the process or change the CPU.
     static let outcomeHandlers: [(String, OutcomeHandler)] = [
-        (
-            "exit",
-            { p, r in
-                p.releaseVforkParent()
-                return .exit(Int32(truncatingIfNeeded: r[0]) & 0xff)
-            }
-        ),
-        (
-            "exit_group",
-            { p, r in
-                p.releaseVforkParent()
-                return .exit(Int32(truncatingIfNeeded: r[0]) & 0xff)
-            }
-        ),
+        ("exit", exitHandler),
+        ("exit_group", exitHandler),
         (
             "arch_prctl",
             { p, r in

@@ -32,8 +32,9 @@ struct Log: ParsableCommand {
             run's calls; a trace recorded before them, process by process), each numbered in its \
             own process's stream as `replay` and `when --pid` number it. `perl` and `sql` list every \
             process that ran Perl or SQL, their entries in the same order (each statement placed by \
-            the last call before it). `--pid N` lists process N's alone. A forked child's statements are its own from the \
-            fork on (numbered from 0); the programs processes exec get shims of their own.
+            the last call before it). `--pid N` lists process N's alone. A forked child's statements \
+            are its own from the fork on (numbered from 0); the programs processes exec get shims of \
+            their own.
 
             A trace whose recording was cut short (the recorder killed) is listed up to the cut, with a \
             warning on stderr; the exit status is 0 if it listed anything asked for.
@@ -95,7 +96,7 @@ struct Log: ParsableCommand {
                 let (jsonTag, textTag) = tags(tagged ? c.process.pid : nil)
                 print(
                     jsonl
-                        ? "{" + jsonTag + json(c.index, c.event).dropFirst()
+                        ? json(c.index, c.event, tag: jsonTag)
                         : textTag + "#\(c.index) " + SyscallText.call(c.event))
             }
         } catch { throw CLIError("\(trace): \(error)") }
@@ -112,9 +113,10 @@ struct Log: ParsableCommand {
         if printed == 0 && !`where`.isEmpty { Glibc.exit(1) }
     }
 
-    func json(_ i: UInt64, _ s: SyscallEvent) -> String {
+    /// `tag`: the process's member, first (`tags`).
+    func json(_ i: UInt64, _ s: SyscallEvent, tag: String) -> String {
         let args = s.args.map(String.init).joined(separator: ",")
-        var o = "{\"event\":\(i),\"name\":\(jsonString(s.name)),\"args\":[\(args)]"
+        var o = "{\(tag)\"event\":\(i),\"name\":\(jsonString(s.name)),\"args\":[\(args)]"
         if !s.paths.isEmpty {
             let paths = s.paths.map { "\"\($0.index)\":\(jsonString(String(decoding: $0.bytes, as: UTF8.self)))" }
             o += ",\"paths\":{\(paths.joined(separator: ","))}"
@@ -149,10 +151,10 @@ extension Log {
         }
         let processes = try indexes(requiring: "perl", what: "Perl") { $0.statementCount > 0 }
         let out = try mergedLog(processes.count)
-        for (index, tag) in processes {
+        for (index, stream, tag) in processes {
             let (jsonTag, textTag) = tags(tag)
             do {
-                try out.process(stream: Int(index.meta("stream") ?? "") ?? 0)
+                try out.process(stream: stream)
                 try index.forEach(filter) { entry in
                     guard out.wantsMore else { return false }
                     switch entry {
@@ -195,14 +197,14 @@ extension Log {
 
 extension Log {
     /// The indexes to list: `--pid`'s, or the first process's and every child's that `has` an
-    /// entry; each with the pid to show (nil when the run had one process).
+    /// entry; each with its stream and the pid to show (nil when the run had one process).
     func indexes(
         requiring shim: String, what: String, has: (TraceIndex) -> Bool
-    ) throws -> [(TraceIndex, Int32?)] {
+    ) throws -> [(index: TraceIndex, stream: Int, tag: Int32?)] {
         let all = try requireIndexes(trace, shim: shim, what: what, pid: pid)
-        if pid != nil { return all.map { ($0.index, $0.pid) } }
+        if pid != nil { return all.map { ($0.index, $0.stream, $0.pid) } }
         let shown = all.enumerated().filter { $0.offset == 0 || has($0.element.index) }.map(\.element)
-        return shown.map { ($0.index, all.count > 1 ? $0.pid : nil) }
+        return shown.map { ($0.index, $0.stream, all.count > 1 ? $0.pid : nil) }
     }
 
     /// Where `log perl` and `log sql` print: several processes' entries in the run's order.
@@ -214,7 +216,7 @@ extension Log {
 
     /// How a line names its process: a "pid" member first in JSON, `[pid N] ` before a line.
     func tags(_ pid: Int32?) -> (json: String, text: String) {
-        pid.map { ("\"pid\":\($0),", "[pid \($0)] ") } ?? ("", "")
+        (pid.map { "\"pid\":\($0)," } ?? "", pidTag(pid))
     }
 
     /// `log sql`: the regenerated query log.
@@ -239,14 +241,14 @@ extension Log {
             }
         }
         let processes = try indexes(requiring: "sqlite", what: "SQLite") { $0.sqlStatementCount > 0 }
-        if processes.allSatisfy({ $0.0.sqlStatementCount == 0 }) && `where`.isEmpty {
+        if processes.allSatisfy({ $0.index.sqlStatementCount == 0 }) && `where`.isEmpty {
             throw CLIError("\(trace): the program ran no SQL statement (no SQLite activity)", code: 1)
         }
         let out = try mergedLog(processes.count)
-        for (index, tag) in processes {
+        for (index, stream, tag) in processes {
             let (jsonTag, textTag) = tags(tag)
             do {
-                try out.process(stream: Int(index.meta("stream") ?? "") ?? 0)
+                try out.process(stream: stream)
                 try index.forEachSQL(filter) { e in
                     guard out.wantsMore else { return false }
                     if jsonl {
@@ -294,3 +296,6 @@ extension String {
         split(separator: "\n", omittingEmptySubsequences: false).joined(separator: " ")
     }
 }
+
+/// `[pid N] ` before a line that names its process (nothing for nil: a run with one process).
+func pidTag(_ pid: Int32?) -> String { pid.map { "[pid \($0)] " } ?? "" }

@@ -107,8 +107,7 @@ struct SQLCommand: ParsableCommand {
     func restore(_ travel: TimeTravel, _ at: Int, _ output: OutputFile) throws {
         let r = try travel.restore(db: db, at: at, to: output)
         let check = noMachineCheck ? "" : try machineCheck(r, output.path)
-        let skipped = r.skipped.map { "\($0.pid.map { "[pid \($0)] " } ?? "")#\($0.seq) (\($0.why))" }.joined(
-            separator: ", ")
+        let skipped = r.skipped.map { "\(pidTag($0.pid))#\($0.seq) (\($0.why))" }.joined(separator: ", ")
         print(
             "restored \(r.file) as it was after statement \(at) into \(output.path): "
                 + "\(r.statements - r.skipped.count) statements re-executed, \(r.checked) checked against the log"
@@ -179,7 +178,7 @@ struct SQLCommand: ParsableCommand {
         do {
             hits = try travel.whenTrue(query, label: label, timeout: timeout, db: db, first: first) { s in
                 print(
-                    "\(s.pid.map { "[pid \($0)] " } ?? "")#\(s.seq) \(s.sql.replacingNewlines())"
+                    "\(pidTag(s.pid))#\(s.seq) \(s.sql.replacingNewlines())"
                         + ((s.perlCaller ?? s.perl).map { "  (perl \($0))" } ?? ""))
             }
         } catch let t as TimeTravel.TimedOut { throw evaluation.timedOut(label, at: "statement #\(t.statement)") }

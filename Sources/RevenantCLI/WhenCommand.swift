@@ -123,7 +123,7 @@ struct When: ParsableCommand {
                     try travel.whenTrue(sql, label: label, timeout: timeout, db: nil, first: first) { s in
                         // The Perl statement that ran it (the program's own line when DBI ran it).
                         let at = Position(event: s.endEvent, perl: s.perlCaller ?? s.perl, sql: s.seq)
-                        print("\(s.pid.map { "[pid \($0)] " } ?? tag)\(at): \(s.sql.replacingNewlines())")
+                        print("\(s.pid == nil ? tag : pidTag(s.pid))\(at): \(s.sql.replacingNewlines())")
                     }
                 }
             } catch let t as TimeTravel.TimedOut {
@@ -144,8 +144,7 @@ extension When {
         do { table = try ProcessTable(dir, firstPID: header.process?.pid ?? 0) } catch {
             throw CLIError("\(trace): \(error)")
         }
-        guard table.processes.count > 1 else { return "" }
-        return "[pid \(pid ?? header.process?.pid ?? 0)] "
+        return pidTag(table.processes.count > 1 ? pid ?? header.process?.pid ?? 0 : nil)
     }
 
     /// --syscall: the filter evaluated in the VMM at every served call (guest memory readable);
