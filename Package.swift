@@ -3,6 +3,7 @@ import PackageDescription
 
 // Layers (arrows point down only), see Docs/architecture.md "Layers":
 //   RevenantCLI → Machine → KVM → CKVM   (the CLI joins Machine and Personality)
+//                         → CSyscallSites (Capstone: where syscalls can be rewritten)
 //                         → GuestMemory
 //               Personality → LinuxABI, GuestMemory
 //               Trace → CLZ4, CCrypto, CHost (the trace format)
@@ -33,7 +34,14 @@ let package = Package(
         .target(name: "KVM", dependencies: ["CKVM", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "GuestMemory", dependencies: ["LinuxABI", "CHost"]),
         .target(name: "Personality", dependencies: ["LinuxABI", "GuestMemory", "CHost", "CGuestStub"]),
-        .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "LinuxABI", "CGuestStub", "CHost"]),
+        // Capstone decodes the functions whose syscalls the VMM rewrites (linked statically: the
+        // loader maps no extra library at start-up).
+        .target(
+            name: "CSyscallSites",
+            linkerSettings: [.unsafeFlags(["-Xlinker", "/usr/lib/x86_64-linux-gnu/libcapstone.a"])]),
+        .target(
+            name: "Machine",
+            dependencies: ["KVM", "GuestMemory", "LinuxABI", "CGuestStub", "CHost", "CSyscallSites"]),
         .target(name: "Replay", dependencies: ["Machine", "Personality", "Trace", "LinuxABI", "GuestMemory", "CHost"]),
         .target(
             name: "Regen",

@@ -36,6 +36,7 @@
 #define REVENANT_MB_REPLIED 2 /* the result is in place */
 #define REVENANT_MB_ASLEEP 3  /* the spinner sleeps (idle or parked): calls take the MMIO exit */
 #define REVENANT_MB_TAKEN 4   /* the spinner is serving the call */
+#define REVENANT_MB_OUTCOME 5 /* served, but the outcome is no plain value: the vCPU thread ends it */
 
 /* How long the stub spins for a reply before it takes the wait exit (iterations of `pause`). */
 #define REVENANT_STUB_SPIN 5000
@@ -48,6 +49,8 @@ unsigned long revenant_stub_vector_offset(unsigned vector);
 /* LSTAR targets: the plain MMIO-exit entry (VMX/SVM, ring 0) and the mailbox entry (PVM). */
 unsigned long revenant_stub_syscall_exit_offset(void);
 unsigned long revenant_stub_syscall_mailbox_offset(void);
+/* The trapless entry a rewritten syscall site's trampoline jumps to (PVM, user mode). */
+unsigned long revenant_stub_syscall_fast_offset(void);
 #endif
 
 #endif

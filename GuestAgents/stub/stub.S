@@ -13,6 +13,7 @@
  * in the mailbox and spin for the answer (no VM exit: ~3 µs instead of ≥ 22 µs per exit), with the
  * MMIO exit as fallback when the spinner is asleep or slow. Only rax, rcx and r11 change, as with
  * Linux; the user stack is never touched (popfq runs on a scratch stack in the mailbox page).
+ * syscall_fast is the same without the trap, for rewritten sites (user mode, under PVM only).
  * On VMX/SVM (untested on hardware) LSTAR = syscall_exit: the stub runs at CPL0, the VMM sets
  * rax during the exit, and sysretq returns.
  * The section is data for the host: these bytes only ever execute inside the guest.
@@ -28,6 +29,7 @@
     .globl revenant_stub_vectors
     .globl revenant_stub_syscall_exit
     .globl revenant_stub_syscall_mailbox
+    .globl revenant_stub_syscall_fast
     .p2align 12
 revenant_stub_start:
 .Lbase:
@@ -42,6 +44,17 @@ revenant_stub_syscall_exit:
     iretq
 
     .p2align 4
+revenant_stub_syscall_fast:
+    /* The trapless path (Docs/machine.md "Trapless syscalls"): a rewritten site's trampoline jumps
+       here in user mode with the call's registers and rcx = the return address, as `syscall` leaves
+       them. r11 := rflags, as `syscall` sets it (pushfq on the stub's own stack: the program's is
+       never written), then the same as through LSTAR. */
+    movq %rsp, MB+REVENANT_MB_SAVED_RSP(%rip)
+    leaq MB+REVENANT_MB_STUB_STACK(%rip), %rsp
+    pushfq
+    popq %r11
+    movq MB+REVENANT_MB_SAVED_RSP(%rip), %rsp
+    /* falls through */
 revenant_stub_syscall_mailbox:
     /* The probe call: answered right here, it measures what the hypervisor's own `syscall` trap
        costs (the floor of any syscall path), for `make bench`. */
@@ -73,9 +86,12 @@ revenant_stub_syscall_mailbox:
     movl $REVENANT_STUB_SPIN, %ecx
 1:  cmpl $REVENANT_MB_REPLIED, MB+REVENANT_MB_STATE(%rip)
     je .Lreplied
+    cmpl $REVENANT_MB_OUTCOME, MB+REVENANT_MB_STATE(%rip)
+    je .Lwait                            /* not a plain value (a signal, a fork…): the vCPU thread ends it */
     pause
     decl %ecx
     jnz 1b
+.Lwait:
     movl %eax, WINDOW+REVENANT_MMIO_WAIT(%rip)           /* wait exit: the VMM completes the call and returns for us */
     ud2
 .Lreplied:

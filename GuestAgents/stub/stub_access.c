@@ -5,6 +5,7 @@ extern const unsigned char revenant_stub_end[];
 extern const unsigned char revenant_stub_vectors[];
 extern const unsigned char revenant_stub_syscall_exit[];
 extern const unsigned char revenant_stub_syscall_mailbox[];
+extern const unsigned char revenant_stub_syscall_fast[];
 
 const unsigned char *revenant_stub_bytes(unsigned long *length)
 {
@@ -25,4 +26,9 @@ unsigned long revenant_stub_syscall_exit_offset(void)
 unsigned long revenant_stub_syscall_mailbox_offset(void)
 {
     return (unsigned long)(revenant_stub_syscall_mailbox - revenant_stub_start);
+}
+
+unsigned long revenant_stub_syscall_fast_offset(void)
+{
+    return (unsigned long)(revenant_stub_syscall_fast - revenant_stub_start);
 }

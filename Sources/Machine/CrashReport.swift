@@ -5,7 +5,9 @@ import LinuxABI
 /// (Symbolizer.swift reads them), with the recorded names of files mapped from blobs.
 extension GuestMachine {
     /// An address as "0x… (file: symbol+0x…)" when it lies in a mapped file.
-    public func describe(rip: UInt64) -> String {
+    public func describe(rip pc: UInt64) -> String {
+        // Inside a syscall trampoline: the program's own instruction it stands for.
+        let rip = rewriter?.originalAddress(pc) ?? pc
         var s = "0x\(String(rip, radix: 16))"
         if let m = space.mapping(containing: rip), let path = m.path {
             let fileOffset = rip - m.start + m.offset

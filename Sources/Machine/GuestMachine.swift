@@ -16,6 +16,13 @@ public protocol GuestKernel: AnyObject {
     /// After a `.fork` outcome, in each of the two VMM processes: `child` in the new one; `pid` is
     /// the child's (its VMM's host pid). Returns the value the call returns there.
     func forked(child: Bool, pid: Int32) -> Int64
+    /// False while the process shares its parent's memory (a vfork child before it execs): a
+    /// syscall site rewritten there would reach the parent without its trampoline.
+    var mayRewriteSyscalls: Bool { get }
+}
+
+extension GuestKernel {
+    public var mayRewriteSyscalls: Bool { true }
 }
 
 /// How a guest run ended.
@@ -92,6 +99,18 @@ public final class GuestMachine: PhysicalBacking {
     public let useMailbox: Bool
     var mailbox: SyscallMailbox?
     public var mailboxStats: (served: Int, fallbacks: Int)? { mailbox.map { ($0.servedBySpinner, $0.fallbacks) } }
+    /// Rewrites the program's `syscall` instructions into jumps to the stub's trapless entry
+    /// (SyscallRewriter); nil: every syscall traps.
+    let rewriter: SyscallRewriter?
+    /// The version of the rewriter in use, for the trace header; nil when syscalls trap.
+    public var rewriterVersion: Int? { rewriter.map { _ in SyscallRewriter.version } }
+    /// Sites rewritten, calls that came through them and calls that trapped, and why sites were
+    /// left trapping.
+    public var rewriterStats: (rewritten: Int, fast: Int, trapped: Int, refused: [String: Int])? {
+        rewriter.map {
+            ($0.stats.rewritten, $0.stats.fastCalls, $0.stats.trappedCalls, $0.stats.refusedByReason)
+        }
+    }
 
     /// Software breakpoints (Breakpoints.swift): the original byte under each int3, and the one
     /// being stepped over.
@@ -100,7 +119,12 @@ public final class GuestMachine: PhysicalBacking {
     /// Called on the vCPU thread when the guest reaches a breakpoint, before its instruction runs.
     public var onBreakpoint: ((UInt64) -> Void)?
 
-    public init(memory: UInt64, kvmPath: String = "/dev/kvm", mailbox: Bool = true) throws {
+    /// `rewriteSyscalls`: the trapless path (PVM only; the stub's fast entry is user-mode code).
+    public init(
+        memory: UInt64, kvmPath: String = "/dev/kvm", mailbox: Bool = true, rewriteSyscalls: Bool = false
+    )
+        throws
+    {
         let t0 = GuestMachine.now()
         (strategy, hypervisor) = TrapStrategy.probe()
         useMailbox = mailbox && strategy == .pvmUserStub
@@ -114,6 +138,7 @@ public final class GuestMachine: PhysicalBacking {
         } catch let e as KVMError { throw MachineError.kvm(e) }
         let layout = GuestLayout(memory: memory)
         space = try AddressSpace(layout: layout)
+        rewriter = rewriteSyscalls && strategy == .pvmUserStub ? SyscallRewriter(space: space) : nil
         slots = [Bool](
             repeating: false, count: Int((layout.size + GuestMachine.slotChunk - 1) / GuestMachine.slotChunk))
         space.backing = self
@@ -172,8 +197,13 @@ public final class GuestMachine: PhysicalBacking {
 
     /// The mailbox and its spinner thread (a forked VMM starts its own: threads do not survive fork).
     func startMailbox() {
-        guard useMailbox, let kernel = currentKernel else { return }
-        let mb = SyscallMailbox(page: space.systemArea + Int(GuestLayout.mailbox), kernel: kernel)
+        let page = space.systemArea + Int(GuestLayout.mailbox)
+        // Without a spinner the fast entry must find the mailbox asleep: its post fails and exits.
+        guard useMailbox, let kernel = currentKernel else {
+            chost_store_u32(page.assumingMemoryBound(to: UInt32.self), UInt32(REVENANT_MB_ASLEEP))
+            return
+        }
+        let mb = SyscallMailbox(page: page) { [unowned self, unowned kernel] in self.serve($0, kernel: kernel) }
         mb.start()
         mailbox = mb
     }
@@ -264,7 +294,7 @@ public final class GuestMachine: PhysicalBacking {
                     regs.pointee.r10, regs.pointee.r8, regs.pointee.r9
                 ),
                 rip: regs.pointee.rcx, rsp: regs.pointee.rsp)
-            let outcome = kernel.handle(req)
+            let outcome = serve(req, kernel: kernel)
             // A checkpoint resumed inside the call runs on a new vCPU: the call finishes there.
             return done(try finish(outcome, vcpu: self.vcpu ?? vcpu, alwaysReturn: false))
         case window + UInt64(REVENANT_MMIO_EXCEPTION):
@@ -278,6 +308,14 @@ public final class GuestMachine: PhysicalBacking {
                         signal: Signal.sigsegv,
                         what: "access to unmapped memory", rip: regs.pointee.rip, address: va), fault: true))
         }
+    }
+
+    /// Every syscall, whichever thread serves it: the rewriter sees it first (a site's first trap
+    /// rewrites it), then the kernel.
+    func serve(_ request: SyscallRequest, kernel: GuestKernel) -> SyscallOutcome {
+        rewriter?.sawCall(
+            returnAddress: request.rip, breakpoints: &breakpoints, allowed: kernel.mayRewriteSyscalls)
+        return kernel.handle(request)
     }
 
     /// The run ends with `signal`, reported with the guest's rip.
@@ -342,6 +380,7 @@ public final class GuestMachine: PhysicalBacking {
             // The breakpoints were in the old program's memory, which is gone with their int3s.
             breakpoints.removeAll()
             steppingOver = nil
+            rewriter?.reset()
             var r = kvm_regs()
             r.rip = entry
             r.rsp = stack

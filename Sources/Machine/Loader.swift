@@ -18,6 +18,9 @@ public struct LoadedProgram {
 public enum Loader {
     public static let stackSize: UInt64 = 8 << 20
 
+    /// The top of the mmap area: below the stack, one huge page of gap.
+    public static func mmapTop(_ layout: GuestLayout) -> UInt64 { layout.end - stackSize - GuestLayout.hugePage }
+
     public static func load(
         program: ProgramSpec, environment: [ByteString], atRandom: [UInt8], hwcap: UInt64,
         ids: (uid: UInt32, euid: UInt32, gid: UInt32, egid: UInt32),
@@ -33,7 +36,7 @@ public enum Loader {
         let layout = space.layout
         let stackTop = layout.end
         let stackLow = stackTop - stackSize
-        let mmapTop = stackLow - GuestLayout.hugePage
+        let mmapTop = Loader.mmapTop(layout)
         guard space.map(start: stackLow, length: stackSize, prot: PROT_READ | PROT_WRITE, backing: .anonymous) == 0
         else {
             throw .notExecutable(shownProgram, reason: "cannot map the stack")

@@ -13,13 +13,14 @@ import LinuxABI
 /// thread at a time; the state word's sequentially consistent operations order the hand-overs.
 final class SyscallMailbox: @unchecked Sendable {
     let page: UnsafeMutableRawPointer
-    unowned let kernel: GuestKernel
+    /// Serves one call (GuestMachine.serve: the rewriter, then the kernel).
+    let serveCall: (SyscallRequest) -> SyscallOutcome
     private var state: UnsafeMutablePointer<UInt32> { page.assumingMemoryBound(to: UInt32.self) }
     private var waiter: UnsafeMutablePointer<UInt32> {
         (page + Int(REVENANT_MB_WAITER)).assumingMemoryBound(to: UInt32.self)
     }
     /// A call the spinner served whose outcome is not a plain value (the process ended…).
-    static let outcomeState: UInt32 = 5
+    static let outcomeState = UInt32(REVENANT_MB_OUTCOME)
 
     private var stopFlag: UInt32 = 0
     /// Set by the spinner as its last act: `stop` waits for it, so that no spinner touches the
@@ -34,9 +35,28 @@ final class SyscallMailbox: @unchecked Sendable {
     private(set) var servedBySpinner = 0
     private(set) var fallbacks = 0
 
-    init(page: UnsafeMutableRawPointer, kernel: GuestKernel) {
+    /// A testing knob (Docs/machine.md "Trapless syscalls"): REVENANT_FORCE_FALLBACK=P makes P% of
+    /// the spinner's calls end in a fallback, half by falling asleep after the reply (the next call
+    /// exits), half by replying late (the stub gives up spinning and takes the wait exit). A replay
+    /// must not care which path a call took.
+    static let forcedFallbackPercent: UInt64 = {
+        guard let v = getenv("REVENANT_FORCE_FALLBACK"), let p = UInt64(String(cString: v)) else { return 0 }
+        return min(p, 100)
+    }()
+    private var random: UInt64 = 0x9e37_79b9_7f4a_7c15
+    private var sleepAfterReply = false
+    /// True for P% of calls (xorshift: any sequence serves).
+    private func forceFallback() -> Bool {
+        guard SyscallMailbox.forcedFallbackPercent > 0 else { return false }
+        random ^= random << 13
+        random ^= random >> 7
+        random ^= random << 17
+        return random % 100 < SyscallMailbox.forcedFallbackPercent
+    }
+
+    init(page: UnsafeMutableRawPointer, serveCall: @escaping (SyscallRequest) -> SyscallOutcome) {
         self.page = page
-        self.kernel = kernel
+        self.serveCall = serveCall
         memset(page, 0, 4096)
         chost_store_u32(state, UInt32(REVENANT_MB_ASLEEP))
     }
@@ -107,6 +127,11 @@ final class SyscallMailbox: @unchecked Sendable {
                 idleSince = monotonicNow()
                 continue
             }
+            if sleepAfterReply, s == UInt32(REVENANT_MB_IDLE) {
+                sleepAfterReply = false
+                _ = chost_cas_u32(state, s, UInt32(REVENANT_MB_ASLEEP))
+                continue
+            }
             chost_pause()
             polls += 1
             if polls & 255 == 0, s == UInt32(REVENANT_MB_IDLE), monotonicNow() - idleSince > 1_000_000 {
@@ -116,8 +141,11 @@ final class SyscallMailbox: @unchecked Sendable {
     }
 
     private func serve() {
-        let outcome = kernel.handle(request())
+        let outcome = serveCall(request())
         servedBySpinner += 1
+        if forceFallback() {
+            if random & 1 == 0 { sleepAfterReply = true } else { usleep(300) }
+        }
         if case .value(let v) = outcome {
             page.storeBytes(of: UInt64(bitPattern: v), toByteOffset: Int(REVENANT_MB_RESULT), as: UInt64.self)
             chost_store_u32(state, UInt32(REVENANT_MB_REPLIED))
@@ -164,7 +192,7 @@ final class SyscallMailbox: @unchecked Sendable {
                     parkedUntil = monotonicNow() + UInt64(nextPark) * 1_000_000
                     nextPark = min(nextPark * 2, 1000)
                     fallbacks += 1
-                    return (kernel.handle(request()), rcx, r11)
+                    return (serveCall(request()), rcx, r11)
                 }
                 // The spinner took it after all: no parking.
                 withUnsafeMutablePointer(to: &parkMillis) { chost_store_u32($0, 0) }

@@ -166,6 +166,7 @@ extension LinuxPersonality {
             channel.processForked()
             // (A vfork child's own fork: the new process is not the one its parent waits for.)
             if let inherited = vforkParent { close(inherited.fd) }
+            sharesParentMemory = flags & Self.cloneVfork != 0
             vforkParent = vfork?.childSide()
             vfork = nil
             pendingSignals = 0
@@ -190,6 +191,7 @@ extension LinuxPersonality {
     func releaseVforkParent() {
         vforkParent?.send(VforkHandoff.writtenPages(memory))
         vforkParent = nil
+        sharesParentMemory = false
     }
 
     /// A child's end noticed since the last call: SIGCHLD for the guest (delivered at this call's

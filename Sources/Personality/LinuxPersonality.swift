@@ -83,6 +83,9 @@ public final class LinuxPersonality {
     /// A vfork between the call and the host's fork; in its child, the way back to the parent.
     var vfork: VforkHandoff?
     var vforkParent: VforkHandoff.ChildSide?
+    /// A vfork child until it execs or ends: it runs in its parent's memory (in record and in
+    /// replay alike, unlike `vforkParent`, which only a live run has).
+    public internal(set) var sharesParentMemory = false
     /// What the last vfork child wrote into the memory it shared with its parent, in the parent
     /// once it goes on (the recorder logs it with the call; a replay writes it back from there).
     public internal(set) var vforkWrites: [(address: UInt64, bytes: [UInt8])] = []

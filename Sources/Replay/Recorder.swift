@@ -12,6 +12,7 @@ import Trace
 /// every write to Revenant's stdout or stderr takes a ticket from the run's ProcessOrder.
 public final class Recorder: GuestKernel {
     public let personality: LinuxPersonality
+    public var mayRewriteSyscalls: Bool { !personality.sharesParentMemory }
     public let trace: TraceDirectory
     /// This process's stream (a forked child opens its own).
     var writer: EventWriter

@@ -50,8 +50,17 @@ public final class ReplaySession {
             )
         }
         let machine: GuestMachine
-        do { machine = try GuestMachine(memory: header.memory, mailbox: mailbox) } catch {
+        do {
+            machine = try GuestMachine(
+                memory: header.memory, mailbox: mailbox, rewriteSyscalls: header.syscallRewriter != nil)
+        } catch {
             throw ReplaySetupError("\(error)")
+        }
+        if let recorded = header.syscallRewriter, recorded != machine.rewriterVersion {
+            let why =
+                machine.rewriterVersion.map { "this revenant's syscall rewriter is version \($0)" }
+                ?? "rewritten syscalls need PVM, and this machine has \(machine.hypervisor)"
+            throw ReplaySetupError("\(path) was recorded with syscall rewriter version \(recorded); \(why)")
         }
         let random = Hex.bytes(process.atRandom)
         let config = PersonalityConfig(

@@ -28,6 +28,7 @@ public final class ReplayNondeterminism: Nondeterminism {
 /// written but the trace itself and the replay's own stdout/stderr.
 public final class Replayer: GuestKernel {
     public let personality: LinuxPersonality
+    public var mayRewriteSyscalls: Bool { !personality.sharesParentMemory }
     let trace: TraceDirectory
     var reader: EventReader
     let quiet: Bool

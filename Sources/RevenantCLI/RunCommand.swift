@@ -35,10 +35,11 @@ struct SandboxOptions: ParsableArguments {
     @Option(
         name: .customLong("syscall-path"),
         help: ArgumentHelp(
-            "How syscalls reach the VMM under PVM: mailbox (a spinning VMM thread, the default) "
-                + "or exit (a VM exit each).",
-            valueName: "mailbox|exit"))
-    var syscallPath: SyscallPath = .mailbox
+            "How syscalls reach the VMM under PVM: fast (the program's syscall instructions rewritten "
+                + "to post to a spinning VMM thread without a trap; the default), trap (each syscall traps "
+                + "to the stub, which posts it) or exit (a VM exit each).",
+            valueName: "fast|trap|exit"))
+    var syscallPath: SyscallPath = .fast
 
     @Option(
         name: .customLong("max-processes"),
@@ -48,7 +49,11 @@ struct SandboxOptions: ParsableArguments {
             valueName: "N"))
     var maxProcesses = 256
 
-    enum SyscallPath: String, ExpressibleByArgument { case mailbox, exit }
+    enum SyscallPath: String, ExpressibleByArgument, CaseIterable {
+        case fast, trap, exit
+        /// `mailbox`, the name `trap` had before the fast path, still reads.
+        init?(argument: String) { self.init(rawValue: argument == "mailbox" ? "trap" : argument) }
+    }
 
     /// What the options say, for the session.
     var session: SessionOptions {
@@ -60,7 +65,8 @@ struct SandboxOptions: ParsableArguments {
         o.clearEnvironment = clearEnvironment
         o.memory = memory
         o.verbose = verbose
-        o.mailbox = syscallPath == .mailbox
+        o.mailbox = syscallPath != .exit
+        o.rewriteSyscalls = syscallPath == .fast
         o.maxProcesses = maxProcesses
         return o
     }

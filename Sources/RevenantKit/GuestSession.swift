@@ -7,7 +7,9 @@ import Personality
 import Replay
 import Trace
 
-extension LinuxPersonality: GuestKernel {}
+extension LinuxPersonality: GuestKernel {
+    public var mayRewriteSyscalls: Bool { !sharesParentMemory }
+}
 
 /// Everything one guest run needs, set up from the command line.
 public final class GuestSession {
@@ -133,7 +135,9 @@ public final class GuestSession {
         do {
             // REVENANT_KVM_DEVICE names another device node (tests use it to make KVM unavailable).
             let device = environmentValue("REVENANT_KVM_DEVICE") ?? "/dev/kvm"
-            machine = try GuestMachine(memory: memory, kvmPath: device, mailbox: options.mailbox)
+            machine = try GuestMachine(
+                memory: memory, kvmPath: device, mailbox: options.mailbox,
+                rewriteSyscalls: options.mailbox && options.rewriteSyscalls)
         } catch {
             abandon()
             throw CLIError((error as? MachineError)?.description ?? "\(error)")
@@ -191,6 +195,7 @@ public final class GuestSession {
             h.shims = shimsLoaded
             h.shimLibraries = .init(perl: execShims.perlLibrary, sqlite: execShims.sqliteLibrary)
             if keepChannel { h.keptChannel = true }
+            h.syscallRewriter = machine.rewriterVersion
             h.consoles = TraceHeader.Console.regularFiles([1, 2])
             do { try trace.writeHeader(h) } catch {
                 abandon()
@@ -309,6 +314,15 @@ public final class GuestSession {
                 \(personality.syscallCount) syscalls, \(machine.exits) exits
 
                 """)
+            if let r = machine.rewriterStats {
+                let calls = r.fast + r.trapped
+                let share = calls > 0 ? String(format: "%.1f", 100 * Double(r.fast) / Double(calls)) : "0"
+                let refused = r.refused.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }
+                FileHandleStderr.write(
+                    "revenant: syscall sites: \(r.rewritten) rewritten, \(share)% of calls without a trap "
+                        + "(\(r.fast) of \(calls))"
+                        + (refused.isEmpty ? "" : "; left trapping: " + refused.joined(separator: ", ")) + "\n")
+            }
             if let stats = machine.vcpuStats() {
                 let interesting = stats.values.filter { $0.value > 0 }.sorted { $0.key < $1.key }
                 FileHandleStderr.write(

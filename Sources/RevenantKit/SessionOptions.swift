@@ -14,6 +14,9 @@ public struct SessionOptions {
     public var verbose = false
     /// Syscalls through the mailbox (PVM), else a VM exit each.
     public var mailbox = true
+    /// The program's `syscall` instructions rewritten into jumps to the trapless entry (PVM, with
+    /// the mailbox): Docs/machine.md "Trapless syscalls".
+    public var rewriteSyscalls = true
     /// The guest's processes alive at once, the first included: a fork past it fails with EAGAIN.
     public var maxProcesses = 256
 

@@ -56,6 +56,10 @@ public struct TraceHeader: Codable, Equatable, Sendable {
             self.sqlite = sqlite
         }
     }
+    /// The version of the syscall rewriter the recording ran with (the trapless path: the program's
+    /// `syscall` instructions rewritten as they first trapped); absent when every syscall trapped.
+    /// Replay rewrites the same way, or refuses another version.
+    public var syscallRewriter: Int?
     /// `record --keep-channel`: the live channel is in the trace's `channel.live` (a debugging aid).
     public var keptChannel: Bool?
     /// Revenant's own stdout and stderr where they were regular files: where they started and

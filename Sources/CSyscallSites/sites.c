@@ -1,0 +1,253 @@
+/* The decoding half of the syscall rewriter (revenant_sites.h). */
+#define _GNU_SOURCE /* memmem */
+#include "revenant_sites.h"
+
+#include <capstone/capstone.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+static csh decoder;
+static int decoder_ok;
+static pthread_once_t decoder_once = PTHREAD_ONCE_INIT;
+
+static void open_decoder(void)
+{
+    if (cs_open(CS_ARCH_X86, CS_MODE_64, &decoder) != CS_ERR_OK) return;
+    cs_option(decoder, CS_OPT_DETAIL, CS_OPT_ON);
+    decoder_ok = 1;
+}
+
+static int in_group(const cs_insn *insn, uint8_t group)
+{
+    for (uint8_t i = 0; i < insn->detail->groups_count; i++)
+        if (insn->detail->groups[i] == group) return 1;
+    return 0;
+}
+
+/* A conditional jump with a rel8 or rel32 target (not jrcxz or loop, which have no rel32 form). */
+static int conditional_jump(const cs_insn *insn)
+{
+    const cs_x86 *x = &insn->detail->x86;
+    if (!in_group(insn, CS_GRP_JUMP) || insn->id == X86_INS_JMP || insn->id == X86_INS_JRCXZ
+        || insn->id == X86_INS_JECXZ || insn->id == X86_INS_LOOP || insn->id == X86_INS_LOOPE
+        || insn->id == X86_INS_LOOPNE)
+        return 0;
+    return x->op_count == 1 && x->operands[0].type == X86_OP_IMM;
+}
+
+/* An instruction that computes the same when it runs at another address, and falls through or
+ * (a conditional jump, re-encoded with a rel32) branches where it did. */
+static int movable(const cs_insn *insn)
+{
+    if (conditional_jump(insn)) return 1;
+    if (in_group(insn, CS_GRP_JUMP) || in_group(insn, CS_GRP_CALL) || in_group(insn, CS_GRP_RET)
+        || in_group(insn, CS_GRP_INT) || in_group(insn, CS_GRP_IRET) || in_group(insn, CS_GRP_BRANCH_RELATIVE)
+        || in_group(insn, CS_GRP_PRIVILEGE))
+        return 0;
+    const cs_x86 *x = &insn->detail->x86;
+    for (uint8_t i = 0; i < x->op_count; i++) {
+        const cs_x86_op *op = &x->operands[i];
+        if (op->type == X86_OP_MEM && (op->mem.base == X86_REG_RIP || op->mem.index == X86_REG_RIP)) return 0;
+    }
+    return insn->id != X86_INS_SYSCALL && insn->id != X86_INS_SYSENTER;
+}
+
+static int indirect_jump(const cs_insn *insn)
+{
+    if (!in_group(insn, CS_GRP_JUMP)) return 0;
+    const cs_x86 *x = &insn->detail->x86;
+    return x->op_count == 0 || x->operands[0].type != X86_OP_IMM;
+}
+
+/* The target of a direct jump or call, or 0. */
+static uint64_t direct_target(const cs_insn *insn)
+{
+    if (!in_group(insn, CS_GRP_JUMP) && !in_group(insn, CS_GRP_CALL)) return 0;
+    const cs_x86 *x = &insn->detail->x86;
+    return x->op_count == 1 && x->operands[0].type == X86_OP_IMM ? (uint64_t)x->operands[0].imm : 0;
+}
+
+int revenant_site_plan(const uint8_t *code, size_t len, uint64_t start, uint64_t site, unsigned *displaced)
+{
+    pthread_once(&decoder_once, open_decoder);
+    if (!decoder_ok) return REVENANT_SITE_NO_DECODER;
+    cs_insn *insn = cs_malloc(decoder);
+    if (!insn) return REVENANT_SITE_NO_DECODER;
+    /* The last four instructions before the site: address and size, and whether they move. */
+    uint64_t prev_addr[4] = { 0 };
+    uint16_t prev_size[4] = { 0 };
+    int prev_movable[4] = { 0 };
+    /* The function's own branches that land within 16 bytes before the site (exact: decoded). */
+    uint64_t near[64];
+    size_t nnear = 0;
+    int found = 0, indirect = 0, overflow = 0;
+    const uint8_t *p = code;
+    size_t left = len;
+    uint64_t addr = start;
+    while (left > 0) {
+        if (!cs_disasm_iter(decoder, &p, &left, &addr, insn)) break;
+        if (indirect_jump(insn)) indirect = 1;
+        uint64_t t = direct_target(insn);
+        if (t && t <= site && t + 16 > site) {
+            if (nnear < sizeof near / sizeof near[0])
+                near[nnear++] = t;
+            else
+                overflow = 1;
+        }
+        if (found) continue;
+        if (insn->address == site) {
+            if (insn->id != X86_INS_SYSCALL) break;
+            found = 1;
+            continue;
+        }
+        if (insn->address > site) break;
+        memmove(prev_addr + 1, prev_addr, 3 * sizeof prev_addr[0]);
+        memmove(prev_size + 1, prev_size, 3 * sizeof prev_size[0]);
+        memmove(prev_movable + 1, prev_movable, 3 * sizeof prev_movable[0]);
+        prev_addr[0] = insn->address;
+        prev_size[0] = insn->size;
+        prev_movable[0] = movable(insn);
+    }
+    int decoded_all = left == 0;
+    cs_free(insn, 1);
+    if (!found || !decoded_all) return REVENANT_SITE_NOT_DECODED;
+    if (indirect) return REVENANT_SITE_INDIRECT_JUMP;
+    unsigned bytes = 0;
+    for (int i = 0; i < 4 && bytes < 3; i++) {
+        if (prev_size[i] == 0 || !prev_movable[i] || prev_addr[i] + prev_size[i] != site - bytes)
+            return REVENANT_SITE_UNMOVABLE;
+        bytes += prev_size[i];
+    }
+    if (bytes < 3 || bytes > 15) return REVENANT_SITE_UNMOVABLE;
+    if (overflow) return REVENANT_SITE_BRANCH_TARGET;
+    for (size_t i = 0; i < nnear; i++)
+        if (near[i] > site - bytes && near[i] <= site) return REVENANT_SITE_BRANCH_TARGET;
+    *displaced = bytes;
+    return REVENANT_SITE_OK;
+}
+
+size_t revenant_site_relocate(const uint8_t *code, unsigned length, uint64_t from, uint64_t at, uint8_t *out,
+                              size_t max)
+{
+    pthread_once(&decoder_once, open_decoder);
+    if (!decoder_ok) return 0;
+    cs_insn *insn = cs_malloc(decoder);
+    if (!insn) return 0;
+    size_t n = 0, left = length;
+    const uint8_t *p = code;
+    uint64_t addr = from;
+    while (left > 0 && cs_disasm_iter(decoder, &p, &left, &addr, insn)) {
+        if (conditional_jump(insn)) {
+            /* jcc rel32: 0f 80+cc. The condition code is the low nibble of the rel8 (7x) or rel32 (0f 8x)
+             * opcode. */
+            uint8_t cc = (insn->bytes[0] == 0x0f ? insn->bytes[1] : insn->bytes[0]) & 0x0f;
+            int64_t rel = (int64_t)(insn->detail->x86.operands[0].imm - (int64_t)(at + n + 6));
+            if (n + 6 > max || rel != (int32_t)rel || (insn->bytes[0] != 0x0f && (insn->bytes[0] & 0xf0) != 0x70)) {
+                n = 0;
+                break;
+            }
+            int32_t r = (int32_t)rel;
+            out[n] = 0x0f;
+            out[n + 1] = (uint8_t)(0x80 | cc);
+            memcpy(out + n + 2, &r, 4);
+            n += 6;
+        } else {
+            if (n + insn->size > max) {
+                n = 0;
+                break;
+            }
+            memcpy(out + n, insn->bytes, insn->size);
+            n += insn->size;
+        }
+    }
+    if (left != 0) n = 0;
+    cs_free(insn, 1);
+    return n;
+}
+
+int revenant_site_branches_into(const uint8_t *code, size_t len, uint64_t start, uint64_t lo, uint64_t hi)
+{
+    pthread_once(&decoder_once, open_decoder);
+    if (!decoder_ok) return 1;
+    cs_insn *insn = cs_malloc(decoder);
+    if (!insn) return 1;
+    const uint8_t *p = code;
+    size_t left = len;
+    uint64_t addr = start;
+    int into = 0;
+    while (!into && left > 0 && cs_disasm_iter(decoder, &p, &left, &addr, insn)) {
+        uint64_t t = direct_target(insn);
+        into = t > lo && t <= hi;
+    }
+    cs_free(insn, 1);
+    return into || left != 0;
+}
+
+static int compare_offsets(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Whether a branch ending at offset `end` with displacement `rel` lands within 16 bytes before a
+ * syscall pair (sorted offsets `sites`); its target offset in *target. */
+static int near_site(const size_t *sites, size_t n, size_t len, size_t end, int64_t rel, size_t *target)
+{
+    int64_t t = (int64_t)end + rel;
+    if (t < 0 || (uint64_t)t >= len) return 0;
+    size_t lo = 0, hi = n;
+    while (lo < hi) { /* the first site at or after t */
+        size_t mid = (lo + hi) / 2;
+        if (sites[mid] < (size_t)t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == n || sites[lo] - (size_t)t > 16) return 0;
+    *target = (size_t)t;
+    return 1;
+}
+
+size_t revenant_site_scan_targets(const uint8_t *code, size_t len, uint64_t start, uint64_t *out, size_t max)
+{
+    size_t n = 0, cap = 64;
+    size_t *sites = malloc(cap * sizeof *sites);
+    if (!sites) return 0;
+    for (const uint8_t *q = code; len >= 2 && (q = memmem(q, len - (size_t)(q - code), "\x0f\x05", 2)); q++) {
+        if (n == cap) {
+            size_t *grown = realloc(sites, 2 * cap * sizeof *sites);
+            if (!grown) break;
+            sites = grown;
+            cap *= 2;
+        }
+        sites[n++] = (size_t)(q - code);
+    }
+    qsort(sites, n, sizeof *sites, compare_offsets);
+    size_t found = 0;
+    for (size_t i = 0; n > 0 && i + 2 <= len; i++) {
+        uint8_t b = code[i];
+        int64_t rel;
+        size_t end;
+        if ((b == 0xe8 || b == 0xe9) && i + 5 <= len) {
+            int32_t r;
+            memcpy(&r, code + i + 1, 4);
+            rel = r;
+            end = i + 5;
+        } else if (b == 0x0f && (code[i + 1] & 0xf0) == 0x80 && i + 6 <= len) {
+            int32_t r;
+            memcpy(&r, code + i + 2, 4);
+            rel = r;
+            end = i + 6;
+        } else {
+            continue;
+        }
+        size_t target;
+        if (near_site(sites, n, len, end, rel, &target)) {
+            if (found < max) out[found] = start + target;
+            found++;
+        }
+    }
+    free(sites);
+    return found;
+}
