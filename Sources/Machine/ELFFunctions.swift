@@ -25,9 +25,11 @@ enum ELFFunctions {
             else { return nil }
             let start = hdr &+ UInt64(bitPattern: Int64(loc)), fde = hdr &+ UInt64(bitPattern: Int64(rel))
             guard let length = try? space.load(UInt32.self, at: fde), length != 0xffff_ffff,
+                let ciePointer = try? space.load(UInt32.self, at: fde + 4),
                 let begin = try? space.load(Int32.self, at: fde + 8),
                 let range = try? space.load(UInt32.self, at: fde + 12),
-                fde + 8 &+ UInt64(bitPattern: Int64(begin)) == start
+                fde + 8 &+ UInt64(bitPattern: Int64(begin)) == start,
+                !isSignalFrame(cie: fde + 4 - UInt64(ciePointer), space: space)
             else { return nil }
             return start..<(start + UInt64(range))
         }
@@ -44,6 +46,17 @@ enum ELFFunctions {
             $0.overlaps(window) && $0 != containing
         }
         return (containing, neighbours)
+    }
+
+    /// A CIE whose augmentation has `S`: its FDEs describe signal trampolines (`__restore_rt`), and
+    /// start one byte before their code, for unwinders that look up return address − 1. Decoding
+    /// from there would misread the instructions, so such functions have no bounds here.
+    static func isSignalFrame(cie: UInt64, space: AddressSpace) -> Bool {
+        // length, CIE id (0), version, then the NUL-terminated augmentation string.
+        guard let id = try? space.load(UInt32.self, at: cie + 4), id == 0,
+            let augmentation = try? space.cString(at: cie + 9, max: 16)
+        else { return true }
+        return augmentation.contains(UInt8(ascii: "S"))
     }
 
     /// Where the mapped file's `.eh_frame_hdr` is: its ELF header is mapped at file offset 0 just

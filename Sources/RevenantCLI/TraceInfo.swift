@@ -13,6 +13,9 @@ struct TraceSummary {
     var bySyscall: [String: UInt64] = [:]
     var status: Int32?
     var nanoseconds: UInt64?
+    /// The first process's syscall rewriter figures (events version 5): sites rewritten, calls
+    /// without a trap, calls that trapped.
+    var syscallPath: (rewritten: UInt64, fast: UInt64, trapped: UInt64)?
     var truncatedAt: UInt64?
     var headerBytes = 0, eventBytes = 0, blobs = 0, blobBytes = 0
     var syscallEventBytes = 0, writtenBytes = 0
@@ -39,6 +42,13 @@ struct TraceSummary {
                 {
                     status = Int32(truncatingIfNeeded: unzigzag(s))
                     nanoseconds = ns
+                    var at = n
+                    at += readVarint(e.payload, at)?.1 ?? 0
+                    if let (r, a) = readVarint(e.payload, at), let (f, b) = readVarint(e.payload, at + a),
+                        let (t, _) = readVarint(e.payload, at + a + b)
+                    {
+                        syscallPath = (r, f, t)
+                    }
                 }
             }
         } catch { throw CLIError("\(path): \(error)") }
@@ -158,6 +168,12 @@ func describeTrace(_ path: String, json: Bool) throws {
                     "{\"statements\":\($0.statementCount),\"fast_replay\":\($0.meta("fast_replay") == "yes")}"
                 } ?? "null"))
         o.append("\"trap_strategy\":\(q(h.trapStrategy))")
+        o.append("\"syscall_rewriter\":\(h.syscallRewriter.map(String.init) ?? "null")")
+        o.append(
+            "\"syscall_sites\":"
+                + (s.syscallPath.map {
+                    "{\"rewritten\":\($0.rewritten),\"fast_calls\":\($0.fast),\"trapped_calls\":\($0.trapped)}"
+                } ?? "null"))
         o.append("\"hypervisor\":\(q(h.hypervisor))")
         let leaves: [String] = h.cpuid.map {
             "{\"leaf\":\($0.leaf),\"subleaf\":\($0.subleaf),"
@@ -203,8 +219,21 @@ func describeTrace(_ path: String, json: Bool) throws {
         shims:          \(shimsText)
         index:          \(indexText)
         trap strategy:  \(h.trapStrategy) (\(h.hypervisor))
+        syscall path:   \(syscallPathText(h, s))
         CPU signature:  \(vendor), \(family), \(h.cpuid.count) CPUID leaves
         """)
+}
+
+/// Whether the recording rewrote syscalls, and what that gave its first process.
+func syscallPathText(_ h: TraceHeader, _ s: TraceSummary) -> String {
+    guard let version = h.syscallRewriter else { return "trap (no syscall instruction rewritten)" }
+    var text = "fast (rewriter version \(version))"
+    if let p = s.syscallPath {
+        let calls = p.fast + p.trapped
+        let share = calls > 0 ? String(format: "%.1f", 100 * Double(p.fast) / Double(calls)) : "0"
+        text += ": \(p.rewritten) sites rewritten, \(share)% of the first process's calls without a trap"
+    }
+    return text
 }
 
 /// A JSON string literal.

@@ -259,6 +259,7 @@ public final class GuestSession {
             throw CLIError("\(error)")
         }
         let elapsed = monotonicNanos() - t0
+        let syscallPathFigures = machine.rewriterStats.map { ($0.rewritten, $0.fast, $0.trapped) }
         personality.shutdown()
         if personality.isForkedChild {
             // A child's stream ends as the first process's does; a failure is the first VMM's to
@@ -266,7 +267,8 @@ public final class GuestSession {
             if let recorder {
                 do {
                     if let failure = recorder.failure { throw failure }
-                    try recorder.finish(status: termination.exitStatus, nanoseconds: elapsed)
+                    try recorder.finish(
+                        status: termination.exitStatus, nanoseconds: elapsed, syscallPath: syscallPathFigures)
                 } catch {
                     FileHandleStderr.write("revenant: recording process \(personality.processID) failed: \(error)\n")
                     recorder.order.failed = true
@@ -290,7 +292,10 @@ public final class GuestSession {
                     throw CLIError("recording failed: \(error)")
                 }
             }
-            do { try recorder.finish(status: termination.exitStatus, nanoseconds: elapsed) } catch {
+            do {
+                try recorder.finish(
+                    status: termination.exitStatus, nanoseconds: elapsed, syscallPath: syscallPathFigures)
+            } catch {
                 throw CLIError("recording failed: \(error)")
             }
         }

@@ -9,7 +9,7 @@ public enum EventStreamFormat {
     /// 2 added the exec event and outcome (execve); 3 the process and order events and the fork
     /// outcome (child processes); 4 the stamp event (a run's calls in one order). Older streams
     /// are read as they are.
-    public static let version: UInt32 = 4
+    public static let version: UInt32 = 5
     public static let oldestReadable: UInt32 = 1
     public static let preambleSize = 16
     public static let chunkMagic: UInt32 = 0x4B43_5652  // "RVCK"

@@ -3,7 +3,9 @@
  *   - after a rewritten `mov $nr,%eax; syscall`, rcx is the return address, r11 the flags before
  *     the call, and the red zone below rsp is untouched, on the first (trapping) call and after;
  *   - a site that a branch jumps into, and one after a rip-relative load, keep working (they must
- *     be left trapping: a patch there would break them).
+ *     be left trapping: a patch there would break them);
+ *   - with the argument `crash`: a fault in an instruction moved into a trampoline is reported at
+ *     the program's own instruction.
  * Built with -mno-red-zone, so that the pattern below rsp is the test's alone. */
 #include <stdio.h>
 #include <string.h>
@@ -68,7 +70,21 @@ static long after_rip_relative(void) {
     return r;
 }
 
-int main(void) {
+/* The instruction before this site loads the syscall number through `p`: in a trampoline, it
+ * faults there once `p` is bad, and the crash report must name this function, not the trampoline. */
+__attribute__((noinline)) static long load_then_syscall(const int *p) {
+    long r;
+    __asm__ volatile("movl 16(%1), %%eax\n\tsyscall" : "=a"(r) : "r"(p) : "rcx", "r11", "memory");
+    return r;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "crash") == 0) {
+        int numbers[5] = {0, 0, 0, 0, 39};
+        printf("load then syscall: %s\n", load_then_syscall(numbers) == getpid() ? "right" : "wrong");
+        fflush(stdout);
+        return (int)load_then_syscall((const int *)8);
+    }
     int pid = getpid(), ppid = getppid();
     int bad_pid = 0, bad_rcx = 0, bad_r11 = 0, bad_red = 0;
     for (int i = 0; i < 2000; i++) {

@@ -57,6 +57,17 @@ final class RecordReplayTests: XCTestCase {
     func recordThenReplay(
         _ name: String, command: [String], stdin: URL?, env: [String: String] = [:], extra: [URL] = []
     ) throws -> (Result, Result) {
+        let (recorded, replayed, _) = try recordThenReplayTwice(
+            name, command: command, stdin: stdin, env: env, extra: extra)
+        return (recorded, replayed)
+    }
+
+    /// As `recordThenReplay`, and a second replay in which the spinner falls asleep or answers late
+    /// at random calls (REVENANT_FORCE_FALLBACK): each call then takes another path than it did in
+    /// the first replay, which must not change a byte.
+    func recordThenReplayTwice(
+        _ name: String, command: [String], stdin: URL?, env: [String: String] = [:], extra: [URL] = []
+    ) throws -> (Result, Result, Result) {
         let work = base.appendingPathComponent("work-\(name)")
         try FileManager.default.copyItem(at: corpus.appendingPathComponent("fixtures"), to: work)
         for f in extra { try FileManager.default.copyItem(at: f, to: work.appendingPathComponent(f.lastPathComponent)) }
@@ -66,7 +77,9 @@ final class RecordReplayTests: XCTestCase {
         let elsewhere = base.appendingPathComponent("elsewhere")
         try? FileManager.default.createDirectory(at: elsewhere, withIntermediateDirectories: true)
         let replayed = try revenant(["replay", trace.path], cwd: elsewhere, stdin: nil)
-        return (recorded, replayed)
+        let fallbacks = try revenant(
+            ["replay", trace.path], cwd: elsewhere, stdin: nil, env: ["REVENANT_FORCE_FALLBACK": "30"])
+        return (recorded, replayed, fallbacks)
     }
 
     func lines(_ url: URL) -> [String] {
@@ -107,7 +120,7 @@ final class RecordReplayTests: XCTestCase {
                     command = ["/usr/bin/sqlite3", "test.db"]
                     stdin = dir.appendingPathComponent(file)
                 }
-                let (rec, rep) = try recordThenReplay(
+                let (rec, rep, fallbacks) = try recordThenReplayTwice(
                     "\(kind)-\(name)", command: command, stdin: stdin, env: env, extra: extra)
                 // The recorded run must be the real one (the status the corpus expects natively).
                 let statusFile = dir.appendingPathComponent("\(name).status")
@@ -120,12 +133,13 @@ final class RecordReplayTests: XCTestCase {
                     failures.append(
                         "\(kind)/\(name): recorded status \(rec.status), expected \(expected): \(recordedStderr)")
                 }
-                if rec != rep {
+                for (what, replayed) in [("replay", rep), ("replay with forced fallbacks", fallbacks)]
+                where rec != replayed {
                     let why =
-                        rep.status != rec.status
-                        ? "status \(rec.status) recorded, \(rep.status) replayed" : "output differs"
-                    let replayStderr = String(decoding: rep.stderr.suffix(400), as: UTF8.self)
-                    failures.append("\(kind)/\(name): \(why); replay stderr: \(replayStderr)")
+                        replayed.status != rec.status
+                        ? "status \(rec.status) recorded, \(replayed.status) replayed" : "output differs"
+                    let replayStderr = String(decoding: replayed.stderr.suffix(400), as: UTF8.self)
+                    failures.append("\(kind)/\(name) \(what): \(why); replay stderr: \(replayStderr)")
                 }
             }
         }
@@ -325,7 +339,7 @@ final class RecordReplayTests: XCTestCase {
         p.executableURL = try revenantBinary()
         p.arguments = [
             "record", "-o", trace.path, "--", "/usr/bin/perl", "-e",
-            #"$| = 1; for (1..1000000) { print "line $_\n"; select undef, undef, undef, 0.0001 if $_ % 50 == 0 }"#,
+            #"$| = 1; for (1..1000000000) { print "line $_\n"; select undef, undef, undef, 0.0001 if $_ % 50 == 0 }"#,
         ]
         p.currentDirectoryURL = base
         p.standardOutput = FileHandle.nullDevice

@@ -57,8 +57,9 @@ enum ShimChecks {
         return out
     }
 
-    /// After `record --keep-channel`: regen gives the live channel byte for byte; the trace
-    /// holds no channel call; for deterministic runs the statements equal the native log's.
+    /// After `record --keep-channel`: regen gives the live channel byte for byte (its replay made
+    /// to take the fallback paths at random calls: REVENANT_FORCE_FALLBACK); the trace holds no
+    /// channel call; for deterministic runs the statements equal the native log's.
     static func afterRecord(
         revenant: URL, trace: URL, nativeLog: URL, deterministic: Bool, scratch: URL, timeout: TimeInterval
     ) -> [String] {
@@ -66,8 +67,9 @@ enum ShimChecks {
         let regenOut = scratch.appendingPathComponent("regen-channel.bin")
         let r = ProcessRunner.run(
             executable: revenant.path, arguments: ["regen", "-q", trace.path, "--channel-out", regenOut.path],
-            directory: scratch, environment: ProcessInfo.processInfo.environment, stdinPath: "/dev/null",
-            stdoutFile: scratch.appendingPathComponent("regen.stdout"),
+            directory: scratch,
+            environment: ProcessInfo.processInfo.environment.merging(["REVENANT_FORCE_FALLBACK": "30"]) { $1 },
+            stdinPath: "/dev/null", stdoutFile: scratch.appendingPathComponent("regen.stdout"),
             stderrFile: scratch.appendingPathComponent("regen.stderr"), timeout: timeout)
         guard r.status == 0 else {
             return ["regen exited \(r.status): \(String(decoding: r.stderr.suffix(400), as: UTF8.self))"]
