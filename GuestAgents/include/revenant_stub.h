@@ -19,15 +19,18 @@
 #define REVENANT_MMIO_EXCEPTION 8 /* a CPU exception: its frame is on the exception stack */
 #define REVENANT_MMIO_WAIT 16     /* a mailbox request the spinner has not answered yet */
 
-/* The mailbox page shared by the stub and the VMM's spinner thread: byte offsets. */
-#define REVENANT_MB_STATE 0  /* u32: one of the REVENANT_MB_* states below */
-#define REVENANT_MB_WAITER 4 /* u32: 1 while the vCPU thread futex-waits for the reply */
-#define REVENANT_MB_NR 8
-#define REVENANT_MB_ARGS 16 /* six u64: rdi rsi rdx r10 r8 r9 */
-#define REVENANT_MB_RCX 64
-#define REVENANT_MB_R11 72
-#define REVENANT_MB_RESULT 80
+/* The mailbox page shared by the stub and the VMM's spinner thread: byte offsets. A call and its
+ * reply travel in the first cache line alone (state, number, return address, arguments; the
+ * result over the first argument): each line the other side wrote costs a transfer between cores,
+ * the larger part of a call's round trip. The rest is read rarely or by one side only. */
+#define REVENANT_MB_STATE 0         /* u32: one of the REVENANT_MB_* states below */
+#define REVENANT_MB_NR 4            /* u32: the syscall number, from eax (as Linux takes it) */
+#define REVENANT_MB_RCX 8           /* u64: the return address (rcx, as `syscall` sets it) */
+#define REVENANT_MB_ARGS 16         /* six u64: rdi rsi rdx r10 r8 r9 */
+#define REVENANT_MB_RESULT 16       /* u64: the reply, over rdi */
+#define REVENANT_MB_R11 64          /* u64: the caller's rflags */
 #define REVENANT_MB_SAVED_RSP 96    /* u64: the program's rsp while the stub uses its own stack */
+#define REVENANT_MB_WAITER 128      /* u32: 1 while the vCPU thread futex-waits for the reply */
 #define REVENANT_MB_STUB_STACK 4096 /* top of the stub's scratch stack (it uses 8 bytes below) */
 
 /* Mailbox states. */

@@ -72,7 +72,7 @@ revenant_stub_syscall_mailbox:
     je .Lexit_path
     movq %rcx, MB+REVENANT_MB_RCX(%rip)
     movq %r11, MB+REVENANT_MB_R11(%rip)
-    movq %rax, MB+REVENANT_MB_NR(%rip)
+    movl %eax, MB+REVENANT_MB_NR(%rip)
     movq %rdi, MB+REVENANT_MB_ARGS(%rip)
     movq %rsi, MB+REVENANT_MB_ARGS+8(%rip)
     movq %rdx, MB+REVENANT_MB_ARGS+16(%rip)
@@ -113,7 +113,7 @@ revenant_stub_syscall_mailbox:
     xorl %eax, %eax
     jmp .Lreturn
 .Lpost_failed:
-    movq MB+REVENANT_MB_NR(%rip), %rax
+    movl MB+REVENANT_MB_NR(%rip), %eax
     movq MB+REVENANT_MB_RCX(%rip), %rcx
 .Lexit_path:
     movl %eax, WINDOW+REVENANT_MMIO_SYSCALL(%rip)

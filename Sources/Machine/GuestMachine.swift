@@ -287,8 +287,9 @@ public final class GuestMachine: PhysicalBacking {
             return done(try finish(outcome, vcpu: vcpu, alwaysReturn: true))
         case window + UInt64(REVENANT_MMIO_SYSCALL):
             mailbox?.noteExitPath()
+            // Linux takes the number from eax (do_syscall_64's int nr), and so does the mailbox.
             let req = SyscallRequest(
-                number: regs.pointee.rax,
+                number: UInt64(UInt32(truncatingIfNeeded: regs.pointee.rax)),
                 args: (
                     regs.pointee.rdi, regs.pointee.rsi, regs.pointee.rdx,
                     regs.pointee.r10, regs.pointee.r8, regs.pointee.r9

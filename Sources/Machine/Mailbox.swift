@@ -22,11 +22,19 @@ final class SyscallMailbox: @unchecked Sendable {
     /// A call the spinner served whose outcome is not a plain value (the process ended…).
     static let outcomeState = UInt32(REVENANT_MB_OUTCOME)
 
-    private var stopFlag: UInt32 = 0
+    /// Words the spinner and the vCPU thread share, kept out of Swift's exclusivity checks (the
+    /// spinner reads them on every turn of its loop, where the checks cost half its time): stop,
+    /// exited, park milliseconds.
+    private let words: UnsafeMutablePointer<UInt32> = {
+        let w = UnsafeMutablePointer<UInt32>.allocate(capacity: 3)
+        w.initialize(repeating: 0, count: 3)
+        return w
+    }()
+    private var stopWord: UnsafeMutablePointer<UInt32> { words }
     /// Set by the spinner as its last act: `stop` waits for it, so that no spinner touches the
     /// mailbox page after the machine that owns it is gone.
-    private var exitedFlag: UInt32 = 0
-    private var parkMillis: UInt32 = 0
+    private var exitedWord: UnsafeMutablePointer<UInt32> { words + 1 }
+    private var parkWord: UnsafeMutablePointer<UInt32> { words + 2 }
     // Owned by the vCPU thread.
     private var parkedUntil: UInt64 = 0
     private var nextPark: UInt32 = 20
@@ -44,7 +52,6 @@ final class SyscallMailbox: @unchecked Sendable {
         return min(p, 100)
     }()
     private var random: UInt64 = 0x9e37_79b9_7f4a_7c15
-    private var sleepAfterReply = false
     /// True for P% of calls (xorshift: any sequence serves).
     private func forceFallback() -> Bool {
         guard SyscallMailbox.forcedFallbackPercent > 0 else { return false }
@@ -53,6 +60,8 @@ final class SyscallMailbox: @unchecked Sendable {
         random ^= random << 17
         return random % 100 < SyscallMailbox.forcedFallbackPercent
     }
+
+    deinit { words.deallocate() }
 
     init(page: UnsafeMutableRawPointer, serveCall: @escaping (SyscallRequest) -> SyscallOutcome) {
         self.page = page
@@ -71,7 +80,7 @@ final class SyscallMailbox: @unchecked Sendable {
                 chost_block_forwarded_signals()
                 chost_make_kickable()
                 mb.spin()
-                withUnsafeMutablePointer(to: &mb.exitedFlag) { chost_store_u32($0, 1) }
+                chost_store_u32(mb.exitedWord, 1)
             }, me)
         started = true
     }
@@ -79,24 +88,24 @@ final class SyscallMailbox: @unchecked Sendable {
 
     /// Stop the spinner and wait until it has left the mailbox page.
     func stop() {
-        withUnsafeMutablePointer(to: &stopFlag) { chost_store_u32($0, 1) }
+        chost_store_u32(stopWord, 1)
         chost_store_u32(state, UInt32(REVENANT_MB_ASLEEP))
         chost_futex_wake(state)
         guard started else { return }
         // Bounded: a forked copy of this process has no spinner thread to wait for.
-        for _ in 0..<20_000 where withUnsafeMutablePointer(to: &exitedFlag, { chost_load_u32($0) }) == 0 {
+        for _ in 0..<20_000 where chost_load_u32(exitedWord) == 0 {
             chost_futex_wake(state)
             usleep(50)
         }
     }
 
-    private var stopped: Bool { withUnsafeMutablePointer(to: &stopFlag) { chost_load_u32($0) != 0 } }
+    private var stopped: Bool { chost_load_u32(stopWord) != 0 }
 
     private func request() -> SyscallRequest {
         func word(_ off: Int32) -> UInt64 { page.load(fromByteOffset: Int(off), as: UInt64.self) }
         let a = Int32(REVENANT_MB_ARGS)
         return SyscallRequest(
-            number: word(Int32(REVENANT_MB_NR)),
+            number: UInt64(page.load(fromByteOffset: Int(REVENANT_MB_NR), as: UInt32.self)),
             args: (word(a), word(a + 8), word(a + 16), word(a + 24), word(a + 32), word(a + 40)),
             rip: word(Int32(REVENANT_MB_RCX)))
     }
@@ -106,20 +115,21 @@ final class SyscallMailbox: @unchecked Sendable {
     private func spin() {
         var idleSince = monotonicNow()
         var polls = 0
+        var sleepAfterReply = false
         while !stopped {
             let s = chost_load_acquire_u32(state)
             if s == UInt32(REVENANT_MB_POSTED) {
                 if chost_cas_u32(state, s, UInt32(REVENANT_MB_TAKEN)) != 0 {
-                    serve()
+                    sleepAfterReply = serve()
                     idleSince = monotonicNow()
                 }
                 continue
             }
             if s == UInt32(REVENANT_MB_ASLEEP) {
-                let park = withUnsafeMutablePointer(to: &parkMillis) { chost_load_u32($0) }
+                let park = chost_load_u32(parkWord)
                 if park > 0 {
                     _ = chost_futex_wait(state, s, UInt64(park) * 1_000_000)
-                    withUnsafeMutablePointer(to: &parkMillis) { chost_store_u32($0, 0) }
+                    chost_store_u32(parkWord, 0)
                     _ = chost_cas_u32(state, s, UInt32(REVENANT_MB_IDLE))
                 } else {
                     _ = chost_futex_wait(state, s, 0)
@@ -140,9 +150,12 @@ final class SyscallMailbox: @unchecked Sendable {
         }
     }
 
-    private func serve() {
+    /// Serve the posted call; true when the spinner is to fall asleep once the stub has the reply
+    /// (a forced fallback).
+    private func serve() -> Bool {
         let outcome = serveCall(request())
         servedBySpinner += 1
+        var sleepAfterReply = false
         if forceFallback() {
             if random & 1 == 0 { sleepAfterReply = true } else { usleep(300) }
         }
@@ -154,6 +167,7 @@ final class SyscallMailbox: @unchecked Sendable {
             chost_store_u32(state, SyscallMailbox.outcomeState)
         }
         if chost_load_u32(waiter) != 0 { chost_futex_wake(state) }
+        return sleepAfterReply
     }
 
     // MARK: vCPU thread
@@ -187,7 +201,7 @@ final class SyscallMailbox: @unchecked Sendable {
             }
             if s == UInt32(REVENANT_MB_POSTED), monotonicNow() - start > 1_000_000 {
                 // Starved: take the call back, park the spinner, and serve it here.
-                withUnsafeMutablePointer(to: &parkMillis) { chost_store_u32($0, nextPark) }
+                chost_store_u32(parkWord, nextPark)
                 if chost_cas_u32(state, s, UInt32(REVENANT_MB_ASLEEP)) != 0 {
                     parkedUntil = monotonicNow() + UInt64(nextPark) * 1_000_000
                     nextPark = min(nextPark * 2, 1000)
@@ -195,7 +209,7 @@ final class SyscallMailbox: @unchecked Sendable {
                     return (serveCall(request()), rcx, r11)
                 }
                 // The spinner took it after all: no parking.
-                withUnsafeMutablePointer(to: &parkMillis) { chost_store_u32($0, 0) }
+                chost_store_u32(parkWord, 0)
                 continue
             }
             if s == UInt32(REVENANT_MB_TAKEN), !kicked, chost_signal_pending() != 0 {
