@@ -68,7 +68,8 @@ static uint64_t direct_target(const cs_insn *insn)
     return x->op_count == 1 && x->operands[0].type == X86_OP_IMM ? (uint64_t)x->operands[0].imm : 0;
 }
 
-int revenant_site_plan(const uint8_t *code, size_t len, uint64_t start, uint64_t site, unsigned *displaced)
+int revenant_site_plan(const uint8_t *code, size_t len, uint64_t start, uint64_t site, unsigned *displaced,
+                       uint64_t *outward, size_t *noutward)
 {
     pthread_once(&decoder_once, open_decoder);
     if (!decoder_ok) return REVENANT_SITE_NO_DECODER;
@@ -82,6 +83,7 @@ int revenant_site_plan(const uint8_t *code, size_t len, uint64_t start, uint64_t
     uint64_t near[64];
     size_t nnear = 0;
     int found = 0, indirect = 0, overflow = 0;
+    size_t outs = 0;
     const uint8_t *p = code;
     size_t left = len;
     uint64_t addr = start;
@@ -89,6 +91,16 @@ int revenant_site_plan(const uint8_t *code, size_t len, uint64_t start, uint64_t
         if (!cs_disasm_iter(decoder, &p, &left, &addr, insn)) break;
         if (indirect_jump(insn)) indirect = 1;
         uint64_t t = direct_target(insn);
+        /* A jump out of the function (to its cold part, or a tail call): the caller checks what
+         * lies there, since a cold part jumps back in. Calls return after themselves. */
+        if (t && (t < start || t >= start + len) && in_group(insn, CS_GRP_JUMP)) {
+            size_t k = 0;
+            while (k < outs && outward[k] != t) k++;
+            if (k == outs && outs < *noutward)
+                outward[outs++] = t;
+            else if (k == outs)
+                overflow = 1;
+        }
         if (t && t <= site && t + 16 > site) {
             if (nnear < sizeof near / sizeof near[0])
                 near[nnear++] = t;
@@ -121,6 +133,7 @@ int revenant_site_plan(const uint8_t *code, size_t len, uint64_t start, uint64_t
     }
     if (bytes < 3 || bytes > 15) return REVENANT_SITE_UNMOVABLE;
     if (overflow) return REVENANT_SITE_BRANCH_TARGET;
+    *noutward = outs;
     for (size_t i = 0; i < nnear; i++)
         if (near[i] > site - bytes && near[i] <= site) return REVENANT_SITE_BRANCH_TARGET;
     *displaced = bytes;
@@ -182,72 +195,4 @@ int revenant_site_branches_into(const uint8_t *code, size_t len, uint64_t start,
     }
     cs_free(insn, 1);
     return into || left != 0;
-}
-
-static int compare_offsets(const void *a, const void *b)
-{
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Whether a branch ending at offset `end` with displacement `rel` lands within 16 bytes before a
- * syscall pair (sorted offsets `sites`); its target offset in *target. */
-static int near_site(const size_t *sites, size_t n, size_t len, size_t end, int64_t rel, size_t *target)
-{
-    int64_t t = (int64_t)end + rel;
-    if (t < 0 || (uint64_t)t >= len) return 0;
-    size_t lo = 0, hi = n;
-    while (lo < hi) { /* the first site at or after t */
-        size_t mid = (lo + hi) / 2;
-        if (sites[mid] < (size_t)t)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo == n || sites[lo] - (size_t)t > 16) return 0;
-    *target = (size_t)t;
-    return 1;
-}
-
-size_t revenant_site_scan_targets(const uint8_t *code, size_t len, uint64_t start, uint64_t *out, size_t max)
-{
-    size_t n = 0, cap = 64;
-    size_t *sites = malloc(cap * sizeof *sites);
-    if (!sites) return 0;
-    for (const uint8_t *q = code; len >= 2 && (q = memmem(q, len - (size_t)(q - code), "\x0f\x05", 2)); q++) {
-        if (n == cap) {
-            size_t *grown = realloc(sites, 2 * cap * sizeof *sites);
-            if (!grown) break;
-            sites = grown;
-            cap *= 2;
-        }
-        sites[n++] = (size_t)(q - code);
-    }
-    qsort(sites, n, sizeof *sites, compare_offsets);
-    size_t found = 0;
-    for (size_t i = 0; n > 0 && i + 2 <= len; i++) {
-        uint8_t b = code[i];
-        int64_t rel;
-        size_t end;
-        if ((b == 0xe8 || b == 0xe9) && i + 5 <= len) {
-            int32_t r;
-            memcpy(&r, code + i + 1, 4);
-            rel = r;
-            end = i + 5;
-        } else if (b == 0x0f && (code[i + 1] & 0xf0) == 0x80 && i + 6 <= len) {
-            int32_t r;
-            memcpy(&r, code + i + 2, 4);
-            rel = r;
-            end = i + 6;
-        } else {
-            continue;
-        }
-        size_t target;
-        if (near_site(sites, n, len, end, rel, &target)) {
-            if (found < max) out[found] = start + target;
-            found++;
-        }
-    }
-    free(sites);
-    return found;
 }

@@ -106,9 +106,12 @@ public final class GuestMachine: PhysicalBacking {
     public var rewriterVersion: Int? { rewriter.map { _ in SyscallRewriter.version } }
     /// Sites rewritten, calls that came through them and calls that trapped, and why sites were
     /// left trapping.
-    public var rewriterStats: (rewritten: Int, fast: Int, trapped: Int, refused: [String: Int])? {
+    public var rewriterStats: (rewritten: Int, fast: Int, trapped: Int, refused: [String: Int], nanoseconds: UInt64)? {
         rewriter.map {
-            ($0.stats.rewritten, $0.stats.fastCalls, $0.stats.trappedCalls, $0.stats.refusedByReason)
+            (
+                $0.stats.rewritten, $0.stats.fastCalls, $0.stats.trappedCalls, $0.stats.refusedByReason,
+                $0.stats.nanoseconds
+            )
         }
     }
 

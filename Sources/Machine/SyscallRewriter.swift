@@ -1,4 +1,5 @@
 import CGuestStub
+import CHost
 import CSyscallSites
 import Glibc
 import GuestMemory
@@ -17,8 +18,9 @@ import GuestMemory
 ///
 /// A site is rewritten only when it is safe (`revenant_site_plan`, Capstone): its function (from
 /// `.eh_frame`) decodes up to it, has no indirect jump, and the 3–15 bytes of plain instructions
-/// before it can run elsewhere; no direct branch anywhere in the mapping lands inside the patch
-/// (a byte scan: a superset). Anything else keeps trapping, counted by reason.
+/// before it can run elsewhere; no direct branch of the function, of its neighbours or of the code
+/// it jumps out to (its cold part) lands inside the patch. Anything else keeps trapping, counted by
+/// reason.
 ///
 /// Used by one thread at a time: whichever serves the current call (only one is in flight).
 final class SyscallRewriter {
@@ -49,9 +51,6 @@ final class SyscallRewriter {
     private(set) var sites: [UInt64: Site] = [:]
     /// Sites looked at and left trapping, by address of the `syscall`.
     private var refused: Set<UInt64> = []
-    /// Branch targets near syscalls, per executable mapping (start), from the byte scan; nil when
-    /// there were too many to keep (nothing in that mapping is rewritten).
-    private var scanned: [UInt64: Set<UInt64>?] = [:]
 
     /// What the run's calls did, for `-v` and `info`.
     struct Stats: Equatable {
@@ -59,6 +58,8 @@ final class SyscallRewriter {
         var trappedCalls = 0
         var rewritten = 0
         var refusedByReason: [String: Int] = [:]
+        /// Time spent deciding and patching (the first call at each site).
+        var nanoseconds: UInt64 = 0
     }
     private(set) var stats = Stats()
 
@@ -69,7 +70,6 @@ final class SyscallRewriter {
         regions = []
         sites = [:]
         refused = []
-        scanned = [:]
     }
 
     /// A call arrived with return address `rip`. Counts it, and rewrites the `syscall` before it
@@ -87,6 +87,8 @@ final class SyscallRewriter {
         guard !refused.contains(site), let pair = try? space.bytes(at: site, count: 2), pair == [0x0f, 0x05],
             breakpoints[site] == nil, breakpoints[site + 1] == nil
         else { return }
+        let t0 = chost_monotonic_ns()
+        defer { stats.nanoseconds += chost_monotonic_ns() - t0 }
         if let reason = rewrite(site: site, breakpoints: &breakpoints) {
             refused.insert(site)
             stats.refusedByReason[reason, default: 0] += 1
@@ -114,8 +116,11 @@ final class SyscallRewriter {
         }
         guard let body = code(function) else { return "function outside its mapping" }
         var displaced: UInt32 = 0
+        var outward = [UInt64](repeating: 0, count: 16)
+        var outwardCount = outward.count
         let verdict = body.withUnsafeBufferPointer {
-            revenant_site_plan($0.baseAddress, $0.count, function.lowerBound, site, &displaced)
+            revenant_site_plan(
+                $0.baseAddress, $0.count, function.lowerBound, site, &displaced, &outward, &outwardCount)
         }
         switch UInt32(bitPattern: verdict) {
         case REVENANT_SITE_OK.rawValue: break
@@ -126,15 +131,25 @@ final class SyscallRewriter {
         default: return "does not decode"
         }
         let patchStart = site - UInt64(displaced)
-        for n in neighbours {
+        // The other code that could jump inside: the neighbours (short jumps) and wherever the
+        // function jumps out to (its cold part jumps back in).
+        var others = neighbours
+        for target in outward.prefix(outwardCount) where !others.contains(where: { $0.contains(target) }) {
+            // Another site of the function, rewritten already: its trampoline only jumps back.
+            if inRegion(target) { continue }
+            guard
+                let part = ELFFunctions.functions(around: target, margin: 0, mapping: mapping, space: space)?
+                    .containing
+            else { return "it jumps to code without an .eh_frame entry" }
+            others.append(part)
+        }
+        for n in others where n != function {
             guard let bytes = code(n),
                 bytes.withUnsafeBufferPointer({
                     revenant_site_branches_into($0.baseAddress, $0.count, n.lowerBound, patchStart, site)
                 }) == 0
             else { return "a branch lands inside" }
         }
-        guard let targets = branchTargets(in: mapping) else { return "too many branches near syscalls" }
-        if targets.contains(where: { $0 > patchStart && $0 <= site }) { return "a branch lands inside" }
         let original = Array(body[Int(patchStart - function.lowerBound)..<Int(site + 2 - function.lowerBound)])
         guard let trampoline = allocateTrampoline(near: patchStart, mapping: mapping) else {
             return "no room for a trampoline within reach"
@@ -166,19 +181,7 @@ final class SyscallRewriter {
         withUnsafeBytes(of: Int32(truncatingIfNeeded: v).littleEndian) { Array($0) }
     }
 
-    /// The scan's targets for an executable mapping, computed once.
-    private func branchTargets(in mapping: Mapping) -> Set<UInt64>? {
-        if let known = scanned[mapping.start] { return known }
-        var out = [UInt64](repeating: 0, count: 4096)
-        let length = Int(mapping.end - mapping.start)
-        guard let p = try? space.pointer(mapping.start, length) else { return nil }
-        let n = revenant_site_scan_targets(p.assumingMemoryBound(to: UInt8.self), length, mapping.start, &out, 4096)
-        let targets = n > out.count ? nil : Set(out.prefix(n))
-        scanned[mapping.start] = .some(targets)
-        return targets
-    }
-
-    /// A 32-byte trampoline within ±2 GiB of `address`: in a region already made, else in a new
+    /// A 48-byte trampoline within ±2 GiB of `address`: in a region already made, else in a new
     /// one placed just below the mapping (top-down, as the mmap area grows), else anywhere in reach.
     private func allocateTrampoline(near address: UInt64, mapping: Mapping) -> UInt64? {
         func inReach(_ a: UInt64) -> Bool {
@@ -236,12 +239,14 @@ final class SyscallRewriter {
         return n
     }
 
+    private func inRegion(_ address: UInt64) -> Bool {
+        regions.contains { $0.start <= address && address < $0.start + SyscallRewriter.regionSize }
+    }
+
     /// Where a program counter inside a trampoline came from: the displaced instruction's own
     /// address, or the site's `syscall` for the trampoline's tail. Anything else is itself.
     func originalAddress(_ pc: UInt64) -> UInt64 {
-        guard regions.contains(where: { $0.start <= pc && pc < $0.start + SyscallRewriter.regionSize }) else {
-            return pc
-        }
+        guard inRegion(pc) else { return pc }
         for (end, s) in sites where s.trampoline <= pc && pc < s.trampoline + SyscallRewriter.trampolineSize {
             let offset = pc - s.trampoline
             guard offset < s.relocated else { return end - 2 }

@@ -324,8 +324,8 @@ public final class GuestSession {
                 let share = calls > 0 ? String(format: "%.1f", 100 * Double(r.fast) / Double(calls)) : "0"
                 let refused = r.refused.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }
                 FileHandleStderr.write(
-                    "revenant: syscall sites: \(r.rewritten) rewritten, \(share)% of calls without a trap "
-                        + "(\(r.fast) of \(calls))"
+                    "revenant: syscall sites: \(r.rewritten) rewritten in \(fmtMs(r.nanoseconds)), \(share)% of calls "
+                        + "without a trap (\(r.fast) of \(calls))"
                         + (refused.isEmpty ? "" : "; left trapping: " + refused.joined(separator: ", ")) + "\n")
             }
             if let stats = machine.vcpuStats() {

@@ -1,7 +1,10 @@
 /* Where a program's `syscall` instructions can be rewritten into a jump to a trampoline (the
  * trapless syscall path, Docs/machine.md "Trapless syscalls"). Decoding is Capstone's; this file
- * only reads its answers. The VMM (Sources/Machine/SyscallRewriter.swift) owns everything else:
- * when a site is looked at, where its trampoline goes, and the patch. */
+ * only reads its answers. Only code that branches into a function can land inside it: the
+ * function itself, its neighbours (short jumps), and its cold part (reached by its own jumps out);
+ * all three are decoded, nothing else is assumed to jump into a function's middle. The VMM
+ * (Sources/Machine/SyscallRewriter.swift) owns everything else: when a site is looked at, where
+ * its trampoline goes, and the patch. */
 #ifndef REVENANT_SITES_H
 #define REVENANT_SITES_H
 
@@ -28,8 +31,12 @@ enum revenant_site_verdict {
 /* Decode the function [code, code+len) that runs at guest address `start` and plan the site: the
  * `syscall` at guest address `site`. On REVENANT_SITE_OK, *displaced is how many bytes of whole
  * instructions just before the site move into the trampoline (3 to 15): the patch covers
- * [site - *displaced, site + 2). Plain instructions move; so does a conditional jump (relocated). */
-int revenant_site_plan(const uint8_t *code, size_t len, uint64_t start, uint64_t site, unsigned *displaced);
+ * [site - *displaced, site + 2). Plain instructions move; so does a conditional jump (relocated).
+ * `outward` receives the targets of the function's jumps that leave it (at most *noutward of them;
+ * *noutward then says how many): its cold part, which may jump back into the patch, is among them,
+ * for the caller to check with revenant_site_branches_into. */
+int revenant_site_plan(const uint8_t *code, size_t len, uint64_t start, uint64_t site, unsigned *displaced,
+                       uint64_t *outward, size_t *noutward);
 
 /* The `length` bytes of instructions at guest address `from`, relocated to run at `at`: plain ones
  * as they are, a conditional jump as jcc rel32 to its original target. Returns how many bytes it
@@ -38,14 +45,8 @@ size_t revenant_site_relocate(const uint8_t *code, unsigned length, uint64_t fro
                               size_t max);
 
 /* Whether the function [code, code+len) at guest address `start` has a direct branch landing in
- * (lo, hi], or does not decode (1: a neighbour's short jump could land inside a patch). */
+ * (lo, hi], or does not decode: a neighbour's short jump, or a cold part's jump back, could land
+ * inside a patch. */
 int revenant_site_branches_into(const uint8_t *code, size_t len, uint64_t start, uint64_t lo, uint64_t hi);
-
-/* Every rel32 jmp, jcc or call that a byte scan of [code, code+len) at guest address `start`
- * finds, landing within 16 bytes before a `syscall` byte pair of the same range: a superset of the
- * real ones from outside a function (its cold part, hand-written code), since other bytes may look
- * like branches. (rel8 branches reach only neighbours: their own decode sees those.) Writes up to
- * `max` targets to out (unsorted, may repeat) and returns how many there were. */
-size_t revenant_site_scan_targets(const uint8_t *code, size_t len, uint64_t start, uint64_t *out, size_t max);
 
 #endif
