@@ -76,9 +76,18 @@ public struct ByteString: Hashable, Comparable, Sendable, ExpressibleByStringLit
     public func dropFirst(_ n: Int) -> ByteString { ByteString(bytes: bytes.dropFirst(n)) }
 
     /// A NUL-terminated copy for a C call.
+    /// The bytes NUL-terminated, in a temporary buffer (on the stack when small: a path passed to
+    /// the host costs no heap allocation).
     public func withCString<R>(_ body: (UnsafePointer<CChar>) throws -> R) rethrows -> R {
-        try (bytes + [0]).withUnsafeBufferPointer { b in
-            try b.withMemoryRebound(to: CChar.self) { try body($0.baseAddress!) }
+        try withUnsafeTemporaryAllocation(of: CChar.self, capacity: bytes.count + 1) { buffer in
+            let base = buffer.baseAddress!
+            bytes.withUnsafeBytes { source in
+                if let from = source.baseAddress {
+                    UnsafeMutableRawPointer(base).copyMemory(from: from, byteCount: source.count)
+                }
+            }
+            base[bytes.count] = 0
+            return try body(base)
         }
     }
 }
