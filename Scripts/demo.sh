@@ -155,4 +155,11 @@ blob=$(ls -S tampered.rvt/blobs | head -1)
 chmod u+w "tampered.rvt/blobs/$blob" && printf 'X' | dd of="tampered.rvt/blobs/$blob" bs=1 seek=4096 conv=notrunc 2>/dev/null
 "$BIN" replay tampered.rvt; echo "exit status $?"
 
+step "Syscalls without a trap: each syscall instruction rewritten the first time it traps; the same loop through the trap" \
+     "revenant run -v -- perl -e '...getppid() 20000 times...'; revenant run --syscall-path trap -- perl -e '...'"
+loop='use Time::HiRes "time"; my $t = time; getppid() for 1 .. 20000; printf "%.2f us a getppid\n", (time - $t) * 5e1'
+"$BIN" run -v -- perl -e "$loop" 2>&1 | grep -v -e "KVM vCPU" -e "hypervisor"
+"$BIN" run --syscall-path trap -- perl -e "$loop"
+echo "(natively: $(perl -e "$loop"))"
+
 printf '\nMore: README.md (every command), Docs/ (how each part works, what the tests check), make test.\n'
