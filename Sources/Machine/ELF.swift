@@ -61,7 +61,8 @@ public struct ELFFile {
         if let interp = segs.first(where: { $0.type == ELFFile.ptInterp }) {
             guard interp.filesz > 0, interp.filesz < 4096 else { throw .truncated }
             let raw: [UInt8]
-            if interp.offset + interp.filesz <= UInt64(bytes.count) {
+            // (No overflow: the offset is the file's, any 64-bit number.)
+            if interp.offset <= UInt64(bytes.count), interp.filesz <= UInt64(bytes.count) - interp.offset {
                 raw = Array(bytes[Int(interp.offset)..<Int(interp.offset + interp.filesz)])
             } else if let r = readAt?(interp.offset, Int(interp.filesz)), r.count == Int(interp.filesz) {
                 raw = r

@@ -16,28 +16,30 @@ enum ELFFunctions {
     ) -> (containing: Range<UInt64>, neighbours: [Range<UInt64>])? {
         guard let hdr = ehFrameHeader(mapping: mapping, space: space),
             let head = try? space.bytes(at: hdr, count: 12), head[0] == 1, head[2] == 0x03, head[3] == 0x3b,
-            let count = try? space.load(UInt32.self, at: hdr + 8)
+            let count = try? space.load(UInt32.self, at: hdr &+ 8)
         else { return nil }
         /// Entry i of the table: its function's bounds, read from the FDE it points to.
         func function(_ i: UInt32) -> Range<UInt64>? {
-            guard i < count, let loc = try? space.load(Int32.self, at: hdr + 12 + 8 * UInt64(i)),
-                let rel = try? space.load(Int32.self, at: hdr + 16 + 8 * UInt64(i))
+            guard i < count, let loc = try? space.load(Int32.self, at: hdr &+ (12 + 8 * UInt64(i))),
+                let rel = try? space.load(Int32.self, at: hdr &+ (16 + 8 * UInt64(i)))
             else { return nil }
             let start = hdr &+ UInt64(bitPattern: Int64(loc)), fde = hdr &+ UInt64(bitPattern: Int64(rel))
             guard let length = try? space.load(UInt32.self, at: fde), length != 0xffff_ffff,
-                let ciePointer = try? space.load(UInt32.self, at: fde + 4),
-                let begin = try? space.load(Int32.self, at: fde + 8),
-                let range = try? space.load(UInt32.self, at: fde + 12),
-                fde + 8 &+ UInt64(bitPattern: Int64(begin)) == start,
-                !isSignalFrame(cie: fde + 4 - UInt64(ciePointer), space: space)
+                let ciePointer = try? space.load(UInt32.self, at: fde &+ 4),
+                let begin = try? space.load(Int32.self, at: fde &+ 8),
+                let range = try? space.load(UInt32.self, at: fde &+ 12),
+                fde &+ 8 &+ UInt64(bitPattern: Int64(begin)) == start,
+                !isSignalFrame(cie: fde &+ 4 &- UInt64(ciePointer), space: space)
             else { return nil }
-            return start..<(start + UInt64(range))
+            // (Wrapping and checked arithmetic throughout: these numbers are the program's.)
+            let (end, overflow) = start.addingReportingOverflow(UInt64(range))
+            return overflow ? nil : start..<end
         }
         // The last entry starting at or below the address.
         var lo: UInt32 = 0, hi = count
         while lo < hi {
             let mid = lo + (hi - lo) / 2
-            guard let loc = try? space.load(Int32.self, at: hdr + 12 + 8 * UInt64(mid)) else { return nil }
+            guard let loc = try? space.load(Int32.self, at: hdr &+ (12 + 8 * UInt64(mid))) else { return nil }
             if hdr &+ UInt64(bitPattern: Int64(loc)) <= address { lo = mid + 1 } else { hi = mid }
         }
         guard lo > 0, let containing = function(lo - 1), containing.contains(address) else { return nil }
@@ -53,8 +55,8 @@ enum ELFFunctions {
     /// from there would misread the instructions, so such functions have no bounds here.
     static func isSignalFrame(cie: UInt64, space: AddressSpace) -> Bool {
         // length, CIE id (0), version, then the NUL-terminated augmentation string.
-        guard let id = try? space.load(UInt32.self, at: cie + 4), id == 0,
-            let augmentation = try? space.cString(at: cie + 9, max: 16)
+        guard let id = try? space.load(UInt32.self, at: cie &+ 4), id == 0,
+            let augmentation = try? space.cString(at: cie &+ 9, max: 16)
         else { return true }
         return augmentation.contains(UInt8(ascii: "S"))
     }
@@ -62,12 +64,18 @@ enum ELFFunctions {
     /// Where the mapped file's `.eh_frame_hdr` is: its ELF header is mapped at file offset 0 just
     /// below (ld.so and the loader map every segment of a file before its code runs).
     static func ehFrameHeader(mapping: Mapping, space: AddressSpace) -> UInt64? {
-        guard mapping.start >= mapping.offset + space.layout.programStart else { return nil }
+        guard mapping.start >= space.layout.programStart, mapping.offset <= mapping.start - space.layout.programStart
+        else { return nil }
         let header = mapping.start - mapping.offset
         guard let first = space.mapping(containing: header), first.path == mapping.path, first.offset == 0,
             first.start == header, let bytes = try? space.bytes(at: header, count: Int(min(4096, first.end - header))),
             // (PT_INTERP's string, which libc.so.6 has too, may lie past the first page.)
-            let elf = try? ELFFile(bytes: bytes, readAt: { try? space.bytes(at: header + $0, count: $1) })
+            let elf = try? ELFFile(
+                bytes: bytes,
+                readAt: { offset, count in
+                    let (at, overflow) = header.addingReportingOverflow(offset)
+                    return overflow ? nil : try? space.bytes(at: at, count: count)
+                })
         else { return nil }
         // The executable segment mapped here fixes the load bias; the header must agree with it.
         let page: UInt64 = 0xfff
@@ -82,6 +90,6 @@ enum ELFFunctions {
         guard bias &+ load0.vaddr == header, let eh = elf.segments.first(where: { $0.type == ptGNUEHFrame }) else {
             return nil
         }
-        return bias + eh.vaddr
+        return bias &+ eh.vaddr
     }
 }

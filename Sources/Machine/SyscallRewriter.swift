@@ -104,9 +104,10 @@ final class SyscallRewriter {
             let (function, neighbours) = ELFFunctions.functions(
                 around: site, margin: 128, mapping: mapping, space: space)
         else { return "no .eh_frame entry" }
-        /// The code of `range` as the program has it (our breakpoints' int3s taken out).
+        /// The code of `range` as the program has it (our breakpoints' int3s taken out). At most
+        /// 1 MiB: the bounds come from the program's own `.eh_frame`, which may claim anything.
         func code(_ range: Range<UInt64>) -> [UInt8]? {
-            guard range.lowerBound >= mapping.start, range.upperBound <= mapping.end,
+            guard range.lowerBound >= mapping.start, range.upperBound <= mapping.end, range.count <= 1 << 20,
                 var bytes = try? space.bytes(at: range.lowerBound, count: range.count)
             else { return nil }
             for (address, original) in breakpoints where range.contains(address) {

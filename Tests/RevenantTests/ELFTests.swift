@@ -35,6 +35,31 @@ final class ELFTests: XCTestCase {
         }
     }
 
+    /// A PT_INTERP whose offset is near 2^64 is a truncated file, not an overflow trap (the
+    /// rewriter parses ELF headers the program mapped, and replay parses a trace's blobs).
+    func testAnInterpreterOffsetNear2To64IsTruncated() {
+        var bytes = [UInt8](repeating: 0, count: 64 + 56)
+        bytes[0...3] = [0x7f, 0x45, 0x4c, 0x46]
+        bytes[4] = 2
+        bytes[5] = 1
+        bytes[16] = 3
+        bytes[18] = 62
+        bytes[32] = 64  // one program header, just after the ELF header
+        bytes[54] = 56
+        bytes[56] = 1
+        bytes[64] = 3  // PT_INTERP
+        for i in 0..<8 { bytes[64 + 8 + i] = 0xff }  // p_offset = 2^64 - 1
+        bytes[64 + 32] = 16  // p_filesz
+        var asked = false
+        XCTAssertThrowsError(
+            try ELFFile(bytes: bytes) { _, _ in
+                asked = true
+                return nil
+            }
+        ) { XCTAssertEqual($0 as? ELFFile.ParseError, .truncated) }
+        XCTAssertTrue(asked, "beyond the bytes given, the reader is asked")
+    }
+
     func testSymbolizerNamesAFunctionInLibc() throws {
         let libc = "/lib/x86_64-linux-gnu/libc.so.6"
         // getpid's address from nm, turned into a file offset through libc's PT_LOADs.
