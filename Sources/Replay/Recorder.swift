@@ -210,18 +210,13 @@ public final class Recorder: GuestKernel {
         return result
     }
 
-    /// Write the end event and flush: the trace is complete. `syscallPath`: the rewriter's figures
-    /// for `info` (sites rewritten, calls without a trap, calls that trapped), when it ran.
+    /// Write the end event and flush: the trace is complete. `syscallSites`: the rewriter's figures
+    /// for `info`, when it ran.
     public func finish(
-        status: Int32, nanoseconds: UInt64, syscallPath: (rewritten: Int, fast: Int, trapped: Int)? = nil
+        status: Int32, nanoseconds: UInt64, syscallSites: SyscallSiteFigures? = nil
     ) throws(TraceError) {
-        var b: [UInt8] = []
-        appendVarint(&b, zigzag(Int64(status)))
-        appendVarint(&b, nanoseconds)
-        if let p = syscallPath {
-            for v in [p.rewritten, p.fast, p.trapped] { appendVarint(&b, UInt64(v)) }
-        }
-        try writer.append(Event(kind: EventKind.end.rawValue, payload: b))
+        let end = EndEvent(status: status, nanoseconds: nanoseconds, syscallSites: syscallSites)
+        try writer.append(Event(kind: EventKind.end.rawValue, payload: end.encoded()))
         try writer.close()
     }
 

@@ -488,10 +488,8 @@ public final class Replayer: GuestKernel {
     /// After the run: the end event's recorded status, if the log has one.
     public func readEnd() -> (status: Int32, nanoseconds: UInt64)? {
         while let e = try? reader.next() {
-            if e.kind == EventKind.end.rawValue, let (s, n) = readVarint(e.payload, 0),
-                let (ns, _) = readVarint(e.payload, n)
-            {
-                return (Int32(truncatingIfNeeded: unzigzag(s)), ns)
+            if e.kind == EventKind.end.rawValue, let end = EndEvent.decode(e.payload) {
+                return (end.status, end.nanoseconds)
             }
         }
         return nil

@@ -42,6 +42,63 @@ public enum CountEvent {
     }
 }
 
+/// The payload of an `EventKind.end` event: the exit status, the duration, and from events
+/// version 5 the syscall rewriter's figures when it ran (Docs/trace-format.md).
+public struct EndEvent: Equatable {
+    public var status: Int32
+    public var nanoseconds: UInt64
+    public var syscallSites: SyscallSiteFigures?
+
+    public init(status: Int32, nanoseconds: UInt64, syscallSites: SyscallSiteFigures? = nil) {
+        self.status = status
+        self.nanoseconds = nanoseconds
+        self.syscallSites = syscallSites
+    }
+
+    public func encoded() -> [UInt8] {
+        var b: [UInt8] = []
+        appendVarint(&b, zigzag(Int64(status)))
+        appendVarint(&b, nanoseconds)
+        if let f = syscallSites {
+            for v in [f.rewritten, f.fast, f.trapped] { appendVarint(&b, UInt64(v)) }
+        }
+        return b
+    }
+
+    /// nil when not even the status and the duration read; the figures when all three read.
+    public static func decode(_ p: [UInt8]) -> EndEvent? {
+        guard let (s, n) = readVarint(p, 0), let (ns, m) = readVarint(p, n) else { return nil }
+        var end = EndEvent(status: Int32(truncatingIfNeeded: unzigzag(s)), nanoseconds: ns)
+        if let (r, a) = readVarint(p, n + m), let (f, b) = readVarint(p, n + m + a),
+            let (t, _) = readVarint(p, n + m + a + b)
+        {
+            end.syscallSites = SyscallSiteFigures(
+                rewritten: Int(clamping: r), fast: Int(clamping: f), trapped: Int(clamping: t))
+        }
+        return end
+    }
+}
+
+/// What the syscall rewriter did in one process: sites rewritten, calls that came through them
+/// (no trap) and calls that trapped.
+public struct SyscallSiteFigures: Equatable {
+    public var rewritten: Int, fast: Int, trapped: Int
+
+    public init(rewritten: Int, fast: Int, trapped: Int) {
+        self.rewritten = rewritten
+        self.fast = fast
+        self.trapped = trapped
+    }
+
+    /// "83.0% of calls without a trap (195 of 235)", or of `whose` calls.
+    public func shareText(whose: String = "") -> String {
+        let calls = fast + trapped
+        let percent: Double = calls > 0 ? (1000 * Double(fast) / Double(calls)).rounded() / 10 : 0
+        let share = calls > 0 ? "\(percent)" : "0"
+        return "\(share)% of \(whose)calls without a trap (\(fast) of \(calls))"
+    }
+}
+
 /// The payload of an `EventKind.process` event.
 public struct ProcessEvent: Equatable {
     public var pid: Int32

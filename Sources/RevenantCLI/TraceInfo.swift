@@ -13,9 +13,8 @@ struct TraceSummary {
     var bySyscall: [String: UInt64] = [:]
     var status: Int32?
     var nanoseconds: UInt64?
-    /// The first process's syscall rewriter figures (events version 5): sites rewritten, calls
-    /// without a trap, calls that trapped.
-    var syscallPath: (rewritten: UInt64, fast: UInt64, trapped: UInt64)?
+    /// The first process's syscall rewriter figures (events version 5).
+    var syscallSites: SyscallSiteFigures?
     var truncatedAt: UInt64?
     var headerBytes = 0, eventBytes = 0, blobs = 0, blobBytes = 0
     var syscallEventBytes = 0, writtenBytes = 0
@@ -37,18 +36,10 @@ struct TraceSummary {
                     let w = s.writes.reduce(0) { $0 + $1.bytes.count }
                     writtenBytes += w
                     syscallEventBytes += e.payload.count - w
-                } else if e.kind == EventKind.end.rawValue, let (s, n) = readVarint(e.payload, 0),
-                    let (ns, _) = readVarint(e.payload, n)
-                {
-                    status = Int32(truncatingIfNeeded: unzigzag(s))
-                    nanoseconds = ns
-                    var at = n
-                    at += readVarint(e.payload, at)?.1 ?? 0
-                    if let (r, a) = readVarint(e.payload, at), let (f, b) = readVarint(e.payload, at + a),
-                        let (t, _) = readVarint(e.payload, at + a + b)
-                    {
-                        syscallPath = (r, f, t)
-                    }
+                } else if e.kind == EventKind.end.rawValue, let end = EndEvent.decode(e.payload) {
+                    status = end.status
+                    nanoseconds = end.nanoseconds
+                    syscallSites = end.syscallSites
                 }
             }
         } catch { throw CLIError("\(path): \(error)") }
@@ -92,7 +83,7 @@ struct ProcessSummary {
                     parent = p?.parent
                     self.pid = p?.pid ?? self.pid
                 case .exec: self.program = (try? ExecEvent.decode(e.payload))?.files.first?.path ?? self.program
-                case .end: status = readVarint(e.payload, 0).map { Int32(truncatingIfNeeded: unzigzag($0.0)) }
+                case .end: status = EndEvent.decode(e.payload)?.status
                 default: break
                 }
             }
@@ -171,7 +162,7 @@ func describeTrace(_ path: String, json: Bool) throws {
         o.append("\"syscall_rewriter\":\(h.syscallRewriter.map(String.init) ?? "null")")
         o.append(
             "\"syscall_sites\":"
-                + (s.syscallPath.map {
+                + (s.syscallSites.map {
                     "{\"rewritten\":\($0.rewritten),\"fast_calls\":\($0.fast),\"trapped_calls\":\($0.trapped)}"
                 } ?? "null"))
         o.append("\"hypervisor\":\(q(h.hypervisor))")
@@ -228,10 +219,8 @@ func describeTrace(_ path: String, json: Bool) throws {
 func syscallPathText(_ h: TraceHeader, _ s: TraceSummary) -> String {
     guard let version = h.syscallRewriter else { return "trap (no syscall instruction rewritten)" }
     var text = "fast (rewriter version \(version))"
-    if let p = s.syscallPath {
-        let calls = p.fast + p.trapped
-        let share = calls > 0 ? String(format: "%.1f", 100 * Double(p.fast) / Double(calls)) : "0"
-        text += ": \(p.rewritten) sites rewritten, \(share)% of the first process's calls without a trap"
+    if let f = s.syscallSites {
+        text += ": \(f.rewritten) sites rewritten, " + f.shareText(whose: "the first process's ")
     }
     return text
 }

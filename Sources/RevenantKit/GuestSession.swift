@@ -259,7 +259,9 @@ public final class GuestSession {
             throw CLIError("\(error)")
         }
         let elapsed = monotonicNanos() - t0
-        let syscallPathFigures = machine.rewriterStats.map { ($0.rewritten, $0.fast, $0.trapped) }
+        let syscallSites = machine.rewriterStats.map {
+            SyscallSiteFigures(rewritten: $0.rewritten, fast: $0.fast, trapped: $0.trapped)
+        }
         personality.shutdown()
         if personality.isForkedChild {
             // A child's stream ends as the first process's does; a failure is the first VMM's to
@@ -268,7 +270,7 @@ public final class GuestSession {
                 do {
                     if let failure = recorder.failure { throw failure }
                     try recorder.finish(
-                        status: termination.exitStatus, nanoseconds: elapsed, syscallPath: syscallPathFigures)
+                        status: termination.exitStatus, nanoseconds: elapsed, syscallSites: syscallSites)
                 } catch {
                     FileHandleStderr.write("revenant: recording process \(personality.processID) failed: \(error)\n")
                     recorder.order.failed = true
@@ -294,7 +296,7 @@ public final class GuestSession {
             }
             do {
                 try recorder.finish(
-                    status: termination.exitStatus, nanoseconds: elapsed, syscallPath: syscallPathFigures)
+                    status: termination.exitStatus, nanoseconds: elapsed, syscallSites: syscallSites)
             } catch {
                 throw CLIError("recording failed: \(error)")
             }
@@ -319,13 +321,10 @@ public final class GuestSession {
                 \(personality.syscallCount) syscalls, \(machine.exits) exits
 
                 """)
-            if let r = machine.rewriterStats {
-                let calls = r.fast + r.trapped
-                let share = calls > 0 ? String(format: "%.1f", 100 * Double(r.fast) / Double(calls)) : "0"
+            if let r = machine.rewriterStats, let f = syscallSites {
                 let refused = r.refused.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }
                 FileHandleStderr.write(
-                    "revenant: syscall sites: \(r.rewritten) rewritten in \(fmtMs(r.nanoseconds)), \(share)% of calls "
-                        + "without a trap (\(r.fast) of \(calls))"
+                    "revenant: syscall sites: \(r.rewritten) rewritten in \(fmtMs(r.nanoseconds)), \(f.shareText())"
                         + (refused.isEmpty ? "" : "; left trapping: " + refused.joined(separator: ", ")) + "\n")
             }
             if let stats = machine.vcpuStats() {

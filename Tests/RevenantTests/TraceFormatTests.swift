@@ -1,4 +1,5 @@
 import Foundation
+import Replay
 import Trace
 import XCTest
 import LinuxABI
@@ -101,6 +102,18 @@ final class TraceFormatTests: XCTestCase {
         for version: UInt8 in [1, 2, 3, 4] {
             try checkOlderEvents(version: version)
         }
+    }
+
+    /// The end event's bytes (Docs/trace-format.md): status and duration, and from version 5 the
+    /// rewriter's three figures; a version-4 end (no figures) still reads.
+    func testEndEventBytes() throws {
+        let figures = SyscallSiteFigures(rewritten: 34, fast: 195, trapped: 40)
+        let end = EndEvent(status: -3, nanoseconds: 300, syscallSites: figures)
+        XCTAssertEqual(end.encoded(), [0x05, 0xac, 0x02, 34, 0xc3, 0x01, 40])
+        XCTAssertEqual(EndEvent.decode(end.encoded()), end)
+        XCTAssertEqual(EndEvent.decode([0x05, 0xac, 0x02]), EndEvent(status: -3, nanoseconds: 300))
+        XCTAssertNil(EndEvent.decode([0x05]))
+        XCTAssertEqual(figures.shareText(), "83.0% of calls without a trap (195 of 235)")
     }
 
     func checkOlderEvents(version: UInt8) throws {
