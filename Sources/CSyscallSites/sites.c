@@ -18,6 +18,13 @@ static void open_decoder(void)
     decoder_ok = 1;
 }
 
+/* A buffer for one decoded instruction, Capstone opened on first use; NULL when it cannot be. */
+static cs_insn *new_insn(void)
+{
+    pthread_once(&decoder_once, open_decoder);
+    return decoder_ok ? cs_malloc(decoder) : NULL;
+}
+
 static int in_group(const cs_insn *insn, uint8_t group)
 {
     for (uint8_t i = 0; i < insn->detail->groups_count; i++)
@@ -71,9 +78,7 @@ static uint64_t direct_target(const cs_insn *insn)
 int revenant_site_plan(const uint8_t *code, size_t len, uint64_t start, uint64_t site, unsigned *displaced,
                        uint64_t *outward, size_t *noutward)
 {
-    pthread_once(&decoder_once, open_decoder);
-    if (!decoder_ok) return REVENANT_SITE_NO_DECODER;
-    cs_insn *insn = cs_malloc(decoder);
+    cs_insn *insn = new_insn();
     if (!insn) return REVENANT_SITE_NO_DECODER;
     /* The last four instructions before the site: address and size, and whether they move. */
     uint64_t prev_addr[4] = { 0 };
@@ -143,9 +148,7 @@ int revenant_site_plan(const uint8_t *code, size_t len, uint64_t start, uint64_t
 size_t revenant_site_relocate(const uint8_t *code, unsigned length, uint64_t from, uint64_t at, uint8_t *out,
                               size_t max)
 {
-    pthread_once(&decoder_once, open_decoder);
-    if (!decoder_ok) return 0;
-    cs_insn *insn = cs_malloc(decoder);
+    cs_insn *insn = new_insn();
     if (!insn) return 0;
     size_t n = 0, left = length;
     const uint8_t *p = code;
@@ -181,9 +184,7 @@ size_t revenant_site_relocate(const uint8_t *code, unsigned length, uint64_t fro
 
 int revenant_site_branches_into(const uint8_t *code, size_t len, uint64_t start, uint64_t lo, uint64_t hi)
 {
-    pthread_once(&decoder_once, open_decoder);
-    if (!decoder_ok) return 1;
-    cs_insn *insn = cs_malloc(decoder);
+    cs_insn *insn = new_insn();
     if (!insn) return 1;
     const uint8_t *p = code;
     size_t left = len;

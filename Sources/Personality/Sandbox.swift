@@ -114,15 +114,24 @@ public final class Sandbox {
         var guestBuffer: [UInt8] = [], hostBuffer: [UInt8] = []
         guestBuffer.reserveCapacity(256)
         hostBuffer.reserveCapacity(256)
-        func joined() -> ByteString {
-            guard !comps.isEmpty else { return Sandbox.root }
-            var out: [UInt8] = []
-            out.reserveCapacity(comps.reduce(0) { $0 + $1.count + 1 })
+        /// The guest path of `comps` ("/a/b"; nothing for the root) into `out`, its storage reused.
+        func write(into out: inout [UInt8]) {
+            out.removeAll(keepingCapacity: true)
             for c in comps {
                 out.append(slash)
                 out += c.bytes
             }
-            return ByteString(out)
+        }
+        func joined() -> ByteString {
+            var out: [UInt8] = []
+            write(into: &out)
+            return out.isEmpty ? Sandbox.root : ByteString(out)
+        }
+        /// The host path in `hostBuffer`, NUL-terminated, as a C string.
+        func withHostPath<R>(_ body: (UnsafePointer<CChar>) -> R) -> R {
+            hostBuffer.withUnsafeBufferPointer {
+                body(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self))
+            }
         }
         while let c = pending.popLast() {
             if c == Sandbox.dot { continue }
@@ -155,17 +164,11 @@ public final class Sandbox {
             }
             if isLast && !followFinal && !trailingSlash { break }
             // The component's guest and host paths in buffers reused from one component to the next.
-            guestBuffer.removeAll(keepingCapacity: true)
-            for c in comps {
-                guestBuffer.append(slash)
-                guestBuffer += c.bytes
-            }
+            write(into: &guestBuffer)
             guard hostPath(guestBuffer, into: &hostBuffer) != nil else { throw SysError(ENOENT) }
             hostBuffer.append(0)
             var st = stat()
-            if hostBuffer.withUnsafeBufferPointer({
-                lstat(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), &st)
-            }) != 0 {
+            if withHostPath({ lstat($0, &st) }) != 0 {
                 let e = errno
                 if isLast { break }
                 throw SysError(e)
@@ -174,9 +177,7 @@ public final class Sandbox {
                 links += 1
                 if links > 40 { throw SysError(ELOOP) }
                 var buf = [UInt8](repeating: 0, count: 4096)
-                let n = hostBuffer.withUnsafeBufferPointer {
-                    readlink(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), &buf, buf.count)
-                }
+                let n = withHostPath { readlink($0, &buf, buf.count) }
                 guard n > 0 else { throw SysError(EIO) }
                 comps.removeLast()
                 if buf[0] == slash { comps = [] }
