@@ -61,13 +61,15 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
         .target(name: "PerlReplay", dependencies: ["Regen", "Replay", "Personality", "GuestMemory", "CGuestStub"]),
+        // `revenant gdb`: a GDB remote-protocol server over a replay, forwards and backwards.
+        .target(name: "Debugger", dependencies: ["Machine", "Replay", "LinuxABI", "CKVM"]),
         // What the commands do, as a library (the CLI parses arguments and prints): sessions, the
         // Perl-level replay in both forms, checkpoints and clone evaluation.
         .target(
             name: "RevenantKit",
             dependencies: [
                 "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace",
-                "Regen", "SQLReplay", "PerlReplay", "GuestMemory",
+                "Regen", "SQLReplay", "PerlReplay", "GuestMemory", "Debugger",
             ]),
         .executableTarget(
             name: "RevenantCLI",
@@ -93,7 +95,7 @@ let package = Package(
             dependencies: [
                 "LinuxABI", "GuestMemory", "Personality", "Machine",
                 "Trace", "Replay", "Regen", "SQLReplay", "PerlReplay",
-                "CHost", "CGuestStub", "RevenantKit",
+                "CHost", "CGuestStub", "RevenantKit", "Debugger",
             ]),
     ]
 )

@@ -12,9 +12,9 @@ extension GuestMachine {
     /// is armed already.
     @discardableResult
     public func insertBreakpoint(at address: UInt64) -> Bool {
-        guard breakpoints[address] == nil, let original = try? space.bytes(at: address, count: 1),
-            (try? space.write([0xCC], at: address)) != nil
-        else { return false }
+        guard breakpoints[address] == nil, let original = try? space.bytes(at: address, count: 1) else { return false }
+        // The instruction being stepped over runs first: its #DB arms this one.
+        guard address == steppingOver || (try? space.write([0xCC], at: address)) != nil else { return false }
         breakpoints[address] = original[0]
         return true
     }
@@ -44,12 +44,22 @@ extension GuestMachine {
             store(2, at)
             store(4, rflags | Self.trapFlag)
             steppingOver = at
+            // A debugger's step from here ends at the step-over's #DB (TF is already set).
+            if debugger != nil {
+                pauseForDebugger(.breakpoint(at), frame: frameOff)
+                if debugStepping { store(4, rflags | Self.trapFlag) }
+            }
             return .some(nil)
         }
         if vector == 1, let at = steppingOver {
             steppingOver = nil
             if breakpoints[at] != nil { _ = try? space.write([0xCC], at: at) }
             store(4, rflags & ~Self.trapFlag)
+            if debugStepping { debugStepTrap(rip: rip, frame: frameOff) }
+            return .some(nil)
+        }
+        if vector == 1, debugStepping {
+            debugStepTrap(rip: rip, frame: frameOff)
             return .some(nil)
         }
         return nil

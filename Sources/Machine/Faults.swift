@@ -93,6 +93,7 @@ extension GuestMachine {
             }
             return nil
         }
+        pauseForDebugger(.faulted(signal: sig), frame: frameOff)
         return .killed(
             signal: sig, report: crashReport(signal: sig, what: name, rip: rip, address: vector == 14 ? cr2 : nil),
             fault: true)

@@ -54,6 +54,8 @@ public enum MachineError: Error, CustomStringConvertible {
     case notCheckpointable
     /// The hardware refused to enter the guest.
     case failEntry(reason: UInt64)
+    /// A debugger ended the run (DebugResume.abort).
+    case aborted
     public var description: String {
         switch self {
         case .kvm(let e): return "KVM: \(e)"
@@ -61,6 +63,7 @@ public enum MachineError: Error, CustomStringConvertible {
         case .notCheckpointable: return "a checkpoint needs a stopped vCPU without the mailbox"
         case .failEntry(let reason):
             return "KVM refused to enter the guest (hardware reason 0x\(String(reason, radix: 16)))"
+        case .aborted: return "the debugger ended the run"
         }
     }
 }
@@ -121,6 +124,16 @@ public final class GuestMachine: PhysicalBacking {
     var steppingOver: UInt64?
     /// Called on the vCPU thread when the guest reaches a breakpoint, before its instruction runs.
     public var onBreakpoint: ((UInt64) -> Void)?
+    /// A debugger told of every pause (Debugging.swift; a machine without the mailbox).
+    public weak var debugger: GuestDebugger?
+    /// A debugger's step is under way: the next #DB, or the next syscall return, ends it.
+    var debugStepping = false
+    /// The debugger asked to end the run (at the end of the current exit).
+    var debugAbort = false
+    /// During a pause inside a CPU exception: the frame's offset in the system area.
+    var pausedFrame: Int?
+    /// The loaded program's first instruction (ld.so's, for a dynamic program).
+    public private(set) var entryPoint: UInt64 = 0
 
     /// `rewriteSyscalls`: the trapless path (PVM only; the stub's fast entry is user-mode code).
     public init(
@@ -184,6 +197,7 @@ public final class GuestMachine: PhysicalBacking {
     /// Create the vCPU in the state the loaded program expects.
     public func start(_ program: LoadedProgram) throws {
         let t0 = GuestMachine.now()
+        entryPoint = program.entry
         do {
             let v = try vm.createVCPU()
             let entry = useMailbox ? revenant_stub_syscall_mailbox_offset() : revenant_stub_syscall_exit_offset()
@@ -230,6 +244,10 @@ public final class GuestMachine: PhysicalBacking {
             // step takes the current one.
             guard let vcpu else { throw MachineError.notStarted }
             if case .stopped(let end) = try step(vcpu, kernel: kernel) { return end }
+            if debugAbort {
+                debugAbort = false
+                throw MachineError.aborted
+            }
         }
     }
 
@@ -357,6 +375,11 @@ public final class GuestMachine: PhysicalBacking {
             } catch { throw MachineError.kvm(error) }
             returnValue(0)
         case .exit(let status):
+            if debugger != nil {
+                regs.pointee.rip = userRIP
+                regs.pointee.rflags = userFlags
+                pauseForDebugger(.exiting(status: status), frame: nil)
+            }
             return .exited(status)
         case .halt:
             return .halted
@@ -420,6 +443,7 @@ public final class GuestMachine: PhysicalBacking {
             regs.pointee = r
         }
         vcpu.markRegsDirty()
+        debugReturn()
         return nil
     }
 

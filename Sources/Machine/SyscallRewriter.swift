@@ -43,6 +43,8 @@ final class SyscallRewriter {
         /// Bytes of instructions moved from before the `syscall`, and their length relocated.
         var displaced: UInt64
         var relocated: UInt64
+        /// The bytes the patch replaced, the `syscall` included (what a debugger is shown).
+        var original: [UInt8]
     }
 
     let space: AddressSpace
@@ -173,7 +175,8 @@ final class SyscallRewriter {
         guard let p = try? space.pointer(patchStart, patch.count) else { return "patch not writable" }
         patch.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         sites[site + 2] = Site(
-            patchStart: patchStart, trampoline: trampoline, displaced: UInt64(displaced), relocated: UInt64(relocated))
+            patchStart: patchStart, trampoline: trampoline, displaced: UInt64(displaced), relocated: UInt64(relocated),
+            original: original)
         stats.rewritten += 1
         return nil
     }
@@ -255,5 +258,17 @@ final class SyscallRewriter {
             return s.relocated == s.displaced ? s.patchStart + offset : s.patchStart
         }
         return pc
+    }
+
+    /// `bytes`, read at `address`, with every rewritten site in them as the program had it.
+    func restoreOriginals(_ bytes: inout [UInt8], at address: UInt64) {
+        guard !sites.isEmpty, !bytes.isEmpty else { return }
+        let end = address &+ UInt64(bytes.count)
+        for s in sites.values where s.patchStart < end && s.patchStart + UInt64(s.original.count) > address {
+            for (i, b) in s.original.enumerated() {
+                let at = s.patchStart + UInt64(i)
+                if at >= address && at < end { bytes[Int(at - address)] = b }
+            }
+        }
     }
 }

@@ -1,0 +1,397 @@
+import Glibc
+import Machine
+import Replay
+
+/// `revenant gdb`: a GDB remote-protocol server over a replay (Docs/gdb.md). gdb sees the
+/// recorded program as a live one that can also run backwards. Everything runs on one thread:
+/// the replay calls `paused` at every breakpoint, step, syscall return and at the end, and the
+/// server answers gdb's packets from inside that call until gdb lets the program go on.
+///
+/// Going backwards replays again from the start (a fresh VM): a search run finds the position
+/// wanted (the last breakpoint hit before the current position, or the instruction before it),
+/// and a second run goes there and stops.
+public final class GDBServer: GuestDebugger {
+    let connection: RemoteConnection
+    /// A fresh replay of the trace, without the mailbox (every syscall an exit).
+    let openReplay: () throws -> ReplaySession
+    /// The thread id gdb is shown: the recorded pid.
+    let pid: Int32
+
+    /// Where the replay is: returns since the start, segments since the last return, and the
+    /// arrivals at each armed address since the last segment ended.
+    var position = ReplayPosition(returns: 0)
+    var arrivals: [UInt64: Int] = [:]
+    /// Going to a position without gdb (nil: gdb is told of every stop).
+    var navigation: Navigation?
+    /// What the next replay is for, when gdb asked to go backwards (or `run`).
+    var restart: Plan?
+    var session: ReplaySession?
+
+    /// gdb's breakpoints (Z0), armed in every replay; ours, armed while navigation needs them.
+    var gdbBreakpoints = Set<UInt64>()
+    var ownBreakpoints = Set<UInt64>()
+    /// The last stop reply, for `?`; whether gdb waits for the next one (after c, s, bc, bs).
+    var lastStop = "S05"
+    var gdbWaiting = false
+    /// The last resume was a single step.
+    var stepping = false
+    /// gdb detached or killed: every replay ends.
+    var quit = false
+    /// The initial stack's auxiliary vector, read at the program's start.
+    var auxv: [UInt8] = []
+    /// The program's entry point (the start of every replay).
+    var entry: UInt64 = 0
+    /// Open vFile descriptors: host fds.
+    var openFiles: [Int32: Int32] = [:]
+
+    /// What a replay is for: going to `target`, then what to do there.
+    struct Plan {
+        var target: ReplayPosition?
+        var purpose: Purpose
+    }
+    enum Purpose {
+        /// Stop there and tell gdb with this stop reply.
+        case report(String)
+        /// The last hit of one of gdb's breakpoints before the target (reverse-continue).
+        case lastHitBefore
+        /// Single steps from the target until `until`: the position one step before (reverse-stepi).
+        case stepBefore(ReplayPosition)
+    }
+    struct Navigation {
+        var plan: Plan
+        var target: ReplayPosition
+        /// The segment of `target.path` under way once `returns` is reached, and steps left in it.
+        var next = 0
+        var stepsLeft = 0
+        var reachedReturns = false
+        /// reverse-continue: the last hit found before the target.
+        var candidate: ReplayPosition?
+        /// reverse-stepi, after the target: steps made and arrivals counted.
+        var counting: (steps: Int, arrivals: Int)?
+    }
+
+    public init(connection: RemoteConnection, pid: Int32, openReplay: @escaping () throws -> ReplaySession) {
+        self.connection = connection
+        self.pid = pid
+        self.openReplay = openReplay
+    }
+
+    /// Serve gdb until it detaches, kills the program or goes away. Replays as often as going
+    /// backwards needs; a replay that fails is one line to gdb's console and an error reply.
+    public func serve() throws {
+        var plan = Plan(target: nil, purpose: .report("T05thread:\(tid);"))
+        while !quit {
+            // The guest's memory sits at a fixed address: the last replay's goes first.
+            session = nil
+            let s = try openReplay()
+            session = s
+            position = ReplayPosition(returns: 0)
+            arrivals = [:]
+            ownBreakpoints = []
+            restart = nil
+            entry = s.machine.entryPoint
+            let start = ReplayPosition.start(entry: entry)
+            navigation = Navigation(plan: plan, target: plan.target ?? start)
+            s.machine.debugger = self
+            for a in gdbBreakpoints { s.machine.insertBreakpoint(at: a) }
+            // A target in the first return interval: its first segment's breakpoint armed now.
+            _ = beginSegment(navigation!.target)
+            let outcome = s.run()
+            s.machine.debugger = nil
+            if let next = restart {
+                plan = next
+                continue
+            }
+            if quit { break }
+            let final = ended(outcome)
+            // The run is over: gdb may still read what is kept, go backwards, or leave.
+            if let next = serveAfterEnd(final) { plan = next } else { break }
+        }
+        for fd in openFiles.values { close(fd) }
+    }
+
+    var tid: String { String(pid, radix: 16) }
+
+    /// The stop reply for how the run ended (W: exited, X: killed; E and a console line when the
+    /// replay failed).
+    func ended(_ outcome: ReplaySession.Outcome) -> String {
+        switch outcome {
+        case .finished(let t, _):
+            switch t {
+            case .exited(let status): return "W" + RemoteConnection.hex2(UInt8(truncatingIfNeeded: status))
+            case .killed(let sig, _, _): return "X" + RemoteConnection.hex2(UInt8(truncatingIfNeeded: sig))
+            case .halted: return "X09"
+            }
+        case .stopped: return "X09"
+        case .diverged(let why), .traceFailed(let why):
+            console("revenant: \(why)\n")
+            return "X09"
+        }
+    }
+
+    /// A line on gdb's console (an `O` packet is only read while gdb waits for a stop; otherwise
+    /// stderr, which gdb shows for a `target remote |` pipe).
+    func console(_ text: String) {
+        if gdbWaiting {
+            connection.send("O" + RemoteConnection.hex(Array(text.utf8)))
+        } else {
+            _ = text.withCString { write(2, $0, strlen($0)) }
+        }
+    }
+
+    // MARK: - Pauses
+
+    public func paused(_ why: DebugPause, machine: GuestMachine) -> DebugResume {
+        if quit { return .abort }
+        let pc = machine.programRegisters()?.regs.rip ?? 0
+        switch why {
+        case .returned, .stepped(returned: true):
+            position = ReplayPosition(returns: position.returns + 1)
+            arrivals = [:]
+        case .stepped(returned: false):
+            position.step()
+            arrivals = [:]
+        case .breakpoint(let a):
+            arrivals[a, default: 0] += 1
+        case .faulted, .exiting:
+            break
+        }
+        if auxv.isEmpty, position.returns == 0 { auxv = readAuxv(machine) }
+        if navigation != nil { return navigate(why, pc: pc) }
+        return live(why, pc: pc)
+    }
+
+    /// gdb is told of every stop: its breakpoints, the end of each step, the end of the run.
+    func live(_ why: DebugPause, pc: UInt64) -> DebugResume {
+        switch why {
+        case .returned:
+            // A breakpoint right after a syscall: the resume would step over it (Debugging.swift).
+            return gdbBreakpoints.contains(pc) ? stop("T05thread:\(tid);swbreak:;") : .proceed
+        case .stepped:
+            return stop("T05thread:\(tid);")
+        case .breakpoint(let a):
+            if stepping { return .step }
+            guard gdbBreakpoints.contains(a) else { return .proceed }
+            position.path.append(.arrive(a, count: arrivals[a] ?? 1))
+            arrivals = [:]
+            return stop("T05thread:\(tid);swbreak:;")
+        case .faulted(let sig):
+            // The run ends after this stop, unless gdb goes backwards.
+            position.path.append(.end)
+            let resume = stop("T" + RemoteConnection.hex2(UInt8(truncatingIfNeeded: sig)) + "thread:\(tid);")
+            return resume == .abort ? .abort : .proceed
+        case .exiting:
+            position.path.append(.end)
+            let resume = stop("T05thread:\(tid);replaylog:end;")
+            return resume == .abort ? .abort : .proceed
+        }
+    }
+
+    /// Arm our breakpoint for the segment that starts now; .step for a steps segment.
+    func beginSegment(_ target: ReplayPosition) -> DebugResume {
+        guard var nav = navigation, nav.reachedReturns || target.returns == 0 else { return .proceed }
+        nav.reachedReturns = true
+        defer { navigation = nav }
+        guard nav.next < target.path.count else { return .proceed }
+        switch target.path[nav.next] {
+        case .arrive(let a, _):
+            if !gdbBreakpoints.contains(a), session?.machine.insertBreakpoint(at: a) == true {
+                ownBreakpoints.insert(a)
+            }
+            return .proceed
+        case .steps(let n):
+            nav.stepsLeft = n
+            return .step
+        case .end:
+            return .proceed
+        }
+    }
+
+    /// Going to a position: count, follow its segments, and act there.
+    func navigate(_ why: DebugPause, pc: UInt64) -> DebugResume {
+        guard var nav = navigation else { return .proceed }
+        let target = nav.target
+        if nav.counting != nil { return countSteps(why, pc: pc) }
+        // reverse-continue: every hit of gdb's breakpoints before the target.
+        func hit(_ p: ReplayPosition) {
+            if case .lastHitBefore = nav.plan.purpose { nav.candidate = p }
+        }
+        var segmentDone = false
+        switch why {
+        case .returned:
+            if gdbBreakpoints.contains(pc), position.returns <= target.returns,
+                position.returns < target.returns || !target.path.isEmpty
+            {
+                hit(position)
+            }
+            if position.returns == target.returns {
+                nav.reachedReturns = true
+                navigation = nav
+                if target.path.isEmpty { return arrived() }
+                return beginSegment(target)
+            }
+            if position.returns > target.returns { return lost("passed return \(target.returns)") }
+            navigation = nav
+            return .proceed
+        case .stepped(let returned):
+            if returned { return lost("a step left the return interval") }
+            if nav.reachedReturns, nav.next < target.path.count, case .steps = target.path[nav.next] {
+                nav.stepsLeft -= 1
+                if gdbBreakpoints.contains(pc), nav.stepsLeft > 0 || nav.next + 1 < target.path.count { hit(position) }
+                if nav.stepsLeft > 0 {
+                    navigation = nav
+                    return .step
+                }
+                segmentDone = true
+            } else {
+                navigation = nav
+                return .proceed
+            }
+        case .breakpoint(let a):
+            let count = arrivals[a] ?? 1
+            if nav.reachedReturns, nav.next < target.path.count, case .arrive(a, count) = target.path[nav.next] {
+                position.path.append(.arrive(a, count: count))
+                arrivals = [:]
+                if gdbBreakpoints.contains(a), nav.next + 1 < target.path.count { hit(position) }
+                if ownBreakpoints.remove(a) != nil { session?.machine.removeBreakpoint(at: a) }
+                segmentDone = true
+            } else {
+                if gdbBreakpoints.contains(a) {
+                    var p = position
+                    p.path.append(.arrive(a, count: count))
+                    hit(p)
+                }
+                navigation = nav
+                return .proceed
+            }
+        case .faulted, .exiting:
+            guard nav.reachedReturns, nav.next < target.path.count, target.path[nav.next] == .end else {
+                navigation = nav
+                return lost("the run ended first")
+            }
+            position.path.append(.end)
+            segmentDone = true
+        }
+        if segmentDone {
+            // Steps segments are appended as they go (paused); the others here.
+            nav.next += 1
+            navigation = nav
+            if nav.next == target.path.count { return arrived() }
+            return beginSegment(target)
+        }
+        navigation = nav
+        return .proceed
+    }
+
+    /// The navigation's target is reached.
+    func arrived() -> DebugResume {
+        guard let nav = navigation else { return .proceed }
+        for a in ownBreakpoints { session?.machine.removeBreakpoint(at: a) }
+        ownBreakpoints = []
+        switch nav.plan.purpose {
+        case .report(let reply):
+            navigation = nil
+            let resume = stop(reply)
+            // A stop at the end of the run: whatever gdb says, the run ends.
+            if position.path.last == .end, resume != .abort { return .proceed }
+            return resume
+        case .lastHitBefore:
+            if let c = nav.candidate {
+                restart = Plan(target: c, purpose: .report("T05thread:\(tid);swbreak:;"))
+            } else {
+                restart = Plan(target: .start(entry: entry), purpose: .report(begin))
+            }
+            return .abort
+        case .stepBefore:
+            navigation?.counting = (0, 0)
+            return .step
+        }
+    }
+
+    /// reverse-stepi's search: single steps from the navigation's target until the position it
+    /// started from; the answer is one step before it.
+    func countSteps(_ why: DebugPause, pc: UInt64) -> DebugResume {
+        guard var nav = navigation, var counting = nav.counting, case .stepBefore(let goal) = nav.plan.purpose else {
+            return .proceed
+        }
+        var reached = false
+        switch why {
+        case .breakpoint: return .step  // an int3 at the start of a step: the step goes on
+        case .returned: return lost("a return while stepping")
+        case .stepped(let returned):
+            counting.steps += 1
+            if returned {
+                reached = goal.path.isEmpty && position.returns == goal.returns
+            } else if case .arrive(let a, let k)? = goal.path.last, pc == a {
+                counting.arrivals += 1
+                reached = counting.arrivals == k
+            }
+        case .faulted, .exiting:
+            counting.steps += 1
+            reached = goal.path.last == .end
+        }
+        nav.counting = counting
+        navigation = nav
+        guard reached else {
+            if case .faulted = why { return lost("the run ended first") }
+            if case .exiting = why { return lost("the run ended first") }
+            return .step
+        }
+        // At a fault the program stands at the faulting instruction, one step before the end.
+        let back = counting.steps - (isFault(why) ? 2 : 1)
+        if back < 0 {
+            restart = reverseStep(from: nav.target) ?? Plan(target: nav.target, purpose: .report(begin))
+        } else {
+            restart = Plan(target: nav.target.adding(steps: back), purpose: .report("T05thread:\(tid);"))
+        }
+        return .abort
+    }
+
+    /// A navigation that cannot reach its target (a bug, or a trace that replays otherwise than
+    /// it did a moment ago): said to gdb, which is then at the start again.
+    func lost(_ why: String) -> DebugResume {
+        console("revenant gdb: cannot go back to \(navigation?.target.description ?? "?"): \(why)\n")
+        restart = Plan(target: .start(entry: entry), purpose: .report(begin))
+        return .abort
+    }
+
+    /// The stop reply at the start of the recording (gdb: "No more reverse-execution history").
+    var begin: String { "T05thread:\(tid);replaylog:begin;" }
+
+    func isFault(_ why: DebugPause) -> Bool {
+        if case .faulted = why { return true }
+        return false
+    }
+
+    /// Tell gdb (when it waits) and serve its packets until it resumes the program.
+    func stop(_ reply: String) -> DebugResume {
+        lastStop = reply
+        if gdbWaiting {
+            connection.send(reply)
+            gdbWaiting = false
+        }
+        return servePackets()
+    }
+
+    /// The auxiliary vector on the initial stack (after argc, argv and envp).
+    func readAuxv(_ machine: GuestMachine) -> [UInt8] {
+        guard let rsp = machine.programRegisters()?.regs.rsp else { return [] }
+        func word(_ a: UInt64) -> UInt64? {
+            machine.programBytes(at: a, count: 8).map { b in
+                (0..<8).reduce(0) { $0 | UInt64(b[$1]) << (8 * UInt64($1)) }
+            }
+        }
+        guard let argc = word(rsp) else { return [] }
+        var p = rsp + 8 * (argc + 2)
+        while let w = word(p), w != 0 { p += 8 }
+        p += 8
+        var out: [UInt8] = []
+        while out.count < 64 * 16, let key = word(p), let value = word(p + 8) {
+            out += machine.programBytes(at: p, count: 16) ?? []
+            p += 16
+            if key == 0 { break }
+            _ = value
+        }
+        return out
+    }
+}

@@ -1,0 +1,63 @@
+import ArgumentParser
+import Debugger
+import Glibc
+import Replay
+import Trace
+import RevenantKit
+
+struct GDBCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gdb",
+        abstract: "Debug a recorded run with gdb, forwards and backwards (a GDB remote-protocol server).",
+        discussion: """
+            gdb sees the recorded program as a live one, stopped at its first instruction: registers, \
+            memory, the program and its libraries (read from the trace, as they were when recorded), \
+            breakpoints, stepping, continue — and reverse-continue, reverse-stepi, and what gdb builds on \
+            them (reverse-next, reverse-step, reverse-finish). Going backwards replays the trace again \
+            from its start; nothing gdb does changes the replay (writes to memory or registers, and calls, \
+            are refused). At the end of the recording gdb says "No more reverse-execution history"; \
+            continue once more to see the program exit. Docs/gdb.md says what works and what it costs.
+
+            Examples:
+              gdb -ex 'target remote | revenant gdb run.rvt'
+              revenant gdb run.rvt --listen 127.0.0.1:2345   (then in gdb: target remote :2345)
+            """
+    )
+
+    @Argument(help: "The trace directory.") var trace: String
+    @Option(
+        help: ArgumentHelp(
+            "Serve on a loopback TCP address instead of stdin/stdout (port 0: any free one, printed).",
+            valueName: "HOST:PORT"))
+    var listen: String?
+    @Flag(help: "Every packet in and out on stderr.") var logPackets = false
+
+    func validate() throws { try requirePath(trace, "TRACE") }
+
+    func run() throws {
+        let header: TraceHeader
+        do { (_, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
+        // One replay before gdb connects: a trace that cannot be replayed here is said at once.
+        var pending: ReplaySession? = try questionReplay(trace, mailbox: false)
+        let connection: RemoteConnection
+        if let listen {
+            do {
+                connection = try RemoteConnection.accept(listen: listen) { port in
+                    let line = "revenant gdb: listening on \(listen.split(separator: ":")[0]):\(port)\n"
+                    _ = line.withCString { write(2, $0, strlen($0)) }
+                }
+            } catch { throw CLIError(error.description) }
+        } else {
+            connection = RemoteConnection(input: 0, output: 1)
+        }
+        if logPackets { connection.log = { line in _ = (line + "\n").withCString { write(2, $0, strlen($0)) } } }
+        let server = GDBServer(connection: connection, pid: header.process?.pid ?? 1) {
+            if let s = pending {
+                pending = nil
+                return s
+            }
+            return try questionReplay(trace, mailbox: false)
+        }
+        try server.serve()
+    }
+}

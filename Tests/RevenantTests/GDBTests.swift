@@ -1,0 +1,150 @@
+import Foundation
+import XCTest
+
+/// `revenant gdb` driven by Debian's gdb in batch mode (Docs/gdb.md): Tests/Programs/debuggee.c
+/// built with -g, recorded, and debugged forwards and backwards through the trace.
+final class GDBTests: ScratchTestCase {
+    /// The debuggee built and recorded (with `args`) into d.rvt; its native output.
+    func recordDebuggee(_ args: [String] = []) throws -> String {
+        try requireKVM()
+        let source = packageRootDirectory().appendingPathComponent("Tests/Programs/debuggee.c").path
+        XCTAssertEqual(try run("/usr/bin/gcc", ["-g", "-O0", "-o", "debuggee", source]).status, 0)
+        let rec = try revenant(["record", "-o", "d.rvt", "--shims", "none", "--", "./debuggee"] + args)
+        XCTAssertEqual(rec.status, args.isEmpty ? 0 : 139, rec.stderr)
+        return rec.stdout
+    }
+
+    /// gdb -batch on the trace with these commands; what it printed (stdout and stderr, the
+    /// lines about reading files from the target left out).
+    func gdb(_ commands: [String], trace: String = "d.rvt") throws -> String {
+        let gdb = "/usr/bin/gdb"
+        guard FileManager.default.isExecutableFile(atPath: gdb) else {
+            throw TestSetupError("gdb is not installed (make deps installs it)")
+        }
+        let target = "target remote | \(try revenantBinary().path) gdb \(trace)"
+        let args =
+            ["-batch", "-nx", "-ex", "set pagination off", "-ex", "set confirm off", "-ex", target]
+            + commands.flatMap { ["-ex", $0] }
+        let r = try run(gdb, args)
+        return (r.stdout + r.stderr).split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { !$0.hasPrefix("Reading ") && !$0.contains("File transfers from remote targets can be slow") }
+            .joined(separator: "\n")
+    }
+
+    /// The values `print` showed, in order ("$N = value" lines).
+    func printed(_ output: String) -> [String] {
+        output.split(separator: "\n").compactMap { line in
+            guard line.hasPrefix("$"), let eq = line.range(of: " = ") else { return nil }
+            return String(line[eq.upperBound...])
+        }
+    }
+
+    func testBreakpointBacktraceAndVariables() throws {
+        _ = try recordDebuggee()
+        let out = try gdb([
+            "break square", "continue", "continue", "continue", "bt", "print i", "print total", "print counter",
+            "info registers rip", "finish",
+        ])
+        XCTAssertTrue(out.contains("_start () from target:/lib64/ld-linux-x86-64.so.2"), out)
+        XCTAssertTrue(out.contains("#0  square (i=2) at "), out)
+        XCTAssertTrue(out.contains("#1  0x") && out.contains(" in main (argc=1, argv="), out)
+        // square(0) and square(1) ran: total 0 + 1; the loop's counter is 2.
+        XCTAssertEqual(Array(printed(out).prefix(3)), ["2", "1", "2"], out)
+        XCTAssertTrue(out.contains("Value returned is $4 = 4"), out)
+    }
+
+    /// What native gdb prints for the same program: the values to compare the replay's with.
+    func nativeGDB(_ commands: [String]) throws -> [String] {
+        let r = try run("/usr/bin/gdb", ["-batch", "-nx"] + commands.flatMap { ["-ex", $0] } + ["./debuggee"])
+        return printed(r.stdout)
+    }
+
+    /// The rip `info registers rip` showed, in order.
+    func rips(_ output: String) -> [String] {
+        output.split(separator: "\n").filter { $0.hasPrefix("rip ") }.map {
+            String($0.split(separator: " ", omittingEmptySubsequences: true)[1])
+        }
+    }
+
+    func testReverseContinueNextStepiAndFinish() throws {
+        _ = try recordDebuggee()
+        let out = try gdb([
+            "info registers rip", "break square", "continue", "continue", "continue", "reverse-continue", "print i",
+            "reverse-continue", "print i", "continue", "continue", "next", "print sq", "reverse-next", "print sq",
+            "stepi", "info registers rip", "stepi", "info registers rip", "reverse-stepi", "info registers rip",
+            "delete", "reverse-finish", "print counter", "break square", "reverse-continue", "reverse-continue",
+            "reverse-continue", "info registers rip",
+        ])
+        // Back to the 2nd and the 1st calls, forward to the 3rd again.
+        let values = printed(out)
+        XCTAssertEqual(Array(values.prefix(2)), ["1", "0"], out)
+        // `next` over `sq = i * i` (i = 2), and back over it: sq as native gdb shows it after and
+        // before that line.
+        XCTAssertEqual(
+            try nativeGDB(["break square", "run", "continue", "continue", "print sq", "next", "print sq"]),
+            Array(values.dropFirst(2).prefix(2).reversed()), out)
+        XCTAssertTrue(out.contains("12\t    int sq = i * i;"), out)
+        // stepi twice, reverse-stepi once: where the first stepi went.
+        let r = rips(out)
+        XCTAssertEqual(r.count, 5, out)
+        if r.count == 5 {
+            XCTAssertNotEqual(r[1], r[2], out)
+            XCTAssertEqual(r[1], r[3], out)
+            // Before the first call is the start only: the end of history, at the first instruction.
+            XCTAssertEqual(r[4], r[0], out)
+        }
+        // reverse-finish: back to the call in main, where counter is 2.
+        XCTAssertTrue(out.contains("in main (argc=1, argv=") && out.contains("square(i);"), out)
+        XCTAssertEqual(values.count >= 5 ? values[4] : nil, "2", out)
+        XCTAssertTrue(out.contains("No more reverse-execution history."), out)
+    }
+
+    /// A recorded crash opened at the fault; reverse-stepi goes to the instruction before it, and
+    /// reverse-continue from there to the last call of square.
+    func testCrashReverseStepiAndContinue() throws {
+        _ = try recordDebuggee(["16"])
+        let out = try gdb([
+            "continue", "x/i $pc", "print slot", "reverse-stepi", "x/i $pc", "break square", "reverse-continue",
+            "print i", "continue", "continue",
+        ])
+        XCTAssertTrue(out.contains("Program received signal SIGSEGV, Segmentation fault."), out)
+        XCTAssertTrue(out.contains("*slot = 42;"), out)
+        let instructions = out.split(separator: "\n").filter { $0.hasPrefix("=> 0x") }
+        XCTAssertEqual(instructions.count, 2, out)
+        if instructions.count == 2 {
+            XCTAssertTrue(instructions[0].contains("movl   $0x2a,(%rax)"), out)
+            XCTAssertTrue(instructions[1].contains("mov ") && instructions[1].contains("<slot>"), out)
+        }
+        XCTAssertEqual(printed(out).first, "(int *) 0x10", out)
+        XCTAssertEqual(printed(out).last, "4", out)
+        XCTAssertTrue(out.contains("Program terminated with signal SIGSEGV"), out)
+    }
+
+    /// The end of the recording, and what gdb may not do: change memory or call a function.
+    func testEndOfRecordingAndRefusals() throws {
+        _ = try recordDebuggee()
+        let out = try gdb([
+            "break square", "continue", "set var counter = 7", "print square(3)", "print counter",
+            "delete", "continue", "info registers rip", "continue",
+        ])
+        XCTAssertTrue(out.contains("revenant gdb: a replay's memory cannot be changed"), out)
+        XCTAssertEqual(printed(out), ["0"], out)
+        XCTAssertTrue(out.contains("No more reverse-execution history."), out)
+        XCTAssertTrue(out.contains("_exit"), out)
+        XCTAssertTrue(out.contains("[Inferior 1 (Remote target) exited normally]"), out)
+    }
+
+    /// gdb reads the program and its libraries from the trace: the recorded binary gone, and the
+    /// trace moved elsewhere, the symbols and source lines are still there.
+    func testTheTraceServesTheBinaries() throws {
+        _ = try recordDebuggee()
+        try FileManager.default.createDirectory(
+            at: base.appendingPathComponent("moved"), withIntermediateDirectories: true)
+        try FileManager.default.moveItem(
+            at: base.appendingPathComponent("d.rvt"), to: base.appendingPathComponent("moved/copy.rvt"))
+        try FileManager.default.removeItem(at: base.appendingPathComponent("debuggee"))
+        let out = try gdb(["break square", "continue", "bt", "info sharedlibrary"], trace: "moved/copy.rvt")
+        XCTAssertTrue(out.contains("#0  square (i=0) at "), out)
+        XCTAssertTrue(out.contains("target:/lib/x86_64-linux-gnu/libc.so.6"), out)
+    }
+}
