@@ -77,16 +77,25 @@ extension GDBServer {
             return error("a replay's registers cannot be changed (it would no longer be the recording)")
         case _ where p.hasPrefix("M") || p.hasPrefix("X"):
             return error("a replay's memory cannot be changed (it would no longer be the recording)")
-        case _ where p.hasPrefix("Z0,") || p.hasPrefix("z0,"):
-            breakpoint(p)
+        case _ where p.hasPrefix("Z0,") || p.hasPrefix("z0,") || p.hasPrefix("Z1,") || p.hasPrefix("z1,"):
+            breakpoint(p)  // a hardware breakpoint (hbreak) is one more int3 here
+        case _ where p.hasPrefix("Z3,") || p.hasPrefix("Z4,"):
+            console(
+                "revenant gdb: read and access watchpoints (rwatch, awatch) are not offered: the VMM sees writes only\n"
+            )
+            connection.send("")
+        case _ where p.hasPrefix("Z2,") || p.hasPrefix("z2,"):
+            watchpoint(p)
         case _ where p.hasPrefix("c") || p.hasPrefix("C"):
             // C SIG: a signal cannot be given to a recording; it goes on as recorded.
             stepping = false
             gdbWaiting = true
+            noteResume()
             return .proceed
         case _ where p.hasPrefix("s") || p.hasPrefix("S"):
             stepping = true
             gdbWaiting = true
+            noteResume()
             return .step
         case "bc":
             stepping = false
@@ -167,6 +176,17 @@ extension GDBServer {
         } else {
             if gdbBreakpoints.remove(address) != nil { machine?.removeBreakpoint(at: address) }
         }
+        connection.send("OK")
+    }
+
+    /// Z2/z2,ADDR,LENGTH: a write watchpoint (rwatch and awatch, Z3 and Z4, are not offered: the
+    /// VMM cannot see reads, and gdb says so).
+    func watchpoint(_ p: String) {
+        let parts = p.dropFirst(3).split(separator: ",")
+        guard parts.count >= 2, let address = UInt64(parts[0], radix: 16), let length = Int(parts[1], radix: 16),
+            (1...4096).contains(length)
+        else { return connection.send("E01") }
+        if p.hasPrefix("Z") { watchpoints[address] = length } else { watchpoints[address] = nil }
         connection.send("OK")
     }
 

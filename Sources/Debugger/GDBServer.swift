@@ -30,6 +30,11 @@ public final class GDBServer: GuestDebugger {
     /// gdb's breakpoints (Z0), armed in every replay; ours, armed while navigation needs them.
     var gdbBreakpoints = Set<UInt64>()
     var ownBreakpoints = Set<UInt64>()
+    /// gdb's write watchpoints (Z2): address and length. Checked at every syscall return and
+    /// stop; a change is then narrowed to its instruction by single steps (GDBWatchpoints.swift).
+    var watchpoints: [UInt64: Int] = [:]
+    /// While the program runs: where the watched bytes were last read, and what they held.
+    var watchBase: (position: ReplayPosition, values: [[UInt8]?])?
     /// The last stop reply, for `?`; whether gdb waits for the next one (after c, s, bc, bs).
     var lastStop = "S05"
     var gdbWaiting = false
@@ -52,10 +57,16 @@ public final class GDBServer: GuestDebugger {
     enum Purpose {
         /// Stop there and tell gdb with this stop reply.
         case report(String)
-        /// The last hit of one of gdb's breakpoints before the target (reverse-continue).
+        /// reverse-continue: the last hit of gdb's breakpoints, or the last write to a watched
+        /// range, before the target.
         case lastHitBefore
-        /// Single steps from the target until `until`: the position one step before (reverse-stepi).
+        /// reverse-stepi: single steps from the target to `goal`; the answer is one before it.
         case stepBefore(ReplayPosition)
+        /// A watched range changed after the target (continue): single steps to the write.
+        case firstChange
+        /// reverse-continue: a watched range changed between the target and `goal`: single
+        /// steps there find the last write, and the last breakpoint hit, before it.
+        case lastChangeIn(goal: ReplayPosition)
     }
     struct Navigation {
         var plan: Plan
@@ -64,10 +75,13 @@ public final class GDBServer: GuestDebugger {
         var next = 0
         var stepsLeft = 0
         var reachedReturns = false
-        /// reverse-continue: the last hit found before the target.
+        /// reverse-continue: the last hit found before the target; with watchpoints, the values
+        /// at the last return and the start of the last interval in which they changed.
         var candidate: ReplayPosition?
-        /// reverse-stepi, after the target: steps made and arrivals counted.
-        var counting: (steps: Int, arrivals: Int)?
+        var watched: (position: ReplayPosition, values: [[UInt8]?])?
+        var changeFrom: ReplayPosition?
+        /// Past the target: single steps (GDBStepping.swift).
+        var stepper: Stepper?
     }
 
     public init(connection: RemoteConnection, pid: Int32, openReplay: @escaping () throws -> ReplaySession) {
@@ -96,6 +110,9 @@ public final class GDBServer: GuestDebugger {
             for a in gdbBreakpoints { s.machine.insertBreakpoint(at: a) }
             // A target in the first return interval: its first segment's breakpoint armed now.
             _ = beginSegment(navigation!.target)
+            if case .lastHitBefore = plan.purpose, !watchpoints.isEmpty {
+                navigation?.watched = (start, watchedValues(s.machine))
+            }
             let outcome = s.run()
             s.machine.debugger = nil
             if let next = restart {
@@ -157,30 +174,38 @@ public final class GDBServer: GuestDebugger {
             break
         }
         if auxv.isEmpty, position.returns == 0 { auxv = readAuxv(machine) }
-        if navigation != nil { return navigate(why, pc: pc) }
-        return live(why, pc: pc)
+        if navigation?.stepper != nil { return stepping(why, pc: pc, machine: machine) }
+        if navigation != nil { return navigate(why, pc: pc, machine: machine) }
+        return live(why, pc: pc, machine: machine)
     }
 
-    /// gdb is told of every stop: its breakpoints, the end of each step, the end of the run.
-    func live(_ why: DebugPause, pc: UInt64) -> DebugResume {
+    /// gdb is told of every stop: its breakpoints, the end of each step, the end of the run. A
+    /// watched range that changed since the last look is narrowed to its write first.
+    func live(_ why: DebugPause, pc: UInt64, machine: GuestMachine) -> DebugResume {
+        let changed = watchChange(machine)
         switch why {
         case .returned:
+            if changed != nil { return narrowWatch() }
+            if !watchpoints.isEmpty { watchBase = (position, watchedValues(machine)) }
             // A breakpoint right after a syscall: the resume would step over it (Debugging.swift).
             return gdbBreakpoints.contains(pc) ? stop("T05thread:\(tid);swbreak:;") : .proceed
         case .stepped:
-            return stop("T05thread:\(tid);")
+            return stop("T05thread:\(tid);" + (changed.map { "watch:\(String($0, radix: 16));" } ?? ""))
         case .breakpoint(let a):
             if stepping { return .step }
             guard gdbBreakpoints.contains(a) else { return .proceed }
+            if changed != nil { return narrowWatch() }
             position.path.append(.arrive(a, count: arrivals[a] ?? 1))
             arrivals = [:]
             return stop("T05thread:\(tid);swbreak:;")
         case .faulted(let sig):
+            if changed != nil { return narrowWatch() }
             // The run ends after this stop, unless gdb goes backwards.
             position.path.append(.end)
             let resume = stop("T" + RemoteConnection.hex2(UInt8(truncatingIfNeeded: sig)) + "thread:\(tid);")
             return resume == .abort ? .abort : .proceed
         case .exiting:
+            if changed != nil { return narrowWatch() }
             position.path.append(.end)
             let resume = stop("T05thread:\(tid);replaylog:end;")
             return resume == .abort ? .abort : .proceed
@@ -208,10 +233,9 @@ public final class GDBServer: GuestDebugger {
     }
 
     /// Going to a position: count, follow its segments, and act there.
-    func navigate(_ why: DebugPause, pc: UInt64) -> DebugResume {
+    func navigate(_ why: DebugPause, pc: UInt64, machine: GuestMachine) -> DebugResume {
         guard var nav = navigation else { return .proceed }
         let target = nav.target
-        if nav.counting != nil { return countSteps(why, pc: pc) }
         // reverse-continue: every hit of gdb's breakpoints before the target.
         func hit(_ p: ReplayPosition) {
             if case .lastHitBefore = nav.plan.purpose { nav.candidate = p }
@@ -224,10 +248,11 @@ public final class GDBServer: GuestDebugger {
             {
                 hit(position)
             }
+            noteWatched(&nav, machine)
             if position.returns == target.returns {
                 nav.reachedReturns = true
                 navigation = nav
-                if target.path.isEmpty { return arrived() }
+                if target.path.isEmpty { return arrived(machine) }
                 return beginSegment(target)
             }
             if position.returns > target.returns { return lost("passed return \(target.returns)") }
@@ -276,7 +301,7 @@ public final class GDBServer: GuestDebugger {
             // Steps segments are appended as they go (paused); the others here.
             nav.next += 1
             navigation = nav
-            if nav.next == target.path.count { return arrived() }
+            if nav.next == target.path.count { return arrived(machine) }
             return beginSegment(target)
         }
         navigation = nav
@@ -284,8 +309,8 @@ public final class GDBServer: GuestDebugger {
     }
 
     /// The navigation's target is reached.
-    func arrived() -> DebugResume {
-        guard let nav = navigation else { return .proceed }
+    func arrived(_ machine: GuestMachine) -> DebugResume {
+        guard var nav = navigation else { return .proceed }
         for a in ownBreakpoints { session?.machine.removeBreakpoint(at: a) }
         ownBreakpoints = []
         switch nav.plan.purpose {
@@ -296,55 +321,16 @@ public final class GDBServer: GuestDebugger {
             if position.path.last == .end, resume != .abort { return .proceed }
             return resume
         case .lastHitBefore:
-            if let c = nav.candidate {
-                restart = Plan(target: c, purpose: .report("T05thread:\(tid);swbreak:;"))
-            } else {
-                restart = Plan(target: .start(entry: entry), purpose: .report(begin))
-            }
+            noteWatched(&nav, machine)
+            restart = lastHitPlan(nav)
             return .abort
-        case .stepBefore:
-            navigation?.counting = (0, 0)
-            return .step
+        case .stepBefore(let goal), .lastChangeIn(let goal):
+            nav.stepper = Stepper(from: nav.target, to: goal, values: watchedValues(machine))
+        case .firstChange:
+            nav.stepper = Stepper(from: nav.target, to: nil, values: watchedValues(machine))
         }
-    }
-
-    /// reverse-stepi's search: single steps from the navigation's target until the position it
-    /// started from; the answer is one step before it.
-    func countSteps(_ why: DebugPause, pc: UInt64) -> DebugResume {
-        guard var nav = navigation, var counting = nav.counting, case .stepBefore(let goal) = nav.plan.purpose else {
-            return .proceed
-        }
-        var reached = false
-        switch why {
-        case .breakpoint: return .step  // an int3 at the start of a step: the step goes on
-        case .returned: return lost("a return while stepping")
-        case .stepped(let returned):
-            counting.steps += 1
-            if returned {
-                reached = goal.path.isEmpty && position.returns == goal.returns
-            } else if case .arrive(let a, let k)? = goal.path.last, pc == a {
-                counting.arrivals += 1
-                reached = counting.arrivals == k
-            }
-        case .faulted, .exiting:
-            counting.steps += 1
-            reached = goal.path.last == .end
-        }
-        nav.counting = counting
         navigation = nav
-        guard reached else {
-            if case .faulted = why { return lost("the run ended first") }
-            if case .exiting = why { return lost("the run ended first") }
-            return .step
-        }
-        // At a fault the program stands at the faulting instruction, one step before the end.
-        let back = counting.steps - (isFault(why) ? 2 : 1)
-        if back < 0 {
-            restart = reverseStep(from: nav.target) ?? Plan(target: nav.target, purpose: .report(begin))
-        } else {
-            restart = Plan(target: nav.target.adding(steps: back), purpose: .report("T05thread:\(tid);"))
-        }
-        return .abort
+        return .step
     }
 
     /// A navigation that cannot reach its target (a bug, or a trace that replays otherwise than
@@ -357,11 +343,6 @@ public final class GDBServer: GuestDebugger {
 
     /// The stop reply at the start of the recording (gdb: "No more reverse-execution history").
     var begin: String { "T05thread:\(tid);replaylog:begin;" }
-
-    func isFault(_ why: DebugPause) -> Bool {
-        if case .faulted = why { return true }
-        return false
-    }
 
     /// Tell gdb (when it waits) and serve its packets until it resumes the program.
     func stop(_ reply: String) -> DebugResume {

@@ -99,13 +99,38 @@ final class GDBTests: ScratchTestCase {
         XCTAssertTrue(out.contains("No more reverse-execution history."), out)
     }
 
-    /// A recorded crash opened at the fault; reverse-stepi goes to the instruction before it, and
-    /// reverse-continue from there to the last call of square.
+    /// watch stops after the instruction that changed the value, forwards, and at it, backwards;
+    /// a write of the same value is no change (as gdb shows it).
+    func testWatchForwardsAndBackwards() throws {
+        _ = try recordDebuggee()
+        let out = try gdb([
+            "break square", "continue", "watch total", "delete 1", "continue", "continue", "print i",
+            "reverse-continue", "x/i $pc", "print i", "reverse-continue", "print i", "rwatch counter", "continue",
+        ])
+        let changes = out.split(separator: "\n").filter { $0.hasPrefix("Old value") || $0.hasPrefix("New value") }
+        // square(0) adds 0: the first change is square(1)'s, 0 -> 1, then 1 -> 5; backwards, 5 -> 1
+        // at square(2)'s store and 1 -> 0 at square(1)'s.
+        XCTAssertEqual(
+            changes,
+            [
+                "Old value = 0", "New value = 1", "Old value = 1", "New value = 5", "Old value = 5", "New value = 1",
+                "Old value = 1", "New value = 0",
+            ], out)
+        XCTAssertEqual(printed(out).prefix(3), ["2", "2", "1"], out)
+        // Backwards, the stop is at the store itself (line 13), not after it.
+        XCTAssertTrue(out.contains("<square+") && out.contains(",0x") && out.contains("<total>"), out)
+        XCTAssertTrue(out.contains("13\t    total += sq;"), out)
+        XCTAssertTrue(out.contains("revenant gdb: read and access watchpoints (rwatch, awatch) are not offered"), out)
+    }
+
+    /// A recorded crash opened at the fault; reverse-stepi goes to the instruction before it; a
+    /// watch on the bad pointer, backwards, finds the store that set it; reverse-continue from
+    /// there to the last call of square.
     func testCrashReverseStepiAndContinue() throws {
         _ = try recordDebuggee(["16"])
         let out = try gdb([
-            "continue", "x/i $pc", "print slot", "reverse-stepi", "x/i $pc", "break square", "reverse-continue",
-            "print i", "continue", "continue",
+            "continue", "x/i $pc", "print slot", "reverse-stepi", "x/i $pc", "watch slot", "reverse-continue", "delete",
+            "break square", "reverse-continue", "print i", "continue", "continue",
         ])
         XCTAssertTrue(out.contains("Program received signal SIGSEGV, Segmentation fault."), out)
         XCTAssertTrue(out.contains("*slot = 42;"), out)
@@ -116,6 +141,8 @@ final class GDBTests: ScratchTestCase {
             XCTAssertTrue(instructions[1].contains("mov ") && instructions[1].contains("<slot>"), out)
         }
         XCTAssertEqual(printed(out).first, "(int *) 0x10", out)
+        XCTAssertTrue(out.contains("Old value = (int *) 0x10\nNew value = (int *) 0x0"), out)
+        XCTAssertTrue(out.contains("24\t        slot = (int *)(long)atoi(argv[1]);"), out)
         XCTAssertEqual(printed(out).last, "4", out)
         XCTAssertTrue(out.contains("Program terminated with signal SIGSEGV"), out)
     }
