@@ -62,6 +62,7 @@ extension GDBServer {
         case _ where p.hasPrefix("qSymbol"): connection.send("OK")
         case _ where p.hasPrefix("T"): connection.send("OK")  // thread alive
         case _ where p.hasPrefix("qXfer:"): transfer(p)
+        case _ where p.hasPrefix("qRcmd,"): monitor(p)
         case _ where p.hasPrefix("vFile:"): hostFile(p)
         case "g":
             guard let r = machine?.programRegisters() else { return error("no program to read registers from") }
@@ -176,6 +177,26 @@ extension GDBServer {
         } else {
             if gdbBreakpoints.remove(address) != nil { machine?.removeBreakpoint(at: address) }
         }
+        connection.send("OK")
+    }
+
+    /// `monitor CMD` (qRcmd): its output as O packets, then OK.
+    func monitor(_ p: String) {
+        let command = RemoteConnection.bytes(fromHex: p.dropFirst("qRcmd,".count)).map {
+            String(decoding: $0, as: UTF8.self).split(separator: " ").joined(separator: " ")
+        }
+        let text: String
+        switch command {
+        case "where":
+            let event = Int(session?.replayer.index ?? 0)
+            // The event is the next one to come (as `when --symbol` places its hits).
+            text =
+                (describeEvent?(event) ?? "event #\(event)") + "\n"
+                + "machine: \(position) (syscall returns, then breakpoint arrivals and single steps)\n"
+        default:
+            text = "monitor where: the position at every level (event, Perl statement, SQL statement, machine)\n"
+        }
+        connection.send("O" + RemoteConnection.hex(Array(text.utf8)))
         connection.send("OK")
     }
 

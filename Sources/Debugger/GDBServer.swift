@@ -46,6 +46,8 @@ public final class GDBServer: GuestDebugger {
     var auxv: [UInt8] = []
     /// The program's entry point (the start of every replay).
     var entry: UInt64 = 0
+    /// The Perl and SQL positions at an event (`monitor where`), when the trace has an index.
+    public var describeEvent: ((Int) -> String?)?
     /// Open vFile descriptors: host fds.
     var openFiles: [Int32: Int32] = [:]
 

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Debugger
 import Glibc
+import Regen
 import Replay
+import SQLReplay
 import Trace
 import RevenantKit
 
@@ -37,6 +39,12 @@ struct GDBCommand: ParsableCommand {
     func run() throws {
         let header: TraceHeader
         do { (_, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
+        // The Perl and SQL positions for `monitor where` come from the index (made first when
+        // missing: regeneration replays, which cannot run beside a paused replay).
+        var index: TraceIndex?
+        if let shim = header.shims?.first {
+            index = try requireIndexes(trace, shim: shim, what: shim, pid: nil).first?.index
+        }
         // One replay before gdb connects: a trace that cannot be replayed here is said at once.
         var pending: ReplaySession? = try questionReplay(trace, mailbox: false)
         let connection: RemoteConnection
@@ -58,6 +66,7 @@ struct GDBCommand: ParsableCommand {
             }
             return try questionReplay(trace, mailbox: false)
         }
+        if let index { server.describeEvent = { event in (try? index.position(atEvent: event))?.description } }
         try server.serve()
     }
 }

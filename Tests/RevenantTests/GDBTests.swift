@@ -175,3 +175,42 @@ final class GDBTests: ScratchTestCase {
         XCTAssertTrue(out.contains("target:/lib/x86_64-linux-gnu/libc.so.6"), out)
     }
 }
+
+extension GDBTests {
+    /// perl and sqlite3 (Debian's, stripped) at the level of their symbols, and `monitor where`
+    /// naming the Perl statement and the SQL statement at a stop.
+    func testPerlAndSQLiteAtTheirSymbols() throws {
+        try requireSQLiteShim()
+        let perl = try revenant([
+            "record", "-o", "p.rvt", "--", "/usr/bin/perl", "-e",
+            #"my $x = 0; for (1..3) { $x += $_; print "x=$x\n" }"#,
+        ])
+        XCTAssertEqual(perl.stdout, "x=1\nx=3\nx=6\n", perl.stderr)
+        let p = try gdb(["break Perl_pp_print", "continue", "continue", "bt 2", "monitor where"], trace: "p.rvt")
+        XCTAssertTrue(p.contains("in Perl_pp_print ()"), p)
+        XCTAssertTrue(p.contains("#1  0x") && p.contains("in Perl_runops_standard ()"), p)
+        XCTAssertTrue(p.contains(", perl -e:1\n"), p)
+        XCTAssertTrue(p.contains("machine: return "), p)
+        let sql = try revenant([
+            "record", "-o", "s.rvt", "--", "/usr/bin/sqlite3", ":memory:",
+            "create table t(x); insert into t values (1), (2); select sum(x) from t;",
+        ])
+        XCTAssertEqual(sql.stdout, "3\n", sql.stderr)
+        let s = try gdb(["break sqlite3_step", "continue", "continue", "bt 1", "monitor where"], trace: "s.rvt")
+        XCTAssertTrue(s.contains("in sqlite3_step () from target:"), s)
+        XCTAssertTrue(s.contains(", SQL #"), s)
+    }
+
+    /// `monitor where` without an index: the event and the machine position.
+    func testMonitorWhere() throws {
+        _ = try recordDebuggee()
+        let out = try gdb(["break square", "continue", "continue", "monitor where", "stepi", "monitor where"])
+        let lines = out.split(separator: "\n").filter { $0.hasPrefix("machine: ") }
+        XCTAssertEqual(lines.count, 2, out)
+        if lines.count == 2 {
+            XCTAssertTrue(lines[0].contains("#1 (syscall returns"), out)
+            XCTAssertTrue(lines[1].contains("#1 > 1 step (syscall returns"), out)
+        }
+        XCTAssertTrue(out.contains("\nevent #"), out)
+    }
+}
