@@ -62,7 +62,7 @@ let package = Package(
             ]),
         .target(name: "PerlReplay", dependencies: ["Regen", "Replay", "Personality", "GuestMemory", "CGuestStub"]),
         // `revenant gdb`: a GDB remote-protocol server over a replay, forwards and backwards.
-        .target(name: "Debugger", dependencies: ["Machine", "Replay", "LinuxABI", "CKVM"]),
+        .target(name: "Debugger", dependencies: ["Machine", "Replay", "LinuxABI", "CKVM", "CHost"]),
         // What the commands do, as a library (the CLI parses arguments and prints): sessions, the
         // Perl-level replay in both forms, checkpoints and clone evaluation.
         .target(

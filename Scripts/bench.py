@@ -301,3 +301,5 @@ print(f"\nwritten: {os.path.join(OUT, 'summary.md')}")
 # Issue #7: the Perl-level replay (appends its section to summary.md).
 os.chdir(ROOT)
 subprocess.run([sys.executable, os.path.join(ROOT, "Scripts", "bench_perl_replay.py"), BIN], check=True)
+# Issue #17: revenant gdb going backwards (appends its section to summary.md).
+subprocess.run([sys.executable, os.path.join(ROOT, "Scripts", "bench_gdb.py"), BIN], check=True)

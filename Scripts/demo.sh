@@ -2,6 +2,7 @@
 # `make demo`: what Revenant can do so far, on this machine, step by step.
 set -u
 BIN=${1:-.build/release/revenant}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 work=$(mktemp -d /tmp/revenant-demo-XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -161,5 +162,12 @@ loop='use Time::HiRes "time"; my $t = time; getppid() for 1 .. 20000; printf "%.
 "$BIN" run -v -- perl -e "$loop" 2>&1 | grep -v -e "KVM vCPU" -e "hypervisor"
 "$BIN" run --syscall-path trap -- perl -e "$loop"
 echo "(natively: $(perl -e "$loop"))"
+
+step "gdb on a recording, backwards: who wrote the pointer a program crashed on?" \
+     "revenant record -o crash.rvt -- ./debuggee 16; gdb -batch -ex 'target remote | revenant gdb crash.rvt' -ex continue -ex 'watch slot' -ex reverse-continue"
+gcc -g -O0 -o debuggee "$ROOT/Tests/Programs/debuggee.c"
+"$BIN" record -o crash.rvt --shims none -- ./debuggee 16 >/dev/null 2>&1
+gdb -batch -nx -ex "target remote | $BIN gdb crash.rvt" -ex continue -ex 'watch slot' -ex reverse-continue \
+    -ex 'x/i $pc' 2>&1 | grep -v -e '^Reading' -e 'File transfers'
 
 printf '\nMore: README.md (every command), Docs/ (how each part works, what the tests check), make test.\n'

@@ -37,10 +37,10 @@ extension GDBServer {
             guard fd >= 0 else { return fail(errno) }
             var handle: Int32 = 1
             while openFiles[handle] != nil { handle += 1 }
-            openFiles[handle] = fd
+            openFiles[handle] = (fd, host)
             connection.send("F" + String(handle, radix: 16))
         case "pread":
-            guard args.count == 3, let h = Int32(args[0], radix: 16), let fd = openFiles[h],
+            guard args.count == 3, let h = Int32(args[0], radix: 16), let fd = openFiles[h]?.fd,
                 let count = Int(args[1], radix: 16), let offset = Int(args[2], radix: 16)
             else { return fail(EBADF) }
             var data = [UInt8](repeating: 0, count: min(count, 16384))
@@ -48,13 +48,14 @@ extension GDBServer {
             guard n >= 0 else { return fail(errno) }
             connection.send(Array("F\(String(n, radix: 16));".utf8) + data[0..<n])
         case "close":
-            guard let h = args.first.flatMap({ Int32($0, radix: 16) }), let fd = openFiles.removeValue(forKey: h) else {
+            guard let h = args.first.flatMap({ Int32($0, radix: 16) }), let fd = openFiles.removeValue(forKey: h)?.fd
+            else {
                 return fail(EBADF)
             }
             close(fd)
             connection.send("F0")
         case "fstat":
-            guard let h = args.first.flatMap({ Int32($0, radix: 16) }), let fd = openFiles[h] else {
+            guard let h = args.first.flatMap({ Int32($0, radix: 16) }), let fd = openFiles[h]?.fd else {
                 return fail(EBADF)
             }
             var st = stat()

@@ -26,6 +26,7 @@ extension GDBServer {
             let text = String(decoding: packet, as: UTF8.self)
             if packet == [0x03] { continue }
             if text == "bc" || text == "bs" || text.hasPrefix("D") || text == "k" || text == "vKill" || text == "?" {
+                // Going back from the end: from a checkpoint (this process then ends), else a replay.
                 _ = handle(text)
                 if let restart { return restart }
                 if quit { return nil }
@@ -101,8 +102,7 @@ extension GDBServer {
         case "bc":
             stepping = false
             gdbWaiting = true
-            restart = Plan(target: position, purpose: .lastHitBefore)
-            return .abort
+            return goBack(Plan(target: position, purpose: .lastHitBefore))
         case "bs":
             stepping = false
             gdbWaiting = true
@@ -112,8 +112,7 @@ extension GDBServer {
                 gdbWaiting = false
                 return nil
             }
-            restart = plan
-            return .abort
+            return goBack(plan)
         case "k", "vKill":
             if p == "vKill" { connection.send("OK") }
             quit = true

@@ -1,3 +1,4 @@
+import CHost
 import Glibc
 import Machine
 import Replay
@@ -16,6 +17,14 @@ public final class GDBServer: GuestDebugger {
     let openReplay: () throws -> ReplaySession
     /// The thread id gdb is shown: the recorded pid.
     let pid: Int32
+
+    /// Paused copies of this server at positions passed, and the replay time of the last one.
+    let checkpoints = ReplayCheckpoints()
+    var lastCheckpoint: UInt64 = 0
+    /// A checkpoint is taken at a syscall return at most this often (replay time), and at every stop.
+    static let checkpointInterval: UInt64 = 250_000_000
+    /// The process that started: it waits for the checkpoints that take over from it.
+    let firstProcess = getpid()
 
     /// Where the replay is: returns since the start, segments since the last return, and the
     /// arrivals at each armed address since the last segment ended.
@@ -48,13 +57,18 @@ public final class GDBServer: GuestDebugger {
     var entry: UInt64 = 0
     /// The Perl and SQL positions at an event (`monitor where`), when the trace has an index.
     public var describeEvent: ((Int) -> String?)?
-    /// Open vFile descriptors: host fds.
-    var openFiles: [Int32: Int32] = [:]
+    /// Open vFile handles: the host fd and the host path (a checkpoint taking over reopens them).
+    var openFiles: [Int32: (fd: Int32, path: String)] = [:]
 
     /// What a replay is for: going to `target`, then what to do there.
     struct Plan {
         var target: ReplayPosition?
         var purpose: Purpose
+        /// A search passes the stretch before its target: it must start strictly before it.
+        var isSearch: Bool {
+            if case .lastHitBefore = purpose { return true }
+            return false
+        }
     }
     enum Purpose {
         /// Stop there and tell gdb with this stop reply.
@@ -77,6 +91,8 @@ public final class GDBServer: GuestDebugger {
         var next = 0
         var stepsLeft = 0
         var reachedReturns = false
+        /// Where this replay's navigation began (the start, or a checkpoint).
+        var origin = ReplayPosition(returns: 0)
         /// reverse-continue: the last hit found before the target; with watchpoints, the values
         /// at the last return and the start of the last interval in which they changed.
         var candidate: ReplayPosition?
@@ -95,6 +111,9 @@ public final class GDBServer: GuestDebugger {
     /// Serve gdb until it detaches, kills the program or goes away. Replays as often as going
     /// backwards needs; a replay that fails is one line to gdb's console and an error reply.
     public func serve() throws {
+        // Checkpoints that take over end up children of this process, which waits for them.
+        _ = chost_become_subreaper()
+        defer { checkpoints.endAll() }
         var plan = Plan(target: nil, purpose: .report("T05thread:\(tid);"))
         while !quit {
             // The guest's memory sits at a fixed address: the last replay's goes first.
@@ -106,15 +125,11 @@ public final class GDBServer: GuestDebugger {
             ownBreakpoints = []
             restart = nil
             entry = s.machine.entryPoint
-            let start = ReplayPosition.start(entry: entry)
-            navigation = Navigation(plan: plan, target: plan.target ?? start)
+            lastCheckpoint = 0
             s.machine.debugger = self
             for a in gdbBreakpoints { s.machine.insertBreakpoint(at: a) }
             // A target in the first return interval: its first segment's breakpoint armed now.
-            _ = beginSegment(navigation!.target)
-            if case .lastHitBefore = plan.purpose, !watchpoints.isEmpty {
-                navigation?.watched = (start, watchedValues(s.machine))
-            }
+            _ = startNavigation(plan, machine: s.machine)
             let outcome = s.run()
             s.machine.debugger = nil
             if let next = restart {
@@ -126,7 +141,7 @@ public final class GDBServer: GuestDebugger {
             // The run is over: gdb may still read what is kept, go backwards, or leave.
             if let next = serveAfterEnd(final) { plan = next } else { break }
         }
-        for fd in openFiles.values { close(fd) }
+        for f in openFiles.values { close(f.fd) }
     }
 
     var tid: String { String(pid, radix: 16) }
@@ -162,7 +177,7 @@ public final class GDBServer: GuestDebugger {
 
     public func paused(_ why: DebugPause, machine: GuestMachine) -> DebugResume {
         if quit { return .abort }
-        let pc = machine.programRegisters()?.regs.rip ?? 0
+        let pc = machine.programCounter() ?? 0
         switch why {
         case .returned, .stepped(returned: true):
             position = ReplayPosition(returns: position.returns + 1)
@@ -176,6 +191,15 @@ public final class GDBServer: GuestDebugger {
             break
         }
         if auxv.isEmpty, position.returns == 0 { auxv = readAuxv(machine) }
+        // A checkpoint now and then at a return (not inside a single-step search).
+        if why == .returned, navigation?.stepper == nil,
+            machine.runNanoseconds &- lastCheckpoint >= GDBServer.checkpointInterval
+        {
+            lastCheckpoint = machine.runNanoseconds
+            if let message = checkpoints.take(at: position, machine: machine) {
+                return adopt(message, machine: machine)
+            }
+        }
         if navigation?.stepper != nil { return stepping(why, pc: pc, machine: machine) }
         if navigation != nil { return navigate(why, pc: pc, machine: machine) }
         return live(why, pc: pc, machine: machine)
@@ -214,10 +238,35 @@ public final class GDBServer: GuestDebugger {
         }
     }
 
-    /// Arm our breakpoint for the segment that starts now; .step for a steps segment.
-    func beginSegment(_ target: ReplayPosition) -> DebugResume {
-        guard var nav = navigation, nav.reachedReturns || target.returns == 0 else { return .proceed }
-        nav.reachedReturns = true
+    /// Go to `plan`'s target from here (a replay's start, or a resumed checkpoint).
+    func startNavigation(_ plan: Plan, machine: GuestMachine) -> DebugResume {
+        let target = plan.target ?? .start(entry: entry)
+        guard let (next, done) = position.remaining(to: target) else {
+            return lost("this checkpoint is not on the way")
+        }
+        var nav = Navigation(plan: plan, target: target)
+        nav.origin = position
+        nav.next = next
+        nav.reachedReturns = position.returns == target.returns
+        if case .lastHitBefore = plan.purpose {
+            if !watchpoints.isEmpty { nav.watched = (position, watchedValues(machine)) }
+            // A checkpoint at one of gdb's breakpoints is itself a hit (a search from the start
+            // would have counted it).
+            if position != ReplayPosition(returns: 0), position != target,
+                let pc = machine.programCounter(), gdbBreakpoints.contains(pc)
+            {
+                nav.candidate = position
+            }
+        }
+        navigation = nav
+        if nav.reachedReturns && next == target.path.count { return arrived(machine) }
+        return beginSegment(target, stepsDone: done)
+    }
+
+    /// Arm our breakpoint for the segment that starts now; .step for a steps segment (`stepsDone`
+    /// of it made already).
+    func beginSegment(_ target: ReplayPosition, stepsDone: Int = 0) -> DebugResume {
+        guard var nav = navigation, nav.reachedReturns else { return .proceed }
         defer { navigation = nav }
         guard nav.next < target.path.count else { return .proceed }
         switch target.path[nav.next] {
@@ -227,7 +276,7 @@ public final class GDBServer: GuestDebugger {
             }
             return .proceed
         case .steps(let n):
-            nav.stepsLeft = n
+            nav.stepsLeft = n - stepsDone
             return .step
         case .end:
             return .proceed
@@ -324,12 +373,17 @@ public final class GDBServer: GuestDebugger {
             return resume
         case .lastHitBefore:
             noteWatched(&nav, machine)
-            restart = lastHitPlan(nav)
-            return .abort
-        case .stepBefore(let goal), .lastChangeIn(let goal):
+            return goBack(lastHitPlan(nav))
+        case .stepBefore, .lastChangeIn, .firstChange:
+            // Single steps from here, and then a replay back to a point among them: a checkpoint
+            // here makes that one cheap.
+            if let message = checkpoints.take(at: position, machine: machine) {
+                return adopt(message, machine: machine)
+            }
+            var goal: ReplayPosition?
+            if case .stepBefore(let g) = nav.plan.purpose { goal = g }
+            if case .lastChangeIn(let g) = nav.plan.purpose { goal = g }
             nav.stepper = Stepper(from: nav.target, to: goal, values: watchedValues(machine))
-        case .firstChange:
-            nav.stepper = Stepper(from: nav.target, to: nil, values: watchedValues(machine))
         }
         navigation = nav
         return .step
@@ -349,6 +403,13 @@ public final class GDBServer: GuestDebugger {
     /// Tell gdb (when it waits) and serve its packets until it resumes the program.
     func stop(_ reply: String) -> DebugResume {
         lastStop = reply
+        // A checkpoint at every stop: going back to one gdb saw is then a resume. (The copy
+        // resumed goes on as the server; this one answers gdb meanwhile.)
+        if let machine = session?.machine, position.path.last != .end,
+            let message = checkpoints.take(at: position, machine: machine)
+        {
+            return adopt(message, machine: machine)
+        }
         if gdbWaiting {
             connection.send(reply)
             gdbWaiting = false

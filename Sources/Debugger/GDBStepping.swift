@@ -24,7 +24,10 @@ extension GDBServer {
             guard let goal else { return }
             hasGoal = true
             if goal.returns == from.returns {
-                remaining = Array(goal.path.dropFirst(from.path.count))
+                // From a stop part-way through a run of steps, that run's steps made count.
+                let (next, done) = from.remaining(to: goal) ?? (goal.path.count, 0)
+                remaining = Array(goal.path[next...])
+                count = done
             } else {
                 untilReturn = true
             }
@@ -82,8 +85,7 @@ extension GDBServer {
         nav.stepper = st
         navigation = nav
         guard reached else { return .step }
-        restart = afterStepping(nav, st, fault: why.isFault)
-        return .abort
+        return goBack(afterStepping(nav, st, fault: why.isFault))
     }
 
     /// The replay that goes where the steps found.

@@ -35,8 +35,7 @@ extension GDBServer {
     /// A change since the last reading: replay to that reading and single-step to the write.
     func narrowWatch() -> DebugResume {
         guard let base = watchBase else { return .proceed }
-        restart = Plan(target: base.position, purpose: .firstChange)
-        return .abort
+        return goBack(Plan(target: base.position, purpose: .firstChange))
     }
 
     /// reverse-continue with watchpoints: the values at each return, and where the last interval
@@ -54,6 +53,10 @@ extension GDBServer {
         let hitPlan =
             nav.candidate.map { Plan(target: $0, purpose: .report("T05thread:\(tid);swbreak:;")) }
             ?? Plan(target: .start(entry: entry), purpose: .report(begin))
+        // Nothing since the checkpoint this search started from: the stretch before it next.
+        if nav.candidate == nil, nav.changeFrom == nil, nav.origin.returns > 0 || !nav.origin.path.isEmpty {
+            return Plan(target: nav.origin, purpose: .lastHitBefore)
+        }
         guard let from = nav.changeFrom else { return hitPlan }
         if let c = nav.candidate, c.returns > from.returns { return hitPlan }
         let goal = from.returns == nav.target.returns ? nav.target : ReplayPosition(returns: from.returns + 1)

@@ -90,6 +90,15 @@ public final class RemoteConnection {
 
     public func send(_ text: String) { send(Array(text.utf8)) }
 
+    /// Bytes received and not yet read (what a checkpoint taking over the connection must get).
+    var unread: [UInt8] {
+        get { position < buffer.count ? Array(buffer[position...]) : [] }
+        set {
+            buffer = newValue
+            position = 0
+        }
+    }
+
     private func write(_ bytes: [UInt8]) {
         var off = 0
         while off < bytes.count {

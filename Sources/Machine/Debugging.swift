@@ -125,6 +125,16 @@ extension GuestMachine {
         return rewriter.map { $0.originalAddress(rip) != rip } ?? false
     }
 
+    /// The program's rip at the current pause, as `programRegisters` gives it, without the
+    /// ioctls for the other registers (a pause per single step asks for it).
+    public func programCounter() -> UInt64? {
+        guard let vcpu else { return nil }
+        let rip =
+            pausedFrame.map { space.systemArea.load(fromByteOffset: $0 + 16, as: UInt64.self) }
+            ?? vcpu.syncRegs.pointee.rip
+        return rewriter?.originalAddress(rip) ?? rip
+    }
+
     /// The program's registers at the current pause (nil outside one). rip inside a trampoline
     /// is the original instruction's; TF, which only a step sets, is not shown.
     public func programRegisters() -> ProgramRegisters? {

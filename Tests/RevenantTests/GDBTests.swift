@@ -23,9 +23,10 @@ final class GDBTests: ScratchTestCase {
         }
         let target = "target remote | \(try revenantBinary().path) gdb \(trace)"
         let args =
-            ["-batch", "-nx", "-ex", "set pagination off", "-ex", "set confirm off", "-ex", target]
+            ["60", gdb, "-batch", "-nx", "-ex", "set pagination off", "-ex", "set confirm off", "-ex", target]
             + commands.flatMap { ["-ex", $0] }
-        let r = try run(gdb, args)
+        // A server that hangs is a failure within a minute, not the harness's three.
+        let r = try run("/usr/bin/timeout", args)
         return (r.stdout + r.stderr).split(separator: "\n", omittingEmptySubsequences: false)
             .filter { !$0.hasPrefix("Reading ") && !$0.contains("File transfers from remote targets can be slow") }
             .joined(separator: "\n")
@@ -212,5 +213,25 @@ extension GDBTests {
             XCTAssertTrue(lines[1].contains("#1 > 1 step (syscall returns"), out)
         }
         XCTAssertTrue(out.contains("\nevent #"), out)
+    }
+}
+
+extension GDBTests {
+    /// Going backwards after many stops: more checkpoints than are kept (some ended), each
+    /// reverse request resumed from one, which hands gdb over; every copy gone once gdb is.
+    func testManyStopsThenBackwards() throws {
+        try requireKVM()
+        let source = packageRootDirectory().appendingPathComponent("Bench/ticks.c").path
+        XCTAssertEqual(try run("/usr/bin/gcc", ["-g", "-O1", "-o", "ticks", source]).status, 0)
+        let rec = try revenant(["record", "-o", "d.rvt", "--shims", "none", "--", "./ticks", "60", "20000"])
+        XCTAssertEqual(rec.status, 0, rec.stderr)
+        let out = try gdb([
+            "break tick", "ignore 1 40", "continue", "print k", "reverse-continue", "print k", "reverse-continue",
+            "print k", "reverse-stepi", "continue", "print k", "continue", "print k",
+        ])
+        XCTAssertEqual(printed(out), ["40", "39", "38", "38", "39"], out)
+        // The first process waits for the copies; none is left once gdb has gone.
+        let left = try run("/usr/bin/pgrep", ["-f", "revenant gdb d.rvt"], in: base)
+        XCTAssertEqual(left.stdout, "", "checkpoints left behind")
     }
 }

@@ -1,0 +1,154 @@
+import CHost
+import Glibc
+import Machine
+
+/// Paused copies of the replaying server, forked at positions it passed (Docs/gdb.md "Costs"):
+/// going backwards resumes the latest one before the target instead of replaying from the start.
+/// The resumed copy becomes the server (it holds gdb's connection too) and the one that handed
+/// over ends; the first process waits for them all (a subreaper), so the shell sees one command.
+/// A copy holds the guest's memory copy-on-write; at most `limit` are kept, thinned where they
+/// stand closest together.
+final class ReplayCheckpoints {
+    struct Entry {
+        var position: ReplayPosition
+        var pid: pid_t
+        /// The pipe that resumes it: a message of words, or an empty one to end it.
+        var fd: Int32
+    }
+    private(set) var entries: [Entry] = []
+    let limit: Int
+
+    init(limit: Int = 16) { self.limit = limit }
+
+    /// Fork a paused copy at `position` (an exit of `machine`'s). The parent gets nil back at
+    /// once. The copy waits; resumed, it has its own VM and returns the message it was sent (an
+    /// abandoned copy exits quietly).
+    func take(at position: ReplayPosition, machine: GuestMachine) -> [UInt64]? {
+        guard !entries.contains(where: { $0.position == position }), let state = try? machine.saveVCPU() else {
+            return nil
+        }
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { return nil }
+        fflush(nil)
+        let pid = fork()
+        if pid < 0 {
+            close(fds[0])
+            close(fds[1])
+            return nil
+        }
+        if pid == 0 {
+            // The earlier copies stay ours to resume (their pipes are inherited).
+            close(fds[1])
+            let message = ReplayCheckpoints.readMessage(fds[0])
+            close(fds[0])
+            guard let message, !message.isEmpty else { _exit(0) }
+            do { try machine.rebuildAfterFork(state) } catch {
+                let line = "revenant gdb: cannot resume a checkpoint: \(error)\n"
+                _ = line.withCString { write(2, $0, strlen($0)) }
+                _exit(125)
+            }
+            return message
+        }
+        close(fds[0])
+        entries.append(Entry(position: position, pid: pid, fd: fds[1]))
+        if entries.count > limit { thin() }
+        return nil
+    }
+
+    /// The latest copy from which `target` can be reached (strictly before it for a search,
+    /// which must pass something first).
+    func latest(for target: ReplayPosition, strictly: Bool) -> Entry? {
+        entries.last { e in
+            guard e.position.leads(to: target) else { return false }
+            return !strictly || e.position != target
+        }
+    }
+
+    /// Resume `e` with `message`; the copies after it are ended (the replay from there will pass
+    /// those positions again and take new ones).
+    func resume(_ e: Entry, message: [UInt64]) {
+        guard let i = entries.firstIndex(where: { $0.pid == e.pid }) else { return }
+        for later in entries[(i + 1)...] { end(later) }
+        entries.removeSubrange(i...)
+        fflush(nil)
+        ReplayCheckpoints.writeMessage(e.fd, message)
+        close(e.fd)
+    }
+
+    /// In a resumed copy: of the copies it inherited, those its parent had not ended since.
+    func keep(_ alive: Set<pid_t>) {
+        for e in entries where !alive.contains(e.pid) { close(e.fd) }
+        entries.removeAll { !alive.contains($0.pid) }
+    }
+
+    /// End every copy (gdb is done).
+    func endAll() {
+        for e in entries { end(e) }
+        entries = []
+    }
+
+    private func end(_ e: Entry) {
+        ReplayCheckpoints.writeMessage(e.fd, [])
+        close(e.fd)
+    }
+
+    /// One fewer: the copy closest (in syscall returns) to the one before it.
+    private func thin() {
+        guard entries.count > 2 else { return }
+        var best = 1
+        for i in 1..<(entries.count - 1)
+        where entries[i].position.returns - entries[i - 1].position.returns
+            < entries[best].position.returns - entries[best - 1].position.returns
+        {
+            best = i
+        }
+        end(entries.remove(at: best))
+    }
+
+    static func writeMessage(_ fd: Int32, _ words: [UInt64]) {
+        var all = [UInt64(words.count)] + words
+        var off = 0
+        let total = all.count * 8
+        while off < total {
+            let n = all.withUnsafeMutableBytes { write(fd, $0.baseAddress! + off, total - off) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return }
+            off += n
+        }
+    }
+
+    static func readMessage(_ fd: Int32) -> [UInt64]? {
+        func read(_ count: Int) -> [UInt64]? {
+            var words = [UInt64](repeating: 0, count: count)
+            var off = 0
+            while off < count * 8 {
+                let n = words.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + off, count * 8 - off) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { return nil }
+                off += n
+            }
+            return words
+        }
+        guard let count = read(1)?.first, count < 1 << 20 else { return nil }
+        return read(Int(count))
+    }
+}
+
+extension ReplayPosition {
+    /// Whether a replay at `self` (a stop or a return) can go on to `target`: an earlier return,
+    /// or the same return with `self`'s segments leading `target`'s (the last one a shorter
+    /// run of steps at most).
+    func leads(to target: ReplayPosition) -> Bool { remaining(to: target) != nil }
+
+    /// The segment of `target.path` to go on with from `self`, and the steps of it already made.
+    func remaining(to target: ReplayPosition) -> (next: Int, stepsDone: Int)? {
+        if returns < target.returns { return (0, 0) }
+        guard returns == target.returns, path.count <= target.path.count else { return nil }
+        guard let last = path.last else { return (0, 0) }
+        guard Array(path.dropLast()) == Array(target.path.prefix(path.count - 1)) else { return nil }
+        let matching = target.path[path.count - 1]
+        if last == matching { return (path.count, 0) }
+        if case .steps(let n) = last, case .steps(let m) = matching, n < m { return (path.count - 1, n) }
+        return nil
+    }
+}
