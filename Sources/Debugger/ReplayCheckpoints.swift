@@ -24,35 +24,16 @@ final class ReplayCheckpoints {
     /// once. The copy waits; resumed, it has its own VM and returns the message it was sent (an
     /// abandoned copy exits quietly).
     func take(at position: ReplayPosition, machine: GuestMachine) -> [UInt64]? {
-        guard !entries.contains(where: { $0.position == position }), let state = try? machine.saveVCPU() else {
+        guard !entries.contains(where: { $0.position == position }) else { return nil }
+        // The earlier copies stay the copy's to resume (their pipes are inherited).
+        switch machine.forkPausedCopy() {
+        case nil: return nil
+        case .resumed(let message): return message
+        case .taken(let pid, let fd):
+            entries.append(Entry(position: position, pid: pid, fd: fd))
+            if entries.count > limit { thin() }
             return nil
         }
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { return nil }
-        fflush(nil)
-        let pid = fork()
-        if pid < 0 {
-            close(fds[0])
-            close(fds[1])
-            return nil
-        }
-        if pid == 0 {
-            // The earlier copies stay ours to resume (their pipes are inherited).
-            close(fds[1])
-            let message = ReplayCheckpoints.readMessage(fds[0])
-            close(fds[0])
-            guard let message, !message.isEmpty else { _exit(0) }
-            do { try machine.rebuildAfterFork(state) } catch {
-                let line = "revenant gdb: cannot resume a checkpoint: \(error)\n"
-                _ = line.withCString { write(2, $0, strlen($0)) }
-                _exit(125)
-            }
-            return message
-        }
-        close(fds[0])
-        entries.append(Entry(position: position, pid: pid, fd: fds[1]))
-        if entries.count > limit { thin() }
-        return nil
     }
 
     /// The latest copy from which `target` can be reached (strictly before it for a search,
@@ -71,7 +52,7 @@ final class ReplayCheckpoints {
         for later in entries[(i + 1)...] { end(later) }
         entries.removeSubrange(i...)
         fflush(nil)
-        ReplayCheckpoints.writeMessage(e.fd, message)
+        GuestMachine.sendWords(e.fd, message)
         close(e.fd)
     }
 
@@ -88,7 +69,7 @@ final class ReplayCheckpoints {
     }
 
     private func end(_ e: Entry) {
-        ReplayCheckpoints.writeMessage(e.fd, [])
+        GuestMachine.sendWords(e.fd, [])
         close(e.fd)
     }
 
@@ -103,34 +84,6 @@ final class ReplayCheckpoints {
             best = i
         }
         end(entries.remove(at: best))
-    }
-
-    static func writeMessage(_ fd: Int32, _ words: [UInt64]) {
-        var all = [UInt64(words.count)] + words
-        var off = 0
-        let total = all.count * 8
-        while off < total {
-            let n = all.withUnsafeMutableBytes { write(fd, $0.baseAddress! + off, total - off) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return }
-            off += n
-        }
-    }
-
-    static func readMessage(_ fd: Int32) -> [UInt64]? {
-        func read(_ count: Int) -> [UInt64]? {
-            var words = [UInt64](repeating: 0, count: count)
-            var off = 0
-            while off < count * 8 {
-                let n = words.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + off, count * 8 - off) }
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { return nil }
-                off += n
-            }
-            return words
-        }
-        guard let count = read(1)?.first, count < 1 << 20 else { return nil }
-        return read(Int(count))
     }
 }
 

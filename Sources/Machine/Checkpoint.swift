@@ -98,3 +98,73 @@ extension GuestMachine {
         return try run(kernel: kernel)
     }
 }
+
+/// A paused copy of this VMM process, forked at an exit (a checkpoint). The parent keeps the
+/// write end of the copy's pipe; the copy waits for a message of words. Resumed (a message that
+/// is not empty), it builds its own VM and goes on from the same exit; an empty message, or the
+/// pipe's end, makes it exit quietly.
+public enum PausedCopy {
+    case taken(pid: pid_t, pipe: Int32)
+    case resumed([UInt64])
+}
+
+extension GuestMachine {
+    /// Fork a paused copy here (at an exit, without the mailbox). `whileWaiting` runs in the copy
+    /// before it waits (to let go of what is not its own). nil when the host refused.
+    public func forkPausedCopy(whileWaiting: () -> Void = {}) -> PausedCopy? {
+        guard let state = try? saveVCPU() else { return nil }
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { return nil }
+        fflush(nil)  // nothing buffered twice
+        let pid = fork()
+        if pid < 0 {
+            close(fds[0])
+            close(fds[1])
+            return nil
+        }
+        guard pid == 0 else {
+            close(fds[0])
+            return .taken(pid: pid, pipe: fds[1])
+        }
+        close(fds[1])
+        whileWaiting()
+        let message = GuestMachine.receiveWords(fds[0])
+        close(fds[0])
+        guard let message, !message.isEmpty else { _exit(0) }
+        do { try rebuildAfterFork(state) } catch {
+            let line = "revenant: cannot resume a checkpoint: \(error)\n"
+            _ = line.withCString { write(2, $0, strlen($0)) }
+            _exit(125)
+        }
+        return .resumed(message)
+    }
+
+    /// A message to a paused copy: its length, then its words.
+    public static func sendWords(_ fd: Int32, _ words: [UInt64]) {
+        var all = [UInt64(words.count)] + words
+        let total = all.count * 8
+        var off = 0
+        while off < total {
+            let n = all.withUnsafeMutableBytes { write(fd, $0.baseAddress! + off, total - off) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return }
+            off += n
+        }
+    }
+
+    static func receiveWords(_ fd: Int32) -> [UInt64]? {
+        func read(_ count: Int) -> [UInt64]? {
+            var words = [UInt64](repeating: 0, count: count)
+            var off = 0
+            while off < count * 8 {
+                let n = words.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + off, count * 8 - off) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { return nil }
+                off += n
+            }
+            return words
+        }
+        guard let count = read(1)?.first, count < 1 << 20 else { return nil }
+        return read(Int(count))
+    }
+}

@@ -20,34 +20,19 @@ package final class Checkpoints {
     /// Fork a paused copy at statement `seq`. The parent gets nil back at once. The copy waits;
     /// resumed, it returns the statement to run to (an abandoned copy exits quietly).
     package func take(seq: Int, machine: GuestMachine) -> Int? {
-        guard let state = try? machine.saveVCPU() else { return nil }
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { return nil }
-        fflush(nil)  // nothing buffered twice
-        let pid = fork()
-        if pid < 0 {
-            close(fds[0])
-            close(fds[1])
+        // The parent's other copies are not the copy's to resume.
+        let copy = machine.forkPausedCopy {
+            for e in entries { close(e.fd) }
+            entries = []
+        }
+        switch copy {
+        case nil: return nil
+        case .resumed(let message): return Int(message[0])
+        case .taken(let pid, let fd):
+            entries.append(Entry(seq: seq, pid: pid, fd: fd))
+            if entries.count > limit { abandon(entries.removeFirst()) }
             return nil
         }
-        if pid == 0 {
-            close(fds[1])
-            for e in entries { close(e.fd) }  // the parent's other copies are not ours to resume
-            entries = []
-            var target: Int64 = -1
-            let n = withUnsafeMutableBytes(of: &target) { read(fds[0], $0.baseAddress, 8) }
-            close(fds[0])
-            guard n == 8, target >= 0 else { _exit(0) }
-            do { try machine.rebuildAfterFork(state) } catch {
-                FileHandleStderr.write("revenant: cannot resume a checkpoint: \(error)\n")
-                _exit(125)
-            }
-            return Int(target)
-        }
-        close(fds[0])
-        entries.append(Entry(seq: seq, pid: pid, fd: fds[1]))
-        if entries.count > limit { abandon(entries.removeFirst()) }
-        return nil
     }
 
     /// Resume the latest copy at or before `target` and end this process with its status;
@@ -57,8 +42,7 @@ package final class Checkpoints {
         let chosen = entries.remove(at: i)
         dropAll()
         fflush(nil)
-        var t = Int64(target)
-        _ = withUnsafeBytes(of: &t) { write(chosen.fd, $0.baseAddress, 8) }
+        GuestMachine.sendWords(chosen.fd, [UInt64(target)])
         close(chosen.fd)
         var status: Int32 = 0
         while waitpid(chosen.pid, &status, 0) < 0 && errno == EINTR {}
