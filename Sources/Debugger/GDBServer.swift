@@ -209,6 +209,11 @@ public final class GDBServer: GuestDebugger {
     /// watched range that changed since the last look is narrowed to its write first.
     func live(_ why: DebugPause, pc: UInt64, machine: GuestMachine) -> DebugResume {
         let changed = watchChange(machine)
+        // Ctrl-C in gdb: seen at the next syscall return (a stretch without syscalls runs on).
+        if why == .returned, changed == nil, !stepping, connection.interruptRequested() {
+            if !watchpoints.isEmpty { watchBase = (position, watchedValues(machine)) }
+            return stop("T02thread:\(tid);")
+        }
         switch why {
         case .returned:
             if changed != nil { return narrowWatch() }

@@ -90,6 +90,21 @@ public final class RemoteConnection {
 
     public func send(_ text: String) { send(Array(text.utf8)) }
 
+    /// While the program runs: whether gdb asked it to stop (Ctrl-C, a lone 0x03), without
+    /// waiting. Anything else gdb sent stays for `receive`.
+    public func interruptRequested() -> Bool {
+        var p = pollfd(fd: input, events: Int16(POLLIN), revents: 0)
+        if poll(&p, 1, 0) == 1, p.revents & Int16(POLLIN) != 0 {
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let n = chunk.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+            if n > 0 { buffer = Array(buffer[position...]) + chunk[0..<n] } else { buffer = Array(buffer[position...]) }
+            position = 0
+        }
+        guard let i = buffer[position...].firstIndex(of: 0x03) else { return false }
+        buffer.remove(at: i)
+        return true
+    }
+
     /// Bytes received and not yet read (what a checkpoint taking over the connection must get).
     var unread: [UInt8] {
         get { position < buffer.count ? Array(buffer[position...]) : [] }

@@ -1,3 +1,4 @@
+import Debugger
 import Foundation
 import XCTest
 
@@ -233,5 +234,64 @@ extension GDBTests {
         // The first process waits for the copies; none is left once gdb has gone.
         let left = try run("/usr/bin/pgrep", ["-f", "revenant gdb d.rvt"], in: base)
         XCTAssertEqual(left.stdout, "", "checkpoints left behind")
+    }
+}
+
+extension GDBTests {
+    /// Ctrl-C in gdb (a lone 0x03 while the program runs) stops it at the next syscall return,
+    /// with SIGINT, as a live target would; then the session goes on. Driven packet by packet.
+    func testInterruptStopsARunningReplay() throws {
+        try requireKVM()
+        let source = packageRootDirectory().appendingPathComponent("Bench/ticks.c").path
+        XCTAssertEqual(try run("/usr/bin/gcc", ["-g", "-O1", "-o", "ticks", source]).status, 0)
+        // ~50 ms between syscalls, ~3 s in all.
+        let rec = try revenant(["record", "-o", "t.rvt", "--shims", "none", "--", "./ticks", "60", "220000000"])
+        XCTAssertEqual(rec.status, 0, rec.stderr)
+        let server = Process()
+        server.executableURL = try revenantBinary()
+        server.arguments = ["gdb", base.appendingPathComponent("t.rvt").path]
+        let toServer = Pipe(), fromServer = Pipe()
+        server.standardInput = toServer
+        server.standardOutput = fromServer
+        try server.run()
+        func send(_ bytes: [UInt8]) { toServer.fileHandleForWriting.write(Data(bytes)) }
+        func packet(_ s: String) -> [UInt8] {
+            Array("$\(s)#".utf8) + Array(String(format: "%02x", s.utf8.reduce(UInt8(0)) { $0 &+ $1 }).utf8)
+        }
+        func reply() -> String? {
+            var out: [UInt8] = []
+            var inside = false
+            while true {
+                let b = fromServer.fileHandleForReading.readData(ofLength: 1)
+                guard let c = b.first else { return nil }
+                if !inside {
+                    inside = c == UInt8(ascii: "$")
+                    continue
+                }
+                if c == UInt8(ascii: "#") {
+                    _ = fromServer.fileHandleForReading.readData(ofLength: 2)
+                    return String(decoding: out, as: UTF8.self)
+                }
+                out.append(c)
+            }
+        }
+        send(packet("QStartNoAckMode"))
+        XCTAssertEqual(reply(), "OK")
+        send(Array("+".utf8))
+        send(packet("c"))
+        Thread.sleep(forTimeInterval: 0.5)
+        send([0x03])
+        let stop = reply()
+        XCTAssertTrue(stop?.hasPrefix("T02thread:") == true, stop ?? "no reply")
+        // Stopped at a syscall return, part-way through the run.
+        send(packet("qRcmd," + "where".utf8.map { String(format: "%02x", $0) }.joined()))
+        let where_ = reply().flatMap { RemoteConnection.bytes(fromHex: $0.dropFirst()) }.map {
+            String(decoding: $0, as: UTF8.self)
+        }
+        XCTAssertTrue(where_?.contains("machine: return ") == true, where_ ?? "no reply")
+        XCTAssertEqual(reply(), "OK")
+        send(packet("k"))
+        server.waitUntilExit()
+        XCTAssertEqual(server.terminationStatus, 0)
     }
 }
