@@ -71,6 +71,8 @@ extension GDBServer {
         case .stepBefore(let goal): w += [2] + Self.words(goal)
         case .firstChange: w += [3]
         case .lastChangeIn(let goal): w += [4] + Self.words(goal)
+        case .afterEvent(let e, let reply): w += [5, UInt64(e)] + Self.words(Array(reply.utf8))
+        case .runEnd(let reply): w += [6] + Self.words(Array(reply.utf8))
         }
         w += Self.words(connection.unread)
         w.append(UInt64(openFiles.count))
@@ -101,6 +103,12 @@ extension GDBServer {
         case 4:
             guard let goal = r.position(), let g = goal else { return nil }
             purpose = .lastChangeIn(goal: g)
+        case 5:
+            guard let e = r.next(), let reply = r.bytes() else { return nil }
+            purpose = .afterEvent(Int(e), String(decoding: reply, as: UTF8.self))
+        case 6:
+            guard let reply = r.bytes() else { return nil }
+            purpose = .runEnd(String(decoding: reply, as: UTF8.self))
         default: return nil
         }
         guard let unread = r.bytes(), let nf = r.next(), nf < 1 << 16 else { return nil }

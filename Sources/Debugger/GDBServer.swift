@@ -53,6 +53,8 @@ public final class GDBServer: GuestDebugger {
     var quit = false
     /// The initial stack's auxiliary vector, read at the program's start.
     var auxv: [UInt8] = []
+    /// Where the first replay goes (`--at`); nil: the program's first instruction.
+    var firstPlan: Plan?
     /// The program's entry point (the start of every replay).
     var entry: UInt64 = 0
     /// The Perl and SQL positions at an event (`monitor where`), when the trace has an index.
@@ -83,6 +85,10 @@ public final class GDBServer: GuestDebugger {
         /// reverse-continue: a watched range changed between the target and `goal`: single
         /// steps there find the last write, and the last breakpoint hit, before it.
         case lastChangeIn(goal: ReplayPosition)
+        /// `--at` (GDBGoto.swift): the return of event E's call, or the end of the run, stopped
+        /// at and told with this reply. Reached from the start.
+        case afterEvent(Int, String)
+        case runEnd(String)
     }
     struct Navigation {
         var plan: Plan
@@ -114,7 +120,7 @@ public final class GDBServer: GuestDebugger {
         // Checkpoints that take over end up children of this process, which waits for them.
         _ = chost_become_subreaper()
         defer { checkpoints.endAll() }
-        var plan = Plan(target: nil, purpose: .report("T05thread:\(tid);"))
+        var plan = firstPlan ?? Plan(target: nil, purpose: .report("T05thread:\(tid);"))
         while !quit {
             // The guest's memory sits at a fixed address: the last replay's goes first.
             session = nil
@@ -125,6 +131,7 @@ public final class GDBServer: GuestDebugger {
             ownBreakpoints = []
             restart = nil
             entry = s.machine.entryPoint
+            if auxv.isEmpty { auxv = readAuxv(s.machine) }
             lastCheckpoint = 0
             s.machine.debugger = self
             for a in gdbBreakpoints { s.machine.insertBreakpoint(at: a) }
@@ -190,7 +197,6 @@ public final class GDBServer: GuestDebugger {
         case .faulted, .exiting:
             break
         }
-        if auxv.isEmpty, position.returns == 0 { auxv = readAuxv(machine) }
         // A checkpoint now and then at a return (not inside a single-step search).
         if why == .returned, navigation?.stepper == nil,
             machine.runNanoseconds &- lastCheckpoint >= GDBServer.checkpointInterval
@@ -290,6 +296,7 @@ public final class GDBServer: GuestDebugger {
 
     /// Going to a position: count, follow its segments, and act there.
     func navigate(_ why: DebugPause, pc: UInt64, machine: GuestMachine) -> DebugResume {
+        if let resume = goingTo(why, machine: machine) { return resume }
         guard var nav = navigation else { return .proceed }
         let target = nav.target
         // reverse-continue: every hit of gdb's breakpoints before the target.
@@ -379,6 +386,11 @@ public final class GDBServer: GuestDebugger {
         case .lastHitBefore:
             noteWatched(&nav, machine)
             return goBack(lastHitPlan(nav))
+        case .afterEvent(_, let reply), .runEnd(let reply):
+            navigation = nil
+            let resume = stop(reply)
+            if position.path.last == .end, resume != .abort { return .proceed }
+            return resume
         case .stepBefore, .lastChangeIn, .firstChange:
             // Single steps from here, and then a replay back to a point among them: a checkpoint
             // here makes that one cheap.
@@ -422,9 +434,10 @@ public final class GDBServer: GuestDebugger {
         return servePackets()
     }
 
-    /// The auxiliary vector on the initial stack (after argc, argv and envp).
+    /// The auxiliary vector on the initial stack (after argc, argv and envp), read before the
+    /// program runs.
     func readAuxv(_ machine: GuestMachine) -> [UInt8] {
-        guard let rsp = machine.programRegisters()?.regs.rsp else { return [] }
+        let rsp = machine.initialStack
         func word(_ a: UInt64) -> UInt64? {
             machine.programBytes(at: a, count: 8).map { b in
                 (0..<8).reduce(0) { $0 | UInt64(b[$1]) << (8 * UInt64($1)) }

@@ -132,8 +132,10 @@ public final class GuestMachine: PhysicalBacking {
     var debugAbort = false
     /// During a pause inside a CPU exception: the frame's offset in the system area.
     var pausedFrame: Int?
-    /// The loaded program's first instruction (ld.so's, for a dynamic program).
+    /// The loaded program's first instruction (ld.so's, for a dynamic program), and its initial
+    /// stack (argc, argv, envp, auxv).
     public private(set) var entryPoint: UInt64 = 0
+    public private(set) var initialStack: UInt64 = 0
 
     /// `rewriteSyscalls`: the trapless path (PVM only; the stub's fast entry is user-mode code).
     public init(
@@ -198,6 +200,7 @@ public final class GuestMachine: PhysicalBacking {
     public func start(_ program: LoadedProgram) throws {
         let t0 = GuestMachine.now()
         entryPoint = program.entry
+        initialStack = program.stackPointer
         do {
             let v = try vm.createVCPU()
             let entry = useMailbox ? revenant_stub_syscall_mailbox_offset() : revenant_stub_syscall_exit_offset()

@@ -22,6 +22,7 @@ struct GDBCommand: ParsableCommand {
 
             Examples:
               gdb -ex 'target remote | revenant gdb run.rvt'
+              gdb -ex 'target remote | revenant gdb run.rvt --at event:41'   (a hit `revenant when` printed)
               revenant gdb run.rvt --listen 127.0.0.1:2345   (then in gdb: target remote :2345)
             """
     )
@@ -32,9 +33,19 @@ struct GDBCommand: ParsableCommand {
             "Serve on a loopback TCP address instead of stdin/stdout (port 0: any free one, printed).",
             valueName: "HOST:PORT"))
     var listen: String?
+    @Option(
+        help: ArgumentHelp(
+            "Where gdb finds the program: start (its first instruction), end, or event:E (right after "
+                + "event E's call returned, as `revenant when` numbers events).", valueName: "POS"))
+    var at: String?
     @Flag(help: "Every packet in and out on stderr.") var logPackets = false
 
-    func validate() throws { try requirePath(trace, "TRACE") }
+    func validate() throws {
+        try requirePath(trace, "TRACE")
+        if let at, GDBServer.Goto(at) == nil {
+            throw ValidationError("--at \(at): not a position (\(GDBServer.Goto.syntax))")
+        }
+    }
 
     func run() throws {
         let header: TraceHeader
@@ -66,6 +77,7 @@ struct GDBCommand: ParsableCommand {
             }
             return try questionReplay(trace, mailbox: false)
         }
+        if let at, let goto = GDBServer.Goto(at) { server.start(at: goto) }
         if let index { server.describeEvent = { event in (try? index.position(atEvent: event))?.description } }
         try server.serve()
     }

@@ -295,3 +295,24 @@ extension GDBTests {
         XCTAssertEqual(server.terminationStatus, 0)
     }
 }
+
+extension GDBTests {
+    /// --at: the position a `when` hit names (event:E, right after that call), or the end; gdb
+    /// finds the program there with its libraries, and goes backwards from it. A bad one is a
+    /// usage error.
+    func testStartAtAnEventOrTheEnd() throws {
+        _ = try recordDebuggee()
+        let hit = try revenant(["when", "d.rvt", "--syscall", "write fd=1"])
+        let event = hit.stdout.split(separator: ":").first.map { $0.replacingOccurrences(of: "event #", with: "") }
+        XCTAssertNotNil(event.flatMap { Int($0) }, hit.stdout)
+        let at = try gdb(["bt 2", "print total", "monitor where"], trace: "d.rvt --at event:\(event ?? "")")
+        XCTAssertTrue(at.contains("__GI___libc_write (fd=1, "), at)
+        XCTAssertEqual(printed(at), ["30"], at)
+        XCTAssertTrue(at.contains("event #\(Int(event ?? "") .map { $0 + 1 } ?? -1)\n"), at)
+        let end = try gdb(["break square", "reverse-continue", "print i"], trace: "d.rvt --at end")
+        XCTAssertTrue(end.contains("No more reverse-execution history."), end)
+        XCTAssertEqual(printed(end), ["4"], end)
+        assertOneLine(
+            try revenant(["gdb", "d.rvt", "--at", "event:x"]), 125, containing: ["--at event:x: not a position"])
+    }
+}
