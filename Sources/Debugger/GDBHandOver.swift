@@ -23,9 +23,11 @@ extension GDBServer {
     func handOver() -> Never {
         fflush(nil)
         guard getpid() == firstProcess else { _exit(0) }
-        // gdb's connection belongs to the copy now.
+        // gdb's connection belongs to the copy now, and so do the copies before it: should it
+        // fail, they see their pipes end and exit, and this wait ends.
         close(connection.input)
-        close(connection.output)
+        if connection.output != connection.input { close(connection.output) }
+        checkpoints.letGo()
         var code: Int32 = 0
         var status: Int32 = 0
         while true {

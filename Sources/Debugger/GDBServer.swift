@@ -153,8 +153,8 @@ public final class GDBServer: GuestDebugger {
 
     var tid: String { String(pid, radix: 16) }
 
-    /// The stop reply for how the run ended (W: exited, X: killed; E and a console line when the
-    /// replay failed).
+    /// The stop reply for how the run ended (W: exited, X: killed; X09 and a console line when
+    /// the replay failed: diverged, or the trace is damaged).
     func ended(_ outcome: ReplaySession.Outcome) -> String {
         switch outcome {
         case .finished(let t, _):

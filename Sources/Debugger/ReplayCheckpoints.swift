@@ -62,6 +62,12 @@ final class ReplayCheckpoints {
         entries.removeAll { !alive.contains($0.pid) }
     }
 
+    /// Close this process's ends of the copies' pipes without ending them (another holds them).
+    func letGo() {
+        for e in entries { close(e.fd) }
+        entries = []
+    }
+
     /// End every copy (gdb is done).
     func endAll() {
         for e in entries { end(e) }
