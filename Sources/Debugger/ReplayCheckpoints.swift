@@ -6,9 +6,9 @@ import Machine
 /// going backwards resumes the latest one before the target instead of replaying from the start.
 /// The resumed copy becomes the server (it holds gdb's connection too) and the one that handed
 /// over ends; the first process waits for them all (a subreaper), so the shell sees one command.
-/// A copy holds the guest's memory copy-on-write; at most `limit` are kept, thinned where they
-/// stand closest together.
-final class ReplayCheckpoints {
+/// A copy holds the guest's memory copy-on-write; at most `limit` are kept, thinned out with
+/// age.
+public final class ReplayCheckpoints {
     struct Entry {
         var position: ReplayPosition
         var pid: pid_t
@@ -79,17 +79,25 @@ final class ReplayCheckpoints {
         close(e.fd)
     }
 
-    /// One fewer: the copy closest (in syscall returns) to the one before it.
+    /// One fewer: the copies thin out with age, so that the recent past is dense and the distant
+    /// one sparse (gaps growing with the distance from the newest copy, in syscall returns). The
+    /// one removed leaves the smallest merged gap for its age; the first and the newest stay.
     private func thin() {
-        guard entries.count > 2 else { return }
+        guard let i = ReplayCheckpoints.thinning(entries.map(\.position.returns)) else { return }
+        end(entries.remove(at: i))
+    }
+
+    /// Which of copies at these returns (in order) to end; nil with two or fewer.
+    public static func thinning(_ returns: [Int]) -> Int? {
+        guard returns.count > 2, let newest = returns.last else { return nil }
         var best = 1
-        for i in 1..<(entries.count - 1)
-        where entries[i].position.returns - entries[i - 1].position.returns
-            < entries[best].position.returns - entries[best - 1].position.returns
-        {
-            best = i
+        var bestScore = Double.infinity
+        for i in 1..<(returns.count - 1) {
+            let gap = Double(returns[i + 1] - returns[i - 1])
+            let age = Double(newest - returns[i]) + 1
+            if gap / age < bestScore { (best, bestScore) = (i, gap / age) }
         }
-        end(entries.remove(at: best))
+        return best
     }
 }
 

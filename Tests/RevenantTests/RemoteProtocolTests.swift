@@ -45,3 +45,23 @@ final class RemoteProtocolTests: XCTestCase {
         XCTAssertNil(c.receive())
     }
 }
+
+/// How revenant gdb's checkpoints thin out (Docs/gdb.md "Checkpoints and the cost model").
+final class CheckpointThinningTests: XCTestCase {
+    /// A copy at every other return, 16 kept: the recent past stays dense, the distant sparse,
+    /// and the first copy stays.
+    func testCheckpointsThinOutWithAge() {
+        var kept: [Int] = []
+        for r in stride(from: 0, through: 400, by: 2) {
+            kept.append(r)
+            if kept.count > 16, let i = ReplayCheckpoints.thinning(kept) { kept.remove(at: i) }
+        }
+        XCTAssertEqual(kept.count, 16)
+        XCTAssertEqual(kept.first, 0)
+        XCTAssertEqual(kept.last, 400)
+        // The last few stops are each still there; the gaps grow going back.
+        XCTAssertEqual(Array(kept.suffix(3)), [396, 398, 400], "\(kept)")
+        let gaps = zip(kept.dropFirst(), kept).map { $0 - $1 }
+        XCTAssertGreaterThan(gaps[1], gaps[gaps.count - 1] * 4, "\(kept)")
+    }
+}
