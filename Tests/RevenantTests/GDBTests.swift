@@ -33,6 +33,16 @@ final class GDBTests: ScratchTestCase {
             .joined(separator: "\n")
     }
 
+    /// Bench/ticks.c built with -g -O1 and recorded into `trace`: `rounds` rounds of `work`
+    /// additions, each followed by a call of tick() between two getppid calls.
+    func recordTicks(_ trace: String, rounds: Int, work: Int) throws {
+        try requireKVM()
+        let source = packageRootDirectory().appendingPathComponent("Bench/ticks.c").path
+        XCTAssertEqual(try run("/usr/bin/gcc", ["-g", "-O1", "-o", "ticks", source]).status, 0)
+        let rec = try revenant(["record", "-o", trace, "--shims", "none", "--", "./ticks", "\(rounds)", "\(work)"])
+        XCTAssertEqual(rec.status, 0, rec.stderr)
+    }
+
     /// The values `print` showed, in order ("$N = value" lines).
     func printed(_ output: String) -> [String] {
         output.split(separator: "\n").compactMap { line in
@@ -221,11 +231,7 @@ extension GDBTests {
     /// Going backwards after many stops: more checkpoints than are kept (some ended), each
     /// reverse request resumed from one, which hands gdb over; every copy gone once gdb is.
     func testManyStopsThenBackwards() throws {
-        try requireKVM()
-        let source = packageRootDirectory().appendingPathComponent("Bench/ticks.c").path
-        XCTAssertEqual(try run("/usr/bin/gcc", ["-g", "-O1", "-o", "ticks", source]).status, 0)
-        let rec = try revenant(["record", "-o", "d.rvt", "--shims", "none", "--", "./ticks", "60", "20000"])
-        XCTAssertEqual(rec.status, 0, rec.stderr)
+        try recordTicks("d.rvt", rounds: 60, work: 20000)
         let out = try gdb([
             "break tick", "ignore 1 40", "continue", "print k", "reverse-continue", "print k", "reverse-continue",
             "print k", "reverse-stepi", "continue", "print k", "continue", "print k",
@@ -241,12 +247,8 @@ extension GDBTests {
     /// Ctrl-C in gdb (a lone 0x03 while the program runs) stops it at the next syscall return,
     /// with SIGINT, as a live target would; then the session goes on. Driven packet by packet.
     func testInterruptStopsARunningReplay() throws {
-        try requireKVM()
-        let source = packageRootDirectory().appendingPathComponent("Bench/ticks.c").path
-        XCTAssertEqual(try run("/usr/bin/gcc", ["-g", "-O1", "-o", "ticks", source]).status, 0)
         // ~50 ms between syscalls, ~3 s in all.
-        let rec = try revenant(["record", "-o", "t.rvt", "--shims", "none", "--", "./ticks", "60", "220000000"])
-        XCTAssertEqual(rec.status, 0, rec.stderr)
+        try recordTicks("t.rvt", rounds: 60, work: 220_000_000)
         let server = Process()
         server.executableURL = try revenantBinary()
         server.arguments = ["gdb", base.appendingPathComponent("t.rvt").path]
