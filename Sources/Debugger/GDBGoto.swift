@@ -54,18 +54,11 @@ extension GDBServer {
             default: return .proceed
             }
         case .runEnd:
-            guard why == .exiting(status: 0) || isEnd(why) else { return .proceed }
+            guard why.isEnd else { return .proceed }
             position.path.append(.end)
             return arrived(machine)
         default:
             return nil
-        }
-    }
-
-    func isEnd(_ why: DebugPause) -> Bool {
-        switch why {
-        case .faulted, .exiting: return true
-        default: return false
         }
     }
 }

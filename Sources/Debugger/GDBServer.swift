@@ -96,7 +96,6 @@ public final class GDBServer: GuestDebugger {
         /// The segment of `target.path` under way once `returns` is reached, and steps left in it.
         var next = 0
         var stepsLeft = 0
-        var reachedReturns = false
         /// Where this replay's navigation began (the start, or a checkpoint).
         var origin = ReplayPosition(returns: 0)
         /// reverse-continue: the last hit found before the target; with watchpoints, the values
@@ -258,7 +257,6 @@ public final class GDBServer: GuestDebugger {
         var nav = Navigation(plan: plan, target: target)
         nav.origin = position
         nav.next = next
-        nav.reachedReturns = position.returns == target.returns
         if case .lastHitBefore = plan.purpose {
             if !watchpoints.isEmpty { nav.watched = (position, watchedValues(machine)) }
             // A checkpoint at one of gdb's breakpoints is itself a hit (a search from the start
@@ -270,14 +268,17 @@ public final class GDBServer: GuestDebugger {
             }
         }
         navigation = nav
-        if nav.reachedReturns && next == target.path.count { return arrived(machine) }
+        if atTargetReturn && next == target.path.count { return arrived(machine) }
         return beginSegment(target, stepsDone: done)
     }
+
+    /// The navigation's target is in the current return interval (its segments are followed).
+    var atTargetReturn: Bool { position.returns == navigation?.target.returns }
 
     /// Arm our breakpoint for the segment that starts now; .step for a steps segment (`stepsDone`
     /// of it made already).
     func beginSegment(_ target: ReplayPosition, stepsDone: Int = 0) -> DebugResume {
-        guard var nav = navigation, nav.reachedReturns else { return .proceed }
+        guard var nav = navigation, atTargetReturn else { return .proceed }
         defer { navigation = nav }
         guard nav.next < target.path.count else { return .proceed }
         switch target.path[nav.next] {
@@ -312,8 +313,7 @@ public final class GDBServer: GuestDebugger {
                 hit(position)
             }
             noteWatched(&nav, machine)
-            if position.returns == target.returns {
-                nav.reachedReturns = true
+            if atTargetReturn {
                 navigation = nav
                 if target.path.isEmpty { return arrived(machine) }
                 return beginSegment(target)
@@ -323,7 +323,7 @@ public final class GDBServer: GuestDebugger {
             return .proceed
         case .stepped(let returned):
             if returned { return lost("a step left the return interval") }
-            if nav.reachedReturns, nav.next < target.path.count, case .steps = target.path[nav.next] {
+            if atTargetReturn, nav.next < target.path.count, case .steps = target.path[nav.next] {
                 nav.stepsLeft -= 1
                 if gdbBreakpoints.contains(pc), nav.stepsLeft > 0 || nav.next + 1 < target.path.count { hit(position) }
                 if nav.stepsLeft > 0 {
@@ -337,7 +337,7 @@ public final class GDBServer: GuestDebugger {
             }
         case .breakpoint(let a):
             let count = arrivals[a] ?? 1
-            if nav.reachedReturns, nav.next < target.path.count, case .arrive(a, count) = target.path[nav.next] {
+            if atTargetReturn, nav.next < target.path.count, case .arrive(a, count) = target.path[nav.next] {
                 position.path.append(.arrive(a, count: count))
                 arrivals = [:]
                 if gdbBreakpoints.contains(a), nav.next + 1 < target.path.count { hit(position) }
@@ -353,7 +353,7 @@ public final class GDBServer: GuestDebugger {
                 return .proceed
             }
         case .faulted, .exiting:
-            guard nav.reachedReturns, nav.next < target.path.count, target.path[nav.next] == .end else {
+            guard atTargetReturn, nav.next < target.path.count, target.path[nav.next] == .end else {
                 navigation = nav
                 return lost("the run ended first")
             }
@@ -437,22 +437,18 @@ public final class GDBServer: GuestDebugger {
     /// The auxiliary vector on the initial stack (after argc, argv and envp), read before the
     /// program runs.
     func readAuxv(_ machine: GuestMachine) -> [UInt8] {
-        let rsp = machine.initialStack
-        func word(_ a: UInt64) -> UInt64? {
-            machine.programBytes(at: a, count: 8).map { b in
-                (0..<8).reduce(0) { $0 | UInt64(b[$1]) << (8 * UInt64($1)) }
-            }
-        }
-        guard let argc = word(rsp) else { return [] }
-        var p = rsp + 8 * (argc + 2)
-        while let w = word(p), w != 0 { p += 8 }
-        p += 8
+        let space = machine.space
+        func word(_ a: UInt64) -> UInt64? { try? space.load(UInt64.self, at: a) }
+        guard let argc = word(machine.initialStack) else { return [] }
+        // envp after argc, argv and argv's NULL; the auxv after envp's NULL.
+        var p = machine.initialStack &+ 8 &* (argc &+ 2)
+        while let w = word(p), w != 0 { p &+= 8 }
+        p &+= 8
         var out: [UInt8] = []
-        while out.count < 64 * 16, let key = word(p), let value = word(p + 8) {
-            out += machine.programBytes(at: p, count: 16) ?? []
-            p += 16
+        while out.count < 64 * 16, let key = word(p), let pair = try? space.bytes(at: p, count: 16) {
+            out += pair
+            p &+= 16
             if key == 0 { break }
-            _ = value
         }
         return out
     }

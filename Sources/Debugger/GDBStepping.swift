@@ -121,4 +121,12 @@ extension DebugPause {
         if case .faulted = self { return true }
         return false
     }
+
+    /// The run ends after this pause (a fatal fault, or the exit call).
+    var isEnd: Bool {
+        switch self {
+        case .faulted, .exiting: return true
+        default: return false
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import Glibc
+import LinuxABI
 
 /// The GDB remote protocol's framing (Docs/gdb.md "Protocol"): `$payload#xx`, xx the payload's
 /// byte sum mod 256 in hex; `+`/`-` acknowledge a packet until QStartNoAckMode turns that off;
@@ -114,15 +115,7 @@ public final class RemoteConnection {
         }
     }
 
-    private func write(_ bytes: [UInt8]) {
-        var off = 0
-        while off < bytes.count {
-            let n = bytes[off...].withUnsafeBytes { Glibc.write(output, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return }
-            off += n
-        }
-    }
+    private func write(_ bytes: [UInt8]) { bytes.withUnsafeBytes { _ = writeAll(output, $0) } }
 
     public static func checksum(_ bytes: [UInt8]) -> UInt8 { bytes.reduce(0) { $0 &+ $1 } }
 
@@ -135,10 +128,7 @@ public final class RemoteConnection {
         }
     }
 
-    public static func hex2(_ b: UInt8) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        return String(decoding: [digits[Int(b >> 4)], digits[Int(b & 15)]], as: UTF8.self)
-    }
+    public static func hex2(_ b: UInt8) -> String { hex([b]) }
 
     /// Bytes as hex pairs (memory and register replies).
     public static func hex(_ bytes: [UInt8]) -> String {

@@ -29,37 +29,30 @@ extension GuestMachine {
 
     public var breakpointCount: Int { breakpoints.count }
 
-    /// The exception frame at `frameOff` (vector, error, rip, cs, rflags, rsp, ss) is one of
-    /// ours: handle it and return nil-termination (resume); nil if it is the program's own.
-    func breakpointFrame(vector: UInt64, rip: UInt64, at frameOff: Int) -> Termination?? {
-        func store(_ i: Int, _ v: UInt64) {
-            space.systemArea.storeBytes(of: v, toByteOffset: frameOff + 8 * i, as: UInt64.self)
-        }
-        let rflags = space.systemArea.load(fromByteOffset: frameOff + 32, as: UInt64.self)
+    /// The exception `frame` is one of ours: handle it and return nil-termination (resume); nil
+    /// if it is the program's own.
+    func breakpointFrame(vector: UInt64, rip: UInt64, at frame: ExceptionFrame) -> Termination?? {
         if vector == 3, rip > 0, let original = breakpoints[rip - 1] {
             let at = rip - 1
             onBreakpoint?(at)
             // Run the original instruction once, then re-arm on its #DB.
             _ = try? space.write([original], at: at)
-            store(2, at)
-            store(4, rflags | Self.trapFlag)
+            frame[.rip] = at
+            frame[.rflags] |= Self.trapFlag
             steppingOver = at
             // A debugger's step from here ends at the step-over's #DB (TF is already set).
-            if debugger != nil {
-                pauseForDebugger(.breakpoint(at), frame: frameOff)
-                if debugStepping { store(4, rflags | Self.trapFlag) }
-            }
+            pauseForDebugger(.breakpoint(at), frame: frame)
             return .some(nil)
         }
         if vector == 1, let at = steppingOver {
             steppingOver = nil
             if breakpoints[at] != nil { _ = try? space.write([0xCC], at: at) }
-            store(4, rflags & ~Self.trapFlag)
-            if debugStepping { debugStepTrap(rip: rip, frame: frameOff) }
+            frame[.rflags] &= ~Self.trapFlag
+            if debugStepping { debugStepTrap(rip: rip, frame: frame) }
             return .some(nil)
         }
         if vector == 1, debugStepping {
-            debugStepTrap(rip: rip, frame: frameOff)
+            debugStepTrap(rip: rip, frame: frame)
             return .some(nil)
         }
         return nil

@@ -3,6 +3,7 @@ import Glibc
 import CGuestStub
 import GuestMemory
 import KVM
+import LinuxABI
 
 /// Checkpoints by fork (rr does the same; measured exact on this host, Docs/machine.md "Costs"):
 /// a paused VMM forks; the child holds the guest's memory copy-on-write and waits. Resumed, it
@@ -141,28 +142,13 @@ extension GuestMachine {
 
     /// A message to a paused copy: its length, then its words.
     public static func sendWords(_ fd: Int32, _ words: [UInt64]) {
-        var all = [UInt64(words.count)] + words
-        let total = all.count * 8
-        var off = 0
-        while off < total {
-            let n = all.withUnsafeMutableBytes { write(fd, $0.baseAddress! + off, total - off) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return }
-            off += n
-        }
+        ([UInt64(words.count)] + words).withUnsafeBytes { _ = writeAll(fd, $0) }
     }
 
     static func receiveWords(_ fd: Int32) -> [UInt64]? {
         func read(_ count: Int) -> [UInt64]? {
             var words = [UInt64](repeating: 0, count: count)
-            var off = 0
-            while off < count * 8 {
-                let n = words.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + off, count * 8 - off) }
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { return nil }
-                off += n
-            }
-            return words
+            return words.withUnsafeMutableBytes { readExactly(fd, $0) } ? words : nil
         }
         guard let count = read(1)?.first, count < 1 << 20 else { return nil }
         return read(Int(count))

@@ -41,9 +41,9 @@ public struct ProgramRegisters {
 }
 
 extension GuestMachine {
-    /// Pause for the debugger; `frame`: the exception frame's offset in the system area when the
-    /// pause is inside a CPU exception (the program's rip, rflags and rsp are there).
-    func pauseForDebugger(_ why: DebugPause, frame: Int?) {
+    /// Pause for the debugger; `frame`: the exception frame when the pause is inside a CPU
+    /// exception (the program's rip, rflags and rsp are there).
+    func pauseForDebugger(_ why: DebugPause, frame: ExceptionFrame?) {
         guard let debugger else { return }
         pausedFrame = frame
         let resume = debugger.paused(why, machine: self)
@@ -62,10 +62,9 @@ extension GuestMachine {
     /// A resume never hits a breakpoint at the instruction it resumes at (as gdb's own step-over
     /// would not): that instruction runs once with TF, and its #DB arms the int3 again. So where
     /// breakpoints are armed does not change what counts as an arrival (ReplayPosition).
-    func stepOverBreakpointAtResume(frame: Int?) {
+    func stepOverBreakpointAtResume(frame: ExceptionFrame?) {
         guard let vcpu else { return }
-        let pc =
-            frame.map { space.systemArea.load(fromByteOffset: $0 + 16, as: UInt64.self) } ?? vcpu.syncRegs.pointee.rip
+        let pc = frame?[.rip] ?? vcpu.syncRegs.pointee.rip
         guard let original = breakpoints[pc], steppingOver != pc else { return }
         try? space.write([original], at: pc)
         steppingOver = pc
@@ -74,12 +73,9 @@ extension GuestMachine {
 
     /// TF in the flags the program resumes with: in the exception frame the stub's iretq pops, or
     /// in the registers a syscall returns with.
-    func setTrapFlag(_ on: Bool, frame: Int?) {
+    func setTrapFlag(_ on: Bool, frame: ExceptionFrame?) {
         if let frame {
-            let off = frame + 32
-            let flags = space.systemArea.load(fromByteOffset: off, as: UInt64.self)
-            let new = on ? flags | GuestMachine.trapFlag : flags & ~GuestMachine.trapFlag
-            space.systemArea.storeBytes(of: new, toByteOffset: off, as: UInt64.self)
+            frame[.rflags] = on ? frame[.rflags] | GuestMachine.trapFlag : frame[.rflags] & ~GuestMachine.trapFlag
         } else if let vcpu {
             let flags = vcpu.syncRegs.pointee.rflags
             vcpu.syncRegs.pointee.rflags = on ? flags | GuestMachine.trapFlag : flags & ~GuestMachine.trapFlag
@@ -108,7 +104,7 @@ extension GuestMachine {
     /// The #DB of a debugger's step (not a breakpoint's step-over): a pause, unless the step went
     /// into code that is not the program's (the stub, a syscall trampoline), which then runs on
     /// without TF to the call's return, where the step ends.
-    func debugStepTrap(rip: UInt64, frame: Int) {
+    func debugStepTrap(rip: UInt64, frame: ExceptionFrame) {
         debugStepping = false
         setTrapFlag(false, frame: frame)
         if isRevenantCode(rip) {
@@ -129,9 +125,7 @@ extension GuestMachine {
     /// ioctls for the other registers (a pause per single step asks for it).
     public func programCounter() -> UInt64? {
         guard let vcpu else { return nil }
-        let rip =
-            pausedFrame.map { space.systemArea.load(fromByteOffset: $0 + 16, as: UInt64.self) }
-            ?? vcpu.syncRegs.pointee.rip
+        let rip = pausedFrame?[.rip] ?? vcpu.syncRegs.pointee.rip
         return rewriter?.originalAddress(rip) ?? rip
     }
 
@@ -141,12 +135,10 @@ extension GuestMachine {
         guard let vcpu, let sregs = try? vcpu.getSregs(), let xsave = try? vcpu.getXSAVE() else { return nil }
         var r = vcpu.syncRegs.pointee
         if let frame = pausedFrame {
-            func word(_ i: Int) -> UInt64 { space.systemArea.load(fromByteOffset: frame + 8 * i, as: UInt64.self) }
-            r.rip = word(2)
-            r.rflags = word(4)
-            r.rsp = word(5)
+            r.rflags = frame[.rflags]
+            r.rsp = frame[.rsp]
         }
-        r.rip = rewriter?.originalAddress(r.rip) ?? r.rip
+        r.rip = programCounter() ?? r.rip
         r.rflags &= ~GuestMachine.trapFlag
         return ProgramRegisters(regs: r, sregs: sregs, xsave: xsave)
     }

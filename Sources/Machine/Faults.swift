@@ -3,6 +3,22 @@ import GuestMemory
 import KVM
 import LinuxABI
 
+/// The frame of a CPU exception on the exception stack, as the CPU pushed it and the stub's vector
+/// entry completed it: a word each for the vector, the error code, rip, cs, rflags, rsp and ss.
+/// The stub's iretq returns through the words from rip on, so what is stored there is what the
+/// program resumes with.
+struct ExceptionFrame {
+    enum Word: Int { case vector = 0, error, rip, cs, rflags, rsp, ss }
+    let area: UnsafeMutableRawPointer
+    /// The frame's offset in the system area.
+    let offset: Int
+
+    subscript(_ w: Word) -> UInt64 {
+        get { area.load(fromByteOffset: offset + 8 * w.rawValue, as: UInt64.self) }
+        nonmutating set { area.storeBytes(of: newValue, toByteOffset: offset + 8 * w.rawValue, as: UInt64.self) }
+    }
+}
+
 /// CPU exceptions from the program (the stub's exception exit): our own breakpoints, the
 /// program's handler for the signal Linux would send (SignalFrame.swift builds its frame), or the
 /// end of the run with a crash report.
@@ -35,11 +51,9 @@ extension GuestMachine {
                 signal: Signal.sigsegv,
                 report: "revenant: guest exception with a corrupt frame (rsp 0x\(String(rsp, radix: 16)))", fault: true)
         }
-        let frameOff = Int(rsp - GuestLayout.base)
-        func word(_ i: Int) -> UInt64 { space.systemArea.load(fromByteOffset: frameOff + 8 * i, as: UInt64.self) }
-        let vector = word(0), error = word(1), rip = word(2)
-        if vector == 3 || vector == 1, case .some(let handled) = breakpointFrame(vector: vector, rip: rip, at: frameOff)
-        {
+        let frame = ExceptionFrame(area: space.systemArea, offset: Int(rsp - GuestLayout.base))
+        let vector = frame[.vector], error = frame[.error], rip = frame[.rip]
+        if vector == 3 || vector == 1, case .some(let handled) = breakpointFrame(vector: vector, rip: rip, at: frame) {
             return handled
         }
         let cr2 = (try? vcpu.getSregs().cr2) ?? 0
@@ -79,8 +93,8 @@ extension GuestMachine {
         {
             var r = vcpu.syncRegs.pointee
             r.rip = rip
-            r.rflags = word(4)
-            r.rsp = word(5)
+            r.rflags = frame[.rflags]
+            r.rsp = frame[.rsp]
             if let end = enterHandler(d, regs: &r, vcpu: vcpu, rip: rip) { return end }
             let regs = vcpu.syncRegs
             regs.pointee.rdi = r.rdi
@@ -88,12 +102,12 @@ extension GuestMachine {
             regs.pointee.rdx = r.rdx
             regs.pointee.rax = r.rax
             vcpu.markRegsDirty()
-            for (i, v) in [(2, r.rip), (4, r.rflags), (5, r.rsp)] {
-                space.systemArea.storeBytes(of: v, toByteOffset: frameOff + 8 * i, as: UInt64.self)
-            }
+            frame[.rip] = r.rip
+            frame[.rflags] = r.rflags
+            frame[.rsp] = r.rsp
             return nil
         }
-        pauseForDebugger(.faulted(signal: sig), frame: frameOff)
+        pauseForDebugger(.faulted(signal: sig), frame: frame)
         return .killed(
             signal: sig, report: crashReport(signal: sig, what: name, rip: rip, address: vector == 14 ? cr2 : nil),
             fault: true)

@@ -130,8 +130,8 @@ public final class GuestMachine: PhysicalBacking {
     var debugStepping = false
     /// The debugger asked to end the run (at the end of the current exit).
     var debugAbort = false
-    /// During a pause inside a CPU exception: the frame's offset in the system area.
-    var pausedFrame: Int?
+    /// During a pause inside a CPU exception: its frame.
+    var pausedFrame: ExceptionFrame?
     /// The loaded program's first instruction (ld.so's, for a dynamic program), and its initial
     /// stack (argc, argv, envp, auxv).
     public private(set) var entryPoint: UInt64 = 0
