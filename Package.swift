@@ -60,6 +60,8 @@ let package = Package(
                 "Regen", "Replay", "Trace", "CSQLReplay", "CHost", "GuestMemory", "LinuxABI",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
+        // `restore` and `diff`: the files a run wrote, at any point of it.
+        .target(name: "FileHistory", dependencies: ["Replay", "Trace", "LinuxABI", "GuestMemory"]),
         .target(name: "PerlReplay", dependencies: ["Regen", "Replay", "Personality", "GuestMemory", "CGuestStub"]),
         // `revenant gdb`: a GDB remote-protocol server over a replay, forwards and backwards.
         .target(name: "Debugger", dependencies: ["Machine", "Replay", "LinuxABI", "CKVM", "CHost"]),
@@ -76,6 +78,7 @@ let package = Package(
             dependencies: [
                 "RevenantKit",
                 "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace", "Regen", "SQLReplay", "PerlReplay",
+                "FileHistory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             // The Swift runtime and Foundation (with ICU) linked in statically, the libraries
@@ -95,7 +98,7 @@ let package = Package(
             dependencies: [
                 "LinuxABI", "GuestMemory", "Personality", "Machine",
                 "Trace", "Replay", "Regen", "SQLReplay", "PerlReplay",
-                "CHost", "CGuestStub", "RevenantKit", "Debugger",
+                "CHost", "CGuestStub", "RevenantKit", "Debugger", "FileHistory",
             ]),
     ]
 )

@@ -62,6 +62,7 @@ extension LinuxPersonality {
             { p, r in
                 let e = try p.fds.entry(r[0])
                 guard e.writableMount else { throw SysError(EROFS) }
+                p.aboutToChange(e)
                 return p.host(r.number, u(e.host), r[1])
             }
         ),
@@ -70,6 +71,7 @@ extension LinuxPersonality {
             { p, r in
                 let e = try p.fds.entry(r[0])
                 guard e.writableMount else { throw SysError(EROFS) }
+                p.aboutToChange(e)
                 return p.host(r.number, u(e.host), r[1], r[2])
             }
         ),

@@ -101,10 +101,18 @@ public final class LinuxPersonality {
     /// keeps a copy of the file). Replay: supplies the file behind a guest fd for mmap (its blob),
     /// since nothing is opened on the host then.
     public var onFileMapped: ((Int32, ByteString) -> Void)?
-    /// Record: called before a regular file is opened for writing (host path, guest path), also
-    /// when it does not exist yet, so the recorder can keep its pre-image — the file as it was
-    /// before the run first wrote it, or nothing when the run created it.
-    public var onOpenForWriting: ((ByteString, ByteString) -> Void)?
+    /// Record: called (host path, guest path) before the run changes a path on a writable mount —
+    /// opens a regular file for writing, removes, renames (from or over), truncates, links,
+    /// chmods, chowns it or sets its times —, also when it does not exist yet, so the recorder can
+    /// keep its pre-image: what the path held before the run first changed it, or nothing when the
+    /// run created it (Docs/trace-format.md, `pre-image`).
+    public var onAboutToChange: ((ByteString, ByteString) -> Void)?
+
+    /// The same for a descriptor's file (fchmod, fchown, futimens), by the path it was opened with.
+    func aboutToChange(_ e: FDTable.Entry) {
+        guard let hook = onAboutToChange, let guest = e.path, let (host, _) = sandbox.hostPath(guest) else { return }
+        hook(host, guest)
+    }
     public var mappedFileProvider: ((UInt64) throws -> (host: Int32, path: String, writable: Bool))?
     /// execve: loads a program into the emptied address space, opening files through the given
     /// function (the session sets it: the loader belongs to the machine).

@@ -150,7 +150,7 @@ extension LinuxPersonality {
         }
         // Also when the file does not exist yet: the recorder then knows the run created it, and
         // does not take a later open (once it has contents) for its state before the run.
-        if wantsWrite, let hook = onOpenForWriting, hostStat(res.host).map({ ($0.st_mode & S_IFMT) == S_IFREG }) ?? true
+        if wantsWrite, let hook = onAboutToChange, hostStat(res.host).map({ ($0.st_mode & S_IFMT) == S_IFREG }) ?? true
         {
             hook(res.host, res.guest)
         }
@@ -284,6 +284,7 @@ extension LinuxPersonality {
             if hostStat(res.host, follow: false) == nil { throw SysError(errno) }
             throw SysError(EROFS)
         }
+        onAboutToChange?(res.host, res.guest)
         return res.host.withCString { body(UnsafeMutableRawPointer(mutating: $0)) }
     }
 
@@ -312,6 +313,9 @@ extension LinuxPersonality {
         guard a.kind == .host, b.kind == .host else { throw SysError(EXDEV) }
         guard a.writable, b.writable else { throw SysError(EROFS) }
         guard sandbox.hostPath(a.guest)?.1 == sandbox.hostPath(b.guest)?.1 else { throw SysError(EXDEV) }
+        // rename and link change both paths (link: the new one is new, the old one now has two names).
+        onAboutToChange?(a.host, a.guest)
+        onAboutToChange?(b.host, b.guest)
         return (a, b)
     }
 
@@ -356,6 +360,7 @@ extension LinuxPersonality {
             // futimens(fd): the descriptor itself.
             let e = try fds.entry(r[0])
             guard e.writableMount else { throw SysError(EROFS) }
+            aboutToChange(e)
             return hostSyscall(NR.utimensat, u(e.host), 0, times, 0)
         }
         return try hostWrite(r[0], r[1], follow: flags & AT_SYMLINK_NOFOLLOW == 0) {

@@ -37,7 +37,7 @@ public final class Recorder: GuestKernel {
         writer = try EventWriter(path: trace.eventsPath)
         order = try ProcessOrder()
         personality.onFileMapped = { [unowned self] fd, _ in self.mappedDigest = self.storeFile(fd: fd) }
-        personality.onOpenForWriting = { [unowned self] host, guest in self.storePreImage(host: host, guest: guest) }
+        personality.onAboutToChange = { [unowned self] host, guest in self.storePreImage(host: host, guest: guest) }
         personality.onExecFileOpened = { [unowned self] guest, fd in
             if let digest = self.storeFile(fd: fd) {
                 self.execFiles.append((guest, digest))
@@ -74,16 +74,38 @@ public final class Recorder: GuestKernel {
         }
     }
 
-    /// The first time the run opens a file for writing, keep what it held before (nothing when
-    /// it did not exist: later opens must not take the run's own writes for its pre-image).
+    /// The first time the run changes a path, keep what it held before: a regular file's
+    /// contents, a symbolic link's target, a folder (empty), each with its mode and times;
+    /// nothing when it did not exist (later changes must not take the run's own work for its
+    /// state before the run), nor for a device, FIFO or socket.
     private var preImaged: Set<ByteString> = []
     func storePreImage(host: ByteString, guest: ByteString) {
-        guard preImaged.insert(guest).inserted, let digest = storeFile(path: host) else { return }
+        guard preImaged.insert(guest).inserted else { return }
+        var st = stat()
+        guard host.withCString({ lstat($0, &st) }) == 0 else { return }
+        let digest: String?
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: digest = storeFile(path: host)
+        case S_IFLNK: digest = readLink(host).flatMap { try? trace.storeBlob($0) }
+        case S_IFDIR: digest = try? trace.storeBlob([])
+        default: return
+        }
+        guard let digest else { return }
         do {
-            try writer.append(Event(kind: EventKind.preImage.rawValue, payload: Hex.bytes(digest) + guest.bytes))
+            try writer.append(
+                Event(kind: EventKind.preImage.rawValue, payload: PreImage(digest: digest, path: guest).encoded()))
+            try writer.append(
+                Event(kind: EventKind.preImageAttributes.rawValue, payload: PreImageAttributes(st).encoded()))
         } catch {
             failure = failure ?? error
         }
+    }
+
+    private func readLink(_ path: ByteString) -> [UInt8]? {
+        var buf = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = path.withCString { p in buf.withUnsafeMutableBytes { readlink(p, $0.baseAddress!, $0.count) } }
+        guard n >= 0, n < buf.count else { return nil }
+        return Array(buf[0..<n])
     }
 
     /// Store a file by path (the program and its interpreter, before they are loaded).

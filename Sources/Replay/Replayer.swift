@@ -137,7 +137,7 @@ public final class Replayer: GuestKernel {
                 return e
             }
             guard var e = try next() else { return .halt }
-            while e.kind == EventKind.preImage.rawValue {
+            while EventKind(rawValue: e.kind)?.isPreImage == true {
                 guard let n = try next() else { return .halt }
                 e = n
             }

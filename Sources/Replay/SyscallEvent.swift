@@ -25,6 +25,11 @@ public enum EventKind: UInt8 {
     /// Before each call of a process once the run has forked (a child's from its start): its
     /// stamp, the call's place among every process's calls (Docs/trace-format.md "Processes").
     case stamp = 8
+    /// Right after each pre-image from version 6: the path's mode and times (PreImageAttributes).
+    case preImageAttributes = 9
+
+    /// Kinds that go before a syscall event and that replay passes over (what a path held).
+    public var isPreImage: Bool { self == .preImage || self == .preImageAttributes }
 }
 
 /// The payload of an `order` or a `stamp` event: one varint (a ticket, a stamp), nothing after it.

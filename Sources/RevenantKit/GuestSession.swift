@@ -196,6 +196,7 @@ public final class GuestSession {
             h.shimLibraries = .init(perl: execShims.perlLibrary, sqlite: execShims.sqliteLibrary)
             if keepChannel { h.keptChannel = true }
             h.syscallRewriter = machine.rewriterVersion
+            h.umask = UInt32(inheritedUmask)
             h.consoles = TraceHeader.Console.regularFiles([1, 2])
             do { try trace.writeHeader(h) } catch {
                 abandon()

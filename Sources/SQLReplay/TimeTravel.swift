@@ -160,8 +160,8 @@ public struct TimeTravel {
         var events = 0
         while let e = try reader.next() {
             if e.kind == EventKind.syscall.rawValue { events += 1 }
-            guard e.kind == EventKind.preImage.rawValue, e.payload.count > 32 else { continue }
-            out[String(decoding: e.payload[32...], as: UTF8.self)] = (Hex.string(Array(e.payload[0..<32])), events)
+            guard e.kind == EventKind.preImage.rawValue, let p = PreImage.decode(e.payload) else { continue }
+            out[String(decoding: p.path.bytes, as: UTF8.self)] = (p.digest, events)
         }
         return out
     }

@@ -7,9 +7,11 @@ import Glibc
 public enum EventStreamFormat {
     public static let magic: [UInt8] = Array("RVNTEVTS".utf8)
     /// 2 added the exec event and outcome (execve); 3 the process and order events and the fork
-    /// outcome (child processes); 4 the stamp event (a run's calls in one order). Older streams
-    /// are read as they are.
-    public static let version: UInt32 = 5
+    /// outcome (child processes); 4 the stamp event (a run's calls in one order); 5 the syscall
+    /// rewriter's figures in the end event; 6 pre-images of every file a run changes (removed,
+    /// renamed over, truncated, chmod'ed without being opened), each followed by its attributes.
+    /// Older streams are read as they are.
+    public static let version: UInt32 = 6
     public static let oldestReadable: UInt32 = 1
     public static let preambleSize = 16
     public static let chunkMagic: UInt32 = 0x4B43_5652  // "RVCK"
@@ -102,6 +104,8 @@ public struct EventReader {
     /// Set when the file ends inside a chunk (a recorder killed while writing it): the events before
     /// it are complete and valid.
     public private(set) var truncatedAt: UInt64?
+    /// The stream's format version (what its events may hold depends on it).
+    public let version: UInt32
 
     public init(path: String) throws(TraceError) {
         try self.init(bytes: try readRegularFile(path), path: path)
@@ -115,7 +119,7 @@ public struct EventReader {
                 path: path,
                 why: "the events file does not start with \(String(decoding: EventStreamFormat.magic, as: UTF8.self))")
         }
-        let version = readLE32(bytes, 8)
+        version = readLE32(bytes, 8)
         guard (EventStreamFormat.oldestReadable...EventStreamFormat.version).contains(version) else {
             throw .unsupportedVersion(file: path, found: version, supported: EventStreamFormat.version)
         }

@@ -60,6 +60,9 @@ public struct TraceHeader: Codable, Equatable, Sendable {
     /// `syscall` instructions rewritten as they first trapped); absent when every syscall trapped.
     /// Replay rewrites the same way, or refuses another version.
     public var syscallRewriter: Int?
+    /// The umask the program started with (the one revenant inherited): the modes of the files it
+    /// created follow from it (`restore`). Absent in traces recorded before it was kept.
+    public var umask: UInt32?
     /// `record --keep-channel`: the live channel is in the trace's `channel.live` (a debugging aid).
     public var keptChannel: Bool?
     /// Revenant's own stdout and stderr where they were regular files: where they started and

@@ -450,6 +450,7 @@ private struct EntryRunner {
         }
         try prepare(nativeDir)
         try prepare(replayDir)
+        let startedWith = RestoreChecks.files(under: replayDir.resolvingSymlinksInPath())
 
         var environment = ProcessInfo.processInfo.environment
         if case .shim = variant {
@@ -540,6 +541,9 @@ private struct EntryRunner {
             problems += ShimChecks.afterRecord(
                 revenant: revenant, trace: traceDir, nativeLog: nativeLog,
                 deterministic: !entry.hasMasks && native.signal == nil, scratch: base, timeout: settings.timeout)
+            problems += RestoreChecks.afterRecord(
+                revenant: revenant, trace: traceDir, runDirectory: replayDir, startedWith: startedWith, scratch: base,
+                timeout: settings.timeout)
         }
         if settings.keep {
             problems = problems.isEmpty ? [] : problems + ["kept: \(base.path)"]

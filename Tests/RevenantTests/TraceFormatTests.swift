@@ -95,11 +95,11 @@ final class TraceFormatTests: XCTestCase {
         )
     }
 
-    /// Version 1 to 4 events files (written before execve, before child processes, before stamps
-    /// were recorded, and before the end event held the syscall rewriter's figures) still read,
-    /// event for event.
+    /// Version 1 to 5 events files (written before execve, before child processes, before stamps
+    /// were recorded, before the end event held the syscall rewriter's figures, and before every
+    /// changed path had a pre-image with its attributes) still read, event for event.
     func testOlderEventsStillRead() throws {
-        for version: UInt8 in [1, 2, 3, 4] {
+        for version: UInt8 in [1, 2, 3, 4, 5] {
             try checkOlderEvents(version: version)
         }
     }

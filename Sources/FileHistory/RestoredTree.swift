@@ -1,0 +1,106 @@
+import Glibc
+import Replay
+
+/// `restore --dir`: a snapshot's files written under a new folder at their guest paths.
+public enum RestoredTree {
+    public struct Refused: Error, CustomStringConvertible { public let description: String }
+
+    public struct Written {
+        public var files = 0, folders = 0, links = 0, bytes = 0
+        /// Paths whose contents the trace cannot give, and why (named, never written).
+        public var notRestored: [(String, String)] = []
+    }
+
+    /// OUT must be new or an empty folder: restore never mixes its files with others.
+    public static func checkEmpty(_ dir: String, trace: String) throws(Refused) {
+        var st = stat()
+        guard lstat(dir, &st) == 0 else { return }
+        guard st.st_mode & S_IFMT == S_IFDIR else {
+            throw Refused(description: "--dir \(dir) exists and is not a folder")
+        }
+        guard let d = opendir(dir) else {
+            throw Refused(description: "--dir \(dir): \(String(cString: strerror(errno)))")
+        }
+        defer { closedir(d) }
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." {
+                throw Refused(description: "--dir \(dir) is not empty: restore writes into a new or empty folder")
+            }
+        }
+    }
+
+    /// Writes every path of the snapshot that exists (and that the run changes at some point).
+    public static func write(_ snapshot: FileHistory.Snapshot, to dir: String) throws(Refused) -> Written {
+        var w = Written()
+        try makeFolders(dir, mode: 0o755)
+        // Parents before children: sorted paths put a folder before what it holds.
+        let present = snapshot.tree.paths.compactMap { p, n in n.map { (p, $0) } }.sorted { $0.0 < $1.0 }
+        var folderModes: [(String, UInt32)] = []
+        for (p, n) in present where n.changed || n.original {
+            let target = dir + p
+            if let why = n.unknown {
+                w.notRestored.append((p, why))
+                continue
+            }
+            let parent = String(target[..<target.lastIndex(of: "/")!])
+            try makeFolders(parent, mode: 0o755)
+            switch n.kind {
+            case .folder:
+                try makeFolders(target, mode: 0o700)
+                folderModes.append((target, n.mode))
+                w.folders += 1
+            case .symlink:
+                guard symlink(String(decoding: n.data, as: UTF8.self), target) == 0 else { throw failed(target) }
+                w.links += 1
+            case .file:
+                let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+                guard fd >= 0 else { throw failed(target) }
+                defer { close(fd) }
+                var off = 0
+                while off < n.data.count {
+                    let k = n.data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, $0.count - off) }
+                    guard k > 0 else { throw failed(target) }
+                    off += k
+                }
+                fchmod(fd, mode_t(n.mode))
+                w.files += 1
+                w.bytes += n.data.count
+            }
+            if let m = n.modified, n.kind != .folder { setTimes(target, n.accessed ?? m, m) }
+        }
+        // Folders' modes last: a read-only folder would refuse what goes in it.
+        for (p, mode) in folderModes.reversed() { chmod(p, mode_t(mode)) }
+        return w
+    }
+
+    public static func setTimes(_ path: String, _ accessed: FileTime, _ modified: FileTime) {
+        let times = [accessed.timespec, modified.timespec]
+        _ = times.withUnsafeBufferPointer { utimensat(AT_FDCWD, path, $0.baseAddress, AT_SYMLINK_NOFOLLOW) }
+    }
+
+    static func makeFolders(_ path: String, mode: mode_t) throws(Refused) {
+        var st = stat()
+        if lstat(path, &st) == 0 {
+            guard st.st_mode & S_IFMT == S_IFDIR else {
+                throw Refused(description: "\(path) exists and is not a folder")
+            }
+            return
+        }
+        if let cut = path.lastIndex(of: "/"), cut != path.startIndex {
+            try makeFolders(String(path[..<cut]), mode: 0o755)
+        }
+        guard mkdir(path, mode) == 0 || errno == EEXIST else { throw failed(path) }
+    }
+
+    static func failed(_ path: String) -> Refused {
+        Refused(description: "cannot write \(path): \(String(cString: strerror(errno)))")
+    }
+}
+
+extension FileTree {
+    /// A guest path as the tree names it: absolute (relative to the run's working folder), lexical.
+    public static func absolute(_ path: String, cwd: String) -> String {
+        ChangeCollector.normalize(path.hasPrefix("/") ? path : cwd + "/" + path)
+    }
+}
