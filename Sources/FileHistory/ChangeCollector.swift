@@ -19,9 +19,12 @@ final class ChangeCollector {
     private var descriptions: [UInt64: Int64] = [:]
     private var closeOnExec: Set<UInt64> = []
     private var stream = 0
+    /// The process's umask (a child inherits its parent's): created files' and folders' modes.
+    private var umask: UInt32
 
-    init(cwd: String, mounts: [(guest: String, writable: Bool)], memory: AddressSpace) {
+    init(cwd: String, umask: UInt32, mounts: [(guest: String, writable: Bool)], memory: AddressSpace) {
         self.cwd = cwd
+        self.umask = umask
         self.mounts = mounts
         self.memory = memory
     }
@@ -67,7 +70,7 @@ final class ChangeCollector {
                 add(
                     .open(
                         description: description, path: p, flags: Int32(truncatingIfNeeded: flags),
-                        mode: UInt32(mode & 0o7777)))
+                        mode: created(mode)))
             }
         case Self.number("close"): forget(Self.fd(req[0]))
         case Self.number("dup"): copy(Self.fd(req[0]), to: UInt64(result), cloexec: false)
@@ -88,6 +91,7 @@ final class ChangeCollector {
             }
         case Self.number("execve"), Self.number("execveat"):
             for fd in closeOnExec { forget(fd) }
+        case Self.number("umask"): umask = UInt32(req[0] & 0o777)
         case Self.number("chdir"): if let p = path(0) { cwd = p }
         case Self.number("fchdir"): if let p = paths[Self.fd(req[0])] { cwd = p }
         case Self.number("write"): if let x = d(req[0]), result > 0 { add(.write(description: x, data: data(result))) }
@@ -130,9 +134,9 @@ final class ChangeCollector {
             if let p = path(1, base: req[0]) {
                 add(req[2] & UInt64(AT_REMOVEDIR) != 0 ? .removeFolder(path: p) : .unlink(path: p))
             }
-        case Self.number("mkdir"): if let p = path(0) { add(.makeFolder(path: p, mode: UInt32(req[1] & 0o7777))) }
+        case Self.number("mkdir"): if let p = path(0) { add(.makeFolder(path: p, mode: created(req[1]))) }
         case Self.number("mkdirat"):
-            if let p = path(1, base: req[0]) { add(.makeFolder(path: p, mode: UInt32(req[2] & 0o7777))) }
+            if let p = path(1, base: req[0]) { add(.makeFolder(path: p, mode: created(req[2]))) }
         case Self.number("rename"): if let a = path(0), let b = path(1) { add(.rename(from: a, to: b, flags: 0)) }
         case Self.number("renameat"), Self.number("renameat2"):
             if let a = path(1, base: req[0]), let b = path(3, base: req[2]) {
@@ -168,6 +172,9 @@ final class ChangeCollector {
             if Self.newDescriptor.contains(n) { forget(UInt64(result)) }
         }
     }
+
+    /// The mode a file or folder is created with: the one asked for, less the umask.
+    private func created(_ mode: UInt64) -> UInt32 { UInt32(mode & 0o7777) & ~umask }
 
     private static let newDescriptor: Set<UInt64> = Set(
         [

@@ -4,7 +4,8 @@
 /// and `fork` move together when every process's changes are applied in the run's order.
 public struct FileChange: Codable, Equatable, Sendable {
     public enum Kind: Codable, Equatable, Sendable {
-        /// A successful open of a path on a writable mount (any access mode: reads move offsets).
+        /// A successful open of a path on a writable mount (any access mode: reads move offsets);
+        /// `mode`: what a file it creates gets (the umask applied), as for `makeFolder`.
         case open(description: Int64, path: String, flags: Int32, mode: UInt32)
         /// `write`/`writev`: at the description's offset (its end with O_APPEND), which moves.
         case write(description: Int64, data: [UInt8])
@@ -37,6 +38,12 @@ public struct FileChange: Codable, Equatable, Sendable {
     /// The call's event in its process's stream.
     public var event: Int
     public var kind: Kind
+
+    public init(stamp: Int64, event: Int, kind: Kind) {
+        self.stamp = stamp
+        self.event = event
+        self.kind = kind
+    }
 }
 
 /// A time utimensat set: a value, UTIME_NOW (unknown here) or UTIME_OMIT (unchanged).

@@ -46,7 +46,8 @@ public enum FileHistory {
         defer { removeTree(scratch) }
         let mounts = session.header.mounts.map { (guest: String(decoding: $0.guest.bytes, as: UTF8.self), $0.writable) }
         let cwd = String(decoding: session.header.cwd.bytes, as: UTF8.self)
-        let collector = ChangeCollector(cwd: cwd, mounts: mounts, memory: session.personality.memory)
+        let collector = ChangeCollector(
+            cwd: cwd, umask: session.header.umask ?? 0o022, mounts: mounts, memory: session.personality.memory)
         let replayer = session.replayer
         replayer.onServed = { [unowned replayer] index, req, e in
             // The part of the run that matters ends at the position: the rest need not be replayed.
@@ -91,7 +92,6 @@ public enum FileHistory {
 
         let originals = try PreImages(dir, streams: streams)
         let tree = FileTree(
-            umask: session.header.umask ?? 0o022,
             original: { p, s in originals.original(p, stream: s) },
             missing: { p, s in originals.missing(p, stream: s) })
         for i in order { tree.apply(all[i].change, stream: all[i].stream) }

@@ -33,22 +33,24 @@ public final class FileTree {
     public struct Original {
         public var data: [UInt8]
         public var attributes: PreImageAttributes?
+        public init(data: [UInt8], attributes: PreImageAttributes?) {
+            self.data = data
+            self.attributes = attributes
+        }
     }
 
     /// Guest path → what it holds now; a known path that holds nothing maps to nil.
     public private(set) var paths: [String: Node?] = [:]
     private var descriptions: [Int64: (node: Node, offset: UInt64, append: Bool)] = [:]
-    private let umask: UInt32
     /// Looks up a path's pre-image in the stream of the change that names it.
     private let original: (String, Int) -> Original?
     /// Names a path without a pre-image whose state before the run is unknown (an older trace), or
     /// nil when such a path did not exist.
     private let missing: (String, Int) -> String?
 
-    init(
-        umask: UInt32, original: @escaping (String, Int) -> Original?, missing: @escaping (String, Int) -> String?
+    public init(
+        original: @escaping (String, Int) -> Original?, missing: @escaping (String, Int) -> String?
     ) {
-        self.umask = umask
         self.original = original
         self.missing = missing
     }
@@ -82,7 +84,7 @@ public final class FileTree {
     /// changes them later: at the position they hold their pre-image).
     func meet(_ path: String, stream: Int) { node(path, stream: stream) }
 
-    func apply(_ c: FileChange, stream: Int) {
+    public func apply(_ c: FileChange, stream: Int) {
         switch c.kind {
         case .open(let d, let path, let flags, let mode):
             let writes = flags & O_ACCMODE != O_RDONLY
@@ -90,7 +92,7 @@ public final class FileTree {
             if !writes, flags & O_CREAT == 0, paths[path] == nil, original(path, stream) == nil { return }
             var n = node(path, stream: stream, opening: true)
             if n == nil, flags & O_CREAT != 0 {
-                n = Node(kind: .file, mode: mode & ~umask)
+                n = Node(kind: .file, mode: mode)
                 paths[path] = n
             }
             guard let n else { return }
@@ -135,7 +137,7 @@ public final class FileTree {
             paths[path] = .some(nil)
         case .makeFolder(let path, let mode):
             node(path, stream: stream)
-            let n = Node(kind: .folder, mode: mode & ~umask)
+            let n = Node(kind: .folder, mode: mode)
             n.changed = true
             paths[path] = n
         case .symlink(let target, let path):
