@@ -1,27 +1,13 @@
 import Machine
 
-/// `revenant gdb --at POS`: a position named as the other commands name one (`event:E`, as `when`
-/// prints `event #E`: right after event E's call returned; `start`; `end`), reached by a replay
-/// from the start before gdb is told where the program is.
+/// `revenant gdb --at POS`: a position (Docs/positions.md) as the syscall return it follows,
+/// reached by a replay from the start before gdb is told where the program is.
 extension GDBServer {
-    /// What `--at` accepts.
+    /// Where `--at` starts: the first instruction, right after event E's call returned, the end.
     public enum Goto: Equatable, Sendable {
         case start
         case afterEvent(Int)
         case end
-
-        /// `start`, `end` or `event:E`; nil for anything else.
-        public init?(_ text: String) {
-            switch text {
-            case "start": self = .start
-            case "end": self = .end
-            default:
-                guard text.hasPrefix("event:"), let e = Int(text.dropFirst(6)), e >= 0 else { return nil }
-                self = .afterEvent(e)
-            }
-        }
-
-        public static let syntax = "start, end or event:E (E an event number, as `revenant when` prints it)"
     }
 
     /// The plan that goes there (the run's start: a replay from the beginning).

@@ -35,15 +35,16 @@ struct GDBCommand: ParsableCommand {
     var listen: String?
     @Option(
         help: ArgumentHelp(
-            "Where gdb finds the program: start (its first instruction), end, or event:E (right after "
-                + "event E's call returned, as `revenant when` numbers events).", valueName: "POS"))
+            "Where gdb finds the program: start (its first instruction), end, event:E (right after event E's "
+                + "call returned), perl:FILE:LINE[:K] or sql:N (the return before it): Docs/positions.md.",
+            valueName: "POS"))
     var at: String?
     @Flag(help: "Every packet in and out on stderr.") var logPackets = false
 
     func validate() throws {
         try requirePath(trace, "TRACE")
-        if let at, GDBServer.Goto(at) == nil {
-            throw ValidationError("--at \(at): not a position (\(GDBServer.Goto.syntax))")
+        if let at, try parsePosition(at, option: "--at").pid != nil {
+            throw ValidationError("--at \(at): gdb follows the first process (PID/ names a child)")
         }
     }
 
@@ -55,6 +56,14 @@ struct GDBCommand: ParsableCommand {
         var index: TraceIndex?
         if let shim = header.shims?.first {
             index = try requireIndexes(trace, shim: shim, what: shim, pid: nil).first?.index
+        }
+        // Where gdb starts: the syscall return the position follows (none: the first instruction).
+        let goto = try at.map { text -> GDBServer.Goto in
+            switch try resolvePosition(try parsePosition(text, option: "--at"), trace: trace).eventsBefore {
+            case nil: return .end
+            case 0: return .start
+            case let n?: return .afterEvent(n - 1)
+            }
         }
         // One replay before gdb connects: a trace that cannot be replayed here is said at once.
         var pending: ReplaySession? = try questionReplay(trace, mailbox: false)
@@ -77,7 +86,7 @@ struct GDBCommand: ParsableCommand {
             }
             return try questionReplay(trace, mailbox: false)
         }
-        if let at, let goto = GDBServer.Goto(at) { server.start(at: goto) }
+        if let goto { server.start(at: goto) }
         if let index { server.describeEvent = { event in (try? index.position(atEvent: event))?.description } }
         try server.serve()
     }

@@ -79,7 +79,8 @@ struct PerlCommand: ParsableCommand {
     func run() throws {
         var run = try PerlReplayRun(trace: trace, pid: pid)
         run.evaluation = evaluation.limit
-        run.breakpoints = try breaks.map(Breakpoint.init)
+        // `perl:FILE:LINE`, as positions are written elsewhere (Docs/positions.md), is FILE:LINE.
+        run.breakpoints = try breaks.map { try Breakpoint($0.hasPrefix("perl:") ? String($0.dropFirst(5)) : $0) }
         if let when { run.when = (when, try parseExpression(when, option: "--when")) }
         if let print {
             guard !print.allSatisfy(\.isWhitespace) else { throw CLIError("--print: an empty expression") }

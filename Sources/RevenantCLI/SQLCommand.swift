@@ -47,8 +47,12 @@ struct SQLCommand: ParsableCommand {
     @Argument(help: "The trace directory.") var trace: String
     @Option(help: ArgumentHelp("The database (path or file name) when the run opened several.", valueName: "NAME"))
     var db: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp("The statement to stop after.", valueName: "N"))
-    var at: Int?
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "The statement to stop after: N or sql:N; another position (Docs/positions.md) means the last "
+                + "statement that ended before it.", valueName: "N|POS"))
+    var at: String?
     @Option(help: ArgumentHelp("Write the database as it was after statement N to OUT.db.", valueName: "OUT.db"))
     var restore: String?
     @Option(
@@ -66,7 +70,10 @@ struct SQLCommand: ParsableCommand {
     func validate() throws {
         try requirePath(trace, "TRACE")
         if db == "" { throw ValidationError("--db: an empty name") }
-        if let at, at < 0 { throw ValidationError("--at: statement numbers start at 0") }
+        if let at {
+            let p = try sqlPosition(at)
+            if let n = p.pid, let pid, n != pid { throw ValidationError("--at \(at) names process \(n), --pid \(pid)") }
+        }
         if restore != nil && at == nil { throw ValidationError("--restore needs --at N") }
         if when != nil && restore != nil { throw ValidationError("--when and --restore do not go together") }
         if first && when == nil { throw ValidationError("--first goes with --when") }
@@ -92,16 +99,41 @@ struct SQLCommand: ParsableCommand {
         let output = try restore.map {
             try outputFile($0, option: "--restore", force: force, trace: trace, companions: TimeTravel.companions)
         }
-        let travel = try sqlTimeTravel(trace, dir, pid: pid)
+        let travel = try sqlTimeTravel(trace, dir, pid: process)
         let index = travel.index
         try readingIndex(trace) {
             try reportingTravelFailures {
                 if let db { _ = try travel.resolve(db) }
                 if let when { return try predicate(travel, index, when) }
-                guard let at else { return try summary(travel, index) }
+                guard let at = try at.map({ try statement(at: sqlPosition($0), index) }) else {
+                    return try summary(travel, index)
+                }
                 if let output { try restore(travel, at, output) } else { try show(index, at) }
             }
         }
+    }
+
+    /// The process: --pid, or `PID/` in front of --at.
+    var process: Int32? { pid ?? at.flatMap { try? sqlPosition($0).pid } }
+
+    func sqlPosition(_ text: String) throws -> RunPosition {
+        do { return try RunPosition(parsing: text, bareNumberIsSQL: true) } catch {
+            throw ValidationError("--at \(error)")
+        }
+    }
+
+    /// The statement a position names: sql:N itself, else the last that ended before it.
+    func statement(at position: RunPosition, _ index: TraceIndex) throws -> Int {
+        if case .afterSQL(let n) = position.point { return n }
+        let before: Int
+        do { before = try position.eventsBefore(index: index) ?? Int.max } catch {
+            throw CLIError(error.description, code: 1)
+        }
+        let n = try index.queue.read { db in
+            try Int.fetchOne(db, sql: "SELECT max(seq) FROM sql_statements WHERE end_event <= ?", arguments: [before])
+        }
+        guard let n else { throw CLIError("\(position): no SQL statement ended before it", code: 1) }
+        return n
     }
 
     func restore(_ travel: TimeTravel, _ at: Int, _ output: OutputFile) throws {
@@ -148,7 +180,7 @@ struct SQLCommand: ParsableCommand {
         let machine: [UInt8]
         do {
             machine = try MachineLevel.rebuild(
-                trace: trace, pid: pid, merged: !r.merged.isEmpty, file: r.file, preImage: r.preImage,
+                trace: trace, pid: process, merged: !r.merged.isEmpty, file: r.file, preImage: r.preImage,
                 until: r.endEvent)
         } catch {
             return "; no machine-level cross-check: \(error)"

@@ -89,7 +89,10 @@ struct When: ParsableCommand {
             run.first = first
             run.path = path
             let hits = try run.run { stop, position, _ in
-                print("\(tag)\(position): statement #\(stop.seq)" + (stop.sub.map { " in \($0)" } ?? ""))
+                let at = (try? RunPosition.perl(statement: stop.seq, index: run.index, pid: pastedPID(tag))) ?? nil
+                print(
+                    "\(tag)\(position): statement #\(stop.seq)" + (stop.sub.map { " in \($0)" } ?? "")
+                        + (at.map(pasted) ?? ""))
             }
             if hits == 0 { Glibc.exit(1) }
             return
@@ -123,7 +126,9 @@ struct When: ParsableCommand {
                     try travel.whenTrue(sql, label: label, timeout: timeout, db: nil, first: first) { s in
                         // The Perl statement that ran it (the program's own line when DBI ran it).
                         let at = Position(event: s.endEvent, perl: s.perlCaller ?? s.perl, sql: s.seq)
-                        print("\(s.pid == nil ? tag : pidTag(s.pid))\(at): \(s.sql.replacingNewlines())")
+                        let paste = RunPosition(pid: s.pid ?? pastedPID(tag), .afterSQL(s.seq))
+                        print(
+                            "\(s.pid == nil ? tag : pidTag(s.pid))\(at): \(s.sql.replacingNewlines())" + pasted(paste))
                     }
                 }
             } catch let t as TimeTravel.TimedOut {
@@ -163,7 +168,7 @@ extension When {
         try replayToEnd(session)
         for (i, call) in found {
             let at = try index?.position(atEvent: i) ?? Position(event: i)
-            print("\(tag)\(at): \(call)")
+            print("\(tag)\(at): \(call)" + pasted(RunPosition(pid: pastedPID(tag), .afterEvent(i))))
         }
         return found.count
     }
@@ -215,7 +220,7 @@ extension When {
                 "when --symbol: no function called \(symbol.joined(separator: ", ")) in the program or its libraries",
                 code: 1)
         }
-        for (at, what) in found { print("\(tag)\(at): \(what)") }
+        for (at, what) in found { print("\(tag)\(at): \(what)" + pasted(returnBefore(at.event, tag))) }
         return found.count
     }
 
@@ -242,7 +247,9 @@ extension When {
         }
         if let live { live.onEvent = check } else { session.replayer.onEvent = { check(Int($0)) } }
         try replayToEnd(session)
-        for (at, what) in found.prefix(first ? 1 : found.count) { print("\(tag)\(at): \(what)") }
+        for (at, what) in found.prefix(first ? 1 : found.count) {
+            print("\(tag)\(at): \(what)" + pasted(returnBefore(at.event, tag)))
+        }
         return found.count
     }
 
@@ -261,6 +268,19 @@ extension When {
 
 extension Position {
     init(event: Int) { self.init(event: event, perl: nil, sql: nil) }
+}
+
+extension When {
+    /// A hit's position as --at takes it (Docs/positions.md), at the end of its line.
+    func pasted(_ p: RunPosition) -> String { "  at \(p)" }
+
+    /// `PID/` for a hit in a child process (the tag names one only when the run had several).
+    func pastedPID(_ tag: String) -> Int32? { tag.isEmpty ? nil : pid }
+
+    /// A hit between two calls (a breakpoint, a memory change): the return it follows.
+    func returnBefore(_ event: Int, _ tag: String) -> RunPosition {
+        RunPosition(pid: pastedPID(tag), event > 0 ? .afterEvent(event - 1) : .start)
+    }
 }
 
 /// `--watch ADDR[:LEN]`: LEN bytes (default 8) of guest memory at ADDR.

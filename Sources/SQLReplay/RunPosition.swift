@@ -111,16 +111,9 @@ public struct RunPosition: Equatable, Sendable, CustomStringConvertible {
             return end
         case .perl(let file, let line, let k):
             let (event, count) = try query(index) { db in
-                // An execution is an arrival at the line from another line (several statements
-                // on one line run as one).
                 let hits = """
-                    FROM (SELECT s.seq, s.event, s.line, c.file,
-                                 lag(s.line) OVER (ORDER BY s.seq) AS previous_line,
-                                 lag(c.file) OVER (ORDER BY s.seq) AS previous_file
-                          FROM statements s JOIN contexts c ON c.id = s.context) x
-                    JOIN files f ON f.id = x.file
+                    FROM (\(Self.arrivals)) x JOIN files f ON f.id = x.file
                     WHERE x.line = ?1 AND (f.path = ?2 OR substr(f.path, -length(?2) - 1) = '/' || ?2)
-                      AND NOT (x.previous_line IS x.line AND x.previous_file IS x.file)
                     """
                 let event = try Int.fetchOne(
                     db, sql: "SELECT x.event \(hits) ORDER BY x.seq LIMIT 1 OFFSET ?3", arguments: [line, file, k - 1])
@@ -135,6 +128,34 @@ public struct RunPosition: Equatable, Sendable, CustomStringConvertible {
                         : "\(self): the statement at \(file):\(line) ran \(count) time\(count == 1 ? "" : "s")")
             }
             return event
+        }
+    }
+
+    /// Every statement record that is an execution of its line: an arrival at the line from
+    /// another line (several statements on one line run as one execution).
+    static let arrivals = """
+        SELECT * FROM (SELECT s.seq, s.event, s.line, c.file,
+                              lag(s.line) OVER (ORDER BY s.seq) AS previous_line,
+                              lag(c.file) OVER (ORDER BY s.seq) AS previous_file
+                       FROM statements s JOIN contexts c ON c.id = s.context)
+        WHERE NOT (previous_line IS line AND previous_file IS file)
+        """
+
+    /// The position of Perl statement `seq` (a `when --perl` hit): perl:FILE:LINE:K.
+    public static func perl(statement seq: Int, index: TraceIndex, pid: Int32? = nil) throws -> RunPosition? {
+        try index.queue.read { db in
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT f.path, s.line, c.file FROM statements s JOIN contexts c ON c.id = s.context
+                        JOIN files f ON f.id = c.file WHERE s.seq = ?
+                        """, arguments: [seq]),
+                let k = try Int.fetchOne(
+                    db, sql: "SELECT count(*) FROM (\(arrivals)) WHERE line = ? AND file = ? AND seq <= ?",
+                    arguments: [row[1] as Int, row[2] as Int64, seq])
+            else { return nil }
+            return RunPosition(pid: pid, .perl(file: row[0], line: row[1], execution: max(1, k)))
         }
     }
 

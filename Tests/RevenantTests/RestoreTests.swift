@@ -103,6 +103,23 @@ final class RestoreTests: ScratchTestCase {
             XCTAssertTrue(
                 r.stderr.contains(message) && r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
         }
+        // A hit of `when` pasted into --at: right after the unlink, the file is gone; right
+        // before, at the return its Perl statement follows, it is there.
+        let hit = try revenant(["when", "t.rvt", "--syscall", "unlink path=*old.txt"])
+        XCTAssertEqual(hit.status, 0, hit.stderr)
+        let pasted = try XCTUnwrap(
+            hit.stdout.components(separatedBy: "  at ").last?.trimmingCharacters(in: .whitespacesAndNewlines))
+        XCTAssertTrue(pasted.hasPrefix("event:"), hit.stdout)
+        let after = try revenant(["restore", "t.rvt", "--at", pasted, "--path", "out/old.txt", "-o", "y"])
+        XCTAssertEqual(after.status, 1, after.stderr)
+        XCTAssertTrue(after.stderr.contains("did not exist at \(pasted)"), after.stderr)
+        let line = try XCTUnwrap(hit.stdout.range(of: #"restore_steps\.pl:\d+"#, options: .regularExpression))
+        let statement = try revenant(["when", "t.rvt", "--perl", "1", "--first"])
+        XCTAssertTrue(statement.stdout.contains("  at perl:"), statement.stdout)
+        let beforeIt = try revenant([
+            "restore", "t.rvt", "--at", "perl:" + hit.stdout[line], "--path", "out/old.txt", "-o", "y",
+        ])
+        XCTAssertEqual(beforeIt.status, 0, beforeIt.stderr)
         let never = try revenant(["restore", "t.rvt", "--path", "restore_steps.pl", "-o", "x"])
         XCTAssertEqual(never.status, 1)
         XCTAssertTrue(never.stderr.contains("the run never changed it"), never.stderr)

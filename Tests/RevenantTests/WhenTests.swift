@@ -36,7 +36,10 @@ final class WhenTests: ScratchTestCase {
         let log = try revenant(["log", "b.rvt", "syscalls"]).stdout.split(separator: "\n").map(String.init)
         for hit in (o.stdout + w.stdout).split(separator: "\n") {
             let event = Int(hit.dropFirst("event #".count).prefix { $0.isNumber })!
-            let call = hit.components(separatedBy: ": ").dropFirst().joined(separator: ": ")
+            // The hit's position as --at takes it ends the line (Docs/positions.md).
+            XCTAssertTrue(hit.hasSuffix("  at event:\(event)"), String(hit))
+            let call = hit.dropLast("  at event:\(event)".count).components(separatedBy: ": ").dropFirst()
+                .joined(separator: ": ")
             XCTAssertEqual("#\(event) " + call, log[event], "when and log print the same call")
         }
         // A SQL predicate: after the second insert, with its Perl line.
