@@ -303,3 +303,5 @@ os.chdir(ROOT)
 subprocess.run([sys.executable, os.path.join(ROOT, "Scripts", "bench_perl_replay.py"), BIN], check=True)
 # Issue #17: revenant gdb going backwards (appends its section to summary.md).
 subprocess.run([sys.executable, os.path.join(ROOT, "Scripts", "bench_gdb.py"), BIN], check=True)
+# Issue #17: revenant restore (appends its section to summary.md).
+subprocess.run([sys.executable, os.path.join(ROOT, "Scripts", "bench_restore.py"), BIN], check=True)

@@ -170,4 +170,21 @@ gcc -g -O0 -o debuggee "$ROOT/Tests/Programs/debuggee.c"
 gdb -batch -nx -ex "target remote | $BIN gdb crash.rvt" -ex continue -ex 'watch slot' -ex reverse-continue \
     -ex 'x/i $pc' 2>&1 | grep -v -e '^Reading' -e 'File transfers'
 
+step "Files through time: a report written, renamed, then deleted — restored as it was before the rename, and how it grew" \
+     "revenant restore files.rvt --at perl:report.pl:5 --dir then; revenant diff files.rvt --path out/report.txt --from perl:report.pl:3 --to perl:report.pl:5"
+mkdir -p out
+cat > report.pl <<'PERL'
+open(my $f, '>', 'out/report.txt') or die; print $f "total: 10\n"; close $f;
+open($f, '>>', 'out/report.txt') or die; print $f "checked\n"; close $f;
+print "appended\n";
+rename('out/report.txt', 'out/final.txt') or die;
+unlink('out/final.txt') or die;
+PERL
+"$BIN" record -o files.rvt -- perl report.pl >/dev/null
+echo "-- now: $(ls out | wc -l) files in out/"
+"$BIN" restore files.rvt --at perl:report.pl:4 --dir then
+find then -type f -exec sh -c 'echo "$1:"; cat "$1"' _ {} \;
+"$BIN" diff files.rvt --path out/report.txt --from perl:report.pl:2 --to perl:report.pl:4
+"$BIN" when files.rvt --syscall 'unlink' | sed 's/^/when: /'
+
 printf '\nMore: README.md (every command), Docs/ (how each part works, what the tests check), make test.\n'

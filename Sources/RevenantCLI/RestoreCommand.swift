@@ -75,7 +75,7 @@ struct RestoreCommand: ParsableCommand {
             print(
                 "restored the run's files as they were at \(position) into \(dir): \(r.files) files, "
                     + "\(r.folders) folders, \(r.links) symbolic links, \(r.bytes) bytes; "
-                    + "\(snapshot.bytesRead) bytes read from the trace")
+                    + "\(snapshot.bytesRead) bytes of events and pre-images read from the trace")
         }
     }
 }

@@ -112,7 +112,7 @@ public struct RunPosition: Equatable, Sendable, CustomStringConvertible {
         case .perl(let file, let line, let k):
             let (event, count) = try query(index) { db in
                 let hits = """
-                    FROM (\(Self.arrivals)) x JOIN files f ON f.id = x.file
+                    FROM (\(Self.executions)) x JOIN files f ON f.id = x.file
                     WHERE x.line = ?1 AND (f.path = ?2 OR substr(f.path, -length(?2) - 1) = '/' || ?2)
                     """
                 let event = try Int.fetchOne(
@@ -131,14 +131,10 @@ public struct RunPosition: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// Every statement record that is an execution of its line: an arrival at the line from
-    /// another line (several statements on one line run as one execution).
-    static let arrivals = """
-        SELECT * FROM (SELECT s.seq, s.event, s.line, c.file,
-                              lag(s.line) OVER (ORDER BY s.seq) AS previous_line,
-                              lag(c.file) OVER (ORDER BY s.seq) AS previous_file
-                       FROM statements s JOIN contexts c ON c.id = s.context)
-        WHERE NOT (previous_line IS line AND previous_file IS file)
+    /// Every execution of a statement, with its line and file: K counts these at a line (a line
+    /// that holds several statements counts each; the index has lines, not statements' columns).
+    static let executions = """
+        SELECT s.seq, s.event, s.line, c.file FROM statements s JOIN contexts c ON c.id = s.context
         """
 
     /// The position of Perl statement `seq` (a `when --perl` hit): perl:FILE:LINE:K.
@@ -152,7 +148,7 @@ public struct RunPosition: Equatable, Sendable, CustomStringConvertible {
                         JOIN files f ON f.id = c.file WHERE s.seq = ?
                         """, arguments: [seq]),
                 let k = try Int.fetchOne(
-                    db, sql: "SELECT count(*) FROM (\(arrivals)) WHERE line = ? AND file = ? AND seq <= ?",
+                    db, sql: "SELECT count(*) FROM (\(executions)) WHERE line = ? AND file = ? AND seq <= ?",
                     arguments: [row[1] as Int, row[2] as Int64, seq])
             else { return nil }
             return RunPosition(pid: pid, .perl(file: row[0], line: row[1], execution: max(1, k)))

@@ -130,4 +130,24 @@ final class RestoreTests: ScratchTestCase {
         XCTAssertEqual(full.status, 125)
         XCTAssertTrue(full.stderr.contains("is not empty"), full.stderr)
     }
+
+    /// A file written through a shared writable mapping: restore names it, never gives other bytes.
+    func testMappedWritesAreNamed() throws {
+        try requireKVM()
+        let source = packageRootDirectory().appendingPathComponent("Tests/Programs/mapped_write.c").path
+        XCTAssertEqual(try run("/usr/bin/gcc", ["-O1", "-o", "mapped_write", source]).status, 0)
+        let rec = try revenant(["record", "-o", "m.rvt", "--shims", "none", "--", "./mapped_write"])
+        XCTAssertEqual(rec.status, 0, rec.stderr)
+        let one = try revenant(["restore", "m.rvt", "--path", "mapped.bin", "-o", "x"])
+        XCTAssertEqual(one.status, 1)
+        XCTAssertTrue(
+            one.stderr.contains("mapped.bin: the trace cannot give it at end: a shared writable mmap"), one.stderr)
+        let all = try revenant(["restore", "m.rvt", "--dir", "all"])
+        XCTAssertEqual(all.status, 0, all.stderr)
+        XCTAssertTrue(all.stderr.contains("revenant: not restored: "), all.stderr)
+        XCTAssertTrue(all.stderr.contains("mapped.bin: a shared writable mmap at event "), all.stderr)
+        let plain = base.resolvingSymlinksInPath().path + "/plain.txt"
+        XCTAssertEqual(try String(contentsOfFile: base.path + "/all" + plain, encoding: .utf8), "written\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: base.path + "/all" + plain.dropLast(9) + "mapped.bin"))
+    }
 }
