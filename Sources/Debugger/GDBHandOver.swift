@@ -79,7 +79,7 @@ extension GDBServer {
         w += Self.words(connection.unread)
         w.append(UInt64(openFiles.count))
         for (h, f) in openFiles.sorted(by: { $0.key < $1.key }) { w += [UInt64(h)] + Self.words(Array(f.path.utf8)) }
-        return w
+        return w + caughtWords
     }
 
     private func readHandOver(_ r: inout WordReader, acknowledging: UInt64) -> Plan? {
@@ -125,6 +125,12 @@ extension GDBServer {
         for (h, path) in files {
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             if fd >= 0 { openFiles[h] = (fd, path) }
+        }
+        guard let on = r.next() else { return nil }
+        caughtSyscalls = nil
+        if on != 0 {
+            guard let n = r.next(), n < 1 << 16, let numbers = r.next(Int(n)) else { return nil }
+            caughtSyscalls = Set(numbers)
         }
         connection.acknowledging = acknowledging != 0
         connection.unread = unread

@@ -50,7 +50,7 @@ extension GDBServer {
         case _ where p.hasPrefix("qSupported"):
             connection.send(
                 "PacketSize=4000;qXfer:features:read+;qXfer:auxv:read+;qXfer:exec-file:read+;"
-                    + "swbreak+;ReverseStep+;ReverseContinue+;QStartNoAckMode+")
+                    + "swbreak+;ReverseStep+;ReverseContinue+;QStartNoAckMode+;QCatchSyscalls+")
         case "QStartNoAckMode":
             connection.send("OK")
             connection.acknowledging = false
@@ -64,6 +64,7 @@ extension GDBServer {
         case _ where p.hasPrefix("T"): connection.send("OK")  // thread alive
         case _ where p.hasPrefix("qXfer:"): transfer(p)
         case _ where p.hasPrefix("qRcmd,"): monitor(p)
+        case _ where p.hasPrefix("QCatchSyscalls:"): catchSyscalls(p)
         case _ where p.hasPrefix("vFile:"): hostFile(p)
         case "g":
             guard let r = machine?.programRegisters() else { return error("no program to read registers from") }

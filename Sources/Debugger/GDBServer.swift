@@ -35,6 +35,10 @@ public final class GDBServer: GuestDebugger {
     /// What the next replay is for, when gdb asked to go backwards (or `run`).
     var restart: Plan?
     var session: ReplaySession?
+    /// `catch syscall`: nil when off; the numbers caught (none: every call). GDBSyscallCatch.swift.
+    var caughtSyscalls: Set<UInt64>?
+    /// The number of the last call the replay served (the one a `.returned` pause follows).
+    var lastCall: UInt64?
 
     /// gdb's breakpoints (Z0), armed in every replay; ours, armed while navigation needs them.
     var gdbBreakpoints = Set<UInt64>()
@@ -101,6 +105,8 @@ public final class GDBServer: GuestDebugger {
         /// reverse-continue: the last hit found before the target; with watchpoints, the values
         /// at the last return and the start of the last interval in which they changed.
         var candidate: ReplayPosition?
+        /// The stop reply there (a breakpoint's, a caught call's).
+        var candidateReply: String?
         var watched: (position: ReplayPosition, values: [[UInt8]?])?
         var changeFrom: ReplayPosition?
         /// Past the target: single steps (GDBStepping.swift).
@@ -133,6 +139,7 @@ public final class GDBServer: GuestDebugger {
             if auxv.isEmpty { auxv = readAuxv(s.machine) }
             lastCheckpoint = 0
             s.machine.debugger = self
+            s.replayer.onServed = { [unowned self] _, req, _ in self.lastCall = req.number }
             for a in gdbBreakpoints { s.machine.insertBreakpoint(at: a) }
             // A target in the first return interval: its first segment's breakpoint armed now.
             _ = startNavigation(plan, machine: s.machine)
@@ -223,6 +230,7 @@ public final class GDBServer: GuestDebugger {
         case .returned:
             if changed != nil { return narrowWatch() }
             if !watchpoints.isEmpty { watchBase = (position, watchedValues(machine)) }
+            if let reply = caughtReturn { return stop(reply) }
             // A breakpoint right after a syscall: the resume would step over it (Debugging.swift).
             return gdbBreakpoints.contains(pc) ? stop("T05thread:\(tid);swbreak:;") : .proceed
         case .stepped:
@@ -266,6 +274,10 @@ public final class GDBServer: GuestDebugger {
             {
                 nav.candidate = position
             }
+            // So is one at the return of a caught call.
+            if position != target, position.path.isEmpty, position.returns > 0, let reply = caughtReturn {
+                (nav.candidate, nav.candidateReply) = (position, reply)
+            }
         }
         navigation = nav
         if atTargetReturn && next == target.path.count { return arrived(machine) }
@@ -301,8 +313,8 @@ public final class GDBServer: GuestDebugger {
         guard var nav = navigation else { return .proceed }
         let target = nav.target
         // reverse-continue: every hit of gdb's breakpoints before the target.
-        func hit(_ p: ReplayPosition) {
-            if case .lastHitBefore = nav.plan.purpose { nav.candidate = p }
+        func hit(_ p: ReplayPosition, reply: String? = nil) {
+            if case .lastHitBefore = nav.plan.purpose { (nav.candidate, nav.candidateReply) = (p, reply) }
         }
         var segmentDone = false
         switch why {
@@ -312,6 +324,7 @@ public final class GDBServer: GuestDebugger {
             {
                 hit(position)
             }
+            if let reply = caughtReturn, position.returns < target.returns { hit(position, reply: reply) }
             noteWatched(&nav, machine)
             if atTargetReturn {
                 navigation = nav

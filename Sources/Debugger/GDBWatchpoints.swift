@@ -51,7 +51,7 @@ extension GDBServer {
     /// the interval it is in began (then single steps through that interval decide).
     func lastHitPlan(_ nav: Navigation) -> Plan {
         let hitPlan =
-            nav.candidate.map { Plan(target: $0, purpose: .report("T05thread:\(tid);swbreak:;")) }
+            nav.candidate.map { Plan(target: $0, purpose: .report(nav.candidateReply ?? "T05thread:\(tid);swbreak:;")) }
             ?? Plan(target: .start(entry: entry), purpose: .report(begin))
         // Nothing since the checkpoint this search started from: the stretch before it next.
         if nav.candidate == nil, nav.changeFrom == nil, nav.origin.returns > 0 || !nav.origin.path.isEmpty {

@@ -133,7 +133,9 @@ final class PreImages {
                         guard let p = PreImage.decode(e.payload) else {
                             throw FileHistory.Failure(description: "a pre-image event that does not read")
                         }
-                        let path = String(decoding: p.path.bytes, as: UTF8.self)
+                        // Taken lexically, `..` stopping at the root: a name from a trace never
+                        // leads out of restore's folder.
+                        let path = ChangeCollector.normalize(String(decoding: p.path.bytes, as: UTF8.self))
                         kept[path] = Kept(digest: p.digest, attributes: nil)
                         last = path
                     case .preImageAttributes:

@@ -71,6 +71,7 @@ struct SQLCommand: ParsableCommand {
         try requirePath(trace, "TRACE")
         if db == "" { throw ValidationError("--db: an empty name") }
         if let at {
+            if let n = Int(at), n < 0 { throw ValidationError("--at: statement numbers start at 0") }
             let p = try sqlPosition(at)
             if let n = p.pid, let pid, n != pid { throw ValidationError("--at \(at) names process \(n), --pid \(pid)") }
         }

@@ -153,15 +153,42 @@ public struct TimeTravel {
         try preImagesPlaced(stream: stream ?? self.stream).mapValues(\.digest)
     }
 
-    /// The same, with the event each was taken at (the open that follows it).
+    /// The same, with the event each was taken at (the call that follows it): what each regular
+    /// file held when the process first opened it. From events version 6 a pre-image is also taken
+    /// when a path is first removed or renamed: a file removed before it is opened starts empty
+    /// (none), one renamed away too, and one renamed over holds what was renamed there.
     func preImagesPlaced(stream: Int) throws -> [String: (digest: String, event: Int)] {
         var reader = try EventReader(path: directory.eventsPath(stream: stream))
         var out: [String: (digest: String, event: Int)] = [:]
         var events = 0
+        var pending: [(path: String, digest: String, regular: Bool)] = []
+        let removing = Set(["unlink", "unlinkat", "rmdir"].compactMap { SyscallNames.byName[$0] })
+        let renaming = Set(["rename", "renameat", "renameat2"].compactMap { SyscallNames.byName[$0] })
         while let e = try reader.next() {
-            if e.kind == EventKind.syscall.rawValue { events += 1 }
-            guard e.kind == EventKind.preImage.rawValue, let p = PreImage.decode(e.payload) else { continue }
-            out[String(decoding: p.path.bytes, as: UTF8.self)] = (p.digest, events)
+            switch EventKind(rawValue: e.kind) {
+            case .preImage:
+                guard let p = PreImage.decode(e.payload) else { continue }
+                pending.append((String(decoding: p.path.bytes, as: UTF8.self), p.digest, true))
+            case .preImageAttributes:
+                if let a = PreImageAttributes.decode(e.payload), !pending.isEmpty {
+                    pending[pending.count - 1].regular = a.type == UInt32(S_IFREG)
+                }
+            case .syscall:
+                let number = (try? SyscallEvent.decode(e.payload)).map { Int($0.number) } ?? -1
+                for (i, p) in pending.enumerated() where p.regular && out[p.path] == nil {
+                    if removing.contains(number) { continue }
+                    if renaming.contains(number) {
+                        // The recorder keeps the first path's, then the second's: the file renamed
+                        // over holds the first's contents; the first path holds nothing.
+                        if i == 1, pending[0].regular { out[p.path] = (pending[0].digest, events) }
+                        continue
+                    }
+                    out[p.path] = (p.digest, events)
+                }
+                pending = []
+                events += 1
+            default: break
+            }
         }
         return out
     }

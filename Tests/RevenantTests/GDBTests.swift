@@ -315,6 +315,24 @@ extension GDBTests {
         XCTAssertTrue(end.contains("No more reverse-execution history."), end)
         XCTAssertEqual(printed(end), ["4"], end)
         assertOneLine(
-            try revenant(["gdb", "d.rvt", "--at", "event:x"]), 125, containing: ["--at event:x: not a position"])
+            try revenant(["gdb", "d.rvt", "--at", "event:x"]), 125,
+            containing: ["--at event:x: the event must be a number"])
+    }
+
+    /// catch syscall: a stop as each caught call returns, forwards, and reverse-continue back to
+    /// the one before (Bench/ticks.c: getppid, tick(k) sets last = k, getppid, each round).
+    func testCatchSyscall() throws {
+        try recordTicks("t.rvt", rounds: 3, work: 1000)
+        let out = try gdb(
+            ["catch syscall getppid"] + Array(repeating: "continue", count: 6) + [
+                "print last", "reverse-continue", "reverse-continue", "print last", "reverse-continue", "print last",
+                "delete", "catch syscall write", "continue", "continue",
+            ], trace: "t.rvt")
+        XCTAssertEqual(printed(out), ["2", "1", "0"], out)
+        XCTAssertTrue(out.contains("(returned from syscall getppid)"), out)
+        XCTAssertTrue(out.contains("(returned from syscall write)"), out)
+        // The write's return, then the end of the recording (gdb's "No more reverse-execution history").
+        let write = try XCTUnwrap(out.range(of: "(returned from syscall write)"))
+        XCTAssertTrue(out[write.upperBound...].contains("No more reverse-execution history."), out)
     }
 }

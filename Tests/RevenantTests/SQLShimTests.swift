@@ -358,7 +358,7 @@ final class SQLShimTests: ScratchTestCase {
         XCTAssertEqual(u.stdout, "#3 INSERT INTO u VALUES (2);\n")
         let col = try revenant(["when", "q.rvt", "--sql", "SELECT y = 2 FROM u"])
         XCTAssertEqual(col.status, 0, col.stderr)
-        XCTAssertTrue(col.stdout.hasSuffix("SQL #3: INSERT INTO u VALUES (2);\n"), col.stdout)
+        XCTAssertTrue(col.stdout.hasSuffix("SQL #3: INSERT INTO u VALUES (2);  at sql:3\n"), col.stdout)
         // A table the run never creates: the query never ran, which is said.
         assertOneLine(
             try revenant(["sql", "q.rvt", "--when", "SELECT 1 FROM absent"]), 125,

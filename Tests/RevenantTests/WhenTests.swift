@@ -107,9 +107,11 @@ final class WatchTests: ScratchTestCase {
         XCTAssertEqual(
             lines.filter { $0.contains(":8 ") }.map { String($0.split(separator: ":")[0].dropFirst(7)) }, tickEvents,
             w.stdout)
+        // Each line ends with the return before the change, as --at takes it (Docs/positions.md).
         XCTAssertTrue(
-            lines[0].hasSuffix("0000000000000000 -> 0a00000000000000")
-                || lines[1].hasSuffix("0000000000000000 -> 0a00000000000000"), w.stdout)
+            lines[0].hasSuffix("0000000000000000 -> 0a00000000000000  at event:\(Int(tickEvents[0])! - 1)")
+                || lines[1].hasSuffix("0000000000000000 -> 0a00000000000000  at event:\(Int(tickEvents[0])! - 1)"),
+            w.stdout)
         XCTAssertTrue(w.stdout.contains(":8 1400000000000000 -> 1e00000000000000"), w.stdout)
         let first = try revenant(["when", "w.rvt", "--watch", address + ":8", "--first"])
         XCTAssertEqual(first.stdout.split(separator: "\n").count, 1, first.stdout)
