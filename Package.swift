@@ -57,7 +57,7 @@ let package = Package(
         .target(
             name: "SQLReplay",
             dependencies: [
-                "Regen", "Replay", "Trace", "CSQLReplay", "CHost", "GuestMemory", "LinuxABI",
+                "Regen", "Replay", "Trace", "CSQLReplay", "CHost", "GuestMemory", "LinuxABI", "FileHistory",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
         // `restore` and `diff`: the files a run wrote, at any point of it.

@@ -180,9 +180,7 @@ struct SQLCommand: ParsableCommand {
         }
         let machine: [UInt8]
         do {
-            machine = try MachineLevel.rebuild(
-                trace: trace, pid: process, merged: !r.merged.isEmpty, file: r.file, preImage: r.preImage,
-                until: r.endEvent)
+            machine = try MachineLevel.rebuild(trace: trace, pid: process, file: r.file, until: r.endEvent)
         } catch {
             return "; no machine-level cross-check: \(error)"
         }
@@ -194,9 +192,8 @@ struct SQLCommand: ParsableCommand {
                     + "(\(sql.count) vs \(machine.count) bytes, first difference at byte \(at))",
                 code: 124)
         }
-        let whose = r.merged.isEmpty ? "" : ", every process's in stamp order"
-        return "; the machine-level reconstruction (pre-image + replayed writes\(whose) up to event \(r.endEvent)) "
-            + "is byte-identical"
+        return "; the machine-level reconstruction (restore's: pre-image + every process's replayed writes up to "
+            + "event \(r.endEvent)) is byte-identical"
     }
 
     func summary(_ travel: TimeTravel, _ index: TraceIndex) throws {
