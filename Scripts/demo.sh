@@ -170,8 +170,9 @@ gcc -g -O0 -o debuggee "$ROOT/Tests/Programs/debuggee.c"
 gdb -batch -nx -ex "target remote | $BIN gdb crash.rvt" -ex continue -ex 'watch slot' -ex reverse-continue \
     -ex 'x/i $pc' 2>&1 | grep -v -e '^Reading' -e 'File transfers'
 
-step "Files through time: a report written, renamed, then deleted — restored as it was before the rename, and how it grew" \
-     "revenant restore files.rvt --at perl:report.pl:5 --dir then; revenant diff files.rvt --path out/report.txt --from perl:report.pl:3 --to perl:report.pl:5"
+step "Files through time: a report written, renamed, then deleted — restored as it was before the rename" \
+     "revenant restore files.rvt --at perl:report.pl:4 --dir then;
+  revenant diff files.rvt --path out/report.txt --from perl:report.pl:2 --to perl:report.pl:4"
 mkdir -p out
 cat > report.pl <<'PERL'
 open(my $f, '>', 'out/report.txt') or die; print $f "total: 10\n"; close $f;

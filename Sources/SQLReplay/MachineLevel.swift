@@ -8,7 +8,9 @@ public enum MachineLevel {
     public struct Unsupported: Error, CustomStringConvertible { public let description: String }
 
     /// `file`'s bytes right before event `until` of process `pid` (nil: the first process).
-    public static func rebuild(trace path: String, pid: Int32? = nil, file: String, until: Int) throws(Unsupported)
+    public static func rebuild(
+        trace path: String, pid: Int32? = nil, file: String, until: Int
+    ) throws(Unsupported)
         -> [UInt8]
     {
         let snapshot: FileHistory.Snapshot
