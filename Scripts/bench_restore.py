@@ -9,7 +9,7 @@ import os, re, shutil, statistics, subprocess, sys, tempfile, time
 BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else ".build/release/revenant")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROUNDS = int(os.environ.get("BENCH_RESTORE_ROUNDS", "3"))
-work = tempfile.mkdtemp(prefix="revenant-bench-restore-", dir=os.environ.get("BENCH_DIR", ROOT))
+work = tempfile.mkdtemp(prefix="revenant-bench-restore-")
 os.chdir(work)
 os.mkdir("out")
 with open("w.pl", "w") as f:
