@@ -61,7 +61,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
         // `restore` and `diff`: the files a run wrote, at any point of it.
-        .target(name: "FileHistory", dependencies: ["Replay", "Trace", "LinuxABI", "GuestMemory"]),
+        .target(name: "FileHistory", dependencies: ["Replay", "Trace", "LinuxABI", "GuestMemory", "Personality"]),
         .target(name: "PerlReplay", dependencies: ["Regen", "Replay", "Personality", "GuestMemory", "CGuestStub"]),
         // `revenant gdb`: a GDB remote-protocol server over a replay, forwards and backwards.
         .target(name: "Debugger", dependencies: ["Machine", "Replay", "LinuxABI", "CKVM", "CHost"]),

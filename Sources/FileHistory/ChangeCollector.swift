@@ -10,7 +10,8 @@ import Replay
 /// the descriptors it inherited.
 final class ChangeCollector {
     private(set) var changes: [FileChange] = []
-    private let mounts: [(guest: String, writable: Bool)]
+    /// Whether a guest path lies on a writable mount (the sandbox's rule: the longest mount).
+    private let writable: (String) -> Bool
     private let memory: AddressSpace
     private var cwd: String
     /// Every descriptor whose guest path is known (files and folders: the *at calls' bases).
@@ -22,10 +23,10 @@ final class ChangeCollector {
     /// The process's umask (a child inherits its parent's): created files' and folders' modes.
     private var umask: UInt32
 
-    init(cwd: String, umask: UInt32, mounts: [(guest: String, writable: Bool)], memory: AddressSpace) {
+    init(cwd: String, umask: UInt32, writable: @escaping (String) -> Bool, memory: AddressSpace) {
         self.cwd = cwd
         self.umask = umask
-        self.mounts = mounts
+        self.writable = writable
         self.memory = memory
     }
 
@@ -245,30 +246,7 @@ final class ChangeCollector {
         } else {
             return nil
         }
-        return Self.normalize(start + "/" + text)
+        return lexicallyNormalized(start + "/" + text)
     }
 
-    static func normalize(_ path: String) -> String {
-        var parts: [Substring] = []
-        for c in path.split(separator: "/") {
-            if c == "." { continue }
-            if c == ".." {
-                _ = parts.popLast()
-                continue
-            }
-            parts.append(c)
-        }
-        return "/" + parts.joined(separator: "/")
-    }
-
-    /// Whether a guest path lies on a writable mount (the longest mount prefix decides).
-    func writable(_ path: String) -> Bool {
-        var best: (length: Int, writable: Bool)?
-        for m in mounts {
-            let g = m.guest == "/" ? "" : m.guest
-            guard path == m.guest || path.hasPrefix(g + "/") else { continue }
-            if best == nil || g.count > best!.length { best = (g.count, m.writable) }
-        }
-        return best?.writable ?? false
-    }
 }

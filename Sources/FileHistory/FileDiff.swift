@@ -1,4 +1,5 @@
 import Foundation
+import Trace
 
 /// `diff`: how a file changed between two points.
 public enum FileDiff {
@@ -9,8 +10,8 @@ public enum FileDiff {
 
     /// Prints a unified diff of two texts with diff(1) (`diff -u`, from diffutils).
     public static func unified(_ a: [UInt8], _ b: [UInt8], labels: (String, String)) throws {
-        guard let scratch = makeScratch() else { throw CocoaError(.fileWriteUnknown) }
-        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        guard let scratch = makeScratchFolder("revenant-diff") else { throw CocoaError(.fileWriteUnknown) }
+        defer { removeTree(scratch) }
         try Data(a).write(to: URL(fileURLWithPath: scratch + "/a"))
         try Data(b).write(to: URL(fileURLWithPath: scratch + "/b"))
         let p = Process()
@@ -42,10 +43,5 @@ public enum FileDiff {
         if ranges > limit { out.append("... \(ranges - limit) more changed ranges") }
         if a.count != b.count { out.append("length \(a.count) -> \(b.count) bytes") }
         return out
-    }
-
-    static func makeScratch() -> String? {
-        var template = Array((NSTemporaryDirectory() + "/revenant-diff-XXXXXX").utf8CString)
-        return template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }.map { String(cString: $0) }
     }
 }

@@ -1,4 +1,6 @@
 import Foundation
+import LinuxABI
+import Personality
 import Replay
 import Trace
 
@@ -44,10 +46,12 @@ public enum FileHistory {
             throw Failure(description: "cannot create a scratch folder: \(String(cString: strerror(errno)))")
         }
         defer { removeTree(scratch) }
-        let mounts = session.header.mounts.map { (guest: String(decoding: $0.guest.bytes, as: UTF8.self), $0.writable) }
         let cwd = String(decoding: session.header.cwd.bytes, as: UTF8.self)
         let collector = ChangeCollector(
-            cwd: cwd, umask: session.header.umask ?? 0o022, mounts: mounts, memory: session.personality.memory)
+            cwd: cwd, umask: session.header.umask ?? 0o022,
+            writable: { [sandbox = session.personality.sandbox] in
+                sandbox.hostPath(ByteString(Array($0.utf8)))?.1.writable ?? false
+            }, memory: session.personality.memory)
         let replayer = session.replayer
         replayer.onServed = { [unowned replayer] index, req, e in
             // The part of the run that matters ends at the position: the rest need not be replayed.
@@ -122,34 +126,17 @@ final class PreImages {
     init(_ dir: TraceDirectory, streams: [Int]) throws(FileHistory.Failure) {
         directory = dir
         for s in streams {
-            var kept: [String: Kept] = [:]
-            do {
-                var reader = try EventReader(path: dir.eventsPath(stream: s))
-                versions[s] = reader.version
-                var last: String?
-                while let e = try reader.next() {
-                    switch EventKind(rawValue: e.kind) {
-                    case .preImage:
-                        guard let p = PreImage.decode(e.payload) else {
-                            throw FileHistory.Failure(description: "a pre-image event that does not read")
-                        }
-                        // Taken lexically, `..` stopping at the root: a name from a trace never
-                        // leads out of restore's folder.
-                        let path = ChangeCollector.normalize(String(decoding: p.path.bytes, as: UTF8.self))
-                        kept[path] = Kept(digest: p.digest, attributes: nil)
-                        last = path
-                    case .preImageAttributes:
-                        guard let last, let a = PreImageAttributes.decode(e.payload) else {
-                            throw FileHistory.Failure(description: "pre-image attributes that do not read")
-                        }
-                        kept[last]?.attributes = a
-                    default: last = nil
-                    }
-                }
-            } catch let f as FileHistory.Failure {
-                throw f
-            } catch {
+            let (version, placed): (UInt32, [PlacedPreImage])
+            do { (version, placed) = try PlacedPreImage.all(inEvents: dir.eventsPath(stream: s)) } catch {
                 throw FileHistory.Failure(description: "\(error)")
+            }
+            versions[s] = version
+            var kept: [String: Kept] = [:]
+            for p in placed {
+                // Taken lexically, `..` stopping at the root: a name from a trace never leads
+                // out of restore's folder.
+                let path = lexicallyNormalized(String(decoding: p.preImage.path.bytes, as: UTF8.self))
+                kept[path] = Kept(digest: p.preImage.digest, attributes: p.attributes)
             }
             byStream[s] = kept
             for p in kept.keys where firstStream[p] == nil { firstStream[p] = s }

@@ -1,4 +1,5 @@
 import Glibc
+import LinuxABI
 import Replay
 
 /// `restore --dir`: a snapshot's files written under a new folder at their guest paths.
@@ -57,12 +58,7 @@ public enum RestoredTree {
                 let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
                 guard fd >= 0 else { throw failed(target) }
                 defer { close(fd) }
-                var off = 0
-                while off < n.data.count {
-                    let k = n.data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, $0.count - off) }
-                    guard k > 0 else { throw failed(target) }
-                    off += k
-                }
+                guard n.data.withUnsafeBytes({ writeAll(fd, $0) }) else { throw failed(target) }
                 fchmod(fd, mode_t(n.mode))
                 w.files += 1
                 w.bytes += n.data.count
@@ -101,6 +97,6 @@ public enum RestoredTree {
 extension FileTree {
     /// A guest path as the tree names it: absolute (relative to the run's working folder), lexical.
     public static func absolute(_ path: String, cwd: String) -> String {
-        ChangeCollector.normalize(path.hasPrefix("/") ? path : cwd + "/" + path)
+        lexicallyNormalized(path.hasPrefix("/") ? path : cwd + "/" + path)
     }
 }

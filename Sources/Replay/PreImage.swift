@@ -79,3 +79,52 @@ public struct PreImageAttributes: Equatable, Sendable {
         return PreImageAttributes(mode: UInt32(v[0]), accessed: time(v[1], v[2]), modified: time(v[3], v[4]))
     }
 }
+
+/// A pre-image where it stands in its stream: with its attributes (from version 6), after how
+/// many syscall events, and the number of the call it comes before.
+public struct PlacedPreImage {
+    public var preImage: PreImage
+    public var attributes: PreImageAttributes?
+    /// The syscall events before it: the call it comes before is event `event`.
+    public var event: Int
+    /// That call's number (nil: the stream ends first).
+    public var call: UInt64?
+
+    /// A regular file's (before version 6 every pre-image was one, without attributes).
+    public var isRegularFile: Bool { attributes.map { $0.type == UInt32(S_IFREG) } ?? true }
+
+    /// Every pre-image of an events file, in order, and the file's version; a pre-image or its
+    /// attributes that do not read are a corrupt event.
+    public static func all(inEvents path: String) throws(TraceError) -> (version: UInt32, [PlacedPreImage]) {
+        var reader = try EventReader(path: path)
+        var out: [PlacedPreImage] = []
+        var events = 0
+        var pending = 0  // pre-images at the end of `out` still waiting for their call
+        var afterPreImage = false  // attributes come right after their pre-image
+        while let e = try reader.next() {
+            defer { afterPreImage = e.kind == EventKind.preImage.rawValue }
+            switch EventKind(rawValue: e.kind) {
+            case .preImage:
+                guard let p = PreImage.decode(e.payload) else {
+                    throw .corruptEvent(index: UInt64(events), why: "a pre-image event that does not read")
+                }
+                out.append(PlacedPreImage(preImage: p, attributes: nil, event: events, call: nil))
+                pending += 1
+            case .preImageAttributes:
+                guard afterPreImage, let a = PreImageAttributes.decode(e.payload) else {
+                    throw .corruptEvent(index: UInt64(events), why: "pre-image attributes that do not read")
+                }
+                out[out.count - 1].attributes = a
+            case .syscall:
+                if pending > 0 {
+                    let number = try? SyscallEvent.decode(e.payload).number
+                    for i in out.count - pending..<out.count { out[i].call = number }
+                    pending = 0
+                }
+                events += 1
+            default: break
+            }
+        }
+        return (reader.version, out)
+    }
+}

@@ -158,36 +158,23 @@ public struct TimeTravel {
     /// when a path is first removed or renamed: a file removed before it is opened starts empty
     /// (none), one renamed away too, and one renamed over holds what was renamed there.
     func preImagesPlaced(stream: Int) throws -> [String: (digest: String, event: Int)] {
-        var reader = try EventReader(path: directory.eventsPath(stream: stream))
         var out: [String: (digest: String, event: Int)] = [:]
-        var events = 0
-        var pending: [(path: String, digest: String, regular: Bool)] = []
-        let removing = Set(["unlink", "unlinkat", "rmdir"].compactMap { SyscallNames.byName[$0] })
-        let renaming = Set(["rename", "renameat", "renameat2"].compactMap { SyscallNames.byName[$0] })
-        while let e = try reader.next() {
-            switch EventKind(rawValue: e.kind) {
-            case .preImage:
-                guard let p = PreImage.decode(e.payload) else { continue }
-                pending.append((String(decoding: p.path.bytes, as: UTF8.self), p.digest, true))
-            case .preImageAttributes:
-                if let a = PreImageAttributes.decode(e.payload), !pending.isEmpty {
-                    pending[pending.count - 1].regular = a.type == UInt32(S_IFREG)
-                }
-            case .syscall:
-                let number = (try? SyscallEvent.decode(e.payload)).map { Int($0.number) } ?? -1
-                for (i, p) in pending.enumerated() where p.regular && out[p.path] == nil {
-                    if removing.contains(number) { continue }
-                    if renaming.contains(number) {
-                        // The recorder keeps the first path's, then the second's: the file renamed
-                        // over holds the first's contents; the first path holds nothing.
-                        if i == 1, pending[0].regular { out[p.path] = (pending[0].digest, events) }
-                        continue
-                    }
-                    out[p.path] = (p.digest, events)
-                }
-                pending = []
-                events += 1
-            default: break
+        let removing = Set(["unlink", "unlinkat", "rmdir"].compactMap { SyscallNames.byName[$0].map(UInt64.init) })
+        let renaming = Set(["rename", "renameat", "renameat2"].compactMap { SyscallNames.byName[$0].map(UInt64.init) })
+        let placed = try PlacedPreImage.all(inEvents: directory.eventsPath(stream: stream)).1
+        for (i, p) in placed.enumerated() {
+            let path = String(decoding: p.preImage.path.bytes, as: UTF8.self)
+            guard p.isRegularFile, out[path] == nil, let call = p.call, !removing.contains(call) else { continue }
+            guard renaming.contains(call) else {
+                out[path] = (p.preImage.digest, p.event)
+                continue
+            }
+            // The recorder keeps the first path's, then the second's: the file renamed over
+            // holds the first's contents; the first path holds nothing.
+            if i > 0, placed[i - 1].event == p.event, placed[i - 1].call == call, placed[i - 1].isRegularFile,
+                i < 2 || placed[i - 2].event != p.event
+            {
+                out[path] = (placed[i - 1].preImage.digest, p.event)
             }
         }
         return out
