@@ -40,15 +40,13 @@ struct DiffCommand: ParsableCommand {
             let position = try parsePosition(text, option: option)
             let (pid, before) = try resolvePosition(position, trace: trace)
             let snapshot = try takeSnapshot(trace, pid: pid, until: before)
-            let guest = FileTree.absolute(path, cwd: snapshot.cwd)
-            if snapshot.tree.paths[guest] != nil { ever = true }
-            do {
+            // A path the tree does not know at a point, or knows as removed, holds nothing there.
+            if case .some(.some) = snapshot.tree.paths[FileTree.absolute(path, cwd: snapshot.cwd)] {
                 sides.append(("\(path) at \(position)", try snapshot.file(path, at: position).data))
-            } catch let e as CLIError where e.code == 1 && snapshot.tree.paths[guest] != nil {
-                // Absent at this point (made later, or removed): compared with nothing.
-                guard snapshot.tree.paths[guest]! == nil else { throw e }
+            } else {
                 sides.append(("\(path) at \(position) (absent)", nil))
             }
+            ever = ever || snapshot.knows(path)
         }
         guard ever else {
             try knownLater(path, trace: trace, at: try parsePosition(to, option: "--to"))

@@ -85,6 +85,12 @@ final class RestoreTests: ScratchTestCase {
         ])
         XCTAssertEqual(d.status, 1, d.stderr)
         XCTAssertTrue(d.stdout.contains("-first\n+fiXYt\n"), d.stdout)
+        // A file the run makes is compared with nothing before it exists (not "never changed").
+        let made = try revenant([
+            "diff", "t.rvt", "--path", "out/new.txt", "--to", "perl:restore_steps.pl:\(steps[1].line)",
+        ])
+        XCTAssertEqual(made.status, 1, made.stderr)
+        XCTAssertTrue(made.stdout.contains("(absent)") && made.stdout.contains("+first\n"), made.stdout)
         let same = try revenant([
             "diff", "t.rvt", "--path", "out/cut.txt", "--from", "start", "--to", "perl:restore_steps.pl:\(renamed)",
         ])
