@@ -9,8 +9,13 @@ extension GDBServer {
     /// ends), else by a new replay from the start (.abort ends this one).
     func goBack(_ plan: Plan) -> DebugResume {
         restart = plan
-        let target = plan.target ?? .start(entry: entry)
-        guard let copy = checkpoints.latest(for: target, strictly: plan.isSearch) else { return .abort }
+        let copy: ReplayCheckpoints.Entry?
+        if case .afterEvent(let e, _, _) = plan.purpose {
+            copy = checkpoints.latest(beforeEvent: e)
+        } else {
+            copy = checkpoints.latest(for: plan.target ?? .start(entry: entry), strictly: plan.isSearch)
+        }
+        guard let copy else { return .abort }
         // The copy inherited the copies before it that existed when it was taken: which of them
         // still live (resume ends those after it) is in the message.
         let alive = checkpoints.entries.prefix { $0.pid != copy.pid }.map { UInt64($0.pid) }
@@ -53,7 +58,9 @@ extension GDBServer {
             console("revenant gdb: a checkpoint got a damaged message; going back from the start\n")
             return goBack(Plan(target: .start(entry: entry), purpose: .report(begin)))
         }
-        gdbWaiting = true
+        gdbWaiting = !plan.viaMonitor
+        monitorWaiting = plan.viaMonitor
+        lastKeepalive = Self.now
         stepping = false
         watchBase = nil
         restart = nil
@@ -73,9 +80,11 @@ extension GDBServer {
         case .stepBefore(let goal): w += [2] + Self.words(goal)
         case .firstChange: w += [3]
         case .lastChangeIn(let goal): w += [4] + Self.words(goal)
-        case .afterEvent(let e, let reply): w += [5, UInt64(e)] + Self.words(Array(reply.utf8))
+        case .afterEvent(let e, let inside, let reply):
+            w += [5, UInt64(e)] + Self.words(ReplayPosition(returns: 0, path: inside)) + Self.words(Array(reply.utf8))
         case .runEnd(let reply): w += [6] + Self.words(Array(reply.utf8))
         }
+        w.append(plan.viaMonitor ? 1 : 0)
         w += Self.words(connection.unread)
         w.append(UInt64(openFiles.count))
         for (h, f) in openFiles.sorted(by: { $0.key < $1.key }) { w += [UInt64(h)] + Self.words(Array(f.path.utf8)) }
@@ -106,14 +115,14 @@ extension GDBServer {
             guard let goal = r.position(), let g = goal else { return nil }
             purpose = .lastChangeIn(goal: g)
         case 5:
-            guard let e = r.next(), let reply = r.bytes() else { return nil }
-            purpose = .afterEvent(Int(e), String(decoding: reply, as: UTF8.self))
+            guard let e = r.next(), let inside = r.position(), let reply = r.bytes() else { return nil }
+            purpose = .afterEvent(Int(e), inside?.path ?? [], String(decoding: reply, as: UTF8.self))
         case 6:
             guard let reply = r.bytes() else { return nil }
             purpose = .runEnd(String(decoding: reply, as: UTF8.self))
         default: return nil
         }
-        guard let unread = r.bytes(), let nf = r.next(), nf < 1 << 16 else { return nil }
+        guard let viaMonitor = r.next(), let unread = r.bytes(), let nf = r.next(), nf < 1 << 16 else { return nil }
         var files: [Int32: String] = [:]
         for _ in 0..<nf {
             guard let h = r.next(), let path = r.bytes() else { return nil }
@@ -141,7 +150,7 @@ extension GDBServer {
         gdbBreakpoints = Set(bps)
         for a in gdbBreakpoints { machine?.insertBreakpoint(at: a) }
         watchpoints = watches
-        return Plan(target: target, purpose: purpose)
+        return Plan(target: target, purpose: purpose, viaMonitor: viaMonitor != 0)
     }
 
     static func words(_ p: ReplayPosition?) -> [UInt64] {

@@ -25,7 +25,9 @@ extension GDBServer {
         while let packet = connection.receive() {
             let text = String(decoding: packet, as: UTF8.self)
             if packet == [0x03] { continue }
-            if text == "bc" || text == "bs" || text.hasPrefix("D") || text == "k" || text == "vKill" || text == "?" {
+            if text == "bc" || text == "bs" || text.hasPrefix("D") || text == "k" || text == "vKill" || text == "?"
+                || text.hasPrefix("qRcmd,")
+            {
                 // Going back from the end: from a checkpoint (this process then ends), else a replay.
                 _ = handle(text)
                 if let restart { return restart }
@@ -63,7 +65,7 @@ extension GDBServer {
         case _ where p.hasPrefix("qSymbol"): connection.send("OK")
         case _ where p.hasPrefix("T"): connection.send("OK")  // thread alive
         case _ where p.hasPrefix("qXfer:"): transfer(p)
-        case _ where p.hasPrefix("qRcmd,"): monitor(p)
+        case _ where p.hasPrefix("qRcmd,"): return monitor(p)
         case _ where p.hasPrefix("QCatchSyscalls:"): catchSyscalls(p)
         case _ where p.hasPrefix("vFile:"): hostFile(p)
         case "g":
@@ -180,24 +182,20 @@ extension GDBServer {
         connection.send("OK")
     }
 
-    /// `monitor CMD` (qRcmd): its output as O packets, then OK.
-    func monitor(_ p: String) {
+    /// `monitor CMD` (qRcmd): its output as O packets, then OK. `goto` answers once there.
+    func monitor(_ p: String) -> DebugResume? {
         let command = RemoteConnection.bytes(fromHex: p.dropFirst("qRcmd,".count)).map {
             String(decoding: $0, as: UTF8.self).split(separator: " ").joined(separator: " ")
         }
-        let text: String
         switch command {
-        case "where":
-            let event = Int(session?.replayer.index ?? 0)
-            // The event is the next one to come (as `when --symbol` places its hits).
-            text =
-                (describeEvent?(event) ?? "event #\(event)") + "\n"
-                + "machine: \(position) (syscall returns, then breakpoint arrivals and single steps)\n"
+        case "where": return monitorReply(whereText)
+        case let c? where c.hasPrefix("goto "): return goto(String(c.dropFirst(5)))
         default:
-            text = "monitor where: the position at every level (event, Perl statement, SQL statement, machine)\n"
+            return monitorReply(
+                "monitor where: the position at every level (event, Perl statement, SQL statement, machine)\n"
+                    + "monitor goto POS: go there (Docs/positions.md: event:E[@ADDR:K][+N], perl:FILE:LINE[:K], "
+                    + "sql:N, start, end); then maintenance flush register-cache, as gdb keeps what it read\n")
         }
-        connection.send("O" + RemoteConnection.hex(Array(text.utf8)))
-        connection.send("OK")
     }
 
     /// Z2/z2,ADDR,LENGTH: a write watchpoint (rwatch and awatch, Z3 and Z4, are not offered: the

@@ -63,6 +63,16 @@ public final class GDBServer: GuestDebugger {
     var entry: UInt64 = 0
     /// The Perl and SQL positions at an event (`monitor where`), when the trace has an index.
     public var describeEvent: ((Int) -> String?)?
+    /// A position in the shared syntax as the server goes to it (`monitor goto`; the CLI resolves
+    /// Perl and SQL forms through the index).
+    public var resolvePosition: ((String) throws -> Goto)?
+    /// gdb waits for `monitor goto`'s answer (not a stop reply), kept alive since this time.
+    var monitorWaiting = false
+    var lastKeepalive: UInt64 = 0
+    /// The return of the last event's call (a shim channel call's return is no event's), and the
+    /// next event then.
+    var eventReturn = 0
+    var eventAtReturn = 0
     /// Open vFile handles: the host fd and the host path (a checkpoint taking over reopens them).
     var openFiles: [Int32: (fd: Int32, path: String)] = [:]
 
@@ -70,6 +80,8 @@ public final class GDBServer: GuestDebugger {
     struct Plan {
         var target: ReplayPosition?
         var purpose: Purpose
+        /// Asked by `monitor goto`: answered with text and OK rather than a stop reply.
+        var viaMonitor = false
         /// A search passes the stretch before its target: it must start strictly before it.
         var isSearch: Bool {
             if case .lastHitBefore = purpose { return true }
@@ -89,9 +101,9 @@ public final class GDBServer: GuestDebugger {
         /// reverse-continue: a watched range changed between the target and `goal`: single
         /// steps there find the last write, and the last breakpoint hit, before it.
         case lastChangeIn(goal: ReplayPosition)
-        /// `--at` (GDBGoto.swift): the return of event E's call, or the end of the run, stopped
-        /// at and told with this reply. Reached from the start.
-        case afterEvent(Int, String)
+        /// `--at` and `monitor goto` (GDBGoto.swift): the return of event E's call then the segments
+        /// inside its interval, or the end of the run, stopped at and told with this reply.
+        case afterEvent(Int, [ReplayPosition.Segment], String)
         case runEnd(String)
     }
     struct Navigation {
@@ -179,7 +191,7 @@ public final class GDBServer: GuestDebugger {
     /// A line on gdb's console (an `O` packet is only read while gdb waits for a stop; otherwise
     /// stderr, which gdb shows for a `target remote |` pipe).
     func console(_ text: String) {
-        if gdbWaiting {
+        if gdbWaiting || monitorWaiting {
             connection.send("O" + RemoteConnection.hex(Array(text.utf8)))
         } else {
             _ = text.withCString { write(2, $0, strlen($0)) }
@@ -195,6 +207,7 @@ public final class GDBServer: GuestDebugger {
         case .returned, .stepped(returned: true):
             position = ReplayPosition(returns: position.returns + 1)
             arrivals = [:]
+            if nextEvent != eventAtReturn { (eventReturn, eventAtReturn) = (position.returns, nextEvent) }
         case .stepped(returned: false):
             position.step()
             arrivals = [:]
@@ -208,10 +221,11 @@ public final class GDBServer: GuestDebugger {
             machine.runNanoseconds &- lastCheckpoint >= GDBServer.checkpointInterval
         {
             lastCheckpoint = machine.runNanoseconds
-            if let message = checkpoints.take(at: position, machine: machine) {
+            if let message = checkpoints.take(at: position, event: nextEvent, machine: machine) {
                 return adopt(message, machine: machine)
             }
         }
+        keepAlive()
         if navigation?.stepper != nil { return stepping(why, pc: pc, machine: machine) }
         if navigation != nil { return navigate(why, pc: pc, machine: machine) }
         return live(why, pc: pc, machine: machine)
@@ -331,7 +345,10 @@ public final class GDBServer: GuestDebugger {
                 if target.path.isEmpty { return arrived(machine) }
                 return beginSegment(target)
             }
-            if position.returns > target.returns { return lost("passed return \(target.returns)") }
+            if position.returns > target.returns {
+                if nav.plan.viaMonitor { return notReached("a syscall came first", machine) }
+                return lost("passed return \(target.returns)")
+            }
             navigation = nav
             return .proceed
         case .stepped(let returned):
@@ -368,6 +385,10 @@ public final class GDBServer: GuestDebugger {
         case .faulted, .exiting:
             guard atTargetReturn, nav.next < target.path.count, target.path[nav.next] == .end else {
                 navigation = nav
+                if nav.plan.viaMonitor {
+                    position.path.append(.end)
+                    return notReached("the run ended first", machine)
+                }
                 return lost("the run ended first")
             }
             position.path.append(.end)
@@ -399,7 +420,7 @@ public final class GDBServer: GuestDebugger {
         case .lastHitBefore:
             noteWatched(&nav, machine)
             return goBack(lastHitPlan(nav))
-        case .afterEvent(_, let reply), .runEnd(let reply):
+        case .afterEvent(_, _, let reply), .runEnd(let reply):
             navigation = nil
             let resume = stop(reply)
             if position.path.last == .end, resume != .abort { return .proceed }
@@ -407,7 +428,7 @@ public final class GDBServer: GuestDebugger {
         case .stepBefore, .lastChangeIn, .firstChange:
             // Single steps from here, and then a replay back to a point among them: a checkpoint
             // here makes that one cheap.
-            if let message = checkpoints.take(at: position, machine: machine) {
+            if let message = checkpoints.take(at: position, event: nextEvent, machine: machine) {
                 return adopt(message, machine: machine)
             }
             var goal: ReplayPosition?
@@ -427,6 +448,13 @@ public final class GDBServer: GuestDebugger {
         return .abort
     }
 
+    /// `monitor goto` to a point the program never reaches (hand-made parts inside an interval):
+    /// said, and stopped where that became clear.
+    func notReached(_ why: String, _ machine: GuestMachine) -> DebugResume {
+        console("revenant gdb: the program never gets there (\(why)); it stopped here\n")
+        return arrived(machine)
+    }
+
     /// The stop reply at the start of the recording (gdb: "No more reverse-execution history").
     var begin: String { "T05thread:\(tid);replaylog:begin;" }
 
@@ -436,11 +464,14 @@ public final class GDBServer: GuestDebugger {
         // A checkpoint at every stop: going back to one gdb saw is then a resume. (The copy
         // resumed goes on as the server; this one answers gdb meanwhile.)
         if let machine = session?.machine, position.path.last != .end,
-            let message = checkpoints.take(at: position, machine: machine)
+            let message = checkpoints.take(at: position, event: nextEvent, machine: machine)
         {
             return adopt(message, machine: machine)
         }
-        if gdbWaiting {
+        if monitorWaiting {
+            _ = monitorReply(whereText)
+            monitorWaiting = false
+        } else if gdbWaiting {
             connection.send(reply)
             gdbWaiting = false
         }

@@ -11,6 +11,8 @@ import Machine
 public final class ReplayCheckpoints {
     struct Entry {
         var position: ReplayPosition
+        /// The replay's next event there (`monitor goto event:E` resumes one before E's call).
+        var event: Int
         var pid: pid_t
         /// The pipe that resumes it: a message of words, or an empty one to end it.
         var fd: Int32
@@ -23,14 +25,14 @@ public final class ReplayCheckpoints {
     /// Fork a paused copy at `position` (an exit of `machine`'s). The parent gets nil back at
     /// once. The copy waits; resumed, it has its own VM and returns the message it was sent (an
     /// abandoned copy exits quietly).
-    func take(at position: ReplayPosition, machine: GuestMachine) -> [UInt64]? {
+    func take(at position: ReplayPosition, event: Int, machine: GuestMachine) -> [UInt64]? {
         guard !entries.contains(where: { $0.position == position }) else { return nil }
         // The earlier copies stay the copy's to resume (their pipes are inherited).
         switch machine.forkPausedCopy() {
         case nil: return nil
         case .resumed(let message): return message
         case .taken(let pid, let fd):
-            entries.append(Entry(position: position, pid: pid, fd: fd))
+            entries.append(Entry(position: position, event: event, pid: pid, fd: fd))
             if entries.count > limit { thin() }
             return nil
         }
@@ -44,6 +46,9 @@ public final class ReplayCheckpoints {
             return !strictly || e.position != target
         }
     }
+
+    /// The latest copy from which event `e`'s return is still to come.
+    func latest(beforeEvent e: Int) -> Entry? { entries.last { $0.event <= e } }
 
     /// Resume `e` with `message`; the copies after it are ended (the replay from there will pass
     /// those positions again and take new ones).

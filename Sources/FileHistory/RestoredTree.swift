@@ -1,4 +1,5 @@
 import Glibc
+import Trace
 import LinuxABI
 import Replay
 
@@ -12,21 +13,22 @@ public enum RestoredTree {
         public var notRestored: [(String, String)] = []
     }
 
-    /// OUT must be new or an empty folder: restore never mixes its files with others.
-    public static func checkEmpty(_ dir: String, trace: String) throws(Refused) {
+    /// OUT must be new or an empty folder: restore (and `gdb --sysroot`) never mixes its files
+    /// with others.
+    public static func checkEmpty(_ dir: String, option: String = "--dir") throws(Refused) {
         var st = stat()
         guard lstat(dir, &st) == 0 else { return }
         guard st.st_mode & S_IFMT == S_IFDIR else {
-            throw Refused(description: "--dir \(dir) exists and is not a folder")
+            throw Refused(description: "\(option) \(dir) exists and is not a folder")
         }
         guard let d = opendir(dir) else {
-            throw Refused(description: "--dir \(dir): \(String(cString: strerror(errno)))")
+            throw Refused(description: "\(option) \(dir): \(String(cString: strerror(errno)))")
         }
         defer { closedir(d) }
         while let e = readdir(d) {
             let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             if name != "." && name != ".." {
-                throw Refused(description: "--dir \(dir) is not empty: restore writes into a new or empty folder")
+                throw Refused(description: "\(option) \(dir) is not empty: it takes a new or empty folder")
             }
         }
     }
@@ -68,6 +70,25 @@ public enum RestoredTree {
         // Folders' modes last: a read-only folder would refuse what goes in it.
         for (p, mode) in folderModes.reversed() { chmod(p, mode_t(mode)) }
         return w
+    }
+
+    /// Copies of host files (the trace's blobs) under `dir` at their guest paths (absolute ones;
+    /// lexical, so nothing lands outside `dir`), read-only as a package's files are. Returns the
+    /// bytes written.
+    public static func place(_ files: [(guest: String, host: String)], under dir: String) throws(Refused) -> Int {
+        try makeFolders(dir, mode: 0o755)
+        var bytes = 0
+        for (guest, host) in files.sorted(by: { $0.guest < $1.guest }) where guest.hasPrefix("/") {
+            let path = dir + lexicallyNormalized(guest)
+            if let cut = path.lastIndex(of: "/") { try makeFolders(String(path[..<cut]), mode: 0o755) }
+            guard let data = readWholeFile(host) else { throw Refused(description: "cannot read \(host)") }
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o444)
+            guard fd >= 0 else { throw failed(path) }
+            defer { close(fd) }
+            guard data.withUnsafeBytes({ writeAll(fd, $0) }) else { throw failed(path) }
+            bytes += data.count
+        }
+        return bytes
     }
 
     public static func setTimes(_ path: String, _ accessed: FileTime, _ modified: FileTime) {

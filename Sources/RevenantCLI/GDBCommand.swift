@@ -1,5 +1,6 @@
 import ArgumentParser
 import Debugger
+import FileHistory
 import Glibc
 import Regen
 import Replay
@@ -39,7 +40,43 @@ struct GDBCommand: ParsableCommand {
                 + "call returned), perl:FILE:LINE[:K] or sql:N (the return before it): Docs/positions.md.",
             valueName: "POS"))
     var at: String?
+    @Option(
+        help: ArgumentHelp(
+            "Also write the program and every file it mapped, as recorded, under DIR at their paths (DIR new or "
+                + "empty), for tools that read files themselves (in gdb: set sysroot DIR).",
+            valueName: "DIR"))
+    var sysroot: String?
     @Flag(help: "Every packet in and out on stderr.") var logPackets = false
+
+    /// A position as the server goes to it: the event its syscall return follows, then the parts
+    /// inside that interval (the Perl and SQL forms resolved through the index).
+    static func goto(_ position: RunPosition, trace: String) throws -> GDBServer.Goto {
+        let inside = position.inside.map { part -> ReplayPosition.Segment in
+            switch part {
+            case .arrive(let a, let k): return .arrive(a, count: k)
+            case .steps(let n): return .steps(n)
+            }
+        }
+        switch try resolvePosition(position, trace: trace).eventsBefore {
+        case nil: return .end
+        case 0: return .start
+        case let n?: return .afterEvent(n - 1, inside: inside)
+        }
+    }
+
+    /// `--sysroot DIR`: one replay names every file the run mapped (the blobs the events give);
+    /// they are written under DIR with the program and its interpreter.
+    static func writeSysroot(_ dir: String, trace: String) throws {
+        do { try RestoredTree.checkEmpty(dir, option: "--sysroot") } catch { throw CLIError(error.description) }
+        let session = try questionReplay(trace, mailbox: true)
+        try replayToEnd(session)
+        let files = session.machine.displayNames.map { (guest: $0.value, host: $0.key) }
+        let bytes: Int
+        do { bytes = try RestoredTree.place(files, under: dir) } catch { throw CLIError(error.description) }
+        FileHandleStderr.write(
+            "revenant gdb: wrote the \(files.count) files the run mapped under \(dir) (\(bytes) bytes); "
+                + "in gdb: set sysroot \(dir)\n")
+    }
 
     func validate() throws {
         try requirePath(trace, "TRACE")
@@ -58,13 +95,8 @@ struct GDBCommand: ParsableCommand {
             index = try requireIndexes(trace, shim: shim, what: shim, pid: nil).first?.index
         }
         // Where gdb starts: the syscall return the position follows (none: the first instruction).
-        let goto = try at.map { text -> GDBServer.Goto in
-            switch try resolvePosition(try parsePosition(text, option: "--at"), trace: trace).eventsBefore {
-            case nil: return .end
-            case 0: return .start
-            case let n?: return .afterEvent(n - 1)
-            }
-        }
+        let goto = try at.map { try Self.goto(try parsePosition($0, option: "--at"), trace: trace) }
+        if let sysroot { try Self.writeSysroot(sysroot, trace: trace) }
         // One replay before gdb connects: a trace that cannot be replayed here is said at once.
         var pending: ReplaySession? = try questionReplay(trace, mailbox: false)
         let connection: RemoteConnection
@@ -88,6 +120,12 @@ struct GDBCommand: ParsableCommand {
         }
         if let goto { server.start(at: goto) }
         if let index { server.describeEvent = { event in (try? index.position(atEvent: event))?.description } }
+        server.resolvePosition = { text in
+            let position: RunPosition
+            do { position = try RunPosition(parsing: text) } catch { throw CLIError("\(error)") }
+            guard position.pid == nil else { throw CLIError("gdb follows the first process (PID/ names a child)") }
+            return try Self.goto(position, trace: trace)
+        }
         try server.serve()
     }
 }

@@ -54,7 +54,7 @@ struct RestoreCommand: ParsableCommand {
         let position = try parsePosition(at, option: "--at")
         let out = try output.map { try outputFile($0, option: "-o", force: force, trace: trace) }
         if let dir {
-            do { try RestoredTree.checkEmpty(dir, trace: trace) } catch { throw CLIError(error.description) }
+            do { try RestoredTree.checkEmpty(dir) } catch { throw CLIError(error.description) }
         }
         let (pid, before) = try resolvePosition(position, trace: trace)
         let snapshot = try takeSnapshot(trace, pid: pid, until: before)

@@ -11,6 +11,10 @@ package struct CLIError: Error {
     }
 }
 
+extension CLIError: CustomStringConvertible {
+    package var description: String { message }
+}
+
 package enum FileHandleStderr {
     package static func write(_ s: String) {
         var bytes = Array(s.utf8)

@@ -18,13 +18,27 @@ public struct RunPosition: Equatable, Sendable, CustomStringConvertible {
         case end
     }
 
+    /// A machine position inside the interval after an event (`event:E@ADDR:K+N`), each part
+    /// counted from where the one before it ended (Docs/gdb.md "Positions").
+    public enum Inside: Equatable, Sendable {
+        /// The K-th arrival (from 1) at ADDR: the program about to run the instruction there. The
+        /// instruction the part starts at does not count.
+        case arrive(UInt64, Int)
+        /// N single steps.
+        case steps(Int)
+    }
+
     /// `PID/` in front: a process of a run that had several (nil: the first).
     public var pid: Int32?
     public var point: Point
+    /// After `event:E` only: instruction-level parts (none: right after the event's return).
+    /// Files and databases change at syscalls only, so they are the same as at `event:E`.
+    public var inside: [Inside]
 
-    public init(pid: Int32? = nil, _ point: Point) {
+    public init(pid: Int32? = nil, _ point: Point, inside: [Inside] = []) {
         self.pid = pid
         self.point = point
+        self.inside = inside
     }
 
     public struct Invalid: Error, CustomStringConvertible {
@@ -32,7 +46,7 @@ public struct RunPosition: Equatable, Sendable, CustomStringConvertible {
     }
 
     public static let syntax =
-        "event:E, perl:FILE:LINE[:K], sql:N, start or end, with PID/ in front for a child process"
+        "event:E[@ADDR:K][+N], perl:FILE:LINE[:K], sql:N, start or end, with PID/ in front for a child process"
 
     /// Parses the text form; a bare number is `sql:N` when `bareNumber` says so (`sql --at N`).
     public init(parsing text: String, bareNumberIsSQL: Bool = false) throws(Invalid) {
@@ -52,7 +66,12 @@ public struct RunPosition: Equatable, Sendable, CustomStringConvertible {
         } else if rest == "end" {
             point = .end
         } else if rest.hasPrefix("event:") {
-            point = .afterEvent(try number(rest.dropFirst(6), "the event"))
+            // E, then any number of @ADDR:K and +N parts.
+            let body = rest.dropFirst(6)
+            let end = body.firstIndex { $0 == "@" || $0 == "+" } ?? body.endIndex
+            point = .afterEvent(try number(body[..<end], "the event"))
+            inside = try Self.insideParts(body[end...], text: text)
+            return
         } else if rest.hasPrefix("sql:") {
             point = .afterSQL(try number(rest.dropFirst(4), "the statement"))
         } else if bareNumberIsSQL, !rest.isEmpty, rest.allSatisfy(\.isNumber) {
@@ -75,6 +94,34 @@ public struct RunPosition: Equatable, Sendable, CustomStringConvertible {
         } else {
             throw Invalid(description: "\(text): not a position (\(Self.syntax))")
         }
+        inside = []
+    }
+
+    /// `@ADDR:K` (ADDR in hex, 0x optional; K from 1) and `+N` parts, in order.
+    private static func insideParts(_ text: Substring, text whole: String) throws(Invalid) -> [Inside] {
+        var parts: [Inside] = []
+        var rest = text
+        while let mark = rest.first {
+            rest = rest.dropFirst()
+            let end = rest.firstIndex { $0 == "@" || $0 == "+" } ?? rest.endIndex
+            let part = rest[..<end]
+            rest = rest[end...]
+            if mark == "+" {
+                guard let n = Int(part), n >= 1 else {
+                    throw Invalid(description: "\(whole): +N takes a number of single steps from 1, not '\(part)'")
+                }
+                parts.append(.steps(n))
+                continue
+            }
+            let fields = part.split(separator: ":", omittingEmptySubsequences: false)
+            let hex = fields[0].hasPrefix("0x") ? fields[0].dropFirst(2) : fields[0]
+            guard fields.count == 2, let address = UInt64(hex, radix: 16), let k = Int(fields[1]), k >= 1 else {
+                throw Invalid(
+                    description: "\(whole): @ADDR:K takes an address in hex and an arrival from 1, not '\(part)'")
+            }
+            parts.append(.arrive(address, k))
+        }
+        return parts
     }
 
     public var description: String {
@@ -82,7 +129,14 @@ public struct RunPosition: Equatable, Sendable, CustomStringConvertible {
         switch point {
         case .start: return p + "start"
         case .end: return p + "end"
-        case .afterEvent(let e): return p + "event:\(e)"
+        case .afterEvent(let e):
+            return p + "event:\(e)"
+                + inside.map {
+                    switch $0 {
+                    case .arrive(let a, let k): return "@0x\(String(a, radix: 16)):\(k)"
+                    case .steps(let n): return "+\(n)"
+                    }
+                }.joined()
         case .afterSQL(let n): return p + "sql:\(n)"
         case .perl(let file, let line, let k): return p + "perl:\(file):\(line)" + (k == 1 ? "" : ":\(k)")
         }

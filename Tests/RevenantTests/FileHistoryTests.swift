@@ -16,14 +16,22 @@ final class FileHistoryTests: XCTestCase {
             ("perl:lib/A.pm:7:3", RunPosition(.perl(file: "lib/A.pm", line: 7, execution: 3))),
             ("perl:c:/x.pl:7", RunPosition(.perl(file: "c:/x.pl", line: 7, execution: 1))),
             ("4242/event:0", RunPosition(pid: 4242, .afterEvent(0))),
+            ("event:9@0x401136:2", RunPosition(.afterEvent(9), inside: [.arrive(0x401136, 2)])),
+            (
+                "event:9@0x401136:1+3@0x40113a:1",
+                RunPosition(.afterEvent(9), inside: [.arrive(0x401136, 1), .steps(3), .arrive(0x40113a, 1)])
+            ),
+            ("event:0+1", RunPosition(.afterEvent(0), inside: [.steps(1)])),
         ]
         for (text, want) in good {
             XCTAssertEqual(try RunPosition(parsing: text), want, text)
             XCTAssertEqual(try RunPosition(parsing: text).description, text, "printed as it is written")
         }
         XCTAssertEqual(try RunPosition(parsing: "7", bareNumberIsSQL: true), RunPosition(.afterSQL(7)))
+        XCTAssertEqual(try RunPosition(parsing: "event:9@401136:2").inside, [.arrive(0x401136, 2)], "0x optional")
         for bad in [
             "", "7", "event:", "event:-1", "sql:x", "perl:t.pl", "perl::3", "perl:t.pl:0", "perl:t.pl:3:0", "later",
+            "event:9@", "event:9@0x40:0", "event:9@zz:1", "event:9@0x40", "event:9+0", "event:9+", "event:@0x40:1",
         ] {
             XCTAssertThrowsError(try RunPosition(parsing: bad), bad)
         }

@@ -336,3 +336,70 @@ extension GDBTests {
         XCTAssertTrue(out[write.upperBound...].contains("No more reverse-execution history."), out)
     }
 }
+
+extension GDBTests {
+    /// `monitor where` prints a position in the shared syntax that `monitor goto` and `--at` take
+    /// back; goto goes backwards (from a checkpoint) and forwards (on from here), to the start
+    /// and the end; a position never reached and a bad one get a line each.
+    func testMonitorGotoAndPastedPositions() throws {
+        _ = try recordDebuggee()
+        let flush = "maintenance flush register-cache"
+        let out = try gdb([
+            "break square", "continue", "continue", "stepi", "monitor where", "monitor goto start", flush, "bt 1",
+            "monitor goto end", flush, "bt 1", "monitor goto event:2", flush, "monitor where",
+            "monitor goto event:2@0x1:1", "monitor goto later",
+        ])
+        let pasted = out.split(separator: "\n").compactMap { line -> String? in
+            guard line.hasPrefix("at: "), let cut = line.range(of: " (") else { return nil }
+            return String(line[line.index(line.startIndex, offsetBy: 4)..<cut.lowerBound])
+        }
+        XCTAssertEqual(pasted.count, 6, out)
+        guard pasted.count == 6 else { return }
+        XCTAssertTrue(pasted[0].hasPrefix("event:") && pasted[0].contains("@0x") && pasted[0].hasSuffix(":1+1"), out)
+        XCTAssertEqual(Array(pasted[1...3]), ["start", "end", "event:2"], out)
+        XCTAssertTrue(out.contains("_start () from target:"), out)
+        XCTAssertTrue(out.contains("__GI__exit (status="), out)
+        XCTAssertTrue(out.contains("the program never gets there (a syscall came first)"), out)
+        XCTAssertTrue(out.contains("monitor goto: later: not a position"), out)
+        // The pasted position, from a fresh server and by goto from the end: i is 1 there, one
+        // instruction into the second call of square.
+        for session in [
+            try gdb(["print i", "monitor where"], trace: "d.rvt --at \(pasted[0])"),
+            try gdb(["monitor goto end", "monitor goto \(pasted[0])", flush, "print i", "monitor where"]),
+        ] {
+            XCTAssertEqual(printed(session), ["1"], session)
+            XCTAssertTrue(session.contains("at: \(pasted[0]) (as"), session)
+        }
+    }
+
+    /// --sysroot DIR: the files the run mapped written under DIR (a new or empty one), which gdb
+    /// reads with `set sysroot` from a copy of the trace elsewhere, the program gone.
+    func testSysroot() throws {
+        _ = try recordDebuggee()
+        try FileManager.default.createDirectory(
+            at: base.appendingPathComponent("moved"), withIntermediateDirectories: true)
+        try FileManager.default.moveItem(
+            at: base.appendingPathComponent("d.rvt"), to: base.appendingPathComponent("moved/copy.rvt"))
+        try FileManager.default.removeItem(at: base.appendingPathComponent("debuggee"))
+        let root = base.appendingPathComponent("root").path
+        let gdb = "/usr/bin/gdb"
+        guard FileManager.default.isExecutableFile(atPath: gdb) else {
+            throw TestSetupError("gdb is not installed (make deps installs it)")
+        }
+        let r = try run(
+            "/usr/bin/timeout",
+            [
+                "60", gdb, "-batch", "-nx", "-ex", "set sysroot \(root)",
+                "-ex", "target remote | \(try revenantBinary().path) gdb moved/copy.rvt --sysroot \(root)",
+                "-ex", "break square", "-ex", "continue", "-ex", "bt", "-ex", "info sharedlibrary",
+            ])
+        let out = r.stdout + r.stderr
+        XCTAssertTrue(out.contains("#0  square (i=0) at "), out)
+        XCTAssertTrue(out.contains("Yes         \(root)/lib/x86_64-linux-gnu/libc.so.6"), out)
+        XCTAssertFalse(out.contains("target:"), out)
+        XCTAssertTrue(out.contains("wrote the 4 files the run mapped under \(root)"), out)
+        assertOneLine(
+            try revenant(["gdb", "moved/copy.rvt", "--sysroot", root]), 125,
+            containing: ["--sysroot \(root) is not empty"])
+    }
+}
