@@ -25,6 +25,8 @@ struct GDBCommand: ParsableCommand {
               gdb -ex 'target remote | revenant gdb run.rvt'
               gdb -ex 'target remote | revenant gdb run.rvt --at event:41'   (a hit `revenant when` printed)
               revenant gdb run.rvt --listen 127.0.0.1:2345   (then in gdb: target remote :2345)
+              (gdb) monitor where          the position at every level, and as --at takes it
+              (gdb) monitor goto POS       go there (then: maintenance flush register-cache)
             """
     )
 
@@ -37,7 +39,8 @@ struct GDBCommand: ParsableCommand {
     @Option(
         help: ArgumentHelp(
             "Where gdb finds the program: start (its first instruction), end, event:E (right after event E's "
-                + "call returned), perl:FILE:LINE[:K] or sql:N (the return before it): Docs/positions.md.",
+                + "call returned) with @ADDR:K and +N parts inside its interval, perl:FILE:LINE[:K] or sql:N (the "
+                + "return before it): Docs/positions.md.",
             valueName: "POS"))
     var at: String?
     @Option(
