@@ -77,7 +77,7 @@ public enum Loader {
             }
             return sp
         }
-        let execfn = try pushBytes(program.path.bytes + [0])
+        let execfn = try pushBytes((program.execfn ?? program.path).bytes + [0])
         // Pushed last to first (the first string ends up lowest); collected in that order, then
         // turned around once: inserting at the front made start-up quadratic in their number.
         var envPtrs: [UInt64] = []

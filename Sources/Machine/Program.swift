@@ -23,12 +23,16 @@ public enum LaunchError: Error, CustomStringConvertible, Equatable {
 
 /// The program to run: its absolute host path and argv (after #! scripts are unwrapped), as bytes.
 public struct ProgramSpec: Equatable {
-    public init(path: ByteString, argv: [ByteString]) {
+    public init(path: ByteString, argv: [ByteString], execfn: ByteString? = nil) {
         self.path = path
         self.argv = argv
+        self.execfn = execfn
     }
     public var path: ByteString
     public var argv: [ByteString]
+    /// AT_EXECFN: the name execve was given, as Linux keeps it (nil: `path`). A replay knows the
+    /// file by that name only, so the stack that holds it must not depend on the folder.
+    public var execfn: ByteString?
 
     /// Find `name` as execvp would (PATH when it has no slash), check it can run, and follow `#!`.
     public static func locate(

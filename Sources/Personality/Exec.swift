@@ -6,6 +6,8 @@ import LinuxABI
 public struct ExecImageRequest {
     /// The ELF file to load (a guest path; the loader opens it, and its PT_INTERP, through `open`).
     public var path: ByteString
+    /// The name the program gave execve (AT_EXECFN).
+    public var execfn: ByteString
     public var argv: [ByteString]
     public var environment: [ByteString]
     public var atRandom: [UInt8]
@@ -93,6 +95,8 @@ extension LinuxPersonality {
             target = try base(dirfd) + "/" + name
         }
 
+        // AT_EXECFN: the name as given, as Linux keeps it (a script's, not its interpreter's).
+        let execfn = name
         // The file, and a script's interpreter (its interpreter may be a script too, up to a limit).
         execFileNames = [:]
         var files: [Int32] = []
@@ -130,7 +134,7 @@ extension LinuxPersonality {
         let image: ExecImage
         do {
             image = try loader(
-                ExecImageRequest(path: target, argv: argv, environment: environment, atRandom: random),
+                ExecImageRequest(path: target, execfn: execfn, argv: argv, environment: environment, atRandom: random),
                 { [unowned self] path in self.execFileNames[path] ?? path.description },
                 { [unowned self] path in
                     // The loader asks for the program first (already open), then its interpreter.
