@@ -19,8 +19,7 @@ extension GDBServer {
         switch goto {
         case .start:
             let reply = viaMonitor ? begin : reply
-            return Plan(
-                target: viaMonitor ? .start(entry: entry) : nil, purpose: .report(reply), viaMonitor: viaMonitor)
+            return Plan(target: viaMonitor ? startPosition : nil, purpose: .report(reply), viaMonitor: viaMonitor)
         case .afterEvent(let e, let inside):
             return Plan(target: far, purpose: .afterEvent(e, inside, reply), viaMonitor: viaMonitor)
         case .end:
@@ -31,8 +30,12 @@ extension GDBServer {
     /// Where the run first starts: `--at`.
     public func start(at goto: Goto) { firstPlan = plan(goto) }
 
-    /// The replay's next event (the one whose call comes next).
-    var nextEvent: Int { Int(session?.replayer.index ?? 0) }
+    /// The replay's next event (the one whose call comes next) in the process gdb is shown; -1
+    /// while the replay is still one of its ancestors.
+    var nextEvent: Int {
+        guard let r = session?.replayer else { return 0 }
+        return r.isTarget ? Int(r.index) : -1
+    }
 
     /// While going to an event or the end: whether this pause is it (nil: not this kind of plan).
     func goingTo(_ why: DebugPause, machine: GuestMachine) -> DebugResume? {
@@ -121,10 +124,11 @@ extension GDBServer {
     /// with only breakpoint arrivals and steps since (a call of the shims' channel in between
     /// has no event, so a position after it has no such form).
     var pastable: String? {
-        if position == .start(entry: entry) { return "start" }
-        if position.path.last == .end { return "end" }
+        let process = isChild ? "\(pid)/" : ""
+        if startEvent == nil, position == .start(entry: entry) { return "start" }
+        if position.path.last == .end { return process + "end" }
         guard position.returns == eventReturn, nextEvent > 0 else { return nil }
-        return "event:\(nextEvent - 1)"
+        return process + "event:\(nextEvent - 1)"
             + position.path.map { segment in
                 switch segment {
                 case .arrive(let a, let k): return "@0x\(String(a, radix: 16)):\(k)"

@@ -13,7 +13,7 @@ extension GDBServer {
         if case .afterEvent(let e, _, _) = plan.purpose {
             copy = checkpoints.latest(beforeEvent: e)
         } else {
-            copy = checkpoints.latest(for: plan.target ?? .start(entry: entry), strictly: plan.isSearch)
+            copy = checkpoints.latest(for: plan.target ?? startPosition, strictly: plan.isSearch)
         }
         guard let copy else { return .abort }
         // The copy inherited the copies before it that existed when it was taken: which of them
@@ -51,12 +51,12 @@ extension GDBServer {
         var reader = WordReader(words)
         guard let n = reader.next(), n < 1 << 16, let alive = reader.next(Int(n)) else {
             console("revenant gdb: a checkpoint got a damaged message; going back from the start\n")
-            return goBack(Plan(target: .start(entry: entry), purpose: .report(begin)))
+            return goBack(Plan(target: startPosition, purpose: .report(begin)))
         }
         checkpoints.keep(Set(alive.map { pid_t(truncatingIfNeeded: $0) }))
         guard let ack = reader.next(), let plan = readHandOver(&reader, acknowledging: ack) else {
             console("revenant gdb: a checkpoint got a damaged message; going back from the start\n")
-            return goBack(Plan(target: .start(entry: entry), purpose: .report(begin)))
+            return goBack(Plan(target: startPosition, purpose: .report(begin)))
         }
         gdbWaiting = !plan.viaMonitor
         monitorWaiting = plan.viaMonitor
@@ -148,7 +148,8 @@ extension GDBServer {
         for a in gdbBreakpoints.union(ownBreakpoints) { machine?.removeBreakpoint(at: a) }
         ownBreakpoints = []
         gdbBreakpoints = Set(bps)
-        for a in gdbBreakpoints { machine?.insertBreakpoint(at: a) }
+        // Before the program's start they go in there (an ancestor's memory may hold anything).
+        if !beforeOrigin { for a in gdbBreakpoints { machine?.insertBreakpoint(at: a) } }
         watchpoints = watches
         return Plan(target: target, purpose: purpose, viaMonitor: viaMonitor != 0)
     }

@@ -6,7 +6,7 @@ import LinuxABI
 /// program opened them by. Nothing else on the host is served.
 extension GDBServer {
     /// The recorded program's path (qXfer:exec-file).
-    var programPath: [UInt8] { session?.header.program.bytes ?? [] }
+    var programPath: [UInt8] { programOverride ?? session?.header.program.bytes ?? [] }
 
     /// The blob of the file the recording mapped from `path`, if any.
     func blob(recordedAt path: String) -> String? {

@@ -140,11 +140,13 @@ extension GDBServer {
     /// The plan that goes one instruction back from `p`; nil at the program's start.
     func reverseStep(from p: ReplayPosition) -> Plan? {
         if let back = p.stepBack() { return Plan(target: back, purpose: .report("T05thread:\(tid);")) }
-        let start = ReplayPosition.start(entry: entry)
-        guard p != start, p.returns > 0 || p.path.count > 1 else { return nil }
+        let start = startPosition
+        guard p != start, start.leads(to: p) else { return nil }
         var from = p
         if from.path.isEmpty {
-            from = from.returns == 1 ? start : ReplayPosition(returns: from.returns - 1)
+            // The return before, or the start when that return is not after it.
+            let back = ReplayPosition(returns: from.returns - 1)
+            from = back != start && back.leads(to: start) ? start : back
         } else {
             from.path.removeLast()
         }

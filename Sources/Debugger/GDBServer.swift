@@ -61,6 +61,16 @@ public final class GDBServer: GuestDebugger {
     var firstPlan: Plan?
     /// The program's entry point (the start of every replay).
     var entry: UInt64 = 0
+    /// The program gdb is shown starts after this event of the process (its last execve; -1: a
+    /// child's start, at the fork that made it); nil: the recorded program's first instruction.
+    /// Before it, the replay runs unseen (GDBProcess.swift).
+    public var startEvent: Int?
+    /// Where that is, once a replay has reached it (the same in every replay).
+    var origin: ReplayPosition?
+    /// The program's path when it is not the recorded one (loaded by an execve).
+    public var programOverride: [UInt8]?
+    /// gdb follows a child: positions are printed with `PID/` in front.
+    public var isChild = false
     /// The Perl and SQL positions at an event (`monitor where`), when the trace has an index.
     public var describeEvent: ((Int) -> String?)?
     /// A position in the shared syntax as the server goes to it (`monitor goto`; the CLI resolves
@@ -147,12 +157,14 @@ public final class GDBServer: GuestDebugger {
             arrivals = [:]
             ownBreakpoints = []
             restart = nil
-            entry = s.machine.entryPoint
-            if auxv.isEmpty { auxv = readAuxv(s.machine) }
             lastCheckpoint = 0
             s.machine.debugger = self
             s.replayer.onServed = { [unowned self] _, req, _ in self.lastCall = req.number }
-            for a in gdbBreakpoints { s.machine.insertBreakpoint(at: a) }
+            if startEvent == nil {
+                entry = s.machine.entryPoint
+                if auxv.isEmpty { auxv = readAuxv(s.machine, stack: s.machine.initialStack) }
+                for a in gdbBreakpoints { s.machine.insertBreakpoint(at: a) }
+            }
             // A target in the first return interval: its first segment's breakpoint armed now.
             _ = startNavigation(plan, machine: s.machine)
             let outcome = s.run()
@@ -208,6 +220,7 @@ public final class GDBServer: GuestDebugger {
             position = ReplayPosition(returns: position.returns + 1)
             arrivals = [:]
             if nextEvent != eventAtReturn { (eventReturn, eventAtReturn) = (position.returns, nextEvent) }
+            if startEvent != nil { passReturn(machine) }
         case .stepped(returned: false):
             position.step()
             arrivals = [:]
@@ -225,6 +238,7 @@ public final class GDBServer: GuestDebugger {
                 return adopt(message, machine: machine)
             }
         }
+        if beforeOrigin { return .proceed }
         keepAlive()
         if navigation?.stepper != nil { return stepping(why, pc: pc, machine: machine) }
         if navigation != nil { return navigate(why, pc: pc, machine: machine) }
@@ -272,7 +286,7 @@ public final class GDBServer: GuestDebugger {
 
     /// Go to `plan`'s target from here (a replay's start, or a resumed checkpoint).
     func startNavigation(_ plan: Plan, machine: GuestMachine) -> DebugResume {
-        let target = plan.target ?? .start(entry: entry)
+        let target = plan.target ?? startPosition
         guard let (next, done) = position.remaining(to: target) else {
             return lost("this checkpoint is not on the way")
         }
@@ -444,7 +458,7 @@ public final class GDBServer: GuestDebugger {
     /// it did a moment ago): said to gdb, which is then at the start again.
     func lost(_ why: String) -> DebugResume {
         console("revenant gdb: cannot go back to \(navigation?.target.description ?? "?"): \(why)\n")
-        restart = Plan(target: .start(entry: entry), purpose: .report(begin))
+        restart = Plan(target: startPosition, purpose: .report(begin))
         return .abort
     }
 
@@ -480,12 +494,12 @@ public final class GDBServer: GuestDebugger {
 
     /// The auxiliary vector on the initial stack (after argc, argv and envp), read before the
     /// program runs.
-    func readAuxv(_ machine: GuestMachine) -> [UInt8] {
+    func readAuxv(_ machine: GuestMachine, stack: UInt64) -> [UInt8] {
         let space = machine.space
         func word(_ a: UInt64) -> UInt64? { try? space.load(UInt64.self, at: a) }
-        guard let argc = word(machine.initialStack) else { return [] }
+        guard let argc = word(stack) else { return [] }
         // envp after argc, argv and argv's NULL; the auxv after envp's NULL.
-        var p = machine.initialStack &+ 8 &* (argc &+ 2)
+        var p = stack &+ 8 &* (argc &+ 2)
         while let w = word(p), w != 0 { p &+= 8 }
         p &+= 8
         var out: [UInt8] = []

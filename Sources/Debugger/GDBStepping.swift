@@ -107,11 +107,11 @@ extension GDBServer {
                 return Plan(
                     target: from.adding(steps: change - 1), purpose: .report("T05thread:\(tid);watch:\(address);"))
             }
-            guard let hit else { return Plan(target: .start(entry: entry), purpose: .report(begin)) }
+            guard let hit else { return Plan(target: startPosition, purpose: .report(begin)) }
             let at = hit == st.steps ? ReplayPosition(returns: goal.returns) : from.adding(steps: hit)
             return Plan(target: at, purpose: .report("T05thread:\(tid);swbreak:;"))
         case .report, .lastHitBefore, .firstChange, .afterEvent, .runEnd:
-            return Plan(target: .start(entry: entry), purpose: .report(begin))
+            return Plan(target: startPosition, purpose: .report(begin))
         }
     }
 }

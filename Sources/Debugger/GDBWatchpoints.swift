@@ -52,9 +52,10 @@ extension GDBServer {
     func lastHitPlan(_ nav: Navigation) -> Plan {
         let hitPlan =
             nav.candidate.map { Plan(target: $0, purpose: .report(nav.candidateReply ?? "T05thread:\(tid);swbreak:;")) }
-            ?? Plan(target: .start(entry: entry), purpose: .report(begin))
-        // Nothing since the checkpoint this search started from: the stretch before it next.
-        if nav.candidate == nil, nav.changeFrom == nil, nav.origin.returns > 0 || !nav.origin.path.isEmpty {
+            ?? Plan(target: startPosition, purpose: .report(begin))
+        // Nothing since the checkpoint this search started from: the stretch before it next,
+        // unless it started at the program's start (or before it).
+        if nav.candidate == nil, nav.changeFrom == nil, nav.origin != startPosition, startPosition.leads(to: nav.origin) {
             return Plan(target: nav.origin, purpose: .lastHitBefore)
         }
         guard let from = nav.changeFrom else { return hitPlan }

@@ -49,11 +49,18 @@ struct GDBCommand: ParsableCommand {
                 + "empty), for tools that read files themselves (in gdb: set sysroot DIR).",
             valueName: "DIR"))
     var sysroot: String?
+    @Option(
+        help: ArgumentHelp(
+            "Debug this process of a run with several (a pid `revenant info` lists; the default is the first): "
+                + "the last program it ran, from its start.",
+            valueName: "PID"))
+    var pid: Int32?
     @Flag(help: "Every packet in and out on stderr.") var logPackets = false
 
     /// A position as the server goes to it: the event its syscall return follows, then the parts
     /// inside that interval (the Perl and SQL forms resolved through the index).
-    static func goto(_ position: RunPosition, trace: String) throws -> GDBServer.Goto {
+    /// `program`: where the program gdb is shown starts (nil: the first instruction of the run).
+    static func goto(_ position: RunPosition, trace: String, program: Int?) throws -> GDBServer.Goto {
         let inside = position.inside.map { part -> ReplayPosition.Segment in
             switch part {
             case .arrive(let a, let k): return .arrive(a, count: k)
@@ -62,9 +69,20 @@ struct GDBCommand: ParsableCommand {
         }
         switch try resolvePosition(position, trace: trace).eventsBefore {
         case nil: return .end
-        case 0: return .start
-        case let n?: return .afterEvent(n - 1, inside: inside)
+        case 0 where position.inside.isEmpty: return program.map { .afterEvent($0) } ?? .start
+        case let n?:
+            if let program, n - 1 < program {
+                throw CLIError(
+                    "\(position) is before the program gdb shows started (\(program < 0 ? "the process's start" : "its execve, event \(program)"))",
+                    code: 1)
+            }
+            return .afterEvent(n - 1, inside: inside)
         }
+    }
+
+    /// The process gdb follows: `--pid`, else the one `--at` names, else the first.
+    var process: Int32? {
+        pid ?? at.flatMap { try? RunPosition(parsing: $0).pid }
     }
 
     /// `--sysroot DIR`: one replay names every file the run mapped (the blobs the events give);
@@ -81,10 +99,20 @@ struct GDBCommand: ParsableCommand {
                 + "in gdb: set sysroot \(dir)\n")
     }
 
+    static func lastProgram(_ trace: String, pid: Int32?) throws -> LastProgram {
+        do {
+            let (dir, header) = try TraceDirectory.open(trace)
+            let stream = try pid.map { try ProcessTable(dir, firstPID: header.process?.pid ?? 0).stream(of: $0, in: trace) }
+            return try LastProgram(dir, stream: stream ?? 0)
+        } catch {
+            throw CLIError("\(error)", code: error is ProcessLookupError ? 1 : 125)
+        }
+    }
+
     func validate() throws {
         try requirePath(trace, "TRACE")
-        if let at, try parsePosition(at, option: "--at").pid != nil {
-            throw ValidationError("--at \(at): gdb follows the first process (PID/ names a child)")
+        if let at, let p = try parsePosition(at, option: "--at").pid, let pid, p != pid {
+            throw ValidationError("--at \(at) names process \(p), --pid \(pid)")
         }
     }
 
@@ -93,15 +121,25 @@ struct GDBCommand: ParsableCommand {
         do { (_, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
         // The Perl and SQL positions for `monitor where` come from the index (made first when
         // missing: regeneration replays, which cannot run beside a paused replay).
+        let first = header.process?.pid ?? 1
+        let child = process.flatMap { $0 == first ? nil : $0 }
         var index: TraceIndex?
         if let shim = header.shims?.first {
-            index = try requireIndexes(trace, shim: shim, what: shim, pid: nil).first?.index
+            index = try requireIndexes(trace, shim: shim, what: shim, pid: child).first?.index
         }
+        // The program gdb shows: the process's last (a child without an execve: from its fork).
+        let program = try Self.lastProgram(trace, pid: child)
+        let programStart = program.execEvent ?? (child == nil ? nil : -1)
         // Where gdb starts: the syscall return the position follows (none: the first instruction).
-        let goto = try at.map { try Self.goto(try parsePosition($0, option: "--at"), trace: trace) }
+        func goto(_ p: RunPosition) throws -> GDBServer.Goto {
+            var p = p
+            p.pid = child
+            return try Self.goto(p, trace: trace, program: programStart)
+        }
+        let start = try at.map { try goto(try parsePosition($0, option: "--at")) }
         if let sysroot { try Self.writeSysroot(sysroot, trace: trace) }
         // One replay before gdb connects: a trace that cannot be replayed here is said at once.
-        var pending: ReplaySession? = try questionReplay(trace, mailbox: false)
+        var pending: ReplaySession? = try questionReplay(trace, mailbox: false, process: child)
         let connection: RemoteConnection
         if let listen {
             do {
@@ -114,20 +152,23 @@ struct GDBCommand: ParsableCommand {
             connection = RemoteConnection(input: 0, output: 1)
         }
         if logPackets { connection.log = { line in _ = (line + "\n").withCString { write(2, $0, strlen($0)) } } }
-        let server = GDBServer(connection: connection, pid: header.process?.pid ?? 1) {
+        let server = GDBServer(connection: connection, pid: child ?? first) {
             if let s = pending {
                 pending = nil
                 return s
             }
-            return try questionReplay(trace, mailbox: false)
+            return try questionReplay(trace, mailbox: false, process: child)
         }
-        if let goto { server.start(at: goto) }
+        server.startEvent = programStart
+        server.isChild = child != nil
+        server.programOverride = program.path.map { Array($0.utf8) }
+        if let start = start ?? programStart.map({ .afterEvent($0) }) { server.start(at: start) }
         if let index { server.describeEvent = { event in (try? index.position(atEvent: event))?.description } }
         server.resolvePosition = { text in
             let position: RunPosition
             do { position = try RunPosition(parsing: text) } catch { throw CLIError("\(error)") }
-            guard position.pid == nil else { throw CLIError("gdb follows the first process (PID/ names a child)") }
-            return try Self.goto(position, trace: trace)
+            if let p = position.pid, p != (child ?? first) { throw CLIError("gdb follows process \(child ?? first)") }
+            return try goto(position)
         }
         try server.serve()
     }

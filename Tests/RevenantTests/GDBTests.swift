@@ -403,3 +403,39 @@ extension GDBTests {
             containing: ["--sysroot \(root) is not empty"])
     }
 }
+
+extension GDBTests {
+    /// --pid: a child of `sh -c` that execs the debuggee, shown from the debuggee's start (the
+    /// shell's part and the child's before its execve run unseen); a position in its own events
+    /// with `PID/` in front; and a first process that execs (`sh -c 'exec ...'`) shown the same way.
+    func testAChildProcessAndAnExecedProgram() throws {
+        _ = try recordDebuggee()
+        let rec = try revenant(["record", "-o", "m.rvt", "--shims", "none", "--", "/bin/sh", "-c", "./debuggee; echo done"])
+        XCTAssertEqual(rec.status, 0, rec.stderr)
+        let info = try revenant(["info", "m.rvt"]).stdout
+        guard let line = info.split(separator: "\n").first(where: { $0.hasPrefix("processes:") }),
+            let child = line.split(separator: ";").last?.split(separator: " ").first.map(String.init)
+        else { return XCTFail(info) }
+        let out = try gdb(
+            ["monitor where", "break square", "continue", "bt", "print total", "reverse-continue", "bt 1"],
+            trace: "m.rvt --pid \(child)")
+        XCTAssertTrue(out.contains("at: \(child)/event:"), out)
+        XCTAssertTrue(out.contains("#1  0x") && out.contains(" in main (argc=1, "), out)
+        XCTAssertEqual(printed(out), ["0"], out)
+        XCTAssertTrue(out.contains("No more reverse-execution history.\n0x"), out)
+        XCTAssertTrue(out.contains("in _start () from target:/lib64/ld-linux-x86-64.so.2"), out)
+        let hit = try revenant(["when", "m.rvt", "--pid", child, "--syscall", "write fd=1"]).stdout
+        guard let at = hit.split(separator: "\n").first?.components(separatedBy: "  at ").last else {
+            return XCTFail(hit)
+        }
+        XCTAssertTrue(at.hasPrefix("\(child)/event:"), hit)
+        let there = try gdb(["bt 2", "print total"], trace: "m.rvt --at \(at)")
+        XCTAssertTrue(there.contains("__GI___libc_write (fd=1, "), there)
+        XCTAssertEqual(printed(there), ["30"], there)
+        let exec = try revenant(["record", "-o", "e.rvt", "--shims", "none", "--", "/bin/sh", "-c", "exec ./debuggee"])
+        XCTAssertEqual(exec.status, 0, exec.stderr)
+        let e = try gdb(["break square", "continue", "bt"], trace: "e.rvt")
+        XCTAssertTrue(e.contains(" in main (argc=1, "), e)
+        assertOneLine(try revenant(["gdb", "m.rvt", "--pid", "4"]), 1, containing: ["--pid 4: no such process"])
+    }
+}
