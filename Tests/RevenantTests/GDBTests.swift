@@ -417,12 +417,16 @@ extension GDBTests {
             let child = line.split(separator: ";").last?.split(separator: " ").first.map(String.init)
         else { return XCTFail(info) }
         let out = try gdb(
-            ["monitor where", "break square", "continue", "bt", "print total", "reverse-continue", "bt 1"],
+            [
+                "monitor where", "break square", "continue", "bt", "print total", "reverse-continue", "bt 1",
+                "catch syscall", "reverse-continue",
+            ],
             trace: "m.rvt --pid \(child)")
         XCTAssertTrue(out.contains("at: \(child)/event:"), out)
         XCTAssertTrue(out.contains("#1  0x") && out.contains(" in main (argc=1, "), out)
         XCTAssertEqual(printed(out), ["0"], out)
-        XCTAssertTrue(out.contains("No more reverse-execution history.\n0x"), out)
+        // Before the program's start nothing is seen: no breakpoint hit, no caught call.
+        XCTAssertEqual(out.components(separatedBy: "No more reverse-execution history.\n0x").count, 3, out)
         XCTAssertTrue(out.contains("in _start () from target:/lib64/ld-linux-x86-64.so.2"), out)
         let hit = try revenant(["when", "m.rvt", "--pid", child, "--syscall", "write fd=1"]).stdout
         guard let at = hit.split(separator: "\n").first?.components(separatedBy: "  at ").last else {
