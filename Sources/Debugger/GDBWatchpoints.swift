@@ -55,7 +55,8 @@ extension GDBServer {
             ?? Plan(target: startPosition, purpose: .report(begin))
         // Nothing since the checkpoint this search started from: the stretch before it next,
         // unless it started at the program's start (or before it).
-        if nav.candidate == nil, nav.changeFrom == nil, nav.origin != startPosition, startPosition.leads(to: nav.origin) {
+        if nav.candidate == nil, nav.changeFrom == nil, nav.origin != startPosition, startPosition.leads(to: nav.origin)
+        {
             return Plan(target: nav.origin, purpose: .lastHitBefore)
         }
         guard let from = nav.changeFrom else { return hitPlan }

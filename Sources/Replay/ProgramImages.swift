@@ -12,7 +12,8 @@ public enum ProgramImages {
     ) {
         personality.imageLoader = { [unowned machine] request, name, open in
             let loaded = try Loader.load(
-                program: ProgramSpec(path: request.path, argv: request.argv, execfn: request.execfn), environment: request.environment,
+                program: ProgramSpec(path: request.path, argv: request.argv, execfn: request.execfn),
+                environment: request.environment,
                 atRandom: request.atRandom, hwcap: machine.hwcap, ids: ids, into: machine.space,
                 openFile: open, mappedName: name)
             return ExecImage(

@@ -24,6 +24,7 @@ struct GDBCommand: ParsableCommand {
             Examples:
               gdb -ex 'target remote | revenant gdb run.rvt'
               gdb -ex 'target remote | revenant gdb run.rvt --at event:41'   (a hit `revenant when` printed)
+              gdb -ex 'target remote | revenant gdb run.rvt --pid 4242'   (a child: the last program it ran)
               revenant gdb run.rvt --listen 127.0.0.1:2345   (then in gdb: target remote :2345)
               (gdb) monitor where          the position at every level, and as --at takes it
               (gdb) monitor goto POS       go there (then: maintenance flush register-cache)
@@ -102,7 +103,9 @@ struct GDBCommand: ParsableCommand {
     static func lastProgram(_ trace: String, pid: Int32?) throws -> LastProgram {
         do {
             let (dir, header) = try TraceDirectory.open(trace)
-            let stream = try pid.map { try ProcessTable(dir, firstPID: header.process?.pid ?? 0).stream(of: $0, in: trace) }
+            let stream = try pid.map {
+                try ProcessTable(dir, firstPID: header.process?.pid ?? 0).stream(of: $0, in: trace)
+            }
             return try LastProgram(dir, stream: stream ?? 0)
         } catch {
             throw CLIError("\(error)", code: error is ProcessLookupError ? 1 : 125)

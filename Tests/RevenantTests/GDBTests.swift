@@ -410,7 +410,9 @@ extension GDBTests {
     /// with `PID/` in front; and a first process that execs (`sh -c 'exec ...'`) shown the same way.
     func testAChildProcessAndAnExecedProgram() throws {
         _ = try recordDebuggee()
-        let rec = try revenant(["record", "-o", "m.rvt", "--shims", "none", "--", "/bin/sh", "-c", "./debuggee; echo done"])
+        let rec = try revenant([
+            "record", "-o", "m.rvt", "--shims", "none", "--", "/bin/sh", "-c", "./debuggee; echo done",
+        ])
         XCTAssertEqual(rec.status, 0, rec.stderr)
         let info = try revenant(["info", "m.rvt"]).stdout
         guard let line = info.split(separator: "\n").first(where: { $0.hasPrefix("processes:") }),
