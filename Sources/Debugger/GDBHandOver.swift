@@ -83,6 +83,7 @@ extension GDBServer {
         case .afterEvent(let e, let inside, let reply):
             w += [5, UInt64(e)] + Self.words(ReplayPosition(returns: 0, path: inside)) + Self.words(Array(reply.utf8))
         case .runEnd(let reply): w += [6] + Self.words(Array(reply.utf8))
+        case .callBefore: w += [7]
         }
         w.append(plan.viaMonitor ? 1 : 0)
         w += Self.words(connection.unread)
@@ -120,6 +121,7 @@ extension GDBServer {
         case 6:
             guard let reply = r.bytes() else { return nil }
             purpose = .runEnd(String(decoding: reply, as: UTF8.self))
+        case 7: purpose = .callBefore
         default: return nil
         }
         guard let viaMonitor = r.next(), let unread = r.bytes(), let nf = r.next(), nf < 1 << 16 else { return nil }

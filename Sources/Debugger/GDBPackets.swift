@@ -142,6 +142,15 @@ extension GDBServer {
         if let back = p.stepBack() { return Plan(target: back, purpose: .report("T05thread:\(tid);")) }
         let start = startPosition
         guard p != start, start.leads(to: p) else { return nil }
+        // At a plain return (not the first of the program's), the instruction before is the one
+        // that made the call, arrived at once after the return before (its execution ends that
+        // stretch): no single steps through it.
+        if p.path.isEmpty, p.returns > start.returns, p == position, lastReturnPlain,
+            let pc = session?.machine.programCounter(),
+            let call = session?.machine.callInstruction(returningTo: pc)
+        {
+            return Plan(target: ReplayPosition(returns: p.returns - 1, path: [.arrive(call, count: 1)]), purpose: .callBefore)
+        }
         var from = p
         if from.path.isEmpty {
             // The return before, or the start when that return is not after it.

@@ -37,8 +37,10 @@ public final class GDBServer: GuestDebugger {
     var session: ReplaySession?
     /// `catch syscall`: nil when off; the numbers caught (none: every call). GDBSyscallCatch.swift.
     var caughtSyscalls: Set<UInt64>?
-    /// The number of the last call the replay served (the one a `.returned` pause follows).
+    /// The number of the last call the replay served (the one a `.returned` pause follows), and
+    /// whether it came back to the instruction after its `syscall` (no handler, program, sigreturn).
     var lastCall: UInt64?
+    var lastReturnPlain = false
 
     /// gdb's breakpoints (Z0), armed in every replay; ours, armed while navigation needs them.
     var gdbBreakpoints = Set<UInt64>()
@@ -106,6 +108,10 @@ public final class GDBServer: GuestDebugger {
         case lastHitBefore
         /// reverse-stepi: single steps from the target to `goal`; the answer is one before it.
         case stepBefore(ReplayPosition)
+        /// reverse-stepi at a syscall return: the target is the `syscall` instruction's arrival
+        /// after the return before. Should the program stand on it at that return (no arrival
+        /// then), the answer is that return.
+        case callBefore
         /// A watched range changed after the target (continue): single steps to the write.
         case firstChange
         /// reverse-continue: a watched range changed between the target and `goal`: single
@@ -159,7 +165,13 @@ public final class GDBServer: GuestDebugger {
             restart = nil
             lastCheckpoint = 0
             s.machine.debugger = self
-            s.replayer.onServed = { [unowned self] _, req, _ in self.lastCall = req.number }
+            s.replayer.onServed = { [unowned self] _, req, event in
+                self.lastCall = req.number
+                switch event.outcome {
+                case .value, .setFSBase, .fork: self.lastReturnPlain = true
+                default: self.lastReturnPlain = false
+                }
+            }
             if startEvent == nil {
                 entry = s.machine.entryPoint
                 if auxv.isEmpty { auxv = readAuxv(s.machine, stack: s.machine.initialStack) }
@@ -361,6 +373,9 @@ public final class GDBServer: GuestDebugger {
             }
             if position.returns > target.returns {
                 if nav.plan.viaMonitor { return notReached("a syscall came first", machine) }
+                if case .callBefore = nav.plan.purpose {
+                    return goBack(Plan(target: ReplayPosition(returns: target.returns), purpose: .report(stepReply)))
+                }
                 return lost("passed return \(target.returns)")
             }
             navigation = nav
@@ -431,6 +446,12 @@ public final class GDBServer: GuestDebugger {
             // A stop at the end of the run: whatever gdb says, the run ends.
             if position.path.last == .end, resume != .abort { return .proceed }
             return resume
+        case .callBefore:
+            navigation = nil
+            let resume = stop(stepReply)
+            // A stop at the end of the run: whatever gdb says, the run ends.
+            if position.path.last == .end, resume != .abort { return .proceed }
+            return resume
         case .lastHitBefore:
             noteWatched(&nav, machine)
             return goBack(lastHitPlan(nav))
@@ -468,6 +489,9 @@ public final class GDBServer: GuestDebugger {
         console("revenant gdb: the program never gets there (\(why)); it stopped here\n")
         return arrived(machine)
     }
+
+    /// The stop reply after a step.
+    var stepReply: String { "T05thread:\(tid);" }
 
     /// The stop reply at the start of the recording (gdb: "No more reverse-execution history").
     var begin: String { "T05thread:\(tid);replaylog:begin;" }

@@ -110,7 +110,7 @@ extension GDBServer {
             guard let hit else { return Plan(target: startPosition, purpose: .report(begin)) }
             let at = hit == st.steps ? ReplayPosition(returns: goal.returns) : from.adding(steps: hit)
             return Plan(target: at, purpose: .report("T05thread:\(tid);swbreak:;"))
-        case .report, .lastHitBefore, .firstChange, .afterEvent, .runEnd:
+        case .report, .lastHitBefore, .firstChange, .afterEvent, .runEnd, .callBefore:
             return Plan(target: startPosition, purpose: .report(begin))
         }
     }

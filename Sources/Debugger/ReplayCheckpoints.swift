@@ -88,7 +88,11 @@ public final class ReplayCheckpoints {
     /// one sparse (gaps growing with the distance from the newest copy, in syscall returns). The
     /// one removed leaves the smallest merged gap for its age; the first and the newest stay.
     private func thin() {
-        guard let i = ReplayCheckpoints.thinning(entries.map(\.position.returns)) else { return }
+        // In half returns: a stop inside an interval stands half a return past the interval's
+        // start, so that a recent stop and the copy at its return are not a gap of nothing (the
+        // first to go); reverse-stepi from the stop starts at that return.
+        let at = entries.map { 2 * $0.position.returns + ($0.position.path.isEmpty ? 0 : 1) }
+        guard let i = ReplayCheckpoints.thinning(at) else { return }
         end(entries.remove(at: i))
     }
 

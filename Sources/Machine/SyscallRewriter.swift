@@ -260,6 +260,9 @@ final class SyscallRewriter {
         return pc
     }
 
+    /// Where the rewritten site whose call returns to `end` starts (its jump to the trampoline).
+    func siteStart(endingAt end: UInt64) -> UInt64? { sites[end]?.patchStart }
+
     /// `bytes`, read at `address`, with every rewritten site in them as the program had it.
     func restoreOriginals(_ bytes: inout [UInt8], at address: UInt64) {
         guard !sites.isEmpty, !bytes.isEmpty else { return }
