@@ -114,6 +114,16 @@ extension GDBServer {
         connection.send("O")
     }
 
+    /// gdb went away while the replay ran (a search may run for long without a stop): every
+    /// replay ends. Looked at twice a second.
+    func gdbGone() -> Bool {
+        let now = Self.now
+        guard now - lastPeerCheck > 500_000_000 else { return false }
+        lastPeerCheck = now
+        if connection.peerGone() { quit = true }
+        return quit
+    }
+
     static var now: UInt64 {
         var t = timespec()
         clock_gettime(CLOCK_MONOTONIC, &t)

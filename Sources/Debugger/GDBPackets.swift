@@ -142,14 +142,17 @@ extension GDBServer {
         if let back = p.stepBack() { return Plan(target: back, purpose: .report("T05thread:\(tid);")) }
         let start = startPosition
         guard p != start, start.leads(to: p) else { return nil }
-        // At a plain return (not the first of the program's), the instruction before is the one
-        // that made the call, arrived at once after the return before (its execution ends that
-        // stretch): no single steps through it.
+        // At a plain return (not the first of the program's), the instruction before is the
+        // `syscall` that made the call, arrived at once after the return before (its execution
+        // ends that stretch), or a few steps after a rewritten site's start, arrived at once
+        // too: no single steps through the stretch before.
         if p.path.isEmpty, p.returns > start.returns, p == position, lastReturnPlain,
             let pc = session?.machine.programCounter(),
             let call = session?.machine.callInstruction(returningTo: pc)
         {
-            return Plan(target: ReplayPosition(returns: p.returns - 1, path: [.arrive(call, count: 1)]), purpose: .callBefore)
+            let arrival = ReplayPosition(returns: p.returns - 1, path: [.arrive(call.address, count: 1)])
+            // At a rewritten site, single steps from its start to the return (a few instructions).
+            return Plan(target: arrival, purpose: call.rewritten ? .stepBefore(p) : .callBefore)
         }
         var from = p
         if from.path.isEmpty {

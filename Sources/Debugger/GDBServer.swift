@@ -81,6 +81,8 @@ public final class GDBServer: GuestDebugger {
     /// gdb waits for `monitor goto`'s answer (not a stop reply), kept alive since this time.
     var monitorWaiting = false
     var lastKeepalive: UInt64 = 0
+    /// When the connection was last looked at for gdb's end during a replay.
+    var lastPeerCheck: UInt64 = 0
     /// The return of the last event's call (a shim channel call's return is no event's), and the
     /// next event then.
     var eventReturn = 0
@@ -225,7 +227,7 @@ public final class GDBServer: GuestDebugger {
     // MARK: - Pauses
 
     public func paused(_ why: DebugPause, machine: GuestMachine) -> DebugResume {
-        if quit { return .abort }
+        if quit || gdbGone() { return .abort }
         let pc = machine.programCounter() ?? 0
         switch why {
         case .returned, .stepped(returned: true):

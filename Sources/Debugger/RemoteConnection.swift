@@ -94,16 +94,26 @@ public final class RemoteConnection {
     /// While the program runs: whether gdb asked it to stop (Ctrl-C, a lone 0x03), without
     /// waiting. Anything else gdb sent stays for `receive`.
     public func interruptRequested() -> Bool {
-        var p = pollfd(fd: input, events: Int16(POLLIN), revents: 0)
-        if poll(&p, 1, 0) == 1, p.revents & Int16(POLLIN) != 0 {
-            var chunk = [UInt8](repeating: 0, count: 4096)
-            let n = chunk.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
-            if n > 0 { buffer = Array(buffer[position...]) + chunk[0..<n] } else { buffer = Array(buffer[position...]) }
-            position = 0
-        }
+        _ = readAvailable()
         guard let i = buffer[position...].firstIndex(of: 0x03) else { return false }
         buffer.remove(at: i)
         return true
+    }
+
+    /// Whether gdb has gone (its end closed), looked at now and then while a long replay runs
+    /// without it; what it sent meanwhile is kept for `receive`.
+    public func peerGone() -> Bool { !readAvailable() }
+
+    /// Reads what has arrived without waiting; false at the end of the input (or an error).
+    private func readAvailable() -> Bool {
+        var p = pollfd(fd: input, events: Int16(POLLIN), revents: 0)
+        guard poll(&p, 1, 0) == 1 else { return true }
+        guard p.revents & Int16(POLLIN) != 0 else { return p.revents & Int16(POLLHUP | POLLERR) == 0 }
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        let n = chunk.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+        buffer = Array(buffer[position...]) + chunk[0..<max(n, 0)]
+        position = 0
+        return n > 0
     }
 
     /// Bytes received and not yet read (what a checkpoint taking over the connection must get).

@@ -143,15 +143,15 @@ extension GuestMachine {
         return ProgramRegisters(regs: r, sregs: sregs, xsave: xsave)
     }
 
-    /// The instruction, in the program's view, that a call which returned to `rip` was made by:
-    /// its `syscall` (0f 05) at rip - 2, or the start of a rewritten site (a step there runs the
-    /// displaced instructions and the call as one). nil when the bytes before are something
-    /// else. The caller knows the return was a plain one (no signal handler entered, no new
-    /// program, no sigreturn).
-    public func callInstruction(returningTo rip: UInt64) -> UInt64? {
-        if let start = rewriter?.siteStart(endingAt: rip) { return start }
+    /// Where the program arrives last before a call that returned to `rip`: its `syscall` (0f 05)
+    /// at rip - 2, or, at a rewritten site (whose `syscall` runs in a trampoline, where no
+    /// breakpoint is met), the site's start, a few steps before the return. nil when the bytes
+    /// before are something else. The caller knows the return was a plain one (no signal
+    /// handler entered, no new program, no sigreturn).
+    public func callInstruction(returningTo rip: UInt64) -> (address: UInt64, rewritten: Bool)? {
+        if let start = rewriter?.siteStart(endingAt: rip) { return (start, true) }
         guard rip >= 2, programBytes(at: rip - 2, count: 2) == [0x0f, 0x05] else { return nil }
-        return rip - 2
+        return (rip - 2, false)
     }
 
     /// Guest memory as the program's code and data hold it: our int3s and the rewritten syscall

@@ -445,3 +445,39 @@ extension GDBTests {
         assertOneLine(try revenant(["gdb", "m.rvt", "--pid", "4"]), 1, containing: ["--pid 4: no such process"])
     }
 }
+
+extension GDBTests {
+    /// reverse-stepi at a syscall return lands on the instruction that made the call, reached as
+    /// the arrival there after the return before (no single steps through the stretch before
+    /// it), and stepi goes forward to the same return again.
+    func testReverseStepiAtAReturnLandsOnTheCall() throws {
+        _ = try recordDebuggee()
+        // With the call's site rewritten (the default), and with every syscall in place.
+        let trap = try revenant([
+            "record", "-o", "trap.rvt", "--shims", "none", "--syscall-path", "trap", "--", "./debuggee",
+        ])
+        XCTAssertEqual(trap.status, 0, trap.stderr)
+        for trace in ["d.rvt", "trap.rvt"] { try reverseStepiAtAReturn(trace) }
+    }
+
+    func reverseStepiAtAReturn(_ trace: String) throws {
+        let out = try gdb(
+            [
+                "catch syscall write", "continue", "monitor where", "reverse-stepi", "monitor where", "x/i $pc",
+                "stepi",
+                "monitor where",
+            ], trace: trace)
+        let machine = out.split(separator: "\n").filter { $0.hasPrefix("machine: ") }.map {
+            String($0.dropFirst(9).prefix { $0 != "(" })
+        }
+        XCTAssertEqual(machine.count, 3, out)
+        guard machine.count == 3, let r = Int(machine[0].split(separator: " ")[1]) else { return }
+        XCTAssertEqual(machine[0], "return \(r) ", out)
+        // The arrival at the `syscall` after the return before, or at a rewritten site's start
+        // and a step or two from there (the trampoline's instructions are shown as the site's).
+        XCTAssertTrue(machine[1].hasPrefix("return \(r - 1) > 0x"), out)
+        XCTAssertTrue(machine[1].hasSuffix("#1 ") || machine[1].hasSuffix("#1 > 1 step "), out)
+        XCTAssertEqual(machine[2], machine[0], out)
+        XCTAssertTrue(out.contains(">:\tsyscall"), out)
+    }
+}
