@@ -91,10 +91,16 @@ public final class ReplayCheckpoints {
         // In half returns: a stop inside an interval stands half a return past the interval's
         // start, so that a recent stop and the copy at its return are not a gap of nothing (the
         // first to go); reverse-stepi from the stop starts at that return.
-        let at = entries.map { 2 * $0.position.returns + ($0.position.path.isEmpty ? 0 : 1) }
+        // The newest few are kept whole: going back stop by stop resumes them in turn.
+        let at = entries.dropLast(ReplayCheckpoints.keptWhole).map {
+            2 * $0.position.returns + ($0.position.path.isEmpty ? 0 : 1)
+        }
         guard let i = ReplayCheckpoints.thinning(at) else { return }
         end(entries.remove(at: i))
     }
+
+    /// The newest copies never thinned: the last three stops and the returns they follow.
+    static let keptWhole = 5
 
     /// Which of copies at these returns (in order) to end; nil with two or fewer.
     public static func thinning(_ returns: [Int]) -> Int? {

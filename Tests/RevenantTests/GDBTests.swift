@@ -15,17 +15,28 @@ final class GDBTests: ScratchTestCase {
         return rec.stdout
     }
 
-    /// gdb -batch on the trace with these commands; what it printed (stdout and stderr, the
-    /// lines about reading files from the target left out).
-    func gdb(_ commands: [String], trace: String = "d.rvt") throws -> String {
+    /// The debuggee recorded, the trace moved to moved/copy.rvt and the program removed: what
+    /// ran is only in the trace.
+    func recordDebuggeeThenMoveIt() throws {
+        _ = try recordDebuggee()
+        try FileManager.default.createDirectory(
+            at: base.appendingPathComponent("moved"), withIntermediateDirectories: true)
+        try FileManager.default.moveItem(
+            at: base.appendingPathComponent("d.rvt"), to: base.appendingPathComponent("moved/copy.rvt"))
+        try FileManager.default.removeItem(at: base.appendingPathComponent("debuggee"))
+    }
+
+    /// gdb -batch on the trace with these commands (`setup` before it connects); what it printed
+    /// (stdout and stderr, the lines about reading files from the target left out).
+    func gdb(_ commands: [String], trace: String = "d.rvt", setup: [String] = []) throws -> String {
         let gdb = "/usr/bin/gdb"
         guard FileManager.default.isExecutableFile(atPath: gdb) else {
             throw TestSetupError("gdb is not installed (make deps installs it)")
         }
         let target = "target remote | \(try revenantBinary().path) gdb \(trace)"
         let args =
-            ["60", gdb, "-batch", "-nx", "-ex", "set pagination off", "-ex", "set confirm off", "-ex", target]
-            + commands.flatMap { ["-ex", $0] }
+            ["60", gdb, "-batch", "-nx", "-ex", "set pagination off", "-ex", "set confirm off"]
+            + (setup + [target] + commands).flatMap { ["-ex", $0] }
         // A server that hangs is a failure within a minute, not the harness's three.
         let r = try run("/usr/bin/timeout", args)
         return (r.stdout + r.stderr).split(separator: "\n", omittingEmptySubsequences: false)
@@ -176,12 +187,7 @@ final class GDBTests: ScratchTestCase {
     /// gdb reads the program and its libraries from the trace: the recorded binary gone, and the
     /// trace moved elsewhere, the symbols and source lines are still there.
     func testTheTraceServesTheBinaries() throws {
-        _ = try recordDebuggee()
-        try FileManager.default.createDirectory(
-            at: base.appendingPathComponent("moved"), withIntermediateDirectories: true)
-        try FileManager.default.moveItem(
-            at: base.appendingPathComponent("d.rvt"), to: base.appendingPathComponent("moved/copy.rvt"))
-        try FileManager.default.removeItem(at: base.appendingPathComponent("debuggee"))
+        try recordDebuggeeThenMoveIt()
         let out = try gdb(["break square", "continue", "bt", "info sharedlibrary"], trace: "moved/copy.rvt")
         XCTAssertTrue(out.contains("#0  square (i=0) at "), out)
         XCTAssertTrue(out.contains("target:/lib/x86_64-linux-gnu/libc.so.6"), out)
@@ -375,25 +381,11 @@ extension GDBTests {
     /// --sysroot DIR: the files the run mapped written under DIR (a new or empty one), which gdb
     /// reads with `set sysroot` from a copy of the trace elsewhere, the program gone.
     func testSysroot() throws {
-        _ = try recordDebuggee()
-        try FileManager.default.createDirectory(
-            at: base.appendingPathComponent("moved"), withIntermediateDirectories: true)
-        try FileManager.default.moveItem(
-            at: base.appendingPathComponent("d.rvt"), to: base.appendingPathComponent("moved/copy.rvt"))
-        try FileManager.default.removeItem(at: base.appendingPathComponent("debuggee"))
+        try recordDebuggeeThenMoveIt()
         let root = base.appendingPathComponent("root").path
-        let gdb = "/usr/bin/gdb"
-        guard FileManager.default.isExecutableFile(atPath: gdb) else {
-            throw TestSetupError("gdb is not installed (make deps installs it)")
-        }
-        let r = try run(
-            "/usr/bin/timeout",
-            [
-                "60", gdb, "-batch", "-nx", "-ex", "set sysroot \(root)",
-                "-ex", "target remote | \(try revenantBinary().path) gdb moved/copy.rvt --sysroot \(root)",
-                "-ex", "break square", "-ex", "continue", "-ex", "bt", "-ex", "info sharedlibrary",
-            ])
-        let out = r.stdout + r.stderr
+        let out = try gdb(
+            ["break square", "continue", "bt", "info sharedlibrary"], trace: "moved/copy.rvt --sysroot \(root)",
+            setup: ["set sysroot \(root)"])
         XCTAssertTrue(out.contains("#0  square (i=0) at "), out)
         XCTAssertTrue(out.contains("Yes         \(root)/lib/x86_64-linux-gnu/libc.so.6"), out)
         XCTAssertFalse(out.contains("target:"), out)
