@@ -473,3 +473,30 @@ extension GDBTests {
         XCTAssertTrue(out.contains(">:\tsyscall"), out)
     }
 }
+
+extension GDBTests {
+    /// gdb killed while the server runs a long single-step search (a reverse watch through a
+    /// stretch of ~100k instructions, several seconds): the server and its checkpoints end
+    /// within a second or so, not when the search would have ended.
+    func testTheServerEndsWhenGdbIsGone() throws {
+        try recordTicks("gone.rvt", rounds: 2, work: 2_000_000)
+        let gdb = "/usr/bin/gdb"
+        guard FileManager.default.isExecutableFile(atPath: gdb) else {
+            throw TestSetupError("gdb is not installed (make deps installs it)")
+        }
+        let target = "target remote | \(try revenantBinary().path) gdb gone.rvt --at end"
+        _ = try run(
+            "/usr/bin/timeout",
+            ["2", gdb, "-batch", "-nx", "-ex", target, "-ex", "watch sink", "-ex", "reverse-continue"])
+        var left = -1
+        for _ in 0..<40 {
+            left =
+                Int(
+                    try run("/usr/bin/pgrep", ["-fc", "gdb gone.rvt --at end"]).stdout.trimmingCharacters(
+                        in: .whitespacesAndNewlines)) ?? -1
+            if left == 0 { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        XCTAssertEqual(left, 0, "revenant gdb processes still running 4 s after gdb ended")
+    }
+}
