@@ -488,7 +488,7 @@ extension GDBTests {
         // gdb's output (and the server's, which shares it) to /dev/null: the shell returns when
         // gdb is killed, whatever the server does then.
         let command =
-            "timeout 2 \(gdb) -batch -nx -ex '\(target)' -ex 'watch sink' -ex reverse-continue >/dev/null 2>&1"
+            "timeout -s KILL 2 \(gdb) -batch -nx -ex '\(target)' -ex 'watch sink' -ex reverse-continue >/dev/null 2>&1"
         _ = try run("/bin/sh", ["-c", command])
         var left = -1
         for _ in 0..<40 {
