@@ -485,11 +485,19 @@ extension GDBTests {
             throw TestSetupError("gdb is not installed (make deps installs it)")
         }
         let target = "target remote | \(try revenantBinary().path) gdb gone.rvt --at end"
-        // gdb's output (and the server's, which shares it) to /dev/null: the shell returns when
-        // gdb is killed, whatever the server does then.
+        // Nothing shared with the harness: the wait ends when gdb is killed, whatever the server
+        // does then.
         let command =
             "timeout -s KILL 2 \(gdb) -batch -nx -ex '\(target)' -ex 'watch sink' -ex reverse-continue >/dev/null 2>&1"
-        _ = try run("/bin/sh", ["-c", command])
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = ["-c", command]
+        shell.currentDirectoryURL = base
+        shell.standardInput = FileHandle.nullDevice
+        shell.standardOutput = FileHandle.nullDevice
+        shell.standardError = FileHandle.nullDevice
+        try shell.run()
+        shell.waitUntilExit()
         var left = -1
         for _ in 0..<40 {
             left =
