@@ -485,19 +485,18 @@ extension GDBTests {
             throw TestSetupError("gdb is not installed (make deps installs it)")
         }
         let target = "target remote | \(try revenantBinary().path) gdb gone.rvt --at end"
-        // Nothing shared with the harness: the wait ends when gdb is killed, whatever the server
-        // does then.
-        let command =
-            "timeout -s KILL 2 \(gdb) -batch -nx -ex '\(target)' -ex 'watch sink' -ex reverse-continue >/dev/null 2>&1"
-        let shell = Process()
-        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
-        shell.arguments = ["-c", command]
-        shell.currentDirectoryURL = base
-        shell.standardInput = FileHandle.nullDevice
-        shell.standardOutput = FileHandle.nullDevice
-        shell.standardError = FileHandle.nullDevice
-        try shell.run()
-        shell.waitUntilExit()
+        // gdb alone killed (SIGKILL: it waits out SIGTERM while the target runs), two seconds in.
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: gdb)
+        client.arguments = ["-batch", "-nx", "-ex", target, "-ex", "watch sink", "-ex", "reverse-continue"]
+        client.currentDirectoryURL = base
+        client.standardInput = FileHandle.nullDevice
+        client.standardOutput = FileHandle.nullDevice
+        client.standardError = FileHandle.nullDevice
+        try client.run()
+        Thread.sleep(forTimeInterval: 2)
+        kill(client.processIdentifier, SIGKILL)
+        client.waitUntilExit()
         var left = -1
         for _ in 0..<40 {
             left =
