@@ -15,7 +15,7 @@ extension GDBServer {
     /// The plan that goes there.
     func plan(_ goto: Goto, viaMonitor: Bool = false) -> Plan {
         let far = ReplayPosition(returns: Int.max)
-        let reply = "T05thread:\(tid);"
+        let reply = stepReply
         switch goto {
         case .start:
             let reply = viaMonitor ? begin : reply
@@ -92,7 +92,7 @@ extension GDBServer {
             let here = ReplayPosition(returns: position.returns, path: inside)
             if !atEnd, nextEvent == e + 1, position.returns == eventReturn, position.leads(to: here) {
                 return startNavigation(
-                    Plan(target: here, purpose: .report("T05thread:\(tid);"), viaMonitor: true), machine: machine)
+                    Plan(target: here, purpose: .report(stepReply), viaMonitor: true), machine: machine)
             }
             return goBack(plan)
         }

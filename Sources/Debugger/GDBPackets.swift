@@ -139,7 +139,7 @@ extension GDBServer {
 
     /// The plan that goes one instruction back from `p`; nil at the program's start.
     func reverseStep(from p: ReplayPosition) -> Plan? {
-        if let back = p.stepBack() { return Plan(target: back, purpose: .report("T05thread:\(tid);")) }
+        if let back = p.stepBack() { return Plan(target: back, purpose: .report(stepReply)) }
         let start = startPosition
         guard p != start, start.leads(to: p) else { return nil }
         // At a plain return (not the first of the program's), the instruction before is the

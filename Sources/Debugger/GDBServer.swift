@@ -155,7 +155,7 @@ public final class GDBServer: GuestDebugger {
         // Checkpoints that take over end up children of this process, which waits for them.
         _ = chost_become_subreaper()
         defer { checkpoints.endAll() }
-        var plan = firstPlan ?? Plan(target: nil, purpose: .report("T05thread:\(tid);"))
+        var plan = firstPlan ?? Plan(target: nil, purpose: .report(stepReply))
         while !quit {
             // The guest's memory sits at a fixed address: the last replay's goes first.
             session = nil
@@ -442,26 +442,13 @@ public final class GDBServer: GuestDebugger {
         for a in ownBreakpoints { session?.machine.removeBreakpoint(at: a) }
         ownBreakpoints = []
         switch nav.plan.purpose {
-        case .report(let reply):
-            navigation = nil
-            let resume = stop(reply)
-            // A stop at the end of the run: whatever gdb says, the run ends.
-            if position.path.last == .end, resume != .abort { return .proceed }
-            return resume
+        case .report(let reply), .afterEvent(_, _, let reply), .runEnd(let reply):
+            return stopThere(reply)
         case .callBefore:
-            navigation = nil
-            let resume = stop(stepReply)
-            // A stop at the end of the run: whatever gdb says, the run ends.
-            if position.path.last == .end, resume != .abort { return .proceed }
-            return resume
+            return stopThere(stepReply)
         case .lastHitBefore:
             noteWatched(&nav, machine)
             return goBack(lastHitPlan(nav))
-        case .afterEvent(_, _, let reply), .runEnd(let reply):
-            navigation = nil
-            let resume = stop(reply)
-            if position.path.last == .end, resume != .abort { return .proceed }
-            return resume
         case .stepBefore, .lastChangeIn, .firstChange:
             // Single steps from here, and then a replay back to a point among them: a checkpoint
             // here makes that one cheap.
@@ -475,6 +462,15 @@ public final class GDBServer: GuestDebugger {
         }
         navigation = nav
         return .step
+    }
+
+    /// The navigation ends with a stop gdb is told of.
+    private func stopThere(_ reply: String) -> DebugResume {
+        navigation = nil
+        let resume = stop(reply)
+        // A stop at the end of the run: whatever gdb says, the run ends.
+        if position.path.last == .end, resume != .abort { return .proceed }
+        return resume
     }
 
     /// A navigation that cannot reach its target (a bug, or a trace that replays otherwise than
@@ -492,7 +488,7 @@ public final class GDBServer: GuestDebugger {
         return arrived(machine)
     }
 
-    /// The stop reply after a step.
+    /// The plain stop reply: after a step, or at a position gone to.
     var stepReply: String { "T05thread:\(tid);" }
 
     /// The stop reply at the start of the recording (gdb: "No more reverse-execution history").

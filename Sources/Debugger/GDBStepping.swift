@@ -96,7 +96,7 @@ extension GDBServer {
             // At a fault the program stands at the faulting instruction: one step before the end.
             let back = st.steps - (fault ? 2 : 1)
             guard back >= 0 else { return reverseStep(from: from) ?? Plan(target: from, purpose: .report(begin)) }
-            return Plan(target: from.adding(steps: back), purpose: .report("T05thread:\(tid);"))
+            return Plan(target: from.adding(steps: back), purpose: .report(stepReply))
         case .lastChangeIn(let goal):
             // The writing instruction is one step before the change; a hit at the goal itself is
             // not before it, unless the goal is a return (then the hit is that return).

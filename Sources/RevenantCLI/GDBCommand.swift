@@ -73,9 +73,8 @@ struct GDBCommand: ParsableCommand {
         case 0 where position.inside.isEmpty: return program.map { .afterEvent($0) } ?? .start
         case let n?:
             if let program, n - 1 < program {
-                throw CLIError(
-                    "\(position) is before the program gdb shows started (\(program < 0 ? "the process's start" : "its execve, event \(program)"))",
-                    code: 1)
+                let start = program < 0 ? "the process's start" : "its execve, event \(program)"
+                throw CLIError("\(position) is before the program gdb shows started (\(start))", code: 1)
             }
             return .afterEvent(n - 1, inside: inside)
         }

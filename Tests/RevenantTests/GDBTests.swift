@@ -50,7 +50,12 @@ final class GDBTests: ScratchTestCase {
         try requireKVM()
         let source = packageRootDirectory().appendingPathComponent("Bench/ticks.c").path
         XCTAssertEqual(try run("/usr/bin/gcc", ["-g", "-O1", "-o", "ticks", source]).status, 0)
-        let rec = try revenant(["record", "-o", trace, "--shims", "none", "--", "./ticks", "\(rounds)", "\(work)"])
+        try recordWithoutShims(trace, ["./ticks", "\(rounds)", "\(work)"])
+    }
+
+    /// `command` recorded into `trace` without shims (`options` before it); it must exit 0.
+    func recordWithoutShims(_ trace: String, _ command: [String], options: [String] = []) throws {
+        let rec = try revenant(["record", "-o", trace, "--shims", "none"] + options + ["--"] + command)
         XCTAssertEqual(rec.status, 0, rec.stderr)
     }
 
@@ -402,10 +407,7 @@ extension GDBTests {
     /// with `PID/` in front; and a first process that execs (`sh -c 'exec ...'`) shown the same way.
     func testAChildProcessAndAnExecedProgram() throws {
         _ = try recordDebuggee()
-        let rec = try revenant([
-            "record", "-o", "m.rvt", "--shims", "none", "--", "/bin/sh", "-c", "./debuggee; echo done",
-        ])
-        XCTAssertEqual(rec.status, 0, rec.stderr)
+        try recordWithoutShims("m.rvt", ["/bin/sh", "-c", "./debuggee; echo done"])
         let info = try revenant(["info", "m.rvt"]).stdout
         guard let line = info.split(separator: "\n").first(where: { $0.hasPrefix("processes:") }),
             let child = line.split(separator: ";").last?.split(separator: " ").first.map(String.init)
@@ -430,8 +432,7 @@ extension GDBTests {
         let there = try gdb(["bt 2", "print total"], trace: "m.rvt --at \(at)")
         XCTAssertTrue(there.contains("__GI___libc_write (fd=1, "), there)
         XCTAssertEqual(printed(there), ["30"], there)
-        let exec = try revenant(["record", "-o", "e.rvt", "--shims", "none", "--", "/bin/sh", "-c", "exec ./debuggee"])
-        XCTAssertEqual(exec.status, 0, exec.stderr)
+        try recordWithoutShims("e.rvt", ["/bin/sh", "-c", "exec ./debuggee"])
         let e = try gdb(["break square", "continue", "bt"], trace: "e.rvt")
         XCTAssertTrue(e.contains(" in main (argc=1, "), e)
         assertOneLine(try revenant(["gdb", "m.rvt", "--pid", "4"]), 1, containing: ["--pid 4: no such process"])
@@ -445,10 +446,7 @@ extension GDBTests {
     func testReverseStepiAtAReturnLandsOnTheCall() throws {
         _ = try recordDebuggee()
         // With the call's site rewritten (the default), and with every syscall in place.
-        let trap = try revenant([
-            "record", "-o", "trap.rvt", "--shims", "none", "--syscall-path", "trap", "--", "./debuggee",
-        ])
-        XCTAssertEqual(trap.status, 0, trap.stderr)
+        try recordWithoutShims("trap.rvt", ["./debuggee"], options: ["--syscall-path", "trap"])
         for trace in ["d.rvt", "trap.rvt"] { try reverseStepiAtAReturn(trace) }
     }
 
