@@ -10,6 +10,7 @@ import PackageDescription
 //               Replay → Machine, Personality, Trace (recorder and replayer)
 //               Regen → Replay, Trace, GRDB (the channel's records decoded into index.sqlite)
 //               SQLReplay → Regen, CSQLReplay (the query log re-executed: time travel, SQL predicates)
+//               Replicas → RevenantKit, Replay (run --replicas: supervisor, primary, live backups)
 let package = Package(
     name: "Revenant",
     products: [
@@ -73,10 +74,14 @@ let package = Package(
                 "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace",
                 "Regen", "SQLReplay", "PerlReplay", "GuestMemory", "Debugger",
             ]),
+        // `run --replicas`: a supervisor, a primary that records, backups that replay its log live.
+        .target(
+            name: "Replicas",
+            dependencies: ["RevenantKit", "Replay", "Machine", "Personality", "Trace", "LinuxABI", "GuestMemory", "CHost"]),
         .executableTarget(
             name: "RevenantCLI",
             dependencies: [
-                "RevenantKit",
+                "RevenantKit", "Replicas",
                 "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace", "Regen", "SQLReplay", "PerlReplay",
                 "FileHistory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -98,7 +103,7 @@ let package = Package(
             dependencies: [
                 "LinuxABI", "GuestMemory", "Personality", "Machine",
                 "Trace", "Replay", "Regen", "SQLReplay", "PerlReplay",
-                "CHost", "CGuestStub", "RevenantKit", "Debugger", "FileHistory",
+                "CHost", "CGuestStub", "RevenantKit", "Debugger", "FileHistory", "Replicas",
             ]),
     ]
 )

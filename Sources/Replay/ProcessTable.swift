@@ -14,6 +14,9 @@ public struct ProcessTable {
     }
 
     public let processes: [Process]
+    /// How many processes a run may have at once by default (`run --max-processes`), and a
+    /// replay that follows a recording still being written (its streams are not all there yet).
+    public static let defaultLimit = 256
 
     public init(_ dir: TraceDirectory, firstPID: Int32) throws(TraceError) {
         var all = [Process(stream: 0, pid: firstPID, parent: nil, parentStream: nil)]
@@ -26,9 +29,11 @@ public struct ProcessTable {
     }
 
     /// Child stream `n` opened: the process its first event names, and the reader past it.
-    static func open(stream n: Int, in dir: TraceDirectory) throws(TraceError) -> (ProcessEvent, EventReader) {
-        var reader = try EventReader(path: dir.eventsPath(stream: n))
-        guard let e = try reader.next(), e.kind == EventKind.process.rawValue,
+    static func open(
+        stream n: Int, in dir: TraceDirectory, following follow: Follow? = nil
+    ) throws(TraceError) -> (ProcessEvent, EventReader) {
+        var reader = try EventReader.open(dir.eventsPath(stream: n), following: follow)
+        guard let e = try reader.next(following: follow), e.kind == EventKind.process.rawValue,
             let p = try? ProcessEvent.decode(e.payload)
         else { throw .corruptEvent(index: 0, why: "events.\(n) does not start with its process") }
         return (p, reader)

@@ -17,6 +17,8 @@ public final class ReplaySession {
     /// Following children: called in a child process's VMM as its replay ends, before the VMM
     /// does; what it returns is how it ended (regen writes the child's index here).
     public var onChildEnd: ((Outcome) -> Outcome)?
+    /// A backup of `run --replicas`: what runs the guest instead of the replayer alone.
+    public var wrapKernel: ((GuestKernel) -> GuestKernel)?
 
     /// How a replay ended, for the caller to report.
     public enum Outcome {
@@ -36,10 +38,12 @@ public final class ReplaySession {
     /// replayed up to the fork that made it, in the same VMM, without their output).
     public init(
         path: String, quiet: Bool, ignoreCPU: Bool, mailbox: Bool = true, followChildren: Bool = false,
-        onlyProcess: Int32? = nil, diagnostic: @escaping (String) -> Void
+        onlyProcess: Int32? = nil, follow: Follow? = nil, diagnostic: @escaping (String) -> Void
     ) throws(ReplaySetupError) {
         let (dir, header): (TraceDirectory, TraceHeader)
-        do { (dir, header) = try TraceDirectory.open(path) } catch { throw ReplaySetupError(error.description) }
+        do { (dir, header) = try TraceDirectory.open(path, following: follow) } catch {
+            throw ReplaySetupError(error.description)
+        }
         guard let process = header.process, let files = header.files else {
             throw ReplaySetupError("\(path): the header lacks the process state (a trace from an older revenant?)")
         }
@@ -115,6 +119,7 @@ public final class ReplaySession {
             throw ReplaySetupError("\(error)")
         }
         replayer.describeRIP = { rip in machine.describe(rip: rip) }
+        replayer.follow = follow
         if let onlyProcess, onlyProcess != process.pid {
             let table: ProcessTable
             do { table = try ProcessTable(dir, firstPID: process.pid) } catch {
@@ -131,8 +136,10 @@ public final class ReplaySession {
         }
         if followChildren {
             replayer.followChildren = true
-            // Every process at once at most: the first, and one per child stream.
-            _ = chost_processes_init(UInt32(clamping: dir.childStreams.count + 1))
+            // Every process at once at most: the first, and one per child stream (following a
+            // recording, the streams to come are not there yet: as many as `run` allows).
+            let streams = follow == nil ? dir.childStreams.count + 1 : ProcessTable.defaultLimit
+            _ = chost_processes_init(UInt32(clamping: streams))
             if !quiet {
                 do { replayer.order = try ProcessOrder() } catch { throw ReplaySetupError("\(error)") }
             }
@@ -208,7 +215,9 @@ public final class ReplaySession {
     private func ownRun() -> Outcome {
         let t0 = chost_monotonic_ns()
         let termination: Termination
-        do { termination = try machine.run(kernel: replayer) } catch { return .traceFailed("\(error)") }
+        do { termination = try machine.run(kernel: wrapKernel?(replayer) ?? replayer) } catch {
+            return .traceFailed("\(error)")
+        }
         let elapsed = chost_monotonic_ns() - t0
         if replayer.abandoned { return .diverged("stopped: another process's replay failed") }
         if replayer.stopped { return .stopped(atEvent: replayer.index) }

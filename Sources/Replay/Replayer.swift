@@ -56,6 +56,9 @@ public final class Replayer: GuestKernel {
     /// what it wanted (`when --first`) need not replay the rest.
     public var stopRequested = false
     public private(set) var stopped = false
+    /// `replay --follow` and the replicas' backups: the trace is still being written; at the end
+    /// of what is there, wait for more while its recorder lives.
+    public var follow: Follow?
 
     /// Revenant's own stdout and stderr, written as the recording's were (nil when quiet).
     private let console: ConsoleOutput?
@@ -130,7 +133,7 @@ public final class Replayer: GuestKernel {
         do {
             // The log's next event; nil when it has ended (the recording was cut short).
             func next() throws(TraceError) -> Event? {
-                guard let e = try reader.next() else {
+                guard let e = try reader.next(following: follow) else {
                     endedEarly = true
                     return nil
                 }
@@ -449,7 +452,7 @@ public final class Replayer: GuestKernel {
         recent = []
         do {
             let start: ProcessEvent
-            (start, reader) = try ProcessTable.open(stream: child, in: trace)
+            (start, reader) = try ProcessTable.open(stream: child, in: trace, following: follow)
             guard start.pid == recorded, start.parentStream == parentStream else {
                 traceError = .corruptEvent(
                     index: 0,
@@ -487,7 +490,7 @@ public final class Replayer: GuestKernel {
 
     /// After the run: the end event's recorded status, if the log has one.
     public func readEnd() -> (status: Int32, nanoseconds: UInt64)? {
-        while let e = try? reader.next() {
+        while let e = try? reader.next(following: follow) {
             if e.kind == EventKind.end.rawValue, let end = EndEvent.decode(e.payload) {
                 return (end.status, end.nanoseconds)
             }

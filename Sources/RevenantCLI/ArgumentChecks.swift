@@ -27,7 +27,13 @@ extension Record {
 }
 
 extension Replay {
-    func validate() throws { try requirePath(trace, "TRACE") }
+    func validate() throws {
+        try requirePath(trace, "TRACE")
+        if followTimeout != nil && !follow { throw ValidationError("--follow-timeout needs --follow") }
+        if let t = followTimeout, !(0...86400).contains(t) {
+            throw ValidationError("--follow-timeout: 0 to 86400 seconds")
+        }
+    }
 }
 
 extension PerlCommand {

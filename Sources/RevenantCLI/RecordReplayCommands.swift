@@ -5,6 +5,7 @@ import LinuxABI
 import Machine
 import Personality
 import Replay
+import Replicas
 import Trace
 import RevenantKit
 
@@ -37,6 +38,7 @@ struct Record: ParsableCommand {
     @Flag(help: "Debugging aid: keep the shims' live channel in the trace (channel.live) instead of discarding it.")
     var keepChannel = false
     @OptionGroup var options: SandboxOptions
+    @OptionGroup(title: "Replicas") var replicaOptions: ReplicaOptions
     @Argument(
         parsing: .captureForPassthrough,
         help: ArgumentHelp("The program and its arguments (after --).", valueName: "PROGRAM"))
@@ -47,6 +49,14 @@ struct Record: ParsableCommand {
             command, verb: "record", usage: "revenant record -o TRACE [options] -- PROGRAM [ARGS...]",
             helpFor: Record.self)
         let selection = try ShimSelection(shims)
+        if let replicas = try replicaOptions.supervisor() {
+            guard !keepChannel else { throw CLIError("--keep-channel does not go with --replicas") }
+            Glibc.exit(
+                ReplicatedRun(
+                    options: replicas, session: options.session, program: program, arguments: arguments,
+                    trace: output, force: force, shims: selection
+                ).run())
+        }
         let session = try GuestSession(
             options: options.session, program: program, arguments: arguments,
             record: .init(path: output, force: force, shims: selection, keepChannel: keepChannel))
@@ -66,6 +76,12 @@ struct Replay: ParsableCommand {
             stream, their output interleaved as recorded; the exit status is the first process's. \
             --pid N replays process N alone (`revenant info` lists the pids): its ancestors up to \
             the fork that made it, without their output, then N, with its output and exit status.
+
+            --follow replays a trace while it is still being recorded: at the end of what is written \
+            so far it waits for more for as long as the recorder runs (it holds a lock on the event \
+            streams), then --follow-timeout seconds more without growth — a trace copied from \
+            another machine by any means is followed as it arrives. The replay is then a live \
+            backup of the recording: the first event it cannot replay is reported (exit 124).
             """
     )
 
@@ -79,12 +95,20 @@ struct Replay: ParsableCommand {
     var verbose = false
     @Option(help: ArgumentHelp("Replay process PID alone (a pid `revenant info` lists).", valueName: "PID"))
     var pid: Int32?
+    @Flag(help: "Follow a trace that is still being recorded, waiting at its end for more.")
+    var follow = false
+    @Option(
+        help: ArgumentHelp(
+            "With --follow: how long to wait for more once no recorder holds the trace (default 10).",
+            valueName: "SECONDS"))
+    var followTimeout: Double?
 
     func run() throws {
         let session: ReplaySession
         do {
             session = try ReplaySession(
                 path: trace, quiet: quiet, ignoreCPU: ignoreCPU, followChildren: pid == nil, onlyProcess: pid,
+                follow: follow ? Follow(timeout: followTimeout ?? 10) : nil,
                 diagnostic: { FileHandleStderr.write("revenant: \($0)\n") })
         } catch { throw CLIError(error.description) }
         switch session.run() {

@@ -6,6 +6,7 @@ import LinuxABI
 import Machine
 import Personality
 import Replay
+import Replicas
 import RevenantKit
 import Trace
 
@@ -44,10 +45,10 @@ struct SandboxOptions: ParsableArguments {
     @Option(
         name: .customLong("max-processes"),
         help: ArgumentHelp(
-            "How many processes the guest may have at once, the first included (default 256); "
+            "How many processes the guest may have at once, the first included (default \(ProcessTable.defaultLimit)); "
                 + "a fork past it fails with EAGAIN.",
             valueName: "N"))
-    var maxProcesses = 256
+    var maxProcesses = ProcessTable.defaultLimit
 
     enum SyscallPath: String, ExpressibleByArgument, CaseIterable {
         case fast, trap, exit
@@ -87,6 +88,7 @@ struct Run: ParsableCommand {
     )
 
     @OptionGroup var options: SandboxOptions
+    @OptionGroup(title: "Replicas") var replicaOptions: ReplicaOptions
     @Argument(
         parsing: .captureForPassthrough,
         help: ArgumentHelp("The program and its arguments (after --).", valueName: "PROGRAM"))
@@ -95,6 +97,18 @@ struct Run: ParsableCommand {
     func run() throws {
         let (program, arguments) = try programAndArguments(
             command, verb: "run", usage: "revenant run [options] -- PROGRAM [ARGS...]", helpFor: Run.self)
+        if let replicas = try replicaOptions.supervisor() {
+            // The primary's log, in a scratch folder of its own, removed at the end.
+            guard let scratch = makeScratchFolder("revenant-replicas") else {
+                throw CLIError("cannot create a folder for the replicas' log: \(String(cString: strerror(errno)))")
+            }
+            let status = ReplicatedRun(
+                options: replicas, session: options.session, program: program, arguments: arguments,
+                trace: scratch + "/run.rvt", force: false, shims: try ShimSelection("none")
+            ).run()
+            removeTree(scratch)
+            Glibc.exit(status)
+        }
         let session = try GuestSession(options: options.session, program: program, arguments: arguments)
         let status = try session.run()
         Glibc.exit(status)

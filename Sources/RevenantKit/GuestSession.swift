@@ -36,6 +36,8 @@ public final class GuestSession {
         }
     }
     package let keepChannel: Bool
+    /// `run --replicas`: what runs the guest instead of the recorder alone (the replica's kernel).
+    package var wrapKernel: ((GuestKernel) -> GuestKernel)?
 
     /// What the fast Perl-level replay changes in a run: the recorded program, environment and
     /// working directory, the latter backed by a scratch folder; its own stdio; the channel kept.
@@ -254,7 +256,8 @@ public final class GuestSession {
         _ = chost_processes_init(UInt32(options.maxProcesses))
         let t0 = monotonicNanos()
         let termination: Termination
-        do { termination = try machine.run(kernel: recorder ?? personality) } catch {
+        let kernel: GuestKernel = recorder ?? personality
+        do { termination = try machine.run(kernel: wrapKernel?(kernel) ?? kernel) } catch {
             personality.shutdown()
             if !personality.isForkedChild { removeTree(privateTmp) }
             throw CLIError("\(error)")

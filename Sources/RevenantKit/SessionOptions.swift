@@ -1,3 +1,5 @@
+import Replay
+
 /// What a run's sandbox and machine are (`revenant run` and `record` set them from their options;
 /// the fast Perl replay from the recording).
 public struct SessionOptions {
@@ -18,7 +20,7 @@ public struct SessionOptions {
     /// the mailbox): Docs/machine.md "Trapless syscalls".
     public var rewriteSyscalls = true
     /// The guest's processes alive at once, the first included: a fork past it fails with EAGAIN.
-    public var maxProcesses = 256
+    public var maxProcesses = ProcessTable.defaultLimit
 
     public init() {}
 }

@@ -1,3 +1,4 @@
+import CHost
 import Glibc
 
 /// The `events` file: a preamble, then chunks that each hold a run of events, lz4-compressed and
@@ -18,6 +19,9 @@ public enum EventStreamFormat {
     public static let chunkHeaderSize = 32
     /// Chunks are flushed at this many uncompressed bytes; no chunk may exceed `maxChunk`.
     public static let chunkTarget = 64 << 10
+    /// ... and once their first event is this old (ns), so that a follower is at most this far
+    /// behind a recorder that keeps making calls.
+    public static let chunkDelay: UInt64 = 50_000_000
     public static let maxChunk = 16 << 20
 }
 
@@ -36,6 +40,7 @@ public final class EventWriter {
     private let path: String
     private var buffer: [UInt8] = []
     private var bufferedEvents: UInt32 = 0
+    private var bufferedSince: UInt64 = 0
     public private(set) var eventCount: UInt64 = 0
     public private(set) var bytesWritten: UInt64 = 0
     public private(set) var chunks = 0
@@ -45,6 +50,9 @@ public final class EventWriter {
         self.path = path
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .io(path: path, errno: errno) }
+        // Held while the stream is written, by every process that has it open (a forked child
+        // too): a follower (Follow) waits as long as it is held.
+        _ = flock(fd, LOCK_EX | LOCK_NB)
         var pre = EventStreamFormat.magic
         pre += le(EventStreamFormat.version) + le(UInt32(0))
         try writeAll(pre)
@@ -56,9 +64,14 @@ public final class EventWriter {
         buffer.append(e.kind)
         appendVarint(&buffer, UInt64(e.payload.count))
         buffer += e.payload
+        if bufferedEvents == 0 { bufferedSince = chost_monotonic_ns() }
         bufferedEvents += 1
         eventCount += 1
-        if buffer.count >= EventStreamFormat.chunkTarget { try flush() }
+        if buffer.count >= EventStreamFormat.chunkTarget
+            || chost_monotonic_ns() &- bufferedSince >= EventStreamFormat.chunkDelay
+        {
+            try flush()
+        }
     }
 
     /// Write the buffered events as one chunk.
@@ -95,7 +108,7 @@ public final class EventWriter {
 
 /// Reads the events of an `events` file, chunk by chunk, checking everything it reads.
 public struct EventReader {
-    public let bytes: [UInt8]
+    public private(set) var bytes: [UInt8]
     public let path: String
     private var offset: Int
     private var pending: [Event] = []
@@ -128,6 +141,25 @@ public struct EventReader {
             throw .notATrace(path: path, why: "its preamble's reserved bytes are not zero")
         }
         offset = EventStreamFormat.preambleSize
+    }
+
+    /// Read what was appended to the file since (following a stream being written); whether
+    /// anything was.
+    public mutating func refill() -> Bool {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var grew = false
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(bytes.count)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            bytes += buffer[0..<n]
+            grew = true
+        }
+        if grew { truncatedAt = nil }
+        return grew
     }
 
     /// The next event, nil at the end of the stream (or of its last complete chunk).

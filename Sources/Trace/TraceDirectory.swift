@@ -87,25 +87,31 @@ public struct TraceDirectory {
     }
 
     /// Open an existing trace for reading; a directory that is not a trace gets a clear error.
-    public static func open(_ path: String) throws(TraceError) -> (TraceDirectory, TraceHeader) {
+    public static func open(_ path: String, following follow: Follow? = nil) throws(TraceError) -> (
+        TraceDirectory, TraceHeader
+    ) {
+        // A recorder being followed may not have written its header yet.
+        let dir = TraceDirectory(path: path)
+        if let follow {
+            _ = try follow.wait(for: dir.eventsPath) { () throws(TraceError) -> Bool in
+                access(dir.headerPath, F_OK) == 0
+            }
+        }
         var st = stat()
         guard stat(path, &st) == 0 else { throw .io(path: path, errno: errno) }
         guard (st.st_mode & S_IFMT) == S_IFDIR else { throw .notATrace(path: path, why: "not a directory") }
-        let dir = TraceDirectory(path: path)
         guard access(dir.headerPath, F_OK) == 0 else { throw .notATrace(path: path, why: "it has no header file") }
         return (dir, try TraceHeader.decode(try readRegularFile(dir.headerPath), path: dir.headerPath))
     }
 
     public var looksLikeTrace: Bool { access(headerPath, F_OK) == 0 && access(eventsPath, F_OK) == 0 }
 
+    /// Written whole under another name, then renamed: a follower never reads half a header.
     public func writeHeader(_ h: TraceHeader) throws {
         let bytes = try h.encoded()
-        let fd = Glibc.open(headerPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw TraceError.io(path: headerPath, errno: errno) }
-        defer { close(fd) }
-        guard bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count else {
-            throw TraceError.io(path: headerPath, errno: errno)
-        }
+        let tmp = headerPath + ".partial"
+        if let e = writeWholeFile(tmp, bytes) { throw TraceError.io(path: headerPath, errno: e) }
+        guard rename(tmp, headerPath) == 0 else { throw TraceError.io(path: headerPath, errno: errno) }
     }
 
     /// `record --keep-channel`: store the live channel (written once, at the end of the run).

@@ -23,6 +23,9 @@ static inline int chost_cas_u32(volatile uint32_t *p, uint32_t expected, uint32_
 {
     return __atomic_compare_exchange_n(p, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
+/// The same for a u64 (the replicas' progress counters).
+static inline uint64_t chost_load_u64(const volatile uint64_t *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+static inline void chost_store_u64(volatile uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
 static inline void chost_pause(void) { __builtin_ia32_pause(); }
 /// futex(FUTEX_WAIT) while *p == v, for at most timeout_ns (0: forever). Returns 0 or -errno.
 int chost_futex_wait(volatile uint32_t *p, uint32_t v, uint64_t timeout_ns);

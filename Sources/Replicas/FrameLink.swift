@@ -1,0 +1,54 @@
+import CHost
+import Glibc
+
+/// A replica's end of its pipe to the supervisor: frames are buffered and written together —
+/// when 16 KiB are waiting, when the oldest waited 50 ms, and whenever the replica is about to
+/// wait (the primary for a commit or for its backups, a backup for the log to grow), so that
+/// nobody waits for a frame still in a buffer. The primary also reads its commits here.
+public final class FrameLink {
+    private let frames: Int32
+    private let commits: Int32?
+    private var buffer: [UInt8] = []
+    private var bufferedSince: UInt64 = 0
+    /// The supervisor is gone: the replica has no one to answer to and stops.
+    public private(set) var broken = false
+
+    public init(frames: Int32, commits: Int32?) {
+        self.frames = frames
+        self.commits = commits
+    }
+
+    public func send(_ frame: ReplicaFrame) {
+        if buffer.isEmpty { bufferedSince = chost_monotonic_ns() }
+        buffer += frame.encoded()
+        if buffer.count >= 16 << 10 || chost_monotonic_ns() &- bufferedSince >= 50_000_000 { flush() }
+    }
+
+    public func flush() {
+        guard !buffer.isEmpty, !broken else { return }
+        var done = 0
+        while done < buffer.count {
+            let n = buffer.withUnsafeBytes { write(frames, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                broken = true
+                break
+            }
+            done += n
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// The primary: wait for the supervisor's word on the output just sent; true when a majority
+    /// of replicas produced the same and it may go out.
+    public func awaitCommit() -> Bool {
+        flush()
+        guard let commits, !broken else { return false }
+        var answer: UInt8 = 0
+        while true {
+            let n = read(commits, &answer, 1)
+            if n < 0 && errno == EINTR { continue }
+            return n == 1 && answer == Supervisor.committed
+        }
+    }
+}

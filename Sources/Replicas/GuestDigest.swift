@@ -1,0 +1,69 @@
+import Glibc
+import GuestMemory
+import LinuxABI
+import Trace
+
+/// The digests replicas compare (Docs/replicas.md "What is compared"): computed from the guest
+/// as it is at a call, before the call is served, the same way in the primary and its backups.
+enum GuestDigest {
+    /// A call of the write family: its number, its descriptor and what it writes (the bytes in
+    /// guest memory it names, an offset where it has one); calls that write no buffer (lseek,
+    /// ftruncate, sendfile) by their arguments.
+    static func output(_ req: SyscallRequest, memory: AddressSpace) -> [UInt8] {
+        let hash = SHA256()
+        hash.update(words([req.number, req[0]]))
+        switch req.name {
+        case "write":
+            hashGuest(hash, memory, req[1], req[2])
+        case "pwrite64":
+            hash.update(words([req[3]]))
+            hashGuest(hash, memory, req[1], req[2])
+        case "writev", "pwritev", "pwritev2":
+            if req.name != "writev" { hash.update(words([req[3]])) }
+            for i in 0..<min(req[2], 1024) {
+                guard let base = try? memory.load(UInt64.self, at: req[1] &+ 16 * i),
+                    let length = try? memory.load(UInt64.self, at: req[1] &+ 16 * i &+ 8)
+                else {
+                    hash.update(Array("unreadable iovec".utf8))
+                    break
+                }
+                hashGuest(hash, memory, base, length)
+            }
+        default:
+            hash.update(words((0..<SyscallTable.arity(req.number)).map { req[$0] }))
+        }
+        return hash.finish()
+    }
+
+    /// Every `--compare-every` events: the call (number and the arguments it reads) and the
+    /// contents of the guest's writable private memory, mapping by mapping.
+    static func state(_ req: SyscallRequest, memory: AddressSpace) -> [UInt8] {
+        let hash = SHA256()
+        hash.update(words([req.number] + (0..<SyscallTable.arity(req.number)).map { req[$0] }))
+        for m in memory.mappings where m.prot & PROT_WRITE != 0 && !m.shared {
+            hash.update(words([m.start, m.end]))
+            hashGuest(hash, memory, m.start, m.end - m.start)
+        }
+        return hash.finish()
+    }
+
+    /// Guest bytes [address, address + length), a megabyte at a time, through GuestMemory's
+    /// checks; where they stop being readable, that is hashed too (Linux writes up to there).
+    private static func hashGuest(_ hash: SHA256, _ memory: AddressSpace, _ address: UInt64, _ length: UInt64) {
+        var at = address, left = length
+        while left > 0 {
+            let n = Int(min(left, 1 << 20))
+            guard let p = try? memory.pointer(at, n) else {
+                hash.update(Array("unreadable".utf8) + words([at]))
+                return
+            }
+            hash.update(UnsafeRawBufferPointer(start: p, count: n))
+            at &+= UInt64(n)
+            left -= UInt64(n)
+        }
+    }
+
+    static func words(_ values: [UInt64]) -> [UInt8] {
+        values.flatMap { v in (0..<8).map { UInt8(truncatingIfNeeded: v >> (8 * UInt64($0))) } }
+    }
+}

@@ -1,0 +1,45 @@
+import CHost
+import Glibc
+
+/// A page shared by the supervisor and its replicas (mapped before they are forked): each
+/// replica's progress — the event it is at — which the primary reads to stay at most
+/// `--max-lag` events ahead of its backups, and the supervisor to find a replica that stalls;
+/// and whether the supervisor discarded it (the primary no longer waits for it).
+public final class ReplicaBoard: @unchecked Sendable {
+    public static let maxReplicas = 16
+    private let page: UnsafeMutableRawPointer
+    public let count: Int
+
+    public init(count: Int) {
+        self.count = count
+        let p = mmap(nil, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0)
+        precondition(p != MAP_FAILED, "cannot map the replicas' shared page")
+        page = p!
+    }
+
+    /// Replica r's words, on a cache line each: its progress (u64), its discarded flag (u32), its
+    /// waiting flag (u32).
+    private func progressWord(_ r: Int) -> UnsafeMutablePointer<UInt64> {
+        (page + 64 * r).assumingMemoryBound(to: UInt64.self)
+    }
+    private func discardedWord(_ r: Int) -> UnsafeMutablePointer<UInt32> {
+        (page + 64 * r + 8).assumingMemoryBound(to: UInt32.self)
+    }
+
+    public func progress(_ r: Int) -> UInt64 { chost_load_u64(progressWord(r)) }
+    public func setProgress(_ r: Int, _ event: UInt64) { chost_store_u64(progressWord(r), event) }
+    public func isDiscarded(_ r: Int) -> Bool { chost_load_u32(discardedWord(r)) != 0 }
+    /// The primary is waiting for its backups (a commit, or --max-lag): a backup that does not
+    /// move then is stalling the run.
+    private func waitingWord(_ r: Int) -> UnsafeMutablePointer<UInt32> {
+        (page + 64 * r + 12).assumingMemoryBound(to: UInt32.self)
+    }
+    public func isWaiting(_ r: Int) -> Bool { chost_load_u32(waitingWord(r)) != 0 }
+    public func setWaiting(_ r: Int, _ waiting: Bool) { chost_store_u32(waitingWord(r), waiting ? 1 : 0) }
+    public func discard(_ r: Int) { chost_store_u32(discardedWord(r), 1) }
+
+    /// The event the slowest backup still in the run is at; nil when none is.
+    public func slowestBackup() -> UInt64? {
+        (1..<count).filter { !isDiscarded($0) }.map { progress($0) }.min()
+    }
+}

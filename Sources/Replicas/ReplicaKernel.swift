@@ -1,0 +1,179 @@
+import CHost
+import Glibc
+import GuestMemory
+import LinuxABI
+import Machine
+import Personality
+import Replay
+import Trace
+
+/// What a replica runs instead of its recorder or replayer alone: the same kernel, wrapped so
+/// that at every call it reports its progress, sends the supervisor the points replicas compare
+/// (ReplicaFrame), injects the faults it was told to, and — the primary — stays within
+/// `--max-lag` events of its backups and lets no write to Revenant's stdout or stderr happen
+/// before a majority of replicas made the same one (output commit).
+public final class ReplicaKernel: GuestKernel {
+    public enum Role {
+        case primary(Recorder)
+        case backup(Replayer)
+    }
+    public struct Settings {
+        public var compareEvery: UInt64
+        public var maxLag: UInt64
+        public init(compareEvery: UInt64, maxLag: UInt64) {
+            self.compareEvery = compareEvery
+            self.maxLag = maxLag
+        }
+    }
+
+    private let role: Role
+    private let inner: GuestKernel
+    private let replica: Int
+    private let link: FrameLink
+    private let board: ReplicaBoard
+    private let settings: Settings
+    private var injections: [FaultInjection]
+    private let personality: LinuxPersonality
+    /// The event the next call is (syscalls counted from 0, the shims' channel not counted).
+    public private(set) var event: UInt64 = 0
+    /// The call being served, and the last event an output frame was sent at.
+    private var current: SyscallRequest?
+    private var lastFramed: UInt64?
+
+    public init(
+        role: Role, replica: Int, link: FrameLink, board: ReplicaBoard, settings: Settings,
+        injections: [FaultInjection]
+    ) {
+        self.role = role
+        switch role {
+        case .primary(let r): (inner, personality) = (r, r.personality)
+        case .backup(let r): (inner, personality) = (r, r.personality)
+        }
+        self.replica = replica
+        self.link = link
+        self.board = board
+        self.settings = settings
+        self.injections = injections.filter { $0.replica == replica }
+    }
+
+    public var mayRewriteSyscalls: Bool { inner.mayRewriteSyscalls }
+    public func deliverFault(_ signal: Int32, code: Int32, fault: SignalDelivery.Fault) -> SignalDelivery? {
+        inner.deliverFault(signal, code: code, fault: fault)
+    }
+    public func forked(child: Bool, pid: Int32) -> Int64 { inner.forked(child: child, pid: pid) }
+
+    public func handle(_ req: SyscallRequest) -> SyscallOutcome {
+        // The shims' channel is no event (neither recorded nor replayed).
+        if req.number == ChannelPort.number { return inner.handle(req) }
+        guard !link.broken else { return .halt }
+        defer { event += 1 }
+        board.setProgress(replica, event)
+        current = req
+        for i in injections where i.event == event {
+            switch i.action {
+            case .kill:
+                link.flush()
+                kill(getpid(), SIGKILL)
+            case .stall:
+                link.flush()
+                while true { sleep(3600) }
+            case .flipResult, .flipMemory: break
+            }
+        }
+        let memory = personality.memory
+        if case .primary(let recorder) = role { keepWithinLag(recorder) }
+        if settings.compareEvery > 0, event > 0, event % settings.compareEvery == 0 {
+            send(
+                ReplicaFrame(
+                    kind: .state, event: event, digest: GuestDigest.state(req, memory: memory),
+                    what: "the state (memory and call) at \(req.name)"))
+        }
+        if let fdIndex = SyscallTable.row(req.number)?.output {
+            var frame = ReplicaFrame(
+                kind: .output, event: event, digest: GuestDigest.output(req, memory: memory),
+                what: "\(req.name) to fd \(Int32(truncatingIfNeeded: req[fdIndex]))")
+            if case .primary(let recorder) = role, personality.consoleKind(req[fdIndex]) != 0 {
+                frame.commit = true
+                send(frame)
+                // The backups replay up to this call from what is logged so far.
+                recorder.flush()
+                board.setWaiting(replica, true)
+                defer { board.setWaiting(replica, false) }
+                guard link.awaitCommit() else { return .halt }
+            } else {
+                send(frame)
+            }
+        }
+        var outcome = inner.handle(req)
+        if case .backup(let replayer) = role, let report = replayer.divergence { failed(report) }
+        for i in injections where i.event == event {
+            switch i.action {
+            case .flipResult(let bit):
+                if case .value(let v) = outcome { outcome = .value(v ^ (1 << Int64(bit))) }
+            case .flipMemory(let address, let bit):
+                if let byte = try? memory.load(UInt8.self, at: address) {
+                    try? memory.store(byte ^ UInt8(1 << bit), at: address)
+                }
+            case .kill, .stall: break
+            }
+        }
+        return outcome
+    }
+
+    /// The primary waits while it is more than `--max-lag` events ahead of its slowest backup
+    /// (one the supervisor discarded is not waited for): what it logged so far is flushed for
+    /// them first.
+    private func keepWithinLag(_ recorder: Recorder) {
+        guard settings.maxLag > 0, let slowest = board.slowestBackup(), event > slowest + settings.maxLag else {
+            return
+        }
+        recorder.flush()
+        link.flush()
+        board.setWaiting(replica, true)
+        defer { board.setWaiting(replica, false) }
+        var pause: UInt32 = 50
+        while let slowest = board.slowestBackup(), event > slowest + settings.maxLag, !link.broken {
+            usleep(pause)
+            pause = min(pause * 2, 2000)
+        }
+    }
+
+    private func send(_ frame: ReplicaFrame) {
+        if frame.kind == .output { lastFramed = frame.event }
+        link.send(frame)
+    }
+
+    /// The guest ended with `status`: the last frame, then everything is sent.
+    public func finish(status: Int32) {
+        board.setProgress(replica, event)
+        send(
+            ReplicaFrame(
+                kind: .end, event: event, digest: GuestDigest.words([UInt64(UInt32(bitPattern: status))]),
+                what: "the exit status"))
+        link.flush()
+    }
+
+    /// A backup cannot replay the log here (`report`, the divergence report): the supervisor is
+    /// told once; two backups that fail alike agree with each other, against the log.
+    public func failed(_ report: String) {
+        guard !failureSent else { return }
+        failureSent = true
+        send(
+            ReplicaFrame(
+                kind: .failed, event: event, digest: SHA256.digest(Array(report.utf8)),
+                what: String(report.split(separator: "\n").first ?? "")))
+        link.flush()
+    }
+    private var failureSent = false
+
+    /// A backup waits for the log to grow: what it has to say is sent. When the primary waits
+    /// too, for a commit at this very event, and this backup's call here wrote nothing, the two
+    /// would wait for each other: the backup's call is its frame (the supervisor's vote decides).
+    public func aboutToWait() {
+        if let req = current, lastFramed != event, board.isWaiting(0), board.progress(0) == event {
+            let digest = SHA256.digest(GuestDigest.words([req.number] + (0..<6).map { req[$0] }))
+            send(ReplicaFrame(kind: .call, event: event, digest: digest, what: "\(req.name)"))
+        }
+        link.flush()
+    }
+}

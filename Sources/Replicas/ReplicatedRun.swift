@@ -1,0 +1,107 @@
+import CHost
+import Glibc
+import LinuxABI
+import Machine
+import Replay
+import RevenantKit
+import Trace
+
+/// `run --replicas N` and `record --replicas N`: the supervisor, a primary that runs the program
+/// and records it into `trace`, and backups that replay that trace as it is written.
+package struct ReplicatedRun {
+    package var options: Supervisor.Options
+    package var session: SessionOptions
+    package var program: ByteString
+    package var arguments: [ByteString]
+    /// The trace the primary writes (`record -o`, or a scratch one `run` removes at the end).
+    package var trace: String
+    package var force: Bool
+    package var shims: ShimSelection
+    /// How long a backup waits for the log once the primary no longer holds it.
+    package var followTimeout: Double = 10
+
+    package init(
+        options: Supervisor.Options, session: SessionOptions, program: ByteString, arguments: [ByteString],
+        trace: String, force: Bool, shims: ShimSelection
+    ) {
+        self.options = options
+        self.session = session
+        self.program = program
+        self.arguments = arguments
+        self.trace = trace
+        self.force = force
+        self.shims = shims
+    }
+
+    /// Run to the end: the exit status (the program's, or 125 when the replicas could not agree).
+    package func run() -> Int32 {
+        let supervisor = Supervisor(options: options) { FileHandleStderr.write("revenant: \($0)\n") }
+        return supervisor.run(primary: primary, backup: backup)
+    }
+
+    private func primary(_ replica: Supervisor.Replica) -> Never {
+        let status: Int32
+        do {
+            let guest = try GuestSession(
+                options: session, program: program, arguments: arguments,
+                record: .init(path: trace, force: force, shims: shims, keepChannel: false))
+            guest.personality.forkRefusal = "revenant --replicas runs single-process programs only (for now)"
+            var kernel: ReplicaKernel?
+            guest.wrapKernel = { inner in
+                let k = ReplicaKernel(
+                    role: .primary(inner as! Recorder), replica: 0, link: replica.link, board: replica.board,
+                    settings: replica.settings, injections: replica.injections)
+                kernel = k
+                return k
+            }
+            status = try guest.run()
+            kernel?.finish(status: status)
+        } catch let error as CLIError {
+            FileHandleStderr.write("revenant: \(error.message)\n")
+            exitNow(error.code)
+        } catch {
+            FileHandleStderr.write("revenant: \(error)\n")
+            exitNow(125)
+        }
+        exitNow(status)
+    }
+
+    private func backup(_ replica: Supervisor.Replica) -> Never {
+        var kernel: ReplicaKernel?
+        let follow = Follow(timeout: followTimeout) { kernel?.aboutToWait() }
+        let session: ReplaySession
+        do {
+            session = try ReplaySession(
+                path: trace, quiet: true, ignoreCPU: false, follow: follow,
+                diagnostic: { FileHandleStderr.write("revenant: replica \(replica.index): \($0)\n") })
+        } catch {
+            FileHandleStderr.write("revenant: replica \(replica.index): \(error)\n")
+            exitNow(125)
+        }
+        session.wrapKernel = { inner in
+            let k = ReplicaKernel(
+                role: .backup(inner as! Replayer), replica: replica.index, link: replica.link,
+                board: replica.board, settings: replica.settings, injections: replica.injections)
+            kernel = k
+            return k
+        }
+        switch session.run() {
+        case .finished(let termination, _):
+            kernel?.finish(status: termination.exitStatus)
+            exitNow(0)
+        case .diverged(let report):
+            kernel?.failed(report)
+            exitNow(124)
+        case .traceFailed(let why):
+            FileHandleStderr.write("revenant: replica \(replica.index): \(why)\n")
+            exitNow(125)
+        case .stopped:
+            exitNow(125)
+        }
+    }
+
+    private func exitNow(_ code: Int32) -> Never {
+        fflush(nil)
+        _exit(code & 0xff)
+    }
+}

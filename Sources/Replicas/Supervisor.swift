@@ -1,0 +1,323 @@
+import CHost
+import Glibc
+
+/// `run --replicas N`: the process that owns the replicas and the gate to the outside world
+/// (Docs/replicas.md). It forks the primary, which runs and records, and N − 1 backups, which
+/// replay the primary's log as it is written; reads every replica's frames and compares them in
+/// order; lets the primary's write to stdout or stderr happen once a majority of replicas made
+/// the same one (output commit); and, where a replica differs, is outvoted, stalls or dies,
+/// reports it in one line and discards it. With N ≥ 3 the run goes on as long as a majority
+/// remains; when none does, or the primary is the one outvoted, nothing unverified is released
+/// and the run ends, exit 125.
+public final class Supervisor {
+    public static let committed: UInt8 = 0x79  // "y"
+
+    public struct Options {
+        public var replicas: Int
+        public var settings: ReplicaKernel.Settings
+        public var stallTimeout: Double
+        public var injections: [FaultInjection]
+        public init(
+            replicas: Int, settings: ReplicaKernel.Settings, stallTimeout: Double, injections: [FaultInjection]
+        ) {
+            self.replicas = replicas
+            self.settings = settings
+            self.stallTimeout = stallTimeout
+            self.injections = injections
+        }
+    }
+
+    /// What a replica's process is handed.
+    public struct Replica {
+        public let index: Int
+        public let link: FrameLink
+        public let board: ReplicaBoard
+        public let settings: ReplicaKernel.Settings
+        public let injections: [FaultInjection]
+    }
+
+    /// The supervisor's view of one replica.
+    private struct Member {
+        var pid: pid_t
+        var frames: Int32
+        var commits: Int32?
+        var pending: [UInt8] = []
+        var received: [ReplicaFrame] = []
+        /// In the vote: not discarded. `exited`: its process has ended (and its pipe is drained).
+        var inRun = true
+        var exited = false
+        var status: Int32 = 0
+        var lastProgress: UInt64 = 0
+        var progressSince: UInt64 = 0
+    }
+
+    private let options: Options
+    private let board: ReplicaBoard
+    private var members: [Member] = []
+    /// Frames before this sequence number are settled (every replica still in the run agreed).
+    private var settled = 0
+    /// The primary's frame at this sequence number was committed.
+    private var committedUpTo = -1
+    public private(set) var faults: [String] = []
+    private let report: (String) -> Void
+    private var majority: Int { options.replicas / 2 + 1 }
+
+    public init(options: Options, report: @escaping (String) -> Void) {
+        self.options = options
+        self.report = report
+        board = ReplicaBoard(count: options.replicas)
+    }
+
+    /// Fork the replicas, supervise them to the end; the exit status `run` should have.
+    /// `primary` and `backup` run in the forked processes and never return.
+    public func run(primary: (Replica) -> Never, backup: (Replica) -> Never) -> Int32 {
+        signal(SIGPIPE, SIG_IGN)
+        for r in 0..<options.replicas {
+            var framePipe: [Int32] = [0, 0], commitPipe: [Int32] = [0, 0]
+            guard pipe(&framePipe) == 0, r > 0 || pipe(&commitPipe) == 0 else {
+                return fatal("cannot make the replicas' pipes: \(String(cString: strerror(errno)))")
+            }
+            // Not inherited by what the replica starts (a program the primary runs is a VMM's child).
+            for fd in framePipe + (r == 0 ? commitPipe : []) { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+            fflush(nil)
+            let pid = fork()
+            if pid == 0 {
+                // The replica keeps its own ends only (the others' are close-on-exec at most).
+                for m in members {
+                    close(m.frames)
+                    if let c = m.commits { close(c) }
+                }
+                close(framePipe[0])
+                if r == 0 { close(commitPipe[1]) }
+                let link = FrameLink(frames: framePipe[1], commits: r == 0 ? commitPipe[0] : nil)
+                let replica = Replica(
+                    index: r, link: link, board: board, settings: options.settings,
+                    injections: options.injections.filter { $0.replica == r })
+                if r == 0 { primary(replica) }
+                // A backup reads nothing from the outside.
+                let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+                if null >= 0 { dup2(null, 0) }
+                backup(replica)
+            }
+            guard pid > 0 else { return fatal("cannot fork replica \(r): \(String(cString: strerror(errno)))") }
+            close(framePipe[1])
+            if r == 0 { close(commitPipe[0]) }
+            _ = fcntl(framePipe[0], F_SETFL, fcntl(framePipe[0], F_GETFL) | O_NONBLOCK)
+            members.append(
+                Member(pid: pid, frames: framePipe[0], commits: r == 0 ? commitPipe[1] : nil,
+                    progressSince: chost_monotonic_ns()))
+        }
+        return supervise()
+    }
+
+    private func supervise() -> Int32 {
+        while true {
+            var fds = members.filter { !$0.exited }.map { pollfd(fd: $0.frames, events: Int16(POLLIN), revents: 0) }
+            if !fds.isEmpty { _ = poll(&fds, nfds_t(fds.count), 100) }
+            for r in members.indices where !members[r].exited { drain(r) }
+            reapEnded()
+            if let end = vote() { return end }
+            if let end = findStalls() { return end }
+            if members.allSatisfy({ $0.exited || !$0.inRun }), settled >= maxReceived() { break }
+        }
+        let primary = members[0]
+        summary()
+        // A fault meant for an event the run never reached was not tested: say so.
+        let end = primary.received.last.map(\.event) ?? 0
+        if let missed = options.injections.first(where: { $0.event >= end }) {
+            report("--inject '\(missed)': the run ended at event \(end), before it")
+            return 125
+        }
+        return primary.status
+    }
+
+    private func maxReceived() -> Int { members.filter(\.inRun).map(\.received.count).max() ?? 0 }
+
+    /// Read what replica r sent; at the end of its pipe, nothing more will come.
+    private func drain(_ r: Int) {
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(members[r].frames, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            members[r].pending += chunk[0..<n]
+        }
+        var offset = 0
+        while true {
+            let decoded: (ReplicaFrame, Int)?
+            do { decoded = try ReplicaFrame.decode(members[r].pending[offset...]) } catch {
+                discard(r, "sent something that is no frame")
+                break
+            }
+            guard let (frame, used) = decoded else { break }
+            members[r].received.append(frame)
+            offset += used
+        }
+        members[r].pending.removeFirst(offset)
+    }
+
+    /// Replicas whose process ended: their last frames read, then an end before their last frame
+    /// (killed, or gone without a word) counts against them.
+    private func reapEnded() {
+        var status: Int32 = 0
+        while true {
+            let pid = waitpid(-1, &status, WNOHANG)
+            guard pid > 0 else { break }
+            guard let r = members.firstIndex(where: { $0.pid == pid }) else { continue }
+            drain(r)
+            members[r].exited = true
+            close(members[r].frames)
+            let signaled = (status & 0x7f) != 0
+            members[r].status = signaled ? 128 + (status & 0x7f) : (status >> 8) & 0xff
+            let ended = members[r].received.last?.kind == .end
+            if members[r].inRun && !ended {
+                let how = signaled ? "was killed by signal \(status & 0x7f)" : "ended (exit \(members[r].status))"
+                discard(r, "\(how) at event \(board.progress(r)), before the run's end")
+            }
+        }
+    }
+
+    /// Settle what can be settled: commit the primary's outputs a majority agrees with, find the
+    /// replicas outvoted. Non-nil: the run cannot go on (its exit status).
+    private func vote() -> Int32? {
+        while true {
+            let inRun = members.indices.filter { members[$0].inRun }
+            if !members[0].inRun {
+                return fatal(
+                    "the primary (replica 0) was discarded; a backup taking its place is not supported yet — "
+                        + "nothing unverified was released")
+            }
+            if inRun.count < majority {
+                return fatal(
+                    "\(inRun.count) of \(options.replicas) replicas remain: no majority can be formed — "
+                        + "nothing unverified was released")
+            }
+            let k = settled
+            // A replica that ended with fewer frames than this will never give its k-th.
+            let longest = inRun.map { members[$0].received.count }.max() ?? 0
+            for r in inRun where members[r].exited && members[r].received.count <= k && longest > k {
+                discard(r, "ended at event \(board.progress(r)) while the others went on")
+            }
+            guard members[0].inRun, members.filter(\.inRun).count >= majority else { continue }
+            let votes = inRun.compactMap { r in members[r].received.count > k ? (r, members[r].received[k]) : nil }
+            guard !votes.isEmpty else { return nil }
+            var groups: [ReplicaFrame.Vote: [Int]] = [:]
+            for (r, f) in votes { groups[f.vote, default: []].append(r) }
+            let winner = groups.first { $0.value.count >= majority }
+            commitAgreed(from: k, inRun: inRun)
+            // Settled once every replica in the run has its k-th frame in (the slower may still
+            // be on their way: a majority was enough for the commit).
+            guard votes.count == inRun.count else { return nil }
+            guard let w = winner else {
+                let sides = groups.values.sorted { $0[0] < $1[0] }.map { rs in
+                    let f = members[rs[0]].received[k]
+                    let who = rs.count == 1 ? "replica \(rs[0])" : "replicas " + rs.map(String.init).joined(separator: ", ")
+                    return "\(who): \(Self.made(f)) at event \(f.event)"
+                }
+                faults.append("no majority at frame \(k)")
+                return fatal(
+                    "replicas differ with no majority (\(sides.joined(separator: "; "))) — "
+                        + "nothing unverified was released")
+            }
+            for (r, f) in votes where !w.value.contains(r) {
+                let against = "outvoted \(w.value.count) to \(groups[f.vote]?.count ?? 1)"
+                discard(r, "at event \(f.event): \(Self.difference(f)); \(against)")
+            }
+            settled += 1
+        }
+    }
+
+    /// What a replica's frame says where it differs from the others'.
+    static func difference(_ f: ReplicaFrame) -> String {
+        switch f.kind {
+        case .output: return "its \(f.what) differs"
+        case .state: return "its state (writable memory and the call) differs"
+        case .failed: return "its replay failed (\(f.what))"
+        case .end: return "it ended (or with another status) where the others did not"
+        case .call: return "it made \(f.what), no write, where the others did not"
+        }
+    }
+
+    /// What a frame stands for, for a report.
+    static func made(_ f: ReplicaFrame) -> String {
+        switch f.kind {
+        case .output: return f.what
+        case .state: return "a state digest"
+        case .failed: return "a replay failure (\(f.what))"
+        case .end: return "the end"
+        case .call: return f.what
+        }
+    }
+
+    /// Output commit: the primary's writes go out, in order, as soon as a majority of replicas
+    /// made each — and agreed with the primary on every frame before it — without waiting for
+    /// the slower ones (a stalled backup holds nothing up while a majority stands).
+    private func commitAgreed(from first: Int, inRun: [Int]) {
+        let primary = members[0].received
+        var k = first
+        while k < primary.count {
+            let agreeing = inRun.filter { r in members[r].received.count > k && members[r].received[k].vote == primary[k].vote }
+            guard agreeing.count >= majority else { return }
+            if primary[k].commit, k > committedUpTo {
+                var yes = Self.committed
+                if let c = members[0].commits { _ = write(c, &yes, 1) }
+                committedUpTo = k
+            }
+            k += 1
+        }
+    }
+
+    /// A backup that is behind the primary and has not moved for --stall-timeout while the
+    /// primary did (or waited for it) is discarded. A backup behind a primary that is itself
+    /// blocked (reading a terminal) is only waiting for the log.
+    private func findStalls() -> Int32? {
+        let now = chost_monotonic_ns()
+        for r in members.indices where !members[r].exited {
+            let p = board.progress(r)
+            if p != members[r].lastProgress || (r == 0 && board.isWaiting(0)) {
+                members[r].lastProgress = p
+                members[r].progressSince = now
+            }
+        }
+        let primaryMoved = members[0].progressSince
+        for r in members.indices.dropFirst() where members[r].inRun && !members[r].exited {
+            let p = members[r].lastProgress
+            let since = members[r].progressSince
+            if p < board.progress(0), primaryMoved > since,
+                Double(now - since) / 1e9 >= options.stallTimeout
+            {
+                discard(r, "made no progress for \(options.stallTimeout) s at event \(p) (stalled)")
+            }
+        }
+        return nil
+    }
+
+    private func discard(_ r: Int, _ why: String) {
+        guard members[r].inRun else { return }
+        members[r].inRun = false
+        board.discard(r)
+        let who = r == 0 ? "replica 0 (the primary)" : "replica \(r)"
+        faults.append("\(who) \(why)")
+        report("\(who): fault: \(why)\(r == 0 ? "" : "; discarded")")
+        if !members[r].exited { kill(members[r].pid, SIGKILL) }
+    }
+
+    /// The run cannot go on: every replica is stopped, nothing more is committed.
+    private func fatal(_ why: String) -> Int32 {
+        for m in members where !m.exited { kill(m.pid, SIGKILL) }
+        for m in members where !m.exited { waitpid(m.pid, nil, 0) }
+        report(why)
+        summary()
+        return 125
+    }
+
+    private var summarized = false
+    private func summary() {
+        guard !summarized else { return }
+        summarized = true
+        let remaining = members.filter(\.inRun).count
+        report(
+            "replicas: \(options.replicas), faults detected: \(faults.count), recoveries: 0, "
+                + "replicas left: \(remaining)")
+    }
+}

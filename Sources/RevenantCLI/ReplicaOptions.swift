@@ -1,0 +1,71 @@
+import ArgumentParser
+import Glibc
+import Replicas
+import RevenantKit
+import Trace
+
+/// `run` and `record`'s fault tolerance by replicas (Docs/replicas.md).
+struct ReplicaOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Run N replicas of the program: a primary that runs and records, N - 1 backups that replay its "
+                + "log live. Output leaves only once a majority made it; 2 detect a fault, 3 or more also "
+                + "identify the faulty replica by vote and go on without it.",
+            valueName: "N"))
+    var replicas: Int?
+    @Option(
+        help: ArgumentHelp(
+            "With --replicas: how many events the primary may run ahead of its slowest backup (default 10000).",
+            valueName: "EVENTS"))
+    var maxLag: UInt64?
+    @Option(
+        help: ArgumentHelp(
+            "With --replicas: compare the replicas' state (memory and call) every EVENTS events "
+                + "(default 10000; 0: outputs only).",
+            valueName: "EVENTS"))
+    var compareEvery: UInt64?
+    @Option(
+        help: ArgumentHelp(
+            "With --replicas: a backup behind the primary that makes no progress this long is faulty "
+                + "(default 10).",
+            valueName: "SECONDS"))
+    var stallTimeout: Double?
+    @Option(
+        help: ArgumentHelp(
+            "With --replicas, for tests and demos: inject a fault (repeatable): 'flip replica=R event=E "
+                + "reg=RAX bit=B', 'flip replica=R event=E addr=A bit=B', 'kill replica=R event=E', "
+                + "'stall replica=R event=E' (replica 0 is the primary).",
+            valueName: "FAULT"))
+    var inject: [String] = []
+
+    func validate() throws {
+        guard let n = replicas else {
+            if maxLag != nil || compareEvery != nil || stallTimeout != nil || !inject.isEmpty {
+                throw ValidationError("--max-lag, --compare-every, --stall-timeout and --inject need --replicas")
+            }
+            return
+        }
+        guard n >= 2, n <= ReplicaBoard.maxReplicas else {
+            throw ValidationError(
+                "--replicas \(n): 2 to \(ReplicaBoard.maxReplicas) (2 detect a fault, 3 or more also identify it)")
+        }
+        if let t = stallTimeout, !(t > 0 && t <= 86400) { throw ValidationError("--stall-timeout: 0 to 86400 s") }
+        for i in try injections() where i.replica >= n {
+            throw ValidationError("--inject '\(i)': replica \(i.replica) does not exist (replicas 0 to \(n - 1))")
+        }
+    }
+
+    func injections() throws -> [FaultInjection] {
+        do throws(InjectionError) { return try inject.map { s throws(InjectionError) in try FaultInjection(parsing: s) } }
+        catch { throw ValidationError(error.description) }
+    }
+
+    /// The supervisor's options (nil without --replicas).
+    func supervisor() throws -> Supervisor.Options? {
+        guard let replicas else { return nil }
+        return Supervisor.Options(
+            replicas: replicas,
+            settings: .init(compareEvery: compareEvery ?? 10_000, maxLag: maxLag ?? 10_000),
+            stallTimeout: stallTimeout ?? 10, injections: try injections())
+    }
+}
