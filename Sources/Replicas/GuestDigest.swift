@@ -1,6 +1,7 @@
 import Glibc
 import GuestMemory
 import LinuxABI
+import Machine
 import Trace
 
 /// The digests replicas compare (Docs/replicas.md "What is compared"): computed from the guest
@@ -36,11 +37,15 @@ enum GuestDigest {
     }
 
     /// Every `--compare-every` events: the call (number and the arguments it reads) and the
-    /// contents of the guest's writable private memory, mapping by mapping.
+    /// contents of the guest's writable private anonymous memory (the heap, mmap'd arenas),
+    /// mapping by mapping. Left out: the stack and the files' data segments, where ld.so keeps
+    /// the time stamp counter it reads at start-up (PVM runs rdtsc natively: it differs between
+    /// any two runs, Docs/replicas.md "What is compared").
     static func state(_ req: SyscallRequest, memory: AddressSpace) -> [UInt8] {
         let hash = SHA256()
         hash.update(words([req.number] + (0..<SyscallTable.arity(req.number)).map { req[$0] }))
-        for m in memory.mappings where m.prot & PROT_WRITE != 0 && !m.shared {
+        let stackLow = memory.layout.end - Loader.stackSize
+        for m in memory.mappings where m.prot & PROT_WRITE != 0 && !m.shared && m.path == nil && m.start < stackLow {
             hash.update(words([m.start, m.end]))
             hashGuest(hash, memory, m.start, m.end - m.start)
         }
