@@ -1,0 +1,184 @@
+import Foundation
+import XCTest
+
+import Replicas
+
+/// `run --replicas N` (Docs/replicas.md): the output a majority agreed on and nothing else, each
+/// injected fault detected in one line naming the replica, the event and the kind; and
+/// `replay --follow`, which the backups are made of.
+final class ReplicaTests: ScratchTestCase {
+    /// Prints a line per round, reads a file, writes to stderr: its writes are at events that
+    /// `log syscalls` numbers, found below from a recording.
+    static let script = """
+        $| = 1;
+        my $s = 0;
+        for my $i (1..6) { $s += $i * $i; print "round $i: $s\\n"; }
+        open my $f, '<', 'input.txt' or die; my @l = <$f>; close $f;
+        print STDERR "read ", scalar(@l), " lines\\n";
+        my %h = map { $_ => length $_ } @l; print join(",", map { $h{$_} } sort keys %h), "\\n";
+        """
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        try requireKVM()
+        try Self.script.write(to: base.appendingPathComponent("s.pl"), atomically: true, encoding: .utf8)
+        try "alpha\nbeta\ngamma delta\n".write(
+            to: base.appendingPathComponent("input.txt"), atomically: true, encoding: .utf8)
+    }
+
+    private func native() throws -> Output { try run("/usr/bin/perl", ["s.pl"]) }
+
+    /// The events of the script's writes to stdout, from a recording of it.
+    private func writeEvents() throws -> [Int] {
+        XCTAssertEqual(try revenant(["record", "--shims", "none", "-o", "w.rvt", "--", "perl", "s.pl"]).status, 0)
+        let log = try revenant(["log", "w.rvt", "syscalls", "--where", "name=write"]).stdout
+        return log.split(separator: "\n").compactMap { l in
+            l.contains("write(1,") ? Int(l.dropFirst().prefix { $0.isNumber }) : nil
+        }
+    }
+
+    private func summary(_ r: Output) -> String? {
+        r.stderr.split(separator: "\n").last { $0.hasPrefix("revenant: replicas: ") }.map(String.init)
+    }
+
+    func testReplicasGiveTheNativeOutput() throws {
+        let n = try native()
+        for count in ["2", "3"] {
+            let r = try revenant(["run", "--replicas", count, "--compare-every", "25", "--", "perl", "s.pl"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(r.stdout, n.stdout)
+            XCTAssertTrue(r.stderr.hasPrefix(n.stderr), r.stderr)
+            XCTAssertEqual(summary(r), "revenant: replicas: \(count), faults detected: 0, recoveries: 0, replicas left: \(count)")
+        }
+        // record --replicas leaves the primary's trace, which replays alone.
+        let rec = try revenant(["record", "--replicas", "2", "-o", "r.rvt", "--", "perl", "s.pl"])
+        XCTAssertEqual(rec.status, 0, rec.stderr)
+        let replay = try revenant(["replay", "r.rvt"])
+        XCTAssertEqual(replay.stdout, n.stdout)
+        XCTAssertEqual(replay.status, 0)
+    }
+
+    /// With three replicas every fault in a backup is outvoted, reported and survived.
+    func testAFaultyBackupIsOutvotedAndTheRunGoesOn() throws {
+        let n = try native()
+        let writes = try writeEvents()
+        XCTAssertGreaterThanOrEqual(writes.count, 6)
+        let second = writes[1]
+        let cases: [(inject: String, expected: String)] = [
+            // The second write returns one byte less: perl writes the last byte again.
+            ("flip replica=2 event=\(second) reg=RAX bit=0", "replica 2: fault: at event \(second + 1): its write"),
+            ("kill replica=1 event=\(second)", "replica 1: fault: was killed by signal 9 at event \(second)"),
+            ("stall replica=2 event=\(second)", "replica 2: fault: made no progress for 1.0 s at event \(second)"),
+        ]
+        for c in cases {
+            let r = try revenant([
+                "run", "--replicas", "3", "--stall-timeout", "1", "--inject", c.inject, "--", "perl", "s.pl",
+            ])
+            XCTAssertEqual(r.status, 0, "\(c.inject): \(r.stderr)")
+            XCTAssertEqual(r.stdout, n.stdout, c.inject)
+            XCTAssertTrue(r.stderr.contains(c.expected), "\(c.inject): \(r.stderr)")
+            XCTAssertEqual(
+                summary(r), "revenant: replicas: 3, faults detected: 1, recoveries: 0, replicas left: 2", c.inject)
+        }
+    }
+
+    /// A bit of the heap flipped in one replica is found by the state digests.
+    func testAFlipInMemoryIsFoundByTheStateDigest() throws {
+        _ = try writeEvents()
+        // An address in the heap: where perl's stdout buffer was written from.
+        let log = try revenant(["log", "w.rvt", "syscalls", "--where", "name=write"]).stdout
+        let line = try XCTUnwrap(log.split(separator: "\n").first { $0.contains("write(1,") })
+        let buffer = try XCTUnwrap(line.split(separator: " ").dropFirst().first { $0.hasPrefix("0x") })
+        let address = String(buffer.dropLast())
+        for (replica, status) in [(1, Int32(0)), (0, Int32(125))] {
+            let r = try revenant([
+                "run", "--replicas", "3", "--compare-every", "5",
+                "--inject", "flip replica=\(replica) event=200 addr=\(address) bit=6", "--", "perl", "s.pl",
+            ])
+            XCTAssertEqual(r.status, status, r.stderr)
+            XCTAssertTrue(r.stderr.contains("at event 205: its state (writable memory and the call) differs"), r.stderr)
+        }
+    }
+
+    /// No majority: nothing after the fault is released, one line, exit 125.
+    func testWithoutAMajorityNothingUnverifiedLeaves() throws {
+        let n = try native()
+        let writes = try writeEvents()
+        let third = writes[2]
+        // Two replicas cannot tell which one is right; three outvote a faulty primary.
+        for (count, replica) in [("2", 1), ("3", 0)] {
+            let r = try revenant([
+                "run", "--replicas", count, "--inject", "flip replica=\(replica) event=\(third) reg=RAX bit=2",
+                "--", "perl", "s.pl",
+            ])
+            XCTAssertEqual(r.status, 125, r.stderr)
+            // The writes up to the faulty one went out; what the fault changed did not.
+            let released = n.stdout.split(separator: "\n", omittingEmptySubsequences: false).prefix(3)
+            XCTAssertEqual(r.stdout, released.joined(separator: "\n") + "\n", r.stderr)
+            XCTAssertTrue(r.stderr.contains("nothing unverified was released"), r.stderr)
+        }
+    }
+
+    func testBadReplicaOptionsGetOneLine() throws {
+        for (args, message) in [
+            (["--replicas", "1"], "--replicas 1: 2 to 16"),
+            (["--inject", "kill replica=1 event=2"], "need --replicas"),
+            (["--replicas", "2", "--inject", "kill replica=2 event=2"], "replica 2 does not exist"),
+            (["--replicas", "2", "--inject", "flip replica=1 event=2 reg=RBX bit=1"], "only RAX"),
+            (["--replicas", "2", "--inject", "zap replica=1 event=2"], "'zap' is not flip, kill or stall"),
+        ] {
+            let r = try revenant(["run"] + args + ["--", "perl", "s.pl"])
+            XCTAssertEqual(r.status, 125, args.joined(separator: " "))
+            XCTAssertTrue(r.stderr.contains(message), r.stderr)
+        }
+        let late = try revenant(["run", "--replicas", "2", "--inject", "kill replica=1 event=99999", "--", "perl", "s.pl"])
+        XCTAssertEqual(late.status, 125)
+        XCTAssertTrue(late.stderr.contains("the run ended at event"), late.stderr)
+    }
+
+    /// `replay --follow` replays a recording as it is made, and gives up on one whose recorder died.
+    func testReplayFollowsARecordingAsItIsMade() throws {
+        let slow = "$| = 1; for my $i (1..4) { print \"tick $i\\n\"; select(undef, undef, undef, 0.4); }\n"
+        try slow.write(to: base.appendingPathComponent("slow.pl"), atomically: true, encoding: .utf8)
+        let exe = try revenantBinary().path
+        let recorder = Process()
+        recorder.executableURL = URL(fileURLWithPath: exe)
+        recorder.arguments = ["record", "-o", "f.rvt", "--", "perl", "slow.pl"]
+        recorder.currentDirectoryURL = base
+        recorder.standardOutput = FileHandle.nullDevice
+        try recorder.run()
+        // Started while the recording is under way (its header may not even be there yet).
+        let followed = try revenant(["replay", "--follow", "--follow-timeout", "5", "f.rvt"])
+        recorder.waitUntilExit()
+        XCTAssertEqual(recorder.terminationStatus, 0)
+        XCTAssertEqual(followed.status, 0, followed.stderr)
+        XCTAssertEqual(followed.stdout, "tick 1\ntick 2\ntick 3\ntick 4\n")
+        // Without --follow the same cut-short trace is refused at once; with it, after the timeout.
+        let killed = Process()
+        killed.executableURL = URL(fileURLWithPath: exe)
+        killed.arguments = ["record", "-o", "k.rvt", "--", "perl", "slow.pl"]
+        killed.currentDirectoryURL = base
+        killed.standardOutput = FileHandle.nullDevice
+        try killed.run()
+        Thread.sleep(forTimeInterval: 0.6)
+        kill(killed.processIdentifier, SIGKILL)
+        killed.waitUntilExit()
+        let cut = try revenant(["replay", "--follow", "--follow-timeout", "0.5", "k.rvt"])
+        XCTAssertEqual(cut.status, 125, cut.stderr)
+        XCTAssertTrue(cut.stderr.contains("its recording was cut short"), cut.stderr)
+    }
+
+    /// The frames' layout (Docs/replicas.md "Frames"), pinned.
+    func testFrameBytes() throws {
+        let frame = ReplicaFrame(
+            kind: .output, event: 0x0102, digest: [UInt8](repeating: 0xab, count: 32), commit: true, what: "w")
+        let bytes = frame.encoded()
+        let hex = bytes.map { String(format: "%02x", $0) }.joined()
+        XCTAssertEqual(hex, "0101" + "0201000000000000" + String(repeating: "ab", count: 32) + "0100" + "77")
+        let decoded = try XCTUnwrap(try ReplicaFrame.decode(bytes[...]))
+        XCTAssertEqual(decoded.0, frame)
+        XCTAssertEqual(decoded.1, bytes.count)
+        XCTAssertNil(try ReplicaFrame.decode(bytes.dropLast()[...]))
+        XCTAssertThrowsError(try ReplicaFrame.decode(([9] + bytes.dropFirst())[...]))
+    }
+}
