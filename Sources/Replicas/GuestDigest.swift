@@ -7,6 +7,37 @@ import Trace
 /// The digests replicas compare (Docs/replicas.md "What is compared"): computed from the guest
 /// as it is at a call, before the call is served, the same way in the primary and its backups.
 enum GuestDigest {
+    /// Calls that change a path's file (Docs/replicas.md "Output commit"), besides the write
+    /// family: each is a frame, and the primary's waits for a majority.
+    static let changesPaths: Set<String> = [
+        "unlink", "unlinkat", "rename", "renameat", "renameat2", "mkdir", "mkdirat", "rmdir", "chmod", "fchmodat",
+        "fchmod", "chown", "lchown", "fchown", "fchownat", "truncate", "symlink", "symlinkat", "link", "linkat",
+        "mknod", "mknodat", "utimensat", "utimes", "utime", "futimesat", "creat",
+    ]
+    static let openFlags: [String: Int] = ["open": 1, "openat": 2]
+
+    /// The frame a call makes: the write family and the calls that change files (an open that
+    /// creates or truncates too); nil for the others.
+    static func outputFrame(_ req: SyscallRequest, event: UInt64, memory: AddressSpace) -> ReplicaFrame? {
+        let name = req.name
+        if let fdIndex = SyscallTable.row(req.number)?.output {
+            return ReplicaFrame(
+                kind: .output, event: event, digest: output(req, memory: memory),
+                what: "\(name) to fd \(Int32(truncatingIfNeeded: req[fdIndex]))")
+        }
+        let creates = openFlags[name].map { req[$0] & UInt64(O_CREAT | O_TRUNC) != 0 } ?? false
+        guard creates || changesPaths.contains(name) else { return nil }
+        let hash = SHA256()
+        hash.update(words([req.number] + (0..<SyscallTable.arity(req.number)).map { req[$0] }))
+        var shown = ""
+        for i in SyscallTable.row(req.number)?.paths ?? [] {
+            let path = (try? memory.cString(at: req[i], max: 4095)) ?? nil
+            hash.update((path ?? Array("unreadable".utf8)) + [0])
+            if shown.isEmpty, let path { shown = String(decoding: path, as: UTF8.self) }
+        }
+        return ReplicaFrame(kind: .output, event: event, digest: hash.finish(), what: "\(name)(\"\(shown)\")")
+    }
+
     /// A call of the write family: its number, its descriptor and what it writes (the bytes in
     /// guest memory it names, an offset where it has one); calls that write no buffer (lseek,
     /// ftruncate, sendfile) by their arguments.

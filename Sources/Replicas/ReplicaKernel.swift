@@ -88,11 +88,9 @@ public final class ReplicaKernel: GuestKernel {
                     kind: .state, event: event, digest: GuestDigest.state(req, memory: memory),
                     what: "the state (memory and call) at \(req.name)"))
         }
-        if let fdIndex = SyscallTable.row(req.number)?.output {
-            var frame = ReplicaFrame(
-                kind: .output, event: event, digest: GuestDigest.output(req, memory: memory),
-                what: "\(req.name) to fd \(Int32(truncatingIfNeeded: req[fdIndex]))")
-            if case .primary(let recorder) = role, personality.consoleKind(req[fdIndex]) != 0 {
+        if let frame = GuestDigest.outputFrame(req, event: event, memory: memory) {
+            var frame = frame
+            if case .primary(let recorder) = role, leavesTheRun(req) {
                 frame.commit = true
                 send(frame)
                 // The backups replay up to this call from what is logged so far.
@@ -118,6 +116,15 @@ public final class ReplicaKernel: GuestKernel {
             }
         }
         return outcome
+    }
+
+    /// Whether what the primary's call does reaches the outside world, and must wait for a
+    /// majority: a write to Revenant's stdout or stderr, or to a file in a writable mount, or a
+    /// change of a path (its own mount decides whether it succeeds; waiting costs only time).
+    private func leavesTheRun(_ req: SyscallRequest) -> Bool {
+        guard let fdIndex = SyscallTable.row(req.number)?.output else { return true }
+        guard let entry = try? personality.fds.entry(req[fdIndex]) else { return false }
+        return entry.console != 0 || (entry.writableMount && entry.path != nil)
     }
 
     /// The primary waits while it is more than `--max-lag` events ahead of its slowest backup
