@@ -8,6 +8,8 @@ import Glibc
 public final class FrameLink {
     private let frames: Int32
     private let commits: Int32?
+    /// Frames sent so far (a replica forked from this one starts its count here).
+    public private(set) var sent = 0
     private var buffer: [UInt8] = []
     private var bufferedSince: UInt64 = 0
     /// The supervisor is gone: the replica has no one to answer to and stops.
@@ -21,6 +23,7 @@ public final class FrameLink {
     public func send(_ frame: ReplicaFrame) {
         if buffer.isEmpty { bufferedSince = chost_monotonic_ns() }
         buffer += frame.encoded()
+        sent += 1
         if buffer.count >= 16 << 10 || chost_monotonic_ns() &- bufferedSince >= 50_000_000 { flush() }
     }
 
@@ -37,6 +40,13 @@ public final class FrameLink {
             done += n
         }
         buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Let go of the pipe (a replica forked from this one has its own).
+    public func close() {
+        buffer.removeAll()
+        broken = true
+        Glibc.close(frames)
     }
 
     /// The primary: wait for the supervisor's word on the output just sent; true when a majority

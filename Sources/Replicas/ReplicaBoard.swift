@@ -9,6 +9,8 @@ public final class ReplicaBoard: @unchecked Sendable {
     public static let maxReplicas = 16
     private let page: UnsafeMutableRawPointer
     public let count: Int
+    /// Replicas and their replacements: every slot a run may use.
+    public let slots = maxReplicas
 
     public init(count: Int) {
         self.count = count
@@ -18,7 +20,7 @@ public final class ReplicaBoard: @unchecked Sendable {
     }
 
     /// Replica r's words, on a cache line each: its progress (u64), its discarded flag (u32), its
-    /// waiting flag (u32).
+    /// waiting flag (u32), a fork request (u32), and once forked, its pid (u32) and frame base (u64).
     private func progressWord(_ r: Int) -> UnsafeMutablePointer<UInt64> {
         (page + 64 * r).assumingMemoryBound(to: UInt64.self)
     }
@@ -38,8 +40,29 @@ public final class ReplicaBoard: @unchecked Sendable {
     public func setWaiting(_ r: Int, _ waiting: Bool) { chost_store_u32(waitingWord(r), waiting ? 1 : 0) }
     public func discard(_ r: Int) { chost_store_u32(discardedWord(r), 1) }
 
+    /// Recovery (Supervisor.recover): the supervisor asks backup r to fork the replica numbered
+    /// `index` (0: nothing asked); the new replica writes its pid and how many frames its donor
+    /// had sent when it forked (the new one's first frame is the next).
+    private func word32(_ r: Int, _ offset: Int) -> UnsafeMutablePointer<UInt32> {
+        (page + 64 * r + offset).assumingMemoryBound(to: UInt32.self)
+    }
+    public func forkRequest(_ r: Int) -> Int? {
+        let v = chost_load_u32(word32(r, 16))
+        return v == 0 ? nil : Int(v - 1)
+    }
+    public func requestFork(_ r: Int, index: Int?) { chost_store_u32(word32(r, 16), index.map { UInt32($0 + 1) } ?? 0) }
+    public func joined(_ r: Int) -> (pid: pid_t, frames: Int)? {
+        let pid = chost_load_u32(word32(r, 20))
+        guard pid != 0 else { return nil }
+        return (pid_t(pid), Int(chost_load_u64((page + 64 * r + 24).assumingMemoryBound(to: UInt64.self))))
+    }
+    public func join(_ r: Int, pid: pid_t, frames: Int) {
+        chost_store_u64((page + 64 * r + 24).assumingMemoryBound(to: UInt64.self), UInt64(frames))
+        chost_store_u32(word32(r, 20), UInt32(pid))
+    }
+
     /// The event the slowest backup still in the run is at; nil when none is.
     public func slowestBackup() -> UInt64? {
-        (1..<count).filter { !isDiscarded($0) }.map { progress($0) }.min()
+        (1..<slots).filter { !isDiscarded($0) && (joined($0) != nil || $0 < count) }.map { progress($0) }.min()
     }
 }

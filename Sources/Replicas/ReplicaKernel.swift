@@ -28,8 +28,12 @@ public final class ReplicaKernel: GuestKernel {
 
     private let role: Role
     private let inner: GuestKernel
-    private let replica: Int
-    private let link: FrameLink
+    private var replica: Int
+    private var link: FrameLink
+    /// A backup's socket from the supervisor: the pipes of a replica it is asked to fork.
+    private var control: Int32?
+    /// The call's result and the new replica's pipe and socket, while it forks (recovery).
+    private var pendingFork: (value: Int64, index: Int, frames: Int32, control: Int32)?
     private let board: ReplicaBoard
     private let settings: Settings
     private var injections: [FaultInjection]
@@ -42,8 +46,9 @@ public final class ReplicaKernel: GuestKernel {
 
     public init(
         role: Role, replica: Int, link: FrameLink, board: ReplicaBoard, settings: Settings,
-        injections: [FaultInjection]
+        injections: [FaultInjection], control: Int32? = nil
     ) {
+        self.control = control
         self.role = role
         switch role {
         case .primary(let r): (inner, personality) = (r, r.personality)
@@ -54,13 +59,35 @@ public final class ReplicaKernel: GuestKernel {
         self.board = board
         self.settings = settings
         self.injections = injections.filter { $0.replica == replica }
+        allInjections = injections
     }
+    private let allInjections: [FaultInjection]
 
     public var mayRewriteSyscalls: Bool { inner.mayRewriteSyscalls }
     public func deliverFault(_ signal: Int32, code: Int32, fault: SignalDelivery.Fault) -> SignalDelivery? {
         inner.deliverFault(signal, code: code, fault: fault)
     }
-    public func forked(child: Bool, pid: Int32) -> Int64 { inner.forked(child: child, pid: pid) }
+    public func forked(child: Bool, pid: Int32) -> Int64 {
+        guard let fork = pendingFork else { return inner.forked(child: child, pid: pid) }
+        pendingFork = nil
+        if child {
+            // The new replica: the donor's state, its own pipe, socket and number from here on.
+            let base = link.sent
+            link.close()
+            if let control { close(control) }
+            link = FrameLink(frames: fork.frames, commits: nil)
+            control = fork.control
+            replica = fork.index
+            injections = allInjections.filter { $0.replica == fork.index }
+            board.setProgress(replica, event)
+            board.join(replica, pid: getpid(), frames: base)
+        } else {
+            close(fork.frames)
+            close(fork.control)
+            board.requestFork(replica, index: nil)
+        }
+        return fork.value
+    }
 
     public func handle(_ req: SyscallRequest) -> SyscallOutcome {
         // The shims' channel is no event (neither recorded nor replayed).
@@ -104,6 +131,16 @@ public final class ReplicaKernel: GuestKernel {
         }
         var outcome = inner.handle(req)
         if case .backup(let replayer) = role, let report = replayer.divergence { failed(report) }
+        if case .backup = role, let index = board.forkRequest(replica), case .value(let v) = outcome,
+            let fork = receivePipes(index)
+        {
+            // Recovery: this healthy backup forks the replacement of a discarded replica here,
+            // at the end of this call (the machine forks the VMM as for a guest fork; forked()
+            // gives both sides the call's own result).
+            pendingFork = (v, index, fork.frames, fork.control)
+            link.flush()
+            return .fork(childStack: 0)
+        }
         for i in injections where i.event == event {
             switch i.action {
             case .flipResult(let bit):
@@ -116,6 +153,21 @@ public final class ReplicaKernel: GuestKernel {
             }
         }
         return outcome
+    }
+
+    /// The replacement's pipe and socket, from the supervisor.
+    private func receivePipes(_ index: Int) -> (frames: Int32, control: Int32)? {
+        guard let control else { return nil }
+        var first: UInt8 = 0, second: UInt8 = 0
+        let frames = chost_receive_fd(control, &first)
+        guard frames >= 0 else { return nil }
+        let own = chost_receive_fd(control, &second)
+        guard own >= 0, Int(first) == index, Int(second) == index else {
+            close(frames)
+            if own >= 0 { close(own) }
+            return nil
+        }
+        return (frames, own)
     }
 
     /// Whether what the primary's call does reaches the outside world, and must wait for a

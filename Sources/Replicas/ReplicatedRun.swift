@@ -81,7 +81,8 @@ package struct ReplicatedRun {
         session.wrapKernel = { inner in
             let k = ReplicaKernel(
                 role: .backup(inner as! Replayer), replica: replica.index, link: replica.link,
-                board: replica.board, settings: replica.settings, injections: replica.injections)
+                board: replica.board, settings: replica.settings, injections: replica.injections,
+                control: replica.control)
             kernel = k
             return k
         }

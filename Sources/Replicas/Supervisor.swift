@@ -34,6 +34,8 @@ public final class Supervisor {
         public let board: ReplicaBoard
         public let settings: ReplicaKernel.Settings
         public let injections: [FaultInjection]
+        /// A backup's socket from the supervisor (recovery asks it to fork a replacement).
+        public let control: Int32?
     }
 
     /// The supervisor's view of one replica.
@@ -49,6 +51,11 @@ public final class Supervisor {
         var status: Int32 = 0
         var lastProgress: UInt64 = 0
         var progressSince: UInt64 = 0
+        /// A backup's socket; a replacement forked by a backup (not our child: its end is its
+        /// pipe's end), and until it joins, the donor asked to fork it.
+        var control: Int32?
+        var adopted = false
+        var donor: Int?
     }
 
     private let options: Options
@@ -59,6 +66,7 @@ public final class Supervisor {
     /// The primary's frame at this sequence number was committed.
     private var committedUpTo = -1
     public private(set) var faults: [String] = []
+    public private(set) var recoveries = 0
     private let report: (String) -> Void
     private var majority: Int { options.replicas / 2 + 1 }
 
@@ -72,13 +80,17 @@ public final class Supervisor {
     /// `primary` and `backup` run in the forked processes and never return.
     public func run(primary: (Replica) -> Never, backup: (Replica) -> Never) -> Int32 {
         signal(SIGPIPE, SIG_IGN)
+        // Replacements are forked by backups: orphaned, they become ours to reap.
+        _ = chost_become_subreaper()
         for r in 0..<options.replicas {
-            var framePipe: [Int32] = [0, 0], commitPipe: [Int32] = [0, 0]
-            guard pipe(&framePipe) == 0, r > 0 || pipe(&commitPipe) == 0 else {
+            var framePipe: [Int32] = [0, 0], commitPipe: [Int32] = [0, 0], control: [Int32] = [-1, -1]
+            guard pipe(&framePipe) == 0, r > 0 || pipe(&commitPipe) == 0,
+                r == 0 || socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &control) == 0
+            else {
                 return fatal("cannot make the replicas' pipes: \(String(cString: strerror(errno)))")
             }
             // Not inherited by what the replica starts (a program the primary runs is a VMM's child).
-            for fd in framePipe + (r == 0 ? commitPipe : []) { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+            for fd in framePipe + (r == 0 ? commitPipe : control) { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
             fflush(nil)
             let pid = fork()
             if pid == 0 {
@@ -86,13 +98,14 @@ public final class Supervisor {
                 for m in members {
                     close(m.frames)
                     if let c = m.commits { close(c) }
+                    if let c = m.control { close(c) }
                 }
                 close(framePipe[0])
-                if r == 0 { close(commitPipe[1]) }
+                if r == 0 { close(commitPipe[1]) } else { close(control[0]) }
                 let link = FrameLink(frames: framePipe[1], commits: r == 0 ? commitPipe[0] : nil)
                 let replica = Replica(
                     index: r, link: link, board: board, settings: options.settings,
-                    injections: options.injections.filter { $0.replica == r })
+                    injections: options.injections, control: r == 0 ? nil : control[1])
                 if r == 0 { primary(replica) }
                 // A backup reads nothing from the outside.
                 let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
@@ -101,11 +114,11 @@ public final class Supervisor {
             }
             guard pid > 0 else { return fatal("cannot fork replica \(r): \(String(cString: strerror(errno)))") }
             close(framePipe[1])
-            if r == 0 { close(commitPipe[0]) }
+            if r == 0 { close(commitPipe[0]) } else { close(control[1]) }
             _ = fcntl(framePipe[0], F_SETFL, fcntl(framePipe[0], F_GETFL) | O_NONBLOCK)
             members.append(
                 Member(pid: pid, frames: framePipe[0], commits: r == 0 ? commitPipe[1] : nil,
-                    progressSince: chost_monotonic_ns()))
+                    progressSince: chost_monotonic_ns(), control: r == 0 ? nil : control[0]))
         }
         return supervise()
     }
@@ -120,6 +133,8 @@ public final class Supervisor {
             if let end = findStalls() { return end }
             if members.allSatisfy({ $0.exited || !$0.inRun }), settled >= maxReceived() { break }
         }
+        // A replacement still being forked when the run ended has nothing left to do.
+        for m in members where !m.exited && m.pid > 0 { kill(m.pid, SIGKILL) }
         let primary = members[0]
         summary()
         // A fault meant for an event the run never reached was not tested: say so.
@@ -136,9 +151,11 @@ public final class Supervisor {
     /// Read what replica r sent; at the end of its pipe, nothing more will come.
     private func drain(_ r: Int) {
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        var atEnd = false
         while true {
             let n = chunk.withUnsafeMutableBytes { read(members[r].frames, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
+            atEnd = n == 0
             guard n > 0 else { break }
             members[r].pending += chunk[0..<n]
         }
@@ -154,6 +171,8 @@ public final class Supervisor {
             offset += used
         }
         members[r].pending.removeFirst(offset)
+        // A replacement is not our child: the end of its pipe is its end.
+        if atEnd && members[r].adopted && members[r].donor == nil { ended(r, status: 0, signaled: false) }
     }
 
     /// Replicas whose process ended: their last frames read, then an end before their last frame
@@ -163,17 +182,94 @@ public final class Supervisor {
         while true {
             let pid = waitpid(-1, &status, WNOHANG)
             guard pid > 0 else { break }
-            guard let r = members.firstIndex(where: { $0.pid == pid }) else { continue }
+            // A replacement orphaned by its donor is reaped here; its pipe's end said it ended.
+            guard let r = members.firstIndex(where: { $0.pid == pid && !$0.adopted }) else { continue }
             drain(r)
-            members[r].exited = true
-            close(members[r].frames)
-            let signaled = (status & 0x7f) != 0
-            members[r].status = signaled ? 128 + (status & 0x7f) : (status >> 8) & 0xff
-            let ended = members[r].received.last?.kind == .end
-            if members[r].inRun && !ended {
-                let how = signaled ? "was killed by signal \(status & 0x7f)" : "ended (exit \(members[r].status))"
-                discard(r, "\(how) at event \(board.progress(r)), before the run's end")
+            ended(r, status: (status & 0x7f) != 0 ? status & 0x7f : (status >> 8) & 0xff, signaled: (status & 0x7f) != 0)
+        }
+        adoptReplacements()
+    }
+
+    /// Replica r's process ended (a replacement's: its pipe ended, status unknown).
+    private func ended(_ r: Int, status: Int32, signaled: Bool) {
+        guard !members[r].exited else { return }
+        members[r].exited = true
+        close(members[r].frames)
+        if let c = members[r].control { close(c) }
+        members[r].status = signaled ? 128 + status : status
+        // A replica that said it failed is judged by the vote on that frame.
+        let last = members[r].received.last?.kind
+        if members[r].inRun && last != .end && last != .failed {
+            let how = signaled ? "was killed by signal \(status)" : "ended"
+            discard(r, "\(how) at event \(board.progress(r)), before the run's end")
+        }
+    }
+
+    /// Recovery, with three replicas or more: the discarded replica's place is taken by a fork of
+    /// the most advanced healthy backup, made at its next call (ReplicaKernel.forked). Its
+    /// frames up to the fork are its donor's; the rest it sends itself.
+    private func recover(replacing lost: Int) {
+        guard options.replicas >= 3, lost != 0, members.count < board.slots else { return }
+        let healthy = members.indices.filter { r in
+            r != 0 && r != lost && members[r].inRun && !members[r].exited && members[r].control != nil
+                && !members.contains { $0.donor == r }
+        }
+        guard let donor = healthy.max(by: { board.progress($0) < board.progress($1) }) else { return }
+        var framePipe: [Int32] = [0, 0], control: [Int32] = [-1, -1]
+        guard pipe(&framePipe) == 0 else { return }
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &control) == 0 else {
+            close(framePipe[0])
+            close(framePipe[1])
+            return
+        }
+        for fd in framePipe + control { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        let index = members.count
+        let sent =
+            chost_send_fd(members[donor].control!, framePipe[1], UInt8(index)) == 0
+            && chost_send_fd(members[donor].control!, control[1], UInt8(index)) == 0
+        close(framePipe[1])
+        close(control[1])
+        guard sent else {
+            close(framePipe[0])
+            close(control[0])
+            return
+        }
+        _ = fcntl(framePipe[0], F_SETFL, fcntl(framePipe[0], F_GETFL) | O_NONBLOCK)
+        var m = Member(pid: 0, frames: framePipe[0], commits: nil, progressSince: chost_monotonic_ns())
+        m.inRun = false
+        m.control = control[0]
+        m.adopted = true
+        m.donor = donor
+        members.append(m)
+        board.requestFork(donor, index: index)
+    }
+
+    /// Replacements whose fork is done join the vote, with their donor's frames before it.
+    private func adoptReplacements() {
+        for r in members.indices {
+            guard let donor = members[r].donor else { continue }
+            guard let (pid, base) = board.joined(r) else {
+                // A donor that is gone before it forked leaves nothing to wait for.
+                if !members[donor].inRun || members[donor].exited {
+                    members[r].donor = nil
+                    members[r].exited = true
+                    close(members[r].frames)
+                    if let c = members[r].control { close(c) }
+                    recover(replacing: r)
+                }
+                continue
             }
+            drain(donor)
+            guard members[donor].received.count >= base else { continue }
+            members[r].donor = nil
+            members[r].pid = pid
+            // What it sent itself may be in already: its donor's frames come before.
+            members[r].received = Array(members[donor].received.prefix(base)) + members[r].received
+            members[r].inRun = true
+            members[r].progressSince = chost_monotonic_ns()
+            recoveries += 1
+            report("replica \(r): recovered: forked from replica \(donor) at event \(board.progress(r)), joins the vote")
+            drain(r)
         }
     }
 
@@ -299,13 +395,14 @@ public final class Supervisor {
         let who = r == 0 ? "replica 0 (the primary)" : "replica \(r)"
         faults.append("\(who) \(why)")
         report("\(who): fault: \(why)\(r == 0 ? "" : "; discarded")")
-        if !members[r].exited { kill(members[r].pid, SIGKILL) }
+        if !members[r].exited && members[r].pid > 0 { kill(members[r].pid, SIGKILL) }
+        recover(replacing: r)
     }
 
     /// The run cannot go on: every replica is stopped, nothing more is committed.
     private func fatal(_ why: String) -> Int32 {
-        for m in members where !m.exited { kill(m.pid, SIGKILL) }
-        for m in members where !m.exited { waitpid(m.pid, nil, 0) }
+        for m in members where !m.exited && m.pid > 0 { kill(m.pid, SIGKILL) }
+        for m in members where !m.exited && m.pid > 0 && !m.adopted { waitpid(m.pid, nil, 0) }
         report(why)
         summary()
         return 125
@@ -317,7 +414,7 @@ public final class Supervisor {
         summarized = true
         let remaining = members.filter(\.inRun).count
         report(
-            "replicas: \(options.replicas), faults detected: \(faults.count), recoveries: 0, "
+            "replicas: \(options.replicas), faults detected: \(faults.count), recoveries: \(recoveries), "
                 + "replicas left: \(remaining)")
     }
 }

@@ -99,3 +99,12 @@ int chost_processes_init(uint32_t limit);
 int chost_process_take(void);
 void chost_process_give(void);
 #endif
+
+#ifndef CHOST_PASS_FD
+#define CHOST_PASS_FD
+/* A descriptor passed over a Unix socket (SCM_RIGHTS), with one byte: the supervisor of
+ * `run --replicas` hands a backup the pipe of the replica it is about to fork. 0 or -errno;
+ * chost_receive_fd returns the descriptor (close-on-exec) or -errno. */
+int chost_send_fd(int socket, int fd, uint8_t byte);
+int chost_receive_fd(int socket, uint8_t *byte);
+#endif
