@@ -82,6 +82,55 @@ final class ReplicaTests: ScratchTestCase {
         }
     }
 
+    /// A discarded backup is replaced by a fork of a healthy one, which agrees to the end.
+    func testADiscardedBackupIsReplacedByAForkOfAHealthyOne() throws {
+        let loop = "$| = 1; my $s = 0;\nfor my $i (1..3000) { $s += $i; print \"$i $s\\n\" if $i % 500 == 0; "
+            + "my @st = stat('loop.pl'); }\n"
+        try loop.write(to: base.appendingPathComponent("loop.pl"), atomically: true, encoding: .utf8)
+        let n = try run("/usr/bin/perl", ["loop.pl"])
+        // Where perl's stat buffer is (a stat call's third argument): a flip there changes no
+        // call, only the state, until the next stat writes it again (the digest at 450 is taken
+        // before that call).
+        XCTAssertEqual(try revenant(["record", "--shims", "none", "-o", "l.rvt", "--", "perl", "loop.pl"]).status, 0)
+        let stats = try revenant(["log", "l.rvt", "syscalls", "--where", "path=loop.pl"]).stdout
+        let call = try XCTUnwrap(stats.split(separator: "\n").last { $0.contains("newfstatat") })
+        let buffer = try XCTUnwrap(call.split(separator: " ").first { $0.hasPrefix("0x") }).dropLast()
+        for inject in ["kill replica=1 event=400", "flip replica=2 event=449 addr=\(buffer) bit=0"] {
+            let r = try revenant([
+                "run", "--replicas", "3", "--compare-every", "50", "--inject", inject, "--", "perl", "loop.pl",
+            ])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(r.stdout, n.stdout)
+            XCTAssertTrue(r.stderr.contains("replica 3: recovered: forked from replica "), r.stderr)
+            XCTAssertEqual(summary(r), "revenant: replicas: 3, faults detected: 1, recoveries: 1, replicas left: 3")
+        }
+    }
+
+    /// Files in the writable mounts change only once a majority made the same change.
+    func testFileChangesWaitForAMajority() throws {
+        let files = """
+            open my $f, '>', 'out.txt' or die; print $f "one\\n"; close $f;
+            rename 'out.txt', 'out2.txt'; mkdir 'd';
+            open $f, '>>', 'out2.txt'; print $f "two\\n"; close $f;
+            """
+        try files.write(to: base.appendingPathComponent("files.pl"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try revenant(["record", "--shims", "none", "-o", "f.rvt", "--", "perl", "files.pl"]).status, 0)
+        let out2 = base.appendingPathComponent("out2.txt")
+        XCTAssertEqual(try String(contentsOf: out2, encoding: .utf8), "one\ntwo\n")
+        let log = try revenant(["log", "f.rvt", "syscalls", "--where", "name=openat"]).stdout
+        let reopen = try XCTUnwrap(log.split(separator: "\n").first { $0.contains("\"out2.txt\"") })
+        let event = try XCTUnwrap(Int(reopen.dropFirst().prefix { $0.isNumber }))
+        for name in ["out2.txt", "d"] { try FileManager.default.removeItem(at: base.appendingPathComponent(name)) }
+        // The primary gets another descriptor back from its second open: its write goes elsewhere.
+        let r = try revenant([
+            "run", "--replicas", "3", "--inject", "flip replica=0 event=\(event) reg=RAX bit=0", "--", "perl", "files.pl",
+        ])
+        XCTAssertEqual(r.status, 125, r.stderr)
+        XCTAssertTrue(r.stderr.contains("replica 0 (the primary): fault: at event"), r.stderr)
+        XCTAssertEqual(try String(contentsOf: out2, encoding: .utf8), "one\n")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: base.appendingPathComponent("d").path))
+    }
+
     /// A bit of the heap flipped in one replica is found by the state digests.
     func testAFlipInMemoryIsFoundByTheStateDigest() throws {
         _ = try writeEvents()
