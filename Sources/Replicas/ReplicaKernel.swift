@@ -20,9 +20,12 @@ public final class ReplicaKernel: GuestKernel {
     public struct Settings {
         public var compareEvery: UInt64
         public var maxLag: UInt64
-        public init(compareEvery: UInt64, maxLag: UInt64) {
+        /// Guest memory marked mergeable (`--ksm`).
+        public var mergeable = false
+        public init(compareEvery: UInt64, maxLag: UInt64, mergeable: Bool = false) {
             self.compareEvery = compareEvery
             self.maxLag = maxLag
+            self.mergeable = mergeable
         }
     }
 
@@ -60,6 +63,10 @@ public final class ReplicaKernel: GuestKernel {
         self.settings = settings
         self.injections = injections.filter { $0.replica == replica }
         allInjections = injections
+        if settings.mergeable {
+            let memory = personality.memory
+            _ = KSM.markMergeable(memory.systemArea, Int(memory.layout.size))
+        }
     }
     private let allInjections: [FaultInjection]
 

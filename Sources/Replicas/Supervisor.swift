@@ -17,6 +17,10 @@ public final class Supervisor {
         public var settings: ReplicaKernel.Settings
         public var stallTimeout: Double
         public var injections: [FaultInjection]
+        /// `--ksm`: the kernel's same-page merging on for the run (settings.mergeable follows).
+        public var ksm = false
+        /// `-v`: the summary also gives the replicas' resident memory at its peak.
+        public var verbose = false
         public init(
             replicas: Int, settings: ReplicaKernel.Settings, stallTimeout: Double, injections: [FaultInjection]
         ) {
@@ -70,7 +74,21 @@ public final class Supervisor {
     private let report: (String) -> Void
     private var majority: Int { options.replicas / 2 + 1 }
 
+    private var ksm: KSM?
+    /// The replicas' resident memory together, at its peak (bytes).
+    private var peakResident = 0
+
     public init(options: Options, report: @escaping (String) -> Void) {
+        var options = options
+        if options.ksm {
+            switch KSM.switchOn() {
+            case .success(let k): ksm = k
+            case .failure(let why):
+                report("--ksm: \(why); going on without it")
+                options.ksm = false
+            }
+        }
+        options.settings.mergeable = options.ksm
         self.options = options
         self.report = report
         board = ReplicaBoard(count: options.replicas)
@@ -131,6 +149,7 @@ public final class Supervisor {
             reapEnded()
             if let end = vote() { return end }
             if let end = findStalls() { return end }
+            measureMemory()
             if members.allSatisfy({ $0.exited || !$0.inRun }), settled >= maxReceived() { break }
         }
         // A replacement still being forked when the run ended has nothing left to do.
@@ -408,13 +427,39 @@ public final class Supervisor {
         return 125
     }
 
+    /// KSM's pages shared and the replicas' resident size, sampled as the run goes.
+    private var lastSample: UInt64 = 0
+    private func measureMemory() {
+        let now = chost_monotonic_ns()
+        guard options.verbose || ksm != nil, now - lastSample >= 100_000_000 else { return }
+        lastSample = now
+        ksm?.sample()
+        var total = 0
+        for m in members where !m.exited && m.pid > 0 {
+            // statm's second field: resident pages.
+            guard let f = fopen("/proc/\(m.pid)/statm", "r") else { continue }
+            var size = 0, resident = 0
+            withUnsafeMutablePointer(to: &size) { s in
+                withUnsafeMutablePointer(to: &resident) { r in _ = chost_read_two_longs(f, s, r) }
+            }
+            fclose(f)
+            total += resident * Int(sysconf(Int32(_SC_PAGESIZE)))
+        }
+        peakResident = max(peakResident, total)
+    }
+
     private var summarized = false
     private func summary() {
         guard !summarized else { return }
         summarized = true
+        ksm?.sample()
+        ksm?.restore()
         let remaining = members.filter(\.inRun).count
-        report(
+        var line =
             "replicas: \(options.replicas), faults detected: \(faults.count), recoveries: \(recoveries), "
-                + "replicas left: \(remaining)")
+            + "replicas left: \(remaining)"
+        if let ksm { line += ", KSM: \(ksm.peakSharing) pages shared at the peak (\(ksm.peakSharing >> 8) MiB saved)" }
+        if options.verbose { line += ", resident at the peak: \(peakResident >> 20) MiB together" }
+        report(line)
     }
 }

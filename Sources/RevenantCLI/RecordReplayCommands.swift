@@ -49,7 +49,7 @@ struct Record: ParsableCommand {
             command, verb: "record", usage: "revenant record -o TRACE [options] -- PROGRAM [ARGS...]",
             helpFor: Record.self)
         let selection = try ShimSelection(shims)
-        if let replicas = try replicaOptions.supervisor() {
+        if let replicas = try replicaOptions.supervisor(verbose: options.verbose) {
             guard !keepChannel else { throw CLIError("--keep-channel does not go with --replicas") }
             Glibc.exit(
                 ReplicatedRun(

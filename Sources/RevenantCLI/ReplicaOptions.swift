@@ -37,11 +37,16 @@ struct ReplicaOptions: ParsableArguments {
                 + "'stall replica=R event=E' (replica 0 is the primary).",
             valueName: "FAULT"))
     var inject: [String] = []
+    @Flag(
+        help: ArgumentHelp(
+            "With --replicas: switch the kernel's same-page merging (KSM) on for the run, and back after; "
+                + "the replicas' equal pages are kept once."))
+    var ksm = false
 
     func validate() throws {
         guard let n = replicas else {
-            if maxLag != nil || compareEvery != nil || stallTimeout != nil || !inject.isEmpty {
-                throw ValidationError("--max-lag, --compare-every, --stall-timeout and --inject need --replicas")
+            if maxLag != nil || compareEvery != nil || stallTimeout != nil || !inject.isEmpty || ksm {
+                throw ValidationError("--max-lag, --compare-every, --stall-timeout, --inject and --ksm need --replicas")
             }
             return
         }
@@ -61,11 +66,14 @@ struct ReplicaOptions: ParsableArguments {
     }
 
     /// The supervisor's options (nil without --replicas).
-    func supervisor() throws -> Supervisor.Options? {
+    func supervisor(verbose: Bool) throws -> Supervisor.Options? {
         guard let replicas else { return nil }
-        return Supervisor.Options(
+        var o = Supervisor.Options(
             replicas: replicas,
             settings: .init(compareEvery: compareEvery ?? 10_000, maxLag: maxLag ?? 10_000),
             stallTimeout: stallTimeout ?? 10, injections: try injections())
+        o.ksm = ksm
+        o.verbose = verbose
+        return o
     }
 }

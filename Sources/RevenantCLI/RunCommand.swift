@@ -97,7 +97,7 @@ struct Run: ParsableCommand {
     func run() throws {
         let (program, arguments) = try programAndArguments(
             command, verb: "run", usage: "revenant run [options] -- PROGRAM [ARGS...]", helpFor: Run.self)
-        if let replicas = try replicaOptions.supervisor() {
+        if let replicas = try replicaOptions.supervisor(verbose: options.verbose) {
             // The primary's log, in a scratch folder of its own, removed at the end.
             guard let scratch = makeScratchFolder("revenant-replicas") else {
                 throw CLIError("cannot create a folder for the replicas' log: \(String(cString: strerror(errno)))")

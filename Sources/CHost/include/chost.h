@@ -108,3 +108,10 @@ void chost_process_give(void);
 int chost_send_fd(int socket, int fd, uint8_t byte);
 int chost_receive_fd(int socket, uint8_t *byte);
 #endif
+
+#ifndef CHOST_STATM
+#define CHOST_STATM
+#include <stdio.h>
+/* Two numbers from a /proc file (statm: size and resident pages); 2 when both were read. */
+static inline int chost_read_two_longs(FILE *f, long *a, long *b) { return fscanf(f, "%ld %ld", a, b); }
+#endif
