@@ -178,12 +178,13 @@ public final class ReplicaKernel: GuestKernel {
     }
 
     /// Whether what the primary's call does reaches the outside world, and must wait for a
-    /// majority: a write to Revenant's stdout or stderr, or to a file in a writable mount, or a
-    /// change of a path (its own mount decides whether it succeeds; waiting costs only time).
+    /// majority: a write to Revenant's stdout or stderr, to a pipe or socket (`--net`), or to a
+    /// file in a writable mount, or a change of a path (its own mount decides whether it
+    /// succeeds; waiting costs only time).
     private func leavesTheRun(_ req: SyscallRequest) -> Bool {
         guard let fdIndex = SyscallTable.row(req.number)?.output else { return true }
         guard let entry = try? personality.fds.entry(req[fdIndex]) else { return false }
-        return entry.console != 0 || (entry.writableMount && entry.path != nil)
+        return entry.console != 0 || entry.path == nil || entry.writableMount
     }
 
     /// The primary waits while it is more than `--max-lag` events ahead of its slowest backup

@@ -77,8 +77,11 @@ final class ReplicaTests: ScratchTestCase {
             XCTAssertEqual(r.status, 0, "\(c.inject): \(r.stderr)")
             XCTAssertEqual(r.stdout, n.stdout, c.inject)
             XCTAssertTrue(r.stderr.contains(c.expected), "\(c.inject): \(r.stderr)")
-            XCTAssertEqual(
-                summary(r), "revenant: replicas: 3, faults detected: 1, recoveries: 0, replicas left: 2", c.inject)
+            // A replacement is forked if a healthy backup makes another call before the end.
+            let line = summary(r) ?? ""
+            XCTAssertTrue(
+                line == "revenant: replicas: 3, faults detected: 1, recoveries: 0, replicas left: 2"
+                    || line == "revenant: replicas: 3, faults detected: 1, recoveries: 1, replicas left: 3", line)
         }
     }
 
