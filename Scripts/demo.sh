@@ -188,4 +188,18 @@ find then -type f -exec sh -c 'echo "$1:"; cat "$1"' _ {} \;
 "$BIN" diff files.rvt --path out/report.txt --from perl:report.pl:2 --to perl:report.pl:4
 "$BIN" when files.rvt --syscall 'unlink' | sed 's/^/when: /'
 
+step "Three replicas: a bit flipped in one, outvoted, replaced by a fork of a healthy one" \
+     "revenant run --replicas 3 --compare-every 50 --inject 'flip replica=2 event=449 addr=ADDR bit=0' -- perl loop.pl"
+cat > loop.pl <<'PERL'
+$| = 1; my $s = 0;
+for my $i (1..3000) { $s += $i; print "$i: $s\n" if $i % 1000 == 0; my @st = stat('loop.pl'); }
+PERL
+"$BIN" record -o loop.rvt --shims none -- perl loop.pl >/dev/null
+# perl's stat buffer: a stat call's third argument.
+addr=$("$BIN" log loop.rvt syscalls --where path=loop.pl | tail -1 | sed 's/.*"loop.pl", \(0x[0-9a-f]*\),.*/\1/')
+"$BIN" run --replicas 3 --compare-every 50 --inject "flip replica=2 event=449 addr=$addr bit=0" -- perl loop.pl
+echo "(a primary flipped instead: nothing unverified leaves, exit 125)"
+"$BIN" run --replicas 3 --compare-every 50 --inject "flip replica=0 event=449 addr=$addr bit=0" -- perl loop.pl \
+    || echo "exit $?"
+
 printf '\nMore: README.md (every command), Docs/ (how each part works, what the tests check), make test.\n'

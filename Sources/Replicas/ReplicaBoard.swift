@@ -20,7 +20,8 @@ public final class ReplicaBoard: @unchecked Sendable {
     }
 
     /// Replica r's words, on a cache line each: its progress (u64), its discarded flag (u32), its
-    /// waiting flag (u32), a fork request (u32), and once forked, its pid (u32) and frame base (u64).
+    /// waiting flag (u32), a fork request (u32), and once forked, its pid (u32), frame base (u64)
+    /// and the event it was forked at (u64).
     private func progressWord(_ r: Int) -> UnsafeMutablePointer<UInt64> {
         (page + 64 * r).assumingMemoryBound(to: UInt64.self)
     }
@@ -51,13 +52,17 @@ public final class ReplicaBoard: @unchecked Sendable {
         return v == 0 ? nil : Int(v - 1)
     }
     public func requestFork(_ r: Int, index: Int?) { chost_store_u32(word32(r, 16), index.map { UInt32($0 + 1) } ?? 0) }
-    public func joined(_ r: Int) -> (pid: pid_t, frames: Int)? {
+    private func word64(_ r: Int, _ offset: Int) -> UnsafeMutablePointer<UInt64> {
+        (page + 64 * r + offset).assumingMemoryBound(to: UInt64.self)
+    }
+    public func joined(_ r: Int) -> (pid: pid_t, frames: Int, event: UInt64)? {
         let pid = chost_load_u32(word32(r, 20))
         guard pid != 0 else { return nil }
-        return (pid_t(pid), Int(chost_load_u64((page + 64 * r + 24).assumingMemoryBound(to: UInt64.self))))
+        return (pid_t(pid), Int(chost_load_u64(word64(r, 24))), chost_load_u64(word64(r, 32)))
     }
-    public func join(_ r: Int, pid: pid_t, frames: Int) {
-        chost_store_u64((page + 64 * r + 24).assumingMemoryBound(to: UInt64.self), UInt64(frames))
+    public func join(_ r: Int, pid: pid_t, frames: Int, event: UInt64) {
+        chost_store_u64(word64(r, 24), UInt64(frames))
+        chost_store_u64(word64(r, 32), event)
         chost_store_u32(word32(r, 20), UInt32(pid))
     }
 

@@ -87,7 +87,7 @@ public final class ReplicaKernel: GuestKernel {
             replica = fork.index
             injections = allInjections.filter { $0.replica == fork.index }
             board.setProgress(replica, event)
-            board.join(replica, pid: getpid(), frames: base)
+            board.join(replica, pid: getpid(), frames: base, event: event)
         } else {
             close(fork.frames)
             close(fork.control)

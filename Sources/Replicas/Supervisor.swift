@@ -267,7 +267,7 @@ public final class Supervisor {
     private func adoptReplacements() {
         for r in members.indices {
             guard let donor = members[r].donor else { continue }
-            guard let (pid, base) = board.joined(r) else {
+            guard let (pid, base, forkedAt) = board.joined(r) else {
                 // A donor that is gone before it forked leaves nothing to wait for.
                 if !members[donor].inRun || members[donor].exited {
                     members[r].donor = nil
@@ -287,7 +287,7 @@ public final class Supervisor {
             members[r].inRun = true
             members[r].progressSince = chost_monotonic_ns()
             recoveries += 1
-            report("replica \(r): recovered: forked from replica \(donor) at event \(board.progress(r)), joins the vote")
+            report("replica \(r): recovered: forked from replica \(donor) at event \(forkedAt), joins the vote")
             drain(r)
         }
     }
