@@ -77,7 +77,9 @@ let package = Package(
         // `run --replicas`: a supervisor, a primary that records, backups that replay its log live.
         .target(
             name: "Replicas",
-            dependencies: ["RevenantKit", "Replay", "Machine", "Personality", "Trace", "LinuxABI", "GuestMemory", "CHost"]),
+            dependencies: [
+                "RevenantKit", "Replay", "Machine", "Personality", "Trace", "LinuxABI", "GuestMemory", "CHost",
+            ]),
         .executableTarget(
             name: "RevenantCLI",
             dependencies: [

@@ -305,3 +305,5 @@ subprocess.run([sys.executable, os.path.join(ROOT, "Scripts", "bench_perl_replay
 subprocess.run([sys.executable, os.path.join(ROOT, "Scripts", "bench_gdb.py"), BIN], check=True)
 # Issue #17: revenant restore (appends its section to summary.md).
 subprocess.run([sys.executable, os.path.join(ROOT, "Scripts", "bench_restore.py"), BIN], check=True)
+# Issue #18: replicas (appends its section to summary.md).
+subprocess.run([sys.executable, os.path.join(ROOT, "Scripts", "bench_replicas.py"), BIN], check=True)

@@ -18,7 +18,9 @@ public final class KSM {
     /// Switched on, or a line saying why not.
     public static func switchOn() -> Result<KSM, KSMError> {
         guard let was = read("run") else { return .failure(KSMError("this kernel has no KSM (\(folder) is missing)")) }
-        if let e = write("run", "1") { return .failure(KSMError("cannot switch KSM on: \(String(cString: strerror(e)))")) }
+        if let e = write("run", "1") {
+            return .failure(KSMError("cannot switch KSM on: \(String(cString: strerror(e)))"))
+        }
         let scan = read("pages_to_scan")
         _ = write("pages_to_scan", pagesToScan)
         return .success(KSM(previous: was, previousScan: scan))

@@ -21,7 +21,7 @@ public final class ReplicaBoard: @unchecked Sendable {
 
     /// Replica r's words, on a cache line each: its progress (u64), its discarded flag (u32), its
     /// waiting flag (u32), a fork request (u32), and once forked, its pid (u32), frame base (u64)
-    /// and the event it was forked at (u64).
+    /// and the event it was forked at (u64); when and where a fault was injected into it (u64, u64).
     private func progressWord(_ r: Int) -> UnsafeMutablePointer<UInt64> {
         (page + 64 * r).assumingMemoryBound(to: UInt64.self)
     }
@@ -32,13 +32,17 @@ public final class ReplicaBoard: @unchecked Sendable {
     public func progress(_ r: Int) -> UInt64 { chost_load_u64(progressWord(r)) }
     public func setProgress(_ r: Int, _ event: UInt64) { chost_store_u64(progressWord(r), event) }
     public func isDiscarded(_ r: Int) -> Bool { chost_load_u32(discardedWord(r)) != 0 }
-    /// The primary is waiting for its backups (a commit, or --max-lag): a backup that does not
-    /// move then is stalling the run.
+    /// What the primary is waiting for, if anything: a backup that does not move then is
+    /// stalling the run. Only a commit wait is at the primary's own event: a backup waiting for
+    /// the log there answers it (ReplicaKernel.aboutToWait); a lag wait is before the event.
+    public enum Wait: UInt32 {
+        case none = 0, commit = 1, lag = 2
+    }
     private func waitingWord(_ r: Int) -> UnsafeMutablePointer<UInt32> {
         (page + 64 * r + 12).assumingMemoryBound(to: UInt32.self)
     }
-    public func isWaiting(_ r: Int) -> Bool { chost_load_u32(waitingWord(r)) != 0 }
-    public func setWaiting(_ r: Int, _ waiting: Bool) { chost_store_u32(waitingWord(r), waiting ? 1 : 0) }
+    public func waiting(_ r: Int) -> Wait { Wait(rawValue: chost_load_u32(waitingWord(r))) ?? .none }
+    public func setWaiting(_ r: Int, _ wait: Wait) { chost_store_u32(waitingWord(r), wait.rawValue) }
     public func discard(_ r: Int) { chost_store_u32(discardedWord(r), 1) }
 
     /// Recovery (Supervisor.recover): the supervisor asks backup r to fork the replica numbered
@@ -60,6 +64,17 @@ public final class ReplicaBoard: @unchecked Sendable {
         guard pid != 0 else { return nil }
         return (pid_t(pid), Int(chost_load_u64(word64(r, 24))), chost_load_u64(word64(r, 32)))
     }
+    /// When a fault was injected into replica r (monotonic ns, 0: none), and at which event:
+    /// `-v` reports how long detection took.
+    public func injected(_ r: Int) -> (nanoseconds: UInt64, event: UInt64)? {
+        let t = chost_load_u64(word64(r, 40))
+        return t == 0 ? nil : (t, chost_load_u64(word64(r, 48)))
+    }
+    public func noteInjection(_ r: Int, event: UInt64) {
+        chost_store_u64(word64(r, 48), event)
+        chost_store_u64(word64(r, 40), chost_monotonic_ns())
+    }
+
     public func join(_ r: Int, pid: pid_t, frames: Int, event: UInt64) {
         chost_store_u64(word64(r, 24), UInt64(frames))
         chost_store_u64(word64(r, 32), event)

@@ -104,6 +104,7 @@ public final class ReplicaKernel: GuestKernel {
         board.setProgress(replica, event)
         current = req
         for i in injections where i.event == event {
+            board.noteInjection(replica, event: event)
             switch i.action {
             case .kill:
                 link.flush()
@@ -129,8 +130,8 @@ public final class ReplicaKernel: GuestKernel {
                 send(frame)
                 // The backups replay up to this call from what is logged so far.
                 recorder.flush()
-                board.setWaiting(replica, true)
-                defer { board.setWaiting(replica, false) }
+                board.setWaiting(replica, .commit)
+                defer { board.setWaiting(replica, .none) }
                 guard link.awaitCommit() else { return .halt }
             } else {
                 send(frame)
@@ -196,8 +197,8 @@ public final class ReplicaKernel: GuestKernel {
         }
         recorder.flush()
         link.flush()
-        board.setWaiting(replica, true)
-        defer { board.setWaiting(replica, false) }
+        board.setWaiting(replica, .lag)
+        defer { board.setWaiting(replica, .none) }
         var pause: UInt32 = 50
         while let slowest = board.slowestBackup(), event > slowest + settings.maxLag, !link.broken {
             usleep(pause)
@@ -237,7 +238,7 @@ public final class ReplicaKernel: GuestKernel {
     /// too, for a commit at this very event, and this backup's call here wrote nothing, the two
     /// would wait for each other: the backup's call is its frame (the supervisor's vote decides).
     public func aboutToWait() {
-        if let req = current, lastFramed != event, board.isWaiting(0), board.progress(0) == event {
+        if let req = current, lastFramed != event, board.waiting(0) == .commit, board.progress(0) == event {
             let digest = SHA256.digest(GuestDigest.words([req.number] + (0..<6).map { req[$0] }))
             send(ReplicaFrame(kind: .call, event: event, digest: digest, what: "\(req.name)"))
         }

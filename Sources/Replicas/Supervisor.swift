@@ -1,5 +1,6 @@
 import CHost
 import Glibc
+import RevenantKit
 
 /// `run --replicas N`: the process that owns the replicas and the gate to the outside world
 /// (Docs/replicas.md). It forks the primary, which runs and records, and N − 1 backups, which
@@ -71,6 +72,9 @@ public final class Supervisor {
     private var committedUpTo = -1
     public private(set) var faults: [String] = []
     public private(set) var recoveries = 0
+    /// When each discarded replica was discarded (for `-v`: how long its replacement took).
+    private var discardedAt: [Int: UInt64] = [:]
+    private var replacing: [Int: Int] = [:]
     private let report: (String) -> Void
     private var majority: Int { options.replicas / 2 + 1 }
 
@@ -135,7 +139,8 @@ public final class Supervisor {
             if r == 0 { close(commitPipe[0]) } else { close(control[1]) }
             _ = fcntl(framePipe[0], F_SETFL, fcntl(framePipe[0], F_GETFL) | O_NONBLOCK)
             members.append(
-                Member(pid: pid, frames: framePipe[0], commits: r == 0 ? commitPipe[1] : nil,
+                Member(
+                    pid: pid, frames: framePipe[0], commits: r == 0 ? commitPipe[1] : nil,
                     progressSince: chost_monotonic_ns(), control: r == 0 ? nil : control[0]))
         }
         return supervise()
@@ -204,7 +209,8 @@ public final class Supervisor {
             // A replacement orphaned by its donor is reaped here; its pipe's end said it ended.
             guard let r = members.firstIndex(where: { $0.pid == pid && !$0.adopted }) else { continue }
             drain(r)
-            ended(r, status: (status & 0x7f) != 0 ? status & 0x7f : (status >> 8) & 0xff, signaled: (status & 0x7f) != 0)
+            ended(
+                r, status: (status & 0x7f) != 0 ? status & 0x7f : (status >> 8) & 0xff, signaled: (status & 0x7f) != 0)
         }
         adoptReplacements()
     }
@@ -259,6 +265,7 @@ public final class Supervisor {
         m.control = control[0]
         m.adopted = true
         m.donor = donor
+        replacing[index] = lost
         members.append(m)
         board.requestFork(donor, index: index)
     }
@@ -287,7 +294,12 @@ public final class Supervisor {
             members[r].inRun = true
             members[r].progressSince = chost_monotonic_ns()
             recoveries += 1
-            report("replica \(r): recovered: forked from replica \(donor) at event \(forkedAt), joins the vote")
+            var timing = ""
+            if options.verbose, let lost = replacing[r], let t = discardedAt[lost] {
+                timing = " (\(fmtMs(chost_monotonic_ns() &- t)) after replica \(lost) was discarded)"
+            }
+            report(
+                "replica \(r): recovered: forked from replica \(donor) at event \(forkedAt), joins the vote\(timing)")
             drain(r)
         }
     }
@@ -326,7 +338,8 @@ public final class Supervisor {
             guard let w = winner else {
                 let sides = groups.values.sorted { $0[0] < $1[0] }.map { rs in
                     let f = members[rs[0]].received[k]
-                    let who = rs.count == 1 ? "replica \(rs[0])" : "replicas " + rs.map(String.init).joined(separator: ", ")
+                    let who =
+                        rs.count == 1 ? "replica \(rs[0])" : "replicas " + rs.map(String.init).joined(separator: ", ")
                     return "\(who): \(Self.made(f)) at event \(f.event)"
                 }
                 faults.append("no majority at frame \(k)")
@@ -371,7 +384,9 @@ public final class Supervisor {
         let primary = members[0].received
         var k = first
         while k < primary.count {
-            let agreeing = inRun.filter { r in members[r].received.count > k && members[r].received[k].vote == primary[k].vote }
+            let agreeing = inRun.filter { r in
+                members[r].received.count > k && members[r].received[k].vote == primary[k].vote
+            }
             guard agreeing.count >= majority else { return }
             if primary[k].commit, k > committedUpTo {
                 var yes = Self.committed
@@ -389,7 +404,7 @@ public final class Supervisor {
         let now = chost_monotonic_ns()
         for r in members.indices where !members[r].exited {
             let p = board.progress(r)
-            if p != members[r].lastProgress || (r == 0 && board.isWaiting(0)) {
+            if p != members[r].lastProgress || (r == 0 && board.waiting(0) != .none) {
                 members[r].lastProgress = p
                 members[r].progressSince = now
             }
@@ -413,7 +428,14 @@ public final class Supervisor {
         board.discard(r)
         let who = r == 0 ? "replica 0 (the primary)" : "replica \(r)"
         faults.append("\(who) \(why)")
-        report("\(who): fault: \(why)\(r == 0 ? "" : "; discarded")")
+        var timing = ""
+        if options.verbose, let (t, event) = board.injected(r) {
+            timing =
+                " (\(board.progress(0) &- event) events of the primary and \(fmtMs(chost_monotonic_ns() &- t)) "
+                + "after the injection at event \(event))"
+        }
+        discardedAt[r] = chost_monotonic_ns()
+        report("\(who): fault: \(why)\(r == 0 ? "" : "; discarded")\(timing)")
         if !members[r].exited && members[r].pid > 0 { kill(members[r].pid, SIGKILL) }
         recover(replacing: r)
     }

@@ -61,8 +61,9 @@ struct ReplicaOptions: ParsableArguments {
     }
 
     func injections() throws -> [FaultInjection] {
-        do throws(InjectionError) { return try inject.map { s throws(InjectionError) in try FaultInjection(parsing: s) } }
-        catch { throw ValidationError(error.description) }
+        do throws(InjectionError) {
+            return try inject.map { s throws(InjectionError) in try FaultInjection(parsing: s) }
+        } catch { throw ValidationError(error.description) }
     }
 
     /// The supervisor's options (nil without --replicas).

@@ -87,7 +87,9 @@ public struct TraceDirectory {
     }
 
     /// Open an existing trace for reading; a directory that is not a trace gets a clear error.
-    public static func open(_ path: String, following follow: Follow? = nil) throws(TraceError) -> (
+    public static func open(
+        _ path: String, following follow: Follow? = nil
+    ) throws(TraceError) -> (
         TraceDirectory, TraceHeader
     ) {
         // A recorder being followed may not have written its header yet.

@@ -48,7 +48,8 @@ final class ReplicaTests: ScratchTestCase {
             XCTAssertEqual(r.status, 0, r.stderr)
             XCTAssertEqual(r.stdout, n.stdout)
             XCTAssertTrue(r.stderr.hasPrefix(n.stderr), r.stderr)
-            XCTAssertEqual(summary(r), "revenant: replicas: \(count), faults detected: 0, recoveries: 0, replicas left: \(count)")
+            XCTAssertEqual(
+                summary(r), "revenant: replicas: \(count), faults detected: 0, recoveries: 0, replicas left: \(count)")
         }
         // record --replicas leaves the primary's trace, which replays alone.
         let rec = try revenant(["record", "--replicas", "2", "-o", "r.rvt", "--", "perl", "s.pl"])
@@ -87,7 +88,8 @@ final class ReplicaTests: ScratchTestCase {
 
     /// A discarded backup is replaced by a fork of a healthy one, which agrees to the end.
     func testADiscardedBackupIsReplacedByAForkOfAHealthyOne() throws {
-        let loop = "$| = 1; my $s = 0;\nfor my $i (1..3000) { $s += $i; print \"$i $s\\n\" if $i % 500 == 0; "
+        let loop =
+            "$| = 1; my $s = 0;\nfor my $i (1..3000) { $s += $i; print \"$i $s\\n\" if $i % 500 == 0; "
             + "my @st = stat('loop.pl'); }\n"
         try loop.write(to: base.appendingPathComponent("loop.pl"), atomically: true, encoding: .utf8)
         let n = try run("/usr/bin/perl", ["loop.pl"])
@@ -117,14 +119,16 @@ final class ReplicaTests: ScratchTestCase {
             rename 'out.txt', 'out2.txt'; mkdir 'd';
             """
         try files.write(to: base.appendingPathComponent("files.pl"), atomically: true, encoding: .utf8)
-        let size = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: base.appendingPathComponent("files.pl").path)[.size] as? Int)
+        let size = try XCTUnwrap(
+            FileManager.default.attributesOfItem(atPath: base.appendingPathComponent("files.pl").path)[.size] as? Int)
         XCTAssertEqual(try revenant(["record", "--shims", "none", "-o", "f.rvt", "--", "perl", "files.pl"]).status, 0)
         let out2 = base.appendingPathComponent("out2.txt"), out = base.appendingPathComponent("out.txt")
         XCTAssertEqual(try String(contentsOf: out2, encoding: .utf8), "size \(size)\n")
         let log = try revenant(["log", "f.rvt", "syscalls", "--where", "path=files.pl"]).stdout
         let stat = try XCTUnwrap(log.split(separator: "\n").last { $0.contains("stat") })
         let event = try XCTUnwrap(Int(stat.dropFirst().prefix { $0.isNumber }))
-        let buffer = try XCTUnwrap(UInt64(stat.split(separator: " ").first { $0.hasPrefix("0x") }!.dropFirst(2).dropLast(), radix: 16))
+        let buffer = try XCTUnwrap(
+            UInt64(stat.split(separator: " ").first { $0.hasPrefix("0x") }!.dropFirst(2).dropLast(), radix: 16))
         for name in ["out2.txt", "d"] { try FileManager.default.removeItem(at: base.appendingPathComponent(name)) }
         // The primary's copy of the file's size (st_size, 48 bytes in) is flipped after its stat:
         // it writes another line than its backups, and that write never reaches the file.
@@ -186,7 +190,9 @@ final class ReplicaTests: ScratchTestCase {
             XCTAssertEqual(r.status, 125, args.joined(separator: " "))
             XCTAssertTrue(r.stderr.contains(message), r.stderr)
         }
-        let late = try revenant(["run", "--replicas", "2", "--inject", "kill replica=1 event=99999", "--", "perl", "s.pl"])
+        let late = try revenant([
+            "run", "--replicas", "2", "--inject", "kill replica=1 event=99999", "--", "perl", "s.pl",
+        ])
         XCTAssertEqual(late.status, 125)
         XCTAssertTrue(late.stderr.contains("the run ended at event"), late.stderr)
     }

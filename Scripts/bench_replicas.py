@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""`make bench`, replicas (issue #18): `run --replicas 2` and `--replicas 3` against `run` and
+native, wall clock, in interleaved rounds, on CPU-bound and syscall-heavy Perl; detection latency
+and recovery time of injected faults (`-v`); the replicas' resident memory with and without KSM.
+Appends to bench-results/summary.md. The machine has two cores: three replicas share them.
+"""
+import os, re, shutil, statistics, subprocess, sys, tempfile, time
+
+BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else ".build/release/revenant")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "Bench")
+ROUNDS = int(os.environ.get("BENCH_REPLICA_ROUNDS", "3"))
+OUT = os.path.join(ROOT, "bench-results", "summary.md")
+work = tempfile.mkdtemp(prefix="revenant-bench-replicas-")
+os.chdir(work)
+with open("big.txt", "w") as f:
+    f.write(("y" * 63 + "\n") * (10 * 1024 * 1024 // 64))
+os.makedirs("files", exist_ok=True)
+for i in range(100):
+    open(f"files/f{i}", "w").write("f\n")
+
+
+def timed(cmd):
+    t = time.perf_counter()
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if p.returncode != 0:
+        sys.exit(f"bench: {' '.join(cmd)} failed ({p.returncode}): {p.stderr[-400:]}")
+    return time.perf_counter() - t, p.stderr
+
+
+lines = ["", "## Replicas (`run --replicas N`; two cores: three replicas share them)", ""]
+workloads = {
+    "cpu.pl 1000000": ["perl", os.path.join(BENCH, "cpu.pl"), "1000000"],
+    "syscall-heavy, 10 MB": ["perl", os.path.join(BENCH, "syscall_heavy.pl"), "big.txt", "files"],
+}
+variants = {"native": [], "run": [BIN, "run", "--"], "replicas 2": [BIN, "run", "--replicas", "2", "--"],
+            "replicas 3": [BIN, "run", "--replicas", "3", "--"]}
+lines += ["| workload | native | run | --replicas 2 / run | --replicas 3 / run |", "|---|---:|---:|---:|---:|"]
+for name, args in workloads.items():
+    times = {v: [] for v in variants}
+    for _ in range(ROUNDS):
+        for v, prefix in variants.items():
+            times[v].append(timed(prefix + args)[0])
+    ratio = lambda v: statistics.median([a / b for a, b in zip(times[v], times["run"])])
+    lines.append(f"| {name} | {statistics.median(times['native'])*1000:.0f} ms | "
+                 f"{statistics.median(times['run'])*1000:.0f} ms | {ratio('replicas 2'):.2f} | {ratio('replicas 3'):.2f} |")
+
+# Detection and recovery: a loop of stats, a flip in one backup's heap (state digest every 50
+# events) and a killed backup; -v says how long each took.
+with open("loop.pl", "w") as f:
+    f.write("$| = 1; my $s = 0;\nfor my $i (1..20000) { $s += $i; print \"$i $s\\n\" if $i % 5000 == 0; "
+            "my @st = stat('loop.pl'); }\n")
+subprocess.run([BIN, "record", "--shims", "none", "-o", "loop.rvt", "--", "perl", "loop.pl"], check=True,
+               stdout=subprocess.DEVNULL)
+log = subprocess.run([BIN, "log", "loop.rvt", "syscalls", "--where", "path=loop.pl"], stdout=subprocess.PIPE,
+                     text=True).stdout.splitlines()
+addr = re.search(r'"loop.pl", (0x[0-9a-f]+)', log[-1]).group(1)
+lines += ["", "| fault (3 replicas) | detected | recovery |", "|---|---|---|"]
+for inject, extra in [(f"flip replica=2 event=4999 addr={addr} bit=0", ["--compare-every", "50"]),
+                      ("kill replica=1 event=5000", [])]:
+    for _ in range(ROUNDS):
+        _, err = timed([BIN, "run", "-v", "--replicas", "3"] + extra + ["--inject", inject, "--", "perl", "loop.pl"])
+        detected = re.search(r"discarded \((.*?) after the injection", err)
+        recovered = re.search(r"joins the vote \((.*?) after replica", err)
+        lines.append(f"| `{inject}` | {detected.group(1) if detected else '-'} | "
+                     f"{recovered.group(1) if recovered else 'none (the run ended first)'} |")
+
+# Memory: three replicas of a script holding 300,000 strings for 3 s, with and without KSM.
+hold = ["perl", "-e", 'my @a = map { "x" x 100 } 1..300000; my $t = time; 1 while time - $t < 3; print scalar(@a), "\\n"']
+lines.append("")
+for ksm in ([], ["--ksm"]):
+    _, err = timed([BIN, "run", "-v", "--replicas", "3"] + ksm + ["--"] + hold)
+    summary = [l for l in err.splitlines() if l.startswith("revenant: replicas:")][-1]
+    lines.append(f"- {'with' if ksm else 'without'} `--ksm`: " + summary.split(", ", 4)[-1])
+
+with open(OUT, "a") as f:
+    f.write("\n".join(lines) + "\n")
+print("\n".join(lines))
+shutil.rmtree(work, ignore_errors=True)
