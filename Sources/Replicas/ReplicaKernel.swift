@@ -185,8 +185,13 @@ public final class ReplicaKernel: GuestKernel {
     private func leavesTheRun(_ req: SyscallRequest) -> Bool {
         guard let fdIndex = SyscallTable.row(req.number)?.output else { return true }
         guard let entry = try? personality.fds.entry(req[fdIndex]) else { return false }
+        // Moving a file position is seen outside only where the descriptor is shared with the
+        // outside (Revenant's stdout or stderr as a file): perl moves every file it opens.
+        if req.number == Self.lseek { return entry.console != 0 }
         return entry.console != 0 || entry.path == nil || entry.writableMount
     }
+
+    private static let lseek = UInt64(SyscallNames.byName["lseek"]!)
 
     /// The primary waits while it is more than `--max-lag` events ahead of its slowest backup
     /// (one the supervisor discarded is not waited for): what it logged so far is flushed for

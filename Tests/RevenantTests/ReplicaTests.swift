@@ -201,29 +201,29 @@ final class ReplicaTests: ScratchTestCase {
     func testReplayFollowsARecordingAsItIsMade() throws {
         let slow = "$| = 1; for my $i (1..4) { print \"tick $i\\n\"; select(undef, undef, undef, 0.4); }\n"
         try slow.write(to: base.appendingPathComponent("slow.pl"), atomically: true, encoding: .utf8)
-        let exe = try revenantBinary().path
-        let recorder = Process()
-        recorder.executableURL = URL(fileURLWithPath: exe)
-        recorder.arguments = ["record", "-o", "f.rvt", "--", "perl", "slow.pl"]
-        recorder.currentDirectoryURL = base
-        recorder.standardOutput = FileHandle.nullDevice
-        try recorder.run()
+        func startRecording(_ trace: String) throws -> Process {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: try revenantBinary().path)
+            p.arguments = ["record", "-o", trace, "--", "perl", "slow.pl"]
+            p.currentDirectoryURL = base
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            return p
+        }
+        let recorder = try startRecording("f.rvt")
         // Started while the recording is under way (its header may not even be there yet).
         let followed = try revenant(["replay", "--follow", "--follow-timeout", "5", "f.rvt"])
         recorder.waitUntilExit()
         XCTAssertEqual(recorder.terminationStatus, 0)
         XCTAssertEqual(followed.status, 0, followed.stderr)
         XCTAssertEqual(followed.stdout, "tick 1\ntick 2\ntick 3\ntick 4\n")
-        // Without --follow the same cut-short trace is refused at once; with it, after the timeout.
-        let killed = Process()
-        killed.executableURL = URL(fileURLWithPath: exe)
-        killed.arguments = ["record", "-o", "k.rvt", "--", "perl", "slow.pl"]
-        killed.currentDirectoryURL = base
-        killed.standardOutput = FileHandle.nullDevice
-        try killed.run()
+        // A recorder killed: without --follow its trace is refused at once as cut short; with it,
+        // after the timeout, the same.
+        let killed = try startRecording("k.rvt")
         Thread.sleep(forTimeInterval: 0.6)
         kill(killed.processIdentifier, SIGKILL)
         killed.waitUntilExit()
+        XCTAssertEqual(try revenant(["replay", "k.rvt"]).status, 125)
         let cut = try revenant(["replay", "--follow", "--follow-timeout", "0.5", "k.rvt"])
         XCTAssertEqual(cut.status, 125, cut.stderr)
         XCTAssertTrue(cut.stderr.contains("its recording was cut short"), cut.stderr)
