@@ -160,13 +160,18 @@ public final class Supervisor {
         // A replacement still being forked when the run ended has nothing left to do.
         for m in members where !m.exited && m.pid > 0 { kill(m.pid, SIGKILL) }
         let primary = members[0]
-        summary()
-        // A fault meant for an event the run never reached was not tested: say so.
+        // A fault meant for an event the run never reached was not tested: say so. One that
+        // made no replica differ was masked.
         let end = primary.received.last.map(\.event) ?? 0
         if let missed = options.injections.first(where: { $0.event >= end }) {
+            summary()
             report("--inject '\(missed)': the run ended at event \(end), before it")
             return 125
         }
+        for i in options.injections where members[i.replica].inRun {
+            report("--inject '\(i)': masked (no output or state of replica \(i.replica) differed)")
+        }
+        summary()
         return primary.status
     }
 

@@ -178,6 +178,53 @@ final class ReplicaTests: ScratchTestCase {
         }
     }
 
+    /// Single bit flips at random events, in results and in the heap, in random replicas of
+    /// three: each is masked (said so) or detected; a backup's never changes the output, a
+    /// primary's releases at most what came before it (a prefix of the native output).
+    func testRandomFlipsAreMaskedOrDetected() throws {
+        let script = packageRootDirectory().appendingPathComponent("Tests/Corpus/perl/closures.pl").path
+        let n = try run("/usr/bin/perl", [script])
+        XCTAssertEqual(try revenant(["record", "--shims", "none", "-o", "c.rvt", "--", "perl", script]).status, 0)
+        let log = try revenant(["log", "c.rvt", "syscalls"]).stdout.split(separator: "\n")
+        let brks = log.filter { $0.contains(" brk(") }.compactMap { $0.split(separator: " ").last }
+        let heapStart = try XCTUnwrap(UInt64(try XCTUnwrap(brks.first).dropFirst(2), radix: 16))
+        let heapEnd = try XCTUnwrap(UInt64(try XCTUnwrap(brks.last).dropFirst(2), radix: 16))
+        var seed: UInt64 = 0x5eed_f11b
+        func random(_ bound: UInt64) -> UInt64 {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return (seed >> 33) % bound
+        }
+        var masked = 0, detected = 0
+        for _ in 0..<16 {
+            let replica = random(3), event = 40 + random(UInt64(log.count) - 50)
+            let flip =
+                random(2) == 0
+                ? "flip replica=\(replica) event=\(event) reg=RAX bit=\(random(64))"
+                : "flip replica=\(replica) event=\(event) addr=0x\(String(heapStart + random(heapEnd - heapStart), radix: 16)) bit=\(random(8))"
+            let r = try revenant([
+                "run", "--replicas", "3", "--compare-every", "20", "--inject", flip, "--", "perl", script,
+            ])
+            if r.stderr.contains("masked (no output or state of replica \(replica) differed)") {
+                masked += 1
+                XCTAssertEqual(r.status, 0, "\(flip): \(r.stderr)")
+                XCTAssertEqual(r.stdout, n.stdout, flip)
+                continue
+            }
+            detected += 1
+            let who = replica == 0 ? "replica 0 (the primary): fault:" : "replica \(replica): fault:"
+            XCTAssertTrue(r.stderr.contains(who), "\(flip): \(r.stderr)")
+            if replica == 0 {
+                XCTAssertEqual(r.status, 125, "\(flip): \(r.stderr)")
+                XCTAssertTrue(n.stdout.hasPrefix(r.stdout), "\(flip): released \(r.stdout.debugDescription)")
+            } else {
+                XCTAssertEqual(r.status, 0, "\(flip): \(r.stderr)")
+                XCTAssertEqual(r.stdout, n.stdout, flip)
+            }
+        }
+        XCTAssertGreaterThan(detected, 0)
+        XCTAssertGreaterThan(masked, 0)
+    }
+
     func testBadReplicaOptionsGetOneLine() throws {
         for (args, message) in [
             (["--replicas", "1"], "--replicas 1: 2 to 16"),
