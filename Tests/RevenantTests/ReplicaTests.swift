@@ -194,9 +194,9 @@ final class ReplicaTests: ScratchTestCase {
             seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return (seed >> 33) % bound
         }
-        var masked = 0, detected = 0
-        for _ in 0..<16 {
-            let replica = random(3), event = 40 + random(UInt64(log.count) - 50)
+        var masked = 0, detected = 0, primaryDetected = 0
+        for i in 0..<24 {
+            let replica = UInt64(i % 3), event = 40 + random(UInt64(log.count) - 50)
             let flip =
                 random(2) == 0
                 ? "flip replica=\(replica) event=\(event) reg=RAX bit=\(random(64))"
@@ -204,14 +204,16 @@ final class ReplicaTests: ScratchTestCase {
             let r = try revenant([
                 "run", "--replicas", "3", "--compare-every", "20", "--inject", flip, "--", "perl", script,
             ])
+            let who = replica == 0 ? "replica 0 (the primary): fault:" : "replica \(replica): fault:"
             if r.stderr.contains("masked (no output or state of replica \(replica) differed)") {
                 masked += 1
+                XCTAssertFalse(r.stderr.contains(who), "\(flip): \(r.stderr)")
                 XCTAssertEqual(r.status, 0, "\(flip): \(r.stderr)")
                 XCTAssertEqual(r.stdout, n.stdout, flip)
                 continue
             }
             detected += 1
-            let who = replica == 0 ? "replica 0 (the primary): fault:" : "replica \(replica): fault:"
+            if replica == 0 { primaryDetected += 1 }
             XCTAssertTrue(r.stderr.contains(who), "\(flip): \(r.stderr)")
             if replica == 0 {
                 XCTAssertEqual(r.status, 125, "\(flip): \(r.stderr)")
@@ -221,8 +223,9 @@ final class ReplicaTests: ScratchTestCase {
                 XCTAssertEqual(r.stdout, n.stdout, flip)
             }
         }
-        XCTAssertGreaterThan(detected, 0)
         XCTAssertGreaterThan(masked, 0)
+        XCTAssertGreaterThan(primaryDetected, 0)
+        XCTAssertGreaterThan(detected, primaryDetected)
     }
 
     func testBadReplicaOptionsGetOneLine() throws {
