@@ -36,7 +36,13 @@ package struct ReplicatedRun {
     /// Run to the end: the exit status (the program's, or 125 when the replicas could not agree).
     package func run() -> Int32 {
         let supervisor = Supervisor(options: options) { FileHandleStderr.write("revenant: \($0)\n") }
-        return supervisor.run(primary: primary, backup: backup)
+        let status = supervisor.run(primary: primary, backup: backup)
+        // Beside the primary's trace (record keeps it): what `info` lists.
+        do { try supervisor.record.write(to: TraceDirectory(path: trace)) } catch {
+            FileHandleStderr.write("revenant: \(error)\n")
+            return 125
+        }
+        return status
     }
 
     private func primary(_ replica: Supervisor.Replica) -> Never {

@@ -1,6 +1,7 @@
 import CHost
 import Glibc
 import RevenantKit
+import Trace
 
 /// `run --replicas N`: the process that owns the replicas and the gate to the outside world
 /// (Docs/replicas.md). It forks the primary, which runs and records, and N − 1 backups, which
@@ -70,7 +71,12 @@ public final class Supervisor {
     private var settled = 0
     /// The primary's frame at this sequence number was committed.
     private var committedUpTo = -1
-    public private(set) var faults: [String] = []
+    /// Every fault and recovery, for the summary and the trace (`replicas`, `info`).
+    public private(set) var record: ReplicaRecord
+    private var faults: [ReplicaRecord.Fault] {
+        get { record.faults }
+        set { record.faults = newValue }
+    }
     public private(set) var recoveries = 0
     /// When each discarded replica was discarded (for `-v`: how long its replacement took).
     private var discardedAt: [Int: UInt64] = [:]
@@ -94,6 +100,7 @@ public final class Supervisor {
         }
         options.settings.mergeable = options.ksm
         self.options = options
+        record = ReplicaRecord(replicas: options.replicas)
         self.report = report
         board = ReplicaBoard(count: options.replicas)
     }
@@ -299,6 +306,7 @@ public final class Supervisor {
             members[r].inRun = true
             members[r].progressSince = chost_monotonic_ns()
             recoveries += 1
+            record.recoveries.append(.init(replica: r, donor: donor, event: forkedAt))
             var timing = ""
             if options.verbose, let lost = replacing[r], let t = discardedAt[lost] {
                 timing = " (\(fmtMs(chost_monotonic_ns() &- t)) after replica \(lost) was discarded)"
@@ -347,14 +355,15 @@ public final class Supervisor {
                         rs.count == 1 ? "replica \(rs[0])" : "replicas " + rs.map(String.init).joined(separator: ", ")
                     return "\(who): \(Self.made(f)) at event \(f.event)"
                 }
-                faults.append("no majority at frame \(k)")
+                faults.append(
+                    .init(replica: 0, event: votes[0].1.event, what: "no majority: " + sides.joined(separator: "; ")))
                 return fatal(
                     "replicas differ with no majority (\(sides.joined(separator: "; "))) — "
                         + "nothing unverified was released")
             }
             for (r, f) in votes where !w.value.contains(r) {
                 let against = "outvoted \(w.value.count) to \(groups[f.vote]?.count ?? 1)"
-                discard(r, "at event \(f.event): \(Self.difference(f)); \(against)")
+                discard(r, "at event \(f.event): \(Self.difference(f)); \(against)", event: f.event)
             }
             settled += 1
         }
@@ -427,12 +436,12 @@ public final class Supervisor {
         return nil
     }
 
-    private func discard(_ r: Int, _ why: String) {
+    private func discard(_ r: Int, _ why: String, event: UInt64? = nil) {
         guard members[r].inRun else { return }
         members[r].inRun = false
         board.discard(r)
         let who = r == 0 ? "replica 0 (the primary)" : "replica \(r)"
-        faults.append("\(who) \(why)")
+        faults.append(.init(replica: r, event: event ?? board.progress(r), what: why))
         var timing = ""
         if options.verbose, let (t, event) = board.injected(r) {
             timing =

@@ -127,6 +127,7 @@ func describeTrace(_ path: String, json: Bool) throws {
         shims: shims
     ).argv
     let index = TraceIndex.open(TraceDirectory(path: path))
+    let replicas = try ReplicaRecord.read(from: TraceDirectory(path: path))
     let indexText: String
     if let index {
         indexText =
@@ -164,6 +165,18 @@ func describeTrace(_ path: String, json: Bool) throws {
             "\"syscall_sites\":"
                 + (s.syscallSites.map {
                     "{\"rewritten\":\($0.rewritten),\"fast_calls\":\($0.fast),\"trapped_calls\":\($0.trapped)}"
+                } ?? "null"))
+        o.append(
+            "\"replicas\":"
+                + (replicas.map { r in
+                    let faults = r.faults.map {
+                        "{\"replica\":\($0.replica),\"event\":\($0.event),\"what\":\(q($0.what))}"
+                    }
+                    let recoveries = r.recoveries.map {
+                        "{\"replica\":\($0.replica),\"from\":\($0.donor),\"event\":\($0.event)}"
+                    }
+                    return "{\"count\":\(r.replicas),\"faults\":[\(faults.joined(separator: ","))],"
+                        + "\"recoveries\":[\(recoveries.joined(separator: ","))]}"
                 } ?? "null"))
         o.append("\"hypervisor\":\(q(h.hypervisor))")
         let leaves: [String] = h.cpuid.map {
@@ -213,6 +226,16 @@ func describeTrace(_ path: String, json: Bool) throws {
         syscall path:   \(syscallPathText(h, s))
         CPU signature:  \(vendor), \(family), \(h.cpuid.count) CPUID leaves
         """)
+    if let replicas {
+        print(
+            "replicas:       \(replicas.replicas), \(replicas.faults.count) faults, "
+                + "\(replicas.recoveries.count) recoveries"
+        )
+        for f in replicas.faults { print("  fault:        replica \(f.replica) at event:\(f.event): \(f.what)") }
+        for r in replicas.recoveries {
+            print("  recovery:     replica \(r.replica) forked from replica \(r.donor) at event:\(r.event)")
+        }
+    }
 }
 
 /// Whether the recording rewrote syscalls, and what that gave its first process.

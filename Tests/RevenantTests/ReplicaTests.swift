@@ -51,12 +51,22 @@ final class ReplicaTests: ScratchTestCase {
             XCTAssertEqual(
                 summary(r), "revenant: replicas: \(count), faults detected: 0, recoveries: 0, replicas left: \(count)")
         }
-        // record --replicas leaves the primary's trace, which replays alone.
-        let rec = try revenant(["record", "--replicas", "2", "-o", "r.rvt", "--", "perl", "s.pl"])
+        // record --replicas leaves the primary's trace, which replays alone, and its faults,
+        // which info lists.
+        let rec = try revenant([
+            "record", "--replicas", "3", "-o", "r.rvt", "--inject", "kill replica=1 event=100", "--", "perl", "s.pl",
+        ])
         XCTAssertEqual(rec.status, 0, rec.stderr)
         let replay = try revenant(["replay", "r.rvt"])
         XCTAssertEqual(replay.stdout, n.stdout)
         XCTAssertEqual(replay.status, 0)
+        let info = try revenant(["info", "r.rvt"]).stdout
+        XCTAssertTrue(info.contains("replicas:       3, 1 faults"), info)
+        XCTAssertTrue(info.contains("  fault:        replica 1 at event:100: was killed by signal 9"), info)
+        // A damaged record of them is refused in one line, as any damaged part of a trace.
+        try "revenant-replicas 1\nreplicas 3\nfault x\n".write(
+            to: base.appendingPathComponent("r.rvt/replicas"), atomically: true, encoding: .utf8)
+        assertOneLine(try revenant(["info", "r.rvt"]), 125, containing: ["a line does not read"], "damaged")
     }
 
     /// With three replicas every fault in a backup is outvoted, reported and survived.
@@ -200,7 +210,8 @@ final class ReplicaTests: ScratchTestCase {
             let flip =
                 random(2) == 0
                 ? "flip replica=\(replica) event=\(event) reg=RAX bit=\(random(64))"
-                : "flip replica=\(replica) event=\(event) addr=0x\(String(heapStart + random(heapEnd - heapStart), radix: 16)) bit=\(random(8))"
+                : "flip replica=\(replica) event=\(event) "
+                    + "addr=0x\(String(heapStart + random(heapEnd - heapStart), radix: 16)) bit=\(random(8))"
             let r = try revenant([
                 "run", "--replicas", "3", "--compare-every", "20", "--inject", flip, "--", "perl", script,
             ])
