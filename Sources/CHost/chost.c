@@ -307,3 +307,29 @@ int chost_receive_fd(int socket, uint8_t *byte)
     memcpy(&fd, CMSG_DATA(c), sizeof(int));
     return fd;
 }
+
+static volatile int chost_relay_pid;
+
+/* A signal the terminal sent (Ctrl-C: SI_KERNEL) reached the primary's process group already. */
+static void chost_relay(int sig, siginfo_t *info, void *context)
+{
+    (void)context;
+    int saved = errno;
+    if (chost_relay_pid > 0 && info->si_code != SI_KERNEL) kill(chost_relay_pid, sig);
+    errno = saved;
+}
+
+int chost_relay_signals_to(int pid)
+{
+    chost_relay_pid = pid;
+    int signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+    for (unsigned i = 0; i < sizeof signals / sizeof signals[0]; i++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = chost_relay;
+        sa.sa_flags = SA_RESTART | SA_SIGINFO;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(signals[i], &sa, NULL) != 0) return -errno;
+    }
+    return 0;
+}

@@ -136,9 +136,12 @@ public final class Supervisor {
                     index: r, link: link, board: board, settings: options.settings,
                     injections: options.injections, control: r == 0 ? nil : control[1])
                 if r == 0 { primary(replica) }
-                // A backup reads nothing from the outside.
+                // A backup reads nothing from the outside, and a signal from outside (Ctrl-C
+                // reaches the whole process group) is the primary's guest's: the log says what
+                // it did with it.
                 let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
                 if null >= 0 { dup2(null, 0) }
+                for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] { signal(sig, SIG_IGN) }
                 backup(replica)
             }
             guard pid > 0 else { return fatal("cannot fork replica \(r): \(String(cString: strerror(errno)))") }
@@ -150,6 +153,9 @@ public final class Supervisor {
                     pid: pid, frames: framePipe[0], commits: r == 0 ? commitPipe[1] : nil,
                     progressSince: chost_monotonic_ns(), control: r == 0 ? nil : control[0]))
         }
+        // A signal sent to revenant itself goes on to the primary, whose guest gets it as under
+        // `run`; the supervisor ends when the replicas do (and puts KSM back as it was).
+        _ = chost_relay_signals_to(members[0].pid)
         return supervise()
     }
 

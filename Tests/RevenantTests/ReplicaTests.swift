@@ -239,6 +239,32 @@ final class ReplicaTests: ScratchTestCase {
         XCTAssertGreaterThan(detected, primaryDetected)
     }
 
+    /// A signal sent to revenant reaches the primary's guest, as under `run`; backups follow.
+    func testASignalReachesTheProgram() throws {
+        let script = "$| = 1; $SIG{INT} = sub { print \"caught\\n\"; exit 3 }; print \"start\\n\"; sleep 5;\n"
+        try script.write(to: base.appendingPathComponent("sig.pl"), atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try revenantBinary().path)
+        p.arguments = ["run", "--replicas", "3", "--", "perl", "sig.pl"]
+        p.currentDirectoryURL = base
+        let out = base.appendingPathComponent("sig.out"), err = base.appendingPathComponent("sig.err")
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        FileManager.default.createFile(atPath: err.path, contents: nil)
+        p.standardOutput = try FileHandle(forWritingTo: out)
+        p.standardError = try FileHandle(forWritingTo: err)
+        try p.run()
+        // Once the program has started (its first line is out), a SIGINT to revenant alone.
+        for _ in 0..<100 where (try? String(contentsOf: out, encoding: .utf8)) != "start\n" {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        let stderr = try String(contentsOf: err, encoding: .utf8)
+        XCTAssertEqual(p.terminationStatus, 3, stderr)
+        XCTAssertEqual(try String(contentsOf: out, encoding: .utf8), "start\ncaught\n")
+        XCTAssertTrue(stderr.contains("faults detected: 0"), stderr)
+    }
+
     func testBadReplicaOptionsGetOneLine() throws {
         for (args, message) in [
             (["--replicas", "1"], "--replicas 1: 2 to 16"),

@@ -115,3 +115,11 @@ int chost_receive_fd(int socket, uint8_t *byte);
 /* Two numbers from a /proc file (statm: size and resident pages); 2 when both were read. */
 static inline int chost_read_two_longs(FILE *f, long *a, long *b) { return fscanf(f, "%ld %ld", a, b); }
 #endif
+
+#ifndef CHOST_RELAY
+#define CHOST_RELAY
+/* `run --replicas`: the supervisor passes SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to it on to
+ * the primary's process (whose VMM forwards them to the guest, as `run` does) — not those the
+ * terminal sent, which the primary, in the same process group, has already; 0 or -errno. */
+int chost_relay_signals_to(int pid);
+#endif
