@@ -68,7 +68,9 @@ for inject, extra in [(f"flip replica=2 event=4999 addr={addr} bit=0", ["--compa
 # A campaign: 200 single bit flips at random events, in results and in the heap, in each replica
 # of three in turn, on a corpus script. Each must be masked (and said so) or detected; a backup's
 # never changes the output, a primary's releases only a prefix of it.
-script = os.path.join(ROOT, "Tests", "Corpus", "perl", "closures.pl")
+# A copy in the working directory: a checkout under /tmp is hidden by the guest's own /tmp.
+shutil.copy(os.path.join(ROOT, "Tests", "Corpus", "perl", "closures.pl"), "closures.pl")
+script = "closures.pl"
 native = subprocess.run(["perl", script], stdout=subprocess.PIPE, text=True).stdout
 subprocess.run([BIN, "record", "--shims", "none", "-o", "c.rvt", "--", "perl", script], check=True,
                stdout=subprocess.DEVNULL)

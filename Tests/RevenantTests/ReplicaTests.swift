@@ -192,7 +192,10 @@ final class ReplicaTests: ScratchTestCase {
     /// three: each is masked (said so) or detected; a backup's never changes the output, a
     /// primary's releases at most what came before it (a prefix of the native output).
     func testRandomFlipsAreMaskedOrDetected() throws {
-        let script = packageRootDirectory().appendingPathComponent("Tests/Corpus/perl/closures.pl").path
+        // A copy in the working directory: a checkout under /tmp is hidden by the guest's own /tmp.
+        let corpus = packageRootDirectory().appendingPathComponent("Tests/Corpus/perl/closures.pl")
+        try FileManager.default.copyItem(at: corpus, to: base.appendingPathComponent("closures.pl"))
+        let script = "closures.pl"
         let n = try run("/usr/bin/perl", [script])
         XCTAssertEqual(try revenant(["record", "--shims", "none", "-o", "c.rvt", "--", "perl", script]).status, 0)
         let log = try revenant(["log", "c.rvt", "syscalls"]).stdout.split(separator: "\n")
