@@ -43,7 +43,7 @@ public final class ReplicaKernel: GuestKernel {
     private let personality: LinuxPersonality
     /// The event the next call is (syscalls counted from 0, the shims' channel not counted).
     public private(set) var event: UInt64 = 0
-    /// The call being served, and the last event an output frame was sent at.
+    /// The call being served, and the last event an output or call frame was sent at.
     private var current: SyscallRequest?
     private var lastFramed: UInt64?
 
@@ -212,7 +212,8 @@ public final class ReplicaKernel: GuestKernel {
     }
 
     private func send(_ frame: ReplicaFrame) {
-        if frame.kind == .output { lastFramed = frame.event }
+        // Once a backup answered for this event (its write, or its call), it does not again.
+        if frame.kind == .output || frame.kind == .call { lastFramed = frame.event }
         link.send(frame)
     }
 
