@@ -74,6 +74,12 @@ let package = Package(
                 "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace",
                 "Regen", "SQLReplay", "PerlReplay", "GuestMemory", "Debugger",
             ]),
+        .target(
+            name: "Monitor",
+            dependencies: [
+                "RevenantKit", "Replay", "Machine", "Personality", "Trace", "LinuxABI", "GuestMemory", "PerlReplay",
+                "Regen", "SQLReplay", "CHost",
+            ]),
         // `run --replicas`: a supervisor, a primary that records, backups that replay its log live.
         .target(
             name: "Replicas",
@@ -83,7 +89,7 @@ let package = Package(
         .executableTarget(
             name: "RevenantCLI",
             dependencies: [
-                "RevenantKit", "Replicas",
+                "RevenantKit", "Replicas", "Monitor",
                 "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace", "Regen", "SQLReplay", "PerlReplay",
                 "FileHistory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -105,7 +111,7 @@ let package = Package(
             dependencies: [
                 "LinuxABI", "GuestMemory", "Personality", "Machine",
                 "Trace", "Replay", "Regen", "SQLReplay", "PerlReplay",
-                "CHost", "CGuestStub", "RevenantKit", "Debugger", "FileHistory", "Replicas",
+                "CHost", "CGuestStub", "RevenantKit", "Debugger", "FileHistory", "Replicas", "Monitor",
             ]),
     ]
 )

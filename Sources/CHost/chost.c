@@ -333,3 +333,38 @@ int chost_relay_signals_to(int pid)
     }
     return 0;
 }
+
+#include <fcntl.h>
+#include <spawn.h>
+
+extern char **environ;
+
+int chost_spawn_piped(char *const argv[], int with_stderr, int *to_child, int *from_child, pid_t *pid)
+{
+    int in[2], out[2];
+    if (pipe2(in, O_CLOEXEC) != 0) return errno;
+    if (pipe2(out, O_CLOEXEC) != 0) {
+        int e = errno;
+        close(in[0]);
+        close(in[1]);
+        return e;
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, in[0], 0);
+    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    if (with_stderr) posix_spawn_file_actions_adddup2(&actions, out[1], 2);
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+    int rc = posix_spawnp(pid, argv[0], &actions, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    close(in[0]);
+    close(out[1]);
+    if (rc != 0) {
+        close(in[1]);
+        close(out[0]);
+        return rc;
+    }
+    *to_child = in[1];
+    *from_child = out[0];
+    return 0;
+}

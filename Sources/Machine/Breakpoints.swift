@@ -34,10 +34,13 @@ extension GuestMachine {
     func breakpointFrame(vector: UInt64, rip: UInt64, at frame: ExceptionFrame) -> Termination?? {
         if vector == 3, rip > 0, let original = breakpoints[rip - 1] {
             let at = rip - 1
+            frame[.rip] = at
+            // The hook sees the program's registers at the breakpoint (programRegisters).
+            pausedFrame = frame
             onBreakpoint?(at)
+            pausedFrame = nil
             // Run the original instruction once, then re-arm on its #DB.
             _ = try? space.write([original], at: at)
-            frame[.rip] = at
             frame[.rflags] |= Self.trapFlag
             steppingOver = at
             // A debugger's step from here ends at the step-over's #DB (TF is already set).

@@ -43,9 +43,14 @@ struct StreamState {
     var sqlStatements = 0
     var last: (seq: Int, context: UInt64, line: Int64)?
     var lastProgram: (file: String, line: Int64)?
+    /// Every prepared SQL statement's text and tables, by statement id (a monitor's SQL stops).
+    var prepared: [UInt64: PreparedSQL] = [:]
+    /// The last record applied started a SQL statement's execution: its id.
+    var startedSQL: UInt64?
 
     /// Take one record into account; true when it is a statement.
     mutating func apply(_ record: ChannelRecord) -> Bool {
+        startedSQL = nil
         switch record {
         case .string(let id, let value): strings[id] = value
         case .file(let id, let path, _): files[id] = path
@@ -55,7 +60,11 @@ struct StreamState {
             contexts[id] = Context(
                 file: path, package: strings[package] ?? "main", sub: sub == 0 ? nil : strings[sub],
                 programCode: ChannelDecoder.isProgramCode(path))
-        case .sqlExec: sqlStatements += 1
+        case .sqlPrepare(let id, _, let sql, let reads, let writes):
+            prepared[id] = PreparedSQL(sql: sql, reads: reads, writes: writes)
+        case .sqlExec(let id, _):
+            sqlStatements += 1
+            startedSQL = id
         case .statement(let context, let line):
             last = (statements, context, line)
             statements += 1
@@ -84,6 +93,24 @@ struct StreamState {
     }
 }
 
+/// A SQL statement the stepping replay stopped at: paused in the SQLite shim right after the
+/// record of its execution, before SQLite runs it.
+public struct SQLStop {
+    /// Its number in the run (`log sql`, `sql --at N`).
+    public var seq: Int
+    public var event: Int
+    public var sql: String
+    /// The tables SQLite's authorizer saw it read and write.
+    public var reads: [String]
+    public var writes: [String]
+}
+
+struct PreparedSQL {
+    var sql: String
+    var reads: [String]
+    var writes: [String]
+}
+
 /// Steps a machine-level replay statement by statement. The VMM lowers the channel's `watch`
 /// (revenant_channel.h) so that the Perl shim flushes right after writing a statement's record;
 /// inside that flush the guest is paused exactly before the statement, and the VMM reads perl's
@@ -108,6 +135,8 @@ public final class PerlStepper {
     private var nextTarget = 0
     /// Called at each statement the replay stops at; return false to end the replay there.
     public var onStop: ((PerlStop, PerlStepper) -> Bool)?
+    /// Called, while stepping, at each SQL statement's execution; false ends the replay there.
+    public var onSQL: ((SQLStop, PerlStepper) -> Bool)?
     /// Called at every event, after the stepper's own bookkeeping.
     public var onEvent: ((Int) -> Void)?
     public private(set) var error: String?
@@ -173,8 +202,17 @@ public final class PerlStepper {
     /// A flush: decode what it handed over; if it ends with a statement record and we are
     /// stepping, the guest is paused right before that statement.
     private func flushed() {
-        guard let pausedBefore = decode(), session.replayer.isTarget else { return }
-        guard stepping, !ended, pausedBefore, let onStop, let stop = state.lastStop(event: session.replayerIndex) else {
+        guard let pausedBefore = decode(), session.replayer.isTarget, stepping, !ended else { return }
+        if !pausedBefore, let id = state.startedSQL, let onSQL {
+            // (Only a chunk that ends with the execution's record pauses before it.)
+            let p = state.prepared[id]
+            let stop = SQLStop(
+                seq: state.sqlStatements - 1, event: session.replayerIndex, sql: p?.sql ?? "?", reads: p?.reads ?? [],
+                writes: p?.writes ?? [])
+            if !onSQL(stop, self) { endHere() }
+            return
+        }
+        guard pausedBefore, let onStop, let stop = state.lastStop(event: session.replayerIndex) else {
             return
         }
         let goOn = onStop(stop, self)
@@ -183,14 +221,16 @@ public final class PerlStepper {
         if !stepAll, !(nextTarget < targets.count && targets[nextTarget].event <= session.replayerIndex) {
             setStepping(false)
         }
-        if !goOn {
-            // The replay ends at the next event; the statements until then are not stops.
-            ended = true
-            stepAll = false
-            targets = []
-            channel.setWatch(nil)
-            session.replayer.stopRequested = true
-        }
+        if !goOn { endHere() }
+    }
+
+    /// The replay ends at the next event; the statements until then are not stops.
+    private func endHere() {
+        ended = true
+        stepAll = false
+        targets = []
+        channel.setWatch(nil)
+        session.replayer.stopRequested = true
     }
 
     /// Decode what the channel has handed over since the last time (an ancestor's records too,

@@ -179,43 +179,27 @@ extension When {
     /// the mappings appear (libraries are mapped during the run); a hit each time one is reached.
     func breakAtSymbols(shims: Bool, tag: String) throws -> Int {
         let (session, live) = try liveSession(shims: shims)
-        let machine = session.machine, space = machine.space
-        var scanned = Set<String>(), names: [UInt64: String] = [:], mappingCount = -1
+        let machine = session.machine
+        let symbols = SymbolBreakpoints(machine: machine)
         var found: [(Position, String)] = []
-        // Breakpoints in the shims' own libraries (a replay maps their blobs: the recorded path
-        // names them): the shim's wrapper stands before the library's function the program
-        // called, which is the hit shown.
-        var inShims = Set<UInt64>()
-        func arm() {
-            guard space.mappings.count != mappingCount else { return }
-            mappingCount = space.mappings.count
-            for m in space.mappings where m.prot & PROT_EXEC != 0 {
-                guard let path = m.path, scanned.insert("\(m.start) \(path)").inserted else { continue }
-                let shim = ShimSelection.isShimLibrary(machine.displayNames[path] ?? path)
-                for (sym, offsets) in Symbolizer.fileOffsets(of: Set(symbol), inFile: path) {
-                    for off in offsets where off >= m.offset && off < m.offset + (m.end - m.start) {
-                        let address = m.start + off - m.offset
-                        guard machine.insertBreakpoint(at: address) else { continue }
-                        names[address] = sym
-                        if shim { inShims.insert(address) }
-                    }
-                }
-            }
-        }
+        let arm = { symbols.add(Set(symbol)) }
         if let live { live.onEvent = { _ in arm() } } else { session.replayer.onEvent = { _ in arm() } }
         machine.onBreakpoint = { [weak replayer = session.replayer] address in
             guard let replayer, replayer.isTarget, !(first && !found.isEmpty),
-                includeShims || !inShims.contains(address)
+                includeShims || !symbols.inShims.contains(address)
             else { return }
             found.append(
-                (position(Int(replayer.index), live), "\(names[address] ?? "?") at \(machine.describe(rip: address))"))
+                (
+                    position(Int(replayer.index), live),
+                    "\(symbols.names[address] ?? "?") at \(machine.describe(rip: address))"
+                ))
             if first {
                 replayer.stopRequested = true
                 machine.removeAllBreakpoints()
             }
         }
         try replayToEnd(session)
-        if names.isEmpty {
+        if symbols.names.isEmpty {
             throw CLIError(
                 "when --symbol: no function called \(symbol.joined(separator: ", ")) in the program or its libraries",
                 code: 1)

@@ -2,6 +2,7 @@
 #ifndef CHOST_H
 #define CHOST_H
 #include <stdint.h>
+#include <sys/types.h>
 /// syscall(2) with six arguments; returns the result or -errno.
 int64_t chost_syscall6(long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5);
 #endif
@@ -123,3 +124,8 @@ static inline int chost_read_two_longs(FILE *f, long *a, long *b) { return fscan
  * terminal sent, which the primary, in the same process group, has already; 0 or -errno. */
 int chost_relay_signals_to(int pid);
 #endif
+
+/* Start a program with a pipe on its stdin and one on its stdout, and its stderr too with
+ * `with_stderr` (`revenant monitor`): our ends are close-on-exec, and the child gets no other
+ * descriptor of ours (the KVM handles, the trace). 0, or an errno (not found: ENOENT). */
+int chost_spawn_piped(char *const argv[], int with_stderr, int *to_child, int *from_child, pid_t *pid);

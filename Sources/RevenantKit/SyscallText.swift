@@ -2,17 +2,16 @@ import CHost
 import Glibc
 import LinuxABI
 import Replay
-import RevenantKit
 
 /// A recorded syscall as `log syscalls` and `when --syscall` print it, strace-like: path
 /// arguments as strings (from the event, not guest pointers), AT_FDCWD, small numbers in
 /// decimal and others in hex; the result with its errno, the signal handler it ran, the exit.
-enum SyscallText {
-    static func call(_ s: SyscallEvent) -> String {
+package enum SyscallText {
+    package static func call(_ s: SyscallEvent) -> String {
         "\(s.name)(\(arguments(s).joined(separator: ", "))) = \(result(s))"
     }
 
-    static func arguments(_ s: SyscallEvent) -> [String] {
+    package static func arguments(_ s: SyscallEvent) -> [String] {
         let count = SyscallTable.arity(s.number)
         return (0..<count).map { i in
             if let p = s.paths.first(where: { $0.index == i }) { return cQuote(p.bytes) }
@@ -22,7 +21,7 @@ enum SyscallText {
         }
     }
 
-    static func result(_ s: SyscallEvent) -> String {
+    package static func result(_ s: SyscallEvent) -> String {
         var r: String
         let v = s.result
         if v < 0 && v >= -4095 {
@@ -40,9 +39,9 @@ enum SyscallText {
     }
 }
 
-func errnoName(_ e: Int32) -> String? { chost_errno_name(e).map { String(cString: $0) } }
+package func errnoName(_ e: Int32) -> String? { chost_errno_name(e).map { String(cString: $0) } }
 
-func cQuote(_ b: [UInt8]) -> String {
+package func cQuote(_ b: [UInt8]) -> String {
     var s = "\""
     for c in b.prefix(256) {
         switch c {

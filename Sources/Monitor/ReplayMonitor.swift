@@ -1,0 +1,351 @@
+import Glibc
+import GuestMemory
+import LinuxABI
+import Machine
+import PerlReplay
+import Regen
+import Replay
+import RevenantKit
+import SQLReplay
+import Trace
+
+/// A notification: the replay is paused where a subscription matched.
+public struct MonitorNotification {
+    public var subscription: Int
+    public var kind: SubscriptionKind
+    /// The position at every level: the event, the Perl statement running, the SQL statement
+    /// last started.
+    public var position: Position
+    /// The same place as `--at` takes it (Docs/positions.md), where it has that form.
+    public var at: RunPosition?
+    /// What matched, by level: the call (as `log syscalls` prints it), the Perl statement's number
+    /// and sub, the SQL statement's number and text, the function, the bytes before and after.
+    public var details: [(String, MonitorValue)] = []
+}
+
+/// A value in a notification or an answer.
+public enum MonitorValue: Equatable {
+    case text(String)
+    case number(Int64)
+    case unsigned(UInt64)
+    case list([String])
+}
+
+/// How the replay goes on after a notification.
+public enum MonitorResume {
+    case proceed
+    /// End the replay here (the session ends as if the program had).
+    case stop
+}
+
+/// The monitor interface in Swift (Docs/monitor-protocol.md is its JSON-lines form): subscribe,
+/// run, and at each notification look at the paused replay and say how it goes on. The replay
+/// is the one `replay` runs, with every call an exit (no mailbox), so that the vCPU's registers
+/// are there at every notification and a Perl stop can be cloned; nothing the monitor asks
+/// changes what the program does.
+public final class ReplayMonitor {
+    public let trace: String
+    let session: ReplaySession
+    let stepper: PerlStepper
+    let symbols: SymbolBreakpoints
+    /// The process's index, when the run had shims (positions at the Perl and SQL levels).
+    let index: TraceIndex?
+    let directory: TraceDirectory
+    /// The process followed (nil: the first).
+    let pid: Int32?
+    /// `PID/` in pasted positions: the run had several processes.
+    let pasteTag: Int32?
+    package var evaluation = EvaluationLimit()
+    /// The levels this run has: the machine's always, Perl's and SQL's with their shims.
+    public var levels: [String] {
+        let shims = session.header.shims ?? []
+        return ["machine"] + (shims.contains("perl") ? ["perl"] : []) + (shims.contains("sqlite") ? ["sql"] : [])
+    }
+    /// Events replayed so far, of the process followed.
+    public var eventsReplayed: Int { Int(session.replayer.index) }
+    private var subscriptions: [Int: ActiveSubscription] = [:]
+    private var nextID = 1
+    private var handler: ((MonitorNotification, MonitorPause) -> MonitorResume)?
+    private var stopped = false
+    /// A failure inside a hook, thrown once the replay is back.
+    private var failure: (any Error)?
+
+    public init(trace: String, pid: Int32?) throws {
+        self.trace = trace
+        let header: TraceHeader
+        do { (directory, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
+        let table: ProcessTable
+        do { table = try ProcessTable(directory, firstPID: header.process?.pid ?? 0) } catch {
+            throw CLIError("\(trace): \(error)")
+        }
+        let first = header.process?.pid ?? 0
+        if let pid {
+            do { _ = try table.stream(of: pid, in: trace) } catch { throw CLIError("--pid \(pid): \(error)") }
+        }
+        self.pid = pid == first ? nil : pid
+        pasteTag = table.processes.count > 1 ? pid ?? first : nil
+        if let shim = header.shims?.first {
+            index = try requireIndexes(trace, shim: shim, what: shim, pid: self.pid)[0].index
+        } else {
+            index = nil
+        }
+        session = try questionReplay(trace, mailbox: false, process: self.pid)
+        stepper = PerlStepper(session: session)
+        symbols = SymbolBreakpoints(machine: session.machine)
+        install()
+    }
+
+    // MARK: subscriptions
+
+    /// Subscribe; the id names it in notifications. A bad filter or expression is refused here.
+    public func subscribe(_ kind: SubscriptionKind) throws(SubscriptionError) -> Int {
+        let s = try ActiveSubscription(id: nextID, kind: kind)
+        try s.check(in: GuestLayout(memory: session.header.memory))
+        switch kind {
+        case .perlStatements, .perlLine, .perlWhen, .sqlStatements, .sqlTable:
+            guard index != nil else {
+                throw SubscriptionError("\(trace) was recorded without shims: no \(kind.level) level")
+            }
+        case .sqlWhen(let query):
+            s.sqlHits = try sqlHits(query)
+            s.nextSQLHit = s.sqlHits.firstIndex { $0.endEvent >= Int(session.replayer.index) } ?? s.sqlHits.count
+        case .watch(let address, let length):
+            s.last = try? session.personality.memory.bytes(at: address, count: length)
+        default: break
+        }
+        nextID += 1
+        subscriptions[s.id] = s
+        arm(s)
+        refreshStepping()
+        return s.id
+    }
+
+    /// Unsubscribe; false when there is no such subscription.
+    @discardableResult
+    public func unsubscribe(_ id: Int) -> Bool {
+        guard let s = subscriptions.removeValue(forKey: id) else { return false }
+        if case .symbol(let name) = s.kind,
+            !subscriptions.values.contains(where: { $0.kind == .symbol(name) })
+        {
+            symbols.remove(name)
+        }
+        for address in s.armed
+        where !subscriptions.values.contains(where: { $0.armed.contains(address) }) && symbols.names[address] == nil {
+            session.machine.removeBreakpoint(at: address)
+        }
+        refreshStepping()
+        return true
+    }
+
+    public var active: [(id: Int, kind: SubscriptionKind)] {
+        subscriptions.keys.sorted().map { ($0, subscriptions[$0]!.kind) }
+    }
+
+    /// sqlWhen: where the query becomes true, from the query log (outside the VM).
+    private func sqlHits(_ query: String) throws(SubscriptionError) -> [TimeTravel.Statement] {
+        guard session.header.shims?.contains("sqlite") == true else {
+            throw SubscriptionError("\(trace) was recorded without the SQLite shim: it has no query log")
+        }
+        var hits: [TimeTravel.Statement] = []
+        do {
+            let travel = try sqlTimeTravel(trace, directory, pid: pid)
+            _ = try travel.whenTrue(query, label: "sql when", timeout: evaluation.seconds, db: nil, first: false) {
+                if $0.pid == nil { hits.append($0) }
+            }
+        } catch let t as TimeTravel.TimedOut {
+            throw SubscriptionError(
+                "sql when: one evaluation ran past \(evaluation.seconds) s at statement #\(t.statement)")
+        } catch {
+            throw SubscriptionError("sql when: \(error)")
+        }
+        return hits
+    }
+
+    /// Stepping the channel costs a flush per record: only while a subscription needs it.
+    private func refreshStepping() {
+        stepper.stepAll = subscriptions.values.contains { $0.kind.steps }
+    }
+
+    /// Breakpoints for a code subscription: armed now where its code is mapped, and at every
+    /// event after for mappings to come.
+    private func arm(_ s: ActiveSubscription) {
+        switch s.kind {
+        case .symbol(let name): symbols.add([name])
+        case .address(let a):
+            let space = session.machine.space
+            guard !s.armed.contains(a),
+                space.mappings.contains(where: { $0.prot & PROT_EXEC != 0 && a >= $0.start && a < $0.end })
+            else { return }
+            // (Armed already for another subscription, or a symbol's: that int3 serves both.)
+            if subscriptions.values.contains(where: { $0.armed.contains(a) }) || symbols.names[a] != nil
+                || session.machine.insertBreakpoint(at: a)
+            {
+                s.armed.insert(a)
+            }
+        default: break
+        }
+    }
+
+    // MARK: the replay
+
+    /// Replay to the end, or to a `stop`: true if the program's end was reached. A divergence is
+    /// exit 124 and a broken trace 125 (CLIError), as for `replay`.
+    public func run(_ handler: @escaping (MonitorNotification, MonitorPause) -> MonitorResume) throws -> Bool {
+        self.handler = handler
+        defer { self.handler = nil }
+        let finished = Result { try replayToEnd(session) { self.where() } }
+        if let failure { throw failure }
+        if let e = stepper.error { throw CLIError("\(trace): \(e)") }
+        return try finished.get() && !stopped
+    }
+
+    private func `where`() -> String? {
+        stepper.current().statement.map { "last Perl statement: \($0.location)" }
+    }
+
+    private func install() {
+        let replayer = session.replayer, memory = session.personality.memory
+        stepper.onEvent = { [unowned self] i in
+            symbols.arm()
+            for s in subscriptions.values.sorted(by: { $0.id < $1.id }) where !stopped {
+                switch s.kind {
+                case .address: arm(s)
+                case .watch(let address, let length):
+                    let now = try? memory.bytes(at: address, count: length)
+                    defer { s.last = now }
+                    guard i > 0, now != s.last else { continue }
+                    func hex(_ b: [UInt8]?) -> String { b.map(hexString) ?? "unmapped" }
+                    notify(
+                        s, position(i), at: returnBefore(i),
+                        [("old", .text(hex(s.last))), ("new", .text(hex(now)))])
+                case .sqlWhen:
+                    while s.nextSQLHit < s.sqlHits.count, s.sqlHits[s.nextSQLHit].endEvent <= i, !stopped {
+                        let st = s.sqlHits[s.nextSQLHit]
+                        s.nextSQLHit += 1
+                        notify(
+                            s, Position(event: i, perl: st.perlCaller ?? st.perl, sql: st.seq),
+                            at: RunPosition(pid: pasteTag, .afterSQL(st.seq)),
+                            [("statement", .number(Int64(st.seq))), ("sql", .text(st.sql))])
+                    }
+                default: break
+                }
+            }
+        }
+        replayer.onServed = { [unowned self] i, req, e in
+            guard replayer.isTarget, !stopped else { return }
+            for s in subscriptions.values.sorted(by: { $0.id < $1.id }) {
+                guard let p = s.predicate, p.matches(req, e, memory: memory), !stopped else { continue }
+                notify(
+                    s, position(Int(i)), at: RunPosition(pid: pasteTag, .afterEvent(Int(i))),
+                    [("call", .text(SyscallText.call(e)))], served: true)
+            }
+        }
+        session.machine.onBreakpoint = { [unowned self] address in
+            guard replayer.isTarget, !stopped else { return }
+            let i = Int(replayer.index)
+            for s in subscriptions.values.sorted(by: { $0.id < $1.id }) where !stopped {
+                let hit: Bool
+                switch s.kind {
+                case .symbol(let name): hit = symbols.names[address] == name && !symbols.inShims.contains(address)
+                case .address(let a): hit = a == address
+                default: hit = false
+                }
+                guard hit else { continue }
+                notify(
+                    s, position(i), at: returnBefore(i),
+                    [("address", .unsigned(address)), ("symbol", .text(session.machine.describe(rip: address)))])
+            }
+        }
+        stepper.onStop = { [unowned self] stop, stepper in
+            for s in subscriptions.values.sorted(by: { $0.id < $1.id }) where !stopped {
+                switch s.kind {
+                case .perlStatements: break
+                case .perlLine: guard s.line?.matches(stop) == true else { continue }
+                case .perlWhen:
+                    guard let e = s.expression else { continue }
+                    let now: Bool?
+                    do { now = try stepper.evaluator(package: stop.package).truthInScope(e) } catch {
+                        failure = CLIError(
+                            "cannot evaluate the subscription's expression at \(stop.location): \(error)")
+                        stopped = true
+                        continue
+                    }
+                    // Where its variables are not visible it is not evaluated.
+                    guard let now else { continue }
+                    defer { s.previous = now }
+                    guard now, s.previous != true else { continue }
+                default: continue
+                }
+                var at: RunPosition?
+                if let index { at = (try? RunPosition.perl(statement: stop.seq, index: index, pid: pasteTag)) ?? nil }
+                var details: [(String, MonitorValue)] = [("statement", .number(Int64(stop.seq)))]
+                if let sub = stop.sub { details.append(("sub", .text(sub))) }
+                notify(
+                    s, Position(event: stop.event, perl: stop.location, sql: stepper.current().sql), at: at, details,
+                    perl: stop)
+            }
+            return !stopped
+        }
+        stepper.onSQL = { [unowned self] stop, _ in
+            for s in subscriptions.values.sorted(by: { $0.id < $1.id }) where !stopped {
+                switch s.kind {
+                case .sqlStatements: break
+                case .sqlTable(let t):
+                    guard (stop.reads + stop.writes).contains(where: { $0.lowercased() == t.lowercased() }) else {
+                        continue
+                    }
+                default: continue
+                }
+                let now = stepper.current()
+                let perl = now.statement?.location
+                notify(
+                    s, Position(event: stop.event, perl: now.caller ?? perl, sql: stop.seq),
+                    at: stop.seq > 0 ? RunPosition(pid: pasteTag, .afterSQL(stop.seq - 1)) : nil,
+                    [
+                        ("statement", .number(Int64(stop.seq))), ("sql", .text(stop.sql)),
+                        ("reads", .list(stop.reads)), ("writes", .list(stop.writes)),
+                    ])
+            }
+            return !stopped
+        }
+    }
+
+    private func notify(
+        _ s: ActiveSubscription, _ position: Position, at: RunPosition?, _ details: [(String, MonitorValue)],
+        perl: PerlStop? = nil, served: Bool = false
+    ) {
+        guard let handler else { return }
+        let n = MonitorNotification(subscription: s.id, kind: s.kind, position: position, at: at, details: details)
+        // Inside a served call's hook the call is done (it is among the events before).
+        let before = Int(session.replayer.index) + (served ? 1 : 0)
+        let pause = MonitorPause(monitor: self, position: position, eventsBefore: before, perl: perl)
+        defer { pause.valid = false }
+        if handler(n, pause) == .stop {
+            stopped = true
+            session.replayer.stopRequested = true
+        }
+    }
+
+    /// The position between events, where a hit inside an interval is placed.
+    private func position(_ event: Int) -> Position {
+        let now = stepper.current()
+        guard let statement = now.statement else { return Position(event: event, perl: nil, sql: now.sql) }
+        return Position(event: event, perl: statement.location, perlCaller: now.caller, sql: now.sql)
+    }
+
+    /// A hit between two calls (a breakpoint, a memory change): the return it follows.
+    private func returnBefore(_ event: Int) -> RunPosition {
+        RunPosition(pid: pasteTag, event > 0 ? .afterEvent(event - 1) : .start)
+    }
+}
+
+func hexString(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var out = [UInt8]()
+    out.reserveCapacity(bytes.count * 2)
+    for b in bytes {
+        out.append(digits[Int(b >> 4)])
+        out.append(digits[Int(b & 15)])
+    }
+    return String(decoding: out, as: UTF8.self)
+}

@@ -1,0 +1,143 @@
+import Foundation
+import XCTest
+
+import Monitor
+
+/// `revenant monitor` (Docs/monitor-protocol.md): a monitor program subscribes at every level,
+/// is notified with positions, asks questions whose answers are checked against a native run,
+/// every message is valid by the protocol's JSON Schema, and each way a monitor can fail ends the
+/// session in one line.
+final class MonitorTests: ScratchTestCase {
+    static let folder = packageRootDirectory().appendingPathComponent("Tests/Monitor")
+    static let schema = packageRootDirectory().appendingPathComponent("Docs/monitor-protocol.schema.json").path
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        try requireSQLiteShim()
+        try FileManager.default.copyItem(
+            at: Self.folder.appendingPathComponent("bank.pl"), to: base.appendingPathComponent("bank.pl"))
+    }
+
+    /// The native run's ledger, then a recording of the script (the ledger and database
+    /// removed again: the recording starts as the native run did).
+    private func record() throws -> [String] {
+        XCTAssertEqual(try run("/usr/bin/perl", ["bank.pl"]).stdout, "alice=-6 bob=21\n")
+        let ledger = try String(contentsOf: base.appendingPathComponent("ledger.txt"), encoding: .utf8)
+        for f in ["ledger.txt", "bank.db"] { try FileManager.default.removeItem(at: base.appendingPathComponent(f)) }
+        let r = try revenant(["record", "-o", "t.rvt", "--", "perl", "bank.pl"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return ledger.split(separator: "\n").map { $0 + "\n" }
+    }
+
+    func testASessionAtEveryLevel() throws {
+        let ledger = try record()
+        let r = try revenant([
+            "monitor", "t.rvt", "--transcript", "t.jsonl", "--", "/usr/bin/python3",
+            Self.folder.appendingPathComponent("session.py").path, "seen.json",
+        ])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let seen = try JSONSerialization.jsonObject(with: Data(contentsOf: base.appendingPathComponent("seen.json")))
+        let s = try XCTUnwrap(seen as? [String: Any])
+        func hits(_ k: String) -> [[String: Any]] { s[k] as? [[String: Any]] ?? [] }
+        func details(_ h: [String: Any]) -> [String: Any] { h["details"] as? [String: Any] ?? [:] }
+        func position(_ h: [String: Any]) -> [String: Any] { h["position"] as? [String: Any] ?? [:] }
+
+        // Perl: where the predicate became true, the values then (read by the VMM, and in a clone).
+        let perl = hits("perl")
+        XCTAssertEqual(perl.count, 1, "\(perl)")
+        XCTAssertEqual(position(perl[0])["at"] as? String, "perl:bank.pl:9:3")
+        XCTAssertEqual(perl[0]["value"] as? String, "-2, 13")
+        XCTAssertEqual(perl[0]["clone"] as? String, "'alice,bob'")
+        XCTAssertEqual(perl[0]["unknown"] as? String, "unknown request \"frobnicate\"")
+        // SQL: every statement on the table, and the one after which the query became true.
+        let table = hits("sql_table").map { details($0)["statement"] as? Int ?? -1 }
+        XCTAssertEqual(table, Array(1...10))
+        XCTAssertEqual(hits("sql_when").map { details($0)["statement"] as? Int ?? -1 }, [7])
+        XCTAssertEqual(position(hits("sql_when").first ?? [:])["at"] as? String, "sql:7")
+        // Syscalls, with the file as it was at each: the native run's ledger, line by line.
+        let opens = hits("opens")
+        XCTAssertEqual(opens.count, ledger.count)
+        for (k, h) in opens.enumerated() {
+            XCTAssertEqual((h["file"] as? [String: Any])?["text"] as? String, ledger.prefix(k).joined())
+            XCTAssertTrue((details(h)["call"] as? String ?? "").hasPrefix("openat(AT_FDCWD, \"ledger.txt\""))
+        }
+        // Code: the registers at the breakpoint, the function's own bytes, and its name.
+        let code = try XCTUnwrap(hits("code").first)
+        XCTAssertEqual(hits("code").count, 1, "unsubscribed after the first")
+        let address = try XCTUnwrap(details(code)["address"] as? Int)
+        XCTAssertEqual(code["rip"] as? Int, address)
+        XCTAssertTrue((code["lookup"] as? [Int] ?? []).contains(address))
+        let bytes = try XCTUnwrap(code["bytes"] as? String)
+        XCTAssertEqual(bytes.count, 8)
+        XCTAssertFalse(bytes.hasPrefix("cc"), "the breakpoint's int3 shows the program's byte")
+        XCTAssertTrue((code["symbolize"] as? String ?? "").contains("sqlite3_prepare_v2+0x0"))
+        // Memory: one change of the watched word, then no more (unsubscribed).
+        let watch = hits("watch")
+        XCTAssertEqual(watch.count, 1)
+        XCTAssertNotEqual(details(watch[0])["old"] as? String, details(watch[0])["new"] as? String)
+        XCTAssertEqual(watch[0]["again"] as? String, "unsubscribe: no subscription 6")
+        // Refusals are answers, and the session goes on.
+        XCTAssertEqual(s["early"] as? String, "registers: the replay is not paused yet (ask at a notification)")
+        XCTAssertTrue((s["bad_kind"] as? String ?? "").contains("unknown kind \"nonsense\""))
+        XCTAssertTrue((s["bad_filter"] as? String ?? "").hasPrefix("perl when $x +* 2:"))
+        XCTAssertEqual((s["end"] as? [String: Any])?["reason"] as? String, "finished")
+        // `print` writes to revenant's stdout, one line per request.
+        XCTAssertEqual(r.stdout.split(separator: "\n").filter { $0 == "seen opens" }.count, ledger.count)
+        // Every message is valid by the schema.
+        let v = try run(
+            "/usr/bin/python3", [Self.folder.appendingPathComponent("validate.py").path, Self.schema, "t.jsonl"])
+        XCTAssertEqual(v.status, 0, v.stdout + v.stderr)
+        XCTAssertTrue(v.stdout.hasSuffix(" messages, 0 invalid\n"), v.stdout)
+    }
+
+    /// Each way a monitor can fail: one line, exit 125, no hang; a monitor's own status passes.
+    func testMonitorsThatFail() throws {
+        _ = try record()
+        func monitor(_ shell: String, timeout: String = "30") throws -> Output {
+            try revenant(["monitor", "t.rvt", "--monitor-timeout", timeout, "--", "/bin/sh", "-c", shell])
+        }
+        assertOneLine(
+            try revenant(["monitor", "t.rvt", "--", "/no/such/monitor"]), 125,
+            containing: ["cannot start the monitor /no/such/monitor: No such file or directory"], "missing")
+        assertOneLine(try revenant(["monitor", "t.rvt"]), 125, containing: ["after --"], "no command")
+        assertOneLine(
+            try monitor("read hello; exit 3"), 125,
+            containing: ["the monitor /bin/sh exited with status 3 before the session ended"], "exits")
+        let started = Date()
+        assertOneLine(
+            try monitor("read hello; sleep 20", timeout: "1"), 125,
+            containing: ["the monitor /bin/sh said nothing for 1 s (--monitor-timeout)"], "silent")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 15, "the silent monitor was not waited for")
+        assertOneLine(
+            try monitor("read hello; echo 'continue please'; cat >/dev/null"), 125,
+            containing: ["sent a line that is not JSON: continue please"], "not JSON")
+        assertOneLine(try monitor("kill -9 $$"), 125, containing: ["was killed by signal 9"], "killed")
+        assertOneLine(
+            try monitor(#"read hello; echo '{"request":"continue"}'; sleep 20"#, timeout: "1"), 125,
+            containing: ["did not exit within 1 s of the session's end"], "lingers")
+        // A whole session: the monitor's own status is revenant's.
+        let r = try monitor(#"read hello; echo '{"request":"continue","id":"go"}'; cat >/dev/null; exit 7"#)
+        XCTAssertEqual(r.status, 7, r.stderr)
+        XCTAssertEqual(r.stderr, "")
+    }
+
+    /// The interface in Swift: the same subscriptions and questions, in the test's own process.
+    func testTheSwiftInterface() throws {
+        _ = try record()
+        let monitor = try ReplayMonitor(trace: base.appendingPathComponent("t.rvt").path, pid: nil)
+        _ = try monitor.subscribe(.syscall(filter: "openat path=*ledger.txt"))
+        let line = try monitor.subscribe(.perlLine("bank.pl:13"))
+        var values: [String] = [], opened = 0
+        let finished = try monitor.run { n, pause in
+            if n.subscription == line {
+                values.append((try? pause.perl("$bal{alice}")) ?? "?")
+            } else {
+                opened += 1
+            }
+            return values.count == 3 ? .stop : .proceed
+        }
+        XCTAssertFalse(finished, "stopped at the third")
+        XCTAssertEqual(values, ["6", "2", "-2"])
+        XCTAssertEqual(opened, 3)
+    }
+}
