@@ -24,9 +24,12 @@ public final class MonitorPause {
     /// evaluate any Perl expression only there).
     let perl: PerlStop?
     var valid = true
+    /// The vCPU is stopped here (every call an exit, or a breakpoint's exception).
+    let stopped: Bool
 
-    init(monitor: ReplayMonitor, position: Position, eventsBefore: Int, perl: PerlStop?) {
+    init(monitor: ReplayMonitor, position: Position, eventsBefore: Int, perl: PerlStop?, registers: Bool) {
         self.monitor = monitor
+        stopped = registers
         self.position = position
         self.eventsBefore = eventsBefore
         self.perl = perl
@@ -39,7 +42,7 @@ public final class MonitorPause {
     /// The program's general registers, rip, rflags and the FS and GS bases, by name.
     public func registers() throws(QueryError) -> [(String, UInt64)] {
         try live()
-        guard let p = monitor.session.machine.programRegisters() else {
+        guard stopped, let p = monitor.session.machine.programRegisters() else {
             throw QueryError("the registers cannot be read at this point")
         }
         let r = p.regs
@@ -95,7 +98,7 @@ public final class MonitorPause {
             do { e = try stepper.evaluator(package: package) } catch { throw QueryError("perl: \(error)") }
             return list.map { e.printable($0.expression).rendered }.joined(separator: ", ")
         }
-        guard perl != nil else {
+        guard perl != nil, stopped else {
             throw QueryError(
                 "perl \(text): beyond what the VMM evaluates; a clone evaluates any expression at a perl notification")
         }
@@ -109,7 +112,7 @@ public final class MonitorPause {
     /// of its own (its replay needs the guest's address range, which this replay holds).
     public func file(_ path: String) throws -> [UInt8] {
         try live()
-        let at = RunPosition(pid: monitor.pasteTag, eventsBefore > 0 ? .afterEvent(eventsBefore - 1) : .start)
+        let at = RunPosition(pid: monitor.pid, eventsBefore > 0 ? .afterEvent(eventsBefore - 1) : .start)
         guard let scratch = makeScratchFolder("revenant-monitor") else {
             throw QueryError("file: cannot create a scratch folder: \(String(cString: strerror(errno)))")
         }

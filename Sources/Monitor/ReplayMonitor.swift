@@ -21,6 +21,9 @@ public struct MonitorNotification {
     /// What matched, by level: the call (as `log syscalls` prints it), the Perl statement's number
     /// and sub, the SQL statement's number and text, the function, the bytes before and after.
     public var details: [(String, MonitorValue)] = []
+
+    /// One of the details, by name.
+    public func detail(_ key: String) -> MonitorValue? { details.first { $0.0 == key }?.1 }
 }
 
 /// A value in a notification or an answer.
@@ -29,6 +32,17 @@ public enum MonitorValue: Equatable {
     case number(Int64)
     case unsigned(UInt64)
     case list([String])
+}
+
+extension MonitorValue: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .text(let s): return s
+        case .number(let n): return String(n)
+        case .unsigned(let u): return String(u)
+        case .list(let l): return l.joined(separator: ", ")
+        }
+    }
 }
 
 /// How the replay goes on after a notification.
@@ -53,8 +67,6 @@ public final class ReplayMonitor {
     let directory: TraceDirectory
     /// The process followed (nil: the first).
     let pid: Int32?
-    /// `PID/` in pasted positions: the run had several processes.
-    let pasteTag: Int32?
     package var evaluation = EvaluationLimit()
     /// The levels this run has: the machine's always, Perl's and SQL's with their shims.
     public var levels: [String] {
@@ -70,8 +82,18 @@ public final class ReplayMonitor {
     /// A failure inside a hook, thrown once the replay is back.
     private var failure: (any Error)?
 
-    public init(trace: String, pid: Int32?) throws {
+    /// Every call an exit (the default): registers at every notification, clones at Perl ones.
+    /// Without, calls go through the mailbox, as `replay` serves them (faster; `when` searches
+    /// so): registers only at a code notification, the VMM's Perl subset only.
+    public let everyCallAnExit: Bool
+    /// Code notifications in the shims' own libraries too (their wrappers of the program's calls).
+    public var includeShims = false
+    /// Whether any function a `symbol` subscription names was found in a mapping.
+    public var symbolsFound: Bool { !symbols.names.isEmpty }
+
+    public init(trace: String, pid: Int32?, everyCallAnExit: Bool = true) throws {
         self.trace = trace
+        self.everyCallAnExit = everyCallAnExit
         let header: TraceHeader
         do { (directory, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
         let table: ProcessTable
@@ -83,13 +105,12 @@ public final class ReplayMonitor {
             do { _ = try table.stream(of: pid, in: trace) } catch { throw CLIError("--pid \(pid): \(error)") }
         }
         self.pid = pid == first ? nil : pid
-        pasteTag = table.processes.count > 1 ? pid ?? first : nil
         if let shim = header.shims?.first {
             index = try requireIndexes(trace, shim: shim, what: shim, pid: self.pid)[0].index
         } else {
             index = nil
         }
-        session = try questionReplay(trace, mailbox: false, process: self.pid)
+        session = try questionReplay(trace, mailbox: !everyCallAnExit, process: self.pid)
         stepper = PerlStepper(session: session)
         symbols = SymbolBreakpoints(machine: session.machine)
         install()
@@ -100,7 +121,9 @@ public final class ReplayMonitor {
     /// Subscribe; the id names it in notifications. A bad filter or expression is refused here.
     public func subscribe(_ kind: SubscriptionKind) throws(SubscriptionError) -> Int {
         let s = try ActiveSubscription(id: nextID, kind: kind)
-        try s.check(in: GuestLayout(memory: session.header.memory))
+        if case .watch(let address, _) = kind, let why = kind.problem(in: GuestLayout(memory: session.header.memory)) {
+            throw SubscriptionError("watch 0x\(String(address, radix: 16)): \(why)")
+        }
         switch kind {
         case .perlStatements, .perlLine, .perlWhen, .sqlStatements, .sqlTable:
             guard index != nil else {
@@ -224,7 +247,7 @@ public final class ReplayMonitor {
                         s.nextSQLHit += 1
                         notify(
                             s, Position(event: i, perl: st.perlCaller ?? st.perl, sql: st.seq),
-                            at: RunPosition(pid: pasteTag, .afterSQL(st.seq)),
+                            at: RunPosition(pid: pid, .afterSQL(st.seq)),
                             [("statement", .number(Int64(st.seq))), ("sql", .text(st.sql))])
                     }
                 default: break
@@ -236,7 +259,7 @@ public final class ReplayMonitor {
             for s in subscriptions.values.sorted(by: { $0.id < $1.id }) {
                 guard let p = s.predicate, p.matches(req, e, memory: memory), !stopped else { continue }
                 notify(
-                    s, position(Int(i)), at: RunPosition(pid: pasteTag, .afterEvent(Int(i))),
+                    s, position(Int(i)), at: RunPosition(pid: pid, .afterEvent(Int(i))),
                     [("call", .text(SyscallText.call(e)))], served: true)
             }
         }
@@ -246,14 +269,16 @@ public final class ReplayMonitor {
             for s in subscriptions.values.sorted(by: { $0.id < $1.id }) where !stopped {
                 let hit: Bool
                 switch s.kind {
-                case .symbol(let name): hit = symbols.names[address] == name && !symbols.inShims.contains(address)
+                case .symbol(let name):
+                    hit = symbols.names[address] == name && (includeShims || !symbols.inShims.contains(address))
                 case .address(let a): hit = a == address
                 default: hit = false
                 }
                 guard hit else { continue }
                 notify(
                     s, position(i), at: returnBefore(i),
-                    [("address", .unsigned(address)), ("symbol", .text(session.machine.describe(rip: address)))])
+                    [("address", .unsigned(address)), ("symbol", .text(session.machine.describe(rip: address)))],
+                    atBreakpoint: true)
             }
         }
         stepper.onStop = { [unowned self] stop, stepper in
@@ -277,7 +302,7 @@ public final class ReplayMonitor {
                 default: continue
                 }
                 var at: RunPosition?
-                if let index { at = (try? RunPosition.perl(statement: stop.seq, index: index, pid: pasteTag)) ?? nil }
+                if let index { at = (try? RunPosition.perl(statement: stop.seq, index: index, pid: pid)) ?? nil }
                 var details: [(String, MonitorValue)] = [("statement", .number(Int64(stop.seq)))]
                 if let sub = stop.sub { details.append(("sub", .text(sub))) }
                 notify(
@@ -300,7 +325,7 @@ public final class ReplayMonitor {
                 let perl = now.statement?.location
                 notify(
                     s, Position(event: stop.event, perl: now.caller ?? perl, sql: stop.seq),
-                    at: stop.seq > 0 ? RunPosition(pid: pasteTag, .afterSQL(stop.seq - 1)) : nil,
+                    at: stop.seq > 0 ? RunPosition(pid: pid, .afterSQL(stop.seq - 1)) : nil,
                     [
                         ("statement", .number(Int64(stop.seq))), ("sql", .text(stop.sql)),
                         ("reads", .list(stop.reads)), ("writes", .list(stop.writes)),
@@ -312,13 +337,15 @@ public final class ReplayMonitor {
 
     private func notify(
         _ s: ActiveSubscription, _ position: Position, at: RunPosition?, _ details: [(String, MonitorValue)],
-        perl: PerlStop? = nil, served: Bool = false
+        perl: PerlStop? = nil, served: Bool = false, atBreakpoint: Bool = false
     ) {
         guard let handler else { return }
         let n = MonitorNotification(subscription: s.id, kind: s.kind, position: position, at: at, details: details)
         // Inside a served call's hook the call is done (it is among the events before).
         let before = Int(session.replayer.index) + (served ? 1 : 0)
-        let pause = MonitorPause(monitor: self, position: position, eventsBefore: before, perl: perl)
+        let pause = MonitorPause(
+            monitor: self, position: position, eventsBefore: before, perl: perl,
+            registers: everyCallAnExit || atBreakpoint)
         defer { pause.valid = false }
         if handler(n, pause) == .stop {
             stopped = true
@@ -335,7 +362,7 @@ public final class ReplayMonitor {
 
     /// A hit between two calls (a breakpoint, a memory change): the return it follows.
     private func returnBefore(_ event: Int) -> RunPosition {
-        RunPosition(pid: pasteTag, event > 0 ? .afterEvent(event - 1) : .start)
+        RunPosition(pid: pid, event > 0 ? .afterEvent(event - 1) : .start)
     }
 }
 

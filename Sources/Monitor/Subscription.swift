@@ -39,6 +39,15 @@ public enum SubscriptionKind: Equatable, Sendable {
         }
     }
 
+    /// Why a watch can never show a change (it lies outside the program's memory), or nil.
+    public func problem(in layout: GuestLayout) -> String? {
+        guard case .watch(let address, let length) = self else { return nil }
+        let (end, overflow) = address.addingReportingOverflow(UInt64(length))
+        guard address < layout.programStart || overflow || end > layout.end else { return nil }
+        return "not a guest address (the program's memory is "
+            + "0x\(String(layout.programStart, radix: 16))–0x\(String(layout.end, radix: 16)))"
+    }
+
     /// Stops that need the channel's records one by one (the Perl and SQL shims' statements).
     var steps: Bool {
         switch self {
@@ -90,17 +99,6 @@ final class ActiveSubscription {
         case .watch(_, let length) where length < 1 || length > 4096:
             throw SubscriptionError("watch: length \(length) is not 1–4096 bytes")
         default: break
-        }
-    }
-
-    /// A watch must lie where the program's memory can be.
-    func check(in layout: GuestLayout) throws(SubscriptionError) {
-        guard case .watch(let address, let length) = kind else { return }
-        let (end, overflow) = address.addingReportingOverflow(UInt64(length))
-        guard address >= layout.programStart, !overflow, end <= layout.end else {
-            throw SubscriptionError(
-                "watch 0x\(String(address, radix: 16)): not a guest address (the program's memory is "
-                    + "0x\(String(layout.programStart, radix: 16))–0x\(String(layout.end, radix: 16)))")
         }
     }
 }

@@ -3,6 +3,7 @@ import Glibc
 import GuestMemory
 import LinuxABI
 import Machine
+import Monitor
 import PerlReplay
 import Regen
 import Replay
@@ -104,7 +105,11 @@ struct When: ParsableCommand {
         do { predicate = try syscall.map(SyscallPredicate.init) } catch { throw CLIError("\(error)") }
         let dir: TraceDirectory, header: TraceHeader
         do { (dir, header) = try TraceDirectory.open(trace) } catch { throw CLIError(error.description) }
-        for w in watches { try w.check(in: GuestLayout(memory: header.memory)) }
+        for w in watches {
+            if let why = w.kind.problem(in: GuestLayout(memory: header.memory)) {
+                throw CLIError("--watch \(w.spec): \(why)")
+            }
+        }
         // Perl and SQL positions come from the process's index (made when missing or stale).
         var process: ProcessIndex?
         if let shim = header.shims?.first {
@@ -112,10 +117,9 @@ struct When: ParsableCommand {
         }
         let index = process?.index
         let hits = try readingIndex(trace) { () throws -> Int in
-            let shims = !(header.shims ?? []).isEmpty
-            if !symbol.isEmpty { return try breakAtSymbols(shims: shims, tag: tag) }
-            if !watches.isEmpty { return try watchMemory(watches, shims: shims, tag: tag) }
-            if let predicate { return try matchSyscalls(predicate, index: index, tag: tag) }
+            if !symbol.isEmpty || !watches.isEmpty || predicate != nil {
+                return try machineHits(watches: watches, index: index, tag: tag)
+            }
             guard let sql, header.shims?.contains("sqlite") == true, index != nil else {
                 throw CLIError("\(trace) was recorded without the SQLite shim: it has no query log", code: 1)
             }
@@ -151,102 +155,49 @@ extension When {
         }
         return pidTag(table.processes.count > 1 ? pid ?? header.process?.pid ?? 0 : nil)
     }
-
-    /// --syscall: the filter evaluated in the VMM at every served call (guest memory readable);
-    /// each hit printed as `log syscalls` prints that event.
-    func matchSyscalls(_ predicate: SyscallPredicate, index: TraceIndex?, tag: String) throws -> Int {
-        let session = try questionReplay(trace, process: pid)
-        var found: [(Int, String)] = []
-        let memory = session.personality.memory
-        session.replayer.onServed = { [weak replayer = session.replayer] i, req, e in
-            guard replayer?.isTarget == true else { return }
-            guard !(first && !found.isEmpty), predicate.matches(req, e, memory: memory) else { return }
-            found.append((Int(i), SyscallText.call(e)))
-            // --first: the rest of the run need not be replayed.
-            if first { replayer?.stopRequested = true }
-        }
-        try replayToEnd(session)
-        for (i, call) in found {
-            let at = try index?.position(atEvent: i) ?? Position(event: i)
-            print("\(tag)\(at): \(call)" + pasted(RunPosition(pid: pastedPID(tag), .afterEvent(i))))
-        }
-        return found.count
-    }
 }
 
 extension When {
-    /// --symbol: an int3 at every function of that name in every executable mapping, armed as
-    /// the mappings appear (libraries are mapped during the run); a hit each time one is reached.
-    func breakAtSymbols(shims: Bool, tag: String) throws -> Int {
-        let (session, live) = try liveSession(shims: shims)
-        let machine = session.machine
-        let symbols = SymbolBreakpoints(machine: machine)
-        var found: [(Position, String)] = []
-        let arm = { symbols.add(Set(symbol)) }
-        if let live { live.onEvent = { _ in arm() } } else { session.replayer.onEvent = { _ in arm() } }
-        machine.onBreakpoint = { [weak replayer = session.replayer] address in
-            guard let replayer, replayer.isTarget, !(first && !found.isEmpty),
-                includeShims || !symbols.inShims.contains(address)
-            else { return }
-            found.append(
-                (
-                    position(Int(replayer.index), live),
-                    "\(symbols.names[address] ?? "?") at \(machine.describe(rip: address))"
-                ))
-            if first {
-                replayer.stopRequested = true
-                machine.removeAllBreakpoints()
+    /// --syscall, --symbol and --watch: a client of the monitor interface (Sources/Monitor), in
+    /// a replay that serves calls through the mailbox as `replay` does. A syscall hit is printed
+    /// as `log syscalls` prints that event; a breakpoint or a memory change between two calls is
+    /// placed at the first event after it, with the Perl statement last started before that.
+    func machineHits(watches: [Watch], index: TraceIndex?, tag: String) throws -> Int {
+        let monitor = try ReplayMonitor(trace: trace, pid: pid, everyCallAnExit: false)
+        monitor.includeShims = includeShims
+        var specs: [Int: String] = [:]
+        do {
+            if let syscall { _ = try monitor.subscribe(.syscall(filter: syscall)) }
+            for name in symbol { _ = try monitor.subscribe(.symbol(name)) }
+            for w in watches { specs[try monitor.subscribe(w.kind)] = w.spec }
+        } catch { throw CLIError("\(error)") }
+        var found: [(at: Position, what: String, paste: RunPosition)] = []
+        _ = try monitor.run { n, _ in
+            let event = n.position.event
+            let text = { (key: String) in n.detail(key)?.description ?? "?" }
+            switch n.kind {
+            case .syscall:
+                // Its position from the index, after the replay (an unreadable index ends the command).
+                found.append(
+                    (Position(event: event), text("call"), RunPosition(pid: pastedPID(tag), .afterEvent(event))))
+            case .symbol(let name): found.append((n.position, "\(name) at \(text("symbol"))", returnBefore(event, tag)))
+            default:
+                let what = "\(specs[n.subscription] ?? "?") \(text("old")) -> \(text("new"))"
+                found.append((n.position, what, returnBefore(event, tag)))
             }
+            // --first: the rest of the run need not be replayed.
+            return first ? .stop : .proceed
         }
-        try replayToEnd(session)
-        if symbols.names.isEmpty {
+        if !symbol.isEmpty, !monitor.symbolsFound {
             throw CLIError(
                 "when --symbol: no function called \(symbol.joined(separator: ", ")) in the program or its libraries",
                 code: 1)
         }
-        for (at, what) in found { print("\(tag)\(at): \(what)" + pasted(returnBefore(at.event, tag))) }
-        return found.count
-    }
-
-    /// --watch: the watched bytes are read at every event of the replay (the VMM sees the guest
-    /// only there, so a change is placed between two events: the hit is the first event after
-    /// it, with the Perl statement last started before that event).
-    func watchMemory(_ watches: [Watch], shims: Bool, tag: String) throws -> Int {
-        let (session, live) = try liveSession(shims: shims)
-        let memory = session.personality.memory
-        var last: [[UInt8]?] = watches.map { _ in nil }
-        var found: [(Position, String)] = []
-        let check: (Int) -> Void = { [weak replayer = session.replayer] i in
-            guard replayer?.isTarget == true else { return }
-            for (k, w) in watches.enumerated() {
-                let now = try? memory.bytes(at: w.address, count: w.length)
-                defer { last[k] = now }
-                guard i > 0, now != last[k] else { continue }
-                func hex(_ b: [UInt8]?) -> String {
-                    b.map { $0.map { String(format: "%02x", $0) }.joined() } ?? "unmapped"
-                }
-                found.append((position(i, live), "\(w.spec) \(hex(last[k])) -> \(hex(now))"))
-                if first { replayer?.stopRequested = true }
-            }
-        }
-        if let live { live.onEvent = check } else { session.replayer.onEvent = { check(Int($0)) } }
-        try replayToEnd(session)
-        for (at, what) in found.prefix(first ? 1 : found.count) {
-            print("\(tag)\(at): \(what)" + pasted(returnBefore(at.event, tag)))
+        for f in found {
+            let at = syscall == nil ? f.at : try index?.position(atEvent: f.at.event) ?? f.at
+            print("\(tag)\(at): \(f.what)" + pasted(f.paste))
         }
         return found.count
-    }
-
-    /// A replay for a machine-level predicate; with shims, a non-stepping PerlStepper collects
-    /// the channel so that a hit between events gets the exact Perl and SQL statement running.
-    func liveSession(shims: Bool) throws -> (ReplaySession, PerlStepper?) {
-        let session = try questionReplay(trace, process: pid)
-        return (session, shims ? PerlStepper(session: session) : nil)
-    }
-
-    func position(_ event: Int, _ live: PerlStepper?) -> Position {
-        guard let now = live?.current() else { return Position(event: event) }
-        return Position(event: event, perl: now.statement?.location, perlCaller: now.caller, sql: now.sql)
     }
 }
 
@@ -270,15 +221,7 @@ extension When {
 /// `--watch ADDR[:LEN]`: LEN bytes (default 8) of guest memory at ADDR.
 struct Watch {
     var spec: String, address: UInt64, length: Int
-
-    /// Where the program's memory can be (the trace's guest size): else no change can ever show.
-    func check(in layout: GuestLayout) throws {
-        let (end, overflow) = address.addingReportingOverflow(UInt64(length))
-        guard address >= layout.programStart, !overflow, end <= layout.end else {
-            let range = "0x\(String(layout.programStart, radix: 16))–0x\(String(layout.end, radix: 16))"
-            throw CLIError("--watch \(spec): not a guest address (the program's memory is \(range))")
-        }
-    }
+    var kind: SubscriptionKind { .watch(address: address, length: length) }
 }
 
 func parseWatch(_ w: String) throws -> Watch {
