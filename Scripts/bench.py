@@ -307,3 +307,5 @@ subprocess.run([sys.executable, os.path.join(ROOT, "Scripts", "bench_gdb.py"), B
 subprocess.run([sys.executable, os.path.join(ROOT, "Scripts", "bench_restore.py"), BIN], check=True)
 # Issue #18: replicas (appends its section to summary.md).
 subprocess.run([sys.executable, os.path.join(ROOT, "Scripts", "bench_replicas.py"), BIN], check=True)
+# Issue #19: revenant monitor (appends its section to summary.md).
+subprocess.run([sys.executable, os.path.join(ROOT, "Scripts", "bench_monitor.py"), BIN], check=True)

@@ -64,6 +64,8 @@ public final class ReplayMonitor {
     let symbols: SymbolBreakpoints
     /// The process's index, when the run had shims (positions at the Perl and SQL levels).
     let index: TraceIndex?
+    /// perl:FILE:LINE:K of a Perl notification, from the index.
+    let executions: PerlExecutions?
     let directory: TraceDirectory
     /// The process followed (nil: the first).
     let pid: Int32?
@@ -110,6 +112,8 @@ public final class ReplayMonitor {
         } else {
             index = nil
         }
+        let followed = self.pid
+        executions = index.map { PerlExecutions(index: $0, pid: followed) }
         session = try questionReplay(trace, mailbox: !everyCallAnExit, process: self.pid)
         stepper = PerlStepper(session: session)
         symbols = SymbolBreakpoints(machine: session.machine)
@@ -301,8 +305,7 @@ public final class ReplayMonitor {
                     guard now, s.previous != true else { continue }
                 default: continue
                 }
-                var at: RunPosition?
-                if let index { at = (try? RunPosition.perl(statement: stop.seq, index: index, pid: pid)) ?? nil }
+                let at = try? executions?.position(seq: stop.seq, file: stop.file, line: stop.line)
                 var details: [(String, MonitorValue)] = [("statement", .number(Int64(stop.seq)))]
                 if let sub = stop.sub { details.append(("sub", .text(sub))) }
                 notify(

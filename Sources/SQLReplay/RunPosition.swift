@@ -193,20 +193,8 @@ public struct RunPosition: Equatable, Sendable, CustomStringConvertible {
 
     /// The position of Perl statement `seq` (a `when --perl` hit): perl:FILE:LINE:K.
     public static func perl(statement seq: Int, index: TraceIndex, pid: Int32? = nil) throws -> RunPosition? {
-        try index.queue.read { db in
-            guard
-                let row = try Row.fetchOne(
-                    db,
-                    sql: """
-                        SELECT f.path, s.line, c.file FROM statements s JOIN contexts c ON c.id = s.context
-                        JOIN files f ON f.id = c.file WHERE s.seq = ?
-                        """, arguments: [seq]),
-                let k = try Int.fetchOne(
-                    db, sql: "SELECT count(*) FROM (\(executions)) WHERE line = ? AND file = ? AND seq <= ?",
-                    arguments: [row[1] as Int, row[2] as Int64, seq])
-            else { return nil }
-            return RunPosition(pid: pid, .perl(file: row[0], line: row[1], execution: max(1, k)))
-        }
+        guard let s = try index.statements(seqs: [seq])[seq] else { return nil }
+        return try PerlExecutions(index: index, pid: pid).position(seq: seq, file: s.file, line: s.line)
     }
 
     private func query<T>(_ index: TraceIndex?, _ body: (Database) throws -> T) throws(Invalid) -> T {
@@ -217,5 +205,34 @@ public struct RunPosition: Equatable, Sendable, CustomStringConvertible {
         do { return try index.queue.read(body) } catch {
             throw Invalid(description: "\(self): the index cannot be read: \(error)")
         }
+    }
+}
+
+/// perl:FILE:LINE:K for statements of one process, K counted from the index: the statements on
+/// each line are read once (a monitor's notification at every statement asks for many).
+public final class PerlExecutions {
+    let index: TraceIndex
+    let pid: Int32?
+    private var onLine: [String: [Int]] = [:]
+
+    public init(index: TraceIndex, pid: Int32?) {
+        self.index = index
+        self.pid = pid
+    }
+
+    /// Statement `seq`, at FILE:LINE: its execution of that line is the number of statements
+    /// there up to it.
+    public func position(seq: Int, file: String, line: Int64) throws -> RunPosition {
+        let key = "\(line) \(file)"
+        if onLine[key] == nil {
+            onLine[key] = try index.statements(onLines: [line]).filter { $0.file == file }.map(\.seq)
+        }
+        let seqs = onLine[key] ?? []
+        var lo = 0, hi = seqs.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if seqs[mid] <= seq { lo = mid + 1 } else { hi = mid }
+        }
+        return RunPosition(pid: pid, .perl(file: file, line: Int(line), execution: max(1, lo)))
     }
 }

@@ -110,7 +110,7 @@ final class MonitorTests: ScratchTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(started), 15, "the silent monitor was not waited for")
         assertOneLine(
             try monitor("read hello; echo 'continue please'; cat >/dev/null"), 125,
-            containing: ["sent a line that is not JSON: continue please"], "not JSON")
+            containing: ["sent a line that is not JSON (not a value at byte 0): continue please"], "not JSON")
         assertOneLine(try monitor("kill -9 $$"), 125, containing: ["was killed by signal 9"], "killed")
         assertOneLine(
             try monitor(#"read hello; echo '{"request":"continue"}'; sleep 20"#, timeout: "1"), 125,
