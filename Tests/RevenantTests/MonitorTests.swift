@@ -141,3 +141,27 @@ final class MonitorTests: ScratchTestCase {
         XCTAssertEqual(opened, 3)
     }
 }
+
+/// The protocol's JSON, written and read by Sources/Monitor/JSONValue.swift.
+final class MonitorJSONTests: XCTestCase {
+    func testWrittenAsPinned() {
+        let v = JSONValue.sorted([
+            "type": .string("x\"y\\z\n\u{1}é"), "n": .int(-42), "list": .array([.null, .bool(true), .double(0.5)]),
+            "o": .object([("b", .int(1)), ("a", .int(2))]),
+        ])
+        XCTAssertEqual(v.text, #"{"list":[null,true,0.5],"n":-42,"o":{"b":1,"a":2},"type":"x\"y\\z\n\u0001é"}"#)
+        XCTAssertEqual(try JSONValue(parsing: v.text), v)
+    }
+
+    func testReadAsJSON() throws {
+        let v = try JSONValue(parsing: #" {"id": 1e3, "a": [1, -2.5, "\u00e9\ud83d\ude00\/"], "t": false} "#)
+        XCTAssertEqual(v["id"]?.integer, 1000)
+        XCTAssertEqual(v["a"], .array([.int(1), .double(-2.5), .string("é😀/")]))
+        XCTAssertEqual(v["t"], .bool(false))
+        for bad in ["", "{", "{\"a\" 1}", "[1,]", "tru", "\"abc", "{} x", "\"\\q\"", "\"\u{1}\"", "-", "1.",
+            "\"\\ud800\"", String(repeating: "[", count: 100)]
+        {
+            XCTAssertThrowsError(try JSONValue(parsing: bad), bad)
+        }
+    }
+}
