@@ -3,7 +3,7 @@ import Trace
 /// A JSON value for the monitor protocol, written and read here: Foundation's JSONSerialization
 /// took two thirds of revenant's time per notification (bridging every value, sorting keys
 /// through NSString), ~120 µs of it.
-enum JSONValue: Equatable {
+package enum JSONValue: Equatable {
     case null
     case bool(Bool)
     case int(Int64)
@@ -13,7 +13,7 @@ enum JSONValue: Equatable {
     /// Keys in the order given (messages are written with their keys sorted).
     case object([(String, JSONValue)])
 
-    static func == (a: JSONValue, b: JSONValue) -> Bool {
+    package static func == (a: JSONValue, b: JSONValue) -> Bool {
         switch (a, b) {
         case (.null, .null): return true
         case (.bool(let x), .bool(let y)): return x == y
@@ -26,15 +26,15 @@ enum JSONValue: Equatable {
         }
     }
 
-    subscript(key: String) -> JSONValue? {
+    package subscript(key: String) -> JSONValue? {
         guard case .object(let pairs) = self else { return nil }
         return pairs.first { $0.0 == key }?.1
     }
 
-    var string: String? { if case .string(let s) = self { s } else { nil } }
+    package var string: String? { if case .string(let s) = self { s } else { nil } }
 
     /// A whole number (a double without a fraction too, as JSON does not tell them apart).
-    var integer: Int64? {
+    package var integer: Int64? {
         switch self {
         case .int(let i): return i
         case .double(let d) where d == d.rounded() && abs(d) < 9.2e18: return Int64(d)
@@ -43,7 +43,7 @@ enum JSONValue: Equatable {
     }
 
     /// Compact JSON text on one line.
-    var text: String {
+    package var text: String {
         var out = ""
         write(to: &out)
         return out
@@ -76,19 +76,19 @@ enum JSONValue: Equatable {
     }
 
     /// An object with its keys sorted (so a message reads the same every time).
-    static func sorted(_ pairs: [String: JSONValue]) -> JSONValue {
+    package static func sorted(_ pairs: [String: JSONValue]) -> JSONValue {
         .object(pairs.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
     }
 }
 
 /// Not JSON: where and why.
-struct JSONSyntaxError: Error, CustomStringConvertible {
-    let description: String
+package struct JSONSyntaxError: Error, CustomStringConvertible {
+    package let description: String
 }
 
 extension JSONValue {
     /// One JSON text (RFC 8259), nothing after it but white space; nesting at most 64 deep.
-    init(parsing text: String) throws(JSONSyntaxError) {
+    package init(parsing text: String) throws(JSONSyntaxError) {
         var p = JSONParser(bytes: Array(text.utf8))
         self = try p.value(depth: 0)
         p.skipSpace()
