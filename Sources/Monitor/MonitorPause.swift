@@ -122,12 +122,33 @@ public final class MonitorPause {
         guard status == 0 else {
             let line = said.split(separator: "\n").last.map(String.init) ?? "revenant restore failed"
             let why = line.hasPrefix("revenant: ") ? String(line.dropFirst(10)) : line
-            // A file that was not there then is an answer; a replay that fails ends the session.
-            if status == 1 { throw QueryError("file: \(why)") }
-            throw CLIError(why, code: status == 124 ? 124 : 125)
+            // A file that was not there then is an answer; a replay that diverges ends the session.
+            if status == 124 { throw CLIError(why, code: 124) }
+            throw QueryError("file: \(why)")
         }
         guard let data = readWholeFile(out) else { throw QueryError("file: \(path): the restored copy is unreadable") }
         return data
+    }
+}
+
+extension MonitorPause {
+    /// A database the run used, as it was at this point, written to `output` (a new file unless
+    /// `force`): `revenant sql --at event:E --restore` in a process of its own. Its summary line.
+    public func database(_ output: String, name: String?, force: Bool) throws -> String {
+        try live()
+        let at = RunPosition(pid: monitor.pid, eventsBefore > 0 ? .afterEvent(eventsBefore - 1) : .start)
+        let args =
+            ["sql", monitor.trace, "--at", at.description, "--restore", output] + (name.map { ["--db", $0] } ?? [])
+            + (force ? ["--force"] : [])
+        let (status, said) = try runSelf(args)
+        let last = said.split(separator: "\n").last.map(String.init) ?? ""
+        let line = last.hasPrefix("revenant: ") ? String(last.dropFirst(10)) : last
+        guard status == 0 else {
+            // No such database, a file there already: answers; a replay that diverges ends the session.
+            if status == 124 { throw CLIError(line, code: 124) }
+            throw QueryError("database: \(line)")
+        }
+        return line
     }
 }
 

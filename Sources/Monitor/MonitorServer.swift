@@ -123,6 +123,10 @@ public final class MonitorServer {
             var out: [String: JSONValue] = ["size": .int(Int64(data.count)), "base64": .string(base64(data))]
             if let text = String(validating: data, as: UTF8.self) { out["text"] = .string(text) }
             return (out, nil)
+        case "database":
+            let force = r["force"] == .bool(true)
+            let said = try paused().database(try string(r, "output"), name: r["db"]?.string, force: force)
+            return (["summary": .string(said)], nil)
         default:
             throw RequestError("unknown request \"\(name)\"")
         }

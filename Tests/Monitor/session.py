@@ -53,6 +53,9 @@ while True:
         seen["value"] = ask({"request": "perl", "expression": "$bal{alice}, $bal{bob}"})["value"]
         seen["clone"] = ask({"request": "perl", "expression": "join(',', sort keys %bal)"})["value"]
         seen["unknown"] = ask({"request": "frobnicate"})
+    elif kind == "sql_when":
+        seen["database"] = ask({"request": "database", "output": "then.db"})
+        seen["again"] = ask({"request": "database", "output": "then.db"})
     elif kind == "opens":
         seen["file"] = ask({"request": "file", "path": "ledger.txt"})
     elif kind == "code":

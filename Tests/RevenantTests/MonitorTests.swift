@@ -54,6 +54,14 @@ final class MonitorTests: ScratchTestCase {
         XCTAssertEqual(table, Array(1...10))
         XCTAssertEqual(hits("sql_when").map { details($0)["statement"] as? Int ?? -1 }, [7])
         XCTAssertEqual(position(hits("sql_when").first ?? [:])["at"] as? String, "sql:7")
+        // The database as it was then, restored beside: alice's balance has just gone below zero.
+        let then = try run("/usr/bin/sqlite3", ["then.db", "SELECT name, bal FROM acct ORDER BY name"])
+        XCTAssertEqual(then.stdout, "alice|-2\nbob|13\n")
+        XCTAssertTrue(
+            ((hits("sql_when").first?["database"] as? [String: Any])?["summary"] as? String ?? "")
+                .hasPrefix("restored "))
+        XCTAssertEqual(
+            hits("sql_when").first?["again"] as? String, "database: --restore then.db exists (--force to replace it)")
         // Syscalls, with the file as it was at each: the native run's ledger, line by line.
         let opens = hits("opens")
         XCTAssertEqual(opens.count, ledger.count)
@@ -158,9 +166,10 @@ final class MonitorJSONTests: XCTestCase {
         XCTAssertEqual(v["id"]?.integer, 1000)
         XCTAssertEqual(v["a"], .array([.int(1), .double(-2.5), .string("é😀/")]))
         XCTAssertEqual(v["t"], .bool(false))
-        for bad in ["", "{", "{\"a\" 1}", "[1,]", "tru", "\"abc", "{} x", "\"\\q\"", "\"\u{1}\"", "-", "1.",
-            "\"\\ud800\"", String(repeating: "[", count: 100)]
-        {
+        for bad in [
+            "", "{", "{\"a\" 1}", "[1,]", "tru", "\"abc", "{} x", "\"\\q\"", "\"\u{1}\"", "-", "1.",
+            "\"\\ud800\"", String(repeating: "[", count: 100),
+        ] {
             XCTAssertThrowsError(try JSONValue(parsing: bad), bad)
         }
     }
