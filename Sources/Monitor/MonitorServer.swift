@@ -149,8 +149,9 @@ public final class MonitorServer {
             if let symbol = r["symbol"]?.string { return .symbol(symbol) }
             return .address(try address(r, "address"))
         case "watch": return .watch(address: try address(r, "address"), length: Int(try number(r, "length")))
+        case "process": return .process
         default:
-            throw RequestError("subscribe: unknown kind \"\(kind)\" (syscall, perl, sql, code or watch)")
+            throw RequestError("subscribe: unknown kind \"\(kind)\" (syscall, perl, sql, code, watch or process)")
         }
     }
 

@@ -260,11 +260,17 @@ public final class ReplayMonitor {
         }
         replayer.onServed = { [unowned self] i, req, e in
             guard replayer.isTarget, !stopped else { return }
-            for s in subscriptions.values.sorted(by: { $0.id < $1.id }) {
-                guard let p = s.predicate, p.matches(req, e, memory: memory), !stopped else { continue }
-                notify(
-                    s, position(Int(i)), at: RunPosition(pid: pid, .afterEvent(Int(i))),
-                    [("call", .text(SyscallText.call(e)))], served: true)
+            for s in subscriptions.values.sorted(by: { $0.id < $1.id }) where !stopped {
+                let details: [(String, MonitorValue)]
+                if let p = s.predicate {
+                    guard p.matches(req, e, memory: memory) else { continue }
+                    details = [("call", .text(SyscallText.call(e)))]
+                } else if s.kind == .process, let what = Self.processEvent(e) {
+                    details = what + [("call", .text(SyscallText.call(e)))]
+                } else {
+                    continue
+                }
+                notify(s, position(Int(i)), at: RunPosition(pid: pid, .afterEvent(Int(i))), details, served: true)
             }
         }
         session.machine.onBreakpoint = { [unowned self] address in
@@ -335,6 +341,22 @@ public final class ReplayMonitor {
                     ])
             }
             return !stopped
+        }
+    }
+
+    /// A process event: a fork's child, an exec's program, the end.
+    static func processEvent(_ e: SyscallEvent) -> [(String, MonitorValue)]? {
+        switch e.outcome {
+        case .exec:
+            return [
+                ("what", .text("exec")),
+                ("program", .text(e.paths.first.map { String(decoding: $0.bytes, as: UTF8.self) } ?? "?")),
+            ]
+        case .exit(let status): return [("what", .text("exit")), ("status", .number(Int64(status)))]
+        case .killed(let signal, _): return [("what", .text("killed")), ("signal", .number(Int64(signal)))]
+        default:
+            guard e.child > 0 else { return nil }
+            return [("what", .text("fork")), ("pid", .number(e.child))]
         }
     }
 

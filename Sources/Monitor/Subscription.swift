@@ -27,6 +27,9 @@ public enum SubscriptionKind: Equatable, Sendable {
     case address(UInt64)
     /// Each change of guest memory, read at every event (as `when --watch`).
     case watch(address: UInt64, length: Int)
+    /// The followed process's forks (the child's pid), execs (the new program), its exit or
+    /// the signal that killed it.
+    case process
 
     /// The notification's `kind`.
     public var level: String {
@@ -36,6 +39,7 @@ public enum SubscriptionKind: Equatable, Sendable {
         case .sqlStatements, .sqlTable, .sqlWhen: return "sql"
         case .symbol, .address: return "code"
         case .watch: return "watch"
+        case .process: return "process"
         }
     }
 

@@ -86,7 +86,9 @@ final class MonitorTests: ScratchTestCase {
         XCTAssertEqual(watch[0]["again"] as? String, "unsubscribe: no subscription 6")
         // Refusals are answers, and the session goes on.
         XCTAssertEqual(s["early"] as? String, "registers: the replay is not paused yet (ask at a notification)")
-        XCTAssertTrue((s["bad_kind"] as? String ?? "").contains("unknown kind \"nonsense\""))
+        XCTAssertTrue(
+            (s["bad_kind"] as? String ?? "").contains(
+                "unknown kind \"nonsense\" (syscall, perl, sql, code, watch or process)"))
         XCTAssertTrue((s["bad_filter"] as? String ?? "").hasPrefix("perl when $x +* 2:"))
         XCTAssertEqual((s["end"] as? [String: Any])?["reason"] as? String, "finished")
         // `print` writes to revenant's stdout, one line per request.
@@ -127,6 +129,43 @@ final class MonitorTests: ScratchTestCase {
         let r = try monitor(#"read hello; echo '{"request":"continue","id":"go"}'; cat >/dev/null; exit 7"#)
         XCTAssertEqual(r.status, 7, r.stderr)
         XCTAssertEqual(r.stderr, "")
+    }
+
+    /// Process events: the first process's forks (the children `info` lists), its exec and exit;
+    /// a child followed with --pid, its own exec and exit status.
+    func testProcessEvents() throws {
+        let script = packageRootDirectory().appendingPathComponent("Tests/MultiProcess/exec.pl")
+        try FileManager.default.copyItem(at: script, to: base.appendingPathComponent("exec.pl"))
+        XCTAssertEqual(try revenant(["record", "-o", "m.rvt", "--", "perl", "exec.pl"]).status, 0)
+        let info = try revenant(["info", "m.rvt"]).stdout
+        let line = try XCTUnwrap(info.split(separator: "\n").first { $0.hasPrefix("processes:") })
+        // "5546 /usr/bin/sh, exit 0; 5549 /bin/echo, child of 5546, exit 0; …"
+        let pids = line.split(separator: ";").compactMap { entry in
+            entry.split(separator: " ").first { Int32($0) != nil }.flatMap { Int32($0) }
+        }
+        XCTAssertEqual(pids.count, 5, String(line))
+        let report = Self.folder.appendingPathComponent("report.py").path
+        let first = try revenant(["monitor", "m.rvt", "--", "/usr/bin/python3", report, #"{"kind":"process"}"#])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let events = first.stdout.split(separator: "\n").map {
+            $0.split(separator: " ").dropFirst(2).joined(separator: " ")
+        }
+        XCTAssertEqual(
+            events,
+            [
+                "pid=\(pids[1]) what=fork", "pid=\(pids[2]) what=fork", "pid=\(pids[3]) what=fork",
+                "program=/usr/bin/sh what=exec", "pid=\(pids[4]) what=fork", "status=0 what=exit",
+            ])
+        let child = try revenant([
+            "monitor", "m.rvt", "--pid", String(pids[2]), "--", "/usr/bin/python3", report, #"{"kind":"process"}"#,
+        ])
+        XCTAssertEqual(child.status, 0, child.stderr)
+        // Positions in the child's own stream, pasted with its pid.
+        let lines = child.stdout.split(separator: "\n").map { $0.split(separator: " ") }
+        XCTAssertEqual(
+            lines.map { $0.dropFirst(2).joined(separator: " ") },
+            ["program=./hello.sh what=exec", "status=7 what=exit"])
+        XCTAssertTrue(lines.allSatisfy { $0.count > 1 && $0[1].hasPrefix("\(pids[2])/event:") }, child.stdout)
     }
 
     /// The interface in Swift: the same subscriptions and questions, in the test's own process.
