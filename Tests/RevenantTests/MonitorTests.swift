@@ -168,6 +168,47 @@ final class MonitorTests: ScratchTestCase {
         XCTAssertTrue(lines.allSatisfy { $0.count > 1 && $0[1].hasPrefix("\(pids[2])/event:") }, child.stdout)
     }
 
+    /// The example monitors in Docs/examples, each checked against the native run or the log.
+    func testTheExamples() throws {
+        let ledger = try record()
+        let examples = packageRootDirectory().appendingPathComponent("Docs/examples")
+        func example(_ name: String, _ args: [String]) throws -> Output {
+            let interpreter = name.hasSuffix(".pl") ? "/usr/bin/perl" : "/usr/bin/python3"
+            return try revenant(
+                ["monitor", "t.rvt", "--", interpreter, examples.appendingPathComponent(name).path] + args)
+        }
+        // An extra index of every open, with the lines around it: the ledger's four, at line 12.
+        var r = try example("files_opened.py", ["opened.sqlite"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let rows = try run(
+            "/usr/bin/sqlite3", ["opened.sqlite", "SELECT perl, result FROM opened WHERE path = 'ledger.txt'"])
+        XCTAssertEqual(rows.stdout, String(repeating: "bank.pl:12|4\n", count: ledger.count))
+        let opens = try revenant(["log", "t.rvt", "syscalls", "--where", "name=open*"]).stdout
+        let all = try run("/usr/bin/sqlite3", ["opened.sqlite", "SELECT count(*) FROM opened"]).stdout
+        XCTAssertEqual(all, "\(opens.split(separator: "\n").count)\n")
+        // The statement after which a hash key first held a value (the third time round the loop).
+        r = try example("first_value.py", ["bal", "alice", "-2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.hasPrefix("$bal{alice} first held -2 before statement #"), r.stdout)
+        XCTAssertTrue(r.stdout.contains(" at bank.pl:9 (event "), r.stdout)
+        XCTAssertTrue(r.stdout.hasSuffix("; paste: --at perl:bank.pl:9:3)\n"), r.stdout)
+        XCTAssertEqual(try example("first_value.py", ["bal", "alice", "99"]).status, 1)
+        // A snapshot of the ledger after each write: the native run's, line by line.
+        r = try example("snapshots.py", ["ledger.txt", "snaps"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for k in 1...ledger.count {
+            let snap = try String(
+                contentsOf: base.appendingPathComponent(String(format: "snaps/%04d", k)), encoding: .utf8)
+            XCTAssertEqual(snap, ledger.prefix(k).joined())
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: base.appendingPathComponent("snaps/0005").path))
+        // The calls counted in Perl: as many openat as the log has.
+        r = try example("count_calls.pl", [])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let openat = try revenant(["log", "t.rvt", "syscalls", "--where", "name=openat"]).stdout.split(separator: "\n")
+        XCTAssertTrue(r.stdout.contains(String(format: "%8d openat\n", openat.count)), r.stdout)
+    }
+
     /// The interface in Swift: the same subscriptions and questions, in the test's own process.
     func testTheSwiftInterface() throws {
         _ = try record()
