@@ -202,4 +202,16 @@ echo "(a primary flipped instead: nothing unverified leaves, exit 125)"
 "$BIN" run --replicas 3 --compare-every 50 --inject "flip replica=0 event=449 addr=$addr bit=0" -- perl loop.pl \
     || echo "exit $?"
 
+step "A monitor program of your own (any language, JSON lines): when did a hash key first hold a value; every open, with the Perl line and SQL statement around it" \
+     "revenant monitor monitored.rvt -- python3 Docs/examples/first_value.py bal alice -2;
+  revenant monitor monitored.rvt -- python3 Docs/examples/files_opened.py opened.sqlite"
+mkdir monitored && cd monitored  # (a bank.pl of its own, a fresh bank.db)
+cp "$ROOT/Tests/Monitor/bank.pl" .
+"$BIN" record -o monitored.rvt -- perl bank.pl >/dev/null
+"$BIN" monitor monitored.rvt -- python3 "$ROOT/Docs/examples/first_value.py" bal alice -2
+"$BIN" monitor monitored.rvt -- python3 "$ROOT/Docs/examples/files_opened.py" opened.sqlite
+sqlite3 -column -header opened.sqlite \
+    "SELECT event, path, result, perl, perl_caller, sql FROM opened WHERE path LIKE '%ledger%' OR path LIKE '%.db'"
+cd ..
+
 printf '\nMore: README.md (every command), Docs/ (how each part works, what the tests check), make test.\n'
