@@ -15,7 +15,7 @@ let package = Package(
     name: "Revenant",
     products: [
         .executable(name: "revenant", targets: ["RevenantCLI"]),
-        .library(name: "RevenantKit", targets: ["RevenantKit"]),
+        .library(name: "RevenantKit", targets: ["RevenantKit", "Monitor"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
