@@ -231,7 +231,9 @@ public final class ReplayMonitor {
     }
 
     private func install() {
-        let replayer = session.replayer, memory = session.personality.memory
+        // (The hooks reach the replayer through self: a hook that held it would keep the
+        // session, and the guest's address range, alive after the monitor.)
+        let memory = session.personality.memory
         stepper.onEvent = { [unowned self] i in
             symbols.arm()
             for s in subscriptions.values.sorted(by: { $0.id < $1.id }) where !stopped {
@@ -258,8 +260,8 @@ public final class ReplayMonitor {
                 }
             }
         }
-        replayer.onServed = { [unowned self] i, req, e in
-            guard replayer.isTarget, !stopped else { return }
+        session.replayer.onServed = { [unowned self] i, req, e in
+            guard session.replayer.isTarget, !stopped else { return }
             for s in subscriptions.values.sorted(by: { $0.id < $1.id }) where !stopped {
                 let details: [(String, MonitorValue)]
                 if let p = s.predicate {
@@ -274,8 +276,8 @@ public final class ReplayMonitor {
             }
         }
         session.machine.onBreakpoint = { [unowned self] address in
-            guard replayer.isTarget, !stopped else { return }
-            let i = Int(replayer.index)
+            guard session.replayer.isTarget, !stopped else { return }
+            let i = Int(session.replayer.index)
             for s in subscriptions.values.sorted(by: { $0.id < $1.id }) where !stopped {
                 let hit: Bool
                 switch s.kind {

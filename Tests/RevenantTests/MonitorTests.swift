@@ -212,6 +212,16 @@ final class MonitorTests: ScratchTestCase {
     /// The interface in Swift: the same subscriptions and questions, in the test's own process.
     func testTheSwiftInterface() throws {
         _ = try record()
+        // A personality ignores SIGPIPE in its process: this one's children (the native runs
+        // of later tests) must not inherit that.
+        defer { signal(SIGPIPE, SIG_DFL) }
+        try swiftInterface()
+        // The monitor is gone, and the guest's address range with it: another can replay.
+        let again = try ReplayMonitor(trace: base.appendingPathComponent("t.rvt").path, pid: nil)
+        XCTAssertTrue(try again.run { _, _ in .proceed })
+    }
+
+    private func swiftInterface() throws {
         let monitor = try ReplayMonitor(trace: base.appendingPathComponent("t.rvt").path, pid: nil)
         _ = try monitor.subscribe(.syscall(filter: "openat path=*ledger.txt"))
         let line = try monitor.subscribe(.perlLine("bank.pl:13"))
