@@ -86,10 +86,13 @@ let package = Package(
             dependencies: [
                 "RevenantKit", "Replay", "Machine", "Personality", "Trace", "LinuxABI", "GuestMemory", "CHost",
             ]),
+        .target(
+            name: "DebugAdapter",
+            dependencies: ["Monitor", "RevenantKit", "PerlReplay", "Regen", "Replay"]),
         .executableTarget(
             name: "RevenantCLI",
             dependencies: [
-                "RevenantKit", "Replicas", "Monitor",
+                "RevenantKit", "Replicas", "Monitor", "DebugAdapter",
                 "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace", "Regen", "SQLReplay", "PerlReplay",
                 "FileHistory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

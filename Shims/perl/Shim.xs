@@ -765,6 +765,12 @@ static void publish_introspection(pTHX)
     L("xpvcv.depth", offsetof(XPVCV, xcv_depth));
     L("xpvcv.outside", offsetof(XPVCV, xcv_outside));
     L("xpvcv.outside_seq", offsetof(XPVCV, xcv_outside_seq));
+    L("xpvcv.gv", offsetof(XPVCV, xcv_gv_u));
+    L("xpvcv.stash", offsetof(XPVCV, xcv_stash));
+    L("xpvcv.flags", offsetof(XPVCV, xcv_flags));
+    L("cvf.named", CVf_NAMED);
+    L("xpvgv.namehek", offsetof(XPVGV, xiv_u));
+    L("xpvgv.stash", offsetof(XPVGV, xnv_u));
     L("padlist.arr", offsetof(PADLIST, xpadl_arr));
     L("padnamelist.fill", offsetof(PADNAMELIST, xpadnl_fill));
     L("padnamelist.alloc", offsetof(PADNAMELIST, xpadnl_alloc));

@@ -19,6 +19,9 @@ public final class PerlIntrospector {
     let heNext, heHek, heVal, hekLen, hekKey, gpSV, gpAV, gpHV: UInt64
     let fIOK, fNOK, fPOK, fROK, pIOK, pNOK, pPOK, fIsUV, fObject, tMask: UInt64
     let tPVGV, tPVAV, tPVHV, tPVCV, tPVIO, tPVLV, tRegexp, xpvmgStash, auxOffset, auxName, auxNameCount: UInt64
+    let copLine, copFile, cxOldcop: UInt64
+    /// Sub names (a debugger's stack): published by shims since the DAP server; nil before.
+    let names: (cvGV: UInt64, cvStash: UInt64, cvFlags: UInt64, cvNamed: UInt64, gvName: UInt64, gvStash: UInt64)?
 
     public init(memory: AddressSpace, layout L: PerlLayout) throws(PerlIntrospectionError) {
         self.memory = memory
@@ -91,6 +94,12 @@ public final class PerlIntrospector {
         auxOffset = try L("xpvhv_with_aux.aux")
         auxName = try L("xpvhv_aux.name")
         auxNameCount = try L("xpvhv_aux.name_count")
+        copLine = try L("cop.line")
+        copFile = try L("cop.file")
+        cxOldcop = try L("cx.oldcop")
+        names = try? (
+            L("xpvcv.gv"), L("xpvcv.stash"), L("xpvcv.flags"), L("cvf.named"), L("xpvgv.namehek"), L("xpvgv.stash")
+        )
     }
 
     // MARK: guest reads (bounds-checked by GuestMemory; a bad pointer is an error, never a trap)
@@ -181,6 +190,41 @@ public final class PerlIntrospector {
     /// names are package variables: nil, and the caller looks in the stash.
     public func lexical(_ name: String) throws(PerlIntrospectionError) -> UInt64? {
         let want = Array(name.utf8)
+        var found: UInt64?
+        try forEachVisibleName {
+            (pn: UInt64, slot: () throws(PerlIntrospectionError) -> UInt64?) throws(PerlIntrospectionError) -> Bool in
+            guard Int(try u8(pn + pnLen)) == want.count, try bytes(try u64(pn + pnPV), want.count) == want else {
+                return true
+            }
+            found = try u64(pn + pnOurstash) != 0 ? nil : try slot()
+            return false
+        }
+        return found
+    }
+
+    /// Every lexical variable visible at the stop, innermost first (a name hidden by an inner
+    /// one of the same name is left out; `our` names too: they are package variables).
+    public func lexicals() throws(PerlIntrospectionError) -> [(name: String, sv: UInt64)] {
+        var seen = Set<String>(), out: [(String, UInt64)] = []
+        try forEachVisibleName {
+            (pn: UInt64, slot: () throws(PerlIntrospectionError) -> UInt64?) throws(PerlIntrospectionError) -> Bool in
+            let len = Int(try u8(pn + pnLen))
+            guard len > 1 else { return true }
+            let name = String(decoding: try bytes(try u64(pn + pnPV), len), as: UTF8.self)
+            guard "$@%".contains(name.first!), seen.insert(name).inserted, try u64(pn + pnOurstash) == 0,
+                let sv = try slot()
+            else { return true }
+            out.append((name, sv))
+            return true
+        }
+        return out
+    }
+
+    /// The pad names visible at the stop, innermost scope first (pad_findmy's order), each with
+    /// a way to its variable's slot; `body` returns false to stop.
+    private func forEachVisibleName(
+        _ body: (UInt64, () throws(PerlIntrospectionError) -> UInt64?) throws(PerlIntrospectionError) -> Bool
+    ) throws(PerlIntrospectionError) {
         var frame = try currentFrame()
         for _ in 0..<64 {
             let any = try u64(frame.cv + svAny)
@@ -191,28 +235,29 @@ public final class PerlIntrospector {
                 var i = min(fill, 1 << 20)
                 while i >= 1 {
                     let pn = try u64(alloc + 8 * UInt64(i))
-                    if pn != 0, Int(try u8(pn + pnLen)) == want.count, try bytes(try u64(pn + pnPV), want.count) == want
-                    {
-                        if try u64(pn + pnOurstash) != 0 { return nil }
+                    if pn != 0 {
                         let low = try u32(pn + pnLow), high = try u32(pn + pnHigh)
                         // A captured outer lexical (a closure's copy) or one in scope here.
                         if UInt64(try u8(pn + pnFlags)) & pnOuter != 0
                             || (low != UInt32.max && low < frame.seq && frame.seq <= high)
                         {
-                            let pad = frame.pad != 0 ? frame.pad : try padArray(of: frame.cv)
-                            guard pad != 0 else { return nil }
-                            let sv = try u64(pad + 8 * UInt64(i))
-                            return sv == 0 ? nil : sv
+                            let (f, index) = (frame, UInt64(i))
+                            let slot = { () throws(PerlIntrospectionError) -> UInt64? in
+                                let pad = f.pad != 0 ? f.pad : try self.padArray(of: f.cv)
+                                guard pad != 0 else { return nil }
+                                let sv = try self.u64(pad + 8 * index)
+                                return sv == 0 ? nil : sv
+                            }
+                            guard try body(pn, slot) else { return }
                         }
                     }
                     i -= 1
                 }
             }
             let outside = try u64(any + xpvcvOutside)
-            guard outside != 0 else { return nil }
+            guard outside != 0 else { return }
             frame = Frame(cv: outside, pad: 0, seq: try u32(any + xpvcvOutsideSeq))
         }
-        return nil
     }
 
     /// Names perl always puts in main:: (perlvar), whatever the current package.
@@ -244,6 +289,31 @@ public final class PerlIntrospector {
         guard gp != 0 else { return nil }
         let sv = try u64(gp + (sigil == "@" ? gpAV : sigil == "%" ? gpHV : gpSV))
         return sv == 0 ? nil : sv
+    }
+
+    /// The package's variables that hold something (`$x` defined, `@a`, `%h`), by name; perl's
+    /// special variables and nested packages are left out.
+    public func packageVariables(_ package: String) throws(PerlIntrospectionError) -> [(name: String, sv: UInt64)] {
+        var stash = try u64(interp + iDefstash)
+        for p in package.components(separatedBy: "::") where p != "main" && !p.isEmpty {
+            guard let gv = try hashFetch(stash, p + "::"), try type(gv) == tPVGV else { return [] }
+            stash = try u64(try u64(gv + svU) + gpHV)
+            guard stash != 0 else { return [] }
+        }
+        var out: [(String, UInt64)] = []
+        for (key, gv) in try hashEntries(stash, limit: 10_000).sorted(by: { $0.key < $1.key }) {
+            guard let first = key.first, first.isLetter || first == "_", !key.hasSuffix("::"),
+                !Self.mainOnly.contains(key), key.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }),
+                try type(gv) == tPVGV
+            else { continue }
+            let gp = try u64(gv + svU)
+            guard gp != 0 else { continue }
+            let sv = try u64(gp + gpSV), av = try u64(gp + gpAV), hv = try u64(gp + gpHV)
+            if sv != 0, !(try scalar(sv)).isUndef { out.append(("$" + key, sv)) }
+            if av != 0 { out.append(("@" + key, av)) }
+            if hv != 0 { out.append(("%" + key, hv)) }
+        }
+        return out
     }
 
     /// `name` as perl would resolve it at the stop: a lexical in scope, else the package variable.
@@ -346,14 +416,7 @@ public final class PerlIntrospector {
 
     /// The package an object was blessed into (HvNAME of its stash).
     func className(_ sv: UInt64) throws(PerlIntrospectionError) -> String? {
-        let stash = try u64(try u64(sv + svAny) + xpvmgStash)
-        guard stash != 0 else { return nil }
-        let aux = try u64(stash + svAny) + auxOffset
-        var hek = try u64(aux + auxName)
-        if Int32(bitPattern: try u32(aux + auxNameCount)) != 0, hek != 0 { hek = try u64(hek) }
-        guard hek != 0 else { return nil }
-        let len = Int(Int32(bitPattern: try u32(hek + hekLen)))
-        return String(decoding: try bytes(hek + hekKey, max(0, min(len, 4096))), as: UTF8.self)
+        try stashName(try u64(try u64(sv + svAny) + xpvmgStash))
     }
 
     /// A value for printing, references followed to `depth` levels, aggregates cut at `limit`.
@@ -391,5 +454,69 @@ extension PerlIntrospector {
             return true
         }
         return n
+    }
+}
+
+extension PerlIntrospector {
+    /// A sub's name as `caller` gives it (`Pkg::name`, `Pkg::__ANON__`), nil without one (the
+    /// main program, or a shim that publishes no names).
+    public func subName(_ cv: UInt64) throws(PerlIntrospectionError) -> String? {
+        guard let n = names, cv != 0 else { return nil }
+        let any = try u64(cv + svAny)
+        let named = UInt64(try u32(any + n.cvFlags)) & n.cvNamed != 0
+        let hek: UInt64, stash: UInt64
+        if named {
+            hek = try u64(any + n.cvGV)
+            stash = try u64(any + n.cvStash)
+        } else {
+            let gv = try u64(any + n.cvGV)
+            guard gv != 0 else { return nil }
+            let gvAny = try u64(gv + svAny)
+            hek = try u64(gvAny + n.gvName)
+            stash = try u64(gvAny + n.gvStash)
+        }
+        guard hek != 0 else { return nil }
+        let name = try hekString(hek)
+        return (try stashName(stash)).map { "\($0)::\(name)" } ?? name
+    }
+
+    /// A stash's name (HvNAME).
+    func stashName(_ stash: UInt64) throws(PerlIntrospectionError) -> String? {
+        guard stash != 0 else { return nil }
+        let aux = try u64(stash + svAny) + auxOffset
+        var hek = try u64(aux + auxName)
+        if Int32(bitPattern: try u32(aux + auxNameCount)) != 0, hek != 0 { hek = try u64(hek) }
+        return hek == 0 ? nil : try hekString(hek)
+    }
+
+    func hekString(_ hek: UInt64) throws(PerlIntrospectionError) -> String {
+        let len = Int(Int32(bitPattern: try u32(hek + hekLen)))
+        return String(decoding: try bytes(hek + hekKey, max(0, min(len, 4096))), as: UTF8.self)
+    }
+
+    /// The sub calls the interpreter is in, innermost first: each sub's name and the file and
+    /// line it was called from (a debugger's stack, above the current statement).
+    public func calls() throws(PerlIntrospectionError) -> [(sub: String?, file: String, line: Int64)] {
+        var out: [(String?, String, Int64)] = []
+        try forEachContext { (cx: UInt64, type: UInt64) throws(PerlIntrospectionError) -> Bool in
+            guard type == cxtSub || type == cxtFormat else { return true }
+            let cop = try u64(cx + cxOldcop)
+            let file = cop == 0 ? "?" : try cString(try u64(cop + copFile))
+            let line = cop == 0 ? 0 : Int64(try u32(cop + copLine))
+            out.append((try subName(try u64(cx + cxSubCV)), file, line))
+            return out.count < 1000
+        }
+        return out
+    }
+
+    func cString(_ address: UInt64) throws(PerlIntrospectionError) -> String {
+        guard address != 0 else { return "?" }
+        var out: [UInt8] = []
+        while out.count < 4096 {
+            let b = try u8(address + UInt64(out.count))
+            if b == 0 { break }
+            out.append(b)
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -245,6 +245,21 @@ extension TraceIndex {
         return out
     }
 
+    /// The first statement of every call of a sub (`Pkg::name`, or `name` in any package): a
+    /// statement in it whose previous statement was not (a recursive call is not told apart).
+    public func subEntries(_ name: String) throws -> [(seq: Int, event: Int)] {
+        try queue.read { db in
+            let pattern = name.contains("::") ? name : "%::" + name
+            return try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT s.seq, s.event FROM perl_statements s LEFT JOIN perl_statements p ON p.seq = s.seq - 1
+                    WHERE s.sub LIKE ? AND (p.sub IS NULL OR p.sub != s.sub) ORDER BY s.seq
+                    """, arguments: [pattern]
+            ).map { (seq: $0[0], event: $0[1]) }
+        }
+    }
+
     /// The event statement `seq` precedes.
     public func statementEvent(seq: Int) throws -> Int? {
         try queue.read { db in try Int.fetchOne(db, sql: "SELECT event FROM statements WHERE seq = ?", arguments: [seq])

@@ -14,8 +14,8 @@ struct Revenant: ParsableCommand {
             """,
         subcommands: [
             Run.self, Record.self, Replay.self, Info.self, RegenCommand.self, Log.self, PerlCommand.self,
-            SQLCommand.self, When.self, GDBCommand.self, MonitorCommand.self, RestoreCommand.self, DiffCommand.self,
-            Syscalls.self,
+            SQLCommand.self, When.self, GDBCommand.self, MonitorCommand.self, DAPCommand.self, RestoreCommand.self,
+            DiffCommand.self, Syscalls.self,
         ]
     )
 

@@ -1,0 +1,214 @@
+import Glibc
+import Monitor
+import PerlReplay
+import Regen
+import Replay
+import RevenantKit
+
+/// `revenant dap`: the Perl-level replay (the VM form, as `perl --debug` steps it) behind the
+/// Debug Adapter Protocol (Docs/dap.md). Forward commands steer the running replay; a step
+/// backwards replays again from the start to the statement wanted (deterministic replay makes
+/// it exact), with the breakpoints' conditions and hit counts evaluated on the way.
+public final class DebugAdapter {
+    let io = DAPConnection()
+    var trace: String?
+    var run: PerlReplayRun?
+    var lines: [String: [LineBreakpoint]] = [:]
+    var functions: [(name: String, condition: PerlExpression?, entries: Set<Int>)] = []
+    var dieBreakpoint = false
+    var stopOnEntry = false
+    var launched = false, configured = false, finished = false, disconnected = false
+    /// Where the next replay goes: a statement (and the reason to give there), or the scan that
+    /// finds the last breakpoint stop before a statement.
+    var next: Mode = .proceed
+    var mode: Mode = .proceed
+    var counts: [String: Int] = [:]
+    var references: [Int: Reference] = [:]
+    var evaluation = EvaluationLimit()
+    package var evaluationLimit: EvaluationLimit {
+        get { evaluation }
+        set { evaluation = newValue }
+    }
+
+    enum Mode {
+        case target(Int, reason: String)
+        case stepIn
+        case over(depth: Int)
+        case out(depth: Int)
+        case proceed
+        case scan(until: Int, last: Int?)
+    }
+
+    enum Reference {
+        case locals, package(String), value(UInt64)
+    }
+
+    struct LineBreakpoint {
+        /// FILE:LINE, FILE as the index knows it (the client's absolute path made relative to
+        /// the recorded working directory where it lies under it).
+        var point: Breakpoint
+        var condition: PerlExpression?
+        var hit: HitCondition?
+        var id: String { "\(point.file):\(point.line)" }
+    }
+
+    /// `N` (the N-th time), `>= N`, `> N`, `% N` (every N-th).
+    struct HitCondition {
+        var op: String, n: Int
+        init?(_ text: String) {
+            let t = text.filter { $0 != " " }
+            for op in [">=", ">", "%", "=="] where t.hasPrefix(op) {
+                guard let n = Int(t.dropFirst(op.count)), n > 0 else { return nil }
+                (self.op, self.n) = (op, n)
+                return
+            }
+            guard let n = Int(t), n > 0 else { return nil }
+            (self.op, self.n) = ("==", n)
+        }
+        func holds(_ count: Int) -> Bool {
+            switch op {
+            case ">=": return count >= n
+            case ">": return count > n
+            case "%": return count % n == 0
+            default: return count == n
+            }
+        }
+    }
+
+    public init(trace: String?) { self.trace = trace }
+
+    /// Serve until the client disconnects or closes the connection; the exit status.
+    public func serve() throws -> Int32 {
+        while !disconnected {
+            if launched && configured && !finished, run != nil {
+                try replay()
+                continue
+            }
+            guard let request = try io.receive() else { return 0 }
+            handle(request, at: nil)
+        }
+        return 0
+    }
+
+    // MARK: the replay
+
+    /// One replay, from the start, in the mode `next` says; ends at the program's end (the
+    /// session is then over), at a disconnect, or when a step backwards needs another.
+    private func replay() throws {
+        guard let run else { return }
+        let session = try questionReplay(run.trace, mailbox: false, process: run.process)
+        let stepper = PerlStepper(session: session)
+        mode = next
+        next = .proceed
+        counts = [:]
+        var again = false
+        let breakpointStatements = try self.breakpointStatements()
+        func aim() {
+            switch mode {
+            case .stepIn, .over, .out:
+                stepper.stepAll = true
+            case .target(let seq, _):
+                stepper.stepAll = false
+                stepper.targets = (breakpointStatements + [(seq, (try? run.index.statementEvent(seq: seq)) ?? 0)])
+                    .sorted { $0.seq < $1.seq }
+            case .proceed, .scan:
+                stepper.stepAll = false
+                stepper.targets = breakpointStatements
+            }
+        }
+        aim()
+        stepper.onStop = { [unowned self] stop, stepper in
+            let hit = breakpointHit(stop, stepper)
+            let depth = (try? stepper.inspector().depth()) ?? 0
+            var reason: String?
+            switch mode {
+            case .target(let seq, let why):
+                if stop.seq >= seq { reason = why }
+            case .stepIn: reason = "step"
+            case .over(let d): reason = depth <= d ? "step" : hit
+            case .out(let d): reason = depth < d ? "step" : hit
+            case .proceed: reason = hit
+            case .scan(let until, let last):
+                if stop.seq >= until {
+                    next = last.map { .target($0, reason: "breakpoint") } ?? .target(0, reason: "entry")
+                    again = true
+                    return false
+                }
+                if hit != nil { mode = .scan(until: until, last: stop.seq) }
+            }
+            guard let reason else { return true }
+            references = [:]
+            io.event("stopped", ["reason": .string(reason), "threadId": .int(1), "allThreadsStopped": .bool(true)])
+            let context = Stop(stop: stop, stepper: stepper, session: session, depth: depth)
+            while true {
+                guard let request = try? io.receive() else {
+                    disconnected = true
+                    return false
+                }
+                switch handle(request, at: context) {
+                case .wait: continue
+                case .resume:
+                    aim()
+                    return true
+                case .restart:
+                    again = true
+                    return false
+                case .end:
+                    disconnected = true
+                    return false
+                }
+            }
+        }
+        let outcome = session.run()
+        // The hook holds the stepper and the session: let go of them (and of the guest's
+        // address range, which the next replay needs).
+        stepper.onStop = nil
+        if let e = stepper.error { throw CLIError("\(run.trace): \(e)") }
+        if again || disconnected { return }
+        let status: Int32
+        switch outcome {
+        case .finished(let end, _): status = end.exitStatus
+        case .stopped: status = 0
+        case .diverged(let d): throw CLIError(d, code: 124)
+        case .traceFailed(let t): throw CLIError(t)
+        }
+        finished = true
+        io.event("exited", ["exitCode": .int(Int64(status))])
+        io.event("terminated")
+    }
+
+    /// Every statement a breakpoint is on (lines, and the entries of subs).
+    private func breakpointStatements() throws -> [(seq: Int, event: Int)] {
+        guard let run else { return [] }
+        var all = try run.targets(lines.values.joined().map(\.point))
+        for f in functions { all += try run.index.statements(seqs: Array(f.entries)).map { ($0.key, $0.value.event) } }
+        return all.sorted { $0.seq < $1.seq }
+    }
+
+    /// A breakpoint at this statement whose condition holds and whose hit count is met: its
+    /// reason ("breakpoint", "function breakpoint"), else nil. Hits are counted from the start.
+    private func breakpointHit(_ stop: PerlStop, _ stepper: PerlStepper) -> String? {
+        var reason: String?
+        func holds(_ condition: PerlExpression?) -> Bool {
+            guard let condition else { return true }
+            return ((try? stepper.evaluator(package: stop.package).truthInScope(condition)) ?? nil) == true
+        }
+        for b in lines.values.joined() where b.point.matches(stop) {
+            guard holds(b.condition) else { continue }
+            counts[b.id, default: 0] += 1
+            if b.hit?.holds(counts[b.id]!) ?? true { reason = "breakpoint" }
+        }
+        for f in functions where f.entries.contains(stop.seq) && holds(f.condition) {
+            reason = reason ?? "function breakpoint"
+        }
+        return reason
+    }
+}
+
+/// Where the replay is paused, for the requests that look at it.
+struct Stop {
+    var stop: PerlStop
+    var stepper: PerlStepper
+    var session: ReplaySession
+    var depth: Int
+}

@@ -1,0 +1,64 @@
+import Foundation
+import XCTest
+
+/// `revenant dap` (Docs/dap.md) driven by a small DAP client (Tests/DAP/client.py) through a
+/// recorded run of Tests/DAP/loop.pl: breakpoints with a condition and a hit count, continue,
+/// variables, evaluate (the VMM's subset and a clone), two steps back, reverse continue, next,
+/// step out; every value checked against what the native run printed.
+final class DAPTests: ScratchTestCase {
+    func testADebugSessionForwardsAndBackwards() throws {
+        try requireKVM()
+        let folder = packageRootDirectory().appendingPathComponent("Tests/DAP")
+        try FileManager.default.copyItem(
+            at: folder.appendingPathComponent("loop.pl"), to: base.appendingPathComponent("loop.pl"))
+        // The native run: the list loop.pl builds, item by item.
+        let native = try run("/usr/bin/perl", ["loop.pl"]).stdout
+        XCTAssertEqual(native, "odd1,even1,odd2,even2,odd3,even3\n")
+        let items = native.dropLast().split(separator: ",").map { "'\($0)'" }
+        XCTAssertEqual(try revenant(["record", "-o", "t.rvt", "--", "perl", "loop.pl"]).status, 0)
+        let r = try run(
+            "/usr/bin/python3",
+            [folder.appendingPathComponent("client.py").path, try revenantBinary().path, "t.rvt", "seen.json"])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let seen = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: base.appendingPathComponent("seen.json")))
+                as? [String: Any])
+        func stop(_ k: String) -> [String: Any] { seen[k] as? [String: Any] ?? [:] }
+        func locals(_ k: String) -> [String: Any] { stop(k)["locals"] as? [String: Any] ?? [:] }
+        func frames(_ k: String) -> [String] {
+            (stop(k)["frames"] as? [[Any]] ?? []).map { $0.map { "\($0)" }.joined(separator: " ") }
+        }
+        XCTAssertEqual(seen["stepBack"] as? Bool, true)
+        let verified = (seen["breakpoints"] as? [[String: Any]] ?? []).map { $0["verified"] as? Bool }
+        XCTAssertEqual(verified, [true, true, false, false])
+        // line 6 with hit count 3: the third call of bump (i = 3), inside it.
+        XCTAssertEqual(stop("first")["reason"] as? String, "breakpoint")
+        XCTAssertEqual(frames("first"), ["main::bump loop.pl 6", "main loop.pl 11"])
+        XCTAssertEqual(stop("first")["k"] as? String, "'odd'")
+        XCTAssertEqual(locals("first")["@seen items"] as? [String], Array(items.prefix(2)))
+        // line 12 where $i == 4: the locals then, and an expression beyond the subset (a clone).
+        XCTAssertEqual(frames("second"), ["main loop.pl 12"])
+        XCTAssertEqual(locals("second")["$i"] as? String, "4")
+        XCTAssertEqual(locals("second")["$n"] as? String, "2")
+        XCTAssertEqual(locals("second")["@seen items"] as? [String], Array(items.prefix(3)))
+        XCTAssertEqual(
+            stop("second")["clone"] as? String,
+            "'"
+                + items.prefix(3).map { $0.dropFirst().dropLast() }
+                .joined(separator: "-") + "'")
+        // Two steps back: into bump's return, then before its increment ran.
+        XCTAssertEqual(frames("back1"), ["main::bump loop.pl 7", "main loop.pl 11"])
+        XCTAssertEqual(stop("back1")["count"] as? String, "2")
+        XCTAssertEqual(frames("back2"), ["main::bump loop.pl 6", "main loop.pl 11"])
+        XCTAssertEqual(stop("back2")["count"] as? String, "1")
+        // Reverse continue: the last breakpoint stop before, the third arrival at line 6 again.
+        XCTAssertEqual(stop("reverse")["reason"] as? String, "breakpoint")
+        XCTAssertEqual(locals("reverse")["%count"] as? String, locals("first")["%count"] as? String)
+        XCTAssertEqual(frames("next"), ["main::bump loop.pl 7", "main loop.pl 11"])
+        XCTAssertEqual(frames("out"), ["main loop.pl 12"])
+        XCTAssertEqual(locals("out")["$i"] as? String, "3")
+        XCTAssertEqual(locals("again")["$i"] as? String, "4")
+        XCTAssertEqual((seen["exited"] as? [String: Any])?["exitCode"] as? Int, 0)
+        XCTAssertEqual(seen["status"] as? Int, 0)
+    }
+}
