@@ -309,3 +309,5 @@ subprocess.run([sys.executable, os.path.join(ROOT, "Scripts", "bench_restore.py"
 subprocess.run([sys.executable, os.path.join(ROOT, "Scripts", "bench_replicas.py"), BIN], check=True)
 # Issue #19: revenant monitor (appends its section to summary.md).
 subprocess.run([sys.executable, os.path.join(ROOT, "Scripts", "bench_monitor.py"), BIN], check=True)
+# Issue #19: revenant dap (appends its section to summary.md).
+subprocess.run([sys.executable, os.path.join(ROOT, "Scripts", "bench_dap.py"), BIN], check=True)
