@@ -15,7 +15,14 @@ public final class DebugAdapter {
     var run: PerlReplayRun?
     var lines: [String: [LineBreakpoint]] = [:]
     var functions: [(name: String, condition: PerlExpression?, entries: Set<Int>)] = []
-    var dieBreakpoint = false
+    /// The exception filters set: `die` (in the program's own code) and `die-all`.
+    var dieFilters: Set<String> = []
+    /// The statement a stop for a `die` is before (its die is not stopped at again), and the
+    /// message.
+    var exceptionStop: Int?
+    var exceptionMessage: String?
+    /// The replay under way ends for another (a step backwards, a die to stop before).
+    var restarting = false
     var stopOnEntry = false
     var launched = false, configured = false, finished = false, disconnected = false
     /// Where the next replay goes: a statement (and the reason to give there), or the scan that
@@ -101,7 +108,7 @@ public final class DebugAdapter {
         mode = next
         next = .proceed
         counts = [:]
-        var again = false
+        restarting = false
         let breakpointStatements = try self.breakpointStatements()
         func aim() {
             switch mode {
@@ -117,6 +124,7 @@ public final class DebugAdapter {
             }
         }
         aim()
+        watchDies(session, stepper)
         stepper.onStop = { [unowned self] stop, stepper in
             let hit = breakpointHit(stop, stepper)
             let depth = (try? stepper.inspector().depth()) ?? 0
@@ -131,14 +139,24 @@ public final class DebugAdapter {
             case .scan(let until, let last):
                 if stop.seq >= until {
                     next = last.map { .target($0, reason: "breakpoint") } ?? .target(0, reason: "entry")
-                    again = true
+                    restarting = true
                     return false
                 }
                 if hit != nil { mode = .scan(until: until, last: stop.seq) }
             }
             guard let reason else { return true }
             references = [:]
-            io.event("stopped", ["reason": .string(reason), "threadId": .int(1), "allThreadsStopped": .bool(true)])
+            var event: [String: JSONValue] = [
+                "reason": .string(reason), "threadId": .int(1), "allThreadsStopped": .bool(true),
+            ]
+            if reason == "exception" {
+                exceptionStop = stop.seq
+                event["text"] = .string(exceptionMessage ?? "die")
+                event["description"] = .string("dies: " + (exceptionMessage ?? "?"))
+            } else {
+                exceptionStop = nil
+            }
+            io.event("stopped", event)
             let context = Stop(stop: stop, stepper: stepper, session: session, depth: depth)
             while true {
                 guard let request = try? io.receive() else {
@@ -151,7 +169,7 @@ public final class DebugAdapter {
                     aim()
                     return true
                 case .restart:
-                    again = true
+                    restarting = true
                     return false
                 case .end:
                     disconnected = true
@@ -160,11 +178,13 @@ public final class DebugAdapter {
             }
         }
         let outcome = session.run()
-        // The hook holds the stepper and the session: let go of them (and of the guest's
+        // The hooks hold the stepper and the session: let go of them (and of the guest's
         // address range, which the next replay needs).
         stepper.onStop = nil
+        stepper.onEvent = nil
+        session.machine.onBreakpoint = nil
         if let e = stepper.error { throw CLIError("\(run.trace): \(e)") }
-        if again || disconnected { return }
+        if restarting || disconnected { return }
         let status: Int32
         switch outcome {
         case .finished(let end, _): status = end.exitStatus
@@ -175,6 +195,39 @@ public final class DebugAdapter {
         finished = true
         io.event("exited", ["exitCode": .int(Int64(status))])
         io.event("terminated")
+    }
+
+    /// Exception breakpoints: a machine breakpoint on perl's `Perl_die_unwind` (every `die`,
+    /// caught or not). Going forwards, a die in a statement after the last stop ends this replay
+    /// and the next one stops right before that statement, with the message: every value shown
+    /// is then the statement's, exact.
+    private func watchDies(_ session: ReplaySession, _ stepper: PerlStepper) {
+        guard !dieFilters.isEmpty else { return }
+        let symbols = SymbolBreakpoints(machine: session.machine)
+        stepper.onEvent = { _ in symbols.add(["Perl_die_unwind"]) }
+        session.machine.onBreakpoint = { [unowned self, unowned session, unowned stepper] address in
+            // (A replay that is ending runs on to its next event: what dies meanwhile is not seen.)
+            guard !restarting, !disconnected, symbols.names[address] != nil, session.replayer.isTarget,
+                let statement = stepper.current().statement
+            else { return }
+            switch mode {
+            case .proceed, .stepIn, .over, .out: break
+            case .target, .scan: return
+            }
+            guard statement.seq != exceptionStop,
+                dieFilters.contains("die-all") || ChannelDecoder.isProgramCode(statement.file)
+            else { return }
+            // perl's die_unwind(my_perl, msv): the message is its second argument.
+            let message = session.machine.programRegisters().flatMap { r in
+                try? stepper.inspector().scalar(r.regs.rsi).bytes.map { String(decoding: $0, as: UTF8.self) }
+            }
+            var text = message ?? "die"
+            while text.last == "\n" { text.removeLast() }
+            exceptionMessage = text
+            next = .target(statement.seq, reason: "exception")
+            restarting = true
+            session.replayer.stopRequested = true
+        }
     }
 
     /// Every statement a breakpoint is on (lines, and the entries of subs).

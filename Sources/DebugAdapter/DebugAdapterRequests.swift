@@ -33,7 +33,16 @@ extension DebugAdapter {
                     "supportsConditionalBreakpoints": .bool(true), "supportsHitConditionalBreakpoints": .bool(true),
                     "supportsFunctionBreakpoints": .bool(true), "supportsEvaluateForHovers": .bool(true),
                     "supportsTerminateRequest": .bool(true),
-                    "exceptionBreakpointFilters": .array([]),
+                    "exceptionBreakpointFilters": .array([
+                        .sorted([
+                            "filter": .string("die"), "label": .string("die in the program's own code"),
+                            "default": .bool(false),
+                        ]),
+                        .sorted([
+                            "filter": .string("die-all"), "label": .string("every die (modules' too, caught or not)"),
+                            "default": .bool(false),
+                        ]),
+                    ]),
                 ])
             io.event("initialized")
         case "launch":
@@ -92,7 +101,11 @@ extension DebugAdapter {
             }
             io.respond(to: r, body: ["breakpoints": .array(answers)])
         case "setExceptionBreakpoints":
-            io.respond(to: r, body: ["breakpoints": .array([])])
+            let filters = args["filters"].flatMap(array)?.compactMap(\.string) ?? []
+            dieFilters = Set(filters.filter { $0 == "die" || $0 == "die-all" })
+            io.respond(
+                to: r,
+                body: ["breakpoints": .array(filters.map { .sorted(["verified": .bool(dieFilters.contains($0))]) })])
         case "threads":
             io.respond(to: r, body: ["threads": .array([.sorted(["id": .int(1), "name": .string("perl")])])])
         case "disconnect", "terminate":

@@ -3,8 +3,11 @@
 # usage: client.py REVENANT TRACE OUT.json
 import json
 import os
+import signal
 import subprocess
 import sys
+
+signal.alarm(120)  # a session that hangs fails the test instead of waiting for its runner
 
 revenant, trace, out = sys.argv[1:4]
 p = subprocess.Popen([revenant, "dap"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
@@ -77,6 +80,7 @@ script = os.path.join(os.getcwd(), "loop.pl")
 seen["breakpoints"] = request("setBreakpoints", source={"path": script}, breakpoints=[
     {"line": 12, "condition": "$i == 4"}, {"line": 6, "hitCondition": "3"}, {"line": 3},
     {"line": 12, "condition": "$i +* 2"}])["body"]["breakpoints"]
+seen["exceptions"] = request("setExceptionBreakpoints", filters=["die"])["body"]["breakpoints"]
 request("configurationDone")
 seen["first"] = where()                   # line 6, third arrival (i = 3)
 seen["first"]["k"] = request("evaluate", expression="$k", frameId=0)["body"]["result"]
@@ -97,6 +101,11 @@ request("stepOut", threadId=1)
 seen["out"] = where()                     # back in the loop: line 12
 request("continue", threadId=1)
 seen["again"] = where()                   # line 12, i = 4
+request("continue", threadId=1)
+died = until("stopped")                   # before the statement that dies, in the eval
+seen["died"] = {"reason": died["body"]["reason"], "text": died["body"].get("text"),
+                "frames": [(f["name"], f["line"]) for f in request("stackTrace", threadId=1)["body"]["stackFrames"]],
+                "odd": request("evaluate", expression="$count{odd}", frameId=0)["body"]["result"]}
 request("continue", threadId=1)
 seen["exited"] = until("exited")["body"]
 until("terminated")

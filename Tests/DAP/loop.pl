@@ -12,3 +12,5 @@ for my $i (1 .. 6) {
     push @seen, "$k$n";
 }
 print join(",", @seen), "\n";
+my $ok = eval { die "bad key\n" if $count{odd} == 3; 1 };
+print "caught: $@";

@@ -13,8 +13,8 @@ final class DAPTests: ScratchTestCase {
             at: folder.appendingPathComponent("loop.pl"), to: base.appendingPathComponent("loop.pl"))
         // The native run: the list loop.pl builds, item by item.
         let native = try run("/usr/bin/perl", ["loop.pl"]).stdout
-        XCTAssertEqual(native, "odd1,even1,odd2,even2,odd3,even3\n")
-        let items = native.dropLast().split(separator: ",").map { "'\($0)'" }
+        XCTAssertEqual(native, "odd1,even1,odd2,even2,odd3,even3\ncaught: bad key\n")
+        let items = native.split(separator: "\n")[0].split(separator: ",").map { "'\($0)'" }
         XCTAssertEqual(try revenant(["record", "-o", "t.rvt", "--", "perl", "loop.pl"]).status, 0)
         let r = try run(
             "/usr/bin/python3",
@@ -58,6 +58,12 @@ final class DAPTests: ScratchTestCase {
         XCTAssertEqual(frames("out"), ["main loop.pl 12"])
         XCTAssertEqual(locals("out")["$i"] as? String, "3")
         XCTAssertEqual(locals("again")["$i"] as? String, "4")
+        // An exception breakpoint: stopped before the statement that dies (in the eval), with its message.
+        let died = seen["died"] as? [String: Any] ?? [:]
+        XCTAssertEqual(died["reason"] as? String, "exception")
+        XCTAssertEqual(died["text"] as? String, "bad key")
+        XCTAssertEqual((died["frames"] as? [[Any]])?.first?.last as? Int, 15)
+        XCTAssertEqual(died["odd"] as? String, "3")
         XCTAssertEqual((seen["exited"] as? [String: Any])?["exitCode"] as? Int, 0)
         XCTAssertEqual(seen["status"] as? Int, 0)
     }
