@@ -214,4 +214,21 @@ sqlite3 -column -header opened.sqlite \
     "SELECT event, path, result, perl, perl_caller, sql FROM opened WHERE path LIKE '%ledger%' OR path LIKE '%.db'"
 cd ..
 
+step "revenant dap: an editor's debugger on the recording — a conditional breakpoint, two steps back, a die" \
+     "a DAP client (Tests/DAP/client.py, as VS Code or nvim-dap would) driving revenant dap loop.rvt"
+mkdir dap && cd dap
+cp "$ROOT/Tests/DAP/loop.pl" .
+"$BIN" record -o loop.rvt -- perl loop.pl >/dev/null
+python3 "$ROOT/Tests/DAP/client.py" "$BIN" loop.rvt seen.json
+python3 - <<'PY'
+import json
+s = json.load(open("seen.json"))
+for k, what in [("second", "breakpoint at line 12 where $i == 4"), ("back1", "step back"), ("back2", "step back")]:
+    f = s[k]["frames"][0]
+    print(f"{what:38} -> {f[0]} at {f[1]}:{f[2]}, $count{{even}} = {s[k].get('count', s[k]['locals'].get('%count'))}")
+d = s["died"]
+print(f"{'exception breakpoint (die)':38} -> line {d['frames'][0][1]}: {d['text']}")
+PY
+cd ..
+
 printf '\nMore: README.md (every command), Docs/ (how each part works, what the tests check), make test.\n'
