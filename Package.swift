@@ -88,7 +88,7 @@ let package = Package(
             ]),
         .target(
             name: "DebugAdapter",
-            dependencies: ["Monitor", "RevenantKit", "PerlReplay", "Regen", "Replay"]),
+            dependencies: ["Monitor", "RevenantKit", "PerlReplay", "Regen", "Replay", "SQLReplay"]),
         .executableTarget(
             name: "RevenantCLI",
             dependencies: [

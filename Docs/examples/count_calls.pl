@@ -1,39 +1,65 @@
 #!/usr/bin/perl
-# How many calls of each syscall the program made (a monitor in Perl, core modules only): every call
-# is a notification; the table goes to revenant's stdout through `print` requests, written when
-# the last call (exit_group) is seen.
+# How many calls of each syscall the program made: a monitor in Perl, core modules only (JSON::PP).
 #
 #     revenant monitor run.rvt -- perl Docs/examples/count_calls.pl
+#
+# One subscription, {"kind":"syscall","filter":"*"}: every call of the followed process is a
+# notification; the name is `details.call` up to its first "(". The table (count, name; most
+# frequent first) has to be sent before `end`, as revenant reads no request after it: it goes to
+# revenant's stdout through `print` requests at the process's last call, exit_group. When there
+# was none (the process killed by a signal, or a `stop`), the table goes to stderr after `end`.
 use strict;
 use warnings;
 use JSON::PP;
 
-$| = 1;
-my $json = JSON::PP->new->canonical;
+$| = 1;                                     # every line flushed
+my $json = JSON::PP->new->utf8->canonical;  # lines are UTF-8 bytes both ways
 my $id = 0;
-sub receive { my $line = <STDIN>; defined $line or die "count_calls.pl: revenant closed the protocol\n"; $json->decode($line) }
+
+sub fail { my ($message, $status) = @_; print STDERR "count_calls.pl: $message\n"; exit($status // 1) }
+
+sub receive {
+    my $line = <STDIN>;
+    fail("revenant closed the protocol") unless defined $line;
+    return $json->decode($line);
+}
+
+# One request; its result. Between a request and its answer revenant sends nothing else; an
+# error answer ends the monitor.
 sub ask {
     my (%request) = @_;
-    print $json->encode({%request, id => ++$id}), "\n";
-    my $reply = receive();
-    die "count_calls.pl: $reply->{error}\n" if $reply->{type} eq 'error';
-    return $reply->{result};
+    $id++;
+    print $json->encode({%request, id => $id}), "\n";
+    my $answer = receive();
+    my $type = $answer->{type} // '';
+    if (($type ne 'reply' && $type ne 'error') || (defined $answer->{id} && $answer->{id} != $id)) {
+        fail("expected the answer to request $id ($request{request}), revenant sent " . $json->encode($answer));
+    }
+    fail("$request{request} refused: $answer->{error}") if $type eq 'error';
+    return $answer->{result};
 }
 
 my $hello = receive();
-die "count_calls.pl: protocol $hello->{protocol}, not 1\n" unless $hello->{protocol} == 1;
+fail("expected hello, revenant sent " . ($hello->{type} // '?')) unless ($hello->{type} // '') eq 'hello';
+fail("this monitor speaks protocol 1, revenant speaks " . ($hello->{protocol} // 'none'), 2)
+    unless ($hello->{protocol} // 0) == 1;
 ask(request => 'subscribe', kind => 'syscall', filter => '*');
 ask(request => 'continue');
-my %count;
+
+my (%count, $printed);
+sub table { map { sprintf("%8d %s", $count{$_}, $_) } sort { $count{$b} <=> $count{$a} || $a cmp $b } keys %count }
 while (1) {
     my $m = receive();
-    last if $m->{type} eq 'end';
-    my ($name) = $m->{details}{call} =~ /^(\w+)\(/;
-    $count{$name}++;
-    if ($name eq 'exit_group' || $name eq 'exit') {
-        for my $n (sort { $count{$b} <=> $count{$a} || $a cmp $b } keys %count) {
-            ask(request => 'print', text => sprintf("%8d %s", $count{$n}, $n));
-        }
+    if ($m->{type} eq 'end') {
+        print STDERR map { "$_\n" } table() unless $printed;
+        exit 0;
+    }
+    fail("expected a notification, revenant sent " . $json->encode($m)) unless $m->{type} eq 'notification';
+    my ($name) = $m->{details}{call} =~ /^([^(]+)\(/;
+    $count{$name // '?'}++;
+    if (($name // '') eq 'exit_group') {
+        ask(request => 'print', text => $_) for table();
+        $printed = 1;
     }
     ask(request => 'continue');
 }

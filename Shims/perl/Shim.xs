@@ -730,6 +730,7 @@ static void publish_introspection(pTHX)
     do { int w_ = snprintf(g_layout + n, sizeof g_layout - n, "%s=%llu\n", name, (unsigned long long)(value)); \
          if (w_ > 0 && (size_t)w_ < sizeof g_layout - n) n += (size_t)w_; } while (0)
     L("interp.op", offsetof(PerlInterpreter, Iop));
+    L("interp.curcop", offsetof(PerlInterpreter, Icurcop));
     L("interp.curpad", offsetof(PerlInterpreter, Icurpad));
     L("interp.comppad", offsetof(PerlInterpreter, Icomppad));
     L("interp.curstackinfo", offsetof(PerlInterpreter, Icurstackinfo));

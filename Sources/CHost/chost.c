@@ -259,6 +259,13 @@ int chost_processes_init(uint32_t limit)
     return 0;
 }
 
+void chost_processes_end(void)
+{
+    if (!chost_processes) return;
+    munmap(chost_processes, sizeof(uint32_t));
+    chost_processes = NULL;
+}
+
 int chost_process_take(void)
 {
     if (!chost_processes) return 1;

@@ -4,6 +4,7 @@ import PerlReplay
 import Regen
 import Replay
 import RevenantKit
+import SQLReplay
 
 /// `revenant dap`: the Perl-level replay (the VM form, as `perl --debug` steps it) behind the
 /// Debug Adapter Protocol (Docs/dap.md). Forward commands steer the running replay; a step
@@ -14,7 +15,7 @@ public final class DebugAdapter {
     var trace: String?
     var run: PerlReplayRun?
     var lines: [String: [LineBreakpoint]] = [:]
-    var functions: [(name: String, condition: PerlExpression?, entries: Set<Int>)] = []
+    var functions: [(name: String, condition: Condition?, entries: Set<Int>)] = []
     /// The exception filters set: `die` (in the program's own code) and `die-all`.
     var dieFilters: Set<String> = []
     /// The statement a stop for a `die` is before (its die is not stopped at again), and the
@@ -54,9 +55,20 @@ public final class DebugAdapter {
         /// FILE:LINE, FILE as the index knows it (the client's absolute path made relative to
         /// the recorded working directory where it lies under it).
         var point: Breakpoint
-        var condition: PerlExpression?
+        var condition: Condition?
         var hit: HitCondition?
         var id: String { "\(point.file):\(point.line)" }
+    }
+
+    /// A breakpoint's condition: the VMM's subset, read from memory at each arrival, or any
+    /// other Perl expression, evaluated by perl in a throw-away clone of the paused VM (~20 ms).
+    enum Condition {
+        case subset(PerlExpression)
+        case perl(String)
+        init?(_ text: String?) {
+            guard let text, !text.allSatisfy(\.isWhitespace) else { return nil }
+            if let e = try? PerlExpression.parse(text) { self = .subset(e) } else { self = .perl(text) }
+        }
     }
 
     /// `N` (the N-th time), `>= N`, `> N`, `% N` (every N-th).
@@ -126,7 +138,7 @@ public final class DebugAdapter {
         aim()
         watchDies(session, stepper)
         stepper.onStop = { [unowned self] stop, stepper in
-            let hit = breakpointHit(stop, stepper)
+            let hit = breakpointHit(stop, stepper, session)
             let depth = (try? stepper.inspector().depth()) ?? 0
             var reason: String?
             switch mode {
@@ -157,6 +169,9 @@ public final class DebugAdapter {
                 exceptionStop = nil
             }
             io.event("stopped", event)
+            // The other levels of this position, as extra information.
+            let position = Position(event: stop.event, perl: stop.location, sql: stepper.current().sql)
+            say("statement #\(stop.seq): \(position)")
             let context = Stop(stop: stop, stepper: stepper, session: session, depth: depth)
             while true {
                 guard let request = try? io.receive() else {
@@ -230,6 +245,11 @@ public final class DebugAdapter {
         }
     }
 
+    /// A line in the client's debug console.
+    func say(_ text: String) {
+        io.event("output", ["category": .string("console"), "output": .string(text + "\n")])
+    }
+
     /// Every statement a breakpoint is on (lines, and the entries of subs).
     private func breakpointStatements() throws -> [(seq: Int, event: Int)] {
         guard let run else { return [] }
@@ -240,11 +260,24 @@ public final class DebugAdapter {
 
     /// A breakpoint at this statement whose condition holds and whose hit count is met: its
     /// reason ("breakpoint", "function breakpoint"), else nil. Hits are counted from the start.
-    private func breakpointHit(_ stop: PerlStop, _ stepper: PerlStepper) -> String? {
+    private func breakpointHit(_ stop: PerlStop, _ stepper: PerlStepper, _ session: ReplaySession) -> String? {
         var reason: String?
-        func holds(_ condition: PerlExpression?) -> Bool {
-            guard let condition else { return true }
-            return ((try? stepper.evaluator(package: stop.package).truthInScope(condition)) ?? nil) == true
+        func holds(_ condition: Condition?) -> Bool {
+            switch condition {
+            case nil: return true
+            case .subset(let e):
+                return ((try? stepper.evaluator(package: stop.package).truthInScope(e)) ?? nil) == true
+            case .perl(let text):
+                let answer = Result {
+                    try CloneEvaluation.evaluate("(\(text)) ? 1 : 0", in: session, evaluation: evaluation)
+                }
+                switch answer {
+                case .success(.success(let v)): return v == "1"
+                case .success(.failure(let e)): say("condition \(text) at \(stop.location): \(e.message)")
+                case .failure(let e): say("condition \(text) at \(stop.location): \(e)")
+                }
+                return false
+            }
         }
         for b in lines.values.joined() where b.point.matches(stop) {
             guard holds(b.condition) else { continue }

@@ -66,12 +66,7 @@ extension DebugAdapter {
             for b in args["breakpoints"].flatMap(array) ?? [] {
                 let line = b["line"]?.integer ?? 0
                 var problem: String?
-                var condition: PerlExpression?
-                if let c = b["condition"]?.string, !c.isEmpty {
-                    do { condition = try PerlExpression.parse(c) } catch {
-                        problem = "condition beyond what the VMM evaluates: \(error)"
-                    }
-                }
+                let condition = Condition(b["condition"]?.string)
                 let hit = b["hitCondition"]?.string.flatMap { $0.isEmpty ? nil : HitCondition($0) }
                 if let h = b["hitCondition"]?.string, !h.isEmpty, hit == nil {
                     problem = "hit condition: N, >= N, > N or % N"
@@ -92,7 +87,7 @@ extension DebugAdapter {
             var answers: [JSONValue] = []
             for b in args["breakpoints"].flatMap(array) ?? [] {
                 let name = b["name"]?.string ?? ""
-                let condition = b["condition"]?.string.flatMap { try? PerlExpression.parse($0) }
+                let condition = Condition(b["condition"]?.string)
                 let entries = Set(((try? run.index.subEntries(name)) ?? []).map(\.seq))
                 if !entries.isEmpty { functions.append((name, condition, entries)) }
                 var answer: [String: JSONValue] = ["verified": .bool(!entries.isEmpty)]

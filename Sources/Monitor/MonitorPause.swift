@@ -93,6 +93,10 @@ public final class MonitorPause {
         try live()
         let stepper = monitor.stepper
         if let list = try? PerlExpression.parseList(text) {
+            // Between statements the running one is PL_curcop, not PL_op.
+            let reader = try? stepper.inspector()
+            reader?.atStatement = perl != nil
+            defer { reader?.atStatement = true }
             let package = perl?.package ?? stepper.current().statement?.package ?? "main"
             let e: PerlEvaluator
             do { e = try stepper.evaluator(package: package) } catch { throw QueryError("perl: \(error)") }

@@ -20,6 +20,11 @@ public final class PerlIntrospector {
     let fIOK, fNOK, fPOK, fROK, pIOK, pNOK, pPOK, fIsUV, fObject, tMask: UInt64
     let tPVGV, tPVAV, tPVHV, tPVCV, tPVIO, tPVLV, tRegexp, xpvmgStash, auxOffset, auxName, auxNameCount: UInt64
     let copLine, copFile, cxOldcop: UInt64
+    /// PL_curcop (published by shims since the monitor protocol; nil before).
+    let iCurcop: UInt64?
+    /// The guest is paused before a statement (the shim's nextstate hook: PL_op is its COP); else
+    /// anywhere (a syscall, a breakpoint), where the running statement is PL_curcop.
+    public var atStatement = true
     /// Sub names (a debugger's stack): published by shims since the DAP server; nil before.
     let names: (cvGV: UInt64, cvStash: UInt64, cvFlags: UInt64, cvNamed: UInt64, gvName: UInt64, gvStash: UInt64)?
 
@@ -97,6 +102,7 @@ public final class PerlIntrospector {
         copLine = try L("cop.line")
         copFile = try L("cop.file")
         cxOldcop = try L("cx.oldcop")
+        iCurcop = try? L("interp.curcop")
         names = try? (
             L("xpvcv.gv"), L("xpvcv.stash"), L("xpvcv.flags"), L("cvf.named"), L("xpvgv.namehek"), L("xpvgv.stash")
         )
@@ -141,7 +147,15 @@ public final class PerlIntrospector {
     /// The code whose statement is about to run: the innermost sub, format or string eval on the
     /// context stacks (an eval block has no pad of its own), else the main program.
     func currentFrame() throws(PerlIntrospectionError) -> Frame {
-        let cop = try u64(interp + iOp)
+        let cop: UInt64
+        if atStatement {
+            cop = try u64(interp + iOp)
+        } else if let iCurcop {
+            cop = try u64(interp + iCurcop)
+        } else {
+            throw PerlIntrospectionError(
+                "this run's Perl shim publishes no PL_curcop: its values are read at perl notifications only")
+        }
         let seq = try u32(cop + copSeq)
         let pad = try u64(interp + iCurpad)
         var cv: UInt64 = 0

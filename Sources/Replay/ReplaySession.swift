@@ -139,7 +139,7 @@ public final class ReplaySession {
             // Every process at once at most: the first, and one per child stream (following a
             // recording, the streams to come are not there yet: as many as `run` allows).
             let streams = follow == nil ? dir.childStreams.count + 1 : ProcessTable.defaultLimit
-            _ = chost_processes_init(UInt32(clamping: streams))
+            countsProcesses = chost_processes_init(UInt32(clamping: streams)) == 0
             if !quiet {
                 do { replayer.order = try ProcessOrder() } catch { throw ReplaySetupError("\(error)") }
             }
@@ -156,6 +156,12 @@ public final class ReplaySession {
     }
 
     /// Replay to the end and check it ended as recorded; following children, every process.
+    /// This session made the run's process counter (chost_processes_init): gone with it, so that a
+    /// process that replays once (a library's user, a test) does not keep its limit for later.
+    private var countsProcesses = false
+
+    deinit { if countsProcesses { chost_processes_end() } }
+
     public func run() -> Outcome {
         // The replay's own VMMs (one per recorded process) end with the first one.
         if replayer.followChildren { _ = chost_become_subreaper() }

@@ -79,7 +79,7 @@ request("launch", trace=trace)
 script = os.path.join(os.getcwd(), "loop.pl")
 seen["breakpoints"] = request("setBreakpoints", source={"path": script}, breakpoints=[
     {"line": 12, "condition": "$i == 4"}, {"line": 6, "hitCondition": "3"}, {"line": 3},
-    {"line": 12, "condition": "$i +* 2"}])["body"]["breakpoints"]
+    {"line": 10, "condition": "grep { /odd3/ } @seen"}, {"line": 12, "hitCondition": "every"}])["body"]["breakpoints"]
 seen["exceptions"] = request("setExceptionBreakpoints", filters=["die"])["body"]["breakpoints"]
 request("configurationDone")
 seen["first"] = where()                   # line 6, third arrival (i = 3)
@@ -102,6 +102,8 @@ seen["out"] = where()                     # back in the loop: line 12
 request("continue", threadId=1)
 seen["again"] = where()                   # line 12, i = 4
 request("continue", threadId=1)
+seen["clone"] = where()                   # line 10 where @seen has odd3 (a condition perl evaluates in a clone)
+request("continue", threadId=1)
 died = until("stopped")                   # before the statement that dies, in the eval
 seen["died"] = {"reason": died["body"]["reason"], "text": died["body"].get("text"),
                 "frames": [(f["name"], f["line"]) for f in request("stackTrace", threadId=1)["body"]["stackFrames"]],
@@ -111,4 +113,5 @@ seen["exited"] = until("exited")["body"]
 until("terminated")
 request("disconnect")
 seen["status"] = p.wait(timeout=30)
+seen["outputs"] = [m["body"]["output"] for m in events if m.get("event") == "output"]
 json.dump(seen, open(out, "w"), indent=1)

@@ -58,6 +58,8 @@ while True:
         seen["again"] = ask({"request": "database", "output": "then.db"})
     elif kind == "opens":
         seen["file"] = ask({"request": "file", "path": "ledger.txt"})
+        values = ask({"request": "perl", "expression": "$bal{alice}, $i"})
+        seen["values"] = values["value"] if isinstance(values, dict) else values
     elif kind == "code":
         regs = ask({"request": "registers"})["registers"]
         seen["rip"] = int(regs["rip"], 16)

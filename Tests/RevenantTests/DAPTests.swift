@@ -30,7 +30,7 @@ final class DAPTests: ScratchTestCase {
         }
         XCTAssertEqual(seen["stepBack"] as? Bool, true)
         let verified = (seen["breakpoints"] as? [[String: Any]] ?? []).map { $0["verified"] as? Bool }
-        XCTAssertEqual(verified, [true, true, false, false])
+        XCTAssertEqual(verified, [true, true, false, true, false])
         // line 6 with hit count 3: the third call of bump (i = 3), inside it.
         XCTAssertEqual(stop("first")["reason"] as? String, "breakpoint")
         XCTAssertEqual(frames("first"), ["main::bump loop.pl 6", "main loop.pl 11"])
@@ -58,6 +58,13 @@ final class DAPTests: ScratchTestCase {
         XCTAssertEqual(frames("out"), ["main loop.pl 12"])
         XCTAssertEqual(locals("out")["$i"] as? String, "3")
         XCTAssertEqual(locals("again")["$i"] as? String, "4")
+        // A condition beyond the VMM's subset, evaluated by perl in a clone: true at i = 6 only.
+        XCTAssertEqual(frames("clone"), ["main loop.pl 10"])
+        XCTAssertEqual(locals("clone")["$i"] as? String, "6")
+        // Each stop's other levels, as extra information in the debug console.
+        let outputs = seen["outputs"] as? [String] ?? []
+        XCTAssertTrue(
+            outputs.contains { $0.hasPrefix("statement #") && $0.contains(", perl loop.pl:12") }, "\(outputs)")
         // An exception breakpoint: stopped before the statement that dies (in the eval), with its message.
         let died = seen["died"] as? [String: Any] ?? [:]
         XCTAssertEqual(died["reason"] as? String, "exception")
@@ -66,5 +73,28 @@ final class DAPTests: ScratchTestCase {
         XCTAssertEqual(died["odd"] as? String, "3")
         XCTAssertEqual((seen["exited"] as? [String: Any])?["exitCode"] as? Int, 0)
         XCTAssertEqual(seen["status"] as? Int, 0)
+    }
+
+    /// A client that goes away at a stop: the adapter ends (status 0), nothing left running.
+    func testAClientThatDisconnectsEndsTheAdapter() throws {
+        try requireKVM()
+        try FileManager.default.copyItem(
+            at: packageRootDirectory().appendingPathComponent("Tests/DAP/loop.pl"),
+            to: base.appendingPathComponent("loop.pl"))
+        XCTAssertEqual(try revenant(["record", "-o", "t.rvt", "--", "perl", "loop.pl"]).status, 0)
+        var input = ""
+        for (k, (command, arguments)) in [
+            ("initialize", "{}"), ("launch", #"{"stopOnEntry": true}"#), ("configurationDone", "{}"),
+        ].enumerated() {
+            let body = #"{"seq": \#(k + 1), "type": "request", "command": "\#(command)", "arguments": \#(arguments)}"#
+            input += "Content-Length: \(body.utf8.count)\r\n\r\n" + body
+        }
+        try input.write(to: base.appendingPathComponent("in"), atomically: true, encoding: .utf8)
+        let started = Date()
+        let r = try revenant(["dap", "t.rvt"], stdin: base.appendingPathComponent("in").path)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains(#""event":"stopped""#) && r.stdout.contains(#""reason":"entry""#), r.stdout)
+        XCTAssertFalse(r.stdout.contains(#""event":"terminated""#), "the replay did not go on without a client")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 30)
     }
 }

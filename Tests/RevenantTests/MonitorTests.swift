@@ -68,6 +68,8 @@ final class MonitorTests: ScratchTestCase {
         for (k, h) in opens.enumerated() {
             XCTAssertEqual((h["file"] as? [String: Any])?["text"] as? String, ledger.prefix(k).joined())
             XCTAssertTrue((details(h)["call"] as? String ?? "").hasPrefix("openat(AT_FDCWD, \"ledger.txt\""))
+            // Perl values at a syscall, between statements: those of the statement running (line 12).
+            XCTAssertEqual(h["values"] as? String, "\(10 - 4 * (k + 1)), \(k + 1)")
         }
         // Code: the registers at the breakpoint, the function's own bytes, and its name.
         let code = try XCTUnwrap(hits("code").first)

@@ -97,6 +97,9 @@ uint32_t chost_order_next_stream(struct chost_order *o);
  * the limit; without init, always 1 (a replay makes the processes the recording made). give: one
  * ended (or its fork failed). */
 int chost_processes_init(uint32_t limit);
+/* The counter is no longer this process's to keep (a session that made it is gone): forks are
+ * not counted until the next chost_processes_init. */
+void chost_processes_end(void);
 int chost_process_take(void);
 void chost_process_give(void);
 #endif
