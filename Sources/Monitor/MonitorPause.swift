@@ -74,16 +74,8 @@ public final class MonitorPause {
     /// Where a function of the program or its libraries is mapped now.
     public func addresses(of name: String) throws(QueryError) -> [UInt64] {
         try live()
-        let machine = monitor.session.machine
-        var found: [UInt64] = []
-        for m in machine.space.mappings where m.prot & 4 != 0 {  // PROT_EXEC
-            guard let path = m.path else { continue }
-            for off in Symbolizer.fileOffsets(of: [name], inFile: path)[name] ?? []
-            where off >= m.offset && off < m.offset + (m.end - m.start) {
-                found.append(m.start + off - m.offset)
-            }
-        }
-        return found.sorted()
+        let space = monitor.session.machine.space
+        return space.mappings.flatMap { SymbolBreakpoints.functions([name], in: $0).map(\.address) }.sorted()
     }
 
     /// A Perl expression's value, rendered as `--print` renders it: the VMM evaluates its subset
@@ -116,20 +108,12 @@ public final class MonitorPause {
     /// of its own (its replay needs the guest's address range, which this replay holds).
     public func file(_ path: String) throws -> [UInt8] {
         try live()
-        let at = RunPosition(pid: monitor.pid, eventsBefore > 0 ? .afterEvent(eventsBefore - 1) : .start)
         guard let scratch = makeScratchFolder("revenant-monitor") else {
             throw QueryError("file: cannot create a scratch folder: \(String(cString: strerror(errno)))")
         }
         defer { removeTree(scratch) }
         let out = scratch + "/file"
-        let (status, said) = try runSelf(["restore", monitor.trace, "--at", at.description, "--path", path, "-o", out])
-        guard status == 0 else {
-            let line = said.split(separator: "\n").last.map(String.init) ?? "revenant restore failed"
-            let why = line.hasPrefix("revenant: ") ? String(line.dropFirst(10)) : line
-            // A file that was not there then is an answer; a replay that diverges ends the session.
-            if status == 124 { throw CLIError(why, code: 124) }
-            throw QueryError("file: \(why)")
-        }
+        _ = try answer("file", ["restore", monitor.trace, "--at", here, "--path", path, "-o", out])
         guard let data = readWholeFile(out) else { throw QueryError("file: \(path): the restored copy is unreadable") }
         return data
     }
@@ -140,17 +124,27 @@ extension MonitorPause {
     /// `force`): `revenant sql --at event:E --restore` in a process of its own. Its summary line.
     public func database(_ output: String, name: String?, force: Bool) throws -> String {
         try live()
-        let at = RunPosition(pid: monitor.pid, eventsBefore > 0 ? .afterEvent(eventsBefore - 1) : .start)
         let args =
-            ["sql", monitor.trace, "--at", at.description, "--restore", output] + (name.map { ["--db", $0] } ?? [])
+            ["sql", monitor.trace, "--at", here, "--restore", output] + (name.map { ["--db", $0] } ?? [])
             + (force ? ["--force"] : [])
-        let (status, said) = try runSelf(args)
-        let last = said.split(separator: "\n").last.map(String.init) ?? ""
+        return try answer("database", args)
+    }
+
+    /// This point as `--at` takes it: right after the last event before it.
+    private var here: String {
+        RunPosition(pid: monitor.pid, eventsBefore > 0 ? .afterEvent(eventsBefore - 1) : .start).description
+    }
+
+    /// The last line another revenant printed (without "revenant: "). Its refusal (no such file or
+    /// database, a file there already) is the request's answer; a replay that diverges there ends
+    /// the session.
+    private func answer(_ request: String, _ arguments: [String]) throws -> String {
+        let (status, said) = try runSelf(arguments)
+        let last = said.split(separator: "\n").last.map(String.init) ?? "revenant \(arguments[0]) failed"
         let line = last.hasPrefix("revenant: ") ? String(last.dropFirst(10)) : last
         guard status == 0 else {
-            // No such database, a file there already: answers; a replay that diverges ends the session.
             if status == 124 { throw CLIError(line, code: 124) }
-            throw QueryError("database: \(line)")
+            throw QueryError("\(request): \(line)")
         }
         return line
     }

@@ -75,14 +75,11 @@ public final class MonitorServer {
                 let (result, resume) = try answer(request, pause)
                 try send(["type": .string("reply"), "id": id, "result": .sorted(result)])
                 if let resume { return resume }
-            } catch let e as RequestError {
+            } catch let e as CustomStringConvertible & Error
+                where e is RequestError || e is QueryError || e is SubscriptionError || (e as? CLIError)?.code == 1
+            {
+                // Answers: the session goes on. Anything else ends it.
                 try refuse(e.description)
-            } catch let e as QueryError {
-                try refuse(e.description)
-            } catch let e as SubscriptionError {
-                try refuse(e.description)
-            } catch let e as CLIError where e.code == 1 {
-                try refuse(e.message)
             }
         }
     }

@@ -77,7 +77,8 @@ public final class ReplayMonitor {
     }
     /// Events replayed so far, of the process followed.
     public var eventsReplayed: Int { Int(session.replayer.index) }
-    private var subscriptions: [Int: ActiveSubscription] = [:]
+    /// In subscription order (ids only grow): the order notifications at one place come in.
+    private var subscriptions: [ActiveSubscription] = []
     private var nextID = 1
     private var handler: ((MonitorNotification, MonitorPause) -> MonitorResume)?
     private var stopped = false
@@ -141,7 +142,7 @@ public final class ReplayMonitor {
         default: break
         }
         nextID += 1
-        subscriptions[s.id] = s
+        subscriptions.append(s)
         arm(s)
         refreshStepping()
         return s.id
@@ -150,22 +151,19 @@ public final class ReplayMonitor {
     /// Unsubscribe; false when there is no such subscription.
     @discardableResult
     public func unsubscribe(_ id: Int) -> Bool {
-        guard let s = subscriptions.removeValue(forKey: id) else { return false }
+        guard let k = subscriptions.firstIndex(where: { $0.id == id }) else { return false }
+        let s = subscriptions.remove(at: k)
         if case .symbol(let name) = s.kind,
-            !subscriptions.values.contains(where: { $0.kind == .symbol(name) })
+            !subscriptions.contains(where: { $0.kind == .symbol(name) })
         {
             symbols.remove(name)
         }
         for address in s.armed
-        where !subscriptions.values.contains(where: { $0.armed.contains(address) }) && symbols.names[address] == nil {
+        where !subscriptions.contains(where: { $0.armed.contains(address) }) && symbols.names[address] == nil {
             session.machine.removeBreakpoint(at: address)
         }
         refreshStepping()
         return true
-    }
-
-    public var active: [(id: Int, kind: SubscriptionKind)] {
-        subscriptions.keys.sorted().map { ($0, subscriptions[$0]!.kind) }
     }
 
     /// sqlWhen: where the query becomes true, from the query log (outside the VM).
@@ -190,7 +188,7 @@ public final class ReplayMonitor {
 
     /// Stepping the channel costs a flush per record: only while a subscription needs it.
     private func refreshStepping() {
-        stepper.stepAll = subscriptions.values.contains { $0.kind.steps }
+        stepper.stepAll = subscriptions.contains { $0.kind.steps }
     }
 
     /// Breakpoints for a code subscription: armed now where its code is mapped, and at every
@@ -204,7 +202,7 @@ public final class ReplayMonitor {
                 space.mappings.contains(where: { $0.prot & PROT_EXEC != 0 && a >= $0.start && a < $0.end })
             else { return }
             // (Armed already for another subscription, or a symbol's: that int3 serves both.)
-            if subscriptions.values.contains(where: { $0.armed.contains(a) }) || symbols.names[a] != nil
+            if subscriptions.contains(where: { $0.armed.contains(a) }) || symbols.names[a] != nil
                 || session.machine.insertBreakpoint(at: a)
             {
                 s.armed.insert(a)
@@ -236,7 +234,7 @@ public final class ReplayMonitor {
         let memory = session.personality.memory
         stepper.onEvent = { [unowned self] i in
             symbols.arm()
-            for s in subscriptions.values.sorted(by: { $0.id < $1.id }) where !stopped {
+            for s in subscriptions where !stopped {
                 switch s.kind {
                 case .address: arm(s)
                 case .watch(let address, let length):
@@ -262,7 +260,7 @@ public final class ReplayMonitor {
         }
         session.replayer.onServed = { [unowned self] i, req, e in
             guard session.replayer.isTarget, !stopped else { return }
-            for s in subscriptions.values.sorted(by: { $0.id < $1.id }) where !stopped {
+            for s in subscriptions where !stopped {
                 let details: [(String, MonitorValue)]
                 if let p = s.predicate {
                     guard p.matches(req, e, memory: memory) else { continue }
@@ -278,7 +276,7 @@ public final class ReplayMonitor {
         session.machine.onBreakpoint = { [unowned self] address in
             guard session.replayer.isTarget, !stopped else { return }
             let i = Int(session.replayer.index)
-            for s in subscriptions.values.sorted(by: { $0.id < $1.id }) where !stopped {
+            for s in subscriptions where !stopped {
                 let hit: Bool
                 switch s.kind {
                 case .symbol(let name):
@@ -294,7 +292,7 @@ public final class ReplayMonitor {
             }
         }
         stepper.onStop = { [unowned self] stop, stepper in
-            for s in subscriptions.values.sorted(by: { $0.id < $1.id }) where !stopped {
+            for s in subscriptions where !stopped {
                 switch s.kind {
                 case .perlStatements: break
                 case .perlLine: guard s.line?.matches(stop) == true else { continue }
@@ -323,7 +321,7 @@ public final class ReplayMonitor {
             return !stopped
         }
         stepper.onSQL = { [unowned self] stop, _ in
-            for s in subscriptions.values.sorted(by: { $0.id < $1.id }) where !stopped {
+            for s in subscriptions where !stopped {
                 switch s.kind {
                 case .sqlStatements: break
                 case .sqlTable(let t):

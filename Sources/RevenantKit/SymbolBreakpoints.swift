@@ -1,4 +1,5 @@
 import Glibc
+import GuestMemory
 import Machine
 
 /// Breakpoints (int3) at every function of the given names in every executable mapping of the
@@ -46,13 +47,21 @@ package final class SymbolBreakpoints {
         for m in space.mappings where m.prot & PROT_EXEC != 0 {
             guard let path = m.path, scanned.insert("\(m.start) \(path)").inserted else { continue }
             let shim = ShimSelection.isShimLibrary(machine.displayNames[path] ?? path)
-            for (sym, offsets) in Symbolizer.fileOffsets(of: symbols, inFile: path) {
-                for off in offsets where off >= m.offset && off < m.offset + (m.end - m.start) {
-                    let address = m.start + off - m.offset
-                    guard names[address] == nil, machine.insertBreakpoint(at: address) else { continue }
-                    names[address] = sym
-                    if shim { inShims.insert(address) }
-                }
+            for (address, sym) in Self.functions(symbols, in: m) {
+                guard names[address] == nil, machine.insertBreakpoint(at: address) else { continue }
+                names[address] = sym
+                if shim { inShims.insert(address) }
+            }
+        }
+    }
+
+    /// Where functions of these names lie in one mapping (none unless it is executable code of a
+    /// file).
+    package static func functions(_ names: Set<String>, in m: Mapping) -> [(address: UInt64, name: String)] {
+        guard m.prot & PROT_EXEC != 0, let path = m.path else { return [] }
+        return Symbolizer.fileOffsets(of: names, inFile: path).flatMap { sym, offsets in
+            offsets.filter { $0 >= m.offset && $0 < m.offset + (m.end - m.start) }.map {
+                (m.start + $0 - m.offset, sym)
             }
         }
     }
