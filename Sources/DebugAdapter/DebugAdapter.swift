@@ -32,11 +32,7 @@ public final class DebugAdapter {
     var mode: Mode = .proceed
     var counts: [String: Int] = [:]
     var references: [Int: Reference] = [:]
-    var evaluation = EvaluationLimit()
-    package var evaluationLimit: EvaluationLimit {
-        get { evaluation }
-        set { evaluation = newValue }
-    }
+    package var evaluation = EvaluationLimit()
 
     enum Mode {
         case target(Int, reason: String)
@@ -121,8 +117,9 @@ public final class DebugAdapter {
         next = .proceed
         counts = [:]
         restarting = false
-        let breakpointStatements = try self.breakpointStatements()
+        // At each resume: breakpoints set at a stop count from the next one.
         func aim() {
+            let breakpointStatements = (try? self.breakpointStatements()) ?? []
             switch mode {
             case .stepIn, .over, .out:
                 stepper.stepAll = true
@@ -139,14 +136,14 @@ public final class DebugAdapter {
         watchDies(session, stepper)
         stepper.onStop = { [unowned self] stop, stepper in
             let hit = breakpointHit(stop, stepper, session)
-            let depth = (try? stepper.inspector().depth()) ?? 0
+            func depth() -> Int { (try? stepper.inspector().depth()) ?? 0 }
             var reason: String?
             switch mode {
             case .target(let seq, let why):
                 if stop.seq >= seq { reason = why }
             case .stepIn: reason = "step"
-            case .over(let d): reason = depth <= d ? "step" : hit
-            case .out(let d): reason = depth < d ? "step" : hit
+            case .over(let d): reason = depth() <= d ? "step" : hit
+            case .out(let d): reason = depth() < d ? "step" : hit
             case .proceed: reason = hit
             case .scan(let until, let last):
                 if stop.seq >= until {
@@ -172,7 +169,7 @@ public final class DebugAdapter {
             // The other levels of this position, as extra information.
             let position = Position(event: stop.event, perl: stop.location, sql: stepper.current().sql)
             say("statement #\(stop.seq): \(position)")
-            let context = Stop(stop: stop, stepper: stepper, session: session, depth: depth)
+            let context = Stop(stop: stop, stepper: stepper, session: session, depth: depth())
             while true {
                 guard let request = try? io.receive() else {
                     disconnected = true

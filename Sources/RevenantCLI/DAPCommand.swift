@@ -26,7 +26,7 @@ struct DAPCommand: ParsableCommand {
     func run() throws {
         if let trace { try requirePath(trace, "TRACE") }
         let adapter = DebugAdapter(trace: trace)
-        adapter.evaluationLimit = evaluation.limit
+        adapter.evaluation = evaluation.limit
         Glibc.exit(try adapter.serve())
     }
 }

@@ -108,6 +108,10 @@ died = until("stopped")                   # before the statement that dies, in t
 seen["died"] = {"reason": died["body"]["reason"], "text": died["body"].get("text"),
                 "frames": [(f["name"], f["line"]) for f in request("stackTrace", threadId=1)["body"]["stackFrames"]],
                 "odd": request("evaluate", expression="$count{odd}", frameId=0)["body"]["result"]}
+# A breakpoint set at a stop counts from the next one (the replay under way aims at it).
+request("setBreakpoints", source={"path": script}, breakpoints=[{"line": 16}])
+request("continue", threadId=1)
+seen["late"] = where()                    # line 16, after the eval
 request("continue", threadId=1)
 seen["exited"] = until("exited")["body"]
 until("terminated")

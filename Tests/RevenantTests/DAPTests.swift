@@ -71,6 +71,7 @@ final class DAPTests: ScratchTestCase {
         XCTAssertEqual(died["text"] as? String, "bad key")
         XCTAssertEqual((died["frames"] as? [[Any]])?.first?.last as? Int, 15)
         XCTAssertEqual(died["odd"] as? String, "3")
+        XCTAssertEqual(frames("late"), ["main loop.pl 16"], "a breakpoint set at a stop")
         XCTAssertEqual((seen["exited"] as? [String: Any])?["exitCode"] as? Int, 0)
         XCTAssertEqual(seen["status"] as? Int, 0)
     }
