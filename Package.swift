@@ -88,7 +88,7 @@ let package = Package(
             ]),
         .target(
             name: "DebugAdapter",
-            dependencies: ["Monitor", "RevenantKit", "PerlReplay", "Regen", "Replay", "SQLReplay"]),
+            dependencies: ["Monitor", "RevenantKit", "PerlReplay", "Regen", "Replay", "SQLReplay", "LinuxABI"]),
         .executableTarget(
             name: "RevenantCLI",
             dependencies: [

@@ -1,4 +1,5 @@
 import Glibc
+import LinuxABI
 import Monitor
 import RevenantKit
 
@@ -70,14 +71,9 @@ final class DAPConnection {
         m["seq"] = .int(Int64(sequence))
         sequence += 1
         let body = Array(JSONValue.sorted(m).text.utf8)
-        var bytes = Array("Content-Length: \(body.count)\r\n\r\n".utf8) + body
-        var off = 0
-        while off < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { write(output, $0.baseAddress! + off, $0.count - off) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return }  // the client is gone: the next read says so
-            off += n
-        }
+        let bytes = Array("Content-Length: \(body.count)\r\n\r\n".utf8) + body
+        // A client that is gone: the next read says so.
+        bytes.withUnsafeBytes { writeAll(output, $0) }
     }
 }
 

@@ -1,5 +1,6 @@
 import CHost
 import Glibc
+import LinuxABI
 import RevenantKit
 
 /// The monitor program: started with a pipe on its stdin and one on its stdout (its stderr is
@@ -44,13 +45,7 @@ final class MonitorProcess {
     /// One line to the monitor.
     func send(_ line: String) throws {
         let bytes = Array((line + "\n").utf8)
-        var off = 0
-        while off < bytes.count {
-            let n = bytes.withUnsafeBytes { write(toChild, $0.baseAddress! + off, $0.count - off) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw gone("while revenant wrote to it") }
-            off += n
-        }
+        guard bytes.withUnsafeBytes({ writeAll(toChild, $0) }) else { throw gone("while revenant wrote to it") }
     }
 
     /// The monitor's next line (without its newline), waiting at most `timeout` seconds.

@@ -1,6 +1,7 @@
 import Glibc
 import RevenantKit
 import SQLReplay
+import Trace
 
 /// `revenant monitor`: the JSON-lines protocol of Docs/monitor-protocol.md over a ReplayMonitor.
 /// The monitor speaks first only after `hello`; between notifications it sends requests, each
@@ -109,7 +110,7 @@ public final class MonitorServer {
             return (["registers": .object(registers)], nil)
         case "memory":
             let bytes = try paused().memory(at: try address(r, "address"), count: Int(try number(r, "length")))
-            return (["hex": .string(hexString(bytes))], nil)
+            return (["hex": .string(Hex.string(bytes))], nil)
         case "symbolize": return (["symbol": .string(try paused().symbolize(try address(r, "address")))], nil)
         case "lookup":
             let found = try paused().addresses(of: try string(r, "symbol"))

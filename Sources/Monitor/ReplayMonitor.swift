@@ -241,7 +241,7 @@ public final class ReplayMonitor {
                     let now = try? memory.bytes(at: address, count: length)
                     defer { s.last = now }
                     guard i > 0, now != s.last else { continue }
-                    func hex(_ b: [UInt8]?) -> String { b.map(hexString) ?? "unmapped" }
+                    func hex(_ b: [UInt8]?) -> String { b.map(Hex.string) ?? "unmapped" }
                     notify(
                         s, position(i), at: returnBefore(i),
                         [("old", .text(hex(s.last))), ("new", .text(hex(now)))])
@@ -389,15 +389,4 @@ public final class ReplayMonitor {
     private func returnBefore(_ event: Int) -> RunPosition {
         RunPosition(pid: pid, event > 0 ? .afterEvent(event - 1) : .start)
     }
-}
-
-func hexString(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out = [UInt8]()
-    out.reserveCapacity(bytes.count * 2)
-    for b in bytes {
-        out.append(digits[Int(b >> 4)])
-        out.append(digits[Int(b & 15)])
-    }
-    return String(decoding: out, as: UTF8.self)
 }

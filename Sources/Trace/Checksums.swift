@@ -56,7 +56,15 @@ public final class SHA256 {
 /// Lowercase hex, as blob names and header fields use it.
 public enum Hex {
     public static func string<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
-        bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        // One buffer, not a string per byte (a monitor asks for up to 1 MiB of memory).
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 15)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The bytes of a hex string (pairs of digits; anything else reads as garbage, not a trap).
