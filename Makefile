@@ -20,8 +20,11 @@ APT_PACKAGES := liblz4-dev libssl-dev pkg-config libperl-dev libsqlite3-dev linu
 C_FORMAT_FILES := $(wildcard GuestAgents/channel/*.c GuestAgents/include/*.h GuestAgents/stub/*.c \
                     Shims/*/*.c Shims/*/*.h Sources/C*/*.c Sources/C*/*.h Sources/C*/include/*.h)
 
-# One build configuration everywhere (a clean release build takes minutes on 2 cores).
-SWIFT_CONFIG := -c release
+# One build configuration everywhere (a clean release build takes minutes on 2 cores). Both
+# executables are linked as static PIEs (Package.swift reads REVENANT_LINK), which glibc starts only
+# without a RUNPATH: hence --disable-local-rpath (Docs/machine.md "Start-up").
+export REVENANT_LINK := static-pie
+SWIFT_CONFIG := -c release --disable-local-rpath
 BIN := .build/release/revenant
 
 .PHONY: all deps build shims lint test demo bench docs clean format

@@ -10,11 +10,39 @@ import PackageDescription
 //               Replay → Machine, Personality, Trace (recorder and replayer)
 //               Regen → Replay, Trace, GRDB (the channel's records decoded into index.sqlite)
 //               SQLReplay → Regen, CSQLReplay (the query log re-executed: time travel, SQL predicates)
-//               Replicas → RevenantKit, Replay (run --replicas: supervisor, primary, live backups)
+//               Sessions → Machine, Personality, Replay, Trace (a program run in the VM, recorded or not)
+//               Replicas → Sessions, Replay (run --replicas: supervisor, primary, live backups)
+//               RevenantCommands → Sessions, Replicas (run, record, replay as commands)
+//   Executables: RevenantCLI (`revenant`, the launcher: run, record, replay) → RevenantCommands;
+//                RevenantFullCLI (`revenant-full`: every command) → RevenantCommands, RevenantKit, …
+// How both executables link (Docs/machine.md "Start-up"). The Swift runtime and Foundation
+// (with ICU) go in statically: the libraries SwiftPM's --static-swift-stdlib would add, named here
+// so that the test bundle stays dynamic in the same build. With REVENANT_LINK=static-pie (the
+// Makefile sets it, and builds with --disable-local-rpath: glibc's static-pie start refuses an
+// executable with a RUNPATH) glibc, liblz4, libcrypto and libsqlite3 go in too, as a static PIE
+// (ASLR kept): the loader maps nothing, and `revenant --help` takes 2 ms instead of 8.
+let staticPIE = Context.environment["REVENANT_LINK"] == "static-pie"
+let executableLinking: [LinkerSetting] = [
+    .unsafeFlags(
+        [
+            "-static-stdlib", "-lFoundation", "-lFoundationInternationalization", "-lFoundationEssentials",
+            "-lCoreFoundation", "-l_FoundationICU", "-l_FoundationCShims", "-l_FoundationCollections",
+            "-lswiftSynchronization", "-lswift_StringProcessing", "-lswift_RegexParser", "-lswiftDispatch",
+            "-lswift_Concurrency", "-lswift_Builtin_float", "-lswiftGlibc", "-lstdc++",
+        ]
+            + (staticPIE
+                ? [
+                    "-Xclang-linker", "-static-pie", "-use-ld=lld", "-Xlinker", "-z", "-Xlinker",
+                    "pack-relative-relocs",
+                ]
+                : []))
+]
+
 let package = Package(
     name: "Revenant",
     products: [
         .executable(name: "revenant", targets: ["RevenantCLI"]),
+        .executable(name: "revenant-full", targets: ["RevenantFullCLI"]),
         .library(name: "RevenantKit", targets: ["RevenantKit", "Monitor"]),
     ],
     dependencies: [
@@ -68,10 +96,15 @@ let package = Package(
         .target(name: "Debugger", dependencies: ["Machine", "Replay", "LinuxABI", "CKVM", "CHost"]),
         // What the commands do, as a library (the CLI parses arguments and prints): sessions, the
         // Perl-level replay in both forms, checkpoints and clone evaluation.
+        // Running a program in the VM, recorded or not (GuestSession): what `run` and `record` need,
+        // without the index.
+        .target(
+            name: "Sessions",
+            dependencies: ["Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace", "GuestMemory"]),
         .target(
             name: "RevenantKit",
             dependencies: [
-                "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace",
+                "Sessions", "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace",
                 "Regen", "SQLReplay", "PerlReplay", "GuestMemory", "Debugger",
             ]),
         .target(
@@ -84,37 +117,40 @@ let package = Package(
         .target(
             name: "Replicas",
             dependencies: [
-                "RevenantKit", "Replay", "Machine", "Personality", "Trace", "LinuxABI", "GuestMemory", "CHost",
+                "Sessions", "Replay", "Machine", "Personality", "Trace", "LinuxABI", "GuestMemory", "CHost",
             ]),
         .target(
             name: "DebugAdapter",
             dependencies: ["Monitor", "RevenantKit", "PerlReplay", "Regen", "Replay", "SQLReplay", "LinuxABI"]),
+        // What runs, records and replays a program, as commands: the launcher's and revenant-full's.
+        .target(
+            name: "RevenantCommands",
+            dependencies: [
+                "Sessions", "Replicas", "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace",
+                "GuestMemory", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        // `revenant`, the launcher: run, record and replay, without the index (GRDB, SQLite,
+        // Foundation); every other command line goes to revenant-full (Docs/architecture.md
+        // "Two binaries").
         .executableTarget(
             name: "RevenantCLI",
+            dependencies: ["RevenantCommands", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            linkerSettings: executableLinking),
+        .executableTarget(
+            name: "RevenantFullCLI",
             dependencies: [
-                "RevenantKit", "Replicas", "Monitor", "DebugAdapter",
+                "RevenantCommands", "RevenantKit", "Replicas", "Monitor", "DebugAdapter",
                 "Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace", "Regen", "SQLReplay", "PerlReplay",
-                "FileHistory",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "FileHistory", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            // The Swift runtime and Foundation (with ICU) linked in statically, the libraries
-            // SwiftPM's --static-swift-stdlib would add, named here so that the test bundle stays
-            // dynamic in the same build: the loader maps 9 libraries instead of 23
-            // (`revenant --help` 10.7 → 6.4 ms; Docs/machine.md "Start-up").
-            linkerSettings: [
-                .unsafeFlags([
-                    "-static-stdlib", "-lFoundation", "-lFoundationInternationalization", "-lFoundationEssentials",
-                    "-lCoreFoundation", "-l_FoundationICU", "-l_FoundationCShims", "-l_FoundationCollections",
-                    "-lswiftSynchronization", "-lswift_StringProcessing", "-lswift_RegexParser", "-lswiftDispatch",
-                    "-lswift_Concurrency", "-lswift_Builtin_float", "-lswiftGlibc", "-lstdc++",
-                ])
-            ]),
+            linkerSettings: executableLinking),
         .testTarget(
             name: "RevenantTests",
             dependencies: [
                 "LinuxABI", "GuestMemory", "Personality", "Machine",
                 "Trace", "Replay", "Regen", "SQLReplay", "PerlReplay",
-                "CHost", "CGuestStub", "RevenantKit", "Debugger", "FileHistory", "Replicas", "Monitor",
+                "CHost", "CGuestStub", "RevenantKit", "Sessions", "RevenantCommands", "Debugger", "FileHistory",
+                "Replicas", "Monitor",
             ]),
     ]
 )

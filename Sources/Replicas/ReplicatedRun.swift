@@ -3,7 +3,7 @@ import Glibc
 import LinuxABI
 import Machine
 import Replay
-import RevenantKit
+import Sessions
 import Trace
 
 /// `run --replicas N` and `record --replicas N`: the supervisor, a primary that runs the program

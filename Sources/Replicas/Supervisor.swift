@@ -1,6 +1,6 @@
 import CHost
 import Glibc
-import RevenantKit
+import Sessions
 import Trace
 
 /// `run --replicas N`: the process that owns the replicas and the gate to the outside world

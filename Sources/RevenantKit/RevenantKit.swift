@@ -1,3 +1,7 @@
+// What `run` and `record` need (GuestSession, SessionOptions, CLIError…) lives in Sessions, below
+// the index, so that the launcher links it without GRDB; RevenantKit's users see it as before.
+@_exported import Sessions
+
 /// RevenantKit: what the `revenant` command does, as a library. The command line parses its
 /// arguments and prints; this module runs sessions (a program in the deterministic VM, recorded or
 /// not: GuestSession), the Perl-level replay in both forms (PerlReplayRun, FastPerlReplay),

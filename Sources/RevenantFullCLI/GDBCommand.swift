@@ -1,4 +1,5 @@
 import ArgumentParser
+import RevenantCommands
 import Debugger
 import FileHistory
 import Glibc
@@ -11,7 +12,7 @@ import RevenantKit
 struct GDBCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gdb",
-        abstract: "Debug a recorded run with gdb, forwards and backwards (a GDB remote-protocol server).",
+        abstract: CommandAbstract.gdb,
         discussion: """
             gdb sees the recorded program as a live one, stopped at its first instruction: registers, \
             memory, the program and its libraries (read from the trace, as they were when recorded), \

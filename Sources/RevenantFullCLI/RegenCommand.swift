@@ -1,4 +1,5 @@
 import ArgumentParser
+import RevenantCommands
 import Glibc
 import Regen
 import SQLReplay
@@ -8,7 +9,7 @@ import RevenantKit
 struct RegenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "regen",
-        abstract: "Replay a trace, collect the shims' logs and write the trace's index.sqlite.",
+        abstract: CommandAbstract.regen,
         discussion: """
             The shims log every Perl statement (and its nondeterministic results) while recording, but \
             Revenant discards those logs then; `regen` resurrects them by replaying the run, and gives \

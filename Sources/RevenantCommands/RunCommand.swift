@@ -7,11 +7,12 @@ import Machine
 import Personality
 import Replay
 import Replicas
-import RevenantKit
+import Sessions
 import Trace
 
 /// Options shared by `run` and (later) `record`: the sandbox and the machine.
-struct SandboxOptions: ParsableArguments {
+package struct SandboxOptions: ParsableArguments {
+    package init() {}
     @Option(
         name: .customLong("rw"),
         help: ArgumentHelp("Make PATH writable inside the guest (repeatable).", valueName: "PATH"))
@@ -57,7 +58,7 @@ struct SandboxOptions: ParsableArguments {
     }
 
     /// What the options say, for the session.
-    var session: SessionOptions {
+    package var session: SessionOptions {
         var o = SessionOptions()
         o.readWrite = readWrite
         o.readOnly = readOnly
@@ -73,8 +74,10 @@ struct SandboxOptions: ParsableArguments {
     }
 }
 
-struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(
+package struct Run: ParsableCommand {
+    package init() {}
+    package static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run a program in the deterministic VM, as if natively.",
         discussion: """
             The guest sees the host filesystem read-only, the working directory read-write, a private \
@@ -94,7 +97,7 @@ struct Run: ParsableCommand {
         help: ArgumentHelp("The program and its arguments (after --).", valueName: "PROGRAM"))
     var command: [String] = []
 
-    func run() throws {
+    package func run() throws {
         let (program, arguments) = try programAndArguments(
             command, verb: "run", usage: "revenant run [options] -- PROGRAM [ARGS...]", helpFor: Run.self)
         if let replicas = try replicaOptions.supervisor(verbose: options.verbose) {
@@ -118,12 +121,12 @@ struct Run: ParsableCommand {
 /// The command line of `run` and `record` split at its first `--`: ArgumentParser parses only what
 /// comes before (its passthrough parsing takes time quadratic in the number of arguments: 10,000
 /// took 2.6 s), and the rest is read here, as the bytes the caller passed.
-enum Passthrough {
+package enum Passthrough {
     /// Where the first `--` was in argv, and the raw arguments after it.
-    nonisolated(unsafe) static var split: (dashes: Int, tail: [ByteString])?
+    nonisolated(unsafe) package static var split: (dashes: Int, tail: [ByteString])?
 
     /// The arguments for ArgumentParser (argv without argv[0]).
-    static func argumentsToParse() -> [String] {
+    package static func argumentsToParse() -> [String] {
         let all = Array(CommandLine.arguments.dropFirst())
         guard let verb = all.first, verb == "run" || verb == "record",
             let i = all.firstIndex(of: "--")
@@ -134,7 +137,7 @@ enum Passthrough {
     }
 
     /// The raw bytes of argv[range].
-    static func raw(_ range: Range<Int>) -> [ByteString] {
+    package static func raw(_ range: Range<Int>) -> [ByteString] {
         range.map { ByteString(cString: CommandLine.unsafeArgv[$0]!) }
     }
 }
@@ -143,7 +146,7 @@ enum Passthrough {
 /// not know lands here and is refused as a usage error rather than run as a program. They are the
 /// bytes the caller passed: ArgumentParser's Strings would have U+FFFD for bytes that are not
 /// UTF-8, and what it captured for passthrough is the tail of what it was given.
-func programAndArguments(
+package func programAndArguments(
     _ command: [String], verb: String, usage: String, helpFor: ParsableCommand.Type
 ) throws -> (ByteString, [ByteString]) {
     var cmd: [ByteString]

@@ -1,4 +1,5 @@
 import ArgumentParser
+import RevenantCommands
 import DebugAdapter
 import Glibc
 import RevenantKit
@@ -6,7 +7,7 @@ import RevenantKit
 struct DAPCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dap",
-        abstract: "Serve the Perl-level replay of a trace to an editor over the Debug Adapter Protocol.",
+        abstract: CommandAbstract.dap,
         discussion: """
             Speaks DAP on stdin and stdout, so VS Code, Neovim (nvim-dap) and other DAP clients debug a \
             recorded Perl script (Docs/dap.md): breakpoints on lines (with a condition in the VMM's \

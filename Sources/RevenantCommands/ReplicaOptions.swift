@@ -1,11 +1,12 @@
 import ArgumentParser
 import Glibc
 import Replicas
-import RevenantKit
+import Sessions
 import Trace
 
 /// `run` and `record`'s fault tolerance by replicas (Docs/replicas.md).
-struct ReplicaOptions: ParsableArguments {
+package struct ReplicaOptions: ParsableArguments {
+    package init() {}
     @Option(
         help: ArgumentHelp(
             "Run N replicas of the program: a primary that runs and records, N - 1 backups that replay its "
@@ -43,7 +44,7 @@ struct ReplicaOptions: ParsableArguments {
                 + "the replicas' equal pages are kept once."))
     var ksm = false
 
-    func validate() throws {
+    package func validate() throws {
         guard let n = replicas else {
             if maxLag != nil || compareEvery != nil || stallTimeout != nil || !inject.isEmpty || ksm {
                 throw ValidationError("--max-lag, --compare-every, --stall-timeout, --inject and --ksm need --replicas")

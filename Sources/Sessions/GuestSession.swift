@@ -51,6 +51,19 @@ public final class GuestSession {
         /// perl's debugger starts a child (Term::Cap's `infocmp`): it runs, in the sandbox. The
         /// recorded program has none when the fast form is taken (regen's verdict).
         var runsChildren = false
+
+        package init(
+            program: ProgramSpec, environment: [ByteString], cwd: ByteString, scratch: String, readOnly: [String],
+            stdio: [Int32], runsChildren: Bool = false
+        ) {
+            self.program = program
+            self.environment = environment
+            self.cwd = cwd
+            self.scratch = scratch
+            self.readOnly = readOnly
+            self.stdio = stdio
+            self.runsChildren = runsChildren
+        }
     }
 
     /// A program (found as execvp would) with its arguments, ready to run in the deterministic VM

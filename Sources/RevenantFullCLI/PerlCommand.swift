@@ -1,4 +1,5 @@
 import ArgumentParser
+import RevenantCommands
 import Glibc
 import PerlReplay
 import Regen
@@ -10,7 +11,7 @@ import RevenantKit
 struct PerlCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "perl",
-        abstract: "Replay a recorded Perl script statement by statement.",
+        abstract: CommandAbstract.perl,
         discussion: """
             The exact form: the machine-level replay runs in the VM and the VMM stops it at Perl \
             statements, reading variables straight from the paused interpreter's memory (nothing runs \

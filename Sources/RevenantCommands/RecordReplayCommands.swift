@@ -6,11 +6,13 @@ import Machine
 import Personality
 import Replay
 import Replicas
+import Sessions
 import Trace
-import RevenantKit
 
-struct Record: ParsableCommand {
-    static let configuration = CommandConfiguration(
+package struct Record: ParsableCommand {
+    package init() {}
+    package static let configuration = CommandConfiguration(
+        commandName: "record",
         abstract: "Run a program like `run` and record everything nondeterministic it sees into a trace.",
         discussion: """
             The trace directory holds a header (program, argv, environment, mounts, CPU signature), the \
@@ -44,7 +46,7 @@ struct Record: ParsableCommand {
         help: ArgumentHelp("The program and its arguments (after --).", valueName: "PROGRAM"))
     var command: [String] = []
 
-    func run() throws {
+    package func run() throws {
         let (program, arguments) = try programAndArguments(
             command, verb: "record", usage: "revenant record -o TRACE [options] -- PROGRAM [ARGS...]",
             helpFor: Record.self)
@@ -64,8 +66,10 @@ struct Record: ParsableCommand {
     }
 }
 
-struct Replay: ParsableCommand {
-    static let configuration = CommandConfiguration(
+package struct ReplayCommand: ParsableCommand {
+    package init() {}
+    package static let configuration = CommandConfiguration(
+        commandName: "replay",
         abstract: "Replay a recorded run: the same stdout, stderr and exit status, without touching host files.",
         discussion: """
             At every syscall the replay checks the call against the recording; where they differ it \
@@ -86,7 +90,7 @@ struct Replay: ParsableCommand {
     )
 
     @Argument(help: "The trace directory.")
-    var trace: String
+    package var trace: String
     @Flag(help: "Do not write the program's output.")
     var quiet = false
     @Flag(help: "Replay although this host's CPU signature differs from the recording's.")
@@ -103,7 +107,7 @@ struct Replay: ParsableCommand {
             valueName: "SECONDS"))
     var followTimeout: Double?
 
-    func run() throws {
+    package func run() throws {
         let session: ReplaySession
         do {
             session = try ReplaySession(

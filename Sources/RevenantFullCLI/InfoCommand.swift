@@ -1,4 +1,5 @@
 import ArgumentParser
+import RevenantCommands
 import CKVM
 import Glibc
 import KVM
@@ -8,7 +9,8 @@ import RevenantKit
 
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Describe this host's virtualization (hypervisor, trap strategy, CPU signature).",
+        commandName: "info",
+        abstract: CommandAbstract.info,
         discussion: """
             With a TRACE (from `revenant record`) it describes the recorded run: program, duration, events by kind, \
             sizes, blobs, trap strategy and CPU signature.
@@ -66,7 +68,8 @@ struct Info: ParsableCommand {
 
 struct Syscalls: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List the syscalls the guest may make and how each is handled.")
+        commandName: "syscalls",
+        abstract: CommandAbstract.syscalls)
     @Flag(help: "Print Docs/syscalls.md.")
     var markdown = false
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import RevenantCommands
 import Glibc
 import Regen
 import SQLReplay
@@ -8,9 +9,7 @@ import RevenantKit
 struct SQLCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sql",
-        abstract:
-            "Travel in time in a recorded run's databases: rebuild one as it was after any SQL statement, "
-            + "or find when a query becomes true.",
+        abstract: CommandAbstract.sql,
         discussion: """
             Statements are numbered as `revenant log TRACE sql` prints them (N = 0, 1, …, across all \
             connections). The database is rebuilt from its pre-image (the copy the trace kept when the \

@@ -1,4 +1,5 @@
 import ArgumentParser
+import RevenantCommands
 import CHost
 import Glibc
 import LinuxABI
@@ -10,7 +11,8 @@ import RevenantKit
 
 struct Log: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print what a trace recorded, without replaying it.",
+        commandName: "log",
+        abstract: CommandAbstract.log,
         discussion: """
             `syscalls`: every recorded syscall, strace-like, with its path arguments and result. \
             `perl`: every Perl statement executed (file:line, sub) with its position (the syscall event \

@@ -1,4 +1,5 @@
 import ArgumentParser
+import RevenantCommands
 import FileHistory
 import Foundation
 import Glibc
@@ -8,7 +9,7 @@ import SQLReplay
 struct DiffCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diff",
-        abstract: "Show how a file the recorded run wrote changed between two points of the run.",
+        abstract: CommandAbstract.diff,
         discussion: """
             A unified diff for text (diff -u), the changed byte ranges for anything else (a file \
             with a NUL byte or bytes that are not UTF-8). The file at each point is what `restore` \

@@ -1,4 +1,5 @@
 import ArgumentParser
+import RevenantCommands
 import FileHistory
 import Foundation
 import RevenantKit
@@ -7,7 +8,7 @@ import SQLReplay
 struct RestoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
-        abstract: "Restore the files a recorded run wrote as they were at any point of it.",
+        abstract: CommandAbstract.restore,
         discussion: """
             Every file the run changed — in its writable mounts and its private /tmp, removed and \
             renamed ones included, folders and symbolic links too — as it was at POS: its pre-image \

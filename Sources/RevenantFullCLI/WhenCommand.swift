@@ -1,4 +1,5 @@
 import ArgumentParser
+import RevenantCommands
 import Glibc
 import GuestMemory
 import LinuxABI
@@ -13,7 +14,8 @@ import RevenantKit
 
 struct When: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Find every position in a recorded run where a predicate becomes true, at every level.",
+        commandName: "when",
+        abstract: CommandAbstract.when,
         discussion: """
             Each hit is printed with its position at the three levels: the syscall event, the Perl \
             statement running then (file:line) and the SQL statement last started (N of `sql --at N`).

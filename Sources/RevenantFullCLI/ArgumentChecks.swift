@@ -1,5 +1,6 @@
 import ArgumentParser
 import Regen
+import RevenantCommands
 import SQLReplay
 import RevenantKit
 
@@ -10,42 +11,15 @@ import RevenantKit
 /// A command whose TRACE argument names the trace it reads.
 protocol ReadsTrace { var trace: String { get } }
 
-extension Replay: ReadsTrace {}
+extension ReplayCommand: ReadsTrace {}
 extension PerlCommand: ReadsTrace {}
 extension SQLCommand: ReadsTrace {}
 extension When: ReadsTrace {}
 extension Log: ReadsTrace {}
 extension RegenCommand: ReadsTrace {}
 
-/// A path argument must name something.
-func requirePath(_ value: String, _ name: String) throws {
-    if value.isEmpty { throw ValidationError("\(name): an empty path") }
-}
-
-extension Record {
-    func validate() throws { try requirePath(output, "-o") }
-}
-
-extension Replay {
-    func validate() throws {
-        try requirePath(trace, "TRACE")
-        if followTimeout != nil && !follow { throw ValidationError("--follow-timeout needs --follow") }
-        if let t = followTimeout, !(0...86400).contains(t) {
-            throw ValidationError("--follow-timeout: 0 to 86400 seconds")
-        }
-    }
-}
-
 extension PerlCommand {
     func validate() throws { try requirePath(trace, "TRACE") }
-}
-
-extension SandboxOptions {
-    func validate() throws {
-        for p in readWrite { try requirePath(p, "--rw") }
-        for p in readOnly { try requirePath(p, "--ro") }
-        guard (1...4096).contains(maxProcesses) else { throw ValidationError("--max-processes: 1 to 4096") }
-    }
 }
 
 /// A file the command writes at `path`, never inside `trace` (see OutputFile); refusals are one

@@ -1,4 +1,5 @@
 import ArgumentParser
+import RevenantCommands
 import Glibc
 import Monitor
 import RevenantKit
@@ -6,7 +7,7 @@ import RevenantKit
 struct MonitorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "monitor",
-        abstract: "Replay a trace under a monitor program that subscribes to events and asks questions.",
+        abstract: CommandAbstract.monitor,
         discussion: """
             Starts COMMAND with the monitor protocol on its stdin and stdout: JSON, one message a \
             line (Docs/monitor-protocol.md; its JSON Schema is Docs/monitor-protocol.schema.json). \
