@@ -161,7 +161,10 @@ public final class AddressSpace: @unchecked Sendable {
     public enum Backing {
         case anonymous
         /// A host descriptor to map (zero-copy), the guest path for reports, and the file offset.
-        case file(fd: Int32, path: String, offset: UInt64, shared: Bool, writable: Bool)
+        /// `snapshot`: the file may change while mapped (it is on a writable mount), so its pages
+        /// are copied now: the guest reads the file as it was when mapped, as the recording's copy
+        /// of it holds it.
+        case file(fd: Int32, path: String, offset: UInt64, shared: Bool, writable: Bool, snapshot: Bool = false)
     }
 
     /// Map [start, start+length) replacing whatever was there (MAP_FIXED semantics). Returns errno on failure.
@@ -185,15 +188,19 @@ public final class AddressSpace: @unchecked Sendable {
                     addr, Int(length), PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE | populate, -1, 0) != MAP_FAILED
             else { return errno }
-        case .file(let fd, let path, let offset, let shared, let writable):
-            // MAP_POPULATE: the host maps the page-cache pages now (no copy), which cut PVM's shadow
-            // page faults for `perl -e 1` from ~600 to ~235 and its run time by a quarter.
+        case .file(let fd, let path, let offset, let shared, let writable, let snapshot):
+            // Populated only for a snapshot or a shared mapping: populating a private mapping that is
+            // writable on the host copies every page (a write fault each), ~3.8 MB for perl's binary.
+            // That halves PVM's shadow faults (KVM prefetches only host pages mapped writable: 169
+            // against 554 for `perl -e 1`), but since the trapless path's rewriting got cheaper it is
+            // the slower way: `perl -e 1` 21.3 → 19.2 ms without it (Docs/machine.md "Start-up";
+            // populating read-only, 19.2 too).
             // Private file mappings are always writable on the host (copy-on-write): the guest's page
             // tables do not follow mprotect, so a host-read-only page would fault inside KVM_RUN.
             let hostProt = (shared && !writable) ? PROT_READ : PROT_READ | PROT_WRITE
             guard
                 mmap(
-                    addr, Int(length), hostProt, (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED | MAP_POPULATE, fd,
+                    addr, Int(length), hostProt, (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED | (snapshot || shared ? MAP_POPULATE : 0), fd,
                     off_t(offset)) != MAP_FAILED
             else {
                 let e = errno
