@@ -160,6 +160,10 @@ public final class AddressSpace: @unchecked Sendable {
 
     public enum Backing {
         case anonymous
+        /// Anonymous memory not populated whatever its size: the stack, 8 MiB of which a program
+        /// touches the top few pages (the loader prefaults those). Populating it all took 2 ms of
+        /// `perl -e 1`'s start.
+        case sparseAnonymous
         /// A host descriptor to map (zero-copy), the guest path for reports, and the file offset.
         /// `snapshot`: the file may change while mapped (it is on a writable mount), so its pages
         /// are copied now: the guest reads the file as it was when mapped, as the recording's copy
@@ -179,10 +183,11 @@ public final class AddressSpace: @unchecked Sendable {
         var m = Mapping(
             start: start, end: start + length, prot: prot, shared: false, path: nil, offset: 0, hostReadOnly: false)
         switch kind {
-        case .anonymous:
+        case .anonymous, .sparseAnonymous:
             // Small mappings (heap steps, bss, thread-local blocks) are populated at once: a page the
             // host already has costs PVM a cheaper shadow fault when the guest first touches it.
-            let populate = length <= GuestLayout.populateLimit ? MAP_POPULATE : 0
+            var populate = length <= GuestLayout.populateLimit ? MAP_POPULATE : 0
+            if case .sparseAnonymous = kind { populate = 0 }
             guard
                 mmap(
                     addr, Int(length), PROT_READ | PROT_WRITE,
@@ -200,7 +205,8 @@ public final class AddressSpace: @unchecked Sendable {
             let hostProt = (shared && !writable) ? PROT_READ : PROT_READ | PROT_WRITE
             guard
                 mmap(
-                    addr, Int(length), hostProt, (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED | (snapshot || shared ? MAP_POPULATE : 0), fd,
+                    addr, Int(length), hostProt,
+                    (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED | (snapshot || shared ? MAP_POPULATE : 0), fd,
                     off_t(offset)) != MAP_FAILED
             else {
                 let e = errno

@@ -37,7 +37,8 @@ public enum Loader {
         let stackTop = layout.end
         let stackLow = stackTop - stackSize
         let mmapTop = Loader.mmapTop(layout)
-        guard space.map(start: stackLow, length: stackSize, prot: PROT_READ | PROT_WRITE, backing: .anonymous) == 0
+        guard
+            space.map(start: stackLow, length: stackSize, prot: PROT_READ | PROT_WRITE, backing: .sparseAnonymous) == 0
         else {
             throw .notExecutable(shownProgram, reason: "cannot map the stack")
         }
