@@ -149,7 +149,8 @@ let package = Package(
             dependencies: [
                 "LinuxABI", "GuestMemory", "Personality", "Machine",
                 "Trace", "Replay", "Regen", "SQLReplay", "PerlReplay",
-                "CHost", "CGuestStub", "CSyscallSites", "RevenantKit", "Sessions", "RevenantCommands", "Debugger", "FileHistory",
+                "CHost", "CGuestStub", "CSyscallSites", "RevenantKit", "Sessions", "RevenantCommands", "Debugger",
+                "FileHistory",
                 "Replicas", "Monitor",
             ]),
     ]

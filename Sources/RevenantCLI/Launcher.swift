@@ -17,7 +17,9 @@ struct RevenantLauncher: ParsableCommand {
     )
 
     static func main() {
-        if !Launcher.handles(Array(CommandLine.arguments.dropFirst())) { Launcher.execFull() }
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if !Launcher.handles(arguments) { Launcher.execFull() }
+        Run.runWithoutOptions(arguments)
         runRoot(RevenantLauncher.self)
     }
 }

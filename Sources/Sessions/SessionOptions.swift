@@ -2,7 +2,7 @@ import Replay
 
 /// What a run's sandbox and machine are (`revenant run` and `record` set them from their options;
 /// the fast Perl replay from the recording).
-public struct SessionOptions {
+public struct SessionOptions: Equatable {
     /// Paths the guest may write, and paths it sees read-only even under a writable mount.
     public var readWrite: [String] = []
     public var readOnly: [String] = []

@@ -1,5 +1,6 @@
 import Foundation
 import RevenantCommands
+import Sessions
 import XCTest
 
 /// `revenant` is a launcher that runs `run`, `record` and `replay` and hands every other command
@@ -18,6 +19,13 @@ final class LauncherTests: ScratchTestCase {
         ] {
             XCTAssertFalse(Launcher.handles(other), "\(other)")
         }
+    }
+
+    /// `run -- PROGRAM` skips ArgumentParser (Run.runWithoutOptions): what it runs with must be
+    /// what the options say when none is given.
+    func testRunWithoutOptionsHasTheOptionsDefaults() throws {
+        XCTAssertEqual(try SandboxOptions.parse([]).session, SessionOptions())
+        XCTAssertEqual(try SandboxOptions.parse(["-v"]).session == SessionOptions(), false)
     }
 
     /// The launcher lists the commands it does not link from their entries: the list must be the
