@@ -157,7 +157,7 @@ extension LinuxPersonality {
         var how = open_how_t(
             flags: UInt64(UInt32(bitPattern: flags | O_CLOEXEC)),
             mode: flags & (O_CREAT | 0x410000) != 0 ? mode & 0o7777 & ~fileCreationMask : 0,
-            resolve: open_how_t.noSymlinks)
+            resolve: 0x04 /* RESOLVE_NO_SYMLINKS */ | 0x02 /* RESOLVE_NO_MAGICLINKS */)
         let fd = res.host.withCString { cpath in
             withUnsafeMutablePointer(to: &how) {
                 hostSyscall(
@@ -402,6 +402,4 @@ struct open_how_t {
     var flags: UInt64
     var mode: UInt64
     var resolve: UInt64
-    /// RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS: no symlink followed on the way.
-    static let noSymlinks: UInt64 = 0x04 | 0x02
 }

@@ -99,106 +99,6 @@ public final class Sandbox {
     ) throws(SysError) -> ResolvedPath {
         guard !path.isEmpty else { throw SysError(ENOENT) }
         guard path.count < 4096 else { throw SysError(ENAMETOOLONG) }
-        if resolvesDirectly, let guest = plainPath(path, base: base),
-            let resolved = try resolveDirectly(guest, followFinal: followFinal)
-        {
-            return resolved
-        }
-        return try walk(path, base: base, followFinal: followFinal)
-    }
-
-    /// Whether `resolve` may ask the kernel instead of walking (tests compare the two answers).
-    package var resolvesDirectly = true
-
-    /// `path` as an absolute guest path when it is plain: no `.` or `..` component, no trailing
-    /// slash, nothing under /proc (whose `self` is the guest's, not the VMM's). Else nil.
-    package func plainPath(_ path: [UInt8], base: ByteString?) -> [UInt8]? {
-        let slash = UInt8(ascii: "/"), dot = UInt8(ascii: ".")
-        guard path.last != slash else { return nil }
-        var guest: [UInt8] = []
-        guest.reserveCapacity(path.count + (base ?? cwd).count + 1)
-        if path.first != slash, (base ?? cwd).bytes != Sandbox.root.bytes { guest += (base ?? cwd).bytes }
-        var i = 0
-        while i < path.count {
-            while i < path.count && path[i] == slash { i += 1 }
-            guard i < path.count else { break }
-            var j = i
-            while j < path.count && path[j] != slash { j += 1 }
-            let n = j - i
-            if (n == 1 && path[i] == dot) || (n == 2 && path[i] == dot && path[i + 1] == dot) { return nil }
-            guest.append(slash)
-            guest += path[i..<j]
-            i = j
-        }
-        guard !guest.isEmpty, !guest.starts(with: Sandbox.procPrefix) && guest != Sandbox.procPrefix.dropLast()
-        else { return nil }
-        return guest
-    }
-    static let procPrefix = Array("/proc/".utf8)
-
-    /// The walk's answer for a plain absolute guest path without the walk, where the kernel can
-    /// give it: when every mount on the path maps its guest path to the same host path, each
-    /// component the walk would lstat is the host path's, and openat2 with RESOLVE_NO_SYMLINKS
-    /// checks them all in one call. A symlink on the way (which the walk follows in the guest's
-    /// view), or anything else the kernel refuses, is nil: the walk answers. A stat of a file in
-    /// a folder four deep took five host calls, now three (Docs/machine.md "Costs").
-    package func resolveDirectly(_ guest: [UInt8], followFinal: Bool) throws(SysError) -> ResolvedPath? {
-        var host: [UInt8] = []
-        guard let mount = hostPath(guest, into: &host) else { return nil }
-        let slash = UInt8(ascii: "/")
-        for m in mounts where m.host != m.guest {
-            let g = m.guest.bytes
-            if g == Sandbox.root.bytes || guest == g
-                || (guest.count > g.count && guest[g.count] == slash
-                    && guest.starts(with: g))
-            {
-                return nil
-            }
-        }
-        /// openat2(O_PATH) without following any symlink: 0, or -errno.
-        func open(_ path: [UInt8], _ flags: Int32) -> Int64 {
-            var how = open_how_t(
-                flags: UInt64(UInt32(bitPattern: flags | Sandbox.oPath | O_CLOEXEC)), mode: 0,
-                resolve: open_how_t.noSymlinks)
-            let fd = (path + [0]).withUnsafeBufferPointer { p in
-                withUnsafeMutablePointer(to: &how) {
-                    hostSyscall(NR.openat2, u(AT_FDCWD), u(UnsafeMutableRawPointer(mutating: p.baseAddress!)), u($0), 24)
-                }
-            }
-            if fd >= 0 { close(Int32(fd)) }
-            return min(fd, 0)
-        }
-        let found = open(host, followFinal ? 0 : O_NOFOLLOW)
-        if found != 0 {
-            // The walk also answers for a last component that does not exist (O_CREAT, a stat
-            // that fails): its folder must then resolve.
-            guard found == -Int64(ENOENT), let cut = host.lastIndex(of: slash), cut > 0,
-                open(Array(host[..<cut]), O_DIRECTORY) == 0
-            else { return nil }
-        }
-        return try finish(ByteString(guest), host: ByteString(host), mount: mount)
-    }
-    /// O_PATH, which Glibc does not export to Swift.
-    static let oPath: Int32 = 0o10_000_000
-
-    /// What `walk` and `resolveDirectly` found, checked as the guest's view allows it.
-    func finish(_ guest: ByteString, host: ByteString, mount: Mount) throws(SysError) -> ResolvedPath {
-        if guest.hasPrefix("/dev/") && !Sandbox.writableDevices.contains(guest) && mount.guest == "/" {
-            // Other device nodes stay out of reach (block devices, /dev/kvm, the host's terminals…).
-            var st = stat()
-            if host.withCString({ lstat($0, &st) }) == 0,
-                (st.st_mode & S_IFMT) == S_IFCHR || (st.st_mode & S_IFMT) == S_IFBLK
-            {
-                throw SysError(EACCES)
-            }
-        }
-        return ResolvedPath(
-            kind: .host, guest: guest, host: host,
-            writable: mount.writable || Sandbox.writableDevices.contains(guest))
-    }
-
-    /// Resolve component by component in the guest's view, an lstat each.
-    func walk(_ path: [UInt8], base: ByteString?, followFinal: Bool) throws(SysError) -> ResolvedPath {
         var comps: [ByteString] = []
         var pending: [ByteString] = []
         let slash = UInt8(ascii: "/")
@@ -288,6 +188,17 @@ public final class Sandbox {
         }
         let guest = joined()
         guard let (host, mount) = hostPath(guest) else { throw SysError(ENOENT) }
-        return try finish(guest, host: host, mount: mount)
+        if guest.hasPrefix("/dev/") && !Sandbox.writableDevices.contains(guest) && mount.guest == "/" {
+            // Other device nodes stay out of reach (block devices, /dev/kvm, the host's terminals…).
+            var st = stat()
+            if host.withCString({ lstat($0, &st) }) == 0,
+                (st.st_mode & S_IFMT) == S_IFCHR || (st.st_mode & S_IFMT) == S_IFBLK
+            {
+                throw SysError(EACCES)
+            }
+        }
+        return ResolvedPath(
+            kind: .host, guest: guest, host: host,
+            writable: mount.writable || Sandbox.writableDevices.contains(guest))
     }
 }

@@ -83,8 +83,9 @@ extension LinuxPersonality {
             return sun.withUnsafeMutableBytes { body($0.baseAddress!, 2 + bytes.count + 1, path) }
         }
         if host.count < Self.sunPathMax { return call(host) }
+        let oPath: Int32 = 0o10000000
         if use == .reach {
-            let fd = host.withCString { open($0, Sandbox.oPath | O_NOFOLLOW | O_CLOEXEC) }
+            let fd = host.withCString { open($0, oPath | O_NOFOLLOW | O_CLOEXEC) }
             guard fd >= 0 else { throw SysError(errno) }
             defer { close(fd) }
             return call(ByteString("/proc/self/fd/\(fd)"))
@@ -92,7 +93,7 @@ extension LinuxPersonality {
         let slash = host.bytes.lastIndex(of: UInt8(ascii: "/"))!
         let parent = slash == 0 ? "/" : ByteString(bytes: host.bytes[..<slash])
         let name = ByteString(bytes: host.bytes[(slash + 1)...])
-        let dirFD = parent.withCString { open($0, Sandbox.oPath | O_DIRECTORY | O_CLOEXEC) }
+        let dirFD = parent.withCString { open($0, oPath | O_DIRECTORY | O_CLOEXEC) }
         guard dirFD >= 0 else { throw SysError(errno) }
         defer { close(dirFD) }
         let viaDir = ByteString("/proc/self/fd/\(dirFD)/") + name
