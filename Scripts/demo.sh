@@ -163,6 +163,10 @@ loop='use Time::HiRes "time"; my $t = time; getppid() for 1 .. 20000; printf "%.
 "$BIN" run --syscall-path trap -- perl -e "$loop"
 echo "(natively: $(perl -e "$loop"))"
 
+step "Start-up: revenant is a static launcher for run, record and replay (no index, no loader); other commands run in revenant-full" \
+     "hyperfine -N 'revenant --help' 'revenant run -- perl -e 1' 'perl -e 1'"
+hyperfine -N --warmup 3 --runs 20 "$BIN --help" "$BIN run -- perl -e 1" "perl -e 1" 2>/dev/null | grep -E "Benchmark|Time"
+
 step "gdb on a recording, backwards: who wrote the pointer a program crashed on?" \
      "revenant record -o crash.rvt -- ./debuggee 16; gdb -batch -ex 'target remote | revenant gdb crash.rvt' -ex continue -ex 'watch slot' -ex reverse-continue"
 gcc -g -O0 -o debuggee "$ROOT/Tests/Programs/debuggee.c"
