@@ -429,7 +429,12 @@ public final class Supervisor {
                 members[r].progressSince = now
             }
         }
-        let primaryMoved = members[0].progressSince
+        // A primary that ended the run leaves nothing to wait for: a backup still behind it is
+        // stalled once the timeout passes. (The poll that saw a backup's last call may also have
+        // seen the primary's last, at the same instant: waiting for the primary to move after it
+        // waited forever, a stall just before the end hung the run.)
+        let primaryDone = members[0].exited && members[0].received.last?.kind == .end
+        let primaryMoved = primaryDone ? now : members[0].progressSince
         for r in members.indices.dropFirst() where members[r].inRun && !members[r].exited {
             let p = members[r].lastProgress
             let since = members[r].progressSince

@@ -37,6 +37,12 @@ final class ReplicaTests: ScratchTestCase {
         }
     }
 
+    /// The event of the recording's last call (exit_group), after writeEvents made it.
+    private func lastEvent() throws -> Int {
+        let log = try revenant(["log", "w.rvt", "syscalls"]).stdout
+        return try XCTUnwrap(log.split(separator: "\n").last.flatMap { Int($0.dropFirst().prefix { $0.isNumber }) })
+    }
+
     private func summary(_ r: Output) -> String? {
         r.stderr.split(separator: "\n").last { $0.hasPrefix("revenant: replicas: ") }.map(String.init)
     }
@@ -75,11 +81,15 @@ final class ReplicaTests: ScratchTestCase {
         let writes = try writeEvents()
         XCTAssertGreaterThanOrEqual(writes.count, 6)
         let second = writes[1]
+        // A stall just before the end: the primary ends before the supervisor sees the backup
+        // stop (the run used to wait for it forever).
+        let late = try lastEvent() - 2
         let cases: [(inject: String, expected: String)] = [
             // The second write returns one byte less: perl writes the last byte again.
             ("flip replica=2 event=\(second) reg=RAX bit=0", "replica 2: fault: at event \(second + 1): its write"),
             ("kill replica=1 event=\(second)", "replica 1: fault: was killed by signal 9 at event \(second)"),
             ("stall replica=2 event=\(second)", "replica 2: fault: made no progress for 1.0 s at event \(second)"),
+            ("stall replica=2 event=\(late)", "replica 2: fault: made no progress for 1.0 s at event \(late)"),
         ]
         for c in cases {
             let r = try revenant([
