@@ -56,6 +56,15 @@ public final class Recorder: GuestKernel {
         guard fstat(fd, &st) == 0, st.st_size >= 0 else { return nil }
         let key = "\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
         if let d = blobByFile[key] { return d }
+        do {
+            if let d = try trace.storeBlob(file: fd) {
+                blobByFile[key] = d
+                return d
+            }
+        } catch {
+            failure = failure ?? error
+            return nil
+        }
         var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
         var off = 0
         while off < bytes.count {

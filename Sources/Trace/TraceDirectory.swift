@@ -129,16 +129,53 @@ public struct TraceDirectory {
     /// Store `bytes` under their SHA-256 (once); returns the hex digest.
     @discardableResult
     public func storeBlob(_ bytes: [UInt8]) throws(TraceError) -> String {
+        try bytes.withUnsafeBufferPointer { b throws(TraceError) in try storeBlob(b).digest }
+    }
+
+    /// The same from memory the caller holds (a file's read-only mapping: no copy of ours);
+    /// `written`: this call made the blob (it was not there).
+    func storeBlob(_ bytes: UnsafeBufferPointer<UInt8>) throws(TraceError) -> (digest: String, written: Bool) {
         let digest = SHA256.hex(bytes)
         let final = blobsPath + "/" + digest
-        if access(final, F_OK) == 0 { return digest }
+        if access(final, F_OK) == 0 { return (digest, false) }
         // Each process of a run stores blobs: its own temporary name, then an atomic rename.
         let tmp = final + ".partial." + String(getpid())
         let fd = Glibc.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o444)
         guard fd >= 0 else { throw .io(path: tmp, errno: errno) }
-        let ok = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count
+        var off = 0
+        while off < bytes.count {
+            let n = write(fd, bytes.baseAddress! + off, bytes.count - off)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            off += n
+        }
         close(fd)
-        guard ok, rename(tmp, final) == 0 else { throw .io(path: final, errno: errno) }
+        guard off == bytes.count, rename(tmp, final) == 0 else { throw .io(path: final, errno: errno) }
+        return (digest, true)
+    }
+
+    /// Store the regular file open at `fd` as a blob without reading it into memory of our own:
+    /// hashed and written from a read-only mapping of it, so that recording perl's 7.7 MB of
+    /// libraries allocates and zeroes no buffer for them (that buffer's first touches were page
+    /// faults, each an exit to the outer hypervisor under PVM). nil when the file is empty, cannot
+    /// be mapped, or changed while stored (its size or times): the caller reads it whole instead.
+    public func storeBlob(file fd: Int32) throws(TraceError) -> String? {
+        var before = stat()
+        guard fstat(fd, &before) == 0, (before.st_mode & S_IFMT) == S_IFREG, before.st_size > 0,
+            let map = mmap(nil, Int(before.st_size), PROT_READ, MAP_PRIVATE, fd, 0), map != MAP_FAILED
+        else { return nil }
+        defer { munmap(map, Int(before.st_size)) }
+        let (digest, written) = try storeBlob(
+            UnsafeBufferPointer(start: map.assumingMemoryBound(to: UInt8.self), count: Int(before.st_size)))
+        var after = stat()
+        guard fstat(fd, &after) == 0, after.st_size == before.st_size,
+            after.st_mtim.tv_sec == before.st_mtim.tv_sec, after.st_mtim.tv_nsec == before.st_mtim.tv_nsec,
+            after.st_ctim.tv_sec == before.st_ctim.tv_sec, after.st_ctim.tv_nsec == before.st_ctim.tv_nsec
+        else {
+            // What this call stored may mix two versions of the file: not under this name.
+            if written { unlink(blobsPath + "/" + digest) }
+            return nil
+        }
         return digest
     }
 

@@ -253,6 +253,27 @@ final class TraceFormatTests: XCTestCase {
         XCTAssertGreaterThan(errors, cases / 10, "most mutations are caught")
     }
 
+    /// A file stored from its mapping (what the recorder does with every file the program maps)
+    /// is the blob its bytes name; an empty file is left to the reading path.
+    func testAFileIsStoredAsABlobFromItsMapping() throws {
+        let t = try TraceDirectory.create(dir.appendingPathComponent("m.rvt").path, force: false)
+        let bytes = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) }
+        let file = dir.appendingPathComponent("lib.so").path
+        XCTAssertTrue(FileManager.default.createFile(atPath: file, contents: Data(bytes)))
+        let fd = open(file, O_RDONLY)
+        defer { close(fd) }
+        let digest = try XCTUnwrap(try t.storeBlob(file: fd))
+        XCTAssertEqual(digest, SHA256.hex(bytes))
+        XCTAssertEqual(try t.blob(digest), bytes)
+        XCTAssertEqual(try t.storeBlob(file: fd), digest, "stored once")
+        XCTAssertEqual(t.blobNames, [digest])
+        let empty = dir.appendingPathComponent("empty").path
+        XCTAssertTrue(FileManager.default.createFile(atPath: empty, contents: Data()))
+        let efd = open(empty, O_RDONLY)
+        defer { close(efd) }
+        XCTAssertNil(try t.storeBlob(file: efd))
+    }
+
     func testTraceDirectoryAndBlobs() throws {
         let path = dir.appendingPathComponent("run.rvt").path
         let t = try TraceDirectory.create(path, force: false)
