@@ -94,13 +94,13 @@ let package = Package(
         .target(name: "PerlReplay", dependencies: ["Regen", "Replay", "Personality", "GuestMemory", "CGuestStub"]),
         // `revenant gdb`: a GDB remote-protocol server over a replay, forwards and backwards.
         .target(name: "Debugger", dependencies: ["Machine", "Replay", "LinuxABI", "CKVM", "CHost"]),
-        // What the commands do, as a library (the CLI parses arguments and prints): sessions, the
-        // Perl-level replay in both forms, checkpoints and clone evaluation.
         // Running a program in the VM, recorded or not (GuestSession): what `run` and `record` need,
         // without the index.
         .target(
             name: "Sessions",
             dependencies: ["Machine", "Personality", "LinuxABI", "CHost", "Replay", "Trace", "GuestMemory"]),
+        // What the commands do, as a library (the CLI parses arguments and prints): sessions, the
+        // Perl-level replay in both forms, checkpoints and clone evaluation.
         .target(
             name: "RevenantKit",
             dependencies: [
@@ -150,8 +150,7 @@ let package = Package(
                 "LinuxABI", "GuestMemory", "Personality", "Machine",
                 "Trace", "Replay", "Regen", "SQLReplay", "PerlReplay",
                 "CHost", "CGuestStub", "CSyscallSites", "RevenantKit", "Sessions", "RevenantCommands", "Debugger",
-                "FileHistory",
-                "Replicas", "Monitor",
+                "FileHistory", "Replicas", "Monitor",
             ]),
     ]
 )

@@ -10,6 +10,7 @@ import Sessions
 import Trace
 
 package struct Record: ParsableCommand {
+    /// ArgumentParser makes the value through init(): as visible as the type, for revenant-full.
     package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "record",
@@ -67,6 +68,7 @@ package struct Record: ParsableCommand {
 }
 
 package struct ReplayCommand: ParsableCommand {
+    /// ArgumentParser makes the value through init(): as visible as the type, for revenant-full.
     package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "replay",

@@ -6,6 +6,7 @@ import Trace
 
 /// `run` and `record`'s fault tolerance by replicas (Docs/replicas.md).
 package struct ReplicaOptions: ParsableArguments {
+    /// ArgumentParser makes the value through init(): as visible as the type, for revenant-full.
     package init() {}
     @Option(
         help: ArgumentHelp(

@@ -12,6 +12,7 @@ import Trace
 
 /// Options shared by `run` and (later) `record`: the sandbox and the machine.
 package struct SandboxOptions: ParsableArguments {
+    /// ArgumentParser makes the value through init(): as visible as the type, for revenant-full.
     package init() {}
     @Option(
         name: .customLong("rw"),
@@ -75,6 +76,7 @@ package struct SandboxOptions: ParsableArguments {
 }
 
 package struct Run: ParsableCommand {
+    /// ArgumentParser makes the value through init(): as visible as the type, for revenant-full.
     package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "run",
