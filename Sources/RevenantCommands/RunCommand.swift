@@ -114,19 +114,13 @@ package struct Run: ParsableCommand {
             removeTree(scratch)
             Glibc.exit(status)
         }
-        Run.run(options.session, program: program, arguments: arguments)
+        try Run.run(options.session, program: program, arguments: arguments)
     }
 
-    /// The program in the VM, then exit as it did; a failure before it runs is one line.
-    static func run(_ options: SessionOptions, program: ByteString, arguments: [ByteString]) -> Never {
-        do {
-            let session = try GuestSession(options: options, program: program, arguments: arguments)
-            Glibc.exit(try session.run())
-        } catch let e as CLIError {
-            fail(e.message, code: e.code)
-        } catch {
-            fail("\(error)", code: 125)
-        }
+    /// The program in the VM, then exit as it did.
+    static func run(_ options: SessionOptions, program: ByteString, arguments: [ByteString]) throws -> Never {
+        let session = try GuestSession(options: options, program: program, arguments: arguments)
+        Glibc.exit(try session.run())
     }
 
     /// `run -- PROGRAM [ARGS...]`, no option before the `--`: nothing for ArgumentParser to parse,
@@ -136,7 +130,11 @@ package struct Run: ParsableCommand {
     package static func runWithoutOptions(_ arguments: [String]) {
         guard arguments.count >= 3, arguments[0] == "run", arguments[1] == "--" else { return }
         let argv = Passthrough.raw(3..<Int(CommandLine.argc))
-        run(SessionOptions(), program: argv[0], arguments: Array(argv.dropFirst()))
+        // A session fails with a CLIError: one line, its code (as runRoot ends it).
+        do { try run(SessionOptions(), program: argv[0], arguments: Array(argv.dropFirst())) } catch {
+            let e = error as? CLIError ?? CLIError("\(error)")
+            fail(e.message, code: e.code)
+        }
     }
 }
 
