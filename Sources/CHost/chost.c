@@ -28,6 +28,15 @@ int chost_futex_wait(volatile uint32_t *p, uint32_t v, uint64_t timeout_ns)
 
 void chost_futex_wake(volatile uint32_t *p) { syscall(SYS_futex, p, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0); }
 
+int chost_futex_wait_shared(volatile uint32_t *p, uint32_t v, uint64_t timeout_ns)
+{
+    struct timespec ts = { (time_t)(timeout_ns / 1000000000ull), (long)(timeout_ns % 1000000000ull) };
+    long r = syscall(SYS_futex, p, FUTEX_WAIT, v, timeout_ns ? &ts : NULL, NULL, 0);
+    return r < 0 ? -errno : 0;
+}
+
+void chost_futex_wake_shared(volatile uint32_t *p) { syscall(SYS_futex, p, FUTEX_WAKE, 0x7fffffff, NULL, NULL, 0); }
+
 struct chost_thread_start_args {
     void (*fn)(void *);
     void *arg;

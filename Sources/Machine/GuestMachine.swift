@@ -19,10 +19,15 @@ public protocol GuestKernel: AnyObject {
     /// False while the process shares its parent's memory (a vfork child before it execs): a
     /// syscall site rewritten there would reach the parent without its trampoline.
     var mayRewriteSyscalls: Bool { get }
+    /// Asked by the mailbox's spinner between calls, from its own thread: false sends it to
+    /// sleep, so that the next call exits and the vCPU thread serves it (replicas without a turn
+    /// at the host's cores keep their threads off them).
+    var spinnerMayPoll: Bool { get }
 }
 
 extension GuestKernel {
     public var mayRewriteSyscalls: Bool { true }
+    public var spinnerMayPoll: Bool { true }
 }
 
 /// How a guest run ended.
@@ -223,7 +228,9 @@ public final class GuestMachine: PhysicalBacking {
             chost_store_u32(page.assumingMemoryBound(to: UInt32.self), UInt32(REVENANT_MB_ASLEEP))
             return
         }
-        let mb = SyscallMailbox(page: page) { [unowned self, unowned kernel] in self.serve($0, kernel: kernel) }
+        let mb = SyscallMailbox(
+            page: page, serveCall: { [unowned self, unowned kernel] in self.serve($0, kernel: kernel) },
+            mayPoll: { [unowned kernel] in kernel.spinnerMayPoll })
         mb.start()
         mailbox = mb
     }

@@ -9,12 +9,16 @@ import LinuxABI
 /// Docs/machine.md "Costs"). It needs a free core, so it falls back to exits by itself:
 /// the spinner sleeps after 1 ms without calls (the next exit wakes it), and a call the spinner
 /// does not pick up within 1 ms (another process holds the core) parks it for 20 ms, doubling up to
-/// 1 s while it keeps starving. Only one call is ever in flight, so the personality is used by one
+/// 1 s while it keeps starving (again within a second of the last park's end). A kernel may also
+/// send its spinner to sleep between calls (`GuestKernel.spinnerMayPoll`: replicas waiting for a
+/// turn at the cores). Only one call is ever in flight, so the personality is used by one
 /// thread at a time; the state word's sequentially consistent operations order the hand-overs.
 final class SyscallMailbox: @unchecked Sendable {
     let page: UnsafeMutableRawPointer
     /// Serves one call (GuestMachine.serve: the rewriter, then the kernel).
     let serveCall: (SyscallRequest) -> SyscallOutcome
+    /// Asked between calls: false sends the spinner to sleep until the next exit wakes it.
+    let mayPoll: () -> Bool
     private var state: UnsafeMutablePointer<UInt32> { page.assumingMemoryBound(to: UInt32.self) }
     private var waiter: UnsafeMutablePointer<UInt32> {
         (page + Int(REVENANT_MB_WAITER)).assumingMemoryBound(to: UInt32.self)
@@ -63,9 +67,13 @@ final class SyscallMailbox: @unchecked Sendable {
 
     deinit { words.deallocate() }
 
-    init(page: UnsafeMutableRawPointer, serveCall: @escaping (SyscallRequest) -> SyscallOutcome) {
+    init(
+        page: UnsafeMutableRawPointer, serveCall: @escaping (SyscallRequest) -> SyscallOutcome,
+        mayPoll: @escaping () -> Bool = { true }
+    ) {
         self.page = page
         self.serveCall = serveCall
+        self.mayPoll = mayPoll
         memset(page, 0, 4096)
         chost_store_u32(state, UInt32(REVENANT_MB_ASLEEP))
     }
@@ -144,7 +152,7 @@ final class SyscallMailbox: @unchecked Sendable {
             }
             chost_pause()
             polls += 1
-            if polls & 255 == 0, s == UInt32(REVENANT_MB_IDLE), monotonicNow() - idleSince > 1_000_000 {
+            if polls & 255 == 0, s == UInt32(REVENANT_MB_IDLE), monotonicNow() - idleSince > 1_000_000 || !mayPoll() {
                 _ = chost_cas_u32(state, s, UInt32(REVENANT_MB_ASLEEP))
             }
         }
@@ -199,13 +207,22 @@ final class SyscallMailbox: @unchecked Sendable {
                 chost_store_u32(state, UInt32(REVENANT_MB_IDLE))
                 return (o, rcx, r11)
             }
-            if s == UInt32(REVENANT_MB_POSTED), monotonicNow() - start > 1_000_000 {
-                // Starved: take the call back, park the spinner, and serve it here.
-                chost_store_u32(parkWord, nextPark)
+            let starved = s == UInt32(REVENANT_MB_POSTED) && monotonicNow() - start > 1_000_000
+            if s == UInt32(REVENANT_MB_POSTED), starved || !mayPoll() {
+                // Starved: take the call back, park the spinner, and serve it here. Or the kernel
+                // wants its spinner asleep (it may have been off the cores when the call came):
+                // take the call back, without a park.
+                // Still starving is within a second of the last park's end; after a second of
+                // calls served, a starvation parks briefly again.
+                let now = monotonicNow()
+                if now > parkedUntil + 1_000_000_000 { nextPark = 20 }
+                chost_store_u32(parkWord, starved ? nextPark : 0)
                 if chost_cas_u32(state, s, UInt32(REVENANT_MB_ASLEEP)) != 0 {
-                    parkedUntil = monotonicNow() + UInt64(nextPark) * 1_000_000
-                    nextPark = min(nextPark * 2, 1000)
-                    fallbacks += 1
+                    if starved {
+                        parkedUntil = now + UInt64(nextPark) * 1_000_000
+                        nextPark = min(nextPark * 2, 1000)
+                        fallbacks += 1
+                    }
                     return (serveCall(request()), rcx, r11)
                 }
                 // The spinner took it after all: no parking.

@@ -12,11 +12,17 @@ public final class ReplicaBoard: @unchecked Sendable {
     /// Replicas and their replacements: every slot a run may use.
     public let slots = maxReplicas
 
-    public init(count: Int) {
+    /// Who serves calls when, with fewer than two cores per replica (its timings settable before
+    /// the replicas start).
+    public var turns: CoreTurns
+
+    /// `turnSlots`: how many replicas serve calls at a time (CoreTurns.slots; 0: all).
+    public init(count: Int, turnSlots: Int) {
         self.count = count
         let p = mmap(nil, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0)
         precondition(p != MAP_FAILED, "cannot map the replicas' shared page")
         page = p!
+        turns = CoreTurns(page: page, slots: turnSlots)
     }
 
     /// Replica r's words, on a cache line each: its progress (u64), its discarded flag (u32), its

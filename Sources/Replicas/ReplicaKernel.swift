@@ -71,6 +71,7 @@ public final class ReplicaKernel: GuestKernel {
     private let allInjections: [FaultInjection]
 
     public var mayRewriteSyscalls: Bool { inner.mayRewriteSyscalls }
+    public var spinnerMayPoll: Bool { board.turns.holds(replica) }
     public func deliverFault(_ signal: Int32, code: Int32, fault: SignalDelivery.Fault) -> SignalDelivery? {
         inner.deliverFault(signal, code: code, fault: fault)
     }
@@ -100,6 +101,7 @@ public final class ReplicaKernel: GuestKernel {
         // The shims' channel is no event (neither recorded nor replayed).
         if req.number == ChannelPort.number { return inner.handle(req) }
         guard !link.broken else { return .halt }
+        board.turns.enter(replica)
         defer { event += 1 }
         board.setProgress(replica, event)
         current = req
@@ -132,6 +134,7 @@ public final class ReplicaKernel: GuestKernel {
                 recorder.flush()
                 board.setWaiting(replica, .commit)
                 defer { board.setWaiting(replica, .none) }
+                board.turns.leave(replica)
                 guard link.awaitCommit() else { return .halt }
             } else {
                 send(frame)
@@ -202,6 +205,7 @@ public final class ReplicaKernel: GuestKernel {
         }
         recorder.flush()
         link.flush()
+        board.turns.leave(replica)
         board.setWaiting(replica, .lag)
         defer { board.setWaiting(replica, .none) }
         var pause: UInt32 = 50
@@ -219,6 +223,7 @@ public final class ReplicaKernel: GuestKernel {
 
     /// The guest ended with `status`: the last frame, then everything is sent.
     public func finish(status: Int32) {
+        board.turns.leave(replica)
         board.setProgress(replica, event)
         send(
             ReplicaFrame(
@@ -249,5 +254,6 @@ public final class ReplicaKernel: GuestKernel {
             send(ReplicaFrame(kind: .call, event: event, digest: digest, what: "\(req.name)"))
         }
         link.flush()
+        board.turns.leave(replica)
     }
 }

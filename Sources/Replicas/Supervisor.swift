@@ -23,6 +23,9 @@ public final class Supervisor {
         public var ksm = false
         /// `-v`: the summary also gives the replicas' resident memory at its peak.
         public var verbose = false
+        /// `--turns`: how many replicas serve calls at a time (nil: CoreTurns.slots for the
+        /// host's cores; 0: all, without turns).
+        public var turnSlots: Int?
         public init(
             replicas: Int, settings: ReplicaKernel.Settings, stallTimeout: Double, injections: [FaultInjection]
         ) {
@@ -102,7 +105,10 @@ public final class Supervisor {
         self.options = options
         record = ReplicaRecord(replicas: options.replicas)
         self.report = report
-        board = ReplicaBoard(count: options.replicas)
+        board = ReplicaBoard(
+            count: options.replicas,
+            turnSlots: options.turnSlots
+                ?? CoreTurns.slots(replicas: options.replicas, cores: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
     }
 
     /// Fork the replicas, supervise them to the end; the exit status `run` should have.
@@ -237,6 +243,7 @@ public final class Supervisor {
     private func ended(_ r: Int, status: Int32, signaled: Bool) {
         guard !members[r].exited else { return }
         members[r].exited = true
+        board.turns.forget(r)
         close(members[r].frames)
         if let c = members[r].control { close(c) }
         members[r].status = signaled ? 128 + status : status
@@ -462,6 +469,7 @@ public final class Supervisor {
         discardedAt[r] = chost_monotonic_ns()
         report("\(who): fault: \(why)\(r == 0 ? "" : "; discarded")\(timing)")
         if !members[r].exited && members[r].pid > 0 { kill(members[r].pid, SIGKILL) }
+        board.turns.forget(r)
         recover(replacing: r)
     }
 
@@ -506,7 +514,13 @@ public final class Supervisor {
             "replicas: \(options.replicas), faults detected: \(faults.count), recoveries: \(recoveries), "
             + "replicas left: \(remaining)"
         if let ksm { line += ", KSM: \(ksm.peakSharing) pages shared at the peak (\(ksm.peakSharing >> 8) MiB saved)" }
-        if options.verbose { line += ", resident at the peak: \(peakResident >> 20) MiB together" }
+        if options.verbose {
+            line += ", resident at the peak: \(peakResident >> 20) MiB together"
+            let turns = board.turns
+            if turns.slots > 0 {
+                line += ", \(turns.slots) at a time at the host's cores (\(turns.handOvers) hand-overs)"
+            }
+        }
         report(line)
     }
 }

@@ -44,13 +44,23 @@ package struct ReplicaOptions: ParsableArguments {
             "With --replicas: switch the kernel's same-page merging (KSM) on for the run, and back after; "
                 + "the replicas' equal pages are kept once."))
     var ksm = false
+    @Option(
+        help: ArgumentHelp(
+            "With --replicas: how many replicas serve syscalls at a time; the others wait for their turn "
+                + "(default: one per two cores, when there are fewer than two cores per replica; 0: all at once).",
+            valueName: "N"))
+    var turns: Int?
 
     package func validate() throws {
         guard let n = replicas else {
-            if maxLag != nil || compareEvery != nil || stallTimeout != nil || !inject.isEmpty || ksm {
-                throw ValidationError("--max-lag, --compare-every, --stall-timeout, --inject and --ksm need --replicas")
+            if maxLag != nil || compareEvery != nil || stallTimeout != nil || !inject.isEmpty || ksm || turns != nil {
+                throw ValidationError(
+                    "--max-lag, --compare-every, --stall-timeout, --inject, --ksm and --turns need --replicas")
             }
             return
+        }
+        if let t = turns, !(0...CoreTurns.maxSlots).contains(t) {
+            throw ValidationError("--turns \(t): 0 to \(CoreTurns.maxSlots) (0: all replicas at once)")
         }
         guard n >= 2, n <= ReplicaBoard.maxReplicas else {
             throw ValidationError(
@@ -77,6 +87,7 @@ package struct ReplicaOptions: ParsableArguments {
             stallTimeout: stallTimeout ?? 10, injections: try injections())
         o.ksm = ksm
         o.verbose = verbose
+        o.turnSlots = turns
         return o
     }
 }

@@ -282,6 +282,8 @@ final class ReplicaTests: ScratchTestCase {
         for (args, message) in [
             (["--replicas", "1"], "--replicas 1: 2 to 16"),
             (["--inject", "kill replica=1 event=2"], "need --replicas"),
+            (["--turns", "1"], "need --replicas"),
+            (["--replicas", "2", "--turns", "9"], "--turns 9: 0 to 8"),
             (["--replicas", "2", "--inject", "kill replica=2 event=2"], "replica 2 does not exist"),
             (["--replicas", "2", "--inject", "flip replica=1 event=2 reg=RBX bit=1"], "only RAX"),
             (["--replicas", "2", "--inject", "zap replica=1 event=2"], "'zap' is not flip, kill or stall"),
@@ -295,6 +297,36 @@ final class ReplicaTests: ScratchTestCase {
         ])
         XCTAssertEqual(late.status, 125)
         XCTAssertTrue(late.stderr.contains("the run ended at event"), late.stderr)
+    }
+
+    /// Replicas taking turns at the cores (Docs/replicas.md "Turns"): the output is the native one,
+    /// turns were handed over, and a backup killed or stalled while it may hold the turn keeps
+    /// nobody waiting. `--turns 0` runs them all at once.
+    func testReplicasTakeTurnsAtTheCores() throws {
+        let dense = """
+            $| = 1; my $n = 0;
+            for my $i (1..3000) { my @st = stat('s.pl'); $n++ if @st; print "$i\\n" if $i % 1000 == 0; }
+            print "stats: $n\\n";
+            """
+        try dense.write(to: base.appendingPathComponent("dense.pl"), atomically: true, encoding: .utf8)
+        let n = try run("/usr/bin/perl", ["dense.pl"])
+        XCTAssertEqual(n.stdout, "1000\n2000\n3000\nstats: 3000\n")
+        for extra in [
+            ["--replicas", "2"], ["--replicas", "3"], ["--replicas", "3", "--inject", "kill replica=1 event=1500"],
+            ["--replicas", "3", "--stall-timeout", "1", "--inject", "stall replica=2 event=1500"],
+        ] {
+            let r = try revenant(["run", "-v", "--turns", "1"] + extra + ["--", "perl", "dense.pl"])
+            let what = extra.joined(separator: " ")
+            XCTAssertEqual(r.status, 0, "\(what): \(r.stderr)")
+            XCTAssertEqual(r.stdout, n.stdout, what)
+            let line = try XCTUnwrap(summary(r), r.stderr)
+            let handed = try XCTUnwrap(
+                line.firstMatch(of: /1 at a time at the host's cores \((\d+) hand-overs\)/), line)
+            XCTAssertGreaterThan(Int(handed.1) ?? 0, 0, line)
+        }
+        let all = try revenant(["run", "-v", "--turns", "0", "--replicas", "2", "--", "perl", "dense.pl"])
+        XCTAssertEqual(all.stdout, n.stdout)
+        XCTAssertFalse(try XCTUnwrap(summary(all)).contains("at a time"), all.stderr)
     }
 
     /// `replay --follow` replays a recording as it is made, and gives up on one whose recorder died.

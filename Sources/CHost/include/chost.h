@@ -32,6 +32,13 @@ static inline void chost_pause(void) { __builtin_ia32_pause(); }
 int chost_futex_wait(volatile uint32_t *p, uint32_t v, uint64_t timeout_ns);
 /// futex(FUTEX_WAKE) of every waiter on p.
 void chost_futex_wake(volatile uint32_t *p);
+/// The same two on a word in memory shared between processes (the replicas' board).
+int chost_futex_wait_shared(volatile uint32_t *p, uint32_t v, uint64_t timeout_ns);
+void chost_futex_wake_shared(volatile uint32_t *p);
+/// Atomically set or clear bits of *p (the replicas waiting for a turn).
+static inline void chost_or_u32(volatile uint32_t *p, uint32_t bits) { __atomic_fetch_or(p, bits, __ATOMIC_SEQ_CST); }
+static inline void chost_and_u32(volatile uint32_t *p, uint32_t bits) { __atomic_fetch_and(p, bits, __ATOMIC_SEQ_CST); }
+static inline void chost_add_u32(volatile uint32_t *p, uint32_t v) { __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
 /// Forward a host signal to the guest: the handler only records it (no SA_RESTART, so the
 /// VMM's blocking calls return EINTR); chost_take_signals() collects the set.
 int chost_forward_signal(int sig);
