@@ -23,9 +23,9 @@ public struct CoreTurns: @unchecked Sendable {
     /// How many replicas serve calls at once; 0: no turns (two cores or more per replica).
     public let slots: Int
     /// Nanoseconds: how long a turn lasts while another replica waits; how long without a call
-    /// makes its holder idle; and how long a turn just begun is not taken for idleness (its
-    /// replica's threads are waking up: taken sooner, two replicas passed single calls back and
-    /// forth).
+    /// makes its holder idle; and how long a turn just handed to a parked replica is not taken
+    /// for idleness (its threads are waking up: taken sooner, two replicas passed single calls
+    /// back and forth).
     public var slice: UInt64 = 20_000_000
     public var idle: UInt64 = 1_000_000
     public var grace: UInt64 = 5_000_000
@@ -46,7 +46,8 @@ public struct CoreTurns: @unchecked Sendable {
 
     // The words, after the replicas' own lines (ReplicaBoard): the replicas waiting (a bit
     // each), a sequence number bumped at every hand-over (what waiters park on), and per slot
-    // its holder (replica + 1, 0: free), when the holder last began a call, and when its turn began.
+    // its holder (replica + 1, 0: free), when the holder last began a call, when its turn began,
+    // and whether it was handed over.
     private static let base = 64 * ReplicaBoard.maxReplicas
     private func word<T>(_ offset: Int) -> UnsafeMutablePointer<T> {
         (page + Self.base + offset).assumingMemoryBound(to: T.self)
@@ -58,6 +59,9 @@ public struct CoreTurns: @unchecked Sendable {
     private func holder(_ s: Int) -> UnsafeMutablePointer<UInt32> { word(64 + 64 * s) }
     private func heartbeat(_ s: Int) -> UnsafeMutablePointer<UInt64> { word(64 + 64 * s + 8) }
     private func since(_ s: Int) -> UnsafeMutablePointer<UInt64> { word(64 + 64 * s + 16) }
+    /// 1 while the turn is one handed to a replica that was parked (its threads wake up: the grace
+    /// applies); 0 for one taken free or from an idle holder by a thread already running.
+    private func handed(_ s: Int) -> UnsafeMutablePointer<UInt32> { word(64 + 64 * s + 24) }
 
     /// Replica r is about to serve a call: it keeps its turn, or waits for one.
     public func enter(_ r: Int) {
@@ -80,10 +84,12 @@ public struct CoreTurns: @unchecked Sendable {
                 // Handed to r, free, or idle for too long.
                 let mine =
                     h == me || (h == 0 && chost_cas_u32(holder(s), 0, me) != 0)
-                    || (Self.elapsed(heartbeat(s), now, more: idle) && Self.elapsed(since(s), now, more: grace)
+                    || (Self.elapsed(heartbeat(s), now, more: idle)
+                        && (chost_load_u32(handed(s)) == 0 || Self.elapsed(since(s), now, more: grace))
                         && chost_cas_u32(holder(s), h, me) != 0)
                 guard mine else { continue }
                 if h != me && h != 0 { chost_add_u32(word(8), 1) }
+                if h != me { chost_store_u32(handed(s), 0) }
                 chost_store_u64(heartbeat(s), now)
                 chost_store_u64(since(s), now)
                 return
@@ -129,6 +135,7 @@ public struct CoreTurns: @unchecked Sendable {
         let now = chost_monotonic_ns()
         chost_store_u64(heartbeat(s), now)
         chost_store_u64(since(s), now)
+        chost_store_u32(handed(s), next != 0 ? 1 : 0)
         guard chost_cas_u32(holder(s), me, next) != 0 else { return }
         if next != 0 { chost_add_u32(word(8), 1) }
         chost_add_u32(sequence, 1)
