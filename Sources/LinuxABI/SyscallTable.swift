@@ -295,7 +295,7 @@ public enum SyscallTable {
         .init("listen", 2, .partial, .host, "with --net"),
         .init("accept", 3, .partial, .host, "with --net"),
         .init("accept4", 4, .partial, .host, "with --net"),
-        .init("sendto", 6, .partial, .host, data: .buffer, "an address is checked as connect's"),
+        .init("sendto", 6, .partial, .host, output: 0, data: .buffer, "an address is checked as connect's"),
         .init("recvfrom", 6, .partial, .host, data: .buffer, input: .data, "with --net"),
         .init("shutdown", 2, .partial, .host, "with --net"),
         .init("getsockname", 3, .partial, .host, "a socket the run bound is named by its guest path"),

@@ -15,15 +15,32 @@ enum GuestDigest {
         "mknod", "mknodat", "utimensat", "utimes", "utime", "futimesat", "creat",
     ]
     static let openFlags: [String: Int] = ["open": 1, "openat": 2]
+    /// Socket calls the outside sees besides sending (`--net`): each is a frame, by its
+    /// descriptor and the address it names (bytes, as `sockaddr`), and the primary's waits for a
+    /// majority like a write.
+    static let network: Set<String> = ["connect", "bind", "shutdown", "listen"]
 
-    /// The frame a call makes: the write family and the calls that change files (an open that
-    /// creates or truncates too); nil for the others.
+    /// The frame a call makes: the write family (`sendto` included), the calls that change files
+    /// (an open that creates or truncates too) and the socket calls in `network`; nil for the
+    /// others.
     static func outputFrame(_ req: SyscallRequest, event: UInt64, memory: AddressSpace) -> ReplicaFrame? {
         let name = req.name
         if let fdIndex = SyscallTable.row(req.number)?.output {
             return ReplicaFrame(
                 kind: .output, event: event, digest: output(req, memory: memory),
                 what: "\(name) to fd \(Int32(truncatingIfNeeded: req[fdIndex]))")
+        }
+        if network.contains(name) {
+            let hash = SHA256()
+            hash.update(words([req.number, req[0]]))
+            if name == "connect" || name == "bind" {
+                hashGuest(hash, memory, req[1], min(req[2], 4096))
+            } else {
+                hash.update(words([req[1]]))
+            }
+            return ReplicaFrame(
+                kind: .output, event: event, digest: hash.finish(),
+                what: "\(name) of fd \(Int32(truncatingIfNeeded: req[0]))")
         }
         let creates = openFlags[name].map { req[$0] & UInt64(O_CREAT | O_TRUNC) != 0 } ?? false
         guard creates || changesPaths.contains(name) else { return nil }
@@ -50,6 +67,11 @@ enum GuestDigest {
         case "pwrite64":
             hash.update(words([req[3]]))
             hashGuest(hash, memory, req[1], req[2])
+        case "sendto":
+            // The bytes, the flags and the address they go to (none on a connected socket).
+            hashGuest(hash, memory, req[1], req[2])
+            hash.update(words([req[3], req[5]]))
+            if req[4] != 0 { hashGuest(hash, memory, req[4], min(req[5], 4096)) }
         case "writev", "pwritev", "pwritev2":
             if req.name != "writev" { hash.update(words([req[3]])) }
             for i in 0..<min(req[2], 1024) {

@@ -161,6 +161,80 @@ final class ReplicaTests: ScratchTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: base.appendingPathComponent("d").path))
     }
 
+    /// With `--net`, what a socket call sends out (connect, sendto) waits for a majority like a
+    /// write: a primary whose copy of the message, or of the port, was flipped is outvoted, and
+    /// the server gets nothing from it; a backup's flip changes nothing the server gets.
+    func testSocketCallsWaitForAMajority() throws {
+        // A server on the host: accepts one connection (or none within 2 s), keeps what it read.
+        let server = """
+            use IO::Socket::INET;
+            my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1) or die;
+            open my $p, '>', 'port.tmp' or die; print $p $l->sockport, "\\n"; close $p; rename 'port.tmp', 'port.txt';
+            $l->timeout(2); my $c = $l->accept;
+            my $all = defined $c ? '' : 'no connection';
+            if ($c) { while (sysread($c, my $b, 4096)) { $all .= $b } }
+            open my $o, '>', 'got.txt' or die; print $o $all; close $o;
+            """
+        let client = """
+            use Socket; open my $f, '<', 'msg.txt' or die; my $m = <$f>; close $f;
+            open my $p, '<', 'port.txt' or die; my $port = <$p>; chomp $port; close $p;
+            socket(my $s, PF_INET, SOCK_STREAM, 0) or die "socket: $!";
+            connect($s, pack_sockaddr_in($port, inet_aton('127.0.0.1'))) or die "connect: $!";
+            defined send($s, $m, 0) or die "send: $!"; close $s; print "sent\\n";
+            """
+        try server.write(to: base.appendingPathComponent("server.pl"), atomically: true, encoding: .utf8)
+        try client.write(to: base.appendingPathComponent("client.pl"), atomically: true, encoding: .utf8)
+        try "hello over tcp\n".write(to: base.appendingPathComponent("msg.txt"), atomically: true, encoding: .utf8)
+        let port = base.appendingPathComponent("port.txt"), got = base.appendingPathComponent("got.txt")
+        /// Runs revenant with `args` while the server waits; what the server got.
+        func withServer(_ args: [String]) throws -> (Output, String) {
+            try? FileManager.default.removeItem(at: port)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/perl")
+            p.arguments = ["server.pl"]
+            p.currentDirectoryURL = base
+            try p.run()
+            for _ in 0..<500 where !FileManager.default.fileExists(atPath: port.path) { usleep(10_000) }
+            let r = try revenant(args)
+            p.waitUntilExit()
+            return (r, try String(contentsOf: got, encoding: .utf8))
+        }
+        // Perl's hash seed, random in each run, moves what it allocates: fixed, the log's
+        // addresses hold in the runs below.
+        let seed = ["--env", "PERL_HASH_SEED=0"]
+        let (rec, sent) = try withServer(
+            ["record", "--net"] + seed + ["--shims", "none", "-o", "n.rvt", "--", "perl", "client.pl"])
+        XCTAssertEqual(rec.status, 0, rec.stderr)
+        XCTAssertEqual(sent, "hello over tcp\n")
+        // The reads of the message (15 bytes) and of the port (its digits and a newline), and
+        // where they were read to.
+        let reads = try revenant(["log", "n.rvt", "syscalls", "--where", "name=read"]).stdout.split(separator: "\n")
+        func read(returning n: Int) throws -> (event: Int, buffer: String) {
+            let line = try XCTUnwrap(reads.first { $0.hasSuffix("= \(n)") }, reads.joined(separator: "\n"))
+            let buffer = try XCTUnwrap(line.split(separator: " ").first { $0.hasPrefix("0x") })
+            return (try XCTUnwrap(Int(line.dropFirst().prefix { $0.isNumber })), String(buffer.dropLast()))
+        }
+        let message = try read(returning: 15)
+        // The port's last digit, one up or down.
+        let digits = try String(contentsOf: port, encoding: .utf8).count - 1
+        let portRead = try read(returning: digits + 1)
+        for (replica, what, byte, status, expected) in [
+            (0, message, 0, Int32(125), ""), (0, portRead, digits - 1, 125, "no connection"),
+            (2, message, 0, 0, "hello over tcp\n"),
+        ] {
+            let address = String(try XCTUnwrap(UInt64(what.buffer.dropFirst(2), radix: 16)) + UInt64(byte), radix: 16)
+            let flip = "flip replica=\(replica) event=\(what.event) addr=0x\(address) bit=0"
+            let (r, received) = try withServer(
+                ["run", "--net"] + seed + ["--replicas", "3", "--inject", flip, "--", "perl", "client.pl"])
+            XCTAssertEqual(r.status, status, "\(flip): \(r.stderr)")
+            let call = what.event == message.event ? "sendto" : "connect"
+            XCTAssertTrue(
+                r.stderr.contains("replica \(replica)\(replica == 0 ? " (the primary)" : ""): fault: "), r.stderr)
+            XCTAssertTrue(r.stderr.contains("its \(call) "), r.stderr)
+            XCTAssertEqual(received, expected, flip)
+        }
+    }
+
     /// A bit of the heap flipped in one replica is found by the state digests.
     func testAFlipInMemoryIsFoundByTheStateDigest() throws {
         _ = try writeEvents()
