@@ -35,6 +35,9 @@ public final class ReplicaKernel: GuestKernel {
     private var link: FrameLink
     /// A backup's socket from the supervisor: the pipes of a replica it is asked to fork.
     private var control: Int32?
+    /// A replacement's frames before its own (its donor's, which the supervisor counts as its
+    /// first ones): a replacement that donates in turn hands on those and its own.
+    private var inheritedFrames = 0
     /// The call's result and the new replica's pipe and socket, while it forks (recovery).
     private var pendingFork: (value: Int64, index: Int, frames: Int32, control: Int32)?
     private let board: ReplicaBoard
@@ -80,7 +83,9 @@ public final class ReplicaKernel: GuestKernel {
         pendingFork = nil
         if child {
             // The new replica: the donor's state, its own pipe, socket and number from here on.
-            let base = link.sent
+            // Its frames so far: its donor's, which for a replacement include its own donor's.
+            let base = inheritedFrames + link.sent
+            inheritedFrames = base
             link.close()
             if let control { close(control) }
             link = FrameLink(frames: fork.frames, commits: nil)

@@ -191,7 +191,16 @@ public final class Supervisor {
             report("--inject '\(missed)': the run ended at event \(end), before it")
             return 125
         }
-        for i in options.injections where members[i.replica].inRun {
+        // One for a replacement (numbered from --replicas on, in the order they are made) that
+        // was never made, or made after the fault's event, was not tested either.
+        if let missed = options.injections.first(where: {
+            $0.replica >= options.replicas && board.injected($0.replica) == nil
+        }) {
+            summary()
+            report("--inject '\(missed)': replica \(missed.replica) took no part in the run at that event")
+            return 125
+        }
+        for i in options.injections where members.indices.contains(i.replica) && members[i.replica].inRun {
             report("--inject '\(i)': masked (no output or state of replica \(i.replica) differed)")
         }
         summary()

@@ -36,7 +36,8 @@ package struct ReplicaOptions: ParsableArguments {
         help: ArgumentHelp(
             "With --replicas, for tests and demos: inject a fault (repeatable): 'flip replica=R event=E "
                 + "reg=RAX bit=B', 'flip replica=R event=E addr=A bit=B', 'kill replica=R event=E', "
-                + "'stall replica=R event=E' (replica 0 is the primary).",
+                + "'stall replica=R event=E' (replica 0 is the primary; with 3 or more, replacements are numbered "
+                + "on from N as they are made).",
             valueName: "FAULT"))
     var inject: [String] = []
     @Flag(
@@ -67,8 +68,12 @@ package struct ReplicaOptions: ParsableArguments {
                 "--replicas \(n): 2 to \(ReplicaBoard.maxReplicas) (2 detect a fault, 3 or more also identify it)")
         }
         if let t = stallTimeout, !(t > 0 && t <= 86400) { throw ValidationError("--stall-timeout: 0 to 86400 s") }
-        for i in try injections() where i.replica >= n {
-            throw ValidationError("--inject '\(i)': replica \(i.replica) does not exist (replicas 0 to \(n - 1))")
+        // Replacements (with three replicas or more) are numbered on from n, as they are made.
+        let last = n >= 3 ? ReplicaBoard.maxReplicas - 1 : n - 1
+        for i in try injections() where i.replica > last {
+            let replacements = n >= 3 ? ", replacements \(n) to \(last)" : ""
+            throw ValidationError(
+                "--inject '\(i)': replica \(i.replica) does not exist (replicas 0 to \(n - 1)\(replacements))")
         }
     }
 

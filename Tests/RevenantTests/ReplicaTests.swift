@@ -235,6 +235,52 @@ final class ReplicaTests: ScratchTestCase {
         }
     }
 
+    /// Faults in a row. Each backup killed in turn is replaced by a fork of the one left, which
+    /// by the second time is itself a replacement (numbered on from --replicas): the run goes on
+    /// with the native output and no other fault. Both backups killed at one event — the second
+    /// while the first one's replacement is due — leave either no majority (nothing unverified
+    /// leaves) or, when the donor forked first, a replacement that carries on.
+    func testFaultsInARow() throws {
+        let long = "$| = 1; for my $i (1..6000) { my @st = stat('long.pl'); print \"$i\\n\" if $i % 1000 == 0; }\n"
+        try long.write(to: base.appendingPathComponent("long.pl"), atomically: true, encoding: .utf8)
+        let n = try run("/usr/bin/perl", ["long.pl"])
+        func replicas(_ faults: [String]) throws -> Output {
+            try revenant(
+                ["run", "--replicas", "3", "--max-lag", "100"] + faults.flatMap { ["--inject", $0] }
+                    + ["--", "perl", "long.pl"])
+        }
+        let chain = try replicas([
+            "kill replica=1 event=1000", "kill replica=2 event=3000", "kill replica=3 event=5000",
+        ])
+        XCTAssertEqual(chain.status, 0, chain.stderr)
+        XCTAssertEqual(chain.stdout, n.stdout)
+        for line in [
+            "replica 3: recovered: forked from replica 2", "replica 4: recovered: forked from replica 3",
+            // Not revenant's child (its donor forked it): its end is its pipe's, at the event it reached.
+            "replica 3: fault: ended at event 5000", "replica 5: recovered: forked from replica 4",
+        ] {
+            XCTAssertTrue(chain.stderr.contains(line), "\(line): \(chain.stderr)")
+        }
+        XCTAssertEqual(summary(chain), "revenant: replicas: 3, faults detected: 3, recoveries: 3, replicas left: 3")
+
+        for _ in 0..<3 {
+            let both = try replicas(["kill replica=1 event=1000", "kill replica=2 event=1000"])
+            XCTAssertTrue(both.status == 0 || both.status == 125, both.stderr)
+            if both.status == 0 {
+                XCTAssertEqual(both.stdout, n.stdout)
+            } else {
+                XCTAssertTrue(n.stdout.hasPrefix(both.stdout), both.stdout)
+                XCTAssertTrue(both.stderr.contains("no majority can be formed — nothing unverified"), both.stderr)
+            }
+            XCTAssertTrue(summary(both)?.contains("faults detected: 2,") ?? false, both.stderr)
+        }
+
+        // A fault for a replacement the run never made is said not to have been tested.
+        let never = try replicas(["kill replica=7 event=100"])
+        XCTAssertEqual(never.status, 125, never.stderr)
+        XCTAssertTrue(never.stderr.contains("replica 7 took no part in the run at that event"), never.stderr)
+    }
+
     /// A bit of the heap flipped in one replica is found by the state digests.
     func testAFlipInMemoryIsFoundByTheStateDigest() throws {
         _ = try writeEvents()
@@ -358,7 +404,8 @@ final class ReplicaTests: ScratchTestCase {
             (["--inject", "kill replica=1 event=2"], "need --replicas"),
             (["--turns", "1"], "need --replicas"),
             (["--replicas", "2", "--turns", "9"], "--turns 9: 0 to 8"),
-            (["--replicas", "2", "--inject", "kill replica=2 event=2"], "replica 2 does not exist"),
+            (["--replicas", "2", "--inject", "kill replica=2 event=2"], "replica 2 does not exist (replicas 0 to 1)"),
+            (["--replicas", "3", "--inject", "kill replica=16 event=2"], "replicas are numbered from 0"),
             (["--replicas", "2", "--inject", "flip replica=1 event=2 reg=RBX bit=1"], "only RAX"),
             (["--replicas", "2", "--inject", "zap replica=1 event=2"], "'zap' is not flip, kill or stall"),
         ] {
