@@ -16,6 +16,25 @@ final class CoreTurnsTests: XCTestCase {
         XCTAssertNotEqual(flag(board), 0, "the other replica never got its turn", file: file, line: line)
     }
 
+    /// Two replicas, one turn, replica 0 holding it.
+    private func heldBoard(slice: UInt64, idle: UInt64, grace: UInt64 = long) -> ReplicaBoard {
+        let board = ReplicaBoard(count: 2, turnSlots: 1)
+        (board.turns.slice, board.turns.idle, board.turns.grace) = (slice, idle, grace)
+        board.turns.enter(0)
+        return board
+    }
+
+    /// Replica 1 asks for a turn on a thread of its own; once it has one, the flag is set and
+    /// `then` runs there.
+    private func replicaOneEnters(_ board: ReplicaBoard, then: @escaping @Sendable (CoreTurns) -> Void = { _ in }) {
+        let turns = board.turns
+        Thread.detachNewThread { [board] in
+            turns.enter(1)
+            board.setProgress(15, 1)
+            then(turns)
+        }
+    }
+
     func testTurnsOnlyWhereReplicasHaveFewerThanTwoCoresEach() {
         XCTAssertEqual(CoreTurns.slots(replicas: 2, cores: 2), 1)
         XCTAssertEqual(CoreTurns.slots(replicas: 3, cores: 2), 1)
@@ -31,16 +50,10 @@ final class CoreTurnsTests: XCTestCase {
 
     /// One turn: a second replica waits while the first holds it, and gets it when it leaves.
     func testASecondReplicaWaitsUntilTheFirstLeaves() {
-        let board = ReplicaBoard(count: 2, turnSlots: 1)
-        (board.turns.slice, board.turns.idle) = (Self.long, Self.long)
-        board.turns.enter(0)
+        let board = heldBoard(slice: Self.long, idle: Self.long)
         XCTAssertTrue(board.turns.holds(0))
         XCTAssertFalse(board.turns.holds(1))
-        let turns = board.turns
-        Thread.detachNewThread { [board] in
-            turns.enter(1)
-            board.setProgress(15, 1)
-        }
+        replicaOneEnters(board)
         usleep(50_000)
         XCTAssertEqual(flag(board), 0, "replica 1 got a turn while replica 0 held the only one")
         board.turns.enter(0)
@@ -55,13 +68,8 @@ final class CoreTurnsTests: XCTestCase {
     /// A turn that lasted its slice goes, at its holder's next call, to the replica waiting; the
     /// holder then waits for it to come back.
     func testATurnPastItsSliceGoesToTheReplicaWaiting() {
-        let board = ReplicaBoard(count: 2, turnSlots: 1)
-        (board.turns.slice, board.turns.idle, board.turns.grace) = (0, Self.long, Self.long)
-        board.turns.enter(0)
-        let turns = board.turns
-        Thread.detachNewThread { [board] in
-            turns.enter(1)
-            board.setProgress(15, 1)
+        let board = heldBoard(slice: 0, idle: Self.long)
+        replicaOneEnters(board) { turns in
             usleep(20_000)
             turns.leave(1)
         }
@@ -77,26 +85,14 @@ final class CoreTurnsTests: XCTestCase {
     /// A holder that makes no call for `idle`, once its turn's grace is over, loses it to a
     /// replica waiting; one the supervisor forgets (discarded, dead) loses it at once.
     func testAnIdleOrForgottenHolderLosesItsTurn() {
-        let board = ReplicaBoard(count: 2, turnSlots: 1)
-        (board.turns.slice, board.turns.idle, board.turns.grace) = (Self.long, 0, 0)
-        board.turns.enter(0)
-        let idle = board.turns
-        Thread.detachNewThread { [board] in
-            idle.enter(1)
-            board.setProgress(15, 1)
-        }
+        let board = heldBoard(slice: Self.long, idle: 0, grace: 0)
+        replicaOneEnters(board)
         awaitFlag(board)
         XCTAssertTrue(board.turns.holds(1))
         XCTAssertFalse(board.turns.holds(0))
 
-        let other = ReplicaBoard(count: 2, turnSlots: 1)
-        (other.turns.slice, other.turns.idle, other.turns.grace) = (Self.long, Self.long, Self.long)
-        other.turns.enter(0)
-        let turns = other.turns
-        Thread.detachNewThread { [other] in
-            turns.enter(1)
-            other.setProgress(15, 1)
-        }
+        let other = heldBoard(slice: Self.long, idle: Self.long)
+        replicaOneEnters(other)
         usleep(50_000)
         XCTAssertEqual(flag(other), 0)
         other.turns.forget(0)

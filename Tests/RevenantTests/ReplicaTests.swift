@@ -281,6 +281,29 @@ final class ReplicaTests: ScratchTestCase {
         XCTAssertTrue(never.stderr.contains("replica 7 took no part in the run at that event"), never.stderr)
     }
 
+    /// `--ksm`: equal pages of the replicas are kept once (the guest's mappings, made as the
+    /// program runs, are marked mergeable as they come), and KSM is put back as it was. Where
+    /// the kernel has no KSM or does not let it be switched, the run says so and goes on.
+    func testKSMKeepsTheReplicasEqualPagesOnce() throws {
+        let hold =
+            "my @a = map { 'x' x 100 } 1..200000; my $t = time; 1 while time - $t < 2; print scalar(@a), \"\\n\";\n"
+        try hold.write(to: base.appendingPathComponent("hold.pl"), atomically: true, encoding: .utf8)
+        let before = try? String(contentsOfFile: "/sys/kernel/mm/ksm/run", encoding: .utf8)
+        let r = try revenant(["run", "-v", "--replicas", "3", "--ksm", "--", "perl", "hold.pl"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "200000\n")
+        guard let before, r.stderr.contains("KSM: ") else {
+            XCTAssertTrue(r.stderr.contains("--ksm: ") && r.stderr.contains("going on without it"), r.stderr)
+            return
+        }
+        XCTAssertEqual(try String(contentsOfFile: "/sys/kernel/mm/ksm/run", encoding: .utf8), before)
+        let line = try XCTUnwrap(summary(r))
+        let shared = try XCTUnwrap(line.firstMatch(of: /KSM: (\d+) pages shared/), line)
+        // 200,000 strings are ~6,000 pages in each replica; marked only once, before the program
+        // ran, a few hundred were shared.
+        XCTAssertGreaterThan(Int(shared.1) ?? 0, 2000, line)
+    }
+
     /// A bit of the heap flipped in one replica is found by the state digests.
     func testAFlipInMemoryIsFoundByTheStateDigest() throws {
         _ = try writeEvents()
