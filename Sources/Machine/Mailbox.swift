@@ -209,11 +209,11 @@ final class SyscallMailbox: @unchecked Sendable {
             }
             let starved = s == UInt32(REVENANT_MB_POSTED) && monotonicNow() - start > 1_000_000
             if s == UInt32(REVENANT_MB_POSTED), starved || !mayPoll() {
-                // Starved: take the call back, park the spinner, and serve it here. Or the kernel
-                // wants its spinner asleep (it may have been off the cores when the call came):
-                // take the call back, without a park.
-                // Still starving is within a second of the last park's end; after a second of
-                // calls served, a starvation parks briefly again.
+                // Starved (the spinner did not take the call within 1 ms): take it back, park the
+                // spinner (20 ms, doubling while it starves again within a second of its last
+                // park's end) and serve the call here. A kernel that wants its spinner asleep
+                // (a replica without a turn: its spinner may have been off the cores when the call
+                // came) gets the same without a park.
                 let now = monotonicNow()
                 if now > parkedUntil + 1_000_000_000 { nextPark = 20 }
                 chost_store_u32(parkWord, starved ? nextPark : 0)
