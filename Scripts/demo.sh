@@ -205,6 +205,8 @@ addr=$("$BIN" log loop.rvt syscalls --where path=loop.pl | tail -1 | sed 's/.*"l
 echo "(a primary flipped instead: nothing unverified leaves, exit 125)"
 "$BIN" run --replicas 3 --compare-every 50 --inject "flip replica=0 event=449 addr=$addr bit=0" -- perl loop.pl \
     || echo "exit $?"
+echo "(fewer than two cores per replica: they take turns at the cores; -v counts the hand-overs)"
+"$BIN" run -v --replicas 3 -- perl loop.pl 2>&1 >/dev/null | grep '^revenant: replicas:'
 
 step "A monitor program of your own (any language, JSON lines): when did a hash key first hold a value; every open, with the Perl line and SQL statement around it" \
      "revenant monitor monitored.rvt -- python3 Docs/examples/first_value.py bal alice -2;
