@@ -34,8 +34,12 @@ workloads = {
     "syscall-heavy, 10 MB": ["perl", os.path.join(BENCH, "syscall_heavy.pl"), "big.txt", "files"],
 }
 variants = {"native": [], "run": [BIN, "run", "--"], "replicas 2": [BIN, "run", "--replicas", "2", "--"],
-            "replicas 3": [BIN, "run", "--replicas", "3", "--"]}
-lines += ["| workload | native | run | --replicas 2 / run | --replicas 3 / run |", "|---|---:|---:|---:|---:|"]
+            "replicas 3": [BIN, "run", "--replicas", "3", "--"],
+            # Without turns at the cores (Docs/replicas.md "Turns"): what they save.
+            "replicas 2 --turns 0": [BIN, "run", "--replicas", "2", "--turns", "0", "--"],
+            "replicas 3 --turns 0": [BIN, "run", "--replicas", "3", "--turns", "0", "--"]}
+lines += ["| workload | native | run | --replicas 2 / run | --replicas 3 / run | the same with `--turns 0` |",
+          "|---|---:|---:|---:|---:|---:|"]
 for name, args in workloads.items():
     times = {v: [] for v in variants}
     for _ in range(ROUNDS):
@@ -43,7 +47,8 @@ for name, args in workloads.items():
             times[v].append(timed(prefix + args)[0])
     ratio = lambda v: statistics.median([a / b for a, b in zip(times[v], times["run"])])
     lines.append(f"| {name} | {statistics.median(times['native'])*1000:.0f} ms | "
-                 f"{statistics.median(times['run'])*1000:.0f} ms | {ratio('replicas 2'):.2f} | {ratio('replicas 3'):.2f} |")
+                 f"{statistics.median(times['run'])*1000:.0f} ms | {ratio('replicas 2'):.2f} | {ratio('replicas 3'):.2f} | "
+                 f"{ratio('replicas 2 --turns 0'):.2f}, {ratio('replicas 3 --turns 0'):.2f} |")
 
 # Detection and recovery: a loop of stats, a flip in one backup's heap (state digest every 50
 # events) and a killed backup; -v says how long each took.
