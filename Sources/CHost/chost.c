@@ -19,20 +19,24 @@ int64_t chost_syscall6(long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t 
 #include <string.h>
 #include <sys/socket.h>
 
-int chost_futex_wait(volatile uint32_t *p, uint32_t v, uint64_t timeout_ns)
+/* FUTEX_WAIT (op: its private or shared form) while *p == v, for at most timeout_ns (0: forever). */
+static int futex_wait_op(volatile uint32_t *p, int op, uint32_t v, uint64_t timeout_ns)
 {
     struct timespec ts = { (time_t)(timeout_ns / 1000000000ull), (long)(timeout_ns % 1000000000ull) };
-    long r = syscall(SYS_futex, p, FUTEX_WAIT_PRIVATE, v, timeout_ns ? &ts : NULL, NULL, 0);
+    long r = syscall(SYS_futex, p, op, v, timeout_ns ? &ts : NULL, NULL, 0);
     return r < 0 ? -errno : 0;
+}
+
+int chost_futex_wait(volatile uint32_t *p, uint32_t v, uint64_t timeout_ns)
+{
+    return futex_wait_op(p, FUTEX_WAIT_PRIVATE, v, timeout_ns);
 }
 
 void chost_futex_wake(volatile uint32_t *p) { syscall(SYS_futex, p, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0); }
 
 int chost_futex_wait_shared(volatile uint32_t *p, uint32_t v, uint64_t timeout_ns)
 {
-    struct timespec ts = { (time_t)(timeout_ns / 1000000000ull), (long)(timeout_ns % 1000000000ull) };
-    long r = syscall(SYS_futex, p, FUTEX_WAIT, v, timeout_ns ? &ts : NULL, NULL, 0);
-    return r < 0 ? -errno : 0;
+    return futex_wait_op(p, FUTEX_WAIT, v, timeout_ns);
 }
 
 void chost_futex_wake_shared(volatile uint32_t *p) { syscall(SYS_futex, p, FUTEX_WAKE, 0x7fffffff, NULL, NULL, 0); }

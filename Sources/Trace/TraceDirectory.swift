@@ -1,5 +1,6 @@
 import CHost
 import Glibc
+import LinuxABI
 
 /// A trace on disk: `header`, `events`, `blobs/` (content-addressed by SHA-256), and later
 /// `index.sqlite` (written by `regen`, never by `record`).
@@ -142,15 +143,9 @@ public struct TraceDirectory {
         let tmp = final + ".partial." + String(getpid())
         let fd = Glibc.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o444)
         guard fd >= 0 else { throw .io(path: tmp, errno: errno) }
-        var off = 0
-        while off < bytes.count {
-            let n = write(fd, bytes.baseAddress! + off, bytes.count - off)
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { break }
-            off += n
-        }
+        let ok = writeAll(fd, UnsafeRawBufferPointer(bytes))
         close(fd)
-        guard off == bytes.count, rename(tmp, final) == 0 else { throw .io(path: final, errno: errno) }
+        guard ok, rename(tmp, final) == 0 else { throw .io(path: final, errno: errno) }
         return (digest, true)
     }
 
