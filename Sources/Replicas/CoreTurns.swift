@@ -55,7 +55,8 @@ public struct CoreTurns: @unchecked Sendable {
     private var waitingMask: UnsafeMutablePointer<UInt32> { word(0) }
     private var sequence: UnsafeMutablePointer<UInt32> { word(4) }
     /// How many times a turn went from one replica to another, handed or taken (`-v`).
-    public var handOvers: Int { Int(chost_load_u32(word(8))) }
+    public var handOvers: Int { Int(chost_load_u32(handOverCount)) }
+    private var handOverCount: UnsafeMutablePointer<UInt32> { word(8) }
     private func holder(_ s: Int) -> UnsafeMutablePointer<UInt32> { word(64 + 64 * s) }
     private func heartbeat(_ s: Int) -> UnsafeMutablePointer<UInt64> { word(64 + 64 * s + 8) }
     private func since(_ s: Int) -> UnsafeMutablePointer<UInt64> { word(64 + 64 * s + 16) }
@@ -88,7 +89,7 @@ public struct CoreTurns: @unchecked Sendable {
                         && (chost_load_u32(handed(s)) == 0 || Self.elapsed(since(s), now, more: grace))
                         && chost_cas_u32(holder(s), h, me) != 0)
                 guard mine else { continue }
-                if h != me && h != 0 { chost_add_u32(word(8), 1) }
+                if h != me && h != 0 { chost_add_u32(handOverCount, 1) }
                 if h != me { chost_store_u32(handed(s), 0) }
                 chost_store_u64(heartbeat(s), now)
                 chost_store_u64(since(s), now)
@@ -137,7 +138,7 @@ public struct CoreTurns: @unchecked Sendable {
         chost_store_u64(since(s), now)
         chost_store_u32(handed(s), next != 0 ? 1 : 0)
         guard chost_cas_u32(holder(s), me, next) != 0 else { return }
-        if next != 0 { chost_add_u32(word(8), 1) }
+        if next != 0 { chost_add_u32(handOverCount, 1) }
         chost_add_u32(sequence, 1)
         chost_futex_wake_shared(sequence)
     }

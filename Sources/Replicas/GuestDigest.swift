@@ -34,7 +34,7 @@ enum GuestDigest {
             let hash = SHA256()
             hash.update(words([req.number, req[0]]))
             if name == "connect" || name == "bind" {
-                hashGuest(hash, memory, req[1], min(req[2], 4096))
+                hashAddress(hash, memory, req[1], req[2])
             } else {
                 hash.update(words([req[1]]))
             }
@@ -71,7 +71,7 @@ enum GuestDigest {
             // The bytes, the flags and the address they go to (none on a connected socket).
             hashGuest(hash, memory, req[1], req[2])
             hash.update(words([req[3], req[5]]))
-            if req[4] != 0 { hashGuest(hash, memory, req[4], min(req[5], 4096)) }
+            if req[4] != 0 { hashAddress(hash, memory, req[4], req[5]) }
         case "writev", "pwritev", "pwritev2":
             if req.name != "writev" { hash.update(words([req[3]])) }
             for i in 0..<min(req[2], 1024) {
@@ -103,6 +103,12 @@ enum GuestDigest {
             hashGuest(hash, memory, m.start, m.end - m.start)
         }
         return hash.finish()
+    }
+
+    /// A socket address the guest names: a `sockaddr` and its length, of which at most a page is read
+    /// (Linux itself takes no more than 128 bytes).
+    private static func hashAddress(_ hash: SHA256, _ memory: AddressSpace, _ address: UInt64, _ length: UInt64) {
+        hashGuest(hash, memory, address, min(length, 4096))
     }
 
     /// Guest bytes [address, address + length), a megabyte at a time, through GuestMemory's
