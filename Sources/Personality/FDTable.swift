@@ -14,6 +14,14 @@ public final class FDTable {
         /// 1 or 2 when this is (a duplicate of) the stdout or stderr Revenant was given: replay
         /// writes what the guest wrote there to its own stdout/stderr.
         public var console: UInt8 = 0
+
+        public init(host: Int32, path: ByteString?, cloexec: Bool, writableMount: Bool, console: UInt8 = 0) {
+            self.host = host
+            self.path = path
+            self.cloexec = cloexec
+            self.writableMount = writableMount
+            self.console = console
+        }
     }
 
     public static let limit = 1024

@@ -31,10 +31,16 @@ public final class Recorder: GuestKernel {
     public private(set) var failure: TraceError?
     public private(set) var syscalls = 0
 
-    public init(personality: LinuxPersonality, trace: TraceDirectory) throws(TraceError) {
+    public convenience init(personality: LinuxPersonality, trace: TraceDirectory) throws(TraceError) {
+        try self.init(personality: personality, trace: trace, writer: try EventWriter(path: trace.eventsPath))
+    }
+
+    /// Recording into `writer`: a new stream, or one another recorder began (a backup of `run
+    /// --replicas` that took the primary's place goes on with the primary's).
+    public init(personality: LinuxPersonality, trace: TraceDirectory, writer: EventWriter) throws(TraceError) {
         self.personality = personality
         self.trace = trace
-        writer = try EventWriter(path: trace.eventsPath)
+        self.writer = writer
         order = try ProcessOrder()
         personality.onFileMapped = { [unowned self] fd, _ in self.mappedDigest = self.storeFile(fd: fd) }
         personality.onAboutToChange = { [unowned self] host, guest in self.storePreImage(host: host, guest: guest) }
@@ -46,6 +52,11 @@ public final class Recorder: GuestKernel {
             }
         }
     }
+
+    /// The next call's outcome, when it was made already and must not be made again: it is
+    /// logged as if served (a replica that took the primary's place, at an output the old
+    /// primary released before it died).
+    public var alreadyServed: SyscallOutcome?
 
     /// The files the current execve opened (a failed one opens some too: they are not logged).
     private var execFiles: [(path: ByteString, digest: String)] = []
@@ -150,14 +161,17 @@ public final class Recorder: GuestKernel {
         var outcome: SyscallOutcome
         var ticket: UInt32?
         var stamp: UInt64?
+        let served = alreadyServed
+        alreadyServed = nil
+        func serve() -> SyscallOutcome { served ?? personality.handle(req) }
         if console != 0 {
             var s: UInt64
-            (outcome, ticket, s) = order.ordered { personality.handle(req) }
+            (outcome, ticket, s) = order.ordered { serve() }
             stamp = s
         } else if stamping && ReplayPolicy.locksWithoutWaiting(req) {
-            (outcome, stamp) = order.stamped { personality.handle(req) }
+            (outcome, stamp) = order.stamped { serve() }
         } else {
-            outcome = personality.handle(req)
+            outcome = serve()
         }
         // From its first fork on (a child from its start) a process stamps every call; the fork
         // itself before the host forks, so that the child's calls come after it.

@@ -227,6 +227,7 @@ public final class ReplaySession {
         let elapsed = chost_monotonic_ns() - t0
         if replayer.abandoned { return .diverged("stopped: another process's replay failed") }
         if replayer.stopped { return .stopped(atEvent: replayer.index) }
+        if replayer.wentLive { return .finished(termination, nanoseconds: elapsed) }
         if let d = replayer.divergence { return .diverged(d) }
         // A child's stream is named by its own file.
         let stream = replayer.process == nil ? directory.path : replayer.streamPath

@@ -18,7 +18,10 @@ public final class ReplayNondeterminism: Nondeterminism {
     }
     public func atRandom() -> [UInt8] { random }
     public func monotonicNow() -> UInt64 { chost_monotonic_ns() }
-    public func takeHostSignals() -> UInt64 { 0 }
+    /// Signals from outside reach a replay only once it went live (a backup of `run --replicas`
+    /// that took the primary's place): before, the log says which the guest got.
+    public var live = false
+    public func takeHostSignals() -> UInt64 { live ? chost_take_signals() : 0 }
 }
 
 /// Replays a recorded run: at each syscall the guest makes, it checks number and arguments against
@@ -29,7 +32,7 @@ public final class ReplayNondeterminism: Nondeterminism {
 public final class Replayer: GuestKernel {
     public let personality: LinuxPersonality
     public var mayRewriteSyscalls: Bool { !personality.sharesParentMemory }
-    let trace: TraceDirectory
+    public let trace: TraceDirectory
     var reader: EventReader
     let quiet: Bool
     private var memory: AddressSpace { personality.memory }
@@ -106,6 +109,45 @@ public final class Replayer: GuestKernel {
 
     deinit { for fd in openBlobs { close(fd) } }
 
+    /// Where the log's events for the call being served began (among all the stream's events),
+    /// and its index: where a replica taking over, or going back to a new writer's cut, starts.
+    private var groupStart: (event: UInt64, index: UInt64) = (0, 0)
+
+    /// A backup of `run --replicas` taking the primary's place at the call being served: where
+    /// the stream is cut (this call's events, if any were read, and all after are dropped) and
+    /// the events its chunk holds before.
+    public func handOverCut() throws(TraceError) -> (StreamCut, [Event]) {
+        try reader.cut(atEvent: groupStart.event)
+    }
+
+    /// This replay became a live run at the call being served (its kernel is a recorder now):
+    /// the replay ends as the run does, not as the log.
+    public private(set) var wentLive = false
+    public func goneLive() {
+        wentLive = true
+        divergence = nil
+        endedEarly = false
+    }
+
+    /// The stream was cut at `cut` and is written again by another writer (the new primary):
+    /// serve the call being served again from there. False when this replay had already read
+    /// past the cut (it replayed what the new writer dropped).
+    /// `inCall`: asked while serving a call (it stopped waiting for the log, or diverged); else
+    /// between calls, where the next is read from the reader's place.
+    public func goBack(to cut: StreamCut, inCall: Bool) -> Bool {
+        let from = inCall ? groupStart.event : reader.eventsRead
+        guard from <= cut.event else { return false }
+        do { try reader.rewind(toEvent: from, cut: cut) } catch {
+            traceError = error
+            return false
+        }
+        guard inCall else { return true }
+        divergence = nil
+        endedEarly = false
+        index = groupStart.index
+        return true
+    }
+
     public var truncatedAt: UInt64? { reader.truncatedAt }
     /// The stream being replayed (`events`, or a child's `events.N`).
     public var streamPath: String { trace.eventsPath(stream: stream) }
@@ -125,6 +167,7 @@ public final class Replayer: GuestKernel {
             return .halt
         }
         guard divergence == nil, traceError == nil, !endedEarly, !abandoned else { return .halt }
+        groupStart = (reader.eventsRead, index)
         onEvent?(index)
         var mapped: String?
         var exec: ExecEvent?

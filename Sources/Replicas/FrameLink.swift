@@ -7,7 +7,8 @@ import Glibc
 /// nobody waits for a frame still in a buffer. The primary also reads its commits here.
 public final class FrameLink {
     private let frames: Int32
-    private let commits: Int32?
+    /// The primary's; a backup that takes the primary's place is given its own.
+    public var commits: Int32?
     /// Frames sent so far (a replica forked from this one starts its count here).
     public private(set) var sent = 0
     private var buffer: [UInt8] = []
@@ -20,10 +21,11 @@ public final class FrameLink {
         self.commits = commits
     }
 
-    public func send(_ frame: ReplicaFrame) {
+    /// `counted`: false for a frame the supervisor takes out of the sequence (`tookOver`).
+    public func send(_ frame: ReplicaFrame, counted: Bool = true) {
         if buffer.isEmpty { bufferedSince = chost_monotonic_ns() }
         buffer += frame.encoded()
-        sent += 1
+        if counted { sent += 1 }
         if buffer.count >= 16 << 10 || chost_monotonic_ns() &- bufferedSince >= 50_000_000 { flush() }
     }
 
@@ -59,6 +61,22 @@ public final class FrameLink {
             let n = read(commits, &answer, 1)
             if n < 0 && errno == EINTR { continue }
             return n == 1 && answer == Supervisor.committed
+        }
+    }
+
+    /// A replica that took the primary's place waits for its word on an output it made as a
+    /// backup: it may go out (`.commit`), the old primary released it already (`.released`), or
+    /// no majority made it (`.refused`).
+    public enum Verdict { case commit, released, refused }
+    public func awaitVerdict() -> Verdict {
+        flush()
+        guard let commits, !broken else { return .refused }
+        var answer: UInt8 = 0
+        while true {
+            let n = read(commits, &answer, 1)
+            if n < 0 && errno == EINTR { continue }
+            guard n == 1 else { return .refused }
+            return answer == Supervisor.committed ? .commit : answer == Supervisor.released ? .released : .refused
         }
     }
 }

@@ -1,5 +1,6 @@
 import CHost
 import Glibc
+import Trace
 
 /// A page shared by the supervisor and its replicas (mapped before they are forked): each
 /// replica's progress — the event it is at — which the primary reads to stay at most
@@ -87,11 +88,45 @@ public final class ReplicaBoard: @unchecked Sendable {
         chost_store_u32(word32(r, 20), UInt32(pid))
     }
 
+    // Taking over (Docs/replicas.md "Taking over"), after CoreTurns' words: which replica is
+    // the primary (u32), and where the one that took the primary's place cut the log: a
+    // generation (u32, bumped once the cut is written), the cut's file offset, its chunk's first
+    // event and the first event dropped (u64 each). Per replica (its line, offset 56): asked to
+    // take over (u32).
+    private static let takeOver = 3072
+    private func shared<T>(_ offset: Int) -> UnsafeMutablePointer<T> {
+        (page + Self.takeOver + offset).assumingMemoryBound(to: T.self)
+    }
+    /// The replica that is the primary: 0, until a backup takes its place.
+    public var primary: Int {
+        get { Int(chost_load_u32(shared(0))) }
+        set { chost_store_u32(shared(0), UInt32(newValue)) }
+    }
+    /// The supervisor asks backup r to take the primary's place (its pipes are sent first).
+    public func promote(_ r: Int) { chost_store_u32(word32(r, 56), 1) }
+    public func isPromoted(_ r: Int) -> Bool { chost_load_u32(word32(r, 56)) != 0 }
+    /// The new primary cut the log here: every backup goes back to it (ReplicaKernel).
+    public func publishCut(_ cut: StreamCut) {
+        chost_store_u64(shared(8), UInt64(cut.offset))
+        chost_store_u64(shared(16), cut.first)
+        chost_store_u64(shared(24), cut.event)
+        chost_add_u32(shared(4), 1)
+    }
+    public var cutGeneration: UInt32 { chost_load_u32(shared(4)) }
+    /// The last cut published and its generation (0: none yet).
+    public func cut() -> (generation: UInt32, cut: StreamCut) {
+        let g = chost_load_u32(shared(4))
+        let cut = StreamCut(
+            offset: Int(chost_load_u64(shared(8))), first: chost_load_u64(shared(16)), event: chost_load_u64(shared(24)))
+        return (g, cut)
+    }
+
     /// The event the slowest backup still in the run is at; nil when none is.
     public func slowestBackup() -> UInt64? {
         // Asked at every call of the primary: a loop, no arrays.
         var slowest: UInt64?
-        for r in 1..<slots where !isDiscarded(r) && (r < count || joined(r) != nil) {
+        let primary = primary
+        for r in 0..<slots where r != primary && !isDiscarded(r) && (r < count || joined(r) != nil) {
             slowest = min(slowest ?? .max, progress(r))
         }
         return slowest

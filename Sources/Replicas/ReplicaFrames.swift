@@ -21,6 +21,10 @@ public struct ReplicaFrame: Equatable, Sendable {
         /// A backup waits for the log at an event where the primary waits for a commit, and its
         /// own call there writes nothing: digest of its call (number and arguments).
         case call = 5
+        /// A backup took the primary's place at this event (Docs/replicas.md "Taking over"):
+        /// no point of comparison (the supervisor takes it out of the sequence). The digest's
+        /// first 8 bytes: the number of its own frame whose commit it waits for (all ones: none).
+        case tookOver = 6
     }
     public var kind: Kind
     /// The event (syscall, counted from 0 as `log syscalls` counts them) it was taken at.

@@ -29,26 +29,32 @@ public final class ReplicaKernel: GuestKernel {
         }
     }
 
-    private let role: Role
-    private let inner: GuestKernel
-    private var replica: Int
-    private var link: FrameLink
+    var role: Role
+    var inner: GuestKernel
+    /// A backup's: what the guest has open, for taking the primary's place (DescriptorLedger).
+    var ledger: DescriptorLedger?
+    /// The generation of the last cut of the log this replica went back to (ReplicaBoard).
+    var cutSeen: UInt32 = 0
+    /// The last event an output frame was sent at.
+    var lastOutput: UInt64?
+    var replica: Int
+    var link: FrameLink
     /// A backup's socket from the supervisor: the pipes of a replica it is asked to fork.
-    private var control: Int32?
+    var control: Int32?
     /// A replacement's frames before its own (its donor's, which the supervisor counts as its
     /// first ones): a replacement that donates in turn hands on those and its own.
-    private var inheritedFrames = 0
+    var inheritedFrames = 0
     /// The call's result and the new replica's pipe and socket, while it forks (recovery).
     private var pendingFork: (value: Int64, index: Int, frames: Int32, control: Int32)?
-    private let board: ReplicaBoard
+    let board: ReplicaBoard
     private let settings: Settings
     private var injections: [FaultInjection]
-    private let personality: LinuxPersonality
+    let personality: LinuxPersonality
     /// The event the next call is (syscalls counted from 0, the shims' channel not counted).
-    public private(set) var event: UInt64 = 0
+    public internal(set) var event: UInt64 = 0
     /// The call being served, and the last event an output or call frame was sent at.
-    private var current: SyscallRequest?
-    private var lastFramed: UInt64?
+    var current: SyscallRequest?
+    var lastFramed: UInt64?
 
     public init(
         role: Role, replica: Int, link: FrameLink, board: ReplicaBoard, settings: Settings,
@@ -67,6 +73,17 @@ public final class ReplicaKernel: GuestKernel {
         self.injections = injections.filter { $0.replica == replica }
         allInjections = injections
         if settings.mergeable { markMergeable() }
+        if case .backup(let replayer) = role {
+            // The umask the primary's guest started with: the one revenant inherited, as here.
+            let mask = Glibc.umask(0)
+            Glibc.umask(mask)
+            ledger = DescriptorLedger(cwd: replayer.personality.sandbox.cwd, umask: UInt32(mask))
+            let previous = replayer.onServed
+            replayer.onServed = { [unowned self] index, req, event in
+                previous?(index, req, event)
+                self.ledger?.apply(event)
+            }
+        }
     }
     private let allInjections: [FaultInjection]
 
@@ -131,6 +148,12 @@ public final class ReplicaKernel: GuestKernel {
         }
         let memory = personality.memory
         if case .primary(let recorder) = role { keepWithinLag(recorder) }
+        if case .backup(let replayer) = role, board.cutGeneration != cutSeen {
+            // A backup that took the primary's place cut the log: read on from there.
+            let (generation, cut) = board.cut()
+            cutSeen = generation
+            guard replayer.goBack(to: cut, inCall: false) else { return readPast(cut) }
+        }
         if settings.compareEvery > 0, event > 0, event % settings.compareEvery == 0 {
             send(
                 ReplicaFrame(
@@ -153,8 +176,8 @@ public final class ReplicaKernel: GuestKernel {
             }
         }
         var outcome = inner.handle(req)
+        if case .backup(let replayer) = role { outcome = settle(replayer, req, outcome) }
         if settings.mergeable, Self.mapsMemory.contains(req.number) { markMergeable() }
-        if case .backup(let replayer) = role, let report = replayer.divergence { failed(report) }
         if case .backup = role, let index = board.forkRequest(replica), case .value(let v) = outcome,
             let fork = receivePipes(index)
         {
@@ -198,7 +221,7 @@ public final class ReplicaKernel: GuestKernel {
     /// majority: a write to Revenant's stdout or stderr, to a pipe or socket (`--net`), or to a
     /// file in a writable mount, or a change of a path (its own mount decides whether it
     /// succeeds; waiting costs only time).
-    private func leavesTheRun(_ req: SyscallRequest) -> Bool {
+    func leavesTheRun(_ req: SyscallRequest) -> Bool {
         guard let fdIndex = SyscallTable.row(req.number)?.output else { return true }
         guard let entry = try? personality.fds.entry(req[fdIndex]) else { return false }
         // Moving a file position is seen outside only where the descriptor is shared with the
@@ -228,9 +251,10 @@ public final class ReplicaKernel: GuestKernel {
         }
     }
 
-    private func send(_ frame: ReplicaFrame) {
+    func send(_ frame: ReplicaFrame) {
         // Once a backup answered for this event (its write, or its call), it does not again.
         if frame.kind == .output || frame.kind == .call { lastFramed = frame.event }
+        if frame.kind == .output { lastOutput = frame.event }
         link.send(frame)
     }
 
@@ -256,13 +280,14 @@ public final class ReplicaKernel: GuestKernel {
                 what: String(report.split(separator: "\n").first ?? "")))
         link.flush()
     }
-    private var failureSent = false
+    var failureSent = false
 
     /// A backup waits for the log to grow: what it has to say is sent. When the primary waits
     /// too, for a commit at this very event, and this backup's call here wrote nothing, the two
     /// would wait for each other: the backup's call is its frame (the supervisor's vote decides).
     public func aboutToWait() {
-        if let req = current, lastFramed != event, board.waiting(0) == .commit, board.progress(0) == event {
+        let primary = board.primary
+        if let req = current, lastFramed != event, board.waiting(primary) == .commit, board.progress(primary) == event {
             let digest = SHA256.digest(GuestDigest.words([req.number] + (0..<6).map { req[$0] }))
             send(ReplicaFrame(kind: .call, event: event, digest: digest, what: "\(req.name)"))
         }

@@ -74,7 +74,9 @@ package struct ReplicatedRun {
 
     private func backup(_ replica: Supervisor.Replica) -> Never {
         var kernel: ReplicaKernel?
-        let follow = Follow(timeout: followTimeout) { kernel?.aboutToWait() }
+        var follow = Follow(timeout: followTimeout) { kernel?.aboutToWait() }
+        follow.stopWaiting = { alive in kernel?.shouldStopWaiting(writerAlive: alive) ?? false }
+        follow.stopBeforeReading = { kernel?.logWasCut ?? false }
         let session: ReplaySession
         do {
             session = try ReplaySession(
@@ -93,7 +95,19 @@ package struct ReplicatedRun {
             return k
         }
         switch session.run() {
-        case .finished(let termination, _):
+        case .finished(let termination, let nanoseconds):
+            if let recorder = kernel?.liveRecorder {
+                // It took the primary's place: its run ends as the primary's does, the log
+                // complete, the old primary's private /tmp removed, the program's status its own.
+                do { try recorder.finish(status: termination.exitStatus, nanoseconds: nanoseconds) } catch {
+                    FileHandleStderr.write("revenant: replica \(replica.index): recording failed: \(error)\n")
+                    exitNow(125)
+                }
+                if let tmp = session.header.mounts.first(where: { $0.guest == "/tmp" }) { removeTree(tmp.host.description) }
+                if case .killed(_, let report, true) = termination { FileHandleStderr.write(report + "\n") }
+                kernel?.finish(status: termination.exitStatus)
+                exitNow(termination.exitStatus)
+            }
             kernel?.finish(status: termination.exitStatus)
             exitNow(0)
         case .diverged(let report):

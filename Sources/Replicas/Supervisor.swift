@@ -13,6 +13,9 @@ import Trace
 /// and the run ends, exit 125.
 public final class Supervisor {
     public static let committed: UInt8 = 0x79  // "y"
+    /// To a backup that took the primary's place, for an output it made as a backup: the old
+    /// primary released it already (it must not go out twice).
+    public static let released: UInt8 = 0x64  // "d"
 
     public struct Options {
         public var replicas: Int
@@ -69,6 +72,8 @@ public final class Supervisor {
 
     private let options: Options
     private let board: ReplicaBoard
+    /// The replica that is the primary: 0, until a backup takes its place (promote()).
+    private var primary = 0
     private var members: [Member] = []
     /// Frames before this sequence number are settled (every replica still in the run agreed).
     private var settled = 0
@@ -182,7 +187,7 @@ public final class Supervisor {
         }
         // A replacement still being forked when the run ended has nothing left to do.
         for m in members where !m.exited && m.pid > 0 { kill(m.pid, SIGKILL) }
-        let primary = members[0]
+        let primary = members[self.primary]
         // A fault meant for an event the run never reached was not tested: say so. One that
         // made no replica differ was masked.
         let end = primary.received.last.map(\.event) ?? 0
@@ -228,8 +233,12 @@ public final class Supervisor {
                 break
             }
             guard let (frame, used) = decoded else { break }
-            members[r].received.append(frame)
             offset += used
+            if frame.kind == .tookOver {
+                tookOver(r, frame)
+                continue
+            }
+            members[r].received.append(frame)
         }
         members[r].pending.removeFirst(offset)
         // A replacement is not our child: the end of its pipe is its end.
@@ -272,9 +281,9 @@ public final class Supervisor {
     /// the most advanced healthy backup, made at its next call (ReplicaKernel.forked). Its
     /// frames up to the fork are its donor's; the rest it sends itself.
     private func recover(replacing lost: Int) {
-        guard options.replicas >= 3, lost != 0, members.count < board.slots else { return }
+        guard options.replicas >= 3, lost != primary, members.count < board.slots else { return }
         let healthy = members.indices.filter { r in
-            r != 0 && r != lost && members[r].inRun && !members[r].exited && members[r].control != nil
+            r != primary && r != lost && members[r].inRun && !members[r].exited && members[r].control != nil
                 && !members.contains { $0.donor == r }
         }
         guard let donor = healthy.max(by: { board.progress($0) < board.progress($1) }) else { return }
@@ -348,10 +357,12 @@ public final class Supervisor {
     private func vote() -> Int32? {
         while true {
             let inRun = members.indices.filter { members[$0].inRun }
-            if !members[0].inRun {
+            if !members[primary].inRun {
+                let why =
+                    options.replicas >= 3
+                    ? "no healthy backup could take its place" : "with two replicas, no backup takes its place"
                 return fatal(
-                    "the primary (replica 0) was discarded; a backup taking its place is not supported yet — "
-                        + "nothing unverified was released")
+                    "the primary (replica \(primary)) was discarded and \(why) — nothing unverified was released")
             }
             if inRun.count < majority {
                 return fatal(
@@ -364,13 +375,13 @@ public final class Supervisor {
             for r in inRun where members[r].exited && members[r].received.count <= k && longest > k {
                 discard(r, "ended at event \(board.progress(r)) while the others went on")
             }
-            guard members[0].inRun, members.filter(\.inRun).count >= majority else { continue }
+            guard members[primary].inRun, members.filter(\.inRun).count >= majority else { continue }
             let votes = inRun.compactMap { r in members[r].received.count > k ? (r, members[r].received[k]) : nil }
             guard !votes.isEmpty else { return nil }
             var groups: [ReplicaFrame.Vote: [Int]] = [:]
             for (r, f) in votes { groups[f.vote, default: []].append(r) }
             let winner = groups.first { $0.value.count >= majority }
-            commitAgreed(from: k, inRun: inRun)
+            commitAgreed(inRun: inRun)
             // Settled once every replica in the run has its k-th frame in (the slower may still
             // be on their way: a majority was enough for the commit).
             guard votes.count == inRun.count else { return nil }
@@ -403,6 +414,7 @@ public final class Supervisor {
         case .failed: return "its replay failed (\(f.what))"
         case .end: return "it ended (or with another status) where the others did not"
         case .call: return "it made \(f.what), no write, where the others did not"
+        case .tookOver: return "it took the primary's place"
         }
     }
 
@@ -413,19 +425,20 @@ public final class Supervisor {
         case .state: return "a state digest"
         case .failed: return "a replay failure (\(f.what))"
         case .end: return "the end"
-        case .call: return f.what
+        case .call, .tookOver: return f.what
         }
     }
 
     /// Output commit: the primary's writes go out, in order, as soon as a majority of replicas
     /// made each — and agreed with the primary on every frame before it — without waiting for
     /// the slower ones (a stalled backup holds nothing up while a majority stands).
-    private func commitAgreed(from first: Int, inRun: [Int]) {
-        let primary = members[0].received
-        // From the first frame not yet known agreed: starting at `first` each time made the
-        // supervisor's work grow with the backups' lag (a third of the CPU of three replicas of
-        // syscall-heavy Perl).
-        var k = max(first, agreedUpTo + 1)
+    private func commitAgreed(inRun: [Int]) {
+        let primary = members[self.primary].received
+        // From the first frame not yet known agreed: starting at what is settled each time made
+        // the supervisor's work grow with the backups' lag (a third of the CPU of three replicas
+        // of syscall-heavy Perl). A backup that took the primary's place takes it back to the
+        // output it made as a backup (tookOver); a discard, to what is settled.
+        var k = agreedUpTo + 1
         while k < primary.count {
             var agreeing = 0
             for r in inRun where members[r].received.count > k && members[r].received[k].vote == primary[k].vote {
@@ -435,7 +448,7 @@ public final class Supervisor {
             agreedUpTo = k
             if primary[k].commit, k > committedUpTo {
                 var yes = Self.committed
-                if let c = members[0].commits { _ = write(c, &yes, 1) }
+                if let c = members[self.primary].commits { _ = write(c, &yes, 1) }
                 committedUpTo = k
             }
             k += 1
@@ -449,7 +462,7 @@ public final class Supervisor {
         let now = chost_monotonic_ns()
         for r in members.indices where !members[r].exited {
             let p = board.progress(r)
-            if p != members[r].lastProgress || (r == 0 && board.waiting(0) != .none) {
+            if p != members[r].lastProgress || (r == primary && board.waiting(primary) != .none) {
                 members[r].lastProgress = p
                 members[r].progressSince = now
             }
@@ -458,12 +471,12 @@ public final class Supervisor {
         // stalled once the timeout passes. (The poll that saw a backup's last call may also have
         // seen the primary's last, at the same instant: waiting for the primary to move after it
         // waited forever, a stall just before the end hung the run.)
-        let primaryDone = members[0].exited && members[0].received.last?.kind == .end
-        let primaryMoved = primaryDone ? now : members[0].progressSince
-        for r in members.indices.dropFirst() where members[r].inRun && !members[r].exited {
+        let primaryDone = members[primary].exited && members[primary].received.last?.kind == .end
+        let primaryMoved = primaryDone ? now : members[primary].progressSince
+        for r in members.indices where r != primary && members[r].inRun && !members[r].exited {
             let p = members[r].lastProgress
             let since = members[r].progressSince
-            if p < board.progress(0), primaryMoved > since,
+            if p < board.progress(primary), primaryMoved > since,
                 Double(now - since) / 1e9 >= options.stallTimeout
             {
                 discard(r, "made no progress for \(options.stallTimeout) s at event \(p) (stalled)")
@@ -477,20 +490,79 @@ public final class Supervisor {
         members[r].inRun = false
         agreedUpTo = min(agreedUpTo, settled - 1)
         board.discard(r)
-        let who = r == 0 ? "replica 0 (the primary)" : "replica \(r)"
+        let who = r == primary ? "replica \(r) (the primary)" : "replica \(r)"
         faults.append(.init(replica: r, event: event ?? board.progress(r), what: why))
         var timing = ""
         if options.verbose, let (t, event) = board.injected(r) {
             timing =
-                " (\(board.progress(0) &- event) events of the primary and \(fmtMs(chost_monotonic_ns() &- t)) "
+                " (\(board.progress(primary) &- event) events of the primary and \(fmtMs(chost_monotonic_ns() &- t)) "
                 + "after the injection at event \(event))"
         }
         discardedAt[r] = chost_monotonic_ns()
-        report("\(who): fault: \(why)\(r == 0 ? "" : "; discarded")\(timing)")
+        report("\(who): fault: \(why); discarded\(timing)")
         if !members[r].exited && members[r].pid > 0 { kill(members[r].pid, SIGKILL) }
         board.turns.forget(r)
+        if r == primary { promote() }
         recover(replacing: r)
     }
+
+    /// The primary is lost: with three replicas or more, the most advanced healthy backup takes
+    /// its place (Docs/replicas.md "Taking over"). It is sent a commit pipe and the outside
+    /// world's stdin, stdout and stderr (tagged 3, 0, 1, 2) and marked promoted; it replays what
+    /// the old primary logged, cuts the log there and goes on live (ReplicaKernel.goLive).
+    private func promote() {
+        guard options.replicas >= 3 else { return }
+        let healthy = members.indices.filter { r in
+            r != primary && members[r].inRun && !members[r].exited && members[r].control != nil
+                && !members.contains { $0.donor == r }
+        }
+        guard let next = healthy.max(by: { board.progress($0) < board.progress($1) }) else { return }
+        var commitPipe: [Int32] = [0, 0]
+        guard pipe(&commitPipe) == 0 else { return }
+        for fd in commitPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        let control = members[next].control!
+        let sent = [(commitPipe[0], UInt8(3)), (0, 0), (1, 1), (2, 2)].allSatisfy { chost_send_fd(control, $0.0, $0.1) == 0 }
+        close(commitPipe[0])
+        guard sent else {
+            close(commitPipe[1])
+            return
+        }
+        let old = primary
+        members[next].commits = commitPipe[1]
+        primary = next
+        agreedUpTo = min(agreedUpTo, settled - 1)
+        board.primary = next
+        board.promote(next)
+        _ = chost_relay_signals_to(members[next].pid)
+        takingOverFrom = old
+    }
+
+    /// The new primary went live at `frame.event`; the output it made there as a backup, if it
+    /// leaves the run, waits for its commit — or was released by the old primary already.
+    private func tookOver(_ r: Int, _ frame: ReplicaFrame) {
+        guard r == primary else {
+            discard(r, "took the primary's place unasked")
+            return
+        }
+        takeovers.append((r, frame.event))
+        report(
+            "replica \(r): took the place of the primary (replica \(takingOverFrom)) at event \(frame.event): "
+                + "it replayed the old primary's log to there and goes on live")
+        let number = frame.digest.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.1) << (8 * UInt64($1.0)) }
+        guard number != .max, Int(exactly: number).map({ $0 < members[r].received.count }) == true else { return }
+        let k = Int(number)
+        if k <= committedUpTo {
+            var answer = Self.released
+            if let c = members[r].commits { _ = write(c, &answer, 1) }
+            return
+        }
+        members[r].received[k].commit = true
+        agreedUpTo = min(agreedUpTo, k - 1)
+    }
+    /// The primary a backup is taking the place of.
+    private var takingOverFrom = 0
+    /// Where backups took the primary's place (replica, event).
+    private var takeovers: [(replica: Int, event: UInt64)] = []
 
     /// The run cannot go on: every replica is stopped, nothing more is committed.
     private func fatal(_ why: String) -> Int32 {

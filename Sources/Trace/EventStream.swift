@@ -36,12 +36,12 @@ public struct Event: Equatable, Sendable {
 
 /// Appends events to an `events` file.
 public final class EventWriter {
-    private let fd: Int32
+    let fd: Int32
     private let path: String
     private var buffer: [UInt8] = []
     private var bufferedEvents: UInt32 = 0
     private var bufferedSince: UInt64 = 0
-    public private(set) var eventCount: UInt64 = 0
+    public internal(set) var eventCount: UInt64 = 0
     public private(set) var bytesWritten: UInt64 = 0
     public private(set) var chunks = 0
 
@@ -56,6 +56,14 @@ public final class EventWriter {
         var pre = EventStreamFormat.magic
         pre += le(EventStreamFormat.version) + le(UInt32(0))
         try writeAll(pre)
+    }
+
+    /// Go on writing a stream another writer began (StreamHandOver.swift): `fd` is open on it,
+    /// truncated where this writer's first chunk goes, which holds event `eventCount` on.
+    init(continuing fd: Int32, path: String, eventCount: UInt64) {
+        self.fd = fd
+        self.path = path
+        self.eventCount = eventCount
     }
 
     deinit { Glibc.close(fd) }
@@ -108,12 +116,16 @@ public final class EventWriter {
 
 /// Reads the events of an `events` file, chunk by chunk, checking everything it reads.
 public struct EventReader {
-    public private(set) var bytes: [UInt8]
+    public internal(set) var bytes: [UInt8]
     public let path: String
-    private var offset: Int
-    private var pending: [Event] = []
-    private var pendingIndex = 0
-    public private(set) var eventsRead: UInt64 = 0
+    /// Where the next chunk starts, and where the one `pending` was read from did.
+    var offset: Int
+    var chunkStart = 0
+    var pending: [Event] = []
+    var pendingIndex = 0
+    /// Events of the next chunk already read before a rewind (StreamHandOver.swift).
+    var skipOnNextChunk: UInt64 = 0
+    public internal(set) var eventsRead: UInt64 = 0
     /// Set when the file ends inside a chunk (a recorder killed while writing it): the events before
     /// it are complete and valid.
     public private(set) var truncatedAt: UInt64?
@@ -149,15 +161,19 @@ public struct EventReader {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return false }
         defer { close(fd) }
-        var grew = false
+        // Only an incomplete chunk lies past `offset` (else next() would have read it): read it
+        // again from the file, which may have been cut there and written on by another writer
+        // (a backup of `run --replicas` that took the primary's place).
+        if bytes.count > offset { bytes.removeSubrange(offset...) }
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(bytes.count)) }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { break }
             bytes += buffer[0..<n]
-            grew = true
         }
+        // Whether there is anything past `offset` to try (it may be as long as before, but new).
+        let grew = bytes.count > offset
         if grew { truncatedAt = nil }
         return grew
     }
@@ -166,13 +182,19 @@ public struct EventReader {
     public mutating func next() throws(TraceError) -> Event? {
         while pendingIndex >= pending.count {
             guard try readChunk() else { return nil }
+            if skipOnNextChunk > 0 {
+                let k = min(skipOnNextChunk, UInt64(pending.count))
+                pendingIndex = Int(k)
+                eventsRead += k
+                skipOnNextChunk -= k
+            }
         }
         defer { pendingIndex += 1 }
         eventsRead += 1
         return pending[pendingIndex]
     }
 
-    private mutating func readChunk() throws(TraceError) -> Bool {
+    mutating func readChunk() throws(TraceError) -> Bool {
         let start = offset
         guard start < bytes.count else { return false }
         guard bytes.count - start >= EventStreamFormat.chunkHeaderSize else {
@@ -222,6 +244,7 @@ public struct EventReader {
         }
         pending = events
         pendingIndex = 0
+        chunkStart = start
         offset = payloadStart + packedSize
         return true
     }

@@ -12,6 +12,14 @@ public struct Follow {
     /// Called while waiting, before each pause (a backup of `run --replicas` sends what it has
     /// to say: nobody may wait for a frame in its buffer).
     public var onWait: (() -> Void)?
+    /// Asked while waiting, with whether the writer lives, after what is there was read: true
+    /// ends the wait as if the stream had ended (a backup of `run --replicas` told to take the
+    /// primary's place once the old primary is gone).
+    public var stopWaiting: ((Bool) -> Bool)?
+    /// Asked before each read of what was appended: true ends the wait at once (the stream was
+    /// cut and is written again by a new writer: the reader must go back to the cut before it
+    /// reads on).
+    public var stopBeforeReading: (() -> Bool)?
     public init(timeout: Double, onWait: (() -> Void)? = nil) {
         self.timeout = timeout
         self.onWait = onWait
@@ -29,12 +37,15 @@ public struct Follow {
     /// passed with `ready()` still false. `ready` is asked after the writer is seen, so that what
     /// a writer did just before it ended is found.
     public func wait(for path: String, until ready: () throws(TraceError) -> Bool) throws(TraceError) -> Bool {
+        if stopBeforeReading?() == true { return false }
         if try ready() { return true }
         var idleSince = chost_monotonic_ns()
         var pause: UInt32 = 50
         while true {
             let alive = Self.writerAlive(path)
+            if stopBeforeReading?() == true { return false }
             if try ready() { return true }
+            if stopWaiting?(alive) == true { return false }
             let now = chost_monotonic_ns()
             if alive {
                 idleSince = now

@@ -1,0 +1,234 @@
+import CHost
+import Glibc
+import LinuxABI
+import Personality
+import Replay
+import Sessions
+import Trace
+
+/// A backup taking the primary's place (Docs/replicas.md "Taking over"). The supervisor sends it
+/// a commit pipe and the outside world's stdin, stdout and stderr, then marks it promoted on the
+/// shared page. It replays what the old primary logged as far as it can — to the log's end, once
+/// the old primary is gone, or to the first entry it cannot replay — and there it cuts the log,
+/// opens again what the guest has open, and goes on as the primary: live, recording into the
+/// same log, its outputs waiting for commits. The other backups go back to the cut and follow it.
+extension ReplicaKernel {
+    /// Asked while a backup waits for the log (Follow), with whether its writer lives: whether
+    /// to stop waiting — this backup was promoted, and the old primary is gone.
+    public func shouldStopWaiting(writerAlive: Bool) -> Bool {
+        guard case .backup = role else { return false }
+        return !writerAlive && board.isPromoted(replica)
+    }
+
+    /// Asked before a backup reads what was appended to the log: whether a new primary cut it
+    /// since (what follows the cut is the new primary's: the backup goes back to the cut first).
+    public var logWasCut: Bool {
+        guard case .backup = role else { return false }
+        return board.cutGeneration != cutSeen
+    }
+
+    /// The recorder of a backup that took the primary's place (its run ends as the primary's).
+    public var liveRecorder: Recorder? {
+        if case .primary(let r) = role { return r }
+        return nil
+    }
+
+    /// After a backup's call: a divergence is reported, then waits for the supervisor's word —
+    /// the old primary may be the faulty one, and this backup is then asked to take its place or
+    /// to go back to the new primary's cut. A wait for the log that was stopped gets the same.
+    func settle(_ replayer: Replayer, _ req: SyscallRequest, _ first: SyscallOutcome) -> SyscallOutcome {
+        var outcome = first
+        while true {
+            if let report = replayer.divergence {
+                failed(report)
+            } else if !replayer.endedEarly {
+                return outcome
+            }
+            let waitedSince = chost_monotonic_ns()
+            var pause: UInt32 = 50
+            board.turns.leave(replica)
+            while board.cutGeneration == cutSeen && !board.isPromoted(replica) {
+                // Without a word (the log really ended, or nobody is left to give it): as before.
+                if replayer.divergence == nil || chost_monotonic_ns() - waitedSince > 60_000_000_000 { return outcome }
+                usleep(pause)
+                pause = min(pause * 2, 5000)
+            }
+            board.turns.enter(replica)
+            if board.cutGeneration == cutSeen { return goLive(replayer, req) }
+            let (generation, cut) = board.cut()
+            cutSeen = generation
+            guard replayer.goBack(to: cut, inCall: true) else { return readPast(cut) }
+            failureSent = false
+            outcome = replayer.handle(req)
+        }
+    }
+
+    /// This backup replayed what the new primary's cut dropped: it can follow it no more.
+    func readPast(_ cut: StreamCut) -> SyscallOutcome {
+        failed("replica \(replica) had replayed past event \(cut.event), where the new primary cut the log")
+        return .halt
+    }
+
+    /// Take the primary's place at the call being served.
+    private func goLive(_ replayer: Replayer, _ req: SyscallRequest) -> SyscallOutcome {
+        func fail(_ why: String) -> SyscallOutcome {
+            FileHandleStderr.write("revenant: replica \(replica): cannot take the primary's place: \(why)\n")
+            failed("replica \(replica) cannot take the primary's place: \(why)")
+            return .halt
+        }
+        guard let ledger else { return fail("it kept no account of the guest's descriptors") }
+        if let obstacle = ledger.obstacle() { return fail(obstacle) }
+        guard let handed = receiveHandOver() else { return fail("the supervisor's descriptors did not come") }
+        let recorder: Recorder
+        let cut: StreamCut
+        do {
+            let prefix: [Event]
+            (cut, prefix) = try replayer.handOverCut()
+            let writer = try EventWriter.continuing(replayer.trace.eventsPath, at: cut, prefix: prefix)
+            let descriptors = try ledger.reopen(in: personality, stdio: handed.stdio)
+            try personality.goLive(descriptors: descriptors, cwd: ledger.cwd, umask: ledger.umask)
+            recorder = try Recorder(personality: personality, trace: replayer.trace, writer: writer)
+        } catch {
+            return fail("\(error)")
+        }
+        for fd in handed.stdio { close(fd) }
+        (personality.nondeterminism as? ReplayNondeterminism)?.live = true
+        for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH, SIGURG, SIGCONT] {
+            _ = chost_forward_signal(sig)
+        }
+        replayer.goneLive()
+        board.publishCut(cut)
+        cutSeen = board.cutGeneration
+        link.commits = handed.commits
+        role = .primary(recorder)
+        inner = recorder
+        // The output this call makes, if it leaves the run, was sent as a backup's frame: now
+        // it waits for its commit as the primary's would.
+        let waits = lastOutput == event && leavesTheRun(req)
+        let number = waits ? UInt64(inheritedFrames + link.sent - 1) : UInt64.max
+        link.send(
+            ReplicaFrame(
+                kind: .tookOver, event: event,
+                digest: (0..<32).map { $0 < 8 ? UInt8(truncatingIfNeeded: number >> (8 * UInt64($0))) : 0 },
+                what: "took the primary's place"),
+            counted: false)
+        if waits {
+            recorder.flush()
+            board.setWaiting(replica, .commit)
+            defer { board.setWaiting(replica, .none) }
+            board.turns.leave(replica)
+            switch link.awaitVerdict() {
+            case .commit: break
+            case .released: recorder.alreadyServed = .value(released(req))
+            case .refused: return .halt
+            }
+            board.turns.enter(replica)
+        }
+        return recorder.handle(req)
+    }
+
+    /// The result of an output the old primary made before it died, unlogged: all of it written.
+    private func released(_ req: SyscallRequest) -> Int64 {
+        switch SyscallNames.byNumber[Int(req.number)] ?? "" {
+        case "write", "pwrite64", "sendto": return Int64(req[2])
+        case "writev", "pwritev", "pwritev2":
+            var total: Int64 = 0
+            for i in 0..<min(req[2], 1024) {
+                total += Int64((try? personality.memory.load(UInt64.self, at: req[1] + 16 * i + 8)) ?? 0)
+            }
+            return total
+        default: return 0
+        }
+    }
+
+    /// The commit pipe and stdin, stdout and stderr the supervisor sent (tagged 3, 0, 1, 2).
+    private func receiveHandOver() -> (commits: Int32, stdio: [Int32])? {
+        guard let control else { return nil }
+        var got: [UInt8: Int32] = [:]
+        for _ in 0..<4 {
+            var tag: UInt8 = 0
+            let fd = chost_receive_fd(control, &tag)
+            guard fd >= 0 else { break }
+            got[tag] = fd
+        }
+        guard let commits = got[3], let a = got[0], let b = got[1], let c = got[2] else {
+            for fd in got.values { close(fd) }
+            return nil
+        }
+        return (commits, [a, b, c])
+    }
+}
+
+extension DescriptorLedger {
+    /// The guest's descriptors opened again on the host: files by path at their offsets (once
+    /// per description: duplicates share it again), Revenant's stdin, stdout and stderr from
+    /// `stdio`.
+    func reopen(in personality: LinuxPersonality, stdio: [Int32]) throws(TakeOverError) -> [(
+        fd: Int, entry: FDTable.Entry
+    )] {
+        var opened: [Int: FDTable.Entry] = [:]
+        var out: [(fd: Int, entry: FDTable.Entry)] = []
+        do throws(TakeOverError) {
+            for fd in slots.keys.sorted() {
+                let slot = slots[fd]!
+                let entry: FDTable.Entry
+                if let first = opened[slot.description] {
+                    entry = try duplicate(first, fd: fd)
+                } else {
+                    entry = try open(descriptions[slot.description]!, fd: fd, personality, stdio)
+                    opened[slot.description] = entry
+                }
+                var e = entry
+                e.cloexec = slot.cloexec
+                out.append((fd, e))
+            }
+        } catch {
+            for o in out { close(o.entry.host) }
+            throw error
+        }
+        return out
+    }
+
+    private func duplicate(_ e: FDTable.Entry, fd: Int) throws(TakeOverError) -> FDTable.Entry {
+        var copy = e
+        copy.host = fcntl(e.host, F_DUPFD_CLOEXEC, 1000)
+        guard copy.host >= 0 else { throw TakeOverError("fd \(fd): \(String(cString: strerror(errno)))") }
+        return copy
+    }
+
+    private func open(_ d: Description, fd: Int, _ personality: LinuxPersonality, _ stdio: [Int32])
+        throws(TakeOverError) -> FDTable.Entry
+    {
+        switch d.kind {
+        case .console(let k):
+            let host = fcntl(stdio[Int(k)], F_DUPFD_CLOEXEC, 1000)
+            guard host >= 0 else { throw TakeOverError("fd \(fd): \(String(cString: strerror(errno)))") }
+            return FDTable.Entry(host: host, path: nil, cloexec: false, writableMount: true, console: k)
+        case .other(let what): throw TakeOverError("its fd \(fd) is \(what), which cannot be opened again")
+        case .file(let path, let flags):
+            let e: FDTable.Entry
+            do { e = try personality.reopen(path, flags: flags) } catch {
+                throw TakeOverError("fd \(fd) (\(path)) cannot be opened again: \(String(cString: strerror(error.code)))")
+            }
+            let moved: off_t
+            if d.atEnd {
+                moved = lseek(e.host, 0, SEEK_END)
+            } else if let cookie = d.directoryCookie {
+                moved = lseek(e.host, off_t(cookie), SEEK_SET)
+            } else {
+                moved = lseek(e.host, off_t(d.offset), SEEK_SET)
+            }
+            guard moved >= 0 else {
+                close(e.host)
+                throw TakeOverError("fd \(fd) (\(path)): cannot go back to its offset")
+            }
+            return e
+        }
+    }
+}
+
+/// Why a backup cannot take the primary's place, in one line.
+struct TakeOverError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
