@@ -558,6 +558,8 @@ public final class Supervisor {
         }
         members[r].received[k].commit = true
         agreedUpTo = min(agreedUpTo, k - 1)
+        // The vote may have settled it already: nothing else may come to ask again.
+        commitAgreed(inRun: members.indices.filter { members[$0].inRun })
     }
     /// The primary a backup is taking the place of.
     private var takingOverFrom = 0
