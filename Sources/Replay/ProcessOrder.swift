@@ -38,6 +38,9 @@ public final class ProcessOrder {
         return (result, stamp)
     }
 
+    /// Recording on from where another recorder stopped (a backup of `run --replicas` that took
+    /// the primary's place): the next console write takes `ticket`.
+    public func goOn(fromTicket ticket: UInt32) { chost_store_u32(&page.pointee.next, ticket) }
     /// Recording: the next stamp, a call's place among every process's calls.
     func stamp() -> UInt64 { chost_order_stamp(page) }
 

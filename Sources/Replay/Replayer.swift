@@ -112,6 +112,11 @@ public final class Replayer: GuestKernel {
     /// Where the log's events for the call being served began (among all the stream's events),
     /// and its index: where a replica taking over, or going back to a new writer's cut, starts.
     private var groupStart: (event: UInt64, index: UInt64) = (0, 0)
+    /// Console writes are numbered (order events): how many the calls served before this one
+    /// took, and the number the call being served has. A recorder going on from here goes on
+    /// with the next number.
+    public private(set) var ticketsTaken: UInt32 = 0
+    private var groupTicket: UInt32?
 
     /// A backup of `run --replicas` taking the primary's place at the call being served: where
     /// the stream is cut (this call's events, if any were read, and all after are dropped) and
@@ -142,6 +147,7 @@ public final class Replayer: GuestKernel {
             return false
         }
         guard inCall else { return true }
+        groupTicket = nil
         divergence = nil
         endedEarly = false
         index = groupStart.index
@@ -168,6 +174,8 @@ public final class Replayer: GuestKernel {
         }
         guard divergence == nil, traceError == nil, !endedEarly, !abandoned else { return .halt }
         groupStart = (reader.eventsRead, index)
+        if let t = groupTicket { ticketsTaken = t + 1 }
+        groupTicket = nil
         onEvent?(index)
         var mapped: String?
         var exec: ExecEvent?
@@ -193,6 +201,7 @@ public final class Replayer: GuestKernel {
                     return .halt
                 }
                 ticket = UInt32(t)
+                groupTicket = UInt32(t)
                 guard let n = try next() else { return .halt }
                 e = n
             }

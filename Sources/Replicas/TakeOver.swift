@@ -88,6 +88,7 @@ extension ReplicaKernel {
             let descriptors = try ledger.reopen(in: personality, stdio: handed.stdio)
             try personality.goLive(descriptors: descriptors, cwd: ledger.cwd, umask: ledger.umask)
             recorder = try Recorder(personality: personality, trace: replayer.trace, writer: writer)
+            recorder.order.goOn(fromTicket: replayer.ticketsTaken)
         } catch {
             return fail("\(error)")
         }
