@@ -180,6 +180,7 @@ public final class Supervisor {
             if !fds.isEmpty { _ = poll(&fds, nfds_t(fds.count), 100) }
             for r in members.indices where !members[r].exited { drain(r) }
             reapEnded()
+            if let why = cannotGoOn { return fatal(why + " — nothing unverified was released") }
             if let end = vote() { return end }
             if let end = findStalls() { return end }
             measureMemory()
@@ -544,11 +545,17 @@ public final class Supervisor {
             discard(r, "took the primary's place unasked")
             return
         }
+        let number = frame.digest.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.1) << (8 * UInt64($1.0)) }
+        if number == ReplicaKernel.couldNotTakeOver {
+            cannotGoOn =
+                "the primary (replica \(takingOverFrom)) was lost and replica \(r) could not take its place at event "
+                + "\(frame.event): \(frame.what)"
+            return
+        }
         takeovers.append((r, frame.event))
         report(
             "replica \(r): took the place of the primary (replica \(takingOverFrom)) at event \(frame.event): "
                 + "it replayed the old primary's log to there and goes on live")
-        let number = frame.digest.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.1) << (8 * UInt64($1.0)) }
         guard number != .max, Int(exactly: number).map({ $0 < members[r].received.count }) == true else { return }
         let k = Int(number)
         if k <= committedUpTo {
@@ -561,6 +568,8 @@ public final class Supervisor {
         // The vote may have settled it already: nothing else may come to ask again.
         commitAgreed(inRun: members.indices.filter { members[$0].inRun })
     }
+    /// Why the run cannot go on, found while reading a replica's frames (a failed take-over).
+    private var cannotGoOn: String?
     /// The primary a backup is taking the place of.
     private var takingOverFrom = 0
     /// Where backups took the primary's place (replica, event).

@@ -3,7 +3,6 @@ import Glibc
 import LinuxABI
 import Personality
 import Replay
-import Sessions
 import Trace
 
 /// A backup taking the primary's place (Docs/replicas.md "Taking over"). The supervisor sends it
@@ -72,8 +71,9 @@ extension ReplicaKernel {
     /// Take the primary's place at the call being served.
     private func goLive(_ replayer: Replayer, _ req: SyscallRequest) -> SyscallOutcome {
         func fail(_ why: String) -> SyscallOutcome {
-            FileHandleStderr.write("revenant: replica \(replica): cannot take the primary's place: \(why)\n")
-            failed("replica \(replica) cannot take the primary's place: \(why)")
+            // The supervisor ends the run with it (nothing more can be verified).
+            sendTookOver(Self.couldNotTakeOver, what: why)
+            link.flush()
             return .halt
         }
         guard let ledger else { return fail("it kept no account of the guest's descriptors") }
@@ -107,12 +107,7 @@ extension ReplicaKernel {
         // it waits for its commit as the primary's would.
         let waits = lastOutput == event && leavesTheRun(req)
         let number = waits ? UInt64(inheritedFrames + link.sent - 1) : UInt64.max
-        link.send(
-            ReplicaFrame(
-                kind: .tookOver, event: event,
-                digest: (0..<32).map { $0 < 8 ? UInt8(truncatingIfNeeded: number >> (8 * UInt64($0))) : 0 },
-                what: "took the primary's place"),
-            counted: false)
+        sendTookOver(number, what: "took the primary's place")
         if waits {
             recorder.flush()
             board.setWaiting(replica, .commit)
@@ -126,6 +121,14 @@ extension ReplicaKernel {
             board.turns.enter(replica)
         }
         return recorder.handle(req)
+    }
+
+    /// In a tookOver frame: the backup could not take the primary's place (`what` says why).
+    static let couldNotTakeOver = UInt64.max - 1
+
+    private func sendTookOver(_ number: UInt64, what: String) {
+        let digest = (0..<32).map { $0 < 8 ? UInt8(truncatingIfNeeded: number >> (8 * UInt64($0))) : 0 }
+        link.send(ReplicaFrame(kind: .tookOver, event: event, digest: digest, what: what), counted: false)
     }
 
     /// The result of an output the old primary made before it died, unlogged: all of it written.
