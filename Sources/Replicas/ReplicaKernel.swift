@@ -264,7 +264,9 @@ public final class ReplicaKernel: GuestKernel {
         board.setProgress(replica, event)
         send(
             ReplicaFrame(
-                kind: .end, event: event, digest: GuestDigest.words([UInt64(UInt32(bitPattern: status))]),
+                kind: .end, event: event,
+                // 32 bytes: a shorter digest is sent as zeros (ReplicaFrame.encoded).
+                digest: GuestDigest.words([UInt64(UInt32(bitPattern: status)), 0, 0, 0]),
                 what: "the exit status"))
         link.flush()
     }

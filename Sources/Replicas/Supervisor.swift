@@ -210,6 +210,11 @@ public final class Supervisor {
             report("--inject '\(i)': masked (no output or state of replica \(i.replica) differed)")
         }
         summary()
+        // The program's exit status, as the primary's end frame says (a backup that took the
+        // primary's place after the run ended exits 0 itself).
+        if let end = primary.received.last, end.kind == .end {
+            return Int32(bitPattern: end.digest.prefix(4).enumerated().reduce(UInt32(0)) { $0 | UInt32($1.1) << (8 * UInt32($1.0)) })
+        }
         return primary.status
     }
 
@@ -513,6 +518,16 @@ public final class Supervisor {
     /// the old primary logged, cuts the log there and goes on live (ReplicaKernel.goLive).
     private func promote() {
         guard options.replicas >= 3 else { return }
+        // A backup that ended the run already (a fault found at the end, in the last state
+        // digest) has nothing left to do live: every output was made; its end stands.
+        if let ended = members.indices.first(where: { r in
+            r != primary && members[r].inRun && members[r].received.last?.kind == .end
+        }) {
+            report("replica \(ended): takes the place of the primary (replica \(primary)): it ended the run already")
+            primary = ended
+            board.primary = ended
+            return
+        }
         let healthy = members.indices.filter { r in
             r != primary && members[r].inRun && !members[r].exited && members[r].control != nil
                 && !members.contains { $0.donor == r }

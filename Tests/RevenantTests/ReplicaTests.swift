@@ -152,13 +152,23 @@ final class ReplicaTests: ScratchTestCase {
         for name in ["out2.txt", "d"] { try FileManager.default.removeItem(at: base.appendingPathComponent(name)) }
         // The primary's copy of the file's size (st_size, 48 bytes in) is flipped after its stat:
         // it writes another line than its backups, and that write never reaches the file.
+        // With two replicas, neither can be told right: nothing goes out.
         let flip = "flip replica=0 event=\(event) addr=0x\(String(buffer + 48, radix: 16)) bit=0"
-        let r = try revenant(["run", "--replicas", "3", "--inject", flip, "--", "perl", "files.pl"])
+        let r = try revenant(["run", "--replicas", "2", "--inject", flip, "--", "perl", "files.pl"])
         XCTAssertEqual(r.status, 125, r.stderr)
-        XCTAssertTrue(r.stderr.contains("replica 0 (the primary): fault: at event"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("replicas differ with no majority"), r.stderr)
         XCTAssertEqual(try String(contentsOf: out, encoding: .utf8), "")
         XCTAssertFalse(FileManager.default.fileExists(atPath: out2.path))
         XCTAssertFalse(FileManager.default.fileExists(atPath: base.appendingPathComponent("d").path))
+        // With three, the primary is outvoted and a backup takes its place: what reaches the
+        // files is what the program writes without the fault.
+        try FileManager.default.removeItem(at: out)
+        let three = try revenant(["run", "--replicas", "3", "--inject", flip, "--", "perl", "files.pl"])
+        XCTAssertEqual(three.status, 0, three.stderr)
+        XCTAssertTrue(three.stderr.contains("replica 0 (the primary): fault: at event"), three.stderr)
+        XCTAssertTrue(three.stderr.contains("took the place of the primary"), three.stderr)
+        XCTAssertEqual(try String(contentsOf: out2, encoding: .utf8), "size \(size)\n")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: base.appendingPathComponent("d").path))
     }
 
     /// With `--net`, what a socket call sends out (connect, sendto) waits for a majority like a
@@ -312,14 +322,67 @@ final class ReplicaTests: ScratchTestCase {
         let line = try XCTUnwrap(log.split(separator: "\n").first { $0.contains("write(1,") })
         let buffer = try XCTUnwrap(line.split(separator: " ").dropFirst().first { $0.hasPrefix("0x") })
         let address = String(buffer.dropLast())
-        for (replica, status) in [(1, Int32(0)), (0, Int32(125))] {
+        let n = try native()
+        // A backup's is outvoted; so is the primary's, and a backup takes its place.
+        for replica in [1, 0] {
             let r = try revenant([
                 "run", "--replicas", "3", "--compare-every", "5",
                 "--inject", "flip replica=\(replica) event=200 addr=\(address) bit=6", "--", "perl", "s.pl",
             ])
-            XCTAssertEqual(r.status, status, r.stderr)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(r.stdout, n.stdout, r.stderr)
             XCTAssertTrue(r.stderr.contains("at event 205: its state (writable memory and the call) differs"), r.stderr)
+            XCTAssertEqual(r.stderr.contains("took the place of the primary (replica 0)"), replica == 0, r.stderr)
         }
+    }
+
+    /// A faulty primary (killed, outvoted, or writing a log its backups cannot follow) is
+    /// replaced by a backup: it replays the old primary's log as far as it goes, cuts it there,
+    /// opens again what the guest has open and goes on live. The output is the native one, and
+    /// the log — the old primary's, then the new one's — replays to it alone.
+    func testABackupTakesThePrimarysPlace() throws {
+        let n = try native()
+        let writes = try writeEvents()
+        let log = try revenant(["log", "w.rvt", "syscalls"]).stdout.split(separator: "\n")
+        // The read of input.txt: its result made an error, the primary closes the file where
+        // its backups read on, and they cannot follow its log past there (the cut is inside a
+        // chunk of the log).
+        let read = try XCTUnwrap(log.first { $0.contains(" read(3, ") && !$0.hasSuffix("= 0") })
+        let readEvent = try XCTUnwrap(Int(read.dropFirst().prefix { $0.isNumber }))
+        let faults = [
+            ("kill replica=0 event=\(writes[0])", nil),
+            ("kill replica=0 event=\(writes[4])", nil),
+            ("flip replica=0 event=\(readEvent) reg=RAX bit=63", readEvent + 1),
+        ]
+        for (i, (fault, cut)) in faults.enumerated() {
+            let r = try revenant([
+                "record", "--replicas", "3", "--shims", "none", "-o", "t\(i).rvt", "--inject", fault, "--",
+                "perl", "s.pl",
+            ])
+            XCTAssertEqual(r.status, 0, "\(fault): \(r.stderr)")
+            XCTAssertEqual(r.stdout, n.stdout, fault)
+            XCTAssertTrue(r.stderr.contains("took the place of the primary (replica 0) at event"), r.stderr)
+            if let cut { XCTAssertTrue(r.stderr.contains("primary (replica 0) at event \(cut):"), r.stderr) }
+            XCTAssertEqual(summary(r)?.hasPrefix("revenant: replicas: 3, faults detected: 1"), true, r.stderr)
+            let replay = try revenant(["replay", "t\(i).rvt"])
+            XCTAssertEqual(replay.status, 0, "\(fault): \(replay.stderr)")
+            XCTAssertEqual(replay.stdout, n.stdout, fault)
+        }
+        // A descriptor that cannot be opened again by path keeps a backup from taking over.
+        try "$| = 1; pipe(my $r, my $w) or die; print \"line $_\\n\" for 1..5;\n".write(
+            to: base.appendingPathComponent("p.pl"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try revenant(["record", "--shims", "none", "-o", "p.rvt", "--", "perl", "p.pl"]).status, 0)
+        let pLog = try revenant(["log", "p.rvt", "syscalls", "--where", "name=write"]).stdout.split(separator: "\n")
+        let pWrites = pLog.compactMap { Int($0.dropFirst().prefix { $0.isNumber }) }
+        let pipe = try revenant(["run", "--replicas", "3", "--inject", "kill replica=0 event=\(pWrites[2])", "--", "perl", "p.pl"])
+        XCTAssertEqual(pipe.status, 125, pipe.stderr)
+        XCTAssertTrue(pipe.stderr.contains("could not take its place at event"), pipe.stderr)
+        XCTAssertTrue(pipe.stderr.contains("is a pipe, which cannot be opened again — nothing unverified"), pipe.stderr)
+        XCTAssertEqual(pipe.stdout, "line 1\nline 2\n")
+        // Two replicas cannot recover a primary.
+        let two = try revenant(["run", "--replicas", "2", "--inject", "kill replica=0 event=\(writes[2])", "--", "perl", "s.pl"])
+        XCTAssertEqual(two.status, 125, two.stderr)
+        XCTAssertTrue(two.stderr.contains("with two replicas, no backup takes its place"), two.stderr)
     }
 
     /// No majority: nothing after the fault is released, one line, exit 125.
@@ -327,8 +390,9 @@ final class ReplicaTests: ScratchTestCase {
         let n = try native()
         let writes = try writeEvents()
         let third = writes[2]
-        // Two replicas cannot tell which one is right; three outvote a faulty primary.
-        for (count, replica) in [("2", 1), ("3", 0)] {
+        // Two replicas cannot tell which one is right (three outvote a faulty primary, and a
+        // backup takes its place: testABackupTakesThePrimarysPlace).
+        for (count, replica) in [("2", 1), ("2", 0)] {
             let r = try revenant([
                 "run", "--replicas", count, "--inject", "flip replica=\(replica) event=\(third) reg=RAX bit=2",
                 "--", "perl", "s.pl",
@@ -342,8 +406,8 @@ final class ReplicaTests: ScratchTestCase {
     }
 
     /// Single bit flips at random events, in results and in the heap, in random replicas of
-    /// three: each is masked (said so) or detected; a backup's never changes the output, a
-    /// primary's releases at most what came before it (a prefix of the native output).
+    /// three: each is masked (said so) or detected, and none changes the output — a faulty
+    /// backup is replaced, a faulty primary's place is taken by a backup.
     func testRandomFlipsAreMaskedOrDetected() throws {
         // A copy in the working directory: a checkout under /tmp is hidden by the guest's own /tmp.
         let corpus = packageRootDirectory().appendingPathComponent("Tests/Corpus/perl/closures.pl")
@@ -382,13 +446,10 @@ final class ReplicaTests: ScratchTestCase {
             detected += 1
             if replica == 0 { primaryDetected += 1 }
             XCTAssertTrue(r.stderr.contains(who), "\(flip): \(r.stderr)")
-            if replica == 0 {
-                XCTAssertEqual(r.status, 125, "\(flip): \(r.stderr)")
-                XCTAssertTrue(n.stdout.hasPrefix(r.stdout), "\(flip): released \(r.stdout.debugDescription)")
-            } else {
-                XCTAssertEqual(r.status, 0, "\(flip): \(r.stderr)")
-                XCTAssertEqual(r.stdout, n.stdout, flip)
-            }
+            // The primary's: a backup takes its place, and the output is the same.
+            if replica == 0 { XCTAssertTrue(r.stderr.contains("took the place of the primary"), "\(flip): \(r.stderr)") }
+            XCTAssertEqual(r.status, 0, "\(flip): \(r.stderr)")
+            XCTAssertEqual(r.stdout, n.stdout, flip)
         }
         XCTAssertGreaterThan(masked, 0)
         XCTAssertGreaterThan(primaryDetected, 0)
