@@ -8,8 +8,8 @@ import Replay
 /// place opens again what the guest has open, by path, at the offset its calls left
 /// (Docs/replicas.md "Taking over"). Descriptors duplicated from one another share one
 /// description (and its offset), as on Linux.
-struct DescriptorLedger {
-    enum Kind: Equatable {
+package struct DescriptorLedger {
+    package enum Kind: Equatable {
         /// A file or folder, by its absolute guest path (made from the path the guest gave and
         /// its working directory or folder descriptor then), and the flags it was opened with.
         case file(path: ByteString, flags: Int32)
@@ -18,26 +18,26 @@ struct DescriptorLedger {
         /// What cannot be opened again (a pipe, a socket): what it is, for the one line.
         case other(String)
     }
-    struct Description: Equatable {
-        var kind: Kind
-        var offset: Int64 = 0
+    package struct Description: Equatable {
+        package var kind: Kind
+        package var offset: Int64 = 0
         /// A write with O_APPEND left the offset at the file's end, whatever it is then.
-        var atEnd = false
+        package var atEnd = false
         /// A folder read with getdents64: the position its last entry gave (d_off).
-        var directoryCookie: Int64?
+        package var directoryCookie: Int64?
     }
-    struct Slot: Equatable {
-        var description: Int
-        var cloexec: Bool
+    package struct Slot: Equatable {
+        package var description: Int
+        package var cloexec: Bool
     }
 
-    private(set) var slots: [Int: Slot] = [:]
-    private(set) var descriptions: [Int: Description] = [:]
+    package private(set) var slots: [Int: Slot] = [:]
+    package private(set) var descriptions: [Int: Description] = [:]
     private var nextDescription = 0
-    private(set) var cwd: ByteString
-    private(set) var umask: UInt32
+    package private(set) var cwd: ByteString
+    package private(set) var umask: UInt32
 
-    init(cwd: ByteString, umask: UInt32 = 0o022) {
+    package init(cwd: ByteString, umask: UInt32 = 0o022) {
         self.cwd = cwd
         self.umask = umask
         for k in 0..<3 { slots[k] = Slot(description: describe(.console(UInt8(k))), cloexec: false) }
@@ -67,7 +67,7 @@ struct DescriptorLedger {
         ].compactMap { name, what in SyscallNames.byName[name].map { (UInt64($0), what) } })
 
     /// A call the replay served (its logged result and writes).
-    mutating func apply(_ event: SyscallEvent) {
+    package mutating func apply(_ event: SyscallEvent) {
         let n = event.number, a = event.args, result = event.result
         if n == Self.execve {
             if case .exec = event.outcome { slots = slots.filter { !$0.value.cloexec } }
@@ -195,7 +195,7 @@ struct DescriptorLedger {
 
     /// What stands in the way of opening the guest's descriptors again, as one line; nil if
     /// nothing does.
-    func obstacle() -> String? {
+    package func obstacle() -> String? {
         for fd in slots.keys.sorted() {
             if let id = slots[fd]?.description, case .other(let what)? = descriptions[id]?.kind {
                 return "its fd \(fd) is \(what), which cannot be opened again"
