@@ -192,7 +192,7 @@ find then -type f -exec sh -c 'echo "$1:"; cat "$1"' _ {} \;
 "$BIN" diff files.rvt --path out/report.txt --from perl:report.pl:2 --to perl:report.pl:4
 "$BIN" when files.rvt --syscall 'unlink' | sed 's/^/when: /'
 
-step "Three replicas: a bit flipped in one, outvoted, replaced by a fork of a healthy one" \
+step "Three replicas: a bit flipped in one, outvoted, replaced by a fork of a healthy one; a faulty primary's place taken" \
      "revenant run --replicas 3 --compare-every 50 --inject 'flip replica=2 event=449 addr=ADDR bit=0' -- perl loop.pl"
 cat > loop.pl <<'PERL'
 $| = 1; my $s = 0;
@@ -202,8 +202,10 @@ PERL
 # perl's stat buffer: a stat call's third argument.
 addr=$("$BIN" log loop.rvt syscalls --where path=loop.pl | tail -1 | sed 's/.*"loop.pl", \(0x[0-9a-f]*\),.*/\1/')
 "$BIN" run --replicas 3 --compare-every 50 --inject "flip replica=2 event=449 addr=$addr bit=0" -- perl loop.pl
-echo "(a primary flipped instead: nothing unverified leaves, exit 125)"
-"$BIN" run --replicas 3 --compare-every 50 --inject "flip replica=0 event=449 addr=$addr bit=0" -- perl loop.pl \
+echo "(the primary flipped instead: a backup takes its place, cuts the log and goes on live)"
+"$BIN" run --replicas 3 --compare-every 50 --inject "flip replica=0 event=449 addr=$addr bit=0" -- perl loop.pl
+echo "(two replicas cannot tell which is right: nothing unverified leaves, exit 125)"
+"$BIN" run --replicas 2 --compare-every 50 --inject "flip replica=0 event=449 addr=$addr bit=0" -- perl loop.pl \
     || echo "exit $?"
 echo "(fewer than two cores per replica: they take turns at the cores; -v counts the hand-overs)"
 "$BIN" run -v --replicas 3 -- perl loop.pl 2>&1 >/dev/null | grep '^revenant: replicas:'

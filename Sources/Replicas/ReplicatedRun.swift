@@ -37,6 +37,12 @@ package struct ReplicatedRun {
     package func run() -> Int32 {
         let supervisor = Supervisor(options: options) { FileHandleStderr.write("revenant: \($0)\n") }
         let status = supervisor.run(primary: primary, backup: backup)
+        // The guest's private /tmp, kept for whichever replica was the primary at the end.
+        if let (_, header) = try? TraceDirectory.open(trace),
+            let tmp = header.mounts.first(where: { $0.guest == "/tmp" })
+        {
+            removeTree(tmp.host.description)
+        }
         // Beside the primary's trace (record keeps it): what `info` lists.
         do { try supervisor.record.write(to: TraceDirectory(path: trace)) } catch {
             FileHandleStderr.write("revenant: \(error)\n")
@@ -52,6 +58,7 @@ package struct ReplicatedRun {
                 options: session, program: program, arguments: arguments,
                 record: .init(path: trace, force: force, shims: shims, keepChannel: false))
             guest.personality.forkRefusal = "revenant --replicas runs single-process programs only (for now)"
+            guest.keepPrivateTmp = true
             var kernel: ReplicaKernel?
             guest.wrapKernel = { inner in
                 let k = ReplicaKernel(
@@ -98,12 +105,11 @@ package struct ReplicatedRun {
         case .finished(let termination, let nanoseconds):
             if let recorder = kernel?.liveRecorder {
                 // It took the primary's place: its run ends as the primary's does, the log
-                // complete, the old primary's private /tmp removed, the program's status its own.
+                // complete, the program's status its own.
                 do { try recorder.finish(status: termination.exitStatus, nanoseconds: nanoseconds) } catch {
                     FileHandleStderr.write("revenant: replica \(replica.index): recording failed: \(error)\n")
                     exitNow(125)
                 }
-                if let tmp = session.header.mounts.first(where: { $0.guest == "/tmp" }) { removeTree(tmp.host.description) }
                 if case .killed(_, let report, true) = termination { FileHandleStderr.write(report + "\n") }
                 kernel?.finish(status: termination.exitStatus)
                 exitNow(termination.exitStatus)

@@ -38,6 +38,9 @@ public final class GuestSession {
     package let keepChannel: Bool
     /// `run --replicas`: what runs the guest instead of the recorder alone (the replica's kernel).
     package var wrapKernel: ((GuestKernel) -> GuestKernel)?
+    /// `run --replicas`: the private /tmp outlives the primary (a backup that takes its place
+    /// goes on with it); the supervisor removes it after the run.
+    package var keepPrivateTmp = false
 
     /// What the fast Perl-level replay changes in a run: the recorded program, environment and
     /// working directory, the latter backed by a scratch folder; its own stdio; the channel kept.
@@ -272,7 +275,7 @@ public final class GuestSession {
         let kernel: GuestKernel = recorder ?? personality
         do { termination = try machine.run(kernel: wrapKernel?(kernel) ?? kernel) } catch {
             personality.shutdown()
-            if !personality.isForkedChild { removeTree(privateTmp) }
+            if !personality.isForkedChild && !keepPrivateTmp { removeTree(privateTmp) }
             throw CLIError("\(error)")
         }
         let elapsed = monotonicNanos() - t0
@@ -300,7 +303,7 @@ public final class GuestSession {
             // The descendants still running (a child in the background) hold the run open.
             while wait(nil) > 0 || errno == EINTR {}
         }
-        removeTree(privateTmp)
+        if !keepPrivateTmp { removeTree(privateTmp) }
         if recorder == nil && keepChannel { personality.channel.collectTail() }
         if let recorder {
             if let failure = recorder.failure { throw CLIError("recording failed: \(failure)") }
