@@ -30,7 +30,9 @@ extension LinuxPersonality {
 
     /// From here on, calls reach the host: `descriptors` are the guest's, `cwd` (a guest path)
     /// and `umask` what its calls left.
-    public func goLive(descriptors: [(fd: Int, entry: FDTable.Entry)], cwd: ByteString, umask: UInt32)
+    public func goLive(
+        descriptors: [(fd: Int, entry: FDTable.Entry)], cwd: ByteString, umask: UInt32
+    )
         throws(SysError)
     {
         let dir = try sandbox.resolve(cwd.bytes)

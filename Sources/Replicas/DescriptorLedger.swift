@@ -106,7 +106,11 @@ package struct DescriptorLedger {
         case Self.read, Self.readv: moveOffset(fd0, by: result)
         case Self.write, Self.writev:
             updateDescription(fd0) { d in
-                if case .file(_, let flags) = d.kind, flags & O_APPEND != 0 { d.atEnd = true } else { d.offset += result }
+                if case .file(_, let flags) = d.kind, flags & O_APPEND != 0 {
+                    d.atEnd = true
+                } else {
+                    d.offset += result
+                }
             }
         case Self.lseek:
             updateDescription(fd0) { d in
@@ -124,7 +128,8 @@ package struct DescriptorLedger {
         case Self.pipe, Self.pipe2, Self.socketpair:
             let at = n == Self.socketpair ? a[3] : a[0]
             for fd in Self.twoInts(event.writes, at: at) {
-                install(Int(fd), Description(kind: .other(n == Self.socketpair ? "a socket" : "a pipe")), cloexec: false)
+                install(
+                    Int(fd), Description(kind: .other(n == Self.socketpair ? "a socket" : "a pipe")), cloexec: false)
             }
         case Self.chdir:
             if let raw = event.paths.first?.bytes { cwd = Self.join(cwd, raw) }

@@ -117,7 +117,8 @@ public final class ReplicaBoard: @unchecked Sendable {
     public func cut() -> (generation: UInt32, cut: StreamCut) {
         let g = chost_load_u32(shared(4))
         let cut = StreamCut(
-            offset: Int(chost_load_u64(shared(8))), first: chost_load_u64(shared(16)), event: chost_load_u64(shared(24)))
+            offset: Int(chost_load_u64(shared(8))), first: chost_load_u64(shared(16)), event: chost_load_u64(shared(24))
+        )
         return (g, cut)
     }
 

@@ -213,7 +213,10 @@ public final class Supervisor {
         // The program's exit status, as the primary's end frame says (a backup that took the
         // primary's place after the run ended exits 0 itself).
         if let end = primary.received.last, end.kind == .end {
-            return Int32(bitPattern: end.digest.prefix(4).enumerated().reduce(UInt32(0)) { $0 | UInt32($1.1) << (8 * UInt32($1.0)) })
+            return Int32(
+                bitPattern: end.digest.prefix(4).enumerated().reduce(UInt32(0)) {
+                    $0 | UInt32($1.1) << (8 * UInt32($1.0))
+                })
         }
         return primary.status
     }
@@ -537,7 +540,9 @@ public final class Supervisor {
         guard pipe(&commitPipe) == 0 else { return }
         for fd in commitPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         let control = members[next].control!
-        let sent = [(commitPipe[0], UInt8(3)), (0, 0), (1, 1), (2, 2)].allSatisfy { chost_send_fd(control, $0.0, $0.1) == 0 }
+        let sent = [(commitPipe[0], UInt8(3)), (0, 0), (1, 1), (2, 2)].allSatisfy {
+            chost_send_fd(control, $0.0, $0.1) == 0
+        }
         close(commitPipe[0])
         guard sent else {
             close(commitPipe[1])
@@ -567,10 +572,14 @@ public final class Supervisor {
                 + "\(frame.event): \(frame.what)"
             return
         }
-        takeovers.append((r, frame.event))
+        record.takeOvers.append(.init(replica: r, from: takingOverFrom, event: frame.event))
+        var timing = ""
+        if options.verbose, let t = discardedAt[takingOverFrom] {
+            timing = " (\(fmtMs(chost_monotonic_ns() &- t)) after replica \(takingOverFrom) was discarded)"
+        }
         report(
             "replica \(r): took the place of the primary (replica \(takingOverFrom)) at event \(frame.event): "
-                + "it replayed the old primary's log to there and goes on live")
+                + "it replayed the old primary's log to there and goes on live\(timing)")
         guard number != .max, Int(exactly: number).map({ $0 < members[r].received.count }) == true else { return }
         let k = Int(number)
         if k <= committedUpTo {
@@ -587,8 +596,6 @@ public final class Supervisor {
     private var cannotGoOn: String?
     /// The primary a backup is taking the place of.
     private var takingOverFrom = 0
-    /// Where backups took the primary's place (replica, event).
-    private var takeovers: [(replica: Int, event: UInt64)] = []
 
     /// The run cannot go on: every replica is stopped, nothing more is committed.
     private func fatal(_ why: String) -> Int32 {
@@ -629,6 +636,7 @@ public final class Supervisor {
         let remaining = members.filter(\.inRun).count
         var line =
             "replicas: \(options.replicas), faults detected: \(faults.count), recoveries: \(recoveries), "
+            + (record.takeOvers.isEmpty ? "" : "primaries replaced: \(record.takeOvers.count), ")
             + "replicas left: \(remaining)"
         if let ksm { line += ", KSM: \(ksm.peakSharing) pages shared at the peak (\(ksm.peakSharing >> 8) MiB saved)" }
         if options.verbose {

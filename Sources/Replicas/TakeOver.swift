@@ -167,7 +167,9 @@ extension DescriptorLedger {
     /// The guest's descriptors opened again on the host: files by path at their offsets (once
     /// per description: duplicates share it again), Revenant's stdin, stdout and stderr from
     /// `stdio`.
-    func reopen(in personality: LinuxPersonality, stdio: [Int32]) throws(TakeOverError) -> [(
+    func reopen(
+        in personality: LinuxPersonality, stdio: [Int32]
+    ) throws(TakeOverError) -> [(
         fd: Int, entry: FDTable.Entry
     )] {
         var opened: [Int: FDTable.Entry] = [:]
@@ -200,7 +202,9 @@ extension DescriptorLedger {
         return copy
     }
 
-    private func open(_ d: Description, fd: Int, _ personality: LinuxPersonality, _ stdio: [Int32])
+    private func open(
+        _ d: Description, fd: Int, _ personality: LinuxPersonality, _ stdio: [Int32]
+    )
         throws(TakeOverError) -> FDTable.Entry
     {
         switch d.kind {
@@ -212,7 +216,8 @@ extension DescriptorLedger {
         case .file(let path, let flags):
             let e: FDTable.Entry
             do { e = try personality.reopen(path, flags: flags) } catch {
-                throw TakeOverError("fd \(fd) (\(path)) cannot be opened again: \(String(cString: strerror(error.code)))")
+                throw TakeOverError(
+                    "fd \(fd) (\(path)) cannot be opened again: \(String(cString: strerror(error.code)))")
             }
             let moved: off_t
             if d.atEnd {

@@ -175,8 +175,12 @@ func describeTrace(_ path: String, json: Bool) throws {
                     let recoveries = r.recoveries.map {
                         "{\"replica\":\($0.replica),\"from\":\($0.donor),\"event\":\($0.event)}"
                     }
+                    let takeOvers = r.takeOvers.map {
+                        "{\"replica\":\($0.replica),\"from\":\($0.from),\"event\":\($0.event)}"
+                    }
                     return "{\"count\":\(r.replicas),\"faults\":[\(faults.joined(separator: ","))],"
-                        + "\"recoveries\":[\(recoveries.joined(separator: ","))]}"
+                        + "\"recoveries\":[\(recoveries.joined(separator: ","))],"
+                        + "\"takeovers\":[\(takeOvers.joined(separator: ","))]}"
                 } ?? "null"))
         o.append("\"hypervisor\":\(q(h.hypervisor))")
         let leaves: [String] = h.cpuid.map {
@@ -234,6 +238,12 @@ func describeTrace(_ path: String, json: Bool) throws {
         for f in replicas.faults { print("  fault:        replica \(f.replica) at event:\(f.event): \(f.what)") }
         for r in replicas.recoveries {
             print("  recovery:     replica \(r.replica) forked from replica \(r.donor) at event:\(r.event)")
+        }
+        for t in replicas.takeOvers {
+            print(
+                "  takeover:     replica \(t.replica) took the place of the primary (replica \(t.from)) "
+                    + "at event:\(t.event)"
+            )
         }
     }
 }

@@ -24,19 +24,35 @@ public struct ReplicaRecord: Equatable, Sendable {
             self.event = event
         }
     }
+    /// A backup that took the primary's place (`replica`, the old primary `from`, the event).
+    public struct TakeOver: Equatable, Sendable {
+        public var replica: Int
+        public var from: Int
+        public var event: UInt64
+        public init(replica: Int, from: Int, event: UInt64) {
+            self.replica = replica
+            self.from = from
+            self.event = event
+        }
+    }
     public var replicas: Int
     public var faults: [Fault] = []
     public var recoveries: [Recovery] = []
+    public var takeOvers: [TakeOver] = []
     public init(replicas: Int) { self.replicas = replicas }
 
-    static let magic = "revenant-replicas 1"
+    /// 2 added `takeover` lines; version 1 files are read as they are.
+    static let magic = "revenant-replicas 2"
+    static let readable = ["revenant-replicas 1", magic]
     public static func path(in dir: TraceDirectory) -> String { dir.path + "/replicas" }
 
-    /// magic, `replicas N`, then `fault R E TEXT` and `recovery R DONOR E` lines.
+    /// magic, `replicas N`, then `fault R E TEXT`, `recovery R DONOR E` and `takeover R FROM E`
+    /// lines.
     public func encoded() -> String {
         var lines = [Self.magic, "replicas \(replicas)"]
         lines += faults.map { "fault \($0.replica) \($0.event) \($0.what.filter { $0 != "\n" })" }
         lines += recoveries.map { "recovery \($0.replica) \($0.donor) \($0.event)" }
+        lines += takeOvers.map { "takeover \($0.replica) \($0.from) \($0.event)" }
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -53,7 +69,7 @@ public struct ReplicaRecord: Equatable, Sendable {
         func bad(_ why: String) -> TraceError { .notATrace(path: path, why: why) }
         guard bytes.count <= 1 << 20 else { throw bad("it is larger than 1 MiB") }
         let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init)
-        guard lines.first == magic, lines.count >= 2, lines[1].hasPrefix("replicas "),
+        guard let first = lines.first, readable.contains(first), lines.count >= 2, lines[1].hasPrefix("replicas "),
             let n = Int(lines[1].dropFirst(9)), (2...64).contains(n)
         else { throw bad("it does not start with '\(magic)' and a replica count") }
         var record = ReplicaRecord(replicas: n)
@@ -68,6 +84,11 @@ public struct ReplicaRecord: Equatable, Sendable {
                     throw bad("a recovery line does not read: \(line)")
                 }
                 record.recoveries.append(Recovery(replica: r, donor: d, event: e))
+            case "takeover" where f.count == 4 && first == magic:
+                guard let r = Int(f[1]), let from = Int(f[2]), let e = UInt64(f[3]) else {
+                    throw bad("a takeover line does not read: \(line)")
+                }
+                record.takeOvers.append(TakeOver(replica: r, from: from, event: e))
             default: throw bad("a line does not read: \(line.prefix(80))")
             }
         }

@@ -21,7 +21,8 @@ extension EventReader {
     public func cut(atEvent event: UInt64) throws(TraceError) -> (StreamCut, [Event]) {
         var walker = self
         try walker.seek(toEvent: event, limit: offset)
-        let cut = StreamCut(offset: walker.chunkStart, first: walker.eventsRead - UInt64(walker.pendingIndex), event: event)
+        let cut = StreamCut(
+            offset: walker.chunkStart, first: walker.eventsRead - UInt64(walker.pendingIndex), event: event)
         if walker.pendingIndex == 0 && walker.pending.isEmpty {
             return (StreamCut(offset: walker.offset, first: event, event: event), [])
         }
@@ -68,7 +69,9 @@ extension EventWriter {
     /// Take over the stream at `path` where `cut` says, its old writer gone: the file is cut
     /// there and locked as a writer locks it, and `prefix` (the events of the cut chunk before
     /// the cut) is written again first. Waits up to 5 s for the old writer's lock.
-    public static func continuing(_ path: String, at cut: StreamCut, prefix: [Event]) throws(TraceError)
+    public static func continuing(
+        _ path: String, at cut: StreamCut, prefix: [Event]
+    ) throws(TraceError)
         -> EventWriter
     {
         let fd = open(path, O_WRONLY | O_CLOEXEC)

@@ -367,6 +367,10 @@ final class ReplicaTests: ScratchTestCase {
             let replay = try revenant(["replay", "t\(i).rvt"])
             XCTAssertEqual(replay.status, 0, "\(fault): \(replay.stderr)")
             XCTAssertEqual(replay.stdout, n.stdout, fault)
+            let info = try revenant(["info", "t\(i).rvt"]).stdout
+            XCTAssertTrue(info.contains("  takeover:     replica "), info)
+            XCTAssertTrue(
+                info.contains("took the place of the primary (replica 0) at event:\(cut.map(String.init) ?? "")"), info)
         }
         // A descriptor that cannot be opened again by path keeps a backup from taking over.
         try "$| = 1; pipe(my $r, my $w) or die; print \"line $_\\n\" for 1..5;\n".write(
@@ -374,13 +378,18 @@ final class ReplicaTests: ScratchTestCase {
         XCTAssertEqual(try revenant(["record", "--shims", "none", "-o", "p.rvt", "--", "perl", "p.pl"]).status, 0)
         let pLog = try revenant(["log", "p.rvt", "syscalls", "--where", "name=write"]).stdout.split(separator: "\n")
         let pWrites = pLog.compactMap { Int($0.dropFirst().prefix { $0.isNumber }) }
-        let pipe = try revenant(["run", "--replicas", "3", "--inject", "kill replica=0 event=\(pWrites[2])", "--", "perl", "p.pl"])
+        let pipe = try revenant([
+            "run", "--replicas", "3", "--inject", "kill replica=0 event=\(pWrites[2])", "--", "perl", "p.pl",
+        ])
         XCTAssertEqual(pipe.status, 125, pipe.stderr)
         XCTAssertTrue(pipe.stderr.contains("could not take its place at event"), pipe.stderr)
-        XCTAssertTrue(pipe.stderr.contains("is a pipe, which cannot be opened again — nothing unverified"), pipe.stderr)
+        XCTAssertTrue(
+            pipe.stderr.contains("is a pipe, which cannot be opened again — nothing unverified"), pipe.stderr)
         XCTAssertEqual(pipe.stdout, "line 1\nline 2\n")
         // Two replicas cannot recover a primary.
-        let two = try revenant(["run", "--replicas", "2", "--inject", "kill replica=0 event=\(writes[2])", "--", "perl", "s.pl"])
+        let two = try revenant([
+            "run", "--replicas", "2", "--inject", "kill replica=0 event=\(writes[2])", "--", "perl", "s.pl",
+        ])
         XCTAssertEqual(two.status, 125, two.stderr)
         XCTAssertTrue(two.stderr.contains("with two replicas, no backup takes its place"), two.stderr)
     }
