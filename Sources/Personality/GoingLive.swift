@@ -13,16 +13,7 @@ extension LinuxPersonality {
         guard case .host = res.kind else { throw SysError(ENOTSUP) }
         let again = flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)
         if again & O_ACCMODE != O_RDONLY && !res.writable { throw SysError(EROFS) }
-        var how = open_how_t(
-            flags: UInt64(UInt32(bitPattern: again | O_CLOEXEC)), mode: 0,
-            resolve: 0x04 /* RESOLVE_NO_SYMLINKS */ | 0x02 /* RESOLVE_NO_MAGICLINKS */)
-        let fd = res.host.withCString { cpath in
-            withUnsafeMutablePointer(to: &how) {
-                hostSyscall(
-                    NR.openat2, u(AT_FDCWD), u(UnsafeMutableRawPointer(mutating: cpath)),
-                    u(UnsafeMutableRawPointer($0)), 24)
-            }
-        }
+        let fd = openResolved(res.host, flags: again, mode: 0)
         guard fd >= 0 else { throw SysError(Int32(-fd)) }
         return FDTable.Entry(
             host: Int32(fd), path: res.guest, cloexec: flags & O_CLOEXEC != 0, writableMount: res.writable)

@@ -154,21 +154,27 @@ extension LinuxPersonality {
         {
             hook(res.host, res.guest)
         }
+        let fd = openResolved(
+            res.host, flags: flags, mode: flags & (O_CREAT | 0x410000) != 0 ? mode & 0o7777 & ~fileCreationMask : 0)
+        guard fd >= 0 else { return fd }
+        return Int64(
+            try installClosingOnFailure(
+                FDTable.Entry(host: Int32(fd), path: res.guest, cloexec: cloexec, writableMount: res.writable)))
+    }
+
+    /// Open a resolved host path (symlink-free: the sandbox resolved every one) with `flags`,
+    /// close-on-exec in the VMM: the descriptor, or -errno.
+    func openResolved(_ host: ByteString, flags: Int32, mode: UInt64) -> Int64 {
         var how = open_how_t(
-            flags: UInt64(UInt32(bitPattern: flags | O_CLOEXEC)),
-            mode: flags & (O_CREAT | 0x410000) != 0 ? mode & 0o7777 & ~fileCreationMask : 0,
+            flags: UInt64(UInt32(bitPattern: flags | O_CLOEXEC)), mode: mode,
             resolve: 0x04 /* RESOLVE_NO_SYMLINKS */ | 0x02 /* RESOLVE_NO_MAGICLINKS */)
-        let fd = res.host.withCString { cpath in
+        return host.withCString { cpath in
             withUnsafeMutablePointer(to: &how) {
                 hostSyscall(
                     NR.openat2, u(AT_FDCWD), u(UnsafeMutableRawPointer(mutating: cpath)),
                     u(UnsafeMutableRawPointer($0)), 24)
             }
         }
-        guard fd >= 0 else { return fd }
-        return Int64(
-            try installClosingOnFailure(
-                FDTable.Entry(host: Int32(fd), path: res.guest, cloexec: cloexec, writableMount: res.writable)))
     }
 
     func stat(_ dirfd: UInt64, _ pathAddr: UInt64, _ buf: UInt64, flags: Int32) throws -> Int64 {
