@@ -43,6 +43,12 @@ public struct ReplicaFrame: Equatable, Sendable {
         self.what = what
     }
 
+    /// The digest's first 8 bytes as a number (little-endian): an `end` frame's exit status, a
+    /// `tookOver` frame's frame number.
+    public var leadingWord: UInt64 {
+        digest.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+    }
+
     /// What replicas must agree on (`commit` and `what` are the primary's or informational).
     public var vote: Vote { Vote(kind: kind, event: event, digest: digest) }
     public struct Vote: Hashable, Sendable {

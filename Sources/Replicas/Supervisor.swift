@@ -213,10 +213,7 @@ public final class Supervisor {
         // The program's exit status, as the primary's end frame says (a backup that took the
         // primary's place after the run ended exits 0 itself).
         if let end = primary.received.last, end.kind == .end {
-            return Int32(
-                bitPattern: end.digest.prefix(4).enumerated().reduce(UInt32(0)) {
-                    $0 | UInt32($1.1) << (8 * UInt32($1.0))
-                })
+            return Int32(bitPattern: UInt32(truncatingIfNeeded: end.leadingWord))
         }
         return primary.status
     }
@@ -565,7 +562,7 @@ public final class Supervisor {
             discard(r, "took the primary's place unasked")
             return
         }
-        let number = frame.digest.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.1) << (8 * UInt64($1.0)) }
+        let number = frame.leadingWord
         if number == ReplicaKernel.couldNotTakeOver {
             cannotGoOn =
                 "the primary (replica \(takingOverFrom)) was lost and replica \(r) could not take its place at event "

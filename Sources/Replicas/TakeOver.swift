@@ -86,7 +86,9 @@ extension ReplicaKernel {
             (cut, prefix) = try replayer.handOverCut()
             let writer = try EventWriter.continuing(replayer.trace.eventsPath, at: cut, prefix: prefix)
             let descriptors = try ledger.reopen(in: personality, stdio: handed.stdio)
-            try personality.goLive(descriptors: descriptors, cwd: ledger.cwd, umask: ledger.umask)
+            do { try personality.goLive(descriptors: descriptors, cwd: ledger.cwd, umask: ledger.umask) } catch {
+                throw TakeOverError("its working directory \(ledger.cwd): \(String(cString: strerror(error.code)))")
+            }
             recorder = try Recorder(personality: personality, trace: replayer.trace, writer: writer)
             recorder.order.goOn(fromTicket: replayer.ticketsTaken)
         } catch {
