@@ -267,4 +267,7 @@ public final class Recorder: GuestKernel {
 
     /// Flush what is buffered (on a signal that ends the recorder early).
     public func flush() { try? writer.flush() }
+
+    /// From another thread: flush what waited a chunk's delay (the program went quiet).
+    public func flushIfQuiet() { try? writer.flushIfOlder(than: EventStreamFormat.chunkDelay) }
 }

@@ -42,8 +42,10 @@ public final class ReplicaBoard: @unchecked Sendable {
     /// What the primary is waiting for, if anything: a backup that does not move then is
     /// stalling the run. Only a commit wait is at the primary's own event: a backup waiting for
     /// the log there answers it (ReplicaKernel.aboutToWait); a lag wait is before the event.
+    /// A backup's: `log` while it waits for the log to grow (a primary that keeps every backup
+    /// waiting so, while it is in no call itself, is stalling the run).
     public enum Wait: UInt32 {
-        case none = 0, commit = 1, lag = 2
+        case none = 0, commit = 1, lag = 2, log = 3
     }
     private func waitingWord(_ r: Int) -> UnsafeMutablePointer<UInt32> {
         (page + 64 * r + 12).assumingMemoryBound(to: UInt32.self)
@@ -102,6 +104,10 @@ public final class ReplicaBoard: @unchecked Sendable {
         get { Int(chost_load_u32(shared(0))) }
         set { chost_store_u32(shared(0), UInt32(newValue)) }
     }
+    /// Whether replica r is inside a call on the host (the primary's: blocked reading a terminal,
+    /// sleeping — not stalled).
+    public func inCall(_ r: Int) -> Bool { chost_load_u32(word32(r, 60)) != 0 }
+    public func setInCall(_ r: Int, _ inCall: Bool) { chost_store_u32(word32(r, 60), inCall ? 1 : 0) }
     /// The supervisor asks backup r to take the primary's place (its pipes are sent first).
     public func promote(_ r: Int) { chost_store_u32(word32(r, 56), 1) }
     public func isPromoted(_ r: Int) -> Bool { chost_load_u32(word32(r, 56)) != 0 }

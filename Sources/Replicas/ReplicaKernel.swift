@@ -73,6 +73,7 @@ public final class ReplicaKernel: GuestKernel {
         self.injections = injections.filter { $0.replica == replica }
         allInjections = injections
         if settings.mergeable { markMergeable() }
+        if case .primary(let recorder) = role { QuietFlusher.start(recorder) }
         if case .backup(let replayer) = role {
             // The umask the primary's guest started with: the one revenant inherited, as here.
             let mask = Glibc.umask(0)
@@ -86,6 +87,25 @@ public final class ReplicaKernel: GuestKernel {
         }
     }
     private let allInjections: [FaultInjection]
+
+    /// The primary's log reaches its backups within a chunk's delay even while the program
+    /// computes without a call (its last calls would wait in the buffer for the next): so
+    /// backups that wait for the log have seen all of it, and a primary that keeps them waiting
+    /// while it makes no call is stalling (Supervisor.findPrimaryStall).
+    enum QuietFlusher {
+        static func start(_ recorder: Recorder) {
+            _ = chost_thread_start(
+                { ctx in
+                    let recorder = Unmanaged<Recorder>.fromOpaque(ctx!).takeRetainedValue()
+                    // Signals from outside go to the vCPU thread.
+                    chost_block_forwarded_signals()
+                    while true {
+                        usleep(25_000)
+                        recorder.flushIfQuiet()
+                    }
+                }, Unmanaged.passRetained(recorder).toOpaque())
+        }
+    }
 
     /// The whole guest area, again after each call that maps memory: each guest mapping is a
     /// host mapping of its own (MAP_FIXED), which does not inherit the mark (with the mark made
@@ -141,7 +161,9 @@ public final class ReplicaKernel: GuestKernel {
                 link.flush()
                 kill(getpid(), SIGKILL)
             case .stall:
+                // As a machine that stops: what it logged and said so far is out.
                 link.flush()
+                if case .primary(let recorder) = role { recorder.flush() }
                 while true { sleep(3600) }
             case .flipResult, .flipMemory: break
             }
@@ -175,8 +197,13 @@ public final class ReplicaKernel: GuestKernel {
                 send(frame)
             }
         }
+        let isPrimary: Bool
+        if case .primary = role { isPrimary = true } else { isPrimary = false }
+        if isPrimary { board.setInCall(replica, true) }
         var outcome = inner.handle(req)
+        if isPrimary { board.setInCall(replica, false) }
         if case .backup(let replayer) = role { outcome = settle(replayer, req, outcome) }
+        if !isPrimary { board.setWaiting(replica, .none) }
         if settings.mergeable, Self.mapsMemory.contains(req.number) { markMergeable() }
         if case .backup = role, let index = board.forkRequest(replica), case .value(let v) = outcome,
             let fork = receivePipes(index)
@@ -294,6 +321,7 @@ public final class ReplicaKernel: GuestKernel {
             send(ReplicaFrame(kind: .call, event: event, digest: digest, what: "\(req.name)"))
         }
         link.flush()
+        board.setWaiting(replica, .log)
         board.turns.leave(replica)
     }
 }

@@ -63,6 +63,8 @@ public final class Supervisor {
         var status: Int32 = 0
         var lastProgress: UInt64 = 0
         var progressSince: UInt64 = 0
+        /// The primary: since when it has been at its event in no call and no wait.
+        var idleSince: UInt64 = 0
         /// A backup's socket; a replacement forked by a backup (not our child: its end is its
         /// pipe's end), and until it joins, the donor asked to fork it.
         var control: Int32?
@@ -472,23 +474,46 @@ public final class Supervisor {
                 members[r].lastProgress = p
                 members[r].progressSince = now
             }
+            if members[r].progressSince == now || board.inCall(r) { members[r].idleSince = now }
         }
+        findPrimaryStall(now)
         // A primary that ended the run leaves nothing to wait for: a backup still behind it is
         // stalled once the timeout passes. (The poll that saw a backup's last call may also have
         // seen the primary's last, at the same instant: waiting for the primary to move after it
         // waited forever, a stall just before the end hung the run.)
         let primaryDone = members[primary].exited && members[primary].received.last?.kind == .end
         let primaryMoved = primaryDone ? now : members[primary].progressSince
+        // A backup waiting for the log has replayed all the primary flushed (it flushes a quiet
+        // log within a chunk's delay): it is not the one stalling.
         for r in members.indices where r != primary && members[r].inRun && !members[r].exited {
             let p = members[r].lastProgress
             let since = members[r].progressSince
-            if p < board.progress(primary), primaryMoved > since,
+            if p < board.progress(primary), primaryMoved > since, board.waiting(r) != .log,
                 Double(now - since) / 1e9 >= options.stallTimeout
             {
                 discard(r, "made no progress for \(options.stallTimeout) s at event \(p) (stalled)")
             }
         }
         return nil
+    }
+
+    /// A primary that stayed at its event for --stall-timeout in no call and no wait (a call may
+    /// block on a terminal, or sleep), while every backup had replayed its log up to there and
+    /// waited for more, is stalling the run: it is discarded, and a backup takes its place. (A
+    /// primary whose last calls are still in its buffer keeps its backups behind it: not this.)
+    private func findPrimaryStall(_ now: UInt64) {
+        let p = board.progress(primary)
+        guard members[primary].inRun, !members[primary].exited, members[primary].received.last?.kind != .end,
+            Double(now - members[primary].idleSince) / 1e9 >= options.stallTimeout
+        else { return }
+        let backups = members.indices.filter { $0 != primary && members[$0].inRun && !members[$0].exited }
+        guard !backups.isEmpty, backups.allSatisfy({ board.waiting($0) == .log && board.progress($0) >= p }) else {
+            return
+        }
+        discard(
+            primary,
+            "made no progress for \(options.stallTimeout) s at event \(p) while its backups waited for its log "
+                + "(stalled)")
     }
 
     private func discard(_ r: Int, _ why: String, event: UInt64? = nil) {
@@ -551,6 +576,12 @@ public final class Supervisor {
         agreedUpTo = min(agreedUpTo, settled - 1)
         board.primary = next
         board.promote(next)
+        // The backups waited for the old primary: their stall timing starts again with the new.
+        let now = chost_monotonic_ns()
+        for r in members.indices {
+            members[r].progressSince = now
+            members[r].idleSince = now
+        }
         _ = chost_relay_signals_to(members[next].pid)
         takingOverFrom = old
     }

@@ -105,6 +105,7 @@ extension ReplicaKernel {
         link.commits = handed.commits
         role = .primary(recorder)
         inner = recorder
+        QuietFlusher.start(recorder)
         // The output this call makes, if it leaves the run, was sent as a backup's frame: now
         // it waits for its commit as the primary's would.
         let waits = lastOutput == event && leavesTheRun(req)

@@ -28,8 +28,8 @@ package struct ReplicaOptions: ParsableArguments {
     var compareEvery: UInt64?
     @Option(
         help: ArgumentHelp(
-            "With --replicas: a backup behind the primary that makes no progress this long is faulty "
-                + "(default 10).",
+            "With --replicas: a backup behind the primary that makes no progress this long is faulty, and so "
+                + "is a primary that makes none, in no call, while its backups wait for its log (default 10).",
             valueName: "SECONDS"))
     var stallTimeout: Double?
     @Option(

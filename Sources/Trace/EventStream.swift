@@ -44,6 +44,13 @@ public final class EventWriter {
     public internal(set) var eventCount: UInt64 = 0
     public private(set) var bytesWritten: UInt64 = 0
     public private(set) var chunks = 0
+    /// Appends and flushes may come from two threads (the primary of `run --replicas` flushes a
+    /// quiet log from a thread of its own: flushIfOlder).
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t> = {
+        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(m, nil)
+        return m
+    }()
 
     /// Create `path` (it must not exist) and write the preamble.
     public init(path: String) throws(TraceError) {
@@ -66,9 +73,15 @@ public final class EventWriter {
         self.eventCount = eventCount
     }
 
-    deinit { Glibc.close(fd) }
+    deinit {
+        Glibc.close(fd)
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
 
     public func append(_ e: Event) throws(TraceError) {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
         buffer.append(e.kind)
         appendVarint(&buffer, UInt64(e.payload.count))
         buffer += e.payload
@@ -78,12 +91,26 @@ public final class EventWriter {
         if buffer.count >= EventStreamFormat.chunkTarget
             || chost_monotonic_ns() &- bufferedSince >= EventStreamFormat.chunkDelay
         {
-            try flush()
+            try flushLocked()
         }
     }
 
     /// Write the buffered events as one chunk.
     public func flush() throws(TraceError) {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        try flushLocked()
+    }
+
+    /// Flush what waited at least `nanoseconds` (a writer whose program went quiet: the chunk
+    /// would otherwise wait for its next event).
+    public func flushIfOlder(than nanoseconds: UInt64) throws(TraceError) {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        if bufferedEvents > 0, chost_monotonic_ns() &- bufferedSince >= nanoseconds { try flushLocked() }
+    }
+
+    private func flushLocked() throws(TraceError) {
         guard bufferedEvents > 0 else { return }
         let payload = LZ4.compress(buffer)
         var header = le(EventStreamFormat.chunkMagic) + le(UInt32(0)) + le(eventCount - UInt64(bufferedEvents))

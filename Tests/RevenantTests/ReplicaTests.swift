@@ -386,6 +386,22 @@ final class ReplicaTests: ScratchTestCase {
         XCTAssertTrue(
             pipe.stderr.contains("is a pipe, which cannot be opened again — nothing unverified"), pipe.stderr)
         XCTAssertEqual(pipe.stdout, "line 1\nline 2\n")
+        // A stalled primary: it makes no call while its backups have replayed all it logged and
+        // wait for more. A primary sleeping in a call, or blocked reading, is not stalled.
+        let stalled = try revenant([
+            "run", "--replicas", "3", "--stall-timeout", "1", "--inject", "stall replica=0 event=\(writes[2])", "--",
+            "perl", "s.pl",
+        ])
+        XCTAssertEqual(stalled.status, 0, stalled.stderr)
+        XCTAssertEqual(stalled.stdout, n.stdout)
+        XCTAssertTrue(stalled.stderr.contains("while its backups waited for its log (stalled)"), stalled.stderr)
+        XCTAssertTrue(stalled.stderr.contains("took the place of the primary (replica 0)"), stalled.stderr)
+        let sleeper = try revenant([
+            "run", "--replicas", "3", "--stall-timeout", "1", "--", "perl", "-e", "$| = 1; print 1; sleep 3; print 2",
+        ])
+        XCTAssertEqual(sleeper.status, 0, sleeper.stderr)
+        XCTAssertEqual(sleeper.stdout, "12")
+        XCTAssertEqual(summary(sleeper), "revenant: replicas: 3, faults detected: 0, recoveries: 0, replicas left: 3")
         // Two replicas cannot recover a primary.
         let two = try revenant([
             "run", "--replicas", "2", "--inject", "kill replica=0 event=\(writes[2])", "--", "perl", "s.pl",
