@@ -71,7 +71,7 @@ for inject, extra in [(f"flip replica=2 event=4999 addr={addr} bit=0", ["--compa
         detected = re.search(r"discarded \((.*?) after the injection", err)
         took = re.search(r"goes on live \((.*?) after replica", err)
         recovered = re.search(r"joins the vote \((.*?) after replica", err)
-        recovery = (f"took the primary's place {took.group(1)} after; " if took else "") + \
+        recovery = (f"took the primary's place ({took.group(1)} after); " if took else "") + \
             (f"replaced {recovered.group(1)} after" if recovered else "not replaced (the run ended first)")
         lines.append(f"| `{inject}` | {detected.group(1) if detected else '-'} | {recovery} |")
 

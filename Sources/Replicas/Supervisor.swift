@@ -584,6 +584,7 @@ public final class Supervisor {
         }
         _ = chost_relay_signals_to(members[next].pid)
         takingOverFrom = old
+        promotedAt = board.progress(next)
     }
 
     /// The new primary went live at `frame.event`; the output it made there as a backup, if it
@@ -603,7 +604,9 @@ public final class Supervisor {
         record.takeOvers.append(.init(replica: r, from: takingOverFrom, event: frame.event))
         var timing = ""
         if options.verbose, let t = discardedAt[takingOverFrom] {
-            timing = " (\(fmtMs(chost_monotonic_ns() &- t)) after replica \(takingOverFrom) was discarded)"
+            timing =
+                " (\(frame.event &- min(frame.event, promotedAt)) events rolled forward, "
+                + "\(fmtMs(chost_monotonic_ns() &- t)) after replica \(takingOverFrom) was discarded)"
         }
         report(
             "replica \(r): took the place of the primary (replica \(takingOverFrom)) at event \(frame.event): "
@@ -622,8 +625,9 @@ public final class Supervisor {
     }
     /// Why the run cannot go on, found while reading a replica's frames (a failed take-over).
     private var cannotGoOn: String?
-    /// The primary a backup is taking the place of.
+    /// The primary a backup is taking the place of, and the event the backup was at when asked.
     private var takingOverFrom = 0
+    private var promotedAt: UInt64 = 0
 
     /// The run cannot go on: every replica is stopped, nothing more is committed.
     private func fatal(_ why: String) -> Int32 {
