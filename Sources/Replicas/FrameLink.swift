@@ -1,5 +1,6 @@
 import CHost
 import Glibc
+import LinuxABI
 
 /// A replica's end of its pipe to the supervisor: frames are buffered and written together —
 /// when 16 KiB are waiting, when the oldest waited 50 ms, and whenever the replica is about to
@@ -31,16 +32,7 @@ public final class FrameLink {
 
     public func flush() {
         guard !buffer.isEmpty, !broken else { return }
-        var done = 0
-        while done < buffer.count {
-            let n = buffer.withUnsafeBytes { write(frames, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else {
-                broken = true
-                break
-            }
-            done += n
-        }
+        if !buffer.withUnsafeBytes({ writeAll(frames, $0) }) { broken = true }
         buffer.removeAll(keepingCapacity: true)
     }
 

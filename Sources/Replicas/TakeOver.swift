@@ -139,11 +139,9 @@ extension ReplicaKernel {
         switch SyscallNames.byNumber[Int(req.number)] ?? "" {
         case "write", "pwrite64", "sendto": return Int64(req[2])
         case "writev", "pwritev", "pwritev2":
-            var total: Int64 = 0
-            for i in 0..<min(req[2], 1024) {
-                total += Int64((try? personality.memory.load(UInt64.self, at: req[1] + 16 * i + 8)) ?? 0)
-            }
-            return total
+            // It was made: its iovecs were sound.
+            let iov = try? personality.memory.iovecs(at: req[1], count: Int(min(req[2], 1024)), write: false)
+            return Int64(iov?.reduce(0) { $0 + $1.iov_len } ?? 0)
         default: return 0
         }
     }

@@ -1,5 +1,6 @@
 import CHost
 import Glibc
+import LinuxABI
 
 /// The `events` file: a preamble, then chunks that each hold a run of events, lz4-compressed and
 /// CRC-checked (layout in Docs/trace-format.md). Events are opaque here — a kind byte and a
@@ -128,15 +129,7 @@ public final class EventWriter {
     }
 
     private func writeAll(_ bytes: [UInt8]) throws(TraceError) {
-        var off = 0
-        while off < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, $0.count - off) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .io(path: path, errno: errno)
-            }
-            off += n
-        }
+        guard bytes.withUnsafeBytes({ LinuxABI.writeAll(fd, $0) }) else { throw .io(path: path, errno: errno) }
         bytesWritten += UInt64(bytes.count)
     }
 }
@@ -347,12 +340,5 @@ public func writeWholeFile(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o64
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
     guard fd >= 0 else { return errno }
     defer { close(fd) }
-    var off = 0
-    while off < bytes.count {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
-        if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { return errno }
-        off += n
-    }
-    return nil
+    return bytes.withUnsafeBytes { writeAll(fd, $0) } ? nil : errno
 }

@@ -21,12 +21,13 @@ extension EventReader {
     public func cut(atEvent event: UInt64) throws(TraceError) -> (StreamCut, [Event]) {
         var walker = self
         try walker.seek(toEvent: event, limit: offset)
-        let cut = StreamCut(
-            offset: walker.chunkStart, first: walker.eventsRead - UInt64(walker.pendingIndex), event: event)
-        if walker.pendingIndex == 0 && walker.pending.isEmpty {
-            return (StreamCut(offset: walker.offset, first: event, event: event), [])
-        }
-        return (cut, Array(walker.pending[0..<walker.pendingIndex]))
+        // Past every chunk read (no chunk decoded): the cut is where the next chunk goes.
+        guard !walker.pending.isEmpty else { return (StreamCut(offset: walker.offset, first: event, event: event), []) }
+        let first = event - UInt64(walker.pendingIndex)
+        return (
+            StreamCut(offset: walker.chunkStart, first: first, event: event),
+            Array(walker.pending[0..<walker.pendingIndex])
+        )
     }
 
     /// Go back to event `event` (at most `cut.event`) of a stream that was cut at `cut` and is
