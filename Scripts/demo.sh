@@ -192,7 +192,7 @@ find then -type f -exec sh -c 'echo "$1:"; cat "$1"' _ {} \;
 "$BIN" diff files.rvt --path out/report.txt --from perl:report.pl:2 --to perl:report.pl:4
 "$BIN" when files.rvt --syscall 'unlink' | sed 's/^/when: /'
 
-step "Three replicas: a bit flipped in one, outvoted, replaced by a fork of a healthy one; a faulty primary's place taken" \
+step "Replicas: a bit flipped in one of three, outvoted, replaced by a fork of a healthy one; a faulty primary's place taken; two start again from a verified checkpoint" \
      "revenant run --replicas 3 --compare-every 50 --inject 'flip replica=2 event=449 addr=ADDR bit=0' -- perl loop.pl"
 cat > loop.pl <<'PERL'
 $| = 1; my $s = 0;
@@ -204,8 +204,10 @@ addr=$("$BIN" log loop.rvt syscalls --where path=loop.pl | tail -1 | sed 's/.*"l
 "$BIN" run --replicas 3 --compare-every 50 --inject "flip replica=2 event=449 addr=$addr bit=0" -- perl loop.pl
 echo "(the primary flipped instead: a backup takes its place, cuts the log and goes on live)"
 "$BIN" run --replicas 3 --compare-every 50 --inject "flip replica=0 event=449 addr=$addr bit=0" -- perl loop.pl
-echo "(two replicas cannot tell which is right: nothing unverified leaves, exit 125)"
-"$BIN" run --replicas 2 --compare-every 50 --inject "flip replica=0 event=449 addr=$addr bit=0" -- perl loop.pl \
+echo "(two replicas cannot tell which is right: both start again from the last verified checkpoint)"
+"$BIN" run --replicas 2 --compare-every 50 --inject "flip replica=0 event=449 addr=$addr bit=0" -- perl loop.pl
+echo "(and without checkpoints — no state comparison — nothing unverified leaves, exit 125)"
+"$BIN" run --replicas 2 --compare-every 0 --inject "flip replica=0 event=449 addr=$addr bit=0" -- perl loop.pl \
     || echo "exit $?"
 echo "(fewer than two cores per replica: they take turns at the cores; -v counts the hand-overs)"
 "$BIN" run -v --replicas 3 -- perl loop.pl 2>&1 >/dev/null | grep '^revenant: replicas:'

@@ -23,11 +23,16 @@ public protocol GuestKernel: AnyObject {
     /// sleep, so that the next call exits and the vCPU thread serves it (replicas without a turn
     /// at the host's cores keep their threads off them).
     var spinnerMayPoll: Bool { get }
+    /// After `forked`, in either process: true to fork again from the same state — a checkpoint
+    /// of `run --replicas` stays as it was taken and makes copies of itself when asked, blocking
+    /// here meanwhile (each copy goes through `forked` as a child).
+    func forkAgain() -> Bool
 }
 
 extension GuestKernel {
     public var mayRewriteSyscalls: Bool { true }
     public var spinnerMayPoll: Bool { true }
+    public func forkAgain() -> Bool { false }
 }
 
 /// How a guest run ended.
@@ -424,13 +429,17 @@ public final class GuestMachine: PhysicalBacking {
             r.rflags = 0x202
             regs.pointee = r
         case .fork(let childStack):
-            let (child, pid) = try forkProcess()
-            // In the child the vCPU is a new one (forkProcess): its synced registers hold the call.
-            let v = self.vcpu ?? vcpu
+            var (child, pid) = try forkProcess()
             guard let kernel = currentKernel else { throw MachineError.notStarted }
             // A host fork that failed (pid -errno) is the call's result: the kernel hears of it too
             // (the recorder logs it).
-            let result = kernel.forked(child: child, pid: pid)
+            var result = kernel.forked(child: child, pid: pid)
+            while kernel.forkAgain() {
+                (child, pid) = try forkProcess()
+                result = kernel.forked(child: child, pid: pid)
+            }
+            // In the child the vCPU is a new one (forkProcess): its synced registers hold the call.
+            let v = self.vcpu ?? vcpu
             if child, childStack != 0 { v.syncRegs.pointee.rsp = childStack }
             return try finish(.value(result), vcpu: v, alwaysReturn: alwaysReturn)
         case .signalReturn(let frame):

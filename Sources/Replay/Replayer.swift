@@ -134,6 +134,16 @@ public final class Replayer: GuestKernel {
         endedEarly = false
     }
 
+    /// Between calls: read the log again from the file after the events replayed so far
+    /// (EventReader.forgetReadAhead). False when the trace cannot be read.
+    public func forgetReadAhead() -> Bool {
+        do { try reader.forgetReadAhead() } catch {
+            traceError = error
+            return false
+        }
+        return true
+    }
+
     /// The stream was cut at `cut` and is written again by another writer (the new primary):
     /// serve the call being served again from there. False when this replay had already read
     /// past the cut (it replayed what the new writer dropped).

@@ -3,6 +3,9 @@
 ///   flip replica=R event=E addr=A bit=B    a bit of guest memory, after the call
 ///   kill replica=R event=E                 the replica's process, SIGKILL, at the call
 ///   stall replica=R event=E                the replica stops making progress there
+///   flip replica=R event=E addr=A bit=B in=checkpoint
+///                                          a bit of the checkpoint backup R takes at event E
+///                                          (two replicas), before the supervisor verifies it
 /// Replica 0 is the primary. A flip in the primary happens after its recorder logged the call:
 /// the log stays right, as when a CPU's fault hits one machine.
 public struct FaultInjection: Equatable, Sendable, CustomStringConvertible {
@@ -15,6 +18,8 @@ public struct FaultInjection: Equatable, Sendable, CustomStringConvertible {
     public var replica: Int
     public var event: UInt64
     public var action: Action
+    /// `in=checkpoint`: the flip is in the checkpoint taken at the event, not in the replica.
+    public var inCheckpoint = false
     public let description: String
 
     /// One `--inject` value; a line naming what is wrong when it is not one.
@@ -63,6 +68,12 @@ public struct FaultInjection: Equatable, Sendable, CustomStringConvertible {
         case "stall": action = .stall
         default:
             throw InjectionError("--inject '\(text)': '\(verb)' is not flip, kill or stall")
+        }
+        if let target = fields.removeValue(forKey: "in") {
+            guard target == "checkpoint", case .flipMemory = action else {
+                throw InjectionError("--inject '\(text)': in=\(target): only a flip of memory can be in=checkpoint")
+            }
+            inCheckpoint = true
         }
         if let extra = fields.keys.sorted().first {
             throw InjectionError("--inject '\(text)': \(extra)= does not apply to \(verb)")

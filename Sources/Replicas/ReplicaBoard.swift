@@ -24,6 +24,7 @@ public final class ReplicaBoard: @unchecked Sendable {
         precondition(p != MAP_FAILED, "cannot map the replicas' shared page")
         page = p!
         turns = CoreTurns(page: page, slots: turnSlots)
+        supervisor = getpid()
     }
 
     /// Replica r's words, on a cache line each: its progress (u64), its discarded flag (u32), its
@@ -126,6 +127,85 @@ public final class ReplicaBoard: @unchecked Sendable {
             offset: Int(chost_load_u64(shared(8))), first: chost_load_u64(shared(16)), event: chost_load_u64(shared(24))
         )
         return (g, cut)
+    }
+
+    // Checkpoints (two replicas, Docs/replicas.md "Checkpoints"), from offset 2048: the
+    // supervisor's pid (u32), then a line per checkpoint: its state (u32: free, claimed by the
+    // backup forking it, taken), a request to make copies of it (u32: first new replica + 1 in
+    // the low half, how many in the high), its pid (u32), the event it was taken at and how
+    // many frames its donor had sent (u64 each), the replica it was taken from (u32) and the
+    // digest of its state (32 bytes), which the supervisor checks against the replicas'.
+    public static let checkpointSlots = 8
+    public enum CheckpointState: UInt32 { case free = 0, claimed = 1, taken = 2 }
+    private static let checkpoints = 2048
+    private func checkpointWord<T>(_ slot: Int, _ offset: Int) -> UnsafeMutablePointer<T> {
+        (page + Self.checkpoints + 64 + 64 * slot + offset).assumingMemoryBound(to: T.self)
+    }
+    /// The supervisor's pid: a checkpoint whose supervisor is gone ends itself.
+    public var supervisor: pid_t {
+        get { pid_t(chost_load_u32((page + Self.checkpoints).assumingMemoryBound(to: UInt32.self))) }
+        set { chost_store_u32((page + Self.checkpoints).assumingMemoryBound(to: UInt32.self), UInt32(newValue)) }
+    }
+    public func checkpointState(_ slot: Int) -> CheckpointState {
+        CheckpointState(rawValue: chost_load_u32(checkpointWord(slot, 0))) ?? .free
+    }
+    /// A free slot for a checkpoint about to be forked (only one backup forks them).
+    public func claimCheckpoint() -> Int? {
+        (0..<Self.checkpointSlots).first { chost_cas_u32(checkpointWord($0, 0), 0, 1) != 0 }
+    }
+    /// The checkpoint in `slot` is taken: what the supervisor checks it by.
+    public func publishCheckpoint(
+        _ slot: Int, pid: pid_t, event: UInt64, frames: Int, donor: Int, digest: [UInt8]
+    ) {
+        chost_store_u32(checkpointWord(slot, 8), UInt32(pid))
+        chost_store_u64(checkpointWord(slot, 16), event)
+        chost_store_u64(checkpointWord(slot, 24), UInt64(frames))
+        chost_store_u32(checkpointWord(slot, 12), UInt32(donor))
+        let d: UnsafeMutablePointer<UInt8> = checkpointWord(slot, 32)
+        for (i, b) in digest.prefix(32).enumerated() { d[i] = b }
+        chost_store_u32(checkpointWord(slot, 0), CheckpointState.taken.rawValue)
+    }
+    public struct CheckpointInfo {
+        public var pid: pid_t
+        public var event: UInt64
+        public var frames: Int
+        public var donor: Int
+        public var digest: [UInt8]
+    }
+    public func checkpoint(_ slot: Int) -> CheckpointInfo? {
+        guard checkpointState(slot) == .taken else { return nil }
+        let d: UnsafeMutablePointer<UInt8> = checkpointWord(slot, 32)
+        return CheckpointInfo(
+            pid: pid_t(chost_load_u32(checkpointWord(slot, 8))), event: chost_load_u64(checkpointWord(slot, 16)),
+            frames: Int(chost_load_u64(checkpointWord(slot, 24))),
+            donor: Int(chost_load_u32(checkpointWord(slot, 12))), digest: (0..<32).map { d[$0] })
+    }
+    /// The slot is free again (its checkpoint was killed, or never made).
+    public func freeCheckpoint(_ slot: Int) {
+        chost_store_u32(checkpointWord(slot, 4), 0)
+        chost_store_u32(checkpointWord(slot, 0), CheckpointState.free.rawValue)
+        chost_futex_wake_shared(checkpointWord(slot, 4))
+    }
+    /// Ask the checkpoint in `slot` for `count` copies of itself, numbered from `first`.
+    public func requestCopies(_ slot: Int, first: Int, count: Int) {
+        chost_store_u32(checkpointWord(slot, 4), UInt32(first + 1) | UInt32(count) << 16)
+        chost_futex_wake_shared(checkpointWord(slot, 4))
+    }
+    /// The next copy the checkpoint in `slot` is asked for (its number), if any.
+    public func copyRequested(_ slot: Int) -> Int? {
+        let v = chost_load_u32(checkpointWord(slot, 4))
+        return v & 0xffff == 0 ? nil : Int(v & 0xffff) - 1
+    }
+    /// One copy made: the next is numbered one more.
+    public func copyMade(_ slot: Int) {
+        let v = chost_load_u32(checkpointWord(slot, 4))
+        let left = (v >> 16) &- 1
+        chost_store_u32(checkpointWord(slot, 4), left == 0 || v == 0 ? 0 : (v & 0xffff) + 1 | left << 16)
+    }
+    /// A checkpoint parks here until it is asked for copies or freed (at most `timeout` ns).
+    public func awaitCheckpointWord(_ slot: Int, timeout: UInt64) {
+        let word: UnsafeMutablePointer<UInt32> = checkpointWord(slot, 4)
+        _ = chost_futex_wait_shared(word, 0, timeout)
     }
 
     /// The event the slowest backup still in the run is at; nil when none is.

@@ -22,6 +22,8 @@ public final class ReplicaKernel: GuestKernel {
         public var maxLag: UInt64
         /// Guest memory marked mergeable (`--ksm`).
         public var mergeable = false
+        /// Two replicas: the backup takes a checkpoint at each state comparison (Checkpoints).
+        public var checkpoints = false
         public init(compareEvery: UInt64, maxLag: UInt64, mergeable: Bool = false) {
             self.compareEvery = compareEvery
             self.maxLag = maxLag
@@ -45,9 +47,13 @@ public final class ReplicaKernel: GuestKernel {
     /// first ones): a replacement that donates in turn hands on those and its own.
     var inheritedFrames = 0
     /// The call's result and the new replica's pipe and socket, while it forks (recovery).
-    private var pendingFork: (value: Int64, index: Int, frames: Int32, control: Int32)?
+    var pendingFork: (value: Int64, index: Int, frames: Int32, control: Int32)?
+    /// The call's result and the board's slot, while this backup forks a checkpoint; in a
+    /// checkpoint, its slot and the result its copies return (Checkpoints).
+    var pendingCheckpoint: (value: Int64, slot: Int)?
+    var checkpoint: (value: Int64, slot: Int)?
     let board: ReplicaBoard
-    private let settings: Settings
+    let settings: Settings
     private var injections: [FaultInjection]
     let personality: LinuxPersonality
     /// The event the next call is (syscalls counted from 0, the shims' channel not counted).
@@ -70,7 +76,7 @@ public final class ReplicaKernel: GuestKernel {
         self.link = link
         self.board = board
         self.settings = settings
-        self.injections = injections.filter { $0.replica == replica }
+        self.injections = Self.injections(injections, for: replica)
         allInjections = injections
         if settings.mergeable { markMergeable() }
         if case .primary(let recorder) = role { QuietFlusher.start(recorder) }
@@ -86,7 +92,11 @@ public final class ReplicaKernel: GuestKernel {
             }
         }
     }
-    private let allInjections: [FaultInjection]
+    let allInjections: [FaultInjection]
+    /// Replica r's own (a flip in a checkpoint is the checkpoint's).
+    static func injections(_ all: [FaultInjection], for r: Int) -> [FaultInjection] {
+        all.filter { $0.replica == r && !$0.inCheckpoint }
+    }
 
     /// The primary's log reaches its backups within a chunk's delay even while the program
     /// computes without a call (its last calls would wait in the buffer for the next): so
@@ -118,11 +128,16 @@ public final class ReplicaKernel: GuestKernel {
         ["mmap", "brk", "mremap"].compactMap { SyscallNames.byName[$0] }.map(UInt64.init))
 
     public var mayRewriteSyscalls: Bool { inner.mayRewriteSyscalls }
-    public var spinnerMayPoll: Bool { board.turns.holds(replica) }
+    public var spinnerMayPoll: Bool { checkpoint == nil && board.turns.holds(replica) }
     public func deliverFault(_ signal: Int32, code: Int32, fault: SignalDelivery.Fault) -> SignalDelivery? {
         inner.deliverFault(signal, code: code, fault: fault)
     }
     public func forked(child: Bool, pid: Int32) -> Int64 {
+        if let taken = pendingCheckpoint {
+            pendingCheckpoint = nil
+            if child { becomeCheckpoint(taken) }
+            return taken.value
+        }
         guard let fork = pendingFork else { return inner.forked(child: child, pid: pid) }
         pendingFork = nil
         if child {
@@ -135,13 +150,14 @@ public final class ReplicaKernel: GuestKernel {
             link = FrameLink(frames: fork.frames, commits: nil)
             control = fork.control
             replica = fork.index
-            injections = allInjections.filter { $0.replica == fork.index }
+            injections = Self.injections(allInjections, for: fork.index)
+            if checkpoint != nil { startFromCheckpoint() }
             board.setProgress(replica, event)
             board.join(replica, pid: getpid(), frames: base, event: event)
         } else {
             close(fork.frames)
             close(fork.control)
-            board.requestFork(replica, index: nil)
+            if let checkpoint { board.copyMade(checkpoint.slot) } else { board.requestFork(replica, index: nil) }
         }
         return fork.value
     }
@@ -176,12 +192,6 @@ public final class ReplicaKernel: GuestKernel {
             cutSeen = generation
             guard replayer.goBack(to: cut, inCall: false) else { return readPast(cut) }
         }
-        if settings.compareEvery > 0, event > 0, event % settings.compareEvery == 0 {
-            send(
-                ReplicaFrame(
-                    kind: .state, event: event, digest: GuestDigest.state(req, memory: memory),
-                    what: "the state (memory and call) at \(req.name)"))
-        }
         if let frame = GuestDigest.outputFrame(req, event: event, memory: memory) {
             var frame = frame
             if case .primary(let recorder) = role, leavesTheRun(req) {
@@ -205,6 +215,16 @@ public final class ReplicaKernel: GuestKernel {
         if case .backup(let replayer) = role { outcome = settle(replayer, req, outcome) }
         if !isPrimary { board.setWaiting(replica, .none) }
         if settings.mergeable, Self.mapsMemory.contains(req.number) { markMergeable() }
+        // The state after the call (before a fault injected at it), as a checkpoint taken here
+        // holds it.
+        var compared = false
+        if settings.compareEvery > 0, event % settings.compareEvery == 0, !outcome.halts {
+            compared = true
+            send(
+                ReplicaFrame(
+                    kind: .state, event: event, digest: GuestDigest.state(req, memory: memory),
+                    what: "the state (memory and call) after \(req.name)"))
+        }
         if case .backup = role, let index = board.forkRequest(replica), case .value(let v) = outcome,
             let fork = receivePipes(index)
         {
@@ -226,11 +246,12 @@ public final class ReplicaKernel: GuestKernel {
             case .kill, .stall: break
             }
         }
+        if compared, let fork = takeCheckpoint(outcome) { return fork }
         return outcome
     }
 
     /// The replacement's pipe and socket, from the supervisor.
-    private func receivePipes(_ index: Int) -> (frames: Int32, control: Int32)? {
+    func receivePipes(_ index: Int) -> (frames: Int32, control: Int32)? {
         guard let control else { return nil }
         var first: UInt8 = 0, second: UInt8 = 0
         let frames = chost_receive_fd(control, &first)

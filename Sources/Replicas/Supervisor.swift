@@ -51,7 +51,7 @@ public final class Supervisor {
     }
 
     /// The supervisor's view of one replica.
-    private struct Member {
+    struct Member {
         var pid: pid_t
         var frames: Int32
         var commits: Int32?
@@ -70,37 +70,40 @@ public final class Supervisor {
         var control: Int32?
         var adopted = false
         var donor: Int?
+        /// A copy of the checkpoint in this board slot, until it joins (Checkpoints).
+        var fromCheckpoint: Int?
+        var heldTookOver: ReplicaFrame?
     }
 
-    private let options: Options
-    private let board: ReplicaBoard
+    let options: Options
+    let board: ReplicaBoard
     /// The replica that is the primary: 0, until a backup takes its place (promote()).
-    private var primary = 0
-    private var members: [Member] = []
+    var primary = 0
+    var members: [Member] = []
     /// Frames before this sequence number are settled (every replica still in the run agreed).
-    private var settled = 0
+    var settled = 0
     /// The primary's frame at this sequence number was committed.
-    private var committedUpTo = -1
+    var committedUpTo = -1
     /// A majority of the replicas in the run made each of the primary's frames up to this one
     /// (the next commit check starts after it; a discard, which shrinks the majority's pool,
     /// takes it back to what is settled).
-    private var agreedUpTo = -1
+    var agreedUpTo = -1
     /// Every fault and recovery, for the summary and the trace (`replicas`, `info`).
-    public private(set) var record: ReplicaRecord
-    private var faults: [ReplicaRecord.Fault] {
+    public internal(set) var record: ReplicaRecord
+    var faults: [ReplicaRecord.Fault] {
         get { record.faults }
         set { record.faults = newValue }
     }
-    public private(set) var recoveries = 0
+    public internal(set) var recoveries = 0
     /// When each discarded replica was discarded (for `-v`: how long its replacement took).
-    private var discardedAt: [Int: UInt64] = [:]
-    private var replacing: [Int: Int] = [:]
-    private let report: (String) -> Void
-    private var majority: Int { options.replicas / 2 + 1 }
+    var discardedAt: [Int: UInt64] = [:]
+    var replacing: [Int: Int] = [:]
+    let report: (String) -> Void
+    var majority: Int { options.replicas / 2 + 1 }
 
-    private var ksm: KSM?
+    var ksm: KSM?
     /// The replicas' resident memory together, at its peak (bytes).
-    private var peakResident = 0
+    var peakResident = 0
 
     public init(options: Options, report: @escaping (String) -> Void) {
         var options = options
@@ -113,6 +116,8 @@ public final class Supervisor {
             }
         }
         options.settings.mergeable = options.ksm
+        // Two replicas recover from verified checkpoints; three or more by vote.
+        options.settings.checkpoints = options.replicas == 2 && options.settings.compareEvery > 0
         self.options = options
         record = ReplicaRecord(replicas: options.replicas)
         self.report = report
@@ -176,7 +181,7 @@ public final class Supervisor {
         return supervise()
     }
 
-    private func supervise() -> Int32 {
+    func supervise() -> Int32 {
         while true {
             var fds = members.filter { !$0.exited }.map { pollfd(fd: $0.frames, events: Int16(POLLIN), revents: 0) }
             if !fds.isEmpty { _ = poll(&fds, nfds_t(fds.count), 100) }
@@ -186,10 +191,16 @@ public final class Supervisor {
             if let end = vote() { return end }
             if let end = findStalls() { return end }
             measureMemory()
-            if members.allSatisfy({ $0.exited || !$0.inRun }), settled >= maxReceived() { break }
+            checkCheckpoints()
+            if members.allSatisfy({ $0.exited || !$0.inRun }), settled >= maxReceived(),
+                !members.contains(where: { $0.fromCheckpoint != nil })
+            {
+                break
+            }
         }
         // A replacement still being forked when the run ended has nothing left to do.
         for m in members where !m.exited && m.pid > 0 { kill(m.pid, SIGKILL) }
+        freeCheckpoints()
         let primary = members[self.primary]
         // A fault meant for an event the run never reached was not tested: say so. One that
         // made no replica differ was masked.
@@ -208,7 +219,13 @@ public final class Supervisor {
             report("--inject '\(missed)': replica \(missed.replica) took no part in the run at that event")
             return 125
         }
-        for i in options.injections where members.indices.contains(i.replica) && members[i.replica].inRun {
+        if let missed = missedCheckpointInjection() {
+            summary()
+            report(missed)
+            return 125
+        }
+        for i in options.injections
+        where !i.inCheckpoint && members.indices.contains(i.replica) && members[i.replica].inRun {
             report("--inject '\(i)': masked (no output or state of replica \(i.replica) differed)")
         }
         summary()
@@ -220,10 +237,10 @@ public final class Supervisor {
         return primary.status
     }
 
-    private func maxReceived() -> Int { members.filter(\.inRun).map(\.received.count).max() ?? 0 }
+    func maxReceived() -> Int { members.filter(\.inRun).map(\.received.count).max() ?? 0 }
 
     /// Read what replica r sent; at the end of its pipe, nothing more will come.
-    private func drain(_ r: Int) {
+    func drain(_ r: Int) {
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         var atEnd = false
         while true {
@@ -243,7 +260,13 @@ public final class Supervisor {
             guard let (frame, used) = decoded else { break }
             offset += used
             if frame.kind == .tookOver {
-                tookOver(r, frame)
+                // A copy of a checkpoint that has not joined yet lacks the frames its number
+                // counts: it is heard once it has them (adoptCopies).
+                if members[r].fromCheckpoint != nil {
+                    members[r].heldTookOver = frame
+                } else {
+                    tookOver(r, frame)
+                }
                 continue
             }
             members[r].received.append(frame)
@@ -255,7 +278,7 @@ public final class Supervisor {
 
     /// Replicas whose process ended: their last frames read, then an end before their last frame
     /// (killed, or gone without a word) counts against them.
-    private func reapEnded() {
+    func reapEnded() {
         var status: Int32 = 0
         while true {
             let pid = waitpid(-1, &status, WNOHANG)
@@ -270,12 +293,13 @@ public final class Supervisor {
     }
 
     /// Replica r's process ended (a replacement's: its pipe ended, status unknown).
-    private func ended(_ r: Int, status: Int32, signaled: Bool) {
+    func ended(_ r: Int, status: Int32, signaled: Bool) {
         guard !members[r].exited else { return }
         members[r].exited = true
         board.turns.forget(r)
         close(members[r].frames)
-        if let c = members[r].control { close(c) }
+        // A backup's checkpoints share its socket: it stays open for them.
+        if let c = members[r].control, !options.settings.checkpoints { close(c) }
         members[r].status = signaled ? 128 + status : status
         // A replica that said it failed is judged by the vote on that frame.
         let last = members[r].received.last?.kind
@@ -288,7 +312,7 @@ public final class Supervisor {
     /// Recovery, with three replicas or more: the discarded replica's place is taken by a fork of
     /// the most advanced healthy backup, made at its next call (ReplicaKernel.forked). Its
     /// frames up to the fork are its donor's; the rest it sends itself.
-    private func recover(replacing lost: Int) {
+    func recover(replacing lost: Int) {
         guard options.replicas >= 3, lost != primary, members.count < board.slots else { return }
         let healthy = members.indices.filter { r in
             r != primary && r != lost && members[r].inRun && !members[r].exited && members[r].control != nil
@@ -326,7 +350,8 @@ public final class Supervisor {
     }
 
     /// Replacements whose fork is done join the vote, with their donor's frames before it.
-    private func adoptReplacements() {
+    func adoptReplacements() {
+        adoptCopies()
         for r in members.indices {
             guard let donor = members[r].donor else { continue }
             guard let (pid, base, forkedAt) = board.joined(r) else {
@@ -362,13 +387,17 @@ public final class Supervisor {
 
     /// Settle what can be settled: commit the primary's outputs a majority agrees with, find the
     /// replicas outvoted. Non-nil: the run cannot go on (its exit status).
-    private func vote() -> Int32? {
+    func vote() -> Int32? {
         while true {
+            // Two copies of a checkpoint are on their way: they vote once both are in.
+            if members.contains(where: { $0.fromCheckpoint != nil }) { return nil }
             let inRun = members.indices.filter { members[$0].inRun }
+            if (!members[primary].inRun || inRun.count < majority) && restore() { continue }
             if !members[primary].inRun {
                 let why =
                     options.replicas >= 3
-                    ? "no healthy backup could take its place" : "with two replicas, no backup takes its place"
+                    ? "no healthy backup could take its place"
+                    : "with two replicas, no verified checkpoint was left to start again from"
                 return fatal(
                     "the primary (replica \(primary)) was discarded and \(why) — nothing unverified was released")
             }
@@ -402,6 +431,7 @@ public final class Supervisor {
                 }
                 faults.append(
                     .init(replica: 0, event: votes[0].1.event, what: "no majority: " + sides.joined(separator: "; ")))
+                if restore(differing: sides.joined(separator: "; ")) { continue }
                 return fatal(
                     "replicas differ with no majority (\(sides.joined(separator: "; "))) — "
                         + "nothing unverified was released")
@@ -440,7 +470,7 @@ public final class Supervisor {
     /// Output commit: the primary's writes go out, in order, as soon as a majority of replicas
     /// made each — and agreed with the primary on every frame before it — without waiting for
     /// the slower ones (a stalled backup holds nothing up while a majority stands).
-    private func commitAgreed(inRun: [Int]) {
+    func commitAgreed(inRun: [Int]) {
         let primary = members[self.primary].received
         // From the first frame not yet known agreed: starting at what is settled each time made
         // the supervisor's work grow with the backups' lag (a third of the CPU of three replicas
@@ -466,7 +496,7 @@ public final class Supervisor {
     /// A backup that is behind the primary and has not moved for --stall-timeout while the
     /// primary did (or waited for it) is discarded. A backup behind a primary that is itself
     /// blocked (reading a terminal) is only waiting for the log.
-    private func findStalls() -> Int32? {
+    func findStalls() -> Int32? {
         let now = chost_monotonic_ns()
         for r in members.indices where !members[r].exited {
             let p = board.progress(r)
@@ -501,7 +531,7 @@ public final class Supervisor {
     /// block on a terminal, or sleep), while every backup had replayed its log up to there and
     /// waited for more, is stalling the run: it is discarded, and a backup takes its place. (A
     /// primary whose last calls are still in its buffer keeps its backups behind it: not this.)
-    private func findPrimaryStall(_ now: UInt64) {
+    func findPrimaryStall(_ now: UInt64) {
         let p = board.progress(primary)
         guard members[primary].inRun, !members[primary].exited, members[primary].received.last?.kind != .end,
             Double(now - members[primary].idleSince) / 1e9 >= options.stallTimeout
@@ -516,7 +546,7 @@ public final class Supervisor {
                 + "(stalled)")
     }
 
-    private func discard(_ r: Int, _ why: String, event: UInt64? = nil) {
+    func discard(_ r: Int, _ why: String, event: UInt64? = nil) {
         guard members[r].inRun else { return }
         members[r].inRun = false
         agreedUpTo = min(agreedUpTo, settled - 1)
@@ -541,7 +571,7 @@ public final class Supervisor {
     /// its place (Docs/replicas.md "Taking over"). It is sent a commit pipe and the outside
     /// world's stdin, stdout and stderr (tagged 3, 0, 1, 2) and marked promoted; it replays what
     /// the old primary logged, cuts the log there and goes on live (ReplicaKernel.goLive).
-    private func promote() {
+    func promote() {
         guard options.replicas >= 3 else { return }
         // A backup that ended the run already (a fault found at the end, in the last state
         // digest) has nothing left to do live: every output was made; its end stands.
@@ -558,19 +588,26 @@ public final class Supervisor {
                 && !members.contains { $0.donor == r }
         }
         guard let next = healthy.max(by: { board.progress($0) < board.progress($1) }) else { return }
+        let old = primary
+        guard handOver(to: next) else { return }
+        takingOverFrom = old
+        promotedAt = board.progress(next)
+    }
+
+    /// Replica `next` is to take the primary's place: it is sent a commit pipe and stdin, stdout
+    /// and stderr, and marked promoted. False when they could not be sent.
+    func handOver(to next: Int) -> Bool {
         var commitPipe: [Int32] = [0, 0]
-        guard pipe(&commitPipe) == 0 else { return }
+        guard pipe(&commitPipe) == 0, let control = members[next].control else { return false }
         for fd in commitPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        let control = members[next].control!
         let sent = [(commitPipe[0], UInt8(3)), (0, 0), (1, 1), (2, 2)].allSatisfy {
             chost_send_fd(control, $0.0, $0.1) == 0
         }
         close(commitPipe[0])
         guard sent else {
             close(commitPipe[1])
-            return
+            return false
         }
-        let old = primary
         members[next].commits = commitPipe[1]
         primary = next
         agreedUpTo = min(agreedUpTo, settled - 1)
@@ -582,14 +619,13 @@ public final class Supervisor {
             members[r].progressSince = now
             members[r].idleSince = now
         }
-        _ = chost_relay_signals_to(members[next].pid)
-        takingOverFrom = old
-        promotedAt = board.progress(next)
+        if members[next].pid > 0 { _ = chost_relay_signals_to(members[next].pid) }
+        return true
     }
 
     /// The new primary went live at `frame.event`; the output it made there as a backup, if it
     /// leaves the run, waits for its commit — or was released by the old primary already.
-    private func tookOver(_ r: Int, _ frame: ReplicaFrame) {
+    func tookOver(_ r: Int, _ frame: ReplicaFrame) {
         guard r == primary else {
             discard(r, "took the primary's place unasked")
             return
@@ -623,15 +659,20 @@ public final class Supervisor {
         // The vote may have settled it already: nothing else may come to ask again.
         commitAgreed(inRun: members.indices.filter { members[$0].inRun })
     }
+    /// Two replicas' checkpoints by board slot, and the events of those that verified or not
+    /// (Checkpoints).
+    var checkpoints: [Int: KnownCheckpoint] = [:]
+    var checkpointOutcomes: [UInt64: Bool] = [:]
     /// Why the run cannot go on, found while reading a replica's frames (a failed take-over).
-    private var cannotGoOn: String?
+    var cannotGoOn: String?
     /// The primary a backup is taking the place of, and the event the backup was at when asked.
-    private var takingOverFrom = 0
-    private var promotedAt: UInt64 = 0
+    var takingOverFrom = 0
+    var promotedAt: UInt64 = 0
 
     /// The run cannot go on: every replica is stopped, nothing more is committed.
-    private func fatal(_ why: String) -> Int32 {
+    func fatal(_ why: String) -> Int32 {
         for m in members where !m.exited && m.pid > 0 { kill(m.pid, SIGKILL) }
+        freeCheckpoints()
         for m in members where !m.exited && m.pid > 0 && !m.adopted { waitpid(m.pid, nil, 0) }
         report(why)
         summary()
@@ -639,8 +680,8 @@ public final class Supervisor {
     }
 
     /// KSM's pages shared and the replicas' resident size, sampled as the run goes.
-    private var lastSample: UInt64 = 0
-    private func measureMemory() {
+    var lastSample: UInt64 = 0
+    func measureMemory() {
         let now = chost_monotonic_ns()
         guard options.verbose || ksm != nil, now - lastSample >= 100_000_000 else { return }
         lastSample = now
@@ -659,8 +700,8 @@ public final class Supervisor {
         peakResident = max(peakResident, total)
     }
 
-    private var summarized = false
-    private func summary() {
+    var summarized = false
+    func summary() {
         guard !summarized else { return }
         summarized = true
         ksm?.sample()

@@ -68,10 +68,15 @@ package struct ReplicaOptions: ParsableArguments {
                 "--replicas \(n): 2 to \(ReplicaBoard.maxReplicas) (2 detect a fault, 3 or more also identify it)")
         }
         if let t = stallTimeout, !(t > 0 && t <= 86400) { throw ValidationError("--stall-timeout: 0 to 86400 s") }
-        // Replacements (with three replicas or more) are numbered on from n, as they are made.
-        let last = n >= 3 ? ReplicaBoard.maxReplicas - 1 : n - 1
+        // Replacements (with three replicas or more) and the copies of checkpoints (with two,
+        // unless --compare-every 0) are numbered on from n, as they are made.
+        let last = n >= 3 || compareEvery != 0 ? ReplicaBoard.maxReplicas - 1 : n - 1
+        for i in try injections() where i.inCheckpoint && (n != 2 || compareEvery == 0) {
+            throw ValidationError(
+                "--inject '\(i)': in=checkpoint: checkpoints are taken with two replicas that compare their state")
+        }
         for i in try injections() where i.replica > last {
-            let replacements = n >= 3 ? ", replacements \(n) to \(last)" : ""
+            let replacements = last >= n ? ", replacements \(n) to \(last)" : ""
             throw ValidationError(
                 "--inject '\(i)': replica \(i.replica) does not exist (replicas 0 to \(n - 1)\(replacements))")
         }

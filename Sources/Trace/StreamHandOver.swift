@@ -38,6 +38,16 @@ extension EventReader {
         try seek(toEvent: event, limit: bytes.count)
     }
 
+    /// Forget what was read past the chunk being replayed, and that chunk's bytes too: the next
+    /// chunk is read again from the file, entered at the same event. A copy of a checkpoint of
+    /// `run --replicas` does this: the log may have been cut and written again since the
+    /// checkpoint read it (only the events before its own are the same).
+    public mutating func forgetReadAhead() throws(TraceError) {
+        let at = eventsRead
+        if bytes.count > chunkStart { bytes.removeSubrange(chunkStart...) }
+        try seek(toEvent: at, limit: bytes.count)
+    }
+
     /// Read again from the start, skipping whole chunks by their headers (they were checked when
     /// first read), up to the chunk holding `event`, and within it up to `event`; `limit`: the
     /// chunks end there. Past the last chunk, the next chunk read is the one that holds it.

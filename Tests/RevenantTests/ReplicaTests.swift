@@ -154,21 +154,30 @@ final class ReplicaTests: ScratchTestCase {
         // it writes another line than its backups, and that write never reaches the file.
         // With two replicas, neither can be told right: nothing goes out.
         let flip = "flip replica=0 event=\(event) addr=0x\(String(buffer + 48, radix: 16)) bit=0"
-        let r = try revenant(["run", "--replicas", "2", "--inject", flip, "--", "perl", "files.pl"])
+        // (Without state comparisons, and so without checkpoints to start again from.)
+        let r = try revenant([
+            "run", "--replicas", "2", "--compare-every", "0", "--inject", flip, "--", "perl", "files.pl",
+        ])
         XCTAssertEqual(r.status, 125, r.stderr)
         XCTAssertTrue(r.stderr.contains("replicas differ with no majority"), r.stderr)
         XCTAssertEqual(try String(contentsOf: out, encoding: .utf8), "")
         XCTAssertFalse(FileManager.default.fileExists(atPath: out2.path))
         XCTAssertFalse(FileManager.default.fileExists(atPath: base.appendingPathComponent("d").path))
-        // With three, the primary is outvoted and a backup takes its place: what reaches the
-        // files is what the program writes without the fault.
-        try FileManager.default.removeItem(at: out)
-        let three = try revenant(["run", "--replicas", "3", "--inject", flip, "--", "perl", "files.pl"])
-        XCTAssertEqual(three.status, 0, three.stderr)
-        XCTAssertTrue(three.stderr.contains("replica 0 (the primary): fault: at event"), three.stderr)
-        XCTAssertTrue(three.stderr.contains("took the place of the primary"), three.stderr)
-        XCTAssertEqual(try String(contentsOf: out2, encoding: .utf8), "size \(size)\n")
-        XCTAssertTrue(FileManager.default.fileExists(atPath: base.appendingPathComponent("d").path))
+        // With three, the primary is outvoted and a backup takes its place; with two and their
+        // checkpoints, both start again from one: what reaches the files is what the program
+        // writes without the fault.
+        for (count, said) in [("3", "replica 0 (the primary): fault: at event"), ("2", "replicas 0 and 1 differ")] {
+            let d = base.appendingPathComponent("d")
+            for f in [out, out2, d] where FileManager.default.fileExists(atPath: f.path) {
+                try FileManager.default.removeItem(at: f)
+            }
+            let r = try revenant(["run", "--replicas", count, "--inject", flip, "--", "perl", "files.pl"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertTrue(r.stderr.contains(said), r.stderr)
+            XCTAssertTrue(r.stderr.contains("took the place of the primary"), r.stderr)
+            XCTAssertEqual(try String(contentsOf: out2, encoding: .utf8), "size \(size)\n")
+            XCTAssertTrue(FileManager.default.fileExists(atPath: d.path))
+        }
     }
 
     /// With `--net`, what a socket call sends out (connect, sendto) waits for a majority like a
@@ -403,12 +412,73 @@ final class ReplicaTests: ScratchTestCase {
         XCTAssertEqual(sleeper.stdout, "12")
         // (On a loaded host a backup that did not get the cores for 1 s may be judged stalled.)
         XCTAssertFalse(sleeper.stderr.contains("the primary"), sleeper.stderr)
-        // Two replicas cannot recover a primary.
+        // Two replicas without checkpoints (no state comparison) cannot recover a primary
+        // (with them: testTwoReplicasStartAgainFromAVerifiedCheckpoint).
         let two = try revenant([
-            "run", "--replicas", "2", "--inject", "kill replica=0 event=\(writes[2])", "--", "perl", "s.pl",
+            "run", "--replicas", "2", "--compare-every", "0", "--inject", "kill replica=0 event=\(writes[2])", "--",
+            "perl", "s.pl",
         ])
         XCTAssertEqual(two.status, 125, two.stderr)
-        XCTAssertTrue(two.stderr.contains("with two replicas, no backup takes its place"), two.stderr)
+        XCTAssertTrue(two.stderr.contains("with two replicas, no verified checkpoint was left"), two.stderr)
+    }
+
+    /// Two replicas that differ cannot tell which one is right: both are stopped, and two copies
+    /// of the last checkpoint verified equal to both replicas' state start again from there. The
+    /// first replays the log to its end and takes the primary's place; the run's output is the
+    /// native one and its log replays to it alone. A second fault during that recovery starts it
+    /// again; a checkpoint hit before it is verified does not verify, and an older one serves.
+    func testTwoReplicasStartAgainFromAVerifiedCheckpoint() throws {
+        let n = try native()
+        let writes = try writeEvents()
+        let every = 20
+        // The checkpoint before the third write, and an event between the two.
+        let checkpoint = writes[2] / every * every
+        XCTAssertLessThan(checkpoint + 2, writes[2])
+        let during = (checkpoint + writes[2]) / 2
+        let log = try revenant(["log", "w.rvt", "syscalls", "--where", "name=write"]).stdout
+        let line = try XCTUnwrap(log.split(separator: "\n").first { $0.contains("write(1,") })
+        let heap = String(try XCTUnwrap(line.split(separator: " ").dropFirst().first { $0.hasPrefix("0x") }).dropLast())
+        let primaryFlip = "flip replica=0 event=\(writes[2]) reg=RAX bit=2"
+        let cases: [(faults: [String], expect: [String])] = [
+            ([primaryFlip], ["start again from the checkpoint verified at event \(checkpoint);"]),
+            (["flip replica=1 event=\(writes[2]) reg=RAX bit=2"], ["replicas 0 and 1 differ"]),
+            (["kill replica=0 event=\(writes[2])"], ["replica 0 was lost"]),
+            (["kill replica=1 event=\(writes[2])"], ["replica 1 was lost"]),
+            // The copy following the first one is hit while both roll forward.
+            ([primaryFlip, "flip replica=3 event=\(during) reg=RAX bit=2"], ["replicas 4 and 5 start again"]),
+            (
+                ["flip replica=1 event=\(checkpoint) addr=\(heap) bit=6 in=checkpoint", primaryFlip],
+                [
+                    "its checkpoint at event \(checkpoint) differs from the state both replicas agreed on there",
+                    "start again from the checkpoint verified at event \(checkpoint - every);",
+                ]
+            ),
+        ]
+        for (i, c) in cases.enumerated() {
+            let r = try revenant(
+                ["record", "--replicas", "2", "--compare-every", "\(every)", "--shims", "none", "-o", "c\(i).rvt"]
+                    + c.faults.flatMap { ["--inject", $0] } + ["--", "perl", "s.pl"])
+            let what = c.faults.joined(separator: ", ")
+            XCTAssertEqual(r.status, 0, "\(what): \(r.stderr)")
+            XCTAssertEqual(r.stdout, n.stdout, what)
+            XCTAssertEqual(r.stderr.contains("read 3 lines"), true, r.stderr)
+            for e in c.expect + ["with two replicas the faulty one is unknown", "took the place of the primary"] {
+                XCTAssertTrue(r.stderr.contains(e), "\(e): \(r.stderr)")
+            }
+            XCTAssertEqual(summary(r)?.contains("replicas left: 2"), true, r.stderr)
+            let replay = try revenant(["replay", "c\(i).rvt"])
+            XCTAssertEqual(replay.status, 0, "\(what): \(replay.stderr)")
+            XCTAssertEqual(replay.stdout, n.stdout, what)
+            let info = try revenant(["info", "c\(i).rvt"]).stdout
+            XCTAssertTrue(info.contains("recovery:     replica 2 forked from replica 1 at event:"), info)
+        }
+        // An injection into a checkpoint that is never taken was not tested: one line, 125.
+        let missed = try revenant([
+            "run", "--replicas", "2", "--compare-every", "\(every)", "--inject",
+            "flip replica=1 event=\(checkpoint + 1) addr=\(heap) bit=6 in=checkpoint", "--", "perl", "s.pl",
+        ])
+        XCTAssertEqual(missed.status, 125, missed.stderr)
+        XCTAssertTrue(missed.stderr.contains("no checkpoint was verified or found faulty at event"), missed.stderr)
     }
 
     /// No majority: nothing after the fault is released, one line, exit 125.
@@ -418,9 +488,11 @@ final class ReplicaTests: ScratchTestCase {
         let third = writes[2]
         // Two replicas cannot tell which one is right (three outvote a faulty primary, and a
         // backup takes its place: testABackupTakesThePrimarysPlace).
+        // (Two without checkpoints: testTwoReplicasStartAgainFromAVerifiedCheckpoint has them.)
         for (count, replica) in [("2", 1), ("2", 0)] {
             let r = try revenant([
-                "run", "--replicas", count, "--inject", "flip replica=\(replica) event=\(third) reg=RAX bit=2",
+                "run", "--replicas", count, "--compare-every", "0", "--inject",
+                "flip replica=\(replica) event=\(third) reg=RAX bit=2",
                 "--", "perl", "s.pl",
             ])
             XCTAssertEqual(r.status, 125, r.stderr)
@@ -514,7 +586,15 @@ final class ReplicaTests: ScratchTestCase {
             (["--inject", "kill replica=1 event=2"], "need --replicas"),
             (["--turns", "1"], "need --replicas"),
             (["--replicas", "2", "--turns", "9"], "--turns 9: 0 to 8"),
-            (["--replicas", "2", "--inject", "kill replica=2 event=2"], "replica 2 does not exist (replicas 0 to 1)"),
+            (
+                ["--replicas", "2", "--compare-every", "0", "--inject", "kill replica=2 event=2"],
+                "replica 2 does not exist (replicas 0 to 1)"
+            ),
+            (
+                ["--replicas", "2", "--inject", "flip replica=1 event=2 reg=RAX bit=1 in=checkpoint"],
+                "a flip of memory"
+            ),
+            (["--replicas", "3", "--inject", "flip replica=1 event=2 addr=0x10 bit=1 in=checkpoint"], "two replicas"),
             (["--replicas", "3", "--inject", "kill replica=16 event=2"], "replicas are numbered from 0"),
             (["--replicas", "2", "--inject", "flip replica=1 event=2 reg=RBX bit=1"], "only RAX"),
             (["--replicas", "2", "--inject", "zap replica=1 event=2"], "'zap' is not flip, kill or stall"),

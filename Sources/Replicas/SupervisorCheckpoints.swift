@@ -1,0 +1,176 @@
+import CHost
+import Glibc
+
+/// Recovery with two replicas (Docs/replicas.md "Checkpoints"): two replicas that differ cannot
+/// tell which one is right, so both are stopped and two copies of the last verified checkpoint
+/// take their places. The first replays the log to its end (or to the first entry it cannot
+/// replay) and takes the primary's place there, as a backup does with three replicas; the second
+/// follows it. Their frames from the checkpoint on are voted on again.
+extension Supervisor {
+    /// A checkpoint on the board, as the supervisor knows it.
+    struct KnownCheckpoint {
+        var slot: Int
+        var info: ReplicaBoard.CheckpointInfo
+        var verified = false
+    }
+
+    /// New checkpoints are noted; each is verified once the replicas' state frame it was taken at
+    /// is settled: equal to it, it is the one to recover from (the older ones go); different, it
+    /// is a fault of its own and goes.
+    func checkCheckpoints() {
+        guard options.settings.checkpoints, !members.contains(where: { $0.fromCheckpoint != nil }) else { return }
+        for slot in 0..<ReplicaBoard.checkpointSlots {
+            guard let info = board.checkpoint(slot), checkpoints[slot]?.info.pid != info.pid else { continue }
+            checkpoints[slot] = KnownCheckpoint(slot: slot, info: info)
+        }
+        for slot in checkpoints.keys.sorted() {
+            guard let c = checkpoints[slot], !c.verified else { continue }
+            let k = c.info.frames - 1
+            guard k < settled else { continue }
+            let agreed = members[primary].received
+            if k >= 0, k < agreed.count, agreed[k].kind == .state, agreed[k].event == c.info.event,
+                agreed[k].digest == c.info.digest
+            {
+                checkpoints[slot]?.verified = true
+                // (The first checkpoint at an event decides: copies take theirs there again.)
+                if checkpointOutcomes[c.info.event] == nil { checkpointOutcomes[c.info.event] = true }
+                for (other, o) in checkpoints where other != slot && o.info.event <= c.info.event {
+                    freeCheckpoint(other)
+                }
+            } else {
+                if checkpointOutcomes[c.info.event] == nil { checkpointOutcomes[c.info.event] = false }
+                let standing = checkpoints.values.filter(\.verified).map(\.info.event).max()
+                let why = "its checkpoint at event \(c.info.event) differs from the state both replicas agreed on there"
+                faults.append(.init(replica: c.info.donor, event: c.info.event, what: why))
+                report(
+                    "replica \(c.info.donor): fault: \(why); the checkpoint is discarded"
+                        + (standing.map { " (the one at event \($0) stands)" } ?? ""))
+                freeCheckpoint(slot)
+            }
+        }
+    }
+
+    func freeCheckpoint(_ slot: Int) {
+        guard let c = checkpoints.removeValue(forKey: slot) else { return }
+        board.freeCheckpoint(slot)
+        kill(c.info.pid, SIGKILL)
+    }
+
+    /// Every checkpoint on the board ends (the run does).
+    func freeCheckpoints() {
+        guard options.settings.checkpoints else { return }
+        for slot in 0..<ReplicaBoard.checkpointSlots {
+            if let info = board.checkpoint(slot) { kill(info.pid, SIGKILL) }
+            board.freeCheckpoint(slot)
+        }
+        checkpoints = [:]
+    }
+
+    /// Two replicas differ (`differing`, their frames), or one was lost: both are stopped and two
+    /// copies of the last verified checkpoint take their places. False when there is none.
+    func restore(differing: String? = nil) -> Bool {
+        // What was settled just before the difference may verify a later checkpoint.
+        checkCheckpoints()
+        guard options.settings.checkpoints, members.count + 2 <= board.slots,
+            let c = checkpoints.values.filter(\.verified).max(by: { $0.info.event < $1.info.event }),
+            let control = members[c.info.donor].control, kill(c.info.pid, 0) == 0
+        else { return false }
+        let old = primary
+        var stopped: [Int] = []
+        for r in members.indices where members[r].inRun {
+            members[r].inRun = false
+            board.discard(r)
+            board.turns.forget(r)
+            if !members[r].exited && members[r].pid > 0 { kill(members[r].pid, SIGKILL) }
+            stopped.append(r)
+        }
+        for slot in checkpoints.keys where slot != c.slot { freeCheckpoint(slot) }
+        let first = members.count
+        for index in [first, first + 1] {
+            var framePipe: [Int32] = [0, 0], sockets: [Int32] = [-1, -1]
+            guard pipe(&framePipe) == 0 else { return false }
+            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &sockets) == 0 else {
+                close(framePipe[0])
+                close(framePipe[1])
+                return false
+            }
+            for fd in framePipe + sockets { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+            let sent =
+                chost_send_fd(control, framePipe[1], UInt8(index)) == 0
+                && chost_send_fd(control, sockets[1], UInt8(index)) == 0
+            close(framePipe[1])
+            close(sockets[1])
+            _ = fcntl(framePipe[0], F_SETFL, fcntl(framePipe[0], F_GETFL) | O_NONBLOCK)
+            var m = Member(pid: 0, frames: framePipe[0], commits: nil, progressSince: chost_monotonic_ns())
+            m.inRun = false
+            m.control = sockets[0]
+            m.adopted = true
+            m.fromCheckpoint = c.slot
+            members.append(m)
+            guard sent else { return false }
+        }
+        // The first copy takes the primary's place at the end of the log, as a backup does.
+        guard handOver(to: first) else { return false }
+        takingOverFrom = old
+        promotedAt = c.info.event
+        // Their frames up to the checkpoint are its donor's; from there on they vote again.
+        settled = c.info.frames
+        agreedUpTo = settled - 1
+        discardedAt[old] = discardedAt[old] ?? chost_monotonic_ns()
+        let which = differing.map { d in "replicas \(stopped.map(String.init).joined(separator: " and ")) differ (\(d))"
+        }
+        report(
+            (which ?? "replica \(faults.last?.replica ?? old) was lost")
+                + ": with two replicas the faulty one is unknown: "
+                + "replicas \(first) and \(first + 1) start again from the checkpoint verified at event "
+                + "\(c.info.event); the first takes the primary's place at the end of the log")
+        board.requestCopies(c.slot, first: first, count: 2)
+        return true
+    }
+
+    /// Copies of a checkpoint that are made join the vote with their checkpoint's frames.
+    func adoptCopies() {
+        for r in members.indices {
+            guard let slot = members[r].fromCheckpoint else { continue }
+            guard let c = checkpoints[slot] else {
+                members[r].fromCheckpoint = nil
+                continue
+            }
+            guard let (pid, base, _) = board.joined(r) else {
+                if kill(c.info.pid, 0) != 0 || members[r].exited {
+                    members[r].fromCheckpoint = nil
+                    cannotGoOn = "the checkpoint at event \(c.info.event) ended before it made replica \(r)"
+                }
+                continue
+            }
+            members[r].fromCheckpoint = nil
+            members[r].pid = pid
+            members[r].received = Array(members[c.info.donor].received.prefix(base)) + members[r].received
+            members[r].inRun = true
+            members[r].progressSince = chost_monotonic_ns()
+            if r == primary { _ = chost_relay_signals_to(pid) }
+            recoveries += 1
+            record.recoveries.append(.init(replica: r, donor: c.info.donor, event: c.info.event))
+            report(
+                "replica \(r): recovered: a copy of the checkpoint verified at event \(c.info.event) (taken from "
+                    + "replica \(c.info.donor)), joins the vote")
+            if let held = members[r].heldTookOver {
+                members[r].heldTookOver = nil
+                tookOver(r, held)
+            }
+            drain(r)
+        }
+    }
+
+    /// A flip meant for a checkpoint that was never taken was not tested: the line saying so.
+    func missedCheckpointInjection() -> String? {
+        for i in options.injections where i.inCheckpoint {
+            switch checkpointOutcomes[i.event] {
+            case false?: continue
+            case true?: report("--inject '\(i)': masked (the checkpoint at event \(i.event) verified)")
+            case nil: return "--inject '\(i)': no checkpoint was verified or found faulty at event \(i.event)"
+            }
+        }
+        return nil
+    }
+}
