@@ -35,11 +35,14 @@ workloads = {
 }
 variants = {"native": [], "run": [BIN, "run", "--"], "replicas 2": [BIN, "run", "--replicas", "2", "--"],
             "replicas 3": [BIN, "run", "--replicas", "3", "--"],
+            # Two replicas without state comparisons, so without checkpoints: what they cost.
+            "replicas 2 --compare-every 0": [BIN, "run", "--replicas", "2", "--compare-every", "0", "--"],
             # Without turns at the cores (Docs/replicas.md "Turns"): what they save.
             "replicas 2 --turns 0": [BIN, "run", "--replicas", "2", "--turns", "0", "--"],
             "replicas 3 --turns 0": [BIN, "run", "--replicas", "3", "--turns", "0", "--"]}
-lines += ["| workload | native | run | --replicas 2 / run | --replicas 3 / run | the same with `--turns 0` |",
-          "|---|---:|---:|---:|---:|---:|"]
+lines += ["| workload | native | run | --replicas 2 / run | --replicas 3 / run | the same with `--turns 0` "
+          "| --replicas 2 --compare-every 0 / run |",
+          "|---|---:|---:|---:|---:|---:|---:|"]
 for name, args in workloads.items():
     times = {v: [] for v in variants}
     for _ in range(ROUNDS):
@@ -48,7 +51,8 @@ for name, args in workloads.items():
     ratio = lambda v: statistics.median([a / b for a, b in zip(times[v], times["run"])])
     lines.append(f"| {name} | {statistics.median(times['native'])*1000:.0f} ms | "
                  f"{statistics.median(times['run'])*1000:.0f} ms | {ratio('replicas 2'):.2f} | {ratio('replicas 3'):.2f} | "
-                 f"{ratio('replicas 2 --turns 0'):.2f}, {ratio('replicas 3 --turns 0'):.2f} |")
+                 f"{ratio('replicas 2 --turns 0'):.2f}, {ratio('replicas 3 --turns 0'):.2f} | "
+                 f"{ratio('replicas 2 --compare-every 0'):.2f} |")
 
 # Detection and recovery: a loop of stats, a flip in one backup's heap (state digest every 50
 # events) and a killed backup, then the same in the primary (a backup takes its place); -v says
@@ -75,6 +79,20 @@ for inject, extra in [(f"flip replica=2 event=4999 addr={addr} bit=0", ["--compa
             (f"replaced {recovered.group(1)} after" if recovered else "not replaced (the run ended first)")
         lines.append(f"| `{inject}` | {detected.group(1) if detected else '-'} | {recovery} |")
 
+# Two replicas: a difference names no culprit; both start again from the last verified checkpoint.
+lines += ["", "| fault (2 replicas) | detected | recovery |", "|---|---|---|"]
+for inject in [f"flip replica=0 event=4999 addr={addr} bit=0", f"flip replica=1 event=4999 addr={addr} bit=0",
+               "kill replica=0 event=5000"]:
+    for _ in range(ROUNDS):
+        _, err = timed([BIN, "run", "-v", "--replicas", "2", "--compare-every", "50", "--inject", inject, "--",
+                        "perl", "loop.pl"])
+        detected = re.search(r"(?:discarded|end of the log) \((.*?) after the injection", err)
+        start = re.search(r"from the checkpoint verified at event (\d+)", err)
+        took = re.search(r"goes on live \((.*?) after replica", err)
+        recovery = (f"from the checkpoint at event {start.group(1)}; " if start else "") + \
+            (f"took the primary's place: {took.group(1)} after" if took else "no takeover")
+        lines.append(f"| `{inject}` | {detected.group(1) if detected else '-'} | {recovery} |")
+
 # A campaign: 200 single bit flips at random events, in results and in the heap, in each replica
 # of three in turn, on a corpus script. Each must be masked (and said so) or detected, and none
 # changes the output: a faulty backup is replaced, a faulty primary's place taken by a backup.
@@ -88,28 +106,41 @@ events = subprocess.run([BIN, "log", "c.rvt", "syscalls"], stdout=subprocess.PIP
 brks = [int(l.split()[-1], 16) for l in events if " brk(" in l]
 import random
 rng = random.Random(18)
-counts = {"masked": 0, "detected in a backup": 0, "detected in the primary (its place taken)": 0, "wrong": 0}
-for i in range(int(os.environ.get("BENCH_FLIPS", "200"))):
-    replica, event = i % 3, rng.randrange(40, len(events) - 10)
-    if rng.random() < 0.5:
-        flip = f"flip replica={replica} event={event} reg=RAX bit={rng.randrange(64)}"
-    else:
-        flip = f"flip replica={replica} event={event} addr={hex(rng.randrange(brks[0], brks[-1]))} bit={rng.randrange(8)}"
-    p = subprocess.run([BIN, "run", "--replicas", "3", "--compare-every", "20", "--inject", flip, "--", "perl", script],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if f"masked (no output or state of replica {replica} differed)" in p.stderr:
-        ok = p.returncode == 0 and p.stdout == native
-        counts["masked" if ok else "wrong"] += 1
-    elif replica == 0:
-        ok = p.returncode == 0 and p.stdout == native and "the place of the primary (replica 0)" in p.stderr
-        counts["detected in the primary (its place taken)" if ok else "wrong"] += 1
-    else:
-        ok = p.returncode == 0 and p.stdout == native and f"replica {replica}: fault:" in p.stderr
-        counts["detected in a backup" if ok else "wrong"] += 1
-    if not ok:
-        print(f"wrong: {flip}: exit {p.returncode}: {p.stderr[-300:]}")
-lines += ["", f"Flip campaign on closures.pl, 3 replicas, state every 20 events: " +
-          ", ".join(f"{v} {k}" for k, v in counts.items())]
+def campaign(n, flips):
+    """Random single bit flips in n replicas; each must be masked or detected and recovered."""
+    counts = {"masked": 0, "detected in a backup": 0, "detected in the primary (its place taken)": 0, "wrong": 0}
+    if n == 2:
+        counts = {"masked": 0, "detected, both started again from a checkpoint": 0, "wrong": 0}
+    for i in range(flips):
+        replica, event = i % n, rng.randrange(40, len(events) - 10)
+        if rng.random() < 0.5:
+            flip = f"flip replica={replica} event={event} reg=RAX bit={rng.randrange(64)}"
+        else:
+            flip = (f"flip replica={replica} event={event} addr={hex(rng.randrange(brks[0], brks[-1]))} "
+                    f"bit={rng.randrange(8)}")
+        p = subprocess.run([BIN, "run", "--replicas", str(n), "--compare-every", "20", "--inject", flip, "--",
+                            "perl", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        right = p.returncode == 0 and p.stdout == native
+        if f"masked (no output or state of replica {replica} differed)" in p.stderr:
+            kind = "masked"
+        elif n == 2:
+            kind = "detected, both started again from a checkpoint"
+            right = right and "start again from the checkpoint verified" in p.stderr
+        elif replica == 0:
+            kind = "detected in the primary (its place taken)"
+            right = right and "the place of the primary (replica 0)" in p.stderr
+        else:
+            kind = "detected in a backup"
+            right = right and f"replica {replica}: fault:" in p.stderr
+        counts[kind if right else "wrong"] += 1
+        if not right:
+            print(f"wrong: --replicas {n} {flip}: exit {p.returncode}: {p.stderr[-300:]}")
+    return f"Flip campaign on closures.pl, {n} replicas, state every 20 events: " + \
+        ", ".join(f"{v} {k}" for k, v in counts.items())
+
+
+lines += ["", campaign(3, int(os.environ.get("BENCH_FLIPS", "200"))),
+          "", campaign(2, int(os.environ.get("BENCH_FLIPS_2", "100")))]
 
 # Memory: three replicas of a script holding 300,000 strings for 3 s, with and without KSM.
 hold = ["perl", "-e", 'my @a = map { "x" x 100 } 1..300000; my $t = time; 1 while time - $t < 3; print scalar(@a), "\\n"']

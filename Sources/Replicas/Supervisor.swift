@@ -553,18 +553,19 @@ public final class Supervisor {
         board.discard(r)
         let who = r == primary ? "replica \(r) (the primary)" : "replica \(r)"
         faults.append(.init(replica: r, event: event ?? board.progress(r), what: why))
-        var timing = ""
-        if options.verbose, let (t, event) = board.injected(r) {
-            timing =
-                " (\(board.progress(primary) &- event) events of the primary and \(fmtMs(chost_monotonic_ns() &- t)) "
-                + "after the injection at event \(event))"
-        }
         discardedAt[r] = chost_monotonic_ns()
-        report("\(who): fault: \(why); discarded\(timing)")
+        report("\(who): fault: \(why); discarded\(injectionTiming(r))")
         if !members[r].exited && members[r].pid > 0 { kill(members[r].pid, SIGKILL) }
         board.turns.forget(r)
         if r == primary { promote() }
         recover(replacing: r)
+    }
+
+    /// For `-v`: how long after a fault injected into replica r it was found (empty: none was).
+    func injectionTiming(_ r: Int) -> String {
+        guard options.verbose, let (t, event) = board.injected(r) else { return "" }
+        return " (\(board.progress(primary) &- event) events of the primary and \(fmtMs(chost_monotonic_ns() &- t)) "
+            + "after the injection at event \(event))"
     }
 
     /// The primary is lost: with three replicas or more, the most advanced healthy backup takes

@@ -76,6 +76,8 @@ extension Supervisor {
             let control = members[c.info.donor].control, kill(c.info.pid, 0) == 0
         else { return false }
         let old = primary
+        // (Before the primary changes: how far it got since a fault injected into either.)
+        let timing = members.indices.filter { members[$0].inRun }.lazy.map(injectionTiming).first { !$0.isEmpty } ?? ""
         var stopped: [Int] = []
         for r in members.indices where members[r].inRun {
             members[r].inRun = false
@@ -123,7 +125,7 @@ extension Supervisor {
             (which ?? "replica \(faults.last?.replica ?? old) was lost")
                 + ": with two replicas the faulty one is unknown: "
                 + "replicas \(first) and \(first + 1) start again from the checkpoint verified at event "
-                + "\(c.info.event); the first takes the primary's place at the end of the log")
+                + "\(c.info.event); the first takes the primary's place at the end of the log\(timing)")
         board.requestCopies(c.slot, first: first, count: 2)
         return true
     }

@@ -23,7 +23,7 @@ package struct ReplicaOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             "With --replicas: compare the replicas' state (memory and call) every EVENTS events "
-                + "(default 10000; 0: outputs only).",
+                + "(default 10000; 0: outputs only); with two, a checkpoint to start again from is taken there.",
             valueName: "EVENTS"))
     var compareEvery: UInt64?
     @Option(
@@ -36,8 +36,8 @@ package struct ReplicaOptions: ParsableArguments {
         help: ArgumentHelp(
             "With --replicas, for tests and demos: inject a fault (repeatable): 'flip replica=R event=E "
                 + "reg=RAX bit=B', 'flip replica=R event=E addr=A bit=B', 'kill replica=R event=E', "
-                + "'stall replica=R event=E' (replica 0 is the primary; with 3 or more, replacements are numbered "
-                + "on from N as they are made).",
+                + "'stall replica=R event=E', 'flip … addr=A bit=B in=checkpoint' (replica 0 is the primary; "
+                + "replacements, and with two the copies of a checkpoint, are numbered on from N as they are made).",
             valueName: "FAULT"))
     var inject: [String] = []
     @Flag(
