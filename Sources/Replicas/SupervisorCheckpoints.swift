@@ -22,6 +22,8 @@ extension Supervisor {
         for slot in 0..<ReplicaBoard.checkpointSlots {
             guard let info = board.checkpoint(slot), checkpoints[slot]?.info.pid != info.pid else { continue }
             checkpoints[slot] = KnownCheckpoint(slot: slot, info: info)
+            // One a stopped backup forked as it was being stopped is not the run's.
+            if !members.indices.contains(info.donor) || !members[info.donor].inRun { freeCheckpoint(slot) }
         }
         for slot in checkpoints.keys.sorted() {
             guard let c = checkpoints[slot], !c.verified else { continue }
