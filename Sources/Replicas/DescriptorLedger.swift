@@ -37,11 +37,20 @@ package struct DescriptorLedger {
     package private(set) var cwd: ByteString
     package private(set) var umask: UInt32
 
-    package init(cwd: ByteString, umask: UInt32 = 0o022) {
+    /// `stdinOffset`: where Revenant's stdin stood when the program started (a regular file's
+    /// offset; 0 for anything else, whose offset counts the bytes read).
+    package init(cwd: ByteString, umask: UInt32 = 0o022, stdinOffset: Int64 = 0) {
         self.cwd = cwd
         self.umask = umask
         for k in 0..<3 { slots[k] = Slot(description: describe(.console(UInt8(k))), cloexec: false) }
+        stdin = slots[0]!.description
+        descriptions[stdin]?.offset = stdinOffset
     }
+    private var stdin = 0
+
+    /// Revenant's stdin as the guest left it: a regular file's offset, or how many bytes the
+    /// guest read from a pipe or socket.
+    package var stdinOffset: Int64 { descriptions[stdin]?.offset ?? 0 }
 
     private mutating func describe(_ kind: Kind) -> Int {
         nextDescription += 1

@@ -25,6 +25,7 @@ public final class ReplicaBoard: @unchecked Sendable {
         page = p!
         turns = CoreTurns(page: page, slots: turnSlots)
         supervisor = getpid()
+        stdinStart = nil
     }
 
     /// Replica r's words, on a cache line each: its progress (u64), its discarded flag (u32), its
@@ -145,6 +146,19 @@ public final class ReplicaBoard: @unchecked Sendable {
     public var supervisor: pid_t {
         get { pid_t(chost_load_u32((page + Self.checkpoints).assumingMemoryBound(to: UInt32.self))) }
         set { chost_store_u32((page + Self.checkpoints).assumingMemoryBound(to: UInt32.self), UInt32(newValue)) }
+    }
+    /// Where the outside stdin started, when it is a regular file (a new primary seeks it to
+    /// there plus what the log says the guest consumed); nil for any other stdin.
+    public var stdinStart: Int64? {
+        get {
+            let v = chost_load_u64((page + Self.checkpoints + 8).assumingMemoryBound(to: UInt64.self))
+            return v == .max ? nil : Int64(bitPattern: v)
+        }
+        set {
+            chost_store_u64(
+                (page + Self.checkpoints + 8).assumingMemoryBound(to: UInt64.self),
+                newValue.map { UInt64(bitPattern: $0) } ?? .max)
+        }
     }
     public func checkpointState(_ slot: Int) -> CheckpointState {
         CheckpointState(rawValue: chost_load_u32(checkpointWord(slot, 0))) ?? .free

@@ -84,7 +84,8 @@ public final class ReplicaKernel: GuestKernel {
             // The umask the primary's guest started with: the one revenant inherited, as here.
             let mask = Glibc.umask(0)
             Glibc.umask(mask)
-            ledger = DescriptorLedger(cwd: replayer.personality.sandbox.cwd, umask: UInt32(mask))
+            ledger = DescriptorLedger(
+                cwd: replayer.personality.sandbox.cwd, umask: UInt32(mask), stdinOffset: board.stdinStart ?? 0)
             let previous = replayer.onServed
             replayer.onServed = { [unowned self] index, req, event in
                 previous?(index, req, event)

@@ -133,6 +133,16 @@ public final class Supervisor {
         signal(SIGPIPE, SIG_IGN)
         // Replacements are forked by backups: orphaned, they become ours to reap.
         _ = chost_become_subreaper()
+        // The outside stdin: a pipe or socket is read here and handed to the primary (StdinPump);
+        // a regular file's start is noted for a new primary to seek from.
+        var st = stat()
+        if fstat(0, &st) == 0 {
+            switch st.st_mode & S_IFMT {
+            case S_IFREG: board.stdinStart = Int64(lseek(0, 0, SEEK_CUR))
+            case S_IFIFO, S_IFSOCK: pump = StdinPump()
+            default: break
+            }
+        }
         for r in 0..<options.replicas {
             var framePipe: [Int32] = [0, 0], commitPipe: [Int32] = [0, 0], control: [Int32] = [-1, -1]
             guard pipe(&framePipe) == 0, r > 0 || pipe(&commitPipe) == 0,
@@ -153,6 +163,11 @@ public final class Supervisor {
                 }
                 close(framePipe[0])
                 if r == 0 { close(commitPipe[1]) } else { close(control[0]) }
+                if let pump {
+                    for fd in pump.supervisorEnds { close(fd) }
+                    if r == 0 { dup2(pump.first, 0) }
+                    close(pump.first)
+                }
                 let link = FrameLink(frames: framePipe[1], commits: r == 0 ? commitPipe[0] : nil)
                 let replica = Replica(
                     index: r, link: link, board: board, settings: options.settings,
@@ -174,6 +189,10 @@ public final class Supervisor {
                 Member(
                     pid: pid, frames: framePipe[0], commits: r == 0 ? commitPipe[1] : nil,
                     progressSince: chost_monotonic_ns(), control: r == 0 ? nil : control[0]))
+        }
+        if let pump {
+            close(pump.first)
+            pump.start()
         }
         // A signal sent to revenant itself goes on to the primary, whose guest gets it as under
         // `run`; the supervisor ends when the replicas do (and puts KSM back as it was).
@@ -601,9 +620,15 @@ public final class Supervisor {
         var commitPipe: [Int32] = [0, 0]
         guard pipe(&commitPipe) == 0, let control = members[next].control else { return false }
         for fd in commitPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        let sent = [(commitPipe[0], UInt8(3)), (0, 0), (1, 1), (2, 2)].allSatisfy {
-            chost_send_fd(control, $0.0, $0.1) == 0
-        }
+        // A pumped stdin starts again at its first byte (tag 4: the new primary skips what the
+        // guest consumed).
+        let stdin = pump.map { $0.restart() } ?? 0
+        let sent =
+            stdin >= 0
+            && [(commitPipe[0], UInt8(3)), (stdin, pump == nil ? 0 : 4), (1, 1), (2, 2)].allSatisfy {
+                chost_send_fd(control, $0.0, $0.1) == 0
+            }
+        if pump != nil && stdin >= 0 { close(stdin) }
         close(commitPipe[0])
         guard sent else {
             close(commitPipe[1])
@@ -663,6 +688,8 @@ public final class Supervisor {
     /// Two replicas' checkpoints by board slot, and the events of those that verified or not
     /// (Checkpoints).
     var checkpoints: [Int: KnownCheckpoint] = [:]
+    /// The outside stdin when it is a pipe or socket: read here, handed to the primary.
+    var pump: StdinPump?
     var checkpointOutcomes: [UInt64: Bool] = [:]
     /// Why the run cannot go on, found while reading a replica's frames (a failed take-over).
     var cannotGoOn: String?

@@ -79,6 +79,10 @@ extension ReplicaKernel {
         guard let ledger else { return fail("it kept no account of the guest's descriptors") }
         if let obstacle = ledger.obstacle() { return fail(obstacle) }
         guard let handed = receiveHandOver() else { return fail("the supervisor's descriptors did not come") }
+        if let why = catchUpOnStdin(handed, ledger) {
+            for fd in handed.stdio + [handed.commits] { close(fd) }
+            return fail(why)
+        }
         let recorder: Recorder
         let cut: StreamCut
         do {
@@ -146,8 +150,9 @@ extension ReplicaKernel {
         }
     }
 
-    /// The commit pipe and stdin, stdout and stderr the supervisor sent (tagged 3, 0, 1, 2).
-    private func receiveHandOver() -> (commits: Int32, stdio: [Int32])? {
+    /// The commit pipe and stdin, stdout and stderr the supervisor sent (tagged 3, 0, 1, 2; a
+    /// stdin the supervisor reads and hands on from its first byte, 4).
+    private func receiveHandOver() -> (commits: Int32, stdio: [Int32], stdinFromStart: Bool)? {
         guard let control else { return nil }
         var got: [UInt8: Int32] = [:]
         for _ in 0..<4 {
@@ -156,11 +161,35 @@ extension ReplicaKernel {
             guard fd >= 0 else { break }
             got[tag] = fd
         }
-        guard let commits = got[3], let a = got[0], let b = got[1], let c = got[2] else {
+        guard let commits = got[3], let a = got[0] ?? got[4], let b = got[1], let c = got[2] else {
             for fd in got.values { close(fd) }
             return nil
         }
-        return (commits, [a, b, c])
+        return (commits, [a, b, c], got[4] != nil)
+    }
+
+    /// Revenant's stdin where the log says the guest left it: a pipe the supervisor starts again
+    /// at its first byte loses the bytes the guest consumed; a regular file is sought there (the
+    /// old primary may have read past what it logged). Nil, or why not.
+    private func catchUpOnStdin(
+        _ handed: (commits: Int32, stdio: [Int32], stdinFromStart: Bool), _ ledger: DescriptorLedger
+    )
+        -> String?
+    {
+        let offset = ledger.stdinOffset
+        if handed.stdinFromStart {
+            var left = Int(offset)
+            var buffer = [UInt8](repeating: 0, count: 1 << 16)
+            while left > 0 {
+                let n = buffer.withUnsafeMutableBytes { read(handed.stdio[0], $0.baseAddress, min(left, $0.count)) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { return "its stdin ended before the \(offset) bytes the guest had read" }
+                left -= n
+            }
+        } else if board.stdinStart != nil, lseek(handed.stdio[0], off_t(offset), SEEK_SET) < 0 {
+            return "its stdin cannot go back to offset \(offset): \(String(cString: strerror(errno)))"
+        }
+        return nil
     }
 }
 

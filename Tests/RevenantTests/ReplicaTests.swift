@@ -422,6 +422,44 @@ final class ReplicaTests: ScratchTestCase {
         XCTAssertTrue(two.stderr.contains("with two replicas, no verified checkpoint was left"), two.stderr)
     }
 
+    /// What the lost primary read from stdin but had not logged reaches the replica that takes
+    /// its place: a pipe's bytes the supervisor read and handed on (it starts the new primary's
+    /// pipe again at the first byte, and the new primary skips what the log says was consumed),
+    /// a regular file sought to where the log left it. Killed between its reads of stdin (their
+    /// entries still in its buffer), the primary's successor prints the native output.
+    func testStdinTheLostPrimaryReadReachesItsSuccessor() throws {
+        let lines = (1...2000).map { "line \($0)\n" }.joined()
+        try lines.write(to: base.appendingPathComponent("in.txt"), atomically: true, encoding: .utf8)
+        // Each print is a write, which waits for its commit: the log is flushed there.
+        try "$| = 1; while (<STDIN>) { print \"got $_\" if $. % 100 == 0 }\n".write(
+            to: base.appendingPathComponent("up.pl"), atomically: true, encoding: .utf8)
+        let stdinPath = base.appendingPathComponent("in.txt").path
+        let n = try run("/usr/bin/perl", ["up.pl"], stdin: stdinPath)
+        XCTAssertEqual(n.stdout.split(separator: "\n").count, 20)
+        XCTAssertEqual(
+            try revenant(["record", "--shims", "none", "-o", "u.rvt", "--", "perl", "up.pl"], stdin: stdinPath).status,
+            0)
+        let log = try revenant(["log", "u.rvt", "syscalls", "--where", "name=read"]).stdout.split(separator: "\n")
+        let reads = log.filter { $0.contains(" read(0, ") }.compactMap { Int($0.dropFirst().prefix { $0.isNumber }) }
+        XCTAssertGreaterThanOrEqual(reads.count, 3, log.joined(separator: "\n"))
+        let bin = try revenantBinary().path
+        // Killed just after a read, or at one: the reads before were logged, the last was not.
+        for (count, event) in [("3", reads[1] + 1), ("3", reads[2]), ("2", reads[1] + 1)] {
+            let args = "run --replicas \(count) --inject 'kill replica=0 event=\(event)' -- perl up.pl"
+            let piped = try run("/bin/sh", ["-c", "cat in.txt | \(bin) \(args)"])
+            XCTAssertEqual(piped.status, 0, piped.stderr)
+            XCTAssertEqual(piped.stdout, n.stdout, "a pipe, \(args): \(piped.stderr)")
+            XCTAssertTrue(piped.stderr.contains("took the place of the primary (replica 0)"), piped.stderr)
+            let file = try revenant(
+                [
+                    "run", "--replicas", count, "--inject", "kill replica=0 event=\(event)", "--",
+                    "perl", "up.pl",
+                ], stdin: stdinPath)
+            XCTAssertEqual(file.status, 0, file.stderr)
+            XCTAssertEqual(file.stdout, n.stdout, "a file, \(args): \(file.stderr)")
+        }
+    }
+
     /// Two replicas that differ cannot tell which one is right: both are stopped, and two copies
     /// of the last checkpoint verified equal to both replicas' state start again from there. The
     /// first replays the log to its end and takes the primary's place; the run's output is the

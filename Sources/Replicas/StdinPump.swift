@@ -1,0 +1,113 @@
+import CHost
+import Glibc
+
+/// The supervisor performs the primary's reads of a stdin that is a pipe or a socket
+/// (Docs/replicas.md "Inputs"): it reads the outside stdin itself and hands the bytes to the
+/// primary through a pipe of its own, keeping every byte. A backup that takes the primary's place
+/// gets a new pipe that starts again at the first byte; it skips what the log says the guest
+/// consumed, so what the old primary read but had not logged when it was lost reaches it too.
+/// (A stdin that is a regular file is sought to that offset instead; a terminal is the
+/// primary's own.)
+///
+/// One thread of the supervisor moves the bytes, parked in poll: it reads the outside stdin only
+/// while the primary's pipe has room (so it reads ahead at most a pipe's buffer, as a program
+/// reading stdin in blocks does), and closes the pipe once the outside stdin ended and all of it
+/// was handed over.
+final class StdinPump {
+    /// Every byte read from the outside stdin so far, and how many of them went into the pipe.
+    private var kept: [UInt8] = []
+    private var sent = 0
+    private var ended = false
+    /// The write end of the primary's pipe (-1: closed, or its reader is gone).
+    private var target: Int32
+    /// New targets, from restart(): their descriptor numbers, 4 bytes each.
+    private let wake: (read: Int32, write: Int32)
+
+    /// The read end of the first primary's stdin; nil if the pipes cannot be made.
+    let first: Int32
+
+    init?() {
+        var p: [Int32] = [0, 0], w: [Int32] = [0, 0]
+        guard Self.pipe(&p) else { return nil }
+        guard Self.pipe(&w) else {
+            close(p[0])
+            close(p[1])
+            return nil
+        }
+        _ = fcntl(p[1], F_SETFL, O_NONBLOCK)
+        first = p[0]
+        target = p[1]
+        wake = (w[0], w[1])
+    }
+
+    /// Descriptors a forked replica must not keep (it would hold its own stdin open).
+    var supervisorEnds: [Int32] { [target, wake.read, wake.write] }
+
+    func start() {
+        _ = chost_thread_start(
+            { ctx in Unmanaged<StdinPump>.fromOpaque(ctx!).takeUnretainedValue().pump() },
+            Unmanaged.passRetained(self).toOpaque())
+    }
+
+    /// A pipe for a new primary that starts again at the first byte: its read end (-1: none).
+    func restart() -> Int32 {
+        var p: [Int32] = [0, 0]
+        guard Self.pipe(&p) else { return -1 }
+        _ = fcntl(p[1], F_SETFL, O_NONBLOCK)
+        var fd = p[1]
+        guard write(wake.write, &fd, 4) == 4 else {
+            close(p[0])
+            close(p[1])
+            return -1
+        }
+        return p[0]
+    }
+
+    /// A pipe whose ends are closed on exec (a program the primary runs is a VMM's child).
+    private static func pipe(_ p: inout [Int32]) -> Bool {
+        guard Glibc.pipe(&p) == 0 else { return false }
+        for fd in p { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        return true
+    }
+
+    private func pump() {
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            // Bytes waiting: wait for room in the pipe. None: wait for the outside stdin (so it
+            // reads ahead at most a pipe's buffer and one block).
+            let pending = target >= 0 && sent < kept.count
+            let wantInput = target >= 0 && !ended && !pending
+            var fds = [
+                pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: wantInput ? 0 : -1, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: pending ? target : -1, events: Int16(POLLOUT), revents: 0),
+            ]
+            guard poll(&fds, 3, -1) >= 0 || errno == EINTR else { return }
+            if fds[0].revents != 0 {
+                var fd: Int32 = -1
+                guard read(wake.read, &fd, 4) == 4 else { return }
+                if target >= 0 { close(target) }
+                target = fd
+                sent = 0
+            }
+            if wantInput, fds[1].revents != 0 {
+                let n = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+                if n > 0 { kept += buffer[0..<n] } else if n == 0 || errno != EINTR && errno != EAGAIN { ended = true }
+            }
+            if target >= 0 && sent < kept.count {
+                let n = kept[sent...].withUnsafeBytes { write(target, $0.baseAddress, $0.count) }
+                if n > 0 {
+                    sent += n
+                } else if n < 0 && errno != EAGAIN && errno != EINTR {
+                    // Its reader is gone (the primary was lost): nothing more until restart().
+                    close(target)
+                    target = -1
+                }
+            }
+            if ended && target >= 0 && sent == kept.count {
+                close(target)
+                target = -1
+            }
+        }
+    }
+}
