@@ -537,7 +537,10 @@ public final class Supervisor {
         for r in members.indices where r != primary && members[r].inRun && !members[r].exited {
             let p = members[r].lastProgress
             let since = members[r].progressSince
-            if p < board.progress(primary), primaryMoved > since, board.waiting(r) != .log,
+            // (Level with a primary that waits for a commit there: it is what the primary waits for.)
+            let behind =
+                p < board.progress(primary) || (p == board.progress(primary) && board.waiting(primary) == .commit)
+            if behind, primaryMoved > since, board.waiting(r) != .log,
                 Double(now - since) / 1e9 >= options.stallTimeout
             {
                 discard(r, "made no progress for \(options.stallTimeout) s at event \(p) (stalled)")

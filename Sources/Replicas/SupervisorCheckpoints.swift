@@ -68,12 +68,16 @@ extension Supervisor {
         checkpoints = [:]
     }
 
-    /// Two replicas differ (`differing`, their frames), or one was lost: both are stopped and two
-    /// copies of the last verified checkpoint take their places. False when there is none.
+    /// Two replicas differ (`differing`, their frames): both are stopped and two copies of the last
+    /// verified checkpoint take their places. One was lost (killed, ended early, stalled): that
+    /// one was the faulty one, so the other goes on — a backup taking the place of a lost
+    /// primary — and one copy takes the lost one's place. False when there is no checkpoint.
     func restore(differing: String? = nil) -> Bool {
         // What was settled just before the difference may verify a later checkpoint.
         checkCheckpoints()
-        guard options.settings.checkpoints, members.count + 2 <= board.slots,
+        let survivor = differing == nil ? members.indices.first { members[$0].inRun && !members[$0].exited } : nil
+        let copies = survivor == nil ? 2 : 1
+        guard options.settings.checkpoints, members.count + copies <= board.slots,
             let c = checkpoints.values.filter(\.verified).max(by: { $0.info.event < $1.info.event }),
             let control = members[c.info.donor].control, kill(c.info.pid, 0) == 0
         else { return false }
@@ -81,7 +85,7 @@ extension Supervisor {
         // (Before the primary changes: how far it got since a fault injected into either.)
         let timing = members.indices.filter { members[$0].inRun }.lazy.map(injectionTiming).first { !$0.isEmpty } ?? ""
         var stopped: [Int] = []
-        for r in members.indices where members[r].inRun {
+        for r in members.indices where members[r].inRun && r != survivor {
             members[r].inRun = false
             board.discard(r)
             board.turns.forget(r)
@@ -90,46 +94,67 @@ extension Supervisor {
         }
         for slot in checkpoints.keys where slot != c.slot { freeCheckpoint(slot) }
         let first = members.count
-        for index in [first, first + 1] {
-            var framePipe: [Int32] = [0, 0], sockets: [Int32] = [-1, -1]
-            guard pipe(&framePipe) == 0 else { return false }
-            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &sockets) == 0 else {
-                close(framePipe[0])
-                close(framePipe[1])
-                return false
-            }
-            for fd in framePipe + sockets { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-            let sent =
-                chost_send_fd(control, framePipe[1], UInt8(index)) == 0
-                && chost_send_fd(control, sockets[1], UInt8(index)) == 0
-            close(framePipe[1])
-            close(sockets[1])
-            _ = fcntl(framePipe[0], F_SETFL, fcntl(framePipe[0], F_GETFL) | O_NONBLOCK)
-            var m = Member(pid: 0, frames: framePipe[0], commits: nil, progressSince: chost_monotonic_ns())
-            m.inRun = false
-            m.control = sockets[0]
-            m.adopted = true
-            m.fromCheckpoint = c.slot
+        for index in first..<(first + copies) {
+            guard let m = copyMember(index, of: c.slot, control: control) else { return false }
             members.append(m)
-            guard sent else { return false }
         }
-        // The first copy takes the primary's place at the end of the log, as a backup does.
-        guard handOver(to: first) else { return false }
-        takingOverFrom = old
-        promotedAt = c.info.event
-        // Their frames up to the checkpoint are its donor's; from there on they vote again.
+        // A new primary replays the log to its end and takes the old one's place there.
+        let next = survivor ?? first
+        if next != old {
+            guard handOver(to: next) else { return false }
+            takingOverFrom = old
+            promotedAt = survivor == nil ? c.info.event : board.progress(next)
+        }
+        // The copies' frames up to the checkpoint are its donor's; from there on all vote again.
         settled = c.info.frames
         agreedUpTo = settled - 1
         discardedAt[old] = discardedAt[old] ?? chost_monotonic_ns()
-        let which = differing.map { d in "replicas \(stopped.map(String.init).joined(separator: " and ")) differ (\(d))"
+        let lost = faults.last?.replica ?? old
+        let from = "from the checkpoint verified at event \(c.info.event)"
+        if let differing {
+            report(
+                "replicas \(stopped.map(String.init).joined(separator: " and ")) differ (\(differing)): with two "
+                    + "replicas the faulty one is unknown: replicas \(first) and \(first + 1) start again \(from); the "
+                    + "first takes the primary's place at the end of the log\(timing)")
+        } else if next != old {
+            report(
+                "replica \(lost) (the primary) was lost: replica \(next) takes its place at the end of the log, and "
+                    + "replica \(first) starts \(from) to follow it\(timing)")
+        } else {
+            report("replica \(lost) was lost: replica \(first) starts \(from) to follow the primary\(timing)")
         }
-        report(
-            (which ?? "replica \(faults.last?.replica ?? old) was lost")
-                + ": with two replicas the faulty one is unknown: "
-                + "replicas \(first) and \(first + 1) start again from the checkpoint verified at event "
-                + "\(c.info.event); the first takes the primary's place at the end of the log\(timing)")
-        board.requestCopies(c.slot, first: first, count: 2)
+        board.requestCopies(c.slot, first: first, count: copies)
         return true
+    }
+
+    /// A copy of the checkpoint in `slot` to be: its pipe and socket sent to the checkpoint (on
+    /// `control`, the socket it shares with the backup it was forked from).
+    private func copyMember(_ index: Int, of slot: Int, control: Int32) -> Member? {
+        var framePipe: [Int32] = [0, 0], sockets: [Int32] = [-1, -1]
+        guard pipe(&framePipe) == 0 else { return nil }
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &sockets) == 0 else {
+            close(framePipe[0])
+            close(framePipe[1])
+            return nil
+        }
+        for fd in framePipe + sockets { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        let sent =
+            chost_send_fd(control, framePipe[1], UInt8(index)) == 0
+            && chost_send_fd(control, sockets[1], UInt8(index)) == 0
+        close(framePipe[1])
+        close(sockets[1])
+        guard sent else {
+            close(framePipe[0])
+            close(sockets[0])
+            return nil
+        }
+        _ = fcntl(framePipe[0], F_SETFL, fcntl(framePipe[0], F_GETFL) | O_NONBLOCK)
+        var m = Member(pid: 0, frames: framePipe[0], commits: nil, progressSince: chost_monotonic_ns())
+        m.inRun = false
+        m.control = sockets[0]
+        m.adopted = true
+        m.fromCheckpoint = slot
+        return m
     }
 
     /// Copies of a checkpoint that are made join the vote with their checkpoint's frames.
