@@ -18,9 +18,15 @@ extension ReplicaKernel {
         guard settings.checkpoints, case .backup = role, board.primary != replica, case .value(let v) = outcome else {
             return nil
         }
+        // Each costs a fork and the copy-on-write of every page written after it (and under
+        // shadow paging, a VM exit for each): at most one per interval of this backup's time.
+        // (Whether one is taken changes nothing the replicas compute or send.)
+        let now = chost_monotonic_ns()
+        guard checkpointTakenAt == 0 || now &- checkpointTakenAt >= settings.checkpointInterval else { return nil }
         // Checkpoints the supervisor freed are this process's children: reaped here.
         while waitpid(-1, nil, WNOHANG) > 0 {}
         guard let slot = board.claimCheckpoint() else { return nil }
+        checkpointTakenAt = now
         pendingCheckpoint = (v, slot)
         link.flush()
         return .fork(childStack: 0)

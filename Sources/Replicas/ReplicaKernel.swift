@@ -22,8 +22,10 @@ public final class ReplicaKernel: GuestKernel {
         public var maxLag: UInt64
         /// Guest memory marked mergeable (`--ksm`).
         public var mergeable = false
-        /// Two replicas: the backup takes a checkpoint at each state comparison (Checkpoints).
+        /// Two replicas: the backup takes a checkpoint at a state comparison (Checkpoints), at
+        /// most one per `checkpointInterval` ns of its time.
         public var checkpoints = false
+        public var checkpointInterval: UInt64 = 250_000_000
         public init(compareEvery: UInt64, maxLag: UInt64, mergeable: Bool = false) {
             self.compareEvery = compareEvery
             self.maxLag = maxLag
@@ -52,6 +54,8 @@ public final class ReplicaKernel: GuestKernel {
     /// checkpoint, its slot and the result its copies return (Checkpoints).
     var pendingCheckpoint: (value: Int64, slot: Int)?
     var checkpoint: (value: Int64, slot: Int)?
+    /// When this backup last took one (monotonic ns; 0: never).
+    var checkpointTakenAt: UInt64 = 0
     let board: ReplicaBoard
     let settings: Settings
     private var injections: [FaultInjection]

@@ -28,6 +28,12 @@ package struct ReplicaOptions: ParsableArguments {
     var compareEvery: UInt64?
     @Option(
         help: ArgumentHelp(
+            "With --replicas 2: at most one checkpoint per SECONDS of the backup's time, at a state "
+                + "comparison (default 0.25; 0: at every comparison). Each costs a fork and its copy-on-write.",
+            valueName: "SECONDS"))
+    var checkpointInterval: Double?
+    @Option(
+        help: ArgumentHelp(
             "With --replicas: a backup behind the primary that makes no progress this long is faulty, and so "
                 + "is a primary that makes none, in no call, while its backups wait for its log (default 10).",
             valueName: "SECONDS"))
@@ -54,9 +60,12 @@ package struct ReplicaOptions: ParsableArguments {
 
     package func validate() throws {
         guard let n = replicas else {
-            if maxLag != nil || compareEvery != nil || stallTimeout != nil || !inject.isEmpty || ksm || turns != nil {
+            if maxLag != nil || compareEvery != nil || stallTimeout != nil || !inject.isEmpty || ksm || turns != nil
+                || checkpointInterval != nil
+            {
                 throw ValidationError(
-                    "--max-lag, --compare-every, --stall-timeout, --inject, --ksm and --turns need --replicas")
+                    "--max-lag, --compare-every, --checkpoint-interval, --stall-timeout, --inject, --ksm and "
+                        + "--turns need --replicas")
             }
             return
         }
@@ -68,6 +77,9 @@ package struct ReplicaOptions: ParsableArguments {
                 "--replicas \(n): 2 to \(ReplicaBoard.maxReplicas) (2 detect a fault, 3 or more also identify it)")
         }
         if let t = stallTimeout, !(t > 0 && t <= 86400) { throw ValidationError("--stall-timeout: 0 to 86400 s") }
+        if let t = checkpointInterval, !(t >= 0 && t <= 86400) {
+            throw ValidationError("--checkpoint-interval: 0 to 86400 s")
+        }
         // Replacements (with three replicas or more) and the copies of checkpoints (with two,
         // unless --compare-every 0) are numbered on from n, as they are made.
         let last = n >= 3 || compareEvery != 0 ? ReplicaBoard.maxReplicas - 1 : n - 1
@@ -98,6 +110,7 @@ package struct ReplicaOptions: ParsableArguments {
         o.ksm = ksm
         o.verbose = verbose
         o.turnSlots = turns
+        o.settings.checkpointInterval = UInt64((checkpointInterval ?? 0.25) * 1e9)
         return o
     }
 }

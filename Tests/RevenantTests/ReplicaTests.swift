@@ -505,8 +505,8 @@ final class ReplicaTests: ScratchTestCase {
         for (i, c) in cases.enumerated() {
             let r = try revenant(
                 [
-                    "record", "--replicas", "2", "--compare-every", "\(every)", "--stall-timeout", "1", "--shims",
-                    "none", "-o", "c\(i).rvt",
+                    "record", "--replicas", "2", "--compare-every", "\(every)", "--checkpoint-interval", "0",
+                    "--stall-timeout", "1", "--shims", "none", "-o", "c\(i).rvt",
                 ]
                     + c.faults.flatMap { ["--inject", $0] } + ["--", "perl", "s.pl"])
             let what = c.faults.joined(separator: ", ")
@@ -637,6 +637,8 @@ final class ReplicaTests: ScratchTestCase {
             (["--inject", "kill replica=1 event=2"], "need --replicas"),
             (["--turns", "1"], "need --replicas"),
             (["--replicas", "2", "--turns", "9"], "--turns 9: 0 to 8"),
+            (["--checkpoint-interval", "1"], "need --replicas"),
+            (["--replicas", "2", "--checkpoint-interval", "99999"], "--checkpoint-interval: 0 to 86400 s"),
             (
                 ["--replicas", "2", "--compare-every", "0", "--inject", "kill replica=2 event=2"],
                 "replica 2 does not exist (replicas 0 to 1)"
