@@ -111,11 +111,15 @@ extension Supervisor {
         discardedAt[old] = discardedAt[old] ?? chost_monotonic_ns()
         let lost = faults.last?.replica ?? old
         let from = "from the checkpoint verified at event \(c.info.event)"
-        if let differing {
+        if survivor == nil {
+            let why =
+                differing.map {
+                    "replicas \(stopped.map(String.init).joined(separator: " and ")) differ (\($0)): with two "
+                        + "replicas the faulty one is unknown"
+                } ?? "replica \(lost) was lost, and no other replica was left to go on"
             report(
-                "replicas \(stopped.map(String.init).joined(separator: " and ")) differ (\(differing)): with two "
-                    + "replicas the faulty one is unknown: replicas \(first) and \(first + 1) start again \(from); the "
-                    + "first takes the primary's place at the end of the log\(timing)")
+                why + ": replicas \(first) and \(first + 1) start again \(from); the first takes the primary's place "
+                    + "at the end of the log\(timing)")
         } else if next != old {
             report(
                 "replica \(lost) (the primary) was lost: replica \(next) takes its place at the end of the log, and "
