@@ -338,30 +338,8 @@ public final class Supervisor {
                 && !members.contains { $0.donor == r }
         }
         guard let donor = healthy.max(by: { board.progress($0) < board.progress($1) }) else { return }
-        var framePipe: [Int32] = [0, 0], control: [Int32] = [-1, -1]
-        guard pipe(&framePipe) == 0 else { return }
-        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &control) == 0 else {
-            close(framePipe[0])
-            close(framePipe[1])
-            return
-        }
-        for fd in framePipe + control { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         let index = members.count
-        let sent =
-            chost_send_fd(members[donor].control!, framePipe[1], UInt8(index)) == 0
-            && chost_send_fd(members[donor].control!, control[1], UInt8(index)) == 0
-        close(framePipe[1])
-        close(control[1])
-        guard sent else {
-            close(framePipe[0])
-            close(control[0])
-            return
-        }
-        _ = fcntl(framePipe[0], F_SETFL, fcntl(framePipe[0], F_GETFL) | O_NONBLOCK)
-        var m = Member(pid: 0, frames: framePipe[0], commits: nil, progressSince: chost_monotonic_ns())
-        m.inRun = false
-        m.control = control[0]
-        m.adopted = true
+        guard var m = newMember(index, sentOn: members[donor].control!) else { return }
         m.donor = donor
         replacing[index] = lost
         members.append(m)

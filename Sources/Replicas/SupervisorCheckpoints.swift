@@ -95,7 +95,8 @@ extension Supervisor {
         for slot in checkpoints.keys where slot != c.slot { freeCheckpoint(slot) }
         let first = members.count
         for index in first..<(first + copies) {
-            guard let m = copyMember(index, of: c.slot, control: control) else { return false }
+            guard var m = newMember(index, sentOn: control) else { return false }
+            m.fromCheckpoint = c.slot
             members.append(m)
         }
         // A new primary replays the log to its end and takes the old one's place there.
@@ -131,9 +132,10 @@ extension Supervisor {
         return true
     }
 
-    /// A copy of the checkpoint in `slot` to be: its pipe and socket sent to the checkpoint (on
-    /// `control`, the socket it shares with the backup it was forked from).
-    private func copyMember(_ index: Int, of slot: Int, control: Int32) -> Member? {
+    /// A replica to be made by another process (a replacement by a backup, a copy by a
+    /// checkpoint): its frame pipe and socket are made, their far ends sent on `control` tagged
+    /// with its number; it joins the vote once made.
+    func newMember(_ index: Int, sentOn control: Int32) -> Member? {
         var framePipe: [Int32] = [0, 0], sockets: [Int32] = [-1, -1]
         guard pipe(&framePipe) == 0 else { return nil }
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &sockets) == 0 else {
@@ -157,7 +159,6 @@ extension Supervisor {
         m.inRun = false
         m.control = sockets[0]
         m.adopted = true
-        m.fromCheckpoint = slot
         return m
     }
 
