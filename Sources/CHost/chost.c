@@ -388,3 +388,9 @@ int chost_spawn_piped(char *const argv[], int with_stderr, int *to_child, int *f
     *from_child = out[0];
     return 0;
 }
+
+int chost_memfd(const char *name)
+{
+    int fd = memfd_create(name, MFD_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}

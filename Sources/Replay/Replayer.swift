@@ -52,6 +52,10 @@ public final class Replayer: GuestKernel {
     /// Called after each call is served (a fed-back call's logged writes are in guest memory):
     /// the machine-level database reconstruction and `when --syscall` look at it here.
     public var onServed: ((UInt64, SyscallRequest, SyscallEvent) -> Void)?
+    /// Asked before a call's logged result is fed back: why the log's entry must not be believed
+    /// (the replay diverges there), or nil. A backup of `run --replicas` checks the stdin bytes
+    /// the primary logged against the supervisor's own copy.
+    public var vetLogged: ((SyscallRequest, SyscallEvent) -> String?)?
     /// Called when this replay has become a child process (its VMM forked, or `path` led here):
     /// what a hook gathered so far was the parent's.
     public var onBecameChild: (() -> Void)?
@@ -312,6 +316,7 @@ public final class Replayer: GuestKernel {
         }
 
         // Fed back from the log.
+        if let why = vetLogged?(req, event) { return diverge(req, why) }
         for w in event.writes {
             do { try memory.write(w.bytes, at: w.address) } catch {
                 return diverge(

@@ -51,6 +51,8 @@ package struct DescriptorLedger {
     /// Revenant's stdin as the guest left it: a regular file's offset, or how many bytes the
     /// guest read from a pipe or socket.
     package var stdinOffset: Int64 { descriptions[stdin]?.offset ?? 0 }
+    /// Whether the guest's `fd` is Revenant's stdin (or a duplicate of it).
+    package func isStdin(_ fd: Int) -> Bool { slots[fd]?.description == stdin }
 
     private mutating func describe(_ kind: Kind) -> Int {
         nextDescription += 1

@@ -3,6 +3,8 @@
 ///   flip replica=R event=E addr=A bit=B    a bit of guest memory, after the call
 ///   kill replica=R event=E                 the replica's process, SIGKILL, at the call
 ///   stall replica=R event=E                the replica stops making progress there
+///   flip replica=0 stdin=N bit=B           byte N of a piped stdin, as the primary gets it (the
+///                                          supervisor keeps it right)
 ///   flip replica=R event=E addr=A bit=B in=checkpoint
 ///                                          a bit of the checkpoint backup R takes at event E
 ///                                          (two replicas), before the supervisor verifies it
@@ -12,6 +14,7 @@ public struct FaultInjection: Equatable, Sendable, CustomStringConvertible {
     public enum Action: Equatable, Sendable {
         case flipResult(bit: Int)
         case flipMemory(address: UInt64, bit: Int)
+        case flipStdin(byte: Int, bit: Int)
         case kill
         case stall
     }
@@ -48,11 +51,19 @@ public struct FaultInjection: Equatable, Sendable, CustomStringConvertible {
             throw InjectionError("--inject '\(text)': replica=\(replica): replicas are numbered from 0 (the primary)")
         }
         self.replica = Int(replica)
-        event = try number("event")
+        // A byte of stdin is no event's.
+        event = verb == "flip" && fields["stdin"] != nil && fields["event"] == nil ? 0 : try number("event")
         switch verb {
         case "flip":
             let bit = try number("bit")
-            if let reg = fields.removeValue(forKey: "reg") {
+            if fields["stdin"] != nil {
+                let byte = try number("stdin")
+                guard replica == 0 else {
+                    throw InjectionError("--inject '\(text)': stdin=: only the primary (replica 0) reads stdin")
+                }
+                guard bit < 8 else { throw InjectionError("--inject '\(text)': bit=\(bit): a byte's, 0 to 7") }
+                action = .flipStdin(byte: Int(byte), bit: Int(bit))
+            } else if let reg = fields.removeValue(forKey: "reg") {
                 guard reg.uppercased() == "RAX" else {
                     throw InjectionError(
                         "--inject '\(text)': reg=\(reg): at a syscall only RAX (the call's result) can be flipped")

@@ -26,6 +26,7 @@ public final class ReplicaBoard: @unchecked Sendable {
         turns = CoreTurns(page: page, slots: turnSlots)
         supervisor = getpid()
         stdinStart = nil
+        stdinCopy = nil
     }
 
     /// Replica r's words, on a cache line each: its progress (u64), its discarded flag (u32), its
@@ -158,6 +159,19 @@ public final class ReplicaBoard: @unchecked Sendable {
             chost_store_u64(
                 (page + Self.checkpoints + 8).assumingMemoryBound(to: UInt64.self),
                 newValue.map { UInt64(bitPattern: $0) } ?? .max)
+        }
+    }
+    /// The supervisor's copy of a piped stdin (StdinPump.copy), which every replica inherits.
+    public var stdinCopy: Int32? {
+        get {
+            let v = Int32(
+                bitPattern: chost_load_u32((page + Self.checkpoints + 16).assumingMemoryBound(to: UInt32.self)))
+            return v < 0 ? nil : v
+        }
+        set {
+            chost_store_u32(
+                (page + Self.checkpoints + 16).assumingMemoryBound(to: UInt32.self),
+                UInt32(bitPattern: newValue ?? -1))
         }
     }
     public func checkpointState(_ slot: Int) -> CheckpointState {

@@ -90,6 +90,7 @@ public final class ReplicaKernel: GuestKernel {
             Glibc.umask(mask)
             ledger = DescriptorLedger(
                 cwd: replayer.personality.sandbox.cwd, umask: UInt32(mask), stdinOffset: board.stdinStart ?? 0)
+            replayer.vetLogged = { [unowned self] _, event in self.vetStdin(event) }
             let previous = replayer.onServed
             replayer.onServed = { [unowned self] index, req, event in
                 previous?(index, req, event)
@@ -186,7 +187,7 @@ public final class ReplicaKernel: GuestKernel {
                 link.flush()
                 if case .primary(let recorder) = role { recorder.flush() }
                 while true { sleep(3600) }
-            case .flipResult, .flipMemory: break
+            case .flipResult, .flipMemory, .flipStdin: break
             }
         }
         let memory = personality.memory
@@ -248,12 +249,26 @@ public final class ReplicaKernel: GuestKernel {
                 if let byte = try? memory.load(UInt8.self, at: address) {
                     try? memory.store(byte ^ UInt8(1 << bit), at: address)
                 }
-            case .kill, .stall: break
+            case .kill, .stall, .flipStdin: break
             }
         }
         if compared, let fork = takeCheckpoint(outcome) { return fork }
         return outcome
     }
+
+    /// A backup: the bytes of a piped stdin the primary logged for a read are the ones the
+    /// supervisor read (its copy, StdinPump): else the log is not believed there (why).
+    func vetStdin(_ event: SyscallEvent) -> String? {
+        guard let copy = board.stdinCopy, let ledger, event.result > 0, Self.readsStdin.contains(event.number),
+            ledger.isStdin(Int(Int32(truncatingIfNeeded: event.args[0])))
+        else { return nil }
+        let count = Int(event.result), offset = ledger.stdinOffset
+        let logged = Array(event.writes.flatMap(\.bytes).prefix(count))
+        guard logged != StdinPump.copied(copy, offset: offset, count: count) else { return nil }
+        return
+            "the \(count) bytes of stdin the primary logged (from byte \(offset)) differ from those the supervisor read"
+    }
+    private static let readsStdin: Set<UInt64> = Set(["read", "readv"].map { UInt64(SyscallNames.byName[$0]!) })
 
     /// The replacement's pipe and socket, from the supervisor.
     func receivePipes(_ index: Int) -> (frames: Int32, control: Int32)? {

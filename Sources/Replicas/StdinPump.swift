@@ -14,9 +14,16 @@ import Glibc
 /// reading stdin in blocks does), and closes the pipe once the outside stdin ended and all of it
 /// was handed over.
 final class StdinPump {
-    /// Every byte read from the outside stdin so far, and how many of them went into the pipe.
-    private var kept: [UInt8] = []
+    /// Every byte read from the outside stdin so far, in a file in memory the replicas inherit
+    /// (ReplicaBoard.stdinCopy: backups check the primary's logged reads against it); how many,
+    /// and how many of them went into the pipe.
+    let copy: Int32
+    private var kept = 0
     private var sent = 0
+    /// `--inject 'flip replica=0 stdin=N bit=B'`: the first primary gets byte N with bit B
+    /// flipped (a fault in its input buffer); the copy keeps it right.
+    var flip: (byte: Int, bit: Int)?
+    private var targets = 0
     private var ended = false
     /// The write end of the primary's pipe (-1: closed, or its reader is gone).
     private var target: Int32
@@ -28,12 +35,19 @@ final class StdinPump {
 
     init?() {
         var p: [Int32] = [0, 0], w: [Int32] = [0, 0]
-        guard Self.pipe(&p) else { return nil }
+        let copy = chost_memfd("revenant-stdin")
+        guard copy >= 0 else { return nil }
+        guard Self.pipe(&p) else {
+            close(copy)
+            return nil
+        }
         guard Self.pipe(&w) else {
+            close(copy)
             close(p[0])
             close(p[1])
             return nil
         }
+        self.copy = copy
         _ = fcntl(p[1], F_SETFL, O_NONBLOCK)
         first = p[0]
         target = p[1]
@@ -42,6 +56,13 @@ final class StdinPump {
 
     /// Descriptors a forked replica must not keep (it would hold its own stdin open).
     var supervisorEnds: [Int32] { [target, wake.read, wake.write] }
+
+    /// What is in the copy: `count` bytes from `offset` (fewer at its end).
+    static func copied(_ copy: Int32, offset: Int64, count: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        let n = bytes.withUnsafeMutableBytes { pread(copy, $0.baseAddress, count, off_t(offset)) }
+        return Array(bytes.prefix(max(n, 0)))
+    }
 
     func start() {
         _ = chost_thread_start(
@@ -75,7 +96,7 @@ final class StdinPump {
         while true {
             // Bytes waiting: wait for room in the pipe. None: wait for the outside stdin (so it
             // reads ahead at most a pipe's buffer and one block).
-            let pending = target >= 0 && sent < kept.count
+            let pending = target >= 0 && sent < kept
             let wantInput = target >= 0 && !ended && !pending
             var fds = [
                 pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0),
@@ -85,17 +106,30 @@ final class StdinPump {
             guard poll(&fds, 3, -1) >= 0 || errno == EINTR else { return }
             if fds[0].revents != 0 {
                 var fd: Int32 = -1
-                guard read(wake.read, &fd, 4) == 4 else { return }
+                guard Glibc.read(wake.read, &fd, 4) == 4 else { return }
                 if target >= 0 { close(target) }
                 target = fd
                 sent = 0
+                targets += 1
             }
             if wantInput, fds[1].revents != 0 {
-                let n = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
-                if n > 0 { kept += buffer[0..<n] } else if n == 0 || errno != EINTR && errno != EAGAIN { ended = true }
+                let n = buffer.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress, $0.count) }
+                if n > 0 {
+                    guard buffer.withUnsafeBytes({ pwrite(copy, $0.baseAddress, n, off_t(kept)) }) == n else { return }
+                    kept += n
+                } else if n == 0 || errno != EINTR && errno != EAGAIN {
+                    ended = true
+                }
             }
-            if target >= 0 && sent < kept.count {
-                let n = kept[sent...].withUnsafeBytes { write(target, $0.baseAddress, $0.count) }
+            if target >= 0 && sent < kept {
+                let want = min(kept - sent, buffer.count)
+                guard buffer.withUnsafeMutableBytes({ pread(copy, $0.baseAddress, want, off_t(sent)) }) == want else {
+                    return
+                }
+                if let flip, targets == 0, (sent..<(sent + want)).contains(flip.byte) {
+                    buffer[flip.byte - sent] ^= UInt8(1 << flip.bit)
+                }
+                let n = buffer.withUnsafeBytes { write(target, $0.baseAddress, want) }
                 if n > 0 {
                     sent += n
                 } else if n < 0 && errno != EAGAIN && errno != EINTR {
@@ -104,7 +138,7 @@ final class StdinPump {
                     target = -1
                 }
             }
-            if ended && target >= 0 && sent == kept.count {
+            if ended && target >= 0 && sent == kept {
                 close(target)
                 target = -1
             }

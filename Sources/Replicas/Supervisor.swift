@@ -143,6 +143,12 @@ public final class Supervisor {
             default: break
             }
         }
+        board.stdinCopy = pump?.copy
+        for i in options.injections {
+            guard case .flipStdin(let byte, let bit) = i.action else { continue }
+            guard let pump else { return fatal("--inject '\(i)': stdin is no pipe: the primary reads it itself") }
+            pump.flip = (byte, bit)
+        }
         for r in 0..<options.replicas {
             var framePipe: [Int32] = [0, 0], commitPipe: [Int32] = [0, 0], control: [Int32] = [-1, -1]
             guard pipe(&framePipe) == 0, r > 0 || pipe(&commitPipe) == 0,
@@ -669,6 +675,8 @@ public final class Supervisor {
     /// Two replicas' checkpoints by board slot, and the events of those that verified or not
     /// (Checkpoints).
     var checkpoints: [Int: KnownCheckpoint] = [:]
+    /// A backup to take the primary's place once the checkpoint's copy has joined (Checkpoints).
+    var handOverAfterCopies: Int?
     /// The outside stdin when it is a pipe or socket: read here, handed to the primary.
     var pump: StdinPump?
     var checkpointOutcomes: [UInt64: Bool] = [:]

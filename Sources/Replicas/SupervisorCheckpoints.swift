@@ -99,12 +99,16 @@ extension Supervisor {
             m.fromCheckpoint = c.slot
             members.append(m)
         }
-        // A new primary replays the log to its end and takes the old one's place there.
+        // A new primary replays the log to its end and takes the old one's place there. A
+        // surviving backup shares its socket with its checkpoints: it is sent its part once the
+        // copy has read its own (adoptCopies), or the two would read each other's.
         let next = survivor ?? first
-        if next != old {
+        if next != old && survivor != nil {
+            handOverAfterCopies = next
+        } else if next != old {
             guard handOver(to: next) else { return false }
             takingOverFrom = old
-            promotedAt = survivor == nil ? c.info.event : board.progress(next)
+            promotedAt = c.info.event
         }
         // The copies' frames up to the checkpoint are its donor's; from there on all vote again.
         settled = c.info.frames
@@ -188,6 +192,16 @@ extension Supervisor {
             report(
                 "replica \(r): recovered: a copy of the checkpoint verified at event \(c.info.event) (taken from "
                     + "replica \(c.info.donor)), joins the vote")
+            if let next = handOverAfterCopies, !members.contains(where: { $0.fromCheckpoint != nil }) {
+                handOverAfterCopies = nil
+                let old = primary
+                guard handOver(to: next) else {
+                    cannotGoOn = "replica \(next) could not be sent what taking the primary's place needs"
+                    return
+                }
+                takingOverFrom = old
+                promotedAt = board.progress(next)
+            }
             if let held = members[r].heldTookOver {
                 members[r].heldTookOver = nil
                 tookOver(r, held)

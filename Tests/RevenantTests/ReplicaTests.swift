@@ -458,6 +458,21 @@ final class ReplicaTests: ScratchTestCase {
             XCTAssertEqual(file.status, 0, file.stderr)
             XCTAssertEqual(file.stdout, n.stdout, "a file, \(args): \(file.stderr)")
         }
+        // A fault in the primary's input: it gets "line 3100" where stdin says "line 1100" (a
+        // printed line). The backups check the bytes it logged against the supervisor's copy,
+        // cannot believe its log there, and the primary's place is taken at that read.
+        let at = try XCTUnwrap(lines.range(of: "line 1100\n")).lowerBound.utf16Offset(in: lines) + 5
+        for count in ["3", "2"] {
+            let args = "run --replicas \(count) --inject 'flip replica=0 stdin=\(at) bit=1' -- perl up.pl"
+            let flipped = try run("/bin/sh", ["-c", "cat in.txt | \(bin) \(args)"])
+            XCTAssertEqual(flipped.status, 0, flipped.stderr)
+            XCTAssertEqual(flipped.stdout, n.stdout, "\(args): \(flipped.stderr)")
+            XCTAssertTrue(flipped.stderr.contains("took the place of the primary (replica 0)"), flipped.stderr)
+            if count == "2" {
+                XCTAssertTrue(
+                    flipped.stderr.contains("bytes of stdin the primary logged (from byte"), flipped.stderr)
+            }
+        }
     }
 
     /// Two replicas that differ cannot tell which one is right: both are stopped, and two copies
@@ -651,6 +666,10 @@ final class ReplicaTests: ScratchTestCase {
             (["--replicas", "3", "--inject", "kill replica=16 event=2"], "replicas are numbered from 0"),
             (["--replicas", "2", "--inject", "flip replica=1 event=2 reg=RBX bit=1"], "only RAX"),
             (["--replicas", "2", "--inject", "zap replica=1 event=2"], "'zap' is not flip, kill or stall"),
+            (
+                ["--replicas", "2", "--inject", "flip replica=1 stdin=2 bit=1"],
+                "only the primary (replica 0) reads stdin"
+            ),
         ] {
             let r = try revenant(["run"] + args + ["--", "perl", "s.pl"])
             XCTAssertEqual(r.status, 125, args.joined(separator: " "))

@@ -71,6 +71,8 @@ uint64_t chost_monotonic_ns(void);
 int chost_remove_tree(const char *path);
 /// Start a detached thread running fn(arg).
 int chost_thread_start(void (*fn)(void *), void *arg);
+/// memfd_create(name, MFD_CLOEXEC): an anonymous file in memory; the descriptor or -errno.
+int chost_memfd(const char *name);
 /* The run's processes in one order (Docs/trace-format.md "Processes"): a page shared by every VMM
  * of a run, made before its first fork. Recording, a process takes the lock, writes to the console,
  * and takes the next ticket as it lets go; replaying, it waits for its recorded ticket to come up
