@@ -329,14 +329,23 @@ int chost_receive_fd(int socket, uint8_t *byte)
 }
 
 static volatile int chost_relay_pid;
+static volatile sig_atomic_t chost_relayed;
 
 /* A signal the terminal sent (Ctrl-C: SI_KERNEL) reached the primary's process group already. */
 static void chost_relay(int sig, siginfo_t *info, void *context)
 {
     (void)context;
     int saved = errno;
+    chost_relayed = sig;
     if (chost_relay_pid > 0 && info->si_code != SI_KERNEL) kill(chost_relay_pid, sig);
     errno = saved;
+}
+
+int chost_take_relayed_signal(void)
+{
+    int sig = chost_relayed;
+    chost_relayed = 0;
+    return sig;
 }
 
 int chost_relay_signals_to(int pid)

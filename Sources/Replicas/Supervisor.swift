@@ -215,6 +215,7 @@ public final class Supervisor {
             if let why = cannotGoOn { return fatal(why + " — nothing unverified was released") }
             if let end = vote() { return end }
             if let end = findStalls() { return end }
+            if let end = stoppedBySignal() { return end }
             measureMemory()
             checkCheckpoints()
             if members.allSatisfy({ $0.exited || !$0.inRun }), settled >= maxReceived(),
@@ -675,6 +676,32 @@ public final class Supervisor {
     /// Two replicas' checkpoints by board slot, and the events of those that verified or not
     /// (Checkpoints).
     var checkpoints: [Int: KnownCheckpoint] = [:]
+    /// A signal sent to revenant (or the terminal's), and when, while the primary waited for a
+    /// commit: it cannot reach the guest before the commit comes.
+    var signalled: (signal: Int32, at: UInt64)?
+    /// How long a signal may wait for a primary that waits for a commit.
+    static let signalGrace: UInt64 = 3_000_000_000
+
+    /// A signal reaches the primary's guest once its call is served; a primary that waits for a
+    /// commit that does not come (no majority forms, nor a fault is found) would keep it from
+    /// it for good: the run ends after `signalGrace`, nothing unverified released, with the
+    /// status the signal gives (128 + it).
+    func stoppedBySignal() -> Int32? {
+        let now = chost_monotonic_ns()
+        let sig = chost_take_relayed_signal()
+        let waits = members[primary].inRun && !members[primary].exited && board.waiting(primary) == .commit
+        if sig != 0 && waits { signalled = (sig, now) }
+        guard waits else {
+            signalled = nil
+            return nil
+        }
+        guard let s = signalled, now &- s.at >= Self.signalGrace else { return nil }
+        _ = fatal(
+            "stopped by signal \(s.signal): the primary (replica \(primary)) was still waiting for a commit at event "
+                + "\(board.progress(primary)) \(Self.signalGrace / 1_000_000_000) s after it — nothing unverified was released")
+        return 128 + s.signal
+    }
+
     /// A backup to take the primary's place once the checkpoint's copy has joined (Checkpoints).
     var handOverAfterCopies: Int?
     /// The outside stdin when it is a pipe or socket: read here, handed to the primary.

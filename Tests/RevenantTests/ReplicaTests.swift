@@ -644,6 +644,22 @@ final class ReplicaTests: ScratchTestCase {
         XCTAssertEqual(p.terminationStatus, 3, stderr)
         XCTAssertEqual(try String(contentsOf: out, encoding: .utf8), "start\ncaught\n")
         XCTAssertTrue(stderr.contains("faults detected: 0"), stderr)
+        // A primary waiting for a commit that does not come (its backup stalls, and is never
+        // judged so) cannot take a signal: the run ends a grace after it, exit 128 + 15.
+        let writes = try writeEvents()
+        let bin = try revenantBinary().path
+        let stuck = try run(
+            "/bin/sh",
+            [
+                "-c",
+                "\(bin) run --replicas 2 --stall-timeout 1000 --inject 'stall replica=1 event=\(writes[2])' -- "
+                    + "perl s.pl & p=$!; sleep 1; kill -TERM $p; wait $p",
+            ])
+        XCTAssertEqual(stuck.status, 143, stuck.stderr)
+        XCTAssertTrue(
+            stuck.stderr.contains("stopped by signal 15: the primary (replica 0) was still waiting"), stuck.stderr)
+        XCTAssertTrue(stuck.stderr.contains("nothing unverified was released"), stuck.stderr)
+        XCTAssertEqual(stuck.stdout, "round 1: 1\nround 2: 5\n", stuck.stderr)
     }
 
     func testBadReplicaOptionsGetOneLine() throws {

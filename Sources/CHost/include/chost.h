@@ -135,6 +135,8 @@ static inline int chost_read_two_longs(FILE *f, long *a, long *b) { return fscan
  * the primary's process (whose VMM forwards them to the guest, as `run` does) — not those the
  * terminal sent, which the primary, in the same process group, has already; 0 or -errno. */
 int chost_relay_signals_to(int pid);
+/* The last signal its handler got since the last call (0: none). */
+int chost_take_relayed_signal(void);
 #endif
 
 /* Start a program with a pipe on its stdin and one on its stdout, and its stderr too with
