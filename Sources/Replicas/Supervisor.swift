@@ -698,7 +698,8 @@ public final class Supervisor {
         guard let s = signalled, now &- s.at >= Self.signalGrace else { return nil }
         _ = fatal(
             "stopped by signal \(s.signal): the primary (replica \(primary)) was still waiting for a commit at event "
-                + "\(board.progress(primary)) \(Self.signalGrace / 1_000_000_000) s after it — nothing unverified was released")
+                + "\(board.progress(primary)) \(Self.signalGrace / 1_000_000_000) s after it — "
+                + "nothing unverified was released")
         return 128 + s.signal
     }
 
