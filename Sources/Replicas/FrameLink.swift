@@ -2,6 +2,15 @@ import CHost
 import Glibc
 import LinuxABI
 
+/// A pipe whose ends are closed on exec (a program the primary runs is a VMM's child): between
+/// the supervisor and a replica, or the supervisor's stdin to the primary. Nil when none is left.
+func closeOnExecPipe() -> (read: Int32, write: Int32)? {
+    var p: [Int32] = [0, 0]
+    guard pipe(&p) == 0 else { return nil }
+    for fd in p { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+    return (p[0], p[1])
+}
+
 /// A replica's end of its pipe to the supervisor: frames are buffered and written together —
 /// when 16 KiB are waiting, when the oldest waited 50 ms, and whenever the replica is about to
 /// wait (the primary for a commit or for its backups, a backup for the log to grow), so that

@@ -30,28 +30,28 @@ final class StdinPump {
     /// New targets, from restart(): their descriptor numbers, 4 bytes each.
     private let wake: (read: Int32, write: Int32)
 
-    /// The read end of the first primary's stdin; nil if the pipes cannot be made.
+    /// The read end of the first primary's stdin.
     let first: Int32
 
+    /// Nil when its copy or pipes cannot be made.
     init?() {
-        var p: [Int32] = [0, 0], w: [Int32] = [0, 0]
         let copy = chost_memfd("revenant-stdin")
         guard copy >= 0 else { return nil }
-        guard Self.pipe(&p) else {
+        guard let p = closeOnExecPipe() else {
             close(copy)
             return nil
         }
-        guard Self.pipe(&w) else {
+        guard let w = closeOnExecPipe() else {
             close(copy)
-            close(p[0])
-            close(p[1])
+            close(p.read)
+            close(p.write)
             return nil
         }
         self.copy = copy
-        _ = fcntl(p[1], F_SETFL, O_NONBLOCK)
-        first = p[0]
-        target = p[1]
-        wake = (w[0], w[1])
+        _ = fcntl(p.write, F_SETFL, O_NONBLOCK)
+        first = p.read
+        target = p.write
+        wake = w
     }
 
     /// Descriptors a forked replica must not keep (it would hold its own stdin open).
@@ -72,23 +72,15 @@ final class StdinPump {
 
     /// A pipe for a new primary that starts again at the first byte: its read end (-1: none).
     func restart() -> Int32 {
-        var p: [Int32] = [0, 0]
-        guard Self.pipe(&p) else { return -1 }
-        _ = fcntl(p[1], F_SETFL, O_NONBLOCK)
-        var fd = p[1]
+        guard let p = closeOnExecPipe() else { return -1 }
+        _ = fcntl(p.write, F_SETFL, O_NONBLOCK)
+        var fd = p.write
         guard write(wake.write, &fd, 4) == 4 else {
-            close(p[0])
-            close(p[1])
+            close(p.read)
+            close(p.write)
             return -1
         }
-        return p[0]
-    }
-
-    /// A pipe whose ends are closed on exec (a program the primary runs is a VMM's child).
-    private static func pipe(_ p: inout [Int32]) -> Bool {
-        guard Glibc.pipe(&p) == 0 else { return false }
-        for fd in p { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        return true
+        return p.read
     }
 
     private func pump() {

@@ -605,24 +605,22 @@ public final class Supervisor {
     /// Replica `next` is to take the primary's place: it is sent a commit pipe and stdin, stdout
     /// and stderr, and marked promoted. False when they could not be sent.
     func handOver(to next: Int) -> Bool {
-        var commitPipe: [Int32] = [0, 0]
-        guard pipe(&commitPipe) == 0, let control = members[next].control else { return false }
-        for fd in commitPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        guard let control = members[next].control, let commitPipe = closeOnExecPipe() else { return false }
         // A pumped stdin starts again at its first byte (tag 4: the new primary skips what the
         // guest consumed).
         let stdin = pump.map { $0.restart() } ?? 0
         let sent =
             stdin >= 0
-            && [(commitPipe[0], UInt8(3)), (stdin, pump == nil ? 0 : 4), (1, 1), (2, 2)].allSatisfy {
+            && [(commitPipe.read, UInt8(3)), (stdin, pump == nil ? 0 : 4), (1, 1), (2, 2)].allSatisfy {
                 chost_send_fd(control, $0.0, $0.1) == 0
             }
         if pump != nil && stdin >= 0 { close(stdin) }
-        close(commitPipe[0])
+        close(commitPipe.read)
         guard sent else {
-            close(commitPipe[1])
+            close(commitPipe.write)
             return false
         }
-        members[next].commits = commitPipe[1]
+        members[next].commits = commitPipe.write
         primary = next
         agreedUpTo = min(agreedUpTo, settled - 1)
         board.primary = next

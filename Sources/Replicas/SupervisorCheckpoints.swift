@@ -140,26 +140,25 @@ extension Supervisor {
     /// checkpoint): its frame pipe and socket are made, their far ends sent on `control` tagged
     /// with its number; it joins the vote once made.
     func newMember(_ index: Int, sentOn control: Int32) -> Member? {
-        var framePipe: [Int32] = [0, 0], sockets: [Int32] = [-1, -1]
-        guard pipe(&framePipe) == 0 else { return nil }
-        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &sockets) == 0 else {
-            close(framePipe[0])
-            close(framePipe[1])
+        var sockets: [Int32] = [-1, -1]
+        guard let framePipe = closeOnExecPipe() else { return nil }
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sockets) == 0 else {
+            close(framePipe.read)
+            close(framePipe.write)
             return nil
         }
-        for fd in framePipe + sockets { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         let sent =
-            chost_send_fd(control, framePipe[1], UInt8(index)) == 0
+            chost_send_fd(control, framePipe.write, UInt8(index)) == 0
             && chost_send_fd(control, sockets[1], UInt8(index)) == 0
-        close(framePipe[1])
+        close(framePipe.write)
         close(sockets[1])
         guard sent else {
-            close(framePipe[0])
+            close(framePipe.read)
             close(sockets[0])
             return nil
         }
-        _ = fcntl(framePipe[0], F_SETFL, fcntl(framePipe[0], F_GETFL) | O_NONBLOCK)
-        var m = Member(pid: 0, frames: framePipe[0], commits: nil, progressSince: chost_monotonic_ns())
+        _ = fcntl(framePipe.read, F_SETFL, fcntl(framePipe.read, F_GETFL) | O_NONBLOCK)
+        var m = Member(pid: 0, frames: framePipe.read, commits: nil, progressSince: chost_monotonic_ns())
         m.inRun = false
         m.control = sockets[0]
         m.adopted = true
