@@ -228,7 +228,7 @@ public final class ReplicaBoard: @unchecked Sendable {
     public func copyMade(_ slot: Int) {
         let v = chost_load_u32(checkpointWord(slot, 4))
         let left = (v >> 16) &- 1
-        chost_store_u32(checkpointWord(slot, 4), left == 0 || v == 0 ? 0 : (v & 0xffff) + 1 | left << 16)
+        chost_store_u32(checkpointWord(slot, 4), left == 0 || v == 0 ? 0 : ((v & 0xffff) + 1) | (left << 16))
     }
     /// A checkpoint parks here until it is asked for copies or freed (at most `timeout` ns).
     public func awaitCheckpointWord(_ slot: Int, timeout: UInt64) {
