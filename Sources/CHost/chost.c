@@ -328,6 +328,60 @@ int chost_receive_fd(int socket, uint8_t *byte)
     return fd;
 }
 
+/* A tag byte and a 64-bit word in one message (9 bytes), with a descriptor when fd >= 0. */
+int chost_send_fd_word(int socket, int fd, uint8_t byte, uint64_t word)
+{
+    unsigned char body[9];
+    body[0] = byte;
+    memcpy(body + 1, &word, 8);
+    char control[CMSG_SPACE(sizeof(int))];
+    memset(control, 0, sizeof control);
+    struct iovec iov = { .iov_base = body, .iov_len = sizeof body };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+    if (fd >= 0) {
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
+    ssize_t n;
+    do n = sendmsg(socket, &msg, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n == (ssize_t)sizeof body ? 0 : n < 0 ? -errno : -EPIPE;
+}
+
+int chost_receive_fd_word(int socket, int wait, uint8_t *byte, uint64_t *word, int *fd)
+{
+    unsigned char body[9];
+    char control[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = { .iov_base = body, .iov_len = sizeof body };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control };
+    ssize_t n;
+    do n = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC | (wait ? 0 : MSG_DONTWAIT));
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) return n < 0 ? -errno : -EPIPE;
+    *fd = -1;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
+        memcpy(fd, CMSG_DATA(c), sizeof(int));
+    /* The rest of a message split by the stream follows at once: it was sent whole. */
+    while (n < (ssize_t)sizeof body) {
+        ssize_t m = recv(socket, body + n, sizeof body - n, 0);
+        if (m < 0 && errno == EINTR) continue;
+        if (m <= 0) {
+            if (*fd >= 0) close(*fd);
+            return m < 0 ? -errno : -EPIPE;
+        }
+        n += m;
+    }
+    *byte = body[0];
+    memcpy(word, body + 1, 8);
+    return 0;
+}
+
 static volatile int chost_relay_pid;
 static volatile sig_atomic_t chost_relayed;
 

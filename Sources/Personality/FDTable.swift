@@ -14,13 +14,21 @@ public final class FDTable {
         /// 1 or 2 when this is (a duplicate of) the stdout or stderr Revenant was given: replay
         /// writes what the guest wrote there to its own stdout/stderr.
         public var console: UInt8 = 0
+        /// What is read from it comes from outside the run and is seen by this process alone: a
+        /// socket (`--net`), or Revenant's stdin when it is a terminal. (A primary of
+        /// `--replicas` logs such a read before its guest goes on.)
+        public var fromOutside = false
 
-        public init(host: Int32, path: ByteString?, cloexec: Bool, writableMount: Bool, console: UInt8 = 0) {
+        public init(
+            host: Int32, path: ByteString?, cloexec: Bool, writableMount: Bool, console: UInt8 = 0,
+            fromOutside: Bool = false
+        ) {
             self.host = host
             self.path = path
             self.cloexec = cloexec
             self.writableMount = writableMount
             self.console = console
+            self.fromOutside = fromOutside
         }
     }
 
@@ -35,7 +43,11 @@ public final class FDTable {
         for (i, fd) in hostFDs.enumerated() {
             let copy = fcntl(fd, F_DUPFD_CLOEXEC, 1000)
             if copy >= 0 {
-                set(i, Entry(host: copy, path: nil, cloexec: false, writableMount: true, console: UInt8(i)))
+                set(
+                    i,
+                    Entry(
+                        host: copy, path: nil, cloexec: false, writableMount: true, console: UInt8(i),
+                        fromOutside: i == 0 && isatty(fd) == 1))
             }
         }
     }
@@ -86,6 +98,9 @@ public final class FDTable {
             entries[i] = nil
         }
     }
+
+    /// The host descriptors the guest's descriptors stand for.
+    public var hostDescriptors: [Int32] { entries.compactMap { $0?.host } }
 
     public func closeAll() {
         for case let e? in entries { close(e.host) }

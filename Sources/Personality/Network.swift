@@ -18,7 +18,7 @@ extension LinuxPersonality {
                     try p.installClosingOnFailure(
                         FDTable.Entry(
                             host: Int32(fd), path: nil,
-                            cloexec: typ & Int32(SOCK_CLOEXEC.rawValue) != 0, writableMount: true)))
+                            cloexec: typ & Int32(SOCK_CLOEXEC.rawValue) != 0, writableMount: true, fromOutside: true)))
             }
         ),
         (
@@ -139,6 +139,6 @@ extension LinuxPersonality {
             try installClosingOnFailure(
                 FDTable.Entry(
                     host: Int32(fd), path: nil,
-                    cloexec: flags & Int32(SOCK_CLOEXEC.rawValue) != 0, writableMount: true)))
+                    cloexec: flags & Int32(SOCK_CLOEXEC.rawValue) != 0, writableMount: true, fromOutside: true)))
     }
 }

@@ -270,4 +270,7 @@ public final class Recorder: GuestKernel {
 
     /// From another thread: flush what waited a chunk's delay (the program went quiet).
     public func flushIfQuiet() { try? writer.flushIfOlder(than: EventStreamFormat.chunkDelay) }
+    /// What is logged from now on stays in the buffer until `releaseLog()` or `flush()`.
+    public func holdLog() { writer.hold() }
+    public func releaseLog() { writer.release() }
 }

@@ -15,6 +15,9 @@ package struct DescriptorLedger {
         case file(path: ByteString, flags: Int32)
         /// Revenant's stdin, stdout or stderr (0, 1, 2), or a duplicate.
         case console(UInt8)
+        /// A socket (`--net`), by the event that made it (socket, accept, accept4): the
+        /// supervisor holds a copy of each (OutsideSockets).
+        case socket(created: UInt64)
         /// What cannot be opened again (a pipe, a socket): what it is, for the one line.
         case other(String)
     }
@@ -66,19 +69,19 @@ package struct DescriptorLedger {
         readv = nr("readv"), write = nr("write"), writev = nr("writev"), lseek = nr("lseek"),
         sendfile = nr("sendfile"), getdents64 = nr("getdents64"), pipe = nr("pipe"), pipe2 = nr("pipe2"),
         socketpair = nr("socketpair"), chdir = nr("chdir"), fchdir = nr("fchdir"), umaskCall = nr("umask"),
-        execve = nr("execve")
+        execve = nr("execve"), socket = nr("socket"), accept = nr("accept"), accept4 = nr("accept4")
     /// Calls whose result is a new descriptor that cannot be opened again by path.
     private static let unreopenable: [UInt64: String] = Dictionary(
         uniqueKeysWithValues: [
-            ("socket", "a socket"), ("accept", "a socket"), ("accept4", "a socket"), ("eventfd", "an eventfd"),
+            ("eventfd", "an eventfd"),
             ("eventfd2", "an eventfd"), ("epoll_create", "an epoll instance"),
             ("epoll_create1", "an epoll instance"), ("memfd_create", "a memfd"), ("inotify_init", "an inotify"),
             ("inotify_init1", "an inotify"), ("timerfd_create", "a timerfd"), ("signalfd", "a signalfd"),
             ("signalfd4", "a signalfd"), ("openat2", "a file opened with openat2"),
         ].compactMap { name, what in SyscallNames.byName[name].map { (UInt64($0), what) } })
 
-    /// A call the replay served (its logged result and writes).
-    package mutating func apply(_ event: SyscallEvent) {
+    /// A call the replay served (its logged result and writes), the run's event `index`.
+    package mutating func apply(_ event: SyscallEvent, at index: UInt64) {
         let n = event.number, a = event.args, result = event.result
         if n == Self.execve {
             if case .exec = event.outcome { slots = slots.filter { !$0.value.cloexec } }
@@ -146,6 +149,12 @@ package struct DescriptorLedger {
             if let raw = event.paths.first?.bytes { cwd = Self.join(cwd, raw) }
         case Self.fchdir: cwd = folder(of: fd0)
         case Self.umaskCall: umask = UInt32(a[0] & 0o777)
+        case Self.socket, Self.accept, Self.accept4:
+            // The flags: socket's type, accept4's fourth argument.
+            let flags = n == Self.socket ? a[1] : n == Self.accept4 ? a[3] : 0
+            install(
+                Int(result), Description(kind: .socket(created: index)),
+                cloexec: Int32(truncatingIfNeeded: flags) & Int32(SOCK_CLOEXEC.rawValue) != 0)
         default:
             if let what = Self.unreopenable[n] { install(Int(result), Description(kind: .other(what)), cloexec: false) }
         }

@@ -43,8 +43,12 @@ public final class ReplicaKernel: GuestKernel {
     var lastOutput: UInt64?
     var replica: Int
     var link: FrameLink
-    /// A backup's socket from the supervisor: the pipes of a replica it is asked to fork.
+    /// The replica's socket to the supervisor: a backup gets the pipes of a replica it is asked
+    /// to fork on it, a new primary its descriptors; the primary hands on its guest's sockets.
     var control: Int32?
+    /// The primary: the sockets the supervisor holds a copy of, by the event that made them
+    /// (their inode: nil, unknown) (OutsideSockets).
+    var heldSockets: [UInt64: UInt64?] = [:]
     /// A replacement's frames before its own (its donor's, which the supervisor counts as its
     /// first ones): a replacement that donates in turn hands on those and its own.
     var inheritedFrames = 0
@@ -94,7 +98,7 @@ public final class ReplicaKernel: GuestKernel {
             let previous = replayer.onServed
             replayer.onServed = { [unowned self] index, req, event in
                 previous?(index, req, event)
-                self.ledger?.apply(event)
+                self.ledger?.apply(event, at: self.event)
             }
         }
     }
@@ -216,7 +220,12 @@ public final class ReplicaKernel: GuestKernel {
         let isPrimary: Bool
         if case .primary = role { isPrimary = true } else { isPrimary = false }
         if isPrimary { board.setInCall(replica, true) }
-        var outcome = inner.handle(req)
+        var outcome: SyscallOutcome
+        if case .primary(let recorder) = role {
+            outcome = handleLive(req, recorder)
+        } else {
+            outcome = inner.handle(req)
+        }
         if isPrimary { board.setInCall(replica, false) }
         if case .backup(let replayer) = role { outcome = settle(replayer, req, outcome) }
         if !isPrimary { board.setWaiting(replica, .none) }

@@ -63,7 +63,7 @@ package struct ReplicatedRun {
             guest.wrapKernel = { inner in
                 let k = ReplicaKernel(
                     role: .primary(inner as! Recorder), replica: 0, link: replica.link, board: replica.board,
-                    settings: replica.settings, injections: replica.injections)
+                    settings: replica.settings, injections: replica.injections, control: replica.control)
                 kernel = k
                 return k
             }

@@ -46,7 +46,8 @@ public final class Supervisor {
         public let board: ReplicaBoard
         public let settings: ReplicaKernel.Settings
         public let injections: [FaultInjection]
-        /// A backup's socket from the supervisor (recovery asks it to fork a replacement).
+        /// The replica's socket to the supervisor (recovery asks a backup to fork a replacement on
+        /// it; the primary hands on its guest's sockets).
         public let control: Int32?
     }
 
@@ -65,7 +66,7 @@ public final class Supervisor {
         var progressSince: UInt64 = 0
         /// The primary: since when it has been at its event in no call and no wait.
         var idleSince: UInt64 = 0
-        /// A backup's socket; a replacement forked by a backup (not our child: its end is its
+        /// Its socket; a replacement forked by a backup (not our child: its end is its
         /// pipe's end), and until it joins, the donor asked to fork it.
         var control: Int32?
         var adopted = false
@@ -152,12 +153,12 @@ public final class Supervisor {
         for r in 0..<options.replicas {
             var framePipe: [Int32] = [0, 0], commitPipe: [Int32] = [0, 0], control: [Int32] = [-1, -1]
             guard pipe(&framePipe) == 0, r > 0 || pipe(&commitPipe) == 0,
-                r == 0 || socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &control) == 0
+                socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &control) == 0
             else {
                 return fatal("cannot make the replicas' pipes: \(String(cString: strerror(errno)))")
             }
             // Not inherited by what the replica starts (a program the primary runs is a VMM's child).
-            for fd in framePipe + (r == 0 ? commitPipe : control) { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+            for fd in framePipe + (r == 0 ? commitPipe : []) + control { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
             fflush(nil)
             let pid = fork()
             if pid == 0 {
@@ -168,7 +169,8 @@ public final class Supervisor {
                     if let c = m.control { close(c) }
                 }
                 close(framePipe[0])
-                if r == 0 { close(commitPipe[1]) } else { close(control[0]) }
+                if r == 0 { close(commitPipe[1]) }
+                close(control[0])
                 if let pump {
                     for fd in pump.supervisorEnds { close(fd) }
                     if r == 0 { dup2(pump.first, 0) }
@@ -177,7 +179,7 @@ public final class Supervisor {
                 let link = FrameLink(frames: framePipe[1], commits: r == 0 ? commitPipe[0] : nil)
                 let replica = Replica(
                     index: r, link: link, board: board, settings: options.settings,
-                    injections: options.injections, control: r == 0 ? nil : control[1])
+                    injections: options.injections, control: control[1])
                 if r == 0 { primary(replica) }
                 // A backup reads nothing from the outside, and a signal from outside (Ctrl-C
                 // reaches the whole process group) is the primary's guest's: the log says what
@@ -189,12 +191,13 @@ public final class Supervisor {
             }
             guard pid > 0 else { return fatal("cannot fork replica \(r): \(String(cString: strerror(errno)))") }
             close(framePipe[1])
-            if r == 0 { close(commitPipe[0]) } else { close(control[1]) }
+            if r == 0 { close(commitPipe[0]) }
+            close(control[1])
             _ = fcntl(framePipe[0], F_SETFL, fcntl(framePipe[0], F_GETFL) | O_NONBLOCK)
             members.append(
                 Member(
                     pid: pid, frames: framePipe[0], commits: r == 0 ? commitPipe[1] : nil,
-                    progressSince: chost_monotonic_ns(), control: r == 0 ? nil : control[0]))
+                    progressSince: chost_monotonic_ns(), control: control[0]))
         }
         if let pump {
             close(pump.first)
@@ -211,6 +214,7 @@ public final class Supervisor {
             var fds = members.filter { !$0.exited }.map { pollfd(fd: $0.frames, events: Int16(POLLIN), revents: 0) }
             if !fds.isEmpty { _ = poll(&fds, nfds_t(fds.count), 100) }
             for r in members.indices where !members[r].exited { drain(r) }
+            hearSockets(from: primary)
             reapEnded()
             if let why = cannotGoOn { return fatal(why + " — nothing unverified was released") }
             if let end = vote() { return end }
@@ -324,6 +328,7 @@ public final class Supervisor {
         members[r].exited = true
         board.turns.forget(r)
         close(members[r].frames)
+        hearSockets(from: r)
         // A backup's checkpoints share its socket: it stays open for them.
         if let c = members[r].control, !options.settings.checkpoints { close(c) }
         members[r].status = signaled ? 128 + status : status
@@ -605,14 +610,16 @@ public final class Supervisor {
     /// Replica `next` is to take the primary's place: it is sent a commit pipe and stdin, stdout
     /// and stderr, and marked promoted. False when they could not be sent.
     func handOver(to next: Int) -> Bool {
+        // What the old primary said of its sockets before it was lost.
+        hearSockets(from: primary)
         guard let control = members[next].control, let commitPipe = closeOnExecPipe() else { return false }
         // A pumped stdin starts again at its first byte (tag 4: the new primary skips what the
         // guest consumed).
         let stdin = pump.map { $0.restart() } ?? 0
         let sent =
-            stdin >= 0
+            stdin >= 0 && sendSockets(on: control)
             && [(commitPipe.read, UInt8(3)), (stdin, pump == nil ? 0 : 4), (1, 1), (2, 2)].allSatisfy {
-                chost_send_fd(control, $0.0, $0.1) == 0
+                chost_send_fd_word(control, $0.0, $0.1, 0) == 0
             }
         if pump != nil && stdin >= 0 { close(stdin) }
         close(commitPipe.read)
@@ -705,6 +712,8 @@ public final class Supervisor {
     var handOverAfterCopies: Int?
     /// The outside stdin when it is a pipe or socket: read here, handed to the primary.
     var pump: StdinPump?
+    /// A copy of each socket the guest holds, by the event that made it (OutsideSockets).
+    var outsideSockets: [UInt64: Int32] = [:]
     var checkpointOutcomes: [UInt64: Bool] = [:]
     /// Why the run cannot go on, found while reading a replica's frames (a failed take-over).
     var cannotGoOn: String?

@@ -80,7 +80,7 @@ extension ReplicaKernel {
         if let obstacle = ledger.obstacle() { return fail(obstacle) }
         guard let handed = receiveHandOver() else { return fail("the supervisor's descriptors did not come") }
         if let why = catchUpOnStdin(handed, ledger) {
-            for fd in handed.stdio + [handed.commits] { close(fd) }
+            for fd in handed.stdio + [handed.commits] + handed.sockets.values { close(fd) }
             return fail(why)
         }
         let recorder: Recorder
@@ -89,16 +89,18 @@ extension ReplicaKernel {
             let prefix: [Event]
             (cut, prefix) = try replayer.handOverCut()
             let writer = try EventWriter.continuing(replayer.trace.eventsPath, at: cut, prefix: prefix)
-            let descriptors = try ledger.reopen(in: personality, stdio: handed.stdio)
+            let descriptors = try ledger.reopen(in: personality, stdio: handed.stdio, sockets: handed.sockets)
             do { try personality.goLive(descriptors: descriptors, cwd: ledger.cwd, umask: ledger.umask) } catch {
                 throw TakeOverError("its working directory \(ledger.cwd): \(String(cString: strerror(error.code)))")
             }
             recorder = try Recorder(personality: personality, trace: replayer.trace, writer: writer)
             recorder.order.goOn(fromTicket: replayer.ticketsTaken)
         } catch {
+            for fd in handed.sockets.values { close(fd) }
             return fail("\(error)")
         }
         for fd in handed.stdio { close(fd) }
+        holdHandedSockets(handed.sockets, ledger)
         (personality.nondeterminism as? ReplayNondeterminism)?.live = true
         for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH, SIGURG, SIGCONT] {
             _ = chost_forward_signal(sig)
@@ -127,7 +129,7 @@ extension ReplicaKernel {
             }
             board.turns.enter(replica)
         }
-        return recorder.handle(req)
+        return handleLive(req, recorder)
     }
 
     /// In a tookOver frame: the backup could not take the primary's place (`what` says why).
@@ -150,32 +152,41 @@ extension ReplicaKernel {
         }
     }
 
-    /// The commit pipe and stdin, stdout and stderr the supervisor sent (tagged 3, 0, 1, 2; a
-    /// stdin the supervisor reads and hands on from its first byte, 4).
-    private func receiveHandOver() -> (commits: Int32, stdio: [Int32], stdinFromStart: Bool)? {
+    typealias HandOver = (commits: Int32, stdio: [Int32], stdinFromStart: Bool, sockets: [UInt64: Int32])
+
+    /// The guest's sockets, then the commit pipe and stdin, stdout and stderr the supervisor sent
+    /// (tagged OutsideSockets.held with the event that made each, then 3, 0, 1, 2; a stdin the
+    /// supervisor reads and hands on from its first byte, 4).
+    private func receiveHandOver() -> HandOver? {
         guard let control else { return nil }
         var got: [UInt8: Int32] = [:]
-        for _ in 0..<4 {
-            var tag: UInt8 = 0
-            let fd = chost_receive_fd(control, &tag)
-            guard fd >= 0 else { break }
-            got[tag] = fd
+        var sockets: [UInt64: Int32] = [:]
+        func give() {
+            for fd in Array(got.values) + Array(sockets.values) { close(fd) }
+        }
+        while got.count < 4 {
+            var tag: UInt8 = 0, made: UInt64 = 0, fd: Int32 = -1
+            guard chost_receive_fd_word(control, 1, &tag, &made, &fd) == 0, fd >= 0 else { break }
+            if tag == OutsideSockets.held {
+                sockets[made] = fd
+            } else if got[tag] == nil {
+                got[tag] = fd
+            } else {
+                close(fd)
+                break
+            }
         }
         guard let commits = got[3], let a = got[0] ?? got[4], let b = got[1], let c = got[2] else {
-            for fd in got.values { close(fd) }
+            give()
             return nil
         }
-        return (commits, [a, b, c], got[4] != nil)
+        return (commits, [a, b, c], got[4] != nil, sockets)
     }
 
     /// Revenant's stdin where the log says the guest left it: a pipe the supervisor starts again
     /// at its first byte loses the bytes the guest consumed; a regular file is sought there (the
     /// old primary may have read past what it logged). Nil, or why not.
-    private func catchUpOnStdin(
-        _ handed: (commits: Int32, stdio: [Int32], stdinFromStart: Bool), _ ledger: DescriptorLedger
-    )
-        -> String?
-    {
+    private func catchUpOnStdin(_ handed: HandOver, _ ledger: DescriptorLedger) -> String? {
         let offset = ledger.stdinOffset
         if handed.stdinFromStart {
             var left = Int(offset)
@@ -196,9 +207,9 @@ extension ReplicaKernel {
 extension DescriptorLedger {
     /// The guest's descriptors opened again on the host: files by path at their offsets (once
     /// per description: duplicates share it again), Revenant's stdin, stdout and stderr from
-    /// `stdio`.
+    /// `stdio`, sockets from the supervisor's copies (by the event that made them).
     func reopen(
-        in personality: LinuxPersonality, stdio: [Int32]
+        in personality: LinuxPersonality, stdio: [Int32], sockets: [UInt64: Int32] = [:]
     ) throws(TakeOverError) -> [(
         fd: Int, entry: FDTable.Entry
     )] {
@@ -211,7 +222,7 @@ extension DescriptorLedger {
                 if let first = opened[slot.description] {
                     entry = try duplicate(first, fd: fd)
                 } else {
-                    entry = try open(descriptions[slot.description]!, fd: fd, personality, stdio)
+                    entry = try open(descriptions[slot.description]!, fd: fd, personality, stdio, sockets)
                     opened[slot.description] = entry
                 }
                 var e = entry
@@ -233,7 +244,7 @@ extension DescriptorLedger {
     }
 
     private func open(
-        _ d: Description, fd: Int, _ personality: LinuxPersonality, _ stdio: [Int32]
+        _ d: Description, fd: Int, _ personality: LinuxPersonality, _ stdio: [Int32], _ sockets: [UInt64: Int32]
     )
         throws(TakeOverError) -> FDTable.Entry
     {
@@ -241,7 +252,16 @@ extension DescriptorLedger {
         case .console(let k):
             let host = fcntl(stdio[Int(k)], F_DUPFD_CLOEXEC, 1000)
             guard host >= 0 else { throw TakeOverError("fd \(fd): \(String(cString: strerror(errno)))") }
-            return FDTable.Entry(host: host, path: nil, cloexec: false, writableMount: true, console: k)
+            return FDTable.Entry(
+                host: host, path: nil, cloexec: false, writableMount: true, console: k,
+                fromOutside: k == 0 && isatty(host) == 1)
+        case .socket(let made):
+            guard let copy = sockets[made] else {
+                throw TakeOverError("its fd \(fd) is a socket made at event \(made) that the supervisor does not hold")
+            }
+            let host = fcntl(copy, F_DUPFD_CLOEXEC, 1000)
+            guard host >= 0 else { throw TakeOverError("fd \(fd): \(String(cString: strerror(errno)))") }
+            return FDTable.Entry(host: host, path: nil, cloexec: false, writableMount: true, fromOutside: true)
         case .other(let what): throw TakeOverError("its fd \(fd) is \(what), which cannot be opened again")
         case .file(let path, let flags):
             let e: FDTable.Entry

@@ -45,6 +45,9 @@ public final class EventWriter {
     public internal(set) var eventCount: UInt64 = 0
     public private(set) var bytesWritten: UInt64 = 0
     public private(set) var chunks = 0
+    /// While held (hold()), no chunk is written but by flush(): what is appended meanwhile stays
+    /// in the buffer.
+    private var holds = 0
     /// Appends and flushes may come from two threads (the primary of `run --replicas` flushes a
     /// quiet log from a thread of its own: flushIfOlder).
     private let mutex: UnsafeMutablePointer<pthread_mutex_t> = {
@@ -89,8 +92,9 @@ public final class EventWriter {
         if bufferedEvents == 0 { bufferedSince = chost_monotonic_ns() }
         bufferedEvents += 1
         eventCount += 1
-        if buffer.count >= EventStreamFormat.chunkTarget
-            || chost_monotonic_ns() &- bufferedSince >= EventStreamFormat.chunkDelay
+        if holds == 0,
+            buffer.count >= EventStreamFormat.chunkTarget
+                || chost_monotonic_ns() &- bufferedSince >= EventStreamFormat.chunkDelay
         {
             try flushLocked()
         }
@@ -108,7 +112,21 @@ public final class EventWriter {
     public func flushIfOlder(than nanoseconds: UInt64) throws(TraceError) {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        if bufferedEvents > 0, chost_monotonic_ns() &- bufferedSince >= nanoseconds { try flushLocked() }
+        if holds == 0, bufferedEvents > 0, chost_monotonic_ns() &- bufferedSince >= nanoseconds { try flushLocked() }
+    }
+
+    /// Keep what is appended from the stream until release() (or an explicit flush()): the
+    /// primary of `run --replicas` hands the supervisor a socket before its making is logged.
+    public func hold() {
+        pthread_mutex_lock(mutex)
+        holds += 1
+        pthread_mutex_unlock(mutex)
+    }
+
+    public func release() {
+        pthread_mutex_lock(mutex)
+        holds -= 1
+        pthread_mutex_unlock(mutex)
     }
 
     private func flushLocked() throws(TraceError) {

@@ -1,3 +1,4 @@
+import CHost
 import Foundation
 import XCTest
 
@@ -237,8 +238,10 @@ final class ReplicaTests: ScratchTestCase {
         // The port's last digit, one up or down.
         let digits = try String(contentsOf: port, encoding: .utf8).count - 1
         let portRead = try read(returning: digits + 1)
+        // A flipped primary's place is taken: the supervisor holds its socket, which the new
+        // primary connects, or sends on, itself.
         for (replica, what, byte, status, expected) in [
-            (0, message, 0, Int32(125), ""), (0, portRead, digits - 1, 125, "no connection"),
+            (0, message, 0, Int32(0), "hello over tcp\n"), (0, portRead, digits - 1, 0, "hello over tcp\n"),
             (2, message, 0, 0, "hello over tcp\n"),
         ] {
             let address = String(try XCTUnwrap(UInt64(what.buffer.dropFirst(2), radix: 16)) + UInt64(byte), radix: 16)
@@ -251,6 +254,80 @@ final class ReplicaTests: ScratchTestCase {
                 r.stderr.contains("replica \(replica)\(replica == 0 ? " (the primary)" : ""): fault: "), r.stderr)
             XCTAssertTrue(r.stderr.contains("its \(call) "), r.stderr)
             XCTAssertEqual(received, expected, flip)
+            if replica == 0 { XCTAssertTrue(r.stderr.contains("took the place of the primary"), r.stderr) }
+        }
+    }
+
+    /// The guest's sockets are the supervisor's too: a backup that takes a killed primary's
+    /// place is handed the connection, and goes on reading it where the log says the old
+    /// primary stopped — a read of a socket is logged before the guest goes on, so none is lost
+    /// with the primary. Once the guest closes its socket, the supervisor's copy is closed too,
+    /// and the server sees the end while the run goes on.
+    func testASocketOutlivesThePrimary() throws {
+        let server = """
+            use IO::Socket::INET;
+            my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1) or die;
+            open my $p, '>', 'port.tmp' or die; print $p $l->sockport, "\n"; close $p; rename 'port.tmp', 'port.txt';
+            $l->timeout(5); my $c = $l->accept;
+            my $all = defined $c ? '' : 'no connection';
+            if ($c) { syswrite($c, "a1\na2\n"); while (sysread($c, my $b, 4096)) { $all .= $b } }
+            open my $e, '>', 'eof.txt' or die; close $e;
+            open my $o, '>', 'got.txt' or die; print $o $all; close $o;
+            """
+        let client = """
+            use Socket;
+            open my $p, '<', 'port.txt' or die; my $port = <$p>; chomp $port; close $p;
+            socket(my $s, PF_INET, SOCK_STREAM, 0) or die "socket: $!";
+            connect($s, pack_sockaddr_in($port, inet_aton('127.0.0.1'))) or die "connect: $!";
+            sysread($s, my $first, 3) == 3 or die "first: $!";
+            stat('client.pl') for 1..10;
+            sysread($s, my $second, 3) == 3 or die "second: $!";
+            print "got $first", "got $second";
+            defined send($s, "thanks\n", 0) or die "send: $!"; close $s;
+            my $waited = 0; until (-e 'eof.txt' or $waited++ > 100) { select(undef, undef, undef, 0.05) }
+            print -e 'eof.txt' ? "the server saw the end\n" : "the server did not see the end\n";
+            """
+        try server.write(to: base.appendingPathComponent("server.pl"), atomically: true, encoding: .utf8)
+        try client.write(to: base.appendingPathComponent("client.pl"), atomically: true, encoding: .utf8)
+        let port = base.appendingPathComponent("port.txt"), got = base.appendingPathComponent("got.txt")
+        func withServer(_ run: () throws -> Output) throws -> (Output, String) {
+            for f in [port, got, base.appendingPathComponent("eof.txt")] { try? FileManager.default.removeItem(at: f) }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/perl")
+            p.arguments = ["server.pl"]
+            p.currentDirectoryURL = base
+            try p.run()
+            for _ in 0..<500 where !FileManager.default.fileExists(atPath: port.path) { usleep(10_000) }
+            let r = try run()
+            p.waitUntilExit()
+            return (r, (try? String(contentsOf: got, encoding: .utf8)) ?? "")
+        }
+        let (n, nativeGot) = try withServer { try self.run("/usr/bin/perl", ["client.pl"]) }
+        XCTAssertEqual(n.stdout, "got a1\ngot a2\nthe server saw the end\n")
+        XCTAssertEqual(nativeGot, "thanks\n")
+        let seed = ["--env", "PERL_HASH_SEED=0"]
+        let (rec, _) = try withServer {
+            try self.revenant(
+                ["record", "--net"] + seed + ["--shims", "none", "-o", "c.rvt", "--", "perl", "client.pl"])
+        }
+        XCTAssertEqual(rec.status, 0, rec.stderr)
+        // The first read of the socket (3 bytes); the primary is killed among the stats after it.
+        let reads = try revenant(["log", "c.rvt", "syscalls", "--where", "name=read"]).stdout.split(separator: "\n")
+        let line = try XCTUnwrap(reads.first { $0.hasSuffix(", 3) = 3") }, reads.joined(separator: "\n"))
+        let first = try XCTUnwrap(Int(line.dropFirst().prefix { $0.isNumber }))
+        for count in ["3", "2"] {
+            let (r, received) = try withServer {
+                try self.revenant(
+                    ["run", "--net"] + seed
+                        + [
+                            "--replicas", count, "--inject", "kill replica=0 event=\(first + 3)", "--", "perl",
+                            "client.pl",
+                        ])
+            }
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(r.stdout, n.stdout, "\(count) replicas: \(r.stderr)")
+            XCTAssertEqual(received, "thanks\n", r.stderr)
+            XCTAssertTrue(r.stderr.contains("took the place of the primary (replica 0)"), r.stderr)
         }
     }
 
@@ -779,5 +856,29 @@ final class ReplicaTests: ScratchTestCase {
         XCTAssertEqual(decoded.1, bytes.count)
         XCTAssertNil(try ReplicaFrame.decode(bytes.dropLast()[...]))
         XCTAssertThrowsError(try ReplicaFrame.decode(([9] + bytes.dropFirst())[...]))
+    }
+
+    /// A message on a replica's socket (Docs/replicas.md "Frames"): a tag byte and a 64-bit word,
+    /// with a descriptor or without.
+    func testSocketMessageBytes() throws {
+        var pair: [Int32] = [0, 0]
+        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair), 0)
+        defer { pair.forEach { close($0) } }
+        XCTAssertEqual(chost_send_fd_word(pair[0], -1, 6, 0x0102_0304_0506_0708), 0)
+        var raw = [UInt8](repeating: 0, count: 16)
+        XCTAssertEqual(recv(pair[1], &raw, raw.count, 0), 9)
+        XCTAssertEqual(Array(raw.prefix(9)), [6, 8, 7, 6, 5, 4, 3, 2, 1])
+        // With a descriptor: it arrives as another number for the same file.
+        XCTAssertEqual(chost_send_fd_word(pair[0], pair[0], 5, 42), 0)
+        var tag: UInt8 = 0, word: UInt64 = 0, fd: Int32 = -1
+        XCTAssertEqual(chost_receive_fd_word(pair[1], 1, &tag, &word, &fd), 0)
+        XCTAssertEqual(tag, 5)
+        XCTAssertEqual(word, 42)
+        var a = stat(), b = stat()
+        XCTAssertTrue(fd >= 0 && fstat(fd, &a) == 0 && fstat(pair[0], &b) == 0)
+        XCTAssertEqual(a.st_ino, b.st_ino)
+        close(fd)
+        // Nothing waiting: -EAGAIN when not told to wait.
+        XCTAssertEqual(chost_receive_fd_word(pair[1], 0, &tag, &word, &fd), -EAGAIN)
     }
 }

@@ -112,19 +112,25 @@ final class TakeOverTests: ScratchTestCase {
     func testTheLedgerFollowsTheGuestsDescriptors() {
         let cwd = UInt64(bitPattern: Int64(AT_FDCWD))
         var ledger = DescriptorLedger(cwd: "/home/u", umask: 0o022)
-        ledger.apply(call("openat", [cwd, 0x1000, UInt64(O_RDONLY)], 3, path: "data/in.txt"))
-        ledger.apply(call("read", [3, 0x2000, 4096], 100))
-        ledger.apply(call("dup", [3], 4))
-        ledger.apply(call("lseek", [4, 10, UInt64(SEEK_CUR)], 110))
-        ledger.apply(call("read", [4, 0x2000, 4096], 5))
-        ledger.apply(call("close", [3], 0))
-        ledger.apply(call("openat", [cwd, 0x1000, UInt64(O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC)], 3, path: "out"))
-        ledger.apply(call("write", [3, 0x2000, 5], 5))
-        ledger.apply(call("chdir", [0x1000], 0, path: "sub/../sub2", pathIndex: 0))
-        ledger.apply(call("openat", [cwd, 0x1000, UInt64(O_RDONLY)], 5, path: "x"))
-        ledger.apply(call("fcntl", [5, UInt64(F_DUPFD_CLOEXEC), 10], 10))
-        ledger.apply(call("openat", [cwd, 0x1000, UInt64(O_RDONLY)], -2, path: "missing"))
-        ledger.apply(call("umask", [0o077], 0o022))
+        // Each call is the run's next event.
+        var events: UInt64 = 0
+        func apply(_ e: SyscallEvent) {
+            ledger.apply(e, at: events)
+            events += 1
+        }
+        apply(call("openat", [cwd, 0x1000, UInt64(O_RDONLY)], 3, path: "data/in.txt"))
+        apply(call("read", [3, 0x2000, 4096], 100))
+        apply(call("dup", [3], 4))
+        apply(call("lseek", [4, 10, UInt64(SEEK_CUR)], 110))
+        apply(call("read", [4, 0x2000, 4096], 5))
+        apply(call("close", [3], 0))
+        apply(call("openat", [cwd, 0x1000, UInt64(O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC)], 3, path: "out"))
+        apply(call("write", [3, 0x2000, 5], 5))
+        apply(call("chdir", [0x1000], 0, path: "sub/../sub2", pathIndex: 0))
+        apply(call("openat", [cwd, 0x1000, UInt64(O_RDONLY)], 5, path: "x"))
+        apply(call("fcntl", [5, UInt64(F_DUPFD_CLOEXEC), 10], 10))
+        apply(call("openat", [cwd, 0x1000, UInt64(O_RDONLY)], -2, path: "missing"))
+        apply(call("umask", [0o077], 0o022))
         func file(_ fd: Int) -> (DescriptorLedger.Kind, Int64, Bool)? {
             guard let s = ledger.slots[fd], let d = ledger.descriptions[s.description] else { return nil }
             return (d.kind, d.offset, d.atEnd)
@@ -143,17 +149,27 @@ final class TakeOverTests: ScratchTestCase {
         XCTAssertNil(ledger.obstacle())
         // A pipe cannot be opened again: the one line says which descriptor.
         let pipeFDs: [UInt8] = [7, 0, 0, 0, 8, 0, 0, 0]
-        ledger.apply(call("pipe2", [0x3000, 0], 0, writes: [(0x3000, pipeFDs)]))
+        apply(call("pipe2", [0x3000, 0], 0, writes: [(0x3000, pipeFDs)]))
         XCTAssertEqual(ledger.obstacle(), "its fd 7 is a pipe, which cannot be opened again")
-        ledger.apply(call("close", [7], 0))
-        ledger.apply(call("close", [8], 0))
+        apply(call("close", [7], 0))
+        apply(call("close", [8], 0))
+        XCTAssertNil(ledger.obstacle())
+        // A socket is known by the event that made it (the supervisor holds a copy by it), and
+        // is no obstacle; accept4's SOCK_CLOEXEC is its close-on-exec.
+        apply(call("socket", [UInt64(AF_INET), UInt64(SOCK_STREAM.rawValue), 0], 7))
+        apply(call("accept4", [7, 0, 0, UInt64(SOCK_CLOEXEC.rawValue)], 8))
+        XCTAssertEqual(file(7)?.0, .socket(created: events - 2))
+        XCTAssertEqual(file(8)?.0, .socket(created: events - 1))
+        XCTAssertEqual(ledger.slots[8]?.cloexec, true)
         XCTAssertNil(ledger.obstacle())
         // execve closes what is close-on-exec.
         var exec = call("execve", [0x1000, 0, 0], 0)
         exec.outcome = .exec(entry: 0, stack: 0)
-        ledger.apply(exec)
+        apply(exec)
         XCTAssertNil(ledger.slots[3])
         XCTAssertNil(ledger.slots[10])
         XCTAssertNotNil(ledger.slots[5])
+        XCTAssertNotNil(ledger.slots[7])
+        XCTAssertNil(ledger.slots[8])
     }
 }

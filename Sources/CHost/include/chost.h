@@ -120,6 +120,11 @@ void chost_process_give(void);
  * chost_receive_fd returns the descriptor (close-on-exec) or -errno. */
 int chost_send_fd(int socket, int fd, uint8_t byte);
 int chost_receive_fd(int socket, uint8_t *byte);
+/* The same with a 64-bit word (a socket's creating event), and the descriptor optional (fd < 0:
+ * none). chost_receive_fd_word sets *fd to the descriptor or -1; 0, or -errno (-EAGAIN: nothing
+ * waiting, when not told to wait; -EPIPE: the other end is closed). */
+int chost_send_fd_word(int socket, int fd, uint8_t byte, uint64_t word);
+int chost_receive_fd_word(int socket, int wait, uint8_t *byte, uint64_t *word, int *fd);
 #endif
 
 #ifndef CHOST_STATM
