@@ -258,6 +258,55 @@ final class ReplicaTests: ScratchTestCase {
         }
     }
 
+    /// A terminal on stdin stays the primary's (the program sees a terminal and reads it a line
+    /// at a time), and each read of it is logged before the guest goes on: a primary killed just
+    /// after reading a line has logged it, and its successor reads the next one.
+    func testATerminalReadOutlivesThePrimary() throws {
+        // Runs a shell command on a new terminal that was typed three lines ahead; its stdout
+        // and stderr go to files.
+        let helper = """
+            import os, pty, sys
+            pid, fd = pty.fork()
+            if pid == 0:
+                os.execvp('sh', ['sh', '-c', sys.argv[1] + ' > out.txt 2> err.txt'])
+            os.write(fd, b'l1\\nl2\\nl3\\n')
+            while True:
+                try:
+                    if not os.read(fd, 1024):
+                        break
+                except OSError:
+                    break
+            sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+            """
+        try helper.write(to: base.appendingPathComponent("on_terminal.py"), atomically: true, encoding: .utf8)
+        try """
+        my $a = <STDIN>; stat('term.pl') for 1..10; my $b = <STDIN>;
+        print "got $a", "got $b", -t STDIN ? "a terminal\\n" : "no terminal\\n";
+        """.write(to: base.appendingPathComponent("term.pl"), atomically: true, encoding: .utf8)
+        func onTerminal(_ command: String) throws -> Output {
+            let r = try run("/usr/bin/python3", ["on_terminal.py", command])
+            let out = (try? String(contentsOf: base.appendingPathComponent("out.txt"), encoding: .utf8)) ?? ""
+            let err = (try? String(contentsOf: base.appendingPathComponent("err.txt"), encoding: .utf8)) ?? ""
+            return Output(status: r.status, stdout: out, stderr: err + r.stderr)
+        }
+        let n = try onTerminal("perl term.pl")
+        XCTAssertEqual(n.stdout, "got l1\ngot l2\na terminal\n", n.stderr)
+        let bin = try revenantBinary().path
+        let seed = "--env PERL_HASH_SEED=0"
+        let rec = try onTerminal("\(bin) record \(seed) --shims none -o term.rvt -- perl term.pl")
+        XCTAssertEqual(rec.stdout, n.stdout, rec.stderr)
+        let reads = try revenant(["log", "term.rvt", "syscalls", "--where", "name=read"]).stdout.split(separator: "\n")
+        let line = try XCTUnwrap(reads.first { $0.contains(" read(0, ") }, reads.joined(separator: "\n"))
+        let first = try XCTUnwrap(Int(line.dropFirst().prefix { $0.isNumber }))
+        for count in ["3", "2"] {
+            let r = try onTerminal(
+                "\(bin) run \(seed) --replicas \(count) --inject 'kill replica=0 event=\(first + 3)' -- perl term.pl")
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(r.stdout, n.stdout, "\(count) replicas: \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("took the place of the primary (replica 0)"), r.stderr)
+        }
+    }
+
     /// The guest's sockets are the supervisor's too: a backup that takes a killed primary's
     /// place is handed the connection, and goes on reading it where the log says the old
     /// primary stopped — a read of a socket is logged before the guest goes on, so none is lost
