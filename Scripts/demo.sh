@@ -208,6 +208,33 @@ echo "(two replicas cannot tell which is right: both start again from the last v
 "$BIN" run --replicas 2 --compare-every 50 --inject "flip replica=0 event=449 addr=$addr bit=0" -- perl loop.pl
 echo "(and without checkpoints — no state comparison — a lost primary ends the run: nothing unverified leaves, exit 125)"
 "$BIN" run --replicas 2 --compare-every 0 --inject "kill replica=0 event=449" -- perl loop.pl || echo "exit $?"
+echo "(with --net the guest's sockets are the supervisor's too: a killed primary's connection goes on in its successor)"
+cat > server.pl <<'PERL'
+use IO::Socket::INET;
+my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1) or die;
+open my $p, '>', 'port.tmp' or die; print $p $l->sockport, "\n"; close $p; rename 'port.tmp', 'port.txt';
+$l->timeout(10); my $c = $l->accept or die;
+syswrite($c, "a1\na2\n"); my $all = ''; while (sysread($c, my $b, 4096)) { $all .= $b }
+open my $o, '>', 'got.txt' or die; print $o $all; close $o;
+PERL
+cat > client.pl <<'PERL'
+use Socket;
+open my $p, '<', 'port.txt' or die; my $port = <$p>; chomp $port; close $p;
+socket(my $s, PF_INET, SOCK_STREAM, 0) or die; connect($s, pack_sockaddr_in($port, inet_aton('127.0.0.1'))) or die;
+sysread($s, my $first, 3); stat('client.pl') for 1..10; sysread($s, my $second, 3);
+print "got $first", "got $second"; send($s, "thanks\n", 0); close $s;
+PERL
+# Runs "$@" while the server waits for one connection.
+served() {
+    rm -f port.txt got.txt; perl server.pl & local server=$!
+    while [ ! -e port.txt ]; do sleep 0.02; done
+    "$@"; wait "$server"
+}
+served "$BIN" record --net --shims none -o net.rvt -- perl client.pl >/dev/null
+# The first read of the connection (3 bytes); the primary is killed three calls later.
+read1=$("$BIN" log net.rvt syscalls --where name=read | grep ', 3) = 3' | head -1 | sed 's/^#\([0-9]*\).*/\1/')
+served "$BIN" run --net --replicas 3 --inject "kill replica=0 event=$((read1 + 3))" -- perl client.pl
+echo "the server got: $(cat got.txt)"
 echo "(fewer than two cores per replica: they take turns at the cores; -v counts the hand-overs)"
 "$BIN" run -v --replicas 3 -- perl loop.pl 2>&1 >/dev/null | grep '^revenant: replicas:'
 

@@ -50,7 +50,11 @@ extension ReplicaKernel {
             }
             recorder.releaseLog()
         }
-        if OutsideSockets.takeInput.contains(req.number), (try? personality.fds.entry(req[0]))?.fromOutside == true {
+        // (A read that took nothing — EAGAIN, the end — needs no hurry: a program polling a
+        // socket would write a chunk per try.)
+        if OutsideSockets.takeInput.contains(req.number), case .value(let n) = outcome, n > 0 || makesSocket && n >= 0,
+            (try? personality.fds.entry(req[0]))?.fromOutside == true
+        {
             recorder.flush()
         }
         if !heldSockets.isEmpty, OutsideSockets.mayClose.contains(req.number) { forgetClosedSockets(recorder) }

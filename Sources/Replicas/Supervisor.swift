@@ -151,14 +151,15 @@ public final class Supervisor {
             pump.flip = (byte, bit)
         }
         for r in 0..<options.replicas {
-            var framePipe: [Int32] = [0, 0], commitPipe: [Int32] = [0, 0], control: [Int32] = [-1, -1]
-            guard pipe(&framePipe) == 0, r > 0 || pipe(&commitPipe) == 0,
-                socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &control) == 0
+            // Close-on-exec: not inherited by what the replica starts (a program the primary runs
+            // is a VMM's child).
+            var control: [Int32] = [-1, -1]
+            guard let frames = closeOnExecPipe(), let commits = r > 0 ? (read: -1, write: -1) : closeOnExecPipe(),
+                socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &control) == 0
             else {
                 return fatal("cannot make the replicas' pipes: \(String(cString: strerror(errno)))")
             }
-            // Not inherited by what the replica starts (a program the primary runs is a VMM's child).
-            for fd in framePipe + (r == 0 ? commitPipe : []) + control { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+            let framePipe = [frames.read, frames.write], commitPipe = [commits.read, commits.write]
             fflush(nil)
             let pid = fork()
             if pid == 0 {
