@@ -294,22 +294,29 @@ void chost_process_give(void)
     if (chost_processes) __atomic_sub_fetch(chost_processes, 1, __ATOMIC_SEQ_CST);
 }
 
-int chost_send_fd(int socket, int fd, uint8_t byte)
+/* `len` bytes in one message, with descriptor fd attached when fd >= 0. 0 or -errno. */
+static int chost_send_message(int socket, int fd, const void *body, size_t len)
 {
     char control[CMSG_SPACE(sizeof(int))];
     memset(control, 0, sizeof control);
-    struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control };
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    struct iovec iov = { .iov_base = (void *)body, .iov_len = len };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+    if (fd >= 0) {
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
     ssize_t n;
     do n = sendmsg(socket, &msg, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
-    return n == 1 ? 0 : -errno;
+    return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EPIPE;
 }
+
+int chost_send_fd(int socket, int fd, uint8_t byte) { return chost_send_message(socket, fd, &byte, 1); }
 
 int chost_receive_fd(int socket, uint8_t *byte)
 {
@@ -334,23 +341,7 @@ int chost_send_fd_word(int socket, int fd, uint8_t byte, uint64_t word)
     unsigned char body[9];
     body[0] = byte;
     memcpy(body + 1, &word, 8);
-    char control[CMSG_SPACE(sizeof(int))];
-    memset(control, 0, sizeof control);
-    struct iovec iov = { .iov_base = body, .iov_len = sizeof body };
-    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-    if (fd >= 0) {
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof control;
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    }
-    ssize_t n;
-    do n = sendmsg(socket, &msg, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
-    return n == (ssize_t)sizeof body ? 0 : n < 0 ? -errno : -EPIPE;
+    return chost_send_message(socket, fd, body, sizeof body);
 }
 
 int chost_receive_fd_word(int socket, int wait, uint8_t *byte, uint64_t *word, int *fd)

@@ -205,20 +205,9 @@ final class ReplicaTests: ScratchTestCase {
         try server.write(to: base.appendingPathComponent("server.pl"), atomically: true, encoding: .utf8)
         try client.write(to: base.appendingPathComponent("client.pl"), atomically: true, encoding: .utf8)
         try "hello over tcp\n".write(to: base.appendingPathComponent("msg.txt"), atomically: true, encoding: .utf8)
-        let port = base.appendingPathComponent("port.txt"), got = base.appendingPathComponent("got.txt")
+        let port = base.appendingPathComponent("port.txt")
         /// Runs revenant with `args` while the server waits; what the server got.
-        func withServer(_ args: [String]) throws -> (Output, String) {
-            try? FileManager.default.removeItem(at: port)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/perl")
-            p.arguments = ["server.pl"]
-            p.currentDirectoryURL = base
-            try p.run()
-            for _ in 0..<500 where !FileManager.default.fileExists(atPath: port.path) { usleep(10_000) }
-            let r = try revenant(args)
-            p.waitUntilExit()
-            return (r, try String(contentsOf: got, encoding: .utf8))
-        }
+        func withServer(_ args: [String]) throws -> (Output, String) { try whileServing { try self.revenant(args) } }
         // Perl's hash seed, random in each run, moves what it allocates: fixed, the log's
         // addresses hold in the runs below.
         let seed = ["--env", "PERL_HASH_SEED=0"]
@@ -338,24 +327,11 @@ final class ReplicaTests: ScratchTestCase {
             """
         try server.write(to: base.appendingPathComponent("server.pl"), atomically: true, encoding: .utf8)
         try client.write(to: base.appendingPathComponent("client.pl"), atomically: true, encoding: .utf8)
-        let port = base.appendingPathComponent("port.txt"), got = base.appendingPathComponent("got.txt")
-        func withServer(_ run: () throws -> Output) throws -> (Output, String) {
-            for f in [port, got, base.appendingPathComponent("eof.txt")] { try? FileManager.default.removeItem(at: f) }
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/perl")
-            p.arguments = ["server.pl"]
-            p.currentDirectoryURL = base
-            try p.run()
-            for _ in 0..<500 where !FileManager.default.fileExists(atPath: port.path) { usleep(10_000) }
-            let r = try run()
-            p.waitUntilExit()
-            return (r, (try? String(contentsOf: got, encoding: .utf8)) ?? "")
-        }
-        let (n, nativeGot) = try withServer { try self.run("/usr/bin/perl", ["client.pl"]) }
+        let (n, nativeGot) = try whileServing { try self.run("/usr/bin/perl", ["client.pl"]) }
         XCTAssertEqual(n.stdout, "got a1\ngot a2\nthe server saw the end\n")
         XCTAssertEqual(nativeGot, "thanks\n")
         let seed = ["--env", "PERL_HASH_SEED=0"]
-        let (rec, _) = try withServer {
+        let (rec, _) = try whileServing {
             try self.revenant(
                 ["record", "--net"] + seed + ["--shims", "none", "-o", "c.rvt", "--", "perl", "client.pl"])
         }
@@ -365,7 +341,7 @@ final class ReplicaTests: ScratchTestCase {
         let line = try XCTUnwrap(reads.first { $0.hasSuffix(", 3) = 3") }, reads.joined(separator: "\n"))
         let first = try XCTUnwrap(Int(line.dropFirst().prefix { $0.isNumber }))
         for count in ["3", "2"] {
-            let (r, received) = try withServer {
+            let (r, received) = try whileServing {
                 try self.revenant(
                     ["run", "--net"] + seed
                         + [
@@ -378,6 +354,22 @@ final class ReplicaTests: ScratchTestCase {
             XCTAssertEqual(received, "thanks\n", r.stderr)
             XCTAssertTrue(r.stderr.contains("took the place of the primary (replica 0)"), r.stderr)
         }
+    }
+
+    /// Runs `body` while `server.pl` serves (it writes its port to port.txt when it listens, what
+    /// it got to got.txt when it is done); what it got.
+    private func whileServing(_ body: () throws -> Output) throws -> (Output, String) {
+        let port = base.appendingPathComponent("port.txt"), got = base.appendingPathComponent("got.txt")
+        for f in [port, got, base.appendingPathComponent("eof.txt")] { try? FileManager.default.removeItem(at: f) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/perl")
+        p.arguments = ["server.pl"]
+        p.currentDirectoryURL = base
+        try p.run()
+        for _ in 0..<500 where !FileManager.default.fileExists(atPath: port.path) { usleep(10_000) }
+        let r = try body()
+        p.waitUntilExit()
+        return (r, (try? String(contentsOf: got, encoding: .utf8)) ?? "")
     }
 
     /// Faults in a row. Each backup killed in turn is replaced by a fork of the one left, which
