@@ -448,3 +448,8 @@ int chost_memfd(const char *name)
     int fd = memfd_create(name, MFD_CLOEXEC);
     return fd < 0 ? -errno : fd;
 }
+
+int chost_punch_hole(int fd, int64_t offset, int64_t length)
+{
+    return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length) == 0 ? 0 : -errno;
+}

@@ -50,7 +50,7 @@ extension ReplicaKernel {
         guard let req = current else { return }
         board.publishCheckpoint(
             taken.slot, pid: getpid(), event: at, frames: inheritedFrames, donor: replica,
-            digest: GuestDigest.state(req, memory: memory))
+            digest: GuestDigest.state(req, memory: memory), stdinRead: UInt64(ledger?.stdinOffset ?? 0))
     }
 
     /// A checkpoint waits to be asked for a copy (true: the machine forks one), and ends when it
@@ -74,6 +74,7 @@ extension ReplicaKernel {
     /// (a new primary may have cut it and written on since the checkpoint read it).
     func startFromCheckpoint() {
         checkpoint = nil
+        publishStdinRead()
         cutSeen = board.cutGeneration
         if case .backup(let replayer) = role { _ = replayer.forgetReadAhead() }
     }

@@ -174,6 +174,17 @@ public final class ReplicaBoard: @unchecked Sendable {
                 UInt32(bitPattern: newValue ?? -1))
         }
     }
+    /// How much of a piped stdin replica r's guest had read, as its log says (a backup's, u64 at
+    /// 2624 + 8r; 0 until it says), and the same for the checkpoint in a slot (u64 at 2752 + 8
+    /// × slot): the supervisor lets go of its copy's bytes below what they all read
+    /// (StdinPump.release).
+    private func stdinReadWord(_ offset: Int) -> UnsafeMutablePointer<UInt64> {
+        (page + 2624 + offset).assumingMemoryBound(to: UInt64.self)
+    }
+    public func stdinRead(_ r: Int) -> UInt64 { chost_load_u64(stdinReadWord(8 * r)) }
+    public func setStdinRead(_ r: Int, _ bytes: UInt64) { chost_store_u64(stdinReadWord(8 * r), bytes) }
+    public func checkpointStdinRead(_ slot: Int) -> UInt64 { chost_load_u64(stdinReadWord(128 + 8 * slot)) }
+
     public func checkpointState(_ slot: Int) -> CheckpointState {
         CheckpointState(rawValue: chost_load_u32(checkpointWord(slot, 0))) ?? .free
     }
@@ -183,8 +194,9 @@ public final class ReplicaBoard: @unchecked Sendable {
     }
     /// The checkpoint in `slot` is taken: what the supervisor checks it by.
     public func publishCheckpoint(
-        _ slot: Int, pid: pid_t, event: UInt64, frames: Int, donor: Int, digest: [UInt8]
+        _ slot: Int, pid: pid_t, event: UInt64, frames: Int, donor: Int, digest: [UInt8], stdinRead: UInt64
     ) {
+        chost_store_u64(stdinReadWord(128 + 8 * slot), stdinRead)
         chost_store_u32(checkpointWord(slot, 8), UInt32(pid))
         chost_store_u64(checkpointWord(slot, 16), event)
         chost_store_u64(checkpointWord(slot, 24), UInt64(frames))

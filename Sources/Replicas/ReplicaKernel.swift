@@ -99,6 +99,7 @@ public final class ReplicaKernel: GuestKernel {
             replayer.onServed = { [unowned self] index, req, event in
                 previous?(index, req, event)
                 self.ledger?.apply(event, at: self.event)
+                self.publishStdinRead()
             }
         }
     }
@@ -161,7 +162,7 @@ public final class ReplicaKernel: GuestKernel {
             control = fork.control
             replica = fork.index
             injections = Self.injections(allInjections, for: fork.index)
-            if checkpoint != nil { startFromCheckpoint() }
+            if checkpoint != nil { startFromCheckpoint() } else { publishStdinRead() }
             board.setProgress(replica, event)
             board.join(replica, pid: getpid(), frames: base, event: event)
         } else {
@@ -276,6 +277,13 @@ public final class ReplicaKernel: GuestKernel {
         guard logged != StdinPump.copied(copy, offset: offset, count: count) else { return nil }
         return
             "the \(count) bytes of stdin the primary logged (from byte \(offset)) differ from those the supervisor read"
+    }
+    /// A backup: how much of a piped stdin its guest read, on the board when it changed.
+    func publishStdinRead() {
+        guard board.stdinCopy != nil, let read = ledger.map({ UInt64($0.stdinOffset) }),
+            read != board.stdinRead(replica)
+        else { return }
+        board.setStdinRead(replica, read)
     }
     private static let readsStdin: Set<UInt64> = Set(["read", "readv"].map { UInt64(SyscallNames.byName[$0]!) })
 

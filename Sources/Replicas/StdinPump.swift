@@ -13,6 +13,11 @@ import Glibc
 /// while the primary's pipe has room (so it reads ahead at most a pipe's buffer, as a program
 /// reading stdin in blocks does), and closes the pipe once the outside stdin ended and all of it
 /// was handed over.
+///
+/// The copy does not keep every byte for the whole run: the supervisor lets go of the bytes
+/// every backup and checkpoint has read past (release(below:)), in whole MiB, so a replicated
+/// run holds about what its backups lag behind, not its whole input. A new primary's pipe then
+/// starts at the first byte still kept.
 final class StdinPump {
     /// Every byte read from the outside stdin so far, in a file in memory the replicas inherit
     /// (ReplicaBoard.stdinCopy: backups check the primary's logged reads against it); how many,
@@ -25,6 +30,17 @@ final class StdinPump {
     var flip: (byte: Int, bit: Int)?
     private var targets = 0
     private var ended = false
+    /// The bytes before this one were let go (a hole in the copy).
+    private(set) var released: UInt64 = 0
+    /// Shared with the pump's thread: how far the current pipe was written (its bytes before
+    /// that are in the pipe), whether a new pipe was asked for and not yet taken up (no byte is
+    /// let go meanwhile), and how much was read.
+    private let shared = UnsafeMutablePointer<UInt64>.allocate(capacity: 3)
+    /// How much was read from the outside stdin (bytes).
+    var read: UInt64 { chost_load_u64(shared + 2) }
+    /// The most the copy held at once (bytes).
+    private(set) var peakHeld: UInt64 = 0
+    private static let releaseUnit: UInt64 = 1 << 20
     /// The write end of the primary's pipe (-1: closed, or its reader is gone).
     private var target: Int32
     /// New targets, from restart(): their descriptor numbers, 4 bytes each.
@@ -48,6 +64,7 @@ final class StdinPump {
             return nil
         }
         self.copy = copy
+        shared.initialize(repeating: 0, count: 3)
         _ = fcntl(p.write, F_SETFL, O_NONBLOCK)
         first = p.read
         target = p.write
@@ -70,17 +87,38 @@ final class StdinPump {
             Unmanaged.passRetained(self).toOpaque())
     }
 
-    /// A pipe for a new primary that starts again at the first byte: its read end (-1: none).
-    func restart() -> Int32 {
-        guard let p = closeOnExecPipe() else { return -1 }
+    /// A pipe for a new primary that starts again at the first byte still kept: its read end
+    /// (-1: none) and that byte's offset.
+    func restart() -> (fd: Int32, from: UInt64) {
+        guard let p = closeOnExecPipe() else { return (-1, 0) }
         _ = fcntl(p.write, F_SETFL, O_NONBLOCK)
-        var fd = p.write
-        guard write(wake.write, &fd, 4) == 4 else {
+        chost_store_u64(shared + 1, 1)
+        var message = (p.write, released)
+        guard write(wake.write, &message, MemoryLayout.size(ofValue: message)) == MemoryLayout.size(ofValue: message)
+        else {
+            chost_store_u64(shared + 1, 0)
             close(p.read)
             close(p.write)
-            return -1
+            return (-1, 0)
         }
-        return p.read
+        return (p.read, released)
+    }
+
+    /// Every replica that may need the copy has read at least `bytes` of it: the whole MiB below
+    /// that, and below what the current pipe was given, are let go.
+    func release(below bytes: UInt64) {
+        guard chost_load_u64(shared + 1) == 0 else { return }
+        let limit = min(bytes, chost_load_u64(shared)) / Self.releaseUnit * Self.releaseUnit
+        guard limit > released else { return }
+        guard chost_punch_hole(copy, Int64(released), Int64(limit - released)) == 0 else { return }
+        released = limit
+    }
+
+    /// The copy's bytes now held (noted for its peak).
+    func noteHeld() {
+        var st = stat()
+        guard fstat(copy, &st) == 0 else { return }
+        peakHeld = max(peakHeld, UInt64(st.st_blocks) * 512)
     }
 
     private func pump() {
@@ -97,11 +135,14 @@ final class StdinPump {
             ]
             guard poll(&fds, 3, -1) >= 0 || errno == EINTR else { return }
             if fds[0].revents != 0 {
-                var fd: Int32 = -1
-                guard Glibc.read(wake.read, &fd, 4) == 4 else { return }
+                var message: (Int32, UInt64) = (-1, 0)
+                let size = MemoryLayout.size(ofValue: message)
+                guard Glibc.read(wake.read, &message, size) == size else { return }
                 if target >= 0 { close(target) }
-                target = fd
-                sent = 0
+                target = message.0
+                sent = Int(message.1)
+                chost_store_u64(shared, UInt64(sent))
+                chost_store_u64(shared + 1, 0)
                 targets += 1
             }
             if wantInput, fds[1].revents != 0 {
@@ -109,6 +150,7 @@ final class StdinPump {
                 if n > 0 {
                     guard buffer.withUnsafeBytes({ pwrite(copy, $0.baseAddress, n, off_t(kept)) }) == n else { return }
                     kept += n
+                    chost_store_u64(shared + 2, UInt64(kept))
                 } else if n == 0 || errno != EINTR && errno != EAGAIN {
                     ended = true
                 }
@@ -124,6 +166,7 @@ final class StdinPump {
                 let n = buffer.withUnsafeBytes { write(target, $0.baseAddress, want) }
                 if n > 0 {
                     sent += n
+                    chost_store_u64(shared, UInt64(sent))
                 } else if n < 0 && errno != EAGAIN && errno != EINTR {
                     // Its reader is gone (the primary was lost): nothing more until restart().
                     close(target)
@@ -135,5 +178,30 @@ final class StdinPump {
                 target = -1
             }
         }
+    }
+}
+
+extension Supervisor {
+    /// What of a piped stdin's copy no replica can need any more is let go: below what every
+    /// backup and every checkpoint has read, as the log they replay says (a new primary comes
+    /// from them). While one is still being made, nothing is.
+    func releaseStdin() {
+        guard let pump else { return }
+        pump.noteHeld()
+        guard !members.contains(where: { $0.donor != nil || $0.fromCheckpoint != nil }) else { return }
+        var low = UInt64.max
+        for r in members.indices where r != primary && members[r].inRun && !members[r].exited {
+            low = min(low, board.stdinRead(r))
+        }
+        for slot in 0..<ReplicaBoard.checkpointSlots {
+            switch board.checkpointState(slot) {
+            case .claimed: return
+            case .taken: low = min(low, board.checkpointStdinRead(slot))
+            case .free: break
+            }
+        }
+        // No backup left to say: nothing is let go.
+        guard low != .max else { return }
+        pump.release(below: low)
     }
 }

@@ -216,6 +216,7 @@ public final class Supervisor {
             if !fds.isEmpty { _ = poll(&fds, nfds_t(fds.count), 100) }
             for r in members.indices where !members[r].exited { drain(r) }
             hearSockets(from: primary)
+            releaseStdin()
             reapEnded()
             if let why = cannotGoOn { return fatal(why + " — nothing unverified was released") }
             if let end = vote() { return end }
@@ -616,13 +617,15 @@ public final class Supervisor {
         guard let control = members[next].control, let commitPipe = closeOnExecPipe() else { return false }
         // A pumped stdin starts again at its first byte (tag 4: the new primary skips what the
         // guest consumed).
-        let stdin = pump.map { $0.restart() } ?? 0
+        let (stdin, from) = pump.map { $0.restart() } ?? (0, 0)
         let sent =
             stdin >= 0 && sendSockets(on: control)
-            && [(commitPipe.read, UInt8(3)), (stdin, pump == nil ? 0 : 4), (1, 1), (2, 2)].allSatisfy {
-                chost_send_fd_word(control, $0.0, $0.1, 0) == 0
-            }
+            && [(commitPipe.read, UInt8(3), UInt64(0)), (stdin, pump == nil ? 0 : 4, from), (1, 1, 0), (2, 2, 0)]
+                .allSatisfy { chost_send_fd_word(control, $0.0, $0.1, $0.2) == 0 }
         if pump != nil && stdin >= 0 { close(stdin) }
+        if options.verbose && pump != nil && sent {
+            report("replica \(next): its stdin starts again at byte \(from), the first the supervisor still keeps")
+        }
         close(commitPipe.read)
         guard sent else {
             close(commitPipe.write)
@@ -767,6 +770,9 @@ public final class Supervisor {
         if let ksm { line += ", KSM: \(ksm.peakSharing) pages shared at the peak (\(ksm.peakSharing >> 8) MiB saved)" }
         if options.verbose {
             line += ", resident at the peak: \(peakResident >> 20) MiB together"
+            if let pump {
+                line += ", piped stdin: \(pump.read >> 20) MiB read, \(pump.peakHeld >> 20) MiB kept at the peak"
+            }
             let turns = board.turns
             if turns.slots > 0 {
                 line += ", \(turns.slots) at a time at the host's cores (\(turns.handOvers) hand-overs)"

@@ -152,15 +152,18 @@ extension ReplicaKernel {
         }
     }
 
-    typealias HandOver = (commits: Int32, stdio: [Int32], stdinFromStart: Bool, sockets: [UInt64: Int32])
+    /// `stdinFrom`: the offset a pumped stdin's new pipe starts at (nil: stdin is no pump's).
+    typealias HandOver = (commits: Int32, stdio: [Int32], stdinFrom: UInt64?, sockets: [UInt64: Int32])
 
     /// The guest's sockets, then the commit pipe and stdin, stdout and stderr the supervisor sent
     /// (tagged OutsideSockets.held with the event that made each, then 3, 0, 1, 2; a stdin the
-    /// supervisor reads and hands on from its first byte, 4).
+    /// supervisor reads and hands on from the first byte it still keeps, 4, with that byte's
+    /// offset).
     private func receiveHandOver() -> HandOver? {
         guard let control else { return nil }
         var got: [UInt8: Int32] = [:]
         var sockets: [UInt64: Int32] = [:]
+        var stdinFrom: UInt64 = 0
         func give() {
             for fd in Array(got.values) + Array(sockets.values) { close(fd) }
         }
@@ -171,6 +174,7 @@ extension ReplicaKernel {
                 sockets[made] = fd
             } else if got[tag] == nil {
                 got[tag] = fd
+                if tag == 4 { stdinFrom = made }
             } else {
                 close(fd)
                 break
@@ -180,16 +184,20 @@ extension ReplicaKernel {
             give()
             return nil
         }
-        return (commits, [a, b, c], got[4] != nil, sockets)
+        return (commits, [a, b, c], got[4] != nil ? stdinFrom : nil, sockets)
     }
 
     /// Revenant's stdin where the log says the guest left it: a pipe the supervisor starts again
-    /// at its first byte loses the bytes the guest consumed; a regular file is sought there (the
-    /// old primary may have read past what it logged). Nil, or why not.
+    /// at the first byte it still keeps loses the bytes from there that the guest consumed; a
+    /// regular file is sought there (the old primary may have read past what it logged). Nil, or
+    /// why not.
     private func catchUpOnStdin(_ handed: HandOver, _ ledger: DescriptorLedger) -> String? {
         let offset = ledger.stdinOffset
-        if handed.stdinFromStart {
-            var left = Int(offset)
+        if let from = handed.stdinFrom {
+            guard offset >= Int64(from) else {
+                return "its stdin's pipe starts at byte \(from), after the \(offset) bytes the guest had read"
+            }
+            var left = Int(offset - Int64(from))
             var buffer = [UInt8](repeating: 0, count: 1 << 16)
             while left > 0 {
                 let n = buffer.withUnsafeMutableBytes { read(handed.stdio[0], $0.baseAddress, min(left, $0.count)) }

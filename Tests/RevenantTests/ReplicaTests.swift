@@ -593,6 +593,51 @@ final class ReplicaTests: ScratchTestCase {
         }
     }
 
+    /// The supervisor's copy of a piped stdin lets go of what every backup and checkpoint has
+    /// read: three replicas reading 30 MB keep a third of it at most, and a primary killed late
+    /// is followed by one whose pipe starts again at the first byte still kept, with the native
+    /// output; so with two replicas, whose checkpoint verified at a comparison bounds what is kept.
+    func testAPipedStdinIsNotKeptWhole() throws {
+        let lines = (1...600_000).map { "line \($0) \(String(repeating: "x", count: 40))\n" }.joined()
+        try lines.write(to: base.appendingPathComponent("huge.txt"), atomically: true, encoding: .utf8)
+        try """
+        my ($n, $s) = (0, 0); while (<STDIN>) { $n++; $s += length; print "at $n\\n" if $n % 100000 == 0 }
+        print "$n lines, $s bytes\\n";
+        """.write(to: base.appendingPathComponent("count.pl"), atomically: true, encoding: .utf8)
+        let n = try run("/usr/bin/perl", ["count.pl"], stdin: base.appendingPathComponent("huge.txt").path)
+        XCTAssertEqual(n.stdout.split(separator: "\n").last, "600000 lines, \(lines.utf8.count) bytes")
+        XCTAssertEqual(
+            try revenant(
+                ["record", "--shims", "none", "-o", "h.rvt", "--", "perl", "count.pl"],
+                stdin: base.appendingPathComponent("huge.txt").path
+            ).status, 0)
+        let log = try revenant(["log", "h.rvt", "syscalls", "--where", "name=read"]).stdout.split(separator: "\n")
+        let reads = log.filter { $0.contains(" read(0, ") }.compactMap { Int($0.dropFirst().prefix { $0.isNumber }) }
+        // A read after five sixths of the input.
+        let late = reads[reads.count * 5 / 6] + 1
+        let bin = try revenantBinary().path
+        for count in ["3", "2"] {
+            let args =
+                "run -v --replicas \(count) --compare-every 500 --inject 'kill replica=0 event=\(late)' -- perl count.pl"
+            let r = try run("/bin/sh", ["-c", "cat huge.txt | \(bin) \(args)"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(r.stdout, n.stdout, "\(args): \(r.stderr)")
+            let kept = try XCTUnwrap(
+                r.stderr.split(separator: "\n").first { $0.contains("piped stdin: ") }, r.stderr)
+            // "piped stdin: 30 MiB read, K MiB kept at the peak"
+            let said = kept.components(separatedBy: "piped stdin: ").last?.components(separatedBy: " kept").first ?? ""
+            let mib = said.split(separator: " ").compactMap { Int($0) }
+            XCTAssertEqual(mib.first, 30, String(kept))
+            let start = try XCTUnwrap(
+                r.stderr.split(separator: "\n").first { $0.contains("its stdin starts again at byte ") }, r.stderr)
+            let from = try XCTUnwrap(Int(start.split(separator: "byte ").last?.prefix { $0.isNumber } ?? ""))
+            if count == "3" {
+                XCTAssertLessThanOrEqual(mib.last ?? .max, 15, String(kept))
+                XCTAssertGreaterThan(from, 0, String(start))
+            }
+        }
+    }
+
     /// Two replicas that differ cannot tell which one is right: both are stopped, and two copies
     /// of the last checkpoint verified equal to both replicas' state start again from there. The
     /// first replays the log to its end and takes the primary's place; the run's output is the

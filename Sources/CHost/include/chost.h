@@ -73,6 +73,9 @@ int chost_remove_tree(const char *path);
 int chost_thread_start(void (*fn)(void *), void *arg);
 /// memfd_create(name, MFD_CLOEXEC): an anonymous file in memory; the descriptor or -errno.
 int chost_memfd(const char *name);
+/// fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE): the file's pages in [offset, offset +
+/// length) are let go, its size stays; 0 or -errno.
+int chost_punch_hole(int fd, int64_t offset, int64_t length);
 /* The run's processes in one order (Docs/trace-format.md "Processes"): a page shared by every VMM
  * of a run, made before its first fork. Recording, a process takes the lock, writes to the console,
  * and takes the next ticket as it lets go; replaying, it waits for its recorded ticket to come up
