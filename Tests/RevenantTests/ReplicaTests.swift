@@ -618,7 +618,8 @@ final class ReplicaTests: ScratchTestCase {
         let bin = try revenantBinary().path
         for count in ["3", "2"] {
             let args =
-                "run -v --replicas \(count) --compare-every 500 --inject 'kill replica=0 event=\(late)' -- perl count.pl"
+                "run -v --replicas \(count) --compare-every 500 --inject 'kill replica=0 event=\(late)' "
+                + "-- perl count.pl"
             let r = try run("/bin/sh", ["-c", "cat huge.txt | \(bin) \(args)"])
             XCTAssertEqual(r.status, 0, r.stderr)
             XCTAssertEqual(r.stdout, n.stdout, "\(args): \(r.stderr)")
