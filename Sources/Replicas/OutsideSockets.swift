@@ -40,7 +40,11 @@ extension ReplicaKernel {
     /// call is logged, and input from outside is logged before the guest goes on.
     func handleLive(_ req: SyscallRequest, _ recorder: Recorder) -> SyscallOutcome {
         let makesSocket = OutsideSockets.makeSocket.contains(req.number) && control != nil
-        if makesSocket { recorder.holdLog() }
+        if makesSocket {
+            // What came before goes out first: an accept may wait long, the log held meanwhile.
+            recorder.flush()
+            recorder.holdLog()
+        }
         let outcome = inner.handle(req)
         if makesSocket {
             if case .value(let fd) = outcome, fd >= 0, let host = try? personality.fds.host(UInt64(fd)),
