@@ -99,13 +99,17 @@ extension ReplicaKernel {
 }
 
 extension Supervisor {
-    /// What replica r (the primary, or one that was) said of its guest's sockets.
+    /// What replica r said of its guest's sockets. Only the primary's word counts: what a
+    /// replica that was the primary sent after its successor was handed the sockets (a send the
+    /// kill did not stop) is of a process that is gone, and its log cannot hold it.
     func hearSockets(from r: Int) {
         guard let control = members[r].control else { return }
         while true {
             var tag: UInt8 = 0, made: UInt64 = 0, fd: Int32 = -1
             guard chost_receive_fd_word(control, 0, &tag, &made, &fd) == 0 else { return }
             switch tag {
+            case _ where r != primary:
+                if fd >= 0 { close(fd) }
             case OutsideSockets.held where fd >= 0:
                 if let old = outsideSockets.updateValue(fd, forKey: made) { close(old) }
             case OutsideSockets.forgotten:

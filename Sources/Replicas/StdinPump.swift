@@ -33,9 +33,9 @@ final class StdinPump {
     /// The bytes before this one were let go (a hole in the copy).
     private(set) var released: UInt64 = 0
     /// Shared with the pump's thread: how far the current pipe was written (its bytes before
-    /// that are in the pipe), whether a new pipe was asked for and not yet taken up (no byte is
-    /// let go meanwhile), and how much was read.
-    private let shared = UnsafeMutablePointer<UInt64>.allocate(capacity: 3)
+    /// that are in the pipe), how much was read, and how many new pipes were asked for and how
+    /// many taken up (while one waits, no byte is let go).
+    private let shared = UnsafeMutablePointer<UInt64>.allocate(capacity: 4)
     /// How much was read from the outside stdin (bytes).
     var read: UInt64 { chost_load_u64(shared + 2) }
     /// The most the copy held at once (bytes).
@@ -43,7 +43,7 @@ final class StdinPump {
     private static let releaseUnit: UInt64 = 1 << 20
     /// The write end of the primary's pipe (-1: closed, or its reader is gone).
     private var target: Int32
-    /// New targets, from restart(): their descriptor numbers, 4 bytes each.
+    /// New targets, from restart(): each its descriptor and the offset it starts at.
     private let wake: (read: Int32, write: Int32)
 
     /// The read end of the first primary's stdin.
@@ -64,7 +64,7 @@ final class StdinPump {
             return nil
         }
         self.copy = copy
-        shared.initialize(repeating: 0, count: 3)
+        shared.initialize(repeating: 0, count: 4)
         _ = fcntl(p.write, F_SETFL, O_NONBLOCK)
         first = p.read
         target = p.write
@@ -92,11 +92,12 @@ final class StdinPump {
     func restart() -> (fd: Int32, from: UInt64) {
         guard let p = closeOnExecPipe() else { return (-1, 0) }
         _ = fcntl(p.write, F_SETFL, O_NONBLOCK)
-        chost_store_u64(shared + 1, 1)
         var message = (p.write, released)
+        let asked = chost_load_u64(shared + 1)
+        chost_store_u64(shared + 1, asked + 1)
         guard write(wake.write, &message, MemoryLayout.size(ofValue: message)) == MemoryLayout.size(ofValue: message)
         else {
-            chost_store_u64(shared + 1, 0)
+            chost_store_u64(shared + 1, asked)
             close(p.read)
             close(p.write)
             return (-1, 0)
@@ -107,7 +108,7 @@ final class StdinPump {
     /// Every replica that may need the copy has read at least `bytes` of it: the whole MiB below
     /// that, and below what the current pipe was given, are let go.
     func release(below bytes: UInt64) {
-        guard chost_load_u64(shared + 1) == 0 else { return }
+        guard chost_load_u64(shared + 1) == chost_load_u64(shared + 3) else { return }
         let limit = min(bytes, chost_load_u64(shared)) / Self.releaseUnit * Self.releaseUnit
         guard limit > released else { return }
         guard chost_punch_hole(copy, Int64(released), Int64(limit - released)) == 0 else { return }
@@ -142,8 +143,8 @@ final class StdinPump {
                 target = message.0
                 sent = Int(message.1)
                 chost_store_u64(shared, UInt64(sent))
-                chost_store_u64(shared + 1, 0)
                 targets += 1
+                chost_store_u64(shared + 3, UInt64(targets))
             }
             if wantInput, fds[1].revents != 0 {
                 let n = buffer.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress, $0.count) }
