@@ -57,6 +57,9 @@ public final class Recorder: GuestKernel {
     /// logged as if served (a replica that took the primary's place, at an output the old
     /// primary released before it died).
     public var alreadyServed: SyscallOutcome?
+    /// The next call served by this instead of the personality, and logged with what it wrote
+    /// to guest memory (the primary of `run --replicas` reading a socket the supervisor holds).
+    public var serveInstead: (() -> SyscallOutcome)?
 
     /// The files the current execve opened (a failed one opens some too: they are not logged).
     private var execFiles: [(path: ByteString, digest: String)] = []
@@ -161,9 +164,10 @@ public final class Recorder: GuestKernel {
         var outcome: SyscallOutcome
         var ticket: UInt32?
         var stamp: UInt64?
-        let served = alreadyServed
+        let served = alreadyServed, instead = serveInstead
         alreadyServed = nil
-        func serve() -> SyscallOutcome { served ?? personality.handle(req) }
+        serveInstead = nil
+        func serve() -> SyscallOutcome { served ?? instead?() ?? personality.handle(req) }
         if console != 0 {
             var s: UInt64
             (outcome, ticket, s) = order.ordered { serve() }

@@ -69,7 +69,8 @@ package struct DescriptorLedger {
         readv = nr("readv"), write = nr("write"), writev = nr("writev"), lseek = nr("lseek"),
         sendfile = nr("sendfile"), getdents64 = nr("getdents64"), pipe = nr("pipe"), pipe2 = nr("pipe2"),
         socketpair = nr("socketpair"), chdir = nr("chdir"), fchdir = nr("fchdir"), umaskCall = nr("umask"),
-        execve = nr("execve"), socket = nr("socket"), accept = nr("accept"), accept4 = nr("accept4")
+        execve = nr("execve"), socket = nr("socket"), accept = nr("accept"), accept4 = nr("accept4"),
+        recvfrom = nr("recvfrom")
     /// Calls whose result is a new descriptor that cannot be opened again by path.
     private static let unreopenable: [UInt64: String] = Dictionary(
         uniqueKeysWithValues: [
@@ -118,6 +119,9 @@ package struct DescriptorLedger {
             default: break
             }
         case Self.read, Self.readv: moveOffset(fd0, by: result)
+        // A socket's offset counts what the journal serves (SocketReads): not a peek, nor a
+        // read that returns an address.
+        case Self.recvfrom where ReplicaKernel.readsAStream(n, a[3], a[4]): moveOffset(fd0, by: result)
         case Self.write, Self.writev:
             updateDescription(fd0) { d in
                 if case .file(_, let flags) = d.kind, flags & O_APPEND != 0 {

@@ -5,6 +5,8 @@
 ///   stall replica=R event=E                the replica stops making progress there
 ///   flip replica=0 stdin=N bit=B           byte N of a piped stdin, as the primary gets it (the
 ///                                          supervisor keeps it right)
+///   flip replica=0 socket=N bit=B          byte N of what the guest reads from stream sockets
+///                                          (all of them, in order), as the primary gets it
 ///   flip replica=R event=E addr=A bit=B in=checkpoint
 ///                                          a bit of the checkpoint backup R takes at event E
 ///                                          (two replicas), before the supervisor verifies it
@@ -15,6 +17,7 @@ public struct FaultInjection: Equatable, Sendable, CustomStringConvertible {
         case flipResult(bit: Int)
         case flipMemory(address: UInt64, bit: Int)
         case flipStdin(byte: Int, bit: Int)
+        case flipSocket(byte: Int, bit: Int)
         case kill
         case stall
     }
@@ -51,18 +54,21 @@ public struct FaultInjection: Equatable, Sendable, CustomStringConvertible {
             throw InjectionError("--inject '\(text)': replica=\(replica): replicas are numbered from 0 (the primary)")
         }
         self.replica = Int(replica)
-        // A byte of stdin is no event's.
-        event = verb == "flip" && fields["stdin"] != nil && fields["event"] == nil ? 0 : try number("event")
+        // A byte of stdin or of a socket is no event's.
+        let input = fields["stdin"] != nil ? "stdin" : fields["socket"] != nil ? "socket" : nil
+        event = verb == "flip" && input != nil && fields["event"] == nil ? 0 : try number("event")
         switch verb {
         case "flip":
             let bit = try number("bit")
-            if fields["stdin"] != nil {
-                let byte = try number("stdin")
+            if let input {
+                let byte = try number(input)
                 guard replica == 0 else {
-                    throw InjectionError("--inject '\(text)': stdin=: only the primary (replica 0) reads stdin")
+                    throw InjectionError("--inject '\(text)': \(input)=: only the primary (replica 0) reads \(input)")
                 }
                 guard bit < 8 else { throw InjectionError("--inject '\(text)': bit=\(bit): a byte's, 0 to 7") }
-                action = .flipStdin(byte: Int(byte), bit: Int(bit))
+                action =
+                    input == "stdin"
+                    ? .flipStdin(byte: Int(byte), bit: Int(bit)) : .flipSocket(byte: Int(byte), bit: Int(bit))
             } else if let reg = fields.removeValue(forKey: "reg") {
                 guard reg.uppercased() == "RAX" else {
                     throw InjectionError(

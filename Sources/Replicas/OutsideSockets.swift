@@ -17,6 +17,10 @@ enum OutsideSockets {
     /// pipe and stdio (TakeOver); the guest closed its last descriptor of it, from the primary.
     static let held: UInt8 = 5
     static let forgotten: UInt8 = 6
+    /// From the primary: consume from the socket made at event `word` (SocketReads) the number
+    /// of bytes in the next message's word.
+    static let consume: UInt8 = 7
+    static let consumeCount: UInt8 = 8
 
     private static func numbers(_ names: [String]) -> Set<UInt64> {
         Set(names.compactMap { SyscallNames.byName[$0] }.map(UInt64.init))
@@ -39,6 +43,9 @@ extension ReplicaKernel {
     /// The primary's call, made live: a socket it makes is handed to the supervisor before the
     /// call is logged, and input from outside is logged before the guest goes on.
     func handleLive(_ req: SyscallRequest, _ recorder: Recorder) -> SyscallOutcome {
+        if let made = journaledSocket(req) {
+            recorder.serveInstead = { [unowned self] in self.readSocket(req, made: made) }
+        }
         let makesSocket = OutsideSockets.makeSocket.contains(req.number) && control != nil
         if makesSocket {
             // What came before goes out first: an accept may wait long, the log held meanwhile.
@@ -115,6 +122,10 @@ extension Supervisor {
             case OutsideSockets.forgotten:
                 if let old = outsideSockets.removeValue(forKey: made) { close(old) }
                 if fd >= 0 { close(fd) }
+            case OutsideSockets.consume: consuming = made
+            case OutsideSockets.consumeCount:
+                if let socket = consuming { consume(socket, count: Int(clamping: made)) }
+                consuming = nil
             default:
                 if fd >= 0 { close(fd) }
             }

@@ -27,6 +27,7 @@ public final class ReplicaBoard: @unchecked Sendable {
         supervisor = getpid()
         stdinStart = nil
         stdinCopy = nil
+        socketJournal = nil
     }
 
     /// Replica r's words, on a cache line each: its progress (u64), its discarded flag (u32), its
@@ -184,6 +185,36 @@ public final class ReplicaBoard: @unchecked Sendable {
     public func stdinRead(_ r: Int) -> UInt64 { chost_load_u64(stdinReadWord(8 * r)) }
     public func setStdinRead(_ r: Int, _ bytes: UInt64) { chost_store_u64(stdinReadWord(8 * r), bytes) }
     public func checkpointStdinRead(_ slot: Int) -> UInt64 { chost_load_u64(stdinReadWord(128 + 8 * slot)) }
+
+    /// The socket journal (SocketJournal): its file in memory (u32 at 2816, all ones: none), how
+    /// many of its bytes are written whole (u64 at 2824), and the supervisor's answer to the
+    /// primary's last request to consume: the bytes consumed or -errno (i64 at 2832) and the
+    /// answer's number (u32 at 2840, which the primary waits on).
+    private func journalWord<T>(_ offset: Int) -> UnsafeMutablePointer<T> {
+        (page + 2816 + offset).assumingMemoryBound(to: T.self)
+    }
+    public var socketJournal: Int32? {
+        get {
+            let v = Int32(bitPattern: chost_load_u32(journalWord(0)))
+            return v < 0 ? nil : v
+        }
+        set { chost_store_u32(journalWord(0), UInt32(bitPattern: newValue ?? -1)) }
+    }
+    public var journalLength: UInt64 {
+        get { chost_load_u64(journalWord(8)) }
+        set { chost_store_u64(journalWord(8), newValue) }
+    }
+    public var consumeAnswers: UInt32 { chost_load_u32(journalWord(24)) }
+    public var consumed: Int64 { Int64(bitPattern: chost_load_u64(journalWord(16))) }
+    public func answerConsume(_ result: Int64) {
+        chost_store_u64(journalWord(16), UInt64(bitPattern: result))
+        chost_add_u32(journalWord(24), 1)
+        chost_futex_wake_shared(journalWord(24))
+    }
+    /// Wait (at most `timeout` ns) while the answers number `seen`.
+    public func awaitConsumeAnswer(after seen: UInt32, timeout: UInt64) {
+        _ = chost_futex_wait_shared(journalWord(24), seen, timeout)
+    }
 
     public func checkpointState(_ slot: Int) -> CheckpointState {
         CheckpointState(rawValue: chost_load_u32(checkpointWord(slot, 0))) ?? .free

@@ -49,6 +49,12 @@ public final class ReplicaKernel: GuestKernel {
     /// The primary: the sockets the supervisor holds a copy of, by the event that made them
     /// (their inode: nil, unknown) (OutsideSockets).
     var heldSockets: [UInt64: UInt64?] = [:]
+    /// A new primary: per socket, what the journal held beyond its log, which its guest reads
+    /// first; the primary: how many bytes its guest read from sockets (SocketReads).
+    var pushback: [UInt64: [UInt8]] = [:]
+    var socketBytesRead = 0
+    /// A backup's view of the socket journal, scanned as it grows.
+    var journal: SocketJournal?
     /// A replacement's frames before its own (its donor's, which the supervisor counts as its
     /// first ones): a replacement that donates in turn hands on those and its own.
     var inheritedFrames = 0
@@ -62,7 +68,7 @@ public final class ReplicaKernel: GuestKernel {
     var checkpointTakenAt: UInt64 = 0
     let board: ReplicaBoard
     let settings: Settings
-    private var injections: [FaultInjection]
+    var injections: [FaultInjection]
     let personality: LinuxPersonality
     /// The event the next call is (syscalls counted from 0, the shims' channel not counted).
     public internal(set) var event: UInt64 = 0
@@ -94,7 +100,7 @@ public final class ReplicaKernel: GuestKernel {
             Glibc.umask(mask)
             ledger = DescriptorLedger(
                 cwd: replayer.personality.sandbox.cwd, umask: UInt32(mask), stdinOffset: board.stdinStart ?? 0)
-            replayer.vetLogged = { [unowned self] _, event in self.vetStdin(event) }
+            replayer.vetLogged = { [unowned self] _, event in self.vetStdin(event) ?? self.vetSocket(event) }
             let previous = replayer.onServed
             replayer.onServed = { [unowned self] index, req, event in
                 previous?(index, req, event)
@@ -192,7 +198,7 @@ public final class ReplicaKernel: GuestKernel {
                 link.flush()
                 if case .primary(let recorder) = role { recorder.flush() }
                 while true { sleep(3600) }
-            case .flipResult, .flipMemory, .flipStdin: break
+            case .flipResult, .flipMemory, .flipStdin, .flipSocket: break
             }
         }
         let memory = personality.memory
@@ -259,7 +265,7 @@ public final class ReplicaKernel: GuestKernel {
                 if let byte = try? memory.load(UInt8.self, at: address) {
                     try? memory.store(byte ^ UInt8(1 << bit), at: address)
                 }
-            case .kill, .stall, .flipStdin: break
+            case .kill, .stall, .flipStdin, .flipSocket: break
             }
         }
         if compared, let fork = takeCheckpoint(outcome) { return fork }

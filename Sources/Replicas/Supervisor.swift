@@ -145,6 +145,9 @@ public final class Supervisor {
             }
         }
         board.stdinCopy = pump?.copy
+        // What the supervisor consumes from the guest's stream sockets (SocketJournal).
+        let journal = chost_memfd("revenant-sockets")
+        board.socketJournal = journal >= 0 ? journal : nil
         for i in options.injections {
             guard case .flipStdin(let byte, let bit) = i.action else { continue }
             guard let pump else { return fatal("--inject '\(i)': stdin is no pipe: the primary reads it itself") }
@@ -213,9 +216,14 @@ public final class Supervisor {
     func supervise() -> Int32 {
         while true {
             var fds = members.filter { !$0.exited }.map { pollfd(fd: $0.frames, events: Int16(POLLIN), revents: 0) }
+            // The primary's requests to consume from a socket are answered at once.
+            if let c = members[primary].control, !members[primary].exited {
+                fds.append(pollfd(fd: c, events: Int16(POLLIN), revents: 0))
+            }
             if !fds.isEmpty { _ = poll(&fds, nfds_t(fds.count), 100) }
-            for r in members.indices where !members[r].exited { drain(r) }
+            // First: the primary may be waiting for an answer.
             hearSockets(from: primary)
+            for r in members.indices where !members[r].exited { drain(r) }
             releaseStdin()
             reapEnded()
             if let why = cannotGoOn { return fatal(why + " — nothing unverified was released") }
@@ -718,6 +726,8 @@ public final class Supervisor {
     var pump: StdinPump?
     /// A copy of each socket the guest holds, by the event that made it (OutsideSockets).
     var outsideSockets: [UInt64: Int32] = [:]
+    /// The socket the primary asked to consume from, until the count comes (SocketReads).
+    var consuming: UInt64?
     var checkpointOutcomes: [UInt64: Bool] = [:]
     /// Why the run cannot go on, found while reading a replica's frames (a failed take-over).
     var cannotGoOn: String?

@@ -101,6 +101,7 @@ extension ReplicaKernel {
         }
         for fd in handed.stdio { close(fd) }
         holdHandedSockets(handed.sockets, ledger)
+        takeUpJournal(ledger)
         (personality.nondeterminism as? ReplayNondeterminism)?.live = true
         for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH, SIGURG, SIGCONT] {
             _ = chost_forward_signal(sig)

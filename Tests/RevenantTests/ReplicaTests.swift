@@ -300,7 +300,8 @@ final class ReplicaTests: ScratchTestCase {
     /// place is handed the connection, and goes on reading it where the log says the old
     /// primary stopped — a read of a socket is logged before the guest goes on, so none is lost
     /// with the primary. Once the guest closes its socket, the supervisor's copy is closed too,
-    /// and the server sees the end while the run goes on.
+    /// and the server sees the end while the run goes on. And what the guest reads from it the
+    /// supervisor consumes itself, so a fault in the primary's copy of it is found and mended.
     func testASocketOutlivesThePrimary() throws {
         let server = """
             use IO::Socket::INET;
@@ -353,6 +354,19 @@ final class ReplicaTests: ScratchTestCase {
             XCTAssertEqual(r.stdout, n.stdout, "\(count) replicas: \(r.stderr)")
             XCTAssertEqual(received, "thanks\n", r.stderr)
             XCTAssertTrue(r.stderr.contains("took the place of the primary (replica 0)"), r.stderr)
+            // A fault in the primary's input buffer: it gets "a3" where the connection says "a2".
+            // The supervisor consumed the bytes itself, the backups do not believe the log there,
+            // and the new primary reads them from the supervisor's journal (the connection has
+            // nothing more to give).
+            let (f, flippedGot) = try whileServing {
+                try self.revenant(
+                    ["run", "--net"] + seed
+                        + ["--replicas", count, "--inject", "flip replica=0 socket=4 bit=0", "--", "perl", "client.pl"])
+            }
+            XCTAssertEqual(f.status, 0, f.stderr)
+            XCTAssertEqual(f.stdout, n.stdout, "\(count) replicas, a flip: \(f.stderr)")
+            XCTAssertEqual(flippedGot, "thanks\n", f.stderr)
+            XCTAssertTrue(f.stderr.contains("took the place of the primary (replica 0)"), f.stderr)
         }
     }
 
@@ -857,6 +871,11 @@ final class ReplicaTests: ScratchTestCase {
                 ["--replicas", "2", "--inject", "flip replica=1 stdin=2 bit=1"],
                 "only the primary (replica 0) reads stdin"
             ),
+            (
+                ["--replicas", "3", "--inject", "flip replica=2 socket=2 bit=1"],
+                "only the primary (replica 0) reads socket"
+            ),
+            (["--replicas", "3", "--inject", "flip replica=0 socket=2 bit=9"], "bit=9: a byte's, 0 to 7"),
         ] {
             let r = try revenant(["run"] + args + ["--", "perl", "s.pl"])
             XCTAssertEqual(r.status, 125, args.joined(separator: " "))
@@ -943,6 +962,32 @@ final class ReplicaTests: ScratchTestCase {
         XCTAssertEqual(decoded.1, bytes.count)
         XCTAssertNil(try ReplicaFrame.decode(bytes.dropLast()[...]))
         XCTAssertThrowsError(try ReplicaFrame.decode(([9] + bytes.dropFirst())[...]))
+    }
+
+    /// The socket journal (Docs/replicas.md "Inputs"): records of (the event that made the
+    /// socket, length, bytes), read back per socket as one stream across its records.
+    func testSocketJournalBytes() throws {
+        let fd = chost_memfd("journal-test")
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        var end: UInt64 = 0
+        for (made, text) in [(UInt64(7), "abc"), (9, "XYZ"), (7, "defg")] {
+            end = try XCTUnwrap(SocketJournal.append(fd, at: end, made: made, bytes: Array(text.utf8)))
+        }
+        XCTAssertEqual(end, 3 * 16 + 10)
+        var raw = [UInt8](repeating: 0, count: 19)
+        XCTAssertEqual(pread(fd, &raw, 19, 0), 19)
+        XCTAssertEqual(raw, [7, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0] + Array("abc".utf8))
+        var journal = SocketJournal(fd: fd)
+        // Only what is written whole is read.
+        journal.catchUp(to: 16 + 3 + 10)
+        XCTAssertEqual(journal.total(of: 7), 3)
+        journal.catchUp(to: end)
+        XCTAssertEqual(journal.total(of: 7), 7)
+        XCTAssertEqual(journal.bytes(of: 7, from: 1, count: 5).map { String(decoding: $0, as: UTF8.self) }, "bcdef")
+        XCTAssertEqual(journal.bytes(of: 9, from: 0, count: 3).map { String(decoding: $0, as: UTF8.self) }, "XYZ")
+        XCTAssertNil(journal.bytes(of: 7, from: 5, count: 3))
+        XCTAssertNil(journal.bytes(of: 8, from: 0, count: 1))
     }
 
     /// A message on a replica's socket (Docs/replicas.md "Frames"): a tag byte and a 64-bit word,
