@@ -50,7 +50,8 @@ extension ReplicaKernel {
         guard let req = current else { return }
         board.publishCheckpoint(
             taken.slot, pid: getpid(), event: at, frames: inheritedFrames, donor: replica,
-            digest: GuestDigest.state(req, memory: memory), stdinRead: UInt64(ledger?.stdinOffset ?? 0))
+            digest: GuestDigest.state(req, memory: memory), stdinRead: UInt64(ledger?.stdinOffset ?? 0),
+            journalNeeded: journalNeeded() ?? 0)
     }
 
     /// A checkpoint waits to be asked for a copy (true: the machine forks one), and ends when it
@@ -75,6 +76,7 @@ extension ReplicaKernel {
     func startFromCheckpoint() {
         checkpoint = nil
         publishStdinRead()
+        publishJournalNeeded()
         cutSeen = board.cutGeneration
         if case .backup(let replayer) = role { _ = replayer.forgetReadAhead() }
     }

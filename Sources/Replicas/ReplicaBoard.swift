@@ -185,6 +185,11 @@ public final class ReplicaBoard: @unchecked Sendable {
     public func stdinRead(_ r: Int) -> UInt64 { chost_load_u64(stdinReadWord(8 * r)) }
     public func setStdinRead(_ r: Int, _ bytes: UInt64) { chost_store_u64(stdinReadWord(8 * r), bytes) }
     public func checkpointStdinRead(_ slot: Int) -> UInt64 { chost_load_u64(stdinReadWord(128 + 8 * slot)) }
+    /// The same for the socket journal: the first byte of it replica r may still need (u64 at
+    /// 2848 + 8r; 0 until it says), and a checkpoint's (u64 at 2976 + 8 × slot).
+    public func journalNeeded(_ r: Int) -> UInt64 { chost_load_u64(stdinReadWord(224 + 8 * r)) }
+    public func setJournalNeeded(_ r: Int, _ at: UInt64) { chost_store_u64(stdinReadWord(224 + 8 * r), at) }
+    public func checkpointJournalNeeded(_ slot: Int) -> UInt64 { chost_load_u64(stdinReadWord(352 + 8 * slot)) }
 
     /// The socket journal (SocketJournal): its file in memory (u32 at 2816, all ones: none), how
     /// many of its bytes are written whole (u64 at 2824), and the supervisor's answer to the
@@ -225,9 +230,11 @@ public final class ReplicaBoard: @unchecked Sendable {
     }
     /// The checkpoint in `slot` is taken: what the supervisor checks it by.
     public func publishCheckpoint(
-        _ slot: Int, pid: pid_t, event: UInt64, frames: Int, donor: Int, digest: [UInt8], stdinRead: UInt64
+        _ slot: Int, pid: pid_t, event: UInt64, frames: Int, donor: Int, digest: [UInt8], stdinRead: UInt64,
+        journalNeeded: UInt64
     ) {
         chost_store_u64(stdinReadWord(128 + 8 * slot), stdinRead)
+        chost_store_u64(stdinReadWord(352 + 8 * slot), journalNeeded)
         chost_store_u32(checkpointWord(slot, 8), UInt32(pid))
         chost_store_u64(checkpointWord(slot, 16), event)
         chost_store_u64(checkpointWord(slot, 24), UInt64(frames))

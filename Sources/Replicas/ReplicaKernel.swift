@@ -106,6 +106,12 @@ public final class ReplicaKernel: GuestKernel {
                 previous?(index, req, event)
                 self.ledger?.apply(event, at: self.event)
                 self.publishStdinRead()
+                if self.journal != nil,
+                    Self.readsAStream(event.number, event.args[3], event.args[4])
+                        || OutsideSockets.mayClose.contains(event.number)
+                {
+                    self.publishJournalNeeded()
+                }
             }
         }
     }
@@ -168,7 +174,12 @@ public final class ReplicaKernel: GuestKernel {
             control = fork.control
             replica = fork.index
             injections = Self.injections(allInjections, for: fork.index)
-            if checkpoint != nil { startFromCheckpoint() } else { publishStdinRead() }
+            if checkpoint != nil {
+                startFromCheckpoint()
+            } else {
+                publishStdinRead()
+                publishJournalNeeded()
+            }
             board.setProgress(replica, event)
             board.join(replica, pid: getpid(), frames: base, event: event)
         } else {
@@ -290,6 +301,19 @@ public final class ReplicaKernel: GuestKernel {
             read != board.stdinRead(replica)
         else { return }
         board.setStdinRead(replica, read)
+    }
+    /// A backup: the first byte of the socket journal it may still need (SocketJournal.needed),
+    /// nil without a journal.
+    func journalNeeded() -> UInt64? {
+        guard let journal, let ledger else { return nil }
+        var offsets: [UInt64: Int64] = [:]
+        for d in ledger.descriptions.values {
+            if case .socket(let made) = d.kind { offsets[made] = d.offset }
+        }
+        return UInt64(journal.needed(offsets))
+    }
+    func publishJournalNeeded() {
+        if let at = journalNeeded(), at != board.journalNeeded(replica) { board.setJournalNeeded(replica, at) }
     }
     private static let readsStdin: Set<UInt64> = Set(["read", "readv"].map { UInt64(SyscallNames.byName[$0]!) })
 

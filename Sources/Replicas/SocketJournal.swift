@@ -11,7 +11,8 @@ package struct SocketJournal {
     package let fd: Int32
     /// Per socket (by the event that made it): where its records' bytes are in the file, in order.
     private var records: [UInt64: [(at: Int64, count: Int)]] = [:]
-    private var scanned: Int64 = 0
+    /// Where the next record starts, of those seen.
+    package private(set) var scanned: Int64 = 0
 
     package init(fd: Int32) { self.fd = fd }
 
@@ -37,6 +38,24 @@ package struct SocketJournal {
             records[made, default: []].append((scanned + 16, count))
             scanned += 16 + Int64(count)
         }
+    }
+
+    /// The first byte of the file a reader whose guest read `offsets` of its sockets (by the
+    /// event that made each) may still need: the record it reads next of each, or what it has
+    /// not seen yet.
+    package func needed(_ offsets: [UInt64: Int64]) -> Int64 {
+        var first = scanned
+        for (made, offset) in offsets {
+            var start: Int64 = 0
+            for r in records[made] ?? [] {
+                if offset < start + Int64(r.count) {
+                    first = min(first, r.at - 16)
+                    break
+                }
+                start += Int64(r.count)
+            }
+        }
+        return first
     }
 
     /// How many bytes of the socket made at `made` the journal holds.

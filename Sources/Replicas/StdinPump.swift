@@ -181,28 +181,3 @@ final class StdinPump {
         }
     }
 }
-
-extension Supervisor {
-    /// What of a piped stdin's copy no replica can need any more is let go: below what every
-    /// backup and every checkpoint has read, as the log they replay says (a new primary comes
-    /// from them). While one is still being made, nothing is.
-    func releaseStdin() {
-        guard let pump else { return }
-        pump.noteHeld()
-        guard !members.contains(where: { $0.donor != nil || $0.fromCheckpoint != nil }) else { return }
-        var low = UInt64.max
-        for r in members.indices where r != primary && members[r].inRun && !members[r].exited {
-            low = min(low, board.stdinRead(r))
-        }
-        for slot in 0..<ReplicaBoard.checkpointSlots {
-            switch board.checkpointState(slot) {
-            case .claimed: return
-            case .taken: low = min(low, board.checkpointStdinRead(slot))
-            case .free: break
-            }
-        }
-        // No backup left to say: nothing is let go.
-        guard low != .max else { return }
-        pump.release(below: low)
-    }
-}

@@ -224,7 +224,7 @@ public final class Supervisor {
             // First: the primary may be waiting for an answer.
             hearSockets(from: primary)
             for r in members.indices where !members[r].exited { drain(r) }
-            releaseStdin()
+            releaseInputs()
             reapEnded()
             if let why = cannotGoOn { return fatal(why + " — nothing unverified was released") }
             if let end = vote() { return end }
@@ -726,8 +726,12 @@ public final class Supervisor {
     var pump: StdinPump?
     /// A copy of each socket the guest holds, by the event that made it (OutsideSockets).
     var outsideSockets: [UInt64: Int32] = [:]
-    /// The socket the primary asked to consume from, until the count comes (SocketReads).
+    /// The socket the primary asked to consume from, until the count comes (SocketReads); the
+    /// journal's bytes before this one were let go.
     var consuming: UInt64?
+    var journalReleased: UInt64 = 0
+    /// The most the journal held at once (bytes).
+    var journalPeak: UInt64 = 0
     var checkpointOutcomes: [UInt64: Bool] = [:]
     /// Why the run cannot go on, found while reading a replica's frames (a failed take-over).
     var cannotGoOn: String?
@@ -782,6 +786,10 @@ public final class Supervisor {
             line += ", resident at the peak: \(peakResident >> 20) MiB together"
             if let pump {
                 line += ", piped stdin: \(pump.read >> 20) MiB read, \(pump.peakHeld >> 20) MiB kept at the peak"
+            }
+            if board.journalLength > 0 {
+                line += ", socket journal: \(board.journalLength >> 20) MiB written, "
+                line += "\(journalPeak >> 20) MiB kept at the peak"
             }
             let turns = board.turns
             if turns.slots > 0 {

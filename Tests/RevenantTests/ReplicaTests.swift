@@ -632,7 +632,7 @@ final class ReplicaTests: ScratchTestCase {
         let bin = try revenantBinary().path
         for count in ["3", "2"] {
             let args =
-                "run -v --replicas \(count) --compare-every 500 --inject 'kill replica=0 event=\(late)' "
+                "run -v --replicas \(count) --compare-every 500 --max-lag 500 --inject 'kill replica=0 event=\(late)' "
                 + "-- perl count.pl"
             let r = try run("/bin/sh", ["-c", "cat huge.txt | \(bin) \(args)"])
             XCTAssertEqual(r.status, 0, r.stderr)
@@ -962,6 +962,52 @@ final class ReplicaTests: ScratchTestCase {
         XCTAssertEqual(decoded.1, bytes.count)
         XCTAssertNil(try ReplicaFrame.decode(bytes.dropLast()[...]))
         XCTAssertThrowsError(try ReplicaFrame.decode(([9] + bytes.dropFirst())[...]))
+    }
+
+    /// What the supervisor consumed from a socket is let go once every backup has read past it:
+    /// 6 MB over a TCP connection through three replicas keep at most 4 MiB of it at once, and a
+    /// primary killed late is followed by one that reads on with the native output.
+    func testTheSocketJournalIsNotKeptWhole() throws {
+        try """
+        use IO::Socket::INET;
+        my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1) or die;
+        open my $p, '>', 'port.tmp' or die; print $p $l->sockport, "\\n"; close $p; rename 'port.tmp', 'port.txt';
+        $l->timeout(20); my $c = $l->accept or die;
+        for my $i (1..100000) { print $c sprintf("%063d\\n", $i) } close $c;
+        open my $o, '>', 'got.txt' or die; close $o;
+        """.write(to: base.appendingPathComponent("server.pl"), atomically: true, encoding: .utf8)
+        try """
+        use Socket;
+        open my $p, '<', 'port.txt' or die; my $port = <$p>; chomp $port; close $p;
+        socket(my $s, PF_INET, SOCK_STREAM, 0) or die;
+        connect($s, pack_sockaddr_in($port, inet_aton('127.0.0.1'))) or die;
+        my ($n, $sum) = (0, 0); while (<$s>) { $n++; $sum += $_ } print "$n lines, $sum\\n";
+        """.write(to: base.appendingPathComponent("client.pl"), atomically: true, encoding: .utf8)
+        let (n, _) = try whileServing { try self.run("/usr/bin/perl", ["client.pl"]) }
+        XCTAssertEqual(n.stdout, "100000 lines, 5000050000\n")
+        let (rec, _) = try whileServing {
+            try self.revenant(["record", "--net", "--shims", "none", "-o", "j.rvt", "--", "perl", "client.pl"])
+        }
+        XCTAssertEqual(rec.status, 0, rec.stderr)
+        let log = try revenant(["log", "j.rvt", "syscalls", "--where", "name=read"]).stdout.split(separator: "\n")
+        let reads = log.filter { $0.contains(" read(3, ") }.compactMap { Int($0.dropFirst().prefix { $0.isNumber }) }
+        let late = try XCTUnwrap(reads.dropFirst(reads.count * 5 / 6).first) + 1
+        let (r, _) = try whileServing {
+            try self.revenant(
+                [
+                    "run", "-v", "--net", "--replicas", "3", "--max-lag", "200", "--inject",
+                    "kill replica=0 event=\(late)",
+                ]
+                    + ["--", "perl", "client.pl"])
+        }
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, n.stdout, r.stderr)
+        XCTAssertTrue(r.stderr.contains("took the place of the primary (replica 0)"), r.stderr)
+        let said =
+            r.stderr.components(separatedBy: "socket journal: ").last?.components(separatedBy: " kept").first ?? ""
+        let mib = said.split(separator: " ").compactMap { Int($0) }
+        XCTAssertEqual(mib.first, 6, r.stderr)
+        XCTAssertLessThanOrEqual(mib.last ?? .max, 4, r.stderr)
     }
 
     /// The socket journal (Docs/replicas.md "Inputs"): records of (the event that made the
