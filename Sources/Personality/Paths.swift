@@ -125,8 +125,19 @@ extension LinuxPersonality {
     func openAt(_ dirfd: UInt64, _ pathAddr: UInt64, flags rawFlags: UInt64, mode: UInt64) throws -> Int64 {
         var flags = Int32(truncatingIfNeeded: rawFlags)
         let follow = flags & O_NOFOLLOW == 0 && !(flags & O_CREAT != 0 && flags & O_EXCL != 0)
-        let res = try resolve(dirfd, pathAddr, follow: follow)
         let cloexec = flags & O_CLOEXEC != 0
+        let accmode = flags & O_ACCMODE
+        let wantsWrite = accmode != O_RDONLY || flags & O_TRUNC != 0
+        if !wantsWrite && flags & O_CREAT == 0, let (res, _) = try lexical(dirfd, pathAddr) {
+            // Reading: the open itself refuses a symlink on the way, so it is the only walk.
+            let fd = openResolved(res.host, flags: flags, mode: 0)
+            if fd >= 0 {
+                return Int64(
+                    try installClosingOnFailure(
+                        FDTable.Entry(host: Int32(fd), path: res.guest, cloexec: cloexec, writableMount: res.writable)))
+            }
+        }
+        let res = try resolve(dirfd, pathAddr, follow: follow)
         switch res.kind {
         case .programLink: throw SysError(ELOOP)
         case .guestFD(let n):
@@ -137,8 +148,6 @@ extension LinuxPersonality {
             return Int64(try installClosingOnFailure(e))
         case .host: break
         }
-        let accmode = flags & O_ACCMODE
-        let wantsWrite = accmode != O_RDONLY || flags & O_TRUNC != 0
         if !res.writable {
             if wantsWrite { throw SysError(EROFS) }
             if flags & O_CREAT != 0 {
@@ -165,16 +174,16 @@ extension LinuxPersonality {
     /// Open a resolved host path (symlink-free: the sandbox resolved every one) with `flags`,
     /// close-on-exec in the VMM: the descriptor, or -errno.
     func openResolved(_ host: ByteString, flags: Int32, mode: UInt64) -> Int64 {
-        var how = open_how_t(
-            flags: UInt64(UInt32(bitPattern: flags | O_CLOEXEC)), mode: mode,
-            resolve: 0x04 /* RESOLVE_NO_SYMLINKS */ | 0x02 /* RESOLVE_NO_MAGICLINKS */)
-        return host.withCString { cpath in
-            withUnsafeMutablePointer(to: &how) {
-                hostSyscall(
-                    NR.openat2, u(AT_FDCWD), u(UnsafeMutableRawPointer(mutating: cpath)),
-                    u(UnsafeMutableRawPointer($0)), 24)
-            }
-        }
+        openWithoutSymlinks(host, flags: flags, mode: mode)
+    }
+
+    /// Where a path leads from its text alone (Sandbox.lexical), and whether it ends in a slash:
+    /// for calls whose own host call refuses symlinks on the way, so that one walk of the host's
+    /// kernel both checks and does; where that call fails, the caller resolves the path properly.
+    func lexical(_ dirfd: UInt64, _ pathAddr: UInt64) throws -> (ResolvedPath, trailingSlash: Bool)? {
+        let p = try path(pathAddr)
+        let base = p.first == UInt8(ascii: "/") ? nil : try base(dirfd)
+        return sandbox.lexical(p, base: base).map { ($0, p.last == UInt8(ascii: "/")) }
     }
 
     func stat(_ dirfd: UInt64, _ pathAddr: UInt64, _ buf: UInt64, flags: Int32) throws -> Int64 {
@@ -184,6 +193,15 @@ extension LinuxPersonality {
                 return try statResolved(try sandbox.resolve(sandbox.cwd.bytes), out, nofollow: false)
             }
             return hostSyscall(NR.fstat, u(try fds.host(dirfd)), u(out))
+        }
+        if let (res, trailingSlash) = try lexical(dirfd, pathAddr) {
+            // No symlink on the way (lstat of "link/" follows the link, as the walk does).
+            let nofollow = flags & AT_SYMLINK_NOFOLLOW != 0 && !trailingSlash
+            let fd = openWithoutSymlinks(res.host, flags: oPath | (nofollow ? O_NOFOLLOW : 0), mode: 0)
+            if fd >= 0 {
+                defer { close(Int32(fd)) }
+                return hostSyscall(NR.fstat, UInt64(fd), u(out))
+            }
         }
         let res = try resolve(dirfd, pathAddr, follow: flags & AT_SYMLINK_NOFOLLOW == 0)
         return try statResolved(res, out, nofollow: flags & AT_SYMLINK_NOFOLLOW != 0)

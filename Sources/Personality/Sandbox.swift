@@ -45,8 +45,12 @@ public final class Sandbox {
         "/dev/urandom", "/dev/tty",
     ]
 
+    /// Mounts whose paths may be resolved from their text (SandboxLexical.swift).
+    let lexicalMounts: [Bool]
+
     public init(mounts: [Mount], cwd: ByteString, programPath: ByteString) {
         self.mounts = mounts.sorted { $0.guest.count > $1.guest.count }
+        lexicalMounts = Sandbox.lexicalMounts(self.mounts)
         self.cwd = cwd
         self.programPath = programPath
     }
@@ -60,6 +64,11 @@ public final class Sandbox {
 
     /// The same, written into `host` (its storage reused: resolve calls this for every component).
     func hostPath(_ guest: [UInt8], into host: inout [UInt8]) -> Mount? {
+        Sandbox.hostPath(guest, into: &host, mounts: mounts[...])
+    }
+
+    /// The same, among `mounts` (sorted longest first).
+    static func hostPath(_ guest: [UInt8], into host: inout [UInt8], mounts: ArraySlice<Mount>) -> Mount? {
         let slash = UInt8(ascii: "/")
         for m in mounts {
             let g = m.guest.bytes
@@ -92,13 +101,16 @@ public final class Sandbox {
     }
 
     /// Resolve `path` (relative to guest directory `base`). `followFinal` follows a symlink in the
-    /// last component (false for lstat, O_NOFOLLOW, readlink, unlink…).
+    /// last component (false for lstat, O_NOFOLLOW, readlink, unlink…). `fromText` lets a path
+    /// with no symlink on the way be resolved from its text (SandboxLexical.swift); the answer is
+    /// the walk's either way (false: walk, for tests that compare the two).
     public func resolve(
         _ path: [UInt8], base: ByteString? = nil,
-        followFinal: Bool = true
+        followFinal: Bool = true, fromText: Bool = true
     ) throws(SysError) -> ResolvedPath {
         guard !path.isEmpty else { throw SysError(ENOENT) }
         guard path.count < 4096 else { throw SysError(ENAMETOOLONG) }
+        if fromText, let res = lexicalChecked(path, base: base, followFinal: followFinal) { return res }
         var comps: [ByteString] = []
         var pending: [ByteString] = []
         let slash = UInt8(ascii: "/")

@@ -83,7 +83,6 @@ extension LinuxPersonality {
             return sun.withUnsafeMutableBytes { body($0.baseAddress!, 2 + bytes.count + 1, path) }
         }
         if host.count < Self.sunPathMax { return call(host) }
-        let oPath: Int32 = 0o10000000
         if use == .reach {
             let fd = host.withCString { open($0, oPath | O_NOFOLLOW | O_CLOEXEC) }
             guard fd >= 0 else { throw SysError(errno) }

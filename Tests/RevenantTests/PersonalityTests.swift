@@ -123,6 +123,55 @@ final class PersonalityTests: XCTestCase {
         }
     }
 
+    /// Paths resolved from their text (one openat2 that refuses symlinks, instead of a lstat per
+    /// component) lead where the walk leads, and fail as it fails, whatever is on the way.
+    func testPathsResolvedFromTheirTextAgreeWithTheWalk() throws {
+        let fm = FileManager.default
+        try fm.createDirectory(at: root.appendingPathComponent("a/b"), withIntermediateDirectories: true)
+        XCTAssertTrue(fm.createFile(atPath: root.appendingPathComponent("a/b/f").path, contents: Data("x".utf8)))
+        try fm.createSymbolicLink(atPath: root.appendingPathComponent("dirlink").path, withDestinationPath: "a/b")
+        try fm.createSymbolicLink(atPath: root.appendingPathComponent("a/flink").path, withDestinationPath: "b/f")
+        try fm.createSymbolicLink(atPath: root.appendingPathComponent("tmplink").path, withDestinationPath: "/tmp")
+        try fm.createSymbolicLink(atPath: root.appendingPathComponent("dangling").path, withDestinationPath: "nowhere")
+        XCTAssertTrue(fm.createFile(atPath: privateTmp.appendingPathComponent("t").path, contents: nil))
+        let paths = [
+            "a", "a/b", "a/b/f", "./a//b/./f", "a/b/f/", "a/b/missing", "a/missing/f", "a/b/f/g", "a/flink",
+            "a/flink/", "dirlink/f", "dirlink", "tmplink/t", "tmplink", "dangling", "a/b/../b/f", "/tmp/t", "/tmp",
+            "/tmp/missing", "/etc/hostname", "/usr/bin/perl", "/lib/x86_64-linux-gnu", "/proc/self/exe",
+            "/proc/self/fd/1", "/dev/null", "/dev/kvm", root.path, root.path + "/a/b/f", ".", "/", "/nonexistent/x",
+        ]
+        var fromText = 0
+        for path in paths {
+            for follow in [true, false] {
+                let bytes = Array(path.utf8)
+                func outcome(_ text: Bool) -> String {
+                    do {
+                        let r = try personality.sandbox.resolve(bytes, followFinal: follow, fromText: text)
+                        return "\(r.kind) \(r.guest) \(r.host) \(r.writable)"
+                    } catch { return "error \(error.code)" }
+                }
+                XCTAssertEqual(outcome(true), outcome(false), "\(path), following: \(follow)")
+            }
+            if personality.sandbox.lexical(Array(path.utf8)) != nil { fromText += 1 }
+        }
+        XCTAssertEqual(
+            fromText, 22, "all but `..`, /proc, /dev and the roots of mounts (/, /tmp, the working directory)")
+        // A stat through the same shortcut: the link itself with AT_SYMLINK_NOFOLLOW, unless a slash follows.
+        let buf = scratch + 0x800
+        for (path, flags, mode) in [
+            ("a/flink", 0, S_IFREG), ("a/flink", Int(AT_SYMLINK_NOFOLLOW), S_IFLNK),
+            ("dirlink/", Int(AT_SYMLINK_NOFOLLOW), S_IFDIR),
+            ("a/b/f", Int(AT_SYMLINK_NOFOLLOW), S_IFREG), ("a", 0, S_IFDIR),
+        ] {
+            XCTAssertEqual(call("newfstatat", atFDCWD, str(path), buf, UInt64(flags)), 0, path)
+            let st = try space.load(stat.self, at: buf)
+            XCTAssertEqual(st.st_mode & S_IFMT, mode, "\(path) \(flags)")
+        }
+        XCTAssertEqual(call("newfstatat", atFDCWD, str("a/b/f/g"), buf, 0), -Int64(ENOTDIR))
+        XCTAssertEqual(call("newfstatat", atFDCWD, str("dangling"), buf, 0), -Int64(ENOENT))
+        XCTAssertEqual(call("openat", atFDCWD, str("tmplink/t"), UInt64(O_RDONLY)), 3, "the private /tmp's t")
+    }
+
     func testTheVMMsOwnProcIsHidden() throws {
         XCTAssertThrowsError(try personality.sandbox.resolve(Array("/proc/self/maps".utf8))) {
             XCTAssertEqual(($0 as? SysError)?.code, ENOENT)
