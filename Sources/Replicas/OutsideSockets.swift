@@ -120,7 +120,8 @@ extension Supervisor {
             case OutsideSockets.held where fd >= 0:
                 if let old = outsideSockets.updateValue(fd, forKey: made) { close(old) }
             case OutsideSockets.forgotten:
-                if let old = outsideSockets.removeValue(forKey: made) { close(old) }
+                // The end of a connection is an output too: closed once a majority is past it.
+                forgetting.append((made, after: board.progress(primary)))
                 if fd >= 0 { close(fd) }
             case OutsideSockets.consume: consuming = made
             case OutsideSockets.consumeCount:
@@ -130,6 +131,33 @@ extension Supervisor {
                 if fd >= 0 { close(fd) }
             }
         }
+    }
+
+    /// The copies of sockets the primary's guest closed, once a majority of the replicas in the
+    /// run went past the primary's event when it said so — each had made the same `close`, as
+    /// its replay checks — so the peer sees the connection end only where a majority ends it.
+    func closeForgottenSockets() {
+        guard !forgetting.isEmpty else { return }
+        let passed = members.indices.filter { members[$0].inRun }.map { board.progress($0) }.sorted(by: >)
+        guard passed.count >= majority else { return }
+        let agreed = passed[majority - 1]
+        forgetting.removeAll { socket in
+            guard agreed > socket.after else { return false }
+            if let fd = outsideSockets.removeValue(forKey: socket.made) { close(fd) }
+            return true
+        }
+    }
+
+    /// A run that cannot go on ends every connection it holds with a reset (SO_LINGER of 0), not
+    /// the clean end a program's close gives: a peer cannot take it for one the replicas agreed on.
+    func resetSockets() {
+        var reset = linger(l_onoff: 1, l_linger: 0)
+        for fd in outsideSockets.values {
+            _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
+            close(fd)
+        }
+        outsideSockets = [:]
+        forgetting = []
     }
 
     /// A copy of every socket the guest holds, to a new primary (before its commit pipe).

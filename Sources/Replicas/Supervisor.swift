@@ -220,7 +220,9 @@ public final class Supervisor {
             if let c = members[primary].control, !members[primary].exited {
                 fds.append(pollfd(fd: c, events: Int16(POLLIN), revents: 0))
             }
-            if !fds.isEmpty { _ = poll(&fds, nfds_t(fds.count), 100) }
+            // A backup's progress sends nothing: a connection's end waiting for it is looked at
+            // again soon.
+            if !fds.isEmpty { _ = poll(&fds, nfds_t(fds.count), forgetting.isEmpty ? 100 : 2) }
             // First: the primary may be waiting for an answer.
             hearSockets(from: primary)
             for r in members.indices where !members[r].exited { drain(r) }
@@ -228,6 +230,7 @@ public final class Supervisor {
             reapEnded()
             if let why = cannotGoOn { return fatal(why + " — nothing unverified was released") }
             if let end = vote() { return end }
+            closeForgottenSockets()
             if let end = findStalls() { return end }
             if let end = stoppedBySignal() { return end }
             measureMemory()
@@ -620,8 +623,11 @@ public final class Supervisor {
     /// Replica `next` is to take the primary's place: it is sent a commit pipe and stdin, stdout
     /// and stderr, and marked promoted. False when they could not be sent.
     func handOver(to next: Int) -> Bool {
-        // What the old primary said of its sockets before it was lost.
+        // What the old primary said of its sockets before it was lost; which of them stay open
+        // the new primary decides again from its own log (holdHandedSockets), so closes the old
+        // one's log may have held beyond it are not made.
         hearSockets(from: primary)
+        forgetting = []
         guard let control = members[next].control, let commitPipe = closeOnExecPipe() else { return false }
         // A pumped stdin starts again at its first byte (tag 4: the new primary skips what the
         // guest consumed).
@@ -726,6 +732,9 @@ public final class Supervisor {
     var pump: StdinPump?
     /// A copy of each socket the guest holds, by the event that made it (OutsideSockets).
     var outsideSockets: [UInt64: Int32] = [:]
+    /// Sockets the primary's guest closed, by the event that made them, and the primary's event
+    /// when it said so: closed once a majority is past it (closeForgottenSockets).
+    var forgetting: [(made: UInt64, after: UInt64)] = []
     /// The socket the primary asked to consume from, until the count comes (SocketReads); the
     /// journal's bytes before this one were let go.
     var consuming: UInt64?
@@ -741,6 +750,7 @@ public final class Supervisor {
 
     /// The run cannot go on: every replica is stopped, nothing more is committed.
     func fatal(_ why: String) -> Int32 {
+        resetSockets()
         for m in members where !m.exited && m.pid > 0 { kill(m.pid, SIGKILL) }
         freeCheckpoints()
         for m in members where !m.exited && m.pid > 0 && !m.adopted { waitpid(m.pid, nil, 0) }

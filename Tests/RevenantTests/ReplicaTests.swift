@@ -372,6 +372,60 @@ final class ReplicaTests: ScratchTestCase {
 
     /// Runs `body` while `server.pl` serves (it writes its port to port.txt when it listens, what
     /// it got to got.txt when it is done); what it got.
+    /// The end of a connection is an output like a write: the supervisor closes its copy of the
+    /// socket only once a majority of replicas made the guest's `close`. With both backups
+    /// stalled before it, no majority forms, and the peer sees the connection reset, not ended.
+    func testTheEndOfAConnectionWaitsForAMajority() throws {
+        let server = """
+            use IO::Socket::INET;
+            my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1) or die;
+            open my $p, '>', 'port.tmp' or die; print $p $l->sockport, "\n"; close $p; rename 'port.tmp', 'port.txt';
+            $l->timeout(5); my $c = $l->accept; my $all = defined $c ? '' : 'no connection';
+            while ($c) {
+                my $n = sysread($c, my $b, 4096);
+                if (!defined $n) { $all .= "[reset]"; last } if ($n == 0) { $all .= "[end]"; last } $all .= $b;
+            }
+            open my $o, '>', 'got.txt' or die; print $o $all; close $o;
+            """
+        let client = """
+            use Socket; open my $p, '<', 'port.txt' or die; my $port = <$p>; chomp $port; close $p;
+            socket(my $s, PF_INET, SOCK_STREAM, 0) or die "socket: $!";
+            connect($s, pack_sockaddr_in($port, inet_aton('127.0.0.1'))) or die "connect: $!";
+            defined send($s, "hello\n", 0) or die "send: $!"; close $s; $| = 1; print "closed\n";
+            """
+        try server.write(to: base.appendingPathComponent("server.pl"), atomically: true, encoding: .utf8)
+        try client.write(to: base.appendingPathComponent("client.pl"), atomically: true, encoding: .utf8)
+        let seed = ["--env", "PERL_HASH_SEED=0"]
+        let (rec, recorded) = try whileServing {
+            try self.revenant(
+                ["record", "--net"] + seed + ["--shims", "none", "-o", "e.rvt", "--", "perl", "client.pl"])
+        }
+        XCTAssertEqual(rec.status, 0, rec.stderr)
+        XCTAssertEqual(recorded, "hello\n[end]")
+        // The guest's close of its socket: the last close of the descriptor socket returned.
+        let socket = try revenant(["log", "e.rvt", "syscalls", "--where", "name=socket"]).stdout
+        let fd = try XCTUnwrap(
+            socket.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
+        let closes = try revenant(["log", "e.rvt", "syscalls", "--where", "name=close"]).stdout.split(separator: "\n")
+        let line = try XCTUnwrap(closes.last { $0.contains("close(\(fd))") }, closes.joined(separator: "\n"))
+        let close = try XCTUnwrap(Int(line.dropFirst().prefix { $0.isNumber }))
+        for (stalled, status, stdout, got) in [
+            ([1, 2], Int32(125), "", "hello\n[reset]"), ([2], 0, "closed\n", "hello\n[end]"),
+        ] {
+            let (r, received) = try whileServing {
+                try self.revenant(
+                    ["run", "--net"] + seed + ["--replicas", "3", "--stall-timeout", "1"]
+                        + stalled.flatMap { ["--inject", "stall replica=\($0) event=\(close)"] } + [
+                            "--", "perl", "client.pl",
+                        ])
+            }
+            XCTAssertEqual(r.status, status, r.stderr)
+            XCTAssertEqual(r.stdout, stdout, r.stderr)
+            XCTAssertEqual(received, got, "backups stalled at the close: \(stalled)")
+            if status == 125 { XCTAssertTrue(r.stderr.contains("no majority can be formed"), r.stderr) }
+        }
+    }
+
     private func whileServing(_ body: () throws -> Output) throws -> (Output, String) {
         let port = base.appendingPathComponent("port.txt"), got = base.appendingPathComponent("got.txt")
         for f in [port, got, base.appendingPathComponent("eof.txt")] { try? FileManager.default.removeItem(at: f) }
