@@ -186,15 +186,7 @@ final class ReplicaTests: ScratchTestCase {
     /// the server gets nothing from it; a backup's flip changes nothing the server gets.
     func testSocketCallsWaitForAMajority() throws {
         // A server on the host: accepts one connection (or none within 2 s), keeps what it read.
-        let server = """
-            use IO::Socket::INET;
-            my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1) or die;
-            open my $p, '>', 'port.tmp' or die; print $p $l->sockport, "\\n"; close $p; rename 'port.tmp', 'port.txt';
-            $l->timeout(2); my $c = $l->accept;
-            my $all = defined $c ? '' : 'no connection';
-            if ($c) { while (sysread($c, my $b, 4096)) { $all .= $b } }
-            open my $o, '>', 'got.txt' or die; print $o $all; close $o;
-            """
+        try writeServer(wait: 2, serve: "if ($c) { while (sysread($c, my $b, 4096)) { $all .= $b } }")
         let client = """
             use Socket; open my $f, '<', 'msg.txt' or die; my $m = <$f>; close $f;
             open my $p, '<', 'port.txt' or die; my $port = <$p>; chomp $port; close $p;
@@ -202,7 +194,6 @@ final class ReplicaTests: ScratchTestCase {
             connect($s, pack_sockaddr_in($port, inet_aton('127.0.0.1'))) or die "connect: $!";
             defined send($s, $m, 0) or die "send: $!"; close $s; print "sent\\n";
             """
-        try server.write(to: base.appendingPathComponent("server.pl"), atomically: true, encoding: .utf8)
         try client.write(to: base.appendingPathComponent("client.pl"), atomically: true, encoding: .utf8)
         try "hello over tcp\n".write(to: base.appendingPathComponent("msg.txt"), atomically: true, encoding: .utf8)
         let port = base.appendingPathComponent("port.txt")
@@ -303,16 +294,12 @@ final class ReplicaTests: ScratchTestCase {
     /// and the server sees the end while the run goes on. And what the guest reads from it the
     /// supervisor consumes itself, so a fault in the primary's copy of it is found and mended.
     func testASocketOutlivesThePrimary() throws {
-        let server = """
-            use IO::Socket::INET;
-            my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1) or die;
-            open my $p, '>', 'port.tmp' or die; print $p $l->sockport, "\n"; close $p; rename 'port.tmp', 'port.txt';
-            $l->timeout(5); my $c = $l->accept;
-            my $all = defined $c ? '' : 'no connection';
-            if ($c) { syswrite($c, "a1\na2\n"); while (sysread($c, my $b, 4096)) { $all .= $b } }
-            open my $e, '>', 'eof.txt' or die; close $e;
-            open my $o, '>', 'got.txt' or die; print $o $all; close $o;
-            """
+        try writeServer(
+            wait: 5,
+            serve: """
+                if ($c) { syswrite($c, "a1\\na2\\n"); while (sysread($c, my $b, 4096)) { $all .= $b } }
+                open my $e, '>', 'eof.txt' or die; close $e;
+                """)
         let client = """
             use Socket;
             open my $p, '<', 'port.txt' or die; my $port = <$p>; chomp $port; close $p;
@@ -326,7 +313,6 @@ final class ReplicaTests: ScratchTestCase {
             my $waited = 0; until (-e 'eof.txt' or $waited++ > 100) { select(undef, undef, undef, 0.05) }
             print -e 'eof.txt' ? "the server saw the end\n" : "the server did not see the end\n";
             """
-        try server.write(to: base.appendingPathComponent("server.pl"), atomically: true, encoding: .utf8)
         try client.write(to: base.appendingPathComponent("client.pl"), atomically: true, encoding: .utf8)
         let (n, nativeGot) = try whileServing { try self.run("/usr/bin/perl", ["client.pl"]) }
         XCTAssertEqual(n.stdout, "got a1\ngot a2\nthe server saw the end\n")
@@ -376,24 +362,20 @@ final class ReplicaTests: ScratchTestCase {
     /// socket only once a majority of replicas made the guest's `close`. With both backups
     /// stalled before it, no majority forms, and the peer sees the connection reset, not ended.
     func testTheEndOfAConnectionWaitsForAMajority() throws {
-        let server = """
-            use IO::Socket::INET;
-            my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1) or die;
-            open my $p, '>', 'port.tmp' or die; print $p $l->sockport, "\n"; close $p; rename 'port.tmp', 'port.txt';
-            $l->timeout(5); my $c = $l->accept; my $all = defined $c ? '' : 'no connection';
-            while ($c) {
-                my $n = sysread($c, my $b, 4096);
-                if (!defined $n) { $all .= "[reset]"; last } if ($n == 0) { $all .= "[end]"; last } $all .= $b;
-            }
-            open my $o, '>', 'got.txt' or die; print $o $all; close $o;
-            """
+        try writeServer(
+            wait: 5,
+            serve: """
+                while ($c) {
+                    my $n = sysread($c, my $b, 4096);
+                    if (!defined $n) { $all .= "[reset]"; last } if ($n == 0) { $all .= "[end]"; last } $all .= $b;
+                }
+                """)
         let client = """
             use Socket; open my $p, '<', 'port.txt' or die; my $port = <$p>; chomp $port; close $p;
             socket(my $s, PF_INET, SOCK_STREAM, 0) or die "socket: $!";
             connect($s, pack_sockaddr_in($port, inet_aton('127.0.0.1'))) or die "connect: $!";
             defined send($s, "hello\n", 0) or die "send: $!"; close $s; $| = 1; print "closed\n";
             """
-        try server.write(to: base.appendingPathComponent("server.pl"), atomically: true, encoding: .utf8)
         try client.write(to: base.appendingPathComponent("client.pl"), atomically: true, encoding: .utf8)
         let seed = ["--env", "PERL_HASH_SEED=0"]
         let (rec, recorded) = try whileServing {
@@ -424,6 +406,20 @@ final class ReplicaTests: ScratchTestCase {
             XCTAssertEqual(received, got, "backups stalled at the close: \(stalled)")
             if status == 125 { XCTAssertTrue(r.stderr.contains("no majority can be formed"), r.stderr) }
         }
+    }
+
+    /// The host's end of the socket tests, run by `whileServing`: a server on a free port (in
+    /// port.txt) that accepts one connection within `wait` seconds as `$c` (`$all` is '', or
+    /// 'no connection'), runs `serve`, then writes `$all` to got.txt.
+    private func writeServer(wait: Int, serve: String) throws {
+        try """
+        use IO::Socket::INET;
+        my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1) or die;
+        open my $p, '>', 'port.tmp' or die; print $p $l->sockport, "\\n"; close $p; rename 'port.tmp', 'port.txt';
+        $l->timeout(\(wait)); my $c = $l->accept; my $all = defined $c ? '' : 'no connection';
+        \(serve)
+        open my $o, '>', 'got.txt' or die; print $o $all; close $o;
+        """.write(to: base.appendingPathComponent("server.pl"), atomically: true, encoding: .utf8)
     }
 
     private func whileServing(_ body: () throws -> Output) throws -> (Output, String) {
@@ -1022,14 +1018,8 @@ final class ReplicaTests: ScratchTestCase {
     /// 6 MB over a TCP connection through three replicas keep at most 4 MiB of it at once, and a
     /// primary killed late is followed by one that reads on with the native output.
     func testTheSocketJournalIsNotKeptWhole() throws {
-        try """
-        use IO::Socket::INET;
-        my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1) or die;
-        open my $p, '>', 'port.tmp' or die; print $p $l->sockport, "\\n"; close $p; rename 'port.tmp', 'port.txt';
-        $l->timeout(20); my $c = $l->accept or die;
-        for my $i (1..100000) { print $c sprintf("%063d\\n", $i) } close $c;
-        open my $o, '>', 'got.txt' or die; close $o;
-        """.write(to: base.appendingPathComponent("server.pl"), atomically: true, encoding: .utf8)
+        try writeServer(
+            wait: 20, serve: #"$c or die; for my $i (1..100000) { print $c sprintf("%063d\n", $i) } close $c;"#)
         try """
         use Socket;
         open my $p, '<', 'port.txt' or die; my $port = <$p>; chomp $port; close $p;
