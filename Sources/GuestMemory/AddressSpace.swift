@@ -164,11 +164,11 @@ public final class AddressSpace: @unchecked Sendable {
         /// touches the top few pages (the loader prefaults those). Populating it all took 2 ms of
         /// `perl -e 1`'s start.
         case sparseAnonymous
-        /// A host descriptor to map (zero-copy), the guest path for reports, and the file offset.
-        /// `snapshot`: the file may change while mapped (it is on a writable mount), so its pages
-        /// are copied now: the guest reads the file as it was when mapped, as the recording's copy
-        /// of it holds it.
-        case file(fd: Int32, path: String, offset: UInt64, shared: Bool, writable: Bool, snapshot: Bool = false)
+        /// A host descriptor to map, the guest path for reports, and the file offset. A private
+        /// mapping's pages are copied when it is made (populated): a file that changes while
+        /// mapped (the guest's own writes to one on a writable mount) is read as it was when
+        /// mapped, as the recording's copy of it holds it.
+        case file(fd: Int32, path: String, offset: UInt64, shared: Bool, writable: Bool)
     }
 
     /// Map [start, start+length) replacing whatever was there (MAP_FIXED semantics). Returns errno on failure.
@@ -193,20 +193,21 @@ public final class AddressSpace: @unchecked Sendable {
                     addr, Int(length), PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE | populate, -1, 0) != MAP_FAILED
             else { return errno }
-        case .file(let fd, let path, let offset, let shared, let writable, let snapshot):
-            // Populated only for a snapshot or a shared mapping: populating a private mapping that is
-            // writable on the host copies every page (a write fault each), ~3.8 MB for perl's binary.
-            // That halves PVM's shadow faults (KVM prefetches only host pages mapped writable: 169
-            // against 554 for `perl -e 1`), but since the trapless path's rewriting got cheaper it is
-            // the slower way: `perl -e 1` 21.3 → 19.2 ms without it (Docs/machine.md "Start-up";
-            // populating read-only, 19.2 too).
+        case .file(let fd, let path, let offset, let shared, let writable):
+            // Populated: for a private mapping, writable on the host, that copies every page now (a
+            // host write fault each, ~3.8 MB for perl's library), and KVM then prefetches the
+            // neighbours of a shadow fault (it takes only host pages mapped writable): PVM's shadow
+            // faults for `perl -e 1` 554 → 169. A trade that depends on the host's cost of a shadow
+            // fault. Interleaved, on the AMD EPYC host: 20.3–21.5 against 23.6–24.5 ms with it; on
+            // an Intel Xeon host (not interleaved) copying cost 1.2–1.5 ms more than the faults it
+            // saved. Docs/machine.md "Start-up".
             // Private file mappings are always writable on the host (copy-on-write): the guest's page
             // tables do not follow mprotect, so a host-read-only page would fault inside KVM_RUN.
             let hostProt = (shared && !writable) ? PROT_READ : PROT_READ | PROT_WRITE
             guard
                 mmap(
                     addr, Int(length), hostProt,
-                    (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED | (snapshot || shared ? MAP_POPULATE : 0), fd,
+                    (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED | MAP_POPULATE, fd,
                     off_t(offset)) != MAP_FAILED
             else {
                 let e = errno

@@ -133,11 +133,11 @@ extension LinuxPersonality {
             if accmode == O_WRONLY { throw SysError(EACCES) }
             onFileMapped?(e.host, e.path ?? "")
             // The mapping's name is for symbols and reports (AddressSpace opens it to read them).
-            // A file on a writable mount may change under a private mapping (the guest's own
-            // writes): a snapshot, as the recorded copy is.
+            // A private mapping is a copy made now (AddressSpace.Backing.file), so a file on a
+            // writable mount that changes under it (the guest's own writes) is read as recorded.
             backing = .file(
                 fd: e.host, path: e.path?.description ?? "", offset: offset, shared: shared,
-                writable: accmode == O_RDWR, snapshot: e.writableMount)
+                writable: accmode == O_RDWR)
         }
         let err = memory.map(start: start, length: len, prot: protection, backing: backing)
         guard err == 0 else { throw SysError(err) }
