@@ -7,6 +7,8 @@
 ///                                          supervisor keeps it right)
 ///   flip replica=0 socket=N bit=B          byte N of what the guest reads from stream sockets
 ///                                          (all of them, in order), as the primary gets it
+///   flip replica=0 file=N bit=B            byte N of what the guest reads from files the
+///                                          backups check (FileReads), as the primary gets it
 ///   flip replica=R event=E addr=A bit=B in=checkpoint
 ///                                          a bit of the checkpoint backup R takes at event E
 ///                                          (two replicas), before the supervisor verifies it
@@ -18,6 +20,7 @@ public struct FaultInjection: Equatable, Sendable, CustomStringConvertible {
         case flipMemory(address: UInt64, bit: Int)
         case flipStdin(byte: Int, bit: Int)
         case flipSocket(byte: Int, bit: Int)
+        case flipFile(byte: Int, bit: Int)
         case kill
         case stall
     }
@@ -54,8 +57,8 @@ public struct FaultInjection: Equatable, Sendable, CustomStringConvertible {
             throw InjectionError("--inject '\(text)': replica=\(replica): replicas are numbered from 0 (the primary)")
         }
         self.replica = Int(replica)
-        // A byte of stdin or of a socket is no event's.
-        let input = fields["stdin"] != nil ? "stdin" : fields["socket"] != nil ? "socket" : nil
+        // A byte of stdin, of a socket or of a file is no event's.
+        let input = ["stdin", "socket", "file"].first { fields[$0] != nil }
         event = verb == "flip" && input != nil && fields["event"] == nil ? 0 : try number("event")
         switch verb {
         case "flip":
@@ -63,12 +66,15 @@ public struct FaultInjection: Equatable, Sendable, CustomStringConvertible {
             if let input {
                 let byte = try number(input)
                 guard replica == 0 else {
-                    throw InjectionError("--inject '\(text)': \(input)=: only the primary (replica 0) reads \(input)")
+                    let what = input == "file" ? "files" : input
+                    throw InjectionError("--inject '\(text)': \(input)=: only the primary (replica 0) reads \(what)")
                 }
                 guard bit < 8 else { throw InjectionError("--inject '\(text)': bit=\(bit): a byte's, 0 to 7") }
-                action =
-                    input == "stdin"
-                    ? .flipStdin(byte: Int(byte), bit: Int(bit)) : .flipSocket(byte: Int(byte), bit: Int(bit))
+                switch input {
+                case "stdin": action = .flipStdin(byte: Int(byte), bit: Int(bit))
+                case "socket": action = .flipSocket(byte: Int(byte), bit: Int(bit))
+                default: action = .flipFile(byte: Int(byte), bit: Int(bit))
+                }
             } else if let reg = fields.removeValue(forKey: "reg") {
                 guard reg.uppercased() == "RAX" else {
                     throw InjectionError(

@@ -45,6 +45,8 @@ extension ReplicaKernel {
     func handleLive(_ req: SyscallRequest, _ recorder: Recorder) -> SyscallOutcome {
         if let made = journaledSocket(req) {
             recorder.serveInstead = { [unowned self] in self.readSocket(req, made: made) }
+        } else {
+            flipFileReads(req, recorder)
         }
         let makesSocket = OutsideSockets.makeSocket.contains(req.number) && control != nil
         if makesSocket {

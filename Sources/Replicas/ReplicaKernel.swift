@@ -53,6 +53,10 @@ public final class ReplicaKernel: GuestKernel {
     /// first; the primary: how many bytes its guest read from sockets (SocketReads).
     var pushback: [UInt64: [UInt8]] = [:]
     var socketBytesRead = 0
+    /// What the primary's guest read from files the backups check (FileReads), for `file=N`.
+    var fileBytesRead = 0
+    /// A backup: the files it reads again to check the primary's log, by host path (FileReads).
+    var checkedFiles: [ByteString: Int32] = [:]
     /// A backup's view of the socket journal, scanned as it grows.
     var journal: SocketJournal?
     /// A replacement's frames before its own (its donor's, which the supervisor counts as its
@@ -100,7 +104,9 @@ public final class ReplicaKernel: GuestKernel {
             Glibc.umask(mask)
             ledger = DescriptorLedger(
                 cwd: replayer.personality.sandbox.cwd, umask: UInt32(mask), stdinOffset: board.stdinStart ?? 0)
-            replayer.vetLogged = { [unowned self] _, event in self.vetStdin(event) ?? self.vetSocket(event) }
+            replayer.vetLogged = { [unowned self] _, event in
+                self.vetStdin(event) ?? self.vetSocket(event) ?? self.vetFile(event)
+            }
             let previous = replayer.onServed
             replayer.onServed = { [unowned self] index, req, event in
                 previous?(index, req, event)
@@ -209,7 +215,7 @@ public final class ReplicaKernel: GuestKernel {
                 link.flush()
                 if case .primary(let recorder) = role { recorder.flush() }
                 while true { sleep(3600) }
-            case .flipResult, .flipMemory, .flipStdin, .flipSocket: break
+            case .flipResult, .flipMemory, .flipStdin, .flipSocket, .flipFile: break
             }
         }
         let memory = personality.memory
@@ -276,7 +282,7 @@ public final class ReplicaKernel: GuestKernel {
                 if let byte = try? memory.load(UInt8.self, at: address) {
                     try? memory.store(byte ^ UInt8(1 << bit), at: address)
                 }
-            case .kill, .stall, .flipStdin, .flipSocket: break
+            case .kill, .stall, .flipStdin, .flipSocket, .flipFile: break
             }
         }
         if compared, let fork = takeCheckpoint(outcome) { return fork }

@@ -98,16 +98,7 @@ extension ReplicaKernel {
         socketBytesRead += count
         for i in injections {
             guard case .flipSocket(let byte, let bit) = i.action, byte >= start, byte < start + count else { continue }
-            var at = byte - start
-            for b in buffers {
-                if at < b.iov_len {
-                    b.iov_base.storeBytes(
-                        of: b.iov_base.load(fromByteOffset: at, as: UInt8.self) ^ UInt8(1 << bit), toByteOffset: at,
-                        as: UInt8.self)
-                    break
-                }
-                at -= b.iov_len
-            }
+            FileReads.flip(buffers, at: byte - start, bit: bit)
         }
     }
 

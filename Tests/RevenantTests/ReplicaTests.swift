@@ -287,6 +287,61 @@ final class ReplicaTests: ScratchTestCase {
         }
     }
 
+    /// What the guest reads from a regular file in a read-only mount is checked by each backup,
+    /// which reads the same bytes from the file again: a byte flipped in the primary's input
+    /// buffer (before its log) is found, and the run goes on with the file's own bytes.
+    func testAFaultInAFileReadIsFound() throws {
+        try FileManager.default.createDirectory(
+            at: base.appendingPathComponent("data"), withIntermediateDirectories: true)
+        try "alpha\nbravo\ncharlie\n".write(
+            to: base.appendingPathComponent("data/in.txt"), atomically: true, encoding: .utf8)
+        let script = """
+            open my $f, '<', 'data/in.txt' or die "$!"; my @l = <$f>; close $f; $| = 1;
+            print "read: $_" for @l; stat('s.pl') for 1..20; print "done\n";
+            """
+        try script.write(to: base.appendingPathComponent("s.pl"), atomically: true, encoding: .utf8)
+        let n = try run("/usr/bin/perl", ["s.pl"])
+        XCTAssertEqual(n.stdout, "read: alpha\nread: bravo\nread: charlie\ndone\n")
+        let rec = try revenant(["record", "--ro", "data", "--shims", "none", "-o", "f.rvt", "--", "perl", "s.pl"])
+        XCTAssertEqual(rec.status, 0, rec.stderr)
+        // `file=N` counts the bytes read from the files the backups check (all but s.pl, in the
+        // working directory, and /dev): the 'b' of "bravo" is 6 bytes into data/in.txt.
+        var opened: [String: String] = [:], before = 0, target: Int?
+        for line in try revenant(["log", "f.rvt", "syscalls"]).stdout.split(separator: "\n") where target == nil {
+            guard let open = line.range(of: " = ", options: .backwards) else { continue }
+            let result = Int(line[open.upperBound...].prefix { $0 == "-" || $0.isNumber }) ?? -1
+            let call = line.split(separator: " ", maxSplits: 1).last.map(String.init) ?? ""
+            if call.hasPrefix("openat("), let path = call.split(separator: "\"").dropFirst().first {
+                opened[String(result)] = String(path)
+            } else if call.hasPrefix("read(") || call.hasPrefix("pread64("), result > 0 {
+                let path = opened[String(call.dropFirst(call.hasPrefix("read(") ? 5 : 8).prefix { $0.isNumber })] ?? ""
+                if path == "data/in.txt" {
+                    target = before + 6
+                } else if path != "s.pl", !path.hasPrefix("/dev/") {
+                    before += result
+                }
+            }
+        }
+        let byte = try XCTUnwrap(target, "no read of data/in.txt in the log")
+        for count in ["3", "2"] {
+            let r = try revenant(
+                [
+                    "run", "--ro", "data", "--replicas", count, "--inject", "flip replica=0 file=\(byte) bit=0", "--",
+                    "perl",
+                    "s.pl",
+                ])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(r.stdout, n.stdout, "\(count) replicas: \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("took the place of the primary (replica 0)"), r.stderr)
+            if count == "2" {
+                XCTAssertTrue(
+                    r.stderr.contains(
+                        "/data/in.txt the primary logged (from byte 0) differ from the file's"),
+                    r.stderr)
+            }
+        }
+    }
+
     /// The guest's sockets are the supervisor's too: a backup that takes a killed primary's
     /// place is handed the connection, and goes on reading it where the log says the old
     /// primary stopped — a read of a socket is logged before the guest goes on, so none is lost
@@ -926,6 +981,10 @@ final class ReplicaTests: ScratchTestCase {
                 "only the primary (replica 0) reads socket"
             ),
             (["--replicas", "3", "--inject", "flip replica=0 socket=2 bit=9"], "bit=9: a byte's, 0 to 7"),
+            (
+                ["--replicas", "3", "--inject", "flip replica=1 file=2 bit=1"],
+                "only the primary (replica 0) reads files"
+            ),
         ] {
             let r = try revenant(["run"] + args + ["--", "perl", "s.pl"])
             XCTAssertEqual(r.status, 125, args.joined(separator: " "))
