@@ -365,11 +365,32 @@ public struct SyscallEvent: Equatable {
 /// row per call says how it is replayed, which arguments are paths, what its result counts and
 /// which descriptor's file it writes.
 public enum ReplayPolicy {
-    public static func reexecutes(_ nr: UInt64) -> Bool { SyscallTable.row(nr)?.replay == .runAgain }
-    public static func rule(_ nr: UInt64) -> ReplayRule { SyscallTable.row(nr)?.replay ?? .fedBack }
-    static func resultSized(_ nr: UInt64) -> Bool { SyscallTable.row(nr)?.resultSized ?? false }
-    static func pathArguments(_ nr: UInt64) -> [Int] { SyscallTable.row(nr)?.paths ?? [] }
-    static func output(_ nr: UInt64) -> Int? { SyscallTable.row(nr)?.output }
+    public static func reexecutes(_ nr: UInt64) -> Bool { rule(nr) == .runAgain }
+    public static func rule(_ nr: UInt64) -> ReplayRule { column.indices.contains(nr) ? column[nr].rule : .fedBack }
+    static func resultSized(_ nr: UInt64) -> Bool { column.indices.contains(nr) && column[nr].resultSized }
+    static func pathArguments(_ nr: UInt64) -> [Int] { column.indices.contains(nr) ? column[nr].paths : [] }
+    static func output(_ nr: UInt64) -> Int? { column.indices.contains(nr) ? column[nr].output : nil }
+
+    /// The rows' columns read at every call, by number: the table's dictionary, hashed and the
+    /// whole row copied for each column, was a fifth of recording a call.
+    struct Columns {
+        var rule: ReplayRule = .fedBack
+        var resultSized = false
+        var paths: [Int] = []
+        var output: Int?
+    }
+    static let column = ColumnsByNumber(SyscallTable.entries)
+    struct ColumnsByNumber {
+        private var rows: [Columns]
+        init(_ entries: [SyscallSpec]) {
+            rows = Array(repeating: Columns(), count: (entries.map(\.number).max() ?? 0) + 1)
+            for e in entries where e.number >= 0 {
+                rows[e.number] = Columns(rule: e.replay, resultSized: e.resultSized, paths: e.paths, output: e.output)
+            }
+        }
+        var indices: Range<UInt64> { 0..<UInt64(rows.count) }
+        subscript(_ nr: UInt64) -> Columns { rows[Int(nr)] }
+    }
 
     /// A call that takes or lets go of a file lock without waiting (fcntl F_SETLK, F_OFD_SETLK;
     /// flock with LOCK_NB or LOCK_UN): stamped under the run's lock, so a process that takes the
