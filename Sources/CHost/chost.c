@@ -116,6 +116,25 @@ unsigned chost_take_child_events(void)
 
 int chost_become_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
 
+#include <fcntl.h>
+
+int chost_process_runs(int pid)
+{
+    if (kill(pid, 0) != 0 && errno == ESRCH) return 0;
+    /* kill() finds a zombie too: a process that ended, not yet reaped by its parent (which may be
+       waiting for a pipe that the asker holds open). Its state in /proc says so. */
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT ? 0 : 1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 1;
+    buf[n] = 0;
+    const char *end = strrchr(buf, ')');
+    return !(end && end[1] == ' ' && (end[2] == 'Z' || end[2] == 'X'));
+}
+
 static volatile unsigned chost_takes;
 
 uint64_t chost_take_signals(void)

@@ -59,7 +59,7 @@ extension ReplicaKernel {
     public func forkAgain() -> Bool {
         guard let checkpoint, pendingFork == nil else { return false }
         while true {
-            guard board.checkpointState(checkpoint.slot) == .taken, kill(board.supervisor, 0) == 0 else { _exit(0) }
+            guard board.checkpointState(checkpoint.slot) == .taken, !board.supervisorIsGone else { _exit(0) }
             if let index = board.copyRequested(checkpoint.slot) {
                 guard let pipes = receivePipes(index) else { _exit(125) }
                 pendingFork = (checkpoint.value, index, pipes.frames, pipes.control)

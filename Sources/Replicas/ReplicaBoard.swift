@@ -149,6 +149,9 @@ public final class ReplicaBoard: @unchecked Sendable {
         get { pid_t(chost_load_u32((page + Self.checkpoints).assumingMemoryBound(to: UInt32.self))) }
         set { chost_store_u32((page + Self.checkpoints).assumingMemoryBound(to: UInt32.self), UInt32(newValue)) }
     }
+    /// Whether the supervisor has ended (also when it is not reaped yet: its parent may be
+    /// waiting for the end of an output pipe a checkpoint still holds).
+    public var supervisorIsGone: Bool { chost_process_runs(supervisor) == 0 }
     /// Where the outside stdin started, when it is a regular file (a new primary seeks it to
     /// there plus what the log says the guest consumed); nil for any other stdin.
     public var stdinStart: Int64? {

@@ -81,7 +81,7 @@ extension ReplicaKernel {
             chost_send_fd_word(control, -1, OutsideSockets.consumeCount, UInt64(peeked)) == 0
         else { return .halt }
         while board.consumeAnswers == seen {
-            guard kill(board.supervisor, 0) == 0 else { return .halt }
+            guard !board.supervisorIsGone else { return .halt }
             board.awaitConsumeAnswer(after: seen, timeout: 100_000_000)
         }
         // What the supervisor consumed is what the guest gets (the peeked bytes are a prefix of it).

@@ -48,7 +48,11 @@ extension ReplicaKernel {
             board.turns.leave(replica)
             while board.cutGeneration == cutSeen && !board.isPromoted(replica) {
                 // Without a word (the log really ended, or nobody is left to give it): as before.
-                if replayer.divergence == nil || chost_monotonic_ns() - waitedSince > 60_000_000_000 { return outcome }
+                if replayer.divergence == nil || chost_monotonic_ns() - waitedSince > 60_000_000_000
+                    || board.supervisorIsGone
+                {
+                    return outcome
+                }
                 usleep(pause)
                 pause = min(pause * 2, 5000)
             }

@@ -463,6 +463,52 @@ final class ReplicaTests: ScratchTestCase {
         }
     }
 
+    /// A supervisor killed from outside takes its replicas and checkpoints with it, also while
+    /// it is not reaped yet: its parent (as a shell's `$(...)` would) waits for the end of its
+    /// output first, which a checkpoint or a backup waiting for the supervisor's word held
+    /// open for good (a checkpoint took a zombie for a live supervisor).
+    func testAKilledSupervisorLeavesNoReplicaBehind() throws {
+        var out: [Int32] = [0, 0]
+        XCTAssertEqual(pipe(&out), 0)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, out[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, out[1], 2)
+        posix_spawn_file_actions_addclose(&actions, out[0])
+        let loop = "$| = 1; for my $i (1..400000) { my @s = stat('.'); print \"$i\\n\" if $i % 20000 == 0 }"
+        let args = [
+            try revenantBinary().path, "run", "--replicas", "2", "--compare-every", "20", "--", "perl", "-e", loop,
+        ]
+        var argv = args.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        XCTAssertEqual(posix_spawn(&pid, args[0], &actions, nil, &argv, environ), 0)
+        close(out[1])
+        defer { close(out[0]) }
+        /// What reaches the pipe within `seconds`, and whether it ended.
+        func read(upTo seconds: Int, until done: (String) -> Bool) -> (String, ended: Bool) {
+            var got = [UInt8](), buffer = [UInt8](repeating: 0, count: 4096)
+            let deadline = Date().addingTimeInterval(TimeInterval(seconds))
+            while Date() < deadline, !done(String(decoding: got, as: UTF8.self)) {
+                var p = pollfd(fd: out[0], events: Int16(POLLIN), revents: 0)
+                guard poll(&p, 1, 200) > 0 else { continue }
+                let n = Glibc.read(out[0], &buffer, buffer.count)
+                if n <= 0 { return (String(decoding: got, as: UTF8.self), true) }
+                got += buffer[..<n]
+            }
+            return (String(decoding: got, as: UTF8.self), false)
+        }
+        // Under way, a checkpoint or more taken: the supervisor is killed, and left unreaped.
+        let (first, _) = read(upTo: 60) { $0.contains("40000\n") }
+        XCTAssertTrue(first.contains("40000\n"), first)
+        kill(pid, SIGKILL)
+        let (rest, ended) = read(upTo: 30) { _ in false }
+        XCTAssertTrue(ended, "the output did not end with the supervisor (a replica kept it open): \(rest)")
+        var status: Int32 = 0
+        XCTAssertEqual(waitpid(pid, &status, 0), pid)
+    }
+
     /// The host's end of the socket tests, run by `whileServing`: a server on a free port (in
     /// port.txt) that accepts one connection within `wait` seconds as `$c` (`$all` is '', or
     /// 'no connection'), runs `serve`, then writes `$all` to got.txt.

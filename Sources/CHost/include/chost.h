@@ -49,6 +49,8 @@ int chost_watch_children(void);
 unsigned chost_take_child_events(void);
 /* This process becomes the reaper of its orphaned descendants (PR_SET_CHILD_SUBREAPER). */
 int chost_become_subreaper(void);
+/* Whether process `pid` exists and has not ended (a zombie has). */
+int chost_process_runs(int pid);
 /// The signals recorded since the last call (bit sig-1), cleared.
 uint64_t chost_take_signals(void);
 /// How many times chost_take_signals() collected something.
