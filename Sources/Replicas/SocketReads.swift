@@ -1,5 +1,6 @@
 import CHost
 import Glibc
+import GuestMemory
 import LinuxABI
 import Personality
 import Replay
@@ -16,13 +17,22 @@ extension ReplicaKernel {
     static let readCall = number("read"), readvCall = number("readv"), recvfromCall = number("recvfrom")
 
     /// Whether a call (its number, fourth and fifth arguments) is a read of a socket the
-    /// journal serves: read, readv, recvfrom without MSG_PEEK or an address.
+    /// journal serves: read, readv, recvfrom without MSG_PEEK (Perl's `recv` asks for the
+    /// sender's address, which a stream socket does not give: its length comes back 0).
     static func readsAStream(_ number: UInt64, _ flags: UInt64, _ address: UInt64) -> Bool {
         switch number {
         case readCall, readvCall: return true
-        case recvfromCall: return Int32(truncatingIfNeeded: flags) & Int32(MSG_PEEK) == 0 && address == 0
+        case recvfromCall: return Int32(truncatingIfNeeded: flags) & Int32(MSG_PEEK) == 0
         default: return false
         }
+    }
+
+    /// A recvfrom that asked for the sender's address, of a stream socket: none, as Linux says
+    /// (an address length of 0), once the call took something or found the end.
+    private static func noAddress(_ req: SyscallRequest, _ memory: AddressSpace, _ result: Int64) -> SyscallOutcome {
+        guard req.number == recvfromCall, req[4] != 0, req[5] != 0 else { return .value(result) }
+        do { try memory.store(UInt32(0), at: req[5]) } catch { return .value(-Int64(EFAULT)) }
+        return .value(result)
     }
 
     /// The primary: the socket (by the event that made it) a read of which the supervisor
@@ -65,7 +75,7 @@ extension ReplicaKernel {
                 given += n
             }
             pushback[made] = Array(waiting.dropFirst(given))
-            return .value(Int64(given))
+            return Self.noAddress(req, memory, Int64(given))
         }
         guard let host = try? personality.fds.host(req[0]), let control else { return .value(-Int64(EBADF)) }
         let flags = req.number == Self.recvfromCall ? Int32(truncatingIfNeeded: req[3]) : 0
@@ -75,7 +85,7 @@ extension ReplicaKernel {
             msg.msg_iovlen = iov.count
             return recvmsg(host, &msg, flags | Int32(MSG_PEEK))
         }
-        guard peeked > 0 else { return .value(peeked < 0 ? -Int64(errno) : 0) }
+        guard peeked > 0 else { return peeked < 0 ? .value(-Int64(errno)) : Self.noAddress(req, memory, 0) }
         let seen = board.consumeAnswers
         guard chost_send_fd_word(control, -1, OutsideSockets.consume, made) == 0,
             chost_send_fd_word(control, -1, OutsideSockets.consumeCount, UInt64(peeked)) == 0
@@ -88,7 +98,7 @@ extension ReplicaKernel {
         let got = Int(min(board.consumed, Int64(peeked)))
         guard got > 0 else { return .value(-Int64(EIO)) }
         flipSocketInput(buffers, count: got)
-        return .value(Int64(got))
+        return Self.noAddress(req, memory, Int64(got))
     }
 
     /// `--inject 'flip replica=0 socket=N bit=B'`: byte N of what the guest reads from its
