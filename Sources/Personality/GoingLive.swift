@@ -13,7 +13,7 @@ extension LinuxPersonality {
         guard case .host = res.kind else { throw SysError(ENOTSUP) }
         let again = flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)
         if again & O_ACCMODE != O_RDONLY && !res.writable { throw SysError(EROFS) }
-        let fd = openResolved(res.host, flags: again, mode: 0)
+        let fd = openWithoutSymlinks(res.host, flags: again, mode: 0)
         guard fd >= 0 else { throw SysError(Int32(-fd)) }
         return FDTable.Entry(
             host: Int32(fd), path: res.guest, cloexec: flags & O_CLOEXEC != 0, writableMount: res.writable)

@@ -130,7 +130,7 @@ extension LinuxPersonality {
         let wantsWrite = accmode != O_RDONLY || flags & O_TRUNC != 0
         if !wantsWrite && flags & O_CREAT == 0, let (res, _) = try lexical(dirfd, pathAddr) {
             // Reading: the open itself refuses a symlink on the way, so it is the only walk.
-            let fd = openResolved(res.host, flags: flags, mode: 0)
+            let fd = openWithoutSymlinks(res.host, flags: flags, mode: 0)
             if fd >= 0 {
                 return Int64(
                     try installClosingOnFailure(
@@ -163,18 +163,12 @@ extension LinuxPersonality {
         {
             hook(res.host, res.guest)
         }
-        let fd = openResolved(
+        let fd = openWithoutSymlinks(
             res.host, flags: flags, mode: flags & (O_CREAT | 0x410000) != 0 ? mode & 0o7777 & ~fileCreationMask : 0)
         guard fd >= 0 else { return fd }
         return Int64(
             try installClosingOnFailure(
                 FDTable.Entry(host: Int32(fd), path: res.guest, cloexec: cloexec, writableMount: res.writable)))
-    }
-
-    /// Open a resolved host path (symlink-free: the sandbox resolved every one) with `flags`,
-    /// close-on-exec in the VMM: the descriptor, or -errno.
-    func openResolved(_ host: ByteString, flags: Int32, mode: UInt64) -> Int64 {
-        openWithoutSymlinks(host, flags: flags, mode: mode)
     }
 
     /// Where a path leads from its text alone (Sandbox.lexical), and whether it ends in a slash:

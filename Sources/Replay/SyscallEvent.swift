@@ -366,13 +366,14 @@ public struct SyscallEvent: Equatable {
 /// which descriptor's file it writes.
 public enum ReplayPolicy {
     public static func reexecutes(_ nr: UInt64) -> Bool { rule(nr) == .runAgain }
-    public static func rule(_ nr: UInt64) -> ReplayRule { column.indices.contains(nr) ? column[nr].rule : .fedBack }
-    static func resultSized(_ nr: UInt64) -> Bool { column.indices.contains(nr) && column[nr].resultSized }
-    static func pathArguments(_ nr: UInt64) -> [Int] { column.indices.contains(nr) ? column[nr].paths : [] }
-    static func output(_ nr: UInt64) -> Int? { column.indices.contains(nr) ? column[nr].output : nil }
+    public static func rule(_ nr: UInt64) -> ReplayRule { column[nr].rule }
+    static func resultSized(_ nr: UInt64) -> Bool { column[nr].resultSized }
+    static func pathArguments(_ nr: UInt64) -> [Int] { column[nr].paths }
+    static func output(_ nr: UInt64) -> Int? { column[nr].output }
 
     /// The rows' columns read at every call, by number: the table's dictionary, hashed and the
     /// whole row copied for each column, was a fifth of recording a call.
+    /// (A number with no row: replayed from the log, as `fedBack`, with no path and no output.)
     struct Columns {
         var rule: ReplayRule = .fedBack
         var resultSized = false
@@ -388,8 +389,7 @@ public enum ReplayPolicy {
                 rows[e.number] = Columns(rule: e.replay, resultSized: e.resultSized, paths: e.paths, output: e.output)
             }
         }
-        var indices: Range<UInt64> { 0..<UInt64(rows.count) }
-        subscript(_ nr: UInt64) -> Columns { rows[Int(nr)] }
+        subscript(_ nr: UInt64) -> Columns { nr < UInt64(rows.count) ? rows[Int(nr)] : Columns() }
     }
 
     /// A call that takes or lets go of a file lock without waiting (fcntl F_SETLK, F_OFD_SETLK;

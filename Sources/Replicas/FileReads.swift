@@ -15,35 +15,10 @@ enum FileReads {
     /// Reads of a file at its offset, and at the offset in their fourth argument.
     static let atOffset: Set<UInt64> = [number("read"), number("readv")]
     static let positioned: Set<UInt64> = [number("pread64"), number("preadv")]
-    static let vectored: Set<UInt64> = [number("readv"), number("preadv")]
 
     /// Guest paths whose contents change by themselves (or are no files): never checked.
-    static func mayCheck(_ path: ByteString) -> Bool {
-        !["/proc/", "/sys/", "/dev/"].contains { path.hasPrefix(ByteString($0)) }
-    }
-
-    /// The guest's buffers a read of `count` bytes filled, in order.
-    static func buffers(_ req: SyscallRequest, count: Int, memory: AddressSpace) -> [iovec] {
-        if vectored.contains(req.number) {
-            return (try? memory.iovecs(at: req[1], count: Int(Int32(truncatingIfNeeded: req[2])), write: true)) ?? []
-        }
-        guard count > 0, let p = try? memory.pointer(req[1], count, write: true) else { return [] }
-        return [iovec(iov_base: p, iov_len: count)]
-    }
-
-    /// Flip bit `bit` of byte `at` of what `buffers` hold (counted across them).
-    static func flip(_ buffers: [iovec], at byte: Int, bit: Int) {
-        var at = byte
-        for b in buffers {
-            if at < b.iov_len {
-                b.iov_base.storeBytes(
-                    of: b.iov_base.load(fromByteOffset: at, as: UInt8.self) ^ UInt8(1 << bit), toByteOffset: at,
-                    as: UInt8.self)
-                return
-            }
-            at -= b.iov_len
-        }
-    }
+    private static let unchecked: [ByteString] = ["/proc/", "/sys/", "/dev/"]
+    static func mayCheck(_ path: ByteString) -> Bool { !unchecked.contains { path.hasPrefix($0) } }
 }
 
 extension ReplicaKernel {
@@ -67,8 +42,8 @@ extension ReplicaKernel {
                 guard case .flipFile(let byte, let bit) = i.action, byte >= start, byte < start + Int(n) else {
                     continue
                 }
-                FileReads.flip(
-                    FileReads.buffers(req, count: Int(n), memory: personality.memory), at: byte - start, bit: bit)
+                let buffers = try? ReadBuffers.of(req, count: Int(n), memory: personality.memory)
+                ReadBuffers.flip(buffers ?? [], at: byte - start, bit: bit)
             }
             return outcome
         }

@@ -55,7 +55,7 @@ public final class ReplicaKernel: GuestKernel {
     var socketBytesRead = 0
     /// What the primary's guest read from files the backups check (FileReads), for `file=N`.
     var fileBytesRead = 0
-    /// A backup: the files it reads again to check the primary's log, by host path (FileReads).
+    /// A backup: the files it reads again to check the primary's log, by guest path (FileReads).
     var checkedFiles: [ByteString: Int32] = [:]
     /// A backup's view of the socket journal, scanned as it grows.
     var journal: SocketJournal?

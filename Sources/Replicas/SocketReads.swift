@@ -57,14 +57,7 @@ extension ReplicaKernel {
     func readSocket(_ req: SyscallRequest, made: UInt64) -> SyscallOutcome {
         let memory = personality.memory
         var buffers: [iovec]
-        do {
-            if req.number == Self.readvCall {
-                buffers = try memory.iovecs(at: req[1], count: Int(Int32(truncatingIfNeeded: req[2])), write: true)
-            } else {
-                let n = Int(clamping: req[2])
-                buffers = n == 0 ? [] : [iovec(iov_base: try memory.pointer(req[1], n, write: true), iov_len: n)]
-            }
-        } catch {
+        do { buffers = try ReadBuffers.of(req, count: Int(clamping: req[2]), memory: memory) } catch {
             return .value(-Int64(EFAULT))
         }
         if let waiting = pushback[made], !waiting.isEmpty {
@@ -108,7 +101,7 @@ extension ReplicaKernel {
         socketBytesRead += count
         for i in injections {
             guard case .flipSocket(let byte, let bit) = i.action, byte >= start, byte < start + count else { continue }
-            FileReads.flip(buffers, at: byte - start, bit: bit)
+            ReadBuffers.flip(buffers, at: byte - start, bit: bit)
         }
     }
 
