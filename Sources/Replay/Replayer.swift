@@ -154,7 +154,7 @@ public final class Replayer: GuestKernel {
     /// `inCall`: asked while serving a call (it stopped waiting for the log, or diverged); else
     /// between calls, where the next is read from the reader's place.
     public func goBack(to cut: StreamCut, inCall: Bool) -> Bool {
-        let from = inCall ? groupStart.event : reader.eventsRead
+        let from = inCall ? groupStart.event : reader.position
         guard from <= cut.event else { return false }
         do { try reader.rewind(toEvent: from, cut: cut) } catch {
             traceError = error
@@ -187,7 +187,7 @@ public final class Replayer: GuestKernel {
             return .halt
         }
         guard divergence == nil, traceError == nil, !endedEarly, !abandoned else { return .halt }
-        groupStart = (reader.eventsRead, index)
+        groupStart = (reader.position, index)
         if let t = groupTicket { ticketsTaken = t + 1 }
         groupTicket = nil
         onEvent?(index)

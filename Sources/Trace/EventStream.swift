@@ -164,6 +164,10 @@ public struct EventReader {
     /// Events of the next chunk already read before a rewind (StreamHandOver.swift).
     var skipOnNextChunk: UInt64 = 0
     public internal(set) var eventsRead: UInt64 = 0
+    /// The event the next `next()` gives: after a rewind into a chunk not read again yet,
+    /// `eventsRead` counts to that chunk's start, and its events before the place are skipped
+    /// when it is read.
+    public var position: UInt64 { eventsRead + skipOnNextChunk }
     /// Set when the file ends inside a chunk (a recorder killed while writing it): the events before
     /// it are complete and valid.
     public private(set) var truncatedAt: UInt64?

@@ -43,7 +43,7 @@ extension EventReader {
     /// `run --replicas` does this: the log may have been cut and written again since the
     /// checkpoint read it (only the events before its own are the same).
     public mutating func forgetReadAhead() throws(TraceError) {
-        let at = eventsRead
+        let at = position
         if bytes.count > chunkStart { bytes.removeSubrange(chunkStart...) }
         try seek(toEvent: at, limit: bytes.count)
     }

@@ -64,6 +64,41 @@ final class TakeOverTests: ScratchTestCase {
         XCTAssertEqual(end.first, UInt64(all.count))
     }
 
+    /// A copy of a checkpoint forgets what it read ahead (the log may have been cut and written on
+    /// since) and then goes back to a cut before it reads again: it goes back to where it was,
+    /// not to the start of the chunk it will read again (it replayed the log's first event a
+    /// second time, `expected brk, saw access`, now and then under `--replicas 2`).
+    func testGoingBackAfterForgettingReadsOnWhereItWas() throws {
+        let path = base.appendingPathComponent("events").path
+        let old = events(300, tag: 1)
+        do {
+            let w = try EventWriter(path: path)
+            for e in old { try w.append(e) }
+            try w.flush()
+        }
+        var copy = try EventReader(path: path)
+        for _ in 0..<3 { _ = try copy.next() }
+        try copy.forgetReadAhead()
+        XCTAssertEqual(copy.position, 3)
+        try copy.forgetReadAhead()
+        XCTAssertEqual(copy.position, 3, "forgetting twice")
+        var taker = try EventReader(path: path)
+        XCTAssertEqual(try readOn(&taker), old)
+        let (cut, none) = try taker.cut(atEvent: 300)
+        XCTAssertEqual(none, [])
+        let new = events(20, tag: 2)
+        do {
+            let w = try EventWriter.continuing(path, at: cut, prefix: none)
+            for e in new { try w.append(e) }
+            try w.close()
+        }
+        try copy.rewind(toEvent: copy.position, cut: cut)
+        let read = try readOn(&copy)
+        // (Compared whole, not printed whole: each event is 200 bytes.)
+        XCTAssertTrue(
+            read == Array(old[3...]) + new, "\(read.count) events, the first \(read.first?.payload.first ?? 0)")
+    }
+
     /// A follower that read an incomplete chunk the old writer left reads it again from the file,
     /// where the new writer wrote over it.
     func testAnIncompleteChunkIsReadAgain() throws {
