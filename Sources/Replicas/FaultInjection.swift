@@ -3,8 +3,8 @@
 ///   flip replica=R event=E addr=A bit=B    a bit of guest memory, after the call
 ///   kill replica=R event=E                 the replica's process, SIGKILL, at the call
 ///   stall replica=R event=E                the replica stops making progress there
-///   flip replica=0 stdin=N bit=B           byte N of a piped stdin, as the primary gets it (the
-///                                          supervisor keeps it right)
+///   flip replica=0 stdin=N bit=B           byte N of a piped stdin or a terminal, as the primary
+///                                          gets it (the supervisor keeps it right)
 ///   flip replica=0 socket=N bit=B          byte N of what the guest reads from stream sockets
 ///                                          (all of them, in order), as the primary gets it
 ///   flip replica=0 file=N bit=B            byte N of what the guest reads from files the

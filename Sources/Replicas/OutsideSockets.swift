@@ -43,8 +43,8 @@ extension ReplicaKernel {
     /// The primary's call, made live: a socket it makes is handed to the supervisor before the
     /// call is logged, and input from outside is logged before the guest goes on.
     func handleLive(_ req: SyscallRequest, _ recorder: Recorder) -> SyscallOutcome {
-        if let made = journaledSocket(req) {
-            recorder.serveInstead = { [unowned self] in self.readSocket(req, made: made) }
+        if let made = journaledInput(req) {
+            recorder.serveInstead = { [unowned self] in self.readJournaled(req, from: made) }
         } else {
             flipFileReads(req, recorder)
         }

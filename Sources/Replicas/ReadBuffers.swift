@@ -17,6 +17,17 @@ enum ReadBuffers {
         return count <= 0 ? [] : [iovec(iov_base: try memory.pointer(req[1], count, write: true), iov_len: count)]
     }
 
+    /// Copy as much of `bytes` as the buffers hold into them, in order: how much.
+    static func fill(_ buffers: [iovec], with bytes: [UInt8]) -> Int {
+        var given = 0
+        for b in buffers where given < bytes.count {
+            let n = min(b.iov_len, bytes.count - given)
+            bytes.withUnsafeBytes { b.iov_base.copyMemory(from: $0.baseAddress! + given, byteCount: n) }
+            given += n
+        }
+        return given
+    }
+
     /// Flip bit `bit` of byte `at` of what `buffers` hold (counted across them).
     static func flip(_ buffers: [iovec], at byte: Int, bit: Int) {
         var at = byte

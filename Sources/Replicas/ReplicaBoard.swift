@@ -212,6 +212,12 @@ public final class ReplicaBoard: @unchecked Sendable {
         get { chost_load_u64(journalWord(8)) }
         set { chost_store_u64(journalWord(8), newValue) }
     }
+    /// Whether Revenant's stdin is a terminal, whose reads the supervisor makes into the journal
+    /// (u32 at 2844, 1 if so).
+    public var terminalJournaled: Bool {
+        get { chost_load_u32(journalWord(28)) == 1 }
+        set { chost_store_u32(journalWord(28), newValue ? 1 : 0) }
+    }
     public var consumeAnswers: UInt32 { chost_load_u32(journalWord(24)) }
     public var consumed: Int64 { Int64(bitPattern: chost_load_u64(journalWord(16))) }
     public func answerConsume(_ result: Int64) {

@@ -49,15 +49,18 @@ public final class ReplicaKernel: GuestKernel {
     /// The primary: the sockets the supervisor holds a copy of, by the event that made them
     /// (their inode: nil, unknown) (OutsideSockets).
     var heldSockets: [UInt64: UInt64?] = [:]
-    /// A new primary: per socket, what the journal held beyond its log, which its guest reads
-    /// first; the primary: how many bytes its guest read from sockets (SocketReads).
+    /// A new primary: per socket (and the terminal), what the journal held beyond its log,
+    /// which its guest reads first; the primary: how many bytes its guest read from sockets and
+    /// from a terminal (SocketReads).
     var pushback: [UInt64: [UInt8]] = [:]
     var socketBytesRead = 0
+    var terminalBytesRead = 0
     /// What the primary's guest read from files the backups check (FileReads), for `file=N`.
     var fileBytesRead = 0
     /// A backup: the files it reads again to check the primary's log, by guest path (FileReads).
     var checkedFiles: [ByteString: Int32] = [:]
-    /// A backup's view of the socket journal, scanned as it grows.
+    /// A backup's (and the primary's, for a terminal) view of the socket journal, scanned as it
+    /// grows.
     var journal: SocketJournal?
     /// A replacement's frames before its own (its donor's, which the supervisor counts as its
     /// first ones): a replacement that donates in turn hands on those and its own.
@@ -312,11 +315,7 @@ public final class ReplicaKernel: GuestKernel {
     /// nil without a journal.
     func journalNeeded() -> UInt64? {
         guard let journal, let ledger else { return nil }
-        var offsets: [UInt64: Int64] = [:]
-        for d in ledger.descriptions.values {
-            if case .socket(let made) = d.kind { offsets[made] = d.offset }
-        }
-        return UInt64(journal.needed(offsets))
+        return UInt64(journal.needed(journalOffsets(ledger)))
     }
     func publishJournalNeeded() {
         if let at = journalNeeded(), at != board.journalNeeded(replica) { board.setJournalNeeded(replica, at) }

@@ -16,6 +16,10 @@ package struct SocketJournal {
 
     package init(fd: Int32) { self.fd = fd }
 
+    /// The records of Revenant's stdin when it is a terminal, which the supervisor reads too
+    /// (SocketReads): no event made it.
+    package static let terminal = UInt64.max
+
     /// The supervisor: `bytes` of the socket made at `made` appended at `end`; the new end.
     package static func append(_ fd: Int32, at end: UInt64, made: UInt64, bytes: [UInt8]) -> UInt64? {
         var record = [UInt8]()

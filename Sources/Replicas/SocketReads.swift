@@ -5,10 +5,11 @@ import LinuxABI
 import Personality
 import Replay
 
-/// The guest's reads of a stream socket are the supervisor's to make (Docs/replicas.md
-/// "Inputs"): the primary peeks at the socket (MSG_PEEK: the kernel's own rules on blocking,
-/// timeouts and signals), and the supervisor consumes what was peeked from its copy of the
-/// socket into the journal (SocketJournal) before the guest gets it. The backups check the bytes
+/// The guest's reads of a stream socket, and of a terminal on stdin, are the supervisor's to
+/// make (Docs/replicas.md "Inputs"): the primary peeks at the socket (MSG_PEEK: the kernel's own
+/// rules on blocking, timeouts and signals) or waits for the terminal (poll), and the supervisor
+/// consumes what there is from its copy of the socket, or its own stdin, into the journal
+/// (SocketJournal) before the guest gets it. The backups check the bytes
 /// the primary logged against the journal, so a fault in the primary's input buffer is found
 /// there; and a new primary reads first what the journal holds beyond its log, so the bytes the
 /// old primary took but did not log reach it.
@@ -35,13 +36,17 @@ extension ReplicaKernel {
         return .value(result)
     }
 
-    /// The primary: the socket (by the event that made it) a read of which the supervisor
-    /// consumes, or nil (no journal, or no stream socket the supervisor holds).
-    func journaledSocket(_ req: SyscallRequest) -> UInt64? {
-        guard !heldSockets.isEmpty, Self.readsAStream(req.number, req[3], req[4]), board.socketJournal != nil,
-            control != nil,
-            let e = try? personality.fds.entry(req[0]), e.fromOutside, let inode = OutsideSockets.inode(e.host),
-            let made = heldSockets.first(where: { $0.value == inode })?.key
+    /// The primary: what a read is of that the supervisor makes — a stream socket it holds (by
+    /// the event that made it), or Revenant's stdin when it is a terminal
+    /// (SocketJournal.terminal) — or nil.
+    func journaledInput(_ req: SyscallRequest) -> UInt64? {
+        guard board.socketJournal != nil, control != nil, Self.readsAStream(req.number, req[3], req[4]),
+            let e = try? personality.fds.entry(req[0]), e.fromOutside
+        else { return nil }
+        if isatty(e.host) == 1 {
+            return board.terminalJournaled && req.number != Self.recvfromCall ? SocketJournal.terminal : nil
+        }
+        guard let inode = OutsideSockets.inode(e.host), let made = heldSockets.first(where: { $0.value == inode })?.key
         else { return nil }
         var type: Int32 = 0
         var size = socklen_t(4)
@@ -52,25 +57,21 @@ extension ReplicaKernel {
     }
 
     /// Serve the read (inside the recorder, which logs what it wrote): what a new primary has
-    /// from the journal beyond its log first; else peek, have the supervisor consume what was
-    /// peeked, and hand it to the guest.
-    func readSocket(_ req: SyscallRequest, made: UInt64) -> SyscallOutcome {
+    /// from the journal beyond its log first; else have the supervisor read it (readStream,
+    /// readTerminal).
+    func readJournaled(_ req: SyscallRequest, from made: UInt64) -> SyscallOutcome {
         let memory = personality.memory
         var buffers: [iovec]
         do { buffers = try ReadBuffers.of(req, count: Int(clamping: req[2]), memory: memory) } catch {
             return .value(-Int64(EFAULT))
         }
         if let waiting = pushback[made], !waiting.isEmpty {
-            var given = 0
-            for b in buffers where given < waiting.count {
-                let n = min(b.iov_len, waiting.count - given)
-                waiting.withUnsafeBytes { b.iov_base.copyMemory(from: $0.baseAddress! + given, byteCount: n) }
-                given += n
-            }
+            let given = ReadBuffers.fill(buffers, with: waiting)
             pushback[made] = Array(waiting.dropFirst(given))
             return Self.noAddress(req, memory, Int64(given))
         }
-        guard let host = try? personality.fds.host(req[0]), let control else { return .value(-Int64(EBADF)) }
+        guard let host = try? personality.fds.host(req[0]) else { return .value(-Int64(EBADF)) }
+        if made == SocketJournal.terminal { return readTerminal(host, buffers) }
         let flags = req.number == Self.recvfromCall ? Int32(truncatingIfNeeded: req[3]) : 0
         let peeked = buffers.withUnsafeMutableBufferPointer { iov -> Int in
             var msg = msghdr()
@@ -79,19 +80,65 @@ extension ReplicaKernel {
             return recvmsg(host, &msg, flags | Int32(MSG_PEEK))
         }
         guard peeked > 0 else { return peeked < 0 ? .value(-Int64(errno)) : Self.noAddress(req, memory, 0) }
-        let seen = board.consumeAnswers
-        guard chost_send_fd_word(control, -1, OutsideSockets.consume, made) == 0,
-            chost_send_fd_word(control, -1, OutsideSockets.consumeCount, UInt64(peeked)) == 0
-        else { return .halt }
-        while board.consumeAnswers == seen {
-            guard !board.supervisorIsGone else { return .halt }
-            board.awaitConsumeAnswer(after: seen, timeout: 100_000_000)
-        }
+        guard let consumed = askToConsume(made, count: peeked) else { return .halt }
         // What the supervisor consumed is what the guest gets (the peeked bytes are a prefix of it).
-        let got = Int(min(board.consumed, Int64(peeked)))
+        let got = Int(min(consumed, Int64(peeked)))
         guard got > 0 else { return .value(-Int64(EIO)) }
         flipSocketInput(buffers, count: got)
         return Self.noAddress(req, memory, Int64(got))
+    }
+
+    /// Revenant's stdin, a terminal: wait, as the read would, until it has something to read
+    /// (poll: a line, in canonical mode); then the supervisor reads it into the journal, and the
+    /// guest gets what it read from there. The terminal stays the program's (isatty, its modes).
+    private func readTerminal(_ host: Int32, _ buffers: [iovec]) -> SyscallOutcome {
+        let room = buffers.reduce(0) { $0 + $1.iov_len }
+        guard room > 0 else { return .value(0) }
+        let waits = fcntl(host, F_GETFL) & O_NONBLOCK == 0
+        while true {
+            var ready = pollfd(fd: host, events: Int16(POLLIN), revents: 0)
+            let n = poll(&ready, 1, waits ? -1 : 0)
+            if n < 0 { return .value(-Int64(errno)) }
+            if n == 0 { return .value(-Int64(EAGAIN)) }
+            guard let got = askToConsume(SocketJournal.terminal, count: min(room, 1 << 16)) else { return .halt }
+            // Another reader of the terminal took what there was first.
+            if got == -Int64(EAGAIN), waits { continue }
+            guard got > 0 else { return .value(got) }
+            journal = journal ?? board.socketJournal.map(SocketJournal.init)
+            journal?.catchUp(to: board.journalLength)
+            guard let total = journal?.total(of: SocketJournal.terminal),
+                let bytes = journal?.bytes(of: SocketJournal.terminal, from: total - got, count: Int(got))
+            else { return .value(-Int64(EIO)) }
+            _ = ReadBuffers.fill(buffers, with: bytes)
+            flipTerminalInput(buffers, count: bytes.count)
+            return .value(got)
+        }
+    }
+
+    /// Ask the supervisor to consume `count` bytes from the input `made` into the journal: what
+    /// it consumed, or -errno; nil when it is gone.
+    private func askToConsume(_ made: UInt64, count: Int) -> Int64? {
+        guard let control else { return nil }
+        let seen = board.consumeAnswers
+        guard chost_send_fd_word(control, -1, OutsideSockets.consume, made) == 0,
+            chost_send_fd_word(control, -1, OutsideSockets.consumeCount, UInt64(count)) == 0
+        else { return nil }
+        while board.consumeAnswers == seen {
+            guard !board.supervisorIsGone else { return nil }
+            board.awaitConsumeAnswer(after: seen, timeout: 100_000_000)
+        }
+        return board.consumed
+    }
+
+    /// `--inject 'flip replica=0 stdin=N bit=B'` with a terminal on stdin: byte N of what the
+    /// guest reads from it, as the primary gets it; the journal keeps it right.
+    private func flipTerminalInput(_ buffers: [iovec], count: Int) {
+        let start = terminalBytesRead
+        terminalBytesRead += count
+        for i in injections {
+            guard case .flipStdin(let byte, let bit) = i.action, byte >= start, byte < start + count else { continue }
+            ReadBuffers.flip(buffers, at: byte - start, bit: bit)
+        }
     }
 
     /// `--inject 'flip replica=0 socket=N bit=B'`: byte N of what the guest reads from its
@@ -105,34 +152,55 @@ extension ReplicaKernel {
         }
     }
 
-    /// A backup: the bytes of a stream socket the primary logged for a read are the ones the
-    /// supervisor consumed (the journal): else the log is not believed there (why).
+    /// A backup: the bytes of a stream socket, or of a terminal on stdin, the primary logged for
+    /// a read are the ones the supervisor consumed (the journal): else the log is not believed
+    /// there (why).
     func vetSocket(_ event: SyscallEvent) -> String? {
         guard event.result > 0, let fd = board.socketJournal,
-            Self.readsAStream(event.number, event.args[3], event.args[4]), let ledger,
-            let slot = ledger.slots[Int(Int32(truncatingIfNeeded: event.args[0]))],
-            let d = ledger.descriptions[slot.description], case .socket(let made) = d.kind
+            Self.readsAStream(event.number, event.args[3], event.args[4]), let ledger
         else { return nil }
+        let guestFD = Int(Int32(truncatingIfNeeded: event.args[0]))
+        let made: UInt64, offset: Int64, what: String
+        if board.terminalJournaled, ledger.isStdin(guestFD) {
+            (made, offset, what) = (SocketJournal.terminal, ledger.stdinOffset, "the terminal on stdin")
+        } else if let slot = ledger.slots[guestFD], let d = ledger.descriptions[slot.description],
+            case .socket(let socket) = d.kind
+        {
+            (made, offset, what) = (socket, d.offset, "the socket made at event \(socket)")
+        } else {
+            return nil
+        }
         if journal == nil { journal = SocketJournal(fd: fd) }
         journal!.catchUp(to: board.journalLength)
         let count = Int(event.result)
         // Not in the journal (a socket the supervisor does not read: not a stream): not checked.
-        guard let expected = journal!.bytes(of: made, from: d.offset, count: count) else { return nil }
+        let expected = journal!.bytes(of: made, from: offset, count: count)
+        if expected == nil, made != SocketJournal.terminal { return nil }
         guard Array(event.writes.flatMap(\.bytes).prefix(count)) != expected else { return nil }
-        return "the \(count) bytes of the socket made at event \(made) the primary logged (from byte \(d.offset)) "
+        return "the \(count) bytes of \(what) the primary logged (from byte \(offset)) "
             + "differ from those the supervisor read"
     }
 
-    /// A new primary: for each socket its guest holds, what the journal has beyond its log is
-    /// read first.
+    /// How much the guest read, as `ledger` says, of each input in the journal: the sockets it
+    /// holds, and a terminal on stdin.
+    func journalOffsets(_ ledger: DescriptorLedger) -> [UInt64: Int64] {
+        var offsets: [UInt64: Int64] = [:]
+        for d in ledger.descriptions.values {
+            if case .socket(let made) = d.kind { offsets[made] = d.offset }
+        }
+        if board.terminalJournaled { offsets[SocketJournal.terminal] = ledger.stdinOffset }
+        return offsets
+    }
+
+    /// A new primary: for each socket its guest holds, and a terminal on stdin, what the journal
+    /// has beyond its log is read first.
     func takeUpJournal(_ ledger: DescriptorLedger) {
         guard let fd = board.socketJournal else { return }
         if journal == nil { journal = SocketJournal(fd: fd) }
         journal!.catchUp(to: board.journalLength)
-        for d in ledger.descriptions.values {
-            guard case .socket(let made) = d.kind else { continue }
-            let left = journal!.total(of: made) - d.offset
-            if left > 0, let bytes = journal!.bytes(of: made, from: d.offset, count: Int(left)) {
+        for (made, offset) in journalOffsets(ledger) {
+            let left = journal!.total(of: made) - offset
+            if left > 0, let bytes = journal!.bytes(of: made, from: offset, count: Int(left)) {
                 pushback[made] = bytes
             }
         }
@@ -140,16 +208,25 @@ extension ReplicaKernel {
 }
 
 extension Supervisor {
-    /// The primary peeked `count` bytes of the socket made at `made`: they are consumed from the
-    /// supervisor's copy into the journal, and the primary told how many.
+    /// The primary peeked `count` bytes of the socket made at `made`, or its terminal on stdin
+    /// has something to read: they are consumed from the supervisor's copy (its own stdin) into
+    /// the journal, and the primary told how many, or -errno.
     func consume(_ made: UInt64, count: Int) {
-        guard let fd = outsideSockets[made], let journal = board.socketJournal, count > 0 else {
+        let terminal = made == SocketJournal.terminal && board.terminalJournaled
+        guard let fd = terminal ? 0 : outsideSockets[made], let journal = board.socketJournal, count > 0 else {
             board.answerConsume(-Int64(EBADF))
             return
         }
         var bytes = [UInt8](repeating: 0, count: count)
         var got = 0
-        while got < count {
+        if terminal {
+            // What the primary saw may be gone (another reader): the supervisor does not wait.
+            var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&ready, 1, 0) == 1 else { return board.answerConsume(-Int64(EAGAIN)) }
+            got = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, count) }
+            guard got >= 0 else { return board.answerConsume(-Int64(errno)) }
+        }
+        while !terminal, got < count {
             let n = bytes.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, count - got, Int32(MSG_DONTWAIT)) }
             if n > 0 {
                 got += n

@@ -148,9 +148,15 @@ public final class Supervisor {
         // What the supervisor consumes from the guest's stream sockets (SocketJournal).
         let journal = chost_memfd("revenant-sockets")
         board.socketJournal = journal >= 0 ? journal : nil
+        // A terminal on stdin is read here too, when the primary's guest reads it (SocketReads).
+        board.terminalJournaled = journal >= 0 && isatty(0) == 1
         for i in options.injections {
             guard case .flipStdin(let byte, let bit) = i.action else { continue }
-            guard let pump else { return fatal("--inject '\(i)': stdin is no pipe: the primary reads it itself") }
+            // (A terminal's bytes are flipped by the primary, as it gets them from the journal.)
+            guard !board.terminalJournaled else { continue }
+            guard let pump else {
+                return fatal("--inject '\(i)': stdin is neither a pipe nor a terminal: the primary reads it itself")
+            }
             pump.flip = (byte, bit)
         }
         for r in 0..<options.replicas {

@@ -238,9 +238,10 @@ final class ReplicaTests: ScratchTestCase {
         }
     }
 
-    /// A terminal on stdin stays the primary's (the program sees a terminal and reads it a line
-    /// at a time), and each read of it is logged before the guest goes on: a primary killed just
-    /// after reading a line has logged it, and its successor reads the next one.
+    /// A terminal on stdin stays the program's (it sees a terminal and reads it a line at a
+    /// time), the supervisor reads what it reads into the journal, and each read is logged before
+    /// the guest goes on: a primary killed just after reading a line has logged it, and its
+    /// successor reads the next one; a flip of what the primary got is found by the backups.
     func testATerminalReadOutlivesThePrimary() throws {
         // Runs a shell command on a new terminal that was typed three lines ahead; its stdout
         // and stderr go to files.
@@ -284,6 +285,16 @@ final class ReplicaTests: ScratchTestCase {
             XCTAssertEqual(r.status, 0, r.stderr)
             XCTAssertEqual(r.stdout, n.stdout, "\(count) replicas: \(r.stderr)")
             XCTAssertTrue(r.stderr.contains("took the place of the primary (replica 0)"), r.stderr)
+            // The supervisor reads the terminal: a flip of what the primary gets of it ("l1" made
+            // "l0") is found by the backups against the journal, and the line read again from there.
+            let f = try onTerminal(
+                "\(bin) run \(seed) --replicas \(count) --inject 'flip replica=0 stdin=1 bit=0' -- perl term.pl")
+            XCTAssertEqual(f.status, 0, f.stderr)
+            XCTAssertEqual(f.stdout, n.stdout, "\(count) replicas, a flip: \(f.stderr)")
+            XCTAssertTrue(f.stderr.contains("took the place of the primary (replica 0)"), f.stderr)
+            if count == "2" {
+                XCTAssertTrue(f.stderr.contains("bytes of the terminal on stdin the primary logged"), f.stderr)
+            }
         }
     }
 
@@ -1031,6 +1042,10 @@ final class ReplicaTests: ScratchTestCase {
             (
                 ["--replicas", "3", "--inject", "flip replica=1 file=2 bit=1"],
                 "only the primary (replica 0) reads files"
+            ),
+            (
+                ["--replicas", "2", "--inject", "flip replica=0 stdin=2 bit=1"],
+                "stdin is neither a pipe nor a terminal"
             ),
         ] {
             let r = try revenant(["run"] + args + ["--", "perl", "s.pl"])
