@@ -45,6 +45,8 @@ extension ReplicaKernel {
     func handleLive(_ req: SyscallRequest, _ recorder: Recorder) -> SyscallOutcome {
         if let made = journaledInput(req) {
             recorder.serveInstead = { [unowned self] in self.readJournaled(req, from: made) }
+        } else if readsAWritableFile(req) {
+            recorder.serveInstead = { [unowned self] in self.readWritableFile(req) }
         } else {
             flipFileReads(req, recorder)
         }
@@ -127,7 +129,7 @@ extension Supervisor {
                 if fd >= 0 { close(fd) }
             case OutsideSockets.consume: consuming = made
             case OutsideSockets.consumeCount:
-                if let socket = consuming { consume(socket, count: Int(clamping: made)) }
+                if let input = consuming { consume(input, count: Int(clamping: made)) }
                 consuming = nil
             default:
                 if fd >= 0 { close(fd) }

@@ -117,7 +117,7 @@ public final class ReplicaKernel: GuestKernel {
                 self.publishStdinRead()
                 if self.journal != nil,
                     Self.readsAStream(event.number, event.args[3], event.args[4])
-                        || OutsideSockets.mayClose.contains(event.number)
+                        || OutsideSockets.mayClose.contains(event.number) || FileReads.positioned.contains(event.number)
                 {
                     self.publishJournalNeeded()
                 }
@@ -314,8 +314,8 @@ public final class ReplicaKernel: GuestKernel {
     /// A backup: the first byte of the socket journal it may still need (SocketJournal.needed),
     /// nil without a journal.
     func journalNeeded() -> UInt64? {
-        guard let journal, let ledger else { return nil }
-        return UInt64(journal.needed(journalOffsets(ledger)))
+        guard journal != nil, let ledger else { return nil }
+        return UInt64(journal!.needed(journalOffsets(ledger), at: event))
     }
     func publishJournalNeeded() {
         if let at = journalNeeded(), at != board.journalNeeded(replica) { board.setJournalNeeded(replica, at) }

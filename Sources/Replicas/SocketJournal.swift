@@ -1,16 +1,21 @@
 import CHost
 import Glibc
 
-/// What the supervisor consumed from the guest's stream sockets, in order (Docs/replicas.md
-/// "Inputs"): a file in memory that every replica inherits, of records — the event that made
-/// the socket (u64), the length (u64), the bytes — of which `ReplicaBoard.journalLength` bytes
-/// are written whole. Seen per socket, the records are the bytes its guest read, in order:
-/// backups check the primary's log against them, and a new primary reads first the ones its log
-/// does not account for.
+/// What the supervisor read for the guest, in order (Docs/replicas.md "Inputs"): from its
+/// stream sockets, a terminal on stdin, and files in writable mounts. A file in memory that
+/// every replica inherits, of records — a key (u64), the length (u64), the bytes — of which
+/// `ReplicaBoard.journalLength` bytes are written whole. A socket's key is the event that made
+/// it, and seen per socket, the records are the bytes its guest read, in order: backups check
+/// the primary's log against them, and a new primary reads first the ones its log does not
+/// account for. The terminal's key is `terminal`; a file read's is its call's event with bit 62
+/// set (`fileRead`), one record per call.
 package struct SocketJournal {
     package let fd: Int32
     /// Per socket (by the event that made it): where its records' bytes are in the file, in order.
     private var records: [UInt64: [(at: Int64, count: Int)]] = [:]
+    /// Per call that read a file in a writable mount (by its event), not yet let go: where its
+    /// record's bytes are (a later record for the same event, a new primary's, replaces one).
+    private var fileReads: [UInt64: (at: Int64, count: Int)] = [:]
     /// Where the next record starts, of those seen.
     package private(set) var scanned: Int64 = 0
 
@@ -19,17 +24,50 @@ package struct SocketJournal {
     /// The records of Revenant's stdin when it is a terminal, which the supervisor reads too
     /// (SocketReads): no event made it.
     package static let terminal = UInt64.max
+    /// The key of what the supervisor read from a file in a writable mount at the call `event`.
+    package static func fileRead(_ event: UInt64) -> UInt64 { event | fileBit }
+    private static let fileBit: UInt64 = 1 << 62
+
+    /// A record's header: its key and its length, little-endian.
+    private static func header(_ key: UInt64, _ count: Int) -> [UInt8] {
+        [key, UInt64(count)].flatMap { v in (0..<8).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+    }
 
     /// The supervisor: `bytes` of the socket made at `made` appended at `end`; the new end.
     package static func append(_ fd: Int32, at end: UInt64, made: UInt64, bytes: [UInt8]) -> UInt64? {
-        var record = [UInt8]()
-        record.reserveCapacity(16 + bytes.count)
-        for v in [made, UInt64(bytes.count)] {
-            for k in 0..<8 { record.append(UInt8(truncatingIfNeeded: v >> (8 * k))) }
-        }
-        record += bytes
+        let record = header(made, bytes.count) + bytes
         let n = record.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(end)) }
         return n == record.count ? end + UInt64(n) : nil
+    }
+
+    /// The primary: what its guest reads at the call `event` from the regular file `file` — at
+    /// most `count` bytes, at `offset`, or (nil) at the file's own offset, which moves as the
+    /// read's would — appended at `end`. The kernel copies them (sendfile), so they never pass
+    /// through the primary's memory, where a fault could change them before the backups see
+    /// them. The bytes copied (0: none, at the end of the file; or -errno) and the new end.
+    package static func appendFileRead(
+        _ fd: Int32, at end: UInt64, event: UInt64, from file: Int32, offset: Int64?, count: Int
+    ) -> (got: Int, end: UInt64) {
+        guard lseek(fd, off_t(end) + 16, SEEK_SET) >= 0 else { return (-Int(errno), end) }
+        var got = 0
+        var at = off_t(offset ?? 0)
+        while got < count {
+            let n = offset == nil ? sendfile(fd, file, nil, count - got) : sendfile(fd, file, &at, count - got)
+            if n > 0 {
+                got += n
+            } else if n == 0 {
+                break
+            } else if errno != EINTR {
+                if got == 0 { return (-Int(errno), end) }
+                break
+            }
+        }
+        guard got > 0 else { return (0, end) }
+        let record = header(fileRead(event), got)
+        guard record.withUnsafeBytes({ pwrite(fd, $0.baseAddress, 16, off_t(end)) }) == 16 else {
+            return (-Int(EIO), end)
+        }
+        return (got, end + 16 + UInt64(got))
     }
 
     /// The records written since the last look, up to `length`.
@@ -39,16 +77,24 @@ package struct SocketJournal {
             guard header.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, 16, off_t(scanned)) }) == 16 else { return }
             let word = { (o: Int) in (0..<8).reduce(UInt64(0)) { $0 | UInt64(header[o + $1]) << (8 * UInt64($1)) } }
             let made = word(0), count = Int(word(8))
-            records[made, default: []].append((scanned + 16, count))
+            if made != Self.terminal, made & Self.fileBit != 0 {
+                fileReads[made & ~Self.fileBit] = (scanned + 16, count)
+            } else {
+                records[made, default: []].append((scanned + 16, count))
+            }
             scanned += 16 + Int64(count)
         }
     }
 
     /// The first byte of the file a reader whose guest read `offsets` of its sockets (by the
-    /// event that made each) may still need: the record it reads next of each, or what it has
-    /// not seen yet.
-    package func needed(_ offsets: [UInt64: Int64]) -> Int64 {
+    /// event that made each) and is at the call `event` may still need: the record it reads next
+    /// of each socket, those of file reads at `event` or after, or what it has not seen yet. The
+    /// file reads before `event` are let go of.
+    package mutating func needed(_ offsets: [UInt64: Int64], at event: UInt64) -> Int64 {
         var first = scanned
+        for (read, r) in fileReads {
+            if read < event { fileReads[read] = nil } else { first = min(first, r.at - 16) }
+        }
         for (made, offset) in offsets {
             var start: Int64 = 0
             for r in records[made] ?? [] {
@@ -60,6 +106,20 @@ package struct SocketJournal {
             }
         }
         return first
+    }
+
+    /// What the supervisor read from a file for the call `event`, nil when it read nothing for it.
+    package func fileRead(at event: UInt64) -> [UInt8]? {
+        guard let r = fileReads[event] else { return nil }
+        var bytes = [UInt8](repeating: 0, count: r.count)
+        let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, r.count, off_t(r.at)) }
+        return n == r.count ? bytes : nil
+    }
+
+    /// The same, let go of at once (the primary reads each once).
+    package mutating func takeFileRead(at event: UInt64) -> [UInt8]? {
+        defer { fileReads[event] = nil }
+        return fileRead(at: event)
     }
 
     /// How many bytes of the socket made at `made` the journal holds.

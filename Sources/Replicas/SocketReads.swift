@@ -84,7 +84,9 @@ extension ReplicaKernel {
         // What the supervisor consumed is what the guest gets (the peeked bytes are a prefix of it).
         let got = Int(min(consumed, Int64(peeked)))
         guard got > 0 else { return .value(-Int64(EIO)) }
-        flipSocketInput(buffers, count: got)
+        flipInput(buffers, count: got, read: &socketBytesRead) {
+            if case .flipSocket(let byte, let bit) = $0 { (byte, bit) } else { nil }
+        }
         return Self.noAddress(req, memory, Int64(got))
     }
 
@@ -104,15 +106,22 @@ extension ReplicaKernel {
             // Another reader of the terminal took what there was first.
             if got == -Int64(EAGAIN), waits { continue }
             guard got > 0 else { return .value(got) }
-            journal = journal ?? board.socketJournal.map(SocketJournal.init)
-            journal?.catchUp(to: board.journalLength)
-            guard let total = journal?.total(of: SocketJournal.terminal),
-                let bytes = journal?.bytes(of: SocketJournal.terminal, from: total - got, count: Int(got))
-            else { return .value(-Int64(EIO)) }
+            guard let bytes = lastJournaled(SocketJournal.terminal, count: Int(got)) else { return .value(-Int64(EIO)) }
             _ = ReadBuffers.fill(buffers, with: bytes)
-            flipTerminalInput(buffers, count: bytes.count)
+            // `--inject 'flip replica=0 stdin=N bit=B'`, with a terminal on stdin.
+            flipInput(buffers, count: bytes.count, read: &terminalBytesRead) {
+                if case .flipStdin(let byte, let bit) = $0 { (byte, bit) } else { nil }
+            }
             return .value(got)
         }
+    }
+
+    /// The primary: the last `count` bytes the supervisor put in the journal under `key`.
+    func lastJournaled(_ key: UInt64, count: Int) -> [UInt8]? {
+        journal = journal ?? board.socketJournal.map(SocketJournal.init)
+        journal?.catchUp(to: board.journalLength)
+        guard let total = journal?.total(of: key) else { return nil }
+        return journal?.bytes(of: key, from: total - Int64(count), count: count)
     }
 
     /// Ask the supervisor to consume `count` bytes from the input `made` into the journal: what
@@ -130,24 +139,16 @@ extension ReplicaKernel {
         return board.consumed
     }
 
-    /// `--inject 'flip replica=0 stdin=N bit=B'` with a terminal on stdin: byte N of what the
-    /// guest reads from it, as the primary gets it; the journal keeps it right.
-    private func flipTerminalInput(_ buffers: [iovec], count: Int) {
-        let start = terminalBytesRead
-        terminalBytesRead += count
+    /// `--inject 'flip replica=0 …=N bit=B'`: byte N of what the guest reads from one kind of
+    /// input (`pick` names the injections of that kind; `read` counts its bytes so far), flipped
+    /// as the primary gets it; the journal keeps it right.
+    func flipInput(
+        _ buffers: [iovec], count: Int, read: inout Int, _ pick: (FaultInjection.Action) -> (Int, Int)?
+    ) {
+        let start = read
+        read += count
         for i in injections {
-            guard case .flipStdin(let byte, let bit) = i.action, byte >= start, byte < start + count else { continue }
-            ReadBuffers.flip(buffers, at: byte - start, bit: bit)
-        }
-    }
-
-    /// `--inject 'flip replica=0 socket=N bit=B'`: byte N of what the guest reads from its
-    /// sockets (counted over all of them), as the primary gets it; the journal keeps it right.
-    private func flipSocketInput(_ buffers: [iovec], count: Int) {
-        let start = socketBytesRead
-        socketBytesRead += count
-        for i in injections {
-            guard case .flipSocket(let byte, let bit) = i.action, byte >= start, byte < start + count else { continue }
+            guard let (byte, bit) = pick(i.action), byte >= start, byte < start + count else { continue }
             ReadBuffers.flip(buffers, at: byte - start, bit: bit)
         }
     }

@@ -298,9 +298,11 @@ final class ReplicaTests: ScratchTestCase {
         }
     }
 
-    /// What the guest reads from a regular file in a read-only mount is checked by each backup,
-    /// which reads the same bytes from the file again: a byte flipped in the primary's input
-    /// buffer (before its log) is found, and the run goes on with the file's own bytes.
+    /// What the guest reads from a regular file is checked by each backup: in a read-only mount,
+    /// it reads the same bytes from the file again; in a writable mount (which the committed
+    /// writes may change before a backup gets there), the supervisor read them into the journal.
+    /// A byte flipped in the primary's input buffer (before its log) is found, and the run goes
+    /// on with the file's own bytes.
     func testAFaultInAFileReadIsFound() throws {
         try FileManager.default.createDirectory(
             at: base.appendingPathComponent("data"), withIntermediateDirectories: true)
@@ -313,43 +315,67 @@ final class ReplicaTests: ScratchTestCase {
         try script.write(to: base.appendingPathComponent("s.pl"), atomically: true, encoding: .utf8)
         let n = try run("/usr/bin/perl", ["s.pl"])
         XCTAssertEqual(n.stdout, "read: alpha\nread: bravo\nread: charlie\ndone\n")
-        let rec = try revenant(["record", "--ro", "data", "--shims", "none", "-o", "f.rvt", "--", "perl", "s.pl"])
-        XCTAssertEqual(rec.status, 0, rec.stderr)
-        // `file=N` counts the bytes read from the files the backups check (all but s.pl, in the
-        // working directory, and /dev): the 'b' of "bravo" is 6 bytes into data/in.txt.
-        var opened: [String: String] = [:], before = 0, target: Int?
-        for line in try revenant(["log", "f.rvt", "syscalls"]).stdout.split(separator: "\n") where target == nil {
-            guard let open = line.range(of: " = ", options: .backwards) else { continue }
-            let result = Int(line[open.upperBound...].prefix { $0 == "-" || $0.isNumber }) ?? -1
-            let call = line.split(separator: " ", maxSplits: 1).last.map(String.init) ?? ""
-            if call.hasPrefix("openat("), let path = call.split(separator: "\"").dropFirst().first {
-                opened[String(result)] = String(path)
-            } else if call.hasPrefix("read(") || call.hasPrefix("pread64("), result > 0 {
-                let path = opened[String(call.dropFirst(call.hasPrefix("read(") ? 5 : 8).prefix { $0.isNumber })] ?? ""
-                if path == "data/in.txt" {
-                    target = before + 6
-                } else if path != "s.pl", !path.hasPrefix("/dev/") {
-                    before += result
+        for (mounts, checked) in [
+            (["--ro", "data"], "differ from the file's"), ([], "differ from the 20 in the journal"),
+        ] {
+            let rec = try revenant(
+                ["record"] + mounts + ["--shims", "none", "-o", "f.rvt", "--force", "--", "perl", "s.pl"])
+            XCTAssertEqual(rec.status, 0, rec.stderr)
+            // `file=N` counts the bytes read from the files the backups check (all but /dev's):
+            // the 'b' of "bravo" is 6 bytes into data/in.txt.
+            var opened: [String: String] = [:], before = 0, target: Int?
+            for line in try revenant(["log", "f.rvt", "syscalls"]).stdout.split(separator: "\n") where target == nil {
+                guard let open = line.range(of: " = ", options: .backwards) else { continue }
+                let result = Int(line[open.upperBound...].prefix { $0 == "-" || $0.isNumber }) ?? -1
+                let call = line.split(separator: " ", maxSplits: 1).last.map(String.init) ?? ""
+                if call.hasPrefix("openat("), let path = call.split(separator: "\"").dropFirst().first {
+                    opened[String(result)] = String(path)
+                } else if call.hasPrefix("read(") || call.hasPrefix("pread64("), result > 0 {
+                    let fd = call.dropFirst(call.hasPrefix("read(") ? 5 : 8).prefix { $0.isNumber }
+                    let path = opened[String(fd)] ?? ""
+                    if path == "data/in.txt" {
+                        target = before + 6
+                    } else if !path.hasPrefix("/dev/") {
+                        before += result
+                    }
+                }
+            }
+            let byte = try XCTUnwrap(target, "no read of data/in.txt in the log")
+            for count in ["3", "2"] {
+                let r = try revenant(
+                    ["run"] + mounts + ["--replicas", count, "--inject", "flip replica=0 file=\(byte) bit=0"]
+                        + ["--", "perl", "s.pl"])
+                let what = "\(mounts), \(count) replicas"
+                XCTAssertEqual(r.status, 0, "\(what): \(r.stderr)")
+                XCTAssertEqual(r.stdout, n.stdout, "\(what): \(r.stderr)")
+                XCTAssertTrue(r.stderr.contains("took the place of the primary (replica 0)"), "\(what): \(r.stderr)")
+                if count == "2" {
+                    XCTAssertTrue(
+                        r.stderr.contains("/data/in.txt the primary logged (from byte 0) \(checked)"),
+                        "\(what): \(r.stderr)")
                 }
             }
         }
-        let byte = try XCTUnwrap(target, "no read of data/in.txt in the log")
-        for count in ["3", "2"] {
-            let r = try revenant(
-                [
-                    "run", "--ro", "data", "--replicas", count, "--inject", "flip replica=0 file=\(byte) bit=0", "--",
-                    "perl",
-                    "s.pl",
-                ])
-            XCTAssertEqual(r.status, 0, r.stderr)
-            XCTAssertEqual(r.stdout, n.stdout, "\(count) replicas: \(r.stderr)")
-            XCTAssertTrue(r.stderr.contains("took the place of the primary (replica 0)"), r.stderr)
-            if count == "2" {
-                XCTAssertTrue(
-                    r.stderr.contains(
-                        "/data/in.txt the primary logged (from byte 0) differ from the file's"),
-                    r.stderr)
+    }
+
+    /// A file in a writable mount that the guest writes again and again reads, in each backup,
+    /// as the primary read it: the journal holds what it read, though the file on disk has moved
+    /// on by the time a lagging backup gets there (no fault is found where there is none).
+    func testAFileRewrittenAsItIsReadIsNoFault() throws {
+        let script = """
+            $| = 1;
+            for my $i (1..40) {
+                open my $o, '>', 'w.txt' or die "$!"; print $o "version $i\n"; close $o;
+                open my $f, '<', 'w.txt' or die "$!"; my $l = <$f>; close $f; print "read: $l";
             }
+            """
+        try script.write(to: base.appendingPathComponent("w.pl"), atomically: true, encoding: .utf8)
+        let expected = (1...40).map { "read: version \($0)\n" }.joined()
+        for count in ["3", "2"] {
+            let r = try revenant(["run", "--replicas", count, "--", "perl", "w.pl"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(r.stdout, expected, r.stderr)
+            XCTAssertTrue(r.stderr.contains("faults detected: 0"), "\(count) replicas: \(r.stderr)")
         }
     }
 
@@ -1199,6 +1225,22 @@ final class ReplicaTests: ScratchTestCase {
         XCTAssertEqual(journal.bytes(of: 9, from: 0, count: 3).map { String(decoding: $0, as: UTF8.self) }, "XYZ")
         XCTAssertNil(journal.bytes(of: 7, from: 5, count: 3))
         XCTAssertNil(journal.bytes(of: 8, from: 0, count: 1))
+        // A file read's record, by its call's event with bit 62 set (a later one for the same
+        // event replaces it), and the terminal's, by all ones: neither is a socket's.
+        for (key, text) in [(SocketJournal.fileRead(40), "old"), (SocketJournal.fileRead(40), "new!"), (.max, "tty")] {
+            end = try XCTUnwrap(SocketJournal.append(fd, at: end, made: key, bytes: Array(text.utf8)))
+        }
+        XCTAssertEqual(SocketJournal.fileRead(40), 0x4000_0000_0000_0028)
+        journal.catchUp(to: end)
+        XCTAssertEqual(journal.fileRead(at: 40).map { String(decoding: $0, as: UTF8.self) }, "new!")
+        XCTAssertNil(journal.fileRead(at: 41))
+        XCTAssertEqual(journal.total(of: SocketJournal.terminal), 3)
+        XCTAssertEqual(journal.total(of: SocketJournal.fileRead(40)), 0)
+        // A reader at event 40 still needs that read's record; past it, only what it has not seen.
+        let fileRecord = Int64(3 * 16 + 10 + 16 + 3)
+        XCTAssertEqual(journal.needed([7: 7, 9: 3], at: 40), fileRecord)
+        XCTAssertEqual(journal.needed([7: 7, 9: 3], at: 41), Int64(end))
+        XCTAssertNil(journal.fileRead(at: 40), "let go of")
     }
 
     /// A message on a replica's socket (Docs/replicas.md "Frames"): a tag byte and a 64-bit word,
