@@ -6,6 +6,9 @@
 ///   flip replica=0 stdin=N bit=B           byte N of a piped stdin or a terminal, as the primary
 ///                                          gets it (the supervisor keeps it right)
 ///   flip replica=0 socket=N bit=B          byte N of what the guest reads from stream sockets
+///   flip replica=0 sender=N bit=B          byte N of the senders' addresses of the datagrams the
+///                                          guest reads (all of them, in order), as the primary
+///                                          gets them
 ///                                          (all of them, in order), as the primary gets it
 ///   flip replica=0 file=N bit=B            byte N of what the guest reads from files the
 ///                                          backups check (FileReads), as the primary gets it
@@ -20,6 +23,7 @@ public struct FaultInjection: Equatable, Sendable, CustomStringConvertible {
         case flipMemory(address: UInt64, bit: Int)
         case flipStdin(byte: Int, bit: Int)
         case flipSocket(byte: Int, bit: Int)
+        case flipSender(byte: Int, bit: Int)
         case flipFile(byte: Int, bit: Int)
         case kill
         case stall
@@ -57,8 +61,8 @@ public struct FaultInjection: Equatable, Sendable, CustomStringConvertible {
             throw InjectionError("--inject '\(text)': replica=\(replica): replicas are numbered from 0 (the primary)")
         }
         self.replica = Int(replica)
-        // A byte of stdin, of a socket or of a file is no event's.
-        let input = ["stdin", "socket", "file"].first { fields[$0] != nil }
+        // A byte of stdin, of a socket, of a datagram's sender or of a file is no event's.
+        let input = ["stdin", "socket", "sender", "file"].first { fields[$0] != nil }
         event = verb == "flip" && input != nil && fields["event"] == nil ? 0 : try number("event")
         switch verb {
         case "flip":
@@ -66,13 +70,14 @@ public struct FaultInjection: Equatable, Sendable, CustomStringConvertible {
             if let input {
                 let byte = try number(input)
                 guard replica == 0 else {
-                    let what = input == "file" ? "files" : input
+                    let what = ["file": "files", "sender": "senders"][input] ?? input
                     throw InjectionError("--inject '\(text)': \(input)=: only the primary (replica 0) reads \(what)")
                 }
                 guard bit < 8 else { throw InjectionError("--inject '\(text)': bit=\(bit): a byte's, 0 to 7") }
                 switch input {
                 case "stdin": action = .flipStdin(byte: Int(byte), bit: Int(bit))
                 case "socket": action = .flipSocket(byte: Int(byte), bit: Int(bit))
+                case "sender": action = .flipSender(byte: Int(byte), bit: Int(bit))
                 default: action = .flipFile(byte: Int(byte), bit: Int(bit))
                 }
             } else if let reg = fields.removeValue(forKey: "reg") {

@@ -31,6 +31,13 @@ enum OutsideSockets {
     /// Calls after which a descriptor of a socket may be gone.
     static let mayClose = numbers(["close", "close_range", "dup2", "dup3", "execve"])
 
+    /// The socket's type (SOCK_STREAM, SOCK_DGRAM…), or -1.
+    static func type(_ fd: Int32) -> Int32 {
+        var type: Int32 = 0
+        var size = socklen_t(4)
+        return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &size) == 0 ? type : -1
+    }
+
     /// The socket's inode (sockets are told apart by it), or nil.
     static func inode(_ fd: Int32) -> UInt64? {
         var st = stat()
@@ -43,8 +50,8 @@ extension ReplicaKernel {
     /// The primary's call, made live: a socket it makes is handed to the supervisor before the
     /// call is logged, and input from outside is logged before the guest goes on.
     func handleLive(_ req: SyscallRequest, _ recorder: Recorder) -> SyscallOutcome {
-        if let made = journaledInput(req) {
-            recorder.serveInstead = { [unowned self] in self.readJournaled(req, from: made) }
+        if let (made, datagram) = journaledInput(req) {
+            recorder.serveInstead = { [unowned self] in self.readJournaled(req, from: made, datagram: datagram) }
         } else if readsAWritableFile(req) {
             recorder.serveInstead = { [unowned self] in self.readWritableFile(req) }
         } else {

@@ -53,7 +53,10 @@ public final class ReplicaKernel: GuestKernel {
     /// which its guest reads first; the primary: how many bytes its guest read from sockets and
     /// from a terminal (SocketReads).
     var pushback: [UInt64: [UInt8]] = [:]
+    /// The same for a datagram socket: its datagrams, each with its sender's address.
+    var datagramPushback: [UInt64: [(payload: [UInt8], sender: [UInt8])]] = [:]
     var socketBytesRead = 0
+    var senderBytesRead = 0
     var terminalBytesRead = 0
     /// What the primary's guest read from files the backups check (FileReads), for `file=N`.
     var fileBytesRead = 0
@@ -218,7 +221,7 @@ public final class ReplicaKernel: GuestKernel {
                 link.flush()
                 if case .primary(let recorder) = role { recorder.flush() }
                 while true { sleep(3600) }
-            case .flipResult, .flipMemory, .flipStdin, .flipSocket, .flipFile: break
+            case .flipResult, .flipMemory, .flipStdin, .flipSocket, .flipSender, .flipFile: break
             }
         }
         let memory = personality.memory
@@ -285,7 +288,7 @@ public final class ReplicaKernel: GuestKernel {
                 if let byte = try? memory.load(UInt8.self, at: address) {
                     try? memory.store(byte ^ UInt8(1 << bit), at: address)
                 }
-            case .kill, .stall, .flipStdin, .flipSocket, .flipFile: break
+            case .kill, .stall, .flipStdin, .flipSocket, .flipSender, .flipFile: break
             }
         }
         if compared, let fork = takeCheckpoint(outcome) { return fork }

@@ -24,6 +24,9 @@ package struct SocketJournal {
     /// The records of Revenant's stdin when it is a terminal, which the supervisor reads too
     /// (SocketReads): no event made it.
     package static let terminal = UInt64.max
+    /// The key of the senders' addresses of the datagrams the socket made at `made` received,
+    /// a record each, after the datagram's own.
+    package static func senders(_ made: UInt64) -> UInt64 { made | 1 << 61 }
     /// The key of what the supervisor read from a file in a writable mount at the call `event`.
     package static func fileRead(_ event: UInt64) -> UInt64 { event | fileBit }
     private static let fileBit: UInt64 = 1 << 62
@@ -120,6 +123,26 @@ package struct SocketJournal {
     package mutating func takeFileRead(at event: UInt64) -> [UInt8]? {
         defer { fileReads[event] = nil }
         return fileRead(at: event)
+    }
+
+    /// Record `index` of those under `key`, nil when there is none.
+    package func record(of key: UInt64, _ index: Int) -> [UInt8]? {
+        guard let list = records[key], index >= 0, index < list.count else { return nil }
+        let r = list[index]
+        var bytes = [UInt8](repeating: 0, count: r.count)
+        let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, r.count, off_t(r.at)) }
+        return n == r.count ? bytes : nil
+    }
+    /// How many records there are under `key`.
+    package func records(of key: UInt64) -> Int { records[key]?.count ?? 0 }
+    /// Which of the records under `key` starts at byte `offset` of their bytes, nil when none does.
+    package func recordIndex(of key: UInt64, at offset: Int64) -> Int? {
+        var start: Int64 = 0
+        for (i, r) in (records[key] ?? []).enumerated() {
+            if start == offset { return i }
+            start += Int64(r.count)
+        }
+        return nil
     }
 
     /// How many bytes of the socket made at `made` the journal holds.

@@ -36,34 +36,58 @@ extension ReplicaKernel {
         return .value(result)
     }
 
-    /// The primary: what a read is of that the supervisor makes — a stream socket it holds (by
-    /// the event that made it), or Revenant's stdin when it is a terminal
+    /// The primary: what a read is of that the supervisor makes — a stream or datagram socket
+    /// it holds (by the event that made it), or Revenant's stdin when it is a terminal
     /// (SocketJournal.terminal) — or nil.
-    func journaledInput(_ req: SyscallRequest) -> UInt64? {
+    func journaledInput(_ req: SyscallRequest) -> (made: UInt64, datagram: Bool)? {
         guard board.socketJournal != nil, control != nil, Self.readsAStream(req.number, req[3], req[4]),
             let e = try? personality.fds.entry(req[0]), e.fromOutside
         else { return nil }
         if isatty(e.host) == 1 {
-            return board.terminalJournaled && req.number != Self.recvfromCall ? SocketJournal.terminal : nil
+            return board.terminalJournaled && req.number != Self.recvfromCall ? (SocketJournal.terminal, false) : nil
         }
         guard let inode = OutsideSockets.inode(e.host), let made = heldSockets.first(where: { $0.value == inode })?.key
         else { return nil }
-        var type: Int32 = 0
-        var size = socklen_t(4)
-        guard getsockopt(e.host, SOL_SOCKET, SO_TYPE, &type, &size) == 0, type == Int32(SOCK_STREAM.rawValue) else {
-            return nil
+        switch OutsideSockets.type(e.host) {
+        case Int32(SOCK_STREAM.rawValue): return (made, false)
+        case Int32(SOCK_DGRAM.rawValue):
+            // A datagram's flags that change what the call gives (MSG_TRUNC: its whole length)
+            // leave it to the primary alone.
+            let flags = req.number == Self.recvfromCall ? Int32(truncatingIfNeeded: req[3]) : 0
+            return flags & ~Int32(MSG_DONTWAIT) == 0 ? (made, true) : nil
+        default: return nil
         }
-        return made
+    }
+
+    /// A recvfrom that asked for the sender's address, of a datagram socket: `sender` (the
+    /// address the supervisor's own recvfrom gave), cut to the room the guest gave, and its length.
+    private static func giveSender(
+        _ req: SyscallRequest, _ memory: AddressSpace, _ sender: [UInt8], _ result: Int64
+    ) -> SyscallOutcome {
+        guard req.number == recvfromCall, req[4] != 0, req[5] != 0 else { return .value(result) }
+        do {
+            let room = Int32(bitPattern: try memory.load(UInt32.self, at: req[5]))
+            guard room >= 0 else { return .value(-Int64(EINVAL)) }
+            if room > 0, !sender.isEmpty { try memory.write(Array(sender.prefix(Int(room))), at: req[4]) }
+            try memory.store(UInt32(sender.count), at: req[5])
+        } catch { return .value(-Int64(EFAULT)) }
+        return .value(result)
     }
 
     /// Serve the read (inside the recorder, which logs what it wrote): what a new primary has
     /// from the journal beyond its log first; else have the supervisor read it (readStream,
     /// readTerminal).
-    func readJournaled(_ req: SyscallRequest, from made: UInt64) -> SyscallOutcome {
+    func readJournaled(_ req: SyscallRequest, from made: UInt64, datagram: Bool) -> SyscallOutcome {
         let memory = personality.memory
         var buffers: [iovec]
         do { buffers = try ReadBuffers.of(req, count: Int(clamping: req[2]), memory: memory) } catch {
             return .value(-Int64(EFAULT))
+        }
+        if datagram, var waiting = datagramPushback[made], !waiting.isEmpty {
+            // One datagram per read, as the socket gives them.
+            let (payload, sender) = waiting.removeFirst()
+            datagramPushback[made] = waiting
+            return Self.giveSender(req, memory, sender, Int64(ReadBuffers.fill(buffers, with: payload)))
         }
         if let waiting = pushback[made], !waiting.isEmpty {
             let given = ReadBuffers.fill(buffers, with: waiting)
@@ -79,15 +103,40 @@ extension ReplicaKernel {
             msg.msg_iovlen = iov.count
             return recvmsg(host, &msg, flags | Int32(MSG_PEEK))
         }
-        guard peeked > 0 else { return peeked < 0 ? .value(-Int64(errno)) : Self.noAddress(req, memory, 0) }
+        guard peeked > 0 else {
+            guard peeked == 0 else { return .value(-Int64(errno)) }
+            // A datagram without bytes (which the read consumes) the primary reads alone.
+            return datagram ? personality.handle(req) : Self.noAddress(req, memory, 0)
+        }
         guard let consumed = askToConsume(made, count: peeked) else { return .halt }
-        // What the supervisor consumed is what the guest gets (the peeked bytes are a prefix of it).
+        // What the supervisor consumed is what the guest gets (the peeked bytes are a prefix of
+        // it: a stream's, or the same datagram, cut as the guest's buffer cuts it).
         let got = Int(min(consumed, Int64(peeked)))
         guard got > 0 else { return .value(-Int64(EIO)) }
         flipInput(buffers, count: got, read: &socketBytesRead) {
             if case .flipSocket(let byte, let bit) = $0 { (byte, bit) } else { nil }
         }
-        return Self.noAddress(req, memory, Int64(got))
+        guard datagram else { return Self.noAddress(req, memory, Int64(got)) }
+        journal = journal ?? board.socketJournal.map(SocketJournal.init)
+        journal?.catchUp(to: board.journalLength)
+        let key = SocketJournal.senders(made)
+        guard let journal, let sender = journal.record(of: key, journal.records(of: key) - 1) else {
+            return .value(-Int64(EIO))
+        }
+        let outcome = Self.giveSender(req, memory, sender, Int64(got))
+        if case .value(let n) = outcome, n >= 0, req.number == Self.recvfromCall, req[4] != 0, req[5] != 0,
+            let given = try? memory.load(UInt32.self, at: req[5]),
+            let address = try? memory.pointer(req[4], Int(min(given, UInt32(sender.count))), write: true)
+        {
+            // `--inject 'flip replica=0 sender=N bit=B'`.
+            flipInput(
+                [iovec(iov_base: address, iov_len: Int(min(given, UInt32(sender.count))))],
+                count: sender.count, read: &senderBytesRead
+            ) {
+                if case .flipSender(let byte, let bit) = $0 { (byte, bit) } else { nil }
+            }
+        }
+        return outcome
     }
 
     /// Revenant's stdin, a terminal: wait, as the read would, until it has something to read
@@ -174,12 +223,24 @@ extension ReplicaKernel {
         if journal == nil { journal = SocketJournal(fd: fd) }
         journal!.catchUp(to: board.journalLength)
         let count = Int(event.result)
-        // Not in the journal (a socket the supervisor does not read: not a stream): not checked.
+        // Not in the journal (a socket the supervisor does not read): not checked.
         let expected = journal!.bytes(of: made, from: offset, count: count)
         if expected == nil, made != SocketJournal.terminal { return nil }
-        guard Array(event.writes.flatMap(\.bytes).prefix(count)) != expected else { return nil }
-        return "the \(count) bytes of \(what) the primary logged (from byte \(offset)) "
-            + "differ from those the supervisor read"
+        guard Array(event.writes.flatMap(\.bytes).prefix(count)) == expected else {
+            return "the \(count) bytes of \(what) the primary logged (from byte \(offset)) "
+                + "differ from those the supervisor read"
+        }
+        // A datagram's sender, where the guest asked for it.
+        let senders = SocketJournal.senders(made)
+        guard event.number == Self.recvfromCall, event.args[4] != 0, journal!.records(of: senders) > 0,
+            let logged = event.writes.first(where: { $0.address == event.args[4] })
+        else { return nil }
+        guard let k = journal!.recordIndex(of: made, at: offset), let sender = journal!.record(of: senders, k),
+            Array(sender.prefix(logged.bytes.count)) == logged.bytes
+        else {
+            return "the sender of the datagram of \(what) the primary logged differs from the one the supervisor got"
+        }
+        return nil
     }
 
     /// How much the guest read, as `ledger` says, of each input in the journal: the sockets it
@@ -200,6 +261,16 @@ extension ReplicaKernel {
         if journal == nil { journal = SocketJournal(fd: fd) }
         journal!.catchUp(to: board.journalLength)
         for (made, offset) in journalOffsets(ledger) {
+            let senders = SocketJournal.senders(made)
+            if made != SocketJournal.terminal, journal!.records(of: senders) > 0 {
+                // A datagram socket: the datagrams the old primary received beyond its log, whole.
+                guard var k = journal!.recordIndex(of: made, at: offset) else { continue }
+                while let payload = journal!.record(of: made, k), let sender = journal!.record(of: senders, k) {
+                    datagramPushback[made, default: []].append((payload, sender))
+                    k += 1
+                }
+                continue
+            }
             let left = journal!.total(of: made) - offset
             if left > 0, let bytes = journal!.bytes(of: made, from: offset, count: Int(left)) {
                 pushback[made] = bytes
@@ -227,7 +298,23 @@ extension Supervisor {
             got = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, count) }
             guard got >= 0 else { return board.answerConsume(-Int64(errno)) }
         }
-        while !terminal, got < count {
+        var sender: [UInt8]?
+        if !terminal, OutsideSockets.type(fd) == Int32(SOCK_DGRAM.rawValue) {
+            // One datagram, the one the primary peeked at (cut as its buffer cuts it), and who sent it.
+            var address = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let n = withUnsafeMutablePointer(to: &address) { a in
+                a.withMemoryRebound(to: sockaddr.self, capacity: 1) { p in
+                    bytes.withUnsafeMutableBytes {
+                        recvfrom(fd, $0.baseAddress, count, Int32(MSG_DONTWAIT), p, &length)
+                    }
+                }
+            }
+            guard n > 0 else { return board.answerConsume(n < 0 ? -Int64(errno) : -Int64(EIO)) }
+            got = n
+            sender = withUnsafeBytes(of: &address) { Array($0.prefix(Int(min(length, socklen_t($0.count))))) }
+        }
+        while !terminal, sender == nil, got < count {
             let n = bytes.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, count - got, Int32(MSG_DONTWAIT)) }
             if n > 0 {
                 got += n
@@ -237,11 +324,17 @@ extension Supervisor {
         }
         if got > 0 {
             guard
-                let end = SocketJournal.append(
+                var end = SocketJournal.append(
                     journal, at: board.journalLength, made: made, bytes: Array(bytes[..<got]))
             else {
                 board.answerConsume(-Int64(EIO))
                 return
+            }
+            if let sender {
+                guard
+                    let after = SocketJournal.append(journal, at: end, made: SocketJournal.senders(made), bytes: sender)
+                else { return board.answerConsume(-Int64(EIO)) }
+                end = after
             }
             board.journalLength = end
         }

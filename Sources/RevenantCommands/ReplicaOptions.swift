@@ -43,7 +43,8 @@ package struct ReplicaOptions: ParsableArguments {
             "With --replicas, for tests and demos: inject a fault (repeatable): 'flip replica=R event=E "
                 + "reg=RAX bit=B', 'flip replica=R event=E addr=A bit=B', 'kill replica=R event=E', "
                 + "'stall replica=R event=E', 'flip … addr=A bit=B in=checkpoint', 'flip replica=0 stdin=N bit=B' "
-                + "(replica 0 is the primary; "
+                + "(also socket=N, sender=N, file=N: byte N of what the primary gets from those; "
+                + "replica 0 is the primary; "
                 + "replacements, and with two the copies of a checkpoint, are numbered on from N as they are made).",
             valueName: "FAULT"))
     var inject: [String] = []

@@ -449,6 +449,65 @@ final class ReplicaTests: ScratchTestCase {
         }
     }
 
+    /// A datagram socket's reads go through the supervisor too: it receives the datagram the
+    /// primary peeked at, and who sent it, into the journal. A primary killed after a datagram
+    /// has logged it, and its successor receives the next; a flip of a datagram's bytes or of
+    /// its sender's address, in what the primary gets, is found by the backups.
+    func testADatagramSocketOutlivesThePrimary() throws {
+        try """
+        use IO::Socket::INET;
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'udp') or die;
+        open my $p, '>', 'port.tmp' or die; print $p $s->sockport, "\n"; close $p; rename 'port.tmp', 'port.txt';
+        my @got;
+        while (1) {
+            my $r = ''; vec($r, fileno($s), 1) = 1;
+            last unless select($r, undef, undef, 10);
+            my $from = $s->recv(my $d, 100); push @got, $d; last if $d eq 'bye'; $s->send("r$d", 0, $from);
+        }
+        open my $o, '>', 'got.txt' or die; print $o join(' ', @got); close $o;
+        """.write(to: base.appendingPathComponent("server.pl"), atomically: true, encoding: .utf8)
+        try """
+        use Socket; open my $p, '<', 'port.txt' or die; my $port = <$p>; chomp $port; close $p; $| = 1;
+        socket(my $s, PF_INET, SOCK_DGRAM, 0) or die "socket: $!";
+        my $to = sockaddr_in($port, inet_aton('127.0.0.1'));
+        for my $m ('a1', 'a2', 'a3') {
+            send($s, $m, 0, $to) or die "send: $!";
+            my $from = recv($s, my $b, 100, 0); die "recv: $!" unless defined $from;
+            my ($fp) = sockaddr_in($from); print "got $b from ", ($fp == $port ? "the server" : "elsewhere"), "\n";
+        }
+        send($s, 'bye', 0, $to); close $s; print "done\n";
+        """.write(to: base.appendingPathComponent("client.pl"), atomically: true, encoding: .utf8)
+        let (n, nativeGot) = try whileServing { try self.run("/usr/bin/perl", ["client.pl"]) }
+        XCTAssertEqual(n.stdout, "got ra1 from the server\ngot ra2 from the server\ngot ra3 from the server\ndone\n")
+        XCTAssertEqual(nativeGot, "a1 a2 a3 bye")
+        let seed = ["--env", "PERL_HASH_SEED=0"]
+        let (rec, _) = try whileServing {
+            try self.revenant(
+                ["record", "--net"] + seed + ["--shims", "none", "-o", "u.rvt", "--", "perl", "client.pl"])
+        }
+        XCTAssertEqual(rec.status, 0, rec.stderr)
+        let calls = try revenant(["log", "u.rvt", "syscalls", "--where", "name=recvfrom"]).stdout.split(separator: "\n")
+        let first = try XCTUnwrap(calls.first.flatMap { Int($0.dropFirst().prefix { $0.isNumber }) }, "\(calls)")
+        // The primary killed at the send after its first datagram; the '2' of the second
+        // datagram ("ra2", bytes 3 to 5 of all) made a '3'; the second datagram's sender's port
+        // (bytes 2 and 3 of each 16-byte address) made another.
+        for fault in [
+            "kill replica=0 event=\(first + 2)", "flip replica=0 socket=5 bit=0", "flip replica=0 sender=18 bit=0",
+        ] {
+            for count in ["3", "2"] {
+                let (r, received) = try whileServing {
+                    try self.revenant(
+                        ["run", "--net"] + seed + ["--replicas", count, "--inject", fault, "--", "perl", "client.pl"])
+                }
+                let what = "\(fault), \(count) replicas"
+                XCTAssertEqual(r.status, 0, "\(what): \(r.stderr)")
+                XCTAssertEqual(r.stdout, n.stdout, "\(what): \(r.stderr)")
+                XCTAssertEqual(received, nativeGot, "\(what): \(r.stderr)")
+                XCTAssertTrue(r.stderr.contains("took the place of the primary (replica 0)"), "\(what): \(r.stderr)")
+            }
+        }
+    }
+
     /// Runs `body` while `server.pl` serves (it writes its port to port.txt when it listens, what
     /// it got to got.txt when it is done); what it got.
     /// The end of a connection is an output like a write: the supervisor closes its copy of the
@@ -1072,6 +1131,10 @@ final class ReplicaTests: ScratchTestCase {
             (
                 ["--replicas", "2", "--inject", "flip replica=0 stdin=2 bit=1"],
                 "stdin is neither a pipe nor a terminal"
+            ),
+            (
+                ["--replicas", "3", "--inject", "flip replica=1 sender=2 bit=1"],
+                "only the primary (replica 0) reads senders"
             ),
         ] {
             let r = try revenant(["run"] + args + ["--", "perl", "s.pl"])
