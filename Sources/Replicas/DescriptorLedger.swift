@@ -57,6 +57,20 @@ package struct DescriptorLedger {
     /// Whether the guest's `fd` is Revenant's stdin (or a duplicate of it).
     package func isStdin(_ fd: Int) -> Bool { slots[fd]?.description == stdin }
 
+    /// The descriptions no descriptor refers to any more are let go of, now and then: a program
+    /// that opens and closes files all along keeps the ledger as small as what it holds open.
+    /// (Stdin's stays: how much of it was read counts after its descriptors are closed.)
+    private mutating func forgetClosed() {
+        guard descriptions.count > 2 * slots.count + 64 else { return }
+        let held = Set(slots.values.map(\.description)).union([stdin])
+        descriptions = descriptions.filter { held.contains($0.key) }
+    }
+
+    /// The descriptions the guest's descriptors refer to, each once.
+    package var openDescriptions: [Description] {
+        Set(slots.values.map(\.description)).compactMap { descriptions[$0] }
+    }
+
     private mutating func describe(_ kind: Kind) -> Int {
         nextDescription += 1
         descriptions[nextDescription] = Description(kind: kind)
@@ -86,6 +100,7 @@ package struct DescriptorLedger {
         let n = event.number, a = event.args, result = event.result
         if n == Self.execve {
             if case .exec = event.outcome { slots = slots.filter { !$0.value.cloexec } }
+            forgetClosed()
             return
         }
         guard result >= 0 else { return }
@@ -100,7 +115,9 @@ package struct DescriptorLedger {
             var d = Description(kind: .file(path: Self.join(base, raw), flags: flags))
             d.atEnd = flags & O_APPEND != 0
             install(Int(result), d, cloexec: flags & O_CLOEXEC != 0)
-        case Self.close: slots[fd0] = nil
+        case Self.close:
+            slots[fd0] = nil
+            forgetClosed()
         case Self.dup: share(fd0, Int(result), cloexec: false)
         case Self.dup2, Self.dup3:
             guard fd0 != Int(result) else { return }

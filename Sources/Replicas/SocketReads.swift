@@ -75,8 +75,8 @@ extension ReplicaKernel {
     }
 
     /// Serve the read (inside the recorder, which logs what it wrote): what a new primary has
-    /// from the journal beyond its log first; else have the supervisor read it (readStream,
-    /// readTerminal).
+    /// from the journal beyond its log first; else the primary peeks at the socket (or waits for
+    /// the terminal: readTerminal), and the supervisor consumes what there is.
     func readJournaled(_ req: SyscallRequest, from made: UInt64, datagram: Bool) -> SyscallOutcome {
         let memory = personality.memory
         var buffers: [iovec]
@@ -123,16 +123,14 @@ extension ReplicaKernel {
         guard let journal, let sender = journal.record(of: key, journal.records(of: key) - 1) else {
             return .value(-Int64(EIO))
         }
+        // The room the guest gave for the address (the call overwrites it with the length).
+        let room = req.number == Self.recvfromCall && req[4] != 0 ? try? memory.load(UInt32.self, at: req[5]) : nil
         let outcome = Self.giveSender(req, memory, sender, Int64(got))
-        if case .value(let n) = outcome, n >= 0, req.number == Self.recvfromCall, req[4] != 0, req[5] != 0,
-            let given = try? memory.load(UInt32.self, at: req[5]),
-            let address = try? memory.pointer(req[4], Int(min(given, UInt32(sender.count))), write: true)
+        // `--inject 'flip replica=0 sender=N bit=B'`: in the address as the guest got it.
+        if case .value(let n) = outcome, n >= 0, let room, case let given = Int(min(room, UInt32(sender.count))),
+            given > 0, let address = try? memory.pointer(req[4], given, write: true)
         {
-            // `--inject 'flip replica=0 sender=N bit=B'`.
-            flipInput(
-                [iovec(iov_base: address, iov_len: Int(min(given, UInt32(sender.count))))],
-                count: sender.count, read: &senderBytesRead
-            ) {
+            flipInput([iovec(iov_base: address, iov_len: given)], count: sender.count, read: &senderBytesRead) {
                 if case .flipSender(let byte, let bit) = $0 { (byte, bit) } else { nil }
             }
         }
@@ -236,7 +234,7 @@ extension ReplicaKernel {
             let logged = event.writes.first(where: { $0.address == event.args[4] })
         else { return nil }
         guard let k = journal!.recordIndex(of: made, at: offset), let sender = journal!.record(of: senders, k),
-            Array(sender.prefix(logged.bytes.count)) == logged.bytes
+            Array(sender.prefix(logged.bytes.count)) == Array(logged.bytes.prefix(sender.count))
         else {
             return "the sender of the datagram of \(what) the primary logged differs from the one the supervisor got"
         }
@@ -247,7 +245,7 @@ extension ReplicaKernel {
     /// holds, and a terminal on stdin.
     func journalOffsets(_ ledger: DescriptorLedger) -> [UInt64: Int64] {
         var offsets: [UInt64: Int64] = [:]
-        for d in ledger.descriptions.values {
+        for d in ledger.openDescriptions {
             if case .socket(let made) = d.kind { offsets[made] = d.offset }
         }
         if board.terminalJournaled { offsets[SocketJournal.terminal] = ledger.stdinOffset }

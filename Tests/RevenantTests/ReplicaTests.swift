@@ -411,11 +411,7 @@ final class ReplicaTests: ScratchTestCase {
         XCTAssertEqual(n.stdout, "got a1\ngot a2\nthe server saw the end\n")
         XCTAssertEqual(nativeGot, "thanks\n")
         let seed = ["--env", "PERL_HASH_SEED=0"]
-        let (rec, _) = try whileServing {
-            try self.revenant(
-                ["record", "--net"] + seed + ["--shims", "none", "-o", "c.rvt", "--", "perl", "client.pl"])
-        }
-        XCTAssertEqual(rec.status, 0, rec.stderr)
+        try recordClient("c.rvt")
         // The first read of the socket (3 bytes); the primary is killed among the stats after it.
         let reads = try revenant(["log", "c.rvt", "syscalls", "--where", "name=read"]).stdout.split(separator: "\n")
         let line = try XCTUnwrap(reads.first { $0.hasSuffix(", 3) = 3") }, reads.joined(separator: "\n"))
@@ -481,11 +477,7 @@ final class ReplicaTests: ScratchTestCase {
         XCTAssertEqual(n.stdout, "got ra1 from the server\ngot ra2 from the server\ngot ra3 from the server\ndone\n")
         XCTAssertEqual(nativeGot, "a1 a2 a3 bye")
         let seed = ["--env", "PERL_HASH_SEED=0"]
-        let (rec, _) = try whileServing {
-            try self.revenant(
-                ["record", "--net"] + seed + ["--shims", "none", "-o", "u.rvt", "--", "perl", "client.pl"])
-        }
-        XCTAssertEqual(rec.status, 0, rec.stderr)
+        try recordClient("u.rvt")
         let calls = try revenant(["log", "u.rvt", "syscalls", "--where", "name=recvfrom"]).stdout.split(separator: "\n")
         let first = try XCTUnwrap(calls.first.flatMap { Int($0.dropFirst().prefix { $0.isNumber }) }, "\(calls)")
         // The primary killed at the send after its first datagram; the '2' of the second
@@ -506,6 +498,18 @@ final class ReplicaTests: ScratchTestCase {
                 XCTAssertTrue(r.stderr.contains("took the place of the primary (replica 0)"), "\(what): \(r.stderr)")
             }
         }
+    }
+
+    /// Records `client.pl` to `trace` while `server.pl` serves (`--net`, Perl's hash seed fixed).
+    private func recordClient(_ trace: String) throws {
+        let (rec, _) = try whileServing {
+            try self.revenant(
+                [
+                    "record", "--net", "--env", "PERL_HASH_SEED=0", "--shims", "none", "-o", trace, "--", "perl",
+                    "client.pl",
+                ])
+        }
+        XCTAssertEqual(rec.status, 0, rec.stderr)
     }
 
     /// Runs `body` while `server.pl` serves (it writes its port to port.txt when it listens, what
