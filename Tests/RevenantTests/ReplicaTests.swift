@@ -1269,7 +1269,8 @@ final class ReplicaTests: ScratchTestCase {
     }
 
     /// The socket journal (Docs/replicas.md "Inputs"): records of (the event that made the
-    /// socket, length, bytes), read back per socket as one stream across its records.
+    /// socket, length, bytes), read back per socket as one stream across its records; and the
+    /// keys of a terminal's records and of a file read's, which are no socket's.
     func testSocketJournalBytes() throws {
         let fd = chost_memfd("journal-test")
         XCTAssertGreaterThanOrEqual(fd, 0)
