@@ -18,15 +18,18 @@ extension ReplicaKernel {
     static let readCall = number("read"), readvCall = number("readv"), recvfromCall = number("recvfrom")
 
     /// Whether a call (its number, fourth and fifth arguments) is a read of a socket the
-    /// journal serves: read, readv, recvfrom without MSG_PEEK (Perl's `recv` asks for the
-    /// sender's address, which a stream socket does not give: its length comes back 0).
+    /// journal serves: read, readv, recvfrom (Perl's `recv` asks for the sender's address, which
+    /// a stream socket does not give: its length comes back 0) — not a peek, nor a read whose
+    /// result is not the bytes it gives (MSG_TRUNC) or that reads something else (MSG_OOB,
+    /// MSG_ERRQUEUE): those the primary makes alone, and the ledger does not count them.
     static func readsAStream(_ number: UInt64, _ flags: UInt64, _ address: UInt64) -> Bool {
         switch number {
         case readCall, readvCall: return true
-        case recvfromCall: return Int32(truncatingIfNeeded: flags) & Int32(MSG_PEEK) == 0
+        case recvfromCall: return Int32(truncatingIfNeeded: flags) & notJournaled == 0
         default: return false
         }
     }
+    private static let notJournaled = Int32(MSG_PEEK | MSG_TRUNC | MSG_OOB | MSG_ERRQUEUE)
 
     /// A recvfrom that asked for the sender's address, of a stream socket: none, as Linux says
     /// (an address length of 0), once the call took something or found the end.
@@ -50,11 +53,7 @@ extension ReplicaKernel {
         else { return nil }
         switch OutsideSockets.type(e.host) {
         case Int32(SOCK_STREAM.rawValue): return (made, false)
-        case Int32(SOCK_DGRAM.rawValue):
-            // A datagram's flags that change what the call gives (MSG_TRUNC: its whole length)
-            // leave it to the primary alone.
-            let flags = req.number == Self.recvfromCall ? Int32(truncatingIfNeeded: req[3]) : 0
-            return flags & ~Int32(MSG_DONTWAIT) == 0 ? (made, true) : nil
+        case Int32(SOCK_DGRAM.rawValue): return (made, true)
         default: return nil
         }
     }

@@ -207,6 +207,14 @@ final class TakeOverTests: ScratchTestCase {
         XCTAssertEqual(file(8)?.0, .socket(created: events - 1))
         XCTAssertEqual(ledger.slots[8]?.cloexec, true)
         XCTAssertNil(ledger.obstacle())
+        // A socket's offset counts what the journal serves: not a peek, nor a read with MSG_TRUNC
+        // (its result is the datagram's whole length), MSG_OOB or MSG_ERRQUEUE.
+        apply(call("recvfrom", [8, 0x2000, 100, 0, 0x3000, 0x3100], 5))
+        for flags in [MSG_PEEK, MSG_TRUNC, MSG_OOB, MSG_ERRQUEUE] {
+            apply(call("recvfrom", [8, 0x2000, 100, UInt64(flags), 0, 0], 9))
+        }
+        apply(call("read", [8, 0x2000, 100], 2))
+        XCTAssertEqual(file(8)?.1, 7)
         // execve closes what is close-on-exec.
         var exec = call("execve", [0x1000, 0, 0], 0)
         exec.outcome = .exec(entry: 0, stack: 0)
