@@ -291,7 +291,9 @@ final class ReplicaTests: ScratchTestCase {
                 "\(bin) run \(seed) --replicas \(count) --inject 'flip replica=0 stdin=1 bit=0' -- perl term.pl")
             XCTAssertEqual(f.status, 0, f.stderr)
             XCTAssertEqual(f.stdout, n.stdout, "\(count) replicas, a flip: \(f.stderr)")
-            XCTAssertTrue(f.stderr.contains("took the place of the primary (replica 0)"), f.stderr)
+            // (Replica 0's place, or with two replicas now and then a first new primary's: its
+            // copies may find a second difference on the way, Docs/replicas.md "Limits".)
+            XCTAssertTrue(f.stderr.contains("took the place of the primary (replica "), f.stderr)
             if count == "2" {
                 XCTAssertTrue(f.stderr.contains("bytes of the terminal on stdin the primary logged"), f.stderr)
             }
@@ -348,7 +350,7 @@ final class ReplicaTests: ScratchTestCase {
                 let what = "\(mounts), \(count) replicas"
                 XCTAssertEqual(r.status, 0, "\(what): \(r.stderr)")
                 XCTAssertEqual(r.stdout, n.stdout, "\(what): \(r.stderr)")
-                XCTAssertTrue(r.stderr.contains("took the place of the primary (replica 0)"), "\(what): \(r.stderr)")
+                XCTAssertTrue(r.stderr.contains("took the place of the primary (replica "), "\(what): \(r.stderr)")
                 if count == "2" {
                     XCTAssertTrue(
                         r.stderr.contains("/data/in.txt the primary logged (from byte 0) \(checked)"),
@@ -441,7 +443,7 @@ final class ReplicaTests: ScratchTestCase {
             XCTAssertEqual(f.status, 0, f.stderr)
             XCTAssertEqual(f.stdout, n.stdout, "\(count) replicas, a flip: \(f.stderr)")
             XCTAssertEqual(flippedGot, "thanks\n", f.stderr)
-            XCTAssertTrue(f.stderr.contains("took the place of the primary (replica 0)"), f.stderr)
+            XCTAssertTrue(f.stderr.contains("took the place of the primary (replica "), f.stderr)
         }
     }
 
@@ -495,7 +497,7 @@ final class ReplicaTests: ScratchTestCase {
                 XCTAssertEqual(r.status, 0, "\(what): \(r.stderr)")
                 XCTAssertEqual(r.stdout, n.stdout, "\(what): \(r.stderr)")
                 XCTAssertEqual(received, nativeGot, "\(what): \(r.stderr)")
-                XCTAssertTrue(r.stderr.contains("took the place of the primary (replica 0)"), "\(what): \(r.stderr)")
+                XCTAssertTrue(r.stderr.contains("took the place of the primary (replica "), "\(what): \(r.stderr)")
             }
         }
     }
@@ -851,7 +853,7 @@ final class ReplicaTests: ScratchTestCase {
             let flipped = try run("/bin/sh", ["-c", "cat in.txt | \(bin) \(args)"])
             XCTAssertEqual(flipped.status, 0, flipped.stderr)
             XCTAssertEqual(flipped.stdout, n.stdout, "\(args): \(flipped.stderr)")
-            XCTAssertTrue(flipped.stderr.contains("took the place of the primary (replica 0)"), flipped.stderr)
+            XCTAssertTrue(flipped.stderr.contains("took the place of the primary (replica "), flipped.stderr)
             if count == "2" {
                 XCTAssertTrue(
                     flipped.stderr.contains("bytes of stdin the primary logged (from byte"), flipped.stderr)
