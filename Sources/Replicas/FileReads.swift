@@ -12,7 +12,8 @@ import Replay
 /// follow): the primary has the kernel copy what the guest reads into the journal
 /// (SocketJournal.appendFileRead), and the backups check the log against that.
 enum FileReads {
-    /// The most the supervisor reads for one call (a larger read the primary makes alone).
+    /// The most one read of a file in a writable mount puts in the journal (a larger one the
+    /// primary makes alone).
     static let mostJournaled = 16 << 20
     private static func number(_ name: String) -> UInt64 { UInt64(SyscallNames.byName[name]!) }
     /// Reads of a file at its offset, and at the offset in their fourth argument.
@@ -88,9 +89,9 @@ extension ReplicaKernel {
         }
     }
 
-    /// A backup: the bytes the primary logged for a read of a file are the ones the supervisor
-    /// read for that call (a writable mount's), or the file's, read again here (a read-only
-    /// mount's); else the log is not believed there (why).
+    /// A backup: the bytes the primary logged for a read of a file are the ones the kernel copied
+    /// into the journal for that call (a writable mount's), or the file's, read again here (a
+    /// read-only mount's); else the log is not believed there (why).
     func vetFile(_ event: SyscallEvent) -> String? {
         let positioned = FileReads.positioned.contains(event.number)
         guard event.result > 0, positioned || FileReads.atOffset.contains(event.number), let ledger,

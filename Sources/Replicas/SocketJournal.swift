@@ -1,14 +1,15 @@
 import CHost
 import Glibc
 
-/// What the supervisor read for the guest, in order (Docs/replicas.md "Inputs"): from its
-/// stream sockets, a terminal on stdin, and files in writable mounts. A file in memory that
-/// every replica inherits, of records — a key (u64), the length (u64), the bytes — of which
-/// `ReplicaBoard.journalLength` bytes are written whole. A socket's key is the event that made
-/// it, and seen per socket, the records are the bytes its guest read, in order: backups check
-/// the primary's log against them, and a new primary reads first the ones its log does not
-/// account for. The terminal's key is `terminal`; a file read's is its call's event with bit 62
-/// set (`fileRead`), one record per call.
+/// What the guest read from outside, in order (Docs/replicas.md "Inputs"): what the supervisor
+/// consumed from its sockets and a terminal on stdin, and what the kernel copied from files in
+/// writable mounts for the primary. A file in memory that every replica inherits, of records —
+/// a key (u64), the length (u64), the bytes — of which `ReplicaBoard.journalLength` bytes are
+/// written whole. A socket's key is the event that made it, and seen per socket, the records are
+/// the bytes its guest read, in order: backups check the primary's log against them, and a new
+/// primary reads first the ones its log does not account for. The terminal's key is `terminal`;
+/// a datagram's sender's is its socket's with bit 61 set (`senders`); a file read's is its
+/// call's event with bit 62 set (`fileRead`), one record per call.
 package struct SocketJournal {
     package let fd: Int32
     /// Per socket (by the event that made it): where its records' bytes are in the file, in order.
@@ -27,7 +28,7 @@ package struct SocketJournal {
     /// The key of the senders' addresses of the datagrams the socket made at `made` received,
     /// a record each, after the datagram's own.
     package static func senders(_ made: UInt64) -> UInt64 { made | 1 << 61 }
-    /// The key of what the supervisor read from a file in a writable mount at the call `event`.
+    /// The key of what the guest read from a file in a writable mount at the call `event`.
     package static func fileRead(_ event: UInt64) -> UInt64 { event | fileBit }
     private static let fileBit: UInt64 = 1 << 62
 
