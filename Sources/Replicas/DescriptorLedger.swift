@@ -138,7 +138,7 @@ package struct DescriptorLedger {
         case Self.read, Self.readv: moveOffset(fd0, by: result)
         // A socket's offset counts what the journal serves (SocketReads): not a peek, nor a
         // read that returns an address.
-        case Self.recvfrom where ReplicaKernel.readsAStream(n, a[3], a[4]): moveOffset(fd0, by: result)
+        case Self.recvfrom where ReplicaKernel.readsAStream(n, a[3]): moveOffset(fd0, by: result)
         case Self.write, Self.writev:
             updateDescription(fd0) { d in
                 if case .file(_, let flags) = d.kind, flags & O_APPEND != 0 {

@@ -57,8 +57,7 @@ extension ReplicaKernel {
             offset: positioned ? Int64(bitPattern: offset) : nil, count: room)
         guard got > 0 else { return .value(Int64(got)) }
         board.journalLength = end
-        journal = journal ?? SocketJournal(fd: journalFD)
-        journal!.catchUp(to: end)
+        catchUpJournal()
         guard let bytes = journal!.takeFileRead(at: event), bytes.count == got else { return .value(-Int64(EIO)) }
         _ = ReadBuffers.fill(buffers, with: bytes)
         flipInput(buffers, count: bytes.count, read: &fileBytesRead) {
@@ -101,14 +100,10 @@ extension ReplicaKernel {
         let offset = positioned ? Int64(bitPattern: event.args[3]) : d.offset
         let count = Int(event.result)
         let logged = Array(event.writes.flatMap(\.bytes).prefix(count))
-        if let fd = board.socketJournal {
-            journal = journal ?? SocketJournal(fd: fd)
-            journal!.catchUp(to: board.journalLength)
-            if let read = journal!.fileRead(at: self.event) {
-                guard read != logged else { return nil }
-                return "the \(count) bytes of \(path) the primary logged (from byte \(offset)) differ from the "
-                    + "\(read.count) in the journal"
-            }
+        if catchUpJournal(), let read = journal!.fileRead(at: self.event) {
+            guard read != logged else { return nil }
+            return "the \(count) bytes of \(path) the primary logged (from byte \(offset)) differ from the "
+                + "\(read.count) in the journal"
         }
         guard let fd = checkedFile(path) else { return nil }
         var bytes = [UInt8](repeating: 0, count: count)

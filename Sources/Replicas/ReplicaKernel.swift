@@ -119,7 +119,7 @@ public final class ReplicaKernel: GuestKernel {
                 self.ledger?.apply(event, at: self.event)
                 self.publishStdinRead()
                 if self.journal != nil,
-                    Self.readsAStream(event.number, event.args[3], event.args[4])
+                    Self.readsAStream(event.number, event.args[3])
                         || OutsideSockets.mayClose.contains(event.number) || FileReads.positioned.contains(event.number)
                 {
                     self.publishJournalNeeded()

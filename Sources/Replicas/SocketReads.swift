@@ -17,12 +17,12 @@ extension ReplicaKernel {
     private static func number(_ name: String) -> UInt64 { UInt64(SyscallNames.byName[name]!) }
     static let readCall = number("read"), readvCall = number("readv"), recvfromCall = number("recvfrom")
 
-    /// Whether a call (its number, fourth and fifth arguments) is a read of a socket the
+    /// Whether a call (its number and flags, its fourth argument) is a read of a socket the
     /// journal serves: read, readv, recvfrom (Perl's `recv` asks for the sender's address, which
     /// a stream socket does not give: its length comes back 0) — not a peek, nor a read whose
     /// result is not the bytes it gives (MSG_TRUNC) or that reads something else (MSG_OOB,
     /// MSG_ERRQUEUE): those the primary makes alone, and the ledger does not count them.
-    static func readsAStream(_ number: UInt64, _ flags: UInt64, _ address: UInt64) -> Bool {
+    static func readsAStream(_ number: UInt64, _ flags: UInt64) -> Bool {
         switch number {
         case readCall, readvCall: return true
         case recvfromCall: return Int32(truncatingIfNeeded: flags) & notJournaled == 0
@@ -43,7 +43,7 @@ extension ReplicaKernel {
     /// it holds (by the event that made it), or Revenant's stdin when it is a terminal
     /// (SocketJournal.terminal) — or nil.
     func journaledInput(_ req: SyscallRequest) -> (made: UInt64, datagram: Bool)? {
-        guard board.socketJournal != nil, control != nil, Self.readsAStream(req.number, req[3], req[4]),
+        guard board.socketJournal != nil, control != nil, Self.readsAStream(req.number, req[3]),
             let e = try? personality.fds.entry(req[0]), e.fromOutside
         else { return nil }
         if isatty(e.host) == 1 {
@@ -116,10 +116,8 @@ extension ReplicaKernel {
             if case .flipSocket(let byte, let bit) = $0 { (byte, bit) } else { nil }
         }
         guard datagram else { return Self.noAddress(req, memory, Int64(got)) }
-        journal = journal ?? board.socketJournal.map(SocketJournal.init)
-        journal?.catchUp(to: board.journalLength)
         let key = SocketJournal.senders(made)
-        guard let journal, let sender = journal.record(of: key, journal.records(of: key) - 1) else {
+        guard catchUpJournal(), let sender = journal!.record(of: key, journal!.records(of: key) - 1) else {
             return .value(-Int64(EIO))
         }
         // The room the guest gave for the address (the call overwrites it with the length).
@@ -162,12 +160,20 @@ extension ReplicaKernel {
         }
     }
 
+    /// This replica's view of the journal, made when first needed and caught up with what is
+    /// written whole; false without a journal.
+    @discardableResult
+    func catchUpJournal() -> Bool {
+        guard let fd = board.socketJournal else { return false }
+        if journal == nil { journal = SocketJournal(fd: fd) }
+        journal!.catchUp(to: board.journalLength)
+        return true
+    }
+
     /// The primary: the last `count` bytes the supervisor put in the journal under `key`.
     func lastJournaled(_ key: UInt64, count: Int) -> [UInt8]? {
-        journal = journal ?? board.socketJournal.map(SocketJournal.init)
-        journal?.catchUp(to: board.journalLength)
-        guard let total = journal?.total(of: key) else { return nil }
-        return journal?.bytes(of: key, from: total - Int64(count), count: count)
+        guard catchUpJournal() else { return nil }
+        return journal!.bytes(of: key, from: journal!.total(of: key) - Int64(count), count: count)
     }
 
     /// Ask the supervisor to consume `count` bytes from the input `made` into the journal: what
@@ -203,8 +209,7 @@ extension ReplicaKernel {
     /// a read are the ones the supervisor consumed (the journal): else the log is not believed
     /// there (why).
     func vetSocket(_ event: SyscallEvent) -> String? {
-        guard event.result > 0, let fd = board.socketJournal,
-            Self.readsAStream(event.number, event.args[3], event.args[4]), let ledger
+        guard event.result > 0, board.socketJournal != nil, Self.readsAStream(event.number, event.args[3]), let ledger
         else { return nil }
         let guestFD = Int(Int32(truncatingIfNeeded: event.args[0]))
         let made: UInt64, offset: Int64, what: String
@@ -217,8 +222,7 @@ extension ReplicaKernel {
         } else {
             return nil
         }
-        if journal == nil { journal = SocketJournal(fd: fd) }
-        journal!.catchUp(to: board.journalLength)
+        catchUpJournal()
         let count = Int(event.result)
         // Not in the journal (a socket the supervisor does not read): not checked.
         let expected = journal!.bytes(of: made, from: offset, count: count)
@@ -254,9 +258,7 @@ extension ReplicaKernel {
     /// A new primary: for each socket its guest holds, and a terminal on stdin, what the journal
     /// has beyond its log is read first.
     func takeUpJournal(_ ledger: DescriptorLedger) {
-        guard let fd = board.socketJournal else { return }
-        if journal == nil { journal = SocketJournal(fd: fd) }
-        journal!.catchUp(to: board.journalLength)
+        guard catchUpJournal() else { return }
         for (made, offset) in journalOffsets(ledger) {
             let senders = SocketJournal.senders(made)
             if made != SocketJournal.terminal, journal!.records(of: senders) > 0 {
@@ -288,15 +290,14 @@ extension Supervisor {
         }
         var bytes = [UInt8](repeating: 0, count: count)
         var got = 0
+        var sender: [UInt8]?
         if terminal {
             // What the primary saw may be gone (another reader): the supervisor does not wait.
             var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&ready, 1, 0) == 1 else { return board.answerConsume(-Int64(EAGAIN)) }
             got = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, count) }
             guard got >= 0 else { return board.answerConsume(-Int64(errno)) }
-        }
-        var sender: [UInt8]?
-        if !terminal, OutsideSockets.type(fd) == Int32(SOCK_DGRAM.rawValue) {
+        } else if OutsideSockets.type(fd) == Int32(SOCK_DGRAM.rawValue) {
             // One datagram, the one the primary peeked at (cut as its buffer cuts it), and who sent it.
             var address = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -310,13 +311,16 @@ extension Supervisor {
             guard n > 0 else { return board.answerConsume(n < 0 ? -Int64(errno) : -Int64(EIO)) }
             got = n
             sender = withUnsafeBytes(of: &address) { Array($0.prefix(Int(min(length, socklen_t($0.count))))) }
-        }
-        while !terminal, sender == nil, got < count {
-            let n = bytes.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, count - got, Int32(MSG_DONTWAIT)) }
-            if n > 0 {
-                got += n
-            } else if !(n < 0 && errno == EINTR) {
-                break
+        } else {
+            while got < count {
+                let n = bytes.withUnsafeMutableBytes {
+                    recv(fd, $0.baseAddress! + got, count - got, Int32(MSG_DONTWAIT))
+                }
+                if n > 0 {
+                    got += n
+                } else if !(n < 0 && errno == EINTR) {
+                    break
+                }
             }
         }
         if got > 0 {
