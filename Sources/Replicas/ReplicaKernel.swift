@@ -62,8 +62,8 @@ public final class ReplicaKernel: GuestKernel {
     var fileBytesRead = 0
     /// A backup: the files it reads again to check the primary's log, by guest path (FileReads).
     var checkedFiles: [ByteString: Int32] = [:]
-    /// A backup's (and the primary's, for a terminal) view of the socket journal, scanned as it
-    /// grows.
+    /// This replica's view of the socket journal, scanned as it grows (catchUpJournal): a
+    /// backup's, to check the primary's log; the primary's, to give its guest what it read.
     var journal: SocketJournal?
     /// A replacement's frames before its own (its donor's, which the supervisor counts as its
     /// first ones): a replacement that donates in turn hands on those and its own.
