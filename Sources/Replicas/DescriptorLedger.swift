@@ -136,8 +136,8 @@ package struct DescriptorLedger {
             default: break
             }
         case Self.read, Self.readv: moveOffset(fd0, by: result)
-        // A socket's offset counts what the journal serves (SocketReads): not a peek, nor a
-        // read that returns an address.
+        // A socket's offset counts what the journal serves (SocketReads.readsAStream): not a
+        // peek, nor a read with MSG_TRUNC, MSG_OOB or MSG_ERRQUEUE.
         case Self.recvfrom where ReplicaKernel.readsAStream(n, a[3]): moveOffset(fd0, by: result)
         case Self.write, Self.writev:
             updateDescription(fd0) { d in

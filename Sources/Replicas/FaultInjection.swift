@@ -5,11 +5,12 @@
 ///   stall replica=R event=E                the replica stops making progress there
 ///   flip replica=0 stdin=N bit=B           byte N of a piped stdin or a terminal, as the primary
 ///                                          gets it (the supervisor keeps it right)
-///   flip replica=0 socket=N bit=B          byte N of what the guest reads from stream sockets
+///   flip replica=0 socket=N bit=B          byte N of what the guest reads from stream and
+///                                          datagram sockets (all of them, in order), as the
+///                                          primary gets it
 ///   flip replica=0 sender=N bit=B          byte N of the senders' addresses of the datagrams the
 ///                                          guest reads (all of them, in order), as the primary
 ///                                          gets them
-///                                          (all of them, in order), as the primary gets it
 ///   flip replica=0 file=N bit=B            byte N of what the guest reads from files the
 ///                                          backups check (FileReads), as the primary gets it
 ///   flip replica=R event=E addr=A bit=B in=checkpoint
