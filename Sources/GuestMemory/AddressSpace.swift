@@ -32,6 +32,23 @@ public final class AddressSpace: @unchecked Sendable {
     /// While non-nil, every range handed out for writing is noted here: the recorder logs what a
     /// syscall wrote into guest memory by reading these ranges after the call.
     public var writeRanges: [(address: UInt64, length: Int)]?
+    /// Private file mappings still to copy (`Backing.file`'s `copyLater`), and whether the guest
+    /// may be done mapping over them (`releaseDeferred`). The lock is held while the host's
+    /// mappings change and while a part of them is copied, which may be on another thread
+    /// (`copyDeferredStep`). A pthread mutex: a forked copy of the VMM takes it again (Swift's
+    /// Mutex keeps the thread id it had before the fork, and traps there).
+    private var deferredCopies: [(range: Range<UInt64>, released: Bool)] = []
+    private let deferredLock: UnsafeMutablePointer<pthread_mutex_t> = {
+        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(m, nil)
+        return m
+    }()
+
+    private func withDeferred<R>(_ body: (inout [(range: Range<UInt64>, released: Bool)]) -> R) -> R {
+        pthread_mutex_lock(deferredLock)
+        defer { pthread_mutex_unlock(deferredLock) }
+        return body(&deferredCopies)
+    }
 
     public enum SetupError: Error, CustomStringConvertible {
         case reserve(address: UInt64, size: UInt64, errno: Int32)
@@ -57,7 +74,12 @@ public final class AddressSpace: @unchecked Sendable {
         systemArea = p
     }
 
-    deinit { munmap(systemArea, Int(layout.size)) }
+    deinit {
+        munmap(systemArea, Int(layout.size))
+        if pagemapFD.fd >= 0 { close(pagemapFD.fd) }
+        pthread_mutex_destroy(deferredLock)
+        deferredLock.deallocate()
+    }
 
     // MARK: - Checked access (every guest pointer goes through here)
 
@@ -167,12 +189,21 @@ public final class AddressSpace: @unchecked Sendable {
         /// A host descriptor to map, the guest path for reports, and the file offset. A private
         /// mapping's pages are copied when it is made (populated): a file that changes while
         /// mapped (the guest's own writes to one on a writable mount) is read as it was when
-        /// mapped, as the recording's copy of it holds it.
-        case file(fd: Int32, path: String, offset: UInt64, shared: Bool, writable: Bool)
+        /// mapped, as the recording's copy of it holds it. With `copyLater` (a file nobody in
+        /// the guest can write: a read-only mount, a recorded copy) they are copied at the next
+        /// `copyDeferred()` instead, if still mapped then.
+        case file(fd: Int32, path: String, offset: UInt64, shared: Bool, writable: Bool, copyLater: Bool = false)
     }
 
     /// Map [start, start+length) replacing whatever was there (MAP_FIXED semantics). Returns errno on failure.
     public func map(start: UInt64, length: UInt64, prot: Int32, backing kind: Backing) -> Int32 {
+        withDeferred { list in mapLocked(start: start, length: length, prot: prot, backing: kind, &list) }
+    }
+
+    private func mapLocked(
+        start: UInt64, length: UInt64, prot: Int32, backing kind: Backing,
+        _ deferredCopies: inout [(range: Range<UInt64>, released: Bool)]
+    ) -> Int32 {
         guard start >= layout.programStart, start < layout.end, start % GuestLayout.page == 0, length > 0,
             length <= layout.end - start
         else { return ENOMEM }
@@ -193,21 +224,23 @@ public final class AddressSpace: @unchecked Sendable {
                     addr, Int(length), PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE | populate, -1, 0) != MAP_FAILED
             else { return errno }
-        case .file(let fd, let path, let offset, let shared, let writable):
+        case .file(let fd, let path, let offset, let shared, let writable, let copyLater):
             // Populated: for a private mapping, writable on the host, that copies every page now (a
             // host write fault each, ~3.8 MB for perl's library), and KVM then prefetches the
             // neighbours of a shadow fault (it takes only host pages mapped writable): PVM's shadow
             // faults for `perl -e 1` 554 → 169. A trade that depends on the host's cost of a shadow
             // fault. Interleaved, on the AMD EPYC host: 20.3–21.5 against 23.6–24.5 ms with it; on
             // an Intel Xeon host (not interleaved) copying cost 1.2–1.5 ms more than the faults it
-            // saved. Docs/machine.md "Start-up".
+            // saved. Docs/machine.md "Start-up". With `copyLater`, populated later and mostly on
+            // the spinner's time (`releaseDeferred`).
             // Private file mappings are always writable on the host (copy-on-write): the guest's page
             // tables do not follow mprotect, so a host-read-only page would fault inside KVM_RUN.
             let hostProt = (shared && !writable) ? PROT_READ : PROT_READ | PROT_WRITE
+            let later = copyLater && !shared
             guard
                 mmap(
                     addr, Int(length), hostProt,
-                    (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED | MAP_POPULATE, fd,
+                    (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED | (later ? 0 : MAP_POPULATE), fd,
                     off_t(offset)) != MAP_FAILED
             else {
                 let e = errno
@@ -219,9 +252,69 @@ public final class AddressSpace: @unchecked Sendable {
             m.offset = offset
             m.hostReadOnly = hostProt == PROT_READ
         }
-        removeRecords(start, start + length)
+        removeRecords(start, start + length, &deferredCopies)
         insert(m)
+        if case .file(_, _, _, false, _, true) = kind { deferredCopies.append((start..<start + length, false)) }
         return 0
+    }
+
+    /// The guest's next syscall is about to be served: the mappings whose copy was deferred may
+    /// be copied now, unless `next` (the range of a MAP_FIXED mmap the guest is making) lies
+    /// inside one of them. With `copyNow` they are copied here; else `copyDeferredStep` copies
+    /// them from another thread (the mailbox's spinner, between calls).
+    ///
+    /// ld.so maps a library's whole span, then maps its segments over it with MAP_FIXED, then
+    /// goes on: copying the span when made copied ~800 pages of `perl -e 1` (~2.6 µs each on the
+    /// AMD host) that were replaced before the guest touched them.
+    public func releaseDeferred(unlessMapping next: Range<UInt64>?, copyNow: Bool) {
+        withDeferred { list in
+            guard !list.isEmpty else { return }
+            if let next,
+                list.contains(where: { $0.range.contains(next.lowerBound) && next.upperBound <= $0.range.upperBound })
+            {
+                return
+            }
+            guard copyNow else {
+                for i in list.indices { list[i].released = true }
+                return
+            }
+            let pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)
+            defer { if pagemap >= 0 { close(pagemap) } }
+            for d in list { AddressSpace.copy(d.range, pagemap: pagemap) }
+            list.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Copy up to `pages` pages of the released deferred mappings; false when none is left. Any
+    /// thread: the lock keeps the guest's mappings from changing meanwhile.
+    public func copyDeferredStep(pages: UInt64 = 8) -> Bool {
+        withDeferred { list in
+            guard let i = list.firstIndex(where: \.released) else { return false }
+            let r = list[i].range
+            let end = r.lowerBound + min(r.upperBound - r.lowerBound, pages * GuestLayout.page)
+            if pagemapFD.pid != getpid() {
+                if pagemapFD.fd >= 0 { close(pagemapFD.fd) }
+                pagemapFD = (getpid(), open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC))
+            }
+            AddressSpace.copy(r.lowerBound..<end, pagemap: pagemapFD.fd)
+            if end == r.upperBound { list.remove(at: i) } else { list[i].range = end..<r.upperBound }
+            return true
+        }
+    }
+    /// /proc/self/pagemap, open for `copyDeferredStep`, and the process it was opened in (a
+    /// forked copy opens its own).
+    private var pagemapFD: (pid: Int32, fd: Int32) = (0, -1)
+
+    /// Copy the pages of `range` the guest has not touched. Those it has are mapped already (from
+    /// the page cache, or copied by a write): copying one mapped from the page cache would make
+    /// KVM drop its shadow entry, with an interrupt to the running vCPU (110 such exits and ~2 ms
+    /// more for `perl -e 1` when it did).
+    static func copy(_ range: Range<UInt64>, pagemap: Int32) {
+        for run in untouched(range, pagemap: pagemap) {
+            _ = madvise(
+                UnsafeMutableRawPointer(bitPattern: UInt(run.lowerBound)), Int(run.upperBound - run.lowerBound),
+                23 /* MADV_POPULATE_WRITE */)
+        }
     }
 
     /// Populate the host pages of [start, start+length) now (e.g. the top of the stack).
@@ -241,8 +334,10 @@ public final class AddressSpace: @unchecked Sendable {
     public func unmap(_ start: UInt64, _ end: UInt64) {
         let s = max(start, layout.start), e = min(end, layout.end)
         guard s < e else { return }
-        resetHost(s, e - s)
-        removeRecords(s, e)
+        withDeferred { list in
+            resetHost(s, e - s)
+            removeRecords(s, e, &list)
+        }
     }
 
     /// Change the recorded protection (the guest's 2 MiB page tables do not enforce it).
@@ -256,6 +351,13 @@ public final class AddressSpace: @unchecked Sendable {
 
     /// Move [old, old+oldLen) to [new, new+newLen) on the host (page-table moves, no copy).
     public func move(from old: UInt64, oldLength: UInt64, to new: UInt64, newLength: UInt64) -> Int32 {
+        withDeferred { list in moveLocked(from: old, oldLength: oldLength, to: new, newLength: newLength, &list) }
+    }
+
+    private func moveLocked(
+        from old: UInt64, oldLength: UInt64, to new: UInt64, newLength: UInt64,
+        _ deferredCopies: inout [(range: Range<UInt64>, released: Bool)]
+    ) -> Int32 {
         guard inReservation(old, oldLength), inReservation(new, newLength) else { return EINVAL }
         guard let first = mapping(containing: old) else { return EFAULT }
         do { try backing?.back(physical: layout.physical(new)..<layout.physical(new + newLength)) } catch {
@@ -273,8 +375,8 @@ public final class AddressSpace: @unchecked Sendable {
         }
         // mremap left a hole in the reservation: fill it again.
         resetHost(old, oldLength)
-        removeRecords(old, old + oldLength)
-        removeRecords(new, new + newLength)
+        removeRecords(old, old + oldLength, &deferredCopies)
+        removeRecords(new, new + newLength, &deferredCopies)
         var m = first
         m.offset += old - first.start
         m.start = new
@@ -285,6 +387,10 @@ public final class AddressSpace: @unchecked Sendable {
 
     /// Grow a mapping in place (the caller checked the range after it is free).
     public func extend(_ start: UInt64, from oldEnd: UInt64, to newEnd: UInt64) -> Int32 {
+        withDeferred { _ in extendLocked(start, from: oldEnd, to: newEnd) }
+    }
+
+    private func extendLocked(_ start: UInt64, from oldEnd: UInt64, to newEnd: UInt64) -> Int32 {
         guard oldEnd <= newEnd, inReservation(oldEnd, newEnd - oldEnd) else { return EINVAL }
         guard let m = mapping(containing: start) else { return EFAULT }
         if m.path != nil {
@@ -317,7 +423,43 @@ public final class AddressSpace: @unchecked Sendable {
         if tail.hostReadOnly { hostReadOnlyCount += 1 }
     }
 
-    private func removeRecords(_ start: UInt64, _ end: UInt64) {
+    /// The runs of pages of `range` that the host has not mapped, by /proc/self/pagemap (bit 63:
+    /// present); the whole range when it cannot be read.
+    static func untouched(_ range: Range<UInt64>, pagemap: Int32) -> [Range<UInt64>] {
+        let pages = Int((range.upperBound - range.lowerBound) / GuestLayout.page)
+        var entries = [UInt64](repeating: 0, count: pages)
+        let want = pages * 8
+        let got = entries.withUnsafeMutableBytes {
+            pagemap < 0 ? -1 : pread(pagemap, $0.baseAddress, want, off_t(range.lowerBound / GuestLayout.page * 8))
+        }
+        guard got == want else { return [range] }
+        var runs: [Range<UInt64>] = []
+        var i = 0
+        while i < pages {
+            guard entries[i] & (1 << 63) == 0 else {
+                i += 1
+                continue
+            }
+            let first = i
+            while i < pages, entries[i] & (1 << 63) == 0 { i += 1 }
+            let lo = range.lowerBound + UInt64(first) * GuestLayout.page
+            runs.append(lo..<range.lowerBound + UInt64(i) * GuestLayout.page)
+        }
+        return runs
+    }
+
+    private func removeRecords(
+        _ start: UInt64, _ end: UInt64, _ deferredCopies: inout [(range: Range<UInt64>, released: Bool)]
+    ) {
+        if !deferredCopies.isEmpty {
+            // What is replaced is no longer to copy; what is left of a range on either side still is.
+            deferredCopies = deferredCopies.flatMap { d -> [(range: Range<UInt64>, released: Bool)] in
+                let r = d.range
+                guard r.overlaps(start..<end) else { return [d] }
+                return [r.lowerBound..<max(r.lowerBound, start), min(r.upperBound, end)..<r.upperBound]
+                    .filter { !$0.isEmpty }.map { ($0, d.released) }
+            }
+        }
         split(at: start)
         split(at: end)
         mappings.removeAll { m in

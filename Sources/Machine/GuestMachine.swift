@@ -235,7 +235,8 @@ public final class GuestMachine: PhysicalBacking {
         }
         let mb = SyscallMailbox(
             page: page, serveCall: { [unowned self, unowned kernel] in self.serve($0, kernel: kernel) },
-            mayPoll: { [unowned kernel] in kernel.spinnerMayPoll })
+            mayPoll: { [unowned kernel] in kernel.spinnerMayPoll },
+            idleWork: { [space] in space.copyDeferredStep() })
         mb.start()
         mailbox = mb
     }
@@ -348,12 +349,24 @@ public final class GuestMachine: PhysicalBacking {
     }
 
     /// Every syscall, whichever thread serves it: the rewriter sees it first (a site's first trap
-    /// rewrites it), then the kernel.
+    /// rewrites it), then the kernel. Mappings whose copy was deferred are released first (the
+    /// spinner copies them between calls; without one, they are copied here), unless the call
+    /// maps over them (ld.so mapping a library's segments over its span).
     func serve(_ request: SyscallRequest, kernel: GuestKernel) -> SyscallOutcome {
+        space.releaseDeferred(unlessMapping: GuestMachine.fixedMapping(request), copyNow: mailbox == nil)
         rewriter?.sawCall(
             returnAddress: request.rip, breakpoints: &breakpoints, allowed: kernel.mayRewriteSyscalls)
         return kernel.handle(request)
     }
+
+    /// The range an mmap with MAP_FIXED maps (what `AddressSpace.releaseDeferred` waits for), else nil.
+    static func fixedMapping(_ r: SyscallRequest) -> Range<UInt64>? {
+        guard r.number == mmapNumber, r[3] & UInt64(MAP_FIXED) != 0, r[1] > 0, r[0] <= UInt64.max - r[1] else {
+            return nil
+        }
+        return r[0]..<r[0] + r[1]
+    }
+    static let mmapNumber = UInt64(SyscallNames.byName["mmap"]!)
 
     /// The run ends with `signal`, reported with the guest's rip.
     func crash(_ vcpu: VCPU, _ signal: Int32, _ what: String) -> Step {

@@ -124,7 +124,8 @@ extension LinuxPersonality {
             // Replay maps the recorded copy privately: nobody else shares it, and its writes must
             // not reach the trace.
             let f = try provider(fd)
-            backing = .file(fd: f.host, path: f.path, offset: offset, shared: false, writable: f.writable)
+            backing = .file(
+                fd: f.host, path: f.path, offset: offset, shared: false, writable: f.writable, copyLater: true)
         } else {
             let e = try fds.entry(fd)
             let accmode = Glibc.fcntl(e.host, F_GETFL) & O_ACCMODE
@@ -133,11 +134,12 @@ extension LinuxPersonality {
             if accmode == O_WRONLY { throw SysError(EACCES) }
             onFileMapped?(e.host, e.path ?? "")
             // The mapping's name is for symbols and reports (AddressSpace opens it to read them).
-            // A private mapping is a copy made now (AddressSpace.Backing.file), so a file on a
-            // writable mount that changes under it (the guest's own writes) is read as recorded.
+            // A private mapping of a file on a writable mount is a copy made now
+            // (AddressSpace.Backing.file), so if it changes under it (the guest's own writes) it is
+            // read as recorded; one on a read-only mount can wait for the copy (`copyLater`).
             backing = .file(
                 fd: e.host, path: e.path?.description ?? "", offset: offset, shared: shared,
-                writable: accmode == O_RDWR)
+                writable: accmode == O_RDWR, copyLater: !e.writableMount)
         }
         let err = memory.map(start: start, length: len, prot: protection, backing: backing)
         guard err == 0 else { throw SysError(err) }
