@@ -27,6 +27,8 @@ static const unsigned long CKVM_GET_STATS_FD = KVM_GET_STATS_FD;
 static const unsigned long CKVM_GET_XSAVE = KVM_GET_XSAVE;
 static const unsigned long CKVM_SET_XSAVE = KVM_SET_XSAVE;
 static const unsigned long CKVM_XSAVE_SIZE = sizeof(struct kvm_xsave);
+static const unsigned long CKVM_ENABLE_CAP = KVM_ENABLE_CAP;
+static const uint32_t CKVM_CAP_SPLIT_IRQCHIP = KVM_CAP_SPLIT_IRQCHIP;
 
 static const unsigned long CKVM_SYNC_X86_REGS = KVM_SYNC_X86_REGS;
 
