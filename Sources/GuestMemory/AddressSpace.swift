@@ -190,8 +190,8 @@ public final class AddressSpace: @unchecked Sendable {
         /// mapping's pages are copied when it is made (populated): a file that changes while
         /// mapped (the guest's own writes to one on a writable mount) is read as it was when
         /// mapped, as the recording's copy of it holds it. With `copyLater` (a file nobody in
-        /// the guest can write: a read-only mount, a recorded copy) they are copied at the next
-        /// `copyDeferred()` instead, if still mapped then.
+        /// the guest can write: a read-only mount, a recorded copy) they are copied later
+        /// (`releaseDeferred`, `copyDeferredStep`), where still mapped and not touched by then.
         case file(fd: Int32, path: String, offset: UInt64, shared: Bool, writable: Bool, copyLater: Bool = false)
     }
 
