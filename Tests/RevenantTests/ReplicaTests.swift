@@ -1257,7 +1257,12 @@ final class ReplicaTests: ScratchTestCase {
         XCTAssertEqual(rec.status, 0, rec.stderr)
         let log = try revenant(["log", "j.rvt", "syscalls", "--where", "name=read"]).stdout.split(separator: "\n")
         let reads = log.filter { $0.contains(" read(3, ") }.compactMap { Int($0.dropFirst().prefix { $0.isNumber }) }
-        let late = try XCTUnwrap(reads.dropFirst(reads.count * 5 / 6).first) + 1
+        // Late, but inside any run: how many reads the 6.4 MB take depends on how much each finds
+        // waiting (2,000 in a recording, 1,100 under three replicas on a slow host), and never
+        // fewer than 782 (perl reads 8 KiB at a time). The calls before the first read are the
+        // same in every run.
+        XCTAssertGreaterThan(reads.count, 600)
+        let late = try XCTUnwrap(reads.first) + 600
         let (r, _) = try whileServing {
             try self.revenant(
                 [
