@@ -52,8 +52,10 @@ with open("insert100k.sql", "w") as f:
 workloads = {
     "cpu": {"args": [PERL, os.path.join(BENCH, "cpu.pl"), "2000000"],
             "variants": ["native", "run", "run-trap", "record", "replay"]},
+    # Tens of milliseconds each, and noisy (±20% between rounds on the PVM hosts): more rounds.
     "perl -e 1": {"args": [PERL, "-e", "1"],
-                  "variants": ["native", "run", "run-trap", "run-exits", "record", "replay", "strace", "qemu"]},
+                  "variants": ["native", "run", "run-trap", "run-exits", "record", "replay", "strace", "qemu"],
+                  "rounds": 25},
     "syscall-heavy": {"args": [PERL, os.path.join(BENCH, "syscall_heavy.pl"), "big.txt", "files"],
                       "variants": ["native", "run", "run-trap", "run-exits", "record", "replay", "strace", "qemu"],
                       "rounds": 3},
