@@ -44,9 +44,21 @@ public final class AddressSpace: @unchecked Sendable {
         return m
     }()
 
+    /// 1 while `deferredCopies` holds anything, read without the lock: every syscall asks
+    /// (`releaseDeferred`), and so does the spinner between calls (`copyDeferredStep`), and after
+    /// the program's start there is nothing to copy.
+    private let deferredPending: UnsafeMutablePointer<UInt32> = {
+        let w = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+        w.initialize(to: 0)
+        return w
+    }()
+
     private func withDeferred<R>(_ body: (inout [(range: Range<UInt64>, released: Bool)]) -> R) -> R {
         pthread_mutex_lock(deferredLock)
-        defer { pthread_mutex_unlock(deferredLock) }
+        defer {
+            chost_store_u32(deferredPending, deferredCopies.isEmpty ? 0 : 1)
+            pthread_mutex_unlock(deferredLock)
+        }
         return body(&deferredCopies)
     }
 
@@ -79,6 +91,7 @@ public final class AddressSpace: @unchecked Sendable {
         if pagemapFD.fd >= 0 { close(pagemapFD.fd) }
         pthread_mutex_destroy(deferredLock)
         deferredLock.deallocate()
+        deferredPending.deallocate()
     }
 
     // MARK: - Checked access (every guest pointer goes through here)
@@ -267,8 +280,8 @@ public final class AddressSpace: @unchecked Sendable {
     /// goes on: copying the span when made copied ~800 pages of `perl -e 1` (~2.6 µs each on the
     /// AMD host) that were replaced before the guest touched them.
     public func releaseDeferred(unlessMapping next: Range<UInt64>?, copyNow: Bool) {
+        guard chost_load_u32(deferredPending) != 0 else { return }
         withDeferred { list in
-            guard !list.isEmpty else { return }
             if let next,
                 list.contains(where: { $0.range.contains(next.lowerBound) && next.upperBound <= $0.range.upperBound })
             {
@@ -278,9 +291,7 @@ public final class AddressSpace: @unchecked Sendable {
                 for i in list.indices { list[i].released = true }
                 return
             }
-            let pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)
-            defer { if pagemap >= 0 { close(pagemap) } }
-            for d in list { AddressSpace.copy(d.range, pagemap: pagemap) }
+            for d in list { copyUntouched(d.range) }
             list.removeAll(keepingCapacity: true)
         }
     }
@@ -288,32 +299,31 @@ public final class AddressSpace: @unchecked Sendable {
     /// Copy up to `pages` pages of the released deferred mappings; false when none is left. Any
     /// thread: the lock keeps the guest's mappings from changing meanwhile.
     public func copyDeferredStep(pages: UInt64 = 8) -> Bool {
-        withDeferred { list in
+        guard chost_load_u32(deferredPending) != 0 else { return false }
+        return withDeferred { list in
             guard let i = list.firstIndex(where: \.released) else { return false }
             let r = list[i].range
             let end = r.lowerBound + min(r.upperBound - r.lowerBound, pages * GuestLayout.page)
-            if pagemapFD.pid != getpid() {
-                if pagemapFD.fd >= 0 { close(pagemapFD.fd) }
-                pagemapFD = (getpid(), open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC))
-            }
-            AddressSpace.copy(r.lowerBound..<end, pagemap: pagemapFD.fd)
+            copyUntouched(r.lowerBound..<end)
             if end == r.upperBound { list.remove(at: i) } else { list[i].range = end..<r.upperBound }
             return true
         }
     }
-    /// /proc/self/pagemap, open for `copyDeferredStep`, and the process it was opened in (a
-    /// forked copy opens its own).
+    /// /proc/self/pagemap, opened once, and the process it was opened in (a forked copy opens
+    /// its own). Used under the lock.
     private var pagemapFD: (pid: Int32, fd: Int32) = (0, -1)
 
-    /// Copy the pages of `range` the guest has not touched. Those it has are mapped already (from
-    /// the page cache, or copied by a write): copying one mapped from the page cache would make
-    /// KVM drop its shadow entry, with an interrupt to the running vCPU (110 such exits and ~2 ms
-    /// more for `perl -e 1` when it did).
-    static func copy(_ range: Range<UInt64>, pagemap: Int32) {
-        for run in untouched(range, pagemap: pagemap) {
-            _ = madvise(
-                UnsafeMutableRawPointer(bitPattern: UInt(run.lowerBound)), Int(run.upperBound - run.lowerBound),
-                23 /* MADV_POPULATE_WRITE */)
+    /// Copy the pages of `range` the guest has not touched (under the lock). Those it has are
+    /// mapped already (from the page cache, or copied by a write): copying one mapped from the
+    /// page cache would make KVM drop its shadow entry, with an interrupt to the running vCPU
+    /// (110 such exits and ~2 ms more for `perl -e 1` when it did).
+    private func copyUntouched(_ range: Range<UInt64>) {
+        if pagemapFD.pid != getpid() {
+            if pagemapFD.fd >= 0 { close(pagemapFD.fd) }
+            pagemapFD = (getpid(), open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC))
+        }
+        for run in AddressSpace.untouched(range, pagemap: pagemapFD.fd) {
+            prefault(run.lowerBound, run.upperBound - run.lowerBound)
         }
     }
 
