@@ -145,6 +145,9 @@ public enum Loader {
             }
             base = start - span.low
         }
+        // The segments as pieces of one image (`AddressSpace.mapImage`): the file's pages of
+        // each, then its bss past them.
+        var pieces: [AddressSpace.ImagePiece] = []
         for seg in elf.loads {
             let segStart = base + seg.vaddr
             let pageStart = segStart & ~0xfff
@@ -156,27 +159,17 @@ public enum Loader {
             var mappedEnd = pageStart
             if seg.filesz > 0 {
                 mappedEnd = (fileEnd + 0xfff) & ~0xfff
-                let err = space.map(
-                    start: pageStart, length: mappedEnd - pageStart, prot: prot,
-                    backing: .file(
-                        fd: fd, path: mappedName(path), offset: seg.offset - (segStart - pageStart), shared: false,
-                        writable: false))
-                guard err == 0 else {
-                    throw .notExecutable(shown, reason: "cannot map segment: \(String(cString: strerror(err)))")
-                }
-                // The tail of the last file page belongs to the bss: zero it (copy-on-write on the host).
-                if seg.memsz > seg.filesz, fileEnd < mappedEnd,
-                    let p = try? space.pointer(fileEnd, Int(mappedEnd - fileEnd), write: true)
-                {
-                    memset(p, 0, Int(mappedEnd - fileEnd))
-                }
+                // The tail of the last file page belongs to the bss.
+                pieces.append(
+                    .init(
+                        start: pageStart, end: mappedEnd, prot: prot, fileOffset: seg.offset - (segStart - pageStart),
+                        zeroFrom: seg.memsz > seg.filesz ? fileEnd : nil))
             }
-            if memEnd > mappedEnd {
-                guard space.map(start: mappedEnd, length: memEnd - mappedEnd, prot: prot, backing: .anonymous) == 0
-                else {
-                    throw .notExecutable(shown, reason: "cannot map bss")
-                }
-            }
+            if memEnd > mappedEnd { pieces.append(.init(start: mappedEnd, end: memEnd, prot: prot, fileOffset: nil)) }
+        }
+        let err = space.mapImage(pieces, fd: fd, path: mappedName(path))
+        guard err == 0 else {
+            throw .notExecutable(shown, reason: "cannot map segment: \(String(cString: strerror(err)))")
         }
         return (elf, base)
     }

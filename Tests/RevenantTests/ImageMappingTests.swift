@@ -1,0 +1,112 @@
+import Foundation
+import GuestMemory
+import XCTest
+
+/// The loader's program image (`AddressSpace.mapImage`): the file's pages read into one anonymous
+/// host mapping advised for transparent huge pages, widened to whole huge pages where the space
+/// around it is free (Docs/machine.md "Start-up"). What the guest reads must be what private file
+/// mappings gave it; the huge pages only change the host's cost, read here from /proc/self/smaps.
+final class ImageMappingTests: XCTestCase {
+    var space: AddressSpace!
+    var fd: Int32 = -1
+    /// 3 MiB of file and a 2 MiB-aligned base: the image spans two huge pages, the second only
+    /// partly (its end is widened to the huge page's).
+    let fileSize = 3 << 20
+    var base: UInt64 { space.layout.programStart + (6 << 20) }
+
+    override func setUpWithError() throws {
+        space = try AddressSpace(layout: GuestLayout(memory: 64 << 20))
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("image-\(UUID().uuidString)")
+        try Data((0..<fileSize).map { UInt8(truncatingIfNeeded: $0 / 4096 &* 7 &+ $0 % 251 &+ 1) }).write(to: url)
+        fd = open(url.path, O_RDONLY | O_CLOEXEC)
+        unlink(url.path)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+    }
+
+    override func tearDown() {
+        close(fd)
+        space = nil
+    }
+
+    func fileBytes(_ offset: Int, _ count: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
+        out.removeLast(count - max(n, 0))
+        return out
+    }
+
+    /// The kB of huge pages in the host mapping that holds `address` (smaps' AnonHugePages).
+    func hugeKilobytes(at address: UInt64) throws -> Int {
+        let smaps = try String(contentsOfFile: "/proc/self/smaps", encoding: .utf8)
+        var inside = false
+        for line in smaps.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if let range = fields.first, range.contains("-"), !range.hasSuffix(":") {
+                let bounds = range.split(separator: "-").compactMap { UInt64($0, radix: 16) }
+                inside = bounds.count == 2 && bounds[0] <= address && address < bounds[1]
+            } else if inside, fields.first == "AnonHugePages:", fields.count >= 2 {
+                return Int(fields[1]) ?? 0
+            }
+        }
+        return 0
+    }
+
+    func testAnImageReadsAsItsFileAndSitsInHugePages() throws {
+        let text = base + 0x49000, data = base + 0x2f_0000, bss = base + 0x2f_2000
+        let pieces: [AddressSpace.ImagePiece] = [
+            .init(start: base, end: text, prot: PROT_READ, fileOffset: 0),
+            .init(start: text, end: data, prot: PROT_READ | PROT_EXEC, fileOffset: 0x49000),
+            // The data segment's last file page holds the start of its bss, from 0x1800 on.
+            .init(start: data, end: bss, prot: PROT_READ | PROT_WRITE, fileOffset: 0x2e_0000, zeroFrom: data + 0x1800),
+            .init(start: bss, end: bss + 0x5000, prot: PROT_READ | PROT_WRITE, fileOffset: nil),
+        ]
+        XCTAssertEqual(space.mapImage(pieces, fd: fd, path: "/usr/bin/prog"), 0)
+
+        XCTAssertEqual(try space.bytes(at: base, count: 0x49000), fileBytes(0, 0x49000))
+        XCTAssertEqual(try space.bytes(at: text, count: Int(data - text)), fileBytes(0x49000, Int(data - text)))
+        XCTAssertEqual(try space.bytes(at: data, count: 0x1800), fileBytes(0x2e_0000, 0x1800))
+        XCTAssertEqual(try space.bytes(at: data + 0x1800, count: 0x800), [UInt8](repeating: 0, count: 0x800))
+        XCTAssertEqual(try space.bytes(at: bss, count: 0x5000), [UInt8](repeating: 0, count: 0x5000))
+
+        // The guest's view: one mapping per piece, the file's named with its offset.
+        let shown = space.mappings.map {
+            "\($0.start - base):\($0.end - base):\($0.prot):\($0.path ?? "-"):\($0.offset)"
+        }
+        XCTAssertEqual(
+            shown,
+            [
+                "0:299008:1:/usr/bin/prog:0", "299008:3080192:5:/usr/bin/prog:299008",
+                "3080192:3088384:3:/usr/bin/prog:3014656", "3088384:3108864:3:-:0",
+            ])
+
+        // Both huge pages: the first holds the image's start, the second its end, widened.
+        let thp = (try? String(contentsOfFile: "/sys/kernel/mm/transparent_hugepage/enabled", encoding: .utf8)) ?? ""
+        guard !thp.contains("[never]") else {
+            print("ImageMappingTests: transparent huge pages are off on this host; their part is not checked")
+            return
+        }
+        XCTAssertEqual(try hugeKilobytes(at: base), 4096, "the image's host mapping, in huge pages")
+    }
+
+    func testPagesPastTheFilesEndReadAsZeros() throws {
+        let end = base + UInt64(fileSize) + 0x2000
+        let pieces = [AddressSpace.ImagePiece(start: base, end: end, prot: PROT_READ, fileOffset: 0)]
+        XCTAssertEqual(space.mapImage(pieces, fd: fd, path: "/short"), 0)
+        XCTAssertEqual(try space.bytes(at: base + UInt64(fileSize) - 16, count: 16), fileBytes(fileSize - 16, 16))
+        XCTAssertEqual(
+            try space.bytes(at: base + UInt64(fileSize), count: 0x2000), [UInt8](repeating: 0, count: 0x2000))
+    }
+
+    func testAnImageOverAnotherMappingIsNotWidenedOverIt() throws {
+        // A mapping in the image's huge page, below it: the image must not widen over it.
+        let below = base
+        XCTAssertEqual(space.map(start: below, length: 0x1000, prot: PROT_READ | PROT_WRITE, backing: .anonymous), 0)
+        try space.write([0xAB], at: below)
+        let start = base + 0x1000
+        let pieces = [AddressSpace.ImagePiece(start: start, end: start + 0x3000, prot: PROT_READ, fileOffset: 0)]
+        XCTAssertEqual(space.mapImage(pieces, fd: fd, path: "/f"), 0)
+        XCTAssertEqual(try space.bytes(at: below, count: 1), [0xAB])
+        XCTAssertEqual(try space.bytes(at: start, count: 0x3000), fileBytes(0, 0x3000))
+        XCTAssertEqual(space.mappings.count, 2)
+    }
+}
