@@ -6,6 +6,7 @@ import XCTest
 /// host mapping advised for transparent huge pages, widened to whole huge pages where the space
 /// around it is free (Docs/machine.md "Start-up"). What the guest reads must be what private file
 /// mappings gave it; the huge pages only change the host's cost, read here from /proc/self/smaps.
+/// Anonymous guest memory sits in huge pages too (`AddressSpace.adviseHugePages`).
 final class ImageMappingTests: XCTestCase {
     var space: AddressSpace!
     var fd: Int32 = -1
@@ -80,12 +81,41 @@ final class ImageMappingTests: XCTestCase {
             ])
 
         // Both huge pages: the first holds the image's start, the second its end, widened.
-        let thp = (try? String(contentsOfFile: "/sys/kernel/mm/transparent_hugepage/enabled", encoding: .utf8)) ?? ""
-        guard !thp.contains("[never]") else {
-            print("ImageMappingTests: transparent huge pages are off on this host; their part is not checked")
-            return
-        }
+        guard hugePagesOn else { return }
         XCTAssertEqual(try hugeKilobytes(at: base), 4096, "the image's host mapping, in huge pages")
+    }
+
+    var hugePagesOn: Bool {
+        let thp = (try? String(contentsOfFile: "/sys/kernel/mm/transparent_hugepage/enabled", encoding: .utf8)) ?? ""
+        if thp.contains("[never]") { print("ImageMappingTests: transparent huge pages are off on this host") }
+        return !thp.contains("[never]")
+    }
+
+    func testAHeapGrowingByStepsSitsInOneHugePage() throws {
+        // brk's steps: 132 KiB of anonymous memory at a time, each populated as it is mapped.
+        let step: UInt64 = 132 << 10
+        var top = base
+        while top < base + (2 << 20) {
+            let n = min(step, base + (2 << 20) - top)
+            XCTAssertEqual(space.map(start: top, length: n, prot: PROT_READ | PROT_WRITE, backing: .anonymous), 0)
+            try space.write([0x5A], at: top)
+            top += n
+        }
+        guard hugePagesOn else { return }
+        XCTAssertEqual(try hugeKilobytes(at: base), 2048, "the heap's host memory, in huge pages")
+    }
+
+    func testMemoryMappedAgainReadsAsZeros() throws {
+        XCTAssertEqual(space.map(start: base, length: 0x3000, prot: PROT_READ | PROT_WRITE, backing: .anonymous), 0)
+        try space.write([1, 2, 3], at: base + 0x1000)
+        // Over a mapping: zeros at once.
+        XCTAssertEqual(space.map(start: base, length: 0x2000, prot: PROT_READ | PROT_WRITE, backing: .anonymous), 0)
+        XCTAssertEqual(try space.bytes(at: base + 0x1000, count: 3), [0, 0, 0])
+        // Unmapped, then mapped where nothing is: zeros too.
+        try space.write([4, 5, 6], at: base + 0x2000)
+        space.unmap(base, base + 0x3000)
+        XCTAssertEqual(space.map(start: base, length: 0x3000, prot: PROT_READ | PROT_WRITE, backing: .anonymous), 0)
+        XCTAssertEqual(try space.bytes(at: base + 0x2000, count: 3), [0, 0, 0])
     }
 
     func testPagesPastTheFilesEndReadAsZeros() throws {
