@@ -6,25 +6,11 @@ import XCTest
 /// done mapping over them, and not where the guest has touched them (AddressSpace.Backing.file's
 /// `copyLater`; Docs/machine.md "Start-up"). The copy only changes the host's cost, never what the
 /// guest reads; these tests look at the host's page map to see which pages were copied.
-final class DeferredCopyTests: XCTestCase {
-    var space: AddressSpace!
-    var fd: Int32 = -1
+final class DeferredCopyTests: AddressSpaceFileTestCase {
     let pages: UInt64 = 16
     var base: UInt64 { space.layout.programStart + 0x10_0000 }
 
-    override func setUpWithError() throws {
-        space = try AddressSpace(layout: GuestLayout(memory: 64 << 20))
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("deferred-\(UUID().uuidString)")
-        try Data((0..<Int(pages * 4096)).map { UInt8(truncatingIfNeeded: $0 / 4096 + 1) }).write(to: url)
-        fd = open(url.path, O_RDONLY | O_CLOEXEC)
-        unlink(url.path)
-        XCTAssertGreaterThanOrEqual(fd, 0)
-    }
-
-    override func tearDown() {
-        close(fd)
-        space = nil
-    }
+    override func fileContents() -> [UInt8] { (0..<Int(pages * 4096)).map { UInt8(truncatingIfNeeded: $0 / 4096 + 1) } }
 
     /// Per page of [base, base + pages): "." not mapped on the host, "c" copied (anonymous), "f"
     /// mapped from the file (the page cache).

@@ -7,26 +7,14 @@ import XCTest
 /// around it is free (Docs/machine.md "Start-up"). What the guest reads must be what private file
 /// mappings gave it; the huge pages only change the host's cost, read here from /proc/self/smaps.
 /// Anonymous guest memory sits in huge pages too (`AddressSpace.adviseHugePages`).
-final class ImageMappingTests: XCTestCase {
-    var space: AddressSpace!
-    var fd: Int32 = -1
+final class ImageMappingTests: AddressSpaceFileTestCase {
     /// 3 MiB of file and a 2 MiB-aligned base: the image spans two huge pages, the second only
     /// partly (its end is widened to the huge page's).
     let fileSize = 3 << 20
     var base: UInt64 { space.layout.programStart + (6 << 20) }
 
-    override func setUpWithError() throws {
-        space = try AddressSpace(layout: GuestLayout(memory: 64 << 20))
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("image-\(UUID().uuidString)")
-        try Data((0..<fileSize).map { UInt8(truncatingIfNeeded: $0 / 4096 &* 7 &+ $0 % 251 &+ 1) }).write(to: url)
-        fd = open(url.path, O_RDONLY | O_CLOEXEC)
-        unlink(url.path)
-        XCTAssertGreaterThanOrEqual(fd, 0)
-    }
-
-    override func tearDown() {
-        close(fd)
-        space = nil
+    override func fileContents() -> [UInt8] {
+        (0..<fileSize).map { UInt8(truncatingIfNeeded: $0 / 4096 &* 7 &+ $0 % 251 &+ 1) }
     }
 
     func fileBytes(_ offset: Int, _ count: Int) -> [UInt8] {

@@ -12,6 +12,7 @@
 //   * otherwise               -> throws `XCTSkip` (the test is SKIPPED, with the reason).
 
 import Foundation
+import GuestMemory
 import XCTest
 
 /// Thrown by `requireKVM()` when KVM is unavailable and REVENANT_REQUIRE_KVM=1 is set.
@@ -96,6 +97,30 @@ func revenantBinary() throws -> URL {
         throw TestSetupError("revenant binary not found at \(url.path); build it with `make build` or set REVENANT_BIN")
     }
     return url
+}
+
+/// A test of a guest address space of 64 MiB (`space`) and a file (`fd`, already unlinked) that
+/// holds what `fileContents` gives.
+class AddressSpaceFileTestCase: XCTestCase {
+    var space: AddressSpace!
+    var fd: Int32 = -1
+
+    func fileContents() -> [UInt8] { [] }
+
+    override func setUpWithError() throws {
+        space = try AddressSpace(layout: GuestLayout(memory: 64 << 20))
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "\(type(of: self))-\(UUID().uuidString)")
+        try Data(fileContents()).write(to: url)
+        fd = open(url.path, O_RDONLY | O_CLOEXEC)
+        unlink(url.path)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+    }
+
+    override func tearDown() {
+        close(fd)
+        space = nil
+    }
 }
 
 /// A test with a scratch folder of its own (`base`), which is also the working directory of the
