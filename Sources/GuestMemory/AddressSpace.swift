@@ -336,22 +336,30 @@ public final class AddressSpace: @unchecked Sendable {
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) != MAP_FAILED
             else { return errno }
             adviseHugePages(hostLo, hostHi - hostLo)
-            for piece in pieces {
-                if let offset = piece.fileOffset {
-                    var done: UInt64 = 0
-                    while done < piece.end - piece.start {
-                        let n = pread(
-                            fd, UnsafeMutableRawPointer(bitPattern: UInt(piece.start + done)),
-                            Int(piece.end - piece.start - done), off_t(Int64(bitPattern: offset &+ done)))
-                        if n < 0 && errno == EINTR { continue }
-                        if n < 0 {
-                            let e = errno
-                            resetHost(hostLo, hostHi - hostLo)
-                            return e
-                        }
-                        if n == 0 { break }
-                        done += UInt64(n)
+            // In order, as mappings one after another would be: a later piece replaces what an
+            // earlier one put in its pages (a bss over another segment's file pages is zeros
+            // there; elsewhere the anonymous memory is zero already, and stays unpopulated).
+            for (i, piece) in pieces.enumerated() {
+                guard let offset = piece.fileOffset else {
+                    for earlier in pieces[..<i] where earlier.fileOffset != nil {
+                        let lo = max(piece.start, earlier.start), hi = min(piece.end, earlier.end)
+                        if lo < hi { memset(UnsafeMutableRawPointer(bitPattern: UInt(lo))!, 0, Int(hi - lo)) }
                     }
+                    continue
+                }
+                var done: UInt64 = 0
+                while done < piece.end - piece.start {
+                    let n = pread(
+                        fd, UnsafeMutableRawPointer(bitPattern: UInt(piece.start + done)),
+                        Int(piece.end - piece.start - done), off_t(Int64(bitPattern: offset &+ done)))
+                    if n < 0 && errno == EINTR { continue }
+                    if n < 0 {
+                        let e = errno
+                        resetHost(hostLo, hostHi - hostLo)
+                        return e
+                    }
+                    if n == 0 { break }
+                    done += UInt64(n)
                 }
                 if let z = piece.zeroFrom, z >= piece.start, z < piece.end {
                     memset(UnsafeMutableRawPointer(bitPattern: UInt(z))!, 0, Int(piece.end - z))

@@ -106,6 +106,21 @@ final class ImageMappingTests: AddressSpaceFileTestCase {
         XCTAssertEqual(try space.bytes(at: base + 0x2000, count: 3), [0, 0, 0])
     }
 
+    func testALaterPieceReplacesAnEarlierOne() throws {
+        // A segment's bss laid over another's file pages (as a later mapping would replace them),
+        // and a file piece over a bss.
+        let pieces: [AddressSpace.ImagePiece] = [
+            .init(start: base, end: base + 0x3000, prot: PROT_READ, fileOffset: 0),
+            .init(start: base + 0x1000, end: base + 0x3000, prot: PROT_READ | PROT_WRITE, fileOffset: nil),
+            .init(start: base + 0x2000, end: base + 0x3000, prot: PROT_READ, fileOffset: 0x5000),
+        ]
+        XCTAssertEqual(space.mapImage(pieces, fd: fd, path: "/f"), 0)
+        XCTAssertEqual(try space.bytes(at: base, count: 0x1000), fileBytes(0, 0x1000))
+        XCTAssertEqual(try space.bytes(at: base + 0x1000, count: 0x1000), [UInt8](repeating: 0, count: 0x1000))
+        XCTAssertEqual(try space.bytes(at: base + 0x2000, count: 0x1000), fileBytes(0x5000, 0x1000))
+        XCTAssertEqual(space.mappings.map { $0.end - $0.start }, [0x1000, 0x1000, 0x1000])
+    }
+
     func testPagesPastTheFilesEndReadAsZeros() throws {
         let end = base + UInt64(fileSize) + 0x2000
         let pieces = [AddressSpace.ImagePiece(start: base, end: end, prot: PROT_READ, fileOffset: 0)]
