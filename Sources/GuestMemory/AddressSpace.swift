@@ -239,22 +239,17 @@ public final class AddressSpace: @unchecked Sendable {
         case .anonymous, .sparseAnonymous:
             // Small mappings (heap steps, bss, thread-local blocks) are populated at once: a page the
             // host already has costs PVM a cheaper shadow fault when the guest first touches it.
-            var populate = length <= GuestLayout.populateLimit ? MAP_POPULATE : 0
-            if case .sparseAnonymous = kind { populate = 0 }
-            if isFree(start, start + length) {
-                // Nothing is mapped there: the host memory is the reservation's zeros, or what was
-                // unmapped, reset to zeros (or what the program stored there unmapped, which Linux
-                // would have faulted). Mapping it again would split the huge page it may be part
-                // of: a heap that grows 132 KiB a step would never get one.
-                if populate != 0 { prefault(start, length) }
-            } else {
-                guard
-                    mmap(
-                        addr, Int(length), PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE | populate, -1, 0) != MAP_FAILED
-                else { return errno }
-                adviseHugePages(start, length)
+            var populate = length <= GuestLayout.populateLimit
+            if case .sparseAnonymous = kind { populate = false }
+            // Where nothing is mapped, the host memory is the reservation's zeros, or what was
+            // unmapped, reset to zeros (or what the program stored there unmapped, which Linux
+            // would have faulted): kept, since mapping it again would split the huge page it may
+            // be part of (a heap that grows 132 KiB a step would never get one).
+            if !isFree(start, start + length) {
+                let e = resetHost(start, length)
+                guard e == 0 else { return e }
             }
+            if populate { prefault(start, length) }
         case .file(let fd, let path, let offset, let shared, let writable, let copyLater):
             // Populated: for a private mapping, writable on the host, that copies every page now (a
             // host write fault each, ~3.8 MB for perl's library), and KVM then prefetches the
@@ -329,13 +324,8 @@ public final class AddressSpace: @unchecked Sendable {
             do { try backing?.back(physical: layout.physical(hostLo)..<layout.physical(hostHi)) } catch {
                 return ENOMEM
             }
-            let host = UnsafeMutableRawPointer(bitPattern: UInt(hostLo))
-            guard
-                mmap(
-                    host, Int(hostHi - hostLo), PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) != MAP_FAILED
-            else { return errno }
-            adviseHugePages(hostLo, hostHi - hostLo)
+            let e = resetHost(hostLo, hostHi - hostLo)
+            guard e == 0 else { return e }
             // In order, as mappings one after another would be: a later piece replaces what an
             // earlier one put in its pages (a bss over another segment's file pages is zeros
             // there; elsewhere the anonymous memory is zero already, and stays unpopulated).
@@ -522,12 +512,18 @@ public final class AddressSpace: @unchecked Sendable {
         return 0
     }
 
-    private func resetHost(_ start: UInt64, _ length: UInt64) {
-        guard inReservation(start, length) else { return }
-        _ = mmap(
-            UnsafeMutableRawPointer(bitPattern: UInt(start)), Int(length), PROT_READ | PROT_WRITE,
-            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0)
+    /// [start, start+length) becomes fresh zero-filled anonymous memory on the host, advised for
+    /// huge pages. 0, or the errno of the mapping.
+    @discardableResult
+    private func resetHost(_ start: UInt64, _ length: UInt64) -> Int32 {
+        guard inReservation(start, length) else { return EINVAL }
+        guard
+            mmap(
+                UnsafeMutableRawPointer(bitPattern: UInt(start)), Int(length), PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) != MAP_FAILED
+        else { return errno }
         adviseHugePages(start, length)
+        return 0
     }
 
     private func split(at addr: UInt64) {
