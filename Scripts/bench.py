@@ -192,6 +192,12 @@ if have("valgrind"):
     dbg = irefs([PERL, "-d", "statements.pl", n], {"PERL5DB": "sub DB::DB {}"})
     say(f"User-space instructions (cachegrind, statements.pl {n}): no shim {plain:,}; shim {shim:,} "
         f"(**{shim / plain:.3f}**, target ≤ 1.10); `perl -d` with an empty DB::DB {dbg:,} ({dbg / plain:.3f})")
+    # What `record` adds to a CPU-bound script (the `cpu` workload above) is the shim's statement hook.
+    cpu = [os.path.join(BENCH, "cpu.pl"), n]
+    plain = irefs([PERL] + cpu)
+    shim = irefs([PERL, "-I" + SHIM_LIB, "-MRevenant::Shim"] + cpu, {"REVENANT_SHIM_LOG": "/dev/null"})
+    say(f"User-space instructions (cachegrind, cpu.pl {n}): no shim {plain:,}; shim {shim:,} "
+        f"(**{shim / plain:.3f}**)")
     say()
 # Wall clock in the VM, interleaved: record with the shim vs without.
 args = [PERL, "statements.pl", "1000000"]
