@@ -11,7 +11,7 @@ export PATH := /opt/swift/usr/bin:$(PATH)
 
 # Build and test dependencies from Debian (the code needs liblz4-dev and libcapstone-dev, perl/sqlite
 # headers for the shims; tests and benchmarks use the rest; clang-format checks the C in `make lint`).
-APT_PACKAGES := liblz4-dev libssl-dev pkg-config libperl-dev libsqlite3-dev linux-libc-dev sqlite3 libdbd-sqlite3-perl \
+APT_PACKAGES := liblz4-dev pkg-config libperl-dev libsqlite3-dev linux-libc-dev sqlite3 libdbd-sqlite3-perl \
                 perl gcc make hyperfine valgrind strace qemu-user clang-format libcapstone-dev gdb \
                 python3 python3-jsonschema
 

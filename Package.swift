@@ -6,7 +6,7 @@ import PackageDescription
 //                         → CSyscallSites (Capstone: where syscalls can be rewritten)
 //                         → GuestMemory
 //               Personality → LinuxABI, GuestMemory
-//               Trace → CLZ4, CCrypto, CHost (the trace format)
+//               Trace → CLZ4, CGuestStub (SHA-256), CHost (the trace format)
 //               Replay → Machine, Personality, Trace (recorder and replayer)
 //               Regen → Replay, Trace, GRDB (the channel's records decoded into index.sqlite)
 //               SQLReplay → Regen, CSQLReplay (the query log re-executed: time travel, SQL predicates)
@@ -19,7 +19,7 @@ import PackageDescription
 // (with ICU) go in statically: the libraries SwiftPM's --static-swift-stdlib would add, named here
 // so that the test bundle stays dynamic in the same build. With REVENANT_LINK=static-pie (the
 // Makefile sets it, and builds with --disable-local-rpath: glibc's static-pie start refuses an
-// executable with a RUNPATH) glibc, liblz4, libcrypto and libsqlite3 go in too, as a static PIE
+// executable with a RUNPATH) glibc, liblz4 and libsqlite3 go in too, as a static PIE
 // (ASLR kept): the loader maps nothing, and `revenant --help` takes 2 ms instead of 8.
 let staticPIE = Context.environment["REVENANT_LINK"] == "static-pie"
 let executableLinking: [LinkerSetting] = [
@@ -55,11 +55,13 @@ let package = Package(
         .target(name: "CKVM"),
         .target(name: "CHost"),
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
-        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
-        .target(name: "Trace", dependencies: ["CLZ4", "CCrypto", "CHost", "LinuxABI"]),
+        .target(name: "Trace", dependencies: ["CLZ4", "CGuestStub", "CHost", "LinuxABI"]),
         // The guest stub, and the guest/VMM contract as C headers (GuestAgents/include): the stub,
-        // the shims and the Swift layers all read the same constants and structs from them.
-        .target(name: "CGuestStub", path: "GuestAgents", sources: ["stub"], publicHeadersPath: "include"),
+        // the shims and the Swift layers all read the same constants and structs from them. With
+        // them the one SHA-256 (channel/sha256.c): the shims', and the VMM's for blobs and digests.
+        .target(
+            name: "CGuestStub", path: "GuestAgents", sources: ["stub", "channel/sha256.c"], publicHeadersPath: "include"
+        ),
         .target(name: "KVM", dependencies: ["CKVM", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "GuestMemory", dependencies: ["LinuxABI", "CHost"]),
         .target(name: "Personality", dependencies: ["LinuxABI", "GuestMemory", "CHost", "CGuestStub"]),
@@ -82,7 +84,7 @@ let package = Package(
         // SQL-level replay: the regenerated query log re-executed on a database's pre-image.
         .target(
             name: "CSQLReplay", dependencies: ["CGuestStub"],
-            linkerSettings: [.linkedLibrary("sqlite3"), .linkedLibrary("crypto")]),
+            linkerSettings: [.linkedLibrary("sqlite3")]),
         .target(
             name: "SQLReplay",
             dependencies: [

@@ -62,7 +62,9 @@ static void block_generic(revenant_sha256 *c, const uint8_t *p)
 }
 
 #if defined(__x86_64__)
-__attribute__((target("sha,sse4.1"))) static void block_shani(revenant_sha256 *c, const uint8_t *p)
+/* `n` blocks with the state in registers throughout (one load and one store of it, not one a block:
+ * 7.5 MB took 9.5 ms a block at a time against OpenSSL's 5.5). */
+__attribute__((target("sha,sse4.1"))) static void blocks_shani(revenant_sha256 *c, const uint8_t *p, size_t n)
 {
     const __m128i MASK = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
     __m128i STATE0, STATE1, MSG, TMP, MSG0, MSG1, MSG2, MSG3, ABEF_SAVE, CDGH_SAVE;
@@ -72,8 +74,6 @@ __attribute__((target("sha,sse4.1"))) static void block_shani(revenant_sha256 *c
     STATE1 = _mm_shuffle_epi32(STATE1, 0x1B);    /* EFGH */
     STATE0 = _mm_alignr_epi8(TMP, STATE1, 8);    /* ABEF */
     STATE1 = _mm_blend_epi16(STATE1, TMP, 0xF0); /* CDGH */
-    ABEF_SAVE = STATE0;
-    CDGH_SAVE = STATE1;
 
 #define RND4(M, k) \
     MSG = _mm_add_epi32(M, _mm_loadu_si128((const __m128i *)&K[k])); \
@@ -81,32 +81,37 @@ __attribute__((target("sha,sse4.1"))) static void block_shani(revenant_sha256 *c
     MSG = _mm_shuffle_epi32(MSG, 0x0E); \
     STATE0 = _mm_sha256rnds2_epu32(STATE0, STATE1, MSG)
 
-    MSG0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 0)), MASK);
-    MSG1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), MASK);
-    MSG2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 32)), MASK);
-    MSG3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 48)), MASK);
-    {
-        __m128i W[4];
-        int r;
-        W[0] = MSG0;
-        W[1] = MSG1;
-        W[2] = MSG2;
-        W[3] = MSG3;
-        for (r = 0; r < 16; r++) {
-            __m128i cur = W[r & 3];
-            RND4(cur, 4 * r);
-            if (r < 12) {
-                /* schedule W[r+4] = f(W[r], W[r+1], W[r+2], W[r+3]) */
-                __m128i w0 = W[r & 3], w1 = W[(r + 1) & 3], w2 = W[(r + 2) & 3], w3 = W[(r + 3) & 3];
-                __m128i t = _mm_sha256msg1_epu32(w0, w1);
-                t = _mm_add_epi32(t, _mm_alignr_epi8(w3, w2, 4));
-                W[r & 3] = _mm_sha256msg2_epu32(t, w3);
+    for (; n > 0; n--, p += 64) {
+        ABEF_SAVE = STATE0;
+        CDGH_SAVE = STATE1;
+        MSG0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 0)), MASK);
+        MSG1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), MASK);
+        MSG2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 32)), MASK);
+        MSG3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 48)), MASK);
+        {
+            __m128i W[4];
+            int r;
+            W[0] = MSG0;
+            W[1] = MSG1;
+            W[2] = MSG2;
+            W[3] = MSG3;
+#pragma GCC unroll 16
+            for (r = 0; r < 16; r++) {
+                __m128i cur = W[r & 3];
+                RND4(cur, 4 * r);
+                if (r < 12) {
+                    /* schedule W[r+4] = f(W[r], W[r+1], W[r+2], W[r+3]) */
+                    __m128i w0 = W[r & 3], w1 = W[(r + 1) & 3], w2 = W[(r + 2) & 3], w3 = W[(r + 3) & 3];
+                    __m128i t = _mm_sha256msg1_epu32(w0, w1);
+                    t = _mm_add_epi32(t, _mm_alignr_epi8(w3, w2, 4));
+                    W[r & 3] = _mm_sha256msg2_epu32(t, w3);
+                }
             }
         }
+        STATE0 = _mm_add_epi32(STATE0, ABEF_SAVE);
+        STATE1 = _mm_add_epi32(STATE1, CDGH_SAVE);
     }
 #undef RND4
-    STATE0 = _mm_add_epi32(STATE0, ABEF_SAVE);
-    STATE1 = _mm_add_epi32(STATE1, CDGH_SAVE);
     TMP = _mm_shuffle_epi32(STATE0, 0x1B);       /* FEBA */
     STATE1 = _mm_shuffle_epi32(STATE1, 0xB1);    /* DCHG */
     STATE0 = _mm_blend_epi16(TMP, STATE1, 0xF0); /* DCBA */
@@ -116,18 +121,26 @@ __attribute__((target("sha,sse4.1"))) static void block_shani(revenant_sha256 *c
 }
 #endif
 
-static void (*block_fn)(revenant_sha256 *, const uint8_t *);
-
-static void block(revenant_sha256 *c, const uint8_t *p)
+static void blocks_generic(revenant_sha256 *c, const uint8_t *p, size_t n)
 {
-    if (!block_fn) {
-        block_fn = block_generic;
+    for (; n > 0; n--, p += 64) block_generic(c, p);
+}
+
+/* Chosen on first use; threads that race to choose store the same pointer. */
+static void (*blocks_fn)(revenant_sha256 *, const uint8_t *, size_t);
+
+static void blocks(revenant_sha256 *c, const uint8_t *p, size_t n)
+{
+    void (*fn)(revenant_sha256 *, const uint8_t *, size_t) = __atomic_load_n(&blocks_fn, __ATOMIC_RELAXED);
+    if (!fn) {
+        fn = blocks_generic;
 #if defined(__x86_64__)
         __builtin_cpu_init();
-        if (__builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1")) block_fn = block_shani;
+        if (__builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1")) fn = blocks_shani;
 #endif
+        __atomic_store_n(&blocks_fn, fn, __ATOMIC_RELAXED);
     }
-    block_fn(c, p);
+    fn(c, p, n);
 }
 
 void revenant_sha256_init(revenant_sha256 *c)
@@ -143,17 +156,25 @@ void revenant_sha256_update(revenant_sha256 *c, const void *data, size_t n)
 {
     const uint8_t *p = data;
     c->len += n;
-    while (n > 0) {
+    if (c->fill > 0) {
         size_t k = 64 - c->fill;
         if (k > n) k = n;
         memcpy(c->buf + c->fill, p, k);
         c->fill += k;
         p += k;
         n -= k;
-        if (c->fill == 64) {
-            block(c, c->buf);
-            c->fill = 0;
-        }
+        if (c->fill < 64) return;
+        blocks(c, c->buf, 1);
+        c->fill = 0;
+    }
+    if (n >= 64) {
+        blocks(c, p, n / 64); /* whole blocks straight from the input */
+        p += n & ~(size_t)63;
+        n &= 63;
+    }
+    if (n > 0) {
+        memcpy(c->buf, p, n);
+        c->fill = n;
     }
 }
 
@@ -164,12 +185,12 @@ void revenant_sha256_final(revenant_sha256 *c, uint8_t out[32])
     c->buf[c->fill++] = 0x80;
     if (c->fill > 56) {
         memset(c->buf + c->fill, 0, 64 - c->fill);
-        block(c, c->buf);
+        blocks(c, c->buf, 1);
         c->fill = 0;
     }
     memset(c->buf + c->fill, 0, 56 - c->fill);
     for (i = 0; i < 8; i++) c->buf[56 + i] = (uint8_t)(bits >> (8 * (7 - i)));
-    block(c, c->buf);
+    blocks(c, c->buf, 1);
     c->fill = 0;
     for (i = 0; i < 8; i++) {
         out[4 * i] = (uint8_t)(c->h[i] >> 24);

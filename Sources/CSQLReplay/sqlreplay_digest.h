@@ -1,10 +1,10 @@
 /* The row-change digest of a re-executed statement (GuestAgents/include/revenant_row_digest.h,
- * the SQLite shim's own implementation): OpenSSL's SHA-256 and the linked libsqlite3. Included
- * by sqlreplay.c only. */
-#include <openssl/evp.h>
+ * the SQLite shim's own implementation): the SHA-256 the shims use (GuestAgents/channel/sha256.c)
+ * and the linked libsqlite3. Included by sqlreplay.c only. */
+#include "revenant_sha256.h"
 
-typedef EVP_MD_CTX rd_hash;
-#define RD_UPDATE(hash, p, n) EVP_DigestUpdate((hash), (p), (n))
+typedef revenant_sha256 rd_hash;
+#define RD_UPDATE(hash, p, n) revenant_sha256_update((hash), (p), (n))
 #define RD_VALUE_TYPE sqlite3_value_type
 #define RD_VALUE_INT64 sqlite3_value_int64
 #define RD_VALUE_DOUBLE sqlite3_value_double
@@ -16,7 +16,8 @@ typedef EVP_MD_CTX rd_hash;
 #define RD_PREUPDATE_NEW sqlite3_preupdate_new
 #include "revenant_row_digest.h"
 
-static EVP_MD_CTX *g_dctx;
+static revenant_sha256 g_dctx_state;
+static revenant_sha256 *g_dctx;
 static int g_devents;
 
 static void dg_hook(void *ctx, sqlite3 *db, int op, const char *schema, const char *table, sqlite3_int64 k1,
@@ -32,16 +33,15 @@ static void sqlreplay_digest_attach(sqlite3 *db) { sqlite3_preupdate_hook(db, dg
 
 static void sqlreplay_digest_start(void)
 {
-    if (!g_dctx) g_dctx = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(g_dctx, EVP_sha256(), NULL);
+    g_dctx = &g_dctx_state;
+    revenant_sha256_init(g_dctx);
     g_devents = 0;
 }
 
 static void sqlreplay_digest_finish(unsigned char out[16])
 {
     unsigned char full[32];
-    unsigned int n = 0;
-    EVP_DigestFinal_ex(g_dctx, full, &n);
+    revenant_sha256_final(g_dctx, full);
     if (g_devents == 0)
         memset(out, 0, 16);
     else

@@ -1,4 +1,4 @@
-import CCrypto
+import CGuestStub
 
 /// CRC-32 (IEEE 802.3, the polynomial of zlib and PNG): guards each chunk of the event stream.
 public enum CRC32 {
@@ -15,30 +15,25 @@ public enum CRC32 {
     }
 }
 
-/// SHA-256: the names of blobs in the content-addressed store, from OpenSSL's libcrypto (it uses
-/// the CPU's SHA extensions: recording hashes every file the program maps, ~7.5 MB for perl, where
-/// a portable Swift implementation took ~55 ms per run).
+/// SHA-256: the names of blobs in the content-addressed store, and every digest the trace keeps.
+/// The shims' own implementation (GuestAgents/channel/sha256.c: the CPU's SHA extensions where it
+/// has them), so that guest and VMM digest with the same code: recording hashes every file the
+/// program maps (~7.5 MB for perl, ~5 ms), where a portable Swift implementation took ~55 ms.
 public final class SHA256 {
-    private let ctx: OpaquePointer
+    private var state = revenant_sha256()
 
-    public init() {
-        ctx = EVP_MD_CTX_new()
-        EVP_DigestInit_ex(ctx, EVP_sha256(), nil)
-    }
-
-    deinit { EVP_MD_CTX_free(ctx) }
+    public init() { revenant_sha256_init(&state) }
 
     public func update<C: Collection>(_ bytes: C) where C.Element == UInt8 {
         let done: Void? = bytes.withContiguousStorageIfAvailable { b in
-            _ = EVP_DigestUpdate(ctx, b.baseAddress, b.count)
+            revenant_sha256_update(&state, b.baseAddress, b.count)
         }
-        if done == nil { Array(bytes).withUnsafeBytes { _ = EVP_DigestUpdate(ctx, $0.baseAddress, $0.count) } }
+        if done == nil { Array(bytes).withUnsafeBytes { revenant_sha256_update(&state, $0.baseAddress, $0.count) } }
     }
 
     public func finish() -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)
-        var n: UInt32 = 0
-        EVP_DigestFinal_ex(ctx, &out, &n)
+        revenant_sha256_final(&state, &out)
         return out
     }
 

@@ -29,6 +29,26 @@ final class TraceFormatTests: XCTestCase {
             "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 
+    /// Whole blocks go straight from the input, a partial one through the buffer: any split of
+    /// the same bytes gives the same digest (the known vectors above pin which one).
+    func testSHA256GivesTheSameDigestHoweverTheBytesArrive() {
+        var g = SystemRandomNumberGenerator()
+        let bytes = (0..<3000).map { _ in UInt8.random(in: 0...255, using: &g) }
+        for length in [0, 1, 55, 56, 63, 64, 65, 127, 128, 129, 700, 3000] {
+            let data = Array(bytes.prefix(length))
+            let whole = SHA256.digest(data)
+            for chunk in [1, 7, 63, 64, 65, 200] {
+                let s = SHA256()
+                var i = 0
+                while i < data.count {
+                    s.update(data[i..<min(i + chunk, data.count)])
+                    i += chunk
+                }
+                XCTAssertEqual(s.finish(), whole, "\(length) bytes in chunks of \(chunk)")
+            }
+        }
+    }
+
     func testVarints() {
         for v: UInt64 in [0, 1, 127, 128, 300, 1 << 35, UInt64.max] {
             var b: [UInt8] = []
