@@ -3,6 +3,7 @@
 #include <string.h>
 #include "revenant_sha256.h"
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -126,6 +127,18 @@ static void blocks_generic(revenant_sha256 *c, const uint8_t *p, size_t n)
     for (; n > 0; n--, p += 64) block_generic(c, p);
 }
 
+#if defined(__x86_64__)
+/* The SHA extensions and SSE4.1, asked of the CPU here, on first use: __builtin_cpu_supports would
+ * link libgcc's constructor into every program that has this file, the VMM included, and each
+ * `cpuid` it runs at start traps to the outer hypervisor on a nested host (5-6.5 us). */
+static int have_shani(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSE4_1)) return 0;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_SHA);
+}
+#endif
+
 /* Chosen on first use; threads that race to choose store the same pointer. */
 static void (*blocks_fn)(revenant_sha256 *, const uint8_t *, size_t);
 
@@ -135,8 +148,7 @@ static void blocks(revenant_sha256 *c, const uint8_t *p, size_t n)
     if (!fn) {
         fn = blocks_generic;
 #if defined(__x86_64__)
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1")) fn = blocks_shani;
+        if (have_shani()) fn = blocks_shani;
 #endif
         __atomic_store_n(&blocks_fn, fn, __ATOMIC_RELAXED);
     }
