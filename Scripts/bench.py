@@ -299,8 +299,9 @@ for _ in range(ROUNDS):
     replay_times.append(run([BIN, "replay", "--quiet", blob_tr])[0])
 say()
 say(f"Replay checks every blob it maps against its digest: for `perl -e 1` ({total / 1e6:.1f} MB of blobs) "
-    f"hashing them takes median {statistics.median(hash_times)*1000:.1f} ms (Python's hashlib: OpenSSL's SHA-256, "
-    f"as fast as Revenant's on the SHA extensions), the whole `replay --quiet` {statistics.median(replay_times)*1000:.1f} ms.")
+    f"hashing them takes median {statistics.median(hash_times)*1000:.1f} ms (Python's hashlib: OpenSSL's "
+    f"SHA-256, as fast as Revenant's on the SHA extensions), the whole `replay --quiet` "
+    f"{statistics.median(replay_times)*1000:.1f} ms.")
 
 with open(os.path.join(OUT, "summary.md"), "w") as f:
     f.write("\n".join(lines) + "\n")
