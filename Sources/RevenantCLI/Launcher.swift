@@ -20,6 +20,8 @@ struct RevenantLauncher: ParsableCommand {
         let arguments = Array(CommandLine.arguments.dropFirst())
         if !Launcher.handles(arguments) { Launcher.execFull() }
         Run.runWithoutOptions(arguments)
+        Record.recordWithoutOptions(arguments)
+        ReplayCommand.replayWithoutOptions(arguments)
         runRoot(RevenantLauncher.self)
     }
 }

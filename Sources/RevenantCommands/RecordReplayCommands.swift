@@ -60,10 +60,51 @@ package struct Record: ParsableCommand {
                     trace: output, force: force, shims: selection
                 ).run())
         }
+        try Record.record(settings, program: program, arguments: arguments)
+    }
+
+    /// What a recording without replicas runs with: the options as parsed.
+    package var settings: Settings {
+        Settings(output: output, force: force, shims: shims, keepChannel: keepChannel, session: options.session)
+    }
+    /// Whether the options ask for replicas (a supervisor instead of one recording).
+    package var replicated: Bool { (try? replicaOptions.supervisor(verbose: options.verbose)) != nil }
+
+    package struct Settings: Equatable {
+        package var output: String
+        package var force = false
+        package var shims = "auto"
+        package var keepChannel = false
+        package var session = SessionOptions()
+        /// The defaults: what `record -o TRACE -- PROGRAM` runs with.
+        package init(output: String) { self.output = output }
+        init(output: String, force: Bool, shims: String, keepChannel: Bool, session: SessionOptions) {
+            (self.output, self.force, self.shims, self.keepChannel, self.session) =
+                (output, force, shims, keepChannel, session)
+        }
+    }
+
+    /// The program in the VM, recorded, then exit as it did.
+    static func record(_ s: Settings, program: ByteString, arguments: [ByteString]) throws -> Never {
         let session = try GuestSession(
-            options: options.session, program: program, arguments: arguments,
-            record: .init(path: output, force: force, shims: selection, keepChannel: keepChannel))
+            options: s.session, program: program, arguments: arguments,
+            record: .init(path: s.output, force: s.force, shims: try ShimSelection(s.shims), keepChannel: s.keepChannel)
+        )
         Glibc.exit(try session.run())
+    }
+
+    /// `record -o TRACE -- PROGRAM [ARGS...]` (or `--output TRACE`), no other option: nothing else for
+    /// ArgumentParser to parse, so it is not asked (its first parse, reflection over the options,
+    /// cost 2.5–3.7 ms of every recording on the AMD host). Every other option's default is
+    /// Settings's (`LauncherTests` pins it). Returns when the command line is not of that form.
+    package static func recordWithoutOptions(_ arguments: [String]) {
+        guard arguments.count >= 5, arguments[0] == "record", arguments[1] == "-o" || arguments[1] == "--output",
+            !arguments[2].isEmpty, !arguments[2].hasPrefix("-"), arguments[3] == "--"
+        else { return }
+        let argv = Passthrough.raw(5..<Int(CommandLine.argc))
+        withoutArgumentParser {
+            try record(Settings(output: arguments[2]), program: argv[0], arguments: Array(argv.dropFirst()))
+        }
     }
 }
 
@@ -109,12 +150,51 @@ package struct ReplayCommand: ParsableCommand {
             valueName: "SECONDS"))
     var followTimeout: Double?
 
-    package func run() throws {
+    package func run() throws { try ReplayCommand.replay(settings) }
+
+    /// What the replay runs with: the options as parsed.
+    package var settings: Settings {
+        Settings(
+            trace: trace, quiet: quiet, ignoreCPU: ignoreCPU, verbose: verbose, pid: pid, follow: follow,
+            followTimeout: followTimeout)
+    }
+
+    package struct Settings: Equatable {
+        package var trace: String
+        package var quiet = false
+        package var ignoreCPU = false
+        package var verbose = false
+        package var pid: Int32? = nil
+        package var follow = false
+        package var followTimeout: Double? = nil
+        /// The defaults: what `replay TRACE` runs with.
+        package init(trace: String) { self.trace = trace }
+        init(
+            trace: String, quiet: Bool, ignoreCPU: Bool, verbose: Bool, pid: Int32?, follow: Bool,
+            followTimeout: Double?
+        ) {
+            (self.trace, self.quiet, self.ignoreCPU, self.verbose) = (trace, quiet, ignoreCPU, verbose)
+            (self.pid, self.follow, self.followTimeout) = (pid, follow, followTimeout)
+        }
+    }
+
+    /// `replay TRACE`, no option: nothing for ArgumentParser to parse, so it is not asked (as
+    /// `record -o TRACE -- PROGRAM`); every option's default is Settings's (`LauncherTests` pins
+    /// it). Returns when the command line is not of that form.
+    package static func replayWithoutOptions(_ arguments: [String]) {
+        guard arguments.count == 2, arguments[0] == "replay", !arguments[1].isEmpty, !arguments[1].hasPrefix("-"),
+            arguments[1] != "help"
+        else { return }
+        withoutArgumentParser { try replay(Settings(trace: arguments[1])) }
+    }
+
+    static func replay(_ s: Settings) throws -> Never {
+        let (trace, quiet, verbose, pid) = (s.trace, s.quiet, s.verbose, s.pid)
         let session: ReplaySession
         do {
             session = try ReplaySession(
-                path: trace, quiet: quiet, ignoreCPU: ignoreCPU, followChildren: pid == nil, onlyProcess: pid,
-                follow: follow ? Follow(timeout: followTimeout ?? 10) : nil,
+                path: trace, quiet: quiet, ignoreCPU: s.ignoreCPU, followChildren: pid == nil, onlyProcess: pid,
+                follow: s.follow ? Follow(timeout: s.followTimeout ?? 10) : nil,
                 diagnostic: { FileHandleStderr.write("revenant: \($0)\n") })
         } catch { throw CLIError(error.description) }
         switch session.run() {

@@ -130,11 +130,16 @@ package struct Run: ParsableCommand {
     package static func runWithoutOptions(_ arguments: [String]) {
         guard arguments.count >= 3, arguments[0] == "run", arguments[1] == "--" else { return }
         let argv = Passthrough.raw(3..<Int(CommandLine.argc))
-        // A session fails with a CLIError: one line, its code (as runRoot ends it).
-        do { try run(SessionOptions(), program: argv[0], arguments: Array(argv.dropFirst())) } catch {
-            let e = error as? CLIError ?? CLIError("\(error)")
-            fail(e.message, code: e.code)
-        }
+        withoutArgumentParser { try run(SessionOptions(), program: argv[0], arguments: Array(argv.dropFirst())) }
+    }
+}
+
+/// A command run without ArgumentParser (`run -- PROGRAM`, `record -o TRACE -- PROGRAM`, `replay
+/// TRACE`): it ends the process; a failure is a CLIError, one line with its code, as runRoot ends it.
+func withoutArgumentParser(_ body: () throws -> Never) -> Never {
+    do { try body() } catch {
+        let e = error as? CLIError ?? CLIError("\(error)")
+        fail(e.message, code: e.code)
     }
 }
 

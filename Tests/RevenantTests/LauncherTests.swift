@@ -28,6 +28,21 @@ final class LauncherTests: ScratchTestCase {
         XCTAssertEqual(try SandboxOptions.parse(["-v"]).session == SessionOptions(), false)
     }
 
+    /// `record -o TRACE -- PROGRAM` and `replay TRACE` skip ArgumentParser too
+    /// (Record.recordWithoutOptions, ReplayCommand.replayWithoutOptions): the same.
+    func testRecordAndReplayWithoutOptionsHaveTheOptionsDefaults() throws {
+        let record = try Record.parse(["-o", "t.rvt", "--", "perl"])
+        XCTAssertEqual(record.settings, Record.Settings(output: "t.rvt"))
+        XCTAssertFalse(record.replicated)
+        XCTAssertEqual(
+            try Record.parse(["--output", "t.rvt", "--", "perl"]).settings, Record.Settings(output: "t.rvt"))
+        XCTAssertNotEqual(try Record.parse(["-o", "t.rvt", "--force", "--", "perl"]).settings, record.settings)
+        XCTAssertTrue(try Record.parse(["-o", "t.rvt", "--replicas", "2", "--", "perl"]).replicated)
+        XCTAssertEqual(try ReplayCommand.parse(["t.rvt"]).settings, ReplayCommand.Settings(trace: "t.rvt"))
+        XCTAssertNotEqual(
+            try ReplayCommand.parse(["t.rvt", "--quiet"]).settings, ReplayCommand.Settings(trace: "t.rvt"))
+    }
+
     /// The launcher lists the commands it does not link from their entries: the list must be the
     /// full binary's, names, order and abstracts.
     func testTheTopLevelHelpIsTheFullBinarysWordForWord() throws {
