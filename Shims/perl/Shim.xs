@@ -360,6 +360,7 @@ static __attribute__((noinline)) struct centry *cop_first_sight(pTHX_ const COP 
 
 /* A statement's two encodings (channel-format.md "Statements"): one byte for a line within
  * -64..+63 of the previous statement's in the same context, else a full STMT. */
+static inline int stmt_near(uint32_t line, uint32_t last) { return (uint32_t)(line - last + 64) < 128; }
 static inline uint8_t stmt_delta(uint32_t line, uint32_t last) { return (uint8_t)(0xc0 + (int32_t)(line - last)); }
 static inline uint8_t *put_stmt(uint8_t *q, uint32_t ctx, uint32_t line)
 {
@@ -370,8 +371,7 @@ static inline uint8_t *put_stmt(uint8_t *q, uint32_t ctx, uint32_t line)
 
 static __attribute__((noinline)) void stmt_slow(uint32_t ctx, uint32_t line)
 {
-    int32_t d = (int32_t)(line - g_last_line);
-    if (ctx == g_last_ctx && d >= -64 && d <= 63) {
+    if (ctx == g_last_ctx && stmt_near(line, g_last_line)) {
         uint8_t *p;
         int e = errno;
         p = reserve(1);
@@ -403,7 +403,7 @@ static __attribute__((noinline)) OP *stmt_record(pTHX_ int optype)
         i = (i + 1) & g_tmask;
     }
     ctx = e->ctx; line = e->line;
-    if (LIKELY(ctx == g_last_ctx) && LIKELY((uint32_t)(line - g_last_line + 64) < 128)
+    if (LIKELY(ctx == g_last_ctx) && LIKELY(stmt_near(line, g_last_line))
         && LIKELY(CH->used < CH->capacity))
         CH->data[CH->used++] = stmt_delta(line, g_last_line);
     else if (LIKELY(CH->used + 11 <= CH->capacity) && LIKELY(!g_hash_pending))
@@ -428,11 +428,10 @@ static OP *name(pTHX)                                                           
         const COP *c = (const COP *)PL_op;                                                       \
         const struct centry *e = &g_tab[cop_hash(c)];                                            \
         uint64_t used = CH->used;                                                                \
-        uint32_t d = e->line - g_last_line + 64;                                                 \
         if (UNLIKELY(e->key != c) || UNLIKELY(used + 11 > CH->watch)                             \
             || UNLIKELY(used + 11 > CH->capacity))                                               \
             return stmt_record(aTHX_ optype);                                                    \
-        if (LIKELY(e->ctx == g_last_ctx) && LIKELY(d < 128)) {                                   \
+        if (LIKELY(e->ctx == g_last_ctx) && LIKELY(stmt_near(e->line, g_last_line))) {           \
             CH->data[used] = stmt_delta(e->line, g_last_line);                                   \
             CH->used = used + 1;                                                                 \
         } else {                                                                                 \
