@@ -76,12 +76,6 @@ package struct Record: ParsableCommand {
         package var shims = "auto"
         package var keepChannel = false
         package var session = SessionOptions()
-        /// The defaults: what `record -o TRACE -- PROGRAM` runs with.
-        package init(output: String) { self.output = output }
-        init(output: String, force: Bool, shims: String, keepChannel: Bool, session: SessionOptions) {
-            (self.output, self.force, self.shims, self.keepChannel, self.session) =
-                (output, force, shims, keepChannel, session)
-        }
     }
 
     /// The program in the VM, recorded, then exit as it did.
@@ -167,15 +161,6 @@ package struct ReplayCommand: ParsableCommand {
         package var pid: Int32? = nil
         package var follow = false
         package var followTimeout: Double? = nil
-        /// The defaults: what `replay TRACE` runs with.
-        package init(trace: String) { self.trace = trace }
-        init(
-            trace: String, quiet: Bool, ignoreCPU: Bool, verbose: Bool, pid: Int32?, follow: Bool,
-            followTimeout: Double?
-        ) {
-            (self.trace, self.quiet, self.ignoreCPU, self.verbose) = (trace, quiet, ignoreCPU, verbose)
-            (self.pid, self.follow, self.followTimeout) = (pid, follow, followTimeout)
-        }
     }
 
     /// `replay TRACE`, no option: nothing for ArgumentParser to parse, so it is not asked (as
@@ -213,4 +198,16 @@ package struct ReplayCommand: ParsableCommand {
             Glibc.exit(termination.exitStatus)
         }
     }
+}
+
+// In extensions, so that the structs keep their memberwise initializers (the parsed commands'
+// `settings` use them).
+extension Record.Settings {
+    /// The defaults: what `record -o TRACE -- PROGRAM` runs with.
+    package init(output: String) { self.init(output: output, force: false) }
+}
+
+extension ReplayCommand.Settings {
+    /// The defaults: what `replay TRACE` runs with.
+    package init(trace: String) { self.init(trace: trace, quiet: false) }
 }
