@@ -93,6 +93,17 @@ final class ImageMappingTests: AddressSpaceFileTestCase {
         XCTAssertEqual(try hugeKilobytes(at: base), 2048, "the heap's host memory, in huge pages")
     }
 
+    /// The system area (page tables, stub, mailbox) is mapped by the guest with 4 KiB pages: a host
+    /// huge page under it would save no shadow fault, and its first write would zero 2 MiB.
+    func testTheSystemAreaStaysInSmallPages() throws {
+        space.systemArea.storeBytes(of: 0x5A, as: UInt8.self)
+        XCTAssertEqual(space.map(start: base, length: 2 << 20, prot: PROT_READ | PROT_WRITE, backing: .anonymous), 0)
+        try space.write([0x5A], at: base)
+        guard hugePagesOn else { return }
+        XCTAssertEqual(try hugeKilobytes(at: space.layout.start), 0, "the system area's host memory")
+        XCTAssertEqual(try hugeKilobytes(at: base), 2048, "the program's memory, beside it")
+    }
+
     func testMemoryMappedAgainReadsAsZeros() throws {
         XCTAssertEqual(space.map(start: base, length: 0x3000, prot: PROT_READ | PROT_WRITE, backing: .anonymous), 0)
         try space.write([1, 2, 3], at: base + 0x1000)
