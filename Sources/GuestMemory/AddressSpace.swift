@@ -18,6 +18,9 @@ public struct Mapping: Equatable, Sendable {
     public var offset: UInt64
     /// The host mapping cannot be written (a shared mapping of a read-only file): the VMM must not write there.
     public var hostReadOnly: Bool
+    /// The host memory under it maps the file (a shared mapping, or a private one larger than
+    /// `AddressSpace.readLimit`), rather than holding a copy in the reservation's memory.
+    public var hostFile = false
 }
 
 /// The guest address space: one host reservation where guest virtual = host address, the list of
@@ -29,6 +32,18 @@ public final class AddressSpace: @unchecked Sendable {
     public weak var backing: PhysicalBacking?
     public private(set) var mappings: [Mapping] = []
     private var hostReadOnlyCount = 0
+    /// The pages of copied private file mappings that lie wholly past their file's end, kept
+    /// inaccessible on the host: the guest's access faults there (SIGBUS, as on Linux, where the
+    /// copy would read zeros). Cleared wherever the host memory is replaced or written again.
+    private var pastFileEnd: [Range<UInt64>] = []
+    /// Such pages not made inaccessible yet, with their mapping: that waits for the guest's next
+    /// call that is not a MAP_FIXED mmap inside the mapping (`releaseDeferred`), since ld.so maps
+    /// its bss over a library's span first, and protecting the pages at once split the huge page
+    /// they share with the library's last pages (`perl -e 1` ~1 ms slower).
+    private var pendingPastFileEnd: [(mapping: Range<UInt64>, pages: Range<UInt64>)] = []
+    /// Private file mappings up to this size are read into memory when mapped (`readPrivate`);
+    /// larger ones map the file (`DeferredCopyTests` lowers it to reach that path with small files).
+    public var readLimit = GuestLayout.populateLimit
     /// While non-nil, every range handed out for writing is noted here: the recorder logs what a
     /// syscall wrote into guest memory by reading these ranges after the call.
     public var writeRanges: [(address: UInt64, length: Int)]?
@@ -56,7 +71,7 @@ public final class AddressSpace: @unchecked Sendable {
     private func withDeferred<R>(_ body: (inout [(range: Range<UInt64>, released: Bool)]) -> R) -> R {
         pthread_mutex_lock(deferredLock)
         defer {
-            chost_store_u32(deferredPending, deferredCopies.isEmpty ? 0 : 1)
+            chost_store_u32(deferredPending, deferredCopies.isEmpty && pendingPastFileEnd.isEmpty ? 0 : 1)
             pthread_mutex_unlock(deferredLock)
         }
         return body(&deferredCopies)
@@ -236,6 +251,7 @@ public final class AddressSpace: @unchecked Sendable {
             return ENOMEM
         }
         let addr = UnsafeMutableRawPointer(bitPattern: UInt(start))
+        var deferLater = false
         var m = Mapping(
             start: start, end: start + length, prot: prot, shared: false, path: nil, offset: 0, hostReadOnly: false)
         switch kind {
@@ -253,9 +269,18 @@ public final class AddressSpace: @unchecked Sendable {
                 guard e == 0 else { return e }
             }
             if populate { prefault(start, length) }
+        case .file(let fd, let path, let offset, false, _, _) where length <= readLimit && AddressSpace.isRegular(fd):
+            // Read into the reservation's memory: a copy as the program mapped it, in huge pages
+            // where the space allows, so that the guest's 2 MiB pages each cost KVM one shadow fault
+            // (`perl -e 1`: 116 4 KiB shadow faults in its libraries → none; Docs/machine.md "Start-up").
+            let e = readPrivate(fd: fd, start: start, length: length, offset: offset)
+            guard e == 0 else { return e }
+            m.path = path
+            m.offset = offset
         case .file(let fd, let path, let offset, let shared, let writable, let copyLater):
-            // Populated: for a private mapping, writable on the host, that copies every page now (a
-            // host write fault each, ~3.8 MB for perl's library), and KVM then prefetches the
+            // Larger private mappings, and shared ones, map the file. Populated: for a private
+            // mapping, writable on the host, that copies every page now (a host write fault each,
+            // ~3.8 MB for perl's library), and KVM then prefetches the
             // neighbours of a shadow fault (it takes only host pages mapped writable): PVM's shadow
             // faults for `perl -e 1` 554 → 169. A trade that depends on the host's cost of a shadow
             // fault. Interleaved, on the AMD EPYC host: 20.3–21.5 against 23.6–24.5 ms with it; on
@@ -280,11 +305,81 @@ public final class AddressSpace: @unchecked Sendable {
             m.path = path
             m.offset = offset
             m.hostReadOnly = hostProt == PROT_READ
+            m.hostFile = true
+            if later { deferLater = true }
         }
         removeRecords(start, start + length, &deferredCopies)
         insert(m)
-        if case .file(_, _, _, false, _, true) = kind { deferredCopies.append((start..<start + length, false)) }
+        if deferLater { deferredCopies.append((start..<start + length, false)) }
         return 0
+    }
+
+    /// A private file mapping as a copy: the file's bytes from `offset` read into [start,
+    /// start+length), zeros after the file's end in its last page, and the pages wholly past the
+    /// end kept inaccessible (`pastFileEnd`). 0, or an errno.
+    private func readPrivate(fd: Int32, start: UInt64, length: UInt64, offset: UInt64) -> Int32 {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return errno }
+        let size = UInt64(max(st.st_size, 0))
+        let inFile = offset < size ? min(length, size - offset) : 0
+        let end = start + length
+        if mappings.contains(where: { $0.hostFile && $0.start < end && start < $0.end }) {
+            // Host memory that maps a file must not be written through: replaced first.
+            let e = resetHost(start, length)
+            guard e == 0 else { return e }
+        } else {
+            // Anonymous memory already, kept (replacing it would split the huge page it may be part
+            // of: ld.so maps a library's span, then each segment over it); what the file does not
+            // cover is zeroed below, unless nothing was mapped there (the reservation's zeros).
+            clearPastFileEnd(start..<end)
+        }
+        let wasFree = isFree(start, end)
+        var done: UInt64 = 0
+        while done < inFile {
+            let n = pread(
+                fd, UnsafeMutableRawPointer(bitPattern: UInt(start + done)), Int(inFile - done),
+                off_t(Int64(bitPattern: offset &+ done)))
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 {
+                let e = errno
+                resetHost(start, length)
+                return e
+            }
+            if n == 0 { break }  // the file shrank meanwhile: the rest reads as past its end
+            done += UInt64(n)
+        }
+        if !wasFree && done < length {
+            memset(UnsafeMutableRawPointer(bitPattern: UInt(start + done))!, 0, Int(length - done))
+        }
+        let dataPages = (done + GuestLayout.page - 1) & ~(GuestLayout.page - 1)
+        if dataPages < length { pendingPastFileEnd.append((start..<end, start + dataPages..<end)) }
+        return 0
+    }
+
+    /// Whether `fd` is a regular file: a device's private mapping (`/dev/zero`'s is anonymous
+    /// memory) has no size to read up to, and maps the device.
+    static func isRegular(_ fd: Int32) -> Bool {
+        var st = stat()
+        return fstat(fd, &st) == 0 && st.st_mode & S_IFMT == S_IFREG
+    }
+
+    /// Make the host memory of `range` accessible again where `pastFileEnd` kept it from the guest,
+    /// and forget what was to be kept from it there.
+    private func clearPastFileEnd(_ range: Range<UInt64>) {
+        if pendingPastFileEnd.contains(where: { $0.pages.overlaps(range) }) {
+            pendingPastFileEnd = pendingPastFileEnd.flatMap { p -> [(mapping: Range<UInt64>, pages: Range<UInt64>)] in
+                guard p.pages.overlaps(range) else { return [p] }
+                let lo = max(p.pages.lowerBound, range.lowerBound), hi = min(p.pages.upperBound, range.upperBound)
+                return [p.pages.lowerBound..<lo, hi..<p.pages.upperBound].filter { !$0.isEmpty }.map { (p.mapping, $0) }
+            }
+        }
+        guard pastFileEnd.contains(where: { $0.overlaps(range) }) else { return }
+        pastFileEnd = pastFileEnd.flatMap { r -> [Range<UInt64>] in
+            guard r.overlaps(range) else { return [r] }
+            let lo = max(r.lowerBound, range.lowerBound), hi = min(r.upperBound, range.upperBound)
+            _ = mprotect(UnsafeMutableRawPointer(bitPattern: UInt(lo)), Int(hi - lo), PROT_READ | PROT_WRITE)
+            return [r.lowerBound..<lo, hi..<r.upperBound].filter { !$0.isEmpty }
+        }
     }
 
     /// A part of a program image (`mapImage`): guest pages [start, end) with `prot`, filled from
@@ -383,9 +478,17 @@ public final class AddressSpace: @unchecked Sendable {
         withDeferred { list in
             if let next,
                 list.contains(where: { $0.range.contains(next.lowerBound) && next.upperBound <= $0.range.upperBound })
+                    || pendingPastFileEnd.contains(where: {
+                        $0.mapping.contains(next.lowerBound) && next.upperBound <= $0.mapping.upperBound
+                    })
             {
                 return
             }
+            for p in pendingPastFileEnd {
+                _ = mprotect(UnsafeMutableRawPointer(bitPattern: UInt(p.pages.lowerBound)), p.pages.count, PROT_NONE)
+                pastFileEnd.append(p.pages)
+            }
+            pendingPastFileEnd.removeAll()
             guard copyNow else {
                 for i in list.indices { list[i].released = true }
                 return
@@ -472,6 +575,8 @@ public final class AddressSpace: @unchecked Sendable {
         do { try backing?.back(physical: layout.physical(new)..<layout.physical(new + newLength)) } catch {
             return ENOMEM
         }
+        // Pages kept inaccessible past a file's end move as zeros (the list does not follow moves).
+        clearPastFileEnd(old..<old + oldLength)
         // mremap(2) with MREMAP_MAYMOVE | MREMAP_FIXED (not exported by Glibc's Swift module).
         let r = chost_syscall6(25, old, oldLength, newLength, 3, new, 0)
         if r < 0 {
@@ -526,6 +631,7 @@ public final class AddressSpace: @unchecked Sendable {
                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) != MAP_FAILED
         else { return errno }
         adviseHugePages(start, length)
+        clearPastFileEnd(start..<start + length)
         return 0
     }
 

@@ -13,7 +13,8 @@ public struct GuestLayout: Sendable, Equatable {
     public static let hugePage: UInt64 = 2 << 20
     /// Anonymous mappings up to this size are populated on the host when mapped: a first touch of
     /// a page the host lacks costs a PVM shadow fault plus a host fault (~50 µs here, ~0.5 µs
-    /// natively), so heap growth is paid up front. Larger ones are left lazy (sparse use).
+    /// natively), so heap growth is paid up front. Larger ones are left lazy (sparse use). Private
+    /// file mappings up to this size are read into memory when mapped; larger ones map the file.
     public static let populateLimit: UInt64 = 64 << 20
 
     /// Total guest memory (GPA 0 ..< size); a multiple of 2 MiB.

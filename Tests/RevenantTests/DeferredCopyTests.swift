@@ -2,13 +2,19 @@ import Foundation
 import GuestMemory
 import XCTest
 
-/// Private file mappings of files nobody in the guest can write are copied after the guest is
-/// done mapping over them, and not where the guest has touched them (AddressSpace.Backing.file's
-/// `copyLater`; Docs/machine.md "Start-up"). The copy only changes the host's cost, never what the
-/// guest reads; these tests look at the host's page map to see which pages were copied.
+/// Private file mappings larger than `AddressSpace.readLimit` (64 MiB) of files nobody in the guest
+/// can write are copied after the guest is done mapping over them, and not where the guest has
+/// touched them (AddressSpace.Backing.file's `copyLater`; Docs/machine.md "Start-up"). The copy
+/// only changes the host's cost, never what the guest reads; these tests look at the host's page
+/// map to see which pages were copied, in mappings of 16 pages with the limit lowered.
 final class DeferredCopyTests: AddressSpaceFileTestCase {
     let pages: UInt64 = 16
     var base: UInt64 { space.layout.programStart + 0x10_0000 }
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        space.readLimit = 0
+    }
 
     override func fileContents() -> [UInt8] { (0..<Int(pages * 4096)).map { UInt8(truncatingIfNeeded: $0 / 4096 + 1) } }
 

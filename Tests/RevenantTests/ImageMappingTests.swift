@@ -104,6 +104,19 @@ final class ImageMappingTests: AddressSpaceFileTestCase {
         XCTAssertEqual(try hugeKilobytes(at: base), 2048, "the program's memory, beside it")
     }
 
+    /// A private file mapping is read into the guest's memory, in huge pages: KVM maps each of the
+    /// guest's 2 MiB pages over it with one shadow fault instead of one per 4 KiB page.
+    func testAPrivateFileMappingIsACopyInHugePages() throws {
+        let length = UInt64(fileSize)
+        let file = AddressSpace.Backing.file(
+            fd: fd, path: "/usr/lib/libfoo.so", offset: 0, shared: false, writable: false, copyLater: true)
+        XCTAssertEqual(space.map(start: base, length: length, prot: PROT_READ | PROT_EXEC, backing: file), 0)
+        XCTAssertEqual(try space.bytes(at: base, count: fileSize), fileBytes(0, fileSize))
+        XCTAssertEqual(space.mapping(containing: base)?.hostFile, false)
+        guard hugePagesOn else { return }
+        XCTAssertEqual(try hugeKilobytes(at: base), 4096, "the copy's host memory, in huge pages")
+    }
+
     func testMemoryMappedAgainReadsAsZeros() throws {
         XCTAssertEqual(space.map(start: base, length: 0x3000, prot: PROT_READ | PROT_WRITE, backing: .anonymous), 0)
         try space.write([1, 2, 3], at: base + 0x1000)
