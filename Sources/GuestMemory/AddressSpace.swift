@@ -358,7 +358,7 @@ public final class AddressSpace: @unchecked Sendable {
 
     /// Whether `fd` is a regular file: a device's private mapping (`/dev/zero`'s is anonymous
     /// memory) has no size to read up to, and maps the device.
-    static func isRegular(_ fd: Int32) -> Bool {
+    public static func isRegular(_ fd: Int32) -> Bool {
         var st = stat()
         return fstat(fd, &st) == 0 && st.st_mode & S_IFMT == S_IFREG
     }

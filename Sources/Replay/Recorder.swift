@@ -42,7 +42,11 @@ public final class Recorder: GuestKernel {
         self.trace = trace
         self.writer = writer
         order = try ProcessOrder()
-        personality.onFileMapped = { [unowned self] fd, _ in self.mappedDigest = self.storeFile(fd: fd) }
+        // A device's mapping (/dev/zero's) has no contents to keep: without a copy its replay
+        // stops, a divergence, where mapping the empty copy made the guest fault later.
+        personality.onFileMapped = { [unowned self] fd, _ in
+            self.mappedDigest = AddressSpace.isRegular(fd) ? self.storeFile(fd: fd) : nil
+        }
         personality.onAboutToChange = { [unowned self] host, guest in self.storePreImage(host: host, guest: guest) }
         personality.onExecFileOpened = { [unowned self] guest, fd in
             if let digest = self.storeFile(fd: fd) {
