@@ -367,19 +367,23 @@ public final class AddressSpace: @unchecked Sendable {
     /// and forget what was to be kept from it there.
     private func clearPastFileEnd(_ range: Range<UInt64>) {
         if pendingPastFileEnd.contains(where: { $0.pages.overlaps(range) }) {
-            pendingPastFileEnd = pendingPastFileEnd.flatMap { p -> [(mapping: Range<UInt64>, pages: Range<UInt64>)] in
-                guard p.pages.overlaps(range) else { return [p] }
-                let lo = max(p.pages.lowerBound, range.lowerBound), hi = min(p.pages.upperBound, range.upperBound)
-                return [p.pages.lowerBound..<lo, hi..<p.pages.upperBound].filter { !$0.isEmpty }.map { (p.mapping, $0) }
+            pendingPastFileEnd = pendingPastFileEnd.flatMap { p in
+                AddressSpace.parts(of: p.pages, outside: range).map { (mapping: p.mapping, pages: $0) }
             }
         }
         guard pastFileEnd.contains(where: { $0.overlaps(range) }) else { return }
-        pastFileEnd = pastFileEnd.flatMap { r -> [Range<UInt64>] in
-            guard r.overlaps(range) else { return [r] }
-            let lo = max(r.lowerBound, range.lowerBound), hi = min(r.upperBound, range.upperBound)
-            _ = mprotect(UnsafeMutableRawPointer(bitPattern: UInt(lo)), Int(hi - lo), PROT_READ | PROT_WRITE)
-            return [r.lowerBound..<lo, hi..<r.upperBound].filter { !$0.isEmpty }
+        for r in pastFileEnd where r.overlaps(range) {
+            let open = r.clamped(to: range)
+            _ = mprotect(UnsafeMutableRawPointer(bitPattern: UInt(open.lowerBound)), open.count, PROT_READ | PROT_WRITE)
         }
+        pastFileEnd = pastFileEnd.flatMap { AddressSpace.parts(of: $0, outside: range) }
+    }
+
+    /// The parts of `r` outside `cut`, in order: none, one, or the two on either side.
+    static func parts(of r: Range<UInt64>, outside cut: Range<UInt64>) -> [Range<UInt64>] {
+        guard r.overlaps(cut) else { return [r] }
+        return [r.lowerBound..<max(r.lowerBound, cut.lowerBound), min(r.upperBound, cut.upperBound)..<r.upperBound]
+            .filter { !$0.isEmpty }
     }
 
     /// A part of a program image (`mapImage`): guest pages [start, end) with `prot`, filled from
@@ -675,11 +679,8 @@ public final class AddressSpace: @unchecked Sendable {
     ) {
         if !deferredCopies.isEmpty {
             // What is replaced is no longer to copy; what is left of a range on either side still is.
-            deferredCopies = deferredCopies.flatMap { d -> [(range: Range<UInt64>, released: Bool)] in
-                let r = d.range
-                guard r.overlaps(start..<end) else { return [d] }
-                return [r.lowerBound..<max(r.lowerBound, start), min(r.upperBound, end)..<r.upperBound]
-                    .filter { !$0.isEmpty }.map { ($0, d.released) }
+            deferredCopies = deferredCopies.flatMap { d in
+                AddressSpace.parts(of: d.range, outside: start..<end).map { (range: $0, released: d.released) }
             }
         }
         split(at: start)
