@@ -25,7 +25,7 @@ public final class Recorder: GuestKernel {
     /// This process's stream: 0 for the first (`events`), n for `events.n`.
     public private(set) var stream = 0
     private var memory: AddressSpace { personality.memory }
-    private var mappedDigest: String?
+    private var mapped: MappedFileEvent?
     private var blobByFile: [String: String] = [:]
     /// The first error writing the trace; the run is stopped and the CLI reports it.
     public private(set) var failure: TraceError?
@@ -42,10 +42,15 @@ public final class Recorder: GuestKernel {
         self.trace = trace
         self.writer = writer
         order = try ProcessOrder()
-        // A device's mapping (/dev/zero's) has no contents to keep: without a copy its replay
-        // stops, a divergence, where mapping the empty copy made the guest fault later.
+        // A device's mapping has no contents to keep. /dev/zero's (zeros) is marked so that replay
+        // maps the device again; another device's gets no event, and its replay stops there, a
+        // divergence (mapping an empty copy made the guest fault later, and the replay end quietly).
         personality.onFileMapped = { [unowned self] fd, _ in
-            self.mappedDigest = AddressSpace.isRegular(fd) ? self.storeFile(fd: fd) : nil
+            if AddressSpace.isRegular(fd) {
+                self.mapped = self.storeFile(fd: fd).map { .blob(digest: $0) }
+            } else {
+                self.mapped = MappedFileEvent.isZeroDevice(fd) ? .zeroDevice : nil
+            }
         }
         personality.onAboutToChange = { [unowned self] host, guest in self.storePreImage(host: host, guest: guest) }
         personality.onExecFileOpened = { [unowned self] guest, fd in
@@ -156,7 +161,7 @@ public final class Recorder: GuestKernel {
         if req.number == ChannelPort.number { return personality.handle(req) }
         guard failure == nil else { return .halt }
         memory.writeRanges = []
-        mappedDigest = nil
+        mapped = nil
         execFiles = []
         // Path arguments are read before the call: execve replaces the memory they are in.
         var paths: [(index: Int, bytes: [UInt8])] = []
@@ -218,8 +223,8 @@ public final class Recorder: GuestKernel {
             if let stamp {
                 try writer.append(Event(kind: EventKind.stamp.rawValue, payload: CountEvent.encoded(stamp)))
             }
-            if let d = mappedDigest {
-                try writer.append(Event(kind: EventKind.mappedFile.rawValue, payload: Hex.bytes(d)))
+            if let mapped {
+                try writer.append(Event(kind: EventKind.mappedFile.rawValue, payload: mapped.encoded()))
             }
             if case .exec = outcome {
                 let exec = ExecEvent(atRandom: personality.lastExecRandom, files: execFiles)

@@ -191,7 +191,7 @@ public final class Replayer: GuestKernel {
         if let t = groupTicket { ticketsTaken = t + 1 }
         groupTicket = nil
         onEvent?(index)
-        var mapped: String?
+        var mapped: MappedFileEvent?
         var exec: ExecEvent?
         var ticket: UInt32?
         let event: SyscallEvent
@@ -230,7 +230,11 @@ public final class Replayer: GuestKernel {
                 e = n
             }
             if e.kind == EventKind.mappedFile.rawValue {
-                mapped = Hex.string(e.payload)
+                guard let m = MappedFileEvent.decode(e.payload, version: reader.version) else {
+                    traceError = .corruptEvent(index: index, why: "a mapped-file event that does not read")
+                    return .halt
+                }
+                mapped = m
                 guard let n = try next() else { return .halt }
                 e = n
             }
@@ -277,7 +281,8 @@ public final class Replayer: GuestKernel {
         }
 
         if ReplayPolicy.reexecutes(req.number) {
-            if let digest = mapped {
+            switch mapped {
+            case .blob(let digest):
                 personality.mappedFileProvider = { [unowned self] guestFD in
                     // A blob that is missing or does not match its digest ends the replay (exit 125).
                     let fd: Int32, file: String
@@ -292,7 +297,15 @@ public final class Replayer: GuestKernel {
                     self.openBlobs.append(fd)
                     return (fd, file, false)
                 }
-            } else {
+            case .zeroDevice:
+                // Mapped as the recording mapped it: the device, whose private mapping is zeros.
+                personality.mappedFileProvider = { [unowned self] _ in
+                    let fd = Glibc.open(MappedFileEvent.zeroDevicePath, O_RDONLY | O_CLOEXEC)
+                    guard fd >= 0 else { throw SysError(errno) }
+                    self.openBlobs.append(fd)
+                    return (fd, MappedFileEvent.zeroDevicePath, false)
+                }
+            case nil:
                 personality.mappedFileProvider = { _ in throw SysError(EBADF) }
             }
             let again = personality.handle(req)

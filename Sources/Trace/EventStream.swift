@@ -11,9 +11,9 @@ public enum EventStreamFormat {
     /// 2 added the exec event and outcome (execve); 3 the process and order events and the fork
     /// outcome (child processes); 4 the stamp event (a run's calls in one order); 5 the syscall
     /// rewriter's figures in the end event; 6 pre-images of every file a run changes (removed,
-    /// renamed over, truncated, chmod'ed without being opened), each followed by its attributes.
-    /// Older streams are read as they are.
-    public static let version: UInt32 = 6
+    /// renamed over, truncated, chmod'ed without being opened), each followed by its attributes;
+    /// 7 an empty mapped-file event for a mapping of /dev/zero. Older streams are read as they are.
+    public static let version: UInt32 = 7
     public static let oldestReadable: UInt32 = 1
     public static let preambleSize = 16
     public static let chunkMagic: UInt32 = 0x4B43_5652  // "RVCK"

@@ -1,8 +1,8 @@
 // FileMappingTests: private file mappings as ld.so makes them, a span then segments over it at
 // other file offsets, read as Linux reads them: the file's bytes, zeros after its end in its last
 // page, the program's own writes gone under a new mapping, and SIGBUS past the file's end. With an
-// argument, then a private mapping of /dev/zero, which has no end: anonymous memory (in `run` and
-// in a recording; a replay maps the recording's copy of a mapped file, and a device has none).
+// argument, then a private mapping of /dev/zero, which has no end: anonymous memory (in `run`, in
+// a recording, and in its replay, which maps the device again where it maps a file's copy).
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>

@@ -115,11 +115,12 @@ final class TraceFormatTests: XCTestCase {
         )
     }
 
-    /// Version 1 to 5 events files (written before execve, before child processes, before stamps
-    /// were recorded, before the end event held the syscall rewriter's figures, and before every
-    /// changed path had a pre-image with its attributes) still read, event for event.
+    /// Version 1 to 6 events files (written before execve, before child processes, before stamps
+    /// were recorded, before the end event held the syscall rewriter's figures, before every
+    /// changed path had a pre-image with its attributes, and before a mapping of /dev/zero was
+    /// marked) still read, event for event.
     func testOlderEventsStillRead() throws {
-        for version: UInt8 in [1, 2, 3, 4, 5] {
+        for version: UInt8 in [1, 2, 3, 4, 5, 6] {
             try checkOlderEvents(version: version)
         }
     }
@@ -134,6 +135,26 @@ final class TraceFormatTests: XCTestCase {
         XCTAssertEqual(EndEvent.decode([0x05, 0xac, 0x02]), EndEvent(status: -3, nanoseconds: 300))
         XCTAssertNil(EndEvent.decode([0x05]))
         XCTAssertEqual(figures.shareText(), "83.0% of calls without a trap (195 of 235)")
+    }
+
+    /// A mapped-file event's payload (Docs/trace-format.md): a blob's 32-byte digest, or from
+    /// version 7 nothing, for /dev/zero; anything else does not read.
+    func testMappedFileEventBytes() throws {
+        let digest = String(repeating: "0f", count: 32)
+        XCTAssertEqual(MappedFileEvent.blob(digest: digest).encoded(), [UInt8](repeating: 0x0f, count: 32))
+        XCTAssertEqual(MappedFileEvent.zeroDevice.encoded(), [])
+        XCTAssertEqual(
+            MappedFileEvent.decode([UInt8](repeating: 0x0f, count: 32), version: 6), .blob(digest: digest))
+        XCTAssertEqual(MappedFileEvent.decode([], version: 7), .zeroDevice)
+        XCTAssertNil(MappedFileEvent.decode([], version: 6), "no empty payload before version 7")
+        XCTAssertNil(MappedFileEvent.decode([1, 2, 3], version: 7))
+        let zero = open("/dev/zero", O_RDONLY), null = open("/dev/null", O_RDONLY)
+        defer {
+            close(zero)
+            close(null)
+        }
+        XCTAssertTrue(MappedFileEvent.isZeroDevice(zero))
+        XCTAssertFalse(MappedFileEvent.isZeroDevice(null))
     }
 
     func checkOlderEvents(version: UInt8) throws {
