@@ -190,14 +190,19 @@ if have("valgrind"):
     plain = irefs([PERL, "statements.pl", n])
     shim = irefs([PERL, "-I" + SHIM_LIB, "-MRevenant::Shim", "statements.pl", n], {"REVENANT_SHIM_LOG": "/dev/null"})
     dbg = irefs([PERL, "-d", "statements.pl", n], {"PERL5DB": "sub DB::DB {}"})
+    # Quiet: the shim as `record` runs it (no statement records; Docs/channel-format.md "Quiet").
+    quiet_env = {"REVENANT_SHIM_LOG": "/dev/null", "REVENANT_SHIM_QUIET": "1"}
+    quiet = irefs([PERL, "-I" + SHIM_LIB, "-MRevenant::Shim", "statements.pl", n], quiet_env)
     say(f"User-space instructions (cachegrind, statements.pl {n}): no shim {plain:,}; shim {shim:,} "
-        f"(**{shim / plain:.3f}**, target ≤ 1.10); `perl -d` with an empty DB::DB {dbg:,} ({dbg / plain:.3f})")
+        f"(**{shim / plain:.3f}**, target ≤ 1.10); quiet, as `record` runs it, {quiet:,} (**{quiet / plain:.3f}**); "
+        f"`perl -d` with an empty DB::DB {dbg:,} ({dbg / plain:.3f})")
     # What `record` adds to a CPU-bound script (the `cpu` workload above) is the shim's statement hook.
     cpu = [os.path.join(BENCH, "cpu.pl"), n]
     plain = irefs([PERL] + cpu)
     shim = irefs([PERL, "-I" + SHIM_LIB, "-MRevenant::Shim"] + cpu, {"REVENANT_SHIM_LOG": "/dev/null"})
+    quiet = irefs([PERL, "-I" + SHIM_LIB, "-MRevenant::Shim"] + cpu, quiet_env)
     say(f"User-space instructions (cachegrind, cpu.pl {n}): no shim {plain:,}; shim {shim:,} "
-        f"(**{shim / plain:.3f}**)")
+        f"(**{shim / plain:.3f}**); quiet, as `record` runs it, {quiet:,} (**{quiet / plain:.3f}**)")
     say()
 # Wall clock in the VM, interleaved: record with the shim vs without.
 args = [PERL, "statements.pl", "1000000"]

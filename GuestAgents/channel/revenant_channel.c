@@ -6,9 +6,10 @@
  * records interleave in true order. The SQLite shim (LD_PRELOAD, loaded first, global) owns it
  * whenever it is present; the Perl shim (loaded RTLD_LOCAL by perl) owns it otherwise.
  *
- * Modes: VM (the REGISTER hypercall answers REVENANT_CHANNEL_MAGIC), native log file
- * ($REVENANT_SHIM_LOG), or off. Records are never split across a flush; a record larger than the
- * buffer is handed over in a struct of its own.
+ * Modes: VM (the REGISTER hypercall answers REVENANT_CHANNEL_MAGIC, or REVENANT_CHANNEL_QUIET while
+ * recording), native log file ($REVENANT_SHIM_LOG; quiet as while recording with
+ * REVENANT_SHIM_QUIET=1, to measure and test that mode natively), or off. Records are never split across a flush; a
+ * record larger than the buffer is handed over in a struct of its own.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -128,7 +129,7 @@ struct revenant_channel_owner *revenant_channel_open(void)
 {
     struct revenant_channel_owner *other;
     struct revenant_channel *ch = (struct revenant_channel *)rc_storage;
-    const char *log;
+    const char *log, *quiet;
     long r;
     int e = errno;
 
@@ -153,15 +154,20 @@ struct revenant_channel_owner *revenant_channel_open(void)
     revenant_channel_process.forked = rc_forked;
     revenant_channel_process.eval = NULL;
     revenant_channel_process.mode = REVENANT_CHANNEL_OFF;
+    revenant_channel_process.quiet = 0;
     log = getenv("REVENANT_SHIM_LOG");
+    quiet = getenv("REVENANT_SHIM_QUIET");
     r = syscall(REVENANT_NR_CHANNEL, (long)REVENANT_CHANNEL_REGISTER, ch);
-    if (r == REVENANT_CHANNEL_MAGIC) {
+    if (r == REVENANT_CHANNEL_MAGIC || r == REVENANT_CHANNEL_QUIET) {
         revenant_channel_process.mode = REVENANT_CHANNEL_VM;
+        revenant_channel_process.quiet = r == REVENANT_CHANNEL_QUIET;
     } else if (log && *log) {
         rc_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
         if (rc_fd >= 0) revenant_channel_process.mode = REVENANT_CHANNEL_FILE;
+        revenant_channel_process.quiet = quiet && quiet[0] == '1' && !quiet[1];
     }
     if (log) unsetenv("REVENANT_SHIM_LOG");
+    if (quiet) unsetenv("REVENANT_SHIM_QUIET");
     revenant_channel_process.version = REVENANT_CHANNEL_VERSION;
     errno = e;
     return &revenant_channel_process;

@@ -4,7 +4,9 @@
  * interleave in true order) and handed to the VMM with a reserved syscall number. While
  * recording the VMM discards what it is handed; during regeneration it copies it out, and at every
  * event it reads `flushed + used` from this struct so that each record gets its machine position.
- * The call returns the same value in both modes, so the guest cannot tell them apart.
+ * FLUSH returns the same value in both modes. REGISTER tells a version 3 shim which one it is in
+ * (REVENANT_CHANNEL_QUIET), so that a recording leaves out what only regeneration reads — and
+ * nothing else: what the program can see (its calls, its memory) is the same either way.
  * Natively the number is unknown to Linux and the call fails with ENOSYS: the channel is off.
  *
  * Docs/channel-format.md describes every byte; a golden test pins it.
@@ -19,18 +21,26 @@
 
 /* syscall(REVENANT_NR_CHANNEL, op, struct revenant_channel *) */
 // clang-format off
-#define REVENANT_CHANNEL_REGISTER 1  /* returns REVENANT_CHANNEL_MAGIC; the struct must be valid and
-                                        stay mapped for the life of the process */
+#define REVENANT_CHANNEL_REGISTER 1  /* returns REVENANT_CHANNEL_MAGIC, or REVENANT_CHANNEL_QUIET to
+                                        a version 3 struct; the struct must be valid and stay mapped
+                                        for the life of the process */
 #define REVENANT_CHANNEL_FLUSH 2     /* hands data[0 .. used) over; returns 0. The shim then adds
                                         `used` to `flushed` and sets `used` to 0 */
 // clang-format on
 
 #define REVENANT_CHANNEL_MAGIC 0x48435652L /* "RVCH" little-endian */
+/* What REGISTER returns, instead of the magic, to a version 3 struct when the VMM discards what it
+ * is handed (record, run, a plain replay; never regen, a stepping replay or record --keep-channel):
+ * the channel is on, and the Perl shim leaves out its statement records (STMT and the one-byte
+ * deltas). Only their writing: what it does for a statement it sees for the first time (its
+ * tables, a file's digest, the records that name them) it does in both modes, since those reach
+ * the program's heap and make syscalls, which a regeneration must find as they were recorded. */
+#define REVENANT_CHANNEL_QUIET 0x51435652L /* "RVCQ" little-endian */
 /* What FLUSH returns, instead of 0, only in a throw-away clone of a paused replay (never while
  * recording or replaying): data[] holds a request, u32 length then Perl code; the Perl shim
  * evaluates it and hands the answer back in an EVAL record. */
 #define REVENANT_CHANNEL_EVAL_REQUEST 0x4c564552L /* "REVL" */
-#define REVENANT_CHANNEL_VERSION 2                /* 2 added watch and introspect */
+#define REVENANT_CHANNEL_VERSION 3                /* 2 added watch and introspect; 3 the QUIET answer */
 #define REVENANT_SHIM_FORMAT_VERSION 1            /* the records' format: the first field of a START record */
 /* The ops the fast Perl-level replay runs for real rather than feeding them their logged results
  * (perl's op names, space-separated): Perl code that ran inside one of these (a PerlIO layer, a

@@ -21,6 +21,8 @@ struct revenant_channel_owner {
     void (*eval)(void);            /* the Perl shim's evaluator, run when a FLUSH answers
                                       REVENANT_CHANNEL_EVAL_REQUEST (a clone only) */
     void (*forked)(void);          /* in a forked child (pthread_atfork): go on in a VM, else stop */
+    int quiet;                     /* REGISTER answered REVENANT_CHANNEL_QUIET: the VMM discards what
+                                      it is handed, statements may be left out */
 };
 
 /* The process's channel: found (another shim owns it) or created (this one does). Never NULL;

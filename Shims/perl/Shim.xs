@@ -4,8 +4,9 @@
  * Loaded by lib/Revenant/Shim.pm without XSLoader/DynaLoader.pm. The boot function (BOOT: below)
  * decides the mode: VM (the REGISTER hypercall answers the magic), native log file
  * (REVENANT_SHIM_LOG=path), or off (nothing installed). When on, it overrides PL_ppaddr entries:
- * nextstate/dbstate append one statement record per statement, and a list of nondeterministic ops
- * are bracketed by OP_BEGIN/OP_END records carrying their results.
+ * nextstate/dbstate append one statement record per statement (not while recording, when the
+ * channel is quiet), and a list of nondeterministic ops are bracketed by OP_BEGIN/OP_END records
+ * carrying their results.
  *
  * Rules the hooks keep: never allocate SVs, never call magic or change an SV's flags, save and
  * restore errno around the shim's own work, call the original pp function exactly once.
@@ -388,6 +389,7 @@ static __attribute__((noinline)) void stmt_slow(uint32_t ctx, uint32_t line)
 }
 
 Perl_ppaddr_t g_orig[MAXO];
+static int g_quiet; /* the channel is quiet (recording): statements are seen, not recorded */
 
 /* A statement: its record, then perl's own op. Every case the hook's fast path leaves out. */
 static __attribute__((noinline)) OP *stmt_record(pTHX_ int optype)
@@ -402,6 +404,7 @@ static __attribute__((noinline)) OP *stmt_record(pTHX_ int optype)
         if (!e->key) { e = cop_first_sight(aTHX_ c); break; }
         i = (i + 1) & g_tmask;
     }
+    if (UNLIKELY(g_quiet)) return g_orig[optype](aTHX);
     ctx = e->ctx; line = e->line;
     if (LIKELY(ctx == g_last_ctx) && LIKELY(stmt_near(line, g_last_line))
         && LIKELY(CH->used < CH->capacity))
@@ -446,6 +449,27 @@ static OP *name(pTHX)                                                           
 
 STMT_HOOK(hook_nextstate, OP_NEXTSTATE)
 STMT_HOOK(hook_dbstate, OP_DBSTATE)
+
+/* While recording (the channel is quiet: revenant_channel.h, REVENANT_CHANNEL_QUIET) no statement
+ * record is wanted, but a statement seen for the first time is seen as in a regeneration, which
+ * runs the hook above: the same tables grow from the program's heap, the same file is digested
+ * (syscalls whose buffers are on the stack), the same records name them. So a new statement goes
+ * to stmt_record, tail-called from the same stack pointer, which leaves after its first sight
+ * when quiet: the program's calls, their arguments and its memory are the ones the regeneration
+ * finds. A known statement costs a probe of the COP cache (Docs/machine.md "Code that makes no
+ * syscall"). */
+#define QUIET_STMT_HOOK(name, optype)                                                            \
+static OP *name(pTHX)                                                                            \
+{                                                                                                \
+    if (LIKELY(g_on) && LIKELY(aTHX == g_perl)) {                                                \
+        const COP *c = (const COP *)PL_op;                                                       \
+        if (UNLIKELY(g_tab[cop_hash(c)].key != c)) return stmt_record(aTHX_ optype);             \
+    }                                                                                            \
+    return g_orig[optype](aTHX);                                                                 \
+}
+
+QUIET_STMT_HOOK(hook_nextstate_quiet, OP_NEXTSTATE)
+QUIET_STMT_HOOK(hook_dbstate_quiet, OP_DBSTATE)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Nondeterministic ops                                                                        */
@@ -911,6 +935,7 @@ static void shim_boot(pTHX)
     g_mode = g_owner->mode;
     errno = 0;
     if (log) (void)hv_delete(env, "REVENANT_SHIM_LOG", 17, G_DISCARD);
+    if (hv_exists(env, "REVENANT_SHIM_QUIET", 19)) (void)hv_delete(env, "REVENANT_SHIM_QUIET", 19, G_DISCARD);
     if (replay_boot(aTHX)) return;
     if (g_mode == REVENANT_CHANNEL_OFF) return;
 
@@ -930,10 +955,11 @@ static void shim_boot(pTHX)
     emit_env();
     emit_argv(aTHX);
 
+    g_quiet = g_owner->quiet;
     g_orig[OP_NEXTSTATE] = PL_ppaddr[OP_NEXTSTATE];
-    PL_ppaddr[OP_NEXTSTATE] = hook_nextstate;
+    PL_ppaddr[OP_NEXTSTATE] = g_quiet ? hook_nextstate_quiet : hook_nextstate;
     g_orig[OP_DBSTATE] = PL_ppaddr[OP_DBSTATE];
-    PL_ppaddr[OP_DBSTATE] = hook_dbstate;
+    PL_ppaddr[OP_DBSTATE] = g_quiet ? hook_dbstate_quiet : hook_dbstate;
     g_orig[OP_RAND] = PL_ppaddr[OP_RAND];
     PL_ppaddr[OP_RAND] = hook_rand;
     g_orig[OP_EXEC] = PL_ppaddr[OP_EXEC];
@@ -959,6 +985,7 @@ XS_EXTERNAL(XS_Revenant__Shim_introspect)
     PERL_UNUSED_VAR(items);
     for (t = 0; t < MAXO; t++)
         if (PL_ppaddr[t] == hook_op || PL_ppaddr[t] == hook_nextstate || PL_ppaddr[t] == hook_dbstate
+            || PL_ppaddr[t] == hook_nextstate_quiet || PL_ppaddr[t] == hook_dbstate_quiet
             || PL_ppaddr[t] == hook_rand) n++;
     SP -= items;
     EXTEND(SP, 2);

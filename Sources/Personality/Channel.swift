@@ -5,8 +5,10 @@ import GuestMemory
 /// The VMM's end of the channel (GuestAgents/include/revenant_channel.h, Docs/channel-format.md):
 /// a shim registers its buffer with the reserved syscall number and hands it over when full.
 /// While recording (or running) the VMM discards what it is handed; when regenerating, or with
-/// `record --keep-channel`, it collects it. The call's result never depends on the mode — it
-/// reads the same guest memory either way — so the guest cannot tell and replays stay exact.
+/// `record --keep-channel`, it collects it. FLUSH's result never depends on the mode. REGISTER
+/// tells a version 3 shim when the VMM discards (`quiet`), and the Perl shim then leaves out its
+/// statement records, and only them: what the program can see is the same in both modes, so a
+/// quiet recording regenerates with every statement (Docs/channel-format.md "Quiet").
 /// The calls are not events: the recorder does not log them and the replayer does not expect them.
 public final class ChannelPort {
     /// The contract, from GuestAgents/include/revenant_channel.h (the shims include it too).
@@ -14,7 +16,11 @@ public final class ChannelPort {
     public static let register = UInt64(REVENANT_CHANNEL_REGISTER)
     public static let flush = UInt64(REVENANT_CHANNEL_FLUSH)
     public static let magic = UInt32(REVENANT_CHANNEL_MAGIC)
+    public static let quiet = UInt32(REVENANT_CHANNEL_QUIET)
     public static let version = UInt32(REVENANT_CHANNEL_VERSION)
+    /// The first struct version that understands the QUIET answer (older shims, in older traces,
+    /// get the magic: they write every record, as they did when recorded).
+    static let quietVersion: UInt32 = 3
     /// Offsets in `struct revenant_channel`, as the C compiler lays it out. Version 1 (traces
     /// recorded before `watch`) has its data at 32; version 2 adds `watch` and `introspect`.
     static let capacityOffset = offset(\.capacity), usedOffset = offset(\.used), flushedOffset = offset(\.flushed)
@@ -26,7 +32,12 @@ public final class ChannelPort {
     }
 
     public enum Mode { case discard, collect }
+    /// Set before the guest runs: a shim learns it when it registers.
     public var mode: Mode = .discard
+    /// Whether the last REGISTER was answered QUIET (`run -v`, `record -v`, tests).
+    public private(set) var registeredQuiet = false
+    /// Bytes the shims handed over in this process, collected or not (`-v`).
+    public private(set) var handedOver: UInt64 = 0
     /// The stream handed over so far (collect mode).
     public private(set) var collected: [UInt8] = []
     /// The registered `struct revenant_channel`, once a shim has registered one.
@@ -55,7 +66,7 @@ public final class ChannelPort {
     func handle(_ op: UInt64, _ addr: UInt64) -> Int64 {
         guard let header = try? memory.bytes(at: addr, count: 32) else { return -Int64(EFAULT) }
         let version = u32(header, 4)
-        guard u32(header, 0) == Self.magic, version == 1 || version == Self.version else { return -Int64(EINVAL) }
+        guard u32(header, 0) == Self.magic, (1...Self.version).contains(version) else { return -Int64(EINVAL) }
         switch op {
         case Self.register:
             address = addr
@@ -63,10 +74,12 @@ public final class ChannelPort {
             versionsRegistered.insert(version)
             programBase = UInt64(collected.count)
             programStarts.append(collected.count)
-            return Int64(Self.magic)
+            registeredQuiet = mode == .discard && version >= Self.quietVersion
+            return Int64(registeredQuiet ? Self.quiet : Self.magic)
         case Self.flush:
             // Usually the registered buffer; a record too big for it comes in a struct of its own.
             guard address != nil else { return -Int64(EINVAL) }
+            handedOver &+= u64(header, Int(Self.usedOffset))
             if mode == .collect {
                 take(header, version: version, at: addr)
                 onFlush?()

@@ -347,6 +347,13 @@ public final class GuestSession {
                     "revenant: syscall sites: \(r.rewritten) rewritten in \(fmtMs(r.nanoseconds)), \(f.shareText())"
                         + (refused.isEmpty ? "" : "; left trapping: " + refused.joined(separator: ", ")) + "\n")
             }
+            let channel = personality.channel
+            if channel.address != nil {
+                // Recording, the Perl shim leaves its statement records out (ChannelPort.quiet).
+                let how = channel.registeredQuiet ? "quiet (no statement records)" : "every record"
+                FileHandleStderr.write(
+                    "revenant: shim channel: \(how), \(channel.handedOver) bytes handed over in flushes\n")
+            }
             if let stats = machine.vcpuStats() {
                 let interesting = stats.values.filter { $0.value > 0 }.sorted { $0.key < $1.key }
                 FileHandleStderr.write(

@@ -544,11 +544,38 @@ private struct EntryRunner {
             problems += RestoreChecks.afterRecord(
                 revenant: revenant, trace: traceDir, runDirectory: replayDir, startedWith: startedWith, scratch: base,
                 timeout: settings.timeout)
+            if problems.isEmpty && !entry.hasMasks && native.signal == nil {
+                problems += try quietRecording(environment: environment, expectedStatus: native.status)
+            }
         }
         if settings.keep {
             problems = problems.isEmpty ? [] : problems + ["kept: \(base.path)"]
         }
         return (problems, timing)
+    }
+
+    /// A deterministic entry recorded again as users record (no --keep-channel: the shim quiet,
+    /// leaving its statements out) regenerates the statements the full recording kept live.
+    private func quietRecording(environment: [String: String], expectedStatus: Int32) throws -> [String] {
+        let dir = base.appendingPathComponent("silent")  // same length as "replay" and "native"
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try prepare(dir)
+        let quietTrace = base.appendingPathComponent("quiet.rvt")
+        let r = ProcessRunner.run(
+            executable: revenant.path,
+            arguments: ["record", "-o", quietTrace.path] + settings.extraRunArguments
+                + ["--", entry.kind.nativeExecutable] + entry.arguments,
+            directory: dir, environment: environment, stdinPath: entry.stdinPath,
+            stdoutFile: outputDir.appendingPathComponent("quiet.stdout"),
+            stderrFile: outputDir.appendingPathComponent("quiet.stderr"), timeout: settings.timeout)
+        guard r.status == expectedStatus else {
+            return ["quiet recording exited \(r.statusDescription): " + tail(label: "stderr", r.stderr)]
+        }
+        guard let live = try? Data(contentsOf: traceDir.appendingPathComponent("channel.live")) else {
+            return ["no channel.live to compare the quiet recording with"]
+        }
+        return ShimChecks.afterQuietRecord(
+            revenant: revenant, trace: quietTrace, reference: live, scratch: base, timeout: settings.timeout)
     }
 
     /// Copies the contents of fixtures/ (and the perl script) into a fresh working directory.

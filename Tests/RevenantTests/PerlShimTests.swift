@@ -67,7 +67,8 @@ final class PerlShimTests: ScratchTestCase {
     }
 
     /// Live, the VMM discards the channel: the trace holds no channel call and no copy, and its
-    /// events are those of a run that kept the channel (the guest cannot tell the modes apart).
+    /// events are those of a run that kept the channel (the shim left its statements out of the
+    /// first, and the program cannot tell: the same calls with the same arguments).
     func testTraceHoldsNoChannel() throws {
         try requireKVM()
         let s = try script(
@@ -93,6 +94,37 @@ final class PerlShimTests: ScratchTestCase {
         let out = base.appendingPathComponent("c.channel")
         XCTAssertEqual(try revenant(["regen", "-q", "c.rvt", "--channel-out", out.path]).status, 0)
         XCTAssertEqual(try Data(contentsOf: out), try Data(contentsOf: c.appendingPathComponent("channel.live")))
+    }
+
+    /// A recording's shim writes no statement record (the channel is quiet, as `-v` says), and
+    /// regeneration brings every one back: its channel is, byte for byte, the one a recording
+    /// that kept every record handed over live. Statements first seen in a module, a string eval
+    /// and under a `#line` directive included (their first sight digests files: syscalls).
+    func testAQuietRecordingRegeneratesEveryStatement() throws {
+        try requireKVM()
+        _ = try script("Mod.pm", "package Mod;\nsub twice { my $x = shift;\n  return 2 * $x }\n1;\n")
+        let s = try script(
+            "quiet.pl",
+            "use lib '.';\nuse Mod;\nmy $t = 0;\nfor my $i (1..3000) {\n  $t += Mod::twice($i);\n}\n"
+                + "my $e = eval \"1 +\\n 2\";\n#line 7 \"renamed.pl\"\nprint \"$t $e\\n\";\n")
+        // One hash order for both recordings (perl seeds it from AT_RANDOM otherwise).
+        let env = ["PERL_HASH_SEED": "0", "PERL_PERTURB_KEYS": "0"]
+        let quiet = try revenant(["record", "-v", "-o", "q.rvt", "--", "/usr/bin/perl", s], env: env)
+        XCTAssertEqual(quiet.status, 0, quiet.stderr)
+        XCTAssertEqual(quiet.stdout, "9003000 3\n")
+        let full = try revenant(["record", "-v", "-o", "f.rvt", "--keep-channel", "--", "/usr/bin/perl", s], env: env)
+        XCTAssertEqual(full.stdout, quiet.stdout, full.stderr)
+        XCTAssertTrue(quiet.stderr.contains("shim channel: quiet (no statement records)"), quiet.stderr)
+        XCTAssertTrue(full.stderr.contains("shim channel: every record"), full.stderr)
+        let live = try Data(contentsOf: base.appendingPathComponent("f.rvt/channel.live"))
+        XCTAssertGreaterThan(try ShimChecks.decode(Array(live)).statements.count, 9000)
+        let out = base.appendingPathComponent("q.channel")
+        let regen = try revenant(["regen", "-q", "q.rvt", "--channel-out", out.path])
+        XCTAssertEqual(regen.status, 0, regen.stderr)
+        XCTAssertEqual(try Data(contentsOf: out), live, "the quiet recording regenerates the full channel")
+        let replay = try revenant(["replay", "q.rvt"])
+        XCTAssertEqual(replay.status, 0, replay.stderr)
+        XCTAssertEqual(replay.stdout, quiet.stdout)
     }
 
     /// Inputs that bypass hooked ops (XS doing its own I/O, Time::HiRes) rule the fast replay out,

@@ -116,6 +116,34 @@ enum ShimChecks {
         return problems
     }
 
+    /// After a plain `record` of the same deterministic run (the shim quiet: no statement record):
+    /// `regen` replays it without diverging and brings back the statements the recording that
+    /// kept every record handed over live (`reference`), in order.
+    static func afterQuietRecord(
+        revenant: URL, trace: URL, reference: Data, scratch: URL, timeout: TimeInterval
+    ) -> [String] {
+        let out = scratch.appendingPathComponent("quiet-channel.bin")
+        let r = ProcessRunner.run(
+            executable: revenant.path, arguments: ["regen", "-q", trace.path, "--channel-out", out.path],
+            directory: scratch, environment: ProcessInfo.processInfo.environment, stdinPath: "/dev/null",
+            stdoutFile: scratch.appendingPathComponent("quiet-regen.stdout"),
+            stderrFile: scratch.appendingPathComponent("quiet-regen.stderr"), timeout: timeout)
+        guard r.status == 0 else {
+            return [
+                "regen of the quiet recording exited \(r.status): \(String(decoding: r.stderr.suffix(400), as: UTF8.self))"
+            ]
+        }
+        guard let regenerated = try? Data(contentsOf: out),
+            let q = try? decode(Array(regenerated)).statements, let f = try? decode(Array(reference)).statements
+        else { return ["a channel of the quiet recording or of the full one does not decode"] }
+        guard q != f else { return [] }
+        let i = zip(q, f).prefix { $0 == $1 }.count
+        return [
+            "statements: regenerated from the quiet recording \(q.count), kept live \(f.count); first difference "
+                + "at #\(i): \(i < q.count ? q[i].description : "-") vs \(i < f.count ? f[i].description : "-")"
+        ]
+    }
+
     /// `revenant perl TRACE` stops at every statement (the VMM pausing the guest inside the
     /// shim's hook) and must list exactly the regenerated statements, in order, and replay to the
     /// end without diverging: stepping changes nothing the program can see.
