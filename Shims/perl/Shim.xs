@@ -404,7 +404,12 @@ static __attribute__((noinline)) OP *stmt_record(pTHX_ int optype)
         if (!e->key) { e = cop_first_sight(aTHX_ c); break; }
         i = (i + 1) & g_tmask;
     }
-    if (UNLIKELY(g_quiet)) return g_orig[optype](aTHX);
+    if (UNLIKELY(g_quiet)) {
+        /* Seen: perl's own op from now on (what it points to is the one thing a quiet run leaves
+         * different in perl's memory; nothing the program does reads it). */
+        ((OP *)c)->op_ppaddr = g_orig[optype];
+        return g_orig[optype](aTHX);
+    }
     ctx = e->ctx; line = e->line;
     if (LIKELY(ctx == g_last_ctx) && LIKELY(stmt_near(line, g_last_line))
         && LIKELY(CH->used < CH->capacity))
@@ -456,8 +461,8 @@ STMT_HOOK(hook_dbstate, OP_DBSTATE)
  * (syscalls whose buffers are on the stack), the same records name them. So a new statement goes
  * to stmt_record, tail-called from the same stack pointer, which leaves after its first sight
  * when quiet: the program's calls, their arguments and its memory are the ones the regeneration
- * finds. A known statement costs a probe of the COP cache (Docs/machine.md "Code that makes no
- * syscall"). */
+ * finds. There the op is pointed at perl's own function: a statement seen costs nothing more
+ * (Docs/channel-format.md "Quiet"). */
 #define QUIET_STMT_HOOK(name, optype)                                                            \
 static OP *name(pTHX)                                                                            \
 {                                                                                                \
