@@ -6,10 +6,10 @@
  * records interleave in true order. The SQLite shim (LD_PRELOAD, loaded first, global) owns it
  * whenever it is present; the Perl shim (loaded RTLD_LOCAL by perl) owns it otherwise.
  *
- * Modes: VM (the REGISTER hypercall answers REVENANT_CHANNEL_MAGIC, or REVENANT_CHANNEL_QUIET while
- * recording), native log file ($REVENANT_SHIM_LOG; quiet as while recording with
- * REVENANT_SHIM_QUIET=1, to measure and test that mode natively), or off. Records are never split across a flush; a
- * record larger than the buffer is handed over in a struct of its own.
+ * Modes: VM (the REGISTER hypercall answers REVENANT_CHANNEL_MAGIC, or REVENANT_CHANNEL_QUIET
+ * while recording), native log file ($REVENANT_SHIM_LOG; quiet as while recording with
+ * REVENANT_SHIM_QUIET=1, to measure and test that mode natively), or off. Records are never split
+ * across a flush; a record larger than the buffer is handed over in a struct of its own.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
