@@ -10,6 +10,7 @@ struct RevenantLauncher: ParsableCommand {
         commandName: "revenant",
         abstract: RootHelp.abstract,
         discussion: RootHelp.discussion,
+        version: RootHelp.version,
         subcommands: [
             Run.self, Record.self, ReplayCommand.self, Info.self, Regen.self, Log.self, Perl.self, SQL.self,
             When.self, GDB.self, Monitor.self, DAP.self, Restore.self, Diff.self, Syscalls.self,

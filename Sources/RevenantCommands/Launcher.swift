@@ -10,13 +10,13 @@ package enum Launcher {
     /// The binary that runs every command, in the launcher's folder.
     package static let fullBinaryName = "revenant-full"
 
-    /// Whether the launcher parses `arguments` (argv without argv[0]) itself: its own commands and
-    /// the top-level help, which lists every command.
+    /// Whether the launcher parses `arguments` (argv without argv[0]) itself: its own commands,
+    /// the top-level help, which lists every command, and `--version`.
     package static func handles(_ arguments: [String]) -> Bool {
         guard let first = arguments.first else { return true }
         if commands.contains(first) { return true }
         switch first {
-        case "-h", "--help": return arguments.count == 1
+        case "-h", "--help", "--version": return arguments.count == 1
         case "help": return arguments.count == 1 || commands.contains(arguments[1])
         default: return false
         }

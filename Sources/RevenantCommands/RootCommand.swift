@@ -11,6 +11,8 @@ package enum RootHelp {
         Exit status of `run`: the guest's own (128+N when signal N killed it). Revenant's own failures \
         use 125 (usage, KVM unavailable), 126 (program not executable) and 127 (program not found).
         """
+    /// What `revenant --version` prints (the trace header records it too).
+    package static let version = revenantVersion
 }
 
 /// Parses the command line as `Root` and runs the command. ArgumentParser's own exit codes are

@@ -9,6 +9,7 @@ struct Revenant: ParsableCommand {
         commandName: "revenant",
         abstract: RootHelp.abstract,
         discussion: RootHelp.discussion,
+        version: RootHelp.version,
         subcommands: [
             Run.self, Record.self, ReplayCommand.self, Info.self, RegenCommand.self, Log.self, PerlCommand.self,
             SQLCommand.self, When.self, GDBCommand.self, MonitorCommand.self, DAPCommand.self, RestoreCommand.self,

@@ -11,7 +11,10 @@ final class LauncherTests: ScratchTestCase {
     }
 
     func testTheLauncherParsesItsOwnCommandsAndTheTopLevelHelp() {
-        for own in [[], ["run", "--", "perl"], ["record", "-o", "t"], ["replay", "t"], ["--help"], ["-h"], ["help"]] {
+        for own in [
+            [], ["run", "--", "perl"], ["record", "-o", "t"], ["replay", "t"], ["--help"], ["-h"], ["help"],
+            ["--version"],
+        ] {
             XCTAssertTrue(Launcher.handles(own), "\(own)")
         }
         for other in [
@@ -52,6 +55,15 @@ final class LauncherTests: ScratchTestCase {
             XCTAssertEqual(launcher.status, 0, "\(help)")
             XCTAssertEqual(launcher.stdout, full.stdout, "\(help)")
             XCTAssertTrue(launcher.stdout.contains("restore "), launcher.stdout)
+        }
+    }
+
+    /// `--version` prints the version the trace header records, from both binaries.
+    func testBothBinariesSayTheirVersion() throws {
+        for r in [try revenant(["--version"]), try run(try fullBinary, ["--version"])] {
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(r.stdout, RootHelp.version + "\n")
+            XCTAssertTrue(RootHelp.version.split(separator: ".").count == 3, RootHelp.version)
         }
     }
 
