@@ -26,11 +26,10 @@ public enum MappedFileEvent: Equatable {
         return nil
     }
 
-    /// Whether `fd` is the zero device (character device 1:5 on Linux, whatever its name in the
-    /// guest's view): the one device whose mapping the recorder can make again in replay.
-    public static func isZeroDevice(_ fd: Int32) -> Bool {
-        var st = stat()
-        return fstat(fd, &st) == 0 && st.st_mode & S_IFMT == S_IFCHR && st.st_rdev == zeroDeviceNumber
+    /// Whether the file `st` describes is the zero device (character device 1:5 on Linux, whatever
+    /// its name in the guest's view): the one device whose mapping replay can make again.
+    public static func isZeroDevice(_ st: stat) -> Bool {
+        st.st_mode & S_IFMT == S_IFCHR && st.st_rdev == zeroDeviceNumber
     }
 
     /// makedev(1, 5), the memory devices' major and /dev/zero's minor (the kernel's

@@ -46,10 +46,15 @@ public final class Recorder: GuestKernel {
         // maps the device again; another device's gets no event, and its replay stops there, a
         // divergence (mapping an empty copy made the guest fault later, and the replay end quietly).
         personality.onFileMapped = { [unowned self] fd, _ in
-            if AddressSpace.isRegular(fd) {
+            var st = stat()
+            guard fstat(fd, &st) == 0 else {
+                self.mapped = nil
+                return
+            }
+            if st.st_mode & S_IFMT == S_IFREG {
                 self.mapped = self.storeFile(fd: fd).map { .blob(digest: $0) }
             } else {
-                self.mapped = MappedFileEvent.isZeroDevice(fd) ? .zeroDevice : nil
+                self.mapped = MappedFileEvent.isZeroDevice(st) ? .zeroDevice : nil
             }
         }
         personality.onAboutToChange = { [unowned self] host, guest in self.storePreImage(host: host, guest: guest) }

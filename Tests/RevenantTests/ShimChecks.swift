@@ -64,19 +64,17 @@ enum ShimChecks {
         revenant: URL, trace: URL, nativeLog: URL, deterministic: Bool, scratch: URL, timeout: TimeInterval
     ) -> [String] {
         var problems: [String] = []
-        let regenOut = scratch.appendingPathComponent("regen-channel.bin")
-        let r = ProcessRunner.run(
-            executable: revenant.path, arguments: ["regen", "-q", trace.path, "--channel-out", regenOut.path],
-            directory: scratch,
-            environment: ProcessInfo.processInfo.environment.merging(["REVENANT_FORCE_FALLBACK": "30"]) { $1 },
-            stdinPath: "/dev/null", stdoutFile: scratch.appendingPathComponent("regen.stdout"),
-            stderrFile: scratch.appendingPathComponent("regen.stderr"), timeout: timeout)
-        guard r.status == 0 else {
-            return ["regen exited \(r.status): \(String(decoding: r.stderr.suffix(400), as: UTF8.self))"]
+        let regen: Data
+        switch regenerate(
+            revenant: revenant, trace: trace, named: "regen", scratch: scratch, timeout: timeout,
+            environment: ["REVENANT_FORCE_FALLBACK": "30"])
+        {
+        case .failure(let problem): return [problem.text]
+        case .success(let channel): regen = channel
         }
-        guard let live = try? Data(contentsOf: trace.appendingPathComponent("channel.live")),
-            let regen = try? Data(contentsOf: regenOut)
-        else { return ["no channel.live or regenerated channel"] }
+        guard let live = try? Data(contentsOf: trace.appendingPathComponent("channel.live")) else {
+            return ["no channel.live or regenerated channel"]
+        }
         if live.isEmpty { problems.append("the live channel is empty: the shim did not run in the VM") }
         if live != regen {
             let common = zip(live, regen).prefix { $0 == $1 }.count
@@ -101,15 +99,7 @@ enum ShimChecks {
                 }
                 let n = try decode(Array(native)).statements
                 let v = try decode(Array(regen), firstProgram: true).statements
-                if n != v {
-                    let i = zip(n, v).prefix { $0 == $1 }.count
-                    let nativeAt = i < n.count ? n[i].description : "-"
-                    let regeneratedAt = i < v.count ? v[i].description : "-"
-                    problems.append(
-                        "statements: native \(n.count), regenerated \(v.count); first difference at #\(i): "
-                            + "native \(nativeAt) vs \(regeneratedAt)"
-                    )
-                }
+                if let d = difference(n, "native", v, "regenerated") { problems.append(d) }
                 if n.isEmpty { problems.append("the native shim logged no statement") }
             } catch { problems.append("a channel does not decode: \(error)") }
         }
@@ -122,26 +112,45 @@ enum ShimChecks {
     static func afterQuietRecord(
         revenant: URL, trace: URL, reference: Data, scratch: URL, timeout: TimeInterval
     ) -> [String] {
-        let out = scratch.appendingPathComponent("quiet-channel.bin")
+        let regenerated: Data
+        switch regenerate(revenant: revenant, trace: trace, named: "quiet-regen", scratch: scratch, timeout: timeout) {
+        case .failure(let problem): return ["of the quiet recording: " + problem.text]
+        case .success(let channel): regenerated = channel
+        }
+        guard let q = try? decode(Array(regenerated)).statements, let f = try? decode(Array(reference)).statements
+        else { return ["a channel of the quiet recording or of the full one does not decode"] }
+        return difference(q, "regenerated from the quiet recording", f, "kept live").map { [$0] } ?? []
+    }
+
+    struct Problem: Error { var text: String }
+
+    /// `regen -q TRACE --channel-out` into `scratch` (NAME.stdout, NAME.stderr, NAME-channel.bin):
+    /// the regenerated channel, or what went wrong in one line.
+    static func regenerate(
+        revenant: URL, trace: URL, named name: String, scratch: URL, timeout: TimeInterval,
+        environment extra: [String: String] = [:]
+    ) -> Result<Data, Problem> {
+        let out = scratch.appendingPathComponent(name + "-channel.bin")
         let r = ProcessRunner.run(
             executable: revenant.path, arguments: ["regen", "-q", trace.path, "--channel-out", out.path],
-            directory: scratch, environment: ProcessInfo.processInfo.environment, stdinPath: "/dev/null",
-            stdoutFile: scratch.appendingPathComponent("quiet-regen.stdout"),
-            stderrFile: scratch.appendingPathComponent("quiet-regen.stderr"), timeout: timeout)
+            directory: scratch, environment: ProcessInfo.processInfo.environment.merging(extra) { $1 },
+            stdinPath: "/dev/null", stdoutFile: scratch.appendingPathComponent(name + ".stdout"),
+            stderrFile: scratch.appendingPathComponent(name + ".stderr"), timeout: timeout)
         guard r.status == 0 else {
-            return [
-                "regen of the quiet recording exited \(r.status): \(String(decoding: r.stderr.suffix(400), as: UTF8.self))"
-            ]
+            return .failure(
+                Problem(text: "regen exited \(r.status): \(String(decoding: r.stderr.suffix(400), as: UTF8.self))"))
         }
-        guard let regenerated = try? Data(contentsOf: out),
-            let q = try? decode(Array(regenerated)).statements, let f = try? decode(Array(reference)).statements
-        else { return ["a channel of the quiet recording or of the full one does not decode"] }
-        guard q != f else { return [] }
-        let i = zip(q, f).prefix { $0 == $1 }.count
-        return [
-            "statements: regenerated from the quiet recording \(q.count), kept live \(f.count); first difference "
-                + "at #\(i): \(i < q.count ? q[i].description : "-") vs \(i < f.count ? f[i].description : "-")"
-        ]
+        guard let channel = try? Data(contentsOf: out) else { return .failure(Problem(text: "regen wrote no channel")) }
+        return .success(channel)
+    }
+
+    /// Where two statement sequences part, in one line ("statements: A n, B m; first difference at
+    /// #i: A x vs y"); nil when they are the same.
+    static func difference(_ a: [Statement], _ aName: String, _ b: [Statement], _ bName: String) -> String? {
+        guard a != b else { return nil }
+        let i = zip(a, b).prefix { $0 == $1 }.count
+        return "statements: \(aName) \(a.count), \(bName) \(b.count); first difference at #\(i): "
+            + "\(aName) \(i < a.count ? a[i].description : "-") vs \(i < b.count ? b[i].description : "-")"
     }
 
     /// `revenant perl TRACE` stops at every statement (the VMM pausing the guest inside the
